@@ -1,0 +1,144 @@
+# Shared shell functions for scripts/demo and scripts/test. Source it; do not run it.
+# Everything here must work as root on a fresh Debian 12 machine.
+
+STJARNA_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+APT_OPTS=(-y -q -o DPkg::Lock::Timeout=600 --no-install-recommends)
+
+log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+die() { printf 'error: %s\n' "$*" >&2; exit 1; }
+
+require_root() {
+  [ "$(id -u)" = 0 ] || die "run this as root: Samba AD DC binds ports 389/636 and must run as root."
+}
+
+# ensure_packages PKG...: install the Debian packages that are not installed yet.
+ensure_packages() {
+  local missing=() p
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  log "installing Debian packages: ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get -q -o DPkg::Lock::Timeout=600 update >/dev/null
+  apt-get install "${APT_OPTS[@]}" "${missing[@]}" >/dev/null
+}
+
+# ensure_rust: a Rust toolchain recent enough for edition 2024 (Debian's own cargo is too old).
+ensure_rust() {
+  [ -f "$HOME/.cargo/env" ] && . "$HOME/.cargo/env"
+  if command -v cargo >/dev/null 2>&1; then return 0; fi
+  log "installing Rust with rustup"
+  ensure_packages curl ca-certificates gcc libc6-dev
+  curl --proto '=https' --tlsv1.2 -sSf https://sh.rustup.rs | sh -s -- -y --profile minimal -c rustfmt,clippy
+  . "$HOME/.cargo/env"
+}
+
+SAMBA_PACKAGES=(samba-ad-dc samba-ad-provision ldap-utils openssl)
+
+# make_ca DIR IP: a throwaway CA and a server certificate for IP (rustls needs the subjectAltName).
+make_ca() {
+  local dir=$1 ip=$2
+  mkdir -p "$dir"
+  openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=Stjarna Test CA" \
+    -keyout "$dir/ca.key" -out "$dir/ca.pem" 2>/dev/null
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=dc1.example.test" \
+    -keyout "$dir/dc.key" -out "$dir/dc.csr" 2>/dev/null
+  printf 'subjectAltName=IP:%s,DNS:dc1.example.test\nextendedKeyUsage=serverAuth\n' "$ip" > "$dir/ext.cnf"
+  openssl x509 -req -in "$dir/dc.csr" -CA "$dir/ca.pem" -CAkey "$dir/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$dir/ext.cnf" -out "$dir/dc.pem" 2>/dev/null
+  chmod 600 "$dir/dc.key" "$dir/ca.key"
+}
+
+# smb_options DIR IP: the options that keep a DC inside DIR and on IP.
+smb_options() {
+  local dir=$1 ip=$2
+  printf '%s\n' \
+    "interfaces = $ip/8" "bind interfaces only = yes" \
+    "server services = ldap, cldap, kdc, rpc" \
+    "log file = $dir/log/samba.log" "pid directory = $dir/run" "ncalrpc dir = $dir/run/ncalrpc" \
+    "winbindd socket directory = $dir/run/winbindd" "ntp signd socket directory = $dir/run/ntp_signd" \
+    "tls enabled = yes" "tls certfile = $dir/tls/dc.pem" "tls keyfile = $dir/tls/dc.key" \
+    "tls cafile = $dir/tls/ca.pem" "old password allowed period = 0"
+}
+
+# provision_dc DIR IP ADMINPASS: a fresh EXAMPLE.TEST domain in DIR, listening on IP.
+provision_dc() {
+  local dir=$1 ip=$2 pass=$3 empty opts=()
+  rm -rf "$dir"; mkdir -p "$dir/log" "$dir/run"
+  empty=$(mktemp); 
+  while IFS= read -r line; do
+    case "$line" in tls*|"old password"*) ;; *) opts+=("--option=$line") ;; esac
+  done < <(smb_options "$dir" "$ip")
+  samba-tool domain provision -s "$empty" --targetdir="$dir" --server-role=dc --dns-backend=NONE \
+    --use-rfc2307 --realm=EXAMPLE.TEST --domain=EXAMPLE --adminpass="$pass" \
+    --host-name=dc1 --host-ip="$ip" "${opts[@]}" >"$dir/log/provision.log" 2>&1 \
+    || { cat "$dir/log/provision.log" >&2; die "samba-tool domain provision failed"; }
+  rm -f "$empty"
+  make_ca "$dir/tls" "$ip"
+  write_smb_conf "$dir" "$ip"
+  samba-tool domain passwordsettings set -s "$dir/etc/smb.conf" --min-pwd-age=0 --history-length=5 \
+    --account-lockout-threshold=5 --account-lockout-duration=30 --reset-account-lockout-after=30 \
+    --complexity=on --min-pwd-length=8 >/dev/null
+}
+
+# write_smb_conf DIR IP: rewrite the [global] options for a DC copied to DIR and IP.
+write_smb_conf() {
+  local dir=$1 ip=$2 conf=$1/etc/smb.conf
+  {
+    echo "[global]"
+    echo "	netbios name = DC1"
+    echo "	realm = EXAMPLE.TEST"
+    echo "	server role = active directory domain controller"
+    echo "	workgroup = EXAMPLE"
+    echo "	idmap_ldb:use rfc2307 = yes"
+    echo "	private dir = $dir/private"
+    echo "	lock dir = $dir"
+    echo "	state directory = $dir/state"
+    echo "	cache directory = $dir/cache"
+    echo "	binddns dir = $dir/bind-dns"
+    smb_options "$dir" "$ip" | sed 's/^/\t/'
+    echo "[sysvol]"
+    echo "	path = $dir/state/sysvol"
+    echo "	read only = No"
+    echo "[netlogon]"
+    echo "	path = $dir/state/sysvol/example.test/scripts"
+    echo "	read only = No"
+  } > "$conf"
+}
+
+# start_dc DIR IP ADMINPASS: run the DC in the background; its pid goes to DIR/samba.pid.
+start_dc() {
+  local dir=$1 ip=$2 pass=$3 i
+  mkdir -p "$dir/run" "$dir/log"
+  samba -F -M single --debug-stdout -s "$dir/etc/smb.conf" >"$dir/log/stdout.log" 2>&1 &
+  echo $! > "$dir/samba.pid"
+  for i in $(seq 1 150); do
+    if LDAPTLS_CACERT="$dir/tls/ca.pem" ldapsearch -x -H "ldaps://$ip" -D "Administrator@example.test" \
+        -w "$pass" -b '' -s base >/dev/null 2>&1; then
+      return 0
+    fi
+    kill -0 "$(cat "$dir/samba.pid")" 2>/dev/null || { tail -20 "$dir/log/stdout.log" >&2; die "samba exited during start-up"; }
+    sleep 0.2
+  done
+  die "the Samba AD DC on $ip did not answer LDAPS within 30 s (see $dir/log/stdout.log)"
+}
+
+stop_dc() {
+  local dir=$1 pid
+  [ -f "$dir/samba.pid" ] || return 0
+  pid=$(cat "$dir/samba.pid")
+  kill "$pid" 2>/dev/null || true
+  for _ in $(seq 1 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$dir/samba.pid"
+}
+
+# copy_dc TEMPLATE DIR IP: a copy of a provisioned DC, moved to DIR and IP (about 50 ms).
+copy_dc() {
+  local template=$1 dir=$2 ip=$3
+  rm -rf "$dir"; cp -a "$template" "$dir"
+  rm -f "$dir/samba.pid"; rm -rf "$dir/run" "$dir/log"; mkdir -p "$dir/run" "$dir/log"
+  make_ca "$dir/tls" "$ip"
+  write_smb_conf "$dir" "$ip"
+}

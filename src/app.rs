@@ -1,0 +1,171 @@
+//! Building and running the web application.
+
+use std::net::{IpAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::Server;
+use actix_web::middleware::from_fn;
+use actix_web::{App, HttpServer};
+use secrecy::ExposeSecret;
+use tracing_actix_web::TracingLogger;
+
+use crate::audit::Auditor;
+use crate::clock::{Clock, OsRandom, Random, SystemClock};
+use crate::config::Settings;
+use crate::directory::{Directory, DirectoryError, LdapDirectory};
+use crate::enrolment::{StarRule, catalogue_from};
+use crate::i18n::Lang;
+use crate::login::{LoginService, Throttle};
+use crate::session::Sessions;
+use crate::storage::{self, Storage, StorageError};
+use crate::web::{self, AppState, StaticAssets};
+
+/// Why the portal could not start. Each reads as one sentence.
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error("{0}")]
+    Directory(#[from] DirectoryError),
+    #[error("{0}")]
+    Storage(#[from] StorageError),
+    #[error("cannot listen on {address}: {source}")]
+    Listen { address: String, source: std::io::Error },
+    #[error("configuration: {0}")]
+    Config(String),
+}
+
+/// What tests may replace: time, randomness and the directory.
+pub struct Dependencies {
+    pub clock: Arc<dyn Clock>,
+    pub random: Arc<dyn Random>,
+    pub directory: Option<Arc<dyn Directory>>,
+}
+
+impl Default for Dependencies {
+    fn default() -> Self {
+        Self { clock: Arc::new(SystemClock), random: Arc::new(OsRandom), directory: None }
+    }
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    state: actix_web::web::Data<AppState>,
+}
+
+impl Application {
+    pub async fn build(settings: Settings) -> Result<Self, StartupError> {
+        Self::build_with(settings, Dependencies::default()).await
+    }
+
+    pub async fn build_with(settings: Settings, deps: Dependencies) -> Result<Self, StartupError> {
+        let store = storage::open(&settings.database.url, settings.database.max_connections).await?;
+        let directory: Arc<dyn Directory> = match deps.directory {
+            Some(d) => d,
+            None => Arc::new(LdapDirectory::new(&settings.directory)?),
+        };
+        match directory.ping().await {
+            Ok(()) => tracing::info!(url = %settings.directory.url, "directory reachable"),
+            Err(e) => tracing::warn!("{e}; the portal starts anyway and tells users the directory is unavailable"),
+        }
+        let state = actix_web::web::Data::new(build_state(settings, store, directory, deps.clock, deps.random)?);
+
+        let listener = TcpListener::bind(&state.settings.server.listen).map_err(|source| StartupError::Listen {
+            address: state.settings.server.listen.clone(),
+            source,
+        })?;
+        let port = listener.local_addr().map_err(|source| StartupError::Listen {
+            address: state.settings.server.listen.clone(),
+            source,
+        })?.port();
+        let tls = state.settings.uses_tls();
+        let data = state.clone();
+        let server = HttpServer::new(move || {
+            App::new()
+                .wrap(from_fn(web::csrf_cookie_middleware))
+                .wrap(web::security_headers(tls))
+                .wrap(TracingLogger::default())
+                .app_data(data.clone())
+                .app_data(actix_web::web::FormConfig::default().limit(16 * 1024))
+                .configure(web::routes)
+        })
+        .listen(listener)
+        .map_err(|source| StartupError::Listen { address: format!("port {port}"), source })?
+        .run();
+        Ok(Self { port, server, state })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until the process is stopped; purges expired sessions and counters meanwhile.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let state = self.state.clone();
+        let janitor = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(300));
+            loop {
+                tick.tick().await;
+                if let Err(e) = state.sessions.purge_expired().await {
+                    tracing::warn!(error = %e, "purging expired sessions failed");
+                }
+                let day_ago = state.clock.now() - 24 * 3600;
+                if let Err(e) = state.store.delete_failures_before(day_ago).await {
+                    tracing::warn!(error = %e, "purging old failure counters failed");
+                }
+            }
+        });
+        let result = self.server.await;
+        janitor.abort();
+        result
+    }
+}
+
+fn build_state(
+    settings: Settings,
+    store: Arc<dyn Storage>,
+    directory: Arc<dyn Directory>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+) -> Result<AppState, StartupError> {
+    let csrf_key = match settings.session.secret().map_err(|e| StartupError::Config(e.to_string()))? {
+        Some(secret) => secret.expose_secret().as_bytes().to_vec(),
+        None => {
+            tracing::warn!("session.secret is not set: using a random key; set it when running several instances");
+            let mut key = vec![0u8; 32];
+            random.fill(&mut key);
+            key
+        }
+    };
+    let auditor = Auditor::new(store.clone(), clock.clone());
+    let throttle = Throttle::new(store.clone(), clock.clone());
+    let login = LoginService::new(&settings, directory.clone(), throttle, auditor.clone(), clock.clone());
+    let sessions = Sessions::new(
+        store.clone(),
+        clock.clone(),
+        random,
+        settings.session.idle_timeout_minutes,
+        settings.session.absolute_lifetime_minutes,
+    );
+    let trusted_proxies: Vec<IpAddr> = settings.server.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect();
+    Ok(AppState {
+        services: catalogue_from(&settings.services),
+        star_rule: StarRule {
+            enrolment_stars: settings.enrolment.enrolment_stars,
+            reset_stars: settings.enrolment.reset_stars,
+        },
+        default_lang: Lang::from_code(&settings.portal.default_language).unwrap_or(Lang::Sv),
+        // Browsers treat http://localhost and 127.0.0.1 as secure, so Secure cookies work there too.
+        secure_cookies: true,
+        csrf: web::CsrfKey::new(csrf_key),
+        assets: StaticAssets::new(),
+        trusted_proxies,
+        sessions,
+        login,
+        auditor,
+        settings,
+        store,
+        directory,
+        clock,
+    })
+}

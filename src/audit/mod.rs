@@ -1,0 +1,123 @@
+//! The audit log: every state-changing event, who, when, from where, and how it ended.
+
+use std::sync::Arc;
+
+use crate::clock::Clock;
+use crate::storage::{AuditRecord, Storage, StorageError};
+
+/// Where a request came from, for the audit log.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RequestMeta {
+    pub source_ip: String,
+    pub user_agent: String,
+    pub request_id: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Success,
+    Failure,
+    Blocked,
+}
+
+impl Outcome {
+    pub fn id(self) -> &'static str {
+        match self {
+            Outcome::Success => "success",
+            Outcome::Failure => "failure",
+            Outcome::Blocked => "blocked",
+        }
+    }
+}
+
+/// The kinds of event. Their ids are stable: reports and filters use them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventKind {
+    Login,
+    Logout,
+    SessionExpired,
+}
+
+impl EventKind {
+    pub fn id(self) -> &'static str {
+        match self {
+            EventKind::Login => "login",
+            EventKind::Logout => "logout",
+            EventKind::SessionExpired => "session-expired",
+        }
+    }
+}
+
+/// One event to record.
+#[derive(Debug, Clone)]
+pub struct AuditEvent {
+    pub kind: EventKind,
+    pub outcome: Outcome,
+    /// The name as typed (or the account name once known).
+    pub username: Option<String>,
+    /// The directory objectGUID, once known.
+    pub user_id: Option<String>,
+    pub detail: Option<String>,
+}
+
+impl AuditEvent {
+    pub fn new(kind: EventKind, outcome: Outcome) -> Self {
+        Self { kind, outcome, username: None, user_id: None, detail: None }
+    }
+    pub fn username(mut self, name: impl Into<String>) -> Self {
+        self.username = Some(name.into());
+        self
+    }
+    pub fn user_id(mut self, id: impl Into<String>) -> Self {
+        self.user_id = Some(id.into());
+        self
+    }
+    pub fn detail(mut self, detail: impl Into<String>) -> Self {
+        self.detail = Some(detail.into());
+        self
+    }
+}
+
+#[derive(Clone)]
+pub struct Auditor {
+    store: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Auditor {
+    pub fn new(store: Arc<dyn Storage>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// Writes the event. A failure to write is an error: an event that cannot be audited must not
+    /// be reported as done.
+    pub async fn record(&self, meta: &RequestMeta, event: AuditEvent) -> Result<(), StorageError> {
+        tracing::info!(
+            target: "audit",
+            event = event.kind.id(),
+            outcome = event.outcome.id(),
+            username = event.username.as_deref().unwrap_or(""),
+            user_id = event.user_id.as_deref().unwrap_or(""),
+            source_ip = %meta.source_ip,
+            request_id = %meta.request_id,
+            detail = event.detail.as_deref().unwrap_or(""),
+        );
+        let record = AuditRecord {
+            id: 0,
+            at: self.clock.now(),
+            event: event.kind.id().to_string(),
+            outcome: event.outcome.id().to_string(),
+            username: event.username,
+            user_id: event.user_id,
+            source_ip: Some(meta.source_ip.clone()).filter(|s| !s.is_empty()),
+            user_agent: Some(truncate(&meta.user_agent, 512)).filter(|s| !s.is_empty()),
+            request_id: Some(meta.request_id.clone()).filter(|s| !s.is_empty()),
+            detail: event.detail,
+        };
+        self.store.append_audit(&record).await
+    }
+}
+
+fn truncate(s: &str, max: usize) -> String {
+    s.chars().take(max).collect()
+}

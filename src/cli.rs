@@ -1,0 +1,120 @@
+//! The command line: `serve`, `check-config` and `migrate`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::config;
+use crate::directory::{Directory, LdapDirectory};
+
+#[derive(Parser)]
+#[command(name = "stjarna", version, about = "Self-service password reset and enrolment for Active Directory")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the portal.
+    Serve {
+        #[arg(long, env = "STJARNA_CONFIG")]
+        config: PathBuf,
+    },
+    /// Check a configuration file and list every problem in it.
+    CheckConfig {
+        #[arg(long, env = "STJARNA_CONFIG")]
+        config: PathBuf,
+        /// Do not try to reach the directory.
+        #[arg(long)]
+        offline: bool,
+    },
+    /// Create or update the database schema, then exit.
+    Migrate {
+        #[arg(long, env = "STJARNA_CONFIG")]
+        config: PathBuf,
+    },
+}
+
+pub fn run() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        match cli.command {
+            Command::Serve { config } => serve(config).await,
+            Command::CheckConfig { config, offline } => check_config(config, offline).await,
+            Command::Migrate { config } => migrate(config).await,
+        }
+    })
+}
+
+fn load_or_report(path: &std::path::Path) -> Option<config::Settings> {
+    match config::load(path) {
+        Ok(s) => Some(s),
+        Err(problems) => {
+            eprintln!("{} has {} problem(s):", path.display(), problems.len());
+            for p in problems {
+                eprintln!("  - {p}");
+            }
+            None
+        }
+    }
+}
+
+async fn serve(path: PathBuf) -> ExitCode {
+    crate::telemetry::init();
+    let Some(settings) = load_or_report(&path) else { return ExitCode::from(2) };
+    let app = match crate::Application::build(settings).await {
+        Ok(app) => app,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    tracing::info!(port = app.port(), "Stjärna is listening");
+    match app.run_until_stopped().await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: the server stopped: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn check_config(path: PathBuf, offline: bool) -> ExitCode {
+    let Some(settings) = load_or_report(&path) else { return ExitCode::from(2) };
+    if !offline {
+        let reached = match LdapDirectory::new(&settings.directory) {
+            Ok(dir) => dir.ping().await,
+            Err(e) => Err(e),
+        };
+        if let Err(e) = reached {
+            eprintln!("{} is valid, but the directory check failed:", path.display());
+            eprintln!("  - {e}");
+            return ExitCode::from(3);
+        }
+    }
+    println!("{}: no problems found{}", path.display(), if offline { "" } else { "; the directory answered" });
+    ExitCode::SUCCESS
+}
+
+async fn migrate(path: PathBuf) -> ExitCode {
+    let Some(settings) = load_or_report(&path) else { return ExitCode::from(2) };
+    match crate::storage::open(&settings.database.url, 1).await {
+        Ok(_) => {
+            println!("the database at {} is up to date", settings.database.url);
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

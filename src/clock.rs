@@ -1,0 +1,77 @@
+//! Time and randomness, passed in so that tests control them.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+
+use rand::RngCore;
+use time::OffsetDateTime;
+
+/// Seconds since the Unix epoch, UTC.
+pub type Timestamp = i64;
+
+/// Where the application reads the time.
+pub trait Clock: Send + Sync + 'static {
+    fn now(&self) -> Timestamp;
+}
+
+/// The real clock.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct SystemClock;
+
+impl Clock for SystemClock {
+    fn now(&self) -> Timestamp {
+        OffsetDateTime::now_utc().unix_timestamp()
+    }
+}
+
+/// A clock that only moves when told to; for tests.
+#[derive(Debug, Clone)]
+pub struct ManualClock(Arc<AtomicI64>);
+
+impl ManualClock {
+    pub fn starting_now() -> Self {
+        Self(Arc::new(AtomicI64::new(SystemClock.now())))
+    }
+
+    pub fn advance_seconds(&self, seconds: i64) {
+        self.0.fetch_add(seconds, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Timestamp {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// Where the application gets unguessable values (session ids, tokens).
+pub trait Random: Send + Sync + 'static {
+    fn fill(&self, buf: &mut [u8]);
+
+    /// 32 random bytes as 43 URL-safe characters.
+    fn token(&self) -> String {
+        use base64::Engine;
+        let mut bytes = [0u8; 32];
+        self.fill(&mut bytes);
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+    }
+}
+
+/// A CSPRNG seeded from the operating system (rand's thread-local ChaCha generator).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OsRandom;
+
+impl Random for OsRandom {
+    fn fill(&self, buf: &mut [u8]) {
+        rand::rng().fill_bytes(buf);
+    }
+}
+
+/// Formats a timestamp for people: `2026-11-22 14:05 UTC`.
+pub fn format_utc(ts: Timestamp) -> String {
+    let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
+    OffsetDateTime::from_unix_timestamp(ts)
+        .ok()
+        .and_then(|t| t.format(&format).ok())
+        .unwrap_or_default()
+}

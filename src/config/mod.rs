@@ -1,0 +1,293 @@
+//! Configuration: one TOML file plus `STJARNA__SECTION__KEY` environment overrides.
+//!
+//! Loading never stops at the first problem: [`load`] returns every problem it can find, in plain
+//! words, so that `stjarna check-config` can list them all at once.
+
+mod check;
+
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use serde::Deserialize;
+
+pub use check::{ConfigProblem, validate};
+use secrecy::SecretString;
+
+/// The whole configuration, as read from the file and the environment.
+#[derive(Debug, Clone, Deserialize)]
+pub struct Settings {
+    pub server: ServerSettings,
+    pub database: DatabaseSettings,
+    pub directory: DirectorySettings,
+    #[serde(default)]
+    pub session: SessionSettings,
+    #[serde(default)]
+    pub login: LoginSettings,
+    pub enrolment: EnrolmentSettings,
+    #[serde(default)]
+    pub services: ServicesSettings,
+    #[serde(default)]
+    pub portal: PortalSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServerSettings {
+    /// Address and port to listen on, e.g. `127.0.0.1:8080`. Port 0 picks a free port.
+    pub listen: String,
+    /// The address users type, e.g. `https://losenord.example.se`. Decides Secure cookies and HSTS.
+    pub public_url: String,
+    /// Proxies whose `X-Forwarded-For` is believed, as IP addresses.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DatabaseSettings {
+    /// `sqlite://data/stjarna.db` (created when missing).
+    pub url: String,
+    #[serde(default = "default_max_connections")]
+    pub max_connections: u32,
+}
+
+fn default_max_connections() -> u32 {
+    8
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct DirectorySettings {
+    /// `ldaps://dc1.example.se` or, with `starttls = true`, `ldap://dc1.example.se`.
+    pub url: String,
+    #[serde(default)]
+    pub starttls: bool,
+    /// PEM file with the CA that issued the domain controllers' certificates.
+    pub ca_file: Option<PathBuf>,
+    pub bind_dn: String,
+    /// The service account's password; or give `bind_password_file` to read it from a file.
+    pub bind_password: Option<SecretString>,
+    pub bind_password_file: Option<PathBuf>,
+    /// Where users are searched for.
+    pub base_dn: String,
+    #[serde(default = "default_user_filter")]
+    pub user_filter: String,
+    /// The NetBIOS domain name accepted in `DOMAIN\user`.
+    pub netbios_domain: String,
+    /// Members of this group (directly or through nested groups) are portal administrators.
+    pub admin_group: Option<String>,
+    #[serde(default = "default_connect_timeout")]
+    pub connect_timeout_seconds: u64,
+    #[serde(default = "default_operation_timeout")]
+    pub operation_timeout_seconds: u64,
+}
+
+fn default_user_filter() -> String {
+    "(&(objectCategory=person)(objectClass=user))".into()
+}
+fn default_connect_timeout() -> u64 {
+    5
+}
+fn default_operation_timeout() -> u64 {
+    10
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SessionSettings {
+    pub idle_timeout_minutes: u64,
+    pub absolute_lifetime_minutes: u64,
+    /// Key for CSRF tokens; shared by every instance behind a load balancer. Or `secret_file`.
+    /// Without either, each start makes a random key.
+    pub secret: Option<SecretString>,
+    pub secret_file: Option<PathBuf>,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self {
+            idle_timeout_minutes: 30,
+            absolute_lifetime_minutes: 8 * 60,
+            secret: None,
+            secret_file: None,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct LoginSettings {
+    /// Failed logins per username within the window before the portal stops trying.
+    pub max_failures_per_user: u32,
+    /// Failed logins per source address within the window.
+    pub max_failures_per_ip: u32,
+    pub window_minutes: u64,
+    /// Stop this many attempts before the domain's own lockout threshold.
+    pub lockout_margin: u32,
+    /// Every login answer takes at least this long, so timing does not reveal which users exist.
+    pub min_response_ms: u64,
+}
+
+impl Default for LoginSettings {
+    fn default() -> Self {
+        Self {
+            max_failures_per_user: 5,
+            max_failures_per_ip: 30,
+            window_minutes: 15,
+            lockout_margin: 2,
+            min_response_ms: 400,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct EnrolmentSettings {
+    /// Stars needed to complete enrolment (fill the star row).
+    pub enrolment_stars: u8,
+    /// Stars needed to reset a password. At most `enrolment_stars`.
+    pub reset_stars: u8,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct ServicesSettings {
+    pub bankid: Option<ServiceSettings>,
+    pub sms: Option<ServiceSettings>,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct ServiceSettings {
+    #[serde(default = "yes")]
+    pub enabled: bool,
+    pub stars: u8,
+    #[serde(default)]
+    pub required: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PortalSettings {
+    /// The portal's name, shown in the header and in messages.
+    pub name: String,
+    /// Who to contact when self-service is not enough (shown on error pages).
+    pub service_desk: String,
+    /// `sv` or `en`: used when the browser states no preference we speak.
+    pub default_language: String,
+}
+
+impl Default for PortalSettings {
+    fn default() -> Self {
+        Self {
+            name: "Stjärna".into(),
+            service_desk: String::new(),
+            default_language: "sv".into(),
+        }
+    }
+}
+
+impl Settings {
+    pub fn uses_tls(&self) -> bool {
+        self.server.public_url.starts_with("https://")
+    }
+}
+
+impl DirectorySettings {
+    pub fn bind_password(&self) -> Result<SecretString, ConfigProblem> {
+        resolve_secret(
+            "directory.bind_password",
+            &self.bind_password,
+            &self.bind_password_file,
+        )?
+        .ok_or_else(|| {
+            ConfigProblem::new(
+                "directory.bind_password",
+                "is missing: give bind_password or bind_password_file".into(),
+            )
+        })
+    }
+}
+
+impl SessionSettings {
+    pub fn secret(&self) -> Result<Option<SecretString>, ConfigProblem> {
+        resolve_secret("session.secret", &self.secret, &self.secret_file)
+    }
+}
+
+/// A secret given inline (`key`) or read from a file (`key_file`), never both.
+fn resolve_secret(
+    key: &str,
+    inline: &Option<SecretString>,
+    file: &Option<PathBuf>,
+) -> Result<Option<SecretString>, ConfigProblem> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err(ConfigProblem::new(
+            key,
+            format!("is given both inline and as {key}_file; keep one"),
+        )),
+        (Some(s), None) => Ok(Some(s.clone())),
+        (None, Some(path)) => match std::fs::read_to_string(path) {
+            Ok(s) if !s.trim().is_empty() => Ok(Some(SecretString::from(s.trim_end_matches(['\r', '\n']).to_string()))),
+            Ok(_) => Err(ConfigProblem::new(key, format!("the file {} is empty", path.display()))),
+            Err(e) => Err(ConfigProblem::new(
+                key,
+                format!("the file {} cannot be read: {e}", path.display()),
+            )),
+        },
+        (None, None) => Ok(None),
+    }
+}
+
+/// Reads the file and the environment; returns the settings, or every problem found.
+pub fn load(path: &Path) -> Result<Settings, Vec<ConfigProblem>> {
+    load_with_env(path, Env::prefixed("STJARNA__").split("__"))
+}
+
+fn load_with_env(path: &Path, env: Env) -> Result<Settings, Vec<ConfigProblem>> {
+    if !path.is_file() {
+        return Err(vec![ConfigProblem::new(
+            "",
+            format!("the configuration file {} does not exist or is not a file", path.display()),
+        )]);
+    }
+    let figment = Figment::from(Toml::file_exact(path)).merge(env);
+    let value: figment::value::Value = figment.extract().map_err(|e| figment_problems(e))?;
+    let mut unknown = Vec::new();
+    let parsed: Result<Settings, _> = serde_path_to_error::deserialize(
+        serde_ignored::Deserializer::new(&value, &mut |p: serde_ignored::Path| {
+            unknown.push(p.to_string())
+        }),
+    );
+    let mut problems: Vec<ConfigProblem> = unknown
+        .into_iter()
+        .map(|key| ConfigProblem::new(&key, "is not a setting Stjärna knows (misspelt?)".into()))
+        .collect();
+    match parsed {
+        Ok(settings) => {
+            problems.extend(validate(&settings));
+            if problems.is_empty() { Ok(settings) } else { Err(problems) }
+        }
+        Err(e) => {
+            let key = e.path().to_string();
+            let key = if key == "." { String::new() } else { key };
+            problems.push(ConfigProblem::new(&key, e.into_inner().kind.to_string()));
+            Err(problems)
+        }
+    }
+}
+
+fn figment_problems(e: figment::Error) -> Vec<ConfigProblem> {
+    e.into_iter()
+        .map(|e| {
+            let key = e.path.join(".");
+            let mut kind = e.kind.to_string();
+            if let Some(meta) = &e.metadata {
+                kind = format!("{kind} (in {})", meta.name);
+            }
+            ConfigProblem::new(&key, kind)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

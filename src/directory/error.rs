@@ -1,0 +1,135 @@
+//! What can go wrong talking to the directory, and AD's bind sub-codes.
+
+/// Why the directory could not answer. Never shown to users as text: the web layer turns it into a
+/// friendly page, and logs this chain.
+#[derive(Debug, thiserror::Error)]
+pub enum DirectoryError {
+    #[error("the directory at {url} cannot be reached: {reason}")]
+    Unreachable { url: String, reason: String },
+    #[error("the directory at {url} did not answer within {seconds} s")]
+    Timeout { url: String, seconds: u64 },
+    #[error("the directory's TLS certificate at {url} is not trusted ({reason}); check directory.ca_file")]
+    UntrustedCertificate { url: String, reason: String },
+    #[error("the service account {bind_dn} was refused by the directory: {reason}")]
+    ServiceAccountRefused { bind_dn: String, reason: String },
+    #[error("the directory's CA file {path} cannot be used: {reason}")]
+    CaFile { path: String, reason: String },
+    #[error("the directory answered an unexpected error: {0}")]
+    Protocol(String),
+}
+
+/// Why AD refused a user's bind (LDAP result 49), from the `data NNN` sub-code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BindRefusal {
+    /// 525: no such user.
+    NoSuchUser,
+    /// 52e: wrong password (or no such user, on some servers).
+    InvalidCredentials,
+    /// 530: not permitted to log on at this time.
+    OutsideLogonHours,
+    /// 531: not permitted to log on from this workstation.
+    WorkstationNotAllowed,
+    /// 532: the password has expired.
+    PasswordExpired,
+    /// 533: the account is disabled.
+    AccountDisabled,
+    /// 701: the account has expired.
+    AccountExpired,
+    /// 773: the user must change the password before logging on.
+    MustChangePassword,
+    /// 775: the account is locked out.
+    AccountLocked,
+}
+
+impl BindRefusal {
+    /// Reads AD's diagnostic text, e.g. `80090308: LdapErr: ... AcceptSecurityContext error, data 52e, v4563`.
+    pub fn from_diagnostic(text: &str) -> BindRefusal {
+        let lower = text.to_ascii_lowercase();
+        let code = lower
+            .split("data ")
+            .nth(1)
+            .map(|rest| rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect::<String>())
+            .unwrap_or_default();
+        match code.as_str() {
+            "525" => BindRefusal::NoSuchUser,
+            "530" => BindRefusal::OutsideLogonHours,
+            "531" => BindRefusal::WorkstationNotAllowed,
+            "532" => BindRefusal::PasswordExpired,
+            "533" => BindRefusal::AccountDisabled,
+            "701" => BindRefusal::AccountExpired,
+            "773" => BindRefusal::MustChangePassword,
+            "775" => BindRefusal::AccountLocked,
+            _ => BindRefusal::InvalidCredentials,
+        }
+    }
+
+    /// The catalogue key of the plain sentence shown to the user.
+    pub fn message_key(self) -> &'static str {
+        match self {
+            // A missing user and a wrong password must read the same.
+            BindRefusal::NoSuchUser | BindRefusal::InvalidCredentials => "login.error.invalid",
+            BindRefusal::OutsideLogonHours => "login.error.logon_hours",
+            BindRefusal::WorkstationNotAllowed => "login.error.workstation",
+            BindRefusal::PasswordExpired => "login.error.password_expired",
+            BindRefusal::AccountDisabled => "login.error.disabled",
+            BindRefusal::AccountExpired => "login.error.account_expired",
+            BindRefusal::MustChangePassword => "login.error.must_change",
+            BindRefusal::AccountLocked => "login.error.locked",
+        }
+    }
+
+    /// A short stable name for the audit log.
+    pub fn id(self) -> &'static str {
+        match self {
+            BindRefusal::NoSuchUser => "no-such-user",
+            BindRefusal::InvalidCredentials => "invalid-credentials",
+            BindRefusal::OutsideLogonHours => "outside-logon-hours",
+            BindRefusal::WorkstationNotAllowed => "workstation-not-allowed",
+            BindRefusal::PasswordExpired => "password-expired",
+            BindRefusal::AccountDisabled => "account-disabled",
+            BindRefusal::AccountExpired => "account-expired",
+            BindRefusal::MustChangePassword => "must-change-password",
+            BindRefusal::AccountLocked => "account-locked",
+        }
+    }
+
+    /// Whether the refusal means the password itself was wrong (and so counts toward throttling).
+    pub fn is_bad_password(self) -> bool {
+        matches!(self, BindRefusal::NoSuchUser | BindRefusal::InvalidCredentials)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::BindRefusal::{self, *};
+
+    #[test]
+    fn reads_every_ad_sub_code() {
+        let cases = [
+            ("525", NoSuchUser),
+            ("52e", InvalidCredentials),
+            ("530", OutsideLogonHours),
+            ("531", WorkstationNotAllowed),
+            ("532", PasswordExpired),
+            ("533", AccountDisabled),
+            ("701", AccountExpired),
+            ("773", MustChangePassword),
+            ("775", AccountLocked),
+        ];
+        for (code, want) in cases {
+            let text = format!("80090308: LdapErr: DSID-0C09041C, comment: AcceptSecurityContext error, data {code}, v4563");
+            assert_eq!(BindRefusal::from_diagnostic(&text), want, "code {code}");
+        }
+    }
+
+    #[test]
+    fn anything_else_is_a_wrong_password() {
+        assert_eq!(BindRefusal::from_diagnostic(""), InvalidCredentials);
+        assert_eq!(BindRefusal::from_diagnostic("data zzz"), InvalidCredentials);
+    }
+
+    #[test]
+    fn a_missing_user_reads_like_a_wrong_password() {
+        assert_eq!(NoSuchUser.message_key(), InvalidCredentials.message_key());
+    }
+}

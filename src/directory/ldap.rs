@@ -1,0 +1,253 @@
+//! The real directory: ldap3 over LDAPS (or StartTLS) with rustls.
+
+use std::collections::HashMap;
+use std::io;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry, ldap_escape};
+use rustls::{ClientConfig, RootCertStore};
+use secrecy::{ExposeSecret, SecretString};
+
+use super::policy::{DOMAIN_ATTRS, PSO_ATTRS};
+use super::{BindRefusal, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordPolicy, Username};
+use crate::config::DirectorySettings;
+
+/// LDAP's "in chain" matching rule: AD follows nested group membership.
+const IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
+const USER_ATTRS: &[&str] = &["objectGUID", "sAMAccountName", "userPrincipalName", "displayName", "mail", "mobile"];
+
+pub struct LdapDirectory {
+    url: String,
+    starttls: bool,
+    tls: Arc<ClientConfig>,
+    bind_dn: String,
+    bind_password: SecretString,
+    base_dn: String,
+    user_filter: String,
+    connect_timeout: Duration,
+    op_timeout: Duration,
+}
+
+impl LdapDirectory {
+    pub fn new(s: &DirectorySettings) -> Result<Self, DirectoryError> {
+        let bind_password = s
+            .bind_password()
+            .map_err(|e| DirectoryError::ServiceAccountRefused { bind_dn: s.bind_dn.clone(), reason: e.to_string() })?;
+        Ok(Self {
+            url: s.url.clone(),
+            starttls: s.starttls,
+            tls: Arc::new(tls_config(s)?),
+            bind_dn: s.bind_dn.clone(),
+            bind_password,
+            base_dn: s.base_dn.clone(),
+            user_filter: s.user_filter.clone(),
+            connect_timeout: Duration::from_secs(s.connect_timeout_seconds),
+            op_timeout: Duration::from_secs(s.operation_timeout_seconds),
+        })
+    }
+
+    async fn connect(&self) -> Result<Ldap, DirectoryError> {
+        let settings = LdapConnSettings::new()
+            .set_conn_timeout(self.connect_timeout)
+            .set_config(self.tls.clone())
+            .set_starttls(self.starttls);
+        let (conn, ldap) = LdapConnAsync::with_settings(settings, &self.url)
+            .await
+            .map_err(|e| self.classify(e, self.connect_timeout))?;
+        ldap3::drive!(conn);
+        Ok(ldap)
+    }
+
+    async fn service_connection(&self) -> Result<Ldap, DirectoryError> {
+        let mut ldap = self.connect().await?;
+        let result = self
+            .timed(ldap.simple_bind(&self.bind_dn, self.bind_password.expose_secret()))
+            .await?;
+        if result.rc != 0 {
+            return Err(DirectoryError::ServiceAccountRefused {
+                bind_dn: self.bind_dn.clone(),
+                reason: format!("result {} {}", result.rc, result.text),
+            });
+        }
+        Ok(ldap)
+    }
+
+    /// Runs one LDAP operation under the operation timeout.
+    async fn timed<T>(&self, op: impl Future<Output = ldap3::result::Result<T>>) -> Result<T, DirectoryError> {
+        match tokio::time::timeout(self.op_timeout, op).await {
+            Ok(result) => result.map_err(|e| self.classify(e, self.op_timeout)),
+            Err(_) => Err(DirectoryError::Timeout { url: self.url.clone(), seconds: self.op_timeout.as_secs() }),
+        }
+    }
+
+    async fn search(
+        &self,
+        ldap: &mut Ldap,
+        base: &str,
+        scope: Scope,
+        filter: &str,
+        attrs: &[&str],
+    ) -> Result<Vec<SearchEntry>, DirectoryError> {
+        let (entries, result) = self.timed(ldap.search(base, scope, filter, attrs.to_vec())).await?.non_error().map_err(|e| self.classify(e, self.op_timeout))?;
+        // 32: noSuchObject, e.g. a base that does not exist: no entries.
+        if result.rc == 32 {
+            return Ok(Vec::new());
+        }
+        Ok(entries.into_iter().map(SearchEntry::construct).collect())
+    }
+
+    fn classify(&self, e: LdapError, timeout: Duration) -> DirectoryError {
+        let url = self.url.clone();
+        match e {
+            LdapError::Timeout { .. } => DirectoryError::Timeout { url, seconds: timeout.as_secs() },
+            LdapError::Io { source } => classify_io(url, &source),
+            LdapError::Rustls { source } => DirectoryError::UntrustedCertificate { url, reason: source.to_string() },
+            LdapError::LdapResult { result } => {
+                DirectoryError::Protocol(format!("result {} {}", result.rc, result.text))
+            }
+            other => DirectoryError::Protocol(other.to_string()),
+        }
+    }
+}
+
+fn classify_io(url: String, e: &io::Error) -> DirectoryError {
+    if let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        return DirectoryError::UntrustedCertificate { url, reason: tls.to_string() };
+    }
+    if e.kind() == io::ErrorKind::TimedOut {
+        return DirectoryError::Timeout { url, seconds: 0 };
+    }
+    DirectoryError::Unreachable { url, reason: e.to_string() }
+}
+
+/// rustls settings: the configured CA file, or the system's roots. Verification is never off.
+fn tls_config(s: &DirectorySettings) -> Result<ClientConfig, DirectoryError> {
+    let mut roots = RootCertStore::empty();
+    match &s.ca_file {
+        Some(path) => {
+            use rustls_pki_types::CertificateDer;
+            use rustls_pki_types::pem::PemObject;
+            let ca_error = |reason: String| DirectoryError::CaFile { path: path.display().to_string(), reason };
+            let certs: Vec<CertificateDer> = CertificateDer::pem_file_iter(path)
+                .map_err(|e| ca_error(e.to_string()))?
+                .collect::<Result<_, _>>()
+                .map_err(|e| ca_error(e.to_string()))?;
+            if certs.is_empty() {
+                return Err(ca_error("it holds no PEM certificate".into()));
+            }
+            for cert in certs {
+                roots.add(cert).map_err(|e| ca_error(e.to_string()))?;
+            }
+        }
+        None => {
+            for cert in rustls_native_certs::load_native_certs().certs {
+                let _ = roots.add(cert);
+            }
+        }
+    }
+    Ok(ClientConfig::builder().with_root_certificates(roots).with_no_client_auth())
+}
+
+fn first(entry: &SearchEntry, attr: &str) -> Option<String> {
+    entry.attrs.get(attr).and_then(|v| v.first()).cloned()
+}
+
+fn to_user(entry: SearchEntry) -> Option<DirectoryUser> {
+    let guid = entry.bin_attrs.get("objectGUID").and_then(|v| v.first())?;
+    let id = uuid::Uuid::from_slice_le(guid).ok()?.to_string();
+    Some(DirectoryUser {
+        id,
+        account_name: first(&entry, "sAMAccountName")?,
+        principal_name: first(&entry, "userPrincipalName"),
+        display_name: first(&entry, "displayName"),
+        mail: first(&entry, "mail"),
+        mobile: first(&entry, "mobile"),
+        dn: entry.dn,
+    })
+}
+
+#[async_trait]
+impl Directory for LdapDirectory {
+    async fn find_user(&self, name: &Username) -> Result<Option<DirectoryUser>, DirectoryError> {
+        let wanted = match name {
+            Username::Account(a) => format!("(sAMAccountName={})", ldap_escape(a.as_str())),
+            Username::Principal(p) => {
+                let p = ldap_escape(p.as_str());
+                format!("(|(userPrincipalName={p})(mail={p}))")
+            }
+        };
+        let filter = format!("(&{}{wanted})", self.user_filter);
+        let mut ldap = self.service_connection().await?;
+        let mut entries = self.search(&mut ldap, &self.base_dn, Scope::Subtree, &filter, USER_ATTRS).await?;
+        let _ = ldap.unbind().await;
+        if entries.len() > 1 {
+            tracing::warn!(count = entries.len(), %name, "several directory users match one login name; refusing all");
+            return Ok(None);
+        }
+        Ok(entries.pop().and_then(to_user))
+    }
+
+    async fn check_password(&self, user_dn: &str, password: &SecretString) -> Result<PasswordCheck, DirectoryError> {
+        // An LDAP bind with an empty password is an anonymous bind that "succeeds".
+        if password.expose_secret().is_empty() {
+            return Ok(PasswordCheck::Refused(BindRefusal::InvalidCredentials));
+        }
+        let mut ldap = self.connect().await?;
+        let result = self.timed(ldap.simple_bind(user_dn, password.expose_secret())).await?;
+        let _ = ldap.unbind().await;
+        match result.rc {
+            0 => Ok(PasswordCheck::Accepted),
+            49 => Ok(PasswordCheck::Refused(BindRefusal::from_diagnostic(&result.text))),
+            rc => Err(DirectoryError::Protocol(format!("bind answered {rc} {}", result.text))),
+        }
+    }
+
+    async fn is_member_of(&self, user_dn: &str, group_dn: &str) -> Result<bool, DirectoryError> {
+        let filter = format!("(memberOf:{IN_CHAIN}:={})", ldap_escape(group_dn));
+        let mut ldap = self.service_connection().await?;
+        let entries = self.search(&mut ldap, user_dn, Scope::Base, &filter, &["1.1"]).await?;
+        let _ = ldap.unbind().await;
+        Ok(!entries.is_empty())
+    }
+
+    async fn groups_of(&self, user_dn: &str) -> Result<Vec<String>, DirectoryError> {
+        let filter = format!("(&(objectClass=group)(member:{IN_CHAIN}:={}))", ldap_escape(user_dn));
+        let mut ldap = self.service_connection().await?;
+        let entries = self.search(&mut ldap, &self.base_dn, Scope::Subtree, &filter, &["1.1"]).await?;
+        let _ = ldap.unbind().await;
+        let mut groups: Vec<String> = entries.into_iter().map(|e| e.dn).collect();
+        groups.sort();
+        Ok(groups)
+    }
+
+    async fn password_policy(&self, user_dn: Option<&str>) -> Result<PasswordPolicy, DirectoryError> {
+        let mut ldap = self.service_connection().await?;
+        if let Some(dn) = user_dn {
+            let user = self.search(&mut ldap, dn, Scope::Base, "(objectClass=*)", &["msDS-ResultantPSO"]).await?;
+            if let Some(pso_dn) = user.first().and_then(|e| first(e, "msDS-ResultantPSO")) {
+                let pso = self.search(&mut ldap, &pso_dn, Scope::Base, "(objectClass=*)", PSO_ATTRS).await?;
+                if let Some(entry) = pso.first() {
+                    let _ = ldap.unbind().await;
+                    return Ok(PasswordPolicy::from_pso(&pso_dn, &entry.attrs));
+                }
+            }
+        }
+        let root = self.search(&mut ldap, "", Scope::Base, "(objectClass=*)", &["defaultNamingContext"]).await?;
+        let domain_dn = root
+            .first()
+            .and_then(|e| first(e, "defaultNamingContext"))
+            .ok_or_else(|| DirectoryError::Protocol("the root DSE names no defaultNamingContext".into()))?;
+        let domain = self.search(&mut ldap, &domain_dn, Scope::Base, "(objectClass=*)", DOMAIN_ATTRS).await?;
+        let _ = ldap.unbind().await;
+        let attrs = domain.first().map(|e| e.attrs.clone()).unwrap_or_else(HashMap::new);
+        Ok(PasswordPolicy::from_domain(&attrs))
+    }
+
+    async fn ping(&self) -> Result<(), DirectoryError> {
+        let mut ldap = self.service_connection().await?;
+        let _ = ldap.unbind().await;
+        Ok(())
+    }
+}

@@ -1,0 +1,64 @@
+//! The directory: Active Directory over LDAPS.
+//!
+//! [`Directory`] is what the rest of the portal uses; [`LdapDirectory`] is the real one. Unit tests
+//! may use a fake; integration tests run against a real Samba AD DC.
+
+mod error;
+mod ldap;
+mod policy;
+mod username;
+
+pub use error::{BindRefusal, DirectoryError};
+pub use ldap::LdapDirectory;
+pub use policy::PasswordPolicy;
+pub use username::{Username, UsernameError};
+
+use async_trait::async_trait;
+use secrecy::SecretString;
+
+/// A user as the directory describes them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirectoryUser {
+    pub dn: String,
+    /// objectGUID: stable across renames and moves. The portal keys everything on it.
+    pub id: String,
+    pub account_name: String,
+    pub principal_name: Option<String>,
+    pub display_name: Option<String>,
+    pub mail: Option<String>,
+    pub mobile: Option<String>,
+}
+
+impl DirectoryUser {
+    pub fn name_to_show(&self) -> &str {
+        self.display_name.as_deref().unwrap_or(&self.account_name)
+    }
+}
+
+/// What the directory said about a password.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordCheck {
+    Accepted,
+    Refused(BindRefusal),
+}
+
+#[async_trait]
+pub trait Directory: Send + Sync + 'static {
+    /// Finds exactly one user in scope by account name, principal name or mail.
+    async fn find_user(&self, name: &Username) -> Result<Option<DirectoryUser>, DirectoryError>;
+
+    /// Binds as the user with `password`. An empty password is refused without asking the directory.
+    async fn check_password(&self, user_dn: &str, password: &SecretString) -> Result<PasswordCheck, DirectoryError>;
+
+    /// Whether the user is in `group_dn`, directly or through nested groups.
+    async fn is_member_of(&self, user_dn: &str, group_dn: &str) -> Result<bool, DirectoryError>;
+
+    /// The distinguished names of every group the user is in, nesting included.
+    async fn groups_of(&self, user_dn: &str) -> Result<Vec<String>, DirectoryError>;
+
+    /// The password and lockout policy in force for the user, or the domain's when `user_dn` is None.
+    async fn password_policy(&self, user_dn: Option<&str>) -> Result<PasswordPolicy, DirectoryError>;
+
+    /// Connects and binds with the service account; for health and configuration checks.
+    async fn ping(&self) -> Result<(), DirectoryError>;
+}

@@ -1,0 +1,84 @@
+//! Enrolment: the identity services on offer, their stars, and how far a user has come.
+//!
+//! Pure logic: no I/O, no web framework. A user fills the star row by enrolling services; each
+//! service is worth the stars the administrator set. Enrolment is complete when the stars reach
+//! `enrolment_stars` and every required service is enrolled.
+
+mod scoring;
+
+pub use scoring::{Assessment, EnrolmentStatus, RuleProblem, StarRule, assess, check_rules};
+
+use std::fmt;
+use std::str::FromStr;
+
+use crate::config::{ServiceSettings, ServicesSettings};
+
+/// The kinds of identity service the portal knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ServiceKind {
+    BankId,
+    Sms,
+}
+
+impl ServiceKind {
+    pub const ALL: [ServiceKind; 2] = [ServiceKind::BankId, ServiceKind::Sms];
+
+    /// The stable identifier used in the configuration, the database and URLs.
+    pub fn id(self) -> &'static str {
+        match self {
+            ServiceKind::BankId => "bankid",
+            ServiceKind::Sms => "sms",
+        }
+    }
+
+    /// Whether users can enrol this service in this version of the portal.
+    pub fn can_enrol_yet(self) -> bool {
+        false
+    }
+}
+
+impl fmt::Display for ServiceKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.id())
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown identity service \"{0}\"")]
+pub struct UnknownService(String);
+
+impl FromStr for ServiceKind {
+    type Err = UnknownService;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ServiceKind::ALL
+            .into_iter()
+            .find(|k| k.id() == s)
+            .ok_or_else(|| UnknownService(s.to_string()))
+    }
+}
+
+/// An identity service as offered by this portal.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Service {
+    pub kind: ServiceKind,
+    pub stars: u8,
+    pub required: bool,
+}
+
+/// The enabled services from the configuration, in display order.
+pub fn catalogue_from(settings: &ServicesSettings) -> Vec<Service> {
+    let entry = |kind, s: &Option<ServiceSettings>| {
+        s.as_ref().filter(|s| s.enabled).map(|s| Service {
+            kind,
+            stars: s.stars,
+            required: s.required,
+        })
+    };
+    [
+        entry(ServiceKind::BankId, &settings.bankid),
+        entry(ServiceKind::Sms, &settings.sms),
+    ]
+    .into_iter()
+    .flatten()
+    .collect()
+}

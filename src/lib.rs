@@ -1,0 +1,21 @@
+//! Stjärna: self-service password reset and enrolment for Active Directory.
+//!
+//! [`Application::build`] wires the services together and binds the listener; `main.rs` only
+//! parses the command line (see [`cli`]).
+
+pub mod audit;
+pub mod cli;
+pub mod clock;
+pub mod config;
+pub mod directory;
+pub mod enrolment;
+pub mod i18n;
+pub mod login;
+pub mod session;
+pub mod storage;
+pub mod telemetry;
+pub mod web;
+
+mod app;
+
+pub use app::{Application, Dependencies, StartupError};

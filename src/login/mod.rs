@@ -1,0 +1,205 @@
+//! Logging in with the AD password: look the user up, guard against guessing, bind as the user.
+//!
+//! The portal never locks an AD account itself: it stops asking the directory well before the
+//! domain's lockout threshold. Unknown users are answered exactly like wrong passwords, in words
+//! and in time.
+
+mod throttle;
+
+pub use throttle::{Limit, Throttle};
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use tokio::sync::RwLock;
+use tokio::time::Instant;
+
+use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
+use crate::clock::{Clock, Timestamp};
+use crate::config::Settings;
+use crate::directory::{BindRefusal, Directory, DirectoryError, PasswordCheck, PasswordPolicy, Username};
+use crate::session::SessionUser;
+use crate::storage::StorageError;
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+}
+
+/// Why a login did not succeed, in terms the user may be told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Wrong password, unknown user, or a name that cannot be an account: all read the same.
+    InvalidCredentials,
+    /// Too many failures; try again after this many minutes.
+    Throttled { minutes: i64 },
+    /// AD refused for a reason the user must know (locked, disabled, must change password...).
+    Directory(BindRefusal),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginOutcome {
+    Success(SessionUser),
+    Refused(Refusal),
+}
+
+const USER_SCOPE: &str = "login-user";
+const IP_SCOPE: &str = "login-ip";
+const POLICY_TTL: i64 = 300;
+
+pub struct LoginService {
+    directory: Arc<dyn Directory>,
+    throttle: Throttle,
+    auditor: Auditor,
+    clock: Arc<dyn Clock>,
+    netbios_domain: String,
+    admin_group: Option<String>,
+    max_per_user: u32,
+    max_per_ip: u32,
+    margin: u32,
+    window_seconds: i64,
+    min_response: Duration,
+    policy: RwLock<Option<(Timestamp, PasswordPolicy)>>,
+}
+
+impl LoginService {
+    pub fn new(
+        settings: &Settings,
+        directory: Arc<dyn Directory>,
+        throttle: Throttle,
+        auditor: Auditor,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
+        let l = &settings.login;
+        Self {
+            directory,
+            throttle,
+            auditor,
+            clock,
+            netbios_domain: settings.directory.netbios_domain.clone(),
+            admin_group: settings.directory.admin_group.clone(),
+            max_per_user: l.max_failures_per_user,
+            max_per_ip: l.max_failures_per_ip,
+            margin: l.lockout_margin,
+            window_seconds: l.window_minutes as i64 * 60,
+            min_response: Duration::from_millis(l.min_response_ms),
+            policy: RwLock::new(None),
+        }
+    }
+
+    /// The domain policy, cached for a few minutes.
+    pub async fn domain_policy(&self) -> Result<PasswordPolicy, DirectoryError> {
+        let now = self.clock.now();
+        if let Some((at, p)) = self.policy.read().await.as_ref() {
+            if now - at < POLICY_TTL {
+                return Ok(p.clone());
+            }
+        }
+        let fresh = self.directory.password_policy(None).await?;
+        *self.policy.write().await = Some((now, fresh.clone()));
+        Ok(fresh)
+    }
+
+    /// Failures allowed per user: the configured number, but always `lockout_margin` short of AD's threshold.
+    fn user_limit(&self, policy: Option<&PasswordPolicy>) -> Limit {
+        let mut max = self.max_per_user;
+        if let Some(threshold) = policy.map(|p| p.lockout_threshold).filter(|t| *t > 0) {
+            max = max.min(threshold.saturating_sub(self.margin).max(1));
+        }
+        Limit { max_failures: max, window_seconds: self.window_seconds }
+    }
+
+    pub async fn login(&self, typed: &str, password: &SecretString, meta: &RequestMeta) -> Result<LoginOutcome, LoginError> {
+        let started = Instant::now();
+        let result = self.attempt(typed, password, meta).await;
+        // Every answer takes at least the floor, whichever path it took.
+        tokio::time::sleep_until(started + self.min_response).await;
+        result
+    }
+
+    async fn attempt(&self, typed: &str, password: &SecretString, meta: &RequestMeta) -> Result<LoginOutcome, LoginError> {
+        let audit_name: String = typed.trim().chars().take(256).collect();
+        let ip_limit = Limit { max_failures: self.max_per_ip, window_seconds: self.window_seconds };
+        if let Some(wait) = self.throttle.blocked_for(IP_SCOPE, &meta.source_ip, ip_limit).await? {
+            self.audit(meta, Outcome::Blocked, &audit_name, None, "too many failures from this address").await?;
+            return Ok(throttled(wait));
+        }
+
+        let name = Username::parse(typed, &self.netbios_domain);
+        let user = match &name {
+            Ok(name) => self.directory.find_user(name).await?,
+            Err(_) => None,
+        };
+        // Unknown names are throttled like real ones, so the limit reveals nothing.
+        let user_key = match (&user, &name) {
+            (Some(u), _) => format!("id:{}", u.id),
+            (None, Ok(n)) => format!("name:{}", n.key()),
+            (None, Err(_)) => format!("name:{}", audit_name.to_lowercase()),
+        };
+        let policy = self.domain_policy().await.ok();
+        if let Some(wait) = self.throttle.blocked_for(USER_SCOPE, &user_key, self.user_limit(policy.as_ref())).await? {
+            self.audit(meta, Outcome::Blocked, &audit_name, user.as_ref().map(|u| u.id.as_str()), "too many failures for this user").await?;
+            return Ok(throttled(wait));
+        }
+
+        let Some(user) = user else {
+            self.count_failure(&user_key, meta).await?;
+            let why = if name.is_err() { "not a valid account name" } else { "no such user" };
+            self.audit(meta, Outcome::Failure, &audit_name, None, why).await?;
+            return Ok(LoginOutcome::Refused(Refusal::InvalidCredentials));
+        };
+
+        match self.directory.check_password(&user.dn, password).await? {
+            PasswordCheck::Refused(refusal) => {
+                if refusal.is_bad_password() {
+                    self.count_failure(&user_key, meta).await?;
+                }
+                self.audit(meta, Outcome::Failure, &user.account_name, Some(&user.id), refusal.id()).await?;
+                let refusal = if refusal.is_bad_password() {
+                    Refusal::InvalidCredentials
+                } else {
+                    Refusal::Directory(refusal)
+                };
+                Ok(LoginOutcome::Refused(refusal))
+            }
+            PasswordCheck::Accepted => {
+                self.throttle.clear(USER_SCOPE, &user_key).await?;
+                let is_admin = match &self.admin_group {
+                    Some(group) => self.directory.is_member_of(&user.dn, group).await?,
+                    None => false,
+                };
+                let detail = if is_admin { "admin" } else { "user" };
+                self.audit(meta, Outcome::Success, &user.account_name, Some(&user.id), detail).await?;
+                Ok(LoginOutcome::Success(SessionUser {
+                    display_name: user.name_to_show().to_string(),
+                    user_id: user.id,
+                    user_dn: user.dn,
+                    account_name: user.account_name,
+                    is_admin,
+                }))
+            }
+        }
+    }
+
+    async fn count_failure(&self, user_key: &str, meta: &RequestMeta) -> Result<(), StorageError> {
+        self.throttle.fail(USER_SCOPE, user_key).await?;
+        self.throttle.fail(IP_SCOPE, &meta.source_ip).await
+    }
+
+    async fn audit(&self, meta: &RequestMeta, outcome: Outcome, name: &str, user_id: Option<&str>, detail: &str) -> Result<(), StorageError> {
+        let mut event = AuditEvent::new(EventKind::Login, outcome).username(name).detail(detail);
+        if let Some(id) = user_id {
+            event = event.user_id(id);
+        }
+        self.auditor.record(meta, event).await
+    }
+}
+
+fn throttled(wait_seconds: i64) -> LoginOutcome {
+    let minutes = (wait_seconds + 59) / 60;
+    LoginOutcome::Refused(Refusal::Throttled { minutes })
+}

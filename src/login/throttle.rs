@@ -1,0 +1,75 @@
+//! Counting failures at guessable things, per key, in a sliding window.
+
+use std::sync::Arc;
+
+use crate::clock::{Clock, Timestamp};
+use crate::storage::{Storage, StorageError};
+
+/// A limit: at most `max_failures` within `window_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limit {
+    pub max_failures: u32,
+    pub window_seconds: i64,
+}
+
+#[derive(Clone)]
+pub struct Throttle {
+    store: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+}
+
+impl Throttle {
+    pub fn new(store: Arc<dyn Storage>, clock: Arc<dyn Clock>) -> Self {
+        Self { store, clock }
+    }
+
+    /// `Some(seconds)` to wait when the key has used up its failures; `None` when it may try.
+    pub async fn blocked_for(&self, scope: &str, key: &str, limit: Limit) -> Result<Option<i64>, StorageError> {
+        let now = self.clock.now();
+        let failures = self.store.failures_since(scope, key, now - limit.window_seconds).await?;
+        Ok(wait(&failures, now, limit))
+    }
+
+    pub async fn fail(&self, scope: &str, key: &str) -> Result<(), StorageError> {
+        self.store.record_failure(scope, key, self.clock.now()).await
+    }
+
+    pub async fn clear(&self, scope: &str, key: &str) -> Result<(), StorageError> {
+        self.store.clear_failures(scope, key).await
+    }
+}
+
+/// With failures (newest first) inside the window: how long until one more attempt is allowed.
+fn wait(failures_newest_first: &[Timestamp], now: Timestamp, limit: Limit) -> Option<i64> {
+    let max = limit.max_failures.max(1) as usize;
+    if failures_newest_first.len() < max {
+        return None;
+    }
+    // The attempt frees up when the max-th newest failure leaves the window.
+    let pivot = failures_newest_first[max - 1];
+    Some((pivot + limit.window_seconds - now).max(1))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMIT: Limit = Limit { max_failures: 3, window_seconds: 900 };
+
+    #[test]
+    fn under_the_limit_may_try() {
+        assert_eq!(wait(&[], 1000, LIMIT), None);
+        assert_eq!(wait(&[990, 980], 1000, LIMIT), None);
+    }
+
+    #[test]
+    fn at_the_limit_waits_until_the_oldest_counted_failure_leaves_the_window() {
+        assert_eq!(wait(&[990, 980, 700], 1000, LIMIT), Some(600));
+        assert_eq!(wait(&[990, 980, 970, 200], 1000, LIMIT), Some(870));
+    }
+
+    #[test]
+    fn never_says_wait_zero_seconds() {
+        assert_eq!(wait(&[100, 100, 100], 1000, LIMIT), Some(1));
+    }
+}

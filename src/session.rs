@@ -1,0 +1,132 @@
+//! Server-side sessions behind an opaque cookie.
+//!
+//! The cookie carries 256 random bits; the database keeps only their SHA-256, so a copy of the
+//! database cannot be replayed as cookies. A session ends after the idle timeout or at the end of
+//! its absolute lifetime, whichever comes first.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use crate::clock::{Clock, Random, Timestamp};
+use crate::storage::{SessionRecord, Storage, StorageError};
+
+/// Who is logged in.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionUser {
+    pub user_id: String,
+    pub user_dn: String,
+    pub account_name: String,
+    pub display_name: String,
+    pub is_admin: bool,
+}
+
+/// A live session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Session {
+    pub user: SessionUser,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+}
+
+/// The answer to "whose cookie is this?".
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Lookup {
+    Active(Session),
+    /// It was a session, and it ran out: the user should be told so.
+    Expired(SessionUser),
+    None,
+}
+
+#[derive(Clone)]
+pub struct Sessions {
+    store: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+    idle_seconds: i64,
+    absolute_seconds: i64,
+}
+
+/// Writing `last_seen_at` on every request would cost a write per page; once a minute is enough.
+const TOUCH_INTERVAL: i64 = 60;
+
+fn hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Sessions {
+    pub fn new(
+        store: Arc<dyn Storage>,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+        idle_minutes: u64,
+        absolute_minutes: u64,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            random,
+            idle_seconds: idle_minutes as i64 * 60,
+            absolute_seconds: absolute_minutes as i64 * 60,
+        }
+    }
+
+    /// Starts a session and returns the cookie value. Any session the browser had is ended first
+    /// (the id is rotated at login).
+    pub async fn start(&self, user: SessionUser, previous_token: Option<&str>) -> Result<String, StorageError> {
+        if let Some(old) = previous_token {
+            self.store.delete_session(&hash(old)).await?;
+        }
+        let token = self.random.token();
+        let now = self.clock.now();
+        self.store
+            .insert_session(&SessionRecord {
+                id_hash: hash(&token),
+                user_id: user.user_id,
+                user_dn: user.user_dn,
+                account_name: user.account_name,
+                display_name: user.display_name,
+                is_admin: user.is_admin,
+                created_at: now,
+                last_seen_at: now,
+            })
+            .await?;
+        Ok(token)
+    }
+
+    /// Finds the session for a cookie value and marks it used.
+    pub async fn lookup(&self, token: &str) -> Result<Lookup, StorageError> {
+        let id_hash = hash(token);
+        let Some(record) = self.store.session(&id_hash).await? else {
+            return Ok(Lookup::None);
+        };
+        let now = self.clock.now();
+        let user = SessionUser {
+            user_id: record.user_id,
+            user_dn: record.user_dn,
+            account_name: record.account_name,
+            display_name: record.display_name,
+            is_admin: record.is_admin,
+        };
+        let idle = now - record.last_seen_at >= self.idle_seconds;
+        let too_old = now - record.created_at >= self.absolute_seconds;
+        if idle || too_old {
+            self.store.delete_session(&id_hash).await?;
+            return Ok(Lookup::Expired(user));
+        }
+        if now - record.last_seen_at >= TOUCH_INTERVAL {
+            self.store.touch_session(&id_hash, now).await?;
+        }
+        Ok(Lookup::Active(Session { user, created_at: record.created_at, last_seen_at: now }))
+    }
+
+    pub async fn end(&self, token: &str) -> Result<(), StorageError> {
+        self.store.delete_session(&hash(token)).await
+    }
+
+    /// Deletes every expired session; run periodically.
+    pub async fn purge_expired(&self) -> Result<u64, StorageError> {
+        let now = self.clock.now();
+        self.store.delete_expired_sessions(now - self.idle_seconds, now - self.absolute_seconds).await
+    }
+}

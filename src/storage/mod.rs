@@ -1,0 +1,99 @@
+//! Storage: sessions, the audit log, throttling counters and enrolments.
+//!
+//! [`Storage`] is the interface; [`SqliteStorage`] is the embedded default. A PostgreSQL backend
+//! goes beside it (with its own `migrations/postgres`) for several instances behind a load balancer:
+//! nothing outside this module knows which database is in use.
+
+mod sqlite;
+
+pub use sqlite::SqliteStorage;
+
+use async_trait::async_trait;
+
+use crate::clock::Timestamp;
+
+#[derive(Debug, thiserror::Error)]
+pub enum StorageError {
+    #[error("the database cannot be opened: {0}")]
+    Open(#[source] sqlx::Error),
+    #[error("the database migrations failed: {0}")]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+    #[error("database query failed: {0}")]
+    Query(#[from] sqlx::Error),
+    #[error("unsupported database URL \"{0}\"")]
+    UnsupportedUrl(String),
+}
+
+/// A session as stored.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SessionRecord {
+    pub id_hash: String,
+    pub user_id: String,
+    pub user_dn: String,
+    pub account_name: String,
+    pub display_name: String,
+    pub is_admin: bool,
+    pub created_at: Timestamp,
+    pub last_seen_at: Timestamp,
+}
+
+/// One audit entry.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: Timestamp,
+    pub event: String,
+    pub outcome: String,
+    pub username: Option<String>,
+    pub user_id: Option<String>,
+    pub source_ip: Option<String>,
+    pub user_agent: Option<String>,
+    pub request_id: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// An enrolled identity service.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct EnrolmentRecord {
+    pub user_id: String,
+    pub service: String,
+    pub enrolled_at: Timestamp,
+    pub last_used_at: Option<Timestamp>,
+}
+
+#[async_trait]
+pub trait Storage: Send + Sync + 'static {
+    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StorageError>;
+    async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StorageError>;
+    async fn touch_session(&self, id_hash: &str, at: Timestamp) -> Result<(), StorageError>;
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StorageError>;
+    /// Deletes sessions idle since before `idle_before` or created before `created_before`.
+    async fn delete_expired_sessions(&self, idle_before: Timestamp, created_before: Timestamp) -> Result<u64, StorageError>;
+
+    /// Appends to the audit log (the id is assigned by the database).
+    async fn append_audit(&self, r: &AuditRecord) -> Result<(), StorageError>;
+    /// The newest entries first.
+    async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRecord>, StorageError>;
+
+    async fn record_failure(&self, scope: &str, key: &str, at: Timestamp) -> Result<(), StorageError>;
+    /// When the failures since `since` happened, newest first.
+    async fn failures_since(&self, scope: &str, key: &str, since: Timestamp) -> Result<Vec<Timestamp>, StorageError>;
+    async fn clear_failures(&self, scope: &str, key: &str) -> Result<(), StorageError>;
+    async fn delete_failures_before(&self, before: Timestamp) -> Result<u64, StorageError>;
+
+    async fn enrolments(&self, user_id: &str) -> Result<Vec<EnrolmentRecord>, StorageError>;
+
+    /// A trivial query, for the health endpoint.
+    async fn ping(&self) -> Result<(), StorageError>;
+}
+
+/// Opens the database named by `url` and brings its schema up to date.
+pub async fn open(url: &str, max_connections: u32) -> Result<std::sync::Arc<dyn Storage>, StorageError> {
+    if url.starts_with("sqlite:") {
+        let store = SqliteStorage::open(url, max_connections).await?;
+        store.migrate().await?;
+        Ok(std::sync::Arc::new(store))
+    } else {
+        Err(StorageError::UnsupportedUrl(url.to_string()))
+    }
+}

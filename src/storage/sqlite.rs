@@ -1,0 +1,177 @@
+//! The embedded SQLite backend (WAL mode).
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use super::{AuditRecord, EnrolmentRecord, SessionRecord, Storage, StorageError};
+use crate::clock::Timestamp;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+#[derive(Clone)]
+pub struct SqliteStorage {
+    pool: SqlitePool,
+}
+
+impl SqliteStorage {
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StorageError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(StorageError::Open)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        if let Some(dir) = options.get_filename().parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir)
+                    .map_err(|e| StorageError::Open(sqlx::Error::Io(e)))?;
+            }
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(StorageError::Open)?;
+        Ok(Self { pool })
+    }
+
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        MIGRATOR.run(&self.pool).await.map_err(StorageError::Migrate)
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    async fn insert_session(&self, s: &SessionRecord) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO sessions (id_hash, user_id, user_dn, account_name, display_name, is_admin, created_at, last_seen_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&s.id_hash)
+        .bind(&s.user_id)
+        .bind(&s.user_dn)
+        .bind(&s.account_name)
+        .bind(&s.display_name)
+        .bind(s.is_admin)
+        .bind(s.created_at)
+        .bind(s.last_seen_at)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StorageError> {
+        Ok(sqlx::query_as::<_, SessionRecord>("SELECT * FROM sessions WHERE id_hash = ?")
+            .bind(id_hash)
+            .fetch_optional(&self.pool)
+            .await?)
+    }
+
+    async fn touch_session(&self, id_hash: &str, at: Timestamp) -> Result<(), StorageError> {
+        sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
+            .bind(at)
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(id_hash).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn delete_expired_sessions(&self, idle_before: Timestamp, created_before: Timestamp) -> Result<u64, StorageError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?")
+            .bind(idle_before)
+            .bind(created_before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn append_audit(&self, r: &AuditRecord) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO audit_log (at, event, outcome, username, user_id, source_ip, user_agent, request_id, detail)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(r.at)
+        .bind(&r.event)
+        .bind(&r.outcome)
+        .bind(&r.username)
+        .bind(&r.user_id)
+        .bind(&r.source_ip)
+        .bind(&r.user_agent)
+        .bind(&r.request_id)
+        .bind(&r.detail)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRecord>, StorageError> {
+        Ok(sqlx::query_as::<_, AuditRecord>("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn record_failure(&self, scope: &str, key: &str, at: Timestamp) -> Result<(), StorageError> {
+        sqlx::query("INSERT INTO throttle_failures (scope, key, at) VALUES (?, ?, ?)")
+            .bind(scope)
+            .bind(key)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn failures_since(&self, scope: &str, key: &str, since: Timestamp) -> Result<Vec<Timestamp>, StorageError> {
+        let rows: Vec<(Timestamp,)> = sqlx::query_as(
+            "SELECT at FROM throttle_failures WHERE scope = ? AND key = ? AND at > ? ORDER BY at DESC LIMIT 1000",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(at,)| at).collect())
+    }
+
+    async fn clear_failures(&self, scope: &str, key: &str) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM throttle_failures WHERE scope = ? AND key = ?")
+            .bind(scope)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_failures_before(&self, before: Timestamp) -> Result<u64, StorageError> {
+        let done = sqlx::query("DELETE FROM throttle_failures WHERE at < ?").bind(before).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn enrolments(&self, user_id: &str) -> Result<Vec<EnrolmentRecord>, StorageError> {
+        Ok(sqlx::query_as::<_, EnrolmentRecord>(
+            "SELECT user_id, service, enrolled_at, last_used_at FROM enrolments WHERE user_id = ? ORDER BY service",
+        )
+        .bind(user_id)
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,167 @@
+//! What every handler needs: the services, and the request's language, session and origin.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use actix_web::dev::Payload;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+
+use super::csrf::{CsrfKey, CsrfSeed};
+use super::static_files::StaticAssets;
+use super::{CSRF_COOKIE, LANG_COOKIE, SESSION_COOKIE, WebError};
+use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
+use crate::clock::Clock;
+use crate::config::Settings;
+use crate::directory::Directory;
+use crate::enrolment::{Service, StarRule};
+use crate::i18n::{Catalogue, Lang};
+use crate::login::LoginService;
+use crate::session::{Lookup, Session, Sessions};
+use crate::storage::Storage;
+
+/// The application's services, shared by every worker.
+pub struct AppState {
+    pub settings: Settings,
+    pub store: Arc<dyn Storage>,
+    pub directory: Arc<dyn Directory>,
+    pub clock: Arc<dyn Clock>,
+    pub sessions: Sessions,
+    pub login: LoginService,
+    pub auditor: Auditor,
+    pub csrf: CsrfKey,
+    pub assets: StaticAssets,
+    pub services: Vec<Service>,
+    pub star_rule: StarRule,
+    pub trusted_proxies: Vec<IpAddr>,
+    pub default_lang: Lang,
+    pub secure_cookies: bool,
+}
+
+/// The session state of a request.
+#[derive(Debug, Clone)]
+pub enum Auth {
+    LoggedIn(Session),
+    /// The browser's session ran out since its last request.
+    Expired,
+    Anonymous,
+}
+
+/// The request as a page sees it.
+pub struct Page {
+    pub state: web::Data<AppState>,
+    pub lang: Lang,
+    pub meta: RequestMeta,
+    pub csrf_token: String,
+    pub auth: Auth,
+    pub session_token: Option<String>,
+}
+
+impl Page {
+    pub fn i18n(&self) -> &'static Catalogue {
+        self.lang.catalogue()
+    }
+
+    pub fn session(&self) -> Option<&Session> {
+        match &self.auth {
+            Auth::LoggedIn(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    /// Wraps an internal failure in the friendly error page for this request.
+    pub fn fail(&self, e: impl Into<anyhow::Error>) -> WebError {
+        WebError::internal(e.into(), self.lang, &self.meta.request_id)
+    }
+}
+
+/// The language: the remembered choice, else the browser's preference, else the configured default.
+pub fn request_lang(req: &HttpRequest, default: Lang) -> Lang {
+    req.cookie(LANG_COOKIE)
+        .and_then(|c| Lang::from_code(c.value()))
+        .or_else(|| {
+            req.headers()
+                .get("accept-language")
+                .and_then(|h| h.to_str().ok())
+                .and_then(Lang::from_accept_language)
+        })
+        .unwrap_or(default)
+}
+
+/// The request id tracing-actix-web assigned.
+pub fn request_id(req: &HttpRequest) -> String {
+    req.extensions()
+        .get::<tracing_actix_web::RequestId>()
+        .map(|id| id.to_string())
+        .unwrap_or_default()
+}
+
+/// The client's address: the peer, or the forwarded address when the peer is a trusted proxy.
+pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> String {
+    let peer = req.peer_addr().map(|a| a.ip());
+    if let Some(peer) = peer.filter(|p| trusted.contains(p)) {
+        let forwarded = req.headers().get("x-forwarded-for").and_then(|h| h.to_str().ok()).unwrap_or("");
+        let hop = forwarded
+            .split(',')
+            .rev()
+            .filter_map(|h| h.trim().parse::<IpAddr>().ok())
+            .find(|ip| !trusted.contains(ip));
+        return hop.unwrap_or(peer).to_string();
+    }
+    peer.map(|p| p.to_string()).unwrap_or_default()
+}
+
+pub fn request_meta(req: &HttpRequest, state: &AppState) -> RequestMeta {
+    RequestMeta {
+        source_ip: client_ip(req, &state.trusted_proxies),
+        user_agent: req.headers().get("user-agent").and_then(|h| h.to_str().ok()).unwrap_or("").to_string(),
+        request_id: request_id(req),
+    }
+}
+
+/// The CSRF cookie value of this request: set by the browser, or just made by the middleware.
+pub fn csrf_seed(req: &HttpRequest) -> Option<String> {
+    req.extensions()
+        .get::<CsrfSeed>()
+        .map(|s| s.0.clone())
+        .or_else(|| req.cookie(CSRF_COOKIE).map(|c| c.value().to_string()))
+}
+
+impl FromRequest for Page {
+    type Error = WebError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .expect("AppState is registered in Application::build");
+            let lang = request_lang(&req, state.default_lang);
+            let meta = request_meta(&req, &state);
+            let csrf_token = csrf_seed(&req).map(|seed| state.csrf.token_for(&seed)).unwrap_or_default();
+            let session_token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
+            let auth = match &session_token {
+                None => Auth::Anonymous,
+                Some(token) => match state.sessions.lookup(token).await {
+                    Ok(Lookup::Active(s)) => Auth::LoggedIn(s),
+                    Ok(Lookup::Expired(user)) => {
+                        let event = AuditEvent::new(EventKind::SessionExpired, Outcome::Success)
+                            .username(&user.account_name)
+                            .user_id(&user.user_id);
+                        state
+                            .auditor
+                            .record(&meta, event)
+                            .await
+                            .map_err(|e| WebError::internal(e.into(), lang, &meta.request_id))?;
+                        Auth::Expired
+                    }
+                    Ok(Lookup::None) => Auth::Anonymous,
+                    Err(e) => return Err(WebError::internal(e.into(), lang, &meta.request_id)),
+                },
+            };
+            Ok(Page { state, lang, meta, csrf_token, auth, session_token })
+        })
+    }
+}

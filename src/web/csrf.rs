@@ -1,0 +1,119 @@
+//! CSRF protection for every POST: a signed double-submit token.
+//!
+//! Each browser gets a random `stjarna_csrf` cookie (HttpOnly, SameSite=Strict). Forms carry
+//! HMAC(key, cookie) in a hidden `csrf` field; a POST whose field does not match is refused. The
+//! cookie is replaced at login, so a token planted before login is worthless after it.
+
+use actix_web::body::MessageBody;
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::dev::{Payload, ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
+use futures_util::future::LocalBoxFuture;
+use hmac::{Hmac, Mac};
+use serde::de::DeserializeOwned;
+use sha2::Sha256;
+
+use super::context::{AppState, request_id, request_lang};
+use super::{CSRF_COOKIE, WebError};
+use crate::clock::Random;
+
+#[derive(Clone)]
+pub struct CsrfKey(Vec<u8>);
+
+impl CsrfKey {
+    pub fn new(key: Vec<u8>) -> Self {
+        Self(key)
+    }
+
+    pub fn token_for(&self, seed: &str) -> String {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(b"stjarna-csrf\0");
+        mac.update(seed.as_bytes());
+        hex::encode(mac.finalize().into_bytes())
+    }
+
+    pub fn verify(&self, seed: &str, token: &str) -> bool {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(b"stjarna-csrf\0");
+        mac.update(seed.as_bytes());
+        match hex::decode(token) {
+            Ok(bytes) => mac.verify_slice(&bytes).is_ok(),
+            Err(_) => false,
+        }
+    }
+}
+
+/// The CSRF cookie value made for a browser that had none, kept for this request's handlers.
+#[derive(Clone)]
+pub struct CsrfSeed(pub String);
+
+pub fn csrf_cookie(value: String, secure: bool) -> Cookie<'static> {
+    Cookie::build(CSRF_COOKIE, value)
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Strict)
+        .finish()
+}
+
+/// Gives every page request a CSRF cookie if it has none.
+pub async fn csrf_cookie_middleware(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
+    let path = req.path();
+    let needs = req.cookie(CSRF_COOKIE).is_none() && !path.starts_with("/static/") && path != "/health";
+    let made = if needs {
+        let state = req.app_data::<web::Data<AppState>>().cloned();
+        let secure = state.as_ref().is_none_or(|s| s.secure_cookies);
+        let seed = crate::clock::OsRandom.token();
+        req.extensions_mut().insert(CsrfSeed(seed.clone()));
+        Some((seed, secure))
+    } else {
+        None
+    };
+    let mut res = next.call(req).await?;
+    if let Some((seed, secure)) = made {
+        // A handler that rotated the cookie (login) has set its own.
+        let already = res.response().cookies().any(|c| c.name() == CSRF_COOKIE);
+        if !already {
+            res.response_mut().add_cookie(&csrf_cookie(seed, secure))?;
+        }
+    }
+    Ok(res)
+}
+
+/// A form with a `csrf` field.
+pub trait CsrfField {
+    fn csrf(&self) -> &str;
+}
+
+/// A form, accepted only with a valid CSRF token.
+pub struct CsrfForm<T>(pub T);
+
+impl<T: DeserializeOwned + CsrfField + 'static> FromRequest for CsrfForm<T> {
+    type Error = WebError;
+    type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        let form = web::Form::<T>::from_request(&req, payload);
+        Box::pin(async move {
+            let state = req.app_data::<web::Data<AppState>>().cloned().expect("AppState registered");
+            let lang = request_lang(&req, state.default_lang);
+            let rid = request_id(&req);
+            let form = form.await.map_err(|e| {
+                tracing::info!(error = %e, "unreadable form");
+                WebError::bad_form(lang, &rid)
+            })?;
+            let seed = req.cookie(CSRF_COOKIE).map(|c| c.value().to_string());
+            let valid = seed.is_some_and(|seed| state.csrf.verify(&seed, form.csrf()));
+            if !valid {
+                tracing::warn!(path = req.path(), "CSRF token missing or wrong; request refused");
+                return Err(WebError::csrf(lang, &rid));
+            }
+            Ok(CsrfForm(form.into_inner()))
+        })
+    }
+}

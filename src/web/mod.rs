@@ -1,0 +1,37 @@
+//! The web layer: actix-web handlers, views, cookies, CSRF and security headers.
+//!
+//! Handlers extract, call a service, and render a view. No domain logic lives here.
+
+mod context;
+mod csrf;
+mod error;
+mod pages;
+mod security;
+mod static_files;
+mod views;
+
+pub use context::{AppState, Page};
+pub use error::WebError;
+
+use actix_web::web;
+
+pub const SESSION_COOKIE: &str = "stjarna_session";
+pub const CSRF_COOKIE: &str = "stjarna_csrf";
+pub const LANG_COOKIE: &str = "stjarna_lang";
+
+/// Every route of the portal.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/", web::get().to(pages::home::show))
+        .route("/login", web::get().to(pages::login::show))
+        .route("/login", web::post().to(pages::login::submit))
+        .route("/logout", web::post().to(pages::login::logout))
+        .route("/language", web::post().to(pages::language::switch))
+        .route("/health", web::get().to(pages::health::check))
+        .route("/static/{file}", web::get().to(static_files::serve))
+        .default_service(web::to(pages::not_found));
+}
+
+pub use csrf::csrf_cookie_middleware;
+pub use security::security_headers;
+pub use csrf::CsrfKey;
+pub use static_files::StaticAssets;

@@ -1,0 +1,53 @@
+//! `POST /language`: the language switcher. The choice is remembered in a cookie.
+
+use actix_web::HttpResponse;
+use actix_web::cookie::{Cookie, SameSite, time::Duration};
+use serde::Deserialize;
+
+use super::see_other;
+use crate::i18n::Lang;
+use crate::web::csrf::{CsrfField, CsrfForm};
+use crate::web::{LANG_COOKIE, Page};
+
+#[derive(Deserialize)]
+pub struct LanguageForm {
+    csrf: String,
+    lang: String,
+    #[serde(default)]
+    back: String,
+}
+
+impl CsrfField for LanguageForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Only paths on this site: never `//other.example` or a full URL.
+fn safe_back(back: &str) -> &str {
+    if back.starts_with('/') && !back.starts_with("//") && !back.contains('\\') { back } else { "/" }
+}
+
+pub async fn switch(page: Page, form: CsrfForm<LanguageForm>) -> HttpResponse {
+    let form = form.0;
+    let lang = Lang::from_code(&form.lang).unwrap_or(page.lang);
+    let cookie = Cookie::build(LANG_COOKIE, lang.code())
+        .path("/")
+        .max_age(Duration::days(365))
+        .http_only(true)
+        .secure(page.state.secure_cookies)
+        .same_site(SameSite::Lax)
+        .finish();
+    see_other(safe_back(&form.back)).cookie(cookie).finish()
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn only_local_paths_are_followed_back() {
+        assert_eq!(super::safe_back("/login"), "/login");
+        assert_eq!(super::safe_back("//evil.example/"), "/");
+        assert_eq!(super::safe_back("https://evil.example/"), "/");
+        assert_eq!(super::safe_back("/\\evil.example"), "/");
+    }
+}

@@ -1,0 +1,117 @@
+//! `GET/POST /login` and `POST /logout`.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::{HttpResponse, web};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::{html, layout, see_other};
+use crate::audit::{AuditEvent, EventKind, Outcome};
+use crate::login::{LoginError, LoginOutcome, Refusal};
+use crate::web::context::Auth;
+use crate::web::csrf::{CsrfField, CsrfForm, csrf_cookie};
+use crate::web::views::LoginView;
+use crate::web::{Page, SESSION_COOKIE, WebError};
+
+#[derive(Deserialize)]
+pub struct Notice {
+    m: Option<String>,
+}
+
+pub async fn show(page: Page, q: web::Query<Notice>) -> Result<HttpResponse, WebError> {
+    match page.auth {
+        Auth::LoggedIn(_) => return Ok(see_other("/").finish()),
+        Auth::Expired => return Ok(see_other("/login?m=expired").cookie(clear_session_cookie(&page)).finish()),
+        Auth::Anonymous => {}
+    }
+    let notice = match q.m.as_deref() {
+        Some("expired") => Some(page.i18n().t("login.notice.expired")),
+        Some("logged-out") => Some(page.i18n().t("login.notice.logged_out")),
+        _ => None,
+    };
+    let view = LoginView { l: layout(&page, "/login"), username: "", error: None, notice, reference: None };
+    html(&page, view)
+}
+
+#[derive(Deserialize)]
+pub struct LoginForm {
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    password: String,
+}
+
+impl CsrfField for LoginForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+pub async fn submit(page: Page, form: CsrfForm<LoginForm>) -> Result<HttpResponse, WebError> {
+    let LoginForm { username, password, .. } = form.0;
+    let password = SecretString::from(password);
+    let i = page.i18n();
+    let (error, reference) = match page.state.login.login(&username, &password, &page.meta).await {
+        Ok(LoginOutcome::Success(user)) => {
+            let token = page
+                .state
+                .sessions
+                .start(user, page.session_token.as_deref())
+                .await
+                .map_err(|e| page.fail(e))?;
+            let secure = page.state.secure_cookies;
+            let rotated_csrf = csrf_cookie(crate::clock::Random::token(&crate::clock::OsRandom), secure);
+            return Ok(see_other("/").cookie(session_cookie(token, secure)).cookie(rotated_csrf).finish());
+        }
+        Ok(LoginOutcome::Refused(Refusal::InvalidCredentials)) => (i.t("login.error.invalid").to_string(), None),
+        Ok(LoginOutcome::Refused(Refusal::Throttled { minutes })) => {
+            (i.f("login.error.throttled", &[("minutes", &minutes.to_string())]), None)
+        }
+        Ok(LoginOutcome::Refused(Refusal::Directory(refusal))) => (i.t(refusal.message_key()).to_string(), None),
+        Err(LoginError::Directory(e)) => {
+            tracing::error!(reference = %page.meta.request_id, error = %e, "login: directory unavailable");
+            (i.t("login.error.directory_down").to_string(), Some(page.meta.request_id.as_str()))
+        }
+        Err(LoginError::Storage(e)) => return Err(page.fail(e)),
+    };
+    let view = LoginView { l: layout(&page, "/login"), username: username.trim(), error: Some(error), notice: None, reference };
+    html(&page, view)
+}
+
+#[derive(Deserialize)]
+pub struct LogoutForm {
+    csrf: String,
+}
+
+impl CsrfField for LogoutForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+pub async fn logout(page: Page, _form: CsrfForm<LogoutForm>) -> Result<HttpResponse, WebError> {
+    if let (Some(token), Auth::LoggedIn(session)) = (&page.session_token, &page.auth) {
+        page.state.sessions.end(token).await.map_err(|e| page.fail(e))?;
+        let event = AuditEvent::new(EventKind::Logout, Outcome::Success)
+            .username(&session.user.account_name)
+            .user_id(&session.user.user_id);
+        page.state.auditor.record(&page.meta, event).await.map_err(|e| page.fail(e))?;
+    }
+    Ok(see_other("/login?m=logged-out").cookie(clear_session_cookie(&page)).finish())
+}
+
+fn session_cookie(token: String, secure: bool) -> Cookie<'static> {
+    Cookie::build(SESSION_COOKIE, token)
+        .path("/")
+        .http_only(true)
+        .secure(secure)
+        .same_site(SameSite::Lax)
+        .finish()
+}
+
+fn clear_session_cookie(page: &Page) -> Cookie<'static> {
+    let mut c = session_cookie(String::new(), page.state.secure_cookies);
+    c.make_removal();
+    c
+}

@@ -1,0 +1,42 @@
+//! Page handlers.
+
+pub mod health;
+pub mod home;
+pub mod language;
+pub mod login;
+
+use actix_web::HttpRequest;
+use actix_web::web;
+
+use super::WebError;
+use super::context::{AppState, request_id, request_lang};
+
+pub async fn not_found(req: HttpRequest, state: web::Data<AppState>) -> Result<actix_web::HttpResponse, WebError> {
+    Err(WebError::not_found(request_lang(&req, state.default_lang), &request_id(&req)))
+}
+
+/// The frame of a page for this request.
+pub fn layout<'a>(page: &'a super::Page, path: &'a str) -> super::views::Layout<'a> {
+    super::views::Layout {
+        i: page.i18n(),
+        lang: page.lang.code(),
+        css: page.state.assets.url("style.css"),
+        csrf: &page.csrf_token,
+        portal_name: &page.state.settings.portal.name,
+        user: page.session().map(|s| s.user.display_name.as_str()),
+        path,
+    }
+}
+
+/// Renders a template into an HTML response.
+pub fn html(page: &super::Page, view: impl askama::Template) -> Result<actix_web::HttpResponse, WebError> {
+    let body = view.render().map_err(|e| page.fail(e))?;
+    Ok(actix_web::HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body))
+}
+
+/// A 303 redirect (after a POST, or to the login page).
+pub fn see_other(to: &str) -> actix_web::HttpResponseBuilder {
+    let mut b = actix_web::HttpResponse::SeeOther();
+    b.insert_header(("Location", to));
+    b
+}

@@ -1,0 +1,66 @@
+//! The views: askama templates and the data each one shows.
+
+use askama::Template;
+use askama_web::WebTemplate;
+
+use crate::i18n::Catalogue;
+
+/// What every page's frame shows: header, language switcher, footer.
+pub struct Layout<'a> {
+    pub i: &'static Catalogue,
+    pub lang: &'static str,
+    pub css: String,
+    pub csrf: &'a str,
+    pub portal_name: &'a str,
+    /// The logged-in user's name, if any.
+    pub user: Option<&'a str>,
+    /// The current path, so the language switcher can come back to it.
+    pub path: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "login.html")]
+pub struct LoginView<'a> {
+    pub l: Layout<'a>,
+    pub username: &'a str,
+    pub error: Option<String>,
+    pub notice: Option<&'a str>,
+    pub reference: Option<&'a str>,
+}
+
+/// One identity service in the list.
+pub struct ServiceRow {
+    pub id: &'static str,
+    pub name_key: String,
+    pub description_key: String,
+    pub stars: u8,
+    pub required: bool,
+    pub enrolled: bool,
+    pub can_enrol: bool,
+    pub enrolled_at: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "home.html")]
+pub struct HomeView<'a> {
+    pub l: Layout<'a>,
+    /// One flag per star in the row: filled or not.
+    pub row: Vec<bool>,
+    pub collected: u8,
+    pub needed: u8,
+    pub status: &'static str,
+    pub status_key: String,
+    pub available: Vec<ServiceRow>,
+    pub enrolled: Vec<ServiceRow>,
+    pub missing_required: Vec<String>,
+}
+
+#[derive(Template, WebTemplate)]
+#[template(path = "error.html")]
+pub struct ErrorView<'a> {
+    pub i: &'static Catalogue,
+    pub css: String,
+    pub title: &'a str,
+    pub message: &'a str,
+    pub reference: &'a str,
+}
