@@ -64,7 +64,8 @@ smb_options() {
 
 # provision_dc DIR IP ADMINPASS: a fresh EXAMPLE.TEST domain in DIR, listening on IP.
 provision_dc() {
-  local dir=$1 ip=$2 pass=$3 empty opts=()
+  local dir ip=$2 pass=$3 empty opts=()
+  dir=$(realpath -m "$1")
   rm -rf "$dir"; mkdir -p "$dir/log" "$dir/run"
   empty=$(mktemp); 
   while IFS= read -r line; do
@@ -109,7 +110,8 @@ write_smb_conf() {
 
 # start_dc DIR IP ADMINPASS: run the DC in the background; its pid goes to DIR/samba.pid.
 start_dc() {
-  local dir=$1 ip=$2 pass=$3 i
+  local dir ip=$2 pass=$3 i
+  dir=$(realpath -m "$1")
   mkdir -p "$dir/run" "$dir/log"
   samba -F -M single --debug-stdout -s "$dir/etc/smb.conf" >"$dir/log/stdout.log" 2>&1 &
   echo $! > "$dir/samba.pid"
@@ -136,9 +138,55 @@ stop_dc() {
 
 # copy_dc TEMPLATE DIR IP: a copy of a provisioned DC, moved to DIR and IP (about 50 ms).
 copy_dc() {
-  local template=$1 dir=$2 ip=$3
-  rm -rf "$dir"; cp -a "$template" "$dir"
+  local template=$1 dir ip=$3
+  dir=$(realpath -m "$2")
+  rm -rf "$dir"; mkdir -p "$(dirname "$dir")"; cp -a "$template" "$dir"
   rm -f "$dir/samba.pid"; rm -rf "$dir/run" "$dir/log"; mkdir -p "$dir/run" "$dir/log"
   make_ca "$dir/tls" "$ip"
   write_smb_conf "$dir" "$ip"
+}
+
+# The directory's fixed parts, shared by the demo and the tests.
+DC_ADMIN_PASSWORD='Stjarna-Admin-2026!'
+DC_SVC_PASSWORD='Stjarna-Svc-2026!'
+DC_BASE_DN='DC=example,DC=test'
+
+# add_user DIR NAME PASSWORD GIVEN SURNAME [MOBILE]
+add_user() {
+  local dir=$1 name=$2 pass=$3 given=$4 surname=$5 mobile=${6:-}
+  local args=(user create "$name" "$pass" --use-username-as-cn --given-name="$given" --surname="$surname"
+    --mail-address="$name@example.test" -s "$dir/etc/smb.conf")
+  [ -n "$mobile" ] && args+=(--telephone-number="$mobile")
+  samba-tool "${args[@]}" >/dev/null
+}
+
+# provision_fixtures DIR: the service account, the admin groups and the demo users.
+# Stjarna Admins <- IT-admins <- ida (admin membership through a nested group).
+provision_fixtures() {
+  local dir=$1 conf=$1/etc/smb.conf
+  samba-tool user create svc-stjarna "$DC_SVC_PASSWORD" --use-username-as-cn \
+    --description="Stjärna service account" -s "$conf" >/dev/null
+  samba-tool user setexpiry svc-stjarna --noexpiry -s "$conf" >/dev/null
+  samba-tool group add "Stjarna Admins" -s "$conf" >/dev/null
+  samba-tool group add "IT-admins" -s "$conf" >/dev/null
+  samba-tool group addmembers "Stjarna Admins" "IT-admins" -s "$conf" >/dev/null
+  add_user "$dir" anna 'Sommar-2026!' Anna Andersson
+  add_user "$dir" bertil 'Vinter-2026!' Bertil Berg
+  add_user "$dir" ida 'Admin-2026!' Ida Isaksson
+  samba-tool group addmembers "IT-admins" ida -s "$conf" >/dev/null
+}
+
+# dc_template: a provisioned DC with fixtures under target/, made once and reused until lib.sh changes.
+dc_template() {
+  local key dir
+  key=$(sha256sum "$STJARNA_ROOT/scripts/lib.sh" | cut -c1-12)
+  dir="$STJARNA_ROOT/target/samba/template-$key"
+  if [ ! -f "$dir/.ready" ]; then
+    log "provisioning a Samba AD DC template (once; about 20 s)"
+    rm -rf "$STJARNA_ROOT"/target/samba/template-*
+    provision_dc "$dir" 127.0.0.9 "$DC_ADMIN_PASSWORD"
+    provision_fixtures "$dir"
+    touch "$dir/.ready"
+  fi
+  echo "$dir"
 }

@@ -29,7 +29,10 @@ pub enum StartupError {
     #[error("{0}")]
     Storage(#[from] StorageError),
     #[error("cannot listen on {address}: {source}")]
-    Listen { address: String, source: std::io::Error },
+    Listen {
+        address: String,
+        source: std::io::Error,
+    },
     #[error("configuration: {0}")]
     Config(String),
 }
@@ -43,7 +46,11 @@ pub struct Dependencies {
 
 impl Default for Dependencies {
     fn default() -> Self {
-        Self { clock: Arc::new(SystemClock), random: Arc::new(OsRandom), directory: None }
+        Self {
+            clock: Arc::new(SystemClock),
+            random: Arc::new(OsRandom),
+            directory: None,
+        }
     }
 }
 
@@ -59,25 +66,39 @@ impl Application {
     }
 
     pub async fn build_with(settings: Settings, deps: Dependencies) -> Result<Self, StartupError> {
-        let store = storage::open(&settings.database.url, settings.database.max_connections).await?;
+        let store =
+            storage::open(&settings.database.url, settings.database.max_connections).await?;
         let directory: Arc<dyn Directory> = match deps.directory {
             Some(d) => d,
             None => Arc::new(LdapDirectory::new(&settings.directory)?),
         };
         match directory.ping().await {
             Ok(()) => tracing::info!(url = %settings.directory.url, "directory reachable"),
-            Err(e) => tracing::warn!("{e}; the portal starts anyway and tells users the directory is unavailable"),
+            Err(e) => tracing::warn!(
+                "{e}; the portal starts anyway and tells users the directory is unavailable"
+            ),
         }
-        let state = actix_web::web::Data::new(build_state(settings, store, directory, deps.clock, deps.random)?);
+        let state = actix_web::web::Data::new(build_state(
+            settings,
+            store,
+            directory,
+            deps.clock,
+            deps.random,
+        )?);
 
-        let listener = TcpListener::bind(&state.settings.server.listen).map_err(|source| StartupError::Listen {
-            address: state.settings.server.listen.clone(),
-            source,
+        let listener = TcpListener::bind(&state.settings.server.listen).map_err(|source| {
+            StartupError::Listen {
+                address: state.settings.server.listen.clone(),
+                source,
+            }
         })?;
-        let port = listener.local_addr().map_err(|source| StartupError::Listen {
-            address: state.settings.server.listen.clone(),
-            source,
-        })?.port();
+        let port = listener
+            .local_addr()
+            .map_err(|source| StartupError::Listen {
+                address: state.settings.server.listen.clone(),
+                source,
+            })?
+            .port();
         let tls = state.settings.uses_tls();
         let data = state.clone();
         let server = HttpServer::new(move || {
@@ -90,9 +111,16 @@ impl Application {
                 .configure(web::routes)
         })
         .listen(listener)
-        .map_err(|source| StartupError::Listen { address: format!("port {port}"), source })?
+        .map_err(|source| StartupError::Listen {
+            address: format!("port {port}"),
+            source,
+        })?
         .run();
-        Ok(Self { port, server, state })
+        Ok(Self {
+            port,
+            server,
+            state,
+        })
     }
 
     pub fn port(&self) -> u16 {
@@ -128,10 +156,16 @@ fn build_state(
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
 ) -> Result<AppState, StartupError> {
-    let csrf_key = match settings.session.secret().map_err(|e| StartupError::Config(e.to_string()))? {
+    let csrf_key = match settings
+        .session
+        .secret()
+        .map_err(|e| StartupError::Config(e.to_string()))?
+    {
         Some(secret) => secret.expose_secret().as_bytes().to_vec(),
         None => {
-            tracing::warn!("session.secret is not set: using a random key; set it when running several instances");
+            tracing::warn!(
+                "session.secret is not set: using a random key; set it when running several instances"
+            );
             let mut key = vec![0u8; 32];
             random.fill(&mut key);
             key
@@ -139,7 +173,13 @@ fn build_state(
     };
     let auditor = Auditor::new(store.clone(), clock.clone());
     let throttle = Throttle::new(store.clone(), clock.clone());
-    let login = LoginService::new(&settings, directory.clone(), throttle, auditor.clone(), clock.clone());
+    let login = LoginService::new(
+        &settings,
+        directory.clone(),
+        throttle,
+        auditor.clone(),
+        clock.clone(),
+    );
     let sessions = Sessions::new(
         store.clone(),
         clock.clone(),
@@ -147,7 +187,12 @@ fn build_state(
         settings.session.idle_timeout_minutes,
         settings.session.absolute_lifetime_minutes,
     );
-    let trusted_proxies: Vec<IpAddr> = settings.server.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect();
+    let trusted_proxies: Vec<IpAddr> = settings
+        .server
+        .trusted_proxies
+        .iter()
+        .filter_map(|p| p.parse().ok())
+        .collect();
     Ok(AppState {
         services: catalogue_from(&settings.services),
         star_rule: StarRule {

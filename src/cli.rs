@@ -9,7 +9,11 @@ use crate::config;
 use crate::directory::{Directory, LdapDirectory};
 
 #[derive(Parser)]
-#[command(name = "stjarna", version, about = "Self-service password reset and enrolment for Active Directory")]
+#[command(
+    name = "stjarna",
+    version,
+    about = "Self-service password reset and enrolment for Active Directory"
+)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -39,7 +43,10 @@ enum Command {
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -70,7 +77,9 @@ fn load_or_report(path: &std::path::Path) -> Option<config::Settings> {
 
 async fn serve(path: PathBuf) -> ExitCode {
     crate::telemetry::init();
-    let Some(settings) = load_or_report(&path) else { return ExitCode::from(2) };
+    let Some(settings) = load_or_report(&path) else {
+        return ExitCode::from(2);
+    };
     let app = match crate::Application::build(settings).await {
         Ok(app) => app,
         Err(e) => {
@@ -89,24 +98,39 @@ async fn serve(path: PathBuf) -> ExitCode {
 }
 
 async fn check_config(path: PathBuf, offline: bool) -> ExitCode {
-    let Some(settings) = load_or_report(&path) else { return ExitCode::from(2) };
+    let Some(settings) = load_or_report(&path) else {
+        return ExitCode::from(2);
+    };
     if !offline {
         let reached = match LdapDirectory::new(&settings.directory) {
             Ok(dir) => dir.ping().await,
             Err(e) => Err(e),
         };
         if let Err(e) = reached {
-            eprintln!("{} is valid, but the directory check failed:", path.display());
+            eprintln!(
+                "{} is valid, but the directory check failed:",
+                path.display()
+            );
             eprintln!("  - {e}");
             return ExitCode::from(3);
         }
     }
-    println!("{}: no problems found{}", path.display(), if offline { "" } else { "; the directory answered" });
+    println!(
+        "{}: no problems found{}",
+        path.display(),
+        if offline {
+            ""
+        } else {
+            "; the directory answered"
+        }
+    );
     ExitCode::SUCCESS
 }
 
 async fn migrate(path: PathBuf) -> ExitCode {
-    let Some(settings) = load_or_report(&path) else { return ExitCode::from(2) };
+    let Some(settings) = load_or_report(&path) else {
+        return ExitCode::from(2);
+    };
     match crate::storage::open(&settings.database.url, 1).await {
         Ok(_) => {
             println!("the database at {} is up to date", settings.database.url);

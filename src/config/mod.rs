@@ -227,8 +227,13 @@ fn resolve_secret(
         )),
         (Some(s), None) => Ok(Some(s.clone())),
         (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(s) if !s.trim().is_empty() => Ok(Some(SecretString::from(s.trim_end_matches(['\r', '\n']).to_string()))),
-            Ok(_) => Err(ConfigProblem::new(key, format!("the file {} is empty", path.display()))),
+            Ok(s) if !s.trim().is_empty() => Ok(Some(SecretString::from(
+                s.trim_end_matches(['\r', '\n']).to_string(),
+            ))),
+            Ok(_) => Err(ConfigProblem::new(
+                key,
+                format!("the file {} is empty", path.display()),
+            )),
             Err(e) => Err(ConfigProblem::new(
                 key,
                 format!("the file {} cannot be read: {e}", path.display()),
@@ -243,15 +248,26 @@ pub fn load(path: &Path) -> Result<Settings, Vec<ConfigProblem>> {
     load_with_env(path, Env::prefixed("STJARNA__").split("__"))
 }
 
+/// Reads settings from TOML text alone (no environment); for tests and tools.
+pub fn from_toml_str(text: &str) -> Result<Settings, Vec<ConfigProblem>> {
+    parse(Figment::from(Toml::string(text)))
+}
+
 fn load_with_env(path: &Path, env: Env) -> Result<Settings, Vec<ConfigProblem>> {
     if !path.is_file() {
         return Err(vec![ConfigProblem::new(
             "",
-            format!("the configuration file {} does not exist or is not a file", path.display()),
+            format!(
+                "the configuration file {} does not exist or is not a file",
+                path.display()
+            ),
         )]);
     }
-    let figment = Figment::from(Toml::file_exact(path)).merge(env);
-    let value: figment::value::Value = figment.extract().map_err(|e| figment_problems(e))?;
+    parse(Figment::from(Toml::file_exact(path)).merge(env))
+}
+
+fn parse(figment: Figment) -> Result<Settings, Vec<ConfigProblem>> {
+    let value: figment::value::Value = figment.extract().map_err(figment_problems)?;
     let mut unknown = Vec::new();
     let parsed: Result<Settings, _> = serde_path_to_error::deserialize(
         serde_ignored::Deserializer::new(&value, &mut |p: serde_ignored::Path| {
@@ -265,7 +281,11 @@ fn load_with_env(path: &Path, env: Env) -> Result<Settings, Vec<ConfigProblem>> 
     match parsed {
         Ok(settings) => {
             problems.extend(validate(&settings));
-            if problems.is_empty() { Ok(settings) } else { Err(problems) }
+            if problems.is_empty() {
+                Ok(settings)
+            } else {
+                Err(problems)
+            }
         }
         Err(e) => {
             let key = e.path().to_string();

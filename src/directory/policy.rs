@@ -93,7 +93,10 @@ mod tests {
     use super::*;
 
     fn attrs(pairs: &[(&str, &str)]) -> Attrs {
-        pairs.iter().map(|(k, v)| (k.to_string(), vec![v.to_string()])).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
+            .collect()
     }
 
     #[test]
@@ -125,7 +128,10 @@ mod tests {
     fn reads_a_fine_grained_policy() {
         let p = PasswordPolicy::from_pso(
             "CN=Admins PSO",
-            &attrs(&[("msDS-MinimumPasswordLength", "14"), ("msDS-PasswordComplexityEnabled", "TRUE")]),
+            &attrs(&[
+                ("msDS-MinimumPasswordLength", "14"),
+                ("msDS-PasswordComplexityEnabled", "TRUE"),
+            ]),
         );
         assert_eq!(p.min_length, 14);
         assert!(p.complexity);

@@ -68,16 +68,30 @@ pub trait Storage: Send + Sync + 'static {
     async fn touch_session(&self, id_hash: &str, at: Timestamp) -> Result<(), StorageError>;
     async fn delete_session(&self, id_hash: &str) -> Result<(), StorageError>;
     /// Deletes sessions idle since before `idle_before` or created before `created_before`.
-    async fn delete_expired_sessions(&self, idle_before: Timestamp, created_before: Timestamp) -> Result<u64, StorageError>;
+    async fn delete_expired_sessions(
+        &self,
+        idle_before: Timestamp,
+        created_before: Timestamp,
+    ) -> Result<u64, StorageError>;
 
     /// Appends to the audit log (the id is assigned by the database).
     async fn append_audit(&self, r: &AuditRecord) -> Result<(), StorageError>;
     /// The newest entries first.
     async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRecord>, StorageError>;
 
-    async fn record_failure(&self, scope: &str, key: &str, at: Timestamp) -> Result<(), StorageError>;
+    async fn record_failure(
+        &self,
+        scope: &str,
+        key: &str,
+        at: Timestamp,
+    ) -> Result<(), StorageError>;
     /// When the failures since `since` happened, newest first.
-    async fn failures_since(&self, scope: &str, key: &str, since: Timestamp) -> Result<Vec<Timestamp>, StorageError>;
+    async fn failures_since(
+        &self,
+        scope: &str,
+        key: &str,
+        since: Timestamp,
+    ) -> Result<Vec<Timestamp>, StorageError>;
     async fn clear_failures(&self, scope: &str, key: &str) -> Result<(), StorageError>;
     async fn delete_failures_before(&self, before: Timestamp) -> Result<u64, StorageError>;
 
@@ -88,7 +102,10 @@ pub trait Storage: Send + Sync + 'static {
 }
 
 /// Opens the database named by `url` and brings its schema up to date.
-pub async fn open(url: &str, max_connections: u32) -> Result<std::sync::Arc<dyn Storage>, StorageError> {
+pub async fn open(
+    url: &str,
+    max_connections: u32,
+) -> Result<std::sync::Arc<dyn Storage>, StorageError> {
     if url.starts_with("sqlite:") {
         let store = SqliteStorage::open(url, max_connections).await?;
         store.migrate().await?;

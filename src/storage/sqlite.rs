@@ -4,7 +4,9 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
 
 use super::{AuditRecord, EnrolmentRecord, SessionRecord, Storage, StorageError};
 use crate::clock::Timestamp;
@@ -27,8 +29,7 @@ impl SqliteStorage {
             .busy_timeout(Duration::from_secs(5));
         if let Some(dir) = options.get_filename().parent() {
             if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir)
-                    .map_err(|e| StorageError::Open(sqlx::Error::Io(e)))?;
+                std::fs::create_dir_all(dir).map_err(|e| StorageError::Open(sqlx::Error::Io(e)))?;
             }
         }
         let pool = SqlitePoolOptions::new()
@@ -41,7 +42,10 @@ impl SqliteStorage {
     }
 
     pub async fn migrate(&self) -> Result<(), StorageError> {
-        MIGRATOR.run(&self.pool).await.map_err(StorageError::Migrate)
+        MIGRATOR
+            .run(&self.pool)
+            .await
+            .map_err(StorageError::Migrate)
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -70,10 +74,12 @@ impl Storage for SqliteStorage {
     }
 
     async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StorageError> {
-        Ok(sqlx::query_as::<_, SessionRecord>("SELECT * FROM sessions WHERE id_hash = ?")
-            .bind(id_hash)
-            .fetch_optional(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_as::<_, SessionRecord>("SELECT * FROM sessions WHERE id_hash = ?")
+                .bind(id_hash)
+                .fetch_optional(&self.pool)
+                .await?,
+        )
     }
 
     async fn touch_session(&self, id_hash: &str, at: Timestamp) -> Result<(), StorageError> {
@@ -86,11 +92,18 @@ impl Storage for SqliteStorage {
     }
 
     async fn delete_session(&self, id_hash: &str) -> Result<(), StorageError> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(id_hash).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
-    async fn delete_expired_sessions(&self, idle_before: Timestamp, created_before: Timestamp) -> Result<u64, StorageError> {
+    async fn delete_expired_sessions(
+        &self,
+        idle_before: Timestamp,
+        created_before: Timestamp,
+    ) -> Result<u64, StorageError> {
         let done = sqlx::query("DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?")
             .bind(idle_before)
             .bind(created_before)
@@ -119,13 +132,20 @@ impl Storage for SqliteStorage {
     }
 
     async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRecord>, StorageError> {
-        Ok(sqlx::query_as::<_, AuditRecord>("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?")
-            .bind(limit)
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(
+            sqlx::query_as::<_, AuditRecord>("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?")
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
-    async fn record_failure(&self, scope: &str, key: &str, at: Timestamp) -> Result<(), StorageError> {
+    async fn record_failure(
+        &self,
+        scope: &str,
+        key: &str,
+        at: Timestamp,
+    ) -> Result<(), StorageError> {
         sqlx::query("INSERT INTO throttle_failures (scope, key, at) VALUES (?, ?, ?)")
             .bind(scope)
             .bind(key)
@@ -135,7 +155,12 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    async fn failures_since(&self, scope: &str, key: &str, since: Timestamp) -> Result<Vec<Timestamp>, StorageError> {
+    async fn failures_since(
+        &self,
+        scope: &str,
+        key: &str,
+        since: Timestamp,
+    ) -> Result<Vec<Timestamp>, StorageError> {
         let rows: Vec<(Timestamp,)> = sqlx::query_as(
             "SELECT at FROM throttle_failures WHERE scope = ? AND key = ? AND at > ? ORDER BY at DESC LIMIT 1000",
         )
@@ -157,7 +182,10 @@ impl Storage for SqliteStorage {
     }
 
     async fn delete_failures_before(&self, before: Timestamp) -> Result<u64, StorageError> {
-        let done = sqlx::query("DELETE FROM throttle_failures WHERE at < ?").bind(before).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM throttle_failures WHERE at < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected())
     }
 

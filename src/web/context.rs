@@ -100,7 +100,11 @@ pub fn request_id(req: &HttpRequest) -> String {
 pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> String {
     let peer = req.peer_addr().map(|a| a.ip());
     if let Some(peer) = peer.filter(|p| trusted.contains(p)) {
-        let forwarded = req.headers().get("x-forwarded-for").and_then(|h| h.to_str().ok()).unwrap_or("");
+        let forwarded = req
+            .headers()
+            .get("x-forwarded-for")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("");
         let hop = forwarded
             .split(',')
             .rev()
@@ -114,7 +118,12 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> String {
 pub fn request_meta(req: &HttpRequest, state: &AppState) -> RequestMeta {
     RequestMeta {
         source_ip: client_ip(req, &state.trusted_proxies),
-        user_agent: req.headers().get("user-agent").and_then(|h| h.to_str().ok()).unwrap_or("").to_string(),
+        user_agent: req
+            .headers()
+            .get("user-agent")
+            .and_then(|h| h.to_str().ok())
+            .unwrap_or("")
+            .to_string(),
         request_id: request_id(req),
     }
 }
@@ -140,7 +149,9 @@ impl FromRequest for Page {
                 .expect("AppState is registered in Application::build");
             let lang = request_lang(&req, state.default_lang);
             let meta = request_meta(&req, &state);
-            let csrf_token = csrf_seed(&req).map(|seed| state.csrf.token_for(&seed)).unwrap_or_default();
+            let csrf_token = csrf_seed(&req)
+                .map(|seed| state.csrf.token_for(&seed))
+                .unwrap_or_default();
             let session_token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
             let auth = match &session_token {
                 None => Auth::Anonymous,
@@ -161,7 +172,14 @@ impl FromRequest for Page {
                     Err(e) => return Err(WebError::internal(e.into(), lang, &meta.request_id)),
                 },
             };
-            Ok(Page { state, lang, meta, csrf_token, auth, session_token })
+            Ok(Page {
+                state,
+                lang,
+                meta,
+                csrf_token,
+                auth,
+                session_token,
+            })
         })
     }
 }

@@ -31,7 +31,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .default_service(web::to(pages::not_found));
 }
 
+pub use csrf::CsrfKey;
 pub use csrf::csrf_cookie_middleware;
 pub use security::security_headers;
-pub use csrf::CsrfKey;
 pub use static_files::StaticAssets;

@@ -9,7 +9,11 @@ struct Asset {
     body: &'static [u8],
 }
 
-const ASSETS: &[Asset] = &[Asset { name: "style.css", content_type: "text/css; charset=utf-8", body: include_bytes!("../../static/style.css") }];
+const ASSETS: &[Asset] = &[Asset {
+    name: "style.css",
+    content_type: "text/css; charset=utf-8",
+    body: include_bytes!("../../static/style.css"),
+}];
 
 /// The assets with their hashed names (`style.3f2a9c1b.css`).
 #[derive(Clone)]
@@ -47,7 +51,10 @@ impl StaticAssets {
     }
 
     fn get(&self, hashed_name: &str) -> Option<&'static Asset> {
-        self.hashed.iter().find(|(h, _)| h == hashed_name).map(|(_, i)| &ASSETS[*i])
+        self.hashed
+            .iter()
+            .find(|(h, _)| h == hashed_name)
+            .map(|(_, i)| &ASSETS[*i])
     }
 }
 
@@ -57,6 +64,8 @@ pub async fn serve(path: web::Path<String>, state: web::Data<super::AppState>) -
             .content_type(asset.content_type)
             .insert_header(("Cache-Control", "public, max-age=31536000, immutable"))
             .body(asset.body),
-        None => HttpResponse::NotFound().insert_header(("Cache-Control", "no-store")).finish(),
+        None => HttpResponse::NotFound()
+            .insert_header(("Cache-Control", "no-store"))
+            .finish(),
     }
 }

@@ -11,6 +11,7 @@ use crate::web::{LANG_COOKIE, Page};
 
 #[derive(Deserialize)]
 pub struct LanguageForm {
+    #[serde(default)]
     csrf: String,
     lang: String,
     #[serde(default)]
@@ -25,7 +26,11 @@ impl CsrfField for LanguageForm {
 
 /// Only paths on this site: never `//other.example` or a full URL.
 fn safe_back(back: &str) -> &str {
-    if back.starts_with('/') && !back.starts_with("//") && !back.contains('\\') { back } else { "/" }
+    if back.starts_with('/') && !back.starts_with("//") && !back.contains('\\') {
+        back
+    } else {
+        "/"
+    }
 }
 
 pub async fn switch(page: Page, form: CsrfForm<LanguageForm>) -> HttpResponse {

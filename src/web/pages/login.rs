@@ -21,7 +21,11 @@ pub struct Notice {
 pub async fn show(page: Page, q: web::Query<Notice>) -> Result<HttpResponse, WebError> {
     match page.auth {
         Auth::LoggedIn(_) => return Ok(see_other("/").finish()),
-        Auth::Expired => return Ok(see_other("/login?m=expired").cookie(clear_session_cookie(&page)).finish()),
+        Auth::Expired => {
+            return Ok(see_other("/login?m=expired")
+                .cookie(clear_session_cookie(&page))
+                .finish());
+        }
         Auth::Anonymous => {}
     }
     let notice = match q.m.as_deref() {
@@ -29,12 +33,19 @@ pub async fn show(page: Page, q: web::Query<Notice>) -> Result<HttpResponse, Web
         Some("logged-out") => Some(page.i18n().t("login.notice.logged_out")),
         _ => None,
     };
-    let view = LoginView { l: layout(&page, "/login"), username: "", error: None, notice, reference: None };
+    let view = LoginView {
+        l: layout(&page, "/login"),
+        username: "",
+        error: None,
+        notice,
+        reference: None,
+    };
     html(&page, view)
 }
 
 #[derive(Deserialize)]
 pub struct LoginForm {
+    #[serde(default)]
     csrf: String,
     #[serde(default)]
     username: String,
@@ -49,10 +60,17 @@ impl CsrfField for LoginForm {
 }
 
 pub async fn submit(page: Page, form: CsrfForm<LoginForm>) -> Result<HttpResponse, WebError> {
-    let LoginForm { username, password, .. } = form.0;
+    let LoginForm {
+        username, password, ..
+    } = form.0;
     let password = SecretString::from(password);
     let i = page.i18n();
-    let (error, reference) = match page.state.login.login(&username, &password, &page.meta).await {
+    let (error, reference) = match page
+        .state
+        .login
+        .login(&username, &password, &page.meta)
+        .await
+    {
         Ok(LoginOutcome::Success(user)) => {
             let token = page
                 .state
@@ -61,26 +79,48 @@ pub async fn submit(page: Page, form: CsrfForm<LoginForm>) -> Result<HttpRespons
                 .await
                 .map_err(|e| page.fail(e))?;
             let secure = page.state.secure_cookies;
-            let rotated_csrf = csrf_cookie(crate::clock::Random::token(&crate::clock::OsRandom), secure);
-            return Ok(see_other("/").cookie(session_cookie(token, secure)).cookie(rotated_csrf).finish());
+            let rotated_csrf =
+                csrf_cookie(crate::clock::Random::token(&crate::clock::OsRandom), secure);
+            return Ok(see_other("/")
+                .cookie(session_cookie(token, secure))
+                .cookie(rotated_csrf)
+                .finish());
         }
-        Ok(LoginOutcome::Refused(Refusal::InvalidCredentials)) => (i.t("login.error.invalid").to_string(), None),
-        Ok(LoginOutcome::Refused(Refusal::Throttled { minutes })) => {
-            (i.f("login.error.throttled", &[("minutes", &minutes.to_string())]), None)
+        Ok(LoginOutcome::Refused(Refusal::InvalidCredentials)) => {
+            (i.t("login.error.invalid").to_string(), None)
         }
-        Ok(LoginOutcome::Refused(Refusal::Directory(refusal))) => (i.t(refusal.message_key()).to_string(), None),
+        Ok(LoginOutcome::Refused(Refusal::Throttled { minutes })) => (
+            i.f(
+                "login.error.throttled",
+                &[("minutes", &minutes.to_string())],
+            ),
+            None,
+        ),
+        Ok(LoginOutcome::Refused(Refusal::Directory(refusal))) => {
+            (i.t(refusal.message_key()).to_string(), None)
+        }
         Err(LoginError::Directory(e)) => {
             tracing::error!(reference = %page.meta.request_id, error = %e, "login: directory unavailable");
-            (i.t("login.error.directory_down").to_string(), Some(page.meta.request_id.as_str()))
+            (
+                i.t("login.error.directory_down").to_string(),
+                Some(page.meta.request_id.as_str()),
+            )
         }
         Err(LoginError::Storage(e)) => return Err(page.fail(e)),
     };
-    let view = LoginView { l: layout(&page, "/login"), username: username.trim(), error: Some(error), notice: None, reference };
+    let view = LoginView {
+        l: layout(&page, "/login"),
+        username: username.trim(),
+        error: Some(error),
+        notice: None,
+        reference,
+    };
     html(&page, view)
 }
 
 #[derive(Deserialize)]
 pub struct LogoutForm {
+    #[serde(default)]
     csrf: String,
 }
 
@@ -92,13 +132,23 @@ impl CsrfField for LogoutForm {
 
 pub async fn logout(page: Page, _form: CsrfForm<LogoutForm>) -> Result<HttpResponse, WebError> {
     if let (Some(token), Auth::LoggedIn(session)) = (&page.session_token, &page.auth) {
-        page.state.sessions.end(token).await.map_err(|e| page.fail(e))?;
+        page.state
+            .sessions
+            .end(token)
+            .await
+            .map_err(|e| page.fail(e))?;
         let event = AuditEvent::new(EventKind::Logout, Outcome::Success)
             .username(&session.user.account_name)
             .user_id(&session.user.user_id);
-        page.state.auditor.record(&page.meta, event).await.map_err(|e| page.fail(e))?;
+        page.state
+            .auditor
+            .record(&page.meta, event)
+            .await
+            .map_err(|e| page.fail(e))?;
     }
-    Ok(see_other("/login?m=logged-out").cookie(clear_session_cookie(&page)).finish())
+    Ok(see_other("/login?m=logged-out")
+        .cookie(clear_session_cookie(&page))
+        .finish())
 }
 
 fn session_cookie(token: String, secure: bool) -> Cookie<'static> {

@@ -1,0 +1,167 @@
+use std::io::Write;
+
+use figment::providers::Env;
+
+use super::*;
+
+const VALID: &str = r#"
+[server]
+listen = "127.0.0.1:0"
+public_url = "http://127.0.0.1:8080"
+
+[database]
+url = "sqlite::memory:"
+
+[directory]
+url = "ldaps://127.0.0.2"
+bind_dn = "CN=svc,CN=Users,DC=example,DC=test"
+bind_password = "secret"
+base_dn = "DC=example,DC=test"
+netbios_domain = "EXAMPLE"
+
+[enrolment]
+enrolment_stars = 5
+reset_stars = 3
+
+[services.bankid]
+stars = 3
+
+[services.sms]
+stars = 2
+"#;
+
+fn file(text: &str) -> tempfile::NamedTempFile {
+    let mut f = tempfile::NamedTempFile::new().unwrap();
+    f.write_all(text.as_bytes()).unwrap();
+    f
+}
+
+/// An environment source that reads nothing from the real environment.
+fn no_env() -> Env {
+    Env::prefixed("STJARNA_TEST_NOTHING__").split("__")
+}
+
+fn problems(text: &str) -> Vec<String> {
+    let f = file(text);
+    match load_with_env(f.path(), no_env()) {
+        Ok(_) => Vec::new(),
+        Err(p) => p.into_iter().map(|p| p.to_string()).collect(),
+    }
+}
+
+#[test]
+fn a_valid_file_loads() {
+    assert_eq!(problems(VALID), Vec::<String>::new());
+}
+
+#[test]
+fn the_example_file_documents_a_valid_configuration() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
+    let text = std::fs::read_to_string(path).unwrap();
+    // The example points at files that exist only on a real server; drop those keys.
+    let text: String = text
+        .lines()
+        .filter(|l| !l.starts_with("ca_file") && !l.starts_with("bind_password_file"))
+        .map(|l| format!("{l}\n"))
+        .collect::<String>()
+        .replace("[directory]\n", "[directory]\nbind_password = \"x\"\n");
+    assert_eq!(problems(&text), Vec::<String>::new());
+}
+
+#[test]
+fn every_unknown_key_is_reported_with_its_path() {
+    let text = VALID.replace("[server]", "[server]\nlisten_port = 1\n") + "\n[servicez]\nx = 1\n";
+    let p = problems(&text);
+    assert!(
+        p.iter().any(|p| p.starts_with("server.listen_port:")),
+        "{p:?}"
+    );
+    assert!(p.iter().any(|p| p.starts_with("servicez:")), "{p:?}");
+}
+
+#[test]
+fn a_missing_key_names_the_key() {
+    let text = VALID.replace("base_dn = \"DC=example,DC=test\"\n", "");
+    let p = problems(&text);
+    assert_eq!(p.len(), 1, "{p:?}");
+    assert!(p[0].contains("base_dn"), "{p:?}");
+}
+
+#[test]
+fn reset_stars_above_enrolment_stars_are_refused() {
+    let p = problems(&VALID.replace("reset_stars = 3", "reset_stars = 6"));
+    assert!(
+        p.iter()
+            .any(|p| p.starts_with("enrolment.reset_stars:") && p.contains("above")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn semantic_problems_are_all_listed_at_once() {
+    let text = VALID
+        .replace("ldaps://127.0.0.2", "ldap://127.0.0.2")
+        .replace("listen = \"127.0.0.1:0\"", "listen = \"nowhere\"")
+        .replace("stars = 2", "stars = 9");
+    let p = problems(&text);
+    assert!(
+        p.iter()
+            .any(|p| p.starts_with("directory.url:") && p.contains("clear text")),
+        "{p:?}"
+    );
+    assert!(p.iter().any(|p| p.starts_with("server.listen:")), "{p:?}");
+    assert!(
+        p.iter().any(|p| p.starts_with("services.sms.stars:")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn a_secret_can_be_read_from_a_file() {
+    let secret = file("from-a-file\n");
+    let text = VALID.replace(
+        "bind_password = \"secret\"",
+        &format!("bind_password_file = \"{}\"", secret.path().display()),
+    );
+    let f = file(&text);
+    let settings = load_with_env(f.path(), no_env()).unwrap();
+    let password = settings.directory.bind_password().unwrap();
+    assert_eq!(
+        secrecy::ExposeSecret::expose_secret(&password),
+        "from-a-file"
+    );
+}
+
+#[test]
+fn a_missing_secret_file_is_reported() {
+    let text = VALID.replace(
+        "bind_password = \"secret\"",
+        "bind_password_file = \"/nonexistent/pw\"",
+    );
+    let p = problems(&text);
+    assert!(
+        p.iter()
+            .any(|p| p.contains("/nonexistent/pw") && p.contains("cannot be read")),
+        "{p:?}"
+    );
+}
+
+#[test]
+fn environment_overrides_the_file() {
+    let f = file(VALID);
+    // Unique prefix: tests run in parallel and share the process environment.
+    unsafe {
+        std::env::set_var("STJARNA_ENVTEST__DIRECTORY__NETBIOS_DOMAIN", "OVERRIDDEN");
+        std::env::set_var("STJARNA_ENVTEST__LOGIN__MIN_RESPONSE_MS", "5");
+    }
+    let settings = load_with_env(f.path(), Env::prefixed("STJARNA_ENVTEST__").split("__")).unwrap();
+    assert_eq!(settings.directory.netbios_domain, "OVERRIDDEN");
+    assert_eq!(settings.login.min_response_ms, 5);
+}
+
+#[test]
+fn a_missing_file_is_one_clear_problem() {
+    let p = load_with_env(std::path::Path::new("/nonexistent/stjarna.toml"), no_env()).unwrap_err();
+    assert_eq!(p.len(), 1);
+    assert!(p[0].to_string().contains("does not exist"));
+}

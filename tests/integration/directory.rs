@@ -1,0 +1,125 @@
+//! The directory layer alone, against the real DC.
+
+use secrecy::SecretString;
+use stjarna::directory::{BindRefusal, Directory, LdapDirectory, PasswordCheck, Username};
+
+use crate::helpers::TestDc;
+
+fn directory(dc: &TestDc) -> LdapDirectory {
+    let settings =
+        stjarna::config::from_toml_str(&dc.config(std::path::Path::new("/unused.db"))).unwrap();
+    LdapDirectory::new(&settings.directory).unwrap()
+}
+
+#[tokio::test]
+async fn reads_the_domain_password_and_lockout_policy() {
+    let dc = require_dc!();
+    let policy = directory(&dc).password_policy(None).await.unwrap();
+    // As scripts/lib.sh provisions the domain.
+    assert_eq!(policy.min_length, 8);
+    assert!(policy.complexity);
+    assert_eq!(policy.history_length, 5);
+    assert_eq!(policy.lockout_threshold, 5);
+    assert_eq!(policy.lockout_duration_minutes, 30);
+    assert_eq!(policy.source_pso, None);
+}
+
+#[tokio::test]
+async fn finds_users_and_their_attributes() {
+    let dc = require_dc!();
+    let user = dc.create_user("find").await;
+    dc.modify(&user.dn, "mobile", "+46701234567").await;
+    let dir = directory(&dc);
+    let found = dir
+        .find_user(&Username::Account(user.name.clone()))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(found.dn.to_lowercase(), user.dn.to_lowercase());
+    assert_eq!(
+        found.display_name.as_deref(),
+        Some(user.display_name.as_str())
+    );
+    assert_eq!(found.mobile.as_deref(), Some("+46701234567"));
+    assert_eq!(found.id.len(), 36, "objectGUID as a UUID");
+    let by_mail = dir
+        .find_user(&Username::Principal(format!("{}@example.test", user.name)))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(by_mail.id, found.id);
+    assert!(
+        dir.find_user(&Username::Account("nobody-at-all".into()))
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+#[tokio::test]
+async fn checks_passwords_and_reads_the_refusals() {
+    let dc = require_dc!();
+    let user = dc.create_user("bind").await;
+    let dir = directory(&dc);
+    let pw = |s: &str| SecretString::from(s.to_string());
+    assert_eq!(
+        dir.check_password(&user.dn, &pw(&user.password))
+            .await
+            .unwrap(),
+        PasswordCheck::Accepted
+    );
+    assert_eq!(
+        dir.check_password(&user.dn, &pw("wrong")).await.unwrap(),
+        PasswordCheck::Refused(BindRefusal::InvalidCredentials)
+    );
+    // An empty password would be an anonymous bind: refused without asking.
+    assert_eq!(
+        dir.check_password(&user.dn, &pw("")).await.unwrap(),
+        PasswordCheck::Refused(BindRefusal::InvalidCredentials)
+    );
+}
+
+#[tokio::test]
+async fn lists_nested_groups() {
+    let dc = require_dc!();
+    let user = dc.create_user("groups").await;
+    let inner = dc.create_group("inner").await;
+    let outer = dc.create_group("outer").await;
+    dc.add_member(&outer, &inner).await;
+    dc.add_member(&inner, &user.dn).await;
+    let groups: Vec<String> = directory(&dc)
+        .groups_of(&user.dn)
+        .await
+        .unwrap()
+        .iter()
+        .map(|g| g.to_lowercase())
+        .collect();
+    assert!(
+        groups.contains(&inner.to_lowercase()) && groups.contains(&outer.to_lowercase()),
+        "{groups:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_ca_is_one_clear_error() {
+    let dc = require_dc!();
+    let other_ca = tempfile::NamedTempFile::new().unwrap();
+    // A CA that did not sign the DC's certificate: the test CA of another directory.
+    std::fs::write(other_ca.path(), OTHER_CA).unwrap();
+    let mut settings =
+        stjarna::config::from_toml_str(&dc.config(std::path::Path::new("/unused.db"))).unwrap();
+    settings.directory.ca_file = Some(other_ca.path().to_path_buf());
+    let err = LdapDirectory::new(&settings.directory)
+        .unwrap()
+        .ping()
+        .await
+        .unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("not trusted") && text.contains("ca_file"),
+        "{text}"
+    );
+}
+
+/// A self-signed CA certificate that signed nothing the test DC has.
+const OTHER_CA: &str = include_str!("other-ca.pem");

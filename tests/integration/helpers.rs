@@ -1,0 +1,427 @@
+//! `spawn_app`, the test DC, and small helpers shared by the tests.
+
+use std::collections::HashSet;
+use std::path::PathBuf;
+use std::sync::{Arc, Once};
+use std::time::Duration;
+
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, Mod, Scope, SearchEntry};
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::CertificateDer;
+use rustls_pki_types::pem::PemObject;
+use stjarna::clock::ManualClock;
+use stjarna::storage::{AuditRecord, SessionRecord, SqliteStorage};
+use stjarna::{Application, Dependencies};
+
+static CRYPTO: Once = Once::new();
+
+pub fn install_crypto() {
+    CRYPTO.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// Whether tests that need a server must fail rather than skip when it is missing.
+pub fn in_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// The Samba AD DC that ./scripts/test started.
+#[derive(Clone)]
+pub struct TestDc {
+    pub url: String,
+    pub ca: PathBuf,
+    pub admin_password: String,
+    pub svc_password: String,
+    pub base: String,
+}
+
+pub fn test_dc() -> Option<TestDc> {
+    install_crypto();
+    match std::env::var("STJARNA_TEST_DC_URL") {
+        Ok(url) => Some(TestDc {
+            url,
+            ca: std::env::var("STJARNA_TEST_DC_CA")
+                .expect("STJARNA_TEST_DC_CA")
+                .into(),
+            admin_password: std::env::var("STJARNA_TEST_DC_ADMIN_PASSWORD")
+                .expect("STJARNA_TEST_DC_ADMIN_PASSWORD"),
+            svc_password: std::env::var("STJARNA_TEST_DC_SVC_PASSWORD")
+                .expect("STJARNA_TEST_DC_SVC_PASSWORD"),
+            base: std::env::var("STJARNA_TEST_DC_BASE").expect("STJARNA_TEST_DC_BASE"),
+        }),
+        Err(_) if in_ci() => {
+            panic!("CI=true but no test DC: STJARNA_TEST_DC_URL is not set (run ./scripts/test)")
+        }
+        Err(_) => {
+            eprintln!(
+                "skipped: no Samba AD DC (STJARNA_TEST_DC_URL unset); ./scripts/test starts one"
+            );
+            None
+        }
+    }
+}
+
+/// Gives the test DC, or ends a test that cannot run outside CI.
+macro_rules! require_dc {
+    () => {
+        match crate::helpers::test_dc() {
+            Some(dc) => dc,
+            None => return,
+        }
+    };
+}
+
+/// A user made for one test, with a unique name.
+#[derive(Clone, Debug)]
+pub struct TestUser {
+    pub name: String,
+    pub password: String,
+    pub dn: String,
+    pub display_name: String,
+}
+
+pub fn unique(prefix: &str) -> String {
+    let n: u32 = rand::random();
+    format!("{prefix}{n:08x}")
+}
+
+fn unicode_pwd(password: &str) -> Vec<u8> {
+    format!("\"{password}\"")
+        .encode_utf16()
+        .flat_map(|u| u.to_le_bytes())
+        .collect()
+}
+
+impl TestDc {
+    pub fn tls(&self) -> Arc<ClientConfig> {
+        let mut roots = RootCertStore::empty();
+        for cert in CertificateDer::pem_file_iter(&self.ca).unwrap() {
+            roots.add(cert.unwrap()).unwrap();
+        }
+        Arc::new(
+            ClientConfig::builder()
+                .with_root_certificates(roots)
+                .with_no_client_auth(),
+        )
+    }
+
+    async fn connect(&self) -> Ldap {
+        let settings = LdapConnSettings::new()
+            .set_config(self.tls())
+            .set_conn_timeout(Duration::from_secs(5));
+        let (conn, ldap) = LdapConnAsync::with_settings(settings, &self.url)
+            .await
+            .expect("connect to test DC");
+        ldap3::drive!(conn);
+        ldap
+    }
+
+    pub async fn admin(&self) -> Ldap {
+        let mut ldap = self.connect().await;
+        ldap.simple_bind("Administrator@example.test", &self.admin_password)
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        ldap
+    }
+
+    /// Binds as `dn` directly, outside the portal. Returns the LDAP result code and text.
+    pub async fn bind(&self, dn: &str, password: &str) -> (u32, String) {
+        let mut ldap = self.connect().await;
+        let r = ldap.simple_bind(dn, password).await.unwrap();
+        let _ = ldap.unbind().await;
+        (r.rc, r.text)
+    }
+
+    pub async fn create_user(&self, prefix: &str) -> TestUser {
+        let name = unique(prefix);
+        let password = format!("Pw-{}-x9!", unique(""));
+        let display_name = format!("Test {name}");
+        let dn = format!("CN={name},CN=Users,{}", self.base);
+        let upn = format!("{name}@example.test");
+        let pwd = unicode_pwd(&password);
+        let mut ldap = self.admin().await;
+        let attrs: Vec<(&[u8], HashSet<&[u8]>)> = vec![
+            (
+                b"objectClass",
+                HashSet::from([&b"top"[..], b"person", b"organizationalPerson", b"user"]),
+            ),
+            (b"sAMAccountName", HashSet::from([name.as_bytes()])),
+            (b"userPrincipalName", HashSet::from([upn.as_bytes()])),
+            (b"mail", HashSet::from([upn.as_bytes()])),
+            (b"displayName", HashSet::from([display_name.as_bytes()])),
+            (b"unicodePwd", HashSet::from([pwd.as_slice()])),
+            (b"userAccountControl", HashSet::from([&b"512"[..]])),
+        ];
+        ldap.add(&dn, attrs)
+            .await
+            .unwrap()
+            .success()
+            .unwrap_or_else(|e| panic!("create {name}: {e}"));
+        let _ = ldap.unbind().await;
+        TestUser {
+            name,
+            password,
+            dn,
+            display_name,
+        }
+    }
+
+    pub async fn modify(&self, dn: &str, attr: &str, value: &str) {
+        let mut ldap = self.admin().await;
+        ldap.modify(dn, vec![Mod::Replace(attr, HashSet::from([value]))])
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        let _ = ldap.unbind().await;
+    }
+
+    pub async fn create_group(&self, prefix: &str) -> String {
+        let cn = unique(prefix);
+        let dn = format!("CN={cn},CN=Users,{}", self.base);
+        let mut ldap = self.admin().await;
+        let attrs = vec![
+            ("objectClass", HashSet::from(["top", "group"])),
+            ("sAMAccountName", HashSet::from([cn.as_str()])),
+        ];
+        ldap.add(&dn, attrs).await.unwrap().success().unwrap();
+        let _ = ldap.unbind().await;
+        dn
+    }
+
+    pub async fn add_member(&self, group_dn: &str, member_dn: &str) {
+        let mut ldap = self.admin().await;
+        ldap.modify(
+            group_dn,
+            vec![Mod::Add("member", HashSet::from([member_dn]))],
+        )
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+        let _ = ldap.unbind().await;
+    }
+
+    pub async fn attr(&self, dn: &str, attr: &str) -> Option<String> {
+        let mut ldap = self.admin().await;
+        let (entries, _) = ldap
+            .search(dn, Scope::Base, "(objectClass=*)", vec![attr])
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+        let _ = ldap.unbind().await;
+        entries
+            .into_iter()
+            .next()
+            .map(SearchEntry::construct)
+            .and_then(|e| e.attrs.get(attr).and_then(|v| v.first().cloned()))
+    }
+
+    /// Locks the account the way AD does it: wrong passwords up to the threshold.
+    pub async fn lock(&self, user: &TestUser) {
+        for _ in 0..5 {
+            self.bind(&user.dn, "definitely-wrong").await;
+        }
+        let lockout = self.attr(&user.dn, "lockoutTime").await.unwrap_or_default();
+        assert!(
+            lockout != "0" && !lockout.is_empty(),
+            "the DC should have locked {}",
+            user.name
+        );
+    }
+
+    pub fn config(&self, db: &std::path::Path) -> String {
+        format!(
+            r#"
+[server]
+listen = "127.0.0.1:0"
+public_url = "http://127.0.0.1"
+
+[database]
+url = "sqlite://{db}"
+max_connections = 4
+
+[directory]
+url = "{url}"
+ca_file = "{ca}"
+bind_dn = "CN=svc-stjarna,CN=Users,{base}"
+bind_password = "{svc}"
+base_dn = "{base}"
+netbios_domain = "EXAMPLE"
+admin_group = "CN=Stjarna Admins,CN=Users,{base}"
+connect_timeout_seconds = 3
+operation_timeout_seconds = 5
+
+[login]
+min_response_ms = 150
+
+[enrolment]
+enrolment_stars = 5
+reset_stars = 3
+
+[services.bankid]
+stars = 3
+
+[services.sms]
+stars = 2
+"#,
+            db = db.display(),
+            url = self.url,
+            ca = self.ca.display(),
+            base = self.base,
+            svc = self.svc_password,
+        )
+    }
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    pub clock: ManualClock,
+    pub db: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+pub async fn spawn_app(dc: &TestDc) -> TestApp {
+    spawn_app_with(dc, |c| c).await
+}
+
+/// Starts the portal on a free port with its own database; `edit` may change the TOML first.
+pub async fn spawn_app_with(dc: &TestDc, edit: impl FnOnce(String) -> String) -> TestApp {
+    install_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("stjarna.db");
+    let settings = stjarna::config::from_toml_str(&edit(dc.config(&db))).unwrap_or_else(|p| {
+        panic!(
+            "test config: {}",
+            p.iter()
+                .map(|p| p.to_string())
+                .collect::<Vec<_>>()
+                .join("; ")
+        )
+    });
+    let clock = ManualClock::starting_now();
+    let deps = Dependencies {
+        clock: Arc::new(clock.clone()),
+        ..Dependencies::default()
+    };
+    let app = Application::build_with(settings, deps)
+        .await
+        .expect("the app builds");
+    let address = format!("http://127.0.0.1:{}", app.port());
+    tokio::spawn(app.run_until_stopped());
+    TestApp {
+        address,
+        client: new_client(),
+        clock,
+        db,
+        _dir: dir,
+    }
+}
+
+pub fn new_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .cookie_store(true)
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+/// The value of `<input name="csrf" value="...">` in a page.
+pub fn csrf_in(html: &str) -> String {
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("the page has a CSRF field") + marker.len();
+    html[start..].split('"').next().unwrap().to_string()
+}
+
+/// The text of the element with `id`, tags stripped.
+pub fn text_of(html: &str, id: &str) -> Option<String> {
+    let doc = scraper::Html::parse_document(html);
+    let sel = scraper::Selector::parse(&format!("#{id}")).unwrap();
+    doc.select(&sel).next().map(|e| {
+        e.text()
+            .collect::<Vec<_>>()
+            .join(" ")
+            .split_whitespace()
+            .collect::<Vec<_>>()
+            .join(" ")
+    })
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.address)
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.unwrap()
+    }
+
+    pub async fn get_html(&self, path: &str) -> String {
+        self.get(path).await.text().await.unwrap()
+    }
+
+    pub async fn csrf(&self) -> String {
+        csrf_in(&self.get_html("/login").await)
+    }
+
+    pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .form(form)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// GET /login for a token, then POST the credentials.
+    pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
+        let csrf = self.csrf().await;
+        self.post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("username", username),
+                ("password", password),
+            ],
+        )
+        .await
+    }
+
+    /// The error shown on the login page after a failed login.
+    pub async fn login_error(&self, username: &str, password: &str) -> String {
+        let res = self.login(username, password).await;
+        assert_eq!(res.status(), 200, "a refused login re-renders the form");
+        text_of(&res.text().await.unwrap(), "login-error").expect("the page shows an error")
+    }
+
+    pub async fn store(&self) -> SqliteStorage {
+        SqliteStorage::open(&format!("sqlite://{}", self.db.display()), 1)
+            .await
+            .unwrap()
+    }
+
+    pub async fn audit(&self) -> Vec<AuditRecord> {
+        use stjarna::storage::Storage;
+        self.store().await.recent_audit(1000).await.unwrap()
+    }
+
+    pub async fn sessions(&self) -> Vec<SessionRecord> {
+        let store = self.store().await;
+        sqlx::query_as::<_, SessionRecord>("SELECT * FROM sessions")
+            .fetch_all(store.pool())
+            .await
+            .unwrap()
+    }
+}
+
+pub fn location(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("location")
+        .map(|h| h.to_str().unwrap().to_string())
+        .unwrap_or_default()
+}

@@ -1,0 +1,12 @@
+//! Integration tests: the portal over HTTP against a real Samba AD DC (started by ./scripts/test).
+
+#[macro_use]
+mod helpers;
+
+mod config_check;
+mod directory;
+mod e2e;
+mod language;
+mod login;
+mod security;
+mod session;

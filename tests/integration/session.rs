@@ -1,0 +1,234 @@
+//! Sessions: cookies, idle and absolute expiry, logout.
+
+use crate::helpers::{csrf_in, location, spawn_app, spawn_app_with, text_of};
+
+#[tokio::test]
+async fn the_session_cookie_is_opaque_httponly_secure_and_samesite() {
+    let dc = require_dc!();
+    let user = dc.create_user("cookie").await;
+    let app = spawn_app(&dc).await;
+    let res = app.login(&user.name, &user.password).await;
+    let cookies: Vec<String> = res
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|h| h.to_str().unwrap().to_string())
+        .collect();
+    let session = cookies
+        .iter()
+        .find(|c| c.starts_with("stjarna_session="))
+        .expect("a session cookie");
+    for attr in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
+        assert!(session.contains(attr), "{attr} missing: {session}");
+    }
+    let token = session
+        .trim_start_matches("stjarna_session=")
+        .split(';')
+        .next()
+        .unwrap();
+    assert!(token.len() >= 43, "256 random bits");
+    // The database keeps a hash, never the cookie value.
+    let stored = app.sessions().await;
+    assert_eq!(stored.len(), 1);
+    assert_ne!(stored[0].id_hash, token);
+    // The CSRF cookie is replaced at login.
+    assert!(cookies.iter().any(|c| c.starts_with("stjarna_csrf=")
+        && c.contains("HttpOnly")
+        && c.contains("SameSite=Strict")));
+}
+
+#[tokio::test]
+async fn logging_in_again_rotates_the_session_id() {
+    let dc = require_dc!();
+    let user = dc.create_user("rotate").await;
+    let app = spawn_app(&dc).await;
+    let first = app.login(&user.name, &user.password).await;
+    let cookie = |res: &reqwest::Response| {
+        res.headers()
+            .get_all("set-cookie")
+            .iter()
+            .map(|h| h.to_str().unwrap().to_string())
+            .find(|c| c.starts_with("stjarna_session="))
+            .unwrap()
+            .split(';')
+            .next()
+            .unwrap()
+            .to_string()
+    };
+    let old = cookie(&first);
+    // Logging in again from the same browser (the form is posted while a session exists).
+    let csrf = csrf_in(&app.get_html("/").await);
+    let second = app
+        .post(
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("username", &user.name),
+                ("password", &user.password),
+            ],
+        )
+        .await;
+    assert_eq!(second.status(), 303);
+    let new = cookie(&second);
+    assert_ne!(old, new);
+    // The old id no longer opens a session.
+    let stale = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let res = stale
+        .get(app.url("/"))
+        .header("cookie", &old)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(location(&res), "/login");
+    assert_eq!(app.sessions().await.len(), 1);
+}
+
+#[tokio::test]
+async fn a_session_ends_after_thirty_idle_minutes() {
+    let dc = require_dc!();
+    let user = dc.create_user("idle").await;
+    let app = spawn_app(&dc).await;
+    app.login(&user.name, &user.password).await;
+    // Activity keeps the session alive past 30 minutes in all.
+    app.clock.advance_seconds(20 * 60);
+    assert_eq!(app.get("/").await.status(), 200);
+    app.clock.advance_seconds(20 * 60);
+    assert_eq!(app.get("/").await.status(), 200);
+    // 30 minutes without a request ends it.
+    app.clock.advance_seconds(30 * 60);
+    let res = app.get("/").await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/login?m=expired");
+    let page = app.get_html("/login?m=expired").await;
+    assert!(page.contains("inte har varit aktiv på 30 minuter"));
+    assert!(app.sessions().await.is_empty());
+    assert!(
+        app.audit()
+            .await
+            .iter()
+            .any(|a| a.event == "session-expired"
+                && a.username.as_deref() == Some(user.name.as_str()))
+    );
+}
+
+#[tokio::test]
+async fn a_session_has_an_absolute_lifetime() {
+    let dc = require_dc!();
+    let user = dc.create_user("absolute").await;
+    let app = spawn_app_with(&dc, |c| c + "\n[session]\nabsolute_lifetime_minutes = 60\n").await;
+    app.login(&user.name, &user.password).await;
+    for _ in 0..2 {
+        app.clock.advance_seconds(25 * 60);
+        assert_eq!(app.get("/").await.status(), 200);
+    }
+    app.clock.advance_seconds(25 * 60);
+    assert_eq!(location(&app.get("/").await), "/login?m=expired");
+}
+
+#[tokio::test]
+async fn logout_ends_the_session() {
+    let dc = require_dc!();
+    let user = dc.create_user("logout").await;
+    let app = spawn_app(&dc).await;
+    app.login(&user.name, &user.password).await;
+    let home = app.get_html("/").await;
+    let res = app.post("/logout", &[("csrf", &csrf_in(&home))]).await;
+    assert_eq!(location(&res), "/login?m=logged-out");
+    assert!(app.sessions().await.is_empty());
+    assert_eq!(location(&app.get("/").await), "/login");
+    let page = app.get_html("/login?m=logged-out").await;
+    assert!(page.contains("Du är nu utloggad."));
+    assert!(
+        app.audit()
+            .await
+            .iter()
+            .any(|a| a.event == "logout" && a.outcome == "success")
+    );
+}
+
+#[tokio::test]
+async fn the_enrolment_page_shows_services_stars_and_an_empty_row() {
+    let dc = require_dc!();
+    let user = dc.create_user("stars").await;
+    let app = spawn_app(&dc).await;
+    app.login(&user.name, &user.password).await;
+    let home = app.get_html("/").await;
+    assert_eq!(
+        text_of(&home, "enrolment-status").unwrap(),
+        "Du är inte registrerad. Fyll stjärnraden för att kunna återställa ditt lösenord själv."
+    );
+    let doc = scraper::Html::parse_document(&home);
+    let sel = |s: &str| scraper::Selector::parse(s).unwrap();
+    assert_eq!(
+        doc.select(&sel("#star-row .star")).count(),
+        5,
+        "a row of enrolment_stars"
+    );
+    assert_eq!(doc.select(&sel("#star-row .star.filled")).count(), 0);
+    let services: Vec<String> = doc
+        .select(&sel("#available-services .service-name"))
+        .map(|e| e.text().collect())
+        .collect();
+    assert_eq!(services, ["Mobilt BankID", "Mobilkod"]);
+    let stars: Vec<String> = doc
+        .select(&sel("#available-services .service-stars"))
+        .map(|e| e.text().collect())
+        .collect();
+    assert_eq!(stars, ["★★★", "★★"]);
+    // Until their own issues land, enrolling is visibly unavailable.
+    assert_eq!(
+        doc.select(&sel("#available-services button[disabled]"))
+            .count(),
+        2
+    );
+    assert!(home.contains("Inte tillgänglig ännu"));
+}
+
+#[tokio::test]
+async fn enrolled_services_fill_the_star_row() {
+    let dc = require_dc!();
+    let user = dc.create_user("filled").await;
+    let app = spawn_app(&dc).await;
+    app.login(&user.name, &user.password).await;
+    let user_id = app.sessions().await[0].user_id.clone();
+    let store = app.store().await;
+    sqlx::query("INSERT INTO enrolments (user_id, service, enrolled_at) VALUES (?, 'bankid', 0)")
+        .bind(&user_id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let home = app.get_html("/").await;
+    let doc = scraper::Html::parse_document(&home);
+    let sel = |s: &str| scraper::Selector::parse(s).unwrap();
+    assert_eq!(doc.select(&sel("#star-row .star.filled")).count(), 3);
+    assert!(
+        text_of(&home, "enrolment-status")
+            .unwrap()
+            .starts_with("Du är delvis registrerad")
+    );
+    let done: Vec<String> = doc
+        .select(&sel("#enrolled-services .service-name"))
+        .map(|e| e.text().collect())
+        .collect();
+    assert_eq!(done, ["Mobilt BankID"]);
+    sqlx::query("INSERT INTO enrolments (user_id, service, enrolled_at) VALUES (?, 'sms', 0)")
+        .bind(&user_id)
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let home = app.get_html("/").await;
+    assert!(
+        text_of(&home, "enrolment-status")
+            .unwrap()
+            .starts_with("Du är registrerad")
+    );
+    assert_eq!(
+        scraper::Html::parse_document(&home)
+            .select(&sel("#star-row .star.filled"))
+            .count(),
+        5
+    );
+}
