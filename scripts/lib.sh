@@ -34,7 +34,7 @@ ensure_rust() {
   . "$HOME/.cargo/env"
 }
 
-SAMBA_PACKAGES=(samba-ad-dc samba-ad-provision ldap-utils openssl)
+SAMBA_PACKAGES=(samba-ad-dc samba-ad-provision ldap-utils openssl iproute2)
 
 # make_ca DIR IP: a throwaway CA and a server certificate for IP (rustls needs the subjectAltName).
 make_ca() {
@@ -108,10 +108,22 @@ write_smb_conf() {
   } > "$conf"
 }
 
+# free_address IP: stop whatever still listens on IP's LDAP ports (a DC left over from a killed run).
+free_address() {
+  local ip=$1 pids
+  pids=$(ss -Hltnp "( sport = :636 or sport = :389 )" 2>/dev/null | grep -F "$ip:" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)
+  [ -z "$pids" ] && return 0
+  log "stopping a leftover process on $ip ($pids)"
+  kill $pids 2>/dev/null || true
+  sleep 1.5
+  kill -9 $pids 2>/dev/null || true
+}
+
 # start_dc DIR IP ADMINPASS: run the DC in the background; its pid goes to DIR/samba.pid.
 start_dc() {
   local dir ip=$2 pass=$3 i
   dir=$(realpath -m "$1")
+  free_address "$ip"
   mkdir -p "$dir/run" "$dir/log"
   samba -F -M single --debug-stdout -s "$dir/etc/smb.conf" >"$dir/log/stdout.log" 2>&1 &
   echo $! > "$dir/samba.pid"
