@@ -26,21 +26,20 @@ impl CsrfKey {
         Self(key)
     }
 
-    pub fn token_for(&self, seed: &str) -> String {
+    fn mac(&self, seed: &str) -> Hmac<Sha256> {
         let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
         mac.update(b"stjarna-csrf\0");
         mac.update(seed.as_bytes());
-        hex::encode(mac.finalize().into_bytes())
+        mac
     }
 
+    pub fn token_for(&self, seed: &str) -> String {
+        hex::encode(self.mac(seed).finalize().into_bytes())
+    }
+
+    /// Constant-time comparison of `token` with the token for `seed`.
     pub fn verify(&self, seed: &str, token: &str) -> bool {
-        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
-        mac.update(b"stjarna-csrf\0");
-        mac.update(seed.as_bytes());
-        match hex::decode(token) {
-            Ok(bytes) => mac.verify_slice(&bytes).is_ok(),
-            Err(_) => false,
-        }
+        hex::decode(token).is_ok_and(|bytes| self.mac(seed).verify_slice(&bytes).is_ok())
     }
 }
 

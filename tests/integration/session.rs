@@ -194,12 +194,7 @@ async fn enrolled_services_fill_the_star_row() {
     let app = spawn_app(&dc).await;
     app.login(&user.name, &user.password).await;
     let user_id = app.sessions().await[0].user_id.clone();
-    let store = app.store().await;
-    sqlx::query("INSERT INTO enrolments (user_id, service, enrolled_at) VALUES (?, 'bankid', 0)")
-        .bind(&user_id)
-        .execute(store.pool())
-        .await
-        .unwrap();
+    enrol(&app, &user_id, "bankid").await;
     let home = app.get_html("/").await;
     let doc = scraper::Html::parse_document(&home);
     let sel = |s: &str| scraper::Selector::parse(s).unwrap();
@@ -214,11 +209,7 @@ async fn enrolled_services_fill_the_star_row() {
         .map(|e| e.text().collect())
         .collect();
     assert_eq!(done, ["Mobilt BankID"]);
-    sqlx::query("INSERT INTO enrolments (user_id, service, enrolled_at) VALUES (?, 'sms', 0)")
-        .bind(&user_id)
-        .execute(store.pool())
-        .await
-        .unwrap();
+    enrol(&app, &user_id, "sms").await;
     let home = app.get_html("/").await;
     assert!(
         text_of(&home, "enrolment-status")
@@ -231,4 +222,14 @@ async fn enrolled_services_fill_the_star_row() {
             .count(),
         5
     );
+}
+
+/// Records an enrolment straight in the database (enrolment flows come with their own issues).
+async fn enrol(app: &crate::helpers::TestApp, user_id: &str, service: &str) {
+    sqlx::query("INSERT INTO enrolments (user_id, service, enrolled_at) VALUES (?, ?, 0)")
+        .bind(user_id)
+        .bind(service)
+        .execute(app.store().await.pool())
+        .await
+        .unwrap();
 }
