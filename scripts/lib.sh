@@ -179,6 +179,12 @@ provision_fixtures() {
   samba-tool user create svc-stjarna "$DC_SVC_PASSWORD" --use-username-as-cn \
     --description="Stjärna service account" -s "$conf" >/dev/null
   samba-tool user setexpiry svc-stjarna --noexpiry -s "$conf" >/dev/null
+  # As in AD, only admins may read fine-grained password policies; the portal needs to, to show the
+  # rules in force for a user. Grant the service account read access to the PSO container.
+  local sid
+  sid=$(samba-tool user show svc-stjarna --attributes=objectSid -s "$conf" | sed -n 's/^objectSid: //p')
+  samba-tool dsacl set -s "$conf" -H "$dir/private/sam.ldb" \
+    --objectdn="CN=Password Settings Container,CN=System,$DC_BASE_DN" --sddl="(A;CI;RPLCLORC;;;$sid)" >/dev/null
   samba-tool group add "Stjarna Admins" -s "$conf" >/dev/null
   samba-tool group add "IT-admins" -s "$conf" >/dev/null
   samba-tool group addmembers "Stjarna Admins" "IT-admins" -s "$conf" >/dev/null

@@ -315,9 +315,16 @@ impl Directory for LdapDirectory {
                         PSO_ATTRS,
                     )
                     .await?;
-                if let Some(entry) = pso.first() {
-                    let _ = ldap.unbind().await;
-                    return Ok(PasswordPolicy::from_pso(&pso_dn, &entry.attrs));
+                match pso.first() {
+                    Some(entry) if entry.attrs.contains_key("msDS-MinimumPasswordLength") => {
+                        let _ = ldap.unbind().await;
+                        return Ok(PasswordPolicy::from_pso(&pso_dn, &entry.attrs));
+                    }
+                    _ => tracing::warn!(
+                        pso = %pso_dn,
+                        "a fine-grained password policy applies but the service account cannot read it; \
+                         using the domain policy (grant read access to the Password Settings Container)"
+                    ),
                 }
             }
         }

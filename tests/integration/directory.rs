@@ -25,6 +25,34 @@ async fn reads_the_domain_password_and_lockout_policy() {
 }
 
 #[tokio::test]
+async fn a_fine_grained_policy_overrides_the_domain_policy_for_its_users() {
+    let dc = require_dc!();
+    let user = dc.create_user("pso").await;
+    let other = dc.create_user("nopso").await;
+    let pso = dc.create_pso(&user.dn, 14, 7).await;
+    let dir = directory(&dc);
+    let policy = dir.password_policy(Some(&user.dn)).await.unwrap();
+    assert_eq!(
+        policy.source_pso.as_deref().map(str::to_lowercase),
+        Some(pso.to_lowercase())
+    );
+    assert_eq!(
+        (
+            policy.min_length,
+            policy.history_length,
+            policy.lockout_threshold
+        ),
+        (14, 2, 7)
+    );
+    assert_eq!(
+        (policy.lockout_duration_minutes, policy.max_age_days),
+        (60, 1)
+    );
+    let domain = dir.password_policy(Some(&other.dn)).await.unwrap();
+    assert_eq!((domain.min_length, domain.source_pso), (8, None));
+}
+
+#[tokio::test]
 async fn finds_users_and_their_attributes() {
     let dc = require_dc!();
     let user = dc.create_user("find").await;

@@ -205,6 +205,45 @@ impl TestDc {
         let _ = ldap.unbind().await;
     }
 
+    /// A fine-grained password policy (PSO) that applies to `applies_to`.
+    pub async fn create_pso(
+        &self,
+        applies_to: &str,
+        min_length: u32,
+        lockout_threshold: u32,
+    ) -> String {
+        let dn = format!(
+            "CN={},CN=Password Settings Container,CN=System,{}",
+            unique("pso"),
+            self.base
+        );
+        let (min, threshold) = (min_length.to_string(), lockout_threshold.to_string());
+        let mut ldap = self.admin().await;
+        let attrs = vec![
+            ("objectClass", HashSet::from(["msDS-PasswordSettings"])),
+            ("msDS-PasswordSettingsPrecedence", HashSet::from(["1"])),
+            (
+                "msDS-PasswordReversibleEncryptionEnabled",
+                HashSet::from(["FALSE"]),
+            ),
+            ("msDS-PasswordHistoryLength", HashSet::from(["2"])),
+            ("msDS-PasswordComplexityEnabled", HashSet::from(["TRUE"])),
+            ("msDS-MinimumPasswordLength", HashSet::from([min.as_str()])),
+            ("msDS-MinimumPasswordAge", HashSet::from(["0"])),
+            ("msDS-MaximumPasswordAge", HashSet::from(["-864000000000"])),
+            ("msDS-LockoutThreshold", HashSet::from([threshold.as_str()])),
+            (
+                "msDS-LockoutObservationWindow",
+                HashSet::from(["-18000000000"]),
+            ),
+            ("msDS-LockoutDuration", HashSet::from(["-36000000000"])),
+            ("msDS-PSOAppliesTo", HashSet::from([applies_to])),
+        ];
+        ldap.add(&dn, attrs).await.unwrap().success().unwrap();
+        let _ = ldap.unbind().await;
+        dn
+    }
+
     pub async fn attr(&self, dn: &str, attr: &str) -> Option<String> {
         let mut ldap = self.admin().await;
         let (entries, _) = ldap
