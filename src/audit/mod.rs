@@ -36,6 +36,10 @@ pub enum EventKind {
     Login,
     Logout,
     SessionExpired,
+    BankIdOrder,
+    BankIdResult,
+    BankIdCancel,
+    Enrol,
 }
 
 impl EventKind {
@@ -44,6 +48,10 @@ impl EventKind {
             EventKind::Login => "login",
             EventKind::Logout => "logout",
             EventKind::SessionExpired => "session-expired",
+            EventKind::BankIdOrder => "bankid-order",
+            EventKind::BankIdResult => "bankid-result",
+            EventKind::BankIdCancel => "bankid-cancel",
+            EventKind::Enrol => "enrol",
         }
     }
 }

@@ -168,6 +168,8 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
         bad(problem.key(), problem.to_string());
     }
 
+    check_bankid(s, &mut bad);
+
     if !matches!(s.portal.default_language.as_str(), "sv" | "en") {
         bad("portal.default_language", "must be \"sv\" or \"en\"".into());
     }
@@ -179,4 +181,94 @@ fn looks_like_dn(dn: &str) -> bool {
         rdn.split_once('=')
             .is_some_and(|(a, v)| !a.trim().is_empty() && !v.is_empty())
     })
+}
+
+fn check_bankid(s: &Settings, bad: &mut impl FnMut(&str, String)) {
+    let enabled = s.services.bankid.as_ref().is_some_and(|b| b.enabled);
+    match s.security.data_key() {
+        Ok(Some(key)) => {
+            if crate::identity::DataKey::from_base64(secrecy::ExposeSecret::expose_secret(&key)).is_err() {
+                bad("security.data_key", "must be 32 random bytes in base64 (head -c 32 /dev/urandom | base64)".into());
+            }
+        }
+        Ok(None) if enabled => bad(
+            "security.data_key",
+            "is needed to encrypt personal numbers when BankID is enabled (head -c 32 /dev/urandom | base64)".into(),
+        ),
+        Ok(None) => {}
+        Err(e) => bad(&e.key, e.message),
+    }
+    let Some(b) = &s.bankid else {
+        if enabled {
+            bad("bankid", "is missing: services.bankid is enabled, so the [bankid] connection must be configured".into());
+        }
+        return;
+    };
+    if !b.url.starts_with("https://") {
+        bad(
+            "bankid.url",
+            format!("\"{}\" must be an https:// URL", b.url),
+        );
+    }
+    let readable =
+        |key: &str, path: &Option<std::path::PathBuf>, bad: &mut dyn FnMut(&str, String)| {
+            if let Some(p) = path {
+                if let Err(e) = std::fs::read(p) {
+                    bad(key, format!("{} cannot be read: {e}", p.display()));
+                }
+            }
+        };
+    readable("bankid.ca_file", &b.ca_file, bad);
+    readable(
+        "bankid.client_certificate_file",
+        &b.client_certificate_file,
+        bad,
+    );
+    readable("bankid.client_key_file", &b.client_key_file, bad);
+    if let Err(e) = b.certificate_password() {
+        bad(&e.key, e.message);
+    }
+    match b.backend {
+        crate::config::BankIdBackend::Rp => {
+            if b.ca_file.is_none() {
+                bad(
+                    "bankid.ca_file",
+                    "is needed with the rp backend: BankID's root CA is pinned".into(),
+                );
+            }
+            if b.client_certificate_file.is_none() {
+                bad(
+                    "bankid.client_certificate_file",
+                    "is needed with the rp backend (mutual TLS)".into(),
+                );
+            }
+        }
+        crate::config::BankIdBackend::Idkollen => {
+            if b.account_id.as_deref().is_none_or(str::is_empty) {
+                bad(
+                    "bankid.account_id",
+                    "is needed with the idkollen backend".into(),
+                );
+            }
+            match b.secret_key() {
+                Ok(Some(_)) => {}
+                Ok(None) => bad(
+                    "bankid.secret_key",
+                    "is needed with the idkollen backend".into(),
+                ),
+                Err(e) => bad(&e.key, e.message),
+            }
+        }
+    }
+    if let Some(attr) = &b.personal_number_attribute {
+        if attr.is_empty() || !attr.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
+            bad(
+                "bankid.personal_number_attribute",
+                format!("\"{attr}\" is not an LDAP attribute name"),
+            );
+        }
+    }
+    if b.timeout_seconds == 0 {
+        bad("bankid.timeout_seconds", "must be at least 1".into());
+    }
 }

@@ -29,6 +29,76 @@ pub struct Settings {
     pub services: ServicesSettings,
     #[serde(default)]
     pub portal: PortalSettings,
+    #[serde(default)]
+    pub security: SecuritySettings,
+    pub bankid: Option<BankIdSettings>,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct SecuritySettings {
+    /// 32 random bytes, base64: encrypts personal data at rest and keys its look-up hashes.
+    pub data_key: Option<SecretString>,
+    pub data_key_file: Option<PathBuf>,
+}
+
+impl SecuritySettings {
+    pub fn data_key(&self) -> Result<Option<SecretString>, ConfigProblem> {
+        resolve_secret("security.data_key", &self.data_key, &self.data_key_file)
+    }
+}
+
+/// Which BankID service the portal talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum BankIdBackend {
+    /// BankID's RP API v6.0, with the organisation's own client certificate.
+    Rp,
+    /// The IDkollen v3 broker.
+    Idkollen,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct BankIdSettings {
+    pub backend: BankIdBackend,
+    /// RP API base (`https://appapi2.bankid.com/rp/v6.0/`) or the broker's (`https://api.idkollen.se`).
+    pub url: String,
+    /// RP API: the CA that issued BankID's server certificate, pinned. Broker: optional, else system roots.
+    pub ca_file: Option<PathBuf>,
+    /// RP API: the client certificate, PKCS#12 (`.p12`) or PEM (certificate and key).
+    pub client_certificate_file: Option<PathBuf>,
+    /// PEM only, when the key is in its own file.
+    pub client_key_file: Option<PathBuf>,
+    pub client_certificate_password: Option<SecretString>,
+    pub client_certificate_password_file: Option<PathBuf>,
+    /// Broker: the account id and secret key (HTTP Basic).
+    pub account_id: Option<String>,
+    pub secret_key: Option<SecretString>,
+    pub secret_key_file: Option<PathBuf>,
+    #[serde(default = "default_bankid_timeout")]
+    pub timeout_seconds: u64,
+    /// AD attribute holding the user's personal number (e.g. `employeeNumber`). When set, only that
+    /// person's BankID can be enrolled.
+    pub personal_number_attribute: Option<String>,
+    /// Demo only: where "open BankID on this device" goes, with `{token}` for the autostart token.
+    pub launch_url: Option<String>,
+}
+
+fn default_bankid_timeout() -> u64 {
+    10
+}
+
+impl BankIdSettings {
+    pub fn certificate_password(&self) -> Result<Option<SecretString>, ConfigProblem> {
+        resolve_secret(
+            "bankid.client_certificate_password",
+            &self.client_certificate_password,
+            &self.client_certificate_password_file,
+        )
+    }
+
+    pub fn secret_key(&self) -> Result<Option<SecretString>, ConfigProblem> {
+        resolve_secret("bankid.secret_key", &self.secret_key, &self.secret_key_file)
+    }
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -25,7 +25,11 @@ const USER_ATTRS: &[&str] = &[
     "displayName",
     "mail",
     "mobile",
+    "userAccountControl",
+    "msDS-User-Account-Control-Computed",
 ];
+const UF_ACCOUNTDISABLE: u32 = 0x2;
+const UF_LOCKOUT: u32 = 0x10;
 
 pub struct LdapDirectory {
     url: String,
@@ -196,6 +200,12 @@ fn first(entry: &SearchEntry, attr: &str) -> Option<String> {
     entry.attrs.get(attr).and_then(|v| v.first()).cloned()
 }
 
+fn flags(entry: &SearchEntry, attr: &str) -> u32 {
+    first(entry, attr)
+        .and_then(|v| v.parse::<i64>().ok())
+        .unwrap_or(0) as u32
+}
+
 fn to_user(entry: SearchEntry) -> Option<DirectoryUser> {
     let guid = entry.bin_attrs.get("objectGUID").and_then(|v| v.first())?;
     let id = uuid::Uuid::from_slice_le(guid).ok()?.to_string();
@@ -206,20 +216,15 @@ fn to_user(entry: SearchEntry) -> Option<DirectoryUser> {
         display_name: first(&entry, "displayName"),
         mail: first(&entry, "mail"),
         mobile: first(&entry, "mobile"),
+        disabled: flags(&entry, "userAccountControl") & UF_ACCOUNTDISABLE != 0,
+        locked: flags(&entry, "msDS-User-Account-Control-Computed") & UF_LOCKOUT != 0,
         dn: entry.dn,
     })
 }
 
-#[async_trait]
-impl Directory for LdapDirectory {
-    async fn find_user(&self, name: &Username) -> Result<Option<DirectoryUser>, DirectoryError> {
-        let wanted = match name {
-            Username::Account(a) => format!("(sAMAccountName={})", ldap_escape(a.as_str())),
-            Username::Principal(p) => {
-                let p = ldap_escape(p.as_str());
-                format!("(|(userPrincipalName={p})(mail={p}))")
-            }
-        };
+impl LdapDirectory {
+    /// The one user in scope matching `wanted`; none when several match.
+    async fn find_one(&self, wanted: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
         let filter = format!("(&{}{wanted})", self.user_filter);
         let mut ldap = self.service_connection().await?;
         let mut entries = self
@@ -233,10 +238,48 @@ impl Directory for LdapDirectory {
             .await?;
         let _ = ldap.unbind().await;
         if entries.len() > 1 {
-            tracing::warn!(count = entries.len(), %name, "several directory users match one login name; refusing all");
+            tracing::warn!(
+                count = entries.len(),
+                "several directory users match one login name; refusing all"
+            );
             return Ok(None);
         }
         Ok(entries.pop().and_then(to_user))
+    }
+}
+
+#[async_trait]
+impl Directory for LdapDirectory {
+    async fn find_user(&self, name: &Username) -> Result<Option<DirectoryUser>, DirectoryError> {
+        let wanted = match name {
+            Username::Account(a) => format!("(sAMAccountName={})", ldap_escape(a.as_str())),
+            Username::Principal(p) => {
+                let p = ldap_escape(p.as_str());
+                format!("(|(userPrincipalName={p})(mail={p}))")
+            }
+        };
+        self.find_one(&wanted).await
+    }
+
+    async fn find_user_by_id(&self, id: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
+        let Ok(guid) = uuid::Uuid::parse_str(id) else {
+            return Ok(None);
+        };
+        let escaped: String = guid
+            .to_bytes_le()
+            .iter()
+            .map(|b| format!("\\{b:02x}"))
+            .collect();
+        self.find_one(&format!("(objectGUID={escaped})")).await
+    }
+
+    async fn attribute(&self, dn: &str, name: &str) -> Result<Option<String>, DirectoryError> {
+        let mut ldap = self.service_connection().await?;
+        let entries = self
+            .search(&mut ldap, dn, Scope::Base, "(objectClass=*)", &[name])
+            .await?;
+        let _ = ldap.unbind().await;
+        Ok(entries.first().and_then(|e| first(e, name)))
     }
 
     async fn check_password(

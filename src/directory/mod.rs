@@ -27,6 +27,10 @@ pub struct DirectoryUser {
     pub display_name: Option<String>,
     pub mail: Option<String>,
     pub mobile: Option<String>,
+    /// userAccountControl's ACCOUNTDISABLE bit.
+    pub disabled: bool,
+    /// Locked out now (msDS-User-Account-Control-Computed's LOCKOUT bit).
+    pub locked: bool,
 }
 
 impl DirectoryUser {
@@ -46,6 +50,12 @@ pub enum PasswordCheck {
 pub trait Directory: Send + Sync + 'static {
     /// Finds exactly one user in scope by account name, principal name or mail.
     async fn find_user(&self, name: &Username) -> Result<Option<DirectoryUser>, DirectoryError>;
+
+    /// Finds a user in scope by objectGUID (as the portal stores it).
+    async fn find_user_by_id(&self, id: &str) -> Result<Option<DirectoryUser>, DirectoryError>;
+
+    /// One attribute's first value, read with the service account.
+    async fn attribute(&self, dn: &str, name: &str) -> Result<Option<String>, DirectoryError>;
 
     /// Binds as the user with `password`. An empty password is refused without asking the directory.
     async fn check_password(

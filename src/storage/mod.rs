@@ -8,6 +8,8 @@ mod sqlite;
 
 pub use sqlite::SqliteStorage;
 
+mod sqlite_bankid;
+
 use async_trait::async_trait;
 
 use crate::clock::Timestamp;
@@ -61,6 +63,38 @@ pub struct EnrolmentRecord {
     pub last_used_at: Option<Timestamp>,
 }
 
+/// A BankID order in progress.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct BankIdFlowRecord {
+    pub id: String,
+    pub purpose: String,
+    pub binding_hash: String,
+    pub user_id: Option<String>,
+    pub required_pn_hash: Option<String>,
+    pub order_ref: String,
+    pub auto_start_token: String,
+    pub qr_start_token: String,
+    pub qr_start_secret: String,
+    pub mode: String,
+    pub state: String,
+    pub hint_code: Option<String>,
+    pub started_at: Timestamp,
+    pub last_collect_at: Option<Timestamp>,
+    pub finished_at: Option<Timestamp>,
+    pub result_user_id: Option<String>,
+}
+
+/// The BankID bound to a user.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct BankIdEnrolmentRecord {
+    pub user_id: String,
+    pub pn_encrypted: String,
+    pub pn_hash: String,
+    pub pn_masked: String,
+    pub name: String,
+    pub enrolled_at: Timestamp,
+}
+
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StorageError>;
@@ -96,6 +130,46 @@ pub trait Storage: Send + Sync + 'static {
     async fn delete_failures_before(&self, before: Timestamp) -> Result<u64, StorageError>;
 
     async fn enrolments(&self, user_id: &str) -> Result<Vec<EnrolmentRecord>, StorageError>;
+
+    async fn insert_bankid_flow(&self, f: &BankIdFlowRecord) -> Result<(), StorageError>;
+    async fn bankid_flow(&self, id: &str) -> Result<Option<BankIdFlowRecord>, StorageError>;
+    /// Records a collect that left the order pending.
+    async fn note_bankid_pending(
+        &self,
+        id: &str,
+        hint: &str,
+        at: Timestamp,
+    ) -> Result<(), StorageError>;
+    async fn set_bankid_mode(&self, id: &str, mode: &str) -> Result<(), StorageError>;
+    /// Moves a pending flow to a final state. False when it was no longer pending (someone else finished it).
+    async fn finish_bankid_flow(
+        &self,
+        id: &str,
+        state: &str,
+        hint: Option<&str>,
+        result_user_id: Option<&str>,
+        at: Timestamp,
+    ) -> Result<bool, StorageError>;
+    /// Marks a complete flow as used (a login is taken once). False when it was not complete.
+    async fn consume_bankid_flow(&self, id: &str) -> Result<bool, StorageError>;
+    /// Binds a BankID to a user and records the enrolment, in one transaction (replacing an earlier one).
+    async fn enrol_bankid(&self, r: &BankIdEnrolmentRecord) -> Result<(), StorageError>;
+    async fn bankid_enrolment(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<BankIdEnrolmentRecord>, StorageError>;
+    async fn bankid_enrolments_by_hash(
+        &self,
+        pn_hash: &str,
+    ) -> Result<Vec<BankIdEnrolmentRecord>, StorageError>;
+    /// Marks an enrolled service as just used.
+    async fn touch_enrolment(
+        &self,
+        user_id: &str,
+        service: &str,
+        at: Timestamp,
+    ) -> Result<(), StorageError>;
+    async fn delete_bankid_flows_before(&self, before: Timestamp) -> Result<u64, StorageError>;
 
     /// A trivial query, for the health endpoint.
     async fn ping(&self) -> Result<(), StorageError>;

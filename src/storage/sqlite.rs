@@ -8,7 +8,10 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
 };
 
-use super::{AuditRecord, EnrolmentRecord, SessionRecord, Storage, StorageError};
+use super::{
+    AuditRecord, BankIdEnrolmentRecord, BankIdFlowRecord, EnrolmentRecord, SessionRecord, Storage,
+    StorageError,
+};
 use crate::clock::Timestamp;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -196,6 +199,84 @@ impl Storage for SqliteStorage {
         .bind(user_id)
         .fetch_all(&self.pool)
         .await?)
+    }
+
+    async fn insert_bankid_flow(&self, f: &BankIdFlowRecord) -> Result<(), StorageError> {
+        self.bankid_insert_flow(f).await
+    }
+
+    async fn bankid_flow(&self, id: &str) -> Result<Option<BankIdFlowRecord>, StorageError> {
+        self.bankid_get_flow(id).await
+    }
+
+    async fn note_bankid_pending(
+        &self,
+        id: &str,
+        hint: &str,
+        at: Timestamp,
+    ) -> Result<(), StorageError> {
+        self.bankid_note_pending(id, hint, at).await
+    }
+
+    async fn set_bankid_mode(&self, id: &str, mode: &str) -> Result<(), StorageError> {
+        self.bankid_set_mode(id, mode).await
+    }
+
+    async fn finish_bankid_flow(
+        &self,
+        id: &str,
+        state: &str,
+        hint: Option<&str>,
+        result_user_id: Option<&str>,
+        at: Timestamp,
+    ) -> Result<bool, StorageError> {
+        self.bankid_finish(id, state, hint, result_user_id, at)
+            .await
+    }
+
+    async fn consume_bankid_flow(&self, id: &str) -> Result<bool, StorageError> {
+        self.bankid_consume(id).await
+    }
+
+    async fn enrol_bankid(&self, r: &BankIdEnrolmentRecord) -> Result<(), StorageError> {
+        self.bankid_enrol(r).await
+    }
+
+    async fn bankid_enrolment(
+        &self,
+        user_id: &str,
+    ) -> Result<Option<BankIdEnrolmentRecord>, StorageError> {
+        self.bankid_get_enrolment(user_id).await
+    }
+
+    async fn bankid_enrolments_by_hash(
+        &self,
+        pn_hash: &str,
+    ) -> Result<Vec<BankIdEnrolmentRecord>, StorageError> {
+        self.bankid_by_hash(pn_hash).await
+    }
+
+    async fn touch_enrolment(
+        &self,
+        user_id: &str,
+        service: &str,
+        at: Timestamp,
+    ) -> Result<(), StorageError> {
+        sqlx::query("UPDATE enrolments SET last_used_at = ? WHERE user_id = ? AND service = ?")
+            .bind(at)
+            .bind(user_id)
+            .bind(service)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_bankid_flows_before(&self, before: Timestamp) -> Result<u64, StorageError> {
+        let done = sqlx::query("DELETE FROM bankid_flows WHERE started_at < ?")
+            .bind(before)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn ping(&self) -> Result<(), StorageError> {

@@ -1,0 +1,514 @@
+//! BankID orders as a server-side state machine, bound to the browser that started them.
+//!
+//! pending ──collect──▶ complete ──(login only)──▶ consumed
+//!    │
+//!    ├──▶ failed (a hint code, a mismatch, or expiry)
+//!    └──▶ cancelled (the user, or an abandoned page)
+//!
+//! The QR secret stays here: each frame is drawn on the server. A flow can be seen and moved on only
+//! by the browser that started it, and it is finished exactly once, even with several portal
+//! instances polling the same order.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use time::OffsetDateTime;
+
+use super::rfa::{StartMode, error_key, message_key};
+use super::{AuthOrder, BankId, BankIdError, Collect, CompletedUser};
+use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
+use crate::clock::{Clock, Random, Timestamp};
+use crate::identity::{DataKey, PersonalNumber};
+use crate::storage::{BankIdEnrolmentRecord, BankIdFlowRecord, Storage, StorageError};
+
+/// Orders live about 3 minutes at BankID; past this we stop asking.
+const LIFETIME: i64 = 200;
+/// BankID asks for a collect every 2 seconds, no faster.
+const COLLECT_INTERVAL: i64 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FlowPurpose {
+    /// Bind a BankID to the logged-in user.
+    Enrol,
+    /// Log in without a password.
+    Login,
+    /// Prove again that the logged-in (or named) user holds the enrolled BankID.
+    Verify,
+}
+
+impl FlowPurpose {
+    pub fn id(self) -> &'static str {
+        match self {
+            FlowPurpose::Enrol => "enrol",
+            FlowPurpose::Login => "login",
+            FlowPurpose::Verify => "verify",
+        }
+    }
+
+    fn parse(s: &str) -> FlowPurpose {
+        match s {
+            "enrol" => FlowPurpose::Enrol,
+            "login" => FlowPurpose::Login,
+            _ => FlowPurpose::Verify,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FlowState {
+    Pending,
+    Complete,
+    Failed,
+    Cancelled,
+}
+
+/// What the page shows about a flow.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlowView {
+    pub id: String,
+    pub purpose: FlowPurpose,
+    pub state: FlowState,
+    /// The catalogue key of the message to show.
+    pub message_key: &'static str,
+    pub qr: bool,
+    pub auto_start_token: String,
+    /// The user the flow was for (enrol, verify) or found (login).
+    pub user_id: Option<String>,
+}
+
+/// A started flow.
+#[derive(Debug, Clone)]
+pub struct Flow {
+    pub id: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum FlowError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error("BankID: {0}")]
+    BankId(BankIdError),
+}
+
+impl FlowError {
+    /// The message for the user, when the error is BankID's.
+    pub fn message_key(&self) -> Option<&'static str> {
+        match self {
+            FlowError::BankId(e) => Some(error_key(e)),
+            FlowError::Storage(_) => None,
+        }
+    }
+}
+
+pub struct BankIdFlows {
+    store: Arc<dyn Storage>,
+    bankid: Arc<dyn BankId>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+    key: DataKey,
+    auditor: Auditor,
+}
+
+/// Who asked, for a flow that is about a known user.
+#[derive(Debug, Clone)]
+pub struct FlowUser<'a> {
+    pub user_id: &'a str,
+    pub account_name: &'a str,
+}
+
+fn binding_hash(binding: &str) -> String {
+    hex::encode(Sha256::digest(format!("bankid-flow\0{binding}").as_bytes()))
+}
+
+impl BankIdFlows {
+    pub fn new(
+        store: Arc<dyn Storage>,
+        bankid: Arc<dyn BankId>,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+        key: DataKey,
+        auditor: Auditor,
+    ) -> Self {
+        Self {
+            store,
+            bankid,
+            clock,
+            random,
+            key,
+            auditor,
+        }
+    }
+
+    pub fn key(&self) -> &DataKey {
+        &self.key
+    }
+
+    pub fn today(&self) -> time::Date {
+        OffsetDateTime::from_unix_timestamp(self.clock.now())
+            .map(|t| t.date())
+            .unwrap_or(OffsetDateTime::UNIX_EPOCH.date())
+    }
+
+    /// Starts an order. `binding` is the browser's secret (its session or CSRF cookie).
+    pub async fn start(
+        &self,
+        purpose: FlowPurpose,
+        binding: &str,
+        user: Option<FlowUser<'_>>,
+        required: Option<&PersonalNumber>,
+        visible_text: String,
+        meta: &RequestMeta,
+    ) -> Result<Flow, FlowError> {
+        let order = AuthOrder {
+            end_user_ip: meta.source_ip.clone(),
+            personal_number: required.map(|p| p.digits().to_string()),
+            user_visible_data: visible_text,
+        };
+        let mut event = AuditEvent::new(EventKind::BankIdOrder, Outcome::Success);
+        if let Some(u) = &user {
+            event = event.username(u.account_name).user_id(u.user_id);
+        }
+        let start = match self.bankid.auth(&order).await {
+            Ok(start) => start,
+            Err(e) => {
+                let event = AuditEvent {
+                    outcome: Outcome::Failure,
+                    ..event
+                }
+                .detail(format!("{}: {e}", purpose.id()));
+                self.auditor.record(meta, event).await?;
+                return Err(FlowError::BankId(e));
+            }
+        };
+        let id = self.random.token();
+        let now = self.clock.now();
+        self.store
+            .insert_bankid_flow(&BankIdFlowRecord {
+                id: id.clone(),
+                purpose: purpose.id().into(),
+                binding_hash: binding_hash(binding),
+                user_id: user.as_ref().map(|u| u.user_id.to_string()),
+                required_pn_hash: required.map(|p| self.key.lookup_hash(p.digits())),
+                order_ref: start.order_ref,
+                auto_start_token: start.auto_start_token,
+                qr_start_token: start.qr_start_token,
+                qr_start_secret: start.qr_start_secret,
+                mode: "qr".into(),
+                state: "pending".into(),
+                hint_code: None,
+                started_at: now,
+                last_collect_at: None,
+                finished_at: None,
+                result_user_id: None,
+            })
+            .await?;
+        let detail = if required.is_some() {
+            format!("{}, personal number required", purpose.id())
+        } else {
+            purpose.id().into()
+        };
+        self.auditor.record(meta, event.detail(detail)).await?;
+        Ok(Flow { id })
+    }
+
+    /// The flow, if this browser started it.
+    async fn load(
+        &self,
+        id: &str,
+        binding: &str,
+    ) -> Result<Option<BankIdFlowRecord>, StorageError> {
+        let Some(rec) = self.store.bankid_flow(id).await? else {
+            return Ok(None);
+        };
+        let ours = subtle::ConstantTimeEq::ct_eq(
+            rec.binding_hash.as_bytes(),
+            binding_hash(binding).as_bytes(),
+        );
+        Ok(bool::from(ours).then_some(rec))
+    }
+
+    /// Where the flow stands, collecting from BankID when it is time to.
+    pub async fn poll(
+        &self,
+        id: &str,
+        binding: &str,
+        meta: &RequestMeta,
+    ) -> Result<Option<FlowView>, FlowError> {
+        let Some(mut rec) = self.load(id, binding).await? else {
+            return Ok(None);
+        };
+        let now = self.clock.now();
+        if rec.state == "pending" {
+            if now - rec.started_at > LIFETIME {
+                let _ = self.bankid.cancel(&rec.order_ref).await;
+                self.fail(&rec, "expiredTransaction", meta).await?;
+            } else if rec
+                .last_collect_at
+                .is_none_or(|at| now - at >= COLLECT_INTERVAL)
+            {
+                match self.bankid.collect(&rec.order_ref).await {
+                    Ok(Collect::Pending(hint)) => {
+                        self.store.note_bankid_pending(&rec.id, &hint, now).await?
+                    }
+                    Ok(Collect::Failed(hint)) => self.fail(&rec, &hint, meta).await?,
+                    Ok(Collect::Complete(user)) => self.complete(&rec, user, meta).await?,
+                    Err(BankIdError::NotFound) => self.fail(&rec, "notFound", meta).await?,
+                    // Passing trouble: keep the order, show RFA5, try again at the next poll.
+                    Err(e) => {
+                        tracing::warn!(error = %e, flow = %rec.id, "BankID collect failed");
+                        self.store.note_bankid_pending(&rec.id, "rfa5", now).await?;
+                    }
+                }
+            }
+            rec = self.store.bankid_flow(id).await?.unwrap_or(rec);
+        }
+        Ok(Some(self.view(&rec)))
+    }
+
+    fn view(&self, rec: &BankIdFlowRecord) -> FlowView {
+        let mode = if rec.mode == "autostart" {
+            StartMode::Autostart
+        } else {
+            StartMode::Qr
+        };
+        let hint = rec.hint_code.as_deref().unwrap_or("outstandingTransaction");
+        let (state, key) = match rec.state.as_str() {
+            "pending" if hint == "rfa5" => (FlowState::Pending, "bankid.rfa5"),
+            "pending" => (FlowState::Pending, message_key(true, hint, mode)),
+            "complete" | "consumed" => (
+                FlowState::Complete,
+                done_key(FlowPurpose::parse(&rec.purpose)),
+            ),
+            "cancelled" => (FlowState::Cancelled, "bankid.rfa3"),
+            _ => (FlowState::Failed, failure_key(hint)),
+        };
+        let user_id = match FlowPurpose::parse(&rec.purpose) {
+            FlowPurpose::Login => rec.result_user_id.clone(),
+            _ => rec.user_id.clone(),
+        };
+        FlowView {
+            id: rec.id.clone(),
+            purpose: FlowPurpose::parse(&rec.purpose),
+            qr: state == FlowState::Pending && mode == StartMode::Qr,
+            state,
+            message_key: key,
+            auto_start_token: rec.auto_start_token.clone(),
+            user_id,
+        }
+    }
+
+    async fn fail(
+        &self,
+        rec: &BankIdFlowRecord,
+        hint: &str,
+        meta: &RequestMeta,
+    ) -> Result<(), StorageError> {
+        if self
+            .store
+            .finish_bankid_flow(&rec.id, "failed", Some(hint), None, self.clock.now())
+            .await?
+        {
+            let mut event = AuditEvent::new(EventKind::BankIdResult, Outcome::Failure)
+                .detail(format!("{}: {hint}", rec.purpose));
+            if let Some(u) = &rec.user_id {
+                event = event.user_id(u);
+            }
+            self.auditor.record(meta, event).await?;
+        }
+        Ok(())
+    }
+
+    async fn complete(
+        &self,
+        rec: &BankIdFlowRecord,
+        user: CompletedUser,
+        meta: &RequestMeta,
+    ) -> Result<(), StorageError> {
+        let Ok(pn) = PersonalNumber::parse(&user.personal_number, self.today()) else {
+            tracing::error!(flow = %rec.id, "BankID completed with a personal number that does not parse");
+            return self.fail(rec, "invalidPersonalNumber", meta).await;
+        };
+        let hash = self.key.lookup_hash(pn.digits());
+        if rec
+            .required_pn_hash
+            .as_ref()
+            .is_some_and(|required| *required != hash)
+        {
+            return self.fail(rec, "mismatch", meta).await;
+        }
+        let now = self.clock.now();
+        match FlowPurpose::parse(&rec.purpose) {
+            FlowPurpose::Enrol => {
+                let Some(user_id) = rec.user_id.as_deref() else {
+                    return self.fail(rec, "noUser", meta).await;
+                };
+                if self
+                    .store
+                    .finish_bankid_flow(&rec.id, "complete", Some("complete"), None, now)
+                    .await?
+                {
+                    self.store
+                        .enrol_bankid(&BankIdEnrolmentRecord {
+                            user_id: user_id.to_string(),
+                            pn_encrypted: self.key.encrypt(pn.digits(), self.random.as_ref()),
+                            pn_hash: hash,
+                            pn_masked: pn.masked(),
+                            name: user.name.clone(),
+                            enrolled_at: now,
+                        })
+                        .await?;
+                    let event = AuditEvent::new(EventKind::Enrol, Outcome::Success)
+                        .user_id(user_id)
+                        .detail(format!("bankid {}", pn.masked()));
+                    self.auditor.record(meta, event).await?;
+                }
+            }
+            FlowPurpose::Verify => {
+                let Some(user_id) = rec.user_id.as_deref() else {
+                    return self.fail(rec, "noUser", meta).await;
+                };
+                let enrolled = self.store.bankid_enrolment(user_id).await?;
+                if enrolled.is_none_or(|e| e.pn_hash != hash) {
+                    return self.fail(rec, "mismatch", meta).await;
+                }
+                if self
+                    .store
+                    .finish_bankid_flow(&rec.id, "complete", Some("complete"), None, now)
+                    .await?
+                {
+                    self.store.touch_enrolment(user_id, "bankid", now).await?;
+                    let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Success)
+                        .user_id(user_id)
+                        .detail("verify: verified");
+                    self.auditor.record(meta, event).await?;
+                }
+            }
+            FlowPurpose::Login => {
+                let accounts = self.store.bankid_enrolments_by_hash(&hash).await?;
+                let [account] = accounts.as_slice() else {
+                    let why = if accounts.is_empty() {
+                        "notEnrolled"
+                    } else {
+                        "severalAccounts"
+                    };
+                    return self.fail(rec, why, meta).await;
+                };
+                if self
+                    .store
+                    .finish_bankid_flow(
+                        &rec.id,
+                        "complete",
+                        Some("complete"),
+                        Some(&account.user_id),
+                        now,
+                    )
+                    .await?
+                {
+                    self.store
+                        .touch_enrolment(&account.user_id, "bankid", now)
+                        .await?;
+                    let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Success)
+                        .user_id(&account.user_id)
+                        .detail("login: identified");
+                    self.auditor.record(meta, event).await?;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The current frame of the animated QR code, while the flow waits for a scan.
+    pub async fn qr_frame(
+        &self,
+        id: &str,
+        binding: &str,
+    ) -> Result<Option<(Timestamp, String)>, StorageError> {
+        let Some(rec) = self.load(id, binding).await? else {
+            return Ok(None);
+        };
+        if rec.state != "pending" {
+            return Ok(None);
+        }
+        let elapsed = (self.clock.now() - rec.started_at).max(0);
+        Ok(Some((
+            elapsed,
+            super::qr_payload(&rec.qr_start_token, &rec.qr_start_secret, elapsed as u64),
+        )))
+    }
+
+    /// The user chose to open BankID on this device; returns the autostart token.
+    pub async fn autostart(&self, id: &str, binding: &str) -> Result<Option<String>, StorageError> {
+        let Some(rec) = self.load(id, binding).await? else {
+            return Ok(None);
+        };
+        self.store.set_bankid_mode(&rec.id, "autostart").await?;
+        Ok(Some(rec.auto_start_token))
+    }
+
+    /// Cancels the order (the user pressed cancel, or left the page).
+    pub async fn cancel(
+        &self,
+        id: &str,
+        binding: &str,
+        meta: &RequestMeta,
+    ) -> Result<bool, FlowError> {
+        let Some(rec) = self.load(id, binding).await? else {
+            return Ok(false);
+        };
+        if self
+            .store
+            .finish_bankid_flow(
+                &rec.id,
+                "cancelled",
+                Some("cancelled"),
+                None,
+                self.clock.now(),
+            )
+            .await?
+        {
+            if let Err(e) = self.bankid.cancel(&rec.order_ref).await {
+                tracing::warn!(error = %e, "BankID cancel failed; the order expires by itself");
+            }
+            let mut event = AuditEvent::new(EventKind::BankIdCancel, Outcome::Success)
+                .detail(rec.purpose.clone());
+            if let Some(u) = &rec.user_id {
+                event = event.user_id(u);
+            }
+            self.auditor.record(meta, event).await?;
+        }
+        Ok(true)
+    }
+
+    /// Takes a completed login once: the account it found.
+    pub async fn take_login(
+        &self,
+        id: &str,
+        binding: &str,
+    ) -> Result<Option<String>, StorageError> {
+        let Some(rec) = self.load(id, binding).await? else {
+            return Ok(None);
+        };
+        if rec.purpose != "login" || !self.store.consume_bankid_flow(&rec.id).await? {
+            return Ok(None);
+        }
+        Ok(rec.result_user_id)
+    }
+}
+
+fn done_key(purpose: FlowPurpose) -> &'static str {
+    match purpose {
+        FlowPurpose::Enrol => "bankid.enrolled",
+        FlowPurpose::Login => "bankid.logged_in",
+        FlowPurpose::Verify => "bankid.verified",
+    }
+}
+
+fn failure_key(hint: &str) -> &'static str {
+    match hint {
+        "mismatch" => "bankid.mismatch",
+        "notEnrolled" => "bankid.not_enrolled",
+        "severalAccounts" => "bankid.several_accounts",
+        "invalidPersonalNumber" | "noUser" | "notFound" => "bankid.rfa22",
+        other => message_key(false, other, StartMode::Qr),
+    }
+}

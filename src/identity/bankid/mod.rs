@@ -1,0 +1,120 @@
+//! Mobile BankID: the RP API v6.0 and IDkollen clients, the animated QR code, and the user messages.
+
+mod flow;
+mod idkollen;
+mod qr;
+mod rfa;
+mod rp;
+pub mod wire;
+
+pub use flow::{BankIdFlows, Flow, FlowError, FlowPurpose, FlowState, FlowUser, FlowView};
+pub use idkollen::{IdkollenAuth, IdkollenClient};
+pub use qr::{launch_url, qr_auth_code, qr_payload, qr_svg};
+pub use rfa::{StartMode, error_key, message_key};
+pub use rp::RpClient;
+
+use async_trait::async_trait;
+
+/// An order to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AuthOrder {
+    pub end_user_ip: String,
+    /// Only this person's BankID may complete the order (12 digits).
+    pub personal_number: Option<String>,
+    /// Shown in the app: UTF-8 text (simpleMarkdownV1).
+    pub user_visible_data: String,
+}
+
+/// A phone order: the user is on the phone with the service desk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PhoneOrder {
+    pub personal_number: String,
+    /// `RP` when the service desk called the user, `user` when the user called.
+    pub call_initiator_rp: bool,
+    pub user_visible_data: String,
+}
+
+/// A started order. `qr_start_secret` never leaves the server.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderStart {
+    pub order_ref: String,
+    pub auto_start_token: String,
+    pub qr_start_token: String,
+    pub qr_start_secret: String,
+}
+
+/// Who completed an order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CompletedUser {
+    pub personal_number: String,
+    pub name: String,
+    pub given_name: String,
+    pub surname: String,
+}
+
+/// The answer to `collect`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Collect {
+    Pending(String),
+    Failed(String),
+    Complete(CompletedUser),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BankIdError {
+    #[error("an order for this personal number is already in progress")]
+    AlreadyInProgress,
+    #[error("BankID is in maintenance")]
+    Maintenance,
+    #[error("BankID reported an internal error")]
+    InternalError,
+    #[error("BankID timed out the request")]
+    RequestTimeout,
+    #[error("BankID says too many requests")]
+    TooManyRequests,
+    #[error("BankID refused our client certificate or credentials")]
+    Unauthorized,
+    #[error("BankID does not know the order")]
+    NotFound,
+    #[error("BankID refused our request as invalid: {0}")]
+    InvalidParameters(String),
+    #[error("BankID answered HTTP {status}: {body}")]
+    Unexpected { status: u16, body: String },
+    #[error("BankID cannot be reached: {0}")]
+    Transport(String),
+}
+
+impl BankIdError {
+    /// From an RP API error body (`errorCode` compared case-insensitively).
+    pub fn from_code(status: u16, code: &str, details: &str) -> BankIdError {
+        match code.to_ascii_lowercase().as_str() {
+            "alreadyinprogress" => BankIdError::AlreadyInProgress,
+            "maintenance" => BankIdError::Maintenance,
+            "internalerror" => BankIdError::InternalError,
+            "requesttimeout" => BankIdError::RequestTimeout,
+            "toomanyrequests" => BankIdError::TooManyRequests,
+            "unauthorized" => BankIdError::Unauthorized,
+            "notfound" => BankIdError::NotFound,
+            "invalidparameters" => BankIdError::InvalidParameters(details.to_string()),
+            _ => match status {
+                429 => BankIdError::TooManyRequests,
+                503 => BankIdError::Maintenance,
+                500 => BankIdError::InternalError,
+                _ => BankIdError::Unexpected {
+                    status,
+                    body: format!("{code} {details}"),
+                },
+            },
+        }
+    }
+}
+
+/// A BankID backend: the RP API directly, or a broker.
+#[async_trait]
+pub trait BankId: Send + Sync + 'static {
+    async fn auth(&self, order: &AuthOrder) -> Result<OrderStart, BankIdError>;
+    /// Returns the order reference.
+    async fn phone_auth(&self, order: &PhoneOrder) -> Result<String, BankIdError>;
+    async fn collect(&self, order_ref: &str) -> Result<Collect, BankIdError>;
+    async fn cancel(&self, order_ref: &str) -> Result<(), BankIdError>;
+}

@@ -1,0 +1,545 @@
+//! The simulated BankID: orders, the rules BankID enforces, identities, and injected faults.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use base64::Engine;
+
+use crate::clock::{Clock, Random, Timestamp};
+use crate::identity::bankid::{qr_auth_code, wire};
+
+/// Seconds an unscanned order waits before it fails with `startFailed`.
+pub const START_WINDOW: i64 = 30;
+/// Seconds before a started order expires (`expiredTransaction`).
+pub const ORDER_LIFETIME: i64 = 180;
+
+/// A person with a BankID in the simulated app.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub personal_number: String,
+    pub given_name: String,
+    pub surname: String,
+    /// The BankID is blocked or too old: approving fails with `certificateErr`.
+    pub blocked: bool,
+}
+
+impl Identity {
+    pub fn new(personal_number: &str, given_name: &str, surname: &str) -> Self {
+        Self {
+            personal_number: personal_number.into(),
+            given_name: given_name.into(),
+            surname: surname.into(),
+            blocked: false,
+        }
+    }
+
+    pub fn name(&self) -> String {
+        format!("{} {}", self.given_name, self.surname)
+    }
+
+    /// The built-in test persons (valid test personal numbers).
+    pub fn defaults() -> Vec<Identity> {
+        vec![
+            Identity::new("198112189876", "Anna", "Andersson"),
+            Identity::new("197010632391", "Bertil", "Berg"),
+            Identity::new("199001012385", "Ida", "Isaksson"),
+            Identity {
+                blocked: true,
+                ..Identity::new("195001182046", "Gustav", "Gammal")
+            },
+        ]
+    }
+}
+
+/// A fault for the next API calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    Maintenance,
+    InternalError,
+    TooManyRequests,
+    Slow(Duration),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Status {
+    Pending(&'static str),
+    Complete(Identity),
+    Failed(String),
+}
+
+#[derive(Debug, Clone)]
+pub struct Order {
+    pub order_ref: String,
+    pub auto_start_token: String,
+    pub qr_start_token: String,
+    pub qr_start_secret: String,
+    pub created_at: Timestamp,
+    pub started_at: Option<Timestamp>,
+    pub end_user_ip: String,
+    pub required: Option<String>,
+    /// Phone orders: the person called, and whether the RP initiated the call.
+    pub phone: Option<(String, bool)>,
+    pub visible_text: String,
+    pub holder: Option<Identity>,
+    pub status: Status,
+}
+
+impl Order {
+    fn is_pending(&self) -> bool {
+        matches!(self.status, Status::Pending(_))
+    }
+
+    /// Applies the passage of time.
+    fn age(&mut self, now: Timestamp) {
+        if !self.is_pending() {
+            return;
+        }
+        let unstarted = self.started_at.is_none() && self.phone.is_none();
+        if unstarted && now - self.created_at > START_WINDOW {
+            self.status = Status::Failed("startFailed".into());
+        } else if now - self.created_at > ORDER_LIFETIME {
+            self.status = Status::Failed("expiredTransaction".into());
+        }
+    }
+}
+
+/// An API refusal: HTTP status, errorCode, details.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError(pub u16, pub &'static str, pub String);
+
+fn invalid(details: impl Into<String>) -> ApiError {
+    ApiError(400, "invalidParameters", details.into())
+}
+
+/// What the simulated app tells its user.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AppError {
+    #[error("QR-koden är inte giltig längre. Läs av den nya koden.")]
+    StaleQr,
+    #[error("Det finns ingen sådan legitimering. Kontrollera koden.")]
+    NoSuchOrder,
+    #[error("Legitimeringen är redan påbörjad eller avslutad.")]
+    NotWaiting,
+    #[error("Det här BankID:t har inte det personnummer som begärs.")]
+    WrongPerson,
+    #[error("Okänd person.")]
+    UnknownIdentity,
+}
+
+pub struct SimState {
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+    identities: Mutex<Vec<Identity>>,
+    orders: Mutex<Vec<Order>>,
+    faults: Mutex<VecDeque<Fault>>,
+    /// Off only to test a relying party's own check: lets any BankID complete a personal-number order.
+    enforce_requirement: Mutex<bool>,
+    pub(super) broker_status_calls: Mutex<Vec<(String, Timestamp)>>,
+}
+
+fn uuid4(random: &dyn Random) -> String {
+    let mut bytes = [0u8; 16];
+    random.fill(&mut bytes);
+    uuid::Builder::from_random_bytes(bytes)
+        .into_uuid()
+        .to_string()
+}
+
+impl SimState {
+    pub fn new(clock: Arc<dyn Clock>, random: Arc<dyn Random>, identities: Vec<Identity>) -> Self {
+        Self {
+            clock,
+            random,
+            identities: Mutex::new(identities),
+            orders: Mutex::new(Vec::new()),
+            faults: Mutex::new(VecDeque::new()),
+            enforce_requirement: Mutex::new(true),
+            broker_status_calls: Mutex::new(Vec::new()),
+        }
+    }
+
+    pub fn now(&self) -> Timestamp {
+        self.clock.now()
+    }
+
+    pub fn identities(&self) -> Vec<Identity> {
+        self.identities.lock().expect("lock").clone()
+    }
+
+    pub fn add_identity(&self, identity: Identity) {
+        self.identities.lock().expect("lock").push(identity);
+    }
+
+    fn identity(&self, personal_number: &str) -> Result<Identity, AppError> {
+        self.identities()
+            .into_iter()
+            .find(|i| i.personal_number == personal_number)
+            .ok_or(AppError::UnknownIdentity)
+    }
+
+    /// The next `times` API calls fail with `fault`.
+    pub fn inject(&self, fault: Fault, times: usize) {
+        let mut faults = self.faults.lock().expect("lock");
+        for _ in 0..times {
+            faults.push_back(fault);
+        }
+    }
+
+    pub(super) fn take_fault(&self) -> Option<Fault> {
+        self.faults.lock().expect("lock").pop_front()
+    }
+
+    pub fn set_enforce_requirement(&self, on: bool) {
+        *self.enforce_requirement.lock().expect("lock") = on;
+    }
+
+    fn with_orders<T>(&self, f: impl FnOnce(&mut Vec<Order>, Timestamp) -> T) -> T {
+        let now = self.now();
+        let mut orders = self.orders.lock().expect("lock");
+        for o in orders.iter_mut() {
+            o.age(now);
+        }
+        orders.retain(|o| now - o.created_at < 3600);
+        f(&mut orders, now)
+    }
+
+    /// Another pending order for the same person is cancelled, and the new one refused (as BankID does).
+    fn refuse_if_in_progress(orders: &mut [Order], personal_number: &str) -> Result<(), ApiError> {
+        let mut clash = false;
+        for o in orders.iter_mut().filter(|o| o.is_pending()) {
+            let same = o.required.as_deref() == Some(personal_number)
+                || o.holder
+                    .as_ref()
+                    .is_some_and(|h| h.personal_number == personal_number)
+                || o.phone
+                    .as_ref()
+                    .is_some_and(|(pn, _)| pn == personal_number);
+            if same {
+                o.status = Status::Failed("cancelled".into());
+                clash = true;
+            }
+        }
+        if clash {
+            Err(ApiError(
+                400,
+                "alreadyInProgress",
+                "Order already in progress for pno".into(),
+            ))
+        } else {
+            Ok(())
+        }
+    }
+
+    pub fn auth(&self, req: &wire::AuthRequest) -> Result<wire::AuthResponse, ApiError> {
+        if req.end_user_ip.parse::<std::net::IpAddr>().is_err() {
+            return Err(invalid("Invalid endUserIp"));
+        }
+        let visible_text = decode_visible(req.user_visible_data.as_deref())?;
+        let required = req
+            .requirement
+            .as_ref()
+            .and_then(|r| r.personal_number.clone());
+        if let Some(pn) = &required {
+            if pn.len() != 12 || !pn.chars().all(|c| c.is_ascii_digit()) {
+                return Err(invalid("Incorrect personalNumber"));
+            }
+        }
+        let random = self.random.as_ref();
+        let order = Order {
+            order_ref: uuid4(random),
+            auto_start_token: uuid4(random),
+            qr_start_token: uuid4(random),
+            qr_start_secret: uuid4(random),
+            created_at: self.now(),
+            started_at: None,
+            end_user_ip: req.end_user_ip.clone(),
+            required: required.clone(),
+            phone: None,
+            visible_text,
+            holder: None,
+            status: Status::Pending("outstandingTransaction"),
+        };
+        self.with_orders(|orders, _| {
+            if let Some(pn) = &required {
+                Self::refuse_if_in_progress(orders, pn)?;
+            }
+            let response = wire::AuthResponse {
+                order_ref: order.order_ref.clone(),
+                auto_start_token: order.auto_start_token.clone(),
+                qr_start_token: order.qr_start_token.clone(),
+                qr_start_secret: order.qr_start_secret.clone(),
+            };
+            orders.push(order);
+            Ok(response)
+        })
+    }
+
+    pub fn phone_auth(&self, req: &wire::PhoneAuthRequest) -> Result<String, ApiError> {
+        let pn = &req.personal_number;
+        if pn.len() != 12 || !pn.chars().all(|c| c.is_ascii_digit()) {
+            return Err(invalid("Incorrect personalNumber"));
+        }
+        let rp = match req.call_initiator.as_str() {
+            "RP" => true,
+            "user" => false,
+            _ => return Err(invalid("Invalid callInitiator")),
+        };
+        let visible_text = decode_visible(req.user_visible_data.as_deref())?;
+        let random = self.random.as_ref();
+        let order = Order {
+            order_ref: uuid4(random),
+            auto_start_token: String::new(),
+            qr_start_token: String::new(),
+            qr_start_secret: String::new(),
+            created_at: self.now(),
+            started_at: None,
+            end_user_ip: String::new(),
+            required: Some(pn.clone()),
+            phone: Some((pn.clone(), rp)),
+            visible_text,
+            holder: None,
+            status: Status::Pending("outstandingTransaction"),
+        };
+        self.with_orders(|orders, _| {
+            Self::refuse_if_in_progress(orders, pn)?;
+            let order_ref = order.order_ref.clone();
+            orders.push(order);
+            Ok(order_ref)
+        })
+    }
+
+    pub fn collect(&self, order_ref: &str) -> Result<wire::CollectResponse, ApiError> {
+        self.with_orders(|orders, _| {
+            let o = orders
+                .iter()
+                .find(|o| o.order_ref == order_ref)
+                .ok_or_else(|| invalid("No such order"))?;
+            Ok(collect_response(o))
+        })
+    }
+
+    pub fn cancel(&self, order_ref: &str) -> Result<(), ApiError> {
+        self.with_orders(|orders, _| {
+            let o = orders
+                .iter_mut()
+                .find(|o| o.order_ref == order_ref)
+                .ok_or_else(|| invalid("No such order"))?;
+            if o.is_pending() {
+                o.status = Status::Failed("cancelled".into());
+            }
+            Ok(())
+        })
+    }
+
+    /// A copy of an order, for the app page and tests.
+    pub fn order(&self, order_ref: &str) -> Option<Order> {
+        self.with_orders(|orders, _| orders.iter().find(|o| o.order_ref == order_ref).cloned())
+    }
+
+    /// Orders waiting for someone to scan their QR code, newest first.
+    pub fn awaiting_scan(&self) -> Vec<Order> {
+        self.with_orders(|orders, _| {
+            let mut list: Vec<Order> = orders
+                .iter()
+                .filter(|o| o.is_pending() && o.started_at.is_none() && o.phone.is_none())
+                .cloned()
+                .collect();
+            list.reverse();
+            list
+        })
+    }
+
+    /// Phone orders waiting for this person to answer.
+    pub fn phone_orders_for(&self, personal_number: &str) -> Vec<Order> {
+        self.with_orders(|orders, _| {
+            orders
+                .iter()
+                .filter(|o| {
+                    o.is_pending()
+                        && o.phone
+                            .as_ref()
+                            .is_some_and(|(pn, _)| pn == personal_number)
+                })
+                .cloned()
+                .collect()
+        })
+    }
+
+    /// What the camera would read now from the order's animated QR code.
+    pub fn current_qr_payload(&self, order_ref: &str) -> Option<String> {
+        let o = self.order(order_ref)?;
+        let t = (self.now() - o.created_at).max(0) as u64;
+        Some(format!(
+            "bankid.{}.{t}.{}",
+            o.qr_start_token,
+            qr_auth_code(&o.qr_start_secret, t)
+        ))
+    }
+
+    /// The app reads a QR payload: only the current frame (or the one just before) counts.
+    pub fn scan(&self, payload: &str, personal_number: &str) -> Result<String, AppError> {
+        let identity = self.identity(personal_number)?;
+        let mut parts = payload.trim().split('.');
+        let (Some("bankid"), Some(token), Some(time), Some(code), None) = (
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+            parts.next(),
+        ) else {
+            return Err(AppError::NoSuchOrder);
+        };
+        let qr_time: i64 = time.parse().map_err(|_| AppError::StaleQr)?;
+        let order_ref = self.with_orders(|orders, now| {
+            let o = orders
+                .iter()
+                .find(|o| o.qr_start_token == token)
+                .ok_or(AppError::NoSuchOrder)?;
+            let elapsed = now - o.created_at;
+            let fresh = qr_time == elapsed || qr_time == elapsed - 1;
+            if !fresh || qr_auth_code(&o.qr_start_secret, qr_time as u64) != code {
+                return Err(AppError::StaleQr);
+            }
+            Ok(o.order_ref.clone())
+        })?;
+        self.start(&order_ref, identity)
+    }
+
+    /// The app was started with the autostart token on this device.
+    pub fn open_autostart(&self, token: &str, personal_number: &str) -> Result<String, AppError> {
+        let identity = self.identity(personal_number)?;
+        let order_ref = self.with_orders(|orders, _| {
+            orders
+                .iter()
+                .find(|o| !o.auto_start_token.is_empty() && o.auto_start_token == token)
+                .map(|o| o.order_ref.clone())
+                .ok_or(AppError::NoSuchOrder)
+        })?;
+        self.start(&order_ref, identity)
+    }
+
+    /// The called person opens the phone order in the app.
+    pub fn answer_phone(&self, order_ref: &str, personal_number: &str) -> Result<String, AppError> {
+        let identity = self.identity(personal_number)?;
+        self.start(order_ref, identity)
+    }
+
+    fn start(&self, order_ref: &str, identity: Identity) -> Result<String, AppError> {
+        let enforce = *self.enforce_requirement.lock().expect("lock");
+        self.with_orders(|orders, now| {
+            let o = orders
+                .iter_mut()
+                .find(|o| o.order_ref == order_ref)
+                .ok_or(AppError::NoSuchOrder)?;
+            if !o.is_pending() || o.started_at.is_some() {
+                return Err(AppError::NotWaiting);
+            }
+            if enforce
+                && o.required
+                    .as_ref()
+                    .is_some_and(|pn| *pn != identity.personal_number)
+            {
+                return Err(AppError::WrongPerson);
+            }
+            o.started_at = Some(now);
+            o.status = Status::Pending(match o.phone {
+                Some((_, true)) => "userCallConfirm",
+                _ => "userSign",
+            });
+            o.holder = Some(identity);
+            Ok(o.order_ref.clone())
+        })
+    }
+
+    /// The user approves in the app (enters the security code).
+    pub fn approve(&self, order_ref: &str) -> Result<(), AppError> {
+        self.with_orders(|orders, _| {
+            let o = orders
+                .iter_mut()
+                .find(|o| o.order_ref == order_ref)
+                .ok_or(AppError::NoSuchOrder)?;
+            let (true, Some(holder)) = (o.is_pending(), o.holder.clone()) else {
+                return Err(AppError::NotWaiting);
+            };
+            o.status = if holder.blocked {
+                Status::Failed("certificateErr".into())
+            } else {
+                Status::Complete(holder)
+            };
+            Ok(())
+        })
+    }
+
+    /// The user presses cancel in the app (or declines the call).
+    pub fn user_cancel(&self, order_ref: &str) -> Result<(), AppError> {
+        self.with_orders(|orders, _| {
+            let o = orders
+                .iter_mut()
+                .find(|o| o.order_ref == order_ref)
+                .ok_or(AppError::NoSuchOrder)?;
+            if !o.is_pending() {
+                return Err(AppError::NotWaiting);
+            }
+            let declined = matches!(o.status, Status::Pending("userCallConfirm"));
+            o.status = Status::Failed(
+                if declined {
+                    "userDeclinedCall"
+                } else {
+                    "userCancel"
+                }
+                .into(),
+            );
+            Ok(())
+        })
+    }
+}
+
+fn decode_visible(data: Option<&str>) -> Result<String, ApiError> {
+    let Some(data) = data else {
+        return Ok(String::new());
+    };
+    if data.len() > 1500 {
+        return Err(invalid("userVisibleData too long"));
+    }
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(data)
+        .map_err(|_| invalid("userVisibleData is not base64"))?;
+    String::from_utf8(bytes).map_err(|_| invalid("userVisibleData is not UTF-8"))
+}
+
+fn collect_response(o: &Order) -> wire::CollectResponse {
+    let (status, hint, completion) = match &o.status {
+        Status::Pending(h) => ("pending", Some(h.to_string()), None),
+        Status::Failed(h) => ("failed", Some(h.clone()), None),
+        Status::Complete(who) => (
+            "complete",
+            None,
+            Some(wire::CompletionData {
+                user: wire::CompletionUser {
+                    personal_number: who.personal_number.clone(),
+                    name: who.name(),
+                    given_name: who.given_name.clone(),
+                    surname: who.surname.clone(),
+                },
+                device: Some(wire::CompletionDevice {
+                    ip_address: o.end_user_ip.clone(),
+                    uhi: None,
+                }),
+                bank_id_issue_date: Some("2024-01-01".into()),
+                signature: Some(
+                    base64::engine::general_purpose::STANDARD.encode("<simulated-signature/>"),
+                ),
+                ocsp_response: Some(
+                    base64::engine::general_purpose::STANDARD.encode("simulated-ocsp"),
+                ),
+            }),
+        ),
+    };
+    wire::CollectResponse {
+        order_ref: o.order_ref.clone(),
+        status: status.into(),
+        hint_code: hint,
+        completion_data: completion,
+    }
+}
