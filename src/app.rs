@@ -12,10 +12,12 @@ use tracing_actix_web::TracingLogger;
 
 use crate::audit::Auditor;
 use crate::clock::{Clock, OsRandom, Random, SystemClock};
-use crate::config::Settings;
+use crate::config::{BankIdBackend, Settings};
 use crate::directory::{Directory, DirectoryError, LdapDirectory};
 use crate::enrolment::{StarRule, catalogue_from};
 use crate::i18n::Lang;
+use crate::identity::DataKey;
+use crate::identity::bankid::{BankId, BankIdFlows, IdkollenClient, RpClient};
 use crate::login::{LoginService, Throttle};
 use crate::session::Sessions;
 use crate::storage::{self, Storage, StorageError};
@@ -35,6 +37,8 @@ pub enum StartupError {
     },
     #[error("configuration: {0}")]
     Config(String),
+    #[error("{0}")]
+    BankId(#[from] crate::identity::bankid::SetupError),
 }
 
 /// What tests may replace: time, randomness and the directory.
@@ -141,6 +145,9 @@ impl Application {
                 if let Err(e) = state.store.delete_failures_before(day_ago).await {
                     tracing::warn!(error = %e, "purging old failure counters failed");
                 }
+                if let Err(e) = state.store.delete_bankid_flows_before(day_ago).await {
+                    tracing::warn!(error = %e, "purging old BankID flows failed");
+                }
             }
         });
         let result = self.server.await;
@@ -172,6 +179,7 @@ fn build_state(
         }
     };
     let auditor = Auditor::new(store.clone(), clock.clone());
+    let bankid = bankid_flows(&settings, &store, &clock, &random, &auditor)?;
     let throttle = Throttle::new(store.clone(), clock.clone());
     let login = LoginService::new(
         &settings,
@@ -194,6 +202,7 @@ fn build_state(
         .filter_map(|p| p.parse().ok())
         .collect();
     Ok(AppState {
+        bankid,
         services: catalogue_from(&settings.services),
         star_rule: StarRule {
             enrolment_stars: settings.enrolment.enrolment_stars,
@@ -213,4 +222,77 @@ fn build_state(
         directory,
         clock,
     })
+}
+
+/// The BankID flows, when BankID is offered.
+fn bankid_flows(
+    settings: &Settings,
+    store: &Arc<dyn Storage>,
+    clock: &Arc<dyn Clock>,
+    random: &Arc<dyn Random>,
+    auditor: &Auditor,
+) -> Result<Option<Arc<BankIdFlows>>, StartupError> {
+    let enabled = settings.services.bankid.as_ref().is_some_and(|s| s.enabled);
+    let (true, Some(b)) = (enabled, &settings.bankid) else {
+        return Ok(None);
+    };
+    let config = |e: crate::config::ConfigProblem| StartupError::Config(e.to_string());
+    let key = settings
+        .security
+        .data_key()
+        .map_err(config)?
+        .ok_or_else(|| {
+            StartupError::Config("security.data_key is needed when BankID is enabled".into())
+        })?;
+    let key = DataKey::from_base64(key.expose_secret())
+        .map_err(|e| StartupError::Config(format!("security.data_key: {e}")))?;
+    let timeout = Duration::from_secs(b.timeout_seconds);
+    let client: Arc<dyn BankId> = match b.backend {
+        BankIdBackend::Rp => {
+            let missing =
+                |k: &str| StartupError::Config(format!("bankid.{k} is needed with the rp backend"));
+            let ca = b.ca_file.as_deref().ok_or_else(|| missing("ca_file"))?;
+            let cert = b
+                .client_certificate_file
+                .as_deref()
+                .ok_or_else(|| missing("client_certificate_file"))?;
+            let password = b.certificate_password().map_err(config)?;
+            Arc::new(RpClient::new(
+                &b.url,
+                ca,
+                cert,
+                b.client_key_file.as_deref(),
+                password.as_ref(),
+                timeout,
+            )?)
+        }
+        BankIdBackend::Idkollen => {
+            let missing = |k: &str| {
+                StartupError::Config(format!("bankid.{k} is needed with the idkollen backend"))
+            };
+            let account = b
+                .account_id
+                .as_deref()
+                .ok_or_else(|| missing("account_id"))?;
+            let secret = b
+                .secret_key()
+                .map_err(config)?
+                .ok_or_else(|| missing("secret_key"))?;
+            Arc::new(IdkollenClient::new(
+                &b.url,
+                account,
+                secret,
+                b.ca_file.as_deref(),
+                timeout,
+            )?)
+        }
+    };
+    Ok(Some(Arc::new(BankIdFlows::new(
+        store.clone(),
+        client,
+        clock.clone(),
+        random.clone(),
+        key,
+        auditor.clone(),
+    ))))
 }

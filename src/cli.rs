@@ -39,6 +39,21 @@ enum Command {
         #[arg(long, env = "STJARNA_CONFIG")]
         config: PathBuf,
     },
+    /// Run the BankID simulator (RP API v6.0, IDkollen v3 and a simulated app page) for demos and tests.
+    BankidSimulator {
+        /// Where to write its CA and the client certificate for the portal.
+        #[arg(long, default_value = "bankid-simulator")]
+        dir: PathBuf,
+        #[arg(long, default_value = "127.0.0.1:9443")]
+        api_listen: String,
+        #[arg(long, default_value = "127.0.0.1:9444")]
+        broker_listen: String,
+        #[arg(long, default_value = "127.0.0.1:9080")]
+        app_listen: String,
+        /// An extra person in the simulated app: PERSONALNUMBER:GIVENNAME:SURNAME.
+        #[arg(long = "identity")]
+        identities: Vec<String>,
+    },
 }
 
 pub fn run() -> ExitCode {
@@ -58,6 +73,13 @@ pub fn run() -> ExitCode {
             Command::Serve { config } => serve(config).await,
             Command::CheckConfig { config, offline } => check_config(config, offline).await,
             Command::Migrate { config } => migrate(config).await,
+            Command::BankidSimulator {
+                dir,
+                api_listen,
+                broker_listen,
+                app_listen,
+                identities,
+            } => bankid_simulator(dir, api_listen, broker_listen, app_listen, identities).await,
         }
     })
 }
@@ -141,4 +163,55 @@ async fn migrate(path: PathBuf) -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+async fn bankid_simulator(
+    dir: PathBuf,
+    api_listen: String,
+    broker_listen: String,
+    app_listen: String,
+    identities: Vec<String>,
+) -> ExitCode {
+    use crate::simulators::bankid::{BankIdSimulator, Identity, Options};
+    crate::telemetry::init();
+    let mut opts = Options::new(dir);
+    opts.api_listen = api_listen;
+    opts.broker_listen = broker_listen;
+    opts.app_listen = app_listen;
+    for spec in identities {
+        match spec.split(':').collect::<Vec<_>>().as_slice() {
+            [pn, given, surname] if pn.len() == 12 => {
+                opts.identities.push(Identity::new(pn, given, surname))
+            }
+            _ => {
+                eprintln!(
+                    "error: --identity {spec}: write it as PERSONALNUMBER:GIVENNAME:SURNAME (12 digits)"
+                );
+                return ExitCode::from(2);
+            }
+        }
+    }
+    let sim = match BankIdSimulator::start(opts).await {
+        Ok(sim) => sim,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("BankID simulator");
+    println!("  RP API v6.0 (mutual TLS): {}", sim.api_url);
+    println!(
+        "  IDkollen v3 (Basic {}:{}): {}",
+        sim.broker.account_id, sim.broker.secret_key, sim.broker_url
+    );
+    println!("  simulated app:            {}", sim.app_url);
+    println!("  CA: {}", sim.certs.ca_pem.display());
+    println!(
+        "  client certificate: {} (PEM), {} (PKCS#12, password {})",
+        sim.certs.client_pem.display(),
+        sim.certs.client_p12.display(),
+        crate::simulators::tls::CLIENT_P12_PASSWORD
+    );
+    sim.run_until_stopped().await;
+    ExitCode::SUCCESS
 }

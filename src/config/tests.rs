@@ -28,6 +28,15 @@ stars = 3
 
 [services.sms]
 stars = 2
+
+[security]
+data_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+[bankid]
+backend = "idkollen"
+url = "https://broker.example.test"
+account_id = "acct"
+secret_key = "secret"
 "#;
 
 fn file(text: &str) -> tempfile::NamedTempFile {
@@ -58,14 +67,53 @@ fn a_valid_file_loads() {
 fn the_example_file_documents_a_valid_configuration() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
     let text = std::fs::read_to_string(path).unwrap();
-    // The example points at files that exist only on a real server; drop those keys.
-    let text: String = text
-        .lines()
-        .filter(|l| !l.starts_with("ca_file") && !l.starts_with("bind_password_file"))
-        .map(|l| format!("{l}\n"))
-        .collect::<String>()
-        .replace("[directory]\n", "[directory]\nbind_password = \"x\"\n");
+    // The example points at files under /etc/stjarna/ that exist only on a real server: make them.
+    let dir = tempfile::tempdir().unwrap();
+    for name in [
+        "ad-ca.pem",
+        "bind-password",
+        "bankid-root-ca.pem",
+        "bankid-client.p12",
+        "bankid-client.password",
+    ] {
+        std::fs::write(dir.path().join(name), "x").unwrap();
+    }
+    std::fs::write(
+        dir.path().join("data-key"),
+        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n",
+    )
+    .unwrap();
+    let text = text.replace("/etc/stjarna/", &format!("{}/", dir.path().display()));
     assert_eq!(problems(&text), Vec::<String>::new());
+}
+
+#[test]
+fn bankid_needs_its_connection_and_a_data_key() {
+    let text = VALID[..VALID.find("[security]").unwrap()].to_string();
+    let p = problems(&text);
+    assert!(
+        p.iter().any(|p| p.starts_with("security.data_key:")),
+        "{p:?}"
+    );
+    assert!(p.iter().any(|p| p.starts_with("bankid:")), "{p:?}");
+    let rp = VALID.replace("backend = \"idkollen\"", "backend = \"rp\"");
+    let p = problems(&rp);
+    assert!(
+        p.iter()
+            .any(|p| p.starts_with("bankid.ca_file:") && p.contains("pinned")),
+        "{p:?}"
+    );
+    assert!(
+        p.iter()
+            .any(|p| p.starts_with("bankid.client_certificate_file:")),
+        "{p:?}"
+    );
+    let short_key = VALID.replace("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "c2hvcnQ=");
+    assert!(
+        problems(&short_key)
+            .iter()
+            .any(|p| p.starts_with("security.data_key:") && p.contains("32 random bytes"))
+    );
 }
 
 #[test]

@@ -30,11 +30,6 @@ impl ServiceKind {
             ServiceKind::Sms => "sms",
         }
     }
-
-    /// Whether users can enrol this service in this version of the portal.
-    pub fn can_enrol_yet(self) -> bool {
-        false
-    }
 }
 
 impl fmt::Display for ServiceKind {

@@ -61,7 +61,8 @@ fn used_keys(text: &str) -> Vec<String> {
         rest = &rest[i + 4..];
         if let Some(end) = rest.find('"') {
             let key = &rest[..end];
-            if (key.starts_with("login.") || key.starts_with("error.")) && !key.contains(' ') {
+            let sections = ["login.", "error.", "bankid.", "home.", "service."];
+            if sections.iter().any(|s| key.starts_with(s)) && !key.contains(' ') {
                 keys.push(key.to_string());
             }
         }

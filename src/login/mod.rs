@@ -244,6 +244,48 @@ impl LoginService {
         }
     }
 
+    /// Logs in a user who proved who they are another way (BankID): the account must still be usable.
+    /// Returns None when it is disabled, locked or gone.
+    pub async fn login_verified(
+        &self,
+        user_id: &str,
+        method: &str,
+        meta: &RequestMeta,
+    ) -> Result<Option<SessionUser>, LoginError> {
+        let user = self.directory.find_user_by_id(user_id).await?;
+        let Some(user) = user.filter(|u| !u.disabled && !u.locked) else {
+            self.audit(
+                meta,
+                Outcome::Failure,
+                "",
+                Some(user_id),
+                &format!("{method}: account disabled, locked or gone"),
+            )
+            .await?;
+            return Ok(None);
+        };
+        let is_admin = match &self.admin_group {
+            Some(group) => self.directory.is_member_of(&user.dn, group).await?,
+            None => false,
+        };
+        let detail = format!("{method}, {}", if is_admin { "admin" } else { "user" });
+        self.audit(
+            meta,
+            Outcome::Success,
+            &user.account_name,
+            Some(&user.id),
+            &detail,
+        )
+        .await?;
+        Ok(Some(SessionUser {
+            display_name: user.name_to_show().to_string(),
+            user_id: user.id,
+            user_dn: user.dn,
+            account_name: user.account_name,
+            is_admin,
+        }))
+    }
+
     async fn count_failure(&self, user_key: &str, meta: &RequestMeta) -> Result<(), StorageError> {
         self.throttle.fail(USER_SCOPE, user_key).await?;
         self.throttle.fail(IP_SCOPE, &meta.source_ip).await

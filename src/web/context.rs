@@ -36,6 +36,7 @@ pub struct AppState {
     pub trusted_proxies: Vec<IpAddr>,
     pub default_lang: Lang,
     pub secure_cookies: bool,
+    pub bankid: Option<Arc<crate::identity::bankid::BankIdFlows>>,
 }
 
 /// The session state of a request.
@@ -53,6 +54,8 @@ pub struct Page {
     pub lang: Lang,
     pub meta: RequestMeta,
     pub csrf_token: String,
+    /// This browser's CSRF cookie value: also what binds BankID flows to the browser.
+    pub csrf_seed: Option<String>,
     pub auth: Auth,
     pub session_token: Option<String>,
 }
@@ -149,8 +152,10 @@ impl FromRequest for Page {
                 .expect("AppState is registered in Application::build");
             let lang = request_lang(&req, state.default_lang);
             let meta = request_meta(&req, &state);
-            let csrf_token = csrf_seed(&req)
-                .map(|seed| state.csrf.token_for(&seed))
+            let seed = csrf_seed(&req);
+            let csrf_token = seed
+                .as_deref()
+                .map(|seed| state.csrf.token_for(seed))
                 .unwrap_or_default();
             let session_token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
             let auth = match &session_token {
@@ -177,6 +182,7 @@ impl FromRequest for Page {
                 lang,
                 meta,
                 csrf_token,
+                csrf_seed: seed,
                 auth,
                 session_token,
             })

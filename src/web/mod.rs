@@ -26,6 +26,17 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login", web::post().to(pages::login::submit))
         .route("/logout", web::post().to(pages::login::logout))
         .route("/language", web::post().to(pages::language::switch))
+        .route("/enrol/bankid", web::post().to(pages::bankid::start_enrol))
+        .route(
+            "/verify/bankid",
+            web::post().to(pages::bankid::start_verify),
+        )
+        .route("/login/bankid", web::post().to(pages::bankid::start_login))
+        .route("/bankid/{id}", web::get().to(pages::bankid::show))
+        .route("/bankid/{id}/status", web::get().to(pages::bankid::status))
+        .route("/bankid/{id}/qr.svg", web::get().to(pages::bankid::qr))
+        .route("/bankid/{id}/open", web::get().to(pages::bankid::open))
+        .route("/bankid/{id}/cancel", web::post().to(pages::bankid::cancel))
         .route("/health", web::get().to(pages::health::check))
         .route("/static/{file}", web::get().to(static_files::serve))
         .default_service(web::to(pages::not_found));

@@ -9,11 +9,18 @@ struct Asset {
     body: &'static [u8],
 }
 
-const ASSETS: &[Asset] = &[Asset {
-    name: "style.css",
-    content_type: "text/css; charset=utf-8",
-    body: include_bytes!("../../static/style.css"),
-}];
+const ASSETS: &[Asset] = &[
+    Asset {
+        name: "style.css",
+        content_type: "text/css; charset=utf-8",
+        body: include_bytes!("../../static/style.css"),
+    },
+    Asset {
+        name: "bankid.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/bankid.js"),
+    },
+];
 
 /// The assets with their hashed names (`style.3f2a9c1b.css`).
 #[derive(Clone)]

@@ -22,6 +22,7 @@ pub struct Layout<'a> {
 #[template(path = "login.html")]
 pub struct LoginView<'a> {
     pub l: Layout<'a>,
+    pub bankid: bool,
     pub username: &'a str,
     pub error: Option<String>,
     pub notice: Option<&'a str>,
@@ -38,6 +39,8 @@ pub struct ServiceRow {
     pub enrolled: bool,
     pub can_enrol: bool,
     pub enrolled_at: Option<String>,
+    /// What was enrolled, masked (the BankID holder and personal number).
+    pub detail: Option<String>,
 }
 
 #[derive(Template)]
@@ -63,4 +66,23 @@ pub struct ErrorView<'a> {
     pub title: &'a str,
     pub message: &'a str,
     pub reference: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "bankid.html")]
+pub struct BankIdView<'a> {
+    pub l: Layout<'a>,
+    pub js: String,
+    pub id: &'a str,
+    pub title_key: &'static str,
+    pub message_key: &'static str,
+    /// `pending`, `complete`, `failed` or `cancelled`.
+    pub state: &'static str,
+    pub pending: bool,
+    pub qr: bool,
+    pub qr_time: i64,
+    pub new_tab: bool,
+    pub next: &'a str,
+    pub next_key: &'static str,
+    pub reference: Option<&'a str>,
 }

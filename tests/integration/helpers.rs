@@ -307,6 +307,16 @@ stars = 3
 
 [services.sms]
 stars = 2
+
+[security]
+data_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
+
+# Nothing listens here: tests that use BankID replace this with the simulator.
+[bankid]
+backend = "idkollen"
+url = "https://127.0.0.1:9"
+account_id = "unused"
+secret_key = "unused"
 "#,
             db = db.display(),
             url = self.url,
@@ -331,6 +341,15 @@ pub async fn spawn_app(dc: &TestDc) -> TestApp {
 
 /// Starts the portal on a free port with its own database; `edit` may change the TOML first.
 pub async fn spawn_app_with(dc: &TestDc, edit: impl FnOnce(String) -> String) -> TestApp {
+    spawn_app_with_clock(dc, ManualClock::starting_now(), edit).await
+}
+
+/// As `spawn_app_with`, with a clock the test shares (with a simulator, say).
+pub async fn spawn_app_with_clock(
+    dc: &TestDc,
+    clock: ManualClock,
+    edit: impl FnOnce(String) -> String,
+) -> TestApp {
     install_crypto();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("stjarna.db");
@@ -343,7 +362,6 @@ pub async fn spawn_app_with(dc: &TestDc, edit: impl FnOnce(String) -> String) ->
                 .join("; ")
         )
     });
-    let clock = ManualClock::starting_now();
     let deps = Dependencies {
         clock: Arc::new(clock.clone()),
         ..Dependencies::default()

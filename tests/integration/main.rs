@@ -3,6 +3,8 @@
 #[macro_use]
 mod helpers;
 
+mod bankid;
+mod bankid_helpers;
 mod config_check;
 mod directory;
 mod e2e;

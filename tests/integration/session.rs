@@ -178,12 +178,18 @@ async fn the_enrolment_page_shows_services_stars_and_an_empty_row() {
         .map(|e| e.text().collect())
         .collect();
     assert_eq!(stars, ["★★★", "★★"]);
-    // Until their own issues land, enrolling is visibly unavailable.
-    assert_eq!(
-        doc.select(&sel("#available-services button[disabled]"))
-            .count(),
-        2
-    );
+    // BankID can be enrolled; the mobile code is visibly unavailable until its own issue lands.
+    assert!(doc.select(&sel("#enrol-bankid")).next().is_some());
+    let disabled: Vec<String> = doc
+        .select(&sel("#available-services li:has(button[disabled])"))
+        .map(|e| {
+            e.value()
+                .attr("data-service")
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(disabled, ["sms"]);
     assert!(home.contains("Inte tillgänglig ännu"));
 }
 

@@ -254,11 +254,7 @@ pub async fn broker_status(
                 .json(serde_json::json!({ "error": "TOO_MANY_REQUESTS" }));
         }
         calls.push((id.to_string(), now));
-        state
-            .broker_status_calls
-            .lock()
-            .expect("lock")
-            .push((id.to_string(), state.now()));
+        state.note_broker_status_call(&id);
     }
     let Some(order) = state.order(&id) else {
         return HttpResponse::NotFound().finish();

@@ -135,7 +135,7 @@ pub struct SimState {
     faults: Mutex<VecDeque<Fault>>,
     /// Off only to test a relying party's own check: lets any BankID complete a personal-number order.
     enforce_requirement: Mutex<bool>,
-    pub(super) broker_status_calls: Mutex<Vec<(String, Timestamp)>>,
+    broker_status_calls: Mutex<Vec<(String, Timestamp)>>,
 }
 
 fn uuid4(random: &dyn Random) -> String {
@@ -188,6 +188,19 @@ impl SimState {
 
     pub(super) fn take_fault(&self) -> Option<Fault> {
         self.faults.lock().expect("lock").pop_front()
+    }
+
+    pub(super) fn note_broker_status_call(&self, id: &str) {
+        let now = self.now();
+        self.broker_status_calls
+            .lock()
+            .expect("lock")
+            .push((id.to_string(), now));
+    }
+
+    /// The broker status calls so far (order id, simulated time).
+    pub fn broker_status_calls(&self) -> Vec<(String, Timestamp)> {
+        self.broker_status_calls.lock().expect("lock").clone()
     }
 
     pub fn set_enforce_requirement(&self, on: bool) {

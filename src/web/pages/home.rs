@@ -37,7 +37,19 @@ pub async fn show(page: Page) -> Result<HttpResponse, WebError> {
             stars: service.stars,
             required: service.required,
             enrolled: record.is_some(),
-            can_enrol: service.kind.can_enrol_yet(),
+            can_enrol: match service.kind {
+                ServiceKind::BankId => state.bankid.is_some(),
+                ServiceKind::Sms => false,
+            },
+            detail: match service.kind {
+                ServiceKind::BankId if record.is_some() => state
+                    .store
+                    .bankid_enrolment(&session.user.user_id)
+                    .await
+                    .map_err(|e| page.fail(e))?
+                    .map(|b| format!("{} ({})", b.name, b.pn_masked)),
+                _ => None,
+            },
             enrolled_at: record.map(|r| format_utc(r.enrolled_at)),
         };
         if row.enrolled {

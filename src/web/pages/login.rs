@@ -8,6 +8,7 @@ use serde::Deserialize;
 use super::{html, layout, see_other};
 use crate::audit::{AuditEvent, EventKind, Outcome};
 use crate::login::{LoginError, LoginOutcome, Refusal};
+use crate::session::SessionUser;
 use crate::web::context::Auth;
 use crate::web::csrf::{CsrfField, CsrfForm, csrf_cookie};
 use crate::web::views::LoginView;
@@ -34,6 +35,7 @@ pub async fn show(page: Page, q: web::Query<Notice>) -> Result<HttpResponse, Web
         _ => None,
     };
     let view = LoginView {
+        bankid: page.state.bankid.is_some(),
         l: layout(&page, "/login"),
         username: "",
         error: None,
@@ -109,6 +111,7 @@ pub async fn submit(page: Page, form: CsrfForm<LoginForm>) -> Result<HttpRespons
         Err(LoginError::Storage(e)) => return Err(page.fail(e)),
     };
     let view = LoginView {
+        bankid: page.state.bankid.is_some(),
         l: layout(&page, "/login"),
         username: username.trim(),
         error: Some(error),
@@ -116,6 +119,23 @@ pub async fn submit(page: Page, form: CsrfForm<LoginForm>) -> Result<HttpRespons
         reference,
     };
     html(&page, view)
+}
+
+/// Starts a session for a user who has just proved who they are: a new session id and a new CSRF
+/// cookie, whatever the browser had before.
+pub async fn start_session(page: &Page, user: SessionUser) -> Result<HttpResponse, WebError> {
+    let token = page
+        .state
+        .sessions
+        .start(user, page.session_token.as_deref())
+        .await
+        .map_err(|e| page.fail(e))?;
+    let secure = page.state.secure_cookies;
+    let rotated_csrf = csrf_cookie(crate::clock::Random::token(&crate::clock::OsRandom), secure);
+    Ok(see_other("/")
+        .cookie(session_cookie(token, secure))
+        .cookie(rotated_csrf)
+        .finish())
 }
 
 #[derive(Deserialize)]

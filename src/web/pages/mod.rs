@@ -1,5 +1,6 @@
 //! Page handlers.
 
+pub mod bankid;
 pub mod health;
 pub mod home;
 pub mod language;

@@ -1,0 +1,338 @@
+//! BankID in the browser: start an order (enrol, log in, verify), show the animated QR code and
+//! the status, open the app on this device, cancel, and finish.
+
+use actix_web::{HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+use super::{html, layout, see_other};
+use crate::identity::PersonalNumber;
+use crate::identity::bankid::{
+    BankIdFlows, FlowError, FlowPurpose, FlowState, FlowUser, FlowView, launch_url,
+};
+use crate::login::LoginError;
+use crate::web::csrf::{CsrfField, CsrfForm};
+use crate::web::views::BankIdView;
+use crate::web::{Page, WebError};
+
+#[derive(Deserialize)]
+pub struct CsrfOnly {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl CsrfField for CsrfOnly {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+fn flows(page: &Page) -> Result<&BankIdFlows, WebError> {
+    page.state
+        .bankid
+        .as_deref()
+        .ok_or_else(|| WebError::not_found(page.lang, &page.meta.request_id))
+}
+
+fn visible_text(page: &Page, purpose: FlowPurpose) -> String {
+    let key = match purpose {
+        FlowPurpose::Enrol => "bankid.visible.enrol",
+        FlowPurpose::Login => "bankid.visible.login",
+        FlowPurpose::Verify => "bankid.visible.verify",
+    };
+    page.i18n()
+        .f(key, &[("portal", &page.state.settings.portal.name)])
+}
+
+fn title_key(purpose: FlowPurpose) -> &'static str {
+    match purpose {
+        FlowPurpose::Enrol => "bankid.title.enrol",
+        FlowPurpose::Login => "bankid.title.login",
+        FlowPurpose::Verify => "bankid.title.verify",
+    }
+}
+
+/// A page that ends the flow before it started, with a message (and a reference for our faults).
+fn refusal(
+    page: &Page,
+    purpose: FlowPurpose,
+    message_key: &'static str,
+    reference: bool,
+) -> Result<HttpResponse, WebError> {
+    let back = if purpose == FlowPurpose::Login {
+        "/login"
+    } else {
+        "/"
+    };
+    let view = BankIdView {
+        l: layout(page, "/"),
+        js: String::new(),
+        id: "",
+        title_key: title_key(purpose),
+        message_key,
+        state: "failed",
+        pending: false,
+        qr: false,
+        qr_time: 0,
+        new_tab: false,
+        next: back,
+        next_key: "bankid.back",
+        reference: reference.then_some(page.meta.request_id.as_str()),
+    };
+    html(page, view)
+}
+
+async fn start(page: &Page, purpose: FlowPurpose) -> Result<HttpResponse, WebError> {
+    let flows = flows(page)?;
+    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let session = page.session();
+    if purpose != FlowPurpose::Login && session.is_none() {
+        return Ok(see_other("/login").finish());
+    }
+    let mut required = None;
+    if let (Some(s), FlowPurpose::Enrol) = (session, purpose) {
+        if let Some(attr) = page
+            .state
+            .settings
+            .bankid
+            .as_ref()
+            .and_then(|b| b.personal_number_attribute.as_deref())
+        {
+            let value = match page.state.directory.attribute(&s.user.user_dn, attr).await {
+                Ok(v) => v,
+                Err(e) => {
+                    tracing::error!(reference = %page.meta.request_id, error = %e, "reading the personal number from AD");
+                    return refusal(page, purpose, "login.error.directory_down", true);
+                }
+            };
+            match value.and_then(|v| PersonalNumber::parse(&v, flows.today()).ok()) {
+                Some(pn) => required = Some(pn),
+                None => {
+                    let event = crate::audit::AuditEvent::new(
+                        crate::audit::EventKind::Enrol,
+                        crate::audit::Outcome::Failure,
+                    )
+                    .username(&s.user.account_name)
+                    .user_id(&s.user.user_id)
+                    .detail(format!("bankid: no valid personal number in {attr}"));
+                    page.state
+                        .auditor
+                        .record(&page.meta, event)
+                        .await
+                        .map_err(|e| page.fail(e))?;
+                    return refusal(page, purpose, "bankid.no_personal_number", false);
+                }
+            }
+        }
+    }
+    let user = session.map(|s| FlowUser {
+        user_id: &s.user.user_id,
+        account_name: &s.user.account_name,
+    });
+    match flows
+        .start(
+            purpose,
+            binding,
+            user,
+            required.as_ref(),
+            visible_text(page, purpose),
+            &page.meta,
+        )
+        .await
+    {
+        Ok(flow) => Ok(see_other(&format!("/bankid/{}", flow.id)).finish()),
+        Err(FlowError::BankId(e)) => {
+            tracing::warn!(reference = %page.meta.request_id, error = %e, "BankID order refused");
+            refusal(page, purpose, crate::identity::bankid::error_key(&e), true)
+        }
+        Err(e) => Err(page.fail(e)),
+    }
+}
+
+pub async fn start_enrol(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
+    start(&page, FlowPurpose::Enrol).await
+}
+
+pub async fn start_verify(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
+    start(&page, FlowPurpose::Verify).await
+}
+
+pub async fn start_login(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
+    start(&page, FlowPurpose::Login).await
+}
+
+/// The flow, if this browser (and, except for logins, this user) started it.
+async fn poll(page: &Page, id: &str) -> Result<FlowView, WebError> {
+    let flows = flows(page)?;
+    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let view = flows
+        .poll(id, binding, &page.meta)
+        .await
+        .map_err(|e| page.fail(e))?;
+    let not_found = || WebError::not_found(page.lang, &page.meta.request_id);
+    let view = view.ok_or_else(not_found)?;
+    if view.purpose != FlowPurpose::Login
+        && page.session().map(|s| &s.user.user_id) != view.user_id.as_ref()
+    {
+        return Err(not_found());
+    }
+    Ok(view)
+}
+
+fn state_id(state: &FlowState) -> &'static str {
+    match state {
+        FlowState::Pending => "pending",
+        FlowState::Complete => "complete",
+        FlowState::Failed => "failed",
+        FlowState::Cancelled => "cancelled",
+    }
+}
+
+pub async fn show(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
+    let view = poll(&page, &id).await?;
+    if view.purpose == FlowPurpose::Login && view.state == FlowState::Complete {
+        return finish_login(&page, &view).await;
+    }
+    let qr_time = match (&view.state, view.qr) {
+        (FlowState::Pending, true) => flows(&page)?
+            .qr_frame(&id, page.csrf_seed.as_deref().unwrap_or_default())
+            .await
+            .map_err(|e| page.fail(e))?
+            .map(|(t, _)| t)
+            .unwrap_or(0),
+        _ => 0,
+    };
+    let (next, next_key) = match (&view.state, view.purpose) {
+        (FlowState::Complete, _) => ("/", "bankid.continue"),
+        (_, FlowPurpose::Login) => ("/login", "bankid.try_again"),
+        _ => ("/", "bankid.try_again"),
+    };
+    let bankid_view = BankIdView {
+        l: layout(&page, "/"),
+        js: page.state.assets.url("bankid.js"),
+        id: &view.id,
+        title_key: title_key(view.purpose),
+        message_key: view.message_key,
+        state: state_id(&view.state),
+        pending: view.state == FlowState::Pending,
+        qr: view.qr,
+        qr_time,
+        new_tab: page
+            .state
+            .settings
+            .bankid
+            .as_ref()
+            .is_some_and(|b| b.launch_url.is_some()),
+        next,
+        next_key,
+        reference: None,
+    };
+    html(&page, bankid_view)
+}
+
+/// A completed BankID login becomes a session, once.
+async fn finish_login(page: &Page, view: &FlowView) -> Result<HttpResponse, WebError> {
+    let flows = flows(page)?;
+    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let Some(user_id) = flows
+        .take_login(&view.id, binding)
+        .await
+        .map_err(|e| page.fail(e))?
+    else {
+        return Ok(see_other("/").finish());
+    };
+    let user = match page
+        .state
+        .login
+        .login_verified(&user_id, "bankid", &page.meta)
+        .await
+    {
+        Ok(Some(user)) => user,
+        Ok(None) => {
+            return refusal(
+                page,
+                FlowPurpose::Login,
+                "bankid.account_unavailable",
+                false,
+            );
+        }
+        Err(LoginError::Directory(e)) => {
+            tracing::error!(reference = %page.meta.request_id, error = %e, "BankID login: directory unavailable");
+            return refusal(page, FlowPurpose::Login, "login.error.directory_down", true);
+        }
+        Err(LoginError::Storage(e)) => return Err(page.fail(e)),
+    };
+    super::login::start_session(page, user).await
+}
+
+#[derive(Serialize)]
+struct Status<'a> {
+    state: &'static str,
+    message: &'a str,
+    qr: bool,
+}
+
+pub async fn status(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
+    let view = poll(&page, &id).await?;
+    let body = Status {
+        state: state_id(&view.state),
+        message: page.i18n().t(view.message_key),
+        qr: view.qr,
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header(("Cache-Control", "no-store"))
+        .json(body))
+}
+
+pub async fn qr(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
+    let flows = flows(&page)?;
+    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let frame = flows
+        .qr_frame(&id, binding)
+        .await
+        .map_err(|e| page.fail(e))?;
+    let Some((_, payload)) = frame else {
+        return Err(WebError::not_found(page.lang, &page.meta.request_id));
+    };
+    Ok(HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header(("Cache-Control", "no-store"))
+        .body(crate::identity::bankid::qr_svg(&payload)))
+}
+
+/// "Open BankID on this device": remember the mode (for the right messages), then start the app.
+pub async fn open(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
+    let view = poll(&page, &id).await?;
+    let flows = flows(&page)?;
+    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let token = flows
+        .autostart(&view.id, binding)
+        .await
+        .map_err(|e| page.fail(e))?
+        .unwrap_or_default();
+    let template = page
+        .state
+        .settings
+        .bankid
+        .as_ref()
+        .and_then(|b| b.launch_url.as_deref());
+    Ok(see_other(&launch_url(&token, &page.meta.user_agent, template)).finish())
+}
+
+pub async fn cancel(
+    page: Page,
+    id: web::Path<String>,
+    _form: CsrfForm<CsrfOnly>,
+) -> Result<HttpResponse, WebError> {
+    let view = poll(&page, &id).await?;
+    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    flows(&page)?
+        .cancel(&view.id, binding, &page.meta)
+        .await
+        .map_err(|e| page.fail(e))?;
+    let back = if view.purpose == FlowPurpose::Login {
+        "/login"
+    } else {
+        "/"
+    };
+    Ok(see_other(back).finish())
+}

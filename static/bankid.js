@@ -1,0 +1,49 @@
+// Progressive enhancement of the BankID page: the QR code animates every second and the status
+// updates every two seconds without reloading. Without JavaScript the page refreshes itself.
+(function () {
+  "use strict";
+  var root = document.getElementById("bankid-flow");
+  if (!root) { return; }
+  var id = root.getAttribute("data-flow");
+  var csrf = root.getAttribute("data-csrf");
+  var qr = document.getElementById("bankid-qr");
+  var message = document.getElementById("bankid-message");
+  var leaving = false;
+  var done = false;
+
+  if (qr) {
+    setInterval(function () {
+      if (!done) { qr.src = "/bankid/" + id + "/qr.svg?t=" + Date.now(); }
+    }, 1000);
+  }
+
+  function poll() {
+    fetch("/bankid/" + id + "/status", { credentials: "same-origin", cache: "no-store" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (s) {
+        if (!s) { return; }
+        message.textContent = s.message;
+        if (qr) { qr.hidden = !s.qr; }
+        if (s.state !== "pending") {
+          done = true;
+          leaving = true;
+          window.location.assign("/bankid/" + id);
+        }
+      })
+      .catch(function () { /* try again at the next tick */ });
+  }
+  setInterval(function () { if (!done) { poll(); } }, 2000);
+
+  var open = document.getElementById("bankid-open");
+  if (open) { open.addEventListener("click", function () { leaving = true; setTimeout(function () { leaving = false; }, 3000); }); }
+  var cancel = document.getElementById("bankid-cancel-form");
+  if (cancel) { cancel.addEventListener("submit", function () { leaving = true; }); }
+
+  // Abandoning the page cancels the order.
+  window.addEventListener("pagehide", function () {
+    if (leaving || done) { return; }
+    var body = new URLSearchParams();
+    body.set("csrf", csrf);
+    navigator.sendBeacon("/bankid/" + id + "/cancel", body);
+  });
+})();

@@ -1,0 +1,555 @@
+//! Mobile BankID through the simulator: RP API v6.0 over real HTTPS with mutual TLS.
+
+use stjarna::simulators::bankid::Fault;
+use stjarna::storage::Storage;
+
+use crate::bankid_helpers::{
+    ANNA, BERTIL, BLOCKED, Backend, decode_svg_qr, flow_id, spawn_with, spawn_with_bankid,
+};
+use crate::helpers::{location, new_client, text_of};
+
+#[tokio::test]
+async fn enrols_through_the_qr_code_and_stores_only_protected_data() {
+    let dc = require_dc!();
+    let user = dc.create_user("bankid").await;
+    let t = spawn_with_bankid(&dc, |c| c).await;
+    t.app.login(&user.name, &user.password).await;
+    let id = t.start_enrol().await;
+
+    let page = t.app.get_html(&format!("/bankid/{id}")).await;
+    assert_eq!(
+        text_of(&page, "bankid-message").unwrap(),
+        "Starta BankID-appen."
+    );
+    assert!(page.contains("id=\"bankid-qr\""), "the QR code is shown");
+    assert!(
+        page.contains("http-equiv=\"refresh\""),
+        "without JavaScript the page refreshes itself"
+    );
+    let order_ref = t.sim.state.awaiting_scan()[0].order_ref.clone();
+    let secret = t.sim.state.order(&order_ref).unwrap().qr_start_secret;
+    assert!(
+        !page.contains(&secret),
+        "the QR secret never reaches the browser"
+    );
+
+    // Each second has its own frame; a frame only counts while it is current.
+    let stale = t.scan_qr_frame(&id).await;
+    t.app.clock.advance_seconds(2);
+    let payload = t.scan_qr_frame(&id).await;
+    assert_ne!(stale, payload);
+    assert!(
+        payload.starts_with("bankid.") && payload.contains(".2."),
+        "{payload}"
+    );
+    assert_eq!(
+        t.app_scan(&stale, ANNA).await.unwrap_err(),
+        "QR-koden är inte giltig längre. Läs av den nya koden."
+    );
+    let order = t
+        .app_scan(&payload, ANNA)
+        .await
+        .expect("the current frame is accepted");
+    assert_eq!(order, order_ref);
+    assert_eq!(
+        t.poll_message(&id).await,
+        "Skriv in din säkerhetskod i BankID-appen och välj Identifiera eller Skriv under."
+    );
+    t.app_press(&order, "approve").await;
+    assert_eq!(
+        t.poll_message(&id).await,
+        "Du har nu registrerat ditt BankID för återställning av lösenord."
+    );
+
+    let home = t.app.get_html("/").await;
+    let doc = scraper::Html::parse_document(&home);
+    let sel = |s: &str| scraper::Selector::parse(s).unwrap();
+    assert_eq!(doc.select(&sel("#star-row .star.filled")).count(), 3);
+    assert!(
+        home.contains("Anna Andersson (19811218-****)"),
+        "the enrolled BankID is shown masked"
+    );
+
+    let store = t.app.store().await;
+    let rows: Vec<(String, String, String, String)> =
+        sqlx::query_as("SELECT user_id, pn_encrypted, pn_hash, pn_masked FROM bankid_enrolments")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 1);
+    let (_, encrypted, hash, masked) = &rows[0];
+    assert_eq!(masked, "19811218-****");
+    for stored in [encrypted, hash] {
+        assert!(
+            !stored.contains(ANNA) && !stored.contains("8112189876"),
+            "no clear personal number at rest"
+        );
+    }
+    let key = stjarna::identity::DataKey::from_base64(crate::bankid_helpers::DATA_KEY).unwrap();
+    assert_eq!(key.decrypt(encrypted).unwrap(), ANNA);
+    let audit = t.app.audit().await;
+    for event in ["bankid-order", "enrol"] {
+        assert!(
+            audit
+                .iter()
+                .any(|a| a.event == event && a.outcome == "success"),
+            "{event} audited"
+        );
+    }
+    assert!(
+        audit
+            .iter()
+            .all(|a| !a.detail.as_deref().unwrap_or("").contains("8112189876")),
+        "never in the log"
+    );
+}
+
+#[tokio::test]
+async fn enrols_by_starting_the_app_on_the_same_device() {
+    let dc = require_dc!();
+    let user = dc.create_user("autostart").await;
+    let t = spawn_with_bankid(&dc, |c| c).await;
+    t.app.login(&user.name, &user.password).await;
+    let id = t.start_enrol().await;
+    let res = t.app.get(&format!("/bankid/{id}/open")).await;
+    assert_eq!(res.status(), 303);
+    let launch = location(&res);
+    assert!(
+        launch.starts_with(&t.sim.app_url) && launch.contains("autostarttoken="),
+        "{launch}"
+    );
+    assert_eq!(t.poll_message(&id).await, "Försöker starta BankID-appen.");
+    let order = t
+        .app_autostart(&launch, BERTIL)
+        .await
+        .expect("the app opens the order");
+    t.app_press(&order, "approve").await;
+    assert_eq!(
+        t.poll_message(&id).await,
+        "Du har nu registrerat ditt BankID för återställning av lösenord."
+    );
+    assert!(
+        t.app
+            .get_html("/")
+            .await
+            .contains("Bertil Berg (19701063-****)")
+    );
+}
+
+#[tokio::test]
+async fn a_cancel_in_the_app_or_on_the_page_stores_nothing() {
+    let dc = require_dc!();
+    let user = dc.create_user("cancel").await;
+    let t = spawn_with_bankid(&dc, |c| c).await;
+    t.app.login(&user.name, &user.password).await;
+
+    let id = t.start_enrol().await;
+    let order = t.app_scan(&t.scan_qr_frame(&id).await, ANNA).await.unwrap();
+    assert_eq!(t.app_press(&order, "cancel").await, "Avbruten (userCancel)");
+    assert_eq!(t.poll_message(&id).await, "Åtgärden avbruten.");
+
+    let id = t.start_enrol().await;
+    let home = t.app.get_html(&format!("/bankid/{id}")).await;
+    let res = t
+        .app
+        .post(
+            &format!("/bankid/{id}/cancel"),
+            &[("csrf", &crate::helpers::csrf_in(&home))],
+        )
+        .await;
+    assert_eq!(location(&res), "/");
+    let order_ref = t.sim.state.order(
+        &t.sim
+            .state
+            .awaiting_scan()
+            .first()
+            .map(|o| o.order_ref.clone())
+            .unwrap_or_default(),
+    );
+    assert!(order_ref.is_none(), "the order was cancelled at BankID too");
+    assert_eq!(t.poll_message(&id).await, "Åtgärden avbruten. Försök igen.");
+
+    assert!(
+        t.app
+            .store()
+            .await
+            .enrolments(&t.app.sessions().await[0].user_id)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        t.app
+            .audit()
+            .await
+            .iter()
+            .any(|a| a.event == "bankid-cancel")
+    );
+}
+
+#[tokio::test]
+async fn unscanned_and_unfinished_orders_expire() {
+    let dc = require_dc!();
+    let user = dc.create_user("expiry").await;
+    let t = spawn_with_bankid(&dc, |c| c).await;
+    t.app.login(&user.name, &user.password).await;
+
+    // Nobody scans within 30 s.
+    let id = t.start_enrol().await;
+    t.app.clock.advance_seconds(30);
+    assert!(
+        t.poll_message(&id)
+            .await
+            .starts_with("Misslyckades att läsa av QR-koden.")
+    );
+
+    // Scanned, but never approved within 3 minutes.
+    let id = t.start_enrol().await;
+    t.app_scan(&t.scan_qr_frame(&id).await, ANNA).await.unwrap();
+    t.app.clock.advance_seconds(180);
+    assert!(
+        t.poll_message(&id)
+            .await
+            .starts_with("BankID-appen svarar inte.")
+    );
+    let html = t.app.get_html(&format!("/bankid/{id}")).await;
+    assert!(
+        !html.contains("http-equiv=\"refresh\""),
+        "a finished flow stops refreshing"
+    );
+}
+
+#[tokio::test]
+async fn a_second_order_for_the_same_person_is_refused_and_the_first_cancelled() {
+    let dc = require_dc!();
+    let user = dc.create_user("inprogress").await;
+    dc.modify(&user.dn, "employeeNumber", ANNA).await;
+    let t = spawn_with_bankid(&dc, |c| {
+        c.replace(
+            "[bankid]\n",
+            "[bankid]\npersonal_number_attribute = \"employeeNumber\"\n",
+        )
+    })
+    .await;
+    t.app.login(&user.name, &user.password).await;
+    let first = t.start_enrol().await;
+    let res = t.post_from("/", "/enrol/bankid").await;
+    assert_eq!(res.status(), 200, "no new flow");
+    let html = res.text().await.unwrap();
+    assert_eq!(
+        text_of(&html, "bankid-message").unwrap(),
+        "En identifiering eller underskrift för det här personnumret är redan påbörjad. Försök igen."
+    );
+    assert_eq!(
+        t.poll_message(&first).await,
+        "Åtgärden avbruten. Försök igen."
+    );
+}
+
+#[tokio::test]
+async fn a_blocked_bankid_gets_rfa16() {
+    let dc = require_dc!();
+    let user = dc.create_user("certerr").await;
+    let t = spawn_with_bankid(&dc, |c| c).await;
+    t.app.login(&user.name, &user.password).await;
+    let id = t.start_enrol().await;
+    let order = t
+        .app_scan(&t.scan_qr_frame(&id).await, BLOCKED)
+        .await
+        .unwrap();
+    t.app_press(&order, "approve").await;
+    assert!(
+        t.poll_message(&id)
+            .await
+            .starts_with("Det BankID du försöker använda är för gammalt eller spärrat.")
+    );
+    assert!(t.app.audit().await.iter().any(
+        |a| a.event == "bankid-result" && a.detail.as_deref() == Some("enrol: certificateErr")
+    ));
+}
+
+#[tokio::test]
+async fn maintenance_shows_rfa5_and_stores_nothing() {
+    let dc = require_dc!();
+    let user = dc.create_user("maint").await;
+    let t = spawn_with_bankid(&dc, |c| c).await;
+    t.app.login(&user.name, &user.password).await;
+    t.sim.state.inject(Fault::Maintenance, 1);
+    let res = t.post_from("/", "/enrol/bankid").await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert_eq!(
+        text_of(&html, "bankid-message").unwrap(),
+        "Internt fel. Försök igen."
+    );
+    assert!(html.contains("Referens:"));
+    let store = t.app.store().await;
+    let flows: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM bankid_flows")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(flows.0, 0);
+    assert!(
+        t.app
+            .audit()
+            .await
+            .iter()
+            .any(|a| a.event == "bankid-order" && a.outcome == "failure")
+    );
+    // Passing trouble while collecting keeps the order and shows RFA5 until BankID answers again.
+    let id = t.start_enrol().await;
+    t.sim.state.inject(Fault::InternalError, 1);
+    assert_eq!(t.poll_message(&id).await, "Internt fel. Försök igen.");
+    assert_eq!(t.poll_message(&id).await, "Starta BankID-appen.");
+}
+
+#[tokio::test]
+async fn only_the_personal_number_held_in_ad_can_be_enrolled() {
+    let dc = require_dc!();
+    let user = dc.create_user("pnr").await;
+    dc.modify(&user.dn, "employeeNumber", "19811218-9876").await;
+    let t = spawn_with_bankid(&dc, |c| {
+        c.replace(
+            "[bankid]\n",
+            "[bankid]\npersonal_number_attribute = \"employeeNumber\"\n",
+        )
+    })
+    .await;
+    t.app.login(&user.name, &user.password).await;
+    let id = t.start_enrol().await;
+    // BankID itself refuses another person's BankID for the order...
+    let err = t
+        .app_scan(&t.scan_qr_frame(&id).await, BERTIL)
+        .await
+        .unwrap_err();
+    assert_eq!(
+        err,
+        "Det här BankID:t har inte det personnummer som begärs."
+    );
+    // ...and should a BankID service ever let it through, the portal refuses it itself.
+    t.sim.state.set_enforce_requirement(false);
+    let order = t
+        .app_scan(&t.scan_qr_frame(&id).await, BERTIL)
+        .await
+        .unwrap();
+    t.app_press(&order, "approve").await;
+    assert!(
+        t.poll_message(&id)
+            .await
+            .starts_with("Det BankID du använde har inte det personnummer som är registrerat")
+    );
+    assert!(
+        t.app
+            .store()
+            .await
+            .bankid_enrolment(&t.app.sessions().await[0].user_id)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        t.app
+            .audit()
+            .await
+            .iter()
+            .any(|a| a.outcome == "failure" && a.detail.as_deref() == Some("enrol: mismatch"))
+    );
+    // The right person succeeds.
+    t.sim.state.set_enforce_requirement(true);
+    t.enrol(ANNA).await;
+}
+
+#[tokio::test]
+async fn an_account_without_a_personal_number_in_ad_cannot_enrol() {
+    let dc = require_dc!();
+    let user = dc.create_user("nopnr").await;
+    let t = spawn_with_bankid(&dc, |c| {
+        c.replace(
+            "[bankid]\n",
+            "[bankid]\npersonal_number_attribute = \"employeeNumber\"\n",
+        )
+    })
+    .await;
+    t.app.login(&user.name, &user.password).await;
+    let res = t.post_from("/", "/enrol/bankid").await;
+    let html = res.text().await.unwrap();
+    assert!(
+        text_of(&html, "bankid-message")
+            .unwrap()
+            .starts_with("Ditt konto saknar ett giltigt personnummer")
+    );
+    assert!(
+        t.app
+            .audit()
+            .await
+            .iter()
+            .any(|a| a.event == "enrol" && a.outcome == "failure")
+    );
+}
+
+#[tokio::test]
+async fn another_user_cannot_see_or_complete_someone_elses_order() {
+    let dc = require_dc!();
+    let anna = dc.create_user("owner").await;
+    let mallory = dc.create_user("other").await;
+    let mut t = spawn_with_bankid(&dc, |c| c).await;
+    t.app.login(&anna.name, &anna.password).await;
+    let id = t.start_enrol().await;
+    let anna_client = std::mem::replace(&mut t.app.client, new_client());
+    t.app.login(&mallory.name, &mallory.password).await;
+    for path in [
+        format!("/bankid/{id}"),
+        format!("/bankid/{id}/status"),
+        format!("/bankid/{id}/qr.svg"),
+        format!("/bankid/{id}/open"),
+    ] {
+        assert_eq!(t.app.get(&path).await.status(), 404, "{path}");
+    }
+    let csrf = crate::helpers::csrf_in(&t.app.get_html("/").await);
+    assert_eq!(
+        t.app
+            .post(&format!("/bankid/{id}/cancel"), &[("csrf", &csrf)])
+            .await
+            .status(),
+        404
+    );
+    // Anna's order is untouched and still hers to finish.
+    t.app.client = anna_client;
+    let order = t.app_scan(&t.scan_qr_frame(&id).await, ANNA).await.unwrap();
+    t.app_press(&order, "approve").await;
+    assert_eq!(
+        t.poll_message(&id).await,
+        "Du har nu registrerat ditt BankID för återställning av lösenord."
+    );
+}
+
+#[tokio::test]
+async fn verification_needs_the_enrolled_bankid() {
+    let dc = require_dc!();
+    let user = dc.create_user("verify").await;
+    let t = spawn_with_bankid(&dc, |c| c).await;
+    t.app.login(&user.name, &user.password).await;
+    t.enrol(ANNA).await;
+
+    let verify = |identity: &'static str| {
+        let t = &t;
+        async move {
+            let res = t.post_from("/", "/verify/bankid").await;
+            let id = flow_id(&res);
+            let order = t
+                .app_scan(&t.scan_qr_frame(&id).await, identity)
+                .await
+                .unwrap();
+            t.app_press(&order, "approve").await;
+            t.poll_message(&id).await
+        }
+    };
+    assert_eq!(verify(ANNA).await, "Ditt BankID är bekräftat.");
+    assert!(
+        verify(BERTIL)
+            .await
+            .starts_with("Det BankID du använde har inte det personnummer")
+    );
+    let records = t
+        .app
+        .store()
+        .await
+        .enrolments(&t.app.sessions().await[0].user_id)
+        .await
+        .unwrap();
+    assert!(
+        records[0].last_used_at.is_some(),
+        "a verification marks the service used"
+    );
+}
+
+#[tokio::test]
+async fn an_enrolled_user_logs_in_with_bankid_instead_of_a_password() {
+    let dc = require_dc!();
+    let user = dc.create_user("bidlogin").await;
+    let mut t = spawn_with_bankid(&dc, |c| c).await;
+    t.app.login(&user.name, &user.password).await;
+    t.enrol(ANNA).await;
+
+    t.app.client = new_client();
+    let login_page = t.app.get_html("/login").await;
+    assert!(login_page.contains("Logga in med Mobilt BankID"));
+    let res = t.post_from("/login", "/login/bankid").await;
+    let id = flow_id(&res);
+    let order = t.app_scan(&t.scan_qr_frame(&id).await, ANNA).await.unwrap();
+    t.app_press(&order, "approve").await;
+    t.app.clock.advance_seconds(2);
+    let res = t.app.get(&format!("/bankid/{id}")).await;
+    assert_eq!(res.status(), 303);
+    assert_eq!(location(&res), "/");
+    let home = t.app.get_html("/").await;
+    assert!(
+        home.contains(&user.display_name),
+        "logged in as the enrolled user"
+    );
+    assert!(
+        t.app
+            .audit()
+            .await
+            .iter()
+            .any(|a| a.event == "login" && a.detail.as_deref() == Some("bankid, user"))
+    );
+    // The completed order is used once.
+    t.app.client = new_client();
+    assert_eq!(t.app.get(&format!("/bankid/{id}")).await.status(), 404);
+}
+
+#[tokio::test]
+async fn a_bankid_that_is_not_enrolled_cannot_log_in() {
+    let dc = require_dc!();
+    let t = spawn_with_bankid(&dc, |c| c).await;
+    let res = t.post_from("/login", "/login/bankid").await;
+    let id = flow_id(&res);
+    let order = t
+        .app_scan(&t.scan_qr_frame(&id).await, BERTIL)
+        .await
+        .unwrap();
+    t.app_press(&order, "approve").await;
+    assert!(
+        t.poll_message(&id)
+            .await
+            .starts_with("Ditt BankID är inte kopplat till något konto här.")
+    );
+    assert!(t.app.sessions().await.is_empty());
+}
+
+#[tokio::test]
+async fn enrols_through_the_idkollen_broker() {
+    let dc = require_dc!();
+    let user = dc.create_user("broker").await;
+    let t = spawn_with(&dc, Backend::Idkollen, |c| c).await;
+    t.app.login(&user.name, &user.password).await;
+    let id = t.start_enrol().await;
+    let order = t.app_scan(&t.scan_qr_frame(&id).await, ANNA).await.unwrap();
+    assert_eq!(
+        t.poll_message(&id).await,
+        "Skriv in din säkerhetskod i BankID-appen och välj Identifiera eller Skriv under."
+    );
+    t.app_press(&order, "approve").await;
+    assert_eq!(
+        t.poll_message(&id).await,
+        "Du har nu registrerat ditt BankID för återställning av lösenord."
+    );
+    // The broker allows one status call a second per order; the client kept to it.
+    let calls = t.sim.state.broker_status_calls();
+    assert!(calls.len() >= 2);
+}
+
+#[test]
+fn a_rendered_frame_decodes_to_the_reference_payload() {
+    let payload = stjarna::identity::bankid::qr_payload(
+        "67df3917-fa0d-44e5-b327-edcc928297f8",
+        "d28db9a7-4cde-429e-a983-359be676944c",
+        1,
+    );
+    let svg = stjarna::identity::bankid::qr_svg(&payload);
+    assert_eq!(
+        decode_svg_qr(&svg),
+        "bankid.67df3917-fa0d-44e5-b327-edcc928297f8.1.949d559bf23403952a94d103e67743126381eda00f0b3cbddbf7c96b1adcbce2"
+    );
+}

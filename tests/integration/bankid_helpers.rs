@@ -1,0 +1,235 @@
+//! The BankID simulator beside the portal, and driving the simulated app over HTTP.
+
+use std::sync::Arc;
+
+use stjarna::clock::{ManualClock, OsRandom};
+use stjarna::simulators::bankid::{BankIdSimulator, Options};
+use stjarna::simulators::tls::CLIENT_P12_PASSWORD;
+
+use crate::helpers::{TestApp, TestDc, location, spawn_app_with_clock};
+
+pub const ANNA: &str = "198112189876";
+pub const BERTIL: &str = "197010632391";
+pub const BLOCKED: &str = "195001182046";
+pub const DATA_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
+
+pub struct BankIdTest {
+    pub app: TestApp,
+    pub sim: BankIdSimulator,
+    pub http: reqwest::Client,
+    _dir: tempfile::TempDir,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Rp,
+    Idkollen,
+}
+
+/// The portal with BankID through the simulator (RP API over mutual TLS, PKCS#12 client certificate).
+pub async fn spawn_with_bankid(dc: &TestDc, edit: impl FnOnce(String) -> String) -> BankIdTest {
+    spawn_with(dc, Backend::Rp, edit).await
+}
+
+pub async fn spawn_with(
+    dc: &TestDc,
+    backend: Backend,
+    edit: impl FnOnce(String) -> String,
+) -> BankIdTest {
+    crate::helpers::install_crypto();
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::starting_now();
+    let mut opts = Options::new(dir.path().to_path_buf());
+    opts.clock = Arc::new(clock.clone());
+    opts.random = Arc::new(OsRandom);
+    let sim = BankIdSimulator::start(opts)
+        .await
+        .expect("the simulator starts");
+    let connection = match backend {
+        Backend::Rp => format!(
+            "backend = \"rp\"\nurl = \"{}\"\nca_file = \"{}\"\nclient_certificate_file = \"{}\"\nclient_certificate_password = \"{}\"\n",
+            sim.api_url,
+            sim.certs.ca_pem.display(),
+            sim.certs.client_p12.display(),
+            CLIENT_P12_PASSWORD
+        ),
+        Backend::Idkollen => format!(
+            "backend = \"idkollen\"\nurl = \"{}\"\nca_file = \"{}\"\naccount_id = \"{}\"\nsecret_key = \"{}\"\n",
+            sim.broker_url,
+            sim.certs.ca_pem.display(),
+            sim.broker.account_id,
+            sim.broker.secret_key
+        ),
+    };
+    let extra = format!(
+        "\n[security]\ndata_key = \"{DATA_KEY}\"\n\n[bankid]\n{connection}launch_url = \"{}?autostarttoken={{token}}\"\n",
+        sim.app_url
+    );
+    let app = spawn_app_with_clock(dc, clock, |c| {
+        edit(c[..c.find("\n[security]").unwrap()].to_string() + &extra)
+    })
+    .await;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    BankIdTest {
+        app,
+        sim,
+        http,
+        _dir: dir,
+    }
+}
+
+/// The first `/bankid/{id}` in a response's Location.
+pub fn flow_id(res: &reqwest::Response) -> String {
+    let loc = location(res);
+    loc.strip_prefix("/bankid/")
+        .unwrap_or_else(|| panic!("not a BankID flow: {loc}"))
+        .to_string()
+}
+
+impl BankIdTest {
+    /// POSTs a form of the portal that needs only the CSRF token, taken from `page`.
+    pub async fn post_from(&self, page: &str, action: &str) -> reqwest::Response {
+        let csrf = crate::helpers::csrf_in(&self.app.get_html(page).await);
+        self.app.post(action, &[("csrf", &csrf)]).await
+    }
+
+    /// Logs `user` in and starts enrolling BankID; returns the flow id.
+    pub async fn start_enrol(&self) -> String {
+        let res = self.post_from("/", "/enrol/bankid").await;
+        assert_eq!(res.status(), 303, "the order starts");
+        flow_id(&res)
+    }
+
+    /// The flow page's message, after one poll (the clock moves 2 s so that the portal collects).
+    pub async fn poll_message(&self, id: &str) -> String {
+        self.app.clock.advance_seconds(2);
+        let html = self.app.get_html(&format!("/bankid/{id}")).await;
+        crate::helpers::text_of(&html, "bankid-message")
+            .unwrap_or_else(|| panic!("no message on {html}"))
+    }
+
+    /// The payload in the flow's current QR frame, decoded from the SVG the portal serves.
+    pub async fn scan_qr_frame(&self, id: &str) -> String {
+        let res = self.app.get(&format!("/bankid/{id}/qr.svg")).await;
+        assert_eq!(res.status(), 200);
+        assert_eq!(res.headers()["content-type"], "image/svg+xml");
+        decode_svg_qr(&res.text().await.unwrap())
+    }
+
+    /// Pastes a QR payload into the simulated app as `identity`. Ok(order_ref) or the app's error.
+    pub async fn app_scan(&self, payload: &str, identity: &str) -> Result<String, String> {
+        let res = self
+            .http
+            .post(format!("{}/scan", self.sim.app_url))
+            .form(&[("identity", identity), ("payload", payload)])
+            .send()
+            .await
+            .unwrap();
+        app_result(res).await
+    }
+
+    /// Opens the autostart link in the simulated app as `identity`.
+    pub async fn app_autostart(&self, launch: &str, identity: &str) -> Result<String, String> {
+        let token = launch
+            .split("autostarttoken=")
+            .nth(1)
+            .expect("an autostart token")
+            .to_string();
+        let page = self
+            .http
+            .get(launch)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(page.contains(&token), "the app page carries the token");
+        let res = self
+            .http
+            .post(format!("{}/autostart", self.sim.app_url))
+            .form(&[("identity", identity), ("token", token.as_str())])
+            .send()
+            .await
+            .unwrap();
+        app_result(res).await
+    }
+
+    pub async fn app_press(&self, order_ref: &str, button: &str) -> String {
+        let res = self
+            .http
+            .post(format!("{}/order/{order_ref}/{button}", self.sim.app_url))
+            .send()
+            .await
+            .unwrap();
+        let html = res.text().await.unwrap();
+        crate::helpers::text_of(&html, "order-status").unwrap_or_default()
+    }
+
+    /// Enrols the logged-in user's BankID as `identity` through the QR path; returns the flow id.
+    pub async fn enrol(&self, identity: &str) -> String {
+        let id = self.start_enrol().await;
+        let payload = self.scan_qr_frame(&id).await;
+        let order = self
+            .app_scan(&payload, identity)
+            .await
+            .expect("the app reads the QR code");
+        self.app_press(&order, "approve").await;
+        assert_eq!(
+            self.poll_message(&id).await,
+            "Du har nu registrerat ditt BankID för återställning av lösenord."
+        );
+        id
+    }
+}
+
+async fn app_result(res: reqwest::Response) -> Result<String, String> {
+    let html = res.text().await.unwrap();
+    if let Some(error) = crate::helpers::text_of(&html, "app-error") {
+        return Err(error);
+    }
+    let marker = "/app/order/";
+    let start = html
+        .find(marker)
+        .ok_or_else(|| format!("no order on the app page: {html}"))?
+        + marker.len();
+    Ok(html[start..].split('/').next().unwrap().to_string())
+}
+
+/// Rasterises the SVG that the `qrcode` crate draws (rectangles `M{x} {y}h{w}v{h}H{x}V{y}`) and
+/// decodes it with rqrr, as a phone camera would read the screen.
+pub fn decode_svg_qr(svg: &str) -> String {
+    let attr = |name: &str| -> usize {
+        let start = svg.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
+        svg[start..].split('"').next().unwrap().parse().unwrap()
+    };
+    let (w, h) = (attr("width"), attr("height"));
+    let mut dark = vec![false; w * h];
+    let d_start = svg.find(" d=\"").unwrap() + 4;
+    let d = svg[d_start..].split('"').next().unwrap();
+    for rect in d.split('M').filter(|r| !r.is_empty()) {
+        let nums: Vec<usize> = rect
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|s| !s.is_empty())
+            .map(|s| s.parse().unwrap())
+            .collect();
+        let (x, y, rw, rh) = (nums[0], nums[1], nums[2], nums[3]);
+        for yy in y..y + rh {
+            for xx in x..x + rw {
+                dark[yy * w + xx] = true;
+            }
+        }
+    }
+    let mut img =
+        rqrr::PreparedImage::prepare_from_greyscale(
+            w,
+            h,
+            |x, y| if dark[y * w + x] { 0 } else { 255 },
+        );
+    let grids = img.detect_grids();
+    assert_eq!(grids.len(), 1, "one QR code in the frame");
+    grids[0].decode().expect("the frame decodes").1
+}
