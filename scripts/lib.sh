@@ -111,7 +111,7 @@ write_smb_conf() {
 # free_address IP: stop whatever still listens on IP's LDAP ports (a DC left over from a killed run).
 free_address() {
   local ip=$1 pids
-  pids=$(ss -Hltnp "( sport = :636 or sport = :389 )" 2>/dev/null | grep -F "$ip:" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u)
+  pids=$(ss -Hltnp "( sport = :636 or sport = :389 )" 2>/dev/null | grep -F "$ip:" | grep -o 'pid=[0-9]*' | cut -d= -f2 | sort -u || true)
   [ -z "$pids" ] && return 0
   log "stopping a leftover process on $ip ($pids)"
   kill $pids 2>/dev/null || true

@@ -53,7 +53,8 @@ async fn browser() -> Option<(fantoccini::Client, Driver, tempfile::TempDir)> {
             "binary": chromium,
             "args": ["--headless", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-quic",
                      "--no-first-run", "--disable-background-networking", "--disable-component-update",
-                     "--disable-sync", "--lang=sv-SE", format!("--user-data-dir={}", profile.path().display())],
+                     "--disable-sync", "--lang=sv-SE", "--window-size=1200,900",
+                     format!("--user-data-dir={}", profile.path().display())],
             "prefs": { "intl.accept_languages": "sv-SE,sv" }
         }),
     );
@@ -70,6 +71,154 @@ async fn browser() -> Option<(fantoccini::Client, Driver, tempfile::TempDir)> {
         }
     }
     panic!("chromedriver did not accept a session");
+}
+
+/// Logs in through the form, as a person would.
+async fn log_in(c: &fantoccini::Client, url: &str, name: &str, password: &str) {
+    c.goto(url).await.unwrap();
+    c.find(Locator::Id("username"))
+        .await
+        .unwrap()
+        .send_keys(name)
+        .await
+        .unwrap();
+    c.find(Locator::Id("password"))
+        .await
+        .unwrap()
+        .send_keys(password)
+        .await
+        .unwrap();
+    c.find(Locator::Css("form[action='/login'] button[type=submit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_user_enrols_bankid_in_a_real_browser_with_the_simulated_app() {
+    let dc = require_dc!();
+    let user = dc.create_user("e2ebankid").await;
+    let t = crate::bankid_helpers::spawn_with_bankid(&dc, |c| c).await;
+    // The browser lives in real time: let the shared test clock follow it.
+    let clock = t.app.clock.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            clock.advance_seconds(1);
+        }
+    });
+    let Some((c, _driver, _profile)) = browser().await else {
+        return;
+    };
+    log_in(&c, &t.app.url("/login"), &user.name, &user.password).await;
+    c.wait()
+        .for_element(Locator::Id("enrol-bankid"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let qr = c
+        .wait()
+        .for_element(Locator::Id("bankid-qr"))
+        .await
+        .unwrap();
+    assert!(qr.attr("src").await.unwrap().unwrap().contains("/qr.svg"));
+    let portal = c.window().await.unwrap();
+    if let Ok(dir) = std::env::var("STJARNA_TEST_SCREENSHOTS") {
+        std::fs::write(
+            format!("{dir}/bankid-qr.png"),
+            c.screenshot().await.unwrap(),
+        )
+        .unwrap();
+    }
+
+    // "Open BankID on this device": the simulated app opens in a new tab.
+    c.find(Locator::Id("bankid-open"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let mut app_window = None;
+    for _ in 0..50 {
+        let windows = c.windows().await.unwrap();
+        if let Some(w) = windows.into_iter().find(|w| *w != portal) {
+            app_window = Some(w);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    c.switch_to_window(app_window.expect("the app tab opened"))
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("identity"))
+        .await
+        .unwrap()
+        .select_by_value(crate::bankid_helpers::ANNA)
+        .await
+        .unwrap();
+    c.find(Locator::Id("open"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("approve"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let status = c
+        .wait()
+        .for_element(Locator::Id("order-status"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(status.starts_with("Klart!"), "{status}");
+
+    // Back in the portal the page has followed the order by itself (JavaScript polling).
+    c.switch_to_window(portal).await.unwrap();
+    let done = c
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#bankid-message[data-state='complete']"))
+        .await
+        .unwrap();
+    assert_eq!(
+        done.text().await.unwrap(),
+        "Du har nu registrerat ditt BankID för återställning av lösenord."
+    );
+    c.find(Locator::Id("bankid-next"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let row = c.wait().for_element(Locator::Id("star-row")).await.unwrap();
+    assert_eq!(
+        row.find_all(Locator::Css(".star.filled"))
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
+    if let Ok(dir) = std::env::var("STJARNA_TEST_SCREENSHOTS") {
+        std::fs::write(
+            format!("{dir}/enrolled-bankid.png"),
+            c.screenshot().await.unwrap(),
+        )
+        .unwrap();
+    }
+    c.close().await.unwrap();
+    ticker.abort();
 }
 
 #[tokio::test]
