@@ -27,7 +27,17 @@ async fn enrols_through_the_qr_code_and_stores_only_protected_data() {
         "without JavaScript the page refreshes itself"
     );
     let order_ref = t.sim.state.awaiting_scan()[0].order_ref.clone();
-    let secret = t.sim.state.order(&order_ref).unwrap().qr_start_secret;
+    let at_bankid = t.sim.state.order(&order_ref).unwrap();
+    assert_eq!(
+        at_bankid.end_user_ip, "127.0.0.1",
+        "endUserIp is the user's address"
+    );
+    assert_eq!(
+        at_bankid.visible_text,
+        "Stjärna: registrera ditt BankID för återställning av lösenord."
+    );
+    assert_eq!(at_bankid.required, None);
+    let secret = at_bankid.qr_start_secret;
     assert!(
         !page.contains(&secret),
         "the QR secret never reaches the browser"
@@ -304,6 +314,120 @@ async fn maintenance_shows_rfa5_and_stores_nothing() {
 }
 
 #[tokio::test]
+async fn slow_answers_and_rate_limits_show_rfa5() {
+    let dc = require_dc!();
+    let user = dc.create_user("slow").await;
+    let t = spawn_with_bankid(&dc, |c| {
+        c.replace("[bankid]\n", "[bankid]\ntimeout_seconds = 1\n")
+    })
+    .await;
+    t.app.login(&user.name, &user.password).await;
+    for fault in [
+        Fault::Slow(std::time::Duration::from_millis(1500)),
+        Fault::TooManyRequests,
+    ] {
+        t.sim.state.inject(fault, 1);
+        let html = t
+            .post_from("/", "/enrol/bankid")
+            .await
+            .text()
+            .await
+            .unwrap();
+        assert_eq!(
+            text_of(&html, "bankid-message").unwrap(),
+            "Internt fel. Försök igen.",
+            "{fault:?}"
+        );
+    }
+    // A slow answer within the timeout is only slow.
+    t.sim
+        .state
+        .inject(Fault::Slow(std::time::Duration::from_millis(300)), 1);
+    assert_eq!(t.post_from("/", "/enrol/bankid").await.status(), 303);
+}
+
+#[tokio::test]
+async fn phone_orders_for_the_service_desk_work_through_both_backends() {
+    use stjarna::identity::bankid::{BankId, Collect, IdkollenClient, PhoneOrder, RpClient};
+    let dir = tempfile::tempdir().unwrap();
+    crate::helpers::install_crypto();
+    let sim = stjarna::simulators::bankid::BankIdSimulator::start(
+        stjarna::simulators::bankid::Options::new(dir.path().to_path_buf()),
+    )
+    .await
+    .unwrap();
+    let timeout = std::time::Duration::from_secs(5);
+    let rp = RpClient::new(
+        &sim.api_url,
+        &sim.certs.ca_pem,
+        &sim.certs.client_pem,
+        None,
+        None,
+        timeout,
+    )
+    .unwrap();
+    let broker = IdkollenClient::new(
+        &sim.broker_url,
+        &sim.broker.account_id,
+        secrecy::SecretString::from(sim.broker.secret_key.clone()),
+        Some(&sim.certs.ca_pem),
+        timeout,
+    )
+    .unwrap();
+    let clients: [(&str, &dyn BankId); 2] = [("rp", &rp), ("idkollen", &broker)];
+    for (name, client) in clients {
+        let order = PhoneOrder {
+            personal_number: BERTIL.into(),
+            call_initiator_rp: true,
+            user_visible_data: "Servicedesken vill bekräfta att det är du".into(),
+        };
+        let order_ref = client.phone_auth(&order).await.unwrap();
+        assert_eq!(
+            client.collect(&order_ref).await.unwrap(),
+            Collect::Pending("outstandingTransaction".into()),
+            "{name}"
+        );
+        // A second phone order for the same person while one is open: alreadyInProgress.
+        assert_eq!(
+            client.phone_auth(&order).await.unwrap_err(),
+            stjarna::identity::bankid::BankIdError::AlreadyInProgress,
+            "{name}"
+        );
+        let order_ref = client.phone_auth(&order).await.unwrap();
+        sim.state.answer_phone(&order_ref, BERTIL).unwrap();
+        assert_eq!(
+            client.collect(&order_ref).await.unwrap(),
+            Collect::Pending("userCallConfirm".into()),
+            "{name}"
+        );
+        sim.state.approve(&order_ref).unwrap();
+        match client.collect(&order_ref).await.unwrap() {
+            Collect::Complete(user) => assert_eq!(
+                (user.personal_number.as_str(), user.name.as_str()),
+                (BERTIL, "Bertil Berg")
+            ),
+            other => panic!("{name}: {other:?}"),
+        }
+    }
+    // Mutual TLS is required: a client without a certificate is turned away.
+    let plain = reqwest::Client::builder()
+        .tls_certs_only([reqwest::Certificate::from_pem(
+            &std::fs::read(&sim.certs.ca_pem).unwrap(),
+        )
+        .unwrap()])
+        .build()
+        .unwrap();
+    assert!(
+        plain
+            .post(format!("{}collect", sim.api_url))
+            .json(&serde_json::json!({"orderRef": "x"}))
+            .send()
+            .await
+            .is_err()
+    );
+}
+
+#[tokio::test]
 async fn only_the_personal_number_held_in_ad_can_be_enrolled() {
     let dc = require_dc!();
     let user = dc.create_user("pnr").await;
@@ -317,6 +441,12 @@ async fn only_the_personal_number_held_in_ad_can_be_enrolled() {
     .await;
     t.app.login(&user.name, &user.password).await;
     let id = t.start_enrol().await;
+    let sent = t.sim.state.awaiting_scan()[0].required.clone();
+    assert_eq!(
+        sent.as_deref(),
+        Some(ANNA),
+        "the AD number is sent as requirement.personalNumber, in 12 digits"
+    );
     // BankID itself refuses another person's BankID for the order...
     let err = t
         .app_scan(&t.scan_qr_frame(&id).await, BERTIL)

@@ -217,6 +217,34 @@ async fn a_user_enrols_bankid_in_a_real_browser_with_the_simulated_app() {
         )
         .unwrap();
     }
+
+    // Leaving a page with an order running cancels the order.
+    c.find(Locator::Id("verify-bankid"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    c.wait()
+        .for_element(Locator::Id("bankid-qr"))
+        .await
+        .unwrap();
+    let order_ref = t.sim.state.awaiting_scan()[0].order_ref.clone();
+    c.goto(&t.app.url("/")).await.unwrap();
+    let mut cancelled = false;
+    for _ in 0..30 {
+        let status = t.sim.state.order(&order_ref).map(|o| o.status);
+        if status
+            == Some(stjarna::simulators::bankid::Status::Failed(
+                "cancelled".into(),
+            ))
+        {
+            cancelled = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(cancelled, "the abandoned order was cancelled at BankID");
     c.close().await.unwrap();
     ticker.abort();
 }
