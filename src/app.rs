@@ -31,10 +31,7 @@ pub enum StartupError {
     #[error("{0}")]
     Storage(#[from] StorageError),
     #[error("cannot listen on {address}: {source}")]
-    Listen {
-        address: String,
-        source: std::io::Error,
-    },
+    Listen { address: String, source: std::io::Error },
     #[error("configuration: {0}")]
     Config(String),
     #[error("{0}")]
@@ -50,11 +47,7 @@ pub struct Dependencies {
 
 impl Default for Dependencies {
     fn default() -> Self {
-        Self {
-            clock: Arc::new(SystemClock),
-            random: Arc::new(OsRandom),
-            directory: None,
-        }
+        Self { clock: Arc::new(SystemClock), random: Arc::new(OsRandom), directory: None }
     }
 }
 
@@ -70,38 +63,22 @@ impl Application {
     }
 
     pub async fn build_with(settings: Settings, deps: Dependencies) -> Result<Self, StartupError> {
-        let store =
-            storage::open(&settings.database.url, settings.database.max_connections).await?;
+        let store = storage::open(&settings.database.url, settings.database.max_connections).await?;
         let directory: Arc<dyn Directory> = match deps.directory {
             Some(d) => d,
             None => Arc::new(LdapDirectory::new(&settings.directory)?),
         };
         match directory.ping().await {
             Ok(()) => tracing::info!(url = %settings.directory.url, "directory reachable"),
-            Err(e) => tracing::warn!(
-                "{e}; the portal starts anyway and tells users the directory is unavailable"
-            ),
+            Err(e) => tracing::warn!("{e}; the portal starts anyway and tells users the directory is unavailable"),
         }
-        let state = actix_web::web::Data::new(build_state(
-            settings,
-            store,
-            directory,
-            deps.clock,
-            deps.random,
-        )?);
+        let state = actix_web::web::Data::new(build_state(settings, store, directory, deps.clock, deps.random)?);
 
-        let listener = TcpListener::bind(&state.settings.server.listen).map_err(|source| {
-            StartupError::Listen {
-                address: state.settings.server.listen.clone(),
-                source,
-            }
-        })?;
+        let listener = TcpListener::bind(&state.settings.server.listen)
+            .map_err(|source| StartupError::Listen { address: state.settings.server.listen.clone(), source })?;
         let port = listener
             .local_addr()
-            .map_err(|source| StartupError::Listen {
-                address: state.settings.server.listen.clone(),
-                source,
-            })?
+            .map_err(|source| StartupError::Listen { address: state.settings.server.listen.clone(), source })?
             .port();
         let tls = state.settings.uses_tls();
         let data = state.clone();
@@ -115,16 +92,9 @@ impl Application {
                 .configure(web::routes)
         })
         .listen(listener)
-        .map_err(|source| StartupError::Listen {
-            address: format!("port {port}"),
-            source,
-        })?
+        .map_err(|source| StartupError::Listen { address: format!("port {port}"), source })?
         .run();
-        Ok(Self {
-            port,
-            server,
-            state,
-        })
+        Ok(Self { port, server, state })
     }
 
     pub fn port(&self) -> u16 {
@@ -163,16 +133,10 @@ fn build_state(
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
 ) -> Result<AppState, StartupError> {
-    let csrf_key = match settings
-        .session
-        .secret()
-        .map_err(|e| StartupError::Config(e.to_string()))?
-    {
+    let csrf_key = match settings.session.secret().map_err(|e| StartupError::Config(e.to_string()))? {
         Some(secret) => secret.expose_secret().as_bytes().to_vec(),
         None => {
-            tracing::warn!(
-                "session.secret is not set: using a random key; set it when running several instances"
-            );
+            tracing::warn!("session.secret is not set: using a random key; set it when running several instances");
             let mut key = vec![0u8; 32];
             random.fill(&mut key);
             key
@@ -181,13 +145,7 @@ fn build_state(
     let auditor = Auditor::new(store.clone(), clock.clone());
     let bankid = bankid_flows(&settings, &store, &clock, &random, &auditor)?;
     let throttle = Throttle::new(store.clone(), clock.clone());
-    let login = LoginService::new(
-        &settings,
-        directory.clone(),
-        throttle,
-        auditor.clone(),
-        clock.clone(),
-    );
+    let login = LoginService::new(&settings, directory.clone(), throttle, auditor.clone(), clock.clone());
     let sessions = Sessions::new(
         store.clone(),
         clock.clone(),
@@ -195,12 +153,7 @@ fn build_state(
         settings.session.idle_timeout_minutes,
         settings.session.absolute_lifetime_minutes,
     );
-    let trusted_proxies: Vec<IpAddr> = settings
-        .server
-        .trusted_proxies
-        .iter()
-        .filter_map(|p| p.parse().ok())
-        .collect();
+    let trusted_proxies: Vec<IpAddr> = settings.server.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect();
     Ok(AppState {
         bankid,
         services: catalogue_from(&settings.services),
@@ -241,58 +194,24 @@ fn bankid_flows(
         .security
         .data_key()
         .map_err(config)?
-        .ok_or_else(|| {
-            StartupError::Config("security.data_key is needed when BankID is enabled".into())
-        })?;
+        .ok_or_else(|| StartupError::Config("security.data_key is needed when BankID is enabled".into()))?;
     let key = DataKey::from_base64(key.expose_secret())
         .map_err(|e| StartupError::Config(format!("security.data_key: {e}")))?;
     let timeout = Duration::from_secs(b.timeout_seconds);
     let client: Arc<dyn BankId> = match b.backend {
         BankIdBackend::Rp => {
-            let missing =
-                |k: &str| StartupError::Config(format!("bankid.{k} is needed with the rp backend"));
+            let missing = |k: &str| StartupError::Config(format!("bankid.{k} is needed with the rp backend"));
             let ca = b.ca_file.as_deref().ok_or_else(|| missing("ca_file"))?;
-            let cert = b
-                .client_certificate_file
-                .as_deref()
-                .ok_or_else(|| missing("client_certificate_file"))?;
+            let cert = b.client_certificate_file.as_deref().ok_or_else(|| missing("client_certificate_file"))?;
             let password = b.certificate_password().map_err(config)?;
-            Arc::new(RpClient::new(
-                &b.url,
-                ca,
-                cert,
-                b.client_key_file.as_deref(),
-                password.as_ref(),
-                timeout,
-            )?)
+            Arc::new(RpClient::new(&b.url, ca, cert, b.client_key_file.as_deref(), password.as_ref(), timeout)?)
         }
         BankIdBackend::Idkollen => {
-            let missing = |k: &str| {
-                StartupError::Config(format!("bankid.{k} is needed with the idkollen backend"))
-            };
-            let account = b
-                .account_id
-                .as_deref()
-                .ok_or_else(|| missing("account_id"))?;
-            let secret = b
-                .secret_key()
-                .map_err(config)?
-                .ok_or_else(|| missing("secret_key"))?;
-            Arc::new(IdkollenClient::new(
-                &b.url,
-                account,
-                secret,
-                b.ca_file.as_deref(),
-                timeout,
-            )?)
+            let missing = |k: &str| StartupError::Config(format!("bankid.{k} is needed with the idkollen backend"));
+            let account = b.account_id.as_deref().ok_or_else(|| missing("account_id"))?;
+            let secret = b.secret_key().map_err(config)?.ok_or_else(|| missing("secret_key"))?;
+            Arc::new(IdkollenClient::new(&b.url, account, secret, b.ca_file.as_deref(), timeout)?)
         }
     };
-    Ok(Some(Arc::new(BankIdFlows::new(
-        store.clone(),
-        client,
-        clock.clone(),
-        random.clone(),
-        key,
-        auditor.clone(),
-    ))))
+    Ok(Some(Arc::new(BankIdFlows::new(store.clone(), client, clock.clone(), random.clone(), key, auditor.clone()))))
 }

@@ -9,11 +9,7 @@ use crate::config;
 use crate::directory::{Directory, LdapDirectory};
 
 #[derive(Parser)]
-#[command(
-    name = "stjarna",
-    version,
-    about = "Self-service password reset and enrolment for Active Directory"
-)]
+#[command(name = "stjarna", version, about = "Self-service password reset and enrolment for Active Directory")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -58,10 +54,7 @@ enum Command {
 
 pub fn run() -> ExitCode {
     let cli = Cli::parse();
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -73,13 +66,9 @@ pub fn run() -> ExitCode {
             Command::Serve { config } => serve(config).await,
             Command::CheckConfig { config, offline } => check_config(config, offline).await,
             Command::Migrate { config } => migrate(config).await,
-            Command::BankidSimulator {
-                dir,
-                api_listen,
-                broker_listen,
-                app_listen,
-                identities,
-            } => bankid_simulator(dir, api_listen, broker_listen, app_listen, identities).await,
+            Command::BankidSimulator { dir, api_listen, broker_listen, app_listen, identities } => {
+                bankid_simulator(dir, api_listen, broker_listen, app_listen, identities).await
+            }
         }
     })
 }
@@ -129,23 +118,12 @@ async fn check_config(path: PathBuf, offline: bool) -> ExitCode {
             Err(e) => Err(e),
         };
         if let Err(e) = reached {
-            eprintln!(
-                "{} is valid, but the directory check failed:",
-                path.display()
-            );
+            eprintln!("{} is valid, but the directory check failed:", path.display());
             eprintln!("  - {e}");
             return ExitCode::from(3);
         }
     }
-    println!(
-        "{}: no problems found{}",
-        path.display(),
-        if offline {
-            ""
-        } else {
-            "; the directory answered"
-        }
-    );
+    println!("{}: no problems found{}", path.display(), if offline { "" } else { "; the directory answered" });
     ExitCode::SUCCESS
 }
 
@@ -180,13 +158,9 @@ async fn bankid_simulator(
     opts.app_listen = app_listen;
     for spec in identities {
         match spec.split(':').collect::<Vec<_>>().as_slice() {
-            [pn, given, surname] if pn.len() == 12 => {
-                opts.identities.push(Identity::new(pn, given, surname))
-            }
+            [pn, given, surname] if pn.len() == 12 => opts.identities.push(Identity::new(pn, given, surname)),
             _ => {
-                eprintln!(
-                    "error: --identity {spec}: write it as PERSONALNUMBER:GIVENNAME:SURNAME (12 digits)"
-                );
+                eprintln!("error: --identity {spec}: write it as PERSONALNUMBER:GIVENNAME:SURNAME (12 digits)");
                 return ExitCode::from(2);
             }
         }
@@ -200,10 +174,7 @@ async fn bankid_simulator(
     };
     println!("BankID simulator");
     println!("  RP API v6.0 (mutual TLS): {}", sim.api_url);
-    println!(
-        "  IDkollen v3 (Basic {}:{}): {}",
-        sim.broker.account_id, sim.broker.secret_key, sim.broker_url
-    );
+    println!("  IDkollen v3 (Basic {}:{}): {}", sim.broker.account_id, sim.broker.secret_key, sim.broker_url);
     println!("  simulated app:            {}", sim.app_url);
     println!("  CA: {}", sim.certs.ca_pem.display());
     println!(

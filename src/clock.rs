@@ -70,8 +70,5 @@ impl Random for OsRandom {
 /// Formats a timestamp for people: `2026-11-22 14:05 UTC`.
 pub fn format_utc(ts: Timestamp) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
-    OffsetDateTime::from_unix_timestamp(ts)
-        .ok()
-        .and_then(|t| t.format(&format).ok())
-        .unwrap_or_default()
+    OffsetDateTime::from_unix_timestamp(ts).ok().and_then(|t| t.format(&format).ok()).unwrap_or_default()
 }

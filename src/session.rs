@@ -73,11 +73,7 @@ impl Sessions {
 
     /// Starts a session and returns the cookie value. Any session the browser had is ended first
     /// (the id is rotated at login).
-    pub async fn start(
-        &self,
-        user: SessionUser,
-        previous_token: Option<&str>,
-    ) -> Result<String, StorageError> {
+    pub async fn start(&self, user: SessionUser, previous_token: Option<&str>) -> Result<String, StorageError> {
         if let Some(old) = previous_token {
             self.store.delete_session(&hash(old)).await?;
         }
@@ -121,11 +117,7 @@ impl Sessions {
         if now - record.last_seen_at >= TOUCH_INTERVAL {
             self.store.touch_session(&id_hash, now).await?;
         }
-        Ok(Lookup::Active(Session {
-            user,
-            created_at: record.created_at,
-            last_seen_at: now,
-        }))
+        Ok(Lookup::Active(Session { user, created_at: record.created_at, last_seen_at: now }))
     }
 
     pub async fn end(&self, token: &str) -> Result<(), StorageError> {
@@ -135,8 +127,6 @@ impl Sessions {
     /// Deletes every expired session; run periodically.
     pub async fn purge_expired(&self) -> Result<u64, StorageError> {
         let now = self.clock.now();
-        self.store
-            .delete_expired_sessions(now - self.idle_seconds, now - self.absolute_seconds)
-            .await
+        self.store.delete_expired_sessions(now - self.idle_seconds, now - self.absolute_seconds).await
     }
 }

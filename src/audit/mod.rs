@@ -70,13 +70,7 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     pub fn new(kind: EventKind, outcome: Outcome) -> Self {
-        Self {
-            kind,
-            outcome,
-            username: None,
-            user_id: None,
-            detail: None,
-        }
+        Self { kind, outcome, username: None, user_id: None, detail: None }
     }
     pub fn username(mut self, name: impl Into<String>) -> Self {
         self.username = Some(name.into());

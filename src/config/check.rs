@@ -14,20 +14,13 @@ pub struct ConfigProblem {
 
 impl ConfigProblem {
     pub fn new(key: &str, message: String) -> Self {
-        Self {
-            key: key.to_string(),
-            message,
-        }
+        Self { key: key.to_string(), message }
     }
 }
 
 impl fmt::Display for ConfigProblem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.key.is_empty() {
-            write!(f, "{}", self.message)
-        } else {
-            write!(f, "{}: {}", self.key, self.message)
-        }
+        if self.key.is_empty() { write!(f, "{}", self.message) } else { write!(f, "{}: {}", self.key, self.message) }
     }
 }
 
@@ -37,38 +30,22 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
     let mut bad = |key: &str, msg: String| p.push(ConfigProblem::new(key, msg));
 
     if s.server.listen.parse::<SocketAddr>().is_err() {
-        bad(
-            "server.listen",
-            format!(
-                "\"{}\" is not an address and port such as 127.0.0.1:8080",
-                s.server.listen
-            ),
-        );
+        bad("server.listen", format!("\"{}\" is not an address and port such as 127.0.0.1:8080", s.server.listen));
     }
-    if !(s.server.public_url.starts_with("https://") || s.server.public_url.starts_with("http://"))
-    {
+    if !(s.server.public_url.starts_with("https://") || s.server.public_url.starts_with("http://")) {
         bad(
             "server.public_url",
-            format!(
-                "\"{}\" must start with https:// (or http:// for a local demo)",
-                s.server.public_url
-            ),
+            format!("\"{}\" must start with https:// (or http:// for a local demo)", s.server.public_url),
         );
     }
     for proxy in &s.server.trusted_proxies {
         if proxy.parse::<IpAddr>().is_err() {
-            bad(
-                "server.trusted_proxies",
-                format!("\"{proxy}\" is not an IP address"),
-            );
+            bad("server.trusted_proxies", format!("\"{proxy}\" is not an IP address"));
         }
     }
 
     if !s.database.url.starts_with("sqlite:") {
-        bad(
-            "database.url",
-            format!("\"{}\" is not supported; use sqlite://PATH", s.database.url),
-        );
+        bad("database.url", format!("\"{}\" is not supported; use sqlite://PATH", s.database.url));
     }
     if s.database.max_connections == 0 {
         bad("database.max_connections", "must be at least 1".into());
@@ -87,45 +64,27 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
     }
     if let Some(ca) = &d.ca_file {
         if let Err(e) = std::fs::read(ca) {
-            bad(
-                "directory.ca_file",
-                format!("{} cannot be read: {e}", ca.display()),
-            );
+            bad("directory.ca_file", format!("{} cannot be read: {e}", ca.display()));
         }
     }
     if let Err(e) = d.bind_password() {
         bad(&e.key, e.message);
     }
-    for (key, dn) in [
-        ("directory.bind_dn", &d.bind_dn),
-        ("directory.base_dn", &d.base_dn),
-    ] {
+    for (key, dn) in [("directory.bind_dn", &d.bind_dn), ("directory.base_dn", &d.base_dn)] {
         if !looks_like_dn(dn) {
-            bad(
-                key,
-                format!("\"{dn}\" is not a distinguished name such as DC=example,DC=se"),
-            );
+            bad(key, format!("\"{dn}\" is not a distinguished name such as DC=example,DC=se"));
         }
     }
     if let Some(group) = &d.admin_group {
         if !looks_like_dn(group) {
-            bad(
-                "directory.admin_group",
-                format!("\"{group}\" is not a distinguished name"),
-            );
+            bad("directory.admin_group", format!("\"{group}\" is not a distinguished name"));
         }
     }
     if !(d.user_filter.starts_with('(') && d.user_filter.ends_with(')')) {
-        bad(
-            "directory.user_filter",
-            "must be an LDAP filter in parentheses".into(),
-        );
+        bad("directory.user_filter", "must be an LDAP filter in parentheses".into());
     }
     if d.netbios_domain.is_empty() || d.netbios_domain.contains(['\\', '/', ' ']) {
-        bad(
-            "directory.netbios_domain",
-            "must be the short domain name, such as EXAMPLE".into(),
-        );
+        bad("directory.netbios_domain", "must be the short domain name, such as EXAMPLE".into());
     }
     if d.connect_timeout_seconds == 0 || d.operation_timeout_seconds == 0 {
         bad("directory", "timeouts must be at least 1 second".into());
@@ -135,36 +94,25 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
         bad("session.idle_timeout_minutes", "must be at least 1".into());
     }
     if s.session.absolute_lifetime_minutes < s.session.idle_timeout_minutes {
-        bad(
-            "session.absolute_lifetime_minutes",
-            "must not be shorter than the idle timeout".into(),
-        );
+        bad("session.absolute_lifetime_minutes", "must not be shorter than the idle timeout".into());
     }
     match s.session.secret() {
-        Ok(Some(secret)) if secrecy::ExposeSecret::expose_secret(&secret).len() < 32 => bad(
-            "session.secret",
-            "must be at least 32 characters long".into(),
-        ),
+        Ok(Some(secret)) if secrecy::ExposeSecret::expose_secret(&secret).len() < 32 => {
+            bad("session.secret", "must be at least 32 characters long".into())
+        }
         Ok(_) => {}
         Err(e) => bad(&e.key, e.message),
     }
 
     if s.login.max_failures_per_user == 0 || s.login.max_failures_per_ip == 0 {
-        bad(
-            "login",
-            "max_failures_per_user and max_failures_per_ip must be at least 1".into(),
-        );
+        bad("login", "max_failures_per_user and max_failures_per_ip must be at least 1".into());
     }
     if s.login.window_minutes == 0 {
         bad("login.window_minutes", "must be at least 1".into());
     }
 
     let services = crate::enrolment::catalogue_from(&s.services);
-    for problem in crate::enrolment::check_rules(
-        &services,
-        s.enrolment.enrolment_stars,
-        s.enrolment.reset_stars,
-    ) {
+    for problem in crate::enrolment::check_rules(&services, s.enrolment.enrolment_stars, s.enrolment.reset_stars) {
         bad(problem.key(), problem.to_string());
     }
 
@@ -177,10 +125,7 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
 }
 
 fn looks_like_dn(dn: &str) -> bool {
-    dn.split(',').all(|rdn| {
-        rdn.split_once('=')
-            .is_some_and(|(a, v)| !a.trim().is_empty() && !v.is_empty())
-    })
+    dn.split(',').all(|rdn| rdn.split_once('=').is_some_and(|(a, v)| !a.trim().is_empty() && !v.is_empty()))
 }
 
 fn check_bankid(s: &Settings, bad: &mut impl FnMut(&str, String)) {
@@ -200,30 +145,25 @@ fn check_bankid(s: &Settings, bad: &mut impl FnMut(&str, String)) {
     }
     let Some(b) = &s.bankid else {
         if enabled {
-            bad("bankid", "is missing: services.bankid is enabled, so the [bankid] connection must be configured".into());
+            bad(
+                "bankid",
+                "is missing: services.bankid is enabled, so the [bankid] connection must be configured".into(),
+            );
         }
         return;
     };
     if !b.url.starts_with("https://") {
-        bad(
-            "bankid.url",
-            format!("\"{}\" must be an https:// URL", b.url),
-        );
+        bad("bankid.url", format!("\"{}\" must be an https:// URL", b.url));
     }
-    let readable =
-        |key: &str, path: &Option<std::path::PathBuf>, bad: &mut dyn FnMut(&str, String)| {
-            if let Some(p) = path {
-                if let Err(e) = std::fs::read(p) {
-                    bad(key, format!("{} cannot be read: {e}", p.display()));
-                }
+    let readable = |key: &str, path: &Option<std::path::PathBuf>, bad: &mut dyn FnMut(&str, String)| {
+        if let Some(p) = path {
+            if let Err(e) = std::fs::read(p) {
+                bad(key, format!("{} cannot be read: {e}", p.display()));
             }
-        };
+        }
+    };
     readable("bankid.ca_file", &b.ca_file, bad);
-    readable(
-        "bankid.client_certificate_file",
-        &b.client_certificate_file,
-        bad,
-    );
+    readable("bankid.client_certificate_file", &b.client_certificate_file, bad);
     readable("bankid.client_key_file", &b.client_key_file, bad);
     if let Err(e) = b.certificate_password() {
         bad(&e.key, e.message);
@@ -231,41 +171,26 @@ fn check_bankid(s: &Settings, bad: &mut impl FnMut(&str, String)) {
     match b.backend {
         crate::config::BankIdBackend::Rp => {
             if b.ca_file.is_none() {
-                bad(
-                    "bankid.ca_file",
-                    "is needed with the rp backend: BankID's root CA is pinned".into(),
-                );
+                bad("bankid.ca_file", "is needed with the rp backend: BankID's root CA is pinned".into());
             }
             if b.client_certificate_file.is_none() {
-                bad(
-                    "bankid.client_certificate_file",
-                    "is needed with the rp backend (mutual TLS)".into(),
-                );
+                bad("bankid.client_certificate_file", "is needed with the rp backend (mutual TLS)".into());
             }
         }
         crate::config::BankIdBackend::Idkollen => {
             if b.account_id.as_deref().is_none_or(str::is_empty) {
-                bad(
-                    "bankid.account_id",
-                    "is needed with the idkollen backend".into(),
-                );
+                bad("bankid.account_id", "is needed with the idkollen backend".into());
             }
             match b.secret_key() {
                 Ok(Some(_)) => {}
-                Ok(None) => bad(
-                    "bankid.secret_key",
-                    "is needed with the idkollen backend".into(),
-                ),
+                Ok(None) => bad("bankid.secret_key", "is needed with the idkollen backend".into()),
                 Err(e) => bad(&e.key, e.message),
             }
         }
     }
     if let Some(attr) = &b.personal_number_attribute {
         if attr.is_empty() || !attr.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            bad(
-                "bankid.personal_number_attribute",
-                format!("\"{attr}\" is not an LDAP attribute name"),
-            );
+            bad("bankid.personal_number_attribute", format!("\"{attr}\" is not an LDAP attribute name"));
         }
     }
     if b.timeout_seconds == 0 {

@@ -173,12 +173,7 @@ pub struct SessionSettings {
 
 impl Default for SessionSettings {
     fn default() -> Self {
-        Self {
-            idle_timeout_minutes: 30,
-            absolute_lifetime_minutes: 8 * 60,
-            secret: None,
-            secret_file: None,
-        }
+        Self { idle_timeout_minutes: 30, absolute_lifetime_minutes: 8 * 60, secret: None, secret_file: None }
     }
 }
 
@@ -248,11 +243,7 @@ pub struct PortalSettings {
 
 impl Default for PortalSettings {
     fn default() -> Self {
-        Self {
-            name: "Stjärna".into(),
-            service_desk: String::new(),
-            default_language: "sv".into(),
-        }
+        Self { name: "Stjärna".into(), service_desk: String::new(), default_language: "sv".into() }
     }
 }
 
@@ -264,16 +255,8 @@ impl Settings {
 
 impl DirectorySettings {
     pub fn bind_password(&self) -> Result<SecretString, ConfigProblem> {
-        resolve_secret(
-            "directory.bind_password",
-            &self.bind_password,
-            &self.bind_password_file,
-        )?
-        .ok_or_else(|| {
-            ConfigProblem::new(
-                "directory.bind_password",
-                "is missing: give bind_password or bind_password_file".into(),
-            )
+        resolve_secret("directory.bind_password", &self.bind_password, &self.bind_password_file)?.ok_or_else(|| {
+            ConfigProblem::new("directory.bind_password", "is missing: give bind_password or bind_password_file".into())
         })
     }
 }
@@ -291,23 +274,12 @@ fn resolve_secret(
     file: &Option<PathBuf>,
 ) -> Result<Option<SecretString>, ConfigProblem> {
     match (inline, file) {
-        (Some(_), Some(_)) => Err(ConfigProblem::new(
-            key,
-            format!("is given both inline and as {key}_file; keep one"),
-        )),
+        (Some(_), Some(_)) => Err(ConfigProblem::new(key, format!("is given both inline and as {key}_file; keep one"))),
         (Some(s), None) => Ok(Some(s.clone())),
         (None, Some(path)) => match std::fs::read_to_string(path) {
-            Ok(s) if !s.trim().is_empty() => Ok(Some(SecretString::from(
-                s.trim_end_matches(['\r', '\n']).to_string(),
-            ))),
-            Ok(_) => Err(ConfigProblem::new(
-                key,
-                format!("the file {} is empty", path.display()),
-            )),
-            Err(e) => Err(ConfigProblem::new(
-                key,
-                format!("the file {} cannot be read: {e}", path.display()),
-            )),
+            Ok(s) if !s.trim().is_empty() => Ok(Some(SecretString::from(s.trim_end_matches(['\r', '\n']).to_string()))),
+            Ok(_) => Err(ConfigProblem::new(key, format!("the file {} is empty", path.display()))),
+            Err(e) => Err(ConfigProblem::new(key, format!("the file {} cannot be read: {e}", path.display()))),
         },
         (None, None) => Ok(None),
     }
@@ -327,10 +299,7 @@ fn load_with_env(path: &Path, env: Env) -> Result<Settings, Vec<ConfigProblem>> 
     if !path.is_file() {
         return Err(vec![ConfigProblem::new(
             "",
-            format!(
-                "the configuration file {} does not exist or is not a file",
-                path.display()
-            ),
+            format!("the configuration file {} does not exist or is not a file", path.display()),
         )]);
     }
     parse(Figment::from(Toml::file_exact(path)).merge(env))
@@ -339,11 +308,10 @@ fn load_with_env(path: &Path, env: Env) -> Result<Settings, Vec<ConfigProblem>> 
 fn parse(figment: Figment) -> Result<Settings, Vec<ConfigProblem>> {
     let value: figment::value::Value = figment.extract().map_err(figment_problems)?;
     let mut unknown = Vec::new();
-    let parsed: Result<Settings, _> = serde_path_to_error::deserialize(
-        serde_ignored::Deserializer::new(&value, &mut |p: serde_ignored::Path| {
+    let parsed: Result<Settings, _> =
+        serde_path_to_error::deserialize(serde_ignored::Deserializer::new(&value, &mut |p: serde_ignored::Path| {
             unknown.push(p.to_string())
-        }),
-    );
+        }));
     let mut problems: Vec<ConfigProblem> = unknown
         .into_iter()
         .map(|key| ConfigProblem::new(&key, "is not a setting Stjärna knows (misspelt?)".into()))
@@ -351,11 +319,7 @@ fn parse(figment: Figment) -> Result<Settings, Vec<ConfigProblem>> {
     match parsed {
         Ok(settings) => {
             problems.extend(validate(&settings));
-            if problems.is_empty() {
-                Ok(settings)
-            } else {
-                Err(problems)
-            }
+            if problems.is_empty() { Ok(settings) } else { Err(problems) }
         }
         Err(e) => {
             let key = e.path().to_string();

@@ -69,20 +69,10 @@ fn the_example_file_documents_a_valid_configuration() {
     let text = std::fs::read_to_string(path).unwrap();
     // The example points at files under /etc/stjarna/ that exist only on a real server: make them.
     let dir = tempfile::tempdir().unwrap();
-    for name in [
-        "ad-ca.pem",
-        "bind-password",
-        "bankid-root-ca.pem",
-        "bankid-client.p12",
-        "bankid-client.password",
-    ] {
+    for name in ["ad-ca.pem", "bind-password", "bankid-root-ca.pem", "bankid-client.p12", "bankid-client.password"] {
         std::fs::write(dir.path().join(name), "x").unwrap();
     }
-    std::fs::write(
-        dir.path().join("data-key"),
-        "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("data-key"), "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n").unwrap();
     let text = text.replace("/etc/stjarna/", &format!("{}/", dir.path().display()));
     assert_eq!(problems(&text), Vec::<String>::new());
 }
@@ -91,39 +81,21 @@ fn the_example_file_documents_a_valid_configuration() {
 fn bankid_needs_its_connection_and_a_data_key() {
     let text = VALID[..VALID.find("[security]").unwrap()].to_string();
     let p = problems(&text);
-    assert!(
-        p.iter().any(|p| p.starts_with("security.data_key:")),
-        "{p:?}"
-    );
+    assert!(p.iter().any(|p| p.starts_with("security.data_key:")), "{p:?}");
     assert!(p.iter().any(|p| p.starts_with("bankid:")), "{p:?}");
     let rp = VALID.replace("backend = \"idkollen\"", "backend = \"rp\"");
     let p = problems(&rp);
-    assert!(
-        p.iter()
-            .any(|p| p.starts_with("bankid.ca_file:") && p.contains("pinned")),
-        "{p:?}"
-    );
-    assert!(
-        p.iter()
-            .any(|p| p.starts_with("bankid.client_certificate_file:")),
-        "{p:?}"
-    );
+    assert!(p.iter().any(|p| p.starts_with("bankid.ca_file:") && p.contains("pinned")), "{p:?}");
+    assert!(p.iter().any(|p| p.starts_with("bankid.client_certificate_file:")), "{p:?}");
     let short_key = VALID.replace("MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=", "c2hvcnQ=");
-    assert!(
-        problems(&short_key)
-            .iter()
-            .any(|p| p.starts_with("security.data_key:") && p.contains("32 random bytes"))
-    );
+    assert!(problems(&short_key).iter().any(|p| p.starts_with("security.data_key:") && p.contains("32 random bytes")));
 }
 
 #[test]
 fn every_unknown_key_is_reported_with_its_path() {
     let text = VALID.replace("[server]", "[server]\nlisten_port = 1\n") + "\n[servicez]\nx = 1\n";
     let p = problems(&text);
-    assert!(
-        p.iter().any(|p| p.starts_with("server.listen_port:")),
-        "{p:?}"
-    );
+    assert!(p.iter().any(|p| p.starts_with("server.listen_port:")), "{p:?}");
     assert!(p.iter().any(|p| p.starts_with("servicez:")), "{p:?}");
 }
 
@@ -138,11 +110,7 @@ fn a_missing_key_names_the_key() {
 #[test]
 fn reset_stars_above_enrolment_stars_are_refused() {
     let p = problems(&VALID.replace("reset_stars = 3", "reset_stars = 6"));
-    assert!(
-        p.iter()
-            .any(|p| p.starts_with("enrolment.reset_stars:") && p.contains("above")),
-        "{p:?}"
-    );
+    assert!(p.iter().any(|p| p.starts_with("enrolment.reset_stars:") && p.contains("above")), "{p:?}");
 }
 
 #[test]
@@ -152,46 +120,27 @@ fn semantic_problems_are_all_listed_at_once() {
         .replace("listen = \"127.0.0.1:0\"", "listen = \"nowhere\"")
         .replace("stars = 2", "stars = 9");
     let p = problems(&text);
-    assert!(
-        p.iter()
-            .any(|p| p.starts_with("directory.url:") && p.contains("clear text")),
-        "{p:?}"
-    );
+    assert!(p.iter().any(|p| p.starts_with("directory.url:") && p.contains("clear text")), "{p:?}");
     assert!(p.iter().any(|p| p.starts_with("server.listen:")), "{p:?}");
-    assert!(
-        p.iter().any(|p| p.starts_with("services.sms.stars:")),
-        "{p:?}"
-    );
+    assert!(p.iter().any(|p| p.starts_with("services.sms.stars:")), "{p:?}");
 }
 
 #[test]
 fn a_secret_can_be_read_from_a_file() {
     let secret = file("from-a-file\n");
-    let text = VALID.replace(
-        "bind_password = \"secret\"",
-        &format!("bind_password_file = \"{}\"", secret.path().display()),
-    );
+    let text =
+        VALID.replace("bind_password = \"secret\"", &format!("bind_password_file = \"{}\"", secret.path().display()));
     let f = file(&text);
     let settings = load_with_env(f.path(), no_env()).unwrap();
     let password = settings.directory.bind_password().unwrap();
-    assert_eq!(
-        secrecy::ExposeSecret::expose_secret(&password),
-        "from-a-file"
-    );
+    assert_eq!(secrecy::ExposeSecret::expose_secret(&password), "from-a-file");
 }
 
 #[test]
 fn a_missing_secret_file_is_reported() {
-    let text = VALID.replace(
-        "bind_password = \"secret\"",
-        "bind_password_file = \"/nonexistent/pw\"",
-    );
+    let text = VALID.replace("bind_password = \"secret\"", "bind_password_file = \"/nonexistent/pw\"");
     let p = problems(&text);
-    assert!(
-        p.iter()
-            .any(|p| p.contains("/nonexistent/pw") && p.contains("cannot be read")),
-        "{p:?}"
-    );
+    assert!(p.iter().any(|p| p.contains("/nonexistent/pw") && p.contains("cannot be read")), "{p:?}");
 }
 
 #[test]

@@ -8,9 +8,7 @@ pub enum DirectoryError {
     Unreachable { url: String, reason: String },
     #[error("the directory at {url} did not answer within {seconds} s")]
     Timeout { url: String, seconds: u64 },
-    #[error(
-        "the directory's TLS certificate at {url} is not trusted ({reason}); check directory.ca_file"
-    )]
+    #[error("the directory's TLS certificate at {url} is not trusted ({reason}); check directory.ca_file")]
     UntrustedCertificate { url: String, reason: String },
     #[error("the service account {bind_dn} was refused by the directory: {reason}")]
     ServiceAccountRefused { bind_dn: String, reason: String },
@@ -50,11 +48,7 @@ impl BindRefusal {
         let code = lower
             .split("data ")
             .nth(1)
-            .map(|rest| {
-                rest.chars()
-                    .take_while(|c| c.is_ascii_hexdigit())
-                    .collect::<String>()
-            })
+            .map(|rest| rest.chars().take_while(|c| c.is_ascii_hexdigit()).collect::<String>())
             .unwrap_or_default();
         match code.as_str() {
             "525" => BindRefusal::NoSuchUser,
@@ -101,10 +95,7 @@ impl BindRefusal {
 
     /// Whether the refusal means the password itself was wrong (and so counts toward throttling).
     pub fn is_bad_password(self) -> bool {
-        matches!(
-            self,
-            BindRefusal::NoSuchUser | BindRefusal::InvalidCredentials
-        )
+        matches!(self, BindRefusal::NoSuchUser | BindRefusal::InvalidCredentials)
     }
 }
 
@@ -126,9 +117,8 @@ mod tests {
             ("775", AccountLocked),
         ];
         for (code, want) in cases {
-            let text = format!(
-                "80090308: LdapErr: DSID-0C09041C, comment: AcceptSecurityContext error, data {code}, v4563"
-            );
+            let text =
+                format!("80090308: LdapErr: DSID-0C09041C, comment: AcceptSecurityContext error, data {code}, v4563");
             assert_eq!(BindRefusal::from_diagnostic(&text), want, "code {code}");
         }
     }

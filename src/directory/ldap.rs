@@ -11,9 +11,7 @@ use rustls::{ClientConfig, RootCertStore};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::policy::{DOMAIN_ATTRS, PSO_ATTRS};
-use super::{
-    BindRefusal, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordPolicy, Username,
-};
+use super::{BindRefusal, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordPolicy, Username};
 use crate::config::DirectorySettings;
 
 /// LDAP's "in chain" matching rule: AD follows nested group membership.
@@ -45,12 +43,9 @@ pub struct LdapDirectory {
 
 impl LdapDirectory {
     pub fn new(s: &DirectorySettings) -> Result<Self, DirectoryError> {
-        let bind_password =
-            s.bind_password()
-                .map_err(|e| DirectoryError::ServiceAccountRefused {
-                    bind_dn: s.bind_dn.clone(),
-                    reason: e.to_string(),
-                })?;
+        let bind_password = s
+            .bind_password()
+            .map_err(|e| DirectoryError::ServiceAccountRefused { bind_dn: s.bind_dn.clone(), reason: e.to_string() })?;
         Ok(Self {
             url: s.url.clone(),
             starttls: s.starttls,
@@ -78,9 +73,7 @@ impl LdapDirectory {
 
     async fn service_connection(&self) -> Result<Ldap, DirectoryError> {
         let mut ldap = self.connect().await?;
-        let result = self
-            .timed(ldap.simple_bind(&self.bind_dn, self.bind_password.expose_secret()))
-            .await?;
+        let result = self.timed(ldap.simple_bind(&self.bind_dn, self.bind_password.expose_secret())).await?;
         if result.rc != 0 {
             return Err(DirectoryError::ServiceAccountRefused {
                 bind_dn: self.bind_dn.clone(),
@@ -91,16 +84,10 @@ impl LdapDirectory {
     }
 
     /// Runs one LDAP operation under the operation timeout.
-    async fn timed<T>(
-        &self,
-        op: impl Future<Output = ldap3::result::Result<T>>,
-    ) -> Result<T, DirectoryError> {
+    async fn timed<T>(&self, op: impl Future<Output = ldap3::result::Result<T>>) -> Result<T, DirectoryError> {
         match tokio::time::timeout(self.op_timeout, op).await {
             Ok(result) => result.map_err(|e| self.classify(e, self.op_timeout)),
-            Err(_) => Err(DirectoryError::Timeout {
-                url: self.url.clone(),
-                seconds: self.op_timeout.as_secs(),
-            }),
+            Err(_) => Err(DirectoryError::Timeout { url: self.url.clone(), seconds: self.op_timeout.as_secs() }),
         }
     }
 
@@ -127,15 +114,9 @@ impl LdapDirectory {
     fn classify(&self, e: LdapError, timeout: Duration) -> DirectoryError {
         let url = self.url.clone();
         match e {
-            LdapError::Timeout { .. } => DirectoryError::Timeout {
-                url,
-                seconds: timeout.as_secs(),
-            },
+            LdapError::Timeout { .. } => DirectoryError::Timeout { url, seconds: timeout.as_secs() },
             LdapError::Io { source } => classify_io(url, &source),
-            LdapError::Rustls { source } => DirectoryError::UntrustedCertificate {
-                url,
-                reason: source.to_string(),
-            },
+            LdapError::Rustls { source } => DirectoryError::UntrustedCertificate { url, reason: source.to_string() },
             LdapError::LdapResult { result } => {
                 DirectoryError::Protocol(format!("result {} {}", result.rc, result.text))
             }
@@ -145,22 +126,13 @@ impl LdapDirectory {
 }
 
 fn classify_io(url: String, e: &io::Error) -> DirectoryError {
-    if let Some(tls) = e
-        .get_ref()
-        .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-    {
-        return DirectoryError::UntrustedCertificate {
-            url,
-            reason: tls.to_string(),
-        };
+    if let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
+        return DirectoryError::UntrustedCertificate { url, reason: tls.to_string() };
     }
     if e.kind() == io::ErrorKind::TimedOut {
         return DirectoryError::Timeout { url, seconds: 0 };
     }
-    DirectoryError::Unreachable {
-        url,
-        reason: e.to_string(),
-    }
+    DirectoryError::Unreachable { url, reason: e.to_string() }
 }
 
 /// rustls settings: the configured CA file, or the system's roots. Verification is never off.
@@ -170,10 +142,7 @@ fn tls_config(s: &DirectorySettings) -> Result<ClientConfig, DirectoryError> {
         Some(path) => {
             use rustls_pki_types::CertificateDer;
             use rustls_pki_types::pem::PemObject;
-            let ca_error = |reason: String| DirectoryError::CaFile {
-                path: path.display().to_string(),
-                reason,
-            };
+            let ca_error = |reason: String| DirectoryError::CaFile { path: path.display().to_string(), reason };
             let certs: Vec<CertificateDer> = CertificateDer::pem_file_iter(path)
                 .map_err(|e| ca_error(e.to_string()))?
                 .collect::<Result<_, _>>()
@@ -191,9 +160,7 @@ fn tls_config(s: &DirectorySettings) -> Result<ClientConfig, DirectoryError> {
             }
         }
     }
-    Ok(ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth())
+    Ok(ClientConfig::builder().with_root_certificates(roots).with_no_client_auth())
 }
 
 fn first(entry: &SearchEntry, attr: &str) -> Option<String> {
@@ -201,9 +168,7 @@ fn first(entry: &SearchEntry, attr: &str) -> Option<String> {
 }
 
 fn flags(entry: &SearchEntry, attr: &str) -> u32 {
-    first(entry, attr)
-        .and_then(|v| v.parse::<i64>().ok())
-        .unwrap_or(0) as u32
+    first(entry, attr).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0) as u32
 }
 
 fn to_user(entry: SearchEntry) -> Option<DirectoryUser> {
@@ -227,21 +192,10 @@ impl LdapDirectory {
     async fn find_one(&self, wanted: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
         let filter = format!("(&{}{wanted})", self.user_filter);
         let mut ldap = self.service_connection().await?;
-        let mut entries = self
-            .search(
-                &mut ldap,
-                &self.base_dn,
-                Scope::Subtree,
-                &filter,
-                USER_ATTRS,
-            )
-            .await?;
+        let mut entries = self.search(&mut ldap, &self.base_dn, Scope::Subtree, &filter, USER_ATTRS).await?;
         let _ = ldap.unbind().await;
         if entries.len() > 1 {
-            tracing::warn!(
-                count = entries.len(),
-                "several directory users match one login name; refusing all"
-            );
+            tracing::warn!(count = entries.len(), "several directory users match one login name; refusing all");
             return Ok(None);
         }
         Ok(entries.pop().and_then(to_user))
@@ -265,99 +219,56 @@ impl Directory for LdapDirectory {
         let Ok(guid) = uuid::Uuid::parse_str(id) else {
             return Ok(None);
         };
-        let escaped: String = guid
-            .to_bytes_le()
-            .iter()
-            .map(|b| format!("\\{b:02x}"))
-            .collect();
+        let escaped: String = guid.to_bytes_le().iter().map(|b| format!("\\{b:02x}")).collect();
         self.find_one(&format!("(objectGUID={escaped})")).await
     }
 
     async fn attribute(&self, dn: &str, name: &str) -> Result<Option<String>, DirectoryError> {
         let mut ldap = self.service_connection().await?;
-        let entries = self
-            .search(&mut ldap, dn, Scope::Base, "(objectClass=*)", &[name])
-            .await?;
+        let entries = self.search(&mut ldap, dn, Scope::Base, "(objectClass=*)", &[name]).await?;
         let _ = ldap.unbind().await;
         Ok(entries.first().and_then(|e| first(e, name)))
     }
 
-    async fn check_password(
-        &self,
-        user_dn: &str,
-        password: &SecretString,
-    ) -> Result<PasswordCheck, DirectoryError> {
+    async fn check_password(&self, user_dn: &str, password: &SecretString) -> Result<PasswordCheck, DirectoryError> {
         // An LDAP bind with an empty password is an anonymous bind that "succeeds".
         if password.expose_secret().is_empty() {
             return Ok(PasswordCheck::Refused(BindRefusal::InvalidCredentials));
         }
         let mut ldap = self.connect().await?;
-        let result = self
-            .timed(ldap.simple_bind(user_dn, password.expose_secret()))
-            .await?;
+        let result = self.timed(ldap.simple_bind(user_dn, password.expose_secret())).await?;
         let _ = ldap.unbind().await;
         match result.rc {
             0 => Ok(PasswordCheck::Accepted),
-            49 => Ok(PasswordCheck::Refused(BindRefusal::from_diagnostic(
-                &result.text,
-            ))),
-            rc => Err(DirectoryError::Protocol(format!(
-                "bind answered {rc} {}",
-                result.text
-            ))),
+            49 => Ok(PasswordCheck::Refused(BindRefusal::from_diagnostic(&result.text))),
+            rc => Err(DirectoryError::Protocol(format!("bind answered {rc} {}", result.text))),
         }
     }
 
     async fn is_member_of(&self, user_dn: &str, group_dn: &str) -> Result<bool, DirectoryError> {
         let filter = format!("(memberOf:{IN_CHAIN}:={})", ldap_escape(group_dn));
         let mut ldap = self.service_connection().await?;
-        let entries = self
-            .search(&mut ldap, user_dn, Scope::Base, &filter, &["1.1"])
-            .await?;
+        let entries = self.search(&mut ldap, user_dn, Scope::Base, &filter, &["1.1"]).await?;
         let _ = ldap.unbind().await;
         Ok(!entries.is_empty())
     }
 
     async fn groups_of(&self, user_dn: &str) -> Result<Vec<String>, DirectoryError> {
-        let filter = format!(
-            "(&(objectClass=group)(member:{IN_CHAIN}:={}))",
-            ldap_escape(user_dn)
-        );
+        let filter = format!("(&(objectClass=group)(member:{IN_CHAIN}:={}))", ldap_escape(user_dn));
         let mut ldap = self.service_connection().await?;
-        let entries = self
-            .search(&mut ldap, &self.base_dn, Scope::Subtree, &filter, &["1.1"])
-            .await?;
+        let entries = self.search(&mut ldap, &self.base_dn, Scope::Subtree, &filter, &["1.1"]).await?;
         let _ = ldap.unbind().await;
         let mut groups: Vec<String> = entries.into_iter().map(|e| e.dn).collect();
         groups.sort();
         Ok(groups)
     }
 
-    async fn password_policy(
-        &self,
-        user_dn: Option<&str>,
-    ) -> Result<PasswordPolicy, DirectoryError> {
+    async fn password_policy(&self, user_dn: Option<&str>) -> Result<PasswordPolicy, DirectoryError> {
         let mut ldap = self.service_connection().await?;
         if let Some(dn) = user_dn {
-            let user = self
-                .search(
-                    &mut ldap,
-                    dn,
-                    Scope::Base,
-                    "(objectClass=*)",
-                    &["msDS-ResultantPSO"],
-                )
-                .await?;
+            let user = self.search(&mut ldap, dn, Scope::Base, "(objectClass=*)", &["msDS-ResultantPSO"]).await?;
             if let Some(pso_dn) = user.first().and_then(|e| first(e, "msDS-ResultantPSO")) {
-                let pso = self
-                    .search(
-                        &mut ldap,
-                        &pso_dn,
-                        Scope::Base,
-                        "(objectClass=*)",
-                        PSO_ATTRS,
-                    )
-                    .await?;
+                let pso = self.search(&mut ldap, &pso_dn, Scope::Base, "(objectClass=*)", PSO_ATTRS).await?;
                 match pso.first() {
                     Some(entry) if entry.attrs.contains_key("msDS-MinimumPasswordLength") => {
                         let _ = ldap.unbind().await;
@@ -371,35 +282,14 @@ impl Directory for LdapDirectory {
                 }
             }
         }
-        let root = self
-            .search(
-                &mut ldap,
-                "",
-                Scope::Base,
-                "(objectClass=*)",
-                &["defaultNamingContext"],
-            )
-            .await?;
+        let root = self.search(&mut ldap, "", Scope::Base, "(objectClass=*)", &["defaultNamingContext"]).await?;
         let domain_dn = root
             .first()
             .and_then(|e| first(e, "defaultNamingContext"))
-            .ok_or_else(|| {
-                DirectoryError::Protocol("the root DSE names no defaultNamingContext".into())
-            })?;
-        let domain = self
-            .search(
-                &mut ldap,
-                &domain_dn,
-                Scope::Base,
-                "(objectClass=*)",
-                DOMAIN_ATTRS,
-            )
-            .await?;
+            .ok_or_else(|| DirectoryError::Protocol("the root DSE names no defaultNamingContext".into()))?;
+        let domain = self.search(&mut ldap, &domain_dn, Scope::Base, "(objectClass=*)", DOMAIN_ATTRS).await?;
         let _ = ldap.unbind().await;
-        let attrs = domain
-            .first()
-            .map(|e| e.attrs.clone())
-            .unwrap_or_else(HashMap::new);
+        let attrs = domain.first().map(|e| e.attrs.clone()).unwrap_or_else(HashMap::new);
         Ok(PasswordPolicy::from_domain(&attrs))
     }
 

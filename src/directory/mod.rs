@@ -58,11 +58,7 @@ pub trait Directory: Send + Sync + 'static {
     async fn attribute(&self, dn: &str, name: &str) -> Result<Option<String>, DirectoryError>;
 
     /// Binds as the user with `password`. An empty password is refused without asking the directory.
-    async fn check_password(
-        &self,
-        user_dn: &str,
-        password: &SecretString,
-    ) -> Result<PasswordCheck, DirectoryError>;
+    async fn check_password(&self, user_dn: &str, password: &SecretString) -> Result<PasswordCheck, DirectoryError>;
 
     /// Whether the user is in `group_dn`, directly or through nested groups.
     async fn is_member_of(&self, user_dn: &str, group_dn: &str) -> Result<bool, DirectoryError>;
@@ -71,10 +67,7 @@ pub trait Directory: Send + Sync + 'static {
     async fn groups_of(&self, user_dn: &str) -> Result<Vec<String>, DirectoryError>;
 
     /// The password and lockout policy in force for the user, or the domain's when `user_dn` is None.
-    async fn password_policy(
-        &self,
-        user_dn: Option<&str>,
-    ) -> Result<PasswordPolicy, DirectoryError>;
+    async fn password_policy(&self, user_dn: Option<&str>) -> Result<PasswordPolicy, DirectoryError>;
 
     /// Connects and binds with the service account; for health and configuration checks.
     async fn ping(&self) -> Result<(), DirectoryError>;

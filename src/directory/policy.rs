@@ -76,8 +76,7 @@ impl PasswordPolicy {
     pub fn from_pso(dn: &str, attrs: &Attrs) -> PasswordPolicy {
         PasswordPolicy {
             min_length: number(attrs, "msDS-MinimumPasswordLength"),
-            complexity: first(attrs, "msDS-PasswordComplexityEnabled")
-                .is_some_and(|v| v.eq_ignore_ascii_case("TRUE")),
+            complexity: first(attrs, "msDS-PasswordComplexityEnabled").is_some_and(|v| v.eq_ignore_ascii_case("TRUE")),
             history_length: number(attrs, "msDS-PasswordHistoryLength"),
             lockout_threshold: number(attrs, "msDS-LockoutThreshold"),
             lockout_duration_minutes: interval_minutes(attrs, "msDS-LockoutDuration"),
@@ -93,10 +92,7 @@ mod tests {
     use super::*;
 
     fn attrs(pairs: &[(&str, &str)]) -> Attrs {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), vec![v.to_string()]))
-            .collect()
+        pairs.iter().map(|(k, v)| (k.to_string(), vec![v.to_string()])).collect()
     }
 
     #[test]
@@ -128,10 +124,7 @@ mod tests {
     fn reads_a_fine_grained_policy() {
         let p = PasswordPolicy::from_pso(
             "CN=Admins PSO",
-            &attrs(&[
-                ("msDS-MinimumPasswordLength", "14"),
-                ("msDS-PasswordComplexityEnabled", "TRUE"),
-            ]),
+            &attrs(&[("msDS-MinimumPasswordLength", "14"), ("msDS-PasswordComplexityEnabled", "TRUE")]),
         );
         assert_eq!(p.min_length, 14);
         assert!(p.complexity);

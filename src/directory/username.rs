@@ -24,9 +24,7 @@ pub enum UsernameError {
 }
 
 /// Characters AD does not allow in a sAMAccountName.
-const FORBIDDEN: &[char] = &[
-    '"', '/', '\\', '[', ']', ':', ';', '|', '=', ',', '+', '*', '?', '<', '>',
-];
+const FORBIDDEN: &[char] = &['"', '/', '\\', '[', ']', ':', ';', '|', '=', ',', '+', '*', '?', '<', '>'];
 
 impl Username {
     /// Parses what was typed. `netbios_domain` is the only domain accepted before a backslash.
@@ -91,18 +89,9 @@ mod tests {
 
     #[test]
     fn accepts_the_three_forms_of_a_login_name() {
-        assert_eq!(
-            Username::parse("anna", "EXAMPLE"),
-            Ok(Username::Account("anna".into()))
-        );
-        assert_eq!(
-            Username::parse(" EXAMPLE\\anna ", "EXAMPLE"),
-            Ok(Username::Account("anna".into()))
-        );
-        assert_eq!(
-            Username::parse("example\\anna", "EXAMPLE"),
-            Ok(Username::Account("anna".into()))
-        );
+        assert_eq!(Username::parse("anna", "EXAMPLE"), Ok(Username::Account("anna".into())));
+        assert_eq!(Username::parse(" EXAMPLE\\anna ", "EXAMPLE"), Ok(Username::Account("anna".into())));
+        assert_eq!(Username::parse("example\\anna", "EXAMPLE"), Ok(Username::Account("anna".into())));
         assert_eq!(
             Username::parse("anna@example.test", "EXAMPLE"),
             Ok(Username::Principal("anna@example.test".into()))
@@ -112,30 +101,12 @@ mod tests {
     #[test]
     fn refuses_what_cannot_be_an_account() {
         assert_eq!(Username::parse("  ", "EXAMPLE"), Err(UsernameError::Empty));
-        assert_eq!(
-            Username::parse("OTHER\\anna", "EXAMPLE"),
-            Err(UsernameError::OtherDomain)
-        );
-        assert_eq!(
-            Username::parse("EXAMPLE\\", "EXAMPLE"),
-            Err(UsernameError::Empty)
-        );
-        assert_eq!(
-            Username::parse("an*na", "EXAMPLE"),
-            Err(UsernameError::InvalidCharacters)
-        );
-        assert_eq!(
-            Username::parse("a\u{0}b", "EXAMPLE"),
-            Err(UsernameError::InvalidCharacters)
-        );
-        assert_eq!(
-            Username::parse("@example.test", "EXAMPLE"),
-            Err(UsernameError::InvalidCharacters)
-        );
-        assert_eq!(
-            Username::parse(&"a".repeat(300), "EXAMPLE"),
-            Err(UsernameError::TooLong)
-        );
+        assert_eq!(Username::parse("OTHER\\anna", "EXAMPLE"), Err(UsernameError::OtherDomain));
+        assert_eq!(Username::parse("EXAMPLE\\", "EXAMPLE"), Err(UsernameError::Empty));
+        assert_eq!(Username::parse("an*na", "EXAMPLE"), Err(UsernameError::InvalidCharacters));
+        assert_eq!(Username::parse("a\u{0}b", "EXAMPLE"), Err(UsernameError::InvalidCharacters));
+        assert_eq!(Username::parse("@example.test", "EXAMPLE"), Err(UsernameError::InvalidCharacters));
+        assert_eq!(Username::parse(&"a".repeat(300), "EXAMPLE"), Err(UsernameError::TooLong));
     }
 
     #[test]

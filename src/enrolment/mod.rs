@@ -45,10 +45,7 @@ pub struct UnknownService(String);
 impl FromStr for ServiceKind {
     type Err = UnknownService;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
-        ServiceKind::ALL
-            .into_iter()
-            .find(|k| k.id() == s)
-            .ok_or_else(|| UnknownService(s.to_string()))
+        ServiceKind::ALL.into_iter().find(|k| k.id() == s).ok_or_else(|| UnknownService(s.to_string()))
     }
 }
 
@@ -63,17 +60,10 @@ pub struct Service {
 /// The enabled services from the configuration, in display order.
 pub fn catalogue_from(settings: &ServicesSettings) -> Vec<Service> {
     let entry = |kind, s: &Option<ServiceSettings>| {
-        s.as_ref().filter(|s| s.enabled).map(|s| Service {
-            kind,
-            stars: s.stars,
-            required: s.required,
-        })
+        s.as_ref().filter(|s| s.enabled).map(|s| Service { kind, stars: s.stars, required: s.required })
     };
-    [
-        entry(ServiceKind::BankId, &settings.bankid),
-        entry(ServiceKind::Sms, &settings.sms),
-    ]
-    .into_iter()
-    .flatten()
-    .collect()
+    [entry(ServiceKind::BankId, &settings.bankid), entry(ServiceKind::Sms, &settings.sms)]
+        .into_iter()
+        .flatten()
+        .collect()
 }

@@ -54,17 +54,11 @@ impl Assessment {
 /// offered counts for nothing.
 pub fn assess(offered: &[Service], enrolled: &[ServiceKind], rule: StarRule) -> Assessment {
     let is_enrolled = |k: ServiceKind| enrolled.contains(&k);
-    let collected = offered
-        .iter()
-        .filter(|s| is_enrolled(s.kind))
-        .map(|s| u32::from(s.stars))
-        .sum::<u32>()
-        .min(u32::from(u8::MAX)) as u8;
-    let missing_required: Vec<ServiceKind> = offered
-        .iter()
-        .filter(|s| s.required && !is_enrolled(s.kind))
-        .map(|s| s.kind)
-        .collect();
+    let collected =
+        offered.iter().filter(|s| is_enrolled(s.kind)).map(|s| u32::from(s.stars)).sum::<u32>().min(u32::from(u8::MAX))
+            as u8;
+    let missing_required: Vec<ServiceKind> =
+        offered.iter().filter(|s| s.required && !is_enrolled(s.kind)).map(|s| s.kind).collect();
     let any = offered.iter().any(|s| is_enrolled(s.kind));
     let status = if collected >= rule.enrolment_stars && missing_required.is_empty() {
         EnrolmentStatus::Enrolled
@@ -73,12 +67,7 @@ pub fn assess(offered: &[Service], enrolled: &[ServiceKind], rule: StarRule) -> 
     } else {
         EnrolmentStatus::NotEnrolled
     };
-    Assessment {
-        collected,
-        needed: rule.enrolment_stars,
-        missing_required,
-        status,
-    }
+    Assessment { collected, needed: rule.enrolment_stars, missing_required, status }
 }
 
 /// Something wrong with the star settings.
@@ -96,20 +85,10 @@ impl RuleProblem {
     /// The configuration key the problem is about.
     pub fn key(&self) -> &'static str {
         match self {
-            RuleProblem::StarsOutOfRange {
-                kind: ServiceKind::BankId,
-                ..
-            } => "services.bankid.stars",
-            RuleProblem::StarsOutOfRange {
-                kind: ServiceKind::Sms,
-                ..
-            } => "services.sms.stars",
-            RuleProblem::EnrolmentStarsZero | RuleProblem::Unreachable { .. } => {
-                "enrolment.enrolment_stars"
-            }
-            RuleProblem::ResetStarsZero | RuleProblem::ResetAboveEnrolment { .. } => {
-                "enrolment.reset_stars"
-            }
+            RuleProblem::StarsOutOfRange { kind: ServiceKind::BankId, .. } => "services.bankid.stars",
+            RuleProblem::StarsOutOfRange { kind: ServiceKind::Sms, .. } => "services.sms.stars",
+            RuleProblem::EnrolmentStarsZero | RuleProblem::Unreachable { .. } => "enrolment.enrolment_stars",
+            RuleProblem::ResetStarsZero | RuleProblem::ResetAboveEnrolment { .. } => "enrolment.reset_stars",
             RuleProblem::NoServices => "services",
         }
     }
@@ -130,10 +109,7 @@ impl fmt::Display for RuleProblem {
             RuleProblem::NoServices => {
                 write!(f, "no identity service is enabled, so nobody can enrol")
             }
-            RuleProblem::Unreachable {
-                available,
-                enrolment,
-            } => write!(
+            RuleProblem::Unreachable { available, enrolment } => write!(
                 f,
                 "is {enrolment}, but the enabled services are worth only {available} stars together, so nobody can complete enrolment"
             ),
@@ -146,10 +122,7 @@ pub fn check_rules(offered: &[Service], enrolment_stars: u8, reset_stars: u8) ->
     let mut problems = Vec::new();
     for s in offered {
         if !(1..=5).contains(&s.stars) {
-            problems.push(RuleProblem::StarsOutOfRange {
-                kind: s.kind,
-                stars: s.stars,
-            });
+            problems.push(RuleProblem::StarsOutOfRange { kind: s.kind, stars: s.stars });
         }
     }
     if enrolment_stars == 0 {
@@ -159,20 +132,14 @@ pub fn check_rules(offered: &[Service], enrolment_stars: u8, reset_stars: u8) ->
         problems.push(RuleProblem::ResetStarsZero);
     }
     if reset_stars > enrolment_stars {
-        problems.push(RuleProblem::ResetAboveEnrolment {
-            reset: reset_stars,
-            enrolment: enrolment_stars,
-        });
+        problems.push(RuleProblem::ResetAboveEnrolment { reset: reset_stars, enrolment: enrolment_stars });
     }
     if offered.is_empty() {
         problems.push(RuleProblem::NoServices);
     } else {
         let available: u32 = offered.iter().map(|s| u32::from(s.stars)).sum();
         if available < u32::from(enrolment_stars) {
-            problems.push(RuleProblem::Unreachable {
-                available,
-                enrolment: enrolment_stars,
-            });
+            problems.push(RuleProblem::Unreachable { available, enrolment: enrolment_stars });
         }
     }
     problems
@@ -182,20 +149,9 @@ pub fn check_rules(offered: &[Service], enrolment_stars: u8, reset_stars: u8) ->
 mod tests {
     use super::*;
 
-    const BANKID: Service = Service {
-        kind: ServiceKind::BankId,
-        stars: 3,
-        required: false,
-    };
-    const SMS: Service = Service {
-        kind: ServiceKind::Sms,
-        stars: 2,
-        required: false,
-    };
-    const RULE: StarRule = StarRule {
-        enrolment_stars: 5,
-        reset_stars: 3,
-    };
+    const BANKID: Service = Service { kind: ServiceKind::BankId, stars: 3, required: false };
+    const SMS: Service = Service { kind: ServiceKind::Sms, stars: 2, required: false };
+    const RULE: StarRule = StarRule { enrolment_stars: 5, reset_stars: 3 };
 
     #[test]
     fn nothing_enrolled_is_not_enrolled() {
@@ -213,11 +169,7 @@ mod tests {
 
     #[test]
     fn a_full_row_is_enrolled() {
-        let a = assess(
-            &[BANKID, SMS],
-            &[ServiceKind::Sms, ServiceKind::BankId],
-            RULE,
-        );
+        let a = assess(&[BANKID, SMS], &[ServiceKind::Sms, ServiceKind::BankId], RULE);
         assert_eq!(a.status, EnrolmentStatus::Enrolled);
         assert_eq!(a.collected, 5);
     }
@@ -232,10 +184,7 @@ mod tests {
 
     #[test]
     fn a_missing_required_service_keeps_the_user_partly_enrolled() {
-        let sms = Service {
-            required: true,
-            ..SMS
-        };
+        let sms = Service { required: true, ..SMS };
         let bankid = Service { stars: 5, ..BANKID };
         let a = assess(&[bankid, sms], &[ServiceKind::BankId], RULE);
         assert_eq!(a.collected, 5);
@@ -259,13 +208,7 @@ mod tests {
     #[test]
     fn reset_stars_above_enrolment_stars_are_refused() {
         let problems = check_rules(&[BANKID, SMS], 4, 5);
-        assert_eq!(
-            problems,
-            vec![RuleProblem::ResetAboveEnrolment {
-                reset: 5,
-                enrolment: 4
-            }]
-        );
+        assert_eq!(problems, vec![RuleProblem::ResetAboveEnrolment { reset: 5, enrolment: 4 }]);
         assert_eq!(problems[0].key(), "enrolment.reset_stars");
     }
 
@@ -274,26 +217,14 @@ mod tests {
         let zero = Service { stars: 0, ..SMS };
         let six = Service { stars: 6, ..BANKID };
         let problems = check_rules(&[six, zero], 5, 3);
-        assert!(problems.contains(&RuleProblem::StarsOutOfRange {
-            kind: ServiceKind::BankId,
-            stars: 6
-        }));
-        assert!(problems.contains(&RuleProblem::StarsOutOfRange {
-            kind: ServiceKind::Sms,
-            stars: 0
-        }));
+        assert!(problems.contains(&RuleProblem::StarsOutOfRange { kind: ServiceKind::BankId, stars: 6 }));
+        assert!(problems.contains(&RuleProblem::StarsOutOfRange { kind: ServiceKind::Sms, stars: 0 }));
     }
 
     #[test]
     fn a_row_longer_than_all_services_together_is_refused() {
         let problems = check_rules(&[SMS], 5, 3);
-        assert_eq!(
-            problems,
-            vec![RuleProblem::Unreachable {
-                available: 2,
-                enrolment: 5
-            }]
-        );
+        assert_eq!(problems, vec![RuleProblem::Unreachable { available: 2, enrolment: 5 }]);
         assert_eq!(check_rules(&[], 1, 1), vec![RuleProblem::NoServices]);
     }
 }

@@ -36,13 +36,7 @@ impl Lang {
         for part in header.split(',') {
             let mut pieces = part.split(';');
             let tag = pieces.next().unwrap_or_default();
-            let q = pieces
-                .find_map(|p| {
-                    p.trim()
-                        .strip_prefix("q=")
-                        .and_then(|q| q.parse::<f32>().ok())
-                })
-                .unwrap_or(1.0);
+            let q = pieces.find_map(|p| p.trim().strip_prefix("q=").and_then(|q| q.parse::<f32>().ok())).unwrap_or(1.0);
             if let Some(lang) = Lang::from_code(tag) {
                 if q > 0.0 && best.is_none_or(|(bq, _)| q > bq) {
                     best = Some((q, lang));
@@ -68,16 +62,13 @@ pub struct Catalogue {
     messages: HashMap<String, String>,
 }
 
-static SV: LazyLock<Catalogue> =
-    LazyLock::new(|| Catalogue::parse(Lang::Sv, include_str!("../../i18n/sv.toml")));
-static EN: LazyLock<Catalogue> =
-    LazyLock::new(|| Catalogue::parse(Lang::En, include_str!("../../i18n/en.toml")));
+static SV: LazyLock<Catalogue> = LazyLock::new(|| Catalogue::parse(Lang::Sv, include_str!("../../i18n/sv.toml")));
+static EN: LazyLock<Catalogue> = LazyLock::new(|| Catalogue::parse(Lang::En, include_str!("../../i18n/en.toml")));
 
 impl Catalogue {
     fn parse(lang: Lang, text: &str) -> Catalogue {
-        let table: toml::Table = text
-            .parse()
-            .unwrap_or_else(|e| panic!("i18n/{}.toml is not valid TOML: {e}", lang.code()));
+        let table: toml::Table =
+            text.parse().unwrap_or_else(|e| panic!("i18n/{}.toml is not valid TOML: {e}", lang.code()));
         let mut messages = HashMap::new();
         flatten("", &table, &mut messages);
         Catalogue { lang, messages }
@@ -108,11 +99,7 @@ impl Catalogue {
 
 fn flatten(prefix: &str, table: &toml::Table, out: &mut HashMap<String, String>) {
     for (k, v) in table {
-        let key = if prefix.is_empty() {
-            k.clone()
-        } else {
-            format!("{prefix}.{k}")
-        };
+        let key = if prefix.is_empty() { k.clone() } else { format!("{prefix}.{k}") };
         match v {
             toml::Value::Table(t) => flatten(&key, t, out),
             toml::Value::String(s) => {

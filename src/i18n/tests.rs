@@ -12,10 +12,7 @@ fn both_catalogues_have_the_same_keys() {
     let en = keys(Lang::En);
     let only_sv: Vec<_> = sv.difference(&en).collect();
     let only_en: Vec<_> = en.difference(&sv).collect();
-    assert!(
-        only_sv.is_empty() && only_en.is_empty(),
-        "only in sv: {only_sv:?}; only in en: {only_en:?}"
-    );
+    assert!(only_sv.is_empty() && only_en.is_empty(), "only in sv: {only_sv:?}; only in en: {only_en:?}");
 }
 
 /// Every `t("key")` / `f("key"` in the templates and sources names a key the catalogues have.
@@ -34,11 +31,7 @@ fn every_key_used_exists() {
             }
         }
     }
-    assert!(
-        missing.is_empty(),
-        "keys missing from the catalogues:\n{}",
-        missing.join("\n")
-    );
+    assert!(missing.is_empty(), "keys missing from the catalogues:\n{}", missing.join("\n"));
 }
 
 fn used_keys(text: &str) -> Vec<String> {
@@ -85,26 +78,15 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
 
 #[test]
 fn accept_language_picks_the_preferred_language_we_speak() {
-    assert_eq!(
-        Lang::from_accept_language("sv-SE,sv;q=0.9,en;q=0.8"),
-        Some(Lang::Sv)
-    );
-    assert_eq!(
-        Lang::from_accept_language("de-DE,en;q=0.5,sv;q=0.4"),
-        Some(Lang::En)
-    );
-    assert_eq!(
-        Lang::from_accept_language("en;q=0.2, sv;q=0.9"),
-        Some(Lang::Sv)
-    );
+    assert_eq!(Lang::from_accept_language("sv-SE,sv;q=0.9,en;q=0.8"), Some(Lang::Sv));
+    assert_eq!(Lang::from_accept_language("de-DE,en;q=0.5,sv;q=0.4"), Some(Lang::En));
+    assert_eq!(Lang::from_accept_language("en;q=0.2, sv;q=0.9"), Some(Lang::Sv));
     assert_eq!(Lang::from_accept_language("de, fr"), None);
     assert_eq!(Lang::from_accept_language(""), None);
 }
 
 #[test]
 fn placeholders_are_filled_in() {
-    let text = Lang::En
-        .catalogue()
-        .f("login.error.throttled", &[("minutes", "7")]);
+    let text = Lang::En.catalogue().f("login.error.throttled", &[("minutes", "7")]);
     assert!(text.contains('7') && !text.contains("{minutes}"), "{text}");
 }

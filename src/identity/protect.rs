@@ -37,14 +37,9 @@ impl DataKey {
         let hk = Hkdf::<Sha256>::new(Some(b"stjarna-data-key"), &master);
         let mut enc = [0u8; 32];
         let mut lookup = vec![0u8; 32];
-        hk.expand(b"encryption", &mut enc)
-            .map_err(|_| ProtectError::BadKey)?;
-        hk.expand(b"lookup", &mut lookup)
-            .map_err(|_| ProtectError::BadKey)?;
-        Ok(Self {
-            cipher: Aes256Gcm::new(&enc.into()),
-            lookup,
-        })
+        hk.expand(b"encryption", &mut enc).map_err(|_| ProtectError::BadKey)?;
+        hk.expand(b"lookup", &mut lookup).map_err(|_| ProtectError::BadKey)?;
+        Ok(Self { cipher: Aes256Gcm::new(&enc.into()), lookup })
     }
 
     /// `base64(nonce || ciphertext)`, a fresh random nonce each time.
@@ -66,17 +61,13 @@ impl DataKey {
             return Err(ProtectError::Decrypt);
         }
         let (nonce, sealed) = bytes.split_at(12);
-        let plain = self
-            .cipher
-            .decrypt(Nonce::from_slice(nonce), sealed)
-            .map_err(|_| ProtectError::Decrypt)?;
+        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), sealed).map_err(|_| ProtectError::Decrypt)?;
         String::from_utf8(plain).map_err(|_| ProtectError::Decrypt)
     }
 
     /// A keyed hash: equal inputs give equal hashes, and nothing else can be learnt from it.
     pub fn lookup_hash(&self, plain: &str) -> String {
-        let mut mac =
-            <Hmac<Sha256> as Mac>::new_from_slice(&self.lookup).expect("HMAC takes any key length");
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.lookup).expect("HMAC takes any key length");
         mac.update(plain.as_bytes());
         hex::encode(mac.finalize().into_bytes())
     }
@@ -102,9 +93,7 @@ mod tests {
     #[test]
     fn another_key_cannot_decrypt() {
         let other = DataKey::from_base64(&B64.encode([7u8; 32])).unwrap();
-        let sealed = DataKey::from_base64(KEY)
-            .unwrap()
-            .encrypt("198112189876", &OsRandom);
+        let sealed = DataKey::from_base64(KEY).unwrap().encrypt("198112189876", &OsRandom);
         assert!(other.decrypt(&sealed).is_err());
     }
 

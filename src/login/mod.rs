@@ -18,9 +18,7 @@ use tokio::time::Instant;
 use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Timestamp};
 use crate::config::Settings;
-use crate::directory::{
-    BindRefusal, Directory, DirectoryError, PasswordCheck, PasswordPolicy, Username,
-};
+use crate::directory::{BindRefusal, Directory, DirectoryError, PasswordCheck, PasswordPolicy, Username};
 use crate::session::SessionUser;
 use crate::storage::StorageError;
 
@@ -112,10 +110,7 @@ impl LoginService {
         if let Some(threshold) = policy.map(|p| p.lockout_threshold).filter(|t| *t > 0) {
             max = max.min(threshold.saturating_sub(self.margin).max(1));
         }
-        Limit {
-            max_failures: max,
-            window_seconds: self.window_seconds,
-        }
+        Limit { max_failures: max, window_seconds: self.window_seconds }
     }
 
     pub async fn login(
@@ -138,23 +133,9 @@ impl LoginService {
         meta: &RequestMeta,
     ) -> Result<LoginOutcome, LoginError> {
         let audit_name: String = typed.trim().chars().take(256).collect();
-        let ip_limit = Limit {
-            max_failures: self.max_per_ip,
-            window_seconds: self.window_seconds,
-        };
-        if let Some(wait) = self
-            .throttle
-            .blocked_for(IP_SCOPE, &meta.source_ip, ip_limit)
-            .await?
-        {
-            self.audit(
-                meta,
-                Outcome::Blocked,
-                &audit_name,
-                None,
-                "too many failures from this address",
-            )
-            .await?;
+        let ip_limit = Limit { max_failures: self.max_per_ip, window_seconds: self.window_seconds };
+        if let Some(wait) = self.throttle.blocked_for(IP_SCOPE, &meta.source_ip, ip_limit).await? {
+            self.audit(meta, Outcome::Blocked, &audit_name, None, "too many failures from this address").await?;
             return Ok(throttled(wait));
         }
 
@@ -170,11 +151,7 @@ impl LoginService {
             (None, Err(_)) => format!("name:{}", audit_name.to_lowercase()),
         };
         let policy = self.domain_policy().await.ok();
-        if let Some(wait) = self
-            .throttle
-            .blocked_for(USER_SCOPE, &user_key, self.user_limit(policy.as_ref()))
-            .await?
-        {
+        if let Some(wait) = self.throttle.blocked_for(USER_SCOPE, &user_key, self.user_limit(policy.as_ref())).await? {
             self.audit(
                 meta,
                 Outcome::Blocked,
@@ -188,13 +165,8 @@ impl LoginService {
 
         let Some(user) = user else {
             self.count_failure(&user_key, meta).await?;
-            let why = if name.is_err() {
-                "not a valid account name"
-            } else {
-                "no such user"
-            };
-            self.audit(meta, Outcome::Failure, &audit_name, None, why)
-                .await?;
+            let why = if name.is_err() { "not a valid account name" } else { "no such user" };
+            self.audit(meta, Outcome::Failure, &audit_name, None, why).await?;
             return Ok(LoginOutcome::Refused(Refusal::InvalidCredentials));
         };
 
@@ -203,19 +175,9 @@ impl LoginService {
                 if refusal.is_bad_password() {
                     self.count_failure(&user_key, meta).await?;
                 }
-                self.audit(
-                    meta,
-                    Outcome::Failure,
-                    &user.account_name,
-                    Some(&user.id),
-                    refusal.id(),
-                )
-                .await?;
-                let refusal = if refusal.is_bad_password() {
-                    Refusal::InvalidCredentials
-                } else {
-                    Refusal::Directory(refusal)
-                };
+                self.audit(meta, Outcome::Failure, &user.account_name, Some(&user.id), refusal.id()).await?;
+                let refusal =
+                    if refusal.is_bad_password() { Refusal::InvalidCredentials } else { Refusal::Directory(refusal) };
                 Ok(LoginOutcome::Refused(refusal))
             }
             PasswordCheck::Accepted => {
@@ -225,14 +187,7 @@ impl LoginService {
                     None => false,
                 };
                 let detail = if is_admin { "admin" } else { "user" };
-                self.audit(
-                    meta,
-                    Outcome::Success,
-                    &user.account_name,
-                    Some(&user.id),
-                    detail,
-                )
-                .await?;
+                self.audit(meta, Outcome::Success, &user.account_name, Some(&user.id), detail).await?;
                 Ok(LoginOutcome::Success(SessionUser {
                     display_name: user.name_to_show().to_string(),
                     user_id: user.id,
@@ -269,14 +224,7 @@ impl LoginService {
             None => false,
         };
         let detail = format!("{method}, {}", if is_admin { "admin" } else { "user" });
-        self.audit(
-            meta,
-            Outcome::Success,
-            &user.account_name,
-            Some(&user.id),
-            &detail,
-        )
-        .await?;
+        self.audit(meta, Outcome::Success, &user.account_name, Some(&user.id), &detail).await?;
         Ok(Some(SessionUser {
             display_name: user.name_to_show().to_string(),
             user_id: user.id,
@@ -299,9 +247,7 @@ impl LoginService {
         user_id: Option<&str>,
         detail: &str,
     ) -> Result<(), StorageError> {
-        let mut event = AuditEvent::new(EventKind::Login, outcome)
-            .username(name)
-            .detail(detail);
+        let mut event = AuditEvent::new(EventKind::Login, outcome).username(name).detail(detail);
         if let Some(id) = user_id {
             event = event.user_id(id);
         }

@@ -24,24 +24,14 @@ impl Throttle {
     }
 
     /// `Some(seconds)` to wait when the key has used up its failures; `None` when it may try.
-    pub async fn blocked_for(
-        &self,
-        scope: &str,
-        key: &str,
-        limit: Limit,
-    ) -> Result<Option<i64>, StorageError> {
+    pub async fn blocked_for(&self, scope: &str, key: &str, limit: Limit) -> Result<Option<i64>, StorageError> {
         let now = self.clock.now();
-        let failures = self
-            .store
-            .failures_since(scope, key, now - limit.window_seconds)
-            .await?;
+        let failures = self.store.failures_since(scope, key, now - limit.window_seconds).await?;
         Ok(wait(&failures, now, limit))
     }
 
     pub async fn fail(&self, scope: &str, key: &str) -> Result<(), StorageError> {
-        self.store
-            .record_failure(scope, key, self.clock.now())
-            .await
+        self.store.record_failure(scope, key, self.clock.now()).await
     }
 
     pub async fn clear(&self, scope: &str, key: &str) -> Result<(), StorageError> {
@@ -64,10 +54,7 @@ fn wait(failures_newest_first: &[Timestamp], now: Timestamp, limit: Limit) -> Op
 mod tests {
     use super::*;
 
-    const LIMIT: Limit = Limit {
-        max_failures: 3,
-        window_seconds: 900,
-    };
+    const LIMIT: Limit = Limit { max_failures: 3, window_seconds: 900 };
 
     #[test]
     fn under_the_limit_may_try() {

@@ -113,19 +113,9 @@ pub trait Storage: Send + Sync + 'static {
     /// The newest entries first.
     async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRecord>, StorageError>;
 
-    async fn record_failure(
-        &self,
-        scope: &str,
-        key: &str,
-        at: Timestamp,
-    ) -> Result<(), StorageError>;
+    async fn record_failure(&self, scope: &str, key: &str, at: Timestamp) -> Result<(), StorageError>;
     /// When the failures since `since` happened, newest first.
-    async fn failures_since(
-        &self,
-        scope: &str,
-        key: &str,
-        since: Timestamp,
-    ) -> Result<Vec<Timestamp>, StorageError>;
+    async fn failures_since(&self, scope: &str, key: &str, since: Timestamp) -> Result<Vec<Timestamp>, StorageError>;
     async fn clear_failures(&self, scope: &str, key: &str) -> Result<(), StorageError>;
     async fn delete_failures_before(&self, before: Timestamp) -> Result<u64, StorageError>;
 
@@ -134,12 +124,7 @@ pub trait Storage: Send + Sync + 'static {
     async fn insert_bankid_flow(&self, f: &BankIdFlowRecord) -> Result<(), StorageError>;
     async fn bankid_flow(&self, id: &str) -> Result<Option<BankIdFlowRecord>, StorageError>;
     /// Records a collect that left the order pending.
-    async fn note_bankid_pending(
-        &self,
-        id: &str,
-        hint: &str,
-        at: Timestamp,
-    ) -> Result<(), StorageError>;
+    async fn note_bankid_pending(&self, id: &str, hint: &str, at: Timestamp) -> Result<(), StorageError>;
     async fn set_bankid_mode(&self, id: &str, mode: &str) -> Result<(), StorageError>;
     /// Moves a pending flow to a final state. False when it was no longer pending (someone else finished it).
     async fn finish_bankid_flow(
@@ -154,21 +139,10 @@ pub trait Storage: Send + Sync + 'static {
     async fn consume_bankid_flow(&self, id: &str) -> Result<bool, StorageError>;
     /// Binds a BankID to a user and records the enrolment, in one transaction (replacing an earlier one).
     async fn enrol_bankid(&self, r: &BankIdEnrolmentRecord) -> Result<(), StorageError>;
-    async fn bankid_enrolment(
-        &self,
-        user_id: &str,
-    ) -> Result<Option<BankIdEnrolmentRecord>, StorageError>;
-    async fn bankid_enrolments_by_hash(
-        &self,
-        pn_hash: &str,
-    ) -> Result<Vec<BankIdEnrolmentRecord>, StorageError>;
+    async fn bankid_enrolment(&self, user_id: &str) -> Result<Option<BankIdEnrolmentRecord>, StorageError>;
+    async fn bankid_enrolments_by_hash(&self, pn_hash: &str) -> Result<Vec<BankIdEnrolmentRecord>, StorageError>;
     /// Marks an enrolled service as just used.
-    async fn touch_enrolment(
-        &self,
-        user_id: &str,
-        service: &str,
-        at: Timestamp,
-    ) -> Result<(), StorageError>;
+    async fn touch_enrolment(&self, user_id: &str, service: &str, at: Timestamp) -> Result<(), StorageError>;
     async fn delete_bankid_flows_before(&self, before: Timestamp) -> Result<u64, StorageError>;
 
     /// A trivial query, for the health endpoint.
@@ -176,10 +150,7 @@ pub trait Storage: Send + Sync + 'static {
 }
 
 /// Opens the database named by `url` and brings its schema up to date.
-pub async fn open(
-    url: &str,
-    max_connections: u32,
-) -> Result<std::sync::Arc<dyn Storage>, StorageError> {
+pub async fn open(url: &str, max_connections: u32) -> Result<std::sync::Arc<dyn Storage>, StorageError> {
     if url.starts_with("sqlite:") {
         let store = SqliteStorage::open(url, max_connections).await?;
         store.migrate().await?;

@@ -4,13 +4,10 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    AuditRecord, BankIdEnrolmentRecord, BankIdFlowRecord, EnrolmentRecord, SessionRecord, Storage,
-    StorageError,
+    AuditRecord, BankIdEnrolmentRecord, BankIdFlowRecord, EnrolmentRecord, SessionRecord, Storage, StorageError,
 };
 use crate::clock::Timestamp;
 
@@ -45,10 +42,7 @@ impl SqliteStorage {
     }
 
     pub async fn migrate(&self) -> Result<(), StorageError> {
-        MIGRATOR
-            .run(&self.pool)
-            .await
-            .map_err(StorageError::Migrate)
+        MIGRATOR.run(&self.pool).await.map_err(StorageError::Migrate)
     }
 
     pub fn pool(&self) -> &SqlitePool {
@@ -77,12 +71,10 @@ impl Storage for SqliteStorage {
     }
 
     async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StorageError> {
-        Ok(
-            sqlx::query_as::<_, SessionRecord>("SELECT * FROM sessions WHERE id_hash = ?")
-                .bind(id_hash)
-                .fetch_optional(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_as::<_, SessionRecord>("SELECT * FROM sessions WHERE id_hash = ?")
+            .bind(id_hash)
+            .fetch_optional(&self.pool)
+            .await?)
     }
 
     async fn touch_session(&self, id_hash: &str, at: Timestamp) -> Result<(), StorageError> {
@@ -95,10 +87,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn delete_session(&self, id_hash: &str) -> Result<(), StorageError> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?")
-            .bind(id_hash)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(id_hash).execute(&self.pool).await?;
         Ok(())
     }
 
@@ -135,20 +124,13 @@ impl Storage for SqliteStorage {
     }
 
     async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRecord>, StorageError> {
-        Ok(
-            sqlx::query_as::<_, AuditRecord>("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?")
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?,
-        )
+        Ok(sqlx::query_as::<_, AuditRecord>("SELECT * FROM audit_log ORDER BY id DESC LIMIT ?")
+            .bind(limit)
+            .fetch_all(&self.pool)
+            .await?)
     }
 
-    async fn record_failure(
-        &self,
-        scope: &str,
-        key: &str,
-        at: Timestamp,
-    ) -> Result<(), StorageError> {
+    async fn record_failure(&self, scope: &str, key: &str, at: Timestamp) -> Result<(), StorageError> {
         sqlx::query("INSERT INTO throttle_failures (scope, key, at) VALUES (?, ?, ?)")
             .bind(scope)
             .bind(key)
@@ -158,12 +140,7 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    async fn failures_since(
-        &self,
-        scope: &str,
-        key: &str,
-        since: Timestamp,
-    ) -> Result<Vec<Timestamp>, StorageError> {
+    async fn failures_since(&self, scope: &str, key: &str, since: Timestamp) -> Result<Vec<Timestamp>, StorageError> {
         let rows: Vec<(Timestamp,)> = sqlx::query_as(
             "SELECT at FROM throttle_failures WHERE scope = ? AND key = ? AND at > ? ORDER BY at DESC LIMIT 1000",
         )
@@ -185,10 +162,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn delete_failures_before(&self, before: Timestamp) -> Result<u64, StorageError> {
-        let done = sqlx::query("DELETE FROM throttle_failures WHERE at < ?")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
+        let done = sqlx::query("DELETE FROM throttle_failures WHERE at < ?").bind(before).execute(&self.pool).await?;
         Ok(done.rows_affected())
     }
 
@@ -209,12 +183,7 @@ impl Storage for SqliteStorage {
         self.bankid_get_flow(id).await
     }
 
-    async fn note_bankid_pending(
-        &self,
-        id: &str,
-        hint: &str,
-        at: Timestamp,
-    ) -> Result<(), StorageError> {
+    async fn note_bankid_pending(&self, id: &str, hint: &str, at: Timestamp) -> Result<(), StorageError> {
         self.bankid_note_pending(id, hint, at).await
     }
 
@@ -230,8 +199,7 @@ impl Storage for SqliteStorage {
         result_user_id: Option<&str>,
         at: Timestamp,
     ) -> Result<bool, StorageError> {
-        self.bankid_finish(id, state, hint, result_user_id, at)
-            .await
+        self.bankid_finish(id, state, hint, result_user_id, at).await
     }
 
     async fn consume_bankid_flow(&self, id: &str) -> Result<bool, StorageError> {
@@ -242,26 +210,15 @@ impl Storage for SqliteStorage {
         self.bankid_enrol(r).await
     }
 
-    async fn bankid_enrolment(
-        &self,
-        user_id: &str,
-    ) -> Result<Option<BankIdEnrolmentRecord>, StorageError> {
+    async fn bankid_enrolment(&self, user_id: &str) -> Result<Option<BankIdEnrolmentRecord>, StorageError> {
         self.bankid_get_enrolment(user_id).await
     }
 
-    async fn bankid_enrolments_by_hash(
-        &self,
-        pn_hash: &str,
-    ) -> Result<Vec<BankIdEnrolmentRecord>, StorageError> {
+    async fn bankid_enrolments_by_hash(&self, pn_hash: &str) -> Result<Vec<BankIdEnrolmentRecord>, StorageError> {
         self.bankid_by_hash(pn_hash).await
     }
 
-    async fn touch_enrolment(
-        &self,
-        user_id: &str,
-        service: &str,
-        at: Timestamp,
-    ) -> Result<(), StorageError> {
+    async fn touch_enrolment(&self, user_id: &str, service: &str, at: Timestamp) -> Result<(), StorageError> {
         sqlx::query("UPDATE enrolments SET last_used_at = ? WHERE user_id = ? AND service = ?")
             .bind(at)
             .bind(user_id)
@@ -272,10 +229,8 @@ impl Storage for SqliteStorage {
     }
 
     async fn delete_bankid_flows_before(&self, before: Timestamp) -> Result<u64, StorageError> {
-        let done = sqlx::query("DELETE FROM bankid_flows WHERE started_at < ?")
-            .bind(before)
-            .execute(&self.pool)
-            .await?;
+        let done =
+            sqlx::query("DELETE FROM bankid_flows WHERE started_at < ?").bind(before).execute(&self.pool).await?;
         Ok(done.rows_affected())
     }
 

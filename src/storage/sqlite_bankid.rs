@@ -4,10 +4,7 @@ use super::{BankIdEnrolmentRecord, BankIdFlowRecord, SqliteStorage, StorageError
 use crate::clock::Timestamp;
 
 impl SqliteStorage {
-    pub(super) async fn bankid_insert_flow(
-        &self,
-        f: &BankIdFlowRecord,
-    ) -> Result<(), StorageError> {
+    pub(super) async fn bankid_insert_flow(&self, f: &BankIdFlowRecord) -> Result<(), StorageError> {
         sqlx::query(
             "INSERT INTO bankid_flows (id, purpose, binding_hash, user_id, required_pn_hash, order_ref, auto_start_token,
              qr_start_token, qr_start_secret, mode, state, hint_code, started_at, last_collect_at, finished_at, result_user_id)
@@ -34,24 +31,14 @@ impl SqliteStorage {
         Ok(())
     }
 
-    pub(super) async fn bankid_get_flow(
-        &self,
-        id: &str,
-    ) -> Result<Option<BankIdFlowRecord>, StorageError> {
-        Ok(
-            sqlx::query_as::<_, BankIdFlowRecord>("SELECT * FROM bankid_flows WHERE id = ?")
-                .bind(id)
-                .fetch_optional(self.pool())
-                .await?,
-        )
+    pub(super) async fn bankid_get_flow(&self, id: &str) -> Result<Option<BankIdFlowRecord>, StorageError> {
+        Ok(sqlx::query_as::<_, BankIdFlowRecord>("SELECT * FROM bankid_flows WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
     }
 
-    pub(super) async fn bankid_note_pending(
-        &self,
-        id: &str,
-        hint: &str,
-        at: Timestamp,
-    ) -> Result<(), StorageError> {
+    pub(super) async fn bankid_note_pending(&self, id: &str, hint: &str, at: Timestamp) -> Result<(), StorageError> {
         sqlx::query("UPDATE bankid_flows SET hint_code = ?, last_collect_at = ? WHERE id = ? AND state = 'pending'")
             .bind(hint)
             .bind(at)
@@ -62,11 +49,7 @@ impl SqliteStorage {
     }
 
     pub(super) async fn bankid_set_mode(&self, id: &str, mode: &str) -> Result<(), StorageError> {
-        sqlx::query("UPDATE bankid_flows SET mode = ? WHERE id = ?")
-            .bind(mode)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
+        sqlx::query("UPDATE bankid_flows SET mode = ? WHERE id = ?").bind(mode).bind(id).execute(self.pool()).await?;
         Ok(())
     }
 
@@ -94,12 +77,10 @@ impl SqliteStorage {
     }
 
     pub(super) async fn bankid_consume(&self, id: &str) -> Result<bool, StorageError> {
-        let done = sqlx::query(
-            "UPDATE bankid_flows SET state = 'consumed' WHERE id = ? AND state = 'complete'",
-        )
-        .bind(id)
-        .execute(self.pool())
-        .await?;
+        let done = sqlx::query("UPDATE bankid_flows SET state = 'consumed' WHERE id = ? AND state = 'complete'")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -135,23 +116,16 @@ impl SqliteStorage {
         &self,
         user_id: &str,
     ) -> Result<Option<BankIdEnrolmentRecord>, StorageError> {
-        Ok(sqlx::query_as::<_, BankIdEnrolmentRecord>(
-            "SELECT * FROM bankid_enrolments WHERE user_id = ?",
-        )
-        .bind(user_id)
-        .fetch_optional(self.pool())
-        .await?)
+        Ok(sqlx::query_as::<_, BankIdEnrolmentRecord>("SELECT * FROM bankid_enrolments WHERE user_id = ?")
+            .bind(user_id)
+            .fetch_optional(self.pool())
+            .await?)
     }
 
-    pub(super) async fn bankid_by_hash(
-        &self,
-        pn_hash: &str,
-    ) -> Result<Vec<BankIdEnrolmentRecord>, StorageError> {
-        Ok(sqlx::query_as::<_, BankIdEnrolmentRecord>(
-            "SELECT * FROM bankid_enrolments WHERE pn_hash = ?",
-        )
-        .bind(pn_hash)
-        .fetch_all(self.pool())
-        .await?)
+    pub(super) async fn bankid_by_hash(&self, pn_hash: &str) -> Result<Vec<BankIdEnrolmentRecord>, StorageError> {
+        Ok(sqlx::query_as::<_, BankIdEnrolmentRecord>("SELECT * FROM bankid_enrolments WHERE pn_hash = ?")
+            .bind(pn_hash)
+            .fetch_all(self.pool())
+            .await?)
     }
 }

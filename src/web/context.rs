@@ -83,36 +83,23 @@ pub fn request_lang(req: &HttpRequest, default: Lang) -> Lang {
     req.cookie(LANG_COOKIE)
         .and_then(|c| Lang::from_code(c.value()))
         .or_else(|| {
-            req.headers()
-                .get("accept-language")
-                .and_then(|h| h.to_str().ok())
-                .and_then(Lang::from_accept_language)
+            req.headers().get("accept-language").and_then(|h| h.to_str().ok()).and_then(Lang::from_accept_language)
         })
         .unwrap_or(default)
 }
 
 /// The request id tracing-actix-web assigned.
 pub fn request_id(req: &HttpRequest) -> String {
-    req.extensions()
-        .get::<tracing_actix_web::RequestId>()
-        .map(|id| id.to_string())
-        .unwrap_or_default()
+    req.extensions().get::<tracing_actix_web::RequestId>().map(|id| id.to_string()).unwrap_or_default()
 }
 
 /// The client's address: the peer, or the forwarded address when the peer is a trusted proxy.
 pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> String {
     let peer = req.peer_addr().map(|a| a.ip());
     if let Some(peer) = peer.filter(|p| trusted.contains(p)) {
-        let forwarded = req
-            .headers()
-            .get("x-forwarded-for")
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("");
-        let hop = forwarded
-            .split(',')
-            .rev()
-            .filter_map(|h| h.trim().parse::<IpAddr>().ok())
-            .find(|ip| !trusted.contains(ip));
+        let forwarded = req.headers().get("x-forwarded-for").and_then(|h| h.to_str().ok()).unwrap_or("");
+        let hop =
+            forwarded.split(',').rev().filter_map(|h| h.trim().parse::<IpAddr>().ok()).find(|ip| !trusted.contains(ip));
         return hop.unwrap_or(peer).to_string();
     }
     peer.map(|p| p.to_string()).unwrap_or_default()
@@ -121,12 +108,7 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> String {
 pub fn request_meta(req: &HttpRequest, state: &AppState) -> RequestMeta {
     RequestMeta {
         source_ip: client_ip(req, &state.trusted_proxies),
-        user_agent: req
-            .headers()
-            .get("user-agent")
-            .and_then(|h| h.to_str().ok())
-            .unwrap_or("")
-            .to_string(),
+        user_agent: req.headers().get("user-agent").and_then(|h| h.to_str().ok()).unwrap_or("").to_string(),
         request_id: request_id(req),
     }
 }
@@ -146,17 +128,12 @@ impl FromRequest for Page {
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
         Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .cloned()
-                .expect("AppState is registered in Application::build");
+            let state =
+                req.app_data::<web::Data<AppState>>().cloned().expect("AppState is registered in Application::build");
             let lang = request_lang(&req, state.default_lang);
             let meta = request_meta(&req, &state);
             let seed = csrf_seed(&req);
-            let csrf_token = seed
-                .as_deref()
-                .map(|seed| state.csrf.token_for(seed))
-                .unwrap_or_default();
+            let csrf_token = seed.as_deref().map(|seed| state.csrf.token_for(seed)).unwrap_or_default();
             let session_token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
             let auth = match &session_token {
                 None => Auth::Anonymous,
@@ -177,15 +154,7 @@ impl FromRequest for Page {
                     Err(e) => return Err(WebError::internal(e.into(), lang, &meta.request_id)),
                 },
             };
-            Ok(Page {
-                state,
-                lang,
-                meta,
-                csrf_token,
-                csrf_seed: seed,
-                auth,
-                session_token,
-            })
+            Ok(Page { state, lang, meta, csrf_token, csrf_seed: seed, auth, session_token })
         })
     }
 }

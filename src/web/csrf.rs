@@ -48,12 +48,7 @@ impl CsrfKey {
 pub struct CsrfSeed(pub String);
 
 pub fn csrf_cookie(value: String, secure: bool) -> Cookie<'static> {
-    Cookie::build(CSRF_COOKIE, value)
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Strict)
-        .finish()
+    Cookie::build(CSRF_COOKIE, value).path("/").http_only(true).secure(secure).same_site(SameSite::Strict).finish()
 }
 
 /// Gives every page request a CSRF cookie if it has none.
@@ -62,8 +57,7 @@ pub async fn csrf_cookie_middleware(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
     let path = req.path();
-    let needs =
-        req.cookie(CSRF_COOKIE).is_none() && !path.starts_with("/static/") && path != "/health";
+    let needs = req.cookie(CSRF_COOKIE).is_none() && !path.starts_with("/static/") && path != "/health";
     let made = if needs {
         let state = req.app_data::<web::Data<AppState>>().cloned();
         let secure = state.as_ref().is_none_or(|s| s.secure_cookies);
@@ -100,10 +94,7 @@ impl<T: DeserializeOwned + CsrfField + 'static> FromRequest for CsrfForm<T> {
         let req = req.clone();
         let form = web::Form::<T>::from_request(&req, payload);
         Box::pin(async move {
-            let state = req
-                .app_data::<web::Data<AppState>>()
-                .cloned()
-                .expect("AppState registered");
+            let state = req.app_data::<web::Data<AppState>>().cloned().expect("AppState registered");
             let lang = request_lang(&req, state.default_lang);
             let rid = request_id(&req);
             let form = form.await.map_err(|e| {
@@ -113,10 +104,7 @@ impl<T: DeserializeOwned + CsrfField + 'static> FromRequest for CsrfForm<T> {
             let seed = req.cookie(CSRF_COOKIE).map(|c| c.value().to_string());
             let valid = seed.is_some_and(|seed| state.csrf.verify(&seed, form.csrf()));
             if !valid {
-                tracing::warn!(
-                    path = req.path(),
-                    "CSRF token missing or wrong; request refused"
-                );
+                tracing::warn!(path = req.path(), "CSRF token missing or wrong; request refused");
                 return Err(WebError::csrf(lang, &rid));
             }
             Ok(CsrfForm(form.into_inner()))

@@ -25,40 +25,20 @@ pub struct WebError {
 impl WebError {
     /// Logs the whole chain of `e` under the request id; the user sees only the reference.
     pub fn internal(e: anyhow::Error, lang: Lang, request_id: &str) -> Self {
-        tracing::error!(
-            reference = request_id,
-            error = format!("{e:#}"),
-            "request failed"
-        );
-        Self {
-            kind: ErrorKind::Internal,
-            lang,
-            reference: request_id.to_string(),
-        }
+        tracing::error!(reference = request_id, error = format!("{e:#}"), "request failed");
+        Self { kind: ErrorKind::Internal, lang, reference: request_id.to_string() }
     }
 
     pub fn csrf(lang: Lang, request_id: &str) -> Self {
-        Self {
-            kind: ErrorKind::Csrf,
-            lang,
-            reference: request_id.to_string(),
-        }
+        Self { kind: ErrorKind::Csrf, lang, reference: request_id.to_string() }
     }
 
     pub fn bad_form(lang: Lang, request_id: &str) -> Self {
-        Self {
-            kind: ErrorKind::BadForm,
-            lang,
-            reference: request_id.to_string(),
-        }
+        Self { kind: ErrorKind::BadForm, lang, reference: request_id.to_string() }
     }
 
     pub fn not_found(lang: Lang, request_id: &str) -> Self {
-        Self {
-            kind: ErrorKind::NotFound,
-            lang,
-            reference: request_id.to_string(),
-        }
+        Self { kind: ErrorKind::NotFound, lang, reference: request_id.to_string() }
     }
 }
 
@@ -86,16 +66,8 @@ impl ResponseError for WebError {
             ErrorKind::NotFound => ("error.not_found.title", "error.not_found.message"),
         };
         let css = super::StaticAssets::new().url("style.css");
-        let view = ErrorView {
-            i: self.lang.catalogue(),
-            css,
-            title,
-            message,
-            reference: &self.reference,
-        };
+        let view = ErrorView { i: self.lang.catalogue(), css, title, message, reference: &self.reference };
         let body = view.render().unwrap_or_else(|_| "Error".to_string());
-        HttpResponse::build(self.status_code())
-            .content_type("text/html; charset=utf-8")
-            .body(body)
+        HttpResponse::build(self.status_code()).content_type("text/html; charset=utf-8").body(body)
     }
 }

@@ -27,10 +27,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/logout", web::post().to(pages::login::logout))
         .route("/language", web::post().to(pages::language::switch))
         .route("/enrol/bankid", web::post().to(pages::bankid::start_enrol))
-        .route(
-            "/verify/bankid",
-            web::post().to(pages::bankid::start_verify),
-        )
+        .route("/verify/bankid", web::post().to(pages::bankid::start_verify))
         .route("/login/bankid", web::post().to(pages::bankid::start_login))
         .route("/bankid/{id}", web::get().to(pages::bankid::show))
         .route("/bankid/{id}/status", web::get().to(pages::bankid::status))

@@ -58,10 +58,7 @@ impl StaticAssets {
     }
 
     fn get(&self, hashed_name: &str) -> Option<&'static Asset> {
-        self.hashed
-            .iter()
-            .find(|(h, _)| h == hashed_name)
-            .map(|(_, i)| &ASSETS[*i])
+        self.hashed.iter().find(|(h, _)| h == hashed_name).map(|(_, i)| &ASSETS[*i])
     }
 }
 
@@ -71,8 +68,6 @@ pub async fn serve(path: web::Path<String>, state: web::Data<super::AppState>) -
             .content_type(asset.content_type)
             .insert_header(("Cache-Control", "public, max-age=31536000, immutable"))
             .body(asset.body),
-        None => HttpResponse::NotFound()
-            .insert_header(("Cache-Control", "no-store"))
-            .finish(),
+        None => HttpResponse::NotFound().insert_header(("Cache-Control", "no-store")).finish(),
     }
 }

@@ -4,81 +4,49 @@ use stjarna::simulators::bankid::Fault;
 use stjarna::storage::Storage;
 
 use crate::bankid_helpers::{
-    ANNA, BERTIL, BLOCKED, Backend, decode_svg_qr, flow_id, spawn_with, spawn_with_bankid,
+    ANNA, BERTIL, BLOCKED, Backend, decode_svg_qr, flow_id, logged_in, spawn_with, spawn_with_bankid,
 };
 use crate::helpers::{location, new_client, text_of};
 
 #[tokio::test]
 async fn enrols_through_the_qr_code_and_stores_only_protected_data() {
     let dc = require_dc!();
-    let user = dc.create_user("bankid").await;
-    let t = spawn_with_bankid(&dc, |c| c).await;
-    t.app.login(&user.name, &user.password).await;
+    let (_, t) = logged_in(&dc, "bankid", |c| c).await;
     let id = t.start_enrol().await;
 
     let page = t.app.get_html(&format!("/bankid/{id}")).await;
-    assert_eq!(
-        text_of(&page, "bankid-message").unwrap(),
-        "Starta BankID-appen."
-    );
+    assert_eq!(text_of(&page, "bankid-message").unwrap(), "Starta BankID-appen.");
     assert!(page.contains("id=\"bankid-qr\""), "the QR code is shown");
-    assert!(
-        page.contains("http-equiv=\"refresh\""),
-        "without JavaScript the page refreshes itself"
-    );
+    assert!(page.contains("http-equiv=\"refresh\""), "without JavaScript the page refreshes itself");
     let order_ref = t.sim.state.awaiting_scan()[0].order_ref.clone();
     let at_bankid = t.sim.state.order(&order_ref).unwrap();
-    assert_eq!(
-        at_bankid.end_user_ip, "127.0.0.1",
-        "endUserIp is the user's address"
-    );
-    assert_eq!(
-        at_bankid.visible_text,
-        "Stjärna: registrera ditt BankID för återställning av lösenord."
-    );
+    assert_eq!(at_bankid.end_user_ip, "127.0.0.1", "endUserIp is the user's address");
+    assert_eq!(at_bankid.visible_text, "Stjärna: registrera ditt BankID för återställning av lösenord.");
     assert_eq!(at_bankid.required, None);
     let secret = at_bankid.qr_start_secret;
-    assert!(
-        !page.contains(&secret),
-        "the QR secret never reaches the browser"
-    );
+    assert!(!page.contains(&secret), "the QR secret never reaches the browser");
 
     // Each second has its own frame; a frame only counts while it is current.
     let stale = t.scan_qr_frame(&id).await;
     t.app.clock.advance_seconds(2);
     let payload = t.scan_qr_frame(&id).await;
     assert_ne!(stale, payload);
-    assert!(
-        payload.starts_with("bankid.") && payload.contains(".2."),
-        "{payload}"
-    );
-    assert_eq!(
-        t.app_scan(&stale, ANNA).await.unwrap_err(),
-        "QR-koden är inte giltig längre. Läs av den nya koden."
-    );
-    let order = t
-        .app_scan(&payload, ANNA)
-        .await
-        .expect("the current frame is accepted");
+    assert!(payload.starts_with("bankid.") && payload.contains(".2."), "{payload}");
+    assert_eq!(t.app_scan(&stale, ANNA).await.unwrap_err(), "QR-koden är inte giltig längre. Läs av den nya koden.");
+    let order = t.app_scan(&payload, ANNA).await.expect("the current frame is accepted");
     assert_eq!(order, order_ref);
     assert_eq!(
         t.poll_message(&id).await,
         "Skriv in din säkerhetskod i BankID-appen och välj Identifiera eller Skriv under."
     );
     t.app_press(&order, "approve").await;
-    assert_eq!(
-        t.poll_message(&id).await,
-        "Du har nu registrerat ditt BankID för återställning av lösenord."
-    );
+    assert_eq!(t.poll_message(&id).await, "Du har nu registrerat ditt BankID för återställning av lösenord.");
 
     let home = t.app.get_html("/").await;
     let doc = scraper::Html::parse_document(&home);
     let sel = |s: &str| scraper::Selector::parse(s).unwrap();
     assert_eq!(doc.select(&sel("#star-row .star.filled")).count(), 3);
-    assert!(
-        home.contains("Anna Andersson (19811218-****)"),
-        "the enrolled BankID is shown masked"
-    );
+    assert!(home.contains("Anna Andersson (19811218-****)"), "the enrolled BankID is shown masked");
 
     let store = t.app.store().await;
     let rows: Vec<(String, String, String, String)> =
@@ -90,68 +58,37 @@ async fn enrols_through_the_qr_code_and_stores_only_protected_data() {
     let (_, encrypted, hash, masked) = &rows[0];
     assert_eq!(masked, "19811218-****");
     for stored in [encrypted, hash] {
-        assert!(
-            !stored.contains(ANNA) && !stored.contains("8112189876"),
-            "no clear personal number at rest"
-        );
+        assert!(!stored.contains(ANNA) && !stored.contains("8112189876"), "no clear personal number at rest");
     }
     let key = stjarna::identity::DataKey::from_base64(crate::bankid_helpers::DATA_KEY).unwrap();
     assert_eq!(key.decrypt(encrypted).unwrap(), ANNA);
     let audit = t.app.audit().await;
     for event in ["bankid-order", "enrol"] {
-        assert!(
-            audit
-                .iter()
-                .any(|a| a.event == event && a.outcome == "success"),
-            "{event} audited"
-        );
+        assert!(audit.iter().any(|a| a.event == event && a.outcome == "success"), "{event} audited");
     }
-    assert!(
-        audit
-            .iter()
-            .all(|a| !a.detail.as_deref().unwrap_or("").contains("8112189876")),
-        "never in the log"
-    );
+    assert!(audit.iter().all(|a| !a.detail.as_deref().unwrap_or("").contains("8112189876")), "never in the log");
 }
 
 #[tokio::test]
 async fn enrols_by_starting_the_app_on_the_same_device() {
     let dc = require_dc!();
-    let user = dc.create_user("autostart").await;
-    let t = spawn_with_bankid(&dc, |c| c).await;
-    t.app.login(&user.name, &user.password).await;
+    let (_, t) = logged_in(&dc, "autostart", |c| c).await;
     let id = t.start_enrol().await;
     let res = t.app.get(&format!("/bankid/{id}/open")).await;
     assert_eq!(res.status(), 303);
     let launch = location(&res);
-    assert!(
-        launch.starts_with(&t.sim.app_url) && launch.contains("autostarttoken="),
-        "{launch}"
-    );
+    assert!(launch.starts_with(&t.sim.app_url) && launch.contains("autostarttoken="), "{launch}");
     assert_eq!(t.poll_message(&id).await, "Försöker starta BankID-appen.");
-    let order = t
-        .app_autostart(&launch, BERTIL)
-        .await
-        .expect("the app opens the order");
+    let order = t.app_autostart(&launch, BERTIL).await.expect("the app opens the order");
     t.app_press(&order, "approve").await;
-    assert_eq!(
-        t.poll_message(&id).await,
-        "Du har nu registrerat ditt BankID för återställning av lösenord."
-    );
-    assert!(
-        t.app
-            .get_html("/")
-            .await
-            .contains("Bertil Berg (19701063-****)")
-    );
+    assert_eq!(t.poll_message(&id).await, "Du har nu registrerat ditt BankID för återställning av lösenord.");
+    assert!(t.app.get_html("/").await.contains("Bertil Berg (19701063-****)"));
 }
 
 #[tokio::test]
 async fn a_cancel_in_the_app_or_on_the_page_stores_nothing() {
     let dc = require_dc!();
-    let user = dc.create_user("cancel").await;
-    let t = spawn_with_bankid(&dc, |c| c).await;
-    t.app.login(&user.name, &user.password).await;
+    let (_, t) = logged_in(&dc, "cancel", |c| c).await;
 
     let id = t.start_enrol().await;
     let order = t.app_scan(&t.scan_qr_frame(&id).await, ANNA).await.unwrap();
@@ -160,73 +97,34 @@ async fn a_cancel_in_the_app_or_on_the_page_stores_nothing() {
 
     let id = t.start_enrol().await;
     let home = t.app.get_html(&format!("/bankid/{id}")).await;
-    let res = t
-        .app
-        .post(
-            &format!("/bankid/{id}/cancel"),
-            &[("csrf", &crate::helpers::csrf_in(&home))],
-        )
-        .await;
+    let res = t.app.post(&format!("/bankid/{id}/cancel"), &[("csrf", &crate::helpers::csrf_in(&home))]).await;
     assert_eq!(location(&res), "/");
-    let order_ref = t.sim.state.order(
-        &t.sim
-            .state
-            .awaiting_scan()
-            .first()
-            .map(|o| o.order_ref.clone())
-            .unwrap_or_default(),
-    );
+    let order_ref =
+        t.sim.state.order(&t.sim.state.awaiting_scan().first().map(|o| o.order_ref.clone()).unwrap_or_default());
     assert!(order_ref.is_none(), "the order was cancelled at BankID too");
     assert_eq!(t.poll_message(&id).await, "Åtgärden avbruten. Försök igen.");
 
-    assert!(
-        t.app
-            .store()
-            .await
-            .enrolments(&t.app.sessions().await[0].user_id)
-            .await
-            .unwrap()
-            .is_empty()
-    );
-    assert!(
-        t.app
-            .audit()
-            .await
-            .iter()
-            .any(|a| a.event == "bankid-cancel")
-    );
+    assert!(t.app.store().await.enrolments(&t.app.sessions().await[0].user_id).await.unwrap().is_empty());
+    assert!(t.app.audit().await.iter().any(|a| a.event == "bankid-cancel"));
 }
 
 #[tokio::test]
 async fn unscanned_and_unfinished_orders_expire() {
     let dc = require_dc!();
-    let user = dc.create_user("expiry").await;
-    let t = spawn_with_bankid(&dc, |c| c).await;
-    t.app.login(&user.name, &user.password).await;
+    let (_, t) = logged_in(&dc, "expiry", |c| c).await;
 
     // Nobody scans within 30 s.
     let id = t.start_enrol().await;
     t.app.clock.advance_seconds(30);
-    assert!(
-        t.poll_message(&id)
-            .await
-            .starts_with("Misslyckades att läsa av QR-koden.")
-    );
+    assert!(t.poll_message(&id).await.starts_with("Misslyckades att läsa av QR-koden."));
 
     // Scanned, but never approved within 3 minutes.
     let id = t.start_enrol().await;
     t.app_scan(&t.scan_qr_frame(&id).await, ANNA).await.unwrap();
     t.app.clock.advance_seconds(180);
-    assert!(
-        t.poll_message(&id)
-            .await
-            .starts_with("BankID-appen svarar inte.")
-    );
+    assert!(t.poll_message(&id).await.starts_with("BankID-appen svarar inte."));
     let html = t.app.get_html(&format!("/bankid/{id}")).await;
-    assert!(
-        !html.contains("http-equiv=\"refresh\""),
-        "a finished flow stops refreshing"
-    );
+    assert!(!html.contains("http-equiv=\"refresh\""), "a finished flow stops refreshing");
 }
 
 #[tokio::test]
@@ -235,10 +133,7 @@ async fn a_second_order_for_the_same_person_is_refused_and_the_first_cancelled()
     let user = dc.create_user("inprogress").await;
     dc.modify(&user.dn, "employeeNumber", ANNA).await;
     let t = spawn_with_bankid(&dc, |c| {
-        c.replace(
-            "[bankid]\n",
-            "[bankid]\npersonal_number_attribute = \"employeeNumber\"\n",
-        )
+        c.replace("[bankid]\n", "[bankid]\npersonal_number_attribute = \"employeeNumber\"\n")
     })
     .await;
     t.app.login(&user.name, &user.password).await;
@@ -250,62 +145,40 @@ async fn a_second_order_for_the_same_person_is_refused_and_the_first_cancelled()
         text_of(&html, "bankid-message").unwrap(),
         "En identifiering eller underskrift för det här personnumret är redan påbörjad. Försök igen."
     );
-    assert_eq!(
-        t.poll_message(&first).await,
-        "Åtgärden avbruten. Försök igen."
-    );
+    assert_eq!(t.poll_message(&first).await, "Åtgärden avbruten. Försök igen.");
 }
 
 #[tokio::test]
 async fn a_blocked_bankid_gets_rfa16() {
     let dc = require_dc!();
-    let user = dc.create_user("certerr").await;
-    let t = spawn_with_bankid(&dc, |c| c).await;
-    t.app.login(&user.name, &user.password).await;
+    let (_, t) = logged_in(&dc, "certerr", |c| c).await;
     let id = t.start_enrol().await;
-    let order = t
-        .app_scan(&t.scan_qr_frame(&id).await, BLOCKED)
-        .await
-        .unwrap();
+    let order = t.app_scan(&t.scan_qr_frame(&id).await, BLOCKED).await.unwrap();
     t.app_press(&order, "approve").await;
-    assert!(
-        t.poll_message(&id)
-            .await
-            .starts_with("Det BankID du försöker använda är för gammalt eller spärrat.")
-    );
-    assert!(t.app.audit().await.iter().any(
-        |a| a.event == "bankid-result" && a.detail.as_deref() == Some("enrol: certificateErr")
-    ));
-}
-
-#[tokio::test]
-async fn maintenance_shows_rfa5_and_stores_nothing() {
-    let dc = require_dc!();
-    let user = dc.create_user("maint").await;
-    let t = spawn_with_bankid(&dc, |c| c).await;
-    t.app.login(&user.name, &user.password).await;
-    t.sim.state.inject(Fault::Maintenance, 1);
-    let res = t.post_from("/", "/enrol/bankid").await;
-    assert_eq!(res.status(), 200);
-    let html = res.text().await.unwrap();
-    assert_eq!(
-        text_of(&html, "bankid-message").unwrap(),
-        "Internt fel. Försök igen."
-    );
-    assert!(html.contains("Referens:"));
-    let store = t.app.store().await;
-    let flows: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM bankid_flows")
-        .fetch_one(store.pool())
-        .await
-        .unwrap();
-    assert_eq!(flows.0, 0);
+    assert!(t.poll_message(&id).await.starts_with("Det BankID du försöker använda är för gammalt eller spärrat."));
     assert!(
         t.app
             .audit()
             .await
             .iter()
-            .any(|a| a.event == "bankid-order" && a.outcome == "failure")
+            .any(|a| a.event == "bankid-result" && a.detail.as_deref() == Some("enrol: certificateErr"))
     );
+}
+
+#[tokio::test]
+async fn maintenance_shows_rfa5_and_stores_nothing() {
+    let dc = require_dc!();
+    let (_, t) = logged_in(&dc, "maint", |c| c).await;
+    t.sim.state.inject(Fault::Maintenance, 1);
+    let res = t.post_from("/", "/enrol/bankid").await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert_eq!(text_of(&html, "bankid-message").unwrap(), "Internt fel. Försök igen.");
+    assert!(html.contains("Referens:"));
+    let store = t.app.store().await;
+    let flows: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM bankid_flows").fetch_one(store.pool()).await.unwrap();
+    assert_eq!(flows.0, 0);
+    assert!(t.app.audit().await.iter().any(|a| a.event == "bankid-order" && a.outcome == "failure"));
     // Passing trouble while collecting keeps the order and shows RFA5 until BankID answers again.
     let id = t.start_enrol().await;
     t.sim.state.inject(Fault::InternalError, 1);
@@ -316,33 +189,14 @@ async fn maintenance_shows_rfa5_and_stores_nothing() {
 #[tokio::test]
 async fn slow_answers_and_rate_limits_show_rfa5() {
     let dc = require_dc!();
-    let user = dc.create_user("slow").await;
-    let t = spawn_with_bankid(&dc, |c| {
-        c.replace("[bankid]\n", "[bankid]\ntimeout_seconds = 1\n")
-    })
-    .await;
-    t.app.login(&user.name, &user.password).await;
-    for fault in [
-        Fault::Slow(std::time::Duration::from_millis(1500)),
-        Fault::TooManyRequests,
-    ] {
+    let (_, t) = logged_in(&dc, "slow", |c| c.replace("[bankid]\n", "[bankid]\ntimeout_seconds = 1\n")).await;
+    for fault in [Fault::Slow(std::time::Duration::from_millis(1500)), Fault::TooManyRequests] {
         t.sim.state.inject(fault, 1);
-        let html = t
-            .post_from("/", "/enrol/bankid")
-            .await
-            .text()
-            .await
-            .unwrap();
-        assert_eq!(
-            text_of(&html, "bankid-message").unwrap(),
-            "Internt fel. Försök igen.",
-            "{fault:?}"
-        );
+        let html = t.post_from("/", "/enrol/bankid").await.text().await.unwrap();
+        assert_eq!(text_of(&html, "bankid-message").unwrap(), "Internt fel. Försök igen.", "{fault:?}");
     }
     // A slow answer within the timeout is only slow.
-    t.sim
-        .state
-        .inject(Fault::Slow(std::time::Duration::from_millis(300)), 1);
+    t.sim.state.inject(Fault::Slow(std::time::Duration::from_millis(300)), 1);
     assert_eq!(t.post_from("/", "/enrol/bankid").await.status(), 303);
 }
 
@@ -351,21 +205,13 @@ async fn phone_orders_for_the_service_desk_work_through_both_backends() {
     use stjarna::identity::bankid::{BankId, Collect, IdkollenClient, PhoneOrder, RpClient};
     let dir = tempfile::tempdir().unwrap();
     crate::helpers::install_crypto();
-    let sim = stjarna::simulators::bankid::BankIdSimulator::start(
-        stjarna::simulators::bankid::Options::new(dir.path().to_path_buf()),
-    )
+    let sim = stjarna::simulators::bankid::BankIdSimulator::start(stjarna::simulators::bankid::Options::new(
+        dir.path().to_path_buf(),
+    ))
     .await
     .unwrap();
     let timeout = std::time::Duration::from_secs(5);
-    let rp = RpClient::new(
-        &sim.api_url,
-        &sim.certs.ca_pem,
-        &sim.certs.client_pem,
-        None,
-        None,
-        timeout,
-    )
-    .unwrap();
+    let rp = RpClient::new(&sim.api_url, &sim.certs.ca_pem, &sim.certs.client_pem, None, None, timeout).unwrap();
     let broker = IdkollenClient::new(
         &sim.broker_url,
         &sim.broker.account_id,
@@ -395,35 +241,22 @@ async fn phone_orders_for_the_service_desk_work_through_both_backends() {
         );
         let order_ref = client.phone_auth(&order).await.unwrap();
         sim.state.answer_phone(&order_ref, BERTIL).unwrap();
-        assert_eq!(
-            client.collect(&order_ref).await.unwrap(),
-            Collect::Pending("userCallConfirm".into()),
-            "{name}"
-        );
+        assert_eq!(client.collect(&order_ref).await.unwrap(), Collect::Pending("userCallConfirm".into()), "{name}");
         sim.state.approve(&order_ref).unwrap();
         match client.collect(&order_ref).await.unwrap() {
-            Collect::Complete(user) => assert_eq!(
-                (user.personal_number.as_str(), user.name.as_str()),
-                (BERTIL, "Bertil Berg")
-            ),
+            Collect::Complete(user) => {
+                assert_eq!((user.personal_number.as_str(), user.name.as_str()), (BERTIL, "Bertil Berg"))
+            }
             other => panic!("{name}: {other:?}"),
         }
     }
     // Mutual TLS is required: a client without a certificate is turned away.
     let plain = reqwest::Client::builder()
-        .tls_certs_only([reqwest::Certificate::from_pem(
-            &std::fs::read(&sim.certs.ca_pem).unwrap(),
-        )
-        .unwrap()])
+        .tls_certs_only([reqwest::Certificate::from_pem(&std::fs::read(&sim.certs.ca_pem).unwrap()).unwrap()])
         .build()
         .unwrap();
     assert!(
-        plain
-            .post(format!("{}collect", sim.api_url))
-            .json(&serde_json::json!({"orderRef": "x"}))
-            .send()
-            .await
-            .is_err()
+        plain.post(format!("{}collect", sim.api_url)).json(&serde_json::json!({"orderRef": "x"})).send().await.is_err()
     );
 }
 
@@ -433,56 +266,26 @@ async fn only_the_personal_number_held_in_ad_can_be_enrolled() {
     let user = dc.create_user("pnr").await;
     dc.modify(&user.dn, "employeeNumber", "19811218-9876").await;
     let t = spawn_with_bankid(&dc, |c| {
-        c.replace(
-            "[bankid]\n",
-            "[bankid]\npersonal_number_attribute = \"employeeNumber\"\n",
-        )
+        c.replace("[bankid]\n", "[bankid]\npersonal_number_attribute = \"employeeNumber\"\n")
     })
     .await;
     t.app.login(&user.name, &user.password).await;
     let id = t.start_enrol().await;
     let sent = t.sim.state.awaiting_scan()[0].required.clone();
-    assert_eq!(
-        sent.as_deref(),
-        Some(ANNA),
-        "the AD number is sent as requirement.personalNumber, in 12 digits"
-    );
+    assert_eq!(sent.as_deref(), Some(ANNA), "the AD number is sent as requirement.personalNumber, in 12 digits");
     // BankID itself refuses another person's BankID for the order...
-    let err = t
-        .app_scan(&t.scan_qr_frame(&id).await, BERTIL)
-        .await
-        .unwrap_err();
-    assert_eq!(
-        err,
-        "Det här BankID:t har inte det personnummer som begärs."
-    );
+    let err = t.app_scan(&t.scan_qr_frame(&id).await, BERTIL).await.unwrap_err();
+    assert_eq!(err, "Det här BankID:t har inte det personnummer som begärs.");
     // ...and should a BankID service ever let it through, the portal refuses it itself.
     t.sim.state.set_enforce_requirement(false);
-    let order = t
-        .app_scan(&t.scan_qr_frame(&id).await, BERTIL)
-        .await
-        .unwrap();
+    let order = t.app_scan(&t.scan_qr_frame(&id).await, BERTIL).await.unwrap();
     t.app_press(&order, "approve").await;
     assert!(
-        t.poll_message(&id)
-            .await
-            .starts_with("Det BankID du använde har inte det personnummer som är registrerat")
+        t.poll_message(&id).await.starts_with("Det BankID du använde har inte det personnummer som är registrerat")
     );
+    assert!(t.app.store().await.bankid_enrolment(&t.app.sessions().await[0].user_id).await.unwrap().is_none());
     assert!(
-        t.app
-            .store()
-            .await
-            .bankid_enrolment(&t.app.sessions().await[0].user_id)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(
-        t.app
-            .audit()
-            .await
-            .iter()
-            .any(|a| a.outcome == "failure" && a.detail.as_deref() == Some("enrol: mismatch"))
+        t.app.audit().await.iter().any(|a| a.outcome == "failure" && a.detail.as_deref() == Some("enrol: mismatch"))
     );
     // The right person succeeds.
     t.sim.state.set_enforce_requirement(true);
@@ -494,27 +297,14 @@ async fn an_account_without_a_personal_number_in_ad_cannot_enrol() {
     let dc = require_dc!();
     let user = dc.create_user("nopnr").await;
     let t = spawn_with_bankid(&dc, |c| {
-        c.replace(
-            "[bankid]\n",
-            "[bankid]\npersonal_number_attribute = \"employeeNumber\"\n",
-        )
+        c.replace("[bankid]\n", "[bankid]\npersonal_number_attribute = \"employeeNumber\"\n")
     })
     .await;
     t.app.login(&user.name, &user.password).await;
     let res = t.post_from("/", "/enrol/bankid").await;
     let html = res.text().await.unwrap();
-    assert!(
-        text_of(&html, "bankid-message")
-            .unwrap()
-            .starts_with("Ditt konto saknar ett giltigt personnummer")
-    );
-    assert!(
-        t.app
-            .audit()
-            .await
-            .iter()
-            .any(|a| a.event == "enrol" && a.outcome == "failure")
-    );
+    assert!(text_of(&html, "bankid-message").unwrap().starts_with("Ditt konto saknar ett giltigt personnummer"));
+    assert!(t.app.audit().await.iter().any(|a| a.event == "enrol" && a.outcome == "failure"));
 }
 
 #[tokio::test]
@@ -536,29 +326,18 @@ async fn another_user_cannot_see_or_complete_someone_elses_order() {
         assert_eq!(t.app.get(&path).await.status(), 404, "{path}");
     }
     let csrf = crate::helpers::csrf_in(&t.app.get_html("/").await);
-    assert_eq!(
-        t.app
-            .post(&format!("/bankid/{id}/cancel"), &[("csrf", &csrf)])
-            .await
-            .status(),
-        404
-    );
+    assert_eq!(t.app.post(&format!("/bankid/{id}/cancel"), &[("csrf", &csrf)]).await.status(), 404);
     // Anna's order is untouched and still hers to finish.
     t.app.client = anna_client;
     let order = t.app_scan(&t.scan_qr_frame(&id).await, ANNA).await.unwrap();
     t.app_press(&order, "approve").await;
-    assert_eq!(
-        t.poll_message(&id).await,
-        "Du har nu registrerat ditt BankID för återställning av lösenord."
-    );
+    assert_eq!(t.poll_message(&id).await, "Du har nu registrerat ditt BankID för återställning av lösenord.");
 }
 
 #[tokio::test]
 async fn verification_needs_the_enrolled_bankid() {
     let dc = require_dc!();
-    let user = dc.create_user("verify").await;
-    let t = spawn_with_bankid(&dc, |c| c).await;
-    t.app.login(&user.name, &user.password).await;
+    let (_, t) = logged_in(&dc, "verify", |c| c).await;
     t.enrol(ANNA).await;
 
     let verify = |identity: &'static str| {
@@ -566,31 +345,15 @@ async fn verification_needs_the_enrolled_bankid() {
         async move {
             let res = t.post_from("/", "/verify/bankid").await;
             let id = flow_id(&res);
-            let order = t
-                .app_scan(&t.scan_qr_frame(&id).await, identity)
-                .await
-                .unwrap();
+            let order = t.app_scan(&t.scan_qr_frame(&id).await, identity).await.unwrap();
             t.app_press(&order, "approve").await;
             t.poll_message(&id).await
         }
     };
     assert_eq!(verify(ANNA).await, "Ditt BankID är bekräftat.");
-    assert!(
-        verify(BERTIL)
-            .await
-            .starts_with("Det BankID du använde har inte det personnummer")
-    );
-    let records = t
-        .app
-        .store()
-        .await
-        .enrolments(&t.app.sessions().await[0].user_id)
-        .await
-        .unwrap();
-    assert!(
-        records[0].last_used_at.is_some(),
-        "a verification marks the service used"
-    );
+    assert!(verify(BERTIL).await.starts_with("Det BankID du använde har inte det personnummer"));
+    let records = t.app.store().await.enrolments(&t.app.sessions().await[0].user_id).await.unwrap();
+    assert!(records[0].last_used_at.is_some(), "a verification marks the service used");
 }
 
 #[tokio::test]
@@ -613,17 +376,8 @@ async fn an_enrolled_user_logs_in_with_bankid_instead_of_a_password() {
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/");
     let home = t.app.get_html("/").await;
-    assert!(
-        home.contains(&user.display_name),
-        "logged in as the enrolled user"
-    );
-    assert!(
-        t.app
-            .audit()
-            .await
-            .iter()
-            .any(|a| a.event == "login" && a.detail.as_deref() == Some("bankid, user"))
-    );
+    assert!(home.contains(&user.display_name), "logged in as the enrolled user");
+    assert!(t.app.audit().await.iter().any(|a| a.event == "login" && a.detail.as_deref() == Some("bankid, user")));
     // The completed order is used once.
     t.app.client = new_client();
     assert_eq!(t.app.get(&format!("/bankid/{id}")).await.status(), 404);
@@ -635,16 +389,9 @@ async fn a_bankid_that_is_not_enrolled_cannot_log_in() {
     let t = spawn_with_bankid(&dc, |c| c).await;
     let res = t.post_from("/login", "/login/bankid").await;
     let id = flow_id(&res);
-    let order = t
-        .app_scan(&t.scan_qr_frame(&id).await, BERTIL)
-        .await
-        .unwrap();
+    let order = t.app_scan(&t.scan_qr_frame(&id).await, BERTIL).await.unwrap();
     t.app_press(&order, "approve").await;
-    assert!(
-        t.poll_message(&id)
-            .await
-            .starts_with("Ditt BankID är inte kopplat till något konto här.")
-    );
+    assert!(t.poll_message(&id).await.starts_with("Ditt BankID är inte kopplat till något konto här."));
     assert!(t.app.sessions().await.is_empty());
 }
 
@@ -661,10 +408,7 @@ async fn enrols_through_the_idkollen_broker() {
         "Skriv in din säkerhetskod i BankID-appen och välj Identifiera eller Skriv under."
     );
     t.app_press(&order, "approve").await;
-    assert_eq!(
-        t.poll_message(&id).await,
-        "Du har nu registrerat ditt BankID för återställning av lösenord."
-    );
+    assert_eq!(t.poll_message(&id).await, "Du har nu registrerat ditt BankID för återställning av lösenord.");
     // The broker allows one status call a second per order; the client kept to it.
     let calls = t.sim.state.broker_status_calls();
     assert!(calls.len() >= 2);

@@ -31,20 +31,14 @@ pub async fn spawn_with_bankid(dc: &TestDc, edit: impl FnOnce(String) -> String)
     spawn_with(dc, Backend::Rp, edit).await
 }
 
-pub async fn spawn_with(
-    dc: &TestDc,
-    backend: Backend,
-    edit: impl FnOnce(String) -> String,
-) -> BankIdTest {
+pub async fn spawn_with(dc: &TestDc, backend: Backend, edit: impl FnOnce(String) -> String) -> BankIdTest {
     crate::helpers::install_crypto();
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::starting_now();
     let mut opts = Options::new(dir.path().to_path_buf());
     opts.clock = Arc::new(clock.clone());
     opts.random = Arc::new(OsRandom);
-    let sim = BankIdSimulator::start(opts)
-        .await
-        .expect("the simulator starts");
+    let sim = BankIdSimulator::start(opts).await.expect("the simulator starts");
     let connection = match backend {
         Backend::Rp => format!(
             "backend = \"rp\"\nurl = \"{}\"\nca_file = \"{}\"\nclient_certificate_file = \"{}\"\nclient_certificate_password = \"{}\"\n",
@@ -65,28 +59,28 @@ pub async fn spawn_with(
         "\n[security]\ndata_key = \"{DATA_KEY}\"\n\n[bankid]\n{connection}launch_url = \"{}?autostarttoken={{token}}\"\n",
         sim.app_url
     );
-    let app = spawn_app_with_clock(dc, clock, |c| {
-        edit(c[..c.find("\n[security]").unwrap()].to_string() + &extra)
-    })
-    .await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    BankIdTest {
-        app,
-        sim,
-        http,
-        _dir: dir,
-    }
+    let app =
+        spawn_app_with_clock(dc, clock, |c| edit(c[..c.find("\n[security]").unwrap()].to_string() + &extra)).await;
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    BankIdTest { app, sim, http, _dir: dir }
+}
+
+/// A new AD user, logged in to a portal that has BankID through the simulator.
+pub async fn logged_in(
+    dc: &TestDc,
+    prefix: &str,
+    edit: impl FnOnce(String) -> String,
+) -> (crate::helpers::TestUser, BankIdTest) {
+    let user = dc.create_user(prefix).await;
+    let t = spawn_with_bankid(dc, edit).await;
+    t.app.login(&user.name, &user.password).await;
+    (user, t)
 }
 
 /// The first `/bankid/{id}` in a response's Location.
 pub fn flow_id(res: &reqwest::Response) -> String {
     let loc = location(res);
-    loc.strip_prefix("/bankid/")
-        .unwrap_or_else(|| panic!("not a BankID flow: {loc}"))
-        .to_string()
+    loc.strip_prefix("/bankid/").unwrap_or_else(|| panic!("not a BankID flow: {loc}")).to_string()
 }
 
 impl BankIdTest {
@@ -107,8 +101,7 @@ impl BankIdTest {
     pub async fn poll_message(&self, id: &str) -> String {
         self.app.clock.advance_seconds(2);
         let html = self.app.get_html(&format!("/bankid/{id}")).await;
-        crate::helpers::text_of(&html, "bankid-message")
-            .unwrap_or_else(|| panic!("no message on {html}"))
+        crate::helpers::text_of(&html, "bankid-message").unwrap_or_else(|| panic!("no message on {html}"))
     }
 
     /// The payload in the flow's current QR frame, decoded from the SVG the portal serves.
@@ -133,20 +126,8 @@ impl BankIdTest {
 
     /// Opens the autostart link in the simulated app as `identity`.
     pub async fn app_autostart(&self, launch: &str, identity: &str) -> Result<String, String> {
-        let token = launch
-            .split("autostarttoken=")
-            .nth(1)
-            .expect("an autostart token")
-            .to_string();
-        let page = self
-            .http
-            .get(launch)
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
+        let token = launch.split("autostarttoken=").nth(1).expect("an autostart token").to_string();
+        let page = self.http.get(launch).send().await.unwrap().text().await.unwrap();
         assert!(page.contains(&token), "the app page carries the token");
         let res = self
             .http
@@ -159,12 +140,7 @@ impl BankIdTest {
     }
 
     pub async fn app_press(&self, order_ref: &str, button: &str) -> String {
-        let res = self
-            .http
-            .post(format!("{}/order/{order_ref}/{button}", self.sim.app_url))
-            .send()
-            .await
-            .unwrap();
+        let res = self.http.post(format!("{}/order/{order_ref}/{button}", self.sim.app_url)).send().await.unwrap();
         let html = res.text().await.unwrap();
         crate::helpers::text_of(&html, "order-status").unwrap_or_default()
     }
@@ -173,15 +149,9 @@ impl BankIdTest {
     pub async fn enrol(&self, identity: &str) -> String {
         let id = self.start_enrol().await;
         let payload = self.scan_qr_frame(&id).await;
-        let order = self
-            .app_scan(&payload, identity)
-            .await
-            .expect("the app reads the QR code");
+        let order = self.app_scan(&payload, identity).await.expect("the app reads the QR code");
         self.app_press(&order, "approve").await;
-        assert_eq!(
-            self.poll_message(&id).await,
-            "Du har nu registrerat ditt BankID för återställning av lösenord."
-        );
+        assert_eq!(self.poll_message(&id).await, "Du har nu registrerat ditt BankID för återställning av lösenord.");
         id
     }
 }
@@ -192,10 +162,7 @@ async fn app_result(res: reqwest::Response) -> Result<String, String> {
         return Err(error);
     }
     let marker = "/app/order/";
-    let start = html
-        .find(marker)
-        .ok_or_else(|| format!("no order on the app page: {html}"))?
-        + marker.len();
+    let start = html.find(marker).ok_or_else(|| format!("no order on the app page: {html}"))? + marker.len();
     Ok(html[start..].split('/').next().unwrap().to_string())
 }
 
@@ -211,11 +178,8 @@ pub fn decode_svg_qr(svg: &str) -> String {
     let d_start = svg.find(" d=\"").unwrap() + 4;
     let d = svg[d_start..].split('"').next().unwrap();
     for rect in d.split('M').filter(|r| !r.is_empty()) {
-        let nums: Vec<usize> = rect
-            .split(|c: char| !c.is_ascii_digit())
-            .filter(|s| !s.is_empty())
-            .map(|s| s.parse().unwrap())
-            .collect();
+        let nums: Vec<usize> =
+            rect.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
         let (x, y, rw, rh) = (nums[0], nums[1], nums[2], nums[3]);
         for yy in y..y + rh {
             for xx in x..x + rw {
@@ -223,12 +187,7 @@ pub fn decode_svg_qr(svg: &str) -> String {
             }
         }
     }
-    let mut img =
-        rqrr::PreparedImage::prepare_from_greyscale(
-            w,
-            h,
-            |x, y| if dark[y * w + x] { 0 } else { 255 },
-        );
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| if dark[y * w + x] { 0 } else { 255 });
     let grids = img.detect_grids();
     assert_eq!(grids.len(), 1, "one QR code in the frame");
     grids[0].decode().expect("the frame decodes").1

@@ -16,8 +16,7 @@ fn check(config: &str, extra: &[&str]) -> (i32, String) {
         .env_remove("STJARNA_CONFIG")
         .output()
         .unwrap();
-    let text =
-        String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
+    let text = String::from_utf8_lossy(&out.stderr).to_string() + &String::from_utf8_lossy(&out.stdout);
     (out.status.code().unwrap_or(-1), text)
 }
 
@@ -30,10 +29,7 @@ fn a_good_config_and_a_reachable_directory_pass() {
     let dc = require_dc!();
     let (code, text) = check(&config(&dc), &[]);
     assert_eq!(code, 0, "{text}");
-    assert!(
-        text.contains("no problems found; the directory answered"),
-        "{text}"
-    );
+    assert!(text.contains("no problems found; the directory answered"), "{text}");
 }
 
 #[test]
@@ -46,18 +42,9 @@ fn every_problem_is_listed_in_plain_words() {
     let (code, text) = check(&bad, &["--offline"]);
     assert_eq!(code, 2, "{text}");
     assert!(text.contains("3 problem(s)"), "{text}");
-    assert!(
-        text.contains("login.max_failurs_per_user: is not a setting Stjärna knows"),
-        "{text}"
-    );
-    assert!(
-        text.contains("enrolment.reset_stars: is 9, above enrolment_stars (5)"),
-        "{text}"
-    );
-    assert!(
-        text.contains("directory.url: ldap:// without starttls would send passwords in clear text"),
-        "{text}"
-    );
+    assert!(text.contains("login.max_failurs_per_user: is not a setting Stjärna knows"), "{text}");
+    assert!(text.contains("enrolment.reset_stars: is 9, above enrolment_stars (5)"), "{text}");
+    assert!(text.contains("directory.url: ldap:// without starttls would send passwords in clear text"), "{text}");
     assert!(!text.contains("panicked"), "{text}");
 }
 
@@ -66,31 +53,18 @@ fn an_unreachable_directory_is_one_sentence() {
     let dc = require_dc!();
     let (code, text) = check(&config(&dc).replace(&dc.url, "ldaps://127.0.0.1:1"), &[]);
     assert_eq!(code, 3, "{text}");
-    assert!(
-        text.contains("the directory at ldaps://127.0.0.1:1 cannot be reached"),
-        "{text}"
-    );
-    assert_eq!(
-        text.lines().count(),
-        2,
-        "a heading and one sentence: {text}"
-    );
+    assert!(text.contains("the directory at ldaps://127.0.0.1:1 cannot be reached"), "{text}");
+    assert_eq!(text.lines().count(), 2, "a heading and one sentence: {text}");
 }
 
 #[test]
 fn a_wrong_ca_is_one_sentence() {
     let dc = require_dc!();
-    let ca =
-        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/other-ca.pem");
-    let (code, text) = check(
-        &config(&dc).replace(&dc.ca.display().to_string(), &ca.display().to_string()),
-        &[],
-    );
+    let ca = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/integration/other-ca.pem");
+    let (code, text) = check(&config(&dc).replace(&dc.ca.display().to_string(), &ca.display().to_string()), &[]);
     assert_eq!(code, 3, "{text}");
     assert!(
-        text.contains("TLS certificate")
-            && text.contains("is not trusted")
-            && text.contains("directory.ca_file"),
+        text.contains("TLS certificate") && text.contains("is not trusted") && text.contains("directory.ca_file"),
         "{text}"
     );
 }
@@ -100,17 +74,10 @@ fn serve_with_a_bad_config_exits_with_the_problems_not_a_panic() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
     std::fs::write(&path, "[server]\nlisten = 1\n").unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_stjarna"))
-        .args(["serve", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_stjarna")).args(["serve", "--config"]).arg(&path).output().unwrap();
     let text = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{text}");
-    assert!(
-        text.contains("problem(s)") && !text.contains("panicked"),
-        "{text}"
-    );
+    assert!(text.contains("problem(s)") && !text.contains("panicked"), "{text}");
 }
 
 #[test]
@@ -120,15 +87,7 @@ fn migrate_creates_the_database() {
     let db = dir.path().join("sub/stjarna.db");
     let path = dir.path().join("stjarna.toml");
     std::fs::write(&path, dc.config(&db)).unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_stjarna"))
-        .args(["migrate", "--config"])
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = Command::new(env!("CARGO_BIN_EXE_stjarna")).args(["migrate", "--config"]).arg(&path).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(db.exists());
 }

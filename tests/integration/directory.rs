@@ -6,8 +6,7 @@ use stjarna::directory::{BindRefusal, Directory, LdapDirectory, PasswordCheck, U
 use crate::helpers::TestDc;
 
 fn directory(dc: &TestDc) -> LdapDirectory {
-    let settings =
-        stjarna::config::from_toml_str(&dc.config(std::path::Path::new("/unused.db"))).unwrap();
+    let settings = stjarna::config::from_toml_str(&dc.config(std::path::Path::new("/unused.db"))).unwrap();
     LdapDirectory::new(&settings.directory).unwrap()
 }
 
@@ -32,22 +31,9 @@ async fn a_fine_grained_policy_overrides_the_domain_policy_for_its_users() {
     let pso = dc.create_pso(&user.dn, 14, 7).await;
     let dir = directory(&dc);
     let policy = dir.password_policy(Some(&user.dn)).await.unwrap();
-    assert_eq!(
-        policy.source_pso.as_deref().map(str::to_lowercase),
-        Some(pso.to_lowercase())
-    );
-    assert_eq!(
-        (
-            policy.min_length,
-            policy.history_length,
-            policy.lockout_threshold
-        ),
-        (14, 2, 7)
-    );
-    assert_eq!(
-        (policy.lockout_duration_minutes, policy.max_age_days),
-        (60, 1)
-    );
+    assert_eq!(policy.source_pso.as_deref().map(str::to_lowercase), Some(pso.to_lowercase()));
+    assert_eq!((policy.min_length, policy.history_length, policy.lockout_threshold), (14, 2, 7));
+    assert_eq!((policy.lockout_duration_minutes, policy.max_age_days), (60, 1));
     let domain = dir.password_policy(Some(&other.dn)).await.unwrap();
     assert_eq!((domain.min_length, domain.source_pso), (8, None));
 }
@@ -58,30 +44,14 @@ async fn finds_users_and_their_attributes() {
     let user = dc.create_user("find").await;
     dc.modify(&user.dn, "mobile", "+46701234567").await;
     let dir = directory(&dc);
-    let found = dir
-        .find_user(&Username::Account(user.name.clone()))
-        .await
-        .unwrap()
-        .unwrap();
+    let found = dir.find_user(&Username::Account(user.name.clone())).await.unwrap().unwrap();
     assert_eq!(found.dn.to_lowercase(), user.dn.to_lowercase());
-    assert_eq!(
-        found.display_name.as_deref(),
-        Some(user.display_name.as_str())
-    );
+    assert_eq!(found.display_name.as_deref(), Some(user.display_name.as_str()));
     assert_eq!(found.mobile.as_deref(), Some("+46701234567"));
     assert_eq!(found.id.len(), 36, "objectGUID as a UUID");
-    let by_mail = dir
-        .find_user(&Username::Principal(format!("{}@example.test", user.name)))
-        .await
-        .unwrap()
-        .unwrap();
+    let by_mail = dir.find_user(&Username::Principal(format!("{}@example.test", user.name))).await.unwrap().unwrap();
     assert_eq!(by_mail.id, found.id);
-    assert!(
-        dir.find_user(&Username::Account("nobody-at-all".into()))
-            .await
-            .unwrap()
-            .is_none()
-    );
+    assert!(dir.find_user(&Username::Account("nobody-at-all".into())).await.unwrap().is_none());
 }
 
 #[tokio::test]
@@ -90,12 +60,7 @@ async fn checks_passwords_and_reads_the_refusals() {
     let user = dc.create_user("bind").await;
     let dir = directory(&dc);
     let pw = |s: &str| SecretString::from(s.to_string());
-    assert_eq!(
-        dir.check_password(&user.dn, &pw(&user.password))
-            .await
-            .unwrap(),
-        PasswordCheck::Accepted
-    );
+    assert_eq!(dir.check_password(&user.dn, &pw(&user.password)).await.unwrap(), PasswordCheck::Accepted);
     assert_eq!(
         dir.check_password(&user.dn, &pw("wrong")).await.unwrap(),
         PasswordCheck::Refused(BindRefusal::InvalidCredentials)
@@ -115,17 +80,9 @@ async fn lists_nested_groups() {
     let outer = dc.create_group("outer").await;
     dc.add_member(&outer, &inner).await;
     dc.add_member(&inner, &user.dn).await;
-    let groups: Vec<String> = directory(&dc)
-        .groups_of(&user.dn)
-        .await
-        .unwrap()
-        .iter()
-        .map(|g| g.to_lowercase())
-        .collect();
-    assert!(
-        groups.contains(&inner.to_lowercase()) && groups.contains(&outer.to_lowercase()),
-        "{groups:?}"
-    );
+    let groups: Vec<String> =
+        directory(&dc).groups_of(&user.dn).await.unwrap().iter().map(|g| g.to_lowercase()).collect();
+    assert!(groups.contains(&inner.to_lowercase()) && groups.contains(&outer.to_lowercase()), "{groups:?}");
 }
 
 #[tokio::test]
@@ -134,19 +91,11 @@ async fn a_wrong_ca_is_one_clear_error() {
     let other_ca = tempfile::NamedTempFile::new().unwrap();
     // A CA that did not sign the DC's certificate: the test CA of another directory.
     std::fs::write(other_ca.path(), OTHER_CA).unwrap();
-    let mut settings =
-        stjarna::config::from_toml_str(&dc.config(std::path::Path::new("/unused.db"))).unwrap();
+    let mut settings = stjarna::config::from_toml_str(&dc.config(std::path::Path::new("/unused.db"))).unwrap();
     settings.directory.ca_file = Some(other_ca.path().to_path_buf());
-    let err = LdapDirectory::new(&settings.directory)
-        .unwrap()
-        .ping()
-        .await
-        .unwrap_err();
+    let err = LdapDirectory::new(&settings.directory).unwrap().ping().await.unwrap_err();
     let text = err.to_string();
-    assert!(
-        text.contains("not trusted") && text.contains("ca_file"),
-        "{text}"
-    );
+    assert!(text.contains("not trusted") && text.contains("ca_file"), "{text}");
 }
 
 /// A self-signed CA certificate that signed nothing the test DC has.

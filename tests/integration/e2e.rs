@@ -17,22 +17,14 @@ impl Drop for Driver {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 async fn browser() -> Option<(fantoccini::Client, Driver, tempfile::TempDir)> {
-    let driver_path =
-        std::env::var("STJARNA_TEST_CHROMEDRIVER").unwrap_or("/usr/bin/chromedriver".into());
+    let driver_path = std::env::var("STJARNA_TEST_CHROMEDRIVER").unwrap_or("/usr/bin/chromedriver".into());
     let chromium = std::env::var("STJARNA_TEST_CHROMIUM").unwrap_or("/usr/bin/chromium".into());
     if !std::path::Path::new(&driver_path).exists() {
-        assert!(
-            !in_ci(),
-            "CI=true but chromedriver is missing at {driver_path}"
-        );
+        assert!(!in_ci(), "CI=true but chromedriver is missing at {driver_path}");
         eprintln!("skipped: no chromedriver at {driver_path}");
         return None;
     }
@@ -61,11 +53,7 @@ async fn browser() -> Option<(fantoccini::Client, Driver, tempfile::TempDir)> {
     let connector = hyper_util::client::legacy::connect::HttpConnector::new();
     let url = format!("http://127.0.0.1:{port}");
     for _ in 0..50 {
-        match ClientBuilder::new(connector.clone())
-            .capabilities(caps.clone())
-            .connect(&url)
-            .await
-        {
+        match ClientBuilder::new(connector.clone()).capabilities(caps.clone()).connect(&url).await {
             Ok(client) => return Some((client, driver, profile)),
             Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
         }
@@ -76,24 +64,9 @@ async fn browser() -> Option<(fantoccini::Client, Driver, tempfile::TempDir)> {
 /// Logs in through the form, as a person would.
 async fn log_in(c: &fantoccini::Client, url: &str, name: &str, password: &str) {
     c.goto(url).await.unwrap();
-    c.find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys(name)
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(password)
-        .await
-        .unwrap();
-    c.find(Locator::Css("form[action='/login'] button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    c.find(Locator::Id("username")).await.unwrap().send_keys(name).await.unwrap();
+    c.find(Locator::Id("password")).await.unwrap().send_keys(password).await.unwrap();
+    c.find(Locator::Css("form[action='/login'] button[type=submit]")).await.unwrap().click().await.unwrap();
 }
 
 #[tokio::test]
@@ -113,35 +86,16 @@ async fn a_user_enrols_bankid_in_a_real_browser_with_the_simulated_app() {
         return;
     };
     log_in(&c, &t.app.url("/login"), &user.name, &user.password).await;
-    c.wait()
-        .for_element(Locator::Id("enrol-bankid"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let qr = c
-        .wait()
-        .for_element(Locator::Id("bankid-qr"))
-        .await
-        .unwrap();
+    c.wait().for_element(Locator::Id("enrol-bankid")).await.unwrap().click().await.unwrap();
+    let qr = c.wait().for_element(Locator::Id("bankid-qr")).await.unwrap();
     assert!(qr.attr("src").await.unwrap().unwrap().contains("/qr.svg"));
     let portal = c.window().await.unwrap();
     if let Ok(dir) = std::env::var("STJARNA_TEST_SCREENSHOTS") {
-        std::fs::write(
-            format!("{dir}/bankid-qr.png"),
-            c.screenshot().await.unwrap(),
-        )
-        .unwrap();
+        std::fs::write(format!("{dir}/bankid-qr.png"), c.screenshot().await.unwrap()).unwrap();
     }
 
     // "Open BankID on this device": the simulated app opens in a new tab.
-    c.find(Locator::Id("bankid-open"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    c.find(Locator::Id("bankid-open")).await.unwrap().click().await.unwrap();
     let mut app_window = None;
     for _ in 0..50 {
         let windows = c.windows().await.unwrap();
@@ -151,9 +105,7 @@ async fn a_user_enrols_bankid_in_a_real_browser_with_the_simulated_app() {
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    c.switch_to_window(app_window.expect("the app tab opened"))
-        .await
-        .unwrap();
+    c.switch_to_window(app_window.expect("the app tab opened")).await.unwrap();
     c.wait()
         .for_element(Locator::Id("identity"))
         .await
@@ -161,27 +113,9 @@ async fn a_user_enrols_bankid_in_a_real_browser_with_the_simulated_app() {
         .select_by_value(crate::bankid_helpers::ANNA)
         .await
         .unwrap();
-    c.find(Locator::Id("open"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .for_element(Locator::Id("approve"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    let status = c
-        .wait()
-        .for_element(Locator::Id("order-status"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    c.find(Locator::Id("open")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Id("approve")).await.unwrap().click().await.unwrap();
+    let status = c.wait().for_element(Locator::Id("order-status")).await.unwrap().text().await.unwrap();
     assert!(status.starts_with("Klart!"), "{status}");
 
     // Back in the portal the page has followed the order by itself (JavaScript polling).
@@ -192,53 +126,23 @@ async fn a_user_enrols_bankid_in_a_real_browser_with_the_simulated_app() {
         .for_element(Locator::Css("#bankid-message[data-state='complete']"))
         .await
         .unwrap();
-    assert_eq!(
-        done.text().await.unwrap(),
-        "Du har nu registrerat ditt BankID för återställning av lösenord."
-    );
-    c.find(Locator::Id("bankid-next"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    assert_eq!(done.text().await.unwrap(), "Du har nu registrerat ditt BankID för återställning av lösenord.");
+    c.find(Locator::Id("bankid-next")).await.unwrap().click().await.unwrap();
     let row = c.wait().for_element(Locator::Id("star-row")).await.unwrap();
-    assert_eq!(
-        row.find_all(Locator::Css(".star.filled"))
-            .await
-            .unwrap()
-            .len(),
-        3
-    );
+    assert_eq!(row.find_all(Locator::Css(".star.filled")).await.unwrap().len(), 3);
     if let Ok(dir) = std::env::var("STJARNA_TEST_SCREENSHOTS") {
-        std::fs::write(
-            format!("{dir}/enrolled-bankid.png"),
-            c.screenshot().await.unwrap(),
-        )
-        .unwrap();
+        std::fs::write(format!("{dir}/enrolled-bankid.png"), c.screenshot().await.unwrap()).unwrap();
     }
 
     // Leaving a page with an order running cancels the order.
-    c.find(Locator::Id("verify-bankid"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
-    c.wait()
-        .for_element(Locator::Id("bankid-qr"))
-        .await
-        .unwrap();
+    c.find(Locator::Id("verify-bankid")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Id("bankid-qr")).await.unwrap();
     let order_ref = t.sim.state.awaiting_scan()[0].order_ref.clone();
     c.goto(&t.app.url("/")).await.unwrap();
     let mut cancelled = false;
     for _ in 0..30 {
         let status = t.sim.state.order(&order_ref).map(|o| o.status);
-        if status
-            == Some(stjarna::simulators::bankid::Status::Failed(
-                "cancelled".into(),
-            ))
-        {
+        if status == Some(stjarna::simulators::bankid::Status::Failed("cancelled".into())) {
             cancelled = true;
             break;
         }
@@ -260,43 +164,17 @@ async fn a_user_logs_in_in_a_real_browser_and_sees_the_star_row() {
 
     c.goto(&app.url("/")).await.unwrap();
     assert!(c.current_url().await.unwrap().path().ends_with("/login"));
-    c.find(Locator::Id("username"))
-        .await
-        .unwrap()
-        .send_keys(&user.name)
-        .await
-        .unwrap();
-    c.find(Locator::Id("password"))
-        .await
-        .unwrap()
-        .send_keys(&user.password)
-        .await
-        .unwrap();
-    c.find(Locator::Css("form[action='/login'] button[type=submit]"))
-        .await
-        .unwrap()
-        .click()
-        .await
-        .unwrap();
+    c.find(Locator::Id("username")).await.unwrap().send_keys(&user.name).await.unwrap();
+    c.find(Locator::Id("password")).await.unwrap().send_keys(&user.password).await.unwrap();
+    c.find(Locator::Css("form[action='/login'] button[type=submit]")).await.unwrap().click().await.unwrap();
 
     let row = c.wait().for_element(Locator::Id("star-row")).await.unwrap();
     let stars = row.find_all(Locator::Css(".star")).await.unwrap();
     assert_eq!(stars.len(), 5);
     let label = row.attr("aria-label").await.unwrap().unwrap();
     assert_eq!(label, "0 av 5 stjärnor");
-    let body = c
-        .find(Locator::Css("body"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    assert!(
-        body.contains(&user.display_name)
-            && body.contains("Mobilt BankID")
-            && body.contains("Mobilkod"),
-        "{body}"
-    );
+    let body = c.find(Locator::Css("body")).await.unwrap().text().await.unwrap();
+    assert!(body.contains(&user.display_name) && body.contains("Mobilt BankID") && body.contains("Mobilkod"), "{body}");
     // The session cookie reached the browser despite being Secure on http://127.0.0.1.
     let screenshot = c.screenshot().await.unwrap();
     if let Ok(dir) = std::env::var("STJARNA_TEST_SCREENSHOTS") {

@@ -41,22 +41,16 @@ pub fn test_dc() -> Option<TestDc> {
     match std::env::var("STJARNA_TEST_DC_URL") {
         Ok(url) => Some(TestDc {
             url,
-            ca: std::env::var("STJARNA_TEST_DC_CA")
-                .expect("STJARNA_TEST_DC_CA")
-                .into(),
-            admin_password: std::env::var("STJARNA_TEST_DC_ADMIN_PASSWORD")
-                .expect("STJARNA_TEST_DC_ADMIN_PASSWORD"),
-            svc_password: std::env::var("STJARNA_TEST_DC_SVC_PASSWORD")
-                .expect("STJARNA_TEST_DC_SVC_PASSWORD"),
+            ca: std::env::var("STJARNA_TEST_DC_CA").expect("STJARNA_TEST_DC_CA").into(),
+            admin_password: std::env::var("STJARNA_TEST_DC_ADMIN_PASSWORD").expect("STJARNA_TEST_DC_ADMIN_PASSWORD"),
+            svc_password: std::env::var("STJARNA_TEST_DC_SVC_PASSWORD").expect("STJARNA_TEST_DC_SVC_PASSWORD"),
             base: std::env::var("STJARNA_TEST_DC_BASE").expect("STJARNA_TEST_DC_BASE"),
         }),
         Err(_) if in_ci() => {
             panic!("CI=true but no test DC: STJARNA_TEST_DC_URL is not set (run ./scripts/test)")
         }
         Err(_) => {
-            eprintln!(
-                "skipped: no Samba AD DC (STJARNA_TEST_DC_URL unset); ./scripts/test starts one"
-            );
+            eprintln!("skipped: no Samba AD DC (STJARNA_TEST_DC_URL unset); ./scripts/test starts one");
             None
         }
     }
@@ -87,10 +81,7 @@ pub fn unique(prefix: &str) -> String {
 }
 
 fn unicode_pwd(password: &str) -> Vec<u8> {
-    format!("\"{password}\"")
-        .encode_utf16()
-        .flat_map(|u| u.to_le_bytes())
-        .collect()
+    format!("\"{password}\"").encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
 }
 
 impl TestDc {
@@ -99,31 +90,19 @@ impl TestDc {
         for cert in CertificateDer::pem_file_iter(&self.ca).unwrap() {
             roots.add(cert.unwrap()).unwrap();
         }
-        Arc::new(
-            ClientConfig::builder()
-                .with_root_certificates(roots)
-                .with_no_client_auth(),
-        )
+        Arc::new(ClientConfig::builder().with_root_certificates(roots).with_no_client_auth())
     }
 
     async fn connect(&self) -> Ldap {
-        let settings = LdapConnSettings::new()
-            .set_config(self.tls())
-            .set_conn_timeout(Duration::from_secs(5));
-        let (conn, ldap) = LdapConnAsync::with_settings(settings, &self.url)
-            .await
-            .expect("connect to test DC");
+        let settings = LdapConnSettings::new().set_config(self.tls()).set_conn_timeout(Duration::from_secs(5));
+        let (conn, ldap) = LdapConnAsync::with_settings(settings, &self.url).await.expect("connect to test DC");
         ldap3::drive!(conn);
         ldap
     }
 
     pub async fn admin(&self) -> Ldap {
         let mut ldap = self.connect().await;
-        ldap.simple_bind("Administrator@example.test", &self.admin_password)
-            .await
-            .unwrap()
-            .success()
-            .unwrap();
+        ldap.simple_bind("Administrator@example.test", &self.admin_password).await.unwrap().success().unwrap();
         ldap
     }
 
@@ -144,10 +123,7 @@ impl TestDc {
         let pwd = unicode_pwd(&password);
         let mut ldap = self.admin().await;
         let attrs: Vec<(&[u8], HashSet<&[u8]>)> = vec![
-            (
-                b"objectClass",
-                HashSet::from([&b"top"[..], b"person", b"organizationalPerson", b"user"]),
-            ),
+            (b"objectClass", HashSet::from([&b"top"[..], b"person", b"organizationalPerson", b"user"])),
             (b"sAMAccountName", HashSet::from([name.as_bytes()])),
             (b"userPrincipalName", HashSet::from([upn.as_bytes()])),
             (b"mail", HashSet::from([upn.as_bytes()])),
@@ -155,27 +131,14 @@ impl TestDc {
             (b"unicodePwd", HashSet::from([pwd.as_slice()])),
             (b"userAccountControl", HashSet::from([&b"512"[..]])),
         ];
-        ldap.add(&dn, attrs)
-            .await
-            .unwrap()
-            .success()
-            .unwrap_or_else(|e| panic!("create {name}: {e}"));
+        ldap.add(&dn, attrs).await.unwrap().success().unwrap_or_else(|e| panic!("create {name}: {e}"));
         let _ = ldap.unbind().await;
-        TestUser {
-            name,
-            password,
-            dn,
-            display_name,
-        }
+        TestUser { name, password, dn, display_name }
     }
 
     pub async fn modify(&self, dn: &str, attr: &str, value: &str) {
         let mut ldap = self.admin().await;
-        ldap.modify(dn, vec![Mod::Replace(attr, HashSet::from([value]))])
-            .await
-            .unwrap()
-            .success()
-            .unwrap();
+        ldap.modify(dn, vec![Mod::Replace(attr, HashSet::from([value]))]).await.unwrap().success().unwrap();
         let _ = ldap.unbind().await;
     }
 
@@ -183,10 +146,8 @@ impl TestDc {
         let cn = unique(prefix);
         let dn = format!("CN={cn},CN=Users,{}", self.base);
         let mut ldap = self.admin().await;
-        let attrs = vec![
-            ("objectClass", HashSet::from(["top", "group"])),
-            ("sAMAccountName", HashSet::from([cn.as_str()])),
-        ];
+        let attrs =
+            vec![("objectClass", HashSet::from(["top", "group"])), ("sAMAccountName", HashSet::from([cn.as_str()]))];
         ldap.add(&dn, attrs).await.unwrap().success().unwrap();
         let _ = ldap.unbind().await;
         dn
@@ -194,48 +155,26 @@ impl TestDc {
 
     pub async fn add_member(&self, group_dn: &str, member_dn: &str) {
         let mut ldap = self.admin().await;
-        ldap.modify(
-            group_dn,
-            vec![Mod::Add("member", HashSet::from([member_dn]))],
-        )
-        .await
-        .unwrap()
-        .success()
-        .unwrap();
+        ldap.modify(group_dn, vec![Mod::Add("member", HashSet::from([member_dn]))]).await.unwrap().success().unwrap();
         let _ = ldap.unbind().await;
     }
 
     /// A fine-grained password policy (PSO) that applies to `applies_to`.
-    pub async fn create_pso(
-        &self,
-        applies_to: &str,
-        min_length: u32,
-        lockout_threshold: u32,
-    ) -> String {
-        let dn = format!(
-            "CN={},CN=Password Settings Container,CN=System,{}",
-            unique("pso"),
-            self.base
-        );
+    pub async fn create_pso(&self, applies_to: &str, min_length: u32, lockout_threshold: u32) -> String {
+        let dn = format!("CN={},CN=Password Settings Container,CN=System,{}", unique("pso"), self.base);
         let (min, threshold) = (min_length.to_string(), lockout_threshold.to_string());
         let mut ldap = self.admin().await;
         let attrs = vec![
             ("objectClass", HashSet::from(["msDS-PasswordSettings"])),
             ("msDS-PasswordSettingsPrecedence", HashSet::from(["1"])),
-            (
-                "msDS-PasswordReversibleEncryptionEnabled",
-                HashSet::from(["FALSE"]),
-            ),
+            ("msDS-PasswordReversibleEncryptionEnabled", HashSet::from(["FALSE"])),
             ("msDS-PasswordHistoryLength", HashSet::from(["2"])),
             ("msDS-PasswordComplexityEnabled", HashSet::from(["TRUE"])),
             ("msDS-MinimumPasswordLength", HashSet::from([min.as_str()])),
             ("msDS-MinimumPasswordAge", HashSet::from(["0"])),
             ("msDS-MaximumPasswordAge", HashSet::from(["-864000000000"])),
             ("msDS-LockoutThreshold", HashSet::from([threshold.as_str()])),
-            (
-                "msDS-LockoutObservationWindow",
-                HashSet::from(["-18000000000"]),
-            ),
+            ("msDS-LockoutObservationWindow", HashSet::from(["-18000000000"])),
             ("msDS-LockoutDuration", HashSet::from(["-36000000000"])),
             ("msDS-PSOAppliesTo", HashSet::from([applies_to])),
         ];
@@ -246,12 +185,8 @@ impl TestDc {
 
     pub async fn attr(&self, dn: &str, attr: &str) -> Option<String> {
         let mut ldap = self.admin().await;
-        let (entries, _) = ldap
-            .search(dn, Scope::Base, "(objectClass=*)", vec![attr])
-            .await
-            .unwrap()
-            .success()
-            .unwrap();
+        let (entries, _) =
+            ldap.search(dn, Scope::Base, "(objectClass=*)", vec![attr]).await.unwrap().success().unwrap();
         let _ = ldap.unbind().await;
         entries
             .into_iter()
@@ -266,11 +201,7 @@ impl TestDc {
             self.bind(&user.dn, "definitely-wrong").await;
         }
         let lockout = self.attr(&user.dn, "lockoutTime").await.unwrap_or_default();
-        assert!(
-            lockout != "0" && !lockout.is_empty(),
-            "the DC should have locked {}",
-            user.name
-        );
+        assert!(lockout != "0" && !lockout.is_empty(), "the DC should have locked {}", user.name);
     }
 
     pub fn config(&self, db: &std::path::Path) -> String {
@@ -345,47 +276,21 @@ pub async fn spawn_app_with(dc: &TestDc, edit: impl FnOnce(String) -> String) ->
 }
 
 /// As `spawn_app_with`, with a clock the test shares (with a simulator, say).
-pub async fn spawn_app_with_clock(
-    dc: &TestDc,
-    clock: ManualClock,
-    edit: impl FnOnce(String) -> String,
-) -> TestApp {
+pub async fn spawn_app_with_clock(dc: &TestDc, clock: ManualClock, edit: impl FnOnce(String) -> String) -> TestApp {
     install_crypto();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("stjarna.db");
-    let settings = stjarna::config::from_toml_str(&edit(dc.config(&db))).unwrap_or_else(|p| {
-        panic!(
-            "test config: {}",
-            p.iter()
-                .map(|p| p.to_string())
-                .collect::<Vec<_>>()
-                .join("; ")
-        )
-    });
-    let deps = Dependencies {
-        clock: Arc::new(clock.clone()),
-        ..Dependencies::default()
-    };
-    let app = Application::build_with(settings, deps)
-        .await
-        .expect("the app builds");
+    let settings = stjarna::config::from_toml_str(&edit(dc.config(&db)))
+        .unwrap_or_else(|p| panic!("test config: {}", p.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")));
+    let deps = Dependencies { clock: Arc::new(clock.clone()), ..Dependencies::default() };
+    let app = Application::build_with(settings, deps).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     tokio::spawn(app.run_until_stopped());
-    TestApp {
-        address,
-        client: new_client(),
-        clock,
-        db,
-        _dir: dir,
-    }
+    TestApp { address, client: new_client(), clock, db, _dir: dir }
 }
 
 pub fn new_client() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 /// The value of `<input name="csrf" value="...">` in a page.
@@ -399,14 +304,9 @@ pub fn csrf_in(html: &str) -> String {
 pub fn text_of(html: &str, id: &str) -> Option<String> {
     let doc = scraper::Html::parse_document(html);
     let sel = scraper::Selector::parse(&format!("#{id}")).unwrap();
-    doc.select(&sel).next().map(|e| {
-        e.text()
-            .collect::<Vec<_>>()
-            .join(" ")
-            .split_whitespace()
-            .collect::<Vec<_>>()
-            .join(" ")
-    })
+    doc.select(&sel)
+        .next()
+        .map(|e| e.text().collect::<Vec<_>>().join(" ").split_whitespace().collect::<Vec<_>>().join(" "))
 }
 
 impl TestApp {
@@ -427,26 +327,13 @@ impl TestApp {
     }
 
     pub async fn post(&self, path: &str, form: &[(&str, &str)]) -> reqwest::Response {
-        self.client
-            .post(self.url(path))
-            .form(form)
-            .send()
-            .await
-            .unwrap()
+        self.client.post(self.url(path)).form(form).send().await.unwrap()
     }
 
     /// GET /login for a token, then POST the credentials.
     pub async fn login(&self, username: &str, password: &str) -> reqwest::Response {
         let csrf = self.csrf().await;
-        self.post(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("username", username),
-                ("password", password),
-            ],
-        )
-        .await
+        self.post("/login", &[("csrf", &csrf), ("username", username), ("password", password)]).await
     }
 
     /// The error shown on the login page after a failed login.
@@ -457,9 +344,7 @@ impl TestApp {
     }
 
     pub async fn store(&self) -> SqliteStorage {
-        SqliteStorage::open(&format!("sqlite://{}", self.db.display()), 1)
-            .await
-            .unwrap()
+        SqliteStorage::open(&format!("sqlite://{}", self.db.display()), 1).await.unwrap()
     }
 
     pub async fn audit(&self) -> Vec<AuditRecord> {
@@ -469,16 +354,10 @@ impl TestApp {
 
     pub async fn sessions(&self) -> Vec<SessionRecord> {
         let store = self.store().await;
-        sqlx::query_as::<_, SessionRecord>("SELECT * FROM sessions")
-            .fetch_all(store.pool())
-            .await
-            .unwrap()
+        sqlx::query_as::<_, SessionRecord>("SELECT * FROM sessions").fetch_all(store.pool()).await.unwrap()
     }
 }
 
 pub fn location(res: &reqwest::Response) -> String {
-    res.headers()
-        .get("location")
-        .map(|h| h.to_str().unwrap().to_string())
-        .unwrap_or_default()
+    res.headers().get("location").map(|h| h.to_str().unwrap().to_string()).unwrap_or_default()
 }

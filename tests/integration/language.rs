@@ -6,20 +6,10 @@ use crate::helpers::{csrf_in, location, spawn_app};
 async fn the_browser_language_is_used_when_nothing_is_chosen() {
     let dc = require_dc!();
     let app = spawn_app(&dc).await;
-    let get = |lang: &'static str| {
-        app.client
-            .get(app.url("/login"))
-            .header("accept-language", lang)
-            .send()
-    };
+    let get = |lang: &'static str| app.client.get(app.url("/login")).header("accept-language", lang).send();
     let en = get("en-GB,en;q=0.9").await.unwrap().text().await.unwrap();
     assert!(en.contains("Log in with your password") && en.contains("<html lang=\"en\">"));
-    let sv = get("sv-SE,sv;q=0.9,en;q=0.8")
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let sv = get("sv-SE,sv;q=0.9,en;q=0.8").await.unwrap().text().await.unwrap();
     assert!(sv.contains("Logga in med ditt lösenord") && sv.contains("<html lang=\"sv\">"));
     // Neither: the configured default, Swedish.
     let de = get("de-DE").await.unwrap().text().await.unwrap();
@@ -32,59 +22,20 @@ async fn the_switcher_changes_and_remembers_the_language() {
     let user = dc.create_user("lang").await;
     let app = spawn_app(&dc).await;
     let page = app.get_html("/login").await;
-    let res = app
-        .post(
-            "/language",
-            &[
-                ("csrf", &csrf_in(&page)),
-                ("lang", "en"),
-                ("back", "/login"),
-            ],
-        )
-        .await;
+    let res = app.post("/language", &[("csrf", &csrf_in(&page)), ("lang", "en"), ("back", "/login")]).await;
     assert_eq!(res.status(), 303);
     assert_eq!(location(&res), "/login");
     // Remembered over the browser's own preference.
-    let res = app
-        .client
-        .get(app.url("/login"))
-        .header("accept-language", "sv")
-        .send()
-        .await
-        .unwrap();
-    assert!(
-        res.text()
-            .await
-            .unwrap()
-            .contains("Log in with your password")
-    );
+    let res = app.client.get(app.url("/login")).header("accept-language", "sv").send().await.unwrap();
+    assert!(res.text().await.unwrap().contains("Log in with your password"));
     // And used for messages and the logged-in pages.
-    assert_eq!(
-        app.login_error(&user.name, "wrong").await,
-        "Wrong username or password."
-    );
+    assert_eq!(app.login_error(&user.name, "wrong").await, "Wrong username or password.");
     app.login(&user.name, &user.password).await;
     let home = app.get_html("/").await;
-    assert!(
-        home.contains("Enrol identity services")
-            && home.contains("Mobile code")
-            && home.contains("0 of 5 stars")
-    );
+    assert!(home.contains("Enrol identity services") && home.contains("Mobile code") && home.contains("0 of 5 stars"));
     // Back to Swedish; an outside "back" address is not followed.
-    let res = app
-        .post(
-            "/language",
-            &[
-                ("csrf", &csrf_in(&home)),
-                ("lang", "sv"),
-                ("back", "https://evil.example/"),
-            ],
-        )
-        .await;
+    let res =
+        app.post("/language", &[("csrf", &csrf_in(&home)), ("lang", "sv"), ("back", "https://evil.example/")]).await;
     assert_eq!(location(&res), "/");
-    assert!(
-        app.get_html("/")
-            .await
-            .contains("Registrera identitetstjänster")
-    );
+    assert!(app.get_html("/").await.contains("Registrera identitetstjänster"));
 }

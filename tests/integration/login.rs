@@ -8,24 +8,14 @@ use crate::helpers::{location, spawn_app, spawn_app_with, text_of};
 async fn the_right_password_logs_in_with_any_of_the_three_name_forms() {
     let dc = require_dc!();
     let user = dc.create_user("anna").await;
-    for typed in [
-        user.name.clone(),
-        format!("{}@example.test", user.name),
-        format!("EXAMPLE\\{}", user.name),
-    ] {
+    for typed in [user.name.clone(), format!("{}@example.test", user.name), format!("EXAMPLE\\{}", user.name)] {
         let app = spawn_app(&dc).await;
         let res = app.login(&typed, &user.password).await;
         assert_eq!(res.status(), 303, "login as {typed}");
         assert_eq!(location(&res), "/");
         let home = app.get_html("/").await;
-        assert!(
-            home.contains(&user.display_name),
-            "the page names the user ({typed})"
-        );
-        assert!(
-            text_of(&home, "star-row").is_some(),
-            "the page shows the star row"
-        );
+        assert!(home.contains(&user.display_name), "the page names the user ({typed})");
+        assert!(text_of(&home, "star-row").is_some(), "the page shows the star row");
         let audit = app.audit().await;
         assert!(audit.iter().any(|a| a.event == "login"
             && a.outcome == "success"
@@ -42,17 +32,11 @@ async fn a_wrong_password_is_refused_and_audited() {
     assert_eq!(error, "Fel användarnamn eller lösenord.");
     assert!(app.sessions().await.is_empty());
     let audit = app.audit().await;
-    let entry = audit
-        .iter()
-        .find(|a| a.event == "login")
-        .expect("an audit entry");
+    let entry = audit.iter().find(|a| a.event == "login").expect("an audit entry");
     assert_eq!(entry.outcome, "failure");
     assert_eq!(entry.detail.as_deref(), Some("invalid-credentials"));
     assert_eq!(entry.source_ip.as_deref(), Some("127.0.0.1"));
-    assert!(
-        entry.request_id.as_deref().is_some_and(|r| r.len() >= 32),
-        "the request id is recorded"
-    );
+    assert!(entry.request_id.as_deref().is_some_and(|r| r.len() >= 32), "the request id is recorded");
 }
 
 #[tokio::test]
@@ -64,27 +48,16 @@ async fn an_unknown_user_looks_exactly_like_a_wrong_password() {
         let client = app.client.clone();
         let url = app.url("/login");
         async move {
-            let csrf = crate::helpers::csrf_in(
-                &client.get(&url).send().await.unwrap().text().await.unwrap(),
-            );
+            let csrf = crate::helpers::csrf_in(&client.get(&url).send().await.unwrap().text().await.unwrap());
             let started = Instant::now();
             let res = client
                 .post(&url)
-                .form(&[
-                    ("csrf", csrf.as_str()),
-                    ("username", &name),
-                    ("password", pw),
-                ])
+                .form(&[("csrf", csrf.as_str()), ("username", &name), ("password", pw)])
                 .send()
                 .await
                 .unwrap();
             let status = res.status();
-            let body = res
-                .text()
-                .await
-                .unwrap()
-                .replace(&name, "NAME")
-                .replace(&csrf, "TOKEN");
+            let body = res.text().await.unwrap().replace(&name, "NAME").replace(&csrf, "TOKEN");
             (status, body, started.elapsed())
         }
     };
@@ -93,10 +66,7 @@ async fn an_unknown_user_looks_exactly_like_a_wrong_password() {
     assert_eq!(s1, s2);
     assert_eq!(known, unknown, "the pages must not differ");
     // Both answers wait out the configured floor (150 ms in tests), whatever the directory did.
-    assert!(
-        t1.as_millis() >= 150 && t2.as_millis() >= 150,
-        "{t1:?} {t2:?}"
-    );
+    assert!(t1.as_millis() >= 150 && t2.as_millis() >= 150, "{t1:?} {t2:?}");
 }
 
 #[tokio::test]
@@ -118,11 +88,7 @@ async fn a_disabled_account_is_explained() {
     let error = app.login_error(&user.name, &user.password).await;
     assert!(error.contains("inaktiverat"), "{error}");
     let audit = app.audit().await;
-    assert!(
-        audit
-            .iter()
-            .any(|a| a.detail.as_deref() == Some("account-disabled"))
-    );
+    assert!(audit.iter().any(|a| a.detail.as_deref() == Some("account-disabled")));
 }
 
 #[tokio::test]
@@ -142,20 +108,14 @@ async fn admin_membership_through_a_nested_group_is_recognised() {
     let plain = dc.create_user("plain").await;
     // Stjarna Admins <- IT-admins <- (new group) <- admin: two levels of nesting.
     let team = dc.create_group("team").await;
-    dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &team)
-        .await;
+    dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &team).await;
     dc.add_member(&team, &admin.dn).await;
     let mut app = spawn_app(&dc).await;
     assert_eq!(app.login(&admin.name, &admin.password).await.status(), 303);
     app.client = crate::helpers::new_client();
     assert_eq!(app.login(&plain.name, &plain.password).await.status(), 303);
     let sessions = app.sessions().await;
-    let is_admin = |dn: &str| {
-        sessions
-            .iter()
-            .find(|s| s.user_dn == dn)
-            .map(|s| s.is_admin)
-    };
+    let is_admin = |dn: &str| sessions.iter().find(|s| s.user_dn == dn).map(|s| s.is_admin);
     assert_eq!(is_admin(&admin.dn), Some(true));
     assert_eq!(is_admin(&plain.dn), Some(false));
 }
@@ -167,27 +127,14 @@ async fn throttling_stops_well_before_the_domain_locks_the_account() {
     let app = spawn_app(&dc).await;
     // The DC locks at 5; with the default margin of 2 the portal stops after 3 failures.
     for _ in 0..3 {
-        assert_eq!(
-            app.login_error(&user.name, "wrong").await,
-            "Fel användarnamn eller lösenord."
-        );
+        assert_eq!(app.login_error(&user.name, "wrong").await, "Fel användarnamn eller lösenord.");
     }
     let error = app.login_error(&user.name, "wrong").await;
-    assert_eq!(
-        error,
-        "För många misslyckade försök. Försök igen om 15 minuter."
-    );
+    assert_eq!(error, "För många misslyckade försök. Försök igen om 15 minuter.");
     // Even the right password is not tried while throttled...
-    assert!(
-        app.login_error(&user.name, &user.password)
-            .await
-            .contains("För många")
-    );
+    assert!(app.login_error(&user.name, &user.password).await.contains("För många"));
     // ...so the directory never locked the account, and the password still works there.
-    assert_eq!(
-        dc.attr(&user.dn, "lockoutTime").await.unwrap_or("0".into()),
-        "0"
-    );
+    assert_eq!(dc.attr(&user.dn, "lockoutTime").await.unwrap_or("0".into()), "0");
     assert_eq!(dc.bind(&user.dn, &user.password).await.0, 0);
     assert!(app.audit().await.iter().any(|a| a.outcome == "blocked"));
     // When the window has passed, the user may log in again.
@@ -203,20 +150,13 @@ async fn unknown_users_are_throttled_like_known_ones() {
     for _ in 0..3 {
         app.login_error(&ghost, "wrong").await;
     }
-    assert!(
-        app.login_error(&ghost, "wrong")
-            .await
-            .starts_with("För många misslyckade försök")
-    );
+    assert!(app.login_error(&ghost, "wrong").await.starts_with("För många misslyckade försök"));
 }
 
 #[tokio::test]
 async fn failures_from_one_address_are_limited() {
     let dc = require_dc!();
-    let app = spawn_app_with(&dc, |c| {
-        c.replace("[login]", "[login]\nmax_failures_per_ip = 2")
-    })
-    .await;
+    let app = spawn_app_with(&dc, |c| c.replace("[login]", "[login]\nmax_failures_per_ip = 2")).await;
     app.login_error(&crate::helpers::unique("a"), "x").await;
     app.login_error(&crate::helpers::unique("b"), "x").await;
     let error = app.login_error(&crate::helpers::unique("c"), "x").await;
@@ -232,18 +172,9 @@ async fn an_unreachable_directory_gives_a_clear_page() {
     assert_eq!(res.status(), 200);
     let body = res.text().await.unwrap();
     let error = text_of(&body, "login-error").unwrap();
-    assert!(
-        error.contains("Katalogtjänsten (Active Directory) svarar inte just nu"),
-        "{error}"
-    );
-    assert!(
-        error.contains("Referens:"),
-        "a reference id is shown: {error}"
-    );
+    assert!(error.contains("Katalogtjänsten (Active Directory) svarar inte just nu"), "{error}");
+    assert!(error.contains("Referens:"), "a reference id is shown: {error}");
     for internal in ["127.0.0.1:1", "Connection refused", "ldaps://", "os error"] {
-        assert!(
-            !body.contains(internal),
-            "internal detail {internal:?} leaked"
-        );
+        assert!(!body.contains(internal), "internal detail {internal:?} leaked");
     }
 }

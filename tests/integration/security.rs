@@ -9,54 +9,23 @@ async fn every_post_without_a_valid_csrf_token_is_refused() {
     let app = spawn_app(&dc).await;
     let token = app.csrf().await;
     for (path, form) in [
-        (
-            "/login",
-            vec![
-                ("username", user.name.as_str()),
-                ("password", user.password.as_str()),
-            ],
-        ),
+        ("/login", vec![("username", user.name.as_str()), ("password", user.password.as_str())]),
         ("/logout", vec![]),
         ("/language", vec![("lang", "en")]),
     ] {
         let res = app.post(path, &form).await;
         assert_eq!(res.status(), 403, "{path} without a token");
         let body = res.text().await.unwrap();
-        assert!(
-            body.contains("Formuläret har gått ut"),
-            "{path}: a friendly page"
-        );
+        assert!(body.contains("Formuläret har gått ut"), "{path}: a friendly page");
         let mut bad = form.clone();
         bad.push(("csrf", "00ff"));
-        assert_eq!(
-            app.post(path, &bad).await.status(),
-            403,
-            "{path} with a wrong token"
-        );
+        assert_eq!(app.post(path, &bad).await.status(), 403, "{path} with a wrong token");
     }
     // A token from another browser is worthless here.
     let other = new_client();
-    let foreign = csrf_in(
-        &other
-            .get(app.url("/login"))
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap(),
-    );
+    let foreign = csrf_in(&other.get(app.url("/login")).send().await.unwrap().text().await.unwrap());
     assert_ne!(foreign, token);
-    let res = app
-        .post(
-            "/login",
-            &[
-                ("csrf", &foreign),
-                ("username", &user.name),
-                ("password", &user.password),
-            ],
-        )
-        .await;
+    let res = app.post("/login", &[("csrf", &foreign), ("username", &user.name), ("password", &user.password)]).await;
     assert_eq!(res.status(), 403);
     assert!(app.sessions().await.is_empty(), "nothing was done");
 }
@@ -66,51 +35,30 @@ async fn pages_carry_security_headers() {
     let dc = require_dc!();
     let app = spawn_app(&dc).await;
     let res = app.get("/login").await;
-    let h = |name: &str| {
-        res.headers()
-            .get(name)
-            .map(|v| v.to_str().unwrap().to_string())
-            .unwrap_or_default()
-    };
+    let h = |name: &str| res.headers().get(name).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
     let csp = h("content-security-policy");
     assert!(
-        csp.contains("script-src 'self'")
-            && csp.contains("frame-ancestors 'none'")
-            && !csp.contains("unsafe-inline"),
+        csp.contains("script-src 'self'") && csp.contains("frame-ancestors 'none'") && !csp.contains("unsafe-inline"),
         "{csp}"
     );
     assert_eq!(h("x-frame-options"), "DENY");
     assert_eq!(h("referrer-policy"), "no-referrer");
     assert_eq!(h("x-content-type-options"), "nosniff");
     assert_eq!(h("cache-control"), "no-store");
-    assert!(
-        res.headers().get("strict-transport-security").is_none(),
-        "no HSTS over plain HTTP"
-    );
+    assert!(res.headers().get("strict-transport-security").is_none(), "no HSTS over plain HTTP");
     let html = res.text().await.unwrap();
-    assert!(
-        !html.contains("<script>") && !html.contains("style=\""),
-        "no inline script or style"
-    );
+    assert!(!html.contains("<script>") && !html.contains("style=\""), "no inline script or style");
 }
 
 #[tokio::test]
 async fn hsts_is_sent_when_the_portal_is_served_over_tls() {
     let dc = require_dc!();
     let app = spawn_app_with(&dc, |c| {
-        c.replace(
-            "public_url = \"http://127.0.0.1\"",
-            "public_url = \"https://losenord.example.test\"",
-        )
+        c.replace("public_url = \"http://127.0.0.1\"", "public_url = \"https://losenord.example.test\"")
     })
     .await;
     let res = app.get("/login").await;
-    let hsts = res
-        .headers()
-        .get("strict-transport-security")
-        .expect("HSTS")
-        .to_str()
-        .unwrap();
+    let hsts = res.headers().get("strict-transport-security").expect("HSTS").to_str().unwrap();
     assert!(hsts.starts_with("max-age=31536000"));
 }
 
@@ -119,17 +67,12 @@ async fn the_stylesheet_is_cached_for_a_long_time() {
     let dc = require_dc!();
     let app = spawn_app(&dc).await;
     let html = app.get_html("/login").await;
-    let start = html
-        .find("/static/style.")
-        .expect("a hashed stylesheet link");
+    let start = html.find("/static/style.").expect("a hashed stylesheet link");
     let href: String = html[start..].chars().take_while(|c| *c != '"').collect();
     let res = app.get(&href).await;
     assert_eq!(res.status(), 200);
     assert_eq!(res.headers()["content-type"], "text/css; charset=utf-8");
-    assert_eq!(
-        res.headers()["cache-control"],
-        "public, max-age=31536000, immutable"
-    );
+    assert_eq!(res.headers()["cache-control"], "public, max-age=31536000, immutable");
     assert!(res.text().await.unwrap().contains(".star-row"));
     assert_eq!(app.get("/static/style.0000000000.css").await.status(), 404);
 }

@@ -8,33 +8,24 @@ async fn the_session_cookie_is_opaque_httponly_secure_and_samesite() {
     let user = dc.create_user("cookie").await;
     let app = spawn_app(&dc).await;
     let res = app.login(&user.name, &user.password).await;
-    let cookies: Vec<String> = res
-        .headers()
-        .get_all("set-cookie")
-        .iter()
-        .map(|h| h.to_str().unwrap().to_string())
-        .collect();
-    let session = cookies
-        .iter()
-        .find(|c| c.starts_with("stjarna_session="))
-        .expect("a session cookie");
+    let cookies: Vec<String> =
+        res.headers().get_all("set-cookie").iter().map(|h| h.to_str().unwrap().to_string()).collect();
+    let session = cookies.iter().find(|c| c.starts_with("stjarna_session=")).expect("a session cookie");
     for attr in ["HttpOnly", "Secure", "SameSite=Lax", "Path=/"] {
         assert!(session.contains(attr), "{attr} missing: {session}");
     }
-    let token = session
-        .trim_start_matches("stjarna_session=")
-        .split(';')
-        .next()
-        .unwrap();
+    let token = session.trim_start_matches("stjarna_session=").split(';').next().unwrap();
     assert!(token.len() >= 43, "256 random bits");
     // The database keeps a hash, never the cookie value.
     let stored = app.sessions().await;
     assert_eq!(stored.len(), 1);
     assert_ne!(stored[0].id_hash, token);
     // The CSRF cookie is replaced at login.
-    assert!(cookies.iter().any(|c| c.starts_with("stjarna_csrf=")
-        && c.contains("HttpOnly")
-        && c.contains("SameSite=Strict")));
+    assert!(
+        cookies
+            .iter()
+            .any(|c| c.starts_with("stjarna_csrf=") && c.contains("HttpOnly") && c.contains("SameSite=Strict"))
+    );
 }
 
 #[tokio::test]
@@ -58,30 +49,13 @@ async fn logging_in_again_rotates_the_session_id() {
     let old = cookie(&first);
     // Logging in again from the same browser (the form is posted while a session exists).
     let csrf = csrf_in(&app.get_html("/").await);
-    let second = app
-        .post(
-            "/login",
-            &[
-                ("csrf", &csrf),
-                ("username", &user.name),
-                ("password", &user.password),
-            ],
-        )
-        .await;
+    let second = app.post("/login", &[("csrf", &csrf), ("username", &user.name), ("password", &user.password)]).await;
     assert_eq!(second.status(), 303);
     let new = cookie(&second);
     assert_ne!(old, new);
     // The old id no longer opens a session.
-    let stale = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
-    let res = stale
-        .get(app.url("/"))
-        .header("cookie", &old)
-        .send()
-        .await
-        .unwrap();
+    let stale = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = stale.get(app.url("/")).header("cookie", &old).send().await.unwrap();
     assert_eq!(location(&res), "/login");
     assert_eq!(app.sessions().await.len(), 1);
 }
@@ -109,8 +83,7 @@ async fn a_session_ends_after_thirty_idle_minutes() {
         app.audit()
             .await
             .iter()
-            .any(|a| a.event == "session-expired"
-                && a.username.as_deref() == Some(user.name.as_str()))
+            .any(|a| a.event == "session-expired" && a.username.as_deref() == Some(user.name.as_str()))
     );
 }
 
@@ -141,12 +114,7 @@ async fn logout_ends_the_session() {
     assert_eq!(location(&app.get("/").await), "/login");
     let page = app.get_html("/login?m=logged-out").await;
     assert!(page.contains("Du är nu utloggad."));
-    assert!(
-        app.audit()
-            .await
-            .iter()
-            .any(|a| a.event == "logout" && a.outcome == "success")
-    );
+    assert!(app.audit().await.iter().any(|a| a.event == "logout" && a.outcome == "success"));
 }
 
 #[tokio::test]
@@ -162,32 +130,19 @@ async fn the_enrolment_page_shows_services_stars_and_an_empty_row() {
     );
     let doc = scraper::Html::parse_document(&home);
     let sel = |s: &str| scraper::Selector::parse(s).unwrap();
-    assert_eq!(
-        doc.select(&sel("#star-row .star")).count(),
-        5,
-        "a row of enrolment_stars"
-    );
+    assert_eq!(doc.select(&sel("#star-row .star")).count(), 5, "a row of enrolment_stars");
     assert_eq!(doc.select(&sel("#star-row .star.filled")).count(), 0);
-    let services: Vec<String> = doc
-        .select(&sel("#available-services .service-name"))
-        .map(|e| e.text().collect())
-        .collect();
+    let services: Vec<String> =
+        doc.select(&sel("#available-services .service-name")).map(|e| e.text().collect()).collect();
     assert_eq!(services, ["Mobilt BankID", "Mobilkod"]);
-    let stars: Vec<String> = doc
-        .select(&sel("#available-services .service-stars"))
-        .map(|e| e.text().collect())
-        .collect();
+    let stars: Vec<String> =
+        doc.select(&sel("#available-services .service-stars")).map(|e| e.text().collect()).collect();
     assert_eq!(stars, ["★★★", "★★"]);
     // BankID can be enrolled; the mobile code is visibly unavailable until its own issue lands.
     assert!(doc.select(&sel("#enrol-bankid")).next().is_some());
     let disabled: Vec<String> = doc
         .select(&sel("#available-services li:has(button[disabled])"))
-        .map(|e| {
-            e.value()
-                .attr("data-service")
-                .unwrap_or_default()
-                .to_string()
-        })
+        .map(|e| e.value().attr("data-service").unwrap_or_default().to_string())
         .collect();
     assert_eq!(disabled, ["sms"]);
     assert!(home.contains("Inte tillgänglig ännu"));
@@ -205,29 +160,13 @@ async fn enrolled_services_fill_the_star_row() {
     let doc = scraper::Html::parse_document(&home);
     let sel = |s: &str| scraper::Selector::parse(s).unwrap();
     assert_eq!(doc.select(&sel("#star-row .star.filled")).count(), 3);
-    assert!(
-        text_of(&home, "enrolment-status")
-            .unwrap()
-            .starts_with("Du är delvis registrerad")
-    );
-    let done: Vec<String> = doc
-        .select(&sel("#enrolled-services .service-name"))
-        .map(|e| e.text().collect())
-        .collect();
+    assert!(text_of(&home, "enrolment-status").unwrap().starts_with("Du är delvis registrerad"));
+    let done: Vec<String> = doc.select(&sel("#enrolled-services .service-name")).map(|e| e.text().collect()).collect();
     assert_eq!(done, ["Mobilt BankID"]);
     enrol(&app, &user_id, "sms").await;
     let home = app.get_html("/").await;
-    assert!(
-        text_of(&home, "enrolment-status")
-            .unwrap()
-            .starts_with("Du är registrerad")
-    );
-    assert_eq!(
-        scraper::Html::parse_document(&home)
-            .select(&sel("#star-row .star.filled"))
-            .count(),
-        5
-    );
+    assert!(text_of(&home, "enrolment-status").unwrap().starts_with("Du är registrerad"));
+    assert_eq!(scraper::Html::parse_document(&home).select(&sel("#star-row .star.filled")).count(), 5);
 }
 
 /// Records an enrolment straight in the database (enrolment flows come with their own issues).

@@ -129,14 +129,7 @@ impl BankIdFlows {
         key: DataKey,
         auditor: Auditor,
     ) -> Self {
-        Self {
-            store,
-            bankid,
-            clock,
-            random,
-            key,
-            auditor,
-        }
+        Self { store, bankid, clock, random, key, auditor }
     }
 
     pub fn key(&self) -> &DataKey {
@@ -171,11 +164,7 @@ impl BankIdFlows {
         let start = match self.bankid.auth(&order).await {
             Ok(start) => start,
             Err(e) => {
-                let event = AuditEvent {
-                    outcome: Outcome::Failure,
-                    ..event
-                }
-                .detail(format!("{}: {e}", purpose.id()));
+                let event = AuditEvent { outcome: Outcome::Failure, ..event }.detail(format!("{}: {e}", purpose.id()));
                 self.auditor.record(meta, event).await?;
                 return Err(FlowError::BankId(e));
             }
@@ -212,28 +201,16 @@ impl BankIdFlows {
     }
 
     /// The flow, if this browser started it.
-    async fn load(
-        &self,
-        id: &str,
-        binding: &str,
-    ) -> Result<Option<BankIdFlowRecord>, StorageError> {
+    async fn load(&self, id: &str, binding: &str) -> Result<Option<BankIdFlowRecord>, StorageError> {
         let Some(rec) = self.store.bankid_flow(id).await? else {
             return Ok(None);
         };
-        let ours = subtle::ConstantTimeEq::ct_eq(
-            rec.binding_hash.as_bytes(),
-            binding_hash(binding).as_bytes(),
-        );
+        let ours = subtle::ConstantTimeEq::ct_eq(rec.binding_hash.as_bytes(), binding_hash(binding).as_bytes());
         Ok(bool::from(ours).then_some(rec))
     }
 
     /// Where the flow stands, collecting from BankID when it is time to.
-    pub async fn poll(
-        &self,
-        id: &str,
-        binding: &str,
-        meta: &RequestMeta,
-    ) -> Result<Option<FlowView>, FlowError> {
+    pub async fn poll(&self, id: &str, binding: &str, meta: &RequestMeta) -> Result<Option<FlowView>, FlowError> {
         let Some(mut rec) = self.load(id, binding).await? else {
             return Ok(None);
         };
@@ -242,14 +219,9 @@ impl BankIdFlows {
             if now - rec.started_at > LIFETIME {
                 let _ = self.bankid.cancel(&rec.order_ref).await;
                 self.fail(&rec, "expiredTransaction", meta).await?;
-            } else if rec
-                .last_collect_at
-                .is_none_or(|at| now - at >= COLLECT_INTERVAL)
-            {
+            } else if rec.last_collect_at.is_none_or(|at| now - at >= COLLECT_INTERVAL) {
                 match self.bankid.collect(&rec.order_ref).await {
-                    Ok(Collect::Pending(hint)) => {
-                        self.store.note_bankid_pending(&rec.id, &hint, now).await?
-                    }
+                    Ok(Collect::Pending(hint)) => self.store.note_bankid_pending(&rec.id, &hint, now).await?,
                     Ok(Collect::Failed(hint)) => self.fail(&rec, &hint, meta).await?,
                     Ok(Collect::Complete(user)) => self.complete(&rec, user, meta).await?,
                     Err(BankIdError::NotFound) => self.fail(&rec, "notFound", meta).await?,
@@ -266,19 +238,12 @@ impl BankIdFlows {
     }
 
     fn view(&self, rec: &BankIdFlowRecord) -> FlowView {
-        let mode = if rec.mode == "autostart" {
-            StartMode::Autostart
-        } else {
-            StartMode::Qr
-        };
+        let mode = if rec.mode == "autostart" { StartMode::Autostart } else { StartMode::Qr };
         let hint = rec.hint_code.as_deref().unwrap_or("outstandingTransaction");
         let (state, key) = match rec.state.as_str() {
             "pending" if hint == "rfa5" => (FlowState::Pending, "bankid.rfa5"),
             "pending" => (FlowState::Pending, message_key(true, hint, mode)),
-            "complete" | "consumed" => (
-                FlowState::Complete,
-                done_key(FlowPurpose::parse(&rec.purpose)),
-            ),
+            "complete" | "consumed" => (FlowState::Complete, done_key(FlowPurpose::parse(&rec.purpose))),
             "cancelled" => (FlowState::Cancelled, "bankid.rfa3"),
             _ => (FlowState::Failed, failure_key(hint)),
         };
@@ -297,19 +262,10 @@ impl BankIdFlows {
         }
     }
 
-    async fn fail(
-        &self,
-        rec: &BankIdFlowRecord,
-        hint: &str,
-        meta: &RequestMeta,
-    ) -> Result<(), StorageError> {
-        if self
-            .store
-            .finish_bankid_flow(&rec.id, "failed", Some(hint), None, self.clock.now())
-            .await?
-        {
-            let mut event = AuditEvent::new(EventKind::BankIdResult, Outcome::Failure)
-                .detail(format!("{}: {hint}", rec.purpose));
+    async fn fail(&self, rec: &BankIdFlowRecord, hint: &str, meta: &RequestMeta) -> Result<(), StorageError> {
+        if self.store.finish_bankid_flow(&rec.id, "failed", Some(hint), None, self.clock.now()).await? {
+            let mut event =
+                AuditEvent::new(EventKind::BankIdResult, Outcome::Failure).detail(format!("{}: {hint}", rec.purpose));
             if let Some(u) = &rec.user_id {
                 event = event.user_id(u);
             }
@@ -329,11 +285,7 @@ impl BankIdFlows {
             return self.fail(rec, "invalidPersonalNumber", meta).await;
         };
         let hash = self.key.lookup_hash(pn.digits());
-        if rec
-            .required_pn_hash
-            .as_ref()
-            .is_some_and(|required| *required != hash)
-        {
+        if rec.required_pn_hash.as_ref().is_some_and(|required| *required != hash) {
             return self.fail(rec, "mismatch", meta).await;
         }
         let now = self.clock.now();
@@ -342,11 +294,7 @@ impl BankIdFlows {
                 let Some(user_id) = rec.user_id.as_deref() else {
                     return self.fail(rec, "noUser", meta).await;
                 };
-                if self
-                    .store
-                    .finish_bankid_flow(&rec.id, "complete", Some("complete"), None, now)
-                    .await?
-                {
+                if self.store.finish_bankid_flow(&rec.id, "complete", Some("complete"), None, now).await? {
                     self.store
                         .enrol_bankid(&BankIdEnrolmentRecord {
                             user_id: user_id.to_string(),
@@ -371,11 +319,7 @@ impl BankIdFlows {
                 if enrolled.is_none_or(|e| e.pn_hash != hash) {
                     return self.fail(rec, "mismatch", meta).await;
                 }
-                if self
-                    .store
-                    .finish_bankid_flow(&rec.id, "complete", Some("complete"), None, now)
-                    .await?
-                {
+                if self.store.finish_bankid_flow(&rec.id, "complete", Some("complete"), None, now).await? {
                     self.store.touch_enrolment(user_id, "bankid", now).await?;
                     let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Success)
                         .user_id(user_id)
@@ -386,27 +330,15 @@ impl BankIdFlows {
             FlowPurpose::Login => {
                 let accounts = self.store.bankid_enrolments_by_hash(&hash).await?;
                 let [account] = accounts.as_slice() else {
-                    let why = if accounts.is_empty() {
-                        "notEnrolled"
-                    } else {
-                        "severalAccounts"
-                    };
+                    let why = if accounts.is_empty() { "notEnrolled" } else { "severalAccounts" };
                     return self.fail(rec, why, meta).await;
                 };
                 if self
                     .store
-                    .finish_bankid_flow(
-                        &rec.id,
-                        "complete",
-                        Some("complete"),
-                        Some(&account.user_id),
-                        now,
-                    )
+                    .finish_bankid_flow(&rec.id, "complete", Some("complete"), Some(&account.user_id), now)
                     .await?
                 {
-                    self.store
-                        .touch_enrolment(&account.user_id, "bankid", now)
-                        .await?;
+                    self.store.touch_enrolment(&account.user_id, "bankid", now).await?;
                     let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Success)
                         .user_id(&account.user_id)
                         .detail("login: identified");
@@ -418,11 +350,7 @@ impl BankIdFlows {
     }
 
     /// The current frame of the animated QR code, while the flow waits for a scan.
-    pub async fn qr_frame(
-        &self,
-        id: &str,
-        binding: &str,
-    ) -> Result<Option<(Timestamp, String)>, StorageError> {
+    pub async fn qr_frame(&self, id: &str, binding: &str) -> Result<Option<(Timestamp, String)>, StorageError> {
         let Some(rec) = self.load(id, binding).await? else {
             return Ok(None);
         };
@@ -430,10 +358,7 @@ impl BankIdFlows {
             return Ok(None);
         }
         let elapsed = (self.clock.now() - rec.started_at).max(0);
-        Ok(Some((
-            elapsed,
-            super::qr_payload(&rec.qr_start_token, &rec.qr_start_secret, elapsed as u64),
-        )))
+        Ok(Some((elapsed, super::qr_payload(&rec.qr_start_token, &rec.qr_start_secret, elapsed as u64))))
     }
 
     /// The user chose to open BankID on this device; returns the autostart token.
@@ -446,31 +371,15 @@ impl BankIdFlows {
     }
 
     /// Cancels the order (the user pressed cancel, or left the page).
-    pub async fn cancel(
-        &self,
-        id: &str,
-        binding: &str,
-        meta: &RequestMeta,
-    ) -> Result<bool, FlowError> {
+    pub async fn cancel(&self, id: &str, binding: &str, meta: &RequestMeta) -> Result<bool, FlowError> {
         let Some(rec) = self.load(id, binding).await? else {
             return Ok(false);
         };
-        if self
-            .store
-            .finish_bankid_flow(
-                &rec.id,
-                "cancelled",
-                Some("cancelled"),
-                None,
-                self.clock.now(),
-            )
-            .await?
-        {
+        if self.store.finish_bankid_flow(&rec.id, "cancelled", Some("cancelled"), None, self.clock.now()).await? {
             if let Err(e) = self.bankid.cancel(&rec.order_ref).await {
                 tracing::warn!(error = %e, "BankID cancel failed; the order expires by itself");
             }
-            let mut event = AuditEvent::new(EventKind::BankIdCancel, Outcome::Success)
-                .detail(rec.purpose.clone());
+            let mut event = AuditEvent::new(EventKind::BankIdCancel, Outcome::Success).detail(rec.purpose.clone());
             if let Some(u) = &rec.user_id {
                 event = event.user_id(u);
             }
@@ -480,11 +389,7 @@ impl BankIdFlows {
     }
 
     /// Takes a completed login once: the account it found.
-    pub async fn take_login(
-        &self,
-        id: &str,
-        binding: &str,
-    ) -> Result<Option<String>, StorageError> {
+    pub async fn take_login(&self, id: &str, binding: &str) -> Result<Option<String>, StorageError> {
         let Some(rec) = self.load(id, binding).await? else {
             return Ok(None);
         };

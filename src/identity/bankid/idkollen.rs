@@ -93,9 +93,7 @@ impl IdkollenClient {
             })?;
             builder = builder.tls_certs_only([cert]);
         }
-        let http = builder
-            .build()
-            .map_err(|e| SetupError::Http(e.to_string()))?;
+        let http = builder.build().map_err(|e| SetupError::Http(e.to_string()))?;
         Ok(Self {
             http,
             base: base_url.trim_end_matches('/').to_string(),
@@ -112,26 +110,15 @@ impl IdkollenClient {
             .await
             .map_err(|e| BankIdError::Transport(error_chain(&e)))?;
         let status = res.status().as_u16();
-        let body = res
-            .text()
-            .await
-            .map_err(|e| BankIdError::Transport(error_chain(&e)))?;
+        let body = res.text().await.map_err(|e| BankIdError::Transport(error_chain(&e)))?;
         Ok((status, body))
     }
 
-    async fn start(
-        &self,
-        path: &str,
-        body: &StartRequest<'_>,
-    ) -> Result<IdkollenAuth, BankIdError> {
-        let (status, text) = self
-            .send(self.http.post(format!("{}{path}", self.base)).json(body))
-            .await?;
+    async fn start(&self, path: &str, body: &StartRequest<'_>) -> Result<IdkollenAuth, BankIdError> {
+        let (status, text) = self.send(self.http.post(format!("{}{path}", self.base)).json(body)).await?;
         match status {
-            200 | 201 => serde_json::from_str(&text).map_err(|e| BankIdError::Unexpected {
-                status,
-                body: format!("unreadable answer: {e}"),
-            }),
+            200 | 201 => serde_json::from_str(&text)
+                .map_err(|e| BankIdError::Unexpected { status, body: format!("unreadable answer: {e}") }),
             _ => Err(http_error(status, &text)),
         }
     }
@@ -141,10 +128,7 @@ impl IdkollenClient {
         let wait = {
             let mut last = self.last_status.lock().await;
             let now = Instant::now();
-            let next = last
-                .get(id)
-                .map(|t| *t + Duration::from_secs(1))
-                .filter(|t| *t > now);
+            let next = last.get(id).map(|t| *t + Duration::from_secs(1)).filter(|t| *t > now);
             last.insert(id.to_string(), next.unwrap_or(now));
             last.retain(|_, t| now.duration_since(*t) < Duration::from_secs(600));
             next
@@ -163,14 +147,9 @@ fn http_error(status: u16, body: &str) -> BankIdError {
         429 => BankIdError::TooManyRequests,
         503 => BankIdError::Maintenance,
         500..=599 => BankIdError::InternalError,
-        400 if body.to_ascii_lowercase().contains("alreadyinprogress") => {
-            BankIdError::AlreadyInProgress
-        }
+        400 if body.to_ascii_lowercase().contains("alreadyinprogress") => BankIdError::AlreadyInProgress,
         400 => BankIdError::InvalidParameters(body.chars().take(200).collect()),
-        _ => BankIdError::Unexpected {
-            status,
-            body: body.chars().take(200).collect(),
-        },
+        _ => BankIdError::Unexpected { status, body: body.chars().take(200).collect() },
     }
 }
 
@@ -184,10 +163,8 @@ impl BankId for IdkollenClient {
             intent: &order.user_visible_data,
         };
         let r = self.start("/v3/bankid-se/auth", &body).await?;
-        let missing = || BankIdError::Unexpected {
-            status: 201,
-            body: "an order without QR or autostart tokens".into(),
-        };
+        let missing =
+            || BankIdError::Unexpected { status: 201, body: "an order without QR or autostart tokens".into() };
         Ok(OrderStart {
             auto_start_token: r.auto_start_token.ok_or_else(missing)?,
             qr_start_token: r.qr_start_token.ok_or_else(missing)?,
@@ -200,11 +177,7 @@ impl BankId for IdkollenClient {
         let body = StartRequest {
             ssn: Some(&order.personal_number),
             ip_address: None,
-            call_initiator: Some(if order.call_initiator_rp {
-                "RP"
-            } else {
-                "USER"
-            }),
+            call_initiator: Some(if order.call_initiator_rp { "RP" } else { "USER" }),
             intent: &order.user_visible_data,
         };
         Ok(self.start("/v3/bankid-se/phone/auth", &body).await?.id)
@@ -212,47 +185,30 @@ impl BankId for IdkollenClient {
 
     async fn collect(&self, id: &str) -> Result<Collect, BankIdError> {
         self.pace(id).await;
-        let (status, text) = self
-            .send(
-                self.http
-                    .get(format!("{}/v3/bankid-se/auth/{id}", self.base)),
-            )
-            .await?;
+        let (status, text) = self.send(self.http.get(format!("{}/v3/bankid-se/auth/{id}", self.base))).await?;
         match status {
             200 => {}
             // Gone: the session expired.
             404 => return Ok(Collect::Failed("expiredTransaction".into())),
             _ => return Err(http_error(status, &text)),
         }
-        let r: IdkollenAuth = serde_json::from_str(&text).map_err(|e| BankIdError::Unexpected {
-            status,
-            body: format!("unreadable answer: {e}"),
-        })?;
+        let r: IdkollenAuth = serde_json::from_str(&text)
+            .map_err(|e| BankIdError::Unexpected { status, body: format!("unreadable answer: {e}") })?;
         match r.status.as_str() {
             "PENDING" => Ok(Collect::Pending(r.hint_code.unwrap_or_default())),
-            "FAILED" => Ok(Collect::Failed(
-                hint_for(r.error.as_deref().unwrap_or_default()).into(),
-            )),
+            "FAILED" => Ok(Collect::Failed(hint_for(r.error.as_deref().unwrap_or_default()).into())),
             "COMPLETED" => Ok(Collect::Complete(CompletedUser {
                 personal_number: r.ssn.unwrap_or_default(),
                 name: r.name.unwrap_or_default(),
                 given_name: r.given_name.unwrap_or_default(),
                 surname: r.surname.unwrap_or_default(),
             })),
-            other => Err(BankIdError::Unexpected {
-                status,
-                body: format!("unknown status {other}"),
-            }),
+            other => Err(BankIdError::Unexpected { status, body: format!("unknown status {other}") }),
         }
     }
 
     async fn cancel(&self, id: &str) -> Result<(), BankIdError> {
-        let (status, text) = self
-            .send(
-                self.http
-                    .delete(format!("{}/v3/bankid-se/auth/{id}", self.base)),
-            )
-            .await?;
+        let (status, text) = self.send(self.http.delete(format!("{}/v3/bankid-se/auth/{id}", self.base))).await?;
         match status {
             200 | 204 | 404 => Ok(()),
             _ => Err(http_error(status, &text)),

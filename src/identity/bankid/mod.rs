@@ -100,10 +100,7 @@ impl BankIdError {
                 429 => BankIdError::TooManyRequests,
                 503 => BankIdError::Maintenance,
                 500 => BankIdError::InternalError,
-                _ => BankIdError::Unexpected {
-                    status,
-                    body: format!("{code} {details}"),
-                },
+                _ => BankIdError::Unexpected { status, body: format!("{code} {details}") },
             },
         }
     }

@@ -7,27 +7,20 @@ use sha2::Sha256;
 
 /// `qrAuthCode`: lowercase hex HMAC-SHA256 of `qrTime` keyed with `qrStartSecret`.
 pub fn qr_auth_code(qr_start_secret: &str, qr_time: u64) -> String {
-    let mut mac = Hmac::<Sha256>::new_from_slice(qr_start_secret.as_bytes())
-        .expect("HMAC takes any key length");
+    let mut mac = Hmac::<Sha256>::new_from_slice(qr_start_secret.as_bytes()).expect("HMAC takes any key length");
     mac.update(qr_time.to_string().as_bytes());
     hex::encode(mac.finalize().into_bytes())
 }
 
 /// `bankid.<qrStartToken>.<qrTime>.<qrAuthCode>`
 pub fn qr_payload(qr_start_token: &str, qr_start_secret: &str, qr_time: u64) -> String {
-    format!(
-        "bankid.{qr_start_token}.{qr_time}.{}",
-        qr_auth_code(qr_start_secret, qr_time)
-    )
+    format!("bankid.{qr_start_token}.{qr_time}.{}", qr_auth_code(qr_start_secret, qr_time))
 }
 
 /// One frame of the animated QR code, as an SVG document.
 pub fn qr_svg(payload: &str) -> String {
     let code = QrCode::new(payload.as_bytes()).expect("a BankID payload always fits a QR code");
-    code.render::<svg::Color>()
-        .min_dimensions(240, 240)
-        .quiet_zone(true)
-        .build()
+    code.render::<svg::Color>().min_dimensions(240, 240).quiet_zone(true).build()
 }
 
 /// The URL that starts the BankID app on this device, by browser.
@@ -56,23 +49,12 @@ mod tests {
 
     #[test]
     fn matches_the_reference_test_vector() {
-        assert_eq!(
-            qr_auth_code(SECRET, 0),
-            "dc69358e712458a66a7525beef148ae8526b1c71610eff2c16cdffb4cdac9bf8"
-        );
-        assert_eq!(
-            qr_auth_code(SECRET, 1),
-            "949d559bf23403952a94d103e67743126381eda00f0b3cbddbf7c96b1adcbce2"
-        );
-        assert_eq!(
-            qr_auth_code(SECRET, 2),
-            "a9e5ec59cb4eee4ef4117150abc58fad7a85439a6a96ccbecc3668b41795b3f3"
-        );
+        assert_eq!(qr_auth_code(SECRET, 0), "dc69358e712458a66a7525beef148ae8526b1c71610eff2c16cdffb4cdac9bf8");
+        assert_eq!(qr_auth_code(SECRET, 1), "949d559bf23403952a94d103e67743126381eda00f0b3cbddbf7c96b1adcbce2");
+        assert_eq!(qr_auth_code(SECRET, 2), "a9e5ec59cb4eee4ef4117150abc58fad7a85439a6a96ccbecc3668b41795b3f3");
         assert_eq!(
             qr_payload(TOKEN, SECRET, 1),
-            format!(
-                "bankid.{TOKEN}.1.949d559bf23403952a94d103e67743126381eda00f0b3cbddbf7c96b1adcbce2"
-            )
+            format!("bankid.{TOKEN}.1.949d559bf23403952a94d103e67743126381eda00f0b3cbddbf7c96b1adcbce2")
         );
     }
 
@@ -80,13 +62,8 @@ mod tests {
     fn launch_urls_follow_the_browser() {
         let desktop = "Mozilla/5.0 (X11; Linux x86_64) Chrome/156.0";
         let iphone = "Mozilla/5.0 (iPhone; CPU iPhone OS 18_0 like Mac OS X) Safari/604.1";
-        assert_eq!(
-            launch_url("t", desktop, None),
-            "bankid:///?autostarttoken=t&redirect=null"
-        );
-        assert!(
-            launch_url("t", iphone, None).starts_with("https://app.bankid.com/?autostarttoken=t")
-        );
+        assert_eq!(launch_url("t", desktop, None), "bankid:///?autostarttoken=t&redirect=null");
+        assert!(launch_url("t", iphone, None).starts_with("https://app.bankid.com/?autostarttoken=t"));
         assert_eq!(
             launch_url("t", desktop, Some("http://sim/app?autostarttoken={token}")),
             "http://sim/app?autostarttoken=t"

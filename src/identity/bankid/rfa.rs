@@ -45,48 +45,21 @@ mod tests {
 
     #[test]
     fn maps_hints_to_rfa_messages() {
-        assert_eq!(
-            message_key(true, "outstandingTransaction", StartMode::Qr),
-            "bankid.rfa1"
-        );
-        assert_eq!(
-            message_key(true, "outstandingTransaction", StartMode::Autostart),
-            "bankid.rfa13"
-        );
+        assert_eq!(message_key(true, "outstandingTransaction", StartMode::Qr), "bankid.rfa1");
+        assert_eq!(message_key(true, "outstandingTransaction", StartMode::Autostart), "bankid.rfa13");
         assert_eq!(message_key(true, "userSign", StartMode::Qr), "bankid.rfa9");
-        assert_eq!(
-            message_key(true, "somethingNew", StartMode::Qr),
-            "bankid.rfa21"
-        );
-        assert_eq!(
-            message_key(false, "certificateErr", StartMode::Qr),
-            "bankid.rfa16"
-        );
-        assert_eq!(
-            message_key(false, "somethingNew", StartMode::Qr),
-            "bankid.rfa22"
-        );
+        assert_eq!(message_key(true, "somethingNew", StartMode::Qr), "bankid.rfa21");
+        assert_eq!(message_key(false, "certificateErr", StartMode::Qr), "bankid.rfa16");
+        assert_eq!(message_key(false, "somethingNew", StartMode::Qr), "bankid.rfa22");
         assert_eq!(error_key(&BankIdError::AlreadyInProgress), "bankid.rfa4");
         assert_eq!(error_key(&BankIdError::Maintenance), "bankid.rfa5");
     }
 
     #[test]
     fn error_codes_are_read_case_insensitively() {
-        assert_eq!(
-            BankIdError::from_code(503, "Maintenance", ""),
-            BankIdError::Maintenance
-        );
-        assert_eq!(
-            BankIdError::from_code(503, "maintenance", ""),
-            BankIdError::Maintenance
-        );
-        assert_eq!(
-            BankIdError::from_code(400, "alreadyInProgress", ""),
-            BankIdError::AlreadyInProgress
-        );
-        assert_eq!(
-            BankIdError::from_code(429, "", ""),
-            BankIdError::TooManyRequests
-        );
+        assert_eq!(BankIdError::from_code(503, "Maintenance", ""), BankIdError::Maintenance);
+        assert_eq!(BankIdError::from_code(503, "maintenance", ""), BankIdError::Maintenance);
+        assert_eq!(BankIdError::from_code(400, "alreadyInProgress", ""), BankIdError::AlreadyInProgress);
+        assert_eq!(BankIdError::from_code(429, "", ""), BankIdError::TooManyRequests);
     }
 }

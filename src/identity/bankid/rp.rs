@@ -13,19 +13,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::wire::{
-    AuthRequest, AuthResponse, CollectResponse, ErrorResponse, OrderRefRequest, PhoneAuthRequest,
-    PhoneAuthResponse, Requirement,
+    AuthRequest, AuthResponse, CollectResponse, ErrorResponse, OrderRefRequest, PhoneAuthRequest, PhoneAuthResponse,
+    Requirement,
 };
 use super::{AuthOrder, BankId, BankIdError, Collect, CompletedUser, OrderStart, PhoneOrder};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SetupError {
     #[error("the BankID {what} file {path} cannot be used: {reason}")]
-    File {
-        what: &'static str,
-        path: String,
-        reason: String,
-    },
+    File { what: &'static str, path: String, reason: String },
     #[error("the BankID client certificate and key do not go together: {0}")]
     Tls(String),
     #[error("the BankID HTTP client cannot be built: {0}")]
@@ -38,11 +34,7 @@ pub struct RpClient {
 }
 
 fn file_error(what: &'static str, path: &Path, reason: impl ToString) -> SetupError {
-    SetupError::File {
-        what,
-        path: path.display().to_string(),
-        reason: reason.to_string(),
-    }
+    SetupError::File { what, path: path.display().to_string(), reason: reason.to_string() }
 }
 
 /// The client certificate chain and key: PKCS#12 (`.p12`/`.pfx`, with a password) or PEM.
@@ -51,50 +43,29 @@ pub fn load_client_identity(
     key_file: Option<&Path>,
     password: Option<&SecretString>,
 ) -> Result<(Vec<CertificateDer<'static>>, PrivateKeyDer<'static>), SetupError> {
-    let bytes =
-        std::fs::read(cert_file).map_err(|e| file_error("client certificate", cert_file, e))?;
+    let bytes = std::fs::read(cert_file).map_err(|e| file_error("client certificate", cert_file, e))?;
     if bytes.starts_with(b"-----") {
         let chain: Vec<CertificateDer> = CertificateDer::pem_slice_iter(&bytes)
             .collect::<Result<_, _>>()
             .map_err(|e| file_error("client certificate", cert_file, e))?;
         if chain.is_empty() {
-            return Err(file_error(
-                "client certificate",
-                cert_file,
-                "it holds no PEM certificate",
-            ));
+            return Err(file_error("client certificate", cert_file, "it holds no PEM certificate"));
         }
         let key = match key_file {
-            Some(k) => {
-                PrivateKeyDer::from_pem_file(k).map_err(|e| file_error("client key", k, e))?
+            Some(k) => PrivateKeyDer::from_pem_file(k).map_err(|e| file_error("client key", k, e))?,
+            None => {
+                PrivateKeyDer::from_pem_slice(&bytes).map_err(|e| file_error("client certificate", cert_file, e))?
             }
-            None => PrivateKeyDer::from_pem_slice(&bytes)
-                .map_err(|e| file_error("client certificate", cert_file, e))?,
         };
         return Ok((chain, key));
     }
-    let password = password
-        .map(|p| p.expose_secret().to_string())
-        .unwrap_or_default();
-    let store = p12_keystore::KeyStore::from_pkcs12(&bytes, &password).map_err(|e| {
-        file_error(
-            "client certificate (PKCS#12)",
-            cert_file,
-            format!("{e} (wrong password?)"),
-        )
-    })?;
-    let (_, chain) = store.private_key_chain().ok_or_else(|| {
-        file_error(
-            "client certificate (PKCS#12)",
-            cert_file,
-            "it holds no private key",
-        )
-    })?;
-    let certs = chain
-        .chain()
-        .iter()
-        .map(|c| CertificateDer::from(c.as_der().to_vec()))
-        .collect();
+    let password = password.map(|p| p.expose_secret().to_string()).unwrap_or_default();
+    let store = p12_keystore::KeyStore::from_pkcs12(&bytes, &password)
+        .map_err(|e| file_error("client certificate (PKCS#12)", cert_file, format!("{e} (wrong password?)")))?;
+    let (_, chain) = store
+        .private_key_chain()
+        .ok_or_else(|| file_error("client certificate (PKCS#12)", cert_file, "it holds no private key"))?;
+    let certs = chain.chain().iter().map(|c| CertificateDer::from(c.as_der().to_vec())).collect();
     let key = PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(chain.key().to_vec()));
     Ok((certs, key))
 }
@@ -136,19 +107,11 @@ impl RpClient {
             .https_only(true)
             .build()
             .map_err(|e| SetupError::Http(e.to_string()))?;
-        let base = if base_url.ends_with('/') {
-            base_url.to_string()
-        } else {
-            format!("{base_url}/")
-        };
+        let base = if base_url.ends_with('/') { base_url.to_string() } else { format!("{base_url}/") };
         Ok(Self { http, base })
     }
 
-    async fn post<Req: Serialize, Res: DeserializeOwned>(
-        &self,
-        path: &str,
-        body: &Req,
-    ) -> Result<Res, BankIdError> {
+    async fn post<Req: Serialize, Res: DeserializeOwned>(&self, path: &str, body: &Req) -> Result<Res, BankIdError> {
         let res = self
             .http
             .post(format!("{}{path}", self.base))
@@ -157,25 +120,14 @@ impl RpClient {
             .await
             .map_err(|e| BankIdError::Transport(error_chain(&e)))?;
         let status = res.status().as_u16();
-        let text = res
-            .text()
-            .await
-            .map_err(|e| BankIdError::Transport(error_chain(&e)))?;
+        let text = res.text().await.map_err(|e| BankIdError::Transport(error_chain(&e)))?;
         if (200..300).contains(&status) {
-            return serde_json::from_str(&text).map_err(|e| BankIdError::Unexpected {
-                status,
-                body: format!("unreadable answer: {e}"),
-            });
+            return serde_json::from_str(&text)
+                .map_err(|e| BankIdError::Unexpected { status, body: format!("unreadable answer: {e}") });
         }
-        let err: ErrorResponse = serde_json::from_str(&text).unwrap_or(ErrorResponse {
-            error_code: String::new(),
-            details: text.chars().take(200).collect(),
-        });
-        Err(BankIdError::from_code(
-            status,
-            &err.error_code,
-            &err.details,
-        ))
+        let err: ErrorResponse = serde_json::from_str(&text)
+            .unwrap_or(ErrorResponse { error_code: String::new(), details: text.chars().take(200).collect() });
+        Err(BankIdError::from_code(status, &err.error_code, &err.details))
     }
 }
 
@@ -212,10 +164,7 @@ pub(crate) fn collect_from(r: CollectResponse) -> Result<Collect, BankIdError> {
                 surname: data.user.surname,
             }))
         }
-        other => Err(BankIdError::Unexpected {
-            status: 200,
-            body: format!("unknown status {other}"),
-        }),
+        other => Err(BankIdError::Unexpected { status: 200, body: format!("unknown status {other}") }),
     }
 }
 
@@ -224,10 +173,10 @@ impl BankId for RpClient {
     async fn auth(&self, order: &AuthOrder) -> Result<OrderStart, BankIdError> {
         let body = AuthRequest {
             end_user_ip: order.end_user_ip.clone(),
-            requirement: order.personal_number.as_ref().map(|pn| Requirement {
-                personal_number: Some(pn.clone()),
-                pin_code: None,
-            }),
+            requirement: order
+                .personal_number
+                .as_ref()
+                .map(|pn| Requirement { personal_number: Some(pn.clone()), pin_code: None }),
             user_visible_data: visible_data(&order.user_visible_data),
             user_visible_data_format: Some("simpleMarkdownV1".into()),
             return_url: None,
@@ -244,11 +193,7 @@ impl BankId for RpClient {
     async fn phone_auth(&self, order: &PhoneOrder) -> Result<String, BankIdError> {
         let body = PhoneAuthRequest {
             personal_number: order.personal_number.clone(),
-            call_initiator: if order.call_initiator_rp {
-                "RP".into()
-            } else {
-                "user".into()
-            },
+            call_initiator: if order.call_initiator_rp { "RP".into() } else { "user".into() },
             requirement: None,
             user_visible_data: visible_data(&order.user_visible_data),
             user_visible_data_format: Some("simpleMarkdownV1".into()),
@@ -258,26 +203,12 @@ impl BankId for RpClient {
     }
 
     async fn collect(&self, order_ref: &str) -> Result<Collect, BankIdError> {
-        let r: CollectResponse = self
-            .post(
-                "collect",
-                &OrderRefRequest {
-                    order_ref: order_ref.into(),
-                },
-            )
-            .await?;
+        let r: CollectResponse = self.post("collect", &OrderRefRequest { order_ref: order_ref.into() }).await?;
         collect_from(r)
     }
 
     async fn cancel(&self, order_ref: &str) -> Result<(), BankIdError> {
-        let _: serde_json::Value = self
-            .post(
-                "cancel",
-                &OrderRefRequest {
-                    order_ref: order_ref.into(),
-                },
-            )
-            .await?;
+        let _: serde_json::Value = self.post("cancel", &OrderRefRequest { order_ref: order_ref.into() }).await?;
         Ok(())
     }
 }

@@ -16,37 +16,21 @@ pub type State = web::Data<Arc<SimState>>;
 
 fn error(e: ApiError) -> HttpResponse {
     let ApiError(status, code, details) = e;
-    let mut res =
-        HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("a valid status"));
+    let mut res = HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("a valid status"));
     if status == 429 {
         res.insert_header(("RateLimit-Limit", "10"))
             .insert_header(("RateLimit-Remaining", "0"))
             .insert_header(("RateLimit-Reset", "1"));
     }
-    res.json(ErrorResponse {
-        error_code: code.into(),
-        details,
-    })
+    res.json(ErrorResponse { error_code: code.into(), details })
 }
 
 /// Applies an injected fault, if one is waiting: an error answer, or a delay before the real one.
 async fn fault(state: &SimState) -> Option<HttpResponse> {
     match state.take_fault()? {
-        Fault::Maintenance => Some(error(ApiError(
-            503,
-            "maintenance",
-            "Simulated maintenance".into(),
-        ))),
-        Fault::InternalError => Some(error(ApiError(
-            500,
-            "internalError",
-            "Simulated internal error".into(),
-        ))),
-        Fault::TooManyRequests => Some(error(ApiError(
-            429,
-            "tooManyRequests",
-            "Simulated rate limit".into(),
-        ))),
+        Fault::Maintenance => Some(error(ApiError(503, "maintenance", "Simulated maintenance".into()))),
+        Fault::InternalError => Some(error(ApiError(500, "internalError", "Simulated internal error".into()))),
+        Fault::TooManyRequests => Some(error(ApiError(429, "tooManyRequests", "Simulated rate limit".into()))),
         Fault::Slow(d) => {
             tokio::time::sleep(d).await;
             None
@@ -62,14 +46,9 @@ fn parse<T: DeserializeOwned>(req: &HttpRequest, body: &[u8]) -> Result<T, HttpR
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("application/json"));
     if !json {
-        return Err(error(ApiError(
-            415,
-            "unsupportedMediaType",
-            "Content-Type must be application/json".into(),
-        )));
+        return Err(error(ApiError(415, "unsupportedMediaType", "Content-Type must be application/json".into())));
     }
-    serde_json::from_slice(body)
-        .map_err(|e| error(ApiError(400, "invalidParameters", e.to_string())))
+    serde_json::from_slice(body).map_err(|e| error(ApiError(400, "invalidParameters", e.to_string())))
 }
 
 macro_rules! guard {
@@ -124,8 +103,8 @@ pub struct BrokerAccount {
 }
 
 fn authorised(req: &HttpRequest, account: &BrokerAccount) -> bool {
-    let expected = base64::engine::general_purpose::STANDARD
-        .encode(format!("{}:{}", account.account_id, account.secret_key));
+    let expected =
+        base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", account.account_id, account.secret_key));
     req.headers()
         .get("authorization")
         .and_then(|v| v.to_str().ok())
@@ -149,9 +128,7 @@ fn broker_error(e: ApiError) -> HttpResponse {
 }
 
 fn visible(intent: &Option<String>) -> Option<String> {
-    intent
-        .as_ref()
-        .map(|t| base64::engine::general_purpose::STANDARD.encode(t.as_bytes()))
+    intent.as_ref().map(|t| base64::engine::general_purpose::STANDARD.encode(t.as_bytes()))
 }
 
 pub async fn broker_auth(
@@ -167,14 +144,8 @@ pub async fn broker_auth(
         return res;
     }
     let request = wire::AuthRequest {
-        end_user_ip: body
-            .ip_address
-            .clone()
-            .unwrap_or_else(|| "127.0.0.1".into()),
-        requirement: body.ssn.clone().map(|pn| wire::Requirement {
-            personal_number: Some(pn),
-            pin_code: None,
-        }),
+        end_user_ip: body.ip_address.clone().unwrap_or_else(|| "127.0.0.1".into()),
+        requirement: body.ssn.clone().map(|pn| wire::Requirement { personal_number: Some(pn), pin_code: None }),
         user_visible_data: visible(&body.intent),
         user_visible_data_format: None,
         return_url: None,
@@ -206,11 +177,7 @@ pub async fn broker_phone_auth(
         Some("RP") => "RP",
         Some("USER") => "user",
         _ => {
-            return broker_error(ApiError(
-                400,
-                "INVALID_REQUEST",
-                "callInitiator must be USER or RP".into(),
-            ));
+            return broker_error(ApiError(400, "INVALID_REQUEST", "callInitiator must be USER or RP".into()));
         }
     };
     let request = wire::PhoneAuthRequest {
@@ -246,12 +213,8 @@ pub async fn broker_status(
         let mut calls = limiter.lock().expect("lock");
         let now = Instant::now();
         calls.retain(|(_, at)| now.duration_since(*at).as_secs() < 5);
-        if calls
-            .iter()
-            .any(|(i, at)| *i == *id && now.duration_since(*at).as_millis() < 950)
-        {
-            return HttpResponse::TooManyRequests()
-                .json(serde_json::json!({ "error": "TOO_MANY_REQUESTS" }));
+        if calls.iter().any(|(i, at)| *i == *id && now.duration_since(*at).as_millis() < 950) {
+            return HttpResponse::TooManyRequests().json(serde_json::json!({ "error": "TOO_MANY_REQUESTS" }));
         }
         calls.push((id.to_string(), now));
         state.note_broker_status_call(&id);
@@ -259,16 +222,9 @@ pub async fn broker_status(
     let Some(order) = state.order(&id) else {
         return HttpResponse::NotFound().finish();
     };
-    let base = IdkollenAuth {
-        id: id.to_string(),
-        ..IdkollenAuth::default()
-    };
+    let base = IdkollenAuth { id: id.to_string(), ..IdkollenAuth::default() };
     let body = match order.status {
-        Status::Pending(hint) => IdkollenAuth {
-            status: "PENDING".into(),
-            hint_code: Some(hint.into()),
-            ..base
-        },
+        Status::Pending(hint) => IdkollenAuth { status: "PENDING".into(), hint_code: Some(hint.into()), ..base },
         Status::Complete(who) => IdkollenAuth {
             status: "COMPLETED".into(),
             ssn: Some(who.personal_number.clone()),
@@ -287,11 +243,7 @@ pub async fn broker_status(
                 "notSupportedByUserApp" => "UNSUPPORTED_CLIENT",
                 _ => "AUTH_FAILED",
             };
-            IdkollenAuth {
-                status: "FAILED".into(),
-                error: Some(error.into()),
-                ..base
-            }
+            IdkollenAuth { status: "FAILED".into(), error: Some(error.into()), ..base }
         }
     };
     HttpResponse::Ok().json(body)

@@ -29,22 +29,12 @@ struct OrderView {
 
 type State = web::Data<Arc<SimState>>;
 
-fn page(
-    state: &SimState,
-    error: Option<String>,
-    order: Option<OrderView>,
-    autostart: Option<String>,
-) -> HttpResponse {
+fn page(state: &SimState, error: Option<String>, order: Option<OrderView>, autostart: Option<String>) -> HttpResponse {
     let identities = state
         .identities()
         .into_iter()
         .map(|i| {
-            let label = format!(
-                "{} ({}){}",
-                i.name(),
-                i.personal_number,
-                if i.blocked { " – spärrat" } else { "" }
-            );
+            let label = format!("{} ({}){}", i.name(), i.personal_number, if i.blocked { " – spärrat" } else { "" });
             (i.personal_number, label)
         })
         .collect();
@@ -52,31 +42,10 @@ fn page(
     let waiting = state
         .awaiting_scan()
         .into_iter()
-        .map(|o| {
-            (
-                o.order_ref.clone(),
-                format!(
-                    "Startad för {} s sedan från {}",
-                    now - o.created_at,
-                    o.end_user_ip
-                ),
-            )
-        })
+        .map(|o| (o.order_ref.clone(), format!("Startad för {} s sedan från {}", now - o.created_at, o.end_user_ip)))
         .collect();
-    let body = AppPage {
-        error,
-        order,
-        autostart,
-        identities,
-        waiting,
-    }
-    .render()
-    .unwrap_or_else(|e| e.to_string());
-    let status = if body.contains("id=\"app-error\"") {
-        400
-    } else {
-        200
-    };
+    let body = AppPage { error, order, autostart, identities, waiting }.render().unwrap_or_else(|e| e.to_string());
+    let status = if body.contains("id=\"app-error\"") { 400 } else { 200 };
     HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status"))
         .content_type("text/html; charset=utf-8")
         .body(body)
@@ -110,16 +79,10 @@ fn to_order(state: &SimState, order_ref: &str) -> HttpResponse {
 fn order_view(state: &SimState, order_ref: &str) -> Option<OrderView> {
     let o = state.order(order_ref)?;
     let (text, waiting) = match &o.status {
-        Status::Pending("userCallConfirm") => (
-            "Bekräfta att du pratar med den som ringde".to_string(),
-            true,
-        ),
+        Status::Pending("userCallConfirm") => ("Bekräfta att du pratar med den som ringde".to_string(), true),
         Status::Pending(_) if o.holder.is_some() => ("Legitimera dig".to_string(), true),
         Status::Pending(_) => ("Väntar".to_string(), false),
-        Status::Complete(_) => (
-            "Klart! Du är legitimerad. Gå tillbaka till tjänsten.".to_string(),
-            false,
-        ),
+        Status::Complete(_) => ("Klart! Du är legitimerad. Gå tillbaka till tjänsten.".to_string(), false),
         Status::Failed(h) => (format!("Avbruten ({h})"), false),
     };
     Some(OrderView {
@@ -134,9 +97,7 @@ fn order_view(state: &SimState, order_ref: &str) -> Option<OrderView> {
 /// Reads a pasted payload, or (the camera) the current frame of a waiting order's QR code.
 pub async fn scan(state: State, form: web::Form<ScanForm>) -> HttpResponse {
     let payload = if form.payload.trim().is_empty() {
-        state
-            .current_qr_payload(&form.order_ref)
-            .unwrap_or_default()
+        state.current_qr_payload(&form.order_ref).unwrap_or_default()
     } else {
         form.payload.clone()
     };
@@ -166,23 +127,13 @@ pub async fn show(state: State, order_ref: web::Path<String>) -> HttpResponse {
 pub async fn approve(state: State, order_ref: web::Path<String>) -> HttpResponse {
     match state.approve(&order_ref) {
         Ok(()) => to_order(&state, &order_ref),
-        Err(e) => page(
-            &state,
-            Some(e.to_string()),
-            order_view(&state, &order_ref),
-            None,
-        ),
+        Err(e) => page(&state, Some(e.to_string()), order_view(&state, &order_ref), None),
     }
 }
 
 pub async fn cancel(state: State, order_ref: web::Path<String>) -> HttpResponse {
     match state.user_cancel(&order_ref) {
         Ok(()) => to_order(&state, &order_ref),
-        Err(e) => page(
-            &state,
-            Some(e.to_string()),
-            order_view(&state, &order_ref),
-            None,
-        ),
+        Err(e) => page(&state, Some(e.to_string()), order_view(&state, &order_ref), None),
     }
 }

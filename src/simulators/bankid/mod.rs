@@ -41,10 +41,7 @@ impl Options {
             broker_listen: "127.0.0.1:0".into(),
             app_listen: "127.0.0.1:0".into(),
             identities: Identity::defaults(),
-            broker: BrokerAccount {
-                account_id: "stjarna-demo".into(),
-                secret_key: "simulated-secret".into(),
-            },
+            broker: BrokerAccount { account_id: "stjarna-demo".into(), secret_key: "simulated-secret".into() },
             clock: Arc::new(SystemClock),
             random: Arc::new(OsRandom),
         }
@@ -56,10 +53,7 @@ pub enum SimError {
     #[error(transparent)]
     Certs(#[from] CertError),
     #[error("cannot listen on {address}: {source}")]
-    Listen {
-        address: String,
-        source: std::io::Error,
-    },
+    Listen { address: String, source: std::io::Error },
 }
 
 pub struct BankIdSimulator {
@@ -77,10 +71,7 @@ pub struct BankIdSimulator {
 }
 
 fn bind(address: &str) -> Result<(TcpListener, u16), SimError> {
-    let listen_error = |source| SimError::Listen {
-        address: address.to_string(),
-        source,
-    };
+    let listen_error = |source| SimError::Listen { address: address.to_string(), source };
     let listener = TcpListener::bind(address).map_err(listen_error)?;
     let port = listener.local_addr().map_err(listen_error)?.port();
     Ok((listener, port))
@@ -93,9 +84,7 @@ impl BankIdSimulator {
         let state = Arc::new(SimState::new(opts.clock, opts.random, opts.identities));
         let data = web::Data::new(state.clone());
         let broker = web::Data::new(opts.broker.clone());
-        let limiter = web::Data::new(std::sync::Mutex::new(
-            Vec::<(String, std::time::Instant)>::new(),
-        ));
+        let limiter = web::Data::new(std::sync::Mutex::new(Vec::<(String, std::time::Instant)>::new()));
 
         let (api_listener, api_port) = bind(&opts.api_listen)?;
         let d = data.clone();
@@ -110,34 +99,24 @@ impl BankIdSimulator {
         })
         .workers(1)
         .listen_rustls_0_23(api_listener, certs.mutual_tls()?)
-        .map_err(|source| SimError::Listen {
-            address: opts.api_listen.clone(),
-            source,
-        })?
+        .map_err(|source| SimError::Listen { address: opts.api_listen.clone(), source })?
         .run();
 
         let (broker_listener, broker_port) = bind(&opts.broker_listen)?;
         let d = data.clone();
         let b = broker.clone();
         let broker_server = HttpServer::new(move || {
-            App::new()
-                .app_data(d.clone())
-                .app_data(b.clone())
-                .app_data(limiter.clone())
-                .service(
-                    web::scope("/v3/bankid-se")
-                        .route("/auth", web::post().to(api::broker_auth))
-                        .route("/phone/auth", web::post().to(api::broker_phone_auth))
-                        .route("/auth/{id}", web::get().to(api::broker_status))
-                        .route("/auth/{id}", web::delete().to(api::broker_cancel)),
-                )
+            App::new().app_data(d.clone()).app_data(b.clone()).app_data(limiter.clone()).service(
+                web::scope("/v3/bankid-se")
+                    .route("/auth", web::post().to(api::broker_auth))
+                    .route("/phone/auth", web::post().to(api::broker_phone_auth))
+                    .route("/auth/{id}", web::get().to(api::broker_status))
+                    .route("/auth/{id}", web::delete().to(api::broker_cancel)),
+            )
         })
         .workers(1)
         .listen_rustls_0_23(broker_listener, certs.server_tls()?)
-        .map_err(|source| SimError::Listen {
-            address: opts.broker_listen.clone(),
-            source,
-        })?
+        .map_err(|source| SimError::Listen { address: opts.broker_listen.clone(), source })?
         .run();
 
         let (app_listener, app_port) = bind(&opts.app_listen)?;
@@ -149,26 +128,16 @@ impl BankIdSimulator {
                 .route("/app/scan", web::post().to(app::scan))
                 .route("/app/autostart", web::post().to(app::autostart))
                 .route("/app/order/{order_ref}", web::get().to(app::show))
-                .route(
-                    "/app/order/{order_ref}/approve",
-                    web::post().to(app::approve),
-                )
+                .route("/app/order/{order_ref}/approve", web::post().to(app::approve))
                 .route("/app/order/{order_ref}/cancel", web::post().to(app::cancel))
         })
         .workers(1)
         .listen(app_listener)
-        .map_err(|source| SimError::Listen {
-            address: opts.app_listen.clone(),
-            source,
-        })?
+        .map_err(|source| SimError::Listen { address: opts.app_listen.clone(), source })?
         .run();
 
         let handles = vec![api.handle(), broker_server.handle(), app.handle()];
-        let tasks = vec![
-            tokio::spawn(api),
-            tokio::spawn(broker_server),
-            tokio::spawn(app),
-        ];
+        let tasks = vec![tokio::spawn(api), tokio::spawn(broker_server), tokio::spawn(app)];
         Ok(Self {
             api_url: format!("https://127.0.0.1:{api_port}/rp/v6.0/"),
             broker_url: format!("https://127.0.0.1:{broker_port}"),

@@ -44,10 +44,7 @@ impl Identity {
             Identity::new("198112189876", "Anna", "Andersson"),
             Identity::new("197010632391", "Bertil", "Berg"),
             Identity::new("199001012385", "Ida", "Isaksson"),
-            Identity {
-                blocked: true,
-                ..Identity::new("195001182046", "Gustav", "Gammal")
-            },
+            Identity { blocked: true, ..Identity::new("195001182046", "Gustav", "Gammal") },
         ]
     }
 }
@@ -141,9 +138,7 @@ pub struct SimState {
 fn uuid4(random: &dyn Random) -> String {
     let mut bytes = [0u8; 16];
     random.fill(&mut bytes);
-    uuid::Builder::from_random_bytes(bytes)
-        .into_uuid()
-        .to_string()
+    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
 }
 
 impl SimState {
@@ -172,10 +167,7 @@ impl SimState {
     }
 
     fn identity(&self, personal_number: &str) -> Result<Identity, AppError> {
-        self.identities()
-            .into_iter()
-            .find(|i| i.personal_number == personal_number)
-            .ok_or(AppError::UnknownIdentity)
+        self.identities().into_iter().find(|i| i.personal_number == personal_number).ok_or(AppError::UnknownIdentity)
     }
 
     /// The next `times` API calls fail with `fault`.
@@ -192,10 +184,7 @@ impl SimState {
 
     pub(super) fn note_broker_status_call(&self, id: &str) {
         let now = self.now();
-        self.broker_status_calls
-            .lock()
-            .expect("lock")
-            .push((id.to_string(), now));
+        self.broker_status_calls.lock().expect("lock").push((id.to_string(), now));
     }
 
     /// The broker status calls so far (order id, simulated time).
@@ -222,26 +211,14 @@ impl SimState {
         let mut clash = false;
         for o in orders.iter_mut().filter(|o| o.is_pending()) {
             let same = o.required.as_deref() == Some(personal_number)
-                || o.holder
-                    .as_ref()
-                    .is_some_and(|h| h.personal_number == personal_number)
-                || o.phone
-                    .as_ref()
-                    .is_some_and(|(pn, _)| pn == personal_number);
+                || o.holder.as_ref().is_some_and(|h| h.personal_number == personal_number)
+                || o.phone.as_ref().is_some_and(|(pn, _)| pn == personal_number);
             if same {
                 o.status = Status::Failed("cancelled".into());
                 clash = true;
             }
         }
-        if clash {
-            Err(ApiError(
-                400,
-                "alreadyInProgress",
-                "Order already in progress for pno".into(),
-            ))
-        } else {
-            Ok(())
-        }
+        if clash { Err(ApiError(400, "alreadyInProgress", "Order already in progress for pno".into())) } else { Ok(()) }
     }
 
     pub fn auth(&self, req: &wire::AuthRequest) -> Result<wire::AuthResponse, ApiError> {
@@ -249,10 +226,7 @@ impl SimState {
             return Err(invalid("Invalid endUserIp"));
         }
         let visible_text = decode_visible(req.user_visible_data.as_deref())?;
-        let required = req
-            .requirement
-            .as_ref()
-            .and_then(|r| r.personal_number.clone());
+        let required = req.requirement.as_ref().and_then(|r| r.personal_number.clone());
         if let Some(pn) = &required {
             if pn.len() != 12 || !pn.chars().all(|c| c.is_ascii_digit()) {
                 return Err(invalid("Incorrect personalNumber"));
@@ -324,20 +298,14 @@ impl SimState {
 
     pub fn collect(&self, order_ref: &str) -> Result<wire::CollectResponse, ApiError> {
         self.with_orders(|orders, _| {
-            let o = orders
-                .iter()
-                .find(|o| o.order_ref == order_ref)
-                .ok_or_else(|| invalid("No such order"))?;
+            let o = orders.iter().find(|o| o.order_ref == order_ref).ok_or_else(|| invalid("No such order"))?;
             Ok(collect_response(o))
         })
     }
 
     pub fn cancel(&self, order_ref: &str) -> Result<(), ApiError> {
         self.with_orders(|orders, _| {
-            let o = orders
-                .iter_mut()
-                .find(|o| o.order_ref == order_ref)
-                .ok_or_else(|| invalid("No such order"))?;
+            let o = orders.iter_mut().find(|o| o.order_ref == order_ref).ok_or_else(|| invalid("No such order"))?;
             if o.is_pending() {
                 o.status = Status::Failed("cancelled".into());
             }
@@ -368,12 +336,7 @@ impl SimState {
         self.with_orders(|orders, _| {
             orders
                 .iter()
-                .filter(|o| {
-                    o.is_pending()
-                        && o.phone
-                            .as_ref()
-                            .is_some_and(|(pn, _)| pn == personal_number)
-                })
+                .filter(|o| o.is_pending() && o.phone.as_ref().is_some_and(|(pn, _)| pn == personal_number))
                 .cloned()
                 .collect()
         })
@@ -383,32 +346,21 @@ impl SimState {
     pub fn current_qr_payload(&self, order_ref: &str) -> Option<String> {
         let o = self.order(order_ref)?;
         let t = (self.now() - o.created_at).max(0) as u64;
-        Some(format!(
-            "bankid.{}.{t}.{}",
-            o.qr_start_token,
-            qr_auth_code(&o.qr_start_secret, t)
-        ))
+        Some(format!("bankid.{}.{t}.{}", o.qr_start_token, qr_auth_code(&o.qr_start_secret, t)))
     }
 
     /// The app reads a QR payload: only the current frame (or the one just before) counts.
     pub fn scan(&self, payload: &str, personal_number: &str) -> Result<String, AppError> {
         let identity = self.identity(personal_number)?;
         let mut parts = payload.trim().split('.');
-        let (Some("bankid"), Some(token), Some(time), Some(code), None) = (
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-            parts.next(),
-        ) else {
+        let (Some("bankid"), Some(token), Some(time), Some(code), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next(), parts.next())
+        else {
             return Err(AppError::NoSuchOrder);
         };
         let qr_time: i64 = time.parse().map_err(|_| AppError::StaleQr)?;
         let order_ref = self.with_orders(|orders, now| {
-            let o = orders
-                .iter()
-                .find(|o| o.qr_start_token == token)
-                .ok_or(AppError::NoSuchOrder)?;
+            let o = orders.iter().find(|o| o.qr_start_token == token).ok_or(AppError::NoSuchOrder)?;
             let elapsed = now - o.created_at;
             let fresh = qr_time == elapsed || qr_time == elapsed - 1;
             if !fresh || qr_auth_code(&o.qr_start_secret, qr_time as u64) != code {
@@ -441,18 +393,11 @@ impl SimState {
     fn start(&self, order_ref: &str, identity: Identity) -> Result<String, AppError> {
         let enforce = *self.enforce_requirement.lock().expect("lock");
         self.with_orders(|orders, now| {
-            let o = orders
-                .iter_mut()
-                .find(|o| o.order_ref == order_ref)
-                .ok_or(AppError::NoSuchOrder)?;
+            let o = orders.iter_mut().find(|o| o.order_ref == order_ref).ok_or(AppError::NoSuchOrder)?;
             if !o.is_pending() || o.started_at.is_some() {
                 return Err(AppError::NotWaiting);
             }
-            if enforce
-                && o.required
-                    .as_ref()
-                    .is_some_and(|pn| *pn != identity.personal_number)
-            {
+            if enforce && o.required.as_ref().is_some_and(|pn| *pn != identity.personal_number) {
                 return Err(AppError::WrongPerson);
             }
             o.started_at = Some(now);
@@ -468,18 +413,11 @@ impl SimState {
     /// The user approves in the app (enters the security code).
     pub fn approve(&self, order_ref: &str) -> Result<(), AppError> {
         self.with_orders(|orders, _| {
-            let o = orders
-                .iter_mut()
-                .find(|o| o.order_ref == order_ref)
-                .ok_or(AppError::NoSuchOrder)?;
+            let o = orders.iter_mut().find(|o| o.order_ref == order_ref).ok_or(AppError::NoSuchOrder)?;
             let (true, Some(holder)) = (o.is_pending(), o.holder.clone()) else {
                 return Err(AppError::NotWaiting);
             };
-            o.status = if holder.blocked {
-                Status::Failed("certificateErr".into())
-            } else {
-                Status::Complete(holder)
-            };
+            o.status = if holder.blocked { Status::Failed("certificateErr".into()) } else { Status::Complete(holder) };
             Ok(())
         })
     }
@@ -487,22 +425,12 @@ impl SimState {
     /// The user presses cancel in the app (or declines the call).
     pub fn user_cancel(&self, order_ref: &str) -> Result<(), AppError> {
         self.with_orders(|orders, _| {
-            let o = orders
-                .iter_mut()
-                .find(|o| o.order_ref == order_ref)
-                .ok_or(AppError::NoSuchOrder)?;
+            let o = orders.iter_mut().find(|o| o.order_ref == order_ref).ok_or(AppError::NoSuchOrder)?;
             if !o.is_pending() {
                 return Err(AppError::NotWaiting);
             }
             let declined = matches!(o.status, Status::Pending("userCallConfirm"));
-            o.status = Status::Failed(
-                if declined {
-                    "userDeclinedCall"
-                } else {
-                    "userCancel"
-                }
-                .into(),
-            );
+            o.status = Status::Failed(if declined { "userDeclinedCall" } else { "userCancel" }.into());
             Ok(())
         })
     }
@@ -515,9 +443,8 @@ fn decode_visible(data: Option<&str>) -> Result<String, ApiError> {
     if data.len() > 1500 {
         return Err(invalid("userVisibleData too long"));
     }
-    let bytes = base64::engine::general_purpose::STANDARD
-        .decode(data)
-        .map_err(|_| invalid("userVisibleData is not base64"))?;
+    let bytes =
+        base64::engine::general_purpose::STANDARD.decode(data).map_err(|_| invalid("userVisibleData is not base64"))?;
     String::from_utf8(bytes).map_err(|_| invalid("userVisibleData is not UTF-8"))
 }
 
@@ -535,17 +462,10 @@ fn collect_response(o: &Order) -> wire::CollectResponse {
                     given_name: who.given_name.clone(),
                     surname: who.surname.clone(),
                 },
-                device: Some(wire::CompletionDevice {
-                    ip_address: o.end_user_ip.clone(),
-                    uhi: None,
-                }),
+                device: Some(wire::CompletionDevice { ip_address: o.end_user_ip.clone(), uhi: None }),
                 bank_id_issue_date: Some("2024-01-01".into()),
-                signature: Some(
-                    base64::engine::general_purpose::STANDARD.encode("<simulated-signature/>"),
-                ),
-                ocsp_response: Some(
-                    base64::engine::general_purpose::STANDARD.encode("simulated-ocsp"),
-                ),
+                signature: Some(base64::engine::general_purpose::STANDARD.encode("<simulated-signature/>")),
+                ocsp_response: Some(base64::engine::general_purpose::STANDARD.encode("simulated-ocsp")),
             }),
         ),
     };

@@ -6,9 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{html, layout, see_other};
 use crate::identity::PersonalNumber;
-use crate::identity::bankid::{
-    BankIdFlows, FlowError, FlowPurpose, FlowState, FlowUser, FlowView, launch_url,
-};
+use crate::identity::bankid::{BankIdFlows, FlowError, FlowPurpose, FlowState, FlowUser, FlowView, launch_url};
 use crate::login::LoginError;
 use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::views::BankIdView;
@@ -27,10 +25,7 @@ impl CsrfField for CsrfOnly {
 }
 
 fn flows(page: &Page) -> Result<&BankIdFlows, WebError> {
-    page.state
-        .bankid
-        .as_deref()
-        .ok_or_else(|| WebError::not_found(page.lang, &page.meta.request_id))
+    page.state.bankid.as_deref().ok_or_else(|| WebError::not_found(page.lang, &page.meta.request_id))
 }
 
 fn visible_text(page: &Page, purpose: FlowPurpose) -> String {
@@ -39,8 +34,7 @@ fn visible_text(page: &Page, purpose: FlowPurpose) -> String {
         FlowPurpose::Login => "bankid.visible.login",
         FlowPurpose::Verify => "bankid.visible.verify",
     };
-    page.i18n()
-        .f(key, &[("portal", &page.state.settings.portal.name)])
+    page.i18n().f(key, &[("portal", &page.state.settings.portal.name)])
 }
 
 fn title_key(purpose: FlowPurpose) -> &'static str {
@@ -58,11 +52,7 @@ fn refusal(
     message_key: &'static str,
     reference: bool,
 ) -> Result<HttpResponse, WebError> {
-    let back = if purpose == FlowPurpose::Login {
-        "/login"
-    } else {
-        "/"
-    };
+    let back = if purpose == FlowPurpose::Login { "/login" } else { "/" };
     let view = BankIdView {
         l: layout(page, "/"),
         js: String::new(),
@@ -90,13 +80,7 @@ async fn start(page: &Page, purpose: FlowPurpose) -> Result<HttpResponse, WebErr
     }
     let mut required = None;
     if let (Some(s), FlowPurpose::Enrol) = (session, purpose) {
-        if let Some(attr) = page
-            .state
-            .settings
-            .bankid
-            .as_ref()
-            .and_then(|b| b.personal_number_attribute.as_deref())
-        {
+        if let Some(attr) = page.state.settings.bankid.as_ref().and_then(|b| b.personal_number_attribute.as_deref()) {
             let value = match page.state.directory.attribute(&s.user.user_dn, attr).await {
                 Ok(v) => v,
                 Err(e) => {
@@ -107,38 +91,19 @@ async fn start(page: &Page, purpose: FlowPurpose) -> Result<HttpResponse, WebErr
             match value.and_then(|v| PersonalNumber::parse(&v, flows.today()).ok()) {
                 Some(pn) => required = Some(pn),
                 None => {
-                    let event = crate::audit::AuditEvent::new(
-                        crate::audit::EventKind::Enrol,
-                        crate::audit::Outcome::Failure,
-                    )
-                    .username(&s.user.account_name)
-                    .user_id(&s.user.user_id)
-                    .detail(format!("bankid: no valid personal number in {attr}"));
-                    page.state
-                        .auditor
-                        .record(&page.meta, event)
-                        .await
-                        .map_err(|e| page.fail(e))?;
+                    let event =
+                        crate::audit::AuditEvent::new(crate::audit::EventKind::Enrol, crate::audit::Outcome::Failure)
+                            .username(&s.user.account_name)
+                            .user_id(&s.user.user_id)
+                            .detail(format!("bankid: no valid personal number in {attr}"));
+                    page.state.auditor.record(&page.meta, event).await.map_err(|e| page.fail(e))?;
                     return refusal(page, purpose, "bankid.no_personal_number", false);
                 }
             }
         }
     }
-    let user = session.map(|s| FlowUser {
-        user_id: &s.user.user_id,
-        account_name: &s.user.account_name,
-    });
-    match flows
-        .start(
-            purpose,
-            binding,
-            user,
-            required.as_ref(),
-            visible_text(page, purpose),
-            &page.meta,
-        )
-        .await
-    {
+    let user = session.map(|s| FlowUser { user_id: &s.user.user_id, account_name: &s.user.account_name });
+    match flows.start(purpose, binding, user, required.as_ref(), visible_text(page, purpose), &page.meta).await {
         Ok(flow) => Ok(see_other(&format!("/bankid/{}", flow.id)).finish()),
         Err(FlowError::BankId(e)) => {
             tracing::warn!(reference = %page.meta.request_id, error = %e, "BankID order refused");
@@ -164,15 +129,10 @@ pub async fn start_login(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpRe
 async fn poll(page: &Page, id: &str) -> Result<FlowView, WebError> {
     let flows = flows(page)?;
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
-    let view = flows
-        .poll(id, binding, &page.meta)
-        .await
-        .map_err(|e| page.fail(e))?;
+    let view = flows.poll(id, binding, &page.meta).await.map_err(|e| page.fail(e))?;
     let not_found = || WebError::not_found(page.lang, &page.meta.request_id);
     let view = view.ok_or_else(not_found)?;
-    if view.purpose != FlowPurpose::Login
-        && page.session().map(|s| &s.user.user_id) != view.user_id.as_ref()
-    {
+    if view.purpose != FlowPurpose::Login && page.session().map(|s| &s.user.user_id) != view.user_id.as_ref() {
         return Err(not_found());
     }
     Ok(view)
@@ -216,12 +176,7 @@ pub async fn show(page: Page, id: web::Path<String>) -> Result<HttpResponse, Web
         pending: view.state == FlowState::Pending,
         qr: view.qr,
         qr_time,
-        new_tab: page
-            .state
-            .settings
-            .bankid
-            .as_ref()
-            .is_some_and(|b| b.launch_url.is_some()),
+        new_tab: page.state.settings.bankid.as_ref().is_some_and(|b| b.launch_url.is_some()),
         next,
         next_key,
         reference: None,
@@ -233,27 +188,13 @@ pub async fn show(page: Page, id: web::Path<String>) -> Result<HttpResponse, Web
 async fn finish_login(page: &Page, view: &FlowView) -> Result<HttpResponse, WebError> {
     let flows = flows(page)?;
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
-    let Some(user_id) = flows
-        .take_login(&view.id, binding)
-        .await
-        .map_err(|e| page.fail(e))?
-    else {
+    let Some(user_id) = flows.take_login(&view.id, binding).await.map_err(|e| page.fail(e))? else {
         return Ok(see_other("/").finish());
     };
-    let user = match page
-        .state
-        .login
-        .login_verified(&user_id, "bankid", &page.meta)
-        .await
-    {
+    let user = match page.state.login.login_verified(&user_id, "bankid", &page.meta).await {
         Ok(Some(user)) => user,
         Ok(None) => {
-            return refusal(
-                page,
-                FlowPurpose::Login,
-                "bankid.account_unavailable",
-                false,
-            );
+            return refusal(page, FlowPurpose::Login, "bankid.account_unavailable", false);
         }
         Err(LoginError::Directory(e)) => {
             tracing::error!(reference = %page.meta.request_id, error = %e, "BankID login: directory unavailable");
@@ -273,23 +214,14 @@ struct Status<'a> {
 
 pub async fn status(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
     let view = poll(&page, &id).await?;
-    let body = Status {
-        state: state_id(&view.state),
-        message: page.i18n().t(view.message_key),
-        qr: view.qr,
-    };
-    Ok(HttpResponse::Ok()
-        .insert_header(("Cache-Control", "no-store"))
-        .json(body))
+    let body = Status { state: state_id(&view.state), message: page.i18n().t(view.message_key), qr: view.qr };
+    Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(body))
 }
 
 pub async fn qr(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
     let flows = flows(&page)?;
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
-    let frame = flows
-        .qr_frame(&id, binding)
-        .await
-        .map_err(|e| page.fail(e))?;
+    let frame = flows.qr_frame(&id, binding).await.map_err(|e| page.fail(e))?;
     let Some((_, payload)) = frame else {
         return Err(WebError::not_found(page.lang, &page.meta.request_id));
     };
@@ -304,35 +236,15 @@ pub async fn open(page: Page, id: web::Path<String>) -> Result<HttpResponse, Web
     let view = poll(&page, &id).await?;
     let flows = flows(&page)?;
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
-    let token = flows
-        .autostart(&view.id, binding)
-        .await
-        .map_err(|e| page.fail(e))?
-        .unwrap_or_default();
-    let template = page
-        .state
-        .settings
-        .bankid
-        .as_ref()
-        .and_then(|b| b.launch_url.as_deref());
+    let token = flows.autostart(&view.id, binding).await.map_err(|e| page.fail(e))?.unwrap_or_default();
+    let template = page.state.settings.bankid.as_ref().and_then(|b| b.launch_url.as_deref());
     Ok(see_other(&launch_url(&token, &page.meta.user_agent, template)).finish())
 }
 
-pub async fn cancel(
-    page: Page,
-    id: web::Path<String>,
-    _form: CsrfForm<CsrfOnly>,
-) -> Result<HttpResponse, WebError> {
+pub async fn cancel(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
     let view = poll(&page, &id).await?;
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
-    flows(&page)?
-        .cancel(&view.id, binding, &page.meta)
-        .await
-        .map_err(|e| page.fail(e))?;
-    let back = if view.purpose == FlowPurpose::Login {
-        "/login"
-    } else {
-        "/"
-    };
+    flows(&page)?.cancel(&view.id, binding, &page.meta).await.map_err(|e| page.fail(e))?;
+    let back = if view.purpose == FlowPurpose::Login { "/login" } else { "/" };
     Ok(see_other(back).finish())
 }

@@ -29,14 +29,6 @@ pub async fn check(state: web::Data<AppState>) -> HttpResponse {
         }
     };
     let ok = database == "ok";
-    let body = Health {
-        status: if ok { "ok" } else { "unavailable" },
-        database,
-        directory,
-    };
-    if ok {
-        HttpResponse::Ok().json(body)
-    } else {
-        HttpResponse::ServiceUnavailable().json(body)
-    }
+    let body = Health { status: if ok { "ok" } else { "unavailable" }, database, directory };
+    if ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }

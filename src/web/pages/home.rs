@@ -16,15 +16,8 @@ pub async fn show(page: Page) -> Result<HttpResponse, WebError> {
         Auth::Anonymous => return Ok(see_other("/login").finish()),
     };
     let state = &page.state;
-    let records = state
-        .store
-        .enrolments(&session.user.user_id)
-        .await
-        .map_err(|e| page.fail(e))?;
-    let enrolled_kinds: Vec<ServiceKind> = records
-        .iter()
-        .filter_map(|r| r.service.parse().ok())
-        .collect();
+    let records = state.store.enrolments(&session.user.user_id).await.map_err(|e| page.fail(e))?;
+    let enrolled_kinds: Vec<ServiceKind> = records.iter().filter_map(|r| r.service.parse().ok()).collect();
     let assessment = assess(&state.services, &enrolled_kinds, state.star_rule);
 
     let (mut available, mut enrolled) = (Vec::new(), Vec::new());
@@ -52,18 +45,12 @@ pub async fn show(page: Page) -> Result<HttpResponse, WebError> {
             },
             enrolled_at: record.map(|r| format_utc(r.enrolled_at)),
         };
-        if row.enrolled {
-            enrolled.push(row)
-        } else {
-            available.push(row)
-        }
+        if row.enrolled { enrolled.push(row) } else { available.push(row) }
     }
     let i = page.i18n();
     let view = HomeView {
         l: layout(&page, "/"),
-        row: (0..assessment.needed)
-            .map(|n| n < assessment.filled())
-            .collect(),
+        row: (0..assessment.needed).map(|n| n < assessment.filled()).collect(),
         collected: assessment.collected,
         needed: assessment.needed,
         status: assessment.status.id(),

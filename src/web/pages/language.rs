@@ -26,11 +26,7 @@ impl CsrfField for LanguageForm {
 
 /// Only paths on this site: never `//other.example` or a full URL.
 fn safe_back(back: &str) -> &str {
-    if back.starts_with('/') && !back.starts_with("//") && !back.contains('\\') {
-        back
-    } else {
-        "/"
-    }
+    if back.starts_with('/') && !back.starts_with("//") && !back.contains('\\') { back } else { "/" }
 }
 
 pub async fn switch(page: Page, form: CsrfForm<LanguageForm>) -> HttpResponse {

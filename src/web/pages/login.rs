@@ -23,9 +23,7 @@ pub async fn show(page: Page, q: web::Query<Notice>) -> Result<HttpResponse, Web
     match page.auth {
         Auth::LoggedIn(_) => return Ok(see_other("/").finish()),
         Auth::Expired => {
-            return Ok(see_other("/login?m=expired")
-                .cookie(clear_session_cookie(&page))
-                .finish());
+            return Ok(see_other("/login?m=expired").cookie(clear_session_cookie(&page)).finish());
         }
         Auth::Anonymous => {}
     }
@@ -62,51 +60,25 @@ impl CsrfField for LoginForm {
 }
 
 pub async fn submit(page: Page, form: CsrfForm<LoginForm>) -> Result<HttpResponse, WebError> {
-    let LoginForm {
-        username, password, ..
-    } = form.0;
+    let LoginForm { username, password, .. } = form.0;
     let password = SecretString::from(password);
     let i = page.i18n();
-    let (error, reference) = match page
-        .state
-        .login
-        .login(&username, &password, &page.meta)
-        .await
-    {
+    let (error, reference) = match page.state.login.login(&username, &password, &page.meta).await {
         Ok(LoginOutcome::Success(user)) => {
-            let token = page
-                .state
-                .sessions
-                .start(user, page.session_token.as_deref())
-                .await
-                .map_err(|e| page.fail(e))?;
+            let token =
+                page.state.sessions.start(user, page.session_token.as_deref()).await.map_err(|e| page.fail(e))?;
             let secure = page.state.secure_cookies;
-            let rotated_csrf =
-                csrf_cookie(crate::clock::Random::token(&crate::clock::OsRandom), secure);
-            return Ok(see_other("/")
-                .cookie(session_cookie(token, secure))
-                .cookie(rotated_csrf)
-                .finish());
+            let rotated_csrf = csrf_cookie(crate::clock::Random::token(&crate::clock::OsRandom), secure);
+            return Ok(see_other("/").cookie(session_cookie(token, secure)).cookie(rotated_csrf).finish());
         }
-        Ok(LoginOutcome::Refused(Refusal::InvalidCredentials)) => {
-            (i.t("login.error.invalid").to_string(), None)
+        Ok(LoginOutcome::Refused(Refusal::InvalidCredentials)) => (i.t("login.error.invalid").to_string(), None),
+        Ok(LoginOutcome::Refused(Refusal::Throttled { minutes })) => {
+            (i.f("login.error.throttled", &[("minutes", &minutes.to_string())]), None)
         }
-        Ok(LoginOutcome::Refused(Refusal::Throttled { minutes })) => (
-            i.f(
-                "login.error.throttled",
-                &[("minutes", &minutes.to_string())],
-            ),
-            None,
-        ),
-        Ok(LoginOutcome::Refused(Refusal::Directory(refusal))) => {
-            (i.t(refusal.message_key()).to_string(), None)
-        }
+        Ok(LoginOutcome::Refused(Refusal::Directory(refusal))) => (i.t(refusal.message_key()).to_string(), None),
         Err(LoginError::Directory(e)) => {
             tracing::error!(reference = %page.meta.request_id, error = %e, "login: directory unavailable");
-            (
-                i.t("login.error.directory_down").to_string(),
-                Some(page.meta.request_id.as_str()),
-            )
+            (i.t("login.error.directory_down").to_string(), Some(page.meta.request_id.as_str()))
         }
         Err(LoginError::Storage(e)) => return Err(page.fail(e)),
     };
@@ -124,18 +96,10 @@ pub async fn submit(page: Page, form: CsrfForm<LoginForm>) -> Result<HttpRespons
 /// Starts a session for a user who has just proved who they are: a new session id and a new CSRF
 /// cookie, whatever the browser had before.
 pub async fn start_session(page: &Page, user: SessionUser) -> Result<HttpResponse, WebError> {
-    let token = page
-        .state
-        .sessions
-        .start(user, page.session_token.as_deref())
-        .await
-        .map_err(|e| page.fail(e))?;
+    let token = page.state.sessions.start(user, page.session_token.as_deref()).await.map_err(|e| page.fail(e))?;
     let secure = page.state.secure_cookies;
     let rotated_csrf = csrf_cookie(crate::clock::Random::token(&crate::clock::OsRandom), secure);
-    Ok(see_other("/")
-        .cookie(session_cookie(token, secure))
-        .cookie(rotated_csrf)
-        .finish())
+    Ok(see_other("/").cookie(session_cookie(token, secure)).cookie(rotated_csrf).finish())
 }
 
 #[derive(Deserialize)]
@@ -152,32 +116,17 @@ impl CsrfField for LogoutForm {
 
 pub async fn logout(page: Page, _form: CsrfForm<LogoutForm>) -> Result<HttpResponse, WebError> {
     if let (Some(token), Auth::LoggedIn(session)) = (&page.session_token, &page.auth) {
-        page.state
-            .sessions
-            .end(token)
-            .await
-            .map_err(|e| page.fail(e))?;
+        page.state.sessions.end(token).await.map_err(|e| page.fail(e))?;
         let event = AuditEvent::new(EventKind::Logout, Outcome::Success)
             .username(&session.user.account_name)
             .user_id(&session.user.user_id);
-        page.state
-            .auditor
-            .record(&page.meta, event)
-            .await
-            .map_err(|e| page.fail(e))?;
+        page.state.auditor.record(&page.meta, event).await.map_err(|e| page.fail(e))?;
     }
-    Ok(see_other("/login?m=logged-out")
-        .cookie(clear_session_cookie(&page))
-        .finish())
+    Ok(see_other("/login?m=logged-out").cookie(clear_session_cookie(&page)).finish())
 }
 
 fn session_cookie(token: String, secure: bool) -> Cookie<'static> {
-    Cookie::build(SESSION_COOKIE, token)
-        .path("/")
-        .http_only(true)
-        .secure(secure)
-        .same_site(SameSite::Lax)
-        .finish()
+    Cookie::build(SESSION_COOKIE, token).path("/").http_only(true).secure(secure).same_site(SameSite::Lax).finish()
 }
 
 fn clear_session_cookie(page: &Page) -> Cookie<'static> {

@@ -12,14 +12,8 @@ use actix_web::web;
 use super::WebError;
 use super::context::{AppState, request_id, request_lang};
 
-pub async fn not_found(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<actix_web::HttpResponse, WebError> {
-    Err(WebError::not_found(
-        request_lang(&req, state.default_lang),
-        &request_id(&req),
-    ))
+pub async fn not_found(req: HttpRequest, state: web::Data<AppState>) -> Result<actix_web::HttpResponse, WebError> {
+    Err(WebError::not_found(request_lang(&req, state.default_lang), &request_id(&req)))
 }
 
 /// The frame of a page for this request.
@@ -36,14 +30,9 @@ pub fn layout<'a>(page: &'a super::Page, path: &'a str) -> super::views::Layout<
 }
 
 /// Renders a template into an HTML response.
-pub fn html(
-    page: &super::Page,
-    view: impl askama::Template,
-) -> Result<actix_web::HttpResponse, WebError> {
+pub fn html(page: &super::Page, view: impl askama::Template) -> Result<actix_web::HttpResponse, WebError> {
     let body = view.render().map_err(|e| page.fail(e))?;
-    Ok(actix_web::HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .body(body))
+    Ok(actix_web::HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body))
 }
 
 /// A 303 redirect (after a POST, or to the login page).
