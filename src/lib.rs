@@ -16,6 +16,7 @@ pub mod session;
 pub mod simulators;
 pub mod storage;
 pub mod telemetry;
+pub mod throttle;
 pub mod web;
 
 mod app;

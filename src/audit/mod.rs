@@ -40,6 +40,8 @@ pub enum EventKind {
     BankIdResult,
     BankIdCancel,
     Enrol,
+    SmsSend,
+    SmsCheck,
 }
 
 impl EventKind {
@@ -52,6 +54,8 @@ impl EventKind {
             EventKind::BankIdResult => "bankid-result",
             EventKind::BankIdCancel => "bankid-cancel",
             EventKind::Enrol => "enrol",
+            EventKind::SmsSend => "sms-send",
+            EventKind::SmsCheck => "sms-check",
         }
     }
 }

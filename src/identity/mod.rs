@@ -4,6 +4,7 @@
 pub mod bankid;
 pub mod personnummer;
 pub mod protect;
+pub mod sms;
 
 pub use personnummer::{PersonalNumber, PersonalNumberError};
 pub use protect::DataKey;

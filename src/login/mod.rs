@@ -4,9 +4,7 @@
 //! domain's lockout threshold. Unknown users are answered exactly like wrong passwords, in words
 //! and in time.
 
-mod throttle;
-
-pub use throttle::{Limit, Throttle};
+pub use crate::throttle::{Limit, Throttle};
 
 use std::sync::Arc;
 use std::time::Duration;

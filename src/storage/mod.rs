@@ -9,6 +9,7 @@ mod sqlite;
 pub use sqlite::SqliteStorage;
 
 mod sqlite_bankid;
+mod sqlite_sms;
 
 use async_trait::async_trait;
 
@@ -95,6 +96,33 @@ pub struct BankIdEnrolmentRecord {
     pub enrolled_at: Timestamp,
 }
 
+/// A mobile-code challenge.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SmsChallengeRecord {
+    pub id: String,
+    pub purpose: String,
+    pub binding_hash: String,
+    pub user_id: String,
+    pub number_encrypted: String,
+    pub number_hash: String,
+    pub number_masked: String,
+    pub code_hash: String,
+    pub attempts: i64,
+    pub sent_at: Timestamp,
+    pub state: String,
+    pub finished_at: Option<Timestamp>,
+}
+
+/// The mobile number a user enrolled.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct SmsEnrolmentRecord {
+    pub user_id: String,
+    pub number_encrypted: String,
+    pub number_hash: String,
+    pub number_masked: String,
+    pub enrolled_at: Timestamp,
+}
+
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StorageError>;
@@ -143,6 +171,17 @@ pub trait Storage: Send + Sync + 'static {
     async fn bankid_enrolments_by_hash(&self, pn_hash: &str) -> Result<Vec<BankIdEnrolmentRecord>, StorageError>;
     /// Marks an enrolled service as just used.
     async fn touch_enrolment(&self, user_id: &str, service: &str, at: Timestamp) -> Result<(), StorageError>;
+    async fn insert_sms_challenge(&self, c: &SmsChallengeRecord) -> Result<(), StorageError>;
+    async fn sms_challenge(&self, id: &str) -> Result<Option<SmsChallengeRecord>, StorageError>;
+    /// Counts a wrong code; returns the attempts so far, or None when the challenge is not pending.
+    async fn sms_wrong_code(&self, id: &str) -> Result<Option<i64>, StorageError>;
+    /// Replaces the live code (a resend): the old one stops working.
+    async fn sms_replace_code(&self, id: &str, code_hash: &str, sent_at: Timestamp) -> Result<bool, StorageError>;
+    /// Moves a pending challenge to a final state; false when it was no longer pending.
+    async fn finish_sms_challenge(&self, id: &str, state: &str, at: Timestamp) -> Result<bool, StorageError>;
+    /// Records the enrolled number and the enrolment, in one transaction (replacing an earlier one).
+    async fn enrol_sms(&self, r: &SmsEnrolmentRecord) -> Result<(), StorageError>;
+    async fn sms_enrolment(&self, user_id: &str) -> Result<Option<SmsEnrolmentRecord>, StorageError>;
     async fn delete_bankid_flows_before(&self, before: Timestamp) -> Result<u64, StorageError>;
 
     /// A trivial query, for the health endpoint.

@@ -7,7 +7,8 @@ use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use super::{
-    AuditRecord, BankIdEnrolmentRecord, BankIdFlowRecord, EnrolmentRecord, SessionRecord, Storage, StorageError,
+    AuditRecord, BankIdEnrolmentRecord, BankIdFlowRecord, EnrolmentRecord, SessionRecord, SmsChallengeRecord,
+    SmsEnrolmentRecord, Storage, StorageError,
 };
 use crate::clock::Timestamp;
 
@@ -226,6 +227,34 @@ impl Storage for SqliteStorage {
             .execute(&self.pool)
             .await?;
         Ok(())
+    }
+
+    async fn insert_sms_challenge(&self, c: &SmsChallengeRecord) -> Result<(), StorageError> {
+        self.sms_insert(c).await
+    }
+
+    async fn sms_challenge(&self, id: &str) -> Result<Option<SmsChallengeRecord>, StorageError> {
+        self.sms_get(id).await
+    }
+
+    async fn sms_wrong_code(&self, id: &str) -> Result<Option<i64>, StorageError> {
+        self.sms_wrong(id).await
+    }
+
+    async fn sms_replace_code(&self, id: &str, code_hash: &str, sent_at: Timestamp) -> Result<bool, StorageError> {
+        self.sms_replace(id, code_hash, sent_at).await
+    }
+
+    async fn finish_sms_challenge(&self, id: &str, state: &str, at: Timestamp) -> Result<bool, StorageError> {
+        self.sms_finish(id, state, at).await
+    }
+
+    async fn enrol_sms(&self, r: &SmsEnrolmentRecord) -> Result<(), StorageError> {
+        self.sms_enrol(r).await
+    }
+
+    async fn sms_enrolment(&self, user_id: &str) -> Result<Option<SmsEnrolmentRecord>, StorageError> {
+        self.sms_get_enrolment(user_id).await
     }
 
     async fn delete_bankid_flows_before(&self, before: Timestamp) -> Result<u64, StorageError> {

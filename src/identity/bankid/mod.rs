@@ -11,7 +11,7 @@ pub use flow::{BankIdFlows, Flow, FlowError, FlowPurpose, FlowState, FlowUser, F
 pub use idkollen::{IdkollenAuth, IdkollenClient};
 pub use qr::{launch_url, qr_auth_code, qr_payload, qr_svg};
 pub use rfa::{StartMode, error_key, message_key};
-pub use rp::{RpClient, SetupError};
+pub use rp::{RpClient, SetupError, error_chain as error_text};
 
 use async_trait::async_trait;
 

@@ -132,7 +132,7 @@ impl RpClient {
 }
 
 /// reqwest's error with its causes, for the log.
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

@@ -1,4 +1,4 @@
-//! Counting failures at guessable things, per key, in a sliding window.
+//! Counting events per key in a sliding window: failures at guessable things, and costly sends.
 
 use std::sync::Arc;
 
@@ -30,6 +30,7 @@ impl Throttle {
         Ok(wait(&failures, now, limit))
     }
 
+    /// Counts one event (a failure, or a text message sent) against the key.
     pub async fn fail(&self, scope: &str, key: &str) -> Result<(), StorageError> {
         self.store.record_failure(scope, key, self.clock.now()).await
     }

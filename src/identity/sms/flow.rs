@@ -1,0 +1,355 @@
+//! The mobile-code challenge as a server-side state machine.
+//!
+//! pending ──right code──▶ verified          (enrol: the number is stored and enrolled)
+//!    ├──── wrong code × max_attempts ──▶ failed
+//!    └──── lifetime passed ──▶ expired
+//!
+//! One live code per challenge: a resend (after the cooldown) replaces it. A challenge answers only
+//! to the user and the browser that asked for it. Every send counts against limits per user, per
+//! address, per destination number and per number range, against SMS pumping.
+
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+
+use super::{CodeHasher, OneTimeCode, PhoneNumber, SmsGateway, with_retries};
+use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
+use crate::clock::{Clock, Random, Timestamp};
+use crate::identity::DataKey;
+use crate::identity::bankid::FlowUser;
+use crate::storage::{SmsChallengeRecord, SmsEnrolmentRecord, Storage, StorageError};
+use crate::throttle::{Limit, Throttle};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsPurpose {
+    Enrol,
+    Verify,
+}
+
+impl SmsPurpose {
+    pub fn id(self) -> &'static str {
+        match self {
+            SmsPurpose::Enrol => "enrol",
+            SmsPurpose::Verify => "verify",
+        }
+    }
+}
+
+/// The limits on codes and sends.
+#[derive(Debug, Clone, Copy)]
+pub struct SmsLimits {
+    pub code_lifetime: i64,
+    pub max_attempts: i64,
+    pub resend_cooldown: i64,
+    pub per_user: Limit,
+    pub per_ip: Limit,
+    pub per_number: Limit,
+    pub per_prefix: Limit,
+}
+
+/// What happened when a code was to be sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SmsStart {
+    Sent {
+        id: String,
+    },
+    /// A limit was reached; sending is possible again in this many minutes.
+    Limited {
+        minutes: i64,
+    },
+    /// Too soon after the last code; wait this many seconds.
+    Cooldown {
+        seconds: i64,
+    },
+    /// The gateway failed; nothing was stored.
+    GatewayFailed,
+    /// No enrolled number to verify.
+    NotEnrolled,
+}
+
+/// What happened when a code was typed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SmsOutcome {
+    Verified,
+    Wrong { attempts_left: i64 },
+    TooManyAttempts,
+    Expired,
+}
+
+/// What the code page shows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SmsView {
+    pub id: String,
+    pub purpose: SmsPurpose,
+    pub masked: String,
+    /// `pending`, `verified`, `failed` or `expired`.
+    pub state: String,
+    pub resend_in: i64,
+}
+
+pub struct SmsFlows {
+    store: Arc<dyn Storage>,
+    gateway: Arc<dyn SmsGateway>,
+    throttle: Throttle,
+    hasher: CodeHasher,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+    key: DataKey,
+    auditor: Auditor,
+    limits: SmsLimits,
+}
+
+fn binding_hash(binding: &str) -> String {
+    hex::encode(Sha256::digest(format!("sms-challenge\0{binding}").as_bytes()))
+}
+
+impl SmsFlows {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Arc<dyn Storage>,
+        gateway: Arc<dyn SmsGateway>,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+        key: DataKey,
+        auditor: Auditor,
+        limits: SmsLimits,
+    ) -> Self {
+        Self {
+            throttle: Throttle::new(store.clone(), clock.clone()),
+            hasher: CodeHasher::new(random.clone(), 4),
+            store,
+            gateway,
+            clock,
+            random,
+            key,
+            auditor,
+            limits,
+        }
+    }
+
+    pub fn limits(&self) -> &SmsLimits {
+        &self.limits
+    }
+
+    fn event(kind: EventKind, outcome: Outcome, user: &FlowUser<'_>, detail: String) -> AuditEvent {
+        AuditEvent::new(kind, outcome).username(user.account_name).user_id(user.user_id).detail(detail)
+    }
+
+    /// Checks every limit, then counts this send against all of them.
+    async fn spend(
+        &self,
+        user: &FlowUser<'_>,
+        number: &PhoneNumber,
+        meta: &RequestMeta,
+    ) -> Result<Option<i64>, StorageError> {
+        let number_hash = self.key.lookup_hash(number.e164());
+        let checks = [
+            ("sms-user", user.user_id.to_string(), self.limits.per_user),
+            ("sms-ip", meta.source_ip.clone(), self.limits.per_ip),
+            ("sms-number", number_hash, self.limits.per_number),
+            ("sms-prefix", number.prefix().to_string(), self.limits.per_prefix),
+        ];
+        for (scope, key, limit) in &checks {
+            if let Some(wait) = self.throttle.blocked_for(scope, key, *limit).await? {
+                let detail = format!("{scope} limit reached, {}", number.masked());
+                self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Blocked, user, detail)).await?;
+                return Ok(Some((wait + 59) / 60));
+            }
+        }
+        for (scope, key, _) in &checks {
+            self.throttle.fail(scope, key).await?;
+        }
+        Ok(None)
+    }
+
+    /// Sends a code; the text has `{code}` where the code goes.
+    async fn send(&self, number: &PhoneNumber, text: &str) -> Result<(OneTimeCode, String), super::GatewayError> {
+        let code = OneTimeCode::generate(self.random.as_ref());
+        with_retries(self.gateway.as_ref(), number, &text.replace("{code}", code.as_str())).await?;
+        let hash = self.hasher.hash(&code).await;
+        Ok((code, hash))
+    }
+
+    /// Sends a code to `number` for `user`, bound to this browser.
+    pub async fn start(
+        &self,
+        purpose: SmsPurpose,
+        binding: &str,
+        user: FlowUser<'_>,
+        number: &PhoneNumber,
+        text: &str,
+        meta: &RequestMeta,
+    ) -> Result<SmsStart, StorageError> {
+        if let Some(minutes) = self.spend(&user, number, meta).await? {
+            return Ok(SmsStart::Limited { minutes });
+        }
+        let hash = match self.send(number, text).await {
+            Ok((_, hash)) => hash,
+            Err(e) => {
+                tracing::warn!(error = %e, to = %number, "SMS not sent");
+                let detail = format!("{}: gateway failed ({e}), {}", purpose.id(), number.masked());
+                self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Failure, &user, detail)).await?;
+                return Ok(SmsStart::GatewayFailed);
+            }
+        };
+        let id = self.random.token();
+        self.store
+            .insert_sms_challenge(&SmsChallengeRecord {
+                id: id.clone(),
+                purpose: purpose.id().into(),
+                binding_hash: binding_hash(binding),
+                user_id: user.user_id.into(),
+                number_encrypted: self.key.encrypt(number.e164(), self.random.as_ref()),
+                number_hash: self.key.lookup_hash(number.e164()),
+                number_masked: number.masked(),
+                code_hash: hash,
+                attempts: 0,
+                sent_at: self.clock.now(),
+                state: "pending".into(),
+                finished_at: None,
+            })
+            .await?;
+        let detail = format!("{}: code sent to {}", purpose.id(), number.masked());
+        self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Success, &user, detail)).await?;
+        Ok(SmsStart::Sent { id })
+    }
+
+    /// Sends a code to the user's enrolled number (for verification in later flows).
+    pub async fn start_verify(
+        &self,
+        binding: &str,
+        user: FlowUser<'_>,
+        text: &str,
+        meta: &RequestMeta,
+    ) -> Result<SmsStart, StorageError> {
+        let Some(enrolled) = self.store.sms_enrolment(user.user_id).await? else { return Ok(SmsStart::NotEnrolled) };
+        let number =
+            self.key.decrypt(&enrolled.number_encrypted).ok().and_then(|e164| PhoneNumber::parse(&e164, "SE").ok());
+        let Some(number) = number else {
+            tracing::error!(user = user.user_id, "the enrolled number cannot be read back");
+            return Ok(SmsStart::NotEnrolled);
+        };
+        self.start(SmsPurpose::Verify, binding, user, &number, text, meta).await
+    }
+
+    /// The challenge, if this user in this browser asked for it.
+    async fn load(&self, id: &str, binding: &str, user_id: &str) -> Result<Option<SmsChallengeRecord>, StorageError> {
+        let Some(rec) = self.store.sms_challenge(id).await? else { return Ok(None) };
+        let ours = subtle::ConstantTimeEq::ct_eq(rec.binding_hash.as_bytes(), binding_hash(binding).as_bytes());
+        Ok((bool::from(ours) && rec.user_id == user_id).then_some(rec))
+    }
+
+    fn expired(&self, rec: &SmsChallengeRecord, now: Timestamp) -> bool {
+        now - rec.sent_at > self.limits.code_lifetime
+    }
+
+    pub async fn view(&self, id: &str, binding: &str, user_id: &str) -> Result<Option<SmsView>, StorageError> {
+        let Some(rec) = self.load(id, binding, user_id).await? else { return Ok(None) };
+        let now = self.clock.now();
+        let state =
+            if rec.state == "pending" && self.expired(&rec, now) { "expired".into() } else { rec.state.clone() };
+        Ok(Some(SmsView {
+            id: rec.id,
+            purpose: if rec.purpose == "enrol" { SmsPurpose::Enrol } else { SmsPurpose::Verify },
+            masked: rec.number_masked,
+            state,
+            resend_in: (rec.sent_at + self.limits.resend_cooldown - now).max(0),
+        }))
+    }
+
+    /// Checks a typed code. None when the challenge is not this user's and browser's.
+    pub async fn check(
+        &self,
+        id: &str,
+        binding: &str,
+        user: FlowUser<'_>,
+        typed: &str,
+        meta: &RequestMeta,
+    ) -> Result<Option<SmsOutcome>, StorageError> {
+        let Some(rec) = self.load(id, binding, user.user_id).await? else { return Ok(None) };
+        let now = self.clock.now();
+        if rec.state != "pending" {
+            return Ok(Some(if rec.state == "verified" { SmsOutcome::Verified } else { SmsOutcome::TooManyAttempts }));
+        }
+        let audit = |outcome, detail: String| {
+            Self::event(EventKind::SmsCheck, outcome, &user, format!("{}: {detail}", rec.purpose))
+        };
+        if self.expired(&rec, now) {
+            self.store.finish_sms_challenge(&rec.id, "expired", now).await?;
+            self.auditor.record(meta, audit(Outcome::Failure, "code expired".into())).await?;
+            return Ok(Some(SmsOutcome::Expired));
+        }
+        if !self.hasher.verify(typed, &rec.code_hash).await {
+            let attempts = self.store.sms_wrong_code(&rec.id).await?.unwrap_or(self.limits.max_attempts);
+            if attempts >= self.limits.max_attempts {
+                self.store.finish_sms_challenge(&rec.id, "failed", now).await?;
+                self.auditor.record(meta, audit(Outcome::Failure, "too many wrong codes".into())).await?;
+                return Ok(Some(SmsOutcome::TooManyAttempts));
+            }
+            self.auditor.record(meta, audit(Outcome::Failure, format!("wrong code ({attempts})"))).await?;
+            return Ok(Some(SmsOutcome::Wrong { attempts_left: self.limits.max_attempts - attempts }));
+        }
+        if self.store.finish_sms_challenge(&rec.id, "verified", now).await? {
+            if rec.purpose == "enrol" {
+                self.store
+                    .enrol_sms(&SmsEnrolmentRecord {
+                        user_id: rec.user_id.clone(),
+                        number_encrypted: rec.number_encrypted.clone(),
+                        number_hash: rec.number_hash.clone(),
+                        number_masked: rec.number_masked.clone(),
+                        enrolled_at: now,
+                    })
+                    .await?;
+                let event = AuditEvent::new(EventKind::Enrol, Outcome::Success)
+                    .username(user.account_name)
+                    .user_id(user.user_id)
+                    .detail(format!("sms {}", rec.number_masked));
+                self.auditor.record(meta, event).await?;
+            } else {
+                self.store.touch_enrolment(&rec.user_id, "sms", now).await?;
+            }
+            self.auditor.record(meta, audit(Outcome::Success, "verified".into())).await?;
+        }
+        Ok(Some(SmsOutcome::Verified))
+    }
+
+    /// Sends a new code in place of the old one, once the cooldown has passed.
+    pub async fn resend(
+        &self,
+        id: &str,
+        binding: &str,
+        user: FlowUser<'_>,
+        text: &str,
+        meta: &RequestMeta,
+    ) -> Result<Option<SmsStart>, StorageError> {
+        let Some(rec) = self.load(id, binding, user.user_id).await? else { return Ok(None) };
+        let now = self.clock.now();
+        let wait = rec.sent_at + self.limits.resend_cooldown - now;
+        if wait > 0 {
+            return Ok(Some(SmsStart::Cooldown { seconds: wait }));
+        }
+        let number = self.key.decrypt(&rec.number_encrypted).ok().and_then(|e164| PhoneNumber::parse(&e164, "SE").ok());
+        let Some(number) = number else { return Ok(Some(SmsStart::GatewayFailed)) };
+        if rec.state != "pending" || self.expired(&rec, now) {
+            // A finished challenge cannot be revived: start again.
+            let purpose = if rec.purpose == "enrol" { SmsPurpose::Enrol } else { SmsPurpose::Verify };
+            return self.start(purpose, binding, user, &number, text, meta).await.map(Some);
+        }
+        if let Some(minutes) = self.spend(&user, &number, meta).await? {
+            return Ok(Some(SmsStart::Limited { minutes }));
+        }
+        match self.send(&number, text).await {
+            Ok((_, hash)) => {
+                self.store.sms_replace_code(&rec.id, &hash, now).await?;
+                let detail = format!("{}: new code sent to {}", rec.purpose, number.masked());
+                self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Success, &user, detail)).await?;
+                Ok(Some(SmsStart::Sent { id: rec.id }))
+            }
+            Err(e) => {
+                let detail = format!("{}: gateway failed ({e}), {}", rec.purpose, number.masked());
+                self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Failure, &user, detail)).await?;
+                Ok(Some(SmsStart::GatewayFailed))
+            }
+        }
+    }
+}
