@@ -12,15 +12,17 @@ use tracing_actix_web::TracingLogger;
 
 use crate::audit::Auditor;
 use crate::clock::{Clock, OsRandom, Random, SystemClock};
-use crate::config::{BankIdBackend, Settings};
+use crate::config::{BankIdBackend, Settings, SmsGatewayKind};
 use crate::directory::{Directory, DirectoryError, LdapDirectory};
 use crate::enrolment::{StarRule, catalogue_from};
 use crate::i18n::Lang;
 use crate::identity::DataKey;
 use crate::identity::bankid::{BankId, BankIdFlows, IdkollenClient, RpClient};
+use crate::identity::sms::{Elks46, SmsFlows, SmsGateway, SmsLimits, Twilio, Webhook};
 use crate::login::{LoginService, Throttle};
 use crate::session::Sessions;
 use crate::storage::{self, Storage, StorageError};
+use crate::throttle::Limit;
 use crate::web::{self, AppState, StaticAssets};
 
 /// Why the portal could not start. Each reads as one sentence.
@@ -144,6 +146,7 @@ fn build_state(
     };
     let auditor = Auditor::new(store.clone(), clock.clone());
     let bankid = bankid_flows(&settings, &store, &clock, &random, &auditor)?;
+    let sms = sms_flows(&settings, &store, &clock, &random, &auditor)?;
     let throttle = Throttle::new(store.clone(), clock.clone());
     let login = LoginService::new(&settings, directory.clone(), throttle, auditor.clone(), clock.clone());
     let sessions = Sessions::new(
@@ -156,6 +159,7 @@ fn build_state(
     let trusted_proxies: Vec<IpAddr> = settings.server.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect();
     Ok(AppState {
         bankid,
+        sms,
         services: catalogue_from(&settings.services),
         star_rule: StarRule {
             enrolment_stars: settings.enrolment.enrolment_stars,
@@ -214,4 +218,55 @@ fn bankid_flows(
         }
     };
     Ok(Some(Arc::new(BankIdFlows::new(store.clone(), client, clock.clone(), random.clone(), key, auditor.clone()))))
+}
+
+fn data_key(settings: &Settings) -> Result<DataKey, StartupError> {
+    let key = settings
+        .security
+        .data_key()
+        .map_err(|e| StartupError::Config(e.to_string()))?
+        .ok_or_else(|| StartupError::Config("security.data_key is needed for BankID and mobile codes".into()))?;
+    DataKey::from_base64(key.expose_secret()).map_err(|e| StartupError::Config(format!("security.data_key: {e}")))
+}
+
+/// The mobile-code flows, when mobile codes are offered.
+fn sms_flows(
+    settings: &Settings,
+    store: &Arc<dyn Storage>,
+    clock: &Arc<dyn Clock>,
+    random: &Arc<dyn Random>,
+    auditor: &Auditor,
+) -> Result<Option<Arc<SmsFlows>>, StartupError> {
+    let enabled = settings.services.sms.as_ref().is_some_and(|s| s.enabled);
+    let (true, Some(s)) = (enabled, &settings.sms) else { return Ok(None) };
+    let key = data_key(settings)?;
+    let timeout = Duration::from_secs(s.timeout_seconds);
+    let password = s.password().map_err(|e| StartupError::Config(e.to_string()))?;
+    let secret =
+        || password.clone().ok_or_else(|| StartupError::Config("sms.password is needed for this gateway".into()));
+    let username = s.username.clone().unwrap_or_default();
+    let gateway: Arc<dyn SmsGateway> = match s.gateway {
+        SmsGatewayKind::Elks46 => Arc::new(Elks46::new(&s.url, &username, secret()?, &s.from, timeout)),
+        SmsGatewayKind::Twilio => Arc::new(Twilio::new(&s.url, &username, secret()?, &s.from, timeout)),
+        SmsGatewayKind::Webhook => Arc::new(Webhook::new(&s.url, password.clone(), &s.from, timeout)),
+    };
+    let hour = |n: u32| Limit { max_failures: n, window_seconds: 3600 };
+    let limits = SmsLimits {
+        code_lifetime: s.code_lifetime_seconds,
+        max_attempts: s.max_attempts,
+        resend_cooldown: s.resend_cooldown_seconds,
+        per_user: hour(s.limits.per_user_per_hour),
+        per_ip: hour(s.limits.per_ip_per_hour),
+        per_number: hour(s.limits.per_number_per_hour),
+        per_prefix: hour(s.limits.per_prefix_per_hour),
+    };
+    Ok(Some(Arc::new(SmsFlows::new(
+        store.clone(),
+        gateway,
+        clock.clone(),
+        random.clone(),
+        key,
+        auditor.clone(),
+        limits,
+    ))))
 }

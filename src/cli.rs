@@ -50,6 +50,11 @@ enum Command {
         #[arg(long = "identity")]
         identities: Vec<String>,
     },
+    /// Run the SMS gateway simulator (46elks, Twilio, webhook, and a simulated phone page).
+    SmsSimulator {
+        #[arg(long, default_value = "127.0.0.1:9090")]
+        listen: String,
+    },
 }
 
 pub fn run() -> ExitCode {
@@ -66,6 +71,7 @@ pub fn run() -> ExitCode {
             Command::Serve { config } => serve(config).await,
             Command::CheckConfig { config, offline } => check_config(config, offline).await,
             Command::Migrate { config } => migrate(config).await,
+            Command::SmsSimulator { listen } => sms_simulator(listen).await,
             Command::BankidSimulator { dir, api_listen, broker_listen, app_listen, identities } => {
                 bankid_simulator(dir, api_listen, broker_listen, app_listen, identities).await
             }
@@ -183,6 +189,29 @@ async fn bankid_simulator(
         sim.certs.client_p12.display(),
         crate::simulators::tls::CLIENT_P12_PASSWORD
     );
+    sim.run_until_stopped().await;
+    ExitCode::SUCCESS
+}
+
+async fn sms_simulator(listen: String) -> ExitCode {
+    use crate::simulators::sms::SmsSimulator;
+    crate::telemetry::init();
+    let sim = match SmsSimulator::start_default(&listen).await {
+        Ok(sim) => sim,
+        Err(e) => {
+            eprintln!("error: cannot listen on {listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let c = &sim.state.credentials;
+    println!("SMS gateway simulator");
+    println!("  46elks:  POST {}/a1/sms (Basic {}:{})", sim.url, c.elks_username, c.elks_password);
+    println!(
+        "  Twilio:  POST {}/2010-04-01/Accounts/{}/Messages.json (token {})",
+        sim.url, c.twilio_sid, c.twilio_token
+    );
+    println!("  webhook: POST {}/webhook (Bearer {})", sim.url, c.webhook_token);
+    println!("  simulated phone: {}/phone", sim.url);
     sim.run_until_stopped().await;
     ExitCode::SUCCESS
 }

@@ -117,6 +117,7 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
     }
 
     check_bankid(s, &mut bad);
+    check_sms(s, &mut bad);
 
     if !matches!(s.portal.default_language.as_str(), "sv" | "en") {
         bad("portal.default_language", "must be \"sv\" or \"en\"".into());
@@ -129,7 +130,8 @@ fn looks_like_dn(dn: &str) -> bool {
 }
 
 fn check_bankid(s: &Settings, bad: &mut impl FnMut(&str, String)) {
-    let enabled = s.services.bankid.as_ref().is_some_and(|b| b.enabled);
+    let enabled =
+        s.services.bankid.as_ref().is_some_and(|b| b.enabled) || s.services.sms.as_ref().is_some_and(|b| b.enabled);
     match s.security.data_key() {
         Ok(Some(key)) => {
             if crate::identity::DataKey::from_base64(secrecy::ExposeSecret::expose_secret(&key)).is_err() {
@@ -138,13 +140,13 @@ fn check_bankid(s: &Settings, bad: &mut impl FnMut(&str, String)) {
         }
         Ok(None) if enabled => bad(
             "security.data_key",
-            "is needed to encrypt personal numbers when BankID is enabled (head -c 32 /dev/urandom | base64)".into(),
+            "is needed to encrypt personal numbers and phone numbers (head -c 32 /dev/urandom | base64)".into(),
         ),
         Ok(None) => {}
         Err(e) => bad(&e.key, e.message),
     }
     let Some(b) = &s.bankid else {
-        if enabled {
+        if s.services.bankid.as_ref().is_some_and(|b| b.enabled) {
             bad(
                 "bankid",
                 "is missing: services.bankid is enabled, so the [bankid] connection must be configured".into(),
@@ -195,5 +197,62 @@ fn check_bankid(s: &Settings, bad: &mut impl FnMut(&str, String)) {
     }
     if b.timeout_seconds == 0 {
         bad("bankid.timeout_seconds", "must be at least 1".into());
+    }
+}
+
+fn check_sms(s: &Settings, bad: &mut impl FnMut(&str, String)) {
+    let enabled = s.services.sms.as_ref().is_some_and(|b| b.enabled);
+    let Some(sms) = &s.sms else {
+        if enabled {
+            bad("sms", "is missing: services.sms is enabled, so the [sms] gateway must be configured".into());
+        }
+        return;
+    };
+    let local = ["http://127.0.0.1", "http://localhost", "http://[::1]"].iter().any(|p| sms.url.starts_with(p));
+    if !sms.url.starts_with("https://") && !local {
+        bad("sms.url", format!("\"{}\" must be an https:// URL (plain http only on loopback)", sms.url));
+    }
+    let password = match sms.password() {
+        Ok(p) => p,
+        Err(e) => {
+            bad(&e.key, e.message);
+            None
+        }
+    };
+    match sms.gateway {
+        crate::config::SmsGatewayKind::Elks46 | crate::config::SmsGatewayKind::Twilio => {
+            if sms.username.as_deref().is_none_or(str::is_empty) {
+                bad("sms.username", "is needed for this gateway (46elks API username or Twilio Account SID)".into());
+            }
+            if password.is_none() {
+                bad("sms.password", "is needed for this gateway (46elks API password or Twilio auth token)".into());
+            }
+        }
+        crate::config::SmsGatewayKind::Webhook => {}
+    }
+    let name_ok = sms.from.len() <= 11 && sms.from.chars().all(|c| c.is_ascii_alphanumeric()) && !sms.from.is_empty();
+    let number_ok =
+        sms.from.starts_with('+') && sms.from[1..].chars().all(|c| c.is_ascii_digit()) && sms.from.len() > 4;
+    if !name_ok && !number_ok {
+        bad(
+            "sms.from",
+            format!(
+                "\"{}\" must be a number such as +46701234567 or a name of at most 11 letters and digits",
+                sms.from
+            ),
+        );
+    }
+    if sms.default_country.parse::<phonenumber::country::Id>().is_err() {
+        bad("sms.default_country", format!("\"{}\" is not a country code such as SE", sms.default_country));
+    }
+    if sms.code_lifetime_seconds < 30 || sms.max_attempts < 1 || sms.resend_cooldown_seconds < 0 {
+        bad("sms", "code_lifetime_seconds must be at least 30 and max_attempts at least 1".into());
+    }
+    let l = &sms.limits;
+    if [l.per_user_per_hour, l.per_ip_per_hour, l.per_number_per_hour, l.per_prefix_per_hour].contains(&0) {
+        bad("sms.limits", "every limit must be at least 1".into());
+    }
+    if sms.timeout_seconds == 0 {
+        bad("sms.timeout_seconds", "must be at least 1".into());
     }
 }

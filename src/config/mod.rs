@@ -32,6 +32,88 @@ pub struct Settings {
     #[serde(default)]
     pub security: SecuritySettings,
     pub bankid: Option<BankIdSettings>,
+    pub sms: Option<SmsSettings>,
+}
+
+/// Which SMS gateway the portal sends through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SmsGatewayKind {
+    #[serde(rename = "46elks")]
+    Elks46,
+    Twilio,
+    Webhook,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct SmsSettings {
+    pub gateway: SmsGatewayKind,
+    /// 46elks: `https://api.46elks.com`; Twilio: `https://api.twilio.com`; webhook: the full URL.
+    pub url: String,
+    /// 46elks API username, or Twilio Account SID.
+    pub username: Option<String>,
+    /// 46elks API password, Twilio auth token, or the webhook's bearer token. Or `password_file`.
+    pub password: Option<SecretString>,
+    pub password_file: Option<PathBuf>,
+    /// The sender: a number in E.164 or a name of at most 11 letters and digits.
+    pub from: String,
+    #[serde(default = "default_sms_timeout")]
+    pub timeout_seconds: u64,
+    /// The country assumed for numbers typed without `+` or `00` (ISO code).
+    #[serde(default = "default_country")]
+    pub default_country: String,
+    /// Fill the number field with the `mobile` attribute from AD.
+    #[serde(default = "yes")]
+    pub prefill_from_ad: bool,
+    /// Accept only the number in AD's `mobile` attribute.
+    #[serde(default)]
+    pub only_ad_number: bool,
+    #[serde(default = "default_code_lifetime")]
+    pub code_lifetime_seconds: i64,
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: i64,
+    #[serde(default = "default_resend_cooldown")]
+    pub resend_cooldown_seconds: i64,
+    #[serde(default)]
+    pub limits: SmsLimitSettings,
+}
+
+/// Texts allowed per hour, against SMS pumping.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct SmsLimitSettings {
+    pub per_user_per_hour: u32,
+    pub per_ip_per_hour: u32,
+    pub per_number_per_hour: u32,
+    pub per_prefix_per_hour: u32,
+}
+
+impl Default for SmsLimitSettings {
+    fn default() -> Self {
+        Self { per_user_per_hour: 5, per_ip_per_hour: 20, per_number_per_hour: 5, per_prefix_per_hour: 50 }
+    }
+}
+
+fn default_sms_timeout() -> u64 {
+    10
+}
+fn default_country() -> String {
+    "SE".into()
+}
+fn default_code_lifetime() -> i64 {
+    300
+}
+fn default_max_attempts() -> i64 {
+    3
+}
+fn default_resend_cooldown() -> i64 {
+    60
+}
+
+impl SmsSettings {
+    pub fn password(&self) -> Result<Option<SecretString>, ConfigProblem> {
+        resolve_secret("sms.password", &self.password, &self.password_file)
+    }
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -37,6 +37,11 @@ backend = "idkollen"
 url = "https://broker.example.test"
 account_id = "acct"
 secret_key = "secret"
+
+[sms]
+gateway = "webhook"
+url = "https://sms.example.test/hook"
+from = "Stjarna"
 "#;
 
 fn file(text: &str) -> tempfile::NamedTempFile {
@@ -69,12 +74,34 @@ fn the_example_file_documents_a_valid_configuration() {
     let text = std::fs::read_to_string(path).unwrap();
     // The example points at files under /etc/stjarna/ that exist only on a real server: make them.
     let dir = tempfile::tempdir().unwrap();
-    for name in ["ad-ca.pem", "bind-password", "bankid-root-ca.pem", "bankid-client.p12", "bankid-client.password"] {
+    for name in [
+        "ad-ca.pem",
+        "bind-password",
+        "bankid-root-ca.pem",
+        "bankid-client.p12",
+        "bankid-client.password",
+        "sms-password",
+    ] {
         std::fs::write(dir.path().join(name), "x").unwrap();
     }
     std::fs::write(dir.path().join("data-key"), "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n").unwrap();
     let text = text.replace("/etc/stjarna/", &format!("{}/", dir.path().display()));
     assert_eq!(problems(&text), Vec::<String>::new());
+}
+
+#[test]
+fn sms_gateways_need_credentials_and_a_sender() {
+    let elks = VALID
+        .replace("gateway = \"webhook\"", "gateway = \"46elks\"")
+        .replace("from = \"Stjarna\"", "from = \"Stjärna portal!\"");
+    let p = problems(&elks);
+    assert!(p.iter().any(|p| p.starts_with("sms.username:")), "{p:?}");
+    assert!(p.iter().any(|p| p.starts_with("sms.password:")), "{p:?}");
+    assert!(p.iter().any(|p| p.starts_with("sms.from:")), "{p:?}");
+    let plain = VALID.replace("https://sms.example.test/hook", "http://sms.example.test/hook");
+    assert!(problems(&plain).iter().any(|p| p.starts_with("sms.url:")));
+    let local = VALID.replace("https://sms.example.test/hook", "http://127.0.0.1:9090/hook");
+    assert!(problems(&local).is_empty(), "plain http is fine on loopback (the simulator)");
 }
 
 #[test]

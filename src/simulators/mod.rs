@@ -3,4 +3,5 @@
 //! them. They are never part of a production deployment.
 
 pub mod bankid;
+pub mod sms;
 pub mod tls;

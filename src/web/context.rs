@@ -37,6 +37,7 @@ pub struct AppState {
     pub default_lang: Lang,
     pub secure_cookies: bool,
     pub bankid: Option<Arc<crate::identity::bankid::BankIdFlows>>,
+    pub sms: Option<Arc<crate::identity::sms::SmsFlows>>,
 }
 
 /// The session state of a request.

@@ -86,3 +86,31 @@ pub struct BankIdView<'a> {
     pub next_key: &'static str,
     pub reference: Option<&'a str>,
 }
+
+#[derive(Template)]
+#[template(path = "sms_number.html")]
+pub struct SmsNumberView<'a> {
+    pub l: Layout<'a>,
+    pub error: Option<String>,
+    /// (ISO code, label) for the country selector.
+    pub countries: Vec<(&'static str, String)>,
+    pub country: &'a str,
+    pub number: &'a str,
+    /// With `only_ad_number`: the masked number from AD, instead of the field.
+    pub ad_number: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "sms_code.html")]
+pub struct SmsCodeView<'a> {
+    pub l: Layout<'a>,
+    pub id: &'a str,
+    pub title_key: &'static str,
+    pub masked: &'a str,
+    pub error: Option<String>,
+    /// The code can still be typed.
+    pub open: bool,
+    pub done: bool,
+    pub done_key: &'static str,
+    pub resend_in: i64,
+}

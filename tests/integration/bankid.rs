@@ -3,10 +3,8 @@
 use stjarna::simulators::bankid::Fault;
 use stjarna::storage::Storage;
 
-use crate::bankid_helpers::{
-    ANNA, BERTIL, BLOCKED, Backend, decode_svg_qr, flow_id, logged_in, spawn_with, spawn_with_bankid,
-};
 use crate::helpers::{location, new_client, text_of};
+use crate::sims::{ANNA, BERTIL, BLOCKED, Backend, decode_svg_qr, flow_id, logged_in, spawn_with, spawn_with_bankid};
 
 #[tokio::test]
 async fn enrols_through_the_qr_code_and_stores_only_protected_data() {
@@ -60,7 +58,7 @@ async fn enrols_through_the_qr_code_and_stores_only_protected_data() {
     for stored in [encrypted, hash] {
         assert!(!stored.contains(ANNA) && !stored.contains("8112189876"), "no clear personal number at rest");
     }
-    let key = stjarna::identity::DataKey::from_base64(crate::bankid_helpers::DATA_KEY).unwrap();
+    let key = stjarna::identity::DataKey::from_base64(crate::sims::DATA_KEY).unwrap();
     assert_eq!(key.decrypt(encrypted).unwrap(), ANNA);
     let audit = t.app.audit().await;
     for event in ["bankid-order", "enrol"] {

@@ -73,7 +73,7 @@ async fn log_in(c: &fantoccini::Client, url: &str, name: &str, password: &str) {
 async fn a_user_enrols_bankid_in_a_real_browser_with_the_simulated_app() {
     let dc = require_dc!();
     let user = dc.create_user("e2ebankid").await;
-    let t = crate::bankid_helpers::spawn_with_bankid(&dc, |c| c).await;
+    let t = crate::sims::spawn_with_bankid(&dc, |c| c).await;
     // The browser lives in real time: let the shared test clock follow it.
     let clock = t.app.clock.clone();
     let ticker = tokio::spawn(async move {
@@ -106,13 +106,7 @@ async fn a_user_enrols_bankid_in_a_real_browser_with_the_simulated_app() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     c.switch_to_window(app_window.expect("the app tab opened")).await.unwrap();
-    c.wait()
-        .for_element(Locator::Id("identity"))
-        .await
-        .unwrap()
-        .select_by_value(crate::bankid_helpers::ANNA)
-        .await
-        .unwrap();
+    c.wait().for_element(Locator::Id("identity")).await.unwrap().select_by_value(crate::sims::ANNA).await.unwrap();
     c.find(Locator::Id("open")).await.unwrap().click().await.unwrap();
     c.wait().for_element(Locator::Id("approve")).await.unwrap().click().await.unwrap();
     let status = c.wait().for_element(Locator::Id("order-status")).await.unwrap().text().await.unwrap();

@@ -248,6 +248,12 @@ backend = "idkollen"
 url = "https://127.0.0.1:9"
 account_id = "unused"
 secret_key = "unused"
+
+# Nothing listens here either: tests that send texts replace this with the simulator.
+[sms]
+gateway = "webhook"
+url = "http://127.0.0.1:9/webhook"
+from = "Stjarna"
 "#,
             db = db.display(),
             url = self.url,
@@ -356,6 +362,14 @@ impl TestApp {
         let store = self.store().await;
         sqlx::query_as::<_, SessionRecord>("SELECT * FROM sessions").fetch_all(store.pool()).await.unwrap()
     }
+}
+
+/// Replaces the body of the `[header]` section of a TOML configuration (up to the next section).
+pub fn with_section(config: &str, header: &str, body: &str) -> String {
+    let start = config.find(&format!("\n{header}\n")).unwrap_or_else(|| panic!("no {header} in the config")) + 1;
+    let rest = &config[start + header.len() + 1..];
+    let end = rest.find("\n[").map(|i| start + header.len() + 1 + i + 1).unwrap_or(config.len());
+    format!("{}{header}\n{body}\n{}", &config[..start], &config[end..])
 }
 
 pub fn location(res: &reqwest::Response) -> String {

@@ -4,7 +4,6 @@
 mod helpers;
 
 mod bankid;
-mod bankid_helpers;
 mod config_check;
 mod directory;
 mod e2e;
@@ -12,3 +11,5 @@ mod language;
 mod login;
 mod security;
 mod session;
+mod sims;
+mod sms;

@@ -12,6 +12,7 @@ use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::views::BankIdView;
 use crate::web::{Page, WebError};
 
+/// A form with nothing but the CSRF token.
 #[derive(Deserialize)]
 pub struct CsrfOnly {
     #[serde(default)]

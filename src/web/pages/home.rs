@@ -32,7 +32,7 @@ pub async fn show(page: Page) -> Result<HttpResponse, WebError> {
             enrolled: record.is_some(),
             can_enrol: match service.kind {
                 ServiceKind::BankId => state.bankid.is_some(),
-                ServiceKind::Sms => false,
+                ServiceKind::Sms => state.sms.is_some(),
             },
             detail: match service.kind {
                 ServiceKind::BankId if record.is_some() => state
@@ -41,6 +41,12 @@ pub async fn show(page: Page) -> Result<HttpResponse, WebError> {
                     .await
                     .map_err(|e| page.fail(e))?
                     .map(|b| format!("{} ({})", b.name, b.pn_masked)),
+                ServiceKind::Sms if record.is_some() => state
+                    .store
+                    .sms_enrolment(&session.user.user_id)
+                    .await
+                    .map_err(|e| page.fail(e))?
+                    .map(|s| s.number_masked),
                 _ => None,
             },
             enrolled_at: record.map(|r| format_utc(r.enrolled_at)),

@@ -6,18 +6,30 @@ use stjarna::clock::{ManualClock, OsRandom};
 use stjarna::simulators::bankid::{BankIdSimulator, Options};
 use stjarna::simulators::tls::CLIENT_P12_PASSWORD;
 
-use crate::helpers::{TestApp, TestDc, location, spawn_app_with_clock};
+use stjarna::simulators::sms::{Credentials, SmsSimulator};
+
+use crate::helpers::{TestApp, TestDc, location, spawn_app_with_clock, with_section};
 
 pub const ANNA: &str = "198112189876";
 pub const BERTIL: &str = "197010632391";
 pub const BLOCKED: &str = "195001182046";
 pub const DATA_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=";
 
-pub struct BankIdTest {
+/// The portal with its simulators: BankID always, an SMS gateway when asked for.
+pub struct SimTest {
     pub app: TestApp,
     pub sim: BankIdSimulator,
+    pub sms: Option<SmsSimulator>,
     pub http: reqwest::Client,
     _dir: tempfile::TempDir,
+}
+
+/// Which SMS gateway API the portal uses towards the simulator.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+pub enum Gateway {
+    Elks46,
+    Twilio,
+    Webhook,
 }
 
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -27,11 +39,25 @@ pub enum Backend {
 }
 
 /// The portal with BankID through the simulator (RP API over mutual TLS, PKCS#12 client certificate).
-pub async fn spawn_with_bankid(dc: &TestDc, edit: impl FnOnce(String) -> String) -> BankIdTest {
+pub async fn spawn_with_bankid(dc: &TestDc, edit: impl FnOnce(String) -> String) -> SimTest {
     spawn_with(dc, Backend::Rp, edit).await
 }
 
-pub async fn spawn_with(dc: &TestDc, backend: Backend, edit: impl FnOnce(String) -> String) -> BankIdTest {
+pub async fn spawn_with(dc: &TestDc, backend: Backend, edit: impl FnOnce(String) -> String) -> SimTest {
+    spawn_world(dc, backend, None, edit).await
+}
+
+/// The portal with BankID and an SMS gateway, both simulated.
+pub async fn spawn_with_sms(dc: &TestDc, gateway: Gateway, edit: impl FnOnce(String) -> String) -> SimTest {
+    spawn_world(dc, Backend::Rp, Some(gateway), edit).await
+}
+
+pub async fn spawn_world(
+    dc: &TestDc,
+    backend: Backend,
+    gateway: Option<Gateway>,
+    edit: impl FnOnce(String) -> String,
+) -> SimTest {
     crate::helpers::install_crypto();
     let dir = tempfile::tempdir().unwrap();
     let clock = ManualClock::starting_now();
@@ -55,14 +81,44 @@ pub async fn spawn_with(dc: &TestDc, backend: Backend, edit: impl FnOnce(String)
             sim.broker.secret_key
         ),
     };
-    let extra = format!(
-        "\n[security]\ndata_key = \"{DATA_KEY}\"\n\n[bankid]\n{connection}launch_url = \"{}?autostarttoken={{token}}\"\n",
-        sim.app_url
-    );
-    let app =
-        spawn_app_with_clock(dc, clock, |c| edit(c[..c.find("\n[security]").unwrap()].to_string() + &extra)).await;
+    let bankid = format!("{connection}launch_url = \"{}?autostarttoken={{token}}\"", sim.app_url);
+    let sms = match gateway {
+        Some(_) => Some(
+            SmsSimulator::start("127.0.0.1:0", Credentials::default(), Arc::new(clock.clone()), Arc::new(OsRandom))
+                .await
+                .expect("the SMS simulator starts"),
+        ),
+        None => None,
+    };
+    let sms_section = sms.as_ref().zip(gateway).map(|(s, g)| {
+        let c = Credentials::default();
+        match g {
+            Gateway::Elks46 => format!(
+                "gateway = \"46elks\"\nurl = \"{}\"\nusername = \"{}\"\npassword = \"{}\"\nfrom = \"Stjarna\"",
+                s.url, c.elks_username, c.elks_password
+            ),
+            Gateway::Twilio => format!(
+                "gateway = \"twilio\"\nurl = \"{}\"\nusername = \"{}\"\npassword = \"{}\"\nfrom = \"+46700000000\"",
+                s.url, c.twilio_sid, c.twilio_token
+            ),
+            Gateway::Webhook => format!(
+                "gateway = \"webhook\"\nurl = \"{}/webhook\"\npassword = \"{}\"\nfrom = \"Stjarna\"",
+                s.url, c.webhook_token
+            ),
+        }
+    });
+    let app = spawn_app_with_clock(dc, clock, |c| {
+        let c = with_section(&c, "[security]", &format!("data_key = \"{DATA_KEY}\""));
+        let c = with_section(&c, "[bankid]", &bankid);
+        let c = match &sms_section {
+            Some(body) => with_section(&c, "[sms]", body),
+            None => c,
+        };
+        edit(c)
+    })
+    .await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    BankIdTest { app, sim, http, _dir: dir }
+    SimTest { app, sim, sms, http, _dir: dir }
 }
 
 /// A new AD user, logged in to a portal that has BankID through the simulator.
@@ -70,7 +126,7 @@ pub async fn logged_in(
     dc: &TestDc,
     prefix: &str,
     edit: impl FnOnce(String) -> String,
-) -> (crate::helpers::TestUser, BankIdTest) {
+) -> (crate::helpers::TestUser, SimTest) {
     let user = dc.create_user(prefix).await;
     let t = spawn_with_bankid(dc, edit).await;
     t.app.login(&user.name, &user.password).await;
@@ -83,7 +139,7 @@ pub fn flow_id(res: &reqwest::Response) -> String {
     loc.strip_prefix("/bankid/").unwrap_or_else(|| panic!("not a BankID flow: {loc}")).to_string()
 }
 
-impl BankIdTest {
+impl SimTest {
     /// POSTs a form of the portal that needs only the CSRF token, taken from `page`.
     pub async fn post_from(&self, page: &str, action: &str) -> reqwest::Response {
         let csrf = crate::helpers::csrf_in(&self.app.get_html(page).await);

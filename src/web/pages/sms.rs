@@ -1,0 +1,229 @@
+//! Mobile code in the browser: choose a number, receive a code, type it in.
+
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
+
+use super::{html, layout, see_other};
+use crate::identity::bankid::FlowUser;
+use crate::identity::sms::{
+    COUNTRIES, PhoneNumber, PhoneNumberError, SmsFlows, SmsOutcome, SmsPurpose, SmsStart, SmsView,
+};
+use crate::session::Session;
+use crate::web::csrf::{CsrfField, CsrfForm};
+use crate::web::pages::bankid::CsrfOnly;
+use crate::web::views::{SmsCodeView, SmsNumberView};
+use crate::web::{Page, WebError};
+
+fn flows(page: &Page) -> Result<&SmsFlows, WebError> {
+    page.state.sms.as_deref().ok_or_else(|| WebError::not_found(page.lang, &page.meta.request_id))
+}
+
+fn settings(page: &Page) -> Option<&crate::config::SmsSettings> {
+    page.state.settings.sms.as_ref()
+}
+
+fn user(session: &Session) -> FlowUser<'_> {
+    FlowUser { user_id: &session.user.user_id, account_name: &session.user.account_name }
+}
+
+/// The text message, in the user's language, naming the portal.
+fn text(page: &Page, flows: &SmsFlows) -> String {
+    let minutes = (flows.limits().code_lifetime / 60).max(1).to_string();
+    page.i18n().f("sms.text", &[("portal", &page.state.settings.portal.name), ("minutes", &minutes)])
+}
+
+/// AD's `mobile` attribute, read fresh.
+async fn ad_mobile(page: &Page, session: &Session) -> Result<Option<String>, WebError> {
+    page.state.directory.attribute(&session.user.user_dn, "mobile").await.map_err(|e| page.fail(e))
+}
+
+fn number_page(
+    page: &Page,
+    error: Option<String>,
+    country: &str,
+    number: &str,
+    ad_number: Option<String>,
+) -> Result<HttpResponse, WebError> {
+    let i = page.i18n();
+    let countries = COUNTRIES.iter().map(|c| (*c, i.t(&format!("country.{c}")).to_string())).collect();
+    let view = SmsNumberView { l: layout(page, "/enrol/sms"), error, countries, country, number, ad_number };
+    html(page, view)
+}
+
+pub async fn show_number(page: Page) -> Result<HttpResponse, WebError> {
+    flows(&page)?;
+    let Some(session) = page.session() else { return Ok(see_other("/login").finish()) };
+    let s = settings(&page).expect("sms flows imply sms settings");
+    let mobile = if s.prefill_from_ad || s.only_ad_number { ad_mobile(&page, session).await? } else { None };
+    if s.only_ad_number {
+        let masked = mobile.as_deref().and_then(|m| PhoneNumber::parse(m, &s.default_country).ok()).map(|n| n.masked());
+        let error = masked.is_none().then(|| page.i18n().t("sms.error.no_ad_number").to_string());
+        return number_page(&page, error, &s.default_country, "", Some(masked.unwrap_or_default()));
+    }
+    number_page(&page, None, &s.default_country, mobile.as_deref().unwrap_or(""), None)
+}
+
+#[derive(Deserialize)]
+pub struct NumberForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    country: String,
+    #[serde(default)]
+    number: String,
+}
+
+impl CsrfField for NumberForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+fn number_error(e: PhoneNumberError) -> &'static str {
+    match e {
+        PhoneNumberError::Empty => "sms.error.empty",
+        PhoneNumberError::Unreadable | PhoneNumberError::Invalid => "sms.error.invalid",
+        PhoneNumberError::NotMobile => "sms.error.not_mobile",
+        PhoneNumberError::UnknownCountry => "sms.error.country",
+    }
+}
+
+fn start_error(page: &Page, start: &SmsStart) -> String {
+    let i = page.i18n();
+    match start {
+        SmsStart::Limited { minutes } => i.f("sms.error.limited", &[("minutes", &minutes.to_string())]),
+        SmsStart::Cooldown { seconds } => i.f("sms.resend_wait", &[("seconds", &seconds.to_string())]),
+        SmsStart::GatewayFailed => i.t("sms.error.gateway").to_string(),
+        SmsStart::NotEnrolled => i.t("sms.error.not_enrolled").to_string(),
+        SmsStart::Sent { .. } => String::new(),
+    }
+}
+
+pub async fn send_enrol(page: Page, form: CsrfForm<NumberForm>) -> Result<HttpResponse, WebError> {
+    let flows = flows(&page)?;
+    let Some(session) = page.session() else { return Ok(see_other("/login").finish()) };
+    let s = settings(&page).expect("sms flows imply sms settings");
+    let form = form.0;
+    let country =
+        if COUNTRIES.contains(&form.country.as_str()) { form.country.as_str() } else { s.default_country.as_str() };
+    let ad = if s.only_ad_number { ad_mobile(&page, session).await? } else { None };
+    let typed = if s.only_ad_number { ad.as_deref().unwrap_or("") } else { form.number.as_str() };
+    let ad_masked = |n: Option<&PhoneNumber>| s.only_ad_number.then(|| n.map(|n| n.masked()).unwrap_or_default());
+    let number = match PhoneNumber::parse(typed, country) {
+        Ok(n) => n,
+        Err(e) => {
+            let key = if s.only_ad_number { "sms.error.no_ad_number" } else { number_error(e) };
+            return number_page(&page, Some(page.i18n().t(key).to_string()), country, &form.number, ad_masked(None));
+        }
+    };
+    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let start = flows
+        .start(SmsPurpose::Enrol, binding, user(session), &number, &text(&page, flows), &page.meta)
+        .await
+        .map_err(|e| page.fail(e))?;
+    match start {
+        SmsStart::Sent { id } => Ok(see_other(&format!("/sms/{id}")).finish()),
+        other => number_page(&page, Some(start_error(&page, &other)), country, &form.number, ad_masked(Some(&number))),
+    }
+}
+
+pub async fn send_verify(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
+    let flows = flows(&page)?;
+    let Some(session) = page.session() else { return Ok(see_other("/login").finish()) };
+    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let start =
+        flows.start_verify(binding, user(session), &text(&page, flows), &page.meta).await.map_err(|e| page.fail(e))?;
+    match start {
+        SmsStart::Sent { id } => Ok(see_other(&format!("/sms/{id}")).finish()),
+        other => {
+            let message = start_error(&page, &other);
+            number_page(&page, Some(message), "SE", "", None)
+        }
+    }
+}
+
+async fn load<'a>(page: &'a Page, id: &str) -> Result<(SmsView, &'a Session), WebError> {
+    let flows = flows(page)?;
+    let not_found = || WebError::not_found(page.lang, &page.meta.request_id);
+    let session = page.session().ok_or_else(not_found)?;
+    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let view = flows.view(id, binding, &session.user.user_id).await.map_err(|e| page.fail(e))?;
+    Ok((view.ok_or_else(not_found)?, session))
+}
+
+fn code_page(page: &Page, view: &SmsView, error: Option<String>) -> Result<HttpResponse, WebError> {
+    let (title_key, done_key) = match view.purpose {
+        SmsPurpose::Enrol => ("sms.title.enrol", "sms.enrolled"),
+        SmsPurpose::Verify => ("sms.title.verify", "sms.verified"),
+    };
+    let error = error.or_else(|| match view.state.as_str() {
+        "expired" => Some(page.i18n().t("sms.error.expired").to_string()),
+        "failed" => Some(page.i18n().t("sms.error.too_many").to_string()),
+        _ => None,
+    });
+    let code_view = SmsCodeView {
+        l: layout(page, "/"),
+        id: &view.id,
+        title_key,
+        masked: &view.masked,
+        error,
+        open: view.state == "pending",
+        done: view.state == "verified",
+        done_key,
+        resend_in: view.resend_in,
+    };
+    html(page, code_view)
+}
+
+pub async fn show_code(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
+    if page.session().is_none() {
+        return Ok(see_other("/login").finish());
+    }
+    let (view, _) = load(&page, &id).await?;
+    code_page(&page, &view, None)
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+}
+
+impl CsrfField for CodeForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeForm>) -> Result<HttpResponse, WebError> {
+    let flows = flows(&page)?;
+    let (view, session) = load(&page, &id).await?;
+    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let outcome = flows.check(&id, binding, user(session), &form.0.code, &page.meta).await.map_err(|e| page.fail(e))?;
+    let i = page.i18n();
+    let error = match outcome {
+        Some(SmsOutcome::Verified) | None => None,
+        Some(SmsOutcome::Wrong { attempts_left }) => {
+            Some(i.f("sms.error.wrong", &[("left", &attempts_left.to_string())]))
+        }
+        Some(SmsOutcome::TooManyAttempts) => Some(i.t("sms.error.too_many").to_string()),
+        Some(SmsOutcome::Expired) => Some(i.t("sms.error.expired").to_string()),
+    };
+    let view = flows.view(&id, binding, &session.user.user_id).await.map_err(|e| page.fail(e))?.unwrap_or(view);
+    code_page(&page, &view, error)
+}
+
+pub async fn resend(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
+    let flows = flows(&page)?;
+    let (view, session) = load(&page, &id).await?;
+    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let start =
+        flows.resend(&id, binding, user(session), &text(&page, flows), &page.meta).await.map_err(|e| page.fail(e))?;
+    match start {
+        Some(SmsStart::Sent { id }) => Ok(see_other(&format!("/sms/{id}")).finish()),
+        Some(other) => code_page(&page, &view, Some(start_error(&page, &other))),
+        None => Err(WebError::not_found(page.lang, &page.meta.request_id)),
+    }
+}
