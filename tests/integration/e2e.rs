@@ -148,6 +148,40 @@ async fn a_user_enrols_bankid_in_a_real_browser_with_the_simulated_app() {
 }
 
 #[tokio::test]
+async fn a_user_enrols_a_mobile_code_in_a_real_browser() {
+    let dc = require_dc!();
+    let user = dc.create_user("e2esms").await;
+    let t = crate::sims::spawn_with_sms(&dc, crate::sims::Gateway::Elks46, |c| c).await;
+    let Some((c, _driver, _profile)) = browser().await else { return };
+    log_in(&c, &t.app.url("/login"), &user.name, &user.password).await;
+    c.wait().for_element(Locator::Id("enrol-sms")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Id("number")).await.unwrap().send_keys("070-123 45 67").await.unwrap();
+    c.find(Locator::Id("send-code")).await.unwrap().click().await.unwrap();
+    let sent = c.wait().for_element(Locator::Id("sms-sent")).await.unwrap().text().await.unwrap();
+    assert!(sent.contains("+46 70 *** ** 67"), "{sent}");
+    // Read the code off the simulated phone, as the user reads it off theirs.
+    let phone = reqwest::get(format!("{}/phone?to=%2B46701234567", t.sms.as_ref().unwrap().url))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let code = t.sms.as_ref().unwrap().state.last_code_to("+46701234567").unwrap();
+    assert!(phone.contains(&code), "the simulated phone shows the message");
+    c.find(Locator::Id("code")).await.unwrap().send_keys(&code).await.unwrap();
+    c.find(Locator::Id("confirm-code")).await.unwrap().click().await.unwrap();
+    let done = c.wait().for_element(Locator::Id("sms-done")).await.unwrap().text().await.unwrap();
+    assert_eq!(done, "Du har nu registrerat ditt mobiltelefonnummer för återställning av lösenord!");
+    c.find(Locator::Id("sms-continue")).await.unwrap().click().await.unwrap();
+    let row = c.wait().for_element(Locator::Id("star-row")).await.unwrap();
+    assert_eq!(row.find_all(Locator::Css(".star.filled")).await.unwrap().len(), 2);
+    if let Ok(dir) = std::env::var("STJARNA_TEST_SCREENSHOTS") {
+        std::fs::write(format!("{dir}/enrolled-sms.png"), c.screenshot().await.unwrap()).unwrap();
+    }
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_user_logs_in_in_a_real_browser_and_sees_the_star_row() {
     let dc = require_dc!();
     let user = dc.create_user("browser").await;
