@@ -134,3 +134,76 @@ mod tests {
         assert_eq!(NoSuchUser.message_key(), InvalidCredentials.message_key());
     }
 }
+
+/// Why AD refused a new password (LDAP 19, `0000052D: Constraint violation - ...`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PasswordRefusal {
+    TooShort,
+    NotComplex,
+    InHistory,
+    TooYoung,
+    /// Refused for a reason AD did not spell out.
+    Other,
+}
+
+impl PasswordRefusal {
+    /// Reads AD's (or Samba's) diagnostic text.
+    pub fn from_diagnostic(text: &str) -> PasswordRefusal {
+        let t = text.to_ascii_lowercase();
+        if t.contains("too short") {
+            PasswordRefusal::TooShort
+        } else if t.contains("complexity") {
+            PasswordRefusal::NotComplex
+        } else if t.contains("history") || t.contains("already used") {
+            PasswordRefusal::InHistory
+        } else if t.contains("too young") || t.contains("minimum password age") {
+            PasswordRefusal::TooYoung
+        } else {
+            PasswordRefusal::Other
+        }
+    }
+
+    pub fn message_key(self) -> &'static str {
+        match self {
+            PasswordRefusal::TooShort => "password.ad.too_short",
+            PasswordRefusal::NotComplex => "password.ad.not_complex",
+            PasswordRefusal::InHistory => "password.ad.in_history",
+            PasswordRefusal::TooYoung => "password.ad.too_young",
+            PasswordRefusal::Other => "password.ad.other",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PasswordWriteError {
+    #[error("the directory refused the new password ({0:?}): {1}")]
+    Refused(PasswordRefusal, String),
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+}
+
+#[cfg(test)]
+mod password_tests {
+    use super::PasswordRefusal::{self, *};
+
+    #[test]
+    fn reads_samba_and_windows_refusals() {
+        let samba = |s: &str| format!("0000052D: Constraint violation - check_password_restrictions: {s}");
+        assert_eq!(
+            PasswordRefusal::from_diagnostic(&samba(
+                "the password is too short. It should be equal or longer than 8 characters!"
+            )),
+            TooShort
+        );
+        assert_eq!(
+            PasswordRefusal::from_diagnostic(&samba("the password does not meet the complexity criteria!")),
+            NotComplex
+        );
+        assert_eq!(PasswordRefusal::from_diagnostic(&samba("the password was already used (in history)!")), InHistory);
+        assert_eq!(PasswordRefusal::from_diagnostic(&samba("password is too young to change!")), TooYoung);
+        assert_eq!(
+            PasswordRefusal::from_diagnostic("0000052D: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM)"),
+            Other
+        );
+    }
+}

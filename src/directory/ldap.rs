@@ -6,12 +6,17 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry, ldap_escape};
+use std::collections::HashSet;
+
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Mod, Scope, SearchEntry, ldap_escape};
 use rustls::{ClientConfig, RootCertStore};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::policy::{DOMAIN_ATTRS, PSO_ATTRS};
-use super::{BindRefusal, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordPolicy, Username};
+use super::{
+    BindRefusal, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordPolicy, PasswordRefusal,
+    PasswordWriteError, Username,
+};
 use crate::config::DirectorySettings;
 
 /// LDAP's "in chain" matching rule: AD follows nested group membership.
@@ -167,6 +172,11 @@ fn first(entry: &SearchEntry, attr: &str) -> Option<String> {
     entry.attrs.get(attr).and_then(|v| v.first()).cloned()
 }
 
+/// AD's `unicodePwd`: the password in double quotes, UTF-16LE.
+fn unicode_pwd(password: &str) -> Vec<u8> {
+    format!("\"{password}\"").encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+}
+
 fn flags(entry: &SearchEntry, attr: &str) -> u32 {
     first(entry, attr).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0) as u32
 }
@@ -291,6 +301,42 @@ impl Directory for LdapDirectory {
         let _ = ldap.unbind().await;
         let attrs = domain.first().map(|e| e.attrs.clone()).unwrap_or_else(HashMap::new);
         Ok(PasswordPolicy::from_domain(&attrs))
+    }
+
+    async fn reset_password(
+        &self,
+        user_dn: &str,
+        password: &SecretString,
+        unlock: bool,
+        must_change: bool,
+    ) -> Result<(), PasswordWriteError> {
+        let encoded = unicode_pwd(password.expose_secret());
+        let mut mods: Vec<Mod<Vec<u8>>> = vec![Mod::Replace(b"unicodePwd".to_vec(), HashSet::from([encoded]))];
+        if unlock {
+            mods.push(Mod::Replace(b"lockoutTime".to_vec(), HashSet::from([b"0".to_vec()])));
+        }
+        if must_change {
+            mods.push(Mod::Replace(b"pwdLastSet".to_vec(), HashSet::from([b"0".to_vec()])));
+        }
+        let mut ldap = self.service_connection().await?;
+        let result = self.timed(ldap.modify(user_dn, mods)).await?;
+        let _ = ldap.unbind().await;
+        match result.rc {
+            0 => Ok(()),
+            19 => Err(PasswordWriteError::Refused(PasswordRefusal::from_diagnostic(&result.text), result.text)),
+            rc => Err(DirectoryError::Protocol(format!("password reset answered {rc} {}", result.text)).into()),
+        }
+    }
+
+    async fn unlock(&self, user_dn: &str) -> Result<(), DirectoryError> {
+        let mut ldap = self.service_connection().await?;
+        let mods = vec![Mod::Replace("lockoutTime", HashSet::from(["0"]))];
+        let result = self.timed(ldap.modify(user_dn, mods)).await?;
+        let _ = ldap.unbind().await;
+        match result.rc {
+            0 => Ok(()),
+            rc => Err(DirectoryError::Protocol(format!("unlock answered {rc} {}", result.text))),
+        }
     }
 
     async fn ping(&self) -> Result<(), DirectoryError> {

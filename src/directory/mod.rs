@@ -8,7 +8,7 @@ mod ldap;
 mod policy;
 mod username;
 
-pub use error::{BindRefusal, DirectoryError};
+pub use error::{BindRefusal, DirectoryError, PasswordRefusal, PasswordWriteError};
 pub use ldap::LdapDirectory;
 pub use policy::PasswordPolicy;
 pub use username::{Username, UsernameError};
@@ -68,6 +68,19 @@ pub trait Directory: Send + Sync + 'static {
 
     /// The password and lockout policy in force for the user, or the domain's when `user_dn` is None.
     async fn password_policy(&self, user_dn: Option<&str>) -> Result<PasswordPolicy, DirectoryError>;
+
+    /// Sets a new password with the service account (`unicodePwd` replaced over LDAPS), optionally
+    /// unlocking the account (`lockoutTime: 0`) and requiring a change at next logon (`pwdLastSet: 0`).
+    async fn reset_password(
+        &self,
+        user_dn: &str,
+        password: &SecretString,
+        unlock: bool,
+        must_change: bool,
+    ) -> Result<(), PasswordWriteError>;
+
+    /// Unlocks the account without touching the password.
+    async fn unlock(&self, user_dn: &str) -> Result<(), DirectoryError>;
 
     /// Connects and binds with the service account; for health and configuration checks.
     async fn ping(&self) -> Result<(), DirectoryError>;

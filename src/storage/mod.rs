@@ -9,6 +9,7 @@ mod sqlite;
 pub use sqlite::SqliteStorage;
 
 mod sqlite_bankid;
+mod sqlite_reset;
 mod sqlite_sms;
 
 use async_trait::async_trait;
@@ -83,6 +84,8 @@ pub struct BankIdFlowRecord {
     pub last_collect_at: Option<Timestamp>,
     pub finished_at: Option<Timestamp>,
     pub result_user_id: Option<String>,
+    /// The flow this order belongs to (a password reset), if any.
+    pub context: Option<String>,
 }
 
 /// The BankID bound to a user.
@@ -121,6 +124,39 @@ pub struct SmsEnrolmentRecord {
     pub number_hash: String,
     pub number_masked: String,
     pub enrolled_at: Timestamp,
+}
+
+/// A password reset (or unlock) in progress.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct ResetFlowRecord {
+    pub id: String,
+    pub binding_hash: String,
+    pub typed_name: String,
+    /// None when the typed name matched no user: the flow goes through the motions.
+    pub user_id: Option<String>,
+    /// The verified services, comma-separated.
+    pub verified: String,
+    pub failures: i64,
+    pub state: String,
+    pub created_at: Timestamp,
+    pub expires_at: Timestamp,
+    pub finished_at: Option<Timestamp>,
+    pub outcome: Option<String>,
+}
+
+/// A mail in the outbox.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MailRecord {
+    pub id: i64,
+    pub recipient: String,
+    pub subject: String,
+    pub text_body: String,
+    pub html_body: String,
+    pub created_at: Timestamp,
+    pub attempts: i64,
+    pub next_attempt_at: Timestamp,
+    pub sent_at: Option<Timestamp>,
+    pub last_error: Option<String>,
 }
 
 #[async_trait]
@@ -182,6 +218,32 @@ pub trait Storage: Send + Sync + 'static {
     /// Records the enrolled number and the enrolment, in one transaction (replacing an earlier one).
     async fn enrol_sms(&self, r: &SmsEnrolmentRecord) -> Result<(), StorageError>;
     async fn sms_enrolment(&self, user_id: &str) -> Result<Option<SmsEnrolmentRecord>, StorageError>;
+    async fn insert_reset_flow(&self, r: &ResetFlowRecord) -> Result<(), StorageError>;
+    async fn reset_flow(&self, id: &str) -> Result<Option<ResetFlowRecord>, StorageError>;
+    /// Adds a verified service to a flow that is still open; false otherwise.
+    async fn reset_verified(&self, id: &str, verified: &str, state: &str) -> Result<bool, StorageError>;
+    /// Counts a failed verification; returns the failures so far.
+    async fn reset_failure(&self, id: &str) -> Result<i64, StorageError>;
+    /// Moves an open flow to a final state, once; false when it was already finished.
+    async fn finish_reset_flow(
+        &self,
+        id: &str,
+        state: &str,
+        outcome: Option<&str>,
+        at: Timestamp,
+    ) -> Result<bool, StorageError>;
+    /// The completed BankID order of a reset flow, if there is one.
+    async fn bankid_flow_for_context(
+        &self,
+        context: &str,
+        purpose: &str,
+    ) -> Result<Option<BankIdFlowRecord>, StorageError>;
+
+    async fn queue_mail(&self, m: &MailRecord) -> Result<(), StorageError>;
+    /// Mail due for a (re)try.
+    async fn due_mail(&self, now: Timestamp, limit: i64) -> Result<Vec<MailRecord>, StorageError>;
+    async fn mail_sent(&self, id: i64, at: Timestamp) -> Result<(), StorageError>;
+    async fn mail_failed(&self, id: i64, error: &str, next_attempt_at: Timestamp) -> Result<(), StorageError>;
     async fn delete_bankid_flows_before(&self, before: Timestamp) -> Result<u64, StorageError>;
 
     /// A trivial query, for the health endpoint.

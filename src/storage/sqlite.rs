@@ -10,6 +10,7 @@ use super::{
     AuditRecord, BankIdEnrolmentRecord, BankIdFlowRecord, EnrolmentRecord, SessionRecord, SmsChallengeRecord,
     SmsEnrolmentRecord, Storage, StorageError,
 };
+use super::{MailRecord, ResetFlowRecord};
 use crate::clock::Timestamp;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -255,6 +256,62 @@ impl Storage for SqliteStorage {
 
     async fn sms_enrolment(&self, user_id: &str) -> Result<Option<SmsEnrolmentRecord>, StorageError> {
         self.sms_get_enrolment(user_id).await
+    }
+
+    async fn insert_reset_flow(&self, r: &ResetFlowRecord) -> Result<(), StorageError> {
+        self.reset_insert(r).await
+    }
+
+    async fn reset_flow(&self, id: &str) -> Result<Option<ResetFlowRecord>, StorageError> {
+        self.reset_get(id).await
+    }
+
+    async fn reset_verified(&self, id: &str, verified: &str, state: &str) -> Result<bool, StorageError> {
+        self.reset_set_verified(id, verified, state).await
+    }
+
+    async fn reset_failure(&self, id: &str) -> Result<i64, StorageError> {
+        self.reset_count_failure(id).await
+    }
+
+    async fn finish_reset_flow(
+        &self,
+        id: &str,
+        state: &str,
+        outcome: Option<&str>,
+        at: Timestamp,
+    ) -> Result<bool, StorageError> {
+        self.reset_finish(id, state, outcome, at).await
+    }
+
+    async fn bankid_flow_for_context(
+        &self,
+        context: &str,
+        purpose: &str,
+    ) -> Result<Option<BankIdFlowRecord>, StorageError> {
+        Ok(sqlx::query_as::<_, BankIdFlowRecord>(
+            "SELECT * FROM bankid_flows WHERE context = ? AND purpose = ? AND state = 'complete' ORDER BY started_at DESC LIMIT 1",
+        )
+        .bind(context)
+        .bind(purpose)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn queue_mail(&self, m: &MailRecord) -> Result<(), StorageError> {
+        self.mail_queue(m).await
+    }
+
+    async fn due_mail(&self, now: Timestamp, limit: i64) -> Result<Vec<MailRecord>, StorageError> {
+        self.mail_due(now, limit).await
+    }
+
+    async fn mail_sent(&self, id: i64, at: Timestamp) -> Result<(), StorageError> {
+        self.mail_mark_sent(id, at).await
+    }
+
+    async fn mail_failed(&self, id: i64, error: &str, next_attempt_at: Timestamp) -> Result<(), StorageError> {
+        self.mail_mark_failed(id, error, next_attempt_at).await
     }
 
     async fn delete_bankid_flows_before(&self, before: Timestamp) -> Result<u64, StorageError> {

@@ -7,8 +7,9 @@ impl SqliteStorage {
     pub(super) async fn bankid_insert_flow(&self, f: &BankIdFlowRecord) -> Result<(), StorageError> {
         sqlx::query(
             "INSERT INTO bankid_flows (id, purpose, binding_hash, user_id, required_pn_hash, order_ref, auto_start_token,
-             qr_start_token, qr_start_secret, mode, state, hint_code, started_at, last_collect_at, finished_at, result_user_id)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             qr_start_token, qr_start_secret, mode, state, hint_code, started_at, last_collect_at, finished_at, result_user_id,
+             context)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&f.id)
         .bind(&f.purpose)
@@ -26,6 +27,7 @@ impl SqliteStorage {
         .bind(f.last_collect_at)
         .bind(f.finished_at)
         .bind(&f.result_user_id)
+        .bind(&f.context)
         .execute(self.pool())
         .await?;
         Ok(())

@@ -138,14 +138,10 @@ async fn the_enrolment_page_shows_services_stars_and_an_empty_row() {
     let stars: Vec<String> =
         doc.select(&sel("#available-services .service-stars")).map(|e| e.text().collect()).collect();
     assert_eq!(stars, ["★★★", "★★"]);
-    // BankID can be enrolled; the mobile code is visibly unavailable until its own issue lands.
+    // Both services can be enrolled here.
     assert!(doc.select(&sel("#enrol-bankid")).next().is_some());
-    let disabled: Vec<String> = doc
-        .select(&sel("#available-services li:has(button[disabled])"))
-        .map(|e| e.value().attr("data-service").unwrap_or_default().to_string())
-        .collect();
-    assert_eq!(disabled, ["sms"]);
-    assert!(home.contains("Inte tillgänglig ännu"));
+    assert!(doc.select(&sel("#enrol-sms")).next().is_some());
+    assert_eq!(doc.select(&sel("#available-services button[disabled]")).count(), 0);
 }
 
 #[tokio::test]

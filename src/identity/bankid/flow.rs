@@ -34,6 +34,10 @@ pub enum FlowPurpose {
     Login,
     /// Prove again that the logged-in (or named) user holds the enrolled BankID.
     Verify,
+    /// Start a password reset without a username: the enrolled personal number finds the account.
+    Reset,
+    /// One verification step of a password reset, for the user behind the typed name (if any).
+    ResetStep,
 }
 
 impl FlowPurpose {
@@ -42,6 +46,8 @@ impl FlowPurpose {
             FlowPurpose::Enrol => "enrol",
             FlowPurpose::Login => "login",
             FlowPurpose::Verify => "verify",
+            FlowPurpose::Reset => "reset",
+            FlowPurpose::ResetStep => "reset-step",
         }
     }
 
@@ -49,6 +55,8 @@ impl FlowPurpose {
         match s {
             "enrol" => FlowPurpose::Enrol,
             "login" => FlowPurpose::Login,
+            "reset" => FlowPurpose::Reset,
+            "reset-step" => FlowPurpose::ResetStep,
             _ => FlowPurpose::Verify,
         }
     }
@@ -109,6 +117,18 @@ pub struct BankIdFlows {
     auditor: Auditor,
 }
 
+/// What an order is for.
+#[derive(Debug, Clone)]
+pub struct Start<'a> {
+    pub purpose: FlowPurpose,
+    /// The user it is about (enrol, verify, a reset step for a known user).
+    pub user: Option<FlowUser<'a>>,
+    /// Only this person's BankID may complete it.
+    pub required: Option<&'a PersonalNumber>,
+    /// The flow it belongs to (a password reset's id).
+    pub context: Option<&'a str>,
+}
+
 /// Who asked, for a flow that is about a known user.
 #[derive(Debug, Clone)]
 pub struct FlowUser<'a> {
@@ -145,13 +165,12 @@ impl BankIdFlows {
     /// Starts an order. `binding` is the browser's secret (its session or CSRF cookie).
     pub async fn start(
         &self,
-        purpose: FlowPurpose,
+        start: Start<'_>,
         binding: &str,
-        user: Option<FlowUser<'_>>,
-        required: Option<&PersonalNumber>,
         visible_text: String,
         meta: &RequestMeta,
     ) -> Result<Flow, FlowError> {
+        let Start { purpose, user, required, context } = start;
         let order = AuthOrder {
             end_user_ip: meta.source_ip.clone(),
             personal_number: required.map(|p| p.digits().to_string()),
@@ -161,8 +180,8 @@ impl BankIdFlows {
         if let Some(u) = &user {
             event = event.username(u.account_name).user_id(u.user_id);
         }
-        let start = match self.bankid.auth(&order).await {
-            Ok(start) => start,
+        let order_start = match self.bankid.auth(&order).await {
+            Ok(order_start) => order_start,
             Err(e) => {
                 let event = AuditEvent { outcome: Outcome::Failure, ..event }.detail(format!("{}: {e}", purpose.id()));
                 self.auditor.record(meta, event).await?;
@@ -178,10 +197,10 @@ impl BankIdFlows {
                 binding_hash: binding_hash(binding),
                 user_id: user.as_ref().map(|u| u.user_id.to_string()),
                 required_pn_hash: required.map(|p| self.key.lookup_hash(p.digits())),
-                order_ref: start.order_ref,
-                auto_start_token: start.auto_start_token,
-                qr_start_token: start.qr_start_token,
-                qr_start_secret: start.qr_start_secret,
+                order_ref: order_start.order_ref,
+                auto_start_token: order_start.auto_start_token,
+                qr_start_token: order_start.qr_start_token,
+                qr_start_secret: order_start.qr_start_secret,
                 mode: "qr".into(),
                 state: "pending".into(),
                 hint_code: None,
@@ -189,6 +208,7 @@ impl BankIdFlows {
                 last_collect_at: None,
                 finished_at: None,
                 result_user_id: None,
+                context: context.map(str::to_string),
             })
             .await?;
         let detail = if required.is_some() {
@@ -248,7 +268,7 @@ impl BankIdFlows {
             _ => (FlowState::Failed, failure_key(hint)),
         };
         let user_id = match FlowPurpose::parse(&rec.purpose) {
-            FlowPurpose::Login => rec.result_user_id.clone(),
+            FlowPurpose::Login | FlowPurpose::Reset => rec.result_user_id.clone(),
             _ => rec.user_id.clone(),
         };
         FlowView {
@@ -327,7 +347,25 @@ impl BankIdFlows {
                     self.auditor.record(meta, event).await?;
                 }
             }
-            FlowPurpose::Login => {
+            FlowPurpose::ResetStep => {
+                // Unknown user, no BankID enrolled, or another person's: all read the same.
+                let enrolled = match rec.user_id.as_deref() {
+                    Some(user_id) => self.store.bankid_enrolment(user_id).await?,
+                    None => None,
+                };
+                if enrolled.is_none_or(|e| e.pn_hash != hash) {
+                    return self.fail(rec, "notVerified", meta).await;
+                }
+                if self.store.finish_bankid_flow(&rec.id, "complete", Some("complete"), None, now).await? {
+                    let user_id = rec.user_id.as_deref().unwrap_or_default();
+                    self.store.touch_enrolment(user_id, "bankid", now).await?;
+                    let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Success)
+                        .user_id(user_id)
+                        .detail("reset: verified");
+                    self.auditor.record(meta, event).await?;
+                }
+            }
+            FlowPurpose::Login | FlowPurpose::Reset => {
                 let accounts = self.store.bankid_enrolments_by_hash(&hash).await?;
                 let [account] = accounts.as_slice() else {
                     let why = if accounts.is_empty() { "notEnrolled" } else { "severalAccounts" };
@@ -341,7 +379,7 @@ impl BankIdFlows {
                     self.store.touch_enrolment(&account.user_id, "bankid", now).await?;
                     let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Success)
                         .user_id(&account.user_id)
-                        .detail("login: identified");
+                        .detail(format!("{}: identified", rec.purpose));
                     self.auditor.record(meta, event).await?;
                 }
             }
@@ -404,13 +442,14 @@ fn done_key(purpose: FlowPurpose) -> &'static str {
     match purpose {
         FlowPurpose::Enrol => "bankid.enrolled",
         FlowPurpose::Login => "bankid.logged_in",
-        FlowPurpose::Verify => "bankid.verified",
+        FlowPurpose::Verify | FlowPurpose::Reset | FlowPurpose::ResetStep => "bankid.verified",
     }
 }
 
 fn failure_key(hint: &str) -> &'static str {
     match hint {
         "mismatch" => "bankid.mismatch",
+        "notVerified" => "bankid.not_verified",
         "notEnrolled" => "bankid.not_enrolled",
         "severalAccounts" => "bankid.several_accounts",
         "invalidPersonalNumber" | "noUser" | "notFound" => "bankid.rfa22",

@@ -7,7 +7,7 @@ mod rfa;
 mod rp;
 pub mod wire;
 
-pub use flow::{BankIdFlows, Flow, FlowError, FlowPurpose, FlowState, FlowUser, FlowView};
+pub use flow::{BankIdFlows, Flow, FlowError, FlowPurpose, FlowState, FlowUser, FlowView, Start};
 pub use idkollen::{IdkollenAuth, IdkollenClient};
 pub use qr::{launch_url, qr_auth_code, qr_payload, qr_svg};
 pub use rfa::{StartMode, error_key, message_key};

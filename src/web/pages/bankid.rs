@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{html, layout, see_other};
 use crate::identity::PersonalNumber;
-use crate::identity::bankid::{BankIdFlows, FlowError, FlowPurpose, FlowState, FlowUser, FlowView, launch_url};
+use crate::identity::bankid::{BankIdFlows, FlowError, FlowPurpose, FlowState, FlowUser, FlowView, Start, launch_url};
 use crate::login::LoginError;
 use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::views::BankIdView;
@@ -34,6 +34,7 @@ fn visible_text(page: &Page, purpose: FlowPurpose) -> String {
         FlowPurpose::Enrol => "bankid.visible.enrol",
         FlowPurpose::Login => "bankid.visible.login",
         FlowPurpose::Verify => "bankid.visible.verify",
+        FlowPurpose::Reset | FlowPurpose::ResetStep => "bankid.visible.reset",
     };
     page.i18n().f(key, &[("portal", &page.state.settings.portal.name)])
 }
@@ -43,6 +44,7 @@ fn title_key(purpose: FlowPurpose) -> &'static str {
         FlowPurpose::Enrol => "bankid.title.enrol",
         FlowPurpose::Login => "bankid.title.login",
         FlowPurpose::Verify => "bankid.title.verify",
+        FlowPurpose::Reset | FlowPurpose::ResetStep => "bankid.title.reset",
     }
 }
 
@@ -104,7 +106,8 @@ async fn start(page: &Page, purpose: FlowPurpose) -> Result<HttpResponse, WebErr
         }
     }
     let user = session.map(|s| FlowUser { user_id: &s.user.user_id, account_name: &s.user.account_name });
-    match flows.start(purpose, binding, user, required.as_ref(), visible_text(page, purpose), &page.meta).await {
+    let order = Start { purpose, user, required: required.as_ref(), context: None };
+    match flows.start(order, binding, visible_text(page, purpose), &page.meta).await {
         Ok(flow) => Ok(see_other(&format!("/bankid/{}", flow.id)).finish()),
         Err(FlowError::BankId(e)) => {
             tracing::warn!(reference = %page.meta.request_id, error = %e, "BankID order refused");

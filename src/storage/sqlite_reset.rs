@@ -1,0 +1,125 @@
+//! SQLite queries for password reset flows and the mail outbox.
+
+use super::{MailRecord, ResetFlowRecord, SqliteStorage, StorageError};
+use crate::clock::Timestamp;
+
+impl SqliteStorage {
+    pub(super) async fn reset_insert(&self, r: &ResetFlowRecord) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO reset_flows (id, binding_hash, typed_name, user_id, verified, failures, state, created_at,
+             expires_at, finished_at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&r.id)
+        .bind(&r.binding_hash)
+        .bind(&r.typed_name)
+        .bind(&r.user_id)
+        .bind(&r.verified)
+        .bind(r.failures)
+        .bind(&r.state)
+        .bind(r.created_at)
+        .bind(r.expires_at)
+        .bind(r.finished_at)
+        .bind(&r.outcome)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn reset_get(&self, id: &str) -> Result<Option<ResetFlowRecord>, StorageError> {
+        Ok(sqlx::query_as::<_, ResetFlowRecord>("SELECT * FROM reset_flows WHERE id = ?")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    pub(super) async fn reset_set_verified(&self, id: &str, verified: &str, state: &str) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE reset_flows SET verified = ?, state = ? WHERE id = ? AND state IN ('identifying', 'verified')",
+        )
+        .bind(verified)
+        .bind(state)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(super) async fn reset_count_failure(&self, id: &str) -> Result<i64, StorageError> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("UPDATE reset_flows SET failures = failures + 1 WHERE id = ? RETURNING failures")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map(|(n,)| n).unwrap_or(i64::MAX))
+    }
+
+    pub(super) async fn reset_finish(
+        &self,
+        id: &str,
+        state: &str,
+        outcome: Option<&str>,
+        at: Timestamp,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE reset_flows SET state = ?, outcome = ?, finished_at = ? WHERE id = ? AND state IN ('identifying', 'verified')",
+        )
+        .bind(state)
+        .bind(outcome)
+        .bind(at)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(super) async fn mail_queue(&self, m: &MailRecord) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO mail_outbox (recipient, subject, text_body, html_body, created_at, attempts, next_attempt_at)
+             VALUES (?, ?, ?, ?, ?, 0, ?)",
+        )
+        .bind(&m.recipient)
+        .bind(&m.subject)
+        .bind(&m.text_body)
+        .bind(&m.html_body)
+        .bind(m.created_at)
+        .bind(m.next_attempt_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    pub(super) async fn mail_due(&self, now: Timestamp, limit: i64) -> Result<Vec<MailRecord>, StorageError> {
+        Ok(sqlx::query_as::<_, MailRecord>(
+            "SELECT * FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= ? AND attempts < 20
+             ORDER BY id LIMIT ?",
+        )
+        .bind(now)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    pub(super) async fn mail_mark_sent(&self, id: i64, at: Timestamp) -> Result<(), StorageError> {
+        sqlx::query("UPDATE mail_outbox SET sent_at = ?, attempts = attempts + 1 WHERE id = ?")
+            .bind(at)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn mail_mark_failed(
+        &self,
+        id: i64,
+        error: &str,
+        next_attempt_at: Timestamp,
+    ) -> Result<(), StorageError> {
+        sqlx::query("UPDATE mail_outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? WHERE id = ?")
+            .bind(error)
+            .bind(next_attempt_at)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
