@@ -12,6 +12,8 @@ pub mod enrolment;
 pub mod i18n;
 pub mod identity;
 pub mod login;
+pub mod mail;
+pub mod reset;
 pub mod session;
 pub mod simulators;
 pub mod storage;

@@ -9,6 +9,7 @@ CREATE TABLE reset_flows (
     typed_name    TEXT NOT NULL,
     user_id       TEXT,
     verified      TEXT NOT NULL,
+    sms_challenge TEXT,
     failures      INTEGER NOT NULL,
     state         TEXT NOT NULL,
     created_at    INTEGER NOT NULL,

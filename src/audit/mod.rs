@@ -11,6 +11,8 @@ pub struct RequestMeta {
     pub source_ip: String,
     pub user_agent: String,
     pub request_id: String,
+    /// The language the user reads (for mail sent on their behalf).
+    pub lang: crate::i18n::Lang,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -42,6 +44,11 @@ pub enum EventKind {
     Enrol,
     SmsSend,
     SmsCheck,
+    ResetStart,
+    ResetVerify,
+    PasswordReset,
+    Unlock,
+    Mail,
 }
 
 impl EventKind {
@@ -56,6 +63,11 @@ impl EventKind {
             EventKind::Enrol => "enrol",
             EventKind::SmsSend => "sms-send",
             EventKind::SmsCheck => "sms-check",
+            EventKind::ResetStart => "reset-start",
+            EventKind::ResetVerify => "reset-verify",
+            EventKind::PasswordReset => "password-reset",
+            EventKind::Unlock => "unlock",
+            EventKind::Mail => "mail",
         }
     }
 }

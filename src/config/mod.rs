@@ -33,6 +33,96 @@ pub struct Settings {
     pub security: SecuritySettings,
     pub bankid: Option<BankIdSettings>,
     pub sms: Option<SmsSettings>,
+    pub mail: Option<MailSettings>,
+    #[serde(default)]
+    pub reset: ResetSettings,
+    #[serde(default)]
+    pub password: PasswordSettings,
+}
+
+/// How the SMTP connection is protected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MailSecurity {
+    /// TLS from the first byte (port 465).
+    Tls,
+    /// Plain, then STARTTLS, which is required (port 587).
+    Starttls,
+    /// No encryption: only for a mail server on loopback.
+    None,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+pub struct MailSettings {
+    pub host: String,
+    pub port: u16,
+    pub security: MailSecurity,
+    pub username: Option<String>,
+    pub password: Option<SecretString>,
+    pub password_file: Option<PathBuf>,
+    /// The sender, e.g. `Stjärna <noreply@example.se>`.
+    pub from: String,
+    #[serde(default = "default_mail_timeout")]
+    pub timeout_seconds: u64,
+}
+
+fn default_mail_timeout() -> u64 {
+    10
+}
+
+impl MailSettings {
+    pub fn password(&self) -> Result<Option<SecretString>, ConfigProblem> {
+        resolve_secret("mail.password", &self.password, &self.password_file)
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ResetSettings {
+    /// A reset must be finished within this many minutes.
+    pub flow_minutes: u64,
+    /// Failed verifications before the flow ends.
+    pub max_failures: i64,
+    /// Resets and unlocks per user per day.
+    pub resets_per_day: u32,
+    /// Unlock the account when the password is reset.
+    pub unlock_on_reset: bool,
+    /// Require a new password at next logon after a reset.
+    pub must_change_at_next_logon: bool,
+    /// Answers before the user has proved anything take at least this long.
+    pub min_response_ms: u64,
+}
+
+impl Default for ResetSettings {
+    fn default() -> Self {
+        Self {
+            flow_minutes: 15,
+            max_failures: 5,
+            resets_per_day: 3,
+            unlock_on_reset: true,
+            must_change_at_next_logon: false,
+            min_response_ms: 600,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct PasswordSettings {
+    /// A longer minimum than the domain's (the longer one applies).
+    pub min_length: u32,
+    /// Words no password may contain (any case).
+    pub banned_words: Vec<String>,
+    /// Refuse the commonly used passwords shipped with Stjärna.
+    pub check_common: bool,
+    /// Check new passwords against our rules before AD does. Off only to see AD's own refusals.
+    pub precheck: bool,
+}
+
+impl Default for PasswordSettings {
+    fn default() -> Self {
+        Self { min_length: 10, banned_words: Vec::new(), check_common: true, precheck: true }
+    }
 }
 
 /// Which SMS gateway the portal sends through.

@@ -10,6 +10,12 @@ pub enum Lang {
     En,
 }
 
+impl Default for Lang {
+    fn default() -> Self {
+        Lang::Sv
+    }
+}
+
 impl Lang {
     pub const ALL: [Lang; 2] = [Lang::Sv, Lang::En];
 

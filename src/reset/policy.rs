@@ -107,7 +107,8 @@ impl Rules {
         if local.check_common {
             rules.push(Rule::NotCommon);
         }
-        let banned: Vec<String> = local.banned_words.iter().map(|w| w.to_lowercase()).filter(|w| !w.is_empty()).collect();
+        let banned: Vec<String> =
+            local.banned_words.iter().map(|w| w.to_lowercase()).filter(|w| !w.is_empty()).collect();
         if !banned.is_empty() {
             rules.push(Rule::NoBannedWords);
         }
@@ -184,7 +185,8 @@ mod tests {
         assert_eq!(broken(&r, "MinStjärna-är-bäst-99"), ["no_banned_words"]);
         assert_eq!(broken(&r, "Password123456"), ["not_common"]);
         assert_eq!(broken(&r, "Sommar2026!!!!"), ["not_common"], "a common word with a year and signs");
-        let mismatched: Vec<_> = r.broken("Tre-glada-kor-på-bete7", "Tre-glada-kor-på-bete8").iter().map(|r| r.id()).collect();
+        let mismatched: Vec<_> =
+            r.broken("Tre-glada-kor-på-bete7", "Tre-glada-kor-på-bete8").iter().map(|r| r.id()).collect();
         assert_eq!(mismatched, ["matches"]);
     }
 

@@ -136,6 +136,8 @@ pub struct ResetFlowRecord {
     pub user_id: Option<String>,
     /// The verified services, comma-separated.
     pub verified: String,
+    /// The mobile-code challenge of the current step, if any.
+    pub sms_challenge: Option<String>,
     pub failures: i64,
     pub state: String,
     pub created_at: Timestamp,
@@ -222,6 +224,7 @@ pub trait Storage: Send + Sync + 'static {
     async fn reset_flow(&self, id: &str) -> Result<Option<ResetFlowRecord>, StorageError>;
     /// Adds a verified service to a flow that is still open; false otherwise.
     async fn reset_verified(&self, id: &str, verified: &str, state: &str) -> Result<bool, StorageError>;
+    async fn set_reset_sms_challenge(&self, id: &str, challenge: &str) -> Result<(), StorageError>;
     /// Counts a failed verification; returns the failures so far.
     async fn reset_failure(&self, id: &str) -> Result<i64, StorageError>;
     /// Moves an open flow to a final state, once; false when it was already finished.

@@ -270,6 +270,10 @@ impl Storage for SqliteStorage {
         self.reset_set_verified(id, verified, state).await
     }
 
+    async fn set_reset_sms_challenge(&self, id: &str, challenge: &str) -> Result<(), StorageError> {
+        self.reset_set_sms(id, challenge).await
+    }
+
     async fn reset_failure(&self, id: &str) -> Result<i64, StorageError> {
         self.reset_count_failure(id).await
     }

@@ -6,14 +6,15 @@ use crate::clock::Timestamp;
 impl SqliteStorage {
     pub(super) async fn reset_insert(&self, r: &ResetFlowRecord) -> Result<(), StorageError> {
         sqlx::query(
-            "INSERT INTO reset_flows (id, binding_hash, typed_name, user_id, verified, failures, state, created_at,
-             expires_at, finished_at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO reset_flows (id, binding_hash, typed_name, user_id, verified, sms_challenge, failures, state,
+             created_at, expires_at, finished_at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&r.id)
         .bind(&r.binding_hash)
         .bind(&r.typed_name)
         .bind(&r.user_id)
         .bind(&r.verified)
+        .bind(&r.sms_challenge)
         .bind(r.failures)
         .bind(&r.state)
         .bind(r.created_at)
@@ -42,6 +43,15 @@ impl SqliteStorage {
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    pub(super) async fn reset_set_sms(&self, id: &str, challenge: &str) -> Result<(), StorageError> {
+        sqlx::query("UPDATE reset_flows SET sms_challenge = ? WHERE id = ?")
+            .bind(challenge)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     pub(super) async fn reset_count_failure(&self, id: &str) -> Result<i64, StorageError> {

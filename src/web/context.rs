@@ -108,6 +108,7 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> String {
 
 pub fn request_meta(req: &HttpRequest, state: &AppState) -> RequestMeta {
     RequestMeta {
+        lang: request_lang(req, state.default_lang),
         source_ip: client_ip(req, &state.trusted_proxies),
         user_agent: req.headers().get("user-agent").and_then(|h| h.to_str().ok()).unwrap_or("").to_string(),
         request_id: request_id(req),

@@ -1,0 +1,210 @@
+//! Notification mail: queued in an outbox table in the same step as the change it tells about, and
+//! sent by a background worker over SMTP (lettre, TLS or STARTTLS) with retries. A mail that cannot
+//! be sent never undoes a reset.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use askama::Template;
+use lettre::message::{Mailbox, MultiPart};
+use lettre::transport::smtp::authentication::Credentials;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
+use secrecy::ExposeSecret;
+
+use crate::audit::RequestMeta;
+use crate::clock::{Clock, format_utc};
+use crate::config::{MailSecurity, MailSettings};
+use crate::i18n::{Catalogue, Lang};
+use crate::storage::{MailRecord, Storage, StorageError};
+
+/// What a notice tells the user about.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Notice {
+    PasswordReset,
+    Unlocked,
+    Enrolled(&'static str),
+}
+
+impl Notice {
+    fn keys(self) -> (&'static str, &'static str) {
+        match self {
+            Notice::PasswordReset => ("mail.reset.subject", "mail.reset.what"),
+            Notice::Unlocked => ("mail.unlock.subject", "mail.unlock.what"),
+            Notice::Enrolled(_) => ("mail.enrol.subject", "mail.enrol.what"),
+        }
+    }
+}
+
+#[derive(Template)]
+#[template(path = "mail/notice.txt", escape = "none")]
+struct NoticeText<'a> {
+    i: &'static Catalogue,
+    name: &'a str,
+    what: &'a str,
+    when: &'a str,
+    ip: &'a str,
+    service_desk: &'a str,
+    portal: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/notice.html")]
+struct NoticeHtml<'a> {
+    i: &'static Catalogue,
+    subject: &'a str,
+    name: &'a str,
+    what: &'a str,
+    when: &'a str,
+    ip: &'a str,
+    service_desk: &'a str,
+    portal: &'a str,
+}
+
+/// Puts notices in the outbox.
+#[derive(Clone)]
+pub struct Outbox {
+    store: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    portal: String,
+    service_desk: String,
+}
+
+impl Outbox {
+    pub fn new(store: Arc<dyn Storage>, clock: Arc<dyn Clock>, portal: &str, service_desk: &str) -> Self {
+        Self { store, clock, portal: portal.into(), service_desk: service_desk.into() }
+    }
+
+    /// Queues a notice to `to`, in the language the user used, with when and from where.
+    pub async fn notify(&self, to: &str, name: &str, notice: Notice, meta: &RequestMeta) -> Result<(), StorageError> {
+        let i = meta.lang.catalogue();
+        let (subject_key, what_key) = notice.keys();
+        let subject = i.f(subject_key, &[("portal", &self.portal)]);
+        let service = match notice {
+            Notice::Enrolled(id) => i.t(&format!("service.{id}.name")).to_string(),
+            _ => String::new(),
+        };
+        let what = i.f(what_key, &[("service", &service)]);
+        let now = self.clock.now();
+        let when = format_utc(now);
+        let text = NoticeText {
+            i,
+            name,
+            what: &what,
+            when: &when,
+            ip: &meta.source_ip,
+            service_desk: &self.service_desk,
+            portal: &self.portal,
+        }
+        .render()
+        .unwrap_or_default();
+        let html = NoticeHtml {
+            i,
+            subject: &subject,
+            name,
+            what: &what,
+            when: &when,
+            ip: &meta.source_ip,
+            service_desk: &self.service_desk,
+            portal: &self.portal,
+        }
+        .render()
+        .unwrap_or_default();
+        self.store
+            .queue_mail(&MailRecord {
+                id: 0,
+                recipient: to.into(),
+                subject,
+                text_body: text,
+                html_body: html,
+                created_at: now,
+                attempts: 0,
+                next_attempt_at: now,
+                sent_at: None,
+                last_error: None,
+            })
+            .await
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum MailError {
+    #[error("the mail address {0} cannot be used")]
+    Address(String),
+    #[error("the SMTP transport cannot be set up: {0}")]
+    Transport(String),
+}
+
+/// Sends what is in the outbox.
+pub struct Mailer {
+    store: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    transport: AsyncSmtpTransport<Tokio1Executor>,
+    from: Mailbox,
+}
+
+impl Mailer {
+    pub fn new(store: Arc<dyn Storage>, clock: Arc<dyn Clock>, s: &MailSettings) -> Result<Self, MailError> {
+        let from: Mailbox = s.from.parse().map_err(|_| MailError::Address(s.from.clone()))?;
+        let transport_error = |e: lettre::transport::smtp::Error| MailError::Transport(e.to_string());
+        let mut builder = match s.security {
+            MailSecurity::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(&s.host).map_err(transport_error)?,
+            MailSecurity::Starttls => {
+                AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(&s.host).map_err(transport_error)?
+            }
+            MailSecurity::None => AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(&s.host),
+        }
+        .port(s.port)
+        .timeout(Some(Duration::from_secs(s.timeout_seconds)));
+        if let (Some(user), Ok(Some(password))) = (&s.username, s.password()) {
+            builder = builder.credentials(Credentials::new(user.clone(), password.expose_secret().to_string()));
+        }
+        Ok(Self { store, clock, transport: builder.build(), from })
+    }
+
+    /// Sends every mail that is due; failures are retried later with growing delays.
+    pub async fn send_due(&self) -> Result<usize, StorageError> {
+        let now = self.clock.now();
+        let mut sent = 0;
+        for mail in self.store.due_mail(now, 20).await? {
+            match self.send(&mail).await {
+                Ok(()) => {
+                    self.store.mail_sent(mail.id, now).await?;
+                    sent += 1;
+                }
+                Err(e) => {
+                    let delay = 30i64 << mail.attempts.min(8);
+                    tracing::warn!(mail = mail.id, attempts = mail.attempts + 1, error = %e, "mail not sent; will retry");
+                    self.store.mail_failed(mail.id, &e, now + delay).await?;
+                }
+            }
+        }
+        Ok(sent)
+    }
+
+    async fn send(&self, mail: &MailRecord) -> Result<(), String> {
+        let to: Mailbox = mail.recipient.parse().map_err(|e| format!("bad recipient: {e}"))?;
+        let message = Message::builder()
+            .from(self.from.clone())
+            .to(to)
+            .subject(&mail.subject)
+            .multipart(MultiPart::alternative_plain_html(mail.text_body.clone(), mail.html_body.clone()))
+            .map_err(|e| e.to_string())?;
+        self.transport.send(message).await.map(|_| ()).map_err(|e| e.to_string())
+    }
+
+    /// Runs forever: sends due mail every few seconds.
+    pub async fn run(self, every: Duration) {
+        let mut tick = tokio::time::interval(every);
+        loop {
+            tick.tick().await;
+            if let Err(e) = self.send_due().await {
+                tracing::warn!(error = %e, "reading the mail outbox failed");
+            }
+        }
+    }
+}
+
+/// The language a mail is written in, for tests.
+pub fn lang_of(meta: &RequestMeta) -> Lang {
+    meta.lang
+}

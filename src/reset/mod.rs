@@ -1,0 +1,8 @@
+//! Password reset and account unlock: verify with enrolled identity services until the stars
+//! reach `reset_stars`, then set a new password (or only unlock) with the service account.
+
+pub mod policy;
+mod service;
+
+pub use policy::{LocalRules, Rule, Rules};
+pub use service::{ResetError, ResetOutcome, ResetService, ResetStep, ResetView};

@@ -1,0 +1,422 @@
+//! The reset flow as a server-side state machine.
+//!
+//! identifying ──a service verified──▶ verified ──stars reach reset_stars──▶ (password or unlock) ──▶ done
+//!      └───────── too many failures ──▶ failed          any open state ──time──▶ expired
+//!
+//! Before the user has proved anything, nothing differs between a user who exists, one who does
+//! not, and one who has not enrolled: a typed name that matches nobody still gets a flow, which
+//! can never be verified. A flow answers only to the browser that started it, ends after a set
+//! time, and is used once.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+use sha2::{Digest, Sha256};
+
+use super::policy::{LocalRules, Rule, Rules};
+use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
+use crate::clock::{Clock, Random};
+use crate::config::{PasswordSettings, ResetSettings};
+use crate::directory::{Directory, DirectoryError, DirectoryUser, PasswordRefusal, PasswordWriteError, Username};
+use crate::enrolment::{EnrolmentStatus, Service, ServiceKind, StarRule, assess};
+use crate::mail::{Notice, Outbox};
+use crate::storage::{ResetFlowRecord, Storage, StorageError};
+use crate::throttle::{Limit, Throttle};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ResetError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+}
+
+/// Where a flow stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResetView {
+    pub id: String,
+    /// `identifying`, `verified`, `done`, `failed` or `expired`.
+    pub state: String,
+    pub verified: Vec<ServiceKind>,
+    pub collected: u8,
+    pub needed: u8,
+    /// The stars are enough (and the required services are verified): the password step is open.
+    pub enough: bool,
+    /// Services to offer next: every offered service before the first verification (so the page
+    /// reveals nothing), then the user's other enrolled services.
+    pub next: Vec<ServiceKind>,
+    /// After a first verification: what the user enrolled can never reach the stars.
+    pub not_enough_enrolled: bool,
+    pub outcome: Option<String>,
+    /// The user behind the flow (None: the typed name matched nobody). Never shown.
+    pub user_id: Option<String>,
+    pub typed_name: String,
+    pub sms_challenge: Option<String>,
+}
+
+/// The result of the last step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ResetOutcome {
+    Done,
+    /// Our own rules refused the password.
+    Refused(Vec<Rule>),
+    /// AD refused it.
+    AdRefused(PasswordRefusal),
+    /// Too many resets today.
+    DailyLimit,
+    /// The flow is not (or no longer) at the password step.
+    NotAllowed,
+}
+
+/// What a failed verification did to the flow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResetStep {
+    Continue,
+    Ended,
+}
+
+pub struct ResetService {
+    store: Arc<dyn Storage>,
+    directory: Arc<dyn Directory>,
+    clock: Arc<dyn Clock>,
+    random: Arc<dyn Random>,
+    auditor: Auditor,
+    outbox: Outbox,
+    throttle: Throttle,
+    services: Vec<Service>,
+    reset_stars: u8,
+    netbios: String,
+    local: LocalRules,
+    precheck: bool,
+    settings: ResetSettings,
+}
+
+fn binding_hash(binding: &str) -> String {
+    hex::encode(Sha256::digest(format!("reset-flow\0{binding}").as_bytes()))
+}
+
+fn kinds(list: &str) -> Vec<ServiceKind> {
+    list.split(',').filter_map(|s| s.parse().ok()).collect()
+}
+
+impl ResetService {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Arc<dyn Storage>,
+        directory: Arc<dyn Directory>,
+        clock: Arc<dyn Clock>,
+        random: Arc<dyn Random>,
+        auditor: Auditor,
+        outbox: Outbox,
+        services: Vec<Service>,
+        reset_stars: u8,
+        netbios: &str,
+        password: &PasswordSettings,
+        settings: ResetSettings,
+    ) -> Self {
+        Self {
+            throttle: Throttle::new(store.clone(), clock.clone()),
+            store,
+            directory,
+            clock,
+            random,
+            auditor,
+            outbox,
+            services,
+            reset_stars,
+            netbios: netbios.into(),
+            local: LocalRules {
+                min_length: password.min_length,
+                banned_words: password.banned_words.clone(),
+                check_common: password.check_common,
+            },
+            precheck: password.precheck,
+            settings,
+        }
+    }
+
+    pub fn settings(&self) -> &ResetSettings {
+        &self.settings
+    }
+
+    async fn create(
+        &self,
+        binding: &str,
+        typed: &str,
+        user_id: Option<String>,
+        verified: &str,
+    ) -> Result<String, StorageError> {
+        let id = self.random.token();
+        let now = self.clock.now();
+        self.store
+            .insert_reset_flow(&ResetFlowRecord {
+                id: id.clone(),
+                binding_hash: binding_hash(binding),
+                typed_name: typed.chars().take(256).collect(),
+                user_id,
+                verified: verified.into(),
+                sms_challenge: None,
+                failures: 0,
+                state: if verified.is_empty() { "identifying".into() } else { "verified".into() },
+                created_at: now,
+                expires_at: now + self.settings.flow_minutes as i64 * 60,
+                finished_at: None,
+                outcome: None,
+            })
+            .await?;
+        Ok(id)
+    }
+
+    /// Starts a flow for a typed name. The same happens whether or not the name matches anyone.
+    pub async fn start(&self, typed: &str, binding: &str, meta: &RequestMeta) -> Result<String, ResetError> {
+        let user = match Username::parse(typed, &self.netbios) {
+            Ok(name) => self.directory.find_user(&name).await?,
+            Err(_) => None,
+        };
+        let id = self.create(binding, typed.trim(), user.as_ref().map(|u| u.id.clone()), "").await?;
+        let mut event = AuditEvent::new(EventKind::ResetStart, Outcome::Success).username(typed.trim());
+        event = match &user {
+            Some(u) => event.user_id(&u.id).detail("by username"),
+            None => event.detail("by username: no such user (the flow goes through the motions)"),
+        };
+        self.auditor.record(meta, event).await?;
+        Ok(id)
+    }
+
+    /// Starts a flow for a user already identified by `service` (BankID found the account).
+    pub async fn start_identified(
+        &self,
+        user_id: &str,
+        service: ServiceKind,
+        binding: &str,
+        meta: &RequestMeta,
+    ) -> Result<String, ResetError> {
+        let id = self.create(binding, "", Some(user_id.into()), service.id()).await?;
+        let event =
+            AuditEvent::new(EventKind::ResetStart, Outcome::Success).user_id(user_id).detail(format!("by {service}"));
+        self.auditor.record(meta, event).await?;
+        Ok(id)
+    }
+
+    async fn load(&self, id: &str, binding: &str) -> Result<Option<ResetFlowRecord>, StorageError> {
+        let Some(rec) = self.store.reset_flow(id).await? else { return Ok(None) };
+        let ours = subtle::ConstantTimeEq::ct_eq(rec.binding_hash.as_bytes(), binding_hash(binding).as_bytes());
+        Ok(bool::from(ours).then_some(rec))
+    }
+
+    /// The flow, if this browser started it; an open flow past its time is ended here.
+    pub async fn view(&self, id: &str, binding: &str, meta: &RequestMeta) -> Result<Option<ResetView>, StorageError> {
+        let Some(mut rec) = self.load(id, binding).await? else { return Ok(None) };
+        let open = rec.state == "identifying" || rec.state == "verified";
+        if open && self.clock.now() > rec.expires_at {
+            if self.store.finish_reset_flow(&rec.id, "expired", None, self.clock.now()).await? {
+                let mut event = AuditEvent::new(EventKind::ResetStart, Outcome::Failure).detail("flow expired");
+                if let Some(u) = &rec.user_id {
+                    event = event.user_id(u);
+                }
+                self.auditor.record(meta, event).await?;
+            }
+            rec.state = "expired".into();
+        }
+        let verified = kinds(&rec.verified);
+        let rule = StarRule { enrolment_stars: self.reset_stars, reset_stars: self.reset_stars };
+        let progress = assess(&self.services, &verified, rule);
+        let enough = rec.user_id.is_some() && progress.status == EnrolmentStatus::Enrolled;
+        let (next, not_enough_enrolled) = if verified.is_empty() {
+            (self.services.iter().map(|s| s.kind).collect(), false)
+        } else {
+            let enrolled: Vec<ServiceKind> = match &rec.user_id {
+                Some(u) => self.store.enrolments(u).await?.iter().filter_map(|e| e.service.parse().ok()).collect(),
+                None => Vec::new(),
+            };
+            let possible = assess(&self.services, &enrolled, rule).status == EnrolmentStatus::Enrolled;
+            let next = self
+                .services
+                .iter()
+                .map(|s| s.kind)
+                .filter(|k| enrolled.contains(k) && !verified.contains(k))
+                .collect();
+            (next, !possible)
+        };
+        Ok(Some(ResetView {
+            id: rec.id,
+            state: rec.state,
+            collected: progress.filled(),
+            needed: self.reset_stars,
+            enough,
+            verified,
+            next,
+            not_enough_enrolled,
+            outcome: rec.outcome,
+            user_id: rec.user_id,
+            typed_name: rec.typed_name,
+            sms_challenge: rec.sms_challenge,
+        }))
+    }
+
+    pub async fn set_sms_challenge(&self, id: &str, challenge: &str) -> Result<(), StorageError> {
+        self.store.set_reset_sms_challenge(id, challenge).await
+    }
+
+    /// A service was verified for the flow's user. Each service counts once.
+    pub async fn verified(
+        &self,
+        view: &ResetView,
+        service: ServiceKind,
+        meta: &RequestMeta,
+    ) -> Result<(), StorageError> {
+        let Some(user_id) = &view.user_id else { return Ok(()) };
+        if view.verified.contains(&service) {
+            return Ok(());
+        }
+        let mut all = view.verified.clone();
+        all.push(service);
+        let list: Vec<&str> = all.iter().map(|k| k.id()).collect();
+        if self.store.reset_verified(&view.id, &list.join(","), "verified").await? {
+            let event = AuditEvent::new(EventKind::ResetVerify, Outcome::Success)
+                .user_id(user_id)
+                .detail(format!("{service} verified"));
+            self.auditor.record(meta, event).await?;
+        }
+        Ok(())
+    }
+
+    /// A verification failed. Too many end the flow.
+    pub async fn failed(
+        &self,
+        view: &ResetView,
+        service: ServiceKind,
+        meta: &RequestMeta,
+    ) -> Result<ResetStep, StorageError> {
+        let failures = self.store.reset_failure(&view.id).await?;
+        let mut event =
+            AuditEvent::new(EventKind::ResetVerify, Outcome::Failure).detail(format!("{service} failed ({failures})"));
+        if let Some(u) = &view.user_id {
+            event = event.user_id(u);
+        }
+        self.auditor.record(meta, event).await?;
+        if failures >= self.settings.max_failures {
+            self.store.finish_reset_flow(&view.id, "failed", None, self.clock.now()).await?;
+            return Ok(ResetStep::Ended);
+        }
+        Ok(ResetStep::Continue)
+    }
+
+    /// The rules for the flow's user, with the user; only at the password step.
+    pub async fn rules(&self, view: &ResetView) -> Result<Option<(Rules, DirectoryUser)>, ResetError> {
+        let (true, "verified", Some(user_id)) = (view.enough, view.state.as_str(), &view.user_id) else {
+            return Ok(None);
+        };
+        let Some(user) = self.directory.find_user_by_id(user_id).await? else { return Ok(None) };
+        let policy = self.directory.password_policy(Some(&user.dn)).await?;
+        let rules = Rules::new(&policy, &self.local, &user.account_name, user.name_to_show());
+        Ok(Some((rules, user)))
+    }
+
+    async fn under_daily_limit(&self, user_id: &str) -> Result<bool, StorageError> {
+        let limit = Limit { max_failures: self.settings.resets_per_day, window_seconds: 24 * 3600 };
+        Ok(self.throttle.blocked_for("reset-user", user_id, limit).await?.is_none())
+    }
+
+    /// Sets the new password (and unlocks, as configured), then tells the user by mail.
+    pub async fn set_password(
+        &self,
+        view: &ResetView,
+        password: &SecretString,
+        repeated: &SecretString,
+        meta: &RequestMeta,
+    ) -> Result<ResetOutcome, ResetError> {
+        let Some((rules, user)) = self.rules(view).await? else { return Ok(ResetOutcome::NotAllowed) };
+        if self.precheck {
+            let broken: Vec<Rule> =
+                rules.broken(password.expose_secret(), repeated.expose_secret()).into_iter().cloned().collect();
+            if !broken.is_empty() {
+                let ids: Vec<&str> = broken.iter().map(|r| r.id()).collect();
+                let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Failure)
+                    .username(&user.account_name)
+                    .user_id(&user.id)
+                    .detail(format!("refused by local rules: {}", ids.join(", ")));
+                self.auditor.record(meta, event).await?;
+                return Ok(ResetOutcome::Refused(broken));
+            }
+        } else if password.expose_secret() != repeated.expose_secret() {
+            return Ok(ResetOutcome::Refused(vec![Rule::Matches]));
+        }
+        if !self.under_daily_limit(&user.id).await? {
+            let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Blocked)
+                .username(&user.account_name)
+                .user_id(&user.id)
+                .detail("daily reset limit reached");
+            self.auditor.record(meta, event).await?;
+            return Ok(ResetOutcome::DailyLimit);
+        }
+        let unlock = self.settings.unlock_on_reset;
+        match self.directory.reset_password(&user.dn, password, unlock, self.settings.must_change_at_next_logon).await {
+            Ok(()) => {}
+            Err(PasswordWriteError::Refused(refusal, text)) => {
+                let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Failure)
+                    .username(&user.account_name)
+                    .user_id(&user.id)
+                    .detail(format!("refused by AD: {text}"));
+                self.auditor.record(meta, event).await?;
+                return Ok(ResetOutcome::AdRefused(refusal));
+            }
+            Err(PasswordWriteError::Directory(e)) => return Err(e.into()),
+        }
+        self.finish(view, &user, "reset", Notice::PasswordReset, meta).await?;
+        Ok(ResetOutcome::Done)
+    }
+
+    /// Unlocks the account without changing the password.
+    pub async fn unlock(&self, view: &ResetView, meta: &RequestMeta) -> Result<ResetOutcome, ResetError> {
+        let (true, "verified", Some(user_id)) = (view.enough, view.state.as_str(), &view.user_id) else {
+            return Ok(ResetOutcome::NotAllowed);
+        };
+        let Some(user) = self.directory.find_user_by_id(user_id).await? else { return Ok(ResetOutcome::NotAllowed) };
+        if !self.under_daily_limit(&user.id).await? {
+            return Ok(ResetOutcome::DailyLimit);
+        }
+        self.directory.unlock(&user.dn).await?;
+        self.finish(view, &user, "unlock", Notice::Unlocked, meta).await?;
+        Ok(ResetOutcome::Done)
+    }
+
+    /// Ends the flow (once), counts the reset, audits, and queues the mail.
+    async fn finish(
+        &self,
+        view: &ResetView,
+        user: &DirectoryUser,
+        outcome: &str,
+        notice: Notice,
+        meta: &RequestMeta,
+    ) -> Result<(), StorageError> {
+        self.store.finish_reset_flow(&view.id, "done", Some(outcome), self.clock.now()).await?;
+        self.throttle.fail("reset-user", &user.id).await?;
+        let kind = if outcome == "reset" { EventKind::PasswordReset } else { EventKind::Unlock };
+        let verified: Vec<&str> = view.verified.iter().map(|k| k.id()).collect();
+        let detail = if outcome == "reset" && self.settings.unlock_on_reset {
+            format!("verified with {}; account unlocked too", verified.join(" + "))
+        } else {
+            format!("verified with {}", verified.join(" + "))
+        };
+        let event =
+            AuditEvent::new(kind, Outcome::Success).username(&user.account_name).user_id(&user.id).detail(detail);
+        self.auditor.record(meta, event).await?;
+        match &user.mail {
+            Some(mail) => {
+                self.outbox.notify(mail, user.name_to_show(), notice, meta).await?;
+                let event = AuditEvent::new(EventKind::Mail, Outcome::Success)
+                    .user_id(&user.id)
+                    .detail(format!("{outcome} notice queued"));
+                self.auditor.record(meta, event).await?;
+            }
+            None => {
+                let event = AuditEvent::new(EventKind::Mail, Outcome::Failure)
+                    .user_id(&user.id)
+                    .detail(format!("{outcome} notice not sent: the account has no mail address"));
+                self.auditor.record(meta, event).await?;
+            }
+        }
+        Ok(())
+    }
+}
