@@ -185,6 +185,11 @@ provision_fixtures() {
   sid=$(samba-tool user show svc-stjarna --attributes=objectSid -s "$conf" | sed -n 's/^objectSid: //p')
   samba-tool dsacl set -s "$conf" -H "$dir/private/sam.ldb" \
     --objectdn="CN=Password Settings Container,CN=System,$DC_BASE_DN" --sddl="(A;CI;RPLCLORC;;;$sid)" >/dev/null
+  # The least a reset portal needs on user objects (as LDAP Tool Box SSP documents): the "Reset
+  # Password" extended right, and writing lockoutTime (unlock) and pwdLastSet (must change).
+  local user_class=bf967aba-0de6-11d0-a285-00aa003049e2
+  samba-tool dsacl set -s "$conf" -H "$dir/private/sam.ldb" --objectdn="$DC_BASE_DN" \
+    --sddl="(OA;CIIO;CR;00299570-246d-11d0-a768-00aa006e0529;$user_class;$sid)(OA;CIIO;WP;28630ebf-41d5-11d1-a9c1-0000f80367c1;$user_class;$sid)(OA;CIIO;WP;bf967a0a-0de6-11d0-a285-00aa003049e2;$user_class;$sid)" >/dev/null
   samba-tool group add "Stjarna Admins" -s "$conf" >/dev/null
   samba-tool group add "IT-admins" -s "$conf" >/dev/null
   samba-tool group addmembers "Stjarna Admins" "IT-admins" -s "$conf" >/dev/null

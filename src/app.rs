@@ -20,6 +20,8 @@ use crate::identity::DataKey;
 use crate::identity::bankid::{BankId, BankIdFlows, IdkollenClient, RpClient};
 use crate::identity::sms::{Elks46, SmsFlows, SmsGateway, SmsLimits, Twilio, Webhook};
 use crate::login::{LoginService, Throttle};
+use crate::mail::{Mailer, Outbox};
+use crate::reset::ResetService;
 use crate::session::Sessions;
 use crate::storage::{self, Storage, StorageError};
 use crate::throttle::Limit;
@@ -105,6 +107,19 @@ impl Application {
 
     /// Serves until the process is stopped; purges expired sessions and counters meanwhile.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let mailer = match &self.state.settings.mail {
+            Some(m) => match Mailer::new(self.state.store.clone(), self.state.clock.clone(), m) {
+                Ok(mailer) => Some(tokio::spawn(mailer.run(Duration::from_secs(2)))),
+                Err(e) => {
+                    tracing::error!("{e}; notification mail stays in the outbox");
+                    None
+                }
+            },
+            None => {
+                tracing::warn!("no [mail] section: notification mail stays in the outbox");
+                None
+            }
+        };
         let state = self.state.clone();
         let janitor = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(300));
@@ -124,6 +139,9 @@ impl Application {
         });
         let result = self.server.await;
         janitor.abort();
+        if let Some(m) = mailer {
+            m.abort();
+        }
         result
     }
 }
@@ -146,6 +164,20 @@ fn build_state(
     };
     let auditor = Auditor::new(store.clone(), clock.clone());
     let bankid = bankid_flows(&settings, &store, &clock, &random, &auditor)?;
+    let outbox = Outbox::new(store.clone(), clock.clone(), &settings.portal.name, &settings.portal.service_desk);
+    let reset = ResetService::new(
+        store.clone(),
+        directory.clone(),
+        clock.clone(),
+        random.clone(),
+        auditor.clone(),
+        outbox.clone(),
+        catalogue_from(&settings.services),
+        settings.enrolment.reset_stars,
+        &settings.directory.netbios_domain,
+        &settings.password,
+        settings.reset.clone(),
+    );
     let sms = sms_flows(&settings, &store, &clock, &random, &auditor)?;
     let throttle = Throttle::new(store.clone(), clock.clone());
     let login = LoginService::new(&settings, directory.clone(), throttle, auditor.clone(), clock.clone());
@@ -158,6 +190,8 @@ fn build_state(
     );
     let trusted_proxies: Vec<IpAddr> = settings.server.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect();
     Ok(AppState {
+        outbox,
+        reset,
         bankid,
         sms,
         services: catalogue_from(&settings.services),

@@ -50,6 +50,13 @@ enum Command {
         #[arg(long = "identity")]
         identities: Vec<String>,
     },
+    /// Run the mail sink: an SMTP server on loopback that keeps every message, and a page to read them.
+    MailSimulator {
+        #[arg(long, default_value = "127.0.0.1:2525")]
+        smtp_listen: String,
+        #[arg(long, default_value = "127.0.0.1:8025")]
+        web_listen: String,
+    },
     /// Run the SMS gateway simulator (46elks, Twilio, webhook, and a simulated phone page).
     SmsSimulator {
         #[arg(long, default_value = "127.0.0.1:9090")]
@@ -72,6 +79,7 @@ pub fn run() -> ExitCode {
             Command::CheckConfig { config, offline } => check_config(config, offline).await,
             Command::Migrate { config } => migrate(config).await,
             Command::SmsSimulator { listen } => sms_simulator(listen).await,
+            Command::MailSimulator { smtp_listen, web_listen } => mail_simulator(smtp_listen, web_listen).await,
             Command::BankidSimulator { dir, api_listen, broker_listen, app_listen, identities } => {
                 bankid_simulator(dir, api_listen, broker_listen, app_listen, identities).await
             }
@@ -212,6 +220,22 @@ async fn sms_simulator(listen: String) -> ExitCode {
     );
     println!("  webhook: POST {}/webhook (Bearer {})", sim.url, c.webhook_token);
     println!("  simulated phone: {}/phone", sim.url);
+    sim.run_until_stopped().await;
+    ExitCode::SUCCESS
+}
+
+async fn mail_simulator(smtp_listen: String, web_listen: String) -> ExitCode {
+    crate::telemetry::init();
+    let sim = match crate::simulators::mail::MailSimulator::start(&smtp_listen, &web_listen).await {
+        Ok(sim) => sim,
+        Err(e) => {
+            eprintln!("error: cannot listen on {smtp_listen} or {web_listen}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("Mail simulator");
+    println!("  SMTP (no TLS, loopback only): {}", sim.smtp);
+    println!("  mailbox: {}", sim.web_url);
     sim.run_until_stopped().await;
     ExitCode::SUCCESS
 }

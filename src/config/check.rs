@@ -118,6 +118,7 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
 
     check_bankid(s, &mut bad);
     check_sms(s, &mut bad);
+    check_mail_and_reset(s, &mut bad);
 
     if !matches!(s.portal.default_language.as_str(), "sv" | "en") {
         bad("portal.default_language", "must be \"sv\" or \"en\"".into());
@@ -254,5 +255,33 @@ fn check_sms(s: &Settings, bad: &mut impl FnMut(&str, String)) {
     }
     if sms.timeout_seconds == 0 {
         bad("sms.timeout_seconds", "must be at least 1".into());
+    }
+}
+
+fn check_mail_and_reset(s: &Settings, bad: &mut impl FnMut(&str, String)) {
+    if let Some(m) = &s.mail {
+        let loopback = matches!(m.host.as_str(), "127.0.0.1" | "localhost" | "::1");
+        if m.security == crate::config::MailSecurity::None && !loopback {
+            bad(
+                "mail.security",
+                "\"none\" is only allowed for a mail server on 127.0.0.1; use \"starttls\" or \"tls\"".into(),
+            );
+        }
+        if m.from.parse::<lettre::message::Mailbox>().is_err() {
+            bad("mail.from", format!("\"{}\" is not a mail address such as Stjärna <noreply@example.se>", m.from));
+        }
+        if let Err(e) = m.password() {
+            bad(&e.key, e.message);
+        }
+        if m.port == 0 {
+            bad("mail.port", "must be a port number".into());
+        }
+    }
+    let r = &s.reset;
+    if r.flow_minutes == 0 || r.max_failures < 1 || r.resets_per_day == 0 {
+        bad("reset", "flow_minutes, max_failures and resets_per_day must each be at least 1".into());
+    }
+    if s.password.min_length > 256 {
+        bad("password.min_length", "cannot be above 256 (AD's limit)".into());
     }
 }

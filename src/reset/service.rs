@@ -208,6 +208,11 @@ impl ResetService {
     pub async fn view(&self, id: &str, binding: &str, meta: &RequestMeta) -> Result<Option<ResetView>, StorageError> {
         let Some(mut rec) = self.load(id, binding).await? else { return Ok(None) };
         let open = rec.state == "identifying" || rec.state == "verified";
+        if open && rec.failures >= self.settings.max_failures {
+            self.store.finish_reset_flow(&rec.id, "failed", None, self.clock.now()).await?;
+            rec.state = "failed".into();
+        }
+        let open = rec.state == "identifying" || rec.state == "verified";
         if open && self.clock.now() > rec.expires_at {
             if self.store.finish_reset_flow(&rec.id, "expired", None, self.clock.now()).await? {
                 let mut event = AuditEvent::new(EventKind::ResetStart, Outcome::Failure).detail("flow expired");

@@ -3,5 +3,6 @@
 //! them. They are never part of a production deployment.
 
 pub mod bankid;
+pub mod mail;
 pub mod sms;
 pub mod tls;

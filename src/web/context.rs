@@ -38,6 +38,8 @@ pub struct AppState {
     pub secure_cookies: bool,
     pub bankid: Option<Arc<crate::identity::bankid::BankIdFlows>>,
     pub sms: Option<Arc<crate::identity::sms::SmsFlows>>,
+    pub reset: crate::reset::ResetService,
+    pub outbox: crate::mail::Outbox,
 }
 
 /// The session state of a request.

@@ -16,6 +16,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../static/style.css"),
     },
     Asset {
+        name: "password.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/password.js"),
+    },
+    Asset {
         name: "bankid.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../static/bankid.js"),

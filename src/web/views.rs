@@ -114,3 +114,45 @@ pub struct SmsCodeView<'a> {
     pub done_key: &'static str,
     pub resend_in: i64,
 }
+
+#[derive(Template)]
+#[template(path = "reset_start.html")]
+pub struct ResetStartView<'a> {
+    pub l: Layout<'a>,
+    pub bankid: bool,
+    pub error: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "reset_flow.html")]
+pub struct ResetFlowView<'a> {
+    pub l: Layout<'a>,
+    pub id: &'a str,
+    pub state: &'a str,
+    pub message: Option<String>,
+    pub message_class: &'static str,
+    pub open: bool,
+    pub row: Vec<bool>,
+    pub stars_text: String,
+    pub enough: bool,
+    pub not_enough_enrolled: bool,
+    pub service_desk: &'a str,
+    pub lead_key: &'static str,
+    pub sms_open: bool,
+    /// (service id, name key, stars, button key)
+    pub next: Vec<(&'static str, String, u8, &'static str)>,
+    pub next_href: &'static str,
+    pub next_key: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "reset_password.html")]
+pub struct PasswordView<'a> {
+    pub l: Layout<'a>,
+    pub js: String,
+    pub action: String,
+    pub error: Option<String>,
+    /// (rule id, sentence, css class)
+    pub rules: Vec<(&'static str, String, &'static str)>,
+    pub rules_json: String,
+}

@@ -82,6 +82,8 @@ pub struct FlowView {
     pub auto_start_token: String,
     /// The user the flow was for (enrol, verify) or found (login).
     pub user_id: Option<String>,
+    /// The flow this order belongs to (a password reset), if any.
+    pub context: Option<String>,
 }
 
 /// A started flow.
@@ -279,11 +281,16 @@ impl BankIdFlows {
             message_key: key,
             auto_start_token: rec.auto_start_token.clone(),
             user_id,
+            context: rec.context.clone(),
         }
     }
 
     async fn fail(&self, rec: &BankIdFlowRecord, hint: &str, meta: &RequestMeta) -> Result<(), StorageError> {
         if self.store.finish_bankid_flow(&rec.id, "failed", Some(hint), None, self.clock.now()).await? {
+            // A BankID that does not prove the reset's user counts as a failed verification there.
+            if let (true, Some(reset)) = (hint == "notVerified", rec.context.as_deref()) {
+                self.store.reset_failure(reset).await?;
+            }
             let mut event =
                 AuditEvent::new(EventKind::BankIdResult, Outcome::Failure).detail(format!("{}: {hint}", rec.purpose));
             if let Some(u) = &rec.user_id {

@@ -85,6 +85,8 @@ pub struct SmsView {
     /// `pending`, `verified`, `failed` or `expired`.
     pub state: String,
     pub resend_in: i64,
+    /// Nothing was sent (see `start_decoy`).
+    pub decoy: bool,
 }
 
 pub struct SmsFlows {
@@ -214,6 +216,50 @@ impl SmsFlows {
         Ok(SmsStart::Sent { id })
     }
 
+    /// A challenge for someone who has no number to send to (a reset for a name that matches nobody,
+    /// or a user without a mobile code): it costs what a real one costs and counts against the same
+    /// limits, but sends nothing and can never be verified. The pages cannot tell it apart.
+    pub async fn start_decoy(
+        &self,
+        binding: &str,
+        user_key: &str,
+        meta: &RequestMeta,
+    ) -> Result<SmsStart, StorageError> {
+        let user = FlowUser { user_id: user_key, account_name: "" };
+        for (scope, key, limit) in
+            [("sms-user", user_key, self.limits.per_user), ("sms-ip", meta.source_ip.as_str(), self.limits.per_ip)]
+        {
+            if let Some(wait) = self.throttle.blocked_for(scope, key, limit).await? {
+                let event = Self::event(EventKind::SmsSend, Outcome::Blocked, &user, format!("{scope} limit reached"));
+                self.auditor.record(meta, event).await?;
+                return Ok(SmsStart::Limited { minutes: (wait + 59) / 60 });
+            }
+            self.throttle.fail(scope, key).await?;
+        }
+        let hash = self.hasher.hash(&OneTimeCode::generate(self.random.as_ref())).await;
+        let id = self.random.token();
+        self.store
+            .insert_sms_challenge(&SmsChallengeRecord {
+                id: id.clone(),
+                purpose: "decoy".into(),
+                binding_hash: binding_hash(binding),
+                user_id: user_key.into(),
+                number_encrypted: String::new(),
+                number_hash: String::new(),
+                number_masked: String::new(),
+                code_hash: hash,
+                attempts: 0,
+                sent_at: self.clock.now(),
+                state: "pending".into(),
+                finished_at: None,
+            })
+            .await?;
+        let event =
+            Self::event(EventKind::SmsSend, Outcome::Failure, &user, "reset: no enrolled number; nothing sent".into());
+        self.auditor.record(meta, event).await?;
+        Ok(SmsStart::Sent { id })
+    }
+
     /// Sends a code to the user's enrolled number (for verification in later flows).
     pub async fn start_verify(
         &self,
@@ -251,6 +297,7 @@ impl SmsFlows {
         Ok(Some(SmsView {
             id: rec.id,
             purpose: if rec.purpose == "enrol" { SmsPurpose::Enrol } else { SmsPurpose::Verify },
+            decoy: rec.purpose == "decoy",
             masked: rec.number_masked,
             state,
             resend_in: (rec.sent_at + self.limits.resend_cooldown - now).max(0),
@@ -279,7 +326,7 @@ impl SmsFlows {
             self.auditor.record(meta, audit(Outcome::Failure, "code expired".into())).await?;
             return Ok(Some(SmsOutcome::Expired));
         }
-        if !self.hasher.verify(typed, &rec.code_hash).await {
+        if !self.hasher.verify(typed, &rec.code_hash).await || rec.purpose == "decoy" {
             let attempts = self.store.sms_wrong_code(&rec.id).await?.unwrap_or(self.limits.max_attempts);
             if attempts >= self.limits.max_attempts {
                 self.store.finish_sms_challenge(&rec.id, "failed", now).await?;
@@ -327,6 +374,9 @@ impl SmsFlows {
         let wait = rec.sent_at + self.limits.resend_cooldown - now;
         if wait > 0 {
             return Ok(Some(SmsStart::Cooldown { seconds: wait }));
+        }
+        if rec.purpose == "decoy" {
+            return self.start_decoy(binding, user.user_id, meta).await.map(Some);
         }
         let number = self.key.decrypt(&rec.number_encrypted).ok().and_then(|e164| PhoneNumber::parse(&e164, "SE").ok());
         let Some(number) = number else { return Ok(Some(SmsStart::GatewayFailed)) };

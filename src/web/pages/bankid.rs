@@ -136,7 +136,9 @@ async fn poll(page: &Page, id: &str) -> Result<FlowView, WebError> {
     let view = flows.poll(id, binding, &page.meta).await.map_err(|e| page.fail(e))?;
     let not_found = || WebError::not_found(page.lang, &page.meta.request_id);
     let view = view.ok_or_else(not_found)?;
-    if view.purpose != FlowPurpose::Login && page.session().map(|s| &s.user.user_id) != view.user_id.as_ref() {
+    // Logins and resets have no session: the browser binding is the check (a reset's user is never revealed).
+    let anonymous = matches!(view.purpose, FlowPurpose::Login | FlowPurpose::Reset | FlowPurpose::ResetStep);
+    if !anonymous && page.session().map(|s| &s.user.user_id) != view.user_id.as_ref() {
         return Err(not_found());
     }
     Ok(view)
@@ -156,6 +158,9 @@ pub async fn show(page: Page, id: web::Path<String>) -> Result<HttpResponse, Web
     if view.purpose == FlowPurpose::Login && view.state == FlowState::Complete {
         return finish_login(&page, &view).await;
     }
+    if view.purpose == FlowPurpose::Reset && view.state == FlowState::Complete {
+        return start_reset(&page, &view).await;
+    }
     let qr_time = match (&view.state, view.qr) {
         (FlowState::Pending, true) => flows(&page)?
             .qr_frame(&id, page.csrf_seed.as_deref().unwrap_or_default())
@@ -165,7 +170,10 @@ pub async fn show(page: Page, id: web::Path<String>) -> Result<HttpResponse, Web
             .unwrap_or(0),
         _ => 0,
     };
+    let reset_next = view.context.as_ref().map(|c| format!("/reset/{c}"));
     let (next, next_key) = match (&view.state, view.purpose) {
+        (_, FlowPurpose::ResetStep) => (reset_next.as_deref().unwrap_or("/reset"), "bankid.continue"),
+        (_, FlowPurpose::Reset) => ("/reset", "bankid.try_again"),
         (FlowState::Complete, _) => ("/", "bankid.continue"),
         (_, FlowPurpose::Login) => ("/login", "bankid.try_again"),
         _ => ("/", "bankid.try_again"),
@@ -209,6 +217,22 @@ async fn finish_login(page: &Page, view: &FlowView) -> Result<HttpResponse, WebE
     super::login::start_session(page, user).await
 }
 
+/// A completed BankID reset start becomes a reset flow, once, already verified with BankID.
+async fn start_reset(page: &Page, view: &FlowView) -> Result<HttpResponse, WebError> {
+    let flows = flows(page)?;
+    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let Some(user_id) = flows.take_login(&view.id, binding).await.map_err(|e| page.fail(e))? else {
+        return Ok(see_other("/reset").finish());
+    };
+    let reset =
+        page.state.reset.start_identified(&user_id, crate::enrolment::ServiceKind::BankId, binding, &page.meta).await;
+    match reset {
+        Ok(id) => Ok(see_other(&format!("/reset/{id}")).finish()),
+        Err(crate::reset::ResetError::Storage(e)) => Err(page.fail(e)),
+        Err(crate::reset::ResetError::Directory(e)) => Err(page.fail(e)),
+    }
+}
+
 #[derive(Serialize)]
 struct Status<'a> {
     state: &'static str,
@@ -249,6 +273,11 @@ pub async fn cancel(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOnly>
     let view = poll(&page, &id).await?;
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
     flows(&page)?.cancel(&view.id, binding, &page.meta).await.map_err(|e| page.fail(e))?;
-    let back = if view.purpose == FlowPurpose::Login { "/login" } else { "/" };
-    Ok(see_other(back).finish())
+    let back = match (view.purpose, view.context.as_deref()) {
+        (FlowPurpose::Login, _) => "/login".to_string(),
+        (FlowPurpose::ResetStep, Some(reset)) => format!("/reset/{reset}"),
+        (FlowPurpose::Reset, _) => "/reset".to_string(),
+        _ => "/".to_string(),
+    };
+    Ok(see_other(&back).finish())
 }

@@ -5,6 +5,7 @@ pub mod health;
 pub mod home;
 pub mod language;
 pub mod login;
+pub mod reset;
 pub mod sms;
 
 use actix_web::HttpRequest;

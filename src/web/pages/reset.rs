@@ -1,0 +1,408 @@
+//! Forgotten password: `/reset`. Verify with enrolled services until the stars are enough, then
+//! choose a new password or only unlock the account.
+
+use std::time::Duration;
+
+use actix_web::{HttpResponse, web};
+use secrecy::SecretString;
+use serde::Deserialize;
+use tokio::time::Instant;
+
+use super::{html, layout, see_other};
+use crate::directory::PasswordRefusal;
+use crate::enrolment::ServiceKind;
+use crate::identity::bankid::{FlowError, FlowPurpose, FlowUser, Start};
+use crate::identity::sms::{SmsOutcome, SmsStart};
+use crate::reset::{ResetError, ResetOutcome, ResetStep, ResetView, Rule};
+use crate::web::csrf::{CsrfField, CsrfForm};
+use crate::web::pages::bankid::CsrfOnly;
+use crate::web::views::{PasswordView, ResetFlowView, ResetStartView};
+use crate::web::{Page, WebError};
+
+fn binding(page: &Page) -> &str {
+    page.csrf_seed.as_deref().unwrap_or_default()
+}
+
+/// Answers before the user has proved anything take at least the configured time.
+async fn floor(page: &Page, started: Instant) {
+    tokio::time::sleep_until(started + Duration::from_millis(page.state.reset.settings().min_response_ms)).await;
+}
+
+fn fail_reset(page: &Page, e: ResetError) -> WebError {
+    match e {
+        ResetError::Storage(e) => page.fail(e),
+        ResetError::Directory(e) => page.fail(e),
+    }
+}
+
+pub async fn show_start(page: Page) -> Result<HttpResponse, WebError> {
+    let view = ResetStartView { l: layout(&page, "/reset"), bankid: page.state.bankid.is_some(), error: None };
+    html(&page, view)
+}
+
+#[derive(Deserialize)]
+pub struct StartForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+}
+
+impl CsrfField for StartForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse, WebError> {
+    let started = Instant::now();
+    if form.0.username.trim().is_empty() {
+        let error = Some(page.i18n().t("reset.error.no_username").to_string());
+        return html(&page, ResetStartView { l: layout(&page, "/reset"), bankid: page.state.bankid.is_some(), error });
+    }
+    let result = page.state.reset.start(&form.0.username, binding(&page), &page.meta).await;
+    floor(&page, started).await;
+    match result {
+        Ok(id) => Ok(see_other(&format!("/reset/{id}")).finish()),
+        Err(ResetError::Directory(e)) => {
+            tracing::error!(reference = %page.meta.request_id, error = %e, "reset: directory unavailable");
+            let error = Some(format!(
+                "{} {} {}",
+                page.i18n().t("login.error.directory_down"),
+                page.i18n().t("error.reference"),
+                page.meta.request_id
+            ));
+            html(&page, ResetStartView { l: layout(&page, "/reset"), bankid: page.state.bankid.is_some(), error })
+        }
+        Err(e) => Err(fail_reset(&page, e)),
+    }
+}
+
+/// Starting with BankID: no username; the enrolled personal number finds the account.
+pub async fn start_bankid(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
+    bankid_step(&page, None).await
+}
+
+async fn bankid_step(page: &Page, view: Option<&ResetView>) -> Result<HttpResponse, WebError> {
+    let Some(flows) = page.state.bankid.as_deref() else {
+        return Err(WebError::not_found(page.lang, &page.meta.request_id));
+    };
+    let (purpose, user, context) = match view {
+        None => (FlowPurpose::Reset, None, None),
+        Some(v) => (
+            FlowPurpose::ResetStep,
+            v.user_id.as_deref().map(|u| FlowUser { user_id: u, account_name: &v.typed_name }),
+            Some(v.id.as_str()),
+        ),
+    };
+    let text = page.i18n().f("bankid.visible.reset", &[("portal", &page.state.settings.portal.name)]);
+    match flows.start(Start { purpose, user, required: None, context }, binding(page), text, &page.meta).await {
+        Ok(flow) => Ok(see_other(&format!("/bankid/{}", flow.id)).finish()),
+        Err(FlowError::BankId(e)) => {
+            tracing::warn!(reference = %page.meta.request_id, error = %e, "reset: BankID order refused");
+            let message = format!(
+                "{} {} {}",
+                page.i18n().t(crate::identity::bankid::error_key(&e)),
+                page.i18n().t("error.reference"),
+                page.meta.request_id
+            );
+            match view {
+                Some(v) => flow_page(page, v, Some(message), "error").await,
+                None => html(page, ResetStartView { l: layout(page, "/reset"), bankid: true, error: Some(message) }),
+            }
+        }
+        Err(e) => Err(page.fail(e)),
+    }
+}
+
+/// The flow, if this browser started it; a BankID step that completed is counted here.
+async fn load(page: &Page, id: &str) -> Result<ResetView, WebError> {
+    let reset = &page.state.reset;
+    let not_found = || WebError::not_found(page.lang, &page.meta.request_id);
+    let view = reset.view(id, binding(page), &page.meta).await.map_err(|e| page.fail(e))?.ok_or_else(not_found)?;
+    let open = view.state == "identifying" || view.state == "verified";
+    if open && !view.verified.contains(&ServiceKind::BankId) {
+        let done = page.state.store.bankid_flow_for_context(id, "reset-step").await.map_err(|e| page.fail(e))?;
+        if done.is_some() {
+            reset.verified(&view, ServiceKind::BankId, &page.meta).await.map_err(|e| page.fail(e))?;
+            return reset.view(id, binding(page), &page.meta).await.map_err(|e| page.fail(e))?.ok_or_else(not_found);
+        }
+    }
+    Ok(view)
+}
+
+/// The key a flow's mobile codes are counted and bound under: the user, or the typed name.
+fn sms_key(view: &ResetView) -> String {
+    view.user_id.clone().unwrap_or_else(|| format!("name:{}", view.typed_name.to_lowercase()))
+}
+
+async fn flow_page(
+    page: &Page,
+    view: &ResetView,
+    message: Option<String>,
+    class: &'static str,
+) -> Result<HttpResponse, WebError> {
+    let i = page.i18n();
+    let open = view.state == "identifying" || view.state == "verified";
+    let (message, class) = match (view.state.as_str(), view.outcome.as_deref()) {
+        (_, _) if message.is_some() => (message, class),
+        ("done", Some("unlock")) => (Some(i.t("reset.done.unlock").to_string()), "success"),
+        ("done", _) => (Some(i.t("reset.done.reset").to_string()), "success"),
+        ("failed", _) => (Some(i.t("reset.error.failed").to_string()), "error"),
+        ("expired", _) => (Some(i.t("reset.error.expired").to_string()), "error"),
+        _ => (None, ""),
+    };
+    let mut sms_open = false;
+    if let (Some(challenge), Some(sms)) = (&view.sms_challenge, page.state.sms.as_deref()) {
+        let sms_view = sms.view(challenge, binding(page), &sms_key(view)).await.map_err(|e| page.fail(e))?;
+        sms_open = sms_view.is_some_and(|s| s.state == "pending") && !view.verified.contains(&ServiceKind::Sms);
+    }
+    let services = &page.state.services;
+    let next = view
+        .next
+        .iter()
+        .filter_map(|k| services.iter().find(|s| s.kind == *k))
+        .map(|s| {
+            let button = if s.kind == ServiceKind::Sms { "reset.send_code" } else { "reset.use_bankid" };
+            (s.kind.id(), format!("service.{}.name", s.kind.id()), s.stars, button)
+        })
+        .collect();
+    let stars_text =
+        i.f("home.stars_of", &[("collected", &view.collected.to_string()), ("needed", &view.needed.to_string())]);
+    let flow_view = ResetFlowView {
+        l: layout(page, "/reset"),
+        id: &view.id,
+        state: &view.state,
+        message,
+        message_class: class,
+        open,
+        row: (0..view.needed).map(|n| n < view.collected).collect(),
+        stars_text,
+        enough: view.enough,
+        not_enough_enrolled: view.not_enough_enrolled,
+        service_desk: &page.state.settings.portal.service_desk,
+        lead_key: if view.verified.is_empty() { "reset.verify_lead" } else { "reset.verify_more" },
+        sms_open,
+        next,
+        next_href: if view.state == "done" { "/login" } else { "/reset" },
+        next_key: if view.state == "done" { "reset.to_login" } else { "reset.start_over" },
+    };
+    html(page, flow_view)
+}
+
+pub async fn show(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
+    let view = load(&page, &id).await?;
+    flow_page(&page, &view, None, "").await
+}
+
+pub async fn use_bankid(
+    page: Page,
+    id: web::Path<String>,
+    _form: CsrfForm<CsrfOnly>,
+) -> Result<HttpResponse, WebError> {
+    let view = load(&page, &id).await?;
+    if !view.next.contains(&ServiceKind::BankId) || view.enough {
+        return Ok(see_other(&format!("/reset/{id}")).finish());
+    }
+    bankid_step(&page, Some(&view)).await
+}
+
+/// Sends a code to the enrolled number, or (no user, no number) goes through the same motions.
+pub async fn send_code(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
+    let started = Instant::now();
+    let view = load(&page, &id).await?;
+    let Some(sms) = page.state.sms.as_deref() else {
+        return Err(WebError::not_found(page.lang, &page.meta.request_id));
+    };
+    if !view.next.contains(&ServiceKind::Sms) || view.enough {
+        return Ok(see_other(&format!("/reset/{id}")).finish());
+    }
+    let key = sms_key(&view);
+    let enrolled = match &view.user_id {
+        Some(u) => page.state.store.sms_enrolment(u).await.map_err(|e| page.fail(e))?.is_some(),
+        None => false,
+    };
+    let minutes = (sms.limits().code_lifetime / 60).max(1).to_string();
+    let text = page.i18n().f("sms.text", &[("portal", &page.state.settings.portal.name), ("minutes", &minutes)]);
+    let start = if enrolled {
+        let user = FlowUser { user_id: &key, account_name: &view.typed_name };
+        sms.start_verify(binding(&page), user, &text, &page.meta).await
+    } else {
+        sms.start_decoy(binding(&page), &key, &page.meta).await
+    }
+    .map_err(|e| page.fail(e))?;
+    floor(&page, started).await;
+    let i = page.i18n();
+    match start {
+        SmsStart::Sent { id: challenge } => {
+            page.state.reset.set_sms_challenge(&view.id, &challenge).await.map_err(|e| page.fail(e))?;
+            let view = load(&page, &id).await?;
+            let message = if view.verified.is_empty() {
+                i.t("reset.sms_sent_maybe").to_string()
+            } else {
+                i.t("reset.sms_sent").to_string()
+            };
+            flow_page(&page, &view, Some(message), "notice").await
+        }
+        SmsStart::Limited { minutes } => {
+            flow_page(&page, &view, Some(i.f("sms.error.limited", &[("minutes", &minutes.to_string())])), "error").await
+        }
+        _ => flow_page(&page, &view, Some(i.t("sms.error.gateway").to_string()), "error").await,
+    }
+}
+
+#[derive(Deserialize)]
+pub struct CodeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    code: String,
+}
+
+impl CsrfField for CodeForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeForm>) -> Result<HttpResponse, WebError> {
+    let view = load(&page, &id).await?;
+    let (Some(sms), Some(challenge)) = (page.state.sms.as_deref(), view.sms_challenge.as_deref()) else {
+        return Ok(see_other(&format!("/reset/{id}")).finish());
+    };
+    let key = sms_key(&view);
+    let user = FlowUser { user_id: &key, account_name: &view.typed_name };
+    let outcome =
+        sms.check(challenge, binding(&page), user, &form.0.code, &page.meta).await.map_err(|e| page.fail(e))?;
+    let reset = &page.state.reset;
+    let i = page.i18n();
+    let message = match outcome {
+        Some(SmsOutcome::Verified) if view.user_id.is_some() => {
+            reset.verified(&view, ServiceKind::Sms, &page.meta).await.map_err(|e| page.fail(e))?;
+            None
+        }
+        Some(SmsOutcome::Wrong { attempts_left }) => {
+            Some(i.f("sms.error.wrong", &[("left", &attempts_left.to_string())]))
+        }
+        Some(SmsOutcome::Expired) => Some(i.t("sms.error.expired").to_string()),
+        _ => Some(i.t("sms.error.too_many").to_string()),
+    };
+    if message.is_some()
+        && reset.failed(&view, ServiceKind::Sms, &page.meta).await.map_err(|e| page.fail(e))? == ResetStep::Ended
+    {
+        let view = load(&page, &id).await?;
+        return flow_page(&page, &view, None, "").await;
+    }
+    let view = load(&page, &id).await?;
+    flow_page(&page, &view, message, "error").await
+}
+
+/// The rules as the page lists them, and as JSON for the live checks.
+fn rules_for_page(page: &Page, rules: &[Rule], broken: &[Rule]) -> (Vec<(&'static str, String, &'static str)>, String) {
+    let i = page.i18n();
+    let listed = rules
+        .iter()
+        .map(|r| {
+            let text = match r {
+                Rule::MinLength { n } => i.f(r.message_key(), &[("n", &n.to_string())]),
+                _ => i.t(r.message_key()).to_string(),
+            };
+            let class = if broken.contains(r) { "bad" } else { "unknown" };
+            (r.id(), text, class)
+        })
+        .collect();
+    (listed, serde_json::to_string(rules).unwrap_or_default())
+}
+
+async fn password_page(
+    page: &Page,
+    view: &ResetView,
+    error: Option<String>,
+    broken: &[Rule],
+) -> Result<HttpResponse, WebError> {
+    let Some((rules, _)) = page.state.reset.rules(view).await.map_err(|e| fail_reset(page, e))? else {
+        return Ok(see_other(&format!("/reset/{}", view.id)).finish());
+    };
+    let (listed, json) = rules_for_page(page, &rules.rules, broken);
+    let password_view = PasswordView {
+        l: layout(page, "/reset"),
+        js: page.state.assets.url("password.js"),
+        action: format!("/reset/{}/password", view.id),
+        error,
+        rules: listed,
+        rules_json: json,
+    };
+    html(page, password_view)
+}
+
+pub async fn show_password(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
+    let view = load(&page, &id).await?;
+    password_page(&page, &view, None, &[]).await
+}
+
+#[derive(Deserialize)]
+pub struct PasswordForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    repeat: String,
+}
+
+impl CsrfField for PasswordForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+fn ad_refusal(page: &Page, refusal: PasswordRefusal) -> String {
+    page.i18n().t(refusal.message_key()).to_string()
+}
+
+pub async fn set_password(
+    page: Page,
+    id: web::Path<String>,
+    form: CsrfForm<PasswordForm>,
+) -> Result<HttpResponse, WebError> {
+    let view = load(&page, &id).await?;
+    let PasswordForm { password, repeat, .. } = form.0;
+    let (password, repeat) = (SecretString::from(password), SecretString::from(repeat));
+    let outcome = page.state.reset.set_password(&view, &password, &repeat, &page.meta).await;
+    finish(&page, &view, outcome).await
+}
+
+pub async fn unlock(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
+    let view = load(&page, &id).await?;
+    let outcome = page.state.reset.unlock(&view, &page.meta).await;
+    finish(&page, &view, outcome).await
+}
+
+async fn finish(
+    page: &Page,
+    view: &ResetView,
+    outcome: Result<ResetOutcome, ResetError>,
+) -> Result<HttpResponse, WebError> {
+    let i = page.i18n();
+    match outcome {
+        Ok(ResetOutcome::Done) => {
+            let view = load(page, &view.id).await?;
+            flow_page(page, &view, None, "").await
+        }
+        Ok(ResetOutcome::Refused(broken)) => {
+            password_page(page, view, Some(i.t("password.error.rules").to_string()), &broken).await
+        }
+        Ok(ResetOutcome::AdRefused(refusal)) => password_page(page, view, Some(ad_refusal(page, refusal)), &[]).await,
+        Ok(ResetOutcome::DailyLimit) => {
+            flow_page(page, view, Some(i.t("reset.error.daily_limit").to_string()), "error").await
+        }
+        Ok(ResetOutcome::NotAllowed) => Ok(see_other(&format!("/reset/{}", view.id)).finish()),
+        Err(ResetError::Directory(e)) => {
+            tracing::error!(reference = %page.meta.request_id, error = %e, "reset: directory unavailable");
+            let message =
+                format!("{} {} {}", i.t("login.error.directory_down"), i.t("error.reference"), page.meta.request_id);
+            flow_page(page, view, Some(message), "error").await
+        }
+        Err(e) => Err(fail_reset(page, e)),
+    }
+}

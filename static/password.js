@@ -1,0 +1,46 @@
+// Live checks of the password rules as the user types (progressive enhancement: the server checks
+// every rule again). Rules only the server can check stay neutral until submitted.
+(function () {
+  "use strict";
+  var list = document.getElementById("password-rules");
+  var pw = document.getElementById("password");
+  var repeat = document.getElementById("repeat");
+  if (!list || !pw || !repeat) { return; }
+  var rules = JSON.parse(list.getAttribute("data-rules") || "[]");
+
+  function classes(p) {
+    var n = 0;
+    if (/[A-ZÅÄÖ]/.test(p) || p !== p.toLowerCase()) { n++; }
+    if (/[a-zåäö]/.test(p) || p !== p.toUpperCase()) { n++; }
+    if (/[0-9]/.test(p)) { n++; }
+    if (/[^0-9A-Za-zÅÄÖåäöÀ-ÿ]/.test(p)) { n++; }
+    return n;
+  }
+
+  function check(rule, p, r) {
+    switch (rule.kind) {
+      case "min_length": return Array.from(p).length >= rule.n;
+      case "classes": return classes(p) >= 3;
+      case "no_personal_info":
+        var lower = p.toLowerCase();
+        return rule.tokens.every(function (t) { return lower.indexOf(t) < 0; });
+      case "matches": return p.length > 0 && p === r;
+      default: return null;
+    }
+  }
+
+  function update() {
+    rules.forEach(function (rule) {
+      var item = list.querySelector('[data-rule="' + rule.kind + '"]');
+      if (!item) { return; }
+      var ok = check(rule, pw.value, repeat.value);
+      item.classList.remove("ok", "bad", "unknown");
+      if (ok === null) { item.classList.add("unknown"); return; }
+      if (pw.value.length === 0) { item.classList.add("unknown"); return; }
+      item.classList.add(ok ? "ok" : "bad");
+    });
+  }
+  pw.addEventListener("input", update);
+  repeat.addEventListener("input", update);
+  update();
+})();
