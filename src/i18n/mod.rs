@@ -4,16 +4,11 @@ use std::collections::HashMap;
 use std::sync::LazyLock;
 
 /// The languages the portal speaks.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Lang {
+    #[default]
     Sv,
     En,
-}
-
-impl Default for Lang {
-    fn default() -> Self {
-        Lang::Sv
-    }
 }
 
 impl Lang {

@@ -9,6 +9,7 @@ mod directory;
 mod e2e;
 mod language;
 mod login;
+mod reset;
 mod security;
 mod session;
 mod sims;

@@ -6,6 +6,7 @@ use stjarna::clock::{ManualClock, OsRandom};
 use stjarna::simulators::bankid::{BankIdSimulator, Options};
 use stjarna::simulators::tls::CLIENT_P12_PASSWORD;
 
+use stjarna::simulators::mail::{Mail, MailSimulator};
 use stjarna::simulators::sms::{Credentials, SmsSimulator};
 
 use crate::helpers::{TestApp, TestDc, location, spawn_app_with_clock, with_section};
@@ -20,6 +21,7 @@ pub struct SimTest {
     pub app: TestApp,
     pub sim: BankIdSimulator,
     pub sms: Option<SmsSimulator>,
+    pub mail: MailSimulator,
     pub http: reqwest::Client,
     _dir: tempfile::TempDir,
 }
@@ -107,7 +109,13 @@ pub async fn spawn_world(
             ),
         }
     });
+    let mail = MailSimulator::start("127.0.0.1:0", "127.0.0.1:0").await.expect("the mail sink starts");
+    let mail_section = format!(
+        "\n[mail]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Stjärna <noreply@example.test>\"\n",
+        mail.smtp.port()
+    );
     let app = spawn_app_with_clock(dc, clock, |c| {
+        let c = c + &mail_section;
         let c = with_section(&c, "[security]", &format!("data_key = \"{DATA_KEY}\""));
         let c = with_section(&c, "[bankid]", &bankid);
         let c = match &sms_section {
@@ -118,7 +126,7 @@ pub async fn spawn_world(
     })
     .await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
-    SimTest { app, sim, sms, http, _dir: dir }
+    SimTest { app, sim, sms, mail, http, _dir: dir }
 }
 
 /// A new AD user, logged in to a portal that has BankID through the simulator.
@@ -209,6 +217,19 @@ impl SimTest {
         self.app_press(&order, "approve").await;
         assert_eq!(self.poll_message(&id).await, "Du har nu registrerat ditt BankID för återställning av lösenord.");
         id
+    }
+}
+
+impl SimTest {
+    /// Waits (up to 10 s) for the portal's mailer to deliver a message to `to`.
+    pub async fn mail_to(&self, to: &str) -> Mail {
+        for _ in 0..100 {
+            if let Some(m) = self.mail.state.mails_to(to).pop() {
+                return m;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        panic!("no mail reached {to}");
     }
 }
 

@@ -438,7 +438,8 @@ impl BankIdFlows {
         let Some(rec) = self.load(id, binding).await? else {
             return Ok(None);
         };
-        if rec.purpose != "login" || !self.store.consume_bankid_flow(&rec.id).await? {
+        let identifies = rec.purpose == "login" || rec.purpose == "reset";
+        if !identifies || !self.store.consume_bankid_flow(&rec.id).await? {
             return Ok(None);
         }
         Ok(rec.result_user_id)

@@ -131,6 +131,10 @@ async fn load(page: &Page, id: &str) -> Result<ResetView, WebError> {
     Ok(view)
 }
 
+fn is_open(view: &ResetView) -> bool {
+    view.state == "identifying" || view.state == "verified"
+}
+
 /// The key a flow's mobile codes are counted and bound under: the user, or the typed name.
 fn sms_key(view: &ResetView) -> String {
     view.user_id.clone().unwrap_or_else(|| format!("name:{}", view.typed_name.to_lowercase()))
@@ -201,7 +205,7 @@ pub async fn use_bankid(
     _form: CsrfForm<CsrfOnly>,
 ) -> Result<HttpResponse, WebError> {
     let view = load(&page, &id).await?;
-    if !view.next.contains(&ServiceKind::BankId) || view.enough {
+    if !is_open(&view) || !view.next.contains(&ServiceKind::BankId) || view.enough {
         return Ok(see_other(&format!("/reset/{id}")).finish());
     }
     bankid_step(&page, Some(&view)).await
@@ -214,7 +218,7 @@ pub async fn send_code(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOn
     let Some(sms) = page.state.sms.as_deref() else {
         return Err(WebError::not_found(page.lang, &page.meta.request_id));
     };
-    if !view.next.contains(&ServiceKind::Sms) || view.enough {
+    if !is_open(&view) || !view.next.contains(&ServiceKind::Sms) || view.enough {
         return Ok(see_other(&format!("/reset/{id}")).finish());
     }
     let key = sms_key(&view);
@@ -267,7 +271,8 @@ impl CsrfField for CodeForm {
 
 pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeForm>) -> Result<HttpResponse, WebError> {
     let view = load(&page, &id).await?;
-    let (Some(sms), Some(challenge)) = (page.state.sms.as_deref(), view.sms_challenge.as_deref()) else {
+    let (true, Some(sms), Some(challenge)) = (is_open(&view), page.state.sms.as_deref(), view.sms_challenge.as_deref())
+    else {
         return Ok(see_other(&format!("/reset/{id}")).finish());
     };
     let key = sms_key(&view);
