@@ -20,7 +20,7 @@ use crate::identity::DataKey;
 use crate::identity::bankid::{BankId, BankIdFlows, IdkollenClient, RpClient};
 use crate::identity::sms::{Elks46, SmsFlows, SmsGateway, SmsLimits, Twilio, Webhook};
 use crate::login::{LoginService, Throttle};
-use crate::mail::{Mailer, Outbox};
+use crate::mail::{DirectoryNotifier, EnrolmentNotifier, Mailer, Outbox};
 use crate::reset::ResetService;
 use crate::session::Sessions;
 use crate::storage::{self, Storage, StorageError};
@@ -163,8 +163,11 @@ fn build_state(
         }
     };
     let auditor = Auditor::new(store.clone(), clock.clone());
-    let bankid = bankid_flows(&settings, &store, &clock, &random, &auditor)?;
     let outbox = Outbox::new(store.clone(), clock.clone(), &settings.portal.name, &settings.portal.service_desk);
+    let notifier: Arc<dyn EnrolmentNotifier> =
+        Arc::new(DirectoryNotifier { directory: directory.clone(), outbox: outbox.clone(), auditor: auditor.clone() });
+    let bankid = bankid_flows(&settings, &store, &clock, &random, &auditor)?
+        .map(|f| Arc::new(f.with_notifier(notifier.clone())));
     let reset = ResetService::new(
         store.clone(),
         directory.clone(),
@@ -178,7 +181,8 @@ fn build_state(
         &settings.password,
         settings.reset.clone(),
     );
-    let sms = sms_flows(&settings, &store, &clock, &random, &auditor)?;
+    let sms =
+        sms_flows(&settings, &store, &clock, &random, &auditor)?.map(|f| Arc::new(f.with_notifier(notifier.clone())));
     let throttle = Throttle::new(store.clone(), clock.clone());
     let login = LoginService::new(&settings, directory.clone(), throttle, auditor.clone(), clock.clone());
     let sessions = Sessions::new(
@@ -222,7 +226,7 @@ fn bankid_flows(
     clock: &Arc<dyn Clock>,
     random: &Arc<dyn Random>,
     auditor: &Auditor,
-) -> Result<Option<Arc<BankIdFlows>>, StartupError> {
+) -> Result<Option<BankIdFlows>, StartupError> {
     let enabled = settings.services.bankid.as_ref().is_some_and(|s| s.enabled);
     let (true, Some(b)) = (enabled, &settings.bankid) else {
         return Ok(None);
@@ -251,7 +255,7 @@ fn bankid_flows(
             Arc::new(IdkollenClient::new(&b.url, account, secret, b.ca_file.as_deref(), timeout)?)
         }
     };
-    Ok(Some(Arc::new(BankIdFlows::new(store.clone(), client, clock.clone(), random.clone(), key, auditor.clone()))))
+    Ok(Some(BankIdFlows::new(store.clone(), client, clock.clone(), random.clone(), key, auditor.clone())))
 }
 
 fn data_key(settings: &Settings) -> Result<DataKey, StartupError> {
@@ -270,7 +274,7 @@ fn sms_flows(
     clock: &Arc<dyn Clock>,
     random: &Arc<dyn Random>,
     auditor: &Auditor,
-) -> Result<Option<Arc<SmsFlows>>, StartupError> {
+) -> Result<Option<SmsFlows>, StartupError> {
     let enabled = settings.services.sms.as_ref().is_some_and(|s| s.enabled);
     let (true, Some(s)) = (enabled, &settings.sms) else { return Ok(None) };
     let key = data_key(settings)?;
@@ -294,13 +298,5 @@ fn sms_flows(
         per_number: hour(s.limits.per_number_per_hour),
         per_prefix: hour(s.limits.per_prefix_per_hour),
     };
-    Ok(Some(Arc::new(SmsFlows::new(
-        store.clone(),
-        gateway,
-        clock.clone(),
-        random.clone(),
-        key,
-        auditor.clone(),
-        limits,
-    ))))
+    Ok(Some(SmsFlows::new(store.clone(), gateway, clock.clone(), random.clone(), key, auditor.clone(), limits)))
 }

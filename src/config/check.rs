@@ -281,6 +281,15 @@ fn check_mail_and_reset(s: &Settings, bad: &mut impl FnMut(&str, String)) {
     if r.flow_minutes == 0 || r.max_failures < 1 || r.resets_per_day == 0 {
         bad("reset", "flow_minutes, max_failures and resets_per_day must each be at least 1".into());
     }
+    if let Some(url) = &s.password.pwned_range_url {
+        let local = url.starts_with("http://127.0.0.1") || url.starts_with("http://localhost");
+        if !(url.starts_with("https://") || local) || !url.ends_with('/') {
+            bad(
+                "password.pwned_range_url",
+                format!("\"{url}\" must be an https:// URL ending in /range/ (plain http only on loopback)"),
+            );
+        }
+    }
     if s.password.min_length > 256 {
         bad("password.min_length", "cannot be above 256 (AD's limit)".into());
     }

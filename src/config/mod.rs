@@ -117,11 +117,13 @@ pub struct PasswordSettings {
     pub check_common: bool,
     /// Check new passwords against our rules before AD does. Off only to see AD's own refusals.
     pub precheck: bool,
+    /// A Pwned-Passwords-compatible range API (`https://api.pwnedpasswords.com/range/`); unset: no check.
+    pub pwned_range_url: Option<String>,
 }
 
 impl Default for PasswordSettings {
     fn default() -> Self {
-        Self { min_length: 10, banned_words: Vec::new(), check_common: true, precheck: true }
+        Self { min_length: 10, banned_words: Vec::new(), check_common: true, precheck: true, pwned_range_url: None }
     }
 }
 

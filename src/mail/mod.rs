@@ -208,3 +208,43 @@ impl Mailer {
 pub fn lang_of(meta: &RequestMeta) -> Lang {
     meta.lang
 }
+
+/// Tells a user by mail that an identity service was enrolled on their account.
+#[async_trait::async_trait]
+pub trait EnrolmentNotifier: Send + Sync + 'static {
+    async fn enrolled(&self, user_id: &str, service: &'static str, meta: &RequestMeta);
+}
+
+/// Looks the user's mail address up in the directory and queues the notice. A failure is logged
+/// and audited, never passed on: the enrolment stands.
+pub struct DirectoryNotifier {
+    pub directory: Arc<dyn crate::directory::Directory>,
+    pub outbox: Outbox,
+    pub auditor: crate::audit::Auditor,
+}
+
+#[async_trait::async_trait]
+impl EnrolmentNotifier for DirectoryNotifier {
+    async fn enrolled(&self, user_id: &str, service: &'static str, meta: &RequestMeta) {
+        use crate::audit::{AuditEvent, EventKind, Outcome};
+        let user = match self.directory.find_user_by_id(user_id).await {
+            Ok(Some(u)) => u,
+            Ok(None) => return,
+            Err(e) => {
+                tracing::warn!(error = %e, "enrolment notice: the directory did not answer");
+                return;
+            }
+        };
+        let (outcome, detail) = match &user.mail {
+            Some(mail) => match self.outbox.notify(mail, user.name_to_show(), Notice::Enrolled(service), meta).await {
+                Ok(()) => (Outcome::Success, format!("{service} enrolment notice queued")),
+                Err(e) => (Outcome::Failure, format!("{service} enrolment notice not queued: {e}")),
+            },
+            None => (Outcome::Failure, format!("{service} enrolment notice not sent: the account has no mail address")),
+        };
+        let event = AuditEvent::new(EventKind::Mail, outcome).user_id(user_id).detail(detail);
+        if let Err(e) = self.auditor.record(meta, event).await {
+            tracing::error!(error = %e, "auditing an enrolment notice failed");
+        }
+    }
+}

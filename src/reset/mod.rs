@@ -2,6 +2,7 @@
 //! reach `reset_stars`, then set a new password (or only unlock) with the service account.
 
 pub mod policy;
+pub mod pwned;
 mod service;
 
 pub use policy::{LocalRules, Rule, Rules};

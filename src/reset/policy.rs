@@ -13,6 +13,11 @@ static COMMON: LazyLock<HashSet<&'static str>> = LazyLock::new(|| {
     include_str!("common-passwords.txt").lines().filter(|l| !l.starts_with('#') && !l.is_empty()).collect()
 });
 
+/// The shipped list of common passwords (lower case).
+pub fn common_passwords() -> impl Iterator<Item = &'static str> {
+    COMMON.iter().copied()
+}
+
 /// The organisation's own rules, from `[password]`.
 #[derive(Debug, Clone, Default)]
 pub struct LocalRules {
@@ -35,6 +40,8 @@ pub enum Rule {
     NotCommon,
     /// None of the organisation's banned words (checked on the server).
     NoBannedWords,
+    /// Not found in known data breaches (a k-anonymity query; checked on the server).
+    NotBreached,
     /// Typed the same twice.
     Matches,
 }
@@ -47,6 +54,7 @@ impl Rule {
             Rule::NoPersonalInfo { .. } => "no_personal_info",
             Rule::NotCommon => "not_common",
             Rule::NoBannedWords => "no_banned_words",
+            Rule::NotBreached => "not_breached",
             Rule::Matches => "matches",
         }
     }
@@ -59,6 +67,7 @@ impl Rule {
             Rule::NoPersonalInfo { .. } => "password.rule.no_personal_info",
             Rule::NotCommon => "password.rule.not_common",
             Rule::NoBannedWords => "password.rule.no_banned_words",
+            Rule::NotBreached => "password.rule.not_breached",
             Rule::Matches => "password.rule.matches",
         }
     }
@@ -88,6 +97,13 @@ fn classes(password: &str) -> usize {
 }
 
 impl Rules {
+    /// Adds the breach check to the list (when a range service is configured).
+    pub fn with_breach_check(mut self) -> Rules {
+        let at = self.rules.len().saturating_sub(1);
+        self.rules.insert(at, Rule::NotBreached);
+        self
+    }
+
     pub fn new(ad: &PasswordPolicy, local: &LocalRules, account_name: &str, display_name: &str) -> Rules {
         let mut rules = Vec::new();
         let n = ad.min_length.max(local.min_length);
@@ -127,6 +143,8 @@ impl Rules {
                 Rule::NoPersonalInfo { tokens } => tokens.iter().any(|t| lower.contains(t.as_str())),
                 Rule::NotCommon => COMMON.contains(lower.as_str()) || is_common_with_suffix(&lower),
                 Rule::NoBannedWords => self.banned.iter().any(|w| lower.contains(w.as_str())),
+                // Needs the network: checked by the caller.
+                Rule::NotBreached => false,
                 Rule::Matches => password != repeated,
             })
             .collect()

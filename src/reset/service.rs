@@ -88,6 +88,7 @@ pub struct ResetService {
     netbios: String,
     local: LocalRules,
     precheck: bool,
+    pwned: Option<super::pwned::PwnedRange>,
     settings: ResetSettings,
 }
 
@@ -131,6 +132,10 @@ impl ResetService {
                 check_common: password.check_common,
             },
             precheck: password.precheck,
+            pwned: password
+                .pwned_range_url
+                .as_deref()
+                .map(|u| super::pwned::PwnedRange::new(u, std::time::Duration::from_secs(3))),
             settings,
         }
     }
@@ -315,6 +320,7 @@ impl ResetService {
         let Some(user) = self.directory.find_user_by_id(user_id).await? else { return Ok(None) };
         let policy = self.directory.password_policy(Some(&user.dn)).await?;
         let rules = Rules::new(&policy, &self.local, &user.account_name, user.name_to_show());
+        let rules = if self.pwned.is_some() { rules.with_breach_check() } else { rules };
         Ok(Some((rules, user)))
     }
 
@@ -333,8 +339,13 @@ impl ResetService {
     ) -> Result<ResetOutcome, ResetError> {
         let Some((rules, user)) = self.rules(view).await? else { return Ok(ResetOutcome::NotAllowed) };
         if self.precheck {
-            let broken: Vec<Rule> =
+            let mut broken: Vec<Rule> =
                 rules.broken(password.expose_secret(), repeated.expose_secret()).into_iter().cloned().collect();
+            if let (true, Some(pwned)) = (broken.is_empty(), &self.pwned) {
+                if pwned.is_breached(password.expose_secret()).await == Some(true) {
+                    broken.push(Rule::NotBreached);
+                }
+            }
             if !broken.is_empty() {
                 let ids: Vec<&str> = broken.iter().map(|r| r.id()).collect();
                 let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Failure)

@@ -4,5 +4,6 @@
 
 pub mod bankid;
 pub mod mail;
+pub mod pwned;
 pub mod sms;
 pub mod tls;

@@ -106,8 +106,7 @@ async fn an_enrolled_user_resets_the_password_with_sms_and_bankid() {
 
     assert_eq!(dc.bind(&user.dn, NEW_PASSWORD).await.0, 0, "the new password binds");
     assert_eq!(dc.bind(&user.dn, &user.password).await.0, 49, "the old one does not");
-    let mail = t.mail_to(&format!("{}@example.test", user.name)).await;
-    assert_eq!(mail.subject, "Stjärna: ditt lösenord har bytts");
+    let mail = t.mail_to(&format!("{}@example.test", user.name), "Stjärna: ditt lösenord har bytts").await;
     assert!(mail.text.contains("Ditt lösenord har återställts") && mail.text.contains("127.0.0.1"), "{}", mail.text);
     let audit = t.app.audit().await;
     assert!(audit.iter().any(|a| a.event == "password-reset" && a.outcome == "success"));
@@ -127,7 +126,7 @@ async fn a_locked_account_is_unlocked_with_a_reset_or_alone() {
     assert_eq!(text_of(&html, "reset-message").unwrap(), "Ditt konto är upplåst. Logga in med ditt vanliga lösenord.");
     assert_eq!(dc.attr(&user.dn, "lockoutTime").await.unwrap_or("0".into()), "0");
     assert_eq!(dc.bind(&user.dn, &user.password).await.0, 0, "unlocked, password unchanged");
-    assert_eq!(t.mail_to(&format!("{}@example.test", user.name)).await.subject, "Stjärna: ditt konto har låsts upp");
+    t.mail_to(&format!("{}@example.test", user.name), "Stjärna: ditt konto har låsts upp").await;
 
     dc.lock(&user).await;
     let flow = t.start_reset(&user.name).await;
@@ -312,8 +311,7 @@ async fn bankid_starts_a_reset_without_a_username_and_mail_follows_the_language(
     assert!(page.contains("id=\"choose-password\""), "BankID counted, and its 3 stars are enough here");
     t.set_new_password(&flow, NEW_PASSWORD).await;
     assert_eq!(dc.bind(&user.dn, NEW_PASSWORD).await.0, 0);
-    let mail = t.mail_to(&format!("{}@example.test", user.name)).await;
-    assert_eq!(mail.subject, "Stjärna: your password has been changed");
+    let mail = t.mail_to(&format!("{}@example.test", user.name), "Stjärna: your password has been changed").await;
     assert!(mail.text.contains("Wasn't this you?"));
 }
 
@@ -323,6 +321,14 @@ async fn resets_per_day_are_limited_and_mail_survives_a_failing_server() {
     let (user, t) =
         enrolled(&dc, "daily", |c| c.replace("min_response_ms = 300", "min_response_ms = 300\nresets_per_day = 1"))
             .await;
+    // The enrolment notices go first; then the reset notice meets a failing server.
+    let address = format!("{}@example.test", user.name);
+    for _ in 0..100 {
+        if t.mail.state.mails_to(&address).len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     t.mail.state.refuse_next(1);
     let flow = t.start_reset(&user.name).await;
     t.reset_sms(&flow).await;
@@ -332,19 +338,23 @@ async fn resets_per_day_are_limited_and_mail_survives_a_failing_server() {
     let store = t.app.store().await;
     for _ in 0..100 {
         let tried: (i64,) =
-            sqlx::query_as("SELECT COALESCE(MAX(attempts), 0) FROM mail_outbox").fetch_one(store.pool()).await.unwrap();
+            sqlx::query_as("SELECT COALESCE(MAX(attempts), 0) FROM mail_outbox WHERE subject LIKE '%lösenord%'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
         if tried.0 >= 1 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    assert!(t.mail.state.mails().is_empty(), "refused the first time");
+    assert_eq!(t.mail.state.mails_to(&address).len(), 2, "refused the first time");
     t.app.clock.advance_seconds(60);
-    assert_eq!(t.mail_to(&format!("{}@example.test", user.name)).await.subject, "Stjärna: ditt lösenord har bytts");
-    let outbox: Vec<(i64, Option<i64>)> = sqlx::query_as("SELECT attempts, sent_at FROM mail_outbox")
-        .fetch_all(t.app.store().await.pool())
-        .await
-        .unwrap();
+    t.mail_to(&format!("{}@example.test", user.name), "Stjärna: ditt lösenord har bytts").await;
+    let outbox: Vec<(i64, Option<i64>)> =
+        sqlx::query_as("SELECT attempts, sent_at FROM mail_outbox WHERE subject LIKE '%lösenord%'")
+            .fetch_all(t.app.store().await.pool())
+            .await
+            .unwrap();
     assert_eq!(outbox.len(), 1);
     assert!(outbox[0].0 >= 2 && outbox[0].1.is_some(), "{outbox:?}");
 
@@ -356,4 +366,53 @@ async fn resets_per_day_are_limited_and_mail_survives_a_failing_server() {
         text_of(&html, "reset-message").unwrap(),
         "Lösenordet har återställts för många gånger i dag. Kontakta servicedesken."
     );
+}
+
+#[tokio::test]
+async fn a_breached_password_is_refused_through_a_k_anonymity_range_query() {
+    let dc = require_dc!();
+    let pwned = stjarna::simulators::pwned::PwnedSimulator::start("127.0.0.1:0").await.unwrap();
+    let url = pwned.url.clone();
+    let (user, t) = enrolled(&dc, "pwned", |c| c + &format!("\n[password]\npwned_range_url = \"{url}\"\n")).await;
+    let leaked = "Unik-Men-Läckt-2026x";
+    pwned.state.add(leaked);
+    let flow = t.start_reset(&user.name).await;
+    t.reset_sms(&flow).await;
+    t.reset_bankid(&flow, ANNA).await;
+    let rules = t.app.get_html(&format!("{flow}/password")).await;
+    assert!(rules.contains("Inte med i kända dataläckor"));
+    let direct = stjarna::reset::pwned::PwnedRange::new(&url, Duration::from_secs(3));
+    assert_eq!(direct.is_breached(leaked).await, Some(true), "the range service knows it");
+    let html = t.set_new_password(&flow, leaked).await;
+    assert!(text_of(&html, "password-error").unwrap().starts_with("Lösenordet uppfyller inte alla regler."));
+    let doc = scraper::Html::parse_document(&html);
+    let bad: Vec<String> = doc
+        .select(&scraper::Selector::parse("#password-rules li.bad").unwrap())
+        .map(|e| e.value().attr("data-rule").unwrap().to_string())
+        .collect();
+    assert_eq!(bad, ["not_breached"]);
+    // Only five hex digits of the hash ever left the portal (ours above, and the portal's).
+    let queries = pwned.state.queries();
+    assert_eq!(queries.len(), 2);
+    assert!(queries.iter().all(|q| q.len() == 5 && q.chars().all(|c| c.is_ascii_hexdigit())), "{queries:?}");
+    assert!(t.set_new_password(&flow, NEW_PASSWORD).await.contains("Ditt lösenord är bytt"));
+}
+
+#[tokio::test]
+async fn enrolling_a_service_is_told_by_mail() {
+    let dc = require_dc!();
+    let (user, t) = enrolled(&dc, "enrolmail", |c| c).await;
+    let address = format!("{}@example.test", user.name);
+    for _ in 0..100 {
+        if t.mail.state.mails_to(&address).len() >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mails = t.mail.state.mails_to(&address);
+    assert_eq!(mails.len(), 2, "one for BankID, one for the mobile code");
+    assert!(mails.iter().all(|m| m.subject == "Stjärna: en identitetstjänst har registrerats"));
+    let texts: Vec<&str> = mails.iter().map(|m| m.text.as_str()).collect();
+    assert!(texts.iter().any(|t| t.contains("Mobilt BankID har registrerats")), "{texts:?}");
+    assert!(texts.iter().any(|t| t.contains("Mobilkod har registrerats")), "{texts:?}");
 }

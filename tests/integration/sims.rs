@@ -221,15 +221,18 @@ impl SimTest {
 }
 
 impl SimTest {
-    /// Waits (up to 10 s) for the portal's mailer to deliver a message to `to`.
-    pub async fn mail_to(&self, to: &str) -> Mail {
+    /// Waits (up to 10 s) for the portal's mailer to deliver a message with `subject` to `to`.
+    pub async fn mail_to(&self, to: &str, subject: &str) -> Mail {
         for _ in 0..100 {
-            if let Some(m) = self.mail.state.mails_to(to).pop() {
+            if let Some(m) = self.mail.state.mails_to(to).into_iter().find(|m| m.subject == subject) {
                 return m;
             }
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         }
-        panic!("no mail reached {to}");
+        panic!(
+            "no mail \"{subject}\" reached {to}: {:?}",
+            self.mail.state.mails_to(to).iter().map(|m| &m.subject).collect::<Vec<_>>()
+        );
     }
 }
 

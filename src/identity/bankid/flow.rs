@@ -117,6 +117,7 @@ pub struct BankIdFlows {
     random: Arc<dyn Random>,
     key: DataKey,
     auditor: Auditor,
+    notifier: Option<Arc<dyn crate::mail::EnrolmentNotifier>>,
 }
 
 /// What an order is for.
@@ -151,7 +152,13 @@ impl BankIdFlows {
         key: DataKey,
         auditor: Auditor,
     ) -> Self {
-        Self { store, bankid, clock, random, key, auditor }
+        Self { store, bankid, clock, random, key, auditor, notifier: None }
+    }
+
+    /// Mail the user when a BankID is enrolled.
+    pub fn with_notifier(mut self, notifier: Arc<dyn crate::mail::EnrolmentNotifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     pub fn key(&self) -> &DataKey {
@@ -336,6 +343,9 @@ impl BankIdFlows {
                         .user_id(user_id)
                         .detail(format!("bankid {}", pn.masked()));
                     self.auditor.record(meta, event).await?;
+                    if let Some(n) = &self.notifier {
+                        n.enrolled(user_id, "bankid", meta).await;
+                    }
                 }
             }
             FlowPurpose::Verify => {

@@ -99,6 +99,7 @@ pub struct SmsFlows {
     key: DataKey,
     auditor: Auditor,
     limits: SmsLimits,
+    notifier: Option<Arc<dyn crate::mail::EnrolmentNotifier>>,
 }
 
 fn binding_hash(binding: &str) -> String {
@@ -126,7 +127,14 @@ impl SmsFlows {
             key,
             auditor,
             limits,
+            notifier: None,
         }
+    }
+
+    /// Mail the user when a mobile number is enrolled.
+    pub fn with_notifier(mut self, notifier: Arc<dyn crate::mail::EnrolmentNotifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
     }
 
     pub fn limits(&self) -> &SmsLimits {
@@ -352,6 +360,9 @@ impl SmsFlows {
                     .user_id(user.user_id)
                     .detail(format!("sms {}", rec.number_masked));
                 self.auditor.record(meta, event).await?;
+                if let Some(n) = &self.notifier {
+                    n.enrolled(&rec.user_id, "sms", meta).await;
+                }
             } else {
                 self.store.touch_enrolment(&rec.user_id, "sms", now).await?;
             }
