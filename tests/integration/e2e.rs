@@ -181,6 +181,83 @@ async fn a_user_enrols_a_mobile_code_in_a_real_browser() {
     c.close().await.unwrap();
 }
 
+/// Waits for a new tab, switches to it, and returns the tab it came from.
+async fn switch_to_new_tab(c: &fantoccini::Client) -> fantoccini::wd::WindowHandle {
+    let from = c.window().await.unwrap();
+    for _ in 0..50 {
+        if let Some(w) = c.windows().await.unwrap().into_iter().find(|w| *w != from) {
+            c.switch_to_window(w).await.unwrap();
+            return from;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("no new tab opened");
+}
+
+#[tokio::test]
+async fn a_user_resets_the_password_in_a_real_browser_with_sms_and_bankid() {
+    let dc = require_dc!();
+    let (user, t) = crate::reset::enrolled(&dc, "e2ereset", |c| c).await;
+    let clock = t.app.clock.clone();
+    let ticker = tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            clock.advance_seconds(1);
+        }
+    });
+    let Some((c, _driver, _profile)) = browser().await else { return };
+    c.goto(&t.app.url("/login")).await.unwrap();
+    c.find(Locator::Id("forgot")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Id("username")).await.unwrap().send_keys(&user.name).await.unwrap();
+    c.find(Locator::Id("reset-start")).await.unwrap().click().await.unwrap();
+
+    // The mobile code first.
+    c.wait().for_element(Locator::Id("use-sms")).await.unwrap().click().await.unwrap();
+    let code_field = c.wait().for_element(Locator::Id("code")).await.unwrap();
+    let code = t.sms.as_ref().unwrap().state.last_code_to("+46701234567").unwrap();
+    code_field.send_keys(&code).await.unwrap();
+    c.find(Locator::Id("confirm-code")).await.unwrap().click().await.unwrap();
+
+    // Then BankID on this device, in the simulated app.
+    c.wait().for_element(Locator::Id("use-bankid")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Id("bankid-open")).await.unwrap().click().await.unwrap();
+    let portal = switch_to_new_tab(&c).await;
+    c.wait().for_element(Locator::Id("identity")).await.unwrap().select_by_value(crate::sims::ANNA).await.unwrap();
+    c.find(Locator::Id("open")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Id("approve")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Id("order-status")).await.unwrap();
+    c.switch_to_window(portal).await.unwrap();
+    c.wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("#bankid-message[data-state='complete']"))
+        .await
+        .unwrap();
+    c.find(Locator::Id("bankid-next")).await.unwrap().click().await.unwrap();
+
+    // The star row is full: choose a new password, with the rules checked as it is typed.
+    c.wait().for_element(Locator::Id("choose-password")).await.unwrap().click().await.unwrap();
+    let password = c.wait().for_element(Locator::Id("password")).await.unwrap();
+    password.send_keys("bara-gemener-hela-vagen").await.unwrap();
+    let classes = c.find(Locator::Css("li[data-rule='classes']")).await.unwrap();
+    assert_eq!(classes.attr("class").await.unwrap().as_deref(), Some("bad"), "the live check marks the broken rule");
+    password.clear().await.unwrap();
+    password.send_keys("Tre-glada-kor-på-bete7").await.unwrap();
+    c.find(Locator::Id("repeat")).await.unwrap().send_keys("Tre-glada-kor-på-bete7").await.unwrap();
+    for rule in ["min_length", "classes", "no_personal_info", "matches"] {
+        let item = c.find(Locator::Css(&format!("li[data-rule='{rule}']"))).await.unwrap();
+        assert_eq!(item.attr("class").await.unwrap().as_deref(), Some("ok"), "{rule}");
+    }
+    if let Ok(dir) = std::env::var("STJARNA_TEST_SCREENSHOTS") {
+        std::fs::write(format!("{dir}/reset-password.png"), c.screenshot().await.unwrap()).unwrap();
+    }
+    c.find(Locator::Id("set-password")).await.unwrap().click().await.unwrap();
+    let done = c.wait().for_element(Locator::Id("reset-message")).await.unwrap().text().await.unwrap();
+    assert_eq!(done, "Ditt lösenord är bytt och ditt konto är upplåst. Du kan logga in med det nya lösenordet.");
+    assert_eq!(dc.bind(&user.dn, "Tre-glada-kor-på-bete7").await.0, 0);
+    c.close().await.unwrap();
+    ticker.abort();
+}
+
 #[tokio::test]
 async fn a_user_logs_in_in_a_real_browser_and_sees_the_star_row() {
     let dc = require_dc!();

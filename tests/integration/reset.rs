@@ -8,12 +8,12 @@ use crate::sims::{ANNA, BERTIL, Gateway, SimTest, spawn_with_sms};
 const NEW_PASSWORD: &str = "Tre-glada-kor-på-bete7";
 
 /// Fast answers in tests (the floor still applies, just lower).
-fn quick(c: String) -> String {
+pub fn quick(c: String) -> String {
     c + "\n[reset]\nmin_response_ms = 300\n"
 }
 
 /// A user who enrolled BankID (as Anna) and a mobile code, in a portal with everything simulated.
-async fn enrolled(dc: &TestDc, prefix: &str, edit: impl FnOnce(String) -> String) -> (TestUser, SimTest) {
+pub async fn enrolled(dc: &TestDc, prefix: &str, edit: impl FnOnce(String) -> String) -> (TestUser, SimTest) {
     let user = dc.create_user(prefix).await;
     let mut t = spawn_with_sms(dc, Gateway::Elks46, |c| edit(quick(c))).await;
     t.app.login(&user.name, &user.password).await;
