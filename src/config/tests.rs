@@ -81,6 +81,7 @@ fn the_example_file_documents_a_valid_configuration() {
         "bankid-client.p12",
         "bankid-client.password",
         "sms-password",
+        "smtp-password",
     ] {
         std::fs::write(dir.path().join(name), "x").unwrap();
     }
