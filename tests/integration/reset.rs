@@ -416,3 +416,19 @@ async fn enrolling_a_service_is_told_by_mail() {
     assert!(texts.iter().any(|t| t.contains("Mobilt BankID har registrerats")), "{texts:?}");
     assert!(texts.iter().any(|t| t.contains("Mobilkod har registrerats")), "{texts:?}");
 }
+
+#[tokio::test]
+async fn a_reset_can_require_a_new_password_at_next_logon() {
+    let dc = require_dc!();
+    let (user, t) = enrolled(&dc, "mustchg", |c| {
+        c.replace("min_response_ms = 300", "min_response_ms = 300\nmust_change_at_next_logon = true")
+    })
+    .await;
+    let flow = t.start_reset(&user.name).await;
+    t.reset_sms(&flow).await;
+    t.reset_bankid(&flow, ANNA).await;
+    assert!(t.set_new_password(&flow, NEW_PASSWORD).await.contains("Ditt lösenord är bytt"));
+    assert_eq!(dc.attr(&user.dn, "pwdLastSet").await.as_deref(), Some("0"));
+    let error = t.app.login_error(&user.name, NEW_PASSWORD).await;
+    assert_eq!(error, "Du måste byta lösenord innan du kan logga in.");
+}
