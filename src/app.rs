@@ -132,6 +132,11 @@ impl Application {
                 if let Err(e) = state.store.delete_failures_before(day_ago).await {
                     tracing::warn!(error = %e, "purging old failure counters failed");
                 }
+                match state.admin.purge_audit().await {
+                    Ok(0) => {}
+                    Ok(n) => tracing::info!(deleted = n, "audit entries past their retention deleted"),
+                    Err(e) => tracing::warn!(error = %e, "purging old audit entries failed"),
+                }
                 if let Err(e) = state.store.delete_bankid_flows_before(day_ago).await {
                     tracing::warn!(error = %e, "purging old BankID flows failed");
                 }
@@ -193,7 +198,18 @@ fn build_state(
         settings.session.absolute_lifetime_minutes,
     );
     let trusted_proxies: Vec<IpAddr> = settings.server.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect();
+    let admin = crate::admin::AdminService::new(
+        store.clone(),
+        directory.clone(),
+        clock.clone(),
+        auditor.clone(),
+        outbox.clone(),
+        catalogue_from(&settings.services),
+        StarRule { enrolment_stars: settings.enrolment.enrolment_stars, reset_stars: settings.enrolment.reset_stars },
+        settings.admin.audit_retention_days,
+    );
     Ok(AppState {
+        admin,
         outbox,
         reset,
         bankid,

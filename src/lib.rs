@@ -3,6 +3,7 @@
 //! [`Application::build`] wires the services together and binds the listener; `main.rs` only
 //! parses the command line (see [`cli`]).
 
+pub mod admin;
 pub mod audit;
 pub mod cli;
 pub mod clock;

@@ -11,6 +11,46 @@ use sha2::{Digest, Sha256};
 use crate::clock::{Clock, Random, Timestamp};
 use crate::storage::{SessionRecord, Storage, StorageError};
 
+/// The portal roles a user has, from AD groups (nested membership counts).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Roles {
+    /// Everything.
+    pub admin: bool,
+    /// Verify callers and view users.
+    pub helpdesk: bool,
+    /// Read-only reports.
+    pub reporting: bool,
+}
+
+impl Roles {
+    pub fn any(self) -> bool {
+        self.admin || self.helpdesk || self.reporting
+    }
+
+    pub fn can_view_users(self) -> bool {
+        self.admin || self.helpdesk
+    }
+
+    pub fn can_report(self) -> bool {
+        self.admin || self.reporting
+    }
+
+    pub fn to_list(self) -> String {
+        let mut parts = Vec::new();
+        for (on, name) in [(self.admin, "admin"), (self.helpdesk, "helpdesk"), (self.reporting, "reporting")] {
+            if on {
+                parts.push(name);
+            }
+        }
+        parts.join(",")
+    }
+
+    pub fn from_list(list: &str) -> Roles {
+        let has = |r: &str| list.split(',').any(|p| p == r);
+        Roles { admin: has("admin"), helpdesk: has("helpdesk"), reporting: has("reporting") }
+    }
+}
+
 /// Who is logged in.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SessionUser {
@@ -19,6 +59,7 @@ pub struct SessionUser {
     pub account_name: String,
     pub display_name: String,
     pub is_admin: bool,
+    pub roles: Roles,
 }
 
 /// A live session.
@@ -27,6 +68,8 @@ pub struct Session {
     pub user: SessionUser,
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
+    /// When the password was last given (at login, or again for admin pages).
+    pub authenticated_at: Timestamp,
 }
 
 /// The answer to "whose cookie is this?".
@@ -89,6 +132,8 @@ impl Sessions {
                 is_admin: user.is_admin,
                 created_at: now,
                 last_seen_at: now,
+                roles: user.roles.to_list(),
+                authenticated_at: now,
             })
             .await?;
         Ok(token)
@@ -107,6 +152,7 @@ impl Sessions {
             account_name: record.account_name,
             display_name: record.display_name,
             is_admin: record.is_admin,
+            roles: Roles::from_list(&record.roles),
         };
         let idle = now - record.last_seen_at >= self.idle_seconds;
         let too_old = now - record.created_at >= self.absolute_seconds;
@@ -117,7 +163,17 @@ impl Sessions {
         if now - record.last_seen_at >= TOUCH_INTERVAL {
             self.store.touch_session(&id_hash, now).await?;
         }
-        Ok(Lookup::Active(Session { user, created_at: record.created_at, last_seen_at: now }))
+        Ok(Lookup::Active(Session {
+            user,
+            created_at: record.created_at,
+            last_seen_at: now,
+            authenticated_at: record.authenticated_at,
+        }))
+    }
+
+    /// The user gave their password again.
+    pub async fn reauthenticated(&self, token: &str) -> Result<(), StorageError> {
+        self.store.session_reauthenticated(&hash(token), self.clock.now()).await
     }
 
     pub async fn end(&self, token: &str) -> Result<(), StorageError> {

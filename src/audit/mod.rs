@@ -49,6 +49,8 @@ pub enum EventKind {
     PasswordReset,
     Unlock,
     Mail,
+    Revoke,
+    AdminReauth,
 }
 
 impl EventKind {
@@ -68,6 +70,8 @@ impl EventKind {
             EventKind::PasswordReset => "password-reset",
             EventKind::Unlock => "unlock",
             EventKind::Mail => "mail",
+            EventKind::Revoke => "revoke",
+            EventKind::AdminReauth => "admin-reauth",
         }
     }
 }

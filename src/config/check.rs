@@ -75,9 +75,13 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
             bad(key, format!("\"{dn}\" is not a distinguished name such as DC=example,DC=se"));
         }
     }
-    if let Some(group) = &d.admin_group {
-        if !looks_like_dn(group) {
-            bad("directory.admin_group", format!("\"{group}\" is not a distinguished name"));
+    for (key, group) in [
+        ("directory.admin_group", &d.admin_group),
+        ("directory.helpdesk_group", &d.helpdesk_group),
+        ("directory.reporting_group", &d.reporting_group),
+    ] {
+        if let Some(group) = group.as_ref().filter(|g| !looks_like_dn(g)) {
+            bad(key, format!("\"{group}\" is not a distinguished name"));
         }
     }
     if !(d.user_filter.starts_with('(') && d.user_filter.ends_with(')')) {

@@ -38,6 +38,23 @@ pub struct Settings {
     pub reset: ResetSettings,
     #[serde(default)]
     pub password: PasswordSettings,
+    #[serde(default)]
+    pub admin: AdminSettings,
+}
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct AdminSettings {
+    /// Admin pages ask for the password again when it was given longer ago than this.
+    pub reauth_minutes: u64,
+    /// Audit entries older than this are deleted.
+    pub audit_retention_days: u64,
+}
+
+impl Default for AdminSettings {
+    fn default() -> Self {
+        Self { reauth_minutes: 15, audit_retention_days: 365 }
+    }
 }
 
 /// How the SMTP connection is protected.
@@ -318,6 +335,10 @@ pub struct DirectorySettings {
     pub netbios_domain: String,
     /// Members of this group (directly or through nested groups) are portal administrators.
     pub admin_group: Option<String>,
+    /// Members may verify callers and view users (the service desk).
+    pub helpdesk_group: Option<String>,
+    /// Members may read reports.
+    pub reporting_group: Option<String>,
     #[serde(default = "default_connect_timeout")]
     pub connect_timeout_seconds: u64,
     #[serde(default = "default_operation_timeout")]

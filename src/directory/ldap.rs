@@ -233,6 +233,43 @@ impl Directory for LdapDirectory {
         self.find_one(&format!("(objectGUID={escaped})")).await
     }
 
+    async fn search_users(&self, text: &str, limit: usize) -> Result<Vec<DirectoryUser>, DirectoryError> {
+        let t = ldap_escape(text.trim());
+        let filter = format!("(&{}(|(sAMAccountName=*{t}*)(displayName=*{t}*)(mail=*{t}*)))", self.user_filter);
+        let mut ldap = self.service_connection().await?;
+        let entries = self.search(&mut ldap, &self.base_dn, Scope::Subtree, &filter, USER_ATTRS).await?;
+        let _ = ldap.unbind().await;
+        let mut users: Vec<DirectoryUser> = entries.into_iter().filter_map(to_user).collect();
+        users.sort_by_key(|u| u.account_name.to_lowercase());
+        users.truncate(limit);
+        Ok(users)
+    }
+
+    async fn all_users(&self) -> Result<Vec<DirectoryUser>, DirectoryError> {
+        use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
+        let mut ldap = self.service_connection().await?;
+        let adapters: Vec<Box<dyn Adapter<&str, Vec<&str>>>> =
+            vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(200))];
+        let mut stream = self
+            .timed(ldap.streaming_search_with(
+                adapters,
+                &self.base_dn,
+                Scope::Subtree,
+                &self.user_filter,
+                USER_ATTRS.to_vec(),
+            ))
+            .await?;
+        let mut users = Vec::new();
+        while let Some(entry) = self.timed(stream.next()).await? {
+            if let Some(user) = to_user(SearchEntry::construct(entry)) {
+                users.push(user);
+            }
+        }
+        let _ = stream.finish().await;
+        let _ = ldap.unbind().await;
+        Ok(users)
+    }
+
     async fn attribute(&self, dn: &str, name: &str) -> Result<Option<String>, DirectoryError> {
         let mut ldap = self.service_connection().await?;
         let entries = self.search(&mut ldap, dn, Scope::Base, "(objectClass=*)", &[name]).await?;

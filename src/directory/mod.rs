@@ -54,6 +54,17 @@ pub trait Directory: Send + Sync + 'static {
     /// Finds a user in scope by objectGUID (as the portal stores it).
     async fn find_user_by_id(&self, id: &str) -> Result<Option<DirectoryUser>, DirectoryError>;
 
+    /// Users in scope whose account name, name or mail contains `text` (at most `limit`).
+    async fn search_users(&self, text: &str, limit: usize) -> Result<Vec<DirectoryUser>, DirectoryError>;
+
+    /// Every user in scope, read page by page (for tens of thousands of users).
+    async fn all_users(&self) -> Result<Vec<DirectoryUser>, DirectoryError>;
+
+    /// The objectGUID of every user in scope.
+    async fn all_user_ids(&self) -> Result<Vec<String>, DirectoryError> {
+        Ok(self.all_users().await?.into_iter().map(|u| u.id).collect())
+    }
+
     /// One attribute's first value, read with the service account.
     async fn attribute(&self, dn: &str, name: &str) -> Result<Option<String>, DirectoryError>;
 

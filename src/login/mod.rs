@@ -17,7 +17,7 @@ use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Timestamp};
 use crate::config::Settings;
 use crate::directory::{BindRefusal, Directory, DirectoryError, PasswordCheck, PasswordPolicy, Username};
-use crate::session::SessionUser;
+use crate::session::{Roles, SessionUser};
 use crate::storage::StorageError;
 
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +56,8 @@ pub struct LoginService {
     clock: Arc<dyn Clock>,
     netbios_domain: String,
     admin_group: Option<String>,
+    helpdesk_group: Option<String>,
+    reporting_group: Option<String>,
     max_per_user: u32,
     max_per_ip: u32,
     margin: u32,
@@ -80,6 +82,8 @@ impl LoginService {
             clock,
             netbios_domain: settings.directory.netbios_domain.clone(),
             admin_group: settings.directory.admin_group.clone(),
+            helpdesk_group: settings.directory.helpdesk_group.clone(),
+            reporting_group: settings.directory.reporting_group.clone(),
             max_per_user: l.max_failures_per_user,
             max_per_ip: l.max_failures_per_ip,
             margin: l.lockout_margin,
@@ -180,21 +184,36 @@ impl LoginService {
             }
             PasswordCheck::Accepted => {
                 self.throttle.clear(USER_SCOPE, &user_key).await?;
-                let is_admin = match &self.admin_group {
-                    Some(group) => self.directory.is_member_of(&user.dn, group).await?,
-                    None => false,
-                };
-                let detail = if is_admin { "admin" } else { "user" };
-                self.audit(meta, Outcome::Success, &user.account_name, Some(&user.id), detail).await?;
+                let roles = self.roles(&user.dn).await?;
+                let is_admin = roles.admin;
+                let detail = if roles.any() { roles.to_list() } else { "user".to_string() };
+                self.audit(meta, Outcome::Success, &user.account_name, Some(&user.id), &detail).await?;
                 Ok(LoginOutcome::Success(SessionUser {
                     display_name: user.name_to_show().to_string(),
                     user_id: user.id,
                     user_dn: user.dn,
                     account_name: user.account_name,
                     is_admin,
+                    roles,
                 }))
             }
         }
+    }
+
+    /// The user's portal roles: membership of each configured group, nesting included (wherever
+    /// in the domain the groups are, whatever the user search base).
+    async fn roles(&self, user_dn: &str) -> Result<Roles, DirectoryError> {
+        let member = async |g: &Option<String>| -> Result<bool, DirectoryError> {
+            match g {
+                Some(group) => self.directory.is_member_of(user_dn, group).await,
+                None => Ok(false),
+            }
+        };
+        Ok(Roles {
+            admin: member(&self.admin_group).await?,
+            helpdesk: member(&self.helpdesk_group).await?,
+            reporting: member(&self.reporting_group).await?,
+        })
     }
 
     /// Logs in a user who proved who they are another way (BankID): the account must still be usable.
@@ -217,11 +236,9 @@ impl LoginService {
             .await?;
             return Ok(None);
         };
-        let is_admin = match &self.admin_group {
-            Some(group) => self.directory.is_member_of(&user.dn, group).await?,
-            None => false,
-        };
-        let detail = format!("{method}, {}", if is_admin { "admin" } else { "user" });
+        let roles = self.roles(&user.dn).await?;
+        let is_admin = roles.admin;
+        let detail = format!("{method}, {}", if roles.any() { roles.to_list() } else { "user".to_string() });
         self.audit(meta, Outcome::Success, &user.account_name, Some(&user.id), &detail).await?;
         Ok(Some(SessionUser {
             display_name: user.name_to_show().to_string(),
@@ -229,6 +246,7 @@ impl LoginService {
             user_dn: user.dn,
             account_name: user.account_name,
             is_admin,
+            roles,
         }))
     }
 

@@ -23,6 +23,8 @@ pub enum Notice {
     PasswordReset,
     Unlocked,
     Enrolled(&'static str),
+    /// An administrator revoked a service (or, with "all", the whole enrolment).
+    Revoked(&'static str),
 }
 
 impl Notice {
@@ -31,6 +33,8 @@ impl Notice {
             Notice::PasswordReset => ("mail.reset.subject", "mail.reset.what"),
             Notice::Unlocked => ("mail.unlock.subject", "mail.unlock.what"),
             Notice::Enrolled(_) => ("mail.enrol.subject", "mail.enrol.what"),
+            Notice::Revoked("all") => ("mail.revoke.subject", "mail.revoke.all"),
+            Notice::Revoked(_) => ("mail.revoke.subject", "mail.revoke.what"),
         }
     }
 }
@@ -80,7 +84,7 @@ impl Outbox {
         let (subject_key, what_key) = notice.keys();
         let subject = i.f(subject_key, &[("portal", &self.portal)]);
         let service = match notice {
-            Notice::Enrolled(id) => i.t(&format!("service.{id}.name")).to_string(),
+            Notice::Enrolled(id) | Notice::Revoked(id) if id != "all" => i.t(&format!("service.{id}.name")).to_string(),
             _ => String::new(),
         };
         let what = i.f(what_key, &[("service", &service)]);

@@ -8,6 +8,7 @@ mod sqlite;
 
 pub use sqlite::SqliteStorage;
 
+mod sqlite_admin;
 mod sqlite_bankid;
 mod sqlite_reset;
 mod sqlite_sms;
@@ -39,6 +40,10 @@ pub struct SessionRecord {
     pub is_admin: bool,
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
+    /// Comma-separated portal roles.
+    pub roles: String,
+    /// When the user last gave their password.
+    pub authenticated_at: Timestamp,
 }
 
 /// One audit entry.
@@ -161,11 +166,25 @@ pub struct MailRecord {
     pub last_error: Option<String>,
 }
 
+/// What the audit viewer filters on; empty fields match everything.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct AuditFilter {
+    /// Part of the username, or an exact user id.
+    pub user: Option<String>,
+    pub user_id: Option<String>,
+    pub event: Option<String>,
+    pub outcome: Option<String>,
+    pub ip: Option<String>,
+    pub from: Option<Timestamp>,
+    pub to: Option<Timestamp>,
+}
+
 #[async_trait]
 pub trait Storage: Send + Sync + 'static {
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StorageError>;
     async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StorageError>;
     async fn touch_session(&self, id_hash: &str, at: Timestamp) -> Result<(), StorageError>;
+    async fn session_reauthenticated(&self, id_hash: &str, at: Timestamp) -> Result<(), StorageError>;
     async fn delete_session(&self, id_hash: &str) -> Result<(), StorageError>;
     /// Deletes sessions idle since before `idle_before` or created before `created_before`.
     async fn delete_expired_sessions(
@@ -241,6 +260,20 @@ pub trait Storage: Send + Sync + 'static {
         context: &str,
         purpose: &str,
     ) -> Result<Option<BankIdFlowRecord>, StorageError>;
+
+    /// Audit entries matching `filter`, newest first, and how many match in all.
+    async fn audit_search(
+        &self,
+        filter: &AuditFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<AuditRecord>, i64), StorageError>;
+    async fn delete_audit_before(&self, before: Timestamp) -> Result<u64, StorageError>;
+    /// How many successful events of each kind per day (days since the epoch) since `since`.
+    async fn daily_counts(&self, events: &[&str], since: Timestamp) -> Result<Vec<(i64, String, i64)>, StorageError>;
+    async fn all_enrolments(&self) -> Result<Vec<EnrolmentRecord>, StorageError>;
+    /// Removes one enrolled service (or all of them) and what they stored.
+    async fn revoke_enrolment(&self, user_id: &str, service: Option<&str>) -> Result<u64, StorageError>;
 
     async fn queue_mail(&self, m: &MailRecord) -> Result<(), StorageError>;
     /// Mail due for a (re)try.

@@ -6,11 +6,11 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
+use super::{AuditFilter, MailRecord, ResetFlowRecord};
 use super::{
     AuditRecord, BankIdEnrolmentRecord, BankIdFlowRecord, EnrolmentRecord, SessionRecord, SmsChallengeRecord,
     SmsEnrolmentRecord, Storage, StorageError,
 };
-use super::{MailRecord, ResetFlowRecord};
 use crate::clock::Timestamp;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
@@ -56,8 +56,8 @@ impl SqliteStorage {
 impl Storage for SqliteStorage {
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StorageError> {
         sqlx::query(
-            "INSERT INTO sessions (id_hash, user_id, user_dn, account_name, display_name, is_admin, created_at, last_seen_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO sessions (id_hash, user_id, user_dn, account_name, display_name, is_admin, created_at, last_seen_at,
+             roles, authenticated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&s.id_hash)
         .bind(&s.user_id)
@@ -67,6 +67,8 @@ impl Storage for SqliteStorage {
         .bind(s.is_admin)
         .bind(s.created_at)
         .bind(s.last_seen_at)
+        .bind(&s.roles)
+        .bind(s.authenticated_at)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -81,6 +83,16 @@ impl Storage for SqliteStorage {
 
     async fn touch_session(&self, id_hash: &str, at: Timestamp) -> Result<(), StorageError> {
         sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
+            .bind(at)
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn session_reauthenticated(&self, id_hash: &str, at: Timestamp) -> Result<(), StorageError> {
+        sqlx::query("UPDATE sessions SET authenticated_at = ?, last_seen_at = ? WHERE id_hash = ?")
+            .bind(at)
             .bind(at)
             .bind(id_hash)
             .execute(&self.pool)
@@ -300,6 +312,34 @@ impl Storage for SqliteStorage {
         .bind(purpose)
         .fetch_optional(&self.pool)
         .await?)
+    }
+
+    async fn audit_search(
+        &self,
+        filter: &AuditFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<AuditRecord>, i64), StorageError> {
+        self.admin_audit_search(filter, offset, limit).await
+    }
+
+    async fn delete_audit_before(&self, before: Timestamp) -> Result<u64, StorageError> {
+        let done = sqlx::query("DELETE FROM audit_log WHERE at < ?").bind(before).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn daily_counts(&self, events: &[&str], since: Timestamp) -> Result<Vec<(i64, String, i64)>, StorageError> {
+        self.admin_daily_counts(events, since).await
+    }
+
+    async fn all_enrolments(&self) -> Result<Vec<EnrolmentRecord>, StorageError> {
+        Ok(sqlx::query_as::<_, EnrolmentRecord>("SELECT user_id, service, enrolled_at, last_used_at FROM enrolments")
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn revoke_enrolment(&self, user_id: &str, service: Option<&str>) -> Result<u64, StorageError> {
+        self.admin_revoke(user_id, service).await
     }
 
     async fn queue_mail(&self, m: &MailRecord) -> Result<(), StorageError> {

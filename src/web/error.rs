@@ -13,6 +13,7 @@ pub enum ErrorKind {
     Csrf,
     BadForm,
     NotFound,
+    Forbidden,
 }
 
 #[derive(Debug)]
@@ -37,6 +38,10 @@ impl WebError {
         Self { kind: ErrorKind::BadForm, lang, reference: request_id.to_string() }
     }
 
+    pub fn forbidden(lang: Lang, request_id: &str) -> Self {
+        Self { kind: ErrorKind::Forbidden, lang, reference: request_id.to_string() }
+    }
+
     pub fn not_found(lang: Lang, request_id: &str) -> Self {
         Self { kind: ErrorKind::NotFound, lang, reference: request_id.to_string() }
     }
@@ -55,6 +60,7 @@ impl ResponseError for WebError {
             ErrorKind::Csrf => StatusCode::FORBIDDEN,
             ErrorKind::BadForm => StatusCode::BAD_REQUEST,
             ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         }
     }
 
@@ -64,6 +70,7 @@ impl ResponseError for WebError {
             ErrorKind::Csrf => ("error.csrf.title", "error.csrf.message"),
             ErrorKind::BadForm => ("error.bad_form.title", "error.bad_form.message"),
             ErrorKind::NotFound => ("error.not_found.title", "error.not_found.message"),
+            ErrorKind::Forbidden => ("error.forbidden.title", "error.forbidden.message"),
         };
         let css = super::StaticAssets::new().url("style.css");
         let view = ErrorView { i: self.lang.catalogue(), css, title, message, reference: &self.reference };

@@ -16,6 +16,8 @@ pub struct Layout<'a> {
     pub user: Option<&'a str>,
     /// The current path, so the language switcher can come back to it.
     pub path: &'a str,
+    /// The user has a portal role: show the admin link.
+    pub admin: bool,
 }
 
 #[derive(Template)]
@@ -155,4 +157,86 @@ pub struct PasswordView<'a> {
     /// (rule id, sentence, css class)
     pub rules: Vec<(&'static str, String, &'static str)>,
     pub rules_json: String,
+}
+
+/// A row of (up to six) cells in an admin table.
+pub type Row = (String, String, String, String, String, String);
+
+#[derive(Template)]
+#[template(path = "admin_dashboard.html")]
+pub struct AdminDashboardView<'a> {
+    pub l: Layout<'a>,
+    pub roles: crate::session::Roles,
+    pub d: &'a crate::admin::Dashboard,
+    /// (service id, name key, count)
+    pub per_service: Vec<(&'static str, String, usize)>,
+    pub chart: String,
+    pub failures: Vec<Row>,
+    pub blocked: Vec<Row>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_users.html")]
+pub struct AdminUsersView<'a> {
+    pub l: Layout<'a>,
+    pub roles: crate::session::Roles,
+    pub q: &'a str,
+    pub searched: bool,
+    /// (id, name, account, mail)
+    pub users: Vec<(String, String, String, String)>,
+}
+
+#[derive(Template)]
+#[template(path = "admin_user.html")]
+pub struct AdminUserView<'a> {
+    pub l: Layout<'a>,
+    pub roles: crate::session::Roles,
+    pub id: &'a str,
+    pub name: String,
+    pub account: String,
+    pub mail: String,
+    pub mobile: String,
+    pub locked_key: &'static str,
+    pub pwd_last_set: String,
+    pub groups: String,
+    pub status_key: String,
+    pub collected: u8,
+    pub needed: u8,
+    /// (service id, name key, stars, enrolled at, last used)
+    pub enrolments: Vec<(&'static str, String, u8, String, String)>,
+    pub can_revoke: bool,
+    pub audit: Vec<Row>,
+    pub message: Option<String>,
+}
+
+/// The audit filter as the form shows it.
+#[derive(Default)]
+pub struct AuditForm {
+    pub user: String,
+    pub event: String,
+    pub outcome: String,
+    pub ip: String,
+    pub from: String,
+    pub to: String,
+}
+
+#[derive(Template)]
+#[template(path = "admin_audit.html")]
+pub struct AdminAuditView<'a> {
+    pub l: Layout<'a>,
+    pub roles: crate::session::Roles,
+    pub f: AuditForm,
+    pub query: String,
+    pub rows: Vec<Row>,
+    pub total: i64,
+    pub page: i64,
+    pub more: bool,
+}
+
+#[derive(Template)]
+#[template(path = "admin_reauth.html")]
+pub struct AdminReauthView<'a> {
+    pub l: Layout<'a>,
+    pub back: &'a str,
+    pub error: Option<String>,
 }

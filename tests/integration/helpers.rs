@@ -115,10 +115,16 @@ impl TestDc {
     }
 
     pub async fn create_user(&self, prefix: &str) -> TestUser {
+        let parent = format!("CN=Users,{}", self.base);
+        self.create_user_in(prefix, &parent).await
+    }
+
+    /// A user under `parent` (a container or OU).
+    pub async fn create_user_in(&self, prefix: &str, parent: &str) -> TestUser {
         let name = unique(prefix);
         let password = format!("Pw-{}-x9!", unique(""));
         let display_name = format!("Test {name}");
-        let dn = format!("CN={name},CN=Users,{}", self.base);
+        let dn = format!("CN={name},{parent}");
         let upn = format!("{name}@example.test");
         let pwd = unicode_pwd(&password);
         let mut ldap = self.admin().await;

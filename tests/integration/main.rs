@@ -3,6 +3,7 @@
 #[macro_use]
 mod helpers;
 
+mod admin;
 mod bankid;
 mod config_check;
 mod directory;

@@ -1,5 +1,6 @@
 //! Page handlers.
 
+pub mod admin;
 pub mod bankid;
 pub mod health;
 pub mod home;
@@ -28,6 +29,7 @@ pub fn layout<'a>(page: &'a super::Page, path: &'a str) -> super::views::Layout<
         portal_name: &page.state.settings.portal.name,
         user: page.session().map(|s| s.user.display_name.as_str()),
         path,
+        admin: page.session().is_some_and(|s| s.user.roles.any()),
     }
 }
 

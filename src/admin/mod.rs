@@ -1,0 +1,295 @@
+//! IT administration: who is enrolled and with what, user pages, revocation, the audit trail and
+//! reports. Read from the directory (paged, for tens of thousands of users) and the database.
+
+mod chart;
+
+pub use chart::daily_chart_svg;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
+use crate::clock::{Clock, Timestamp};
+use crate::directory::{Directory, DirectoryError, DirectoryUser};
+use crate::enrolment::{Assessment, EnrolmentStatus, Service, ServiceKind, StarRule, assess};
+use crate::mail::{Notice, Outbox};
+use crate::session::SessionUser;
+use crate::storage::{AuditFilter, AuditRecord, EnrolmentRecord, Storage, StorageError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Storage(#[from] StorageError),
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+}
+
+/// Resets and unlocks on one day.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DayCount {
+    /// Days since the epoch.
+    pub day: i64,
+    pub resets: i64,
+    pub unlocks: i64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Dashboard {
+    pub users: usize,
+    pub enrolled: usize,
+    pub partly: usize,
+    pub not_enrolled: usize,
+    pub per_service: Vec<(ServiceKind, usize)>,
+    pub days: Vec<DayCount>,
+    pub failures: Vec<AuditRecord>,
+    pub blocked: Vec<AuditRecord>,
+}
+
+/// One user, as the admin page shows them.
+#[derive(Debug, Clone)]
+pub struct UserPage {
+    pub user: DirectoryUser,
+    pub groups: Vec<String>,
+    pub pwd_last_set: Option<Timestamp>,
+    pub enrolments: Vec<(Service, EnrolmentRecord)>,
+    pub assessment: Assessment,
+    pub audit: Vec<AuditRecord>,
+}
+
+pub struct AdminService {
+    store: Arc<dyn Storage>,
+    directory: Arc<dyn Directory>,
+    clock: Arc<dyn Clock>,
+    auditor: Auditor,
+    outbox: Outbox,
+    services: Vec<Service>,
+    rule: StarRule,
+    retention_days: u64,
+}
+
+/// AD's FILETIME (100 ns since 1601) as Unix seconds.
+fn filetime_to_unix(v: i64) -> Option<Timestamp> {
+    (v > 0).then(|| v / 10_000_000 - 11_644_473_600)
+}
+
+impl AdminService {
+    #[allow(clippy::too_many_arguments)]
+    pub fn new(
+        store: Arc<dyn Storage>,
+        directory: Arc<dyn Directory>,
+        clock: Arc<dyn Clock>,
+        auditor: Auditor,
+        outbox: Outbox,
+        services: Vec<Service>,
+        rule: StarRule,
+        retention_days: u64,
+    ) -> Self {
+        Self { store, directory, clock, auditor, outbox, services, rule, retention_days }
+    }
+
+    pub fn services(&self) -> &[Service] {
+        &self.services
+    }
+
+    async fn enrolments_by_user(&self) -> Result<HashMap<String, Vec<ServiceKind>>, StorageError> {
+        let mut by_user: HashMap<String, Vec<ServiceKind>> = HashMap::new();
+        for e in self.store.all_enrolments().await? {
+            if let Ok(kind) = e.service.parse() {
+                by_user.entry(e.user_id).or_default().push(kind);
+            }
+        }
+        Ok(by_user)
+    }
+
+    /// Counts over every user in scope (a paged directory search), enrolments per service, the
+    /// last 30 days of resets and unlocks, and recent failures and blocks.
+    pub async fn dashboard(&self) -> Result<Dashboard, AdminError> {
+        let ids = self.directory.all_user_ids().await?;
+        let by_user = self.enrolments_by_user().await?;
+        let (mut enrolled, mut partly, mut not_enrolled) = (0, 0, 0);
+        let mut per_service: HashMap<ServiceKind, usize> = HashMap::new();
+        for id in &ids {
+            let kinds = by_user.get(id).map(Vec::as_slice).unwrap_or_default();
+            for k in kinds {
+                *per_service.entry(*k).or_default() += 1;
+            }
+            match assess(&self.services, kinds, self.rule).status {
+                EnrolmentStatus::Enrolled => enrolled += 1,
+                EnrolmentStatus::PartlyEnrolled => partly += 1,
+                EnrolmentStatus::NotEnrolled => not_enrolled += 1,
+            }
+        }
+        let today = self.clock.now() / 86400;
+        let since = (today - 29) * 86400;
+        let counts = self.store.daily_counts(&["password-reset", "unlock"], since).await?;
+        let days = (today - 29..=today)
+            .map(|day| {
+                let n = |e: &str| counts.iter().filter(|(d, ev, _)| *d == day && ev == e).map(|(_, _, c)| *c).sum();
+                DayCount { day, resets: n("password-reset"), unlocks: n("unlock") }
+            })
+            .collect();
+        let recent =
+            |outcome: &str| AuditFilter { outcome: Some(outcome.into()), from: Some(since), ..AuditFilter::default() };
+        let (failures, _) = self.store.audit_search(&recent("failure"), 0, 10).await?;
+        let (blocked, _) = self.store.audit_search(&recent("blocked"), 0, 10).await?;
+        Ok(Dashboard {
+            users: ids.len(),
+            enrolled,
+            partly,
+            not_enrolled,
+            per_service: self
+                .services
+                .iter()
+                .map(|s| (s.kind, per_service.get(&s.kind).copied().unwrap_or(0)))
+                .collect(),
+            days,
+            failures,
+            blocked,
+        })
+    }
+
+    pub async fn search(&self, text: &str) -> Result<Vec<DirectoryUser>, AdminError> {
+        if text.trim().chars().count() < 2 {
+            return Ok(Vec::new());
+        }
+        Ok(self.directory.search_users(text, 50).await?)
+    }
+
+    pub async fn user_page(&self, id: &str) -> Result<Option<UserPage>, AdminError> {
+        let Some(user) = self.directory.find_user_by_id(id).await? else { return Ok(None) };
+        let groups = self.directory.groups_of(&user.dn).await?;
+        let pwd_last_set = self
+            .directory
+            .attribute(&user.dn, "pwdLastSet")
+            .await?
+            .and_then(|v| v.parse().ok())
+            .and_then(filetime_to_unix);
+        let records = self.store.enrolments(id).await?;
+        let kinds: Vec<ServiceKind> = records.iter().filter_map(|r| r.service.parse().ok()).collect();
+        let enrolments = records
+            .into_iter()
+            .filter_map(|r| self.services.iter().find(|s| s.kind.id() == r.service).map(|s| (*s, r)))
+            .collect();
+        let filter = AuditFilter { user_id: Some(id.into()), ..AuditFilter::default() };
+        let (audit, _) = self.store.audit_search(&filter, 0, 50).await?;
+        Ok(Some(UserPage {
+            assessment: assess(&self.services, &kinds, self.rule),
+            user,
+            groups,
+            pwd_last_set,
+            enrolments,
+            audit,
+        }))
+    }
+
+    /// Revokes one service (or the whole enrolment) with a reason; the user is told by mail.
+    pub async fn revoke(
+        &self,
+        actor: &SessionUser,
+        user_id: &str,
+        service: Option<ServiceKind>,
+        reason: &str,
+        meta: &RequestMeta,
+    ) -> Result<bool, AdminError> {
+        let Some(user) = self.directory.find_user_by_id(user_id).await? else { return Ok(false) };
+        let removed = self.store.revoke_enrolment(user_id, service.map(|s| s.id())).await?;
+        let what = service.map(|s| s.id().to_string()).unwrap_or_else(|| "all services".into());
+        let event = AuditEvent::new(EventKind::Revoke, Outcome::Success)
+            .username(&user.account_name)
+            .user_id(user_id)
+            .detail(format!("{what} revoked by {} ({removed} removed): {reason}", actor.account_name));
+        self.auditor.record(meta, event).await?;
+        if let Some(mail) = &user.mail {
+            let notice = Notice::Revoked(service.map(|s| s.id()).unwrap_or("all"));
+            self.outbox.notify(mail, user.name_to_show(), notice, meta).await?;
+        }
+        Ok(removed > 0)
+    }
+
+    pub async fn audit(
+        &self,
+        filter: &AuditFilter,
+        page: i64,
+        per_page: i64,
+    ) -> Result<(Vec<AuditRecord>, i64), AdminError> {
+        Ok(self.store.audit_search(filter, page.max(0) * per_page, per_page).await?)
+    }
+
+    /// The filtered audit trail as CSV (at most 100,000 rows).
+    pub async fn audit_csv(&self, filter: &AuditFilter) -> Result<String, AdminError> {
+        let (rows, _) = self.store.audit_search(filter, 0, 100_000).await?;
+        let mut out = String::from("time,event,outcome,username,user_id,source_ip,user_agent,request_id,detail\r\n");
+        for r in rows {
+            let fields = [
+                crate::clock::format_utc(r.at),
+                r.event,
+                r.outcome,
+                r.username.unwrap_or_default(),
+                r.user_id.unwrap_or_default(),
+                r.source_ip.unwrap_or_default(),
+                r.user_agent.unwrap_or_default(),
+                r.request_id.unwrap_or_default(),
+                r.detail.unwrap_or_default(),
+            ];
+            out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+            out.push_str("\r\n");
+        }
+        Ok(out)
+    }
+
+    /// Every user in scope who has not completed enrolment, as CSV.
+    pub async fn not_enrolled_csv(&self) -> Result<String, AdminError> {
+        let by_user = self.enrolments_by_user().await?;
+        let mut out = String::from("account,name,mail,status,stars\r\n");
+        for u in self.directory.all_users().await? {
+            let kinds = by_user.get(&u.id).map(Vec::as_slice).unwrap_or_default();
+            let a = assess(&self.services, kinds, self.rule);
+            if a.status == EnrolmentStatus::Enrolled {
+                continue;
+            }
+            {
+                let fields = [
+                    u.account_name.clone(),
+                    u.name_to_show().to_string(),
+                    u.mail.clone().unwrap_or_default(),
+                    a.status.id().to_string(),
+                    format!("{}/{}", a.collected, a.needed),
+                ];
+                out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
+                out.push_str("\r\n");
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes audit entries older than the retention; returns how many.
+    pub async fn purge_audit(&self) -> Result<u64, StorageError> {
+        let before = self.clock.now() - self.retention_days as i64 * 86400;
+        self.store.delete_audit_before(before).await
+    }
+}
+
+/// A CSV field, quoted when needed, and defused against formula injection in spreadsheets.
+fn csv_field(value: &str) -> String {
+    let value = if value.starts_with(['=', '+', '-', '@']) { format!("'{value}") } else { value.to_string() };
+    if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_fields_are_quoted_and_defused() {
+        assert_eq!(csv_field("plain"), "plain");
+        assert_eq!(csv_field("a,b"), "\"a,b\"");
+        assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
+        assert_eq!(csv_field("=cmd()"), "'=cmd()");
+    }
+
+    #[test]
+    fn ad_filetimes_become_unix_time() {
+        assert_eq!(filetime_to_unix(116_444_736_000_000_000), Some(0));
+        assert_eq!(filetime_to_unix(0), None);
+    }
+}

@@ -1,0 +1,93 @@
+//! SQLite queries for the admin pages: audit search, daily counts, revocation.
+
+use sqlx::{QueryBuilder, Sqlite};
+
+use super::{AuditFilter, AuditRecord, SqliteStorage, StorageError};
+use crate::clock::Timestamp;
+
+fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &AuditFilter) {
+    q.push(" WHERE 1 = 1");
+    if let Some(user) = f.user.as_deref().filter(|u| !u.is_empty()) {
+        q.push(" AND (username LIKE ")
+            .push_bind(format!("%{user}%"))
+            .push(" OR user_id = ")
+            .push_bind(user.to_string())
+            .push(")");
+    }
+    if let Some(id) = &f.user_id {
+        q.push(" AND user_id = ").push_bind(id.clone());
+    }
+    if let Some(event) = f.event.as_deref().filter(|e| !e.is_empty()) {
+        q.push(" AND event = ").push_bind(event.to_string());
+    }
+    if let Some(outcome) = f.outcome.as_deref().filter(|o| !o.is_empty()) {
+        q.push(" AND outcome = ").push_bind(outcome.to_string());
+    }
+    if let Some(ip) = f.ip.as_deref().filter(|i| !i.is_empty()) {
+        q.push(" AND source_ip = ").push_bind(ip.to_string());
+    }
+    if let Some(from) = f.from {
+        q.push(" AND at >= ").push_bind(from);
+    }
+    if let Some(to) = f.to {
+        q.push(" AND at < ").push_bind(to);
+    }
+}
+
+impl SqliteStorage {
+    pub(super) async fn admin_audit_search(
+        &self,
+        f: &AuditFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<AuditRecord>, i64), StorageError> {
+        let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM audit_log");
+        push_filter(&mut count, f);
+        let (total,): (i64,) = count.build_query_as().fetch_one(self.pool()).await?;
+        let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM audit_log");
+        push_filter(&mut q, f);
+        q.push(" ORDER BY id DESC LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
+        let rows = q.build_query_as::<AuditRecord>().fetch_all(self.pool()).await?;
+        Ok((rows, total))
+    }
+
+    pub(super) async fn admin_daily_counts(
+        &self,
+        events: &[&str],
+        since: Timestamp,
+    ) -> Result<Vec<(i64, String, i64)>, StorageError> {
+        let mut q = QueryBuilder::<Sqlite>::new(
+            "SELECT at / 86400 AS day, event, COUNT(*) FROM audit_log WHERE outcome = 'success' AND at >= ",
+        );
+        q.push_bind(since).push(" AND event IN (");
+        let mut list = q.separated(", ");
+        for e in events {
+            list.push_bind(e.to_string());
+        }
+        q.push(") GROUP BY day, event ORDER BY day");
+        Ok(q.build_query_as::<(i64, String, i64)>().fetch_all(self.pool()).await?)
+    }
+
+    pub(super) async fn admin_revoke(&self, user_id: &str, service: Option<&str>) -> Result<u64, StorageError> {
+        let mut tx = self.pool().begin().await?;
+        let removed = match service {
+            Some(s) => {
+                sqlx::query("DELETE FROM enrolments WHERE user_id = ? AND service = ?")
+                    .bind(user_id)
+                    .bind(s)
+                    .execute(&mut *tx)
+                    .await?
+            }
+            None => sqlx::query("DELETE FROM enrolments WHERE user_id = ?").bind(user_id).execute(&mut *tx).await?,
+        }
+        .rows_affected();
+        if service.is_none_or(|s| s == "bankid") {
+            sqlx::query("DELETE FROM bankid_enrolments WHERE user_id = ?").bind(user_id).execute(&mut *tx).await?;
+        }
+        if service.is_none_or(|s| s == "sms") {
+            sqlx::query("DELETE FROM sms_enrolments WHERE user_id = ?").bind(user_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(removed)
+    }
+}

@@ -1,0 +1,342 @@
+//! `/admin`: the dashboard, users, revocation, the audit trail and reports, by role.
+
+use actix_web::{HttpResponse, web};
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use super::{html, layout, see_other};
+use crate::admin::{AdminError, daily_chart_svg};
+use crate::audit::{AuditEvent, EventKind, Outcome};
+use crate::clock::format_utc;
+use crate::directory::PasswordCheck;
+use crate::enrolment::ServiceKind;
+use crate::session::{Roles, Session};
+use crate::storage::{AuditFilter, AuditRecord};
+use crate::web::csrf::{CsrfField, CsrfForm};
+use crate::web::views::{
+    AdminAuditView, AdminDashboardView, AdminReauthView, AdminUserView, AdminUsersView, AuditForm, Row,
+};
+use crate::web::{Page, WebError};
+
+/// The session, if it has a role `allowed` accepts and gave its password recently enough.
+fn guard<'a>(page: &'a Page, path: &str, allowed: fn(Roles) -> bool) -> Result<&'a Session, HttpResponse> {
+    let Some(session) = page.session() else { return Err(see_other("/login").finish()) };
+    if !allowed(session.user.roles) {
+        let error = WebError::forbidden(page.lang, &page.meta.request_id);
+        return Err(actix_web::ResponseError::error_response(&error));
+    }
+    let max = page.state.settings.admin.reauth_minutes as i64 * 60;
+    if page.state.clock.now() - session.authenticated_at > max {
+        let back: String = url_encode(path);
+        return Err(see_other(&format!("/admin/reauth?back={back}")).finish());
+    }
+    Ok(session)
+}
+
+fn url_encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+fn fail(page: &Page, e: AdminError) -> WebError {
+    match e {
+        AdminError::Storage(e) => page.fail(e),
+        AdminError::Directory(e) => page.fail(e),
+    }
+}
+
+fn row(r: &AuditRecord) -> Row {
+    (
+        format_utc(r.at),
+        r.event.clone(),
+        r.outcome.clone(),
+        r.username.clone().unwrap_or_default(),
+        r.source_ip.clone().unwrap_or_default(),
+        r.detail.clone().unwrap_or_default(),
+    )
+}
+
+macro_rules! guarded {
+    ($page:expr, $path:expr, $allowed:expr) => {
+        match guard(&$page, $path, $allowed) {
+            Ok(s) => s,
+            Err(res) => return Ok(res),
+        }
+    };
+}
+
+pub async fn dashboard(page: Page) -> Result<HttpResponse, WebError> {
+    let session = guarded!(page, "/admin", Roles::can_report);
+    let d = page.state.admin.dashboard().await.map_err(|e| fail(&page, e))?;
+    let i = page.i18n();
+    let view = AdminDashboardView {
+        l: layout(&page, "/admin"),
+        roles: session.user.roles,
+        per_service: d.per_service.iter().map(|(k, n)| (k.id(), format!("service.{}.name", k.id()), *n)).collect(),
+        chart: daily_chart_svg(&d.days, i.t("admin.chart_title")),
+        failures: d.failures.iter().map(row).collect(),
+        blocked: d.blocked.iter().map(row).collect(),
+        d: &d,
+    };
+    html(&page, view)
+}
+
+#[derive(Deserialize)]
+pub struct Search {
+    #[serde(default)]
+    q: String,
+}
+
+pub async fn users(page: Page, q: web::Query<Search>) -> Result<HttpResponse, WebError> {
+    let session = guarded!(page, "/admin/users", Roles::can_view_users);
+    let found = page.state.admin.search(&q.q).await.map_err(|e| fail(&page, e))?;
+    let users = found
+        .into_iter()
+        .map(|u| {
+            (u.id.clone(), u.name_to_show().to_string(), u.account_name.clone(), u.mail.clone().unwrap_or_default())
+        })
+        .collect();
+    let view = AdminUsersView {
+        l: layout(&page, "/admin/users"),
+        roles: session.user.roles,
+        q: &q.q,
+        searched: !q.q.is_empty(),
+        users,
+    };
+    html(&page, view)
+}
+
+async fn user_view(
+    page: &Page,
+    session: &Session,
+    id: &str,
+    message: Option<String>,
+) -> Result<HttpResponse, WebError> {
+    let Some(u) = page.state.admin.user_page(id).await.map_err(|e| fail(page, e))? else {
+        return Err(WebError::not_found(page.lang, &page.meta.request_id));
+    };
+    let masked_mobile = u
+        .user
+        .mobile
+        .as_deref()
+        .map(|m| crate::identity::sms::PhoneNumber::parse(m, "SE").map(|n| n.masked()).unwrap_or_else(|_| "***".into()))
+        .unwrap_or_default();
+    let view = AdminUserView {
+        l: layout(page, "/admin/users"),
+        roles: session.user.roles,
+        id,
+        name: u.user.name_to_show().to_string(),
+        account: u.user.account_name.clone(),
+        mail: u.user.mail.clone().unwrap_or_default(),
+        mobile: masked_mobile,
+        locked_key: if u.user.locked { "admin.yes" } else { "admin.no" },
+        pwd_last_set: u.pwd_last_set.map(format_utc).unwrap_or_default(),
+        groups: u
+            .groups
+            .iter()
+            .filter_map(|g| g.split(',').next())
+            .map(|cn| cn.trim_start_matches("CN="))
+            .collect::<Vec<_>>()
+            .join(", "),
+        status_key: format!("admin.status_{}", u.assessment.status.id()),
+        collected: u.assessment.collected,
+        needed: u.assessment.needed,
+        enrolments: u
+            .enrolments
+            .iter()
+            .map(|(s, r)| {
+                (
+                    s.kind.id(),
+                    format!("service.{}.name", s.kind.id()),
+                    s.stars,
+                    format_utc(r.enrolled_at),
+                    r.last_used_at.map(format_utc).unwrap_or_else(|| "–".into()),
+                )
+            })
+            .collect(),
+        can_revoke: session.user.roles.admin,
+        audit: u.audit.iter().map(row).collect(),
+        message,
+    };
+    html(page, view)
+}
+
+pub async fn user(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
+    let session = guarded!(page, &format!("/admin/users/{id}"), Roles::can_view_users);
+    user_view(&page, session, &id, None).await
+}
+
+#[derive(Deserialize)]
+pub struct RevokeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    service: String,
+    #[serde(default)]
+    reason: String,
+}
+
+impl CsrfField for RevokeForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+pub async fn revoke(page: Page, id: web::Path<String>, form: CsrfForm<RevokeForm>) -> Result<HttpResponse, WebError> {
+    let session = guarded!(page, &format!("/admin/users/{id}"), |r: Roles| r.admin);
+    let form = form.0;
+    let i = page.i18n();
+    let reason = form.reason.trim();
+    if reason.is_empty() {
+        return user_view(&page, session, &id, Some(i.t("admin.reason_needed").to_string())).await;
+    }
+    let service = match form.service.as_str() {
+        "all" => None,
+        s => match s.parse::<ServiceKind>() {
+            Ok(k) => Some(k),
+            Err(_) => return Err(WebError::bad_form(page.lang, &page.meta.request_id)),
+        },
+    };
+    page.state.admin.revoke(&session.user, &id, service, reason, &page.meta).await.map_err(|e| fail(&page, e))?;
+    user_view(&page, session, &id, Some(i.t("admin.revoked").to_string())).await
+}
+
+#[derive(Deserialize, Serialize, Default)]
+pub struct AuditQuery {
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    event: String,
+    #[serde(default)]
+    outcome: String,
+    #[serde(default)]
+    ip: String,
+    #[serde(default)]
+    from: String,
+    #[serde(default)]
+    to: String,
+    #[serde(default, skip_serializing)]
+    page: i64,
+}
+
+/// `YYYY-MM-DD` as the Unix time of that day's start (UTC).
+fn day_start(text: &str) -> Option<i64> {
+    let format = time::macros::format_description!("[year]-[month]-[day]");
+    time::Date::parse(text, &format).ok().map(|d| d.midnight().assume_utc().unix_timestamp())
+}
+
+impl AuditQuery {
+    fn filter(&self) -> AuditFilter {
+        let some = |s: &String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        AuditFilter {
+            user: some(&self.user),
+            user_id: None,
+            event: some(&self.event),
+            outcome: some(&self.outcome),
+            ip: some(&self.ip),
+            from: day_start(&self.from),
+            to: day_start(&self.to).map(|t| t + 86400),
+        }
+    }
+}
+
+const PER_PAGE: i64 = 50;
+
+pub async fn audit(page: Page, q: web::Query<AuditQuery>) -> Result<HttpResponse, WebError> {
+    let session = guarded!(page, "/admin/audit", Roles::can_report);
+    let (rows, total) = page.state.admin.audit(&q.filter(), q.page, PER_PAGE).await.map_err(|e| fail(&page, e))?;
+    let query = serde_urlencoded::to_string(&*q).unwrap_or_default();
+    let view = AdminAuditView {
+        l: layout(&page, "/admin/audit"),
+        roles: session.user.roles,
+        f: AuditForm {
+            user: q.user.clone(),
+            event: q.event.clone(),
+            outcome: q.outcome.clone(),
+            ip: q.ip.clone(),
+            from: q.from.clone(),
+            to: q.to.clone(),
+        },
+        query,
+        rows: rows.iter().map(row).collect(),
+        total,
+        page: q.page.max(0),
+        more: (q.page.max(0) + 1) * PER_PAGE < total,
+    };
+    html(&page, view)
+}
+
+fn csv(name: &str, body: String) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header(("Content-Disposition", format!("attachment; filename=\"{name}\"")))
+        .body(body)
+}
+
+pub async fn audit_csv(page: Page, q: web::Query<AuditQuery>) -> Result<HttpResponse, WebError> {
+    guarded!(page, "/admin/audit", Roles::can_report);
+    let body = page.state.admin.audit_csv(&q.filter()).await.map_err(|e| fail(&page, e))?;
+    Ok(csv("stjarna-audit.csv", body))
+}
+
+pub async fn not_enrolled_csv(page: Page) -> Result<HttpResponse, WebError> {
+    guarded!(page, "/admin", Roles::can_report);
+    let body = page.state.admin.not_enrolled_csv().await.map_err(|e| fail(&page, e))?;
+    Ok(csv("stjarna-not-enrolled.csv", body))
+}
+
+#[derive(Deserialize)]
+pub struct Back {
+    #[serde(default)]
+    back: String,
+}
+
+fn safe_back(back: &str) -> &str {
+    if back.starts_with("/admin") && !back.contains("//") { back } else { "/admin" }
+}
+
+pub async fn show_reauth(page: Page, q: web::Query<Back>) -> Result<HttpResponse, WebError> {
+    if page.session().is_none() {
+        return Ok(see_other("/login").finish());
+    }
+    html(&page, AdminReauthView { l: layout(&page, "/admin"), back: safe_back(&q.back), error: None })
+}
+
+#[derive(Deserialize)]
+pub struct ReauthForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    back: String,
+    #[serde(default)]
+    password: String,
+}
+
+impl CsrfField for ReauthForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+pub async fn reauth(page: Page, form: CsrfForm<ReauthForm>) -> Result<HttpResponse, WebError> {
+    let (Some(session), Some(token)) = (page.session(), page.session_token.as_deref()) else {
+        return Ok(see_other("/login").finish());
+    };
+    let form = form.0;
+    let check = page.state.directory.check_password(&session.user.user_dn, &SecretString::from(form.password)).await;
+    let ok = matches!(check, Ok(PasswordCheck::Accepted));
+    let event = AuditEvent::new(EventKind::AdminReauth, if ok { Outcome::Success } else { Outcome::Failure })
+        .username(&session.user.account_name)
+        .user_id(&session.user.user_id);
+    page.state.auditor.record(&page.meta, event).await.map_err(|e| page.fail(e))?;
+    if ok {
+        page.state.sessions.reauthenticated(token).await.map_err(|e| page.fail(e))?;
+        return Ok(see_other(safe_back(&form.back)).finish());
+    }
+    let error = Some(page.i18n().t("login.error.invalid").to_string());
+    html(&page, AdminReauthView { l: layout(&page, "/admin"), back: safe_back(&form.back), error })
+}

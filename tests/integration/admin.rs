@@ -1,0 +1,266 @@
+//! Administration against Samba AD: roles from nested groups, re-login, revocation, the audit
+//! trail, and dashboard counts over hundreds of users.
+
+use std::collections::HashSet;
+
+use crate::helpers::{TestDc, TestUser, csrf_in, location, new_client, spawn_app_with, text_of, unique};
+use crate::sims::{ANNA, Gateway, spawn_with_sms};
+
+/// Config lines naming a helpdesk and a reporting group (the admin group is already configured).
+fn role_groups(c: String, helpdesk: &str, reporting: &str) -> String {
+    c.replace(
+        "admin_group = ",
+        &format!("helpdesk_group = \"{helpdesk}\"\nreporting_group = \"{reporting}\"\nadmin_group = "),
+    )
+}
+
+async fn admin_user(dc: &TestDc) -> TestUser {
+    let user = dc.create_user("adm").await;
+    dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &user.dn).await;
+    user
+}
+
+#[tokio::test]
+async fn each_role_sees_only_its_pages() {
+    let dc = require_dc!();
+    let helpdesk_group = dc.create_group("hd").await;
+    let reporting_group = dc.create_group("rep").await;
+    let (plain, helpdesk, reporter, admin) =
+        (dc.create_user("plain").await, dc.create_user("hd").await, dc.create_user("rep").await, admin_user(&dc).await);
+    // Roles through nested groups: the user is in a team that is in the role group.
+    let team = dc.create_group("team").await;
+    dc.add_member(&helpdesk_group, &team).await;
+    dc.add_member(&team, &helpdesk.dn).await;
+    dc.add_member(&reporting_group, &reporter.dn).await;
+    let mut app = spawn_app_with(&dc, |c| role_groups(c, &helpdesk_group, &reporting_group)).await;
+    let target = dc.create_user("target").await;
+    let target_id = {
+        app.login(&target.name, &target.password).await;
+        app.sessions().await[0].user_id.clone()
+    };
+    let pages =
+        ["/admin", "/admin/users?q=test", "/admin/audit", "/admin/audit.csv", "/admin/reports/not-enrolled.csv"];
+    let expect = |who: &str| -> Vec<u16> {
+        match who {
+            "plain" => vec![403, 403, 403, 403, 403],
+            "helpdesk" => vec![403, 200, 403, 403, 403],
+            "reporting" => vec![200, 403, 200, 200, 200],
+            _ => vec![200, 200, 200, 200, 200],
+        }
+    };
+    for (who, user) in [("plain", &plain), ("helpdesk", &helpdesk), ("reporting", &reporter), ("admin", &admin)] {
+        app.client = new_client();
+        app.login(&user.name, &user.password).await;
+        let mut got = Vec::new();
+        for p in pages {
+            got.push(app.get(p).await.status().as_u16());
+        }
+        assert_eq!(got, expect(who), "{who}");
+        // Only an admin may revoke.
+        let page = app.get_html("/").await;
+        let res = app
+            .post(
+                &format!("/admin/users/{target_id}/revoke"),
+                &[("csrf", &csrf_in(&page)), ("service", "all"), ("reason", "test")],
+            )
+            .await;
+        assert_eq!(res.status().as_u16(), if who == "admin" { 200 } else { 403 }, "{who} revoking");
+    }
+    let forbidden = {
+        app.client = new_client();
+        app.login(&plain.name, &plain.password).await;
+        app.get("/admin").await.text().await.unwrap()
+    };
+    assert!(forbidden.contains("Ingen behörighet"));
+}
+
+#[tokio::test]
+async fn admin_pages_ask_for_the_password_again_after_fifteen_minutes() {
+    let dc = require_dc!();
+    let admin = admin_user(&dc).await;
+    let app = spawn_app_with(&dc, |c| c).await;
+    app.login(&admin.name, &admin.password).await;
+    assert_eq!(app.get("/admin").await.status(), 200);
+    app.clock.advance_seconds(10 * 60);
+    assert_eq!(app.get("/").await.status(), 200, "activity keeps the session");
+    app.clock.advance_seconds(6 * 60);
+    let res = app.get("/admin/audit").await;
+    assert_eq!(location(&res), "/admin/reauth?back=/admin/audit");
+    let page = app.get_html("/admin/reauth?back=/admin/audit").await;
+    let res =
+        app.post("/admin/reauth", &[("csrf", &csrf_in(&page)), ("back", "/admin/audit"), ("password", "wrong")]).await;
+    assert!(text_of(&res.text().await.unwrap(), "reauth-error").is_some());
+    let res = app
+        .post("/admin/reauth", &[("csrf", &csrf_in(&page)), ("back", "/admin/audit"), ("password", &admin.password)])
+        .await;
+    assert_eq!(location(&res), "/admin/audit");
+    assert_eq!(app.get("/admin/audit").await.status(), 200);
+    let audit = app.audit().await;
+    assert!(audit.iter().any(|a| a.event == "admin-reauth" && a.outcome == "failure"));
+    assert!(audit.iter().any(|a| a.event == "admin-reauth" && a.outcome == "success"));
+}
+
+#[tokio::test]
+async fn an_admin_finds_a_user_and_revokes_with_a_reason_and_the_user_is_told() {
+    let dc = require_dc!();
+    let admin = admin_user(&dc).await;
+    let user = dc.create_user("revokee").await;
+    dc.modify(&user.dn, "mobile", "+46701234567").await;
+    let mut t = spawn_with_sms(&dc, Gateway::Elks46, |c| c).await;
+    t.app.login(&user.name, &user.password).await;
+    t.enrol(ANNA).await;
+    let user_id = t.app.sessions().await[0].user_id.clone();
+    t.app.client = new_client();
+    t.app.login(&admin.name, &admin.password).await;
+    let found = t.app.get_html(&format!("/admin/users?q={}", &user.name[..9])).await;
+    assert!(found.contains(&format!("/admin/users/{user_id}")), "search by part of the username");
+    let page = t.app.get_html(&format!("/admin/users/{user_id}")).await;
+    assert_eq!(text_of(&page, "user-name").unwrap(), user.display_name);
+    assert_eq!(text_of(&page, "user-mobile").unwrap(), "+46 70 *** ** 67", "masked");
+    assert!(text_of(&page, "user-status").unwrap().starts_with("Delvis registrerad"));
+    assert!(page.contains("data-service=\"bankid\""));
+    // A reason is required.
+    let res = t
+        .app
+        .post(
+            &format!("/admin/users/{user_id}/revoke"),
+            &[("csrf", &csrf_in(&page)), ("service", "bankid"), ("reason", " ")],
+        )
+        .await;
+    assert_eq!(text_of(&res.text().await.unwrap(), "admin-message").unwrap(), "Ange en anledning till återkallelsen.");
+    let res = t
+        .app
+        .post(
+            &format!("/admin/users/{user_id}/revoke"),
+            &[("csrf", &csrf_in(&page)), ("service", "bankid"), ("reason", "Telefonen stulen")],
+        )
+        .await;
+    let html = res.text().await.unwrap();
+    assert!(text_of(&html, "admin-message").unwrap().starts_with("Registreringen är återkallad"));
+    assert!(!html.contains("data-service=\"bankid\""));
+    use stjarna::storage::Storage;
+    assert!(t.app.store().await.bankid_enrolment(&user_id).await.unwrap().is_none(), "the BankID binding is gone");
+    t.mail_to(&format!("{}@example.test", user.name), "Stjärna: en identitetstjänst har återkallats").await;
+    let audit = t.app.audit().await;
+    let entry = audit.iter().find(|a| a.event == "revoke").unwrap();
+    assert_eq!(entry.user_id.as_deref(), Some(user_id.as_str()));
+    assert!(
+        entry.detail.as_deref().unwrap().contains("Telefonen stulen")
+            && entry.detail.as_deref().unwrap().contains(&admin.name)
+    );
+}
+
+#[tokio::test]
+async fn the_audit_viewer_filters_pages_and_exports_csv() {
+    let dc = require_dc!();
+    let admin = admin_user(&dc).await;
+    let app = spawn_app_with(&dc, |c| c).await;
+    let victim = dc.create_user("audited").await;
+    for _ in 0..3 {
+        app.login_error(&victim.name, "wrong").await;
+    }
+    app.login(&admin.name, &admin.password).await;
+    let page = app.get_html(&format!("/admin/audit?user={}&outcome=failure", victim.name)).await;
+    assert_eq!(text_of(&page, "audit-total").unwrap(), "3 händelser");
+    let page = app.get_html(&format!("/admin/audit?user={}&outcome=success", admin.name)).await;
+    assert_eq!(text_of(&page, "audit-total").unwrap(), "1 händelser");
+    let page = app.get_html("/admin/audit?event=login&ip=10.9.9.9").await;
+    assert_eq!(text_of(&page, "audit-total").unwrap(), "0 händelser");
+    let page = app.get_html("/admin/audit?from=2000-01-01&to=2000-01-02").await;
+    assert_eq!(text_of(&page, "audit-total").unwrap(), "0 händelser");
+    let res = app.get(&format!("/admin/audit.csv?user={}&outcome=failure", victim.name)).await;
+    assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
+    let csv = res.text().await.unwrap();
+    let lines: Vec<&str> = csv.lines().collect();
+    assert_eq!(lines[0], "time,event,outcome,username,user_id,source_ip,user_agent,request_id,detail");
+    assert_eq!(lines.len(), 4);
+    assert!(lines[1..].iter().all(|l| l.contains(",login,failure,") && l.contains(&victim.name)));
+}
+
+/// 300 users in an OU of their own, so that the counts are exact whatever else the DC holds.
+async fn populate(dc: &TestDc, ou: &str, n: usize) -> Vec<String> {
+    {
+        let mut ldap = dc.admin().await;
+        let attrs = vec![("objectClass", HashSet::from(["top", "organizationalUnit"]))];
+        ldap.add(ou, attrs).await.unwrap().success().unwrap();
+    }
+    let mut names = Vec::new();
+    let mut tasks = Vec::new();
+    for chunk in 0..10 {
+        let dc = dc.clone();
+        let ou = ou.to_string();
+        tasks.push(tokio::spawn(async move {
+            let mut ldap = dc.admin().await;
+            let mut made = Vec::new();
+            for i in 0..n / 10 {
+                let name = format!("l{}{chunk}x{i}", &unique("")[..5]);
+                let dn = format!("CN={name},{ou}");
+                let attrs = vec![
+                    ("objectClass", HashSet::from(["top", "person", "organizationalPerson", "user"])),
+                    ("sAMAccountName", HashSet::from([name.as_str()])),
+                    ("userAccountControl", HashSet::from(["514"])),
+                ];
+                ldap.add(&dn, attrs).await.unwrap().success().unwrap();
+                made.push(name);
+            }
+            made
+        }));
+    }
+    for t in tasks {
+        names.extend(t.await.unwrap());
+    }
+    names
+}
+
+#[tokio::test]
+async fn the_dashboard_counts_hundreds_of_users_page_by_page() {
+    let dc = require_dc!();
+    let ou = format!("OU={},{}", unique("load"), dc.base);
+    let names = populate(&dc, &ou, 300).await;
+    assert_eq!(names.len(), 300);
+    let admin = dc.create_user_in("adm", &ou).await;
+    dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &admin.dn).await;
+    let scoped = |c: String| c.replace("base_dn = \"DC=example,DC=test\"", &format!("base_dn = \"{ou}\""));
+    let app = spawn_app_with(&dc, scoped).await;
+    app.login(&admin.name, &admin.password).await;
+    let admin_id = app.sessions().await[0].user_id.clone();
+    // Two users enrolled straight in the database: one fully (3 + 2 stars), one partly.
+    let settings = stjarna::config::from_toml_str(&scoped(dc.config(std::path::Path::new("/unused.db")))).unwrap();
+    let directory = stjarna::directory::LdapDirectory::new(&settings.directory).unwrap();
+    use stjarna::directory::Directory;
+    let ids: Vec<String> = directory.all_user_ids().await.unwrap().into_iter().filter(|i| *i != admin_id).collect();
+    assert_eq!(ids.len(), 300, "a paged search (pages of 200) finds them all");
+    let store = app.store().await;
+    for (user, service) in [(&ids[0], "bankid"), (&ids[0], "sms"), (&ids[1], "sms")] {
+        sqlx::query("INSERT INTO enrolments (user_id, service, enrolled_at) VALUES (?, ?, 0)")
+            .bind(user)
+            .bind(service)
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    let now = stjarna::clock::Clock::now(&app.clock);
+    for (event, days_ago) in [("password-reset", 0), ("password-reset", 0), ("unlock", 3), ("password-reset", 40)] {
+        sqlx::query("INSERT INTO audit_log (at, event, outcome) VALUES (?, ?, 'success')")
+            .bind(now - days_ago * 86400)
+            .bind(event)
+            .execute(store.pool())
+            .await
+            .unwrap();
+    }
+    let page = app.get_html("/admin").await;
+    let n = |id: &str| text_of(&page, id).unwrap();
+    assert_eq!(
+        (n("count-users"), n("count-enrolled"), n("count-partly"), n("count-not")),
+        ("301".into(), "1".into(), "1".into(), "299".into())
+    );
+    let per_service = text_of(&page, "per-service").unwrap();
+    assert_eq!(per_service, "Mobilt BankID: 1 Mobilkod: 2");
+    let doc = scraper::Html::parse_document(&page);
+    let titles: Vec<String> =
+        doc.select(&scraper::Selector::parse("#chart svg rect title").unwrap()).map(|e| e.text().collect()).collect();
+    assert_eq!(titles, ["1 unlocks", "2 resets"], "the last 30 days only, oldest first");
+    // The not-enrolled report lists exactly the incomplete users.
+    let csv = app.get("/admin/reports/not-enrolled.csv").await.text().await.unwrap();
+    assert_eq!(csv.lines().count(), 1 + 300, "a header and everyone but the fully enrolled user");
+}
