@@ -240,3 +240,16 @@ pub struct AdminReauthView<'a> {
     pub back: &'a str,
     pub error: Option<String>,
 }
+
+#[derive(Template)]
+#[template(path = "admin_verify.html")]
+pub struct AdminVerifyView<'a> {
+    pub l: Layout<'a>,
+    pub roles: crate::session::Roles,
+    pub message: Option<String>,
+    pub message_class: &'static str,
+    pub code_action: Option<String>,
+    pub user_id: String,
+    pub show_form: bool,
+    pub refresh: bool,
+}

@@ -264,3 +264,90 @@ async fn the_dashboard_counts_hundreds_of_users_page_by_page() {
     let csv = app.get("/admin/reports/not-enrolled.csv").await.text().await.unwrap();
     assert_eq!(csv.lines().count(), 1 + 300, "a header and everyone but the fully enrolled user");
 }
+
+#[tokio::test]
+async fn the_service_desk_verifies_a_caller_by_sms_and_by_bankid_phone_auth() {
+    let dc = require_dc!();
+    let helpdesk_group = dc.create_group("hd").await;
+    let agent = dc.create_user("agent").await;
+    dc.add_member(&helpdesk_group, &agent.dn).await;
+    let caller = dc.create_user("caller").await;
+    let mut t = spawn_with_sms(&dc, Gateway::Elks46, |c| {
+        c.replace("admin_group = ", &format!("helpdesk_group = \"{helpdesk_group}\"\nadmin_group = "))
+    })
+    .await;
+    t.app.login(&caller.name, &caller.password).await;
+    t.enrol(ANNA).await;
+    let csrf = csrf_in(&t.app.get_html("/enrol/sms").await);
+    let res = t.app.post("/enrol/sms", &[("csrf", &csrf), ("country", "SE"), ("number", "0701234567")]).await;
+    let code = t.sms.as_ref().unwrap().state.last_code_to("+46701234567").unwrap();
+    let sms = location(&res);
+    let csrf = csrf_in(&t.app.get_html(&sms).await);
+    t.app.post(&sms, &[("csrf", &csrf), ("code", &code)]).await;
+
+    t.app.client = new_client();
+    t.app.login(&agent.name, &agent.password).await;
+    // By SMS: the caller reads the code back.
+    let page = t.app.get_html("/admin/verify").await;
+    let res =
+        t.app.post("/admin/verify", &[("csrf", &csrf_in(&page)), ("username", &caller.name), ("method", "sms")]).await;
+    let html = res.text().await.unwrap();
+    assert_eq!(
+        text_of(&html, "verify-message").unwrap(),
+        "En kod har skickats till +46 70 *** ** 67. Be den som ringer läsa upp koden."
+    );
+    let code = t.sms.as_ref().unwrap().state.last_code_to("+46701234567").unwrap();
+    let doc = scraper::Html::parse_document(&html);
+    let action = doc
+        .select(&scraper::Selector::parse("form[action^='/admin/verify/sms/']").unwrap())
+        .next()
+        .unwrap()
+        .value()
+        .attr("action")
+        .unwrap()
+        .to_string();
+    let user_id = doc
+        .select(&scraper::Selector::parse("input[name=user]").unwrap())
+        .next()
+        .unwrap()
+        .value()
+        .attr("value")
+        .unwrap()
+        .to_string();
+    let res = t.app.post(&action, &[("csrf", &csrf_in(&html)), ("user", &user_id), ("code", &code)]).await;
+    let html = res.text().await.unwrap();
+    assert_eq!(text_of(&html, "verify-message").unwrap(), format!("Verifierad: {} (2 stjärnor).", caller.display_name));
+
+    // By BankID: a phone order to the enrolled personal number, with the service desk calling.
+    let page = t.app.get_html("/admin/verify").await;
+    let res = t
+        .app
+        .post(
+            "/admin/verify",
+            &[("csrf", &csrf_in(&page)), ("username", &caller.name), ("method", "bankid"), ("we_called", "yes")],
+        )
+        .await;
+    let flow = location(&res);
+    assert!(flow.starts_with("/admin/verify/bankid/"), "{flow}");
+    let order = t.sim.state.phone_orders_for(ANNA).pop().expect("a phone order for the enrolled number");
+    assert_eq!(order.phone, Some((ANNA.to_string(), true)), "callInitiator RP");
+    t.sim.state.answer_phone(&order.order_ref, ANNA).unwrap();
+    t.app.clock.advance_seconds(2);
+    let html = t.app.get_html(&flow).await;
+    assert_eq!(text_of(&html, "verify-message").unwrap(), "Bekräfta i BankID-appen att du pratar med oss i telefon.");
+    t.sim.state.approve(&order.order_ref).unwrap();
+    t.app.clock.advance_seconds(2);
+    let html = t.app.get_html(&flow).await;
+    assert_eq!(text_of(&html, "verify-message").unwrap(), format!("Verifierad: {} (3 stjärnor).", caller.display_name));
+    let audit = t.app.audit().await;
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.event == "bankid-order" && a.detail.as_deref() == Some("caller: phone/auth, call initiator RP"))
+    );
+    assert!(
+        audit.iter().any(|a| a.event == "sms-check"
+            && a.outcome == "success"
+            && a.detail.as_deref() == Some("verify: verified"))
+    );
+}

@@ -38,6 +38,8 @@ pub enum FlowPurpose {
     Reset,
     /// One verification step of a password reset, for the user behind the typed name (if any).
     ResetStep,
+    /// The service desk verifies a caller (`phone/auth`, no QR code).
+    Caller,
 }
 
 impl FlowPurpose {
@@ -48,6 +50,7 @@ impl FlowPurpose {
             FlowPurpose::Verify => "verify",
             FlowPurpose::Reset => "reset",
             FlowPurpose::ResetStep => "reset-step",
+            FlowPurpose::Caller => "caller",
         }
     }
 
@@ -57,6 +60,7 @@ impl FlowPurpose {
             "login" => FlowPurpose::Login,
             "reset" => FlowPurpose::Reset,
             "reset-step" => FlowPurpose::ResetStep,
+            "caller" => FlowPurpose::Caller,
             _ => FlowPurpose::Verify,
         }
     }
@@ -229,6 +233,66 @@ impl BankIdFlows {
         Ok(Flow { id })
     }
 
+    /// Starts a phone order for a caller: BankID asks the enrolled person to confirm in the app.
+    pub async fn start_phone(
+        &self,
+        binding: &str,
+        user: FlowUser<'_>,
+        personal_number: &PersonalNumber,
+        we_called: bool,
+        visible_text: String,
+        meta: &RequestMeta,
+    ) -> Result<Flow, FlowError> {
+        let order = super::PhoneOrder {
+            personal_number: personal_number.digits().to_string(),
+            call_initiator_rp: we_called,
+            user_visible_data: visible_text,
+        };
+        let event =
+            AuditEvent::new(EventKind::BankIdOrder, Outcome::Success).username(user.account_name).user_id(user.user_id);
+        let order_ref = match self.bankid.phone_auth(&order).await {
+            Ok(r) => r,
+            Err(e) => {
+                let event = AuditEvent { outcome: Outcome::Failure, ..event }.detail(format!("caller: {e}"));
+                self.auditor.record(meta, event).await?;
+                return Err(FlowError::BankId(e));
+            }
+        };
+        let id = self.random.token();
+        let now = self.clock.now();
+        self.store
+            .insert_bankid_flow(&BankIdFlowRecord {
+                id: id.clone(),
+                purpose: FlowPurpose::Caller.id().into(),
+                binding_hash: binding_hash(binding),
+                user_id: Some(user.user_id.into()),
+                required_pn_hash: Some(self.key.lookup_hash(personal_number.digits())),
+                order_ref,
+                auto_start_token: String::new(),
+                qr_start_token: String::new(),
+                qr_start_secret: String::new(),
+                mode: "phone".into(),
+                state: "pending".into(),
+                hint_code: None,
+                started_at: now,
+                last_collect_at: None,
+                finished_at: None,
+                result_user_id: None,
+                context: None,
+            })
+            .await?;
+        let initiator = if we_called { "RP" } else { "user" };
+        self.auditor.record(meta, event.detail(format!("caller: phone/auth, call initiator {initiator}"))).await?;
+        Ok(Flow { id })
+    }
+
+    /// The enrolled personal number of a user (decrypted), for a phone order.
+    pub async fn enrolled_number(&self, user_id: &str) -> Result<Option<PersonalNumber>, StorageError> {
+        let Some(e) = self.store.bankid_enrolment(user_id).await? else { return Ok(None) };
+        let today = self.today();
+        Ok(self.key.decrypt(&e.pn_encrypted).ok().and_then(|pn| PersonalNumber::parse(&pn, today).ok()))
+    }
+
     /// The flow, if this browser started it.
     async fn load(&self, id: &str, binding: &str) -> Result<Option<BankIdFlowRecord>, StorageError> {
         let Some(rec) = self.store.bankid_flow(id).await? else {
@@ -348,7 +412,7 @@ impl BankIdFlows {
                     }
                 }
             }
-            FlowPurpose::Verify => {
+            FlowPurpose::Verify | FlowPurpose::Caller => {
                 let Some(user_id) = rec.user_id.as_deref() else {
                     return self.fail(rec, "noUser", meta).await;
                 };
@@ -460,7 +524,7 @@ fn done_key(purpose: FlowPurpose) -> &'static str {
     match purpose {
         FlowPurpose::Enrol => "bankid.enrolled",
         FlowPurpose::Login => "bankid.logged_in",
-        FlowPurpose::Verify | FlowPurpose::Reset | FlowPurpose::ResetStep => "bankid.verified",
+        FlowPurpose::Verify | FlowPurpose::Reset | FlowPurpose::ResetStep | FlowPurpose::Caller => "bankid.verified",
     }
 }
 

@@ -18,8 +18,21 @@ use crate::web::views::{
 };
 use crate::web::{Page, WebError};
 
+/// Whether the request may go on.
+pub enum Guarded<'a> {
+    Yes(&'a Session),
+    No(HttpResponse),
+}
+
+pub fn guard<'a>(page: &'a Page, path: &str, allowed: fn(Roles) -> bool) -> Guarded<'a> {
+    match check(page, path, allowed) {
+        Ok(s) => Guarded::Yes(s),
+        Err(res) => Guarded::No(res),
+    }
+}
+
 /// The session, if it has a role `allowed` accepts and gave its password recently enough.
-fn guard<'a>(page: &'a Page, path: &str, allowed: fn(Roles) -> bool) -> Result<&'a Session, HttpResponse> {
+fn check<'a>(page: &'a Page, path: &str, allowed: fn(Roles) -> bool) -> Result<&'a Session, HttpResponse> {
     let Some(session) = page.session() else { return Err(see_other("/login").finish()) };
     if !allowed(session.user.roles) {
         let error = WebError::forbidden(page.lang, &page.meta.request_id);
@@ -62,7 +75,7 @@ fn row(r: &AuditRecord) -> Row {
 
 macro_rules! guarded {
     ($page:expr, $path:expr, $allowed:expr) => {
-        match guard(&$page, $path, $allowed) {
+        match check(&$page, $path, $allowed) {
             Ok(s) => s,
             Err(res) => return Ok(res),
         }

@@ -35,6 +35,7 @@ fn visible_text(page: &Page, purpose: FlowPurpose) -> String {
         FlowPurpose::Login => "bankid.visible.login",
         FlowPurpose::Verify => "bankid.visible.verify",
         FlowPurpose::Reset | FlowPurpose::ResetStep => "bankid.visible.reset",
+        FlowPurpose::Caller => "bankid.visible.caller",
     };
     page.i18n().f(key, &[("portal", &page.state.settings.portal.name)])
 }
@@ -45,6 +46,7 @@ fn title_key(purpose: FlowPurpose) -> &'static str {
         FlowPurpose::Login => "bankid.title.login",
         FlowPurpose::Verify => "bankid.title.verify",
         FlowPurpose::Reset | FlowPurpose::ResetStep => "bankid.title.reset",
+        FlowPurpose::Caller => "bankid.title.verify",
     }
 }
 

@@ -2,6 +2,7 @@
 
 pub mod admin;
 pub mod bankid;
+pub mod caller;
 pub mod health;
 pub mod home;
 pub mod language;
