@@ -206,7 +206,7 @@ fn build_state(
         outbox.clone(),
         catalogue_from(&settings.services),
         StarRule { enrolment_stars: settings.enrolment.enrolment_stars, reset_stars: settings.enrolment.reset_stars },
-        settings.admin.audit_retention_days,
+        &settings.admin,
     );
     Ok(AppState {
         admin,

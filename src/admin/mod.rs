@@ -65,6 +65,9 @@ pub struct AdminService {
     services: Vec<Service>,
     rule: StarRule,
     retention_days: u64,
+    reminder_interval_days: u64,
+    reminders_per_run: usize,
+    throttle: crate::throttle::Throttle,
 }
 
 /// AD's FILETIME (100 ns since 1601) as Unix seconds.
@@ -82,9 +85,52 @@ impl AdminService {
         outbox: Outbox,
         services: Vec<Service>,
         rule: StarRule,
-        retention_days: u64,
+        settings: &crate::config::AdminSettings,
     ) -> Self {
-        Self { store, directory, clock, auditor, outbox, services, rule, retention_days }
+        Self {
+            throttle: crate::throttle::Throttle::new(store.clone(), clock.clone()),
+            store,
+            directory,
+            clock,
+            auditor,
+            outbox,
+            services,
+            rule,
+            retention_days: settings.audit_retention_days,
+            reminder_interval_days: settings.reminder_interval_days,
+            reminders_per_run: settings.reminders_per_run,
+        }
+    }
+
+    /// Mails an enrolment reminder to users in scope who have not completed enrolment: at most one
+    /// per user per interval, and at most `reminders_per_run` in one go. Returns how many.
+    pub async fn send_reminders(&self, actor: &SessionUser, meta: &RequestMeta) -> Result<usize, AdminError> {
+        let by_user = self.enrolments_by_user().await?;
+        let limit =
+            crate::throttle::Limit { max_failures: 1, window_seconds: self.reminder_interval_days as i64 * 86400 };
+        let mut sent = 0;
+        for u in self.directory.all_users().await? {
+            if sent >= self.reminders_per_run {
+                break;
+            }
+            let kinds = by_user.get(&u.id).map(Vec::as_slice).unwrap_or_default();
+            let (Some(mail), false) =
+                (&u.mail, assess(&self.services, kinds, self.rule).status == EnrolmentStatus::Enrolled)
+            else {
+                continue;
+            };
+            if u.disabled || self.throttle.blocked_for("reminder", &u.id, limit).await?.is_some() {
+                continue;
+            }
+            self.throttle.fail("reminder", &u.id).await?;
+            self.outbox.notify(mail, u.name_to_show(), Notice::Reminder, meta).await?;
+            sent += 1;
+        }
+        let event = AuditEvent::new(EventKind::Mail, Outcome::Success)
+            .username(&actor.account_name)
+            .detail(format!("{sent} enrolment reminders queued by {}", actor.account_name));
+        self.auditor.record(meta, event).await?;
+        Ok(sent)
     }
 
     pub fn services(&self) -> &[Service] {

@@ -49,11 +49,23 @@ pub struct AdminSettings {
     pub reauth_minutes: u64,
     /// Audit entries older than this are deleted.
     pub audit_retention_days: u64,
+    /// An enrolment reminder goes to a user at most once in this many days.
+    pub reminder_interval_days: u64,
+    /// At most this many reminders per run.
+    pub reminders_per_run: usize,
+    /// The portal's address, for links in mail.
+    pub portal_url: Option<String>,
 }
 
 impl Default for AdminSettings {
     fn default() -> Self {
-        Self { reauth_minutes: 15, audit_retention_days: 365 }
+        Self {
+            reauth_minutes: 15,
+            audit_retention_days: 365,
+            reminder_interval_days: 7,
+            reminders_per_run: 500,
+            portal_url: None,
+        }
     }
 }
 

@@ -25,6 +25,8 @@ pub enum Notice {
     Enrolled(&'static str),
     /// An administrator revoked a service (or, with "all", the whole enrolment).
     Revoked(&'static str),
+    /// The user has not completed enrolment yet.
+    Reminder,
 }
 
 impl Notice {
@@ -35,6 +37,7 @@ impl Notice {
             Notice::Enrolled(_) => ("mail.enrol.subject", "mail.enrol.what"),
             Notice::Revoked("all") => ("mail.revoke.subject", "mail.revoke.all"),
             Notice::Revoked(_) => ("mail.revoke.subject", "mail.revoke.what"),
+            Notice::Reminder => ("mail.reminder.subject", "mail.reminder.what"),
         }
     }
 }

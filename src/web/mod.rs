@@ -51,6 +51,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/bankid/{id}/open", web::get().to(pages::bankid::open))
         .route("/bankid/{id}/cancel", web::post().to(pages::bankid::cancel))
         .route("/admin", web::get().to(pages::admin::dashboard))
+        .route("/admin/reminders", web::post().to(pages::admin::reminders))
         .route("/admin/users", web::get().to(pages::admin::users))
         .route("/admin/users/{id}", web::get().to(pages::admin::user))
         .route("/admin/users/{id}/revoke", web::post().to(pages::admin::revoke))

@@ -173,6 +173,8 @@ pub struct AdminDashboardView<'a> {
     pub chart: String,
     pub failures: Vec<Row>,
     pub blocked: Vec<Row>,
+    pub reminders: Option<String>,
+    pub can_remind: bool,
 }
 
 #[derive(Template)]

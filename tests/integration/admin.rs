@@ -331,7 +331,17 @@ async fn the_service_desk_verifies_a_caller_by_sms_and_by_bankid_phone_auth() {
     assert!(flow.starts_with("/admin/verify/bankid/"), "{flow}");
     let order = t.sim.state.phone_orders_for(ANNA).pop().expect("a phone order for the enrolled number");
     assert_eq!(order.phone, Some((ANNA.to_string(), true)), "callInitiator RP");
-    t.sim.state.answer_phone(&order.order_ref, ANNA).unwrap();
+    // The called person sees the order in the (simulated) app and opens it.
+    let app_page = t.http.get(&t.sim.app_url).send().await.unwrap().text().await.unwrap();
+    assert!(app_page.contains(&format!("/app/phone/{}", order.order_ref)) && app_page.contains("blir uppringd"));
+    let res = t
+        .http
+        .post(format!("{}/phone/{}", t.sim.app_url, order.order_ref))
+        .form(&[("identity", ANNA)])
+        .send()
+        .await
+        .unwrap();
+    assert!(res.text().await.unwrap().contains("Bekräfta att du pratar med den som ringde"));
     t.app.clock.advance_seconds(2);
     let html = t.app.get_html(&flow).await;
     assert_eq!(text_of(&html, "verify-message").unwrap(), "Bekräfta i BankID-appen att du pratar med oss i telefon.");
@@ -350,4 +360,38 @@ async fn the_service_desk_verifies_a_caller_by_sms_and_by_bankid_phone_auth() {
             && a.outcome == "success"
             && a.detail.as_deref() == Some("verify: verified"))
     );
+}
+
+#[tokio::test]
+async fn enrolment_reminders_go_to_the_not_enrolled_at_most_once_a_week() {
+    let dc = require_dc!();
+    let ou = format!("OU={},{}", unique("remind"), dc.base);
+    {
+        let mut ldap = dc.admin().await;
+        ldap.add(&ou, vec![("objectClass", HashSet::from(["top", "organizationalUnit"]))])
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+    }
+    let admin = dc.create_user_in("adm", &ou).await;
+    dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &admin.dn).await;
+    let lazy = dc.create_user_in("lazy", &ou).await;
+    let scoped = |c: String| c.replace("base_dn = \"DC=example,DC=test\"", &format!("base_dn = \"{ou}\""));
+    let mut t = spawn_with_sms(&dc, Gateway::Elks46, scoped).await;
+    t.app.login(&admin.name, &admin.password).await;
+    assert_eq!(remind(&t).await, "2 påminnelser har lagts i utkorgen.", "the admin is not enrolled either");
+    t.mail_to(&format!("{}@example.test", lazy.name), "Stjärna: registrera dig för självservice av lösenord").await;
+    assert_eq!(remind(&t).await, "0 påminnelser har lagts i utkorgen.", "not again within the week");
+    t.app.clock.advance_seconds(8 * 86400);
+    t.app.client = new_client();
+    t.app.login(&admin.name, &admin.password).await;
+    assert_eq!(remind(&t).await, "2 påminnelser har lagts i utkorgen.");
+}
+
+async fn remind(t: &crate::sims::SimTest) -> String {
+    let page = t.app.get_html("/admin").await;
+    let res = t.app.post("/admin/reminders", &[("csrf", &csrf_in(&page))]).await;
+    let page = t.app.get_html(&location(&res)).await;
+    text_of(&page, "reminders-sent").unwrap()
 }

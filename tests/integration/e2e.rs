@@ -259,6 +259,33 @@ async fn a_user_resets_the_password_in_a_real_browser_with_sms_and_bankid() {
 }
 
 #[tokio::test]
+async fn an_admin_opens_the_dashboard_and_a_user_page_in_a_real_browser() {
+    let dc = require_dc!();
+    let admin = dc.create_user("e2eadm").await;
+    dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &admin.dn).await;
+    let someone = dc.create_user("e2esomeone").await;
+    let app = spawn_app(&dc).await;
+    let Some((c, _driver, _profile)) = browser().await else { return };
+    log_in(&c, &app.url("/login"), &admin.name, &admin.password).await;
+    c.wait().for_element(Locator::Id("nav-admin")).await.unwrap().click().await.unwrap();
+    let users = c.wait().for_element(Locator::Id("count-users")).await.unwrap().text().await.unwrap();
+    assert!(users.parse::<usize>().unwrap() >= 2, "{users}");
+    assert!(c.find(Locator::Css("#chart svg")).await.is_ok(), "the chart is drawn");
+    c.find(Locator::Id("nav-users")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Id("q")).await.unwrap().send_keys(&someone.name).await.unwrap();
+    c.find(Locator::Css("form.search button")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Css("#user-results a")).await.unwrap().click().await.unwrap();
+    let name = c.wait().for_element(Locator::Id("user-name")).await.unwrap().text().await.unwrap();
+    assert_eq!(name, someone.display_name);
+    let status = c.find(Locator::Id("user-status")).await.unwrap().text().await.unwrap();
+    assert!(status.starts_with("Inte registrerad"), "{status}");
+    if let Ok(dir) = std::env::var("STJARNA_TEST_SCREENSHOTS") {
+        std::fs::write(format!("{dir}/admin-user.png"), c.screenshot().await.unwrap()).unwrap();
+    }
+    c.close().await.unwrap();
+}
+
+#[tokio::test]
 async fn a_user_logs_in_in_a_real_browser_and_sees_the_star_row() {
     let dc = require_dc!();
     let user = dc.create_user("browser").await;

@@ -17,6 +17,8 @@ struct AppPage {
     autostart: Option<String>,
     identities: Vec<(String, String)>,
     waiting: Vec<(String, String)>,
+    /// Phone orders: (order ref, label, personal number called).
+    calls: Vec<(String, String, String)>,
 }
 
 struct OrderView {
@@ -44,7 +46,18 @@ fn page(state: &SimState, error: Option<String>, order: Option<OrderView>, autos
         .into_iter()
         .map(|o| (o.order_ref.clone(), format!("Startad för {} s sedan från {}", now - o.created_at, o.end_user_ip)))
         .collect();
-    let body = AppPage { error, order, autostart, identities, waiting }.render().unwrap_or_else(|e| e.to_string());
+    let calls = state
+        .identities()
+        .into_iter()
+        .flat_map(|i| {
+            state.phone_orders_for(&i.personal_number).into_iter().filter(|o| o.started_at.is_none()).map(move |o| {
+                let label = format!("{} ({}) blir uppringd", i.name(), i.personal_number);
+                (o.order_ref, label, i.personal_number.clone())
+            })
+        })
+        .collect();
+    let body =
+        AppPage { error, order, autostart, identities, waiting, calls }.render().unwrap_or_else(|e| e.to_string());
     let status = if body.contains("id=\"app-error\"") { 400 } else { 200 };
     HttpResponse::build(actix_web::http::StatusCode::from_u16(status).expect("status"))
         .content_type("text/html; charset=utf-8")
@@ -135,5 +148,18 @@ pub async fn cancel(state: State, order_ref: web::Path<String>) -> HttpResponse 
     match state.user_cancel(&order_ref) {
         Ok(()) => to_order(&state, &order_ref),
         Err(e) => page(&state, Some(e.to_string()), order_view(&state, &order_ref), None),
+    }
+}
+
+#[derive(Deserialize)]
+pub struct PhoneForm {
+    identity: String,
+}
+
+/// The called person opens the phone order in the app.
+pub async fn answer_phone(state: State, order_ref: web::Path<String>, form: web::Form<PhoneForm>) -> HttpResponse {
+    match state.answer_phone(&order_ref, &form.identity) {
+        Ok(order_ref) => to_order(&state, &order_ref),
+        Err(e) => page(&state, Some(e.to_string()), None, None),
     }
 }

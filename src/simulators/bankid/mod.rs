@@ -127,6 +127,7 @@ impl BankIdSimulator {
                 .route("/app", web::get().to(app::home))
                 .route("/app/scan", web::post().to(app::scan))
                 .route("/app/autostart", web::post().to(app::autostart))
+                .route("/app/phone/{order_ref}", web::post().to(app::answer_phone))
                 .route("/app/order/{order_ref}", web::get().to(app::show))
                 .route("/app/order/{order_ref}/approve", web::post().to(app::approve))
                 .route("/app/order/{order_ref}/cancel", web::post().to(app::cancel))

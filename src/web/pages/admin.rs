@@ -82,7 +82,12 @@ macro_rules! guarded {
     };
 }
 
-pub async fn dashboard(page: Page) -> Result<HttpResponse, WebError> {
+#[derive(Deserialize)]
+pub struct DashboardQuery {
+    reminders: Option<usize>,
+}
+
+pub async fn dashboard(page: Page, q: web::Query<DashboardQuery>) -> Result<HttpResponse, WebError> {
     let session = guarded!(page, "/admin", Roles::can_report);
     let d = page.state.admin.dashboard().await.map_err(|e| fail(&page, e))?;
     let i = page.i18n();
@@ -93,6 +98,8 @@ pub async fn dashboard(page: Page) -> Result<HttpResponse, WebError> {
         chart: daily_chart_svg(&d.days, i.t("admin.chart_title")),
         failures: d.failures.iter().map(row).collect(),
         blocked: d.blocked.iter().map(row).collect(),
+        reminders: q.reminders.map(|n| i.f("admin.reminders_sent", &[("n", &n.to_string())])),
+        can_remind: session.user.roles.admin,
         d: &d,
     };
     html(&page, view)
@@ -352,4 +359,10 @@ pub async fn reauth(page: Page, form: CsrfForm<ReauthForm>) -> Result<HttpRespon
     }
     let error = Some(page.i18n().t("login.error.invalid").to_string());
     html(&page, AdminReauthView { l: layout(&page, "/admin"), back: safe_back(&form.back), error })
+}
+
+pub async fn reminders(page: Page, _form: CsrfForm<super::bankid::CsrfOnly>) -> Result<HttpResponse, WebError> {
+    let session = guarded!(page, "/admin", |r: Roles| r.admin);
+    let sent = page.state.admin.send_reminders(&session.user, &page.meta).await.map_err(|e| fail(&page, e))?;
+    Ok(see_other(&format!("/admin?reminders={sent}")).finish())
 }
