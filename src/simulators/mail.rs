@@ -215,9 +215,15 @@ impl MailSimulator {
         })
     }
 
+    /// Serves until the web server stops (Ctrl-C or SIGTERM), then stops the SMTP side too.
     pub async fn run_until_stopped(self) {
-        for t in self.tasks {
+        let mut tasks = self.tasks.into_iter();
+        let smtp = tasks.next();
+        for t in tasks {
             let _ = t.await;
+        }
+        if let Some(smtp) = smtp {
+            smtp.abort();
         }
     }
 
