@@ -51,6 +51,7 @@ pub enum EventKind {
     Mail,
     Revoke,
     AdminReauth,
+    PasswordChange,
 }
 
 impl EventKind {
@@ -72,6 +73,7 @@ impl EventKind {
             EventKind::Mail => "mail",
             EventKind::Revoke => "revoke",
             EventKind::AdminReauth => "admin-reauth",
+            EventKind::PasswordChange => "password-change",
         }
     }
 }

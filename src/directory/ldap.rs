@@ -14,8 +14,8 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::policy::{DOMAIN_ATTRS, PSO_ATTRS};
 use super::{
-    BindRefusal, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordPolicy, PasswordRefusal,
-    PasswordWriteError, Username,
+    BindRefusal, ChangeResult, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordPolicy,
+    PasswordRefusal, PasswordWriteError, Username,
 };
 use crate::config::DirectorySettings;
 
@@ -362,6 +362,44 @@ impl Directory for LdapDirectory {
             0 => Ok(()),
             19 => Err(PasswordWriteError::Refused(PasswordRefusal::from_diagnostic(&result.text), result.text)),
             rc => Err(DirectoryError::Protocol(format!("password reset answered {rc} {}", result.text)).into()),
+        }
+    }
+
+    async fn change_password(
+        &self,
+        user_dn: &str,
+        current: &SecretString,
+        new: &SecretString,
+    ) -> Result<ChangeResult, PasswordWriteError> {
+        if current.expose_secret().is_empty() {
+            return Ok(ChangeResult::CurrentRefused(BindRefusal::InvalidCredentials));
+        }
+        let mut ldap = self.connect().await?;
+        let bind = self.timed(ldap.simple_bind(user_dn, current.expose_secret())).await?;
+        if bind.rc == 49 {
+            let refusal = BindRefusal::from_diagnostic(&bind.text);
+            let _ = ldap.unbind().await;
+            match refusal {
+                BindRefusal::MustChangePassword | BindRefusal::PasswordExpired => {
+                    ldap = self.service_connection().await?
+                }
+                other => return Ok(ChangeResult::CurrentRefused(other)),
+            }
+        } else if bind.rc != 0 {
+            return Err(DirectoryError::Protocol(format!("bind answered {} {}", bind.rc, bind.text)).into());
+        }
+        let mods: Vec<Mod<Vec<u8>>> = vec![
+            Mod::Delete(b"unicodePwd".to_vec(), HashSet::from([unicode_pwd(current.expose_secret())])),
+            Mod::Add(b"unicodePwd".to_vec(), HashSet::from([unicode_pwd(new.expose_secret())])),
+        ];
+        let result = self.timed(ldap.modify(user_dn, mods)).await?;
+        let _ = ldap.unbind().await;
+        match result.rc {
+            0 => Ok(ChangeResult::Changed),
+            19 => Err(PasswordWriteError::Refused(PasswordRefusal::from_diagnostic(&result.text), result.text)),
+            // The old value did not match (AD answers a constraint or "no such attribute" error).
+            16 | 49 => Ok(ChangeResult::CurrentRefused(BindRefusal::InvalidCredentials)),
+            rc => Err(DirectoryError::Protocol(format!("password change answered {rc} {}", result.text)).into()),
         }
     }
 

@@ -9,6 +9,7 @@ mod policy;
 mod username;
 
 pub use error::{BindRefusal, DirectoryError, PasswordRefusal, PasswordWriteError};
+
 pub use ldap::LdapDirectory;
 pub use policy::PasswordPolicy;
 pub use username::{Username, UsernameError};
@@ -37,6 +38,14 @@ impl DirectoryUser {
     pub fn name_to_show(&self) -> &str {
         self.display_name.as_deref().unwrap_or(&self.account_name)
     }
+}
+
+/// The outcome of a password change.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChangeResult {
+    Changed,
+    /// The current password was not accepted (or the account cannot be used).
+    CurrentRefused(BindRefusal),
 }
 
 /// What the directory said about a password.
@@ -89,6 +98,18 @@ pub trait Directory: Send + Sync + 'static {
         unlock: bool,
         must_change: bool,
     ) -> Result<(), PasswordWriteError>;
+
+    /// Changes a password knowing the current one: one modify that deletes the old `unicodePwd`
+    /// and adds the new, so that AD enforces history and minimum age. Made bound as the user; when
+    /// AD will not let the user bind because the password has expired or must change (which it only
+    /// says when the current password is right), made bound as the service account, which AD lets
+    /// anyone do with the old password.
+    async fn change_password(
+        &self,
+        user_dn: &str,
+        current: &SecretString,
+        new: &SecretString,
+    ) -> Result<ChangeResult, PasswordWriteError>;
 
     /// Unlocks the account without touching the password.
     async fn unlock(&self, user_dn: &str) -> Result<(), DirectoryError>;

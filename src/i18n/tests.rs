@@ -54,8 +54,19 @@ fn used_keys(text: &str) -> Vec<String> {
         rest = &rest[i + 4..];
         if let Some(end) = rest.find('"') {
             let key = &rest[..end];
-            let sections =
-                ["login.", "error.", "bankid.", "home.", "service.", "sms.", "reset.", "password.", "mail.", "admin."];
+            let sections = [
+                "login.",
+                "error.",
+                "bankid.",
+                "home.",
+                "service.",
+                "sms.",
+                "reset.",
+                "password.",
+                "mail.",
+                "admin.",
+                "change.",
+            ];
             if sections.iter().any(|s| key.starts_with(s)) && !key.contains(' ') {
                 keys.push(key.to_string());
             }

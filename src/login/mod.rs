@@ -16,7 +16,10 @@ use tokio::time::Instant;
 use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Timestamp};
 use crate::config::Settings;
-use crate::directory::{BindRefusal, Directory, DirectoryError, PasswordCheck, PasswordPolicy, Username};
+use crate::directory::{
+    BindRefusal, ChangeResult, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordPolicy,
+    PasswordRefusal, PasswordWriteError, Username,
+};
 use crate::session::{Roles, SessionUser};
 use crate::storage::StorageError;
 
@@ -39,10 +42,26 @@ pub enum Refusal {
     Directory(BindRefusal),
 }
 
+/// What a password change came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    Changed(DirectoryUser),
+    /// The current password or the account was refused (as for a login).
+    Refused(Refusal),
+    /// AD refused the new password.
+    AdRefused(PasswordRefusal),
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LoginOutcome {
     Success(SessionUser),
     Refused(Refusal),
+}
+
+/// Whether a password may be tried for a typed name.
+pub enum Admit {
+    Go { user: DirectoryUser, user_key: String },
+    Stop(LoginOutcome),
 }
 
 const USER_SCOPE: &str = "login-user";
@@ -128,17 +147,14 @@ impl LoginService {
         result
     }
 
-    async fn attempt(
-        &self,
-        typed: &str,
-        password: &SecretString,
-        meta: &RequestMeta,
-    ) -> Result<LoginOutcome, LoginError> {
+    /// Everything before the password is tried: the address and user limits, and the look-up.
+    /// Unknown names count and read exactly like wrong passwords.
+    async fn admit(&self, typed: &str, meta: &RequestMeta) -> Result<Admit, LoginError> {
         let audit_name: String = typed.trim().chars().take(256).collect();
         let ip_limit = Limit { max_failures: self.max_per_ip, window_seconds: self.window_seconds };
         if let Some(wait) = self.throttle.blocked_for(IP_SCOPE, &meta.source_ip, ip_limit).await? {
             self.audit(meta, Outcome::Blocked, &audit_name, None, "too many failures from this address").await?;
-            return Ok(throttled(wait));
+            return Ok(Admit::Stop(throttled(wait)));
         }
 
         let name = Username::parse(typed, &self.netbios_domain);
@@ -154,22 +170,29 @@ impl LoginService {
         };
         let policy = self.domain_policy().await.ok();
         if let Some(wait) = self.throttle.blocked_for(USER_SCOPE, &user_key, self.user_limit(policy.as_ref())).await? {
-            self.audit(
-                meta,
-                Outcome::Blocked,
-                &audit_name,
-                user.as_ref().map(|u| u.id.as_str()),
-                "too many failures for this user",
-            )
-            .await?;
-            return Ok(throttled(wait));
+            let id = user.as_ref().map(|u| u.id.as_str());
+            self.audit(meta, Outcome::Blocked, &audit_name, id, "too many failures for this user").await?;
+            return Ok(Admit::Stop(throttled(wait)));
         }
 
         let Some(user) = user else {
             self.count_failure(&user_key, meta).await?;
             let why = if name.is_err() { "not a valid account name" } else { "no such user" };
             self.audit(meta, Outcome::Failure, &audit_name, None, why).await?;
-            return Ok(LoginOutcome::Refused(Refusal::InvalidCredentials));
+            return Ok(Admit::Stop(LoginOutcome::Refused(Refusal::InvalidCredentials)));
+        };
+        Ok(Admit::Go { user, user_key })
+    }
+
+    async fn attempt(
+        &self,
+        typed: &str,
+        password: &SecretString,
+        meta: &RequestMeta,
+    ) -> Result<LoginOutcome, LoginError> {
+        let (user, user_key) = match self.admit(typed, meta).await? {
+            Admit::Go { user, user_key } => (user, user_key),
+            Admit::Stop(outcome) => return Ok(outcome),
         };
 
         match self.directory.check_password(&user.dn, password).await? {
@@ -248,6 +271,72 @@ impl LoginService {
             is_admin,
             roles,
         }))
+    }
+
+    /// Changes a password knowing the current one (for the logged-in user, or a typed name):
+    /// the same limits as logging in, and a wrong current password counts as a failed login.
+    pub async fn change_password(
+        &self,
+        typed: &str,
+        current: &SecretString,
+        new: &SecretString,
+        meta: &RequestMeta,
+    ) -> Result<ChangeOutcome, LoginError> {
+        let started = Instant::now();
+        let result = self.change_attempt(typed, current, new, meta).await;
+        tokio::time::sleep_until(started + self.min_response).await;
+        result
+    }
+
+    async fn change_attempt(
+        &self,
+        typed: &str,
+        current: &SecretString,
+        new: &SecretString,
+        meta: &RequestMeta,
+    ) -> Result<ChangeOutcome, LoginError> {
+        let (user, user_key) = match self.admit(typed, meta).await? {
+            Admit::Go { user, user_key } => (user, user_key),
+            Admit::Stop(LoginOutcome::Refused(r)) => return Ok(ChangeOutcome::Refused(r)),
+            Admit::Stop(LoginOutcome::Success(_)) => unreachable!("admit never logs in"),
+        };
+        let audit = |outcome, detail: String| {
+            AuditEvent::new(EventKind::PasswordChange, outcome)
+                .username(&user.account_name)
+                .user_id(&user.id)
+                .detail(detail)
+        };
+        match self.directory.change_password(&user.dn, current, new).await {
+            Ok(ChangeResult::Changed) => {
+                self.throttle.clear(USER_SCOPE, &user_key).await?;
+                self.auditor.record(meta, audit(Outcome::Success, "changed".into())).await?;
+                Ok(ChangeOutcome::Changed(user))
+            }
+            Ok(ChangeResult::CurrentRefused(refusal)) => {
+                if refusal.is_bad_password() {
+                    self.count_failure(&user_key, meta).await?;
+                }
+                self.auditor
+                    .record(meta, audit(Outcome::Failure, format!("current password: {}", refusal.id())))
+                    .await?;
+                let refusal =
+                    if refusal.is_bad_password() { Refusal::InvalidCredentials } else { Refusal::Directory(refusal) };
+                Ok(ChangeOutcome::Refused(refusal))
+            }
+            Err(PasswordWriteError::Refused(refusal, text)) => {
+                self.auditor.record(meta, audit(Outcome::Failure, format!("refused by AD: {text}"))).await?;
+                Ok(ChangeOutcome::AdRefused(refusal))
+            }
+            Err(PasswordWriteError::Directory(e)) => Err(e.into()),
+        }
+    }
+
+    /// The user behind a typed name, for showing the rules before a change (no limits counted).
+    pub async fn lookup(&self, typed: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
+        match Username::parse(typed, &self.netbios_domain) {
+            Ok(name) => self.directory.find_user(&name).await,
+            Err(_) => Ok(None),
+        }
     }
 
     async fn count_failure(&self, user_key: &str, meta: &RequestMeta) -> Result<(), StorageError> {

@@ -27,6 +27,8 @@ pub enum Notice {
     Revoked(&'static str),
     /// The user has not completed enrolment yet.
     Reminder,
+    /// The user changed their password (knowing the old one).
+    PasswordChanged,
 }
 
 impl Notice {
@@ -38,6 +40,7 @@ impl Notice {
             Notice::Revoked("all") => ("mail.revoke.subject", "mail.revoke.all"),
             Notice::Revoked(_) => ("mail.revoke.subject", "mail.revoke.what"),
             Notice::Reminder => ("mail.reminder.subject", "mail.reminder.what"),
+            Notice::PasswordChanged => ("mail.change.subject", "mail.change.what"),
         }
     }
 }

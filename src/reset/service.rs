@@ -324,6 +324,28 @@ impl ResetService {
         Ok(Some((rules, user)))
     }
 
+    /// The rules for a user's new password: AD's (or their fine-grained) policy, and ours.
+    pub async fn rules_for_user(&self, user: &DirectoryUser) -> Result<Rules, DirectoryError> {
+        let policy = self.directory.password_policy(Some(&user.dn)).await?;
+        let rules = Rules::new(&policy, &self.local, &user.account_name, user.name_to_show());
+        Ok(if self.pwned.is_some() { rules.with_breach_check() } else { rules })
+    }
+
+    /// The rules a new password breaks (none when it may go to AD), the breach check included.
+    pub async fn broken_rules(&self, rules: &Rules, password: &SecretString, repeated: &SecretString) -> Vec<Rule> {
+        if !self.precheck {
+            return if password.expose_secret() == repeated.expose_secret() { Vec::new() } else { vec![Rule::Matches] };
+        }
+        let mut broken: Vec<Rule> =
+            rules.broken(password.expose_secret(), repeated.expose_secret()).into_iter().cloned().collect();
+        if let (true, Some(pwned)) = (broken.is_empty(), &self.pwned) {
+            if pwned.is_breached(password.expose_secret()).await == Some(true) {
+                broken.push(Rule::NotBreached);
+            }
+        }
+        broken
+    }
+
     async fn under_daily_limit(&self, user_id: &str) -> Result<bool, StorageError> {
         let limit = Limit { max_failures: self.settings.resets_per_day, window_seconds: 24 * 3600 };
         Ok(self.throttle.blocked_for("reset-user", user_id, limit).await?.is_none())

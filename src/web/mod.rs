@@ -25,6 +25,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/login", web::get().to(pages::login::show))
         .route("/login", web::post().to(pages::login::submit))
         .route("/logout", web::post().to(pages::login::logout))
+        .route("/change", web::get().to(pages::change::show))
+        .route("/change", web::post().to(pages::change::submit))
         .route("/language", web::post().to(pages::language::switch))
         .route("/enrol/bankid", web::post().to(pages::bankid::start_enrol))
         .route("/verify/bankid", web::post().to(pages::bankid::start_verify))

@@ -255,3 +255,18 @@ pub struct AdminVerifyView<'a> {
     pub show_form: bool,
     pub refresh: bool,
 }
+
+#[derive(Template)]
+#[template(path = "change_password.html")]
+pub struct ChangeView<'a> {
+    pub l: Layout<'a>,
+    pub js: String,
+    pub ask_username: bool,
+    pub username: &'a str,
+    pub notice: Option<String>,
+    pub error: Option<String>,
+    pub rules: Vec<(&'static str, String, &'static str)>,
+    pub rules_json: String,
+    pub done: bool,
+    pub next: &'static str,
+}

@@ -92,13 +92,16 @@ async fn a_disabled_account_is_explained() {
 }
 
 #[tokio::test]
-async fn a_password_that_must_be_changed_is_explained() {
+async fn a_password_that_must_be_changed_leads_to_the_change_page() {
     let dc = require_dc!();
     let user = dc.create_user("mustchange").await;
     dc.modify(&user.dn, "pwdLastSet", "0").await;
     let app = spawn_app(&dc).await;
-    let error = app.login_error(&user.name, &user.password).await;
-    assert_eq!(error, "Du måste byta lösenord innan du kan logga in.");
+    let res = app.login(&user.name, &user.password).await;
+    assert_eq!(location(&res), format!("/change?why=must-change&u={}", user.name));
+    let page = app.get_html(&location(&res)).await;
+    assert_eq!(text_of(&page, "change-notice").unwrap(), "Du måste byta lösenord innan du kan logga in.");
+    assert!(page.contains(&format!("value=\"{}\"", user.name)), "the username is filled in");
 }
 
 #[tokio::test]

@@ -5,6 +5,7 @@ mod helpers;
 
 mod admin;
 mod bankid;
+mod change;
 mod config_check;
 mod directory;
 mod e2e;

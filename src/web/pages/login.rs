@@ -75,7 +75,19 @@ pub async fn submit(page: Page, form: CsrfForm<LoginForm>) -> Result<HttpRespons
         Ok(LoginOutcome::Refused(Refusal::Throttled { minutes })) => {
             (i.f("login.error.throttled", &[("minutes", &minutes.to_string())]), None)
         }
-        Ok(LoginOutcome::Refused(Refusal::Directory(refusal))) => (i.t(refusal.message_key()).to_string(), None),
+        Ok(LoginOutcome::Refused(Refusal::Directory(refusal))) => {
+            use crate::directory::BindRefusal;
+            let why = match refusal {
+                BindRefusal::MustChangePassword => Some("must-change"),
+                BindRefusal::PasswordExpired => Some("expired"),
+                _ => None,
+            };
+            if let Some(why) = why {
+                let to = format!("/change?why={why}&u={}", url_part(username.trim()));
+                return Ok(super::see_other(&to).finish());
+            }
+            (i.t(refusal.message_key()).to_string(), None)
+        }
         Err(LoginError::Directory(e)) => {
             tracing::error!(reference = %page.meta.request_id, error = %e, "login: directory unavailable");
             (i.t("login.error.directory_down").to_string(), Some(page.meta.request_id.as_str()))
@@ -133,4 +145,14 @@ fn clear_session_cookie(page: &Page) -> Cookie<'static> {
     let mut c = session_cookie(String::new(), page.state.secure_cookies);
     c.make_removal();
     c
+}
+
+/// A value for a query string.
+fn url_part(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
 }

@@ -3,6 +3,7 @@
 pub mod admin;
 pub mod bankid;
 pub mod caller;
+pub mod change;
 pub mod health;
 pub mod home;
 pub mod language;

@@ -1,0 +1,163 @@
+//! `/change`: change a password knowing the current one, logged in or not.
+
+use actix_web::{HttpResponse, web};
+use secrecy::SecretString;
+use serde::Deserialize;
+
+use super::{html, layout};
+use crate::directory::DirectoryUser;
+use crate::login::{ChangeOutcome, LoginError, Refusal};
+use crate::mail::Notice;
+use crate::reset::{Rule, Rules};
+use crate::web::csrf::{CsrfField, CsrfForm};
+use crate::web::views::ChangeView;
+use crate::web::{Page, WebError};
+
+/// The rules as the page lists them, and as JSON for the live checks.
+pub fn listed_rules(
+    page: &Page,
+    rules: &[Rule],
+    broken: &[Rule],
+) -> (Vec<(&'static str, String, &'static str)>, String) {
+    let i = page.i18n();
+    let listed = rules
+        .iter()
+        .map(|r| {
+            let text = match r {
+                Rule::MinLength { n } => i.f(r.message_key(), &[("n", &n.to_string())]),
+                _ => i.t(r.message_key()).to_string(),
+            };
+            (r.id(), text, if broken.contains(r) { "bad" } else { "unknown" })
+        })
+        .collect();
+    (listed, serde_json::to_string(rules).unwrap_or_default())
+}
+
+/// The rules for the user, or (name not known yet) the domain's.
+async fn rules(page: &Page, user: Option<&DirectoryUser>) -> Result<Rules, WebError> {
+    let directory_error = |e| page.fail(e);
+    match user {
+        Some(u) => page.state.reset.rules_for_user(u).await.map_err(directory_error),
+        None => {
+            let policy = page.state.login.domain_policy().await.map_err(directory_error)?;
+            let p = &page.state.settings.password;
+            let local = crate::reset::LocalRules {
+                min_length: p.min_length,
+                banned_words: p.banned_words.clone(),
+                check_common: p.check_common,
+            };
+            Ok(Rules::new(&policy, &local, "", ""))
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+fn render(
+    page: &Page,
+    rules: &Rules,
+    broken: &[Rule],
+    username: &str,
+    notice: Option<String>,
+    error: Option<String>,
+    done: bool,
+) -> Result<HttpResponse, WebError> {
+    let (listed, json) = listed_rules(page, &rules.rules, broken);
+    let view = ChangeView {
+        l: layout(page, "/change"),
+        js: page.state.assets.url("password.js"),
+        ask_username: page.session().is_none(),
+        username,
+        notice,
+        error,
+        rules: listed,
+        rules_json: json,
+        done,
+        next: if page.session().is_some() { "/" } else { "/login" },
+    };
+    html(page, view)
+}
+
+#[derive(Deserialize)]
+pub struct Query {
+    #[serde(default)]
+    u: String,
+    #[serde(default)]
+    why: String,
+}
+
+pub async fn show(page: Page, q: web::Query<Query>) -> Result<HttpResponse, WebError> {
+    let user = match page.session() {
+        Some(s) => page.state.directory.find_user_by_id(&s.user.user_id).await.map_err(|e| page.fail(e))?,
+        None => None,
+    };
+    let rules = rules(&page, user.as_ref()).await?;
+    let notice = match q.why.as_str() {
+        "expired" => Some(page.i18n().t("login.error.password_expired").to_string()),
+        "must-change" => Some(page.i18n().t("login.error.must_change").to_string()),
+        _ => None,
+    };
+    render(&page, &rules, &[], &q.u, notice, None, false)
+}
+
+#[derive(Deserialize)]
+pub struct ChangeForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    username: String,
+    #[serde(default)]
+    current: String,
+    #[serde(default)]
+    password: String,
+    #[serde(default)]
+    repeat: String,
+}
+
+impl CsrfField for ChangeForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpResponse, WebError> {
+    let form = form.0;
+    let typed = match page.session() {
+        Some(s) => s.user.account_name.clone(),
+        None => form.username.trim().to_string(),
+    };
+    let (current, new, repeat) =
+        (SecretString::from(form.current), SecretString::from(form.password), SecretString::from(form.repeat));
+    let i = page.i18n();
+    // Our rules first: they need the user, which is looked up without counting anything.
+    let user = page.state.login.lookup(&typed).await.map_err(|e| page.fail(e))?;
+    let rules = rules(&page, user.as_ref()).await?;
+    let broken = page.state.reset.broken_rules(&rules, &new, &repeat).await;
+    if !broken.is_empty() {
+        return render(&page, &rules, &broken, &typed, None, Some(i.t("password.error.rules").to_string()), false);
+    }
+    let outcome = page.state.login.change_password(&typed, &current, &new, &page.meta).await;
+    let error = match outcome {
+        Ok(ChangeOutcome::Changed(user)) => {
+            if let Some(mail) = &user.mail {
+                page.state
+                    .outbox
+                    .notify(mail, user.name_to_show(), Notice::PasswordChanged, &page.meta)
+                    .await
+                    .map_err(|e| page.fail(e))?;
+            }
+            return render(&page, &rules, &[], &typed, None, None, true);
+        }
+        Ok(ChangeOutcome::Refused(Refusal::InvalidCredentials)) => i.t("change.error.current").to_string(),
+        Ok(ChangeOutcome::Refused(Refusal::Throttled { minutes })) => {
+            i.f("login.error.throttled", &[("minutes", &minutes.to_string())])
+        }
+        Ok(ChangeOutcome::Refused(Refusal::Directory(r))) => i.t(r.message_key()).to_string(),
+        Ok(ChangeOutcome::AdRefused(r)) => i.t(r.message_key()).to_string(),
+        Err(LoginError::Directory(e)) => {
+            tracing::error!(reference = %page.meta.request_id, error = %e, "change: directory unavailable");
+            format!("{} {} {}", i.t("login.error.directory_down"), i.t("error.reference"), page.meta.request_id)
+        }
+        Err(LoginError::Storage(e)) => return Err(page.fail(e)),
+    };
+    render(&page, &rules, &[], &typed, None, Some(error), false)
+}

@@ -1,0 +1,78 @@
+//! Changing a password knowing the current one, against Samba AD.
+
+use crate::helpers::{TestApp, csrf_in, location, spawn_app, text_of};
+
+const NEW: &str = "Tre-glada-kor-på-bete7";
+
+/// Posts the change form; the page's message (done, or the error).
+async fn change(app: &TestApp, username: Option<&str>, current: &str, new: &str) -> String {
+    let page = app.get_html("/change").await;
+    let csrf = csrf_in(&page);
+    let mut form = vec![("csrf", csrf.as_str()), ("current", current), ("password", new), ("repeat", new)];
+    if let Some(u) = username {
+        form.push(("username", u));
+    }
+    let html = app.post("/change", &form).await.text().await.unwrap();
+    text_of(&html, "change-done").or_else(|| text_of(&html, "password-error")).unwrap_or_else(|| panic!("{html}"))
+}
+
+#[tokio::test]
+async fn a_logged_in_user_changes_the_password() {
+    let dc = require_dc!();
+    let user = dc.create_user("chg").await;
+    let app = spawn_app(&dc).await;
+    app.login(&user.name, &user.password).await;
+    assert!(app.get_html("/").await.contains("href=\"/change\""));
+    assert_eq!(
+        change(&app, None, &user.password, NEW).await,
+        "Ditt lösenord är bytt. Använd det nya lösenordet från och med nu."
+    );
+    assert_eq!(dc.bind(&user.dn, NEW).await.0, 0, "the new password binds");
+    assert_eq!(dc.bind(&user.dn, &user.password).await.0, 49, "the old one does not");
+    assert!(app.audit().await.iter().any(|a| a.event == "password-change" && a.outcome == "success"));
+}
+
+#[tokio::test]
+async fn a_wrong_current_password_is_explained_and_counts_toward_throttling() {
+    let dc = require_dc!();
+    let user = dc.create_user("chgwrong").await;
+    let app = spawn_app(&dc).await;
+    for _ in 0..3 {
+        assert_eq!(change(&app, Some(&user.name), "not-it", NEW).await, "Fel användarnamn eller nuvarande lösenord.");
+    }
+    // The fourth is stopped before AD sees it, as a login would be.
+    assert!(change(&app, Some(&user.name), &user.password, NEW).await.starts_with("För många misslyckade försök"));
+    assert_eq!(
+        app.login_error(&user.name, &user.password).await,
+        "För många misslyckade försök. Försök igen om 15 minuter."
+    );
+    assert_eq!(dc.attr(&user.dn, "lockoutTime").await.unwrap_or("0".into()), "0", "never locked in AD");
+}
+
+#[tokio::test]
+async fn a_reused_password_is_refused_by_ad_and_explained() {
+    let dc = require_dc!();
+    let user = dc.create_user("chgreuse").await;
+    let app = spawn_app(&dc).await;
+    assert!(change(&app, Some(&user.name), &user.password, NEW).await.starts_with("Ditt lösenord är bytt"));
+    let back = change(&app, Some(&user.name), NEW, &user.password).await;
+    assert_eq!(
+        back,
+        "Katalogen (Active Directory) godtog inte lösenordet: du har använt det tidigare. Välj ett lösenord du inte har haft."
+    );
+    assert_eq!(dc.bind(&user.dn, NEW).await.0, 0, "unchanged");
+}
+
+#[tokio::test]
+async fn a_password_that_must_change_is_changed_from_the_login_page() {
+    let dc = require_dc!();
+    let user = dc.create_user("chgmust").await;
+    dc.modify(&user.dn, "pwdLastSet", "0").await;
+    let app = spawn_app(&dc).await;
+    let res = app.login(&user.name, &user.password).await;
+    let page = location(&res);
+    assert!(page.starts_with("/change?why=must-change"));
+    assert!(change(&app, Some(&user.name), &user.password, NEW).await.starts_with("Ditt lösenord är bytt"));
+    assert_eq!(app.login(&user.name, NEW).await.status(), 303);
+    assert_eq!(dc.bind(&user.dn, NEW).await.0, 0);
+}
