@@ -52,6 +52,7 @@ pub enum EventKind {
     Revoke,
     AdminReauth,
     PasswordChange,
+    AdminExport,
 }
 
 impl EventKind {
@@ -74,6 +75,7 @@ impl EventKind {
             EventKind::Revoke => "revoke",
             EventKind::AdminReauth => "admin-reauth",
             EventKind::PasswordChange => "password-change",
+            EventKind::AdminExport => "admin-export",
         }
     }
 }

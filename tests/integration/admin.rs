@@ -175,6 +175,11 @@ async fn the_audit_viewer_filters_pages_and_exports_csv() {
     assert_eq!(lines[0], "time,event,outcome,username,user_id,source_ip,user_agent,request_id,detail");
     assert_eq!(lines.len(), 4);
     assert!(lines[1..].iter().all(|l| l.contains(",login,failure,") && l.contains(&victim.name)));
+    let audit = app.audit().await;
+    assert!(
+        audit.iter().any(|a| a.event == "admin-export" && a.username.as_deref() == Some(admin.name.as_str())),
+        "exports are audited"
+    );
 }
 
 /// 300 users in an OU of their own, so that the counts are exact whatever else the DC holds.

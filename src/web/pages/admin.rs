@@ -297,15 +297,27 @@ fn csv(name: &str, body: String) -> HttpResponse {
         .body(body)
 }
 
+/// Exports leave the portal with personal data: each one is audited.
+async fn audit_export(page: &Page, session: &Session, what: String) -> Result<(), WebError> {
+    let event = AuditEvent::new(EventKind::AdminExport, Outcome::Success)
+        .username(&session.user.account_name)
+        .user_id(&session.user.user_id)
+        .detail(what);
+    page.state.auditor.record(&page.meta, event).await.map_err(|e| page.fail(e))
+}
+
 pub async fn audit_csv(page: Page, q: web::Query<AuditQuery>) -> Result<HttpResponse, WebError> {
-    guarded!(page, "/admin/audit", Roles::can_report);
+    let session = guarded!(page, "/admin/audit", Roles::can_report);
     let body = page.state.admin.audit_csv(&q.filter()).await.map_err(|e| fail(&page, e))?;
+    let query = serde_urlencoded::to_string(&*q).unwrap_or_default();
+    audit_export(&page, session, format!("audit log CSV ({query})")).await?;
     Ok(csv("stjarna-audit.csv", body))
 }
 
 pub async fn not_enrolled_csv(page: Page) -> Result<HttpResponse, WebError> {
-    guarded!(page, "/admin", Roles::can_report);
+    let session = guarded!(page, "/admin", Roles::can_report);
     let body = page.state.admin.not_enrolled_csv().await.map_err(|e| fail(&page, e))?;
+    audit_export(&page, session, "not-enrolled report CSV".into()).await?;
     Ok(csv("stjarna-not-enrolled.csv", body))
 }
 
