@@ -15,6 +15,25 @@ use crate::clock::Timestamp;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
+/// Records (or renews) an enrolled service, inside the transaction that stores what it needs.
+pub(super) async fn upsert_enrolment(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    user_id: &str,
+    service: &str,
+    at: Timestamp,
+) -> Result<(), StorageError> {
+    sqlx::query(
+        "INSERT INTO enrolments (user_id, service, enrolled_at) VALUES (?, ?, ?)
+         ON CONFLICT (user_id, service) DO UPDATE SET enrolled_at = excluded.enrolled_at",
+    )
+    .bind(user_id)
+    .bind(service)
+    .bind(at)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
 #[derive(Clone)]
 pub struct SqliteStorage {
     pool: SqlitePool,

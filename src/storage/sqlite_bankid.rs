@@ -102,14 +102,7 @@ impl SqliteStorage {
         .bind(r.enrolled_at)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO enrolments (user_id, service, enrolled_at) VALUES (?, 'bankid', ?)
-             ON CONFLICT (user_id, service) DO UPDATE SET enrolled_at = excluded.enrolled_at",
-        )
-        .bind(&r.user_id)
-        .bind(r.enrolled_at)
-        .execute(&mut *tx)
-        .await?;
+        super::sqlite::upsert_enrolment(&mut tx, &r.user_id, "bankid", r.enrolled_at).await?;
         tx.commit().await?;
         Ok(())
     }

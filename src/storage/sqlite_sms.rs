@@ -86,14 +86,7 @@ impl SqliteStorage {
         .bind(r.enrolled_at)
         .execute(&mut *tx)
         .await?;
-        sqlx::query(
-            "INSERT INTO enrolments (user_id, service, enrolled_at) VALUES (?, 'sms', ?)
-             ON CONFLICT (user_id, service) DO UPDATE SET enrolled_at = excluded.enrolled_at",
-        )
-        .bind(&r.user_id)
-        .bind(r.enrolled_at)
-        .execute(&mut *tx)
-        .await?;
+        super::sqlite::upsert_enrolment(&mut tx, &r.user_id, "sms", r.enrolled_at).await?;
         tx.commit().await?;
         Ok(())
     }

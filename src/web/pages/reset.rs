@@ -302,23 +302,6 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
     flow_page(&page, &view, message, "error").await
 }
 
-/// The rules as the page lists them, and as JSON for the live checks.
-fn rules_for_page(page: &Page, rules: &[Rule], broken: &[Rule]) -> (Vec<(&'static str, String, &'static str)>, String) {
-    let i = page.i18n();
-    let listed = rules
-        .iter()
-        .map(|r| {
-            let text = match r {
-                Rule::MinLength { n } => i.f(r.message_key(), &[("n", &n.to_string())]),
-                _ => i.t(r.message_key()).to_string(),
-            };
-            let class = if broken.contains(r) { "bad" } else { "unknown" };
-            (r.id(), text, class)
-        })
-        .collect();
-    (listed, serde_json::to_string(rules).unwrap_or_default())
-}
-
 async fn password_page(
     page: &Page,
     view: &ResetView,
@@ -328,7 +311,7 @@ async fn password_page(
     let Some((rules, _)) = page.state.reset.rules(view).await.map_err(|e| fail_reset(page, e))? else {
         return Ok(see_other(&format!("/reset/{}", view.id)).finish());
     };
-    let (listed, json) = rules_for_page(page, &rules.rules, broken);
+    let (listed, json) = super::change::listed_rules(page, &rules.rules, broken);
     let password_view = PasswordView {
         l: layout(page, "/reset"),
         js: page.state.assets.url("password.js"),
