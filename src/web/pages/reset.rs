@@ -16,6 +16,7 @@ use crate::identity::sms::{SmsOutcome, SmsStart};
 use crate::reset::{ResetError, ResetOutcome, ResetStep, ResetView, Rule};
 use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::pages::bankid::CsrfOnly;
+use crate::web::pages::sms::CodeForm;
 use crate::web::views::{PasswordView, ResetFlowView, ResetStartView};
 use crate::web::{Page, WebError};
 
@@ -252,20 +253,6 @@ pub async fn send_code(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOn
             flow_page(&page, &view, Some(i.f("sms.error.limited", &[("minutes", &minutes.to_string())])), "error").await
         }
         _ => flow_page(&page, &view, Some(i.t("sms.error.gateway").to_string()), "error").await,
-    }
-}
-
-#[derive(Deserialize)]
-pub struct CodeForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    code: String,
-}
-
-impl CsrfField for CodeForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
     }
 }
 

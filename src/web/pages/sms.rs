@@ -183,12 +183,13 @@ pub async fn show_code(page: Page, id: web::Path<String>) -> Result<HttpResponse
     code_page(&page, &view, None)
 }
 
+/// A typed one-time code (also the reset flow's).
 #[derive(Deserialize)]
 pub struct CodeForm {
     #[serde(default)]
     csrf: String,
     #[serde(default)]
-    code: String,
+    pub code: String,
 }
 
 impl CsrfField for CodeForm {
