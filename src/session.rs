@@ -93,6 +93,17 @@ pub struct Sessions {
 /// Writing `last_seen_at` on every request would cost a write per page; once a minute is enough.
 const TOUCH_INTERVAL: i64 = 60;
 
+/// The stored form of a browser binding (the secret that ties a flow to the browser that started
+/// it), kept apart per kind of flow.
+pub fn binding_hash(kind: &str, binding: &str) -> String {
+    hex::encode(Sha256::digest(format!("{kind}\0{binding}").as_bytes()))
+}
+
+/// Whether `stored` is this browser's binding, compared in constant time.
+pub fn is_bound(stored: &str, kind: &str, binding: &str) -> bool {
+    subtle::ConstantTimeEq::ct_eq(stored.as_bytes(), binding_hash(kind, binding).as_bytes()).into()
+}
+
 fn hash(token: &str) -> String {
     hex::encode(Sha256::digest(token.as_bytes()))
 }

@@ -11,7 +11,6 @@
 use std::sync::Arc;
 
 use secrecy::{ExposeSecret, SecretString};
-use sha2::{Digest, Sha256};
 
 use super::policy::{LocalRules, Rule, Rules};
 use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
@@ -20,6 +19,7 @@ use crate::config::{PasswordSettings, ResetSettings};
 use crate::directory::{Directory, DirectoryError, DirectoryUser, PasswordRefusal, PasswordWriteError, Username};
 use crate::enrolment::{EnrolmentStatus, Service, ServiceKind, StarRule, assess};
 use crate::mail::{Notice, Outbox};
+use crate::session::{binding_hash, is_bound};
 use crate::storage::{ResetFlowRecord, Storage, StorageError};
 use crate::throttle::{Limit, Throttle};
 
@@ -92,9 +92,7 @@ pub struct ResetService {
     settings: ResetSettings,
 }
 
-fn binding_hash(binding: &str) -> String {
-    hex::encode(Sha256::digest(format!("reset-flow\0{binding}").as_bytes()))
-}
+const BINDING: &str = "reset-flow";
 
 fn kinds(list: &str) -> Vec<ServiceKind> {
     list.split(',').filter_map(|s| s.parse().ok()).collect()
@@ -156,7 +154,7 @@ impl ResetService {
         self.store
             .insert_reset_flow(&ResetFlowRecord {
                 id: id.clone(),
-                binding_hash: binding_hash(binding),
+                binding_hash: binding_hash(BINDING, binding),
                 typed_name: typed.chars().take(256).collect(),
                 user_id,
                 verified: verified.into(),
@@ -205,8 +203,8 @@ impl ResetService {
 
     async fn load(&self, id: &str, binding: &str) -> Result<Option<ResetFlowRecord>, StorageError> {
         let Some(rec) = self.store.reset_flow(id).await? else { return Ok(None) };
-        let ours = subtle::ConstantTimeEq::ct_eq(rec.binding_hash.as_bytes(), binding_hash(binding).as_bytes());
-        Ok(bool::from(ours).then_some(rec))
+        let ours = is_bound(&rec.binding_hash, BINDING, binding);
+        Ok(ours.then_some(rec))
     }
 
     /// The flow, if this browser started it; an open flow past its time is ended here.

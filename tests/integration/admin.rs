@@ -85,7 +85,7 @@ async fn admin_pages_ask_for_the_password_again_after_fifteen_minutes() {
     assert_eq!(app.get("/").await.status(), 200, "activity keeps the session");
     app.clock.advance_seconds(6 * 60);
     let res = app.get("/admin/audit").await;
-    assert_eq!(location(&res), "/admin/reauth?back=/admin/audit");
+    assert_eq!(location(&res), "/admin/reauth?back=%2Fadmin%2Faudit");
     let page = app.get_html("/admin/reauth?back=/admin/audit").await;
     let res =
         app.post("/admin/reauth", &[("csrf", &csrf_in(&page)), ("back", "/admin/audit"), ("password", "wrong")]).await;

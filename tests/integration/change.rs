@@ -30,6 +30,13 @@ async fn a_logged_in_user_changes_the_password() {
     assert_eq!(dc.bind(&user.dn, NEW).await.0, 0, "the new password binds");
     assert_eq!(dc.bind(&user.dn, &user.password).await.0, 49, "the old one does not");
     assert!(app.audit().await.iter().any(|a| a.event == "password-change" && a.outcome == "success"));
+    // A weak new password is refused before AD sees it, and the refusal is audited.
+    let weak = change(&app, None, NEW, "Sommar2026!").await;
+    assert_eq!(weak, "Lösenordet uppfyller inte alla regler. Reglerna som inte är uppfyllda är markerade.");
+    assert!(app.audit().await.iter().any(|a| a.event == "password-change"
+        && a.outcome == "failure"
+        && a.detail.as_deref().is_some_and(|d| d.starts_with("refused by local rules"))));
+    assert_eq!(dc.bind(&user.dn, NEW).await.0, 0, "unchanged");
 }
 
 #[tokio::test]

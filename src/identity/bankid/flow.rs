@@ -11,7 +11,6 @@
 
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
 use super::rfa::{StartMode, error_key, message_key};
@@ -19,6 +18,7 @@ use super::{AuthOrder, BankId, BankIdError, Collect, CompletedUser};
 use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Random, Timestamp};
 use crate::identity::{DataKey, PersonalNumber};
+use crate::session::{binding_hash, is_bound};
 use crate::storage::{BankIdEnrolmentRecord, BankIdFlowRecord, Storage, StorageError};
 
 /// Orders live about 3 minutes at BankID; past this we stop asking.
@@ -115,13 +115,13 @@ impl FlowError {
 }
 
 pub struct BankIdFlows {
-    store: Arc<dyn Storage>,
-    bankid: Arc<dyn BankId>,
-    clock: Arc<dyn Clock>,
-    random: Arc<dyn Random>,
-    key: DataKey,
-    auditor: Auditor,
-    notifier: Option<Arc<dyn crate::mail::EnrolmentNotifier>>,
+    pub(super) store: Arc<dyn Storage>,
+    pub(super) bankid: Arc<dyn BankId>,
+    pub(super) clock: Arc<dyn Clock>,
+    pub(super) random: Arc<dyn Random>,
+    pub(super) key: DataKey,
+    pub(super) auditor: Auditor,
+    pub(super) notifier: Option<Arc<dyn crate::mail::EnrolmentNotifier>>,
 }
 
 /// What an order is for.
@@ -143,9 +143,7 @@ pub struct FlowUser<'a> {
     pub account_name: &'a str,
 }
 
-fn binding_hash(binding: &str) -> String {
-    hex::encode(Sha256::digest(format!("bankid-flow\0{binding}").as_bytes()))
-}
+const BINDING: &str = "bankid-flow";
 
 impl BankIdFlows {
     pub fn new(
@@ -201,29 +199,14 @@ impl BankIdFlows {
                 return Err(FlowError::BankId(e));
             }
         };
-        let id = self.random.token();
-        let now = self.clock.now();
-        self.store
-            .insert_bankid_flow(&BankIdFlowRecord {
-                id: id.clone(),
-                purpose: purpose.id().into(),
-                binding_hash: binding_hash(binding),
-                user_id: user.as_ref().map(|u| u.user_id.to_string()),
-                required_pn_hash: required.map(|p| self.key.lookup_hash(p.digits())),
-                order_ref: order_start.order_ref,
-                auto_start_token: order_start.auto_start_token,
-                qr_start_token: order_start.qr_start_token,
-                qr_start_secret: order_start.qr_start_secret,
-                mode: "qr".into(),
-                state: "pending".into(),
-                hint_code: None,
-                started_at: now,
-                last_collect_at: None,
-                finished_at: None,
-                result_user_id: None,
-                context: context.map(str::to_string),
-            })
-            .await?;
+        let mut record =
+            self.new_record(purpose, binding, user.as_ref().map(|u| u.user_id), required, order_start.order_ref);
+        record.auto_start_token = order_start.auto_start_token;
+        record.qr_start_token = order_start.qr_start_token;
+        record.qr_start_secret = order_start.qr_start_secret;
+        record.context = context.map(str::to_string);
+        self.store.insert_bankid_flow(&record).await?;
+        let id = record.id;
         let detail = if required.is_some() {
             format!("{}, personal number required", purpose.id())
         } else {
@@ -233,64 +216,34 @@ impl BankIdFlows {
         Ok(Flow { id })
     }
 
-    /// Starts a phone order for a caller: BankID asks the enrolled person to confirm in the app.
-    pub async fn start_phone(
+    /// A pending flow for a started order (QR mode; the caller fills in what else it has).
+    pub(super) fn new_record(
         &self,
+        purpose: FlowPurpose,
         binding: &str,
-        user: FlowUser<'_>,
-        personal_number: &PersonalNumber,
-        we_called: bool,
-        visible_text: String,
-        meta: &RequestMeta,
-    ) -> Result<Flow, FlowError> {
-        let order = super::PhoneOrder {
-            personal_number: personal_number.digits().to_string(),
-            call_initiator_rp: we_called,
-            user_visible_data: visible_text,
-        };
-        let event =
-            AuditEvent::new(EventKind::BankIdOrder, Outcome::Success).username(user.account_name).user_id(user.user_id);
-        let order_ref = match self.bankid.phone_auth(&order).await {
-            Ok(r) => r,
-            Err(e) => {
-                let event = AuditEvent { outcome: Outcome::Failure, ..event }.detail(format!("caller: {e}"));
-                self.auditor.record(meta, event).await?;
-                return Err(FlowError::BankId(e));
-            }
-        };
-        let id = self.random.token();
-        let now = self.clock.now();
-        self.store
-            .insert_bankid_flow(&BankIdFlowRecord {
-                id: id.clone(),
-                purpose: FlowPurpose::Caller.id().into(),
-                binding_hash: binding_hash(binding),
-                user_id: Some(user.user_id.into()),
-                required_pn_hash: Some(self.key.lookup_hash(personal_number.digits())),
-                order_ref,
-                auto_start_token: String::new(),
-                qr_start_token: String::new(),
-                qr_start_secret: String::new(),
-                mode: "phone".into(),
-                state: "pending".into(),
-                hint_code: None,
-                started_at: now,
-                last_collect_at: None,
-                finished_at: None,
-                result_user_id: None,
-                context: None,
-            })
-            .await?;
-        let initiator = if we_called { "RP" } else { "user" };
-        self.auditor.record(meta, event.detail(format!("caller: phone/auth, call initiator {initiator}"))).await?;
-        Ok(Flow { id })
-    }
-
-    /// The enrolled personal number of a user (decrypted), for a phone order.
-    pub async fn enrolled_number(&self, user_id: &str) -> Result<Option<PersonalNumber>, StorageError> {
-        let Some(e) = self.store.bankid_enrolment(user_id).await? else { return Ok(None) };
-        let today = self.today();
-        Ok(self.key.decrypt(&e.pn_encrypted).ok().and_then(|pn| PersonalNumber::parse(&pn, today).ok()))
+        user_id: Option<&str>,
+        required: Option<&PersonalNumber>,
+        order_ref: String,
+    ) -> BankIdFlowRecord {
+        BankIdFlowRecord {
+            id: self.random.token(),
+            purpose: purpose.id().into(),
+            binding_hash: binding_hash(BINDING, binding),
+            user_id: user_id.map(str::to_string),
+            required_pn_hash: required.map(|p| self.key.lookup_hash(p.digits())),
+            order_ref,
+            auto_start_token: String::new(),
+            qr_start_token: String::new(),
+            qr_start_secret: String::new(),
+            mode: "qr".into(),
+            state: "pending".into(),
+            hint_code: None,
+            started_at: self.clock.now(),
+            last_collect_at: None,
+            finished_at: None,
+            result_user_id: None,
+            context: None,
+        }
     }
 
     /// The flow, if this browser started it.
@@ -298,8 +251,8 @@ impl BankIdFlows {
         let Some(rec) = self.store.bankid_flow(id).await? else {
             return Ok(None);
         };
-        let ours = subtle::ConstantTimeEq::ct_eq(rec.binding_hash.as_bytes(), binding_hash(binding).as_bytes());
-        Ok(bool::from(ours).then_some(rec))
+        let ours = is_bound(&rec.binding_hash, BINDING, binding);
+        Ok(ours.then_some(rec))
     }
 
     /// Where the flow stands, collecting from BankID when it is time to.

@@ -2,6 +2,7 @@
 
 mod flow;
 mod idkollen;
+mod phone;
 mod qr;
 mod rfa;
 mod rp;

@@ -10,13 +10,12 @@
 
 use std::sync::Arc;
 
-use sha2::{Digest, Sha256};
-
 use super::{CodeHasher, OneTimeCode, PhoneNumber, SmsGateway, with_retries};
 use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Random, Timestamp};
 use crate::identity::DataKey;
 use crate::identity::bankid::FlowUser;
+use crate::session::{binding_hash, is_bound};
 use crate::storage::{SmsChallengeRecord, SmsEnrolmentRecord, Storage, StorageError};
 use crate::throttle::{Limit, Throttle};
 
@@ -102,9 +101,7 @@ pub struct SmsFlows {
     notifier: Option<Arc<dyn crate::mail::EnrolmentNotifier>>,
 }
 
-fn binding_hash(binding: &str) -> String {
-    hex::encode(Sha256::digest(format!("sms-challenge\0{binding}").as_bytes()))
-}
+const BINDING: &str = "sms-challenge";
 
 impl SmsFlows {
     #[allow(clippy::too_many_arguments)]
@@ -207,7 +204,7 @@ impl SmsFlows {
             .insert_sms_challenge(&SmsChallengeRecord {
                 id: id.clone(),
                 purpose: purpose.id().into(),
-                binding_hash: binding_hash(binding),
+                binding_hash: binding_hash(BINDING, binding),
                 user_id: user.user_id.into(),
                 number_encrypted: self.key.encrypt(number.e164(), self.random.as_ref()),
                 number_hash: self.key.lookup_hash(number.e164()),
@@ -250,7 +247,7 @@ impl SmsFlows {
             .insert_sms_challenge(&SmsChallengeRecord {
                 id: id.clone(),
                 purpose: "decoy".into(),
-                binding_hash: binding_hash(binding),
+                binding_hash: binding_hash(BINDING, binding),
                 user_id: user_key.into(),
                 number_encrypted: String::new(),
                 number_hash: String::new(),
@@ -289,8 +286,8 @@ impl SmsFlows {
     /// The challenge, if this user in this browser asked for it.
     async fn load(&self, id: &str, binding: &str, user_id: &str) -> Result<Option<SmsChallengeRecord>, StorageError> {
         let Some(rec) = self.store.sms_challenge(id).await? else { return Ok(None) };
-        let ours = subtle::ConstantTimeEq::ct_eq(rec.binding_hash.as_bytes(), binding_hash(binding).as_bytes());
-        Ok((bool::from(ours) && rec.user_id == user_id).then_some(rec))
+        let ours = is_bound(&rec.binding_hash, BINDING, binding);
+        Ok((ours && rec.user_id == user_id).then_some(rec))
     }
 
     fn expired(&self, rec: &SmsChallengeRecord, now: Timestamp) -> bool {

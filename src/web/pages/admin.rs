@@ -40,19 +40,10 @@ fn check<'a>(page: &'a Page, path: &str, allowed: fn(Roles) -> bool) -> Result<&
     }
     let max = page.state.settings.admin.reauth_minutes as i64 * 60;
     if page.state.clock.now() - session.authenticated_at > max {
-        let back: String = url_encode(path);
-        return Err(see_other(&format!("/admin/reauth?back={back}")).finish());
+        let query = serde_urlencoded::to_string([("back", path)]).unwrap_or_default();
+        return Err(see_other(&format!("/admin/reauth?{query}")).finish());
     }
     Ok(session)
-}
-
-fn url_encode(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'/' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }
 
 fn fail(page: &Page, e: AdminError) -> WebError {

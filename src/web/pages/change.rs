@@ -5,6 +5,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::{html, layout};
+use crate::audit::{AuditEvent, EventKind, Outcome};
 use crate::directory::DirectoryUser;
 use crate::login::{ChangeOutcome, LoginError, Refusal};
 use crate::mail::Notice;
@@ -12,26 +13,6 @@ use crate::reset::{Rule, Rules};
 use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::views::ChangeView;
 use crate::web::{Page, WebError};
-
-/// The rules as the page lists them, and as JSON for the live checks.
-pub fn listed_rules(
-    page: &Page,
-    rules: &[Rule],
-    broken: &[Rule],
-) -> (Vec<(&'static str, String, &'static str)>, String) {
-    let i = page.i18n();
-    let listed = rules
-        .iter()
-        .map(|r| {
-            let text = match r {
-                Rule::MinLength { n } => i.f(r.message_key(), &[("n", &n.to_string())]),
-                _ => i.t(r.message_key()).to_string(),
-            };
-            (r.id(), text, if broken.contains(r) { "bad" } else { "unknown" })
-        })
-        .collect();
-    (listed, serde_json::to_string(rules).unwrap_or_default())
-}
 
 /// The rules for the user, or (name not known yet) the domain's.
 async fn rules(page: &Page, user: Option<&DirectoryUser>) -> Result<Rules, WebError> {
@@ -61,7 +42,7 @@ fn render(
     error: Option<String>,
     done: bool,
 ) -> Result<HttpResponse, WebError> {
-    let (listed, json) = listed_rules(page, &rules.rules, broken);
+    let (listed, json) = super::listed_rules(page, &rules.rules, broken);
     let view = ChangeView {
         l: layout(page, "/change"),
         js: page.state.assets.url("password.js"),
@@ -133,6 +114,14 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
     let rules = rules(&page, user.as_ref()).await?;
     let broken = page.state.reset.broken_rules(&rules, &new, &repeat).await;
     if !broken.is_empty() {
+        let ids: Vec<&str> = broken.iter().map(|r| r.id()).collect();
+        let mut event = AuditEvent::new(EventKind::PasswordChange, Outcome::Failure)
+            .username(&typed)
+            .detail(format!("refused by local rules: {}", ids.join(", ")));
+        if let Some(u) = &user {
+            event = event.user_id(&u.id);
+        }
+        page.state.auditor.record(&page.meta, event).await.map_err(|e| page.fail(e))?;
         return render(&page, &rules, &broken, &typed, None, Some(i.t("password.error.rules").to_string()), false);
     }
     let outcome = page.state.login.change_password(&typed, &current, &new, &page.meta).await;

@@ -83,7 +83,8 @@ pub async fn submit(page: Page, form: CsrfForm<LoginForm>) -> Result<HttpRespons
                 _ => None,
             };
             if let Some(why) = why {
-                let to = format!("/change?why={why}&u={}", url_part(username.trim()));
+                let query = serde_urlencoded::to_string([("why", why), ("u", username.trim())]).unwrap_or_default();
+                let to = format!("/change?{query}");
                 return Ok(super::see_other(&to).finish());
             }
             (i.t(refusal.message_key()).to_string(), None)
@@ -145,14 +146,4 @@ fn clear_session_cookie(page: &Page) -> Cookie<'static> {
     let mut c = session_cookie(String::new(), page.state.secure_cookies);
     c.make_removal();
     c
-}
-
-/// A value for a query string.
-fn url_part(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' => (b as char).to_string(),
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
 }

@@ -16,6 +16,8 @@ use actix_web::web;
 
 use super::WebError;
 use super::context::{AppState, request_id, request_lang};
+use crate::reset::Rule;
+use crate::web::Page;
 
 pub async fn not_found(req: HttpRequest, state: web::Data<AppState>) -> Result<actix_web::HttpResponse, WebError> {
     Err(WebError::not_found(request_lang(&req, state.default_lang), &request_id(&req)))
@@ -46,4 +48,24 @@ pub fn see_other(to: &str) -> actix_web::HttpResponseBuilder {
     let mut b = actix_web::HttpResponse::SeeOther();
     b.insert_header(("Location", to));
     b
+}
+
+/// The rules as the page lists them, and as JSON for the live checks.
+pub fn listed_rules(
+    page: &Page,
+    rules: &[Rule],
+    broken: &[Rule],
+) -> (Vec<(&'static str, String, &'static str)>, String) {
+    let i = page.i18n();
+    let listed = rules
+        .iter()
+        .map(|r| {
+            let text = match r {
+                Rule::MinLength { n } => i.f(r.message_key(), &[("n", &n.to_string())]),
+                _ => i.t(r.message_key()).to_string(),
+            };
+            (r.id(), text, if broken.contains(r) { "bad" } else { "unknown" })
+        })
+        .collect();
+    (listed, serde_json::to_string(rules).unwrap_or_default())
 }

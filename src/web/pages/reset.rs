@@ -298,7 +298,7 @@ async fn password_page(
     let Some((rules, _)) = page.state.reset.rules(view).await.map_err(|e| fail_reset(page, e))? else {
         return Ok(see_other(&format!("/reset/{}", view.id)).finish());
     };
-    let (listed, json) = super::change::listed_rules(page, &rules.rules, broken);
+    let (listed, json) = super::listed_rules(page, &rules.rules, broken);
     let password_view = PasswordView {
         l: layout(page, "/reset"),
         js: page.state.assets.url("password.js"),
