@@ -93,6 +93,9 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
     if d.connect_timeout_seconds == 0 || d.operation_timeout_seconds == 0 {
         bad("directory", "timeouts must be at least 1 second".into());
     }
+    if !(1..=256).contains(&d.pool_size) {
+        bad("directory.pool_size", format!("must be between 1 and 256, not {}", d.pool_size));
+    }
 
     if s.session.idle_timeout_minutes == 0 {
         bad("session.idle_timeout_minutes", "must be at least 1".into());

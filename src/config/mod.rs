@@ -122,6 +122,13 @@ pub struct DirectorySettings {
     pub connect_timeout_seconds: u64,
     #[serde(default = "default_operation_timeout")]
     pub operation_timeout_seconds: u64,
+    /// Connections kept open to the directory, per pool (service account; users' own binds).
+    #[serde(default = "default_pool_size")]
+    pub pool_size: usize,
+    /// A pooled connection idle longer than this is closed rather than reused (AD's
+    /// MaxConnIdleTime is 900 s).
+    #[serde(default = "default_pool_idle")]
+    pub pool_idle_seconds: u64,
 }
 
 fn default_user_filter() -> String {
@@ -132,6 +139,12 @@ fn default_connect_timeout() -> u64 {
 }
 fn default_operation_timeout() -> u64 {
     10
+}
+fn default_pool_size() -> usize {
+    8
+}
+fn default_pool_idle() -> u64 {
+    300
 }
 
 #[derive(Debug, Clone, Deserialize)]

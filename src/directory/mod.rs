@@ -6,12 +6,14 @@
 mod error;
 mod ldap;
 mod policy;
+mod pool;
 mod username;
 
 pub use error::{BindRefusal, DirectoryError, PasswordRefusal, PasswordWriteError};
 
 pub use ldap::LdapDirectory;
 pub use policy::PasswordPolicy;
+pub use pool::PoolStatus;
 pub use username::{Username, UsernameError};
 
 use async_trait::async_trait;

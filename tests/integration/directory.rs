@@ -73,6 +73,40 @@ async fn checks_passwords_and_reads_the_refusals() {
 }
 
 #[tokio::test]
+async fn connections_are_pooled_reused_and_dropped_after_a_failure() {
+    let dc = require_dc!();
+    let (alice, bob) = (dc.create_user("poola").await, dc.create_user("poolb").await);
+    let dir = directory(&dc);
+    let pw = |s: &str| SecretString::from(s.to_string());
+    for _ in 0..5 {
+        assert!(dir.find_user(&Username::Account(alice.name.clone())).await.unwrap().is_some());
+        dir.password_policy(Some(&alice.dn)).await.unwrap();
+    }
+    // One user-bind connection serves binds as different users, right or wrong, one after another.
+    assert_eq!(dir.check_password(&alice.dn, &pw(&alice.password)).await.unwrap(), PasswordCheck::Accepted);
+    assert_eq!(
+        dir.check_password(&bob.dn, &pw("wrong")).await.unwrap(),
+        PasswordCheck::Refused(BindRefusal::InvalidCredentials)
+    );
+    assert_eq!(dir.check_password(&bob.dn, &pw(&bob.password)).await.unwrap(), PasswordCheck::Accepted);
+    let status = dir.pool_status();
+    assert_eq!((status.service_open, status.user_open), (1, 1), "{status:?}");
+
+    // Many at once open no more than the pool's size (8 by default), and all answer.
+    let name = Username::Account(alice.name.clone());
+    let found = futures_util::future::join_all((0..40).map(|_| dir.find_user(&name))).await;
+    assert!(found.iter().all(|f| matches!(f, Ok(Some(_)))));
+    let status = dir.pool_status();
+    assert!(status.service_open <= 8 && status.service_open == status.service_idle, "{status:?}");
+
+    // A failed operation closes its connection instead of returning it to the pool.
+    let before = dir.pool_status().service_open;
+    assert!(dir.attribute("this is not a DN", "cn").await.is_err());
+    assert_eq!(dir.pool_status().service_open, before - 1);
+    assert!(dir.find_user(&name).await.unwrap().is_some());
+}
+
+#[tokio::test]
 async fn lists_nested_groups() {
     let dc = require_dc!();
     let user = dc.create_user("groups").await;
