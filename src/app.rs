@@ -271,7 +271,8 @@ fn bankid_flows(
             Arc::new(IdkollenClient::new(&b.url, account, secret, b.ca_file.as_deref(), timeout)?)
         }
     };
-    Ok(Some(BankIdFlows::new(store.clone(), client, clock.clone(), random.clone(), key, auditor.clone())))
+    let flows = BankIdFlows::new(store.clone(), client, clock.clone(), random.clone(), key, auditor.clone());
+    Ok(Some(flows.with_frame_cache(b.qr_cache_megabytes * 1_000_000)))
 }
 
 fn data_key(settings: &Settings) -> Result<DataKey, StartupError> {

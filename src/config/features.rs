@@ -222,10 +222,17 @@ pub struct BankIdSettings {
     pub personal_number_attribute: Option<String>,
     /// Demo only: where "open BankID on this device" goes, with `{token}` for the autostart token.
     pub launch_url: Option<String>,
+    /// Memory for drawn QR frames, in megabytes (a frame is about 6 kB; each is drawn once per second
+    /// of its order however often it is fetched).
+    #[serde(default = "default_qr_cache")]
+    pub qr_cache_megabytes: u64,
 }
 
 fn default_bankid_timeout() -> u64 {
     10
+}
+fn default_qr_cache() -> u64 {
+    16
 }
 
 impl BankIdSettings {

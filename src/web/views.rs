@@ -82,7 +82,7 @@ pub struct BankIdView<'a> {
     pub state: &'static str,
     pub pending: bool,
     pub qr: bool,
-    pub qr_time: i64,
+    pub qr_time: u64,
     pub new_tab: bool,
     pub next: &'a str,
     pub next_key: &'static str,

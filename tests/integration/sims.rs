@@ -246,28 +246,27 @@ async fn app_result(res: reqwest::Response) -> Result<String, String> {
     Ok(html[start..].split('/').next().unwrap().to_string())
 }
 
-/// Rasterises the SVG that the `qrcode` crate draws (rectangles `M{x} {y}h{w}v{h}H{x}V{y}`) and
-/// decodes it with rqrr, as a phone camera would read the screen.
+/// Rasterises a frame as the portal draws it (a `viewBox` in modules, one path of runs
+/// `M{x} {y}h{n}v1h-{n}z`), 4 pixels a module, and decodes it with rqrr, as a phone camera would
+/// read the screen.
 pub fn decode_svg_qr(svg: &str) -> String {
-    let attr = |name: &str| -> usize {
-        let start = svg.find(&format!(" {name}=\"")).unwrap() + name.len() + 3;
-        svg[start..].split('"').next().unwrap().parse().unwrap()
-    };
-    let (w, h) = (attr("width"), attr("height"));
-    let mut dark = vec![false; w * h];
-    let d_start = svg.find(" d=\"").unwrap() + 4;
-    let d = svg[d_start..].split('"').next().unwrap();
-    for rect in d.split('M').filter(|r| !r.is_empty()) {
+    const PX: usize = 4;
+    let view_box = svg.split(" viewBox=\"0 0 ").nth(1).expect("a viewBox").split('"').next().unwrap();
+    let size: usize = view_box.split(' ').next().unwrap().parse().unwrap();
+    let w = size * PX;
+    let mut dark = vec![false; w * w];
+    let d = svg.split(" d=\"").nth(1).expect("a path").split('"').next().unwrap();
+    for run in d.split('M').filter(|r| !r.is_empty()) {
         let nums: Vec<usize> =
-            rect.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
-        let (x, y, rw, rh) = (nums[0], nums[1], nums[2], nums[3]);
-        for yy in y..y + rh {
-            for xx in x..x + rw {
+            run.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
+        let (x, y, n) = (nums[0], nums[1], nums[2]);
+        for yy in y * PX..(y + 1) * PX {
+            for xx in x * PX..(x + n) * PX {
                 dark[yy * w + xx] = true;
             }
         }
     }
-    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, h, |x, y| if dark[y * w + x] { 0 } else { 255 });
+    let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, w, |x, y| if dark[y * w + x] { 0 } else { 255 });
     let grids = img.detect_grids();
     assert_eq!(grids.len(), 1, "one QR code in the frame");
     grids[0].decode().expect("the frame decodes").1

@@ -16,7 +16,7 @@ use time::OffsetDateTime;
 use super::rfa::{StartMode, error_key, message_key};
 use super::{AuthOrder, BankId, BankIdError, Collect, CompletedUser};
 use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
-use crate::clock::{Clock, Random, Timestamp};
+use crate::clock::{Clock, Random};
 use crate::identity::{DataKey, PersonalNumber};
 use crate::session::{binding_hash, is_bound};
 use crate::storage::{BankIdEnrolmentRecord, BankIdFlowRecord, Storage, StorageError};
@@ -122,6 +122,7 @@ pub struct BankIdFlows {
     pub(super) key: DataKey,
     pub(super) auditor: Auditor,
     pub(super) notifier: Option<Arc<dyn crate::mail::EnrolmentNotifier>>,
+    frames: super::FrameCache,
 }
 
 /// What an order is for.
@@ -154,7 +155,13 @@ impl BankIdFlows {
         key: DataKey,
         auditor: Auditor,
     ) -> Self {
-        Self { store, bankid, clock, random, key, auditor, notifier: None }
+        Self { store, bankid, clock, random, key, auditor, notifier: None, frames: super::FrameCache::new(1_000_000) }
+    }
+
+    /// Keep up to `max_bytes` of drawn QR frames.
+    pub fn with_frame_cache(mut self, max_bytes: u64) -> Self {
+        self.frames = super::FrameCache::new(max_bytes);
+        self
     }
 
     /// Mail the user when a BankID is enrolled.
@@ -421,16 +428,17 @@ impl BankIdFlows {
         Ok(())
     }
 
-    /// The current frame of the animated QR code, while the flow waits for a scan.
-    pub async fn qr_frame(&self, id: &str, binding: &str) -> Result<Option<(Timestamp, String)>, StorageError> {
+    /// The current frame of the animated QR code while the flow waits for a scan: its `qrTime` and
+    /// the frame as an SVG document.
+    pub async fn qr_frame(&self, id: &str, binding: &str) -> Result<Option<(u64, bytes::Bytes)>, StorageError> {
         let Some(rec) = self.load(id, binding).await? else {
             return Ok(None);
         };
         if rec.state != "pending" {
             return Ok(None);
         }
-        let elapsed = (self.clock.now() - rec.started_at).max(0);
-        Ok(Some((elapsed, super::qr_payload(&rec.qr_start_token, &rec.qr_start_secret, elapsed as u64))))
+        let elapsed = (self.clock.now() - rec.started_at).max(0) as u64;
+        Ok(Some((elapsed, self.frames.frame(&rec.id, &rec.qr_start_token, &rec.qr_start_secret, elapsed))))
     }
 
     /// The user chose to open BankID on this device; returns the autostart token.

@@ -1,6 +1,7 @@
 //! Mobile BankID: the RP API v6.0 and IDkollen clients, the animated QR code, and the user messages.
 
 mod flow;
+mod frame;
 mod idkollen;
 mod phone;
 mod qr;
@@ -9,8 +10,9 @@ mod rp;
 pub mod wire;
 
 pub use flow::{BankIdFlows, Flow, FlowError, FlowPurpose, FlowState, FlowUser, FlowView, Start};
+pub use frame::{FrameCache, qr_modules, qr_svg};
 pub use idkollen::{IdkollenAuth, IdkollenClient};
-pub use qr::{launch_url, qr_auth_code, qr_payload, qr_svg};
+pub use qr::{launch_url, qr_auth_code, qr_payload};
 pub use rfa::{StartMode, error_key, message_key};
 pub use rp::{RpClient, SetupError, error_chain as error_text};
 

@@ -1,8 +1,6 @@
-//! The animated QR code of BankID's secure start, and the autostart launch URL.
+//! The animated QR code's payload (BankID's secure start), and the autostart launch URL.
 
 use hmac::{Hmac, Mac};
-use qrcode::QrCode;
-use qrcode::render::svg;
 use sha2::Sha256;
 
 /// `qrAuthCode`: lowercase hex HMAC-SHA256 of `qrTime` keyed with `qrStartSecret`.
@@ -15,12 +13,6 @@ pub fn qr_auth_code(qr_start_secret: &str, qr_time: u64) -> String {
 /// `bankid.<qrStartToken>.<qrTime>.<qrAuthCode>`
 pub fn qr_payload(qr_start_token: &str, qr_start_secret: &str, qr_time: u64) -> String {
     format!("bankid.{qr_start_token}.{qr_time}.{}", qr_auth_code(qr_start_secret, qr_time))
-}
-
-/// One frame of the animated QR code, as an SVG document.
-pub fn qr_svg(payload: &str) -> String {
-    let code = QrCode::new(payload.as_bytes()).expect("a BankID payload always fits a QR code");
-    code.render::<svg::Color>().min_dimensions(240, 240).quiet_zone(true).build()
 }
 
 /// The URL that starts the BankID app on this device, by browser.

@@ -252,13 +252,10 @@ pub async fn qr(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebEr
     let flows = flows(&page)?;
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
     let frame = flows.qr_frame(&id, binding).await.map_err(|e| page.fail(e))?;
-    let Some((_, payload)) = frame else {
+    let Some((_, svg)) = frame else {
         return Err(WebError::not_found(page.lang, &page.meta.request_id));
     };
-    Ok(HttpResponse::Ok()
-        .content_type("image/svg+xml")
-        .insert_header(("Cache-Control", "no-store"))
-        .body(crate::identity::bankid::qr_svg(&payload)))
+    Ok(HttpResponse::Ok().content_type("image/svg+xml").insert_header(("Cache-Control", "no-store")).body(svg))
 }
 
 /// "Open BankID on this device": remember the mode (for the right messages), then start the app.
