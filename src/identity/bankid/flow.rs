@@ -268,11 +268,13 @@ impl BankIdFlows {
             return Ok(None);
         };
         let now = self.clock.now();
-        if rec.state == "pending" {
+        // Between collects (every COLLECT_INTERVAL), a poll is one read of the flow.
+        let due = rec.last_collect_at.is_none_or(|at| now - at >= COLLECT_INTERVAL);
+        if rec.state == "pending" && (due || now - rec.started_at > LIFETIME) {
             if now - rec.started_at > LIFETIME {
                 let _ = self.bankid.cancel(&rec.order_ref).await;
                 self.fail(&rec, "expiredTransaction", meta).await?;
-            } else if rec.last_collect_at.is_none_or(|at| now - at >= COLLECT_INTERVAL) {
+            } else {
                 match self.bankid.collect(&rec.order_ref).await {
                     Ok(Collect::Pending(hint)) => self.store.note_bankid_pending(&rec.id, &hint, now).await?,
                     Ok(Collect::Failed(hint)) => self.fail(&rec, &hint, meta).await?,
