@@ -129,6 +129,10 @@ pub struct DirectorySettings {
     /// MaxConnIdleTime is 900 s).
     #[serde(default = "default_pool_idle")]
     pub pool_idle_seconds: u64,
+    /// What the domain's policy and each fine-grained policy say is read again after this long
+    /// (which PSO applies to a user is read every time). 0 reads everything every time.
+    #[serde(default = "default_policy_cache")]
+    pub policy_cache_seconds: u64,
 }
 
 fn default_user_filter() -> String {
@@ -145,6 +149,9 @@ fn default_pool_size() -> usize {
 }
 fn default_pool_idle() -> u64 {
     300
+}
+fn default_policy_cache() -> u64 {
+    60
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -36,6 +36,11 @@ pub struct LdapDirectory {
     pools: Pools,
     base_dn: String,
     user_filter: String,
+    /// Policies read lately (the domain's under "", PSOs under their DN), with when they were read.
+    /// Which PSO applies to a user is asked every time; what a policy says is kept for
+    /// `policy_cache_seconds`, as it changes seldom and every login and change needs it.
+    policies: std::sync::Mutex<HashMap<String, (std::time::Instant, PasswordPolicy)>>,
+    policy_ttl: std::time::Duration,
 }
 
 impl LdapDirectory {
@@ -46,7 +51,26 @@ impl LdapDirectory {
             .map_err(|e| DirectoryError::ServiceAccountRefused { bind_dn: s.bind_dn.clone(), reason: e.to_string() })?;
         let link = Link::new(s)?;
         let pools = Pools::new(&link, s, bind_password);
-        Ok(Self { link, pools, base_dn: s.base_dn.clone(), user_filter: s.user_filter.clone() })
+        Ok(Self {
+            link,
+            pools,
+            base_dn: s.base_dn.clone(),
+            user_filter: s.user_filter.clone(),
+            policies: Default::default(),
+            policy_ttl: std::time::Duration::from_secs(s.policy_cache_seconds),
+        })
+    }
+
+    fn cached_policy(&self, key: &str) -> Option<PasswordPolicy> {
+        let policies = self.policies.lock().unwrap_or_else(|e| e.into_inner());
+        policies.get(key).filter(|(at, _)| at.elapsed() < self.policy_ttl).map(|(_, p)| p.clone())
+    }
+
+    fn keep_policy(&self, key: &str, policy: &PasswordPolicy) {
+        if !self.policy_ttl.is_zero() {
+            let mut policies = self.policies.lock().unwrap_or_else(|e| e.into_inner());
+            policies.insert(key.to_string(), (std::time::Instant::now(), policy.clone()));
+        }
     }
 
     /// How many connections are open now.
@@ -160,10 +184,15 @@ impl LdapDirectory {
         if let Some(dn) = user_dn {
             let user = self.search(ldap, dn, Scope::Base, "(objectClass=*)", &["msDS-ResultantPSO"]).await?;
             if let Some(pso_dn) = user.first().and_then(|e| first(e, "msDS-ResultantPSO")) {
+                if let Some(policy) = self.cached_policy(&pso_dn) {
+                    return Ok(policy);
+                }
                 let pso = self.search(ldap, &pso_dn, Scope::Base, "(objectClass=*)", PSO_ATTRS).await?;
                 match pso.first() {
                     Some(entry) if entry.attrs.contains_key("msDS-MinimumPasswordLength") => {
-                        return Ok(PasswordPolicy::from_pso(&pso_dn, &entry.attrs));
+                        let policy = PasswordPolicy::from_pso(&pso_dn, &entry.attrs);
+                        self.keep_policy(&pso_dn, &policy);
+                        return Ok(policy);
                     }
                     _ => tracing::warn!(
                         pso = %pso_dn,
@@ -173,6 +202,9 @@ impl LdapDirectory {
                 }
             }
         }
+        if let Some(policy) = self.cached_policy("") {
+            return Ok(policy);
+        }
         let root = self.search(ldap, "", Scope::Base, "(objectClass=*)", &["defaultNamingContext"]).await?;
         let domain_dn = root
             .first()
@@ -180,7 +212,9 @@ impl LdapDirectory {
             .ok_or_else(|| DirectoryError::Protocol("the root DSE names no defaultNamingContext".into()))?;
         let domain = self.search(ldap, &domain_dn, Scope::Base, "(objectClass=*)", DOMAIN_ATTRS).await?;
         let attrs = domain.first().map(|e| e.attrs.clone()).unwrap_or_else(HashMap::new);
-        Ok(PasswordPolicy::from_domain(&attrs))
+        let policy = PasswordPolicy::from_domain(&attrs);
+        self.keep_policy("", &policy);
+        Ok(policy)
     }
 
     /// One modify with a pooled service connection; its LDAP result.

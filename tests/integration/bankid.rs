@@ -313,6 +313,8 @@ async fn another_user_cannot_see_or_complete_someone_elses_order() {
     let mut t = spawn_with_bankid(&dc, |c| c).await;
     t.app.login(&anna.name, &anna.password).await;
     let id = t.start_enrol().await;
+    // Anna's browser has drawn a frame, so the order's QR secrets are held in memory: still hers only.
+    t.scan_qr_frame(&id).await;
     let anna_client = std::mem::replace(&mut t.app.client, new_client());
     t.app.login(&mallory.name, &mallory.password).await;
     for path in [
@@ -330,6 +332,8 @@ async fn another_user_cannot_see_or_complete_someone_elses_order() {
     let order = t.app_scan(&t.scan_qr_frame(&id).await, ANNA).await.unwrap();
     t.app_press(&order, "approve").await;
     assert_eq!(t.poll_message(&id).await, "Du har nu registrerat ditt BankID för återställning av lösenord.");
+    // A finished order draws no more frames.
+    assert_eq!(t.app.get(&format!("/bankid/{id}/qr.svg")).await.status(), 404);
 }
 
 #[tokio::test]

@@ -39,6 +39,22 @@ async fn a_fine_grained_policy_overrides_the_domain_policy_for_its_users() {
 }
 
 #[tokio::test]
+async fn what_a_policy_says_is_kept_for_a_while_but_which_policy_applies_is_asked_every_time() {
+    let dc = require_dc!();
+    let user = dc.create_user("psocache").await;
+    let cached = directory(&dc);
+    let mut settings = stjarna::config::from_toml_str(&dc.config(std::path::Path::new("/unused.db"))).unwrap();
+    settings.directory.policy_cache_seconds = 0;
+    let uncached = LdapDirectory::new(&settings.directory).unwrap();
+    assert_eq!(cached.password_policy(Some(&user.dn)).await.unwrap().source_pso, None);
+    let pso = dc.create_pso(&user.dn, 14, 7).await;
+    assert_eq!(cached.password_policy(Some(&user.dn)).await.unwrap().min_length, 14, "a new PSO applies at once");
+    dc.modify(&pso, "msDS-MinimumPasswordLength", "16").await;
+    assert_eq!(cached.password_policy(Some(&user.dn)).await.unwrap().min_length, 14, "what it says is kept");
+    assert_eq!(uncached.password_policy(Some(&user.dn)).await.unwrap().min_length, 16);
+}
+
+#[tokio::test]
 async fn finds_users_and_their_attributes() {
     let dc = require_dc!();
     let user = dc.create_user("find").await;

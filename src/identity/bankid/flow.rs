@@ -289,6 +289,9 @@ impl BankIdFlows {
             }
             rec = self.store.bankid_flow(id).await?.unwrap_or(rec);
         }
+        if rec.state != "pending" {
+            self.frames.forget(id);
+        }
         Ok(Some(self.view(&rec)))
     }
 
@@ -431,16 +434,34 @@ impl BankIdFlows {
     }
 
     /// The current frame of the animated QR code while the flow waits for a scan: its `qrTime` and
-    /// the frame as an SVG document.
+    /// the frame as an SVG document. Reads the database only the first time (see `FrameCache`).
     pub async fn qr_frame(&self, id: &str, binding: &str) -> Result<Option<(u64, bytes::Bytes)>, StorageError> {
-        let Some(rec) = self.load(id, binding).await? else {
-            return Ok(None);
+        let order = match self.frames.order(id) {
+            Some(order) => order,
+            None => {
+                let Some(rec) = self.store.bankid_flow(id).await? else {
+                    return Ok(None);
+                };
+                if rec.state != "pending" {
+                    return Ok(None);
+                }
+                self.frames.remember(
+                    id,
+                    super::frame::PendingOrder {
+                        binding_hash: rec.binding_hash,
+                        started_at: rec.started_at,
+                        qr_start_token: rec.qr_start_token,
+                        qr_start_secret: rec.qr_start_secret,
+                    },
+                )
+            }
         };
-        if rec.state != "pending" {
+        let elapsed = self.clock.now() - order.started_at;
+        if !is_bound(&order.binding_hash, BINDING, binding) || elapsed > LIFETIME {
             return Ok(None);
         }
-        let elapsed = (self.clock.now() - rec.started_at).max(0) as u64;
-        Ok(Some((elapsed, self.frames.frame(&rec.id, &rec.qr_start_token, &rec.qr_start_secret, elapsed))))
+        let qr_time = elapsed.max(0) as u64;
+        Ok(Some((qr_time, self.frames.frame(id, &order.qr_start_token, &order.qr_start_secret, qr_time))))
     }
 
     /// The user chose to open BankID on this device; returns the autostart token.
@@ -457,6 +478,7 @@ impl BankIdFlows {
         let Some(rec) = self.load(id, binding).await? else {
             return Ok(false);
         };
+        self.frames.forget(id);
         if self.store.finish_bankid_flow(&rec.id, "cancelled", Some("cancelled"), None, self.clock.now()).await? {
             if let Err(e) = self.bankid.cancel(&rec.order_ref).await {
                 tracing::warn!(error = %e, "BankID cancel failed; the order expires by itself");

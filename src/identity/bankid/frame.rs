@@ -8,6 +8,7 @@
 
 use std::convert::Infallible;
 use std::fmt::Write;
+use std::sync::Arc;
 
 use bytes::Bytes;
 use qrcode::canvas::{Canvas, MaskPattern};
@@ -193,8 +194,23 @@ pub fn qr_svg(payload: &str) -> String {
 ///
 /// Bounded by bytes, not entries: 10,000 orders at once draw 10,000 frames a second, and frames of
 /// past seconds are never asked for again, so they are the first to go.
+///
+/// It also keeps what never changes about a pending order (its browser binding, start time and QR
+/// secrets), so that serving a frame reads nothing from the database. An order that ends is
+/// forgotten here by the instance that sees it end; another instance may go on drawing its frames
+/// until the order's lifetime is over, which shows nothing: BankID refuses a finished order's code.
 pub struct FrameCache {
     frames: quick_cache::sync::Cache<(String, u64), Bytes, FrameWeight>,
+    orders: quick_cache::sync::Cache<String, Arc<PendingOrder>>,
+}
+
+/// What the frames of a pending order are drawn from.
+#[derive(Debug)]
+pub struct PendingOrder {
+    pub binding_hash: String,
+    pub started_at: i64,
+    pub qr_start_token: String,
+    pub qr_start_secret: String,
 }
 
 #[derive(Clone)]
@@ -213,7 +229,26 @@ impl FrameCache {
     /// A cache holding at most about `max_bytes` of frames.
     pub fn new(max_bytes: u64) -> Self {
         let frames = (max_bytes / FRAME_BYTES).max(16) as usize;
-        Self { frames: quick_cache::sync::Cache::with_weighter(frames, max_bytes, FrameWeight) }
+        Self {
+            frames: quick_cache::sync::Cache::with_weighter(frames, max_bytes, FrameWeight),
+            orders: quick_cache::sync::Cache::new(frames),
+        }
+    }
+
+    /// A pending order seen before.
+    pub fn order(&self, flow_id: &str) -> Option<Arc<PendingOrder>> {
+        self.orders.get(flow_id)
+    }
+
+    pub fn remember(&self, flow_id: &str, order: PendingOrder) -> Arc<PendingOrder> {
+        let order = Arc::new(order);
+        self.orders.insert(flow_id.to_string(), order.clone());
+        order
+    }
+
+    /// The order has ended: draw no more frames for it.
+    pub fn forget(&self, flow_id: &str) {
+        self.orders.remove(flow_id);
     }
 
     /// The frame of `order` at `qr_time`, drawn now or taken from the cache. The bytes are shared,

@@ -1,13 +1,14 @@
 //! BankID in the browser: start an order (enrol, log in, verify), show the animated QR code and
 //! the status, open the app on this device, cancel, and finish.
 
-use actix_web::{HttpResponse, web};
+use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{html, layout, see_other};
 use crate::identity::PersonalNumber;
 use crate::identity::bankid::{BankIdFlows, FlowError, FlowPurpose, FlowState, FlowUser, FlowView, Start, launch_url};
 use crate::login::LoginError;
+use crate::web::context::{AppState, csrf_seed, request_id, request_lang};
 use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::views::BankIdView;
 use crate::web::{Page, WebError};
@@ -248,12 +249,17 @@ pub async fn status(page: Page, id: web::Path<String>) -> Result<HttpResponse, W
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(body))
 }
 
-pub async fn qr(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
-    let flows = flows(&page)?;
-    let binding = page.csrf_seed.as_deref().unwrap_or_default();
-    let frame = flows.qr_frame(&id, binding).await.map_err(|e| page.fail(e))?;
+/// One frame of the animated QR code. Fetched every second while the user looks at the code, so it
+/// reads no session: the browser binding (the CSRF cookie the flow was started with) is the check.
+pub async fn qr(req: HttpRequest, state: web::Data<AppState>, id: web::Path<String>) -> Result<HttpResponse, WebError> {
+    let lang = request_lang(&req, state.default_lang);
+    let not_found = || WebError::not_found(lang, &request_id(&req));
+    let flows = state.bankid.as_deref().ok_or_else(not_found)?;
+    let binding = csrf_seed(&req).unwrap_or_default();
+    let frame =
+        flows.qr_frame(&id, &binding).await.map_err(|e| WebError::internal(e.into(), lang, &request_id(&req)))?;
     let Some((_, svg)) = frame else {
-        return Err(WebError::not_found(page.lang, &page.meta.request_id));
+        return Err(not_found());
     };
     Ok(HttpResponse::Ok().content_type("image/svg+xml").insert_header(("Cache-Control", "no-store")).body(svg))
 }
