@@ -189,7 +189,7 @@ fn build_state(
     let sms =
         sms_flows(&settings, &store, &clock, &random, &auditor)?.map(|f| Arc::new(f.with_notifier(notifier.clone())));
     let throttle = Throttle::new(store.clone(), clock.clone());
-    let login = LoginService::new(&settings, directory.clone(), throttle, auditor.clone(), clock.clone());
+    let login = LoginService::new(&settings, directory.clone(), throttle, auditor.clone());
     let sessions = Sessions::new(
         store.clone(),
         clock.clone(),

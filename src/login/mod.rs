@@ -10,11 +10,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use tokio::sync::RwLock;
 use tokio::time::Instant;
 
 use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
-use crate::clock::{Clock, Timestamp};
 use crate::config::Settings;
 use crate::directory::{
     BindRefusal, ChangeResult, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordPolicy,
@@ -66,13 +64,11 @@ pub enum Admit {
 
 const USER_SCOPE: &str = "login-user";
 const IP_SCOPE: &str = "login-ip";
-const POLICY_TTL: i64 = 300;
 
 pub struct LoginService {
     directory: Arc<dyn Directory>,
     throttle: Throttle,
     auditor: Auditor,
-    clock: Arc<dyn Clock>,
     netbios_domain: String,
     admin_group: Option<String>,
     helpdesk_group: Option<String>,
@@ -82,23 +78,15 @@ pub struct LoginService {
     margin: u32,
     window_seconds: i64,
     min_response: Duration,
-    policy: RwLock<Option<(Timestamp, PasswordPolicy)>>,
 }
 
 impl LoginService {
-    pub fn new(
-        settings: &Settings,
-        directory: Arc<dyn Directory>,
-        throttle: Throttle,
-        auditor: Auditor,
-        clock: Arc<dyn Clock>,
-    ) -> Self {
+    pub fn new(settings: &Settings, directory: Arc<dyn Directory>, throttle: Throttle, auditor: Auditor) -> Self {
         let l = &settings.login;
         Self {
             directory,
             throttle,
             auditor,
-            clock,
             netbios_domain: settings.directory.netbios_domain.clone(),
             admin_group: settings.directory.admin_group.clone(),
             helpdesk_group: settings.directory.helpdesk_group.clone(),
@@ -108,21 +96,12 @@ impl LoginService {
             margin: l.lockout_margin,
             window_seconds: l.window_minutes as i64 * 60,
             min_response: Duration::from_millis(l.min_response_ms),
-            policy: RwLock::new(None),
         }
     }
 
-    /// The domain policy, cached for a few minutes.
+    /// The domain policy (the directory keeps it for `directory.policy_cache_seconds`).
     pub async fn domain_policy(&self) -> Result<PasswordPolicy, DirectoryError> {
-        let now = self.clock.now();
-        if let Some((at, p)) = self.policy.read().await.as_ref() {
-            if now - at < POLICY_TTL {
-                return Ok(p.clone());
-            }
-        }
-        let fresh = self.directory.password_policy(None).await?;
-        *self.policy.write().await = Some((now, fresh.clone()));
-        Ok(fresh)
+        self.directory.password_policy(None).await
     }
 
     /// Failures allowed per user: the configured number, but always `lockout_margin` short of AD's threshold.

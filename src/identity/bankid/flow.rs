@@ -22,7 +22,7 @@ use crate::session::{binding_hash, is_bound};
 use crate::storage::{BankIdEnrolmentRecord, BankIdFlowRecord, Storage, StorageError};
 
 /// Orders live about 3 minutes at BankID; past this we stop asking.
-const LIFETIME: i64 = 200;
+pub(super) const LIFETIME: i64 = 200;
 /// BankID asks for a collect every 2 seconds, no faster.
 const COLLECT_INTERVAL: i64 = 2;
 
@@ -122,7 +122,7 @@ pub struct BankIdFlows {
     pub(super) key: DataKey,
     pub(super) auditor: Auditor,
     pub(super) notifier: Option<Arc<dyn crate::mail::EnrolmentNotifier>>,
-    frames: super::FrameCache,
+    pub(super) frames: super::FrameCache,
 }
 
 /// What an order is for.
@@ -144,7 +144,7 @@ pub struct FlowUser<'a> {
     pub account_name: &'a str,
 }
 
-const BINDING: &str = "bankid-flow";
+pub(super) const BINDING: &str = "bankid-flow";
 
 impl BankIdFlows {
     pub fn new(
@@ -431,37 +431,6 @@ impl BankIdFlows {
             }
         }
         Ok(())
-    }
-
-    /// The current frame of the animated QR code while the flow waits for a scan: its `qrTime` and
-    /// the frame as an SVG document. Reads the database only the first time (see `FrameCache`).
-    pub async fn qr_frame(&self, id: &str, binding: &str) -> Result<Option<(u64, bytes::Bytes)>, StorageError> {
-        let order = match self.frames.order(id) {
-            Some(order) => order,
-            None => {
-                let Some(rec) = self.store.bankid_flow(id).await? else {
-                    return Ok(None);
-                };
-                if rec.state != "pending" {
-                    return Ok(None);
-                }
-                self.frames.remember(
-                    id,
-                    super::frame::PendingOrder {
-                        binding_hash: rec.binding_hash,
-                        started_at: rec.started_at,
-                        qr_start_token: rec.qr_start_token,
-                        qr_start_secret: rec.qr_start_secret,
-                    },
-                )
-            }
-        };
-        let elapsed = self.clock.now() - order.started_at;
-        if !is_bound(&order.binding_hash, BINDING, binding) || elapsed > LIFETIME {
-            return Ok(None);
-        }
-        let qr_time = elapsed.max(0) as u64;
-        Ok(Some((qr_time, self.frames.frame(id, &order.qr_start_token, &order.qr_start_secret, qr_time))))
     }
 
     /// The user chose to open BankID on this device; returns the autostart token.

@@ -14,7 +14,10 @@ use bytes::Bytes;
 use qrcode::canvas::{Canvas, MaskPattern};
 use qrcode::{Color, EcLevel, bits, ec};
 
-use super::qr_payload;
+use super::flow::{BINDING, LIFETIME};
+use super::{BankIdFlows, qr_payload};
+use crate::session::is_bound;
+use crate::storage::StorageError;
 
 /// The masks in the order the `qrcode` crate tries them (ties go to the first).
 const MASKS: [MaskPattern; 8] = [
@@ -272,6 +275,39 @@ impl FrameCache {
     }
 }
 
+impl BankIdFlows {
+    /// The current frame of the animated QR code while the flow waits for a scan: its `qrTime` and
+    /// the frame as an SVG document. Reads the database only the first time (see `FrameCache`).
+    pub async fn qr_frame(&self, id: &str, binding: &str) -> Result<Option<(u64, bytes::Bytes)>, StorageError> {
+        let order = match self.frames.order(id) {
+            Some(order) => order,
+            None => {
+                let Some(rec) = self.store.bankid_flow(id).await? else {
+                    return Ok(None);
+                };
+                if rec.state != "pending" {
+                    return Ok(None);
+                }
+                self.frames.remember(
+                    id,
+                    PendingOrder {
+                        binding_hash: rec.binding_hash,
+                        started_at: rec.started_at,
+                        qr_start_token: rec.qr_start_token,
+                        qr_start_secret: rec.qr_start_secret,
+                    },
+                )
+            }
+        };
+        let elapsed = self.clock.now() - order.started_at;
+        if !is_bound(&order.binding_hash, BINDING, binding) || elapsed > LIFETIME {
+            return Ok(None);
+        }
+        let qr_time = elapsed.max(0) as u64;
+        Ok(Some((qr_time, self.frames.frame(id, &order.qr_start_token, &order.qr_start_secret, qr_time))))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -348,6 +384,13 @@ mod tests {
         assert_ne!(first, cache.frame("order-1", TOKEN, SECRET, 4));
         assert_ne!(first, cache.frame("order-2", TOKEN, "other-secret", 3));
         assert_eq!(cache.len(), 3);
+    }
+
+    #[test]
+    fn a_cache_of_no_bytes_still_draws_every_frame() {
+        let cache = FrameCache::new(0);
+        assert_eq!(cache.frame("order", TOKEN, SECRET, 1), qr_svg(&qr_payload(TOKEN, SECRET, 1)));
+        assert!(cache.is_empty());
     }
 
     #[test]
