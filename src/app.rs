@@ -20,7 +20,9 @@ use crate::identity::DataKey;
 use crate::identity::bankid::{BankId, BankIdFlows, IdkollenClient, RpClient};
 use crate::identity::sms::{Elks46, SmsFlows, SmsGateway, SmsLimits, Twilio, Webhook};
 use crate::login::{LoginService, Throttle};
-use crate::mail::{DirectoryNotifier, EnrolmentNotifier, Mailer, Outbox};
+use crate::enrolment::{ChangeNotifier, EnrolmentService};
+use crate::identity::ChangeNotices;
+use crate::mail::{Mailer, Outbox};
 use crate::reset::ResetService;
 use crate::session::Sessions;
 use crate::storage::{self, Storage, StorageError};
@@ -169,10 +171,28 @@ fn build_state(
     };
     let auditor = Auditor::new(store.clone(), clock.clone());
     let outbox = Outbox::new(store.clone(), clock.clone(), &settings.portal.name, &settings.portal.service_desk);
-    let notifier: Arc<dyn EnrolmentNotifier> =
-        Arc::new(DirectoryNotifier { directory: directory.clone(), outbox: outbox.clone(), auditor: auditor.clone() });
+    let sms = sms_flows(&settings, &store, &clock, &random, &auditor)?;
+    let notifier: Arc<dyn ChangeNotifier> = Arc::new(ChangeNotices {
+        directory: directory.clone(),
+        store: store.clone(),
+        outbox: outbox.clone(),
+        auditor: auditor.clone(),
+        key: data_key(&settings).ok(),
+        gateway: sms.as_ref().map(|s| s.gateway()),
+        portal: settings.portal.name.clone(),
+        service_desk: settings.portal.service_desk.clone(),
+    });
+    let sms = sms.map(|f| Arc::new(f.with_notifier(notifier.clone())));
     let bankid = bankid_flows(&settings, &store, &clock, &random, &auditor)?
         .map(|f| Arc::new(f.with_notifier(notifier.clone())));
+    let enrolments = EnrolmentService::new(
+        store.clone(),
+        clock.clone(),
+        auditor.clone(),
+        settings.enrolment.stepup_minutes as i64 * 60,
+        settings.enrolment.cooldown_hours as i64 * 3600,
+    )
+    .with_notifier(notifier);
     let reset = ResetService::new(
         store.clone(),
         directory.clone(),
@@ -185,9 +205,9 @@ fn build_state(
         &settings.directory.netbios_domain,
         &settings.password,
         settings.reset.clone(),
-    );
-    let sms =
-        sms_flows(&settings, &store, &clock, &random, &auditor)?.map(|f| Arc::new(f.with_notifier(notifier.clone())));
+    )
+    .with_protected_groups(protected_groups(&settings))
+    .with_cooldown(settings.enrolment.cooldown_hours as i64 * 3600);
     let throttle = Throttle::new(store.clone(), clock.clone());
     let login = LoginService::new(&settings, directory.clone(), throttle, auditor.clone());
     let sessions = Sessions::new(
@@ -209,6 +229,7 @@ fn build_state(
         &settings.admin,
     );
     Ok(AppState {
+        enrolments,
         admin,
         outbox,
         reset,
@@ -233,6 +254,19 @@ fn build_state(
         directory,
         clock,
     })
+}
+
+/// The groups whose members are privileged: as configured, else the portal's admin and helpdesk
+/// groups and Domain Admins.
+fn protected_groups(settings: &Settings) -> Vec<String> {
+    match &settings.reset.protected_groups {
+        Some(groups) => groups.clone(),
+        None => {
+            let d = &settings.directory;
+            let domain_admins = format!("CN=Domain Admins,CN=Users,{}", d.base_dn);
+            [d.admin_group.clone(), d.helpdesk_group.clone(), Some(domain_admins)].into_iter().flatten().collect()
+        }
+    }
 }
 
 /// The BankID flows, when BankID is offered.

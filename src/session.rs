@@ -9,6 +9,7 @@ use std::sync::Arc;
 use sha2::{Digest, Sha256};
 
 use crate::clock::{Clock, Random, Timestamp};
+use crate::enrolment::{ServiceKind, StepUp};
 use crate::storage::{SessionRecord, Storage, StorageError};
 
 /// The portal roles a user has, from AD groups (nested membership counts).
@@ -70,6 +71,8 @@ pub struct Session {
     pub last_seen_at: Timestamp,
     /// When the password was last given (at login, or again for admin pages).
     pub authenticated_at: Timestamp,
+    /// What this session has proved, for changing enrolled services.
+    pub step_up: StepUp,
 }
 
 /// The answer to "whose cookie is this?".
@@ -145,6 +148,8 @@ impl Sessions {
                 last_seen_at: now,
                 roles: user.roles.to_list(),
                 authenticated_at: now,
+                proof_service: None,
+                proof_at: None,
             })
             .await?;
         Ok(token)
@@ -174,17 +179,33 @@ impl Sessions {
         if now - record.last_seen_at >= TOUCH_INTERVAL {
             self.store.touch_session(&id_hash, now).await?;
         }
+        let verified = match (record.proof_service.as_deref().map(str::parse::<ServiceKind>), record.proof_at) {
+            (Some(Ok(service)), Some(at)) => Some((service, at)),
+            _ => None,
+        };
         Ok(Lookup::Active(Session {
             user,
             created_at: record.created_at,
             last_seen_at: now,
             authenticated_at: record.authenticated_at,
+            step_up: StepUp { password_at: record.authenticated_at, verified },
         }))
     }
 
-    /// The user gave their password again.
-    pub async fn reauthenticated(&self, token: &str) -> Result<(), StorageError> {
-        self.store.session_reauthenticated(&hash(token), self.clock.now()).await
+    /// The user gave their password again; `roles` were read again with it.
+    pub async fn reauthenticated(&self, token: &str, roles: Roles) -> Result<(), StorageError> {
+        self.store.session_reauthenticated(&hash(token), self.clock.now(), &roles.to_list()).await
+    }
+
+    /// The user verified with an enrolled service in this session (a step-up, see [`StepUp`]).
+    pub async fn verified(&self, token: &str, service: ServiceKind) -> Result<(), StorageError> {
+        self.store.session_proof(&hash(token), service.id(), self.clock.now()).await
+    }
+
+    /// Ends every session of the user except the one behind `keep` (their credentials changed).
+    pub async fn end_all_for(&self, user_id: &str, keep: Option<&str>) -> Result<u64, StorageError> {
+        let keep = keep.map(hash);
+        self.store.delete_user_sessions(user_id, keep.as_deref()).await
     }
 
     pub async fn end(&self, token: &str) -> Result<(), StorageError> {

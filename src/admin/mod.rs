@@ -239,11 +239,16 @@ impl AdminService {
     ) -> Result<bool, AdminError> {
         let Some(user) = self.directory.find_user_by_id(user_id).await? else { return Ok(false) };
         let removed = self.store.revoke_enrolment(user_id, service.map(|s| s.id())).await?;
+        // What proved the user changed: their portal sessions end.
+        let ended = self.store.delete_user_sessions(user_id, None).await?;
         let what = service.map(|s| s.id().to_string()).unwrap_or_else(|| "all services".into());
         let event = AuditEvent::new(EventKind::Revoke, Outcome::Success)
             .username(&user.account_name)
             .user_id(user_id)
-            .detail(format!("{what} revoked by {} ({removed} removed): {reason}", actor.account_name));
+            .detail(format!(
+                "{what} revoked by {} ({removed} removed, {ended} sessions ended): {reason}",
+                actor.account_name
+            ));
         self.auditor.record(meta, event).await?;
         if let Some(mail) = &user.mail {
             let notice = Notice::Revoked(service.map(|s| s.id()).unwrap_or("all"));

@@ -58,6 +58,21 @@ pub struct ResetSettings {
     pub must_change_at_next_logon: bool,
     /// Answers before the user has proved anything take at least this long.
     pub min_response_ms: u64,
+    /// Members of these groups (nested membership counts) and accounts with `adminCount=1` are
+    /// privileged. Unset: the portal's admin and helpdesk groups and Domain Admins.
+    pub protected_groups: Option<Vec<String>>,
+    /// What a privileged account may do: `service-desk` (no self-service reset; the page sends
+    /// them to the service desk) or `stars` (a reset needs `protected_stars`).
+    pub protected: ProtectedMode,
+    /// Stars a privileged account needs for a reset, with `protected = "stars"`.
+    pub protected_stars: u8,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ProtectedMode {
+    ServiceDesk,
+    Stars,
 }
 
 impl Default for ResetSettings {
@@ -69,6 +84,9 @@ impl Default for ResetSettings {
             unlock_on_reset: true,
             must_change_at_next_logon: false,
             min_response_ms: 600,
+            protected_groups: None,
+            protected: ProtectedMode::ServiceDesk,
+            protected_stars: 0,
         }
     }
 }

@@ -203,6 +203,22 @@ pub struct EnrolmentSettings {
     pub enrolment_stars: u8,
     /// Stars needed to reset a password. At most `enrolment_stars`.
     pub reset_stars: u8,
+    /// A service enrolled or replaced less than this many hours ago does not count toward a
+    /// reset (0: it counts at once).
+    #[serde(default = "default_cooldown_hours")]
+    pub cooldown_hours: u32,
+    /// Adding, replacing or removing a service needs a proof (a verification with an enrolled
+    /// service, or the password for a first one) at most this many minutes old.
+    #[serde(default = "default_stepup_minutes")]
+    pub stepup_minutes: u32,
+}
+
+fn default_cooldown_hours() -> u32 {
+    24
+}
+
+fn default_stepup_minutes() -> u32 {
+    10
 }
 
 #[derive(Debug, Clone, Default, Deserialize)]

@@ -1,12 +1,17 @@
 //! Enrolment: the identity services on offer, their stars, and how far a user has come.
 //!
-//! Pure logic: no I/O, no web framework. A user fills the star row by enrolling services; each
+//! The rules are pure logic (no I/O, no web framework); [`EnrolmentService`] applies them to
+//! what is stored. A user fills the star row by enrolling services; each
 //! service is worth the stars the administrator set. Enrolment is complete when the stars reach
 //! `enrolment_stars` and every required service is enrolled.
 
 mod scoring;
+mod service;
+mod stepup;
 
 pub use scoring::{Assessment, EnrolmentStatus, RuleProblem, StarRule, assess, check_rules};
+pub use service::{ChangeNotifier, Enrolled, EnrolmentService, Owner};
+pub use stepup::{Change, Refusal as ChangeRefusal, StepUp};
 
 use std::fmt;
 use std::str::FromStr;

@@ -2,9 +2,12 @@
 //! and the personal data they involve.
 
 pub mod bankid;
+mod notice;
 pub mod personnummer;
 pub mod protect;
 pub mod sms;
 
+pub use crate::enrolment::ChangeNotifier;
+pub use notice::ChangeNotices;
 pub use personnummer::{PersonalNumber, PersonalNumberError};
 pub use protect::DataKey;

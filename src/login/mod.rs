@@ -56,6 +56,17 @@ pub enum LoginOutcome {
     Refused(Refusal),
 }
 
+/// What giving the password again (re-authentication in a session) came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reauth {
+    /// The password is right; the roles as AD has them now.
+    Confirmed(Roles),
+    /// Wrong password, or too many failures: the session goes on, nothing is unlocked.
+    Refused(Refusal),
+    /// The account is disabled, locked, expired or gone: the session must end.
+    AccountUnusable,
+}
+
 /// Whether a password may be tried for a typed name.
 pub enum Admit {
     Go { user: DirectoryUser, user_key: String },
@@ -176,12 +187,12 @@ impl LoginService {
 
         match self.directory.check_password(&user.dn, password).await? {
             PasswordCheck::Refused(refusal) => {
-                if refusal.is_bad_password() {
+                if hides_account(refusal) {
                     self.count_failure(&user_key, meta).await?;
                 }
                 self.audit(meta, Outcome::Failure, &user.account_name, Some(&user.id), refusal.id()).await?;
                 let refusal =
-                    if refusal.is_bad_password() { Refusal::InvalidCredentials } else { Refusal::Directory(refusal) };
+                    if hides_account(refusal) { Refusal::InvalidCredentials } else { Refusal::Directory(refusal) };
                 Ok(LoginOutcome::Refused(refusal))
             }
             PasswordCheck::Accepted => {
@@ -252,33 +263,61 @@ impl LoginService {
         }))
     }
 
-    /// Changes a password knowing the current one (for the logged-in user, or a typed name):
-    /// the same limits as logging in, and a wrong current password counts as a failed login.
-    pub async fn change_password(
+    /// The first step of a password change: is `current` the password of the account behind
+    /// `typed`? Throttled, counted and timed exactly like a login, so that nothing about the account
+    /// (not even its rules) is shown before this is true. An expired password, or one that must be
+    /// changed, proves it too: AD says so only when the password is right.
+    pub async fn prove_current(
         &self,
         typed: &str,
         current: &SecretString,
-        new: &SecretString,
         meta: &RequestMeta,
-    ) -> Result<ChangeOutcome, LoginError> {
+    ) -> Result<Result<(DirectoryUser, String), Refusal>, LoginError> {
         let started = Instant::now();
-        let result = self.change_attempt(typed, current, new, meta).await;
+        let result = self.prove_attempt(typed, current, meta).await;
         tokio::time::sleep_until(started + self.min_response).await;
         result
     }
 
-    async fn change_attempt(
+    async fn prove_attempt(
         &self,
         typed: &str,
+        current: &SecretString,
+        meta: &RequestMeta,
+    ) -> Result<Result<(DirectoryUser, String), Refusal>, LoginError> {
+        let (user, user_key) = match self.admit(typed, meta).await? {
+            Admit::Go { user, user_key } => (user, user_key),
+            Admit::Stop(LoginOutcome::Refused(r)) => return Ok(Err(r)),
+            Admit::Stop(LoginOutcome::Success(_)) => unreachable!("admit never logs in"),
+        };
+        let refusal = match self.directory.check_password(&user.dn, current).await? {
+            PasswordCheck::Accepted => return Ok(Ok((user, user_key))),
+            PasswordCheck::Refused(BindRefusal::PasswordExpired | BindRefusal::MustChangePassword) => {
+                return Ok(Ok((user, user_key)));
+            }
+            PasswordCheck::Refused(refusal) => refusal,
+        };
+        if hides_account(refusal) {
+            self.count_failure(&user_key, meta).await?;
+        }
+        let event = AuditEvent::new(EventKind::PasswordChange, Outcome::Failure)
+            .username(&user.account_name)
+            .user_id(&user.id)
+            .detail(format!("current password: {}", refusal.id()));
+        self.auditor.record(meta, event).await?;
+        Ok(Err(if hides_account(refusal) { Refusal::InvalidCredentials } else { Refusal::Directory(refusal) }))
+    }
+
+    /// Changes the password of a user who proved the current one (see [`Self::prove_current`]):
+    /// one modify, so AD enforces history and minimum age.
+    pub async fn change_password(
+        &self,
+        user: DirectoryUser,
+        user_key: &str,
         current: &SecretString,
         new: &SecretString,
         meta: &RequestMeta,
     ) -> Result<ChangeOutcome, LoginError> {
-        let (user, user_key) = match self.admit(typed, meta).await? {
-            Admit::Go { user, user_key } => (user, user_key),
-            Admit::Stop(LoginOutcome::Refused(r)) => return Ok(ChangeOutcome::Refused(r)),
-            Admit::Stop(LoginOutcome::Success(_)) => unreachable!("admit never logs in"),
-        };
         let audit = |outcome, detail: String| {
             AuditEvent::new(EventKind::PasswordChange, outcome)
                 .username(&user.account_name)
@@ -287,19 +326,19 @@ impl LoginService {
         };
         match self.directory.change_password(&user.dn, current, new).await {
             Ok(ChangeResult::Changed) => {
-                self.throttle.clear(USER_SCOPE, &user_key).await?;
+                self.throttle.clear(USER_SCOPE, user_key).await?;
                 self.auditor.record(meta, audit(Outcome::Success, "changed".into())).await?;
                 Ok(ChangeOutcome::Changed(user))
             }
             Ok(ChangeResult::CurrentRefused(refusal)) => {
-                if refusal.is_bad_password() {
-                    self.count_failure(&user_key, meta).await?;
+                if hides_account(refusal) {
+                    self.count_failure(user_key, meta).await?;
                 }
                 self.auditor
                     .record(meta, audit(Outcome::Failure, format!("current password: {}", refusal.id())))
                     .await?;
                 let refusal =
-                    if refusal.is_bad_password() { Refusal::InvalidCredentials } else { Refusal::Directory(refusal) };
+                    if hides_account(refusal) { Refusal::InvalidCredentials } else { Refusal::Directory(refusal) };
                 Ok(ChangeOutcome::Refused(refusal))
             }
             Err(PasswordWriteError::Refused(refusal, text)) => {
@@ -310,11 +349,63 @@ impl LoginService {
         }
     }
 
-    /// The user behind a typed name, for showing the rules before a change (no limits counted).
-    pub async fn lookup(&self, typed: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
-        match Username::parse(typed, &self.netbios_domain) {
-            Ok(name) => self.directory.find_user(&name).await,
-            Err(_) => Ok(None),
+    /// The logged-in user gives the password again (for admin pages, or before changing enrolled
+    /// services): throttled and timed like a login; the roles and the account's state are read
+    /// again, so a removed admin loses the rights and a disabled or locked account loses the session.
+    pub async fn reauthenticate(
+        &self,
+        user: &SessionUser,
+        password: &SecretString,
+        meta: &RequestMeta,
+    ) -> Result<Reauth, LoginError> {
+        let started = Instant::now();
+        let result = self.reauth_attempt(user, password, meta).await;
+        tokio::time::sleep_until(started + self.min_response).await;
+        result
+    }
+
+    async fn reauth_attempt(
+        &self,
+        session_user: &SessionUser,
+        password: &SecretString,
+        meta: &RequestMeta,
+    ) -> Result<Reauth, LoginError> {
+        let audit = |outcome, detail: &str| {
+            AuditEvent::new(EventKind::AdminReauth, outcome)
+                .username(&session_user.account_name)
+                .user_id(&session_user.user_id)
+                .detail(detail)
+        };
+        let (user, user_key) = match self.admit(&session_user.account_name, meta).await? {
+            Admit::Go { user, user_key } if user.id == session_user.user_id => (user, user_key),
+            Admit::Go { .. } | Admit::Stop(LoginOutcome::Refused(Refusal::InvalidCredentials)) => {
+                self.auditor.record(meta, audit(Outcome::Failure, "the account is gone")).await?;
+                return Ok(Reauth::AccountUnusable);
+            }
+            Admit::Stop(LoginOutcome::Refused(r)) => return Ok(Reauth::Refused(r)),
+            Admit::Stop(LoginOutcome::Success(_)) => unreachable!("admit never logs in"),
+        };
+        if user.disabled || user.locked {
+            self.auditor.record(meta, audit(Outcome::Failure, "account disabled or locked: session ended")).await?;
+            return Ok(Reauth::AccountUnusable);
+        }
+        match self.directory.check_password(&user.dn, password).await? {
+            PasswordCheck::Accepted => {
+                self.throttle.clear(USER_SCOPE, &user_key).await?;
+                let roles = self.roles(&user.dn).await?;
+                let detail = if roles.any() { roles.to_list() } else { "user".to_string() };
+                self.auditor.record(meta, audit(Outcome::Success, &detail)).await?;
+                Ok(Reauth::Confirmed(roles))
+            }
+            PasswordCheck::Refused(refusal) if refusal.is_bad_password() => {
+                self.count_failure(&user_key, meta).await?;
+                self.auditor.record(meta, audit(Outcome::Failure, refusal.id())).await?;
+                Ok(Reauth::Refused(Refusal::InvalidCredentials))
+            }
+            PasswordCheck::Refused(refusal) => {
+                self.auditor.record(meta, audit(Outcome::Failure, &format!("{}: session ended", refusal.id()))).await?;
+                Ok(Reauth::AccountUnusable)
+            }
         }
     }
 
@@ -337,6 +428,13 @@ impl LoginService {
         }
         self.auditor.record(meta, event).await
     }
+}
+
+/// Refusals that must read exactly like an unknown user: a wrong password, and a locked account
+/// (AD answers 775 whatever the password, so telling it would tell anyone that the account exists
+/// and is locked; the page offers unlocking to everyone instead).
+fn hides_account(refusal: BindRefusal) -> bool {
+    refusal.is_bad_password() || refusal == BindRefusal::AccountLocked
 }
 
 fn throttled(wait_seconds: i64) -> LoginOutcome {

@@ -23,6 +23,10 @@ pub enum Notice {
     PasswordReset,
     Unlocked,
     Enrolled(&'static str),
+    /// The user replaced an enrolled service (a new number, another BankID).
+    Replaced(&'static str),
+    /// The user removed an enrolled service.
+    Removed(&'static str),
     /// An administrator revoked a service (or, with "all", the whole enrolment).
     Revoked(&'static str),
     /// The user has not completed enrolment yet.
@@ -37,6 +41,8 @@ impl Notice {
             Notice::PasswordReset => ("mail.reset.subject", "mail.reset.what"),
             Notice::Unlocked => ("mail.unlock.subject", "mail.unlock.what"),
             Notice::Enrolled(_) => ("mail.enrol.subject", "mail.enrol.what"),
+            Notice::Replaced(_) => ("mail.replace.subject", "mail.replace.what"),
+            Notice::Removed(_) => ("mail.remove.subject", "mail.remove.what"),
             Notice::Revoked("all") => ("mail.revoke.subject", "mail.revoke.all"),
             Notice::Revoked(_) => ("mail.revoke.subject", "mail.revoke.what"),
             Notice::Reminder => ("mail.reminder.subject", "mail.reminder.what"),
@@ -90,7 +96,7 @@ impl Outbox {
         let (subject_key, what_key) = notice.keys();
         let subject = i.f(subject_key, &[("portal", &self.portal)]);
         let service = match notice {
-            Notice::Enrolled(id) | Notice::Revoked(id) if id != "all" => i.t(&format!("service.{id}.name")).to_string(),
+            Notice::Enrolled(id) | Notice::Replaced(id) | Notice::Removed(id) | Notice::Revoked(id) if id != "all" => i.t(&format!("service.{id}.name")).to_string(),
             _ => String::new(),
         };
         let what = i.f(what_key, &[("service", &service)]);
@@ -217,44 +223,4 @@ impl Mailer {
 /// The language a mail is written in, for tests.
 pub fn lang_of(meta: &RequestMeta) -> Lang {
     meta.lang
-}
-
-/// Tells a user by mail that an identity service was enrolled on their account.
-#[async_trait::async_trait]
-pub trait EnrolmentNotifier: Send + Sync + 'static {
-    async fn enrolled(&self, user_id: &str, service: &'static str, meta: &RequestMeta);
-}
-
-/// Looks the user's mail address up in the directory and queues the notice. A failure is logged
-/// and audited, never passed on: the enrolment stands.
-pub struct DirectoryNotifier {
-    pub directory: Arc<dyn crate::directory::Directory>,
-    pub outbox: Outbox,
-    pub auditor: crate::audit::Auditor,
-}
-
-#[async_trait::async_trait]
-impl EnrolmentNotifier for DirectoryNotifier {
-    async fn enrolled(&self, user_id: &str, service: &'static str, meta: &RequestMeta) {
-        use crate::audit::{AuditEvent, EventKind, Outcome};
-        let user = match self.directory.find_user_by_id(user_id).await {
-            Ok(Some(u)) => u,
-            Ok(None) => return,
-            Err(e) => {
-                tracing::warn!(error = %e, "enrolment notice: the directory did not answer");
-                return;
-            }
-        };
-        let (outcome, detail) = match &user.mail {
-            Some(mail) => match self.outbox.notify(mail, user.name_to_show(), Notice::Enrolled(service), meta).await {
-                Ok(()) => (Outcome::Success, format!("{service} enrolment notice queued")),
-                Err(e) => (Outcome::Failure, format!("{service} enrolment notice not queued: {e}")),
-            },
-            None => (Outcome::Failure, format!("{service} enrolment notice not sent: the account has no mail address")),
-        };
-        let event = AuditEvent::new(EventKind::Mail, outcome).user_id(user_id).detail(detail);
-        if let Err(e) = self.auditor.record(meta, event).await {
-            tracing::error!(error = %e, "auditing an enrolment notice failed");
-        }
-    }
 }

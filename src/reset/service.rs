@@ -15,7 +15,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::policy::{LocalRules, Rule, Rules};
 use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Random};
-use crate::config::{PasswordSettings, ResetSettings};
+use crate::config::{PasswordSettings, ProtectedMode, ResetSettings};
 use crate::directory::{Directory, DirectoryError, DirectoryUser, PasswordRefusal, PasswordWriteError, Username};
 use crate::enrolment::{EnrolmentStatus, Service, ServiceKind, StarRule, assess};
 use crate::mail::{Notice, Outbox};
@@ -47,6 +47,10 @@ pub struct ResetView {
     pub next: Vec<ServiceKind>,
     /// After a first verification: what the user enrolled can never reach the stars.
     pub not_enough_enrolled: bool,
+    /// After a first verification: enrolled services that do not count yet (cooling-off).
+    pub cooling: Vec<ServiceKind>,
+    /// After a first verification: a privileged account, which cannot reset itself here.
+    pub protected: bool,
     pub outcome: Option<String>,
     /// The user behind the flow (None: the typed name matched nobody). Never shown.
     pub user_id: Option<String>,
@@ -90,6 +94,10 @@ pub struct ResetService {
     precheck: bool,
     pwned: Option<super::pwned::PwnedRange>,
     settings: ResetSettings,
+    /// Members of these groups (nested) and accounts with adminCount=1 are privileged.
+    protected_groups: Vec<String>,
+    /// How long a new or replaced service does not count toward a reset, in seconds.
+    cooldown: i64,
 }
 
 const BINDING: &str = "reset-flow";
@@ -135,7 +143,48 @@ impl ResetService {
                 .as_deref()
                 .map(|u| super::pwned::PwnedRange::new(u, std::time::Duration::from_secs(3))),
             settings,
+            protected_groups: Vec::new(),
+            cooldown: 0,
         }
+    }
+
+    /// Privileged accounts: members of `groups` (nested) and accounts with adminCount=1.
+    pub fn with_protected_groups(mut self, groups: Vec<String>) -> Self {
+        self.protected_groups = groups;
+        self
+    }
+
+    /// A service enrolled or replaced less than `seconds` ago does not count toward a reset.
+    pub fn with_cooldown(mut self, seconds: i64) -> Self {
+        self.cooldown = seconds;
+        self
+    }
+
+    /// Whether the account is privileged (a portal admin, Domain Admin, protected by AdminSDHolder).
+    async fn is_protected(&self, user_id: &str) -> Result<bool, StorageError> {
+        let user = match self.directory.find_user_by_id(user_id).await {
+            Ok(Some(u)) => u,
+            Ok(None) => return Ok(false),
+            // Unknown is not safe: treat the account as privileged until the directory answers.
+            Err(e) => {
+                tracing::warn!(error = %e, "reset: cannot tell whether the account is privileged");
+                return Ok(true);
+            }
+        };
+        if self.directory.attribute(&user.dn, "adminCount").await.ok().flatten().as_deref() == Some("1") {
+            return Ok(true);
+        }
+        for group in &self.protected_groups {
+            match self.directory.is_member_of(&user.dn, group).await {
+                Ok(true) => return Ok(true),
+                Ok(false) => {}
+                Err(e) => {
+                    tracing::warn!(error = %e, group, "reset: cannot read a protected group's members");
+                    return Ok(true);
+                }
+            }
+        }
+        Ok(false)
     }
 
     pub fn settings(&self) -> &ResetSettings {
@@ -227,17 +276,38 @@ impl ResetService {
             rec.state = "expired".into();
         }
         let verified = kinds(&rec.verified);
-        let rule = StarRule { enrolment_stars: self.reset_stars, reset_stars: self.reset_stars };
-        let progress = assess(&self.services, &verified, rule);
-        let enough = rec.user_id.is_some() && progress.status == EnrolmentStatus::Enrolled;
+        let now = self.clock.now();
+        let records = match &rec.user_id {
+            Some(u) => self.store.enrolments(u).await?,
+            None => Vec::new(),
+        };
+        let enrolled: Vec<ServiceKind> = records.iter().filter_map(|e| e.service.parse().ok()).collect();
+        // Cooling-off: a service enrolled or replaced a short while ago does not count (a password
+        // thief who enrolled their own phone cannot use it at once).
+        let cooling: Vec<ServiceKind> = records
+            .iter()
+            .filter(|r| self.cooldown > 0 && r.cooldown_lifted_at.is_none() && now - r.enrolled_at < self.cooldown)
+            .filter_map(|r| r.service.parse().ok())
+            .collect();
+        let counting: Vec<ServiceKind> = verified.iter().copied().filter(|k| !cooling.contains(k)).collect();
+        // Privileged accounts are told only once the user has proved something.
+        let protected = match (&rec.user_id, verified.is_empty()) {
+            (Some(u), false) => self.is_protected(u).await?,
+            _ => false,
+        };
+        let needed = match (protected, self.settings.protected) {
+            (true, ProtectedMode::Stars) => self.settings.protected_stars.max(self.reset_stars),
+            _ => self.reset_stars,
+        };
+        let refused = protected && self.settings.protected == ProtectedMode::ServiceDesk;
+        let rule = StarRule { enrolment_stars: needed, reset_stars: needed };
+        let progress = assess(&self.services, &counting, rule);
+        let enough = rec.user_id.is_some() && progress.status == EnrolmentStatus::Enrolled && !refused;
         let (next, not_enough_enrolled) = if verified.is_empty() {
             (self.services.iter().map(|s| s.kind).collect(), false)
         } else {
-            let enrolled: Vec<ServiceKind> = match &rec.user_id {
-                Some(u) => self.store.enrolments(u).await?.iter().filter_map(|e| e.service.parse().ok()).collect(),
-                None => Vec::new(),
-            };
-            let possible = assess(&self.services, &enrolled, rule).status == EnrolmentStatus::Enrolled;
+            let usable: Vec<ServiceKind> = enrolled.iter().copied().filter(|k| !cooling.contains(k)).collect();
+            let possible = assess(&self.services, &usable, rule).status == EnrolmentStatus::Enrolled;
             let next = self
                 .services
                 .iter()
@@ -246,15 +316,18 @@ impl ResetService {
                 .collect();
             (next, !possible)
         };
+        let cooling = if verified.is_empty() { Vec::new() } else { cooling };
         Ok(Some(ResetView {
             id: rec.id,
             state: rec.state,
             collected: progress.filled(),
-            needed: self.reset_stars,
+            needed,
             enough,
             verified,
             next,
             not_enough_enrolled,
+            cooling,
+            protected: refused,
             outcome: rec.outcome,
             user_id: rec.user_id,
             typed_name: rec.typed_name,
@@ -428,6 +501,9 @@ impl ResetService {
     ) -> Result<(), StorageError> {
         self.store.finish_reset_flow(&view.id, "done", Some(outcome), self.clock.now()).await?;
         self.throttle.fail("reset-user", &user.id).await?;
+        // The credentials changed (or the account was unlocked by someone proving to be its
+        // owner): every portal session of the user ends, an attacker's among them.
+        let ended = self.store.delete_user_sessions(&user.id, None).await?;
         let kind = if outcome == "reset" { EventKind::PasswordReset } else { EventKind::Unlock };
         let verified: Vec<&str> = view.verified.iter().map(|k| k.id()).collect();
         let detail = if outcome == "reset" && self.settings.unlock_on_reset {
@@ -435,6 +511,7 @@ impl ResetService {
         } else {
             format!("verified with {}", verified.join(" + "))
         };
+        let detail = format!("{detail}; {ended} portal session(s) ended");
         let event =
             AuditEvent::new(kind, Outcome::Success).username(&user.account_name).user_id(&user.id).detail(detail);
         self.auditor.record(meta, event).await?;

@@ -44,6 +44,9 @@ pub struct SessionRecord {
     pub roles: String,
     /// When the user last gave their password.
     pub authenticated_at: Timestamp,
+    /// The enrolled service the user last verified with in this session (a step-up), and when.
+    pub proof_service: Option<String>,
+    pub proof_at: Option<Timestamp>,
 }
 
 /// One audit entry.
@@ -68,6 +71,17 @@ pub struct EnrolmentRecord {
     pub service: String,
     pub enrolled_at: Timestamp,
     pub last_used_at: Option<Timestamp>,
+    /// The service desk let this enrolment count toward a reset before its cooling-off ended.
+    pub cooldown_lifted_at: Option<Timestamp>,
+}
+
+/// Whether an enrolment is a first one of its kind or replaces the one there is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrolMode {
+    /// Refused (false) when the user already has this service: the replace path is separate.
+    Add,
+    /// Refused (false) when the user has no such service to replace.
+    Replace,
 }
 
 /// A BankID order in progress.
@@ -184,7 +198,14 @@ pub trait Storage: Send + Sync + 'static {
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StorageError>;
     async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StorageError>;
     async fn touch_session(&self, id_hash: &str, at: Timestamp) -> Result<(), StorageError>;
-    async fn session_reauthenticated(&self, id_hash: &str, at: Timestamp) -> Result<(), StorageError>;
+    /// The user gave their password again; the roles were read again with it.
+    async fn session_reauthenticated(&self, id_hash: &str, at: Timestamp, roles: &str) -> Result<(), StorageError>;
+    /// The user verified with an enrolled service in this session (a step-up).
+    async fn session_proof(&self, id_hash: &str, service: &str, at: Timestamp) -> Result<(), StorageError>;
+    /// Ends every session of the user but `keep` (a session id hash); returns how many ended.
+    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> Result<u64, StorageError>;
+    /// Lets the user's enrolments count toward a reset now (the service desk lifts the cooling-off).
+    async fn lift_cooldown(&self, user_id: &str, at: Timestamp) -> Result<u64, StorageError>;
     async fn delete_session(&self, id_hash: &str) -> Result<(), StorageError>;
     /// Deletes sessions idle since before `idle_before` or created before `created_before`.
     async fn delete_expired_sessions(
@@ -222,8 +243,9 @@ pub trait Storage: Send + Sync + 'static {
     ) -> Result<bool, StorageError>;
     /// Marks a complete flow as used (a login is taken once). False when it was not complete.
     async fn consume_bankid_flow(&self, id: &str) -> Result<bool, StorageError>;
-    /// Binds a BankID to a user and records the enrolment, in one transaction (replacing an earlier one).
-    async fn enrol_bankid(&self, r: &BankIdEnrolmentRecord) -> Result<(), StorageError>;
+    /// Binds a BankID to a user and records the enrolment, in one transaction. False (nothing
+    /// stored) when `mode` does not fit what the user has.
+    async fn enrol_bankid(&self, r: &BankIdEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError>;
     async fn bankid_enrolment(&self, user_id: &str) -> Result<Option<BankIdEnrolmentRecord>, StorageError>;
     async fn bankid_enrolments_by_hash(&self, pn_hash: &str) -> Result<Vec<BankIdEnrolmentRecord>, StorageError>;
     /// Marks an enrolled service as just used.
@@ -236,8 +258,9 @@ pub trait Storage: Send + Sync + 'static {
     async fn sms_replace_code(&self, id: &str, code_hash: &str, sent_at: Timestamp) -> Result<bool, StorageError>;
     /// Moves a pending challenge to a final state; false when it was no longer pending.
     async fn finish_sms_challenge(&self, id: &str, state: &str, at: Timestamp) -> Result<bool, StorageError>;
-    /// Records the enrolled number and the enrolment, in one transaction (replacing an earlier one).
-    async fn enrol_sms(&self, r: &SmsEnrolmentRecord) -> Result<(), StorageError>;
+    /// Records the enrolled number and the enrolment, in one transaction. False (nothing stored)
+    /// when `mode` does not fit what the user has.
+    async fn enrol_sms(&self, r: &SmsEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError>;
     async fn sms_enrolment(&self, user_id: &str) -> Result<Option<SmsEnrolmentRecord>, StorageError>;
     async fn insert_reset_flow(&self, r: &ResetFlowRecord) -> Result<(), StorageError>;
     async fn reset_flow(&self, id: &str) -> Result<Option<ResetFlowRecord>, StorageError>;

@@ -6,7 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use super::{AuditFilter, MailRecord, ResetFlowRecord};
+use super::{AuditFilter, EnrolMode, MailRecord, ResetFlowRecord};
 use super::{
     AuditRecord, BankIdEnrolmentRecord, BankIdFlowRecord, EnrolmentRecord, SessionRecord, SmsChallengeRecord,
     SmsEnrolmentRecord, Storage, StorageError,
@@ -15,23 +15,26 @@ use crate::clock::Timestamp;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 
-/// Records (or renews) an enrolled service, inside the transaction that stores what it needs.
-pub(super) async fn upsert_enrolment(
+/// Records an added service, or renews a replaced one (its cooling-off starts again), inside the
+/// transaction that stores what it needs. False when there was one already (add) or none (replace).
+pub(super) async fn record_enrolment(
     tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
     user_id: &str,
     service: &str,
     at: Timestamp,
-) -> Result<(), StorageError> {
-    sqlx::query(
-        "INSERT INTO enrolments (user_id, service, enrolled_at) VALUES (?, ?, ?)
-         ON CONFLICT (user_id, service) DO UPDATE SET enrolled_at = excluded.enrolled_at",
-    )
-    .bind(user_id)
-    .bind(service)
-    .bind(at)
-    .execute(&mut **tx)
-    .await?;
-    Ok(())
+    mode: EnrolMode,
+) -> Result<bool, StorageError> {
+    let sql = match mode {
+        EnrolMode::Add => {
+            "INSERT INTO enrolments (enrolled_at, user_id, service) VALUES (?, ?, ?) ON CONFLICT (user_id, service) DO NOTHING"
+        }
+        EnrolMode::Replace => {
+            "UPDATE enrolments SET enrolled_at = ?, last_used_at = NULL, cooldown_lifted_at = NULL
+             WHERE user_id = ? AND service = ?"
+        }
+    };
+    let done = sqlx::query(sql).bind(at).bind(user_id).bind(service).execute(&mut **tx).await?;
+    Ok(done.rows_affected() == 1)
 }
 
 #[derive(Clone)]
@@ -109,10 +112,12 @@ impl Storage for SqliteStorage {
         Ok(())
     }
 
-    async fn session_reauthenticated(&self, id_hash: &str, at: Timestamp) -> Result<(), StorageError> {
-        sqlx::query("UPDATE sessions SET authenticated_at = ?, last_seen_at = ? WHERE id_hash = ?")
+    async fn session_reauthenticated(&self, id_hash: &str, at: Timestamp, roles: &str) -> Result<(), StorageError> {
+        sqlx::query("UPDATE sessions SET authenticated_at = ?, last_seen_at = ?, roles = ?, is_admin = ? WHERE id_hash = ?")
             .bind(at)
             .bind(at)
+            .bind(roles)
+            .bind(roles.split(',').any(|r| r == "admin"))
             .bind(id_hash)
             .execute(&self.pool)
             .await?;
@@ -122,6 +127,34 @@ impl Storage for SqliteStorage {
     async fn delete_session(&self, id_hash: &str) -> Result<(), StorageError> {
         sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(id_hash).execute(&self.pool).await?;
         Ok(())
+    }
+
+    async fn session_proof(&self, id_hash: &str, service: &str, at: Timestamp) -> Result<(), StorageError> {
+        sqlx::query("UPDATE sessions SET proof_service = ?, proof_at = ? WHERE id_hash = ?")
+            .bind(service)
+            .bind(at)
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> Result<u64, StorageError> {
+        let done = sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id_hash <> ?")
+            .bind(user_id)
+            .bind(keep.unwrap_or(""))
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn lift_cooldown(&self, user_id: &str, at: Timestamp) -> Result<u64, StorageError> {
+        let done = sqlx::query("UPDATE enrolments SET cooldown_lifted_at = ? WHERE user_id = ?")
+            .bind(at)
+            .bind(user_id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     async fn delete_expired_sessions(
@@ -201,7 +234,7 @@ impl Storage for SqliteStorage {
 
     async fn enrolments(&self, user_id: &str) -> Result<Vec<EnrolmentRecord>, StorageError> {
         Ok(sqlx::query_as::<_, EnrolmentRecord>(
-            "SELECT user_id, service, enrolled_at, last_used_at FROM enrolments WHERE user_id = ? ORDER BY service",
+            "SELECT user_id, service, enrolled_at, last_used_at, cooldown_lifted_at FROM enrolments WHERE user_id = ? ORDER BY service",
         )
         .bind(user_id)
         .fetch_all(&self.pool)
@@ -239,8 +272,8 @@ impl Storage for SqliteStorage {
         self.bankid_consume(id).await
     }
 
-    async fn enrol_bankid(&self, r: &BankIdEnrolmentRecord) -> Result<(), StorageError> {
-        self.bankid_enrol(r).await
+    async fn enrol_bankid(&self, r: &BankIdEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError> {
+        self.bankid_enrol(r, mode).await
     }
 
     async fn bankid_enrolment(&self, user_id: &str) -> Result<Option<BankIdEnrolmentRecord>, StorageError> {
@@ -281,8 +314,8 @@ impl Storage for SqliteStorage {
         self.sms_finish(id, state, at).await
     }
 
-    async fn enrol_sms(&self, r: &SmsEnrolmentRecord) -> Result<(), StorageError> {
-        self.sms_enrol(r).await
+    async fn enrol_sms(&self, r: &SmsEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError> {
+        self.sms_enrol(r, mode).await
     }
 
     async fn sms_enrolment(&self, user_id: &str) -> Result<Option<SmsEnrolmentRecord>, StorageError> {
@@ -352,7 +385,7 @@ impl Storage for SqliteStorage {
     }
 
     async fn all_enrolments(&self) -> Result<Vec<EnrolmentRecord>, StorageError> {
-        Ok(sqlx::query_as::<_, EnrolmentRecord>("SELECT user_id, service, enrolled_at, last_used_at FROM enrolments")
+        Ok(sqlx::query_as::<_, EnrolmentRecord>("SELECT user_id, service, enrolled_at, last_used_at, cooldown_lifted_at FROM enrolments")
             .fetch_all(&self.pool)
             .await?)
     }

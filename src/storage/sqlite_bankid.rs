@@ -1,5 +1,6 @@
 //! SQLite queries for BankID flows and enrolments.
 
+use super::EnrolMode;
 use super::{BankIdEnrolmentRecord, BankIdFlowRecord, SqliteStorage, StorageError};
 use crate::clock::Timestamp;
 
@@ -86,25 +87,32 @@ impl SqliteStorage {
         Ok(done.rows_affected() == 1)
     }
 
-    pub(super) async fn bankid_enrol(&self, r: &BankIdEnrolmentRecord) -> Result<(), StorageError> {
+    pub(super) async fn bankid_enrol(&self, r: &BankIdEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO bankid_enrolments (user_id, pn_encrypted, pn_hash, pn_masked, name, enrolled_at)
-             VALUES (?, ?, ?, ?, ?, ?)
-             ON CONFLICT (user_id) DO UPDATE SET pn_encrypted = excluded.pn_encrypted, pn_hash = excluded.pn_hash,
-             pn_masked = excluded.pn_masked, name = excluded.name, enrolled_at = excluded.enrolled_at",
-        )
-        .bind(&r.user_id)
-        .bind(&r.pn_encrypted)
-        .bind(&r.pn_hash)
-        .bind(&r.pn_masked)
-        .bind(&r.name)
-        .bind(r.enrolled_at)
-        .execute(&mut *tx)
-        .await?;
-        super::sqlite::upsert_enrolment(&mut tx, &r.user_id, "bankid", r.enrolled_at).await?;
+        let sql = match mode {
+            EnrolMode::Add => {
+                "INSERT INTO bankid_enrolments (pn_encrypted, pn_hash, pn_masked, name, enrolled_at, user_id)
+                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING"
+            }
+            EnrolMode::Replace => {
+                "UPDATE bankid_enrolments SET pn_encrypted = ?, pn_hash = ?, pn_masked = ?, name = ?, enrolled_at = ?
+                 WHERE user_id = ?"
+            }
+        };
+        let done = sqlx::query(sql)
+            .bind(&r.pn_encrypted)
+            .bind(&r.pn_hash)
+            .bind(&r.pn_masked)
+            .bind(&r.name)
+            .bind(r.enrolled_at)
+            .bind(&r.user_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() != 1 || !super::sqlite::record_enrolment(&mut tx, &r.user_id, "bankid", r.enrolled_at, mode).await? {
+            return Ok(false);
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     pub(super) async fn bankid_get_enrolment(

@@ -1,6 +1,6 @@
 //! SQLite queries for mobile-code challenges and enrolments.
 
-use super::{SmsChallengeRecord, SmsEnrolmentRecord, SqliteStorage, StorageError};
+use super::{EnrolMode, SmsChallengeRecord, SmsEnrolmentRecord, SqliteStorage, StorageError};
 use crate::clock::Timestamp;
 
 impl SqliteStorage {
@@ -71,24 +71,31 @@ impl SqliteStorage {
         Ok(done.rows_affected() == 1)
     }
 
-    pub(super) async fn sms_enrol(&self, r: &SmsEnrolmentRecord) -> Result<(), StorageError> {
+    pub(super) async fn sms_enrol(&self, r: &SmsEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError> {
         let mut tx = self.pool().begin().await?;
-        sqlx::query(
-            "INSERT INTO sms_enrolments (user_id, number_encrypted, number_hash, number_masked, enrolled_at)
-             VALUES (?, ?, ?, ?, ?)
-             ON CONFLICT (user_id) DO UPDATE SET number_encrypted = excluded.number_encrypted,
-             number_hash = excluded.number_hash, number_masked = excluded.number_masked, enrolled_at = excluded.enrolled_at",
-        )
-        .bind(&r.user_id)
-        .bind(&r.number_encrypted)
-        .bind(&r.number_hash)
-        .bind(&r.number_masked)
-        .bind(r.enrolled_at)
-        .execute(&mut *tx)
-        .await?;
-        super::sqlite::upsert_enrolment(&mut tx, &r.user_id, "sms", r.enrolled_at).await?;
+        let sql = match mode {
+            EnrolMode::Add => {
+                "INSERT INTO sms_enrolments (number_encrypted, number_hash, number_masked, enrolled_at, user_id)
+                 VALUES (?, ?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING"
+            }
+            EnrolMode::Replace => {
+                "UPDATE sms_enrolments SET number_encrypted = ?, number_hash = ?, number_masked = ?, enrolled_at = ?
+                 WHERE user_id = ?"
+            }
+        };
+        let done = sqlx::query(sql)
+            .bind(&r.number_encrypted)
+            .bind(&r.number_hash)
+            .bind(&r.number_masked)
+            .bind(r.enrolled_at)
+            .bind(&r.user_id)
+            .execute(&mut *tx)
+            .await?;
+        if done.rows_affected() != 1 || !super::sqlite::record_enrolment(&mut tx, &r.user_id, "sms", r.enrolled_at, mode).await? {
+            return Ok(false);
+        }
         tx.commit().await?;
-        Ok(())
+        Ok(true)
     }
 
     pub(super) async fn sms_get_enrolment(&self, user_id: &str) -> Result<Option<SmsEnrolmentRecord>, StorageError> {

@@ -39,6 +39,7 @@ pub struct AppState {
     pub bankid: Option<Arc<crate::identity::bankid::BankIdFlows>>,
     pub sms: Option<Arc<crate::identity::sms::SmsFlows>>,
     pub reset: crate::reset::ResetService,
+    pub enrolments: crate::enrolment::EnrolmentService,
     pub admin: crate::admin::AdminService,
     pub outbox: crate::mail::Outbox,
 }

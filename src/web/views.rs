@@ -43,12 +43,16 @@ pub struct ServiceRow {
     pub enrolled_at: Option<String>,
     /// What was enrolled, masked (the BankID holder and personal number).
     pub detail: Option<String>,
+    /// "Counts toward a reset from …", while the cooling-off lasts.
+    pub cooling_until: Option<String>,
 }
 
 #[derive(Template)]
 #[template(path = "home.html")]
 pub struct HomeView<'a> {
     pub l: Layout<'a>,
+    /// What the last action came to, or what to do first.
+    pub notice: Option<String>,
     /// One flag per star in the row: filled or not.
     pub row: Vec<bool>,
     pub collected: u8,
@@ -100,6 +104,8 @@ pub struct SmsNumberView<'a> {
     pub number: &'a str,
     /// With `only_ad_number`: the masked number from AD, instead of the field.
     pub ad_number: Option<String>,
+    /// The new number replaces the enrolled one.
+    pub replace: bool,
 }
 
 #[derive(Template)]
@@ -138,6 +144,11 @@ pub struct ResetFlowView<'a> {
     pub stars_text: String,
     pub enough: bool,
     pub not_enough_enrolled: bool,
+    /// Names of enrolled services that do not count yet (cooling-off), after a first proof.
+    pub cooling: Vec<String>,
+    pub cooling_hours: String,
+    /// A privileged account: the service desk resets it.
+    pub protected: bool,
     pub service_desk: &'a str,
     pub lead_key: &'static str,
     pub sms_open: bool,

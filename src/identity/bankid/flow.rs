@@ -19,7 +19,8 @@ use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Random};
 use crate::identity::{DataKey, PersonalNumber};
 use crate::session::{binding_hash, is_bound};
-use crate::storage::{BankIdEnrolmentRecord, BankIdFlowRecord, Storage, StorageError};
+use crate::enrolment::{Change, ServiceKind};
+use crate::storage::{BankIdEnrolmentRecord, BankIdFlowRecord, EnrolMode, Storage, StorageError};
 
 /// Orders live about 3 minutes at BankID; past this we stop asking.
 pub(super) const LIFETIME: i64 = 200;
@@ -28,8 +29,10 @@ const COLLECT_INTERVAL: i64 = 2;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FlowPurpose {
-    /// Bind a BankID to the logged-in user.
+    /// Bind a BankID to the logged-in user, who has none.
     Enrol,
+    /// Bind another BankID in place of the one the logged-in user has.
+    Replace,
     /// Log in without a password.
     Login,
     /// Prove again that the logged-in (or named) user holds the enrolled BankID.
@@ -46,6 +49,7 @@ impl FlowPurpose {
     pub fn id(self) -> &'static str {
         match self {
             FlowPurpose::Enrol => "enrol",
+            FlowPurpose::Replace => "replace",
             FlowPurpose::Login => "login",
             FlowPurpose::Verify => "verify",
             FlowPurpose::Reset => "reset",
@@ -57,6 +61,7 @@ impl FlowPurpose {
     fn parse(s: &str) -> FlowPurpose {
         match s {
             "enrol" => FlowPurpose::Enrol,
+            "replace" => FlowPurpose::Replace,
             "login" => FlowPurpose::Login,
             "reset" => FlowPurpose::Reset,
             "reset-step" => FlowPurpose::ResetStep,
@@ -121,7 +126,7 @@ pub struct BankIdFlows {
     pub(super) random: Arc<dyn Random>,
     pub(super) key: DataKey,
     pub(super) auditor: Auditor,
-    pub(super) notifier: Option<Arc<dyn crate::mail::EnrolmentNotifier>>,
+    pub(super) notifier: Option<Arc<dyn crate::identity::ChangeNotifier>>,
     pub(super) frames: super::FrameCache,
 }
 
@@ -164,8 +169,8 @@ impl BankIdFlows {
         self
     }
 
-    /// Mail the user when a BankID is enrolled.
-    pub fn with_notifier(mut self, notifier: Arc<dyn crate::mail::EnrolmentNotifier>) -> Self {
+    /// Tell the user when a BankID is enrolled or replaced.
+    pub fn with_notifier(mut self, notifier: Arc<dyn crate::identity::ChangeNotifier>) -> Self {
         self.notifier = Some(notifier);
         self
     }
@@ -353,28 +358,33 @@ impl BankIdFlows {
         }
         let now = self.clock.now();
         match FlowPurpose::parse(&rec.purpose) {
-            FlowPurpose::Enrol => {
+            purpose @ (FlowPurpose::Enrol | FlowPurpose::Replace) => {
                 let Some(user_id) = rec.user_id.as_deref() else {
                     return self.fail(rec, "noUser", meta).await;
                 };
-                if self.store.finish_bankid_flow(&rec.id, "complete", Some("complete"), None, now).await? {
-                    self.store
-                        .enrol_bankid(&BankIdEnrolmentRecord {
-                            user_id: user_id.to_string(),
-                            pn_encrypted: self.key.encrypt(pn.digits(), self.random.as_ref()),
-                            pn_hash: hash,
-                            pn_masked: pn.masked(),
-                            name: user.name.clone(),
-                            enrolled_at: now,
-                        })
-                        .await?;
-                    let event = AuditEvent::new(EventKind::Enrol, Outcome::Success)
-                        .user_id(user_id)
-                        .detail(format!("bankid {}", pn.masked()));
-                    self.auditor.record(meta, event).await?;
-                    if let Some(n) = &self.notifier {
-                        n.enrolled(user_id, "bankid", meta).await;
-                    }
+                let (mode, change, refused) = match purpose {
+                    FlowPurpose::Enrol => (EnrolMode::Add, Change::Add(ServiceKind::BankId), "alreadyEnrolled"),
+                    _ => (EnrolMode::Replace, Change::Replace(ServiceKind::BankId), "nothingToReplace"),
+                };
+                let record = BankIdEnrolmentRecord {
+                    user_id: user_id.to_string(),
+                    pn_encrypted: self.key.encrypt(pn.digits(), self.random.as_ref()),
+                    pn_hash: hash,
+                    pn_masked: pn.masked(),
+                    name: user.name.clone(),
+                    enrolled_at: now,
+                };
+                // The storage refuses a second BankID (or a replacement of none): never a silent overwrite.
+                if !self.store.enrol_bankid(&record, mode).await? {
+                    return self.fail(rec, refused, meta).await;
+                }
+                self.store.finish_bankid_flow(&rec.id, "complete", Some("complete"), None, now).await?;
+                let event = AuditEvent::new(EventKind::Enrol, Outcome::Success)
+                    .user_id(user_id)
+                    .detail(format!("bankid {}: {}", change.id(), pn.masked()));
+                self.auditor.record(meta, event).await?;
+                if let Some(n) = &self.notifier {
+                    n.changed(user_id, change, None, meta).await;
                 }
             }
             FlowPurpose::Verify | FlowPurpose::Caller => {
@@ -461,6 +471,16 @@ impl BankIdFlows {
         Ok(true)
     }
 
+    /// Takes the proof of a completed enrolment, replacement or verification once, for the user
+    /// it was for: true the first time. The session records it as a step-up.
+    pub async fn take_proof(&self, id: &str, binding: &str, user_id: &str) -> Result<bool, StorageError> {
+        let Some(rec) = self.load(id, binding).await? else {
+            return Ok(false);
+        };
+        let proves = matches!(FlowPurpose::parse(&rec.purpose), FlowPurpose::Enrol | FlowPurpose::Replace | FlowPurpose::Verify);
+        Ok(proves && rec.user_id.as_deref() == Some(user_id) && self.store.consume_bankid_flow(&rec.id).await?)
+    }
+
     /// Takes a completed login once: the account it found.
     pub async fn take_login(&self, id: &str, binding: &str) -> Result<Option<String>, StorageError> {
         let Some(rec) = self.load(id, binding).await? else {
@@ -476,7 +496,7 @@ impl BankIdFlows {
 
 fn done_key(purpose: FlowPurpose) -> &'static str {
     match purpose {
-        FlowPurpose::Enrol => "bankid.enrolled",
+        FlowPurpose::Enrol | FlowPurpose::Replace => "bankid.enrolled",
         FlowPurpose::Login => "bankid.logged_in",
         FlowPurpose::Verify | FlowPurpose::Reset | FlowPurpose::ResetStep | FlowPurpose::Caller => "bankid.verified",
     }
@@ -485,10 +505,11 @@ fn done_key(purpose: FlowPurpose) -> &'static str {
 fn failure_key(hint: &str) -> &'static str {
     match hint {
         "mismatch" => "bankid.mismatch",
+        "alreadyEnrolled" => "bankid.already_enrolled",
         "notVerified" => "bankid.not_verified",
         "notEnrolled" => "bankid.not_enrolled",
         "severalAccounts" => "bankid.several_accounts",
-        "invalidPersonalNumber" | "noUser" | "notFound" => "bankid.rfa22",
+        "invalidPersonalNumber" | "noUser" | "notFound" | "nothingToReplace" => "bankid.rfa22",
         other => message_key(false, other, StartMode::Qr),
     }
 }

@@ -16,12 +16,16 @@ use crate::clock::{Clock, Random, Timestamp};
 use crate::identity::DataKey;
 use crate::identity::bankid::FlowUser;
 use crate::session::{binding_hash, is_bound};
-use crate::storage::{SmsChallengeRecord, SmsEnrolmentRecord, Storage, StorageError};
+use crate::enrolment::{Change, ServiceKind};
+use crate::storage::{EnrolMode, SmsChallengeRecord, SmsEnrolmentRecord, Storage, StorageError};
 use crate::throttle::{Limit, Throttle};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmsPurpose {
+    /// Enrol a first mobile number.
     Enrol,
+    /// Put a new number in place of the enrolled one.
+    Replace,
     Verify,
 }
 
@@ -29,7 +33,16 @@ impl SmsPurpose {
     pub fn id(self) -> &'static str {
         match self {
             SmsPurpose::Enrol => "enrol",
+            SmsPurpose::Replace => "replace",
             SmsPurpose::Verify => "verify",
+        }
+    }
+
+    fn parse(s: &str) -> SmsPurpose {
+        match s {
+            "enrol" => SmsPurpose::Enrol,
+            "replace" => SmsPurpose::Replace,
+            _ => SmsPurpose::Verify,
         }
     }
 }
@@ -69,7 +82,13 @@ pub enum SmsStart {
 /// What happened when a code was typed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SmsOutcome {
+    /// The code was right, now: the challenge moved to verified (the number was enrolled, for an
+    /// enrolment). Only this answer is a proof.
     Verified,
+    /// The challenge was verified before (a reload): it proves nothing again.
+    AlreadyVerified,
+    /// The right code, but the enrolment it was for no longer fits (a number was enrolled meanwhile).
+    Conflict,
     Wrong { attempts_left: i64 },
     TooManyAttempts,
     Expired,
@@ -98,7 +117,7 @@ pub struct SmsFlows {
     key: DataKey,
     auditor: Auditor,
     limits: SmsLimits,
-    notifier: Option<Arc<dyn crate::mail::EnrolmentNotifier>>,
+    notifier: Option<Arc<dyn crate::identity::ChangeNotifier>>,
 }
 
 const BINDING: &str = "sms-challenge";
@@ -128,10 +147,15 @@ impl SmsFlows {
         }
     }
 
-    /// Mail the user when a mobile number is enrolled.
-    pub fn with_notifier(mut self, notifier: Arc<dyn crate::mail::EnrolmentNotifier>) -> Self {
+    /// Tell the user when a mobile number is enrolled or replaced.
+    pub fn with_notifier(mut self, notifier: Arc<dyn crate::identity::ChangeNotifier>) -> Self {
         self.notifier = Some(notifier);
         self
+    }
+
+    /// The gateway, for texts that are not codes (an alert that the enrolment changed).
+    pub fn gateway(&self) -> Arc<dyn SmsGateway> {
+        self.gateway.clone()
     }
 
     pub fn limits(&self) -> &SmsLimits {
@@ -301,7 +325,7 @@ impl SmsFlows {
             if rec.state == "pending" && self.expired(&rec, now) { "expired".into() } else { rec.state.clone() };
         Ok(Some(SmsView {
             id: rec.id,
-            purpose: if rec.purpose == "enrol" { SmsPurpose::Enrol } else { SmsPurpose::Verify },
+            purpose: SmsPurpose::parse(&rec.purpose),
             decoy: rec.purpose == "decoy",
             masked: rec.number_masked,
             state,
@@ -321,7 +345,11 @@ impl SmsFlows {
         let Some(rec) = self.load(id, binding, user.user_id).await? else { return Ok(None) };
         let now = self.clock.now();
         if rec.state != "pending" {
-            return Ok(Some(if rec.state == "verified" { SmsOutcome::Verified } else { SmsOutcome::TooManyAttempts }));
+            return Ok(Some(if rec.state == "verified" {
+                SmsOutcome::AlreadyVerified
+            } else {
+                SmsOutcome::TooManyAttempts
+            }));
         }
         let audit = |outcome, detail: String| {
             Self::event(EventKind::SmsCheck, outcome, &user, format!("{}: {detail}", rec.purpose))
@@ -341,30 +369,41 @@ impl SmsFlows {
             self.auditor.record(meta, audit(Outcome::Failure, format!("wrong code ({attempts})"))).await?;
             return Ok(Some(SmsOutcome::Wrong { attempts_left: self.limits.max_attempts - attempts }));
         }
-        if self.store.finish_sms_challenge(&rec.id, "verified", now).await? {
-            if rec.purpose == "enrol" {
-                self.store
-                    .enrol_sms(&SmsEnrolmentRecord {
-                        user_id: rec.user_id.clone(),
-                        number_encrypted: rec.number_encrypted.clone(),
-                        number_hash: rec.number_hash.clone(),
-                        number_masked: rec.number_masked.clone(),
-                        enrolled_at: now,
-                    })
-                    .await?;
-                let event = AuditEvent::new(EventKind::Enrol, Outcome::Success)
-                    .username(user.account_name)
-                    .user_id(user.user_id)
-                    .detail(format!("sms {}", rec.number_masked));
-                self.auditor.record(meta, event).await?;
-                if let Some(n) = &self.notifier {
-                    n.enrolled(&rec.user_id, "sms", meta).await;
-                }
-            } else {
-                self.store.touch_enrolment(&rec.user_id, "sms", now).await?;
-            }
-            self.auditor.record(meta, audit(Outcome::Success, "verified".into())).await?;
+        if !self.store.finish_sms_challenge(&rec.id, "verified", now).await? {
+            return Ok(Some(SmsOutcome::AlreadyVerified));
         }
+        let purpose = SmsPurpose::parse(&rec.purpose);
+        if let SmsPurpose::Enrol | SmsPurpose::Replace = purpose {
+            let (mode, change) = match purpose {
+                SmsPurpose::Enrol => (EnrolMode::Add, Change::Add(ServiceKind::Sms)),
+                _ => (EnrolMode::Replace, Change::Replace(ServiceKind::Sms)),
+            };
+            let before = self.store.sms_enrolment(&rec.user_id).await?;
+            let record = SmsEnrolmentRecord {
+                user_id: rec.user_id.clone(),
+                number_encrypted: rec.number_encrypted.clone(),
+                number_hash: rec.number_hash.clone(),
+                number_masked: rec.number_masked.clone(),
+                enrolled_at: now,
+            };
+            // The storage refuses a second number (or a replacement of none): never a silent overwrite.
+            if !self.store.enrol_sms(&record, mode).await? {
+                self.auditor.record(meta, audit(Outcome::Failure, format!("{} refused: {}", change.id(), rec.number_masked))).await?;
+                return Ok(Some(SmsOutcome::Conflict));
+            }
+            let event = AuditEvent::new(EventKind::Enrol, Outcome::Success)
+                .username(user.account_name)
+                .user_id(user.user_id)
+                .detail(format!("sms {}: {}", change.id(), rec.number_masked));
+            self.auditor.record(meta, event).await?;
+            if let Some(n) = &self.notifier {
+                let removed = before.filter(|_| mode == EnrolMode::Replace).map(|b| b.number_encrypted);
+                n.changed(&rec.user_id, change, removed, meta).await;
+            }
+        } else {
+            self.store.touch_enrolment(&rec.user_id, "sms", now).await?;
+        }
+        self.auditor.record(meta, audit(Outcome::Success, "verified".into())).await?;
         Ok(Some(SmsOutcome::Verified))
     }
 
@@ -390,8 +429,7 @@ impl SmsFlows {
         let Some(number) = number else { return Ok(Some(SmsStart::GatewayFailed)) };
         if rec.state != "pending" || self.expired(&rec, now) {
             // A finished challenge cannot be revived: start again.
-            let purpose = if rec.purpose == "enrol" { SmsPurpose::Enrol } else { SmsPurpose::Verify };
-            return self.start(purpose, binding, user, &number, text, meta).await.map(Some);
+            return self.start(SmsPurpose::parse(&rec.purpose), binding, user, &number, text, meta).await.map(Some);
         }
         if let Some(minutes) = self.spend(&user, &number, meta).await? {
             return Ok(Some(SmsStart::Limited { minutes }));

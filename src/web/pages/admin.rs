@@ -1,20 +1,18 @@
 //! `/admin`: the dashboard, users, revocation, the audit trail and reports, by role.
 
 use actix_web::{HttpResponse, web};
-use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
 use super::{html, layout, see_other};
 use crate::admin::{AdminError, daily_chart_svg};
 use crate::audit::{AuditEvent, EventKind, Outcome};
 use crate::clock::format_utc;
-use crate::directory::PasswordCheck;
 use crate::enrolment::ServiceKind;
 use crate::session::{Roles, Session};
 use crate::storage::{AuditFilter, AuditRecord};
 use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::views::{
-    AdminAuditView, AdminDashboardView, AdminReauthView, AdminUserView, AdminUsersView, AuditForm, Row,
+    AdminAuditView, AdminDashboardView, AdminUserView, AdminUsersView, AuditForm, Row,
 };
 use crate::web::{Page, WebError};
 
@@ -310,58 +308,6 @@ pub async fn not_enrolled_csv(page: Page) -> Result<HttpResponse, WebError> {
     let body = page.state.admin.not_enrolled_csv().await.map_err(|e| fail(&page, e))?;
     audit_export(&page, session, "not-enrolled report CSV".into()).await?;
     Ok(csv("stjarna-not-enrolled.csv", body))
-}
-
-#[derive(Deserialize)]
-pub struct Back {
-    #[serde(default)]
-    back: String,
-}
-
-fn safe_back(back: &str) -> &str {
-    if back.starts_with("/admin") && !back.contains("//") { back } else { "/admin" }
-}
-
-pub async fn show_reauth(page: Page, q: web::Query<Back>) -> Result<HttpResponse, WebError> {
-    if page.session().is_none() {
-        return Ok(see_other("/login").finish());
-    }
-    html(&page, AdminReauthView { l: layout(&page, "/admin"), back: safe_back(&q.back), error: None })
-}
-
-#[derive(Deserialize)]
-pub struct ReauthForm {
-    #[serde(default)]
-    csrf: String,
-    #[serde(default)]
-    back: String,
-    #[serde(default)]
-    password: String,
-}
-
-impl CsrfField for ReauthForm {
-    fn csrf(&self) -> &str {
-        &self.csrf
-    }
-}
-
-pub async fn reauth(page: Page, form: CsrfForm<ReauthForm>) -> Result<HttpResponse, WebError> {
-    let (Some(session), Some(token)) = (page.session(), page.session_token.as_deref()) else {
-        return Ok(see_other("/login").finish());
-    };
-    let form = form.0;
-    let check = page.state.directory.check_password(&session.user.user_dn, &SecretString::from(form.password)).await;
-    let ok = matches!(check, Ok(PasswordCheck::Accepted));
-    let event = AuditEvent::new(EventKind::AdminReauth, if ok { Outcome::Success } else { Outcome::Failure })
-        .username(&session.user.account_name)
-        .user_id(&session.user.user_id);
-    page.state.auditor.record(&page.meta, event).await.map_err(|e| page.fail(e))?;
-    if ok {
-        page.state.sessions.reauthenticated(token).await.map_err(|e| page.fail(e))?;
-        return Ok(see_other(safe_back(&form.back)).finish());
-    }
-    let error = Some(page.i18n().t("login.error.invalid").to_string());
-    html(&page, AdminReauthView { l: layout(&page, "/admin"), back: safe_back(&form.back), error })
 }
 
 pub async fn reminders(page: Page, _form: CsrfForm<super::bankid::CsrfOnly>) -> Result<HttpResponse, WebError> {

@@ -5,6 +5,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{html, layout, see_other};
+use crate::enrolment::{Change, ServiceKind};
 use crate::identity::PersonalNumber;
 use crate::identity::bankid::{BankIdFlows, FlowError, FlowPurpose, FlowState, FlowUser, FlowView, Start, launch_url};
 use crate::login::LoginError;
@@ -32,7 +33,7 @@ fn flows(page: &Page) -> Result<&BankIdFlows, WebError> {
 
 fn visible_text(page: &Page, purpose: FlowPurpose) -> String {
     let key = match purpose {
-        FlowPurpose::Enrol => "bankid.visible.enrol",
+        FlowPurpose::Enrol | FlowPurpose::Replace => "bankid.visible.enrol",
         FlowPurpose::Login => "bankid.visible.login",
         FlowPurpose::Verify => "bankid.visible.verify",
         FlowPurpose::Reset | FlowPurpose::ResetStep => "bankid.visible.reset",
@@ -43,7 +44,7 @@ fn visible_text(page: &Page, purpose: FlowPurpose) -> String {
 
 fn title_key(purpose: FlowPurpose) -> &'static str {
     match purpose {
-        FlowPurpose::Enrol => "bankid.title.enrol",
+        FlowPurpose::Enrol | FlowPurpose::Replace => "bankid.title.enrol",
         FlowPurpose::Login => "bankid.title.login",
         FlowPurpose::Verify => "bankid.title.verify",
         FlowPurpose::Reset | FlowPurpose::ResetStep => "bankid.title.reset",
@@ -84,8 +85,24 @@ async fn start(page: &Page, purpose: FlowPurpose) -> Result<HttpResponse, WebErr
     if purpose != FlowPurpose::Login && session.is_none() {
         return Ok(see_other("/login").finish());
     }
+    let change = match purpose {
+        FlowPurpose::Enrol => Some(Change::Add(ServiceKind::BankId)),
+        FlowPurpose::Replace => Some(Change::Replace(ServiceKind::BankId)),
+        _ => None,
+    };
+    if let (Some(s), Some(change)) = (session, change) {
+        let decision = page
+            .state
+            .enrolments
+            .authorise_audited(&s.step_up, super::enrol::owner(s), change, &page.meta)
+            .await
+            .map_err(|e| page.fail(e))?;
+        if let Err(refusal) = decision {
+            return Ok(super::enrol::refused(&refusal));
+        }
+    }
     let mut required = None;
-    if let (Some(s), FlowPurpose::Enrol) = (session, purpose) {
+    if let (Some(s), Some(_)) = (session, change) {
         if let Some(attr) = page.state.settings.bankid.as_ref().and_then(|b| b.personal_number_attribute.as_deref()) {
             let value = match page.state.directory.attribute(&s.user.user_dn, attr).await {
                 Ok(v) => v,
@@ -124,6 +141,10 @@ pub async fn start_enrol(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpRe
     start(&page, FlowPurpose::Enrol).await
 }
 
+pub async fn start_replace(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
+    start(&page, FlowPurpose::Replace).await
+}
+
 pub async fn start_verify(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
     start(&page, FlowPurpose::Verify).await
 }
@@ -156,8 +177,20 @@ fn state_id(state: &FlowState) -> &'static str {
     }
 }
 
+/// A finished enrolment, replacement or verification proves BankID to the session, once.
+async fn take_proof(page: &Page, view: &FlowView) -> Result<(), WebError> {
+    let proves = matches!(view.purpose, FlowPurpose::Enrol | FlowPurpose::Replace | FlowPurpose::Verify);
+    let (true, FlowState::Complete, Some(session)) = (proves, &view.state, page.session()) else { return Ok(()) };
+    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    if flows(page)?.take_proof(&view.id, binding, &session.user.user_id).await.map_err(|e| page.fail(e))? {
+        super::enrol::proved(page, ServiceKind::BankId, view.purpose != FlowPurpose::Verify).await?;
+    }
+    Ok(())
+}
+
 pub async fn show(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
     let view = poll(&page, &id).await?;
+    take_proof(&page, &view).await?;
     if view.purpose == FlowPurpose::Login && view.state == FlowState::Complete {
         return finish_login(&page, &view).await;
     }
@@ -245,6 +278,7 @@ struct Status<'a> {
 
 pub async fn status(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
     let view = poll(&page, &id).await?;
+    take_proof(&page, &view).await?;
     let body = Status { state: state_id(&view.state), message: page.i18n().t(view.message_key), qr: view.qr };
     Ok(HttpResponse::Ok().insert_header(("Cache-Control", "no-store")).json(body))
 }

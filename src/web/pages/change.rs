@@ -109,24 +109,51 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
     let (current, new, repeat) =
         (SecretString::from(form.current), SecretString::from(form.password), SecretString::from(form.repeat));
     let i = page.i18n();
-    // Our rules first: they need the user, which is looked up without counting anything.
-    let user = page.state.login.lookup(&typed).await.map_err(|e| page.fail(e))?;
-    let rules = rules(&page, user.as_ref()).await?;
+    let directory_down = |e: &dyn std::fmt::Display| {
+        tracing::error!(reference = %page.meta.request_id, error = %e, "change: directory unavailable");
+        format!("{} {} {}", i.t("login.error.directory_down"), i.t("error.reference"), page.meta.request_id)
+    };
+    // Nothing about the account (its rules name the user and mark privileged accounts) before the
+    // current password is proved: until then every answer is the domain's, throttled and timed
+    // like a login.
+    let proved = page.state.login.prove_current(&typed, &current, &page.meta).await;
+    let (user, user_key) = match proved {
+        Ok(Ok(proved)) => proved,
+        Ok(Err(refusal)) => {
+            let domain = rules(&page, None).await?;
+            let error = match refusal {
+                Refusal::InvalidCredentials => i.t("change.error.current").to_string(),
+                Refusal::Throttled { minutes } => i.f("login.error.throttled", &[("minutes", &minutes.to_string())]),
+                Refusal::Directory(r) => i.t(r.message_key()).to_string(),
+            };
+            return render(&page, &domain, &[], &typed, None, Some(error), false);
+        }
+        Err(LoginError::Directory(e)) => {
+            let domain = rules(&page, None).await?;
+            return render(&page, &domain, &[], &typed, None, Some(directory_down(&e)), false);
+        }
+        Err(LoginError::Storage(e)) => return Err(page.fail(e)),
+    };
+    let rules = rules(&page, Some(&user)).await?;
     let broken = page.state.reset.broken_rules(&rules, &new, &repeat).await;
     if !broken.is_empty() {
         let ids: Vec<&str> = broken.iter().map(|r| r.id()).collect();
-        let mut event = AuditEvent::new(EventKind::PasswordChange, Outcome::Failure)
-            .username(&typed)
+        let event = AuditEvent::new(EventKind::PasswordChange, Outcome::Failure)
+            .username(&user.account_name)
+            .user_id(&user.id)
             .detail(format!("refused by local rules: {}", ids.join(", ")));
-        if let Some(u) = &user {
-            event = event.user_id(&u.id);
-        }
         page.state.auditor.record(&page.meta, event).await.map_err(|e| page.fail(e))?;
         return render(&page, &rules, &broken, &typed, None, Some(i.t("password.error.rules").to_string()), false);
     }
-    let outcome = page.state.login.change_password(&typed, &current, &new, &page.meta).await;
+    let outcome = page.state.login.change_password(user, &user_key, &current, &new, &page.meta).await;
     let error = match outcome {
         Ok(ChangeOutcome::Changed(user)) => {
+            // Every other session of the user ends; this one (if any) goes on.
+            page.state
+                .sessions
+                .end_all_for(&user.id, page.session_token.as_deref().filter(|_| page.session().is_some()))
+                .await
+                .map_err(|e| page.fail(e))?;
             if let Some(mail) = &user.mail {
                 page.state
                     .outbox
@@ -142,10 +169,7 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
         }
         Ok(ChangeOutcome::Refused(Refusal::Directory(r))) => i.t(r.message_key()).to_string(),
         Ok(ChangeOutcome::AdRefused(r)) => i.t(r.message_key()).to_string(),
-        Err(LoginError::Directory(e)) => {
-            tracing::error!(reference = %page.meta.request_id, error = %e, "change: directory unavailable");
-            format!("{} {} {}", i.t("login.error.directory_down"), i.t("error.reference"), page.meta.request_id)
-        }
+        Err(LoginError::Directory(e)) => directory_down(&e),
         Err(LoginError::Storage(e)) => return Err(page.fail(e)),
     };
     render(&page, &rules, &[], &typed, None, Some(error), false)

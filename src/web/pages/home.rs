@@ -1,6 +1,7 @@
 //! `GET /`: the enrolment page with the star row.
 
-use actix_web::HttpResponse;
+use actix_web::{HttpResponse, web};
+use serde::Deserialize;
 
 use super::{html, layout, see_other};
 use crate::clock::format_utc;
@@ -9,20 +10,39 @@ use crate::web::context::Auth;
 use crate::web::views::{HomeView, ServiceRow};
 use crate::web::{Page, WebError};
 
-pub async fn show(page: Page) -> Result<HttpResponse, WebError> {
+#[derive(Deserialize)]
+pub struct Query {
+    #[serde(default)]
+    m: String,
+}
+
+/// The notice a redirect asked for (only known keys are shown).
+fn notice_key(m: &str) -> Option<&'static str> {
+    Some(match m {
+        "verify-first" => "home.notice.verify_first",
+        "password-given" => "home.notice.password_given",
+        "already-enrolled" => "home.notice.already_enrolled",
+        "not-enrolled" => "home.notice.not_enrolled",
+        "removed" => "home.notice.removed",
+        _ => return None,
+    })
+}
+
+pub async fn show(page: Page, q: web::Query<Query>) -> Result<HttpResponse, WebError> {
     let session = match &page.auth {
         Auth::LoggedIn(s) => s,
         Auth::Expired => return Ok(see_other("/login?m=expired").finish()),
         Auth::Anonymous => return Ok(see_other("/login").finish()),
     };
     let state = &page.state;
-    let records = state.store.enrolments(&session.user.user_id).await.map_err(|e| page.fail(e))?;
-    let enrolled_kinds: Vec<ServiceKind> = records.iter().filter_map(|r| r.service.parse().ok()).collect();
+    let records = state.enrolments.enrolled(&session.user.user_id).await.map_err(|e| page.fail(e))?;
+    let enrolled_kinds: Vec<ServiceKind> = records.iter().map(|r| r.kind).collect();
     let assessment = assess(&state.services, &enrolled_kinds, state.star_rule);
+    let i = page.i18n();
 
     let (mut available, mut enrolled) = (Vec::new(), Vec::new());
     for service in &state.services {
-        let record = records.iter().find(|r| r.service == service.kind.id());
+        let record = records.iter().find(|r| r.kind == service.kind);
         let row = ServiceRow {
             id: service.kind.id(),
             name_key: format!("service.{}.name", service.kind.id()),
@@ -34,28 +54,17 @@ pub async fn show(page: Page) -> Result<HttpResponse, WebError> {
                 ServiceKind::BankId => state.bankid.is_some(),
                 ServiceKind::Sms => state.sms.is_some(),
             },
-            detail: match service.kind {
-                ServiceKind::BankId if record.is_some() => state
-                    .store
-                    .bankid_enrolment(&session.user.user_id)
-                    .await
-                    .map_err(|e| page.fail(e))?
-                    .map(|b| format!("{} ({})", b.name, b.pn_masked)),
-                ServiceKind::Sms if record.is_some() => state
-                    .store
-                    .sms_enrolment(&session.user.user_id)
-                    .await
-                    .map_err(|e| page.fail(e))?
-                    .map(|s| s.number_masked),
-                _ => None,
-            },
+            detail: record.and_then(|r| r.detail.clone()),
             enrolled_at: record.map(|r| format_utc(r.enrolled_at)),
+            cooling_until: record
+                .and_then(|r| r.cooling_until)
+                .map(|t| i.f("home.cooling", &[("until", &format_utc(t))])),
         };
         if row.enrolled { enrolled.push(row) } else { available.push(row) }
     }
-    let i = page.i18n();
     let view = HomeView {
         l: layout(&page, "/"),
+        notice: notice_key(&q.m).map(|k| i.t(k).to_string()),
         row: (0..assessment.needed).map(|n| n < assessment.filled()).collect(),
         collected: assessment.collected,
         needed: assessment.needed,

@@ -4,10 +4,12 @@ pub mod admin;
 pub mod bankid;
 pub mod caller;
 pub mod change;
+pub mod enrol;
 pub mod health;
 pub mod home;
 pub mod language;
 pub mod login;
+pub mod reauth;
 pub mod reset;
 pub mod sms;
 

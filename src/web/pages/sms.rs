@@ -4,6 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{html, layout, see_other};
+use crate::enrolment::{Change, ServiceKind};
 use crate::identity::bankid::FlowUser;
 use crate::identity::sms::{
     COUNTRIES, PhoneNumber, PhoneNumberError, SmsFlows, SmsOutcome, SmsPurpose, SmsStart, SmsView,
@@ -43,24 +44,51 @@ fn number_page(
     country: &str,
     number: &str,
     ad_number: Option<String>,
+    replace: bool,
 ) -> Result<HttpResponse, WebError> {
     let i = page.i18n();
     let countries = COUNTRIES.iter().map(|c| (*c, i.t(&format!("country.{c}")).to_string())).collect();
-    let view = SmsNumberView { l: layout(page, "/enrol/sms"), error, countries, country, number, ad_number };
+    let view = SmsNumberView { l: layout(page, "/enrol/sms"), error, countries, country, number, ad_number, replace };
     html(page, view)
 }
 
-pub async fn show_number(page: Page) -> Result<HttpResponse, WebError> {
+#[derive(Deserialize)]
+pub struct NumberQuery {
+    #[serde(default)]
+    replace: Option<String>,
+}
+
+/// Adding a first number, or replacing the enrolled one ("Byt").
+fn change(replace: bool) -> Change {
+    if replace { Change::Replace(ServiceKind::Sms) } else { Change::Add(ServiceKind::Sms) }
+}
+
+/// Refuses (with where to go) a change this session has not proved it may make.
+async fn authorise(page: &Page, session: &Session, replace: bool) -> Result<Option<HttpResponse>, WebError> {
+    let decision = page
+        .state
+        .enrolments
+        .authorise_audited(&session.step_up, super::enrol::owner(session), change(replace), &page.meta)
+        .await
+        .map_err(|e| page.fail(e))?;
+    Ok(decision.err().map(|r| super::enrol::refused(&r)))
+}
+
+pub async fn show_number(page: Page, q: web::Query<NumberQuery>) -> Result<HttpResponse, WebError> {
     flows(&page)?;
+    let replace = q.replace.is_some();
     let Some(session) = page.session() else { return Ok(see_other("/login").finish()) };
+    if let Some(refused) = authorise(&page, session, replace).await? {
+        return Ok(refused);
+    }
     let s = settings(&page).expect("sms flows imply sms settings");
     let mobile = if s.prefill_from_ad || s.only_ad_number { ad_mobile(&page, session).await? } else { None };
     if s.only_ad_number {
         let masked = mobile.as_deref().and_then(|m| PhoneNumber::parse(m, &s.default_country).ok()).map(|n| n.masked());
         let error = masked.is_none().then(|| page.i18n().t("sms.error.no_ad_number").to_string());
-        return number_page(&page, error, &s.default_country, "", Some(masked.unwrap_or_default()));
+        return number_page(&page, error, &s.default_country, "", Some(masked.unwrap_or_default()), replace);
     }
-    number_page(&page, None, &s.default_country, mobile.as_deref().unwrap_or(""), None)
+    number_page(&page, None, &s.default_country, mobile.as_deref().unwrap_or(""), None, replace)
 }
 
 #[derive(Deserialize)]
@@ -71,6 +99,8 @@ pub struct NumberForm {
     country: String,
     #[serde(default)]
     number: String,
+    #[serde(default)]
+    replace: Option<String>,
 }
 
 impl CsrfField for NumberForm {
@@ -100,10 +130,14 @@ fn start_error(page: &Page, start: &SmsStart) -> String {
 }
 
 pub async fn send_enrol(page: Page, form: CsrfForm<NumberForm>) -> Result<HttpResponse, WebError> {
+    let form = form.0;
+    let replace = form.replace.is_some();
     let flows = flows(&page)?;
     let Some(session) = page.session() else { return Ok(see_other("/login").finish()) };
+    if let Some(refused) = authorise(&page, session, replace).await? {
+        return Ok(refused);
+    }
     let s = settings(&page).expect("sms flows imply sms settings");
-    let form = form.0;
     let country =
         if COUNTRIES.contains(&form.country.as_str()) { form.country.as_str() } else { s.default_country.as_str() };
     let ad = if s.only_ad_number { ad_mobile(&page, session).await? } else { None };
@@ -113,17 +147,24 @@ pub async fn send_enrol(page: Page, form: CsrfForm<NumberForm>) -> Result<HttpRe
         Ok(n) => n,
         Err(e) => {
             let key = if s.only_ad_number { "sms.error.no_ad_number" } else { number_error(e) };
-            return number_page(&page, Some(page.i18n().t(key).to_string()), country, &form.number, ad_masked(None));
+            return number_page(&page, Some(page.i18n().t(key).to_string()), country, &form.number, ad_masked(None), replace);
         }
     };
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
     let start = flows
-        .start(SmsPurpose::Enrol, binding, user(session), &number, &text(&page, flows), &page.meta)
+        .start(
+            if replace { SmsPurpose::Replace } else { SmsPurpose::Enrol },
+            binding,
+            user(session),
+            &number,
+            &text(&page, flows),
+            &page.meta,
+        )
         .await
         .map_err(|e| page.fail(e))?;
     match start {
         SmsStart::Sent { id } => Ok(see_other(&format!("/sms/{id}")).finish()),
-        other => number_page(&page, Some(start_error(&page, &other)), country, &form.number, ad_masked(Some(&number))),
+        other => number_page(&page, Some(start_error(&page, &other)), country, &form.number, ad_masked(Some(&number)), replace),
     }
 }
 
@@ -137,7 +178,7 @@ pub async fn send_verify(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpRe
         SmsStart::Sent { id } => Ok(see_other(&format!("/sms/{id}")).finish()),
         other => {
             let message = start_error(&page, &other);
-            number_page(&page, Some(message), "SE", "", None)
+            number_page(&page, Some(message), "SE", "", None, false)
         }
     }
 }
@@ -153,7 +194,7 @@ async fn load<'a>(page: &'a Page, id: &str) -> Result<(SmsView, &'a Session), We
 
 fn code_page(page: &Page, view: &SmsView, error: Option<String>) -> Result<HttpResponse, WebError> {
     let (title_key, done_key) = match view.purpose {
-        SmsPurpose::Enrol => ("sms.title.enrol", "sms.enrolled"),
+        SmsPurpose::Enrol | SmsPurpose::Replace => ("sms.title.enrol", "sms.enrolled"),
         SmsPurpose::Verify => ("sms.title.verify", "sms.verified"),
     };
     let error = error.or_else(|| match view.state.as_str() {
@@ -204,8 +245,12 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
     let outcome = flows.check(&id, binding, user(session), &form.0.code, &page.meta).await.map_err(|e| page.fail(e))?;
     let i = page.i18n();
+    if outcome == Some(SmsOutcome::Verified) {
+        super::enrol::proved(&page, ServiceKind::Sms, view.purpose != SmsPurpose::Verify).await?;
+    }
     let error = match outcome {
-        Some(SmsOutcome::Verified) | None => None,
+        Some(SmsOutcome::Verified | SmsOutcome::AlreadyVerified) | None => None,
+        Some(SmsOutcome::Conflict) => Some(i.t("sms.error.conflict").to_string()),
         Some(SmsOutcome::Wrong { attempts_left }) => {
             Some(i.f("sms.error.wrong", &[("left", &attempts_left.to_string())]))
         }

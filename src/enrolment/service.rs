@@ -1,0 +1,143 @@
+//! The enrolment service: what a user has enrolled, and the changes to it that the user makes
+//! (removing a service here; adding and replacing finish in the identity flows, which prove the
+//! new service). Every change is authorised by the session's [`StepUp`], audited, and told.
+
+use std::sync::Arc;
+
+use super::{Change, ChangeRefusal, ServiceKind, StepUp};
+use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
+use crate::clock::{Clock, Timestamp};
+use crate::storage::{EnrolmentRecord, Storage, StorageError};
+
+/// Told of every change to a user's enrolled services.
+#[async_trait::async_trait]
+pub trait ChangeNotifier: Send + Sync + 'static {
+    /// `change` was made for `user_id`. `removed_number` is the mobile number (encrypted, as
+    /// stored) that a replacement or removal of the mobile code took away; it is told too.
+    async fn changed(&self, user_id: &str, change: Change, removed_number: Option<String>, meta: &RequestMeta);
+}
+
+/// An enrolled service as the enrolment page shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Enrolled {
+    pub kind: ServiceKind,
+    pub enrolled_at: Timestamp,
+    /// The masked personal number and name, or the masked mobile number.
+    pub detail: Option<String>,
+    /// Until when it does not count toward a reset (cooling-off), if it does not yet.
+    pub cooling_until: Option<Timestamp>,
+}
+
+/// Who is changing their enrolment.
+#[derive(Debug, Clone, Copy)]
+pub struct Owner<'a> {
+    pub user_id: &'a str,
+    pub account_name: &'a str,
+}
+
+pub struct EnrolmentService {
+    store: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+    auditor: Auditor,
+    notifier: Option<Arc<dyn ChangeNotifier>>,
+    /// How long a step-up proof stays fresh, in seconds.
+    window: i64,
+    /// How long a new or replaced service does not count toward a reset, in seconds.
+    cooldown: i64,
+}
+
+impl EnrolmentService {
+    pub fn new(store: Arc<dyn Storage>, clock: Arc<dyn Clock>, auditor: Auditor, window: i64, cooldown: i64) -> Self {
+        Self { store, clock, auditor, notifier: None, window, cooldown }
+    }
+
+    pub fn with_notifier(mut self, notifier: Arc<dyn ChangeNotifier>) -> Self {
+        self.notifier = Some(notifier);
+        self
+    }
+
+    /// Until when an enrolment does not count toward a reset; None when it counts now.
+    pub fn cooling_until(&self, record: &EnrolmentRecord, now: Timestamp) -> Option<Timestamp> {
+        let until = record.enrolled_at + self.cooldown;
+        (self.cooldown > 0 && record.cooldown_lifted_at.is_none() && now < until).then_some(until)
+    }
+
+    /// The user's enrolled services, with what the page may show of each.
+    pub async fn enrolled(&self, user_id: &str) -> Result<Vec<Enrolled>, StorageError> {
+        let now = self.clock.now();
+        let mut out = Vec::new();
+        for record in self.store.enrolments(user_id).await? {
+            let Ok(kind) = record.service.parse::<ServiceKind>() else { continue };
+            let detail = match kind {
+                ServiceKind::BankId => {
+                    self.store.bankid_enrolment(user_id).await?.map(|b| format!("{} ({})", b.name, b.pn_masked))
+                }
+                ServiceKind::Sms => self.store.sms_enrolment(user_id).await?.map(|s| s.number_masked),
+            };
+            out.push(Enrolled { kind, enrolled_at: record.enrolled_at, detail, cooling_until: self.cooling_until(&record, now) });
+        }
+        Ok(out)
+    }
+
+    /// Whether the session may make `change` now.
+    pub async fn authorise(&self, step_up: &StepUp, user_id: &str, change: Change) -> Result<Result<(), ChangeRefusal>, StorageError> {
+        let enrolled: Vec<ServiceKind> =
+            self.store.enrolments(user_id).await?.iter().filter_map(|r| r.service.parse().ok()).collect();
+        Ok(step_up.authorise(change, &enrolled, self.clock.now(), self.window))
+    }
+
+    /// Authorises and audits a refused change (the audit trail shows who tried).
+    pub async fn authorise_audited(
+        &self,
+        step_up: &StepUp,
+        owner: Owner<'_>,
+        change: Change,
+        meta: &RequestMeta,
+    ) -> Result<Result<(), ChangeRefusal>, StorageError> {
+        let decision = self.authorise(step_up, owner.user_id, change).await?;
+        if let Err(refusal) = &decision {
+            let why = match refusal {
+                ChangeRefusal::VerifyFirst(_) => "verification with an enrolled service needed",
+                ChangeRefusal::PasswordFirst => "the password must be given again",
+                ChangeRefusal::AlreadyEnrolled => "already enrolled",
+                ChangeRefusal::NotEnrolled => "not enrolled",
+            };
+            let event = AuditEvent::new(EventKind::Enrol, Outcome::Blocked)
+                .username(owner.account_name)
+                .user_id(owner.user_id)
+                .detail(format!("{} {}: {why}", change.kind().id(), change.id()));
+            self.auditor.record(meta, event).await?;
+        }
+        Ok(decision)
+    }
+
+    /// Removes an enrolled service, with proof; audited and told.
+    pub async fn remove(
+        &self,
+        step_up: &StepUp,
+        owner: Owner<'_>,
+        kind: ServiceKind,
+        meta: &RequestMeta,
+    ) -> Result<Result<(), ChangeRefusal>, StorageError> {
+        let change = Change::Remove(kind);
+        if let Err(refusal) = self.authorise_audited(step_up, owner, change, meta).await? {
+            return Ok(Err(refusal));
+        }
+        let removed_number = match kind {
+            ServiceKind::Sms => self.store.sms_enrolment(owner.user_id).await?.map(|s| s.number_encrypted),
+            ServiceKind::BankId => None,
+        };
+        if self.store.revoke_enrolment(owner.user_id, Some(kind.id())).await? == 0 {
+            return Ok(Err(ChangeRefusal::NotEnrolled));
+        }
+        let event = AuditEvent::new(EventKind::Enrol, Outcome::Success)
+            .username(owner.account_name)
+            .user_id(owner.user_id)
+            .detail(format!("{} remove", kind.id()));
+        self.auditor.record(meta, event).await?;
+        if let Some(n) = &self.notifier {
+            n.changed(owner.user_id, change, removed_number, meta).await;
+        }
+        Ok(Ok(()))
+    }
+}

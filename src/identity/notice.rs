@@ -1,0 +1,97 @@
+//! Telling a user that what proves who they are has changed: by mail to the address in AD, and by
+//! a text to the mobile number that was enrolled before the change (an attacker who added or
+//! swapped a service with a stolen password usually reads the victim's mail too, but not their
+//! phone). Failures are logged and audited, never passed on: the change stands.
+
+use std::sync::Arc;
+
+use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
+use crate::directory::Directory;
+use crate::enrolment::{Change, ChangeNotifier, ServiceKind};
+use crate::identity::DataKey;
+use crate::identity::sms::{PhoneNumber, SmsGateway, with_retries};
+use crate::mail::{Notice, Outbox};
+use crate::storage::Storage;
+
+pub struct ChangeNotices {
+    pub directory: Arc<dyn Directory>,
+    pub store: Arc<dyn Storage>,
+    pub outbox: Outbox,
+    pub auditor: Auditor,
+    pub key: Option<DataKey>,
+    pub gateway: Option<Arc<dyn SmsGateway>>,
+    pub portal: String,
+    pub service_desk: String,
+}
+
+impl ChangeNotices {
+    fn notice(change: Change) -> Notice {
+        let id = change.kind().id();
+        match change {
+            Change::Add(_) => Notice::Enrolled(id),
+            Change::Replace(_) => Notice::Replaced(id),
+            Change::Remove(_) => Notice::Removed(id),
+        }
+    }
+
+    /// The number that was there before the change: the one taken away, or the enrolled one when
+    /// the change was to another service.
+    async fn number_before(&self, user_id: &str, change: Change, removed: Option<String>) -> Option<PhoneNumber> {
+        let encrypted = match change.kind() {
+            ServiceKind::Sms => removed?,
+            _ => self.store.sms_enrolment(user_id).await.ok()??.number_encrypted,
+        };
+        let e164 = self.key.as_ref()?.decrypt(&encrypted).ok()?;
+        PhoneNumber::parse(&e164, "SE").ok()
+    }
+
+    async fn audit(&self, meta: &RequestMeta, user_id: &str, outcome: Outcome, detail: String) {
+        let event = AuditEvent::new(EventKind::Mail, outcome).user_id(user_id).detail(detail);
+        if let Err(e) = self.auditor.record(meta, event).await {
+            tracing::error!(error = %e, "auditing an enrolment notice failed");
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl ChangeNotifier for ChangeNotices {
+    async fn changed(&self, user_id: &str, change: Change, removed_number: Option<String>, meta: &RequestMeta) {
+        let what = format!("{} {}", change.kind().id(), change.id());
+        match self.directory.find_user_by_id(user_id).await {
+            Ok(Some(user)) => {
+                let (outcome, detail) = match &user.mail {
+                    Some(mail) => match self.outbox.notify(mail, user.name_to_show(), Self::notice(change), meta).await {
+                        Ok(()) => (Outcome::Success, format!("{what}: notice queued")),
+                        Err(e) => (Outcome::Failure, format!("{what}: notice not queued: {e}")),
+                    },
+                    None => (Outcome::Failure, format!("{what}: no notice, the account has no mail address")),
+                };
+                self.audit(meta, user_id, outcome, detail).await;
+            }
+            Ok(None) => {}
+            Err(e) => tracing::warn!(error = %e, "enrolment notice: the directory did not answer"),
+        }
+        let (Some(gateway), Some(number)) =
+            (&self.gateway, self.number_before(user_id, change, removed_number).await)
+        else {
+            return;
+        };
+        let i = meta.lang.catalogue();
+        let service = i.t(&format!("service.{}.name", change.kind().id())).to_string();
+        let text = i.f(
+            &format!("sms.alert.{}", change.id()),
+            &[("portal", &self.portal), ("service", &service), ("service_desk", &self.service_desk)],
+        );
+        let (outcome, detail) = match with_retries(gateway.as_ref(), &number, &text).await {
+            Ok(_) => (Outcome::Success, format!("{what}: text sent to {}", number.masked())),
+            Err(e) => {
+                tracing::warn!(error = %e, "enrolment alert text not sent");
+                (Outcome::Failure, format!("{what}: text to {} not sent", number.masked()))
+            }
+        };
+        let event = AuditEvent::new(EventKind::SmsSend, outcome).user_id(user_id).detail(detail);
+        if let Err(e) = self.auditor.record(meta, event).await {
+            tracing::error!(error = %e, "auditing an enrolment alert failed");
+        }
+    }
+}

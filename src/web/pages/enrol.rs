@@ -1,0 +1,55 @@
+//! Changing enrolled services: the answers to a refused change, removing a service, and what a
+//! finished proof does to the session.
+
+use actix_web::{HttpResponse, web};
+
+use super::see_other;
+use crate::enrolment::{ChangeRefusal, Owner, ServiceKind};
+use crate::session::Session;
+use crate::web::csrf::CsrfForm;
+use crate::web::pages::bankid::CsrfOnly;
+use crate::web::{Page, WebError};
+
+pub fn owner(session: &Session) -> Owner<'_> {
+    Owner { user_id: &session.user.user_id, account_name: &session.user.account_name }
+}
+
+/// Where a refused change leads: the enrolment page says what to do first.
+pub fn refused(refusal: &ChangeRefusal) -> HttpResponse {
+    let to = match refusal {
+        ChangeRefusal::VerifyFirst(_) => "/?m=verify-first",
+        ChangeRefusal::PasswordFirst => "/reauth?back=%2F%3Fm%3Dpassword-given",
+        ChangeRefusal::AlreadyEnrolled => "/?m=already-enrolled",
+        ChangeRefusal::NotEnrolled => "/?m=not-enrolled",
+    };
+    see_other(to).finish()
+}
+
+/// The session proved `service` just now: remember it as a step-up; when the proof was a change
+/// (an enrolment or a replacement), every other session of the user ends.
+pub async fn proved(page: &Page, service: ServiceKind, changed: bool) -> Result<(), WebError> {
+    let (Some(session), Some(token)) = (page.session(), page.session_token.as_deref()) else { return Ok(()) };
+    page.state.sessions.verified(token, service).await.map_err(|e| page.fail(e))?;
+    if changed {
+        page.state.sessions.end_all_for(&session.user.user_id, Some(token)).await.map_err(|e| page.fail(e))?;
+    }
+    Ok(())
+}
+
+/// "Ta bort": removes an enrolled service, after a verification with an enrolled one.
+pub async fn remove(page: Page, service: web::Path<String>, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
+    let Some(session) = page.session() else { return Ok(see_other("/login").finish()) };
+    let Ok(kind) = service.parse::<ServiceKind>() else {
+        return Err(WebError::not_found(page.lang, &page.meta.request_id));
+    };
+    let done =
+        page.state.enrolments.remove(&session.step_up, owner(session), kind, &page.meta).await.map_err(|e| page.fail(e))?;
+    match done {
+        Ok(()) => {
+            let token = page.session_token.as_deref();
+            page.state.sessions.end_all_for(&session.user.user_id, token).await.map_err(|e| page.fail(e))?;
+            Ok(see_other("/?m=removed").finish())
+        }
+        Err(refusal) => Ok(refused(&refusal)),
+    }
+}
