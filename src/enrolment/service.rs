@@ -74,13 +74,23 @@ impl EnrolmentService {
                 }
                 ServiceKind::Sms => self.store.sms_enrolment(user_id).await?.map(|s| s.number_masked),
             };
-            out.push(Enrolled { kind, enrolled_at: record.enrolled_at, detail, cooling_until: self.cooling_until(&record, now) });
+            out.push(Enrolled {
+                kind,
+                enrolled_at: record.enrolled_at,
+                detail,
+                cooling_until: self.cooling_until(&record, now),
+            });
         }
         Ok(out)
     }
 
     /// Whether the session may make `change` now.
-    pub async fn authorise(&self, step_up: &StepUp, user_id: &str, change: Change) -> Result<Result<(), ChangeRefusal>, StorageError> {
+    pub async fn authorise(
+        &self,
+        step_up: &StepUp,
+        user_id: &str,
+        change: Change,
+    ) -> Result<Result<(), ChangeRefusal>, StorageError> {
         let enrolled: Vec<ServiceKind> =
             self.store.enrolments(user_id).await?.iter().filter_map(|r| r.service.parse().ok()).collect();
         Ok(step_up.authorise(change, &enrolled, self.clock.now(), self.window))

@@ -60,7 +60,8 @@ impl ChangeNotifier for ChangeNotices {
         match self.directory.find_user_by_id(user_id).await {
             Ok(Some(user)) => {
                 let (outcome, detail) = match &user.mail {
-                    Some(mail) => match self.outbox.notify(mail, user.name_to_show(), Self::notice(change), meta).await {
+                    Some(mail) => match self.outbox.notify(mail, user.name_to_show(), Self::notice(change), meta).await
+                    {
                         Ok(()) => (Outcome::Success, format!("{what}: notice queued")),
                         Err(e) => (Outcome::Failure, format!("{what}: notice not queued: {e}")),
                     },
@@ -71,8 +72,7 @@ impl ChangeNotifier for ChangeNotices {
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "enrolment notice: the directory did not answer"),
         }
-        let (Some(gateway), Some(number)) =
-            (&self.gateway, self.number_before(user_id, change, removed_number).await)
+        let (Some(gateway), Some(number)) = (&self.gateway, self.number_before(user_id, change, removed_number).await)
         else {
             return;
         };

@@ -96,7 +96,9 @@ impl Outbox {
         let (subject_key, what_key) = notice.keys();
         let subject = i.f(subject_key, &[("portal", &self.portal)]);
         let service = match notice {
-            Notice::Enrolled(id) | Notice::Replaced(id) | Notice::Removed(id) | Notice::Revoked(id) if id != "all" => i.t(&format!("service.{id}.name")).to_string(),
+            Notice::Enrolled(id) | Notice::Replaced(id) | Notice::Removed(id) | Notice::Revoked(id) if id != "all" => {
+                i.t(&format!("service.{id}.name")).to_string()
+            }
             _ => String::new(),
         };
         let what = i.f(what_key, &[("service", &service)]);

@@ -113,14 +113,16 @@ impl Storage for SqliteStorage {
     }
 
     async fn session_reauthenticated(&self, id_hash: &str, at: Timestamp, roles: &str) -> Result<(), StorageError> {
-        sqlx::query("UPDATE sessions SET authenticated_at = ?, last_seen_at = ?, roles = ?, is_admin = ? WHERE id_hash = ?")
-            .bind(at)
-            .bind(at)
-            .bind(roles)
-            .bind(roles.split(',').any(|r| r == "admin"))
-            .bind(id_hash)
-            .execute(&self.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE sessions SET authenticated_at = ?, last_seen_at = ?, roles = ?, is_admin = ? WHERE id_hash = ?",
+        )
+        .bind(at)
+        .bind(at)
+        .bind(roles)
+        .bind(roles.split(',').any(|r| r == "admin"))
+        .bind(id_hash)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
@@ -385,9 +387,11 @@ impl Storage for SqliteStorage {
     }
 
     async fn all_enrolments(&self) -> Result<Vec<EnrolmentRecord>, StorageError> {
-        Ok(sqlx::query_as::<_, EnrolmentRecord>("SELECT user_id, service, enrolled_at, last_used_at, cooldown_lifted_at FROM enrolments")
-            .fetch_all(&self.pool)
-            .await?)
+        Ok(sqlx::query_as::<_, EnrolmentRecord>(
+            "SELECT user_id, service, enrolled_at, last_used_at, cooldown_lifted_at FROM enrolments",
+        )
+        .fetch_all(&self.pool)
+        .await?)
     }
 
     async fn revoke_enrolment(&self, user_id: &str, service: Option<&str>) -> Result<u64, StorageError> {

@@ -91,7 +91,9 @@ impl SqliteStorage {
             .bind(&r.user_id)
             .execute(&mut *tx)
             .await?;
-        if done.rows_affected() != 1 || !super::sqlite::record_enrolment(&mut tx, &r.user_id, "sms", r.enrolled_at, mode).await? {
+        if done.rows_affected() != 1
+            || !super::sqlite::record_enrolment(&mut tx, &r.user_id, "sms", r.enrolled_at, mode).await?
+        {
             return Ok(false);
         }
         tx.commit().await?;

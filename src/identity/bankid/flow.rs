@@ -17,9 +17,9 @@ use super::rfa::{StartMode, error_key, message_key};
 use super::{AuthOrder, BankId, BankIdError, Collect, CompletedUser};
 use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Random};
+use crate::enrolment::{Change, ServiceKind};
 use crate::identity::{DataKey, PersonalNumber};
 use crate::session::{binding_hash, is_bound};
-use crate::enrolment::{Change, ServiceKind};
 use crate::storage::{BankIdEnrolmentRecord, BankIdFlowRecord, EnrolMode, Storage, StorageError};
 
 /// Orders live about 3 minutes at BankID; past this we stop asking.
@@ -379,9 +379,11 @@ impl BankIdFlows {
                     return self.fail(rec, refused, meta).await;
                 }
                 self.store.finish_bankid_flow(&rec.id, "complete", Some("complete"), None, now).await?;
-                let event = AuditEvent::new(EventKind::Enrol, Outcome::Success)
-                    .user_id(user_id)
-                    .detail(format!("bankid {}: {}", change.id(), pn.masked()));
+                let event = AuditEvent::new(EventKind::Enrol, Outcome::Success).user_id(user_id).detail(format!(
+                    "bankid {}: {}",
+                    change.id(),
+                    pn.masked()
+                ));
                 self.auditor.record(meta, event).await?;
                 if let Some(n) = &self.notifier {
                     n.changed(user_id, change, None, meta).await;
@@ -477,7 +479,8 @@ impl BankIdFlows {
         let Some(rec) = self.load(id, binding).await? else {
             return Ok(false);
         };
-        let proves = matches!(FlowPurpose::parse(&rec.purpose), FlowPurpose::Enrol | FlowPurpose::Replace | FlowPurpose::Verify);
+        let proves =
+            matches!(FlowPurpose::parse(&rec.purpose), FlowPurpose::Enrol | FlowPurpose::Replace | FlowPurpose::Verify);
         Ok(proves && rec.user_id.as_deref() == Some(user_id) && self.store.consume_bankid_flow(&rec.id).await?)
     }
 

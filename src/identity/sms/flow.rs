@@ -13,10 +13,10 @@ use std::sync::Arc;
 use super::{CodeHasher, OneTimeCode, PhoneNumber, SmsGateway, with_retries};
 use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Random, Timestamp};
+use crate::enrolment::{Change, ServiceKind};
 use crate::identity::DataKey;
 use crate::identity::bankid::FlowUser;
 use crate::session::{binding_hash, is_bound};
-use crate::enrolment::{Change, ServiceKind};
 use crate::storage::{EnrolMode, SmsChallengeRecord, SmsEnrolmentRecord, Storage, StorageError};
 use crate::throttle::{Limit, Throttle};
 
@@ -89,7 +89,9 @@ pub enum SmsOutcome {
     AlreadyVerified,
     /// The right code, but the enrolment it was for no longer fits (a number was enrolled meanwhile).
     Conflict,
-    Wrong { attempts_left: i64 },
+    Wrong {
+        attempts_left: i64,
+    },
     TooManyAttempts,
     Expired,
 }
@@ -388,7 +390,9 @@ impl SmsFlows {
             };
             // The storage refuses a second number (or a replacement of none): never a silent overwrite.
             if !self.store.enrol_sms(&record, mode).await? {
-                self.auditor.record(meta, audit(Outcome::Failure, format!("{} refused: {}", change.id(), rec.number_masked))).await?;
+                self.auditor
+                    .record(meta, audit(Outcome::Failure, format!("{} refused: {}", change.id(), rec.number_masked)))
+                    .await?;
                 return Ok(Some(SmsOutcome::Conflict));
             }
             let event = AuditEvent::new(EventKind::Enrol, Outcome::Success)

@@ -11,9 +11,7 @@ use crate::enrolment::ServiceKind;
 use crate::session::{Roles, Session};
 use crate::storage::{AuditFilter, AuditRecord};
 use crate::web::csrf::{CsrfField, CsrfForm};
-use crate::web::views::{
-    AdminAuditView, AdminDashboardView, AdminUserView, AdminUsersView, AuditForm, Row,
-};
+use crate::web::views::{AdminAuditView, AdminDashboardView, AdminUserView, AdminUsersView, AuditForm, Row};
 use crate::web::{Page, WebError};
 
 /// Whether the request may go on.

@@ -37,13 +37,21 @@ pub async fn proved(page: &Page, service: ServiceKind, changed: bool) -> Result<
 }
 
 /// "Ta bort": removes an enrolled service, after a verification with an enrolled one.
-pub async fn remove(page: Page, service: web::Path<String>, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
+pub async fn remove(
+    page: Page,
+    service: web::Path<String>,
+    _form: CsrfForm<CsrfOnly>,
+) -> Result<HttpResponse, WebError> {
     let Some(session) = page.session() else { return Ok(see_other("/login").finish()) };
     let Ok(kind) = service.parse::<ServiceKind>() else {
         return Err(WebError::not_found(page.lang, &page.meta.request_id));
     };
-    let done =
-        page.state.enrolments.remove(&session.step_up, owner(session), kind, &page.meta).await.map_err(|e| page.fail(e))?;
+    let done = page
+        .state
+        .enrolments
+        .remove(&session.step_up, owner(session), kind, &page.meta)
+        .await
+        .map_err(|e| page.fail(e))?;
     match done {
         Ok(()) => {
             let token = page.session_token.as_deref();

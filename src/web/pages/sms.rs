@@ -147,7 +147,14 @@ pub async fn send_enrol(page: Page, form: CsrfForm<NumberForm>) -> Result<HttpRe
         Ok(n) => n,
         Err(e) => {
             let key = if s.only_ad_number { "sms.error.no_ad_number" } else { number_error(e) };
-            return number_page(&page, Some(page.i18n().t(key).to_string()), country, &form.number, ad_masked(None), replace);
+            return number_page(
+                &page,
+                Some(page.i18n().t(key).to_string()),
+                country,
+                &form.number,
+                ad_masked(None),
+                replace,
+            );
         }
     };
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
@@ -164,7 +171,14 @@ pub async fn send_enrol(page: Page, form: CsrfForm<NumberForm>) -> Result<HttpRe
         .map_err(|e| page.fail(e))?;
     match start {
         SmsStart::Sent { id } => Ok(see_other(&format!("/sms/{id}")).finish()),
-        other => number_page(&page, Some(start_error(&page, &other)), country, &form.number, ad_masked(Some(&number)), replace),
+        other => number_page(
+            &page,
+            Some(start_error(&page, &other)),
+            country,
+            &form.number,
+            ad_masked(Some(&number)),
+            replace,
+        ),
     }
 }
 
