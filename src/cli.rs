@@ -137,6 +137,9 @@ async fn check_config(path: PathBuf, offline: bool) -> ExitCode {
             return ExitCode::from(3);
         }
     }
+    for w in config::warnings(&settings) {
+        println!("warning: {w}");
+    }
     println!("{}: no problems found{}", path.display(), if offline { "" } else { "; the directory answered" });
     ExitCode::SUCCESS
 }

@@ -301,3 +301,39 @@ fn check_mail_and_reset(s: &Settings, bad: &mut impl FnMut(&str, String)) {
         bad("password.min_length", "cannot be above 256 (AD's limit)".into());
     }
 }
+
+/// Choices that are valid but weak against the portal's attackers (a stolen password, a stolen or
+/// swapped phone, a relayed QR code). `check-config` prints them as warnings; the portal starts.
+pub fn warnings(s: &Settings) -> Vec<ConfigProblem> {
+    let mut out = Vec::new();
+    let mut warn = |key: &str, message: &str| out.push(ConfigProblem::new(key, message.to_string()));
+    if enabled(&s.services.bankid).is_some() && s.bankid.as_ref().is_some_and(|b| b.personal_number_attribute.is_none())
+    {
+        warn(
+            "bankid.personal_number_attribute",
+            "BankID is enabled but not bound to a personal number in AD: anyone who logs in with a stolen \
+             password can enrol their own BankID. Set it to an attribute users cannot write themselves \
+             (e.g. employeeNumber).",
+        );
+    }
+    for (key, svc) in [("services.bankid.stars", &s.services.bankid), ("services.sms.stars", &s.services.sms)] {
+        if enabled(svc).is_some_and(|svc| svc.stars >= s.enrolment.reset_stars) {
+            warn(key, "this service alone reaches enrolment.reset_stars: one stolen factor is enough for a reset");
+        }
+    }
+    if enabled(&s.services.sms).is_some() && s.sms.as_ref().is_some_and(|m| !m.only_ad_number) {
+        warn(
+            "sms.only_ad_number",
+            "users may enrol any mobile number; with only_ad_number = true the number comes from AD \
+             (make sure users cannot write that attribute: AD lets SELF write `mobile` by default)",
+        );
+    }
+    if s.enrolment.cooldown_hours == 0 {
+        warn("enrolment.cooldown_hours", "a service counts toward a reset as soon as it is enrolled (no cooling-off)");
+    }
+    out
+}
+
+fn enabled(svc: &Option<crate::config::ServiceSettings>) -> Option<&crate::config::ServiceSettings> {
+    svc.as_ref().filter(|s| s.enabled)
+}

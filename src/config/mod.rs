@@ -12,7 +12,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
-pub use check::{ConfigProblem, validate};
+pub use check::{ConfigProblem, validate, warnings};
 pub use features::*;
 use secrecy::SecretString;
 

@@ -68,6 +68,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/verify", web::post().to(pages::caller::start))
         .route("/admin/verify/sms/{id}", web::post().to(pages::caller::check_code))
         .route("/admin/verify/bankid/{id}", web::get().to(pages::caller::bankid_status))
+        .route("/admin/verify/lift", web::post().to(pages::caller::lift_cooldown))
         .route("/admin/reauth", web::get().to(pages::reauth::show))
         .route("/admin/reauth", web::post().to(pages::reauth::submit))
         .route("/health", web::get().to(pages::health::check))

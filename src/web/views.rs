@@ -265,6 +265,8 @@ pub struct AdminVerifyView<'a> {
     pub user_id: String,
     pub show_form: bool,
     pub refresh: bool,
+    /// After a verified caller: (user id, proof) for "lift the cooling-off".
+    pub lift: Option<(String, String)>,
 }
 
 #[derive(Template)]

@@ -91,3 +91,22 @@ fn migrate_creates_the_database() {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(db.exists());
 }
+
+#[test]
+fn weak_choices_are_warned_about_but_do_not_stop_the_portal() {
+    let dc = require_dc!();
+    let weak = config(&dc);
+    let (code, text) = check(&weak, &["--offline"]);
+    assert_eq!(code, 0, "{text}");
+    // The test config: BankID (3 stars) alone reaches reset_stars (3), no personal-number binding,
+    // any mobile number, and no cooling-off.
+    for key in
+        ["bankid.personal_number_attribute", "services.bankid.stars", "sms.only_ad_number", "enrolment.cooldown_hours"]
+    {
+        assert!(text.lines().any(|l| l.starts_with("warning: ") && l.contains(key)), "no warning for {key}: {text}");
+    }
+    assert!(!text.contains("services.sms.stars"), "SMS (2 stars) alone does not reach 3: {text}");
+    let strong = config(&dc).replace("cooldown_hours = 0", "cooldown_hours = 24");
+    let (_, text) = check(&strong, &["--offline"]);
+    assert!(!text.contains("enrolment.cooldown_hours"), "{text}");
+}

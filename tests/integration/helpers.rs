@@ -238,6 +238,8 @@ min_response_ms = 150
 [enrolment]
 enrolment_stars = 5
 reset_stars = 3
+# Most tests enrol and reset within minutes; the cooling-off has tests of its own (attacks.rs).
+cooldown_hours = 0
 
 [services.bankid]
 stars = 3

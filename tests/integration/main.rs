@@ -4,6 +4,7 @@
 mod helpers;
 
 mod admin;
+mod attacks;
 mod bankid;
 mod change;
 mod config_check;

@@ -30,14 +30,14 @@ pub async fn enrolled(dc: &TestDc, prefix: &str, edit: impl FnOnce(String) -> St
 
 impl SimTest {
     /// Starts a reset for `name`; returns the flow path `/reset/{id}`.
-    async fn start_reset(&self, name: &str) -> String {
+    pub async fn start_reset(&self, name: &str) -> String {
         let csrf = csrf_in(&self.app.get_html("/reset").await);
         let res = self.app.post("/reset", &[("csrf", &csrf), ("username", name)]).await;
         assert_eq!(res.status(), 303);
         location(&res)
     }
 
-    async fn post_in(&self, flow: &str, action: &str, extra: &[(&str, &str)]) -> reqwest::Response {
+    pub async fn post_in(&self, flow: &str, action: &str, extra: &[(&str, &str)]) -> reqwest::Response {
         let csrf = csrf_in(&self.app.get_html(flow).await);
         let mut form = vec![("csrf", csrf.as_str())];
         form.extend_from_slice(extra);
@@ -45,7 +45,7 @@ impl SimTest {
     }
 
     /// Verifies the flow with the mobile code.
-    async fn reset_sms(&self, flow: &str) {
+    pub async fn reset_sms(&self, flow: &str) {
         let res = self.post_in(flow, "/sms", &[]).await;
         assert_eq!(res.status(), 200);
         let code = self.sms.as_ref().unwrap().state.last_code_to("+46701234567").unwrap();
@@ -53,7 +53,7 @@ impl SimTest {
     }
 
     /// Verifies the flow with BankID as `identity`.
-    async fn reset_bankid(&self, flow: &str, identity: &str) {
+    pub async fn reset_bankid(&self, flow: &str, identity: &str) {
         let res = self.post_in(flow, "/bankid", &[]).await;
         let bankid = crate::sims::flow_id(&res);
         let order = self.app_scan(&self.scan_qr_frame(&bankid).await, identity).await.unwrap();
@@ -61,7 +61,7 @@ impl SimTest {
         self.poll_message(&bankid).await;
     }
 
-    async fn set_new_password(&self, flow: &str, password: &str) -> String {
+    pub async fn set_new_password(&self, flow: &str, password: &str) -> String {
         let page = self.app.get_html(&format!("{flow}/password")).await;
         let csrf = csrf_in(&page);
         let res = self

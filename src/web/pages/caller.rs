@@ -28,6 +28,7 @@ fn view<'a>(page: &'a Page, roles: Roles, message: Option<String>, class: &'stat
         user_id: String::new(),
         show_form: true,
         refresh: false,
+        lift: None,
     }
 }
 
@@ -171,6 +172,9 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
         _ => (i.t("admin.not_verified").to_string(), "error"),
     };
     let mut v = view(&page, session.user.roles, Some(message), class);
+    if outcome == Some(SmsOutcome::Verified) {
+        v.lift = Some((user.id.clone(), format!("sms:{id}")));
+    }
     if matches!(outcome, Some(SmsOutcome::Wrong { .. })) {
         v.code_action = Some(format!("/admin/verify/sms/{id}"));
         v.user_id = user.id.clone();
@@ -198,12 +202,14 @@ pub async fn bankid_status(page: Page, id: web::Path<String>) -> Result<HttpResp
                 None => None,
             };
             let name = user.as_ref().map(|u| u.name_to_show().to_string()).unwrap_or_default();
-            view(
+            let mut v = view(
                 &page,
                 roles,
                 Some(verified(&page, &name, stars_of(&page, crate::enrolment::ServiceKind::BankId))),
                 "success",
-            )
+            );
+            v.lift = user.map(|u| (u.id, format!("bankid:{id}")));
+            v
         }
         FlowState::Pending => {
             let mut v = view(&page, roles, Some(i.t(flow.message_key).to_string()), "notice");
@@ -217,4 +223,64 @@ pub async fn bankid_status(page: Page, id: web::Path<String>) -> Result<HttpResp
         v.show_form = true;
     }
     html(&page, v)
+}
+
+#[derive(Deserialize)]
+pub struct LiftForm {
+    #[serde(default)]
+    csrf: String,
+    #[serde(default)]
+    user: String,
+    #[serde(default)]
+    proof: String,
+}
+
+impl CsrfField for LiftForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// Whether `proof` (`sms:{challenge}` or `bankid:{order}`) is a caller verification of `user_id`
+/// that this browser finished.
+async fn caller_verified(page: &Page, user_id: &str, proof: &str) -> Result<bool, WebError> {
+    let verified = match proof.split_once(':') {
+        Some(("sms", id)) => match page.state.sms.as_deref() {
+            Some(sms) => sms
+                .view(id, binding(page), user_id)
+                .await
+                .map_err(|e| page.fail(e))?
+                .is_some_and(|v| v.purpose == crate::identity::sms::SmsPurpose::Verify && v.state == "verified"),
+            None => false,
+        },
+        Some(("bankid", id)) => match page.state.bankid.as_deref() {
+            Some(flows) => {
+                flows.poll(id, binding(page), &page.meta).await.map_err(|e| page.fail(e))?.is_some_and(|f| {
+                    f.purpose == crate::identity::bankid::FlowPurpose::Caller
+                        && f.state == FlowState::Complete
+                        && f.user_id.as_deref() == Some(user_id)
+                })
+            }
+            None => false,
+        },
+        _ => false,
+    };
+    Ok(verified)
+}
+
+/// The service desk lets a verified caller's new services count toward a reset at once.
+pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpResponse, WebError> {
+    let session = match guard(&page, "/admin/verify", Roles::can_view_users) {
+        Guarded::Yes(s) => s,
+        Guarded::No(res) => return Ok(res),
+    };
+    let form = form.0;
+    let i = page.i18n();
+    if !caller_verified(&page, &form.user, &form.proof).await? {
+        return html(&page, view(&page, session.user.roles, Some(i.t("admin.not_verified").to_string()), "error"));
+    }
+    let lifted =
+        page.state.admin.lift_cooldown(&session.user, &form.user, &page.meta).await.map_err(|e| page.fail(e))?;
+    let message = i.f("admin.cooldown_lifted", &[("n", &lifted.to_string())]);
+    html(&page, view(&page, session.user.roles, Some(message), "success"))
 }

@@ -1,0 +1,326 @@
+//! The attacker's side, against Samba and the simulators: each test is an attack that worked
+//! before the portal stopped it (a stolen password, a stolen session, a freshly swapped phone, an
+//! enumeration), and checks that it fails now, and that the rightful user still gets through.
+
+use stjarna::storage::Storage;
+
+use crate::helpers::{csrf_in, location, new_client, text_of};
+use crate::reset::enrolled;
+use crate::sims::{ANNA, BERTIL, SimTest};
+
+const ATTACKER_PHONE: &str = "0709999999";
+const ATTACKER_E164: &str = "+46709999999";
+const VICTIM_E164: &str = "+46701234567";
+
+impl SimTest {
+    /// Logs in as `name` in a browser of its own (the attacker's), replacing the test's client.
+    async fn attacker_logs_in(&mut self, name: &str, password: &str) {
+        self.app.client = new_client();
+        let res = self.app.login(name, password).await;
+        assert_eq!(res.status(), 303, "the stolen password works for logging in");
+    }
+
+    /// Submits a number on the mobile-code form (add, or replace with `replace`).
+    async fn submit_number(&self, number: &str, replace: bool) -> reqwest::Response {
+        let page = if replace { "/enrol/sms?replace=1" } else { "/enrol/sms" };
+        let res = self.app.get(page).await;
+        if res.status() == 303 {
+            return res;
+        }
+        let csrf = csrf_in(&res.text().await.unwrap());
+        let mut form = vec![("csrf", csrf.as_str()), ("country", "SE"), ("number", number)];
+        if replace {
+            form.push(("replace", "1"));
+        }
+        self.app.post("/enrol/sms", &form).await
+    }
+
+    /// POSTs a new password to a flow that should not allow it; the password must not change.
+    async fn try_password(&self, flow: &str, dc: &crate::helpers::TestDc, user: &crate::helpers::TestUser) {
+        let csrf = csrf_in(&self.app.get_html(flow).await);
+        let pw = "Helt-nytt-lösen-42!";
+        let res =
+            self.app.post(&format!("{flow}/password"), &[("csrf", &csrf), ("password", pw), ("repeat", pw)]).await;
+        let body = res.text().await.unwrap();
+        assert!(text_of(&body, "reset-message").is_none_or(|m| !m.contains("bytt")), "{body}");
+        assert_eq!(dc.bind(&user.dn, &user.password).await.0, 0, "the old password still works");
+        assert_eq!(dc.bind(&user.dn, pw).await.0, 49, "the new one was never set");
+    }
+
+    fn texts_to(&self, e164: &str) -> Vec<String> {
+        self.sms.as_ref().unwrap().state.messages_to(e164).into_iter().map(|m| m.text).collect()
+    }
+}
+
+#[tokio::test]
+async fn a_stolen_password_cannot_add_or_replace_a_service() {
+    let dc = require_dc!();
+    let (user, mut t) = enrolled(&dc, "att-add", |c| c).await;
+    t.attacker_logs_in(&user.name, &user.password).await;
+
+    // A second phone, a second BankID, or a swapped BankID: each needs the enrolled factor first.
+    let res = t.submit_number(ATTACKER_PHONE, false).await;
+    assert_eq!(location(&res), "/?m=already-enrolled", "a second number is never a silent overwrite");
+    let res = t.submit_number(ATTACKER_PHONE, true).await;
+    assert_eq!(location(&res), "/?m=verify-first");
+    let res = t.post_from("/", "/enrol/bankid").await;
+    assert_eq!(location(&res), "/?m=already-enrolled");
+    let res = t.post_from("/", "/enrol/bankid/replace").await;
+    assert_eq!(location(&res), "/?m=verify-first");
+    let res = t.post_from("/", "/enrol/sms/remove").await;
+    assert_eq!(location(&res), "/?m=verify-first");
+    let home = t.app.get_html("/?m=verify-first").await;
+    assert!(text_of(&home, "home-notice").unwrap().contains("Bekräfta först"), "{home}");
+
+    assert!(t.texts_to(ATTACKER_E164).is_empty(), "nothing was sent to the attacker's phone");
+    let store = t.app.store().await;
+    let ids: Vec<String> = sqlx::query_scalar("SELECT user_id FROM sessions").fetch_all(store.pool()).await.unwrap();
+    let user_id = ids.first().expect("the attacker's session").clone();
+    let sms = store.sms_enrolment(&user_id).await.unwrap().expect("the victim's number stays");
+    assert!(sms.number_masked.ends_with("67"), "{}", sms.number_masked);
+    let bankid = store.bankid_enrolment(&user_id).await.unwrap().expect("the victim's BankID stays");
+    assert!(bankid.pn_masked.ends_with("9876"), "{}", bankid.pn_masked);
+    let blocked = t.app.audit().await.into_iter().filter(|a| a.event == "enrol" && a.outcome == "blocked").count();
+    assert_eq!(blocked, 5, "every attempt is in the audit trail");
+}
+
+#[tokio::test]
+async fn a_bankid_enrolment_cannot_overwrite_the_one_there_is() {
+    let dc = require_dc!();
+    let (_, t) = crate::sims::logged_in(&dc, "att-bid", |c| c).await;
+    // Two enrolment orders started side by side (before either finished): the second to finish
+    // must not replace the first.
+    let first = t.start_enrol().await;
+    let second = t.start_enrol().await;
+    for (id, who) in [(&first, ANNA), (&second, BERTIL)] {
+        let order = t.app_scan(&t.scan_qr_frame(id).await, who).await.unwrap();
+        t.app_press(&order, "approve").await;
+    }
+    t.poll_message(&first).await;
+    let message = t.poll_message(&second).await;
+    assert_eq!(message, "Du har redan ett BankID registrerat. Välj Byt för att ersätta det.");
+    let store = t.app.store().await;
+    let all = store.all_enrolments().await.unwrap();
+    assert_eq!(all.len(), 1);
+    let bankid = store.bankid_enrolment(&all[0].user_id).await.unwrap().unwrap();
+    assert!(bankid.pn_masked.ends_with("9876"), "Anna's BankID stays: {}", bankid.pn_masked);
+}
+
+#[tokio::test]
+async fn the_owner_replaces_a_number_after_proving_the_old_one_and_the_old_phone_is_told() {
+    let dc = require_dc!();
+    let (user, mut t) = enrolled(&dc, "att-repl", |c| c).await;
+    t.attacker_logs_in(&user.name, &user.password).await; // the owner, this time, in a new browser
+    // Proof with the enrolled mobile code, then the replacement.
+    let res = t.post_from("/", "/verify/sms").await;
+    let challenge = location(&res);
+    let code = t.sms.as_ref().unwrap().state.last_code_to(VICTIM_E164).unwrap();
+    let csrf = csrf_in(&t.app.get_html(&challenge).await);
+    t.app.post(&challenge, &[("csrf", &csrf), ("code", &code)]).await;
+
+    let res = t.submit_number("0702222222", true).await;
+    assert_eq!(res.status(), 303, "the proved session may replace the number");
+    let challenge = location(&res);
+    let code = t.sms.as_ref().unwrap().state.last_code_to("+46702222222").unwrap();
+    let csrf = csrf_in(&t.app.get_html(&challenge).await);
+    t.app.post(&challenge, &[("csrf", &csrf), ("code", &code)]).await;
+
+    let old = t.texts_to(VICTIM_E164);
+    let alert = old.last().expect("the old number is told");
+    assert!(alert.contains("har ändrats") && alert.contains("servicedesken"), "{alert}");
+    let mail = t.mail_to(&format!("{}@example.test", user.name), "Stjärna: en identitetstjänst har bytts").await;
+    assert!(mail.text.contains("Mobilkod"), "{}", mail.text);
+    let home = t.app.get_html("/").await;
+    let masked = t.app.store().await.all_enrolments().await.unwrap();
+    assert_eq!(masked.len(), 2);
+    let sms = t.app.store().await.sms_enrolment(&masked[0].user_id).await.unwrap().unwrap();
+    assert!(sms.number_masked.ends_with("22") && home.contains(&sms.number_masked), "the new number is enrolled");
+}
+
+#[tokio::test]
+async fn a_factor_enrolled_an_hour_ago_does_not_count_toward_a_reset() {
+    let dc = require_dc!();
+    let cooling = |c: String| c.replace("cooldown_hours = 0", "cooldown_hours = 24");
+    let (user, t) = enrolled(&dc, "att-cool", cooling).await;
+    t.app.clock.advance_seconds(3600);
+    let flow = t.start_reset(&user.name).await;
+    let before = t.app.get_html(&flow).await;
+    assert!(text_of(&before, "cooling").is_none(), "nothing is said before a proof");
+    t.reset_sms(&flow).await;
+    t.reset_bankid(&flow, ANNA).await;
+    let page = t.app.get_html(&flow).await;
+    let cooling = text_of(&page, "cooling").expect("the page says why the stars do not count");
+    assert!(cooling.contains("24 timmar"), "{cooling}");
+    assert!(text_of(&page, "reset-enough").is_none());
+    t.try_password(&flow, &dc, &user).await;
+
+    // A day later the same services count.
+    t.app.clock.advance_seconds(24 * 3600);
+    let flow = t.start_reset(&user.name).await;
+    t.reset_sms(&flow).await;
+    t.reset_bankid(&flow, ANNA).await;
+    assert!(text_of(&t.app.get_html(&flow).await, "reset-enough").is_some());
+}
+
+#[tokio::test]
+async fn an_attackers_session_ends_with_the_victims_reset() {
+    let dc = require_dc!();
+    let (user, mut t) = enrolled(&dc, "att-sess", |c| c).await;
+    t.attacker_logs_in(&user.name, &user.password).await;
+    let attacker = t.app.client.clone();
+    assert_eq!(t.app.get("/").await.status(), 200, "the attacker is in");
+
+    t.app.client = new_client(); // the victim, who forgot the password the attacker changed
+    let flow = t.start_reset(&user.name).await;
+    t.reset_sms(&flow).await;
+    t.reset_bankid(&flow, ANNA).await;
+    let done = t.set_new_password(&flow, "Helt-nytt-lösen-42!").await;
+    assert!(text_of(&done, "reset-message").unwrap().contains("bytt"), "{done}");
+
+    t.app.client = attacker;
+    let res = t.app.get("/").await;
+    assert_eq!(res.status(), 303);
+    assert!(location(&res).starts_with("/login"), "the attacker's session is gone");
+    let audit = t.app.audit().await;
+    let reset = audit.iter().find(|a| a.event == "password-reset" && a.outcome == "success").unwrap();
+    assert!(reset.detail.as_deref().unwrap_or("").contains("1 portal session(s) ended"), "{:?}", reset.detail);
+}
+
+/// The page with what differs by request (tokens, the typed name) taken out.
+fn normalised(html: &str, typed: &str) -> String {
+    let csrf = csrf_in(html);
+    html.replace(&csrf, "CSRF").replace(typed, "NAME")
+}
+
+#[tokio::test]
+async fn change_tells_nobody_whether_anna_exists_or_is_locked() {
+    let dc = require_dc!();
+    let (enrolled_user, t) = enrolled(&dc, "att-chg", |c| c).await;
+    let plain = dc.create_user("att-plain").await;
+    let locked = dc.create_user("att-locked").await;
+    dc.lock(&locked).await;
+    let mut pages = Vec::new();
+    for name in ["nobody-here-at-all", plain.name.as_str(), enrolled_user.name.as_str(), locked.name.as_str()] {
+        let csrf = csrf_in(&t.app.get_html("/change").await);
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("username", name),
+            ("current", "wrong-Pw-1!"),
+            ("password", "a"),
+            ("repeat", "b"),
+        ];
+        let res = t.app.post("/change", &form).await;
+        assert_eq!(res.status(), 200);
+        let html = res.text().await.unwrap();
+        pages.push(normalised(&html, name));
+    }
+    for (i, page) in pages.iter().enumerate().skip(1) {
+        assert_eq!(&pages[0], page, "page {i} differs from the unknown user's");
+    }
+    // And the login page: a locked account with a wrong password reads as an unknown user.
+    let unknown = t.app.login_error("nobody-here-at-all", "wrong-Pw-1!").await;
+    assert_eq!(t.app.login_error(&locked.name, "wrong-Pw-1!").await, unknown);
+}
+
+#[tokio::test]
+async fn a_protected_account_cannot_reset_itself_with_the_star_row() {
+    let dc = require_dc!();
+    let group = dc.create_group("att-prot").await;
+    let inner = dc.create_group("att-prot-inner").await;
+    dc.add_member(&group, &inner).await; // nested membership counts
+    let protect = |c: String| c + &format!("protected_groups = [\"{group}\"]\n");
+    let (user, t) = enrolled(&dc, "att-adm", protect).await;
+    dc.add_member(&inner, &user.dn).await;
+    let flow = t.start_reset(&user.name).await;
+    assert!(text_of(&t.app.get_html(&flow).await, "protected").is_none(), "nothing is said before a proof");
+    t.reset_sms(&flow).await;
+    t.reset_bankid(&flow, ANNA).await;
+    let page = t.app.get_html(&flow).await;
+    assert!(text_of(&page, "protected").expect("sent to the service desk").contains("servicedesken"));
+    assert!(text_of(&page, "reset-enough").is_none());
+    t.try_password(&flow, &dc, &user).await;
+
+    // With `protected = "stars"`, the same account may reset with more stars than others.
+    let stars =
+        move |c: String| c + &format!("protected_groups = [\"{group}\"]\nprotected = \"stars\"\nprotected_stars = 5\n");
+    let (user, t) = enrolled(&dc, "att-adm2", stars).await;
+    dc.add_member(&inner, &user.dn).await;
+    let flow = t.start_reset(&user.name).await;
+    t.reset_bankid(&flow, ANNA).await;
+    let page = t.app.get_html(&flow).await;
+    assert!(text_of(&page, "reset-enough").is_none(), "3 stars are not enough for a privileged account");
+    t.reset_sms(&flow).await;
+    assert!(text_of(&t.app.get_html(&flow).await, "reset-enough").is_some(), "5 stars are");
+}
+
+#[tokio::test]
+async fn reauthentication_is_throttled_and_rereads_the_roles() {
+    let dc = require_dc!();
+    let user = dc.create_user("att-reauth").await;
+    let t = crate::helpers::spawn_app(&dc).await;
+    t.login(&user.name, &user.password).await;
+    let mut last = String::new();
+    for _ in 0..4 {
+        let csrf = csrf_in(&t.get_html("/reauth?back=/").await);
+        let res = t.post("/reauth", &[("csrf", &csrf), ("back", "/"), ("password", "wrong-Pw-1!")]).await;
+        last = text_of(&res.text().await.unwrap(), "reauth-error").unwrap();
+    }
+    assert!(last.contains("minut"), "the fourth guess is throttled like a login: {last}");
+    let lockout = dc.attr(&user.dn, "lockoutTime").await.unwrap_or_default();
+    assert!(lockout.is_empty() || lockout == "0", "the portal never locks the account");
+    // A disabled account loses its session at the next re-authentication.
+    t.clock.advance_seconds(16 * 60); // past the throttle window, within the session's idle time
+    dc.modify(&user.dn, "userAccountControl", "514").await;
+    let csrf = csrf_in(&t.get_html("/reauth?back=/").await);
+    let res = t.post("/reauth", &[("csrf", &csrf), ("back", "/"), ("password", &user.password)]).await;
+    assert_eq!(location(&res), "/login");
+    assert_eq!(t.get("/").await.status(), 303, "the session ended");
+}
+
+/// The `value` of the first element matching `selector` in `html`.
+fn attr_of(html: &str, selector: &str, attr: &str) -> String {
+    let doc = scraper::Html::parse_document(html);
+    let el = doc.select(&scraper::Selector::parse(selector).unwrap()).next().unwrap_or_else(|| panic!("{selector}"));
+    el.value().attr(attr).unwrap().to_string()
+}
+
+#[tokio::test]
+async fn the_service_desk_lifts_the_cooling_off_only_for_a_verified_caller() {
+    let dc = require_dc!();
+    let helpdesk = dc.create_group("att-hd").await;
+    let agent = dc.create_user("att-agent").await;
+    dc.add_member(&helpdesk, &agent.dn).await;
+    let edit = move |c: String| {
+        c.replace("cooldown_hours = 0", "cooldown_hours = 24")
+            .replace("admin_group = ", &format!("helpdesk_group = \"{helpdesk}\"\nadmin_group = "))
+    };
+    let (user, mut t) = enrolled(&dc, "att-lift", edit).await;
+    t.attacker_logs_in(&agent.name, &agent.password).await; // the service desk agent
+    let page = t.app.get_html("/admin/verify").await;
+    let form = [("csrf", csrf_in(&page)), ("username", user.name.clone()), ("method", "sms".into())];
+    let html = t.app.post("/admin/verify", &form.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
+    let html = html.text().await.unwrap();
+    let action = attr_of(&html, "form[action^='/admin/verify/sms/']", "action");
+    let user_id = attr_of(&html, "input[name=user]", "value");
+    let code = t.sms.as_ref().unwrap().state.last_code_to(VICTIM_E164).unwrap();
+
+    // Before the caller is verified, or with someone else's proof, nothing is lifted.
+    let forged = [("csrf", csrf_in(&html)), ("user", user_id.clone()), ("proof", format!("sms:{}", &action[18..]))];
+    let res = t.app.post("/admin/verify/lift", &forged.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
+    assert_eq!(text_of(&res.text().await.unwrap(), "verify-message").unwrap(), "Inte verifierad.");
+
+    let res = t.app.post(&action, &[("csrf", &csrf_in(&html)), ("user", &user_id), ("code", &code)]).await;
+    let html = res.text().await.unwrap();
+    let proof = attr_of(&html, "#lift-form input[name=proof]", "value");
+    let res =
+        t.app.post("/admin/verify/lift", &[("csrf", &csrf_in(&html)), ("user", &user_id), ("proof", &proof)]).await;
+    let message = text_of(&res.text().await.unwrap(), "verify-message").unwrap();
+    assert!(message.contains("hävd (2 tjänster)"), "{message}");
+    assert!(t.app.audit().await.iter().any(|a| a.detail.as_deref().unwrap_or("").contains("cooling-off lifted by")));
+
+    t.app.client = new_client(); // the caller, now able to reset at once
+    let flow = t.start_reset(&user.name).await;
+    t.reset_sms(&flow).await;
+    t.reset_bankid(&flow, ANNA).await;
+    assert!(text_of(&t.app.get_html(&flow).await, "reset-enough").is_some());
+}
