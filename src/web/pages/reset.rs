@@ -276,6 +276,8 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
             reset.verified(&view, ServiceKind::Sms, &page.meta).await.map_err(|e| page.fail(e))?;
             None
         }
+        // The same right code sent again (a reload): it counted once, and is no failure either.
+        Some(SmsOutcome::AlreadyVerified) if view.user_id.is_some() => None,
         Some(SmsOutcome::Wrong { attempts_left }) => {
             Some(i.f("sms.error.wrong", &[("left", &attempts_left.to_string())]))
         }

@@ -216,6 +216,7 @@ fn code_page(page: &Page, view: &SmsView, error: Option<String>) -> Result<HttpR
         "failed" => Some(page.i18n().t("sms.error.too_many").to_string()),
         _ => None,
     });
+    let done = view.state == "verified" && error.is_none();
     let code_view = SmsCodeView {
         l: layout(page, "/"),
         id: &view.id,
@@ -223,7 +224,7 @@ fn code_page(page: &Page, view: &SmsView, error: Option<String>) -> Result<HttpR
         masked: &view.masked,
         error,
         open: view.state == "pending",
-        done: view.state == "verified",
+        done,
         done_key,
         resend_in: view.resend_in,
     };
