@@ -4,6 +4,8 @@
 pub mod policy;
 pub mod pwned;
 mod service;
+mod state;
 
 pub use policy::{LocalRules, Rule, Rules};
 pub use service::{ResetError, ResetOutcome, ResetService, ResetStep, ResetView};
+pub use state::{Finish, NotOpen, ResetState};

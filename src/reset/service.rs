@@ -1,7 +1,4 @@
-//! The reset flow as a server-side state machine.
-//!
-//! identifying ──a service verified──▶ verified ──stars reach reset_stars──▶ (password or unlock) ──▶ done
-//!      └───────── too many failures ──▶ failed          any open state ──time──▶ expired
+//! The reset service: the flow (see [`ResetState`]) kept server-side, with what it needs around it.
 //!
 //! Before the user has proved anything, nothing differs between a user who exists, one who does
 //! not, and one who has not enrolled: a typed name that matches nobody still gets a flow, which
@@ -13,6 +10,7 @@ use std::sync::Arc;
 use secrecy::{ExposeSecret, SecretString};
 
 use super::policy::{LocalRules, Rule, Rules};
+use super::state::{Finish, ResetState};
 use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Random};
 use crate::config::{PasswordSettings, ProtectedMode, ResetSettings};
@@ -35,8 +33,7 @@ pub enum ResetError {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResetView {
     pub id: String,
-    /// `identifying`, `verified`, `done`, `failed` or `expired`.
-    pub state: String,
+    pub state: ResetState,
     pub verified: Vec<ServiceKind>,
     pub collected: u8,
     pub needed: u8,
@@ -51,7 +48,6 @@ pub struct ResetView {
     pub cooling: Vec<ServiceKind>,
     /// After a first verification: a privileged account, which cannot reset itself here.
     pub protected: bool,
-    pub outcome: Option<String>,
     /// The user behind the flow (None: the typed name matched nobody). Never shown.
     pub user_id: Option<String>,
     pub typed_name: String,
@@ -209,7 +205,10 @@ impl ResetService {
                 verified: verified.into(),
                 sms_challenge: None,
                 failures: 0,
-                state: if verified.is_empty() { "identifying".into() } else { "verified".into() },
+                state: if verified.is_empty() { ResetState::Identifying } else { ResetState::Verified }
+                    .stored()
+                    .0
+                    .into(),
                 created_at: now,
                 expires_at: now + self.settings.flow_minutes as i64 * 60,
                 finished_at: None,
@@ -258,25 +257,21 @@ impl ResetService {
 
     /// The flow, if this browser started it; an open flow past its time is ended here.
     pub async fn view(&self, id: &str, binding: &str, meta: &RequestMeta) -> Result<Option<ResetView>, StorageError> {
-        let Some(mut rec) = self.load(id, binding).await? else { return Ok(None) };
-        let open = rec.state == "identifying" || rec.state == "verified";
-        if open && rec.failures >= self.settings.max_failures {
-            self.store.finish_reset_flow(&rec.id, "failed", None, self.clock.now()).await?;
-            rec.state = "failed".into();
-        }
-        let open = rec.state == "identifying" || rec.state == "verified";
-        if open && self.clock.now() > rec.expires_at {
-            if self.store.finish_reset_flow(&rec.id, "expired", None, self.clock.now()).await? {
+        let Some(rec) = self.load(id, binding).await? else { return Ok(None) };
+        let stored = ResetState::from_stored(&rec.state, rec.outcome.as_deref());
+        let now = self.clock.now();
+        let state = stored.at(now, rec.expires_at, rec.failures, self.settings.max_failures);
+        if state != stored {
+            let (column, _) = state.stored();
+            if self.store.finish_reset_flow(&rec.id, column, None, now).await? && state == ResetState::Expired {
                 let mut event = AuditEvent::new(EventKind::ResetStart, Outcome::Failure).detail("flow expired");
                 if let Some(u) = &rec.user_id {
                     event = event.user_id(u);
                 }
                 self.auditor.record(meta, event).await?;
             }
-            rec.state = "expired".into();
         }
         let verified = kinds(&rec.verified);
-        let now = self.clock.now();
         let records = match &rec.user_id {
             Some(u) => self.store.enrolments(u).await?,
             None => Vec::new(),
@@ -319,7 +314,7 @@ impl ResetService {
         let cooling = if verified.is_empty() { Vec::new() } else { cooling };
         Ok(Some(ResetView {
             id: rec.id,
-            state: rec.state,
+            state,
             collected: progress.filled(),
             needed,
             enough,
@@ -328,11 +323,20 @@ impl ResetService {
             not_enough_enrolled,
             cooling,
             protected: refused,
-            outcome: rec.outcome,
             user_id: rec.user_id,
             typed_name: rec.typed_name,
             sms_challenge: rec.sms_challenge,
         }))
+    }
+
+    /// Whether a BankID step of the flow completed (the order itself runs in the BankID flows).
+    pub async fn bankid_step_done(&self, id: &str) -> Result<bool, StorageError> {
+        Ok(self.store.bankid_flow_for_context(id, "reset-step").await?.is_some())
+    }
+
+    /// Whether the user has a mobile number to send a code to.
+    pub async fn has_mobile(&self, user_id: &str) -> Result<bool, StorageError> {
+        Ok(self.store.sms_enrolment(user_id).await?.is_some())
     }
 
     pub async fn set_sms_challenge(&self, id: &str, challenge: &str) -> Result<(), StorageError> {
@@ -353,7 +357,8 @@ impl ResetService {
         let mut all = view.verified.clone();
         all.push(service);
         let list: Vec<&str> = all.iter().map(|k| k.id()).collect();
-        if self.store.reset_verified(&view.id, &list.join(","), "verified").await? {
+        let Ok(next) = view.state.verify() else { return Ok(()) };
+        if self.store.reset_verified(&view.id, &list.join(","), next.stored().0).await? {
             let event = AuditEvent::new(EventKind::ResetVerify, Outcome::Success)
                 .user_id(user_id)
                 .detail(format!("{service} verified"));
@@ -377,7 +382,8 @@ impl ResetService {
         }
         self.auditor.record(meta, event).await?;
         if failures >= self.settings.max_failures {
-            self.store.finish_reset_flow(&view.id, "failed", None, self.clock.now()).await?;
+            let (failed, _) = ResetState::Failed.stored();
+            self.store.finish_reset_flow(&view.id, failed, None, self.clock.now()).await?;
             return Ok(ResetStep::Ended);
         }
         Ok(ResetStep::Continue)
@@ -385,7 +391,7 @@ impl ResetService {
 
     /// The rules for the flow's user, with the user; only at the password step.
     pub async fn rules(&self, view: &ResetView) -> Result<Option<(Rules, DirectoryUser)>, ResetError> {
-        let (true, "verified", Some(user_id)) = (view.enough, view.state.as_str(), &view.user_id) else {
+        let (true, ResetState::Verified, Some(user_id)) = (view.enough, view.state, &view.user_id) else {
             return Ok(None);
         };
         let Some(user) = self.directory.find_user_by_id(user_id).await? else { return Ok(None) };
@@ -472,13 +478,13 @@ impl ResetService {
             }
             Err(PasswordWriteError::Directory(e)) => return Err(e.into()),
         }
-        self.finish(view, &user, "reset", Notice::PasswordReset, meta).await?;
+        self.finish(view, &user, Finish::Reset, meta).await?;
         Ok(ResetOutcome::Done)
     }
 
     /// Unlocks the account without changing the password.
     pub async fn unlock(&self, view: &ResetView, meta: &RequestMeta) -> Result<ResetOutcome, ResetError> {
-        let (true, "verified", Some(user_id)) = (view.enough, view.state.as_str(), &view.user_id) else {
+        let (true, ResetState::Verified, Some(user_id)) = (view.enough, view.state, &view.user_id) else {
             return Ok(ResetOutcome::NotAllowed);
         };
         let Some(user) = self.directory.find_user_by_id(user_id).await? else { return Ok(ResetOutcome::NotAllowed) };
@@ -486,7 +492,7 @@ impl ResetService {
             return Ok(ResetOutcome::DailyLimit);
         }
         self.directory.unlock(&user.dn).await?;
-        self.finish(view, &user, "unlock", Notice::Unlocked, meta).await?;
+        self.finish(view, &user, Finish::Unlock, meta).await?;
         Ok(ResetOutcome::Done)
     }
 
@@ -495,11 +501,14 @@ impl ResetService {
         &self,
         view: &ResetView,
         user: &DirectoryUser,
-        outcome: &str,
-        notice: Notice,
+        how: Finish,
         meta: &RequestMeta,
     ) -> Result<(), StorageError> {
-        self.store.finish_reset_flow(&view.id, "done", Some(outcome), self.clock.now()).await?;
+        let Ok(done) = view.state.finish(how) else { return Ok(()) };
+        let (state, outcome) = done.stored();
+        let outcome = outcome.unwrap_or_default();
+        let notice = if how == Finish::Reset { Notice::PasswordReset } else { Notice::Unlocked };
+        self.store.finish_reset_flow(&view.id, state, Some(outcome), self.clock.now()).await?;
         self.throttle.fail("reset-user", &user.id).await?;
         // The credentials changed (or the account was unlocked by someone proving to be its
         // owner): every portal session of the user ends, an attacker's among them.

@@ -96,14 +96,34 @@ pub enum SmsOutcome {
     Expired,
 }
 
+/// Where a challenge stands (past its lifetime, a pending one reads as expired).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ChallengeState {
+    Pending,
+    Verified,
+    /// Too many wrong codes.
+    Failed,
+    Expired,
+}
+
+impl ChallengeState {
+    fn from_stored(state: &str) -> ChallengeState {
+        match state {
+            "pending" => ChallengeState::Pending,
+            "verified" => ChallengeState::Verified,
+            "expired" => ChallengeState::Expired,
+            _ => ChallengeState::Failed,
+        }
+    }
+}
+
 /// What the code page shows.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SmsView {
     pub id: String,
     pub purpose: SmsPurpose,
     pub masked: String,
-    /// `pending`, `verified`, `failed` or `expired`.
-    pub state: String,
+    pub state: ChallengeState,
     pub resend_in: i64,
     /// Nothing was sent (see `start_decoy`).
     pub decoy: bool,
@@ -323,8 +343,10 @@ impl SmsFlows {
     pub async fn view(&self, id: &str, binding: &str, user_id: &str) -> Result<Option<SmsView>, StorageError> {
         let Some(rec) = self.load(id, binding, user_id).await? else { return Ok(None) };
         let now = self.clock.now();
-        let state =
-            if rec.state == "pending" && self.expired(&rec, now) { "expired".into() } else { rec.state.clone() };
+        let state = match ChallengeState::from_stored(&rec.state) {
+            ChallengeState::Pending if self.expired(&rec, now) => ChallengeState::Expired,
+            state => state,
+        };
         Ok(Some(SmsView {
             id: rec.id,
             purpose: SmsPurpose::parse(&rec.purpose),

@@ -6,6 +6,6 @@ mod gateway;
 mod number;
 
 pub use code::{CodeHasher, OneTimeCode};
-pub use flow::{SmsFlows, SmsLimits, SmsOutcome, SmsPurpose, SmsStart, SmsView};
+pub use flow::{ChallengeState, SmsFlows, SmsLimits, SmsOutcome, SmsPurpose, SmsStart, SmsView};
 pub use gateway::{Elks46, GatewayError, SmsGateway, Twilio, Webhook, with_retries};
 pub use number::{COUNTRIES, PhoneNumber, PhoneNumberError};

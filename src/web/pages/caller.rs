@@ -246,11 +246,10 @@ impl CsrfField for LiftForm {
 async fn caller_verified(page: &Page, user_id: &str, proof: &str) -> Result<bool, WebError> {
     let verified = match proof.split_once(':') {
         Some(("sms", id)) => match page.state.sms.as_deref() {
-            Some(sms) => sms
-                .view(id, binding(page), user_id)
-                .await
-                .map_err(|e| page.fail(e))?
-                .is_some_and(|v| v.purpose == crate::identity::sms::SmsPurpose::Verify && v.state == "verified"),
+            Some(sms) => sms.view(id, binding(page), user_id).await.map_err(|e| page.fail(e))?.is_some_and(|v| {
+                v.purpose == crate::identity::sms::SmsPurpose::Verify
+                    && v.state == crate::identity::sms::ChallengeState::Verified
+            }),
             None => false,
         },
         Some(("bankid", id)) => match page.state.bankid.as_deref() {

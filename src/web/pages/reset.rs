@@ -12,8 +12,8 @@ use super::{html, layout, see_other};
 use crate::directory::PasswordRefusal;
 use crate::enrolment::ServiceKind;
 use crate::identity::bankid::{FlowError, FlowPurpose, FlowUser, Start};
-use crate::identity::sms::{SmsOutcome, SmsStart};
-use crate::reset::{ResetError, ResetOutcome, ResetStep, ResetView, Rule};
+use crate::identity::sms::{ChallengeState, SmsOutcome, SmsStart};
+use crate::reset::{Finish, ResetError, ResetOutcome, ResetState, ResetStep, ResetView, Rule};
 use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::pages::bankid::CsrfOnly;
 use crate::web::pages::sms::CodeForm;
@@ -121,10 +121,8 @@ async fn load(page: &Page, id: &str) -> Result<ResetView, WebError> {
     let reset = &page.state.reset;
     let not_found = || WebError::not_found(page.lang, &page.meta.request_id);
     let view = reset.view(id, binding(page), &page.meta).await.map_err(|e| page.fail(e))?.ok_or_else(not_found)?;
-    let open = view.state == "identifying" || view.state == "verified";
-    if open && !view.verified.contains(&ServiceKind::BankId) {
-        let done = page.state.store.bankid_flow_for_context(id, "reset-step").await.map_err(|e| page.fail(e))?;
-        if done.is_some() {
+    if view.state.is_open() && !view.verified.contains(&ServiceKind::BankId) {
+        if reset.bankid_step_done(id).await.map_err(|e| page.fail(e))? {
             reset.verified(&view, ServiceKind::BankId, &page.meta).await.map_err(|e| page.fail(e))?;
             return reset.view(id, binding(page), &page.meta).await.map_err(|e| page.fail(e))?.ok_or_else(not_found);
         }
@@ -133,7 +131,7 @@ async fn load(page: &Page, id: &str) -> Result<ResetView, WebError> {
 }
 
 fn is_open(view: &ResetView) -> bool {
-    view.state == "identifying" || view.state == "verified"
+    view.state.is_open()
 }
 
 /// The key a flow's mobile codes are counted and bound under: the user, or the typed name.
@@ -148,19 +146,20 @@ async fn flow_page(
     class: &'static str,
 ) -> Result<HttpResponse, WebError> {
     let i = page.i18n();
-    let open = view.state == "identifying" || view.state == "verified";
-    let (message, class) = match (view.state.as_str(), view.outcome.as_deref()) {
-        (_, _) if message.is_some() => (message, class),
-        ("done", Some("unlock")) => (Some(i.t("reset.done.unlock").to_string()), "success"),
-        ("done", _) => (Some(i.t("reset.done.reset").to_string()), "success"),
-        ("failed", _) => (Some(i.t("reset.error.failed").to_string()), "error"),
-        ("expired", _) => (Some(i.t("reset.error.expired").to_string()), "error"),
-        _ => (None, ""),
+    let open = view.state.is_open();
+    let (message, class) = match view.state {
+        _ if message.is_some() => (message, class),
+        ResetState::Done(Finish::Unlock) => (Some(i.t("reset.done.unlock").to_string()), "success"),
+        ResetState::Done(Finish::Reset) => (Some(i.t("reset.done.reset").to_string()), "success"),
+        ResetState::Failed => (Some(i.t("reset.error.failed").to_string()), "error"),
+        ResetState::Expired => (Some(i.t("reset.error.expired").to_string()), "error"),
+        ResetState::Identifying | ResetState::Verified => (None, ""),
     };
     let mut sms_open = false;
     if let (Some(challenge), Some(sms)) = (&view.sms_challenge, page.state.sms.as_deref()) {
         let sms_view = sms.view(challenge, binding(page), &sms_key(view)).await.map_err(|e| page.fail(e))?;
-        sms_open = sms_view.is_some_and(|s| s.state == "pending") && !view.verified.contains(&ServiceKind::Sms);
+        sms_open =
+            sms_view.is_some_and(|s| s.state == ChallengeState::Pending) && !view.verified.contains(&ServiceKind::Sms);
     }
     let services = &page.state.services;
     let next = view
@@ -177,7 +176,7 @@ async fn flow_page(
     let flow_view = ResetFlowView {
         l: layout(page, "/reset"),
         id: &view.id,
-        state: &view.state,
+        state: view.state.stored().0,
         message,
         message_class: class,
         open,
@@ -192,8 +191,8 @@ async fn flow_page(
         lead_key: if view.verified.is_empty() { "reset.verify_lead" } else { "reset.verify_more" },
         sms_open,
         next,
-        next_href: if view.state == "done" { "/login" } else { "/reset" },
-        next_key: if view.state == "done" { "reset.to_login" } else { "reset.start_over" },
+        next_href: if view.state.finished().is_some() { "/login" } else { "/reset" },
+        next_key: if view.state.finished().is_some() { "reset.to_login" } else { "reset.start_over" },
     };
     html(page, flow_view)
 }
@@ -227,7 +226,7 @@ pub async fn send_code(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOn
     }
     let key = sms_key(&view);
     let enrolled = match &view.user_id {
-        Some(u) => page.state.store.sms_enrolment(u).await.map_err(|e| page.fail(e))?.is_some(),
+        Some(u) => page.state.reset.has_mobile(u).await.map_err(|e| page.fail(e))?,
         None => false,
     };
     let minutes = (sms.limits().code_lifetime / 60).max(1).to_string();

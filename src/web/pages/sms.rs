@@ -7,7 +7,7 @@ use super::{html, layout, see_other};
 use crate::enrolment::{Change, ServiceKind};
 use crate::identity::bankid::FlowUser;
 use crate::identity::sms::{
-    COUNTRIES, PhoneNumber, PhoneNumberError, SmsFlows, SmsOutcome, SmsPurpose, SmsStart, SmsView,
+    COUNTRIES, ChallengeState, PhoneNumber, PhoneNumberError, SmsFlows, SmsOutcome, SmsPurpose, SmsStart, SmsView,
 };
 use crate::session::Session;
 use crate::web::csrf::{CsrfField, CsrfForm};
@@ -211,19 +211,19 @@ fn code_page(page: &Page, view: &SmsView, error: Option<String>) -> Result<HttpR
         SmsPurpose::Enrol | SmsPurpose::Replace => ("sms.title.enrol", "sms.enrolled"),
         SmsPurpose::Verify => ("sms.title.verify", "sms.verified"),
     };
-    let error = error.or_else(|| match view.state.as_str() {
-        "expired" => Some(page.i18n().t("sms.error.expired").to_string()),
-        "failed" => Some(page.i18n().t("sms.error.too_many").to_string()),
-        _ => None,
+    let error = error.or_else(|| match view.state {
+        ChallengeState::Expired => Some(page.i18n().t("sms.error.expired").to_string()),
+        ChallengeState::Failed => Some(page.i18n().t("sms.error.too_many").to_string()),
+        ChallengeState::Pending | ChallengeState::Verified => None,
     });
-    let done = view.state == "verified" && error.is_none();
+    let done = view.state == ChallengeState::Verified && error.is_none();
     let code_view = SmsCodeView {
         l: layout(page, "/"),
         id: &view.id,
         title_key,
         masked: &view.masked,
         error,
-        open: view.state == "pending",
+        open: view.state == ChallengeState::Pending,
         done,
         done_key,
         resend_in: view.resend_in,
