@@ -19,7 +19,7 @@ use crate::enrolment::{StarRule, catalogue_from};
 use crate::i18n::Lang;
 use crate::identity::ChangeNotices;
 use crate::identity::DataKey;
-use crate::identity::bankid::{BankId, BankIdFlows, IdkollenClient, RpClient};
+use crate::identity::bankid::{BankId, BankIdFlows, IdkollenClient, Policy, RpClient};
 use crate::identity::sms::{Elks46, SmsFlows, SmsGateway, SmsLimits, Twilio, Webhook};
 use crate::login::{LoginService, Throttle};
 use crate::mail::{Mailer, Outbox};
@@ -306,7 +306,12 @@ fn bankid_flows(
         }
     };
     let flows = BankIdFlows::new(store.clone(), client, clock.clone(), random.clone(), key, auditor.clone());
-    Ok(Some(flows.with_frame_cache(b.qr_cache_megabytes * 1_000_000)))
+    let referring_domain = reqwest::Url::parse(&settings.server.public_url)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_string))
+        .unwrap_or_else(|| "localhost".into());
+    let policy = Policy { referring_domain, max_risk: b.max_risk, same_device_ip: b.same_device_ip };
+    Ok(Some(flows.with_frame_cache(b.qr_cache_megabytes * 1_000_000).with_policy(policy)))
 }
 
 fn data_key(settings: &Settings) -> Result<DataKey, StartupError> {

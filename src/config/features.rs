@@ -244,6 +244,26 @@ pub struct BankIdSettings {
     /// of its order however often it is fetched).
     #[serde(default = "default_qr_cache")]
     pub qr_cache_megabytes: u64,
+    /// Orders BankID rates above this risk (`low`, `moderate`, `high`) are refused.
+    #[serde(default = "default_max_risk")]
+    pub max_risk: crate::identity::bankid::Risk,
+    /// "Open BankID on this device": what to do when the app's address is not the browser's
+    /// (`off`, `log` or `refuse`).
+    #[serde(default)]
+    pub same_device_ip: SameDeviceIp,
+}
+
+fn default_max_risk() -> crate::identity::bankid::Risk {
+    crate::identity::bankid::Risk::Moderate
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SameDeviceIp {
+    Off,
+    #[default]
+    Log,
+    Refuse,
 }
 
 fn default_bankid_timeout() -> u64 {

@@ -9,7 +9,7 @@ use crate::sims::{ANNA, BERTIL, BLOCKED, Backend, decode_svg_qr, flow_id, logged
 #[tokio::test]
 async fn enrols_through_the_qr_code_and_stores_only_protected_data() {
     let dc = require_dc!();
-    let (_, t) = logged_in(&dc, "bankid", |c| c).await;
+    let (user, t) = logged_in(&dc, "bankid", |c| c).await;
     let id = t.start_enrol().await;
 
     let page = t.app.get_html(&format!("/bankid/{id}")).await;
@@ -19,7 +19,8 @@ async fn enrols_through_the_qr_code_and_stores_only_protected_data() {
     let order_ref = t.sim.state.awaiting_scan()[0].order_ref.clone();
     let at_bankid = t.sim.state.order(&order_ref).unwrap();
     assert_eq!(at_bankid.end_user_ip, "127.0.0.1", "endUserIp is the user's address");
-    assert_eq!(at_bankid.visible_text, "Stjärna: registrera ditt BankID för återställning av lösenord.");
+    let account = format!("EXAMPLE\\\\{}", user.name); // the backslash escaped for simpleMarkdownV1
+    assert_eq!(at_bankid.visible_text, format!("Stjärna: registrera BankID för lösenordsåterställning för {account}."));
     assert_eq!(at_bankid.required, None);
     let secret = at_bankid.qr_start_secret;
     assert!(!page.contains(&secret), "the QR secret never reaches the browser");

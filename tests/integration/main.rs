@@ -6,6 +6,7 @@ mod helpers;
 mod admin;
 mod attacks;
 mod bankid;
+mod bankid_risk;
 mod change;
 mod config_check;
 mod directory;

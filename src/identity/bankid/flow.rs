@@ -13,8 +13,10 @@ use std::sync::Arc;
 
 use time::OffsetDateTime;
 
+use super::purpose::{done_key, failure_key};
 use super::rfa::{StartMode, error_key, message_key};
 use super::{AuthOrder, BankId, BankIdError, Collect, CompletedUser};
+use super::{FlowPurpose, FlowState, FlowView};
 use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Random};
 use crate::enrolment::{Change, ServiceKind};
@@ -26,74 +28,6 @@ use crate::storage::{BankIdEnrolmentRecord, BankIdFlowRecord, EnrolMode, Storage
 pub(super) const LIFETIME: i64 = 200;
 /// BankID asks for a collect every 2 seconds, no faster.
 const COLLECT_INTERVAL: i64 = 2;
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum FlowPurpose {
-    /// Bind a BankID to the logged-in user, who has none.
-    Enrol,
-    /// Bind another BankID in place of the one the logged-in user has.
-    Replace,
-    /// Log in without a password.
-    Login,
-    /// Prove again that the logged-in (or named) user holds the enrolled BankID.
-    Verify,
-    /// Start a password reset without a username: the enrolled personal number finds the account.
-    Reset,
-    /// One verification step of a password reset, for the user behind the typed name (if any).
-    ResetStep,
-    /// The service desk verifies a caller (`phone/auth`, no QR code).
-    Caller,
-}
-
-impl FlowPurpose {
-    pub fn id(self) -> &'static str {
-        match self {
-            FlowPurpose::Enrol => "enrol",
-            FlowPurpose::Replace => "replace",
-            FlowPurpose::Login => "login",
-            FlowPurpose::Verify => "verify",
-            FlowPurpose::Reset => "reset",
-            FlowPurpose::ResetStep => "reset-step",
-            FlowPurpose::Caller => "caller",
-        }
-    }
-
-    fn parse(s: &str) -> FlowPurpose {
-        match s {
-            "enrol" => FlowPurpose::Enrol,
-            "replace" => FlowPurpose::Replace,
-            "login" => FlowPurpose::Login,
-            "reset" => FlowPurpose::Reset,
-            "reset-step" => FlowPurpose::ResetStep,
-            "caller" => FlowPurpose::Caller,
-            _ => FlowPurpose::Verify,
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum FlowState {
-    Pending,
-    Complete,
-    Failed,
-    Cancelled,
-}
-
-/// What the page shows about a flow.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct FlowView {
-    pub id: String,
-    pub purpose: FlowPurpose,
-    pub state: FlowState,
-    /// The catalogue key of the message to show.
-    pub message_key: &'static str,
-    pub qr: bool,
-    pub auto_start_token: String,
-    /// The user the flow was for (enrol, verify) or found (login).
-    pub user_id: Option<String>,
-    /// The flow this order belongs to (a password reset), if any.
-    pub context: Option<String>,
-}
 
 /// A started flow.
 #[derive(Debug, Clone)]
@@ -128,6 +62,7 @@ pub struct BankIdFlows {
     pub(super) auditor: Auditor,
     pub(super) notifier: Option<Arc<dyn crate::identity::ChangeNotifier>>,
     pub(super) frames: super::FrameCache,
+    pub(super) policy: super::Policy,
 }
 
 /// What an order is for.
@@ -160,7 +95,22 @@ impl BankIdFlows {
         key: DataKey,
         auditor: Auditor,
     ) -> Self {
-        Self { store, bankid, clock, random, key, auditor, notifier: None, frames: super::FrameCache::new(1_000_000) }
+        Self {
+            store,
+            bankid,
+            clock,
+            random,
+            key,
+            auditor,
+            notifier: None,
+            frames: super::FrameCache::new(1_000_000),
+            policy: super::Policy::default(),
+        }
+    }
+
+    pub fn with_policy(mut self, policy: super::Policy) -> Self {
+        self.policy = policy;
+        self
     }
 
     /// Keep up to `max_bytes` of drawn QR frames.
@@ -198,6 +148,13 @@ impl BankIdFlows {
             end_user_ip: meta.source_ip.clone(),
             personal_number: required.map(|p| p.digits().to_string()),
             user_visible_data: visible_text,
+            web: Some(super::wire::WebDevice {
+                // A keyed hash of the browser binding: stable for the browser, useless as a cookie.
+                device_identifier: self.key.lookup_hash(&format!("bankid-device\0{binding}")),
+                referring_domain: self.policy.referring_domain.clone(),
+                user_agent: meta.user_agent.chars().take(256).collect::<String>(),
+            })
+            .filter(|w| !w.user_agent.is_empty()),
         };
         let mut event = AuditEvent::new(EventKind::BankIdOrder, Outcome::Success);
         if let Some(u) = &user {
@@ -356,6 +313,9 @@ impl BankIdFlows {
         if rec.required_pn_hash.as_ref().is_some_and(|required| *required != hash) {
             return self.fail(rec, "mismatch", meta).await;
         }
+        if let Some(why) = self.doubtful(rec, &user, meta).await? {
+            return self.fail(rec, why, meta).await;
+        }
         let now = self.clock.now();
         match FlowPurpose::parse(&rec.purpose) {
             purpose @ (FlowPurpose::Enrol | FlowPurpose::Replace) => {
@@ -445,6 +405,24 @@ impl BankIdFlows {
         Ok(())
     }
 
+    /// BankID's risk indication and, on the same device, the app's address (audited either way):
+    /// the reason to refuse the order, if any.
+    async fn doubtful(
+        &self,
+        rec: &BankIdFlowRecord,
+        user: &CompletedUser,
+        meta: &RequestMeta,
+    ) -> Result<Option<&'static str>, StorageError> {
+        let (refusal, notes) = self.policy.assess(rec.mode == "autostart", user, &meta.source_ip);
+        let outcome = if refusal.is_some() { Outcome::Blocked } else { Outcome::Success };
+        let mut event = AuditEvent::new(EventKind::BankIdResult, outcome).detail(format!("{}: {notes}", rec.purpose));
+        if let Some(u) = &rec.user_id {
+            event = event.user_id(u);
+        }
+        self.auditor.record(meta, event).await?;
+        Ok(refusal)
+    }
+
     /// The user chose to open BankID on this device; returns the autostart token.
     pub async fn autostart(&self, id: &str, binding: &str) -> Result<Option<String>, StorageError> {
         let Some(rec) = self.load(id, binding).await? else {
@@ -494,25 +472,5 @@ impl BankIdFlows {
             return Ok(None);
         }
         Ok(rec.result_user_id)
-    }
-}
-
-fn done_key(purpose: FlowPurpose) -> &'static str {
-    match purpose {
-        FlowPurpose::Enrol | FlowPurpose::Replace => "bankid.enrolled",
-        FlowPurpose::Login => "bankid.logged_in",
-        FlowPurpose::Verify | FlowPurpose::Reset | FlowPurpose::ResetStep | FlowPurpose::Caller => "bankid.verified",
-    }
-}
-
-fn failure_key(hint: &str) -> &'static str {
-    match hint {
-        "mismatch" => "bankid.mismatch",
-        "alreadyEnrolled" => "bankid.already_enrolled",
-        "notVerified" => "bankid.not_verified",
-        "notEnrolled" => "bankid.not_enrolled",
-        "severalAccounts" => "bankid.several_accounts",
-        "invalidPersonalNumber" | "noUser" | "notFound" | "nothingToReplace" => "bankid.rfa22",
-        other => message_key(false, other, StartMode::Qr),
     }
 }

@@ -202,6 +202,9 @@ impl BankId for IdkollenClient {
                 name: r.name.unwrap_or_default(),
                 given_name: r.given_name.unwrap_or_default(),
                 surname: r.surname.unwrap_or_default(),
+                // The broker gives neither a risk indication nor the device's address.
+                risk: None,
+                device_ip: None,
             })),
             other => Err(BankIdError::Unexpected { status, body: format!("unknown status {other}") }),
         }

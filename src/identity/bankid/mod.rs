@@ -4,14 +4,18 @@ mod flow;
 mod frame;
 mod idkollen;
 mod phone;
+mod policy;
+mod purpose;
 mod qr;
 mod rfa;
 mod rp;
 pub mod wire;
 
-pub use flow::{BankIdFlows, Flow, FlowError, FlowPurpose, FlowState, FlowUser, FlowView, Start};
+pub use flow::{BankIdFlows, Flow, FlowError, FlowUser, Start};
 pub use frame::{FrameCache, qr_modules, qr_svg};
 pub use idkollen::{IdkollenAuth, IdkollenClient};
+pub use policy::Policy;
+pub use purpose::{FlowPurpose, FlowState, FlowView};
 pub use qr::{launch_url, qr_auth_code, qr_payload};
 pub use rfa::{StartMode, error_key, message_key};
 pub use rp::{RpClient, SetupError, error_chain as error_text};
@@ -26,6 +30,8 @@ pub struct AuthOrder {
     pub personal_number: Option<String>,
     /// Shown in the app: UTF-8 text (simpleMarkdownV1).
     pub user_visible_data: String,
+    /// The browser the order was started from (sent as `web`), when there is one.
+    pub web: Option<wire::WebDevice>,
 }
 
 /// A phone order: the user is on the phone with the service desk.
@@ -53,6 +59,61 @@ pub struct CompletedUser {
     pub name: String,
     pub given_name: String,
     pub surname: String,
+    /// BankID's risk indication, when asked for and given.
+    pub risk: Option<Risk>,
+    /// The address BankID saw the app at.
+    pub device_ip: Option<String>,
+}
+
+/// BankID's risk indication for an order (`returnRisk`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Risk {
+    Low,
+    Moderate,
+    High,
+}
+
+impl Risk {
+    pub fn parse(s: &str) -> Option<Risk> {
+        match s.to_ascii_lowercase().as_str() {
+            "low" => Some(Risk::Low),
+            "moderate" => Some(Risk::Moderate),
+            "high" => Some(Risk::High),
+            _ => None,
+        }
+    }
+
+    pub fn id(self) -> &'static str {
+        match self {
+            Risk::Low => "low",
+            Risk::Moderate => "moderate",
+            Risk::High => "high",
+        }
+    }
+}
+
+/// Escapes text for BankID's simpleMarkdownV1, whose markup is `*bold*`, `+italic+`, `#`
+/// headings, `|` tables and `\\` escapes: an account like `EXAMPLE\\anna` then shows as typed.
+pub fn markdown_escape(text: &str) -> String {
+    let mut out = String::with_capacity(text.len() + 2);
+    for c in text.chars() {
+        if matches!(c, '\\' | '*' | '+' | '#' | '|' | '_') {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn markdown_markup_in_names_is_escaped() {
+        assert_eq!(super::markdown_escape("EXAMPLE\\anna"), "EXAMPLE\\\\anna");
+        assert_eq!(super::markdown_escape("*x* +y+ #z a|b"), "\\*x\\* \\+y\\+ \\#z a\\|b");
+        assert_eq!(super::markdown_escape("anna-lena.berg"), "anna-lena.berg");
+    }
 }
 
 /// The answer to `collect`.

@@ -162,6 +162,8 @@ pub(crate) fn collect_from(r: CollectResponse) -> Result<Collect, BankIdError> {
                 name: data.user.name,
                 given_name: data.user.given_name,
                 surname: data.user.surname,
+                risk: data.risk.as_deref().and_then(super::Risk::parse),
+                device_ip: data.device.map(|d| d.ip_address),
             }))
         }
         other => Err(BankIdError::Unexpected { status: 200, body: format!("unknown status {other}") }),
@@ -180,6 +182,8 @@ impl BankId for RpClient {
             user_visible_data: visible_data(&order.user_visible_data),
             user_visible_data_format: Some("simpleMarkdownV1".into()),
             return_url: None,
+            return_risk: Some(true),
+            web: order.web.clone(),
         };
         let r: AuthResponse = self.post("auth", &body).await?;
         Ok(OrderStart {

@@ -23,6 +23,23 @@ pub struct AuthRequest {
     pub user_visible_data_format: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub return_url: Option<String>,
+    /// Ask for BankID's risk indication in `completionData.risk`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub return_risk: Option<bool>,
+    /// What the relying party knows of the browser (helps BankID's risk assessment).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub web: Option<WebDevice>,
+}
+
+/// The `web` device data of an order started from a browser.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "camelCase")]
+pub struct WebDevice {
+    /// Stable per browser, and not the cookie itself (a keyed hash of it).
+    pub device_identifier: String,
+    /// The relying party's domain, e.g. `losenord.example.se`.
+    pub referring_domain: String,
+    pub user_agent: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
@@ -82,6 +99,9 @@ pub struct CompletionData {
     pub signature: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ocsp_response: Option<String>,
+    /// `low`, `moderate` or `high`, when the order asked for it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub risk: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]

@@ -149,6 +149,8 @@ pub async fn broker_auth(
         user_visible_data: visible(&body.intent),
         user_visible_data_format: None,
         return_url: None,
+        return_risk: None,
+        web: None,
     };
     match state.auth(&request) {
         Ok(r) => HttpResponse::Created().json(IdkollenAuth {

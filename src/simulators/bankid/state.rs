@@ -80,6 +80,12 @@ pub struct Order {
     pub visible_text: String,
     pub holder: Option<Identity>,
     pub status: Status,
+    /// The order asked for the risk indication; the one it will get.
+    pub return_risk: bool,
+    pub risk: &'static str,
+    /// The address the simulated app reports for the device.
+    pub device_ip: String,
+    pub web: Option<wire::WebDevice>,
 }
 
 impl Order {
@@ -133,6 +139,10 @@ pub struct SimState {
     /// Off only to test a relying party's own check: lets any BankID complete a personal-number order.
     enforce_requirement: Mutex<bool>,
     broker_status_calls: Mutex<Vec<(String, Timestamp)>>,
+    /// The risk indication new orders get (`low` unless a test says otherwise).
+    risk: Mutex<&'static str>,
+    /// The device address new orders report (None: the endUserIp the order was started with).
+    device_ip: Mutex<Option<String>>,
 }
 
 fn uuid4(random: &dyn Random) -> String {
@@ -151,6 +161,8 @@ impl SimState {
             faults: Mutex::new(VecDeque::new()),
             enforce_requirement: Mutex::new(true),
             broker_status_calls: Mutex::new(Vec::new()),
+            risk: Mutex::new("low"),
+            device_ip: Mutex::new(None),
         }
     }
 
@@ -192,6 +204,16 @@ impl SimState {
         self.broker_status_calls.lock().expect("lock").clone()
     }
 
+    /// New orders that ask for it get this risk indication (`low`, `moderate` or `high`).
+    pub fn set_risk(&self, risk: &'static str) {
+        *self.risk.lock().expect("lock") = risk;
+    }
+
+    /// New orders report this device address (as if the app ran elsewhere), or the endUserIp.
+    pub fn set_device_ip(&self, ip: Option<&str>) {
+        *self.device_ip.lock().expect("lock") = ip.map(str::to_string);
+    }
+
     pub fn set_enforce_requirement(&self, on: bool) {
         *self.enforce_requirement.lock().expect("lock") = on;
     }
@@ -226,6 +248,9 @@ impl SimState {
             return Err(invalid("Invalid endUserIp"));
         }
         let visible_text = decode_visible(req.user_visible_data.as_deref())?;
+        if let Some(web) = &req.web {
+            check_web(web)?;
+        }
         let required = req.requirement.as_ref().and_then(|r| r.personal_number.clone());
         if let Some(pn) = &required {
             if pn.len() != 12 || !pn.chars().all(|c| c.is_ascii_digit()) {
@@ -246,6 +271,10 @@ impl SimState {
             visible_text,
             holder: None,
             status: Status::Pending("outstandingTransaction"),
+            return_risk: req.return_risk == Some(true),
+            risk: *self.risk.lock().expect("lock"),
+            device_ip: self.device_ip.lock().expect("lock").clone().unwrap_or_else(|| req.end_user_ip.clone()),
+            web: req.web.clone(),
         };
         self.with_orders(|orders, _| {
             if let Some(pn) = &required {
@@ -287,6 +316,10 @@ impl SimState {
             visible_text,
             holder: None,
             status: Status::Pending("outstandingTransaction"),
+            return_risk: false,
+            risk: "low",
+            device_ip: String::new(),
+            web: None,
         };
         self.with_orders(|orders, _| {
             Self::refuse_if_in_progress(orders, pn)?;
@@ -436,6 +469,28 @@ impl SimState {
     }
 }
 
+/// `web` as BankID checks it: every field present and sensible, the domain a bare host name.
+fn check_web(web: &wire::WebDevice) -> Result<(), ApiError> {
+    if web.device_identifier.is_empty() || web.device_identifier.len() > 256 {
+        return Err(invalid("Invalid web.deviceIdentifier"));
+    }
+    let domain = &web.referring_domain;
+    if domain.is_empty() || domain.contains(['/', ':', ' ']) {
+        return Err(invalid("Invalid web.referringDomain"));
+    }
+    if web.user_agent.is_empty() || web.user_agent.chars().count() > 256 {
+        return Err(invalid("Invalid web.userAgent"));
+    }
+    Ok(())
+}
+
+/// A stable identifier of the simulated device (per person), as BankID's `uhi`.
+fn uhi(personal_number: &str) -> String {
+    use sha2::Digest;
+    let digest = sha2::Sha256::digest(format!("simulated-device:{personal_number}").as_bytes());
+    base64::engine::general_purpose::STANDARD.encode(&digest[..20])
+}
+
 fn decode_visible(data: Option<&str>) -> Result<String, ApiError> {
     let Some(data) = data else {
         return Ok(String::new());
@@ -462,10 +517,14 @@ fn collect_response(o: &Order) -> wire::CollectResponse {
                     given_name: who.given_name.clone(),
                     surname: who.surname.clone(),
                 },
-                device: Some(wire::CompletionDevice { ip_address: o.end_user_ip.clone(), uhi: None }),
+                device: Some(wire::CompletionDevice {
+                    ip_address: o.device_ip.clone(),
+                    uhi: Some(uhi(&who.personal_number)),
+                }),
                 bank_id_issue_date: Some("2024-01-01".into()),
                 signature: Some(base64::engine::general_purpose::STANDARD.encode("<simulated-signature/>")),
                 ocsp_response: Some(base64::engine::general_purpose::STANDARD.encode("simulated-ocsp")),
+                risk: o.return_risk.then(|| o.risk.to_string()),
             }),
         ),
     };

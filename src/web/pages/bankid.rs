@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use super::{html, layout, see_other};
 use crate::enrolment::{Change, ServiceKind};
 use crate::identity::PersonalNumber;
-use crate::identity::bankid::{BankIdFlows, FlowError, FlowPurpose, FlowState, FlowUser, FlowView, Start, launch_url};
+use crate::identity::bankid::{
+    BankIdFlows, FlowError, FlowPurpose, FlowState, FlowUser, FlowView, Start, launch_url, markdown_escape,
+};
 use crate::login::LoginError;
 use crate::web::context::{AppState, csrf_seed, request_id, request_lang};
 use crate::web::csrf::{CsrfField, CsrfForm};
@@ -31,15 +33,24 @@ fn flows(page: &Page) -> Result<&BankIdFlows, WebError> {
     page.state.bankid.as_deref().ok_or_else(|| WebError::not_found(page.lang, &page.meta.request_id))
 }
 
-fn visible_text(page: &Page, purpose: FlowPurpose) -> String {
-    let key = match purpose {
-        FlowPurpose::Enrol | FlowPurpose::Replace => "bankid.visible.enrol",
-        FlowPurpose::Login => "bankid.visible.login",
-        FlowPurpose::Verify => "bankid.visible.verify",
-        FlowPurpose::Reset | FlowPurpose::ResetStep => "bankid.visible.reset",
-        FlowPurpose::Caller => "bankid.visible.caller",
+/// What the BankID app shows (simpleMarkdownV1): the action, and the account it is for.
+pub fn visible_text(page: &Page, purpose: FlowPurpose, account: Option<&str>) -> String {
+    let key = match (purpose, account) {
+        (FlowPurpose::Enrol | FlowPurpose::Replace, _) => "bankid.visible.enrol",
+        (FlowPurpose::Login, _) => "bankid.visible.login",
+        (FlowPurpose::Verify, _) => "bankid.visible.verify",
+        (FlowPurpose::Reset | FlowPurpose::ResetStep, Some(_)) => "bankid.visible.reset",
+        (FlowPurpose::Reset | FlowPurpose::ResetStep, None) => "bankid.visible.reset_anonymous",
+        (FlowPurpose::Caller, _) => "bankid.visible.caller",
     };
-    page.i18n().f(key, &[("portal", &page.state.settings.portal.name)])
+    let portal = markdown_escape(&page.state.settings.portal.name);
+    let account = markdown_escape(account.unwrap_or_default());
+    page.i18n().f(key, &[("portal", &portal), ("account", &account)])
+}
+
+/// An account as the user knows it from Windows: `EXAMPLE\anna`.
+pub fn domain_account(page: &Page, account_name: &str) -> String {
+    format!("{}\\{account_name}", page.state.settings.directory.netbios_domain)
 }
 
 fn title_key(purpose: FlowPurpose) -> &'static str {
@@ -127,7 +138,8 @@ async fn start(page: &Page, purpose: FlowPurpose) -> Result<HttpResponse, WebErr
     }
     let user = session.map(|s| FlowUser { user_id: &s.user.user_id, account_name: &s.user.account_name });
     let order = Start { purpose, user, required: required.as_ref(), context: None };
-    match flows.start(order, binding, visible_text(page, purpose), &page.meta).await {
+    let account = session.map(|s| domain_account(page, &s.user.account_name));
+    match flows.start(order, binding, visible_text(page, purpose, account.as_deref()), &page.meta).await {
         Ok(flow) => Ok(see_other(&format!("/bankid/{}", flow.id)).finish()),
         Err(FlowError::BankId(e)) => {
             tracing::warn!(reference = %page.meta.request_id, error = %e, "BankID order refused");

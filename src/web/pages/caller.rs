@@ -91,7 +91,8 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
         let Some(pn) = flows.enrolled_number(&user.id).await.map_err(|e| page.fail(e))? else {
             return html(&page, view(&page, roles, Some(i.t("admin.not_enrolled_service").to_string()), "error"));
         };
-        let text = i.f("bankid.visible.caller", &[("portal", &page.state.settings.portal.name)]);
+        let account = super::bankid::domain_account(&page, &user.account_name);
+        let text = super::bankid::visible_text(&page, crate::identity::bankid::FlowPurpose::Caller, Some(&account));
         return match flows.start_phone(binding(&page), target, &pn, form.we_called == "yes", text, &page.meta).await {
             Ok(flow) => Ok(see_other(&format!("/admin/verify/bankid/{}", flow.id)).finish()),
             Err(FlowError::BankId(e)) => {

@@ -96,7 +96,9 @@ async fn bankid_step(page: &Page, view: Option<&ResetView>) -> Result<HttpRespon
             Some(v.id.as_str()),
         ),
     };
-    let text = page.i18n().f("bankid.visible.reset", &[("portal", &page.state.settings.portal.name)]);
+    // The name the user typed (the same whether or not it matches anyone), or none.
+    let typed = view.map(|v| v.typed_name.as_str()).filter(|t| !t.is_empty());
+    let text = super::bankid::visible_text(page, purpose, typed);
     match flows.start(Start { purpose, user, required: None, context }, binding(page), text, &page.meta).await {
         Ok(flow) => Ok(see_other(&format!("/bankid/{}", flow.id)).finish()),
         Err(FlowError::BankId(e)) => {
@@ -121,11 +123,12 @@ async fn load(page: &Page, id: &str) -> Result<ResetView, WebError> {
     let reset = &page.state.reset;
     let not_found = || WebError::not_found(page.lang, &page.meta.request_id);
     let view = reset.view(id, binding(page), &page.meta).await.map_err(|e| page.fail(e))?.ok_or_else(not_found)?;
-    if view.state.is_open() && !view.verified.contains(&ServiceKind::BankId) {
-        if reset.bankid_step_done(id).await.map_err(|e| page.fail(e))? {
-            reset.verified(&view, ServiceKind::BankId, &page.meta).await.map_err(|e| page.fail(e))?;
-            return reset.view(id, binding(page), &page.meta).await.map_err(|e| page.fail(e))?.ok_or_else(not_found);
-        }
+    if view.state.is_open()
+        && !view.verified.contains(&ServiceKind::BankId)
+        && reset.bankid_step_done(id).await.map_err(|e| page.fail(e))?
+    {
+        reset.verified(&view, ServiceKind::BankId, &page.meta).await.map_err(|e| page.fail(e))?;
+        return reset.view(id, binding(page), &page.meta).await.map_err(|e| page.fail(e))?.ok_or_else(not_found);
     }
     Ok(view)
 }

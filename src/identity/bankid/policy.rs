@@ -1,0 +1,81 @@
+//! What the portal asks of a completed BankID order beyond the identity: BankID's own risk
+//! indication (`returnRisk`), and, when the app was started on this device, that the app's address
+//! is the browser's (a relayed autostart link opens the app somewhere else).
+
+use super::{CompletedUser, Risk};
+use crate::config::SameDeviceIp;
+
+#[derive(Debug, Clone)]
+pub struct Policy {
+    /// Sent as `web.referringDomain`.
+    pub referring_domain: String,
+    /// Orders rated above this are refused.
+    pub max_risk: Risk,
+    pub same_device_ip: SameDeviceIp,
+}
+
+impl Default for Policy {
+    fn default() -> Self {
+        Self { referring_domain: "localhost".into(), max_risk: Risk::Moderate, same_device_ip: SameDeviceIp::Log }
+    }
+}
+
+impl Policy {
+    /// The reason to refuse an order completed by `user` (None: accept it), and what to audit.
+    /// `autostart`: the user opened the app on this device; `browser_ip`: the browser's address.
+    pub fn assess(&self, autostart: bool, user: &CompletedUser, browser_ip: &str) -> (Option<&'static str>, String) {
+        let mut notes = vec![format!("risk {}", user.risk.map(Risk::id).unwrap_or("not given"))];
+        let mut refusal = user.risk.is_some_and(|r| r > self.max_risk).then_some("riskTooHigh");
+        let checked = autostart && self.same_device_ip != SameDeviceIp::Off;
+        if let (true, Some(device_ip)) = (checked, user.device_ip.as_deref()) {
+            if device_ip != browser_ip {
+                notes.push(format!("app at {device_ip}, browser at {browser_ip}"));
+                if self.same_device_ip == SameDeviceIp::Refuse {
+                    refusal = refusal.or(Some("otherDevice"));
+                }
+            }
+        }
+        (refusal, notes.join("; "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn completed(risk: Option<Risk>, device_ip: &str) -> CompletedUser {
+        CompletedUser {
+            personal_number: "198112189876".into(),
+            name: "Anna Andersson".into(),
+            given_name: "Anna".into(),
+            surname: "Andersson".into(),
+            risk,
+            device_ip: Some(device_ip.into()),
+        }
+    }
+
+    #[test]
+    fn risk_above_the_limit_is_refused_and_an_unknown_risk_is_noted() {
+        let policy = Policy::default();
+        assert_eq!(policy.assess(false, &completed(Some(Risk::Moderate), "1.2.3.4"), "1.2.3.4").0, None);
+        assert_eq!(policy.assess(false, &completed(Some(Risk::High), "1.2.3.4"), "1.2.3.4").0, Some("riskTooHigh"));
+        let strict = Policy { max_risk: Risk::Low, ..Policy::default() };
+        assert_eq!(strict.assess(false, &completed(Some(Risk::Moderate), "1.2.3.4"), "1.2.3.4").0, Some("riskTooHigh"));
+        let (refusal, notes) = policy.assess(false, &completed(None, "1.2.3.4"), "1.2.3.4");
+        assert_eq!((refusal, notes.as_str()), (None, "risk not given"));
+    }
+
+    #[test]
+    fn another_address_on_the_same_device_is_logged_or_refused_as_configured() {
+        let user = completed(Some(Risk::Low), "203.0.113.9");
+        let log = Policy::default();
+        let (refusal, notes) = log.assess(true, &user, "198.51.100.7");
+        assert_eq!(refusal, None);
+        assert!(notes.contains("app at 203.0.113.9, browser at 198.51.100.7"), "{notes}");
+        let refuse = Policy { same_device_ip: SameDeviceIp::Refuse, ..Policy::default() };
+        assert_eq!(refuse.assess(true, &user, "198.51.100.7").0, Some("otherDevice"));
+        assert_eq!(refuse.assess(false, &user, "198.51.100.7").0, None, "a QR code is scanned on another device");
+        let off = Policy { same_device_ip: SameDeviceIp::Off, ..Policy::default() };
+        assert_eq!(off.assess(true, &user, "198.51.100.7").1, "risk low");
+    }
+}
