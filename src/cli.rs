@@ -128,13 +128,24 @@ async fn check_config(path: PathBuf, offline: bool) -> ExitCode {
     };
     if !offline {
         let reached = match LdapDirectory::new(&settings.directory) {
-            Ok(dir) => dir.ping().await,
+            Ok(dir) => dir.ping().await.map(|()| dir),
             Err(e) => Err(e),
         };
-        if let Err(e) = reached {
-            eprintln!("{} is valid, but the directory check failed:", path.display());
-            eprintln!("  - {e}");
-            return ExitCode::from(3);
+        let history = match reached {
+            Ok(dir) => dir.reset_enforces_history().await,
+            Err(e) => Err(e),
+        };
+        match history {
+            Err(e) => {
+                eprintln!("{} is valid, but the directory check failed:", path.display());
+                eprintln!("  - {e}");
+                return ExitCode::from(3);
+            }
+            Ok(false) => println!(
+                "warning: the directory does not support password history on resets (LDAP_SERVER_POLICY_HINTS): \
+                 a reset may set a password used before (changes with the old password are still checked)"
+            ),
+            Ok(true) => {}
         }
     }
     for w in config::warnings(&settings) {

@@ -43,6 +43,8 @@ pub struct Dashboard {
     pub days: Vec<DayCount>,
     pub failures: Vec<AuditRecord>,
     pub blocked: Vec<AuditRecord>,
+    /// Whether resets enforce AD's password history (the DC supports the policy-hints control).
+    pub history_on_reset: bool,
 }
 
 /// One user, as the admin page shows them.
@@ -178,7 +180,9 @@ impl AdminService {
             |outcome: &str| AuditFilter { outcome: Some(outcome.into()), from: Some(since), ..AuditFilter::default() };
         let (failures, _) = self.store.audit_search(&recent("failure"), 0, 10).await?;
         let (blocked, _) = self.store.audit_search(&recent("blocked"), 0, 10).await?;
+        let history_on_reset = self.directory.reset_enforces_history().await?;
         Ok(Dashboard {
+            history_on_reset,
             users: ids.len(),
             enrolled,
             partly,

@@ -41,6 +41,8 @@ pub struct LdapDirectory {
     /// `policy_cache_seconds`, as it changes seldom and every login and change needs it.
     policies: std::sync::Mutex<HashMap<String, (std::time::Instant, PasswordPolicy)>>,
     policy_ttl: std::time::Duration,
+    /// The policy-hints control the DC supports (read once from the RootDSE), if any.
+    hints: tokio::sync::OnceCell<Option<&'static str>>,
 }
 
 impl LdapDirectory {
@@ -58,6 +60,7 @@ impl LdapDirectory {
             user_filter: s.user_filter.clone(),
             policies: Default::default(),
             policy_ttl: std::time::Duration::from_secs(s.policy_cache_seconds),
+            hints: tokio::sync::OnceCell::new(),
         })
     }
 
@@ -110,6 +113,23 @@ impl LdapDirectory {
         let mut conn = self.pools.service().await?;
         let result = self.search(&mut conn, base, scope, filter, attrs).await;
         conn.settle(result)
+    }
+}
+
+impl LdapDirectory {
+    /// The policy-hints control this DC lists in its RootDSE (asked once).
+    async fn policy_hints(&self) -> Result<Option<&'static str>, DirectoryError> {
+        let oid = self
+            .hints
+            .get_or_try_init(|| async {
+                let root = self.search_once("", Scope::Base, "(objectClass=*)", &["supportedControl"]).await?;
+                let supported = root.first().and_then(|e| e.attrs.get("supportedControl").cloned()).unwrap_or_default();
+                let oid = super::hints::pick(&supported);
+                tracing::info!(control = oid.unwrap_or("none"), "password history on resets (policy hints)");
+                Ok::<_, DirectoryError>(oid)
+            })
+            .await?;
+        Ok(*oid)
     }
 }
 
@@ -329,7 +349,17 @@ impl Directory for LdapDirectory {
         if must_change {
             mods.push(Mod::Replace(b"pwdLastSet".to_vec(), HashSet::from([b"0".to_vec()])));
         }
-        password_written("password reset", self.modify_once(user_dn, mods).await?)
+        let Some(oid) = self.policy_hints().await? else {
+            return password_written("password reset", self.modify_once(user_dn, mods).await?);
+        };
+        // AD enforces history and minimum age on this reset, as on a change.
+        let mut conn = self.pools.service().await?;
+        let result = self.link.timed(conn.with_controls(super::hints::control(oid)).modify(user_dn, mods)).await;
+        password_written("password reset", conn.settle(result)?)
+    }
+
+    async fn reset_enforces_history(&self) -> Result<bool, DirectoryError> {
+        Ok(self.policy_hints().await?.is_some())
     }
 
     async fn change_password(

@@ -4,6 +4,7 @@
 //! may use a fake; integration tests run against a real Samba AD DC.
 
 mod error;
+mod hints;
 mod ldap;
 mod policy;
 mod pool;
@@ -112,6 +113,12 @@ pub trait Directory: Send + Sync + 'static {
         current: &SecretString,
         new: &SecretString,
     ) -> Result<ChangeResult, PasswordWriteError>;
+
+    /// Whether a reset (`reset_password`) is made so that AD enforces the password history and
+    /// minimum age (the DC supports the policy-hints control). False where it cannot be told.
+    async fn reset_enforces_history(&self) -> Result<bool, DirectoryError> {
+        Ok(false)
+    }
 
     /// Unlocks the account without touching the password.
     async fn unlock(&self, user_dn: &str) -> Result<(), DirectoryError>;

@@ -259,6 +259,8 @@ async fn the_dashboard_counts_hundreds_of_users_page_by_page() {
         (n("count-users"), n("count-enrolled"), n("count-partly"), n("count-not")),
         ("301".into(), "1".into(), "1".into(), "299".into())
     );
+    // Samba has no policy-hints control: the dashboard says resets do not enforce history.
+    assert!(text_of(&page, "history-on-reset").unwrap().contains("lösenordshistorik"));
     let per_service = text_of(&page, "per-service").unwrap();
     assert_eq!(per_service, "Mobilt BankID: 1 Mobilkod: 2");
     let doc = scraper::Html::parse_document(&page);

@@ -30,6 +30,7 @@ fn a_good_config_and_a_reachable_directory_pass() {
     let (code, text) = check(&config(&dc), &[]);
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("no problems found; the directory answered"), "{text}");
+    assert!(text.contains("warning: the directory does not support password history on resets"), "{text}");
 }
 
 #[test]

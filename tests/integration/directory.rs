@@ -150,3 +150,27 @@ async fn a_wrong_ca_is_one_clear_error() {
 
 /// A self-signed CA certificate that signed nothing the test DC has.
 const OTHER_CA: &str = include_str!("other-ca.pem");
+
+#[tokio::test]
+async fn without_policy_hints_a_reset_goes_through_and_says_history_is_not_enforced() {
+    let dc = require_dc!();
+    let dir = directory(&dc);
+    // Samba 4.17 does not list LDAP_SERVER_POLICY_HINTS in its RootDSE...
+    assert!(!dir.reset_enforces_history().await.unwrap());
+    // ...and refuses it when it is sent anyway (critical): hence the RootDSE check first.
+    let user = dc.create_user("hints").await;
+    let mut ldap = dc.admin().await;
+    let control = ldap3::controls::RawControl {
+        ctype: "1.2.840.113556.1.4.2239".into(),
+        crit: true,
+        val: Some(vec![0x30, 0x03, 0x02, 0x01, 0x01]),
+    };
+    let pwd: Vec<u8> = "\"Nytt-lösen-1234!\"".encode_utf16().flat_map(|u| u.to_le_bytes()).collect();
+    let mods = vec![ldap3::Mod::Replace(&b"unicodePwd"[..], std::collections::HashSet::from([pwd.as_slice()]))];
+    let refused = ldap.with_controls(control).modify(&user.dn, mods).await.unwrap();
+    assert_eq!(refused.rc, 12, "unavailableCriticalExtension: {}", refused.text);
+    // The portal's reset (no control on this DC) works.
+    let new = SecretString::from("Nytt-lösen-5678!");
+    dir.reset_password(&user.dn, &new, true, false).await.unwrap();
+    assert_eq!(dc.bind(&user.dn, "Nytt-lösen-5678!").await.0, 0);
+}
