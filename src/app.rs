@@ -243,6 +243,7 @@ fn build_state(
         default_lang: Lang::from_code(&settings.portal.default_language).unwrap_or(Lang::Sv),
         // Browsers treat http://localhost and 127.0.0.1 as secure, so Secure cookies work there too.
         secure_cookies: true,
+        cookies: web::CookieNames::for_public_url(settings.uses_tls()),
         csrf: web::CsrfKey::new(csrf_key),
         assets: StaticAssets::new(),
         trusted_proxies,

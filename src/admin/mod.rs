@@ -343,7 +343,10 @@ impl AdminService {
 
 /// A CSV field, quoted when needed, and defused against formula injection in spreadsheets.
 fn csv_field(value: &str) -> String {
-    let value = if value.starts_with(['=', '+', '-', '@']) { format!("'{value}") } else { value.to_string() };
+    // A spreadsheet reads a formula after leading blanks too, and TAB or CR start one on their own.
+    let formula = ['=', '+', '-', '@'];
+    let risky = value.starts_with(['\t', '\r']) || value.trim_start().starts_with(formula);
+    let value = if risky { format!("'{value}") } else { value.to_string() };
     if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }
 }
 
@@ -357,6 +360,11 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=cmd()"), "'=cmd()");
+        assert_eq!(csv_field("\t=cmd()"), "'\t=cmd()");
+        assert_eq!(csv_field("  @SUM(A1)"), "'  @SUM(A1)");
+        assert_eq!(csv_field("\rx"), "\"'\rx\"");
+        assert_eq!(csv_field("\tplain"), "'\tplain");
+        assert_eq!(csv_field("a-b"), "a-b");
     }
 
     #[test]

@@ -124,6 +124,11 @@ impl Auditor {
     /// Writes the event. A failure to write is an error: an event that cannot be audited must not
     /// be reported as done.
     pub async fn record(&self, meta: &RequestMeta, event: AuditEvent) -> Result<(), StorageError> {
+        // Whatever a client typed, one entry stays small (a 10,000-character username is cut).
+        let username = event.username.map(|u| truncate(&u, MAX_NAME));
+        let user_id = event.user_id.map(|u| truncate(&u, MAX_NAME));
+        let detail = event.detail.map(|d| truncate(&d, MAX_DETAIL));
+        let event = AuditEvent { username, user_id, detail, ..event };
         tracing::info!(
             target: "audit",
             event = event.kind.id(),
@@ -149,6 +154,11 @@ impl Auditor {
         self.store.append_audit(&record).await
     }
 }
+
+/// The longest username or user id kept in an entry (AD's own limits are far below).
+const MAX_NAME: usize = 256;
+/// The longest detail kept.
+const MAX_DETAIL: usize = 2000;
 
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()

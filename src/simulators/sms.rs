@@ -115,7 +115,10 @@ fn basic_ok(req: &HttpRequest, user: &str, password: &str) -> bool {
 async fn fault(state: &SmsState) -> Option<HttpResponse> {
     let next = state.faults.lock().expect("lock").pop_front();
     match next? {
-        SmsFault::ServerError => Some(HttpResponse::InternalServerError().body("simulated gateway failure")),
+        // Real gateways quote the request in their errors; the portal must keep none of it.
+        SmsFault::ServerError => {
+            Some(HttpResponse::InternalServerError().body("simulated gateway failure for recipient +46701234567"))
+        }
         SmsFault::Slow(d) => {
             tokio::time::sleep(d).await;
             None

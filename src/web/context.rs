@@ -9,7 +9,7 @@ use futures_util::future::LocalBoxFuture;
 
 use super::csrf::{CsrfKey, CsrfSeed};
 use super::static_files::StaticAssets;
-use super::{CSRF_COOKIE, LANG_COOKIE, SESSION_COOKIE, WebError};
+use super::{CookieNames, WebError};
 use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
 use crate::clock::Clock;
 use crate::config::Settings;
@@ -36,6 +36,7 @@ pub struct AppState {
     pub trusted_proxies: Vec<IpAddr>,
     pub default_lang: Lang,
     pub secure_cookies: bool,
+    pub cookies: CookieNames,
     pub bankid: Option<Arc<crate::identity::bankid::BankIdFlows>>,
     pub sms: Option<Arc<crate::identity::sms::SmsFlows>>,
     pub reset: crate::reset::ResetService,
@@ -85,7 +86,7 @@ impl Page {
 
 /// The language: the remembered choice, else the browser's preference, else the configured default.
 pub fn request_lang(req: &HttpRequest, default: Lang) -> Lang {
-    req.cookie(LANG_COOKIE)
+    req.cookie(CookieNames::of(req).lang)
         .and_then(|c| Lang::from_code(c.value()))
         .or_else(|| {
             req.headers().get("accept-language").and_then(|h| h.to_str().ok()).and_then(Lang::from_accept_language)
@@ -124,7 +125,7 @@ pub fn csrf_seed(req: &HttpRequest) -> Option<String> {
     req.extensions()
         .get::<CsrfSeed>()
         .map(|s| s.0.clone())
-        .or_else(|| req.cookie(CSRF_COOKIE).map(|c| c.value().to_string()))
+        .or_else(|| req.cookie(CookieNames::of(req).csrf).map(|c| c.value().to_string()))
 }
 
 impl FromRequest for Page {
@@ -140,7 +141,7 @@ impl FromRequest for Page {
             let meta = request_meta(&req, &state);
             let seed = csrf_seed(&req);
             let csrf_token = seed.as_deref().map(|seed| state.csrf.token_for(seed)).unwrap_or_default();
-            let session_token = req.cookie(SESSION_COOKIE).map(|c| c.value().to_string());
+            let session_token = req.cookie(state.cookies.session).map(|c| c.value().to_string());
             let auth = match &session_token {
                 None => Auth::Anonymous,
                 Some(token) => match state.sessions.lookup(token).await {

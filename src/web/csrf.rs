@@ -15,7 +15,7 @@ use serde::de::DeserializeOwned;
 use sha2::Sha256;
 
 use super::context::{AppState, request_id, request_lang};
-use super::{CSRF_COOKIE, WebError};
+use super::{CookieNames, WebError};
 use crate::clock::Random;
 
 #[derive(Clone)]
@@ -47,8 +47,8 @@ impl CsrfKey {
 #[derive(Clone)]
 pub struct CsrfSeed(pub String);
 
-pub fn csrf_cookie(value: String, secure: bool) -> Cookie<'static> {
-    Cookie::build(CSRF_COOKIE, value).path("/").http_only(true).secure(secure).same_site(SameSite::Strict).finish()
+pub fn csrf_cookie(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
+    Cookie::build(name, value).path("/").http_only(true).secure(secure).same_site(SameSite::Strict).finish()
 }
 
 /// Gives every page request a CSRF cookie if it has none.
@@ -57,9 +57,10 @@ pub async fn csrf_cookie_middleware(
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<impl MessageBody + 'static>, actix_web::Error> {
     let path = req.path();
-    let needs = req.cookie(CSRF_COOKIE).is_none() && !path.starts_with("/static/") && path != "/health";
+    let state = req.app_data::<web::Data<AppState>>().cloned();
+    let name = state.as_ref().map(|s| s.cookies.csrf).unwrap_or(CookieNames::PLAIN.csrf);
+    let needs = req.cookie(name).is_none() && !path.starts_with("/static/") && path != "/health";
     let made = if needs {
-        let state = req.app_data::<web::Data<AppState>>().cloned();
         let secure = state.as_ref().is_none_or(|s| s.secure_cookies);
         let seed = crate::clock::OsRandom.token();
         req.extensions_mut().insert(CsrfSeed(seed.clone()));
@@ -70,9 +71,9 @@ pub async fn csrf_cookie_middleware(
     let mut res = next.call(req).await?;
     if let Some((seed, secure)) = made {
         // A handler that rotated the cookie (login) has set its own.
-        let already = res.response().cookies().any(|c| c.name() == CSRF_COOKIE);
+        let already = res.response().cookies().any(|c| c.name() == name);
         if !already {
-            res.response_mut().add_cookie(&csrf_cookie(seed, secure))?;
+            res.response_mut().add_cookie(&csrf_cookie(name, seed, secure))?;
         }
     }
     Ok(res)
@@ -101,7 +102,7 @@ impl<T: DeserializeOwned + CsrfField + 'static> FromRequest for CsrfForm<T> {
                 tracing::info!(error = %e, "unreadable form");
                 WebError::bad_form(lang, &rid)
             })?;
-            let seed = req.cookie(CSRF_COOKIE).map(|c| c.value().to_string());
+            let seed = req.cookie(state.cookies.csrf).map(|c| c.value().to_string());
             let valid = seed.is_some_and(|seed| state.csrf.verify(&seed, form.csrf()));
             if !valid {
                 tracing::warn!(path = req.path(), "CSRF token missing or wrong; request refused");

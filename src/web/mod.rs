@@ -15,9 +15,31 @@ pub use error::WebError;
 
 use actix_web::web;
 
-pub const SESSION_COOKIE: &str = "stjarna_session";
-pub const CSRF_COOKIE: &str = "stjarna_csrf";
-pub const LANG_COOKIE: &str = "stjarna_lang";
+/// The portal's cookie names. Served over https they carry the `__Host-` prefix: browsers then
+/// accept them only with Secure, `Path=/` and no Domain, so a sibling sub-domain cannot plant or
+/// overwrite them (a planted CSRF cookie would bind a victim's BankID order to the attacker).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CookieNames {
+    pub session: &'static str,
+    pub csrf: &'static str,
+    pub lang: &'static str,
+}
+
+impl CookieNames {
+    pub const PLAIN: CookieNames =
+        CookieNames { session: "stjarna_session", csrf: "stjarna_csrf", lang: "stjarna_lang" };
+    pub const HOST: CookieNames =
+        CookieNames { session: "__Host-stjarna_session", csrf: "__Host-stjarna_csrf", lang: "__Host-stjarna_lang" };
+
+    pub fn for_public_url(https: bool) -> CookieNames {
+        if https { CookieNames::HOST } else { CookieNames::PLAIN }
+    }
+
+    /// The names in force for a request's application.
+    pub fn of(req: &actix_web::HttpRequest) -> CookieNames {
+        req.app_data::<web::Data<AppState>>().map(|s| s.cookies).unwrap_or(CookieNames::PLAIN)
+    }
+}
 
 /// Every route of the portal.
 pub fn routes(cfg: &mut web::ServiceConfig) {

@@ -97,3 +97,55 @@ async fn unknown_pages_get_a_friendly_404() {
     assert_eq!(res.status(), 404);
     assert!(res.text().await.unwrap().contains("Sidan finns inte"));
 }
+
+#[tokio::test]
+async fn over_https_the_cookies_carry_the_host_prefix() {
+    let dc = require_dc!();
+    let user = dc.create_user("hostpfx").await;
+    let app = spawn_app_with(&dc, |c| {
+        c.replace("public_url = \"http://127.0.0.1\"", "public_url = \"https://losenord.example.test\"")
+    })
+    .await;
+    let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let res = plain.get(app.url("/login")).send().await.unwrap();
+    let set = res.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
+    assert!(set.starts_with("__Host-stjarna_csrf="), "{set}");
+    assert!(set.contains("Secure") && set.contains("Path=/") && !set.contains("Domain"), "{set}");
+    let seed = set.trim_start_matches("__Host-stjarna_csrf=").split(';').next().unwrap().to_string();
+    let token = crate::helpers::csrf_in(&res.text().await.unwrap());
+    let form = [("csrf", token.as_str()), ("username", user.name.as_str()), ("password", user.password.as_str())];
+    // The unprefixed name (what a sibling sub-domain could plant) is not the portal's cookie.
+    let planted = plain
+        .post(app.url("/login"))
+        .header("cookie", format!("stjarna_csrf={seed}"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(planted.status(), 403);
+    let res = plain
+        .post(app.url("/login"))
+        .header("cookie", format!("__Host-stjarna_csrf={seed}"))
+        .form(&form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(res.status(), 303);
+    let cookies: Vec<String> =
+        res.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().to_string()).collect();
+    assert!(cookies.iter().any(|c| c.starts_with("__Host-stjarna_session=") && c.contains("Secure")), "{cookies:?}");
+}
+
+#[tokio::test]
+async fn a_huge_username_is_cut_in_the_audit_trail() {
+    let dc = require_dc!();
+    let app = crate::helpers::spawn_app(&dc).await;
+    let huge = "a".repeat(10_000); // within the 16 KB form limit
+    let csrf = crate::helpers::csrf_in(&app.get_html("/reset").await);
+    let res = app.post("/reset", &[("csrf", &csrf), ("username", &huge)]).await;
+    assert_eq!(res.status(), 303);
+    let audit = app.audit().await;
+    let entry = audit.iter().find(|a| a.event == "reset-start").expect("the attempt is audited");
+    let name = entry.username.as_deref().unwrap();
+    assert!(name.chars().count() <= 256 && name.starts_with("aaa"), "{} characters kept", name.chars().count());
+}

@@ -9,10 +9,11 @@ use super::PhoneNumber;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum GatewayError {
-    #[error("the SMS gateway answered HTTP {status}: {body}")]
-    Server { status: u16, body: String },
-    #[error("the SMS gateway refused the message (HTTP {status}): {body}")]
-    Refused { status: u16, body: String },
+    // The gateway's answer is never kept: error bodies often quote the destination number.
+    #[error("the SMS gateway answered HTTP {status}")]
+    Server { status: u16 },
+    #[error("the SMS gateway refused the message (HTTP {status})")]
+    Refused { status: u16 },
     #[error("the SMS gateway did not answer in time")]
     Timeout,
     #[error("the SMS gateway cannot be reached: {0}")]
@@ -38,12 +39,13 @@ async fn answer(res: Result<reqwest::Response, reqwest::Error>) -> Result<serde_
         }
     })?;
     let status = res.status().as_u16();
-    let body = res.text().await.map_err(|e| GatewayError::Transport(e.to_string()))?;
-    let short: String = body.chars().take(200).collect();
     match status {
-        200..=299 => Ok(serde_json::from_str(&body).unwrap_or(serde_json::Value::Null)),
-        500..=599 => Err(GatewayError::Server { status, body: short }),
-        _ => Err(GatewayError::Refused { status, body: short }),
+        200..=299 => {
+            let body = res.text().await.map_err(|e| GatewayError::Transport(e.to_string()))?;
+            Ok(serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
+        }
+        500..=599 => Err(GatewayError::Server { status }),
+        _ => Err(GatewayError::Refused { status }),
     }
 }
 
@@ -149,8 +151,8 @@ pub async fn with_retries(gateway: &dyn SmsGateway, to: &PhoneNumber, text: &str
     let mut attempt = 1;
     loop {
         match gateway.send(to, text).await {
-            Err(GatewayError::Server { status, body }) if attempt < 3 => {
-                tracing::warn!(status, body, attempt, "SMS gateway server error; retrying");
+            Err(GatewayError::Server { status }) if attempt < 3 => {
+                tracing::warn!(status, attempt, "SMS gateway server error; retrying");
                 tokio::time::sleep(delay).await;
                 delay *= 2;
                 attempt += 1;

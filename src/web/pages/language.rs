@@ -6,8 +6,8 @@ use serde::Deserialize;
 
 use super::see_other;
 use crate::i18n::Lang;
+use crate::web::Page;
 use crate::web::csrf::{CsrfField, CsrfForm};
-use crate::web::{LANG_COOKIE, Page};
 
 #[derive(Deserialize)]
 pub struct LanguageForm {
@@ -32,7 +32,7 @@ fn safe_back(back: &str) -> &str {
 pub async fn switch(page: Page, form: CsrfForm<LanguageForm>) -> HttpResponse {
     let form = form.0;
     let lang = Lang::from_code(&form.lang).unwrap_or(page.lang);
-    let cookie = Cookie::build(LANG_COOKIE, lang.code())
+    let cookie = Cookie::build(page.state.cookies.lang, lang.code())
         .path("/")
         .max_age(Duration::days(365))
         .http_only(true)

@@ -12,7 +12,7 @@ use crate::session::SessionUser;
 use crate::web::context::Auth;
 use crate::web::csrf::{CsrfField, CsrfForm, csrf_cookie};
 use crate::web::views::LoginView;
-use crate::web::{Page, SESSION_COOKIE, WebError};
+use crate::web::{Page, WebError};
 
 #[derive(Deserialize)]
 pub struct Notice {
@@ -68,8 +68,12 @@ pub async fn submit(page: Page, form: CsrfForm<LoginForm>) -> Result<HttpRespons
             let token =
                 page.state.sessions.start(user, page.session_token.as_deref()).await.map_err(|e| page.fail(e))?;
             let secure = page.state.secure_cookies;
-            let rotated_csrf = csrf_cookie(crate::clock::Random::token(&crate::clock::OsRandom), secure);
-            return Ok(see_other("/").cookie(session_cookie(token, secure)).cookie(rotated_csrf).finish());
+            let rotated_csrf =
+                csrf_cookie(page.state.cookies.csrf, crate::clock::Random::token(&crate::clock::OsRandom), secure);
+            return Ok(see_other("/")
+                .cookie(session_cookie(page.state.cookies.session, token, secure))
+                .cookie(rotated_csrf)
+                .finish());
         }
         Ok(LoginOutcome::Refused(Refusal::InvalidCredentials)) => (i.t("login.error.invalid").to_string(), None),
         Ok(LoginOutcome::Refused(Refusal::Throttled { minutes })) => {
@@ -111,8 +115,9 @@ pub async fn submit(page: Page, form: CsrfForm<LoginForm>) -> Result<HttpRespons
 pub async fn start_session(page: &Page, user: SessionUser) -> Result<HttpResponse, WebError> {
     let token = page.state.sessions.start(user, page.session_token.as_deref()).await.map_err(|e| page.fail(e))?;
     let secure = page.state.secure_cookies;
-    let rotated_csrf = csrf_cookie(crate::clock::Random::token(&crate::clock::OsRandom), secure);
-    Ok(see_other("/").cookie(session_cookie(token, secure)).cookie(rotated_csrf).finish())
+    let rotated_csrf =
+        csrf_cookie(page.state.cookies.csrf, crate::clock::Random::token(&crate::clock::OsRandom), secure);
+    Ok(see_other("/").cookie(session_cookie(page.state.cookies.session, token, secure)).cookie(rotated_csrf).finish())
 }
 
 #[derive(Deserialize)]
@@ -138,12 +143,12 @@ pub async fn logout(page: Page, _form: CsrfForm<LogoutForm>) -> Result<HttpRespo
     Ok(see_other("/login?m=logged-out").cookie(clear_session_cookie(&page)).finish())
 }
 
-fn session_cookie(token: String, secure: bool) -> Cookie<'static> {
-    Cookie::build(SESSION_COOKIE, token).path("/").http_only(true).secure(secure).same_site(SameSite::Lax).finish()
+fn session_cookie(name: &'static str, token: String, secure: bool) -> Cookie<'static> {
+    Cookie::build(name, token).path("/").http_only(true).secure(secure).same_site(SameSite::Lax).finish()
 }
 
 fn clear_session_cookie(page: &Page) -> Cookie<'static> {
-    let mut c = session_cookie(String::new(), page.state.secure_cookies);
+    let mut c = session_cookie(page.state.cookies.session, String::new(), page.state.secure_cookies);
     c.make_removal();
     c
 }
