@@ -355,5 +355,6 @@ fn sms_flows(
         per_number: hour(s.limits.per_number_per_hour),
         per_prefix: hour(s.limits.per_prefix_per_hour),
     };
-    Ok(Some(SmsFlows::new(store.clone(), gateway, clock.clone(), random.clone(), key, auditor.clone(), limits)))
+    let flows = SmsFlows::new(store.clone(), gateway, clock.clone(), random.clone(), key, auditor.clone(), limits);
+    Ok(Some(flows.with_queue(1024)))
 }

@@ -66,6 +66,9 @@ pub struct ResetSettings {
     pub protected: ProtectedMode,
     /// Stars a privileged account needs for a reset, with `protected = "stars"`.
     pub protected_stars: u8,
+    /// Flows anyone may start (a reset by name or by BankID, a BankID login) per client address
+    /// (IPv6: per /64) per hour.
+    pub starts_per_address_per_hour: u32,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -87,6 +90,7 @@ impl Default for ResetSettings {
             protected_groups: None,
             protected: ProtectedMode::ServiceDesk,
             protected_stars: 0,
+            starts_per_address_per_hour: 30,
         }
     }
 }

@@ -329,6 +329,22 @@ impl ResetService {
         }))
     }
 
+    /// Whether one more anonymous flow may start from this client's address (IPv6: its /64):
+    /// None when it may (it is counted), else the minutes to wait. Covers resets by name or BankID
+    /// and BankID logins.
+    pub async fn admit_start(&self, meta: &RequestMeta) -> Result<Option<i64>, StorageError> {
+        let limit = Limit { max_failures: self.settings.starts_per_address_per_hour, window_seconds: 3600 };
+        let key = crate::identity::sms::address_key(&meta.source_ip);
+        if let Some(wait) = self.throttle.blocked_for("flow-start", &key, limit).await? {
+            let event =
+                AuditEvent::new(EventKind::ResetStart, Outcome::Blocked).detail("too many flows from this address");
+            self.auditor.record(meta, event).await?;
+            return Ok(Some((wait + 59) / 60));
+        }
+        self.throttle.fail("flow-start", &key).await?;
+        Ok(None)
+    }
+
     /// Whether a BankID step of the flow completed (the order itself runs in the BankID flows).
     pub async fn bankid_step_done(&self, id: &str) -> Result<bool, StorageError> {
         Ok(self.store.bankid_flow_for_context(id, "reset-step").await?.is_some())

@@ -212,9 +212,10 @@ async fn a_user_resets_the_password_in_a_real_browser_with_sms_and_bankid() {
     c.find(Locator::Id("reset-start")).await.unwrap().click().await.unwrap();
 
     // The mobile code first.
+    let seen = t.texts_count("+46701234567");
     c.wait().for_element(Locator::Id("use-sms")).await.unwrap().click().await.unwrap();
     let code_field = c.wait().for_element(Locator::Id("code")).await.unwrap();
-    let code = t.sms.as_ref().unwrap().state.last_code_to("+46701234567").unwrap();
+    let code = t.next_code_to("+46701234567", seen).await;
     code_field.send_keys(&code).await.unwrap();
     c.find(Locator::Id("confirm-code")).await.unwrap().click().await.unwrap();
 

@@ -14,6 +14,7 @@ mod e2e;
 mod language;
 mod login;
 mod reset;
+mod reset_sms;
 mod security;
 mod session;
 mod sims;

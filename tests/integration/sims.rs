@@ -221,6 +221,23 @@ impl SimTest {
 }
 
 impl SimTest {
+    /// The code in the next text to `e164` after the `seen` it already had (reset codes are sent
+    /// from a queue, after the page answered): waits up to 5 s.
+    pub async fn next_code_to(&self, e164: &str, seen: usize) -> String {
+        let phone = &self.sms.as_ref().expect("an SMS simulator").state;
+        for _ in 0..100 {
+            if phone.messages_to(e164).len() > seen {
+                return phone.last_code_to(e164).expect("a code in the text");
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("no new text reached {e164}");
+    }
+
+    pub fn texts_count(&self, e164: &str) -> usize {
+        self.sms.as_ref().expect("an SMS simulator").state.messages_to(e164).len()
+    }
+
     /// Waits (up to 10 s) for the portal's mailer to deliver a message with `subject` to `to`.
     pub async fn mail_to(&self, to: &str, subject: &str) -> Mail {
         for _ in 0..100 {

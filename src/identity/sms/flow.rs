@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use super::{CodeHasher, OneTimeCode, PhoneNumber, SmsGateway, with_retries};
+use super::{CodeHasher, OneTimeCode, PhoneNumber, Sender, SmsGateway, with_retries};
 use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Random, Timestamp};
 use crate::enrolment::{Change, ServiceKind};
@@ -140,6 +140,8 @@ pub struct SmsFlows {
     auditor: Auditor,
     limits: SmsLimits,
     notifier: Option<Arc<dyn crate::identity::ChangeNotifier>>,
+    /// Where anonymous (reset) sends go, to be sent after the answer.
+    queue: Option<super::SmsQueue>,
 }
 
 const BINDING: &str = "sms-challenge";
@@ -166,7 +168,14 @@ impl SmsFlows {
             auditor,
             limits,
             notifier: None,
+            queue: None,
         }
+    }
+
+    /// Sends reset flows' codes after answering (see [`super::SmsQueue`]); starts the worker.
+    pub fn with_queue(mut self, capacity: usize) -> Self {
+        self.queue = Some(super::SmsQueue::start(self.gateway.clone(), self.auditor.clone(), capacity));
+        self
     }
 
     /// Tell the user when a mobile number is enrolled or replaced.
@@ -188,28 +197,26 @@ impl SmsFlows {
         AuditEvent::new(kind, outcome).username(user.account_name).user_id(user.user_id).detail(detail)
     }
 
-    /// Checks every limit, then counts this send against all of them.
+    /// Checks every budget of `sender`, then counts this send against all of them.
     async fn spend(
         &self,
+        sender: Sender<'_>,
         user: &FlowUser<'_>,
-        number: &PhoneNumber,
+        number: Option<&PhoneNumber>,
         meta: &RequestMeta,
     ) -> Result<Option<i64>, StorageError> {
-        let number_hash = self.key.lookup_hash(number.e164());
-        let checks = [
-            ("sms-user", user.user_id.to_string(), self.limits.per_user),
-            ("sms-ip", meta.source_ip.clone(), self.limits.per_ip),
-            ("sms-number", number_hash, self.limits.per_number),
-            ("sms-prefix", number.prefix().to_string(), self.limits.per_prefix),
-        ];
-        for (scope, key, limit) in &checks {
+        let hash = number.map(|n| self.key.lookup_hash(n.e164()));
+        let target = hash.as_deref().zip(number);
+        let budgets = sender.budgets(&self.limits, user.user_id, target, &meta.source_ip);
+        for (scope, key, limit) in &budgets {
             if let Some(wait) = self.throttle.blocked_for(scope, key, *limit).await? {
-                let detail = format!("{scope} limit reached, {}", number.masked());
+                let to = number.map(|n| n.masked()).unwrap_or_default();
+                let detail = format!("{scope} limit reached {to}").trim_end().to_string();
                 self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Blocked, user, detail)).await?;
                 return Ok(Some((wait + 59) / 60));
             }
         }
-        for (scope, key, _) in &checks {
+        for (scope, key, _) in &budgets {
             self.throttle.fail(scope, key).await?;
         }
         Ok(None)
@@ -223,7 +230,9 @@ impl SmsFlows {
         Ok((code, hash))
     }
 
-    /// Sends a code to `number` for `user`, bound to this browser.
+    /// Sends a code to `number` for `user`, bound to this browser, counted against `sender`'s
+    /// budgets. An anonymous sender's code is queued (sent after the answer).
+    #[allow(clippy::too_many_arguments)]
     pub async fn start(
         &self,
         purpose: SmsPurpose,
@@ -232,9 +241,26 @@ impl SmsFlows {
         number: &PhoneNumber,
         text: &str,
         meta: &RequestMeta,
+        sender: Sender<'_>,
     ) -> Result<SmsStart, StorageError> {
-        if let Some(minutes) = self.spend(&user, number, meta).await? {
+        if let Some(minutes) = self.spend(sender, &user, Some(number), meta).await? {
             return Ok(SmsStart::Limited { minutes });
+        }
+        if let (Sender::Anonymous { .. }, Some(queue)) = (sender, &self.queue) {
+            let code = OneTimeCode::generate(self.random.as_ref());
+            let hash = self.hasher.hash(&code).await;
+            let job = super::Queued {
+                to: number.clone(),
+                text: text.replace("{code}", code.as_str()),
+                user_id: user.user_id.to_string(),
+                what: purpose.id().to_string(),
+                meta: meta.clone(),
+            };
+            if !queue.push(job) {
+                tracing::error!("the SMS queue is full; the code is not sent");
+                return Ok(SmsStart::GatewayFailed);
+            }
+            return self.challenge(purpose, binding, &user, Some(number), hash, true, meta).await;
         }
         let hash = match self.send(number, text).await {
             Ok((_, hash)) => hash,
@@ -245,70 +271,66 @@ impl SmsFlows {
                 return Ok(SmsStart::GatewayFailed);
             }
         };
+        self.challenge(purpose, binding, &user, Some(number), hash, false, meta).await
+    }
+
+    /// Stores a pending challenge (for `number`, or a decoy without one) and audits the send
+    /// (`queued`: the worker sends it, and audits the gateway's answer).
+    #[allow(clippy::too_many_arguments)]
+    async fn challenge(
+        &self,
+        purpose: SmsPurpose,
+        binding: &str,
+        user: &FlowUser<'_>,
+        number: Option<&PhoneNumber>,
+        code_hash: String,
+        queued: bool,
+        meta: &RequestMeta,
+    ) -> Result<SmsStart, StorageError> {
         let id = self.random.token();
+        let encrypted = number.map(|n| self.key.encrypt(n.e164(), self.random.as_ref()));
         self.store
             .insert_sms_challenge(&SmsChallengeRecord {
                 id: id.clone(),
-                purpose: purpose.id().into(),
+                purpose: if number.is_some() { purpose.id() } else { "decoy" }.into(),
                 binding_hash: binding_hash(BINDING, binding),
                 user_id: user.user_id.into(),
-                number_encrypted: self.key.encrypt(number.e164(), self.random.as_ref()),
-                number_hash: self.key.lookup_hash(number.e164()),
-                number_masked: number.masked(),
-                code_hash: hash,
+                number_encrypted: encrypted.unwrap_or_default(),
+                number_hash: number.map(|n| self.key.lookup_hash(n.e164())).unwrap_or_default(),
+                number_masked: number.map(|n| n.masked()).unwrap_or_default(),
+                code_hash,
                 attempts: 0,
                 sent_at: self.clock.now(),
                 state: "pending".into(),
                 finished_at: None,
             })
             .await?;
-        let detail = format!("{}: code sent to {}", purpose.id(), number.masked());
-        self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Success, &user, detail)).await?;
+        let (outcome, detail) = match number {
+            Some(n) if queued => (Outcome::Success, format!("{}: code queued for {}", purpose.id(), n.masked())),
+            Some(n) => (Outcome::Success, format!("{}: code sent to {}", purpose.id(), n.masked())),
+            None => (Outcome::Failure, "reset: no enrolled number; nothing sent".to_string()),
+        };
+        self.auditor.record(meta, Self::event(EventKind::SmsSend, outcome, user, detail)).await?;
         Ok(SmsStart::Sent { id })
     }
 
     /// A challenge for someone who has no number to send to (a reset for a name that matches nobody,
     /// or a user without a mobile code): it costs what a real one costs and counts against the same
-    /// limits, but sends nothing and can never be verified. The pages cannot tell it apart.
+    /// budgets, but sends nothing and can never be verified. The pages cannot tell it apart.
     pub async fn start_decoy(
         &self,
         binding: &str,
+        flow: &str,
         user_key: &str,
         meta: &RequestMeta,
     ) -> Result<SmsStart, StorageError> {
         let user = FlowUser { user_id: user_key, account_name: "" };
-        for (scope, key, limit) in
-            [("sms-user", user_key, self.limits.per_user), ("sms-ip", meta.source_ip.as_str(), self.limits.per_ip)]
-        {
-            if let Some(wait) = self.throttle.blocked_for(scope, key, limit).await? {
-                let event = Self::event(EventKind::SmsSend, Outcome::Blocked, &user, format!("{scope} limit reached"));
-                self.auditor.record(meta, event).await?;
-                return Ok(SmsStart::Limited { minutes: (wait + 59) / 60 });
-            }
-            self.throttle.fail(scope, key).await?;
+        let sender = Sender::Anonymous { flow, target: user_key };
+        if let Some(minutes) = self.spend(sender, &user, None, meta).await? {
+            return Ok(SmsStart::Limited { minutes });
         }
         let hash = self.hasher.hash(&OneTimeCode::generate(self.random.as_ref())).await;
-        let id = self.random.token();
-        self.store
-            .insert_sms_challenge(&SmsChallengeRecord {
-                id: id.clone(),
-                purpose: "decoy".into(),
-                binding_hash: binding_hash(BINDING, binding),
-                user_id: user_key.into(),
-                number_encrypted: String::new(),
-                number_hash: String::new(),
-                number_masked: String::new(),
-                code_hash: hash,
-                attempts: 0,
-                sent_at: self.clock.now(),
-                state: "pending".into(),
-                finished_at: None,
-            })
-            .await?;
-        let event =
-            Self::event(EventKind::SmsSend, Outcome::Failure, &user, "reset: no enrolled number; nothing sent".into());
-        self.auditor.record(meta, event).await?;
-        Ok(SmsStart::Sent { id })
+        self.challenge(SmsPurpose::Verify, binding, &user, None, hash, false, meta).await
     }
 
     /// Sends a code to the user's enrolled number (for verification in later flows).
@@ -318,6 +340,7 @@ impl SmsFlows {
         user: FlowUser<'_>,
         text: &str,
         meta: &RequestMeta,
+        sender: Sender<'_>,
     ) -> Result<SmsStart, StorageError> {
         let Some(enrolled) = self.store.sms_enrolment(user.user_id).await? else { return Ok(SmsStart::NotEnrolled) };
         let number =
@@ -326,7 +349,7 @@ impl SmsFlows {
             tracing::error!(user = user.user_id, "the enrolled number cannot be read back");
             return Ok(SmsStart::NotEnrolled);
         };
-        self.start(SmsPurpose::Verify, binding, user, &number, text, meta).await
+        self.start(SmsPurpose::Verify, binding, user, &number, text, meta, sender).await
     }
 
     /// The challenge, if this user in this browser asked for it.
@@ -449,15 +472,17 @@ impl SmsFlows {
             return Ok(Some(SmsStart::Cooldown { seconds: wait }));
         }
         if rec.purpose == "decoy" {
-            return self.start_decoy(binding, user.user_id, meta).await.map(Some);
+            // Decoys belong to reset flows, which ask for a new code through the flow.
+            return Ok(None);
         }
         let number = self.key.decrypt(&rec.number_encrypted).ok().and_then(|e164| PhoneNumber::parse(&e164, "SE").ok());
         let Some(number) = number else { return Ok(Some(SmsStart::GatewayFailed)) };
         if rec.state != "pending" || self.expired(&rec, now) {
             // A finished challenge cannot be revived: start again.
-            return self.start(SmsPurpose::parse(&rec.purpose), binding, user, &number, text, meta).await.map(Some);
+            let purpose = SmsPurpose::parse(&rec.purpose);
+            return self.start(purpose, binding, user, &number, text, meta, Sender::User).await.map(Some);
         }
-        if let Some(minutes) = self.spend(&user, &number, meta).await? {
+        if let Some(minutes) = self.spend(Sender::User, &user, Some(&number), meta).await? {
             return Ok(Some(SmsStart::Limited { minutes }));
         }
         match self.send(&number, text).await {

@@ -1,11 +1,15 @@
 //! Mobile code (SMS): numbers, one-time codes, gateways, and the enrol/verify flow.
 
+mod budget;
 mod code;
 mod flow;
 mod gateway;
 mod number;
+mod queue;
 
+pub use budget::{Sender, address_key};
 pub use code::{CodeHasher, OneTimeCode};
 pub use flow::{ChallengeState, SmsFlows, SmsLimits, SmsOutcome, SmsPurpose, SmsStart, SmsView};
 pub use gateway::{Elks46, GatewayError, SmsGateway, Twilio, Webhook, with_retries};
 pub use number::{COUNTRIES, PhoneNumber, PhoneNumberError};
+pub use queue::{Queued, SmsQueue};

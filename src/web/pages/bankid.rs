@@ -162,6 +162,17 @@ pub async fn start_verify(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpR
 }
 
 pub async fn start_login(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
+    if let Some(error) = super::reset::too_many_starts(&page).await? {
+        let view = crate::web::views::LoginView {
+            l: layout(&page, "/login"),
+            bankid: true,
+            username: "",
+            error,
+            notice: None,
+            reference: None,
+        };
+        return html(&page, view);
+    }
     start(&page, FlowPurpose::Login).await
 }
 

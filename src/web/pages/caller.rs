@@ -8,7 +8,7 @@ use super::admin::{Guarded, guard};
 use super::{html, layout, see_other};
 use crate::directory::Username;
 use crate::identity::bankid::{FlowError, FlowState, FlowUser};
-use crate::identity::sms::{SmsOutcome, SmsStart};
+use crate::identity::sms::{Sender, SmsOutcome, SmsStart};
 use crate::session::Roles;
 use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::views::AdminVerifyView;
@@ -107,7 +107,11 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
     };
     let minutes = (sms.limits().code_lifetime / 60).max(1).to_string();
     let text = i.f("sms.text", &[("portal", &page.state.settings.portal.name), ("minutes", &minutes)]);
-    match sms.start_verify(binding(&page), target, &text, &page.meta).await.map_err(|e| page.fail(e))? {
+    match sms
+        .start_verify(binding(&page), target, &text, &page.meta, Sender::ServiceDesk)
+        .await
+        .map_err(|e| page.fail(e))?
+    {
         SmsStart::Sent { id } => {
             let masked = sms
                 .view(&id, binding(&page), &user.id)

@@ -12,7 +12,7 @@ use super::{html, layout, see_other};
 use crate::directory::PasswordRefusal;
 use crate::enrolment::ServiceKind;
 use crate::identity::bankid::{FlowError, FlowPurpose, FlowUser, Start};
-use crate::identity::sms::{ChallengeState, SmsOutcome, SmsStart};
+use crate::identity::sms::{ChallengeState, Sender, SmsOutcome, SmsStart};
 use crate::reset::{Finish, ResetError, ResetOutcome, ResetState, ResetStep, ResetView, Rule};
 use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::pages::bankid::CsrfOnly;
@@ -61,6 +61,10 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
         let error = Some(page.i18n().t("reset.error.no_username").to_string());
         return html(&page, ResetStartView { l: layout(&page, "/reset"), bankid: page.state.bankid.is_some(), error });
     }
+    if let Some(error) = too_many_starts(&page).await? {
+        floor(&page, started).await;
+        return html(&page, ResetStartView { l: layout(&page, "/reset"), bankid: page.state.bankid.is_some(), error });
+    }
     let result = page.state.reset.start(&form.0.username, binding(&page), &page.meta).await;
     floor(&page, started).await;
     match result {
@@ -79,8 +83,17 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
     }
 }
 
+/// The message when this address has started too many flows lately (counted here otherwise).
+pub async fn too_many_starts(page: &Page) -> Result<Option<Option<String>>, WebError> {
+    let wait = page.state.reset.admit_start(&page.meta).await.map_err(|e| page.fail(e))?;
+    Ok(wait.map(|minutes| Some(page.i18n().f("reset.error.too_many_starts", &[("minutes", &minutes.to_string())]))))
+}
+
 /// Starting with BankID: no username; the enrolled personal number finds the account.
 pub async fn start_bankid(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
+    if let Some(error) = too_many_starts(&page).await? {
+        return html(&page, ResetStartView { l: layout(&page, "/reset"), bankid: page.state.bankid.is_some(), error });
+    }
     bankid_step(&page, None).await
 }
 
@@ -234,11 +247,23 @@ pub async fn send_code(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOn
     };
     let minutes = (sms.limits().code_lifetime / 60).max(1).to_string();
     let text = page.i18n().f("sms.text", &[("portal", &page.state.settings.portal.name), ("minutes", &minutes)]);
+    // One code a minute per flow, real or decoy alike (each press used to send a text).
+    if let Some(previous) = &view.sms_challenge {
+        let previous = sms.view(previous, binding(&page), &key).await.map_err(|e| page.fail(e))?;
+        if let Some(wait) = previous.map(|p| p.resend_in).filter(|w| *w > 0) {
+            floor(&page, started).await;
+            let message = page.i18n().f("sms.resend_wait", &[("seconds", &wait.to_string())]);
+            return flow_page(&page, &view, Some(message), "error").await;
+        }
+    }
+    // Anonymous: counted per flow, per address and per target, never against the user's own
+    // texts or the service desk's; the code is queued, so a real send answers like a decoy.
+    let sender = Sender::Anonymous { flow: &view.id, target: &key };
     let start = if enrolled {
         let user = FlowUser { user_id: &key, account_name: &view.typed_name };
-        sms.start_verify(binding(&page), user, &text, &page.meta).await
+        sms.start_verify(binding(&page), user, &text, &page.meta, sender).await
     } else {
-        sms.start_decoy(binding(&page), &key, &page.meta).await
+        sms.start_decoy(binding(&page), &view.id, &key, &page.meta).await
     }
     .map_err(|e| page.fail(e))?;
     floor(&page, started).await;

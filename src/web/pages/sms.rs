@@ -7,7 +7,8 @@ use super::{html, layout, see_other};
 use crate::enrolment::{Change, ServiceKind};
 use crate::identity::bankid::FlowUser;
 use crate::identity::sms::{
-    COUNTRIES, ChallengeState, PhoneNumber, PhoneNumberError, SmsFlows, SmsOutcome, SmsPurpose, SmsStart, SmsView,
+    COUNTRIES, ChallengeState, PhoneNumber, PhoneNumberError, Sender, SmsFlows, SmsOutcome, SmsPurpose, SmsStart,
+    SmsView,
 };
 use crate::session::Session;
 use crate::web::csrf::{CsrfField, CsrfForm};
@@ -166,6 +167,7 @@ pub async fn send_enrol(page: Page, form: CsrfForm<NumberForm>) -> Result<HttpRe
             &number,
             &text(&page, flows),
             &page.meta,
+            Sender::User,
         )
         .await
         .map_err(|e| page.fail(e))?;
@@ -186,8 +188,10 @@ pub async fn send_verify(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpRe
     let flows = flows(&page)?;
     let Some(session) = page.session() else { return Ok(see_other("/login").finish()) };
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
-    let start =
-        flows.start_verify(binding, user(session), &text(&page, flows), &page.meta).await.map_err(|e| page.fail(e))?;
+    let start = flows
+        .start_verify(binding, user(session), &text(&page, flows), &page.meta, Sender::User)
+        .await
+        .map_err(|e| page.fail(e))?;
     match start {
         SmsStart::Sent { id } => Ok(see_other(&format!("/sms/{id}")).finish()),
         other => {

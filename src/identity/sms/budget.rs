@@ -1,0 +1,114 @@
+//! Whose budget a text message is counted against. Each kind of sender has budgets of its own, so
+//! that one kind cannot use up another's: an anonymous reset flow (anyone may type a username)
+//! never spends the texts the user needs for their own reset or the service desk needs to verify
+//! them.
+
+use super::{PhoneNumber, SmsLimits};
+use crate::throttle::Limit;
+
+/// Texts one reset flow may cause in an hour (a resend waits out the cooldown as well).
+pub const PER_FLOW_PER_HOUR: u32 = 3;
+
+/// Who caused a text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sender<'a> {
+    /// A logged-in user, for their own enrolment or verification (they may pick the number).
+    User,
+    /// A password-reset flow before anything is proved: only to an enrolled number (or nowhere,
+    /// for a decoy). `target` is the user id, or the typed name when it matches nobody.
+    Anonymous { flow: &'a str, target: &'a str },
+    /// The service desk verifying a caller, to the caller's enrolled number.
+    ServiceDesk,
+}
+
+impl Sender<'_> {
+    /// The (scope, key, limit) each send is counted under. `user_id` is whom the text is about,
+    /// `number` where it goes (None for a decoy), `address` the client's address.
+    pub fn budgets(
+        &self,
+        limits: &SmsLimits,
+        user_id: &str,
+        number: Option<(&str, &PhoneNumber)>,
+        address: &str,
+    ) -> Vec<(&'static str, String, Limit)> {
+        let hour = |n: u32| Limit { max_failures: n, window_seconds: 3600 };
+        match self {
+            Sender::User => {
+                let mut b = vec![
+                    ("sms-user", user_id.to_string(), limits.per_user),
+                    ("sms-ip", address_key(address), limits.per_ip),
+                ];
+                if let Some((hash, n)) = number {
+                    b.push(("sms-number", hash.to_string(), limits.per_number));
+                    b.push(("sms-prefix", n.prefix().to_string(), limits.per_prefix));
+                }
+                b
+            }
+            // The destination is never the sender's choice here, so there is nothing to pump:
+            // counted per flow, per address and per target, the same for a real send and a decoy.
+            Sender::Anonymous { flow, target } => vec![
+                ("sms-anon-flow", flow.to_string(), hour(PER_FLOW_PER_HOUR)),
+                ("sms-anon-ip", address_key(address), limits.per_ip),
+                ("sms-anon-target", target.to_string(), limits.per_number),
+            ],
+            Sender::ServiceDesk => vec![
+                ("sms-desk-user", user_id.to_string(), limits.per_user),
+                ("sms-desk-ip", address_key(address), limits.per_ip),
+            ],
+        }
+    }
+}
+
+/// The key an address is counted under: an IPv4 address as it is, an IPv6 address by its /64
+/// (one subscriber usually has a whole /64).
+pub fn address_key(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(std::net::IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(|v4| v4.to_string()).unwrap_or_default(),
+        _ => address.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> SmsLimits {
+        let hour = |n| Limit { max_failures: n, window_seconds: 3600 };
+        SmsLimits {
+            code_lifetime: 300,
+            max_attempts: 3,
+            resend_cooldown: 60,
+            per_user: hour(5),
+            per_ip: hour(20),
+            per_number: hour(5),
+            per_prefix: hour(50),
+        }
+    }
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("2001:db8:1:2:bbbb::9"), address_key("2001:db8:1:2:aaaa::1"));
+        assert_ne!(address_key("2001:db8:1:3::1"), address_key("2001:db8:1:2::1"));
+        assert_eq!(address_key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(address_key("::ffff:192.0.2.7"), "192.0.2.7");
+    }
+
+    #[test]
+    fn anonymous_flows_never_touch_the_users_or_the_service_desks_budgets() {
+        let number = PhoneNumber::parse("0701234567", "SE").unwrap();
+        let scopes = |s: Sender<'_>| -> Vec<&'static str> {
+            s.budgets(&limits(), "u1", Some(("h", &number)), "192.0.2.7").into_iter().map(|b| b.0).collect()
+        };
+        let anonymous = scopes(Sender::Anonymous { flow: "f1", target: "u1" });
+        for other in [scopes(Sender::User), scopes(Sender::ServiceDesk)] {
+            assert!(anonymous.iter().all(|a| !other.contains(a)), "{anonymous:?} shares with {other:?}");
+        }
+        let decoy = Sender::Anonymous { flow: "f2", target: "name:nobody" }.budgets(&limits(), "", None, "192.0.2.7");
+        assert_eq!(decoy.iter().map(|b| b.0).collect::<Vec<_>>(), anonymous, "a decoy counts like a real send");
+    }
+}

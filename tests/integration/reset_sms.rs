@@ -1,0 +1,95 @@
+//! Texts in anonymous reset flows: budgets of their own, one code a minute per flow, sent from a
+//! queue so a slow gateway does not show; and a limit on anonymous flow starts per address.
+
+use std::time::Instant;
+
+use stjarna::simulators::sms::SmsFault;
+
+use crate::helpers::{csrf_in, location, new_client, text_of};
+use crate::reset::enrolled;
+
+const NUMBER: &str = "+46701234567";
+
+#[tokio::test]
+async fn anonymous_resets_cannot_use_up_the_users_or_the_service_desks_texts() {
+    let dc = require_dc!();
+    let helpdesk = dc.create_group("rs-hd").await;
+    let agent = dc.create_user("rs-agent").await;
+    dc.add_member(&helpdesk, &agent.dn).await;
+    let desk =
+        move |c: String| c.replace("admin_group = ", &format!("helpdesk_group = \"{helpdesk}\"\nadmin_group = "));
+    let (user, mut t) = enrolled(&dc, "rs-budget", desk).await;
+    // Someone types the user's name again and again (new flows, new browsers): after the
+    // anonymous budget for that target (5 an hour), nothing more is sent...
+    let before = t.texts_count(NUMBER);
+    for _ in 0..7 {
+        t.app.client = new_client();
+        let flow = t.start_reset(&user.name).await;
+        t.post_in(&flow, "/sms", &[]).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(t.texts_count(NUMBER) - before, 5, "the anonymous budget stops the flood");
+    // ...but the user's own verification still gets a code,
+    t.app.client = new_client();
+    t.app.login(&user.name, &user.password).await;
+    let res = t.post_from("/", "/verify/sms").await;
+    assert!(location(&res).starts_with("/sms/"), "the user is not locked out of their own texts");
+    // and so does the service desk's verification of the caller.
+    t.app.client = new_client();
+    t.app.login(&agent.name, &agent.password).await;
+    let page = t.app.get_html("/admin/verify").await;
+    let form = [("csrf", csrf_in(&page)), ("username", user.name.clone()), ("method", "sms".to_string())];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    let html = t.app.post("/admin/verify", &form).await.text().await.unwrap();
+    assert!(text_of(&html, "verify-message").unwrap().starts_with("En kod har skickats"), "{html}");
+}
+
+#[tokio::test]
+async fn a_flow_sends_one_code_a_minute_and_a_slow_gateway_does_not_show() {
+    let dc = require_dc!();
+    let (user, t) = enrolled(&dc, "rs-cool", |c| c).await;
+    let flow = t.start_reset(&user.name).await;
+    let before = t.texts_count(NUMBER);
+    t.post_in(&flow, "/sms", &[]).await;
+    t.next_code_to(NUMBER, before).await;
+    let again = t.post_in(&flow, "/sms", &[]).await.text().await.unwrap();
+    let message = text_of(&again, "reset-message").unwrap();
+    assert!(message.starts_with("Du kan få en ny kod om"), "{message}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(t.texts_count(NUMBER), before + 1, "the second press sent nothing");
+
+    // A minute later, with a gateway that takes 2 s: the page answers at once, the text follows.
+    t.app.clock.advance_seconds(61);
+    t.sms.as_ref().unwrap().state.inject(SmsFault::Slow(std::time::Duration::from_secs(2)), 1);
+    let started = Instant::now();
+    t.post_in(&flow, "/sms", &[]).await;
+    let took = started.elapsed();
+    assert!(took.as_millis() < 1500, "the answer waited for the gateway: {took:?}");
+    t.next_code_to(NUMBER, before + 1).await;
+    let audit = t.app.audit().await;
+    assert!(audit.iter().any(|a| a.event == "sms-send" && a.detail.as_deref().unwrap_or("").contains("code queued")));
+}
+
+#[tokio::test]
+async fn anonymous_flow_starts_are_limited_per_address() {
+    let dc = require_dc!();
+    let limited = |c: String| c + "starts_per_address_per_hour = 3\n";
+    let (user, mut t) = enrolled(&dc, "rs-starts", limited).await;
+    for _ in 0..3 {
+        t.app.client = new_client();
+        t.start_reset(&user.name).await;
+    }
+    t.app.client = new_client();
+    let csrf = csrf_in(&t.app.get_html("/reset").await);
+    let res = t.app.post("/reset", &[("csrf", &csrf), ("username", "anyone-at-all")]).await;
+    assert_eq!(res.status(), 200, "no flow is started");
+    let page = res.text().await.unwrap();
+    assert!(text_of(&page, "reset-error").unwrap().contains("för många"), "{page}");
+    // BankID starts and BankID logins count against the same limit.
+    let res = t.post_from("/login", "/login/bankid").await;
+    assert_eq!(res.status(), 200);
+    assert!(res.text().await.unwrap().contains("Det har startats för många"));
+    // An hour later the address may start again.
+    t.app.clock.advance_seconds(3601);
+    t.start_reset(&user.name).await;
+}
