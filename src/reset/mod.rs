@@ -2,7 +2,9 @@
 //! reach `reset_stars`, then set a new password (or only unlock) with the service account.
 
 pub mod policy;
+mod privileged;
 pub mod pwned;
+mod rules;
 mod service;
 mod state;
 

@@ -7,9 +7,11 @@
 
 use std::sync::Arc;
 
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
-use super::policy::{LocalRules, Rule, Rules};
+use super::policy::{Rule, Rules};
+use super::privileged::Privileged;
+use super::rules::NewPasswordRules;
 use super::state::{Finish, ResetState};
 use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Random};
@@ -86,12 +88,9 @@ pub struct ResetService {
     services: Vec<Service>,
     reset_stars: u8,
     netbios: String,
-    local: LocalRules,
-    precheck: bool,
-    pwned: Option<super::pwned::PwnedRange>,
+    rules: NewPasswordRules,
     settings: ResetSettings,
-    /// Members of these groups (nested) and accounts with adminCount=1 are privileged.
-    protected_groups: Vec<String>,
+    privileged: Privileged,
     /// How long a new or replaced service does not count toward a reset, in seconds.
     cooldown: i64,
 }
@@ -118,6 +117,8 @@ impl ResetService {
         settings: ResetSettings,
     ) -> Self {
         Self {
+            rules: NewPasswordRules::new(directory.clone(), password),
+            privileged: Privileged::new(directory.clone(), Vec::new()),
             throttle: Throttle::new(store.clone(), clock.clone()),
             store,
             directory,
@@ -128,25 +129,14 @@ impl ResetService {
             services,
             reset_stars,
             netbios: netbios.into(),
-            local: LocalRules {
-                min_length: password.min_length,
-                banned_words: password.banned_words.clone(),
-                check_common: password.check_common,
-            },
-            precheck: password.precheck,
-            pwned: password
-                .pwned_range_url
-                .as_deref()
-                .map(|u| super::pwned::PwnedRange::new(u, std::time::Duration::from_secs(3))),
             settings,
-            protected_groups: Vec::new(),
             cooldown: 0,
         }
     }
 
     /// Privileged accounts: members of `groups` (nested) and accounts with adminCount=1.
     pub fn with_protected_groups(mut self, groups: Vec<String>) -> Self {
-        self.protected_groups = groups;
+        self.privileged = Privileged::new(self.directory.clone(), groups);
         self
     }
 
@@ -154,33 +144,6 @@ impl ResetService {
     pub fn with_cooldown(mut self, seconds: i64) -> Self {
         self.cooldown = seconds;
         self
-    }
-
-    /// Whether the account is privileged (a portal admin, Domain Admin, protected by AdminSDHolder).
-    async fn is_protected(&self, user_id: &str) -> Result<bool, StorageError> {
-        let user = match self.directory.find_user_by_id(user_id).await {
-            Ok(Some(u)) => u,
-            Ok(None) => return Ok(false),
-            // Unknown is not safe: treat the account as privileged until the directory answers.
-            Err(e) => {
-                tracing::warn!(error = %e, "reset: cannot tell whether the account is privileged");
-                return Ok(true);
-            }
-        };
-        if self.directory.attribute(&user.dn, "adminCount").await.ok().flatten().as_deref() == Some("1") {
-            return Ok(true);
-        }
-        for group in &self.protected_groups {
-            match self.directory.is_member_of(&user.dn, group).await {
-                Ok(true) => return Ok(true),
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, group, "reset: cannot read a protected group's members");
-                    return Ok(true);
-                }
-            }
-        }
-        Ok(false)
     }
 
     pub fn settings(&self) -> &ResetSettings {
@@ -287,7 +250,7 @@ impl ResetService {
         let counting: Vec<ServiceKind> = verified.iter().copied().filter(|k| !cooling.contains(k)).collect();
         // Privileged accounts are told only once the user has proved something.
         let protected = match (&rec.user_id, verified.is_empty()) {
-            (Some(u), false) => self.is_protected(u).await?,
+            (Some(u), false) => self.privileged.is_privileged(u).await,
             _ => false,
         };
         let needed = match (protected, self.settings.protected) {
@@ -411,32 +374,17 @@ impl ResetService {
             return Ok(None);
         };
         let Some(user) = self.directory.find_user_by_id(user_id).await? else { return Ok(None) };
-        let policy = self.directory.password_policy(Some(&user.dn)).await?;
-        let rules = Rules::new(&policy, &self.local, &user.account_name, user.name_to_show());
-        let rules = if self.pwned.is_some() { rules.with_breach_check() } else { rules };
-        Ok(Some((rules, user)))
+        Ok(Some((self.rules.for_user(&user).await?, user)))
     }
 
     /// The rules for a user's new password: AD's (or their fine-grained) policy, and ours.
     pub async fn rules_for_user(&self, user: &DirectoryUser) -> Result<Rules, DirectoryError> {
-        let policy = self.directory.password_policy(Some(&user.dn)).await?;
-        let rules = Rules::new(&policy, &self.local, &user.account_name, user.name_to_show());
-        Ok(if self.pwned.is_some() { rules.with_breach_check() } else { rules })
+        self.rules.for_user(user).await
     }
 
     /// The rules a new password breaks (none when it may go to AD), the breach check included.
     pub async fn broken_rules(&self, rules: &Rules, password: &SecretString, repeated: &SecretString) -> Vec<Rule> {
-        if !self.precheck {
-            return if password.expose_secret() == repeated.expose_secret() { Vec::new() } else { vec![Rule::Matches] };
-        }
-        let mut broken: Vec<Rule> =
-            rules.broken(password.expose_secret(), repeated.expose_secret()).into_iter().cloned().collect();
-        if let (true, Some(pwned)) = (broken.is_empty(), &self.pwned) {
-            if pwned.is_breached(password.expose_secret()).await == Some(true) {
-                broken.push(Rule::NotBreached);
-            }
-        }
-        broken
+        self.rules.broken(rules, password, repeated).await
     }
 
     async fn under_daily_limit(&self, user_id: &str) -> Result<bool, StorageError> {
@@ -453,25 +401,15 @@ impl ResetService {
         meta: &RequestMeta,
     ) -> Result<ResetOutcome, ResetError> {
         let Some((rules, user)) = self.rules(view).await? else { return Ok(ResetOutcome::NotAllowed) };
-        if self.precheck {
-            let mut broken: Vec<Rule> =
-                rules.broken(password.expose_secret(), repeated.expose_secret()).into_iter().cloned().collect();
-            if let (true, Some(pwned)) = (broken.is_empty(), &self.pwned) {
-                if pwned.is_breached(password.expose_secret()).await == Some(true) {
-                    broken.push(Rule::NotBreached);
-                }
-            }
-            if !broken.is_empty() {
-                let ids: Vec<&str> = broken.iter().map(|r| r.id()).collect();
-                let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Failure)
-                    .username(&user.account_name)
-                    .user_id(&user.id)
-                    .detail(format!("refused by local rules: {}", ids.join(", ")));
-                self.auditor.record(meta, event).await?;
-                return Ok(ResetOutcome::Refused(broken));
-            }
-        } else if password.expose_secret() != repeated.expose_secret() {
-            return Ok(ResetOutcome::Refused(vec![Rule::Matches]));
+        let broken = self.rules.broken(&rules, password, repeated).await;
+        if !broken.is_empty() {
+            let ids: Vec<&str> = broken.iter().map(|r| r.id()).collect();
+            let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Failure)
+                .username(&user.account_name)
+                .user_id(&user.id)
+                .detail(format!("refused by local rules: {}", ids.join(", ")));
+            self.auditor.record(meta, event).await?;
+            return Ok(ResetOutcome::Refused(broken));
         }
         if !self.under_daily_limit(&user.id).await? {
             let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Blocked)

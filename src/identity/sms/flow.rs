@@ -10,7 +10,10 @@
 
 use std::sync::Arc;
 
-use super::{CodeHasher, OneTimeCode, PhoneNumber, Sender, SmsGateway, with_retries};
+use super::{
+    ChallengeState, CodeHasher, OneTimeCode, PhoneNumber, Sender, SmsGateway, SmsLimits, SmsOutcome, SmsPurpose,
+    SmsStart, SmsView, with_retries,
+};
 use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Random, Timestamp};
 use crate::enrolment::{Change, ServiceKind};
@@ -18,116 +21,7 @@ use crate::identity::DataKey;
 use crate::identity::bankid::FlowUser;
 use crate::session::{binding_hash, is_bound};
 use crate::storage::{EnrolMode, SmsChallengeRecord, SmsEnrolmentRecord, Storage, StorageError};
-use crate::throttle::{Limit, Throttle};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmsPurpose {
-    /// Enrol a first mobile number.
-    Enrol,
-    /// Put a new number in place of the enrolled one.
-    Replace,
-    Verify,
-}
-
-impl SmsPurpose {
-    pub fn id(self) -> &'static str {
-        match self {
-            SmsPurpose::Enrol => "enrol",
-            SmsPurpose::Replace => "replace",
-            SmsPurpose::Verify => "verify",
-        }
-    }
-
-    fn parse(s: &str) -> SmsPurpose {
-        match s {
-            "enrol" => SmsPurpose::Enrol,
-            "replace" => SmsPurpose::Replace,
-            _ => SmsPurpose::Verify,
-        }
-    }
-}
-
-/// The limits on codes and sends.
-#[derive(Debug, Clone, Copy)]
-pub struct SmsLimits {
-    pub code_lifetime: i64,
-    pub max_attempts: i64,
-    pub resend_cooldown: i64,
-    pub per_user: Limit,
-    pub per_ip: Limit,
-    pub per_number: Limit,
-    pub per_prefix: Limit,
-}
-
-/// What happened when a code was to be sent.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SmsStart {
-    Sent {
-        id: String,
-    },
-    /// A limit was reached; sending is possible again in this many minutes.
-    Limited {
-        minutes: i64,
-    },
-    /// Too soon after the last code; wait this many seconds.
-    Cooldown {
-        seconds: i64,
-    },
-    /// The gateway failed; nothing was stored.
-    GatewayFailed,
-    /// No enrolled number to verify.
-    NotEnrolled,
-}
-
-/// What happened when a code was typed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SmsOutcome {
-    /// The code was right, now: the challenge moved to verified (the number was enrolled, for an
-    /// enrolment). Only this answer is a proof.
-    Verified,
-    /// The challenge was verified before (a reload): it proves nothing again.
-    AlreadyVerified,
-    /// The right code, but the enrolment it was for no longer fits (a number was enrolled meanwhile).
-    Conflict,
-    Wrong {
-        attempts_left: i64,
-    },
-    TooManyAttempts,
-    Expired,
-}
-
-/// Where a challenge stands (past its lifetime, a pending one reads as expired).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ChallengeState {
-    Pending,
-    Verified,
-    /// Too many wrong codes.
-    Failed,
-    Expired,
-}
-
-impl ChallengeState {
-    fn from_stored(state: &str) -> ChallengeState {
-        match state {
-            "pending" => ChallengeState::Pending,
-            "verified" => ChallengeState::Verified,
-            "expired" => ChallengeState::Expired,
-            _ => ChallengeState::Failed,
-        }
-    }
-}
-
-/// What the code page shows.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SmsView {
-    pub id: String,
-    pub purpose: SmsPurpose,
-    pub masked: String,
-    pub state: ChallengeState,
-    pub resend_in: i64,
-    /// Nothing was sent (see `start_decoy`).
-    pub decoy: bool,
-}
+use crate::throttle::Throttle;
 
 pub struct SmsFlows {
     store: Arc<dyn Storage>,

@@ -1,6 +1,7 @@
 //! Mobile code (SMS): numbers, one-time codes, gateways, and the enrol/verify flow.
 
 mod budget;
+mod challenge;
 mod code;
 mod flow;
 mod gateway;
@@ -8,8 +9,9 @@ mod number;
 mod queue;
 
 pub use budget::{Sender, address_key};
+pub use challenge::{ChallengeState, SmsLimits, SmsOutcome, SmsPurpose, SmsStart, SmsView};
 pub use code::{CodeHasher, OneTimeCode};
-pub use flow::{ChallengeState, SmsFlows, SmsLimits, SmsOutcome, SmsPurpose, SmsStart, SmsView};
+pub use flow::SmsFlows;
 pub use gateway::{Elks46, GatewayError, SmsGateway, Twilio, Webhook, with_retries};
 pub use number::{COUNTRIES, PhoneNumber, PhoneNumberError};
 pub use queue::{Queued, SmsQueue};

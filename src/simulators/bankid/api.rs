@@ -8,7 +8,7 @@ use base64::Engine;
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
-use super::state::{ApiError, Fault, SimState, Status};
+use super::{ApiError, Fault, SimState, Status};
 use crate::identity::bankid::IdkollenAuth;
 use crate::identity::bankid::wire::{self, ErrorResponse};
 

@@ -7,7 +7,7 @@ use actix_web::{HttpResponse, web};
 use askama::Template;
 use serde::Deserialize;
 
-use super::state::{SimState, Status};
+use super::{SimState, Status};
 
 #[derive(Template)]
 #[template(path = "simulators/bankid_app.html")]

@@ -6,10 +6,12 @@
 
 mod api;
 mod app;
+mod order;
 mod state;
 
 pub use api::BrokerAccount;
-pub use state::{AppError, Fault, Identity, ORDER_LIFETIME, Order, START_WINDOW, SimState, Status};
+pub use order::{ApiError, AppError, Fault, Identity, ORDER_LIFETIME, Order, START_WINDOW, Status};
+pub use state::SimState;
 
 use std::net::TcpListener;
 use std::path::PathBuf;

@@ -1,0 +1,56 @@
+//! The rules a new password must meet, for one user: AD's policy (or the user's fine-grained
+//! one), our local rules, and the optional breach check. Used by resets and by changes.
+
+use std::sync::Arc;
+
+use secrecy::{ExposeSecret, SecretString};
+
+use super::policy::{LocalRules, Rule, Rules};
+use super::pwned::PwnedRange;
+use crate::config::PasswordSettings;
+use crate::directory::{Directory, DirectoryError, DirectoryUser};
+
+pub struct NewPasswordRules {
+    directory: Arc<dyn Directory>,
+    local: LocalRules,
+    /// Check our rules before AD does (off only to see AD's own refusals).
+    precheck: bool,
+    pwned: Option<PwnedRange>,
+}
+
+impl NewPasswordRules {
+    pub fn new(directory: Arc<dyn Directory>, password: &PasswordSettings) -> Self {
+        Self {
+            directory,
+            local: LocalRules {
+                min_length: password.min_length,
+                banned_words: password.banned_words.clone(),
+                check_common: password.check_common,
+            },
+            precheck: password.precheck,
+            pwned: password.pwned_range_url.as_deref().map(|u| PwnedRange::new(u, std::time::Duration::from_secs(3))),
+        }
+    }
+
+    /// The rules for a user's new password.
+    pub async fn for_user(&self, user: &DirectoryUser) -> Result<Rules, DirectoryError> {
+        let policy = self.directory.password_policy(Some(&user.dn)).await?;
+        let rules = Rules::new(&policy, &self.local, &user.account_name, user.name_to_show());
+        Ok(if self.pwned.is_some() { rules.with_breach_check() } else { rules })
+    }
+
+    /// The rules a new password breaks (none when it may go to AD), the breach check included.
+    pub async fn broken(&self, rules: &Rules, password: &SecretString, repeated: &SecretString) -> Vec<Rule> {
+        if !self.precheck {
+            return if password.expose_secret() == repeated.expose_secret() { Vec::new() } else { vec![Rule::Matches] };
+        }
+        let mut broken: Vec<Rule> =
+            rules.broken(password.expose_secret(), repeated.expose_secret()).into_iter().cloned().collect();
+        if let (true, Some(pwned)) = (broken.is_empty(), &self.pwned) {
+            if pwned.is_breached(password.expose_secret()).await == Some(true) {
+                broken.push(Rule::NotBreached);
+            }
+        }
+        broken
+    }
+}
