@@ -187,6 +187,7 @@ fn build_state(
         .map(|f| Arc::new(f.with_notifier(notifier.clone())));
     let enrolments = EnrolmentService::new(
         store.clone(),
+        directory.clone(),
         clock.clone(),
         auditor.clone(),
         settings.enrolment.stepup_minutes as i64 * 60,

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use super::{Change, ChangeRefusal, ServiceKind, StepUp};
 use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Timestamp};
+use crate::directory::{Directory, DirectoryError};
 use crate::storage::{EnrolmentRecord, Storage, StorageError};
 
 /// Told of every change to a user's enrolled services.
@@ -37,6 +38,7 @@ pub struct Owner<'a> {
 
 pub struct EnrolmentService {
     store: Arc<dyn Storage>,
+    directory: Arc<dyn Directory>,
     clock: Arc<dyn Clock>,
     auditor: Auditor,
     notifier: Option<Arc<dyn ChangeNotifier>>,
@@ -47,8 +49,21 @@ pub struct EnrolmentService {
 }
 
 impl EnrolmentService {
-    pub fn new(store: Arc<dyn Storage>, clock: Arc<dyn Clock>, auditor: Auditor, window: i64, cooldown: i64) -> Self {
-        Self { store, clock, auditor, notifier: None, window, cooldown }
+    pub fn new(
+        store: Arc<dyn Storage>,
+        directory: Arc<dyn Directory>,
+        clock: Arc<dyn Clock>,
+        auditor: Auditor,
+        window: i64,
+        cooldown: i64,
+    ) -> Self {
+        Self { store, directory, clock, auditor, notifier: None, window, cooldown }
+    }
+
+    /// What AD holds for the user in `attribute` (the personal number a BankID must match, the
+    /// mobile number to enrol), read fresh with the service account.
+    pub async fn ad_value(&self, user_dn: &str, attribute: &str) -> Result<Option<String>, DirectoryError> {
+        self.directory.attribute(user_dn, attribute).await
     }
 
     pub fn with_notifier(mut self, notifier: Arc<dyn ChangeNotifier>) -> Self {

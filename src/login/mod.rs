@@ -229,6 +229,20 @@ impl LoginService {
         })
     }
 
+    /// The user behind a typed name (account, principal name or mail), for the service desk;
+    /// no limit is counted (the caller is an authenticated agent).
+    pub async fn find(&self, typed: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
+        match Username::parse(typed, &self.netbios_domain) {
+            Ok(name) => self.directory.find_user(&name).await,
+            Err(_) => Ok(None),
+        }
+    }
+
+    /// A user by id, as the directory has them now.
+    pub async fn user(&self, user_id: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
+        self.directory.find_user_by_id(user_id).await
+    }
+
     /// Logs in a user who proved who they are another way (BankID): the account must still be usable.
     /// Returns None when it is disabled, locked or gone.
     pub async fn login_verified(

@@ -165,6 +165,13 @@ impl TestDc {
         let _ = ldap.unbind().await;
     }
 
+    pub async fn remove_member(&self, group_dn: &str, member_dn: &str) {
+        let mut ldap = self.admin().await;
+        let change = vec![Mod::Delete("member", HashSet::from([member_dn]))];
+        ldap.modify(group_dn, change).await.unwrap().success().unwrap();
+        let _ = ldap.unbind().await;
+    }
+
     /// A fine-grained password policy (PSO) that applies to `applies_to`.
     pub async fn create_pso(&self, applies_to: &str, min_length: u32, lockout_threshold: u32) -> String {
         let dn = format!("CN={},CN=Password Settings Container,CN=System,{}", unique("pso"), self.base);

@@ -115,7 +115,7 @@ async fn start(page: &Page, purpose: FlowPurpose) -> Result<HttpResponse, WebErr
     let mut required = None;
     if let (Some(s), Some(_)) = (session, change) {
         if let Some(attr) = page.state.settings.bankid.as_ref().and_then(|b| b.personal_number_attribute.as_deref()) {
-            let value = match page.state.directory.attribute(&s.user.user_dn, attr).await {
+            let value = match page.state.enrolments.ad_value(&s.user.user_dn, attr).await {
                 Ok(v) => v,
                 Err(e) => {
                     tracing::error!(reference = %page.meta.request_id, error = %e, "reading the personal number from AD");

@@ -6,7 +6,6 @@ use serde::Deserialize;
 
 use super::admin::{Guarded, guard};
 use super::{html, layout, see_other};
-use crate::directory::Username;
 use crate::identity::bankid::{FlowError, FlowState, FlowUser};
 use crate::identity::sms::{Sender, SmsOutcome, SmsStart};
 use crate::session::Roles;
@@ -75,11 +74,7 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
     let roles = session.user.roles;
     let form = form.0;
     let i = page.i18n();
-    let name = Username::parse(&form.username, &page.state.settings.directory.netbios_domain);
-    let user = match name {
-        Ok(n) => page.state.directory.find_user(&n).await.map_err(|e| page.fail(e))?,
-        Err(_) => None,
-    };
+    let user = page.state.login.find(&form.username).await.map_err(|e| page.fail(e))?;
     let Some(user) = user else {
         return html(&page, view(&page, roles, Some(i.t("admin.no_results").to_string()), "error"));
     };
@@ -161,7 +156,7 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
         return Err(WebError::not_found(page.lang, &page.meta.request_id));
     };
     let form = form.0;
-    let user = page.state.directory.find_user_by_id(&form.user).await.map_err(|e| page.fail(e))?;
+    let user = page.state.login.user(&form.user).await.map_err(|e| page.fail(e))?;
     let Some(user) = user else { return Err(WebError::not_found(page.lang, &page.meta.request_id)) };
     let target = FlowUser { user_id: &user.id, account_name: &user.account_name };
     let outcome = sms.check(&id, binding(&page), target, &form.code, &page.meta).await.map_err(|e| page.fail(e))?;
@@ -203,7 +198,7 @@ pub async fn bankid_status(page: Page, id: web::Path<String>) -> Result<HttpResp
     let mut v = match flow.state {
         FlowState::Complete => {
             let user = match &flow.user_id {
-                Some(u) => page.state.directory.find_user_by_id(u).await.map_err(|e| page.fail(e))?,
+                Some(u) => page.state.login.user(u).await.map_err(|e| page.fail(e))?,
                 None => None,
             };
             let name = user.as_ref().map(|u| u.name_to_show().to_string()).unwrap_or_default();

@@ -68,7 +68,7 @@ pub struct Query {
 
 pub async fn show(page: Page, q: web::Query<Query>) -> Result<HttpResponse, WebError> {
     let user = match page.session() {
-        Some(s) => page.state.directory.find_user_by_id(&s.user.user_id).await.map_err(|e| page.fail(e))?,
+        Some(s) => page.state.login.user(&s.user.user_id).await.map_err(|e| page.fail(e))?,
         None => None,
     };
     let rules = rules(&page, user.as_ref()).await?;

@@ -36,7 +36,7 @@ fn text(page: &Page, flows: &SmsFlows) -> String {
 
 /// AD's `mobile` attribute, read fresh.
 async fn ad_mobile(page: &Page, session: &Session) -> Result<Option<String>, WebError> {
-    page.state.directory.attribute(&session.user.user_dn, "mobile").await.map_err(|e| page.fail(e))
+    page.state.enrolments.ad_value(&session.user.user_dn, "mobile").await.map_err(|e| page.fail(e))
 }
 
 fn number_page(

@@ -1,0 +1,70 @@
+//! Sessions follow the credentials and the roles: a revocation ends the user's sessions, and an
+//! admin removed from the admin group loses the rights at the next password prompt.
+
+use crate::helpers::{TestDc, csrf_in, location, new_client, spawn_app, text_of};
+use crate::reset::enrolled;
+
+#[tokio::test]
+async fn a_revocation_ends_every_session_of_the_user() {
+    let dc = require_dc!();
+    let admin = dc.create_user("cred-adm").await;
+    dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &admin.dn).await;
+    let (user, mut t) = enrolled(&dc, "cred-rev", |c| c).await;
+    t.app.login(&user.name, &user.password).await;
+    let users_browser = t.app.client.clone();
+    assert_eq!(t.app.get("/").await.status(), 200);
+    let user_id = t.app.sessions().await.iter().find(|s| s.account_name == user.name).unwrap().user_id.clone();
+
+    t.app.client = new_client();
+    t.app.login(&admin.name, &admin.password).await;
+    let page = t.app.get_html(&format!("/admin/users/{user_id}")).await;
+    let form = [("csrf", csrf_in(&page)), ("service", "all".to_string()), ("reason", "Lost phone".to_string())];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    t.app.post(&format!("/admin/users/{user_id}/revoke"), &form).await;
+
+    t.app.client = users_browser;
+    assert!(location(&t.app.get("/").await).starts_with("/login"), "the user's session ended");
+    assert!(t.app.sessions().await.iter().all(|s| s.user_id != user_id));
+}
+
+async fn admin_page(t: &crate::helpers::TestApp) -> u16 {
+    t.get("/admin").await.status().as_u16()
+}
+
+#[tokio::test]
+async fn an_admin_removed_from_the_group_loses_the_rights_at_the_next_password_prompt() {
+    let dc = require_dc!();
+    let group = format!("CN=IT-admins,CN=Users,{}", dc.base);
+    let admin = dc.create_user("cred-was").await;
+    dc.add_member(&group, &admin.dn).await;
+    let t = spawn_app(&dc).await;
+    t.login(&admin.name, &admin.password).await;
+    assert_eq!(admin_page(&t).await, 200);
+    dc.remove_member(&group, &admin.dn).await;
+    // After the 15 minutes, the admin pages ask for the password again; the roles are read anew.
+    t.clock.advance_seconds(16 * 60);
+    assert!(location(&t.get("/admin").await).starts_with("/admin/reauth"));
+    reauth(&t, &admin.password).await;
+    assert_eq!(admin_page(&t).await, 403, "no longer an admin");
+    let audit = t.audit().await;
+    assert!(audit.iter().any(|a| a.event == "admin-reauth" && a.detail.as_deref() == Some("user")));
+}
+
+async fn reauth(t: &crate::helpers::TestApp, password: &str) {
+    let csrf = csrf_in(&t.get_html("/admin/reauth?back=/admin").await);
+    let res = t.post("/admin/reauth", &[("csrf", &csrf), ("back", "/admin"), ("password", password)]).await;
+    assert_eq!(res.status(), 303, "{:?}", text_of(&res.text().await.unwrap(), "reauth-error"));
+}
+
+#[tokio::test]
+async fn an_account_adminsdholder_protects_is_privileged_too() {
+    let dc: TestDc = require_dc!();
+    let (user, t) = enrolled(&dc, "cred-ac", |c| c).await;
+    dc.modify(&user.dn, "adminCount", "1").await;
+    let flow = t.start_reset(&user.name).await;
+    t.reset_sms(&flow).await;
+    t.reset_bankid(&flow, crate::sims::ANNA).await;
+    let page = t.app.get_html(&flow).await;
+    assert!(text_of(&page, "protected").is_some(), "adminCount=1 sends the user to the service desk");
+    assert!(text_of(&page, "reset-enough").is_none());
+}
