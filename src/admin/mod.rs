@@ -261,23 +261,6 @@ impl AdminService {
         Ok(removed > 0)
     }
 
-    /// The service desk lifts the cooling-off for one user (after verifying the caller): their
-    /// enrolled services count toward a reset at once. Returns how many enrolments it touched.
-    pub async fn lift_cooldown(
-        &self,
-        actor: &SessionUser,
-        user_id: &str,
-        meta: &RequestMeta,
-    ) -> Result<u64, AdminError> {
-        let lifted = self.store.lift_cooldown(user_id, self.clock.now()).await?;
-        let event = AuditEvent::new(EventKind::Enrol, Outcome::Success).user_id(user_id).detail(format!(
-            "cooling-off lifted by {} after caller verification ({lifted} services)",
-            actor.account_name
-        ));
-        self.auditor.record(meta, event).await?;
-        Ok(lifted)
-    }
-
     pub async fn audit(
         &self,
         filter: &AuditFilter,

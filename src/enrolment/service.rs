@@ -136,6 +136,35 @@ impl EnrolmentService {
         Ok(decision)
     }
 
+    /// The service desk lifts the cooling-off of `user_id`'s enrolments after verifying the caller
+    /// with `proven_with`. Refused (None) when that service is itself cooling off: a caller who
+    /// proves themselves with the very phone that was just enrolled proves nothing. Audited.
+    pub async fn lift_cooldown(
+        &self,
+        actor: Owner<'_>,
+        user_id: &str,
+        proven_with: ServiceKind,
+        meta: &RequestMeta,
+    ) -> Result<Option<u64>, StorageError> {
+        let now = self.clock.now();
+        let records = self.store.enrolments(user_id).await?;
+        let proof_cooling =
+            records.iter().any(|r| r.service == proven_with.id() && self.cooling_until(r, now).is_some());
+        let (lifted, outcome, what) = if proof_cooling {
+            (None, Outcome::Blocked, format!("refused: {} is cooling off itself", proven_with.id()))
+        } else {
+            let n = self.store.lift_cooldown(user_id, now).await?;
+            (Some(n), Outcome::Success, format!("{n} services"))
+        };
+        let event = AuditEvent::new(EventKind::Enrol, outcome).user_id(user_id).detail(format!(
+            "cooling-off lift by {} after caller verification with {}: {what}",
+            actor.account_name,
+            proven_with.id()
+        ));
+        self.auditor.record(meta, event).await?;
+        Ok(lifted)
+    }
+
     /// Removes an enrolled service, with proof; audited and told.
     pub async fn remove(
         &self,

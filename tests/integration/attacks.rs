@@ -293,7 +293,7 @@ fn attr_of(html: &str, selector: &str, attr: &str) -> String {
 }
 
 #[tokio::test]
-async fn the_service_desk_lifts_the_cooling_off_only_for_a_verified_caller() {
+async fn the_service_desk_lifts_the_cooling_off_only_with_a_service_that_is_not_cooling_itself() {
     let dc = require_dc!();
     let helpdesk = dc.create_group("att-hd").await;
     let agent = dc.create_user("att-agent").await;
@@ -303,32 +303,169 @@ async fn the_service_desk_lifts_the_cooling_off_only_for_a_verified_caller() {
             .replace("admin_group = ", &format!("helpdesk_group = \"{helpdesk}\"\nadmin_group = "))
     };
     let (user, mut t) = enrolled(&dc, "att-lift", edit).await;
+    // A day later the user gets a new phone and replaces the number (after proving the old one).
+    t.app.clock.advance_seconds(25 * 3600);
+    t.attacker_logs_in(&user.name, &user.password).await;
+    let res = t.post_from("/", "/verify/sms").await;
+    let challenge = location(&res);
+    let code = t.sms.as_ref().unwrap().state.last_code_to(VICTIM_E164).unwrap();
+    t.app.post(&challenge, &[("csrf", &csrf_in(&t.app.get_html(&challenge).await)), ("code", &code)]).await;
+    let res = t.submit_number("0702222222", true).await;
+    let challenge = location(&res);
+    let code = t.sms.as_ref().unwrap().state.last_code_to("+46702222222").unwrap();
+    t.app.post(&challenge, &[("csrf", &csrf_in(&t.app.get_html(&challenge).await)), ("code", &code)]).await;
+
     t.attacker_logs_in(&agent.name, &agent.password).await; // the service desk agent
+    // Verified with the new (cooling) phone: that proves nothing about who holds the account.
     let page = t.app.get_html("/admin/verify").await;
     let form = [("csrf", csrf_in(&page)), ("username", user.name.clone()), ("method", "sms".into())];
     let html = t.app.post("/admin/verify", &form.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
     let html = html.text().await.unwrap();
     let action = attr_of(&html, "form[action^='/admin/verify/sms/']", "action");
     let user_id = attr_of(&html, "input[name=user]", "value");
-    let code = t.sms.as_ref().unwrap().state.last_code_to(VICTIM_E164).unwrap();
-
-    // Before the caller is verified, or with someone else's proof, nothing is lifted.
-    let forged = [("csrf", csrf_in(&html)), ("user", user_id.clone()), ("proof", format!("sms:{}", &action[18..]))];
-    let res = t.app.post("/admin/verify/lift", &forged.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
+    // A proof that is not finished is refused.
+    let early = [("csrf", csrf_in(&html)), ("user", user_id.clone()), ("proof", format!("sms:{}", &action[18..]))];
+    let res = t.app.post("/admin/verify/lift", &early.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
     assert_eq!(text_of(&res.text().await.unwrap(), "verify-message").unwrap(), "Inte verifierad.");
-
+    let code = t.sms.as_ref().unwrap().state.last_code_to("+46702222222").unwrap();
     let res = t.app.post(&action, &[("csrf", &csrf_in(&html)), ("user", &user_id), ("code", &code)]).await;
     let html = res.text().await.unwrap();
     let proof = attr_of(&html, "#lift-form input[name=proof]", "value");
     let res =
         t.app.post("/admin/verify/lift", &[("csrf", &csrf_in(&html)), ("user", &user_id), ("proof", &proof)]).await;
     let message = text_of(&res.text().await.unwrap(), "verify-message").unwrap();
+    assert!(message.contains("själv är nyregistrerad"), "{message}");
+
+    // Verified with the BankID enrolled long ago (a phone order): the lift goes through.
+    let page = t.app.get_html("/admin/verify").await;
+    let form = [("csrf", csrf_in(&page)), ("username", user.name.clone()), ("method", "bankid".into())];
+    let res = t.app.post("/admin/verify", &form.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
+    let flow = location(&res);
+    let order = t.sim.state.phone_orders_for(ANNA).pop().expect("a phone order");
+    t.http
+        .post(format!("{}/phone/{}", t.sim.app_url, order.order_ref))
+        .form(&[("identity", ANNA)])
+        .send()
+        .await
+        .unwrap();
+    t.sim.state.approve(&order.order_ref).unwrap();
+    t.app.clock.advance_seconds(2);
+    let html = t.app.get_html(&flow).await;
+    let proof = attr_of(&html, "#lift-form input[name=proof]", "value");
+    assert!(proof.starts_with("bankid:"));
+    // Not eleven minutes later, though: the proof must be fresh.
+    t.app.clock.advance_seconds(11 * 60);
+    let stale = [("csrf", csrf_in(&html)), ("user", user_id.clone()), ("proof", proof.clone())];
+    let res = t.app.post("/admin/verify/lift", &stale.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
+    assert_eq!(text_of(&res.text().await.unwrap(), "verify-message").unwrap(), "Inte verifierad.");
+    t.app.clock.advance_seconds(-11 * 60);
+    let res =
+        t.app.post("/admin/verify/lift", &[("csrf", &csrf_in(&html)), ("user", &user_id), ("proof", &proof)]).await;
+    let message = text_of(&res.text().await.unwrap(), "verify-message").unwrap();
     assert!(message.contains("hävd (2 tjänster)"), "{message}");
-    assert!(t.app.audit().await.iter().any(|a| a.detail.as_deref().unwrap_or("").contains("cooling-off lifted by")));
+    assert!(t.app.audit().await.iter().any(|a| a.detail.as_deref().unwrap_or("").contains("cooling-off lift by")));
+    // The agent cannot lift their own.
+    let sessions = t.app.sessions().await;
+    let agent_id = sessions.iter().find(|s| s.account_name == agent.name).unwrap().user_id.clone();
+    let own = [("csrf", csrf_in(&html)), ("user", agent_id), ("proof", proof)];
+    let res = t.app.post("/admin/verify/lift", &own.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
+    assert!(res.text().await.unwrap().contains("ditt eget konto"));
 
     t.app.client = new_client(); // the caller, now able to reset at once
     let flow = t.start_reset(&user.name).await;
-    t.reset_sms(&flow).await;
+    let seen = t.texts_count("+46702222222");
+    t.post_in(&flow, "/sms", &[]).await;
+    let code = t.next_code_to("+46702222222", seen).await;
+    t.post_in(&flow, "/sms/check", &[("code", &code)]).await;
     t.reset_bankid(&flow, ANNA).await;
     assert!(text_of(&t.app.get_html(&flow).await, "reset-enough").is_some());
+}
+
+/// A browser whose cookies a test can read and plant, as an attacker can in their own browser.
+fn jar_client() -> (reqwest::Client, std::sync::Arc<reqwest::cookie::Jar>) {
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    let client = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    (client, jar)
+}
+
+fn csrf_cookie(jar: &reqwest::cookie::Jar, base: &str) -> String {
+    use reqwest::cookie::CookieStore;
+    let all = jar.cookies(&base.parse().unwrap()).unwrap();
+    let all = all.to_str().unwrap();
+    all.split("; ").find_map(|c| c.strip_prefix("stjarna_csrf=")).unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_code_challenge_started_before_the_victim_enrolled_cannot_complete_later() {
+    let dc = require_dc!();
+    let user = dc.create_user("att-stale").await;
+    let mut t = crate::sims::spawn_with_sms(&dc, crate::sims::Gateway::Elks46, crate::reset::quick).await;
+    let base = t.app.address.clone();
+    // The attacker, with the password, starts a mobile-code enrolment to their own phone,
+    // does not finish it, and keeps the browser's cookie.
+    let (attacker, jar) = jar_client();
+    t.app.client = attacker.clone();
+    t.app.login(&user.name, &user.password).await;
+    let challenge = location(&t.submit_number(ATTACKER_PHONE, false).await);
+    assert!(challenge.starts_with("/sms/"), "{challenge}");
+    let old_csrf = csrf_cookie(&jar, &base);
+
+    // The victim enrols BankID: the attacker's session ends.
+    t.app.client = new_client();
+    t.app.login(&user.name, &user.password).await;
+    t.enrol(ANNA).await;
+
+    // Logged in again (the password still works), with the old cookie planted back, the
+    // attacker types the code: a second service now needs the BankID first.
+    t.app.client = attacker;
+    t.app.login(&user.name, &user.password).await;
+    jar.add_cookie_str(&format!("stjarna_csrf={old_csrf}; Path=/"), &base.parse().unwrap());
+    let page = t.app.get_html(&challenge).await;
+    let code = t.sms.as_ref().unwrap().state.last_code_to(ATTACKER_E164).unwrap();
+    let res = t.app.post(&challenge, &[("csrf", &csrf_in(&page)), ("code", &code)]).await;
+    assert_eq!(location(&res), "/?m=verify-first", "the stale enrolment needs proof now");
+    let res = t.app.post(&format!("{challenge}/resend"), &[("csrf", &csrf_in(&page))]).await;
+    assert_eq!(location(&res), "/?m=verify-first", "nor can it be revived");
+    let store = t.app.store().await;
+    let all = store.all_enrolments().await.unwrap();
+    assert_eq!(all.iter().map(|e| e.service.as_str()).collect::<Vec<_>>(), vec!["bankid"]);
+}
+
+#[tokio::test]
+async fn a_bankid_order_started_before_the_victim_enrolled_cannot_complete_later() {
+    let dc = require_dc!();
+    let user = dc.create_user("att-stale-b").await;
+    let mut t = crate::sims::spawn_with_sms(&dc, crate::sims::Gateway::Elks46, crate::reset::quick).await;
+    let base = t.app.address.clone();
+    let (attacker, jar) = jar_client();
+    t.app.client = attacker.clone();
+    t.app.login(&user.name, &user.password).await;
+    let order = t.start_enrol().await;
+    let old_csrf = csrf_cookie(&jar, &base);
+
+    // The victim enrols a mobile code: the attacker's session ends.
+    t.app.client = new_client();
+    t.app.login(&user.name, &user.password).await;
+    let own = location(&t.submit_number("0701234567", false).await);
+    let code = t.sms.as_ref().unwrap().state.last_code_to(VICTIM_E164).unwrap();
+    t.app.post(&own, &[("csrf", &csrf_in(&t.app.get_html(&own).await)), ("code", &code)]).await;
+
+    // The attacker approves the order in their own app and polls with the cookie, no session.
+    t.app.client = attacker;
+    let order_ref = t.app_scan(&t.scan_qr_frame(&order).await, BERTIL).await.unwrap();
+    t.app_press(&order_ref, "approve").await;
+    t.app.clock.advance_seconds(2);
+    assert_eq!(t.app.get(&format!("/bankid/{order}/status")).await.status(), 404, "no session, no collect");
+    // Logged in again with the old cookie planted back: the order is cancelled, not completed.
+    t.app.login(&user.name, &user.password).await;
+    jar.add_cookie_str(&format!("stjarna_csrf={old_csrf}; Path=/"), &base.parse().unwrap());
+    t.app.clock.advance_seconds(2);
+    let status: serde_json::Value = t.app.get(&format!("/bankid/{order}/status")).await.json().await.unwrap();
+    assert_eq!(status["state"], "cancelled");
+    let all = t.app.store().await.all_enrolments().await.unwrap();
+    assert_eq!(all.iter().map(|e| e.service.as_str()).collect::<Vec<_>>(), vec!["sms"]);
 }

@@ -224,6 +224,17 @@ impl BankIdFlows {
         Ok(ours.then_some(rec))
     }
 
+    /// What a flow is for and whom, read without collecting (so that the caller can check who
+    /// asks before an order completes): None unless this browser started it.
+    pub async fn about(
+        &self,
+        id: &str,
+        binding: &str,
+    ) -> Result<Option<(FlowPurpose, Option<String>, bool)>, StorageError> {
+        let Some(rec) = self.load(id, binding).await? else { return Ok(None) };
+        Ok(Some((FlowPurpose::parse(&rec.purpose), rec.user_id, rec.state == "pending")))
+    }
+
     /// Where the flow stands, collecting from BankID when it is time to.
     pub async fn poll(&self, id: &str, binding: &str, meta: &RequestMeta) -> Result<Option<FlowView>, FlowError> {
         let Some(mut rec) = self.load(id, binding).await? else {
@@ -280,6 +291,7 @@ impl BankIdFlows {
             auto_start_token: rec.auto_start_token.clone(),
             user_id,
             context: rec.context.clone(),
+            finished_at: rec.finished_at,
         }
     }
 

@@ -68,6 +68,8 @@ pub struct FlowView {
     pub user_id: Option<String>,
     /// The flow this order belongs to (a password reset), if any.
     pub context: Option<String>,
+    /// When the order ended (completed, failed or cancelled).
+    pub finished_at: Option<crate::clock::Timestamp>,
 }
 
 pub(super) fn done_key(purpose: FlowPurpose) -> &'static str {

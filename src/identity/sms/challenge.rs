@@ -109,4 +109,6 @@ pub struct SmsView {
     pub resend_in: i64,
     /// Nothing was sent (see `start_decoy`).
     pub decoy: bool,
+    /// When it was verified (or otherwise ended).
+    pub finished_at: Option<crate::clock::Timestamp>,
 }

@@ -271,6 +271,7 @@ impl SmsFlows {
             masked: rec.number_masked,
             state,
             resend_in: (rec.sent_at + self.limits.resend_cooldown - now).max(0),
+            finished_at: rec.finished_at,
         }))
     }
 

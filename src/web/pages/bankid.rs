@@ -180,15 +180,37 @@ pub async fn start_login(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpRe
 async fn poll(page: &Page, id: &str) -> Result<FlowView, WebError> {
     let flows = flows(page)?;
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
-    let view = flows.poll(id, binding, &page.meta).await.map_err(|e| page.fail(e))?;
     let not_found = || WebError::not_found(page.lang, &page.meta.request_id);
-    let view = view.ok_or_else(not_found)?;
-    // Logins and resets have no session: the browser binding is the check (a reset's user is never revealed).
-    let anonymous = matches!(view.purpose, FlowPurpose::Login | FlowPurpose::Reset | FlowPurpose::ResetStep);
-    if !anonymous && page.session().map(|s| &s.user.user_id) != view.user_id.as_ref() {
+    // Who asks is checked before anything is collected, so that no order completes for a browser
+    // without the session it is for. Logins and resets have no session: the browser binding is
+    // the check (a reset's user is never revealed).
+    let (purpose, user_id, pending) =
+        flows.about(id, binding).await.map_err(|e| page.fail(e))?.ok_or_else(not_found)?;
+    let anonymous = matches!(purpose, FlowPurpose::Login | FlowPurpose::Reset | FlowPurpose::ResetStep);
+    let session = page.session();
+    if !anonymous && session.map(|s| &s.user.user_id) != user_id.as_ref() {
         return Err(not_found());
     }
-    Ok(view)
+    // An enrolment or a replacement completes only while this session may still make it (the
+    // user's enrolment may have changed since the order started).
+    let change = match purpose {
+        FlowPurpose::Enrol => Some(Change::Add(ServiceKind::BankId)),
+        FlowPurpose::Replace => Some(Change::Replace(ServiceKind::BankId)),
+        _ => None,
+    };
+    if let (true, Some(change), Some(s)) = (pending, change, session) {
+        let owner = super::enrol::owner(s);
+        let decision = page
+            .state
+            .enrolments
+            .authorise_audited(&s.step_up, owner, change, &page.meta)
+            .await
+            .map_err(|e| page.fail(e))?;
+        if decision.is_err() {
+            flows.cancel(id, binding, &page.meta).await.map_err(|e| page.fail(e))?;
+        }
+    }
+    flows.poll(id, binding, &page.meta).await.map_err(|e| page.fail(e))?.ok_or_else(not_found)
 }
 
 fn state_id(state: &FlowState) -> &'static str {

@@ -241,33 +241,45 @@ impl CsrfField for LiftForm {
     }
 }
 
-/// Whether `proof` (`sms:{challenge}` or `bankid:{order}`) is a caller verification of `user_id`
-/// that this browser finished.
-async fn caller_verified(page: &Page, user_id: &str, proof: &str) -> Result<bool, WebError> {
+/// The service and the time of a caller verification of `user_id` that this browser finished:
+/// `proof` is `sms:{challenge}` or `bankid:{order}`.
+async fn caller_verified(
+    page: &Page,
+    user_id: &str,
+    proof: &str,
+) -> Result<Option<(crate::enrolment::ServiceKind, crate::clock::Timestamp)>, WebError> {
+    use crate::enrolment::ServiceKind;
     let verified = match proof.split_once(':') {
         Some(("sms", id)) => match page.state.sms.as_deref() {
-            Some(sms) => sms.view(id, binding(page), user_id).await.map_err(|e| page.fail(e))?.is_some_and(|v| {
-                v.purpose == crate::identity::sms::SmsPurpose::Verify
-                    && v.state == crate::identity::sms::ChallengeState::Verified
-            }),
-            None => false,
+            Some(sms) => sms
+                .view(id, binding(page), user_id)
+                .await
+                .map_err(|e| page.fail(e))?
+                .filter(|v| v.purpose == crate::identity::sms::SmsPurpose::Verify)
+                .filter(|v| v.state == crate::identity::sms::ChallengeState::Verified)
+                .and_then(|v| v.finished_at)
+                .map(|at| (ServiceKind::Sms, at)),
+            None => None,
         },
         Some(("bankid", id)) => match page.state.bankid.as_deref() {
-            Some(flows) => {
-                flows.poll(id, binding(page), &page.meta).await.map_err(|e| page.fail(e))?.is_some_and(|f| {
-                    f.purpose == crate::identity::bankid::FlowPurpose::Caller
-                        && f.state == FlowState::Complete
-                        && f.user_id.as_deref() == Some(user_id)
-                })
-            }
-            None => false,
+            Some(flows) => flows
+                .poll(id, binding(page), &page.meta)
+                .await
+                .map_err(|e| page.fail(e))?
+                .filter(|f| f.purpose == crate::identity::bankid::FlowPurpose::Caller)
+                .filter(|f| f.state == FlowState::Complete && f.user_id.as_deref() == Some(user_id))
+                .and_then(|f| f.finished_at)
+                .map(|at| (ServiceKind::BankId, at)),
+            None => None,
         },
-        _ => false,
+        _ => None,
     };
     Ok(verified)
 }
 
-/// The service desk lets a verified caller's new services count toward a reset at once.
+/// The service desk lets a verified caller's new services count toward a reset at once: only
+/// with a verification made minutes ago, with a service that is not itself cooling off (else an
+/// attacker who enrolled their own phone proves themselves with it), and never for oneself.
 pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpResponse, WebError> {
     let session = match guard(&page, "/admin/verify", Roles::can_view_users) {
         Guarded::Yes(s) => s,
@@ -275,11 +287,22 @@ pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpR
     };
     let form = form.0;
     let i = page.i18n();
-    if !caller_verified(&page, &form.user, &form.proof).await? {
-        return html(&page, view(&page, session.user.roles, Some(i.t("admin.not_verified").to_string()), "error"));
+    let refuse = |key: &str| html(&page, view(&page, session.user.roles, Some(i.t(key).to_string()), "error"));
+    if form.user == session.user.user_id {
+        return refuse("admin.lift_self");
     }
+    let window = page.state.settings.enrolment.stepup_minutes as i64 * 60;
+    let now = page.state.clock.now();
+    let proof = caller_verified(&page, &form.user, &form.proof).await?.filter(|(_, at)| now - at <= window);
+    let Some((service, _)) = proof else { return refuse("admin.not_verified") };
+    let actor = crate::enrolment::Owner { user_id: &session.user.user_id, account_name: &session.user.account_name };
     let lifted =
-        page.state.admin.lift_cooldown(&session.user, &form.user, &page.meta).await.map_err(|e| page.fail(e))?;
-    let message = i.f("admin.cooldown_lifted", &[("n", &lifted.to_string())]);
-    html(&page, view(&page, session.user.roles, Some(message), "success"))
+        page.state.enrolments.lift_cooldown(actor, &form.user, service, &page.meta).await.map_err(|e| page.fail(e))?;
+    match lifted {
+        Some(n) => {
+            let message = i.f("admin.cooldown_lifted", &[("n", &n.to_string())]);
+            html(&page, view(&page, session.user.roles, Some(message), "success"))
+        }
+        None => refuse("admin.lift_cooling_proof"),
+    }
 }

@@ -45,6 +45,15 @@ pub fn html(page: &super::Page, view: impl askama::Template) -> Result<actix_web
     Ok(actix_web::HttpResponse::Ok().content_type("text/html; charset=utf-8").body(body))
 }
 
+/// `back` when it is a path on this site, else `/`. Never `//host`, `/\\host`, a scheme, or
+/// anything with a control character or blank (browsers drop tabs and newlines from URLs, so
+/// `/\t/evil.example` would become `//evil.example`).
+pub fn local_path(back: &str) -> &str {
+    let clean = back.chars().all(|c| !c.is_control() && !c.is_whitespace());
+    let local = back.starts_with('/') && !back.starts_with("//") && !back.contains('\\') && !back.contains("://");
+    if clean && local { back } else { "/" }
+}
+
 /// A 303 redirect (after a POST, or to the login page).
 pub fn see_other(to: &str) -> actix_web::HttpResponseBuilder {
     let mut b = actix_web::HttpResponse::SeeOther();

@@ -18,11 +18,7 @@ pub struct Back {
     back: String,
 }
 
-/// Only a path on this site (never `//host` or `/\host`, which browsers read as another site).
-fn safe_back(back: &str) -> &str {
-    let local = back.starts_with('/') && !back.starts_with("//") && !back.contains('\\') && !back.contains("://");
-    if local { back } else { "/" }
-}
+use super::local_path as safe_back;
 
 pub async fn show(page: Page, q: web::Query<Back>) -> Result<HttpResponse, WebError> {
     if page.session().is_none() {

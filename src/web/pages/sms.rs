@@ -258,9 +258,23 @@ impl CsrfField for CodeForm {
     }
 }
 
+/// An enrolment or replacement is authorised again at every step that can complete it (the code,
+/// a new code): a challenge started earlier, in another session, or before the user's enrolment
+/// changed must not complete on its own.
+async fn still_allowed(page: &Page, session: &Session, view: &SmsView) -> Result<Option<HttpResponse>, WebError> {
+    match view.purpose {
+        SmsPurpose::Enrol => authorise(page, session, false).await,
+        SmsPurpose::Replace => authorise(page, session, true).await,
+        SmsPurpose::Verify => Ok(None),
+    }
+}
+
 pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeForm>) -> Result<HttpResponse, WebError> {
     let flows = flows(&page)?;
     let (view, session) = load(&page, &id).await?;
+    if let Some(refused) = still_allowed(&page, session, &view).await? {
+        return Ok(refused);
+    }
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
     let outcome = flows.check(&id, binding, user(session), &form.0.code, &page.meta).await.map_err(|e| page.fail(e))?;
     let i = page.i18n();
@@ -283,6 +297,9 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
 pub async fn resend(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
     let flows = flows(&page)?;
     let (view, session) = load(&page, &id).await?;
+    if let Some(refused) = still_allowed(&page, session, &view).await? {
+        return Ok(refused);
+    }
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
     let start =
         flows.resend(&id, binding, user(session), &text(&page, flows), &page.meta).await.map_err(|e| page.fail(e))?;
