@@ -197,9 +197,9 @@ impl Sessions {
         self.store.session_reauthenticated(&hash(token), self.clock.now(), &roles.to_list()).await
     }
 
-    /// The user verified with an enrolled service in this session (a step-up, see [`StepUp`]).
-    pub async fn verified(&self, token: &str, service: ServiceKind) -> Result<(), StorageError> {
-        self.store.session_proof(&hash(token), service.id(), self.clock.now()).await
+    /// The user verified with an enrolled service in this session at `at` (a step-up, see [`StepUp`]).
+    pub async fn verified(&self, token: &str, service: ServiceKind, at: Timestamp) -> Result<(), StorageError> {
+        self.store.session_proof(&hash(token), service.id(), at).await
     }
 
     /// Ends every session of the user except the one behind `keep` (their credentials changed).

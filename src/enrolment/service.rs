@@ -77,6 +77,13 @@ impl EnrolmentService {
         (self.cooldown > 0 && record.cooldown_lifted_at.is_none() && now < until).then_some(until)
     }
 
+    /// Whether the user's `kind` is enrolled but still cooling off.
+    pub async fn is_cooling(&self, user_id: &str, kind: ServiceKind) -> Result<bool, StorageError> {
+        let now = self.clock.now();
+        let records = self.store.enrolments(user_id).await?;
+        Ok(records.iter().any(|r| r.service == kind.id() && self.cooling_until(r, now).is_some()))
+    }
+
     /// The user's enrolled services, with what the page may show of each.
     pub async fn enrolled(&self, user_id: &str) -> Result<Vec<Enrolled>, StorageError> {
         let now = self.clock.now();

@@ -258,6 +258,8 @@ pub trait Storage: Send + Sync + 'static {
     async fn sms_replace_code(&self, id: &str, code_hash: &str, sent_at: Timestamp) -> Result<bool, StorageError>;
     /// Moves a pending challenge to a final state; false when it was no longer pending.
     async fn finish_sms_challenge(&self, id: &str, state: &str, at: Timestamp) -> Result<bool, StorageError>;
+    /// A verified enrolment challenge whose enrolment the storage refused: `verified → refused`.
+    async fn refuse_sms_challenge(&self, id: &str) -> Result<bool, StorageError>;
     /// Records the enrolled number and the enrolment, in one transaction. False (nothing stored)
     /// when `mode` does not fit what the user has.
     async fn enrol_sms(&self, r: &SmsEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError>;

@@ -316,6 +316,14 @@ impl Storage for SqliteStorage {
         self.sms_finish(id, state, at).await
     }
 
+    async fn refuse_sms_challenge(&self, id: &str) -> Result<bool, StorageError> {
+        let done = sqlx::query("UPDATE sms_challenges SET state = 'refused' WHERE id = ? AND state = 'verified'")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn enrol_sms(&self, r: &SmsEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError> {
         self.sms_enrol(r, mode).await
     }

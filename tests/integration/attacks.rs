@@ -97,13 +97,17 @@ async fn a_bankid_enrolment_cannot_overwrite_the_one_there_is() {
         t.app_press(&order, "approve").await;
     }
     t.poll_message(&first).await;
-    let message = t.poll_message(&second).await;
-    assert_eq!(message, "Du har redan ett BankID registrerat. Välj Byt för att ersätta det.");
+    // The second order is authorised again before it is collected: there is a BankID now.
+    assert_eq!(t.poll_message(&second).await, "Åtgärden avbruten. Försök igen.");
     let store = t.app.store().await;
     let all = store.all_enrolments().await.unwrap();
     assert_eq!(all.len(), 1);
     let bankid = store.bankid_enrolment(&all[0].user_id).await.unwrap().unwrap();
     assert_eq!(bankid.pn_masked, "19811218-****", "Anna's BankID stays");
+    // And should two completions ever race, the storage itself refuses a second BankID.
+    let second = stjarna::storage::BankIdEnrolmentRecord { pn_masked: "19701063-****".into(), ..bankid };
+    assert!(!store.enrol_bankid(&second, stjarna::storage::EnrolMode::Add).await.unwrap());
+    assert!(store.enrol_bankid(&second, stjarna::storage::EnrolMode::Replace).await.unwrap());
 }
 
 #[tokio::test]
@@ -468,4 +472,29 @@ async fn a_bankid_order_started_before_the_victim_enrolled_cannot_complete_later
     assert_eq!(status["state"], "cancelled");
     let all = t.app.store().await.all_enrolments().await.unwrap();
     assert_eq!(all.iter().map(|e| e.service.as_str()).collect::<Vec<_>>(), vec!["sms"]);
+}
+
+#[tokio::test]
+async fn a_bankid_enrolled_an_hour_ago_logs_nobody_in() {
+    let dc = require_dc!();
+    let cooling = |c: String| c.replace("cooldown_hours = 0", "cooldown_hours = 24");
+    let (user, mut t) = enrolled(&dc, "att-blogin", cooling).await;
+    let login = async |t: &SimTest| {
+        let id = crate::sims::flow_id(&t.post_from("/login", "/login/bankid").await);
+        let order = t.app_scan(&t.scan_qr_frame(&id).await, ANNA).await.unwrap();
+        t.app_press(&order, "approve").await;
+        t.app.clock.advance_seconds(2);
+        t.app.get(&format!("/bankid/{id}")).await
+    };
+    t.app.clock.advance_seconds(3600);
+    t.app.client = new_client();
+    let res = login(&t).await;
+    assert_eq!(res.status(), 200);
+    assert!(text_of(&res.text().await.unwrap(), "bankid-message").unwrap().contains("registrerades nyligen"));
+    assert_eq!(t.app.get("/").await.status(), 303, "not logged in");
+    t.app.clock.advance_seconds(24 * 3600);
+    t.app.client = new_client();
+    let res = login(&t).await;
+    assert_eq!(location(&res), "/", "a day later it logs in");
+    assert!(t.app.get_html("/").await.contains(&user.display_name));
 }

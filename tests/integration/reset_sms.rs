@@ -93,3 +93,25 @@ async fn anonymous_flow_starts_are_limited_per_address() {
     t.app.clock.advance_seconds(3601);
     t.start_reset(&user.name).await;
 }
+
+#[tokio::test]
+async fn the_texts_budget_does_not_tell_that_two_names_are_one_account() {
+    let dc = require_dc!();
+    let (user, mut t) = enrolled(&dc, "rs-alias", |c| c).await;
+    let before = t.texts_count(NUMBER);
+    let mut answers = Vec::new();
+    // Three flows by the account name, three by the principal name: one account behind both.
+    for name in [user.name.clone(), format!("{}@example.test", user.name)] {
+        for _ in 0..3 {
+            t.app.client = new_client();
+            let flow = t.start_reset(&name).await;
+            let page = t.post_in(&flow, "/sms", &[]).await.text().await.unwrap();
+            answers.push(text_of(&page, "reset-message").unwrap());
+        }
+    }
+    assert!(answers.iter().all(|a| a == &answers[0]), "every answer reads the same: {answers:?}");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(t.texts_count(NUMBER) - before, 5, "the hidden cap per user still holds");
+    let audit = t.app.audit().await;
+    assert!(audit.iter().any(|a| a.detail.as_deref().unwrap_or("").contains("answered as a decoy")));
+}

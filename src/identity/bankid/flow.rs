@@ -465,13 +465,16 @@ impl BankIdFlows {
 
     /// Takes the proof of a completed enrolment, replacement or verification once, for the user
     /// it was for: true the first time. The session records it as a step-up.
-    pub async fn take_proof(&self, id: &str, binding: &str, user_id: &str) -> Result<bool, StorageError> {
+    /// Returns when BankID completed the order (the proof is as old as that, not as its pick-up).
+    pub async fn take_proof(&self, id: &str, binding: &str, user_id: &str) -> Result<Option<i64>, StorageError> {
         let Some(rec) = self.load(id, binding).await? else {
-            return Ok(false);
+            return Ok(None);
         };
         let proves =
             matches!(FlowPurpose::parse(&rec.purpose), FlowPurpose::Enrol | FlowPurpose::Replace | FlowPurpose::Verify);
-        Ok(proves && rec.user_id.as_deref() == Some(user_id) && self.store.consume_bankid_flow(&rec.id).await?)
+        let taken =
+            proves && rec.user_id.as_deref() == Some(user_id) && self.store.consume_bankid_flow(&rec.id).await?;
+        Ok(taken.then(|| rec.finished_at.unwrap_or_else(|| self.clock.now())))
     }
 
     /// Takes a completed login once: the account it found.

@@ -28,7 +28,9 @@ impl Policy {
         let mut refusal = user.risk.is_some_and(|r| r > self.max_risk).then_some("riskTooHigh");
         let checked = autostart && self.same_device_ip != SameDeviceIp::Off;
         if let (true, Some(device_ip)) = (checked, user.device_ip.as_deref()) {
-            if device_ip != browser_ip {
+            // Compared by the address's /64 for IPv6 (privacy addresses change within it).
+            let key = crate::identity::sms::address_key;
+            if key(device_ip) != key(browser_ip) {
                 notes.push(format!("app at {device_ip}, browser at {browser_ip}"));
                 if self.same_device_ip == SameDeviceIp::Refuse {
                     refusal = refusal.or(Some("otherDevice"));
@@ -73,6 +75,8 @@ mod tests {
         assert_eq!(refusal, None);
         assert!(notes.contains("app at 203.0.113.9, browser at 198.51.100.7"), "{notes}");
         let refuse = Policy { same_device_ip: SameDeviceIp::Refuse, ..Policy::default() };
+        let v6 = completed(Some(Risk::Low), "2001:db8:1:2::aaaa");
+        assert_eq!(refuse.assess(true, &v6, "2001:db8:1:2::bbbb").0, None, "one /64 is one device's network");
         assert_eq!(refuse.assess(true, &user, "198.51.100.7").0, Some("otherDevice"));
         assert_eq!(refuse.assess(false, &user, "198.51.100.7").0, None, "a QR code is scanned on another device");
         let off = Policy { same_device_ip: SameDeviceIp::Off, ..Policy::default() };

@@ -59,6 +59,13 @@ impl Sender<'_> {
     }
 }
 
+/// The hidden cap on anonymous texts to one user, whatever names they were typed by: when it is
+/// reached the send quietly becomes a decoy (answered "sent", nothing sent), so the cap tells
+/// nobody that the names are one account.
+pub fn anonymous_cap(limits: &SmsLimits, user_id: &str) -> (&'static str, String, Limit) {
+    ("sms-anon-user", user_id.to_string(), limits.per_number)
+}
+
 /// The key an address is counted under: an IPv4 address as it is, an IPv6 address by its /64
 /// (one subscriber usually has a whole /64).
 pub fn address_key(address: &str) -> String {

@@ -86,6 +86,8 @@ pub enum ChallengeState {
     /// Too many wrong codes.
     Failed,
     Expired,
+    /// The right code, but the enrolment it was for was refused (another number came first).
+    Refused,
 }
 
 impl ChallengeState {
@@ -94,6 +96,7 @@ impl ChallengeState {
             "pending" => ChallengeState::Pending,
             "verified" => ChallengeState::Verified,
             "expired" => ChallengeState::Expired,
+            "refused" => ChallengeState::Refused,
             _ => ChallengeState::Failed,
         }
     }

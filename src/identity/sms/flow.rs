@@ -140,6 +140,16 @@ impl SmsFlows {
         if let Some(minutes) = self.spend(sender, &user, Some(number), meta).await? {
             return Ok(SmsStart::Limited { minutes });
         }
+        if let Sender::Anonymous { .. } = sender {
+            let (scope, key, limit) = super::budget::anonymous_cap(&self.limits, user.user_id);
+            if self.throttle.blocked_for(scope, &key, limit).await?.is_some() {
+                let detail = format!("{scope} limit reached {}: nothing sent (answered as a decoy)", number.masked());
+                self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Blocked, &user, detail)).await?;
+                let hash = self.hasher.hash(&OneTimeCode::generate(self.random.as_ref())).await;
+                return self.challenge(purpose, binding, &user, None, hash, false, meta).await;
+            }
+            self.throttle.fail(scope, &key).await?;
+        }
         if let (Sender::Anonymous { .. }, Some(queue)) = (sender, &self.queue) {
             let code = OneTimeCode::generate(self.random.as_ref());
             let hash = self.hasher.hash(&code).await;
@@ -151,8 +161,11 @@ impl SmsFlows {
                 meta: meta.clone(),
             };
             if !queue.push(job) {
+                // Answered like any send (a decoy answers "sent" too); the user can ask again.
                 tracing::error!("the SMS queue is full; the code is not sent");
-                return Ok(SmsStart::GatewayFailed);
+                let detail = format!("{}: queue full, nothing sent to {}", purpose.id(), number.masked());
+                self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Failure, &user, detail)).await?;
+                return self.challenge(purpose, binding, &user, None, hash, false, meta).await;
             }
             return self.challenge(purpose, binding, &user, Some(number), hash, true, meta).await;
         }
@@ -287,10 +300,10 @@ impl SmsFlows {
         let Some(rec) = self.load(id, binding, user.user_id).await? else { return Ok(None) };
         let now = self.clock.now();
         if rec.state != "pending" {
-            return Ok(Some(if rec.state == "verified" {
-                SmsOutcome::AlreadyVerified
-            } else {
-                SmsOutcome::TooManyAttempts
+            return Ok(Some(match ChallengeState::from_stored(&rec.state) {
+                ChallengeState::Verified => SmsOutcome::AlreadyVerified,
+                ChallengeState::Refused => SmsOutcome::Conflict,
+                _ => SmsOutcome::TooManyAttempts,
             }));
         }
         let audit = |outcome, detail: String| {
@@ -330,6 +343,7 @@ impl SmsFlows {
             };
             // The storage refuses a second number (or a replacement of none): never a silent overwrite.
             if !self.store.enrol_sms(&record, mode).await? {
+                self.store.refuse_sms_challenge(&rec.id).await?;
                 self.auditor
                     .record(meta, audit(Outcome::Failure, format!("{} refused: {}", change.id(), rec.number_masked)))
                     .await?;

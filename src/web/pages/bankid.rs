@@ -227,8 +227,9 @@ async fn take_proof(page: &Page, view: &FlowView) -> Result<(), WebError> {
     let proves = matches!(view.purpose, FlowPurpose::Enrol | FlowPurpose::Replace | FlowPurpose::Verify);
     let (true, FlowState::Complete, Some(session)) = (proves, &view.state, page.session()) else { return Ok(()) };
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
-    if flows(page)?.take_proof(&view.id, binding, &session.user.user_id).await.map_err(|e| page.fail(e))? {
-        super::enrol::proved(page, ServiceKind::BankId, view.purpose != FlowPurpose::Verify).await?;
+    let taken = flows(page)?.take_proof(&view.id, binding, &session.user.user_id).await.map_err(|e| page.fail(e))?;
+    if let Some(at) = taken {
+        super::enrol::proved(page, ServiceKind::BankId, view.purpose != FlowPurpose::Verify, at).await?;
     }
     Ok(())
 }
@@ -284,6 +285,10 @@ async fn finish_login(page: &Page, view: &FlowView) -> Result<HttpResponse, WebE
     let Some(user_id) = flows.take_login(&view.id, binding).await.map_err(|e| page.fail(e))? else {
         return Ok(see_other("/").finish());
     };
+    // A BankID enrolled a short while ago (perhaps by someone with a stolen password) is no way in yet.
+    if page.state.enrolments.is_cooling(&user_id, ServiceKind::BankId).await.map_err(|e| page.fail(e))? {
+        return refusal(page, FlowPurpose::Login, "bankid.login_cooling", false);
+    }
     let user = match page.state.login.login_verified(&user_id, "bankid", &page.meta).await {
         Ok(Some(user)) => user,
         Ok(None) => {

@@ -4,6 +4,7 @@
 use actix_web::{HttpResponse, web};
 
 use super::see_other;
+use crate::clock::Timestamp;
 use crate::enrolment::{ChangeRefusal, Owner, ServiceKind};
 use crate::session::Session;
 use crate::web::csrf::CsrfForm;
@@ -25,11 +26,11 @@ pub fn refused(refusal: &ChangeRefusal) -> HttpResponse {
     see_other(to).finish()
 }
 
-/// The session proved `service` just now: remember it as a step-up; when the proof was a change
+/// The session proved `service` at `at`: remember it as a step-up; when the proof was a change
 /// (an enrolment or a replacement), every other session of the user ends.
-pub async fn proved(page: &Page, service: ServiceKind, changed: bool) -> Result<(), WebError> {
+pub async fn proved(page: &Page, service: ServiceKind, changed: bool, at: Timestamp) -> Result<(), WebError> {
     let (Some(session), Some(token)) = (page.session(), page.session_token.as_deref()) else { return Ok(()) };
-    page.state.sessions.verified(token, service).await.map_err(|e| page.fail(e))?;
+    page.state.sessions.verified(token, service, at).await.map_err(|e| page.fail(e))?;
     if changed {
         page.state.sessions.end_all_for(&session.user.user_id, Some(token)).await.map_err(|e| page.fail(e))?;
     }

@@ -258,12 +258,18 @@ pub async fn send_code(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOn
     }
     // Anonymous: counted per flow, per address and per target, never against the user's own
     // texts or the service desk's; the code is queued, so a real send answers like a decoy.
-    let sender = Sender::Anonymous { flow: &view.id, target: &key };
+    // The visible target budget follows the name as typed, the same for every name (a user's
+    // several names must not share one, or the limit would tell that they are one account).
+    let target = match view.typed_name.trim() {
+        "" => key.clone(),
+        typed => format!("name:{}", typed.to_lowercase()),
+    };
+    let sender = Sender::Anonymous { flow: &view.id, target: &target };
     let start = if enrolled {
         let user = FlowUser { user_id: &key, account_name: &view.typed_name };
         sms.start_verify(binding(&page), user, &text, &page.meta, sender).await
     } else {
-        sms.start_decoy(binding(&page), &view.id, &key, &page.meta).await
+        sms.start_decoy(binding(&page), &view.id, &target, &page.meta).await
     }
     .map_err(|e| page.fail(e))?;
     floor(&page, started).await;

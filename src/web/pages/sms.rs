@@ -218,6 +218,7 @@ fn code_page(page: &Page, view: &SmsView, error: Option<String>) -> Result<HttpR
     let error = error.or_else(|| match view.state {
         ChallengeState::Expired => Some(page.i18n().t("sms.error.expired").to_string()),
         ChallengeState::Failed => Some(page.i18n().t("sms.error.too_many").to_string()),
+        ChallengeState::Refused => Some(page.i18n().t("sms.error.conflict").to_string()),
         ChallengeState::Pending | ChallengeState::Verified => None,
     });
     let done = view.state == ChallengeState::Verified && error.is_none();
@@ -279,7 +280,8 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
     let outcome = flows.check(&id, binding, user(session), &form.0.code, &page.meta).await.map_err(|e| page.fail(e))?;
     let i = page.i18n();
     if outcome == Some(SmsOutcome::Verified) {
-        super::enrol::proved(&page, ServiceKind::Sms, view.purpose != SmsPurpose::Verify).await?;
+        let now = page.state.clock.now();
+        super::enrol::proved(&page, ServiceKind::Sms, view.purpose != SmsPurpose::Verify, now).await?;
     }
     let error = match outcome {
         Some(SmsOutcome::Verified | SmsOutcome::AlreadyVerified) | None => None,
