@@ -130,9 +130,14 @@ impl LoginService {
         password: &SecretString,
         meta: &RequestMeta,
     ) -> Result<LoginOutcome, LoginError> {
+        self.floored(self.attempt(typed, password, meta)).await
+    }
+
+    /// Every answer to a password takes at least the floor, whichever path it took, so that time
+    /// does not tell an unknown name from a wrong password.
+    async fn floored<T>(&self, attempt: impl std::future::Future<Output = T>) -> T {
         let started = Instant::now();
-        let result = self.attempt(typed, password, meta).await;
-        // Every answer takes at least the floor, whichever path it took.
+        let result = attempt.await;
         tokio::time::sleep_until(started + self.min_response).await;
         result
     }
@@ -287,10 +292,7 @@ impl LoginService {
         current: &SecretString,
         meta: &RequestMeta,
     ) -> Result<Result<(DirectoryUser, String), Refusal>, LoginError> {
-        let started = Instant::now();
-        let result = self.prove_attempt(typed, current, meta).await;
-        tokio::time::sleep_until(started + self.min_response).await;
-        result
+        self.floored(self.prove_attempt(typed, current, meta)).await
     }
 
     async fn prove_attempt(
@@ -372,10 +374,7 @@ impl LoginService {
         password: &SecretString,
         meta: &RequestMeta,
     ) -> Result<Reauth, LoginError> {
-        let started = Instant::now();
-        let result = self.reauth_attempt(user, password, meta).await;
-        tokio::time::sleep_until(started + self.min_response).await;
-        result
+        self.floored(self.reauth_attempt(user, password, meta)).await
     }
 
     async fn reauth_attempt(

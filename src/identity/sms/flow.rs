@@ -227,12 +227,11 @@ impl SmsFlows {
     pub async fn start_decoy(
         &self,
         binding: &str,
-        flow: &str,
         user_key: &str,
+        sender: Sender<'_>,
         meta: &RequestMeta,
     ) -> Result<SmsStart, StorageError> {
         let user = FlowUser { user_id: user_key, account_name: "" };
-        let sender = Sender::Anonymous { flow, target: user_key };
         if let Some(minutes) = self.spend(sender, &user, None, meta).await? {
             return Ok(SmsStart::Limited { minutes });
         }

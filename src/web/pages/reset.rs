@@ -269,7 +269,8 @@ pub async fn send_code(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOn
         let user = FlowUser { user_id: &key, account_name: &view.typed_name };
         sms.start_verify(binding(&page), user, &text, &page.meta, sender).await
     } else {
-        sms.start_decoy(binding(&page), &view.id, &target, &page.meta).await
+        // Bound like a real challenge (to the flow's key), counted like a real send.
+        sms.start_decoy(binding(&page), &key, sender, &page.meta).await
     }
     .map_err(|e| page.fail(e))?;
     floor(&page, started).await;
