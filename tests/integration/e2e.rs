@@ -109,7 +109,20 @@ async fn a_user_enrols_bankid_in_a_real_browser_with_the_simulated_app() {
     c.wait().for_element(Locator::Id("identity")).await.unwrap().select_by_value(crate::sims::ANNA).await.unwrap();
     c.find(Locator::Id("open")).await.unwrap().click().await.unwrap();
     c.wait().for_element(Locator::Id("approve")).await.unwrap().click().await.unwrap();
-    let status = c.wait().for_element(Locator::Id("order-status")).await.unwrap().text().await.unwrap();
+    // The app page refreshes itself while it waits: read the status again if it was replaced.
+    let mut status = String::new();
+    for _ in 0..20 {
+        let element = c.wait().for_element(Locator::Id("order-status")).await.unwrap();
+        match element.text().await {
+            Ok(text) if text.starts_with("Klart!") => {
+                status = text;
+                break;
+            }
+            Ok(text) => status = text,
+            Err(_) => {}
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     assert!(status.starts_with("Klart!"), "{status}");
 
     // Back in the portal the page has followed the order by itself (JavaScript polling).
