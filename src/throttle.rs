@@ -12,6 +12,24 @@ pub struct Limit {
     pub window_seconds: i64,
 }
 
+/// An attempt counted against a limit, until it is released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Attempt {
+    id: i64,
+    /// This was the last attempt the limit allows for now.
+    pub last: bool,
+}
+
+/// What a reservation came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reserve {
+    Granted(Attempt),
+    /// The limit is reached; wait this many seconds.
+    Blocked {
+        wait: i64,
+    },
+}
+
 #[derive(Clone)]
 pub struct Throttle {
     store: Arc<dyn Storage>,
@@ -28,6 +46,26 @@ impl Throttle {
         let now = self.clock.now();
         let failures = self.store.failures_since(scope, key, now - limit.window_seconds).await?;
         Ok(wait(&failures, now, limit))
+    }
+
+    /// Record-then-decide: counts this attempt against the key unless the limit is reached, in one
+    /// step, so that parallel attempts can never all slip under the limit.
+    pub async fn reserve(&self, scope: &str, key: &str, limit: Limit) -> Result<Reserve, StorageError> {
+        let now = self.clock.now();
+        let since = now - limit.window_seconds;
+        let max = limit.max_failures.max(1) as i64;
+        match self.store.reserve_attempt(scope, key, now, since, max).await? {
+            Some((id, position)) => Ok(Reserve::Granted(Attempt { id, last: position >= max })),
+            None => {
+                let failures = self.store.failures_since(scope, key, since).await?;
+                Ok(Reserve::Blocked { wait: wait(&failures, now, limit).unwrap_or(limit.window_seconds) })
+            }
+        }
+    }
+
+    /// Takes an attempt back: it was no failure (the password was right).
+    pub async fn release(&self, attempt: Attempt) -> Result<(), StorageError> {
+        self.store.release_attempt(attempt.id).await
     }
 
     /// Counts one event (a failure, or a text message sent) against the key.

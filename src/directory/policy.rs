@@ -12,6 +12,8 @@ pub struct PasswordPolicy {
     /// Failed logons before AD locks the account; 0 means never.
     pub lockout_threshold: u32,
     pub lockout_duration_minutes: u64,
+    /// How long AD remembers failed logons when counting toward the threshold.
+    pub lockout_window_minutes: u64,
     /// 0 means passwords never expire.
     pub max_age_days: u64,
     pub min_age_days: u64,
@@ -26,6 +28,7 @@ pub const DOMAIN_ATTRS: &[&str] = &[
     "pwdHistoryLength",
     "lockoutThreshold",
     "lockoutDuration",
+    "lockOutObservationWindow",
     "maxPwdAge",
     "minPwdAge",
 ];
@@ -37,6 +40,7 @@ pub const PSO_ATTRS: &[&str] = &[
     "msDS-PasswordHistoryLength",
     "msDS-LockoutThreshold",
     "msDS-LockoutDuration",
+    "msDS-LockoutObservationWindow",
     "msDS-MaximumPasswordAge",
     "msDS-MinimumPasswordAge",
 ];
@@ -67,6 +71,7 @@ impl PasswordPolicy {
             history_length: number(attrs, "pwdHistoryLength"),
             lockout_threshold: number(attrs, "lockoutThreshold"),
             lockout_duration_minutes: interval_minutes(attrs, "lockoutDuration"),
+            lockout_window_minutes: interval_minutes(attrs, "lockOutObservationWindow"),
             max_age_days: interval_minutes(attrs, "maxPwdAge") / (24 * 60),
             min_age_days: interval_minutes(attrs, "minPwdAge") / (24 * 60),
             source_pso: None,
@@ -80,6 +85,7 @@ impl PasswordPolicy {
             history_length: number(attrs, "msDS-PasswordHistoryLength"),
             lockout_threshold: number(attrs, "msDS-LockoutThreshold"),
             lockout_duration_minutes: interval_minutes(attrs, "msDS-LockoutDuration"),
+            lockout_window_minutes: interval_minutes(attrs, "msDS-LockoutObservationWindow"),
             max_age_days: interval_minutes(attrs, "msDS-MaximumPasswordAge") / (24 * 60),
             min_age_days: interval_minutes(attrs, "msDS-MinimumPasswordAge") / (24 * 60),
             source_pso: Some(dn.to_string()),
@@ -103,6 +109,7 @@ mod tests {
             ("pwdHistoryLength", "5"),
             ("lockoutThreshold", "5"),
             ("lockoutDuration", "-18000000000"),
+            ("lockOutObservationWindow", "-18000000000"),
             ("maxPwdAge", "-36288000000000"),
             ("minPwdAge", "0"),
         ]));
@@ -110,6 +117,7 @@ mod tests {
         assert!(p.complexity);
         assert_eq!((p.history_length, p.lockout_threshold), (5, 5));
         assert_eq!(p.lockout_duration_minutes, 30);
+        assert_eq!(p.lockout_window_minutes, 30);
         assert_eq!(p.max_age_days, 42);
         assert_eq!(p.min_age_days, 0);
     }

@@ -4,6 +4,7 @@
 //! domain's lockout threshold. Unknown users are answered exactly like wrong passwords, in words
 //! and in time.
 
+use crate::throttle::{Attempt, Reserve};
 pub use crate::throttle::{Limit, Throttle};
 
 use std::sync::Arc;
@@ -36,6 +37,9 @@ pub enum Refusal {
     InvalidCredentials,
     /// Too many failures; try again after this many minutes.
     Throttled { minutes: i64 },
+    /// Read like `InvalidCredentials`, but this was the last try the limit allows: the next has to
+    /// wait this many minutes (told now, so that nobody is surprised).
+    LastAttempt { minutes: i64 },
     /// AD refused for a reason the user must know (locked, disabled, must change password...).
     Directory(BindRefusal),
 }
@@ -67,9 +71,25 @@ pub enum Reauth {
     AccountUnusable,
 }
 
+/// A password try, counted against the address and the user before it is made (record, then
+/// decide), and taken back if the password was right.
+pub struct Counted {
+    ip: Attempt,
+    user: Attempt,
+    /// The user limit's window, for the message on the last try.
+    window_minutes: i64,
+}
+
+impl Counted {
+    /// A wrong password (or an unknown name), as the user is told.
+    fn wrong(&self) -> Refusal {
+        if self.user.last { Refusal::LastAttempt { minutes: self.window_minutes } } else { Refusal::InvalidCredentials }
+    }
+}
+
 /// Whether a password may be tried for a typed name.
 pub enum Admit {
-    Go { user: DirectoryUser, user_key: String },
+    Go { user: DirectoryUser, user_key: String, counted: Counted },
     Stop(LoginOutcome),
 }
 
@@ -115,13 +135,16 @@ impl LoginService {
         self.directory.password_policy(None).await
     }
 
-    /// Failures allowed per user: the configured number, but always `lockout_margin` short of AD's threshold.
+    /// Failures allowed per user: the configured number, but always `lockout_margin` short of AD's
+    /// threshold (the user's fine-grained one where a PSO applies), counted over at least as long
+    /// as AD remembers failures (its observation window).
     fn user_limit(&self, policy: Option<&PasswordPolicy>) -> Limit {
         let mut max = self.max_per_user;
         if let Some(threshold) = policy.map(|p| p.lockout_threshold).filter(|t| *t > 0) {
             max = max.min(threshold.saturating_sub(self.margin).max(1));
         }
-        Limit { max_failures: max, window_seconds: self.window_seconds }
+        let ad_window = policy.map(|p| p.lockout_window_minutes as i64 * 60).unwrap_or(0);
+        Limit { max_failures: max, window_seconds: self.window_seconds.max(ad_window) }
     }
 
     pub async fn login(
@@ -143,14 +166,19 @@ impl LoginService {
     }
 
     /// Everything before the password is tried: the address and user limits, and the look-up.
-    /// Unknown names count and read exactly like wrong passwords.
+    /// The try is counted first and decided after (so that a burst of parallel tries can never all
+    /// slip under the limit); unknown names count and read exactly like wrong passwords.
     async fn admit(&self, typed: &str, meta: &RequestMeta) -> Result<Admit, LoginError> {
         let audit_name: String = typed.trim().chars().take(256).collect();
         let ip_limit = Limit { max_failures: self.max_per_ip, window_seconds: self.window_seconds };
-        if let Some(wait) = self.throttle.blocked_for(IP_SCOPE, &meta.source_ip, ip_limit).await? {
-            self.audit(meta, Outcome::Blocked, &audit_name, None, "too many failures from this address").await?;
-            return Ok(Admit::Stop(throttled(wait)));
-        }
+        let ip_key = crate::identity::sms::address_key(&meta.source_ip);
+        let ip = match self.throttle.reserve(IP_SCOPE, &ip_key, ip_limit).await? {
+            Reserve::Granted(attempt) => attempt,
+            Reserve::Blocked { wait } => {
+                self.audit(meta, Outcome::Blocked, &audit_name, None, "too many failures from this address").await?;
+                return Ok(Admit::Stop(throttled(wait)));
+            }
+        };
 
         let name = Username::parse(typed, &self.netbios_domain);
         let user = match &name {
@@ -163,20 +191,34 @@ impl LoginService {
             (None, Ok(n)) => format!("name:{}", n.key()),
             (None, Err(_)) => format!("name:{}", audit_name.to_lowercase()),
         };
-        let policy = self.domain_policy().await.ok();
-        if let Some(wait) = self.throttle.blocked_for(USER_SCOPE, &user_key, self.user_limit(policy.as_ref())).await? {
-            let id = user.as_ref().map(|u| u.id.as_str());
-            self.audit(meta, Outcome::Blocked, &audit_name, id, "too many failures for this user").await?;
-            return Ok(Admit::Stop(throttled(wait)));
-        }
+        let policy = self.directory.password_policy(user.as_ref().map(|u| u.dn.as_str())).await.ok();
+        let limit = self.user_limit(policy.as_ref());
+        let counted = match self.throttle.reserve(USER_SCOPE, &user_key, limit).await? {
+            Reserve::Granted(attempt) => {
+                Counted { ip, user: attempt, window_minutes: (limit.window_seconds + 59) / 60 }
+            }
+            Reserve::Blocked { wait } => {
+                // Nothing was tried: the address's count is taken back.
+                self.throttle.release(ip).await?;
+                let id = user.as_ref().map(|u| u.id.as_str());
+                self.audit(meta, Outcome::Blocked, &audit_name, id, "too many failures for this user").await?;
+                return Ok(Admit::Stop(throttled(wait)));
+            }
+        };
 
         let Some(user) = user else {
-            self.count_failure(&user_key, meta).await?;
             let why = if name.is_err() { "not a valid account name" } else { "no such user" };
             self.audit(meta, Outcome::Failure, &audit_name, None, why).await?;
-            return Ok(Admit::Stop(LoginOutcome::Refused(Refusal::InvalidCredentials)));
+            return Ok(Admit::Stop(LoginOutcome::Refused(counted.wrong())));
         };
-        Ok(Admit::Go { user, user_key })
+        Ok(Admit::Go { user, user_key, counted })
+    }
+
+    /// The try was no failure (the password was right, or AD refused for another reason that it
+    /// tells only with the right password): its counts are taken back.
+    async fn uncount(&self, counted: Counted) -> Result<(), StorageError> {
+        self.throttle.release(counted.ip).await?;
+        self.throttle.release(counted.user).await
     }
 
     async fn attempt(
@@ -185,22 +227,22 @@ impl LoginService {
         password: &SecretString,
         meta: &RequestMeta,
     ) -> Result<LoginOutcome, LoginError> {
-        let (user, user_key) = match self.admit(typed, meta).await? {
-            Admit::Go { user, user_key } => (user, user_key),
+        let (user, user_key, counted) = match self.admit(typed, meta).await? {
+            Admit::Go { user, user_key, counted } => (user, user_key, counted),
             Admit::Stop(outcome) => return Ok(outcome),
         };
 
         match self.directory.check_password(&user.dn, password).await? {
             PasswordCheck::Refused(refusal) => {
-                if hides_account(refusal) {
-                    self.count_failure(&user_key, meta).await?;
-                }
                 self.audit(meta, Outcome::Failure, &user.account_name, Some(&user.id), refusal.id()).await?;
-                let refusal =
-                    if hides_account(refusal) { Refusal::InvalidCredentials } else { Refusal::Directory(refusal) };
-                Ok(LoginOutcome::Refused(refusal))
+                if hides_account(refusal) {
+                    return Ok(LoginOutcome::Refused(counted.wrong()));
+                }
+                self.uncount(counted).await?;
+                Ok(LoginOutcome::Refused(Refusal::Directory(refusal)))
             }
             PasswordCheck::Accepted => {
+                self.uncount(counted).await?;
                 self.throttle.clear(USER_SCOPE, &user_key).await?;
                 let roles = self.roles(&user.dn).await?;
                 let is_admin = roles.admin;
@@ -301,27 +343,29 @@ impl LoginService {
         current: &SecretString,
         meta: &RequestMeta,
     ) -> Result<Result<(DirectoryUser, String), Refusal>, LoginError> {
-        let (user, user_key) = match self.admit(typed, meta).await? {
-            Admit::Go { user, user_key } => (user, user_key),
+        let (user, user_key, counted) = match self.admit(typed, meta).await? {
+            Admit::Go { user, user_key, counted } => (user, user_key, counted),
             Admit::Stop(LoginOutcome::Refused(r)) => return Ok(Err(r)),
             Admit::Stop(LoginOutcome::Success(_)) => unreachable!("admit never logs in"),
         };
         let refusal = match self.directory.check_password(&user.dn, current).await? {
-            PasswordCheck::Accepted => return Ok(Ok((user, user_key))),
-            PasswordCheck::Refused(BindRefusal::PasswordExpired | BindRefusal::MustChangePassword) => {
+            PasswordCheck::Accepted
+            | PasswordCheck::Refused(BindRefusal::PasswordExpired | BindRefusal::MustChangePassword) => {
+                self.uncount(counted).await?;
                 return Ok(Ok((user, user_key)));
             }
             PasswordCheck::Refused(refusal) => refusal,
         };
-        if hides_account(refusal) {
-            self.count_failure(&user_key, meta).await?;
-        }
         let event = AuditEvent::new(EventKind::PasswordChange, Outcome::Failure)
             .username(&user.account_name)
             .user_id(&user.id)
             .detail(format!("current password: {}", refusal.id()));
         self.auditor.record(meta, event).await?;
-        Ok(Err(if hides_account(refusal) { Refusal::InvalidCredentials } else { Refusal::Directory(refusal) }))
+        if hides_account(refusal) {
+            return Ok(Err(counted.wrong()));
+        }
+        self.uncount(counted).await?;
+        Ok(Err(Refusal::Directory(refusal)))
     }
 
     /// Changes the password of a user who proved the current one (see [`Self::prove_current`]):
@@ -389,9 +433,14 @@ impl LoginService {
                 .user_id(&session_user.user_id)
                 .detail(detail)
         };
-        let (user, user_key) = match self.admit(&session_user.account_name, meta).await? {
-            Admit::Go { user, user_key } if user.id == session_user.user_id => (user, user_key),
-            Admit::Go { .. } | Admit::Stop(LoginOutcome::Refused(Refusal::InvalidCredentials)) => {
+        let (user, user_key, counted) = match self.admit(&session_user.account_name, meta).await? {
+            Admit::Go { user, user_key, counted } if user.id == session_user.user_id => (user, user_key, counted),
+            Admit::Go { counted, .. } => {
+                self.uncount(counted).await?;
+                self.auditor.record(meta, audit(Outcome::Failure, "the account is gone")).await?;
+                return Ok(Reauth::AccountUnusable);
+            }
+            Admit::Stop(LoginOutcome::Refused(Refusal::InvalidCredentials | Refusal::LastAttempt { .. })) => {
                 self.auditor.record(meta, audit(Outcome::Failure, "the account is gone")).await?;
                 return Ok(Reauth::AccountUnusable);
             }
@@ -399,11 +448,13 @@ impl LoginService {
             Admit::Stop(LoginOutcome::Success(_)) => unreachable!("admit never logs in"),
         };
         if user.disabled || user.locked {
+            self.uncount(counted).await?;
             self.auditor.record(meta, audit(Outcome::Failure, "account disabled or locked: session ended")).await?;
             return Ok(Reauth::AccountUnusable);
         }
         match self.directory.check_password(&user.dn, password).await? {
             PasswordCheck::Accepted => {
+                self.uncount(counted).await?;
                 self.throttle.clear(USER_SCOPE, &user_key).await?;
                 let roles = self.roles(&user.dn).await?;
                 let detail = if roles.any() { roles.to_list() } else { "user".to_string() };
@@ -411,11 +462,11 @@ impl LoginService {
                 Ok(Reauth::Confirmed(roles))
             }
             PasswordCheck::Refused(refusal) if refusal.is_bad_password() => {
-                self.count_failure(&user_key, meta).await?;
                 self.auditor.record(meta, audit(Outcome::Failure, refusal.id())).await?;
-                Ok(Reauth::Refused(Refusal::InvalidCredentials))
+                Ok(Reauth::Refused(counted.wrong()))
             }
             PasswordCheck::Refused(refusal) => {
+                self.uncount(counted).await?;
                 self.auditor.record(meta, audit(Outcome::Failure, &format!("{}: session ended", refusal.id()))).await?;
                 Ok(Reauth::AccountUnusable)
             }
@@ -424,7 +475,7 @@ impl LoginService {
 
     async fn count_failure(&self, user_key: &str, meta: &RequestMeta) -> Result<(), StorageError> {
         self.throttle.fail(USER_SCOPE, user_key).await?;
-        self.throttle.fail(IP_SCOPE, &meta.source_ip).await
+        self.throttle.fail(IP_SCOPE, &crate::identity::sms::address_key(&meta.source_ip)).await
     }
 
     async fn audit(

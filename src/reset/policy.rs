@@ -167,6 +167,7 @@ mod tests {
             complexity,
             history_length: 5,
             lockout_threshold: 5,
+            lockout_window_minutes: 0,
             lockout_duration_minutes: 30,
             max_age_days: 42,
             min_age_days: 0,

@@ -220,6 +220,19 @@ pub trait Storage: Send + Sync + 'static {
     async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRecord>, StorageError>;
 
     async fn record_failure(&self, scope: &str, key: &str, at: Timestamp) -> Result<(), StorageError>;
+    /// Record-then-decide, atomically: records an attempt against (scope, key) unless `max` are
+    /// already recorded after `since`. Some((id, position)) when recorded, position counting this
+    /// one; None when the limit is reached (nothing recorded).
+    async fn reserve_attempt(
+        &self,
+        scope: &str,
+        key: &str,
+        at: Timestamp,
+        since: Timestamp,
+        max: i64,
+    ) -> Result<Option<(i64, i64)>, StorageError>;
+    /// Takes back a recorded attempt (it turned out not to be a failure).
+    async fn release_attempt(&self, id: i64) -> Result<(), StorageError>;
     /// When the failures since `since` happened, newest first.
     async fn failures_since(&self, scope: &str, key: &str, since: Timestamp) -> Result<Vec<Timestamp>, StorageError>;
     async fn clear_failures(&self, scope: &str, key: &str) -> Result<(), StorageError>;

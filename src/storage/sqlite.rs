@@ -40,6 +40,9 @@ pub(super) async fn record_enrolment(
 #[derive(Clone)]
 pub struct SqliteStorage {
     pool: SqlitePool,
+    /// SQLite has one writer: decisions (limits) are taken one at a time in this process, so that
+    /// a burst never meets a busy database in the middle of one.
+    decisions: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl SqliteStorage {
@@ -62,7 +65,7 @@ impl SqliteStorage {
             .connect_with(options)
             .await
             .map_err(StorageError::Open)?;
-        Ok(Self { pool })
+        Ok(Self { pool, decisions: Default::default() })
     }
 
     pub async fn migrate(&self) -> Result<(), StorageError> {
@@ -205,6 +208,47 @@ impl Storage for SqliteStorage {
             .bind(at)
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+
+    async fn reserve_attempt(
+        &self,
+        scope: &str,
+        key: &str,
+        at: Timestamp,
+        since: Timestamp,
+        max: i64,
+    ) -> Result<Option<(i64, i64)>, StorageError> {
+        let _one_at_a_time = self.decisions.lock().await;
+        // One statement: the count and the insert cannot be separated by another writer.
+        let row: Option<(i64,)> = sqlx::query_as(
+            "INSERT INTO throttle_failures (scope, key, at)
+             SELECT ?1, ?2, ?3
+             WHERE (SELECT COUNT(*) FROM throttle_failures WHERE scope = ?1 AND key = ?2 AND at > ?4) < ?5
+             RETURNING rowid",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(at)
+        .bind(since)
+        .bind(max)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((id,)) = row else { return Ok(None) };
+        let (position,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM throttle_failures WHERE scope = ? AND key = ? AND at > ? AND rowid <= ?",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(since)
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Some((id, position)))
+    }
+
+    async fn release_attempt(&self, id: i64) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM throttle_failures WHERE rowid = ?").bind(id).execute(&self.pool).await?;
         Ok(())
     }
 

@@ -13,6 +13,7 @@ mod credentials;
 mod directory;
 mod e2e;
 mod language;
+mod limits;
 mod login;
 mod reset;
 mod reset_sms;

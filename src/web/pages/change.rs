@@ -123,6 +123,13 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
             let domain = rules(&page, None).await?;
             let error = match refusal {
                 Refusal::InvalidCredentials => i.t("change.error.current").to_string(),
+                Refusal::LastAttempt { minutes } => {
+                    format!(
+                        "{} {}",
+                        i.t("change.error.current"),
+                        i.f("login.error.last_attempt", &[("minutes", &minutes.to_string())])
+                    )
+                }
                 Refusal::Throttled { minutes } => i.f("login.error.throttled", &[("minutes", &minutes.to_string())]),
                 Refusal::Directory(r) => i.t(r.message_key()).to_string(),
             };
@@ -163,7 +170,9 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
             }
             return render(&page, &rules, &[], &typed, None, None, true);
         }
-        Ok(ChangeOutcome::Refused(Refusal::InvalidCredentials)) => i.t("change.error.current").to_string(),
+        Ok(ChangeOutcome::Refused(Refusal::InvalidCredentials | Refusal::LastAttempt { .. })) => {
+            i.t("change.error.current").to_string()
+        }
         Ok(ChangeOutcome::Refused(Refusal::Throttled { minutes })) => {
             i.f("login.error.throttled", &[("minutes", &minutes.to_string())])
         }

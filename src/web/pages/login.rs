@@ -76,6 +76,10 @@ pub async fn submit(page: Page, form: CsrfForm<LoginForm>) -> Result<HttpRespons
                 .finish());
         }
         Ok(LoginOutcome::Refused(Refusal::InvalidCredentials)) => (i.t("login.error.invalid").to_string(), None),
+        Ok(LoginOutcome::Refused(Refusal::LastAttempt { minutes })) => {
+            let last = i.f("login.error.last_attempt", &[("minutes", &minutes.to_string())]);
+            (format!("{} {last}", i.t("login.error.invalid")), None)
+        }
         Ok(LoginOutcome::Refused(Refusal::Throttled { minutes })) => {
             (i.f("login.error.throttled", &[("minutes", &minutes.to_string())]), None)
         }
