@@ -265,8 +265,9 @@ pub trait Storage: Send + Sync + 'static {
     async fn touch_enrolment(&self, user_id: &str, service: &str, at: Timestamp) -> Result<(), StorageError>;
     async fn insert_sms_challenge(&self, c: &SmsChallengeRecord) -> Result<(), StorageError>;
     async fn sms_challenge(&self, id: &str) -> Result<Option<SmsChallengeRecord>, StorageError>;
-    /// Counts a wrong code; returns the attempts so far, or None when the challenge is not pending.
-    async fn sms_wrong_code(&self, id: &str) -> Result<Option<i64>, StorageError>;
+    /// Claims one try at a pending challenge that has tries left; the tries used so far (this one
+    /// included), or None when there is none to claim.
+    async fn claim_sms_attempt(&self, id: &str, max: i64) -> Result<Option<i64>, StorageError>;
     /// Replaces the live code (a resend): the old one stops working.
     async fn sms_replace_code(&self, id: &str, code_hash: &str, sent_at: Timestamp) -> Result<bool, StorageError>;
     /// Moves a pending challenge to a final state; false when it was no longer pending.

@@ -348,8 +348,8 @@ impl Storage for SqliteStorage {
         self.sms_get(id).await
     }
 
-    async fn sms_wrong_code(&self, id: &str) -> Result<Option<i64>, StorageError> {
-        self.sms_wrong(id).await
+    async fn claim_sms_attempt(&self, id: &str, max: i64) -> Result<Option<i64>, StorageError> {
+        self.sms_claim(id, max).await
     }
 
     async fn sms_replace_code(&self, id: &str, code_hash: &str, sent_at: Timestamp) -> Result<bool, StorageError> {

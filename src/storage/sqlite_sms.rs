@@ -33,11 +33,13 @@ impl SqliteStorage {
             .await?)
     }
 
-    pub(super) async fn sms_wrong(&self, id: &str) -> Result<Option<i64>, StorageError> {
+    pub(super) async fn sms_claim(&self, id: &str, max: i64) -> Result<Option<i64>, StorageError> {
         let row: Option<(i64,)> = sqlx::query_as(
-            "UPDATE sms_challenges SET attempts = attempts + 1 WHERE id = ? AND state = 'pending' RETURNING attempts",
+            "UPDATE sms_challenges SET attempts = attempts + 1
+             WHERE id = ? AND state = 'pending' AND attempts < ? RETURNING attempts",
         )
         .bind(id)
+        .bind(max)
         .fetch_optional(self.pool())
         .await?;
         Ok(row.map(|(n,)| n))

@@ -2,6 +2,8 @@
 
 use futures_util::future::join_all;
 
+use stjarna::storage::Storage;
+
 use crate::helpers::{csrf_in, new_client, spawn_app_with};
 
 /// One wrong login from a browser of its own.
@@ -28,4 +30,41 @@ async fn forty_parallel_wrong_logins_never_lock_the_account() {
         assert!(lockout.is_empty() || lockout == "0", "round {round}: AD locked the account ({lockout})");
         assert_eq!(dc.bind(&user.dn, &user.password).await.0, 0, "round {round}: the password still works");
     }
+}
+
+#[tokio::test]
+async fn parallel_guesses_at_a_mobile_code_get_three_tries_in_all() {
+    let dc = require_dc!();
+    let user = dc.create_user("guess").await;
+    let t = crate::sims::spawn_with_sms(&dc, crate::sims::Gateway::Elks46, |c| c).await;
+    t.app.login(&user.name, &user.password).await;
+    let page = t.app.get_html("/enrol/sms").await;
+    let form = [("csrf", csrf_in(&page)), ("country", "SE".into()), ("number", "0701234567".into())];
+    let res = t.app.client.post(t.app.url("/enrol/sms")).form(&form).send().await.unwrap();
+    let challenge = crate::helpers::location(&res);
+    let code = t.sms.as_ref().unwrap().state.last_code_to("+46701234567").unwrap();
+    let csrf = csrf_in(&t.app.get_html(&challenge).await);
+    // Twenty guesses at once, none of them right.
+    let guesses = (0..20u32).map(|n| {
+        let guess = format!("{:06}", (code.parse::<u32>().unwrap() + 1 + n) % 1_000_000);
+        let form = [("csrf", csrf.clone()), ("code", guess)];
+        let request = t.app.client.post(t.app.url(&challenge)).form(&form).send();
+        async move { request.await.unwrap().status().as_u16() }
+    });
+    join_all(guesses).await;
+    let audit = t.app.audit().await;
+    let checked = audit
+        .iter()
+        .filter(|a| a.event == "sms-check" && a.detail.as_deref().is_some_and(|d| d.contains("wrong code")))
+        .count();
+    assert_eq!(
+        checked,
+        3,
+        "only three guesses were checked: {:?}",
+        audit.iter().map(|a| &a.detail).collect::<Vec<_>>()
+    );
+    // And the right code no longer helps.
+    let res = t.app.client.post(t.app.url(&challenge)).form(&[("csrf", csrf.as_str()), ("code", code.as_str())]).send();
+    res.await.unwrap();
+    assert!(t.app.store().await.all_enrolments().await.unwrap().is_empty());
 }

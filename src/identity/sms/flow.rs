@@ -313,8 +313,12 @@ impl SmsFlows {
             self.auditor.record(meta, audit(Outcome::Failure, "code expired".into())).await?;
             return Ok(Some(SmsOutcome::Expired));
         }
+        // Claim a try before the code is checked (claim, then act): parallel guesses each need a
+        // try of their own, so no more than `max_attempts` are ever checked.
+        let Some(attempts) = self.store.claim_sms_attempt(&rec.id, self.limits.max_attempts).await? else {
+            return Ok(Some(SmsOutcome::TooManyAttempts));
+        };
         if !self.hasher.verify(typed, &rec.code_hash).await || rec.purpose == "decoy" {
-            let attempts = self.store.sms_wrong_code(&rec.id).await?.unwrap_or(self.limits.max_attempts);
             if attempts >= self.limits.max_attempts {
                 self.store.finish_sms_challenge(&rec.id, "failed", now).await?;
                 self.auditor.record(meta, audit(Outcome::Failure, "too many wrong codes".into())).await?;
