@@ -3,6 +3,7 @@
 
 pub mod policy;
 mod privileged;
+mod progress;
 pub mod pwned;
 mod rules;
 mod service;

@@ -11,17 +11,18 @@ use secrecy::SecretString;
 
 use super::policy::{Rule, Rules};
 use super::privileged::Privileged;
+use super::progress::Stars;
 use super::rules::NewPasswordRules;
 use super::state::{Finish, ResetState};
 use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Random};
-use crate::config::{PasswordSettings, ProtectedMode, ResetSettings};
+use crate::config::{PasswordSettings, ResetSettings};
 use crate::directory::{Directory, DirectoryError, DirectoryUser, PasswordRefusal, PasswordWriteError, Username};
-use crate::enrolment::{EnrolmentStatus, Service, ServiceKind, StarRule, assess};
+use crate::enrolment::{Service, ServiceKind};
 use crate::mail::{Notice, Outbox};
 use crate::session::{binding_hash, is_bound};
 use crate::storage::{ResetFlowRecord, Storage, StorageError};
-use crate::throttle::{Limit, Throttle};
+use crate::throttle::{Attempt, Limit, Reserve, Throttle};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ResetError {
@@ -68,6 +69,12 @@ pub enum ResetOutcome {
     DailyLimit,
     /// The flow is not (or no longer) at the password step.
     NotAllowed,
+}
+
+/// The flow taken for its write, with the day's count; or the answer when it cannot be.
+enum Claim {
+    Held(Attempt),
+    Refused(ResetOutcome),
 }
 
 /// What a failed verification did to the flow.
@@ -247,45 +254,29 @@ impl ResetService {
             .filter(|r| self.cooldown > 0 && r.cooldown_lifted_at.is_none() && now - r.enrolled_at < self.cooldown)
             .filter_map(|r| r.service.parse().ok())
             .collect();
-        let counting: Vec<ServiceKind> = verified.iter().copied().filter(|k| !cooling.contains(k)).collect();
-        // Privileged accounts are told only once the user has proved something.
-        let protected = match (&rec.user_id, verified.is_empty()) {
+        // Privileged accounts are looked at only once the user has proved something.
+        let privileged = match (&rec.user_id, verified.is_empty()) {
             (Some(u), false) => self.privileged.is_privileged(u).await,
             _ => false,
         };
-        let needed = match (protected, self.settings.protected) {
-            (true, ProtectedMode::Stars) => self.settings.protected_stars.max(self.reset_stars),
-            _ => self.reset_stars,
+        let stars = Stars {
+            services: &self.services,
+            reset_stars: self.reset_stars,
+            protected: self.settings.protected,
+            protected_stars: self.settings.protected_stars,
         };
-        let refused = protected && self.settings.protected == ProtectedMode::ServiceDesk;
-        let rule = StarRule { enrolment_stars: needed, reset_stars: needed };
-        let progress = assess(&self.services, &counting, rule);
-        let enough = rec.user_id.is_some() && progress.status == EnrolmentStatus::Enrolled && !refused;
-        let (next, not_enough_enrolled) = if verified.is_empty() {
-            (self.services.iter().map(|s| s.kind).collect(), false)
-        } else {
-            let usable: Vec<ServiceKind> = enrolled.iter().copied().filter(|k| !cooling.contains(k)).collect();
-            let possible = assess(&self.services, &usable, rule).status == EnrolmentStatus::Enrolled;
-            let next = self
-                .services
-                .iter()
-                .map(|s| s.kind)
-                .filter(|k| enrolled.contains(k) && !verified.contains(k))
-                .collect();
-            (next, !possible)
-        };
-        let cooling = if verified.is_empty() { Vec::new() } else { cooling };
+        let p = stars.progress(rec.user_id.is_some(), &verified, &enrolled, &cooling, privileged);
         Ok(Some(ResetView {
             id: rec.id,
             state,
-            collected: progress.filled(),
-            needed,
-            enough,
+            collected: p.collected,
+            needed: p.needed,
+            enough: p.enough,
             verified,
-            next,
-            not_enough_enrolled,
-            cooling,
-            protected: refused,
+            next: p.next,
+            not_enough_enrolled: p.not_enough_enrolled,
+            cooling: p.cooling,
+            protected: p.refused_privileged,
             user_id: rec.user_id,
             typed_name: rec.typed_name,
             sms_challenge: rec.sms_challenge,
@@ -330,14 +321,11 @@ impl ResetService {
         meta: &RequestMeta,
     ) -> Result<(), StorageError> {
         let Some(user_id) = &view.user_id else { return Ok(()) };
-        if view.verified.contains(&service) {
+        if view.verified.contains(&service) || view.state.verify().is_err() {
             return Ok(());
         }
-        let mut all = view.verified.clone();
-        all.push(service);
-        let list: Vec<&str> = all.iter().map(|k| k.id()).collect();
-        let Ok(next) = view.state.verify() else { return Ok(()) };
-        if self.store.reset_verified(&view.id, &list.join(","), next.stored().0).await? {
+        // One statement appends the service: a verification made at the same time is kept too.
+        if self.store.reset_verified(&view.id, service.id()).await? {
             let event = AuditEvent::new(EventKind::ResetVerify, Outcome::Success)
                 .user_id(user_id)
                 .detail(format!("{service} verified"));
@@ -387,9 +375,33 @@ impl ResetService {
         self.rules.broken(rules, password, repeated).await
     }
 
-    async fn under_daily_limit(&self, user_id: &str) -> Result<bool, StorageError> {
+    /// Takes the flow for its one write, with the day's count, before AD is touched (claim, then
+    /// act): of two parallel submissions exactly one writes, and both are counted against the
+    /// daily limit only once. None: the write may go ahead; else what to answer.
+    async fn claim(&self, view: &ResetView, user: &DirectoryUser, meta: &RequestMeta) -> Result<Claim, StorageError> {
         let limit = Limit { max_failures: self.settings.resets_per_day, window_seconds: 24 * 3600 };
-        Ok(self.throttle.blocked_for("reset-user", user_id, limit).await?.is_none())
+        let counted = match self.throttle.reserve("reset-user", &user.id, limit).await? {
+            Reserve::Granted(attempt) => attempt,
+            Reserve::Blocked { .. } => {
+                let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Blocked)
+                    .username(&user.account_name)
+                    .user_id(&user.id)
+                    .detail("daily reset limit reached");
+                self.auditor.record(meta, event).await?;
+                return Ok(Claim::Refused(ResetOutcome::DailyLimit));
+            }
+        };
+        if view.state.claim().is_err() || !self.store.claim_reset_flow(&view.id).await? {
+            self.throttle.release(counted).await?;
+            return Ok(Claim::Refused(ResetOutcome::NotAllowed));
+        }
+        Ok(Claim::Held(counted))
+    }
+
+    /// The write did not happen: the flow and the day's count are given back.
+    async fn unclaim(&self, view: &ResetView, counted: Attempt) -> Result<(), StorageError> {
+        self.store.release_reset_flow(&view.id).await?;
+        self.throttle.release(counted).await
     }
 
     /// Sets the new password (and unlocks, as configured), then tells the user by mail.
@@ -411,18 +423,15 @@ impl ResetService {
             self.auditor.record(meta, event).await?;
             return Ok(ResetOutcome::Refused(broken));
         }
-        if !self.under_daily_limit(&user.id).await? {
-            let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Blocked)
-                .username(&user.account_name)
-                .user_id(&user.id)
-                .detail("daily reset limit reached");
-            self.auditor.record(meta, event).await?;
-            return Ok(ResetOutcome::DailyLimit);
-        }
+        let counted = match self.claim(view, &user, meta).await? {
+            Claim::Held(counted) => counted,
+            Claim::Refused(outcome) => return Ok(outcome),
+        };
         let unlock = self.settings.unlock_on_reset;
         match self.directory.reset_password(&user.dn, password, unlock, self.settings.must_change_at_next_logon).await {
             Ok(()) => {}
             Err(PasswordWriteError::Refused(refusal, text)) => {
+                self.unclaim(view, counted).await?;
                 let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Failure)
                     .username(&user.account_name)
                     .user_id(&user.id)
@@ -430,7 +439,10 @@ impl ResetService {
                 self.auditor.record(meta, event).await?;
                 return Ok(ResetOutcome::AdRefused(refusal));
             }
-            Err(PasswordWriteError::Directory(e)) => return Err(e.into()),
+            Err(PasswordWriteError::Directory(e)) => {
+                self.unclaim(view, counted).await?;
+                return Err(e.into());
+            }
         }
         self.finish(view, &user, Finish::Reset, meta).await?;
         Ok(ResetOutcome::Done)
@@ -442,10 +454,14 @@ impl ResetService {
             return Ok(ResetOutcome::NotAllowed);
         };
         let Some(user) = self.directory.find_user_by_id(user_id).await? else { return Ok(ResetOutcome::NotAllowed) };
-        if !self.under_daily_limit(&user.id).await? {
-            return Ok(ResetOutcome::DailyLimit);
+        let counted = match self.claim(view, &user, meta).await? {
+            Claim::Held(counted) => counted,
+            Claim::Refused(outcome) => return Ok(outcome),
+        };
+        if let Err(e) = self.directory.unlock(&user.dn).await {
+            self.unclaim(view, counted).await?;
+            return Err(e.into());
         }
-        self.directory.unlock(&user.dn).await?;
         self.finish(view, &user, Finish::Unlock, meta).await?;
         Ok(ResetOutcome::Done)
     }
@@ -458,12 +474,11 @@ impl ResetService {
         how: Finish,
         meta: &RequestMeta,
     ) -> Result<(), StorageError> {
-        let Ok(done) = view.state.finish(how) else { return Ok(()) };
+        let Ok(done) = view.state.claim().and_then(|writing| writing.finish(how)) else { return Ok(()) };
         let (state, outcome) = done.stored();
         let outcome = outcome.unwrap_or_default();
         let notice = if how == Finish::Reset { Notice::PasswordReset } else { Notice::Unlocked };
         self.store.finish_reset_flow(&view.id, state, Some(outcome), self.clock.now()).await?;
-        self.throttle.fail("reset-user", &user.id).await?;
         // The credentials changed (or the account was unlocked by someone proving to be its
         // owner): every portal session of the user ends, an attacker's among them.
         let ended = self.store.delete_user_sessions(&user.id, None).await?;

@@ -1,7 +1,9 @@
 //! Where a reset flow stands, as a typed state machine kept server-side.
 //!
 //! ```text
-//! Identifying ──a service verified──▶ Verified ──password set or account unlocked──▶ Done
+//! Identifying ──a service verified──▶ Verified ──claimed──▶ Writing ──AD written──▶ Done
+//!                                        ▲                    │
+//!                                        └── AD refused it ───┘
 //!      │                                 │
 //!      └──── too many failures ──▶ Failed ◀┘          any open state ──past its time──▶ Expired
 //! ```
@@ -26,6 +28,8 @@ pub enum ResetState {
     Identifying,
     /// At least one service proved.
     Verified,
+    /// One request is writing the password (or unlocking): nobody else may.
+    Writing,
     Done(Finish),
     Failed,
     Expired,
@@ -42,6 +46,7 @@ impl ResetState {
         match self {
             ResetState::Identifying => ("identifying", None),
             ResetState::Verified => ("verified", None),
+            ResetState::Writing => ("writing", None),
             ResetState::Done(Finish::Reset) => ("done", Some("reset")),
             ResetState::Done(Finish::Unlock) => ("done", Some("unlock")),
             ResetState::Failed => ("failed", None),
@@ -54,6 +59,7 @@ impl ResetState {
         match (state, outcome) {
             ("identifying", _) => ResetState::Identifying,
             ("verified", _) => ResetState::Verified,
+            ("writing", _) => ResetState::Writing,
             ("done", Some("unlock")) => ResetState::Done(Finish::Unlock),
             ("done", _) => ResetState::Done(Finish::Reset),
             ("expired", _) => ResetState::Expired,
@@ -72,7 +78,7 @@ impl ResetState {
         }
     }
 
-    /// What time and failures have done to the flow by `now`.
+    /// What time and failures have done to the flow by `now` (a write under way is left alone).
     pub fn at(self, now: Timestamp, expires_at: Timestamp, failures: i64, max_failures: i64) -> ResetState {
         match self {
             s if !s.is_open() => s,
@@ -87,9 +93,14 @@ impl ResetState {
         if self.is_open() { Ok(ResetState::Verified) } else { Err(NotOpen) }
     }
 
-    /// The password was set, or the account unlocked: only once something was proved.
+    /// One request takes the proved flow for its write.
+    pub fn claim(self) -> Result<ResetState, NotOpen> {
+        if self == ResetState::Verified { Ok(ResetState::Writing) } else { Err(NotOpen) }
+    }
+
+    /// The password was set, or the account unlocked, by the request that claimed the flow.
     pub fn finish(self, how: Finish) -> Result<ResetState, NotOpen> {
-        if self == ResetState::Verified { Ok(ResetState::Done(how)) } else { Err(NotOpen) }
+        if self == ResetState::Writing { Ok(ResetState::Done(how)) } else { Err(NotOpen) }
     }
 }
 
@@ -102,6 +113,7 @@ mod tests {
         for s in [
             ResetState::Identifying,
             ResetState::Verified,
+            ResetState::Writing,
             ResetState::Done(Finish::Reset),
             ResetState::Done(Finish::Unlock),
             ResetState::Failed,
@@ -126,7 +138,12 @@ mod tests {
     #[test]
     fn a_flow_finishes_once_and_only_after_a_proof() {
         assert_eq!(ResetState::Identifying.finish(Finish::Reset), Err(NotOpen));
-        let done = ResetState::Verified.finish(Finish::Unlock).unwrap();
+        assert_eq!(ResetState::Identifying.claim(), Err(NotOpen));
+        assert_eq!(ResetState::Verified.finish(Finish::Reset), Err(NotOpen), "only the claim's holder writes");
+        let writing = ResetState::Verified.claim().unwrap();
+        assert_eq!(writing.claim(), Err(NotOpen), "one claim at a time");
+        assert_eq!(writing.verify(), Err(NotOpen));
+        let done = writing.finish(Finish::Unlock).unwrap();
         assert_eq!(done.finished(), Some(Finish::Unlock));
         assert_eq!(done.finish(Finish::Reset), Err(NotOpen));
         assert_eq!(done.verify(), Err(NotOpen));

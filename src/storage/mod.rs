@@ -280,8 +280,14 @@ pub trait Storage: Send + Sync + 'static {
     async fn sms_enrolment(&self, user_id: &str) -> Result<Option<SmsEnrolmentRecord>, StorageError>;
     async fn insert_reset_flow(&self, r: &ResetFlowRecord) -> Result<(), StorageError>;
     async fn reset_flow(&self, id: &str) -> Result<Option<ResetFlowRecord>, StorageError>;
-    /// Adds a verified service to a flow that is still open; false otherwise.
-    async fn reset_verified(&self, id: &str, verified: &str, state: &str) -> Result<bool, StorageError>;
+    /// Adds a verified service to a flow that is still open, in one statement (parallel
+    /// verifications are never lost); false when it was there already or the flow is not open.
+    async fn reset_verified(&self, id: &str, service: &str) -> Result<bool, StorageError>;
+    /// Claims a verified flow for its one password write (`verified → writing`); false when it
+    /// was not verified (another request has it, or it ended).
+    async fn claim_reset_flow(&self, id: &str) -> Result<bool, StorageError>;
+    /// Gives a claimed flow back (`writing → verified`): the write was refused.
+    async fn release_reset_flow(&self, id: &str) -> Result<(), StorageError>;
     async fn set_reset_sms_challenge(&self, id: &str, challenge: &str) -> Result<(), StorageError>;
     /// Counts a failed verification; returns the failures so far.
     async fn reset_failure(&self, id: &str) -> Result<i64, StorageError>;

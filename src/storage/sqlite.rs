@@ -384,8 +384,16 @@ impl Storage for SqliteStorage {
         self.reset_get(id).await
     }
 
-    async fn reset_verified(&self, id: &str, verified: &str, state: &str) -> Result<bool, StorageError> {
-        self.reset_set_verified(id, verified, state).await
+    async fn reset_verified(&self, id: &str, service: &str) -> Result<bool, StorageError> {
+        self.reset_add_verified(id, service).await
+    }
+
+    async fn claim_reset_flow(&self, id: &str) -> Result<bool, StorageError> {
+        self.reset_claim(id).await
+    }
+
+    async fn release_reset_flow(&self, id: &str) -> Result<(), StorageError> {
+        self.reset_release(id).await
     }
 
     async fn set_reset_sms_challenge(&self, id: &str, challenge: &str) -> Result<(), StorageError> {

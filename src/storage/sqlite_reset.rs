@@ -33,16 +33,34 @@ impl SqliteStorage {
             .await?)
     }
 
-    pub(super) async fn reset_set_verified(&self, id: &str, verified: &str, state: &str) -> Result<bool, StorageError> {
+    pub(super) async fn reset_add_verified(&self, id: &str, service: &str) -> Result<bool, StorageError> {
         let done = sqlx::query(
-            "UPDATE reset_flows SET verified = ?, state = ? WHERE id = ? AND state IN ('identifying', 'verified')",
+            "UPDATE reset_flows
+             SET verified = CASE WHEN verified = '' THEN ?2 ELSE verified || ',' || ?2 END, state = 'verified'
+             WHERE id = ?1 AND state IN ('identifying', 'verified')
+               AND instr(',' || verified || ',', ',' || ?2 || ',') = 0",
         )
-        .bind(verified)
-        .bind(state)
         .bind(id)
+        .bind(service)
         .execute(self.pool())
         .await?;
         Ok(done.rows_affected() == 1)
+    }
+
+    pub(super) async fn reset_claim(&self, id: &str) -> Result<bool, StorageError> {
+        let done = sqlx::query("UPDATE reset_flows SET state = 'writing' WHERE id = ? AND state = 'verified'")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(super) async fn reset_release(&self, id: &str) -> Result<(), StorageError> {
+        sqlx::query("UPDATE reset_flows SET state = 'verified' WHERE id = ? AND state = 'writing'")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
     }
 
     pub(super) async fn reset_set_sms(&self, id: &str, challenge: &str) -> Result<(), StorageError> {
@@ -71,7 +89,8 @@ impl SqliteStorage {
         at: Timestamp,
     ) -> Result<bool, StorageError> {
         let done = sqlx::query(
-            "UPDATE reset_flows SET state = ?, outcome = ?, finished_at = ? WHERE id = ? AND state IN ('identifying', 'verified')",
+            "UPDATE reset_flows SET state = ?, outcome = ?, finished_at = ?
+             WHERE id = ? AND state IN ('identifying', 'verified', 'writing')",
         )
         .bind(state)
         .bind(outcome)

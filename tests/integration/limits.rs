@@ -68,3 +68,64 @@ async fn parallel_guesses_at_a_mobile_code_get_three_tries_in_all() {
     res.await.unwrap();
     assert!(t.app.store().await.all_enrolments().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn two_parallel_passwords_on_one_flow_write_ad_once() {
+    let dc = require_dc!();
+    let (user, t) = crate::reset::enrolled(&dc, "twice", |c| c).await;
+    let flow = t.start_reset(&user.name).await;
+    t.reset_sms(&flow).await;
+    t.reset_bankid(&flow, crate::sims::ANNA).await;
+    let csrf = csrf_in(&t.app.get_html(&format!("{flow}/password")).await);
+    let posts = ["Forsta-lösenordet-42!", "Andra-lösenordet-42!"].map(|pw| {
+        let form = [("csrf", csrf.clone()), ("password", pw.to_string()), ("repeat", pw.to_string())];
+        let request = t.app.client.post(t.app.url(&format!("{flow}/password"))).form(&form).send();
+        async move { request.await.unwrap().status().as_u16() }
+    });
+    join_all(posts).await;
+    let audit = t.app.audit().await;
+    let written = audit.iter().filter(|a| a.event == "password-reset" && a.outcome == "success").count();
+    assert_eq!(written, 1, "exactly one password write");
+    let binds = [dc.bind(&user.dn, "Forsta-lösenordet-42!").await.0, dc.bind(&user.dn, "Andra-lösenordet-42!").await.0];
+    assert_eq!(binds.iter().filter(|rc| **rc == 0).count(), 1, "one of the two is the password: {binds:?}");
+    let store = t.app.store().await;
+    let counted: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM throttle_failures WHERE scope = 'reset-user'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(counted.0, 1, "the day's limit counted one reset");
+}
+
+#[tokio::test]
+async fn parallel_verifications_of_one_flow_are_all_kept() {
+    let dc = require_dc!();
+    let app = crate::helpers::spawn_app(&dc).await;
+    let store = app.store().await;
+    let now = app.clock.now();
+    use stjarna::clock::Clock;
+    for round in 0..20 {
+        let id = format!("flow-{round}");
+        let flow = stjarna::storage::ResetFlowRecord {
+            id: id.clone(),
+            binding_hash: String::new(),
+            typed_name: "anna".into(),
+            user_id: Some("u".into()),
+            verified: String::new(),
+            sms_challenge: None,
+            failures: 0,
+            state: "identifying".into(),
+            created_at: now,
+            expires_at: now + 900,
+            finished_at: None,
+            outcome: None,
+        };
+        store.insert_reset_flow(&flow).await.unwrap();
+        let (a, b) = tokio::join!(store.reset_verified(&id, "sms"), store.reset_verified(&id, "bankid"));
+        assert!(a.unwrap() && b.unwrap());
+        let verified = store.reset_flow(&id).await.unwrap().unwrap().verified;
+        let mut kinds: Vec<&str> = verified.split(',').collect();
+        kinds.sort();
+        assert_eq!(kinds, ["bankid", "sms"], "round {round}: {verified}");
+        assert!(!store.reset_verified(&id, "sms").await.unwrap(), "each service counts once");
+    }
+}

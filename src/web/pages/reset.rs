@@ -169,6 +169,7 @@ async fn flow_page(
         ResetState::Done(Finish::Reset) => (Some(i.t("reset.done.reset").to_string()), "success"),
         ResetState::Failed => (Some(i.t("reset.error.failed").to_string()), "error"),
         ResetState::Expired => (Some(i.t("reset.error.expired").to_string()), "error"),
+        ResetState::Writing => (Some(i.t("reset.writing").to_string()), "notice"),
         ResetState::Identifying | ResetState::Verified => (None, ""),
     };
     let mut sms_open = false;
