@@ -179,11 +179,17 @@ impl Mailer {
         Ok(Self { store, clock, transport: builder.build(), from })
     }
 
-    /// Sends every mail that is due; failures are retried later with growing delays.
+    /// Sends every mail that is due; failures are retried later with growing delays. The mail is
+    /// claimed first (its next try moved past a lease), so that whichever worker or instance runs
+    /// this, each mail goes out once; a worker that dies leaves it due again when the lease ends.
     pub async fn send_due(&self) -> Result<usize, StorageError> {
-        let now = self.clock.now();
+        self.run_once(self.clock.now()).await
+    }
+
+    /// One round of [`Self::send_due`] at `now` (tests drive it with their own clock).
+    pub async fn run_once(&self, now: crate::clock::Timestamp) -> Result<usize, StorageError> {
         let mut sent = 0;
-        for mail in self.store.due_mail(now, 20).await? {
+        for mail in self.store.claim_due_mail(now, now + MAIL_LEASE_SECONDS, 20).await? {
             match self.send(&mail).await {
                 Ok(()) => {
                     self.store.mail_sent(mail.id, now).await?;
@@ -221,6 +227,9 @@ impl Mailer {
         }
     }
 }
+
+/// How long a claimed mail is left to its worker before another may take it.
+const MAIL_LEASE_SECONDS: i64 = 300;
 
 /// The language a mail is written in, for tests.
 pub fn lang_of(meta: &RequestMeta) -> Lang {

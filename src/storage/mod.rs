@@ -321,8 +321,14 @@ pub trait Storage: Send + Sync + 'static {
     async fn revoke_enrolment(&self, user_id: &str, service: Option<&str>) -> Result<u64, StorageError>;
 
     async fn queue_mail(&self, m: &MailRecord) -> Result<(), StorageError>;
-    /// Mail due for a (re)try.
-    async fn due_mail(&self, now: Timestamp, limit: i64) -> Result<Vec<MailRecord>, StorageError>;
+    /// Claims mail due for a (re)try, atomically: its next try moves to `lease_until`, so no other
+    /// worker takes it meanwhile.
+    async fn claim_due_mail(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<MailRecord>, StorageError>;
     async fn mail_sent(&self, id: i64, at: Timestamp) -> Result<(), StorageError>;
     async fn mail_failed(&self, id: i64, error: &str, next_attempt_at: Timestamp) -> Result<(), StorageError>;
     async fn delete_bankid_flows_before(&self, before: Timestamp) -> Result<u64, StorageError>;

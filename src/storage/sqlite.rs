@@ -462,8 +462,13 @@ impl Storage for SqliteStorage {
         self.mail_queue(m).await
     }
 
-    async fn due_mail(&self, now: Timestamp, limit: i64) -> Result<Vec<MailRecord>, StorageError> {
-        self.mail_due(now, limit).await
+    async fn claim_due_mail(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<MailRecord>, StorageError> {
+        self.mail_claim(now, lease_until, limit).await
     }
 
     async fn mail_sent(&self, id: i64, at: Timestamp) -> Result<(), StorageError> {

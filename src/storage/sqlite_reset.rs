@@ -117,12 +117,21 @@ impl SqliteStorage {
         Ok(())
     }
 
-    pub(super) async fn mail_due(&self, now: Timestamp, limit: i64) -> Result<Vec<MailRecord>, StorageError> {
+    pub(super) async fn mail_claim(
+        &self,
+        now: Timestamp,
+        lease_until: Timestamp,
+        limit: i64,
+    ) -> Result<Vec<MailRecord>, StorageError> {
+        // One statement picks and claims: two workers never get the same mail.
         Ok(sqlx::query_as::<_, MailRecord>(
-            "SELECT * FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= ? AND attempts < 20
-             ORDER BY id LIMIT ?",
+            "UPDATE mail_outbox SET next_attempt_at = ?2
+             WHERE id IN (SELECT id FROM mail_outbox WHERE sent_at IS NULL AND next_attempt_at <= ?1 AND attempts < 20
+                          ORDER BY id LIMIT ?3)
+             RETURNING *",
         )
         .bind(now)
+        .bind(lease_until)
         .bind(limit)
         .fetch_all(self.pool())
         .await?)

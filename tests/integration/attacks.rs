@@ -281,7 +281,10 @@ async fn reauthentication_is_throttled_and_rereads_the_roles() {
     let lockout = dc.attr(&user.dn, "lockoutTime").await.unwrap_or_default();
     assert!(lockout.is_empty() || lockout == "0", "the portal never locks the account");
     // A disabled account loses its session at the next re-authentication.
-    t.clock.advance_seconds(16 * 60); // past the throttle window, within the session's idle time
+    // Past the throttle window (AD's observation window, 30 minutes), keeping the session alive.
+    t.clock.advance_seconds(16 * 60);
+    t.get("/").await;
+    t.clock.advance_seconds(15 * 60);
     dc.modify(&user.dn, "userAccountControl", "514").await;
     let csrf = csrf_in(&t.get_html("/reauth?back=/").await);
     let res = t.post("/reauth", &[("csrf", &csrf), ("back", "/"), ("password", &user.password)]).await;

@@ -129,3 +129,43 @@ async fn parallel_verifications_of_one_flow_are_all_kept() {
         assert!(!store.reset_verified(&id, "sms").await.unwrap(), "each service counts once");
     }
 }
+
+#[tokio::test]
+async fn two_mail_workers_send_each_mail_once() {
+    use std::sync::Arc;
+    use stjarna::clock::{Clock, ManualClock};
+    use stjarna::mail::{Mailer, Notice, Outbox};
+    let dc = require_dc!();
+    let sink = stjarna::simulators::mail::MailSimulator::start("127.0.0.1:0", "127.0.0.1:0").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("outbox.db");
+    let mail = format!(
+        "\n[mail]\nhost = \"127.0.0.1\"\nport = {}\nsecurity = \"none\"\nfrom = \"Stjärna <noreply@example.test>\"\n",
+        sink.smtp.port()
+    );
+    let settings = stjarna::config::from_toml_str(&(dc.config(&db) + &mail)).unwrap();
+    let store = stjarna::storage::SqliteStorage::open(&format!("sqlite://{}", db.display()), 4).await.unwrap();
+    store.migrate().await.unwrap();
+    let store: Arc<dyn Storage> = Arc::new(store);
+    let clock = ManualClock::starting_now();
+    let outbox = Outbox::new(store.clone(), Arc::new(clock.clone()), "Stjärna", "");
+    let meta = stjarna::audit::RequestMeta {
+        source_ip: "192.0.2.1".into(),
+        user_agent: String::new(),
+        request_id: String::new(),
+        lang: stjarna::i18n::Lang::Sv,
+    };
+    for n in 0..12 {
+        outbox.notify(&format!("u{n}@example.test"), "U", Notice::Reminder, &meta).await.unwrap();
+    }
+    let worker = || Mailer::new(store.clone(), Arc::new(clock.clone()), settings.mail.as_ref().unwrap()).unwrap();
+    let (a, b) = (worker(), worker());
+    let now = clock.now();
+    let (x, y) = tokio::join!(a.run_once(now), b.run_once(now));
+    assert_eq!(x.unwrap() + y.unwrap(), 12);
+    for n in 0..12 {
+        assert_eq!(sink.state.mails_to(&format!("u{n}@example.test")).len(), 1, "mail {n} went out once");
+    }
+    // Nothing is left for a later round, and nothing goes out twice.
+    assert_eq!(a.run_once(now + 3600).await.unwrap(), 0);
+}
