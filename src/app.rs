@@ -107,6 +107,18 @@ impl Application {
         self.port
     }
 
+    /// The janitor this application runs every few minutes (tests run rounds themselves).
+    pub fn janitor(&self) -> crate::janitor::Janitor {
+        let s = &self.state.settings;
+        crate::janitor::Janitor::new(
+            self.state.store.clone(),
+            s.session.idle_timeout_minutes,
+            s.session.absolute_lifetime_minutes,
+            s.database.retention_days,
+            s.admin.audit_retention_days,
+        )
+    }
+
     /// Serves until the process is stopped; purges expired sessions and counters meanwhile.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let mailer = match &self.state.settings.mail {
@@ -122,25 +134,15 @@ impl Application {
                 None
             }
         };
-        let state = self.state.clone();
+        let job = self.janitor();
+        let clock = self.state.clock.clone();
         let janitor = tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(300));
             loop {
                 tick.tick().await;
-                if let Err(e) = state.sessions.purge_expired().await {
-                    tracing::warn!(error = %e, "purging expired sessions failed");
-                }
-                let day_ago = state.clock.now() - 24 * 3600;
-                if let Err(e) = state.store.delete_failures_before(day_ago).await {
-                    tracing::warn!(error = %e, "purging old failure counters failed");
-                }
-                match state.admin.purge_audit().await {
-                    Ok(0) => {}
-                    Ok(n) => tracing::info!(deleted = n, "audit entries past their retention deleted"),
-                    Err(e) => tracing::warn!(error = %e, "purging old audit entries failed"),
-                }
-                if let Err(e) = state.store.delete_bankid_flows_before(day_ago).await {
-                    tracing::warn!(error = %e, "purging old BankID flows failed");
+                match job.run_once(clock.now()).await {
+                    Ok(swept) => tracing::debug!(?swept, "janitor round"),
+                    Err(e) => tracing::warn!(error = %e, "the janitor's round failed; it runs again later"),
                 }
             }
         });

@@ -12,6 +12,7 @@ pub mod directory;
 pub mod enrolment;
 pub mod i18n;
 pub mod identity;
+pub mod janitor;
 pub mod login;
 pub mod mail;
 pub mod reset;

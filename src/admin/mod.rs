@@ -66,10 +66,8 @@ pub struct AdminService {
     outbox: Outbox,
     services: Vec<Service>,
     rule: StarRule,
-    retention_days: u64,
     reminder_interval_days: u64,
     reminders_per_run: usize,
-    throttle: crate::throttle::Throttle,
 }
 
 /// AD's FILETIME (100 ns since 1601) as Unix seconds.
@@ -90,7 +88,6 @@ impl AdminService {
         settings: &crate::config::AdminSettings,
     ) -> Self {
         Self {
-            throttle: crate::throttle::Throttle::new(store.clone(), clock.clone()),
             store,
             directory,
             clock,
@@ -98,7 +95,6 @@ impl AdminService {
             outbox,
             services,
             rule,
-            retention_days: settings.audit_retention_days,
             reminder_interval_days: settings.reminder_interval_days,
             reminders_per_run: settings.reminders_per_run,
         }
@@ -108,8 +104,8 @@ impl AdminService {
     /// per user per interval, and at most `reminders_per_run` in one go. Returns how many.
     pub async fn send_reminders(&self, actor: &SessionUser, meta: &RequestMeta) -> Result<usize, AdminError> {
         let by_user = self.enrolments_by_user().await?;
-        let limit =
-            crate::throttle::Limit { max_failures: 1, window_seconds: self.reminder_interval_days as i64 * 86400 };
+        let now = self.clock.now();
+        let last_before = now - self.reminder_interval_days as i64 * 86400;
         let mut sent = 0;
         for u in self.directory.all_users().await? {
             if sent >= self.reminders_per_run {
@@ -121,10 +117,10 @@ impl AdminService {
             else {
                 continue;
             };
-            if u.disabled || self.throttle.blocked_for("reminder", &u.id, limit).await?.is_some() {
+            // Claimed in one statement, in a record of its own: once per interval, whoever sends.
+            if u.disabled || !self.store.claim_reminder(&u.id, now, last_before).await? {
                 continue;
             }
-            self.throttle.fail("reminder", &u.id).await?;
             self.outbox.notify(mail, u.name_to_show(), Notice::Reminder, meta).await?;
             sent += 1;
         }
@@ -315,12 +311,6 @@ impl AdminService {
             }
         }
         Ok(out)
-    }
-
-    /// Deletes audit entries older than the retention; returns how many.
-    pub async fn purge_audit(&self) -> Result<u64, StorageError> {
-        let before = self.clock.now() - self.retention_days as i64 * 86400;
-        self.store.delete_audit_before(before).await
     }
 }
 

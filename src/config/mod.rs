@@ -88,10 +88,18 @@ pub struct DatabaseSettings {
     pub url: String,
     #[serde(default = "default_max_connections")]
     pub max_connections: u32,
+    /// Finished reset flows, code challenges, BankID orders and sent mail are deleted this many
+    /// days after they began (the audit log keeps what happened).
+    #[serde(default = "default_retention_days")]
+    pub retention_days: u32,
 }
 
 fn default_max_connections() -> u32 {
     8
+}
+
+fn default_retention_days() -> u32 {
+    7
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -332,6 +332,13 @@ pub trait Storage: Send + Sync + 'static {
     async fn mail_sent(&self, id: i64, at: Timestamp) -> Result<(), StorageError>;
     async fn mail_failed(&self, id: i64, error: &str, next_attempt_at: Timestamp) -> Result<(), StorageError>;
     async fn delete_bankid_flows_before(&self, before: Timestamp) -> Result<u64, StorageError>;
+    /// Deletes reset flows, code challenges and sent mail that began before `before` (a flow or
+    /// challenge still open then has long expired). Returns how many rows went.
+    async fn purge_finished(&self, before: Timestamp) -> Result<u64, StorageError>;
+    /// Claims the right to remind `user_id` now: true (and recorded) when the last reminder was
+    /// sent at or before `last_before`, or never; false otherwise. One statement.
+    async fn claim_reminder(&self, user_id: &str, now: Timestamp, last_before: Timestamp)
+    -> Result<bool, StorageError>;
 
     /// A trivial query, for the health endpoint.
     async fn ping(&self) -> Result<(), StorageError>;

@@ -485,6 +485,38 @@ impl Storage for SqliteStorage {
         Ok(done.rows_affected())
     }
 
+    async fn purge_finished(&self, before: Timestamp) -> Result<u64, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let mut n = 0;
+        for sql in [
+            "DELETE FROM reset_flows WHERE created_at < ?",
+            "DELETE FROM sms_challenges WHERE sent_at < ?",
+            "DELETE FROM mail_outbox WHERE sent_at IS NOT NULL AND sent_at < ?",
+        ] {
+            n += sqlx::query(sql).bind(before).execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+
+    async fn claim_reminder(
+        &self,
+        user_id: &str,
+        now: Timestamp,
+        last_before: Timestamp,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "INSERT INTO reminders (user_id, sent_at) VALUES (?1, ?2)
+             ON CONFLICT (user_id) DO UPDATE SET sent_at = excluded.sent_at WHERE reminders.sent_at <= ?3",
+        )
+        .bind(user_id)
+        .bind(now)
+        .bind(last_before)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn ping(&self) -> Result<(), StorageError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

@@ -281,6 +281,8 @@ from = "Stjarna"
 
 pub struct TestApp {
     pub address: String,
+    /// The application's janitor, for rounds at a chosen time.
+    pub janitor: stjarna::janitor::Janitor,
     pub client: reqwest::Client,
     pub clock: ManualClock,
     pub db: PathBuf,
@@ -306,8 +308,9 @@ pub async fn spawn_app_with_clock(dc: &TestDc, clock: ManualClock, edit: impl Fn
     let deps = Dependencies { clock: Arc::new(clock.clone()), ..Dependencies::default() };
     let app = Application::build_with(settings, deps).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
+    let janitor = app.janitor();
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, client: new_client(), clock, db, _dir: dir }
+    TestApp { address, janitor, client: new_client(), clock, db, _dir: dir }
 }
 
 pub fn new_client() -> reqwest::Client {

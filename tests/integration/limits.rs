@@ -169,3 +169,32 @@ async fn two_mail_workers_send_each_mail_once() {
     // Nothing is left for a later round, and nothing goes out twice.
     assert_eq!(a.run_once(now + 3600).await.unwrap(), 0);
 }
+
+#[tokio::test]
+async fn the_janitor_deletes_finished_flows_challenges_and_mail_after_their_retention() {
+    use stjarna::clock::Clock;
+    let dc = require_dc!();
+    let (user, t) = crate::reset::enrolled(&dc, "janitor", |c| c).await;
+    let flow = t.start_reset(&user.name).await;
+    t.reset_sms(&flow).await;
+    let count = async |table: &'static str| -> i64 {
+        let store = t.app.store().await;
+        let sql = sqlx::AssertSqlSafe(format!("SELECT COUNT(*) FROM {table}"));
+        let (n,): (i64,) = sqlx::query_as(sql).fetch_one(store.pool()).await.unwrap();
+        n
+    };
+    // The enrolment notices are sent by now.
+    t.mail_to(&format!("{}@example.test", user.name), "Stjärna: en identitetstjänst har registrerats").await;
+    let now = t.app.clock.now();
+    let swept = t.app.janitor.run_once(now).await.unwrap();
+    assert_eq!(swept.finished, 0, "nothing is old yet");
+    assert!(count("reset_flows").await >= 1 && count("sms_challenges").await >= 2);
+    // A week (the default retention) and a day later, all of it goes; the audit log stays.
+    let swept = t.app.janitor.run_once(now + 8 * 86400).await.unwrap();
+    assert!(swept.finished >= 3, "{swept:?}");
+    assert_eq!(count("reset_flows").await, 0);
+    assert_eq!(count("sms_challenges").await, 0);
+    assert_eq!(count("mail_outbox WHERE sent_at IS NOT NULL").await, 0);
+    assert!(count("audit_log").await > 0);
+    assert_eq!(count("enrolments").await, 2, "enrolments are never swept");
+}

@@ -21,7 +21,7 @@ use crate::identity::DataKey;
 use crate::identity::bankid::FlowUser;
 use crate::session::{binding_hash, is_bound};
 use crate::storage::{EnrolMode, SmsChallengeRecord, SmsEnrolmentRecord, Storage, StorageError};
-use crate::throttle::Throttle;
+use crate::throttle::{Reserve, Throttle};
 
 pub struct SmsFlows {
     store: Arc<dyn Storage>,
@@ -102,16 +102,23 @@ impl SmsFlows {
         let hash = number.map(|n| self.key.lookup_hash(n.e164()));
         let target = hash.as_deref().zip(number);
         let budgets = sender.budgets(&self.limits, user.user_id, target, &meta.source_ip);
+        // Each budget is counted before the send and decided in the same step, so a burst of
+        // parallel sends can never all slip under a limit; one that is reached gives back the
+        // others' counts.
+        let mut counted = Vec::new();
         for (scope, key, limit) in &budgets {
-            if let Some(wait) = self.throttle.blocked_for(scope, key, *limit).await? {
-                let to = number.map(|n| n.masked()).unwrap_or_default();
-                let detail = format!("{scope} limit reached {to}").trim_end().to_string();
-                self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Blocked, user, detail)).await?;
-                return Ok(Some((wait + 59) / 60));
+            match self.throttle.reserve(scope, key, *limit).await? {
+                Reserve::Granted(attempt) => counted.push(attempt),
+                Reserve::Blocked { wait } => {
+                    for attempt in counted {
+                        self.throttle.release(attempt).await?;
+                    }
+                    let to = number.map(|n| n.masked()).unwrap_or_default();
+                    let detail = format!("{scope} limit reached {to}").trim_end().to_string();
+                    self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Blocked, user, detail)).await?;
+                    return Ok(Some((wait + 59) / 60));
+                }
             }
-        }
-        for (scope, key, _) in &budgets {
-            self.throttle.fail(scope, key).await?;
         }
         Ok(None)
     }
@@ -142,13 +149,12 @@ impl SmsFlows {
         }
         if let Sender::Anonymous { .. } = sender {
             let (scope, key, limit) = super::budget::anonymous_cap(&self.limits, user.user_id);
-            if self.throttle.blocked_for(scope, &key, limit).await?.is_some() {
+            if let Reserve::Blocked { .. } = self.throttle.reserve(scope, &key, limit).await? {
                 let detail = format!("{scope} limit reached {}: nothing sent (answered as a decoy)", number.masked());
                 self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Blocked, &user, detail)).await?;
                 let hash = self.hasher.hash(&OneTimeCode::generate(self.random.as_ref())).await;
                 return self.challenge(purpose, binding, &user, None, hash, false, meta).await;
             }
-            self.throttle.fail(scope, &key).await?;
         }
         if let (Sender::Anonymous { .. }, Some(queue)) = (sender, &self.queue) {
             let code = OneTimeCode::generate(self.random.as_ref());
