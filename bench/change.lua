@@ -18,7 +18,10 @@ function init(args)
   user = string.format("%s%02d", os.getenv("BENCH_USER_PREFIX"), number)
   passwords = { os.getenv("BENCH_PASSWORD_A"), os.getenv("BENCH_PASSWORD_B") }
   current = 1
-  headers = { ["Content-Type"] = "application/x-www-form-urlencoded", ["Cookie"] = os.getenv("BENCH_COOKIE") }
+  headers = common.headers({
+    ["Content-Type"] = "application/x-www-form-urlencoded",
+    ["Cookie"] = os.getenv("BENCH_COOKIE"),
+  })
   csrf = os.getenv("BENCH_CSRF")
 end
 

@@ -6,6 +6,15 @@ function common.encode(s)
   return (s:gsub("[^%w%-%._~]", function(c) return string.format("%%%02X", string.byte(c)) end))
 end
 
+-- The request headers: wrk's own (Host, which HTTP/1.1 requires; wrk sets it before a script's
+-- init runs) with `extra` added. wrk.format drops wrk's headers when given a table of its own.
+function common.headers(extra)
+  local headers = {}
+  for k, v in pairs(wrk.headers) do headers[k] = v end
+  for k, v in pairs(extra or {}) do headers[k] = v end
+  return headers
+end
+
 -- Sums a per-thread counter (set with thread:set in setup, updated in the thread).
 function common.sum(threads, name)
   local total = 0

@@ -4,9 +4,13 @@ local common = dofile(os.getenv("BENCH_DIR") .. "/common.lua")
 
 local path = os.getenv("BENCH_PATH") or "/"
 local cookie = os.getenv("BENCH_COOKIE")
-local headers = {}
-if cookie and cookie ~= "" then headers["Cookie"] = cookie end
-local req = wrk.format("GET", path, headers)
+local req
+
+function init(args)
+  local extra = {}
+  if cookie and cookie ~= "" then extra["Cookie"] = cookie end
+  req = wrk.format("GET", path, common.headers(extra))
+end
 
 function request()
   return req

@@ -11,10 +11,10 @@ function init(args)
   ok, failed = 0, 0
   local body = "csrf=" .. os.getenv("BENCH_CSRF") .. "&username=" .. common.encode(os.getenv("BENCH_USER")) ..
     "&password=" .. common.encode(os.getenv("BENCH_PASSWORD"))
-  req = wrk.format("POST", "/login", {
+  req = wrk.format("POST", "/login", common.headers({
     ["Content-Type"] = "application/x-www-form-urlencoded",
     ["Cookie"] = os.getenv("BENCH_COOKIE"),
-  }, body)
+  }), body)
 end
 
 function request()
