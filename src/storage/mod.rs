@@ -259,6 +259,16 @@ pub trait Storage: Send + Sync + 'static {
     /// Binds a BankID to a user and records the enrolment, in one transaction. False (nothing
     /// stored) when `mode` does not fit what the user has.
     async fn enrol_bankid(&self, r: &BankIdEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError>;
+    /// Completes a pending BankID flow and stores the enrolment it made, in one transaction: None
+    /// when the flow was no longer pending, Some(false) when the enrolment was refused (nothing
+    /// changed), Some(true) when both are done.
+    async fn complete_bankid_enrolment(
+        &self,
+        flow_id: &str,
+        r: &BankIdEnrolmentRecord,
+        mode: EnrolMode,
+        at: Timestamp,
+    ) -> Result<Option<bool>, StorageError>;
     async fn bankid_enrolment(&self, user_id: &str) -> Result<Option<BankIdEnrolmentRecord>, StorageError>;
     async fn bankid_enrolments_by_hash(&self, pn_hash: &str) -> Result<Vec<BankIdEnrolmentRecord>, StorageError>;
     /// Marks an enrolled service as just used.

@@ -318,6 +318,16 @@ impl Storage for SqliteStorage {
         self.bankid_consume(id).await
     }
 
+    async fn complete_bankid_enrolment(
+        &self,
+        flow_id: &str,
+        r: &BankIdEnrolmentRecord,
+        mode: EnrolMode,
+        at: Timestamp,
+    ) -> Result<Option<bool>, StorageError> {
+        self.bankid_complete_enrolment(flow_id, r, mode, at).await
+    }
+
     async fn enrol_bankid(&self, r: &BankIdEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError> {
         self.bankid_enrol(r, mode).await
     }

@@ -89,32 +89,40 @@ impl SqliteStorage {
 
     pub(super) async fn bankid_enrol(&self, r: &BankIdEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError> {
         let mut tx = self.pool().begin().await?;
-        let sql = match mode {
-            EnrolMode::Add => {
-                "INSERT INTO bankid_enrolments (pn_encrypted, pn_hash, pn_masked, name, enrolled_at, user_id)
-                 VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING"
-            }
-            EnrolMode::Replace => {
-                "UPDATE bankid_enrolments SET pn_encrypted = ?, pn_hash = ?, pn_masked = ?, name = ?, enrolled_at = ?
-                 WHERE user_id = ?"
-            }
-        };
-        let done = sqlx::query(sql)
-            .bind(&r.pn_encrypted)
-            .bind(&r.pn_hash)
-            .bind(&r.pn_masked)
-            .bind(&r.name)
-            .bind(r.enrolled_at)
-            .bind(&r.user_id)
-            .execute(&mut *tx)
-            .await?;
-        if done.rows_affected() != 1
-            || !super::sqlite::record_enrolment(&mut tx, &r.user_id, "bankid", r.enrolled_at, mode).await?
-        {
+        if !write_enrolment(&mut tx, r, mode).await? {
             return Ok(false);
         }
         tx.commit().await?;
         Ok(true)
+    }
+
+    /// Completes the flow and stores the enrolment it made, in one transaction: None when the
+    /// flow was no longer pending, Some(false) when the enrolment was refused (nothing changed).
+    pub(super) async fn bankid_complete_enrolment(
+        &self,
+        flow_id: &str,
+        r: &BankIdEnrolmentRecord,
+        mode: EnrolMode,
+        at: Timestamp,
+    ) -> Result<Option<bool>, StorageError> {
+        let mut tx = self.pool().begin().await?;
+        let done = sqlx::query(
+            "UPDATE bankid_flows SET state = 'complete', hint_code = 'complete', finished_at = ?, last_collect_at = ?
+             WHERE id = ? AND state = 'pending'",
+        )
+        .bind(at)
+        .bind(at)
+        .bind(flow_id)
+        .execute(&mut *tx)
+        .await?;
+        if done.rows_affected() != 1 {
+            return Ok(None);
+        }
+        if !write_enrolment(&mut tx, r, mode).await? {
+            return Ok(Some(false));
+        }
+        tx.commit().await?;
+        Ok(Some(true))
     }
 
     pub(super) async fn bankid_get_enrolment(
@@ -133,4 +141,34 @@ impl SqliteStorage {
             .fetch_all(self.pool())
             .await?)
     }
+}
+
+/// The BankID row and the enrolment row, inside a transaction: false (the caller rolls back) when
+/// `mode` does not fit what the user has.
+async fn write_enrolment(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    r: &BankIdEnrolmentRecord,
+    mode: EnrolMode,
+) -> Result<bool, StorageError> {
+    let sql = match mode {
+        EnrolMode::Add => {
+            "INSERT INTO bankid_enrolments (pn_encrypted, pn_hash, pn_masked, name, enrolled_at, user_id)
+             VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (user_id) DO NOTHING"
+        }
+        EnrolMode::Replace => {
+            "UPDATE bankid_enrolments SET pn_encrypted = ?, pn_hash = ?, pn_masked = ?, name = ?, enrolled_at = ?
+             WHERE user_id = ?"
+        }
+    };
+    let done = sqlx::query(sql)
+        .bind(&r.pn_encrypted)
+        .bind(&r.pn_hash)
+        .bind(&r.pn_masked)
+        .bind(&r.name)
+        .bind(r.enrolled_at)
+        .bind(&r.user_id)
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected() == 1
+        && super::sqlite::record_enrolment(tx, &r.user_id, "bankid", r.enrolled_at, mode).await?)
 }

@@ -346,11 +346,13 @@ impl BankIdFlows {
                     name: user.name.clone(),
                     enrolled_at: now,
                 };
-                // The storage refuses a second BankID (or a replacement of none): never a silent overwrite.
-                if !self.store.enrol_bankid(&record, mode).await? {
-                    return self.fail(rec, refused, meta).await;
+                // The flow's completion and the enrolment are one transaction; the storage refuses a
+                // second BankID (or a replacement of none): never a silent overwrite.
+                match self.store.complete_bankid_enrolment(&rec.id, &record, mode, now).await? {
+                    None => return Ok(()),
+                    Some(false) => return self.fail(rec, refused, meta).await,
+                    Some(true) => {}
                 }
-                self.store.finish_bankid_flow(&rec.id, "complete", Some("complete"), None, now).await?;
                 let event = AuditEvent::new(EventKind::Enrol, Outcome::Success).user_id(user_id).detail(format!(
                     "bankid {}: {}",
                     change.id(),
