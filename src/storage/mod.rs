@@ -1,17 +1,20 @@
-//! Storage: sessions, the audit log, throttling counters and enrolments.
+//! Storage, by role: sessions, the audit log, limit counters, enrolments, flows in progress and
+//! the mail outbox, each a small trait ([`SessionStore`], [`AuditStore`], [`ThrottleStore`],
+//! [`EnrolmentStore`], [`FlowStore`], [`OutboxStore`]); [`Storage`] is all of them.
 //!
-//! [`Storage`] is the interface; [`SqliteStorage`] is the embedded default. A PostgreSQL backend
-//! goes beside it (with its own `migrations/postgres`) for several instances behind a load balancer:
-//! nothing outside this module knows which database is in use.
+//! Every operation that decides something (a limit, a single-use step, a claim) is one statement
+//! or one transaction. [`SqliteStorage`] is the embedded default, one file per role; a PostgreSQL
+//! backend goes beside it (with its own `migrations/postgres`) for several instances behind a load
+//! balancer: nothing outside this module knows which database is in use.
 
 mod sqlite;
 
 pub use sqlite::SqliteStorage;
 
-mod sqlite_admin;
-mod sqlite_bankid;
-mod sqlite_reset;
-mod sqlite_sms;
+/// Every storage role, for code that calls them on a concrete backend (`use storage::prelude::*`).
+pub mod prelude {
+    pub use super::{AuditStore, EnrolmentStore, FlowStore, OutboxStore, SessionStore, Storage, ThrottleStore};
+}
 
 use async_trait::async_trait;
 
@@ -193,33 +196,62 @@ pub struct AuditFilter {
     pub to: Option<Timestamp>,
 }
 
+/// Sessions: server-side, behind a hashed cookie.
 #[async_trait]
-pub trait Storage: Send + Sync + 'static {
+pub trait SessionStore: Send + Sync {
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StorageError>;
+
     async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StorageError>;
+
     async fn touch_session(&self, id_hash: &str, at: Timestamp) -> Result<(), StorageError>;
+
     /// The user gave their password again; the roles were read again with it.
     async fn session_reauthenticated(&self, id_hash: &str, at: Timestamp, roles: &str) -> Result<(), StorageError>;
+
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StorageError>;
+
     /// The user verified with an enrolled service in this session (a step-up).
     async fn session_proof(&self, id_hash: &str, service: &str, at: Timestamp) -> Result<(), StorageError>;
+
     /// Ends every session of the user but `keep` (a session id hash); returns how many ended.
     async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> Result<u64, StorageError>;
-    /// Lets the user's enrolments count toward a reset now (the service desk lifts the cooling-off).
-    async fn lift_cooldown(&self, user_id: &str, at: Timestamp) -> Result<u64, StorageError>;
-    async fn delete_session(&self, id_hash: &str) -> Result<(), StorageError>;
+
     /// Deletes sessions idle since before `idle_before` or created before `created_before`.
     async fn delete_expired_sessions(
         &self,
         idle_before: Timestamp,
         created_before: Timestamp,
     ) -> Result<u64, StorageError>;
+}
 
+/// The audit log.
+#[async_trait]
+pub trait AuditStore: Send + Sync {
     /// Appends to the audit log (the id is assigned by the database).
     async fn append_audit(&self, r: &AuditRecord) -> Result<(), StorageError>;
+
     /// The newest entries first.
     async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRecord>, StorageError>;
 
+    /// Audit entries matching `filter`, newest first, and how many match in all.
+    async fn audit_search(
+        &self,
+        filter: &AuditFilter,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<AuditRecord>, i64), StorageError>;
+
+    async fn delete_audit_before(&self, before: Timestamp) -> Result<u64, StorageError>;
+
+    /// How many successful events of each kind per day (days since the epoch) since `since`.
+    async fn daily_counts(&self, events: &[&str], since: Timestamp) -> Result<Vec<(i64, String, i64)>, StorageError>;
+}
+
+/// Counters behind every limit: one row per attempt.
+#[async_trait]
+pub trait ThrottleStore: Send + Sync {
     async fn record_failure(&self, scope: &str, key: &str, at: Timestamp) -> Result<(), StorageError>;
+
     /// Record-then-decide, atomically: records an attempt against (scope, key) unless `max` are
     /// already recorded after `since`. Some((id, position)) when recorded, position counting this
     /// one; None when the limit is reached (nothing recorded).
@@ -231,34 +263,38 @@ pub trait Storage: Send + Sync + 'static {
         since: Timestamp,
         max: i64,
     ) -> Result<Option<(i64, i64)>, StorageError>;
+
     /// Takes back a recorded attempt (it turned out not to be a failure).
     async fn release_attempt(&self, id: i64) -> Result<(), StorageError>;
+
     /// When the failures since `since` happened, newest first.
     async fn failures_since(&self, scope: &str, key: &str, since: Timestamp) -> Result<Vec<Timestamp>, StorageError>;
-    async fn clear_failures(&self, scope: &str, key: &str) -> Result<(), StorageError>;
-    async fn delete_failures_before(&self, before: Timestamp) -> Result<u64, StorageError>;
 
+    async fn clear_failures(&self, scope: &str, key: &str) -> Result<(), StorageError>;
+
+    async fn delete_failures_before(&self, before: Timestamp) -> Result<u64, StorageError>;
+}
+
+/// What each user enrolled (BankID, mobile number), and enrolment reminders.
+#[async_trait]
+pub trait EnrolmentStore: Send + Sync {
     async fn enrolments(&self, user_id: &str) -> Result<Vec<EnrolmentRecord>, StorageError>;
 
-    async fn insert_bankid_flow(&self, f: &BankIdFlowRecord) -> Result<(), StorageError>;
-    async fn bankid_flow(&self, id: &str) -> Result<Option<BankIdFlowRecord>, StorageError>;
-    /// Records a collect that left the order pending.
-    async fn note_bankid_pending(&self, id: &str, hint: &str, at: Timestamp) -> Result<(), StorageError>;
-    async fn set_bankid_mode(&self, id: &str, mode: &str) -> Result<(), StorageError>;
-    /// Moves a pending flow to a final state. False when it was no longer pending (someone else finished it).
-    async fn finish_bankid_flow(
-        &self,
-        id: &str,
-        state: &str,
-        hint: Option<&str>,
-        result_user_id: Option<&str>,
-        at: Timestamp,
-    ) -> Result<bool, StorageError>;
-    /// Marks a complete flow as used (a login is taken once). False when it was not complete.
-    async fn consume_bankid_flow(&self, id: &str) -> Result<bool, StorageError>;
+    async fn all_enrolments(&self) -> Result<Vec<EnrolmentRecord>, StorageError>;
+
+    /// Marks an enrolled service as just used.
+    async fn touch_enrolment(&self, user_id: &str, service: &str, at: Timestamp) -> Result<(), StorageError>;
+
+    /// Removes one enrolled service (or all of them) and what they stored.
+    async fn revoke_enrolment(&self, user_id: &str, service: Option<&str>) -> Result<u64, StorageError>;
+
+    /// Lets the user's enrolments count toward a reset now (the service desk lifts the cooling-off).
+    async fn lift_cooldown(&self, user_id: &str, at: Timestamp) -> Result<u64, StorageError>;
+
     /// Binds a BankID to a user and records the enrolment, in one transaction. False (nothing
     /// stored) when `mode` does not fit what the user has.
     async fn enrol_bankid(&self, r: &BankIdEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError>;
+
     /// Completes a pending BankID flow and stores the enrolment it made, in one transaction: None
     /// when the flow was no longer pending, Some(false) when the enrolment was refused (nothing
     /// changed), Some(true) when both are done.
@@ -269,38 +305,94 @@ pub trait Storage: Send + Sync + 'static {
         mode: EnrolMode,
         at: Timestamp,
     ) -> Result<Option<bool>, StorageError>;
+
     async fn bankid_enrolment(&self, user_id: &str) -> Result<Option<BankIdEnrolmentRecord>, StorageError>;
+
     async fn bankid_enrolments_by_hash(&self, pn_hash: &str) -> Result<Vec<BankIdEnrolmentRecord>, StorageError>;
-    /// Marks an enrolled service as just used.
-    async fn touch_enrolment(&self, user_id: &str, service: &str, at: Timestamp) -> Result<(), StorageError>;
-    async fn insert_sms_challenge(&self, c: &SmsChallengeRecord) -> Result<(), StorageError>;
-    async fn sms_challenge(&self, id: &str) -> Result<Option<SmsChallengeRecord>, StorageError>;
-    /// Claims one try at a pending challenge that has tries left; the tries used so far (this one
-    /// included), or None when there is none to claim.
-    async fn claim_sms_attempt(&self, id: &str, max: i64) -> Result<Option<i64>, StorageError>;
-    /// Replaces the live code (a resend): the old one stops working.
-    async fn sms_replace_code(&self, id: &str, code_hash: &str, sent_at: Timestamp) -> Result<bool, StorageError>;
-    /// Moves a pending challenge to a final state; false when it was no longer pending.
-    async fn finish_sms_challenge(&self, id: &str, state: &str, at: Timestamp) -> Result<bool, StorageError>;
-    /// A verified enrolment challenge whose enrolment the storage refused: `verified → refused`.
-    async fn refuse_sms_challenge(&self, id: &str) -> Result<bool, StorageError>;
+
     /// Records the enrolled number and the enrolment, in one transaction. False (nothing stored)
     /// when `mode` does not fit what the user has.
     async fn enrol_sms(&self, r: &SmsEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError>;
+
     async fn sms_enrolment(&self, user_id: &str) -> Result<Option<SmsEnrolmentRecord>, StorageError>;
+
+    /// Claims the right to remind `user_id` now: true (and recorded) when the last reminder was
+    /// sent at or before `last_before`, or never; false otherwise. One statement.
+    async fn claim_reminder(&self, user_id: &str, now: Timestamp, last_before: Timestamp)
+    -> Result<bool, StorageError>;
+}
+
+/// Flows in progress: BankID orders, mobile-code challenges and password resets.
+#[async_trait]
+pub trait FlowStore: Send + Sync {
+    async fn insert_bankid_flow(&self, f: &BankIdFlowRecord) -> Result<(), StorageError>;
+
+    async fn bankid_flow(&self, id: &str) -> Result<Option<BankIdFlowRecord>, StorageError>;
+
+    /// Records a collect that left the order pending.
+    async fn note_bankid_pending(&self, id: &str, hint: &str, at: Timestamp) -> Result<(), StorageError>;
+
+    async fn set_bankid_mode(&self, id: &str, mode: &str) -> Result<(), StorageError>;
+
+    /// Moves a pending flow to a final state. False when it was no longer pending (someone else finished it).
+    async fn finish_bankid_flow(
+        &self,
+        id: &str,
+        state: &str,
+        hint: Option<&str>,
+        result_user_id: Option<&str>,
+        at: Timestamp,
+    ) -> Result<bool, StorageError>;
+
+    /// Marks a complete flow as used (a login is taken once). False when it was not complete.
+    async fn consume_bankid_flow(&self, id: &str) -> Result<bool, StorageError>;
+
+    /// The completed BankID order of a reset flow, if there is one.
+    async fn bankid_flow_for_context(
+        &self,
+        context: &str,
+        purpose: &str,
+    ) -> Result<Option<BankIdFlowRecord>, StorageError>;
+
+    async fn delete_bankid_flows_before(&self, before: Timestamp) -> Result<u64, StorageError>;
+
+    async fn insert_sms_challenge(&self, c: &SmsChallengeRecord) -> Result<(), StorageError>;
+
+    async fn sms_challenge(&self, id: &str) -> Result<Option<SmsChallengeRecord>, StorageError>;
+
+    /// Claims one try at a pending challenge that has tries left; the tries used so far (this one
+    /// included), or None when there is none to claim.
+    async fn claim_sms_attempt(&self, id: &str, max: i64) -> Result<Option<i64>, StorageError>;
+
+    /// Replaces the live code (a resend): the old one stops working.
+    async fn sms_replace_code(&self, id: &str, code_hash: &str, sent_at: Timestamp) -> Result<bool, StorageError>;
+
+    /// Moves a pending challenge to a final state; false when it was no longer pending.
+    async fn finish_sms_challenge(&self, id: &str, state: &str, at: Timestamp) -> Result<bool, StorageError>;
+
+    /// A verified enrolment challenge whose enrolment the storage refused: `verified → refused`.
+    async fn refuse_sms_challenge(&self, id: &str) -> Result<bool, StorageError>;
+
     async fn insert_reset_flow(&self, r: &ResetFlowRecord) -> Result<(), StorageError>;
+
     async fn reset_flow(&self, id: &str) -> Result<Option<ResetFlowRecord>, StorageError>;
+
     /// Adds a verified service to a flow that is still open, in one statement (parallel
     /// verifications are never lost); false when it was there already or the flow is not open.
     async fn reset_verified(&self, id: &str, service: &str) -> Result<bool, StorageError>;
+
     /// Claims a verified flow for its one password write (`verified → writing`); false when it
     /// was not verified (another request has it, or it ended).
     async fn claim_reset_flow(&self, id: &str) -> Result<bool, StorageError>;
+
     /// Gives a claimed flow back (`writing → verified`): the write was refused.
     async fn release_reset_flow(&self, id: &str) -> Result<(), StorageError>;
+
     async fn set_reset_sms_challenge(&self, id: &str, challenge: &str) -> Result<(), StorageError>;
+
     /// Counts a failed verification; returns the failures so far.
     async fn reset_failure(&self, id: &str) -> Result<i64, StorageError>;
+
     /// Moves an open flow to a final state, once; false when it was already finished.
     async fn finish_reset_flow(
         &self,
@@ -309,28 +401,17 @@ pub trait Storage: Send + Sync + 'static {
         outcome: Option<&str>,
         at: Timestamp,
     ) -> Result<bool, StorageError>;
-    /// The completed BankID order of a reset flow, if there is one.
-    async fn bankid_flow_for_context(
-        &self,
-        context: &str,
-        purpose: &str,
-    ) -> Result<Option<BankIdFlowRecord>, StorageError>;
 
-    /// Audit entries matching `filter`, newest first, and how many match in all.
-    async fn audit_search(
-        &self,
-        filter: &AuditFilter,
-        offset: i64,
-        limit: i64,
-    ) -> Result<(Vec<AuditRecord>, i64), StorageError>;
-    async fn delete_audit_before(&self, before: Timestamp) -> Result<u64, StorageError>;
-    /// How many successful events of each kind per day (days since the epoch) since `since`.
-    async fn daily_counts(&self, events: &[&str], since: Timestamp) -> Result<Vec<(i64, String, i64)>, StorageError>;
-    async fn all_enrolments(&self) -> Result<Vec<EnrolmentRecord>, StorageError>;
-    /// Removes one enrolled service (or all of them) and what they stored.
-    async fn revoke_enrolment(&self, user_id: &str, service: Option<&str>) -> Result<u64, StorageError>;
+    /// Deletes reset flows, code challenges and sent mail that began before `before` (a flow or
+    /// challenge still open then has long expired). Returns how many rows went.
+    async fn purge_finished(&self, before: Timestamp) -> Result<u64, StorageError>;
+}
 
+/// The mail outbox.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
     async fn queue_mail(&self, m: &MailRecord) -> Result<(), StorageError>;
+
     /// Claims mail due for a (re)try, atomically: its next try moves to `lease_until`, so no other
     /// worker takes it meanwhile.
     async fn claim_due_mail(
@@ -339,17 +420,17 @@ pub trait Storage: Send + Sync + 'static {
         lease_until: Timestamp,
         limit: i64,
     ) -> Result<Vec<MailRecord>, StorageError>;
-    async fn mail_sent(&self, id: i64, at: Timestamp) -> Result<(), StorageError>;
-    async fn mail_failed(&self, id: i64, error: &str, next_attempt_at: Timestamp) -> Result<(), StorageError>;
-    async fn delete_bankid_flows_before(&self, before: Timestamp) -> Result<u64, StorageError>;
-    /// Deletes reset flows, code challenges and sent mail that began before `before` (a flow or
-    /// challenge still open then has long expired). Returns how many rows went.
-    async fn purge_finished(&self, before: Timestamp) -> Result<u64, StorageError>;
-    /// Claims the right to remind `user_id` now: true (and recorded) when the last reminder was
-    /// sent at or before `last_before`, or never; false otherwise. One statement.
-    async fn claim_reminder(&self, user_id: &str, now: Timestamp, last_before: Timestamp)
-    -> Result<bool, StorageError>;
 
+    async fn mail_sent(&self, id: i64, at: Timestamp) -> Result<(), StorageError>;
+
+    async fn mail_failed(&self, id: i64, error: &str, next_attempt_at: Timestamp) -> Result<(), StorageError>;
+}
+
+/// Everything the portal stores, by role; one implementation per database.
+#[async_trait]
+pub trait Storage:
+    SessionStore + AuditStore + ThrottleStore + EnrolmentStore + FlowStore + OutboxStore + Send + Sync + 'static
+{
     /// A trivial query, for the health endpoint.
     async fn ping(&self) -> Result<(), StorageError>;
 }

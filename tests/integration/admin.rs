@@ -138,7 +138,7 @@ async fn an_admin_finds_a_user_and_revokes_with_a_reason_and_the_user_is_told() 
     let html = res.text().await.unwrap();
     assert!(text_of(&html, "admin-message").unwrap().starts_with("Registreringen är återkallad"));
     assert!(!html.contains("data-service=\"bankid\""));
-    use stjarna::storage::Storage;
+    use stjarna::storage::prelude::*;
     assert!(t.app.store().await.bankid_enrolment(&user_id).await.unwrap().is_none(), "the BankID binding is gone");
     t.mail_to(&format!("{}@example.test", user.name), "Stjärna: en identitetstjänst har återkallats").await;
     let audit = t.app.audit().await;

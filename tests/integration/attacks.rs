@@ -2,7 +2,7 @@
 //! before the portal stopped it (a stolen password, a stolen session, a freshly swapped phone, an
 //! enumeration), and checks that it fails now, and that the rightful user still gets through.
 
-use stjarna::storage::Storage;
+use stjarna::storage::prelude::*;
 
 use crate::helpers::{csrf_in, location, new_client, text_of};
 use crate::reset::enrolled;

@@ -1,7 +1,7 @@
 //! Mobile BankID through the simulator: RP API v6.0 over real HTTPS with mutual TLS.
 
 use stjarna::simulators::bankid::Fault;
-use stjarna::storage::Storage;
+use stjarna::storage::prelude::*;
 
 use crate::helpers::{location, new_client, text_of};
 use crate::sims::{ANNA, BERTIL, BLOCKED, Backend, decode_svg_qr, flow_id, logged_in, spawn_with, spawn_with_bankid};

@@ -372,7 +372,7 @@ impl TestApp {
     }
 
     pub async fn audit(&self) -> Vec<AuditRecord> {
-        use stjarna::storage::Storage;
+        use stjarna::storage::prelude::*;
         self.store().await.recent_audit(1000).await.unwrap()
     }
 

@@ -2,7 +2,7 @@
 
 use futures_util::future::join_all;
 
-use stjarna::storage::Storage;
+use stjarna::storage::prelude::*;
 
 use crate::helpers::{csrf_in, new_client, spawn_app_with};
 

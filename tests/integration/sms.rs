@@ -1,7 +1,7 @@
 //! Mobile code through the SMS gateway simulator, over real HTTP (46elks, Twilio, webhook).
 
 use stjarna::simulators::sms::SmsFault;
-use stjarna::storage::Storage;
+use stjarna::storage::prelude::*;
 
 use crate::helpers::{TestUser, csrf_in, location, new_client, text_of};
 use crate::sims::{ANNA, Gateway, SimTest, spawn_with_sms};

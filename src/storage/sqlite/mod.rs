@@ -1,0 +1,89 @@
+//! The embedded SQLite backend (WAL mode): one file per storage role.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+
+use crate::clock::Timestamp;
+use crate::storage::{EnrolMode, Storage, StorageError};
+
+mod audit;
+mod enrolments;
+mod flows;
+mod outbox;
+mod sessions;
+mod throttle;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// Records an added service, or renews a replaced one (its cooling-off starts again), inside the
+/// transaction that stores what it needs. False when there was one already (add) or none (replace).
+async fn record_enrolment(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    user_id: &str,
+    service: &str,
+    at: Timestamp,
+    mode: EnrolMode,
+) -> Result<bool, StorageError> {
+    let sql = match mode {
+        EnrolMode::Add => {
+            "INSERT INTO enrolments (enrolled_at, user_id, service) VALUES (?, ?, ?) ON CONFLICT (user_id, service) DO NOTHING"
+        }
+        EnrolMode::Replace => {
+            "UPDATE enrolments SET enrolled_at = ?, last_used_at = NULL, cooldown_lifted_at = NULL
+             WHERE user_id = ? AND service = ?"
+        }
+    };
+    let done = sqlx::query(sql).bind(at).bind(user_id).bind(service).execute(&mut **tx).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[derive(Clone)]
+pub struct SqliteStorage {
+    pool: SqlitePool,
+    /// SQLite has one writer: decisions (limits) are taken one at a time in this process, so that
+    /// a burst never meets a busy database in the middle of one.
+    decisions: std::sync::Arc<tokio::sync::Mutex<()>>,
+}
+
+impl SqliteStorage {
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StorageError> {
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(StorageError::Open)?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .foreign_keys(true)
+            .busy_timeout(Duration::from_secs(5));
+        if let Some(dir) = options.get_filename().parent() {
+            if !dir.as_os_str().is_empty() {
+                std::fs::create_dir_all(dir).map_err(|e| StorageError::Open(sqlx::Error::Io(e)))?;
+            }
+        }
+        let pool = SqlitePoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(StorageError::Open)?;
+        Ok(Self { pool, decisions: Default::default() })
+    }
+
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        MIGRATOR.run(&self.pool).await.map_err(StorageError::Migrate)
+    }
+
+    pub fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl Storage for SqliteStorage {
+    async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,87 @@
+//! Limit counters: one row per attempt, decided in one statement.
+
+use async_trait::async_trait;
+
+use super::SqliteStorage;
+use crate::clock::Timestamp;
+use crate::storage::*;
+
+#[async_trait]
+impl ThrottleStore for SqliteStorage {
+    async fn record_failure(&self, scope: &str, key: &str, at: Timestamp) -> Result<(), StorageError> {
+        sqlx::query("INSERT INTO throttle_failures (scope, key, at) VALUES (?, ?, ?)")
+            .bind(scope)
+            .bind(key)
+            .bind(at)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn reserve_attempt(
+        &self,
+        scope: &str,
+        key: &str,
+        at: Timestamp,
+        since: Timestamp,
+        max: i64,
+    ) -> Result<Option<(i64, i64)>, StorageError> {
+        let _one_at_a_time = self.decisions.lock().await;
+        // One statement: the count and the insert cannot be separated by another writer.
+        let row: Option<(i64,)> = sqlx::query_as(
+            "INSERT INTO throttle_failures (scope, key, at)
+             SELECT ?1, ?2, ?3
+             WHERE (SELECT COUNT(*) FROM throttle_failures WHERE scope = ?1 AND key = ?2 AND at > ?4) < ?5
+             RETURNING rowid",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(at)
+        .bind(since)
+        .bind(max)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some((id,)) = row else { return Ok(None) };
+        let (position,): (i64,) = sqlx::query_as(
+            "SELECT COUNT(*) FROM throttle_failures WHERE scope = ? AND key = ? AND at > ? AND rowid <= ?",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(since)
+        .bind(id)
+        .fetch_one(&self.pool)
+        .await?;
+        Ok(Some((id, position)))
+    }
+
+    async fn release_attempt(&self, id: i64) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM throttle_failures WHERE rowid = ?").bind(id).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn failures_since(&self, scope: &str, key: &str, since: Timestamp) -> Result<Vec<Timestamp>, StorageError> {
+        let rows: Vec<(Timestamp,)> = sqlx::query_as(
+            "SELECT at FROM throttle_failures WHERE scope = ? AND key = ? AND at > ? ORDER BY at DESC LIMIT 1000",
+        )
+        .bind(scope)
+        .bind(key)
+        .bind(since)
+        .fetch_all(&self.pool)
+        .await?;
+        Ok(rows.into_iter().map(|(at,)| at).collect())
+    }
+
+    async fn clear_failures(&self, scope: &str, key: &str) -> Result<(), StorageError> {
+        sqlx::query("DELETE FROM throttle_failures WHERE scope = ? AND key = ?")
+            .bind(scope)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn delete_failures_before(&self, before: Timestamp) -> Result<u64, StorageError> {
+        let done = sqlx::query("DELETE FROM throttle_failures WHERE at < ?").bind(before).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+}
