@@ -329,6 +329,10 @@ pub trait FlowStore: Send + Sync {
 
     async fn bankid_flow(&self, id: &str) -> Result<Option<BankIdFlowRecord>, StorageError>;
 
+    /// Claims the next collect of a pending order: true (and `last_collect_at` set to `now`) when
+    /// nobody collected since `not_since`; one statement, so one poller wins.
+    async fn claim_bankid_collect(&self, id: &str, now: Timestamp, not_since: Timestamp) -> Result<bool, StorageError>;
+
     /// Records a collect that left the order pending.
     async fn note_bankid_pending(&self, id: &str, hint: &str, at: Timestamp) -> Result<(), StorageError>;
 

@@ -198,3 +198,26 @@ async fn the_janitor_deletes_finished_flows_challenges_and_mail_after_their_rete
     assert!(count("audit_log").await > 0);
     assert_eq!(count("enrolments").await, 2, "enrolments are never swept");
 }
+
+#[tokio::test]
+async fn many_parallel_polls_of_one_order_ask_the_broker_once() {
+    let dc = require_dc!();
+    let user = dc.create_user("polls").await;
+    let t = crate::sims::spawn_with(&dc, crate::sims::Backend::Idkollen, |c| c).await;
+    t.app.login(&user.name, &user.password).await;
+    let id = t.start_enrol().await;
+    t.app.clock.advance_seconds(2);
+    // Twelve tabs (or instances) poll the order in the same instant.
+    let polls = (0..12).map(|_| {
+        let request = t.app.client.get(t.app.url(&format!("/bankid/{id}/status"))).send();
+        async move { request.await.unwrap().status().as_u16() }
+    });
+    let statuses = join_all(polls).await;
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    let calls = t.sim.state.broker_status_calls();
+    assert_eq!(calls.len(), 1, "one status call for the order, not one per poll: {calls:?}");
+    // Two seconds later the next poll collects again.
+    t.app.clock.advance_seconds(2);
+    t.app.get(&format!("/bankid/{id}/status")).await;
+    assert_eq!(t.sim.state.broker_status_calls().len(), 2);
+}

@@ -241,10 +241,17 @@ impl BankIdFlows {
             return Ok(None);
         };
         let now = self.clock.now();
-        // Between collects (every COLLECT_INTERVAL), a poll is one read of the flow.
+        // Between collects (every COLLECT_INTERVAL), a poll is one read of the flow. A collect is
+        // claimed in the database first, so that however many browsers, tabs or instances poll
+        // the order, BankID (or the broker) is asked at most once per interval.
         let due = rec.last_collect_at.is_none_or(|at| now - at >= COLLECT_INTERVAL);
-        if rec.state == "pending" && (due || now - rec.started_at > LIFETIME) {
-            if now - rec.started_at > LIFETIME {
+        let expired = now - rec.started_at > LIFETIME;
+        let claimed = rec.state == "pending"
+            && !expired
+            && due
+            && self.store.claim_bankid_collect(&rec.id, now, now - COLLECT_INTERVAL).await?;
+        if rec.state == "pending" && (claimed || expired) {
+            if expired {
                 let _ = self.bankid.cancel(&rec.order_ref).await;
                 self.fail(&rec, "expiredTransaction", meta).await?;
             } else {

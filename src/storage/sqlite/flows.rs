@@ -44,6 +44,19 @@ impl FlowStore for SqliteStorage {
             .await?)
     }
 
+    async fn claim_bankid_collect(&self, id: &str, now: Timestamp, not_since: Timestamp) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE bankid_flows SET last_collect_at = ?
+             WHERE id = ? AND state = 'pending' AND (last_collect_at IS NULL OR last_collect_at <= ?)",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(not_since)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn note_bankid_pending(&self, id: &str, hint: &str, at: Timestamp) -> Result<(), StorageError> {
         sqlx::query("UPDATE bankid_flows SET hint_code = ?, last_collect_at = ? WHERE id = ? AND state = 'pending'")
             .bind(hint)
