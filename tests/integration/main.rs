@@ -9,6 +9,7 @@ mod bankid;
 mod bankid_risk;
 mod change;
 mod config_check;
+mod contract;
 mod credentials;
 mod directory;
 mod e2e;
