@@ -213,3 +213,35 @@ dc_template() {
   fi
   echo "$dir"
 }
+
+PG_PACKAGES=(postgresql)
+PG_PORT=55432
+
+# pg_bin: the directory of Debian's PostgreSQL programs (initdb, pg_ctl).
+pg_bin() {
+  local d
+  d=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)
+  [ -n "$d" ] || die "PostgreSQL is not installed (apt-get install postgresql)"
+  echo "$d"
+}
+
+# start_pg DIR PORT: a throwaway cluster of its own in DIR on 127.0.0.1:PORT (trust auth, loopback
+# only), whatever the system cluster does. initdb and pg_ctl refuse root: they run as postgres.
+start_pg() {
+  local dir=$1 port=$2 bin
+  bin=$(pg_bin)
+  stop_pg "$dir"
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  chown postgres "$dir"
+  su postgres -s /bin/bash -c "$bin/initdb -D '$dir/data' -U postgres --auth=trust -E UTF8 >/dev/null"
+  su postgres -s /bin/bash -c "$bin/pg_ctl -D '$dir/data' -o \"-p $port -h 127.0.0.1 -k '$dir' -c max_connections=300 -c fsync=off\" -l '$dir/log' -w start >/dev/null" \
+    || { tail -20 "$dir/log" >&2; die "PostgreSQL did not start on 127.0.0.1:$port"; }
+}
+
+stop_pg() {
+  local dir=$1 bin
+  [ -f "$dir/data/postmaster.pid" ] || return 0
+  bin=$(pg_bin)
+  su postgres -s /bin/bash -c "$bin/pg_ctl -D '$dir/data' stop -m fast >/dev/null" || true
+}

@@ -44,8 +44,29 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
         }
     }
 
-    if !s.database.url.starts_with("sqlite:") {
-        bad("database.url", format!("\"{}\" is not supported; use sqlite://PATH", s.database.url));
+    let postgres = s.database.url.starts_with("postgres://") || s.database.url.starts_with("postgresql://");
+    if !s.database.url.starts_with("sqlite:") && !postgres {
+        bad(
+            "database.url",
+            format!("\"{}\" is not supported; use sqlite://PATH or postgres://USER@HOST/DB", s.database.url),
+        );
+    }
+    // Several instances share one PostgreSQL: what they must agree on cannot be made up per start.
+    if postgres && s.session.secret.is_none() && s.session.secret_file.is_none() {
+        bad(
+            "session.secret",
+            "is required with PostgreSQL (every instance must make and accept the same CSRF tokens); \
+             set the same secret (or secret_file) on every instance"
+                .into(),
+        );
+    }
+    if postgres && s.security.data_key.is_none() && s.security.data_key_file.is_none() {
+        bad(
+            "security.data_key",
+            "is required with PostgreSQL (every instance must read the personal numbers and phone numbers \
+             the others stored)"
+                .into(),
+        );
     }
     if s.database.max_connections == 0 {
         bad("database.max_connections", "must be at least 1".into());

@@ -190,3 +190,16 @@ fn a_missing_file_is_one_clear_problem() {
     assert_eq!(p.len(), 1);
     assert!(p[0].to_string().contains("does not exist"));
 }
+
+#[test]
+fn postgresql_needs_the_secrets_every_instance_shares() {
+    let base = include_str!("../../config/example.toml");
+    let pg = base.replace("url = \"sqlite://data/stjarna.db\"", "url = \"postgres://stjarna@db.example.se/stjarna\"");
+    assert_ne!(pg, base, "the example's database line");
+    let settings = crate::config::from_toml_str(&pg);
+    let problems: Vec<String> = match settings {
+        Ok(_) => Vec::new(),
+        Err(p) => p.iter().map(|p| p.to_string()).collect(),
+    };
+    assert!(problems.iter().any(|p| p.starts_with("session.secret: is required with PostgreSQL")), "{problems:?}");
+}

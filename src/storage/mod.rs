@@ -7,8 +7,10 @@
 //! backend goes beside it (with its own `migrations/postgres`) for several instances behind a load
 //! balancer: nothing outside this module knows which database is in use.
 
+mod postgres;
 mod sqlite;
 
+pub use postgres::PgStorage;
 pub use sqlite::SqliteStorage;
 
 /// Every storage role, for code that calls them on a concrete backend (`use storage::prelude::*`).
@@ -443,6 +445,10 @@ pub trait Storage:
 pub async fn open(url: &str, max_connections: u32) -> Result<std::sync::Arc<dyn Storage>, StorageError> {
     if url.starts_with("sqlite:") {
         let store = SqliteStorage::open(url, max_connections).await?;
+        store.migrate().await?;
+        Ok(std::sync::Arc::new(store))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        let store = PgStorage::open(url, max_connections).await?;
         store.migrate().await?;
         Ok(std::sync::Arc::new(store))
     } else {

@@ -1,13 +1,13 @@
 //! The storage contract: what every backend must do, decisions above all, tried with real
-//! parallel tasks. Each test runs on every backend `backends()` gives (today the embedded SQLite;
-//! a PostgreSQL backend joins the list when it exists).
+//! parallel tasks. Each test runs on every backend: the embedded SQLite, and PostgreSQL on the
+//! throwaway cluster ./scripts/test starts (a database of its own per test).
 
 use std::sync::Arc;
 
 use futures_util::future::join_all;
 use stjarna::storage::prelude::*;
 use stjarna::storage::{
-    BankIdEnrolmentRecord, BankIdFlowRecord, EnrolMode, MailRecord, ResetFlowRecord, SqliteStorage,
+    BankIdEnrolmentRecord, BankIdFlowRecord, EnrolMode, MailRecord, PgStorage, ResetFlowRecord, SqliteStorage,
 };
 
 /// A fresh, migrated store per backend (the temporary directory lives as long as the store).
@@ -15,7 +15,13 @@ async fn backends() -> Vec<(Arc<dyn Storage>, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
     let store = SqliteStorage::open(&format!("sqlite://{}", dir.path().join("c.db").display()), 8).await.unwrap();
     store.migrate().await.unwrap();
-    vec![(Arc::new(store), dir)]
+    let mut all: Vec<(Arc<dyn Storage>, tempfile::TempDir)> = vec![(Arc::new(store), dir)];
+    if let Some(url) = crate::helpers::postgres_database().await {
+        let store = PgStorage::open(&url, 16).await.unwrap();
+        store.migrate().await.unwrap();
+        all.push((Arc::new(store), tempfile::tempdir().unwrap()));
+    }
+    all
 }
 
 const NOW: i64 = 1_800_000_000;

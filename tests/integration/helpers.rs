@@ -56,6 +56,25 @@ pub fn test_dc() -> Option<TestDc> {
     }
 }
 
+/// A new, empty PostgreSQL database on the cluster ./scripts/test started; None (and a note)
+/// outside CI without one, a failure in CI without one.
+pub async fn postgres_database() -> Option<String> {
+    let admin = match std::env::var("STJARNA_TEST_PG_URL") {
+        Ok(url) => url,
+        Err(_) if in_ci() => panic!("CI=true but no PostgreSQL: STJARNA_TEST_PG_URL is not set (run ./scripts/test)"),
+        Err(_) => {
+            eprintln!("PostgreSQL skipped: STJARNA_TEST_PG_URL unset; ./scripts/test starts a cluster");
+            return None;
+        }
+    };
+    use sqlx::Connection;
+    let mut conn = sqlx::PgConnection::connect(&admin).await.expect("connect to the test PostgreSQL");
+    let name = unique("stjarna_");
+    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await.unwrap();
+    let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
+    Some(format!("{base}/{name}"))
+}
+
 /// Gives the test DC, or ends a test that cannot run outside CI.
 macro_rules! require_dc {
     () => {

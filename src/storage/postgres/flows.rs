@@ -1,0 +1,308 @@
+//! Flows in progress: BankID orders, code challenges, password resets.
+
+use async_trait::async_trait;
+
+use super::PgStorage;
+use crate::clock::Timestamp;
+use crate::storage::*;
+
+#[async_trait]
+impl FlowStore for PgStorage {
+    async fn insert_bankid_flow(&self, f: &BankIdFlowRecord) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO bankid_flows (id, purpose, binding_hash, user_id, required_pn_hash, order_ref, auto_start_token,
+             qr_start_token, qr_start_secret, mode, state, hint_code, started_at, last_collect_at, finished_at, result_user_id,
+             context)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(&f.id)
+        .bind(&f.purpose)
+        .bind(&f.binding_hash)
+        .bind(&f.user_id)
+        .bind(&f.required_pn_hash)
+        .bind(&f.order_ref)
+        .bind(&f.auto_start_token)
+        .bind(&f.qr_start_token)
+        .bind(&f.qr_start_secret)
+        .bind(&f.mode)
+        .bind(&f.state)
+        .bind(&f.hint_code)
+        .bind(f.started_at)
+        .bind(f.last_collect_at)
+        .bind(f.finished_at)
+        .bind(&f.result_user_id)
+        .bind(&f.context)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn bankid_flow(&self, id: &str) -> Result<Option<BankIdFlowRecord>, StorageError> {
+        Ok(sqlx::query_as::<_, BankIdFlowRecord>("SELECT * FROM bankid_flows WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    async fn claim_bankid_collect(&self, id: &str, now: Timestamp, not_since: Timestamp) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE bankid_flows SET last_collect_at = $1
+             WHERE id = $2 AND state = 'pending' AND (last_collect_at IS NULL OR last_collect_at <= $3)",
+        )
+        .bind(now)
+        .bind(id)
+        .bind(not_since)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn note_bankid_pending(&self, id: &str, hint: &str, at: Timestamp) -> Result<(), StorageError> {
+        sqlx::query("UPDATE bankid_flows SET hint_code = $1, last_collect_at = $2 WHERE id = $3 AND state = 'pending'")
+            .bind(hint)
+            .bind(at)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn set_bankid_mode(&self, id: &str, mode: &str) -> Result<(), StorageError> {
+        sqlx::query("UPDATE bankid_flows SET mode = $1 WHERE id = $2").bind(mode).bind(id).execute(self.pool()).await?;
+        Ok(())
+    }
+
+    async fn finish_bankid_flow(
+        &self,
+        id: &str,
+        state: &str,
+        hint: Option<&str>,
+        result_user_id: Option<&str>,
+        at: Timestamp,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE bankid_flows SET state = $1, hint_code = COALESCE($2, hint_code), result_user_id = $3, finished_at = $4,
+             last_collect_at = $5 WHERE id = $6 AND state = 'pending'",
+        )
+        .bind(state)
+        .bind(hint)
+        .bind(result_user_id)
+        .bind(at)
+        .bind(at)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn consume_bankid_flow(&self, id: &str) -> Result<bool, StorageError> {
+        let done = sqlx::query("UPDATE bankid_flows SET state = 'consumed' WHERE id = $1 AND state = 'complete'")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn bankid_flow_for_context(
+        &self,
+        context: &str,
+        purpose: &str,
+    ) -> Result<Option<BankIdFlowRecord>, StorageError> {
+        Ok(sqlx::query_as::<_, BankIdFlowRecord>(
+            "SELECT * FROM bankid_flows WHERE context = $1 AND purpose = $2 AND state = 'complete' ORDER BY started_at DESC LIMIT 1",
+        )
+        .bind(context)
+        .bind(purpose)
+        .fetch_optional(&self.pool)
+        .await?)
+    }
+
+    async fn delete_bankid_flows_before(&self, before: Timestamp) -> Result<u64, StorageError> {
+        let done =
+            sqlx::query("DELETE FROM bankid_flows WHERE started_at < $1").bind(before).execute(&self.pool).await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn insert_sms_challenge(&self, c: &SmsChallengeRecord) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO sms_challenges (id, purpose, binding_hash, user_id, number_encrypted, number_hash, number_masked,
+             code_hash, attempts, sent_at, state, finished_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&c.id)
+        .bind(&c.purpose)
+        .bind(&c.binding_hash)
+        .bind(&c.user_id)
+        .bind(&c.number_encrypted)
+        .bind(&c.number_hash)
+        .bind(&c.number_masked)
+        .bind(&c.code_hash)
+        .bind(c.attempts)
+        .bind(c.sent_at)
+        .bind(&c.state)
+        .bind(c.finished_at)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn sms_challenge(&self, id: &str) -> Result<Option<SmsChallengeRecord>, StorageError> {
+        Ok(sqlx::query_as::<_, SmsChallengeRecord>("SELECT * FROM sms_challenges WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    async fn claim_sms_attempt(&self, id: &str, max: i64) -> Result<Option<i64>, StorageError> {
+        let row: Option<(i64,)> = sqlx::query_as(
+            "UPDATE sms_challenges SET attempts = attempts + 1
+             WHERE id = $1 AND state = 'pending' AND attempts < $2 RETURNING attempts",
+        )
+        .bind(id)
+        .bind(max)
+        .fetch_optional(self.pool())
+        .await?;
+        Ok(row.map(|(n,)| n))
+    }
+
+    async fn sms_replace_code(&self, id: &str, code_hash: &str, sent_at: Timestamp) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE sms_challenges SET code_hash = $1, sent_at = $2, attempts = 0 WHERE id = $3 AND state = 'pending'",
+        )
+        .bind(code_hash)
+        .bind(sent_at)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn finish_sms_challenge(&self, id: &str, state: &str, at: Timestamp) -> Result<bool, StorageError> {
+        let done =
+            sqlx::query("UPDATE sms_challenges SET state = $1, finished_at = $2 WHERE id = $3 AND state = 'pending'")
+                .bind(state)
+                .bind(at)
+                .bind(id)
+                .execute(self.pool())
+                .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn refuse_sms_challenge(&self, id: &str) -> Result<bool, StorageError> {
+        let done = sqlx::query("UPDATE sms_challenges SET state = 'refused' WHERE id = $1 AND state = 'verified'")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn insert_reset_flow(&self, r: &ResetFlowRecord) -> Result<(), StorageError> {
+        sqlx::query(
+            "INSERT INTO reset_flows (id, binding_hash, typed_name, user_id, verified, sms_challenge, failures, state,
+             created_at, expires_at, finished_at, outcome) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
+        )
+        .bind(&r.id)
+        .bind(&r.binding_hash)
+        .bind(&r.typed_name)
+        .bind(&r.user_id)
+        .bind(&r.verified)
+        .bind(&r.sms_challenge)
+        .bind(r.failures)
+        .bind(&r.state)
+        .bind(r.created_at)
+        .bind(r.expires_at)
+        .bind(r.finished_at)
+        .bind(&r.outcome)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn reset_flow(&self, id: &str) -> Result<Option<ResetFlowRecord>, StorageError> {
+        Ok(sqlx::query_as::<_, ResetFlowRecord>("SELECT * FROM reset_flows WHERE id = $1")
+            .bind(id)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    async fn reset_verified(&self, id: &str, service: &str) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE reset_flows
+             SET verified = CASE WHEN verified = '' THEN $2 ELSE verified || ',' || $2 END, state = 'verified'
+             WHERE id = $1 AND state IN ('identifying', 'verified')
+               AND strpos(',' || verified || ',', ',' || $2 || ',') = 0",
+        )
+        .bind(id)
+        .bind(service)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn claim_reset_flow(&self, id: &str) -> Result<bool, StorageError> {
+        let done = sqlx::query("UPDATE reset_flows SET state = 'writing' WHERE id = $1 AND state = 'verified'")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn release_reset_flow(&self, id: &str) -> Result<(), StorageError> {
+        sqlx::query("UPDATE reset_flows SET state = 'verified' WHERE id = $1 AND state = 'writing'")
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn set_reset_sms_challenge(&self, id: &str, challenge: &str) -> Result<(), StorageError> {
+        sqlx::query("UPDATE reset_flows SET sms_challenge = $1 WHERE id = $2")
+            .bind(challenge)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+
+    async fn reset_failure(&self, id: &str) -> Result<i64, StorageError> {
+        let row: Option<(i64,)> =
+            sqlx::query_as("UPDATE reset_flows SET failures = failures + 1 WHERE id = $1 RETURNING failures")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        Ok(row.map(|(n,)| n).unwrap_or(i64::MAX))
+    }
+
+    async fn finish_reset_flow(
+        &self,
+        id: &str,
+        state: &str,
+        outcome: Option<&str>,
+        at: Timestamp,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE reset_flows SET state = $1, outcome = $2, finished_at = $3
+             WHERE id = $4 AND state IN ('identifying', 'verified', 'writing')",
+        )
+        .bind(state)
+        .bind(outcome)
+        .bind(at)
+        .bind(id)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn purge_finished(&self, before: Timestamp) -> Result<u64, StorageError> {
+        let mut tx = self.pool.begin().await?;
+        let mut n = 0;
+        for sql in [
+            "DELETE FROM reset_flows WHERE created_at < $1",
+            "DELETE FROM sms_challenges WHERE sent_at < $1",
+            "DELETE FROM mail_outbox WHERE sent_at IS NOT NULL AND sent_at < $1",
+        ] {
+            n += sqlx::query(sql).bind(before).execute(&mut *tx).await?.rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
+    }
+}

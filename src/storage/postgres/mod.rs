@@ -1,0 +1,80 @@
+//! The PostgreSQL backend, for several instances behind a load balancer: one file per storage
+//! role, the same decisions as SQLite's (one statement, or a transaction holding a row or an
+//! advisory lock), and `FOR UPDATE SKIP LOCKED` where workers share a queue. TLS with rustls:
+//! `sslmode=verify-full&sslrootcert=/path/ca.pem` in `database.url`.
+
+use std::str::FromStr;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+
+use crate::clock::Timestamp;
+use crate::storage::{EnrolMode, Storage, StorageError};
+
+mod audit;
+mod enrolments;
+mod flows;
+mod outbox;
+mod sessions;
+mod throttle;
+
+static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+/// Records an added service, or renews a replaced one (its cooling-off starts again), inside the
+/// transaction that stores what it needs. False when there was one already (add) or none (replace).
+async fn record_enrolment(
+    tx: &mut sqlx::Transaction<'_, sqlx::Postgres>,
+    user_id: &str,
+    service: &str,
+    at: Timestamp,
+    mode: EnrolMode,
+) -> Result<bool, StorageError> {
+    let sql = match mode {
+        EnrolMode::Add => {
+            "INSERT INTO enrolments (enrolled_at, user_id, service) VALUES ($1, $2, $3) ON CONFLICT (user_id, service) DO NOTHING"
+        }
+        EnrolMode::Replace => {
+            "UPDATE enrolments SET enrolled_at = $1, last_used_at = NULL, cooldown_lifted_at = NULL
+             WHERE user_id = $2 AND service = $3"
+        }
+    };
+    let done = sqlx::query(sql).bind(at).bind(user_id).bind(service).execute(&mut **tx).await?;
+    Ok(done.rows_affected() == 1)
+}
+
+#[derive(Clone)]
+pub struct PgStorage {
+    pool: PgPool,
+}
+
+impl PgStorage {
+    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StorageError> {
+        let options = PgConnectOptions::from_str(url).map_err(StorageError::Open)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(max_connections)
+            .acquire_timeout(Duration::from_secs(5))
+            .connect_with(options)
+            .await
+            .map_err(StorageError::Open)?;
+        Ok(Self { pool })
+    }
+
+    /// Brings the schema up to date; sqlx holds an advisory lock meanwhile, so instances starting
+    /// together migrate one after the other.
+    pub async fn migrate(&self) -> Result<(), StorageError> {
+        MIGRATOR.run(&self.pool).await.map_err(StorageError::Migrate)
+    }
+
+    pub fn pool(&self) -> &PgPool {
+        &self.pool
+    }
+}
+
+#[async_trait]
+impl Storage for PgStorage {
+    async fn ping(&self) -> Result<(), StorageError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}

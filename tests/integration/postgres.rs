@@ -1,0 +1,75 @@
+//! The portal on PostgreSQL, and two instances sharing one database (as behind a load balancer
+//! without sticky sessions): sessions, flows and limits agree, and the limits still never let AD
+//! lock an account.
+
+use futures_util::future::join_all;
+
+use crate::helpers::{TestApp, csrf_in, location, new_client, spawn_app_with};
+
+/// The configuration's database replaced by `url`, with the session secret every instance on one
+/// PostgreSQL must share (check-config requires it).
+fn on(url: &str) -> impl FnOnce(String) -> String + '_ {
+    move |c: String| {
+        let start = c.find("url = \"sqlite://").expect("the test config's database");
+        let end = start + c[start..].find('\n').unwrap();
+        format!(
+            "{}url = \"{url}\"{}\n[session]\nsecret = \"shared-by-every-instance-0123456789\"\n",
+            &c[..start],
+            &c[end..]
+        )
+    }
+}
+
+#[tokio::test]
+async fn an_enrolled_user_resets_the_password_with_the_portal_on_postgresql() {
+    let dc = require_dc!();
+    let Some(url) = crate::helpers::postgres_database().await else { return };
+    let (user, t) = crate::reset::enrolled(&dc, "pgreset", on(&url)).await;
+    let flow = t.start_reset(&user.name).await;
+    t.reset_sms(&flow).await;
+    t.reset_bankid(&flow, crate::sims::ANNA).await;
+    let done = t.set_new_password(&flow, "Postgres-lösen-42!").await;
+    assert!(crate::helpers::text_of(&done, "reset-message").unwrap().contains("bytt"), "{done}");
+    assert_eq!(dc.bind(&user.dn, "Postgres-lösen-42!").await.0, 0, "AD has the new password");
+}
+
+#[tokio::test]
+async fn two_instances_on_one_database_share_sessions_flows_and_limits() {
+    let dc = require_dc!();
+    let Some(url) = crate::helpers::postgres_database().await else { return };
+    let many = |c: String| on(&url)(c).replace("[login]\n", "[login]\nmax_failures_per_ip = 10000\n");
+    let a = spawn_app_with(&dc, many).await;
+    let b = spawn_app_with(&dc, |c| on(&url)(c).replace("[login]\n", "[login]\nmax_failures_per_ip = 10000\n")).await;
+    let user = dc.create_user("twoinst").await;
+
+    // A session made on A works on B (cookies are per host, not per port).
+    a.login(&user.name, &user.password).await;
+    let page = a.client.get(b.url("/")).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the session made on A is known to B");
+
+    // A reset started on A goes on on B.
+    let browser = new_client();
+    let csrf = csrf_in(&browser.get(a.url("/reset")).send().await.unwrap().text().await.unwrap());
+    let res = browser.post(a.url("/reset")).form(&[("csrf", csrf.as_str()), ("username", user.name.as_str())]).send();
+    let flow = location(&res.await.unwrap());
+    let page = browser.get(b.url(&flow)).send().await.unwrap();
+    assert_eq!(page.status(), 200, "the flow started on A is found on B");
+    assert!(page.text().await.unwrap().contains("id=\"reset-services\""));
+
+    // Forty parallel wrong logins spread over both never lock the account.
+    let victim = dc.create_user("twoburst").await;
+    let tries = (0..40).map(|n| {
+        let app: &TestApp = if n % 2 == 0 { &a } else { &b };
+        let (base, name) = (app.address.clone(), victim.name.clone());
+        async move {
+            let client = new_client();
+            let page = client.get(format!("{base}/login")).send().await.unwrap().text().await.unwrap();
+            let form = [("csrf", csrf_in(&page)), ("username", name), ("password", "Wrong-pw-1!".into())];
+            client.post(format!("{base}/login")).form(&form).send().await.unwrap().status().as_u16()
+        }
+    });
+    join_all(tries).await;
+    let bad = dc.attr(&victim.dn, "badPwdCount").await.unwrap_or_default().parse::<u32>().unwrap_or(0);
+    assert!(bad <= 3, "AD counted {bad} wrong passwords over both instances");
+    assert_eq!(dc.bind(&victim.dn, &victim.password).await.0, 0, "the account is not locked");
+}
