@@ -73,3 +73,47 @@ async fn two_instances_on_one_database_share_sessions_flows_and_limits() {
     assert!(bad <= 3, "AD counted {bad} wrong passwords over both instances");
     assert_eq!(dc.bind(&victim.dn, &victim.password).await.0, 0, "the account is not locked");
 }
+
+#[tokio::test]
+async fn a_reset_started_on_one_instance_finishes_on_the_other_and_each_mail_goes_out_once() {
+    let dc = require_dc!();
+    let Some(url) = crate::helpers::postgres_database().await else { return };
+    // Instance A with the simulators; B with the very same configuration (same database, same
+    // simulators, same secrets), as a second host behind the proxy.
+    let config = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+    let keep = config.clone();
+    let (user, mut t) = crate::reset::enrolled(&dc, "pgtwo", move |c| {
+        let c = on(&url)(c);
+        *keep.lock().unwrap() = c.clone();
+        c
+    })
+    .await;
+    let same = config.lock().unwrap().clone();
+    let b = crate::helpers::spawn_app_with_clock(&dc, t.app.clock.clone(), move |_| same).await;
+    let address = format!("{}@example.test", user.name);
+    // The enrolment notices were queued on A; both instances' mail workers are running.
+    t.mail_to(&address, "Stjärna: en identitetstjänst har registrerats").await;
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let notices = t.mail.state.mails_to(&address);
+    assert_eq!(
+        notices.len(),
+        2,
+        "one notice per enrolment, none twice: {:?}",
+        notices.iter().map(|m| &m.subject).collect::<Vec<_>>()
+    );
+
+    // The reset starts on A and finishes on B (same browser, no sticky sessions).
+    let flow = t.start_reset(&user.name).await;
+    t.reset_sms(&flow).await;
+    let a_address = std::mem::replace(&mut t.app.address, b.address.clone());
+    t.reset_bankid(&flow, crate::sims::ANNA).await;
+    let done = t.set_new_password(&flow, "Andra-värden-42!").await;
+    assert!(crate::helpers::text_of(&done, "reset-message").unwrap().contains("bytt"), "{done}");
+    assert_eq!(dc.bind(&user.dn, "Andra-värden-42!").await.0, 0);
+    t.app.address = a_address;
+    // The reset notice, queued on B, is sent once too.
+    t.mail_to(&address, "Stjärna: ditt lösenord har bytts").await;
+    tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+    let changed = t.mail.state.mails_to(&address).into_iter().filter(|m| m.subject.contains("bytts")).count();
+    assert_eq!(changed, 1);
+}
