@@ -235,7 +235,7 @@ start_pg() {
   mkdir -p "$dir"
   chown postgres "$dir"
   su postgres -s /bin/bash -c "$bin/initdb -D '$dir/data' -U postgres --auth=trust -E UTF8 >/dev/null"
-  su postgres -s /bin/bash -c "$bin/pg_ctl -D '$dir/data' -o \"-p $port -h 127.0.0.1 -k '$dir' -c max_connections=300 -c fsync=off\" -l '$dir/log' -w start >/dev/null" \
+  su postgres -s /bin/bash -c "$bin/pg_ctl -D '$dir/data' -o \"-p $port -h 127.0.0.1 -k '$dir' -c max_connections=600 -c fsync=off\" -l '$dir/log' -w start >/dev/null" \
     || { tail -20 "$dir/log" >&2; die "PostgreSQL did not start on 127.0.0.1:$port"; }
 }
 

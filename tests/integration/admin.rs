@@ -138,7 +138,6 @@ async fn an_admin_finds_a_user_and_revokes_with_a_reason_and_the_user_is_told() 
     let html = res.text().await.unwrap();
     assert!(text_of(&html, "admin-message").unwrap().starts_with("Registreringen är återkallad"));
     assert!(!html.contains("data-service=\"bankid\""));
-    use stjarna::storage::prelude::*;
     assert!(t.app.store().await.bankid_enrolment(&user_id).await.unwrap().is_none(), "the BankID binding is gone");
     t.mail_to(&format!("{}@example.test", user.name), "Stjärna: en identitetstjänst har återkallats").await;
     let audit = t.app.audit().await;
@@ -237,21 +236,25 @@ async fn the_dashboard_counts_hundreds_of_users_page_by_page() {
     assert_eq!(ids.len(), 300, "a paged search (pages of 200) finds them all");
     let store = app.store().await;
     for (user, service) in [(&ids[0], "bankid"), (&ids[0], "sms"), (&ids[1], "sms")] {
-        sqlx::query("INSERT INTO enrolments (user_id, service, enrolled_at) VALUES (?, ?, 0)")
-            .bind(user)
-            .bind(service)
-            .execute(store.pool())
-            .await
-            .unwrap();
+        store
+            .execute("INSERT INTO enrolments (user_id, service, enrolled_at) VALUES ($1, $2, 0)", &[user, service])
+            .await;
     }
     let now = stjarna::clock::Clock::now(&app.clock);
     for (event, days_ago) in [("password-reset", 0), ("password-reset", 0), ("unlock", 3), ("password-reset", 40)] {
-        sqlx::query("INSERT INTO audit_log (at, event, outcome) VALUES (?, ?, 'success')")
-            .bind(now - days_ago * 86400)
-            .bind(event)
-            .execute(store.pool())
-            .await
-            .unwrap();
+        let entry = stjarna::storage::AuditRecord {
+            id: 0,
+            at: now - days_ago * 86400,
+            event: event.into(),
+            outcome: "success".into(),
+            username: None,
+            user_id: None,
+            source_ip: None,
+            user_agent: None,
+            request_id: None,
+            detail: None,
+        };
+        store.append_audit(&entry).await.unwrap();
     }
     let page = app.get_html("/admin").await;
     let n = |id: &str| text_of(&page, id).unwrap();

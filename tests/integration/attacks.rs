@@ -2,8 +2,6 @@
 //! before the portal stopped it (a stolen password, a stolen session, a freshly swapped phone, an
 //! enumeration), and checks that it fails now, and that the rightful user still gets through.
 
-use stjarna::storage::prelude::*;
-
 use crate::helpers::{csrf_in, location, new_client, text_of};
 use crate::reset::enrolled;
 use crate::sims::{ANNA, BERTIL, SimTest};
@@ -74,8 +72,8 @@ async fn a_stolen_password_cannot_add_or_replace_a_service() {
 
     assert!(t.texts_to(ATTACKER_E164).is_empty(), "nothing was sent to the attacker's phone");
     let store = t.app.store().await;
-    let ids: Vec<String> = sqlx::query_scalar("SELECT user_id FROM sessions").fetch_all(store.pool()).await.unwrap();
-    let user_id = ids.first().expect("the attacker's session").clone();
+    let ids: Vec<(String,)> = store.fetch_all("SELECT user_id FROM sessions").await;
+    let user_id = ids.first().expect("the attacker's session").0.clone();
     let sms = store.sms_enrolment(&user_id).await.unwrap().expect("the victim's number stays");
     assert!(sms.number_masked.ends_with("67"), "{}", sms.number_masked);
     let bankid = store.bankid_enrolment(&user_id).await.unwrap().expect("the victim's BankID stays");

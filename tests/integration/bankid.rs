@@ -1,7 +1,6 @@
 //! Mobile BankID through the simulator: RP API v6.0 over real HTTPS with mutual TLS.
 
 use stjarna::simulators::bankid::Fault;
-use stjarna::storage::prelude::*;
 
 use crate::helpers::{location, new_client, text_of};
 use crate::sims::{ANNA, BERTIL, BLOCKED, Backend, decode_svg_qr, flow_id, logged_in, spawn_with, spawn_with_bankid};
@@ -49,10 +48,7 @@ async fn enrols_through_the_qr_code_and_stores_only_protected_data() {
 
     let store = t.app.store().await;
     let rows: Vec<(String, String, String, String)> =
-        sqlx::query_as("SELECT user_id, pn_encrypted, pn_hash, pn_masked FROM bankid_enrolments")
-            .fetch_all(store.pool())
-            .await
-            .unwrap();
+        store.fetch_all("SELECT user_id, pn_encrypted, pn_hash, pn_masked FROM bankid_enrolments").await;
     assert_eq!(rows.len(), 1);
     let (_, encrypted, hash, masked) = &rows[0];
     assert_eq!(masked, "19811218-****");
@@ -175,7 +171,7 @@ async fn maintenance_shows_rfa5_and_stores_nothing() {
     assert_eq!(text_of(&html, "bankid-message").unwrap(), "Internt fel. Försök igen.");
     assert!(html.contains("Referens:"));
     let store = t.app.store().await;
-    let flows: (i64,) = sqlx::query_as("SELECT COUNT(*) FROM bankid_flows").fetch_one(store.pool()).await.unwrap();
+    let flows: (i64,) = store.fetch_one("SELECT COUNT(*) FROM bankid_flows").await;
     assert_eq!(flows.0, 0);
     assert!(t.app.audit().await.iter().any(|a| a.event == "bankid-order" && a.outcome == "failure"));
     // Passing trouble while collecting keeps the order and shows RFA5 until BankID answers again.

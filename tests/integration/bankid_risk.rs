@@ -6,7 +6,6 @@ use std::sync::Arc;
 use stjarna::clock::{ManualClock, OsRandom};
 use stjarna::identity::bankid::wire::{AuthRequest, WebDevice};
 use stjarna::simulators::bankid::{Identity, SimState};
-use stjarna::storage::prelude::*;
 
 use crate::helpers::location;
 use crate::sims::{ANNA, BERTIL, logged_in};

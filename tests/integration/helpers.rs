@@ -10,7 +10,7 @@ use rustls::{ClientConfig, RootCertStore};
 use rustls_pki_types::CertificateDer;
 use rustls_pki_types::pem::PemObject;
 use stjarna::clock::ManualClock;
-use stjarna::storage::{AuditRecord, SessionRecord, SqliteStorage};
+use stjarna::storage::{AuditRecord, SessionRecord};
 use stjarna::{Application, Dependencies};
 
 static CRYPTO: Once = Once::new();
@@ -299,13 +299,94 @@ from = "Stjarna"
 }
 
 pub struct TestApp {
+    /// The database the app runs on: `sqlite://…`, or `postgres://…` in the PostgreSQL pass.
+    pub db_url: String,
     pub address: String,
     /// The application's janitor, for rounds at a chosen time.
     pub janitor: stjarna::janitor::Janitor,
     pub client: reqwest::Client,
     pub clock: ManualClock,
-    pub db: PathBuf,
     _dir: tempfile::TempDir,
+}
+
+/// Whether this run of the suite is the PostgreSQL pass (`STJARNA_TEST_DATABASE=postgres`).
+pub fn on_postgres() -> bool {
+    std::env::var("STJARNA_TEST_DATABASE").is_ok_and(|v| v == "postgres")
+}
+
+/// The app's database as a test reads it: the storage roles (through `Deref`), and raw SQL for
+/// what no role offers. SQL uses `$1, $2 …`, which SQLite reads positionally too.
+pub struct TestStore {
+    store: Arc<dyn stjarna::storage::Storage>,
+    raw: Raw,
+}
+
+enum Raw {
+    Sqlite(sqlx::SqlitePool),
+    Pg(sqlx::PgPool),
+}
+
+impl std::ops::Deref for TestStore {
+    type Target = dyn stjarna::storage::Storage;
+    fn deref(&self) -> &Self::Target {
+        self.store.as_ref()
+    }
+}
+
+impl TestStore {
+    pub async fn open(url: &str) -> TestStore {
+        let raw = if url.starts_with("postgres") {
+            Raw::Pg(sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(url).await.unwrap())
+        } else {
+            Raw::Sqlite(sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect(url).await.unwrap())
+        };
+        TestStore { store: stjarna::storage::open(url, 1).await.unwrap(), raw }
+    }
+
+    pub async fn fetch_all<T>(&self, sql: &str) -> Vec<T>
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        match &self.raw {
+            Raw::Sqlite(p) => sqlx::query_as(sql).fetch_all(p).await.unwrap(),
+            Raw::Pg(p) => sqlx::query_as(sql).fetch_all(p).await.unwrap(),
+        }
+    }
+
+    pub async fn fetch_one<T>(&self, sql: &str) -> T
+    where
+        T: Send
+            + Unpin
+            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
+            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
+    {
+        self.fetch_all(sql).await.into_iter().next().expect("a row")
+    }
+
+    /// A statement with text parameters `$1, $2 …`.
+    pub async fn execute(&self, sql: &str, params: &[&str]) {
+        let sql = sqlx::AssertSqlSafe(sql.to_string());
+        match &self.raw {
+            Raw::Sqlite(p) => {
+                let mut q = sqlx::query(sql);
+                for v in params {
+                    q = q.bind(v.to_string());
+                }
+                q.execute(p).await.unwrap();
+            }
+            Raw::Pg(p) => {
+                let mut q = sqlx::query(sql);
+                for v in params {
+                    q = q.bind(v.to_string());
+                }
+                q.execute(p).await.unwrap();
+            }
+        }
+    }
 }
 
 pub async fn spawn_app(dc: &TestDc) -> TestApp {
@@ -322,14 +403,37 @@ pub async fn spawn_app_with_clock(dc: &TestDc, clock: ManualClock, edit: impl Fn
     install_crypto();
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("stjarna.db");
-    let settings = stjarna::config::from_toml_str(&edit(dc.config(&db)))
+    let mut db_url = format!("sqlite://{}", db.display());
+    let mut config = dc.config(&db);
+    if on_postgres() {
+        // The PostgreSQL pass: a database of its own, and the secret instances must share.
+        db_url = postgres_database().await.expect("the PostgreSQL pass needs STJARNA_TEST_PG_URL");
+        config = config.replace(&format!("url = \"sqlite://{}\"", db.display()), &format!("url = \"{db_url}\""));
+        // The test apps are never stopped (actix keeps its workers to the end of the binary):
+        // two connections each keep the whole suite within the cluster's limit.
+        config = config.replace("max_connections = 4", "max_connections = 2");
+    }
+    let mut config = edit(config);
+    if on_postgres() && !config.contains("\nsecret = \"shared-by-every-instance") {
+        let secret = "secret = \"shared-by-every-instance-0123456789\"\n";
+        config = match config.find("\n[session]\n") {
+            Some(i) => {
+                format!("{}{secret}{}", &config[..i + "\n[session]\n".len()], &config[i + "\n[session]\n".len()..])
+            }
+            None => config + "\n[session]\n" + secret,
+        };
+    }
+    if let Some(url) = config.split("\n[database]\nurl = \"").nth(1).and_then(|r| r.split('"').next()) {
+        db_url = url.to_string();
+    }
+    let settings = stjarna::config::from_toml_str(&config)
         .unwrap_or_else(|p| panic!("test config: {}", p.iter().map(|p| p.to_string()).collect::<Vec<_>>().join("; ")));
     let deps = Dependencies { clock: Arc::new(clock.clone()), ..Dependencies::default() };
     let app = Application::build_with(settings, deps).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let janitor = app.janitor();
     tokio::spawn(app.run_until_stopped());
-    TestApp { address, janitor, client: new_client(), clock, db, _dir: dir }
+    TestApp { db_url, address, janitor, client: new_client(), clock, _dir: dir }
 }
 
 pub fn new_client() -> reqwest::Client {
@@ -386,18 +490,16 @@ impl TestApp {
         text_of(&res.text().await.unwrap(), "login-error").expect("the page shows an error")
     }
 
-    pub async fn store(&self) -> SqliteStorage {
-        SqliteStorage::open(&format!("sqlite://{}", self.db.display()), 1).await.unwrap()
+    pub async fn store(&self) -> TestStore {
+        TestStore::open(&self.db_url).await
     }
 
     pub async fn audit(&self) -> Vec<AuditRecord> {
-        use stjarna::storage::prelude::*;
         self.store().await.recent_audit(1000).await.unwrap()
     }
 
     pub async fn sessions(&self) -> Vec<SessionRecord> {
-        let store = self.store().await;
-        sqlx::query_as::<_, SessionRecord>("SELECT * FROM sessions").fetch_all(store.pool()).await.unwrap()
+        self.store().await.fetch_all("SELECT * FROM sessions").await
     }
 }
 

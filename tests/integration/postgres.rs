@@ -10,13 +10,15 @@ use crate::helpers::{TestApp, csrf_in, location, new_client, spawn_app_with};
 /// PostgreSQL must share (check-config requires it).
 fn on(url: &str) -> impl FnOnce(String) -> String + '_ {
     move |c: String| {
-        let start = c.find("url = \"sqlite://").expect("the test config's database");
+        let marker = "\n[database]\nurl = \"";
+        let start = c.find(marker).expect("the test config's database") + marker.len() - "url = \"".len();
         let end = start + c[start..].find('\n').unwrap();
-        format!(
-            "{}url = \"{url}\"{}\n[session]\nsecret = \"shared-by-every-instance-0123456789\"\n",
-            &c[..start],
-            &c[end..]
-        )
+        let c = format!("{}url = \"{url}\"{}", &c[..start], &c[end..]);
+        if c.contains("\n[session]\n") {
+            c
+        } else {
+            c + "\n[session]\nsecret = \"shared-by-every-instance-0123456789\"\n"
+        }
     }
 }
 

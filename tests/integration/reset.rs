@@ -341,10 +341,7 @@ async fn resets_per_day_are_limited_and_mail_survives_a_failing_server() {
     let store = t.app.store().await;
     for _ in 0..100 {
         let tried: (i64,) =
-            sqlx::query_as("SELECT COALESCE(MAX(attempts), 0) FROM mail_outbox WHERE subject LIKE '%lösenord%'")
-                .fetch_one(store.pool())
-                .await
-                .unwrap();
+            store.fetch_one("SELECT COALESCE(MAX(attempts), 0) FROM mail_outbox WHERE subject LIKE '%lösenord%'").await;
         if tried.0 >= 1 {
             break;
         }
@@ -353,11 +350,12 @@ async fn resets_per_day_are_limited_and_mail_survives_a_failing_server() {
     assert_eq!(t.mail.state.mails_to(&address).len(), 2, "refused the first time");
     t.app.clock.advance_seconds(60);
     t.mail_to(&format!("{}@example.test", user.name), "Stjärna: ditt lösenord har bytts").await;
-    let outbox: Vec<(i64, Option<i64>)> =
-        sqlx::query_as("SELECT attempts, sent_at FROM mail_outbox WHERE subject LIKE '%lösenord%'")
-            .fetch_all(t.app.store().await.pool())
-            .await
-            .unwrap();
+    let outbox: Vec<(i64, Option<i64>)> = t
+        .app
+        .store()
+        .await
+        .fetch_all("SELECT attempts, sent_at FROM mail_outbox WHERE subject LIKE '%lösenord%'")
+        .await;
     assert_eq!(outbox.len(), 1);
     assert!(outbox[0].0 >= 2 && outbox[0].1.is_some(), "{outbox:?}");
 

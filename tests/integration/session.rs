@@ -167,10 +167,6 @@ async fn enrolled_services_fill_the_star_row() {
 
 /// Records an enrolment straight in the database (enrolment flows come with their own issues).
 async fn enrol(app: &crate::helpers::TestApp, user_id: &str, service: &str) {
-    sqlx::query("INSERT INTO enrolments (user_id, service, enrolled_at) VALUES (?, ?, 0)")
-        .bind(user_id)
-        .bind(service)
-        .execute(app.store().await.pool())
-        .await
-        .unwrap();
+    let sql = "INSERT INTO enrolments (user_id, service, enrolled_at) VALUES ($1, $2, 0)";
+    app.store().await.execute(sql, &[user_id, service]).await;
 }

@@ -1,7 +1,6 @@
 //! Mobile code through the SMS gateway simulator, over real HTTP (46elks, Twilio, webhook).
 
 use stjarna::simulators::sms::SmsFault;
-use stjarna::storage::prelude::*;
 
 use crate::helpers::{TestUser, csrf_in, location, new_client, text_of};
 use crate::sims::{ANNA, Gateway, SimTest, spawn_with_sms};
@@ -131,8 +130,7 @@ async fn wrong_expired_and_too_many_codes_are_refused() {
     assert!(audit.iter().any(|a| a.event == "sms-check" && a.detail.as_deref() == Some("enrol: code expired")));
     assert!(audit.iter().any(|a| a.event == "sms-send" && a.username.as_deref() == Some(user.name.as_str())));
     // The codes are stored only as argon2 hashes.
-    let hashes: Vec<(String,)> =
-        sqlx::query_as("SELECT code_hash FROM sms_challenges").fetch_all(t.app.store().await.pool()).await.unwrap();
+    let hashes: Vec<(String,)> = t.app.store().await.fetch_all("SELECT code_hash FROM sms_challenges").await;
     assert!(hashes.iter().all(|(h,)| h.starts_with("$argon2id$") && !h.contains(&code)));
 }
 
