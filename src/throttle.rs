@@ -78,6 +78,19 @@ impl Throttle {
     }
 }
 
+/// The key an address is counted under: an IPv4 address as it is, an IPv6 address by its /64
+/// (one subscriber usually has a whole /64).
+pub fn address_key(address: &str) -> String {
+    match address.parse::<std::net::IpAddr>() {
+        Ok(std::net::IpAddr::V6(v6)) if v6.to_ipv4_mapped().is_none() => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+        }
+        Ok(std::net::IpAddr::V6(v6)) => v6.to_ipv4_mapped().map(|v4| v4.to_string()).unwrap_or_default(),
+        _ => address.to_string(),
+    }
+}
+
 /// With failures (newest first) inside the window: how long until one more attempt is allowed.
 fn wait(failures_newest_first: &[Timestamp], now: Timestamp, limit: Limit) -> Option<i64> {
     let max = limit.max_failures.max(1) as usize;
@@ -92,6 +105,15 @@ fn wait(failures_newest_first: &[Timestamp], now: Timestamp, limit: Limit) -> Op
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_ipv6_client_is_counted_by_its_64() {
+        assert_eq!(address_key("2001:db8:1:2:aaaa::1"), "2001:db8:1:2::/64");
+        assert_eq!(address_key("2001:db8:1:2:bbbb::9"), address_key("2001:db8:1:2:aaaa::1"));
+        assert_ne!(address_key("2001:db8:1:3::1"), address_key("2001:db8:1:2::1"));
+        assert_eq!(address_key("192.0.2.7"), "192.0.2.7");
+        assert_eq!(address_key("::ffff:192.0.2.7"), "192.0.2.7");
+    }
 
     const LIMIT: Limit = Limit { max_failures: 3, window_seconds: 900 };
 

@@ -171,7 +171,7 @@ impl LoginService {
     async fn admit(&self, typed: &str, meta: &RequestMeta) -> Result<Admit, LoginError> {
         let audit_name: String = typed.trim().chars().take(256).collect();
         let ip_limit = Limit { max_failures: self.max_per_ip, window_seconds: self.window_seconds };
-        let ip_key = crate::identity::sms::address_key(&meta.source_ip);
+        let ip_key = crate::throttle::address_key(&meta.source_ip);
         let ip = match self.throttle.reserve(IP_SCOPE, &ip_key, ip_limit).await? {
             Reserve::Granted(attempt) => attempt,
             Reserve::Blocked { wait } => {
@@ -475,7 +475,7 @@ impl LoginService {
 
     async fn count_failure(&self, user_key: &str, meta: &RequestMeta) -> Result<(), StorageError> {
         self.throttle.fail(USER_SCOPE, user_key).await?;
-        self.throttle.fail(IP_SCOPE, &crate::identity::sms::address_key(&meta.source_ip)).await
+        self.throttle.fail(IP_SCOPE, &crate::throttle::address_key(&meta.source_ip)).await
     }
 
     async fn audit(

@@ -288,7 +288,7 @@ impl ResetService {
     /// and BankID logins.
     pub async fn admit_start(&self, meta: &RequestMeta) -> Result<Option<i64>, StorageError> {
         let limit = Limit { max_failures: self.settings.starts_per_address_per_hour, window_seconds: 3600 };
-        let key = crate::identity::sms::address_key(&meta.source_ip);
+        let key = crate::throttle::address_key(&meta.source_ip);
         if let Reserve::Blocked { wait } = self.throttle.reserve("flow-start", &key, limit).await? {
             let event =
                 AuditEvent::new(EventKind::ResetStart, Outcome::Blocked).detail("too many flows from this address");

@@ -29,7 +29,7 @@ impl Policy {
         let checked = autostart && self.same_device_ip != SameDeviceIp::Off;
         if let (true, Some(device_ip)) = (checked, user.device_ip.as_deref()) {
             // Compared by the address's /64 for IPv6 (privacy addresses change within it).
-            let key = crate::identity::sms::address_key;
+            let key = crate::throttle::address_key;
             if key(device_ip) != key(browser_ip) {
                 notes.push(format!("app at {device_ip}, browser at {browser_ip}"));
                 if self.same_device_ip == SameDeviceIp::Refuse {

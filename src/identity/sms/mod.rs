@@ -8,7 +8,7 @@ mod gateway;
 mod number;
 mod queue;
 
-pub use budget::{Sender, address_key};
+pub use budget::Sender;
 pub use challenge::{ChallengeState, SmsLimits, SmsOutcome, SmsPurpose, SmsStart, SmsView};
 pub use code::{CodeHasher, OneTimeCode};
 pub use flow::SmsFlows;
