@@ -226,16 +226,22 @@ pg_bin() {
 }
 
 # start_pg DIR PORT: a throwaway cluster of its own in DIR on 127.0.0.1:PORT (trust auth, loopback
-# only), whatever the system cluster does. initdb and pg_ctl refuse root: they run as postgres.
+# only), whatever the system cluster does. It speaks TLS too, with a certificate for 127.0.0.1 from
+# a throwaway CA in DIR/tls/ca.pem (clients that ask for verify-full check it). initdb and pg_ctl
+# refuse root: they run as postgres.
 start_pg() {
   local dir=$1 port=$2 bin
   bin=$(pg_bin)
   stop_pg "$dir"
   rm -rf "$dir"
   mkdir -p "$dir"
-  chown postgres "$dir"
+  make_ca "$dir/tls" 127.0.0.1
+  chown -R postgres "$dir"
+  chmod 755 "$dir" "$dir/tls"
+  chmod 644 "$dir/tls/ca.pem"
   su postgres -s /bin/bash -c "$bin/initdb -D '$dir/data' -U postgres --auth=trust -E UTF8 >/dev/null"
-  su postgres -s /bin/bash -c "$bin/pg_ctl -D '$dir/data' -o \"-p $port -h 127.0.0.1 -k '$dir' -c max_connections=600 -c fsync=off\" -l '$dir/log' -w start >/dev/null" \
+  local tls="-c ssl=on -c ssl_cert_file='$dir/tls/dc.pem' -c ssl_key_file='$dir/tls/dc.key'"
+  su postgres -s /bin/bash -c "$bin/pg_ctl -D '$dir/data' -o \"-p $port -h 127.0.0.1 -k '$dir' -c max_connections=1000 -c fsync=off $tls\" -l '$dir/log' -w start >/dev/null" \
     || { tail -20 "$dir/log" >&2; die "PostgreSQL did not start on 127.0.0.1:$port"; }
 }
 

@@ -69,7 +69,8 @@ impl Application {
     }
 
     pub async fn build_with(settings: Settings, deps: Dependencies) -> Result<Self, StartupError> {
-        let store = storage::open(&settings.database.url, settings.database.max_connections).await?;
+        let password = settings.database.password().map_err(|p| StartupError::Config(p.to_string()))?;
+        let store = storage::open(&settings.database.url, settings.database.max_connections, password.as_ref()).await?;
         let directory: Arc<dyn Directory> = match deps.directory {
             Some(d) => d,
             None => Arc::new(LdapDirectory::new(&settings.directory)?),
@@ -105,6 +106,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The application's storage (tests read and write through it, as the application does).
+    pub fn store(&self) -> Arc<dyn crate::storage::Storage> {
+        self.state.store.clone()
     }
 
     /// The janitor this application runs every few minutes (tests run rounds themselves).

@@ -159,9 +159,16 @@ async fn migrate(path: PathBuf) -> ExitCode {
     let Some(settings) = load_or_report(&path) else {
         return ExitCode::from(2);
     };
-    match crate::storage::open(&settings.database.url, 1).await {
+    let password = match settings.database.password() {
+        Ok(p) => p,
+        Err(problem) => {
+            eprintln!("error: {problem}");
+            return ExitCode::from(2);
+        }
+    };
+    match crate::storage::open(&settings.database.url, 1, password.as_ref()).await {
         Ok(_) => {
-            println!("the database at {} is up to date", settings.database.url);
+            println!("the database at {} is up to date", settings.database.display_url());
             ExitCode::SUCCESS
         }
         Err(e) => {

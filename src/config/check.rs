@@ -68,6 +68,11 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
                 .into(),
         );
     }
+    if let Err(e) = s.database.password() {
+        bad(&e.key, e.message);
+    } else if s.database.password_file.is_some() && !postgres {
+        bad("database.password_file", "is only for PostgreSQL; SQLite has no password".into());
+    }
     if s.database.max_connections == 0 {
         bad("database.max_connections", "must be at least 1".into());
     }
@@ -83,10 +88,10 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
         ),
         _ => bad("directory.url", format!("\"{}\" is not an ldaps:// or ldap:// URL", d.url)),
     }
-    if let Some(ca) = &d.ca_file {
-        if let Err(e) = std::fs::read(ca) {
-            bad("directory.ca_file", format!("{} cannot be read: {e}", ca.display()));
-        }
+    if let Some(ca) = &d.ca_file
+        && let Err(e) = std::fs::read(ca)
+    {
+        bad("directory.ca_file", format!("{} cannot be read: {e}", ca.display()));
     }
     if let Err(e) = d.bind_password() {
         bad(&e.key, e.message);
@@ -187,10 +192,10 @@ fn check_bankid(s: &Settings, bad: &mut impl FnMut(&str, String)) {
         bad("bankid.url", format!("\"{}\" must be an https:// URL", b.url));
     }
     let readable = |key: &str, path: &Option<std::path::PathBuf>, bad: &mut dyn FnMut(&str, String)| {
-        if let Some(p) = path {
-            if let Err(e) = std::fs::read(p) {
-                bad(key, format!("{} cannot be read: {e}", p.display()));
-            }
+        if let Some(p) = path
+            && let Err(e) = std::fs::read(p)
+        {
+            bad(key, format!("{} cannot be read: {e}", p.display()));
         }
     };
     readable("bankid.ca_file", &b.ca_file, bad);
@@ -219,10 +224,10 @@ fn check_bankid(s: &Settings, bad: &mut impl FnMut(&str, String)) {
             }
         }
     }
-    if let Some(attr) = &b.personal_number_attribute {
-        if attr.is_empty() || !attr.chars().all(|c| c.is_ascii_alphanumeric() || c == '-') {
-            bad("bankid.personal_number_attribute", format!("\"{attr}\" is not an LDAP attribute name"));
-        }
+    if let Some(attr) = &b.personal_number_attribute
+        && (attr.is_empty() || !attr.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    {
+        bad("bankid.personal_number_attribute", format!("\"{attr}\" is not an LDAP attribute name"));
     }
     if b.timeout_seconds == 0 {
         bad("bankid.timeout_seconds", "must be at least 1".into());
@@ -348,6 +353,25 @@ pub fn warnings(s: &Settings) -> Vec<ConfigProblem> {
             "users may enrol any mobile number; with only_ad_number = true the number comes from AD \
              (make sure users cannot write that attribute: AD lets SELF write `mobile` by default)",
         );
+    }
+    if s.database.is_postgres() {
+        let url = &s.database.url;
+        if s.database.display_url() != *url {
+            warn("database.url", "holds the database password; move it to database.password_file");
+        }
+        let host = url.split_once("://").map(|(_, rest)| rest).unwrap_or("");
+        let host = host.rsplit_once('@').map(|(_, h)| h).unwrap_or(host);
+        let host = host.split(['/', '?']).next().unwrap_or("");
+        let loopback =
+            ["127.0.0.1", "localhost", "[::1]"].iter().any(|l| host == *l || host.starts_with(&format!("{l}:")));
+        let verified = ["sslmode=verify-full", "sslmode=verify-ca"].iter().any(|m| url.contains(m));
+        if !loopback && !verified {
+            warn(
+                "database.url",
+                "the connection to PostgreSQL is not verified: add ?sslmode=verify-full&sslrootcert=/path/ca.pem \
+                 (without it, anyone on the path can read and change sessions and flows)",
+            );
+        }
     }
     if s.enrolment.cooldown_hours == 0 {
         warn("enrolment.cooldown_hours", "a service counts toward a reset as soon as it is enrolled (no cooling-off)");

@@ -92,6 +92,33 @@ pub struct DatabaseSettings {
     /// days after they began (the audit log keeps what happened).
     #[serde(default = "default_retention_days")]
     pub retention_days: u32,
+    /// PostgreSQL only: a file holding the database user's password, so that `url` need not.
+    pub password_file: Option<PathBuf>,
+}
+
+impl DatabaseSettings {
+    pub fn is_postgres(&self) -> bool {
+        self.url.starts_with("postgres://") || self.url.starts_with("postgresql://")
+    }
+
+    /// The password from `password_file`, if one is given.
+    pub fn password(&self) -> Result<Option<SecretString>, ConfigProblem> {
+        resolve_secret("database.password", &None, &self.password_file)
+    }
+
+    /// The URL as it may be shown or logged: a password in it is replaced by `***`.
+    pub fn display_url(&self) -> String {
+        match (self.url.split_once("://"), self.url.rfind('@')) {
+            (Some((scheme, rest)), Some(at)) if at > scheme.len() + 3 => {
+                let userinfo = &rest[..at - scheme.len() - 3];
+                match userinfo.split_once(':') {
+                    Some((user, _)) => format!("{scheme}://{user}:***{}", &self.url[at..]),
+                    None => self.url.clone(),
+                }
+            }
+            _ => self.url.clone(),
+        }
+    }
 }
 
 fn default_max_connections() -> u32 {

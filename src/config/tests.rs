@@ -203,3 +203,58 @@ fn postgresql_needs_the_secrets_every_instance_shares() {
     };
     assert!(problems.iter().any(|p| p.starts_with("session.secret: is required with PostgreSQL")), "{problems:?}");
 }
+
+fn database_warnings(url: &str) -> Vec<String> {
+    let f = file(
+        &VALID
+            .replace("url = \"sqlite::memory:\"", &format!("url = \"{url}\""))
+            .replace("[security]\n", "[session]\nsecret = \"shared-by-every-instance-0123456789\"\n\n[security]\n"),
+    );
+    let settings = load_with_env(f.path(), no_env()).unwrap();
+    crate::config::warnings(&settings).into_iter().filter(|w| w.key == "database.url").map(|w| w.to_string()).collect()
+}
+
+#[test]
+fn postgresql_beyond_loopback_without_a_verified_certificate_is_warned_about() {
+    let w = database_warnings("postgres://stjarna@db.example.se/stjarna");
+    assert!(w.iter().any(|w| w.contains("not verified")), "{w:?}");
+    let w = database_warnings("postgres://stjarna@db.example.se/stjarna?sslmode=require");
+    assert!(w.iter().any(|w| w.contains("not verified")), "require does not check the certificate: {w:?}");
+    assert!(
+        database_warnings("postgres://stjarna@db.example.se/stjarna?sslmode=verify-full&sslrootcert=/ca.pem")
+            .is_empty()
+    );
+    assert!(database_warnings("postgres://stjarna@127.0.0.1:5432/stjarna").is_empty());
+}
+
+#[test]
+fn a_database_password_belongs_in_a_file_and_is_never_shown() {
+    let w = database_warnings("postgres://stjarna:hemligt@127.0.0.1/stjarna");
+    assert!(w.iter().any(|w| w.contains("password_file")), "{w:?}");
+    assert!(w.iter().all(|w| !w.contains("hemligt")), "{w:?}");
+    let secret = file("hemligt\n");
+    let database =
+        format!("url = \"postgres://stjarna@127.0.0.1/stjarna\"\npassword_file = \"{}\"", secret.path().display());
+    let text = VALID
+        .replace("url = \"sqlite::memory:\"", &database)
+        .replace("[security]\n", "[session]\nsecret = \"shared-by-every-instance-0123456789\"\n\n[security]\n");
+    let f = file(&text);
+    let settings = load_with_env(f.path(), no_env()).unwrap();
+    let password = settings.database.password().unwrap().unwrap();
+    assert_eq!(secrecy::ExposeSecret::expose_secret(&password), "hemligt");
+    let d = DatabaseSettings {
+        url: "postgres://u:pw@h/db".into(),
+        max_connections: 1,
+        retention_days: 1,
+        password_file: None,
+    };
+    assert_eq!(d.display_url(), "postgres://u:***@h/db");
+}
+
+#[test]
+fn sqlite_has_no_password_file() {
+    let text =
+        VALID.replace("url = \"sqlite::memory:\"", "url = \"sqlite::memory:\"\npassword_file = \"/etc/hostname\"");
+    let p = problems(&text);
+    assert!(p.iter().any(|p| p.starts_with("database.password_file: is only for PostgreSQL")), "{p:?}");
+}

@@ -98,7 +98,7 @@ fn luhn_ok(ten: &str) -> bool {
             d / 10 + d % 10
         })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 impl fmt::Debug for PersonalNumber {

@@ -46,10 +46,10 @@ impl NewPasswordRules {
         }
         let mut broken: Vec<Rule> =
             rules.broken(password.expose_secret(), repeated.expose_secret()).into_iter().cloned().collect();
-        if let (true, Some(pwned)) = (broken.is_empty(), &self.pwned) {
-            if pwned.is_breached(password.expose_secret()).await == Some(true) {
-                broken.push(Rule::NotBreached);
-            }
+        if let (true, Some(pwned)) = (broken.is_empty(), &self.pwned)
+            && pwned.is_breached(password.expose_secret()).await == Some(true)
+        {
+            broken.push(Rule::NotBreached);
         }
         broken
     }

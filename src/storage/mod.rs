@@ -7,6 +7,7 @@
 //! backend goes beside it (with its own `migrations/postgres`) for several instances behind a load
 //! balancer: nothing outside this module knows which database is in use.
 
+pub mod cache;
 mod postgres;
 mod sqlite;
 
@@ -19,6 +20,7 @@ pub mod prelude {
 }
 
 use async_trait::async_trait;
+use secrecy::SecretString;
 
 use crate::clock::Timestamp;
 
@@ -32,6 +34,11 @@ pub enum StorageError {
     Query(#[from] sqlx::Error),
     #[error("unsupported database URL \"{0}\"")]
     UnsupportedUrl(String),
+    #[error(
+        "the database {0} is in use by another Stjärna process; SQLite serves one instance (stop the \
+         other, or use PostgreSQL for several)"
+    )]
+    InUse(String),
 }
 
 /// A session as stored.
@@ -442,15 +449,23 @@ pub trait Storage:
 }
 
 /// Opens the database named by `url` and brings its schema up to date.
-pub async fn open(url: &str, max_connections: u32) -> Result<std::sync::Arc<dyn Storage>, StorageError> {
+pub async fn open(
+    url: &str,
+    max_connections: u32,
+    password: Option<&SecretString>,
+) -> Result<std::sync::Arc<dyn Storage>, StorageError> {
+    use std::sync::Arc;
     if url.starts_with("sqlite:") {
         let store = SqliteStorage::open(url, max_connections).await?;
         store.migrate().await?;
-        Ok(std::sync::Arc::new(store))
+        // One process's file: nobody else writes it, so memory serves from the start.
+        Ok(Arc::new(cache::CachedStorage::new(Arc::new(store), true)))
     } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-        let store = PgStorage::open(url, max_connections).await?;
+        let store = PgStorage::open(url, max_connections, password).await?;
         store.migrate().await?;
-        Ok(std::sync::Arc::new(store))
+        let cached = Arc::new(cache::CachedStorage::new(Arc::new(store.clone()), false));
+        store.feed(&cached);
+        Ok(cached)
     } else {
         Err(StorageError::UnsupportedUrl(url.to_string()))
     }

@@ -6,20 +6,17 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 use stjarna::storage::prelude::*;
-use stjarna::storage::{
-    BankIdEnrolmentRecord, BankIdFlowRecord, EnrolMode, MailRecord, PgStorage, ResetFlowRecord, SqliteStorage,
-};
+use stjarna::storage::{BankIdEnrolmentRecord, BankIdFlowRecord, EnrolMode, MailRecord, ResetFlowRecord};
 
-/// A fresh, migrated store per backend (the temporary directory lives as long as the store).
+/// A fresh, migrated store per backend, opened as the application opens it (what it keeps in
+/// memory included); the temporary directory lives as long as the store.
 async fn backends() -> Vec<(Arc<dyn Storage>, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
-    let store = SqliteStorage::open(&format!("sqlite://{}", dir.path().join("c.db").display()), 8).await.unwrap();
-    store.migrate().await.unwrap();
-    let mut all: Vec<(Arc<dyn Storage>, tempfile::TempDir)> = vec![(Arc::new(store), dir)];
+    let url = format!("sqlite://{}", dir.path().join("c.db").display());
+    let mut all: Vec<(Arc<dyn Storage>, tempfile::TempDir)> =
+        vec![(stjarna::storage::open(&url, 8, None).await.unwrap(), dir)];
     if let Some(url) = crate::helpers::postgres_database().await {
-        let store = PgStorage::open(&url, 16).await.unwrap();
-        store.migrate().await.unwrap();
-        all.push((Arc::new(store), tempfile::tempdir().unwrap()));
+        all.push((stjarna::storage::open(&url, 16, None).await.unwrap(), tempfile::tempdir().unwrap()));
     }
     all
 }
@@ -206,4 +203,138 @@ async fn an_order_completes_once_with_its_enrolment_or_not_at_all() {
         let claims = join_all((0..10).map(|_| store.claim_bankid_collect("b", NOW, NOW - 2))).await;
         assert_eq!(claims.into_iter().filter(|c| *c.as_ref().unwrap()).count(), 1);
     }
+}
+
+fn session(id: &str, user: &str) -> stjarna::storage::SessionRecord {
+    stjarna::storage::SessionRecord {
+        id_hash: id.into(),
+        user_id: user.into(),
+        user_dn: String::new(),
+        account_name: user.into(),
+        display_name: user.into(),
+        is_admin: false,
+        created_at: NOW,
+        last_seen_at: NOW,
+        roles: String::new(),
+        authenticated_at: NOW,
+        proof_service: None,
+        proof_at: None,
+    }
+}
+
+/// What the store keeps in memory never hides a write made through it: each read comes right
+/// after the change (the busy pages read sessions, enrolments and flows from memory).
+#[tokio::test]
+async fn every_write_is_read_back_at_once() {
+    for (store, _dir) in backends().await {
+        for (id, user) in [("s1", "u1"), ("s2", "u1"), ("s3", "u2")] {
+            store.insert_session(&session(id, user)).await.unwrap();
+            assert!(store.session(id).await.unwrap().is_some(), "read once, and kept");
+        }
+        store.touch_session("s1", NOW + 70).await.unwrap();
+        assert_eq!(store.session("s1").await.unwrap().unwrap().last_seen_at, NOW + 70);
+        store.session_proof("s1", "sms", NOW + 71).await.unwrap();
+        assert_eq!(store.session("s1").await.unwrap().unwrap().proof_at, Some(NOW + 71));
+        store.session_reauthenticated("s1", NOW + 72, "admin").await.unwrap();
+        assert!(store.session("s1").await.unwrap().unwrap().is_admin);
+        store.delete_user_sessions("u1", Some("s1")).await.unwrap();
+        assert!(store.session("s2").await.unwrap().is_none(), "the user's other session ended");
+        assert!(store.session("s1").await.unwrap().is_some(), "the kept one lives");
+        store.delete_expired_sessions(NOW + 1, 0).await.unwrap();
+        assert!(store.session("s3").await.unwrap().is_none(), "an idle session is purged");
+        store.delete_session("s1").await.unwrap();
+        assert!(store.session("s1").await.unwrap().is_none(), "logged out");
+
+        assert!(store.enrolments("u").await.unwrap().is_empty());
+        assert!(store.bankid_enrolment("u").await.unwrap().is_none());
+        let bankid = BankIdEnrolmentRecord {
+            user_id: "u".into(),
+            pn_encrypted: String::new(),
+            pn_hash: "h".into(),
+            pn_masked: "m".into(),
+            name: "n".into(),
+            enrolled_at: NOW,
+        };
+        assert!(store.enrol_bankid(&bankid, EnrolMode::Add).await.unwrap());
+        assert_eq!(store.enrolments("u").await.unwrap().len(), 1);
+        assert!(store.bankid_enrolment("u").await.unwrap().is_some());
+        store.lift_cooldown("u", NOW + 5).await.unwrap();
+        assert_eq!(store.enrolments("u").await.unwrap()[0].cooldown_lifted_at, Some(NOW + 5));
+        store.touch_enrolment("u", "bankid", NOW + 6).await.unwrap();
+        assert_eq!(store.enrolments("u").await.unwrap()[0].last_used_at, Some(NOW + 6));
+        store.revoke_enrolment("u", None).await.unwrap();
+        assert!(store.enrolments("u").await.unwrap().is_empty(), "revoked");
+        assert!(store.bankid_enrolment("u").await.unwrap().is_none());
+
+        store.insert_bankid_flow(&order("f")).await.unwrap();
+        assert_eq!(store.bankid_flow("f").await.unwrap().unwrap().last_collect_at, None);
+        assert!(store.claim_bankid_collect("f", NOW + 2, NOW).await.unwrap());
+        assert_eq!(store.bankid_flow("f").await.unwrap().unwrap().last_collect_at, Some(NOW + 2));
+        store.note_bankid_pending("f", "userSign", NOW + 3).await.unwrap();
+        assert_eq!(store.bankid_flow("f").await.unwrap().unwrap().hint_code.as_deref(), Some("userSign"));
+        store.set_bankid_mode("f", "autostart").await.unwrap();
+        assert_eq!(store.bankid_flow("f").await.unwrap().unwrap().mode, "autostart");
+        assert!(store.finish_bankid_flow("f", "complete", None, Some("u"), NOW + 4).await.unwrap());
+        assert_eq!(store.bankid_flow("f").await.unwrap().unwrap().state, "complete");
+        assert!(store.consume_bankid_flow("f").await.unwrap());
+        assert_eq!(store.bankid_flow("f").await.unwrap().unwrap().state, "consumed");
+        store.delete_bankid_flows_before(NOW + 1).await.unwrap();
+        assert!(store.bankid_flow("f").await.unwrap().is_none(), "purged");
+    }
+}
+
+/// Several instances on one PostgreSQL: what one of them keeps in memory follows what another
+/// writes (NOTIFY from the database's triggers), in well under a second.
+#[tokio::test]
+async fn another_instances_writes_reach_what_this_one_keeps() {
+    let Some(url) = crate::helpers::postgres_database().await else { return };
+    let a = stjarna::storage::open(&url, 2, None).await.unwrap();
+    let b = stjarna::storage::open(&url, 2, None).await.unwrap();
+    // Until A listens, memory does not serve; give it a moment to start.
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    b.insert_session(&session("s", "u")).await.unwrap();
+    b.insert_bankid_flow(&order("f")).await.unwrap();
+    assert!(a.session("s").await.unwrap().is_some());
+    assert!(a.enrolments("u").await.unwrap().is_empty());
+    assert_eq!(a.bankid_flow("f").await.unwrap().unwrap().state, "pending");
+
+    b.delete_session("s").await.unwrap();
+    let bankid = BankIdEnrolmentRecord {
+        user_id: "u".into(),
+        pn_encrypted: String::new(),
+        pn_hash: "h".into(),
+        pn_masked: "m".into(),
+        name: "n".into(),
+        enrolled_at: NOW,
+    };
+    assert!(b.enrol_bankid(&bankid, EnrolMode::Add).await.unwrap());
+    assert!(b.finish_bankid_flow("f", "failed", Some("userCancel"), None, NOW).await.unwrap());
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    loop {
+        let ended = a.session("s").await.unwrap().is_none();
+        let enrolled = a.enrolments("u").await.unwrap().len() == 1;
+        let failed = a.bankid_flow("f").await.unwrap().unwrap().state == "failed";
+        if ended && enrolled && failed {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "A still sees: session ended {ended}, enrolled {enrolled}, flow failed {failed}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// SQLite serves one process: a second one is refused the file (it would not see the first's
+/// changes, nor the first its own).
+#[tokio::test]
+async fn a_sqlite_file_serves_one_process() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("one.db").display());
+    let first = stjarna::storage::open(&url, 1, None).await.unwrap();
+    let second = stjarna::storage::open(&url, 1, None).await;
+    assert!(matches!(second, Err(stjarna::storage::StorageError::InUse(_))), "a second opener is refused");
+    drop(first);
+    assert!(stjarna::storage::open(&url, 1, None).await.is_ok(), "free again once the first closed");
 }

@@ -304,6 +304,8 @@ pub struct TestApp {
     pub address: String,
     /// The application's janitor, for rounds at a chosen time.
     pub janitor: stjarna::janitor::Janitor,
+    /// The application's own storage (what it keeps in memory follows what tests write).
+    storage: Arc<dyn stjarna::storage::Storage>,
     pub client: reqwest::Client,
     pub clock: ManualClock,
     _dir: tempfile::TempDir,
@@ -334,13 +336,15 @@ impl std::ops::Deref for TestStore {
 }
 
 impl TestStore {
-    pub async fn open(url: &str) -> TestStore {
+    /// Raw SQL goes straight to the database, past what the app keeps in memory: use it to read,
+    /// or to write what the app does not keep (not sessions, enrolments or BankID flows).
+    pub async fn open(url: &str, store: Arc<dyn stjarna::storage::Storage>) -> TestStore {
         let raw = if url.starts_with("postgres") {
             Raw::Pg(sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(url).await.unwrap())
         } else {
             Raw::Sqlite(sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect(url).await.unwrap())
         };
-        TestStore { store: stjarna::storage::open(url, 1).await.unwrap(), raw }
+        TestStore { store, raw }
     }
 
     pub async fn fetch_all<T>(&self, sql: &str) -> Vec<T>
@@ -432,8 +436,9 @@ pub async fn spawn_app_with_clock(dc: &TestDc, clock: ManualClock, edit: impl Fn
     let app = Application::build_with(settings, deps).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let janitor = app.janitor();
+    let storage = app.store();
     tokio::spawn(app.run_until_stopped());
-    TestApp { db_url, address, janitor, client: new_client(), clock, _dir: dir }
+    TestApp { db_url, address, janitor, storage, client: new_client(), clock, _dir: dir }
 }
 
 pub fn new_client() -> reqwest::Client {
@@ -491,7 +496,7 @@ impl TestApp {
     }
 
     pub async fn store(&self) -> TestStore {
-        TestStore::open(&self.db_url).await
+        TestStore::open(&self.db_url, self.storage.clone()).await
     }
 
     pub async fn audit(&self) -> Vec<AuditRecord> {

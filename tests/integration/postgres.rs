@@ -121,3 +121,33 @@ async fn a_reset_started_on_one_instance_finishes_on_the_other_and_each_mail_goe
     let changed = t.mail.state.mails_to(&address).into_iter().filter(|m| m.subject.contains("bytts")).count();
     assert_eq!(changed, 1);
 }
+
+/// The portal's own connections to PostgreSQL go over TLS when the URL asks for a verified
+/// certificate (rustls, the CA from `sslrootcert`), and a server the CA does not vouch for is refused.
+#[tokio::test]
+async fn the_portal_reaches_postgresql_over_verified_tls_and_refuses_an_unknown_certificate() {
+    let Some(url) = crate::helpers::postgres_database().await else { return };
+    let ca = std::env::var("STJARNA_TEST_PG_CA").expect("./scripts/test names the cluster's CA in STJARNA_TEST_PG_CA");
+    let database = url.rsplit_once('/').unwrap().1.to_string();
+    let verified = format!("{url}?sslmode=verify-full&sslrootcert={ca}");
+    let store = stjarna::storage::open(&verified, 2, None).await.expect("a verified TLS connection");
+    store.ping().await.unwrap();
+
+    let admin = std::env::var("STJARNA_TEST_PG_URL").unwrap();
+    let pool = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&admin).await.unwrap();
+    let (total, over_tls): (i64, i64) = sqlx::query_as(
+        "SELECT count(*), count(*) FILTER (WHERE s.ssl) FROM pg_stat_activity a JOIN pg_stat_ssl s ON s.pid = a.pid
+         WHERE a.datname = $1",
+    )
+    .bind(&database)
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert!(total >= 1, "the portal holds a connection to {database}");
+    assert_eq!(over_tls, total, "every connection of the portal is encrypted");
+
+    // Another CA (the test DC's) does not vouch for the database server: no connection at all.
+    let other_ca = std::env::var("STJARNA_TEST_DC_CA").expect("the test DC's CA");
+    let wrong = format!("{url}?sslmode=verify-full&sslrootcert={other_ca}");
+    assert!(stjarna::storage::open(&wrong, 1, None).await.is_err(), "a certificate from an unknown CA is refused");
+}

@@ -165,8 +165,33 @@ async fn enrolled_services_fill_the_star_row() {
     assert_eq!(scraper::Html::parse_document(&home).select(&sel("#star-row .star.filled")).count(), 5);
 }
 
-/// Records an enrolment straight in the database (enrolment flows come with their own issues).
+/// Records an enrolment through the app's storage (enrolment flows come with their own tests).
 async fn enrol(app: &crate::helpers::TestApp, user_id: &str, service: &str) {
-    let sql = "INSERT INTO enrolments (user_id, service, enrolled_at) VALUES ($1, $2, 0)";
-    app.store().await.execute(sql, &[user_id, service]).await;
+    use stjarna::storage::{BankIdEnrolmentRecord, EnrolMode, SmsEnrolmentRecord};
+    let store = app.store().await;
+    let (user_id, at) = (user_id.to_string(), 0);
+    let done = match service {
+        "bankid" => {
+            let r = BankIdEnrolmentRecord {
+                user_id,
+                pn_encrypted: "x".into(),
+                pn_hash: format!("pn-{}", rand::random::<u64>()),
+                pn_masked: "19800101-****".into(),
+                name: "Test Testsson".into(),
+                enrolled_at: at,
+            };
+            store.enrol_bankid(&r, EnrolMode::Add).await.unwrap()
+        }
+        _ => {
+            let r = SmsEnrolmentRecord {
+                user_id,
+                number_encrypted: "x".into(),
+                number_hash: format!("nr-{}", rand::random::<u64>()),
+                number_masked: "070-*** ** 12".into(),
+                enrolled_at: at,
+            };
+            store.enrol_sms(&r, EnrolMode::Add).await.unwrap()
+        }
+    };
+    assert!(done, "enrolled {service}");
 }

@@ -130,10 +130,10 @@ impl SimState {
             check_web(web)?;
         }
         let required = req.requirement.as_ref().and_then(|r| r.personal_number.clone());
-        if let Some(pn) = &required {
-            if pn.len() != 12 || !pn.chars().all(|c| c.is_ascii_digit()) {
-                return Err(invalid("Incorrect personalNumber"));
-            }
+        if let Some(pn) = &required
+            && (pn.len() != 12 || !pn.chars().all(|c| c.is_ascii_digit()))
+        {
+            return Err(invalid("Incorrect personalNumber"));
         }
         let random = self.random.as_ref();
         let order = Order {

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
 use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
 
 use crate::clock::Timestamp;
@@ -14,6 +15,7 @@ use crate::storage::{EnrolMode, Storage, StorageError};
 
 mod audit;
 mod enrolments;
+mod feed;
 mod flows;
 mod outbox;
 mod sessions;
@@ -46,18 +48,29 @@ async fn record_enrolment(
 #[derive(Clone)]
 pub struct PgStorage {
     pool: PgPool,
+    /// One connection of its own for LISTEN, so that it never takes one the queries need.
+    listener_pool: PgPool,
 }
 
 impl PgStorage {
-    pub async fn open(url: &str, max_connections: u32) -> Result<Self, StorageError> {
-        let options = PgConnectOptions::from_str(url).map_err(StorageError::Open)?;
+    pub async fn open(url: &str, max_connections: u32, password: Option<&SecretString>) -> Result<Self, StorageError> {
+        let mut options = PgConnectOptions::from_str(url).map_err(StorageError::Open)?;
+        if let Some(password) = password {
+            options = options.password(password.expose_secret());
+        }
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
-            .connect_with(options)
+            .connect_with(options.clone())
             .await
             .map_err(StorageError::Open)?;
-        Ok(Self { pool })
+        let listener_pool = PgPoolOptions::new().max_connections(1).connect_lazy_with(options);
+        Ok(Self { pool, listener_pool })
+    }
+
+    /// Tells `cache` what other instances change, for as long as it lives.
+    pub fn feed(&self, cache: &std::sync::Arc<crate::storage::cache::CachedStorage>) {
+        feed::listen(self.listener_pool.clone(), cache);
     }
 
     /// Brings the schema up to date; sqlx holds an advisory lock meanwhile, so instances starting

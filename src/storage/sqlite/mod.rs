@@ -46,6 +46,22 @@ pub struct SqliteStorage {
     /// SQLite has one writer: decisions (limits) are taken one at a time in this process, so that
     /// a burst never meets a busy database in the middle of one.
     decisions: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// Held while the database is open: one process per file (what this process keeps in memory
+    /// is only right when no other process writes the file).
+    _owner: Option<std::sync::Arc<std::fs::File>>,
+}
+
+/// Takes the lock file beside the database; refused when another process holds it.
+fn own(database: &std::path::Path) -> Result<Option<std::sync::Arc<std::fs::File>>, StorageError> {
+    let mut lock = database.as_os_str().to_os_string();
+    lock.push(".lock");
+    let io = |e| StorageError::Open(sqlx::Error::Io(e));
+    let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&lock).map_err(io)?;
+    match file.try_lock() {
+        Ok(()) => Ok(Some(std::sync::Arc::new(file))),
+        Err(std::fs::TryLockError::WouldBlock) => Err(StorageError::InUse(database.display().to_string())),
+        Err(std::fs::TryLockError::Error(e)) => Err(io(e)),
+    }
 }
 
 impl SqliteStorage {
@@ -57,18 +73,20 @@ impl SqliteStorage {
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(5));
-        if let Some(dir) = options.get_filename().parent() {
-            if !dir.as_os_str().is_empty() {
-                std::fs::create_dir_all(dir).map_err(|e| StorageError::Open(sqlx::Error::Io(e)))?;
-            }
+        if let Some(dir) = options.get_filename().parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|e| StorageError::Open(sqlx::Error::Io(e)))?;
         }
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
+        let owner = if in_memory { None } else { own(options.get_filename())? };
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .connect_with(options)
             .await
             .map_err(StorageError::Open)?;
-        Ok(Self { pool, decisions: Default::default() })
+        Ok(Self { pool, decisions: Default::default(), _owner: owner })
     }
 
     pub async fn migrate(&self) -> Result<(), StorageError> {

@@ -113,26 +113,26 @@ async fn start(page: &Page, purpose: FlowPurpose) -> Result<HttpResponse, WebErr
         }
     }
     let mut required = None;
-    if let (Some(s), Some(_)) = (session, change) {
-        if let Some(attr) = page.state.settings.bankid.as_ref().and_then(|b| b.personal_number_attribute.as_deref()) {
-            let value = match page.state.enrolments.ad_value(&s.user.user_dn, attr).await {
-                Ok(v) => v,
-                Err(e) => {
-                    tracing::error!(reference = %page.meta.request_id, error = %e, "reading the personal number from AD");
-                    return refusal(page, purpose, "login.error.directory_down", true);
-                }
-            };
-            match value.and_then(|v| PersonalNumber::parse(&v, flows.today()).ok()) {
-                Some(pn) => required = Some(pn),
-                None => {
-                    let event =
-                        crate::audit::AuditEvent::new(crate::audit::EventKind::Enrol, crate::audit::Outcome::Failure)
-                            .username(&s.user.account_name)
-                            .user_id(&s.user.user_id)
-                            .detail(format!("bankid: no valid personal number in {attr}"));
-                    page.state.auditor.record(&page.meta, event).await.map_err(|e| page.fail(e))?;
-                    return refusal(page, purpose, "bankid.no_personal_number", false);
-                }
+    if let (Some(s), Some(_)) = (session, change)
+        && let Some(attr) = page.state.settings.bankid.as_ref().and_then(|b| b.personal_number_attribute.as_deref())
+    {
+        let value = match page.state.enrolments.ad_value(&s.user.user_dn, attr).await {
+            Ok(v) => v,
+            Err(e) => {
+                tracing::error!(reference = %page.meta.request_id, error = %e, "reading the personal number from AD");
+                return refusal(page, purpose, "login.error.directory_down", true);
+            }
+        };
+        match value.and_then(|v| PersonalNumber::parse(&v, flows.today()).ok()) {
+            Some(pn) => required = Some(pn),
+            None => {
+                let event =
+                    crate::audit::AuditEvent::new(crate::audit::EventKind::Enrol, crate::audit::Outcome::Failure)
+                        .username(&s.user.account_name)
+                        .user_id(&s.user.user_id)
+                        .detail(format!("bankid: no valid personal number in {attr}"));
+                page.state.auditor.record(&page.meta, event).await.map_err(|e| page.fail(e))?;
+                return refusal(page, purpose, "bankid.no_personal_number", false);
             }
         }
     }

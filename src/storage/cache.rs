@@ -1,0 +1,389 @@
+//! What the busiest pages read, kept in memory in front of the database: sessions, each user's
+//! enrolments and BankID flows. The enrolment page and the BankID status poll then read nothing
+//! from the database between changes (a statement through sqlx costs more CPU in thread and
+//! socket wake-ups than the rest of the page).
+//!
+//! Every write through this store forgets what it changes before it returns, so a request reads
+//! its own writes. What other instances write arrives as [`Changed`] from the database (PostgreSQL
+//! NOTIFY, sent by triggers, so no statement can forget it); while that feed is down nothing is
+//! served from memory. SQLite is one process's file: there are no other writers. Entries also
+//! expire after [`MAX_AGE`], whatever happens.
+//!
+//! A read that raced with a write never stores what it read: writes and notices bump an epoch
+//! under the same lock under which a read stores its result, and the read stores only when the
+//! epoch it started in is still current.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use async_trait::async_trait;
+use quick_cache::sync::Cache;
+
+use super::*;
+
+/// How long an entry may be served without a change being heard of.
+const MAX_AGE: Duration = Duration::from_secs(30);
+/// Entries per kind; a full cache forgets the least used.
+const CAPACITY: usize = 20_000;
+
+/// A change made in the database, as a cache must hear of it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Changed {
+    Session(String),
+    /// Something the user enrolled (or its cooling-off, or its last use).
+    User(String),
+    BankIdFlow(String),
+    /// The feed of changes was lost: nothing held may be trusted until it is back.
+    Lost,
+    /// The feed (re)started: what was held before is forgotten, and memory may serve again.
+    Listening,
+}
+
+#[derive(Clone)]
+struct Entry<T> {
+    at: Instant,
+    value: T,
+}
+
+pub struct CachedStorage {
+    inner: Arc<dyn Storage>,
+    sessions: Cache<String, Entry<SessionRecord>>,
+    enrolments: Cache<String, Entry<Vec<EnrolmentRecord>>>,
+    bankid_enrolments: Cache<String, Entry<Option<BankIdEnrolmentRecord>>>,
+    sms_enrolments: Cache<String, Entry<Option<SmsEnrolmentRecord>>>,
+    flows: Cache<String, Entry<BankIdFlowRecord>>,
+    /// Bumped by every write and notice, under `lock`.
+    epoch: AtomicU64,
+    lock: Mutex<()>,
+    /// Whether memory may serve (false while a feed of other instances' changes is down).
+    live: AtomicBool,
+    /// Dropped with the cache: tells a feed to stop.
+    closed: tokio::sync::watch::Sender<()>,
+}
+
+impl CachedStorage {
+    /// `live`: whether memory may serve before a feed says [`Changed::Listening`] (true when no
+    /// other process writes the database).
+    pub fn new(inner: Arc<dyn Storage>, live: bool) -> Self {
+        Self {
+            inner,
+            sessions: Cache::new(CAPACITY),
+            enrolments: Cache::new(CAPACITY),
+            bankid_enrolments: Cache::new(CAPACITY),
+            sms_enrolments: Cache::new(CAPACITY),
+            flows: Cache::new(CAPACITY),
+            epoch: AtomicU64::new(0),
+            lock: Mutex::new(()),
+            live: AtomicBool::new(live),
+            closed: tokio::sync::watch::channel(()).0,
+        }
+    }
+
+    /// Changes (errs) when the cache is dropped.
+    pub fn closed(&self) -> tokio::sync::watch::Receiver<()> {
+        self.closed.subscribe()
+    }
+
+    /// A change another instance (or this one) made.
+    pub fn heard(&self, change: Changed) {
+        match change {
+            Changed::Session(id) => self.forget(|c| c.sessions.remove(&id).map(drop)),
+            Changed::User(user) => self.forget(|c| c.forget_user(&user)),
+            Changed::BankIdFlow(id) => self.forget(|c| c.flows.remove(&id).map(drop)),
+            Changed::Lost => {
+                self.live.store(false, Ordering::SeqCst);
+                self.forget(CachedStorage::forget_all);
+            }
+            Changed::Listening => {
+                self.forget(CachedStorage::forget_all);
+                self.live.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+
+    fn forget_user(&self, user: &str) -> Option<()> {
+        self.enrolments.remove(user);
+        self.bankid_enrolments.remove(user);
+        self.sms_enrolments.remove(user);
+        None
+    }
+
+    fn forget_all(&self) -> Option<()> {
+        self.sessions.clear();
+        self.enrolments.clear();
+        self.bankid_enrolments.clear();
+        self.sms_enrolments.clear();
+        self.flows.clear();
+        None
+    }
+
+    /// Forgets under the lock, and moves the epoch on so that no read begun before keeps its result.
+    fn forget(&self, what: impl FnOnce(&Self) -> Option<()>) {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        what(self);
+    }
+
+    fn recall<T: Clone>(&self, cache: &Cache<String, Entry<T>>, key: &str) -> Option<T> {
+        if !self.live.load(Ordering::SeqCst) {
+            return None;
+        }
+        cache.get(key).filter(|e| e.at.elapsed() < MAX_AGE).map(|e| e.value)
+    }
+
+    /// Reads through `read` when `key` is not held, and keeps what it read unless a change came
+    /// in meanwhile.
+    async fn read_through<T: Clone>(
+        &self,
+        cache: &Cache<String, Entry<T>>,
+        key: &str,
+        read: impl std::future::Future<Output = Result<T, StorageError>>,
+    ) -> Result<T, StorageError> {
+        if let Some(value) = self.recall(cache, key) {
+            return Ok(value);
+        }
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let value = read.await?;
+        self.keep(cache, key, &value, epoch);
+        Ok(value)
+    }
+
+    /// As [`Self::read_through`], keeping only what exists: a miss is not remembered (unknown
+    /// cookies and flow ids would only fill the cache).
+    async fn read_through_found<T: Clone>(
+        &self,
+        cache: &Cache<String, Entry<T>>,
+        key: &str,
+        read: impl std::future::Future<Output = Result<Option<T>, StorageError>>,
+    ) -> Result<Option<T>, StorageError> {
+        if let Some(value) = self.recall(cache, key) {
+            return Ok(Some(value));
+        }
+        let epoch = self.epoch.load(Ordering::SeqCst);
+        let value = read.await?;
+        if let Some(found) = &value {
+            self.keep(cache, key, found, epoch);
+        }
+        Ok(value)
+    }
+
+    fn keep<T: Clone>(&self, cache: &Cache<String, Entry<T>>, key: &str, value: &T, epoch: u64) {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if self.live.load(Ordering::SeqCst) && self.epoch.load(Ordering::SeqCst) == epoch {
+            cache.insert(key.to_string(), Entry { at: Instant::now(), value: value.clone() });
+        }
+    }
+
+    /// Runs a write, then forgets what it touched (also when it failed: it may have happened).
+    async fn write<T>(
+        &self,
+        change: impl std::future::Future<Output = Result<T, StorageError>>,
+        forget: impl FnOnce(&Self) -> Option<()>,
+    ) -> Result<T, StorageError> {
+        let out = change.await;
+        self.forget(forget);
+        out
+    }
+}
+
+/// Implements a role by passing each listed method to the database unchanged; the items after
+/// the list are written out (the cached reads and the writes that forget).
+macro_rules! role {
+    ($role:ident { $(fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $ret:ty;)* } $($own:tt)*) => {
+        #[async_trait]
+        impl $role for CachedStorage {
+            $(async fn $name(&self $(, $arg: $ty)*) -> $ret { self.inner.$name($($arg),*).await })*
+            $($own)*
+        }
+    };
+}
+
+role!(SessionStore {
+    fn insert_session(&self, s: &SessionRecord) -> Result<(), StorageError>;
+}
+    async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StorageError> {
+        self.read_through_found(&self.sessions, id_hash, self.inner.session(id_hash)).await
+    }
+
+    async fn touch_session(&self, id_hash: &str, at: Timestamp) -> Result<(), StorageError> {
+        self.write(self.inner.touch_session(id_hash, at), |c| c.sessions.remove(id_hash).map(drop)).await
+    }
+
+    async fn session_reauthenticated(&self, id_hash: &str, at: Timestamp, roles: &str) -> Result<(), StorageError> {
+        let change = self.inner.session_reauthenticated(id_hash, at, roles);
+        self.write(change, |c| c.sessions.remove(id_hash).map(drop)).await
+    }
+
+    async fn delete_session(&self, id_hash: &str) -> Result<(), StorageError> {
+        self.write(self.inner.delete_session(id_hash), |c| c.sessions.remove(id_hash).map(drop)).await
+    }
+
+    async fn session_proof(&self, id_hash: &str, service: &str, at: Timestamp) -> Result<(), StorageError> {
+        let change = self.inner.session_proof(id_hash, service, at);
+        self.write(change, |c| c.sessions.remove(id_hash).map(drop)).await
+    }
+
+    async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> Result<u64, StorageError> {
+        let change = self.inner.delete_user_sessions(user_id, keep);
+        self.write(change, |c| {
+            c.sessions.retain(|_, e| e.value.user_id != user_id);
+            None
+        })
+        .await
+    }
+
+    async fn delete_expired_sessions(&self, idle_before: Timestamp, created_before: Timestamp) -> Result<u64, StorageError> {
+        let change = self.inner.delete_expired_sessions(idle_before, created_before);
+        self.write(change, |c| {
+            c.sessions.retain(|_, e| e.value.last_seen_at >= idle_before && e.value.created_at >= created_before);
+            None
+        })
+        .await
+    }
+);
+
+role!(AuditStore {
+    fn append_audit(&self, r: &AuditRecord) -> Result<(), StorageError>;
+    fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRecord>, StorageError>;
+    fn audit_search(&self, filter: &AuditFilter, offset: i64, limit: i64) -> Result<(Vec<AuditRecord>, i64), StorageError>;
+    fn delete_audit_before(&self, before: Timestamp) -> Result<u64, StorageError>;
+    fn daily_counts(&self, events: &[&str], since: Timestamp) -> Result<Vec<(i64, String, i64)>, StorageError>;
+});
+
+role!(ThrottleStore {
+    fn record_failure(&self, scope: &str, key: &str, at: Timestamp) -> Result<(), StorageError>;
+    fn reserve_attempt(&self, scope: &str, key: &str, at: Timestamp, since: Timestamp, max: i64)
+        -> Result<Option<(i64, i64)>, StorageError>;
+    fn release_attempt(&self, id: i64) -> Result<(), StorageError>;
+    fn failures_since(&self, scope: &str, key: &str, since: Timestamp) -> Result<Vec<Timestamp>, StorageError>;
+    fn clear_failures(&self, scope: &str, key: &str) -> Result<(), StorageError>;
+    fn delete_failures_before(&self, before: Timestamp) -> Result<u64, StorageError>;
+});
+
+role!(EnrolmentStore {
+    fn all_enrolments(&self) -> Result<Vec<EnrolmentRecord>, StorageError>;
+    fn bankid_enrolments_by_hash(&self, pn_hash: &str) -> Result<Vec<BankIdEnrolmentRecord>, StorageError>;
+    fn claim_reminder(&self, user_id: &str, now: Timestamp, last_before: Timestamp) -> Result<bool, StorageError>;
+}
+    async fn enrolments(&self, user_id: &str) -> Result<Vec<EnrolmentRecord>, StorageError> {
+        self.read_through(&self.enrolments, user_id, self.inner.enrolments(user_id)).await
+    }
+
+    async fn bankid_enrolment(&self, user_id: &str) -> Result<Option<BankIdEnrolmentRecord>, StorageError> {
+        self.read_through(&self.bankid_enrolments, user_id, self.inner.bankid_enrolment(user_id)).await
+    }
+
+    async fn sms_enrolment(&self, user_id: &str) -> Result<Option<SmsEnrolmentRecord>, StorageError> {
+        self.read_through(&self.sms_enrolments, user_id, self.inner.sms_enrolment(user_id)).await
+    }
+
+    async fn touch_enrolment(&self, user_id: &str, service: &str, at: Timestamp) -> Result<(), StorageError> {
+        self.write(self.inner.touch_enrolment(user_id, service, at), |c| c.forget_user(user_id)).await
+    }
+
+    async fn revoke_enrolment(&self, user_id: &str, service: Option<&str>) -> Result<u64, StorageError> {
+        self.write(self.inner.revoke_enrolment(user_id, service), |c| c.forget_user(user_id)).await
+    }
+
+    async fn lift_cooldown(&self, user_id: &str, at: Timestamp) -> Result<u64, StorageError> {
+        self.write(self.inner.lift_cooldown(user_id, at), |c| c.forget_user(user_id)).await
+    }
+
+    async fn enrol_bankid(&self, r: &BankIdEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError> {
+        self.write(self.inner.enrol_bankid(r, mode), |c| c.forget_user(&r.user_id)).await
+    }
+
+    async fn complete_bankid_enrolment(
+        &self,
+        flow_id: &str,
+        r: &BankIdEnrolmentRecord,
+        mode: EnrolMode,
+        at: Timestamp,
+    ) -> Result<Option<bool>, StorageError> {
+        let change = self.inner.complete_bankid_enrolment(flow_id, r, mode, at);
+        self.write(change, |c| {
+            c.flows.remove(flow_id);
+            c.forget_user(&r.user_id)
+        })
+        .await
+    }
+
+    async fn enrol_sms(&self, r: &SmsEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError> {
+        self.write(self.inner.enrol_sms(r, mode), |c| c.forget_user(&r.user_id)).await
+    }
+);
+
+role!(FlowStore {
+    fn insert_bankid_flow(&self, f: &BankIdFlowRecord) -> Result<(), StorageError>;
+    fn bankid_flow_for_context(&self, context: &str, purpose: &str) -> Result<Option<BankIdFlowRecord>, StorageError>;
+    fn insert_sms_challenge(&self, c: &SmsChallengeRecord) -> Result<(), StorageError>;
+    fn sms_challenge(&self, id: &str) -> Result<Option<SmsChallengeRecord>, StorageError>;
+    fn claim_sms_attempt(&self, id: &str, max: i64) -> Result<Option<i64>, StorageError>;
+    fn sms_replace_code(&self, id: &str, code_hash: &str, sent_at: Timestamp) -> Result<bool, StorageError>;
+    fn finish_sms_challenge(&self, id: &str, state: &str, at: Timestamp) -> Result<bool, StorageError>;
+    fn refuse_sms_challenge(&self, id: &str) -> Result<bool, StorageError>;
+    fn insert_reset_flow(&self, r: &ResetFlowRecord) -> Result<(), StorageError>;
+    fn reset_flow(&self, id: &str) -> Result<Option<ResetFlowRecord>, StorageError>;
+    fn reset_verified(&self, id: &str, service: &str) -> Result<bool, StorageError>;
+    fn claim_reset_flow(&self, id: &str) -> Result<bool, StorageError>;
+    fn release_reset_flow(&self, id: &str) -> Result<(), StorageError>;
+    fn set_reset_sms_challenge(&self, id: &str, challenge: &str) -> Result<(), StorageError>;
+    fn reset_failure(&self, id: &str) -> Result<i64, StorageError>;
+    fn finish_reset_flow(&self, id: &str, state: &str, outcome: Option<&str>, at: Timestamp) -> Result<bool, StorageError>;
+    fn purge_finished(&self, before: Timestamp) -> Result<u64, StorageError>;
+}
+    async fn bankid_flow(&self, id: &str) -> Result<Option<BankIdFlowRecord>, StorageError> {
+        self.read_through_found(&self.flows, id, self.inner.bankid_flow(id)).await
+    }
+
+    async fn claim_bankid_collect(&self, id: &str, now: Timestamp, not_since: Timestamp) -> Result<bool, StorageError> {
+        self.write(self.inner.claim_bankid_collect(id, now, not_since), |c| c.flows.remove(id).map(drop)).await
+    }
+
+    async fn note_bankid_pending(&self, id: &str, hint: &str, at: Timestamp) -> Result<(), StorageError> {
+        self.write(self.inner.note_bankid_pending(id, hint, at), |c| c.flows.remove(id).map(drop)).await
+    }
+
+    async fn set_bankid_mode(&self, id: &str, mode: &str) -> Result<(), StorageError> {
+        self.write(self.inner.set_bankid_mode(id, mode), |c| c.flows.remove(id).map(drop)).await
+    }
+
+    async fn finish_bankid_flow(
+        &self,
+        id: &str,
+        state: &str,
+        hint: Option<&str>,
+        result_user_id: Option<&str>,
+        at: Timestamp,
+    ) -> Result<bool, StorageError> {
+        let change = self.inner.finish_bankid_flow(id, state, hint, result_user_id, at);
+        self.write(change, |c| c.flows.remove(id).map(drop)).await
+    }
+
+    async fn consume_bankid_flow(&self, id: &str) -> Result<bool, StorageError> {
+        self.write(self.inner.consume_bankid_flow(id), |c| c.flows.remove(id).map(drop)).await
+    }
+
+    async fn delete_bankid_flows_before(&self, before: Timestamp) -> Result<u64, StorageError> {
+        self.write(self.inner.delete_bankid_flows_before(before), |c| {
+            c.flows.retain(|_, e| e.value.started_at >= before);
+            None
+        })
+        .await
+    }
+);
+
+role!(OutboxStore {
+    fn queue_mail(&self, m: &MailRecord) -> Result<(), StorageError>;
+    fn claim_due_mail(&self, now: Timestamp, lease_until: Timestamp, limit: i64) -> Result<Vec<MailRecord>, StorageError>;
+    fn mail_sent(&self, id: i64, at: Timestamp) -> Result<(), StorageError>;
+    fn mail_failed(&self, id: i64, error: &str, next_attempt_at: Timestamp) -> Result<(), StorageError>;
+});
+
+#[async_trait]
+impl Storage for CachedStorage {
+    async fn ping(&self) -> Result<(), StorageError> {
+        self.inner.ping().await
+    }
+}
