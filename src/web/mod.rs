@@ -43,7 +43,11 @@ impl CookieNames {
 
 /// Every route of the portal.
 pub fn routes(cfg: &mut web::ServiceConfig) {
-    cfg.route("/", web::get().to(pages::home::show))
+    // Routes are tried in order, each pattern with a path parameter through a regex: the ones a
+    // waiting browser asks for every second or two come first.
+    cfg.route("/bankid/{id}/status", web::get().to(pages::bankid::status))
+        .route("/bankid/{id}/qr.svg", web::get().to(pages::bankid::qr))
+        .route("/", web::get().to(pages::home::show))
         .route("/login", web::get().to(pages::login::show))
         .route("/login", web::post().to(pages::login::submit))
         .route("/logout", web::post().to(pages::login::logout))
@@ -74,8 +78,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/reset/{id}/password", web::post().to(pages::reset::set_password))
         .route("/reset/{id}/unlock", web::post().to(pages::reset::unlock))
         .route("/bankid/{id}", web::get().to(pages::bankid::show))
-        .route("/bankid/{id}/status", web::get().to(pages::bankid::status))
-        .route("/bankid/{id}/qr.svg", web::get().to(pages::bankid::qr))
         .route("/bankid/{id}/open", web::get().to(pages::bankid::open))
         .route("/bankid/{id}/cancel", web::post().to(pages::bankid::cancel))
         .route("/admin", web::get().to(pages::admin::dashboard))
