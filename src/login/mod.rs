@@ -88,8 +88,24 @@ impl Counted {
 }
 
 /// Whether a password may be tried for a typed name.
+/// A user who proved the current password, with what was read about them on the way.
+pub struct Proved {
+    pub user: DirectoryUser,
+    /// The key the user's failures are counted under.
+    pub user_key: String,
+    /// The password policy that applies to the user, if it could be read.
+    pub policy: Option<PasswordPolicy>,
+}
+
 pub enum Admit {
-    Go { user: DirectoryUser, user_key: String, counted: Counted },
+    /// `policy`: the user's password policy as read for the lockout threshold (None when it could
+    /// not be read), so that a change reads it once.
+    Go {
+        user: DirectoryUser,
+        user_key: String,
+        counted: Counted,
+        policy: Option<PasswordPolicy>,
+    },
     Stop(LoginOutcome),
 }
 
@@ -211,7 +227,7 @@ impl LoginService {
             self.audit(meta, Outcome::Failure, &audit_name, None, why).await?;
             return Ok(Admit::Stop(LoginOutcome::Refused(counted.wrong())));
         };
-        Ok(Admit::Go { user, user_key, counted })
+        Ok(Admit::Go { user, user_key, counted, policy })
     }
 
     /// The try was no failure (the password was right, or AD refused for another reason that it
@@ -228,7 +244,7 @@ impl LoginService {
         meta: &RequestMeta,
     ) -> Result<LoginOutcome, LoginError> {
         let (user, user_key, counted) = match self.admit(typed, meta).await? {
-            Admit::Go { user, user_key, counted } => (user, user_key, counted),
+            Admit::Go { user, user_key, counted, .. } => (user, user_key, counted),
             Admit::Stop(outcome) => return Ok(outcome),
         };
 
@@ -333,7 +349,7 @@ impl LoginService {
         typed: &str,
         current: &SecretString,
         meta: &RequestMeta,
-    ) -> Result<Result<(DirectoryUser, String), Refusal>, LoginError> {
+    ) -> Result<Result<Proved, Refusal>, LoginError> {
         self.floored(self.prove_attempt(typed, current, meta)).await
     }
 
@@ -342,9 +358,9 @@ impl LoginService {
         typed: &str,
         current: &SecretString,
         meta: &RequestMeta,
-    ) -> Result<Result<(DirectoryUser, String), Refusal>, LoginError> {
-        let (user, user_key, counted) = match self.admit(typed, meta).await? {
-            Admit::Go { user, user_key, counted } => (user, user_key, counted),
+    ) -> Result<Result<Proved, Refusal>, LoginError> {
+        let (user, user_key, counted, policy) = match self.admit(typed, meta).await? {
+            Admit::Go { user, user_key, counted, policy } => (user, user_key, counted, policy),
             Admit::Stop(LoginOutcome::Refused(r)) => return Ok(Err(r)),
             Admit::Stop(LoginOutcome::Success(_)) => unreachable!("admit never logs in"),
         };
@@ -352,7 +368,7 @@ impl LoginService {
             PasswordCheck::Accepted
             | PasswordCheck::Refused(BindRefusal::PasswordExpired | BindRefusal::MustChangePassword) => {
                 self.uncount(counted).await?;
-                return Ok(Ok((user, user_key)));
+                return Ok(Ok(Proved { user, user_key, policy }));
             }
             PasswordCheck::Refused(refusal) => refusal,
         };
@@ -434,7 +450,7 @@ impl LoginService {
                 .detail(detail)
         };
         let (user, user_key, counted) = match self.admit(&session_user.account_name, meta).await? {
-            Admit::Go { user, user_key, counted } if user.id == session_user.user_id => (user, user_key, counted),
+            Admit::Go { user, user_key, counted, .. } if user.id == session_user.user_id => (user, user_key, counted),
             Admit::Go { counted, .. } => {
                 self.uncount(counted).await?;
                 self.auditor.record(meta, audit(Outcome::Failure, "the account is gone")).await?;

@@ -8,7 +8,7 @@ use secrecy::{ExposeSecret, SecretString};
 use super::policy::{LocalRules, Rule, Rules};
 use super::pwned::PwnedRange;
 use crate::config::PasswordSettings;
-use crate::directory::{Directory, DirectoryError, DirectoryUser};
+use crate::directory::{Directory, DirectoryError, DirectoryUser, PasswordPolicy};
 
 pub struct NewPasswordRules {
     directory: Arc<dyn Directory>,
@@ -35,8 +35,13 @@ impl NewPasswordRules {
     /// The rules for a user's new password.
     pub async fn for_user(&self, user: &DirectoryUser) -> Result<Rules, DirectoryError> {
         let policy = self.directory.password_policy(Some(&user.dn)).await?;
-        let rules = Rules::new(&policy, &self.local, &user.account_name, user.name_to_show());
-        Ok(if self.pwned.is_some() { rules.with_breach_check() } else { rules })
+        Ok(self.with_policy(user, &policy))
+    }
+
+    /// The rules for `user` under `policy`, already read.
+    pub fn with_policy(&self, user: &DirectoryUser, policy: &PasswordPolicy) -> Rules {
+        let rules = Rules::new(policy, &self.local, &user.account_name, user.name_to_show());
+        if self.pwned.is_some() { rules.with_breach_check() } else { rules }
     }
 
     /// The rules a new password breaks (none when it may go to AD), the breach check included.

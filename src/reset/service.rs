@@ -369,6 +369,18 @@ impl ResetService {
         self.rules.for_user(user).await
     }
 
+    /// As [`Self::rules_for_user`], with the user's policy already read (None: read it now).
+    pub async fn rules_with_policy(
+        &self,
+        user: &DirectoryUser,
+        policy: Option<&crate::directory::PasswordPolicy>,
+    ) -> Result<Rules, DirectoryError> {
+        match policy {
+            Some(policy) => Ok(self.rules.with_policy(user, policy)),
+            None => self.rules.for_user(user).await,
+        }
+    }
+
     /// The rules a new password breaks (none when it may go to AD), the breach check included.
     pub async fn broken_rules(&self, rules: &Rules, password: &SecretString, repeated: &SecretString) -> Vec<Rule> {
         self.rules.broken(rules, password, repeated).await

@@ -117,8 +117,8 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
     // current password is proved: until then every answer is the domain's, throttled and timed
     // like a login.
     let proved = page.state.login.prove_current(&typed, &current, &page.meta).await;
-    let (user, user_key) = match proved {
-        Ok(Ok(proved)) => proved,
+    let (user, user_key, policy) = match proved {
+        Ok(Ok(proved)) => (proved.user, proved.user_key, proved.policy),
         Ok(Err(refusal)) => {
             let domain = rules(&page, None).await?;
             let error = match refusal {
@@ -141,7 +141,7 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
         }
         Err(LoginError::Storage(e)) => return Err(page.fail(e)),
     };
-    let rules = rules(&page, Some(&user)).await?;
+    let rules = page.state.reset.rules_with_policy(&user, policy.as_ref()).await.map_err(|e| page.fail(e))?;
     let broken = page.state.reset.broken_rules(&rules, &new, &repeat).await;
     if !broken.is_empty() {
         let ids: Vec<&str> = broken.iter().map(|r| r.id()).collect();
