@@ -1,15 +1,23 @@
--- The login POST: one user's right password, again and again. Each answer must be the redirect
--- to the home page that a successful login gives (303, Location: /).
+-- The login POST: the right password, again and again. Each answer must be the redirect to the
+-- home page that a successful login gives (303, Location: /).
+-- Run with as many threads as connections: each connection is one thread with a user of its own
+-- (BENCH_USER_PREFIX followed by the thread number, 01, 02, ...). Parallel logins of one account
+-- would be refused beyond the lockout margin: an attempt counts from before the bind until its
+-- answer, whatever the password turns out to be.
 local common = dofile(os.getenv("BENCH_DIR") .. "/common.lua")
 
 local threads = {}
+local n = 0
 function setup(thread)
+  n = n + 1
+  thread:set("number", n)
   table.insert(threads, thread)
 end
 
 function init(args)
   ok, failed = 0, 0
-  local body = "csrf=" .. os.getenv("BENCH_CSRF") .. "&username=" .. common.encode(os.getenv("BENCH_USER")) ..
+  local user = string.format("%s%02d", os.getenv("BENCH_USER_PREFIX"), number)
+  local body = "csrf=" .. os.getenv("BENCH_CSRF") .. "&username=" .. common.encode(user) ..
     "&password=" .. common.encode(os.getenv("BENCH_PASSWORD"))
   req = wrk.format("POST", "/login", common.headers({
     ["Content-Type"] = "application/x-www-form-urlencoded",
