@@ -93,7 +93,7 @@ impl Application {
             App::new()
                 .wrap(from_fn(web::csrf_cookie_middleware))
                 .wrap(web::security_headers(tls))
-                .wrap(TracingLogger::default())
+                .wrap(TracingLogger::<web::RequestLog>::new())
                 .app_data(data.clone())
                 .app_data(actix_web::web::FormConfig::default().limit(16 * 1024))
                 .configure(web::routes)
@@ -177,7 +177,8 @@ fn build_state(
             key
         }
     };
-    let auditor = Auditor::new(store.clone(), clock.clone());
+    let forward = crate::audit::Forwarder::new(&settings.audit).map_err(|e| StartupError::Config(e.to_string()))?;
+    let auditor = Auditor::new(store.clone(), clock.clone()).forwarding(forward);
     let outbox = Outbox::new(store.clone(), clock.clone(), &settings.portal.name, &settings.portal.service_desk);
     let sms = sms_flows(&settings, &store, &clock, &random, &auditor)?;
     let notifier: Arc<dyn ChangeNotifier> = Arc::new(ChangeNotices {

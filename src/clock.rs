@@ -72,3 +72,11 @@ pub fn format_utc(ts: Timestamp) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     OffsetDateTime::from_unix_timestamp(ts).ok().and_then(|t| t.format(&format).ok()).unwrap_or_default()
 }
+
+/// Formats a timestamp for machines (RFC 3339, UTC): `2026-11-22T14:05:09Z`.
+pub fn format_rfc3339(ts: Timestamp) -> String {
+    OffsetDateTime::from_unix_timestamp(ts)
+        .ok()
+        .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
+        .unwrap_or_default()
+}

@@ -2,6 +2,9 @@
 
 use std::sync::Arc;
 
+mod forward;
+pub use forward::{ForwardError, Forwarder};
+
 use crate::clock::Clock;
 use crate::storage::{AuditRecord, Storage, StorageError};
 
@@ -114,11 +117,17 @@ impl AuditEvent {
 pub struct Auditor {
     store: Arc<dyn Storage>,
     clock: Arc<dyn Clock>,
+    forward: Option<Arc<Forwarder>>,
 }
 
 impl Auditor {
     pub fn new(store: Arc<dyn Storage>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock }
+        Self { store, clock, forward: None }
+    }
+
+    /// Also sends each event, once written, to `forward` (syslog, a JSON-lines file).
+    pub fn forwarding(self, forward: Option<Forwarder>) -> Self {
+        Self { forward: forward.map(Arc::new), ..self }
     }
 
     /// Writes the event. A failure to write is an error: an event that cannot be audited must not
@@ -151,7 +160,11 @@ impl Auditor {
             request_id: Some(meta.request_id.clone()).filter(|s| !s.is_empty()),
             detail: event.detail,
         };
-        self.store.append_audit(&record).await
+        self.store.append_audit(&record).await?;
+        if let Some(forward) = &self.forward {
+            forward.forward(&record).await;
+        }
+        Ok(())
     }
 }
 

@@ -73,6 +73,14 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
     } else if s.database.password_file.is_some() && !postgres {
         bad("database.password_file", "is only for PostgreSQL; SQLite has no password".into());
     }
+    if let Some(Err(e)) = s.audit.syslog_target() {
+        bad("audit.syslog", e);
+    }
+    if let Some(path) = &s.audit.json_file
+        && let Err(e) = std::fs::OpenOptions::new().create(true).append(true).open(path)
+    {
+        bad("audit.json_file", format!("{} cannot be written: {e}", path.display()));
+    }
     if s.database.max_connections == 0 {
         bad("database.max_connections", "must be at least 1".into());
     }

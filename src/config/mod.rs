@@ -5,6 +5,7 @@
 
 mod check;
 mod features;
+mod operations;
 
 use std::path::{Path, PathBuf};
 
@@ -14,6 +15,7 @@ use serde::Deserialize;
 
 pub use check::{ConfigProblem, validate, warnings};
 pub use features::*;
+pub use operations::*;
 use secrecy::SecretString;
 
 /// The whole configuration, as read from the file and the environment.
@@ -42,6 +44,10 @@ pub struct Settings {
     pub password: PasswordSettings,
     #[serde(default)]
     pub admin: AdminSettings,
+    #[serde(default)]
+    pub log: LogSettings,
+    #[serde(default)]
+    pub audit: AuditSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

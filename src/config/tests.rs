@@ -258,3 +258,19 @@ fn sqlite_has_no_password_file() {
     let p = problems(&text);
     assert!(p.iter().any(|p| p.starts_with("database.password_file: is only for PostgreSQL")), "{p:?}");
 }
+
+#[test]
+fn logs_and_audit_forwarding_are_configured_or_explained() {
+    let f = file(&format!("{VALID}\n[log]\nformat = \"json\"\n\n[audit]\nsyslog = \"tcp://siem.example.se:601\"\n"));
+    let settings = load_with_env(f.path(), no_env()).unwrap();
+    assert_eq!(settings.log.format, LogFormat::Json);
+    assert_eq!(settings.audit.syslog_target(), Some(Ok((SyslogTransport::Tcp, "siem.example.se:601".into()))));
+    let p = problems(&format!("{VALID}\n[log]\nformat = \"xml\"\n"));
+    assert!(p.iter().any(|p| p.contains("log.format")), "{p:?}");
+    for bad in ["siem.example.se:514", "http://siem:514", "udp://siem"] {
+        let p = problems(&format!("{VALID}\n[audit]\nsyslog = \"{bad}\"\n"));
+        assert!(p.iter().any(|p| p.starts_with("audit.syslog:")), "{bad}: {p:?}");
+    }
+    let p = problems(&format!("{VALID}\n[audit]\njson_file = \"/nonexistent/dir/audit.jsonl\"\n"));
+    assert!(p.iter().any(|p| p.starts_with("audit.json_file:") && p.contains("cannot be written")), "{p:?}");
+}

@@ -104,7 +104,7 @@ pub enum Admit {
         user: DirectoryUser,
         user_key: String,
         counted: Counted,
-        policy: Option<PasswordPolicy>,
+        policy: Option<Box<PasswordPolicy>>,
     },
     Stop(LoginOutcome),
 }
@@ -227,7 +227,7 @@ impl LoginService {
             self.audit(meta, Outcome::Failure, &audit_name, None, why).await?;
             return Ok(Admit::Stop(LoginOutcome::Refused(counted.wrong())));
         };
-        Ok(Admit::Go { user, user_key, counted, policy })
+        Ok(Admit::Go { user, user_key, counted, policy: policy.map(Box::new) })
     }
 
     /// The try was no failure (the password was right, or AD refused for another reason that it
@@ -368,7 +368,7 @@ impl LoginService {
             PasswordCheck::Accepted
             | PasswordCheck::Refused(BindRefusal::PasswordExpired | BindRefusal::MustChangePassword) => {
                 self.uncount(counted).await?;
-                return Ok(Ok(Proved { user, user_key, policy }));
+                return Ok(Ok(Proved { user, user_key, policy: policy.map(|p| *p) }));
             }
             PasswordCheck::Refused(refusal) => refusal,
         };

@@ -6,9 +6,12 @@ mod context;
 mod csrf;
 mod error;
 mod pages;
+mod request_log;
 mod security;
 mod static_files;
 mod views;
+
+pub use request_log::RequestLog;
 
 pub use context::{AppState, Page};
 pub use error::WebError;

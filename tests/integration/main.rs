@@ -16,6 +16,7 @@ mod e2e;
 mod language;
 mod limits;
 mod login;
+mod operations;
 mod postgres;
 mod reset;
 mod reset_sms;

@@ -1,0 +1,55 @@
+//! What operations configure: the log format, and where the audit trail is forwarded.
+
+use std::path::PathBuf;
+
+use serde::Deserialize;
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// One line of text per event (colour only on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line, for machines.
+    Json,
+}
+
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct LogSettings {
+    pub format: LogFormat,
+}
+
+/// Each audit event, as it is written, also goes to these (none by default).
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct AuditSettings {
+    /// A syslog collector, RFC 5424: `udp://host:514` or `tcp://host:601` (octet-counted frames).
+    pub syslog: Option<String>,
+    /// A file that gets one JSON object per event and line (appended to; rotate with copytruncate).
+    pub json_file: Option<PathBuf>,
+    /// The syslog HOSTNAME field; the machine's name when not given.
+    pub hostname: Option<String>,
+}
+
+impl AuditSettings {
+    /// The collector's transport and address, if `syslog` is a `udp://` or `tcp://` URL.
+    pub fn syslog_target(&self) -> Option<Result<(SyslogTransport, String), String>> {
+        let url = self.syslog.as_deref()?;
+        let parsed = match url.split_once("://") {
+            Some(("udp", addr)) => Ok((SyslogTransport::Udp, addr.to_string())),
+            Some(("tcp", addr)) => Ok((SyslogTransport::Tcp, addr.to_string())),
+            _ => Err(format!("\"{url}\" is not udp://HOST:PORT or tcp://HOST:PORT")),
+        };
+        Some(parsed.and_then(|(t, addr)| match addr.rsplit_once(':') {
+            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok((t, addr)),
+            _ => Err(format!("\"{url}\" names no HOST:PORT")),
+        }))
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SyslogTransport {
+    Udp,
+    Tcp,
+}

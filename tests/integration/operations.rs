@@ -1,0 +1,82 @@
+//! What operations get: the audit trail forwarded as each event is written, to a syslog collector
+//! (RFC 5424, over UDP and over TCP with octet-counted frames) and to a JSON-lines file.
+
+use std::time::Duration;
+
+use tokio::io::AsyncReadExt;
+
+use crate::helpers::spawn_app_with;
+
+fn forwarding(syslog: &str, file: &std::path::Path) -> impl FnOnce(String) -> String + use<> {
+    let (syslog, file) = (syslog.to_string(), file.to_path_buf());
+    move |c: String| {
+        format!("{c}\n[audit]\nsyslog = \"{syslog}\"\njson_file = \"{}\"\nhostname = \"portal-a\"\n", file.display())
+    }
+}
+
+/// An RFC 5424 message as the collector sees it: priority, version, and the fields that matter.
+fn check_rfc5424(message: &str, user: &str) {
+    // <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] MSG; authpriv (10) · 8 + notice (5) = 85.
+    assert!(message.starts_with("<85>1 "), "{message}");
+    let fields: Vec<&str> = message.splitn(8, ' ').collect();
+    assert!(fields[1].ends_with('Z') && fields[1].contains('T'), "an RFC 3339 time: {message}");
+    assert_eq!((fields[2], fields[3], fields[5]), ("portal-a", "stjarna", "login"), "{message}");
+    assert_eq!(fields[6], "[audit@32473", "{message}");
+    assert!(fields[7].starts_with("event=\"login\" outcome=\"success\""), "{message}");
+    assert!(message.contains(&format!("user=\"{user}\"")), "{message}");
+    assert!(!message.contains("Correct-"), "no password ever: {message}");
+}
+
+#[tokio::test]
+async fn audit_events_reach_a_syslog_collector_over_udp_and_a_json_lines_file() {
+    let dc = require_dc!();
+    let collector = tokio::net::UdpSocket::bind("127.0.0.1:0").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("audit.jsonl");
+    let url = format!("udp://{}", collector.local_addr().unwrap());
+    let app = spawn_app_with(&dc, forwarding(&url, &file)).await;
+    let user = dc.create_user("syslogudp").await;
+    app.login(&user.name, &user.password).await;
+
+    let mut buf = vec![0u8; 8192];
+    let (n, _) =
+        tokio::time::timeout(Duration::from_secs(5), collector.recv_from(&mut buf)).await.expect("a datagram").unwrap();
+    check_rfc5424(std::str::from_utf8(&buf[..n]).unwrap(), &user.name);
+
+    let lines = std::fs::read_to_string(&file).unwrap();
+    let events: Vec<serde_json::Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let login = events.iter().find(|e| e["event"] == "login").expect("the login in the file");
+    assert_eq!(login["outcome"], "success");
+    assert_eq!(login["username"], user.name.as_str());
+    assert!(login["at"].as_str().unwrap().ends_with('Z'));
+    assert!(login["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+}
+
+#[tokio::test]
+async fn audit_events_reach_a_syslog_collector_over_tcp_in_octet_counted_frames() {
+    let dc = require_dc!();
+    let collector = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("tcp://{}", collector.local_addr().unwrap());
+    let app = spawn_app_with(&dc, forwarding(&url, &dir.path().join("a.jsonl"))).await;
+    let user = dc.create_user("syslogtcp").await;
+    app.login(&user.name, &user.password).await;
+
+    let (mut stream, _) = tokio::time::timeout(Duration::from_secs(5), collector.accept()).await.unwrap().unwrap();
+    let mut received = Vec::new();
+    // Frames are "LENGTH SP MESSAGE" (RFC 6587), one after the other on the connection.
+    let message = loop {
+        let mut chunk = [0u8; 4096];
+        let n = tokio::time::timeout(Duration::from_secs(5), stream.read(&mut chunk)).await.unwrap().unwrap();
+        assert!(n > 0, "the portal closed the connection");
+        received.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&received).to_string();
+        if let Some((len, rest)) = text.split_once(' ') {
+            let len: usize = len.parse().expect("a frame starts with its length");
+            if rest.len() >= len {
+                break rest[..len].to_string();
+            }
+        }
+    };
+    check_rfc5424(&message, &user.name);
+}
