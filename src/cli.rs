@@ -104,7 +104,7 @@ async fn serve(path: PathBuf) -> ExitCode {
     let Some(settings) = load_or_report(&path) else {
         return ExitCode::from(2);
     };
-    crate::telemetry::init(settings.log.format);
+    let _logging = crate::telemetry::init(settings.log.format);
     let app = match crate::Application::build(settings).await {
         Ok(app) => app,
         Err(e) => {
@@ -186,7 +186,7 @@ async fn bankid_simulator(
     identities: Vec<String>,
 ) -> ExitCode {
     use crate::simulators::bankid::{BankIdSimulator, Identity, Options};
-    crate::telemetry::init(crate::config::LogFormat::Text);
+    let _logging = crate::telemetry::init(crate::config::LogFormat::Text);
     let mut opts = Options::new(dir);
     opts.api_listen = api_listen;
     opts.broker_listen = broker_listen;
@@ -224,7 +224,7 @@ async fn bankid_simulator(
 
 async fn sms_simulator(listen: String) -> ExitCode {
     use crate::simulators::sms::SmsSimulator;
-    crate::telemetry::init(crate::config::LogFormat::Text);
+    let _logging = crate::telemetry::init(crate::config::LogFormat::Text);
     let sim = match SmsSimulator::start_default(&listen).await {
         Ok(sim) => sim,
         Err(e) => {
@@ -246,7 +246,7 @@ async fn sms_simulator(listen: String) -> ExitCode {
 }
 
 async fn mail_simulator(smtp_listen: String, web_listen: String) -> ExitCode {
-    crate::telemetry::init(crate::config::LogFormat::Text);
+    let _logging = crate::telemetry::init(crate::config::LogFormat::Text);
     let sim = match crate::simulators::mail::MailSimulator::start(&smtp_listen, &web_listen).await {
         Ok(sim) => sim,
         Err(e) => {
