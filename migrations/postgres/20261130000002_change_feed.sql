@@ -26,3 +26,22 @@ CREATE TRIGGER bankid_enrolments_changed AFTER INSERT OR UPDATE OR DELETE ON ban
     FOR EACH ROW EXECUTE FUNCTION stjarna_changed();
 CREATE TRIGGER sms_enrolments_changed AFTER INSERT OR UPDATE OR DELETE ON sms_enrolments
     FOR EACH ROW EXECUTE FUNCTION stjarna_changed();
+
+-- Rows that go without a row each (TRUNCATE, say to log everyone out): every instance forgets all.
+CREATE FUNCTION stjarna_truncated() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
+    PERFORM pg_notify('stjarna_changes', 'all');
+    RETURN NULL;
+END
+$$;
+
+CREATE TRIGGER sessions_truncated AFTER TRUNCATE ON sessions
+    FOR EACH STATEMENT EXECUTE FUNCTION stjarna_truncated();
+CREATE TRIGGER bankid_flows_truncated AFTER TRUNCATE ON bankid_flows
+    FOR EACH STATEMENT EXECUTE FUNCTION stjarna_truncated();
+CREATE TRIGGER enrolments_truncated AFTER TRUNCATE ON enrolments
+    FOR EACH STATEMENT EXECUTE FUNCTION stjarna_truncated();
+CREATE TRIGGER bankid_enrolments_truncated AFTER TRUNCATE ON bankid_enrolments
+    FOR EACH STATEMENT EXECUTE FUNCTION stjarna_truncated();
+CREATE TRIGGER sms_enrolments_truncated AFTER TRUNCATE ON sms_enrolments
+    FOR EACH STATEMENT EXECUTE FUNCTION stjarna_truncated();

@@ -4,10 +4,12 @@
 //! socket wake-ups than the rest of the page).
 //!
 //! Every write through this store forgets what it changes before it returns, so a request reads
-//! its own writes. What other instances write arrives as [`Changed`] from the database (PostgreSQL
-//! NOTIFY, sent by triggers, so no statement can forget it); while that feed is down nothing is
-//! served from memory. SQLite is one process's file: there are no other writers. Entries also
-//! expire after [`MAX_AGE`], whatever happens.
+//! its own writes; the write and its forgetting run as one task, so that a request that goes away
+//! mid-write (a closed tab) cannot part them. What other instances write arrives as [`Changed`]
+//! from the database (PostgreSQL NOTIFY, sent by triggers, so no statement can forget it); while
+//! that feed is down, or silent longer than its heartbeat allows, nothing is served from memory.
+//! SQLite is one process's file: there are no other writers. Entries also expire [`MAX_AGE`] after
+//! the read that fetched them began, whatever happens.
 //!
 //! A read that raced with a write never stores what it read: writes and notices bump an epoch
 //! under the same lock under which a read stores its result, and the read stores only when the
@@ -34,6 +36,8 @@ pub enum Changed {
     /// Something the user enrolled (or its cooling-off, or its last use).
     User(String),
     BankIdFlow(String),
+    /// Rows went without a row each (TRUNCATE): nothing held may be trusted.
+    Everything,
     /// The feed of changes was lost: nothing held may be trusted until it is back.
     Lost,
     /// The feed (re)started: what was held before is forgotten, and memory may serve again.
@@ -42,12 +46,13 @@ pub enum Changed {
 
 #[derive(Clone)]
 struct Entry<T> {
+    /// When the read that fetched it began.
     at: Instant,
     value: T,
 }
 
-pub struct CachedStorage {
-    inner: Arc<dyn Storage>,
+/// What is kept, shared with the writes in flight.
+pub struct Kept {
     sessions: Cache<String, Entry<SessionRecord>>,
     enrolments: Cache<String, Entry<Vec<EnrolmentRecord>>>,
     bankid_enrolments: Cache<String, Entry<Option<BankIdEnrolmentRecord>>>,
@@ -58,68 +63,40 @@ pub struct CachedStorage {
     lock: Mutex<()>,
     /// Whether memory may serve (false while a feed of other instances' changes is down).
     live: AtomicBool,
+}
+
+pub struct CachedStorage {
+    inner: Arc<dyn Storage>,
+    kept: Arc<Kept>,
     /// Dropped with the cache: tells a feed to stop.
     closed: tokio::sync::watch::Sender<()>,
 }
 
-impl CachedStorage {
-    /// `live`: whether memory may serve before a feed says [`Changed::Listening`] (true when no
-    /// other process writes the database).
-    pub fn new(inner: Arc<dyn Storage>, live: bool) -> Self {
-        Self {
-            inner,
-            sessions: Cache::new(CAPACITY),
-            enrolments: Cache::new(CAPACITY),
-            bankid_enrolments: Cache::new(CAPACITY),
-            sms_enrolments: Cache::new(CAPACITY),
-            flows: Cache::new(CAPACITY),
-            epoch: AtomicU64::new(0),
-            lock: Mutex::new(()),
-            live: AtomicBool::new(live),
-            closed: tokio::sync::watch::channel(()).0,
-        }
+impl Kept {
+    fn forget_session(&self, id: &str) {
+        self.sessions.remove(id);
     }
 
-    /// Changes (errs) when the cache is dropped.
-    pub fn closed(&self) -> tokio::sync::watch::Receiver<()> {
-        self.closed.subscribe()
-    }
-
-    /// A change another instance (or this one) made.
-    pub fn heard(&self, change: Changed) {
-        match change {
-            Changed::Session(id) => self.forget(|c| c.sessions.remove(&id).map(drop)),
-            Changed::User(user) => self.forget(|c| c.forget_user(&user)),
-            Changed::BankIdFlow(id) => self.forget(|c| c.flows.remove(&id).map(drop)),
-            Changed::Lost => {
-                self.live.store(false, Ordering::SeqCst);
-                self.forget(CachedStorage::forget_all);
-            }
-            Changed::Listening => {
-                self.forget(CachedStorage::forget_all);
-                self.live.store(true, Ordering::SeqCst);
-            }
-        }
-    }
-
-    fn forget_user(&self, user: &str) -> Option<()> {
+    fn forget_user(&self, user: &str) {
         self.enrolments.remove(user);
         self.bankid_enrolments.remove(user);
         self.sms_enrolments.remove(user);
-        None
     }
 
-    fn forget_all(&self) -> Option<()> {
+    fn forget_flow(&self, id: &str) {
+        self.flows.remove(id);
+    }
+
+    fn forget_all(&self) {
         self.sessions.clear();
         self.enrolments.clear();
         self.bankid_enrolments.clear();
         self.sms_enrolments.clear();
         self.flows.clear();
-        None
     }
 
     /// Forgets under the lock, and moves the epoch on so that no read begun before keeps its result.
-    fn forget(&self, what: impl FnOnce(&Self) -> Option<()>) {
+    fn forget(&self, what: impl FnOnce(&Self)) {
         let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
         self.epoch.fetch_add(1, Ordering::SeqCst);
         what(self);
@@ -132,20 +109,73 @@ impl CachedStorage {
         cache.get(key).filter(|e| e.at.elapsed() < MAX_AGE).map(|e| e.value)
     }
 
+    fn keep<T: Clone>(&self, cache: &Cache<String, Entry<T>>, key: &str, value: &T, read: (u64, Instant)) {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        if self.live.load(Ordering::SeqCst) && self.epoch.load(Ordering::SeqCst) == read.0 {
+            cache.insert(key.to_string(), Entry { at: read.1, value: value.clone() });
+        }
+    }
+
+    fn started(&self) -> (u64, Instant) {
+        (self.epoch.load(Ordering::SeqCst), Instant::now())
+    }
+}
+
+impl CachedStorage {
+    /// `live`: whether memory may serve before a feed says [`Changed::Listening`] (true when no
+    /// other process writes the database).
+    pub fn new(inner: Arc<dyn Storage>, live: bool) -> Self {
+        let kept = Kept {
+            sessions: Cache::new(CAPACITY),
+            enrolments: Cache::new(CAPACITY),
+            bankid_enrolments: Cache::new(CAPACITY),
+            sms_enrolments: Cache::new(CAPACITY),
+            flows: Cache::new(CAPACITY),
+            epoch: AtomicU64::new(0),
+            lock: Mutex::new(()),
+            live: AtomicBool::new(live),
+        };
+        Self { inner, kept: Arc::new(kept), closed: tokio::sync::watch::channel(()).0 }
+    }
+
+    /// Changes (errs) when the cache is dropped.
+    pub fn closed(&self) -> tokio::sync::watch::Receiver<()> {
+        self.closed.subscribe()
+    }
+
+    /// A change another instance (or this one) made.
+    pub fn heard(&self, change: Changed) {
+        let kept = &self.kept;
+        match change {
+            Changed::Session(id) => kept.forget(|k| k.forget_session(&id)),
+            Changed::User(user) => kept.forget(|k| k.forget_user(&user)),
+            Changed::BankIdFlow(id) => kept.forget(|k| k.forget_flow(&id)),
+            Changed::Everything => kept.forget(Kept::forget_all),
+            Changed::Lost => {
+                kept.live.store(false, Ordering::SeqCst);
+                kept.forget(Kept::forget_all);
+            }
+            Changed::Listening => {
+                kept.forget(Kept::forget_all);
+                kept.live.store(true, Ordering::SeqCst);
+            }
+        }
+    }
+
     /// Reads through `read` when `key` is not held, and keeps what it read unless a change came
     /// in meanwhile.
     async fn read_through<T: Clone>(
         &self,
-        cache: &Cache<String, Entry<T>>,
+        cache: impl Fn(&Kept) -> &Cache<String, Entry<T>>,
         key: &str,
         read: impl std::future::Future<Output = Result<T, StorageError>>,
     ) -> Result<T, StorageError> {
-        if let Some(value) = self.recall(cache, key) {
+        if let Some(value) = self.kept.recall(cache(&self.kept), key) {
             return Ok(value);
         }
-        let epoch = self.epoch.load(Ordering::SeqCst);
+        let started = self.kept.started();
         let value = read.await?;
-        self.keep(cache, key, &value, epoch);
+        self.kept.keep(cache(&self.kept), key, &value, started);
         Ok(value)
     }
 
@@ -153,38 +183,45 @@ impl CachedStorage {
     /// cookies and flow ids would only fill the cache).
     async fn read_through_found<T: Clone>(
         &self,
-        cache: &Cache<String, Entry<T>>,
+        cache: impl Fn(&Kept) -> &Cache<String, Entry<T>>,
         key: &str,
         read: impl std::future::Future<Output = Result<Option<T>, StorageError>>,
     ) -> Result<Option<T>, StorageError> {
-        if let Some(value) = self.recall(cache, key) {
+        if let Some(value) = self.kept.recall(cache(&self.kept), key) {
             return Ok(Some(value));
         }
-        let epoch = self.epoch.load(Ordering::SeqCst);
+        let started = self.kept.started();
         let value = read.await?;
         if let Some(found) = &value {
-            self.keep(cache, key, found, epoch);
+            self.kept.keep(cache(&self.kept), key, found, started);
         }
         Ok(value)
     }
 
-    fn keep<T: Clone>(&self, cache: &Cache<String, Entry<T>>, key: &str, value: &T, epoch: u64) {
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        if self.live.load(Ordering::SeqCst) && self.epoch.load(Ordering::SeqCst) == epoch {
-            cache.insert(key.to_string(), Entry { at: Instant::now(), value: value.clone() });
-        }
-    }
-
-    /// Runs a write, then forgets what it touched (also when it failed: it may have happened).
-    async fn write<T>(
+    /// Runs a write, then forgets what it touched (also when it failed: it may have happened), as
+    /// one task: if the request goes away, the write still finishes and is still forgotten.
+    async fn write<T: Send + 'static>(
         &self,
-        change: impl std::future::Future<Output = Result<T, StorageError>>,
-        forget: impl FnOnce(&Self) -> Option<()>,
+        change: impl FnOnce(Arc<dyn Storage>) -> WriteFuture<T>,
+        forget: impl FnOnce(&Kept) + Send + 'static,
     ) -> Result<T, StorageError> {
-        let out = change.await;
-        self.forget(forget);
-        out
+        let (kept, change) = (self.kept.clone(), change(self.inner.clone()));
+        let task = tokio::spawn(async move {
+            let out = change.await;
+            kept.forget(forget);
+            out
+        });
+        task.await.unwrap_or_else(|e| Err(StorageError::Interrupted(e.to_string())))
     }
+}
+
+type WriteFuture<T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, StorageError>> + Send>>;
+
+/// An owned write: the database and owned copies of the arguments move into the task.
+macro_rules! owned {
+    (|$db:ident| $body:expr) => {
+        move |$db: Arc<dyn Storage>| -> WriteFuture<_> { Box::pin(async move { $body.await }) }
+    };
 }
 
 /// Implements a role by passing each listed method to the database unchanged; the items after
@@ -203,43 +240,40 @@ role!(SessionStore {
     fn insert_session(&self, s: &SessionRecord) -> Result<(), StorageError>;
 }
     async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StorageError> {
-        self.read_through_found(&self.sessions, id_hash, self.inner.session(id_hash)).await
+        self.read_through_found(|k| &k.sessions, id_hash, self.inner.session(id_hash)).await
     }
 
     async fn touch_session(&self, id_hash: &str, at: Timestamp) -> Result<(), StorageError> {
-        self.write(self.inner.touch_session(id_hash, at), |c| c.sessions.remove(id_hash).map(drop)).await
+        let (id, key) = (id_hash.to_string(), id_hash.to_string());
+        self.write(owned!(|db| db.touch_session(&id, at)), move |k| k.forget_session(&key)).await
     }
 
     async fn session_reauthenticated(&self, id_hash: &str, at: Timestamp, roles: &str) -> Result<(), StorageError> {
-        let change = self.inner.session_reauthenticated(id_hash, at, roles);
-        self.write(change, |c| c.sessions.remove(id_hash).map(drop)).await
+        let (id, key, roles) = (id_hash.to_string(), id_hash.to_string(), roles.to_string());
+        self.write(owned!(|db| db.session_reauthenticated(&id, at, &roles)), move |k| k.forget_session(&key)).await
     }
 
     async fn delete_session(&self, id_hash: &str) -> Result<(), StorageError> {
-        self.write(self.inner.delete_session(id_hash), |c| c.sessions.remove(id_hash).map(drop)).await
+        let (id, key) = (id_hash.to_string(), id_hash.to_string());
+        self.write(owned!(|db| db.delete_session(&id)), move |k| k.forget_session(&key)).await
     }
 
     async fn session_proof(&self, id_hash: &str, service: &str, at: Timestamp) -> Result<(), StorageError> {
-        let change = self.inner.session_proof(id_hash, service, at);
-        self.write(change, |c| c.sessions.remove(id_hash).map(drop)).await
+        let (id, key, service) = (id_hash.to_string(), id_hash.to_string(), service.to_string());
+        self.write(owned!(|db| db.session_proof(&id, &service, at)), move |k| k.forget_session(&key)).await
     }
 
     async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> Result<u64, StorageError> {
-        let change = self.inner.delete_user_sessions(user_id, keep);
-        self.write(change, |c| {
-            c.sessions.retain(|_, e| e.value.user_id != user_id);
-            None
-        })
-        .await
+        let (user, who, keep) = (user_id.to_string(), user_id.to_string(), keep.map(str::to_string));
+        let forget = move |k: &Kept| k.sessions.retain(|_, e| e.value.user_id != who);
+        self.write(owned!(|db| db.delete_user_sessions(&user, keep.as_deref())), forget).await
     }
 
     async fn delete_expired_sessions(&self, idle_before: Timestamp, created_before: Timestamp) -> Result<u64, StorageError> {
-        let change = self.inner.delete_expired_sessions(idle_before, created_before);
-        self.write(change, |c| {
-            c.sessions.retain(|_, e| e.value.last_seen_at >= idle_before && e.value.created_at >= created_before);
-            None
-        })
-        .await
+        let forget = move |k: &Kept| {
+            k.sessions.retain(|_, e| e.value.last_seen_at >= idle_before && e.value.created_at >= created_before)
+        };
+        self.write(owned!(|db| db.delete_expired_sessions(idle_before, created_before)), forget).await
     }
 );
 
@@ -267,31 +301,35 @@ role!(EnrolmentStore {
     fn claim_reminder(&self, user_id: &str, now: Timestamp, last_before: Timestamp) -> Result<bool, StorageError>;
 }
     async fn enrolments(&self, user_id: &str) -> Result<Vec<EnrolmentRecord>, StorageError> {
-        self.read_through(&self.enrolments, user_id, self.inner.enrolments(user_id)).await
+        self.read_through(|k| &k.enrolments, user_id, self.inner.enrolments(user_id)).await
     }
 
     async fn bankid_enrolment(&self, user_id: &str) -> Result<Option<BankIdEnrolmentRecord>, StorageError> {
-        self.read_through(&self.bankid_enrolments, user_id, self.inner.bankid_enrolment(user_id)).await
+        self.read_through(|k| &k.bankid_enrolments, user_id, self.inner.bankid_enrolment(user_id)).await
     }
 
     async fn sms_enrolment(&self, user_id: &str) -> Result<Option<SmsEnrolmentRecord>, StorageError> {
-        self.read_through(&self.sms_enrolments, user_id, self.inner.sms_enrolment(user_id)).await
+        self.read_through(|k| &k.sms_enrolments, user_id, self.inner.sms_enrolment(user_id)).await
     }
 
     async fn touch_enrolment(&self, user_id: &str, service: &str, at: Timestamp) -> Result<(), StorageError> {
-        self.write(self.inner.touch_enrolment(user_id, service, at), |c| c.forget_user(user_id)).await
+        let (user, who, service) = (user_id.to_string(), user_id.to_string(), service.to_string());
+        self.write(owned!(|db| db.touch_enrolment(&user, &service, at)), move |k| k.forget_user(&who)).await
     }
 
     async fn revoke_enrolment(&self, user_id: &str, service: Option<&str>) -> Result<u64, StorageError> {
-        self.write(self.inner.revoke_enrolment(user_id, service), |c| c.forget_user(user_id)).await
+        let (user, who, service) = (user_id.to_string(), user_id.to_string(), service.map(str::to_string));
+        self.write(owned!(|db| db.revoke_enrolment(&user, service.as_deref())), move |k| k.forget_user(&who)).await
     }
 
     async fn lift_cooldown(&self, user_id: &str, at: Timestamp) -> Result<u64, StorageError> {
-        self.write(self.inner.lift_cooldown(user_id, at), |c| c.forget_user(user_id)).await
+        let (user, who) = (user_id.to_string(), user_id.to_string());
+        self.write(owned!(|db| db.lift_cooldown(&user, at)), move |k| k.forget_user(&who)).await
     }
 
     async fn enrol_bankid(&self, r: &BankIdEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError> {
-        self.write(self.inner.enrol_bankid(r, mode), |c| c.forget_user(&r.user_id)).await
+        let (record, who) = (r.clone(), r.user_id.clone());
+        self.write(owned!(|db| db.enrol_bankid(&record, mode)), move |k| k.forget_user(&who)).await
     }
 
     async fn complete_bankid_enrolment(
@@ -301,16 +339,18 @@ role!(EnrolmentStore {
         mode: EnrolMode,
         at: Timestamp,
     ) -> Result<Option<bool>, StorageError> {
-        let change = self.inner.complete_bankid_enrolment(flow_id, r, mode, at);
-        self.write(change, |c| {
-            c.flows.remove(flow_id);
-            c.forget_user(&r.user_id)
-        })
-        .await
+        let (flow, record) = (flow_id.to_string(), r.clone());
+        let (id, who) = (flow_id.to_string(), r.user_id.clone());
+        let forget = move |k: &Kept| {
+            k.forget_flow(&id);
+            k.forget_user(&who)
+        };
+        self.write(owned!(|db| db.complete_bankid_enrolment(&flow, &record, mode, at)), forget).await
     }
 
     async fn enrol_sms(&self, r: &SmsEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError> {
-        self.write(self.inner.enrol_sms(r, mode), |c| c.forget_user(&r.user_id)).await
+        let (record, who) = (r.clone(), r.user_id.clone());
+        self.write(owned!(|db| db.enrol_sms(&record, mode)), move |k| k.forget_user(&who)).await
     }
 );
 
@@ -334,19 +374,22 @@ role!(FlowStore {
     fn purge_finished(&self, before: Timestamp) -> Result<u64, StorageError>;
 }
     async fn bankid_flow(&self, id: &str) -> Result<Option<BankIdFlowRecord>, StorageError> {
-        self.read_through_found(&self.flows, id, self.inner.bankid_flow(id)).await
+        self.read_through_found(|k| &k.flows, id, self.inner.bankid_flow(id)).await
     }
 
     async fn claim_bankid_collect(&self, id: &str, now: Timestamp, not_since: Timestamp) -> Result<bool, StorageError> {
-        self.write(self.inner.claim_bankid_collect(id, now, not_since), |c| c.flows.remove(id).map(drop)).await
+        let (flow, key) = (id.to_string(), id.to_string());
+        self.write(owned!(|db| db.claim_bankid_collect(&flow, now, not_since)), move |k| k.forget_flow(&key)).await
     }
 
     async fn note_bankid_pending(&self, id: &str, hint: &str, at: Timestamp) -> Result<(), StorageError> {
-        self.write(self.inner.note_bankid_pending(id, hint, at), |c| c.flows.remove(id).map(drop)).await
+        let (flow, key, hint) = (id.to_string(), id.to_string(), hint.to_string());
+        self.write(owned!(|db| db.note_bankid_pending(&flow, &hint, at)), move |k| k.forget_flow(&key)).await
     }
 
     async fn set_bankid_mode(&self, id: &str, mode: &str) -> Result<(), StorageError> {
-        self.write(self.inner.set_bankid_mode(id, mode), |c| c.flows.remove(id).map(drop)).await
+        let (flow, key, mode) = (id.to_string(), id.to_string(), mode.to_string());
+        self.write(owned!(|db| db.set_bankid_mode(&flow, &mode)), move |k| k.forget_flow(&key)).await
     }
 
     async fn finish_bankid_flow(
@@ -357,20 +400,20 @@ role!(FlowStore {
         result_user_id: Option<&str>,
         at: Timestamp,
     ) -> Result<bool, StorageError> {
-        let change = self.inner.finish_bankid_flow(id, state, hint, result_user_id, at);
-        self.write(change, |c| c.flows.remove(id).map(drop)).await
+        let (flow, key, state) = (id.to_string(), id.to_string(), state.to_string());
+        let (hint, user) = (hint.map(str::to_string), result_user_id.map(str::to_string));
+        let change = owned!(|db| db.finish_bankid_flow(&flow, &state, hint.as_deref(), user.as_deref(), at));
+        self.write(change, move |k| k.forget_flow(&key)).await
     }
 
     async fn consume_bankid_flow(&self, id: &str) -> Result<bool, StorageError> {
-        self.write(self.inner.consume_bankid_flow(id), |c| c.flows.remove(id).map(drop)).await
+        let (flow, key) = (id.to_string(), id.to_string());
+        self.write(owned!(|db| db.consume_bankid_flow(&flow)), move |k| k.forget_flow(&key)).await
     }
 
     async fn delete_bankid_flows_before(&self, before: Timestamp) -> Result<u64, StorageError> {
-        self.write(self.inner.delete_bankid_flows_before(before), |c| {
-            c.flows.retain(|_, e| e.value.started_at >= before);
-            None
-        })
-        .await
+        let forget = move |k: &Kept| k.flows.retain(|_, e| e.value.started_at >= before);
+        self.write(owned!(|db| db.delete_bankid_flows_before(before)), forget).await
     }
 );
 

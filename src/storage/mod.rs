@@ -39,6 +39,8 @@ pub enum StorageError {
          other, or use PostgreSQL for several)"
     )]
     InUse(String),
+    #[error("a database write was interrupted: {0}")]
+    Interrupted(String),
 }
 
 /// A session as stored.

@@ -222,6 +222,17 @@ fn session(id: &str, user: &str) -> stjarna::storage::SessionRecord {
     }
 }
 
+fn bankid_of(user: &str) -> BankIdEnrolmentRecord {
+    BankIdEnrolmentRecord {
+        user_id: user.into(),
+        pn_encrypted: String::new(),
+        pn_hash: format!("h-{user}"),
+        pn_masked: "m".into(),
+        name: "n".into(),
+        enrolled_at: NOW,
+    }
+}
+
 /// What the store keeps in memory never hides a write made through it: each read comes right
 /// after the change (the busy pages read sessions, enrolments and flows from memory).
 #[tokio::test]
@@ -247,15 +258,7 @@ async fn every_write_is_read_back_at_once() {
 
         assert!(store.enrolments("u").await.unwrap().is_empty());
         assert!(store.bankid_enrolment("u").await.unwrap().is_none());
-        let bankid = BankIdEnrolmentRecord {
-            user_id: "u".into(),
-            pn_encrypted: String::new(),
-            pn_hash: "h".into(),
-            pn_masked: "m".into(),
-            name: "n".into(),
-            enrolled_at: NOW,
-        };
-        assert!(store.enrol_bankid(&bankid, EnrolMode::Add).await.unwrap());
+        assert!(store.enrol_bankid(&bankid_of("u"), EnrolMode::Add).await.unwrap());
         assert_eq!(store.enrolments("u").await.unwrap().len(), 1);
         assert!(store.bankid_enrolment("u").await.unwrap().is_some());
         store.lift_cooldown("u", NOW + 5).await.unwrap();
@@ -299,15 +302,7 @@ async fn another_instances_writes_reach_what_this_one_keeps() {
     assert_eq!(a.bankid_flow("f").await.unwrap().unwrap().state, "pending");
 
     b.delete_session("s").await.unwrap();
-    let bankid = BankIdEnrolmentRecord {
-        user_id: "u".into(),
-        pn_encrypted: String::new(),
-        pn_hash: "h".into(),
-        pn_masked: "m".into(),
-        name: "n".into(),
-        enrolled_at: NOW,
-    };
-    assert!(b.enrol_bankid(&bankid, EnrolMode::Add).await.unwrap());
+    assert!(b.enrol_bankid(&bankid_of("u"), EnrolMode::Add).await.unwrap());
     assert!(b.finish_bankid_flow("f", "failed", Some("userCancel"), None, NOW).await.unwrap());
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
@@ -323,6 +318,34 @@ async fn another_instances_writes_reach_what_this_one_keeps() {
             "A still sees: session ended {ended}, enrolled {enrolled}, flow failed {failed}"
         );
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+
+    // Rows gone without a row each (TRUNCATE, to log everyone out) reach A too.
+    b.insert_session(&session("t", "u")).await.unwrap();
+    assert!(a.session("t").await.unwrap().is_some());
+    let raw = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
+    sqlx::query("TRUNCATE sessions").execute(&raw).await.unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    while a.session("t").await.unwrap().is_some() {
+        assert!(std::time::Instant::now() < deadline, "A still serves a session truncated away");
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// A request that goes away in the middle of a write (a closed tab) does not leave what was
+/// written unforgotten: the write finishes, and what it changed is read back as changed.
+#[tokio::test]
+async fn a_write_left_half_way_still_finishes_and_is_forgotten() {
+    for (store, _dir) in backends().await {
+        store.insert_session(&session("gone", "u")).await.unwrap();
+        assert!(store.session("gone").await.unwrap().is_some(), "kept in memory");
+        // Polled once, then dropped: as actix drops a handler whose client went away.
+        let _ = tokio::time::timeout(std::time::Duration::ZERO, store.delete_session("gone")).await;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        while store.session("gone").await.unwrap().is_some() {
+            assert!(std::time::Instant::now() < deadline, "the logout was lost or is still served from memory");
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
     }
 }
 

@@ -70,7 +70,7 @@ impl PgStorage {
 
     /// Tells `cache` what other instances change, for as long as it lives.
     pub fn feed(&self, cache: &std::sync::Arc<crate::storage::cache::CachedStorage>) {
-        feed::listen(self.listener_pool.clone(), cache);
+        feed::listen(self.listener_pool.clone(), self.pool.clone(), cache);
     }
 
     /// Brings the schema up to date; sqlx holds an advisory lock meanwhile, so instances starting
