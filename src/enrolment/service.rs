@@ -36,6 +36,19 @@ pub struct Owner<'a> {
     pub account_name: &'a str,
 }
 
+/// What became of a service desk's request to lift a user's cooling-off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lift {
+    /// Lifted for this many services.
+    Lifted(u64),
+    /// Agents never lift their own.
+    OwnAccount,
+    /// No caller verification of this user within the step-up window.
+    NotVerified,
+    /// The caller was verified with a service that is cooling off itself.
+    ProofCooling,
+}
+
 pub struct EnrolmentService {
     store: Arc<dyn Storage>,
     directory: Arc<dyn Directory>,
@@ -150,26 +163,32 @@ impl EnrolmentService {
         &self,
         actor: Owner<'_>,
         user_id: &str,
-        proven_with: ServiceKind,
+        proof: Option<(ServiceKind, Timestamp)>,
         meta: &RequestMeta,
-    ) -> Result<Option<u64>, StorageError> {
+    ) -> Result<Lift, StorageError> {
         let now = self.clock.now();
-        let records = self.store.enrolments(user_id).await?;
-        let proof_cooling =
-            records.iter().any(|r| r.service == proven_with.id() && self.cooling_until(r, now).is_some());
-        let (lifted, outcome, what) = if proof_cooling {
-            (None, Outcome::Blocked, format!("refused: {} is cooling off itself", proven_with.id()))
-        } else {
-            let n = self.store.lift_cooldown(user_id, now).await?;
-            (Some(n), Outcome::Success, format!("{n} services"))
+        let fresh = proof.filter(|(_, at)| now - at <= self.window);
+        let (lift, what) = match fresh {
+            _ if actor.user_id == user_id => (Lift::OwnAccount, "refused: the agent's own account".to_string()),
+            None => (Lift::NotVerified, "refused: no caller verification in the last minutes".to_string()),
+            Some((proven_with, _)) => {
+                let records = self.store.enrolments(user_id).await?;
+                let proof_cooling =
+                    records.iter().any(|r| r.service == proven_with.id() && self.cooling_until(r, now).is_some());
+                if proof_cooling {
+                    (Lift::ProofCooling, format!("refused: {} is cooling off itself", proven_with.id()))
+                } else {
+                    let n = self.store.lift_cooldown(user_id, now).await?;
+                    (Lift::Lifted(n), format!("{n} services, after caller verification with {}", proven_with.id()))
+                }
+            }
         };
-        let event = AuditEvent::new(EventKind::Enrol, outcome).user_id(user_id).detail(format!(
-            "cooling-off lift by {} after caller verification with {}: {what}",
-            actor.account_name,
-            proven_with.id()
-        ));
+        let outcome = if matches!(lift, Lift::Lifted(_)) { Outcome::Success } else { Outcome::Blocked };
+        let event = AuditEvent::new(EventKind::Enrol, outcome)
+            .user_id(user_id)
+            .detail(format!("cooling-off lift by {}: {what}", actor.account_name));
         self.auditor.record(meta, event).await?;
-        Ok(lifted)
+        Ok(lift)
     }
 
     /// Removes an enrolled service, with proof; audited and told.

@@ -375,6 +375,14 @@ async fn the_service_desk_lifts_the_cooling_off_only_with_a_service_that_is_not_
     let own = [("csrf", csrf_in(&html)), ("user", agent_id), ("proof", proof)];
     let res = t.app.post("/admin/verify/lift", &own.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
     assert!(res.text().await.unwrap().contains("ditt eget konto"));
+    // Every refusal is in the audit trail, as blocked.
+    let audit = t.app.audit().await;
+    for why in ["the agent's own account", "no caller verification", "sms is cooling off itself"] {
+        assert!(
+            audit.iter().any(|a| a.outcome == "blocked" && a.detail.as_deref().unwrap_or("").contains(why)),
+            "a blocked lift ({why}) is audited"
+        );
+    }
 
     t.app.client = new_client(); // the caller, now able to reset at once
     let flow = t.start_reset(&user.name).await;

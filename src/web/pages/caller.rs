@@ -6,6 +6,7 @@ use serde::Deserialize;
 
 use super::admin::{Guarded, guard};
 use super::{html, layout, see_other};
+use crate::enrolment::Lift;
 use crate::identity::bankid::{FlowError, FlowState, FlowUser};
 use crate::identity::sms::{Sender, SmsOutcome, SmsStart};
 use crate::session::Roles;
@@ -288,21 +289,17 @@ pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpR
     let form = form.0;
     let i = page.i18n();
     let refuse = |key: &str| html(&page, view(&page, session.user.roles, Some(i.t(key).to_string()), "error"));
-    if form.user == session.user.user_id {
-        return refuse("admin.lift_self");
-    }
-    let window = page.state.settings.enrolment.stepup_minutes as i64 * 60;
-    let now = page.state.clock.now();
-    let proof = caller_verified(&page, &form.user, &form.proof).await?.filter(|(_, at)| now - at <= window);
-    let Some((service, _)) = proof else { return refuse("admin.not_verified") };
+    let proof = caller_verified(&page, &form.user, &form.proof).await?;
     let actor = crate::enrolment::Owner { user_id: &session.user.user_id, account_name: &session.user.account_name };
-    let lifted =
-        page.state.enrolments.lift_cooldown(actor, &form.user, service, &page.meta).await.map_err(|e| page.fail(e))?;
-    match lifted {
-        Some(n) => {
+    let lift =
+        page.state.enrolments.lift_cooldown(actor, &form.user, proof, &page.meta).await.map_err(|e| page.fail(e))?;
+    match lift {
+        Lift::Lifted(n) => {
             let message = i.f("admin.cooldown_lifted", &[("n", &n.to_string())]);
             html(&page, view(&page, session.user.roles, Some(message), "success"))
         }
-        None => refuse("admin.lift_cooling_proof"),
+        Lift::OwnAccount => refuse("admin.lift_self"),
+        Lift::NotVerified => refuse("admin.not_verified"),
+        Lift::ProofCooling => refuse("admin.lift_cooling_proof"),
     }
 }
