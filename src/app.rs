@@ -60,6 +60,8 @@ impl Default for Dependencies {
 pub struct Application {
     port: u16,
     server: Server,
+    /// The Prometheus endpoint on its own listener, and its port (`metrics.listen`).
+    metrics: Option<(u16, Server)>,
     state: actix_web::web::Data<AppState>,
 }
 
@@ -101,7 +103,16 @@ impl Application {
         .listen(listener)
         .map_err(|source| StartupError::Listen { address: format!("port {port}"), source })?
         .run();
-        Ok(Self { port, server, state })
+        let metrics = match state.settings.metrics.listen.as_deref() {
+            Some(address) => Some(metrics_server(address)?),
+            None => None,
+        };
+        Ok(Self { port, server, metrics, state })
+    }
+
+    /// The port of the Prometheus endpoint, when one is configured.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics.as_ref().map(|(port, _)| *port)
     }
 
     pub fn port(&self) -> u16 {
@@ -152,13 +163,44 @@ impl Application {
                 }
             }
         });
+        let metrics = self.metrics.map(|(_, server)| tokio::spawn(server));
         let result = self.server.await;
+        if let Some(m) = metrics {
+            m.abort();
+        }
         janitor.abort();
         if let Some(m) = mailer {
             m.abort();
         }
         result
     }
+}
+
+/// `GET /metrics` on a listener of its own (one worker: a scrape every few seconds).
+fn metrics_server(address: &str) -> Result<(u16, Server), StartupError> {
+    let handle = crate::monitoring::handle().map_err(StartupError::Config)?;
+    let listen_error = |source| StartupError::Listen { address: address.to_string(), source };
+    let listener = TcpListener::bind(address).map_err(listen_error)?;
+    let port = listener.local_addr().map_err(listen_error)?.port();
+    let server = HttpServer::new(move || {
+        let handle = handle.clone();
+        App::new().route(
+            "/metrics",
+            actix_web::web::get().to(move || {
+                let handle = handle.clone();
+                async move {
+                    handle.run_upkeep();
+                    actix_web::HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(handle.render())
+                }
+            }),
+        )
+    })
+    .workers(1)
+    .listen(listener)
+    .map_err(listen_error)?
+    .run();
+    tracing::info!(%address, "metrics at /metrics");
+    Ok((port, server))
 }
 
 fn build_state(

@@ -15,6 +15,7 @@ pub mod identity;
 pub mod janitor;
 pub mod login;
 pub mod mail;
+pub mod monitoring;
 pub mod reset;
 pub mod session;
 pub mod simulators;

@@ -161,6 +161,7 @@ impl Auditor {
             detail: event.detail,
         };
         self.store.append_audit(&record).await?;
+        crate::monitoring::event(event.kind.id(), event.outcome.id());
         if let Some(forward) = &self.forward {
             forward.forward(&record).await;
         }

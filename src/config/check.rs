@@ -73,6 +73,16 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
     } else if s.database.password_file.is_some() && !postgres {
         bad("database.password_file", "is only for PostgreSQL; SQLite has no password".into());
     }
+    if let Some(listen) = &s.metrics.listen {
+        match listen.parse::<SocketAddr>() {
+            Err(_) => bad("metrics.listen", format!("\"{listen}\" is not an address and port such as 127.0.0.1:9464")),
+            // Port 0 picks a free port for each, as tests do.
+            Ok(addr) if addr.port() != 0 && *listen == s.server.listen => {
+                bad("metrics.listen", "must differ from server.listen: metrics never go on the public port".into())
+            }
+            Ok(_) => {}
+        }
+    }
     if let Some(Err(e)) = s.audit.syslog_target() {
         bad("audit.syslog", e);
     }

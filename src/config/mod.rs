@@ -48,6 +48,8 @@ pub struct Settings {
     pub log: LogSettings,
     #[serde(default)]
     pub audit: AuditSettings,
+    #[serde(default)]
+    pub metrics: MetricsSettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -53,3 +53,11 @@ pub enum SyslogTransport {
     Udp,
     Tcp,
 }
+
+/// The Prometheus endpoint: off unless `listen` is given.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(default)]
+pub struct MetricsSettings {
+    /// Address and port of a listener of its own, e.g. `127.0.0.1:9464`; `GET /metrics` there.
+    pub listen: Option<String>,
+}

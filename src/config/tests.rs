@@ -274,3 +274,16 @@ fn logs_and_audit_forwarding_are_configured_or_explained() {
     let p = problems(&format!("{VALID}\n[audit]\njson_file = \"/nonexistent/dir/audit.jsonl\"\n"));
     assert!(p.iter().any(|p| p.starts_with("audit.json_file:") && p.contains("cannot be written")), "{p:?}");
 }
+
+#[test]
+fn metrics_listen_on_their_own_address() {
+    let ok = format!("{VALID}\n[metrics]\nlisten = \"127.0.0.1:9464\"\n");
+    assert!(problems(&ok).is_empty(), "{:?}", problems(&ok));
+    let p = problems(&format!("{VALID}\n[metrics]\nlisten = \"127.0.0.1:0\"\n"));
+    assert!(p.is_empty(), "port 0 is a port of its own: {p:?}");
+    let same = VALID.replace("listen = \"127.0.0.1:0\"", "listen = \"127.0.0.1:8080\"");
+    let p = problems(&format!("{same}\n[metrics]\nlisten = \"127.0.0.1:8080\"\n"));
+    assert!(p.iter().any(|p| p.starts_with("metrics.listen: must differ")), "{p:?}");
+    let p = problems(&format!("{VALID}\n[metrics]\nlisten = \"everywhere\"\n"));
+    assert!(p.iter().any(|p| p.starts_with("metrics.listen:")), "{p:?}");
+}

@@ -28,10 +28,13 @@ impl RootSpanBuilder for RequestLog {
             Ok(response) => {
                 let request = response.request();
                 let micros = request.extensions().get::<Started>().map(|s| s.0.elapsed().as_micros()).unwrap_or(0);
+                let route = request.match_pattern();
+                let route = route.as_deref().unwrap_or("(none)");
+                crate::monitoring::request(route, response.status().as_u16(), micros as f64 / 1e6);
                 tracing::info!(
                     target: "stjarna::http",
                     method = %request.method(),
-                    route = request.match_pattern().as_deref().unwrap_or("(none)"),
+                    route,
                     status = response.status().as_u16(),
                     ms = format_args!("{}.{:03}", micros / 1000, micros % 1000),
                 );

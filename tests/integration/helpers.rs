@@ -304,6 +304,8 @@ pub struct TestApp {
     pub address: String,
     /// The application's janitor, for rounds at a chosen time.
     pub janitor: stjarna::janitor::Janitor,
+    /// The Prometheus endpoint, when the test configured `metrics.listen`.
+    pub metrics: Option<String>,
     /// The application's own storage (what it keeps in memory follows what tests write).
     storage: Arc<dyn stjarna::storage::Storage>,
     pub client: reqwest::Client,
@@ -437,8 +439,9 @@ pub async fn spawn_app_with_clock(dc: &TestDc, clock: ManualClock, edit: impl Fn
     let address = format!("http://127.0.0.1:{}", app.port());
     let janitor = app.janitor();
     let storage = app.store();
+    let metrics = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}/metrics"));
     tokio::spawn(app.run_until_stopped());
-    TestApp { db_url, address, janitor, storage, client: new_client(), clock, _dir: dir }
+    TestApp { db_url, address, metrics, janitor, storage, client: new_client(), clock, _dir: dir }
 }
 
 pub fn new_client() -> reqwest::Client {

@@ -1,5 +1,6 @@
 //! What operations get: the audit trail forwarded as each event is written, to a syslog collector
-//! (RFC 5424, over UDP and over TCP with octet-counted frames) and to a JSON-lines file.
+//! (RFC 5424, over UDP and over TCP with octet-counted frames) and to a JSON-lines file; and
+//! metrics for Prometheus on a listener of their own.
 
 use std::time::Duration;
 
@@ -79,4 +80,36 @@ async fn audit_events_reach_a_syslog_collector_over_tcp_in_octet_counted_frames(
         }
     };
     check_rfc5424(&message, &user.name);
+}
+
+/// The value of the series `name{labels}` in a Prometheus text page (0 when absent).
+fn series(page: &str, name_and_labels: &str) -> f64 {
+    page.lines().find_map(|l| l.strip_prefix(name_and_labels).and_then(|v| v.trim().parse().ok())).unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn metrics_are_scraped_on_their_own_listener_and_move_with_what_happens() {
+    let dc = require_dc!();
+    let app = spawn_app_with(&dc, |c| format!("{c}\n[metrics]\nlisten = \"127.0.0.1:0\"\n")).await;
+    let url = app.metrics.clone().expect("a metrics listener");
+    let scrape = || async { reqwest::get(&url).await.unwrap().text().await.unwrap() };
+    let user = dc.create_user("metrics").await;
+    let login_ok = r#"stjarna_events_total{event="login",outcome="success"}"#;
+    let login_bad = r#"stjarna_events_total{event="login",outcome="failure"}"#;
+    let page = scrape().await;
+    let (ok0, bad0) = (series(&page, login_ok), series(&page, login_bad));
+
+    app.login(&user.name, "Wrong-pw-1!").await;
+    app.login(&user.name, &user.password).await;
+    let page = scrape().await;
+    assert!(series(&page, login_ok) >= ok0 + 1.0, "a successful login is counted:\n{page}");
+    assert!(series(&page, login_bad) >= bad0 + 1.0, "a failed one too");
+    let posts = r#"stjarna_http_requests_total{route="/login",status="303"}"#;
+    assert!(series(&page, posts) >= 1.0, "requests by route pattern and status:\n{page}");
+    assert!(page.contains("stjarna_http_request_duration_seconds_bucket{route=\"/login\""), "latency buckets");
+    assert!(!page.contains(&user.name), "no user is named in metrics");
+
+    // Never on the public port.
+    let public = app.client.get(app.url("/metrics")).send().await.unwrap();
+    assert_eq!(public.status(), 404);
 }

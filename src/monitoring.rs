@@ -1,0 +1,43 @@
+//! Metrics for monitoring: a Prometheus text endpoint on a listener of its own (`metrics.listen`,
+//! off by default, never the public port). One recorder per process: what it counts is the
+//! process's.
+//!
+//! - `stjarna_http_requests_total{route,status}` and `stjarna_http_request_duration_seconds{route}`:
+//!   every request, by route pattern (never a path, so no flow id and a bounded set of labels);
+//! - `stjarna_events_total{event,outcome}`: every audited event (logins, resets, unlocks, changes,
+//!   enrolments, BankID and code steps) by outcome; `outcome="blocked"` is a limit or a rule that
+//!   stopped it.
+
+use std::sync::{Mutex, OnceLock};
+
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+static INSTALLING: Mutex<()> = Mutex::new(());
+
+/// The process's recorder, installed on first use.
+pub fn handle() -> Result<PrometheusHandle, String> {
+    let _one_at_a_time = INSTALLING.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(handle) = HANDLE.get() {
+        return Ok(handle.clone());
+    }
+    let buckets = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0];
+    let handle = PrometheusBuilder::new()
+        .set_buckets(&buckets)
+        .and_then(|b| b.install_recorder())
+        .map_err(|e| format!("the metrics recorder cannot be installed: {e}"))?;
+    Ok(HANDLE.get_or_init(|| handle).clone())
+}
+
+/// One request answered.
+pub fn request(route: &str, status: u16, seconds: f64) {
+    let route = route.to_string();
+    metrics::counter!("stjarna_http_requests_total", "route" => route.clone(), "status" => status.to_string())
+        .increment(1);
+    metrics::histogram!("stjarna_http_request_duration_seconds", "route" => route).record(seconds);
+}
+
+/// One audited event.
+pub fn event(event: &'static str, outcome: &'static str) {
+    metrics::counter!("stjarna_events_total", "event" => event, "outcome" => outcome).increment(1);
+}
