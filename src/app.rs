@@ -104,7 +104,7 @@ impl Application {
         .map_err(|source| StartupError::Listen { address: format!("port {port}"), source })?
         .run();
         let metrics = match state.settings.metrics.listen.as_deref() {
-            Some(address) => Some(metrics_server(address)?),
+            Some(address) => Some(metrics_server(address, state.store.clone(), state.clock.clone())?),
             None => None,
         };
         Ok(Self { port, server, metrics, state })
@@ -176,19 +176,28 @@ impl Application {
     }
 }
 
-/// `GET /metrics` on a listener of its own (one worker: a scrape every few seconds).
-fn metrics_server(address: &str) -> Result<(u16, Server), StartupError> {
+/// `GET /metrics` on a listener of its own (one worker: a scrape every few seconds). The outbox's
+/// backlog is read at each scrape.
+fn metrics_server(
+    address: &str,
+    store: Arc<dyn Storage>,
+    clock: Arc<dyn Clock>,
+) -> Result<(u16, Server), StartupError> {
     let handle = crate::monitoring::handle().map_err(StartupError::Config)?;
     let listen_error = |source| StartupError::Listen { address: address.to_string(), source };
     let listener = TcpListener::bind(address).map_err(listen_error)?;
     let port = listener.local_addr().map_err(listen_error)?.port();
     let server = HttpServer::new(move || {
-        let handle = handle.clone();
+        let (handle, store, clock) = (handle.clone(), store.clone(), clock.clone());
         App::new().route(
             "/metrics",
             actix_web::web::get().to(move || {
-                let handle = handle.clone();
+                let (handle, store, clock) = (handle.clone(), store.clone(), clock.clone());
                 async move {
+                    match store.outbox_backlog().await {
+                        Ok((queued, oldest)) => crate::monitoring::outbox(queued, oldest.map(|t| clock.now() - t)),
+                        Err(e) => tracing::warn!(error = %e, "metrics: the outbox cannot be read"),
+                    }
                     handle.run_upkeep();
                     actix_web::HttpResponse::Ok().content_type("text/plain; version=0.0.4").body(handle.render())
                 }

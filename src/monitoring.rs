@@ -6,7 +6,9 @@
 //!   every request, by route pattern (never a path, so no flow id and a bounded set of labels);
 //! - `stjarna_events_total{event,outcome}`: every audited event (logins, resets, unlocks, changes,
 //!   enrolments, BankID and code steps) by outcome; `outcome="blocked"` is a limit or a rule that
-//!   stopped it.
+//!   stopped it;
+//! - `stjarna_outbox_queued` and `stjarna_outbox_oldest_seconds`: mail waiting to be sent, read at
+//!   each scrape.
 
 use std::sync::{Mutex, OnceLock};
 
@@ -40,4 +42,10 @@ pub fn request(route: &str, status: u16, seconds: f64) {
 /// One audited event.
 pub fn event(event: &'static str, outcome: &'static str) {
     metrics::counter!("stjarna_events_total", "event" => event, "outcome" => outcome).increment(1);
+}
+
+/// The outbox as read at a scrape: mails waiting, and how long the oldest has waited.
+pub fn outbox(queued: i64, oldest_seconds: Option<i64>) {
+    metrics::gauge!("stjarna_outbox_queued").set(queued as f64);
+    metrics::gauge!("stjarna_outbox_oldest_seconds").set(oldest_seconds.unwrap_or(0).max(0) as f64);
 }

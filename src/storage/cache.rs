@@ -422,6 +422,7 @@ role!(OutboxStore {
     fn claim_due_mail(&self, now: Timestamp, lease_until: Timestamp, limit: i64) -> Result<Vec<MailRecord>, StorageError>;
     fn mail_sent(&self, id: i64, at: Timestamp) -> Result<(), StorageError>;
     fn mail_failed(&self, id: i64, error: &str, next_attempt_at: Timestamp) -> Result<(), StorageError>;
+    fn outbox_backlog(&self) -> Result<(i64, Option<Timestamp>), StorageError>;
 });
 
 #[async_trait]

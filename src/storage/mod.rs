@@ -439,6 +439,9 @@ pub trait OutboxStore: Send + Sync {
     async fn mail_sent(&self, id: i64, at: Timestamp) -> Result<(), StorageError>;
 
     async fn mail_failed(&self, id: i64, error: &str, next_attempt_at: Timestamp) -> Result<(), StorageError>;
+
+    /// How many mails wait to be sent, and when the oldest of them was queued.
+    async fn outbox_backlog(&self) -> Result<(i64, Option<Timestamp>), StorageError>;
 }
 
 /// Everything the portal stores, by role; one implementation per database.

@@ -140,6 +140,21 @@ async fn parallel_workers_claim_each_mail_once_and_a_lease_runs_out() {
 }
 
 #[tokio::test]
+async fn the_outbox_backlog_counts_what_waits_and_since_when() {
+    for (store, _dir) in backends().await {
+        assert_eq!(store.outbox_backlog().await.unwrap(), (0, None));
+        for n in 0..3 {
+            store.queue_mail(&MailRecord { created_at: NOW + n, ..mail(n) }).await.unwrap();
+        }
+        let first = store.claim_due_mail(NOW + 10, NOW + 300, 1).await.unwrap();
+        store.mail_sent(first[0].id, NOW + 10).await.unwrap();
+        let waiting = store.outbox_backlog().await.unwrap();
+        assert_eq!(waiting.0, 2, "two wait");
+        assert!(waiting.1.is_some_and(|at| at > NOW), "the oldest waiting is not the one sent: {waiting:?}");
+    }
+}
+
+#[tokio::test]
 async fn a_reminder_is_claimed_once_per_interval() {
     for (store, _dir) in backends().await {
         let claims = join_all((0..10).map(|_| store.claim_reminder("u", NOW, NOW - 7 * 86400))).await;

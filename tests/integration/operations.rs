@@ -108,6 +108,8 @@ async fn metrics_are_scraped_on_their_own_listener_and_move_with_what_happens() 
     assert!(series(&page, posts) >= 1.0, "requests by route pattern and status:\n{page}");
     assert!(page.contains("stjarna_http_request_duration_seconds_bucket{route=\"/login\""), "latency buckets");
     assert!(!page.contains(&user.name), "no user is named in metrics");
+    assert!(page.contains("stjarna_outbox_queued "), "the outbox backlog, read at the scrape:\n{page}");
+    assert!(page.contains("stjarna_outbox_oldest_seconds "), "and its oldest mail's age");
 
     // Never on the public port.
     let public = app.client.get(app.url("/metrics")).send().await.unwrap();

@@ -62,4 +62,10 @@ impl OutboxStore for SqliteStorage {
             .await?;
         Ok(())
     }
+
+    async fn outbox_backlog(&self) -> Result<(i64, Option<Timestamp>), StorageError> {
+        Ok(sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM mail_outbox WHERE sent_at IS NULL")
+            .fetch_one(self.pool())
+            .await?)
+    }
 }
