@@ -377,13 +377,7 @@ pub fn warnings(s: &Settings) -> Vec<ConfigProblem> {
         if s.database.display_url() != *url {
             warn("database.url", "holds the database password; move it to database.password_file");
         }
-        let host = url.split_once("://").map(|(_, rest)| rest).unwrap_or("");
-        let host = host.rsplit_once('@').map(|(_, h)| h).unwrap_or(host);
-        let host = host.split(['/', '?']).next().unwrap_or("");
-        let loopback =
-            ["127.0.0.1", "localhost", "[::1]"].iter().any(|l| host == *l || host.starts_with(&format!("{l}:")));
-        let verified = ["sslmode=verify-full", "sslmode=verify-ca"].iter().any(|m| url.contains(m));
-        if !loopback && !verified {
+        if !s.database.is_loopback() && !s.database.verifies_server() {
             warn(
                 "database.url",
                 "the connection to PostgreSQL is not verified: add ?sslmode=verify-full&sslrootcert=/path/ca.pem \

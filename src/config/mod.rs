@@ -116,16 +116,25 @@ impl DatabaseSettings {
 
     /// The URL as it may be shown or logged: a password in it is replaced by `***`.
     pub fn display_url(&self) -> String {
-        match (self.url.split_once("://"), self.url.rfind('@')) {
-            (Some((scheme, rest)), Some(at)) if at > scheme.len() + 3 => {
-                let userinfo = &rest[..at - scheme.len() - 3];
-                match userinfo.split_once(':') {
-                    Some((user, _)) => format!("{scheme}://{user}:***{}", &self.url[at..]),
-                    None => self.url.clone(),
-                }
+        match url::Url::parse(&self.url) {
+            Ok(mut url) if url.password().is_some() => {
+                let _ = url.set_password(Some("***"));
+                url.to_string()
             }
             _ => self.url.clone(),
         }
+    }
+
+    /// Whether the database is on this machine (as a PostgreSQL URL names its host).
+    pub fn is_loopback(&self) -> bool {
+        let url = url::Url::parse(&self.url).ok();
+        url.as_ref().and_then(|u| u.host_str()).is_some_and(|h| matches!(h, "127.0.0.1" | "localhost" | "[::1]"))
+    }
+
+    /// Whether the URL asks for the server's certificate to be checked (`sslmode=verify-full/-ca`).
+    pub fn verifies_server(&self) -> bool {
+        url::Url::parse(&self.url)
+            .is_ok_and(|u| u.query_pairs().any(|(k, v)| k == "sslmode" && (v == "verify-full" || v == "verify-ca")))
     }
 }
 

@@ -35,16 +35,17 @@ pub struct AuditSettings {
 impl AuditSettings {
     /// The collector's transport and address, if `syslog` is a `udp://` or `tcp://` URL.
     pub fn syslog_target(&self) -> Option<Result<(SyslogTransport, String), String>> {
-        let url = self.syslog.as_deref()?;
-        let parsed = match url.split_once("://") {
-            Some(("udp", addr)) => Ok((SyslogTransport::Udp, addr.to_string())),
-            Some(("tcp", addr)) => Ok((SyslogTransport::Tcp, addr.to_string())),
-            _ => Err(format!("\"{url}\" is not udp://HOST:PORT or tcp://HOST:PORT")),
+        let text = self.syslog.as_deref()?;
+        let url = url::Url::parse(text).ok();
+        let transport = match url.as_ref().map(url::Url::scheme) {
+            Some("udp") => SyslogTransport::Udp,
+            Some("tcp") => SyslogTransport::Tcp,
+            _ => return Some(Err(format!("\"{text}\" is not udp://HOST:PORT or tcp://HOST:PORT"))),
         };
-        Some(parsed.and_then(|(t, addr)| match addr.rsplit_once(':') {
-            Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => Ok((t, addr)),
-            _ => Err(format!("\"{url}\" names no HOST:PORT")),
-        }))
+        Some(match url.as_ref().and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port()?))) {
+            Some(address) => Ok((transport, address)),
+            None => Err(format!("\"{text}\" names no HOST:PORT")),
+        })
     }
 }
 

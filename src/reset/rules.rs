@@ -38,8 +38,20 @@ impl NewPasswordRules {
         Ok(self.with_policy(user, &policy))
     }
 
+    /// As [`Self::for_user`], with the user's policy already read (None: read it now).
+    pub async fn for_user_with(
+        &self,
+        user: &DirectoryUser,
+        policy: Option<&PasswordPolicy>,
+    ) -> Result<Rules, DirectoryError> {
+        match policy {
+            Some(policy) => Ok(self.with_policy(user, policy)),
+            None => self.for_user(user).await,
+        }
+    }
+
     /// The rules for `user` under `policy`, already read.
-    pub fn with_policy(&self, user: &DirectoryUser, policy: &PasswordPolicy) -> Rules {
+    fn with_policy(&self, user: &DirectoryUser, policy: &PasswordPolicy) -> Rules {
         let rules = Rules::new(policy, &self.local, &user.account_name, user.name_to_show());
         if self.pwned.is_some() { rules.with_breach_check() } else { rules }
     }

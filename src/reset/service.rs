@@ -364,26 +364,9 @@ impl ResetService {
         Ok(Some((self.rules.for_user(&user).await?, user)))
     }
 
-    /// The rules for a user's new password: AD's (or their fine-grained) policy, and ours.
-    pub async fn rules_for_user(&self, user: &DirectoryUser) -> Result<Rules, DirectoryError> {
-        self.rules.for_user(user).await
-    }
-
-    /// As [`Self::rules_for_user`], with the user's policy already read (None: read it now).
-    pub async fn rules_with_policy(
-        &self,
-        user: &DirectoryUser,
-        policy: Option<&crate::directory::PasswordPolicy>,
-    ) -> Result<Rules, DirectoryError> {
-        match policy {
-            Some(policy) => Ok(self.rules.with_policy(user, policy)),
-            None => self.rules.for_user(user).await,
-        }
-    }
-
-    /// The rules a new password breaks (none when it may go to AD), the breach check included.
-    pub async fn broken_rules(&self, rules: &Rules, password: &SecretString, repeated: &SecretString) -> Vec<Rule> {
-        self.rules.broken(rules, password, repeated).await
+    /// The rules a new password must meet, for the change page (which proves the user first).
+    pub fn password_rules(&self) -> &NewPasswordRules {
+        &self.rules
     }
 
     /// Takes the flow for its one write, with the day's count, before AD is touched (claim, then

@@ -18,7 +18,7 @@ use crate::web::{Page, WebError};
 async fn rules(page: &Page, user: Option<&DirectoryUser>) -> Result<Rules, WebError> {
     let directory_error = |e| page.fail(e);
     match user {
-        Some(u) => page.state.reset.rules_for_user(u).await.map_err(directory_error),
+        Some(u) => page.state.reset.password_rules().for_user(u).await.map_err(directory_error),
         None => {
             let policy = page.state.login.domain_policy().await.map_err(directory_error)?;
             let p = &page.state.settings.password;
@@ -141,8 +141,9 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
         }
         Err(LoginError::Storage(e)) => return Err(page.fail(e)),
     };
-    let rules = page.state.reset.rules_with_policy(&user, policy.as_ref()).await.map_err(|e| page.fail(e))?;
-    let broken = page.state.reset.broken_rules(&rules, &new, &repeat).await;
+    let rules =
+        page.state.reset.password_rules().for_user_with(&user, policy.as_ref()).await.map_err(|e| page.fail(e))?;
+    let broken = page.state.reset.password_rules().broken(&rules, &new, &repeat).await;
     if !broken.is_empty() {
         let ids: Vec<&str> = broken.iter().map(|r| r.id()).collect();
         let event = AuditEvent::new(EventKind::PasswordChange, Outcome::Failure)
