@@ -65,7 +65,13 @@ impl Throttle {
 
     /// Takes an attempt back: it was no failure (the password was right).
     pub async fn release(&self, attempt: Attempt) -> Result<(), StorageError> {
-        self.store.release_attempt(attempt.id).await
+        self.store.release_attempts(&[attempt.id], None).await
+    }
+
+    /// Takes attempts back and, with `clear`, forgets every failure of that (scope, key): one step.
+    pub async fn release_all(&self, attempts: &[Attempt], clear: Option<(&str, &str)>) -> Result<(), StorageError> {
+        let ids: Vec<i64> = attempts.iter().map(|a| a.id).collect();
+        self.store.release_attempts(&ids, clear).await
     }
 
     /// Counts one event (a failure, or a text message sent) against the key.

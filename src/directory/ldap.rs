@@ -250,6 +250,12 @@ impl LdapDirectory {
 }
 
 /// What a password write's LDAP result means.
+/// A change's modify refused because the old value is not the password (Windows:
+/// `00000056: AtrErr: ...`; Samba: `00000056: Constraint violation - ... doesn't match!`).
+fn old_password_wrong(diagnostic: &str) -> bool {
+    diagnostic.trim_start().starts_with("00000056")
+}
+
 fn password_written(what: &str, result: ldap3::LdapResult) -> Result<(), PasswordWriteError> {
     match result.rc {
         0 => Ok(()),
@@ -371,25 +377,10 @@ impl Directory for LdapDirectory {
         if current.expose_secret().is_empty() {
             return Ok(ChangeResult::CurrentRefused(BindRefusal::InvalidCredentials));
         }
-        let mut conn = self.pools.for_user_bind().await?;
-        let bind = match self.link.timed(conn.simple_bind(user_dn, current.expose_secret())).await {
-            Ok(bind) => bind,
-            Err(e) => {
-                conn.discard();
-                return Err(e.into());
-            }
-        };
-        if bind.rc == 49 {
-            match BindRefusal::from_diagnostic(&bind.text) {
-                BindRefusal::MustChangePassword | BindRefusal::PasswordExpired => {
-                    drop(conn);
-                    conn = self.pools.service().await?;
-                }
-                other => return Ok(ChangeResult::CurrentRefused(other)),
-            }
-        } else if bind.rc != 0 {
-            return Err(DirectoryError::Protocol(format!("bind answered {} {}", bind.rc, bind.text)).into());
-        }
+        // AD grants everyone the Change Password right: the old value in the modify is the proof,
+        // checked by AD in the same operation, so no bind as the user is needed (one round trip
+        // fewer, and it works when the password has expired or must change).
+        let mut conn = self.pools.service().await?;
         let mods: Vec<Mod<Vec<u8>>> = vec![
             Mod::Delete(b"unicodePwd".to_vec(), HashSet::from([unicode_pwd(current.expose_secret())])),
             Mod::Add(b"unicodePwd".to_vec(), HashSet::from([unicode_pwd(new.expose_secret())])),
@@ -397,7 +388,9 @@ impl Directory for LdapDirectory {
         let result = self.link.timed(conn.modify(user_dn, mods)).await;
         let result = conn.settle(result)?;
         match result.rc {
-            // The old value did not match (AD answers a constraint or "no such attribute" error).
+            // The old value did not match: AD (and Samba) answer a constraint violation with
+            // ERROR_INVALID_PASSWORD (0x56), older servers "no such attribute" or 49.
+            19 if old_password_wrong(&result.text) => Ok(ChangeResult::CurrentRefused(BindRefusal::InvalidCredentials)),
             16 | 49 => Ok(ChangeResult::CurrentRefused(BindRefusal::InvalidCredentials)),
             _ => password_written("password change", result).map(|()| ChangeResult::Changed),
         }

@@ -103,10 +103,12 @@ pub trait Directory: Send + Sync + 'static {
     ) -> Result<(), PasswordWriteError>;
 
     /// Changes a password knowing the current one: one modify that deletes the old `unicodePwd`
-    /// and adds the new, so that AD enforces history and minimum age. Made bound as the user; when
-    /// AD will not let the user bind because the password has expired or must change (which it only
-    /// says when the current password is right), made bound as the service account, which AD lets
-    /// anyone do with the old password.
+    /// and adds the new, so that AD enforces history and minimum age. Made bound as the service
+    /// account, which AD lets anyone do with the old password (the Change Password right is
+    /// everyone's): AD checks the old value in the same operation, and counts a wrong one as a
+    /// failed logon. Callers prove the current password with a bind first (which tells a locked or
+    /// disabled account apart); this needs none of its own, so it works as well when the password
+    /// has expired or must change.
     async fn change_password(
         &self,
         user_dn: &str,

@@ -233,8 +233,12 @@ impl LoginService {
     /// The try was no failure (the password was right, or AD refused for another reason that it
     /// tells only with the right password): its counts are taken back.
     async fn uncount(&self, counted: Counted) -> Result<(), StorageError> {
-        self.throttle.release(counted.ip).await?;
-        self.throttle.release(counted.user).await
+        self.throttle.release_all(&[counted.ip, counted.user], None).await
+    }
+
+    /// The password was right: the try's counts are taken back and the user's failures forgotten.
+    async fn uncount_and_clear(&self, counted: Counted, user_key: &str) -> Result<(), StorageError> {
+        self.throttle.release_all(&[counted.ip, counted.user], Some((USER_SCOPE, user_key))).await
     }
 
     async fn attempt(
@@ -258,8 +262,7 @@ impl LoginService {
                 Ok(LoginOutcome::Refused(Refusal::Directory(refusal)))
             }
             PasswordCheck::Accepted => {
-                self.uncount(counted).await?;
-                self.throttle.clear(USER_SCOPE, &user_key).await?;
+                self.uncount_and_clear(counted, &user_key).await?;
                 let roles = self.roles(&user.dn).await?;
                 let is_admin = roles.admin;
                 let detail = if roles.any() { roles.to_list() } else { "user".to_string() };
@@ -367,7 +370,8 @@ impl LoginService {
         let refusal = match self.directory.check_password(&user.dn, current).await? {
             PasswordCheck::Accepted
             | PasswordCheck::Refused(BindRefusal::PasswordExpired | BindRefusal::MustChangePassword) => {
-                self.uncount(counted).await?;
+                // The right password, as for a login: the user's earlier failures are forgotten.
+                self.uncount_and_clear(counted, &user_key).await?;
                 return Ok(Ok(Proved { user, user_key, policy: policy.map(|p| *p) }));
             }
             PasswordCheck::Refused(refusal) => refusal,
@@ -402,7 +406,6 @@ impl LoginService {
         };
         match self.directory.change_password(&user.dn, current, new).await {
             Ok(ChangeResult::Changed) => {
-                self.throttle.clear(USER_SCOPE, user_key).await?;
                 self.auditor.record(meta, audit(Outcome::Success, "changed".into())).await?;
                 Ok(ChangeOutcome::Changed(user))
             }
@@ -470,8 +473,7 @@ impl LoginService {
         }
         match self.directory.check_password(&user.dn, password).await? {
             PasswordCheck::Accepted => {
-                self.uncount(counted).await?;
-                self.throttle.clear(USER_SCOPE, &user_key).await?;
+                self.uncount_and_clear(counted, &user_key).await?;
                 let roles = self.roles(&user.dn).await?;
                 let detail = if roles.any() { roles.to_list() } else { "user".to_string() };
                 self.auditor.record(meta, audit(Outcome::Success, &detail)).await?;

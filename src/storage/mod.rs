@@ -275,8 +275,9 @@ pub trait ThrottleStore: Send + Sync {
         max: i64,
     ) -> Result<Option<(i64, i64)>, StorageError>;
 
-    /// Takes back a recorded attempt (it turned out not to be a failure).
-    async fn release_attempt(&self, id: i64) -> Result<(), StorageError>;
+    /// Takes back recorded attempts (they turned out not to be failures) and, with `clear`, every
+    /// failure of that (scope, key) too: one statement.
+    async fn release_attempts(&self, ids: &[i64], clear: Option<(&str, &str)>) -> Result<(), StorageError>;
 
     /// When the failures since `since` happened, newest first.
     async fn failures_since(&self, scope: &str, key: &str, since: Timestamp) -> Result<Vec<Timestamp>, StorageError>;

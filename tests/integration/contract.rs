@@ -36,12 +36,35 @@ async fn a_limit_grants_exactly_its_number_to_a_burst() {
         positions.sort();
         assert_eq!(positions, [1, 2, 3]);
         // A released attempt frees its place; other keys and scopes are apart.
-        store.release_attempt(granted[0].0).await.unwrap();
+        store.release_attempts(&[granted[0].0], None).await.unwrap();
         assert!(store.reserve_attempt("login-user", "id:u", NOW, NOW - 900, 3).await.unwrap().is_some());
         assert!(store.reserve_attempt("login-user", "id:u", NOW, NOW - 900, 3).await.unwrap().is_none());
         assert!(store.reserve_attempt("login-ip", "id:u", NOW, NOW - 900, 3).await.unwrap().is_some());
         // Outside the window nothing counts.
         assert!(store.reserve_attempt("login-user", "id:u", NOW + 901, NOW + 1, 3).await.unwrap().is_some());
+    }
+}
+
+#[tokio::test]
+async fn attempts_are_released_together_and_a_key_cleared_in_one_step() {
+    for (store, _dir) in backends().await {
+        let reserve =
+            async |scope: &str, key: &str| store.reserve_attempt(scope, key, NOW, NOW - 900, 5).await.unwrap();
+        let ip = reserve("login-ip", "10.0.0.1").await.unwrap();
+        let user = reserve("login-user", "id:v").await.unwrap();
+        let other = reserve("login-user", "id:w").await.unwrap();
+        store.record_failure("login-user", "id:v", NOW - 10).await.unwrap();
+        assert_eq!((ip.1, user.1, other.1), (1, 1, 1), "each the first of its key");
+        store.release_attempts(&[ip.0, user.0], Some(("login-user", "id:v"))).await.unwrap();
+        assert!(store.failures_since("login-ip", "10.0.0.1", 0).await.unwrap().is_empty());
+        assert!(
+            store.failures_since("login-user", "id:v", 0).await.unwrap().is_empty(),
+            "cleared, the older failure too"
+        );
+        assert_eq!(store.failures_since("login-user", "id:w", 0).await.unwrap().len(), 1, "another key is untouched");
+        assert_eq!(reserve("login-user", "id:w").await.unwrap().1, 2, "the position counts the earlier one");
+        store.release_attempts(&[other.0], None).await.unwrap();
+        assert_eq!(store.failures_since("login-user", "id:w", 0).await.unwrap().len(), 1);
     }
 }
 

@@ -1,7 +1,7 @@
 //! The directory layer alone, against the real DC.
 
 use secrecy::SecretString;
-use stjarna::directory::{BindRefusal, Directory, LdapDirectory, PasswordCheck, Username};
+use stjarna::directory::{BindRefusal, ChangeResult, Directory, LdapDirectory, PasswordCheck, Username};
 
 use crate::helpers::TestDc;
 
@@ -173,4 +173,23 @@ async fn without_policy_hints_a_reset_goes_through_and_says_history_is_not_enfor
     let new = SecretString::from("Nytt-lösen-5678!");
     dir.reset_password(&user.dn, &new, true, false).await.unwrap();
     assert_eq!(dc.bind(&user.dn, "Nytt-lösen-5678!").await.0, 0);
+}
+
+/// A change is made on the service account's connection, with no bind as the user: AD itself must
+/// check the old value in the modify (a wrong one changes nothing and counts as a failed logon).
+#[tokio::test]
+async fn a_change_checks_the_old_password_in_the_modify_itself() {
+    let dc = require_dc!();
+    let user = dc.create_user("chgold").await;
+    let dir = directory(&dc);
+    let new = SecretString::from("Nytt-Losen-2026!x");
+    let wrong = dir.change_password(&user.dn, &SecretString::from("Fel-Losen-2026!"), &new).await.unwrap();
+    assert_eq!(wrong, ChangeResult::CurrentRefused(BindRefusal::InvalidCredentials));
+    assert_eq!(dc.attr(&user.dn, "badPwdCount").await.as_deref(), Some("1"), "AD counted the wrong old value");
+    let check = dir.check_password(&user.dn, &SecretString::from(user.password.clone())).await.unwrap();
+    assert_eq!(check, PasswordCheck::Accepted, "the password did not change");
+
+    let right = dir.change_password(&user.dn, &SecretString::from(user.password.clone()), &new).await.unwrap();
+    assert_eq!(right, ChangeResult::Changed);
+    assert_eq!(dir.check_password(&user.dn, &new).await.unwrap(), PasswordCheck::Accepted);
 }

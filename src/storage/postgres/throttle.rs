@@ -26,37 +26,27 @@ impl ThrottleStore for PgStorage {
         since: Timestamp,
         max: i64,
     ) -> Result<Option<(i64, i64)>, StorageError> {
-        // Under READ COMMITTED two counts could both see room: the key's advisory lock, held to
-        // the end of the transaction, puts deciders of one key in a row (across instances too).
-        let mut tx = self.pool.begin().await?;
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1), hashtext($2))")
-            .bind(scope)
-            .bind(key)
-            .execute(&mut *tx)
-            .await?;
-        let (count,): (i64,) =
-            sqlx::query_as("SELECT COUNT(*) FROM throttle_failures WHERE scope = $1 AND key = $2 AND at > $3")
-                .bind(scope)
-                .bind(key)
-                .bind(since)
-                .fetch_one(&mut *tx)
-                .await?;
-        if count >= max {
-            return Ok(None);
-        }
-        let (id,): (i64,) =
-            sqlx::query_as("INSERT INTO throttle_failures (scope, key, at) VALUES ($1, $2, $3) RETURNING id")
+        // One round trip: the function takes the key's lock, counts and records (see its migration).
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT id, place FROM stjarna_reserve_attempt($1, $2, $3, $4, $5)")
                 .bind(scope)
                 .bind(key)
                 .bind(at)
-                .fetch_one(&mut *tx)
+                .bind(since)
+                .bind(max)
+                .fetch_optional(&self.pool)
                 .await?;
-        tx.commit().await?;
-        Ok(Some((id, count + 1)))
+        Ok(row)
     }
 
-    async fn release_attempt(&self, id: i64) -> Result<(), StorageError> {
-        sqlx::query("DELETE FROM throttle_failures WHERE id = $1").bind(id).execute(&self.pool).await?;
+    async fn release_attempts(&self, ids: &[i64], clear: Option<(&str, &str)>) -> Result<(), StorageError> {
+        let (scope, key) = clear.unwrap_or(("", ""));
+        sqlx::query("DELETE FROM throttle_failures WHERE id = ANY($1) OR ($2 <> '' AND scope = $2 AND key = $3)")
+            .bind(ids)
+            .bind(scope)
+            .bind(key)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

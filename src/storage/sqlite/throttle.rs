@@ -27,12 +27,13 @@ impl ThrottleStore for SqliteStorage {
         max: i64,
     ) -> Result<Option<(i64, i64)>, StorageError> {
         let _one_at_a_time = self.decisions.lock().await;
-        // One statement: the count and the insert cannot be separated by another writer.
-        let row: Option<(i64,)> = sqlx::query_as(
+        // One statement: the count and the insert cannot be separated by another writer; the
+        // position (this attempt included) is counted in the same statement.
+        let row: Option<(i64, i64)> = sqlx::query_as(
             "INSERT INTO throttle_failures (scope, key, at)
              SELECT ?1, ?2, ?3
              WHERE (SELECT COUNT(*) FROM throttle_failures WHERE scope = ?1 AND key = ?2 AND at > ?4) < ?5
-             RETURNING rowid",
+             RETURNING rowid, (SELECT COUNT(*) FROM throttle_failures WHERE scope = ?1 AND key = ?2 AND at > ?4)",
         )
         .bind(scope)
         .bind(key)
@@ -41,21 +42,21 @@ impl ThrottleStore for SqliteStorage {
         .bind(max)
         .fetch_optional(&self.pool)
         .await?;
-        let Some((id,)) = row else { return Ok(None) };
-        let (position,): (i64,) = sqlx::query_as(
-            "SELECT COUNT(*) FROM throttle_failures WHERE scope = ? AND key = ? AND at > ? AND rowid <= ?",
-        )
-        .bind(scope)
-        .bind(key)
-        .bind(since)
-        .bind(id)
-        .fetch_one(&self.pool)
-        .await?;
-        Ok(Some((id, position)))
+        Ok(row)
     }
 
-    async fn release_attempt(&self, id: i64) -> Result<(), StorageError> {
-        sqlx::query("DELETE FROM throttle_failures WHERE rowid = ?").bind(id).execute(&self.pool).await?;
+    async fn release_attempts(&self, ids: &[i64], clear: Option<(&str, &str)>) -> Result<(), StorageError> {
+        let ids = serde_json::to_string(ids).expect("a list of numbers is JSON");
+        let (scope, key) = clear.unwrap_or(("", ""));
+        sqlx::query(
+            "DELETE FROM throttle_failures
+             WHERE rowid IN (SELECT value FROM json_each(?1)) OR (?2 <> '' AND scope = ?2 AND key = ?3)",
+        )
+        .bind(ids)
+        .bind(scope)
+        .bind(key)
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 
