@@ -20,7 +20,7 @@ use crate::i18n::Lang;
 use crate::identity::ChangeNotices;
 use crate::identity::DataKey;
 use crate::identity::bankid::{BankId, BankIdFlows, IdkollenClient, Policy, RpClient};
-use crate::identity::sms::{Elks46, SmsFlows, SmsGateway, SmsLimits, Twilio, Webhook};
+use crate::identity::sms::{Elks46, Metered, SmsFlows, SmsGateway, SmsLimits, Twilio, Webhook};
 use crate::login::{LoginService, Throttle};
 use crate::mail::{Mailer, Outbox};
 use crate::reset::ResetService;
@@ -104,7 +104,9 @@ impl Application {
         .map_err(|source| StartupError::Listen { address: format!("port {port}"), source })?
         .run();
         let metrics = match state.settings.metrics.listen.as_deref() {
-            Some(address) => Some(metrics_server(address, state.store.clone(), state.clock.clone())?),
+            Some(address) => {
+                Some(metrics_server(address, state.store.clone(), state.directory.clone(), state.clock.clone())?)
+            }
             None => None,
         };
         Ok(Self { port, server, metrics, state })
@@ -177,10 +179,11 @@ impl Application {
 }
 
 /// `GET /metrics` on a listener of its own (one worker: a scrape every few seconds). The outbox's
-/// backlog is read at each scrape.
+/// backlog and the directory's pools are read at each scrape.
 fn metrics_server(
     address: &str,
     store: Arc<dyn Storage>,
+    directory: Arc<dyn Directory>,
     clock: Arc<dyn Clock>,
 ) -> Result<(u16, Server), StartupError> {
     let handle = crate::monitoring::handle().map_err(StartupError::Config)?;
@@ -188,12 +191,17 @@ fn metrics_server(
     let listener = TcpListener::bind(address).map_err(listen_error)?;
     let port = listener.local_addr().map_err(listen_error)?.port();
     let server = HttpServer::new(move || {
-        let (handle, store, clock) = (handle.clone(), store.clone(), clock.clone());
+        let (handle, store, directory, clock) = (handle.clone(), store.clone(), directory.clone(), clock.clone());
         App::new().route(
             "/metrics",
             actix_web::web::get().to(move || {
-                let (handle, store, clock) = (handle.clone(), store.clone(), clock.clone());
+                let (handle, store, directory, clock) =
+                    (handle.clone(), store.clone(), directory.clone(), clock.clone());
                 async move {
+                    for (dc, pools) in directory.pools() {
+                        crate::monitoring::directory_pool(&dc, "service", pools.service_open, pools.service_idle);
+                        crate::monitoring::directory_pool(&dc, "user", pools.user_open, pools.user_idle);
+                    }
                     match store.outbox_backlog().await {
                         Ok((queued, oldest)) => crate::monitoring::outbox(queued, oldest.map(|t| clock.now() - t)),
                         Err(e) => tracing::warn!(error = %e, "metrics: the outbox cannot be read"),
@@ -401,10 +409,17 @@ fn sms_flows(
     let secret =
         || password.clone().ok_or_else(|| StartupError::Config("sms.password is needed for this gateway".into()));
     let username = s.username.clone().unwrap_or_default();
+    let (name, cost) = (s.gateway.id(), s.cost_per_text);
     let gateway: Arc<dyn SmsGateway> = match s.gateway {
-        SmsGatewayKind::Elks46 => Arc::new(Elks46::new(&s.url, &username, secret()?, &s.from, timeout)),
-        SmsGatewayKind::Twilio => Arc::new(Twilio::new(&s.url, &username, secret()?, &s.from, timeout)),
-        SmsGatewayKind::Webhook => Arc::new(Webhook::new(&s.url, password.clone(), &s.from, timeout)),
+        SmsGatewayKind::Elks46 => {
+            Arc::new(Metered::new(Elks46::new(&s.url, &username, secret()?, &s.from, timeout), name, cost))
+        }
+        SmsGatewayKind::Twilio => {
+            Arc::new(Metered::new(Twilio::new(&s.url, &username, secret()?, &s.from, timeout), name, cost))
+        }
+        SmsGatewayKind::Webhook => {
+            Arc::new(Metered::new(Webhook::new(&s.url, password.clone(), &s.from, timeout), name, cost))
+        }
     };
     let hour = |n: u32| Limit { max_failures: n, window_seconds: 3600 };
     let limits = SmsLimits {

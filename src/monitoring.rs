@@ -8,7 +8,14 @@
 //!   enrolments, BankID and code steps) by outcome; `outcome="blocked"` is a limit or a rule that
 //!   stopped it;
 //! - `stjarna_outbox_queued` and `stjarna_outbox_oldest_seconds`: mail waiting to be sent, read at
-//!   each scrape.
+//!   each scrape;
+//! - `stjarna_sms_sent_total{gateway}`, `stjarna_sms_cost_total{gateway}` (`sms.cost_per_text` per
+//!   text the gateway accepted) and `stjarna_sms_failed_total{gateway,error}`;
+//! - `stjarna_bankid_orders_total{outcome}`: orders started (or not), and how each ended: `complete`,
+//!   `cancelled`, or BankID's hint code or our reason to refuse (a known set; `other` beyond it);
+//! - `stjarna_rate_limit_blocks_total{scope}`: every attempt a limit refused;
+//! - `stjarna_directory_connections{dc,pool,state}` (read at each scrape) and
+//!   `stjarna_directory_errors_total{dc,error}`.
 
 use std::sync::{Mutex, OnceLock};
 
@@ -48,4 +55,64 @@ pub fn event(event: &'static str, outcome: &'static str) {
 pub fn outbox(queued: i64, oldest_seconds: Option<i64>) {
     metrics::gauge!("stjarna_outbox_queued").set(queued as f64);
     metrics::gauge!("stjarna_outbox_oldest_seconds").set(oldest_seconds.unwrap_or(0).max(0) as f64);
+}
+
+/// One text handed to an SMS gateway: accepted (with what one costs), or not (`error` is a kind:
+/// server, refused, timeout, transport).
+pub fn sms(gateway: &'static str, sent: Result<f64, &'static str>) {
+    match sent {
+        Ok(cost) => {
+            metrics::counter!("stjarna_sms_sent_total", "gateway" => gateway).increment(1);
+            // A float that only grows; Prometheus counters in this crate are whole numbers.
+            metrics::gauge!("stjarna_sms_cost", "gateway" => gateway).increment(cost);
+        }
+        Err(error) => {
+            metrics::counter!("stjarna_sms_failed_total", "gateway" => gateway, "error" => error).increment(1)
+        }
+    }
+}
+
+/// How BankID orders went: `started` or `start_failed`, then how each ended.
+pub fn bankid_order(outcome: &str) {
+    const KNOWN: &[&str] = &[
+        "started",
+        "start_failed",
+        "complete",
+        "cancelled",
+        "userCancel",
+        "expiredTransaction",
+        "certificateErr",
+        "startFailed",
+        "notFound",
+        "mismatch",
+        "notVerified",
+        "notEnrolled",
+        "severalAccounts",
+        "noUser",
+        "alreadyEnrolled",
+        "nothingToReplace",
+        "invalidPersonalNumber",
+        "riskTooHigh",
+        "otherDevice",
+    ];
+    let outcome = KNOWN.iter().find(|k| **k == outcome).copied().unwrap_or("other");
+    metrics::counter!("stjarna_bankid_orders_total", "outcome" => outcome).increment(1);
+}
+
+/// An attempt a limit refused.
+pub fn rate_limit_block(scope: &str) {
+    metrics::counter!("stjarna_rate_limit_blocks_total", "scope" => scope.to_string()).increment(1);
+}
+
+/// A directory operation that failed, by domain controller and kind of error.
+pub fn directory_error(dc: &str, error: &'static str) {
+    metrics::counter!("stjarna_directory_errors_total", "dc" => dc.to_string(), "error" => error).increment(1);
+}
+
+/// A directory pool's connections as read at a scrape.
+pub fn directory_pool(dc: &str, pool: &'static str, open: usize, idle: usize) {
+    let dc = dc.to_string();
+    metrics::gauge!("stjarna_directory_connections", "dc" => dc.clone(), "pool" => pool, "state" => "open")
+        .set(open as f64);
+    metrics::gauge!("stjarna_directory_connections", "dc" => dc, "pool" => pool, "state" => "idle").set(idle as f64);
 }

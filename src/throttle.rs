@@ -45,7 +45,11 @@ impl Throttle {
     pub async fn blocked_for(&self, scope: &str, key: &str, limit: Limit) -> Result<Option<i64>, StorageError> {
         let now = self.clock.now();
         let failures = self.store.failures_since(scope, key, now - limit.window_seconds).await?;
-        Ok(wait(&failures, now, limit))
+        let wait = wait(&failures, now, limit);
+        if wait.is_some() {
+            crate::monitoring::rate_limit_block(scope);
+        }
+        Ok(wait)
     }
 
     /// Record-then-decide: counts this attempt against the key unless the limit is reached, in one
@@ -57,6 +61,7 @@ impl Throttle {
         match self.store.reserve_attempt(scope, key, now, since, max).await? {
             Some((id, position)) => Ok(Reserve::Granted(Attempt { id, last: position >= max })),
             None => {
+                crate::monitoring::rate_limit_block(scope);
                 let failures = self.store.failures_since(scope, key, since).await?;
                 Ok(Reserve::Blocked { wait: wait(&failures, now, limit).unwrap_or(limit.window_seconds) })
             }

@@ -282,6 +282,9 @@ fn check_sms(s: &Settings, bad: &mut impl FnMut(&str, String)) {
         }
         crate::config::SmsGatewayKind::Webhook => {}
     }
+    if !sms.cost_per_text.is_finite() || sms.cost_per_text < 0.0 {
+        bad("sms.cost_per_text", format!("{} must be zero or more (what one text costs)", sms.cost_per_text));
+    }
     let name_ok = sms.from.len() <= 11 && sms.from.chars().all(|c| c.is_ascii_alphanumeric()) && !sms.from.is_empty();
     let number_ok =
         sms.from.starts_with('+') && sms.from[1..].chars().all(|c| c.is_ascii_digit()) && sms.from.len() > 4;

@@ -126,6 +126,17 @@ pub enum SmsGatewayKind {
     Webhook,
 }
 
+impl SmsGatewayKind {
+    /// The name in the configuration (and in metrics).
+    pub fn id(self) -> &'static str {
+        match self {
+            SmsGatewayKind::Elks46 => "46elks",
+            SmsGatewayKind::Twilio => "twilio",
+            SmsGatewayKind::Webhook => "webhook",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Deserialize)]
 pub struct SmsSettings {
     pub gateway: SmsGatewayKind,
@@ -157,6 +168,9 @@ pub struct SmsSettings {
     pub resend_cooldown_seconds: i64,
     #[serde(default)]
     pub limits: SmsLimitSettings,
+    /// What one text costs (in your currency), for the `stjarna_sms_cost` metric.
+    #[serde(default)]
+    pub cost_per_text: f64,
 }
 
 /// Texts allowed per hour, against SMS pumping.

@@ -18,6 +18,20 @@ pub enum DirectoryError {
     Protocol(String),
 }
 
+impl DirectoryError {
+    /// A short, stable name of the kind of error (a metrics label).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DirectoryError::Unreachable { .. } => "unreachable",
+            DirectoryError::Timeout { .. } => "timeout",
+            DirectoryError::UntrustedCertificate { .. } => "untrusted_certificate",
+            DirectoryError::ServiceAccountRefused { .. } => "service_account_refused",
+            DirectoryError::CaFile { .. } => "ca_file",
+            DirectoryError::Protocol(_) => "protocol",
+        }
+    }
+}
+
 /// Why AD refused a user's bind (LDAP result 49), from the `data NNN` sub-code.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BindRefusal {

@@ -404,6 +404,10 @@ impl Directory for LdapDirectory {
         }
     }
 
+    fn pools(&self) -> Vec<(String, PoolStatus)> {
+        vec![(self.link.url.clone(), self.pool_status())]
+    }
+
     async fn ping(&self) -> Result<(), DirectoryError> {
         // A pooled connection may be older than the directory's last restart: ask it something.
         let mut conn = self.pools.service().await?;

@@ -127,4 +127,9 @@ pub trait Directory: Send + Sync + 'static {
 
     /// Connects and binds with the service account; for health and configuration checks.
     async fn ping(&self) -> Result<(), DirectoryError>;
+
+    /// Each domain controller's connection pools as they are now (for monitoring).
+    fn pools(&self) -> Vec<(String, PoolStatus)> {
+        Vec::new()
+    }
 }

@@ -59,11 +59,18 @@ impl Link {
     pub async fn timed<T>(&self, op: impl Future<Output = ldap3::result::Result<T>>) -> Result<T, DirectoryError> {
         match tokio::time::timeout(self.op_timeout, op).await {
             Ok(result) => result.map_err(|e| self.classify(e, self.op_timeout)),
-            Err(_) => Err(DirectoryError::Timeout { url: self.url.clone(), seconds: self.op_timeout.as_secs() }),
+            Err(_) => Err(counted(
+                &self.url,
+                DirectoryError::Timeout { url: self.url.clone(), seconds: self.op_timeout.as_secs() },
+            )),
         }
     }
 
     pub fn classify(&self, e: LdapError, timeout: Duration) -> DirectoryError {
+        counted(&self.url, self.classify_uncounted(e, timeout))
+    }
+
+    fn classify_uncounted(&self, e: LdapError, timeout: Duration) -> DirectoryError {
         let url = self.url.clone();
         match e {
             LdapError::Timeout { .. } => DirectoryError::Timeout { url, seconds: timeout.as_secs() },
@@ -79,6 +86,12 @@ impl Link {
     pub fn op_timeout(&self) -> Duration {
         self.op_timeout
     }
+}
+
+/// Counts the error for monitoring, by domain controller and kind.
+fn counted(dc: &str, e: DirectoryError) -> DirectoryError {
+    crate::monitoring::directory_error(dc, e.kind());
+    e
 }
 
 fn classify_io(url: String, e: &io::Error) -> DirectoryError {
@@ -249,7 +262,9 @@ impl Pools {
     fn pool_error(&self, e: PoolError<DirectoryError>) -> DirectoryError {
         match e {
             PoolError::Backend(e) => e,
-            PoolError::Timeout(_) => DirectoryError::Timeout { url: self.url.clone(), seconds: self.wait.as_secs() },
+            PoolError::Timeout(_) => {
+                counted(&self.url, DirectoryError::Timeout { url: self.url.clone(), seconds: self.wait.as_secs() })
+            }
             other => DirectoryError::Protocol(format!("connection pool: {other}")),
         }
     }

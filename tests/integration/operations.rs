@@ -115,3 +115,56 @@ async fn metrics_are_scraped_on_their_own_listener_and_move_with_what_happens() 
     let public = app.client.get(app.url("/metrics")).send().await.unwrap();
     assert_eq!(public.status(), 404);
 }
+
+#[tokio::test]
+async fn metrics_count_texts_and_their_cost_bankid_orders_limits_and_the_directory() {
+    let dc = require_dc!();
+    let with_metrics = |c: String| {
+        let c = c.replace("\n[sms]\n", "\n[sms]\ncost_per_text = 0.5\n");
+        format!("{c}\n[metrics]\nlisten = \"127.0.0.1:0\"\n")
+    };
+    let t = crate::sims::spawn_with_sms(&dc, crate::sims::Gateway::Elks46, with_metrics).await;
+    let url = t.app.metrics.clone().expect("a metrics listener");
+    let scrape = || async { reqwest::get(&url).await.unwrap().text().await.unwrap() };
+    let sent = r#"stjarna_sms_sent_total{gateway="46elks"}"#;
+    let cost = r#"stjarna_sms_cost{gateway="46elks"}"#;
+    let started = r#"stjarna_bankid_orders_total{outcome="started"}"#;
+    let cancelled = r#"stjarna_bankid_orders_total{outcome="cancelled"}"#;
+    let blocked = r#"stjarna_rate_limit_blocks_total{scope="login-user"}"#;
+    // The recorder is the process's, shared with tests running beside this one: counts only grow.
+    let before = scrape().await;
+    let other = dc.create_user("metricblock").await;
+    for _ in 0..4 {
+        t.app.login(&other.name, "Wrong-pw-1!").await;
+    }
+    let user = dc.create_user("metricsms").await;
+    t.app.login(&user.name, &user.password).await;
+
+    let csrf = crate::helpers::csrf_in(&t.app.get_html("/enrol/sms").await);
+    let res = t.app.post("/enrol/sms", &[("csrf", &csrf), ("country", "SE"), ("number", "0701234599")]).await;
+    assert_eq!(res.status(), 303, "the code is sent");
+    let id = t.start_enrol().await;
+    let home = t.app.get_html(&format!("/bankid/{id}")).await;
+    t.app.post(&format!("/bankid/{id}/cancel"), &[("csrf", &crate::helpers::csrf_in(&home))]).await;
+
+    let page = scrape().await;
+    assert!(series(&page, sent) >= series(&before, sent) + 1.0, "a text sent, by gateway:\n{page}");
+    assert!(series(&page, cost) >= series(&before, cost) + 0.5, "and what it cost");
+    assert!(series(&page, started) >= series(&before, started) + 1.0, "a BankID order started");
+    assert!(series(&page, cancelled) >= series(&before, cancelled) + 1.0, "and cancelled");
+    assert!(series(&page, blocked) >= series(&before, blocked) + 1.0, "a login a limit refused");
+    let open = format!(r#"stjarna_directory_connections{{dc="{}",pool="service",state="open"}}"#, dc.url);
+    assert!(series(&page, &open) >= 1.0, "the directory's pools, per DC:\n{page}");
+
+    // A domain controller that refuses connections is counted as such.
+    let down = spawn_app_with(&dc, |c| {
+        format!(
+            "{}\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
+            c.replace(&format!("\"{}\"", dc.url), "\"ldaps://127.0.0.1:1\"")
+        )
+    })
+    .await;
+    let page = reqwest::get(down.metrics.clone().unwrap()).await.unwrap().text().await.unwrap();
+    let refused = r#"stjarna_directory_errors_total{dc="ldaps://127.0.0.1:1",error="unreachable"}"#;
+    assert!(series(&page, refused) >= 1.0, "the start-up check's failure is counted:\n{page}");
+}

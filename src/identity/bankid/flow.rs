@@ -163,11 +163,13 @@ impl BankIdFlows {
         let order_start = match self.bankid.auth(&order).await {
             Ok(order_start) => order_start,
             Err(e) => {
+                crate::monitoring::bankid_order("start_failed");
                 let event = AuditEvent { outcome: Outcome::Failure, ..event }.detail(format!("{}: {e}", purpose.id()));
                 self.auditor.record(meta, event).await?;
                 return Err(FlowError::BankId(e));
             }
         };
+        crate::monitoring::bankid_order("started");
         let mut record =
             self.new_record(purpose, binding, user.as_ref().map(|u| u.user_id), required, order_start.order_ref);
         record.auto_start_token = order_start.auto_start_token;
@@ -304,6 +306,7 @@ impl BankIdFlows {
 
     async fn fail(&self, rec: &BankIdFlowRecord, hint: &str, meta: &RequestMeta) -> Result<(), StorageError> {
         if self.store.finish_bankid_flow(&rec.id, "failed", Some(hint), None, self.clock.now()).await? {
+            crate::monitoring::bankid_order(hint);
             // A BankID that does not prove the reset's user counts as a failed verification there.
             if let (true, Some(reset)) = (hint == "notVerified", rec.context.as_deref()) {
                 self.store.reset_failure(reset).await?;
@@ -358,7 +361,7 @@ impl BankIdFlows {
                 match self.store.complete_bankid_enrolment(&rec.id, &record, mode, now).await? {
                     None => return Ok(()),
                     Some(false) => return self.fail(rec, refused, meta).await,
-                    Some(true) => {}
+                    Some(true) => crate::monitoring::bankid_order("complete"),
                 }
                 let event = AuditEvent::new(EventKind::Enrol, Outcome::Success).user_id(user_id).detail(format!(
                     "bankid {}: {}",
@@ -379,6 +382,7 @@ impl BankIdFlows {
                     return self.fail(rec, "mismatch", meta).await;
                 }
                 if self.store.finish_bankid_flow(&rec.id, "complete", Some("complete"), None, now).await? {
+                    crate::monitoring::bankid_order("complete");
                     self.store.touch_enrolment(user_id, "bankid", now).await?;
                     let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Success)
                         .user_id(user_id)
@@ -397,6 +401,7 @@ impl BankIdFlows {
                 }
                 if self.store.finish_bankid_flow(&rec.id, "complete", Some("complete"), None, now).await? {
                     let user_id = rec.user_id.as_deref().unwrap_or_default();
+                    crate::monitoring::bankid_order("complete");
                     self.store.touch_enrolment(user_id, "bankid", now).await?;
                     let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Success)
                         .user_id(user_id)
@@ -415,6 +420,7 @@ impl BankIdFlows {
                     .finish_bankid_flow(&rec.id, "complete", Some("complete"), Some(&account.user_id), now)
                     .await?
                 {
+                    crate::monitoring::bankid_order("complete");
                     self.store.touch_enrolment(&account.user_id, "bankid", now).await?;
                     let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Success)
                         .user_id(&account.user_id)
@@ -460,6 +466,7 @@ impl BankIdFlows {
         };
         self.frames.forget(id);
         if self.store.finish_bankid_flow(&rec.id, "cancelled", Some("cancelled"), None, self.clock.now()).await? {
+            crate::monitoring::bankid_order("cancelled");
             if let Err(e) = self.bankid.cancel(&rec.order_ref).await {
                 tracing::warn!(error = %e, "BankID cancel failed; the order expires by itself");
             }

@@ -26,6 +26,36 @@ pub trait SmsGateway: Send + Sync + 'static {
     async fn send(&self, to: &PhoneNumber, text: &str) -> Result<String, GatewayError>;
 }
 
+/// A gateway whose sends are counted for monitoring: texts accepted (and what they cost), and
+/// failures by kind.
+pub struct Metered<G> {
+    inner: G,
+    name: &'static str,
+    cost_per_text: f64,
+}
+
+impl<G: SmsGateway> Metered<G> {
+    pub fn new(inner: G, name: &'static str, cost_per_text: f64) -> Self {
+        Self { inner, name, cost_per_text }
+    }
+}
+
+#[async_trait]
+impl<G: SmsGateway> SmsGateway for Metered<G> {
+    async fn send(&self, to: &PhoneNumber, text: &str) -> Result<String, GatewayError> {
+        let sent = self.inner.send(to, text).await;
+        let counted = match &sent {
+            Ok(_) => Ok(self.cost_per_text),
+            Err(GatewayError::Server { .. }) => Err("server"),
+            Err(GatewayError::Refused { .. }) => Err("refused"),
+            Err(GatewayError::Timeout) => Err("timeout"),
+            Err(GatewayError::Transport(_)) => Err("transport"),
+        };
+        crate::monitoring::sms(self.name, counted);
+        sent
+    }
+}
+
 fn http(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder().timeout(timeout).build().expect("a plain HTTP client builds")
 }
