@@ -194,7 +194,7 @@ fn a_missing_file_is_one_clear_problem() {
 #[test]
 fn postgresql_needs_the_secrets_every_instance_shares() {
     let base = include_str!("../../config/example.toml");
-    let pg = base.replace("url = \"sqlite://data/stjarna.db\"", "url = \"postgres://stjarna@db.example.se/stjarna\"");
+    let pg = base.replace("url = \"sqlite:///var/lib/stjarna/stjarna.db\"", "url = \"postgres://stjarna@db.example.se/stjarna\"");
     assert_ne!(pg, base, "the example's database line");
     let settings = crate::config::from_toml_str(&pg);
     let problems: Vec<String> = match settings {
