@@ -50,12 +50,25 @@ make_ca() {
   chmod 600 "$dir/dc.key" "$dir/ca.key"
 }
 
-# smb_options DIR IP: the options that keep a DC inside DIR and on IP.
+# issue_cert CADIR DIR IP NAME: a server certificate for IP and NAME in DIR, from the CA in CADIR
+# (another DC of the same domain: one CA for the domain, as in AD).
+issue_cert() {
+  local ca=$1 dir=$2 ip=$3 name=$4
+  mkdir -p "$dir"
+  cp "$ca/ca.pem" "$dir/ca.pem"
+  openssl req -newkey rsa:2048 -nodes -subj "/CN=$name" -keyout "$dir/dc.key" -out "$dir/dc.csr" 2>/dev/null
+  printf 'subjectAltName=IP:%s,DNS:%s\nextendedKeyUsage=serverAuth\n' "$ip" "$name" > "$dir/ext.cnf"
+  openssl x509 -req -in "$dir/dc.csr" -CA "$ca/ca.pem" -CAkey "$ca/ca.key" -CAcreateserial \
+    -days 3650 -extfile "$dir/ext.cnf" -out "$dir/dc.pem" 2>/dev/null
+  chmod 600 "$dir/dc.key"
+}
+
+# smb_options DIR IP [SERVICES]: the options that keep a DC inside DIR and on IP.
 smb_options() {
-  local dir=$1 ip=$2
+  local dir=$1 ip=$2 services=${3:-ldap, cldap, kdc, rpc}
   printf '%s\n' \
     "interfaces = $ip/8" "bind interfaces only = yes" \
-    "server services = ldap, cldap, kdc, rpc" \
+    "server services = $services" \
     "log file = $dir/log/samba.log" "pid directory = $dir/run" "ncalrpc dir = $dir/run/ncalrpc" \
     "winbindd socket directory = $dir/run/winbindd" "ntp signd socket directory = $dir/run/ntp_signd" \
     "tls enabled = yes" "tls certfile = $dir/tls/dc.pem" "tls keyfile = $dir/tls/dc.key" \
@@ -83,12 +96,12 @@ provision_dc() {
     --complexity=on --min-pwd-length=8 >/dev/null
 }
 
-# write_smb_conf DIR IP: rewrite the [global] options for a DC copied to DIR and IP.
+# write_smb_conf DIR IP [NAME [SERVICES]]: rewrite the [global] options for a DC copied to DIR and IP.
 write_smb_conf() {
-  local dir=$1 ip=$2 conf=$1/etc/smb.conf
+  local dir=$1 ip=$2 name=${3:-DC1} services=${4:-} conf=$1/etc/smb.conf
   {
     echo "[global]"
-    echo "	netbios name = DC1"
+    echo "	netbios name = $name"
     echo "	realm = EXAMPLE.TEST"
     echo "	server role = active directory domain controller"
     echo "	workgroup = EXAMPLE"
@@ -98,7 +111,9 @@ write_smb_conf() {
     echo "	state directory = $dir/state"
     echo "	cache directory = $dir/cache"
     echo "	binddns dir = $dir/bind-dns"
-    smb_options "$dir" "$ip" | sed 's/^/\t/'
+    smb_options "$dir" "$ip" "$services" | sed 's/^/\t/'
+    # A second DC pulls changes every second (Samba's default is 300 s).
+    [ -n "$services" ] && printf "\tdreplsrv:periodic_interval = 1\n\tdreplsrv:periodic_startup_interval = 1\n"
     echo "[sysvol]"
     echo "	path = $dir/state/sysvol"
     echo "	read only = No"
@@ -250,4 +265,87 @@ stop_pg() {
   [ -f "$dir/data/postmaster.pid" ] || return 0
   bin=$(pg_bin)
   su postgres -s /bin/bash -c "$bin/pg_ctl -D '$dir/data' stop -m fast >/dev/null" || true
+}
+
+# Two DCs of one domain replicate by name (dNSHostName, and <NTDS GUID>._msdcs for DRS). There is
+# no DNS server here: the names go in /etc/hosts, in a block of their own, while the pair runs.
+HOSTS_MARK="# stjarna-test-dcs"
+set_test_hosts() {
+  clear_test_hosts
+  local line
+  for line in "$@"; do printf '%s %s\n' "$line" "$HOSTS_MARK" >> /etc/hosts; done
+}
+clear_test_hosts() { sed -i "/ $HOSTS_MARK\$/d" /etc/hosts; }
+
+# ntds_guid URL CA: the objectGUID of the DC's NTDS Settings object, as text.
+ntds_guid() {
+  LDAPTLS_CACERT="$2" ldapsearch -x -H "$1" -D Administrator@example.test -w "$DC_ADMIN_PASSWORD" \
+    -b "CN=Sites,CN=Configuration,$DC_BASE_DN" "(objectClass=nTDSDSA)" objectGUID |
+    sed -n 's/^objectGUID:: //p' | head -1 |
+    python3 -c 'import base64, sys, uuid; print(uuid.UUID(bytes_le=base64.b64decode(sys.stdin.read().strip())))'
+}
+
+# krb5_conf FILE KDC_IP: Kerberos settings for a DC that asks the other DC's KDC (no DNS here).
+krb5_conf() {
+  printf '[libdefaults]\n\tdefault_realm = EXAMPLE.TEST\n\tdns_lookup_realm = false\n\tdns_lookup_kdc = false\n[realms]\n\tEXAMPLE.TEST = {\n\t\tkdc = %s\n\t}\n' "$2" > "$1"
+}
+
+# dc_pair_template: two DCs of one domain, made once like dc_template: dc1 (a copy of the
+# template, with the DRS service name a DC registers through DNS updates) and dc2, joined to it
+# with samba-tool domain join. Prints its directory; dc1-guid in it names dc1's NTDS object.
+dc_pair_template() {
+  local base dir guid ip1=127.0.0.10 ip2=127.0.0.11
+  base=$(dc_template)
+  dir="$STJARNA_ROOT/target/samba/pair-${base##*/template-}"
+  if [ ! -f "$dir/.ready" ]; then
+    log "joining a second DC to a copy of the template (once; about 10 s)"
+    rm -rf "$STJARNA_ROOT"/target/samba/pair-*
+    copy_dc "$base" "$dir/dc1" "$ip1"
+    start_dc "$dir/dc1" "$ip1" "$DC_ADMIN_PASSWORD"
+    guid=$(ntds_guid "ldaps://$ip1" "$dir/dc1/tls/ca.pem")
+    [ -n "$guid" ] || die "the template DC's NTDS GUID could not be read"
+    printf 'dn: CN=DC1,OU=Domain Controllers,%s\nchangetype: modify\nadd: servicePrincipalName\nservicePrincipalName: E3514235-4B06-11D1-AB04-00C04FC2DCD2/%s/example.test\n' \
+      "$DC_BASE_DN" "$guid" | LDAPTLS_CACERT="$dir/dc1/tls/ca.pem" ldapmodify -x -H "ldaps://$ip1" \
+      -D Administrator@example.test -w "$DC_ADMIN_PASSWORD" >/dev/null
+    set_test_hosts "$ip1 dc1.example.test $guid._msdcs.example.test" "$ip2 dc2.example.test"
+    mkdir -p "$dir/dc2/log" "$dir/dc2/run"
+    local empty; empty=$(mktemp)
+    samba-tool domain join example.test DC -s "$empty" -U "EXAMPLE\\Administrator%$DC_ADMIN_PASSWORD" \
+      --server="$ip1" --targetdir="$dir/dc2" --dns-backend=NONE --option="netbios name=DC2" \
+      --option="interfaces=$ip2/8" --option="bind interfaces only=yes" --option="pid directory=$dir/dc2/run" \
+      --option="ncalrpc dir=$dir/dc2/run/ncalrpc" >"$dir/join.log" 2>&1 \
+      || { clear_test_hosts; stop_dc "$dir/dc1"; cat "$dir/join.log" >&2; die "samba-tool domain join failed"; }
+    rm -f "$empty"
+    stop_dc "$dir/dc1"
+    clear_test_hosts
+    echo "$guid" > "$dir/dc1-guid"
+    touch "$dir/.ready"
+  fi
+  echo "$dir"
+}
+
+# start_dc_pair DIR IP1 IP2: copies of the pair template in DIR/dc1 and DIR/dc2 on IP1 and IP2 (one
+# CA for both), their names in /etc/hosts, both started; dc2 pulls dc1's changes every second.
+start_dc_pair() {
+  local dir=$1 ip1=$2 ip2=$3 template guid
+  template=$(dc_pair_template)
+  guid=$(cat "$template/dc1-guid")
+  stop_dc_pair "$dir"
+  copy_dc "$template/dc1" "$dir/dc1" "$ip1"
+  rm -rf "$dir/dc2"; cp -a "$template/dc2" "$dir/dc2"
+  rm -f "$dir/dc2/samba.pid"; rm -rf "$dir/dc2/run" "$dir/dc2/log"; mkdir -p "$dir/dc2/run" "$dir/dc2/log"
+  issue_cert "$dir/dc1/tls" "$dir/dc2/tls" "$ip2" dc2.example.test
+  write_smb_conf "$dir/dc2" "$ip2" DC2 "ldap, cldap, kdc, rpc, drepl"
+  krb5_conf "$dir/dc2/krb5.conf" "$ip1"
+  set_test_hosts "$ip1 dc1.example.test $guid._msdcs.example.test" "$ip2 dc2.example.test"
+  start_dc "$dir/dc1" "$ip1" "$DC_ADMIN_PASSWORD"
+  KRB5_CONFIG="$dir/dc2/krb5.conf" start_dc "$dir/dc2" "$ip2" "$DC_ADMIN_PASSWORD"
+}
+
+stop_dc_pair() {
+  local dir=$1
+  # A test may have stopped dc1 with SIGSTOP: it must run to die.
+  [ -f "$dir/dc1/samba.pid" ] && kill -CONT "$(cat "$dir/dc1/samba.pid")" 2>/dev/null
+  stop_dc "$dir/dc1"; stop_dc "$dir/dc2"
+  clear_test_hosts
 }

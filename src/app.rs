@@ -78,7 +78,7 @@ impl Application {
             None => Arc::new(LdapDirectory::new(&settings.directory)?),
         };
         match directory.ping().await {
-            Ok(()) => tracing::info!(url = %settings.directory.url, "directory reachable"),
+            Ok(()) => tracing::info!(urls = ?settings.directory.urls(), "directory reachable"),
             Err(e) => tracing::warn!("{e}; the portal starts anyway and tells users the directory is unavailable"),
         }
         let state = actix_web::web::Data::new(build_state(settings, store, directory, deps.clock, deps.random)?);
@@ -198,9 +198,11 @@ fn metrics_server(
                 let (handle, store, directory, clock) =
                     (handle.clone(), store.clone(), directory.clone(), clock.clone());
                 async move {
-                    for (dc, pools) in directory.pools() {
-                        crate::monitoring::directory_pool(&dc, "service", pools.service_open, pools.service_idle);
-                        crate::monitoring::directory_pool(&dc, "user", pools.user_open, pools.user_idle);
+                    for dc in directory.domain_controllers() {
+                        let pools = dc.pools;
+                        crate::monitoring::directory_pool(&dc.url, "service", pools.service_open, pools.service_idle);
+                        crate::monitoring::directory_pool(&dc.url, "user", pools.user_open, pools.user_idle);
+                        crate::monitoring::directory_dc(&dc.url, dc.in_use, dc.down_for_seconds.is_some());
                     }
                     match store.outbox_backlog().await {
                         Ok((queued, oldest)) => crate::monitoring::outbox(queued, oldest.map(|t| clock.now() - t)),

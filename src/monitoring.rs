@@ -14,8 +14,8 @@
 //! - `stjarna_bankid_orders_total{outcome}`: orders started (or not), and how each ended: `complete`,
 //!   `cancelled`, or BankID's hint code or our reason to refuse (a known set; `other` beyond it);
 //! - `stjarna_rate_limit_blocks_total{scope}`: every attempt a limit refused;
-//! - `stjarna_directory_connections{dc,pool,state}` (read at each scrape) and
-//!   `stjarna_directory_errors_total{dc,error}`.
+//! - `stjarna_directory_connections{dc,pool,state}`, `stjarna_directory_dc_in_use{dc}` and
+//!   `stjarna_directory_dc_down{dc}` (read at each scrape), and `stjarna_directory_errors_total{dc,error}`.
 
 use std::sync::{Mutex, OnceLock};
 
@@ -115,4 +115,11 @@ pub fn directory_pool(dc: &str, pool: &'static str, open: usize, idle: usize) {
     metrics::gauge!("stjarna_directory_connections", "dc" => dc.clone(), "pool" => pool, "state" => "open")
         .set(open as f64);
     metrics::gauge!("stjarna_directory_connections", "dc" => dc, "pool" => pool, "state" => "idle").set(idle as f64);
+}
+
+/// A domain controller as read at a scrape: operations go to it now, or it is skipped after a
+/// failure.
+pub fn directory_dc(dc: &str, in_use: bool, down: bool) {
+    metrics::gauge!("stjarna_directory_dc_in_use", "dc" => dc.to_string()).set(if in_use { 1.0 } else { 0.0 });
+    metrics::gauge!("stjarna_directory_dc_down", "dc" => dc.to_string()).set(if down { 1.0 } else { 0.0 });
 }

@@ -96,15 +96,28 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
     }
 
     let d = &s.directory;
-    match (d.url.split_once("://").map(|(scheme, _)| scheme), d.starttls) {
-        (Some("ldaps"), false) => {}
-        (Some("ldap"), true) => {}
-        (Some("ldaps"), true) => bad("directory.starttls", "must be false with an ldaps:// URL".into()),
-        (Some("ldap"), false) => bad(
-            "directory.url",
-            "ldap:// without starttls would send passwords in clear text; use ldaps:// or set starttls = true".into(),
-        ),
-        _ => bad("directory.url", format!("\"{}\" is not an ldaps:// or ldap:// URL", d.url)),
+    let key = if d.urls.is_empty() { "directory.url" } else { "directory.urls" };
+    match (&d.url, d.urls.is_empty()) {
+        (None, true) => bad("directory.urls", "name at least one domain controller (or give directory.url)".into()),
+        (Some(_), false) => bad("directory.url", "give either url or urls, not both".into()),
+        _ => {}
+    }
+    for url in d.urls() {
+        match (url.split_once("://").map(|(scheme, _)| scheme), d.starttls) {
+            (Some("ldaps"), false) => {}
+            (Some("ldap"), true) => {}
+            (Some("ldaps"), true) => bad("directory.starttls", "must be false with an ldaps:// URL".into()),
+            (Some("ldap"), false) => bad(
+                key,
+                format!(
+                    "\"{url}\": ldap:// without starttls would send passwords in clear text; use ldaps:// or set starttls = true"
+                ),
+            ),
+            _ => bad(key, format!("\"{url}\" is not an ldaps:// or ldap:// URL")),
+        }
+    }
+    if d.failover_seconds == 0 {
+        bad("directory.failover_seconds", "must be at least 1".into());
     }
     if let Some(ca) = &d.ca_file
         && let Err(e) = std::fs::read(ca)

@@ -148,8 +148,16 @@ fn default_retention_days() -> u32 {
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct DirectorySettings {
-    /// `ldaps://dc1.example.se` or, with `starttls = true`, `ldap://dc1.example.se`.
-    pub url: String,
+    /// `ldaps://dc1.example.se` or, with `starttls = true`, `ldap://dc1.example.se`: one domain
+    /// controller. Or give several in `urls`.
+    #[serde(default)]
+    pub url: Option<String>,
+    /// Domain controllers of the domain, tried in this order: one that refuses connections or
+    /// does not answer in time is skipped for `failover_seconds`.
+    #[serde(default)]
+    pub urls: Vec<String>,
+    #[serde(default = "default_failover")]
+    pub failover_seconds: u64,
     #[serde(default)]
     pub starttls: bool,
     /// PEM file with the CA that issued the domain controllers' certificates.
@@ -187,6 +195,16 @@ pub struct DirectorySettings {
     pub policy_cache_seconds: u64,
 }
 
+impl DirectorySettings {
+    /// The domain controllers, in the order they are tried (`urls`, or the one `url`).
+    pub fn urls(&self) -> Vec<String> {
+        if self.urls.is_empty() { self.url.iter().cloned().collect() } else { self.urls.clone() }
+    }
+}
+
+fn default_failover() -> u64 {
+    60
+}
 fn default_user_filter() -> String {
     "(&(objectCategory=person)(objectClass=user))".into()
 }

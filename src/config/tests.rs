@@ -72,7 +72,8 @@ fn a_valid_file_loads() {
 fn the_example_file_documents_a_valid_configuration() {
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/example.toml");
     let text = std::fs::read_to_string(path).unwrap();
-    // The example points at files under /etc/stjarna/ that exist only on a real server: make them.
+    // The example points at files under /etc/stjarna/ and /run/credentials/ that exist only on a
+    // real server: make them.
     let dir = tempfile::tempdir().unwrap();
     for name in [
         "ad-ca.pem",
@@ -87,6 +88,8 @@ fn the_example_file_documents_a_valid_configuration() {
     }
     std::fs::write(dir.path().join("data-key"), "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY=\n").unwrap();
     let text = text.replace("/etc/stjarna/", &format!("{}/", dir.path().display()));
+    // Secret files come from the service's credentials (the Debian package's unit hands them over).
+    let text = text.replace("/run/credentials/stjarna.service/secret_", &format!("{}/", dir.path().display()));
     assert_eq!(problems(&text), Vec::<String>::new());
 }
 
@@ -194,7 +197,10 @@ fn a_missing_file_is_one_clear_problem() {
 #[test]
 fn postgresql_needs_the_secrets_every_instance_shares() {
     let base = include_str!("../../config/example.toml");
-    let pg = base.replace("url = \"sqlite:///var/lib/stjarna/stjarna.db\"", "url = \"postgres://stjarna@db.example.se/stjarna\"");
+    let pg = base.replace(
+        "url = \"sqlite:///var/lib/stjarna/stjarna.db\"",
+        "url = \"postgres://stjarna@db.example.se/stjarna\"",
+    );
     assert_ne!(pg, base, "the example's database line");
     let settings = crate::config::from_toml_str(&pg);
     let problems: Vec<String> = match settings {
@@ -286,4 +292,22 @@ fn metrics_listen_on_their_own_address() {
     assert!(p.iter().any(|p| p.starts_with("metrics.listen: must differ")), "{p:?}");
     let p = problems(&format!("{VALID}\n[metrics]\nlisten = \"everywhere\"\n"));
     assert!(p.iter().any(|p| p.starts_with("metrics.listen:")), "{p:?}");
+}
+
+#[test]
+fn several_domain_controllers_are_listed_in_urls_and_each_is_checked() {
+    let two = VALID.replace("url = \"ldaps://127.0.0.2\"", "urls = [\"ldaps://127.0.0.2\", \"ldaps://127.0.0.5\"]");
+    assert_eq!(problems(&two), Vec::<String>::new());
+    let f = file(&two);
+    let settings = load_with_env(f.path(), no_env()).unwrap();
+    assert_eq!(settings.directory.urls(), ["ldaps://127.0.0.2", "ldaps://127.0.0.5"]);
+
+    let clear = two.replace("ldaps://127.0.0.5", "ldap://127.0.0.5");
+    let p = problems(&clear);
+    assert!(p.iter().any(|p| p.starts_with("directory.urls:") && p.contains("ldap://127.0.0.5")), "{p:?}");
+    let both =
+        VALID.replace("url = \"ldaps://127.0.0.2\"", "url = \"ldaps://127.0.0.2\"\nurls = [\"ldaps://127.0.0.5\"]");
+    assert!(problems(&both).iter().any(|p| p.starts_with("directory.url:") && p.contains("not both")));
+    let none = VALID.replace("url = \"ldaps://127.0.0.2\"\n", "");
+    assert!(problems(&none).iter().any(|p| p.starts_with("directory.urls:")), "{:?}", problems(&none));
 }

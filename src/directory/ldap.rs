@@ -8,8 +8,9 @@ use std::collections::HashSet;
 use ldap3::{Ldap, Mod, Scope, SearchEntry, ldap_escape};
 use secrecy::{ExposeSecret, SecretString};
 
+use super::dcs::{Dc, DcStatus, Dcs, Tried};
 use super::policy::{DOMAIN_ATTRS, PSO_ATTRS};
-use super::pool::{Link, PoolStatus, Pools};
+use super::pool::PoolStatus;
 use super::{
     BindRefusal, ChangeResult, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordPolicy,
     PasswordRefusal, PasswordWriteError, Username,
@@ -32,8 +33,7 @@ const UF_ACCOUNTDISABLE: u32 = 0x2;
 const UF_LOCKOUT: u32 = 0x10;
 
 pub struct LdapDirectory {
-    link: Link,
-    pools: Pools,
+    dcs: Dcs,
     base_dn: String,
     user_filter: String,
     /// Policies read lately (the domain's under "", PSOs under their DN), with when they were read.
@@ -51,11 +51,8 @@ impl LdapDirectory {
         let bind_password = s
             .bind_password()
             .map_err(|e| DirectoryError::ServiceAccountRefused { bind_dn: s.bind_dn.clone(), reason: e.to_string() })?;
-        let link = Link::new(s)?;
-        let pools = Pools::new(&link, s, bind_password);
         Ok(Self {
-            link,
-            pools,
+            dcs: Dcs::new(s, bind_password)?,
             base_dn: s.base_dn.clone(),
             user_filter: s.user_filter.clone(),
             policies: Default::default(),
@@ -76,25 +73,26 @@ impl LdapDirectory {
         }
     }
 
-    /// How many connections are open now.
+    /// How many connections to the first domain controller are open now.
     pub fn pool_status(&self) -> PoolStatus {
-        self.pools.status()
+        self.dcs.status()[0].pools
     }
 
     async fn search(
         &self,
+        dc: &Dc,
         ldap: &mut Ldap,
         base: &str,
         scope: Scope,
         filter: &str,
         attrs: &[&str],
     ) -> Result<Vec<SearchEntry>, DirectoryError> {
-        let (entries, result) = self
+        let (entries, result) = dc
             .link
             .timed(ldap.search(base, scope, filter, attrs.to_vec()))
             .await?
             .non_error()
-            .map_err(|e| self.link.classify(e, self.link.op_timeout()))?;
+            .map_err(|e| dc.link.classify(e, dc.link.op_timeout()))?;
         // 32: noSuchObject, e.g. a base that does not exist: no entries.
         if result.rc == 32 {
             return Ok(Vec::new());
@@ -102,17 +100,25 @@ impl LdapDirectory {
         Ok(entries.into_iter().map(SearchEntry::construct).collect())
     }
 
-    /// One search with a pooled service connection.
+    /// One search with a pooled service connection, on the first DC that answers (the user's
+    /// pinned DC first, when the search is about a user).
     async fn search_once(
         &self,
+        user_dn: Option<&str>,
         base: &str,
         scope: Scope,
         filter: &str,
         attrs: &[&str],
     ) -> Result<Vec<SearchEntry>, DirectoryError> {
-        let mut conn = self.pools.service().await?;
-        let result = self.search(&mut conn, base, scope, filter, attrs).await;
-        conn.settle(result)
+        self.dcs
+            .read(user_dn, |dc| {
+                Box::pin(async move {
+                    let mut conn = dc.pools.service().await?;
+                    let result = self.search(dc, &mut conn, base, scope, filter, attrs).await;
+                    conn.settle(result)
+                })
+            })
+            .await
     }
 }
 
@@ -122,7 +128,7 @@ impl LdapDirectory {
         let oid = self
             .hints
             .get_or_try_init(|| async {
-                let root = self.search_once("", Scope::Base, "(objectClass=*)", &["supportedControl"]).await?;
+                let root = self.search_once(None, "", Scope::Base, "(objectClass=*)", &["supportedControl"]).await?;
                 let supported = root.first().and_then(|e| e.attrs.get("supportedControl").cloned()).unwrap_or_default();
                 let oid = super::hints::pick(&supported);
                 tracing::info!(control = oid.unwrap_or("none"), "password history on resets (policy hints)");
@@ -166,7 +172,7 @@ impl LdapDirectory {
     /// The one user in scope matching `wanted`; none when several match.
     async fn find_one(&self, wanted: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
         let filter = format!("(&{}{wanted})", self.user_filter);
-        let mut entries = self.search_once(&self.base_dn, Scope::Subtree, &filter, USER_ATTRS).await?;
+        let mut entries = self.search_once(None, &self.base_dn, Scope::Subtree, &filter, USER_ATTRS).await?;
         if entries.len() > 1 {
             tracing::warn!(count = entries.len(), "several directory users match one login name; refusing all");
             return Ok(None);
@@ -175,11 +181,11 @@ impl LdapDirectory {
     }
 
     /// Every user in scope, paged, on one service connection.
-    async fn read_all_users(&self, ldap: &mut Ldap) -> Result<Vec<DirectoryUser>, DirectoryError> {
+    async fn read_all_users(&self, dc: &Dc, ldap: &mut Ldap) -> Result<Vec<DirectoryUser>, DirectoryError> {
         use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
         let adapters: Vec<Box<dyn Adapter<&str, Vec<&str>>>> =
             vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(200))];
-        let mut stream = self
+        let mut stream = dc
             .link
             .timed(ldap.streaming_search_with(
                 adapters,
@@ -190,7 +196,7 @@ impl LdapDirectory {
             ))
             .await?;
         let mut users = Vec::new();
-        while let Some(entry) = self.link.timed(stream.next()).await? {
+        while let Some(entry) = dc.link.timed(stream.next()).await? {
             if let Some(user) = to_user(SearchEntry::construct(entry)) {
                 users.push(user);
             }
@@ -200,14 +206,19 @@ impl LdapDirectory {
     }
 
     /// The policy in force for the user (their PSO when readable), or the domain's.
-    async fn read_policy(&self, ldap: &mut Ldap, user_dn: Option<&str>) -> Result<PasswordPolicy, DirectoryError> {
+    async fn read_policy(
+        &self,
+        dc: &Dc,
+        ldap: &mut Ldap,
+        user_dn: Option<&str>,
+    ) -> Result<PasswordPolicy, DirectoryError> {
         if let Some(dn) = user_dn {
-            let user = self.search(ldap, dn, Scope::Base, "(objectClass=*)", &["msDS-ResultantPSO"]).await?;
+            let user = self.search(dc, ldap, dn, Scope::Base, "(objectClass=*)", &["msDS-ResultantPSO"]).await?;
             if let Some(pso_dn) = user.first().and_then(|e| first(e, "msDS-ResultantPSO")) {
                 if let Some(policy) = self.cached_policy(&pso_dn) {
                     return Ok(policy);
                 }
-                let pso = self.search(ldap, &pso_dn, Scope::Base, "(objectClass=*)", PSO_ATTRS).await?;
+                let pso = self.search(dc, ldap, &pso_dn, Scope::Base, "(objectClass=*)", PSO_ATTRS).await?;
                 match pso.first() {
                     Some(entry) if entry.attrs.contains_key("msDS-MinimumPasswordLength") => {
                         let policy = PasswordPolicy::from_pso(&pso_dn, &entry.attrs);
@@ -225,27 +236,39 @@ impl LdapDirectory {
         if let Some(policy) = self.cached_policy("") {
             return Ok(policy);
         }
-        let root = self.search(ldap, "", Scope::Base, "(objectClass=*)", &["defaultNamingContext"]).await?;
+        let root = self.search(dc, ldap, "", Scope::Base, "(objectClass=*)", &["defaultNamingContext"]).await?;
         let domain_dn = root
             .first()
             .and_then(|e| first(e, "defaultNamingContext"))
             .ok_or_else(|| DirectoryError::Protocol("the root DSE names no defaultNamingContext".into()))?;
-        let domain = self.search(ldap, &domain_dn, Scope::Base, "(objectClass=*)", DOMAIN_ATTRS).await?;
+        let domain = self.search(dc, ldap, &domain_dn, Scope::Base, "(objectClass=*)", DOMAIN_ATTRS).await?;
         let attrs = domain.first().map(|e| e.attrs.clone()).unwrap_or_else(HashMap::new);
         let policy = PasswordPolicy::from_domain(&attrs);
         self.keep_policy("", &policy);
         Ok(policy)
     }
 
-    /// One modify with a pooled service connection; its LDAP result.
-    async fn modify_once<S: AsRef<[u8]> + Eq + std::hash::Hash>(
+    /// One modify with a pooled service connection, with `controls` when given; its LDAP result.
+    /// The user is pinned to the DC that made it.
+    async fn modify_once<S: AsRef<[u8]> + Eq + std::hash::Hash + Clone + Send + Sync>(
         &self,
         dn: &str,
         mods: Vec<Mod<S>>,
+        controls: Option<Vec<ldap3::controls::RawControl>>,
     ) -> Result<ldap3::LdapResult, DirectoryError> {
-        let mut conn = self.pools.service().await?;
-        let result = self.link.timed(conn.modify(dn, mods)).await;
-        conn.settle(result)
+        let (mods, controls) = (&mods, &controls);
+        self.dcs
+            .write(dn, true, |dc| {
+                Box::pin(async move {
+                    let mut conn = dc.pools.service().await.map_err(Tried::Before)?;
+                    let result = match controls {
+                        Some(c) => dc.link.timed(conn.with_controls(c.clone()).modify(dn, mods.clone())).await,
+                        None => dc.link.timed(conn.modify(dn, mods.clone())).await,
+                    };
+                    conn.settle(result).map_err(Tried::After)
+                })
+            })
+            .await
     }
 }
 
@@ -288,7 +311,7 @@ impl Directory for LdapDirectory {
     async fn search_users(&self, text: &str, limit: usize) -> Result<Vec<DirectoryUser>, DirectoryError> {
         let t = ldap_escape(text.trim());
         let filter = format!("(&{}(|(sAMAccountName=*{t}*)(displayName=*{t}*)(mail=*{t}*)))", self.user_filter);
-        let entries = self.search_once(&self.base_dn, Scope::Subtree, &filter, USER_ATTRS).await?;
+        let entries = self.search_once(None, &self.base_dn, Scope::Subtree, &filter, USER_ATTRS).await?;
         let mut users: Vec<DirectoryUser> = entries.into_iter().filter_map(to_user).collect();
         users.sort_by_key(|u| u.account_name.to_lowercase());
         users.truncate(limit);
@@ -296,13 +319,19 @@ impl Directory for LdapDirectory {
     }
 
     async fn all_users(&self) -> Result<Vec<DirectoryUser>, DirectoryError> {
-        let mut conn = self.pools.service().await?;
-        let result = self.read_all_users(&mut conn).await;
-        conn.settle(result)
+        self.dcs
+            .read(None, |dc| {
+                Box::pin(async move {
+                    let mut conn = dc.pools.service().await?;
+                    let result = self.read_all_users(dc, &mut conn).await;
+                    conn.settle(result)
+                })
+            })
+            .await
     }
 
     async fn attribute(&self, dn: &str, name: &str) -> Result<Option<String>, DirectoryError> {
-        let entries = self.search_once(dn, Scope::Base, "(objectClass=*)", &[name]).await?;
+        let entries = self.search_once(Some(dn), dn, Scope::Base, "(objectClass=*)", &[name]).await?;
         Ok(entries.first().and_then(|e| first(e, name)))
     }
 
@@ -311,9 +340,18 @@ impl Directory for LdapDirectory {
         if password.expose_secret().is_empty() {
             return Ok(PasswordCheck::Refused(BindRefusal::InvalidCredentials));
         }
-        let mut conn = self.pools.for_user_bind().await?;
-        let result = self.link.timed(conn.simple_bind(user_dn, password.expose_secret())).await;
-        let result = conn.settle(result)?;
+        // A bind that reached a DC may have counted a wrong password there: only a DC that could
+        // not be connected to is passed over.
+        let result = self
+            .dcs
+            .write(user_dn, false, |dc| {
+                Box::pin(async move {
+                    let mut conn = dc.pools.for_user_bind().await.map_err(Tried::Before)?;
+                    let result = dc.link.timed(conn.simple_bind(user_dn, password.expose_secret())).await;
+                    conn.settle(result).map_err(Tried::After)
+                })
+            })
+            .await?;
         match result.rc {
             0 => Ok(PasswordCheck::Accepted),
             49 => Ok(PasswordCheck::Refused(BindRefusal::from_diagnostic(&result.text))),
@@ -323,21 +361,27 @@ impl Directory for LdapDirectory {
 
     async fn is_member_of(&self, user_dn: &str, group_dn: &str) -> Result<bool, DirectoryError> {
         let filter = format!("(memberOf:{IN_CHAIN}:={})", ldap_escape(group_dn));
-        Ok(!self.search_once(user_dn, Scope::Base, &filter, &["1.1"]).await?.is_empty())
+        Ok(!self.search_once(Some(user_dn), user_dn, Scope::Base, &filter, &["1.1"]).await?.is_empty())
     }
 
     async fn groups_of(&self, user_dn: &str) -> Result<Vec<String>, DirectoryError> {
         let filter = format!("(&(objectClass=group)(member:{IN_CHAIN}:={}))", ldap_escape(user_dn));
-        let entries = self.search_once(&self.base_dn, Scope::Subtree, &filter, &["1.1"]).await?;
+        let entries = self.search_once(Some(user_dn), &self.base_dn, Scope::Subtree, &filter, &["1.1"]).await?;
         let mut groups: Vec<String> = entries.into_iter().map(|e| e.dn).collect();
         groups.sort();
         Ok(groups)
     }
 
     async fn password_policy(&self, user_dn: Option<&str>) -> Result<PasswordPolicy, DirectoryError> {
-        let mut conn = self.pools.service().await?;
-        let result = self.read_policy(&mut conn, user_dn).await;
-        conn.settle(result)
+        self.dcs
+            .read(user_dn, |dc| {
+                Box::pin(async move {
+                    let mut conn = dc.pools.service().await?;
+                    let result = self.read_policy(dc, &mut conn, user_dn).await;
+                    conn.settle(result)
+                })
+            })
+            .await
     }
 
     async fn reset_password(
@@ -355,13 +399,10 @@ impl Directory for LdapDirectory {
         if must_change {
             mods.push(Mod::Replace(b"pwdLastSet".to_vec(), HashSet::from([b"0".to_vec()])));
         }
-        let Some(oid) = self.policy_hints().await? else {
-            return password_written("password reset", self.modify_once(user_dn, mods).await?);
-        };
-        // AD enforces history and minimum age on this reset, as on a change.
-        let mut conn = self.pools.service().await?;
-        let result = self.link.timed(conn.with_controls(super::hints::control(oid)).modify(user_dn, mods)).await;
-        password_written("password reset", conn.settle(result)?)
+        // With the policy-hints control, AD enforces history and minimum age on this reset, as on a
+        // change.
+        let controls = self.policy_hints().await?.map(|oid| vec![super::hints::control(oid)]);
+        password_written("password reset", self.modify_once(user_dn, mods, controls).await?)
     }
 
     async fn reset_enforces_history(&self) -> Result<bool, DirectoryError> {
@@ -380,13 +421,11 @@ impl Directory for LdapDirectory {
         // AD grants everyone the Change Password right: the old value in the modify is the proof,
         // checked by AD in the same operation, so no bind as the user is needed (one round trip
         // fewer, and it works when the password has expired or must change).
-        let mut conn = self.pools.service().await?;
         let mods: Vec<Mod<Vec<u8>>> = vec![
             Mod::Delete(b"unicodePwd".to_vec(), HashSet::from([unicode_pwd(current.expose_secret())])),
             Mod::Add(b"unicodePwd".to_vec(), HashSet::from([unicode_pwd(new.expose_secret())])),
         ];
-        let result = self.link.timed(conn.modify(user_dn, mods)).await;
-        let result = conn.settle(result)?;
+        let result = self.modify_once(user_dn, mods, None).await?;
         match result.rc {
             // The old value did not match: AD (and Samba) answer a constraint violation with
             // ERROR_INVALID_PASSWORD (0x56), older servers "no such attribute" or 49.
@@ -397,21 +436,34 @@ impl Directory for LdapDirectory {
     }
 
     async fn unlock(&self, user_dn: &str) -> Result<(), DirectoryError> {
-        let result = self.modify_once(user_dn, vec![Mod::Replace("lockoutTime", HashSet::from(["0"]))]).await?;
+        let result = self.modify_once(user_dn, vec![Mod::Replace("lockoutTime", HashSet::from(["0"]))], None).await?;
         match result.rc {
             0 => Ok(()),
             rc => Err(DirectoryError::Protocol(format!("unlock answered {rc} {}", result.text))),
         }
     }
 
-    fn pools(&self) -> Vec<(String, PoolStatus)> {
-        vec![(self.link.url.clone(), self.pool_status())]
+    fn domain_controllers(&self) -> Vec<DcStatus> {
+        self.dcs.status()
     }
 
     async fn ping(&self) -> Result<(), DirectoryError> {
-        // A pooled connection may be older than the directory's last restart: ask it something.
-        let mut conn = self.pools.service().await?;
-        let result = self.link.timed(conn.extended(ldap3::exop::WhoAmI)).await;
-        conn.settle(result).map(|_| ())
+        self.dcs.read(None, |dc| Box::pin(who_am_i(dc))).await
     }
+
+    async fn ping_each(&self) -> Vec<(String, Result<(), DirectoryError>)> {
+        let mut answers = Vec::new();
+        for dc in self.dcs.each() {
+            answers.push((dc.link.url.clone(), who_am_i(dc).await));
+        }
+        answers
+    }
+}
+
+/// Asks one DC who we are, on a pooled service connection (which may be older than the DC's last
+/// restart, so it is asked something).
+async fn who_am_i(dc: &Dc) -> Result<(), DirectoryError> {
+    let mut conn = dc.pools.service().await?;
+    let result = dc.link.timed(conn.extended(ldap3::exop::WhoAmI)).await;
+    conn.settle(result).map(|_| ())
 }

@@ -3,6 +3,7 @@
 //! [`Directory`] is what the rest of the portal uses; [`LdapDirectory`] is the real one. Unit tests
 //! may use a fake; integration tests run against a real Samba AD DC.
 
+mod dcs;
 mod error;
 mod hints;
 mod ldap;
@@ -12,6 +13,7 @@ mod username;
 
 pub use error::{BindRefusal, DirectoryError, PasswordRefusal, PasswordWriteError};
 
+pub use dcs::{DcStatus, PIN_SECONDS};
 pub use ldap::LdapDirectory;
 pub use policy::PasswordPolicy;
 pub use pool::PoolStatus;
@@ -128,8 +130,13 @@ pub trait Directory: Send + Sync + 'static {
     /// Connects and binds with the service account; for health and configuration checks.
     async fn ping(&self) -> Result<(), DirectoryError>;
 
-    /// Each domain controller's connection pools as they are now (for monitoring).
-    fn pools(&self) -> Vec<(String, PoolStatus)> {
+    /// Each domain controller: in use or skipped, and its connection pools (for monitoring).
+    fn domain_controllers(&self) -> Vec<DcStatus> {
+        Vec::new()
+    }
+
+    /// Asks each domain controller, one after the other, whether it answers (the status page).
+    async fn ping_each(&self) -> Vec<(String, Result<(), DirectoryError>)> {
         Vec::new()
     }
 }

@@ -33,9 +33,9 @@ pub(super) struct Link {
 }
 
 impl Link {
-    pub fn new(s: &DirectorySettings) -> Result<Self, DirectoryError> {
+    pub fn new(s: &DirectorySettings, url: &str) -> Result<Self, DirectoryError> {
         Ok(Self {
-            url: s.url.clone(),
+            url: url.to_string(),
             starttls: s.starttls,
             tls: Arc::new(tls_config(s)?),
             connect_timeout: Duration::from_secs(s.connect_timeout_seconds),

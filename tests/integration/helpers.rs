@@ -56,6 +56,59 @@ pub fn test_dc() -> Option<TestDc> {
     }
 }
 
+/// Two DCs of one domain that ./scripts/test started for the failover test (the second joined
+/// to the first, pulling its changes every second), and the first one's process.
+pub struct DcPair {
+    pub first: TestDc,
+    pub second: TestDc,
+    first_pid: PathBuf,
+}
+
+impl DcPair {
+    /// Stops the first DC (SIGSTOP: it holds its connections and answers nothing, as a DC that
+    /// hangs or whose host went away) until the guard is dropped.
+    pub fn stop_first(&self) -> StoppedDc {
+        let pid = std::fs::read_to_string(&self.first_pid).expect("the first DC's pid file").trim().to_string();
+        let status = std::process::Command::new("kill").args(["-STOP", &pid]).status().unwrap();
+        assert!(status.success(), "the first DC could not be stopped");
+        StoppedDc { pid }
+    }
+}
+
+/// The first DC of the pair, stopped; it runs again when this is dropped (a failing test too).
+pub struct StoppedDc {
+    pid: String,
+}
+
+impl Drop for StoppedDc {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("kill").args(["-CONT", &self.pid]).status();
+    }
+}
+
+pub fn test_dc_pair() -> Option<DcPair> {
+    let base = test_dc()?;
+    match std::env::var("STJARNA_TEST_DC_PAIR") {
+        Ok(urls) => {
+            let ca: PathBuf = std::env::var("STJARNA_TEST_DC_PAIR_CA").expect("STJARNA_TEST_DC_PAIR_CA").into();
+            let mut urls = urls.split_whitespace().map(str::to_string);
+            let dc = |url: String| TestDc { url, ca: ca.clone(), ..base.clone() };
+            Some(DcPair {
+                first: dc(urls.next().expect("two URLs")),
+                second: dc(urls.next().expect("two URLs")),
+                first_pid: std::env::var("STJARNA_TEST_DC_PAIR_FIRST_PID")
+                    .expect("STJARNA_TEST_DC_PAIR_FIRST_PID")
+                    .into(),
+            })
+        }
+        Err(_) if in_ci() => panic!("CI=true but no pair of DCs: STJARNA_TEST_DC_PAIR is not set (run ./scripts/test)"),
+        Err(_) => {
+            eprintln!("skipped: no pair of DCs (STJARNA_TEST_DC_PAIR unset); ./scripts/test starts one");
+            None
+        }
+    }
+}
+
 /// A new, empty PostgreSQL database on the cluster ./scripts/test started; None (and a note)
 /// outside CI without one, a failure in CI without one.
 pub async fn postgres_database() -> Option<String> {
