@@ -138,6 +138,33 @@ impl Application {
         )
     }
 
+    /// The password-expiry reminders this application sends (`expiry.enabled`); tests run rounds
+    /// themselves with their own clock.
+    pub fn expiry_reminders(&self) -> Option<crate::expiry::ExpiryReminders> {
+        let st = &self.state;
+        let s = &st.settings;
+        if !s.expiry.enabled {
+            return None;
+        }
+        let texts = match (s.expiry.sms, &st.sms, data_key(s)) {
+            (true, Some(sms), Ok(key)) => Some(crate::expiry::Texts { gateway: sms.gateway(), key }),
+            _ => None,
+        };
+        let mut days: Vec<i64> = s.expiry.days_before.iter().map(|d| *d as i64).collect();
+        days.sort_unstable_by(|a, b| b.cmp(a));
+        Some(crate::expiry::ExpiryReminders {
+            directory: st.directory.clone(),
+            store: st.store.clone(),
+            outbox: st.outbox.clone(),
+            auditor: st.auditor.clone(),
+            texts,
+            days,
+            portal: s.portal.name.clone(),
+            change_url: format!("{}/change", s.server.public_url.trim_end_matches('/')),
+            lang: st.default_lang,
+        })
+    }
+
     /// Serves until the process is stopped; purges expired sessions and counters meanwhile.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let mailer = match &self.state.settings.mail {
@@ -165,12 +192,31 @@ impl Application {
                 }
             }
         });
+        let expiry = self.expiry_reminders().map(|job| {
+            let clock = self.state.clock.clone();
+            let every = Duration::from_secs(self.state.settings.expiry.check_minutes.max(1) * 60);
+            tokio::spawn(async move {
+                // The first round one interval after the start, then every interval.
+                let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + every, every);
+                loop {
+                    tick.tick().await;
+                    match job.run_once(clock.now()).await {
+                        Ok(Some(done)) => tracing::info!(mails = done.mails, texts = done.texts, "expiry reminders"),
+                        Ok(None) => tracing::debug!("expiry reminders: another instance runs them"),
+                        Err(e) => tracing::warn!(error = %e, "the expiry reminders' round failed; it runs again later"),
+                    }
+                }
+            })
+        });
         let metrics = self.metrics.map(|(_, server)| tokio::spawn(server));
         let result = self.server.await;
         if let Some(m) = metrics {
             m.abort();
         }
         janitor.abort();
+        if let Some(e) = expiry {
+            e.abort();
+        }
         if let Some(m) = mailer {
             m.abort();
         }

@@ -26,6 +26,7 @@ pub struct Swept {
     pub finished: u64,
     pub orders: u64,
     pub audit: u64,
+    pub reminders: u64,
 }
 
 /// Limit counters older than this count toward nothing (the longest window is a day).
@@ -56,6 +57,8 @@ impl Janitor {
             finished: store.purge_finished(now - self.retention_seconds).await?,
             orders: store.delete_bankid_flows_before(now - self.retention_seconds.max(86400)).await?,
             audit: store.delete_audit_before(now - self.audit_retention_seconds).await?,
+            // Reminders for passwords that expired a day ago can never be sent again.
+            reminders: store.delete_expiry_reminders_before(now - 86400).await?,
         })
     }
 }

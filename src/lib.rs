@@ -10,6 +10,7 @@ pub mod clock;
 pub mod config;
 pub mod directory;
 pub mod enrolment;
+pub mod expiry;
 pub mod i18n;
 pub mod identity;
 pub mod janitor;

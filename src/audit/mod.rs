@@ -56,6 +56,7 @@ pub enum EventKind {
     AdminReauth,
     PasswordChange,
     AdminExport,
+    ExpiryReminder,
 }
 
 impl EventKind {
@@ -79,6 +80,7 @@ impl EventKind {
             EventKind::AdminReauth => "admin-reauth",
             EventKind::PasswordChange => "password-change",
             EventKind::AdminExport => "admin-export",
+            EventKind::ExpiryReminder => "expiry-reminder",
         }
     }
 }

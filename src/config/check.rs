@@ -73,6 +73,16 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
     } else if s.database.password_file.is_some() && !postgres {
         bad("database.password_file", "is only for PostgreSQL; SQLite has no password".into());
     }
+    let e = &s.expiry;
+    if e.enabled && (e.days_before.is_empty() || e.days_before.iter().any(|d| *d == 0 || *d > 365)) {
+        bad("expiry.days_before", "list the days before expiry to remind, each from 1 to 365 (e.g. [14, 7, 1])".into());
+    }
+    if e.enabled && e.check_minutes == 0 {
+        bad("expiry.check_minutes", "must be at least 1".into());
+    }
+    if e.enabled && e.sms && !s.services.sms.as_ref().is_some_and(|b| b.enabled) {
+        bad("expiry.sms", "needs the mobile code service (services.sms.enabled and [sms])".into());
+    }
     if let Some(listen) = &s.metrics.listen {
         match listen.parse::<SocketAddr>() {
             Err(_) => bad("metrics.listen", format!("\"{listen}\" is not an address and port such as 127.0.0.1:9464")),
@@ -380,6 +390,9 @@ pub fn warnings(s: &Settings) -> Vec<ConfigProblem> {
         if enabled(svc).is_some_and(|svc| svc.stars >= s.enrolment.reset_stars) {
             warn(key, "this service alone reaches enrolment.reset_stars: one stolen factor is enough for a reset");
         }
+    }
+    if s.expiry.enabled && s.mail.is_none() {
+        warn("expiry.enabled", "expiry reminders are on but there is no [mail] section: the mail stays in the outbox");
     }
     if enabled(&s.services.sms).is_some() && s.sms.as_ref().is_some_and(|m| !m.only_ad_number) {
         warn(

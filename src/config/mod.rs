@@ -50,6 +50,8 @@ pub struct Settings {
     pub audit: AuditSettings,
     #[serde(default)]
     pub metrics: MetricsSettings,
+    #[serde(default)]
+    pub expiry: ExpirySettings,
 }
 
 #[derive(Debug, Clone, Deserialize)]

@@ -62,3 +62,22 @@ pub struct MetricsSettings {
     /// Address and port of a listener of its own, e.g. `127.0.0.1:9464`; `GET /metrics` there.
     pub listen: Option<String>,
 }
+
+/// Password-expiry reminders: off unless `enabled`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default)]
+pub struct ExpirySettings {
+    pub enabled: bool,
+    /// Days before the password expires to remind the user, each once (e.g. 14, 7 and 1).
+    pub days_before: Vec<u32>,
+    /// Also send a text to users who enrolled a mobile code.
+    pub sms: bool,
+    /// How often the directory is read for expiry times.
+    pub check_minutes: u64,
+}
+
+impl Default for ExpirySettings {
+    fn default() -> Self {
+        Self { enabled: false, days_before: vec![14, 7, 1], sms: false, check_minutes: 60 }
+    }
+}

@@ -12,7 +12,7 @@ use super::dcs::{Dc, DcStatus, Dcs, Tried};
 use super::policy::{DOMAIN_ATTRS, PSO_ATTRS};
 use super::pool::PoolStatus;
 use super::{
-    BindRefusal, ChangeResult, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordPolicy,
+    BindRefusal, ChangeResult, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordExpiry, PasswordPolicy,
     PasswordRefusal, PasswordWriteError, Username,
 };
 use crate::config::DirectorySettings;
@@ -29,6 +29,7 @@ const USER_ATTRS: &[&str] = &[
     "userAccountControl",
     "msDS-User-Account-Control-Computed",
 ];
+const EXPIRY_ATTR: &str = "msDS-UserPasswordExpiryTimeComputed";
 const UF_ACCOUNTDISABLE: u32 = 0x2;
 const UF_LOCKOUT: u32 = 0x10;
 
@@ -182,6 +183,17 @@ impl LdapDirectory {
 
     /// Every user in scope, paged, on one service connection.
     async fn read_all_users(&self, dc: &Dc, ldap: &mut Ldap) -> Result<Vec<DirectoryUser>, DirectoryError> {
+        let entries = self.read_all_entries(dc, ldap, USER_ATTRS).await?;
+        Ok(entries.into_iter().filter_map(to_user).collect())
+    }
+
+    /// Every entry in scope with `attrs`, paged (200 a page).
+    async fn read_all_entries(
+        &self,
+        dc: &Dc,
+        ldap: &mut Ldap,
+        attrs: &[&str],
+    ) -> Result<Vec<SearchEntry>, DirectoryError> {
         use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
         let adapters: Vec<Box<dyn Adapter<&str, Vec<&str>>>> =
             vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(200))];
@@ -192,17 +204,15 @@ impl LdapDirectory {
                 &self.base_dn,
                 Scope::Subtree,
                 &self.user_filter,
-                USER_ATTRS.to_vec(),
+                attrs.to_vec(),
             ))
             .await?;
-        let mut users = Vec::new();
+        let mut entries = Vec::new();
         while let Some(entry) = dc.link.timed(stream.next()).await? {
-            if let Some(user) = to_user(SearchEntry::construct(entry)) {
-                users.push(user);
-            }
+            entries.push(SearchEntry::construct(entry));
         }
         let _ = stream.finish().await;
-        Ok(users)
+        Ok(entries)
     }
 
     /// The policy in force for the user (their PSO when readable), or the domain's.
@@ -272,6 +282,16 @@ impl LdapDirectory {
     }
 }
 
+/// `msDS-UserPasswordExpiryTimeComputed` (a FILETIME: 100 ns since 1601) as seconds since the
+/// epoch; None when the password never expires (0x7FFFFFFFFFFFFFFF) or must change now (0).
+fn expiry_time(value: &str) -> Option<i64> {
+    let filetime: i64 = value.trim().parse().ok()?;
+    if filetime <= 0 || filetime == i64::MAX {
+        return None;
+    }
+    Some(filetime / 10_000_000 - 11_644_473_600)
+}
+
 /// What a password write's LDAP result means.
 /// A change's modify refused because the old value is not the password (Windows:
 /// `00000056: AtrErr: ...`; Samba: `00000056: Constraint violation - ... doesn't match!`).
@@ -328,6 +348,29 @@ impl Directory for LdapDirectory {
                 })
             })
             .await
+    }
+
+    async fn password_expiries(&self) -> Result<Vec<PasswordExpiry>, DirectoryError> {
+        let attrs: Vec<&str> = USER_ATTRS.iter().copied().chain([EXPIRY_ATTR]).collect();
+        let entries = self
+            .dcs
+            .read(None, |dc| {
+                let attrs = &attrs;
+                Box::pin(async move {
+                    let mut conn = dc.pools.service().await?;
+                    let result = self.read_all_entries(dc, &mut conn, attrs).await;
+                    conn.settle(result)
+                })
+            })
+            .await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|entry| {
+                let expires_at = first(&entry, EXPIRY_ATTR).and_then(|v| expiry_time(&v))?;
+                let user = to_user(entry).filter(|u| !u.disabled)?;
+                Some(PasswordExpiry { user, expires_at })
+            })
+            .collect())
     }
 
     async fn attribute(&self, dn: &str, name: &str) -> Result<Option<String>, DirectoryError> {
@@ -466,4 +509,16 @@ async fn who_am_i(dc: &Dc) -> Result<(), DirectoryError> {
     let mut conn = dc.pools.service().await?;
     let result = dc.link.timed(conn.extended(ldap3::exop::WhoAmI)).await;
     conn.settle(result).map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn expiry_times_are_read_from_filetime_and_never_is_none() {
+        // 2026-12-31 00:00:00 UTC.
+        assert_eq!(super::expiry_time("134431488000000000"), Some(1_798_675_200));
+        assert_eq!(super::expiry_time("9223372036854775807"), None, "never expires");
+        assert_eq!(super::expiry_time("0"), None, "must change at next logon");
+        assert_eq!(super::expiry_time("x"), None);
+    }
 }

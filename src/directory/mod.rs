@@ -45,6 +45,13 @@ impl DirectoryUser {
     }
 }
 
+/// A user whose password expires, and when (seconds since the epoch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordExpiry {
+    pub user: DirectoryUser,
+    pub expires_at: i64,
+}
+
 /// The outcome of a password change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeResult {
@@ -129,6 +136,11 @@ pub trait Directory: Send + Sync + 'static {
 
     /// Connects and binds with the service account; for health and configuration checks.
     async fn ping(&self) -> Result<(), DirectoryError>;
+
+    /// Every enabled user in scope whose password expires (`msDS-UserPasswordExpiryTimeComputed`,
+    /// which follows fine-grained policies), with when; a paged search. Users whose password
+    /// never expires, or must be changed at the next logon, are left out.
+    async fn password_expiries(&self) -> Result<Vec<PasswordExpiry>, DirectoryError>;
 
     /// Each domain controller: in use or skipped, and its connection pools (for monitoring).
     fn domain_controllers(&self) -> Vec<DcStatus> {

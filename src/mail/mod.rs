@@ -76,6 +76,38 @@ struct NoticeHtml<'a> {
     portal: &'a str,
 }
 
+#[derive(Template)]
+#[template(path = "mail/expiry.txt", escape = "none")]
+struct ExpiryText<'a> {
+    i: &'static Catalogue,
+    name: &'a str,
+    what: &'a str,
+    url: &'a str,
+    portal: &'a str,
+}
+
+#[derive(Template)]
+#[template(path = "mail/expiry.html")]
+struct ExpiryHtml<'a> {
+    i: &'static Catalogue,
+    subject: &'a str,
+    name: &'a str,
+    what: &'a str,
+    url: &'a str,
+    portal: &'a str,
+}
+
+/// A password-expiry reminder: who, which account, when the password expires, and where to
+/// change it.
+pub struct ExpiryNotice<'a> {
+    pub to: &'a str,
+    pub name: &'a str,
+    pub account: &'a str,
+    pub expires_at: crate::clock::Timestamp,
+    pub change_url: &'a str,
+    pub lang: crate::i18n::Lang,
+}
+
 /// Puts notices in the outbox.
 #[derive(Clone)]
 pub struct Outbox {
@@ -127,13 +159,36 @@ impl Outbox {
         }
         .render()
         .unwrap_or_default();
+        self.queue(to, subject, text, html).await
+    }
+}
+
+impl Outbox {
+    /// Queues a password-expiry reminder.
+    pub async fn expiry_reminder(&self, n: &ExpiryNotice<'_>) -> Result<(), StorageError> {
+        let i = n.lang.catalogue();
+        let when = format_utc(n.expires_at);
+        let subject = i.f("mail.expiry.subject", &[("portal", &self.portal), ("when", &when)]);
+        let what = i.f("mail.expiry.what", &[("account", n.account), ("when", &when)]);
+        let text = ExpiryText { i, name: n.name, what: &what, url: n.change_url, portal: &self.portal }
+            .render()
+            .unwrap_or_default();
+        let html =
+            ExpiryHtml { i, subject: &subject, name: n.name, what: &what, url: n.change_url, portal: &self.portal }
+                .render()
+                .unwrap_or_default();
+        self.queue(n.to, subject, text, html).await
+    }
+
+    async fn queue(&self, to: &str, subject: String, text_body: String, html_body: String) -> Result<(), StorageError> {
+        let now = self.clock.now();
         self.store
             .queue_mail(&MailRecord {
                 id: 0,
                 recipient: to.into(),
                 subject,
-                text_body: text,
-                html_body: html,
+                text_body,
+                html_body,
                 created_at: now,
                 attempts: 0,
                 next_attempt_at: now,

@@ -425,6 +425,14 @@ role!(OutboxStore {
     fn outbox_backlog(&self) -> Result<(i64, Option<Timestamp>), StorageError>;
 });
 
+role!(JobStore {
+    fn claim_job(&self, name: &str, now: Timestamp, lease_until: Timestamp) -> Result<bool, StorageError>;
+    fn release_job(&self, name: &str, at: Timestamp) -> Result<(), StorageError>;
+    fn claim_expiry_reminder(&self, user_id: &str, expires_at: Timestamp, days: i64, now: Timestamp)
+        -> Result<bool, StorageError>;
+    fn delete_expiry_reminders_before(&self, before: Timestamp) -> Result<u64, StorageError>;
+});
+
 #[async_trait]
 impl Storage for CachedStorage {
     async fn ping(&self) -> Result<(), StorageError> {

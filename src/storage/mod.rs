@@ -445,10 +445,34 @@ pub trait OutboxStore: Send + Sync {
     async fn outbox_backlog(&self) -> Result<(i64, Option<Timestamp>), StorageError>;
 }
 
+/// Background jobs that must run on one instance at a time, and what they sent.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Claims the job `name` until `lease_until` when nobody holds it at `now` (its last lease
+    /// ran out): true when this caller may run it. One statement.
+    async fn claim_job(&self, name: &str, now: Timestamp, lease_until: Timestamp) -> Result<bool, StorageError>;
+
+    /// Gives the job back at `at` (the round is over): the next claim from `at` on succeeds.
+    async fn release_job(&self, name: &str, at: Timestamp) -> Result<(), StorageError>;
+
+    /// Records that `user_id` was reminded `days` before their password expires at `expires_at`:
+    /// true the first time only (whoever asks), so that each reminder goes out once.
+    async fn claim_expiry_reminder(
+        &self,
+        user_id: &str,
+        expires_at: Timestamp,
+        days: i64,
+        now: Timestamp,
+    ) -> Result<bool, StorageError>;
+
+    /// Forgets reminders for expiry times before `before` (the janitor).
+    async fn delete_expiry_reminders_before(&self, before: Timestamp) -> Result<u64, StorageError>;
+}
+
 /// Everything the portal stores, by role; one implementation per database.
 #[async_trait]
 pub trait Storage:
-    SessionStore + AuditStore + ThrottleStore + EnrolmentStore + FlowStore + OutboxStore + Send + Sync + 'static
+    SessionStore + AuditStore + ThrottleStore + EnrolmentStore + FlowStore + OutboxStore + JobStore + Send + Sync + 'static
 {
     /// A trivial query, for the health endpoint.
     async fn ping(&self) -> Result<(), StorageError>;

@@ -399,3 +399,30 @@ async fn a_sqlite_file_serves_one_process() {
     drop(first);
     assert!(stjarna::storage::open(&url, 1, None).await.is_ok(), "free again once the first closed");
 }
+
+#[tokio::test]
+async fn a_job_is_held_by_one_instance_until_its_lease_ends_and_a_reminder_goes_once() {
+    for (store, _dir) in backends().await {
+        let claims = (0..20).map(|_| {
+            let store = store.clone();
+            async move { store.claim_job("expiry", NOW, NOW + 600).await.unwrap() }
+        });
+        assert_eq!(join_all(claims).await.into_iter().filter(|c| *c).count(), 1, "one of twenty claims the job");
+        assert!(!store.claim_job("expiry", NOW + 599, NOW + 1200).await.unwrap(), "held until the lease ends");
+        assert!(store.claim_job("other", NOW, NOW + 600).await.unwrap(), "jobs are apart");
+        assert!(store.claim_job("expiry", NOW + 600, NOW + 1200).await.unwrap(), "free once the lease ran out");
+        store.release_job("expiry", NOW + 700).await.unwrap();
+        assert!(!store.claim_job("expiry", NOW + 699, NOW + 1300).await.unwrap());
+        assert!(store.claim_job("expiry", NOW + 700, NOW + 1300).await.unwrap(), "given back when the round ended");
+
+        let sends = (0..20).map(|_| {
+            let store = store.clone();
+            async move { store.claim_expiry_reminder("u1", NOW + 7 * 86400, 7, NOW).await.unwrap() }
+        });
+        assert_eq!(join_all(sends).await.into_iter().filter(|c| *c).count(), 1, "one reminder of twenty tries");
+        assert!(store.claim_expiry_reminder("u1", NOW + 7 * 86400, 1, NOW).await.unwrap(), "another day before");
+        assert!(store.claim_expiry_reminder("u1", NOW + 50 * 86400, 7, NOW).await.unwrap(), "a new expiry time");
+        assert_eq!(store.delete_expiry_reminders_before(NOW + 8 * 86400).await.unwrap(), 2);
+        assert!(store.claim_expiry_reminder("u1", NOW + 7 * 86400, 7, NOW).await.unwrap(), "forgotten");
+    }
+}

@@ -359,6 +359,8 @@ pub struct TestApp {
     pub janitor: stjarna::janitor::Janitor,
     /// The Prometheus endpoint, when the test configured `metrics.listen`.
     pub metrics: Option<String>,
+    /// The application's expiry reminders (`expiry.enabled`), for rounds at a chosen time.
+    pub expiry: Option<Arc<stjarna::expiry::ExpiryReminders>>,
     /// The application's own storage (what it keeps in memory follows what tests write).
     storage: Arc<dyn stjarna::storage::Storage>,
     pub client: reqwest::Client,
@@ -493,8 +495,9 @@ pub async fn spawn_app_with_clock(dc: &TestDc, clock: ManualClock, edit: impl Fn
     let janitor = app.janitor();
     let storage = app.store();
     let metrics = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}/metrics"));
+    let expiry = app.expiry_reminders().map(Arc::new);
     tokio::spawn(app.run_until_stopped());
-    TestApp { db_url, address, metrics, janitor, storage, client: new_client(), clock, _dir: dir }
+    TestApp { db_url, address, metrics, expiry, janitor, storage, client: new_client(), clock, _dir: dir }
 }
 
 pub fn new_client() -> reqwest::Client {

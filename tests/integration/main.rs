@@ -13,6 +13,7 @@ mod contract;
 mod credentials;
 mod directory;
 mod e2e;
+mod expiry;
 mod failover;
 mod language;
 mod limits;

@@ -17,6 +17,7 @@ mod audit;
 mod enrolments;
 mod feed;
 mod flows;
+mod jobs;
 mod outbox;
 mod sessions;
 mod throttle;

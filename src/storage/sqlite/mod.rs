@@ -12,6 +12,7 @@ use crate::storage::{EnrolMode, Storage, StorageError};
 mod audit;
 mod enrolments;
 mod flows;
+mod jobs;
 mod outbox;
 mod sessions;
 mod throttle;

@@ -1,0 +1,101 @@
+//! Password-expiry reminders against Samba, with a controlled clock: a mail (and a text to the
+//! enrolled number) at 14, 7 and 1 days before the password expires, each once; none for
+//! passwords that never expire or disabled accounts; one round at a time.
+
+use std::collections::HashSet;
+
+use stjarna::clock::{Clock, format_utc};
+
+use crate::helpers::{TestUser, csrf_in, location, unique};
+use crate::sims::{Gateway, spawn_with_sms};
+
+const DAY: i64 = 86400;
+const NUMBER: &str = "+46701234567";
+
+fn expiry_of(filetime: &str) -> i64 {
+    filetime.parse::<i64>().unwrap() / 10_000_000 - 11_644_473_600
+}
+
+#[tokio::test]
+async fn reminders_go_out_before_a_password_expires_once_each_and_never_where_it_does_not() {
+    let dc = require_dc!();
+    let ou = format!("OU={},{}", unique("expiry"), dc.base);
+    let mut ldap = dc.admin().await;
+    ldap.add(&ou, vec![("objectClass", HashSet::from(["top", "organizationalUnit"]))])
+        .await
+        .unwrap()
+        .success()
+        .unwrap();
+    let anna = dc.create_user_in("exp", &ou).await;
+    let never = dc.create_user_in("expnever", &ou).await;
+    dc.modify(&never.dn, "userAccountControl", "66048").await; // NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD
+    let disabled = dc.create_user_in("expoff", &ou).await;
+    dc.modify(&disabled.dn, "userAccountControl", "514").await;
+
+    let scoped = |c: String| {
+        c.replace("base_dn = \"DC=example,DC=test\"", &format!("base_dn = \"{ou}\""))
+            + "\n[expiry]\nenabled = true\ndays_before = [14, 7, 1]\nsms = true\ncheck_minutes = 1440\n"
+    };
+    let t = spawn_with_sms(&dc, Gateway::Elks46, scoped).await;
+    enrol_number(&t, &anna).await;
+    let job = t.app.expiry.clone().expect("expiry reminders are on");
+    let expires = expiry_of(&dc.attr(&anna.dn, "msDS-UserPasswordExpiryTimeComputed").await.unwrap());
+    let now = t.app.clock.now();
+    assert!((expires - now - 42 * DAY).abs() < 120, "the test domain's passwords last 42 days");
+
+    let round = async |at: i64| {
+        t.app.clock.advance_seconds(at - t.app.clock.now());
+        job.run_once(at).await.unwrap().expect("no other round runs")
+    };
+    assert_eq!(round(now).await.mails, 0, "42 days before: nothing yet");
+
+    let subject = format!("Stjärna: ditt lösenord går ut {}", format_utc(expires));
+    let texts_before = t.texts_count(NUMBER);
+    let first = round(expires - 13 * DAY).await;
+    assert_eq!((first.mails, first.texts), (1, 1), "13 days before: the 14-day reminder, by mail and text");
+    let mail = t.mail_to(&format!("{}@example.test", anna.name), &subject).await;
+    assert!(mail.text.contains("http://127.0.0.1/change"), "a link to Byt lösenord: {}", mail.text);
+    assert!(mail.text.contains(&anna.name), "names the account");
+    let text = t.sms.as_ref().unwrap().state.messages_to(NUMBER);
+    assert_eq!(text.len(), texts_before + 1);
+    assert!(text.last().unwrap().text.contains("går ut"), "{:?}", text.last());
+
+    assert_eq!(round(expires - 13 * DAY + 3600).await.mails, 0, "once");
+    assert_eq!(round(expires - 8 * DAY).await.mails, 0, "nothing between reminders");
+    assert_eq!(round(expires - 6 * DAY).await.mails, 1, "the 7-day reminder");
+    assert_eq!(round(expires - DAY / 2).await.mails, 1, "the 1-day reminder");
+    assert_eq!(round(expires - DAY / 4).await.mails, 0);
+    assert_eq!(round(expires + DAY).await.mails, 0, "expired: nothing more");
+
+    let to = |u: &TestUser| format!("{}@example.test", u.name);
+    let reminders_sent = || t.mail.state.mails_to(&to(&anna)).iter().filter(|m| m.subject == subject).count();
+    for _ in 0..100 {
+        if reminders_sent() >= 3 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(reminders_sent(), 3, "three reminders in all");
+    assert!(t.mail.state.mails_to(&to(&never)).is_empty(), "a password that never expires");
+    assert!(t.mail.state.mails_to(&to(&disabled)).is_empty(), "a disabled account");
+    let audit = t.app.audit().await;
+    let reminders: Vec<_> = audit.iter().filter(|a| a.event == "expiry-reminder").collect();
+    assert_eq!(reminders.len(), 3, "{reminders:?}");
+    assert!(reminders.iter().all(|a| a.outcome == "success" && a.username.as_deref() == Some(anna.name.as_str())));
+
+    // One round at a time: while one holds the job, another does nothing.
+    let (a, b) = tokio::join!(job.run_once(expires + 2 * DAY), job.run_once(expires + 2 * DAY));
+    assert_eq!([a.unwrap().is_some(), b.unwrap().is_some()].iter().filter(|x| **x).count(), 1);
+}
+
+/// Enrols the mobile number for `user` (logged in with the password, the first service).
+async fn enrol_number(t: &crate::sims::SimTest, user: &TestUser) {
+    t.app.login(&user.name, &user.password).await;
+    let csrf = csrf_in(&t.app.get_html("/enrol/sms").await);
+    let res = t.app.post("/enrol/sms", &[("csrf", &csrf), ("country", "SE"), ("number", "0701234567")]).await;
+    let page = location(&res);
+    let code = t.sms.as_ref().unwrap().state.last_code_to(NUMBER).unwrap();
+    let csrf = csrf_in(&t.app.get_html(&page).await);
+    let done = t.app.post(&page, &[("csrf", &csrf), ("code", &code)]).await.text().await.unwrap();
+    assert!(crate::helpers::text_of(&done, "sms-done").is_some(), "the number is enrolled: {done}");
+}
