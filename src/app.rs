@@ -345,10 +345,19 @@ fn build_state(
         StarRule { enrolment_stars: settings.enrolment.enrolment_stars, reset_stars: settings.enrolment.reset_stars },
         &settings.admin,
     );
+    let status = crate::admin::status::StatusProbe {
+        directory: directory.clone(),
+        store: store.clone(),
+        clock: clock.clone(),
+        bankid: bankid.clone(),
+        sms: sms.clone(),
+        mail: settings.mail.clone(),
+    };
     Ok(AppState {
         enrolments,
         admin,
         outbox,
+        status,
         reset,
         bankid,
         sms,

@@ -2,6 +2,7 @@
 //! reports. Read from the directory (paged, for tens of thousands of users) and the database.
 
 mod chart;
+pub mod status;
 
 pub use chart::daily_chart_svg;
 

@@ -9,29 +9,19 @@ use ldap3::{Ldap, Mod, Scope, SearchEntry, ldap_escape};
 use secrecy::{ExposeSecret, SecretString};
 
 use super::dcs::{Dc, DcStatus, Dcs, Tried};
+use super::entries::{
+    EXPIRY_ATTR, USER_ATTRS, expiry_time, first, old_password_wrong, password_written, to_user, unicode_pwd,
+};
 use super::policy::{DOMAIN_ATTRS, PSO_ATTRS};
 use super::pool::PoolStatus;
 use super::{
     BindRefusal, ChangeResult, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordExpiry, PasswordPolicy,
-    PasswordRefusal, PasswordWriteError, Username,
+    PasswordWriteError, Username,
 };
 use crate::config::DirectorySettings;
 
 /// LDAP's "in chain" matching rule: AD follows nested group membership.
 const IN_CHAIN: &str = "1.2.840.113556.1.4.1941";
-const USER_ATTRS: &[&str] = &[
-    "objectGUID",
-    "sAMAccountName",
-    "userPrincipalName",
-    "displayName",
-    "mail",
-    "mobile",
-    "userAccountControl",
-    "msDS-User-Account-Control-Computed",
-];
-const EXPIRY_ATTR: &str = "msDS-UserPasswordExpiryTimeComputed";
-const UF_ACCOUNTDISABLE: u32 = 0x2;
-const UF_LOCKOUT: u32 = 0x10;
 
 pub struct LdapDirectory {
     dcs: Dcs,
@@ -138,35 +128,6 @@ impl LdapDirectory {
             .await?;
         Ok(*oid)
     }
-}
-
-fn first(entry: &SearchEntry, attr: &str) -> Option<String> {
-    entry.attrs.get(attr).and_then(|v| v.first()).cloned()
-}
-
-/// AD's `unicodePwd`: the password in double quotes, UTF-16LE.
-fn unicode_pwd(password: &str) -> Vec<u8> {
-    format!("\"{password}\"").encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
-}
-
-fn flags(entry: &SearchEntry, attr: &str) -> u32 {
-    first(entry, attr).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0) as u32
-}
-
-fn to_user(entry: SearchEntry) -> Option<DirectoryUser> {
-    let guid = entry.bin_attrs.get("objectGUID").and_then(|v| v.first())?;
-    let id = uuid::Uuid::from_slice_le(guid).ok()?.to_string();
-    Some(DirectoryUser {
-        id,
-        account_name: first(&entry, "sAMAccountName")?,
-        principal_name: first(&entry, "userPrincipalName"),
-        display_name: first(&entry, "displayName"),
-        mail: first(&entry, "mail"),
-        mobile: first(&entry, "mobile"),
-        disabled: flags(&entry, "userAccountControl") & UF_ACCOUNTDISABLE != 0,
-        locked: flags(&entry, "msDS-User-Account-Control-Computed") & UF_LOCKOUT != 0,
-        dn: entry.dn,
-    })
 }
 
 impl LdapDirectory {
@@ -282,31 +243,6 @@ impl LdapDirectory {
     }
 }
 
-/// `msDS-UserPasswordExpiryTimeComputed` (a FILETIME: 100 ns since 1601) as seconds since the
-/// epoch; None when the password never expires (0x7FFFFFFFFFFFFFFF) or must change now (0).
-fn expiry_time(value: &str) -> Option<i64> {
-    let filetime: i64 = value.trim().parse().ok()?;
-    if filetime <= 0 || filetime == i64::MAX {
-        return None;
-    }
-    Some(filetime / 10_000_000 - 11_644_473_600)
-}
-
-/// What a password write's LDAP result means.
-/// A change's modify refused because the old value is not the password (Windows:
-/// `00000056: AtrErr: ...`; Samba: `00000056: Constraint violation - ... doesn't match!`).
-fn old_password_wrong(diagnostic: &str) -> bool {
-    diagnostic.trim_start().starts_with("00000056")
-}
-
-fn password_written(what: &str, result: ldap3::LdapResult) -> Result<(), PasswordWriteError> {
-    match result.rc {
-        0 => Ok(()),
-        19 => Err(PasswordWriteError::Refused(PasswordRefusal::from_diagnostic(&result.text), result.text)),
-        rc => Err(DirectoryError::Protocol(format!("{what} answered {rc} {}", result.text)).into()),
-    }
-}
-
 #[async_trait]
 impl Directory for LdapDirectory {
     async fn find_user(&self, name: &Username) -> Result<Option<DirectoryUser>, DirectoryError> {
@@ -371,6 +307,27 @@ impl Directory for LdapDirectory {
                 Some(PasswordExpiry { user, expires_at })
             })
             .collect())
+    }
+
+    async fn fine_grained_policies(&self) -> Result<Vec<PasswordPolicy>, DirectoryError> {
+        let root = self.search_once(None, "", Scope::Base, "(objectClass=*)", &["defaultNamingContext"]).await?;
+        let Some(domain) = root.first().and_then(|e| first(e, "defaultNamingContext")) else {
+            return Ok(Vec::new());
+        };
+        let container = format!("CN=Password Settings Container,CN=System,{domain}");
+        let attrs: Vec<&str> = PSO_ATTRS.iter().copied().chain(["msDS-PasswordSettingsPrecedence"]).collect();
+        let filter = "(objectClass=msDS-PasswordSettings)";
+        let entries = self.search_once(None, &container, Scope::OneLevel, filter, &attrs).await?;
+        let mut policies: Vec<(i64, PasswordPolicy)> = entries
+            .iter()
+            .map(|e| {
+                let precedence =
+                    first(e, "msDS-PasswordSettingsPrecedence").and_then(|p| p.parse().ok()).unwrap_or(i64::MAX);
+                (precedence, PasswordPolicy::from_pso(&e.dn, &e.attrs))
+            })
+            .collect();
+        policies.sort_by_key(|(precedence, _)| *precedence);
+        Ok(policies.into_iter().map(|(_, p)| p).collect())
     }
 
     async fn attribute(&self, dn: &str, name: &str) -> Result<Option<String>, DirectoryError> {
@@ -509,16 +466,4 @@ async fn who_am_i(dc: &Dc) -> Result<(), DirectoryError> {
     let mut conn = dc.pools.service().await?;
     let result = dc.link.timed(conn.extended(ldap3::exop::WhoAmI)).await;
     conn.settle(result).map(|_| ())
-}
-
-#[cfg(test)]
-mod tests {
-    #[test]
-    fn expiry_times_are_read_from_filetime_and_never_is_none() {
-        // 2026-12-31 00:00:00 UTC.
-        assert_eq!(super::expiry_time("134431488000000000"), Some(1_798_675_200));
-        assert_eq!(super::expiry_time("9223372036854775807"), None, "never expires");
-        assert_eq!(super::expiry_time("0"), None, "must change at next logon");
-        assert_eq!(super::expiry_time("x"), None);
-    }
 }

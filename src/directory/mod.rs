@@ -4,6 +4,7 @@
 //! may use a fake; integration tests run against a real Samba AD DC.
 
 mod dcs;
+mod entries;
 mod error;
 mod hints;
 mod ldap;
@@ -141,6 +142,10 @@ pub trait Directory: Send + Sync + 'static {
     /// which follows fine-grained policies), with when; a paged search. Users whose password
     /// never expires, or must be changed at the next logon, are left out.
     async fn password_expiries(&self) -> Result<Vec<PasswordExpiry>, DirectoryError>;
+
+    /// Every fine-grained password policy (PSO) in the domain, most precedent first (for the
+    /// status page); empty when the service account cannot read them.
+    async fn fine_grained_policies(&self) -> Result<Vec<PasswordPolicy>, DirectoryError>;
 
     /// Each domain controller: in use or skipped, and its connection pools (for monitoring).
     fn domain_controllers(&self) -> Vec<DcStatus> {

@@ -234,6 +234,15 @@ impl Mailer {
         Ok(Self { store, clock, transport: builder.build(), from })
     }
 
+    /// Whether the SMTP server answers (and, with TLS, shows a certificate we trust); nothing is sent.
+    pub async fn reachable(&self) -> Result<(), String> {
+        match self.transport.test_connection().await {
+            Ok(true) => Ok(()),
+            Ok(false) => Err("the SMTP server did not answer NOOP".into()),
+            Err(e) => Err(e.to_string()),
+        }
+    }
+
     /// Sends every mail that is due; failures are retried later with growing delays. The mail is
     /// claimed first (its next try moved past a lease), so that whichever worker or instance runs
     /// this, each mail goes out once; a worker that dies leaves it due again when the lease ends.

@@ -43,6 +43,7 @@ pub struct AppState {
     pub enrolments: crate::enrolment::EnrolmentService,
     pub admin: crate::admin::AdminService,
     pub outbox: crate::mail::Outbox,
+    pub status: crate::admin::status::StatusProbe,
 }
 
 /// The session state of a request.

@@ -88,6 +88,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/users", web::get().to(pages::admin::users))
         .route("/admin/users/{id}", web::get().to(pages::admin::user))
         .route("/admin/users/{id}/revoke", web::post().to(pages::admin::revoke))
+        .route("/admin/status", web::get().to(pages::admin::status))
         .route("/admin/audit", web::get().to(pages::admin::audit))
         .route("/admin/audit.csv", web::get().to(pages::admin::audit_csv))
         .route("/admin/reports/not-enrolled.csv", web::get().to(pages::admin::not_enrolled_csv))

@@ -283,3 +283,24 @@ pub struct ChangeView<'a> {
     pub done: bool,
     pub next: &'static str,
 }
+
+/// One password policy as a row of the status page: name and each setting, as shown.
+pub type PolicyRow = [String; 9];
+
+#[derive(Template)]
+#[template(path = "admin_status.html")]
+pub struct AdminStatusView<'a> {
+    pub l: Layout<'a>,
+    pub roles: crate::session::Roles,
+    pub version: &'static str,
+    /// (url, state key, answer)
+    pub dcs: Vec<(String, String, String)>,
+    pub policies: Vec<PolicyRow>,
+    /// Why a policy could not be read, if it could not.
+    pub policy_error: Option<String>,
+    pub history: String,
+    /// (name key, answer)
+    pub backends: Vec<(&'static str, String)>,
+    pub outbox_queued: i64,
+    pub outbox_oldest: String,
+}

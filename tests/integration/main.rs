@@ -26,3 +26,4 @@ mod security;
 mod session;
 mod sims;
 mod sms;
+mod status;

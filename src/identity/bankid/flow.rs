@@ -450,6 +450,15 @@ impl BankIdFlows {
         Ok(refusal)
     }
 
+    /// Whether BankID answers us: a collect of an order that does not exist must be refused as
+    /// unknown or invalid (which also proves our client certificate or credentials are accepted).
+    pub async fn reachable(&self) -> Result<(), BankIdError> {
+        match self.bankid.collect("00000000-0000-4000-8000-000000000000").await {
+            Ok(_) | Err(BankIdError::NotFound | BankIdError::InvalidParameters(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
+    }
+
     /// The user chose to open BankID on this device; returns the autostart token.
     pub async fn autostart(&self, id: &str, binding: &str) -> Result<Option<String>, StorageError> {
         let Some(rec) = self.load(id, binding).await? else {

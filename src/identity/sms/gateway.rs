@@ -24,6 +24,18 @@ pub enum GatewayError {
 pub trait SmsGateway: Send + Sync + 'static {
     /// Sends `text` to `to`; returns the gateway's message id.
     async fn send(&self, to: &PhoneNumber, text: &str) -> Result<String, GatewayError>;
+
+    /// Whether the gateway answers at all (any HTTP status will do; nothing is sent).
+    async fn reachable(&self) -> Result<(), GatewayError>;
+}
+
+/// Asks `url` anything: an HTTP answer of any status means the gateway is there.
+async fn answers(http: &reqwest::Client, url: &str) -> Result<(), GatewayError> {
+    match http.get(url).send().await {
+        Ok(_) => Ok(()),
+        Err(e) if e.is_timeout() => Err(GatewayError::Timeout),
+        Err(e) => Err(GatewayError::Transport(crate::identity::bankid::error_text(&e))),
+    }
 }
 
 /// A gateway whose sends are counted for monitoring: texts accepted (and what they cost), and
@@ -53,6 +65,10 @@ impl<G: SmsGateway> SmsGateway for Metered<G> {
         };
         crate::monitoring::sms(self.name, counted);
         sent
+    }
+
+    async fn reachable(&self) -> Result<(), GatewayError> {
+        self.inner.reachable().await
     }
 }
 
@@ -102,6 +118,10 @@ impl Elks46 {
 
 #[async_trait]
 impl SmsGateway for Elks46 {
+    async fn reachable(&self) -> Result<(), GatewayError> {
+        answers(&self.http, &self.url).await
+    }
+
     async fn send(&self, to: &PhoneNumber, text: &str) -> Result<String, GatewayError> {
         let req = self
             .http
@@ -136,6 +156,10 @@ impl Twilio {
 
 #[async_trait]
 impl SmsGateway for Twilio {
+    async fn reachable(&self) -> Result<(), GatewayError> {
+        answers(&self.http, &self.url).await
+    }
+
     async fn send(&self, to: &PhoneNumber, text: &str) -> Result<String, GatewayError> {
         let req = self
             .http
@@ -163,6 +187,10 @@ impl Webhook {
 
 #[async_trait]
 impl SmsGateway for Webhook {
+    async fn reachable(&self) -> Result<(), GatewayError> {
+        answers(&self.http, &self.url).await
+    }
+
     async fn send(&self, to: &PhoneNumber, text: &str) -> Result<String, GatewayError> {
         let mut req =
             self.http.post(&self.url).json(&serde_json::json!({ "to": to.e164(), "from": self.from, "message": text }));

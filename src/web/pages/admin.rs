@@ -11,7 +11,9 @@ use crate::enrolment::ServiceKind;
 use crate::session::{Roles, Session};
 use crate::storage::{AuditFilter, AuditRecord};
 use crate::web::csrf::{CsrfField, CsrfForm};
-use crate::web::views::{AdminAuditView, AdminDashboardView, AdminUserView, AdminUsersView, AuditForm, Row};
+use crate::web::views::{
+    AdminAuditView, AdminDashboardView, AdminStatusView, AdminUserView, AdminUsersView, AuditForm, Row,
+};
 use crate::web::{Page, WebError};
 
 /// Whether the request may go on.
@@ -312,4 +314,88 @@ pub async fn reminders(page: Page, _form: CsrfForm<super::bankid::CsrfOnly>) -> 
     let session = guarded!(page, "/admin", |r: Roles| r.admin);
     let sent = page.state.admin.send_reminders(&session.user, &page.meta).await.map_err(|e| fail(&page, e))?;
     Ok(see_other(&format!("/admin?reminders={sent}")).finish())
+}
+
+/// `GET /admin/status`: the portal's parts as they are now (administrators only).
+pub async fn status(page: Page) -> Result<HttpResponse, WebError> {
+    let session = guarded!(page, "/admin/status", |r: Roles| r.admin);
+    let st = page.state.status.read().await;
+    let i = page.i18n();
+    let answer = |reach: &crate::admin::status::Reach| match reach {
+        Ok(()) => i.t("admin.system.reachable").to_string(),
+        Err(why) => i.f("admin.system.unreachable", &[("why", why)]),
+    };
+    let dcs = st
+        .dcs
+        .iter()
+        .map(|d| {
+            let state = match (d.in_use, d.skipped_for) {
+                (true, _) => "admin.system.in_use",
+                (false, Some(_)) => "admin.system.skipped",
+                (false, None) => "admin.system.standby",
+            };
+            (d.url.clone(), i.t(state).to_string(), answer(&d.reach))
+        })
+        .collect();
+    let yes_no = |b: bool| i.t(if b { "admin.system.yes" } else { "admin.system.no" }).to_string();
+    let days = |d: u64| if d == 0 { i.t("admin.system.never").to_string() } else { d.to_string() };
+    let row = |name: String, p: &crate::directory::PasswordPolicy| {
+        [
+            name,
+            p.min_length.to_string(),
+            yes_no(p.complexity),
+            p.history_length.to_string(),
+            p.min_age_days.to_string(),
+            days(p.max_age_days),
+            if p.lockout_threshold == 0 {
+                i.t("admin.system.never").to_string()
+            } else {
+                p.lockout_threshold.to_string()
+            },
+            p.lockout_window_minutes.to_string(),
+            p.lockout_duration_minutes.to_string(),
+        ]
+    };
+    let mut policies = Vec::new();
+    let mut errors = Vec::new();
+    match &st.domain_policy {
+        Ok(p) => policies.push(row(i.t("admin.system.domain").to_string(), p)),
+        Err(e) => errors.push(e.clone()),
+    }
+    match &st.psos {
+        Ok(psos) => policies.extend(psos.iter().map(|p| {
+            let name =
+                p.source_pso.as_deref().and_then(|dn| dn.split(',').next()).unwrap_or("").trim_start_matches("CN=");
+            row(name.to_string(), p)
+        })),
+        Err(e) => errors.push(e.clone()),
+    }
+    let history = match st.history_on_resets {
+        Some(true) => i.t("admin.system.history_yes"),
+        Some(false) => i.t("admin.history_not_enforced"),
+        None => i.t("admin.system.history_unknown"),
+    };
+    let backend = |key: &'static str, reach: &Option<crate::admin::status::Reach>| {
+        (key, reach.as_ref().map(answer).unwrap_or_else(|| i.t("admin.system.not_configured").to_string()))
+    };
+    let view = AdminStatusView {
+        l: layout(&page, "/admin/status"),
+        roles: session.user.roles,
+        version: st.version,
+        dcs,
+        policies,
+        policy_error: (!errors.is_empty()).then(|| i.f("admin.system.policy_error", &[("why", &errors.join("; "))])),
+        history: history.to_string(),
+        backends: vec![
+            backend("admin.system.bankid", &st.bankid),
+            backend("admin.system.sms", &st.sms),
+            backend("admin.system.mail", &st.mail),
+        ],
+        outbox_queued: st.outbox_queued,
+        outbox_oldest: st
+            .outbox_oldest_seconds
+            .map(|s| i.f("admin.system.oldest", &[("seconds", &s.to_string())]))
+            .unwrap_or_default(),
+    };
+    html(&page, view)
 }

@@ -1,0 +1,86 @@
+//! Reading what the directory answers: entries into users, AD's encodings (unicodePwd,
+//! FILETIME), and what a password write's result means.
+
+use ldap3::SearchEntry;
+
+use super::{DirectoryError, DirectoryUser, PasswordRefusal, PasswordWriteError};
+
+pub(super) const USER_ATTRS: &[&str] = &[
+    "objectGUID",
+    "sAMAccountName",
+    "userPrincipalName",
+    "displayName",
+    "mail",
+    "mobile",
+    "userAccountControl",
+    "msDS-User-Account-Control-Computed",
+];
+pub(super) const EXPIRY_ATTR: &str = "msDS-UserPasswordExpiryTimeComputed";
+pub(super) const UF_ACCOUNTDISABLE: u32 = 0x2;
+pub(super) const UF_LOCKOUT: u32 = 0x10;
+
+pub(super) fn first(entry: &SearchEntry, attr: &str) -> Option<String> {
+    entry.attrs.get(attr).and_then(|v| v.first()).cloned()
+}
+
+/// AD's `unicodePwd`: the password in double quotes, UTF-16LE.
+pub(super) fn unicode_pwd(password: &str) -> Vec<u8> {
+    format!("\"{password}\"").encode_utf16().flat_map(|u| u.to_le_bytes()).collect()
+}
+
+pub(super) fn flags(entry: &SearchEntry, attr: &str) -> u32 {
+    first(entry, attr).and_then(|v| v.parse::<i64>().ok()).unwrap_or(0) as u32
+}
+
+pub(super) fn to_user(entry: SearchEntry) -> Option<DirectoryUser> {
+    let guid = entry.bin_attrs.get("objectGUID").and_then(|v| v.first())?;
+    let id = uuid::Uuid::from_slice_le(guid).ok()?.to_string();
+    Some(DirectoryUser {
+        id,
+        account_name: first(&entry, "sAMAccountName")?,
+        principal_name: first(&entry, "userPrincipalName"),
+        display_name: first(&entry, "displayName"),
+        mail: first(&entry, "mail"),
+        mobile: first(&entry, "mobile"),
+        disabled: flags(&entry, "userAccountControl") & UF_ACCOUNTDISABLE != 0,
+        locked: flags(&entry, "msDS-User-Account-Control-Computed") & UF_LOCKOUT != 0,
+        dn: entry.dn,
+    })
+}
+
+/// `msDS-UserPasswordExpiryTimeComputed` (a FILETIME: 100 ns since 1601) as seconds since the
+/// epoch; None when the password never expires (0x7FFFFFFFFFFFFFFF) or must change now (0).
+pub(super) fn expiry_time(value: &str) -> Option<i64> {
+    let filetime: i64 = value.trim().parse().ok()?;
+    if filetime <= 0 || filetime == i64::MAX {
+        return None;
+    }
+    Some(filetime / 10_000_000 - 11_644_473_600)
+}
+
+/// A change's modify refused because the old value is not the password (Windows:
+/// `00000056: AtrErr: ...`; Samba: `00000056: Constraint violation - ... doesn't match!`).
+pub(super) fn old_password_wrong(diagnostic: &str) -> bool {
+    diagnostic.trim_start().starts_with("00000056")
+}
+
+/// What a password write's LDAP result means.
+pub(super) fn password_written(what: &str, result: ldap3::LdapResult) -> Result<(), PasswordWriteError> {
+    match result.rc {
+        0 => Ok(()),
+        19 => Err(PasswordWriteError::Refused(PasswordRefusal::from_diagnostic(&result.text), result.text)),
+        rc => Err(DirectoryError::Protocol(format!("{what} answered {rc} {}", result.text)).into()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn expiry_times_are_read_from_filetime_and_never_is_none() {
+        // 2026-12-31 00:00:00 UTC.
+        assert_eq!(super::expiry_time("134431488000000000"), Some(1_798_675_200));
+        assert_eq!(super::expiry_time("9223372036854775807"), None, "never expires");
+        assert_eq!(super::expiry_time("0"), None, "must change at next logon");
+        assert_eq!(super::expiry_time("x"), None);
+    }
+}

@@ -1,0 +1,41 @@
+//! The status page: each DC (reachable, in use), the policies as read, history on resets, BankID,
+//! SMS and mail reachable, the outbox, the version; for administrators only.
+
+use crate::helpers::text_of;
+use crate::sims::{Gateway, spawn_with_sms};
+
+#[tokio::test]
+async fn administrators_see_each_part_of_the_portal_as_it_is_now() {
+    let dc = require_dc!();
+    let admin = dc.create_user("statusadm").await;
+    dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &admin.dn).await;
+    let user = dc.create_user("statususer").await;
+    // A second DC that refuses connections, after the real one.
+    let urls = format!("urls = [\"{}\", \"ldaps://127.0.0.1:1\"]", dc.url);
+    let mut t = spawn_with_sms(&dc, Gateway::Elks46, |c| c.replace(&format!("url = \"{}\"", dc.url), &urls)).await;
+
+    t.app.login(&user.name, &user.password).await;
+    assert_eq!(t.app.get("/admin/status").await.status(), 403, "not for a user without a role");
+    t.app.client = crate::helpers::new_client();
+    t.app.login(&admin.name, &admin.password).await;
+    let page = t.app.get_html("/admin/status").await;
+    assert!(page.contains("id=\"nav-status\""), "the admin menu leads here");
+
+    let dcs = text_of(&page, "status-dcs").unwrap();
+    assert!(dcs.contains(&format!("{} Används nu Svarar", dc.url)), "{dcs}");
+    assert!(dcs.contains("ldaps://127.0.0.1:1 I reserv Svarar inte"), "{dcs}");
+    let policies = text_of(&page, "status-policies").unwrap();
+    // As scripts/lib.sh provisions the domain: length 8, complexity, history 5, max age 42 days,
+    // lockout after 5 over 30 minutes for 30 minutes.
+    assert!(policies.contains("Domänens policy 8 Ja 5 0 42 5 30 30"), "{policies}");
+    assert!(text_of(&page, "status-history").is_some());
+    let backends = text_of(&page, "status-backends").unwrap();
+    assert!(backends.contains("BankID Svarar"), "{backends}");
+    assert!(backends.contains("SMS-gateway Svarar"), "{backends}");
+    assert!(backends.contains("E-postserver Svarar"), "{backends}");
+    assert!(text_of(&page, "status-outbox").unwrap().starts_with("E-post som väntar på att skickas:"));
+    assert!(text_of(&page, "status-version").unwrap().contains(env!("CARGO_PKG_VERSION")));
+    let posts = page.matches("method=\"post\"").count();
+    let header = t.app.get_html("/admin/users").await.matches("method=\"post\"").count();
+    assert_eq!(posts, header, "read-only: nothing to post but the header's own forms");
+}
