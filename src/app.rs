@@ -352,6 +352,7 @@ fn build_state(
         bankid: bankid.clone(),
         sms: sms.clone(),
         mail: settings.mail.clone(),
+        last: Default::default(),
     };
     Ok(AppState {
         enrolments,

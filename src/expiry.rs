@@ -75,7 +75,8 @@ pub fn due(days: &[i64], expires_at: Timestamp, now: Timestamp) -> Option<(i64, 
 impl ExpiryReminders {
     /// One round at `now`; None when another instance holds the job.
     pub async fn run_once(&self, now: Timestamp) -> Result<Option<Reminded>, ExpiryError> {
-        if !self.store.claim_job(JOB, now, now + LEASE_SECONDS).await? {
+        let lease = now + LEASE_SECONDS;
+        if !self.store.claim_job(JOB, now, lease).await? {
             return Ok(None);
         }
         let mut done = Reminded::default();
@@ -92,7 +93,7 @@ impl ExpiryReminders {
             }
             self.remind(&expiry, days, &mut done).await?;
         }
-        self.store.release_job(JOB, now).await?;
+        self.store.release_job(JOB, lease, now).await?;
         Ok(Some(done))
     }
 
@@ -115,10 +116,8 @@ impl ExpiryReminders {
         if let Some(number) = self.text_number(&user.id).await? {
             let texts = self.texts.as_ref().expect("a number only with texts on");
             let when = crate::clock::format_utc(expiry.expires_at);
-            let text = self
-                .lang
-                .catalogue()
-                .f("mail.expiry.sms", &[("portal", &self.portal), ("when", &when), ("url", &self.change_url)]);
+            // No link in a text: texts with links are what smishing looks like.
+            let text = self.lang.catalogue().f("mail.expiry.sms", &[("portal", &self.portal), ("when", &when)]);
             match with_retries(texts.gateway.as_ref(), &number, &text).await {
                 Ok(_) => {
                     done.texts += 1;

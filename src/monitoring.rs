@@ -9,8 +9,8 @@
 //!   stopped it;
 //! - `stjarna_outbox_queued` and `stjarna_outbox_oldest_seconds`: mail waiting to be sent, read at
 //!   each scrape;
-//! - `stjarna_sms_sent_total{gateway}`, `stjarna_sms_cost_total{gateway}` (`sms.cost_per_text` per
-//!   text the gateway accepted) and `stjarna_sms_failed_total{gateway,error}`;
+//! - `stjarna_sms_sent_total{gateway}`, `stjarna_sms_cost_hundredths_total{gateway}` (`sms.cost_per_text`
+//!   per text the gateway accepted, in hundredths: öre, cents) and `stjarna_sms_failed_total{gateway,error}`;
 //! - `stjarna_bankid_orders_total{outcome}`: orders started (or not), and how each ended: `complete`,
 //!   `cancelled`, or BankID's hint code or our reason to refuse (a known set; `other` beyond it);
 //! - `stjarna_rate_limit_blocks_total{scope}`: every attempt a limit refused;
@@ -63,8 +63,10 @@ pub fn sms(gateway: &'static str, sent: Result<f64, &'static str>) {
     match sent {
         Ok(cost) => {
             metrics::counter!("stjarna_sms_sent_total", "gateway" => gateway).increment(1);
-            // A float that only grows; Prometheus counters in this crate are whole numbers.
-            metrics::gauge!("stjarna_sms_cost", "gateway" => gateway).increment(cost);
+            // Counters are whole numbers: the cost in hundredths of the currency (öre, cents), so
+            // that increase() over restarts stays right.
+            let hundredths = (cost * 100.0).round().max(0.0) as u64;
+            metrics::counter!("stjarna_sms_cost_hundredths_total", "gateway" => gateway).increment(hundredths);
         }
         Err(error) => {
             metrics::counter!("stjarna_sms_failed_total", "gateway" => gateway, "error" => error).increment(1)

@@ -54,7 +54,13 @@ pub struct StatusProbe {
     pub bankid: Option<Arc<BankIdFlows>>,
     pub sms: Option<Arc<SmsFlows>>,
     pub mail: Option<MailSettings>,
+    /// The last reading and when it was made: a page reloaded (or opened by a forged link again
+    /// and again) asks nobody anything for [`KEEP`]; one reading at a time.
+    pub last: tokio::sync::Mutex<Option<(std::time::Instant, SystemStatus)>>,
 }
+
+/// How long a reading is shown before the parts are asked again.
+pub const KEEP: Duration = Duration::from_secs(30);
 
 async fn timed<T, E: std::fmt::Display>(f: impl Future<Output = Result<T, E>>) -> Result<T, String> {
     match tokio::time::timeout(Duration::from_secs(PROBE_SECONDS), f).await {
@@ -64,7 +70,20 @@ async fn timed<T, E: std::fmt::Display>(f: impl Future<Output = Result<T, E>>) -
 }
 
 impl StatusProbe {
+    /// The parts as they were at most [`KEEP`] ago.
     pub async fn read(&self) -> SystemStatus {
+        let mut last = self.last.lock().await;
+        if let Some((at, status)) = last.as_ref()
+            && at.elapsed() < KEEP
+        {
+            return status.clone();
+        }
+        let status = self.ask().await;
+        *last = Some((std::time::Instant::now(), status.clone()));
+        status
+    }
+
+    async fn ask(&self) -> SystemStatus {
         let (pings, domain_policy, psos, history, bankid, sms, mail, outbox) = tokio::join!(
             self.directory.ping_each(),
             timed(self.directory.password_policy(None)),

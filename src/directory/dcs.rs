@@ -25,6 +25,9 @@ use super::pool::{Link, PoolStatus, Pools};
 use super::{DirectoryError, PasswordWriteError};
 use crate::config::DirectorySettings;
 
+/// A user DN to pin to the DC that answered, when the answer says the write was made.
+type Pin<'d, T> = (&'d str, fn(&T) -> bool);
+
 /// How long a user stays with the DC that wrote their password or unlocked them.
 pub const PIN_SECONDS: u64 = 15 * 60;
 const MAX_PINS: usize = 10_000;
@@ -99,7 +102,14 @@ pub(super) trait Unreachable {
 
 impl Unreachable for DirectoryError {
     fn unreachable(&self) -> bool {
-        matches!(self, DirectoryError::Unreachable { .. } | DirectoryError::Timeout { .. })
+        // A certificate that fails verification is refused before anything is sent: the next DC
+        // (verified too) may be fine.
+        matches!(
+            self,
+            DirectoryError::Unreachable { .. }
+                | DirectoryError::Timeout { .. }
+                | DirectoryError::UntrustedCertificate { .. }
+        )
     }
 }
 
@@ -190,15 +200,15 @@ impl Dcs {
     }
 
     /// Runs a bind or a write: it moves to the next DC only when its connection could not be had
-    /// (the operation says so with [`Tried::Before`]). `pin`: whether to pin the user to the DC
-    /// that made it.
+    /// (the operation says so with [`Tried::Before`]). `pin`: when the answer says the write was
+    /// made, the user is pinned to the DC that made it.
     pub async fn write<'a, T, E: Unreachable + std::fmt::Display>(
         &'a self,
         user_dn: &str,
-        pin: bool,
+        pin: Option<fn(&T) -> bool>,
         op: impl Fn(&'a Dc) -> BoxFuture<'a, Result<T, Tried<E>>>,
     ) -> Result<T, E> {
-        let result = self.run(Some(user_dn), pin.then_some(user_dn), op, false).await;
+        let result = self.run(Some(user_dn), pin.map(|made| (user_dn, made)), op, false).await;
         result.map_err(|e| e.into_inner().into_inner())
     }
 
@@ -206,7 +216,7 @@ impl Dcs {
     async fn run<'a, T, R: Retry>(
         &'a self,
         user_dn: Option<&str>,
-        pin: Option<&str>,
+        pin: Option<Pin<'_, T>>,
         op: impl Fn(&'a Dc) -> BoxFuture<'a, Result<T, R>>,
         again_after_sending: bool,
     ) -> Result<T, Tried<R>> {
@@ -216,7 +226,9 @@ impl Dcs {
             match op(&self.dcs[i]).await {
                 Ok(value) => {
                     self.mark_up(i);
-                    if let Some(dn) = pin {
+                    if let Some((dn, made)) = pin
+                        && made(&value)
+                    {
                         self.pin(dn, i);
                     }
                     return Ok(value);
@@ -307,7 +319,7 @@ mod tests {
         // dc1 is now marked down: writes go to dc2 first. Make dc2 time out after sending.
         let calls = AtomicUsize::new(0);
         let write: Result<(), DirectoryError> = d
-            .write("CN=Anna,DC=x", true, |dc| {
+            .write("CN=Anna,DC=x", Some(|_: &_| true), |dc| {
                 calls.fetch_add(1, Ordering::SeqCst);
                 let url = dc.link.url.clone();
                 Box::pin(async move { Err(Tried::After(DirectoryError::Timeout { url, seconds: 1 })) })
@@ -319,7 +331,7 @@ mod tests {
         // Not connected at all: the next DC is tried, and the user is pinned to the one that wrote.
         let d = dcs(&["ldaps://dc1", "ldaps://dc2"]);
         let write = d
-            .write("CN=Anna,DC=x", true, |dc| {
+            .write("CN=Anna,DC=x", Some(|_: &_| true), |dc| {
                 let url = dc.link.url.clone();
                 Box::pin(
                     async move { if url.ends_with("dc1") { Err(Tried::Before(unreachable(&url))) } else { Ok(url) } },

@@ -16,6 +16,10 @@ pub enum DirectoryError {
     CaFile { path: String, reason: String },
     #[error("the directory answered an unexpected error: {0}")]
     Protocol(String),
+    /// Every pooled connection to the DC was in use for the whole wait: the portal is busy, the
+    /// DC is not known to be down.
+    #[error("every connection to the directory at {url} stayed busy for {seconds} s")]
+    Busy { url: String, seconds: u64 },
 }
 
 impl DirectoryError {
@@ -28,6 +32,7 @@ impl DirectoryError {
             DirectoryError::ServiceAccountRefused { .. } => "service_account_refused",
             DirectoryError::CaFile { .. } => "ca_file",
             DirectoryError::Protocol(_) => "protocol",
+            DirectoryError::Busy { .. } => "busy",
         }
     }
 }

@@ -16,7 +16,7 @@ use super::policy::{DOMAIN_ATTRS, PSO_ATTRS};
 use super::pool::PoolStatus;
 use super::{
     BindRefusal, ChangeResult, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordExpiry, PasswordPolicy,
-    PasswordWriteError, Username,
+    PasswordRefusal, PasswordWriteError, Username,
 };
 use crate::config::DirectorySettings;
 
@@ -229,7 +229,7 @@ impl LdapDirectory {
     ) -> Result<ldap3::LdapResult, DirectoryError> {
         let (mods, controls) = (&mods, &controls);
         self.dcs
-            .write(dn, true, |dc| {
+            .write(dn, Some(|r: &ldap3::LdapResult| r.rc == 0), |dc| {
                 Box::pin(async move {
                     let mut conn = dc.pools.service().await.map_err(Tried::Before)?;
                     let result = match controls {
@@ -344,7 +344,7 @@ impl Directory for LdapDirectory {
         // not be connected to is passed over.
         let result = self
             .dcs
-            .write(user_dn, false, |dc| {
+            .write(user_dn, None, |dc| {
                 Box::pin(async move {
                     let mut conn = dc.pools.for_user_bind().await.map_err(Tried::Before)?;
                     let result = dc.link.timed(conn.simple_bind(user_dn, password.expose_secret())).await;
@@ -431,6 +431,8 @@ impl Directory for LdapDirectory {
             // ERROR_INVALID_PASSWORD (0x56), older servers "no such attribute" or 49.
             19 if old_password_wrong(&result.text) => Ok(ChangeResult::CurrentRefused(BindRefusal::InvalidCredentials)),
             16 | 49 => Ok(ChangeResult::CurrentRefused(BindRefusal::InvalidCredentials)),
+            // Insufficient access: "User cannot change password" is set on the account.
+            50 => Err(PasswordWriteError::Refused(PasswordRefusal::Other, result.text)),
             _ => password_written("password change", result).map(|()| ChangeResult::Changed),
         }
     }
@@ -452,11 +454,8 @@ impl Directory for LdapDirectory {
     }
 
     async fn ping_each(&self) -> Vec<(String, Result<(), DirectoryError>)> {
-        let mut answers = Vec::new();
-        for dc in self.dcs.each() {
-            answers.push((dc.link.url.clone(), who_am_i(dc).await));
-        }
-        answers
+        let asks = self.dcs.each().map(|dc| async move { (dc.link.url.clone(), who_am_i(dc).await) });
+        futures_util::future::join_all(asks).await
     }
 }
 

@@ -152,7 +152,7 @@ pub trait Directory: Send + Sync + 'static {
         Vec::new()
     }
 
-    /// Asks each domain controller, one after the other, whether it answers (the status page).
+    /// Asks each domain controller, all at once, whether it answers (the status page).
     async fn ping_each(&self) -> Vec<(String, Result<(), DirectoryError>)> {
         Vec::new()
     }

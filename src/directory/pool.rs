@@ -263,7 +263,7 @@ impl Pools {
         match e {
             PoolError::Backend(e) => e,
             PoolError::Timeout(_) => {
-                counted(&self.url, DirectoryError::Timeout { url: self.url.clone(), seconds: self.wait.as_secs() })
+                counted(&self.url, DirectoryError::Busy { url: self.url.clone(), seconds: self.wait.as_secs() })
             }
             other => DirectoryError::Protocol(format!("connection pool: {other}")),
         }

@@ -427,7 +427,7 @@ role!(OutboxStore {
 
 role!(JobStore {
     fn claim_job(&self, name: &str, now: Timestamp, lease_until: Timestamp) -> Result<bool, StorageError>;
-    fn release_job(&self, name: &str, at: Timestamp) -> Result<(), StorageError>;
+    fn release_job(&self, name: &str, lease_until: Timestamp, at: Timestamp) -> Result<(), StorageError>;
     fn claim_expiry_reminder(&self, user_id: &str, expires_at: Timestamp, days: i64, now: Timestamp)
         -> Result<bool, StorageError>;
     fn delete_expiry_reminders_before(&self, before: Timestamp) -> Result<u64, StorageError>;

@@ -452,8 +452,9 @@ pub trait JobStore: Send + Sync {
     /// ran out): true when this caller may run it. One statement.
     async fn claim_job(&self, name: &str, now: Timestamp, lease_until: Timestamp) -> Result<bool, StorageError>;
 
-    /// Gives the job back at `at` (the round is over): the next claim from `at` on succeeds.
-    async fn release_job(&self, name: &str, at: Timestamp) -> Result<(), StorageError>;
+    /// Gives the job back at `at` (the round is over) if the lease until `lease_until` is still
+    /// the caller's: the next claim from `at` on succeeds.
+    async fn release_job(&self, name: &str, lease_until: Timestamp, at: Timestamp) -> Result<(), StorageError>;
 
     /// Records that `user_id` was reminded `days` before their password expires at `expires_at`:
     /// true the first time only (whoever asks), so that each reminder goes out once.

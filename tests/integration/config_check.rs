@@ -45,7 +45,8 @@ fn every_problem_is_listed_in_plain_words() {
     assert!(text.contains("3 problem(s)"), "{text}");
     assert!(text.contains("login.max_failurs_per_user: is not a setting Stjärna knows"), "{text}");
     assert!(text.contains("enrolment.reset_stars: is 9, above enrolment_stars (5)"), "{text}");
-    assert!(text.contains("directory.url: ldap:// without starttls would send passwords in clear text"), "{text}");
+    assert!(text.contains("directory.url: \"ldap://"), "{text}");
+    assert!(text.contains("ldap:// without starttls would send passwords in clear text"), "{text}");
     assert!(!text.contains("panicked"), "{text}");
 }
 

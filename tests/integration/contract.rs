@@ -411,7 +411,12 @@ async fn a_job_is_held_by_one_instance_until_its_lease_ends_and_a_reminder_goes_
         assert!(!store.claim_job("expiry", NOW + 599, NOW + 1200).await.unwrap(), "held until the lease ends");
         assert!(store.claim_job("other", NOW, NOW + 600).await.unwrap(), "jobs are apart");
         assert!(store.claim_job("expiry", NOW + 600, NOW + 1200).await.unwrap(), "free once the lease ran out");
-        store.release_job("expiry", NOW + 700).await.unwrap();
+        store.release_job("expiry", NOW + 1000, NOW + 700).await.unwrap();
+        assert!(
+            !store.claim_job("expiry", NOW + 700, NOW + 1300).await.unwrap(),
+            "not released by one who does not hold it"
+        );
+        store.release_job("expiry", NOW + 1200, NOW + 700).await.unwrap();
         assert!(!store.claim_job("expiry", NOW + 699, NOW + 1300).await.unwrap());
         assert!(store.claim_job("expiry", NOW + 700, NOW + 1300).await.unwrap(), "given back when the round ended");
 

@@ -59,6 +59,7 @@ async fn reminders_go_out_before_a_password_expires_once_each_and_never_where_it
     let text = t.sms.as_ref().unwrap().state.messages_to(NUMBER);
     assert_eq!(text.len(), texts_before + 1);
     assert!(text.last().unwrap().text.contains("går ut"), "{:?}", text.last());
+    assert!(!text.last().unwrap().text.contains("http"), "no link in a text (that is what smishing looks like)");
 
     assert_eq!(round(expires - 13 * DAY + 3600).await.mails, 0, "once");
     assert_eq!(round(expires - 8 * DAY).await.mails, 0, "nothing between reminders");

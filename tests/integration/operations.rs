@@ -127,7 +127,7 @@ async fn metrics_count_texts_and_their_cost_bankid_orders_limits_and_the_directo
     let url = t.app.metrics.clone().expect("a metrics listener");
     let scrape = || async { reqwest::get(&url).await.unwrap().text().await.unwrap() };
     let sent = r#"stjarna_sms_sent_total{gateway="46elks"}"#;
-    let cost = r#"stjarna_sms_cost{gateway="46elks"}"#;
+    let cost = r#"stjarna_sms_cost_hundredths_total{gateway="46elks"}"#;
     let started = r#"stjarna_bankid_orders_total{outcome="started"}"#;
     let cancelled = r#"stjarna_bankid_orders_total{outcome="cancelled"}"#;
     let blocked = r#"stjarna_rate_limit_blocks_total{scope="login-user"}"#;
@@ -149,7 +149,7 @@ async fn metrics_count_texts_and_their_cost_bankid_orders_limits_and_the_directo
 
     let page = scrape().await;
     assert!(series(&page, sent) >= series(&before, sent) + 1.0, "a text sent, by gateway:\n{page}");
-    assert!(series(&page, cost) >= series(&before, cost) + 0.5, "and what it cost");
+    assert!(series(&page, cost) >= series(&before, cost) + 50.0, "and what it cost, in hundredths");
     assert!(series(&page, started) >= series(&before, started) + 1.0, "a BankID order started");
     assert!(series(&page, cancelled) >= series(&before, cancelled) + 1.0, "and cancelled");
     assert!(series(&page, blocked) >= series(&before, blocked) + 1.0, "a login a limit refused");

@@ -34,7 +34,8 @@ async fn answers(http: &reqwest::Client, url: &str) -> Result<(), GatewayError> 
     match http.get(url).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.is_timeout() => Err(GatewayError::Timeout),
-        Err(e) => Err(GatewayError::Transport(crate::identity::bankid::error_text(&e))),
+        // Without the URL: a webhook's may carry a token.
+        Err(e) => Err(GatewayError::Transport(crate::identity::bankid::error_text(&e.without_url()))),
     }
 }
 
@@ -81,7 +82,7 @@ async fn answer(res: Result<reqwest::Response, reqwest::Error>) -> Result<serde_
         if e.is_timeout() {
             GatewayError::Timeout
         } else {
-            GatewayError::Transport(crate::identity::bankid::error_text(&e))
+            GatewayError::Transport(crate::identity::bankid::error_text(&e.without_url()))
         }
     })?;
     let status = res.status().as_u16();

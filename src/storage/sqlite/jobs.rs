@@ -22,9 +22,11 @@ impl JobStore for SqliteStorage {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn release_job(&self, name: &str, at: Timestamp) -> Result<(), StorageError> {
-        sqlx::query("UPDATE jobs SET leased_until = ?2 WHERE name = ?1")
+    async fn release_job(&self, name: &str, lease_until: Timestamp, at: Timestamp) -> Result<(), StorageError> {
+        // Only the holder's lease: one that ran out and was taken by another is not theirs.
+        sqlx::query("UPDATE jobs SET leased_until = ?3 WHERE name = ?1 AND leased_until = ?2")
             .bind(name)
+            .bind(lease_until)
             .bind(at)
             .execute(&self.pool)
             .await?;
