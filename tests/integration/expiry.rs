@@ -1,6 +1,7 @@
 //! Password-expiry reminders against Samba, with a controlled clock: a mail (and a text to the
-//! enrolled number) at 14, 7 and 1 days before the password expires, each once; none for
-//! passwords that never expire or disabled accounts; one round at a time.
+//! enrolled number) at 14, 7 and 1 days before the password expires, each once; the expiry time
+//! follows a fine-grained policy; none for passwords that never expire or disabled accounts; one
+//! round at a time.
 
 use std::collections::HashSet;
 
@@ -31,6 +32,10 @@ async fn reminders_go_out_before_a_password_expires_once_each_and_never_where_it
     dc.modify(&never.dn, "userAccountControl", "66048").await; // NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD
     let disabled = dc.create_user_in("expoff", &ou).await;
     dc.modify(&disabled.dn, "userAccountControl", "514").await;
+    // A fine-grained policy whose passwords last ten days: the expiry time follows it.
+    let short = dc.create_user_in("expshort", &ou).await;
+    let pso = dc.create_pso(&short.dn, 8, 0).await;
+    dc.modify(&pso, "msDS-MaximumPasswordAge", "-8640000000000").await;
 
     let scoped = |c: String| {
         c.replace("base_dn = \"DC=example,DC=test\"", &format!("base_dn = \"{ou}\""))
@@ -47,7 +52,11 @@ async fn reminders_go_out_before_a_password_expires_once_each_and_never_where_it
         t.app.clock.advance_seconds(at - t.app.clock.now());
         job.run_once(at).await.unwrap().expect("no other round runs")
     };
-    assert_eq!(round(now).await.mails, 0, "42 days before: nothing yet");
+    let short_expires = expiry_of(&dc.attr(&short.dn, "msDS-UserPasswordExpiryTimeComputed").await.unwrap());
+    assert!((short_expires - now - 10 * DAY).abs() < 120, "the PSO's maximum age applies");
+    assert_eq!(round(now).await.mails, 1, "42 days before: nothing for Anna yet; the PSO's user 10 days before");
+    let short_subject = format!("Stjärna: ditt lösenord går ut {}", format_utc(short_expires));
+    t.mail_to(&format!("{}@example.test", short.name), &short_subject).await;
 
     let subject = format!("Stjärna: ditt lösenord går ut {}", format_utc(expires));
     let texts_before = t.texts_count(NUMBER);
@@ -81,8 +90,9 @@ async fn reminders_go_out_before_a_password_expires_once_each_and_never_where_it
     assert!(t.mail.state.mails_to(&to(&disabled)).is_empty(), "a disabled account");
     let audit = t.app.audit().await;
     let reminders: Vec<_> = audit.iter().filter(|a| a.event == "expiry-reminder").collect();
-    assert_eq!(reminders.len(), 3, "{reminders:?}");
-    assert!(reminders.iter().all(|a| a.outcome == "success" && a.username.as_deref() == Some(anna.name.as_str())));
+    let of = |u: &TestUser| reminders.iter().filter(|a| a.username.as_deref() == Some(u.name.as_str())).count();
+    assert_eq!((of(&anna), of(&short), reminders.len()), (3, 1, 4), "{reminders:?}");
+    assert!(reminders.iter().all(|a| a.outcome == "success"));
 
     // One round at a time: while one holds the job, another does nothing.
     let (a, b) = tokio::join!(job.run_once(expires + 2 * DAY), job.run_once(expires + 2 * DAY));
