@@ -359,6 +359,7 @@ fn build_state(
         admin,
         outbox,
         status,
+        dns_domain: dns_domain(&settings.directory.base_dn),
         reset,
         bankid,
         sms,
@@ -491,4 +492,23 @@ fn sms_flows(
     };
     let flows = SmsFlows::new(store.clone(), gateway, clock.clone(), random.clone(), key, auditor.clone(), limits);
     Ok(Some(flows.with_queue(1024)))
+}
+
+/// `DC=example,DC=se` (after any OUs) as `example.se`.
+fn dns_domain(base_dn: &str) -> String {
+    base_dn
+        .split(',')
+        .filter_map(|part| part.trim().split_once('=').filter(|(k, _)| k.eq_ignore_ascii_case("DC")).map(|(_, v)| v))
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_dns_domain_comes_from_the_base_dn() {
+        assert_eq!(super::dns_domain("DC=example,DC=se"), "example.se");
+        assert_eq!(super::dns_domain("OU=Staff, dc=corp,dc=example,dc=se"), "corp.example.se");
+        assert_eq!(super::dns_domain("O=none"), "");
+    }
 }

@@ -32,11 +32,23 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
     if s.server.listen.parse::<SocketAddr>().is_err() {
         bad("server.listen", format!("\"{}\" is not an address and port such as 127.0.0.1:8080", s.server.listen));
     }
-    if !(s.server.public_url.starts_with("https://") || s.server.public_url.starts_with("http://")) {
-        bad(
+    match url::Url::parse(&s.server.public_url) {
+        Ok(u) if u.scheme() == "https" => {}
+        // Browsers keep Secure cookies over plain http only for loopback: anywhere else nobody
+        // could stay logged in.
+        Ok(u) if u.scheme() == "http" && u.host().is_some_and(is_loopback_host) => {}
+        Ok(u) if u.scheme() == "http" => bad(
             "server.public_url",
-            format!("\"{}\" must start with https:// (or http:// for a local demo)", s.server.public_url),
-        );
+            format!(
+                "\"{}\" is plain http on an address browsers do not treat as secure: the session cookie is Secure, \
+                 so nobody could stay logged in. Serve the portal over https (behind a TLS-terminating proxy)",
+                s.server.public_url
+            ),
+        ),
+        _ => bad(
+            "server.public_url",
+            format!("\"{}\" must start with https:// (or http:// on loopback, for a local demo)", s.server.public_url),
+        ),
     }
     for proxy in &s.server.trusted_proxies {
         if proxy.parse::<IpAddr>().is_err() {
@@ -422,4 +434,13 @@ pub fn warnings(s: &Settings) -> Vec<ConfigProblem> {
 
 fn enabled(svc: &Option<crate::config::ServiceSettings>) -> Option<&crate::config::ServiceSettings> {
     svc.as_ref().filter(|s| s.enabled)
+}
+
+/// 127.0.0.0/8, ::1 and localhost: the addresses browsers treat as secure over plain http.
+fn is_loopback_host(host: url::Host<&str>) -> bool {
+    match host {
+        url::Host::Domain(d) => d.eq_ignore_ascii_case("localhost") || d.to_ascii_lowercase().ends_with(".localhost"),
+        url::Host::Ipv4(ip) => ip.is_loopback(),
+        url::Host::Ipv6(ip) => ip.is_loopback(),
+    }
 }

@@ -311,3 +311,18 @@ fn several_domain_controllers_are_listed_in_urls_and_each_is_checked() {
     let none = VALID.replace("url = \"ldaps://127.0.0.2\"\n", "");
     assert!(problems(&none).iter().any(|p| p.starts_with("directory.urls:")), "{:?}", problems(&none));
 }
+
+#[test]
+fn a_plain_http_public_url_is_refused_beyond_loopback() {
+    for url in ["http://10.1.2.3:8080", "http://losenord.example.se"] {
+        let p = problems(&VALID.replace("public_url = \"http://127.0.0.1:8080\"", &format!("public_url = \"{url}\"")));
+        assert!(
+            p.iter().any(|p| p.starts_with("server.public_url:") && p.contains("the session cookie is Secure")),
+            "{url}: {p:?}"
+        );
+    }
+    for url in ["http://127.0.0.1:8080", "http://localhost:8080", "http://[::1]:8080", "https://losenord.example.se"] {
+        let p = problems(&VALID.replace("public_url = \"http://127.0.0.1:8080\"", &format!("public_url = \"{url}\"")));
+        assert!(p.is_empty(), "{url}: {p:?}");
+    }
+}

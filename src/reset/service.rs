@@ -225,6 +225,12 @@ impl ResetService {
         Ok(ours.then_some(rec))
     }
 
+    /// Whether `id` is a flow another browser started (its address was opened elsewhere, e.g. a
+    /// link mailed to oneself): the user is told to start again here instead of "not found".
+    pub async fn started_elsewhere(&self, id: &str, binding: &str) -> Result<bool, StorageError> {
+        Ok(self.store.reset_flow(id).await?.is_some_and(|rec| !is_bound(&rec.binding_hash, BINDING, binding)))
+    }
+
     /// The flow, if this browser started it; an open flow past its time is ended here.
     pub async fn view(&self, id: &str, binding: &str, meta: &RequestMeta) -> Result<Option<ResetView>, StorageError> {
         let Some(rec) = self.load(id, binding).await? else { return Ok(None) };

@@ -44,6 +44,8 @@ pub struct AppState {
     pub admin: crate::admin::AdminService,
     pub outbox: crate::mail::Outbox,
     pub status: crate::admin::status::StatusProbe,
+    /// The domain's DNS name, from the base DN's DC= parts (`example.se`).
+    pub dns_domain: String,
 }
 
 /// The session state of a request.

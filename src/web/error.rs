@@ -14,6 +14,8 @@ pub enum ErrorKind {
     BadForm,
     NotFound,
     Forbidden,
+    /// A reset flow opened in another browser than the one that started it.
+    OtherBrowser,
 }
 
 #[derive(Debug)]
@@ -42,6 +44,10 @@ impl WebError {
         Self { kind: ErrorKind::Forbidden, lang, reference: request_id.to_string() }
     }
 
+    pub fn other_browser(lang: Lang, request_id: &str) -> Self {
+        Self { kind: ErrorKind::OtherBrowser, lang, reference: request_id.to_string() }
+    }
+
     pub fn not_found(lang: Lang, request_id: &str) -> Self {
         Self { kind: ErrorKind::NotFound, lang, reference: request_id.to_string() }
     }
@@ -59,7 +65,7 @@ impl ResponseError for WebError {
             ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             ErrorKind::Csrf => StatusCode::FORBIDDEN,
             ErrorKind::BadForm => StatusCode::BAD_REQUEST,
-            ErrorKind::NotFound => StatusCode::NOT_FOUND,
+            ErrorKind::NotFound | ErrorKind::OtherBrowser => StatusCode::NOT_FOUND,
             ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         }
     }
@@ -71,9 +77,15 @@ impl ResponseError for WebError {
             ErrorKind::BadForm => ("error.bad_form.title", "error.bad_form.message"),
             ErrorKind::NotFound => ("error.not_found.title", "error.not_found.message"),
             ErrorKind::Forbidden => ("error.forbidden.title", "error.forbidden.message"),
+            ErrorKind::OtherBrowser => ("error.other_browser.title", "error.other_browser.message"),
+        };
+        // Where to go on: a new reset here, or the start page.
+        let next = match self.kind {
+            ErrorKind::OtherBrowser => ("/reset", "error.other_browser.again"),
+            _ => ("/", "error.home"),
         };
         let css = super::StaticAssets::new().url("style.css");
-        let view = ErrorView { i: self.lang.catalogue(), css, title, message, reference: &self.reference };
+        let view = ErrorView { i: self.lang.catalogue(), css, title, message, reference: &self.reference, next };
         let body = view.render().unwrap_or_else(|_| "Error".to_string());
         HttpResponse::build(self.status_code()).content_type("text/html; charset=utf-8").body(body)
     }

@@ -101,6 +101,8 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/reauth", web::post().to(pages::reauth::submit))
         .route("/health", web::get().to(pages::health::check))
         .route("/static/{file}", web::get().to(static_files::serve))
+        .route("/favicon.svg", web::get().to(static_files::favicon))
+        .route("/favicon.ico", web::get().to(static_files::favicon))
         .default_service(web::to(pages::not_found));
 }
 

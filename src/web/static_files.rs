@@ -67,6 +67,15 @@ impl StaticAssets {
     }
 }
 
+/// The site's icon (a star), at a fixed address: `/favicon.svg` for pages that link it, and
+/// `/favicon.ico`, which browsers ask for by themselves.
+pub async fn favicon() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("image/svg+xml")
+        .insert_header(("Cache-Control", "public, max-age=86400"))
+        .body(&include_bytes!("../../static/favicon.svg")[..])
+}
+
 pub async fn serve(path: web::Path<String>, state: web::Data<super::AppState>) -> HttpResponse {
     match state.assets.get(&path) {
         Some(asset) => HttpResponse::Ok()

@@ -18,6 +18,16 @@ pub struct Layout<'a> {
     pub path: &'a str,
     /// The user has a portal role: show the admin link.
     pub admin: bool,
+    /// The domain as users type it: `EXAMPLE` (NetBIOS) and `example.se` (from the base DN).
+    pub netbios: &'a str,
+    pub dns_domain: &'a str,
+}
+
+impl Layout<'_> {
+    /// "For example anna, anna@example.se or EXAMPLE\anna", with this domain's names.
+    pub fn username_hint(&self) -> String {
+        self.i.f("login.username_hint", &[("upn", self.dns_domain), ("domain", self.netbios)])
+    }
 }
 
 #[derive(Template)]
@@ -72,6 +82,8 @@ pub struct ErrorView<'a> {
     pub title: &'a str,
     pub message: &'a str,
     pub reference: &'a str,
+    /// (path, label key) of the link onwards.
+    pub next: (&'a str, &'a str),
 }
 
 #[derive(Template)]
@@ -218,8 +230,9 @@ pub struct AdminUserView<'a> {
     /// (service id, name key, stars, enrolled at, last used)
     pub enrolments: Vec<(&'static str, String, u8, String, String)>,
     pub can_revoke: bool,
+    /// A message after a revocation, and whether it is an error.
     pub audit: Vec<Row>,
-    pub message: Option<String>,
+    pub message: Option<(String, bool)>,
 }
 
 /// The audit filter as the form shows it.

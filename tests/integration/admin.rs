@@ -38,14 +38,20 @@ async fn each_role_sees_only_its_pages() {
         app.login(&target.name, &target.password).await;
         app.sessions().await[0].user_id.clone()
     };
-    let pages =
-        ["/admin", "/admin/users?q=test", "/admin/audit", "/admin/audit.csv", "/admin/reports/not-enrolled.csv"];
+    let pages = [
+        "/admin",
+        "/admin/users?q=test",
+        "/admin/audit",
+        "/admin/audit.csv",
+        "/admin/reports/not-enrolled.csv",
+        "/admin/status",
+    ];
     let expect = |who: &str| -> Vec<u16> {
         match who {
-            "plain" => vec![403, 403, 403, 403, 403],
-            "helpdesk" => vec![403, 200, 403, 403, 403],
-            "reporting" => vec![200, 403, 200, 200, 200],
-            _ => vec![200, 200, 200, 200, 200],
+            "plain" => vec![403, 403, 403, 403, 403, 403],
+            "helpdesk" => vec![403, 200, 403, 403, 403, 403],
+            "reporting" => vec![200, 403, 200, 200, 200, 403],
+            _ => vec![200, 200, 200, 200, 200, 200],
         }
     };
     for (who, user) in [("plain", &plain), ("helpdesk", &helpdesk), ("reporting", &reporter), ("admin", &admin)] {
@@ -64,7 +70,7 @@ async fn each_role_sees_only_its_pages() {
                 &[("csrf", &csrf_in(&page)), ("service", "all"), ("reason", "test")],
             )
             .await;
-        assert_eq!(res.status().as_u16(), if who == "admin" { 200 } else { 403 }, "{who} revoking");
+        assert_eq!(res.status().as_u16(), if who == "admin" { 303 } else { 403 }, "{who} revoking");
     }
     let forbidden = {
         app.client = new_client();
@@ -127,7 +133,13 @@ async fn an_admin_finds_a_user_and_revokes_with_a_reason_and_the_user_is_told() 
             &[("csrf", &csrf_in(&page)), ("service", "bankid"), ("reason", " ")],
         )
         .await;
-    assert_eq!(text_of(&res.text().await.unwrap(), "admin-message").unwrap(), "Ange en anledning till återkallelsen.");
+    // Post/redirect/get, and the refusal reads as an error, not a success.
+    assert_eq!(res.status(), 303);
+    let back = location(&res);
+    assert_eq!(back, format!("/admin/users/{user_id}?m=reason"));
+    let refused = t.app.get_html(&back).await;
+    assert_eq!(text_of(&refused, "admin-message").unwrap(), "Ange en anledning till återkallelsen.");
+    assert!(refused.contains("class=\"error\" role=\"alert\" id=\"admin-message\""), "an error box");
     let res = t
         .app
         .post(
@@ -135,8 +147,10 @@ async fn an_admin_finds_a_user_and_revokes_with_a_reason_and_the_user_is_told() 
             &[("csrf", &csrf_in(&page)), ("service", "bankid"), ("reason", "Telefonen stulen")],
         )
         .await;
-    let html = res.text().await.unwrap();
+    assert_eq!(res.status(), 303, "post/redirect/get: a reload does not revoke again");
+    let html = t.app.get_html(&location(&res)).await;
     assert!(text_of(&html, "admin-message").unwrap().starts_with("Registreringen är återkallad"));
+    assert!(html.contains("class=\"success\" role=\"status\" id=\"admin-message\""));
     assert!(!html.contains("data-service=\"bankid\""));
     assert!(t.app.store().await.bankid_enrolment(&user_id).await.unwrap().is_none(), "the BankID binding is gone");
     t.mail_to(&format!("{}@example.test", user.name), "Stjärna: en identitetstjänst har återkallats").await;

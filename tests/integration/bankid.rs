@@ -395,6 +395,21 @@ async fn a_bankid_that_is_not_enrolled_cannot_log_in() {
 }
 
 #[tokio::test]
+async fn a_bankid_that_is_not_enrolled_cannot_start_a_reset_and_is_told_what_to_do_instead() {
+    let dc = require_dc!();
+    let t = spawn_with_bankid(&dc, |c| c).await;
+    let res = t.post_from("/reset", "/reset/bankid").await;
+    let id = flow_id(&res);
+    let order = t.app_scan(&t.scan_qr_frame(&id).await, BERTIL).await.unwrap();
+    t.app_press(&order, "approve").await;
+    let message = t.poll_message(&id).await;
+    assert!(message.starts_with("Ditt BankID är inte kopplat till något konto här."), "{message}");
+    // Who forgot their password cannot log in with it to enrol first.
+    assert!(!message.contains("Logga in med ditt lösenord"), "{message}");
+    assert!(message.contains("Börja om med ditt användarnamn"), "{message}");
+}
+
+#[tokio::test]
 async fn enrols_through_the_idkollen_broker() {
     let dc = require_dc!();
     let user = dc.create_user("broker").await;

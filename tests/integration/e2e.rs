@@ -321,6 +321,10 @@ async fn a_user_logs_in_in_a_real_browser_and_sees_the_star_row() {
     assert_eq!(label, "0 av 5 stjärnor");
     let body = c.find(Locator::Css("body")).await.unwrap().text().await.unwrap();
     assert!(body.contains(&user.display_name) && body.contains("Mobilt BankID") && body.contains("Mobilkod"), "{body}");
+    // The card keeps its distance from the header (the wrapper's padding once overrode main's).
+    let padding =
+        c.execute("return getComputedStyle(document.querySelector('main')).paddingTop", vec![]).await.unwrap();
+    assert_eq!(padding.as_str(), Some("32px"));
     // The session cookie reached the browser despite being Secure on http://127.0.0.1.
     let screenshot = c.screenshot().await.unwrap();
     if let Ok(dir) = std::env::var("STJARNA_TEST_SCREENSHOTS") {

@@ -24,6 +24,19 @@ async fn the_right_password_logs_in_with_any_of_the_three_name_forms() {
 }
 
 #[tokio::test]
+async fn the_username_hint_names_this_domain() {
+    let dc = require_dc!();
+    let app = spawn_app(&dc).await;
+    let hint = |html: &str| {
+        let doc = scraper::Html::parse_document(html);
+        let sel = scraper::Selector::parse("p.hint").unwrap();
+        doc.select(&sel).next().map(|e| e.text().collect::<String>()).unwrap_or_default()
+    };
+    assert_eq!(hint(&app.get_html("/login").await), "Till exempel anna, anna@example.test eller EXAMPLE\\anna.");
+    assert_eq!(hint(&app.get_html("/reset").await), "Till exempel anna, anna@example.test eller EXAMPLE\\anna.");
+}
+
+#[tokio::test]
 async fn a_wrong_password_is_refused_and_audited() {
     let dc = require_dc!();
     let user = dc.create_user("wrong").await;

@@ -265,9 +265,16 @@ async fn a_flow_expires_and_cannot_be_replayed_or_taken_over() {
     let flow = t.start_reset(&user.name).await;
     t.reset_sms(&flow).await;
     t.reset_bankid(&flow, ANNA).await;
-    // Another browser cannot see or use the flow.
+    // Another browser cannot see or use the flow, and is told to start again there.
     let mine = std::mem::replace(&mut t.app.client, new_client());
-    assert_eq!(t.app.get(&flow).await.status(), 404);
+    let elsewhere = t.app.get(&flow).await;
+    assert_eq!(elsewhere.status(), 404);
+    let html = elsewhere.text().await.unwrap();
+    assert!(html.contains("Återställningen startades i en annan webbläsare"), "{html}");
+    assert!(html.contains("href=\"/reset\" id=\"error-next\""), "a link to start again here");
+    assert!(!html.contains(&user.name), "nothing about whose reset it is");
+    let nowhere = t.app.get("/reset/no-such-flow").await.text().await.unwrap();
+    assert!(!nowhere.contains("annan webbläsare"), "an unknown flow is simply not found");
     t.app.client = mine;
     t.set_new_password(&flow, NEW_PASSWORD).await;
     // Used once: a second password through the same flow goes nowhere.

@@ -78,6 +78,20 @@ async fn the_stylesheet_is_cached_for_a_long_time() {
 }
 
 #[tokio::test]
+async fn pages_and_error_pages_have_an_icon_and_browsers_find_it() {
+    let dc = require_dc!();
+    let app = spawn_app(&dc).await;
+    assert!(app.get_html("/login").await.contains("<link rel=\"icon\" href=\"/favicon.svg\""));
+    assert!(app.get_html("/no-such-page").await.contains("<link rel=\"icon\" href=\"/favicon.svg\""));
+    for path in ["/favicon.svg", "/favicon.ico"] {
+        let res = app.get(path).await;
+        assert_eq!(res.status(), 200, "{path}");
+        assert_eq!(res.headers()["content-type"], "image/svg+xml");
+        assert!(res.text().await.unwrap().starts_with("<svg"));
+    }
+}
+
+#[tokio::test]
 async fn health_reports_database_and_directory() {
     let dc = require_dc!();
     let app = spawn_app(&dc).await;

@@ -285,7 +285,7 @@ impl BankIdFlows {
             "pending" => (FlowState::Pending, message_key(true, hint, mode)),
             "complete" | "consumed" => (FlowState::Complete, done_key(FlowPurpose::parse(&rec.purpose))),
             "cancelled" => (FlowState::Cancelled, "bankid.rfa3"),
-            _ => (FlowState::Failed, failure_key(hint)),
+            _ => (FlowState::Failed, failure_key(hint, FlowPurpose::parse(&rec.purpose))),
         };
         let user_id = match FlowPurpose::parse(&rec.purpose) {
             FlowPurpose::Login | FlowPurpose::Reset => rec.result_user_id.clone(),

@@ -80,8 +80,10 @@ pub(super) fn done_key(purpose: FlowPurpose) -> &'static str {
     }
 }
 
-pub(super) fn failure_key(hint: &str) -> &'static str {
+pub(super) fn failure_key(hint: &str, purpose: FlowPurpose) -> &'static str {
     match hint {
+        // Someone who forgot their password cannot "log in with the password and enrol first".
+        "notEnrolled" if purpose == FlowPurpose::Reset => "bankid.not_enrolled_reset",
         "mismatch" => "bankid.mismatch",
         "alreadyEnrolled" => "bankid.already_enrolled",
         "riskTooHigh" => "bankid.risk_too_high",

@@ -123,7 +123,7 @@ async fn user_view(
     page: &Page,
     session: &Session,
     id: &str,
-    message: Option<String>,
+    message: Option<(String, bool)>,
 ) -> Result<HttpResponse, WebError> {
     let Some(u) = page.state.admin.user_page(id).await.map_err(|e| fail(page, e))? else {
         return Err(WebError::not_found(page.lang, &page.meta.request_id));
@@ -174,9 +174,21 @@ async fn user_view(
     html(page, view)
 }
 
-pub async fn user(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
+#[derive(Deserialize)]
+pub struct UserQuery {
+    /// The outcome of a revocation, after its redirect: `revoked` or `reason`.
+    m: Option<String>,
+}
+
+pub async fn user(page: Page, id: web::Path<String>, q: web::Query<UserQuery>) -> Result<HttpResponse, WebError> {
     let session = guarded!(page, &format!("/admin/users/{id}"), Roles::can_view_users);
-    user_view(&page, session, &id, None).await
+    let i = page.i18n();
+    let message = match q.m.as_deref() {
+        Some("revoked") => Some((i.t("admin.revoked").to_string(), false)),
+        Some("reason") => Some((i.t("admin.reason_needed").to_string(), true)),
+        _ => None,
+    };
+    user_view(&page, session, &id, message).await
 }
 
 #[derive(Deserialize)]
@@ -198,10 +210,11 @@ impl CsrfField for RevokeForm {
 pub async fn revoke(page: Page, id: web::Path<String>, form: CsrfForm<RevokeForm>) -> Result<HttpResponse, WebError> {
     let session = guarded!(page, &format!("/admin/users/{id}"), |r: Roles| r.admin);
     let form = form.0;
-    let i = page.i18n();
     let reason = form.reason.trim();
+    // Post/redirect/get: the outcome is shown by the user's page, so a reload never revokes again.
+    let back = |m: &str| see_other(&format!("/admin/users/{}?m={m}", urlencoding_path(&id))).finish();
     if reason.is_empty() {
-        return user_view(&page, session, &id, Some(i.t("admin.reason_needed").to_string())).await;
+        return Ok(back("reason"));
     }
     let service = match form.service.as_str() {
         "all" => None,
@@ -211,7 +224,7 @@ pub async fn revoke(page: Page, id: web::Path<String>, form: CsrfForm<RevokeForm
         },
     };
     page.state.admin.revoke(&session.user, &id, service, reason, &page.meta).await.map_err(|e| fail(&page, e))?;
-    user_view(&page, session, &id, Some(i.t("admin.revoked").to_string())).await
+    Ok(back("revoked"))
 }
 
 #[derive(Deserialize, Serialize, Default)]
@@ -398,4 +411,9 @@ pub async fn status(page: Page) -> Result<HttpResponse, WebError> {
             .unwrap_or_default(),
     };
     html(&page, view)
+}
+
+/// A user id as a path segment (ids are GUIDs; anything else is escaped).
+fn urlencoding_path(id: &str) -> String {
+    url::form_urlencoded::byte_serialize(id.as_bytes()).collect()
 }

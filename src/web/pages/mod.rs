@@ -36,6 +36,8 @@ pub fn layout<'a>(page: &'a super::Page, path: &'a str) -> super::views::Layout<
         user: page.session().map(|s| s.user.display_name.as_str()),
         path,
         admin: page.session().is_some_and(|s| s.user.roles.any()),
+        netbios: &page.state.settings.directory.netbios_domain,
+        dns_domain: &page.state.dns_domain,
     }
 }
 

@@ -135,7 +135,12 @@ async fn bankid_step(page: &Page, view: Option<&ResetView>) -> Result<HttpRespon
 async fn load(page: &Page, id: &str) -> Result<ResetView, WebError> {
     let reset = &page.state.reset;
     let not_found = || WebError::not_found(page.lang, &page.meta.request_id);
-    let view = reset.view(id, binding(page), &page.meta).await.map_err(|e| page.fail(e))?.ok_or_else(not_found)?;
+    let Some(view) = reset.view(id, binding(page), &page.meta).await.map_err(|e| page.fail(e))? else {
+        if reset.started_elsewhere(id, binding(page)).await.map_err(|e| page.fail(e))? {
+            return Err(WebError::other_browser(page.lang, &page.meta.request_id));
+        }
+        return Err(not_found());
+    };
     if view.state.is_open()
         && !view.verified.contains(&ServiceKind::BankId)
         && reset.bankid_step_done(id).await.map_err(|e| page.fail(e))?
