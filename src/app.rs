@@ -162,6 +162,7 @@ impl Application {
             portal: s.portal.name.clone(),
             change_url: format!("{}/change", s.server.public_url.trim_end_matches('/')),
             lang: st.default_lang,
+            time: st.time.clone(),
         })
     }
 
@@ -286,7 +287,10 @@ fn build_state(
     };
     let forward = crate::audit::Forwarder::new(&settings.audit).map_err(|e| StartupError::Config(e.to_string()))?;
     let auditor = Auditor::new(store.clone(), clock.clone()).forwarding(forward);
-    let outbox = Outbox::new(store.clone(), clock.clone(), &settings.portal.name, &settings.portal.service_desk);
+    let time = crate::clock::LocalTime::new(&settings.portal.time_zone)
+        .map_err(|e| StartupError::Config(format!("portal.time_zone: {e}")))?;
+    let outbox = Outbox::new(store.clone(), clock.clone(), &settings.portal.name, &settings.portal.service_desk)
+        .in_zone(time.clone());
     let sms = sms_flows(&settings, &store, &clock, &random, &auditor)?;
     let notifier: Arc<dyn ChangeNotifier> = Arc::new(ChangeNotices {
         directory: directory.clone(),
@@ -360,6 +364,7 @@ fn build_state(
         outbox,
         status,
         dns_domain: dns_domain(&settings.directory.base_dn),
+        time,
         reset,
         bankid,
         sms,

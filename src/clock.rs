@@ -67,7 +67,29 @@ impl Random for OsRandom {
     }
 }
 
-/// Formats a timestamp for people: `2026-11-22 14:05 UTC`.
+/// Times for people, in the portal's time zone (`portal.time_zone`, Europe/Stockholm by default),
+/// with the zone's abbreviation: `2026-12-07 10:00 CET`. Audit exports and logs stay in UTC.
+#[derive(Debug, Clone)]
+pub struct LocalTime(jiff::tz::TimeZone);
+
+impl LocalTime {
+    /// The IANA zone `name` (the bundled database, so that no system files are needed).
+    pub fn new(name: &str) -> Result<Self, String> {
+        jiff::tz::TimeZone::get(name).map(Self).map_err(|e| e.to_string())
+    }
+
+    pub fn utc() -> Self {
+        Self(jiff::tz::TimeZone::UTC)
+    }
+
+    pub fn format(&self, ts: Timestamp) -> String {
+        jiff::Timestamp::from_second(ts)
+            .map(|t| t.to_zoned(self.0.clone()).strftime("%Y-%m-%d %H:%M %Z").to_string())
+            .unwrap_or_default()
+    }
+}
+
+/// Formats a timestamp for logs and the audit trail: `2026-11-22 14:05 UTC`.
 pub fn format_utc(ts: Timestamp) -> String {
     let format = time::macros::format_description!("[year]-[month]-[day] [hour]:[minute] UTC");
     OffsetDateTime::from_unix_timestamp(ts).ok().and_then(|t| t.format(&format).ok()).unwrap_or_default()
@@ -79,4 +101,19 @@ pub fn format_rfc3339(ts: Timestamp) -> String {
         .ok()
         .and_then(|t| t.format(&time::format_description::well_known::Rfc3339).ok())
         .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod local_time_tests {
+    use super::LocalTime;
+
+    #[test]
+    fn times_are_shown_in_the_portals_zone_with_its_abbreviation() {
+        let stockholm = LocalTime::new("Europe/Stockholm").unwrap();
+        // 2026-12-07 09:00 UTC is 10:00 in winter; 2026-07-01 09:00 UTC is 11:00 in summer.
+        assert_eq!(stockholm.format(1_796_634_000), "2026-12-07 10:00 CET");
+        assert_eq!(stockholm.format(1_782_896_400), "2026-07-01 11:00 CEST");
+        assert_eq!(LocalTime::utc().format(1_796_634_000), "2026-12-07 09:00 UTC");
+        assert!(LocalTime::new("Europe/Nowhere").is_err());
+    }
 }

@@ -57,6 +57,8 @@ pub struct ExpiryReminders {
     /// Where "Byt lösenord" is: the portal's public URL and `/change`.
     pub change_url: String,
     pub lang: Lang,
+    /// Times in texts, in the portal's zone.
+    pub time: crate::clock::LocalTime,
 }
 
 /// The reminder due for a password that expires at `expires_at`, at `now`: the fewest days
@@ -115,7 +117,7 @@ impl ExpiryReminders {
         }
         if let Some(number) = self.text_number(&user.id).await? {
             let texts = self.texts.as_ref().expect("a number only with texts on");
-            let when = crate::clock::format_utc(expiry.expires_at);
+            let when = self.time.format(expiry.expires_at);
             // No link in a text: texts with links are what smishing looks like.
             let text = self.lang.catalogue().f("mail.expiry.sms", &[("portal", &self.portal), ("when", &when)]);
             match with_retries(texts.gateway.as_ref(), &number, &text).await {

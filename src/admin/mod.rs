@@ -273,7 +273,8 @@ impl AdminService {
         let mut out = String::from("time,event,outcome,username,user_id,source_ip,user_agent,request_id,detail\r\n");
         for r in rows {
             let fields = [
-                crate::clock::format_utc(r.at),
+                // UTC in ISO 8601: for machines, whatever the portal's zone.
+                crate::clock::format_rfc3339(r.at),
                 r.event,
                 r.outcome,
                 r.username.unwrap_or_default(),

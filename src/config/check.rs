@@ -85,6 +85,12 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
     } else if s.database.password_file.is_some() && !postgres {
         bad("database.password_file", "is only for PostgreSQL; SQLite has no password".into());
     }
+    if let Err(e) = crate::clock::LocalTime::new(&s.portal.time_zone) {
+        bad(
+            "portal.time_zone",
+            format!("\"{}\" is not a time zone such as Europe/Stockholm ({e})", s.portal.time_zone),
+        );
+    }
     let e = &s.expiry;
     if e.enabled && (e.days_before.is_empty() || e.days_before.iter().any(|d| *d == 0 || *d > 365)) {
         bad("expiry.days_before", "list the days before expiry to remind, each from 1 to 365 (e.g. [14, 7, 1])".into());

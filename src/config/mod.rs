@@ -321,11 +321,18 @@ pub struct PortalSettings {
     pub service_desk: String,
     /// `sv` or `en`: used when the browser states no preference we speak.
     pub default_language: String,
+    /// The IANA time zone times are shown in, on pages and in mail (the audit export stays UTC).
+    pub time_zone: String,
 }
 
 impl Default for PortalSettings {
     fn default() -> Self {
-        Self { name: "Stjärna".into(), service_desk: String::new(), default_language: "sv".into() }
+        Self {
+            name: "Stjärna".into(),
+            service_desk: String::new(),
+            default_language: "sv".into(),
+            time_zone: "Europe/Stockholm".into(),
+        }
     }
 }
 

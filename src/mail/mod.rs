@@ -12,7 +12,7 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 use secrecy::ExposeSecret;
 
 use crate::audit::RequestMeta;
-use crate::clock::{Clock, format_utc};
+use crate::clock::{Clock, LocalTime};
 use crate::config::{MailSecurity, MailSettings};
 use crate::i18n::{Catalogue, Lang};
 use crate::storage::{MailRecord, Storage, StorageError};
@@ -115,11 +115,17 @@ pub struct Outbox {
     clock: Arc<dyn Clock>,
     portal: String,
     service_desk: String,
+    time: LocalTime,
 }
 
 impl Outbox {
     pub fn new(store: Arc<dyn Storage>, clock: Arc<dyn Clock>, portal: &str, service_desk: &str) -> Self {
-        Self { store, clock, portal: portal.into(), service_desk: service_desk.into() }
+        Self { store, clock, portal: portal.into(), service_desk: service_desk.into(), time: LocalTime::utc() }
+    }
+
+    /// Times in mail in this zone (the portal's).
+    pub fn in_zone(self, time: LocalTime) -> Self {
+        Self { time, ..self }
     }
 
     /// Queues a notice to `to`, in the language the user used, with when and from where.
@@ -135,7 +141,7 @@ impl Outbox {
         };
         let what = i.f(what_key, &[("service", &service)]);
         let now = self.clock.now();
-        let when = format_utc(now);
+        let when = self.time.format(now);
         let text = NoticeText {
             i,
             name,
@@ -167,7 +173,7 @@ impl Outbox {
     /// Queues a password-expiry reminder.
     pub async fn expiry_reminder(&self, n: &ExpiryNotice<'_>) -> Result<(), StorageError> {
         let i = n.lang.catalogue();
-        let when = format_utc(n.expires_at);
+        let when = self.time.format(n.expires_at);
         let subject = i.f("mail.expiry.subject", &[("portal", &self.portal), ("when", &when)]);
         let what = i.f("mail.expiry.what", &[("account", n.account), ("when", &when)]);
         let text = ExpiryText { i, name: n.name, what: &what, url: n.change_url, portal: &self.portal }

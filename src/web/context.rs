@@ -35,6 +35,8 @@ pub struct AppState {
     pub star_rule: StarRule,
     pub trusted_proxies: Vec<IpAddr>,
     pub default_lang: Lang,
+    /// Times for people, in the portal's time zone.
+    pub time: crate::clock::LocalTime,
     pub secure_cookies: bool,
     pub cookies: CookieNames,
     pub bankid: Option<Arc<crate::identity::bankid::BankIdFlows>>,

@@ -188,6 +188,11 @@ async fn the_audit_viewer_filters_pages_and_exports_csv() {
     assert_eq!(lines[0], "time,event,outcome,username,user_id,source_ip,user_agent,request_id,detail");
     assert_eq!(lines.len(), 4);
     assert!(lines[1..].iter().all(|l| l.contains(",login,failure,") && l.contains(&victim.name)));
+    // The export keeps UTC in ISO 8601, while the pages show the portal's time zone.
+    let time = lines[1].split(',').next().unwrap();
+    assert!(time.len() == 20 && time.as_bytes()[10] == b'T' && time.ends_with('Z'), "{time}");
+    let on_page = app.get_html(&format!("/admin/audit?user={}", victim.name)).await;
+    assert!(on_page.contains(" CET<") || on_page.contains(" CEST<"), "local time on the page");
     let audit = app.audit().await;
     assert!(
         audit.iter().any(|a| a.event == "admin-export" && a.username.as_deref() == Some(admin.name.as_str())),

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use stjarna::clock::{Clock, format_utc};
+use stjarna::clock::{Clock, LocalTime};
 
 use crate::helpers::{TestUser, csrf_in, location, unique};
 use crate::sims::{Gateway, spawn_with_sms};
@@ -46,6 +46,8 @@ async fn reminders_go_out_before_a_password_expires_once_each_and_never_where_it
     let job = t.app.expiry.clone().expect("expiry reminders are on");
     let expires = expiry_of(&dc.attr(&anna.dn, "msDS-UserPasswordExpiryTimeComputed").await.unwrap());
     let now = t.app.clock.now();
+    // Times in mail are the portal's (Europe/Stockholm by default), with the zone.
+    let stockholm = LocalTime::new("Europe/Stockholm").unwrap();
     assert!((expires - now - 42 * DAY).abs() < 120, "the test domain's passwords last 42 days");
 
     let round = async |at: i64| {
@@ -55,10 +57,10 @@ async fn reminders_go_out_before_a_password_expires_once_each_and_never_where_it
     let short_expires = expiry_of(&dc.attr(&short.dn, "msDS-UserPasswordExpiryTimeComputed").await.unwrap());
     assert!((short_expires - now - 10 * DAY).abs() < 120, "the PSO's maximum age applies");
     assert_eq!(round(now).await.mails, 1, "42 days before: nothing for Anna yet; the PSO's user 10 days before");
-    let short_subject = format!("Stjärna: ditt lösenord går ut {}", format_utc(short_expires));
+    let short_subject = format!("Stjärna: ditt lösenord går ut {}", stockholm.format(short_expires));
     t.mail_to(&format!("{}@example.test", short.name), &short_subject).await;
 
-    let subject = format!("Stjärna: ditt lösenord går ut {}", format_utc(expires));
+    let subject = format!("Stjärna: ditt lösenord går ut {}", stockholm.format(expires));
     let texts_before = t.texts_count(NUMBER);
     let first = round(expires - 13 * DAY).await;
     assert_eq!((first.mails, first.texts), (1, 1), "13 days before: the 14-day reminder, by mail and text");

@@ -6,7 +6,6 @@ use serde::{Deserialize, Serialize};
 use super::{html, layout, see_other};
 use crate::admin::{AdminError, daily_chart_svg};
 use crate::audit::{AuditEvent, EventKind, Outcome};
-use crate::clock::format_utc;
 use crate::enrolment::ServiceKind;
 use crate::session::{Roles, Session};
 use crate::storage::{AuditFilter, AuditRecord};
@@ -51,9 +50,14 @@ fn fail(page: &Page, e: AdminError) -> WebError {
     }
 }
 
-fn row(r: &AuditRecord) -> Row {
+/// An audit entry as a table row, its time in the portal's zone.
+fn row(time: &crate::clock::LocalTime) -> impl Fn(&AuditRecord) -> Row + '_ {
+    move |r| audit_row(time, r)
+}
+
+fn audit_row(time: &crate::clock::LocalTime, r: &AuditRecord) -> Row {
     (
-        format_utc(r.at),
+        time.format(r.at),
         r.event.clone(),
         r.outcome.clone(),
         r.username.clone().unwrap_or_default(),
@@ -85,8 +89,8 @@ pub async fn dashboard(page: Page, q: web::Query<DashboardQuery>) -> Result<Http
         roles: session.user.roles,
         per_service: d.per_service.iter().map(|(k, n)| (k.id(), format!("service.{}.name", k.id()), *n)).collect(),
         chart: daily_chart_svg(&d.days, i.t("admin.chart_title")),
-        failures: d.failures.iter().map(row).collect(),
-        blocked: d.blocked.iter().map(row).collect(),
+        failures: d.failures.iter().map(row(&page.state.time)).collect(),
+        blocked: d.blocked.iter().map(row(&page.state.time)).collect(),
         reminders: q.reminders.map(|n| i.f("admin.reminders_sent", &[("n", &n.to_string())])),
         can_remind: session.user.roles.admin,
         d: &d,
@@ -143,7 +147,7 @@ async fn user_view(
         mail: u.user.mail.clone().unwrap_or_default(),
         mobile: masked_mobile,
         locked_key: if u.user.locked { "admin.yes" } else { "admin.no" },
-        pwd_last_set: u.pwd_last_set.map(format_utc).unwrap_or_default(),
+        pwd_last_set: u.pwd_last_set.map(|t| page.state.time.format(t)).unwrap_or_default(),
         groups: u
             .groups
             .iter()
@@ -162,13 +166,13 @@ async fn user_view(
                     s.kind.id(),
                     format!("service.{}.name", s.kind.id()),
                     s.stars,
-                    format_utc(r.enrolled_at),
-                    r.last_used_at.map(format_utc).unwrap_or_else(|| "–".into()),
+                    page.state.time.format(r.enrolled_at),
+                    r.last_used_at.map(|t| page.state.time.format(t)).unwrap_or_else(|| "–".into()),
                 )
             })
             .collect(),
         can_revoke: session.user.roles.admin,
-        audit: u.audit.iter().map(row).collect(),
+        audit: u.audit.iter().map(row(&page.state.time)).collect(),
         message,
     };
     html(page, view)
@@ -284,7 +288,7 @@ pub async fn audit(page: Page, q: web::Query<AuditQuery>) -> Result<HttpResponse
             to: q.to.clone(),
         },
         query,
-        rows: rows.iter().map(row).collect(),
+        rows: rows.iter().map(row(&page.state.time)).collect(),
         total,
         page: q.page.max(0),
         more: (q.page.max(0) + 1) * PER_PAGE < total,

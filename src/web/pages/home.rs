@@ -4,7 +4,6 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::{html, layout, see_other};
-use crate::clock::format_utc;
 use crate::enrolment::{ServiceKind, assess};
 use crate::web::context::Auth;
 use crate::web::views::{HomeView, ServiceRow};
@@ -55,10 +54,10 @@ pub async fn show(page: Page, q: web::Query<Query>) -> Result<HttpResponse, WebE
                 ServiceKind::Sms => state.sms.is_some(),
             },
             detail: record.and_then(|r| r.detail.clone()),
-            enrolled_at: record.map(|r| format_utc(r.enrolled_at)),
+            enrolled_at: record.map(|r| page.state.time.format(r.enrolled_at)),
             cooling_until: record
                 .and_then(|r| r.cooling_until)
-                .map(|t| i.f("home.cooling", &[("until", &format_utc(t))])),
+                .map(|t| i.f("home.cooling", &[("until", &page.state.time.format(t))])),
         };
         if row.enrolled { enrolled.push(row) } else { available.push(row) }
     }
