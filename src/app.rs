@@ -348,6 +348,7 @@ fn build_state(
         catalogue_from(&settings.services),
         StarRule { enrolment_stars: settings.enrolment.enrolment_stars, reset_stars: settings.enrolment.reset_stars },
         &settings.admin,
+        &settings.directory.bind_dn,
     );
     let status = crate::admin::status::StatusProbe {
         directory: directory.clone(),

@@ -4,7 +4,7 @@
 mod chart;
 pub mod status;
 
-pub use chart::daily_chart_svg;
+pub use chart::{ChartText, daily_chart_svg};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -36,7 +36,10 @@ pub struct DayCount {
 
 #[derive(Debug, Clone)]
 pub struct Dashboard {
+    /// Users counted: enabled, not built-in, not excluded.
     pub users: usize,
+    /// What was left out, and why.
+    pub left_out: LeftOut,
     pub enrolled: usize,
     pub partly: usize,
     pub not_enrolled: usize,
@@ -46,6 +49,47 @@ pub struct Dashboard {
     pub blocked: Vec<AuditRecord>,
     /// Whether resets enforce AD's password history (the DC supports the policy-hints control).
     pub history_on_reset: bool,
+}
+
+/// Users in the directory's scope that the counts leave out.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct LeftOut {
+    pub disabled: usize,
+    /// Built-in accounts (Administrator, Guest, krbtgt).
+    pub built_in: usize,
+    /// The portal's service account and `admin.exclude_accounts`.
+    pub excluded: usize,
+}
+
+/// Why a user in scope is not counted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum NotCounted {
+    Disabled,
+    BuiltIn,
+    Excluded,
+}
+
+/// Who the counts, the report and reminders are about: people with an enabled account.
+struct Counted {
+    /// Lower-case account names, and the service account's DN.
+    excluded: Vec<String>,
+    service_dn: String,
+}
+
+impl Counted {
+    fn check(&self, u: &DirectoryUser) -> Option<NotCounted> {
+        // Built-in first: Guest and krbtgt are disabled too, but they are AD's, not people's.
+        if u.system {
+            Some(NotCounted::BuiltIn)
+        } else if u.disabled {
+            Some(NotCounted::Disabled)
+        } else if u.dn.eq_ignore_ascii_case(&self.service_dn) || self.excluded.contains(&u.account_name.to_lowercase())
+        {
+            Some(NotCounted::Excluded)
+        } else {
+            None
+        }
+    }
 }
 
 /// One user, as the admin page shows them.
@@ -69,6 +113,7 @@ pub struct AdminService {
     rule: StarRule,
     reminder_interval_days: u64,
     reminders_per_run: usize,
+    counted: Counted,
 }
 
 /// AD's FILETIME (100 ns since 1601) as Unix seconds.
@@ -87,6 +132,7 @@ impl AdminService {
         services: Vec<Service>,
         rule: StarRule,
         settings: &crate::config::AdminSettings,
+        service_dn: &str,
     ) -> Self {
         Self {
             store,
@@ -98,6 +144,10 @@ impl AdminService {
             rule,
             reminder_interval_days: settings.reminder_interval_days,
             reminders_per_run: settings.reminders_per_run,
+            counted: Counted {
+                excluded: settings.exclude_accounts.iter().map(|a| a.to_lowercase()).collect(),
+                service_dn: service_dn.to_string(),
+            },
         }
     }
 
@@ -119,7 +169,7 @@ impl AdminService {
                 continue;
             };
             // Claimed in one statement, in a record of its own: once per interval, whoever sends.
-            if u.disabled || !self.store.claim_reminder(&u.id, now, last_before).await? {
+            if self.counted.check(&u).is_some() || !self.store.claim_reminder(&u.id, now, last_before).await? {
                 continue;
             }
             self.outbox.notify(mail, u.name_to_show(), Notice::Reminder, meta).await?;
@@ -149,7 +199,16 @@ impl AdminService {
     /// Counts over every user in scope (a paged directory search), enrolments per service, the
     /// last 30 days of resets and unlocks, and recent failures and blocks.
     pub async fn dashboard(&self) -> Result<Dashboard, AdminError> {
-        let ids = self.directory.all_user_ids().await?;
+        let mut left_out = LeftOut::default();
+        let mut ids = Vec::new();
+        for u in self.directory.all_users().await? {
+            match self.counted.check(&u) {
+                None => ids.push(u.id),
+                Some(NotCounted::Disabled) => left_out.disabled += 1,
+                Some(NotCounted::BuiltIn) => left_out.built_in += 1,
+                Some(NotCounted::Excluded) => left_out.excluded += 1,
+            }
+        }
         let by_user = self.enrolments_by_user().await?;
         let (mut enrolled, mut partly, mut not_enrolled) = (0, 0, 0);
         let mut per_service: HashMap<ServiceKind, usize> = HashMap::new();
@@ -181,6 +240,7 @@ impl AdminService {
         Ok(Dashboard {
             history_on_reset,
             users: ids.len(),
+            left_out,
             enrolled,
             partly,
             not_enrolled,
@@ -295,6 +355,9 @@ impl AdminService {
         let by_user = self.enrolments_by_user().await?;
         let mut out = String::from("account,name,mail,status,stars\r\n");
         for u in self.directory.all_users().await? {
+            if self.counted.check(&u).is_some() {
+                continue;
+            }
             let kinds = by_user.get(&u.id).map(Vec::as_slice).unwrap_or_default();
             let a = assess(&self.services, kinds, self.rule);
             if a.status == EnrolmentStatus::Enrolled {

@@ -67,6 +67,10 @@ pub struct AdminSettings {
     pub reminders_per_run: usize,
     /// The portal's address, for links in mail.
     pub portal_url: Option<String>,
+    /// Accounts (sAMAccountName) left out of the dashboard's counts, the not-enrolled report and
+    /// enrolment reminders, besides disabled and built-in accounts and the portal's own service
+    /// account: other service accounts, shared mailboxes.
+    pub exclude_accounts: Vec<String>,
 }
 
 impl Default for AdminSettings {
@@ -77,6 +81,7 @@ impl Default for AdminSettings {
             reminder_interval_days: 7,
             reminders_per_run: 500,
             portal_url: None,
+            exclude_accounts: Vec::new(),
         }
     }
 }

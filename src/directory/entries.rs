@@ -14,6 +14,7 @@ pub(super) const USER_ATTRS: &[&str] = &[
     "mobile",
     "userAccountControl",
     "msDS-User-Account-Control-Computed",
+    "isCriticalSystemObject",
 ];
 pub(super) const EXPIRY_ATTR: &str = "msDS-UserPasswordExpiryTimeComputed";
 pub(super) const UF_ACCOUNTDISABLE: u32 = 0x2;
@@ -44,6 +45,7 @@ pub(super) fn to_user(entry: SearchEntry) -> Option<DirectoryUser> {
         mobile: first(&entry, "mobile"),
         disabled: flags(&entry, "userAccountControl") & UF_ACCOUNTDISABLE != 0,
         locked: flags(&entry, "msDS-User-Account-Control-Computed") & UF_LOCKOUT != 0,
+        system: first(&entry, "isCriticalSystemObject").is_some_and(|v| v.eq_ignore_ascii_case("TRUE")),
         dn: entry.dn,
     })
 }

@@ -38,6 +38,8 @@ pub struct DirectoryUser {
     pub disabled: bool,
     /// Locked out now (msDS-User-Account-Control-Computed's LOCKOUT bit).
     pub locked: bool,
+    /// A built-in account AD itself needs (isCriticalSystemObject: Administrator, Guest, krbtgt).
+    pub system: bool,
 }
 
 impl DirectoryUser {

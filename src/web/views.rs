@@ -194,6 +194,8 @@ pub struct AdminDashboardView<'a> {
     /// (service id, name key, count)
     pub per_service: Vec<(&'static str, String, usize)>,
     pub chart: String,
+    /// What the counts counted, and what they left out.
+    pub counted: String,
     pub failures: Vec<Row>,
     pub blocked: Vec<Row>,
     pub reminders: Option<String>,

@@ -221,7 +221,8 @@ async fn populate(dc: &TestDc, ou: &str, n: usize) -> Vec<String> {
                 let attrs = vec![
                     ("objectClass", HashSet::from(["top", "person", "organizationalPerson", "user"])),
                     ("sAMAccountName", HashSet::from([name.as_str()])),
-                    ("userAccountControl", HashSet::from(["514"])),
+                    // Enabled, with no password (PASSWD_NOTREQD): people the dashboard counts.
+                    ("userAccountControl", HashSet::from(["544"])),
                 ];
                 ldap.add(&dn, attrs).await.unwrap().success().unwrap();
                 made.push(name);
@@ -288,7 +289,15 @@ async fn the_dashboard_counts_hundreds_of_users_page_by_page() {
     let doc = scraper::Html::parse_document(&page);
     let titles: Vec<String> =
         doc.select(&scraper::Selector::parse("#chart svg rect title").unwrap()).map(|e| e.text().collect()).collect();
-    assert_eq!(titles, ["1 unlocks", "2 resets"], "the last 30 days only, oldest first");
+    let date = |days_ago: i64| {
+        let day = (now - days_ago * 86400).div_euclid(86400) * 86400;
+        stjarna::clock::format_rfc3339(day)[..10].to_string()
+    };
+    assert_eq!(
+        titles,
+        [format!("{}: 1 Upplåsta konton", date(3)), format!("{}: 2 Återställda lösenord", date(0))],
+        "the last 30 days only, oldest first, dated"
+    );
     // The not-enrolled report lists exactly the incomplete users.
     let csv = app.get("/admin/reports/not-enrolled.csv").await.text().await.unwrap();
     assert_eq!(csv.lines().count(), 1 + 300, "a header and everyone but the fully enrolled user");
@@ -431,4 +440,51 @@ async fn remind(t: &crate::sims::SimTest) -> String {
     let res = t.app.post("/admin/reminders", &[("csrf", &csrf_in(&page))]).await;
     let page = t.app.get_html(&location(&res)).await;
     text_of(&page, "reminders-sent").unwrap()
+}
+
+#[tokio::test]
+async fn the_dashboard_counts_people_and_says_what_it_left_out() {
+    let dc = require_dc!();
+    let ou = format!("OU={},{}", unique("scope"), dc.base);
+    {
+        let mut ldap = dc.admin().await;
+        ldap.add(&ou, vec![("objectClass", HashSet::from(["top", "organizationalUnit"]))])
+            .await
+            .unwrap()
+            .success()
+            .unwrap();
+    }
+    let admin = dc.create_user_in("adm", &ou).await;
+    dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &admin.dn).await;
+    let person = dc.create_user_in("person", &ou).await;
+    let gone = dc.create_user_in("gone", &ou).await;
+    dc.modify(&gone.dn, "userAccountControl", "514").await;
+    let mailbox = dc.create_user_in("mailbox", &ou).await;
+    let scoped = |c: String| {
+        c.replace("base_dn = \"DC=example,DC=test\"", &format!("base_dn = \"{ou}\""))
+            + &format!("\n[admin]\nexclude_accounts = [\"{}\"]\n", mailbox.name.to_uppercase())
+    };
+    let app = spawn_app_with(&dc, scoped).await;
+    app.login(&admin.name, &admin.password).await;
+    let page = app.get_html("/admin").await;
+    assert_eq!(text_of(&page, "count-users").unwrap(), "2", "the admin and the person; not the disabled or excluded");
+    assert_eq!(
+        text_of(&page, "counted").unwrap(),
+        "Räknat: aktiva användarkonton i katalogens urval. Utanför räkningen: inaktiverade konton (1), inbyggda \
+         konton som Administrator och krbtgt (0), portalens tjänstekonto och undantagna konton (1)."
+    );
+    let csv = app.get("/admin/reports/not-enrolled.csv").await.text().await.unwrap();
+    assert!(csv.contains(&person.name) && csv.contains(&admin.name), "{csv}");
+    assert!(!csv.contains(&gone.name) && !csv.contains(&mailbox.name), "{csv}");
+
+    // The whole domain: AD's own accounts are left out as built-in, the portal's service account
+    // as excluded.
+    let app = spawn_app_with(&dc, |c| c).await;
+    app.login(&admin.name, &admin.password).await;
+    let counted = text_of(&app.get_html("/admin").await, "counted").unwrap();
+    assert!(!counted.contains("Administrator och krbtgt (0)"), "{counted}");
+    let csv = app.get("/admin/reports/not-enrolled.csv").await.text().await.unwrap();
+    for account in ["Administrator", "krbtgt", "Guest", "svc-stjarna"] {
+        assert!(!csv.lines().any(|l| l.starts_with(&format!("{account},"))), "{account} in {csv}");
+    }
 }

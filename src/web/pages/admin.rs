@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{html, layout, see_other};
-use crate::admin::{AdminError, daily_chart_svg};
+use crate::admin::{AdminError, ChartText, daily_chart_svg};
 use crate::audit::{AuditEvent, EventKind, Outcome};
 use crate::enrolment::ServiceKind;
 use crate::session::{Roles, Session};
@@ -88,7 +88,22 @@ pub async fn dashboard(page: Page, q: web::Query<DashboardQuery>) -> Result<Http
         l: layout(&page, "/admin"),
         roles: session.user.roles,
         per_service: d.per_service.iter().map(|(k, n)| (k.id(), format!("service.{}.name", k.id()), *n)).collect(),
-        chart: daily_chart_svg(&d.days, i.t("admin.chart_title")),
+        chart: daily_chart_svg(
+            &d.days,
+            &ChartText {
+                title: i.t("admin.chart_title"),
+                resets: i.t("admin.chart_resets"),
+                unlocks: i.t("admin.chart_unlocks"),
+            },
+        ),
+        counted: i.f(
+            "admin.counted",
+            &[
+                ("disabled", &d.left_out.disabled.to_string()),
+                ("built_in", &d.left_out.built_in.to_string()),
+                ("excluded", &d.left_out.excluded.to_string()),
+            ],
+        ),
         failures: d.failures.iter().map(row(&page.state.time)).collect(),
         blocked: d.blocked.iter().map(row(&page.state.time)).collect(),
         reminders: q.reminders.map(|n| i.f("admin.reminders_sent", &[("n", &n.to_string())])),
