@@ -1,5 +1,6 @@
 // Progressive enhancement of the BankID page: the QR code animates every second and the status
-// updates every two seconds without reloading. Without JavaScript the page refreshes itself.
+// updates every two seconds without reloading. Without JavaScript the page refreshes itself
+// every five seconds.
 (function () {
   "use strict";
   var root = document.getElementById("bankid-flow");
@@ -11,10 +12,14 @@
   var leaving = false;
   var done = false;
 
+  // With JavaScript the frames come one a second from the server (without it, an animated image
+  // of the next five seconds stands in between reloads).
+  function turn() {
+    if (!done) { qr.src = "/bankid/" + id + "/qr.svg?t=" + Date.now(); }
+  }
   if (qr) {
-    setInterval(function () {
-      if (!done) { qr.src = "/bankid/" + id + "/qr.svg?t=" + Date.now(); }
-    }, 1000);
+    turn();
+    setInterval(turn, 1000);
   }
 
   function poll() {

@@ -50,6 +50,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
     // waiting browser asks for every second or two come first.
     cfg.route("/bankid/{id}/status", web::get().to(pages::bankid::status))
         .route("/bankid/{id}/qr.svg", web::get().to(pages::bankid::qr))
+        .route("/bankid/{id}/qr-animated.svg", web::get().to(pages::bankid::qr_animated))
         .route("/", web::get().to(pages::home::show))
         .route("/login", web::get().to(pages::login::show))
         .route("/login", web::post().to(pages::login::submit))

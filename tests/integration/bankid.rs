@@ -14,7 +14,20 @@ async fn enrols_through_the_qr_code_and_stores_only_protected_data() {
     let page = t.app.get_html(&format!("/bankid/{id}")).await;
     assert_eq!(text_of(&page, "bankid-message").unwrap(), "Starta BankID-appen.");
     assert!(page.contains("id=\"bankid-qr\""), "the QR code is shown");
-    assert!(page.contains("http-equiv=\"refresh\""), "without JavaScript the page refreshes itself");
+    // Without JavaScript the page reloads every five seconds (no faster: a screen reader starts
+    // over at each reload), offers to update now, and its QR code still turns every second.
+    assert!(
+        page.contains("<meta http-equiv=\"refresh\" content=\"5\">"),
+        "without JavaScript the page refreshes itself"
+    );
+    assert!(page.contains(&format!("id=\"bankid-refresh\" href=\"/bankid/{id}\">Uppdatera</a>")));
+    assert!(page.contains(&format!("src=\"/bankid/{id}/qr-animated.svg?t=")), "{page}");
+    let animated = t.app.get_html(&format!("/bankid/{id}/qr-animated.svg")).await;
+    let frames: Vec<String> = animated.split("<svg visibility=").skip(1).map(crate::sims::decode_svg_qr).collect();
+    assert_eq!(frames.len(), 5, "five seconds of frames");
+    let times: Vec<u64> = frames.iter().map(|p| p.split('.').nth(2).unwrap().parse().unwrap()).collect();
+    assert_eq!(times, (times[0]..times[0] + 5).collect::<Vec<_>>(), "one frame a second: {frames:?}");
+    assert!(animated.contains("<set attributeName=\"visibility\" to=\"visible\" begin=\"4s\"/>"));
     let order_ref = t.sim.state.awaiting_scan()[0].order_ref.clone();
     let at_bankid = t.sim.state.order(&order_ref).unwrap();
     assert_eq!(at_bankid.end_user_ip, "127.0.0.1", "endUserIp is the user's address");

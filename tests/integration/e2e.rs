@@ -88,7 +88,16 @@ async fn a_user_enrols_bankid_in_a_real_browser_with_the_simulated_app() {
     log_in(&c, &t.app.url("/login"), &user.name, &user.password).await;
     c.wait().for_element(Locator::Id("enrol-bankid")).await.unwrap().click().await.unwrap();
     let qr = c.wait().for_element(Locator::Id("bankid-qr")).await.unwrap();
-    assert!(qr.attr("src").await.unwrap().unwrap().contains("/qr.svg"));
+    // With JavaScript the frames come one a second (the animated image is for pages without it).
+    let mut src = String::new();
+    for _ in 0..50 {
+        src = qr.attr("src").await.unwrap().unwrap_or_default();
+        if src.contains("/qr.svg") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(src.contains("/qr.svg"), "{src}");
     let portal = c.window().await.unwrap();
     if let Ok(dir) = std::env::var("STJARNA_TEST_SCREENSHOTS") {
         std::fs::write(format!("{dir}/bankid-qr.png"), c.screenshot().await.unwrap()).unwrap();

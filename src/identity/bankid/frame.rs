@@ -153,6 +153,32 @@ fn finder_penalty(line: &[bool]) -> u32 {
     found.count() as u32 * 40
 }
 
+/// Frames of consecutive seconds as one SVG document that shows each for a second (SMIL, no
+/// script), the last until the page reloads: the QR code still turns every second for a browser
+/// without JavaScript, whose page reloads only every few seconds.
+pub fn qr_animation_svg(frames: &[Bytes]) -> String {
+    let first = frames.first().map(|f| String::from_utf8_lossy(f).into_owned()).unwrap_or_default();
+    // The outer document takes the first frame's size.
+    let size = first.split(" viewBox").next().and_then(|head| head.split("<svg ").nth(1)).unwrap_or("");
+    let mut svg = format!(r#"<svg xmlns="http://www.w3.org/2000/svg" {size}>"#);
+    for (i, frame) in frames.iter().enumerate() {
+        let frame = String::from_utf8_lossy(frame);
+        let Some(rest) = frame.strip_prefix(r#"<svg xmlns="http://www.w3.org/2000/svg" "#) else { continue };
+        let Some((attrs, body)) = rest.split_once('>') else { continue };
+        let shown = if i == 0 { "visible" } else { "hidden" };
+        let _ = write!(svg, r#"<svg visibility="{shown}" {attrs}>"#);
+        if i > 0 {
+            let _ = write!(svg, r#"<set attributeName="visibility" to="visible" begin="{i}s"/>"#);
+        }
+        if i + 1 < frames.len() {
+            let _ = write!(svg, r#"<set attributeName="visibility" to="hidden" begin="{}s"/>"#, i + 1);
+        }
+        svg.push_str(body);
+    }
+    svg.push_str("</svg>");
+    svg
+}
+
 /// One frame of the animated QR code, as an SVG document.
 pub fn qr_svg(payload: &str) -> String {
     let (width, dark) = qr_modules(payload);
@@ -279,6 +305,18 @@ impl BankIdFlows {
     /// The current frame of the animated QR code while the flow waits for a scan: its `qrTime` and
     /// the frame as an SVG document. Reads the database only the first time (see `FrameCache`).
     pub async fn qr_frame(&self, id: &str, binding: &str) -> Result<Option<(u64, bytes::Bytes)>, StorageError> {
+        let frames = self.qr_frames(id, binding, 1).await?;
+        Ok(frames.and_then(|(qr_time, mut frames)| frames.pop().map(|f| (qr_time, f))))
+    }
+
+    /// The current frame and the `count - 1` after it (for a page without JavaScript, which
+    /// shows them one a second between reloads).
+    pub async fn qr_frames(
+        &self,
+        id: &str,
+        binding: &str,
+        count: u64,
+    ) -> Result<Option<(u64, Vec<bytes::Bytes>)>, StorageError> {
         let order = match self.frames.order(id) {
             Some(order) => order,
             None => {
@@ -304,7 +342,10 @@ impl BankIdFlows {
             return Ok(None);
         }
         let qr_time = elapsed.max(0) as u64;
-        Ok(Some((qr_time, self.frames.frame(id, &order.qr_start_token, &order.qr_start_secret, qr_time))))
+        let frames = (qr_time..qr_time + count.max(1))
+            .map(|t| self.frames.frame(id, &order.qr_start_token, &order.qr_start_secret, t))
+            .collect();
+        Ok(Some((qr_time, frames)))
     }
 }
 

@@ -12,7 +12,7 @@ mod rp;
 pub mod wire;
 
 pub use flow::{BankIdFlows, Flow, FlowError, FlowUser, Start};
-pub use frame::{FrameCache, qr_modules, qr_svg};
+pub use frame::{FrameCache, qr_animation_svg, qr_modules, qr_svg};
 pub use idkollen::{IdkollenAuth, IdkollenClient};
 pub use policy::Policy;
 pub use purpose::{FlowPurpose, FlowState, FlowView};

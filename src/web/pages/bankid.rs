@@ -348,6 +348,31 @@ pub async fn qr(req: HttpRequest, state: web::Data<AppState>, id: web::Path<Stri
     Ok(HttpResponse::Ok().content_type("image/svg+xml").insert_header(("Cache-Control", "no-store")).body(svg))
 }
 
+/// How many seconds of frames a page without JavaScript gets, and how often it reloads.
+pub const NO_SCRIPT_SECONDS: u64 = 5;
+
+/// `GET /bankid/{id}/qr-animated.svg`: the QR code for a page without JavaScript, this second's
+/// frame and the next ones, each shown for a second.
+pub async fn qr_animated(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    id: web::Path<String>,
+) -> Result<HttpResponse, WebError> {
+    let lang = request_lang(&req, state.default_lang);
+    let not_found = || WebError::not_found(lang, &request_id(&req));
+    let flows = state.bankid.as_deref().ok_or_else(not_found)?;
+    let binding = csrf_seed(&req).unwrap_or_default();
+    let frames = flows
+        .qr_frames(&id, &binding, NO_SCRIPT_SECONDS)
+        .await
+        .map_err(|e| WebError::internal(e.into(), lang, &request_id(&req)))?;
+    let Some((_, frames)) = frames else {
+        return Err(not_found());
+    };
+    let svg = crate::identity::bankid::qr_animation_svg(&frames);
+    Ok(HttpResponse::Ok().content_type("image/svg+xml").insert_header(("Cache-Control", "no-store")).body(svg))
+}
+
 /// "Open BankID on this device": remember the mode (for the right messages), then start the app.
 pub async fn open(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
     let view = poll(&page, &id).await?;
