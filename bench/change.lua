@@ -33,7 +33,9 @@ function request()
 end
 
 function response(status, headers, body)
-  if status == 200 and body:find('id="change-done"', 1, true) then
+  -- A change that went through redirects to the page that shows it (post/redirect/get).
+  local location = headers["Location"] or headers["location"] or ""
+  if status == 303 and location:find("/change?done=", 1, true) == 1 then
     ok = ok + 1
     current = 3 - current
   else

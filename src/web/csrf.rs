@@ -41,6 +41,53 @@ impl CsrfKey {
     pub fn verify(&self, seed: &str, token: &str) -> bool {
         hex::decode(token).is_ok_and(|bytes| self.mac(seed).verify_slice(&bytes).is_ok())
     }
+
+    fn receipt_mac(&self, seed: &str, what: &str, at: i64) -> Hmac<Sha256> {
+        let mut mac = Hmac::<Sha256>::new_from_slice(&self.0).expect("HMAC takes any key length");
+        mac.update(b"stjarna-receipt\0");
+        mac.update(what.as_bytes());
+        mac.update(b"\0");
+        mac.update(seed.as_bytes());
+        mac.update(b"\0");
+        mac.update(at.to_string().as_bytes());
+        mac
+    }
+
+    /// Post/redirect/get: a receipt that `what` happened at `at` in the browser with `seed`, for
+    /// the address the POST redirects to. Only that browser's page shows the outcome; a link made
+    /// by someone else proves nothing.
+    pub fn receipt(&self, seed: &str, what: &str, at: i64) -> String {
+        format!("{at}.{}", hex::encode(self.receipt_mac(seed, what, at).finalize().into_bytes()))
+    }
+
+    /// Whether `receipt` is this browser's for `what`, made at most `max_age` seconds before `now`.
+    pub fn verify_receipt(&self, seed: &str, what: &str, receipt: &str, now: i64, max_age: i64) -> bool {
+        let Some((at, mac)) = receipt.split_once('.') else { return false };
+        let Ok(at) = at.parse::<i64>() else { return false };
+        (now - max_age..=now).contains(&at)
+            && hex::decode(mac).is_ok_and(|bytes| self.receipt_mac(seed, what, at).verify_slice(&bytes).is_ok())
+    }
+}
+
+#[cfg(test)]
+mod receipt_tests {
+    use super::CsrfKey;
+
+    #[test]
+    fn a_receipt_holds_for_its_browser_its_outcome_and_a_while_only() {
+        let key = CsrfKey::new(b"key".to_vec());
+        let r = key.receipt("seed-a", "change-done", 1000);
+        assert!(key.verify_receipt("seed-a", "change-done", &r, 1000, 600));
+        assert!(key.verify_receipt("seed-a", "change-done", &r, 1600, 600));
+        assert!(!key.verify_receipt("seed-a", "change-done", &r, 1601, 600), "too old");
+        assert!(!key.verify_receipt("seed-b", "change-done", &r, 1000, 600), "another browser");
+        assert!(!key.verify_receipt("seed-a", "other", &r, 1000, 600), "another outcome");
+        assert!(!key.verify_receipt("seed-a", "change-done", "1000.00", 1000, 600));
+        assert!(
+            !key.verify_receipt("seed-a", "change-done", &r.replace("1000.", "1001."), 1001, 600),
+            "time is signed"
+        );
+    }
 }
 
 /// The CSRF cookie value made for a browser that had none, kept for this request's handlers.

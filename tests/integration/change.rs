@@ -12,8 +12,41 @@ async fn change(app: &TestApp, username: Option<&str>, current: &str, new: &str)
     if let Some(u) = username {
         form.push(("username", u));
     }
-    let html = app.post("/change", &form).await.text().await.unwrap();
+    let res = app.post("/change", &form).await;
+    // A change that went through redirects to a page that shows it (post/redirect/get).
+    let html = if res.status() == 303 { app.get_html(&location(&res)).await } else { res.text().await.unwrap() };
     text_of(&html, "change-done").or_else(|| text_of(&html, "password-error")).unwrap_or_else(|| panic!("{html}"))
+}
+
+#[tokio::test]
+async fn a_reload_after_a_change_sends_nothing_again_and_a_forged_receipt_shows_nothing() {
+    let dc = require_dc!();
+    let user = dc.create_user("chgprg").await;
+    let app = spawn_app(&dc).await;
+    let csrf = csrf_in(&app.get_html("/change").await);
+    let form = [
+        ("csrf", csrf.as_str()),
+        ("username", &user.name),
+        ("current", &user.password),
+        ("password", NEW),
+        ("repeat", NEW),
+    ];
+    let res = app.post("/change", &form).await;
+    assert_eq!(res.status(), 303, "post/redirect/get");
+    let done = location(&res);
+    assert!(done.starts_with("/change?done="), "{done}");
+    for _ in 0..2 {
+        // Reloading the outcome page is a GET: nothing is sent to AD again.
+        let page = app.get_html(&done).await;
+        assert!(text_of(&page, "change-done").is_some());
+    }
+    assert_eq!(dc.attr(&user.dn, "badPwdCount").await.as_deref().unwrap_or("0"), "0", "no failed bind from reloads");
+    // Someone else's browser, or a made-up receipt, shows the plain form.
+    let other = crate::helpers::new_client();
+    let elsewhere = other.get(app.url(&done)).send().await.unwrap().text().await.unwrap();
+    assert!(text_of(&elsewhere, "change-done").is_none(), "a receipt is the browser's own");
+    let forged = app.get_html("/change?done=1.00").await;
+    assert!(text_of(&forged, "change-done").is_none());
 }
 
 #[tokio::test]

@@ -64,7 +64,14 @@ pub struct Query {
     u: String,
     #[serde(default)]
     why: String,
+    /// After a change: the receipt the POST redirected with (see [`CHANGED`]).
+    #[serde(default)]
+    done: String,
 }
+
+/// What a change's receipt stands for, and how long the page shows it.
+const CHANGED: &str = "password-changed";
+const RECEIPT_SECONDS: i64 = 600;
 
 pub async fn show(page: Page, q: web::Query<Query>) -> Result<HttpResponse, WebError> {
     let user = match page.session() {
@@ -77,7 +84,11 @@ pub async fn show(page: Page, q: web::Query<Query>) -> Result<HttpResponse, WebE
         "must-change" => Some(page.i18n().t("login.error.must_change").to_string()),
         _ => None,
     };
-    render(&page, &rules, &[], &q.u, notice, None, false)
+    let seed = page.csrf_seed.as_deref().unwrap_or_default();
+    let done = !q.done.is_empty()
+        && !seed.is_empty()
+        && page.state.csrf.verify_receipt(seed, CHANGED, &q.done, page.state.clock.now(), RECEIPT_SECONDS);
+    render(&page, &rules, &[], &q.u, notice, None, done)
 }
 
 #[derive(Deserialize)]
@@ -169,7 +180,11 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
                     .await
                     .map_err(|e| page.fail(e))?;
             }
-            return render(&page, &rules, &[], &typed, None, None, true);
+            // Post/redirect/get: a reload shows the outcome again instead of sending the old
+            // password once more (which AD would count as a failed logon).
+            let seed = page.csrf_seed.as_deref().unwrap_or_default();
+            let receipt = page.state.csrf.receipt(seed, CHANGED, page.state.clock.now());
+            return Ok(super::see_other(&format!("/change?done={receipt}")).finish());
         }
         Ok(ChangeOutcome::Refused(Refusal::InvalidCredentials | Refusal::LastAttempt { .. })) => {
             i.t("change.error.current").to_string()
