@@ -403,15 +403,7 @@ async fn the_service_desk_verifies_a_caller_by_sms_and_by_bankid_phone_auth() {
 #[tokio::test]
 async fn enrolment_reminders_go_to_the_not_enrolled_at_most_once_a_week() {
     let dc = require_dc!();
-    let ou = format!("OU={},{}", unique("remind"), dc.base);
-    {
-        let mut ldap = dc.admin().await;
-        ldap.add(&ou, vec![("objectClass", HashSet::from(["top", "organizationalUnit"]))])
-            .await
-            .unwrap()
-            .success()
-            .unwrap();
-    }
+    let ou = dc.create_ou("remind").await;
     let admin = dc.create_user_in("adm", &ou).await;
     dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &admin.dn).await;
     let lazy = dc.create_user_in("lazy", &ou).await;
@@ -445,15 +437,7 @@ async fn remind(t: &crate::sims::SimTest) -> String {
 #[tokio::test]
 async fn the_dashboard_counts_people_and_says_what_it_left_out() {
     let dc = require_dc!();
-    let ou = format!("OU={},{}", unique("scope"), dc.base);
-    {
-        let mut ldap = dc.admin().await;
-        ldap.add(&ou, vec![("objectClass", HashSet::from(["top", "organizationalUnit"]))])
-            .await
-            .unwrap()
-            .success()
-            .unwrap();
-    }
+    let ou = dc.create_ou("scope").await;
     let admin = dc.create_user_in("adm", &ou).await;
     dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &admin.dn).await;
     let person = dc.create_user_in("person", &ou).await;

@@ -3,11 +3,9 @@
 //! follows a fine-grained policy; none for passwords that never expire or disabled accounts; one
 //! round at a time.
 
-use std::collections::HashSet;
-
 use stjarna::clock::{Clock, LocalTime};
 
-use crate::helpers::{TestUser, csrf_in, location, unique};
+use crate::helpers::{TestUser, csrf_in, location};
 use crate::sims::{Gateway, spawn_with_sms};
 
 const DAY: i64 = 86400;
@@ -20,13 +18,7 @@ fn expiry_of(filetime: &str) -> i64 {
 #[tokio::test]
 async fn reminders_go_out_before_a_password_expires_once_each_and_never_where_it_does_not() {
     let dc = require_dc!();
-    let ou = format!("OU={},{}", unique("expiry"), dc.base);
-    let mut ldap = dc.admin().await;
-    ldap.add(&ou, vec![("objectClass", HashSet::from(["top", "organizationalUnit"]))])
-        .await
-        .unwrap()
-        .success()
-        .unwrap();
+    let ou = dc.create_ou("expiry").await;
     let anna = dc.create_user_in("exp", &ou).await;
     let never = dc.create_user_in("expnever", &ou).await;
     dc.modify(&never.dn, "userAccountControl", "66048").await; // NORMAL_ACCOUNT | DONT_EXPIRE_PASSWORD

@@ -214,6 +214,16 @@ impl TestDc {
         TestUser { name, password, dn, display_name }
     }
 
+    /// A new organizational unit under the domain (a scope of its own for a test); its DN.
+    pub async fn create_ou(&self, prefix: &str) -> String {
+        let ou = format!("OU={},{}", unique(prefix), self.base);
+        let mut ldap = self.admin().await;
+        let attrs = vec![("objectClass", HashSet::from(["top", "organizationalUnit"]))];
+        ldap.add(&ou, attrs).await.unwrap().success().unwrap_or_else(|e| panic!("create {ou}: {e}"));
+        let _ = ldap.unbind().await;
+        ou
+    }
+
     pub async fn modify(&self, dn: &str, attr: &str, value: &str) {
         let mut ldap = self.admin().await;
         ldap.modify(dn, vec![Mod::Replace(attr, HashSet::from([value]))]).await.unwrap().success().unwrap();
