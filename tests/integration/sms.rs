@@ -39,7 +39,9 @@ impl SimTest {
     async fn type_code(&self, id: &str, code: &str) -> String {
         let page = self.app.get_html(&format!("/sms/{id}")).await;
         let res = self.app.post(&format!("/sms/{id}"), &[("csrf", &csrf_in(&page)), ("code", code)]).await;
-        let html = res.text().await.unwrap();
+        // Post/redirect/get: the outcome is on the page the POST redirects to.
+        assert_eq!(res.status(), 303, "a typed code redirects");
+        let html = self.app.get_html(&location(&res)).await;
         text_of(&html, "sms-done")
             .or_else(|| text_of(&html, "sms-error"))
             .unwrap_or_else(|| panic!("no outcome: {html}"))
@@ -141,8 +143,12 @@ async fn a_new_code_waits_for_the_cooldown_and_replaces_the_old_one() {
     let id = t.send_code("SE", "0701234567").await.unwrap();
     let first = t.code_for("+46701234567");
     let res = t.resend(&id).await;
-    let html = res.text().await.unwrap();
-    assert_eq!(text_of(&html, "sms-error").unwrap(), "Du kan få en ny kod om 60 sekunder.");
+    assert_eq!(location(&res), format!("/sms/{id}"), "post/redirect/get");
+    let html = t.app.get_html(&location(&res)).await;
+    // The wait is said once, beside the button, and the code can still be typed.
+    assert_eq!(html.matches("Du kan få en ny kod om 60 sekunder.").count(), 1, "{html}");
+    assert!(text_of(&html, "sms-error").is_none());
+    assert!(html.contains("id=\"code\""), "the code field is there");
     assert_eq!(t.phone().state.messages().len(), 1, "no second text within the cooldown");
     t.app.clock.advance_seconds(60);
     assert_eq!(location(&t.resend(&id).await), format!("/sms/{id}"));
@@ -330,5 +336,27 @@ async fn the_number_can_come_from_ad() {
     assert_eq!(
         t.send_code("SE", "0701234567").await.unwrap_err(),
         "Ditt konto saknar ett giltigt mobilnummer i katalogen. Kontakta servicedesken."
+    );
+}
+
+#[tokio::test]
+async fn reloading_after_a_wrong_code_spends_no_try() {
+    let dc = require_dc!();
+    let (_, t) = logged_in(&dc, "smsprg", Gateway::Elks46, |c| c).await;
+    let id = t.send_code("SE", "0701234567").await.unwrap();
+    let code = t.code_for("+46701234567");
+    let page = t.app.get_html(&format!("/sms/{id}")).await;
+    let res = t.app.post(&format!("/sms/{id}"), &[("csrf", &csrf_in(&page)), ("code", &wrong(&code))]).await;
+    assert_eq!(res.status(), 303);
+    let after = location(&res);
+    for _ in 0..3 {
+        // A reload is a GET of the outcome: the same message, no try spent.
+        let html = t.app.get_html(&after).await;
+        assert_eq!(text_of(&html, "sms-error").unwrap(), "Fel kod. Du har 2 försök kvar.");
+    }
+    assert_eq!(
+        t.type_code(&id, &code).await,
+        "Du har nu registrerat ditt mobiltelefonnummer för återställning av lösenord!",
+        "the right code still works"
     );
 }

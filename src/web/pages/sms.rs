@@ -236,12 +236,53 @@ fn code_page(page: &Page, view: &SmsView, error: Option<String>) -> Result<HttpR
     html(page, code_view)
 }
 
-pub async fn show_code(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
+/// What a POST on the code page came to, carried to the page it redirects to (post/redirect/get:
+/// a reload never types the code again nor asks for another text). Anyone can write these into
+/// an address; they only choose a message.
+#[derive(Deserialize, Default)]
+pub struct CodeOutcome {
+    #[serde(default)]
+    e: String,
+    #[serde(default)]
+    n: Option<u32>,
+}
+
+impl CodeOutcome {
+    fn message(&self, page: &Page) -> Option<String> {
+        let i = page.i18n();
+        let n = self.n.unwrap_or(0).min(10_000).to_string();
+        match self.e.as_str() {
+            "wrong" => Some(i.f("sms.error.wrong", &[("left", &n)])),
+            "conflict" => Some(i.t("sms.error.conflict").to_string()),
+            "limited" => Some(i.f("sms.error.limited", &[("minutes", &n)])),
+            "gateway" => Some(i.t("sms.error.gateway").to_string()),
+            "not-enrolled" => Some(i.t("sms.error.not_enrolled").to_string()),
+            _ => None,
+        }
+    }
+
+    /// The code page's address with this outcome.
+    fn at(id: &str, e: &str, n: Option<u32>) -> String {
+        match n {
+            Some(n) => format!("/sms/{id}?e={e}&n={n}"),
+            None if e.is_empty() => format!("/sms/{id}"),
+            None => format!("/sms/{id}?e={e}"),
+        }
+    }
+}
+
+pub async fn show_code(
+    page: Page,
+    id: web::Path<String>,
+    q: web::Query<CodeOutcome>,
+) -> Result<HttpResponse, WebError> {
     if page.session().is_none() {
         return Ok(see_other("/login").finish());
     }
     let (view, _) = load(&page, &id).await?;
-    code_page(&page, &view, None)
+    // A message for a pending challenge only: the state itself tells the rest.
+    let message = q.message(&page).filter(|_| view.state == ChallengeState::Pending || q.e == "conflict");
+    code_page(&page, &view, message)
 }
 
 /// A typed one-time code (also the reset flow's).
@@ -278,22 +319,17 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
     }
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
     let outcome = flows.check(&id, binding, user(session), &form.0.code, &page.meta).await.map_err(|e| page.fail(e))?;
-    let i = page.i18n();
     if outcome == Some(SmsOutcome::Verified) {
         let now = page.state.clock.now();
         super::enrol::proved(&page, ServiceKind::Sms, view.purpose != SmsPurpose::Verify, now).await?;
     }
-    let error = match outcome {
-        Some(SmsOutcome::Verified | SmsOutcome::AlreadyVerified) | None => None,
-        Some(SmsOutcome::Conflict) => Some(i.t("sms.error.conflict").to_string()),
-        Some(SmsOutcome::Wrong { attempts_left }) => {
-            Some(i.f("sms.error.wrong", &[("left", &attempts_left.to_string())]))
-        }
-        Some(SmsOutcome::TooManyAttempts) => Some(i.t("sms.error.too_many").to_string()),
-        Some(SmsOutcome::Expired) => Some(i.t("sms.error.expired").to_string()),
+    // Too many attempts, expired and verified show in the challenge's own state.
+    let to = match outcome {
+        Some(SmsOutcome::Wrong { attempts_left }) => CodeOutcome::at(&id, "wrong", Some(attempts_left as u32)),
+        Some(SmsOutcome::Conflict) => CodeOutcome::at(&id, "conflict", None),
+        _ => CodeOutcome::at(&id, "", None),
     };
-    let view = flows.view(&id, binding, &session.user.user_id).await.map_err(|e| page.fail(e))?.unwrap_or(view);
-    code_page(&page, &view, error)
+    Ok(see_other(&to).finish())
 }
 
 pub async fn resend(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
@@ -305,9 +341,14 @@ pub async fn resend(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOnly>
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
     let start =
         flows.resend(&id, binding, user(session), &text(&page, flows), &page.meta).await.map_err(|e| page.fail(e))?;
-    match start {
-        Some(SmsStart::Sent { id }) => Ok(see_other(&format!("/sms/{id}")).finish()),
-        Some(other) => code_page(&page, &view, Some(start_error(&page, &other))),
-        None => Err(WebError::not_found(page.lang, &page.meta.request_id)),
-    }
+    // Post/redirect/get; a wait shows as the page's own hint, once.
+    let to = match start {
+        Some(SmsStart::Sent { id }) => CodeOutcome::at(&id, "", None),
+        Some(SmsStart::Cooldown { .. }) => CodeOutcome::at(&view.id, "", None),
+        Some(SmsStart::Limited { minutes }) => CodeOutcome::at(&view.id, "limited", Some(minutes as u32)),
+        Some(SmsStart::GatewayFailed) => CodeOutcome::at(&view.id, "gateway", None),
+        Some(SmsStart::NotEnrolled) => CodeOutcome::at(&view.id, "not-enrolled", None),
+        None => return Err(WebError::not_found(page.lang, &page.meta.request_id)),
+    };
+    Ok(see_other(&to).finish())
 }
