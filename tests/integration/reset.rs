@@ -44,11 +44,19 @@ impl SimTest {
         self.app.post(&format!("{flow}{action}"), &form).await
     }
 
+    /// Posts a step of the flow and follows its redirect (post/redirect/get): the page it shows.
+    pub async fn step(&self, flow: &str, action: &str, extra: &[(&str, &str)]) -> String {
+        let res = self.post_in(flow, action, extra).await;
+        assert_eq!(res.status(), 303, "{action}: post/redirect/get");
+        self.app.get_html(&location(&res)).await
+    }
+
     /// Verifies the flow with the mobile code.
     pub async fn reset_sms(&self, flow: &str) {
         let seen = self.texts_count("+46701234567");
         let res = self.post_in(flow, "/sms", &[]).await;
-        assert_eq!(res.status(), 200);
+        assert_eq!(res.status(), 303, "post/redirect/get");
+        assert!(location(&res).starts_with(&format!("{flow}?m=")), "{}", location(&res));
         let code = self.next_code_to("+46701234567", seen).await;
         self.post_in(flow, "/sms/check", &[("code", &code)]).await;
     }
@@ -193,7 +201,9 @@ async fn unknown_unenrolled_and_enrolled_users_look_the_same_before_verification
         let sent =
             client.post(t.app.url(&format!("{flow}/sms"))).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
         times.push(started.elapsed());
-        let sent = sent.text().await.unwrap();
+        // The redirect (post/redirect/get) and the page it leads to.
+        let to = location(&sent);
+        let sent = format!("{to}\n{}", client.get(t.app.url(&to)).send().await.unwrap().text().await.unwrap());
         let clean = |s: &str| s.replace(&id, "ID").replace(&csrf, "CSRF");
         pages.push((clean(&page), clean(&sent)));
     }
@@ -287,13 +297,36 @@ async fn a_flow_expires_and_cannot_be_replayed_or_taken_over() {
 }
 
 #[tokio::test]
+async fn reloading_a_flow_step_sends_no_text_and_types_no_code_again() {
+    let dc = require_dc!();
+    let (user, t) = enrolled(&dc, "rsprg", |c| c).await;
+    let flow = t.start_reset(&user.name).await;
+    let before = t.texts_count("+46701234567");
+    let res = t.post_in(&flow, "/sms", &[]).await;
+    let sent = location(&res);
+    t.next_code_to("+46701234567", before).await;
+    let res = t.post_in(&flow, "/sms/check", &[("code", "000000")]).await;
+    let wrong = location(&res);
+    for _ in 0..3 {
+        // Reloads are GETs of the outcome pages.
+        assert!(text_of(&t.app.get_html(&sent).await, "reset-message").is_some());
+        assert!(text_of(&t.app.get_html(&wrong).await, "reset-message").unwrap().starts_with("Fel kod"));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(t.texts_count("+46701234567"), before + 1, "one text, however often the page is reloaded");
+    let audit = t.app.audit().await;
+    let failures = audit.iter().filter(|a| a.event == "sms-check" && a.outcome == "failure").count();
+    assert_eq!(failures, 1, "one wrong code, however often the page is reloaded");
+}
+
+#[tokio::test]
 async fn too_many_failures_end_the_flow() {
     let dc = require_dc!();
     let (user, t) =
         enrolled(&dc, "fails", |c| c.replace("min_response_ms = 300", "min_response_ms = 300\nmax_failures = 2")).await;
     let flow = t.start_reset(&user.name).await;
     t.post_in(&flow, "/sms", &[]).await;
-    let html = t.post_in(&flow, "/sms/check", &[("code", "000000")]).await.text().await.unwrap();
+    let html = t.step(&flow, "/sms/check", &[("code", "000000")]).await;
     assert!(text_of(&html, "reset-message").unwrap().starts_with("Fel kod"));
     // A BankID of the wrong person is a failure too, and the second one ends the flow.
     t.reset_bankid(&flow, BERTIL).await;

@@ -52,7 +52,7 @@ async fn a_flow_sends_one_code_a_minute_and_a_slow_gateway_does_not_show() {
     let before = t.texts_count(NUMBER);
     t.post_in(&flow, "/sms", &[]).await;
     t.next_code_to(NUMBER, before).await;
-    let again = t.post_in(&flow, "/sms", &[]).await.text().await.unwrap();
+    let again = t.step(&flow, "/sms", &[]).await;
     let message = text_of(&again, "reset-message").unwrap();
     assert!(message.starts_with("Du kan få en ny kod om"), "{message}");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
@@ -105,7 +105,7 @@ async fn the_texts_budget_does_not_tell_that_two_names_are_one_account() {
         for _ in 0..3 {
             t.app.client = new_client();
             let flow = t.start_reset(&name).await;
-            let page = t.post_in(&flow, "/sms", &[]).await.text().await.unwrap();
+            let page = t.step(&flow, "/sms", &[]).await;
             answers.push(text_of(&page, "reset-message").unwrap());
         }
     }

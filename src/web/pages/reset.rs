@@ -219,9 +219,49 @@ async fn flow_page(
     html(page, flow_view)
 }
 
-pub async fn show(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
+/// What a POST in the flow came to, carried to the flow's page it redirects to (post/redirect/
+/// get: a reload neither types a code again nor sends another text). Only a message choice: the
+/// flow's state is kept server-side.
+#[derive(Deserialize, Default)]
+pub struct StepOutcome {
+    #[serde(default)]
+    m: String,
+    #[serde(default)]
+    n: Option<u32>,
+}
+
+impl StepOutcome {
+    fn message(&self, page: &Page) -> Option<(String, &'static str)> {
+        let i = page.i18n();
+        let n = self.n.unwrap_or(0).min(10_000).to_string();
+        Some(match self.m.as_str() {
+            "sent" => (i.t("reset.sms_sent").to_string(), "notice"),
+            "sent-maybe" => (i.t("reset.sms_sent_maybe").to_string(), "notice"),
+            "wait" => (i.f("sms.resend_wait", &[("seconds", &n)]), "error"),
+            "limited" => (i.f("sms.error.limited", &[("minutes", &n)]), "error"),
+            "gateway" => (i.t("sms.error.gateway").to_string(), "error"),
+            "wrong" => (i.f("sms.error.wrong", &[("left", &n)]), "error"),
+            "expired" => (i.t("sms.error.expired").to_string(), "error"),
+            "too-many" => (i.t("sms.error.too_many").to_string(), "error"),
+            _ => return None,
+        })
+    }
+
+    fn at(id: &str, m: &str, n: Option<u32>) -> HttpResponse {
+        let to = match n {
+            Some(n) => format!("/reset/{id}?m={m}&n={n}"),
+            None => format!("/reset/{id}?m={m}"),
+        };
+        see_other(&to).finish()
+    }
+}
+
+pub async fn show(page: Page, id: web::Path<String>, q: web::Query<StepOutcome>) -> Result<HttpResponse, WebError> {
     let view = load(&page, &id).await?;
-    flow_page(&page, &view, None, "").await
+    match q.message(&page).filter(|_| is_open(&view)) {
+        Some((message, class)) => flow_page(&page, &view, Some(message), class).await,
+        None => flow_page(&page, &view, None, "").await,
+    }
 }
 
 pub async fn use_bankid(
@@ -258,8 +298,7 @@ pub async fn send_code(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOn
         let previous = sms.view(previous, binding(&page), &key).await.map_err(|e| page.fail(e))?;
         if let Some(wait) = previous.map(|p| p.resend_in).filter(|w| *w > 0) {
             floor(&page, started).await;
-            let message = page.i18n().f("sms.resend_wait", &[("seconds", &wait.to_string())]);
-            return flow_page(&page, &view, Some(message), "error").await;
+            return Ok(StepOutcome::at(&view.id, "wait", Some(wait as u32)));
         }
     }
     // Anonymous: counted per flow, per address and per target, never against the user's own
@@ -280,22 +319,14 @@ pub async fn send_code(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOn
     }
     .map_err(|e| page.fail(e))?;
     floor(&page, started).await;
-    let i = page.i18n();
     match start {
         SmsStart::Sent { id: challenge } => {
             page.state.reset.set_sms_challenge(&view.id, &challenge).await.map_err(|e| page.fail(e))?;
-            let view = load(&page, &id).await?;
-            let message = if view.verified.is_empty() {
-                i.t("reset.sms_sent_maybe").to_string()
-            } else {
-                i.t("reset.sms_sent").to_string()
-            };
-            flow_page(&page, &view, Some(message), "notice").await
+            // Before any verification nobody is told whether a text went anywhere.
+            Ok(StepOutcome::at(&view.id, if view.verified.is_empty() { "sent-maybe" } else { "sent" }, None))
         }
-        SmsStart::Limited { minutes } => {
-            flow_page(&page, &view, Some(i.f("sms.error.limited", &[("minutes", &minutes.to_string())])), "error").await
-        }
-        _ => flow_page(&page, &view, Some(i.t("sms.error.gateway").to_string()), "error").await,
+        SmsStart::Limited { minutes } => Ok(StepOutcome::at(&view.id, "limited", Some(minutes as u32))),
+        _ => Ok(StepOutcome::at(&view.id, "gateway", None)),
     }
 }
 
@@ -310,28 +341,28 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
     let outcome =
         sms.check(challenge, binding(&page), user, &form.0.code, &page.meta).await.map_err(|e| page.fail(e))?;
     let reset = &page.state.reset;
-    let i = page.i18n();
-    let message = match outcome {
+    let failure = match outcome {
         Some(SmsOutcome::Verified) if view.user_id.is_some() => {
             reset.verified(&view, ServiceKind::Sms, &page.meta).await.map_err(|e| page.fail(e))?;
             None
         }
-        // The same right code sent again (a reload): it counted once, and is no failure either.
+        // The same right code sent again: it counted once, and is no failure either.
         Some(SmsOutcome::AlreadyVerified) if view.user_id.is_some() => None,
-        Some(SmsOutcome::Wrong { attempts_left }) => {
-            Some(i.f("sms.error.wrong", &[("left", &attempts_left.to_string())]))
-        }
-        Some(SmsOutcome::Expired) => Some(i.t("sms.error.expired").to_string()),
-        _ => Some(i.t("sms.error.too_many").to_string()),
+        Some(SmsOutcome::Wrong { attempts_left }) => Some(("wrong", Some(attempts_left as u32))),
+        Some(SmsOutcome::Expired) => Some(("expired", None)),
+        _ => Some(("too-many", None)),
     };
-    if message.is_some()
-        && reset.failed(&view, ServiceKind::Sms, &page.meta).await.map_err(|e| page.fail(e))? == ResetStep::Ended
-    {
-        let view = load(&page, &id).await?;
-        return flow_page(&page, &view, None, "").await;
+    match failure {
+        None => Ok(see_other(&format!("/reset/{id}")).finish()),
+        // A flow that ended shows that itself.
+        Some(_)
+            if reset.failed(&view, ServiceKind::Sms, &page.meta).await.map_err(|e| page.fail(e))?
+                == ResetStep::Ended =>
+        {
+            Ok(see_other(&format!("/reset/{id}")).finish())
+        }
+        Some((m, n)) => Ok(StepOutcome::at(&id, m, n)),
     }
-    let view = load(&page, &id).await?;
-    flow_page(&page, &view, message, "error").await
 }
 
 async fn password_page(
