@@ -40,7 +40,8 @@
       item.classList.add(ok ? "ok" : "bad");
     });
   }
+  // Only as the user types: on load the list shows what the server marked (after a refused
+  // password the fields are empty, and clearing the marks would hide which rules were broken).
   pw.addEventListener("input", update);
   repeat.addEventListener("input", update);
-  update();
 })();

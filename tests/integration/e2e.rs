@@ -259,6 +259,14 @@ async fn a_user_resets_the_password_in_a_real_browser_with_sms_and_bankid() {
 
     // The star row is full: choose a new password, with the rules checked as it is typed.
     c.wait().for_element(Locator::Id("choose-password")).await.unwrap().click().await.unwrap();
+    // A common password is refused by the server, and with JavaScript on the page still shows
+    // which rule it broke.
+    c.wait().for_element(Locator::Id("password")).await.unwrap().send_keys("Sommar2026!").await.unwrap();
+    c.find(Locator::Id("repeat")).await.unwrap().send_keys("Sommar2026!").await.unwrap();
+    c.find(Locator::Id("set-password")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Id("password-error")).await.unwrap();
+    let common = c.find(Locator::Css("li[data-rule='not_common']")).await.unwrap();
+    assert_eq!(common.attr("class").await.unwrap().as_deref(), Some("bad"), "the refused rule stays marked");
     let password = c.wait().for_element(Locator::Id("password")).await.unwrap();
     password.send_keys("bara-gemener-hela-vagen").await.unwrap();
     let classes = c.find(Locator::Css("li[data-rule='classes']")).await.unwrap();

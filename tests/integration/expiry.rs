@@ -101,6 +101,7 @@ async fn enrol_number(t: &crate::sims::SimTest, user: &TestUser) {
     let page = location(&res);
     let code = t.sms.as_ref().unwrap().state.last_code_to(NUMBER).unwrap();
     let csrf = csrf_in(&t.app.get_html(&page).await);
-    let done = t.app.post(&page, &[("csrf", &csrf), ("code", &code)]).await.text().await.unwrap();
+    let res = t.app.post(&page, &[("csrf", &csrf), ("code", &code)]).await;
+    let done = t.app.get_html(&location(&res)).await;
     assert!(crate::helpers::text_of(&done, "sms-done").is_some(), "the number is enrolled: {done}");
 }
