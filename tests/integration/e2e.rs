@@ -98,6 +98,18 @@ async fn a_user_enrols_bankid_in_a_real_browser_with_the_simulated_app() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert!(src.contains("/qr.svg"), "{src}");
+    // On a wide screen the QR code (for the phone) comes first; on a phone, BankID on this device.
+    let tops = "return [document.getElementById('bankid-qr').getBoundingClientRect().top, \
+                document.getElementById('bankid-open').getBoundingClientRect().top]";
+    let order = async || {
+        let v = c.execute(tops, vec![]).await.unwrap();
+        let v: Vec<f64> = v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap()).collect();
+        v[0] < v[1]
+    };
+    assert!(order().await, "wide: the QR code first");
+    c.set_window_size(390, 844).await.unwrap();
+    assert!(!order().await, "phone: open BankID on this device first");
+    c.set_window_size(1200, 900).await.unwrap();
     let portal = c.window().await.unwrap();
     if let Ok(dir) = std::env::var("STJARNA_TEST_SCREENSHOTS") {
         std::fs::write(format!("{dir}/bankid-qr.png"), c.screenshot().await.unwrap()).unwrap();
