@@ -147,9 +147,7 @@ impl ExpiryReminders {
     async fn text_number(&self, user_id: &str) -> Result<Option<PhoneNumber>, StorageError> {
         let Some(texts) = &self.texts else { return Ok(None) };
         let Some(enrolled) = self.store.sms_enrolment(user_id).await? else { return Ok(None) };
-        let number =
-            texts.key.decrypt(&enrolled.number_encrypted).ok().and_then(|e164| PhoneNumber::parse(&e164, "SE").ok());
-        Ok(number)
+        Ok(PhoneNumber::from_stored(&texts.key, &enrolled.number_encrypted))
     }
 }
 

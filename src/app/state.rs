@@ -235,16 +235,11 @@ fn sms_flows(
     let username = s.username.clone().unwrap_or_default();
     let (name, cost) = (s.gateway.id(), s.cost_per_text);
     let gateway: Arc<dyn SmsGateway> = match s.gateway {
-        SmsGatewayKind::Elks46 => {
-            Arc::new(Metered::new(Elks46::new(&s.url, &username, secret()?, &s.from, timeout), name, cost))
-        }
-        SmsGatewayKind::Twilio => {
-            Arc::new(Metered::new(Twilio::new(&s.url, &username, secret()?, &s.from, timeout), name, cost))
-        }
-        SmsGatewayKind::Webhook => {
-            Arc::new(Metered::new(Webhook::new(&s.url, password.clone(), &s.from, timeout), name, cost))
-        }
+        SmsGatewayKind::Elks46 => Arc::new(Elks46::new(&s.url, &username, secret()?, &s.from, timeout)),
+        SmsGatewayKind::Twilio => Arc::new(Twilio::new(&s.url, &username, secret()?, &s.from, timeout)),
+        SmsGatewayKind::Webhook => Arc::new(Webhook::new(&s.url, password.clone(), &s.from, timeout)),
     };
+    let gateway: Arc<dyn SmsGateway> = Arc::new(Metered::new(gateway, name, cost));
     let hour = |n: u32| Limit { max_failures: n, window_seconds: 3600 };
     let limits = SmsLimits {
         code_lifetime: s.code_lifetime_seconds,

@@ -41,8 +41,7 @@ impl ChangeNotices {
             ServiceKind::Sms => removed?,
             _ => self.store.sms_enrolment(user_id).await.ok()??.number_encrypted,
         };
-        let e164 = self.key.as_ref()?.decrypt(&encrypted).ok()?;
-        PhoneNumber::parse(&e164, "SE").ok()
+        PhoneNumber::from_stored(self.key.as_ref()?, &encrypted)
     }
 
     async fn audit(&self, meta: &RequestMeta, user_id: &str, outcome: Outcome, detail: String) {

@@ -255,8 +255,7 @@ impl SmsFlows {
         sender: Sender<'_>,
     ) -> Result<SmsStart, StorageError> {
         let Some(enrolled) = self.store.sms_enrolment(user.user_id).await? else { return Ok(SmsStart::NotEnrolled) };
-        let number =
-            self.key.decrypt(&enrolled.number_encrypted).ok().and_then(|e164| PhoneNumber::parse(&e164, "SE").ok());
+        let number = PhoneNumber::from_stored(&self.key, &enrolled.number_encrypted);
         let Some(number) = number else {
             tracing::error!(user = user.user_id, "the enrolled number cannot be read back");
             return Ok(SmsStart::NotEnrolled);
@@ -393,7 +392,7 @@ impl SmsFlows {
             // Decoys belong to reset flows, which ask for a new code through the flow.
             return Ok(None);
         }
-        let number = self.key.decrypt(&rec.number_encrypted).ok().and_then(|e164| PhoneNumber::parse(&e164, "SE").ok());
+        let number = PhoneNumber::from_stored(&self.key, &rec.number_encrypted);
         let Some(number) = number else { return Ok(Some(SmsStart::GatewayFailed)) };
         if rec.state != "pending" || self.expired(&rec, now) {
             // A finished challenge cannot be revived: start again.

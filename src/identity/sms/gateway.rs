@@ -41,20 +41,20 @@ async fn answers(http: &reqwest::Client, url: &str) -> Result<(), GatewayError> 
 
 /// A gateway whose sends are counted for monitoring: texts accepted (and what they cost), and
 /// failures by kind.
-pub struct Metered<G> {
-    inner: G,
+pub struct Metered {
+    inner: std::sync::Arc<dyn SmsGateway>,
     name: &'static str,
     cost_per_text: f64,
 }
 
-impl<G: SmsGateway> Metered<G> {
-    pub fn new(inner: G, name: &'static str, cost_per_text: f64) -> Self {
+impl Metered {
+    pub fn new(inner: std::sync::Arc<dyn SmsGateway>, name: &'static str, cost_per_text: f64) -> Self {
         Self { inner, name, cost_per_text }
     }
 }
 
 #[async_trait]
-impl<G: SmsGateway> SmsGateway for Metered<G> {
+impl SmsGateway for Metered {
     async fn send(&self, to: &PhoneNumber, text: &str) -> Result<String, GatewayError> {
         let sent = self.inner.send(to, text).await;
         let counted = match &sent {

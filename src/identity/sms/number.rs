@@ -32,6 +32,11 @@ pub enum PhoneNumberError {
 }
 
 impl PhoneNumber {
+    /// An enrolled number as stored (encrypted E.164), read back; None when it cannot be.
+    pub fn from_stored(key: &crate::identity::DataKey, encrypted: &str) -> Option<PhoneNumber> {
+        key.decrypt(encrypted).ok().and_then(|e164| PhoneNumber::parse(&e164, "SE").ok())
+    }
+
     /// Parses what a user typed. A number starting with `+` or `00` chooses its country itself;
     /// otherwise `country` (ISO 3166 code, such as `SE`) decides.
     pub fn parse(input: &str, country: &str) -> Result<PhoneNumber, PhoneNumberError> {
