@@ -69,6 +69,8 @@ pub struct Page {
     pub csrf_seed: Option<String>,
     pub auth: Auth,
     pub session_token: Option<String>,
+    /// The request's query string (for a redirect's notice, see `web::notice`).
+    pub query: String,
 }
 
 impl Page {
@@ -166,7 +168,8 @@ impl FromRequest for Page {
                     Err(e) => return Err(WebError::internal(e.into(), lang, &meta.request_id)),
                 },
             };
-            Ok(Page { state, lang, meta, csrf_token, csrf_seed: seed, auth, session_token })
+            let query = req.query_string().to_string();
+            Ok(Page { state, lang, meta, csrf_token, csrf_seed: seed, auth, session_token, query })
         })
     }
 }

@@ -5,6 +5,7 @@
 mod context;
 mod csrf;
 mod error;
+mod notice;
 mod pages;
 mod request_log;
 mod security;
@@ -15,6 +16,7 @@ pub use request_log::RequestLog;
 
 pub use context::{AppState, Page};
 pub use error::WebError;
+pub use notice::{Notice, Tone};
 
 use actix_web::web;
 
@@ -95,6 +97,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/reports/not-enrolled.csv", web::get().to(pages::admin::not_enrolled_csv))
         .route("/admin/verify", web::get().to(pages::caller::show))
         .route("/admin/verify", web::post().to(pages::caller::start))
+        .route("/admin/verify/sms/{id}", web::get().to(pages::caller::show_code))
         .route("/admin/verify/sms/{id}", web::post().to(pages::caller::check_code))
         .route("/admin/verify/bankid/{id}", web::get().to(pages::caller::bankid_status))
         .route("/admin/verify/lift", web::post().to(pages::caller::lift_cooldown))

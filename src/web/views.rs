@@ -38,7 +38,6 @@ pub struct LoginView<'a> {
     pub username: &'a str,
     pub error: Option<String>,
     pub notice: Option<&'a str>,
-    pub reference: Option<&'a str>,
 }
 
 /// One identity service in the list.
@@ -62,7 +61,7 @@ pub struct ServiceRow {
 pub struct HomeView<'a> {
     pub l: Layout<'a>,
     /// What the last action came to, or what to do first.
-    pub notice: Option<String>,
+    pub notice: Option<(String, &'static str)>,
     /// One flag per star in the row: filled or not.
     pub row: Vec<bool>,
     pub collected: u8,

@@ -95,7 +95,7 @@ async fn admin_pages_ask_for_the_password_again_after_fifteen_minutes() {
     let page = app.get_html("/admin/reauth?back=/admin/audit").await;
     let res =
         app.post("/admin/reauth", &[("csrf", &csrf_in(&page)), ("back", "/admin/audit"), ("password", "wrong")]).await;
-    assert!(text_of(&res.text().await.unwrap(), "reauth-error").is_some());
+    assert!(app.error_after(res, "reauth-error").await.contains("Fel"));
     let res = app
         .post("/admin/reauth", &[("csrf", &csrf_in(&page)), ("back", "/admin/audit"), ("password", &admin.password)])
         .await;
@@ -329,7 +329,7 @@ async fn the_service_desk_verifies_a_caller_by_sms_and_by_bankid_phone_auth() {
     let page = t.app.get_html("/admin/verify").await;
     let res =
         t.app.post("/admin/verify", &[("csrf", &csrf_in(&page)), ("username", &caller.name), ("method", "sms")]).await;
-    let html = res.text().await.unwrap();
+    let html = t.app.follow(res).await;
     assert_eq!(
         text_of(&html, "verify-message").unwrap(),
         "En kod har skickats till +46 70 *** ** 67. Be den som ringer läsa upp koden."
@@ -352,8 +352,14 @@ async fn the_service_desk_verifies_a_caller_by_sms_and_by_bankid_phone_auth() {
         .attr("value")
         .unwrap()
         .to_string();
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let res = t.app.post(&action, &[("csrf", &csrf_in(&html)), ("user", &user_id), ("code", wrong)]).await;
+    let retry = location(&res);
+    let html = t.app.follow(res).await;
+    assert!(text_of(&html, "verify-message").unwrap().starts_with("Fel kod"), "{html}");
+    assert_eq!(t.app.get_html(&retry).await, html, "a reload shows the same and types nothing");
     let res = t.app.post(&action, &[("csrf", &csrf_in(&html)), ("user", &user_id), ("code", &code)]).await;
-    let html = res.text().await.unwrap();
+    let html = t.app.follow(res).await;
     assert_eq!(text_of(&html, "verify-message").unwrap(), format!("Verifierad: {} (2 stjärnor).", caller.display_name));
 
     // By BankID: a phone order to the enrolled personal number, with the service desk calling.

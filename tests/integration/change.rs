@@ -118,3 +118,50 @@ async fn a_password_that_must_change_is_changed_from_the_login_page() {
     assert_eq!(app.login(&user.name, NEW).await.status(), 303);
     assert_eq!(dc.bind(&user.dn, NEW).await.0, 0);
 }
+
+/// A refused change redirects to the form with its message (post/redirect/get): reloading it sends
+/// no password to AD again; once the current password is proved, the form shows the account's own
+/// rules with the broken ones marked, and keeps the name typed.
+#[tokio::test]
+async fn reloading_a_refused_change_sends_nothing_and_keeps_the_marks() {
+    let dc = require_dc!();
+    let user = dc.create_user("chgref").await;
+    let app = spawn_app(&dc).await;
+    let post = async |current: &str, new: &str| {
+        let csrf = csrf_in(&app.get_html("/change").await);
+        let form = [
+            ("csrf", csrf.as_str()),
+            ("username", user.name.as_str()),
+            ("current", current),
+            ("password", new),
+            ("repeat", new),
+        ];
+        let res = app.post("/change", &form).await;
+        assert_eq!(res.status(), 303, "post/redirect/get");
+        location(&res)
+    };
+    let wrong = post("Wrong-pw-123!", NEW).await;
+    for _ in 0..3 {
+        let page = app.get_html(&wrong).await;
+        assert!(text_of(&page, "password-error").unwrap().starts_with("Fel användarnamn eller nuvarande lösenord"));
+        assert!(page.contains(&format!("value=\"{}\"", user.name)), "the name typed is kept");
+    }
+    assert_eq!(dc.attr(&user.dn, "badPwdCount").await.as_deref(), Some("1"), "one try, however many reloads");
+
+    // The user's name in the new password breaks a rule only the account's own rules have.
+    let weak = post(&user.password, &format!("{}-Abc-123-xyz", user.name)).await;
+    let page = app.get_html(&weak).await;
+    assert!(text_of(&page, "password-error").unwrap().starts_with("Lösenordet uppfyller inte alla regler"));
+    let doc = scraper::Html::parse_document(&page);
+    let marked: Vec<String> = doc
+        .select(&scraper::Selector::parse("li.bad").unwrap())
+        .map(|li| li.value().attr("data-rule").unwrap_or_default().to_string())
+        .collect();
+    assert!(!marked.is_empty(), "the broken rule is marked: {page}");
+    // Another browser with the same address sees the domain's plain form.
+    let other = crate::helpers::new_client();
+    let elsewhere = other.get(app.url(&weak)).send().await.unwrap().text().await.unwrap();
+    let bad = scraper::Html::parse_document(&elsewhere).select(&scraper::Selector::parse("li.bad").unwrap()).count();
+    assert!(text_of(&elsewhere, "password-error").is_none() && bad == 0, "{elsewhere}");
+    assert_eq!(dc.bind(&user.dn, &user.password).await.0, 0, "nothing was changed");
+}

@@ -216,6 +216,20 @@ async fn a_user_enrols_a_mobile_code_in_a_real_browser() {
 }
 
 /// Waits for a new tab, switches to it, and returns the tab it came from.
+/// Clicks a button that submits a form, and waits until the next page has replaced this one (an
+/// element found before the new page arrives would go stale under the test).
+pub async fn submit(c: &fantoccini::Client, id: &str) {
+    let old = c.find(Locator::Css("html")).await.unwrap();
+    c.find(Locator::Id(id)).await.unwrap().click().await.unwrap();
+    for _ in 0..200 {
+        if old.tag_name().await.is_err() {
+            return;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("clicking #{id} led to no new page");
+}
+
 async fn switch_to_new_tab(c: &fantoccini::Client) -> fantoccini::wd::WindowHandle {
     let from = c.window().await.unwrap();
     for _ in 0..50 {
@@ -251,7 +265,7 @@ async fn a_user_resets_the_password_in_a_real_browser_with_sms_and_bankid() {
     let code_field = c.wait().for_element(Locator::Id("code")).await.unwrap();
     let code = t.next_code_to("+46701234567", seen).await;
     code_field.send_keys(&code).await.unwrap();
-    c.find(Locator::Id("confirm-code")).await.unwrap().click().await.unwrap();
+    submit(&c, "confirm-code").await;
 
     // Then BankID on this device, in the simulated app.
     c.wait().for_element(Locator::Id("use-bankid")).await.unwrap().click().await.unwrap();

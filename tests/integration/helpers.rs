@@ -560,8 +560,20 @@ impl TestApp {
     /// The error shown on the login page after a failed login.
     pub async fn login_error(&self, username: &str, password: &str) -> String {
         let res = self.login(username, password).await;
-        assert_eq!(res.status(), 200, "a refused login re-renders the form");
-        text_of(&res.text().await.unwrap(), "login-error").expect("the page shows an error")
+        self.error_after(res, "login-error").await
+    }
+
+    /// Post/redirect/get: the POST answered 303; the page it leads to.
+    pub async fn follow(&self, res: reqwest::Response) -> String {
+        assert_eq!(res.status(), 303, "a POST redirects to a page (post/redirect/get)");
+        self.get_html(&location(&res)).await
+    }
+
+    /// Post/redirect/get: the POST answered 303; the page it leads to shows the error in `id`.
+    pub async fn error_after(&self, res: reqwest::Response, id: &str) -> String {
+        assert_eq!(res.status(), 303, "a refused POST redirects to a page (post/redirect/get)");
+        let body = self.get_html(&location(&res)).await;
+        text_of(&body, id).unwrap_or_else(|| panic!("the page shows an error in #{id}: {body}"))
     }
 
     pub async fn store(&self) -> TestStore {

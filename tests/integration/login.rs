@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use crate::helpers::{location, spawn_app, spawn_app_with, text_of};
+use crate::helpers::{location, new_client, spawn_app, spawn_app_with, text_of};
 
 #[tokio::test]
 async fn the_right_password_logs_in_with_any_of_the_three_name_forms() {
@@ -195,12 +195,44 @@ async fn an_unreachable_directory_gives_a_clear_page() {
     // Nothing listens on 127.0.0.1:1.
     let app = spawn_app_with(&dc, |c| c.replace(&dc.url, "ldaps://127.0.0.1:1")).await;
     let res = app.login("anna", "whatever").await;
-    assert_eq!(res.status(), 200);
-    let body = res.text().await.unwrap();
+    let body = app.follow(res).await;
     let error = text_of(&body, "login-error").unwrap();
     assert!(error.contains("Katalogtjänsten (Active Directory) svarar inte just nu"), "{error}");
     assert!(error.contains("Referens:"), "a reference id is shown: {error}");
     for internal in ["127.0.0.1:1", "Connection refused", "ldaps://", "os error"] {
         assert!(!body.contains(internal), "internal detail {internal:?} leaked");
     }
+}
+
+/// Post/redirect/get: a refused login redirects to the login page with its message (and the name
+/// typed); reloading that page tries no password (AD would count each try), and the address shows
+/// nothing in another browser or once it is old.
+#[tokio::test]
+async fn reloading_a_refused_login_tries_no_password() {
+    let dc = require_dc!();
+    let user = dc.create_user("prg").await;
+    let mut app = spawn_app(&dc).await;
+    let res = app.login(&user.name, "Wrong-pw-123!").await;
+    let page = location(&res);
+    assert!(page.starts_with("/login?"), "{page}");
+    for _ in 0..3 {
+        let html = app.get_html(&page).await;
+        assert_eq!(text_of(&html, "login-error").unwrap(), "Fel användarnamn eller lösenord.");
+        let typed = scraper::Html::parse_document(&html)
+            .select(&scraper::Selector::parse("#username").unwrap())
+            .next()
+            .and_then(|e| e.value().attr("value").map(str::to_string));
+        assert_eq!(typed.as_deref(), Some(user.name.as_str()), "the name typed is kept");
+    }
+    assert_eq!(dc.attr(&user.dn, "badPwdCount").await.as_deref(), Some("1"), "one try, however many reloads");
+    let failures = app.audit().await.iter().filter(|a| a.event == "login" && a.outcome == "failure").count();
+    assert_eq!(failures, 1);
+    // The same address in another browser (a link someone sent) shows no message and no name.
+    let mine = std::mem::replace(&mut app.client, new_client());
+    let html = app.get_html(&page).await;
+    assert!(text_of(&html, "login-error").is_none() && !html.contains(&user.name), "{html}");
+    // Nor in this browser after ten minutes.
+    app.client = mine;
+    app.clock.advance_seconds(601);
+    assert!(text_of(&app.get_html(&page).await, "login-error").is_none());
 }

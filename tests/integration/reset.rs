@@ -77,7 +77,8 @@ impl SimTest {
             .app
             .post(&format!("{flow}/password"), &[("csrf", &csrf), ("password", password), ("repeat", password)])
             .await;
-        res.text().await.unwrap()
+        // Post/redirect/get: the flow's page (done) or the password page again (refused).
+        self.app.follow(res).await
     }
 }
 
@@ -131,7 +132,7 @@ async fn a_locked_account_is_unlocked_with_a_reset_or_alone() {
     t.reset_sms(&flow).await;
     t.reset_bankid(&flow, ANNA).await;
     let res = t.post_in(&flow, "/unlock", &[]).await;
-    let html = res.text().await.unwrap();
+    let html = t.app.follow(res).await;
     assert_eq!(text_of(&html, "reset-message").unwrap(), "Ditt konto är upplåst. Logga in med ditt vanliga lösenord.");
     assert_eq!(dc.attr(&user.dn, "lockoutTime").await.unwrap_or("0".into()), "0");
     assert_eq!(dc.bind(&user.dn, &user.password).await.0, 0, "unlocked, password unchanged");

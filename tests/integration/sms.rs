@@ -29,10 +29,13 @@ impl SimTest {
     async fn send_code(&self, country: &str, number: &str) -> Result<String, String> {
         let csrf = csrf_in(&self.app.get_html("/enrol/sms").await);
         let res = self.app.post("/enrol/sms", &[("csrf", &csrf), ("country", country), ("number", number)]).await;
-        if res.status() == 303 {
-            return Ok(location(&res).trim_start_matches("/sms/").to_string());
+        let to = location(&res);
+        if to.starts_with("/sms/") {
+            return Ok(to.trim_start_matches("/sms/").to_string());
         }
-        Err(text_of(&res.text().await.unwrap(), "sms-error").expect("an error on the page"))
+        // Post/redirect/get: the number page again, with the error.
+        assert!(to.starts_with("/enrol/sms?note="), "{to}");
+        Err(self.app.error_after(res, "sms-error").await)
     }
 
     /// Types a code: the success or error text on the page.

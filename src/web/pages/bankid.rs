@@ -14,7 +14,7 @@ use crate::login::LoginError;
 use crate::web::context::{AppState, csrf_seed, request_id, request_lang};
 use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::views::BankIdView;
-use crate::web::{Page, WebError};
+use crate::web::{Notice, Page, WebError};
 
 /// A form with nothing but the CSRF token.
 #[derive(Deserialize)]
@@ -63,7 +63,8 @@ fn title_key(purpose: FlowPurpose) -> &'static str {
     }
 }
 
-/// A page that ends the flow before it started, with a message (and a reference for our faults).
+/// Ends the flow before it started: back to the page it began on, with a message (and a
+/// reference for our faults). Post/redirect/get, so a reload starts no second order.
 fn refusal(
     page: &Page,
     purpose: FlowPurpose,
@@ -71,22 +72,11 @@ fn refusal(
     reference: bool,
 ) -> Result<HttpResponse, WebError> {
     let back = if purpose == FlowPurpose::Login { "/login" } else { "/" };
-    let view = BankIdView {
-        l: layout(page, "/"),
-        js: String::new(),
-        id: "",
-        title_key: title_key(purpose),
-        message_key,
-        state: "failed",
-        pending: false,
-        qr: false,
-        qr_time: 0,
-        new_tab: false,
-        next: back,
-        next_key: "bankid.back",
-        reference: reference.then_some(page.meta.request_id.as_str()),
-    };
-    html(page, view)
+    let mut notice = Notice::error(message_key);
+    if reference {
+        notice = notice.reference(&page.meta.request_id);
+    }
+    Ok(page.redirect_with(back, &notice))
 }
 
 async fn start(page: &Page, purpose: FlowPurpose) -> Result<HttpResponse, WebError> {
@@ -162,16 +152,8 @@ pub async fn start_verify(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpR
 }
 
 pub async fn start_login(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
-    if let Some(error) = super::reset::too_many_starts(&page).await? {
-        let view = crate::web::views::LoginView {
-            l: layout(&page, "/login"),
-            bankid: true,
-            username: "",
-            error,
-            notice: None,
-            reference: None,
-        };
-        return html(&page, view);
+    if let Some(notice) = super::reset::too_many_starts(&page).await? {
+        return Ok(page.redirect_with("/login", &notice));
     }
     start(&page, FlowPurpose::Login).await
 }

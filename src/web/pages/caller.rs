@@ -8,11 +8,11 @@ use super::admin::{Guarded, guard};
 use super::{html, layout, see_other};
 use crate::enrolment::Lift;
 use crate::identity::bankid::{FlowError, FlowState, FlowUser};
-use crate::identity::sms::{Sender, SmsOutcome, SmsStart};
+use crate::identity::sms::{ChallengeState, Sender, SmsOutcome, SmsPurpose, SmsStart};
 use crate::session::Roles;
 use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::views::AdminVerifyView;
-use crate::web::{Page, WebError};
+use crate::web::{Notice, Page, WebError};
 
 fn binding(page: &Page) -> &str {
     page.csrf_seed.as_deref().unwrap_or_default()
@@ -46,7 +46,14 @@ pub async fn show(page: Page) -> Result<HttpResponse, WebError> {
         Guarded::Yes(s) => s,
         Guarded::No(res) => return Ok(res),
     };
-    html(&page, view(&page, session.user.roles, None, ""))
+    let notice = page.notice();
+    let class = notice.as_ref().map(|n| n.tone().class()).unwrap_or_default();
+    html(&page, view(&page, session.user.roles, notice.map(|n| n.text(&page)), class))
+}
+
+/// Post/redirect/get: back to the start with what happened.
+fn back(page: &Page, notice: Notice) -> Result<HttpResponse, WebError> {
+    Ok(page.redirect_with("/admin/verify", &notice))
 }
 
 #[derive(Deserialize)]
@@ -68,33 +75,26 @@ impl CsrfField for StartForm {
 }
 
 pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse, WebError> {
-    let session = match guard(&page, "/admin/verify", Roles::can_view_users) {
-        Guarded::Yes(s) => s,
-        Guarded::No(res) => return Ok(res),
-    };
-    let roles = session.user.roles;
+    if let Guarded::No(res) = guard(&page, "/admin/verify", Roles::can_view_users) {
+        return Ok(res);
+    }
     let form = form.0;
     let i = page.i18n();
     let user = page.state.login.find(&form.username).await.map_err(|e| page.fail(e))?;
-    let Some(user) = user else {
-        return html(&page, view(&page, roles, Some(i.t("admin.no_results").to_string()), "error"));
-    };
+    let Some(user) = user else { return back(&page, Notice::error("admin.no_results")) };
     let target = FlowUser { user_id: &user.id, account_name: &user.account_name };
     if form.method == "bankid" {
         let Some(flows) = page.state.bankid.as_deref() else {
             return Err(WebError::not_found(page.lang, &page.meta.request_id));
         };
         let Some(pn) = flows.enrolled_number(&user.id).await.map_err(|e| page.fail(e))? else {
-            return html(&page, view(&page, roles, Some(i.t("admin.not_enrolled_service").to_string()), "error"));
+            return back(&page, Notice::error("admin.not_enrolled_service"));
         };
         let account = super::bankid::domain_account(&page, &user.account_name);
         let text = super::bankid::visible_text(&page, crate::identity::bankid::FlowPurpose::Caller, Some(&account));
         return match flows.start_phone(binding(&page), target, &pn, form.we_called == "yes", text, &page.meta).await {
             Ok(flow) => Ok(see_other(&format!("/admin/verify/bankid/{}", flow.id)).finish()),
-            Err(FlowError::BankId(e)) => {
-                let message = i.t(crate::identity::bankid::error_key(&e)).to_string();
-                html(&page, view(&page, roles, Some(message), "error"))
-            }
+            Err(FlowError::BankId(e)) => back(&page, Notice::error(crate::identity::bankid::error_key(&e))),
             Err(e) => Err(page.fail(e)),
         };
     }
@@ -108,28 +108,57 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
         .await
         .map_err(|e| page.fail(e))?
     {
-        SmsStart::Sent { id } => {
-            let masked = sms
-                .view(&id, binding(&page), &user.id)
-                .await
-                .map_err(|e| page.fail(e))?
-                .map(|v| v.masked)
-                .unwrap_or_default();
-            let mut v = view(&page, roles, Some(i.f("admin.code_sent", &[("number", &masked)])), "notice");
+        SmsStart::Sent { id } => Ok(see_other(&code_page_path(&id, &user.id)).finish()),
+        SmsStart::NotEnrolled => back(&page, Notice::error("admin.not_enrolled_service")),
+        SmsStart::Limited { minutes } => back(&page, Notice::error("sms.error.limited").arg("minutes", minutes)),
+        _ => back(&page, Notice::error("sms.error.gateway")),
+    }
+}
+
+/// The page of a caller's mobile code (the challenge is bound to this browser and that user).
+fn code_page_path(id: &str, user_id: &str) -> String {
+    format!("/admin/verify/sms/{id}?{}", serde_urlencoded::to_string([("user", user_id)]).unwrap_or_default())
+}
+
+#[derive(Deserialize)]
+pub struct CodeQuery {
+    #[serde(default)]
+    user: String,
+}
+
+/// The caller's code: the field while it is open, the outcome once it is decided.
+pub async fn show_code(page: Page, id: web::Path<String>, q: web::Query<CodeQuery>) -> Result<HttpResponse, WebError> {
+    let session = match guard(&page, "/admin/verify", Roles::can_view_users) {
+        Guarded::Yes(s) => s,
+        Guarded::No(res) => return Ok(res),
+    };
+    let not_found = || WebError::not_found(page.lang, &page.meta.request_id);
+    let Some(sms) = page.state.sms.as_deref() else { return Err(not_found()) };
+    let user = page.state.login.user(&q.user).await.map_err(|e| page.fail(e))?.ok_or_else(not_found)?;
+    let challenge = sms.view(&id, binding(&page), &user.id).await.map_err(|e| page.fail(e))?;
+    let challenge = challenge.filter(|c| c.purpose == SmsPurpose::Verify).ok_or_else(not_found)?;
+    let i = page.i18n();
+    let roles = session.user.roles;
+    let v = match challenge.state {
+        ChallengeState::Pending => {
+            let (message, class) = page
+                .notice_text()
+                .unwrap_or_else(|| (i.f("admin.code_sent", &[("number", &challenge.masked)]), "notice"));
+            let mut v = view(&page, roles, Some(message), class);
             v.code_action = Some(format!("/admin/verify/sms/{id}"));
             v.user_id = user.id.clone();
             v.show_form = false;
-            html(&page, v)
+            v
         }
-        SmsStart::NotEnrolled => {
-            html(&page, view(&page, roles, Some(i.t("admin.not_enrolled_service").to_string()), "error"))
+        ChallengeState::Verified => {
+            let stars = stars_of(&page, crate::enrolment::ServiceKind::Sms);
+            let mut v = view(&page, roles, Some(verified(&page, user.name_to_show(), stars)), "success");
+            v.lift = Some((user.id.clone(), format!("sms:{id}")));
+            v
         }
-        SmsStart::Limited { minutes } => html(
-            &page,
-            view(&page, roles, Some(i.f("sms.error.limited", &[("minutes", &minutes.to_string())])), "error"),
-        ),
-        _ => html(&page, view(&page, roles, Some(i.t("sms.error.gateway").to_string()), "error")),
-    }
+        _ => view(&page, roles, Some(i.t("admin.not_verified").to_string()), "error"),
+    };
+    html(&page, v)
 }
 
 #[derive(Deserialize)]
@@ -149,10 +178,9 @@ impl CsrfField for CodeForm {
 }
 
 pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeForm>) -> Result<HttpResponse, WebError> {
-    let session = match guard(&page, "/admin/verify", Roles::can_view_users) {
-        Guarded::Yes(s) => s,
-        Guarded::No(res) => return Ok(res),
-    };
+    if let Guarded::No(res) = guard(&page, "/admin/verify", Roles::can_view_users) {
+        return Ok(res);
+    }
     let Some(sms) = page.state.sms.as_deref() else {
         return Err(WebError::not_found(page.lang, &page.meta.request_id));
     };
@@ -161,27 +189,15 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
     let Some(user) = user else { return Err(WebError::not_found(page.lang, &page.meta.request_id)) };
     let target = FlowUser { user_id: &user.id, account_name: &user.account_name };
     let outcome = sms.check(&id, binding(&page), target, &form.code, &page.meta).await.map_err(|e| page.fail(e))?;
-    let i = page.i18n();
-    let (message, class) = match outcome {
-        Some(SmsOutcome::Verified) => {
-            (verified(&page, user.name_to_show(), stars_of(&page, crate::enrolment::ServiceKind::Sms)), "success")
-        }
+    let to = code_page_path(&id, &user.id);
+    match outcome {
+        None => Err(WebError::not_found(page.lang, &page.meta.request_id)),
+        // Post/redirect/get: the code page shows how it ended from the challenge's state.
         Some(SmsOutcome::Wrong { attempts_left }) => {
-            (i.f("sms.error.wrong", &[("left", &attempts_left.to_string())]), "error")
+            Ok(page.redirect_with(&to, &Notice::error("sms.error.wrong").arg("left", attempts_left)))
         }
-        None => return Err(WebError::not_found(page.lang, &page.meta.request_id)),
-        _ => (i.t("admin.not_verified").to_string(), "error"),
-    };
-    let mut v = view(&page, session.user.roles, Some(message), class);
-    if outcome == Some(SmsOutcome::Verified) {
-        v.lift = Some((user.id.clone(), format!("sms:{id}")));
+        Some(_) => Ok(see_other(&to).finish()),
     }
-    if matches!(outcome, Some(SmsOutcome::Wrong { .. })) {
-        v.code_action = Some(format!("/admin/verify/sms/{id}"));
-        v.user_id = user.id.clone();
-        v.show_form = false;
-    }
-    html(&page, v)
 }
 
 pub async fn bankid_status(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
@@ -287,19 +303,17 @@ pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpR
         Guarded::No(res) => return Ok(res),
     };
     let form = form.0;
-    let i = page.i18n();
-    let refuse = |key: &str| html(&page, view(&page, session.user.roles, Some(i.t(key).to_string()), "error"));
     let proof = caller_verified(&page, &form.user, &form.proof).await?;
     let actor = crate::enrolment::Owner { user_id: &session.user.user_id, account_name: &session.user.account_name };
     let lift =
         page.state.enrolments.lift_cooldown(actor, &form.user, proof, &page.meta).await.map_err(|e| page.fail(e))?;
-    match lift {
-        Lift::Lifted(n) => {
-            let message = i.f("admin.cooldown_lifted", &[("n", &n.to_string())]);
-            html(&page, view(&page, session.user.roles, Some(message), "success"))
-        }
-        Lift::OwnAccount => refuse("admin.lift_self"),
-        Lift::NotVerified => refuse("admin.not_verified"),
-        Lift::ProofCooling => refuse("admin.lift_cooling_proof"),
-    }
+    back(
+        &page,
+        match lift {
+            Lift::Lifted(n) => Notice::success("admin.cooldown_lifted").arg("n", n),
+            Lift::OwnAccount => Notice::error("admin.lift_self"),
+            Lift::NotVerified => Notice::error("admin.not_verified"),
+            Lift::ProofCooling => Notice::error("admin.lift_cooling_proof"),
+        },
+    )
 }

@@ -8,11 +8,11 @@ use super::{html, layout};
 use crate::audit::{AuditEvent, EventKind, Outcome};
 use crate::directory::DirectoryUser;
 use crate::login::{ChangeOutcome, LoginError, Refusal};
-use crate::mail::Notice;
+use crate::mail::Notice as MailNotice;
 use crate::reset::{Rule, Rules};
 use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::views::ChangeView;
-use crate::web::{Page, WebError};
+use crate::web::{Notice, Page, WebError};
 
 /// The rules for the user, or (name not known yet) the domain's.
 async fn rules(page: &Page, user: Option<&DirectoryUser>) -> Result<Rules, WebError> {
@@ -74,11 +74,18 @@ const CHANGED: &str = "password-changed";
 const RECEIPT_SECONDS: i64 = 600;
 
 pub async fn show(page: Page, q: web::Query<Query>) -> Result<HttpResponse, WebError> {
-    let user = match page.session() {
-        Some(s) => page.state.login.user(&s.user.user_id).await.map_err(|e| page.fail(e))?,
-        None => None,
+    // A refused change redirected here with its message, the name typed, the rules it broke,
+    // and (once the current password was proved) the account whose rules apply.
+    let refused = page.notice();
+    let field = |name| refused.as_ref().and_then(|n| n.get(name)).unwrap_or_default();
+    let user = match (page.session(), field("proved")) {
+        (Some(s), _) => page.state.login.user(&s.user.user_id).await.map_err(|e| page.fail(e))?,
+        (None, "") => None,
+        (None, proved) => page.state.login.user(proved).await.map_err(|e| page.fail(e))?,
     };
     let rules = rules(&page, user.as_ref()).await?;
+    let broken: Vec<Rule> =
+        rules.rules.iter().filter(|r| field("broken").split(',').any(|b| b == r.id())).cloned().collect();
     let notice = match q.why.as_str() {
         "expired" => Some(page.i18n().t("login.error.password_expired").to_string()),
         "must-change" => Some(page.i18n().t("login.error.must_change").to_string()),
@@ -88,7 +95,9 @@ pub async fn show(page: Page, q: web::Query<Query>) -> Result<HttpResponse, WebE
     let done = !q.done.is_empty()
         && !seed.is_empty()
         && page.state.csrf.verify_receipt(seed, CHANGED, &q.done, page.state.clock.now(), RECEIPT_SECONDS);
-    render(&page, &rules, &[], &q.u, notice, None, done)
+    let typed = if refused.is_some() { field("u") } else { q.u.as_str() };
+    let error = refused.as_ref().map(|n| n.text(&page));
+    render(&page, &rules, &broken, typed, notice, error, done)
 }
 
 #[derive(Deserialize)]
@@ -119,11 +128,13 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
     };
     let (current, new, repeat) =
         (SecretString::from(form.current), SecretString::from(form.password), SecretString::from(form.repeat));
-    let i = page.i18n();
     let directory_down = |e: &dyn std::fmt::Display| {
         tracing::error!(reference = %page.meta.request_id, error = %e, "change: directory unavailable");
-        format!("{} {} {}", i.t("login.error.directory_down"), i.t("error.reference"), page.meta.request_id)
+        Notice::error("login.error.directory_down").reference(&page.meta.request_id)
     };
+    // Post/redirect/get: every refusal goes back to the form with its message, so a reload
+    // sends no password to AD again.
+    let refuse = |notice: Notice| Ok(page.redirect_with("/change", &notice.field("u", &typed)));
     // Nothing about the account (its rules name the user and mark privileged accounts) before the
     // current password is proved: until then every answer is the domain's, throttled and timed
     // like a login.
@@ -131,30 +142,24 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
     let (user, user_key, policy) = match proved {
         Ok(Ok(proved)) => (proved.user, proved.user_key, proved.policy),
         Ok(Err(refusal)) => {
-            let domain = rules(&page, None).await?;
-            let error = match refusal {
-                Refusal::InvalidCredentials => i.t("change.error.current").to_string(),
+            return refuse(match refusal {
+                Refusal::InvalidCredentials => Notice::error("change.error.current"),
                 Refusal::LastAttempt { minutes } => {
-                    format!(
-                        "{} {}",
-                        i.t("change.error.current"),
-                        i.f("login.error.last_attempt", &[("minutes", &minutes.to_string())])
-                    )
+                    Notice::error("change.error.current").also("login.error.last_attempt").arg("minutes", minutes)
                 }
-                Refusal::Throttled { minutes } => i.f("login.error.throttled", &[("minutes", &minutes.to_string())]),
-                Refusal::Directory(r) => i.t(r.message_key()).to_string(),
-            };
-            return render(&page, &domain, &[], &typed, None, Some(error), false);
+                Refusal::Throttled { minutes } => Notice::error("login.error.throttled").arg("minutes", minutes),
+                Refusal::Directory(r) => Notice::error(r.message_key()),
+            });
         }
-        Err(LoginError::Directory(e)) => {
-            let domain = rules(&page, None).await?;
-            return render(&page, &domain, &[], &typed, None, Some(directory_down(&e)), false);
-        }
+        Err(LoginError::Directory(e)) => return refuse(directory_down(&e)),
         Err(LoginError::Storage(e)) => return Err(page.fail(e)),
     };
     let rules =
         page.state.reset.password_rules().for_user_with(&user, policy.as_ref()).await.map_err(|e| page.fail(e))?;
     let broken = page.state.reset.password_rules().broken(&rules, &new, &repeat).await;
+    // The current password was proved in this browser: the form may show this account's rules.
+    let user_id = user.id.clone();
+    let proved = |notice: Notice| if page.session().is_none() { notice.field("proved", &user_id) } else { notice };
     if !broken.is_empty() {
         let ids: Vec<&str> = broken.iter().map(|r| r.id()).collect();
         let event = AuditEvent::new(EventKind::PasswordChange, Outcome::Failure)
@@ -162,10 +167,10 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
             .user_id(&user.id)
             .detail(format!("refused by local rules: {}", ids.join(", ")));
         page.state.auditor.record(&page.meta, event).await.map_err(|e| page.fail(e))?;
-        return render(&page, &rules, &broken, &typed, None, Some(i.t("password.error.rules").to_string()), false);
+        return refuse(proved(Notice::error("password.error.rules").field("broken", ids.join(","))));
     }
     let outcome = page.state.login.change_password(user, &user_key, &current, &new, &page.meta).await;
-    let error = match outcome {
+    let notice = match outcome {
         Ok(ChangeOutcome::Changed(user)) => {
             // Every other session of the user ends; this one (if any) goes on.
             page.state
@@ -176,7 +181,7 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
             if let Some(mail) = &user.mail {
                 page.state
                     .outbox
-                    .notify(mail, user.name_to_show(), Notice::PasswordChanged, &page.meta)
+                    .notify(mail, user.name_to_show(), MailNotice::PasswordChanged, &page.meta)
                     .await
                     .map_err(|e| page.fail(e))?;
             }
@@ -187,15 +192,15 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
             return Ok(super::see_other(&format!("/change?done={receipt}")).finish());
         }
         Ok(ChangeOutcome::Refused(Refusal::InvalidCredentials | Refusal::LastAttempt { .. })) => {
-            i.t("change.error.current").to_string()
+            Notice::error("change.error.current")
         }
         Ok(ChangeOutcome::Refused(Refusal::Throttled { minutes })) => {
-            i.f("login.error.throttled", &[("minutes", &minutes.to_string())])
+            Notice::error("login.error.throttled").arg("minutes", minutes)
         }
-        Ok(ChangeOutcome::Refused(Refusal::Directory(r))) => i.t(r.message_key()).to_string(),
-        Ok(ChangeOutcome::AdRefused(r)) => i.t(r.message_key()).to_string(),
+        Ok(ChangeOutcome::Refused(Refusal::Directory(r))) => Notice::error(r.message_key()),
+        Ok(ChangeOutcome::AdRefused(r)) => proved(Notice::error(r.message_key())),
         Err(LoginError::Directory(e)) => directory_down(&e),
         Err(LoginError::Storage(e)) => return Err(page.fail(e)),
     };
-    render(&page, &rules, &[], &typed, None, Some(error), false)
+    refuse(notice)
 }

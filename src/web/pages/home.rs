@@ -63,7 +63,7 @@ pub async fn show(page: Page, q: web::Query<Query>) -> Result<HttpResponse, WebE
     }
     let view = HomeView {
         l: layout(&page, "/"),
-        notice: notice_key(&q.m).map(|k| i.t(k).to_string()),
+        notice: notice_key(&q.m).map(|k| (i.t(k).to_string(), "notice")).or_else(|| page.notice_text()),
         row: (0..assessment.needed).map(|n| n < assessment.filled()).collect(),
         collected: assessment.collected,
         needed: assessment.needed,

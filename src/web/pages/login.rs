@@ -12,14 +12,14 @@ use crate::session::SessionUser;
 use crate::web::context::Auth;
 use crate::web::csrf::{CsrfField, CsrfForm, csrf_cookie};
 use crate::web::views::LoginView;
-use crate::web::{Page, WebError};
+use crate::web::{Notice, Page, WebError};
 
 #[derive(Deserialize)]
-pub struct Notice {
+pub struct LoginQuery {
     m: Option<String>,
 }
 
-pub async fn show(page: Page, q: web::Query<Notice>) -> Result<HttpResponse, WebError> {
+pub async fn show(page: Page, q: web::Query<LoginQuery>) -> Result<HttpResponse, WebError> {
     match page.auth {
         Auth::LoggedIn(_) => return Ok(see_other("/").finish()),
         Auth::Expired => {
@@ -32,13 +32,14 @@ pub async fn show(page: Page, q: web::Query<Notice>) -> Result<HttpResponse, Web
         Some("logged-out") => Some(page.i18n().t("login.notice.logged_out")),
         _ => None,
     };
+    // A refused login (or BankID login) redirected here with its message and the name typed.
+    let refused = page.notice();
     let view = LoginView {
         bankid: page.state.bankid.is_some(),
         l: layout(&page, "/login"),
-        username: "",
-        error: None,
+        username: refused.as_ref().and_then(|n| n.get("u")).unwrap_or_default(),
+        error: refused.as_ref().map(|n| n.text(&page)),
         notice,
-        reference: None,
     };
     html(&page, view)
 }
@@ -62,26 +63,14 @@ impl CsrfField for LoginForm {
 pub async fn submit(page: Page, form: CsrfForm<LoginForm>) -> Result<HttpResponse, WebError> {
     let LoginForm { username, password, .. } = form.0;
     let password = SecretString::from(password);
-    let i = page.i18n();
-    let (error, reference) = match page.state.login.login(&username, &password, &page.meta).await {
-        Ok(LoginOutcome::Success(user)) => {
-            let token =
-                page.state.sessions.start(user, page.session_token.as_deref()).await.map_err(|e| page.fail(e))?;
-            let secure = page.state.secure_cookies;
-            let rotated_csrf =
-                csrf_cookie(page.state.cookies.csrf, crate::clock::Random::token(&crate::clock::OsRandom), secure);
-            return Ok(see_other("/")
-                .cookie(session_cookie(page.state.cookies.session, token, secure))
-                .cookie(rotated_csrf)
-                .finish());
-        }
-        Ok(LoginOutcome::Refused(Refusal::InvalidCredentials)) => (i.t("login.error.invalid").to_string(), None),
+    let refused = match page.state.login.login(&username, &password, &page.meta).await {
+        Ok(LoginOutcome::Success(user)) => return start_session(&page, user).await,
+        Ok(LoginOutcome::Refused(Refusal::InvalidCredentials)) => Notice::error("login.error.invalid"),
         Ok(LoginOutcome::Refused(Refusal::LastAttempt { minutes })) => {
-            let last = i.f("login.error.last_attempt", &[("minutes", &minutes.to_string())]);
-            (format!("{} {last}", i.t("login.error.invalid")), None)
+            Notice::error("login.error.invalid").also("login.error.last_attempt").arg("minutes", minutes)
         }
         Ok(LoginOutcome::Refused(Refusal::Throttled { minutes })) => {
-            (i.f("login.error.throttled", &[("minutes", &minutes.to_string())]), None)
+            Notice::error("login.error.throttled").arg("minutes", minutes)
         }
         Ok(LoginOutcome::Refused(Refusal::Directory(refusal))) => {
             use crate::directory::BindRefusal;
@@ -95,23 +84,16 @@ pub async fn submit(page: Page, form: CsrfForm<LoginForm>) -> Result<HttpRespons
                 let to = format!("/change?{query}");
                 return Ok(super::see_other(&to).finish());
             }
-            (i.t(refusal.message_key()).to_string(), None)
+            Notice::error(refusal.message_key())
         }
         Err(LoginError::Directory(e)) => {
             tracing::error!(reference = %page.meta.request_id, error = %e, "login: directory unavailable");
-            (i.t("login.error.directory_down").to_string(), Some(page.meta.request_id.as_str()))
+            Notice::error("login.error.directory_down").reference(&page.meta.request_id)
         }
         Err(LoginError::Storage(e)) => return Err(page.fail(e)),
     };
-    let view = LoginView {
-        bankid: page.state.bankid.is_some(),
-        l: layout(&page, "/login"),
-        username: username.trim(),
-        error: Some(error),
-        notice: None,
-        reference,
-    };
-    html(&page, view)
+    // Post/redirect/get: a reload shows the message again and tries no password.
+    Ok(page.redirect_with("/login", &refused.field("u", username.trim())))
 }
 
 /// Starts a session for a user who has just proved who they are: a new session id and a new CSRF

@@ -10,7 +10,7 @@ use super::{html, layout, see_other};
 use crate::login::{LoginError, Reauth, Refusal};
 use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::views::AdminReauthView;
-use crate::web::{Page, WebError};
+use crate::web::{Notice, Page, WebError};
 
 #[derive(Deserialize)]
 pub struct Back {
@@ -24,7 +24,8 @@ pub async fn show(page: Page, q: web::Query<Back>) -> Result<HttpResponse, WebEr
     if page.session().is_none() {
         return Ok(see_other("/login").finish());
     }
-    html(&page, AdminReauthView { l: layout(&page, "/reauth"), back: safe_back(&q.back), error: None })
+    let error = page.notice().map(|n| n.text(&page));
+    html(&page, AdminReauthView { l: layout(&page, "/reauth"), back: safe_back(&q.back), error })
 }
 
 #[derive(Deserialize)]
@@ -49,8 +50,7 @@ pub async fn submit(page: Page, form: CsrfForm<ReauthForm>) -> Result<HttpRespon
     };
     let form = form.0;
     let password = SecretString::from(form.password);
-    let i = page.i18n();
-    let error = match page.state.login.reauthenticate(&session.user, &password, &page.meta).await {
+    let notice = match page.state.login.reauthenticate(&session.user, &password, &page.meta).await {
         Ok(Reauth::Confirmed(roles)) => {
             page.state.sessions.reauthenticated(token, roles).await.map_err(|e| page.fail(e))?;
             return Ok(see_other(safe_back(&form.back)).finish());
@@ -60,15 +60,16 @@ pub async fn submit(page: Page, form: CsrfForm<ReauthForm>) -> Result<HttpRespon
             return Ok(see_other("/login").finish());
         }
         Ok(Reauth::Refused(Refusal::Throttled { minutes })) => {
-            i.f("login.error.throttled", &[("minutes", &minutes.to_string())])
+            Notice::error("login.error.throttled").arg("minutes", minutes)
         }
-        Ok(Reauth::Refused(_)) => i.t("login.error.invalid").to_string(),
+        Ok(Reauth::Refused(_)) => Notice::error("login.error.invalid"),
         Err(LoginError::Directory(e)) => {
             tracing::error!(reference = %page.meta.request_id, error = %e, "re-authentication: directory unavailable");
-            format!("{} {} {}", i.t("login.error.directory_down"), i.t("error.reference"), page.meta.request_id)
+            Notice::error("login.error.directory_down").reference(&page.meta.request_id)
         }
         Err(LoginError::Storage(e)) => return Err(page.fail(e)),
     };
-    let view = AdminReauthView { l: layout(&page, "/reauth"), back: safe_back(&form.back), error: Some(error) };
-    html(&page, view)
+    // Post/redirect/get: a reload shows the message and tries no password.
+    let back = serde_urlencoded::to_string([("back", safe_back(&form.back))]).unwrap_or_default();
+    Ok(page.redirect_with(&format!("/reauth?{back}"), &notice))
 }

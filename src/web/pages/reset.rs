@@ -9,7 +9,6 @@ use serde::Deserialize;
 use tokio::time::Instant;
 
 use super::{html, layout, see_other};
-use crate::directory::PasswordRefusal;
 use crate::enrolment::ServiceKind;
 use crate::identity::bankid::{FlowError, FlowPurpose, FlowUser, Start};
 use crate::identity::sms::{ChallengeState, Sender, SmsOutcome, SmsStart};
@@ -18,7 +17,7 @@ use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::pages::bankid::CsrfOnly;
 use crate::web::pages::sms::CodeForm;
 use crate::web::views::{PasswordView, ResetFlowView, ResetStartView};
-use crate::web::{Page, WebError};
+use crate::web::{Notice, Page, WebError};
 
 fn binding(page: &Page) -> &str {
     page.csrf_seed.as_deref().unwrap_or_default()
@@ -37,7 +36,8 @@ fn fail_reset(page: &Page, e: ResetError) -> WebError {
 }
 
 pub async fn show_start(page: Page) -> Result<HttpResponse, WebError> {
-    let view = ResetStartView { l: layout(&page, "/reset"), bankid: page.state.bankid.is_some(), error: None };
+    let error = page.notice().map(|n| n.text(&page));
+    let view = ResetStartView { l: layout(&page, "/reset"), bankid: page.state.bankid.is_some(), error };
     html(&page, view)
 }
 
@@ -58,12 +58,11 @@ impl CsrfField for StartForm {
 pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse, WebError> {
     let started = Instant::now();
     if form.0.username.trim().is_empty() {
-        let error = Some(page.i18n().t("reset.error.no_username").to_string());
-        return html(&page, ResetStartView { l: layout(&page, "/reset"), bankid: page.state.bankid.is_some(), error });
+        return Ok(page.redirect_with("/reset", &Notice::error("reset.error.no_username")));
     }
-    if let Some(error) = too_many_starts(&page).await? {
+    if let Some(notice) = too_many_starts(&page).await? {
         floor(&page, started).await;
-        return html(&page, ResetStartView { l: layout(&page, "/reset"), bankid: page.state.bankid.is_some(), error });
+        return Ok(page.redirect_with("/reset", &notice));
     }
     let result = page.state.reset.start(&form.0.username, binding(&page), &page.meta).await;
     floor(&page, started).await;
@@ -71,28 +70,23 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
         Ok(id) => Ok(see_other(&format!("/reset/{id}")).finish()),
         Err(ResetError::Directory(e)) => {
             tracing::error!(reference = %page.meta.request_id, error = %e, "reset: directory unavailable");
-            let error = Some(format!(
-                "{} {} {}",
-                page.i18n().t("login.error.directory_down"),
-                page.i18n().t("error.reference"),
-                page.meta.request_id
-            ));
-            html(&page, ResetStartView { l: layout(&page, "/reset"), bankid: page.state.bankid.is_some(), error })
+            let notice = Notice::error("login.error.directory_down").reference(&page.meta.request_id);
+            Ok(page.redirect_with("/reset", &notice))
         }
         Err(e) => Err(fail_reset(&page, e)),
     }
 }
 
 /// The message when this address has started too many flows lately (counted here otherwise).
-pub async fn too_many_starts(page: &Page) -> Result<Option<Option<String>>, WebError> {
+pub async fn too_many_starts(page: &Page) -> Result<Option<Notice>, WebError> {
     let wait = page.state.reset.admit_start(&page.meta).await.map_err(|e| page.fail(e))?;
-    Ok(wait.map(|minutes| Some(page.i18n().f("reset.error.too_many_starts", &[("minutes", &minutes.to_string())]))))
+    Ok(wait.map(|minutes| Notice::error("reset.error.too_many_starts").arg("minutes", minutes)))
 }
 
 /// Starting with BankID: no username; the enrolled personal number finds the account.
 pub async fn start_bankid(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
-    if let Some(error) = too_many_starts(&page).await? {
-        return html(&page, ResetStartView { l: layout(&page, "/reset"), bankid: page.state.bankid.is_some(), error });
+    if let Some(notice) = too_many_starts(&page).await? {
+        return Ok(page.redirect_with("/reset", &notice));
     }
     bankid_step(&page, None).await
 }
@@ -116,16 +110,12 @@ async fn bankid_step(page: &Page, view: Option<&ResetView>) -> Result<HttpRespon
         Ok(flow) => Ok(see_other(&format!("/bankid/{}", flow.id)).finish()),
         Err(FlowError::BankId(e)) => {
             tracing::warn!(reference = %page.meta.request_id, error = %e, "reset: BankID order refused");
-            let message = format!(
-                "{} {} {}",
-                page.i18n().t(crate::identity::bankid::error_key(&e)),
-                page.i18n().t("error.reference"),
-                page.meta.request_id
-            );
-            match view {
-                Some(v) => flow_page(page, v, Some(message), "error").await,
-                None => html(page, ResetStartView { l: layout(page, "/reset"), bankid: true, error: Some(message) }),
-            }
+            let notice = Notice::error(crate::identity::bankid::error_key(&e)).reference(&page.meta.request_id);
+            let back = match view {
+                Some(v) => format!("/reset/{}", v.id),
+                None => "/reset".to_string(),
+            };
+            Ok(page.redirect_with(&back, &notice))
         }
         Err(e) => Err(page.fail(e)),
     }
@@ -258,7 +248,8 @@ impl StepOutcome {
 
 pub async fn show(page: Page, id: web::Path<String>, q: web::Query<StepOutcome>) -> Result<HttpResponse, WebError> {
     let view = load(&page, &id).await?;
-    match q.message(&page).filter(|_| is_open(&view)) {
+    let step = q.message(&page).filter(|_| is_open(&view));
+    match step.or_else(|| page.notice_text()) {
         Some((message, class)) => flow_page(&page, &view, Some(message), class).await,
         None => flow_page(&page, &view, None, "").await,
     }
@@ -365,30 +356,25 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
     }
 }
 
-async fn password_page(
-    page: &Page,
-    view: &ResetView,
-    error: Option<String>,
-    broken: &[Rule],
-) -> Result<HttpResponse, WebError> {
-    let Some((rules, _)) = page.state.reset.rules(view).await.map_err(|e| fail_reset(page, e))? else {
+pub async fn show_password(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
+    let view = load(&page, &id).await?;
+    let Some((rules, _)) = page.state.reset.rules(&view).await.map_err(|e| fail_reset(&page, e))? else {
         return Ok(see_other(&format!("/reset/{}", view.id)).finish());
     };
-    let (listed, json) = super::listed_rules(page, &rules.rules, broken);
+    // A refused password redirected here with its message and the rules it broke.
+    let notice = page.notice();
+    let marked = notice.as_ref().and_then(|n| n.get("broken")).unwrap_or_default();
+    let broken: Vec<Rule> = rules.rules.iter().filter(|r| marked.split(',').any(|m| m == r.id())).cloned().collect();
+    let (listed, json) = super::listed_rules(&page, &rules.rules, &broken);
     let password_view = PasswordView {
-        l: layout(page, "/reset"),
+        l: layout(&page, "/reset"),
         js: page.state.assets.url("password.js"),
         action: format!("/reset/{}/password", view.id),
-        error,
+        error: notice.map(|n| n.text(&page)),
         rules: listed,
         rules_json: json,
     };
-    html(page, password_view)
-}
-
-pub async fn show_password(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
-    let view = load(&page, &id).await?;
-    password_page(&page, &view, None, &[]).await
+    html(&page, password_view)
 }
 
 #[derive(Deserialize)]
@@ -405,10 +391,6 @@ impl CsrfField for PasswordForm {
     fn csrf(&self) -> &str {
         &self.csrf
     }
-}
-
-fn ad_refusal(page: &Page, refusal: PasswordRefusal) -> String {
-    page.i18n().t(refusal.message_key()).to_string()
 }
 
 pub async fn set_password(
@@ -429,30 +411,29 @@ pub async fn unlock(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOnly>
     finish(&page, &view, outcome).await
 }
 
+/// Where a password or unlock POST leads (post/redirect/get): the flow's page, which shows how
+/// it ended from the flow's state, or the password page again with what was wrong.
 async fn finish(
     page: &Page,
     view: &ResetView,
     outcome: Result<ResetOutcome, ResetError>,
 ) -> Result<HttpResponse, WebError> {
-    let i = page.i18n();
+    let flow = format!("/reset/{}", view.id);
+    let password = format!("/reset/{}/password", view.id);
     match outcome {
-        Ok(ResetOutcome::Done) => {
-            let view = load(page, &view.id).await?;
-            flow_page(page, &view, None, "").await
-        }
+        Ok(ResetOutcome::Done) | Ok(ResetOutcome::NotAllowed) => Ok(see_other(&flow).finish()),
         Ok(ResetOutcome::Refused(broken)) => {
-            password_page(page, view, Some(i.t("password.error.rules").to_string()), &broken).await
+            let ids: Vec<&str> = broken.iter().map(Rule::id).collect();
+            Ok(page.redirect_with(&password, &Notice::error("password.error.rules").field("broken", ids.join(","))))
         }
-        Ok(ResetOutcome::AdRefused(refusal)) => password_page(page, view, Some(ad_refusal(page, refusal)), &[]).await,
-        Ok(ResetOutcome::DailyLimit) => {
-            flow_page(page, view, Some(i.t("reset.error.daily_limit").to_string()), "error").await
+        Ok(ResetOutcome::AdRefused(refusal)) => {
+            Ok(page.redirect_with(&password, &Notice::error(refusal.message_key())))
         }
-        Ok(ResetOutcome::NotAllowed) => Ok(see_other(&format!("/reset/{}", view.id)).finish()),
+        Ok(ResetOutcome::DailyLimit) => Ok(page.redirect_with(&flow, &Notice::error("reset.error.daily_limit"))),
         Err(ResetError::Directory(e)) => {
             tracing::error!(reference = %page.meta.request_id, error = %e, "reset: directory unavailable");
-            let message =
-                format!("{} {} {}", i.t("login.error.directory_down"), i.t("error.reference"), page.meta.request_id);
-            flow_page(page, view, Some(message), "error").await
+            let notice = Notice::error("login.error.directory_down").reference(&page.meta.request_id);
+            Ok(page.redirect_with(&flow, &notice))
         }
         Err(e) => Err(fail_reset(page, e)),
     }

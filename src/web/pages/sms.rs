@@ -14,7 +14,7 @@ use crate::session::Session;
 use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::pages::bankid::CsrfOnly;
 use crate::web::views::{SmsCodeView, SmsNumberView};
-use crate::web::{Page, WebError};
+use crate::web::{Notice, Page, WebError};
 
 fn flows(page: &Page) -> Result<&SmsFlows, WebError> {
     page.state.sms.as_deref().ok_or_else(|| WebError::not_found(page.lang, &page.meta.request_id))
@@ -84,12 +84,22 @@ pub async fn show_number(page: Page, q: web::Query<NumberQuery>) -> Result<HttpR
     }
     let s = settings(&page).expect("sms flows imply sms settings");
     let mobile = if s.prefill_from_ad || s.only_ad_number { ad_mobile(&page, session).await? } else { None };
+    // A refused number redirected here with its message and the country chosen (not the number:
+    // addresses end up in logs and history).
+    let refused = page.notice();
+    let country = refused
+        .as_ref()
+        .and_then(|n| n.get("country"))
+        .filter(|c| COUNTRIES.contains(c))
+        .unwrap_or(s.default_country.as_str());
+    let error = refused.as_ref().map(|n| n.text(&page));
     if s.only_ad_number {
         let masked = mobile.as_deref().and_then(|m| PhoneNumber::parse(m, &s.default_country).ok()).map(|n| n.masked());
-        let error = masked.is_none().then(|| page.i18n().t("sms.error.no_ad_number").to_string());
+        let error = error.or_else(|| masked.is_none().then(|| page.i18n().t("sms.error.no_ad_number").to_string()));
         return number_page(&page, error, &s.default_country, "", Some(masked.unwrap_or_default()), replace);
     }
-    number_page(&page, None, &s.default_country, mobile.as_deref().unwrap_or(""), None, replace)
+    let number = if refused.is_some() { "" } else { mobile.as_deref().unwrap_or("") };
+    number_page(&page, error, country, number, None, replace)
 }
 
 #[derive(Deserialize)]
@@ -119,15 +129,19 @@ fn number_error(e: PhoneNumberError) -> &'static str {
     }
 }
 
-fn start_error(page: &Page, start: &SmsStart) -> String {
-    let i = page.i18n();
+fn start_error(start: &SmsStart) -> Notice {
     match start {
-        SmsStart::Limited { minutes } => i.f("sms.error.limited", &[("minutes", &minutes.to_string())]),
-        SmsStart::Cooldown { seconds } => i.f("sms.resend_wait", &[("seconds", &seconds.to_string())]),
-        SmsStart::GatewayFailed => i.t("sms.error.gateway").to_string(),
-        SmsStart::NotEnrolled => i.t("sms.error.not_enrolled").to_string(),
-        SmsStart::Sent { .. } => String::new(),
+        SmsStart::Limited { minutes } => Notice::error("sms.error.limited").arg("minutes", minutes),
+        SmsStart::Cooldown { seconds } => Notice::error("sms.resend_wait").arg("seconds", seconds),
+        SmsStart::NotEnrolled => Notice::error("sms.error.not_enrolled"),
+        SmsStart::GatewayFailed | SmsStart::Sent { .. } => Notice::error("sms.error.gateway"),
     }
+}
+
+/// Post/redirect/get: back to the number page with what was wrong.
+fn number_refused(page: &Page, replace: bool, country: &str, notice: Notice) -> HttpResponse {
+    let to = if replace { "/enrol/sms?replace=1" } else { "/enrol/sms" };
+    page.redirect_with(to, &notice.field("country", country))
 }
 
 pub async fn send_enrol(page: Page, form: CsrfForm<NumberForm>) -> Result<HttpResponse, WebError> {
@@ -143,19 +157,11 @@ pub async fn send_enrol(page: Page, form: CsrfForm<NumberForm>) -> Result<HttpRe
         if COUNTRIES.contains(&form.country.as_str()) { form.country.as_str() } else { s.default_country.as_str() };
     let ad = if s.only_ad_number { ad_mobile(&page, session).await? } else { None };
     let typed = if s.only_ad_number { ad.as_deref().unwrap_or("") } else { form.number.as_str() };
-    let ad_masked = |n: Option<&PhoneNumber>| s.only_ad_number.then(|| n.map(|n| n.masked()).unwrap_or_default());
     let number = match PhoneNumber::parse(typed, country) {
         Ok(n) => n,
         Err(e) => {
             let key = if s.only_ad_number { "sms.error.no_ad_number" } else { number_error(e) };
-            return number_page(
-                &page,
-                Some(page.i18n().t(key).to_string()),
-                country,
-                &form.number,
-                ad_masked(None),
-                replace,
-            );
+            return Ok(number_refused(&page, replace, country, Notice::error(key)));
         }
     };
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
@@ -173,14 +179,7 @@ pub async fn send_enrol(page: Page, form: CsrfForm<NumberForm>) -> Result<HttpRe
         .map_err(|e| page.fail(e))?;
     match start {
         SmsStart::Sent { id } => Ok(see_other(&format!("/sms/{id}")).finish()),
-        other => number_page(
-            &page,
-            Some(start_error(&page, &other)),
-            country,
-            &form.number,
-            ad_masked(Some(&number)),
-            replace,
-        ),
+        other => Ok(number_refused(&page, replace, country, start_error(&other))),
     }
 }
 
@@ -194,10 +193,8 @@ pub async fn send_verify(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpRe
         .map_err(|e| page.fail(e))?;
     match start {
         SmsStart::Sent { id } => Ok(see_other(&format!("/sms/{id}")).finish()),
-        other => {
-            let message = start_error(&page, &other);
-            number_page(&page, Some(message), "SE", "", None, false)
-        }
+        // Verifying starts on the enrolment page: back there with what went wrong.
+        other => Ok(page.redirect_with("/", &start_error(&other))),
     }
 }
 

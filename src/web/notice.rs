@@ -1,0 +1,191 @@
+//! Post/redirect/get for what a POST has to say when no flow keeps it: the message (catalogue
+//! keys and their arguments) travels in the address the POST redirects to, signed for this browser
+//! and for ten minutes. A reload shows the same message and sends nothing again; a link someone
+//! else made shows nothing, so nobody can put words (or a username) on our page.
+
+use actix_web::HttpResponse;
+
+use super::Page;
+use super::pages::see_other;
+
+/// How long a redirect's message is shown.
+const NOTICE_SECONDS: i64 = 600;
+/// What the receipt stands for (see [`super::csrf::CsrfKey::receipt`]).
+const WHAT: &str = "notice";
+
+/// How a message is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tone {
+    Error,
+    Success,
+    Notice,
+}
+
+impl Tone {
+    fn id(self) -> &'static str {
+        match self {
+            Tone::Error => "error",
+            Tone::Success => "success",
+            Tone::Notice => "notice",
+        }
+    }
+
+    fn parse(s: &str) -> Tone {
+        match s {
+            "success" => Tone::Success,
+            "notice" => Tone::Notice,
+            _ => Tone::Error,
+        }
+    }
+
+    /// The CSS class of the message box.
+    pub fn class(self) -> &'static str {
+        self.id()
+    }
+}
+
+/// A message for the page a POST redirects to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notice {
+    tone: Tone,
+    /// Catalogue keys, shown one after another.
+    keys: Vec<String>,
+    /// `{name}` values for the keys.
+    args: Vec<(String, String)>,
+    /// Values the page uses itself (the name typed, rules to mark), not shown as text.
+    fields: Vec<(String, String)>,
+    /// The request id to quote to the service desk, for our faults.
+    reference: Option<String>,
+}
+
+impl Notice {
+    pub fn error(key: &str) -> Notice {
+        Notice::new(Tone::Error, key)
+    }
+
+    pub fn success(key: &str) -> Notice {
+        Notice::new(Tone::Success, key)
+    }
+
+    fn new(tone: Tone, key: &str) -> Notice {
+        Notice { tone, keys: vec![key.to_string()], args: Vec::new(), fields: Vec::new(), reference: None }
+    }
+
+    /// Another message after the first.
+    pub fn also(mut self, key: &str) -> Notice {
+        self.keys.push(key.to_string());
+        self
+    }
+
+    pub fn arg(mut self, name: &str, value: impl ToString) -> Notice {
+        self.args.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn field(mut self, name: &str, value: impl ToString) -> Notice {
+        self.fields.push((name.to_string(), value.to_string()));
+        self
+    }
+
+    pub fn reference(mut self, request_id: &str) -> Notice {
+        self.reference = Some(request_id.to_string());
+        self
+    }
+
+    pub fn tone(&self) -> Tone {
+        self.tone
+    }
+
+    /// A value the POST left for the page.
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.fields.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    /// The message in the page's language.
+    pub fn text(&self, page: &Page) -> String {
+        let i = page.i18n();
+        let args: Vec<(&str, &str)> = self.args.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
+        let mut parts: Vec<String> = self.keys.iter().map(|k| i.f(k, &args)).collect();
+        if let Some(r) = &self.reference {
+            parts.push(format!("{} {r}", i.t("error.reference")));
+        }
+        parts.join(" ")
+    }
+
+    fn encode(&self) -> String {
+        let mut pairs: Vec<(String, &str)> = vec![("t".into(), self.tone.id())];
+        pairs.extend(self.keys.iter().map(|k| ("k".to_string(), k.as_str())));
+        pairs.extend(self.args.iter().map(|(n, v)| (format!("a.{n}"), v.as_str())));
+        pairs.extend(self.fields.iter().map(|(n, v)| (format!("f.{n}"), v.as_str())));
+        if let Some(r) = &self.reference {
+            pairs.push(("r".into(), r));
+        }
+        serde_urlencoded::to_string(pairs).unwrap_or_default()
+    }
+
+    fn decode(payload: &str) -> Option<Notice> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(payload).ok()?;
+        let mut notice =
+            Notice { tone: Tone::Error, keys: Vec::new(), args: Vec::new(), fields: Vec::new(), reference: None };
+        for (name, value) in pairs {
+            match name.as_str() {
+                "t" => notice.tone = Tone::parse(&value),
+                "k" => notice.keys.push(value),
+                "r" => notice.reference = Some(value),
+                n => {
+                    if let Some(a) = n.strip_prefix("a.") {
+                        notice.args.push((a.to_string(), value));
+                    } else if let Some(f) = n.strip_prefix("f.") {
+                        notice.fields.push((f.to_string(), value));
+                    }
+                }
+            }
+        }
+        (!notice.keys.is_empty()).then_some(notice)
+    }
+}
+
+impl Page {
+    /// A 303 to `to` (a path on this site, without a query) that shows `notice` there.
+    pub fn redirect_with(&self, to: &str, notice: &Notice) -> HttpResponse {
+        let payload = notice.encode();
+        let seed = self.csrf_seed.as_deref().unwrap_or_default();
+        let receipt = self.state.csrf.receipt(seed, &format!("{WHAT}\0{payload}"), self.state.clock.now());
+        let query =
+            serde_urlencoded::to_string([("note", payload.as_str()), ("sig", receipt.as_str())]).unwrap_or_default();
+        let sep = if to.contains('?') { '&' } else { '?' };
+        see_other(&format!("{to}{sep}{query}")).finish()
+    }
+
+    /// The message a POST redirected here with, if this browser's and recent.
+    pub fn notice(&self) -> Option<Notice> {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(&self.query).ok()?;
+        let get = |name: &str| pairs.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str());
+        let (payload, receipt) = (get("note")?, get("sig")?);
+        let seed = self.csrf_seed.as_deref().filter(|s| !s.is_empty())?;
+        let now = self.state.clock.now();
+        let genuine = self.state.csrf.verify_receipt(seed, &format!("{WHAT}\0{payload}"), receipt, now, NOTICE_SECONDS);
+        if genuine { Notice::decode(payload) } else { None }
+    }
+
+    /// The message as (text, CSS class), for views that take it so.
+    pub fn notice_text(&self) -> Option<(String, &'static str)> {
+        self.notice().map(|n| (n.text(self), n.tone.class()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_notice_survives_its_trip_through_the_address() {
+        let n = Notice::error("login.error.invalid")
+            .also("login.error.last_attempt")
+            .arg("minutes", 15)
+            .field("u", "anna & co=1")
+            .reference("abc");
+        assert_eq!(Notice::decode(&n.encode()), Some(n));
+        assert_eq!(Notice::decode("t=error"), None, "a notice says something");
+    }
+}
