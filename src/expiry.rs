@@ -10,7 +10,7 @@
 
 use std::sync::Arc;
 
-use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
+use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
 use crate::clock::Timestamp;
 use crate::directory::{Directory, DirectoryError, PasswordExpiry};
 use crate::i18n::Lang;
@@ -113,9 +113,11 @@ impl ExpiryReminders {
             };
             self.outbox.expiry_reminder(&notice).await?;
             done.mails += 1;
-            sent.push("mail".to_string());
+            sent.push("audit.expiry.mail");
         }
+        let mut masked = None;
         if let Some(number) = self.text_number(&user.id).await? {
+            masked = Some(number.masked());
             let texts = self.texts.as_ref().expect("a number only with texts on");
             let when = self.time.format(expiry.expires_at);
             // No link in a text: texts with links are what smishing looks like.
@@ -123,22 +125,27 @@ impl ExpiryReminders {
             match with_retries(texts.gateway.as_ref(), &number, &text).await {
                 Ok(_) => {
                     done.texts += 1;
-                    sent.push(format!("text to {}", number.masked()));
+                    sent.push("audit.expiry.text");
                 }
                 Err(e) => {
                     tracing::warn!(error = %e, "expiry reminder text not sent");
-                    sent.push(format!("text to {} not sent", number.masked()));
+                    sent.push("audit.expiry.text_failed");
                 }
             }
         }
         let (outcome, how) = match sent.is_empty() {
-            true => (Outcome::Failure, "no mail address or enrolled number".to_string()),
-            false => (Outcome::Success, sent.join(", ")),
+            true => (Outcome::Failure, "audit.expiry.nowhere".to_string()),
+            false => (Outcome::Success, sent.join(",")),
         };
+        let detail = Detail::new("expiry_reminder")
+            .arg("days", days)
+            .arg("expires", crate::clock::format_utc(expiry.expires_at))
+            .arg("how_key", how)
+            .arg("number", masked.unwrap_or_default());
         let event = AuditEvent::new(EventKind::ExpiryReminder, outcome)
             .username(&user.account_name)
             .user_id(&user.id)
-            .detail(format!("{days} days before {}: {how}", crate::clock::format_utc(expiry.expires_at)));
+            .detail(detail);
         self.auditor.record(&job_meta(self.lang), event).await?;
         Ok(())
     }

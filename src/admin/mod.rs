@@ -9,10 +9,11 @@ pub use chart::{ChartText, daily_chart_svg};
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
+use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Timestamp};
 use crate::directory::{Directory, DirectoryError, DirectoryUser};
 use crate::enrolment::{Assessment, EnrolmentStatus, Service, ServiceKind, StarRule, assess};
+use crate::i18n::Lang;
 use crate::mail::{Notice, Outbox};
 use crate::session::SessionUser;
 use crate::storage::{AuditFilter, AuditRecord, EnrolmentRecord, Storage, StorageError};
@@ -177,7 +178,7 @@ impl AdminService {
         }
         let event = AuditEvent::new(EventKind::Mail, Outcome::Success)
             .username(&actor.account_name)
-            .detail(format!("{sent} enrolment reminders queued by {}", actor.account_name));
+            .detail(Detail::new("reminders_queued").arg("n", sent).arg("actor", &actor.account_name));
         self.auditor.record(meta, event).await?;
         Ok(sent)
     }
@@ -302,14 +303,19 @@ impl AdminService {
         let removed = self.store.revoke_enrolment(user_id, service.map(|s| s.id())).await?;
         // What proved the user changed: their portal sessions end.
         let ended = self.store.delete_user_sessions(user_id, None).await?;
-        let what = service.map(|s| s.id().to_string()).unwrap_or_else(|| "all services".into());
-        let event = AuditEvent::new(EventKind::Revoke, Outcome::Success)
-            .username(&user.account_name)
-            .user_id(user_id)
-            .detail(format!(
-                "{what} revoked by {} ({removed} removed, {ended} sessions ended): {reason}",
-                actor.account_name
-            ));
+        let what = match service {
+            Some(s) => format!("service.{}.name", s.id()),
+            None => "audit.all_services".to_string(),
+        };
+        let event =
+            AuditEvent::new(EventKind::Revoke, Outcome::Success).username(&user.account_name).user_id(user_id).detail(
+                Detail::new("revoked")
+                    .arg("what_key", what)
+                    .arg("actor", &actor.account_name)
+                    .arg("removed", removed)
+                    .arg("ended", ended)
+                    .arg("reason", reason),
+            );
         self.auditor.record(meta, event).await?;
         if let Some(mail) = &user.mail {
             let notice = Notice::Revoked(service.map(|s| s.id()).unwrap_or("all"));
@@ -327,8 +333,9 @@ impl AdminService {
         Ok(self.store.audit_search(filter, page.max(0) * per_page, per_page).await?)
     }
 
-    /// The filtered audit trail as CSV (at most 100,000 rows).
-    pub async fn audit_csv(&self, filter: &AuditFilter) -> Result<String, AdminError> {
+    /// The filtered audit trail as CSV (at most 100,000 rows): event and outcome as their stable
+    /// ids, for filters and machines; the detail in `lang`.
+    pub async fn audit_csv(&self, filter: &AuditFilter, lang: Lang) -> Result<String, AdminError> {
         let (rows, _) = self.store.audit_search(filter, 0, 100_000).await?;
         let mut out = String::from("time,event,outcome,username,user_id,source_ip,user_agent,request_id,detail\r\n");
         for r in rows {
@@ -342,7 +349,7 @@ impl AdminService {
                 r.source_ip.unwrap_or_default(),
                 r.user_agent.unwrap_or_default(),
                 r.request_id.unwrap_or_default(),
-                r.detail.unwrap_or_default(),
+                r.detail.as_deref().map(|d| crate::audit::render_detail(d, lang)).unwrap_or_default(),
             ];
             out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
             out.push_str("\r\n");
@@ -350,10 +357,13 @@ impl AdminService {
         Ok(out)
     }
 
-    /// Every user in scope who has not completed enrolment, as CSV.
-    pub async fn not_enrolled_csv(&self) -> Result<String, AdminError> {
+    /// Every user in scope who has not completed enrolment, as CSV in `lang`.
+    pub async fn not_enrolled_csv(&self, lang: Lang) -> Result<String, AdminError> {
         let by_user = self.enrolments_by_user().await?;
-        let mut out = String::from("account,name,mail,status,stars\r\n");
+        let i = lang.catalogue();
+        let header = ["account", "name", "mail", "status", "stars"]
+            .map(|c| csv_field(&i.f(&format!("admin.csv_column.{c}"), &[])));
+        let mut out = format!("{}\r\n", header.join(","));
         for u in self.directory.all_users().await? {
             if self.counted.check(&u).is_some() {
                 continue;
@@ -368,7 +378,7 @@ impl AdminService {
                     u.account_name.clone(),
                     u.name_to_show().to_string(),
                     u.mail.clone().unwrap_or_default(),
-                    a.status.id().to_string(),
+                    i.t(&format!("admin.status_{}", a.status.id())).to_string(),
                     format!("{}/{}", a.collected, a.needed),
                 ];
                 out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));

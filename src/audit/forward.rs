@@ -48,7 +48,8 @@ struct Event<'a> {
     user_id: Option<&'a str>,
     source_ip: Option<&'a str>,
     request_id: Option<&'a str>,
-    detail: Option<&'a str>,
+    /// In English, for whoever reads the SIEM.
+    detail: Option<String>,
 }
 
 impl<'a> Event<'a> {
@@ -61,7 +62,7 @@ impl<'a> Event<'a> {
             user_id: r.user_id.as_deref(),
             source_ip: r.source_ip.as_deref(),
             request_id: r.request_id.as_deref(),
-            detail: r.detail.as_deref(),
+            detail: r.detail.as_deref().map(|d| super::render_detail(d, crate::i18n::Lang::En)),
         }
     }
 }
@@ -138,7 +139,8 @@ impl Syslog {
             ("ip", e.source_ip.unwrap_or("")),
             ("requestId", e.request_id.unwrap_or("")),
         ];
-        let text = format!("{} {} {} {}", e.event, e.outcome, e.username.unwrap_or("-"), e.detail.unwrap_or(""));
+        let text =
+            format!("{} {} {} {}", e.event, e.outcome, e.username.unwrap_or("-"), e.detail.as_deref().unwrap_or(""));
         let mut out = Vec::with_capacity(256);
         let written = self.formatter.write_with_data(
             &mut out,

@@ -2,7 +2,9 @@
 
 use std::sync::Arc;
 
+mod detail;
 mod forward;
+pub use detail::{Detail, render as render_detail, render_in as render_detail_in};
 pub use forward::{ForwardError, Forwarder};
 
 use crate::clock::Clock;
@@ -26,6 +28,8 @@ pub enum Outcome {
 }
 
 impl Outcome {
+    pub const ALL: [Outcome; 3] = [Outcome::Success, Outcome::Failure, Outcome::Blocked];
+
     pub fn id(self) -> &'static str {
         match self {
             Outcome::Success => "success",
@@ -60,6 +64,28 @@ pub enum EventKind {
 }
 
 impl EventKind {
+    pub const ALL: [EventKind; 19] = [
+        EventKind::Login,
+        EventKind::Logout,
+        EventKind::SessionExpired,
+        EventKind::BankIdOrder,
+        EventKind::BankIdResult,
+        EventKind::BankIdCancel,
+        EventKind::Enrol,
+        EventKind::SmsSend,
+        EventKind::SmsCheck,
+        EventKind::ResetStart,
+        EventKind::ResetVerify,
+        EventKind::PasswordReset,
+        EventKind::Unlock,
+        EventKind::Mail,
+        EventKind::Revoke,
+        EventKind::AdminReauth,
+        EventKind::PasswordChange,
+        EventKind::AdminExport,
+        EventKind::ExpiryReminder,
+    ];
+
     pub fn id(self) -> &'static str {
         match self {
             EventKind::Login => "login",
@@ -109,8 +135,8 @@ impl AuditEvent {
         self.user_id = Some(id.into());
         self
     }
-    pub fn detail(mut self, detail: impl Into<String>) -> Self {
-        self.detail = Some(detail.into());
+    pub fn detail(mut self, detail: Detail) -> Self {
+        self.detail = Some(detail.encode());
         self
     }
 }
@@ -148,7 +174,7 @@ impl Auditor {
             user_id = event.user_id.as_deref().unwrap_or(""),
             source_ip = %meta.source_ip,
             request_id = %meta.request_id,
-            detail = event.detail.as_deref().unwrap_or(""),
+            detail = %event.detail.as_deref().map(|d| render_detail(d, crate::i18n::Lang::En)).unwrap_or_default(),
         );
         let record = AuditRecord {
             id: 0,

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use super::{Change, ChangeRefusal, ServiceKind, StepUp};
-use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
+use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Timestamp};
 use crate::directory::{Directory, DirectoryError};
 use crate::storage::{EnrolmentRecord, Storage, StorageError};
@@ -142,15 +142,20 @@ impl EnrolmentService {
         let decision = self.authorise(step_up, owner.user_id, change).await?;
         if let Err(refusal) = &decision {
             let why = match refusal {
-                ChangeRefusal::VerifyFirst(_) => "verification with an enrolled service needed",
-                ChangeRefusal::PasswordFirst => "the password must be given again",
-                ChangeRefusal::AlreadyEnrolled => "already enrolled",
-                ChangeRefusal::NotEnrolled => "not enrolled",
+                ChangeRefusal::VerifyFirst(_) => "verify_first",
+                ChangeRefusal::PasswordFirst => "password_first",
+                ChangeRefusal::AlreadyEnrolled => "already_enrolled",
+                ChangeRefusal::NotEnrolled => "not_enrolled",
             };
             let event = AuditEvent::new(EventKind::Enrol, Outcome::Blocked)
                 .username(owner.account_name)
                 .user_id(owner.user_id)
-                .detail(format!("{} {}: {why}", change.kind().id(), change.id()));
+                .detail(
+                    Detail::new("change_refused")
+                        .service(change.kind().id())
+                        .arg("change_key", format!("audit.change.{}", change.id()))
+                        .arg("why_key", format!("audit.refusal.{why}")),
+                );
             self.auditor.record(meta, event).await?;
         }
         Ok(decision)
@@ -169,24 +174,23 @@ impl EnrolmentService {
         let now = self.clock.now();
         let fresh = proof.filter(|(_, at)| now - at <= self.window);
         let (lift, what) = match fresh {
-            _ if actor.user_id == user_id => (Lift::OwnAccount, "refused: the agent's own account".to_string()),
-            None => (Lift::NotVerified, "refused: no caller verification in the last minutes".to_string()),
+            _ if actor.user_id == user_id => (Lift::OwnAccount, Detail::new("lift_own")),
+            None => (Lift::NotVerified, Detail::new("lift_unverified")),
             Some((proven_with, _)) => {
                 let records = self.store.enrolments(user_id).await?;
                 let proof_cooling =
                     records.iter().any(|r| r.service == proven_with.id() && self.cooling_until(r, now).is_some());
                 if proof_cooling {
-                    (Lift::ProofCooling, format!("refused: {} is cooling off itself", proven_with.id()))
+                    (Lift::ProofCooling, Detail::new("lift_proof_cooling").service(proven_with.id()))
                 } else {
                     let n = self.store.lift_cooldown(user_id, now).await?;
-                    (Lift::Lifted(n), format!("{n} services, after caller verification with {}", proven_with.id()))
+                    (Lift::Lifted(n), Detail::new("lifted").arg("n", n).service(proven_with.id()))
                 }
             }
         };
         let outcome = if matches!(lift, Lift::Lifted(_)) { Outcome::Success } else { Outcome::Blocked };
-        let event = AuditEvent::new(EventKind::Enrol, outcome)
-            .user_id(user_id)
-            .detail(format!("cooling-off lift by {}: {what}", actor.account_name));
+        let event =
+            AuditEvent::new(EventKind::Enrol, outcome).user_id(user_id).detail(what.arg("actor", actor.account_name));
         self.auditor.record(meta, event).await?;
         Ok(lift)
     }
@@ -213,7 +217,7 @@ impl EnrolmentService {
         let event = AuditEvent::new(EventKind::Enrol, Outcome::Success)
             .username(owner.account_name)
             .user_id(owner.user_id)
-            .detail(format!("{} remove", kind.id()));
+            .detail(Detail::new("removed").service(kind.id()));
         self.auditor.record(meta, event).await?;
         if let Some(n) = &self.notifier {
             n.changed(owner.user_id, change, removed_number, meta).await;

@@ -3,6 +3,8 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use intl_pluralrules::{PluralCategory, PluralRuleType, PluralRules};
+
 /// The languages the portal speaks.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
 pub enum Lang {
@@ -58,10 +60,20 @@ impl Lang {
 }
 
 /// One language's messages, keyed like `login.error.invalid`.
-#[derive(Debug)]
+///
+/// A message that depends on a number has its plural forms as a table (`one`, `other`, and what
+/// else the language's CLDR rules name): `f` picks the form for the first argument that the
+/// message uses and that is a number.
 pub struct Catalogue {
     lang: Lang,
     messages: HashMap<String, String>,
+    plurals: PluralRules,
+}
+
+impl std::fmt::Debug for Catalogue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Catalogue").field("lang", &self.lang).field("messages", &self.messages.len()).finish()
+    }
 }
 
 static SV: LazyLock<Catalogue> = LazyLock::new(|| Catalogue::parse(Lang::Sv, include_str!("../../i18n/sv.toml")));
@@ -73,7 +85,9 @@ impl Catalogue {
             text.parse().unwrap_or_else(|e| panic!("i18n/{}.toml is not valid TOML: {e}", lang.code()));
         let mut messages = HashMap::new();
         flatten("", &table, &mut messages);
-        Catalogue { lang, messages }
+        let id: unic_langid::LanguageIdentifier = lang.code().parse().expect("a language code");
+        let plurals = PluralRules::create(id, PluralRuleType::CARDINAL).expect("CLDR has sv and en");
+        Catalogue { lang, messages, plurals }
     }
 
     pub fn lang(&self) -> Lang {
@@ -85,13 +99,41 @@ impl Catalogue {
         self.messages.get(key).map(String::as_str).unwrap_or(key)
     }
 
-    /// The message for `key` with `{name}` placeholders filled in.
+    /// Whether the catalogue has `key`, as a message or as plural forms.
+    pub fn has(&self, key: &str) -> bool {
+        self.messages.contains_key(key) || self.messages.contains_key(&format!("{key}.other"))
+    }
+
+    /// The message for `key` with `{name}` placeholders filled in, in the plural form its number
+    /// asks for.
     pub fn f(&self, key: &str, args: &[(&str, &str)]) -> String {
-        let mut text = self.t(key).to_string();
+        let mut text = match self.messages.get(key) {
+            Some(message) => message.clone(),
+            None => self.plural(key, args).to_string(),
+        };
         for (name, value) in args {
             text = text.replace(&format!("{{{name}}}"), value);
         }
         text
+    }
+
+    /// The plural form of `key` for the first number among `args` that its `other` form uses.
+    fn plural<'a>(&'a self, key: &'a str, args: &[(&str, &str)]) -> &'a str {
+        let other = format!("{key}.other");
+        let Some(other_text) = self.messages.get(&other) else { return key };
+        let count = args
+            .iter()
+            .filter(|(name, _)| other_text.contains(&format!("{{{name}}}")))
+            .find_map(|(_, value)| value.parse::<u64>().ok());
+        let category = match count.map(|n| self.plurals.select(n)) {
+            Some(Ok(PluralCategory::ZERO)) => "zero",
+            Some(Ok(PluralCategory::ONE)) => "one",
+            Some(Ok(PluralCategory::TWO)) => "two",
+            Some(Ok(PluralCategory::FEW)) => "few",
+            Some(Ok(PluralCategory::MANY)) => "many",
+            _ => "other",
+        };
+        self.messages.get(&format!("{key}.{category}")).unwrap_or(other_text)
     }
 
     pub fn keys(&self) -> impl Iterator<Item = &str> {

@@ -5,7 +5,7 @@
 
 use std::sync::Arc;
 
-use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
+use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
 use crate::directory::Directory;
 use crate::enrolment::{Change, ChangeNotifier, ServiceKind};
 use crate::identity::DataKey;
@@ -44,7 +44,7 @@ impl ChangeNotices {
         PhoneNumber::from_stored(self.key.as_ref()?, &encrypted)
     }
 
-    async fn audit(&self, meta: &RequestMeta, user_id: &str, outcome: Outcome, detail: String) {
+    async fn audit(&self, meta: &RequestMeta, user_id: &str, outcome: Outcome, detail: Detail) {
         let event = AuditEvent::new(EventKind::Mail, outcome).user_id(user_id).detail(detail);
         if let Err(e) = self.auditor.record(meta, event).await {
             tracing::error!(error = %e, "auditing an enrolment notice failed");
@@ -55,16 +55,21 @@ impl ChangeNotices {
 #[async_trait::async_trait]
 impl ChangeNotifier for ChangeNotices {
     async fn changed(&self, user_id: &str, change: Change, removed_number: Option<String>, meta: &RequestMeta) {
-        let what = format!("{} {}", change.kind().id(), change.id());
+        let what = |key: &'static str| {
+            Detail::new(key).service(change.kind().id()).arg("change_key", format!("audit.change.{}", change.id()))
+        };
         match self.directory.find_user_by_id(user_id).await {
             Ok(Some(user)) => {
                 let (outcome, detail) = match &user.mail {
                     Some(mail) => match self.outbox.notify(mail, user.name_to_show(), Self::notice(change), meta).await
                     {
-                        Ok(()) => (Outcome::Success, format!("{what}: notice queued")),
-                        Err(e) => (Outcome::Failure, format!("{what}: notice not queued: {e}")),
+                        Ok(()) => (Outcome::Success, what("notice_queued")),
+                        Err(e) => {
+                            tracing::error!(error = %e, "enrolment notice not queued");
+                            (Outcome::Failure, what("notice_not_queued"))
+                        }
                     },
-                    None => (Outcome::Failure, format!("{what}: no notice, the account has no mail address")),
+                    None => (Outcome::Failure, what("no_mail_address")),
                 };
                 self.audit(meta, user_id, outcome, detail).await;
             }
@@ -82,10 +87,10 @@ impl ChangeNotifier for ChangeNotices {
             &[("portal", &self.portal), ("service", &service), ("service_desk", &self.service_desk)],
         );
         let (outcome, detail) = match with_retries(gateway.as_ref(), &number, &text).await {
-            Ok(_) => (Outcome::Success, format!("{what}: text sent to {}", number.masked())),
+            Ok(_) => (Outcome::Success, what("alert_sent").arg("number", number.masked())),
             Err(e) => {
                 tracing::warn!(error = %e, "enrolment alert text not sent");
-                (Outcome::Failure, format!("{what}: text to {} not sent", number.masked()))
+                (Outcome::Failure, what("alert_not_sent").arg("number", number.masked()))
             }
         };
         let event = AuditEvent::new(EventKind::SmsSend, outcome).user_id(user_id).detail(detail);

@@ -4,6 +4,10 @@
 //! domain's lockout threshold. Unknown users are answered exactly like wrong passwords, in words
 //! and in time.
 
+mod details;
+
+use details::{bind_key, bind_refused, roles_key, with_roles};
+
 use crate::throttle::{Attempt, Reserve};
 pub use crate::throttle::{Limit, Throttle};
 
@@ -13,7 +17,7 @@ use std::time::Duration;
 use secrecy::SecretString;
 use tokio::time::Instant;
 
-use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
+use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
 use crate::config::Settings;
 use crate::directory::{
     BindRefusal, ChangeResult, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordPolicy,
@@ -191,7 +195,7 @@ impl LoginService {
         let ip = match self.throttle.reserve(IP_SCOPE, &ip_key, ip_limit).await? {
             Reserve::Granted(attempt) => attempt,
             Reserve::Blocked { wait } => {
-                self.audit(meta, Outcome::Blocked, &audit_name, None, "too many failures from this address").await?;
+                self.audit(meta, Outcome::Blocked, &audit_name, None, Detail::new("throttled_address")).await?;
                 return Ok(Admit::Stop(throttled(wait)));
             }
         };
@@ -217,14 +221,14 @@ impl LoginService {
                 // Nothing was tried: the address's count is taken back.
                 self.throttle.release(ip).await?;
                 let id = user.as_ref().map(|u| u.id.as_str());
-                self.audit(meta, Outcome::Blocked, &audit_name, id, "too many failures for this user").await?;
+                self.audit(meta, Outcome::Blocked, &audit_name, id, Detail::new("throttled_user")).await?;
                 return Ok(Admit::Stop(throttled(wait)));
             }
         };
 
         let Some(user) = user else {
-            let why = if name.is_err() { "not a valid account name" } else { "no such user" };
-            self.audit(meta, Outcome::Failure, &audit_name, None, why).await?;
+            let why = if name.is_err() { "not_an_account_name" } else { "no_such_user" };
+            self.audit(meta, Outcome::Failure, &audit_name, None, Detail::new(why)).await?;
             return Ok(Admit::Stop(LoginOutcome::Refused(counted.wrong())));
         };
         Ok(Admit::Go { user, user_key, counted, policy: policy.map(Box::new) })
@@ -254,7 +258,7 @@ impl LoginService {
 
         match self.directory.check_password(&user.dn, password).await? {
             PasswordCheck::Refused(refusal) => {
-                self.audit(meta, Outcome::Failure, &user.account_name, Some(&user.id), refusal.id()).await?;
+                self.audit(meta, Outcome::Failure, &user.account_name, Some(&user.id), bind_refused(refusal)).await?;
                 if hides_account(refusal) {
                     return Ok(LoginOutcome::Refused(counted.wrong()));
                 }
@@ -265,8 +269,7 @@ impl LoginService {
                 self.uncount_and_clear(counted, &user_key).await?;
                 let roles = self.roles(&user.dn).await?;
                 let is_admin = roles.admin;
-                let detail = if roles.any() { roles.to_list() } else { "user".to_string() };
-                self.audit(meta, Outcome::Success, &user.account_name, Some(&user.id), &detail).await?;
+                self.audit(meta, Outcome::Success, &user.account_name, Some(&user.id), with_roles(roles)).await?;
                 Ok(LoginOutcome::Success(SessionUser {
                     display_name: user.name_to_show().to_string(),
                     user_id: user.id,
@@ -319,20 +322,16 @@ impl LoginService {
     ) -> Result<Option<SessionUser>, LoginError> {
         let user = self.directory.find_user_by_id(user_id).await?;
         let Some(user) = user.filter(|u| !u.disabled && !u.locked) else {
-            self.audit(
-                meta,
-                Outcome::Failure,
-                "",
-                Some(user_id),
-                &format!("{method}: account disabled, locked or gone"),
-            )
-            .await?;
+            let detail = Detail::new("account_unusable").arg("method_key", format!("service.{method}.name"));
+            self.audit(meta, Outcome::Failure, "", Some(user_id), detail).await?;
             return Ok(None);
         };
         let roles = self.roles(&user.dn).await?;
         let is_admin = roles.admin;
-        let detail = format!("{method}, {}", if roles.any() { roles.to_list() } else { "user".to_string() });
-        self.audit(meta, Outcome::Success, &user.account_name, Some(&user.id), &detail).await?;
+        let detail = Detail::new("login_with")
+            .arg("method_key", format!("service.{method}.name"))
+            .arg("roles_key", roles_key(roles));
+        self.audit(meta, Outcome::Success, &user.account_name, Some(&user.id), detail).await?;
         Ok(Some(SessionUser {
             display_name: user.name_to_show().to_string(),
             user_id: user.id,
@@ -379,7 +378,7 @@ impl LoginService {
         let event = AuditEvent::new(EventKind::PasswordChange, Outcome::Failure)
             .username(&user.account_name)
             .user_id(&user.id)
-            .detail(format!("current password: {}", refusal.id()));
+            .detail(Detail::new("current_refused").arg("refusal_key", bind_key(refusal)));
         self.auditor.record(meta, event).await?;
         if hides_account(refusal) {
             return Ok(Err(counted.wrong()));
@@ -398,7 +397,7 @@ impl LoginService {
         new: &SecretString,
         meta: &RequestMeta,
     ) -> Result<ChangeOutcome, LoginError> {
-        let audit = |outcome, detail: String| {
+        let audit = |outcome, detail: Detail| {
             AuditEvent::new(EventKind::PasswordChange, outcome)
                 .username(&user.account_name)
                 .user_id(&user.id)
@@ -406,7 +405,7 @@ impl LoginService {
         };
         match self.directory.change_password(&user.dn, current, new).await {
             Ok(ChangeResult::Changed) => {
-                self.auditor.record(meta, audit(Outcome::Success, "changed".into())).await?;
+                self.auditor.record(meta, audit(Outcome::Success, Detail::new("changed"))).await?;
                 Ok(ChangeOutcome::Changed(user))
             }
             Ok(ChangeResult::CurrentRefused(refusal)) => {
@@ -414,14 +413,19 @@ impl LoginService {
                     self.count_failure(user_key, meta).await?;
                 }
                 self.auditor
-                    .record(meta, audit(Outcome::Failure, format!("current password: {}", refusal.id())))
+                    .record(
+                        meta,
+                        audit(Outcome::Failure, Detail::new("current_refused").arg("refusal_key", bind_key(refusal))),
+                    )
                     .await?;
                 let refusal =
                     if hides_account(refusal) { Refusal::InvalidCredentials } else { Refusal::Directory(refusal) };
                 Ok(ChangeOutcome::Refused(refusal))
             }
             Err(PasswordWriteError::Refused(refusal, text)) => {
-                self.auditor.record(meta, audit(Outcome::Failure, format!("refused by AD: {text}"))).await?;
+                tracing::info!(ad = %text, "password change refused by AD");
+                let detail = Detail::new("ad_refused").arg("reason_key", refusal.message_key());
+                self.auditor.record(meta, audit(Outcome::Failure, detail)).await?;
                 Ok(ChangeOutcome::AdRefused(refusal))
             }
             Err(PasswordWriteError::Directory(e)) => Err(e.into()),
@@ -446,7 +450,7 @@ impl LoginService {
         password: &SecretString,
         meta: &RequestMeta,
     ) -> Result<Reauth, LoginError> {
-        let audit = |outcome, detail: &str| {
+        let audit = |outcome, detail: Detail| {
             AuditEvent::new(EventKind::AdminReauth, outcome)
                 .username(&session_user.account_name)
                 .user_id(&session_user.user_id)
@@ -456,11 +460,11 @@ impl LoginService {
             Admit::Go { user, user_key, counted, .. } if user.id == session_user.user_id => (user, user_key, counted),
             Admit::Go { counted, .. } => {
                 self.uncount(counted).await?;
-                self.auditor.record(meta, audit(Outcome::Failure, "the account is gone")).await?;
+                self.auditor.record(meta, audit(Outcome::Failure, Detail::new("account_gone"))).await?;
                 return Ok(Reauth::AccountUnusable);
             }
             Admit::Stop(LoginOutcome::Refused(Refusal::InvalidCredentials | Refusal::LastAttempt { .. })) => {
-                self.auditor.record(meta, audit(Outcome::Failure, "the account is gone")).await?;
+                self.auditor.record(meta, audit(Outcome::Failure, Detail::new("account_gone"))).await?;
                 return Ok(Reauth::AccountUnusable);
             }
             Admit::Stop(LoginOutcome::Refused(r)) => return Ok(Reauth::Refused(r)),
@@ -468,24 +472,31 @@ impl LoginService {
         };
         if user.disabled || user.locked {
             self.uncount(counted).await?;
-            self.auditor.record(meta, audit(Outcome::Failure, "account disabled or locked: session ended")).await?;
+            self.auditor.record(meta, audit(Outcome::Failure, Detail::new("disabled_session_ended"))).await?;
             return Ok(Reauth::AccountUnusable);
         }
         match self.directory.check_password(&user.dn, password).await? {
             PasswordCheck::Accepted => {
                 self.uncount_and_clear(counted, &user_key).await?;
                 let roles = self.roles(&user.dn).await?;
-                let detail = if roles.any() { roles.to_list() } else { "user".to_string() };
-                self.auditor.record(meta, audit(Outcome::Success, &detail)).await?;
+                self.auditor.record(meta, audit(Outcome::Success, with_roles(roles))).await?;
                 Ok(Reauth::Confirmed(roles))
             }
             PasswordCheck::Refused(refusal) if refusal.is_bad_password() => {
-                self.auditor.record(meta, audit(Outcome::Failure, refusal.id())).await?;
+                self.auditor.record(meta, audit(Outcome::Failure, bind_refused(refusal))).await?;
                 Ok(Reauth::Refused(counted.wrong()))
             }
             PasswordCheck::Refused(refusal) => {
                 self.uncount(counted).await?;
-                self.auditor.record(meta, audit(Outcome::Failure, &format!("{}: session ended", refusal.id()))).await?;
+                self.auditor
+                    .record(
+                        meta,
+                        audit(
+                            Outcome::Failure,
+                            Detail::new("refused_session_ended").arg("refusal_key", bind_key(refusal)),
+                        ),
+                    )
+                    .await?;
                 Ok(Reauth::AccountUnusable)
             }
         }
@@ -502,7 +513,7 @@ impl LoginService {
         outcome: Outcome,
         name: &str,
         user_id: Option<&str>,
-        detail: &str,
+        detail: Detail,
     ) -> Result<(), StorageError> {
         let mut event = AuditEvent::new(EventKind::Login, outcome).username(name).detail(detail);
         if let Some(id) = user_id {

@@ -11,5 +11,5 @@ mod state;
 
 pub use policy::{LocalRules, Rule, Rules};
 pub use rules::NewPasswordRules;
-pub use service::{ResetError, ResetOutcome, ResetService, ResetStep, ResetView};
+pub use service::{ResetError, ResetOutcome, ResetService, ResetStep, ResetView, rules_refused};
 pub use state::{Finish, NotOpen, ResetState};

@@ -14,7 +14,7 @@ use super::privileged::Privileged;
 use super::progress::Stars;
 use super::rules::NewPasswordRules;
 use super::state::{Finish, ResetState};
-use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
+use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Random};
 use crate::config::{PasswordSettings, ResetSettings};
 use crate::directory::{Directory, DirectoryError, DirectoryUser, PasswordRefusal, PasswordWriteError, Username};
@@ -197,8 +197,8 @@ impl ResetService {
         let id = self.create(binding, typed.trim(), user.as_ref().map(|u| u.id.clone()), "").await?;
         let mut event = AuditEvent::new(EventKind::ResetStart, Outcome::Success).username(typed.trim());
         event = match &user {
-            Some(u) => event.user_id(&u.id).detail("by username"),
-            None => event.detail("by username: no such user (the flow goes through the motions)"),
+            Some(u) => event.user_id(&u.id).detail(Detail::new("by_username")),
+            None => event.detail(Detail::new("by_unknown_username")),
         };
         self.auditor.record(meta, event).await?;
         Ok(id)
@@ -213,8 +213,9 @@ impl ResetService {
         meta: &RequestMeta,
     ) -> Result<String, ResetError> {
         let id = self.create(binding, "", Some(user_id.into()), service.id()).await?;
-        let event =
-            AuditEvent::new(EventKind::ResetStart, Outcome::Success).user_id(user_id).detail(format!("by {service}"));
+        let event = AuditEvent::new(EventKind::ResetStart, Outcome::Success)
+            .user_id(user_id)
+            .detail(Detail::new("by_service").service(service.id()));
         self.auditor.record(meta, event).await?;
         Ok(id)
     }
@@ -240,7 +241,8 @@ impl ResetService {
         if state != stored {
             let (column, _) = state.stored();
             if self.store.finish_reset_flow(&rec.id, column, None, now).await? && state == ResetState::Expired {
-                let mut event = AuditEvent::new(EventKind::ResetStart, Outcome::Failure).detail("flow expired");
+                let mut event =
+                    AuditEvent::new(EventKind::ResetStart, Outcome::Failure).detail(Detail::new("flow_expired"));
                 if let Some(u) = &rec.user_id {
                     event = event.user_id(u);
                 }
@@ -296,8 +298,7 @@ impl ResetService {
         let limit = Limit { max_failures: self.settings.starts_per_address_per_hour, window_seconds: 3600 };
         let key = crate::throttle::address_key(&meta.source_ip);
         if let Reserve::Blocked { wait } = self.throttle.reserve("flow-start", &key, limit).await? {
-            let event =
-                AuditEvent::new(EventKind::ResetStart, Outcome::Blocked).detail("too many flows from this address");
+            let event = AuditEvent::new(EventKind::ResetStart, Outcome::Blocked).detail(Detail::new("too_many_flows"));
             self.auditor.record(meta, event).await?;
             return Ok(Some((wait + 59) / 60));
         }
@@ -333,7 +334,7 @@ impl ResetService {
         if self.store.reset_verified(&view.id, service.id()).await? {
             let event = AuditEvent::new(EventKind::ResetVerify, Outcome::Success)
                 .user_id(user_id)
-                .detail(format!("{service} verified"));
+                .detail(Detail::new("service_verified").service(service.id()));
             self.auditor.record(meta, event).await?;
         }
         Ok(())
@@ -347,8 +348,8 @@ impl ResetService {
         meta: &RequestMeta,
     ) -> Result<ResetStep, StorageError> {
         let failures = self.store.reset_failure(&view.id).await?;
-        let mut event =
-            AuditEvent::new(EventKind::ResetVerify, Outcome::Failure).detail(format!("{service} failed ({failures})"));
+        let mut event = AuditEvent::new(EventKind::ResetVerify, Outcome::Failure)
+            .detail(Detail::new("service_failed").service(service.id()).arg("n", failures));
         if let Some(u) = &view.user_id {
             event = event.user_id(u);
         }
@@ -386,7 +387,7 @@ impl ResetService {
                 let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Blocked)
                     .username(&user.account_name)
                     .user_id(&user.id)
-                    .detail("daily reset limit reached");
+                    .detail(Detail::new("daily_limit"));
                 self.auditor.record(meta, event).await?;
                 return Ok(Claim::Refused(ResetOutcome::DailyLimit));
             }
@@ -415,11 +416,10 @@ impl ResetService {
         let Some((rules, user)) = self.rules(view).await? else { return Ok(ResetOutcome::NotAllowed) };
         let broken = self.rules.broken(&rules, password, repeated).await;
         if !broken.is_empty() {
-            let ids: Vec<&str> = broken.iter().map(|r| r.id()).collect();
             let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Failure)
                 .username(&user.account_name)
                 .user_id(&user.id)
-                .detail(format!("refused by local rules: {}", ids.join(", ")));
+                .detail(rules_refused(&broken));
             self.auditor.record(meta, event).await?;
             return Ok(ResetOutcome::Refused(broken));
         }
@@ -431,11 +431,12 @@ impl ResetService {
         match self.directory.reset_password(&user.dn, password, unlock, self.settings.must_change_at_next_logon).await {
             Ok(()) => {}
             Err(PasswordWriteError::Refused(refusal, text)) => {
+                tracing::info!(ad = %text, "password reset refused by AD");
                 self.unclaim(view, counted).await?;
                 let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Failure)
                     .username(&user.account_name)
                     .user_id(&user.id)
-                    .detail(format!("refused by AD: {text}"));
+                    .detail(Detail::new("ad_refused").arg("reason_key", refusal.message_key()));
                 self.auditor.record(meta, event).await?;
                 return Ok(ResetOutcome::AdRefused(refusal));
             }
@@ -483,13 +484,9 @@ impl ResetService {
         // owner): every portal session of the user ends, an attacker's among them.
         let ended = self.store.delete_user_sessions(&user.id, None).await?;
         let kind = if outcome == "reset" { EventKind::PasswordReset } else { EventKind::Unlock };
-        let verified: Vec<&str> = view.verified.iter().map(|k| k.id()).collect();
-        let detail = if outcome == "reset" && self.settings.unlock_on_reset {
-            format!("verified with {}; account unlocked too", verified.join(" + "))
-        } else {
-            format!("verified with {}", verified.join(" + "))
-        };
-        let detail = format!("{detail}; {ended} portal session(s) ended");
+        let verified: Vec<String> = view.verified.iter().map(|k| format!("service.{}.name", k.id())).collect();
+        let key = if outcome == "reset" && self.settings.unlock_on_reset { "reset_unlocked" } else { "reset_done" };
+        let detail = Detail::new(key).arg("services_key", verified.join(",")).arg("ended", ended);
         let event =
             AuditEvent::new(kind, Outcome::Success).username(&user.account_name).user_id(&user.id).detail(detail);
         self.auditor.record(meta, event).await?;
@@ -498,16 +495,22 @@ impl ResetService {
                 self.outbox.notify(mail, user.name_to_show(), notice, meta).await?;
                 let event = AuditEvent::new(EventKind::Mail, Outcome::Success)
                     .user_id(&user.id)
-                    .detail(format!("{outcome} notice queued"));
+                    .detail(Detail::new("finish_notice").arg("what_key", format!("audit.finish.{outcome}")));
                 self.auditor.record(meta, event).await?;
             }
             None => {
                 let event = AuditEvent::new(EventKind::Mail, Outcome::Failure)
                     .user_id(&user.id)
-                    .detail(format!("{outcome} notice not sent: the account has no mail address"));
+                    .detail(Detail::new("finish_no_mail").arg("what_key", format!("audit.finish.{outcome}")));
                 self.auditor.record(meta, event).await?;
             }
         }
         Ok(())
     }
+}
+
+/// The rules a refused password broke, for the audit trail.
+pub fn rules_refused(broken: &[Rule]) -> Detail {
+    let keys: Vec<String> = broken.iter().map(|r| format!("audit.rule.{}", r.id())).collect();
+    Detail::new("rules_refused").arg("rules_key", keys.join(","))
 }

@@ -258,6 +258,9 @@ pub struct AdminAuditView<'a> {
     pub total: i64,
     pub page: i64,
     pub more: bool,
+    /// The event kinds and outcomes to filter by: (id, name).
+    pub events: Vec<(&'static str, String)>,
+    pub outcomes: Vec<(&'static str, String)>,
 }
 
 #[derive(Template)]

@@ -176,7 +176,7 @@ async fn the_audit_viewer_filters_pages_and_exports_csv() {
     let page = app.get_html(&format!("/admin/audit?user={}&outcome=failure", victim.name)).await;
     assert_eq!(text_of(&page, "audit-total").unwrap(), "3 händelser");
     let page = app.get_html(&format!("/admin/audit?user={}&outcome=success", admin.name)).await;
-    assert_eq!(text_of(&page, "audit-total").unwrap(), "1 händelser");
+    assert_eq!(text_of(&page, "audit-total").unwrap(), "1 händelse", "one, not ones");
     let page = app.get_html("/admin/audit?event=login&ip=10.9.9.9").await;
     assert_eq!(text_of(&page, "audit-total").unwrap(), "0 händelser");
     let page = app.get_html("/admin/audit?from=2000-01-01&to=2000-01-02").await;
@@ -193,6 +193,17 @@ async fn the_audit_viewer_filters_pages_and_exports_csv() {
     assert!(time.len() == 20 && time.as_bytes()[10] == b'T' && time.ends_with('Z'), "{time}");
     let on_page = app.get_html(&format!("/admin/audit?user={}", victim.name)).await;
     assert!(on_page.contains(" CET<") || on_page.contains(" CEST<"), "local time on the page");
+    // Event, outcome and detail in the page's language; the filters name them too.
+    let row = text_of(&on_page, "audit-rows").unwrap();
+    assert!(row.contains("Inloggning") && row.contains("Misslyckades") && row.contains("fel lösenord"), "{row}");
+    assert!(on_page.contains("<option value=\"login\">Inloggning</option>"), "{on_page}");
+    let mut en = app.get_html(&format!("/admin/audit?user={}", victim.name)).await;
+    let csrf = csrf_in(&en);
+    app.post("/language", &[("csrf", &csrf), ("lang", "en"), ("back", "/admin/audit")]).await;
+    en = app.get_html(&format!("/admin/audit?user={}", victim.name)).await;
+    let row = text_of(&en, "audit-rows").unwrap();
+    assert!(row.contains("Login") && row.contains("Failed") && row.contains("invalid-credentials"), "{row}");
+    app.post("/language", &[("csrf", &csrf), ("lang", "sv"), ("back", "/")]).await;
     let audit = app.audit().await;
     assert!(
         audit.iter().any(|a| a.event == "admin-export" && a.username.as_deref() == Some(admin.name.as_str())),
@@ -465,6 +476,8 @@ async fn the_dashboard_counts_people_and_says_what_it_left_out() {
     );
     let csv = app.get("/admin/reports/not-enrolled.csv").await.text().await.unwrap();
     assert!(csv.contains(&person.name) && csv.contains(&admin.name), "{csv}");
+    assert!(csv.starts_with("konto,namn,e-post,status,stjärnor\r\n"), "{csv}");
+    assert!(csv.lines().skip(1).all(|l| l.contains(",Inte registrerad,")), "{csv}");
     assert!(!csv.contains(&gone.name) && !csv.contains(&mailbox.name), "{csv}");
 
     // The whole domain: AD's own accounts are left out as built-in, the portal's service account

@@ -377,7 +377,7 @@ async fn the_service_desk_lifts_the_cooling_off_only_with_a_service_that_is_not_
     assert!(t.app.follow(res).await.contains("ditt eget konto"));
     // Every refusal is in the audit trail, as blocked.
     let audit = t.app.audit().await;
-    for why in ["the agent's own account", "no caller verification", "sms is cooling off itself"] {
+    for why in ["the agent's own account", "no caller verification", "Mobile code is cooling off itself"] {
         assert!(
             audit.iter().any(|a| a.outcome == "blocked" && a.detail.as_deref().unwrap_or("").contains(why)),
             "a blocked lift ({why}) is audited"

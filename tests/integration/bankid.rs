@@ -389,7 +389,9 @@ async fn an_enrolled_user_logs_in_with_bankid_instead_of_a_password() {
     assert_eq!(location(&res), "/");
     let home = t.app.get_html("/").await;
     assert!(home.contains(&user.display_name), "logged in as the enrolled user");
-    assert!(t.app.audit().await.iter().any(|a| a.event == "login" && a.detail.as_deref() == Some("bankid, user")));
+    assert!(
+        t.app.audit().await.iter().any(|a| a.event == "login" && a.detail.as_deref() == Some("Mobile BankID, user"))
+    );
     // The completed order is used once.
     t.app.client = new_client();
     assert_eq!(t.app.get(&format!("/bankid/{id}")).await.status(), 404);

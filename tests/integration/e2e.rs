@@ -7,7 +7,7 @@ use fantoccini::{ClientBuilder, Locator};
 
 use crate::helpers::{in_ci, spawn_app};
 
-struct Driver(Child);
+pub struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
@@ -20,7 +20,7 @@ fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-async fn browser() -> Option<(fantoccini::Client, Driver, tempfile::TempDir)> {
+pub async fn browser() -> Option<(fantoccini::Client, Driver, tempfile::TempDir)> {
     let driver_path = std::env::var("STJARNA_TEST_CHROMEDRIVER").unwrap_or("/usr/bin/chromedriver".into());
     let chromium = std::env::var("STJARNA_TEST_CHROMIUM").unwrap_or("/usr/bin/chromium".into());
     if !std::path::Path::new(&driver_path).exists() {
@@ -62,7 +62,7 @@ async fn browser() -> Option<(fantoccini::Client, Driver, tempfile::TempDir)> {
 }
 
 /// Logs in through the form, as a person would.
-async fn log_in(c: &fantoccini::Client, url: &str, name: &str, password: &str) {
+pub async fn log_in(c: &fantoccini::Client, url: &str, name: &str, password: &str) {
     c.goto(url).await.unwrap();
     c.find(Locator::Id("username")).await.unwrap().send_keys(name).await.unwrap();
     c.find(Locator::Id("password")).await.unwrap().send_keys(password).await.unwrap();

@@ -580,8 +580,13 @@ impl TestApp {
         TestStore::open(&self.db_url, self.storage.clone()).await
     }
 
+    /// The audit trail, newest first, its details in English (as forwarded to a SIEM).
     pub async fn audit(&self) -> Vec<AuditRecord> {
-        self.store().await.recent_audit(1000).await.unwrap()
+        let mut records = self.store().await.recent_audit(1000).await.unwrap();
+        for r in &mut records {
+            r.detail = r.detail.as_deref().map(|d| stjarna::audit::render_detail(d, stjarna::i18n::Lang::En));
+        }
+        records
     }
 
     pub async fn sessions(&self) -> Vec<SessionRecord> {

@@ -3,6 +3,7 @@
 #[macro_use]
 mod helpers;
 
+mod a11y;
 mod admin;
 mod attacks;
 mod bankid;

@@ -17,7 +17,7 @@ use super::purpose::{done_key, failure_key};
 use super::rfa::{StartMode, error_key, message_key};
 use super::{AuthOrder, BankId, BankIdError, Collect, CompletedUser};
 use super::{FlowPurpose, FlowState, FlowView};
-use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
+use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Random};
 use crate::enrolment::{Change, ServiceKind};
 use crate::identity::{DataKey, PersonalNumber};
@@ -164,7 +164,8 @@ impl BankIdFlows {
             Ok(order_start) => order_start,
             Err(e) => {
                 crate::monitoring::bankid_order("start_failed");
-                let event = AuditEvent { outcome: Outcome::Failure, ..event }.detail(format!("{}: {e}", purpose.id()));
+                let event = AuditEvent { outcome: Outcome::Failure, ..event }
+                    .detail(Detail::new("order_failed").purpose(purpose.id()).arg("reason_key", super::error_key(&e)));
                 self.auditor.record(meta, event).await?;
                 return Err(FlowError::BankId(e));
             }
@@ -178,10 +179,9 @@ impl BankIdFlows {
         record.context = context.map(str::to_string);
         self.store.insert_bankid_flow(&record).await?;
         let id = record.id;
-        let detail = if required.is_some() {
-            format!("{}, personal number required", purpose.id())
-        } else {
-            purpose.id().into()
+        let detail = match required {
+            Some(_) => Detail::new("order_required").purpose(purpose.id()),
+            None => Detail::new("order").purpose(purpose.id()),
         };
         self.auditor.record(meta, event.detail(detail)).await?;
         Ok(Flow { id })
@@ -312,7 +312,7 @@ impl BankIdFlows {
                 self.store.reset_failure(reset).await?;
             }
             let mut event =
-                AuditEvent::new(EventKind::BankIdResult, Outcome::Failure).detail(format!("{}: {hint}", rec.purpose));
+                AuditEvent::new(EventKind::BankIdResult, Outcome::Failure).detail(Detail::hint(&rec.purpose, hint));
             if let Some(u) = &rec.user_id {
                 event = event.user_id(u);
             }
@@ -363,11 +363,11 @@ impl BankIdFlows {
                     Some(false) => return self.fail(rec, refused, meta).await,
                     Some(true) => crate::monitoring::bankid_order("complete"),
                 }
-                let event = AuditEvent::new(EventKind::Enrol, Outcome::Success).user_id(user_id).detail(format!(
-                    "bankid {}: {}",
-                    change.id(),
-                    pn.masked()
-                ));
+                let detail = Detail::new("enrolled")
+                    .service("bankid")
+                    .arg("change_key", format!("audit.change.{}", change.id()))
+                    .arg("what", pn.masked());
+                let event = AuditEvent::new(EventKind::Enrol, Outcome::Success).user_id(user_id).detail(detail);
                 self.auditor.record(meta, event).await?;
                 if let Some(n) = &self.notifier {
                     n.changed(user_id, change, None, meta).await;
@@ -386,7 +386,7 @@ impl BankIdFlows {
                     self.store.touch_enrolment(user_id, "bankid", now).await?;
                     let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Success)
                         .user_id(user_id)
-                        .detail("verify: verified");
+                        .detail(Detail::new("verified").purpose("verify"));
                     self.auditor.record(meta, event).await?;
                 }
             }
@@ -405,7 +405,7 @@ impl BankIdFlows {
                     self.store.touch_enrolment(user_id, "bankid", now).await?;
                     let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Success)
                         .user_id(user_id)
-                        .detail("reset: verified");
+                        .detail(Detail::new("verified").purpose("reset"));
                     self.auditor.record(meta, event).await?;
                 }
             }
@@ -424,7 +424,7 @@ impl BankIdFlows {
                     self.store.touch_enrolment(&account.user_id, "bankid", now).await?;
                     let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Success)
                         .user_id(&account.user_id)
-                        .detail(format!("{}: identified", rec.purpose));
+                        .detail(Detail::new("identified").purpose(&rec.purpose));
                     self.auditor.record(meta, event).await?;
                 }
             }
@@ -442,7 +442,16 @@ impl BankIdFlows {
     ) -> Result<Option<&'static str>, StorageError> {
         let (refusal, notes) = self.policy.assess(rec.mode == "autostart", user, &meta.source_ip);
         let outcome = if refusal.is_some() { Outcome::Blocked } else { Outcome::Success };
-        let mut event = AuditEvent::new(EventKind::BankIdResult, outcome).detail(format!("{}: {notes}", rec.purpose));
+        let risk = format!("audit.risk.{}", notes.risk.unwrap_or("none"));
+        let detail = match &notes.elsewhere {
+            None => Detail::new("risk").purpose(&rec.purpose).arg("risk_key", risk),
+            Some((app, browser)) => Detail::new("risk_elsewhere")
+                .purpose(&rec.purpose)
+                .arg("risk_key", risk)
+                .arg("app", app)
+                .arg("browser", browser),
+        };
+        let mut event = AuditEvent::new(EventKind::BankIdResult, outcome).detail(detail);
         if let Some(u) = &rec.user_id {
             event = event.user_id(u);
         }
@@ -479,7 +488,8 @@ impl BankIdFlows {
             if let Err(e) = self.bankid.cancel(&rec.order_ref).await {
                 tracing::warn!(error = %e, "BankID cancel failed; the order expires by itself");
             }
-            let mut event = AuditEvent::new(EventKind::BankIdCancel, Outcome::Success).detail(rec.purpose.clone());
+            let mut event = AuditEvent::new(EventKind::BankIdCancel, Outcome::Success)
+                .detail(Detail::new("cancelled").purpose(&rec.purpose));
             if let Some(u) = &rec.user_id {
                 event = event.user_id(u);
             }

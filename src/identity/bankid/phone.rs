@@ -2,7 +2,7 @@
 
 use super::flow::BankIdFlows;
 use super::{Flow, FlowError, FlowPurpose, FlowUser};
-use crate::audit::{AuditEvent, EventKind, Outcome, RequestMeta};
+use crate::audit::{AuditEvent, Detail, EventKind, Outcome, RequestMeta};
 use crate::identity::PersonalNumber;
 use crate::storage::StorageError;
 
@@ -27,7 +27,8 @@ impl BankIdFlows {
         let order_ref = match self.bankid.phone_auth(&order).await {
             Ok(r) => r,
             Err(e) => {
-                let event = AuditEvent { outcome: Outcome::Failure, ..event }.detail(format!("caller: {e}"));
+                let event = AuditEvent { outcome: Outcome::Failure, ..event }
+                    .detail(Detail::new("order_failed").purpose("caller").arg("reason_key", super::error_key(&e)));
                 self.auditor.record(meta, event).await?;
                 return Err(FlowError::BankId(e));
             }
@@ -38,7 +39,12 @@ impl BankIdFlows {
         self.store.insert_bankid_flow(&record).await?;
         let id = record.id;
         let initiator = if we_called { "RP" } else { "user" };
-        self.auditor.record(meta, event.detail(format!("caller: phone/auth, call initiator {initiator}"))).await?;
+        self.auditor
+            .record(
+                meta,
+                event.detail(Detail::new("phone_order").arg("initiator_key", format!("audit.initiator.{initiator}"))),
+            )
+            .await?;
         Ok(Flow { id })
     }
 

@@ -23,21 +23,40 @@ impl Default for Policy {
 impl Policy {
     /// The reason to refuse an order completed by `user` (None: accept it), and what to audit.
     /// `autostart`: the user opened the app on this device; `browser_ip`: the browser's address.
-    pub fn assess(&self, autostart: bool, user: &CompletedUser, browser_ip: &str) -> (Option<&'static str>, String) {
-        let mut notes = vec![format!("risk {}", user.risk.map(Risk::id).unwrap_or("not given"))];
+    pub fn assess(&self, autostart: bool, user: &CompletedUser, browser_ip: &str) -> (Option<&'static str>, Notes) {
+        let mut notes = Notes { risk: user.risk.map(Risk::id), elsewhere: None };
         let mut refusal = user.risk.is_some_and(|r| r > self.max_risk).then_some("riskTooHigh");
         let checked = autostart && self.same_device_ip != SameDeviceIp::Off;
         if let (true, Some(device_ip)) = (checked, user.device_ip.as_deref()) {
             // Compared by the address's /64 for IPv6 (privacy addresses change within it).
             let key = crate::throttle::address_key;
             if key(device_ip) != key(browser_ip) {
-                notes.push(format!("app at {device_ip}, browser at {browser_ip}"));
+                notes.elsewhere = Some((device_ip.to_string(), browser_ip.to_string()));
                 if self.same_device_ip == SameDeviceIp::Refuse {
                     refusal = refusal.or(Some("otherDevice"));
                 }
             }
         }
-        (refusal, notes.join("; "))
+        (refusal, notes)
+    }
+}
+
+/// What the audit trail notes about a completed order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notes {
+    /// BankID's risk indication, if it gave one.
+    pub risk: Option<&'static str>,
+    /// The app's and the browser's addresses, when they differ on "this device".
+    pub elsewhere: Option<(String, String)>,
+}
+
+impl std::fmt::Display for Notes {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "risk {}", self.risk.unwrap_or("not given"))?;
+        if let Some((app, browser)) = &self.elsewhere {
+            write!(f, "; app at {app}, browser at {browser}")?;
+        }
+        Ok(())
     }
 }
 
@@ -64,7 +83,7 @@ mod tests {
         let strict = Policy { max_risk: Risk::Low, ..Policy::default() };
         assert_eq!(strict.assess(false, &completed(Some(Risk::Moderate), "1.2.3.4"), "1.2.3.4").0, Some("riskTooHigh"));
         let (refusal, notes) = policy.assess(false, &completed(None, "1.2.3.4"), "1.2.3.4");
-        assert_eq!((refusal, notes.as_str()), (None, "risk not given"));
+        assert_eq!((refusal, notes.to_string().as_str()), (None, "risk not given"));
     }
 
     #[test]
@@ -73,13 +92,13 @@ mod tests {
         let log = Policy::default();
         let (refusal, notes) = log.assess(true, &user, "198.51.100.7");
         assert_eq!(refusal, None);
-        assert!(notes.contains("app at 203.0.113.9, browser at 198.51.100.7"), "{notes}");
+        assert!(notes.to_string().contains("app at 203.0.113.9, browser at 198.51.100.7"), "{notes}");
         let refuse = Policy { same_device_ip: SameDeviceIp::Refuse, ..Policy::default() };
         let v6 = completed(Some(Risk::Low), "2001:db8:1:2::aaaa");
         assert_eq!(refuse.assess(true, &v6, "2001:db8:1:2::bbbb").0, None, "one /64 is one device's network");
         assert_eq!(refuse.assess(true, &user, "198.51.100.7").0, Some("otherDevice"));
         assert_eq!(refuse.assess(false, &user, "198.51.100.7").0, None, "a QR code is scanned on another device");
         let off = Policy { same_device_ip: SameDeviceIp::Off, ..Policy::default() };
-        assert_eq!(off.assess(true, &user, "198.51.100.7").1, "risk low");
+        assert_eq!(off.assess(true, &user, "198.51.100.7").1.to_string(), "risk low");
     }
 }

@@ -14,7 +14,7 @@ use super::{
     ChallengeState, CodeHasher, OneTimeCode, PhoneNumber, Sender, SmsGateway, SmsLimits, SmsOutcome, SmsPurpose,
     SmsStart, SmsView, with_retries,
 };
-use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
+use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Random, Timestamp};
 use crate::enrolment::{Change, ServiceKind};
 use crate::identity::DataKey;
@@ -87,7 +87,7 @@ impl SmsFlows {
         &self.limits
     }
 
-    fn event(kind: EventKind, outcome: Outcome, user: &FlowUser<'_>, detail: String) -> AuditEvent {
+    fn event(kind: EventKind, outcome: Outcome, user: &FlowUser<'_>, detail: Detail) -> AuditEvent {
         AuditEvent::new(kind, outcome).username(user.account_name).user_id(user.user_id).detail(detail)
     }
 
@@ -114,7 +114,8 @@ impl SmsFlows {
                         self.throttle.release(attempt).await?;
                     }
                     let to = number.map(|n| n.masked()).unwrap_or_default();
-                    let detail = format!("{scope} limit reached {to}").trim_end().to_string();
+                    let detail =
+                        Detail::new("limit").arg("scope_key", format!("audit.scope.{scope}")).arg("number", to);
                     self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Blocked, user, detail)).await?;
                     return Ok(Some((wait + 59) / 60));
                 }
@@ -150,7 +151,9 @@ impl SmsFlows {
         if let Sender::Anonymous { .. } = sender {
             let (scope, key, limit) = super::budget::anonymous_cap(&self.limits, user.user_id);
             if let Reserve::Blocked { .. } = self.throttle.reserve(scope, &key, limit).await? {
-                let detail = format!("{scope} limit reached {}: nothing sent (answered as a decoy)", number.masked());
+                let detail = Detail::new("limit_decoy")
+                    .arg("scope_key", format!("audit.scope.{scope}"))
+                    .arg("number", number.masked());
                 self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Blocked, &user, detail)).await?;
                 let hash = self.hasher.hash(&OneTimeCode::generate(self.random.as_ref())).await;
                 return self.challenge(purpose, binding, &user, None, hash, false, meta).await;
@@ -169,7 +172,7 @@ impl SmsFlows {
             if !queue.push(job) {
                 // Answered like any send (a decoy answers "sent" too); the user can ask again.
                 tracing::error!("the SMS queue is full; the code is not sent");
-                let detail = format!("{}: queue full, nothing sent to {}", purpose.id(), number.masked());
+                let detail = Detail::new("queue_full").purpose(purpose.id()).arg("number", number.masked());
                 self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Failure, &user, detail)).await?;
                 return self.challenge(purpose, binding, &user, None, hash, false, meta).await;
             }
@@ -179,7 +182,7 @@ impl SmsFlows {
             Ok((_, hash)) => hash,
             Err(e) => {
                 tracing::warn!(error = %e, to = %number, "SMS not sent");
-                let detail = format!("{}: gateway failed ({e}), {}", purpose.id(), number.masked());
+                let detail = Detail::new("gateway_failed").purpose(purpose.id()).arg("number", number.masked());
                 self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Failure, &user, detail)).await?;
                 return Ok(SmsStart::GatewayFailed);
             }
@@ -219,9 +222,11 @@ impl SmsFlows {
             })
             .await?;
         let (outcome, detail) = match number {
-            Some(n) if queued => (Outcome::Success, format!("{}: code queued for {}", purpose.id(), n.masked())),
-            Some(n) => (Outcome::Success, format!("{}: code sent to {}", purpose.id(), n.masked())),
-            None => (Outcome::Failure, "reset: no enrolled number; nothing sent".to_string()),
+            Some(n) if queued => {
+                (Outcome::Success, Detail::new("code_queued").purpose(purpose.id()).arg("number", n.masked()))
+            }
+            Some(n) => (Outcome::Success, Detail::new("code_sent").purpose(purpose.id()).arg("number", n.masked())),
+            None => (Outcome::Failure, Detail::new("no_number")),
         };
         self.auditor.record(meta, Self::event(EventKind::SmsSend, outcome, user, detail)).await?;
         Ok(SmsStart::Sent { id })
@@ -310,12 +315,11 @@ impl SmsFlows {
                 _ => SmsOutcome::TooManyAttempts,
             }));
         }
-        let audit = |outcome, detail: String| {
-            Self::event(EventKind::SmsCheck, outcome, &user, format!("{}: {detail}", rec.purpose))
-        };
+        let audit =
+            |outcome, detail: Detail| Self::event(EventKind::SmsCheck, outcome, &user, detail.purpose(&rec.purpose));
         if self.expired(&rec, now) {
             self.store.finish_sms_challenge(&rec.id, "expired", now).await?;
-            self.auditor.record(meta, audit(Outcome::Failure, "code expired".into())).await?;
+            self.auditor.record(meta, audit(Outcome::Failure, Detail::new("code_expired"))).await?;
             return Ok(Some(SmsOutcome::Expired));
         }
         // Claim a try before the code is checked (claim, then act): parallel guesses each need a
@@ -326,10 +330,10 @@ impl SmsFlows {
         if !self.hasher.verify(typed, &rec.code_hash).await || rec.purpose == "decoy" {
             if attempts >= self.limits.max_attempts {
                 self.store.finish_sms_challenge(&rec.id, "failed", now).await?;
-                self.auditor.record(meta, audit(Outcome::Failure, "too many wrong codes".into())).await?;
+                self.auditor.record(meta, audit(Outcome::Failure, Detail::new("too_many_wrong"))).await?;
                 return Ok(Some(SmsOutcome::TooManyAttempts));
             }
-            self.auditor.record(meta, audit(Outcome::Failure, format!("wrong code ({attempts})"))).await?;
+            self.auditor.record(meta, audit(Outcome::Failure, Detail::new("wrong_code").arg("n", attempts))).await?;
             return Ok(Some(SmsOutcome::Wrong { attempts_left: self.limits.max_attempts - attempts }));
         }
         if !self.store.finish_sms_challenge(&rec.id, "verified", now).await? {
@@ -353,14 +357,27 @@ impl SmsFlows {
             if !self.store.enrol_sms(&record, mode).await? {
                 self.store.refuse_sms_challenge(&rec.id).await?;
                 self.auditor
-                    .record(meta, audit(Outcome::Failure, format!("{} refused: {}", change.id(), rec.number_masked)))
+                    .record(
+                        meta,
+                        audit(
+                            Outcome::Failure,
+                            Detail::new("number_refused")
+                                .arg("change_key", format!("audit.change.{}", change.id()))
+                                .arg("number", &rec.number_masked),
+                        ),
+                    )
                     .await?;
                 return Ok(Some(SmsOutcome::Conflict));
             }
             let event = AuditEvent::new(EventKind::Enrol, Outcome::Success)
                 .username(user.account_name)
                 .user_id(user.user_id)
-                .detail(format!("sms {}: {}", change.id(), rec.number_masked));
+                .detail(
+                    Detail::new("enrolled")
+                        .service("sms")
+                        .arg("change_key", format!("audit.change.{}", change.id()))
+                        .arg("what", &rec.number_masked),
+                );
             self.auditor.record(meta, event).await?;
             if let Some(n) = &self.notifier {
                 let removed = before.filter(|_| mode == EnrolMode::Replace).map(|b| b.number_encrypted);
@@ -369,7 +386,7 @@ impl SmsFlows {
         } else {
             self.store.touch_enrolment(&rec.user_id, "sms", now).await?;
         }
-        self.auditor.record(meta, audit(Outcome::Success, "verified".into())).await?;
+        self.auditor.record(meta, audit(Outcome::Success, Detail::new("verified"))).await?;
         Ok(Some(SmsOutcome::Verified))
     }
 
@@ -405,12 +422,13 @@ impl SmsFlows {
         match self.send(&number, text).await {
             Ok((_, hash)) => {
                 self.store.sms_replace_code(&rec.id, &hash, now).await?;
-                let detail = format!("{}: new code sent to {}", rec.purpose, number.masked());
+                let detail = Detail::new("code_resent").purpose(&rec.purpose).arg("number", number.masked());
                 self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Success, &user, detail)).await?;
                 Ok(Some(SmsStart::Sent { id: rec.id }))
             }
             Err(e) => {
-                let detail = format!("{}: gateway failed ({e}), {}", rec.purpose, number.masked());
+                tracing::warn!(error = %e, to = %number, "SMS not sent");
+                let detail = Detail::new("gateway_failed").purpose(&rec.purpose).arg("number", number.masked());
                 self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Failure, &user, detail)).await?;
                 Ok(Some(SmsStart::GatewayFailed))
             }

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use super::{PhoneNumber, SmsGateway, with_retries};
-use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
+use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
 
 /// One text to send.
 pub struct Queued {
@@ -44,10 +44,10 @@ impl SmsQueue {
 
 async fn deliver(gateway: &dyn SmsGateway, auditor: &Auditor, job: Queued) {
     let (outcome, detail) = match with_retries(gateway, &job.to, &job.text).await {
-        Ok(_) => (Outcome::Success, format!("{}: code sent to {}", job.what, job.to.masked())),
+        Ok(_) => (Outcome::Success, Detail::new("code_sent").purpose(&job.what).arg("number", job.to.masked())),
         Err(e) => {
             tracing::warn!(error = %e, to = %job.to, "queued SMS not sent");
-            (Outcome::Failure, format!("{}: gateway failed ({e}), {}", job.what, job.to.masked()))
+            (Outcome::Failure, Detail::new("gateway_failed").purpose(&job.what).arg("number", job.to.masked()))
         }
     };
     let event = AuditEvent::new(EventKind::SmsSend, outcome).user_id(&job.user_id).detail(detail);

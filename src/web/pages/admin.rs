@@ -5,8 +5,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{html, layout, see_other};
 use crate::admin::{AdminError, ChartText, daily_chart_svg};
-use crate::audit::{AuditEvent, EventKind, Outcome};
+use crate::audit::{AuditEvent, Detail, EventKind, Outcome};
 use crate::enrolment::ServiceKind;
+use crate::i18n::Catalogue;
 use crate::session::{Roles, Session};
 use crate::storage::{AuditFilter, AuditRecord};
 use crate::web::csrf::{CsrfField, CsrfForm};
@@ -50,20 +51,29 @@ fn fail(page: &Page, e: AdminError) -> WebError {
     }
 }
 
-/// An audit entry as a table row, its time in the portal's zone.
-fn row(time: &crate::clock::LocalTime) -> impl Fn(&AuditRecord) -> Row + '_ {
-    move |r| audit_row(time, r)
+/// An audit entry as a table row: its time in the portal's zone, its words in the page's language.
+fn row<'a>(page: &'a Page) -> impl Fn(&AuditRecord) -> Row + 'a {
+    move |r| audit_row(&page.state.time, page.i18n(), r)
 }
 
-fn audit_row(time: &crate::clock::LocalTime, r: &AuditRecord) -> Row {
+fn audit_row(time: &crate::clock::LocalTime, i: &Catalogue, r: &AuditRecord) -> Row {
     (
         time.format(r.at),
-        r.event.clone(),
-        r.outcome.clone(),
+        named(i, "audit.event", &r.event),
+        named(i, "audit.outcome", &r.outcome),
         r.username.clone().unwrap_or_default(),
         r.source_ip.clone().unwrap_or_default(),
-        r.detail.clone().unwrap_or_default(),
+        r.detail.as_deref().map(|d| crate::audit::render_detail_in(d, i)).unwrap_or_default(),
     )
+}
+
+/// An id's name under `section`, or the id itself for one the catalogues do not know.
+fn named(i: &Catalogue, section: &str, id: &str) -> String {
+    let key = format!("{section}.{id}");
+    match i.t(&key) {
+        text if text == key => id.to_string(),
+        text => text.to_string(),
+    }
 }
 
 macro_rules! guarded {
@@ -104,8 +114,8 @@ pub async fn dashboard(page: Page, q: web::Query<DashboardQuery>) -> Result<Http
                 ("excluded", &d.left_out.excluded.to_string()),
             ],
         ),
-        failures: d.failures.iter().map(row(&page.state.time)).collect(),
-        blocked: d.blocked.iter().map(row(&page.state.time)).collect(),
+        failures: d.failures.iter().map(row(&page)).collect(),
+        blocked: d.blocked.iter().map(row(&page)).collect(),
         reminders: q.reminders.map(|n| i.f("admin.reminders_sent", &[("n", &n.to_string())])),
         can_remind: session.user.roles.admin,
         d: &d,
@@ -187,7 +197,7 @@ async fn user_view(
             })
             .collect(),
         can_revoke: session.user.roles.admin,
-        audit: u.audit.iter().map(row(&page.state.time)).collect(),
+        audit: u.audit.iter().map(row(page)).collect(),
         message,
     };
     html(page, view)
@@ -303,10 +313,12 @@ pub async fn audit(page: Page, q: web::Query<AuditQuery>) -> Result<HttpResponse
             to: q.to.clone(),
         },
         query,
-        rows: rows.iter().map(row(&page.state.time)).collect(),
+        rows: rows.iter().map(row(&page)).collect(),
         total,
         page: q.page.max(0),
         more: (q.page.max(0) + 1) * PER_PAGE < total,
+        events: EventKind::ALL.iter().map(|k| (k.id(), named(page.i18n(), "audit.event", k.id()))).collect(),
+        outcomes: Outcome::ALL.iter().map(|o| (o.id(), named(page.i18n(), "audit.outcome", o.id()))).collect(),
     };
     html(&page, view)
 }
@@ -319,7 +331,7 @@ fn csv(name: &str, body: String) -> HttpResponse {
 }
 
 /// Exports leave the portal with personal data: each one is audited.
-async fn audit_export(page: &Page, session: &Session, what: String) -> Result<(), WebError> {
+async fn audit_export(page: &Page, session: &Session, what: Detail) -> Result<(), WebError> {
     let event = AuditEvent::new(EventKind::AdminExport, Outcome::Success)
         .username(&session.user.account_name)
         .user_id(&session.user.user_id)
@@ -329,16 +341,16 @@ async fn audit_export(page: &Page, session: &Session, what: String) -> Result<()
 
 pub async fn audit_csv(page: Page, q: web::Query<AuditQuery>) -> Result<HttpResponse, WebError> {
     let session = guarded!(page, "/admin/audit", Roles::can_report);
-    let body = page.state.admin.audit_csv(&q.filter()).await.map_err(|e| fail(&page, e))?;
+    let body = page.state.admin.audit_csv(&q.filter(), page.lang).await.map_err(|e| fail(&page, e))?;
     let query = serde_urlencoded::to_string(&*q).unwrap_or_default();
-    audit_export(&page, session, format!("audit log CSV ({query})")).await?;
+    audit_export(&page, session, Detail::new("export_audit").arg("query", query)).await?;
     Ok(csv("stjarna-audit.csv", body))
 }
 
 pub async fn not_enrolled_csv(page: Page) -> Result<HttpResponse, WebError> {
     let session = guarded!(page, "/admin", Roles::can_report);
-    let body = page.state.admin.not_enrolled_csv().await.map_err(|e| fail(&page, e))?;
-    audit_export(&page, session, "not-enrolled report CSV".into()).await?;
+    let body = page.state.admin.not_enrolled_csv(page.lang).await.map_err(|e| fail(&page, e))?;
+    audit_export(&page, session, Detail::new("export_not_enrolled")).await?;
     Ok(csv("stjarna-not-enrolled.csv", body))
 }
 

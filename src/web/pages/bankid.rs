@@ -120,7 +120,7 @@ async fn start(page: &Page, purpose: FlowPurpose) -> Result<HttpResponse, WebErr
                     crate::audit::AuditEvent::new(crate::audit::EventKind::Enrol, crate::audit::Outcome::Failure)
                         .username(&s.user.account_name)
                         .user_id(&s.user.user_id)
-                        .detail(format!("bankid: no valid personal number in {attr}"));
+                        .detail(crate::audit::Detail::new("no_personal_number").arg("attribute", attr));
                 page.state.auditor.record(&page.meta, event).await.map_err(|e| page.fail(e))?;
                 return refusal(page, purpose, "bankid.no_personal_number", false);
             }

@@ -165,7 +165,7 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
         let event = AuditEvent::new(EventKind::PasswordChange, Outcome::Failure)
             .username(&user.account_name)
             .user_id(&user.id)
-            .detail(format!("refused by local rules: {}", ids.join(", ")));
+            .detail(crate::reset::rules_refused(&broken));
         page.state.auditor.record(&page.meta, event).await.map_err(|e| page.fail(e))?;
         return refuse(proved(Notice::error("password.error.rules").field("broken", ids.join(","))));
     }
