@@ -29,16 +29,40 @@
     }
   }
 
+  var status = document.getElementById("password-status");
+  var words = { ok: list.getAttribute("data-ok"), bad: list.getAttribute("data-bad") };
+  var timer = null;
+
+  // The rule's state in words too (not by colour and sign only), for screen readers.
+  function mark(item, state) {
+    item.classList.remove("ok", "bad", "unknown");
+    item.classList.add(state);
+    var text = item.querySelector(".rule-state");
+    if (text) { text.textContent = words[state] ? " (" + words[state] + ")" : ""; }
+  }
+
+  // A short summary, announced politely once typing pauses (not on every key).
+  function announce(met, checked) {
+    if (!status) { return; }
+    clearTimeout(timer);
+    timer = setTimeout(function () {
+      var form = status.getAttribute(met === 1 ? "data-one" : "data-other") || "";
+      status.textContent = form.replace("{ok}", met).replace("{n}", checked);
+    }, 1200);
+  }
+
   function update() {
+    var met = 0, checked = 0;
     rules.forEach(function (rule) {
       var item = list.querySelector('[data-rule="' + rule.kind + '"]');
       if (!item) { return; }
       var ok = check(rule, pw.value, repeat.value);
-      item.classList.remove("ok", "bad", "unknown");
-      if (ok === null) { item.classList.add("unknown"); return; }
-      if (pw.value.length === 0) { item.classList.add("unknown"); return; }
-      item.classList.add(ok ? "ok" : "bad");
+      if (ok === null || pw.value.length === 0) { mark(item, "unknown"); return; }
+      checked++;
+      if (ok) { met++; }
+      mark(item, ok ? "ok" : "bad");
     });
+    if (pw.value.length > 0) { announce(met, checked); }
   }
   // Only as the user types: on load the list shows what the server marked (after a refused
   // password the fields are empty, and clearing the marks would hide which rules were broken).

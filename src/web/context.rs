@@ -8,6 +8,7 @@ use actix_web::{FromRequest, HttpMessage, HttpRequest, web};
 use futures_util::future::LocalBoxFuture;
 
 use super::csrf::{CsrfKey, CsrfSeed};
+use super::error::Frame;
 use super::static_files::StaticAssets;
 use super::{CookieNames, WebError};
 use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
@@ -87,7 +88,22 @@ impl Page {
 
     /// Wraps an internal failure in the friendly error page for this request.
     pub fn fail(&self, e: impl Into<anyhow::Error>) -> WebError {
-        WebError::internal(e.into(), self.lang, &self.meta.request_id)
+        WebError::internal(e.into(), self.lang, &self.meta.request_id).framed(self.frame())
+    }
+
+    /// "Not found", with this request's header.
+    pub fn not_found(&self) -> WebError {
+        WebError::not_found(self.lang, &self.meta.request_id).framed(self.frame())
+    }
+
+    /// What an error page's header shows for this request.
+    pub fn frame(&self) -> Frame {
+        Frame {
+            csrf: self.csrf_token.clone(),
+            portal_name: self.state.settings.portal.name.clone(),
+            user: self.session().map(|s| s.user.display_name.clone()),
+            admin: self.session().is_some_and(|s| s.user.roles.any()),
+        }
     }
 }
 

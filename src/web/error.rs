@@ -23,33 +23,50 @@ pub struct WebError {
     kind: ErrorKind,
     lang: Lang,
     reference: String,
+    /// The page's header (the user, the language switch), when the request got that far.
+    frame: Option<Box<Frame>>,
+}
+
+/// What an error page's header needs from the request.
+#[derive(Debug, Clone, Default)]
+pub struct Frame {
+    pub csrf: String,
+    pub portal_name: String,
+    pub user: Option<String>,
+    pub admin: bool,
 }
 
 impl WebError {
     /// Logs the whole chain of `e` under the request id; the user sees only the reference.
     pub fn internal(e: anyhow::Error, lang: Lang, request_id: &str) -> Self {
         tracing::error!(reference = request_id, error = format!("{e:#}"), "request failed");
-        Self { kind: ErrorKind::Internal, lang, reference: request_id.to_string() }
+        Self { kind: ErrorKind::Internal, lang, reference: request_id.to_string(), frame: None }
     }
 
     pub fn csrf(lang: Lang, request_id: &str) -> Self {
-        Self { kind: ErrorKind::Csrf, lang, reference: request_id.to_string() }
+        Self { kind: ErrorKind::Csrf, lang, reference: request_id.to_string(), frame: None }
     }
 
     pub fn bad_form(lang: Lang, request_id: &str) -> Self {
-        Self { kind: ErrorKind::BadForm, lang, reference: request_id.to_string() }
+        Self { kind: ErrorKind::BadForm, lang, reference: request_id.to_string(), frame: None }
     }
 
     pub fn forbidden(lang: Lang, request_id: &str) -> Self {
-        Self { kind: ErrorKind::Forbidden, lang, reference: request_id.to_string() }
+        Self { kind: ErrorKind::Forbidden, lang, reference: request_id.to_string(), frame: None }
     }
 
     pub fn other_browser(lang: Lang, request_id: &str) -> Self {
-        Self { kind: ErrorKind::OtherBrowser, lang, reference: request_id.to_string() }
+        Self { kind: ErrorKind::OtherBrowser, lang, reference: request_id.to_string(), frame: None }
+    }
+
+    /// With the page's header.
+    pub fn framed(mut self, frame: Frame) -> Self {
+        self.frame = Some(Box::new(frame));
+        self
     }
 
     pub fn not_found(lang: Lang, request_id: &str) -> Self {
-        Self { kind: ErrorKind::NotFound, lang, reference: request_id.to_string() }
+        Self { kind: ErrorKind::NotFound, lang, reference: request_id.to_string(), frame: None }
     }
 }
 
@@ -84,8 +101,20 @@ impl ResponseError for WebError {
             ErrorKind::OtherBrowser => ("/reset", "error.other_browser.again"),
             _ => ("/", "error.home"),
         };
-        let css = super::StaticAssets::new().url("style.css");
-        let view = ErrorView { i: self.lang.catalogue(), css, title, message, reference: &self.reference, next };
+        let frame = self.frame.as_deref().cloned().unwrap_or_default();
+        let l = super::views::Layout {
+            i: self.lang.catalogue(),
+            lang: self.lang.code(),
+            css: super::StaticAssets::new().url("style.css"),
+            csrf: &frame.csrf,
+            portal_name: if frame.portal_name.is_empty() { "Stjärna" } else { &frame.portal_name },
+            user: frame.user.as_deref(),
+            path: "/",
+            admin: frame.admin,
+            netbios: "",
+            dns_domain: "",
+        };
+        let view = ErrorView { l, title, message, reference: &self.reference, next };
         let body = view.render().unwrap_or_else(|_| "Error".to_string());
         HttpResponse::build(self.status_code()).content_type("text/html; charset=utf-8").body(body)
     }

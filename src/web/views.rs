@@ -76,8 +76,7 @@ pub struct HomeView<'a> {
 #[derive(Template, WebTemplate)]
 #[template(path = "error.html")]
 pub struct ErrorView<'a> {
-    pub i: &'static Catalogue,
-    pub css: String,
+    pub l: Layout<'a>,
     pub title: &'a str,
     pub message: &'a str,
     pub reference: &'a str,

@@ -55,8 +55,8 @@ struct Walk {
 }
 
 impl Walk {
-    /// Runs axe-core on the page as it is, and the language checks.
-    async fn check(&mut self, what: &str) {
+    /// axe-core's findings on the page as it is (WCAG 2.1 A and AA).
+    async fn violations(&self) -> Vec<String> {
         let c = &self.c;
         c.execute(&self.axe, vec![]).await.unwrap();
         let script = r#"
@@ -67,7 +67,13 @@ impl Walk {
               .catch(e => done(['axe failed: ' + e]));
         "#;
         let found = c.execute_async(script, vec![]).await.unwrap();
-        let violations: Vec<String> = serde_json::from_value(found).unwrap();
+        serde_json::from_value(found).unwrap()
+    }
+
+    /// Runs axe-core on the page as it is, and the language checks.
+    async fn check(&mut self, what: &str) {
+        let violations = self.violations().await;
+        let c = &self.c;
         let url = c.current_url().await.unwrap();
         assert!(violations.is_empty(), "{what} ({url}, {:?}): {}", self.lang, violations.join("\n"));
         let lang_attr = c.find(Locator::Css("html")).await.unwrap().attr("lang").await.unwrap();
@@ -83,6 +89,22 @@ impl Walk {
             assert!(english.is_empty(), "{what} shows English words {english:?} in Swedish: {text}");
         }
         self.checked.push(what.to_string());
+    }
+
+    /// After a POST: the page it led to is checked, and a reload and Back/Forward send nothing
+    /// again (post/redirect/get: the browser shows a GET page, never "confirm form resubmission").
+    async fn after_post(&mut self, what: &str) {
+        self.check(what).await;
+        let c = &self.c;
+        let here = c.current_url().await.unwrap();
+        let body = c.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+        c.refresh().await.unwrap();
+        assert_eq!(c.current_url().await.unwrap(), here, "{what}: a reload stays");
+        let again = c.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+        assert_eq!(again, body, "{what}: a reload shows the same");
+        c.back().await.unwrap();
+        c.forward().await.unwrap();
+        assert_eq!(c.current_url().await.unwrap(), here, "{what}: Back and Forward come back");
     }
 
     async fn go(&mut self, url: &str, what: &str) {
@@ -148,16 +170,22 @@ async fn walk_pages(
     walk.c.find(Locator::Id("username")).await.unwrap().send_keys(&user.name).await.unwrap();
     walk.c.find(Locator::Id("password")).await.unwrap().send_keys("Wrong-pw-123!").await.unwrap();
     submit(&walk.c, "login-submit").await;
-    walk.check("login refused").await;
+    walk.after_post("login refused").await;
     walk.go(&url("/no-such-page"), "not found").await;
+    assert!(walk.c.find(Locator::Css("header .lang-switch")).await.is_ok(), "an error page has the header");
+    // A form whose token is wrong: the "expired form" page.
+    walk.go(&url("/login"), "login").await;
+    walk.c.execute("document.querySelector('input[name=csrf]').value = 'forged'", vec![]).await.unwrap();
+    submit(&walk.c, "login-submit").await;
+    walk.check("expired form").await;
     walk.go(&url("/change"), "change").await;
     // Forgotten password: the start, the flow, the code step.
     walk.go(&url("/reset"), "reset start").await;
     walk.c.find(Locator::Id("username")).await.unwrap().send_keys(&user.name).await.unwrap();
     submit(&walk.c, "reset-start").await;
-    walk.check("reset flow").await;
+    walk.after_post("reset flow").await;
     submit(&walk.c, "use-sms").await;
-    walk.check("reset code step").await;
+    walk.after_post("reset code step").await;
     // BankID login: the QR page.
     walk.go(&url("/login"), "login again").await;
     submit(&walk.c, "login-bankid").await;
@@ -168,10 +196,19 @@ async fn walk_pages(
     log_in(&walk.c, &url("/login"), &newcomer.name, &newcomer.password).await;
     walk.c.wait().for_element(Locator::Id("star-row")).await.unwrap();
     walk.check("home").await;
+    // axe does not measure symbols: the small stars (they tell what a service is worth) are
+    // measured here, against the white card, for text contrast.
+    let color = walk
+        .c
+        .execute("return getComputedStyle(document.querySelector('.service-stars')).color", vec![])
+        .await
+        .unwrap();
+    let ratio = contrast_with_white(color.as_str().unwrap());
+    assert!(ratio >= 4.5, "service stars {color} on white: {ratio:.2}:1");
     walk.go(&url("/enrol/sms"), "sms number").await;
     walk.c.find(Locator::Id("number")).await.unwrap().send_keys("0705556677").await.unwrap();
     submit(&walk.c, "send-code").await;
-    walk.check("sms code").await;
+    walk.after_post("sms code").await;
 
     // An admin: every admin page, and the password asked again.
     walk.start_over(&url("")).await;
@@ -194,4 +231,50 @@ async fn walk_pages(
     walk.c.wait().for_element(Locator::Id("user-name")).await.unwrap();
     walk.check("admin user").await;
     walk.go(&url("/sms/does-not-exist"), "not found, logged in").await;
+    assert!(walk.c.find(Locator::Css("header form[action='/logout']")).await.is_ok(), "logout on an error page");
+}
+
+/// The check finds what it looks for: a page with an image without a text alternative and a
+/// pale word fails it. (Styled through the DOM: the portal's CSP refuses inline styles.)
+#[tokio::test]
+async fn the_accessibility_check_finds_violations() {
+    let dc = require_dc!();
+    let Some(axe) = axe_source() else { return };
+    let app = crate::helpers::spawn_app(&dc).await;
+    let Some((c, _driver, _profile)) = browser().await else { return };
+    let walk = Walk { c, axe, english: english_only_words(), lang: Lang::Sv, data: Vec::new(), checked: Vec::new() };
+    walk.c.goto(&app.url("/login")).await.unwrap();
+    assert_eq!(walk.violations().await, Vec::<String>::new(), "the login page is clean");
+    walk.c
+        .execute(
+            "document.querySelector('main').insertAdjacentHTML('beforeend', '<img src=\"/favicon.svg\"><span id=\"pale\">Stjärna</span>'); \
+             document.getElementById('pale').style.color = '#f2b01e'",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let found = walk.violations().await.join("\n");
+    assert!(found.contains("image-alt") && found.contains("color-contrast"), "{found}");
+    walk.c.close().await.unwrap();
+}
+
+/// WCAG's contrast ratio of an `rgb(r, g, b)` colour against white.
+fn contrast_with_white(rgb: &str) -> f64 {
+    let parts: Vec<f64> = rgb
+        .trim_start_matches("rgba(")
+        .trim_start_matches("rgb(")
+        .trim_end_matches(')')
+        .split(',')
+        .take(3)
+        .map(|p| p.trim().parse::<f64>().unwrap() / 255.0)
+        .collect();
+    let lin = |c: f64| if c <= 0.03928 { c / 12.92 } else { ((c + 0.055) / 1.055).powf(2.4) };
+    let l = 0.2126 * lin(parts[0]) + 0.7152 * lin(parts[1]) + 0.0722 * lin(parts[2]);
+    1.05 / (l + 0.05)
+}
+
+#[test]
+fn contrast_is_measured_as_wcag_does() {
+    assert!((contrast_with_white("rgb(242, 176, 30)") - 1.91).abs() < 0.01, "the old star colour");
+    assert!((contrast_with_white("rgb(0, 0, 0)") - 21.0).abs() < 0.01);
 }

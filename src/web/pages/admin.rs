@@ -33,7 +33,7 @@ pub fn guard<'a>(page: &'a Page, path: &str, allowed: fn(Roles) -> bool) -> Guar
 fn check<'a>(page: &'a Page, path: &str, allowed: fn(Roles) -> bool) -> Result<&'a Session, HttpResponse> {
     let Some(session) = page.session() else { return Err(see_other("/login").finish()) };
     if !allowed(session.user.roles) {
-        let error = WebError::forbidden(page.lang, &page.meta.request_id);
+        let error = WebError::forbidden(page.lang, &page.meta.request_id).framed(page.frame());
         return Err(actix_web::ResponseError::error_response(&error));
     }
     let max = page.state.settings.admin.reauth_minutes as i64 * 60;
@@ -155,7 +155,7 @@ async fn user_view(
     message: Option<(String, bool)>,
 ) -> Result<HttpResponse, WebError> {
     let Some(u) = page.state.admin.user_page(id).await.map_err(|e| fail(page, e))? else {
-        return Err(WebError::not_found(page.lang, &page.meta.request_id));
+        return Err(page.not_found());
     };
     let masked_mobile = u
         .user
@@ -249,7 +249,7 @@ pub async fn revoke(page: Page, id: web::Path<String>, form: CsrfForm<RevokeForm
         "all" => None,
         s => match s.parse::<ServiceKind>() {
             Ok(k) => Some(k),
-            Err(_) => return Err(WebError::bad_form(page.lang, &page.meta.request_id)),
+            Err(_) => return Err(WebError::bad_form(page.lang, &page.meta.request_id).framed(page.frame())),
         },
     };
     page.state.admin.revoke(&session.user, &id, service, reason, &page.meta).await.map_err(|e| fail(&page, e))?;

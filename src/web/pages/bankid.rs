@@ -30,7 +30,7 @@ impl CsrfField for CsrfOnly {
 }
 
 fn flows(page: &Page) -> Result<&BankIdFlows, WebError> {
-    page.state.bankid.as_deref().ok_or_else(|| WebError::not_found(page.lang, &page.meta.request_id))
+    page.state.bankid.as_deref().ok_or_else(|| page.not_found())
 }
 
 /// What the BankID app shows (simpleMarkdownV1): the action, and the account it is for.
@@ -162,7 +162,7 @@ pub async fn start_login(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpRe
 async fn poll(page: &Page, id: &str) -> Result<FlowView, WebError> {
     let flows = flows(page)?;
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
-    let not_found = || WebError::not_found(page.lang, &page.meta.request_id);
+    let not_found = || page.not_found();
     // Who asks is checked before anything is collected, so that no order completes for a browser
     // without the session it is for. Logins and resets have no session: the browser binding is
     // the check (a reset's user is never revealed).

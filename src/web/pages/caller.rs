@@ -85,7 +85,7 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
     let target = FlowUser { user_id: &user.id, account_name: &user.account_name };
     if form.method == "bankid" {
         let Some(flows) = page.state.bankid.as_deref() else {
-            return Err(WebError::not_found(page.lang, &page.meta.request_id));
+            return Err(page.not_found());
         };
         let Some(pn) = flows.enrolled_number(&user.id).await.map_err(|e| page.fail(e))? else {
             return back(&page, Notice::error("admin.not_enrolled_service"));
@@ -99,7 +99,7 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
         };
     }
     let Some(sms) = page.state.sms.as_deref() else {
-        return Err(WebError::not_found(page.lang, &page.meta.request_id));
+        return Err(page.not_found());
     };
     let minutes = (sms.limits().code_lifetime / 60).max(1).to_string();
     let text = i.f("sms.text", &[("portal", &page.state.settings.portal.name), ("minutes", &minutes)]);
@@ -132,7 +132,7 @@ pub async fn show_code(page: Page, id: web::Path<String>, q: web::Query<CodeQuer
         Guarded::Yes(s) => s,
         Guarded::No(res) => return Ok(res),
     };
-    let not_found = || WebError::not_found(page.lang, &page.meta.request_id);
+    let not_found = || page.not_found();
     let Some(sms) = page.state.sms.as_deref() else { return Err(not_found()) };
     let user = page.state.login.user(&q.user).await.map_err(|e| page.fail(e))?.ok_or_else(not_found)?;
     let challenge = sms.view(&id, binding(&page), &user.id).await.map_err(|e| page.fail(e))?;
@@ -182,16 +182,16 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
         return Ok(res);
     }
     let Some(sms) = page.state.sms.as_deref() else {
-        return Err(WebError::not_found(page.lang, &page.meta.request_id));
+        return Err(page.not_found());
     };
     let form = form.0;
     let user = page.state.login.user(&form.user).await.map_err(|e| page.fail(e))?;
-    let Some(user) = user else { return Err(WebError::not_found(page.lang, &page.meta.request_id)) };
+    let Some(user) = user else { return Err(page.not_found()) };
     let target = FlowUser { user_id: &user.id, account_name: &user.account_name };
     let outcome = sms.check(&id, binding(&page), target, &form.code, &page.meta).await.map_err(|e| page.fail(e))?;
     let to = code_page_path(&id, &user.id);
     match outcome {
-        None => Err(WebError::not_found(page.lang, &page.meta.request_id)),
+        None => Err(page.not_found()),
         // Post/redirect/get: the code page shows how it ended from the challenge's state.
         Some(SmsOutcome::Wrong { attempts_left }) => {
             Ok(page.redirect_with(&to, &Notice::error("sms.error.wrong").arg("left", attempts_left)))
@@ -206,10 +206,10 @@ pub async fn bankid_status(page: Page, id: web::Path<String>) -> Result<HttpResp
         Guarded::No(res) => return Ok(res),
     };
     let Some(flows) = page.state.bankid.as_deref() else {
-        return Err(WebError::not_found(page.lang, &page.meta.request_id));
+        return Err(page.not_found());
     };
     let flow = flows.poll(&id, binding(&page), &page.meta).await.map_err(|e| page.fail(e))?;
-    let Some(flow) = flow else { return Err(WebError::not_found(page.lang, &page.meta.request_id)) };
+    let Some(flow) = flow else { return Err(page.not_found()) };
     let i = page.i18n();
     let roles = session.user.roles;
     let mut v = match flow.state {

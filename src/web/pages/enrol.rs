@@ -45,7 +45,7 @@ pub async fn remove(
 ) -> Result<HttpResponse, WebError> {
     let Some(session) = page.session() else { return Ok(see_other("/login").finish()) };
     let Ok(kind) = service.parse::<ServiceKind>() else {
-        return Err(WebError::not_found(page.lang, &page.meta.request_id));
+        return Err(page.not_found());
     };
     let done = page
         .state

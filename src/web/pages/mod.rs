@@ -13,16 +13,12 @@ pub mod reauth;
 pub mod reset;
 pub mod sms;
 
-use actix_web::HttpRequest;
-use actix_web::web;
-
 use super::WebError;
-use super::context::{AppState, request_id, request_lang};
 use crate::reset::Rule;
 use crate::web::Page;
 
-pub async fn not_found(req: HttpRequest, state: web::Data<AppState>) -> Result<actix_web::HttpResponse, WebError> {
-    Err(WebError::not_found(request_lang(&req, state.default_lang), &request_id(&req)))
+pub async fn not_found(page: Page) -> Result<actix_web::HttpResponse, WebError> {
+    Err(page.not_found())
 }
 
 /// The frame of a page for this request.

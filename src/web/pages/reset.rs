@@ -93,7 +93,7 @@ pub async fn start_bankid(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpR
 
 async fn bankid_step(page: &Page, view: Option<&ResetView>) -> Result<HttpResponse, WebError> {
     let Some(flows) = page.state.bankid.as_deref() else {
-        return Err(WebError::not_found(page.lang, &page.meta.request_id));
+        return Err(page.not_found());
     };
     let (purpose, user, context) = match view {
         None => (FlowPurpose::Reset, None, None),
@@ -124,10 +124,10 @@ async fn bankid_step(page: &Page, view: Option<&ResetView>) -> Result<HttpRespon
 /// The flow, if this browser started it; a BankID step that completed is counted here.
 async fn load(page: &Page, id: &str) -> Result<ResetView, WebError> {
     let reset = &page.state.reset;
-    let not_found = || WebError::not_found(page.lang, &page.meta.request_id);
+    let not_found = || page.not_found();
     let Some(view) = reset.view(id, binding(page), &page.meta).await.map_err(|e| page.fail(e))? else {
         if reset.started_elsewhere(id, binding(page)).await.map_err(|e| page.fail(e))? {
-            return Err(WebError::other_browser(page.lang, &page.meta.request_id));
+            return Err(WebError::other_browser(page.lang, &page.meta.request_id).framed(page.frame()));
         }
         return Err(not_found());
     };
@@ -272,7 +272,7 @@ pub async fn send_code(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOn
     let started = Instant::now();
     let view = load(&page, &id).await?;
     let Some(sms) = page.state.sms.as_deref() else {
-        return Err(WebError::not_found(page.lang, &page.meta.request_id));
+        return Err(page.not_found());
     };
     if !is_open(&view) || !view.next.contains(&ServiceKind::Sms) || view.enough {
         return Ok(see_other(&format!("/reset/{id}")).finish());

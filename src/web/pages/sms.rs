@@ -17,7 +17,7 @@ use crate::web::views::{SmsCodeView, SmsNumberView};
 use crate::web::{Notice, Page, WebError};
 
 fn flows(page: &Page) -> Result<&SmsFlows, WebError> {
-    page.state.sms.as_deref().ok_or_else(|| WebError::not_found(page.lang, &page.meta.request_id))
+    page.state.sms.as_deref().ok_or_else(|| page.not_found())
 }
 
 fn settings(page: &Page) -> Option<&crate::config::SmsSettings> {
@@ -200,7 +200,7 @@ pub async fn send_verify(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpRe
 
 async fn load<'a>(page: &'a Page, id: &str) -> Result<(SmsView, &'a Session), WebError> {
     let flows = flows(page)?;
-    let not_found = || WebError::not_found(page.lang, &page.meta.request_id);
+    let not_found = || page.not_found();
     let session = page.session().ok_or_else(not_found)?;
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
     let view = flows.view(id, binding, &session.user.user_id).await.map_err(|e| page.fail(e))?;
@@ -345,7 +345,7 @@ pub async fn resend(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOnly>
         Some(SmsStart::Limited { minutes }) => CodeOutcome::at(&view.id, "limited", Some(minutes as u32)),
         Some(SmsStart::GatewayFailed) => CodeOutcome::at(&view.id, "gateway", None),
         Some(SmsStart::NotEnrolled) => CodeOutcome::at(&view.id, "not-enrolled", None),
-        None => return Err(WebError::not_found(page.lang, &page.meta.request_id)),
+        None => return Err(page.not_found()),
     };
     Ok(see_other(&to).finish())
 }
