@@ -21,6 +21,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../static/password.js"),
     },
     Asset {
+        name: "countdown.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/countdown.js"),
+    },
+    Asset {
         name: "bankid.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../static/bankid.js"),

@@ -131,6 +131,8 @@ pub struct SmsCodeView<'a> {
     pub done: bool,
     pub done_key: &'static str,
     pub resend_in: i64,
+    /// The countdown to the next code.
+    pub js: String,
 }
 
 #[derive(Template)]

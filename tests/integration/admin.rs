@@ -92,6 +92,9 @@ async fn admin_pages_ask_for_the_password_again_after_fifteen_minutes() {
     app.clock.advance_seconds(6 * 60);
     let res = app.get("/admin/audit").await;
     assert_eq!(location(&res), "/admin/reauth?back=%2Fadmin%2Faudit");
+    // A search or filter survives the password asked again.
+    let res = app.get("/admin/users?q=anna").await;
+    assert_eq!(location(&res), "/admin/reauth?back=%2Fadmin%2Fusers%3Fq%3Danna");
     let page = app.get_html("/admin/reauth?back=/admin/audit").await;
     let res =
         app.post("/admin/reauth", &[("csrf", &csrf_in(&page)), ("back", "/admin/audit"), ("password", "wrong")]).await;

@@ -193,6 +193,14 @@ async fn a_user_enrols_a_mobile_code_in_a_real_browser() {
     c.find(Locator::Id("send-code")).await.unwrap().click().await.unwrap();
     let sent = c.wait().for_element(Locator::Id("sms-sent")).await.unwrap().text().await.unwrap();
     assert!(sent.contains("+46 70 *** ** 67"), "{sent}");
+    // The wait for another code counts down (and is said once).
+    let seconds = |text: String| text.chars().filter(char::is_ascii_digit).collect::<String>().parse::<u32>().unwrap();
+    let wait = c.find(Locator::Id("resend-wait")).await.unwrap();
+    let first = seconds(wait.text().await.unwrap());
+    tokio::time::sleep(Duration::from_millis(2200)).await;
+    let later = seconds(wait.text().await.unwrap());
+    assert!(later < first && later + 4 >= first, "{first} s, then {later} s");
+    assert_eq!(c.find_all(Locator::Css("#resend-wait, #sms-error")).await.unwrap().len(), 1);
     // Read the code off the simulated phone, as the user reads it off theirs.
     let phone = reqwest::get(format!("{}/phone?to=%2B46701234567", t.sms.as_ref().unwrap().url))
         .await
@@ -215,7 +223,6 @@ async fn a_user_enrols_a_mobile_code_in_a_real_browser() {
     c.close().await.unwrap();
 }
 
-/// Waits for a new tab, switches to it, and returns the tab it came from.
 /// Clicks a button that submits a form, and waits until the next page has replaced this one (an
 /// element found before the new page arrives would go stale under the test).
 pub async fn submit(c: &fantoccini::Client, id: &str) {
@@ -230,6 +237,7 @@ pub async fn submit(c: &fantoccini::Client, id: &str) {
     panic!("clicking #{id} led to no new page");
 }
 
+/// Waits for a new tab, switches to it, and returns the tab it came from.
 async fn switch_to_new_tab(c: &fantoccini::Client) -> fantoccini::wd::WindowHandle {
     let from = c.window().await.unwrap();
     for _ in 0..50 {

@@ -38,7 +38,9 @@ fn check<'a>(page: &'a Page, path: &str, allowed: fn(Roles) -> bool) -> Result<&
     }
     let max = page.state.settings.admin.reauth_minutes as i64 * 60;
     if page.state.clock.now() - session.authenticated_at > max {
-        let query = serde_urlencoded::to_string([("back", path)]).unwrap_or_default();
+        // Back to the page as it was asked for, its search or filters included.
+        let back = if page.query.is_empty() { path.to_string() } else { format!("{path}?{}", page.query) };
+        let query = serde_urlencoded::to_string([("back", back)]).unwrap_or_default();
         return Err(see_other(&format!("/admin/reauth?{query}")).finish());
     }
     Ok(session)

@@ -229,6 +229,7 @@ fn code_page(page: &Page, view: &SmsView, error: Option<String>) -> Result<HttpR
         done,
         done_key,
         resend_in: view.resend_in,
+        js: page.state.assets.url("countdown.js"),
     };
     html(page, code_view)
 }
