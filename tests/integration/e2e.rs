@@ -111,9 +111,7 @@ async fn a_user_enrols_bankid_in_a_real_browser_with_the_simulated_app() {
     assert!(!order().await, "phone: open BankID on this device first");
     c.set_window_size(1200, 900).await.unwrap();
     let portal = c.window().await.unwrap();
-    if let Ok(dir) = std::env::var("STJARNA_TEST_SCREENSHOTS") {
-        std::fs::write(format!("{dir}/bankid-qr.png"), c.screenshot().await.unwrap()).unwrap();
-    }
+    screenshot(&c, "bankid-qr").await;
 
     // "Open BankID on this device": the simulated app opens in a new tab.
     c.find(Locator::Id("bankid-open")).await.unwrap().click().await.unwrap();
@@ -158,9 +156,7 @@ async fn a_user_enrols_bankid_in_a_real_browser_with_the_simulated_app() {
     c.find(Locator::Id("bankid-next")).await.unwrap().click().await.unwrap();
     let row = c.wait().for_element(Locator::Id("star-row")).await.unwrap();
     assert_eq!(row.find_all(Locator::Css(".star.filled")).await.unwrap().len(), 3);
-    if let Ok(dir) = std::env::var("STJARNA_TEST_SCREENSHOTS") {
-        std::fs::write(format!("{dir}/enrolled-bankid.png"), c.screenshot().await.unwrap()).unwrap();
-    }
+    screenshot(&c, "enrolled-bankid").await;
 
     // Leaving a page with an order running cancels the order.
     c.find(Locator::Id("verify-bankid")).await.unwrap().click().await.unwrap();
@@ -217,10 +213,17 @@ async fn a_user_enrols_a_mobile_code_in_a_real_browser() {
     c.find(Locator::Id("sms-continue")).await.unwrap().click().await.unwrap();
     let row = c.wait().for_element(Locator::Id("star-row")).await.unwrap();
     assert_eq!(row.find_all(Locator::Css(".star.filled")).await.unwrap().len(), 2);
-    if let Ok(dir) = std::env::var("STJARNA_TEST_SCREENSHOTS") {
-        std::fs::write(format!("{dir}/enrolled-sms.png"), c.screenshot().await.unwrap()).unwrap();
-    }
+    screenshot(&c, "enrolled-sms").await;
     c.close().await.unwrap();
+}
+
+/// Saves the page as `docs/screenshots/{name}.png` when the test run asks for screenshots
+/// (`STJARNA_TEST_SCREENSHOTS`: the README shows them, so they stay current).
+pub async fn screenshot(c: &fantoccini::Client, name: &str) {
+    if let Ok(dir) = std::env::var("STJARNA_TEST_SCREENSHOTS") {
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(format!("{dir}/{name}.png"), c.screenshot().await.unwrap()).unwrap();
+    }
 }
 
 /// Clicks a button that submits a form, and waits until the next page has replaced this one (an
@@ -274,6 +277,7 @@ async fn a_user_resets_the_password_in_a_real_browser_with_sms_and_bankid() {
     let code = t.next_code_to("+46701234567", seen).await;
     code_field.send_keys(&code).await.unwrap();
     submit(&c, "confirm-code").await;
+    screenshot(&c, "reset-stars").await;
 
     // Then BankID on this device, in the simulated app.
     c.wait().for_element(Locator::Id("use-bankid")).await.unwrap().click().await.unwrap();
@@ -312,9 +316,7 @@ async fn a_user_resets_the_password_in_a_real_browser_with_sms_and_bankid() {
         let item = c.find(Locator::Css(&format!("li[data-rule='{rule}']"))).await.unwrap();
         assert_eq!(item.attr("class").await.unwrap().as_deref(), Some("ok"), "{rule}");
     }
-    if let Ok(dir) = std::env::var("STJARNA_TEST_SCREENSHOTS") {
-        std::fs::write(format!("{dir}/reset-password.png"), c.screenshot().await.unwrap()).unwrap();
-    }
+    screenshot(&c, "reset-password").await;
     c.find(Locator::Id("set-password")).await.unwrap().click().await.unwrap();
     let done = c.wait().for_element(Locator::Id("reset-message")).await.unwrap().text().await.unwrap();
     assert_eq!(done, "Ditt lösenord är bytt och ditt konto är upplåst. Du kan logga in med det nya lösenordet.");
@@ -334,6 +336,7 @@ async fn an_admin_opens_the_dashboard_and_a_user_page_in_a_real_browser() {
     log_in(&c, &app.url("/login"), &admin.name, &admin.password).await;
     c.wait().for_element(Locator::Id("nav-admin")).await.unwrap().click().await.unwrap();
     let users = c.wait().for_element(Locator::Id("count-users")).await.unwrap().text().await.unwrap();
+    screenshot(&c, "admin-dashboard").await;
     assert!(users.parse::<usize>().unwrap() >= 2, "{users}");
     assert!(c.find(Locator::Css("#chart svg")).await.is_ok(), "the chart is drawn");
     c.find(Locator::Id("nav-users")).await.unwrap().click().await.unwrap();
@@ -344,9 +347,7 @@ async fn an_admin_opens_the_dashboard_and_a_user_page_in_a_real_browser() {
     assert_eq!(name, someone.display_name);
     let status = c.find(Locator::Id("user-status")).await.unwrap().text().await.unwrap();
     assert!(status.starts_with("Inte registrerad"), "{status}");
-    if let Ok(dir) = std::env::var("STJARNA_TEST_SCREENSHOTS") {
-        std::fs::write(format!("{dir}/admin-user.png"), c.screenshot().await.unwrap()).unwrap();
-    }
+    screenshot(&c, "admin-user").await;
     c.close().await.unwrap();
 }
 
@@ -377,9 +378,6 @@ async fn a_user_logs_in_in_a_real_browser_and_sees_the_star_row() {
         c.execute("return getComputedStyle(document.querySelector('main')).paddingTop", vec![]).await.unwrap();
     assert_eq!(padding.as_str(), Some("32px"));
     // The session cookie reached the browser despite being Secure on http://127.0.0.1.
-    let screenshot = c.screenshot().await.unwrap();
-    if let Ok(dir) = std::env::var("STJARNA_TEST_SCREENSHOTS") {
-        std::fs::write(format!("{dir}/enrolment.png"), screenshot).unwrap();
-    }
+    screenshot(&c, "enrolment").await;
     c.close().await.unwrap();
 }
