@@ -46,7 +46,8 @@ async fn with_the_first_dc_stopped_logins_unlocks_and_resets_go_through_the_seco
     let flow = t.start_reset(&user.name).await;
     t.reset_sms(&flow).await;
     t.reset_bankid(&flow, ANNA).await;
-    let html = t.post_in(&flow, "/unlock", &[]).await.text().await.unwrap();
+    let res = t.post_in(&flow, "/unlock", &[]).await;
+    let html = t.app.follow(res).await;
     assert_eq!(
         text_of(&html, "reset-message").as_deref(),
         Some("Ditt konto är upplåst. Logga in med ditt vanliga lösenord."),
