@@ -26,6 +26,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../static/countdown.js"),
     },
     Asset {
+        name: "follow.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/follow.js"),
+    },
+    Asset {
         name: "bankid.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../static/bankid.js"),

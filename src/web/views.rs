@@ -282,7 +282,10 @@ pub struct AdminVerifyView<'a> {
     pub code_action: Option<String>,
     pub user_id: String,
     pub show_form: bool,
-    pub refresh: bool,
+    /// While BankID waits for the caller: this page's address, to follow it (follow.js) and,
+    /// without JavaScript, to refresh it every five seconds or now.
+    pub refresh: Option<String>,
+    pub js: String,
     /// After a verified caller: (user id, proof) for "lift the cooling-off".
     pub lift: Option<(String, String)>,
 }

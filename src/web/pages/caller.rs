@@ -27,7 +27,8 @@ fn view<'a>(page: &'a Page, roles: Roles, message: Option<String>, class: &'stat
         code_action: None,
         user_id: String::new(),
         show_form: true,
-        refresh: false,
+        refresh: None,
+        js: page.state.assets.url("follow.js"),
         lift: None,
     }
 }
@@ -231,7 +232,7 @@ pub async fn bankid_status(page: Page, id: web::Path<String>) -> Result<HttpResp
         FlowState::Pending => {
             let mut v = view(&page, roles, Some(i.t(flow.message_key).to_string()), "notice");
             v.show_form = false;
-            v.refresh = true;
+            v.refresh = Some(format!("/admin/verify/bankid/{}", flow.id));
             v
         }
         _ => view(&page, roles, Some(format!("{} {}", i.t("admin.not_verified"), i.t(flow.message_key))), "error"),
