@@ -238,7 +238,9 @@ async fn a_protected_account_cannot_reset_itself_with_the_star_row() {
     let group = dc.create_group("att-prot").await;
     let inner = dc.create_group("att-prot-inner").await;
     dc.add_member(&group, &inner).await; // nested membership counts
-    let protect = |c: String| c + &format!("protected_groups = [\"{group}\"]\n");
+    let protect = |c: String| {
+        format!("[portal]\nservice_desk = \"IT-support, 08-123 456 00\"\n{c}protected_groups = [\"{group}\"]\n")
+    };
     let (user, t) = enrolled(&dc, "att-adm", protect).await;
     dc.add_member(&inner, &user.dn).await;
     let flow = t.start_reset(&user.name).await;
@@ -247,6 +249,11 @@ async fn a_protected_account_cannot_reset_itself_with_the_star_row() {
     t.reset_bankid(&flow, ANNA).await;
     let page = t.app.get_html(&flow).await;
     assert!(text_of(&page, "protected").expect("sent to the service desk").contains("servicedesken"));
+    assert_eq!(
+        text_of(&page, "service-desk").as_deref(),
+        Some("IT-support, 08-123 456 00"),
+        "and told how to reach it"
+    );
     assert!(text_of(&page, "reset-enough").is_none());
     t.try_password(&flow, &dc, &user).await;
 
