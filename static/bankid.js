@@ -44,11 +44,13 @@
   var cancel = document.getElementById("bankid-cancel-form");
   if (cancel) { cancel.addEventListener("submit", function () { leaving = true; }); }
 
-  // Abandoning the page cancels the order.
+  // Abandoning the page cancels the order, unless the page is back within seconds (a reload, or
+  // Back and Forward, which look the same from here): the server waits to see it poll again.
   window.addEventListener("pagehide", function () {
     if (leaving || done) { return; }
     var body = new URLSearchParams();
     body.set("csrf", csrf);
+    body.set("left", "1");
     navigator.sendBeacon("/bankid/" + id + "/cancel", body);
   });
 })();

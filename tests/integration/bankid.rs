@@ -116,6 +116,37 @@ async fn a_cancel_in_the_app_or_on_the_page_stores_nothing() {
     assert!(t.app.audit().await.iter().any(|a| a.event == "bankid-cancel"));
 }
 
+/// Leaving the page (its `pagehide`) cancels the order, but not when the page is back within
+/// seconds: a reload, or Back and Forward, fire `pagehide` too.
+#[tokio::test]
+async fn a_left_page_cancels_its_order_unless_it_comes_back() {
+    let dc = require_dc!();
+    let (_, t) = logged_in(&dc, "left", |c| c).await;
+    let id = t.start_enrol().await;
+    let order_ref = t.sim.state.awaiting_scan()[0].order_ref.clone();
+    let cancelled = || {
+        t.sim.state.order(&order_ref).map(|o| o.status)
+            == Some(stjarna::simulators::bankid::Status::Failed("cancelled".into()))
+    };
+    let leave = async || {
+        let page = t.app.get_html(&format!("/bankid/{id}")).await;
+        let csrf = crate::helpers::csrf_in(&page);
+        let res = t.app.post(&format!("/bankid/{id}/cancel"), &[("csrf", &csrf), ("left", "1")]).await;
+        assert_eq!(res.status(), 204, "the beacon gets no page");
+    };
+    // A reload: the page polls again.
+    leave().await;
+    assert_eq!(t.poll_message(&id).await, "Starta BankID-appen.");
+    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+    assert!(!cancelled(), "a page that came back keeps its order");
+    assert_eq!(t.poll_message(&id).await, "Starta BankID-appen.");
+    // Gone for good.
+    leave().await;
+    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+    assert!(cancelled(), "a page that did not come back has its order cancelled at BankID");
+    assert_eq!(t.poll_message(&id).await, "Åtgärden avbruten. Försök igen.");
+}
+
 #[tokio::test]
 async fn unscanned_and_unfinished_orders_expire() {
     let dc = require_dc!();

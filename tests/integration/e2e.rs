@@ -163,8 +163,9 @@ async fn a_user_enrols_bankid_in_a_real_browser_with_the_simulated_app() {
     c.wait().for_element(Locator::Id("bankid-qr")).await.unwrap();
     let order_ref = t.sim.state.awaiting_scan()[0].order_ref.clone();
     c.goto(&t.app.url("/")).await.unwrap();
+    // (After a few seconds: a page that comes back at once was only reloaded.)
     let mut cancelled = false;
-    for _ in 0..30 {
+    for _ in 0..120 {
         let status = t.sim.state.order(&order_ref).map(|o| o.status);
         if status == Some(stjarna::simulators::bankid::Status::Failed("cancelled".into())) {
             cancelled = true;
@@ -229,19 +230,24 @@ pub async fn screenshot(c: &fantoccini::Client, name: &str) {
 /// Clicks a button that submits a form, and waits until the next page has replaced this one (an
 /// element found before the new page arrives would go stale under the test).
 pub async fn submit(c: &fantoccini::Client, id: &str) {
+    submit_css(c, &format!("#{id}")).await
+}
+
+/// As `submit`, for the button that `css` selects.
+pub async fn submit_css(c: &fantoccini::Client, css: &str) {
     let old = c.find(Locator::Css("html")).await.unwrap();
-    c.find(Locator::Id(id)).await.unwrap().click().await.unwrap();
+    c.find(Locator::Css(css)).await.unwrap().click().await.unwrap();
     for _ in 0..200 {
         if old.tag_name().await.is_err() {
             return;
         }
         tokio::time::sleep(std::time::Duration::from_millis(25)).await;
     }
-    panic!("clicking #{id} led to no new page");
+    panic!("clicking {css} led to no new page");
 }
 
 /// Waits for a new tab, switches to it, and returns the tab it came from.
-async fn switch_to_new_tab(c: &fantoccini::Client) -> fantoccini::wd::WindowHandle {
+pub async fn switch_to_new_tab(c: &fantoccini::Client) -> fantoccini::wd::WindowHandle {
     let from = c.window().await.unwrap();
     for _ in 0..50 {
         if let Some(w) = c.windows().await.unwrap().into_iter().find(|w| *w != from) {

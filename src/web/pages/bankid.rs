@@ -365,7 +365,28 @@ pub async fn open(page: Page, id: web::Path<String>) -> Result<HttpResponse, Web
     Ok(see_other(&launch_url(&token, &page.meta.user_agent, template)).finish())
 }
 
-pub async fn cancel(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
+#[derive(Deserialize)]
+pub struct CancelForm {
+    #[serde(default)]
+    csrf: String,
+    /// "1" from the page's `pagehide` (bankid.js): the page was left, perhaps only for a reload.
+    #[serde(default)]
+    left: String,
+}
+
+impl CsrfField for CancelForm {
+    fn csrf(&self) -> &str {
+        &self.csrf
+    }
+}
+
+/// "Cancel" on the page, or the page left (then the order is cancelled unless the page comes back).
+pub async fn cancel(page: Page, id: web::Path<String>, form: CsrfForm<CancelForm>) -> Result<HttpResponse, WebError> {
+    if form.0.left == "1" {
+        let flows = page.state.bankid.as_ref().ok_or_else(|| page.not_found())?;
+        flows.leave(&id, page.csrf_seed.as_deref().unwrap_or_default(), &page.meta);
+        return Ok(HttpResponse::NoContent().finish());
+    }
     let view = poll(&page, &id).await?;
     let binding = page.csrf_seed.as_deref().unwrap_or_default();
     flows(&page)?.cancel(&view.id, binding, &page.meta).await.map_err(|e| page.fail(e))?;
