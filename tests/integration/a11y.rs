@@ -12,7 +12,7 @@ use crate::reset::enrolled;
 use crate::sims::SimTest;
 
 /// axe-core's script, installed from npm by the test script.
-fn axe_source() -> Option<String> {
+pub fn axe_source() -> Option<String> {
     let path = std::env::var("STJARNA_TEST_AXE")
         .unwrap_or_else(|_| format!("{}/tests/a11y/node_modules/axe-core/axe.min.js", env!("CARGO_MANIFEST_DIR")));
     match std::fs::read_to_string(&path) {
@@ -44,17 +44,22 @@ fn words_of(text: &str) -> Vec<String> {
         .collect()
 }
 
-struct Walk {
-    c: fantoccini::Client,
+pub struct Walk {
+    pub c: fantoccini::Client,
     axe: String,
     english: BTreeSet<String>,
-    lang: Lang,
+    pub lang: Lang,
     /// Names on the page that are data, not text (user names).
-    data: Vec<String>,
-    checked: Vec<String>,
+    pub data: Vec<String>,
+    pub checked: Vec<String>,
 }
 
 impl Walk {
+    /// A walk in Swedish until told otherwise.
+    pub fn new(c: fantoccini::Client, axe: String, data: Vec<String>) -> Self {
+        Walk { c, axe, english: english_only_words(), lang: Lang::Sv, data, checked: Vec::new() }
+    }
+
     /// axe-core's findings on the page as it is (WCAG 2.1 A and AA).
     async fn violations(&self) -> Vec<String> {
         let c = &self.c;
@@ -71,7 +76,7 @@ impl Walk {
     }
 
     /// Runs axe-core on the page as it is, and the language checks.
-    async fn check(&mut self, what: &str) {
+    pub async fn check(&mut self, what: &str) {
         let violations = self.violations().await;
         let c = &self.c;
         let url = c.current_url().await.unwrap();
@@ -93,27 +98,34 @@ impl Walk {
 
     /// After a POST: the page it led to is checked, and a reload and Back/Forward send nothing
     /// again (post/redirect/get: the browser shows a GET page, never "confirm form resubmission").
-    async fn after_post(&mut self, what: &str) {
+    pub async fn after_post(&mut self, what: &str) {
         self.check(what).await;
         let c = &self.c;
         let here = c.current_url().await.unwrap();
-        let body = c.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
+        let body = self.main_text().await;
         c.refresh().await.unwrap();
         assert_eq!(c.current_url().await.unwrap(), here, "{what}: a reload stays");
-        let again = c.find(Locator::Css("main")).await.unwrap().text().await.unwrap();
-        assert_eq!(again, body, "{what}: a reload shows the same");
+        assert_eq!(self.main_text().await, body, "{what}: a reload shows the same");
         c.back().await.unwrap();
         c.forward().await.unwrap();
         assert_eq!(c.current_url().await.unwrap(), here, "{what}: Back and Forward come back");
     }
 
-    async fn go(&mut self, url: &str, what: &str) {
+    /// The page's text, without what moves by itself (the countdown to the next code).
+    async fn main_text(&self) -> String {
+        let script = "const m = document.querySelector('main').cloneNode(true); \
+                      m.querySelectorAll('#resend-wait').forEach(e => e.remove()); \
+                      return m.textContent.replace(/\\s+/g, ' ').trim();";
+        self.c.execute(script, vec![]).await.unwrap().as_str().unwrap().to_string()
+    }
+
+    pub async fn go(&mut self, url: &str, what: &str) {
         self.c.goto(url).await.unwrap();
         self.check(what).await;
     }
 
     /// A fresh browser state in `lang`.
-    async fn start_over(&self, app_url: &str) {
+    pub async fn start_over(&self, app_url: &str) {
         self.c.goto(&format!("{app_url}/health")).await.unwrap();
         self.c.delete_all_cookies().await.unwrap();
         let set = format!("document.cookie = 'stjarna_lang={}; path=/'", self.lang.code());
@@ -148,7 +160,7 @@ async fn every_page_type_is_accessible_and_in_one_language() {
         "example.test".into(),
         "EXAMPLE".into(),
     ];
-    let mut walk = Walk { c, axe, english: english_only_words(), lang: Lang::Sv, data, checked: Vec::new() };
+    let mut walk = Walk::new(c, axe, data);
     for lang in Lang::ALL {
         walk.lang = lang;
         walk_pages(&mut walk, &t, &user, &newcomer).await;
@@ -189,7 +201,7 @@ async fn walk_pages(
     // BankID login: the QR page.
     walk.go(&url("/login"), "login again").await;
     submit(&walk.c, "login-bankid").await;
-    walk.check("bankid").await;
+    walk.after_post("bankid").await;
 
     // A newcomer: the enrolment page, the number page, the code page.
     walk.start_over(&url("")).await;
@@ -242,7 +254,7 @@ async fn the_accessibility_check_finds_violations() {
     let Some(axe) = axe_source() else { return };
     let app = crate::helpers::spawn_app(&dc).await;
     let Some((c, _driver, _profile)) = browser().await else { return };
-    let walk = Walk { c, axe, english: english_only_words(), lang: Lang::Sv, data: Vec::new(), checked: Vec::new() };
+    let walk = Walk::new(c, axe, Vec::new());
     walk.c.goto(&app.url("/login")).await.unwrap();
     assert_eq!(walk.violations().await, Vec::<String>::new(), "the login page is clean");
     walk.c

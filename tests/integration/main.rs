@@ -28,3 +28,4 @@ mod session;
 mod sims;
 mod sms;
 mod status;
+mod walkthroughs;
