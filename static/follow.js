@@ -12,12 +12,25 @@
     if (busy) { return; }
     busy = true;
     fetch(window.location.href, { credentials: "same-origin", cache: "no-store" })
-      .then(function (r) { return r.ok ? r.text() : null; })
+      .then(function (r) {
+        // Sent elsewhere (the session ended, the password is asked again) or refused: show that
+        // page rather than wait on in silence.
+        if (r.redirected || !r.ok) {
+          clearInterval(timer);
+          window.location.assign(r.url);
+          return null;
+        }
+        return r.text();
+      })
       .then(function (text) {
         busy = false;
         if (!text) { return; }
         var fresh = new DOMParser().parseFromString(text, "text/html").getElementById(root.id);
-        if (!fresh) { return; }
+        if (!fresh) {
+          clearInterval(timer);
+          window.location.reload();
+          return;
+        }
         if (fresh.hasAttribute("data-follow")) {
           var live = root.querySelectorAll("[role=status][id]");
           for (var i = 0; i < live.length; i++) {
@@ -27,7 +40,7 @@
           return;
         }
         clearInterval(timer);
-        root.innerHTML = fresh.innerHTML;
+        root.replaceChildren.apply(root, Array.prototype.slice.call(document.adoptNode(fresh).childNodes));
         root.removeAttribute("data-follow");
         var message = root.querySelector("[role=status], [role=alert]");
         if (message) {

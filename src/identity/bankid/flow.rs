@@ -27,10 +27,7 @@ use crate::storage::{BankIdEnrolmentRecord, BankIdFlowRecord, EnrolMode, Storage
 /// Orders live about 3 minutes at BankID; past this we stop asking.
 pub(super) const LIFETIME: i64 = 200;
 /// BankID asks for a collect every 2 seconds, no faster.
-const COLLECT_INTERVAL: i64 = 2;
-/// How long a left page may take to come back (a reload, Back and Forward) before its order is
-/// cancelled: long enough for the page to poll again and cause a collect.
-const LEAVE_GRACE: std::time::Duration = std::time::Duration::from_secs(6);
+pub(super) const COLLECT_INTERVAL: i64 = 2;
 
 /// A started flow.
 #[derive(Debug, Clone)]
@@ -66,6 +63,7 @@ pub struct BankIdFlows {
     pub(super) notifier: Option<Arc<dyn crate::identity::ChangeNotifier>>,
     pub(super) frames: super::FrameCache,
     pub(super) policy: super::Policy,
+    pub(super) leaving: super::leave::Leaving,
 }
 
 /// What an order is for.
@@ -108,6 +106,7 @@ impl BankIdFlows {
             notifier: None,
             frames: super::FrameCache::new(1_000_000),
             policy: super::Policy::default(),
+            leaving: super::leave::Leaving::default(),
         }
     }
 
@@ -221,7 +220,7 @@ impl BankIdFlows {
     }
 
     /// The flow, if this browser started it.
-    async fn load(&self, id: &str, binding: &str) -> Result<Option<BankIdFlowRecord>, StorageError> {
+    pub(super) async fn load(&self, id: &str, binding: &str) -> Result<Option<BankIdFlowRecord>, StorageError> {
         let Some(rec) = self.store.bankid_flow(id).await? else {
             return Ok(None);
         };
@@ -499,28 +498,6 @@ impl BankIdFlows {
             self.auditor.record(meta, event).await?;
         }
         Ok(true)
-    }
-
-    /// The page of a pending order was left (the browser's `pagehide`, which a reload or Back and
-    /// Forward fire too, as well as going elsewhere or closing the tab). The order is cancelled
-    /// after LEAVE_GRACE unless the page came back meanwhile: a page that shows the order polls
-    /// it, so a collect after this moment shows that it is watched again.
-    pub fn leave(self: &Arc<Self>, id: &str, binding: &str, meta: &RequestMeta) {
-        let (flows, id, binding, meta) = (Arc::clone(self), id.to_string(), binding.to_string(), meta.clone());
-        tokio::spawn(async move {
-            let seen = match flows.load(&id, &binding).await {
-                Ok(Some(rec)) if rec.state == "pending" => rec.last_collect_at,
-                _ => return,
-            };
-            tokio::time::sleep(LEAVE_GRACE).await;
-            let watched = match flows.load(&id, &binding).await {
-                Ok(Some(rec)) => rec.state != "pending" || rec.last_collect_at != seen,
-                _ => true,
-            };
-            if !watched && let Err(e) = flows.cancel(&id, &binding, &meta).await {
-                tracing::warn!(error = %e, flow = %id, "cancelling the order of a left BankID page failed");
-            }
-        });
     }
 
     /// Takes the proof of a completed enrolment, replacement or verification once, for the user

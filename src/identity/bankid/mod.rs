@@ -3,6 +3,7 @@
 mod flow;
 mod frame;
 mod idkollen;
+mod leave;
 mod phone;
 mod policy;
 mod purpose;

@@ -158,6 +158,13 @@ pub async fn start_login(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpRe
     start(&page, FlowPurpose::Login).await
 }
 
+/// Whether this request's session may follow a flow for `purpose` and `user_id` (its browser
+/// binding checked apart): logins and resets have no session; the rest are the session user's.
+fn may_follow(page: &Page, purpose: FlowPurpose, user_id: Option<&String>) -> bool {
+    let anonymous = matches!(purpose, FlowPurpose::Login | FlowPurpose::Reset | FlowPurpose::ResetStep);
+    anonymous || page.session().map(|s| &s.user.user_id) == user_id
+}
+
 /// The flow, if this browser (and, except for logins, this user) started it.
 async fn poll(page: &Page, id: &str) -> Result<FlowView, WebError> {
     let flows = flows(page)?;
@@ -168,11 +175,10 @@ async fn poll(page: &Page, id: &str) -> Result<FlowView, WebError> {
     // the check (a reset's user is never revealed).
     let (purpose, user_id, pending) =
         flows.about(id, binding).await.map_err(|e| page.fail(e))?.ok_or_else(not_found)?;
-    let anonymous = matches!(purpose, FlowPurpose::Login | FlowPurpose::Reset | FlowPurpose::ResetStep);
-    let session = page.session();
-    if !anonymous && session.map(|s| &s.user.user_id) != user_id.as_ref() {
+    if !may_follow(page, purpose, user_id.as_ref()) {
         return Err(not_found());
     }
+    let session = page.session();
     // An enrolment or a replacement completes only while this session may still make it (the
     // user's enrolment may have changed since the order started).
     let change = match purpose {
@@ -383,8 +389,15 @@ impl CsrfField for CancelForm {
 /// "Cancel" on the page, or the page left (then the order is cancelled unless the page comes back).
 pub async fn cancel(page: Page, id: web::Path<String>, form: CsrfForm<CancelForm>) -> Result<HttpResponse, WebError> {
     if form.0.left == "1" {
+        // The same answer whatever the flow: the beacon reads nothing back.
         let flows = page.state.bankid.as_ref().ok_or_else(|| page.not_found())?;
-        flows.leave(&id, page.csrf_seed.as_deref().unwrap_or_default(), &page.meta);
+        let binding = page.csrf_seed.as_deref().unwrap_or_default();
+        let about = flows.about(&id, binding).await.map_err(|e| page.fail(e))?;
+        if let Some((purpose, user_id, true)) = about
+            && may_follow(&page, purpose, user_id.as_ref())
+        {
+            flows.leave(&id, binding, &page.meta).await.map_err(|e| page.fail(e))?;
+        }
         return Ok(HttpResponse::NoContent().finish());
     }
     let view = poll(&page, &id).await?;

@@ -1,0 +1,76 @@
+//! A BankID page that was left. The page's `pagehide` beacon cannot tell going elsewhere or
+//! closing the tab from a reload or Back and Forward, so the order is cancelled only if the page
+//! does not come back: one watcher per flow waits LEAVE_GRACE after the latest leave, and cancels
+//! unless a collect since shows the page polling again.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::flow::{BankIdFlows, COLLECT_INTERVAL};
+use crate::audit::RequestMeta;
+use crate::clock::Timestamp;
+use crate::storage::StorageError;
+
+/// How long a left page may take to come back before its order is cancelled: long enough for the
+/// page to poll twice (every 2 s) and so cause a collect.
+const LEAVE_GRACE: Duration = Duration::from_secs(6);
+
+/// Flows whose page was left: when to decide (real time) and when it was left (the clock's time).
+#[derive(Default)]
+pub struct Leaving(Mutex<HashMap<String, (Instant, Timestamp)>>);
+
+impl Leaving {
+    /// Records a leave; true when nobody watches the flow yet (then the caller starts a watcher).
+    fn note(&self, id: &str, left_at: Timestamp) -> bool {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(id.to_string(), (Instant::now() + LEAVE_GRACE, left_at)).is_none()
+    }
+
+    /// The latest leave once its grace is over (and the flow forgotten), or when to look again.
+    fn due(&self, id: &str) -> Result<Timestamp, Instant> {
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        match map.get(id) {
+            Some(&(deadline, _)) if deadline > Instant::now() => Err(deadline),
+            Some(&(_, left_at)) => {
+                map.remove(id);
+                Ok(left_at)
+            }
+            None => Ok(Timestamp::MIN),
+        }
+    }
+}
+
+impl BankIdFlows {
+    /// The page of a pending order, started in this browser, was left. Nothing happens for a
+    /// finished flow or another browser's; a leave while one is awaited moves its deadline.
+    pub async fn leave(self: &Arc<Self>, id: &str, binding: &str, meta: &RequestMeta) -> Result<(), StorageError> {
+        let Some(rec) = self.load(id, binding).await? else { return Ok(()) };
+        if rec.state != "pending" || !self.leaving.note(&rec.id, self.clock.now()) {
+            return Ok(());
+        }
+        let (flows, id, binding, meta) = (Arc::clone(self), rec.id, binding.to_string(), meta.clone());
+        tokio::spawn(async move {
+            let left_at = loop {
+                match flows.leaving.due(&id) {
+                    Ok(left_at) => break left_at,
+                    Err(deadline) => tokio::time::sleep_until(deadline).await,
+                }
+            };
+            // A collect in the second of leaving may be the page's last poll, still on its way;
+            // one an interval later comes from a page that is back.
+            let watched = match flows.load(&id, &binding).await {
+                Ok(Some(rec)) => {
+                    rec.state != "pending" || rec.last_collect_at.is_some_and(|at| at >= left_at + COLLECT_INTERVAL)
+                }
+                _ => true,
+            };
+            if !watched && let Err(e) = flows.cancel(&id, &binding, &meta).await {
+                tracing::warn!(error = %e, flow = %id, "cancelling the order of a left BankID page failed");
+            }
+        });
+        Ok(())
+    }
+}
