@@ -147,16 +147,18 @@ async fn a_left_page_cancels_its_order_unless_it_comes_back() {
     assert_eq!(t.poll_message(&id).await, "Åtgärden avbruten. Försök igen.");
 }
 
-/// A leave is the session's: after a logout in the same browser, a beacon for the user's order
-/// (a forged one, or a late one) leaves it alone, as a cancel from there would be refused.
+/// A leave is the session's: after a logout the browser is someone else's (a new CSRF cookie),
+/// and a beacon for the user's order leaves it alone, as a cancel from there would be refused.
 #[tokio::test]
 async fn a_left_beacon_after_logout_leaves_the_order_alone() {
     let dc = require_dc!();
     let (_, t) = logged_in(&dc, "leftout", |c| c).await;
     let id = t.start_enrol().await;
     let order_ref = t.sim.state.awaiting_scan()[0].order_ref.clone();
-    let csrf = crate::helpers::csrf_in(&t.app.get_html(&format!("/bankid/{id}")).await);
+    let old = crate::helpers::csrf_in(&t.app.get_html(&format!("/bankid/{id}")).await);
     assert_eq!(t.post_from("/", "/logout").await.status(), 303);
+    let csrf = crate::helpers::csrf_in(&t.app.get_html("/login").await);
+    assert_ne!(csrf, old, "the CSRF cookie was renewed at logout");
     let res = t.app.post(&format!("/bankid/{id}/cancel"), &[("csrf", &csrf), ("left", "1")]).await;
     assert_eq!(res.status(), 204, "the same answer as for the session's own");
     tokio::time::sleep(std::time::Duration::from_secs(8)).await;

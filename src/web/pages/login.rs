@@ -126,7 +126,14 @@ pub async fn logout(page: Page, _form: CsrfForm<LogoutForm>) -> Result<HttpRespo
             .user_id(&session.user.user_id);
         page.state.auditor.record(&page.meta, event).await.map_err(|e| page.fail(e))?;
     }
-    Ok(see_other("/login?m=logged-out").cookie(clear_session_cookie(&page)).finish())
+    // A new CSRF cookie too: whoever uses this browser next cannot go on with what was bound to
+    // it (an order, a flow, a form) while the session lasted.
+    let rotated_csrf = csrf_cookie(
+        page.state.cookies.csrf,
+        crate::clock::Random::token(&crate::clock::OsRandom),
+        page.state.secure_cookies,
+    );
+    Ok(see_other("/login?m=logged-out").cookie(clear_session_cookie(&page)).cookie(rotated_csrf).finish())
 }
 
 fn session_cookie(name: &'static str, token: String, secure: bool) -> Cookie<'static> {
