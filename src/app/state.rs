@@ -176,13 +176,7 @@ fn bankid_flows(
         return Ok(None);
     };
     let config = |e: crate::config::ConfigProblem| StartupError::Config(e.to_string());
-    let key = settings
-        .security
-        .data_key()
-        .map_err(config)?
-        .ok_or_else(|| StartupError::Config("security.data_key is needed when BankID is enabled".into()))?;
-    let key = DataKey::from_base64(key.expose_secret())
-        .map_err(|e| StartupError::Config(format!("security.data_key: {e}")))?;
+    let key = data_key(settings)?;
     let timeout = Duration::from_secs(b.timeout_seconds);
     let client: Arc<dyn BankId> = match b.backend {
         BankIdBackend::Rp => {

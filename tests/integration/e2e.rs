@@ -74,14 +74,7 @@ async fn a_user_enrols_bankid_in_a_real_browser_with_the_simulated_app() {
     let dc = require_dc!();
     let user = dc.create_user("e2ebankid").await;
     let t = crate::sims::spawn_with_bankid(&dc, |c| c).await;
-    // The browser lives in real time: let the shared test clock follow it.
-    let clock = t.app.clock.clone();
-    let ticker = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            clock.advance_seconds(1);
-        }
-    });
+    let _ticker = real_time(&t.app.clock);
     let Some((c, _driver, _profile)) = browser().await else {
         return;
     };
@@ -110,48 +103,12 @@ async fn a_user_enrols_bankid_in_a_real_browser_with_the_simulated_app() {
     c.set_window_size(390, 844).await.unwrap();
     assert!(!order().await, "phone: open BankID on this device first");
     c.set_window_size(1200, 900).await.unwrap();
-    let portal = c.window().await.unwrap();
     screenshot(&c, "bankid-qr").await;
 
-    // "Open BankID on this device": the simulated app opens in a new tab.
-    c.find(Locator::Id("bankid-open")).await.unwrap().click().await.unwrap();
-    let mut app_window = None;
-    for _ in 0..50 {
-        let windows = c.windows().await.unwrap();
-        if let Some(w) = windows.into_iter().find(|w| *w != portal) {
-            app_window = Some(w);
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    c.switch_to_window(app_window.expect("the app tab opened")).await.unwrap();
-    c.wait().for_element(Locator::Id("identity")).await.unwrap().select_by_value(crate::sims::ANNA).await.unwrap();
-    c.find(Locator::Id("open")).await.unwrap().click().await.unwrap();
-    c.wait().for_element(Locator::Id("approve")).await.unwrap().click().await.unwrap();
-    // The app page refreshes itself while it waits: read the status again if it was replaced.
-    let mut status = String::new();
-    for _ in 0..20 {
-        let element = c.wait().for_element(Locator::Id("order-status")).await.unwrap();
-        match element.text().await {
-            Ok(text) if text.starts_with("Klart!") => {
-                status = text;
-                break;
-            }
-            Ok(text) => status = text,
-            Err(_) => {}
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    assert!(status.starts_with("Klart!"), "{status}");
-
-    // Back in the portal the page has followed the order by itself (JavaScript polling).
-    c.switch_to_window(portal).await.unwrap();
-    let done = c
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css("#bankid-message[data-state='complete']"))
-        .await
-        .unwrap();
+    // "Open BankID on this device": the simulated app opens in a new tab, and back in the portal
+    // the page has followed the order by itself (JavaScript polling).
+    approve_in_app(&c, crate::sims::ANNA).await;
+    let done = c.find(Locator::Css("#bankid-message[data-state='complete']")).await.unwrap();
     assert_eq!(done.text().await.unwrap(), "Du har nu registrerat ditt BankID för återställning av lösenord.");
     c.find(Locator::Id("bankid-next")).await.unwrap().click().await.unwrap();
     let row = c.wait().for_element(Locator::Id("star-row")).await.unwrap();
@@ -175,7 +132,6 @@ async fn a_user_enrols_bankid_in_a_real_browser_with_the_simulated_app() {
     }
     assert!(cancelled, "the abandoned order was cancelled at BankID");
     c.close().await.unwrap();
-    ticker.abort();
 }
 
 #[tokio::test]
@@ -246,8 +202,63 @@ pub async fn submit_css(c: &fantoccini::Client, css: &str) {
     panic!("clicking {css} led to no new page");
 }
 
+/// The browser lives in real time: the app's test clock follows it, a second a second, until the
+/// returned guard is dropped.
+pub fn real_time(clock: &stjarna::clock::ManualClock) -> Ticker {
+    let clock = clock.clone();
+    Ticker(tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            clock.advance_seconds(1);
+        }
+    }))
+}
+
+pub struct Ticker(tokio::task::JoinHandle<()>);
+
+impl Drop for Ticker {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// "Open BankID on this device" on a waiting BankID page: the simulated app opens in a new tab,
+/// where `identity` approves; back in the portal the page follows the order to its end (a BankID
+/// page that says so, or, identifying for a reset, the reset itself).
+pub async fn approve_in_app(c: &fantoccini::Client, identity: &str) {
+    c.wait().for_element(Locator::Id("bankid-open")).await.unwrap().click().await.unwrap();
+    let portal = switch_to_new_tab(c).await;
+    c.wait().for_element(Locator::Id("identity")).await.unwrap().select_by_value(identity).await.unwrap();
+    c.find(Locator::Id("open")).await.unwrap().click().await.unwrap();
+    c.wait().for_element(Locator::Id("approve")).await.unwrap().click().await.unwrap();
+    // The app page refreshes itself while it waits: read the status again if it was replaced.
+    let mut status = String::new();
+    for _ in 0..50 {
+        if let Ok(text) = c.wait().for_element(Locator::Id("order-status")).await.unwrap().text().await {
+            status = text;
+        }
+        if status.starts_with("Klart!") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(status.starts_with("Klart!"), "the app approved: {status}");
+    c.close_window().await.unwrap();
+    c.switch_to_window(portal).await.unwrap();
+    for _ in 0..200 {
+        if !c.current_url().await.unwrap().path().starts_with("/bankid/")
+            || c.find(Locator::Css("#bankid-message[data-state='complete']")).await.is_ok()
+        {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let body = c.find(Locator::Css("body")).await.unwrap().text().await.unwrap();
+    panic!("BankID did not complete at {}: {body}", c.current_url().await.unwrap());
+}
+
 /// Waits for a new tab, switches to it, and returns the tab it came from.
-pub async fn switch_to_new_tab(c: &fantoccini::Client) -> fantoccini::wd::WindowHandle {
+async fn switch_to_new_tab(c: &fantoccini::Client) -> fantoccini::wd::WindowHandle {
     let from = c.window().await.unwrap();
     for _ in 0..50 {
         if let Some(w) = c.windows().await.unwrap().into_iter().find(|w| *w != from) {
@@ -263,13 +274,7 @@ pub async fn switch_to_new_tab(c: &fantoccini::Client) -> fantoccini::wd::Window
 async fn a_user_resets_the_password_in_a_real_browser_with_sms_and_bankid() {
     let dc = require_dc!();
     let (user, t) = crate::reset::enrolled(&dc, "e2ereset", |c| c).await;
-    let clock = t.app.clock.clone();
-    let ticker = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            clock.advance_seconds(1);
-        }
-    });
+    let _ticker = real_time(&t.app.clock);
     let Some((c, _driver, _profile)) = browser().await else { return };
     c.goto(&t.app.url("/login")).await.unwrap();
     c.find(Locator::Id("forgot")).await.unwrap().click().await.unwrap();
@@ -287,18 +292,8 @@ async fn a_user_resets_the_password_in_a_real_browser_with_sms_and_bankid() {
 
     // Then BankID on this device, in the simulated app.
     c.wait().for_element(Locator::Id("use-bankid")).await.unwrap().click().await.unwrap();
-    c.wait().for_element(Locator::Id("bankid-open")).await.unwrap().click().await.unwrap();
-    let portal = switch_to_new_tab(&c).await;
-    c.wait().for_element(Locator::Id("identity")).await.unwrap().select_by_value(crate::sims::ANNA).await.unwrap();
-    c.find(Locator::Id("open")).await.unwrap().click().await.unwrap();
-    c.wait().for_element(Locator::Id("approve")).await.unwrap().click().await.unwrap();
-    c.wait().for_element(Locator::Id("order-status")).await.unwrap();
-    c.switch_to_window(portal).await.unwrap();
-    c.wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css("#bankid-message[data-state='complete']"))
-        .await
-        .unwrap();
+    approve_in_app(&c, crate::sims::ANNA).await;
+    assert!(c.find(Locator::Css("#bankid-message[data-state='complete']")).await.is_ok(), "BankID confirmed");
     c.find(Locator::Id("bankid-next")).await.unwrap().click().await.unwrap();
 
     // The star row is full: choose a new password, with the rules checked as it is typed.
@@ -328,7 +323,6 @@ async fn a_user_resets_the_password_in_a_real_browser_with_sms_and_bankid() {
     assert_eq!(done, "Ditt lösenord är bytt och ditt konto är upplåst. Du kan logga in med det nya lösenordet.");
     assert_eq!(dc.bind(&user.dn, "Tre-glada-kor-på-bete7").await.0, 0);
     c.close().await.unwrap();
-    ticker.abort();
 }
 
 #[tokio::test]
