@@ -89,6 +89,7 @@ impl Application {
                 .wrap(TracingLogger::<web::RequestLog>::new())
                 .app_data(data.clone())
                 .app_data(actix_web::web::FormConfig::default().limit(16 * 1024))
+                .app_data(actix_web::web::QueryConfig::default().error_handler(web::bad_query))
                 .configure(web::routes)
         })
         .listen(listener)

@@ -143,6 +143,26 @@ pub fn request_meta(req: &HttpRequest, state: &AppState) -> RequestMeta {
     }
 }
 
+/// An error page's header for a request whose user is not looked up (the language switch works
+/// from it).
+pub fn anonymous_frame(state: &AppState, req: &HttpRequest) -> Frame {
+    Frame {
+        csrf: csrf_seed(req).map(|s| state.csrf.token_for(&s)).unwrap_or_default(),
+        portal_name: state.settings.portal.name.clone(),
+        user: None,
+        admin: false,
+    }
+}
+
+/// An address whose query cannot be read (`?n=x` where a number belongs): the "bad form" page in
+/// the user's language, never the extractor's own text.
+pub fn bad_query(err: actix_web::error::QueryPayloadError, req: &HttpRequest) -> actix_web::Error {
+    tracing::info!(error = %err, "unreadable query");
+    let state = req.app_data::<web::Data<AppState>>().cloned().expect("AppState is registered in Application::build");
+    let lang = request_lang(req, state.default_lang);
+    WebError::bad_form(lang, &request_id(req)).framed(anonymous_frame(&state, req)).into()
+}
+
 /// The CSRF cookie value of this request: set by the browser, or just made by the middleware.
 pub fn csrf_seed(req: &HttpRequest) -> Option<String> {
     req.extensions()

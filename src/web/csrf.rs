@@ -145,13 +145,7 @@ impl<T: DeserializeOwned + CsrfField + 'static> FromRequest for CsrfForm<T> {
             let state = req.app_data::<web::Data<AppState>>().cloned().expect("AppState registered");
             let lang = request_lang(&req, state.default_lang);
             let rid = request_id(&req);
-            // The error page's header: the language switch works from it (the user is not looked up).
-            let frame = super::error::Frame {
-                csrf: super::context::csrf_seed(&req).map(|s| state.csrf.token_for(&s)).unwrap_or_default(),
-                portal_name: state.settings.portal.name.clone(),
-                user: None,
-                admin: false,
-            };
+            let frame = super::context::anonymous_frame(&state, &req);
             let form = form.await.map_err(|e| {
                 tracing::info!(error = %e, "unreadable form");
                 WebError::bad_form(lang, &rid).framed(frame.clone())

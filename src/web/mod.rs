@@ -14,7 +14,7 @@ mod views;
 
 pub use request_log::RequestLog;
 
-pub use context::{AppState, Page};
+pub use context::{AppState, Page, bad_query};
 pub use error::WebError;
 pub use notice::{Notice, Tone};
 

@@ -30,6 +30,19 @@ async fn every_post_without_a_valid_csrf_token_is_refused() {
     assert!(app.sessions().await.is_empty(), "nothing was done");
 }
 
+/// An address whose query does not read (a number where letters are) gets the portal's own page
+/// in the user's language, never the framework's text.
+#[tokio::test]
+async fn an_unreadable_query_gets_a_page_not_the_frameworks_text() {
+    let dc = require_dc!();
+    let app = spawn_app(&dc).await;
+    let res = app.get("/reset/some-flow?n=x").await;
+    assert_eq!(res.status(), 400);
+    let html = res.text().await.unwrap();
+    assert!(!html.to_lowercase().contains("deserialize"), "{html}");
+    assert!(html.contains("<html lang=\"sv\"") && html.contains("id=\"error-page\""), "{html}");
+}
+
 #[tokio::test]
 async fn pages_carry_security_headers() {
     let dc = require_dc!();
