@@ -406,6 +406,11 @@ role!(FlowStore {
         self.write(change, move |k| k.forget_flow(&key)).await
     }
 
+    async fn cancel_unwatched_bankid_flow(&self, id: &str, since: Timestamp, at: Timestamp) -> Result<bool, StorageError> {
+        let (flow, key) = (id.to_string(), id.to_string());
+        self.write(owned!(|db| db.cancel_unwatched_bankid_flow(&flow, since, at)), move |k| k.forget_flow(&key)).await
+    }
+
     async fn consume_bankid_flow(&self, id: &str) -> Result<bool, StorageError> {
         let (flow, key) = (id.to_string(), id.to_string());
         self.write(owned!(|db| db.consume_bankid_flow(&flow)), move |k| k.forget_flow(&key)).await

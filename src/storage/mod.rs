@@ -360,6 +360,15 @@ pub trait FlowStore: Send + Sync {
         at: Timestamp,
     ) -> Result<bool, StorageError>;
 
+    /// Cancels a pending flow whose page was left, unless it was collected at or after `since`
+    /// (the page came back and polls): the check and the cancel in one statement.
+    async fn cancel_unwatched_bankid_flow(
+        &self,
+        id: &str,
+        since: Timestamp,
+        at: Timestamp,
+    ) -> Result<bool, StorageError>;
+
     /// Marks a complete flow as used (a login is taken once). False when it was not complete.
     async fn consume_bankid_flow(&self, id: &str) -> Result<bool, StorageError>;
 

@@ -142,8 +142,20 @@ async fn a_left_page_cancels_its_order_unless_it_comes_back() {
     assert_eq!(t.poll_message(&id).await, "Starta BankID-appen.");
     // Gone for good.
     leave().await;
-    tokio::time::sleep(std::time::Duration::from_secs(8)).await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !cancelled() && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
     assert!(cancelled(), "a page that did not come back has its order cancelled at BankID");
+    // (Audited just after the cancel at BankID.)
+    let audited = async || {
+        let audit = t.app.audit().await;
+        audit.iter().any(|a| a.event == "bankid-cancel" && a.detail.as_deref() == Some("enrol, the page was left"))
+    };
+    while !audited().await && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    assert!(audited().await, "audited as a left page");
     assert_eq!(t.poll_message(&id).await, "Åtgärden avbruten. Försök igen.");
 }
 

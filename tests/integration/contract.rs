@@ -307,6 +307,15 @@ async fn every_write_is_read_back_at_once() {
         assert!(store.enrolments("u").await.unwrap().is_empty(), "revoked");
         assert!(store.bankid_enrolment("u").await.unwrap().is_none());
 
+        // A left page's order: kept when collected since, cancelled (once) when not.
+        store.insert_bankid_flow(&order("g")).await.unwrap();
+        assert!(store.claim_bankid_collect("g", NOW + 2, NOW).await.unwrap());
+        assert!(!store.cancel_unwatched_bankid_flow("g", NOW + 2, NOW + 9).await.unwrap(), "collected since");
+        assert_eq!(store.bankid_flow("g").await.unwrap().unwrap().state, "pending");
+        let cancels = join_all((0..4).map(|_| store.cancel_unwatched_bankid_flow("g", NOW + 3, NOW + 9))).await;
+        assert_eq!(cancels.into_iter().filter(|c| *c.as_ref().unwrap()).count(), 1, "cancelled once");
+        assert_eq!(store.bankid_flow("g").await.unwrap().unwrap().state, "cancelled");
+
         store.insert_bankid_flow(&order("f")).await.unwrap();
         assert_eq!(store.bankid_flow("f").await.unwrap().unwrap().last_collect_at, None);
         assert!(store.claim_bankid_collect("f", NOW + 2, NOW).await.unwrap());

@@ -484,20 +484,31 @@ impl BankIdFlows {
         let Some(rec) = self.load(id, binding).await? else {
             return Ok(false);
         };
-        self.frames.forget(id);
         if self.store.finish_bankid_flow(&rec.id, "cancelled", Some("cancelled"), None, self.clock.now()).await? {
-            crate::monitoring::bankid_order("cancelled");
-            if let Err(e) = self.bankid.cancel(&rec.order_ref).await {
-                tracing::warn!(error = %e, "BankID cancel failed; the order expires by itself");
-            }
-            let mut event = AuditEvent::new(EventKind::BankIdCancel, Outcome::Success)
-                .detail(Detail::new("cancelled").purpose(&rec.purpose));
-            if let Some(u) = &rec.user_id {
-                event = event.user_id(u);
-            }
-            self.auditor.record(meta, event).await?;
+            self.cancelled(&rec, "cancelled", meta).await?;
         }
         Ok(true)
+    }
+
+    /// After a flow was cancelled here: the order too, at BankID, and the audit (`why`, a detail key).
+    pub(super) async fn cancelled(
+        &self,
+        rec: &BankIdFlowRecord,
+        why: &'static str,
+        meta: &RequestMeta,
+    ) -> Result<(), FlowError> {
+        self.frames.forget(&rec.id);
+        crate::monitoring::bankid_order("cancelled");
+        if let Err(e) = self.bankid.cancel(&rec.order_ref).await {
+            tracing::warn!(error = %e, "BankID cancel failed; the order expires by itself");
+        }
+        let mut event =
+            AuditEvent::new(EventKind::BankIdCancel, Outcome::Success).detail(Detail::new(why).purpose(&rec.purpose));
+        if let Some(u) = &rec.user_id {
+            event = event.user_id(u);
+        }
+        self.auditor.record(meta, event).await?;
+        Ok(())
     }
 
     /// Takes the proof of a completed enrolment, replacement or verification once, for the user

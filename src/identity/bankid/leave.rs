@@ -30,15 +30,11 @@ impl Leaving {
     }
 
     /// The latest leave once its grace is over (and the flow forgotten), or when to look again.
-    fn due(&self, id: &str) -> Result<Timestamp, Instant> {
+    fn due(&self, id: &str) -> Result<Option<Timestamp>, Instant> {
         let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
         match map.get(id) {
             Some(&(deadline, _)) if deadline > Instant::now() => Err(deadline),
-            Some(&(_, left_at)) => {
-                map.remove(id);
-                Ok(left_at)
-            }
-            None => Ok(Timestamp::MIN),
+            _ => Ok(map.remove(id).map(|(_, left_at)| left_at)),
         }
     }
 }
@@ -51,24 +47,26 @@ impl BankIdFlows {
         if rec.state != "pending" || !self.leaving.note(&rec.id, self.clock.now()) {
             return Ok(());
         }
-        let (flows, id, binding, meta) = (Arc::clone(self), rec.id, binding.to_string(), meta.clone());
+        let (flows, id, meta) = (Arc::clone(self), rec.id.clone(), meta.clone());
         tokio::spawn(async move {
             let left_at = loop {
                 match flows.leaving.due(&id) {
-                    Ok(left_at) => break left_at,
+                    Ok(Some(left_at)) => break left_at,
+                    Ok(None) => return,
                     Err(deadline) => tokio::time::sleep_until(deadline).await,
                 }
             };
             // A collect in the second of leaving may be the page's last poll, still on its way;
-            // one an interval later comes from a page that is back.
-            let watched = match flows.load(&id, &binding).await {
-                Ok(Some(rec)) => {
-                    rec.state != "pending" || rec.last_collect_at.is_some_and(|at| at >= left_at + COLLECT_INTERVAL)
-                }
-                _ => true,
+            // one an interval later comes from a page that is back. Decided in one statement.
+            let now = flows.clock.now();
+            let outcome = match flows.store.cancel_unwatched_bankid_flow(&rec.id, left_at + COLLECT_INTERVAL, now).await
+            {
+                Ok(true) => flows.cancelled(&rec, "left", &meta).await,
+                Ok(false) => Ok(()),
+                Err(e) => Err(e.into()),
             };
-            if !watched && let Err(e) = flows.cancel(&id, &binding, &meta).await {
-                tracing::warn!(error = %e, flow = %id, "cancelling the order of a left BankID page failed");
+            if let Err(e) = outcome {
+                tracing::warn!(error = %e, flow = %rec.id, "cancelling the order of a left BankID page failed");
             }
         });
         Ok(())

@@ -72,6 +72,25 @@ impl FlowStore for PgStorage {
         Ok(())
     }
 
+    async fn cancel_unwatched_bankid_flow(
+        &self,
+        id: &str,
+        since: Timestamp,
+        at: Timestamp,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE bankid_flows SET state = 'cancelled', hint_code = 'cancelled', finished_at = $1, last_collect_at = $2
+             WHERE id = $3 AND state = 'pending' AND (last_collect_at IS NULL OR last_collect_at < $4)",
+        )
+        .bind(at)
+        .bind(at)
+        .bind(id)
+        .bind(since)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn finish_bankid_flow(
         &self,
         id: &str,

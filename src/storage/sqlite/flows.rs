@@ -72,6 +72,25 @@ impl FlowStore for SqliteStorage {
         Ok(())
     }
 
+    async fn cancel_unwatched_bankid_flow(
+        &self,
+        id: &str,
+        since: Timestamp,
+        at: Timestamp,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE bankid_flows SET state = 'cancelled', hint_code = 'cancelled', finished_at = ?, last_collect_at = ?
+             WHERE id = ? AND state = 'pending' AND (last_collect_at IS NULL OR last_collect_at < ?)",
+        )
+        .bind(at)
+        .bind(at)
+        .bind(id)
+        .bind(since)
+        .execute(self.pool())
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn finish_bankid_flow(
         &self,
         id: &str,
