@@ -79,7 +79,7 @@ pub fn daily_chart_svg(days: &[DayCount], text: &ChartText) -> String {
                 "<text x=\"{:.1}\" y=\"{}\" font-size=\"10\" text-anchor=\"middle\" fill=\"#1d2430\">{}</text>",
                 x + bar / 2.0,
                 h - 10.0,
-                &date[5..]
+                date.get(5..).unwrap_or_default()
             ));
         }
     }

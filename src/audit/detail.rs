@@ -17,14 +17,24 @@ pub struct Detail {
     args: Vec<(&'static str, String)>,
 }
 
+/// The longest value a detail keeps, in characters.
+const MAX_VALUE: usize = 300;
+
 impl Detail {
     /// The message `audit.detail.{key}`.
     pub fn new(key: &'static str) -> Detail {
         Detail { key, args: Vec::new() }
     }
 
+    /// A value, cut to MAX_VALUE characters (so that the stored detail, which is capped, never
+    /// loses its later arguments or ends in the middle of an escape).
     pub fn arg(mut self, name: &'static str, value: impl ToString) -> Detail {
-        self.args.push((name, value.to_string()));
+        let value = value.to_string();
+        let value = match value.char_indices().nth(MAX_VALUE) {
+            Some((cut, _)) => value[..cut].to_string(),
+            None => value,
+        };
+        self.args.push((name, value));
         self
     }
 
@@ -69,9 +79,15 @@ pub fn render_in(stored: &str, i: &Catalogue) -> String {
             None => values.push((name, value)),
         }
     }
+    let full = format!("{SECTION}{key}");
+    if !i.has(&full) {
+        // A detail from a newer or older version than this catalogue: its key and values as stored.
+        let shown: Vec<String> = values.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        return format!("{key}: {}", shown.join(", "));
+    }
     // Filled in order: a translated value may hold a later value's placeholder.
     let pairs: Vec<(&str, &str)> = values.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-    i.f(&format!("{SECTION}{key}"), &pairs)
+    i.f(&full, &pairs)
 }
 
 /// A catalogue key's text; for a key the catalogues lack, its last part (a protocol code).
@@ -92,5 +108,14 @@ mod tests {
         assert_eq!(render(&d, Lang::En), "verify: code sent to +46 70 *** ** 67");
         assert_eq!(render(&d, Lang::Sv), "verifiering: kod skickad till +46 70 *** ** 67");
         assert_eq!(render("plain text from before", Lang::Sv), "plain text from before");
+    }
+
+    #[test]
+    fn an_unknown_key_shows_its_values_and_long_values_are_cut_whole() {
+        assert_eq!(render("@no_such_message?code=x1&n=2", Lang::Sv), "no_such_message: code=x1, n=2");
+        let long = "ä".repeat(1000);
+        let d = Detail::new("code_sent").purpose("verify").arg("number", &long).encode();
+        assert!(d.len() < 2000, "under the stored cap: {}", d.len());
+        assert_eq!(render(&d, Lang::En), format!("verify: code sent to {}", "ä".repeat(300)));
     }
 }

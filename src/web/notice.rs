@@ -78,12 +78,14 @@ impl Notice {
     }
 
     pub fn arg(mut self, name: &str, value: impl ToString) -> Notice {
-        self.args.push((name.to_string(), value.to_string()));
+        self.args.push((name.to_string(), capped(value.to_string())));
         self
     }
 
+    /// A value typed into the form, shown in it again (the name typed). Cut to MAX_VALUE
+    /// characters: it travels in the address, and a proxy may refuse a long one.
     pub fn field(mut self, name: &str, value: impl ToString) -> Notice {
-        self.fields.push((name.to_string(), value.to_string()));
+        self.fields.push((name.to_string(), capped(value.to_string())));
         self
     }
 
@@ -171,6 +173,16 @@ impl Page {
     /// The message as (text, CSS class), for views that take it so.
     pub fn notice_text(&self) -> Option<(String, &'static str)> {
         self.notice().map(|n| (n.text(self), n.tone.class()))
+    }
+}
+
+/// The longest value a notice carries, in characters.
+const MAX_VALUE: usize = 256;
+
+fn capped(value: String) -> String {
+    match value.char_indices().nth(MAX_VALUE) {
+        Some((cut, _)) => value[..cut].to_string(),
+        None => value,
     }
 }
 

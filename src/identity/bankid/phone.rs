@@ -27,6 +27,7 @@ impl BankIdFlows {
         let order_ref = match self.bankid.phone_auth(&order).await {
             Ok(r) => r,
             Err(e) => {
+                tracing::warn!(error = %e, "BankID refused or failed the phone order");
                 let event = AuditEvent { outcome: Outcome::Failure, ..event }
                     .detail(Detail::new("order_failed").purpose("caller").arg("reason_key", super::error_key(&e)));
                 self.auditor.record(meta, event).await?;
