@@ -227,6 +227,17 @@ async fn reloading_a_refused_login_tries_no_password() {
     assert_eq!(dc.attr(&user.dn, "badPwdCount").await.as_deref(), Some("1"), "one try, however many reloads");
     let failures = app.audit().await.iter().filter(|a| a.event == "login" && a.outcome == "failure").count();
     assert_eq!(failures, 1);
+    // The note changed in the address (another name under the same signature) shows nothing.
+    let (path, query) = page.split_once('?').unwrap();
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
+    let forged: Vec<(String, String)> = pairs
+        .into_iter()
+        .map(|(k, v)| if k == "note" { (k, v.replace(&user.name, "mallory")) } else { (k, v) })
+        .collect();
+    let forged = format!("{path}?{}", serde_urlencoded::to_string(&forged).unwrap());
+    assert_ne!(forged, page, "the note carries the name typed");
+    let html = app.get_html(&forged).await;
+    assert!(text_of(&html, "login-error").is_none() && !html.contains("mallory"), "{html}");
     // The same address in another browser (a link someone sent) shows no message and no name.
     let mine = std::mem::replace(&mut app.client, new_client());
     let html = app.get_html(&page).await;

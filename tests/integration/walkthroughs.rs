@@ -11,7 +11,7 @@ use fantoccini::Locator;
 use stjarna::i18n::Lang;
 
 use crate::a11y::{Walk, axe_source};
-use crate::e2e::{browser, submit, submit_css, switch_to_new_tab};
+use crate::e2e::{approve_in_app, browser, real_time, submit, submit_css};
 use crate::helpers::TestUser;
 use crate::reset::enrolled;
 use crate::sims::{ANNA, BERTIL, SimTest};
@@ -35,30 +35,15 @@ async fn every_readme_walkthrough_in_both_languages() {
     let (employee, t) = enrolled(&dc, "wemp", |c| c).await;
     let admin = dc.create_user("wadm").await;
     dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &admin.dn).await;
-    // The browser lives in real time: the test clock follows it.
-    let clock = t.app.clock.clone();
-    let ticker = tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(Duration::from_secs(1)).await;
-            clock.advance_seconds(1);
-        }
-    });
+    let _ticker = real_time(&t.app.clock);
     let Some((c, _driver, _profile)) = browser().await else { return };
-    let data = vec![
-        admin.name.clone(),
-        admin.display_name.clone(),
-        employee.name.clone(),
-        employee.display_name.clone(),
-        "example.test".into(),
-        "EXAMPLE".into(),
-    ];
-    let mut walk = Walk::new(c, axe, data);
+    let mut walk = Walk::new(c, axe, &[&admin, &employee]);
     for (lang, identity, number, e164) in
         [(Lang::Sv, BERTIL, "070-234 56 78", "+46702345678"), (Lang::En, IDA, "070-345 67 89", "+46703456789")]
     {
         walk.lang = lang;
         let user = dc.create_user(&format!("wnew{}", lang.code())).await;
-        walk.data.extend([user.name.clone(), user.display_name.clone()]);
+        walk.meet(&[&user]);
         let newcomer = Newcomer { user, identity, number, e164 };
         enrol(&mut walk, &t, &newcomer).await;
         let changed = change(&mut walk, &t, &newcomer.user).await;
@@ -72,7 +57,6 @@ async fn every_readme_walkthrough_in_both_languages() {
     }
     assert!(walk.checked.len() >= 80, "{:?}", walk.checked);
     walk.c.close().await.unwrap();
-    ticker.abort();
 }
 
 async fn fill(c: &fantoccini::Client, id: &str, text: &str) {
@@ -99,35 +83,10 @@ async fn log_in(walk: &mut Walk, t: &SimTest, user: &TestUser, what: &str) {
     walk.after_post(what).await;
 }
 
-/// "Open BankID on this device": the simulated app in a new tab, where `identity` approves;
-/// back in the portal the page follows the order to its end.
-async fn approve_in_app(c: &fantoccini::Client, identity: &str) {
-    click(c, "bankid-open").await;
-    let portal = switch_to_new_tab(c).await;
-    c.wait().for_element(Locator::Id("identity")).await.unwrap().select_by_value(identity).await.unwrap();
-    click(c, "open").await;
-    click(c, "approve").await;
-    for _ in 0..50 {
-        let status = c.wait().for_element(Locator::Id("order-status")).await.unwrap().text().await;
-        if status.is_ok_and(|s| s.starts_with("Klart!")) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    c.close_window().await.unwrap();
-    c.switch_to_window(portal).await.unwrap();
-    // The page follows the order to its end: a BankID page that says so, or (identifying for a
-    // reset) the reset itself.
-    for _ in 0..200 {
-        if !c.current_url().await.unwrap().path().starts_with("/bankid/")
-            || c.find(Locator::Css("#bankid-message[data-state='complete']")).await.is_ok()
-        {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    let body = c.find(Locator::Css("body")).await.unwrap().text().await.unwrap();
-    panic!("BankID did not complete at {}: {body}", c.current_url().await.unwrap());
+/// The login page, and nothing behind it: the start page sends back to it.
+async fn logged_out(walk: &Walk) {
+    assert_eq!(walk.c.current_url().await.unwrap().path(), "/login");
+    assert!(walk.c.find(Locator::Css("header form[action='/logout']")).await.is_err(), "no logout: nobody in");
 }
 
 async fn filled_stars(c: &fantoccini::Client) -> usize {
@@ -163,6 +122,7 @@ async fn enrol(walk: &mut Walk, t: &SimTest, n: &Newcomer) {
     walk.check("home, star row full").await;
     submit_css(&walk.c, "header form[action='/logout'] button").await;
     walk.after_post("logged out").await;
+    logged_out(walk).await;
 }
 
 /// Changing the password knowing the current one, without logging in: a common password first.
@@ -308,7 +268,10 @@ async fn administer(walk: &mut Walk, t: &SimTest, admin: &TestUser, n: &Newcomer
     walk.c.find(reason).await.unwrap().send_keys("Tappad telefon").await.unwrap();
     submit(&walk.c, "revoke-sms").await;
     walk.after_post("revoked").await;
+    let class = walk.c.find(Locator::Id("admin-message")).await.unwrap().attr("class").await.unwrap();
+    assert_eq!(class.as_deref(), Some("success"), "the revocation is confirmed");
     assert!(walk.c.find(Locator::Id("revoke-sms")).await.is_err(), "the mobile code is revoked");
+    assert!(walk.c.find(Locator::Id("revoke-bankid")).await.is_ok(), "BankID stays");
 
     // The audit trail, filtered.
     click(&walk.c, "nav-audit").await;
@@ -317,6 +280,13 @@ async fn administer(walk: &mut Walk, t: &SimTest, admin: &TestUser, n: &Newcomer
     walk.c.find(Locator::Id("f-outcome")).await.unwrap().select_by_value("failure").await.unwrap();
     submit_css(&walk.c, "#audit-filters button").await;
     walk.check("audit filtered").await;
+    // Only failures: the refused revocation among them, the revocation itself not.
+    let failure = if walk.lang == Lang::Sv { "Misslyckades" } else { "Failed" };
+    let mut outcomes = Vec::new();
+    for cell in walk.c.find_all(Locator::Css("#audit-rows td:nth-child(3)")).await.unwrap() {
+        outcomes.push(cell.text().await.unwrap());
+    }
+    assert!(!outcomes.is_empty() && outcomes.iter().all(|o| o == failure), "{outcomes:?}");
 
     // The other language, then out.
     let lang = walk.lang;
@@ -325,5 +295,6 @@ async fn administer(walk: &mut Walk, t: &SimTest, admin: &TestUser, n: &Newcomer
     walk.after_post("language switched").await;
     submit_css(&walk.c, "header form[action='/logout'] button").await;
     walk.check("admin logged out").await;
+    logged_out(walk).await;
     walk.lang = lang;
 }
