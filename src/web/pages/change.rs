@@ -91,7 +91,7 @@ pub async fn show(page: Page, q: web::Query<Query>) -> Result<HttpResponse, WebE
         "must-change" => Some(page.i18n().t("login.error.must_change").to_string()),
         _ => None,
     };
-    let seed = page.csrf_seed.as_deref().unwrap_or_default();
+    let seed = page.binding();
     let done = !q.done.is_empty()
         && !seed.is_empty()
         && page.state.csrf.verify_receipt(seed, CHANGED, &q.done, page.state.clock.now(), RECEIPT_SECONDS);
@@ -172,22 +172,23 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
     let outcome = page.state.login.change_password(user, &user_key, &current, &new, &page.meta).await;
     let notice = match outcome {
         Ok(ChangeOutcome::Changed(user)) => {
-            // Every other session of the user ends; this one (if any) goes on.
-            page.state
-                .sessions
-                .end_all_for(&user.id, page.session_token.as_deref().filter(|_| page.session().is_some()))
-                .await
-                .map_err(|e| page.fail(e))?;
+            // Every other session of the user ends; this one (if any) goes on. The password is
+            // changed whatever happens next: a failure here is logged, and the page still says so
+            // (an error page would invite a reload, which sends the old password to AD again).
+            let this = page.session_token.as_deref().filter(|_| page.session().is_some());
+            if let Err(e) = page.state.sessions.end_all_for(&user.id, this).await {
+                tracing::error!(reference = %page.meta.request_id, error = %e, "change: other sessions not ended");
+            }
             if let Some(mail) = &user.mail {
-                page.state
-                    .outbox
-                    .notify(mail, user.name_to_show(), MailNotice::PasswordChanged, &page.meta)
-                    .await
-                    .map_err(|e| page.fail(e))?;
+                let notified =
+                    page.state.outbox.notify(mail, user.name_to_show(), MailNotice::PasswordChanged, &page.meta).await;
+                if let Err(e) = notified {
+                    tracing::error!(reference = %page.meta.request_id, error = %e, "change: notice not queued");
+                }
             }
             // Post/redirect/get: a reload shows the outcome again instead of sending the old
             // password once more (which AD would count as a failed logon).
-            let seed = page.csrf_seed.as_deref().unwrap_or_default();
+            let seed = page.binding();
             let receipt = page.state.csrf.receipt(seed, CHANGED, page.state.clock.now());
             return Ok(super::see_other(&format!("/change?done={receipt}")).finish());
         }
