@@ -96,6 +96,11 @@ impl Page {
         WebError::not_found(self.lang, &self.meta.request_id).framed(self.frame())
     }
 
+    /// What binds a flow, a notice or a receipt to this browser: its CSRF cookie.
+    pub fn binding(&self) -> &str {
+        self.csrf_seed.as_deref().unwrap_or_default()
+    }
+
     /// What an error page's header shows for this request.
     pub fn frame(&self) -> Frame {
         Frame {

@@ -151,7 +151,7 @@ impl Page {
     /// A 303 to `to` (a path on this site, without a query) that shows `notice` there.
     pub fn redirect_with(&self, to: &str, notice: &Notice) -> HttpResponse {
         let payload = notice.encode();
-        let seed = self.csrf_seed.as_deref().unwrap_or_default();
+        let seed = self.binding();
         let receipt = self.state.csrf.receipt(seed, &format!("{WHAT}\0{payload}"), self.state.clock.now());
         let query =
             serde_urlencoded::to_string([("note", payload.as_str()), ("sig", receipt.as_str())]).unwrap_or_default();

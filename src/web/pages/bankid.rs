@@ -81,7 +81,7 @@ fn refusal(
 
 async fn start(page: &Page, purpose: FlowPurpose) -> Result<HttpResponse, WebError> {
     let flows = flows(page)?;
-    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let binding = page.binding();
     let session = page.session();
     if purpose != FlowPurpose::Login && session.is_none() {
         return Ok(see_other("/login").finish());
@@ -168,7 +168,7 @@ fn may_follow(page: &Page, purpose: FlowPurpose, user_id: Option<&String>) -> bo
 /// The flow, if this browser (and, except for logins, this user) started it.
 async fn poll(page: &Page, id: &str) -> Result<FlowView, WebError> {
     let flows = flows(page)?;
-    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let binding = page.binding();
     let not_found = || page.not_found();
     // Who asks is checked before anything is collected, so that no order completes for a browser
     // without the session it is for. Logins and resets have no session: the browser binding is
@@ -214,7 +214,7 @@ fn state_id(state: &FlowState) -> &'static str {
 async fn take_proof(page: &Page, view: &FlowView) -> Result<(), WebError> {
     let proves = matches!(view.purpose, FlowPurpose::Enrol | FlowPurpose::Replace | FlowPurpose::Verify);
     let (true, FlowState::Complete, Some(session)) = (proves, &view.state, page.session()) else { return Ok(()) };
-    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let binding = page.binding();
     let taken = flows(page)?.take_proof(&view.id, binding, &session.user.user_id).await.map_err(|e| page.fail(e))?;
     if let Some(at) = taken {
         super::enrol::proved(page, ServiceKind::BankId, view.purpose != FlowPurpose::Verify, at).await?;
@@ -232,12 +232,9 @@ pub async fn show(page: Page, id: web::Path<String>) -> Result<HttpResponse, Web
         return start_reset(&page, &view).await;
     }
     let qr_time = match (&view.state, view.qr) {
-        (FlowState::Pending, true) => flows(&page)?
-            .qr_frame(&id, page.csrf_seed.as_deref().unwrap_or_default())
-            .await
-            .map_err(|e| page.fail(e))?
-            .map(|(t, _)| t)
-            .unwrap_or(0),
+        (FlowState::Pending, true) => {
+            flows(&page)?.qr_frame(&id, page.binding()).await.map_err(|e| page.fail(e))?.map(|(t, _)| t).unwrap_or(0)
+        }
         _ => 0,
     };
     let reset_next = view.context.as_ref().map(|c| format!("/reset/{c}"));
@@ -269,7 +266,7 @@ pub async fn show(page: Page, id: web::Path<String>) -> Result<HttpResponse, Web
 /// A completed BankID login becomes a session, once.
 async fn finish_login(page: &Page, view: &FlowView) -> Result<HttpResponse, WebError> {
     let flows = flows(page)?;
-    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let binding = page.binding();
     let Some(user_id) = flows.take_login(&view.id, binding).await.map_err(|e| page.fail(e))? else {
         return Ok(see_other("/").finish());
     };
@@ -294,7 +291,7 @@ async fn finish_login(page: &Page, view: &FlowView) -> Result<HttpResponse, WebE
 /// A completed BankID reset start becomes a reset flow, once, already verified with BankID.
 async fn start_reset(page: &Page, view: &FlowView) -> Result<HttpResponse, WebError> {
     let flows = flows(page)?;
-    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let binding = page.binding();
     let Some(user_id) = flows.take_login(&view.id, binding).await.map_err(|e| page.fail(e))? else {
         return Ok(see_other("/reset").finish());
     };
@@ -365,7 +362,7 @@ pub async fn qr_animated(
 pub async fn open(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
     let view = poll(&page, &id).await?;
     let flows = flows(&page)?;
-    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let binding = page.binding();
     let token = flows.autostart(&view.id, binding).await.map_err(|e| page.fail(e))?.unwrap_or_default();
     let template = page.state.settings.bankid.as_ref().and_then(|b| b.launch_url.as_deref());
     Ok(see_other(&launch_url(&token, &page.meta.user_agent, template)).finish())
@@ -391,7 +388,7 @@ pub async fn cancel(page: Page, id: web::Path<String>, form: CsrfForm<CancelForm
     if form.0.left == "1" {
         // The same answer whatever the flow: the beacon reads nothing back.
         let flows = page.state.bankid.as_ref().ok_or_else(|| page.not_found())?;
-        let binding = page.csrf_seed.as_deref().unwrap_or_default();
+        let binding = page.binding();
         let about = flows.about(&id, binding).await.map_err(|e| page.fail(e))?;
         if let Some((purpose, user_id, true)) = about
             && may_follow(&page, purpose, user_id.as_ref())
@@ -401,7 +398,7 @@ pub async fn cancel(page: Page, id: web::Path<String>, form: CsrfForm<CancelForm
         return Ok(HttpResponse::NoContent().finish());
     }
     let view = poll(&page, &id).await?;
-    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let binding = page.binding();
     flows(&page)?.cancel(&view.id, binding, &page.meta).await.map_err(|e| page.fail(e))?;
     let back = match (view.purpose, view.context.as_deref()) {
         (FlowPurpose::Login, _) => "/login".to_string(),

@@ -14,10 +14,6 @@ use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::views::AdminVerifyView;
 use crate::web::{Notice, Page, WebError};
 
-fn binding(page: &Page) -> &str {
-    page.csrf_seed.as_deref().unwrap_or_default()
-}
-
 fn view<'a>(page: &'a Page, roles: Roles, message: Option<String>, class: &'static str) -> AdminVerifyView<'a> {
     AdminVerifyView {
         l: layout(page, "/admin/verify"),
@@ -93,7 +89,7 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
         };
         let account = super::bankid::domain_account(&page, &user.account_name);
         let text = super::bankid::visible_text(&page, crate::identity::bankid::FlowPurpose::Caller, Some(&account));
-        return match flows.start_phone(binding(&page), target, &pn, form.we_called == "yes", text, &page.meta).await {
+        return match flows.start_phone(page.binding(), target, &pn, form.we_called == "yes", text, &page.meta).await {
             Ok(flow) => Ok(see_other(&format!("/admin/verify/bankid/{}", flow.id)).finish()),
             Err(FlowError::BankId(e)) => back(&page, Notice::error(crate::identity::bankid::error_key(&e))),
             Err(e) => Err(page.fail(e)),
@@ -105,7 +101,7 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
     let minutes = (sms.limits().code_lifetime / 60).max(1).to_string();
     let text = i.f("sms.text", &[("portal", &page.state.settings.portal.name), ("minutes", &minutes)]);
     match sms
-        .start_verify(binding(&page), target, &text, &page.meta, Sender::ServiceDesk)
+        .start_verify(page.binding(), target, &text, &page.meta, Sender::ServiceDesk)
         .await
         .map_err(|e| page.fail(e))?
     {
@@ -136,7 +132,7 @@ pub async fn show_code(page: Page, id: web::Path<String>, q: web::Query<CodeQuer
     let not_found = || page.not_found();
     let Some(sms) = page.state.sms.as_deref() else { return Err(not_found()) };
     let user = page.state.login.user(&q.user).await.map_err(|e| page.fail(e))?.ok_or_else(not_found)?;
-    let challenge = sms.view(&id, binding(&page), &user.id).await.map_err(|e| page.fail(e))?;
+    let challenge = sms.view(&id, page.binding(), &user.id).await.map_err(|e| page.fail(e))?;
     let challenge = challenge.filter(|c| c.purpose == SmsPurpose::Verify).ok_or_else(not_found)?;
     let i = page.i18n();
     let roles = session.user.roles;
@@ -189,7 +185,7 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
     let user = page.state.login.user(&form.user).await.map_err(|e| page.fail(e))?;
     let Some(user) = user else { return Err(page.not_found()) };
     let target = FlowUser { user_id: &user.id, account_name: &user.account_name };
-    let outcome = sms.check(&id, binding(&page), target, &form.code, &page.meta).await.map_err(|e| page.fail(e))?;
+    let outcome = sms.check(&id, page.binding(), target, &form.code, &page.meta).await.map_err(|e| page.fail(e))?;
     let to = code_page_path(&id, &user.id);
     match outcome {
         None => Err(page.not_found()),
@@ -209,7 +205,7 @@ pub async fn bankid_status(page: Page, id: web::Path<String>) -> Result<HttpResp
     let Some(flows) = page.state.bankid.as_deref() else {
         return Err(page.not_found());
     };
-    let flow = flows.poll(&id, binding(&page), &page.meta).await.map_err(|e| page.fail(e))?;
+    let flow = flows.poll(&id, page.binding(), &page.meta).await.map_err(|e| page.fail(e))?;
     let Some(flow) = flow else { return Err(page.not_found()) };
     let i = page.i18n();
     let roles = session.user.roles;
@@ -270,7 +266,7 @@ async fn caller_verified(
     let verified = match proof.split_once(':') {
         Some(("sms", id)) => match page.state.sms.as_deref() {
             Some(sms) => sms
-                .view(id, binding(page), user_id)
+                .view(id, page.binding(), user_id)
                 .await
                 .map_err(|e| page.fail(e))?
                 .filter(|v| v.purpose == crate::identity::sms::SmsPurpose::Verify)
@@ -281,7 +277,7 @@ async fn caller_verified(
         },
         Some(("bankid", id)) => match page.state.bankid.as_deref() {
             Some(flows) => flows
-                .poll(id, binding(page), &page.meta)
+                .poll(id, page.binding(), &page.meta)
                 .await
                 .map_err(|e| page.fail(e))?
                 .filter(|f| f.purpose == crate::identity::bankid::FlowPurpose::Caller)

@@ -19,10 +19,6 @@ use crate::web::pages::sms::CodeForm;
 use crate::web::views::{PasswordView, ResetFlowView, ResetStartView};
 use crate::web::{Notice, Page, WebError};
 
-fn binding(page: &Page) -> &str {
-    page.csrf_seed.as_deref().unwrap_or_default()
-}
-
 /// Answers before the user has proved anything take at least the configured time.
 async fn floor(page: &Page, started: Instant) {
     tokio::time::sleep_until(started + Duration::from_millis(page.state.reset.settings().min_response_ms)).await;
@@ -64,7 +60,7 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
         floor(&page, started).await;
         return Ok(page.redirect_with("/reset", &notice));
     }
-    let result = page.state.reset.start(&form.0.username, binding(&page), &page.meta).await;
+    let result = page.state.reset.start(&form.0.username, page.binding(), &page.meta).await;
     floor(&page, started).await;
     match result {
         Ok(id) => Ok(see_other(&format!("/reset/{id}")).finish()),
@@ -106,7 +102,7 @@ async fn bankid_step(page: &Page, view: Option<&ResetView>) -> Result<HttpRespon
     // The name the user typed (the same whether or not it matches anyone), or none.
     let typed = view.map(|v| v.typed_name.as_str()).filter(|t| !t.is_empty());
     let text = super::bankid::visible_text(page, purpose, typed);
-    match flows.start(Start { purpose, user, required: None, context }, binding(page), text, &page.meta).await {
+    match flows.start(Start { purpose, user, required: None, context }, page.binding(), text, &page.meta).await {
         Ok(flow) => Ok(see_other(&format!("/bankid/{}", flow.id)).finish()),
         Err(FlowError::BankId(e)) => {
             tracing::warn!(reference = %page.meta.request_id, error = %e, "reset: BankID order refused");
@@ -125,8 +121,8 @@ async fn bankid_step(page: &Page, view: Option<&ResetView>) -> Result<HttpRespon
 async fn load(page: &Page, id: &str) -> Result<ResetView, WebError> {
     let reset = &page.state.reset;
     let not_found = || page.not_found();
-    let Some(view) = reset.view(id, binding(page), &page.meta).await.map_err(|e| page.fail(e))? else {
-        if reset.started_elsewhere(id, binding(page)).await.map_err(|e| page.fail(e))? {
+    let Some(view) = reset.view(id, page.binding(), &page.meta).await.map_err(|e| page.fail(e))? else {
+        if reset.started_elsewhere(id, page.binding()).await.map_err(|e| page.fail(e))? {
             return Err(WebError::other_browser(page.lang, &page.meta.request_id).framed(page.frame()));
         }
         return Err(not_found());
@@ -136,7 +132,7 @@ async fn load(page: &Page, id: &str) -> Result<ResetView, WebError> {
         && reset.bankid_step_done(id).await.map_err(|e| page.fail(e))?
     {
         reset.verified(&view, ServiceKind::BankId, &page.meta).await.map_err(|e| page.fail(e))?;
-        return reset.view(id, binding(page), &page.meta).await.map_err(|e| page.fail(e))?.ok_or_else(not_found);
+        return reset.view(id, page.binding(), &page.meta).await.map_err(|e| page.fail(e))?.ok_or_else(not_found);
     }
     Ok(view)
 }
@@ -169,7 +165,7 @@ async fn flow_page(
     };
     let mut sms_open = false;
     if let (Some(challenge), Some(sms)) = (&view.sms_challenge, page.state.sms.as_deref()) {
-        let sms_view = sms.view(challenge, binding(page), &sms_key(view)).await.map_err(|e| page.fail(e))?;
+        let sms_view = sms.view(challenge, page.binding(), &sms_key(view)).await.map_err(|e| page.fail(e))?;
         sms_open =
             sms_view.is_some_and(|s| s.state == ChallengeState::Pending) && !view.verified.contains(&ServiceKind::Sms);
     }
@@ -286,7 +282,7 @@ pub async fn send_code(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOn
     let text = page.i18n().f("sms.text", &[("portal", &page.state.settings.portal.name), ("minutes", &minutes)]);
     // One code a minute per flow, real or decoy alike (each press used to send a text).
     if let Some(previous) = &view.sms_challenge {
-        let previous = sms.view(previous, binding(&page), &key).await.map_err(|e| page.fail(e))?;
+        let previous = sms.view(previous, page.binding(), &key).await.map_err(|e| page.fail(e))?;
         if let Some(wait) = previous.map(|p| p.resend_in).filter(|w| *w > 0) {
             floor(&page, started).await;
             return Ok(StepOutcome::at(&view.id, "wait", Some(wait as u32)));
@@ -303,10 +299,10 @@ pub async fn send_code(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOn
     let sender = Sender::Anonymous { flow: &view.id, target: &target };
     let start = if enrolled {
         let user = FlowUser { user_id: &key, account_name: &view.typed_name };
-        sms.start_verify(binding(&page), user, &text, &page.meta, sender).await
+        sms.start_verify(page.binding(), user, &text, &page.meta, sender).await
     } else {
         // Bound like a real challenge (to the flow's key), counted like a real send.
-        sms.start_decoy(binding(&page), &key, sender, &page.meta).await
+        sms.start_decoy(page.binding(), &key, sender, &page.meta).await
     }
     .map_err(|e| page.fail(e))?;
     floor(&page, started).await;
@@ -330,7 +326,7 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
     let key = sms_key(&view);
     let user = FlowUser { user_id: &key, account_name: &view.typed_name };
     let outcome =
-        sms.check(challenge, binding(&page), user, &form.0.code, &page.meta).await.map_err(|e| page.fail(e))?;
+        sms.check(challenge, page.binding(), user, &form.0.code, &page.meta).await.map_err(|e| page.fail(e))?;
     let reset = &page.state.reset;
     let failure = match outcome {
         Some(SmsOutcome::Verified) if view.user_id.is_some() => {

@@ -164,7 +164,7 @@ pub async fn send_enrol(page: Page, form: CsrfForm<NumberForm>) -> Result<HttpRe
             return Ok(number_refused(&page, replace, country, Notice::error(key)));
         }
     };
-    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let binding = page.binding();
     let start = flows
         .start(
             if replace { SmsPurpose::Replace } else { SmsPurpose::Enrol },
@@ -186,7 +186,7 @@ pub async fn send_enrol(page: Page, form: CsrfForm<NumberForm>) -> Result<HttpRe
 pub async fn send_verify(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
     let flows = flows(&page)?;
     let Some(session) = page.session() else { return Ok(see_other("/login").finish()) };
-    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let binding = page.binding();
     let start = flows
         .start_verify(binding, user(session), &text(&page, flows), &page.meta, Sender::User)
         .await
@@ -202,7 +202,7 @@ async fn load<'a>(page: &'a Page, id: &str) -> Result<(SmsView, &'a Session), We
     let flows = flows(page)?;
     let not_found = || page.not_found();
     let session = page.session().ok_or_else(not_found)?;
-    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let binding = page.binding();
     let view = flows.view(id, binding, &session.user.user_id).await.map_err(|e| page.fail(e))?;
     Ok((view.ok_or_else(not_found)?, session))
 }
@@ -315,7 +315,7 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
     if let Some(refused) = still_allowed(&page, session, &view).await? {
         return Ok(refused);
     }
-    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let binding = page.binding();
     let outcome = flows.check(&id, binding, user(session), &form.0.code, &page.meta).await.map_err(|e| page.fail(e))?;
     if outcome == Some(SmsOutcome::Verified) {
         let now = page.state.clock.now();
@@ -336,7 +336,7 @@ pub async fn resend(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOnly>
     if let Some(refused) = still_allowed(&page, session, &view).await? {
         return Ok(refused);
     }
-    let binding = page.csrf_seed.as_deref().unwrap_or_default();
+    let binding = page.binding();
     let start =
         flows.resend(&id, binding, user(session), &text(&page, flows), &page.meta).await.map_err(|e| page.fail(e))?;
     // Post/redirect/get; a wait shows as the page's own hint, once.
