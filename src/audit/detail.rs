@@ -111,6 +111,15 @@ mod tests {
     }
 
     #[test]
+    fn counts_take_their_plural_form() {
+        let one = Detail::new("reset_done").arg("services", "BankID").arg("ended", 1).encode();
+        assert_eq!(render(&one, Lang::En), "verified with BankID; 1 portal session ended");
+        assert_eq!(render(&one, Lang::Sv), "verifierad med BankID; 1 session i portalen avslutad");
+        let two = Detail::new("reset_done").arg("services", "BankID").arg("ended", 2).encode();
+        assert_eq!(render(&two, Lang::Sv), "verifierad med BankID; 2 sessioner i portalen avslutade");
+    }
+
+    #[test]
     fn an_unknown_key_shows_its_values_and_long_values_are_cut_whole() {
         assert_eq!(render("@no_such_message?code=x1&n=2", Lang::Sv), "no_such_message: code=x1, n=2");
         let long = "ä".repeat(1000);

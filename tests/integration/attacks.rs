@@ -186,7 +186,7 @@ async fn an_attackers_session_ends_with_the_victims_reset() {
     let audit = t.app.audit().await;
     // The enrolling session and the attacker's.
     let reset = audit.iter().find(|a| a.event == "password-reset" && a.outcome == "success").unwrap();
-    assert!(reset.detail.as_deref().unwrap_or("").contains("2 portal session(s) ended"), "{:?}", reset.detail);
+    assert!(reset.detail.as_deref().unwrap_or("").contains("2 portal sessions ended"), "{:?}", reset.detail);
 }
 
 /// The page with what differs by request (tokens, the typed name) taken out.
