@@ -63,7 +63,7 @@ pub struct BankIdFlows {
     pub(super) notifier: Option<Arc<dyn crate::identity::ChangeNotifier>>,
     pub(super) frames: super::FrameCache,
     pub(super) policy: super::Policy,
-    pub(super) leaving: super::leave::Leaving,
+    pub(super) leaving: super::cancel::Leaving,
 }
 
 /// What an order is for.
@@ -106,7 +106,7 @@ impl BankIdFlows {
             notifier: None,
             frames: super::FrameCache::new(1_000_000),
             policy: super::Policy::default(),
-            leaving: super::leave::Leaving::default(),
+            leaving: super::cancel::Leaving::default(),
         }
     }
 
@@ -477,38 +477,6 @@ impl BankIdFlows {
         };
         self.store.set_bankid_mode(&rec.id, "autostart").await?;
         Ok(Some(rec.auto_start_token))
-    }
-
-    /// Cancels the order (the user pressed cancel, or left the page).
-    pub async fn cancel(&self, id: &str, binding: &str, meta: &RequestMeta) -> Result<bool, FlowError> {
-        let Some(rec) = self.load(id, binding).await? else {
-            return Ok(false);
-        };
-        if self.store.finish_bankid_flow(&rec.id, "cancelled", Some("cancelled"), None, self.clock.now()).await? {
-            self.cancelled(&rec, "cancelled", meta).await?;
-        }
-        Ok(true)
-    }
-
-    /// After a flow was cancelled here: the order too, at BankID, and the audit (`why`, a detail key).
-    pub(super) async fn cancelled(
-        &self,
-        rec: &BankIdFlowRecord,
-        why: &'static str,
-        meta: &RequestMeta,
-    ) -> Result<(), FlowError> {
-        self.frames.forget(&rec.id);
-        crate::monitoring::bankid_order("cancelled");
-        if let Err(e) = self.bankid.cancel(&rec.order_ref).await {
-            tracing::warn!(error = %e, "BankID cancel failed; the order expires by itself");
-        }
-        let mut event =
-            AuditEvent::new(EventKind::BankIdCancel, Outcome::Success).detail(Detail::new(why).purpose(&rec.purpose));
-        if let Some(u) = &rec.user_id {
-            event = event.user_id(u);
-        }
-        self.auditor.record(meta, event).await?;
-        Ok(())
     }
 
     /// Takes the proof of a completed enrolment, replacement or verification once, for the user

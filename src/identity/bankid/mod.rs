@@ -1,9 +1,9 @@
 //! Mobile BankID: the RP API v6.0 and IDkollen clients, the animated QR code, and the user messages.
 
+mod cancel;
 mod flow;
 mod frame;
 mod idkollen;
-mod leave;
 mod phone;
 mod policy;
 mod purpose;

@@ -1,7 +1,7 @@
-//! A BankID page that was left. The page's `pagehide` beacon cannot tell going elsewhere or
-//! closing the tab from a reload or Back and Forward, so the order is cancelled only if the page
-//! does not come back: one watcher per flow waits LEAVE_GRACE after the latest leave, and cancels
-//! unless a collect since shows the page polling again.
+//! Cancelling an order: at once (the page's Cancel button), or when its page was left and does
+//! not come back. The page's `pagehide` beacon cannot tell going elsewhere or closing the tab from
+//! a reload or Back and Forward, so one watcher per flow waits LEAVE_GRACE after the latest leave,
+//! and cancels unless a collect since shows the page polling again.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -9,10 +9,10 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::flow::{BankIdFlows, COLLECT_INTERVAL};
-use crate::audit::RequestMeta;
+use super::flow::{BankIdFlows, COLLECT_INTERVAL, FlowError};
+use crate::audit::{AuditEvent, Detail, EventKind, Outcome, RequestMeta};
 use crate::clock::Timestamp;
-use crate::storage::StorageError;
+use crate::storage::{BankIdFlowRecord, StorageError};
 
 /// How long a left page may take to come back before its order is cancelled: long enough for the
 /// page to poll twice (every 2 s) and so cause a collect.
@@ -40,6 +40,38 @@ impl Leaving {
 }
 
 impl BankIdFlows {
+    /// Cancels the order (the user pressed cancel, or left the page).
+    pub async fn cancel(&self, id: &str, binding: &str, meta: &RequestMeta) -> Result<bool, FlowError> {
+        let Some(rec) = self.load(id, binding).await? else {
+            return Ok(false);
+        };
+        if self.store.finish_bankid_flow(&rec.id, "cancelled", Some("cancelled"), None, self.clock.now()).await? {
+            self.cancelled(&rec, "cancelled", meta).await?;
+        }
+        Ok(true)
+    }
+
+    /// After a flow was cancelled here: the order too, at BankID, and the audit (`why`, a detail key).
+    pub(super) async fn cancelled(
+        &self,
+        rec: &BankIdFlowRecord,
+        why: &'static str,
+        meta: &RequestMeta,
+    ) -> Result<(), FlowError> {
+        self.frames.forget(&rec.id);
+        crate::monitoring::bankid_order("cancelled");
+        if let Err(e) = self.bankid.cancel(&rec.order_ref).await {
+            tracing::warn!(error = %e, "BankID cancel failed; the order expires by itself");
+        }
+        let mut event =
+            AuditEvent::new(EventKind::BankIdCancel, Outcome::Success).detail(Detail::new(why).purpose(&rec.purpose));
+        if let Some(u) = &rec.user_id {
+            event = event.user_id(u);
+        }
+        self.auditor.record(meta, event).await?;
+        Ok(())
+    }
+
     /// The page of a pending order, started in this browser, was left. Nothing happens for a
     /// finished flow or another browser's; a leave while one is awaited moves its deadline.
     pub async fn leave(self: &Arc<Self>, id: &str, binding: &str, meta: &RequestMeta) -> Result<(), StorageError> {
