@@ -84,6 +84,8 @@ impl SqliteStorage {
         let pool = SqlitePoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
+            .test_before_acquire(false)
+            .before_acquire(super::ping_when_idle)
             .connect_with(options)
             .await
             .map_err(StorageError::Open)?;
