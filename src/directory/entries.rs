@@ -3,7 +3,7 @@
 
 use ldap3::SearchEntry;
 
-use super::{DirectoryError, DirectoryUser, PasswordRefusal, PasswordWriteError};
+use super::{DirectoryError, DirectoryUser, PasswordRefusal, PasswordWriteError, PolicyRef};
 
 pub(super) const USER_ATTRS: &[&str] = &[
     "objectGUID",
@@ -16,6 +16,8 @@ pub(super) const USER_ATTRS: &[&str] = &[
     "msDS-User-Account-Control-Computed",
     "isCriticalSystemObject",
 ];
+/// The PSO in force for a user (constructed by AD; absent when the domain's policy applies).
+pub(super) const PSO_ATTR: &str = "msDS-ResultantPSO";
 pub(super) const EXPIRY_ATTR: &str = "msDS-UserPasswordExpiryTimeComputed";
 pub(super) const UF_ACCOUNTDISABLE: u32 = 0x2;
 pub(super) const UF_LOCKOUT: u32 = 0x10;
@@ -46,6 +48,7 @@ pub(super) fn to_user(entry: SearchEntry) -> Option<DirectoryUser> {
         disabled: flags(&entry, "userAccountControl") & UF_ACCOUNTDISABLE != 0,
         locked: flags(&entry, "msDS-User-Account-Control-Computed") & UF_LOCKOUT != 0,
         system: first(&entry, "isCriticalSystemObject").is_some_and(|v| v.eq_ignore_ascii_case("TRUE")),
+        policy: PolicyRef::NotRead,
         dn: entry.dn,
     })
 }

@@ -10,13 +10,13 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::dcs::{Dc, DcStatus, Dcs, Tried};
 use super::entries::{
-    EXPIRY_ATTR, USER_ATTRS, expiry_time, first, old_password_wrong, password_written, to_user, unicode_pwd,
+    EXPIRY_ATTR, PSO_ATTR, USER_ATTRS, expiry_time, first, old_password_wrong, password_written, to_user, unicode_pwd,
 };
-use super::policy::{DOMAIN_ATTRS, PSO_ATTRS};
+use super::policy::{DOMAIN_ATTRS, PSO_ATTRS, PolicyCache};
 use super::pool::PoolStatus;
 use super::{
     BindRefusal, ChangeResult, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordExpiry, PasswordPolicy,
-    PasswordRefusal, PasswordWriteError, Username,
+    PasswordRefusal, PasswordWriteError, PolicyRef, Username,
 };
 use crate::config::DirectorySettings;
 
@@ -27,11 +27,9 @@ pub struct LdapDirectory {
     dcs: Dcs,
     base_dn: String,
     user_filter: String,
-    /// Policies read lately (the domain's under "", PSOs under their DN), with when they were read.
-    /// Which PSO applies to a user is asked every time; what a policy says is kept for
-    /// `policy_cache_seconds`, as it changes seldom and every login and change needs it.
-    policies: std::sync::Mutex<HashMap<String, (std::time::Instant, PasswordPolicy)>>,
-    policy_ttl: std::time::Duration,
+    /// What policies say, kept for `policy_cache_seconds`, as it changes seldom and every login
+    /// and change needs it. Which PSO applies to a user is asked every time.
+    policies: PolicyCache,
     /// The policy-hints control the DC supports (read once from the RootDSE), if any.
     hints: tokio::sync::OnceCell<Option<&'static str>>,
 }
@@ -46,22 +44,9 @@ impl LdapDirectory {
             dcs: Dcs::new(s, bind_password)?,
             base_dn: s.base_dn.clone(),
             user_filter: s.user_filter.clone(),
-            policies: Default::default(),
-            policy_ttl: std::time::Duration::from_secs(s.policy_cache_seconds),
+            policies: PolicyCache::new(std::time::Duration::from_secs(s.policy_cache_seconds)),
             hints: tokio::sync::OnceCell::new(),
         })
-    }
-
-    fn cached_policy(&self, key: &str) -> Option<PasswordPolicy> {
-        let policies = self.policies.lock().unwrap_or_else(|e| e.into_inner());
-        policies.get(key).filter(|(at, _)| at.elapsed() < self.policy_ttl).map(|(_, p)| p.clone())
-    }
-
-    fn keep_policy(&self, key: &str, policy: &PasswordPolicy) {
-        if !self.policy_ttl.is_zero() {
-            let mut policies = self.policies.lock().unwrap_or_else(|e| e.into_inner());
-            policies.insert(key.to_string(), (std::time::Instant::now(), policy.clone()));
-        }
     }
 
     /// How many connections to the first domain controller are open now.
@@ -131,15 +116,21 @@ impl LdapDirectory {
 }
 
 impl LdapDirectory {
-    /// The one user in scope matching `wanted`; none when several match.
+    /// The one user in scope matching `wanted`; none when several match. Which password policy
+    /// applies to them is read in the same search (AD constructs `msDS-ResultantPSO` in subtree
+    /// searches too), so that a login or change needs no second search for it.
     async fn find_one(&self, wanted: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
         let filter = format!("(&{}{wanted})", self.user_filter);
-        let mut entries = self.search_once(None, &self.base_dn, Scope::Subtree, &filter, USER_ATTRS).await?;
+        let attrs: Vec<&str> = USER_ATTRS.iter().copied().chain([PSO_ATTR]).collect();
+        let mut entries = self.search_once(None, &self.base_dn, Scope::Subtree, &filter, &attrs).await?;
         if entries.len() > 1 {
             tracing::warn!(count = entries.len(), "several directory users match one login name; refusing all");
             return Ok(None);
         }
-        Ok(entries.pop().and_then(to_user))
+        Ok(entries.pop().and_then(|entry| {
+            let pso = first(&entry, PSO_ATTR);
+            to_user(entry).map(|user| DirectoryUser { policy: pso.map_or(PolicyRef::Domain, PolicyRef::Pso), ..user })
+        }))
     }
 
     /// Every user in scope, paged, on one service connection.
@@ -176,35 +167,51 @@ impl LdapDirectory {
         Ok(entries)
     }
 
-    /// The policy in force for the user (their PSO when readable), or the domain's.
+    /// The policy in force for the user (their PSO when readable), or the domain's: one search
+    /// for the PSO that applies, then [`Self::read_policy_named`].
     async fn read_policy(
         &self,
         dc: &Dc,
         ldap: &mut Ldap,
         user_dn: Option<&str>,
     ) -> Result<PasswordPolicy, DirectoryError> {
-        if let Some(dn) = user_dn {
-            let user = self.search(dc, ldap, dn, Scope::Base, "(objectClass=*)", &["msDS-ResultantPSO"]).await?;
-            if let Some(pso_dn) = user.first().and_then(|e| first(e, "msDS-ResultantPSO")) {
-                if let Some(policy) = self.cached_policy(&pso_dn) {
+        let pso = match user_dn {
+            Some(dn) => {
+                let user = self.search(dc, ldap, dn, Scope::Base, "(objectClass=*)", &[PSO_ATTR]).await?;
+                user.first().and_then(|e| first(e, PSO_ATTR))
+            }
+            None => None,
+        };
+        self.read_policy_named(dc, ldap, pso.as_deref()).await
+    }
+
+    /// What the PSO `pso_dn` says when it can be read, otherwise (or with no PSO) the domain's
+    /// policy; either kept for `policy_cache_seconds`.
+    async fn read_policy_named(
+        &self,
+        dc: &Dc,
+        ldap: &mut Ldap,
+        pso_dn: Option<&str>,
+    ) -> Result<PasswordPolicy, DirectoryError> {
+        if let Some(pso_dn) = pso_dn {
+            if let Some(policy) = self.policies.get(pso_dn) {
+                return Ok(policy);
+            }
+            let pso = self.search(dc, ldap, pso_dn, Scope::Base, "(objectClass=*)", PSO_ATTRS).await?;
+            match pso.first() {
+                Some(entry) if entry.attrs.contains_key("msDS-MinimumPasswordLength") => {
+                    let policy = PasswordPolicy::from_pso(pso_dn, &entry.attrs);
+                    self.policies.keep(pso_dn, &policy);
                     return Ok(policy);
                 }
-                let pso = self.search(dc, ldap, &pso_dn, Scope::Base, "(objectClass=*)", PSO_ATTRS).await?;
-                match pso.first() {
-                    Some(entry) if entry.attrs.contains_key("msDS-MinimumPasswordLength") => {
-                        let policy = PasswordPolicy::from_pso(&pso_dn, &entry.attrs);
-                        self.keep_policy(&pso_dn, &policy);
-                        return Ok(policy);
-                    }
-                    _ => tracing::warn!(
-                        pso = %pso_dn,
-                        "a fine-grained password policy applies but the service account cannot read it; \
-                         using the domain policy (grant read access to the Password Settings Container)"
-                    ),
-                }
+                _ => tracing::warn!(
+                    pso = %pso_dn,
+                    "a fine-grained password policy applies but the service account cannot read it; \
+                     using the domain policy (grant read access to the Password Settings Container)"
+                ),
             }
         }
-        if let Some(policy) = self.cached_policy("") {
+        if let Some(policy) = self.policies.get("") {
             return Ok(policy);
         }
         let root = self.search(dc, ldap, "", Scope::Base, "(objectClass=*)", &["defaultNamingContext"]).await?;
@@ -215,7 +222,7 @@ impl LdapDirectory {
         let domain = self.search(dc, ldap, &domain_dn, Scope::Base, "(objectClass=*)", DOMAIN_ATTRS).await?;
         let attrs = domain.first().map(|e| e.attrs.clone()).unwrap_or_else(HashMap::new);
         let policy = PasswordPolicy::from_domain(&attrs);
-        self.keep_policy("", &policy);
+        self.policies.keep("", &policy);
         Ok(policy)
     }
 
@@ -373,11 +380,36 @@ impl Directory for LdapDirectory {
     }
 
     async fn password_policy(&self, user_dn: Option<&str>) -> Result<PasswordPolicy, DirectoryError> {
+        if user_dn.is_none()
+            && let Some(policy) = self.policies.get("")
+        {
+            return Ok(policy);
+        }
         self.dcs
             .read(user_dn, |dc| {
                 Box::pin(async move {
                     let mut conn = dc.pools.service().await?;
                     let result = self.read_policy(dc, &mut conn, user_dn).await;
+                    conn.settle(result)
+                })
+            })
+            .await
+    }
+
+    async fn policy_of(&self, user: &DirectoryUser) -> Result<PasswordPolicy, DirectoryError> {
+        let pso = match &user.policy {
+            PolicyRef::NotRead => return self.password_policy(Some(&user.dn)).await,
+            PolicyRef::Domain => None,
+            PolicyRef::Pso(dn) => Some(dn.as_str()),
+        };
+        if let Some(policy) = self.policies.get(pso.unwrap_or("")) {
+            return Ok(policy);
+        }
+        self.dcs
+            .read(Some(&user.dn), |dc| {
+                Box::pin(async move {
+                    let mut conn = dc.pools.service().await?;
+                    let result = self.read_policy_named(dc, &mut conn, pso).await;
                     conn.settle(result)
                 })
             })

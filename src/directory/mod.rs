@@ -40,6 +40,20 @@ pub struct DirectoryUser {
     pub locked: bool,
     /// A built-in account AD itself needs (isCriticalSystemObject: Administrator, Guest, krbtgt).
     pub system: bool,
+    /// Which password policy applies, when it was read with the user.
+    pub policy: PolicyRef,
+}
+
+/// Which password policy applies to a user, as read with them (a single user's look-up reads it;
+/// listings do not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PolicyRef {
+    /// Not read with the user: [`Directory::policy_of`] asks.
+    NotRead,
+    /// The domain's.
+    Domain,
+    /// A fine-grained policy: the DN of its password settings object.
+    Pso(String),
 }
 
 impl DirectoryUser {
@@ -103,6 +117,10 @@ pub trait Directory: Send + Sync + 'static {
 
     /// The password and lockout policy in force for the user, or the domain's when `user_dn` is None.
     async fn password_policy(&self, user_dn: Option<&str>) -> Result<PasswordPolicy, DirectoryError>;
+
+    /// The policy in force for `user`, by the PSO read with them when it was (no search for which
+    /// policy applies), otherwise as [`Self::password_policy`] asks.
+    async fn policy_of(&self, user: &DirectoryUser) -> Result<PasswordPolicy, DirectoryError>;
 
     /// Sets a new password with the service account (`unicodePwd` replaced over LDAPS), optionally
     /// unlocking the account (`lockoutTime: 0`) and requiring a change at next logon (`pwdLastSet: 0`).

@@ -34,7 +34,7 @@ impl NewPasswordRules {
 
     /// The rules for a user's new password.
     pub async fn for_user(&self, user: &DirectoryUser) -> Result<Rules, DirectoryError> {
-        let policy = self.directory.password_policy(Some(&user.dn)).await?;
+        let policy = self.directory.policy_of(user).await?;
         Ok(self.with_policy(user, &policy))
     }
 

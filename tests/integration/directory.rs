@@ -1,7 +1,7 @@
 //! The directory layer alone, against the real DC.
 
 use secrecy::SecretString;
-use stjarna::directory::{BindRefusal, ChangeResult, Directory, LdapDirectory, PasswordCheck, Username};
+use stjarna::directory::{BindRefusal, ChangeResult, Directory, LdapDirectory, PasswordCheck, PolicyRef, Username};
 
 use crate::helpers::TestDc;
 
@@ -36,6 +36,21 @@ async fn a_fine_grained_policy_overrides_the_domain_policy_for_its_users() {
     assert_eq!((policy.lockout_duration_minutes, policy.max_age_days), (60, 1));
     let domain = dir.password_policy(Some(&other.dn)).await.unwrap();
     assert_eq!((domain.min_length, domain.source_pso), (8, None));
+
+    // A user's look-up reads which policy applies in the same search; the policy follows from it.
+    let found = dir.find_user(&Username::Account(user.name.clone())).await.unwrap().unwrap();
+    match &found.policy {
+        PolicyRef::Pso(dn) => assert_eq!(dn.to_lowercase(), pso.to_lowercase()),
+        other => panic!("the PSO was not read with the user: {other:?}"),
+    }
+    assert_eq!(dir.policy_of(&found).await.unwrap().min_length, 14);
+    let found_other = dir.find_user(&Username::Account(other.name.clone())).await.unwrap().unwrap();
+    assert_eq!(found_other.policy, PolicyRef::Domain);
+    assert_eq!(dir.policy_of(&found_other).await.unwrap().min_length, 8);
+    // A listing does not read it: the policy is asked for.
+    let listed = dir.all_users().await.unwrap().into_iter().find(|u| u.id == found.id).unwrap();
+    assert_eq!(listed.policy, PolicyRef::NotRead);
+    assert_eq!(dir.policy_of(&listed).await.unwrap().min_length, 14);
 }
 
 #[tokio::test]
