@@ -89,13 +89,21 @@ pub(super) fn build_state(
     .with_protected_groups(protected_groups(&settings))
     .with_cooldown(settings.enrolment.cooldown_hours as i64 * 3600);
     let throttle = Throttle::new(store.clone(), clock.clone());
-    let login = LoginService::new(&settings, directory.clone(), throttle, auditor.clone());
+    let login = Arc::new(LoginService::new(&settings, directory.clone(), throttle, auditor.clone()));
     let sessions = Sessions::new(
         store.clone(),
         clock.clone(),
         random,
         settings.session.idle_timeout_minutes,
         settings.session.absolute_lifetime_minutes,
+    );
+    let change = crate::change::ChangeService::new(
+        login.clone(),
+        directory.clone(),
+        &settings.password,
+        sessions.clone(),
+        outbox.clone(),
+        auditor.clone(),
     );
     let trusted_proxies: Vec<IpAddr> = settings.server.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect();
     let admin = crate::admin::AdminService::new(
@@ -142,6 +150,7 @@ pub(super) fn build_state(
         trusted_proxies,
         sessions,
         login,
+        change,
         auditor,
         settings,
         store,

@@ -5,10 +5,13 @@
 //! and in time.
 
 mod details;
+mod outcome;
+
+pub use outcome::{Admit, ChangeOutcome, Counted, LoginOutcome, Proved, Reauth, Refusal};
 
 use details::{bind_key, bind_refused, roles_key, with_roles};
 
-use crate::throttle::{Attempt, Reserve};
+use crate::throttle::Reserve;
 pub use crate::throttle::{Limit, Throttle};
 
 use std::sync::Arc;
@@ -21,7 +24,7 @@ use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta}
 use crate::config::Settings;
 use crate::directory::{
     BindRefusal, ChangeResult, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordPolicy,
-    PasswordRefusal, PasswordWriteError, Username,
+    PasswordWriteError, Username,
 };
 use crate::session::{Roles, SessionUser};
 use crate::storage::StorageError;
@@ -32,85 +35,6 @@ pub enum LoginError {
     Directory(#[from] DirectoryError),
     #[error(transparent)]
     Storage(#[from] StorageError),
-}
-
-/// Why a login did not succeed, in terms the user may be told.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Refusal {
-    /// Wrong password, unknown user, or a name that cannot be an account: all read the same.
-    InvalidCredentials,
-    /// Too many failures; try again after this many minutes.
-    Throttled { minutes: i64 },
-    /// Read like `InvalidCredentials`, but this was the last try the limit allows: the next has to
-    /// wait this many minutes (told now, so that nobody is surprised).
-    LastAttempt { minutes: i64 },
-    /// AD refused for a reason the user must know (locked, disabled, must change password...).
-    Directory(BindRefusal),
-}
-
-/// What a password change came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ChangeOutcome {
-    Changed(DirectoryUser),
-    /// The current password or the account was refused (as for a login).
-    Refused(Refusal),
-    /// AD refused the new password.
-    AdRefused(PasswordRefusal),
-}
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum LoginOutcome {
-    Success(SessionUser),
-    Refused(Refusal),
-}
-
-/// What giving the password again (re-authentication in a session) came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reauth {
-    /// The password is right; the roles as AD has them now.
-    Confirmed(Roles),
-    /// Wrong password, or too many failures: the session goes on, nothing is unlocked.
-    Refused(Refusal),
-    /// The account is disabled, locked, expired or gone: the session must end.
-    AccountUnusable,
-}
-
-/// A password try, counted against the address and the user before it is made (record, then
-/// decide), and taken back if the password was right.
-pub struct Counted {
-    ip: Attempt,
-    user: Attempt,
-    /// The user limit's window, for the message on the last try.
-    window_minutes: i64,
-}
-
-impl Counted {
-    /// A wrong password (or an unknown name), as the user is told.
-    fn wrong(&self) -> Refusal {
-        if self.user.last { Refusal::LastAttempt { minutes: self.window_minutes } } else { Refusal::InvalidCredentials }
-    }
-}
-
-/// Whether a password may be tried for a typed name.
-/// A user who proved the current password, with what was read about them on the way.
-pub struct Proved {
-    pub user: DirectoryUser,
-    /// The key the user's failures are counted under.
-    pub user_key: String,
-    /// The password policy that applies to the user, if it could be read.
-    pub policy: Option<PasswordPolicy>,
-}
-
-pub enum Admit {
-    /// `policy`: the user's password policy as read for the lockout threshold (None when it could
-    /// not be read), so that a change reads it once.
-    Go {
-        user: DirectoryUser,
-        user_key: String,
-        counted: Counted,
-        policy: Option<Box<PasswordPolicy>>,
-    },
-    Stop(LoginOutcome),
 }
 
 const USER_SCOPE: &str = "login-user";
@@ -211,7 +135,10 @@ impl LoginService {
             (None, Ok(n)) => format!("name:{}", n.key()),
             (None, Err(_)) => format!("name:{}", audit_name.to_lowercase()),
         };
-        let policy = self.directory.password_policy(user.as_ref().map(|u| u.dn.as_str())).await.ok();
+        let policy = match &user {
+            Some(user) => self.directory.policy_of(user).await.ok(),
+            None => self.directory.password_policy(None).await.ok(),
+        };
         let limit = self.user_limit(policy.as_ref());
         let counted = match self.throttle.reserve(USER_SCOPE, &user_key, limit).await? {
             Reserve::Granted(attempt) => {

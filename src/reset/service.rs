@@ -371,11 +371,6 @@ impl ResetService {
         Ok(Some((self.rules.for_user(&user).await?, user)))
     }
 
-    /// The rules a new password must meet, for the change page (which proves the user first).
-    pub fn password_rules(&self) -> &NewPasswordRules {
-        &self.rules
-    }
-
     /// Takes the flow for its one write, with the day's count, before AD is touched (claim, then
     /// act): of two parallel submissions exactly one writes, and both are counted against the
     /// daily limit only once. None: the write may go ahead; else what to answer.

@@ -5,32 +5,12 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::{html, layout};
-use crate::audit::{AuditEvent, EventKind, Outcome};
-use crate::directory::DirectoryUser;
-use crate::login::{ChangeOutcome, LoginError, Refusal};
-use crate::mail::Notice as MailNotice;
+use crate::change::{ChangeError, ChangeRefusal, ChangeRequest};
+use crate::login::Refusal;
 use crate::reset::{Rule, Rules};
 use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::views::ChangeView;
 use crate::web::{Notice, Page, WebError};
-
-/// The rules for the user, or (name not known yet) the domain's.
-async fn rules(page: &Page, user: Option<&DirectoryUser>) -> Result<Rules, WebError> {
-    let directory_error = |e| page.fail(e);
-    match user {
-        Some(u) => page.state.reset.password_rules().for_user(u).await.map_err(directory_error),
-        None => {
-            let policy = page.state.login.domain_policy().await.map_err(directory_error)?;
-            let p = &page.state.settings.password;
-            let local = crate::reset::LocalRules {
-                min_length: p.min_length,
-                banned_words: p.banned_words.clone(),
-                check_common: p.check_common,
-            };
-            Ok(Rules::new(&policy, &local, "", ""))
-        }
-    }
-}
 
 #[allow(clippy::too_many_arguments)]
 fn render(
@@ -78,12 +58,12 @@ pub async fn show(page: Page, q: web::Query<Query>) -> Result<HttpResponse, WebE
     // and (once the current password was proved) the account whose rules apply.
     let refused = page.notice();
     let field = |name| refused.as_ref().and_then(|n| n.get(name)).unwrap_or_default();
-    let user = match (page.session(), field("proved")) {
-        (Some(s), _) => page.state.login.user(&s.user.user_id).await.map_err(|e| page.fail(e))?,
+    let user_id = match (page.session(), field("proved")) {
+        (Some(s), _) => Some(s.user.user_id.as_str()),
         (None, "") => None,
-        (None, proved) => page.state.login.user(proved).await.map_err(|e| page.fail(e))?,
+        (None, proved) => Some(proved),
     };
-    let rules = rules(&page, user.as_ref()).await?;
+    let rules = page.state.change.form_rules(user_id).await.map_err(|e| page.fail(e))?;
     let broken: Vec<Rule> =
         rules.rules.iter().filter(|r| field("broken").split(',').any(|b| b == r.id())).cloned().collect();
     let notice = match q.why.as_str() {
@@ -128,80 +108,43 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
     };
     let (current, new, repeat) =
         (SecretString::from(form.current), SecretString::from(form.password), SecretString::from(form.repeat));
-    let directory_down = |e: &dyn std::fmt::Display| {
-        tracing::error!(reference = %page.meta.request_id, error = %e, "change: directory unavailable");
-        Notice::error("login.error.directory_down").reference(&page.meta.request_id)
-    };
     // Post/redirect/get: every refusal goes back to the form with its message, so a reload
     // sends no password to AD again.
     let refuse = |notice: Notice| Ok(page.redirect_with("/change", &notice.field("u", &typed)));
-    // Nothing about the account (its rules name the user and mark privileged accounts) before the
-    // current password is proved: until then every answer is the domain's, throttled and timed
-    // like a login.
-    let proved = page.state.login.prove_current(&typed, &current, &page.meta).await;
-    let (user, user_key, policy) = match proved {
-        Ok(Ok(proved)) => (proved.user, proved.user_key, proved.policy),
-        Ok(Err(refusal)) => {
-            return refuse(match refusal {
-                Refusal::InvalidCredentials => Notice::error("change.error.current"),
-                Refusal::LastAttempt { minutes } => {
-                    Notice::error("change.error.current").also("login.error.last_attempt").arg("minutes", minutes)
-                }
-                Refusal::Throttled { minutes } => Notice::error("login.error.throttled").arg("minutes", minutes),
-                Refusal::Directory(r) => Notice::error(r.message_key()),
-            });
-        }
-        Err(LoginError::Directory(e)) => return refuse(directory_down(&e)),
-        Err(LoginError::Storage(e)) => return Err(page.fail(e)),
+    let request = ChangeRequest {
+        typed: &typed,
+        current: &current,
+        new: &new,
+        repeat: &repeat,
+        keep_session: page.session_token.as_deref().filter(|_| page.session().is_some()),
     };
-    let rules =
-        page.state.reset.password_rules().for_user_with(&user, policy.as_ref()).await.map_err(|e| page.fail(e))?;
-    let broken = page.state.reset.password_rules().broken(&rules, &new, &repeat).await;
-    // The current password was proved in this browser: the form may show this account's rules.
-    let user_id = user.id.clone();
-    let proved = |notice: Notice| if page.session().is_none() { notice.field("proved", &user_id) } else { notice };
-    if !broken.is_empty() {
-        let ids: Vec<&str> = broken.iter().map(|r| r.id()).collect();
-        let event = AuditEvent::new(EventKind::PasswordChange, Outcome::Failure)
-            .username(&user.account_name)
-            .user_id(&user.id)
-            .detail(crate::reset::rules_refused(&broken));
-        page.state.auditor.record(&page.meta, event).await.map_err(|e| page.fail(e))?;
-        return refuse(proved(Notice::error("password.error.rules").field("broken", ids.join(","))));
-    }
-    let outcome = page.state.login.change_password(user, &user_key, &current, &new, &page.meta).await;
-    let notice = match outcome {
-        Ok(ChangeOutcome::Changed(user)) => {
-            // Every other session of the user ends; this one (if any) goes on. The password is
-            // changed whatever happens next: a failure here is logged, and the page still says so
-            // (an error page would invite a reload, which sends the old password to AD again).
-            let this = page.session_token.as_deref().filter(|_| page.session().is_some());
-            if let Err(e) = page.state.sessions.end_all_for(&user.id, this).await {
-                tracing::error!(reference = %page.meta.request_id, error = %e, "change: other sessions not ended");
-            }
-            if let Some(mail) = &user.mail {
-                let notified =
-                    page.state.outbox.notify(mail, user.name_to_show(), MailNotice::PasswordChanged, &page.meta).await;
-                if let Err(e) = notified {
-                    tracing::error!(reference = %page.meta.request_id, error = %e, "change: notice not queued");
-                }
-            }
+    // The account whose current password was proved in this browser: the form may show its rules.
+    let proved = |notice: Notice, id: &str| if page.session().is_none() { notice.field("proved", id) } else { notice };
+    let notice = match page.state.change.change(request, &page.meta).await {
+        Ok(Ok(())) => {
             // Post/redirect/get: a reload shows the outcome again instead of sending the old
             // password once more (which AD would count as a failed logon).
-            let seed = page.binding();
-            let receipt = page.state.csrf.receipt(seed, CHANGED, page.state.clock.now());
+            let receipt = page.state.csrf.receipt(page.binding(), CHANGED, page.state.clock.now());
             return Ok(super::see_other(&format!("/change?done={receipt}")).finish());
         }
-        Ok(ChangeOutcome::Refused(Refusal::InvalidCredentials | Refusal::LastAttempt { .. })) => {
-            Notice::error("change.error.current")
+        Ok(Err(ChangeRefusal::Current(refusal))) => match refusal {
+            Refusal::InvalidCredentials => Notice::error("change.error.current"),
+            Refusal::LastAttempt { minutes } => {
+                Notice::error("change.error.current").also("login.error.last_attempt").arg("minutes", minutes)
+            }
+            Refusal::Throttled { minutes } => Notice::error("login.error.throttled").arg("minutes", minutes),
+            Refusal::Directory(r) => Notice::error(r.message_key()),
+        },
+        Ok(Err(ChangeRefusal::Rules { broken, proved: id })) => {
+            let ids: Vec<&str> = broken.iter().map(|r| r.id()).collect();
+            proved(Notice::error("password.error.rules").field("broken", ids.join(",")), &id)
         }
-        Ok(ChangeOutcome::Refused(Refusal::Throttled { minutes })) => {
-            Notice::error("login.error.throttled").arg("minutes", minutes)
+        Ok(Err(ChangeRefusal::Directory { refusal, proved: id })) => proved(Notice::error(refusal.message_key()), &id),
+        Err(ChangeError::Directory(e)) => {
+            tracing::error!(reference = %page.meta.request_id, error = %e, "change: directory unavailable");
+            Notice::error("login.error.directory_down").reference(&page.meta.request_id)
         }
-        Ok(ChangeOutcome::Refused(Refusal::Directory(r))) => Notice::error(r.message_key()),
-        Ok(ChangeOutcome::AdRefused(r)) => proved(Notice::error(r.message_key())),
-        Err(LoginError::Directory(e)) => directory_down(&e),
-        Err(LoginError::Storage(e)) => return Err(page.fail(e)),
+        Err(ChangeError::Storage(e)) => return Err(page.fail(e)),
     };
     refuse(notice)
 }

@@ -1,0 +1,158 @@
+//! Changing a password with the current one, logged in or not.
+//!
+//! The current password is proved first, throttled, counted and timed like a login
+//! ([`LoginService::prove_current`]): nothing about the account, not even its rules, is told
+//! before that. Then the new password is checked against the user's rules, written to AD in one
+//! modify (AD checks the current password again and enforces history and minimum age), the
+//! user's other sessions end and they are told by mail.
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+
+use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
+use crate::config::PasswordSettings;
+use crate::directory::{Directory, DirectoryError, DirectoryUser, PasswordRefusal};
+use crate::login::{ChangeOutcome, LoginError, LoginService, Refusal};
+use crate::mail::{Notice as MailNotice, Outbox};
+use crate::reset::{LocalRules, NewPasswordRules, Rule, Rules, rules_refused};
+use crate::session::Sessions;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChangeError {
+    /// The directory could not be asked (the user is told to try again later).
+    #[error(transparent)]
+    Directory(#[from] DirectoryError),
+    #[error(transparent)]
+    Storage(#[from] crate::storage::StorageError),
+}
+
+impl From<LoginError> for ChangeError {
+    fn from(e: LoginError) -> Self {
+        match e {
+            LoginError::Directory(e) => Self::Directory(e),
+            LoginError::Storage(e) => Self::Storage(e),
+        }
+    }
+}
+
+/// Why a change did not happen, in terms the user may be told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeRefusal {
+    /// The current password or the account was refused, or the limit was reached: as for a login.
+    Current(Refusal),
+    /// The new password breaks these of the user's rules. `proved`: the account whose current
+    /// password was proved (so that the form may show its rules).
+    Rules { broken: Vec<Rule>, proved: String },
+    /// AD refused the new password (history, minimum age, its own complexity check...).
+    Directory { refusal: PasswordRefusal, proved: String },
+}
+
+/// What a user asks for.
+pub struct ChangeRequest<'a> {
+    /// The account name typed, or the session's.
+    pub typed: &'a str,
+    pub current: &'a SecretString,
+    pub new: &'a SecretString,
+    pub repeat: &'a SecretString,
+    /// The session to keep when every other session of the user ends (the one changing, if any).
+    pub keep_session: Option<&'a str>,
+}
+
+pub struct ChangeService {
+    login: Arc<LoginService>,
+    directory: Arc<dyn Directory>,
+    rules: NewPasswordRules,
+    local: LocalRules,
+    sessions: Sessions,
+    outbox: Outbox,
+    auditor: Auditor,
+}
+
+impl ChangeService {
+    pub fn new(
+        login: Arc<LoginService>,
+        directory: Arc<dyn Directory>,
+        password: &PasswordSettings,
+        sessions: Sessions,
+        outbox: Outbox,
+        auditor: Auditor,
+    ) -> Self {
+        Self {
+            login,
+            rules: NewPasswordRules::new(directory.clone(), password),
+            local: LocalRules {
+                min_length: password.min_length,
+                banned_words: password.banned_words.clone(),
+                check_common: password.check_common,
+            },
+            directory,
+            sessions,
+            outbox,
+            auditor,
+        }
+    }
+
+    /// The rules the form shows: the account's when `user_id` is known (the session's, or one
+    /// whose current password was proved in this browser), otherwise the domain's.
+    pub async fn form_rules(&self, user_id: Option<&str>) -> Result<Rules, DirectoryError> {
+        let user = match user_id {
+            Some(id) => self.directory.find_user_by_id(id).await?,
+            None => None,
+        };
+        match user {
+            Some(user) => self.rules.for_user(&user).await,
+            None => {
+                let policy = self.directory.password_policy(None).await?;
+                Ok(Rules::new(&policy, &self.local, "", ""))
+            }
+        }
+    }
+
+    /// Changes the password, or says why not. On success the password is changed whatever
+    /// happens after the write: ending the other sessions or queueing the mail may fail, and is
+    /// logged, but the change is reported (a refusal would invite sending the old password again).
+    pub async fn change(
+        &self,
+        request: ChangeRequest<'_>,
+        meta: &RequestMeta,
+    ) -> Result<Result<(), ChangeRefusal>, ChangeError> {
+        let proved = match self.login.prove_current(request.typed, request.current, meta).await? {
+            Ok(proved) => proved,
+            Err(refusal) => return Ok(Err(ChangeRefusal::Current(refusal))),
+        };
+        let (user, user_key) = (proved.user, proved.user_key);
+        let rules = self.rules.for_user_with(&user, proved.policy.as_ref()).await?;
+        let broken = self.rules.broken(&rules, request.new, request.repeat).await;
+        if !broken.is_empty() {
+            let event = AuditEvent::new(EventKind::PasswordChange, Outcome::Failure)
+                .username(&user.account_name)
+                .user_id(&user.id)
+                .detail(rules_refused(&broken));
+            self.auditor.record(meta, event).await?;
+            return Ok(Err(ChangeRefusal::Rules { broken, proved: user.id }));
+        }
+        let proved_id = user.id.clone();
+        match self.login.change_password(user, &user_key, request.current, request.new, meta).await? {
+            ChangeOutcome::Changed(user) => {
+                self.after_change(&user, request.keep_session, meta).await;
+                Ok(Ok(()))
+            }
+            ChangeOutcome::Refused(refusal) => Ok(Err(ChangeRefusal::Current(refusal))),
+            ChangeOutcome::AdRefused(refusal) => Ok(Err(ChangeRefusal::Directory { refusal, proved: proved_id })),
+        }
+    }
+
+    /// Every other session of the user ends; they are told by mail (when AD has an address).
+    async fn after_change(&self, user: &DirectoryUser, keep_session: Option<&str>, meta: &RequestMeta) {
+        if let Err(e) = self.sessions.end_all_for(&user.id, keep_session).await {
+            tracing::error!(reference = %meta.request_id, error = %e, "change: other sessions not ended");
+        }
+        if let Some(mail) = &user.mail {
+            let notified = self.outbox.notify(mail, user.name_to_show(), MailNotice::PasswordChanged, meta).await;
+            if let Err(e) = notified {
+                tracing::error!(reference = %meta.request_id, error = %e, "change: notice not queued");
+            }
+        }
+    }
+}

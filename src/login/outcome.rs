@@ -1,0 +1,84 @@
+//! What a login, a change or a re-authentication came to, and the counted try behind each.
+
+use crate::directory::{BindRefusal, DirectoryUser, PasswordPolicy, PasswordRefusal};
+use crate::session::{Roles, SessionUser};
+use crate::throttle::Attempt;
+
+/// Why a login did not succeed, in terms the user may be told.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Wrong password, unknown user, or a name that cannot be an account: all read the same.
+    InvalidCredentials,
+    /// Too many failures; try again after this many minutes.
+    Throttled { minutes: i64 },
+    /// Read like `InvalidCredentials`, but this was the last try the limit allows: the next has to
+    /// wait this many minutes (told now, so that nobody is surprised).
+    LastAttempt { minutes: i64 },
+    /// AD refused for a reason the user must know (locked, disabled, must change password...).
+    Directory(BindRefusal),
+}
+
+/// What a password change came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ChangeOutcome {
+    Changed(DirectoryUser),
+    /// The current password or the account was refused (as for a login).
+    Refused(Refusal),
+    /// AD refused the new password.
+    AdRefused(PasswordRefusal),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginOutcome {
+    Success(SessionUser),
+    Refused(Refusal),
+}
+
+/// What giving the password again (re-authentication in a session) came to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Reauth {
+    /// The password is right; the roles as AD has them now.
+    Confirmed(Roles),
+    /// Wrong password, or too many failures: the session goes on, nothing is unlocked.
+    Refused(Refusal),
+    /// The account is disabled, locked, expired or gone: the session must end.
+    AccountUnusable,
+}
+
+/// A password try, counted against the address and the user before it is made (record, then
+/// decide), and taken back if the password was right.
+pub struct Counted {
+    pub(super) ip: Attempt,
+    pub(super) user: Attempt,
+    /// The user limit's window, for the message on the last try.
+    pub(super) window_minutes: i64,
+}
+
+impl Counted {
+    /// A wrong password (or an unknown name), as the user is told.
+    pub(super) fn wrong(&self) -> Refusal {
+        if self.user.last { Refusal::LastAttempt { minutes: self.window_minutes } } else { Refusal::InvalidCredentials }
+    }
+}
+
+/// A user who proved the current password, with what was read about them on the way.
+pub struct Proved {
+    pub user: DirectoryUser,
+    /// The key the user's failures are counted under.
+    pub user_key: String,
+    /// The password policy that applies to the user, if it could be read.
+    pub policy: Option<PasswordPolicy>,
+}
+
+/// Whether a password may be tried for a typed name.
+pub enum Admit {
+    /// `policy`: the user's password policy as read for the lockout threshold (None when it could
+    /// not be read), so that a change reads it once.
+    Go {
+        user: DirectoryUser,
+        user_key: String,
+        counted: Counted,
+        policy: Option<Box<PasswordPolicy>>,
+    },
+    Stop(LoginOutcome),
+}
