@@ -74,11 +74,6 @@ impl LoginService {
         }
     }
 
-    /// The domain policy (the directory keeps it for `directory.policy_cache_seconds`).
-    pub async fn domain_policy(&self) -> Result<PasswordPolicy, DirectoryError> {
-        self.directory.password_policy(None).await
-    }
-
     /// Failures allowed per user: the configured number, but always `lockout_margin` short of AD's
     /// threshold (the user's fine-grained one where a PSO applies), counted over at least as long
     /// as AD remembers failures (its observation window).
@@ -332,7 +327,15 @@ impl LoginService {
         };
         match self.directory.change_password(&user.dn, current, new).await {
             Ok(ChangeResult::Changed) => {
-                self.auditor.record(meta, audit(Outcome::Success, Detail::new("changed"))).await?;
+                // The password is changed whatever happens next: a failure to record it is logged
+                // (with the entry), not reported as the change failing, so that what follows a
+                // change (ending the other sessions, the mail) still happens.
+                if let Err(e) = self.auditor.record(meta, audit(Outcome::Success, Detail::new("changed"))).await {
+                    tracing::error!(
+                        reference = %meta.request_id, user_id = %user.id, error = %e,
+                        "change: the password was changed but the audit entry was not written"
+                    );
+                }
                 Ok(ChangeOutcome::Changed(user))
             }
             Ok(ChangeResult::CurrentRefused(refusal)) => {

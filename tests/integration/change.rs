@@ -1,6 +1,6 @@
 //! Changing a password knowing the current one, against Samba AD.
 
-use crate::helpers::{TestApp, csrf_in, location, spawn_app, text_of};
+use crate::helpers::{TestApp, csrf_in, location, new_client, spawn_app, text_of};
 
 const NEW: &str = "Tre-glada-kor-på-bete7";
 
@@ -70,6 +70,34 @@ async fn a_logged_in_user_changes_the_password() {
         && a.outcome == "failure"
         && a.detail.as_deref().is_some_and(|d| d.starts_with("refused by local rules"))));
     assert_eq!(dc.bind(&user.dn, NEW).await.0, 0, "unchanged");
+}
+
+/// A change ends the user's other sessions (someone who had the old password and a session loses
+/// it), keeps the one that changed, and tells the user by mail.
+#[tokio::test]
+async fn a_change_ends_the_other_sessions_and_is_told_by_mail() {
+    let dc = require_dc!();
+    let user = dc.create_user("chgends").await;
+    let mut app = spawn_app(&dc).await;
+    app.login(&user.name, &user.password).await;
+    let elsewhere = std::mem::replace(&mut app.client, new_client());
+    app.login(&user.name, &user.password).await;
+    let theirs = |sessions: Vec<stjarna::storage::SessionRecord>| {
+        sessions.into_iter().filter(|s| s.account_name == user.name).count()
+    };
+    assert_eq!(theirs(app.sessions().await), 2);
+    assert!(change(&app, None, &user.password, NEW).await.starts_with("Ditt lösenord är bytt"));
+    assert_eq!(theirs(app.sessions().await), 1, "the other session ended");
+    assert!(app.get_html("/").await.contains("href=\"/change\""), "this one goes on");
+    let mine = std::mem::replace(&mut app.client, elsewhere);
+    assert_ne!(app.get("/").await.status(), 200, "the other browser is logged out");
+    app.client = mine;
+    let mails: Vec<(String, String)> = app.store().await.fetch_all("SELECT recipient, subject FROM mail_outbox").await;
+    let to = format!("{}@example.test", user.name);
+    assert!(
+        mails.iter().any(|(r, s)| r.eq_ignore_ascii_case(&to) && s.ends_with("ditt lösenord har bytts")),
+        "{mails:?}"
+    );
 }
 
 #[tokio::test]
