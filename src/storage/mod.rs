@@ -488,25 +488,6 @@ pub trait Storage:
     async fn ping(&self) -> Result<(), StorageError>;
 }
 
-/// A pooled connection idle for longer than this is asked whether it still works before it is
-/// handed out (the server may have restarted, or a firewall dropped it, meanwhile).
-const PING_AFTER_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// The pools' check before handing out a connection: a ping, but only after it sat idle for
-/// [`PING_AFTER_IDLE`]. sqlx's default pings on every acquire, which is one more round trip (to
-/// the SQLite worker thread, or to PostgreSQL) for each statement under load.
-fn ping_when_idle<C: sqlx::Connection>(
-    conn: &mut C,
-    meta: sqlx::pool::PoolConnectionMetadata,
-) -> futures_util::future::BoxFuture<'_, Result<bool, sqlx::Error>> {
-    Box::pin(async move {
-        if meta.idle_for >= PING_AFTER_IDLE {
-            conn.ping().await?;
-        }
-        Ok(true)
-    })
-}
-
 /// Opens the database named by `url` and brings its schema up to date.
 pub async fn open(
     url: &str,

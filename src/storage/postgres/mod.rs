@@ -62,8 +62,6 @@ impl PgStorage {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
-            .test_before_acquire(false)
-            .before_acquire(super::ping_when_idle)
             .connect_with(options.clone())
             .await
             .map_err(StorageError::Open)?;

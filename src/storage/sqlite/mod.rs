@@ -65,6 +65,27 @@ fn own(database: &std::path::Path) -> Result<Option<std::sync::Arc<std::fs::File
     }
 }
 
+/// A pooled SQLite connection idle for longer than this is asked whether it still works before it
+/// is handed out.
+const PING_AFTER_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// The SQLite pool's check before handing out a connection: a ping, but only after it sat idle for
+/// [`PING_AFTER_IDLE`]. sqlx's default pings on every acquire, one more round trip to the
+/// connection's worker thread before each statement; a connection to a file of our own does not go
+/// stale under load. (PostgreSQL keeps sqlx's ping on every acquire: after a restart or a
+/// fail-over, a dead connection is replaced instead of failing a request.)
+fn ping_when_idle<C: sqlx::Connection>(
+    conn: &mut C,
+    meta: sqlx::pool::PoolConnectionMetadata,
+) -> futures_util::future::BoxFuture<'_, Result<bool, sqlx::Error>> {
+    Box::pin(async move {
+        if meta.idle_for >= PING_AFTER_IDLE {
+            conn.ping().await?;
+        }
+        Ok(true)
+    })
+}
+
 impl SqliteStorage {
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, StorageError> {
         let options = SqliteConnectOptions::from_str(url)
@@ -85,7 +106,7 @@ impl SqliteStorage {
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
             .test_before_acquire(false)
-            .before_acquire(super::ping_when_idle)
+            .before_acquire(ping_when_idle)
             .connect_with(options)
             .await
             .map_err(StorageError::Open)?;
