@@ -71,7 +71,8 @@ pub struct Page {
     pub csrf_seed: Option<String>,
     pub auth: Auth,
     pub session_token: Option<String>,
-    /// The request's query string (for a redirect's notice, see `web::notice`).
+    /// The request's path and query string (for a redirect's notice, see `web::notice`).
+    pub path: String,
     pub query: String,
 }
 
@@ -210,8 +211,8 @@ impl FromRequest for Page {
                     Err(e) => return Err(WebError::internal(e.into(), lang, &meta.request_id)),
                 },
             };
-            let query = req.query_string().to_string();
-            Ok(Page { state, lang, meta, csrf_token, csrf_seed: seed, auth, session_token, query })
+            let (path, query) = (req.path().to_string(), req.query_string().to_string());
+            Ok(Page { state, lang, meta, csrf_token, csrf_seed: seed, auth, session_token, path, query })
         })
     }
 }

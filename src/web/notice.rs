@@ -1,7 +1,8 @@
 //! Post/redirect/get for what a POST has to say when no flow keeps it: the message (catalogue
-//! keys and their arguments) travels in the address the POST redirects to, signed for this browser
-//! and for ten minutes. A reload shows the same message and sends nothing again; a link someone
-//! else made shows nothing, so nobody can put words (or a username) on our page.
+//! keys and their arguments) travels in the address the POST redirects to, signed for this browser,
+//! that page and ten minutes. A reload shows the same message and sends nothing again; a link
+//! someone else made shows nothing, so nobody can put words (or a username) on our page, and a
+//! message moved to another page shows nothing there.
 
 use actix_web::HttpResponse;
 
@@ -152,7 +153,8 @@ impl Page {
     pub fn redirect_with(&self, to: &str, notice: &Notice) -> HttpResponse {
         let payload = notice.encode();
         let seed = self.binding();
-        let receipt = self.state.csrf.receipt(seed, &format!("{WHAT}\0{payload}"), self.state.clock.now());
+        let path = to.split('?').next().unwrap_or(to);
+        let receipt = self.state.csrf.receipt(seed, &signed(path, &payload), self.state.clock.now());
         let query =
             serde_urlencoded::to_string([("note", payload.as_str()), ("sig", receipt.as_str())]).unwrap_or_default();
         let sep = if to.contains('?') { '&' } else { '?' };
@@ -166,7 +168,7 @@ impl Page {
         let (payload, receipt) = (get("note")?, get("sig")?);
         let seed = self.csrf_seed.as_deref().filter(|s| !s.is_empty())?;
         let now = self.state.clock.now();
-        let genuine = self.state.csrf.verify_receipt(seed, &format!("{WHAT}\0{payload}"), receipt, now, NOTICE_SECONDS);
+        let genuine = self.state.csrf.verify_receipt(seed, &signed(&self.path, payload), receipt, now, NOTICE_SECONDS);
         if genuine { Notice::decode(payload) } else { None }
     }
 
@@ -174,6 +176,11 @@ impl Page {
     pub fn notice_text(&self) -> Option<(String, &'static str)> {
         self.notice().map(|n| (n.text(self), n.tone.class()))
     }
+}
+
+/// What a notice's signature covers: what it is, the page it is for, and the message.
+fn signed(path: &str, payload: &str) -> String {
+    format!("{WHAT}\0{path}\0{payload}")
 }
 
 /// The longest value a notice carries, in characters.

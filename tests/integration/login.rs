@@ -2,7 +2,7 @@
 
 use std::time::Instant;
 
-use crate::helpers::{location, new_client, spawn_app, spawn_app_with, text_of};
+use crate::helpers::{csrf_in, location, new_client, spawn_app, spawn_app_with, text_of};
 
 #[tokio::test]
 async fn the_right_password_logs_in_with_any_of_the_three_name_forms() {
@@ -168,6 +168,31 @@ async fn throttling_stops_well_before_the_domain_locks_the_account() {
     assert_eq!(app.login(&user.name, &user.password).await.status(), 303);
 }
 
+/// A fine-grained policy (PSO) that locks sooner than the domain is obeyed: the portal reads
+/// which policy applies with the user and stops before the PSO's threshold, on the login page and
+/// on the change page alike.
+#[tokio::test]
+async fn a_stricter_fine_grained_policy_never_lets_ad_lock_the_account() {
+    let dc = require_dc!();
+    let user = dc.create_user("psolock").await;
+    // The PSO locks at 3 (the domain at 5): with the margin of 2 one failure is all AD may see.
+    dc.create_pso(&user.dn, 8, 3).await;
+    let app = spawn_app(&dc).await;
+    let first = app.login_error(&user.name, "wrong").await;
+    assert!(first.starts_with("Fel användarnamn eller lösenord. Det var sista försöket"), "{first}");
+    for _ in 0..3 {
+        assert!(app.login_error(&user.name, "wrong").await.contains("För många"));
+    }
+    let csrf = csrf_in(&app.get_html("/change").await);
+    let form =
+        [("csrf", csrf.as_str()), ("username", &user.name), ("current", "wrong"), ("password", "x"), ("repeat", "x")];
+    let refused = app.error_after(app.post("/change", &form).await, "password-error").await;
+    assert!(refused.contains("För många"), "{refused}");
+    assert_eq!(dc.attr(&user.dn, "badPwdCount").await.as_deref(), Some("1"));
+    assert_eq!(dc.attr(&user.dn, "lockoutTime").await.unwrap_or("0".into()), "0", "AD never locked the account");
+    assert_eq!(dc.bind(&user.dn, &user.password).await.0, 0);
+}
+
 #[tokio::test]
 async fn unknown_users_are_throttled_like_known_ones() {
     let dc = require_dc!();
@@ -238,6 +263,9 @@ async fn reloading_a_refused_login_tries_no_password() {
     assert_ne!(forged, page, "the note carries the name typed");
     let html = app.get_html(&forged).await;
     assert!(text_of(&html, "login-error").is_none() && !html.contains("mallory"), "{html}");
+    // Moved to another page that shows notices and a name typed (the change form): nothing there.
+    let html = app.get_html(&format!("/change?{query}")).await;
+    assert!(text_of(&html, "password-error").is_none() && !html.contains(&user.name), "{html}");
     // The same address in another browser (a link someone sent) shows no message and no name.
     let mine = std::mem::replace(&mut app.client, new_client());
     let html = app.get_html(&page).await;
