@@ -29,6 +29,14 @@ function request()
   return req
 end
 
+-- BENCH_DELAY_MS: a pause before each request of a connection (the paced scenario: about as few
+-- logins a second as the change scenario gets changes, to show what a request costs the portal
+-- when it sits idle between requests).
+local pause = tonumber(os.getenv("BENCH_DELAY_MS") or "0")
+function delay()
+  return pause
+end
+
 function response(status, headers, body)
   -- actix-web sends header names in lower case.
   local location = headers["location"] or headers["Location"]
