@@ -71,8 +71,9 @@ pub struct Page {
     pub csrf_seed: Option<String>,
     pub auth: Auth,
     pub session_token: Option<String>,
-    /// The request's path and query string (for a redirect's notice, see `web::notice`).
+    /// The request's path (a redirect's notice is bound to it, see `web::notice`).
     pub path: String,
+    /// The request's query string (where a redirect's notice travels).
     pub query: String,
 }
 

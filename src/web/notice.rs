@@ -149,7 +149,8 @@ impl Notice {
 }
 
 impl Page {
-    /// A 303 to `to` (a path on this site, without a query) that shows `notice` there.
+    /// A 303 to `to` (a path on this site, with or without a query) that shows `notice` there; the
+    /// signature covers the path, not the query.
     pub fn redirect_with(&self, to: &str, notice: &Notice) -> HttpResponse {
         let payload = notice.encode();
         let seed = self.binding();

@@ -264,7 +264,10 @@ async fn reloading_a_refused_login_tries_no_password() {
     let html = app.get_html(&forged).await;
     assert!(text_of(&html, "login-error").is_none() && !html.contains("mallory"), "{html}");
     // Moved to another page that shows notices and a name typed (the change form): nothing there.
-    let html = app.get_html(&format!("/change?{query}")).await;
+    let res = app.get(&format!("/change?{query}")).await;
+    assert_eq!(res.status(), 200);
+    let html = res.text().await.unwrap();
+    assert!(html.contains("id=\"current\""), "the change form: {html}");
     assert!(text_of(&html, "password-error").is_none() && !html.contains(&user.name), "{html}");
     // The same address in another browser (a link someone sent) shows no message and no name.
     let mine = std::mem::replace(&mut app.client, new_client());

@@ -125,7 +125,8 @@ pub struct CodeQuery {
 
 /// The caller's code: the field while it is open, the outcome once it is decided.
 pub async fn show_code(page: Page, id: web::Path<String>, q: web::Query<CodeQuery>) -> Result<HttpResponse, WebError> {
-    let session = match guard(&page, "/admin/verify", Roles::can_view_users) {
+    // After re-authentication, back to this code page (its query and message included).
+    let session = match guard(&page, &page.path, Roles::can_view_users) {
         Guarded::Yes(s) => s,
         Guarded::No(res) => return Ok(res),
     };
