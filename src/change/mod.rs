@@ -15,7 +15,7 @@ use crate::config::PasswordSettings;
 use crate::directory::{Directory, DirectoryError, DirectoryUser, PasswordRefusal};
 use crate::login::{ChangeOutcome, LoginError, LoginService, Refusal};
 use crate::mail::{Notice as MailNotice, Outbox};
-use crate::reset::{LocalRules, NewPasswordRules, Rule, Rules, rules_refused};
+use crate::reset::{NewPasswordRules, Rule, Rules, rules_refused};
 use crate::session::Sessions;
 
 #[derive(Debug, thiserror::Error)]
@@ -63,7 +63,6 @@ pub struct ChangeService {
     login: Arc<LoginService>,
     directory: Arc<dyn Directory>,
     rules: NewPasswordRules,
-    local: LocalRules,
     sessions: Sessions,
     outbox: Outbox,
     auditor: Auditor,
@@ -78,19 +77,7 @@ impl ChangeService {
         outbox: Outbox,
         auditor: Auditor,
     ) -> Self {
-        Self {
-            login,
-            rules: NewPasswordRules::new(directory.clone(), password),
-            local: LocalRules {
-                min_length: password.min_length,
-                banned_words: password.banned_words.clone(),
-                check_common: password.check_common,
-            },
-            directory,
-            sessions,
-            outbox,
-            auditor,
-        }
+        Self { login, rules: NewPasswordRules::new(directory.clone(), password), directory, sessions, outbox, auditor }
     }
 
     /// The rules the form shows: the account's when `user_id` is known (the session's, or one
@@ -102,10 +89,7 @@ impl ChangeService {
         };
         match user {
             Some(user) => self.rules.for_user(&user).await,
-            None => {
-                let policy = self.directory.password_policy(None).await?;
-                Ok(Rules::new(&policy, &self.local, "", ""))
-            }
+            None => self.rules.for_domain().await,
         }
     }
 

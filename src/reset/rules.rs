@@ -32,6 +32,13 @@ impl NewPasswordRules {
         }
     }
 
+    /// The domain's rules with ours, for a form that does not know the user yet (no personal
+    /// names to refuse).
+    pub async fn for_domain(&self) -> Result<Rules, DirectoryError> {
+        let policy = self.directory.password_policy(None).await?;
+        Ok(Rules::new(&policy, &self.local, "", ""))
+    }
+
     /// The rules for a user's new password.
     pub async fn for_user(&self, user: &DirectoryUser) -> Result<Rules, DirectoryError> {
         let policy = self.directory.policy_of(user).await?;
