@@ -142,10 +142,7 @@ impl ExpiryReminders {
             .arg("expires", crate::clock::format_utc(expiry.expires_at))
             .arg("how_key", how)
             .arg("number", masked.unwrap_or_default());
-        let event = AuditEvent::new(EventKind::ExpiryReminder, outcome)
-            .username(&user.account_name)
-            .user_id(&user.id)
-            .detail(detail);
+        let event = AuditEvent::new(EventKind::ExpiryReminder, outcome).about(user).detail(detail);
         self.auditor.record(&job_meta(self.lang), event).await?;
         Ok(())
     }

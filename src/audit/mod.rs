@@ -135,6 +135,10 @@ impl AuditEvent {
         self.user_id = Some(id.into());
         self
     }
+    /// The entry is about this directory user: their account name and id.
+    pub fn about(self, user: &crate::directory::DirectoryUser) -> Self {
+        self.username(&user.account_name).user_id(&user.id)
+    }
     pub fn detail(mut self, detail: Detail) -> Self {
         self.detail = Some(detail.encode());
         self

@@ -110,8 +110,7 @@ impl ChangeService {
         let broken = self.rules.broken(&rules, request.new, request.repeat).await;
         if !broken.is_empty() {
             let event = AuditEvent::new(EventKind::PasswordChange, Outcome::Failure)
-                .username(&user.account_name)
-                .user_id(&user.id)
+                .about(&user)
                 .detail(rules_refused(&broken));
             self.auditor.record(meta, event).await?;
             return Ok(Err(ChangeRefusal::Rules { broken, proved: user.id }));

@@ -298,8 +298,7 @@ impl LoginService {
             PasswordCheck::Refused(refusal) => refusal,
         };
         let event = AuditEvent::new(EventKind::PasswordChange, Outcome::Failure)
-            .username(&user.account_name)
-            .user_id(&user.id)
+            .about(&user)
             .detail(Detail::new("current_refused").arg("refusal_key", bind_key(refusal)));
         self.auditor.record(meta, event).await?;
         if hides_account(refusal) {
@@ -319,12 +318,8 @@ impl LoginService {
         new: &SecretString,
         meta: &RequestMeta,
     ) -> Result<ChangeOutcome, LoginError> {
-        let audit = |outcome, detail: Detail| {
-            AuditEvent::new(EventKind::PasswordChange, outcome)
-                .username(&user.account_name)
-                .user_id(&user.id)
-                .detail(detail)
-        };
+        let audit =
+            |outcome, detail: Detail| AuditEvent::new(EventKind::PasswordChange, outcome).about(&user).detail(detail);
         match self.directory.change_password(&user.dn, current, new).await {
             Ok(ChangeResult::Changed) => {
                 // The password is changed whatever happens next: a failure to record it is logged

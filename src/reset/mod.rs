@@ -10,6 +10,6 @@ mod service;
 mod state;
 
 pub use policy::{LocalRules, Rule, Rules};
-pub use rules::NewPasswordRules;
-pub use service::{ResetError, ResetOutcome, ResetService, ResetStep, ResetView, rules_refused};
+pub use rules::{NewPasswordRules, rules_refused};
+pub use service::{ResetError, ResetOutcome, ResetService, ResetStep, ResetView};
 pub use state::{Finish, NotOpen, ResetState};

@@ -7,6 +7,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::policy::{LocalRules, Rule, Rules};
 use super::pwned::PwnedRange;
+use crate::audit::Detail;
 use crate::config::PasswordSettings;
 use crate::directory::{Directory, DirectoryError, DirectoryUser, PasswordPolicy};
 
@@ -77,4 +78,10 @@ impl NewPasswordRules {
         }
         broken
     }
+}
+
+/// The rules a refused password broke, for the audit trail.
+pub fn rules_refused(broken: &[Rule]) -> Detail {
+    let keys: Vec<String> = broken.iter().map(|r| format!("audit.rule.{}", r.id())).collect();
+    Detail::new("rules_refused").arg("rules_key", keys.join(","))
 }

@@ -12,7 +12,7 @@ use secrecy::SecretString;
 use super::policy::{Rule, Rules};
 use super::privileged::Privileged;
 use super::progress::Stars;
-use super::rules::NewPasswordRules;
+use super::rules::{NewPasswordRules, rules_refused};
 use super::state::{Finish, ResetState};
 use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Random};
@@ -380,8 +380,7 @@ impl ResetService {
             Reserve::Granted(attempt) => attempt,
             Reserve::Blocked { .. } => {
                 let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Blocked)
-                    .username(&user.account_name)
-                    .user_id(&user.id)
+                    .about(user)
                     .detail(Detail::new("daily_limit"));
                 self.auditor.record(meta, event).await?;
                 return Ok(Claim::Refused(ResetOutcome::DailyLimit));
@@ -411,10 +410,8 @@ impl ResetService {
         let Some((rules, user)) = self.rules(view).await? else { return Ok(ResetOutcome::NotAllowed) };
         let broken = self.rules.broken(&rules, password, repeated).await;
         if !broken.is_empty() {
-            let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Failure)
-                .username(&user.account_name)
-                .user_id(&user.id)
-                .detail(rules_refused(&broken));
+            let event =
+                AuditEvent::new(EventKind::PasswordReset, Outcome::Failure).about(&user).detail(rules_refused(&broken));
             self.auditor.record(meta, event).await?;
             return Ok(ResetOutcome::Refused(broken));
         }
@@ -429,8 +426,7 @@ impl ResetService {
                 tracing::info!(ad = %text, "password reset refused by AD");
                 self.unclaim(view, counted).await?;
                 let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Failure)
-                    .username(&user.account_name)
-                    .user_id(&user.id)
+                    .about(&user)
                     .detail(Detail::new("ad_refused").arg("reason_key", refusal.message_key()));
                 self.auditor.record(meta, event).await?;
                 return Ok(ResetOutcome::AdRefused(refusal));
@@ -440,7 +436,7 @@ impl ResetService {
                 return Err(e.into());
             }
         }
-        self.finish(view, &user, Finish::Reset, meta).await?;
+        self.finish(view, &user, Finish::Reset, meta).await;
         Ok(ResetOutcome::Done)
     }
 
@@ -458,54 +454,54 @@ impl ResetService {
             self.unclaim(view, counted).await?;
             return Err(e.into());
         }
-        self.finish(view, &user, Finish::Unlock, meta).await?;
+        self.finish(view, &user, Finish::Unlock, meta).await;
         Ok(ResetOutcome::Done)
     }
 
-    /// Ends the flow (once), counts the reset, audits, and queues the mail.
-    async fn finish(
-        &self,
-        view: &ResetView,
-        user: &DirectoryUser,
-        how: Finish,
-        meta: &RequestMeta,
-    ) -> Result<(), StorageError> {
-        let Ok(done) = view.state.claim().and_then(|writing| writing.finish(how)) else { return Ok(()) };
+    /// Ends the flow (once), ends the user's sessions, audits, and queues the mail. AD has been
+    /// written when this runs, so nothing here can turn the answer into an error: a step that
+    /// fails is logged with the request's reference and the steps after it still run (an error
+    /// page would invite the user to reset again, and the sessions must end whatever else fails).
+    async fn finish(&self, view: &ResetView, user: &DirectoryUser, how: Finish, meta: &RequestMeta) {
+        let Ok(done) = view.state.claim().and_then(|writing| writing.finish(how)) else { return };
         let (state, outcome) = done.stored();
         let outcome = outcome.unwrap_or_default();
         let notice = if how == Finish::Reset { Notice::PasswordReset } else { Notice::Unlocked };
-        self.store.finish_reset_flow(&view.id, state, Some(outcome), self.clock.now()).await?;
+        let logged = |step: &str, e: StorageError| {
+            tracing::error!(reference = %meta.request_id, user_id = %user.id, error = %e, "reset done in AD, but {step} failed");
+        };
+        if let Err(e) = self.store.finish_reset_flow(&view.id, state, Some(outcome), self.clock.now()).await {
+            logged("ending the flow", e);
+        }
         // The credentials changed (or the account was unlocked by someone proving to be its
         // owner): every portal session of the user ends, an attacker's among them.
-        let ended = self.store.delete_user_sessions(&user.id, None).await?;
+        let ended = self.store.delete_user_sessions(&user.id, None).await.unwrap_or_else(|e| {
+            logged("ending the user's sessions", e);
+            0
+        });
         let kind = if outcome == "reset" { EventKind::PasswordReset } else { EventKind::Unlock };
         let verified: Vec<String> = view.verified.iter().map(|k| format!("service.{}.name", k.id())).collect();
         let key = if outcome == "reset" && self.settings.unlock_on_reset { "reset_unlocked" } else { "reset_done" };
         let detail = Detail::new(key).arg("services_key", verified.join(",")).arg("ended", ended);
-        let event =
-            AuditEvent::new(kind, Outcome::Success).username(&user.account_name).user_id(&user.id).detail(detail);
-        self.auditor.record(meta, event).await?;
-        match &user.mail {
-            Some(mail) => {
-                self.outbox.notify(mail, user.name_to_show(), notice, meta).await?;
-                let event = AuditEvent::new(EventKind::Mail, Outcome::Success)
-                    .user_id(&user.id)
-                    .detail(Detail::new("finish_notice").arg("what_key", format!("audit.finish.{outcome}")));
-                self.auditor.record(meta, event).await?;
-            }
-            None => {
-                let event = AuditEvent::new(EventKind::Mail, Outcome::Failure)
-                    .user_id(&user.id)
-                    .detail(Detail::new("finish_no_mail").arg("what_key", format!("audit.finish.{outcome}")));
-                self.auditor.record(meta, event).await?;
-            }
+        let event = AuditEvent::new(kind, Outcome::Success).about(user).detail(detail);
+        if let Err(e) = self.auditor.record(meta, event).await {
+            logged("its audit entry", e);
         }
-        Ok(())
+        let what = format!("audit.finish.{outcome}");
+        let mail_event = match &user.mail {
+            Some(mail) => match self.outbox.notify(mail, user.name_to_show(), notice, meta).await {
+                Ok(()) => Some((Outcome::Success, Detail::new("finish_notice"))),
+                Err(e) => {
+                    logged("queueing the mail", e);
+                    None
+                }
+            },
+            None => Some((Outcome::Failure, Detail::new("finish_no_mail"))),
+        };
+        let Some((told, detail)) = mail_event else { return };
+        let event = AuditEvent::new(EventKind::Mail, told).user_id(&user.id).detail(detail.arg("what_key", what));
+        if let Err(e) = self.auditor.record(meta, event).await {
+            logged("the mail's audit entry", e);
+        }
     }
-}
-
-/// The rules a refused password broke, for the audit trail.
-pub fn rules_refused(broken: &[Rule]) -> Detail {
-    let keys: Vec<String> = broken.iter().map(|r| format!("audit.rule.{}", r.id())).collect();
-    Detail::new("rules_refused").arg("rules_key", keys.join(","))
 }

@@ -5,7 +5,7 @@ use crate::helpers::{TestApp, csrf_in, location, new_client, spawn_app, text_of}
 const NEW: &str = "Tre-glada-kor-på-bete7";
 
 /// Posts the change form; the page's message (done, or the error).
-async fn change(app: &TestApp, username: Option<&str>, current: &str, new: &str) -> String {
+pub async fn change(app: &TestApp, username: Option<&str>, current: &str, new: &str) -> String {
     let page = app.get_html("/change").await;
     let csrf = csrf_in(&page);
     let mut form = vec![("csrf", csrf.as_str()), ("current", current), ("password", new), ("repeat", new)];

@@ -13,6 +13,8 @@ use stjarna::clock::ManualClock;
 use stjarna::storage::{AuditRecord, SessionRecord};
 use stjarna::{Application, Dependencies};
 
+pub use crate::store::TestStore;
+
 static CRYPTO: Once = Once::new();
 
 pub fn install_crypto() {
@@ -381,83 +383,6 @@ pub struct TestApp {
 /// Whether this run of the suite is the PostgreSQL pass (`STJARNA_TEST_DATABASE=postgres`).
 pub fn on_postgres() -> bool {
     std::env::var("STJARNA_TEST_DATABASE").is_ok_and(|v| v == "postgres")
-}
-
-/// The app's database as a test reads it: the storage roles (through `Deref`), and raw SQL for
-/// what no role offers. SQL uses `$1, $2 …`, which SQLite reads positionally too.
-pub struct TestStore {
-    store: Arc<dyn stjarna::storage::Storage>,
-    raw: Raw,
-}
-
-enum Raw {
-    Sqlite(sqlx::SqlitePool),
-    Pg(sqlx::PgPool),
-}
-
-impl std::ops::Deref for TestStore {
-    type Target = dyn stjarna::storage::Storage;
-    fn deref(&self) -> &Self::Target {
-        self.store.as_ref()
-    }
-}
-
-impl TestStore {
-    /// Raw SQL goes straight to the database, past what the app keeps in memory: use it to read,
-    /// or to write what the app does not keep (not sessions, enrolments or BankID flows).
-    pub async fn open(url: &str, store: Arc<dyn stjarna::storage::Storage>) -> TestStore {
-        let raw = if url.starts_with("postgres") {
-            Raw::Pg(sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(url).await.unwrap())
-        } else {
-            Raw::Sqlite(sqlx::sqlite::SqlitePoolOptions::new().max_connections(1).connect(url).await.unwrap())
-        };
-        TestStore { store, raw }
-    }
-
-    pub async fn fetch_all<T>(&self, sql: &str) -> Vec<T>
-    where
-        T: Send
-            + Unpin
-            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
-            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
-    {
-        let sql = sqlx::AssertSqlSafe(sql.to_string());
-        match &self.raw {
-            Raw::Sqlite(p) => sqlx::query_as(sql).fetch_all(p).await.unwrap(),
-            Raw::Pg(p) => sqlx::query_as(sql).fetch_all(p).await.unwrap(),
-        }
-    }
-
-    pub async fn fetch_one<T>(&self, sql: &str) -> T
-    where
-        T: Send
-            + Unpin
-            + for<'r> sqlx::FromRow<'r, sqlx::sqlite::SqliteRow>
-            + for<'r> sqlx::FromRow<'r, sqlx::postgres::PgRow>,
-    {
-        self.fetch_all(sql).await.into_iter().next().expect("a row")
-    }
-
-    /// A statement with text parameters `$1, $2 …`.
-    pub async fn execute(&self, sql: &str, params: &[&str]) {
-        let sql = sqlx::AssertSqlSafe(sql.to_string());
-        match &self.raw {
-            Raw::Sqlite(p) => {
-                let mut q = sqlx::query(sql);
-                for v in params {
-                    q = q.bind(v.to_string());
-                }
-                q.execute(p).await.unwrap();
-            }
-            Raw::Pg(p) => {
-                let mut q = sqlx::query(sql);
-                for v in params {
-                    q = q.bind(v.to_string());
-                }
-                q.execute(p).await.unwrap();
-            }
-        }
-    }
 }
 
 pub async fn spawn_app(dc: &TestDc) -> TestApp {

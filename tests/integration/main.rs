@@ -5,6 +5,7 @@ mod helpers;
 
 mod a11y;
 mod admin;
+mod after_write;
 mod attacks;
 mod bankid;
 mod bankid_risk;
@@ -28,4 +29,5 @@ mod session;
 mod sims;
 mod sms;
 mod status;
+mod store;
 mod walkthroughs;

@@ -1,0 +1,65 @@
+//! Once AD has the new password, the user is told it is done, and what must follow (the other
+//! sessions ending, the mail) follows, even when the portal's own records cannot be written.
+//! An error page there would tell the user the reset or change failed, and invite them to do it
+//! again with the password that AD no longer has.
+
+use crate::change::change;
+use crate::helpers::{new_client, spawn_app, text_of};
+use crate::reset::enrolled;
+use crate::sims::ANNA;
+
+const NEW: &str = "Tre-glada-kor-på-bete7";
+
+#[tokio::test]
+async fn a_reset_is_done_when_its_audit_entry_cannot_be_written() {
+    let dc = require_dc!();
+    let (user, mut t) = enrolled(&dc, "rstaud", |c| c).await;
+    // Someone is logged in as the user elsewhere: that session must end all the same.
+    t.app.login(&user.name, &user.password).await;
+    let elsewhere = std::mem::replace(&mut t.app.client, new_client());
+    t.app.store().await.refuse_audit("password-reset").await;
+
+    let flow = t.start_reset(&user.name).await;
+    t.reset_sms(&flow).await;
+    t.reset_bankid(&flow, ANNA).await;
+    let done = t.set_new_password(&flow, NEW).await;
+    assert_eq!(
+        text_of(&done, "reset-message").as_deref(),
+        Some("Ditt lösenord är bytt och ditt konto är upplåst. Du kan logga in med det nya lösenordet."),
+        "{done}"
+    );
+    assert_eq!(dc.bind(&user.dn, NEW).await.0, 0, "AD has the new password");
+    let audit = t.app.audit().await;
+    assert!(
+        !audit.iter().any(|a| a.event == "password-reset" && a.outcome == "success"),
+        "the database refused the entry (else this test proves nothing)"
+    );
+    let mail = t.mail_to(&format!("{}@example.test", user.name), "Stjärna: ditt lösenord har bytts").await;
+    assert!(mail.text.contains("Ditt lösenord har återställts"), "{}", mail.text);
+    t.app.client = elsewhere;
+    assert_ne!(t.app.get("/").await.status(), 200, "the other browser is logged out");
+}
+
+#[tokio::test]
+async fn a_change_is_done_when_its_audit_entry_cannot_be_written() {
+    let dc = require_dc!();
+    let user = dc.create_user("chgaud").await;
+    let mut app = spawn_app(&dc).await;
+    app.login(&user.name, &user.password).await;
+    let elsewhere = std::mem::replace(&mut app.client, new_client());
+    app.store().await.refuse_audit("password-change").await;
+
+    let done = change(&app, Some(&user.name), &user.password, NEW).await;
+    assert!(done.starts_with("Ditt lösenord är bytt"), "{done}");
+    assert_eq!(dc.bind(&user.dn, NEW).await.0, 0, "AD has the new password");
+    assert!(!app.audit().await.iter().any(|a| a.event == "password-change"), "the database refused the entry");
+    let to = format!("{}@example.test", user.name).to_lowercase();
+    let mails: Vec<(String, String)> =
+        app.store().await.fetch_all("SELECT recipient, text_body FROM mail_outbox").await;
+    assert!(
+        mails.iter().any(|(r, body)| r.to_lowercase() == to && body.contains("Ditt lösenord har bytts")),
+        "the mail is queued: {mails:?}"
+    );
+    app.client = elsewhere;
+    assert_ne!(app.get("/").await.status(), 200, "the other browser is logged out");
+}
