@@ -23,6 +23,8 @@ pub mod session;
 pub mod simulators;
 pub mod storage;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;
 pub mod throttle;
 pub mod web;
 

@@ -46,6 +46,9 @@ pub enum ChangeRefusal {
     Rules { broken: Vec<Rule>, proved: String },
     /// AD refused the new password (history, minimum age, its own complexity check...).
     Directory { refusal: PasswordRefusal, proved: String },
+    /// The change was sent to AD and no answer came: it may have been made. The user's other
+    /// sessions have ended as after a change; no mail is sent.
+    Unconfirmed,
 }
 
 /// What a user asks for.
@@ -123,14 +126,17 @@ impl ChangeService {
             }
             ChangeOutcome::Refused(refusal) => Ok(Err(ChangeRefusal::Current(refusal))),
             ChangeOutcome::AdRefused(refusal) => Ok(Err(ChangeRefusal::Directory { refusal, proved: proved_id })),
+            ChangeOutcome::Unconfirmed(user) => {
+                // Had it been made, an attacker's session must not outlive it.
+                self.end_other_sessions(&user, request.keep_session, meta).await;
+                Ok(Err(ChangeRefusal::Unconfirmed))
+            }
         }
     }
 
     /// Every other session of the user ends; they are told by mail (when AD has an address).
     async fn after_change(&self, user: &DirectoryUser, keep_session: Option<&str>, meta: &RequestMeta) {
-        if let Err(e) = self.sessions.end_all_for(&user.id, keep_session).await {
-            tracing::error!(reference = %meta.request_id, error = %e, "change: other sessions not ended");
-        }
+        self.end_other_sessions(user, keep_session, meta).await;
         if let Some(mail) = &user.mail {
             let notified = self.outbox.notify(mail, user.name_to_show(), MailNotice::PasswordChanged, meta).await;
             if let Err(e) = notified {
@@ -138,4 +144,13 @@ impl ChangeService {
             }
         }
     }
+
+    async fn end_other_sessions(&self, user: &DirectoryUser, keep_session: Option<&str>, meta: &RequestMeta) {
+        if let Err(e) = self.sessions.end_all_for(&user.id, keep_session).await {
+            tracing::error!(reference = %meta.request_id, error = %e, "change: other sessions not ended");
+        }
+    }
 }
+
+#[cfg(test)]
+mod tests;

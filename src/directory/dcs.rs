@@ -52,13 +52,14 @@ pub struct DcStatus {
 
 /// Where an operation failed: before anything reached the DC (its connection could not be had), or
 /// after the request was sent.
+#[derive(Debug)]
 pub(super) enum Tried<E> {
     Before(E),
     After(E),
 }
 
 impl<E> Tried<E> {
-    fn into_inner(self) -> E {
+    pub fn into_inner(self) -> E {
         match self {
             Tried::Before(e) | Tried::After(e) => e,
         }
@@ -201,15 +202,16 @@ impl Dcs {
 
     /// Runs a bind or a write: it moves to the next DC only when its connection could not be had
     /// (the operation says so with [`Tried::Before`]). `pin`: when the answer says the write was
-    /// made, the user is pinned to the DC that made it.
+    /// made, the user is pinned to the DC that made it. The error says whether the request was
+    /// sent (after which a write may have been made even without an answer).
     pub async fn write<'a, T, E: Unreachable + std::fmt::Display>(
         &'a self,
         user_dn: &str,
         pin: Option<fn(&T) -> bool>,
         op: impl Fn(&'a Dc) -> BoxFuture<'a, Result<T, Tried<E>>>,
-    ) -> Result<T, E> {
+    ) -> Result<T, Tried<E>> {
         let result = self.run(Some(user_dn), pin.map(|made| (user_dn, made)), op, false).await;
-        result.map_err(|e| e.into_inner().into_inner())
+        result.map_err(Tried::into_inner)
     }
 
     /// `op`'s errors are `Tried<E>` for writes and `E` (always after sending) for reads.
@@ -318,14 +320,14 @@ mod tests {
 
         // dc1 is now marked down: writes go to dc2 first. Make dc2 time out after sending.
         let calls = AtomicUsize::new(0);
-        let write: Result<(), DirectoryError> = d
+        let write: Result<(), Tried<DirectoryError>> = d
             .write("CN=Anna,DC=x", Some(|_: &_| true), |dc| {
                 calls.fetch_add(1, Ordering::SeqCst);
                 let url = dc.link.url.clone();
                 Box::pin(async move { Err(Tried::After(DirectoryError::Timeout { url, seconds: 1 })) })
             })
             .await;
-        assert!(matches!(write, Err(DirectoryError::Timeout { .. })));
+        assert!(matches!(write, Err(Tried::After(DirectoryError::Timeout { .. }))), "told it was sent");
         assert_eq!(calls.load(Ordering::SeqCst), 1, "a write that may have been made is not made again");
 
         // Not connected at all: the next DC is tried, and the user is pinned to the one that wrote.

@@ -20,6 +20,10 @@ pub enum DirectoryError {
     /// DC is not known to be down.
     #[error("every connection to the directory at {url} stayed busy for {seconds} s")]
     Busy { url: String, seconds: u64 },
+    /// A write was sent and no answer came (no answer in time, or the connection dropped): AD
+    /// may have made it. Such a write is never sent to another DC.
+    #[error("the directory at {url} did not confirm a write, which it may have made: {reason}")]
+    Unconfirmed { url: String, reason: String },
 }
 
 impl DirectoryError {
@@ -33,6 +37,19 @@ impl DirectoryError {
             DirectoryError::CaFile { .. } => "ca_file",
             DirectoryError::Protocol(_) => "protocol",
             DirectoryError::Busy { .. } => "busy",
+            DirectoryError::Unconfirmed { .. } => "unconfirmed",
+        }
+    }
+
+    /// What a failed write means once it was sent: no answer (in time, or at all) leaves it
+    /// unknown whether AD made it; any other error is AD's answer.
+    pub(super) fn after_sending_write(self) -> DirectoryError {
+        match self {
+            DirectoryError::Timeout { url, seconds } => {
+                DirectoryError::Unconfirmed { url, reason: format!("no answer within {seconds} s") }
+            }
+            DirectoryError::Unreachable { url, reason } => DirectoryError::Unconfirmed { url, reason },
+            other => other,
         }
     }
 }
@@ -224,5 +241,21 @@ mod password_tests {
             PasswordRefusal::from_diagnostic("0000052D: SvcErr: DSID-031A12D2, problem 5003 (WILL_NOT_PERFORM)"),
             Other
         );
+    }
+}
+
+#[cfg(test)]
+mod write_tests {
+    use super::DirectoryError;
+
+    #[test]
+    fn a_write_sent_without_an_answer_is_unconfirmed_and_any_answer_stands() {
+        let url = || "ldaps://dc1".to_string();
+        let timeout = DirectoryError::Timeout { url: url(), seconds: 10 };
+        assert!(matches!(timeout.after_sending_write(), DirectoryError::Unconfirmed { .. }));
+        let dropped = DirectoryError::Unreachable { url: url(), reason: "connection reset".into() };
+        assert!(matches!(dropped.after_sending_write(), DirectoryError::Unconfirmed { .. }));
+        let answered = DirectoryError::Protocol("result 53 unwilling to perform".into());
+        assert!(matches!(answered.after_sending_write(), DirectoryError::Protocol(_)));
     }
 }

@@ -247,6 +247,10 @@ impl LdapDirectory {
                 })
             })
             .await
+            .map_err(|tried| match tried {
+                Tried::After(e) => e.after_sending_write(),
+                Tried::Before(e) => e,
+            })
     }
 }
 
@@ -358,7 +362,8 @@ impl Directory for LdapDirectory {
                     conn.settle(result).map_err(Tried::After)
                 })
             })
-            .await?;
+            .await
+            .map_err(Tried::into_inner)?;
         match result.rc {
             0 => Ok(PasswordCheck::Accepted),
             49 => Ok(PasswordCheck::Refused(BindRefusal::from_diagnostic(&result.text))),

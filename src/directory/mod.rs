@@ -6,6 +6,8 @@
 mod dcs;
 mod entries;
 mod error;
+#[cfg(test)]
+pub mod fake;
 mod hints;
 mod ldap;
 mod policy;

@@ -26,6 +26,8 @@ pub enum ChangeOutcome {
     Refused(Refusal),
     /// AD refused the new password.
     AdRefused(PasswordRefusal),
+    /// The change was sent but AD did not answer: it may have been made.
+    Unconfirmed(DirectoryUser),
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

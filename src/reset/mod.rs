@@ -1,6 +1,7 @@
 //! Password reset and account unlock: verify with enrolled identity services until the stars
 //! reach `reset_stars`, then set a new password (or only unlock) with the service account.
 
+mod outcome;
 pub mod policy;
 mod privileged;
 mod progress;
@@ -9,7 +10,11 @@ mod rules;
 mod service;
 mod state;
 
+pub use outcome::{ResetOutcome, ResetStep, ResetView};
 pub use policy::{LocalRules, Rule, Rules};
 pub use rules::{NewPasswordRules, rules_refused};
-pub use service::{ResetError, ResetOutcome, ResetService, ResetStep, ResetView};
+pub use service::{ResetError, ResetService};
 pub use state::{Finish, NotOpen, ResetState};
+
+#[cfg(test)]
+mod tests;

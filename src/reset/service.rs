@@ -9,7 +9,8 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use super::policy::{Rule, Rules};
+use super::outcome::{ResetOutcome, ResetStep, ResetView};
+use super::policy::Rules;
 use super::privileged::Privileged;
 use super::progress::Stars;
 use super::rules::{NewPasswordRules, rules_refused};
@@ -17,7 +18,7 @@ use super::state::{Finish, ResetState};
 use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Random};
 use crate::config::{PasswordSettings, ResetSettings};
-use crate::directory::{Directory, DirectoryError, DirectoryUser, PasswordRefusal, PasswordWriteError, Username};
+use crate::directory::{Directory, DirectoryError, DirectoryUser, PasswordWriteError, Username};
 use crate::enrolment::{Service, ServiceKind};
 use crate::mail::{Notice, Outbox};
 use crate::session::{binding_hash, is_bound};
@@ -32,56 +33,10 @@ pub enum ResetError {
     Directory(#[from] DirectoryError),
 }
 
-/// Where a flow stands.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ResetView {
-    pub id: String,
-    pub state: ResetState,
-    pub verified: Vec<ServiceKind>,
-    pub collected: u8,
-    pub needed: u8,
-    /// The stars are enough (and the required services are verified): the password step is open.
-    pub enough: bool,
-    /// Services to offer next: every offered service before the first verification (so the page
-    /// reveals nothing), then the user's other enrolled services.
-    pub next: Vec<ServiceKind>,
-    /// After a first verification: what the user enrolled can never reach the stars.
-    pub not_enough_enrolled: bool,
-    /// After a first verification: enrolled services that do not count yet (cooling-off).
-    pub cooling: Vec<ServiceKind>,
-    /// After a first verification: a privileged account, which cannot reset itself here.
-    pub protected: bool,
-    /// The user behind the flow (None: the typed name matched nobody). Never shown.
-    pub user_id: Option<String>,
-    pub typed_name: String,
-    pub sms_challenge: Option<String>,
-}
-
-/// The result of the last step.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ResetOutcome {
-    Done,
-    /// Our own rules refused the password.
-    Refused(Vec<Rule>),
-    /// AD refused it.
-    AdRefused(PasswordRefusal),
-    /// Too many resets today.
-    DailyLimit,
-    /// The flow is not (or no longer) at the password step.
-    NotAllowed,
-}
-
 /// The flow taken for its write, with the day's count; or the answer when it cannot be.
 enum Claim {
     Held(Attempt),
     Refused(ResetOutcome),
-}
-
-/// What a failed verification did to the flow.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ResetStep {
-    Continue,
-    Ended,
 }
 
 pub struct ResetService {
@@ -430,6 +385,18 @@ impl ResetService {
                     .detail(Detail::new("ad_refused").arg("reason_key", refusal.message_key()));
                 self.auditor.record(meta, event).await?;
                 return Ok(ResetOutcome::AdRefused(refusal));
+            }
+            Err(PasswordWriteError::Directory(e @ DirectoryError::Unconfirmed { .. })) => {
+                tracing::error!(reference = %meta.request_id, user_id = %user.id, error = %e, "reset unconfirmed");
+                // The day's count stays (a reset may have been made); the flow is given back so
+                // that the user can set a password again if the new one does not work.
+                self.store.release_reset_flow(&view.id).await?;
+                self.store.delete_user_sessions(&user.id, None).await?;
+                let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Failure)
+                    .about(&user)
+                    .detail(Detail::new("unconfirmed"));
+                self.auditor.record(meta, event).await?;
+                return Ok(ResetOutcome::Unconfirmed);
             }
             Err(PasswordWriteError::Directory(e)) => {
                 self.unclaim(view, counted).await?;

@@ -140,6 +140,9 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
             proved(Notice::error("password.error.rules").field("broken", ids.join(",")), &id)
         }
         Ok(Err(ChangeRefusal::Directory { refusal, proved: id })) => proved(Notice::error(refusal.message_key()), &id),
+        Ok(Err(ChangeRefusal::Unconfirmed)) => {
+            Notice::error("change.error.unconfirmed").reference(&page.meta.request_id)
+        }
         Err(ChangeError::Directory(e)) => {
             tracing::error!(reference = %page.meta.request_id, error = %e, "change: directory unavailable");
             Notice::error("login.error.directory_down").reference(&page.meta.request_id)

@@ -426,6 +426,10 @@ async fn finish(
             Ok(page.redirect_with(&password, &Notice::error(refusal.message_key())))
         }
         Ok(ResetOutcome::DailyLimit) => Ok(page.redirect_with(&flow, &Notice::error("reset.error.daily_limit"))),
+        Ok(ResetOutcome::Unconfirmed) => {
+            let notice = Notice::error("reset.error.unconfirmed").reference(&page.meta.request_id);
+            Ok(page.redirect_with(&password, &notice))
+        }
         Err(ResetError::Directory(e)) => {
             tracing::error!(reference = %page.meta.request_id, error = %e, "reset: directory unavailable");
             let notice = Notice::error("login.error.directory_down").reference(&page.meta.request_id);

@@ -1,0 +1,112 @@
+//! The change service against an in-memory directory ([`FakeDirectory`]) and a throwaway SQLite
+//! file: what the service decides, without a DC. The integration suite runs the same against
+//! Samba.
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+
+use super::{ChangeRefusal, ChangeRequest, ChangeService};
+use crate::audit::Auditor;
+use crate::clock::{Clock, ManualClock, OsRandom};
+use crate::directory::fake::{FakeDirectory, Writes};
+use crate::directory::{Directory, DirectoryUser};
+use crate::login::LoginService;
+use crate::mail::Outbox;
+use crate::session::{Lookup, Roles, SessionUser, Sessions};
+use crate::storage::Storage;
+use crate::testing;
+use crate::throttle::Throttle;
+
+const OLD: &str = "Gamla-lösenordet-1";
+const NEW: &str = "Tre-glada-kor-på-bete7";
+
+struct Harness {
+    directory: Arc<FakeDirectory>,
+    store: Arc<dyn Storage>,
+    sessions: Sessions,
+    service: ChangeService,
+    user: DirectoryUser,
+    _dir: tempfile::TempDir,
+}
+
+async fn harness() -> Harness {
+    let settings = testing::settings();
+    let (store, dir) = testing::store().await;
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::starting_now());
+    let directory = Arc::new(FakeDirectory::default());
+    let user = directory.add_user("anna", OLD);
+    let as_dyn: Arc<dyn Directory> = directory.clone();
+    let auditor = Auditor::new(store.clone(), clock.clone());
+    let throttle = Throttle::new(store.clone(), clock.clone());
+    let login = Arc::new(LoginService::new(&settings, as_dyn.clone(), throttle, auditor.clone()));
+    let sessions = Sessions::new(store.clone(), clock.clone(), Arc::new(OsRandom), 15, 480);
+    let outbox = Outbox::new(store.clone(), clock.clone(), "Stjärna", "");
+    let service = ChangeService::new(login, as_dyn, &settings.password, sessions.clone(), outbox, auditor);
+    Harness { directory, store, sessions, service, user, _dir: dir }
+}
+
+impl Harness {
+    async fn log_in(&self) -> String {
+        let u = &self.user;
+        let user = SessionUser {
+            user_id: u.id.clone(),
+            user_dn: u.dn.clone(),
+            account_name: u.account_name.clone(),
+            display_name: u.name_to_show().to_string(),
+            is_admin: false,
+            roles: Roles::default(),
+        };
+        self.sessions.start(user, None).await.unwrap()
+    }
+
+    async fn change(&self, keep: Option<&str>) -> Result<(), ChangeRefusal> {
+        let (current, new) = (SecretString::from(OLD), SecretString::from(NEW));
+        let request = ChangeRequest { typed: "anna", current: &current, new: &new, repeat: &new, keep_session: keep };
+        self.service.change(request, &testing::meta()).await.expect("no storage or directory error")
+    }
+
+    async fn alive(&self, token: &str) -> bool {
+        matches!(self.sessions.lookup(token).await.unwrap(), Lookup::Active(_))
+    }
+
+    async fn audit(&self) -> Vec<(String, String, Option<String>)> {
+        let records = self.store.recent_audit(100).await.unwrap();
+        records.into_iter().map(|r| (r.event, r.outcome, r.detail)).collect()
+    }
+
+    /// Mail queued and not sent yet.
+    async fn mails(&self) -> i64 {
+        self.store.outbox_backlog().await.unwrap().0
+    }
+}
+
+#[tokio::test]
+async fn a_change_is_made_ends_the_other_sessions_and_is_told_by_mail() {
+    let h = harness().await;
+    let (mine, other) = (h.log_in().await, h.log_in().await);
+    assert_eq!(h.change(Some(&mine)).await, Ok(()));
+    assert!(h.directory.has_password(&h.user.dn, NEW));
+    assert!(h.alive(&mine).await && !h.alive(&other).await, "only the session that changed it goes on");
+    assert_eq!(h.mails().await, 1);
+    assert!(h.audit().await.iter().any(|(e, o, _)| e == "password-change" && o == "success"));
+}
+
+#[tokio::test]
+async fn a_change_made_without_an_answer_is_neither_done_nor_refused() {
+    let h = harness().await;
+    let (mine, other) = (h.log_in().await, h.log_in().await);
+    h.directory.set_writes(Writes::MadeUnanswered);
+    assert_eq!(h.change(Some(&mine)).await, Err(ChangeRefusal::Unconfirmed));
+    assert!(h.directory.has_password(&h.user.dn, NEW), "the fake made it, as AD may have");
+    assert!(h.alive(&mine).await, "the session that changed it goes on");
+    assert!(!h.alive(&other).await, "an attacker's session does not outlive a change that may have been made");
+    assert_eq!(h.mails().await, 0, "no mail says it was changed");
+    let audit = h.audit().await;
+    assert!(
+        audit.iter().any(|(e, o, d)| e == "password-change"
+            && o == "failure"
+            && d.as_deref().is_some_and(|d| d.contains("unconfirmed"))),
+        "{audit:?}"
+    );
+}

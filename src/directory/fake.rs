@@ -1,0 +1,189 @@
+//! An in-memory directory for unit tests of the services: users with passwords, the domain's
+//! policy, and writes that can be made to go unanswered. It answers as [`super::LdapDirectory`]
+//! does against AD where the services depend on it; everything else it answers plainly.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::{
+    BindRefusal, ChangeResult, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordExpiry, PasswordPolicy,
+    PasswordWriteError, PolicyRef, Username,
+};
+
+/// What the fake does with a password write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Writes {
+    /// Made and answered.
+    Answered,
+    /// Made, but the answer never comes (as when AD applies a change and the connection drops).
+    MadeUnanswered,
+}
+
+pub struct FakeDirectory {
+    users: Mutex<Vec<(DirectoryUser, String)>>,
+    policy: PasswordPolicy,
+    writes: Mutex<Writes>,
+}
+
+impl Default for FakeDirectory {
+    /// A domain that locks after 5 failures in 30 minutes and asks for 10 characters.
+    fn default() -> Self {
+        let policy = PasswordPolicy {
+            min_length: 10,
+            complexity: true,
+            history_length: 0,
+            lockout_threshold: 5,
+            lockout_duration_minutes: 30,
+            lockout_window_minutes: 30,
+            max_age_days: 0,
+            min_age_days: 0,
+            source_pso: None,
+        };
+        Self { users: Mutex::new(Vec::new()), policy, writes: Mutex::new(Writes::Answered) }
+    }
+}
+
+impl FakeDirectory {
+    /// Adds an enabled user `name` with `password`; returns them.
+    pub fn add_user(&self, name: &str, password: &str) -> DirectoryUser {
+        let mut users = self.users.lock().unwrap();
+        let user = DirectoryUser {
+            dn: format!("CN={name},CN=Users,DC=example,DC=test"),
+            id: format!("00000000-0000-4000-8000-{:012}", users.len() + 1),
+            account_name: name.to_string(),
+            principal_name: Some(format!("{name}@example.test")),
+            display_name: Some(format!("User {name}")),
+            mail: Some(format!("{name}@example.test")),
+            mobile: None,
+            disabled: false,
+            locked: false,
+            system: false,
+            policy: PolicyRef::Domain,
+        };
+        users.push((user.clone(), password.to_string()));
+        user
+    }
+
+    pub fn set_writes(&self, writes: Writes) {
+        *self.writes.lock().unwrap() = writes;
+    }
+
+    /// Whether `password` is the user's password now.
+    pub fn has_password(&self, dn: &str, password: &str) -> bool {
+        self.users.lock().unwrap().iter().any(|(u, p)| u.dn == dn && p == password)
+    }
+
+    fn find(&self, pick: impl Fn(&DirectoryUser) -> bool) -> Option<DirectoryUser> {
+        self.users.lock().unwrap().iter().map(|(u, _)| u).find(|u| pick(u)).cloned()
+    }
+
+    /// Sets the password of `dn` to `new` when `current` (if given) is right; the write's answer.
+    fn write(&self, dn: &str, current: Option<&str>, new: &str) -> Result<bool, DirectoryError> {
+        let mut users = self.users.lock().unwrap();
+        let Some((_, password)) = users.iter_mut().find(|(u, _)| u.dn == dn) else {
+            return Err(DirectoryError::Protocol("no such object".into()));
+        };
+        if current.is_some_and(|c| c != password) {
+            return Ok(false);
+        }
+        *password = new.to_string();
+        match *self.writes.lock().unwrap() {
+            Writes::Answered => Ok(true),
+            Writes::MadeUnanswered => Err(DirectoryError::Unconfirmed {
+                url: "ldaps://fake".into(),
+                reason: "the connection dropped after sending".into(),
+            }),
+        }
+    }
+}
+
+#[async_trait]
+impl Directory for FakeDirectory {
+    async fn find_user(&self, name: &Username) -> Result<Option<DirectoryUser>, DirectoryError> {
+        Ok(match name {
+            Username::Account(a) => self.find(|u| u.account_name.eq_ignore_ascii_case(a.as_str())),
+            Username::Principal(p) => {
+                self.find(|u| u.principal_name.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(p.as_str())))
+            }
+        })
+    }
+
+    async fn find_user_by_id(&self, id: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
+        Ok(self.find(|u| u.id == id))
+    }
+
+    async fn search_users(&self, text: &str, limit: usize) -> Result<Vec<DirectoryUser>, DirectoryError> {
+        let users = self.users.lock().unwrap();
+        Ok(users.iter().map(|(u, _)| u).filter(|u| u.account_name.contains(text)).take(limit).cloned().collect())
+    }
+
+    async fn all_users(&self) -> Result<Vec<DirectoryUser>, DirectoryError> {
+        Ok(self.users.lock().unwrap().iter().map(|(u, _)| u.clone()).collect())
+    }
+
+    async fn attribute(&self, _dn: &str, _name: &str) -> Result<Option<String>, DirectoryError> {
+        Ok(None)
+    }
+
+    async fn check_password(&self, user_dn: &str, password: &SecretString) -> Result<PasswordCheck, DirectoryError> {
+        let right = !password.expose_secret().is_empty() && self.has_password(user_dn, password.expose_secret());
+        Ok(if right { PasswordCheck::Accepted } else { PasswordCheck::Refused(BindRefusal::InvalidCredentials) })
+    }
+
+    async fn is_member_of(&self, _user_dn: &str, _group_dn: &str) -> Result<bool, DirectoryError> {
+        Ok(false)
+    }
+
+    async fn groups_of(&self, _user_dn: &str) -> Result<Vec<String>, DirectoryError> {
+        Ok(Vec::new())
+    }
+
+    async fn password_policy(&self, _user_dn: Option<&str>) -> Result<PasswordPolicy, DirectoryError> {
+        Ok(self.policy.clone())
+    }
+
+    async fn policy_of(&self, _user: &DirectoryUser) -> Result<PasswordPolicy, DirectoryError> {
+        Ok(self.policy.clone())
+    }
+
+    async fn reset_password(
+        &self,
+        user_dn: &str,
+        password: &SecretString,
+        _unlock: bool,
+        _must_change: bool,
+    ) -> Result<(), PasswordWriteError> {
+        self.write(user_dn, None, password.expose_secret())?;
+        Ok(())
+    }
+
+    async fn change_password(
+        &self,
+        user_dn: &str,
+        current: &SecretString,
+        new: &SecretString,
+    ) -> Result<ChangeResult, PasswordWriteError> {
+        Ok(match self.write(user_dn, Some(current.expose_secret()), new.expose_secret())? {
+            true => ChangeResult::Changed,
+            false => ChangeResult::CurrentRefused(BindRefusal::InvalidCredentials),
+        })
+    }
+
+    async fn unlock(&self, _user_dn: &str) -> Result<(), DirectoryError> {
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), DirectoryError> {
+        Ok(())
+    }
+
+    async fn password_expiries(&self) -> Result<Vec<PasswordExpiry>, DirectoryError> {
+        Ok(Vec::new())
+    }
+
+    async fn fine_grained_policies(&self) -> Result<Vec<PasswordPolicy>, DirectoryError> {
+        Ok(Vec::new())
+    }
+}

@@ -1,0 +1,93 @@
+//! The reset service against an in-memory directory ([`FakeDirectory`]): what it decides when AD
+//! does not answer a password write it may have made (Samba cannot be made to do that on cue).
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+
+use super::{ResetOutcome, ResetService, ResetState};
+use crate::audit::Auditor;
+use crate::clock::{Clock, ManualClock, OsRandom};
+use crate::directory::fake::{FakeDirectory, Writes};
+use crate::enrolment::{ServiceKind, catalogue_from};
+use crate::mail::Outbox;
+use crate::session::{Lookup, Roles, SessionUser, Sessions};
+use crate::storage::{BankIdEnrolmentRecord, EnrolMode};
+use crate::testing;
+
+#[tokio::test]
+async fn a_reset_made_without_an_answer_ends_the_sessions_and_leaves_the_password_step_open() {
+    let settings = testing::settings();
+    let (store, _dir) = testing::store().await;
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::starting_now());
+    let directory = Arc::new(FakeDirectory::default());
+    let user = directory.add_user("anna", "Gamla-lösenordet-1");
+    let (auditor, outbox) =
+        (Auditor::new(store.clone(), clock.clone()), Outbox::new(store.clone(), clock.clone(), "Stjärna", ""));
+    let service = ResetService::new(
+        store.clone(),
+        directory.clone(),
+        clock.clone(),
+        Arc::new(OsRandom),
+        auditor,
+        outbox,
+        catalogue_from(&settings.services),
+        settings.enrolment.reset_stars,
+        "EXAMPLE",
+        &settings.password,
+        settings.reset.clone(),
+    );
+    let enrolment = BankIdEnrolmentRecord {
+        user_id: user.id.clone(),
+        pn_encrypted: "unused".into(),
+        pn_hash: "unused".into(),
+        pn_masked: "19811218-****".into(),
+        name: "Anna".into(),
+        enrolled_at: clock.now() - 3600,
+    };
+    assert!(store.enrol_bankid(&enrolment, EnrolMode::Add).await.unwrap());
+    // The user (or someone with their old password) is logged in.
+    let sessions = Sessions::new(store.clone(), clock.clone(), Arc::new(OsRandom), 15, 480);
+    let session = SessionUser {
+        user_id: user.id.clone(),
+        user_dn: user.dn.clone(),
+        account_name: user.account_name.clone(),
+        display_name: user.name_to_show().to_string(),
+        is_admin: false,
+        roles: Roles::default(),
+    };
+    let token = sessions.start(session, None).await.unwrap();
+
+    let meta = testing::meta();
+    let id = service.start("anna", "browser", &meta).await.unwrap();
+    let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
+    service.verified(&view, ServiceKind::BankId, &meta).await.unwrap();
+    let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
+    assert!(view.enough, "BankID's stars open the password step: {view:?}");
+
+    directory.set_writes(Writes::MadeUnanswered);
+    let first = SecretString::from("Tre-glada-kor-på-bete7");
+    assert_eq!(service.set_password(&view, &first, &first, &meta).await.unwrap(), ResetOutcome::Unconfirmed);
+    assert!(directory.has_password(&user.dn, "Tre-glada-kor-på-bete7"), "the fake made it, as AD may have");
+    assert!(
+        matches!(sessions.lookup(&token).await.unwrap(), Lookup::None),
+        "the sessions end as after a reset: it may have been made"
+    );
+    let audit = store.recent_audit(10).await.unwrap();
+    assert!(
+        audit.iter().any(|a| a.event == "password-reset"
+            && a.outcome == "failure"
+            && a.detail.as_deref().is_some_and(|d| d.contains("unconfirmed"))),
+        "{audit:?}"
+    );
+
+    // The password step is open again: the user may set one once more.
+    let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
+    assert_eq!(view.state, ResetState::Verified);
+    directory.set_writes(Writes::Answered);
+    let second = SecretString::from("Fyra-glada-kor-på-bete8");
+    assert_eq!(service.set_password(&view, &second, &second, &meta).await.unwrap(), ResetOutcome::Done);
+    assert!(directory.has_password(&user.dn, "Fyra-glada-kor-på-bete8"));
+    let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
+    assert!(matches!(view.state, ResetState::Done(_)), "{:?}", view.state);
+}
