@@ -47,7 +47,7 @@ pub enum ChangeRefusal {
     /// AD refused the new password (history, minimum age, its own complexity check...).
     Directory { refusal: PasswordRefusal, proved: String },
     /// The change was sent to AD and no answer came: it may have been made. The user's other
-    /// sessions have ended as after a change; no mail is sent.
+    /// sessions have ended as after a change, and a mail says it may have been made.
     Unconfirmed,
 }
 
@@ -127,8 +127,10 @@ impl ChangeService {
             ChangeOutcome::Refused(refusal) => Ok(Err(ChangeRefusal::Current(refusal))),
             ChangeOutcome::AdRefused(refusal) => Ok(Err(ChangeRefusal::Directory { refusal, proved: proved_id })),
             ChangeOutcome::Unconfirmed(user) => {
-                // Had it been made, an attacker's session must not outlive it.
+                // Had it been made, an attacker's session must not outlive it, and the owner
+                // must hear of it.
                 self.end_other_sessions(&user, request.keep_session, meta).await;
+                self.tell(&user, MailNotice::PasswordMaybeChanged, meta).await;
                 Ok(Err(ChangeRefusal::Unconfirmed))
             }
         }
@@ -137,11 +139,15 @@ impl ChangeService {
     /// Every other session of the user ends; they are told by mail (when AD has an address).
     async fn after_change(&self, user: &DirectoryUser, keep_session: Option<&str>, meta: &RequestMeta) {
         self.end_other_sessions(user, keep_session, meta).await;
-        if let Some(mail) = &user.mail {
-            let notified = self.outbox.notify(mail, user.name_to_show(), MailNotice::PasswordChanged, meta).await;
-            if let Err(e) = notified {
-                tracing::error!(reference = %meta.request_id, error = %e, "change: notice not queued");
-            }
+        self.tell(user, MailNotice::PasswordChanged, meta).await;
+    }
+
+    /// Mails the user (when AD has an address); a failure is logged.
+    async fn tell(&self, user: &DirectoryUser, notice: MailNotice, meta: &RequestMeta) {
+        if let Some(mail) = &user.mail
+            && let Err(e) = self.outbox.notify(mail, user.name_to_show(), notice, meta).await
+        {
+            tracing::error!(reference = %meta.request_id, error = %e, "change: notice not queued");
         }
     }
 

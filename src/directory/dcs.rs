@@ -109,6 +109,7 @@ impl Unreachable for DirectoryError {
             self,
             DirectoryError::Unreachable { .. }
                 | DirectoryError::Timeout { .. }
+                | DirectoryError::Dropped { .. }
                 | DirectoryError::UntrustedCertificate { .. }
         )
     }

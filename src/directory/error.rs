@@ -20,6 +20,9 @@ pub enum DirectoryError {
     /// DC is not known to be down.
     #[error("every connection to the directory at {url} stayed busy for {seconds} s")]
     Busy { url: String, seconds: u64 },
+    /// The connection closed after a request went to it and before its answer came.
+    #[error("the connection to the directory at {url} closed before its answer came")]
+    Dropped { url: String },
     /// A write was sent and no answer came (no answer in time, or the connection dropped): AD
     /// may have made it. Such a write is never sent to another DC.
     #[error("the directory at {url} did not confirm a write, which it may have made: {reason}")]
@@ -37,18 +40,22 @@ impl DirectoryError {
             DirectoryError::CaFile { .. } => "ca_file",
             DirectoryError::Protocol(_) => "protocol",
             DirectoryError::Busy { .. } => "busy",
+            DirectoryError::Dropped { .. } => "dropped",
             DirectoryError::Unconfirmed { .. } => "unconfirmed",
         }
     }
 
-    /// What a failed write means once it was sent: no answer (in time, or at all) leaves it
-    /// unknown whether AD made it; any other error is AD's answer.
+    /// What a failed write means once it was handed to its connection: no answer (in time, or
+    /// at all) leaves it unknown whether AD made it; any other error is AD's answer, or says
+    /// that nothing was sent.
     pub(super) fn after_sending_write(self) -> DirectoryError {
         match self {
             DirectoryError::Timeout { url, seconds } => {
                 DirectoryError::Unconfirmed { url, reason: format!("no answer within {seconds} s") }
             }
-            DirectoryError::Unreachable { url, reason } => DirectoryError::Unconfirmed { url, reason },
+            DirectoryError::Dropped { url } => {
+                DirectoryError::Unconfirmed { url, reason: "the connection closed before the answer".into() }
+            }
             other => other,
         }
     }
@@ -253,8 +260,10 @@ mod write_tests {
         let url = || "ldaps://dc1".to_string();
         let timeout = DirectoryError::Timeout { url: url(), seconds: 10 };
         assert!(matches!(timeout.after_sending_write(), DirectoryError::Unconfirmed { .. }));
-        let dropped = DirectoryError::Unreachable { url: url(), reason: "connection reset".into() };
+        let dropped = DirectoryError::Dropped { url: url() };
         assert!(matches!(dropped.after_sending_write(), DirectoryError::Unconfirmed { .. }));
+        let not_sent = DirectoryError::Unreachable { url: url(), reason: "the connection had closed".into() };
+        assert!(matches!(not_sent.after_sending_write(), DirectoryError::Unreachable { .. }));
         let answered = DirectoryError::Protocol("result 53 unwilling to perform".into());
         assert!(matches!(answered.after_sending_write(), DirectoryError::Protocol(_)));
     }

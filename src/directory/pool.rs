@@ -71,20 +71,27 @@ impl Link {
     }
 
     fn classify_uncounted(&self, e: LdapError, timeout: Duration) -> DirectoryError {
-        let url = self.url.clone();
-        match e {
-            LdapError::Timeout { .. } => DirectoryError::Timeout { url, seconds: timeout.as_secs() },
-            LdapError::Io { source } => classify_io(url, &source),
-            LdapError::Rustls { source } => DirectoryError::UntrustedCertificate { url, reason: source.to_string() },
-            LdapError::LdapResult { result } => {
-                DirectoryError::Protocol(format!("result {} {}", result.rc, result.text))
-            }
-            other => DirectoryError::Protocol(other.to_string()),
-        }
+        classify_ldap(self.url.clone(), e, timeout)
     }
 
     pub fn op_timeout(&self) -> Duration {
         self.op_timeout
+    }
+}
+
+/// What an ldap3 error says about the directory at `url`.
+fn classify_ldap(url: String, e: LdapError, timeout: Duration) -> DirectoryError {
+    match e {
+        LdapError::Timeout { .. } => DirectoryError::Timeout { url, seconds: timeout.as_secs() },
+        LdapError::Io { source } => classify_io(url, &source),
+        LdapError::Rustls { source } => DirectoryError::UntrustedCertificate { url, reason: source.to_string() },
+        LdapError::LdapResult { result } => DirectoryError::Protocol(format!("result {} {}", result.rc, result.text)),
+        // The operation went to the connection's task, which ended (the connection closed)
+        // before handing back an answer: the request may have reached the DC.
+        LdapError::ResultRecv { .. } => DirectoryError::Dropped { url },
+        // The connection's task had already ended: nothing was sent.
+        LdapError::OpSend { .. } => DirectoryError::Unreachable { url, reason: "the connection had closed".into() },
+        other => DirectoryError::Protocol(other.to_string()),
     }
 }
 
@@ -267,5 +274,25 @@ impl Pools {
             }
             other => DirectoryError::Protocol(format!("connection pool: {other}")),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use ldap3::LdapError;
+
+    use super::{DirectoryError, classify_ldap};
+
+    #[tokio::test]
+    async fn a_connection_that_closes_under_a_write_leaves_it_unconfirmed() {
+        // What ldap3 answers when its connection task ends with the request in flight.
+        let (answer, waiting) = tokio::sync::oneshot::channel::<()>();
+        drop(answer);
+        let closed = LdapError::from(waiting.await.unwrap_err());
+        let e = classify_ldap("ldaps://dc1".into(), closed, Duration::from_secs(10));
+        assert!(matches!(e, DirectoryError::Dropped { .. }), "{e:?}");
+        assert!(matches!(e.after_sending_write(), DirectoryError::Unconfirmed { .. }));
     }
 }

@@ -354,8 +354,9 @@ impl LoginService {
                 Ok(ChangeOutcome::AdRefused(refusal))
             }
             Err(PasswordWriteError::Directory(e @ DirectoryError::Unconfirmed { .. })) => {
-                tracing::error!(reference = %meta.request_id, user_id = %user.id, error = %e, "password change unconfirmed");
-                if let Err(e) = self.auditor.record(meta, audit(Outcome::Failure, Detail::new("unconfirmed"))).await {
+                tracing::error!(reference = %meta.request_id, user_id = %user.id, error = %e, "change unconfirmed");
+                let detail = Detail::new("unconfirmed");
+                if let Err(e) = self.auditor.record(meta, audit(Outcome::Failure, detail)).await {
                     tracing::error!(reference = %meta.request_id, error = %e, "change: audit entry not written");
                 }
                 Ok(ChangeOutcome::Unconfirmed(user))

@@ -33,6 +33,8 @@ pub enum Notice {
     Reminder,
     /// The user changed their password (knowing the old one).
     PasswordChanged,
+    /// A change or reset was sent to AD, which did not confirm it: it may have been made.
+    PasswordMaybeChanged,
 }
 
 impl Notice {
@@ -47,6 +49,7 @@ impl Notice {
             Notice::Revoked(_) => ("mail.revoke.subject", "mail.revoke.what"),
             Notice::Reminder => ("mail.reminder.subject", "mail.reminder.what"),
             Notice::PasswordChanged => ("mail.change.subject", "mail.change.what"),
+            Notice::PasswordMaybeChanged => ("mail.unconfirmed.subject", "mail.unconfirmed.what"),
         }
     }
 }

@@ -388,14 +388,7 @@ impl ResetService {
             }
             Err(PasswordWriteError::Directory(e @ DirectoryError::Unconfirmed { .. })) => {
                 tracing::error!(reference = %meta.request_id, user_id = %user.id, error = %e, "reset unconfirmed");
-                // The day's count stays (a reset may have been made); the flow is given back so
-                // that the user can set a password again if the new one does not work.
-                self.store.release_reset_flow(&view.id).await?;
-                self.store.delete_user_sessions(&user.id, None).await?;
-                let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Failure)
-                    .about(&user)
-                    .detail(Detail::new("unconfirmed"));
-                self.auditor.record(meta, event).await?;
+                self.unconfirmed(view, &user, meta).await;
                 return Ok(ResetOutcome::Unconfirmed);
             }
             Err(PasswordWriteError::Directory(e)) => {
@@ -425,6 +418,34 @@ impl ResetService {
         Ok(ResetOutcome::Done)
     }
 
+    /// A password AD did not confirm may have been set: as after a reset, the user's sessions
+    /// end, and a mail tells them it may have been changed. The day's count stays; the flow goes
+    /// back to the password step, so that the user can set a password again if the new one does
+    /// not work. Each step runs whatever became of the others (failures are logged).
+    async fn unconfirmed(&self, view: &ResetView, user: &DirectoryUser, meta: &RequestMeta) {
+        let logged = |step: &str, e: StorageError| {
+            let reference = &meta.request_id;
+            tracing::error!(%reference, user_id = %user.id, step, error = %e, "reset unconfirmed; a step after failed");
+        };
+        let ended = self.store.delete_user_sessions(&user.id, None).await.unwrap_or_else(|e| {
+            logged("ending the user's sessions", e);
+            0
+        });
+        let detail = Detail::new("reset_unconfirmed").arg("services_key", services_key(view)).arg("ended", ended);
+        let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Failure).about(user).detail(detail);
+        if let Err(e) = self.auditor.record(meta, event).await {
+            logged("its audit entry", e);
+        }
+        if let Some(mail) = &user.mail
+            && let Err(e) = self.outbox.notify(mail, user.name_to_show(), Notice::PasswordMaybeChanged, meta).await
+        {
+            logged("queueing the mail", e);
+        }
+        if let Err(e) = self.store.release_reset_flow(&view.id).await {
+            logged("reopening the password step", e);
+        }
+    }
+
     /// Ends the flow (once), ends the user's sessions, audits, and queues the mail. AD has been
     /// written when this runs, so nothing here can turn the answer into an error: a step that
     /// fails is logged with the request's reference and the steps after it still run (an error
@@ -435,7 +456,8 @@ impl ResetService {
         let outcome = outcome.unwrap_or_default();
         let notice = if how == Finish::Reset { Notice::PasswordReset } else { Notice::Unlocked };
         let logged = |step: &str, e: StorageError| {
-            tracing::error!(reference = %meta.request_id, user_id = %user.id, error = %e, "reset done in AD, but {step} failed");
+            let reference = &meta.request_id;
+            tracing::error!(%reference, user_id = %user.id, step, error = %e, "reset done in AD; a step after failed");
         };
         if let Err(e) = self.store.finish_reset_flow(&view.id, state, Some(outcome), self.clock.now()).await {
             logged("ending the flow", e);
@@ -447,9 +469,8 @@ impl ResetService {
             0
         });
         let kind = if outcome == "reset" { EventKind::PasswordReset } else { EventKind::Unlock };
-        let verified: Vec<String> = view.verified.iter().map(|k| format!("service.{}.name", k.id())).collect();
         let key = if outcome == "reset" && self.settings.unlock_on_reset { "reset_unlocked" } else { "reset_done" };
-        let detail = Detail::new(key).arg("services_key", verified.join(",")).arg("ended", ended);
+        let detail = Detail::new(key).arg("services_key", services_key(view)).arg("ended", ended);
         let event = AuditEvent::new(kind, Outcome::Success).about(user).detail(detail);
         if let Err(e) = self.auditor.record(meta, event).await {
             logged("its audit entry", e);
@@ -471,4 +492,10 @@ impl ResetService {
             logged("the mail's audit entry", e);
         }
     }
+}
+
+/// The services that verified the flow, as the audit trail names them.
+fn services_key(view: &ResetView) -> String {
+    let keys: Vec<String> = view.verified.iter().map(|k| format!("service.{}.name", k.id())).collect();
+    keys.join(",")
 }

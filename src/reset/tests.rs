@@ -16,8 +16,10 @@ use crate::storage::{BankIdEnrolmentRecord, EnrolMode};
 use crate::testing;
 
 #[tokio::test]
-async fn a_reset_made_without_an_answer_ends_the_sessions_and_leaves_the_password_step_open() {
-    let settings = testing::settings();
+async fn a_reset_made_without_an_answer_ends_the_sessions_tells_the_user_and_counts() {
+    let mut settings = testing::settings();
+    // One reset a day: the unconfirmed write must count as one.
+    settings.reset.resets_per_day = 1;
     let (store, _dir) = testing::store().await;
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::starting_now());
     let directory = Arc::new(FakeDirectory::default());
@@ -81,13 +83,13 @@ async fn a_reset_made_without_an_answer_ends_the_sessions_and_leaves_the_passwor
         "{audit:?}"
     );
 
-    // The password step is open again: the user may set one once more.
+    assert_eq!(store.outbox_backlog().await.unwrap().0, 1, "a mail says it may have been changed");
+
+    // The password step is open again, and the day's one reset is used up.
     let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
     assert_eq!(view.state, ResetState::Verified);
     directory.set_writes(Writes::Answered);
     let second = SecretString::from("Fyra-glada-kor-på-bete8");
-    assert_eq!(service.set_password(&view, &second, &second, &meta).await.unwrap(), ResetOutcome::Done);
-    assert!(directory.has_password(&user.dn, "Fyra-glada-kor-på-bete8"));
-    let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
-    assert!(matches!(view.state, ResetState::Done(_)), "{:?}", view.state);
+    assert_eq!(service.set_password(&view, &second, &second, &meta).await.unwrap(), ResetOutcome::DailyLimit);
+    assert!(!directory.has_password(&user.dn, "Fyra-glada-kor-på-bete8"));
 }
