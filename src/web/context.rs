@@ -75,6 +75,8 @@ pub struct Page {
     pub path: String,
     /// The request's query string (where a redirect's notice travels).
     pub query: String,
+    /// A GET (or HEAD): the address shows this page, and may be asked for again.
+    pub get: bool,
 }
 
 impl Page {
@@ -213,7 +215,8 @@ impl FromRequest for Page {
                 },
             };
             let (path, query) = (req.path().to_string(), req.query_string().to_string());
-            Ok(Page { state, lang, meta, csrf_token, csrf_seed: seed, auth, session_token, path, query })
+            let get = matches!(*req.method(), actix_web::http::Method::GET | actix_web::http::Method::HEAD);
+            Ok(Page { state, lang, meta, csrf_token, csrf_seed: seed, auth, session_token, path, query, get })
         })
     }
 }

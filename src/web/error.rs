@@ -109,7 +109,7 @@ impl ResponseError for WebError {
             csrf: &frame.csrf,
             portal_name: if frame.portal_name.is_empty() { "Stjärna" } else { &frame.portal_name },
             user: frame.user.as_deref(),
-            path: "/",
+            path: "/".into(),
             admin: frame.admin,
             netbios: "",
             dns_domain: "",

@@ -14,8 +14,9 @@ pub struct Layout<'a> {
     pub portal_name: &'a str,
     /// The logged-in user's name, if any.
     pub user: Option<&'a str>,
-    /// The current path, so the language switcher can come back to it.
-    pub path: &'a str,
+    /// Where the language switcher comes back to: this page's address (with its query, so a
+    /// message shown stays), or for a page answering a POST, the page the form is on.
+    pub path: std::borrow::Cow<'a, str>,
     /// The user has a portal role: show the admin link.
     pub admin: bool,
     /// The domain as users type it: `EXAMPLE` (NetBIOS) and `example.se` (from the base DN).

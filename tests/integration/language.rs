@@ -1,6 +1,6 @@
 //! Swedish and English: Accept-Language and the remembered switcher.
 
-use crate::helpers::{csrf_in, location, spawn_app};
+use crate::helpers::{csrf_in, location, spawn_app, text_of};
 
 #[tokio::test]
 async fn the_browser_language_is_used_when_nothing_is_chosen() {
@@ -38,4 +38,38 @@ async fn the_switcher_changes_and_remembers_the_language() {
         app.post("/language", &[("csrf", &csrf_in(&home)), ("lang", "sv"), ("back", "https://evil.example/")]).await;
     assert_eq!(location(&res), "/");
     assert!(app.get_html("/").await.contains("Registrera identitetstjänster"));
+}
+
+/// The `back` value the page's language switcher posts.
+fn switcher_back(html: &str) -> String {
+    let at = html.find("name=\"back\" value=\"").expect("a language switcher") + "name=\"back\" value=\"".len();
+    // As askama escapes an attribute; a browser posts it unescaped.
+    html[at..].split('"').next().unwrap().replace("&#38;", "&").replace("&amp;", "&")
+}
+
+#[tokio::test]
+async fn switching_language_keeps_the_page_and_its_message() {
+    let dc = require_dc!();
+    let user = dc.create_user("langmsg").await;
+    let app = spawn_app(&dc).await;
+    // A refused change: the form comes back with its message (post/redirect/get).
+    let csrf = csrf_in(&app.get_html("/change").await);
+    let form =
+        [("csrf", csrf.as_str()), ("username", &user.name), ("current", "wrong"), ("password", "x"), ("repeat", "x")];
+    let refused = location(&app.post("/change", &form).await);
+    assert!(refused.starts_with("/change?"), "{refused}");
+    let page = app.get_html(&refused).await;
+    assert_eq!(text_of(&page, "password-error").unwrap(), "Fel användarnamn eller nuvarande lösenord.");
+    let back = switcher_back(&page);
+    assert_eq!(back, refused, "the switcher comes back to this very page");
+    let res = app.post("/language", &[("csrf", &csrf_in(&page)), ("lang", "en"), ("back", &back)]).await;
+    assert_eq!(location(&res), refused);
+    let page = app.get_html(&refused).await;
+    assert_eq!(text_of(&page, "password-error").unwrap(), "Wrong username or current password.");
+
+    // A reset in progress stays where it is (it went back to the start page).
+    let csrf = csrf_in(&app.get_html("/reset").await);
+    let flow = location(&app.post("/reset", &[("csrf", csrf.as_str()), ("username", &user.name)]).await);
+    assert!(flow.starts_with("/reset/"), "{flow}");
+    assert_eq!(switcher_back(&app.get_html(&flow).await), flow);
 }

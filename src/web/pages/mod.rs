@@ -21,8 +21,13 @@ pub async fn not_found(page: Page) -> Result<actix_web::HttpResponse, WebError> 
     Err(page.not_found())
 }
 
-/// The frame of a page for this request.
+/// The frame of a page for this request. `path`: the page's own address when it answers a POST.
 pub fn layout<'a>(page: &'a super::Page, path: &'a str) -> super::views::Layout<'a> {
+    let path = match (page.get, page.query.is_empty()) {
+        (true, true) => page.path.as_str().into(),
+        (true, false) => format!("{}?{}", page.path, page.query).into(),
+        (false, _) => path.into(),
+    };
     super::views::Layout {
         i: page.i18n(),
         lang: page.lang.code(),
