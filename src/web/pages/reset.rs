@@ -11,8 +11,9 @@ use tokio::time::Instant;
 use super::{html, layout, see_other};
 use crate::enrolment::ServiceKind;
 use crate::identity::bankid::{FlowError, FlowPurpose, FlowUser, Start};
-use crate::identity::sms::{ChallengeState, Sender, SmsOutcome, SmsStart};
-use crate::reset::{Finish, ResetError, ResetOutcome, ResetState, ResetStep, ResetView, Rule};
+use crate::identity::sms::ChallengeState;
+use crate::reset::codes::{self, CodeChecked, CodeSent};
+use crate::reset::{Finish, ResetError, ResetOutcome, ResetState, ResetView, Rule};
 use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::pages::bankid::CsrfOnly;
 use crate::web::pages::sms::CodeForm;
@@ -141,11 +142,6 @@ fn is_open(view: &ResetView) -> bool {
     view.state.is_open()
 }
 
-/// The key a flow's mobile codes are counted and bound under: the user, or the typed name.
-fn sms_key(view: &ResetView) -> String {
-    view.user_id.clone().unwrap_or_else(|| format!("name:{}", view.typed_name.to_lowercase()))
-}
-
 async fn flow_page(
     page: &Page,
     view: &ResetView,
@@ -165,7 +161,7 @@ async fn flow_page(
     };
     let mut sms_open = false;
     if let (Some(challenge), Some(sms)) = (&view.sms_challenge, page.state.sms.as_deref()) {
-        let sms_view = sms.view(challenge, page.binding(), &sms_key(view)).await.map_err(|e| page.fail(e))?;
+        let sms_view = sms.view(challenge, page.binding(), &codes::key(view)).await.map_err(|e| page.fail(e))?;
         sms_open =
             sms_view.is_some_and(|s| s.state == ChallengeState::Pending) && !view.verified.contains(&ServiceKind::Sms);
     }
@@ -273,83 +269,32 @@ pub async fn send_code(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOn
     if !is_open(&view) || !view.next.contains(&ServiceKind::Sms) || view.enough {
         return Ok(see_other(&format!("/reset/{id}")).finish());
     }
-    let key = sms_key(&view);
-    let enrolled = match &view.user_id {
-        Some(u) => page.state.reset.has_mobile(u).await.map_err(|e| page.fail(e))?,
-        None => false,
-    };
     let minutes = (sms.limits().code_lifetime / 60).max(1).to_string();
     let text = page.i18n().f("sms.text", &[("portal", &page.state.settings.portal.name), ("minutes", &minutes)]);
-    // One code a minute per flow, real or decoy alike (each press used to send a text).
-    if let Some(previous) = &view.sms_challenge {
-        let previous = sms.view(previous, page.binding(), &key).await.map_err(|e| page.fail(e))?;
-        if let Some(wait) = previous.map(|p| p.resend_in).filter(|w| *w > 0) {
-            floor(&page, started).await;
-            return Ok(StepOutcome::at(&view.id, "wait", Some(wait as u32)));
-        }
-    }
-    // Anonymous: counted per flow, per address and per target, never against the user's own
-    // texts or the service desk's; the code is queued, so a real send answers like a decoy.
-    // The visible target budget follows the name as typed, the same for every name (a user's
-    // several names must not share one, or the limit would tell that they are one account).
-    let target = match view.typed_name.trim() {
-        "" => key.clone(),
-        typed => format!("name:{}", typed.to_lowercase()),
-    };
-    let sender = Sender::Anonymous { flow: &view.id, target: &target };
-    let start = if enrolled {
-        let user = FlowUser { user_id: &key, account_name: &view.typed_name };
-        sms.start_verify(page.binding(), user, &text, &page.meta, sender).await
-    } else {
-        // Bound like a real challenge (to the flow's key), counted like a real send.
-        sms.start_decoy(page.binding(), &key, sender, &page.meta).await
-    }
-    .map_err(|e| page.fail(e))?;
+    let sent = codes::send(&page.state.reset, sms, &view, page.binding(), &text, &page.meta).await;
+    let sent = sent.map_err(|e| page.fail(e))?;
     floor(&page, started).await;
-    match start {
-        SmsStart::Sent { id: challenge } => {
-            page.state.reset.set_sms_challenge(&view.id, &challenge).await.map_err(|e| page.fail(e))?;
-            // Before any verification nobody is told whether a text went anywhere.
-            Ok(StepOutcome::at(&view.id, if view.verified.is_empty() { "sent-maybe" } else { "sent" }, None))
-        }
-        SmsStart::Limited { minutes } => Ok(StepOutcome::at(&view.id, "limited", Some(minutes as u32))),
-        _ => Ok(StepOutcome::at(&view.id, "gateway", None)),
-    }
+    Ok(match sent {
+        // Before any verification nobody is told whether a text went anywhere.
+        CodeSent::Sent { known } => StepOutcome::at(&view.id, if known { "sent" } else { "sent-maybe" }, None),
+        CodeSent::Wait { seconds } => StepOutcome::at(&view.id, "wait", Some(seconds as u32)),
+        CodeSent::Limited { minutes } => StepOutcome::at(&view.id, "limited", Some(minutes as u32)),
+        CodeSent::Unavailable => StepOutcome::at(&view.id, "gateway", None),
+    })
 }
 
 pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeForm>) -> Result<HttpResponse, WebError> {
     let view = load(&page, &id).await?;
-    let (true, Some(sms), Some(challenge)) = (is_open(&view), page.state.sms.as_deref(), view.sms_challenge.as_deref())
-    else {
+    let (true, Some(sms)) = (is_open(&view), page.state.sms.as_deref()) else {
         return Ok(see_other(&format!("/reset/{id}")).finish());
     };
-    let key = sms_key(&view);
-    let user = FlowUser { user_id: &key, account_name: &view.typed_name };
-    let outcome =
-        sms.check(challenge, page.binding(), user, &form.0.code, &page.meta).await.map_err(|e| page.fail(e))?;
-    let reset = &page.state.reset;
-    let failure = match outcome {
-        Some(SmsOutcome::Verified) if view.user_id.is_some() => {
-            reset.verified(&view, ServiceKind::Sms, &page.meta).await.map_err(|e| page.fail(e))?;
-            None
-        }
-        // The same right code sent again: it counted once, and is no failure either.
-        Some(SmsOutcome::AlreadyVerified) if view.user_id.is_some() => None,
-        Some(SmsOutcome::Wrong { attempts_left }) => Some(("wrong", Some(attempts_left as u32))),
-        Some(SmsOutcome::Expired) => Some(("expired", None)),
-        _ => Some(("too-many", None)),
-    };
-    match failure {
-        None => Ok(see_other(&format!("/reset/{id}")).finish()),
-        // A flow that ended shows that itself.
-        Some(_)
-            if reset.failed(&view, ServiceKind::Sms, &page.meta).await.map_err(|e| page.fail(e))?
-                == ResetStep::Ended =>
-        {
-            Ok(see_other(&format!("/reset/{id}")).finish())
-        }
-        Some((m, n)) => Ok(StepOutcome::at(&id, m, n)),
-    }
+    let checked = codes::check(&page.state.reset, sms, &view, page.binding(), &form.0.code, &page.meta).await;
+    Ok(match checked.map_err(|e| page.fail(e))? {
+        None | Some(CodeChecked::Counted) => see_other(&format!("/reset/{id}")).finish(),
+        Some(CodeChecked::Wrong { attempts_left }) => StepOutcome::at(&id, "wrong", Some(attempts_left as u32)),
+        Some(CodeChecked::Expired) => StepOutcome::at(&id, "expired", None),
+        Some(CodeChecked::TooMany) => StepOutcome::at(&id, "too-many", None),
+    })
 }
 
 pub async fn show_password(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
