@@ -270,6 +270,14 @@ impl Dcs {
     }
 }
 
+/// Asks one DC who we are, on a pooled service connection (which may be older than the DC's last
+/// restart, so it is asked something).
+pub(super) async fn who_am_i(dc: &Dc) -> Result<(), DirectoryError> {
+    let mut conn = dc.pools.service().await?;
+    let result = dc.link.timed(conn.extended(ldap3::exop::WhoAmI)).await;
+    conn.settle(result).map(|_| ())
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::atomic::{AtomicUsize, Ordering};

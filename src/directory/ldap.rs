@@ -1,14 +1,13 @@
 //! The real directory: ldap3 over LDAPS (or StartTLS) with rustls.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use async_trait::async_trait;
-use std::collections::HashSet;
 
 use ldap3::{Ldap, Mod, Scope, SearchEntry, ldap_escape};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::dcs::{Dc, DcStatus, Dcs, Tried};
+use super::dcs::{Dc, DcStatus, Dcs, Tried, who_am_i};
 use super::entries::{
     EXPIRY_ATTR, PSO_ATTR, USER_ATTRS, expiry_time, first, old_password_wrong, password_written, to_user, unicode_pwd,
 };
@@ -494,12 +493,4 @@ impl Directory for LdapDirectory {
         let asks = self.dcs.each().map(|dc| async move { (dc.link.url.clone(), who_am_i(dc).await) });
         futures_util::future::join_all(asks).await
     }
-}
-
-/// Asks one DC who we are, on a pooled service connection (which may be older than the DC's last
-/// restart, so it is asked something).
-async fn who_am_i(dc: &Dc) -> Result<(), DirectoryError> {
-    let mut conn = dc.pools.service().await?;
-    let result = dc.link.timed(conn.extended(ldap3::exop::WhoAmI)).await;
-    conn.settle(result).map(|_| ())
 }

@@ -13,6 +13,7 @@ mod change;
 mod config_check;
 mod contract;
 mod credentials;
+mod dc;
 mod directory;
 mod e2e;
 mod expiry;
