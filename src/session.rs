@@ -2,13 +2,17 @@
 //!
 //! The cookie carries 256 random bits; the database keeps only their SHA-256, so a copy of the
 //! database cannot be replayed as cookies. A session ends after the idle timeout or at the end of
-//! its absolute lifetime, whichever comes first.
+//! its absolute lifetime, whichever comes first, and when the user's credentials change: at once
+//! when the change is made here, and within [`CHECK_INTERVAL`] when it is made anywhere else (the
+//! user's `pwdLastSet` in AD is compared with the one the session knew), or when the account is
+//! disabled or removed.
 
 use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 
 use crate::clock::{Clock, Random, Timestamp};
+use crate::directory::Directory;
 use crate::enrolment::{ServiceKind, StepUp};
 use crate::storage::{SessionRecord, Storage, StorageError};
 
@@ -61,6 +65,8 @@ pub struct SessionUser {
     pub display_name: String,
     pub is_admin: bool,
     pub roles: Roles,
+    /// AD's `pwdLastSet` for the user when they proved who they are (see [`Sessions::lookup`]).
+    pub password_set: Option<String>,
 }
 
 /// A live session.
@@ -81,6 +87,9 @@ pub enum Lookup {
     Active(Session),
     /// It was a session, and it ran out: the user should be told so.
     Expired(SessionUser),
+    /// It was a session, and the directory ended it: the password was set elsewhere, or the
+    /// account was disabled or removed.
+    Revoked(SessionUser),
     None,
 }
 
@@ -91,10 +100,16 @@ pub struct Sessions {
     random: Arc<dyn Random>,
     idle_seconds: i64,
     absolute_seconds: i64,
+    /// Where a session's user is checked (None: never, as in unit tests of other services).
+    directory: Option<Arc<dyn Directory>>,
 }
 
 /// Writing `last_seen_at` on every request would cost a write per page; once a minute is enough.
 const TOUCH_INTERVAL: i64 = 60;
+
+/// How often a session's user is checked in the directory (a password set elsewhere, a disabled
+/// account): at most this long does a session outlive either.
+pub const CHECK_INTERVAL: i64 = 60;
 
 /// The stored form of a browser binding (the secret that ties a flow to the browser that started
 /// it), kept apart per kind of flow.
@@ -125,7 +140,14 @@ impl Sessions {
             random,
             idle_seconds: idle_minutes as i64 * 60,
             absolute_seconds: absolute_minutes as i64 * 60,
+            directory: None,
         }
+    }
+
+    /// Sessions whose users are checked in `directory` every [`CHECK_INTERVAL`].
+    pub fn checked_in(mut self, directory: Arc<dyn Directory>) -> Self {
+        self.directory = Some(directory);
+        self
     }
 
     /// Starts a session and returns the cookie value. Any session the browser had is ended first
@@ -150,6 +172,8 @@ impl Sessions {
                 authenticated_at: now,
                 proof_service: None,
                 proof_at: None,
+                pwd_last_set: user.password_set,
+                pwd_checked_at: Some(now),
             })
             .await?;
         Ok(token)
@@ -169,12 +193,18 @@ impl Sessions {
             display_name: record.display_name,
             is_admin: record.is_admin,
             roles: Roles::from_list(&record.roles),
+            password_set: record.pwd_last_set.clone(),
         };
         let idle = now - record.last_seen_at >= self.idle_seconds;
         let too_old = now - record.created_at >= self.absolute_seconds;
         if idle || too_old {
             self.store.delete_session(&id_hash).await?;
             return Ok(Lookup::Expired(user));
+        }
+        let known = (record.pwd_last_set.as_deref(), record.pwd_checked_at);
+        if !self.still_valid(&id_hash, &user.user_id, known, now).await? {
+            self.store.delete_session(&id_hash).await?;
+            return Ok(Lookup::Revoked(user));
         }
         if now - record.last_seen_at >= TOUCH_INTERVAL {
             self.store.touch_session(&id_hash, now).await?;
@@ -192,9 +222,46 @@ impl Sessions {
         }))
     }
 
+    /// Whether the session's user is as the session knew them: asks the directory once every
+    /// [`CHECK_INTERVAL`]. A directory that cannot be asked ends nothing (it is asked again at
+    /// the next request); a stored `pwdLastSet` of None adopts the one read.
+    async fn still_valid(
+        &self,
+        id_hash: &str,
+        user_id: &str,
+        (pwd_last_set, checked_at): (Option<&str>, Option<Timestamp>),
+        now: Timestamp,
+    ) -> Result<bool, StorageError> {
+        let Some(directory) = &self.directory else { return Ok(true) };
+        if checked_at.is_some_and(|at| now - at < CHECK_INTERVAL) {
+            return Ok(true);
+        }
+        let user = match directory.find_user_by_id(user_id).await {
+            Ok(user) => user,
+            Err(e) => {
+                tracing::warn!(error = %e, "session check: the directory could not be asked; asked again next time");
+                return Ok(true);
+            }
+        };
+        let Some(user) = user.filter(|u| !u.disabled) else { return Ok(false) };
+        if pwd_last_set.is_some() && pwd_last_set != user.password_set.as_deref() {
+            return Ok(false);
+        }
+        self.store.session_password_checked(id_hash, user.password_set.as_deref(), now).await?;
+        Ok(true)
+    }
+
+    /// The password was changed in this session: the next check takes AD's new `pwdLastSet` as
+    /// the session's own (rather than ending it).
+    pub async fn changed_here(&self, token: &str) -> Result<(), StorageError> {
+        self.store.session_password_checked(&hash(token), None, self.clock.now()).await
+    }
+
     /// The user gave their password again; `roles` were read again with it.
+    /// Their password, whatever it is now, is the session's own from here on.
     pub async fn reauthenticated(&self, token: &str, roles: Roles) -> Result<(), StorageError> {
-        self.store.session_reauthenticated(&hash(token), self.clock.now(), &roles.to_list()).await
+        self.store.session_reauthenticated(&hash(token), self.clock.now(), &roles.to_list()).await?;
+        self.changed_here(token).await
     }
 
     /// The user verified with an enrolled service in this session at `at` (a step-up, see [`StepUp`]).

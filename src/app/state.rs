@@ -96,7 +96,8 @@ pub(super) fn build_state(
         random,
         settings.session.idle_timeout_minutes,
         settings.session.absolute_lifetime_minutes,
-    );
+    )
+    .checked_in(directory.clone());
     let change = crate::change::ChangeService::new(
         login.clone(),
         directory.clone(),

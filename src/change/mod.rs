@@ -151,9 +151,16 @@ impl ChangeService {
         }
     }
 
+    /// Every session of the user but the one that changed it ends; that one takes the new
+    /// password as its own (or a check against AD would end it too).
     async fn end_other_sessions(&self, user: &DirectoryUser, keep_session: Option<&str>, meta: &RequestMeta) {
         if let Err(e) = self.sessions.end_all_for(&user.id, keep_session).await {
             tracing::error!(reference = %meta.request_id, error = %e, "change: other sessions not ended");
+        }
+        if let Some(token) = keep_session
+            && let Err(e) = self.sessions.changed_here(token).await
+        {
+            tracing::error!(reference = %meta.request_id, error = %e, "change: the session's password not renewed");
         }
     }
 }

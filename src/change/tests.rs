@@ -13,7 +13,7 @@ use crate::directory::fake::{FakeDirectory, Writes};
 use crate::directory::{Directory, DirectoryUser};
 use crate::login::LoginService;
 use crate::mail::Outbox;
-use crate::session::{Lookup, Roles, SessionUser, Sessions};
+use crate::session::{CHECK_INTERVAL, Lookup, Roles, SessionUser, Sessions};
 use crate::storage::Storage;
 use crate::testing;
 use crate::throttle::Throttle;
@@ -25,6 +25,7 @@ struct Harness {
     directory: Arc<FakeDirectory>,
     store: Arc<dyn Storage>,
     sessions: Sessions,
+    clock: ManualClock,
     service: ChangeService,
     user: DirectoryUser,
     _dir: tempfile::TempDir,
@@ -33,17 +34,18 @@ struct Harness {
 async fn harness() -> Harness {
     let settings = testing::settings();
     let (store, dir) = testing::store().await;
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::starting_now());
+    let manual = ManualClock::starting_now();
+    let clock: Arc<dyn Clock> = Arc::new(manual.clone());
     let directory = Arc::new(FakeDirectory::default());
     let user = directory.add_user("anna", OLD);
     let as_dyn: Arc<dyn Directory> = directory.clone();
     let auditor = Auditor::new(store.clone(), clock.clone());
     let throttle = Throttle::new(store.clone(), clock.clone());
     let login = Arc::new(LoginService::new(&settings, as_dyn.clone(), throttle, auditor.clone()));
-    let sessions = Sessions::new(store.clone(), clock.clone(), Arc::new(OsRandom), 15, 480);
+    let sessions = Sessions::new(store.clone(), clock.clone(), Arc::new(OsRandom), 15, 480).checked_in(as_dyn.clone());
     let outbox = Outbox::new(store.clone(), clock.clone(), "Stjärna", "");
     let service = ChangeService::new(login, as_dyn, &settings.password, sessions.clone(), outbox, auditor);
-    Harness { directory, store, sessions, service, user, _dir: dir }
+    Harness { directory, store, sessions, clock: manual, service, user, _dir: dir }
 }
 
 impl Harness {
@@ -56,6 +58,7 @@ impl Harness {
             display_name: u.name_to_show().to_string(),
             is_admin: false,
             roles: Roles::default(),
+            password_set: u.password_set.clone(),
         };
         self.sessions.start(user, None).await.unwrap()
     }
@@ -109,4 +112,43 @@ async fn a_change_made_without_an_answer_is_neither_done_nor_refused() {
             && d.as_deref().is_some_and(|d| d.contains("unconfirmed"))),
         "{audit:?}"
     );
+}
+
+#[tokio::test]
+async fn a_password_set_elsewhere_ends_the_session_within_the_check_interval() {
+    let h = harness().await;
+    let session = h.log_in().await;
+    h.directory.set_elsewhere(&h.user.dn, "Satt-vid-skrivbordet-9");
+    assert!(h.alive(&session).await, "checked at login, not again before the interval");
+    h.clock.advance_seconds(CHECK_INTERVAL);
+    assert!(matches!(h.sessions.lookup(&session).await.unwrap(), Lookup::Revoked(_)));
+    assert!(!h.alive(&session).await, "and it stays ended");
+}
+
+#[tokio::test]
+async fn a_disabled_account_ends_the_session_and_an_unchanged_one_goes_on() {
+    let h = harness().await;
+    let session = h.log_in().await;
+    for _ in 0..3 {
+        h.clock.advance_seconds(CHECK_INTERVAL);
+        assert!(h.alive(&session).await, "nothing changed: the checks keep it");
+    }
+    h.directory.disable(&h.user.dn);
+    h.clock.advance_seconds(CHECK_INTERVAL);
+    assert!(!h.alive(&session).await);
+}
+
+#[tokio::test]
+async fn the_session_that_changed_the_password_survives_the_check() {
+    let h = harness().await;
+    let (mine, other) = (h.log_in().await, h.log_in().await);
+    assert_eq!(h.change(Some(&mine)).await, Ok(()));
+    assert!(!h.alive(&other).await);
+    for _ in 0..2 {
+        h.clock.advance_seconds(CHECK_INTERVAL);
+        assert!(h.alive(&mine).await, "its own change does not end it");
+    }
+    h.directory.set_elsewhere(&h.user.dn, "Satt-vid-skrivbordet-9");
+    h.clock.advance_seconds(CHECK_INTERVAL);
+    assert!(!h.alive(&mine).await, "a later change elsewhere still does");
 }

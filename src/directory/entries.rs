@@ -15,6 +15,7 @@ pub(super) const USER_ATTRS: &[&str] = &[
     "userAccountControl",
     "msDS-User-Account-Control-Computed",
     "isCriticalSystemObject",
+    "pwdLastSet",
 ];
 /// The PSO in force for a user (constructed by AD; absent when the domain's policy applies).
 pub(super) const PSO_ATTR: &str = "msDS-ResultantPSO";
@@ -49,6 +50,7 @@ pub(super) fn to_user(entry: SearchEntry) -> Option<DirectoryUser> {
         locked: flags(&entry, "msDS-User-Account-Control-Computed") & UF_LOCKOUT != 0,
         system: first(&entry, "isCriticalSystemObject").is_some_and(|v| v.eq_ignore_ascii_case("TRUE")),
         policy: PolicyRef::NotRead,
+        password_set: first(&entry, "pwdLastSet"),
         dn: entry.dn,
     })
 }

@@ -61,6 +61,7 @@ impl FakeDirectory {
             locked: false,
             system: false,
             policy: PolicyRef::Domain,
+            password_set: Some("1".into()),
         };
         users.push((user.clone(), password.to_string()));
         user
@@ -68,6 +69,16 @@ impl FakeDirectory {
 
     pub fn set_writes(&self, writes: Writes) {
         *self.writes.lock().unwrap() = writes;
+    }
+
+    /// The password is set outside the portal (at the keyboard, by the service desk).
+    pub fn set_elsewhere(&self, dn: &str, password: &str) {
+        self.write(dn, None, password).ok();
+    }
+
+    /// An administrator disables the account.
+    pub fn disable(&self, dn: &str) {
+        self.users.lock().unwrap().iter_mut().filter(|(u, _)| u.dn == dn).for_each(|(u, _)| u.disabled = true);
     }
 
     /// Whether `password` is the user's password now.
@@ -82,13 +93,15 @@ impl FakeDirectory {
     /// Sets the password of `dn` to `new` when `current` (if given) is right; the write's answer.
     fn write(&self, dn: &str, current: Option<&str>, new: &str) -> Result<bool, DirectoryError> {
         let mut users = self.users.lock().unwrap();
-        let Some((_, password)) = users.iter_mut().find(|(u, _)| u.dn == dn) else {
+        let Some((user, password)) = users.iter_mut().find(|(u, _)| u.dn == dn) else {
             return Err(DirectoryError::Protocol("no such object".into()));
         };
         if current.is_some_and(|c| c != password) {
             return Ok(false);
         }
         *password = new.to_string();
+        let set = user.password_set.as_deref().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0) + 1;
+        user.password_set = Some(set.to_string());
         match *self.writes.lock().unwrap() {
             Writes::Answered => Ok(true),
             Writes::MadeUnanswered => Err(DirectoryError::Unconfirmed {

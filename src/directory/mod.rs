@@ -44,6 +44,9 @@ pub struct DirectoryUser {
     pub system: bool,
     /// Which password policy applies, when it was read with the user.
     pub policy: PolicyRef,
+    /// `pwdLastSet` as AD gives it (a FILETIME): it changes whenever the password is set, by
+    /// whoever and wherever.
+    pub password_set: Option<String>,
 }
 
 /// Which password policy applies to a user, as read with them (a single user's look-up reads it;

@@ -194,6 +194,7 @@ impl LoginService {
                 self.audit(meta, Outcome::Success, &user.account_name, Some(&user.id), with_roles(roles)).await?;
                 Ok(LoginOutcome::Success(SessionUser {
                     display_name: user.name_to_show().to_string(),
+                    password_set: user.password_set,
                     user_id: user.id,
                     user_dn: user.dn,
                     account_name: user.account_name,
@@ -256,6 +257,7 @@ impl LoginService {
         self.audit(meta, Outcome::Success, &user.account_name, Some(&user.id), detail).await?;
         Ok(Some(SessionUser {
             display_name: user.name_to_show().to_string(),
+            password_set: user.password_set,
             user_id: user.id,
             user_dn: user.dn,
             account_name: user.account_name,

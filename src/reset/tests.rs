@@ -57,6 +57,7 @@ async fn a_reset_made_without_an_answer_ends_the_sessions_tells_the_user_and_cou
         display_name: user.name_to_show().to_string(),
         is_admin: false,
         roles: Roles::default(),
+        password_set: user.password_set.clone(),
     };
     let token = sessions.start(session, None).await.unwrap();
 

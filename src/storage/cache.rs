@@ -258,6 +258,17 @@ role!(SessionStore {
         self.write(owned!(|db| db.delete_session(&id)), move |k| k.forget_session(&key)).await
     }
 
+    async fn session_password_checked(
+        &self,
+        id_hash: &str,
+        pwd_last_set: Option<&str>,
+        at: Timestamp,
+    ) -> Result<(), StorageError> {
+        let (id, key, set) = (id_hash.to_string(), id_hash.to_string(), pwd_last_set.map(str::to_string));
+        self.write(owned!(|db| db.session_password_checked(&id, set.as_deref(), at)), move |k| k.forget_session(&key))
+            .await
+    }
+
     async fn session_proof(&self, id_hash: &str, service: &str, at: Timestamp) -> Result<(), StorageError> {
         let (id, key, service) = (id_hash.to_string(), id_hash.to_string(), service.to_string());
         self.write(owned!(|db| db.session_proof(&id, &service, at)), move |k| k.forget_session(&key)).await

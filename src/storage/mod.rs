@@ -61,6 +61,9 @@ pub struct SessionRecord {
     /// The enrolled service the user last verified with in this session (a step-up), and when.
     pub proof_service: Option<String>,
     pub proof_at: Option<Timestamp>,
+    /// AD's `pwdLastSet` for the user when last checked (None: adopt the next one read), and when.
+    pub pwd_last_set: Option<String>,
+    pub pwd_checked_at: Option<Timestamp>,
 }
 
 /// One audit entry.
@@ -223,6 +226,15 @@ pub trait SessionStore: Send + Sync {
 
     /// The user verified with an enrolled service in this session (a step-up).
     async fn session_proof(&self, id_hash: &str, service: &str, at: Timestamp) -> Result<(), StorageError>;
+
+    /// The session was checked against the directory at `at`: the user's `pwdLastSet` then (None:
+    /// adopt whatever the next check reads, after a change made in this session).
+    async fn session_password_checked(
+        &self,
+        id_hash: &str,
+        pwd_last_set: Option<&str>,
+        at: Timestamp,
+    ) -> Result<(), StorageError>;
 
     /// Ends every session of the user but `keep` (a session id hash); returns how many ended.
     async fn delete_user_sessions(&self, user_id: &str, keep: Option<&str>) -> Result<u64, StorageError>;

@@ -11,7 +11,7 @@ use super::csrf::{CsrfKey, CsrfSeed};
 use super::error::Frame;
 use super::static_files::StaticAssets;
 use super::{CookieNames, WebError};
-use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
+use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
 use crate::clock::Clock;
 use crate::config::Settings;
 use crate::directory::Directory;
@@ -181,6 +181,25 @@ pub fn csrf_seed(req: &HttpRequest) -> Option<String> {
         .or_else(|| req.cookie(CookieNames::of(req).csrf).map(|c| c.value().to_string()))
 }
 
+/// A session that ended by itself (ran out, or the directory ended it) is audited, and the page
+/// says so.
+async fn session_ended(
+    state: &AppState,
+    meta: &RequestMeta,
+    lang: Lang,
+    user: &crate::session::SessionUser,
+    detail: Option<Detail>,
+) -> Result<Auth, WebError> {
+    let mut event = AuditEvent::new(EventKind::SessionExpired, Outcome::Success)
+        .username(&user.account_name)
+        .user_id(&user.user_id);
+    if let Some(detail) = detail {
+        event = event.detail(detail);
+    }
+    state.auditor.record(meta, event).await.map_err(|e| WebError::internal(e.into(), lang, &meta.request_id))?;
+    Ok(Auth::Expired)
+}
+
 impl FromRequest for Page {
     type Error = WebError;
     type Future = LocalBoxFuture<'static, Result<Self, Self::Error>>;
@@ -199,16 +218,9 @@ impl FromRequest for Page {
                 None => Auth::Anonymous,
                 Some(token) => match state.sessions.lookup(token).await {
                     Ok(Lookup::Active(s)) => Auth::LoggedIn(s),
-                    Ok(Lookup::Expired(user)) => {
-                        let event = AuditEvent::new(EventKind::SessionExpired, Outcome::Success)
-                            .username(&user.account_name)
-                            .user_id(&user.user_id);
-                        state
-                            .auditor
-                            .record(&meta, event)
-                            .await
-                            .map_err(|e| WebError::internal(e.into(), lang, &meta.request_id))?;
-                        Auth::Expired
+                    Ok(Lookup::Expired(user)) => session_ended(&state, &meta, lang, &user, None).await?,
+                    Ok(Lookup::Revoked(user)) => {
+                        session_ended(&state, &meta, lang, &user, Some(Detail::new("session_revoked"))).await?
                     }
                     Ok(Lookup::None) => Auth::Anonymous,
                     Err(e) => return Err(WebError::internal(e.into(), lang, &meta.request_id)),

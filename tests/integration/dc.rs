@@ -182,6 +182,15 @@ impl TestDc {
         ou
     }
 
+    /// Sets the password as an administrator would, outside the portal.
+    pub async fn set_password(&self, dn: &str, password: &str) {
+        let mut ldap = self.admin().await;
+        let pwd = unicode_pwd(password);
+        let mods = vec![Mod::Replace(&b"unicodePwd"[..], HashSet::from([pwd.as_slice()]))];
+        ldap.modify(dn, mods).await.unwrap().success().unwrap();
+        let _ = ldap.unbind().await;
+    }
+
     pub async fn modify(&self, dn: &str, attr: &str, value: &str) {
         let mut ldap = self.admin().await;
         ldap.modify(dn, vec![Mod::Replace(attr, HashSet::from([value]))]).await.unwrap().success().unwrap();

@@ -1,6 +1,6 @@
 //! Sessions: cookies, idle and absolute expiry, logout.
 
-use crate::helpers::{csrf_in, location, spawn_app, spawn_app_with, text_of};
+use crate::helpers::{csrf_in, location, new_client, spawn_app, spawn_app_with, text_of};
 
 #[tokio::test]
 async fn the_session_cookie_is_opaque_httponly_secure_and_samesite() {
@@ -194,4 +194,31 @@ async fn enrol(app: &crate::helpers::TestApp, user_id: &str, service: &str) {
         }
     };
     assert!(done, "enrolled {service}");
+}
+
+#[tokio::test]
+async fn a_password_set_elsewhere_or_a_disabled_account_ends_the_session_within_a_minute() {
+    let dc = require_dc!();
+    let (user, other) = (dc.create_user("sesspw").await, dc.create_user("sessdis").await);
+    let mut app = spawn_app(&dc).await;
+    app.login(&other.name, &other.password).await;
+    let others = std::mem::replace(&mut app.client, new_client());
+    app.login(&user.name, &user.password).await;
+
+    // The service desk sets the password in AD: the stolen session ends at the next check.
+    dc.set_password(&user.dn, "Satt-vid-skrivbordet-9x").await;
+    assert_eq!(app.get("/").await.status(), 200, "asked again only once a minute");
+    app.clock.advance_seconds(60);
+    assert_eq!(location(&app.get("/").await), "/login?m=expired");
+    assert_eq!(location(&app.get("/").await), "/login", "and it stays ended");
+    let audit = app.audit().await;
+    let ended = audit.iter().find(|a| a.event == "session-expired" && a.username.as_deref() == Some(&user.name));
+    assert!(ended.and_then(|a| a.detail.as_deref()).is_some_and(|d| d.contains("password was set elsewhere")));
+
+    // An account disabled in AD: the same. Until then the session goes on through the checks.
+    app.client = others;
+    assert_eq!(app.get("/").await.status(), 200, "nothing changed for this one");
+    dc.modify(&other.dn, "userAccountControl", "514").await;
+    app.clock.advance_seconds(60);
+    assert_eq!(location(&app.get("/").await), "/login?m=expired");
 }

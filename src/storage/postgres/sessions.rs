@@ -11,7 +11,7 @@ impl SessionStore for PgStorage {
     async fn insert_session(&self, s: &SessionRecord) -> Result<(), StorageError> {
         sqlx::query(
             "INSERT INTO sessions (id_hash, user_id, user_dn, account_name, display_name, is_admin, created_at, last_seen_at,
-             roles, authenticated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+             roles, authenticated_at, pwd_last_set, pwd_checked_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)",
         )
         .bind(&s.id_hash)
         .bind(&s.user_id)
@@ -23,6 +23,8 @@ impl SessionStore for PgStorage {
         .bind(s.last_seen_at)
         .bind(&s.roles)
         .bind(s.authenticated_at)
+        .bind(&s.pwd_last_set)
+        .bind(s.pwd_checked_at)
         .execute(&self.pool)
         .await?;
         Ok(())
@@ -55,6 +57,21 @@ impl SessionStore for PgStorage {
         .bind(id_hash)
         .execute(&self.pool)
         .await?;
+        Ok(())
+    }
+
+    async fn session_password_checked(
+        &self,
+        id_hash: &str,
+        pwd_last_set: Option<&str>,
+        at: Timestamp,
+    ) -> Result<(), StorageError> {
+        sqlx::query("UPDATE sessions SET pwd_last_set = $1, pwd_checked_at = $2 WHERE id_hash = $3")
+            .bind(pwd_last_set)
+            .bind(at)
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 

@@ -23,9 +23,11 @@ pub async fn not_found(page: Page) -> Result<actix_web::HttpResponse, WebError> 
 
 /// The frame of a page for this request. `path`: the page's own address when it answers a POST.
 pub fn layout<'a>(page: &'a super::Page, path: &'a str) -> super::views::Layout<'a> {
-    let path = match (page.get, page.query.is_empty()) {
-        (true, true) => page.path.as_str().into(),
-        (true, false) => format!("{}?{}", page.path, page.query).into(),
+    // A notice that is not this page's own (moved here, or changed) is not carried on.
+    let own_query = !page.query.is_empty() && (!page.query.contains("note=") || page.notice().is_some());
+    let path = match (page.get, own_query) {
+        (true, false) => page.path.as_str().into(),
+        (true, true) => format!("{}?{}", page.path, page.query).into(),
         (false, _) => path.into(),
     };
     super::views::Layout {
