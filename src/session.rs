@@ -8,6 +8,7 @@
 //! disabled or removed.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -102,6 +103,8 @@ pub struct Sessions {
     absolute_seconds: i64,
     /// Where a session's user is checked (None: never, as in unit tests of other services).
     directory: Option<Arc<dyn Directory>>,
+    /// No check asks the directory before this time (it failed to answer just before).
+    retry_at: Arc<AtomicI64>,
 }
 
 /// Writing `last_seen_at` on every request would cost a write per page; once a minute is enough.
@@ -110,6 +113,20 @@ const TOUCH_INTERVAL: i64 = 60;
 /// How often a session's user is checked in the directory (a password set elsewhere, a disabled
 /// account): at most this long does a session outlive either.
 pub const CHECK_INTERVAL: i64 = 60;
+/// After a check the directory could not answer, when it is asked again (by any session).
+const RETRY_AFTER: i64 = 15;
+/// How long a session goes on without a check the directory answered.
+pub const MAX_UNCHECKED: i64 = 600;
+/// How much later than a change made here AD's `pwdLastSet` may say it was set (the portal's and
+/// the DC's clocks differ a little). A change made elsewhere within this time after one made here
+/// goes unnoticed.
+const CHANGE_SKEW: i64 = 120;
+
+/// AD's FILETIME (100 ns since 1601) as seconds since the epoch; None for 0 ("must change").
+fn filetime_seconds(value: &str) -> Option<i64> {
+    let filetime: i64 = value.trim().parse().ok()?;
+    (filetime > 0).then(|| filetime / 10_000_000 - 11_644_473_600)
+}
 
 /// The stored form of a browser binding (the secret that ties a flow to the browser that started
 /// it), kept apart per kind of flow.
@@ -141,6 +158,7 @@ impl Sessions {
             idle_seconds: idle_minutes as i64 * 60,
             absolute_seconds: absolute_minutes as i64 * 60,
             directory: None,
+            retry_at: Arc::new(AtomicI64::new(0)),
         }
     }
 
@@ -223,8 +241,10 @@ impl Sessions {
     }
 
     /// Whether the session's user is as the session knew them: asks the directory once every
-    /// [`CHECK_INTERVAL`]. A directory that cannot be asked ends nothing (it is asked again at
-    /// the next request); a stored `pwdLastSet` of None adopts the one read.
+    /// [`CHECK_INTERVAL`]. A stored `pwdLastSet` of None (a change made in this session) adopts
+    /// the one read, if AD set it no later than [`CHANGE_SKEW`] after that change. A directory
+    /// that cannot be asked ends nothing for [`MAX_UNCHECKED`] (it is asked again after
+    /// [`RETRY_AFTER`], not on every request); after that, the session ends.
     async fn still_valid(
         &self,
         id_hash: &str,
@@ -236,32 +256,53 @@ impl Sessions {
         if checked_at.is_some_and(|at| now - at < CHECK_INTERVAL) {
             return Ok(true);
         }
+        let unchecked_too_long = checked_at.is_some_and(|at| now - at >= MAX_UNCHECKED);
+        if now < self.retry_at.load(Ordering::Relaxed) {
+            return Ok(!unchecked_too_long);
+        }
         let user = match directory.find_user_by_id(user_id).await {
             Ok(user) => user,
             Err(e) => {
-                tracing::warn!(error = %e, "session check: the directory could not be asked; asked again next time");
-                return Ok(true);
+                self.retry_at.store(now + RETRY_AFTER, Ordering::Relaxed);
+                tracing::warn!(error = %e, "session check: the directory could not be asked; asked again shortly");
+                return Ok(!unchecked_too_long);
             }
         };
         let Some(user) = user.filter(|u| !u.disabled) else { return Ok(false) };
-        if pwd_last_set.is_some() && pwd_last_set != user.password_set.as_deref() {
+        let read = user.password_set.as_deref();
+        let same = match pwd_last_set {
+            Some(known) => Some(known) == read,
+            // Changed here at `checked_at`: AD's value must be from then, not later.
+            None => match (read.and_then(filetime_seconds), checked_at) {
+                (Some(set_at), Some(changed_at)) => set_at <= changed_at + CHANGE_SKEW,
+                _ => true,
+            },
+        };
+        if !same {
             return Ok(false);
         }
-        self.store.session_password_checked(id_hash, user.password_set.as_deref(), now).await?;
+        // A renewal made meanwhile (a change, a re-authentication) wins over this check.
+        self.store.session_password_checked(id_hash, read, now, checked_at).await?;
         Ok(true)
     }
 
     /// The password was changed in this session: the next check takes AD's new `pwdLastSet` as
-    /// the session's own (rather than ending it).
+    /// the session's own (rather than ending it), if AD set it about now.
     pub async fn changed_here(&self, token: &str) -> Result<(), StorageError> {
-        self.store.session_password_checked(&hash(token), None, self.clock.now()).await
+        self.store.session_password_renewed(&hash(token), None, self.clock.now()).await
     }
 
-    /// The user gave their password again; `roles` were read again with it.
-    /// Their password, whatever it is now, is the session's own from here on.
-    pub async fn reauthenticated(&self, token: &str, roles: Roles) -> Result<(), StorageError> {
-        self.store.session_reauthenticated(&hash(token), self.clock.now(), &roles.to_list()).await?;
-        self.changed_here(token).await
+    /// The user gave their password again; `roles` were read again with it, and `password_set`
+    /// (AD's `pwdLastSet` then) is the session's own from here on.
+    pub async fn reauthenticated(
+        &self,
+        token: &str,
+        roles: Roles,
+        password_set: Option<&str>,
+    ) -> Result<(), StorageError> {
+        let (id_hash, now) = (hash(token), self.clock.now());
+        self.store.session_reauthenticated(&id_hash, now, &roles.to_list()).await?;
+        self.store.session_password_renewed(&id_hash, password_set, now).await
     }
 
     /// The user verified with an enrolled service in this session at `at` (a step-up, see [`StepUp`]).

@@ -13,7 +13,7 @@ use crate::directory::fake::{FakeDirectory, Writes};
 use crate::directory::{Directory, DirectoryUser};
 use crate::login::LoginService;
 use crate::mail::Outbox;
-use crate::session::{CHECK_INTERVAL, Lookup, Roles, SessionUser, Sessions};
+use crate::session::{CHECK_INTERVAL, Lookup, MAX_UNCHECKED, Roles, SessionUser, Sessions};
 use crate::storage::Storage;
 use crate::testing;
 use crate::throttle::Throttle;
@@ -151,4 +151,32 @@ async fn the_session_that_changed_the_password_survives_the_check() {
     h.directory.set_elsewhere(&h.user.dn, "Satt-vid-skrivbordet-9");
     h.clock.advance_seconds(CHECK_INTERVAL);
     assert!(!h.alive(&mine).await, "a later change elsewhere still does");
+}
+
+#[tokio::test]
+async fn a_change_elsewhere_soon_after_one_here_still_ends_the_session() {
+    let h = harness().await;
+    let mine = h.log_in().await;
+    assert_eq!(h.change(Some(&mine)).await, Ok(()));
+    // Before the session's next check, someone sets it again at a DC, ten minutes on by AD's clock.
+    let later = h.clock.now() + 600;
+    h.directory.set_elsewhere_at(&h.user.dn, "Satt-vid-skrivbordet-9", later);
+    h.clock.advance_seconds(CHECK_INTERVAL);
+    assert!(!h.alive(&mine).await, "the change here does not cover one made later elsewhere");
+}
+
+#[tokio::test]
+async fn a_directory_that_cannot_be_asked_ends_nothing_for_ten_minutes_and_is_not_asked_on_every_page() {
+    let h = harness().await;
+    let session = h.log_in().await;
+    h.directory.set_down(true);
+    h.clock.advance_seconds(CHECK_INTERVAL);
+    let before = h.directory.lookups();
+    for _ in 0..3 {
+        assert!(h.alive(&session).await, "a DC outage does not log everyone out at once");
+    }
+    assert_eq!(h.directory.lookups() - before, 1, "asked once, then again only after a pause");
+    // Still no answer ten minutes after the last check: the session ends.
+    h.clock.advance_seconds(MAX_UNCHECKED);
+    assert!(!h.alive(&session).await);
 }

@@ -3,6 +3,7 @@
 //! does against AD where the services depend on it; everything else it answers plainly.
 
 use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use secrecy::{ExposeSecret, SecretString};
@@ -25,6 +26,9 @@ pub struct FakeDirectory {
     users: Mutex<Vec<(DirectoryUser, String)>>,
     policy: PasswordPolicy,
     writes: Mutex<Writes>,
+    /// Look-ups by id fail as if no DC answered.
+    down: AtomicBool,
+    lookups: AtomicUsize,
 }
 
 impl Default for FakeDirectory {
@@ -41,7 +45,13 @@ impl Default for FakeDirectory {
             min_age_days: 0,
             source_pso: None,
         };
-        Self { users: Mutex::new(Vec::new()), policy, writes: Mutex::new(Writes::Answered) }
+        Self {
+            users: Mutex::new(Vec::new()),
+            policy,
+            writes: Mutex::new(Writes::Answered),
+            down: AtomicBool::new(false),
+            lookups: AtomicUsize::new(0),
+        }
     }
 }
 
@@ -61,10 +71,20 @@ impl FakeDirectory {
             locked: false,
             system: false,
             policy: PolicyRef::Domain,
-            password_set: Some("1".into()),
+            password_set: Some(filetime(now())),
         };
         users.push((user.clone(), password.to_string()));
         user
+    }
+
+    /// No DC answers a look-up by id from now on (or again answers).
+    pub fn set_down(&self, down: bool) {
+        self.down.store(down, Ordering::SeqCst);
+    }
+
+    /// How many look-ups by id were asked.
+    pub fn lookups(&self) -> usize {
+        self.lookups.load(Ordering::SeqCst)
     }
 
     pub fn set_writes(&self, writes: Writes) {
@@ -73,7 +93,16 @@ impl FakeDirectory {
 
     /// The password is set outside the portal (at the keyboard, by the service desk).
     pub fn set_elsewhere(&self, dn: &str, password: &str) {
-        self.write(dn, None, password).ok();
+        self.set_elsewhere_at(dn, password, now() + 1);
+    }
+
+    /// The same, with AD's clock at `unix` seconds.
+    pub fn set_elsewhere_at(&self, dn: &str, password: &str, unix: i64) {
+        let mut users = self.users.lock().unwrap();
+        if let Some((user, current)) = users.iter_mut().find(|(u, _)| u.dn == dn) {
+            *current = password.to_string();
+            user.password_set = Some(filetime(unix));
+        }
     }
 
     /// An administrator disables the account.
@@ -100,8 +129,9 @@ impl FakeDirectory {
             return Ok(false);
         }
         *password = new.to_string();
-        let set = user.password_set.as_deref().and_then(|s| s.parse::<u64>().ok()).unwrap_or(0) + 1;
-        user.password_set = Some(set.to_string());
+        // Never the value it had, even within the same second.
+        let before = user.password_set.as_deref().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+        user.password_set = Some(filetime(now()).parse::<i64>().unwrap().max(before + 1).to_string());
         match *self.writes.lock().unwrap() {
             Writes::Answered => Ok(true),
             Writes::MadeUnanswered => Err(DirectoryError::Unconfirmed {
@@ -124,6 +154,10 @@ impl Directory for FakeDirectory {
     }
 
     async fn find_user_by_id(&self, id: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
+        self.lookups.fetch_add(1, Ordering::SeqCst);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(DirectoryError::Unreachable { url: "ldaps://fake".into(), reason: "down".into() });
+        }
         Ok(self.find(|u| u.id == id))
     }
 
@@ -199,4 +233,13 @@ impl Directory for FakeDirectory {
     async fn fine_grained_policies(&self) -> Result<Vec<PasswordPolicy>, DirectoryError> {
         Ok(Vec::new())
     }
+}
+
+fn now() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
+}
+
+/// Seconds since the epoch as AD's FILETIME (100 ns since 1601), as `pwdLastSet` holds it.
+fn filetime(unix: i64) -> String {
+    ((unix + 11_644_473_600) * 10_000_000).to_string()
 }

@@ -415,7 +415,7 @@ impl LoginService {
                 self.uncount_and_clear(counted, &user_key).await?;
                 let roles = self.roles(&user.dn).await?;
                 self.auditor.record(meta, audit(Outcome::Success, with_roles(roles))).await?;
-                Ok(Reauth::Confirmed(roles))
+                Ok(Reauth::Confirmed { roles, password_set: user.password_set })
             }
             PasswordCheck::Refused(refusal) if refusal.is_bad_password() => {
                 self.auditor.record(meta, audit(Outcome::Failure, bind_refused(refusal))).await?;

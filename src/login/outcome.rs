@@ -39,8 +39,9 @@ pub enum LoginOutcome {
 /// What giving the password again (re-authentication in a session) came to.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Reauth {
-    /// The password is right; the roles as AD has them now.
-    Confirmed(Roles),
+    /// The password is right; the roles as AD has them now, and AD's `pwdLastSet` as read with
+    /// the user (the session's own from here on).
+    Confirmed { roles: Roles, password_set: Option<String> },
     /// Wrong password, or too many failures: the session goes on, nothing is unlocked.
     Refused(Refusal),
     /// The account is disabled, locked, expired or gone: the session must end.

@@ -263,9 +263,21 @@ role!(SessionStore {
         id_hash: &str,
         pwd_last_set: Option<&str>,
         at: Timestamp,
+        previous: Option<Timestamp>,
+    ) -> Result<bool, StorageError> {
+        let (id, key, set) = (id_hash.to_string(), id_hash.to_string(), pwd_last_set.map(str::to_string));
+        let checked = owned!(|db| db.session_password_checked(&id, set.as_deref(), at, previous));
+        self.write(checked, move |k| k.forget_session(&key)).await
+    }
+
+    async fn session_password_renewed(
+        &self,
+        id_hash: &str,
+        pwd_last_set: Option<&str>,
+        at: Timestamp,
     ) -> Result<(), StorageError> {
         let (id, key, set) = (id_hash.to_string(), id_hash.to_string(), pwd_last_set.map(str::to_string));
-        self.write(owned!(|db| db.session_password_checked(&id, set.as_deref(), at)), move |k| k.forget_session(&key))
+        self.write(owned!(|db| db.session_password_renewed(&id, set.as_deref(), at)), move |k| k.forget_session(&key))
             .await
     }
 

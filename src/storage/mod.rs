@@ -227,9 +227,20 @@ pub trait SessionStore: Send + Sync {
     /// The user verified with an enrolled service in this session (a step-up).
     async fn session_proof(&self, id_hash: &str, service: &str, at: Timestamp) -> Result<(), StorageError>;
 
-    /// The session was checked against the directory at `at`: the user's `pwdLastSet` then (None:
-    /// adopt whatever the next check reads, after a change made in this session).
+    /// The session was checked against the directory at `at` and found as it was: the user's
+    /// `pwdLastSet` then. Only if the session was last checked at `previous` (a check that raced
+    /// with a renewal must not overwrite it); whether it was written.
     async fn session_password_checked(
+        &self,
+        id_hash: &str,
+        pwd_last_set: Option<&str>,
+        at: Timestamp,
+        previous: Option<Timestamp>,
+    ) -> Result<bool, StorageError>;
+
+    /// The user proved their password in this session at `at`: `pwd_last_set` is what AD said
+    /// then (None: a change made here, whose new value the next check takes).
+    async fn session_password_renewed(
         &self,
         id_hash: &str,
         pwd_last_set: Option<&str>,

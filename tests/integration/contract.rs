@@ -289,10 +289,13 @@ async fn every_write_is_read_back_at_once() {
         store.session_reauthenticated("s1", NOW + 72, "admin").await.unwrap();
         assert!(store.session("s1").await.unwrap().unwrap().is_admin);
         assert_eq!(store.session("s1").await.unwrap().unwrap().pwd_last_set.as_deref(), Some("1000"));
-        store.session_password_checked("s1", None, NOW + 73).await.unwrap();
+        store.session_password_renewed("s1", None, NOW + 73).await.unwrap();
         let s1 = store.session("s1").await.unwrap().unwrap();
         assert_eq!((s1.pwd_last_set, s1.pwd_checked_at), (None, Some(NOW + 73)));
-        store.session_password_checked("s1", Some("2000"), NOW + 74).await.unwrap();
+        // A check that read the session before that renewal does not overwrite it.
+        assert!(!store.session_password_checked("s1", Some("1000"), NOW + 74, Some(NOW)).await.unwrap());
+        assert_eq!(store.session("s1").await.unwrap().unwrap().pwd_last_set, None);
+        assert!(store.session_password_checked("s1", Some("2000"), NOW + 74, Some(NOW + 73)).await.unwrap());
         assert_eq!(store.session("s1").await.unwrap().unwrap().pwd_last_set.as_deref(), Some("2000"));
         store.delete_user_sessions("u1", Some("s1")).await.unwrap();
         assert!(store.session("s2").await.unwrap().is_none(), "the user's other session ended");

@@ -264,21 +264,32 @@ async fn app_result(res: reqwest::Response) -> Result<String, String> {
 }
 
 /// Rasterises a frame as the portal draws it (a `viewBox` in modules, one path of runs
-/// `M{x} {y}h{n}v1h-{n}z`), 4 pixels a module, and decodes it with rqrr, as a phone camera would
-/// read the screen.
+/// `M{x} {y}h{n}v1h-{n}z`) and decodes it with rqrr, as a phone camera would read the screen.
+/// rqrr misreads a few valid codes at some sizes (its issue #41, `DataEcc`): as a camera would, it
+/// looks again at another size before giving up.
 pub fn decode_svg_qr(svg: &str) -> String {
-    const PX: usize = 4;
+    let mut errors = Vec::new();
+    for px in [4, 5, 7, 3] {
+        match decode_at(svg, px) {
+            Ok(payload) => return payload,
+            Err(e) => errors.push(format!("{px} px a module: {e}")),
+        }
+    }
+    panic!("the frame does not decode: {errors:?}")
+}
+
+fn decode_at(svg: &str, px: usize) -> Result<String, String> {
     let view_box = svg.split(" viewBox=\"0 0 ").nth(1).expect("a viewBox").split('"').next().unwrap();
     let size: usize = view_box.split(' ').next().unwrap().parse().unwrap();
-    let w = size * PX;
+    let w = size * px;
     let mut dark = vec![false; w * w];
     let d = svg.split(" d=\"").nth(1).expect("a path").split('"').next().unwrap();
     for run in d.split('M').filter(|r| !r.is_empty()) {
         let nums: Vec<usize> =
             run.split(|c: char| !c.is_ascii_digit()).filter(|s| !s.is_empty()).map(|s| s.parse().unwrap()).collect();
         let (x, y, n) = (nums[0], nums[1], nums[2]);
-        for yy in y * PX..(y + 1) * PX {
-            for xx in x * PX..(x + n) * PX {
+        for yy in y * px..(y + 1) * px {
+            for xx in x * px..(x + n) * px {
                 dark[yy * w + xx] = true;
             }
         }
@@ -286,5 +297,5 @@ pub fn decode_svg_qr(svg: &str) -> String {
     let mut img = rqrr::PreparedImage::prepare_from_greyscale(w, w, |x, y| if dark[y * w + x] { 0 } else { 255 });
     let grids = img.detect_grids();
     assert_eq!(grids.len(), 1, "one QR code in the frame");
-    grids[0].decode().expect("the frame decodes").1
+    grids[0].decode().map(|(_, payload)| payload).map_err(|e| format!("{e:?}"))
 }

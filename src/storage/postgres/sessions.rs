@@ -65,6 +65,23 @@ impl SessionStore for PgStorage {
         id_hash: &str,
         pwd_last_set: Option<&str>,
         at: Timestamp,
+        previous: Option<Timestamp>,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query("UPDATE sessions SET pwd_last_set = $1, pwd_checked_at = $2 WHERE id_hash = $3 AND pwd_checked_at IS NOT DISTINCT FROM $4")
+            .bind(pwd_last_set)
+            .bind(at)
+            .bind(id_hash)
+            .bind(previous)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn session_password_renewed(
+        &self,
+        id_hash: &str,
+        pwd_last_set: Option<&str>,
+        at: Timestamp,
     ) -> Result<(), StorageError> {
         sqlx::query("UPDATE sessions SET pwd_last_set = $1, pwd_checked_at = $2 WHERE id_hash = $3")
             .bind(pwd_last_set)

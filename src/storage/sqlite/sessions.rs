@@ -65,6 +65,25 @@ impl SessionStore for SqliteStorage {
         id_hash: &str,
         pwd_last_set: Option<&str>,
         at: Timestamp,
+        previous: Option<Timestamp>,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE sessions SET pwd_last_set = ?, pwd_checked_at = ? WHERE id_hash = ? AND pwd_checked_at IS ?",
+        )
+        .bind(pwd_last_set)
+        .bind(at)
+        .bind(id_hash)
+        .bind(previous)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn session_password_renewed(
+        &self,
+        id_hash: &str,
+        pwd_last_set: Option<&str>,
+        at: Timestamp,
     ) -> Result<(), StorageError> {
         sqlx::query("UPDATE sessions SET pwd_last_set = ?, pwd_checked_at = ? WHERE id_hash = ?")
             .bind(pwd_last_set)

@@ -51,8 +51,9 @@ pub async fn submit(page: Page, form: CsrfForm<ReauthForm>) -> Result<HttpRespon
     let form = form.0;
     let password = SecretString::from(form.password);
     let notice = match page.state.login.reauthenticate(&session.user, &password, &page.meta).await {
-        Ok(Reauth::Confirmed(roles)) => {
-            page.state.sessions.reauthenticated(token, roles).await.map_err(|e| page.fail(e))?;
+        Ok(Reauth::Confirmed { roles, password_set }) => {
+            let sessions = &page.state.sessions;
+            sessions.reauthenticated(token, roles, password_set.as_deref()).await.map_err(|e| page.fail(e))?;
             return Ok(see_other(safe_back(&form.back)).finish());
         }
         Ok(Reauth::AccountUnusable) => {
