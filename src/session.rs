@@ -8,7 +8,7 @@
 //! disabled or removed.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 
 use sha2::{Digest, Sha256};
 
@@ -121,6 +121,9 @@ pub const MAX_UNCHECKED: i64 = 600;
 /// the DC's clocks differ a little). A change made elsewhere within this time after one made here
 /// goes unnoticed.
 const CHANGE_SKEW: i64 = 120;
+
+/// Whether the log has said that `pwdLastSet` cannot be read (said once per process).
+static PWD_UNREADABLE_TOLD: AtomicBool = AtomicBool::new(false);
 
 /// AD's FILETIME (100 ns since 1601) as seconds since the epoch; None for 0 ("must change").
 fn filetime_seconds(value: &str) -> Option<i64> {
@@ -270,6 +273,12 @@ impl Sessions {
         };
         let Some(user) = user.filter(|u| !u.disabled) else { return Ok(false) };
         let read = user.password_set.as_deref();
+        if read.is_none() && !PWD_UNREADABLE_TOLD.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                "session check: the service account cannot read pwdLastSet, so a password set outside \
+                 the portal does not end portal sessions (grant it read access to pwdLastSet)"
+            );
+        }
         let same = match pwd_last_set {
             Some(known) => Some(known) == read,
             // Changed here at `checked_at`: AD's value must be from then, not later.
