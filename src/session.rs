@@ -223,7 +223,7 @@ impl Sessions {
             return Ok(Lookup::Expired(user));
         }
         let known = (record.pwd_last_set.as_deref(), record.pwd_checked_at);
-        if !self.still_valid(&id_hash, &user.user_id, known, now).await? {
+        if !self.still_valid(&id_hash, &user, known, now).await? {
             self.store.delete_session(&id_hash).await?;
             return Ok(Lookup::Revoked(user));
         }
@@ -251,7 +251,7 @@ impl Sessions {
     async fn still_valid(
         &self,
         id_hash: &str,
-        user_id: &str,
+        session_user: &SessionUser,
         (pwd_last_set, checked_at): (Option<&str>, Option<Timestamp>),
         now: Timestamp,
     ) -> Result<bool, StorageError> {
@@ -263,7 +263,8 @@ impl Sessions {
         if now < self.retry_at.load(Ordering::Relaxed) {
             return Ok(!unchecked_too_long);
         }
-        let user = match directory.find_user_by_id(user_id).await {
+        let (id, dn) = (&session_user.user_id, Some(session_user.user_dn.as_str()));
+        let user = match directory.find_user_by_id_where_written(id, dn).await {
             Ok(user) => user,
             Err(e) => {
                 self.retry_at.store(now + RETRY_AFTER, Ordering::Relaxed);

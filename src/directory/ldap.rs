@@ -117,11 +117,12 @@ impl LdapDirectory {
 impl LdapDirectory {
     /// The one user in scope matching `wanted`; none when several match. Which password policy
     /// applies to them is read in the same search (AD constructs `msDS-ResultantPSO` in subtree
-    /// searches too), so that a login or change needs no second search for it.
-    async fn find_one(&self, wanted: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
+    /// searches too), so that a login or change needs no second search for it. `pinned_for`: a
+    /// user DN whose pinned DC (the one that last wrote their password) is asked first.
+    async fn find_one(&self, wanted: &str, pinned_for: Option<&str>) -> Result<Option<DirectoryUser>, DirectoryError> {
         let filter = format!("(&{}{wanted})", self.user_filter);
         let attrs: Vec<&str> = USER_ATTRS.iter().copied().chain([PSO_ATTR]).collect();
-        let mut entries = self.search_once(None, &self.base_dn, Scope::Subtree, &filter, &attrs).await?;
+        let mut entries = self.search_once(pinned_for, &self.base_dn, Scope::Subtree, &filter, &attrs).await?;
         if entries.len() > 1 {
             tracing::warn!(count = entries.len(), "several directory users match one login name; refusing all");
             return Ok(None);
@@ -263,15 +264,23 @@ impl Directory for LdapDirectory {
                 format!("(|(userPrincipalName={p})(mail={p}))")
             }
         };
-        self.find_one(&wanted).await
+        self.find_one(&wanted, None).await
     }
 
     async fn find_user_by_id(&self, id: &str) -> Result<Option<DirectoryUser>, DirectoryError> {
+        self.find_user_by_id_where_written(id, None).await
+    }
+
+    async fn find_user_by_id_where_written(
+        &self,
+        id: &str,
+        dn: Option<&str>,
+    ) -> Result<Option<DirectoryUser>, DirectoryError> {
         let Ok(guid) = uuid::Uuid::parse_str(id) else {
             return Ok(None);
         };
         let escaped: String = guid.to_bytes_le().iter().map(|b| format!("\\{b:02x}")).collect();
-        self.find_one(&format!("(objectGUID={escaped})")).await
+        self.find_one(&format!("(objectGUID={escaped})"), dn).await
     }
 
     async fn search_users(&self, text: &str, limit: usize) -> Result<Vec<DirectoryUser>, DirectoryError> {

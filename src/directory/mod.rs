@@ -97,6 +97,16 @@ pub trait Directory: Send + Sync + 'static {
     /// Finds a user in scope by objectGUID (as the portal stores it).
     async fn find_user_by_id(&self, id: &str) -> Result<Option<DirectoryUser>, DirectoryError>;
 
+    /// The same, asked first of the DC that last wrote the password of `dn` (while the others may
+    /// not have it yet): for checks that compare what a password write changed.
+    async fn find_user_by_id_where_written(
+        &self,
+        id: &str,
+        _dn: Option<&str>,
+    ) -> Result<Option<DirectoryUser>, DirectoryError> {
+        self.find_user_by_id(id).await
+    }
+
     /// Users in scope whose account name, name or mail contains `text` (at most `limit`).
     async fn search_users(&self, text: &str, limit: usize) -> Result<Vec<DirectoryUser>, DirectoryError>;
 
