@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use sha2::{Digest, Sha256};
 
 use crate::clock::{Clock, Random, Timestamp};
-use crate::directory::Directory;
+use crate::directory::{Directory, filetime_seconds};
 use crate::enrolment::{ServiceKind, StepUp};
 use crate::storage::{SessionRecord, Storage, StorageError};
 
@@ -124,12 +124,6 @@ const CHANGE_SKEW: i64 = 120;
 
 /// Whether the log has said that `pwdLastSet` cannot be read (said once per process).
 static PWD_UNREADABLE_TOLD: AtomicBool = AtomicBool::new(false);
-
-/// AD's FILETIME (100 ns since 1601) as seconds since the epoch; None for 0 ("must change").
-fn filetime_seconds(value: &str) -> Option<i64> {
-    let filetime: i64 = value.trim().parse().ok()?;
-    (filetime > 0).then(|| filetime / 10_000_000 - 11_644_473_600)
-}
 
 /// The stored form of a browser binding (the secret that ties a flow to the browser that started
 /// it), kept apart per kind of flow.

@@ -58,11 +58,17 @@ pub(super) fn to_user(entry: SearchEntry) -> Option<DirectoryUser> {
 /// `msDS-UserPasswordExpiryTimeComputed` (a FILETIME: 100 ns since 1601) as seconds since the
 /// epoch; None when the password never expires (0x7FFFFFFFFFFFFFFF) or must change now (0).
 pub(super) fn expiry_time(value: &str) -> Option<i64> {
-    let filetime: i64 = value.trim().parse().ok()?;
-    if filetime <= 0 || filetime == i64::MAX {
+    if value.trim() == i64::MAX.to_string() {
         return None;
     }
-    Some(filetime / 10_000_000 - 11_644_473_600)
+    filetime_seconds(value)
+}
+
+/// AD's FILETIME (100 ns since 1601, as in `pwdLastSet`) as seconds since the epoch; None for 0
+/// (`pwdLastSet`: must change at the next logon) or what is not a FILETIME.
+pub fn filetime_seconds(value: &str) -> Option<i64> {
+    let filetime: i64 = value.trim().parse().ok()?;
+    (filetime > 0).then(|| filetime / 10_000_000 - 11_644_473_600)
 }
 
 /// A change's modify refused because the old value is not the password (Windows:
