@@ -451,3 +451,21 @@ async fn a_job_is_held_by_one_instance_until_its_lease_ends_and_a_reminder_goes_
         assert!(store.claim_expiry_reminder("u1", NOW + 7 * 86400, 7, NOW).await.unwrap(), "forgotten");
     }
 }
+
+/// Session checks made at once (a browser's tabs, two instances) store one result, and a check
+/// that read the session before a renewal (a change made in it) never overwrites that renewal.
+#[tokio::test]
+async fn of_parallel_session_checks_one_is_stored_and_none_overwrites_a_renewal() {
+    for (store, _dir) in backends().await {
+        store.insert_session(&session("s", "u")).await.unwrap();
+        let values: Vec<String> = (0..20).map(|i| (2000 + i).to_string()).collect();
+        let checks =
+            join_all(values.iter().map(|v| store.session_password_checked("s", Some(v), NOW + 60, Some(NOW)))).await;
+        assert_eq!(checks.into_iter().filter(|c| *c.as_ref().unwrap()).count(), 1, "one check is stored");
+        store.session_password_renewed("s", None, NOW + 61).await.unwrap();
+        let late =
+            join_all((0..5).map(|_| store.session_password_checked("s", Some("1000"), NOW + 62, Some(NOW + 60))));
+        assert!(late.await.iter().all(|c| !c.as_ref().unwrap()), "read before the renewal: not stored");
+        assert_eq!(store.session("s").await.unwrap().unwrap().pwd_last_set, None, "the renewal stands");
+    }
+}
