@@ -219,7 +219,12 @@ impl Directory for FakeDirectory {
     }
 
     async fn unlock(&self, _user_dn: &str) -> Result<(), DirectoryError> {
-        Ok(())
+        match *self.writes.lock().unwrap() {
+            Writes::Answered => Ok(()),
+            Writes::MadeUnanswered => {
+                Err(DirectoryError::Unconfirmed { url: "ldaps://fake".into(), reason: "no answer in time".into() })
+            }
+        }
     }
 
     async fn ping(&self) -> Result<(), DirectoryError> {

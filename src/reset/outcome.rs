@@ -45,6 +45,9 @@ pub enum ResetOutcome {
     /// The password was sent to AD and no answer came: it may have been set. The user's sessions
     /// have ended as after a reset, and the flow is open for the password step again.
     Unconfirmed,
+    /// The unlock was sent to AD and no answer came: the account may be unlocked. Nothing else
+    /// changed, so the flow is open to unlock again.
+    UnlockUnconfirmed,
 }
 
 /// What a failed verification did to the flow.

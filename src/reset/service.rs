@@ -410,9 +410,22 @@ impl ResetService {
             Claim::Held(counted) => counted,
             Claim::Refused(outcome) => return Ok(outcome),
         };
-        if let Err(e) = self.directory.unlock(&user.dn).await {
-            self.unclaim(view, counted).await?;
-            return Err(e.into());
+        match self.directory.unlock(&user.dn).await {
+            Ok(()) => {}
+            // Sent, and no answer: the account may be unlocked. Unlocking again does no harm,
+            // so the flow and the day's count go back and the user is told to try both.
+            Err(e @ DirectoryError::Unconfirmed { .. }) => {
+                tracing::error!(reference = %meta.request_id, user_id = %user.id, error = %e, "unlock unconfirmed");
+                self.unclaim(view, counted).await?;
+                let detail = Detail::new("unlock_unconfirmed").arg("services_key", services_key(view));
+                let event = AuditEvent::new(EventKind::Unlock, Outcome::Failure).about(&user).detail(detail);
+                self.auditor.record(meta, event).await?;
+                return Ok(ResetOutcome::UnlockUnconfirmed);
+            }
+            Err(e) => {
+                self.unclaim(view, counted).await?;
+                return Err(e.into());
+            }
         }
         self.finish(view, &user, Finish::Unlock, meta).await;
         Ok(ResetOutcome::Done)

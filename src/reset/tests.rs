@@ -15,12 +15,22 @@ use crate::session::{Lookup, Roles, SessionUser, Sessions};
 use crate::storage::{BankIdEnrolmentRecord, EnrolMode};
 use crate::testing;
 
-#[tokio::test]
-async fn a_reset_made_without_an_answer_ends_the_sessions_tells_the_user_and_counts() {
+/// A flow verified with BankID for Anna, who is logged in elsewhere.
+struct Verified {
+    store: Arc<dyn crate::storage::Storage>,
+    directory: Arc<FakeDirectory>,
+    service: ResetService,
+    sessions: Sessions,
+    token: String,
+    id: String,
+    user: crate::directory::DirectoryUser,
+    _dir: tempfile::TempDir,
+}
+
+async fn verified(resets_per_day: u32) -> Verified {
     let mut settings = testing::settings();
-    // One reset a day: the unconfirmed write must count as one.
-    settings.reset.resets_per_day = 1;
-    let (store, _dir) = testing::store().await;
+    settings.reset.resets_per_day = resets_per_day;
+    let (store, dir) = testing::store().await;
     let clock: Arc<dyn Clock> = Arc::new(ManualClock::starting_now());
     let directory = Arc::new(FakeDirectory::default());
     let user = directory.add_user("anna", "Gamla-lösenordet-1");
@@ -67,7 +77,15 @@ async fn a_reset_made_without_an_answer_ends_the_sessions_tells_the_user_and_cou
     service.verified(&view, ServiceKind::BankId, &meta).await.unwrap();
     let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
     assert!(view.enough, "BankID's stars open the password step: {view:?}");
+    Verified { store, directory, service, sessions, token, id, user, _dir: dir }
+}
 
+#[tokio::test]
+async fn a_reset_made_without_an_answer_ends_the_sessions_tells_the_user_and_counts() {
+    // One reset a day: the unconfirmed write must count as one.
+    let Verified { store, directory, service, sessions, token, id, user, .. } = verified(1).await;
+    let meta = testing::meta();
+    let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
     directory.set_writes(Writes::MadeUnanswered);
     let first = SecretString::from("Tre-glada-kor-på-bete7");
     assert_eq!(service.set_password(&view, &first, &first, &meta).await.unwrap(), ResetOutcome::Unconfirmed);
@@ -93,4 +111,30 @@ async fn a_reset_made_without_an_answer_ends_the_sessions_tells_the_user_and_cou
     let second = SecretString::from("Fyra-glada-kor-på-bete8");
     assert_eq!(service.set_password(&view, &second, &second, &meta).await.unwrap(), ResetOutcome::DailyLimit);
     assert!(!directory.has_password(&user.dn, "Fyra-glada-kor-på-bete8"));
+}
+
+#[tokio::test]
+async fn an_unlock_made_without_an_answer_is_audited_and_can_be_repeated() {
+    let Verified { store, directory, service, sessions, token, id, .. } = verified(1).await;
+    let meta = testing::meta();
+    let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
+
+    directory.set_writes(Writes::MadeUnanswered);
+    assert_eq!(service.unlock(&view, &meta).await.unwrap(), ResetOutcome::UnlockUnconfirmed);
+    let audit = store.recent_audit(10).await.unwrap();
+    assert!(
+        audit.iter().any(|a| a.event == "unlock"
+            && a.outcome == "failure"
+            && a.detail.as_deref().is_some_and(|d| d.contains("unlock_unconfirmed"))),
+        "{audit:?}"
+    );
+    // Nothing about the credentials changed: the sessions go on and no mail goes.
+    assert!(matches!(sessions.lookup(&token).await.unwrap(), Lookup::Active(_)));
+    assert_eq!(store.outbox_backlog().await.unwrap().0, 0);
+
+    // The flow and the day's one try were given back: unlocking again works.
+    let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
+    assert_eq!(view.state, ResetState::Verified);
+    directory.set_writes(Writes::Answered);
+    assert_eq!(service.unlock(&view, &meta).await.unwrap(), ResetOutcome::Done);
 }

@@ -8,6 +8,7 @@ mod admin;
 mod after_write;
 mod attacks;
 mod bankid;
+mod bankid_proof;
 mod bankid_risk;
 mod change;
 mod config_check;

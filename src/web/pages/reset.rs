@@ -375,6 +375,10 @@ async fn finish(
             let notice = Notice::error("reset.error.unconfirmed").reference(&page.meta.request_id);
             Ok(page.redirect_with(&password, &notice))
         }
+        Ok(ResetOutcome::UnlockUnconfirmed) => {
+            let notice = Notice::error("reset.error.unlock_unconfirmed").reference(&page.meta.request_id);
+            Ok(page.redirect_with(&flow, &notice))
+        }
         Err(ResetError::Directory(e)) => {
             tracing::error!(reference = %page.meta.request_id, error = %e, "reset: directory unavailable");
             let notice = Notice::error("login.error.directory_down").reference(&page.meta.request_id);
