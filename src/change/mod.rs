@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use crate::audit::{AuditEvent, Auditor, EventKind, Outcome, RequestMeta};
+use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
 use crate::config::PasswordSettings;
 use crate::directory::{Directory, DirectoryError, DirectoryUser, PasswordRefusal};
 use crate::login::{ChangeOutcome, LoginError, LoginService, Refusal};
@@ -156,6 +156,12 @@ impl ChangeService {
     async fn end_other_sessions(&self, user: &DirectoryUser, keep_session: Option<&str>, meta: &RequestMeta) {
         if let Err(e) = self.sessions.end_all_for(&user.id, keep_session).await {
             tracing::error!(reference = %meta.request_id, error = %e, "change: other sessions not ended");
+            let event = AuditEvent::new(EventKind::SessionExpired, Outcome::Failure)
+                .about(user)
+                .detail(Detail::new("sessions_not_ended"));
+            if let Err(e) = self.auditor.record(meta, event).await {
+                tracing::error!(reference = %meta.request_id, error = %e, "nor audited");
+            }
         }
         if let Some(token) = keep_session
             && let Err(e) = self.sessions.changed_here(token).await

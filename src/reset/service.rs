@@ -440,10 +440,7 @@ impl ResetService {
             let reference = &meta.request_id;
             tracing::error!(%reference, user_id = %user.id, step, error = %e, "reset unconfirmed; a step after failed");
         };
-        let ended = self.store.delete_user_sessions(&user.id, None).await.unwrap_or_else(|e| {
-            logged("ending the user's sessions", e);
-            0
-        });
+        let ended = self.end_sessions(user, meta).await;
         let detail = Detail::new("reset_unconfirmed").arg("services_key", services_key(view)).arg("ended", ended);
         let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Failure).about(user).detail(detail);
         if let Err(e) = self.auditor.record(meta, event).await {
@@ -456,6 +453,25 @@ impl ResetService {
         }
         if let Err(e) = self.store.release_reset_flow(&view.id).await {
             logged("reopening the password step", e);
+        }
+    }
+
+    /// Ends every portal session of the user; how many. A failure is logged and audited as its own
+    /// entry (the sessions then end at their next check against AD, within a minute, once the
+    /// password was set).
+    async fn end_sessions(&self, user: &DirectoryUser, meta: &RequestMeta) -> u64 {
+        match self.store.delete_user_sessions(&user.id, None).await {
+            Ok(ended) => ended,
+            Err(e) => {
+                tracing::error!(reference = %meta.request_id, user_id = %user.id, error = %e, "the user's sessions not ended");
+                let event = AuditEvent::new(EventKind::SessionExpired, Outcome::Failure)
+                    .about(user)
+                    .detail(Detail::new("sessions_not_ended"));
+                if let Err(e) = self.auditor.record(meta, event).await {
+                    tracing::error!(reference = %meta.request_id, error = %e, "nor audited");
+                }
+                0
+            }
         }
     }
 
@@ -477,10 +493,7 @@ impl ResetService {
         }
         // The credentials changed (or the account was unlocked by someone proving to be its
         // owner): every portal session of the user ends, an attacker's among them.
-        let ended = self.store.delete_user_sessions(&user.id, None).await.unwrap_or_else(|e| {
-            logged("ending the user's sessions", e);
-            0
-        });
+        let ended = self.end_sessions(user, meta).await;
         let kind = if outcome == "reset" { EventKind::PasswordReset } else { EventKind::Unlock };
         let key = if outcome == "reset" && self.settings.unlock_on_reset { "reset_unlocked" } else { "reset_done" };
         let detail = Detail::new(key).arg("services_key", services_key(view)).arg("ended", ended);

@@ -63,3 +63,38 @@ async fn a_change_is_done_when_its_audit_entry_cannot_be_written() {
     app.client = elsewhere;
     assert_ne!(app.get("/").await.status(), 200, "the other browser is logged out");
 }
+
+#[tokio::test]
+async fn sessions_the_database_would_not_end_are_audited_and_end_at_their_next_check() {
+    let dc = require_dc!();
+    let (user, mut t) = enrolled(&dc, "rstses", |c| c).await;
+    t.app.login(&user.name, &user.password).await;
+    let elsewhere = std::mem::replace(&mut t.app.client, new_client());
+    t.app.store().await.refuse_session_end().await;
+
+    let flow = t.start_reset(&user.name).await;
+    t.reset_sms(&flow).await;
+    t.reset_bankid(&flow, ANNA).await;
+    let done = t.set_new_password(&flow, NEW).await;
+    assert_eq!(
+        text_of(&done, "reset-message").as_deref(),
+        Some("Ditt lösenord är bytt och ditt konto är upplåst. Du kan logga in med det nya lösenordet."),
+        "{done}"
+    );
+    let audit = t.app.audit().await;
+    assert!(
+        audit.iter().any(|a| a.event == "session-expired"
+            && a.outcome == "failure"
+            && a.detail.as_deref().is_some_and(|d| d.contains("could not be ended"))),
+        "{audit:?}"
+    );
+    assert!(audit.iter().any(|a| a.event == "password-reset" && a.outcome == "success"), "{audit:?}");
+
+    // The database works again; the other browser's session is still stored, and its next check
+    // against AD (at most a minute later) sees the new password and ends it.
+    t.app.store().await.allow("refuse_session_end").await;
+    t.app.client = elsewhere;
+    assert_eq!(t.app.get("/").await.status(), 200, "the delete was refused (else this test proves nothing)");
+    t.app.clock.advance_seconds(61);
+    assert_ne!(t.app.get("/").await.status(), 200, "the other browser is logged out");
+}

@@ -82,33 +82,42 @@ impl TestStore {
     /// backend): the way to see what the portal does when a write fails after AD was changed.
     pub async fn refuse_audit(&self, event: &str) {
         assert!(event.chars().all(|c| c.is_ascii_lowercase() || c == '-'), "an event name: {event}");
+        self.refuse("refuse_audit", "INSERT ON audit_log", &format!("NEW.event = '{event}'")).await;
+    }
+
+    /// From now on the database refuses to delete sessions, until [`Self::allow`]`("refuse_session_end")`.
+    pub async fn refuse_session_end(&self) {
+        self.refuse("refuse_session_end", "DELETE ON sessions", "1 = 1").await;
+    }
+
+    /// A trigger `name` that makes `BEFORE {what}` fail when `condition` holds (`NEW`/`OLD` as usual).
+    async fn refuse(&self, name: &str, what: &str, condition: &str) {
         match &self.raw {
             Raw::Sqlite(_) => {
-                self.execute(
-                    &format!(
-                        "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log WHEN NEW.event = '{event}' \
-                         BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
-                    ),
-                    &[],
-                )
-                .await
+                let sql = format!(
+                    "CREATE TRIGGER {name} BEFORE {what} WHEN {condition} \
+                     BEGIN SELECT RAISE(ABORT, 'refused by the test'); END"
+                );
+                self.execute(&sql, &[]).await
             }
             Raw::Pg(_) => {
-                self.execute(
-                    &format!(
-                        "CREATE FUNCTION refuse_audit() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
-                         IF NEW.event = '{event}' THEN RAISE EXCEPTION 'refused by the test'; END IF; \
-                         RETURN NEW; END $$"
-                    ),
-                    &[],
-                )
-                .await;
-                self.execute(
-                    "CREATE TRIGGER refuse_audit BEFORE INSERT ON audit_log FOR EACH ROW EXECUTE FUNCTION refuse_audit()",
-                    &[],
-                )
-                .await
+                let sql = format!(
+                    "CREATE FUNCTION {name}() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN \
+                     IF {condition} THEN RAISE EXCEPTION 'refused by the test'; END IF; \
+                     RETURN COALESCE(NEW, OLD); END $$"
+                );
+                self.execute(&sql, &[]).await;
+                let sql = format!("CREATE TRIGGER {name} BEFORE {what} FOR EACH ROW EXECUTE FUNCTION {name}()");
+                self.execute(&sql, &[]).await
             }
+        }
+    }
+
+    /// Takes away the trigger [`Self::refuse`] made.
+    pub async fn allow(&self, name: &str) {
+        match &self.raw {
+            Raw::Sqlite(_) => self.execute(&format!("DROP TRIGGER {name}"), &[]).await,
+            Raw::Pg(_) => self.execute(&format!("DROP FUNCTION {name}() CASCADE"), &[]).await,
         }
     }
 }
