@@ -266,7 +266,7 @@ impl Sessions {
                 return Ok(!unchecked_too_long);
             }
         };
-        let Some(user) = user.filter(|u| !u.disabled) else { return Ok(false) };
+        let Some(user) = user.filter(|u| !u.closed_at(now)) else { return Ok(false) };
         let read = user.password_set.as_deref();
         if read.is_none() && !PWD_UNREADABLE_TOLD.swap(true, Ordering::Relaxed) {
             tracing::warn!(

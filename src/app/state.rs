@@ -89,7 +89,7 @@ pub(super) fn build_state(
     .with_protected_groups(protected_groups(&settings))
     .with_cooldown(settings.enrolment.cooldown_hours as i64 * 3600);
     let throttle = Throttle::new(store.clone(), clock.clone());
-    let login = Arc::new(LoginService::new(&settings, directory.clone(), throttle, auditor.clone()));
+    let login = Arc::new(LoginService::new(&settings, directory.clone(), throttle, auditor.clone(), clock.clone()));
     let sessions = Sessions::new(
         store.clone(),
         clock.clone(),

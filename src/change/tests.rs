@@ -41,7 +41,7 @@ async fn harness() -> Harness {
     let as_dyn: Arc<dyn Directory> = directory.clone();
     let auditor = Auditor::new(store.clone(), clock.clone());
     let throttle = Throttle::new(store.clone(), clock.clone());
-    let login = Arc::new(LoginService::new(&settings, as_dyn.clone(), throttle, auditor.clone()));
+    let login = Arc::new(LoginService::new(&settings, as_dyn.clone(), throttle, auditor.clone(), clock.clone()));
     let sessions = Sessions::new(store.clone(), clock.clone(), Arc::new(OsRandom), 15, 480).checked_in(as_dyn.clone());
     let outbox = Outbox::new(store.clone(), clock.clone(), "Stjärna", "");
     let service = ChangeService::new(login, as_dyn, &settings.password, sessions.clone(), outbox, auditor);

@@ -16,6 +16,7 @@ pub(super) const USER_ATTRS: &[&str] = &[
     "msDS-User-Account-Control-Computed",
     "isCriticalSystemObject",
     "pwdLastSet",
+    "accountExpires",
 ];
 /// The PSO in force for a user (constructed by AD; absent when the domain's policy applies).
 pub(super) const PSO_ATTR: &str = "msDS-ResultantPSO";
@@ -51,12 +52,15 @@ pub(super) fn to_user(entry: SearchEntry) -> Option<DirectoryUser> {
         system: first(&entry, "isCriticalSystemObject").is_some_and(|v| v.eq_ignore_ascii_case("TRUE")),
         policy: PolicyRef::NotRead,
         password_set: first(&entry, "pwdLastSet"),
+        // 0 and 0x7FFFFFFFFFFFFFFF both mean never.
+        expires_at: first(&entry, "accountExpires").as_deref().and_then(expiry_time),
         dn: entry.dn,
     })
 }
 
-/// `msDS-UserPasswordExpiryTimeComputed` (a FILETIME: 100 ns since 1601) as seconds since the
-/// epoch; None when the password never expires (0x7FFFFFFFFFFFFFFF) or must change now (0).
+/// `msDS-UserPasswordExpiryTimeComputed` or `accountExpires` (a FILETIME: 100 ns since 1601) as
+/// seconds since the epoch; None for 0x7FFFFFFFFFFFFFFF (never) and for 0 (the password: must
+/// change now; the account: never).
 pub(super) fn expiry_time(value: &str) -> Option<i64> {
     if value.trim() == i64::MAX.to_string() {
         return None;
@@ -95,5 +99,18 @@ mod tests {
         assert_eq!(super::expiry_time("9223372036854775807"), None, "never expires");
         assert_eq!(super::expiry_time("0"), None, "must change at next logon");
         assert_eq!(super::expiry_time("x"), None);
+    }
+
+    #[test]
+    fn an_account_is_closed_when_disabled_or_past_its_expiry() {
+        let mut user = crate::directory::fake::FakeDirectory::default().add_user("anna", "x");
+        let now = 1_798_675_200;
+        assert!(!user.closed_at(now), "accountExpires 0 or never: open");
+        user.expires_at = super::expiry_time("134431488000000000");
+        assert!(user.closed_at(now), "expires at this very second");
+        assert!(!user.closed_at(now - 1));
+        user.expires_at = None;
+        user.disabled = true;
+        assert!(user.closed_at(now));
     }
 }

@@ -72,6 +72,7 @@ impl FakeDirectory {
             system: false,
             policy: PolicyRef::Domain,
             password_set: Some(filetime(now())),
+            expires_at: None,
         };
         users.push((user.clone(), password.to_string()));
         user

@@ -48,6 +48,8 @@ pub struct DirectoryUser {
     /// `pwdLastSet` as AD gives it (a FILETIME): it changes whenever the password is set, by
     /// whoever and wherever.
     pub password_set: Option<String>,
+    /// When the account expires (`accountExpires`, seconds since the epoch); None: never.
+    pub expires_at: Option<i64>,
 }
 
 /// Which password policy applies to a user, as read with them (a single user's look-up reads it;
@@ -65,6 +67,12 @@ pub enum PolicyRef {
 impl DirectoryUser {
     pub fn name_to_show(&self) -> &str {
         self.display_name.as_deref().unwrap_or(&self.account_name)
+    }
+
+    /// Disabled, or past its `accountExpires` at `now`: no one may use the account, whatever
+    /// they prove (AD refuses its binds, and the portal must not let it in another way).
+    pub fn closed_at(&self, now: i64) -> bool {
+        self.disabled || self.expires_at.is_some_and(|at| at <= now)
     }
 }
 

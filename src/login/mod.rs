@@ -21,6 +21,7 @@ use secrecy::SecretString;
 use tokio::time::Instant;
 
 use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
+use crate::clock::Clock;
 use crate::config::Settings;
 use crate::directory::{
     BindRefusal, ChangeResult, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordPolicy,
@@ -44,6 +45,7 @@ pub struct LoginService {
     directory: Arc<dyn Directory>,
     throttle: Throttle,
     auditor: Auditor,
+    clock: Arc<dyn Clock>,
     netbios_domain: String,
     admin_group: Option<String>,
     helpdesk_group: Option<String>,
@@ -56,12 +58,19 @@ pub struct LoginService {
 }
 
 impl LoginService {
-    pub fn new(settings: &Settings, directory: Arc<dyn Directory>, throttle: Throttle, auditor: Auditor) -> Self {
+    pub fn new(
+        settings: &Settings,
+        directory: Arc<dyn Directory>,
+        throttle: Throttle,
+        auditor: Auditor,
+        clock: Arc<dyn Clock>,
+    ) -> Self {
         let l = &settings.login;
         Self {
             directory,
             throttle,
             auditor,
+            clock,
             netbios_domain: settings.directory.netbios_domain.clone(),
             admin_group: settings.directory.admin_group.clone(),
             helpdesk_group: settings.directory.helpdesk_group.clone(),
@@ -236,7 +245,7 @@ impl LoginService {
     }
 
     /// Logs in a user who proved who they are another way (BankID): the account must still be usable.
-    /// Returns None when it is disabled, locked or gone.
+    /// Returns None when it is disabled, expired, locked or gone.
     pub async fn login_verified(
         &self,
         user_id: &str,
@@ -244,7 +253,8 @@ impl LoginService {
         meta: &RequestMeta,
     ) -> Result<Option<SessionUser>, LoginError> {
         let user = self.directory.find_user_by_id(user_id).await?;
-        let Some(user) = user.filter(|u| !u.disabled && !u.locked) else {
+        let now = self.clock.now();
+        let Some(user) = user.filter(|u| !u.closed_at(now) && !u.locked) else {
             let detail = Detail::new("account_unusable").arg("method_key", format!("service.{method}.name"));
             self.audit(meta, Outcome::Failure, "", Some(user_id), detail).await?;
             return Ok(None);
@@ -405,7 +415,7 @@ impl LoginService {
             Admit::Stop(LoginOutcome::Refused(r)) => return Ok(Reauth::Refused(r)),
             Admit::Stop(LoginOutcome::Success(_)) => unreachable!("admit never logs in"),
         };
-        if user.disabled || user.locked {
+        if user.closed_at(self.clock.now()) || user.locked {
             self.uncount(counted).await?;
             self.auditor.record(meta, audit(Outcome::Failure, Detail::new("disabled_session_ended"))).await?;
             return Ok(Reauth::AccountUnusable);

@@ -24,6 +24,9 @@ pub struct ResetView {
     pub cooling: Vec<ServiceKind>,
     /// After a first verification: a privileged account, which cannot reset itself here.
     pub protected: bool,
+    /// After a first verification: the account is disabled, expired or gone, and cannot be reset
+    /// or unlocked here.
+    pub closed: bool,
     /// The user behind the flow (None: the typed name matched nobody). Never shown.
     pub user_id: Option<String>,
     pub typed_name: String,

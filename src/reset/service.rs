@@ -11,7 +11,7 @@ use secrecy::SecretString;
 
 use super::outcome::{ResetOutcome, ResetStep, ResetView};
 use super::policy::Rules;
-use super::privileged::Privileged;
+use super::privileged::{Privileged, Standing};
 use super::progress::Stars;
 use super::rules::{NewPasswordRules, rules_refused};
 use super::state::{Finish, ResetState};
@@ -217,10 +217,10 @@ impl ResetService {
             .filter(|r| self.cooldown > 0 && r.cooldown_lifted_at.is_none() && now - r.enrolled_at < self.cooldown)
             .filter_map(|r| r.service.parse().ok())
             .collect();
-        // Privileged accounts are looked at only once the user has proved something.
-        let privileged = match (&rec.user_id, verified.is_empty()) {
-            (Some(u), false) => self.privileged.is_privileged(u).await,
-            _ => false,
+        // Privileged and closed accounts are looked at only once the user has proved something.
+        let standing = match (&rec.user_id, verified.is_empty()) {
+            (Some(u), false) => self.privileged.standing(u, now).await,
+            _ => Standing { privileged: false, closed: false },
         };
         let stars = Stars {
             services: &self.services,
@@ -228,18 +228,19 @@ impl ResetService {
             protected: self.settings.protected,
             protected_stars: self.settings.protected_stars,
         };
-        let p = stars.progress(rec.user_id.is_some(), &verified, &enrolled, &cooling, privileged);
+        let p = stars.progress(rec.user_id.is_some(), &verified, &enrolled, &cooling, standing.privileged);
         Ok(Some(ResetView {
             id: rec.id,
             state,
             collected: p.collected,
             needed: p.needed,
-            enough: p.enough,
+            enough: p.enough && !standing.closed,
             verified,
             next: p.next,
             not_enough_enrolled: p.not_enough_enrolled,
             cooling: p.cooling,
             protected: p.refused_privileged,
+            closed: standing.closed,
             user_id: rec.user_id,
             typed_name: rec.typed_name,
             sms_challenge: rec.sms_challenge,
@@ -322,7 +323,8 @@ impl ResetService {
         let (true, ResetState::Verified, Some(user_id)) = (view.enough, view.state, &view.user_id) else {
             return Ok(None);
         };
-        let Some(user) = self.directory.find_user_by_id(user_id).await? else { return Ok(None) };
+        let user = self.directory.find_user_by_id(user_id).await?;
+        let Some(user) = user.filter(|u| !u.closed_at(self.clock.now())) else { return Ok(None) };
         Ok(Some((self.rules.for_user(&user).await?, user)))
     }
 
@@ -405,7 +407,8 @@ impl ResetService {
         let (true, ResetState::Verified, Some(user_id)) = (view.enough, view.state, &view.user_id) else {
             return Ok(ResetOutcome::NotAllowed);
         };
-        let Some(user) = self.directory.find_user_by_id(user_id).await? else { return Ok(ResetOutcome::NotAllowed) };
+        let user = self.directory.find_user_by_id(user_id).await?;
+        let Some(user) = user.filter(|u| !u.closed_at(self.clock.now())) else { return Ok(ResetOutcome::NotAllowed) };
         let counted = match self.claim(view, &user, meta).await? {
             Claim::Held(counted) => counted,
             Claim::Refused(outcome) => return Ok(outcome),

@@ -162,6 +162,7 @@ pub struct ResetFlowView<'a> {
     pub cooling_hours: String,
     /// A privileged account: the service desk resets it.
     pub protected: bool,
+    pub closed: bool,
     pub service_desk: &'a str,
     pub lead_key: &'static str,
     pub sms_open: bool,

@@ -3,7 +3,7 @@
 use stjarna::simulators::bankid::Fault;
 
 use crate::helpers::{location, new_client, text_of};
-use crate::sims::{ANNA, BERTIL, BLOCKED, Backend, decode_svg_qr, flow_id, logged_in, spawn_with, spawn_with_bankid};
+use crate::sims::{ANNA, BERTIL, BLOCKED, Backend, decode_svg_qr, logged_in, spawn_with, spawn_with_bankid};
 
 #[tokio::test]
 async fn enrols_through_the_qr_code_and_stores_only_protected_data() {

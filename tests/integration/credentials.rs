@@ -68,3 +68,46 @@ async fn an_account_adminsdholder_protects_is_privileged_too() {
     assert!(text_of(&page, "protected").is_some(), "adminCount=1 sends the user to the service desk");
     assert!(text_of(&page, "reset-enough").is_none());
 }
+
+#[tokio::test]
+async fn an_expired_account_ends_its_sessions_and_is_neither_reset_nor_let_in_with_bankid() {
+    let dc: TestDc = require_dc!();
+    let (user, mut t) = enrolled(&dc, "cred-exp", |c| c).await;
+    t.app.login(&user.name, &user.password).await;
+    let users_browser = std::mem::replace(&mut t.app.client, new_client());
+    // The contract ended: accountExpires is in the past (1 January 2020 as a FILETIME).
+    dc.modify(&user.dn, "accountExpires", "132223104000000000").await;
+    let pwd_last_set = dc.attr(&user.dn, "pwdLastSet").await;
+
+    let flow = t.start_reset(&user.name).await;
+    assert!(text_of(&t.app.get_html(&flow).await, "closed").is_none(), "nothing is said before a proof");
+    t.reset_sms(&flow).await;
+    t.reset_bankid(&flow, crate::sims::ANNA).await;
+    let page = t.app.get_html(&flow).await;
+    assert!(text_of(&page, "closed").expect("told after the proof").contains("servicedesken"), "{page}");
+    assert!(text_of(&page, "reset-enough").is_none(), "{page}");
+    // Nor by posting the steps directly.
+    let res = t
+        .post_in(&flow, "/password", &[("password", "Tre-glada-kor-på-bete7"), ("repeat", "Tre-glada-kor-på-bete7")])
+        .await;
+    assert_eq!(location(&res), flow);
+    let res = t.post_in(&flow, "/unlock", &[]).await;
+    assert_eq!(location(&res), flow);
+    assert_eq!(dc.attr(&user.dn, "pwdLastSet").await, pwd_last_set, "AD was not written");
+
+    // Logging in with the enrolled BankID is refused.
+    let res = t.post_from("/login", "/login/bankid").await;
+    let id = crate::sims::flow_id(&res);
+    let order = t.app_scan(&t.scan_qr_frame(&id).await, crate::sims::ANNA).await.unwrap();
+    t.app_press(&order, "approve").await;
+    t.app.clock.advance_seconds(2);
+    let res = t.app.get(&format!("/bankid/{id}")).await;
+    let page = t.app.follow(res).await;
+    assert!(page.contains("har gått ut"), "{page}");
+    assert_ne!(t.app.get("/").await.status(), 200, "not logged in");
+
+    // The session made before the expiry ends at its next check.
+    t.app.client = users_browser;
+    t.app.clock.advance_seconds(61);
+    assert!(location(&t.app.get("/").await).starts_with("/login"), "the session ended");
+}

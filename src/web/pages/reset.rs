@@ -191,6 +191,7 @@ async fn flow_page(
         cooling: view.cooling.iter().map(|k| i.t(&format!("service.{}.name", k.id())).to_string()).collect(),
         cooling_hours: page.state.settings.enrolment.cooldown_hours.to_string(),
         protected: view.protected,
+        closed: view.closed,
         service_desk: &page.state.settings.portal.service_desk,
         lead_key: if view.verified.is_empty() { "reset.verify_lead" } else { "reset.verify_more" },
         sms_open,
