@@ -76,11 +76,24 @@ pub struct Session {
     pub user: SessionUser,
     pub created_at: Timestamp,
     pub last_seen_at: Timestamp,
-    /// When the password was last given (at login, or again for admin pages).
-    pub authenticated_at: Timestamp,
+    /// When the AD password was last given in this session (at login, or again for admin pages);
+    /// None for a session started with another service (BankID) and not asked for it since.
+    pub password_at: Option<Timestamp>,
     /// What this session has proved, for changing enrolled services.
     pub step_up: StepUp,
 }
+
+/// How the user proved who they were at login.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoggedInWith {
+    /// The AD password.
+    Password,
+    /// An enrolled service (Mobile BankID): the password was not given.
+    Service,
+}
+
+/// The stored `authenticated_at` of a session in which the password was never given.
+const NEVER: Timestamp = 0;
 
 /// The answer to "whose cookie is this?".
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -167,7 +180,12 @@ impl Sessions {
 
     /// Starts a session and returns the cookie value. Any session the browser had is ended first
     /// (the id is rotated at login).
-    pub async fn start(&self, user: SessionUser, previous_token: Option<&str>) -> Result<String, StorageError> {
+    pub async fn start(
+        &self,
+        user: SessionUser,
+        previous_token: Option<&str>,
+        by: LoggedInWith,
+    ) -> Result<String, StorageError> {
         if let Some(old) = previous_token {
             self.store.delete_session(&hash(old)).await?;
         }
@@ -184,7 +202,9 @@ impl Sessions {
                 created_at: now,
                 last_seen_at: now,
                 roles: user.roles.to_list(),
-                authenticated_at: now,
+                // A login with a service is no proof of the password: admin pages and a first
+                // service ask for it (a relayed or stolen BankID gets no further than its own stars).
+                authenticated_at: if by == LoggedInWith::Password { now } else { NEVER },
                 proof_service: None,
                 proof_at: None,
                 pwd_last_set: user.password_set,
@@ -232,7 +252,7 @@ impl Sessions {
             user,
             created_at: record.created_at,
             last_seen_at: now,
-            authenticated_at: record.authenticated_at,
+            password_at: (record.authenticated_at != NEVER).then_some(record.authenticated_at),
             step_up: StepUp { password_at: record.authenticated_at, verified },
         }))
     }

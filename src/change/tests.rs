@@ -13,7 +13,7 @@ use crate::directory::fake::{FakeDirectory, Writes};
 use crate::directory::{Directory, DirectoryUser};
 use crate::login::LoginService;
 use crate::mail::Outbox;
-use crate::session::{CHECK_INTERVAL, Lookup, MAX_UNCHECKED, Roles, SessionUser, Sessions};
+use crate::session::{CHECK_INTERVAL, LoggedInWith, Lookup, MAX_UNCHECKED, Roles, SessionUser, Sessions};
 use crate::storage::Storage;
 use crate::testing;
 use crate::throttle::Throttle;
@@ -60,7 +60,7 @@ impl Harness {
             roles: Roles::default(),
             password_set: u.password_set.clone(),
         };
-        self.sessions.start(user, None).await.unwrap()
+        self.sessions.start(user, None, LoggedInWith::Password).await.unwrap()
     }
 
     async fn change(&self, keep: Option<&str>) -> Result<(), ChangeRefusal> {

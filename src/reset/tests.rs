@@ -11,7 +11,7 @@ use crate::clock::{Clock, ManualClock, OsRandom};
 use crate::directory::fake::{FakeDirectory, Writes};
 use crate::enrolment::{ServiceKind, catalogue_from};
 use crate::mail::Outbox;
-use crate::session::{Lookup, Roles, SessionUser, Sessions};
+use crate::session::{LoggedInWith, Lookup, Roles, SessionUser, Sessions};
 use crate::storage::{BankIdEnrolmentRecord, EnrolMode};
 use crate::testing;
 
@@ -69,7 +69,7 @@ async fn verified(resets_per_day: u32) -> Verified {
         roles: Roles::default(),
         password_set: user.password_set.clone(),
     };
-    let token = sessions.start(session, None).await.unwrap();
+    let token = sessions.start(session, None, LoggedInWith::Password).await.unwrap();
 
     let meta = testing::meta();
     let id = service.start("anna", "browser", &meta).await.unwrap();

@@ -111,3 +111,27 @@ async fn an_expired_account_ends_its_sessions_and_is_neither_reset_nor_let_in_wi
     t.app.clock.advance_seconds(61);
     assert!(location(&t.app.get("/").await).starts_with("/login"), "the session ended");
 }
+
+#[tokio::test]
+async fn an_admin_logged_in_with_bankid_gives_the_password_before_the_admin_pages() {
+    // A BankID login QR code relayed to a phished admin, or an admin's stolen phone, must not
+    // open the admin pages: they need the AD password given in the session.
+    let dc: TestDc = require_dc!();
+    let admin = dc.create_user("cred-bid").await;
+    dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &admin.dn).await;
+    let mut t = crate::sims::spawn_with_bankid(&dc, |c| c).await;
+    t.app.login(&admin.name, &admin.password).await;
+    assert_eq!(admin_page(&t.app).await, 200, "a password login opens them");
+    t.enrol(crate::sims::ANNA).await;
+
+    t.app.client = new_client();
+    let res = t.post_from("/login", "/login/bankid").await;
+    let id = crate::sims::flow_id(&res);
+    let order = t.app_scan(&t.scan_qr_frame(&id).await, crate::sims::ANNA).await.unwrap();
+    t.app_press(&order, "approve").await;
+    t.app.clock.advance_seconds(2);
+    assert_eq!(location(&t.app.get(&format!("/bankid/{id}")).await), "/", "logged in");
+    assert!(location(&t.app.get("/admin").await).starts_with("/admin/reauth"), "the password first");
+    reauth(&t.app, &admin.password).await;
+    assert_eq!(admin_page(&t.app).await, 200);
+}

@@ -37,7 +37,7 @@ fn check<'a>(page: &'a Page, path: &str, allowed: fn(Roles) -> bool) -> Result<&
         return Err(actix_web::ResponseError::error_response(&error));
     }
     let max = page.state.settings.admin.reauth_minutes as i64 * 60;
-    if page.state.clock.now() - session.authenticated_at > max {
+    if session.password_at.is_none_or(|at| page.state.clock.now() - at > max) {
         // Back to the page as it was asked for, its search or filters included.
         let back = if page.query.is_empty() { path.to_string() } else { format!("{path}?{}", page.query) };
         let query = serde_urlencoded::to_string([("back", back)]).unwrap_or_default();

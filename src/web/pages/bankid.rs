@@ -285,7 +285,7 @@ async fn finish_login(page: &Page, view: &FlowView) -> Result<HttpResponse, WebE
         }
         Err(LoginError::Storage(e)) => return Err(page.fail(e)),
     };
-    super::login::start_session(page, user).await
+    super::login::start_session(page, user, crate::session::LoggedInWith::Service).await
 }
 
 /// A completed BankID reset start becomes a reset flow, once, already verified with BankID.

@@ -8,7 +8,7 @@ use serde::Deserialize;
 use super::{html, layout, see_other};
 use crate::audit::{AuditEvent, EventKind, Outcome};
 use crate::login::{LoginError, LoginOutcome, Refusal};
-use crate::session::SessionUser;
+use crate::session::{LoggedInWith, SessionUser};
 use crate::web::context::Auth;
 use crate::web::csrf::{CsrfField, CsrfForm, csrf_cookie};
 use crate::web::views::LoginView;
@@ -64,7 +64,7 @@ pub async fn submit(page: Page, form: CsrfForm<LoginForm>) -> Result<HttpRespons
     let LoginForm { username, password, .. } = form.0;
     let password = SecretString::from(password);
     let refused = match page.state.login.login(&username, &password, &page.meta).await {
-        Ok(LoginOutcome::Success(user)) => return start_session(&page, user).await,
+        Ok(LoginOutcome::Success(user)) => return start_session(&page, user, LoggedInWith::Password).await,
         Ok(LoginOutcome::Refused(Refusal::InvalidCredentials)) => Notice::error("login.error.invalid"),
         Ok(LoginOutcome::Refused(Refusal::LastAttempt { minutes })) => {
             Notice::error("login.error.invalid").also("login.error.last_attempt").arg("minutes", minutes)
@@ -98,8 +98,9 @@ pub async fn submit(page: Page, form: CsrfForm<LoginForm>) -> Result<HttpRespons
 
 /// Starts a session for a user who has just proved who they are: a new session id and a new CSRF
 /// cookie, whatever the browser had before.
-pub async fn start_session(page: &Page, user: SessionUser) -> Result<HttpResponse, WebError> {
-    let token = page.state.sessions.start(user, page.session_token.as_deref()).await.map_err(|e| page.fail(e))?;
+pub async fn start_session(page: &Page, user: SessionUser, by: LoggedInWith) -> Result<HttpResponse, WebError> {
+    let sessions = &page.state.sessions;
+    let token = sessions.start(user, page.session_token.as_deref(), by).await.map_err(|e| page.fail(e))?;
     let secure = page.state.secure_cookies;
     let rotated_csrf =
         csrf_cookie(page.state.cookies.csrf, crate::clock::Random::token(&crate::clock::OsRandom), secure);
