@@ -19,7 +19,7 @@ impl SimTest {
     }
 
     /// Submits a number on the mobile-code form (add, or replace with `replace`).
-    async fn submit_number(&self, number: &str, replace: bool) -> reqwest::Response {
+    pub(crate) async fn submit_number(&self, number: &str, replace: bool) -> reqwest::Response {
         let page = if replace { "/enrol/sms?replace=1" } else { "/enrol/sms" };
         let res = self.app.get(page).await;
         if res.status() == 303 {
@@ -383,7 +383,7 @@ async fn the_service_desk_lifts_the_cooling_off_only_with_a_service_that_is_not_
 }
 
 /// A browser whose cookies a test can read and plant, as an attacker can in their own browser.
-fn jar_client() -> (reqwest::Client, std::sync::Arc<reqwest::cookie::Jar>) {
+pub(crate) fn jar_client() -> (reqwest::Client, std::sync::Arc<reqwest::cookie::Jar>) {
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
     let client = reqwest::Client::builder()
         .cookie_provider(jar.clone())
@@ -393,7 +393,7 @@ fn jar_client() -> (reqwest::Client, std::sync::Arc<reqwest::cookie::Jar>) {
     (client, jar)
 }
 
-fn csrf_cookie(jar: &reqwest::cookie::Jar, base: &str) -> String {
+pub(crate) fn csrf_cookie(jar: &reqwest::cookie::Jar, base: &str) -> String {
     use reqwest::cookie::CookieStore;
     let all = jar.cookies(&base.parse().unwrap()).unwrap();
     let all = all.to_str().unwrap();

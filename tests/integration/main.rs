@@ -30,6 +30,7 @@ mod security;
 mod session;
 mod sims;
 mod sms;
+mod stale_proof;
 mod status;
 mod store;
 mod walkthroughs;

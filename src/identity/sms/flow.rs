@@ -322,6 +322,11 @@ impl SmsFlows {
             self.auditor.record(meta, audit(Outcome::Failure, Detail::new("code_expired"))).await?;
             return Ok(Some(SmsOutcome::Expired));
         }
+        if !self.to_enrolled_number(&rec).await? {
+            self.store.finish_sms_challenge(&rec.id, "expired", now).await?;
+            self.auditor.record(meta, audit(Outcome::Failure, Detail::new("number_replaced"))).await?;
+            return Ok(Some(SmsOutcome::Expired));
+        }
         // Claim a try before the code is checked (claim, then act): parallel guesses each need a
         // try of their own, so no more than `max_attempts` are ever checked.
         let Some(attempts) = self.store.claim_sms_attempt(&rec.id, self.limits.max_attempts).await? else {
@@ -390,6 +395,16 @@ impl SmsFlows {
         Ok(Some(SmsOutcome::Verified))
     }
 
+    /// Whether a verification's code went to the number enrolled now (other challenges: true). A
+    /// code sent to a number replaced since proves nothing: the replaced number may be the stolen
+    /// phone's.
+    async fn to_enrolled_number(&self, rec: &SmsChallengeRecord) -> Result<bool, StorageError> {
+        if rec.purpose != SmsPurpose::Verify.id() {
+            return Ok(true);
+        }
+        Ok(self.store.sms_enrolment(&rec.user_id).await?.is_some_and(|e| e.number_hash == rec.number_hash))
+    }
+
     /// Sends a new code in place of the old one, once the cooldown has passed.
     pub async fn resend(
         &self,
@@ -408,6 +423,11 @@ impl SmsFlows {
         if rec.purpose == "decoy" {
             // Decoys belong to reset flows, which ask for a new code through the flow.
             return Ok(None);
+        }
+        if !self.to_enrolled_number(&rec).await? {
+            // The number was replaced since: a new code goes to the one enrolled now.
+            self.store.finish_sms_challenge(&rec.id, "expired", now).await?;
+            return self.start_verify(binding, user, text, meta, Sender::User).await.map(Some);
         }
         let number = PhoneNumber::from_stored(&self.key, &rec.number_encrypted);
         let Some(number) = number else { return Ok(Some(SmsStart::GatewayFailed)) };

@@ -1,0 +1,60 @@
+//! A proof counts only for what is enrolled now: a code sent to a number replaced since proves
+//! nothing, whatever the browser kept from before.
+
+use crate::attacks::{csrf_cookie, jar_client};
+use crate::helpers::{csrf_in, location, new_client};
+use crate::reset::enrolled;
+use crate::sims::{ANNA, flow_id};
+
+const STOLEN_E164: &str = "+46701234567";
+const NEW_PHONE: &str = "0702222222";
+const NEW_E164: &str = "+46702222222";
+
+#[tokio::test]
+async fn a_code_resent_after_the_number_was_replaced_goes_to_the_new_number_only() {
+    let dc = require_dc!();
+    let (user, mut t) = enrolled(&dc, "stale-num", |c| c).await;
+    let base = t.app.address.clone();
+    // The attacker has the password and the phone with the enrolled number. They start a
+    // verification by mobile code and keep the browser's cookie.
+    let (attacker, jar) = jar_client();
+    t.app.client = attacker.clone();
+    t.app.login(&user.name, &user.password).await;
+    let challenge = location(&t.post_from("/", "/verify/sms").await);
+    assert!(challenge.starts_with("/sms/"), "{challenge}");
+    let old_csrf = csrf_cookie(&jar, &base);
+    let stolen_code = t.sms.as_ref().unwrap().state.last_code_to(STOLEN_E164).unwrap();
+
+    // The owner notices, proves with BankID and replaces the number.
+    t.app.client = new_client();
+    t.app.login(&user.name, &user.password).await;
+    let id = flow_id(&t.post_from("/", "/verify/bankid").await);
+    let order = t.app_scan(&t.scan_qr_frame(&id).await, ANNA).await.unwrap();
+    t.app_press(&order, "approve").await;
+    t.poll_message(&id).await;
+    let replace = location(&t.submit_number(NEW_PHONE, true).await);
+    let code = t.sms.as_ref().unwrap().state.last_code_to(NEW_E164).unwrap();
+    t.app.post(&replace, &[("csrf", &csrf_in(&t.app.get_html(&replace).await)), ("code", &code)]).await;
+    let store = t.app.store().await;
+    let user_id = store.all_enrolments().await.unwrap()[0].user_id.clone();
+    assert!(store.sms_enrolment(&user_id).await.unwrap().is_some_and(|e| e.number_masked.ends_with("22")));
+
+    // The attacker logs in again (the password still works), plants the old cookie back and asks
+    // the old challenge for a new code: it goes to the number enrolled now, not the stolen phone.
+    t.app.client = attacker;
+    t.app.login(&user.name, &user.password).await;
+    jar.add_cookie_str(&format!("stjarna_csrf={old_csrf}; Path=/"), &base.parse().unwrap());
+    let page = t.app.get_html(&challenge).await;
+    // The code the stolen phone got before is no proof now.
+    t.app.post(&challenge, &[("csrf", &csrf_in(&page)), ("code", &stolen_code)]).await;
+    let res = t.submit_number("0709999999", true).await;
+    assert_eq!(location(&res), "/?m=verify-first", "no proof: the number cannot be replaced again");
+    assert!(t.app.audit().await.iter().any(|a| a.detail.as_deref().is_some_and(|d| d.contains("replaced since"))));
+
+    // Nor does a new code go to the stolen phone: it goes to the number enrolled now.
+    let (to_stolen, to_new) = (t.texts_count(STOLEN_E164), t.texts_count(NEW_E164));
+    t.app.clock.advance_seconds(120);
+    t.app.post(&format!("{challenge}/resend"), &[("csrf", &csrf_in(&page))]).await;
+    assert_eq!(t.texts_count(STOLEN_E164), to_stolen, "no code to the replaced number");
+    assert_eq!(t.texts_count(NEW_E164), to_new + 1, "the new code goes to the enrolled number");
+}
