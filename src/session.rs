@@ -311,22 +311,32 @@ impl Sessions {
     }
 
     /// The password was changed in this session: the next check takes AD's new `pwdLastSet` as
-    /// the session's own (rather than ending it), if AD set it about now.
-    pub async fn changed_here(&self, token: &str) -> Result<(), StorageError> {
-        self.store.session_password_renewed(&hash(token), None, self.clock.now()).await
+    /// the session's own (rather than ending it), if AD set it about now. The session goes on
+    /// under a new cookie value (returned): a copy of the cookie taken before the change ends.
+    pub async fn changed_here(&self, token: &str) -> Result<Option<String>, StorageError> {
+        self.store.session_password_renewed(&hash(token), None, self.clock.now()).await?;
+        self.moved(token).await
     }
 
     /// The user gave their password again; `roles` were read again with it, and `password_set`
-    /// (AD's `pwdLastSet` then) is the session's own from here on.
+    /// (AD's `pwdLastSet` then) is the session's own from here on. The session goes on under a
+    /// new cookie value (returned), as after a login.
     pub async fn reauthenticated(
         &self,
         token: &str,
         roles: Roles,
         password_set: Option<&str>,
-    ) -> Result<(), StorageError> {
+    ) -> Result<Option<String>, StorageError> {
         let (id_hash, now) = (hash(token), self.clock.now());
         self.store.session_reauthenticated(&id_hash, now, &roles.to_list()).await?;
-        self.store.session_password_renewed(&id_hash, password_set, now).await
+        self.store.session_password_renewed(&id_hash, password_set, now).await?;
+        self.moved(token).await
+    }
+
+    /// Moves the session to a new cookie value; None when it is gone.
+    async fn moved(&self, token: &str) -> Result<Option<String>, StorageError> {
+        let new = self.random.token();
+        Ok(self.store.move_session(&hash(token), &hash(&new)).await?.then_some(new))
     }
 
     /// The user verified with an enrolled service in this session at `at` (a step-up, see [`StepUp`]).

@@ -47,8 +47,18 @@ pub enum ChangeRefusal {
     /// AD refused the new password (history, minimum age, its own complexity check...).
     Directory { refusal: PasswordRefusal, proved: String },
     /// The change was sent to AD and no answer came: it may have been made. The user's other
-    /// sessions have ended as after a change, and a mail says it may have been made.
-    Unconfirmed,
+    /// sessions have ended as after a change, and a mail says it may have been made; the session
+    /// that asked goes on under this new cookie value, as after a change.
+    Unconfirmed { session: Option<String> },
+}
+
+/// A change made.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Changed {
+    /// The new cookie value of the session that made the change: it goes on under a new id, so
+    /// that a copy of its cookie taken before ends with the others. None: no session asked (or
+    /// it could not be renewed, and ended with the others).
+    pub session: Option<String>,
 }
 
 /// What a user asks for.
@@ -103,7 +113,7 @@ impl ChangeService {
         &self,
         request: ChangeRequest<'_>,
         meta: &RequestMeta,
-    ) -> Result<Result<(), ChangeRefusal>, ChangeError> {
+    ) -> Result<Result<Changed, ChangeRefusal>, ChangeError> {
         let proved = match self.login.prove_current(request.typed, request.current, meta).await? {
             Ok(proved) => proved,
             Err(refusal) => return Ok(Err(ChangeRefusal::Current(refusal))),
@@ -121,25 +131,20 @@ impl ChangeService {
         let proved_id = user.id.clone();
         match self.login.change_password(user, &user_key, request.current, request.new, meta).await? {
             ChangeOutcome::Changed(user) => {
-                self.after_change(&user, request.keep_session, meta).await;
-                Ok(Ok(()))
+                let session = self.end_other_sessions(&user, request.keep_session, meta).await;
+                self.tell(&user, MailNotice::PasswordChanged, meta).await;
+                Ok(Ok(Changed { session }))
             }
             ChangeOutcome::Refused(refusal) => Ok(Err(ChangeRefusal::Current(refusal))),
             ChangeOutcome::AdRefused(refusal) => Ok(Err(ChangeRefusal::Directory { refusal, proved: proved_id })),
             ChangeOutcome::Unconfirmed(user) => {
                 // Had it been made, an attacker's session must not outlive it, and the owner
                 // must hear of it.
-                self.end_other_sessions(&user, request.keep_session, meta).await;
+                let session = self.end_other_sessions(&user, request.keep_session, meta).await;
                 self.tell(&user, MailNotice::PasswordMaybeChanged, meta).await;
-                Ok(Err(ChangeRefusal::Unconfirmed))
+                Ok(Err(ChangeRefusal::Unconfirmed { session }))
             }
         }
-    }
-
-    /// Every other session of the user ends; they are told by mail (when AD has an address).
-    async fn after_change(&self, user: &DirectoryUser, keep_session: Option<&str>, meta: &RequestMeta) {
-        self.end_other_sessions(user, keep_session, meta).await;
-        self.tell(user, MailNotice::PasswordChanged, meta).await;
     }
 
     /// Mails the user (when AD has an address); a failure is logged.
@@ -151,10 +156,23 @@ impl ChangeService {
         }
     }
 
-    /// Every session of the user but the one that changed it ends; that one takes the new
-    /// password as its own (or a check against AD would end it too).
-    async fn end_other_sessions(&self, user: &DirectoryUser, keep_session: Option<&str>, meta: &RequestMeta) {
-        if let Err(e) = self.sessions.end_all_for(&user.id, keep_session).await {
+    /// Every session of the user but the one that changed it ends. That one goes on under a new
+    /// cookie value (returned), and takes the new password as its own (or a check against AD
+    /// would end it too). If it cannot be renewed, it ends with the others.
+    async fn end_other_sessions(
+        &self,
+        user: &DirectoryUser,
+        keep_session: Option<&str>,
+        meta: &RequestMeta,
+    ) -> Option<String> {
+        let renewed = match keep_session {
+            Some(token) => self.sessions.changed_here(token).await.unwrap_or_else(|e| {
+                tracing::error!(reference = %meta.request_id, error = %e, "change: the session not renewed; it ends");
+                None
+            }),
+            None => None,
+        };
+        if let Err(e) = self.sessions.end_all_for(&user.id, renewed.as_deref()).await {
             tracing::error!(reference = %meta.request_id, error = %e, "change: other sessions not ended");
             let event = AuditEvent::new(EventKind::SessionExpired, Outcome::Failure)
                 .about(user)
@@ -163,11 +181,7 @@ impl ChangeService {
                 tracing::error!(reference = %meta.request_id, error = %e, "nor audited");
             }
         }
-        if let Some(token) = keep_session
-            && let Err(e) = self.sessions.changed_here(token).await
-        {
-            tracing::error!(reference = %meta.request_id, error = %e, "change: the session's password not renewed");
-        }
+        renewed
     }
 }
 

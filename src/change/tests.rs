@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use super::{ChangeRefusal, ChangeRequest, ChangeService};
+use super::{ChangeRefusal, ChangeRequest, ChangeService, Changed};
 use crate::audit::Auditor;
 use crate::clock::{Clock, ManualClock, OsRandom};
 use crate::directory::fake::{FakeDirectory, Writes};
@@ -63,10 +63,18 @@ impl Harness {
         self.sessions.start(user, None, LoggedInWith::Password).await.unwrap()
     }
 
-    async fn change(&self, keep: Option<&str>) -> Result<(), ChangeRefusal> {
+    async fn change(&self, keep: Option<&str>) -> Result<Changed, ChangeRefusal> {
         let (current, new) = (SecretString::from(OLD), SecretString::from(NEW));
         let request = ChangeRequest { typed: "anna", current: &current, new: &new, repeat: &new, keep_session: keep };
         self.service.change(request, &testing::meta()).await.expect("no storage or directory error")
+    }
+
+    /// Changes the password in session `token`; the session's new cookie value.
+    async fn changed_in(&self, token: &str) -> String {
+        match self.change(Some(token)).await {
+            Ok(Changed { session: Some(renewed) }) => renewed,
+            other => panic!("changed, session renewed: {other:?}"),
+        }
     }
 
     async fn alive(&self, token: &str) -> bool {
@@ -88,9 +96,10 @@ impl Harness {
 async fn a_change_is_made_ends_the_other_sessions_and_is_told_by_mail() {
     let h = harness().await;
     let (mine, other) = (h.log_in().await, h.log_in().await);
-    assert_eq!(h.change(Some(&mine)).await, Ok(()));
+    let renewed = h.changed_in(&mine).await;
     assert!(h.directory.has_password(&h.user.dn, NEW));
-    assert!(h.alive(&mine).await && !h.alive(&other).await, "only the session that changed it goes on");
+    assert!(h.alive(&renewed).await && !h.alive(&other).await, "only the session that changed it goes on");
+    assert!(!h.alive(&mine).await, "under a new cookie value: a copy of the old one (a thief's) ends");
     assert_eq!(h.mails().await, 1);
     assert!(h.audit().await.iter().any(|(e, o, _)| e == "password-change" && o == "success"));
 }
@@ -100,9 +109,11 @@ async fn a_change_made_without_an_answer_is_neither_done_nor_refused() {
     let h = harness().await;
     let (mine, other) = (h.log_in().await, h.log_in().await);
     h.directory.set_writes(Writes::MadeUnanswered);
-    assert_eq!(h.change(Some(&mine)).await, Err(ChangeRefusal::Unconfirmed));
+    let Err(ChangeRefusal::Unconfirmed { session: Some(renewed) }) = h.change(Some(&mine)).await else {
+        panic!("unconfirmed, session renewed")
+    };
     assert!(h.directory.has_password(&h.user.dn, NEW), "the fake made it, as AD may have");
-    assert!(h.alive(&mine).await, "the session that changed it goes on");
+    assert!(h.alive(&renewed).await && !h.alive(&mine).await, "the session that changed it goes on, renewed");
     assert!(!h.alive(&other).await, "an attacker's session does not outlive a change that may have been made");
     assert_eq!(h.mails().await, 1, "a mail says it may have been changed");
     let audit = h.audit().await;
@@ -142,7 +153,7 @@ async fn a_disabled_account_ends_the_session_and_an_unchanged_one_goes_on() {
 async fn the_session_that_changed_the_password_survives_the_check() {
     let h = harness().await;
     let (mine, other) = (h.log_in().await, h.log_in().await);
-    assert_eq!(h.change(Some(&mine)).await, Ok(()));
+    let mine = h.changed_in(&mine).await;
     assert!(!h.alive(&other).await);
     for _ in 0..2 {
         h.clock.advance_seconds(CHECK_INTERVAL);
@@ -156,8 +167,7 @@ async fn the_session_that_changed_the_password_survives_the_check() {
 #[tokio::test]
 async fn a_change_elsewhere_soon_after_one_here_still_ends_the_session() {
     let h = harness().await;
-    let mine = h.log_in().await;
-    assert_eq!(h.change(Some(&mine)).await, Ok(()));
+    let mine = h.changed_in(&h.log_in().await).await;
     // Before the session's next check, someone sets it again at a DC, ten minutes on by AD's clock.
     let later = h.clock.now() + 600;
     h.directory.set_elsewhere_at(&h.user.dn, "Satt-vid-skrivbordet-9", later);

@@ -253,6 +253,11 @@ role!(SessionStore {
         self.write(owned!(|db| db.session_reauthenticated(&id, at, &roles)), move |k| k.forget_session(&key)).await
     }
 
+    async fn move_session(&self, id_hash: &str, new_id_hash: &str) -> Result<bool, StorageError> {
+        let (id, new, key) = (id_hash.to_string(), new_id_hash.to_string(), id_hash.to_string());
+        self.write(owned!(|db| db.move_session(&id, &new)), move |k| k.forget_session(&key)).await
+    }
+
     async fn delete_session(&self, id_hash: &str) -> Result<(), StorageError> {
         let (id, key) = (id_hash.to_string(), id_hash.to_string());
         self.write(owned!(|db| db.delete_session(&id)), move |k| k.forget_session(&key)).await

@@ -59,6 +59,10 @@ pub trait SessionStore: Send + Sync {
 
     async fn delete_session(&self, id_hash: &str) -> Result<(), StorageError>;
 
+    /// Moves the session to a new id (a new cookie value) in one step: the old id ends, on every
+    /// instance. False when there was no such session.
+    async fn move_session(&self, id_hash: &str, new_id_hash: &str) -> Result<bool, StorageError>;
+
     /// The user verified with an enrolled service in this session (a step-up).
     async fn session_proof(&self, id_hash: &str, service: &str, at: Timestamp) -> Result<(), StorageError>;
 

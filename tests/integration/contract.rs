@@ -297,6 +297,14 @@ async fn every_write_is_read_back_at_once() {
         assert_eq!(store.session("s1").await.unwrap().unwrap().pwd_last_set, None);
         assert!(store.session_password_checked("s1", Some("2000"), NOW + 74, Some(NOW + 73)).await.unwrap());
         assert_eq!(store.session("s1").await.unwrap().unwrap().pwd_last_set.as_deref(), Some("2000"));
+        // Moved to a new id (after a change or re-authentication): the old id ends, all else stays.
+        let before = store.session("s1").await.unwrap().unwrap();
+        assert!(store.move_session("s1", "s1b").await.unwrap());
+        assert!(store.session("s1").await.unwrap().is_none(), "the old id ends");
+        let moved = store.session("s1b").await.unwrap().expect("under the new id");
+        assert_eq!(stjarna::storage::SessionRecord { id_hash: "s1".into(), ..moved }, before);
+        assert!(!store.move_session("s1", "s1c").await.unwrap(), "gone: nothing to move");
+        assert!(store.move_session("s1b", "s1").await.unwrap());
         store.delete_user_sessions("u1", Some("s1")).await.unwrap();
         assert!(store.session("s2").await.unwrap().is_none(), "the user's other session ended");
         assert!(store.session("s1").await.unwrap().is_some(), "the kept one lives");
@@ -359,13 +367,16 @@ async fn another_instances_writes_reach_what_this_one_keeps() {
     assert!(a.enrolments("u").await.unwrap().is_empty());
     assert_eq!(a.bankid_flow("f").await.unwrap().unwrap().state, "pending");
 
+    b.insert_session(&session("m", "u")).await.unwrap();
+    assert!(a.session("m").await.unwrap().is_some());
     b.delete_session("s").await.unwrap();
+    assert!(b.move_session("m", "m2").await.unwrap());
     assert!(b.enrol_bankid(&bankid_of("u"), EnrolMode::Add).await.unwrap());
     assert!(b.finish_bankid_flow("f", "failed", Some("userCancel"), None, NOW).await.unwrap());
 
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
     loop {
-        let ended = a.session("s").await.unwrap().is_none();
+        let ended = a.session("s").await.unwrap().is_none() && a.session("m").await.unwrap().is_none();
         let enrolled = a.enrolments("u").await.unwrap().len() == 1;
         let failed = a.bankid_flow("f").await.unwrap().unwrap().state == "failed";
         if ended && enrolled && failed {

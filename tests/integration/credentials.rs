@@ -135,3 +135,52 @@ async fn an_admin_logged_in_with_bankid_gives_the_password_before_the_admin_page
     reauth(&t.app, &admin.password).await;
     assert_eq!(admin_page(&t.app).await, 200);
 }
+
+/// The session cookie as the browser holds it.
+fn session_cookie(jar: &reqwest::cookie::Jar, base: &str) -> String {
+    use reqwest::cookie::CookieStore;
+    let all = jar.cookies(&base.parse().unwrap()).unwrap();
+    all.to_str().unwrap().split("; ").find_map(|c| c.strip_prefix("stjarna_session=")).unwrap().to_string()
+}
+
+#[tokio::test]
+async fn a_copied_session_cookie_ends_when_its_owner_changes_the_password_or_gives_it_again() {
+    let dc: TestDc = require_dc!();
+    let admin = dc.create_user("cred-copy").await;
+    dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &admin.dn).await;
+    let mut t = spawn_app(&dc).await;
+    let (owner, jar) = crate::attacks::jar_client();
+    t.client = owner.clone();
+    t.login(&admin.name, &admin.password).await;
+    let base = t.address.clone();
+    // A thief copies the cookie (an open laptop, a synced browser profile).
+    let copy = |cookie: String| {
+        let mut headers = reqwest::header::HeaderMap::new();
+        headers.insert(reqwest::header::COOKIE, format!("stjarna_session={cookie}").parse().unwrap());
+        let client = reqwest::Client::builder().default_headers(headers).redirect(reqwest::redirect::Policy::none());
+        client.build().unwrap()
+    };
+    t.client = copy(session_cookie(&jar, &base));
+    assert_eq!(t.get("/").await.status(), 200, "the copy works, as a copied cookie does");
+
+    // The owner, worried, gives the password again on the admin pages: the copy ends.
+    t.client = owner.clone();
+    t.clock.advance_seconds(16 * 60);
+    let first = session_cookie(&jar, &base);
+    reauth(&t, &admin.password).await;
+    assert_eq!(admin_page(&t).await, 200, "the owner goes on");
+    t.client = copy(first);
+    assert!(location(&t.get("/").await).starts_with("/login"), "the first copy ended");
+    t.client = owner.clone();
+    let stolen = session_cookie(&jar, &base);
+    t.client = copy(stolen.clone());
+    assert_eq!(t.get("/").await.status(), 200, "a copy taken now works");
+
+    // The owner changes the password in the session: that copy ends too, and the owner goes on.
+    t.client = owner;
+    let done = crate::change::change(&t, None, &admin.password, "Tre-glada-kor-på-bete7").await;
+    assert!(done.starts_with("Ditt lösenord är bytt"), "{done}");
+    assert_eq!(t.get("/").await.status(), 200, "the owner goes on");
+    t.client = copy(stolen);
+    assert!(location(&t.get("/").await).starts_with("/login"), "the copy ended");
+}

@@ -46,6 +46,21 @@ impl SessionStore for PgStorage {
         Ok(())
     }
 
+    async fn move_session(&self, id_hash: &str, new_id_hash: &str) -> Result<bool, StorageError> {
+        // A delete and an insert rather than an UPDATE of the key: the delete tells every other
+        // instance (the change feed's trigger) to forget the old id.
+        let done = sqlx::query(
+            "WITH moved AS (DELETE FROM sessions WHERE id_hash = $1 RETURNING *)
+             INSERT INTO sessions (id_hash, user_id, user_dn, account_name, display_name, is_admin, created_at, last_seen_at, roles, authenticated_at, proof_service, proof_at, pwd_last_set, pwd_checked_at)
+             SELECT $2, user_id, user_dn, account_name, display_name, is_admin, created_at, last_seen_at, roles, authenticated_at, proof_service, proof_at, pwd_last_set, pwd_checked_at FROM moved",
+        )
+        .bind(id_hash)
+        .bind(new_id_hash)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn session_reauthenticated(&self, id_hash: &str, at: Timestamp, roles: &str) -> Result<(), StorageError> {
         sqlx::query(
             "UPDATE sessions SET authenticated_at = $1, last_seen_at = $2, roles = $3, is_admin = $4 WHERE id_hash = $5",

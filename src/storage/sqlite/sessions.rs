@@ -46,6 +46,15 @@ impl SessionStore for SqliteStorage {
         Ok(())
     }
 
+    async fn move_session(&self, id_hash: &str, new_id_hash: &str) -> Result<bool, StorageError> {
+        let done = sqlx::query("UPDATE sessions SET id_hash = ? WHERE id_hash = ?")
+            .bind(new_id_hash)
+            .bind(id_hash)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn session_reauthenticated(&self, id_hash: &str, at: Timestamp, roles: &str) -> Result<(), StorageError> {
         sqlx::query(
             "UPDATE sessions SET authenticated_at = ?, last_seen_at = ?, roles = ?, is_admin = ? WHERE id_hash = ?",

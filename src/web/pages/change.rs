@@ -5,7 +5,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::{html, layout};
-use crate::change::{ChangeError, ChangeRefusal, ChangeRequest};
+use crate::change::{ChangeError, ChangeRefusal, ChangeRequest, Changed};
 use crate::login::Refusal;
 use crate::reset::{Rule, Rules};
 use crate::web::csrf::{CsrfField, CsrfForm};
@@ -121,11 +121,15 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
     // The account whose current password was proved in this browser: the form may show its rules.
     let proved = |notice: Notice, id: &str| if page.session().is_none() { notice.field("proved", id) } else { notice };
     let notice = match page.state.change.change(request, &page.meta).await {
-        Ok(Ok(())) => {
+        Ok(Ok(Changed { session })) => {
             // Post/redirect/get: a reload shows the outcome again instead of sending the old
             // password once more (which AD would count as a failed logon).
             let receipt = page.state.csrf.receipt(page.binding(), CHANGED, page.state.clock.now());
-            return Ok(super::see_other(&format!("/change?done={receipt}")).finish());
+            let mut res = super::see_other(&format!("/change?done={receipt}"));
+            if let Some(token) = session {
+                res.cookie(super::login::renewed_session_cookie(&page, token));
+            }
+            return Ok(res.finish());
         }
         Ok(Err(ChangeRefusal::Current(refusal))) => match refusal {
             Refusal::InvalidCredentials => Notice::error("change.error.current"),
@@ -140,8 +144,13 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
             proved(Notice::error("password.error.rules").field("broken", ids.join(",")), &id)
         }
         Ok(Err(ChangeRefusal::Directory { refusal, proved: id })) => proved(Notice::error(refusal.message_key()), &id),
-        Ok(Err(ChangeRefusal::Unconfirmed)) => {
-            Notice::error("change.error.unconfirmed").reference(&page.meta.request_id)
+        Ok(Err(ChangeRefusal::Unconfirmed { session })) => {
+            let notice = Notice::error("change.error.unconfirmed").reference(&page.meta.request_id);
+            let mut res = page.redirect_with("/change", &notice.field("u", &typed));
+            if let Some(token) = session {
+                res.add_cookie(&super::login::renewed_session_cookie(&page, token)).map_err(|e| page.fail(e))?;
+            }
+            return Ok(res);
         }
         Err(ChangeError::Directory(e)) => {
             tracing::error!(reference = %page.meta.request_id, error = %e, "change: directory unavailable");

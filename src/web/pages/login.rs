@@ -137,6 +137,11 @@ pub async fn logout(page: Page, _form: CsrfForm<LogoutForm>) -> Result<HttpRespo
     Ok(see_other("/login?m=logged-out").cookie(clear_session_cookie(&page)).cookie(rotated_csrf).finish())
 }
 
+/// The session cookie for a new or renewed session (`page`'s cookie names and security).
+pub(super) fn renewed_session_cookie(page: &Page, token: String) -> Cookie<'static> {
+    session_cookie(page.state.cookies.session, token, page.state.secure_cookies)
+}
+
 fn session_cookie(name: &'static str, token: String, secure: bool) -> Cookie<'static> {
     Cookie::build(name, token).path("/").http_only(true).secure(secure).same_site(SameSite::Lax).finish()
 }

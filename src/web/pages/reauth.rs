@@ -53,8 +53,12 @@ pub async fn submit(page: Page, form: CsrfForm<ReauthForm>) -> Result<HttpRespon
     let notice = match page.state.login.reauthenticate(&session.user, &password, &page.meta).await {
         Ok(Reauth::Confirmed { roles, password_set }) => {
             let sessions = &page.state.sessions;
-            sessions.reauthenticated(token, roles, password_set.as_deref()).await.map_err(|e| page.fail(e))?;
-            return Ok(see_other(safe_back(&form.back)).finish());
+            let renewed =
+                sessions.reauthenticated(token, roles, password_set.as_deref()).await.map_err(|e| page.fail(e))?;
+            // The session goes on under a new cookie value, as after a login.
+            let Some(renewed) = renewed else { return Ok(see_other("/login").finish()) };
+            let cookie = super::login::renewed_session_cookie(&page, renewed);
+            return Ok(see_other(safe_back(&form.back)).cookie(cookie).finish());
         }
         Ok(Reauth::AccountUnusable) => {
             page.state.sessions.end(token).await.map_err(|e| page.fail(e))?;
