@@ -281,6 +281,14 @@ fn check_bankid(s: &Settings, bad: &mut impl FnMut(&str, String)) {
                 Ok(None) => bad("bankid.secret_key", "is needed with the idkollen backend".into()),
                 Err(e) => bad(&e.key, e.message),
             }
+            if b.same_device_ip == crate::config::SameDeviceIp::Refuse {
+                bad(
+                    "bankid.same_device_ip",
+                    "cannot be \"refuse\" with the idkollen backend: the broker does not give the app's \
+                     address, so every BankID opened on the same device would be refused (use \"log\" or \"off\")"
+                        .into(),
+                );
+            }
         }
     }
     if let Some(attr) = &b.personal_number_attribute
@@ -408,6 +416,15 @@ pub fn warnings(s: &Settings) -> Vec<ConfigProblem> {
         if enabled(svc).is_some_and(|svc| svc.stars >= s.enrolment.reset_stars) {
             warn(key, "this service alone reaches enrolment.reset_stars: one stolen factor is enough for a reset");
         }
+    }
+    if enabled(&s.services.bankid).is_some()
+        && s.bankid.as_ref().is_some_and(|b| b.backend == crate::config::BankIdBackend::Idkollen)
+    {
+        warn(
+            "bankid.max_risk",
+            "is not enforced with the idkollen backend: the broker gives no risk indication, so orders are \
+             accepted whatever BankID thought of them (the rp backend asks for it)",
+        );
     }
     if s.expiry.enabled && s.mail.is_none() {
         warn("expiry.enabled", "expiry reminders are on but there is no [mail] section: the mail stays in the outbox");

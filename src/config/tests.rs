@@ -91,6 +91,15 @@ fn the_example_file_documents_a_valid_configuration() {
     // Secret files come from the service's credentials (the Debian package's unit hands them over).
     let text = text.replace("/run/credentials/stjarna.service/secret_", &format!("{}/", dir.path().display()));
     assert_eq!(problems(&text), Vec::<String>::new());
+    // Nor does it choose what check-config warns about as weak: one service alone resetting.
+    let f = file(&text);
+    let settings = load_with_env(f.path(), no_env()).unwrap();
+    let weak: Vec<String> = crate::config::warnings(&settings)
+        .into_iter()
+        .filter(|w| w.key.starts_with("services.") || w.key.starts_with("enrolment."))
+        .map(|w| w.to_string())
+        .collect();
+    assert_eq!(weak, Vec::<String>::new());
 }
 
 #[test]
@@ -325,4 +334,17 @@ fn a_plain_http_public_url_is_refused_beyond_loopback() {
         let p = problems(&VALID.replace("public_url = \"http://127.0.0.1:8080\"", &format!("public_url = \"{url}\"")));
         assert!(p.is_empty(), "{url}: {p:?}");
     }
+}
+
+#[test]
+fn idkollen_cannot_refuse_by_the_apps_address_and_its_risk_is_not_enforced() {
+    // VALID uses the idkollen backend.
+    let idkollen = |extra: &str| VALID.replace("[bankid]\n", &format!("[bankid]\n{extra}"));
+    let text = idkollen("same_device_ip = \"refuse\"\n");
+    assert!(problems(&text).iter().any(|p| p.starts_with("bankid.same_device_ip:")), "{:?}", problems(&text));
+    let text = idkollen("");
+    let f = file(&text);
+    let settings = load_with_env(f.path(), no_env()).unwrap_or_else(|p| panic!("{p:?}"));
+    let warned = crate::config::warnings(&settings).into_iter().any(|w| w.key == "bankid.max_risk");
+    assert!(warned);
 }

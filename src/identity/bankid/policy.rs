@@ -27,10 +27,12 @@ impl Policy {
         let mut notes = Notes { risk: user.risk.map(Risk::id), elsewhere: None };
         let mut refusal = user.risk.is_some_and(|r| r > self.max_risk).then_some("riskTooHigh");
         let checked = autostart && self.same_device_ip != SameDeviceIp::Off;
-        if let (true, Some(device_ip)) = (checked, user.device_ip.as_deref()) {
-            // Compared by the address's /64 for IPv6 (privacy addresses change within it).
+        if checked {
+            // Compared by the address's /64 for IPv6 (privacy addresses change within it). An
+            // answer without the app's address cannot show it was this device.
             let key = crate::throttle::address_key;
-            if key(device_ip) != key(browser_ip) {
+            let device_ip = user.device_ip.as_deref().unwrap_or("not given");
+            if user.device_ip.as_deref().is_none_or(|ip| key(ip) != key(browser_ip)) {
                 notes.elsewhere = Some((device_ip.to_string(), browser_ip.to_string()));
                 if self.same_device_ip == SameDeviceIp::Refuse {
                     refusal = refusal.or(Some("otherDevice"));
@@ -98,6 +100,9 @@ mod tests {
         assert_eq!(refuse.assess(true, &v6, "2001:db8:1:2::bbbb").0, None, "one /64 is one device's network");
         assert_eq!(refuse.assess(true, &user, "198.51.100.7").0, Some("otherDevice"));
         assert_eq!(refuse.assess(false, &user, "198.51.100.7").0, None, "a QR code is scanned on another device");
+        let unknown = CompletedUser { device_ip: None, ..user.clone() };
+        assert_eq!(refuse.assess(true, &unknown, "198.51.100.7").0, Some("otherDevice"), "no address: not shown");
+        assert!(log.assess(true, &unknown, "198.51.100.7").1.to_string().contains("app at not given"));
         let off = Policy { same_device_ip: SameDeviceIp::Off, ..Policy::default() };
         assert_eq!(off.assess(true, &user, "198.51.100.7").1.to_string(), "risk low");
     }
