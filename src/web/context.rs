@@ -132,16 +132,30 @@ pub fn request_id(req: &HttpRequest) -> String {
     req.extensions().get::<tracing_actix_web::RequestId>().map(|id| id.to_string()).unwrap_or_default()
 }
 
-/// The client's address: the peer, or the forwarded address when the peer is a trusted proxy.
+/// The client's address: the peer, or, when the peer is a trusted proxy, the last address in
+/// `X-Forwarded-For` (every header line, in order) that is not a trusted proxy's. Only the proxies'
+/// own entries are believed: the walk stops at an entry it cannot read (it falls back to the
+/// peer), so a client cannot put its pick to the left of one.
 pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> String {
     let peer = req.peer_addr().map(|a| a.ip());
-    if let Some(peer) = peer.filter(|p| trusted.contains(p)) {
-        let forwarded = req.headers().get("x-forwarded-for").and_then(|h| h.to_str().ok()).unwrap_or("");
-        let hop =
-            forwarded.split(',').rev().filter_map(|h| h.trim().parse::<IpAddr>().ok()).find(|ip| !trusted.contains(ip));
-        return hop.unwrap_or(peer).to_string();
+    let Some(peer) = peer.filter(|p| trusted.contains(p)) else {
+        return peer.map(|p| p.to_string()).unwrap_or_default();
+    };
+    let lines = req.headers().get_all("x-forwarded-for").filter_map(|h| h.to_str().ok());
+    let hops: Vec<&str> = lines.flat_map(|line| line.split(',')).collect();
+    for hop in hops.iter().rev() {
+        match forwarded_ip(hop.trim()) {
+            Some(ip) if trusted.contains(&ip) => continue,
+            Some(ip) => return ip.to_string(),
+            None => break,
+        }
     }
-    peer.map(|p| p.to_string()).unwrap_or_default()
+    peer.to_string()
+}
+
+/// One `X-Forwarded-For` entry: an address, perhaps with a port (`192.0.2.1:4711`, `[2001:db8::1]:4711`).
+fn forwarded_ip(hop: &str) -> Option<IpAddr> {
+    hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
 }
 
 pub fn request_meta(req: &HttpRequest, state: &AppState) -> RequestMeta {
@@ -230,5 +244,49 @@ impl FromRequest for Page {
             let get = matches!(*req.method(), actix_web::http::Method::GET | actix_web::http::Method::HEAD);
             Ok(Page { state, lang, meta, csrf_token, csrf_seed: seed, auth, session_token, path, query, get })
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip;
+    use actix_web::test::TestRequest;
+    use std::net::IpAddr;
+
+    fn from_proxy(lines: &[&str]) -> String {
+        let trusted: Vec<IpAddr> = vec!["10.0.0.1".parse().unwrap(), "10.0.0.2".parse().unwrap()];
+        let mut req = TestRequest::default().peer_addr("10.0.0.1:40000".parse().unwrap());
+        for line in lines {
+            req = req.append_header(("X-Forwarded-For", *line));
+        }
+        client_ip(&req.to_http_request(), &trusted)
+    }
+
+    #[test]
+    fn the_client_is_the_last_address_no_trusted_proxy_gave() {
+        assert_eq!(from_proxy(&["198.51.100.7"]), "198.51.100.7");
+        assert_eq!(from_proxy(&["198.51.100.7, 10.0.0.2"]), "198.51.100.7", "a trusted proxy's hop is skipped");
+        assert_eq!(from_proxy(&[]), "10.0.0.1", "no header: the proxy");
+    }
+
+    #[test]
+    fn a_forged_entry_is_never_the_client() {
+        // The client sends its own header; the proxy appends a line (HAProxy) or an entry.
+        assert_eq!(from_proxy(&["203.0.113.66", "198.51.100.7"]), "198.51.100.7", "every line counts, in order");
+        assert_eq!(from_proxy(&["203.0.113.66, 198.51.100.7"]), "198.51.100.7");
+        // A proxy that appends the port (Azure Application Gateway).
+        assert_eq!(from_proxy(&["203.0.113.66, 198.51.100.7:50123"]), "198.51.100.7");
+        assert_eq!(from_proxy(&["203.0.113.66, [2001:db8::7]:50123"]), "2001:db8::7");
+        // An entry that cannot be read ends the walk: what is left of it is not believed.
+        assert_eq!(from_proxy(&["203.0.113.66, unknown"]), "10.0.0.1");
+    }
+
+    #[test]
+    fn an_untrusted_peer_is_the_client_whatever_it_says() {
+        let req = TestRequest::default()
+            .peer_addr("198.51.100.7:40000".parse().unwrap())
+            .append_header(("X-Forwarded-For", "203.0.113.66"))
+            .to_http_request();
+        assert_eq!(client_ip(&req, &["10.0.0.1".parse().unwrap()]), "198.51.100.7");
     }
 }
