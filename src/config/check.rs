@@ -56,6 +56,19 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
         }
     }
 
+    // The admin pages trust the roles read when the password was last given for this long: a
+    // member removed from the admin group keeps the rights until then.
+    if !(1..=60).contains(&s.admin.reauth_minutes) {
+        bad(
+            "admin.reauth_minutes",
+            format!(
+                "{} is out of range: between 1 and 60 (a member removed from an admin group keeps the rights \
+                 until the password is asked for again)",
+                s.admin.reauth_minutes
+            ),
+        );
+    }
+
     let postgres = s.database.url.starts_with("postgres://") || s.database.url.starts_with("postgresql://");
     if !s.database.url.starts_with("sqlite:") && !postgres {
         bad(

@@ -348,3 +348,11 @@ fn idkollen_cannot_refuse_by_the_apps_address_and_its_risk_is_not_enforced() {
     let warned = crate::config::warnings(&settings).into_iter().any(|w| w.key == "bankid.max_risk");
     assert!(warned);
 }
+
+#[test]
+fn admin_rights_are_read_again_within_an_hour() {
+    for (minutes, ok) in [(0, false), (1, true), (60, true), (61, false)] {
+        let p = problems(&format!("{VALID}\n[admin]\nreauth_minutes = {minutes}\n"));
+        assert_eq!(p.iter().all(|p| !p.starts_with("admin.reauth_minutes:")), ok, "{minutes}: {p:?}");
+    }
+}
