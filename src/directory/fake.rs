@@ -28,6 +28,8 @@ pub struct FakeDirectory {
     writes: Mutex<Writes>,
     /// Look-ups by id fail as if no DC answered.
     down: AtomicBool,
+    /// The password policy cannot be read.
+    policy_unreadable: AtomicBool,
     lookups: AtomicUsize,
 }
 
@@ -50,6 +52,7 @@ impl Default for FakeDirectory {
             policy,
             writes: Mutex::new(Writes::Answered),
             down: AtomicBool::new(false),
+            policy_unreadable: AtomicBool::new(false),
             lookups: AtomicUsize::new(0),
         }
     }
@@ -79,6 +82,17 @@ impl FakeDirectory {
     }
 
     /// No DC answers a look-up by id from now on (or again answers).
+    pub fn set_policy_unreadable(&self, unreadable: bool) {
+        self.policy_unreadable.store(unreadable, Ordering::SeqCst);
+    }
+
+    fn policy(&self) -> Result<PasswordPolicy, DirectoryError> {
+        match self.policy_unreadable.load(Ordering::SeqCst) {
+            true => Err(DirectoryError::Protocol("insufficient access rights".into())),
+            false => Ok(self.policy.clone()),
+        }
+    }
+
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
     }
@@ -189,11 +203,11 @@ impl Directory for FakeDirectory {
     }
 
     async fn password_policy(&self, _user_dn: Option<&str>) -> Result<PasswordPolicy, DirectoryError> {
-        Ok(self.policy.clone())
+        self.policy()
     }
 
     async fn policy_of(&self, _user: &DirectoryUser) -> Result<PasswordPolicy, DirectoryError> {
-        Ok(self.policy.clone())
+        self.policy()
     }
 
     async fn reset_password(

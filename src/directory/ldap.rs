@@ -193,6 +193,7 @@ impl LdapDirectory {
         ldap: &mut Ldap,
         pso_dn: Option<&str>,
     ) -> Result<PasswordPolicy, DirectoryError> {
+        let mut unreadable = false;
         if let Some(pso_dn) = pso_dn {
             if let Some(policy) = self.policies.get(pso_dn) {
                 return Ok(policy);
@@ -204,15 +205,25 @@ impl LdapDirectory {
                     self.policies.keep(pso_dn, &policy);
                     return Ok(policy);
                 }
-                _ => tracing::warn!(
-                    pso = %pso_dn,
-                    "a fine-grained password policy applies but the service account cannot read it; \
-                     using the domain policy (grant read access to the Password Settings Container)"
-                ),
+                _ => {
+                    tracing::warn!(
+                        pso = %pso_dn,
+                        "a fine-grained password policy applies but the service account cannot read it; \
+                         using the domain's password rules and the most cautious lockout threshold, 1 \
+                         (grant read access to the Password Settings Container)"
+                    );
+                    unreadable = true;
+                }
             }
         }
+        let cautious = |policy: PasswordPolicy| match unreadable {
+            // Its threshold is unknown and may be lower than the domain's (PSOs guard admins):
+            // counted as if AD locked at the first failure, so the portal never locks it.
+            true => PasswordPolicy { lockout_threshold: 1, ..policy },
+            false => policy,
+        };
         if let Some(policy) = self.policies.get("") {
-            return Ok(policy);
+            return Ok(cautious(policy));
         }
         let root = self.search(dc, ldap, "", Scope::Base, "(objectClass=*)", &["defaultNamingContext"]).await?;
         let domain_dn = root
@@ -223,7 +234,7 @@ impl LdapDirectory {
         let attrs = domain.first().map(|e| e.attrs.clone()).unwrap_or_else(HashMap::new);
         let policy = PasswordPolicy::from_domain(&attrs);
         self.policies.keep("", &policy);
-        Ok(policy)
+        Ok(cautious(policy))
     }
 
     /// One modify with a pooled service connection, with `controls` when given; its LDAP result.

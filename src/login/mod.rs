@@ -41,6 +41,9 @@ pub enum LoginError {
 const USER_SCOPE: &str = "login-user";
 const IP_SCOPE: &str = "login-ip";
 
+/// AD's default lockout observation window: the window counted over when the policy is unknown.
+const UNKNOWN_WINDOW_SECONDS: i64 = 30 * 60;
+
 pub struct LoginService {
     directory: Arc<dyn Directory>,
     throttle: Throttle,
@@ -85,8 +88,13 @@ impl LoginService {
 
     /// Failures allowed per user: the configured number, but always `lockout_margin` short of AD's
     /// threshold (the user's fine-grained one where a PSO applies), counted over at least as long
-    /// as AD remembers failures (its observation window).
+    /// as AD remembers failures (its observation window). A policy that could not be read allows
+    /// one failure per window (AD's threshold might be as low as that).
     fn user_limit(&self, policy: Option<&PasswordPolicy>) -> Limit {
+        let Some(policy) = policy else {
+            return Limit { max_failures: 1, window_seconds: self.window_seconds.max(UNKNOWN_WINDOW_SECONDS) };
+        };
+        let policy = Some(policy);
         let mut max = self.max_per_user;
         if let Some(threshold) = policy.map(|p| p.lockout_threshold).filter(|t| *t > 0) {
             max = max.min(threshold.saturating_sub(self.margin).max(1));
@@ -479,3 +487,6 @@ fn throttled(wait_seconds: i64) -> LoginOutcome {
     let minutes = (wait_seconds + 59) / 60;
     LoginOutcome::Refused(Refusal::Throttled { minutes })
 }
+
+#[cfg(test)]
+mod tests;
