@@ -1,7 +1,7 @@
 //! What the reset service answers: where a flow stands, and what a step came to.
 
 use super::policy::Rule;
-use super::state::ResetState;
+use super::state::{Finish, ResetState};
 use crate::directory::PasswordRefusal;
 use crate::enrolment::ServiceKind;
 
@@ -36,7 +36,8 @@ pub struct ResetView {
 /// The result of the last step.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ResetOutcome {
-    Done,
+    /// AD has it: told so whatever became of the portal's own records after the write.
+    Done(Finish),
     /// Our own rules refused the password.
     Refused(Vec<Rule>),
     /// AD refused it.

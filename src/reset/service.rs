@@ -399,7 +399,7 @@ impl ResetService {
             }
         }
         self.finish(view, &user, Finish::Reset, meta).await;
-        Ok(ResetOutcome::Done)
+        Ok(ResetOutcome::Done(Finish::Reset))
     }
 
     /// Unlocks the account without changing the password.
@@ -431,7 +431,7 @@ impl ResetService {
             }
         }
         self.finish(view, &user, Finish::Unlock, meta).await;
-        Ok(ResetOutcome::Done)
+        Ok(ResetOutcome::Done(Finish::Unlock))
     }
 
     /// A password AD did not confirm may have been set: as after a reset, the user's sessions

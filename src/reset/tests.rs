@@ -136,5 +136,5 @@ async fn an_unlock_made_without_an_answer_is_audited_and_can_be_repeated() {
     let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
     assert_eq!(view.state, ResetState::Verified);
     directory.set_writes(Writes::Answered);
-    assert_eq!(service.unlock(&view, &meta).await.unwrap(), ResetOutcome::Done);
+    assert_eq!(service.unlock(&view, &meta).await.unwrap(), ResetOutcome::Done(super::Finish::Unlock));
 }

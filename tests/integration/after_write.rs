@@ -98,3 +98,24 @@ async fn sessions_the_database_would_not_end_are_audited_and_end_at_their_next_c
     t.app.clock.advance_seconds(61);
     assert_ne!(t.app.get("/").await.status(), 200, "the other browser is logged out");
 }
+
+#[tokio::test]
+async fn a_reset_whose_flow_cannot_be_marked_done_is_still_told_as_done() {
+    let dc = require_dc!();
+    let (user, t) = enrolled(&dc, "rstfin", |c| c).await;
+    t.app.store().await.refuse_flow_end().await;
+    let flow = t.start_reset(&user.name).await;
+    t.reset_sms(&flow).await;
+    t.reset_bankid(&flow, ANNA).await;
+    let done = t.set_new_password(&flow, NEW).await;
+    assert_eq!(
+        text_of(&done, "reset-message").as_deref(),
+        Some("Ditt lösenord är bytt och ditt konto är upplåst. Du kan logga in med det nya lösenordet."),
+        "{done}"
+    );
+    assert_eq!(dc.bind(&user.dn, NEW).await.0, 0, "AD has the new password");
+    // The flow stayed "being saved" (else this test proves nothing); reloaded, it says so, and
+    // that the new password is worth a try.
+    let page = t.app.get_html(&flow).await;
+    assert!(text_of(&page, "reset-message").is_some_and(|m| m.contains("försök logga in med det nya")), "{page}");
+}

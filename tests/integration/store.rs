@@ -90,6 +90,11 @@ impl TestStore {
         self.refuse("refuse_session_end", "DELETE ON sessions", "1 = 1").await;
     }
 
+    /// From now on the database refuses to mark a reset flow done.
+    pub async fn refuse_flow_end(&self) {
+        self.refuse("refuse_flow_end", "UPDATE ON reset_flows", "NEW.state = 'done'").await;
+    }
+
     /// A trigger `name` that makes `BEFORE {what}` fail when `condition` holds (`NEW`/`OLD` as usual).
     async fn refuse(&self, name: &str, what: &str, condition: &str) {
         match &self.raw {

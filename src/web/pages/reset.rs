@@ -150,6 +150,8 @@ async fn flow_page(
 ) -> Result<HttpResponse, WebError> {
     let i = page.i18n();
     let open = view.state.is_open();
+    // AD was written (or is being written): the way on is to log in.
+    let written = view.state.finished().is_some() || view.state == ResetState::Writing;
     let (message, class) = match view.state {
         _ if message.is_some() => (message, class),
         ResetState::Done(Finish::Unlock) => (Some(i.t("reset.done.unlock").to_string()), "success"),
@@ -196,8 +198,8 @@ async fn flow_page(
         lead_key: if view.verified.is_empty() { "reset.verify_lead" } else { "reset.verify_more" },
         sms_open,
         next,
-        next_href: if view.state.finished().is_some() { "/login" } else { "/reset" },
-        next_key: if view.state.finished().is_some() { "reset.to_login" } else { "reset.start_over" },
+        next_href: if written { "/login" } else { "/reset" },
+        next_key: if written { "reset.to_login" } else { "reset.start_over" },
     };
     html(page, flow_view)
 }
@@ -363,7 +365,11 @@ async fn finish(
     let flow = format!("/reset/{}", view.id);
     let password = format!("/reset/{}/password", view.id);
     match outcome {
-        Ok(ResetOutcome::Done) | Ok(ResetOutcome::NotAllowed) => Ok(see_other(&flow).finish()),
+        // Said by the redirect, not only by the flow's stored state: AD has the change even if
+        // the flow could not be marked done.
+        Ok(ResetOutcome::Done(Finish::Reset)) => Ok(page.redirect_with(&flow, &Notice::success("reset.done.reset"))),
+        Ok(ResetOutcome::Done(Finish::Unlock)) => Ok(page.redirect_with(&flow, &Notice::success("reset.done.unlock"))),
+        Ok(ResetOutcome::NotAllowed) => Ok(see_other(&flow).finish()),
         Ok(ResetOutcome::Refused(broken)) => {
             let ids: Vec<&str> = broken.iter().map(Rule::id).collect();
             Ok(page.redirect_with(&password, &Notice::error("password.error.rules").field("broken", ids.join(","))))
