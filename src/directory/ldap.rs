@@ -216,12 +216,7 @@ impl LdapDirectory {
                 }
             }
         }
-        let cautious = |policy: PasswordPolicy| match unreadable {
-            // Its threshold is unknown and may be lower than the domain's (PSOs guard admins):
-            // counted as if AD locked at the first failure, so the portal never locks it.
-            true => PasswordPolicy { lockout_threshold: 1, ..policy },
-            false => policy,
-        };
+        let cautious = |policy: PasswordPolicy| if unreadable { policy.with_unknown_lockout() } else { policy };
         if let Some(policy) = self.policies.get("") {
             return Ok(cautious(policy));
         }

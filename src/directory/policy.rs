@@ -116,6 +116,13 @@ impl PasswordPolicy {
             source_pso: Some(dn.to_string()),
         }
     }
+
+    /// This policy's password rules, for an account whose lockout threshold is unknown (a PSO
+    /// the service account cannot read): it may be lower than this one's, as PSOs that guard
+    /// admins usually are, so it counts as if AD locked at the first failure.
+    pub fn with_unknown_lockout(self) -> PasswordPolicy {
+        PasswordPolicy { lockout_threshold: 1, ..self }
+    }
 }
 
 #[cfg(test)]
