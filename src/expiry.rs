@@ -83,6 +83,9 @@ impl ExpiryReminders {
         }
         let mut done = Reminded::default();
         for expiry in self.directory.password_expiries().await? {
+            if expiry.user.closed_at(now) {
+                continue;
+            }
             let Some((days, also)) = due(&self.days, expiry.expires_at, now) else { continue };
             let user_id = &expiry.user.id;
             if !self.store.claim_expiry_reminder(user_id, expiry.expires_at, days, now).await? {

@@ -314,8 +314,10 @@ impl Sessions {
     /// the session's own (rather than ending it), if AD set it about now. The session goes on
     /// under a new cookie value (returned): a copy of the cookie taken before the change ends.
     pub async fn changed_here(&self, token: &str) -> Result<Option<String>, StorageError> {
-        self.store.session_password_renewed(&hash(token), None, self.clock.now()).await?;
-        self.moved(token).await
+        // Moved first: what follows is written for the new id only, never for a copy of the old.
+        let Some(new) = self.moved(token).await? else { return Ok(None) };
+        self.store.session_password_renewed(&hash(&new), None, self.clock.now()).await?;
+        Ok(Some(new))
     }
 
     /// The user gave their password again; `roles` were read again with it, and `password_set`
@@ -327,10 +329,13 @@ impl Sessions {
         roles: Roles,
         password_set: Option<&str>,
     ) -> Result<Option<String>, StorageError> {
-        let (id_hash, now) = (hash(token), self.clock.now());
+        // Moved first: the fresh proof and roles are written for the new id only, never for a
+        // copy of the old cookie (were the move to fail, nothing would be freshened).
+        let Some(new) = self.moved(token).await? else { return Ok(None) };
+        let (id_hash, now) = (hash(&new), self.clock.now());
         self.store.session_reauthenticated(&id_hash, now, &roles.to_list()).await?;
         self.store.session_password_renewed(&id_hash, password_set, now).await?;
-        self.moved(token).await
+        Ok(Some(new))
     }
 
     /// Moves the session to a new cookie value; None when it is gone.

@@ -65,6 +65,7 @@ pub struct LeftOut {
 /// Why a user in scope is not counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum NotCounted {
+    /// Disabled, or past its `accountExpires`.
     Disabled,
     BuiltIn,
     Excluded,
@@ -78,11 +79,11 @@ struct Counted {
 }
 
 impl Counted {
-    fn check(&self, u: &DirectoryUser) -> Option<NotCounted> {
+    fn check(&self, u: &DirectoryUser, now: Timestamp) -> Option<NotCounted> {
         // Built-in first: Guest and krbtgt are disabled too, but they are AD's, not people's.
         if u.system {
             Some(NotCounted::BuiltIn)
-        } else if u.disabled {
+        } else if u.closed_at(now) {
             Some(NotCounted::Disabled)
         } else if u.dn.eq_ignore_ascii_case(&self.service_dn) || self.excluded.contains(&u.account_name.to_lowercase())
         {
@@ -170,7 +171,7 @@ impl AdminService {
                 continue;
             };
             // Claimed in one statement, in a record of its own: once per interval, whoever sends.
-            if self.counted.check(&u).is_some() || !self.store.claim_reminder(&u.id, now, last_before).await? {
+            if self.counted.check(&u, now).is_some() || !self.store.claim_reminder(&u.id, now, last_before).await? {
                 continue;
             }
             self.outbox.notify(mail, u.name_to_show(), Notice::Reminder, meta).await?;
@@ -200,10 +201,10 @@ impl AdminService {
     /// Counts over every user in scope (a paged directory search), enrolments per service, the
     /// last 30 days of resets and unlocks, and recent failures and blocks.
     pub async fn dashboard(&self) -> Result<Dashboard, AdminError> {
-        let mut left_out = LeftOut::default();
+        let (mut left_out, now) = (LeftOut::default(), self.clock.now());
         let mut ids = Vec::new();
         for u in self.directory.all_users().await? {
-            match self.counted.check(&u) {
+            match self.counted.check(&u, now) {
                 None => ids.push(u.id),
                 Some(NotCounted::Disabled) => left_out.disabled += 1,
                 Some(NotCounted::BuiltIn) => left_out.built_in += 1,
@@ -363,9 +364,9 @@ impl AdminService {
         let i = lang.catalogue();
         let header = ["account", "name", "mail", "status", "stars"]
             .map(|c| csv_field(&i.f(&format!("admin.csv_column.{c}"), &[])));
-        let mut out = format!("{}\r\n", header.join(","));
+        let (mut out, now) = (format!("{}\r\n", header.join(",")), self.clock.now());
         for u in self.directory.all_users().await? {
-            if self.counted.check(&u).is_some() {
+            if self.counted.check(&u, now).is_some() {
                 continue;
             }
             let kinds = by_user.get(&u.id).map(Vec::as_slice).unwrap_or_default();

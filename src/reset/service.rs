@@ -415,14 +415,20 @@ impl ResetService {
         };
         match self.directory.unlock(&user.dn).await {
             Ok(()) => {}
-            // Sent, and no answer: the account may be unlocked. Unlocking again does no harm,
-            // so the flow and the day's count go back and the user is told to try both.
+            // Sent, and no answer: the account may be unlocked. As after an unlock, the user's
+            // sessions end and the owner is told; unlocking again does no harm, so the flow and
+            // the day's count go back and the user is told to try both.
             Err(e @ DirectoryError::Unconfirmed { .. }) => {
                 tracing::error!(reference = %meta.request_id, user_id = %user.id, error = %e, "unlock unconfirmed");
                 self.unclaim(view, counted).await?;
-                let detail = Detail::new("unlock_unconfirmed").arg("services_key", services_key(view));
+                let ended = self.end_sessions(&user, meta).await;
+                let detail =
+                    Detail::new("unlock_unconfirmed").arg("services_key", services_key(view)).arg("ended", ended);
                 let event = AuditEvent::new(EventKind::Unlock, Outcome::Failure).about(&user).detail(detail);
                 self.auditor.record(meta, event).await?;
+                if let Some(mail) = &user.mail {
+                    self.outbox.notify(mail, user.name_to_show(), Notice::Unlocked, meta).await?;
+                }
                 return Ok(ResetOutcome::UnlockUnconfirmed);
             }
             Err(e) => {

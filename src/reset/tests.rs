@@ -114,7 +114,7 @@ async fn a_reset_made_without_an_answer_ends_the_sessions_tells_the_user_and_cou
 }
 
 #[tokio::test]
-async fn an_unlock_made_without_an_answer_is_audited_and_can_be_repeated() {
+async fn an_unlock_made_without_an_answer_is_told_and_audited_and_can_be_repeated() {
     let Verified { store, directory, service, sessions, token, id, .. } = verified(1).await;
     let meta = testing::meta();
     let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
@@ -128,9 +128,9 @@ async fn an_unlock_made_without_an_answer_is_audited_and_can_be_repeated() {
             && a.detail.as_deref().is_some_and(|d| d.contains("unlock_unconfirmed"))),
         "{audit:?}"
     );
-    // Nothing about the credentials changed: the sessions go on and no mail goes.
-    assert!(matches!(sessions.lookup(&token).await.unwrap(), Lookup::Active(_)));
-    assert_eq!(store.outbox_backlog().await.unwrap().0, 0);
+    // As after an unlock: the sessions end (an attacker's among them) and the owner is told.
+    assert!(matches!(sessions.lookup(&token).await.unwrap(), Lookup::None));
+    assert_eq!(store.outbox_backlog().await.unwrap().0, 1);
 
     // The flow and the day's one try were given back: unlocking again works.
     let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();

@@ -463,6 +463,8 @@ async fn the_dashboard_counts_people_and_says_what_it_left_out() {
     let person = dc.create_user_in("person", &ou).await;
     let gone = dc.create_user_in("gone", &ou).await;
     dc.modify(&gone.dn, "userAccountControl", "514").await;
+    let left = dc.create_user_in("left", &ou).await;
+    dc.modify(&left.dn, "accountExpires", "132223104000000000").await; // 2020: the contract ended
     let mailbox = dc.create_user_in("mailbox", &ou).await;
     let scoped = |c: String| {
         c.replace("base_dn = \"DC=example,DC=test\"", &format!("base_dn = \"{ou}\""))
@@ -471,11 +473,15 @@ async fn the_dashboard_counts_people_and_says_what_it_left_out() {
     let app = spawn_app_with(&dc, scoped).await;
     app.login(&admin.name, &admin.password).await;
     let page = app.get_html("/admin").await;
-    assert_eq!(text_of(&page, "count-users").unwrap(), "2", "the admin and the person; not the disabled or excluded");
+    assert_eq!(
+        text_of(&page, "count-users").unwrap(),
+        "2",
+        "the admin and the person; not the disabled, expired or excluded"
+    );
     assert_eq!(
         text_of(&page, "counted").unwrap(),
-        "Räknat: aktiva användarkonton i katalogens urval. Utanför räkningen: inaktiverade konton (1), inbyggda \
-         konton som Administrator och krbtgt (0), portalens tjänstekonto och undantagna konton (1)."
+        "Räknat: aktiva användarkonton i katalogens urval. Utanför räkningen: inaktiverade och utgångna konton (2), \
+         inbyggda konton som Administrator och krbtgt (0), portalens tjänstekonto och undantagna konton (1)."
     );
     let csv = app.get("/admin/reports/not-enrolled.csv").await.text().await.unwrap();
     assert!(csv.contains(&person.name) && csv.contains(&admin.name), "{csv}");
