@@ -134,6 +134,9 @@ pub const MAX_UNCHECKED: i64 = 600;
 /// the DC's clocks differ a little). A change made elsewhere within this time after one made here
 /// goes unnoticed.
 const CHANGE_SKEW: i64 = 120;
+/// A `pwdLastSet` older than this before a change made here is the value from before it: the DC
+/// asked has not had the change yet (the most the clocks may differ under Kerberos, 5 minutes).
+const STALE_BEFORE: i64 = 300;
 
 /// Whether the log has said that `pwdLastSet` cannot be read (said once per process).
 static PWD_UNREADABLE_TOLD: AtomicBool = AtomicBool::new(false);
@@ -259,9 +262,11 @@ impl Sessions {
 
     /// Whether the session's user is as the session knew them: asks the directory once every
     /// [`CHECK_INTERVAL`]. A stored `pwdLastSet` of None (a change made in this session) adopts
-    /// the one read, if AD set it no later than [`CHANGE_SKEW`] after that change. A directory
-    /// that cannot be asked ends nothing for [`MAX_UNCHECKED`] (it is asked again after
-    /// [`RETRY_AFTER`], not on every request); after that, the session ends.
+    /// the one read, if AD set it no later than [`CHANGE_SKEW`] after that change; one from well
+    /// before it ([`STALE_BEFORE`]) comes from a DC the change has not reached, and is asked
+    /// again at the next request. A directory that cannot be asked (or tell) ends nothing for
+    /// [`MAX_UNCHECKED`] (a failing one is asked again after [`RETRY_AFTER`], not on every
+    /// request); after that, the session ends.
     async fn still_valid(
         &self,
         id_hash: &str,
@@ -298,6 +303,11 @@ impl Sessions {
             Some(known) => Some(known) == read,
             // Changed here at `checked_at`: AD's value must be from then, not later.
             None => match (read.and_then(filetime_seconds), checked_at) {
+                (Some(set_at), Some(changed_at)) if set_at < changed_at - STALE_BEFORE => {
+                    // Adopting it would end the session once the change arrives.
+                    tracing::debug!("session check: the DC asked has not had the change made here yet");
+                    return Ok(!unchecked_too_long);
+                }
                 (Some(set_at), Some(changed_at)) => set_at <= changed_at + CHANGE_SKEW,
                 _ => true,
             },

@@ -190,3 +190,39 @@ async fn a_directory_that_cannot_be_asked_ends_nothing_for_ten_minutes_and_is_no
     h.clock.advance_seconds(MAX_UNCHECKED);
     assert!(!h.alive(&session).await);
 }
+
+#[tokio::test]
+async fn a_dc_the_change_has_not_reached_neither_ends_the_session_nor_is_believed() {
+    // Another instance, without this one's pin, may ask a DC that has not replicated the change.
+    let h = harness().await;
+    let changed_at = h.clock.now();
+    let mine = h.changed_in(&h.log_in().await).await;
+    h.directory.set_elsewhere_at(&h.user.dn, NEW, changed_at - 86_400); // yesterday's value
+    h.clock.advance_seconds(CHECK_INTERVAL);
+    assert!(h.alive(&mine).await, "the old value is not the session's end");
+    let asked = h.directory.lookups();
+    assert!(h.alive(&mine).await);
+    assert_eq!(h.directory.lookups(), asked + 1, "nor adopted: asked again at the next request");
+    // The change arrives: adopted, and from then on checked once a minute.
+    h.directory.set_elsewhere_at(&h.user.dn, NEW, changed_at);
+    assert!(h.alive(&mine).await);
+    let asked = h.directory.lookups();
+    assert!(h.alive(&mine).await);
+    assert_eq!(h.directory.lookups(), asked, "checked: not asked again within the minute");
+    h.clock.advance_seconds(CHECK_INTERVAL);
+    assert!(h.alive(&mine).await, "the change here is the session's own");
+}
+
+#[tokio::test]
+async fn a_dc_that_never_has_the_change_ends_the_session_after_ten_minutes() {
+    let h = harness().await;
+    let changed_at = h.clock.now();
+    let mine = h.changed_in(&h.log_in().await).await;
+    h.directory.set_elsewhere_at(&h.user.dn, NEW, changed_at - 86_400);
+    for _ in 0..(MAX_UNCHECKED / CHECK_INTERVAL - 1) {
+        h.clock.advance_seconds(CHECK_INTERVAL);
+        assert!(h.alive(&mine).await);
+    }
+    h.clock.advance_seconds(CHECK_INTERVAL);
+    assert!(!h.alive(&mine).await, "unconfirmed for ten minutes: as when no DC answers");
+}
