@@ -4,45 +4,7 @@ use figment::providers::Env;
 
 use super::*;
 
-const VALID: &str = r#"
-[server]
-listen = "127.0.0.1:0"
-public_url = "http://127.0.0.1:8080"
-
-[database]
-url = "sqlite::memory:"
-
-[directory]
-url = "ldaps://127.0.0.2"
-bind_dn = "CN=svc,CN=Users,DC=example,DC=test"
-bind_password = "secret"
-base_dn = "DC=example,DC=test"
-netbios_domain = "EXAMPLE"
-
-[enrolment]
-enrolment_stars = 5
-reset_stars = 3
-
-[services.bankid]
-stars = 3
-
-[services.sms]
-stars = 2
-
-[security]
-data_key = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY="
-
-[bankid]
-backend = "idkollen"
-url = "https://broker.example.test"
-account_id = "acct"
-secret_key = "secret"
-
-[sms]
-gateway = "webhook"
-url = "https://sms.example.test/hook"
-from = "Stjarna"
-"#;
+use crate::testing::VALID;
 
 fn file(text: &str) -> tempfile::NamedTempFile {
     let mut f = tempfile::NamedTempFile::new().unwrap();
