@@ -16,8 +16,7 @@ use crate::throttle::Throttle;
 async fn a_policy_that_cannot_be_read_allows_one_failure_per_window() {
     // AD's threshold is then unknown, and may be as low as 1 (a PSO that guards admins): the
     // portal must never be the one that locks the account.
-    let mut settings = testing::settings();
-    settings.login.min_response_ms = 0;
+    let settings = testing::settings();
     let (store, _dir) = testing::store().await;
     let manual = ManualClock::starting_now();
     let clock: Arc<dyn Clock> = Arc::new(manual.clone());
