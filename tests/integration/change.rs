@@ -193,3 +193,21 @@ async fn reloading_a_refused_change_sends_nothing_and_keeps_the_marks() {
     assert!(text_of(&elsewhere, "password-error").is_none() && bad == 0, "{elsewhere}");
     assert_eq!(dc.bind(&user.dn, &user.password).await.0, 0, "nothing was changed");
 }
+
+#[tokio::test]
+async fn a_form_posted_after_its_session_ended_says_so_and_an_empty_current_password_is_asked_for() {
+    let dc = require_dc!();
+    let user = dc.create_user("chgend").await;
+    let app = spawn_app(&dc).await;
+    app.login(&user.name, &user.password).await;
+    let csrf = csrf_in(&app.get_html("/change").await);
+    app.clock.advance_seconds(24 * 3600);
+    let form = [("csrf", csrf.as_str()), ("current", &user.password), ("password", NEW), ("repeat", NEW)];
+    let res = app.post("/change", &form).await;
+    assert_eq!(location(&res), "/login?m=expired", "told to log in again, not that the password was wrong");
+    assert!(app.audit().await.iter().all(|a| a.event != "password-change"), "no try was made");
+
+    let error = change(&app, Some(&user.name), "", NEW).await;
+    assert_eq!(error, "Skriv ditt nuvarande lösenord.");
+    assert_eq!(dc.bind(&user.dn, &user.password).await.0, 0, "nothing changed");
+}

@@ -53,6 +53,21 @@ async fn a_wrong_password_is_refused_and_audited() {
 }
 
 #[tokio::test]
+async fn an_empty_field_is_asked_for_and_costs_no_try() {
+    let dc = require_dc!();
+    let user = dc.create_user("empty").await;
+    let app = spawn_app(&dc).await;
+    assert_eq!(app.login_error(&user.name, "").await, "Skriv ditt lösenord.");
+    assert_eq!(app.login_error("  ", "anything").await, "Skriv ditt användarnamn.");
+    assert!(app.audit().await.iter().all(|a| a.event != "login"), "no try was made, so none is audited");
+    // Nor counted: the limit's tries are all still there (the last one says so).
+    for _ in 0..2 {
+        assert_eq!(app.login_error(&user.name, "").await, "Skriv ditt lösenord.");
+    }
+    assert_eq!(app.login_error(&user.name, "not-the-password").await, "Fel användarnamn eller lösenord.");
+}
+
+#[tokio::test]
 async fn an_unknown_user_looks_exactly_like_a_wrong_password() {
     let dc = require_dc!();
     let user = dc.create_user("known").await;

@@ -104,8 +104,23 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
     let form = form.0;
     let typed = match page.session() {
         Some(s) => s.user.account_name.clone(),
+        // The logged-in form (it has no username) posted after its session ended.
+        None if form.username.trim().is_empty() && page.session_token.is_some() => {
+            return Ok(super::see_other("/login?m=expired").finish());
+        }
         None => form.username.trim().to_string(),
     };
+    // Nothing to try: said at once, and counted nowhere.
+    let missing = if typed.is_empty() {
+        Some("login.error.no_username")
+    } else if form.current.is_empty() {
+        Some("change.error.no_current")
+    } else {
+        None
+    };
+    if let Some(key) = missing {
+        return Ok(page.redirect_with("/change", &Notice::error(key).field("u", &typed)));
+    }
     let (current, new, repeat) =
         (SecretString::from(form.current), SecretString::from(form.password), SecretString::from(form.repeat));
     // Post/redirect/get: every refusal goes back to the form with its message, so a reload

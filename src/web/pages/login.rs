@@ -62,6 +62,13 @@ impl CsrfField for LoginForm {
 
 pub async fn submit(page: Page, form: CsrfForm<LoginForm>) -> Result<HttpResponse, WebError> {
     let LoginForm { username, password, .. } = form.0;
+    // Nothing to try: said at once, and counted nowhere (an empty password is no failed logon).
+    if username.trim().is_empty() {
+        return Ok(page.redirect_with("/login", &Notice::error("login.error.no_username")));
+    }
+    if password.is_empty() {
+        return Ok(page.redirect_with("/login", &Notice::error("login.error.no_password").field("u", username.trim())));
+    }
     let password = SecretString::from(password);
     let refused = match page.state.login.login(&username, &password, &page.meta).await {
         Ok(LoginOutcome::Success(user)) => return start_session(&page, user, LoggedInWith::Password).await,
