@@ -32,6 +32,8 @@ pub enum CodeSent {
 pub enum CodeChecked {
     /// Verified (or verified before), or the failure ended the flow: the flow's page tells.
     Counted,
+    /// Not six digits: nothing checked, nothing counted.
+    Malformed,
     Wrong {
         attempts_left: i64,
     },
@@ -109,6 +111,8 @@ pub async fn check(
         // The same right code sent again: it counted once, and is no failure either.
         Some(SmsOutcome::AlreadyVerified) if view.user_id.is_some() => return Ok(Some(CodeChecked::Counted)),
         Some(SmsOutcome::Wrong { attempts_left }) => CodeChecked::Wrong { attempts_left },
+        // No code was checked: no failure of the flow either.
+        Some(SmsOutcome::Malformed) => return Ok(Some(CodeChecked::Malformed)),
         Some(SmsOutcome::Expired) => CodeChecked::Expired,
         _ => CodeChecked::TooMany,
     };

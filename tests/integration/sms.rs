@@ -118,6 +118,10 @@ async fn wrong_expired_and_too_many_codes_are_refused() {
     let (user, t) = logged_in(&dc, "codes", Gateway::Elks46, |c| c).await;
     let id = t.send_code("SE", "0701234567").await.unwrap();
     let code = t.code_for("+46701234567");
+    // A slip of the keyboard (not six digits) is said as such, and uses no try.
+    for typo in ["12345", " ", "12a456", &format!("{code}1")] {
+        assert_eq!(t.type_code(&id, typo).await, "En kod är sex siffror. Skriv de sex siffrorna från sms:et.");
+    }
     assert_eq!(t.type_code(&id, &wrong(&code)).await, "Fel kod. Du har 2 försök kvar.");
     assert_eq!(t.type_code(&id, &wrong(&code)).await, "Fel kod. Du har 1 försök kvar.");
     assert_eq!(t.type_code(&id, &wrong(&code)).await, "För många felaktiga försök. Begär en ny kod.");

@@ -74,6 +74,8 @@ pub enum SmsOutcome {
     Wrong {
         attempts_left: i64,
     },
+    /// Not six digits: no code was checked and no try used.
+    Malformed,
     TooManyAttempts,
     Expired,
 }

@@ -37,6 +37,12 @@ pub struct CodeHasher {
     random: Arc<dyn Random>,
 }
 
+/// A code as typed, if it can be one: six digits, spaces and dashes ignored ("123 456").
+pub fn as_typed(typed: &str) -> Option<String> {
+    let digits: String = typed.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
+    (digits.len() == 6 && digits.chars().all(|c| c.is_ascii_digit())).then_some(digits)
+}
+
 impl CodeHasher {
     pub fn new(random: Arc<dyn Random>, concurrent: usize) -> Self {
         Self { permits: Arc::new(Semaphore::new(concurrent.max(1))), random }
@@ -57,10 +63,7 @@ impl CodeHasher {
 
     /// Whether `typed` is the code behind `stored`. Spaces are ignored; anything but 6 digits fails.
     pub async fn verify(&self, typed: &str, stored: &str) -> bool {
-        let typed: String = typed.chars().filter(|c| !c.is_whitespace() && *c != '-').collect();
-        if typed.len() != 6 || !typed.chars().all(|c| c.is_ascii_digit()) {
-            return false;
-        }
+        let Some(typed) = as_typed(typed) else { return false };
         let _permit = self.permits.acquire().await.expect("the semaphore is never closed");
         let stored = stored.to_string();
         tokio::task::spawn_blocking(move || {

@@ -307,6 +307,10 @@ impl SmsFlows {
         meta: &RequestMeta,
     ) -> Result<Option<SmsOutcome>, StorageError> {
         let Some(rec) = self.load(id, binding, user.user_id).await? else { return Ok(None) };
+        if super::code::as_typed(typed).is_none() {
+            // A slip of the keyboard, whatever the challenge: no try used, nothing checked.
+            return Ok(Some(SmsOutcome::Malformed));
+        }
         let now = self.clock.now();
         if rec.state != "pending" {
             return Ok(Some(match ChallengeState::from_stored(&rec.state) {

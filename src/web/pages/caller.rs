@@ -194,6 +194,7 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
         Some(SmsOutcome::Wrong { attempts_left }) => {
             Ok(page.redirect_with(&to, &Notice::error("sms.error.wrong").arg("left", attempts_left)))
         }
+        Some(SmsOutcome::Malformed) => Ok(page.redirect_with(&to, &Notice::error("sms.error.malformed"))),
         Some(_) => Ok(see_other(&to).finish()),
     }
 }

@@ -226,6 +226,7 @@ impl StepOutcome {
             "limited" => (i.f("sms.error.limited", &[("minutes", &n)]), "error"),
             "gateway" => (i.t("sms.error.gateway").to_string(), "error"),
             "wrong" => (i.f("sms.error.wrong", &[("left", &n)]), "error"),
+            "malformed" => (i.t("sms.error.malformed").to_string(), "error"),
             "expired" => (i.t("sms.error.expired").to_string(), "error"),
             "too-many" => (i.t("sms.error.too_many").to_string(), "error"),
             _ => return None,
@@ -295,6 +296,7 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
     Ok(match checked.map_err(|e| page.fail(e))? {
         None | Some(CodeChecked::Counted) => see_other(&format!("/reset/{id}")).finish(),
         Some(CodeChecked::Wrong { attempts_left }) => StepOutcome::at(&id, "wrong", Some(attempts_left as u32)),
+        Some(CodeChecked::Malformed) => StepOutcome::at(&id, "malformed", None),
         Some(CodeChecked::Expired) => StepOutcome::at(&id, "expired", None),
         Some(CodeChecked::TooMany) => StepOutcome::at(&id, "too-many", None),
     })

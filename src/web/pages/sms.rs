@@ -251,6 +251,7 @@ impl CodeOutcome {
         let n = self.n.unwrap_or(0).min(10_000).to_string();
         match self.e.as_str() {
             "wrong" => Some(i.f("sms.error.wrong", &[("left", &n)])),
+            "malformed" => Some(i.t("sms.error.malformed").to_string()),
             "conflict" => Some(i.t("sms.error.conflict").to_string()),
             "limited" => Some(i.f("sms.error.limited", &[("minutes", &n)])),
             "gateway" => Some(i.t("sms.error.gateway").to_string()),
@@ -324,6 +325,7 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
     // Too many attempts, expired and verified show in the challenge's own state.
     let to = match outcome {
         Some(SmsOutcome::Wrong { attempts_left }) => CodeOutcome::at(&id, "wrong", Some(attempts_left as u32)),
+        Some(SmsOutcome::Malformed) => CodeOutcome::at(&id, "malformed", None),
         Some(SmsOutcome::Conflict) => CodeOutcome::at(&id, "conflict", None),
         _ => CodeOutcome::at(&id, "", None),
     };
