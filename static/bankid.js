@@ -24,7 +24,15 @@
 
   function poll() {
     fetch("/bankid/" + id + "/status", { credentials: "same-origin", cache: "no-store" })
-      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (r) {
+        if (r.ok) { return r.json(); }
+        // The order or the session is gone, or the server failed: the page itself says which
+        // (a status poll that only failed would leave the page waiting for ever).
+        done = true;
+        leaving = true;
+        window.location.assign("/bankid/" + id);
+        return null;
+      })
       .then(function (s) {
         if (!s) { return; }
         message.textContent = s.message;
