@@ -292,6 +292,7 @@ impl AdminService {
     }
 
     /// Revokes one service (or the whole enrolment) with a reason; the user is told by mail.
+    /// False when nothing was enrolled to revoke (a second submit), or the user is gone.
     pub async fn revoke(
         &self,
         actor: &SessionUser,
@@ -302,8 +303,13 @@ impl AdminService {
     ) -> Result<bool, AdminError> {
         let Some(user) = self.directory.find_user_by_id(user_id).await? else { return Ok(false) };
         let removed = self.store.revoke_enrolment(user_id, service.map(|s| s.id())).await?;
-        // What proved the user changed: their portal sessions end.
+        // What proved the user changed: their portal sessions end (again, on a second submit:
+        // the first may have stopped before this).
         let ended = self.store.delete_user_sessions(user_id, None).await?;
+        if removed == 0 {
+            // Nothing was enrolled (a second submit of the same form): nothing to audit or tell.
+            return Ok(false);
+        }
         let what = match service {
             Some(s) => format!("service.{}.name", s.id()),
             None => "audit.all_services".to_string(),
@@ -318,11 +324,15 @@ impl AdminService {
                     .arg("reason", reason),
             );
         self.auditor.record(meta, event).await?;
+        // The revocation is made: a mail that cannot be queued is logged, not an error page that
+        // would invite the admin to revoke again.
         if let Some(mail) = &user.mail {
             let notice = Notice::Revoked(service.map(|s| s.id()).unwrap_or("all"));
-            self.outbox.notify(mail, user.name_to_show(), notice, meta).await?;
+            if let Err(e) = self.outbox.notify(mail, user.name_to_show(), notice, meta).await {
+                tracing::error!(reference = %meta.request_id, error = %e, "revocation made; its mail not queued");
+            }
         }
-        Ok(removed > 0)
+        Ok(true)
     }
 
     pub async fn audit(

@@ -164,6 +164,23 @@ async fn an_admin_finds_a_user_and_revokes_with_a_reason_and_the_user_is_told() 
         entry.detail.as_deref().unwrap().contains("Telefonen stulen")
             && entry.detail.as_deref().unwrap().contains(&admin.name)
     );
+
+    // The same form sent again (a double click, Back and resend): nothing more happens, and the
+    // page says there was nothing to revoke.
+    let res = t
+        .app
+        .post(
+            &format!("/admin/users/{user_id}/revoke"),
+            &[("csrf", &csrf_in(&page)), ("service", "bankid"), ("reason", "Telefonen stulen")],
+        )
+        .await;
+    let html = t.app.get_html(&location(&res)).await;
+    assert!(text_of(&html, "admin-message").unwrap().starts_with("Det fanns inget att återkalla"), "{html}");
+    assert_eq!(t.app.audit().await.iter().filter(|a| a.event == "revoke").count(), 1, "audited once");
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    let subject = "Stjärna: en identitetstjänst har återkallats";
+    let to = format!("{}@example.test", user.name);
+    assert_eq!(t.mail.state.mails_to(&to).iter().filter(|m| m.subject == subject).count(), 1, "told once");
 }
 
 #[tokio::test]

@@ -217,6 +217,7 @@ pub async fn user(page: Page, id: web::Path<String>, q: web::Query<UserQuery>) -
     let message = match q.m.as_deref() {
         Some("revoked") => Some((i.t("admin.revoked").to_string(), false)),
         Some("reason") => Some((i.t("admin.reason_needed").to_string(), true)),
+        Some("nothing-enrolled") => Some((i.t("admin.nothing_to_revoke").to_string(), false)),
         _ => None,
     };
     user_view(&page, session, &id, message).await
@@ -254,8 +255,9 @@ pub async fn revoke(page: Page, id: web::Path<String>, form: CsrfForm<RevokeForm
             Err(_) => return Err(WebError::bad_form(page.lang, &page.meta.request_id).framed(page.frame())),
         },
     };
-    page.state.admin.revoke(&session.user, &id, service, reason, &page.meta).await.map_err(|e| fail(&page, e))?;
-    Ok(back("revoked"))
+    let admin = &page.state.admin;
+    let revoked = admin.revoke(&session.user, &id, service, reason, &page.meta).await.map_err(|e| fail(&page, e))?;
+    Ok(back(if revoked { "revoked" } else { "nothing-enrolled" }))
 }
 
 #[derive(Deserialize, Serialize, Default)]
