@@ -62,6 +62,20 @@ pub struct LeftOut {
     pub excluded: usize,
 }
 
+/// The shortest search text (a shorter one would match most of the directory).
+pub const MIN_SEARCH: usize = 2;
+/// How many users a search shows.
+pub const SHOWN: usize = 50;
+
+/// What a user search found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Found {
+    /// The text is shorter than [`MIN_SEARCH`]: nothing was searched.
+    TooShort,
+    /// `more`: there were more than these; the text should be narrowed.
+    Users { users: Vec<DirectoryUser>, more: bool },
+}
+
 /// Why a user in scope is not counted.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum NotCounted {
@@ -257,11 +271,16 @@ impl AdminService {
         })
     }
 
-    pub async fn search(&self, text: &str) -> Result<Vec<DirectoryUser>, AdminError> {
-        if text.trim().chars().count() < 2 {
-            return Ok(Vec::new());
+    /// Users whose account name, display name or mail contains `text` (at least
+    /// [`MIN_SEARCH`] characters), the first [`SHOWN`] by account name.
+    pub async fn search(&self, text: &str) -> Result<Found, AdminError> {
+        if text.trim().chars().count() < MIN_SEARCH {
+            return Ok(Found::TooShort);
         }
-        Ok(self.directory.search_users(text, 50).await?)
+        let mut users = self.directory.search_users(text, SHOWN + 1).await?;
+        let more = users.len() > SHOWN;
+        users.truncate(SHOWN);
+        Ok(Found::Users { users, more })
     }
 
     pub async fn user_page(&self, id: &str) -> Result<Option<UserPage>, AdminError> {

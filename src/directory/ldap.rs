@@ -292,8 +292,32 @@ impl Directory for LdapDirectory {
     async fn search_users(&self, text: &str, limit: usize) -> Result<Vec<DirectoryUser>, DirectoryError> {
         let t = ldap_escape(text.trim());
         let filter = format!("(&{}(|(sAMAccountName=*{t}*)(displayName=*{t}*)(mail=*{t}*)))", self.user_filter);
-        let entries = self.search_once(None, &self.base_dn, Scope::Subtree, &filter, USER_ATTRS).await?;
-        let mut users: Vec<DirectoryUser> = entries.into_iter().filter_map(to_user).collect();
+        let filter = filter.as_str();
+        let sizelimit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let entries = self
+            .dcs
+            .read(None, |dc| {
+                Box::pin(async move {
+                    let mut ldap = dc.pools.service().await?;
+                    let options = ldap3::SearchOptions::new().sizelimit(sizelimit);
+                    let search =
+                        ldap.with_search_options(options).search(&self.base_dn, Scope::Subtree, filter, USER_ATTRS);
+                    let result = match dc.link.timed(search).await {
+                        // 4, sizeLimitExceeded: the server stopped at the limit asked for (or at
+                        // its own, 1,000 in AD): the entries so far are the answer.
+                        Ok(ldap3::SearchResult(entries, done)) if done.rc == 4 => Ok(entries),
+                        Ok(answer) => answer
+                            .non_error()
+                            .map(|(entries, _)| entries)
+                            .map_err(|e| dc.link.classify(e, dc.link.op_timeout())),
+                        Err(e) => Err(e),
+                    };
+                    ldap.settle(result)
+                })
+            })
+            .await?;
+        let mut users: Vec<DirectoryUser> =
+            entries.into_iter().map(SearchEntry::construct).filter_map(to_user).collect();
         users.sort_by_key(|u| u.account_name.to_lowercase());
         users.truncate(limit);
         Ok(users)

@@ -211,6 +211,8 @@ pub struct AdminUsersView<'a> {
     pub roles: crate::session::Roles,
     pub q: &'a str,
     pub searched: bool,
+    /// Why the list is empty or cut short (too short a text, too many matches).
+    pub hint: Option<String>,
     /// (id, name, account, mail)
     pub users: Vec<(String, String, String, String)>,
 }

@@ -517,3 +517,28 @@ async fn the_dashboard_counts_people_and_says_what_it_left_out() {
         assert!(!csv.lines().any(|l| l.starts_with(&format!("{account},"))), "{account} in {csv}");
     }
 }
+
+#[tokio::test]
+async fn a_search_says_when_its_text_is_too_short_or_matches_more_than_it_shows() {
+    let dc = require_dc!();
+    let ou = dc.create_ou("many").await;
+    let admin = dc.create_user_in("adm", &ou).await;
+    dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &admin.dn).await;
+    for _ in 0..51 {
+        dc.create_user_in("many", &ou).await;
+    }
+    let scoped = |c: String| c.replace("base_dn = \"DC=example,DC=test\"", &format!("base_dn = \"{ou}\""));
+    let app = spawn_app_with(&dc, scoped).await;
+    app.login(&admin.name, &admin.password).await;
+
+    let page = app.get_html("/admin/users?q=m").await;
+    assert_eq!(text_of(&page, "search-hint").unwrap(), "Skriv minst 2 tecken för att söka.");
+    assert!(text_of(&page, "no-results").is_none(), "not 'no user found': nothing was searched");
+
+    let page = app.get_html("/admin/users?q=many").await;
+    assert_eq!(
+        text_of(&page, "search-hint").unwrap(),
+        "Fler användare matchar än de 50 som visas här. Skriv mer av namnet för att begränsa sökningen."
+    );
+    assert_eq!(page.matches("href=\"/admin/users/").count(), 50, "the first 50");
+}

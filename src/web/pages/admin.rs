@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{html, layout, see_other};
-use crate::admin::{AdminError, ChartText, daily_chart_svg};
+use crate::admin::{AdminError, ChartText, Found, MIN_SEARCH, SHOWN, daily_chart_svg};
 use crate::audit::{AuditEvent, Detail, EventKind, Outcome};
 use crate::enrolment::ServiceKind;
 use crate::i18n::Catalogue;
@@ -133,7 +133,13 @@ pub struct Search {
 
 pub async fn users(page: Page, q: web::Query<Search>) -> Result<HttpResponse, WebError> {
     let session = guarded!(page, "/admin/users", Roles::can_view_users);
-    let found = page.state.admin.search(&q.q).await.map_err(|e| fail(&page, e))?;
+    let i = page.i18n();
+    let (found, hint) = match page.state.admin.search(&q.q).await.map_err(|e| fail(&page, e))? {
+        Found::TooShort if q.q.trim().is_empty() => (Vec::new(), None),
+        Found::TooShort => (Vec::new(), Some(i.f("admin.search_too_short", &[("n", &MIN_SEARCH.to_string())]))),
+        Found::Users { users, more: true } => (users, Some(i.f("admin.search_more", &[("n", &SHOWN.to_string())]))),
+        Found::Users { users, more: false } => (users, None),
+    };
     let users = found
         .into_iter()
         .map(|u| {
@@ -144,7 +150,8 @@ pub async fn users(page: Page, q: web::Query<Search>) -> Result<HttpResponse, We
         l: layout(&page, "/admin/users"),
         roles: session.user.roles,
         q: &q.q,
-        searched: !q.q.is_empty(),
+        searched: !q.q.trim().is_empty() && hint.is_none(),
+        hint,
         users,
     };
     html(&page, view)
