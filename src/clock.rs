@@ -82,6 +82,19 @@ impl LocalTime {
         Self(jiff::tz::TimeZone::UTC)
     }
 
+    /// When the day `date` (`YYYY-MM-DD`) begins in this zone; None when it is not such a date.
+    pub fn day_start(&self, date: &str) -> Option<Timestamp> {
+        let date: jiff::civil::Date = date.trim().parse().ok()?;
+        date.to_zoned(self.0.clone()).ok().map(|z| z.timestamp().as_second())
+    }
+
+    /// When the day `date` ends (the next one begins) in this zone: 23 or 25 hours after it
+    /// began on the days the clocks change.
+    pub fn day_end(&self, date: &str) -> Option<Timestamp> {
+        let date: jiff::civil::Date = date.trim().parse().ok()?;
+        date.tomorrow().ok()?.to_zoned(self.0.clone()).ok().map(|z| z.timestamp().as_second())
+    }
+
     pub fn format(&self, ts: Timestamp) -> String {
         jiff::Timestamp::from_second(ts)
             .map(|t| t.to_zoned(self.0.clone()).strftime("%Y-%m-%d %H:%M %Z").to_string())
@@ -115,5 +128,21 @@ mod local_time_tests {
         assert_eq!(stockholm.format(1_782_896_400), "2026-07-01 11:00 CEST");
         assert_eq!(LocalTime::utc().format(1_796_634_000), "2026-12-07 09:00 UTC");
         assert!(LocalTime::new("Europe/Nowhere").is_err());
+    }
+
+    #[test]
+    fn a_day_starts_at_midnight_in_the_portals_zone() {
+        let stockholm = LocalTime::new("Europe/Stockholm").unwrap();
+        // 2026-12-07 00:00 CET is 2026-12-06 23:00 UTC; in summer, two hours before UTC's.
+        assert_eq!(stockholm.day_start("2026-12-07"), Some(1_796_598_000));
+        assert_eq!(stockholm.day_start("2026-07-01"), Some(1_782_856_800));
+        assert_eq!(LocalTime::utc().day_start("2026-12-07"), Some(1_796_601_600));
+        assert_eq!(stockholm.day_end("2026-12-06"), stockholm.day_start("2026-12-07"));
+        // 2026-03-29, when summer time begins, has 23 hours.
+        let (start, end) = (stockholm.day_start("2026-03-29").unwrap(), stockholm.day_end("2026-03-29").unwrap());
+        assert_eq!(end - start, 23 * 3600);
+        for bad in ["", "7 december", "2026-13-01", "2026-02-30"] {
+            assert_eq!(stockholm.day_start(bad), None, "{bad}");
+        }
     }
 }

@@ -259,6 +259,9 @@ pub struct AdminAuditView<'a> {
     pub roles: crate::session::Roles,
     pub f: AuditForm,
     pub query: String,
+    /// The date field that is not a date ("from", "to"), or "".
+    pub bad_date: &'static str,
+    pub error: Option<String>,
     pub rows: Vec<Row>,
     pub total: i64,
     pub page: i64,

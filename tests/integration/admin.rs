@@ -201,6 +201,20 @@ async fn the_audit_viewer_filters_pages_and_exports_csv() {
     assert_eq!(text_of(&page, "audit-total").unwrap(), "0 händelser");
     let page = app.get_html("/admin/audit?from=2000-01-01&to=2000-01-02").await;
     assert_eq!(text_of(&page, "audit-total").unwrap(), "0 händelser");
+    // A date that cannot be read filters nothing away silently: it is said, and nothing is
+    // shown or exported (not the whole log).
+    let bad = format!("user={}&from=1+december", victim.name);
+    let page = app.get_html(&format!("/admin/audit?{bad}")).await;
+    assert!(text_of(&page, "audit-error").unwrap().starts_with("Ett datum gick inte att läsa"), "{page}");
+    assert!(page.contains("name=\"from\" type=\"date\" value=\"1 december\" aria-invalid=\"true\""), "{page}");
+    assert_eq!(text_of(&page, "audit-total").unwrap(), "0 händelser");
+    let res = app.get(&format!("/admin/audit.csv?{bad}")).await;
+    assert_eq!(res.status(), 303);
+    let back = location(&res);
+    assert!(back.starts_with("/admin/audit?") && back.contains("from=1+december"), "{back}");
+    // Days are the portal's (Europe/Stockholm): today's events are found under today's date.
+    let today = app.get_html(&format!("/admin/audit?user={}&from={}", victim.name, stockholm_today())).await;
+    assert_eq!(text_of(&today, "audit-total").unwrap(), "3 händelser");
     let res = app.get(&format!("/admin/audit.csv?user={}&outcome=failure", victim.name)).await;
     assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
     let csv = res.text().await.unwrap();
@@ -541,4 +555,10 @@ async fn a_search_says_when_its_text_is_too_short_or_matches_more_than_it_shows(
         "Fler användare matchar än de 50 som visas här. Skriv mer av namnet för att begränsa sökningen."
     );
     assert_eq!(page.matches("href=\"/admin/users/").count(), 50, "the first 50");
+}
+
+/// Today's date in Europe/Stockholm (the portal's default zone), `YYYY-MM-DD`.
+fn stockholm_today() -> String {
+    let tz = jiff::tz::TimeZone::get("Europe/Stockholm").unwrap();
+    jiff::Timestamp::now().to_zoned(tz).date().to_string()
 }

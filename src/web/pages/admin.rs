@@ -285,24 +285,24 @@ pub struct AuditQuery {
     page: i64,
 }
 
-/// `YYYY-MM-DD` as the Unix time of that day's start (UTC).
-fn day_start(text: &str) -> Option<i64> {
-    let format = time::macros::format_description!("[year]-[month]-[day]");
-    time::Date::parse(text, &format).ok().map(|d| d.midnight().assume_utc().unix_timestamp())
-}
-
 impl AuditQuery {
-    fn filter(&self) -> AuditFilter {
+    /// The filter, with the days read in the portal's time zone (as the rows are shown); the
+    /// name of a date field that is not a date.
+    fn filter(&self, time: &crate::clock::LocalTime) -> Result<AuditFilter, &'static str> {
         let some = |s: &String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
-        AuditFilter {
+        let day = |text: &str, field, read: &dyn Fn(&str) -> Option<i64>| match text.trim() {
+            "" => Ok(None),
+            t => read(t).map(Some).ok_or(field),
+        };
+        Ok(AuditFilter {
             user: some(&self.user),
             user_id: None,
             event: some(&self.event),
             outcome: some(&self.outcome),
             ip: some(&self.ip),
-            from: day_start(&self.from),
-            to: day_start(&self.to).map(|t| t + 86400),
-        }
+            from: day(&self.from, "from", &|t| time.day_start(t))?,
+            to: day(&self.to, "to", &|t| time.day_end(t))?,
+        })
     }
 }
 
@@ -310,7 +310,15 @@ const PER_PAGE: i64 = 50;
 
 pub async fn audit(page: Page, q: web::Query<AuditQuery>) -> Result<HttpResponse, WebError> {
     let session = guarded!(page, "/admin/audit", Roles::can_report);
-    let (rows, total) = page.state.admin.audit(&q.filter(), q.page, PER_PAGE).await.map_err(|e| fail(&page, e))?;
+    let (filter, bad_date) = match q.filter(&page.state.time) {
+        Ok(filter) => (Some(filter), None),
+        Err(field) => (None, Some(field)),
+    };
+    let (rows, total) = match &filter {
+        Some(f) => page.state.admin.audit(f, q.page, PER_PAGE).await.map_err(|e| fail(&page, e))?,
+        // Nothing shown rather than everything: the filter the user meant cannot be read.
+        None => (Vec::new(), 0),
+    };
     let query = serde_urlencoded::to_string(&*q).unwrap_or_default();
     let view = AdminAuditView {
         l: layout(&page, "/admin/audit"),
@@ -324,6 +332,8 @@ pub async fn audit(page: Page, q: web::Query<AuditQuery>) -> Result<HttpResponse
             to: q.to.clone(),
         },
         query,
+        bad_date: bad_date.unwrap_or_default(),
+        error: bad_date.map(|_| page.i18n().t("admin.bad_date").to_string()),
         rows: rows.iter().map(row(&page)).collect(),
         total,
         page: q.page.max(0),
@@ -352,8 +362,12 @@ async fn audit_export(page: &Page, session: &Session, what: Detail) -> Result<()
 
 pub async fn audit_csv(page: Page, q: web::Query<AuditQuery>) -> Result<HttpResponse, WebError> {
     let session = guarded!(page, "/admin/audit", Roles::can_report);
-    let body = page.state.admin.audit_csv(&q.filter(), page.lang).await.map_err(|e| fail(&page, e))?;
     let query = serde_urlencoded::to_string(&*q).unwrap_or_default();
+    // A filter that cannot be read exports nothing (not the whole log): the page says why.
+    let Ok(filter) = q.filter(&page.state.time) else {
+        return Ok(see_other(&format!("/admin/audit?{query}")).finish());
+    };
+    let body = page.state.admin.audit_csv(&filter, page.lang).await.map_err(|e| fail(&page, e))?;
     audit_export(&page, session, Detail::new("export_audit").arg("query", query)).await?;
     Ok(csv("stjarna-audit.csv", body))
 }
