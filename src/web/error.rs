@@ -106,6 +106,7 @@ impl ResponseError for WebError {
             i: self.lang.catalogue(),
             lang: self.lang.code(),
             css: super::StaticAssets::new().url("style.css"),
+            forms_js: super::StaticAssets::new().url("forms.js"),
             csrf: &frame.csrf,
             portal_name: if frame.portal_name.is_empty() { "Stjärna" } else { &frame.portal_name },
             user: frame.user.as_deref(),

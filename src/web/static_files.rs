@@ -31,6 +31,11 @@ const ASSETS: &[Asset] = &[
         body: include_bytes!("../../static/follow.js"),
     },
     Asset {
+        name: "forms.js",
+        content_type: "text/javascript; charset=utf-8",
+        body: include_bytes!("../../static/forms.js"),
+    },
+    Asset {
         name: "bankid.js",
         content_type: "text/javascript; charset=utf-8",
         body: include_bytes!("../../static/bankid.js"),

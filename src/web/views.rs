@@ -10,6 +10,8 @@ pub struct Layout<'a> {
     pub i: &'static Catalogue,
     pub lang: &'static str,
     pub css: String,
+    /// The script every page has (double submits).
+    pub forms_js: String,
     pub csrf: &'a str,
     pub portal_name: &'a str,
     /// The logged-in user's name, if any.

@@ -143,6 +143,14 @@ async fn a_user_enrols_a_mobile_code_in_a_real_browser() {
     log_in(&c, &t.app.url("/login"), &user.name, &user.password).await;
     c.wait().for_element(Locator::Id("enrol-sms")).await.unwrap().click().await.unwrap();
     c.wait().for_element(Locator::Id("number")).await.unwrap().send_keys("070-123 45 67").await.unwrap();
+    // A second submission while the first is on its way is not sent (a double click would text
+    // two codes, and the first to arrive would then be the wrong one).
+    let script = "var f = document.getElementById('send-code').form; var sent = [];
+        for (var i = 0; i < 2; i++) { var e = new Event('submit', { bubbles: true, cancelable: true });
+          f.dispatchEvent(e); sent.push(!e.defaultPrevented); }
+        f.removeAttribute('data-sent'); return sent;";
+    let sent = c.execute(script, vec![]).await.unwrap();
+    assert_eq!(sent, serde_json::json!([true, false]), "the first submission goes, the second does not");
     c.find(Locator::Id("send-code")).await.unwrap().click().await.unwrap();
     let sent = c.wait().for_element(Locator::Id("sms-sent")).await.unwrap().text().await.unwrap();
     assert!(sent.contains("+46 70 *** ** 67"), "{sent}");

@@ -34,6 +34,7 @@ pub fn layout<'a>(page: &'a super::Page, path: &'a str) -> super::views::Layout<
         i: page.i18n(),
         lang: page.lang.code(),
         css: page.state.assets.url("style.css"),
+        forms_js: page.state.assets.url("forms.js"),
         csrf: &page.csrf_token,
         portal_name: &page.state.settings.portal.name,
         user: page.session().map(|s| s.user.display_name.as_str()),
