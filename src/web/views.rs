@@ -144,6 +144,10 @@ pub struct ResetStartView<'a> {
     pub l: Layout<'a>,
     pub bankid: bool,
     pub error: Option<String>,
+    /// The name as typed, after a refusal that was not about it.
+    pub username: String,
+    /// The refusal was about the field (no name typed).
+    pub invalid: bool,
 }
 
 #[derive(Template)]

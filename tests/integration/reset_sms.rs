@@ -85,6 +85,15 @@ async fn anonymous_flow_starts_are_limited_per_address() {
     assert!(location(&res).starts_with("/reset?note="), "no flow is started");
     let page = t.app.follow(res).await;
     assert!(text_of(&page, "reset-error").unwrap().contains("för många"), "{page}");
+    // The name typed stays in the field, which is not marked wrong: the refusal was not about it.
+    assert!(page.contains("value=\"anyone-at-all\" required autofocus aria-describedby=\"reset-error\">"), "{page}");
+    let res = t.app.post("/reset", &[("csrf", &csrf), ("username", " ")]).await;
+    let page = t.app.follow(res).await;
+    assert_eq!(text_of(&page, "reset-error").unwrap(), "Skriv ditt användarnamn.");
+    assert!(
+        page.contains("value=\"\" required autofocus aria-invalid=\"true\" aria-describedby=\"reset-error\">"),
+        "{page}"
+    );
     // BankID starts and BankID logins count against the same limit.
     let res = t.post_from("/login", "/login/bankid").await;
     assert!(t.app.error_after(res, "login-error").await.contains("Det har startats för många"));

@@ -33,8 +33,13 @@ fn fail_reset(page: &Page, e: ResetError) -> WebError {
 }
 
 pub async fn show_start(page: Page) -> Result<HttpResponse, WebError> {
-    let error = page.notice().map(|n| n.text(&page));
-    let view = ResetStartView { l: layout(&page, "/reset"), bankid: page.state.bankid.is_some(), error };
+    let notice = page.notice();
+    let error = notice.as_ref().map(|n| n.text(&page));
+    // The name as typed stays in the field; only a missing one marks the field itself.
+    let username = notice.as_ref().and_then(|n| n.get("u")).unwrap_or_default().to_string();
+    let invalid = error.is_some() && username.is_empty();
+    let view =
+        ResetStartView { l: layout(&page, "/reset"), bankid: page.state.bankid.is_some(), error, username, invalid };
     html(&page, view)
 }
 
@@ -57,9 +62,10 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
     if form.0.username.trim().is_empty() {
         return Ok(page.redirect_with("/reset", &Notice::error("reset.error.no_username")));
     }
+    let typed = form.0.username.trim();
     if let Some(notice) = too_many_starts(&page).await? {
         floor(&page, started).await;
-        return Ok(page.redirect_with("/reset", &notice));
+        return Ok(page.redirect_with("/reset", &notice.field("u", typed)));
     }
     let result = page.state.reset.start(&form.0.username, page.binding(), &page.meta).await;
     floor(&page, started).await;
@@ -68,7 +74,7 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
         Err(ResetError::Directory(e)) => {
             tracing::error!(reference = %page.meta.request_id, error = %e, "reset: directory unavailable");
             let notice = Notice::error("login.error.directory_down").reference(&page.meta.request_id);
-            Ok(page.redirect_with("/reset", &notice))
+            Ok(page.redirect_with("/reset", &notice.field("u", typed)))
         }
         Err(e) => Err(fail_reset(&page, e)),
     }
