@@ -109,6 +109,13 @@ async fn admin_pages_ask_for_the_password_again_after_fifteen_minutes() {
     assert!(audit.iter().any(|a| a.event == "admin-reauth" && a.outcome == "success"));
 }
 
+/// Sends the revocation form of `page` (a user's page) for their BankID with `reason`.
+async fn revoke(app: &crate::helpers::TestApp, page: &str, user_id: &str, reason: &str) -> reqwest::Response {
+    let form = [("csrf", csrf_in(page)), ("service", "bankid".into()), ("reason", reason.into())];
+    let form: Vec<(&str, &str)> = form.iter().map(|(k, v)| (*k, v.as_str())).collect();
+    app.post(&format!("/admin/users/{user_id}/revoke"), &form).await
+}
+
 #[tokio::test]
 async fn an_admin_finds_a_user_and_revokes_with_a_reason_and_the_user_is_told() {
     let dc = require_dc!();
@@ -129,13 +136,7 @@ async fn an_admin_finds_a_user_and_revokes_with_a_reason_and_the_user_is_told() 
     assert!(text_of(&page, "user-status").unwrap().starts_with("Delvis registrerad"));
     assert!(page.contains("data-service=\"bankid\""));
     // A reason is required.
-    let res = t
-        .app
-        .post(
-            &format!("/admin/users/{user_id}/revoke"),
-            &[("csrf", &csrf_in(&page)), ("service", "bankid"), ("reason", " ")],
-        )
-        .await;
+    let res = revoke(&t.app, &page, &user_id, " ").await;
     // Post/redirect/get, and the refusal reads as an error, not a success.
     assert_eq!(res.status(), 303);
     let back = location(&res);
@@ -143,13 +144,7 @@ async fn an_admin_finds_a_user_and_revokes_with_a_reason_and_the_user_is_told() 
     let refused = t.app.get_html(&back).await;
     assert_eq!(text_of(&refused, "admin-message").unwrap(), "Ange en anledning till återkallelsen.");
     assert!(refused.contains("class=\"error\" role=\"alert\" id=\"admin-message\""), "an error box");
-    let res = t
-        .app
-        .post(
-            &format!("/admin/users/{user_id}/revoke"),
-            &[("csrf", &csrf_in(&page)), ("service", "bankid"), ("reason", "Telefonen stulen")],
-        )
-        .await;
+    let res = revoke(&t.app, &page, &user_id, "Telefonen stulen").await;
     assert_eq!(res.status(), 303, "post/redirect/get: a reload does not revoke again");
     let html = t.app.get_html(&location(&res)).await;
     assert!(text_of(&html, "admin-message").unwrap().starts_with("Registreringen är återkallad"));
@@ -167,13 +162,7 @@ async fn an_admin_finds_a_user_and_revokes_with_a_reason_and_the_user_is_told() 
 
     // The same form sent again (a double click, Back and resend): nothing more happens, and the
     // page says there was nothing to revoke.
-    let res = t
-        .app
-        .post(
-            &format!("/admin/users/{user_id}/revoke"),
-            &[("csrf", &csrf_in(&page)), ("service", "bankid"), ("reason", "Telefonen stulen")],
-        )
-        .await;
+    let res = revoke(&t.app, &page, &user_id, "Telefonen stulen").await;
     let html = t.app.get_html(&location(&res)).await;
     assert!(text_of(&html, "admin-message").unwrap().starts_with("Det fanns inget att återkalla"), "{html}");
     assert_eq!(t.app.audit().await.iter().filter(|a| a.event == "revoke").count(), 1, "audited once");
