@@ -73,8 +73,11 @@ impl SmsGateway for Metered {
     }
 }
 
+/// A new connection for each request: texts are few, and a kept connection that the gateway
+/// closes as it idles (a short keep-alive) failed the next send with "connection closed before
+/// message completed", which a text, not idempotent, cannot simply be sent again after.
 fn http(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder().timeout(timeout).build().expect("a plain HTTP client builds")
+    reqwest::Client::builder().timeout(timeout).pool_max_idle_per_host(0).build().expect("a plain HTTP client builds")
 }
 
 async fn answer(res: Result<reqwest::Response, reqwest::Error>) -> Result<serde_json::Value, GatewayError> {
