@@ -53,28 +53,6 @@ impl LdapDirectory {
         self.dcs.status()[0].pools
     }
 
-    async fn search(
-        &self,
-        dc: &Dc,
-        ldap: &mut Ldap,
-        base: &str,
-        scope: Scope,
-        filter: &str,
-        attrs: &[&str],
-    ) -> Result<Vec<SearchEntry>, DirectoryError> {
-        let (entries, result) = dc
-            .link
-            .timed(ldap.search(base, scope, filter, attrs.to_vec()))
-            .await?
-            .non_error()
-            .map_err(|e| dc.link.classify(e, dc.link.op_timeout()))?;
-        // 32: noSuchObject, e.g. a base that does not exist: no entries.
-        if result.rc == 32 {
-            return Ok(Vec::new());
-        }
-        Ok(entries.into_iter().map(SearchEntry::construct).collect())
-    }
-
     /// One search with a pooled service connection, on the first DC that answers (the user's
     /// pinned DC first, when the search is about a user).
     async fn search_once(
@@ -89,7 +67,7 @@ impl LdapDirectory {
             .read(user_dn, |dc| {
                 Box::pin(async move {
                     let mut conn = dc.pools.service().await?;
-                    let result = self.search(dc, &mut conn, base, scope, filter, attrs).await;
+                    let result = dc.link.search(&mut conn, (base, scope, filter), attrs, None).await;
                     conn.settle(result)
                 })
             })
@@ -177,7 +155,7 @@ impl LdapDirectory {
     ) -> Result<PasswordPolicy, DirectoryError> {
         let pso = match user_dn {
             Some(dn) => {
-                let user = self.search(dc, ldap, dn, Scope::Base, "(objectClass=*)", &[PSO_ATTR]).await?;
+                let user = dc.link.search(ldap, (dn, Scope::Base, "(objectClass=*)"), &[PSO_ATTR], None).await?;
                 user.first().and_then(|e| first(e, PSO_ATTR))
             }
             None => None,
@@ -198,7 +176,7 @@ impl LdapDirectory {
             if let Some(policy) = self.policies.get(pso_dn) {
                 return Ok(policy);
             }
-            let pso = self.search(dc, ldap, pso_dn, Scope::Base, "(objectClass=*)", PSO_ATTRS).await?;
+            let pso = dc.link.search(ldap, (pso_dn, Scope::Base, "(objectClass=*)"), PSO_ATTRS, None).await?;
             match pso.first() {
                 Some(entry) if entry.attrs.contains_key("msDS-MinimumPasswordLength") => {
                     let policy = PasswordPolicy::from_pso(pso_dn, &entry.attrs);
@@ -220,12 +198,12 @@ impl LdapDirectory {
         if let Some(policy) = self.policies.get("") {
             return Ok(cautious(policy));
         }
-        let root = self.search(dc, ldap, "", Scope::Base, "(objectClass=*)", &["defaultNamingContext"]).await?;
+        let root = dc.link.search(ldap, ("", Scope::Base, "(objectClass=*)"), &["defaultNamingContext"], None).await?;
         let domain_dn = root
             .first()
             .and_then(|e| first(e, "defaultNamingContext"))
             .ok_or_else(|| DirectoryError::Protocol("the root DSE names no defaultNamingContext".into()))?;
-        let domain = self.search(dc, ldap, &domain_dn, Scope::Base, "(objectClass=*)", DOMAIN_ATTRS).await?;
+        let domain = dc.link.search(ldap, (&domain_dn, Scope::Base, "(objectClass=*)"), DOMAIN_ATTRS, None).await?;
         let attrs = domain.first().map(|e| e.attrs.clone()).unwrap_or_else(HashMap::new);
         let policy = PasswordPolicy::from_domain(&attrs);
         self.policies.keep("", &policy);
@@ -292,32 +270,19 @@ impl Directory for LdapDirectory {
     async fn search_users(&self, text: &str, limit: usize) -> Result<Vec<DirectoryUser>, DirectoryError> {
         let t = ldap_escape(text.trim());
         let filter = format!("(&{}(|(sAMAccountName=*{t}*)(displayName=*{t}*)(mail=*{t}*)))", self.user_filter);
-        let filter = filter.as_str();
-        let sizelimit = i32::try_from(limit).unwrap_or(i32::MAX);
+        let (filter, sizelimit) = (filter.as_str(), i32::try_from(limit).ok());
         let entries = self
             .dcs
             .read(None, |dc| {
                 Box::pin(async move {
                     let mut ldap = dc.pools.service().await?;
-                    let options = ldap3::SearchOptions::new().sizelimit(sizelimit);
-                    let search =
-                        ldap.with_search_options(options).search(&self.base_dn, Scope::Subtree, filter, USER_ATTRS);
-                    let result = match dc.link.timed(search).await {
-                        // 4, sizeLimitExceeded: the server stopped at the limit asked for (or at
-                        // its own, 1,000 in AD): the entries so far are the answer.
-                        Ok(ldap3::SearchResult(entries, done)) if done.rc == 4 => Ok(entries),
-                        Ok(answer) => answer
-                            .non_error()
-                            .map(|(entries, _)| entries)
-                            .map_err(|e| dc.link.classify(e, dc.link.op_timeout())),
-                        Err(e) => Err(e),
-                    };
+                    let query = (self.base_dn.as_str(), Scope::Subtree, filter);
+                    let result = dc.link.search(&mut ldap, query, USER_ATTRS, sizelimit).await;
                     ldap.settle(result)
                 })
             })
             .await?;
-        let mut users: Vec<DirectoryUser> =
-            entries.into_iter().map(SearchEntry::construct).filter_map(to_user).collect();
+        let mut users: Vec<DirectoryUser> = entries.into_iter().filter_map(to_user).collect();
         users.sort_by_key(|u| u.account_name.to_lowercase());
         users.truncate(limit);
         Ok(users)

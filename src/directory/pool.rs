@@ -15,7 +15,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use deadpool::managed::{self, Metrics, Object, PoolError, RecycleError, RecycleResult};
-use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError};
+use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry, SearchOptions};
 use rustls::{ClientConfig, RootCertStore};
 use secrecy::{ExposeSecret, SecretString};
 
@@ -66,16 +66,39 @@ impl Link {
         }
     }
 
+    /// One search under the operation timeout. With `sizelimit`, the server stops there (or at
+    /// its own limit, 1,000 in AD) and what came so far is the answer (sizeLimitExceeded, 4). A
+    /// base that does not exist (noSuchObject, 32) finds nothing.
+    pub async fn search(
+        &self,
+        ldap: &mut Ldap,
+        (base, scope, filter): (&str, Scope, &str),
+        attrs: &[&str],
+        sizelimit: Option<i32>,
+    ) -> Result<Vec<SearchEntry>, DirectoryError> {
+        if let Some(limit) = sizelimit {
+            ldap.with_search_options(SearchOptions::new().sizelimit(limit));
+        }
+        let answer = self.timed(ldap.search(base, scope, filter, attrs.to_vec())).await?;
+        let entries = match answer.1.rc {
+            4 if sizelimit.is_some() => answer.0,
+            _ => {
+                let (entries, result) = answer.non_error().map_err(|e| self.classify(e, self.op_timeout))?;
+                if result.rc == 32 {
+                    return Ok(Vec::new());
+                }
+                entries
+            }
+        };
+        Ok(entries.into_iter().map(SearchEntry::construct).collect())
+    }
+
     pub fn classify(&self, e: LdapError, timeout: Duration) -> DirectoryError {
         counted(&self.url, self.classify_uncounted(e, timeout))
     }
 
     fn classify_uncounted(&self, e: LdapError, timeout: Duration) -> DirectoryError {
         classify_ldap(self.url.clone(), e, timeout)
-    }
-
-    pub fn op_timeout(&self) -> Duration {
-        self.op_timeout
     }
 }
 

@@ -1,6 +1,7 @@
 //! Password reset and account unlock: verify with enrolled identity services until the stars
 //! reach `reset_stars`, then set a new password (or only unlock) with the service account.
 
+mod aftermath;
 pub mod codes;
 mod outcome;
 pub mod policy;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
+use super::aftermath::Aftermath;
 use super::outcome::{ResetOutcome, ResetStep, ResetView};
 use super::policy::Rules;
 use super::privileged::{Privileged, Standing};
@@ -20,7 +21,7 @@ use crate::clock::{Clock, Random};
 use crate::config::{PasswordSettings, ResetSettings};
 use crate::directory::{Directory, DirectoryError, DirectoryUser, PasswordWriteError, Username};
 use crate::enrolment::{Service, ServiceKind};
-use crate::mail::{Notice, Outbox};
+use crate::mail::Outbox;
 use crate::session::{binding_hash, is_bound};
 use crate::storage::{ResetFlowRecord, Storage, StorageError};
 use crate::throttle::{Attempt, Limit, Reserve, Throttle};
@@ -45,7 +46,8 @@ pub struct ResetService {
     clock: Arc<dyn Clock>,
     random: Arc<dyn Random>,
     auditor: Auditor,
-    outbox: Outbox,
+    /// What follows a write AD made (or may have made).
+    after: Aftermath,
     throttle: Throttle,
     services: Vec<Service>,
     reset_stars: u8,
@@ -78,6 +80,13 @@ impl ResetService {
         password: &PasswordSettings,
         settings: ResetSettings,
     ) -> Self {
+        let after = Aftermath {
+            store: store.clone(),
+            clock: clock.clone(),
+            auditor: auditor.clone(),
+            outbox,
+            unlock_on_reset: settings.unlock_on_reset,
+        };
         Self {
             rules: NewPasswordRules::new(directory.clone(), password),
             privileged: Privileged::new(directory.clone(), Vec::new()),
@@ -86,8 +95,8 @@ impl ResetService {
             directory,
             clock,
             random,
+            after,
             auditor,
-            outbox,
             services,
             reset_stars,
             netbios: netbios.into(),
@@ -390,7 +399,7 @@ impl ResetService {
             }
             Err(PasswordWriteError::Directory(e @ DirectoryError::Unconfirmed { .. })) => {
                 tracing::error!(reference = %meta.request_id, user_id = %user.id, error = %e, "reset unconfirmed");
-                self.unconfirmed(view, &user, meta).await;
+                self.after.reset_unconfirmed(view, &user, meta).await;
                 return Ok(ResetOutcome::Unconfirmed);
             }
             Err(PasswordWriteError::Directory(e)) => {
@@ -398,7 +407,7 @@ impl ResetService {
                 return Err(e.into());
             }
         }
-        self.finish(view, &user, Finish::Reset, meta).await;
+        self.after.done(view, &user, Finish::Reset, meta).await;
         Ok(ResetOutcome::Done(Finish::Reset))
     }
 
@@ -421,14 +430,7 @@ impl ResetService {
             Err(e @ DirectoryError::Unconfirmed { .. }) => {
                 tracing::error!(reference = %meta.request_id, user_id = %user.id, error = %e, "unlock unconfirmed");
                 self.unclaim(view, counted).await?;
-                let ended = self.end_sessions(&user, meta).await;
-                let detail =
-                    Detail::new("unlock_unconfirmed").arg("services_key", services_key(view)).arg("ended", ended);
-                let event = AuditEvent::new(EventKind::Unlock, Outcome::Failure).about(&user).detail(detail);
-                self.auditor.record(meta, event).await?;
-                if let Some(mail) = &user.mail {
-                    self.outbox.notify(mail, user.name_to_show(), Notice::Unlocked, meta).await?;
-                }
+                self.after.unlock_unconfirmed(view, &user, meta).await?;
                 return Ok(ResetOutcome::UnlockUnconfirmed);
             }
             Err(e) => {
@@ -436,101 +438,7 @@ impl ResetService {
                 return Err(e.into());
             }
         }
-        self.finish(view, &user, Finish::Unlock, meta).await;
+        self.after.done(view, &user, Finish::Unlock, meta).await;
         Ok(ResetOutcome::Done(Finish::Unlock))
     }
-
-    /// A password AD did not confirm may have been set: as after a reset, the user's sessions
-    /// end, and a mail tells them it may have been changed. The day's count stays; the flow goes
-    /// back to the password step, so that the user can set a password again if the new one does
-    /// not work. Each step runs whatever became of the others (failures are logged).
-    async fn unconfirmed(&self, view: &ResetView, user: &DirectoryUser, meta: &RequestMeta) {
-        let logged = |step: &str, e: StorageError| {
-            let reference = &meta.request_id;
-            tracing::error!(%reference, user_id = %user.id, step, error = %e, "reset unconfirmed; a step after failed");
-        };
-        let ended = self.end_sessions(user, meta).await;
-        let detail = Detail::new("reset_unconfirmed").arg("services_key", services_key(view)).arg("ended", ended);
-        let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Failure).about(user).detail(detail);
-        if let Err(e) = self.auditor.record(meta, event).await {
-            logged("its audit entry", e);
-        }
-        if let Some(mail) = &user.mail
-            && let Err(e) = self.outbox.notify(mail, user.name_to_show(), Notice::PasswordMaybeChanged, meta).await
-        {
-            logged("queueing the mail", e);
-        }
-        if let Err(e) = self.store.release_reset_flow(&view.id).await {
-            logged("reopening the password step", e);
-        }
-    }
-
-    /// Ends every portal session of the user; how many. A failure is logged and audited as its own
-    /// entry (the sessions then end at their next check against AD, within a minute, once the
-    /// password was set).
-    async fn end_sessions(&self, user: &DirectoryUser, meta: &RequestMeta) -> u64 {
-        match self.store.delete_user_sessions(&user.id, None).await {
-            Ok(ended) => ended,
-            Err(e) => {
-                tracing::error!(reference = %meta.request_id, user_id = %user.id, error = %e, "the user's sessions not ended");
-                let event = AuditEvent::new(EventKind::SessionExpired, Outcome::Failure)
-                    .about(user)
-                    .detail(Detail::new("sessions_not_ended"));
-                if let Err(e) = self.auditor.record(meta, event).await {
-                    tracing::error!(reference = %meta.request_id, error = %e, "nor audited");
-                }
-                0
-            }
-        }
-    }
-
-    /// Ends the flow (once), ends the user's sessions, audits, and queues the mail. AD has been
-    /// written when this runs, so nothing here can turn the answer into an error: a step that
-    /// fails is logged with the request's reference and the steps after it still run (an error
-    /// page would invite the user to reset again, and the sessions must end whatever else fails).
-    async fn finish(&self, view: &ResetView, user: &DirectoryUser, how: Finish, meta: &RequestMeta) {
-        let Ok(done) = view.state.claim().and_then(|writing| writing.finish(how)) else { return };
-        let (state, outcome) = done.stored();
-        let outcome = outcome.unwrap_or_default();
-        let notice = if how == Finish::Reset { Notice::PasswordReset } else { Notice::Unlocked };
-        let logged = |step: &str, e: StorageError| {
-            let reference = &meta.request_id;
-            tracing::error!(%reference, user_id = %user.id, step, error = %e, "reset done in AD; a step after failed");
-        };
-        if let Err(e) = self.store.finish_reset_flow(&view.id, state, Some(outcome), self.clock.now()).await {
-            logged("ending the flow", e);
-        }
-        // The credentials changed (or the account was unlocked by someone proving to be its
-        // owner): every portal session of the user ends, an attacker's among them.
-        let ended = self.end_sessions(user, meta).await;
-        let kind = if outcome == "reset" { EventKind::PasswordReset } else { EventKind::Unlock };
-        let key = if outcome == "reset" && self.settings.unlock_on_reset { "reset_unlocked" } else { "reset_done" };
-        let detail = Detail::new(key).arg("services_key", services_key(view)).arg("ended", ended);
-        let event = AuditEvent::new(kind, Outcome::Success).about(user).detail(detail);
-        if let Err(e) = self.auditor.record(meta, event).await {
-            logged("its audit entry", e);
-        }
-        let what = format!("audit.finish.{outcome}");
-        let mail_event = match &user.mail {
-            Some(mail) => match self.outbox.notify(mail, user.name_to_show(), notice, meta).await {
-                Ok(()) => Some((Outcome::Success, Detail::new("finish_notice"))),
-                Err(e) => {
-                    logged("queueing the mail", e);
-                    None
-                }
-            },
-            None => Some((Outcome::Failure, Detail::new("finish_no_mail"))),
-        };
-        let Some((told, detail)) = mail_event else { return };
-        let event = AuditEvent::new(EventKind::Mail, told).user_id(&user.id).detail(detail.arg("what_key", what));
-        if let Err(e) = self.auditor.record(meta, event).await {
-            logged("the mail's audit entry", e);
-        }
-    }
-}
-
-/// The services that verified the flow, as the audit trail names them.
-fn services_key(view: &ResetView) -> String {
-    let keys: Vec<String> = view.verified.iter().map(|k| format!("service.{}.name", k.id())).collect();
-    keys.join(",")
 }
