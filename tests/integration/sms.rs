@@ -367,3 +367,15 @@ async fn reloading_after_a_wrong_code_spends_no_try() {
         "the right code still works"
     );
 }
+
+#[tokio::test]
+async fn a_code_typed_after_the_session_ended_leads_to_the_login_page_that_says_so() {
+    let dc = require_dc!();
+    let (_, t) = logged_in(&dc, "codeend", Gateway::Elks46, |c| c).await;
+    let id = t.send_code("SE", "0701234567").await.unwrap();
+    let code = t.code_for("+46701234567");
+    let page = t.app.get_html(&format!("/sms/{id}")).await;
+    t.app.clock.advance_seconds(24 * 3600);
+    let res = t.app.post(&format!("/sms/{id}"), &[("csrf", &csrf_in(&page)), ("code", &code)]).await;
+    assert_eq!(location(&res), "/login?m=ended", "not 'page not found'");
+}

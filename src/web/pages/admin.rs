@@ -31,7 +31,7 @@ pub fn guard<'a>(page: &'a Page, path: &str, allowed: fn(Roles) -> bool) -> Guar
 
 /// The session, if it has a role `allowed` accepts and gave its password recently enough.
 fn check<'a>(page: &'a Page, path: &str, allowed: fn(Roles) -> bool) -> Result<&'a Session, HttpResponse> {
-    let Some(session) = page.session() else { return Err(see_other("/login").finish()) };
+    let Some(session) = page.session() else { return Err(super::log_in_again(page)) };
     if !allowed(session.user.roles) {
         let error = WebError::forbidden(page.lang, &page.meta.request_id).framed(page.frame());
         return Err(actix_web::ResponseError::error_response(&error));

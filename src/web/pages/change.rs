@@ -106,7 +106,7 @@ pub async fn submit(page: Page, form: CsrfForm<ChangeForm>) -> Result<HttpRespon
         Some(s) => s.user.account_name.clone(),
         // The logged-in form (it has no username) posted after its session ended.
         None if form.username.trim().is_empty() && page.session_token.is_some() => {
-            return Ok(super::see_other("/login?m=expired").finish());
+            return Ok(super::log_in_again(&page));
         }
         None => form.username.trim().to_string(),
     };

@@ -43,7 +43,7 @@ pub async fn remove(
     service: web::Path<String>,
     _form: CsrfForm<CsrfOnly>,
 ) -> Result<HttpResponse, WebError> {
-    let Some(session) = page.session() else { return Ok(see_other("/login").finish()) };
+    let Some(session) = page.session() else { return Ok(super::log_in_again(&page)) };
     let Ok(kind) = service.parse::<ServiceKind>() else {
         return Err(page.not_found());
     };

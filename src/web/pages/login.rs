@@ -28,8 +28,12 @@ pub async fn show(page: Page, q: web::Query<LoginQuery>) -> Result<HttpResponse,
         Auth::Anonymous => {}
     }
     let notice = match q.m.as_deref() {
-        Some("expired") => Some(page.i18n().t("login.notice.expired")),
-        Some("logged-out") => Some(page.i18n().t("login.notice.logged_out")),
+        Some("expired") => {
+            let minutes = page.state.settings.session.idle_timeout_minutes.to_string();
+            Some(page.i18n().f("login.notice.expired", &[("minutes", &minutes)]))
+        }
+        Some("ended") => Some(page.i18n().t("login.notice.ended").to_string()),
+        Some("logged-out") => Some(page.i18n().t("login.notice.logged_out").to_string()),
         _ => None,
     };
     // A refused login (or BankID login) redirected here with its message and the name typed.
@@ -39,7 +43,7 @@ pub async fn show(page: Page, q: web::Query<LoginQuery>) -> Result<HttpResponse,
         l: layout(&page, "/login"),
         username: refused.as_ref().and_then(|n| n.get("u")).unwrap_or_default(),
         error: refused.as_ref().map(|n| n.text(&page)),
-        notice,
+        notice: notice.as_deref(),
     };
     html(&page, view)
 }

@@ -61,6 +61,14 @@ pub fn local_path(back: &str) -> &str {
 }
 
 /// A 303 redirect (after a POST, or to the login page).
+/// To the login page, for a page that needs a session the request does not have: told that the
+/// session ended when the browser still sent one (it ran out, or was ended meanwhile), so that
+/// a form posted then does not just vanish.
+pub fn log_in_again(page: &super::Page) -> actix_web::HttpResponse {
+    let to = if page.session_token.is_some() { "/login?m=ended" } else { "/login" };
+    see_other(to).finish()
+}
+
 pub fn see_other(to: &str) -> actix_web::HttpResponseBuilder {
     let mut b = actix_web::HttpResponse::SeeOther();
     b.insert_header(("Location", to));

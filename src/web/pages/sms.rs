@@ -78,7 +78,7 @@ async fn authorise(page: &Page, session: &Session, replace: bool) -> Result<Opti
 pub async fn show_number(page: Page, q: web::Query<NumberQuery>) -> Result<HttpResponse, WebError> {
     flows(&page)?;
     let replace = q.replace.is_some();
-    let Some(session) = page.session() else { return Ok(see_other("/login").finish()) };
+    let Some(session) = page.session() else { return Ok(super::log_in_again(&page)) };
     if let Some(refused) = authorise(&page, session, replace).await? {
         return Ok(refused);
     }
@@ -148,7 +148,7 @@ pub async fn send_enrol(page: Page, form: CsrfForm<NumberForm>) -> Result<HttpRe
     let form = form.0;
     let replace = form.replace.is_some();
     let flows = flows(&page)?;
-    let Some(session) = page.session() else { return Ok(see_other("/login").finish()) };
+    let Some(session) = page.session() else { return Ok(super::log_in_again(&page)) };
     if let Some(refused) = authorise(&page, session, replace).await? {
         return Ok(refused);
     }
@@ -185,7 +185,7 @@ pub async fn send_enrol(page: Page, form: CsrfForm<NumberForm>) -> Result<HttpRe
 
 pub async fn send_verify(page: Page, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
     let flows = flows(&page)?;
-    let Some(session) = page.session() else { return Ok(see_other("/login").finish()) };
+    let Some(session) = page.session() else { return Ok(super::log_in_again(&page)) };
     let binding = page.binding();
     let start = flows
         .start_verify(binding, user(session), &text(&page, flows), &page.meta, Sender::User)
@@ -276,7 +276,7 @@ pub async fn show_code(
     q: web::Query<CodeOutcome>,
 ) -> Result<HttpResponse, WebError> {
     if page.session().is_none() {
-        return Ok(see_other("/login").finish());
+        return Ok(super::log_in_again(&page));
     }
     let (view, _) = load(&page, &id).await?;
     // A message for a pending challenge only: the state itself tells the rest.
@@ -312,6 +312,10 @@ async fn still_allowed(page: &Page, session: &Session, view: &SmsView) -> Result
 
 pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeForm>) -> Result<HttpResponse, WebError> {
     let flows = flows(&page)?;
+    if page.session().is_none() {
+        // A code typed (or a new one asked for) after the session ended: said so, at the login.
+        return Ok(super::log_in_again(&page));
+    }
     let (view, session) = load(&page, &id).await?;
     if let Some(refused) = still_allowed(&page, session, &view).await? {
         return Ok(refused);
@@ -334,6 +338,10 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
 
 pub async fn resend(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOnly>) -> Result<HttpResponse, WebError> {
     let flows = flows(&page)?;
+    if page.session().is_none() {
+        // A code typed (or a new one asked for) after the session ended: said so, at the login.
+        return Ok(super::log_in_again(&page));
+    }
     let (view, session) = load(&page, &id).await?;
     if let Some(refused) = still_allowed(&page, session, &view).await? {
         return Ok(refused);
