@@ -321,10 +321,10 @@ impl AdminService {
         meta: &RequestMeta,
     ) -> Result<bool, AdminError> {
         let Some(user) = self.directory.find_user_by_id(user_id).await? else { return Ok(false) };
-        let removed = self.store.revoke_enrolment(user_id, service.map(|s| s.id())).await?;
-        // What proved the user changed: their portal sessions end (again, on a second submit:
-        // the first may have stopped before this).
+        // What proves the user is about to change: their portal sessions end first, so that a
+        // failure here leaves nothing half-done (and a second submit ends them again, harmlessly).
         let ended = self.store.delete_user_sessions(user_id, None).await?;
+        let removed = self.store.revoke_enrolment(user_id, service.map(|s| s.id())).await?;
         if removed == 0 {
             // Nothing was enrolled (a second submit of the same form): nothing to audit or tell.
             return Ok(false);

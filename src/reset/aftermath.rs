@@ -113,20 +113,22 @@ impl Aftermath {
     /// An unlock AD did not confirm may have been made: as after an unlock, the user's sessions
     /// end and the owner is told. The flow and the day's count were given back (unlocking again
     /// does no harm).
-    pub(super) async fn unlock_unconfirmed(
-        &self,
-        view: &ResetView,
-        user: &DirectoryUser,
-        meta: &RequestMeta,
-    ) -> Result<(), StorageError> {
+    pub(super) async fn unlock_unconfirmed(&self, view: &ResetView, user: &DirectoryUser, meta: &RequestMeta) {
+        let logged = |step: &str, e: StorageError| {
+            let reference = &meta.request_id;
+            tracing::error!(%reference, user_id = %user.id, step, error = %e, "unlock unconfirmed; a step after failed");
+        };
         let ended = self.end_sessions(user, meta).await;
         let detail = Detail::new("unlock_unconfirmed").arg("services_key", services_key(view)).arg("ended", ended);
         let event = AuditEvent::new(EventKind::Unlock, Outcome::Failure).about(user).detail(detail);
-        self.auditor.record(meta, event).await?;
-        if let Some(mail) = &user.mail {
-            self.outbox.notify(mail, user.name_to_show(), Notice::Unlocked, meta).await?;
+        if let Err(e) = self.auditor.record(meta, event).await {
+            logged("its audit entry", e);
         }
-        Ok(())
+        if let Some(mail) = &user.mail
+            && let Err(e) = self.outbox.notify(mail, user.name_to_show(), Notice::Unlocked, meta).await
+        {
+            logged("queueing the mail", e);
+        }
     }
 }
 

@@ -430,7 +430,7 @@ impl ResetService {
             Err(e @ DirectoryError::Unconfirmed { .. }) => {
                 tracing::error!(reference = %meta.request_id, user_id = %user.id, error = %e, "unlock unconfirmed");
                 self.unclaim(view, counted).await?;
-                self.after.unlock_unconfirmed(view, &user, meta).await?;
+                self.after.unlock_unconfirmed(view, &user, meta).await;
                 return Ok(ResetOutcome::UnlockUnconfirmed);
             }
             Err(e) => {

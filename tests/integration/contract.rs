@@ -85,6 +85,19 @@ fn flow(id: &str) -> ResetFlowRecord {
     }
 }
 
+/// A revocation sent twice at once (a double click) removes the enrolment once: only one of
+/// them is audited and mailed.
+#[tokio::test]
+async fn of_parallel_revocations_one_removes_the_enrolment() {
+    for (store, _dir) in backends().await {
+        assert!(store.enrol_bankid(&bankid_of("r"), EnrolMode::Add).await.unwrap());
+        let removed = join_all((0..10).map(|_| store.revoke_enrolment("r", Some("bankid")))).await;
+        let removed: Vec<u64> = removed.into_iter().map(Result::unwrap).collect();
+        assert_eq!(removed.iter().filter(|n| **n > 0).count(), 1, "{removed:?}");
+        assert!(store.enrolments("r").await.unwrap().is_empty());
+    }
+}
+
 #[tokio::test]
 async fn one_claim_of_a_flow_wins_and_a_release_gives_it_back() {
     for (store, _dir) in backends().await {

@@ -24,6 +24,7 @@ mod limits;
 mod login;
 mod operations;
 mod postgres;
+mod reports;
 mod reset;
 mod reset_sms;
 mod security;
