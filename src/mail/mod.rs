@@ -214,6 +214,10 @@ pub enum MailError {
     Address(String),
     #[error("the SMTP transport cannot be set up: {0}")]
     Transport(String),
+    #[error("the SMTP server did not answer NOOP")]
+    NoNoop,
+    #[error("SMTP: {0}")]
+    Smtp(#[source] lettre::transport::smtp::Error),
 }
 
 /// Sends what is in the outbox.
@@ -244,11 +248,11 @@ impl Mailer {
     }
 
     /// Whether the SMTP server answers (and, with TLS, shows a certificate we trust); nothing is sent.
-    pub async fn reachable(&self) -> Result<(), String> {
+    pub async fn reachable(&self) -> Result<(), MailError> {
         match self.transport.test_connection().await {
             Ok(true) => Ok(()),
-            Ok(false) => Err("the SMTP server did not answer NOOP".into()),
-            Err(e) => Err(e.to_string()),
+            Ok(false) => Err(MailError::NoNoop),
+            Err(e) => Err(MailError::Smtp(e)),
         }
     }
 

@@ -388,11 +388,12 @@ pub async fn reminders(page: Page, _form: CsrfForm<super::bankid::CsrfOnly>) -> 
 /// `GET /admin/status`: the portal's parts as they are now (administrators only).
 pub async fn status(page: Page) -> Result<HttpResponse, WebError> {
     let session = guarded!(page, "/admin/status", |r: Roles| r.admin);
-    let st = page.state.status.read().await;
+    let st = page.state.status.read(&page.meta.request_id).await;
     let i = page.i18n();
+    let why = |no: crate::admin::status::NoAnswer| [("why", i.t(no.key())), ("reference", st.reference.as_str())];
     let answer = |reach: &crate::admin::status::Reach| match reach {
         Ok(()) => i.t("admin.system.reachable").to_string(),
-        Err(why) => i.f("admin.system.unreachable", &[("why", why)]),
+        Err(no) => i.f("admin.system.unreachable", &why(*no)),
     };
     let dcs = st
         .dcs
@@ -426,10 +427,10 @@ pub async fn status(page: Page) -> Result<HttpResponse, WebError> {
         ]
     };
     let mut policies = Vec::new();
-    let mut errors = Vec::new();
+    let mut unread = None;
     match &st.domain_policy {
         Ok(p) => policies.push(row(i.t("admin.system.domain").to_string(), p)),
-        Err(e) => errors.push(e.clone()),
+        Err(no) => unread = Some(*no),
     }
     match &st.psos {
         Ok(psos) => policies.extend(psos.iter().map(|p| {
@@ -437,7 +438,7 @@ pub async fn status(page: Page) -> Result<HttpResponse, WebError> {
                 p.source_pso.as_deref().and_then(|dn| dn.split(',').next()).unwrap_or("").trim_start_matches("CN=");
             row(name.to_string(), p)
         })),
-        Err(e) => errors.push(e.clone()),
+        Err(no) => unread = unread.or(Some(*no)),
     }
     let history = match st.history_on_resets {
         Some(true) => i.t("admin.system.history_yes"),
@@ -453,7 +454,7 @@ pub async fn status(page: Page) -> Result<HttpResponse, WebError> {
         version: st.version,
         dcs,
         policies,
-        policy_error: (!errors.is_empty()).then(|| i.f("admin.system.policy_error", &[("why", &errors.join("; "))])),
+        policy_error: unread.map(|no| i.f("admin.system.policy_error", &why(no))),
         history: history.to_string(),
         backends: vec![
             backend("admin.system.bankid", &st.bankid),
