@@ -73,6 +73,11 @@ pub(super) fn build_state(
         settings.enrolment.cooldown_hours as i64 * 3600,
     )
     .with_notifier(notifier);
+    // One set of rules for new passwords, for resets and changes alike.
+    let rules = Arc::new(
+        crate::reset::NewPasswordRules::new(directory.clone(), &settings.password)
+            .map_err(|e| StartupError::Config(format!("password.pwned_range_url: no HTTP client: {e}")))?,
+    );
     let reset = ResetService::new(
         store.clone(),
         directory.clone(),
@@ -83,7 +88,7 @@ pub(super) fn build_state(
         catalogue_from(&settings.services),
         settings.enrolment.reset_stars,
         &settings.directory.netbios_domain,
-        &settings.password,
+        rules.clone(),
         settings.reset.clone(),
     )
     .with_protected_groups(protected_groups(&settings))
@@ -101,7 +106,7 @@ pub(super) fn build_state(
     let change = crate::change::ChangeService::new(
         login.clone(),
         directory.clone(),
-        &settings.password,
+        rules,
         sessions.clone(),
         outbox.clone(),
         auditor.clone(),
@@ -238,10 +243,12 @@ fn sms_flows(
         || password.clone().ok_or_else(|| StartupError::Config("sms.password is needed for this gateway".into()));
     let username = s.username.clone().unwrap_or_default();
     let (name, cost) = (s.gateway.id(), s.cost_per_text);
+    let http = crate::identity::sms::http_client(timeout)
+        .map_err(|e| StartupError::Config(format!("sms: no HTTP client: {e}")))?;
     let gateway: Arc<dyn SmsGateway> = match s.gateway {
-        SmsGatewayKind::Elks46 => Arc::new(Elks46::new(&s.url, &username, secret()?, &s.from, timeout)),
-        SmsGatewayKind::Twilio => Arc::new(Twilio::new(&s.url, &username, secret()?, &s.from, timeout)),
-        SmsGatewayKind::Webhook => Arc::new(Webhook::new(&s.url, password.clone(), &s.from, timeout)),
+        SmsGatewayKind::Elks46 => Arc::new(Elks46::new(&s.url, &username, secret()?, &s.from, http)),
+        SmsGatewayKind::Twilio => Arc::new(Twilio::new(&s.url, &username, secret()?, &s.from, http)),
+        SmsGatewayKind::Webhook => Arc::new(Webhook::new(&s.url, password.clone(), &s.from, http)),
     };
     let gateway: Arc<dyn SmsGateway> = Arc::new(Metered::new(gateway, name, cost));
     let hour = |n: u32| Limit { max_failures: n, window_seconds: 3600 };

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use secrecy::SecretString;
 
 use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
-use crate::config::PasswordSettings;
 use crate::directory::{Directory, DirectoryError, DirectoryUser, PasswordRefusal};
 use crate::login::{ChangeOutcome, LoginError, LoginService, Refusal};
 use crate::mail::{Notice as MailNotice, Outbox};
@@ -75,7 +74,7 @@ pub struct ChangeRequest<'a> {
 pub struct ChangeService {
     login: Arc<LoginService>,
     directory: Arc<dyn Directory>,
-    rules: NewPasswordRules,
+    rules: Arc<NewPasswordRules>,
     sessions: Sessions,
     outbox: Outbox,
     auditor: Auditor,
@@ -85,12 +84,12 @@ impl ChangeService {
     pub fn new(
         login: Arc<LoginService>,
         directory: Arc<dyn Directory>,
-        password: &PasswordSettings,
+        rules: Arc<NewPasswordRules>,
         sessions: Sessions,
         outbox: Outbox,
         auditor: Auditor,
     ) -> Self {
-        Self { login, rules: NewPasswordRules::new(directory.clone(), password), directory, sessions, outbox, auditor }
+        Self { login, rules, directory, sessions, outbox, auditor }
     }
 
     /// The rules the form shows: the account's when `user_id` is known (the session's, or one

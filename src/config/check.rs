@@ -73,7 +73,7 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
     if !s.database.url.starts_with("sqlite:") && !postgres {
         bad(
             "database.url",
-            format!("\"{}\" is not supported; use sqlite://PATH or postgres://USER@HOST/DB", s.database.url),
+            format!("\"{}\" is not supported; use sqlite://PATH or postgres://USER@HOST/DB", s.database.display_url()),
         );
     }
     // Several instances share one PostgreSQL: what they must agree on cannot be made up per start.

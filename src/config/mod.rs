@@ -128,7 +128,9 @@ impl DatabaseSettings {
                 let _ = url.set_password(Some("***"));
                 url.to_string()
             }
-            _ => self.url.clone(),
+            Ok(_) => self.url.clone(),
+            Err(_) if self.url.contains('@') => "(a URL that cannot be read, not shown: it may hold a password)".into(),
+            Err(_) => self.url.clone(),
         }
     }
 

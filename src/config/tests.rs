@@ -226,6 +226,10 @@ fn a_database_password_belongs_in_a_file_and_is_never_shown() {
         password_file: None,
     };
     assert_eq!(d.display_url(), "postgres://u:***@h/db");
+    let typo = DatabaseSettings { url: "postgress://u:pw@h/db".into(), ..d.clone() };
+    assert_eq!(typo.display_url(), "postgress://u:***@h/db", "a scheme we do not know");
+    let unreadable = DatabaseSettings { url: "postgres://u:pw@h:port/db".into(), ..d };
+    assert!(!unreadable.display_url().contains("pw"), "{}", unreadable.display_url());
 }
 
 #[test]

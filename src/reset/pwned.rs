@@ -12,9 +12,9 @@ pub struct PwnedRange {
 
 impl PwnedRange {
     /// `url` is the range endpoint without the prefix, e.g. `https://api.pwnedpasswords.com/range/`.
-    pub fn new(url: &str, timeout: Duration) -> Self {
-        let http = reqwest::Client::builder().timeout(timeout).build().expect("a plain HTTP client builds");
-        Self { http, url: url.into() }
+    pub fn new(url: &str, timeout: Duration) -> Result<Self, reqwest::Error> {
+        let http = reqwest::Client::builder().timeout(timeout).build()?;
+        Ok(Self { http, url: url.into() })
     }
 
     /// Whether the password appears in a breach. `None` when the service could not answer: the
@@ -30,7 +30,8 @@ impl PwnedRange {
                 return None;
             }
             Err(e) => {
-                tracing::warn!(error = %e, "the breached-password service cannot be reached");
+                // Without the URL: it ends in five hex digits of the password's SHA-1.
+                tracing::warn!(error = %e.without_url(), "the breached-password service cannot be reached");
                 return None;
             }
         };

@@ -20,8 +20,13 @@ pub struct NewPasswordRules {
 }
 
 impl NewPasswordRules {
-    pub fn new(directory: Arc<dyn Directory>, password: &PasswordSettings) -> Self {
-        Self {
+    /// Fails only when the breach check's HTTP client cannot be built (its TLS set-up).
+    pub fn new(directory: Arc<dyn Directory>, password: &PasswordSettings) -> Result<Self, reqwest::Error> {
+        let pwned = match password.pwned_range_url.as_deref() {
+            Some(url) => Some(PwnedRange::new(url, std::time::Duration::from_secs(3))?),
+            None => None,
+        };
+        Ok(Self {
             directory,
             local: LocalRules {
                 min_length: password.min_length,
@@ -29,8 +34,8 @@ impl NewPasswordRules {
                 check_common: password.check_common,
             },
             precheck: password.precheck,
-            pwned: password.pwned_range_url.as_deref().map(|u| PwnedRange::new(u, std::time::Duration::from_secs(3))),
-        }
+            pwned,
+        })
     }
 
     /// The domain's rules with ours, for a form that does not know the user yet (no personal

@@ -18,7 +18,7 @@ use super::rules::{NewPasswordRules, rules_refused};
 use super::state::{Finish, ResetState};
 use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Random};
-use crate::config::{PasswordSettings, ResetSettings};
+use crate::config::ResetSettings;
 use crate::directory::{Directory, DirectoryError, DirectoryUser, PasswordWriteError, Username};
 use crate::enrolment::{Service, ServiceKind};
 use crate::mail::Outbox;
@@ -52,7 +52,7 @@ pub struct ResetService {
     services: Vec<Service>,
     reset_stars: u8,
     netbios: String,
-    rules: NewPasswordRules,
+    rules: Arc<NewPasswordRules>,
     settings: ResetSettings,
     privileged: Privileged,
     /// How long a new or replaced service does not count toward a reset, in seconds.
@@ -77,7 +77,7 @@ impl ResetService {
         services: Vec<Service>,
         reset_stars: u8,
         netbios: &str,
-        password: &PasswordSettings,
+        rules: Arc<NewPasswordRules>,
         settings: ResetSettings,
     ) -> Self {
         let after = Aftermath {
@@ -88,7 +88,7 @@ impl ResetService {
             unlock_on_reset: settings.unlock_on_reset,
         };
         Self {
-            rules: NewPasswordRules::new(directory.clone(), password),
+            rules,
             privileged: Privileged::new(directory.clone(), Vec::new()),
             throttle: Throttle::new(store.clone(), clock.clone()),
             store,

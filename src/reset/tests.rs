@@ -46,7 +46,7 @@ async fn verified(resets_per_day: u32) -> Verified {
         catalogue_from(&settings.services),
         settings.enrolment.reset_stars,
         "EXAMPLE",
-        &settings.password,
+        Arc::new(super::NewPasswordRules::new(directory.clone(), &settings.password).unwrap()),
         settings.reset.clone(),
     );
     let enrolment = BankIdEnrolmentRecord {

@@ -34,7 +34,7 @@ pub enum StorageError {
     Migrate(#[source] sqlx::migrate::MigrateError),
     #[error("database query failed: {0}")]
     Query(#[from] sqlx::Error),
-    #[error("unsupported database URL \"{0}\"")]
+    #[error("unsupported database URL scheme \"{0}:\"")]
     UnsupportedUrl(String),
     #[error(
         "the database {0} is in use by another Stjärna process; SQLite serves one instance (stop the \
@@ -369,6 +369,7 @@ pub async fn open(
         store.feed(&cached);
         Ok(cached)
     } else {
-        Err(StorageError::UnsupportedUrl(url.to_string()))
+        // Only the scheme: the rest may hold a password.
+        Err(StorageError::UnsupportedUrl(url.split(':').next().unwrap_or_default().to_string()))
     }
 }

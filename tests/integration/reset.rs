@@ -423,7 +423,7 @@ async fn a_breached_password_is_refused_through_a_k_anonymity_range_query() {
     t.reset_bankid(&flow, ANNA).await;
     let rules = t.app.get_html(&format!("{flow}/password")).await;
     assert!(rules.contains("Inte med i kända dataläckor"));
-    let direct = stjarna::reset::pwned::PwnedRange::new(&url, Duration::from_secs(3));
+    let direct = stjarna::reset::pwned::PwnedRange::new(&url, Duration::from_secs(3)).unwrap();
     assert_eq!(direct.is_breached(leaked).await, Some(true), "the range service knows it");
     let html = t.set_new_password(&flow, leaked).await;
     assert!(text_of(&html, "password-error").unwrap().starts_with("Lösenordet uppfyller inte alla regler."));

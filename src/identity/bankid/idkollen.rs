@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 
-use super::rp::{SetupError, error_chain};
+use super::rp::{SetupError, transport, unreadable};
 use super::{AuthOrder, BankId, BankIdError, Collect, CompletedUser, OrderStart, PhoneOrder};
 
 pub struct IdkollenClient {
@@ -104,21 +104,17 @@ impl IdkollenClient {
     }
 
     async fn send(&self, req: reqwest::RequestBuilder) -> Result<(u16, String), BankIdError> {
-        let res = req
-            .basic_auth(&self.account_id, Some(self.secret_key.expose_secret()))
-            .send()
-            .await
-            .map_err(|e| BankIdError::Transport(error_chain(&e)))?;
+        let res =
+            req.basic_auth(&self.account_id, Some(self.secret_key.expose_secret())).send().await.map_err(transport)?;
         let status = res.status().as_u16();
-        let body = res.text().await.map_err(|e| BankIdError::Transport(error_chain(&e)))?;
+        let body = res.text().await.map_err(transport)?;
         Ok((status, body))
     }
 
     async fn start(&self, path: &str, body: &StartRequest<'_>) -> Result<IdkollenAuth, BankIdError> {
         let (status, text) = self.send(self.http.post(format!("{}{path}", self.base)).json(body)).await?;
         match status {
-            200 | 201 => serde_json::from_str(&text)
-                .map_err(|e| BankIdError::Unexpected { status, body: format!("unreadable answer: {e}") }),
+            200 | 201 => serde_json::from_str(&text).map_err(|e| unreadable(status, &e)),
             _ => Err(http_error(status, &text)),
         }
     }
@@ -148,8 +144,9 @@ fn http_error(status: u16, body: &str) -> BankIdError {
         503 => BankIdError::Maintenance,
         500..=599 => BankIdError::InternalError,
         400 if body.to_ascii_lowercase().contains("alreadyinprogress") => BankIdError::AlreadyInProgress,
-        400 => BankIdError::InvalidParameters(body.chars().take(200).collect()),
-        _ => BankIdError::Unexpected { status, body: body.chars().take(200).collect() },
+        // The broker's error text is not kept: it may quote the personal number sent.
+        400 => BankIdError::InvalidParameters("(the broker's text is not kept)".into()),
+        _ => BankIdError::Unexpected { status, body: "(the broker's text is not kept)".into() },
     }
 }
 
@@ -192,8 +189,7 @@ impl BankId for IdkollenClient {
             404 => return Ok(Collect::Failed("expiredTransaction".into())),
             _ => return Err(http_error(status, &text)),
         }
-        let r: IdkollenAuth = serde_json::from_str(&text)
-            .map_err(|e| BankIdError::Unexpected { status, body: format!("unreadable answer: {e}") })?;
+        let r: IdkollenAuth = serde_json::from_str(&text).map_err(|e| unreadable(status, &e))?;
         match r.status.as_str() {
             "PENDING" => Ok(Collect::Pending(r.hint_code.unwrap_or_default())),
             "FAILED" => Ok(Collect::Failed(hint_for(r.error.as_deref().unwrap_or_default()).into())),

@@ -112,26 +112,35 @@ impl RpClient {
     }
 
     async fn post<Req: Serialize, Res: DeserializeOwned>(&self, path: &str, body: &Req) -> Result<Res, BankIdError> {
-        let res = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .json(body)
-            .send()
-            .await
-            .map_err(|e| BankIdError::Transport(error_chain(&e)))?;
+        let res = self.http.post(format!("{}{path}", self.base)).json(body).send().await.map_err(transport)?;
         let status = res.status().as_u16();
-        let text = res.text().await.map_err(|e| BankIdError::Transport(error_chain(&e)))?;
+        let text = res.text().await.map_err(transport)?;
         if (200..300).contains(&status) {
-            return serde_json::from_str(&text)
-                .map_err(|e| BankIdError::Unexpected { status, body: format!("unreadable answer: {e}") });
+            return serde_json::from_str(&text).map_err(|e| unreadable(status, &e));
         }
+        // An answer that is not BankID's error (a proxy's page, say) is not kept.
         let err: ErrorResponse = serde_json::from_str(&text)
-            .unwrap_or(ErrorResponse { error_code: String::new(), details: text.chars().take(200).collect() });
+            .unwrap_or(ErrorResponse { error_code: String::new(), details: "(not an RP API error)".into() });
         Err(BankIdError::from_code(status, &err.error_code, &err.details))
     }
 }
 
-/// reqwest's error with its causes, for the log.
+/// A request that got no answer, for the log: reqwest's error with its causes, without the URL
+/// (a broker's carries the order id).
+pub fn transport(e: reqwest::Error) -> BankIdError {
+    BankIdError::Transport(error_chain(&e.without_url()))
+}
+
+/// An answer that does not parse, for the log: the kind of error and where, never serde's own
+/// text, which quotes the value it choked on (the answer may hold the personal number).
+pub fn unreadable(status: u16, e: &serde_json::Error) -> BankIdError {
+    BankIdError::Unexpected {
+        status,
+        body: format!("unreadable answer: {:?} error at line {}, column {}", e.classify(), e.line(), e.column()),
+    }
+}
+
+/// An error with its causes, for the log.
 pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut text = e.to_string();
     let mut source = e.source();
@@ -214,5 +223,24 @@ impl BankId for RpClient {
     async fn cancel(&self, order_ref: &str) -> Result<(), BankIdError> {
         let _: serde_json::Value = self.post("cancel", &OrderRefRequest { order_ref: order_ref.into() }).await?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_unreadable_answer_is_logged_without_what_it_held() {
+        #[derive(Debug, serde::Deserialize)]
+        #[allow(dead_code)]
+        struct Answer {
+            status: String,
+        }
+        let e = serde_json::from_str::<Answer>(r#"{"status": 199001011239}"#).unwrap_err();
+        assert!(e.to_string().contains("199001011239"), "serde quotes the value: {e}");
+        let logged = unreadable(200, &e).to_string();
+        assert!(!logged.contains("199001011239"), "{logged}");
+        assert!(logged.contains("line 1"), "{logged}");
     }
 }

@@ -76,8 +76,9 @@ impl SmsGateway for Metered {
 /// A new connection for each request: texts are few, and a kept connection that the gateway
 /// closes as it idles (a short keep-alive) failed the next send with "connection closed before
 /// message completed", which a text, not idempotent, cannot simply be sent again after.
-fn http(timeout: Duration) -> reqwest::Client {
-    reqwest::Client::builder().timeout(timeout).pool_max_idle_per_host(0).build().expect("a plain HTTP client builds")
+/// Fails only when its TLS cannot be set up (a start-up error).
+pub fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder().timeout(timeout).pool_max_idle_per_host(0).build()
 }
 
 async fn answer(res: Result<reqwest::Response, reqwest::Error>) -> Result<serde_json::Value, GatewayError> {
@@ -91,7 +92,10 @@ async fn answer(res: Result<reqwest::Response, reqwest::Error>) -> Result<serde_
     let status = res.status().as_u16();
     match status {
         200..=299 => {
-            let body = res.text().await.map_err(|e| GatewayError::Transport(e.to_string()))?;
+            let body = res
+                .text()
+                .await
+                .map_err(|e| GatewayError::Transport(crate::identity::bankid::error_text(&e.without_url())))?;
             Ok(serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
         }
         500..=599 => Err(GatewayError::Server { status }),
@@ -109,14 +113,8 @@ pub struct Elks46 {
 }
 
 impl Elks46 {
-    pub fn new(url: &str, username: &str, password: SecretString, from: &str, timeout: Duration) -> Self {
-        Self {
-            http: http(timeout),
-            url: url.trim_end_matches('/').into(),
-            username: username.into(),
-            password,
-            from: from.into(),
-        }
+    pub fn new(url: &str, username: &str, password: SecretString, from: &str, http: reqwest::Client) -> Self {
+        Self { http, url: url.trim_end_matches('/').into(), username: username.into(), password, from: from.into() }
     }
 }
 
@@ -147,9 +145,9 @@ pub struct Twilio {
 }
 
 impl Twilio {
-    pub fn new(url: &str, account_sid: &str, auth_token: SecretString, from: &str, timeout: Duration) -> Self {
+    pub fn new(url: &str, account_sid: &str, auth_token: SecretString, from: &str, http: reqwest::Client) -> Self {
         Self {
-            http: http(timeout),
+            http,
             url: url.trim_end_matches('/').into(),
             account_sid: account_sid.into(),
             auth_token,
@@ -184,8 +182,8 @@ pub struct Webhook {
 }
 
 impl Webhook {
-    pub fn new(url: &str, token: Option<SecretString>, from: &str, timeout: Duration) -> Self {
-        Self { http: http(timeout), url: url.into(), token, from: from.into() }
+    pub fn new(url: &str, token: Option<SecretString>, from: &str, http: reqwest::Client) -> Self {
+        Self { http, url: url.into(), token, from: from.into() }
     }
 }
 

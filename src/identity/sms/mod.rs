@@ -12,6 +12,6 @@ pub use budget::Sender;
 pub use challenge::{ChallengeState, SmsLimits, SmsOutcome, SmsPurpose, SmsStart, SmsView};
 pub use code::{CodeHasher, OneTimeCode};
 pub use flow::SmsFlows;
-pub use gateway::{Elks46, GatewayError, Metered, SmsGateway, Twilio, Webhook, with_retries};
+pub use gateway::{Elks46, GatewayError, Metered, SmsGateway, Twilio, Webhook, http_client, with_retries};
 pub use number::{COUNTRIES, PhoneNumber, PhoneNumberError};
 pub use queue::{Queued, SmsQueue};
