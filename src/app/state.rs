@@ -45,7 +45,9 @@ pub(super) fn build_state(
         }
     };
     let forward = crate::audit::Forwarder::new(&settings.audit).map_err(|e| StartupError::Config(e.to_string()))?;
-    let auditor = Auditor::new(store.clone(), clock.clone()).forwarding(forward);
+    let auditor = Auditor::new(store.clone(), clock.clone())
+        .forwarding(forward)
+        .tagging(crate::audit::NameTags::from_secret(&csrf_key));
     let time = crate::clock::LocalTime::new(&settings.portal.time_zone)
         .map_err(|e| StartupError::Config(format!("portal.time_zone: {e}")))?;
     let outbox = Outbox::new(store.clone(), clock.clone(), &settings.portal.name, &settings.portal.service_desk)
@@ -98,7 +100,7 @@ pub(super) fn build_state(
     let sessions = Sessions::new(
         store.clone(),
         clock.clone(),
-        random,
+        random.clone(),
         settings.session.idle_timeout_minutes,
         settings.session.absolute_lifetime_minutes,
     )
@@ -152,6 +154,7 @@ pub(super) fn build_state(
         secure_cookies: true,
         cookies: web::CookieNames::for_public_url(settings.uses_tls()),
         csrf: web::CsrfKey::new(csrf_key),
+        random: random.clone(),
         assets: StaticAssets::new(),
         trusted_proxies,
         sessions,

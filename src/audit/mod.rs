@@ -4,8 +4,10 @@ use std::sync::Arc;
 
 mod detail;
 mod forward;
+mod names;
 pub use detail::{Detail, render as render_detail, render_in as render_detail_in};
 pub use forward::{ForwardError, Forwarder};
+pub use names::NameTags;
 
 use crate::clock::Clock;
 use crate::storage::{AuditRecord, Storage, StorageError};
@@ -116,8 +118,10 @@ impl EventKind {
 pub struct AuditEvent {
     pub kind: EventKind,
     pub outcome: Outcome,
-    /// The name as typed (or the account name once known).
+    /// The account name (or, for a name that matches no account, its tag: see [`NameTags`]).
     pub username: Option<String>,
+    /// A name as typed that matches no account (or is not known yet): recorded as its tag.
+    pub typed: Option<String>,
     /// The directory objectGUID, once known.
     pub user_id: Option<String>,
     pub detail: Option<String>,
@@ -125,10 +129,15 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     pub fn new(kind: EventKind, outcome: Outcome) -> Self {
-        Self { kind, outcome, username: None, user_id: None, detail: None }
+        Self { kind, outcome, username: None, typed: None, user_id: None, detail: None }
     }
     pub fn username(mut self, name: impl Into<String>) -> Self {
         self.username = Some(name.into());
+        self
+    }
+    /// The name typed, for an event about no known account: the trail gets its tag.
+    pub fn typed(mut self, name: &str) -> Self {
+        self.typed = Some(name.to_string());
         self
     }
     pub fn user_id(mut self, id: impl Into<String>) -> Self {
@@ -150,11 +159,25 @@ pub struct Auditor {
     store: Arc<dyn Storage>,
     clock: Arc<dyn Clock>,
     forward: Option<Arc<Forwarder>>,
+    tags: NameTags,
 }
 
 impl Auditor {
+    /// An auditor whose name tags last as long as it does (a random key); the portal gives
+    /// its own with [`Self::tagging`].
     pub fn new(store: Arc<dyn Storage>, clock: Arc<dyn Clock>) -> Self {
-        Self { store, clock, forward: None }
+        let key: [u8; 32] = rand::random();
+        Self { store, clock, forward: None, tags: NameTags::from_secret(&key) }
+    }
+
+    /// Tags names that match no account with `tags`.
+    pub fn tagging(self, tags: NameTags) -> Self {
+        Self { tags, ..self }
+    }
+
+    /// The tag a name typed is recorded under (also the key of its limits).
+    pub fn tag(&self, typed: &str) -> String {
+        self.tags.tag(typed)
     }
 
     /// Also sends each event, once written, to `forward` (syslog, a JSON-lines file).
@@ -166,10 +189,11 @@ impl Auditor {
     /// be reported as done.
     pub async fn record(&self, meta: &RequestMeta, event: AuditEvent) -> Result<(), StorageError> {
         // Whatever a client typed, one entry stays small (a 10,000-character username is cut).
-        let username = event.username.map(|u| truncate(&u, MAX_NAME));
+        let username =
+            event.username.map(|u| truncate(&u, MAX_NAME)).or_else(|| event.typed.as_deref().map(|t| self.tag(t)));
         let user_id = event.user_id.map(|u| truncate(&u, MAX_NAME));
         let detail = event.detail.map(|d| truncate(&d, MAX_DETAIL));
-        let event = AuditEvent { username, user_id, detail, ..event };
+        let event = AuditEvent { username, user_id, detail, typed: None, ..event };
         tracing::info!(
             target: "audit",
             event = event.kind.id(),

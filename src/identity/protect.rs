@@ -42,8 +42,28 @@ impl DataKey {
         Ok(Self { cipher: Aes256Gcm::new(&enc.into()), lookup })
     }
 
+    /// A key of its own for `purpose`, derived from another secret (of any length).
+    pub fn derived(secret: &[u8], purpose: &[u8]) -> Self {
+        let hk = Hkdf::<Sha256>::new(Some(purpose), secret);
+        let mut enc = [0u8; 32];
+        let mut lookup = vec![0u8; 32];
+        hk.expand(b"encryption", &mut enc).expect("32 bytes are a valid HKDF length");
+        hk.expand(b"lookup", &mut lookup).expect("32 bytes are a valid HKDF length");
+        Self { cipher: Aes256Gcm::new(&enc.into()), lookup }
+    }
+
     /// `base64(nonce || ciphertext)`, a fresh random nonce each time.
     pub fn encrypt(&self, plain: &str, random: &dyn Random) -> String {
+        B64.encode(self.seal(plain, random))
+    }
+
+    pub fn decrypt(&self, stored: &str) -> Result<String, ProtectError> {
+        let bytes = B64.decode(stored).map_err(|_| ProtectError::Decrypt)?;
+        self.open(&bytes).ok_or(ProtectError::Decrypt)
+    }
+
+    /// `nonce || ciphertext`, a fresh random nonce each time.
+    pub fn seal(&self, plain: &str, random: &dyn Random) -> Vec<u8> {
         let mut nonce = [0u8; 12];
         random.fill(&mut nonce);
         let sealed = self
@@ -52,17 +72,17 @@ impl DataKey {
             .expect("AES-GCM encryption of a short text cannot fail");
         let mut out = nonce.to_vec();
         out.extend(sealed);
-        B64.encode(out)
+        out
     }
 
-    pub fn decrypt(&self, stored: &str) -> Result<String, ProtectError> {
-        let bytes = B64.decode(stored).map_err(|_| ProtectError::Decrypt)?;
+    /// What [`Self::seal`] sealed with this key; None for anything else.
+    pub fn open(&self, bytes: &[u8]) -> Option<String> {
         if bytes.len() < 12 {
-            return Err(ProtectError::Decrypt);
+            return None;
         }
         let (nonce, sealed) = bytes.split_at(12);
-        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), sealed).map_err(|_| ProtectError::Decrypt)?;
-        String::from_utf8(plain).map_err(|_| ProtectError::Decrypt)
+        let plain = self.cipher.decrypt(Nonce::from_slice(nonce), sealed).ok()?;
+        String::from_utf8(plain).ok()
     }
 
     /// A keyed hash: equal inputs give equal hashes, and nothing else can be learnt from it.

@@ -125,13 +125,12 @@ impl LoginService {
     /// The try is counted first and decided after (so that a burst of parallel tries can never all
     /// slip under the limit); unknown names count and read exactly like wrong passwords.
     async fn admit(&self, typed: &str, meta: &RequestMeta) -> Result<Admit, LoginError> {
-        let audit_name: String = typed.trim().chars().take(256).collect();
         let ip_limit = Limit { max_failures: self.max_per_ip, window_seconds: self.window_seconds };
         let ip_key = crate::throttle::address_key(&meta.source_ip);
         let ip = match self.throttle.reserve(IP_SCOPE, &ip_key, ip_limit).await? {
             Reserve::Granted(attempt) => attempt,
             Reserve::Blocked { wait } => {
-                self.audit(meta, Outcome::Blocked, &audit_name, None, Detail::new("throttled_address")).await?;
+                self.audit_typed(meta, Outcome::Blocked, typed, Detail::new("throttled_address")).await?;
                 return Ok(Admit::Stop(throttled(wait)));
             }
         };
@@ -141,11 +140,12 @@ impl LoginService {
             Ok(name) => self.directory.find_user(name).await?,
             Err(_) => None,
         };
-        // Unknown names are throttled like real ones, so the limit reveals nothing.
+        // Unknown names are throttled like real ones, so the limit reveals nothing; they are
+        // counted under their tag, never as typed (it may be a password).
         let user_key = match (&user, &name) {
             (Some(u), _) => format!("id:{}", u.id),
-            (None, Ok(n)) => format!("name:{}", n.key()),
-            (None, Err(_)) => format!("name:{}", audit_name.to_lowercase()),
+            (None, Ok(n)) => format!("name:{}", self.auditor.tag(&n.key())),
+            (None, Err(_)) => format!("name:{}", self.auditor.tag(typed)),
         };
         let policy = match &user {
             Some(user) => self.directory.policy_of(user).await.ok(),
@@ -159,15 +159,18 @@ impl LoginService {
             Reserve::Blocked { wait } => {
                 // Nothing was tried: the address's count is taken back.
                 self.throttle.release(ip).await?;
-                let id = user.as_ref().map(|u| u.id.as_str());
-                self.audit(meta, Outcome::Blocked, &audit_name, id, Detail::new("throttled_user")).await?;
+                let detail = Detail::new("throttled_user");
+                match &user {
+                    Some(u) => self.audit(meta, Outcome::Blocked, &u.account_name, Some(&u.id), detail).await?,
+                    None => self.audit_typed(meta, Outcome::Blocked, typed, detail).await?,
+                }
                 return Ok(Admit::Stop(throttled(wait)));
             }
         };
 
         let Some(user) = user else {
             let why = if name.is_err() { "not_an_account_name" } else { "no_such_user" };
-            self.audit(meta, Outcome::Failure, &audit_name, None, Detail::new(why)).await?;
+            self.audit_typed(meta, Outcome::Failure, typed, Detail::new(why)).await?;
             return Ok(Admit::Stop(LoginOutcome::Refused(counted.wrong())));
         };
         Ok(Admit::Go { user, user_key, counted, policy: policy.map(Box::new) })
@@ -473,6 +476,18 @@ impl LoginService {
             event = event.user_id(id);
         }
         self.auditor.record(meta, event).await
+    }
+
+    /// An entry about a name typed that matches no account (or before it is looked up): the
+    /// trail gets its tag, never the text (it may be a password).
+    async fn audit_typed(
+        &self,
+        meta: &RequestMeta,
+        outcome: Outcome,
+        typed: &str,
+        detail: Detail,
+    ) -> Result<(), StorageError> {
+        self.auditor.record(meta, AuditEvent::new(EventKind::Login, outcome).typed(typed).detail(detail)).await
     }
 }
 

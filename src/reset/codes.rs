@@ -41,11 +41,6 @@ pub enum CodeChecked {
     TooMany,
 }
 
-/// The key a flow's mobile codes are bound and counted under: the user, or the typed name.
-pub fn key(view: &ResetView) -> String {
-    view.user_id.clone().unwrap_or_else(|| format!("name:{}", view.typed_name.to_lowercase()))
-}
-
 /// Sends a code for the flow (at most one a minute, real or decoy alike). `text`: the message,
 /// in the user's language, with the code's place in it.
 pub async fn send(
@@ -56,7 +51,7 @@ pub async fn send(
     text: &str,
     meta: &RequestMeta,
 ) -> Result<CodeSent, StorageError> {
-    let key = key(view);
+    let key = reset.code_key(view);
     if let Some(previous) = &view.sms_challenge
         && let Some(wait) = sms.view(previous, binding, &key).await?.map(|p| p.resend_in).filter(|w| *w > 0)
     {
@@ -70,11 +65,12 @@ pub async fn send(
     // service desk's; the code is queued, so a real send answers like a decoy.
     let target = match view.typed_name.trim() {
         "" => key.clone(),
-        typed => format!("name:{}", typed.to_lowercase()),
+        typed => format!("name:{}", reset.tag(typed)),
     };
     let sender = Sender::Anonymous { flow: &view.id, target: &target };
     let start = if enrolled {
-        let user = FlowUser { user_id: &key, account_name: &view.typed_name };
+        let name = reset.code_name(view);
+        let user = FlowUser { user_id: &key, account_name: &name };
         sms.start_verify(binding, user, text, meta, sender).await?
     } else {
         // Bound like a real challenge (to the flow's key), counted like a real send.
@@ -101,8 +97,8 @@ pub async fn check(
     meta: &RequestMeta,
 ) -> Result<Option<CodeChecked>, StorageError> {
     let Some(challenge) = view.sms_challenge.as_deref() else { return Ok(None) };
-    let key = key(view);
-    let user = FlowUser { user_id: &key, account_name: &view.typed_name };
+    let (key, name) = (reset.code_key(view), reset.code_name(view));
+    let user = FlowUser { user_id: &key, account_name: &name };
     let failure = match sms.check(challenge, binding, user, code, meta).await? {
         Some(SmsOutcome::Verified) if view.user_id.is_some() => {
             reset.verified(view, ServiceKind::Sms, meta).await?;

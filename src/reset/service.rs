@@ -152,6 +152,27 @@ impl ResetService {
         Ok(id)
     }
 
+    /// The key a flow's mobile codes are bound and counted under: the user, or the typed name's
+    /// tag (the same for each way of typing one name, and never the text, which may be a
+    /// password).
+    pub fn code_key(&self, view: &ResetView) -> String {
+        view.user_id.clone().unwrap_or_else(|| format!("name:{}", self.auditor.tag(&view.typed_name)))
+    }
+
+    /// The tag of a typed name (see [`crate::audit::NameTags`]).
+    pub fn tag(&self, typed: &str) -> String {
+        self.auditor.tag(typed)
+    }
+
+    /// What mobile codes' audit entries name: the account name typed, or the tag of a name
+    /// that matches no account.
+    pub fn code_name(&self, view: &ResetView) -> String {
+        match view.user_id {
+            Some(_) => view.typed_name.clone(),
+            None => self.auditor.tag(&view.typed_name),
+        }
+    }
+
     /// Starts a flow for a typed name. The same happens whether or not the name matches anyone.
     pub async fn start(&self, typed: &str, binding: &str, meta: &RequestMeta) -> Result<String, ResetError> {
         let user = match Username::parse(typed, &self.netbios) {
@@ -159,10 +180,11 @@ impl ResetService {
             Err(_) => None,
         };
         let id = self.create(binding, typed.trim(), user.as_ref().map(|u| u.id.clone()), "").await?;
-        let mut event = AuditEvent::new(EventKind::ResetStart, Outcome::Success).username(typed.trim());
-        event = match &user {
-            Some(u) => event.user_id(&u.id).detail(Detail::new("by_username")),
-            None => event.detail(Detail::new("by_unknown_username")),
+        let event = AuditEvent::new(EventKind::ResetStart, Outcome::Success);
+        let event = match &user {
+            Some(u) => event.about(u).detail(Detail::new("by_username")),
+            // Its tag, never the text: it may be a password.
+            None => event.typed(typed).detail(Detail::new("by_unknown_username")),
         };
         self.auditor.record(meta, event).await?;
         Ok(id)

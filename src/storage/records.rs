@@ -161,6 +161,9 @@ pub struct MailRecord {
 pub struct AuditFilter {
     /// Part of the username, or an exact user id.
     pub user: Option<String>,
+    /// The tag of `user` as a name typed (see [`crate::audit::NameTags`]): entries about a
+    /// name that matches no account hold it in place of the name.
+    pub user_tag: Option<String>,
     pub user_id: Option<String>,
     pub event: Option<String>,
     pub outcome: Option<String>,

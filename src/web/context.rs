@@ -32,6 +32,7 @@ pub struct AppState {
     pub change: crate::change::ChangeService,
     pub auditor: Auditor,
     pub csrf: CsrfKey,
+    pub random: Arc<dyn crate::clock::Random>,
     pub assets: StaticAssets,
     pub services: Vec<Service>,
     pub star_rule: StarRule,

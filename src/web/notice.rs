@@ -84,7 +84,7 @@ impl Notice {
     }
 
     /// A value typed into the form, shown in it again (the name typed). Cut to MAX_VALUE
-    /// characters: it travels in the address, and a proxy may refuse a long one.
+    /// characters: it travels in the address (sealed), and a proxy may refuse a long one.
     pub fn field(mut self, name: &str, value: impl ToString) -> Notice {
         self.fields.push((name.to_string(), capped(value.to_string())));
         self
@@ -152,7 +152,7 @@ impl Page {
     /// A 303 to `to` (a path on this site, with or without a query) that shows `notice` there; the
     /// signature covers the path, not the query.
     pub fn redirect_with(&self, to: &str, notice: &Notice) -> HttpResponse {
-        let payload = notice.encode();
+        let payload = self.state.csrf.seal(&notice.encode(), self.state.random.as_ref());
         let seed = self.binding();
         let path = to.split('?').next().unwrap_or(to);
         let receipt = self.state.csrf.receipt(seed, &signed(path, &payload), self.state.clock.now());
@@ -170,7 +170,7 @@ impl Page {
         let seed = self.csrf_seed.as_deref().filter(|s| !s.is_empty())?;
         let now = self.state.clock.now();
         let genuine = self.state.csrf.verify_receipt(seed, &signed(&self.path, payload), receipt, now, NOTICE_SECONDS);
-        if genuine { Notice::decode(payload) } else { None }
+        if genuine { Notice::decode(&self.state.csrf.open(payload)?) } else { None }
     }
 
     /// The message as (text, CSS class), for views that take it so.

@@ -194,11 +194,14 @@ async fn an_attackers_session_ends_with_the_victims_reset() {
 fn normalised(html: &str, typed: &str) -> String {
     let csrf = csrf_in(html);
     let mut out = html.replace(&csrf, "CSRF").replace(typed, "NAME");
-    let mut from = 0;
-    while let Some(at) = out[from..].find("sig=").map(|n| from + n + "sig=".len()) {
-        let end = out[at..].find(['"', '&']).map_or(out.len(), |n| at + n);
-        out.replace_range(at..end, "SIG");
-        from = at;
+    // The note (sealed, with a fresh nonce each time) and its signature differ in every answer.
+    for (name, value) in [("note=", "NOTE"), ("sig=", "SIG")] {
+        let mut from = 0;
+        while let Some(at) = out[from..].find(name).map(|n| from + n + name.len()) {
+            let end = out[at..].find(['"', '&']).map_or(out.len(), |n| at + n);
+            out.replace_range(at..end, value);
+            from = at;
+        }
     }
     out
 }
