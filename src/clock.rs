@@ -67,6 +67,11 @@ impl Random for OsRandom {
     }
 }
 
+/// A time zone the bundled IANA database does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("\"{0}\" is not an IANA time zone (such as Europe/Stockholm)")]
+pub struct UnknownTimeZone(pub String);
+
 /// Times for people, in the portal's time zone (`portal.time_zone`, Europe/Stockholm by default),
 /// with the zone's abbreviation: `2026-12-07 10:00 CET`. Audit exports and logs stay in UTC.
 #[derive(Debug, Clone)]
@@ -74,8 +79,8 @@ pub struct LocalTime(jiff::tz::TimeZone);
 
 impl LocalTime {
     /// The IANA zone `name` (the bundled database, so that no system files are needed).
-    pub fn new(name: &str) -> Result<Self, String> {
-        jiff::tz::TimeZone::get(name).map(Self).map_err(|e| e.to_string())
+    pub fn new(name: &str) -> Result<Self, UnknownTimeZone> {
+        jiff::tz::TimeZone::get(name).map(Self).map_err(|_| UnknownTimeZone(name.to_string()))
     }
 
     pub fn utc() -> Self {

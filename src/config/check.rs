@@ -99,10 +99,7 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
         bad("database.password_file", "is only for PostgreSQL; SQLite has no password".into());
     }
     if let Err(e) = crate::clock::LocalTime::new(&s.portal.time_zone) {
-        bad(
-            "portal.time_zone",
-            format!("\"{}\" is not a time zone such as Europe/Stockholm ({e})", s.portal.time_zone),
-        );
+        bad("portal.time_zone", e.to_string());
     }
     let e = &s.expiry;
     if e.enabled && (e.days_before.is_empty() || e.days_before.iter().any(|d| *d == 0 || *d > 365)) {

@@ -61,7 +61,7 @@ pub enum EnrolMode {
 }
 
 /// A BankID order in progress.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct BankIdFlowRecord {
     pub id: String,
     pub purpose: String,
@@ -82,6 +82,21 @@ pub struct BankIdFlowRecord {
     /// The flow this order belongs to (a password reset), if any.
     pub context: Option<String>,
 }
+
+debug_showing!(BankIdFlowRecord {
+    id,
+    purpose,
+    user_id,
+    order_ref,
+    mode,
+    state,
+    hint_code,
+    started_at,
+    last_collect_at,
+    finished_at,
+    result_user_id,
+    context
+});
 
 /// The BankID bound to a user.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]

@@ -234,13 +234,14 @@ pub struct FrameCache {
 }
 
 /// What the frames of a pending order are drawn from.
-#[derive(Debug)]
 pub struct PendingOrder {
     pub binding_hash: String,
     pub started_at: i64,
     pub qr_start_token: String,
     pub qr_start_secret: String,
 }
+
+debug_showing!(PendingOrder { started_at });
 
 #[derive(Clone)]
 struct FrameWeight;

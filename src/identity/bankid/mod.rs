@@ -24,7 +24,7 @@ pub use rp::{RpClient, SetupError, error_chain as error_text};
 use async_trait::async_trait;
 
 /// An order to start.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct AuthOrder {
     pub end_user_ip: String,
     /// Only this person's BankID may complete the order (12 digits).
@@ -36,7 +36,7 @@ pub struct AuthOrder {
 }
 
 /// A phone order: the user is on the phone with the service desk.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct PhoneOrder {
     pub personal_number: String,
     /// `RP` when the service desk called the user, `user` when the user called.
@@ -45,7 +45,7 @@ pub struct PhoneOrder {
 }
 
 /// A started order. `qr_start_secret` never leaves the server.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct OrderStart {
     pub order_ref: String,
     pub auto_start_token: String,
@@ -54,7 +54,7 @@ pub struct OrderStart {
 }
 
 /// Who completed an order.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct CompletedUser {
     pub personal_number: String,
     pub name: String,
@@ -65,6 +65,11 @@ pub struct CompletedUser {
     /// The address BankID saw the app at.
     pub device_ip: Option<String>,
 }
+
+debug_showing!(AuthOrder { end_user_ip, user_visible_data, web });
+debug_showing!(PhoneOrder { call_initiator_rp, user_visible_data });
+debug_showing!(OrderStart { order_ref });
+debug_showing!(CompletedUser { risk, device_ip });
 
 /// BankID's risk indication for an order (`returnRisk`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, serde::Deserialize)]
@@ -109,6 +114,29 @@ pub fn markdown_escape(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn debug_shows_no_personal_number_token_or_secret() {
+        let user = super::CompletedUser {
+            personal_number: "199001011239".into(),
+            name: "Anna Svensson".into(),
+            given_name: "Anna".into(),
+            surname: "Svensson".into(),
+            risk: None,
+            device_ip: Some("192.0.2.1".into()),
+        };
+        let start = super::OrderStart {
+            order_ref: "ref".into(),
+            auto_start_token: "auto-start-token".into(),
+            qr_start_token: "qr-start-token".into(),
+            qr_start_secret: "qr-start-secret".into(),
+        };
+        let printed = format!("{user:?} {start:?}");
+        for hidden in ["199001011239", "Svensson", "token", "secret"] {
+            assert!(!printed.contains(hidden), "{hidden} in {printed}");
+        }
+        assert!(printed.contains("192.0.2.1") && printed.contains("ref") && printed.contains(".."), "{printed}");
+    }
+
     #[test]
     fn markdown_markup_in_names_is_escaped() {
         assert_eq!(super::markdown_escape("EXAMPLE\\anna"), "EXAMPLE\\\\anna");

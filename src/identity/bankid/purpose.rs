@@ -55,7 +55,7 @@ pub enum FlowState {
 }
 
 /// What the page shows about a flow.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct FlowView {
     pub id: String,
     pub purpose: FlowPurpose,
@@ -71,6 +71,8 @@ pub struct FlowView {
     /// When the order ended (completed, failed or cancelled).
     pub finished_at: Option<crate::clock::Timestamp>,
 }
+
+debug_showing!(FlowView { id, purpose, state, message_key, qr, user_id, context, finished_at });
 
 pub(super) fn done_key(purpose: FlowPurpose) -> &'static str {
     match purpose {

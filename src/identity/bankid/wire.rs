@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Default, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct Requirement {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -10,6 +10,8 @@ pub struct Requirement {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pin_code: Option<bool>,
 }
+
+debug_showing!(Requirement { pin_code });
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -42,7 +44,7 @@ pub struct WebDevice {
     pub user_agent: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct AuthResponse {
     pub order_ref: String,
@@ -51,7 +53,9 @@ pub struct AuthResponse {
     pub qr_start_secret: String,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+debug_showing!(AuthResponse { order_ref });
+
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct PhoneAuthRequest {
     pub personal_number: String,
@@ -63,6 +67,8 @@ pub struct PhoneAuthRequest {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub user_visible_data_format: Option<String>,
 }
+
+debug_showing!(PhoneAuthRequest { call_initiator, requirement });
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
@@ -104,7 +110,7 @@ pub struct CompletionData {
     pub risk: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct CompletionUser {
     pub personal_number: String,
@@ -112,6 +118,8 @@ pub struct CompletionUser {
     pub given_name: String,
     pub surname: String,
 }
+
+debug_showing!(CompletionUser {});
 
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
