@@ -114,7 +114,7 @@ impl EventKind {
 }
 
 /// One event to record.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AuditEvent {
     pub kind: EventKind,
     pub outcome: Outcome,
@@ -126,6 +126,9 @@ pub struct AuditEvent {
     pub user_id: Option<String>,
     pub detail: Option<String>,
 }
+
+// What was typed may be a password.
+debug_showing!(AuditEvent { kind, outcome, username, user_id, detail });
 
 impl AuditEvent {
     pub fn new(kind: EventKind, outcome: Outcome) -> Self {

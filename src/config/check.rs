@@ -413,6 +413,15 @@ fn check_mail_and_reset(s: &Settings, bad: &mut impl FnMut(&str, String)) {
 pub fn warnings(s: &Settings) -> Vec<ConfigProblem> {
     let mut out = Vec::new();
     let mut warn = |key: &str, message: &str| out.push(ConfigProblem::new(key, message.to_string()));
+    let data_key = s.security.data_key.is_some() || s.security.data_key_file.is_some();
+    if s.session.secret.is_none() && s.session.secret_file.is_none() && !data_key {
+        warn(
+            "session.secret",
+            "not set (nor security.data_key): a random key is made at each start, so sessions end and \
+             the tags that stand for names typed in the audit trail and the limits change when the portal \
+             restarts",
+        );
+    }
     if enabled(&s.services.bankid).is_some() && s.bankid.as_ref().is_some_and(|b| b.personal_number_attribute.is_none())
     {
         warn(

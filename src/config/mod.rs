@@ -121,17 +121,34 @@ impl DatabaseSettings {
         resolve_secret("database.password", &None, &self.password_file)
     }
 
-    /// The URL as it may be shown or logged: a password in it is replaced by `***`.
+    /// The URL as it may be shown or logged: a password in it (user info or a `password` /
+    /// `sslpassword` parameter) is replaced by `***`; one that cannot be read is not shown if it
+    /// may hold one.
     pub fn display_url(&self) -> String {
-        match url::Url::parse(&self.url) {
-            Ok(mut url) if url.password().is_some() => {
-                let _ = url.set_password(Some("***"));
-                url.to_string()
-            }
-            Ok(_) => self.url.clone(),
-            Err(_) if self.url.contains('@') => "(a URL that cannot be read, not shown: it may hold a password)".into(),
-            Err(_) => self.url.clone(),
+        let Ok(mut url) = url::Url::parse(&self.url) else {
+            return if self.url.contains('@') || self.url.to_lowercase().contains("password") {
+                "(a URL that cannot be read, not shown: it may hold a password)".into()
+            } else {
+                self.url.clone()
+            };
+        };
+        let secret = |k: &str| k.eq_ignore_ascii_case("password") || k.eq_ignore_ascii_case("sslpassword");
+        let mut changed = false;
+        if url.password().is_some() {
+            let _ = url.set_password(Some("***"));
+            changed = true;
         }
+        let pairs: Vec<(String, String)> = url.query_pairs().map(|(k, v)| (k.into_owned(), v.into_owned())).collect();
+        if pairs.iter().any(|(k, _)| secret(k)) {
+            let mut query = url.query_pairs_mut();
+            query.clear();
+            for (k, v) in &pairs {
+                query.append_pair(k, if secret(k) { "***" } else { v });
+            }
+            drop(query);
+            changed = true;
+        }
+        if changed { url.to_string() } else { self.url.clone() }
     }
 
     /// Whether the database is on this machine (as a PostgreSQL URL names its host).

@@ -228,8 +228,14 @@ fn a_database_password_belongs_in_a_file_and_is_never_shown() {
     assert_eq!(d.display_url(), "postgres://u:***@h/db");
     let typo = DatabaseSettings { url: "postgress://u:pw@h/db".into(), ..d.clone() };
     assert_eq!(typo.display_url(), "postgress://u:***@h/db", "a scheme we do not know");
-    let unreadable = DatabaseSettings { url: "postgres://u:pw@h:port/db".into(), ..d };
-    assert!(!unreadable.display_url().contains("pw"), "{}", unreadable.display_url());
+    let in_query = DatabaseSettings { url: "postgres://u@h/db?sslmode=require&password=pw".into(), ..d.clone() };
+    assert_eq!(in_query.display_url(), "postgres://u@h/db?sslmode=require&password=***");
+    for url in ["postgres://u:pw@h:port/db", "host=h password=pw"] {
+        let unreadable = DatabaseSettings { url: url.into(), ..d.clone() };
+        assert!(!unreadable.display_url().contains("pw"), "{}", unreadable.display_url());
+    }
+    let plain = DatabaseSettings { url: "sqlite:///var/lib/stjarna/stjarna.db".into(), ..d };
+    assert_eq!(plain.display_url(), "sqlite:///var/lib/stjarna/stjarna.db", "nothing to hide");
 }
 
 #[test]

@@ -65,7 +65,7 @@ pub async fn send(
     // service desk's; the code is queued, so a real send answers like a decoy.
     let target = match view.typed_name.trim() {
         "" => key.clone(),
-        typed => format!("name:{}", reset.tag(typed)),
+        _ => format!("name:{}", reset.typed_tag(view)),
     };
     let sender = Sender::Anonymous { flow: &view.id, target: &target };
     let start = if enrolled {

@@ -152,25 +152,25 @@ impl ResetService {
         Ok(id)
     }
 
-    /// The key a flow's mobile codes are bound and counted under: the user, or the typed name's
-    /// tag (the same for each way of typing one name, and never the text, which may be a
-    /// password).
+    /// The key a flow's mobile codes are bound and counted under: the user, or the tag of the
+    /// name typed (the same for each way of typing one name; the text itself is never kept).
     pub fn code_key(&self, view: &ResetView) -> String {
-        view.user_id.clone().unwrap_or_else(|| format!("name:{}", self.auditor.tag(&view.typed_name)))
+        view.user_id.clone().unwrap_or_else(|| format!("name:{}", view.typed_name))
     }
 
-    /// The tag of a typed name (see [`crate::audit::NameTags`]).
-    pub fn tag(&self, typed: &str) -> String {
-        self.auditor.tag(typed)
+    /// The tag of the name the flow was started with, whether or not it matches an account:
+    /// what the budget per name typed counts under.
+    pub fn typed_tag(&self, view: &ResetView) -> String {
+        match view.user_id {
+            Some(_) => self.auditor.tag(&view.typed_name),
+            None => view.typed_name.clone(),
+        }
     }
 
     /// What mobile codes' audit entries name: the account name typed, or the tag of a name
-    /// that matches no account.
+    /// that matches no account (as a flow keeps it).
     pub fn code_name(&self, view: &ResetView) -> String {
-        match view.user_id {
-            Some(_) => view.typed_name.clone(),
-            None => self.auditor.tag(&view.typed_name),
-        }
+        view.typed_name.clone()
     }
 
     /// Starts a flow for a typed name. The same happens whether or not the name matches anyone.
@@ -179,7 +179,12 @@ impl ResetService {
             Ok(name) => self.directory.find_user(&name).await?,
             Err(_) => None,
         };
-        let id = self.create(binding, typed.trim(), user.as_ref().map(|u| u.id.clone()), "").await?;
+        // A name that matches no account is kept as its tag: it may be a password.
+        let kept = match &user {
+            Some(_) => typed.trim().to_string(),
+            None => self.auditor.tag(typed),
+        };
+        let id = self.create(binding, &kept, user.as_ref().map(|u| u.id.clone()), "").await?;
         let event = AuditEvent::new(EventKind::ResetStart, Outcome::Success);
         let event = match &user {
             Some(u) => event.about(u).detail(Detail::new("by_username")),

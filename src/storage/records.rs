@@ -110,7 +110,7 @@ pub struct BankIdEnrolmentRecord {
 }
 
 /// A mobile-code challenge.
-#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+#[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct SmsChallengeRecord {
     pub id: String,
     pub purpose: String,
@@ -125,6 +125,8 @@ pub struct SmsChallengeRecord {
     pub state: String,
     pub finished_at: Option<Timestamp>,
 }
+
+debug_showing!(SmsChallengeRecord { id, purpose, user_id, number_masked, attempts, sent_at, state, finished_at });
 
 /// The mobile number a user enrolled.
 #[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
@@ -176,9 +178,6 @@ pub struct MailRecord {
 pub struct AuditFilter {
     /// Part of the username, or an exact user id.
     pub user: Option<String>,
-    /// The tag of `user` as a name typed (see [`crate::audit::NameTags`]): entries about a
-    /// name that matches no account hold it in place of the name.
-    pub user_tag: Option<String>,
     pub user_id: Option<String>,
     pub event: Option<String>,
     pub outcome: Option<String>,

@@ -66,6 +66,9 @@ impl SimTest {
         let res = self.post_in(flow, "/bankid", &[]).await;
         let bankid = crate::sims::flow_id(&res);
         let order = self.app_scan(&self.scan_qr_frame(&bankid).await, identity).await.unwrap();
+        // Whatever name was typed (it may be a password), the phone shows none.
+        let shown = self.sim.state.order(&order).map(|o| o.visible_text);
+        assert!(shown.as_deref().is_some_and(|t| t.ends_with(": återställ ditt lösenord.")), "{shown:?}");
         self.app_press(&order, "approve").await;
         self.poll_message(&bankid).await;
     }

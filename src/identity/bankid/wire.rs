@@ -93,7 +93,7 @@ pub struct CollectResponse {
     pub completion_data: Option<CompletionData>,
 }
 
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]
 pub struct CompletionData {
     pub user: CompletionUser,
@@ -109,6 +109,9 @@ pub struct CompletionData {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub risk: Option<String>,
 }
+
+// The signature holds the personal number; the user shows itself without it.
+debug_showing!(CompletionData { user, device, bank_id_issue_date, risk });
 
 #[derive(Clone, Serialize, Deserialize, PartialEq, Eq)]
 #[serde(rename_all = "camelCase")]

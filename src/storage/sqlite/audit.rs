@@ -77,11 +77,8 @@ fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &AuditFilter) {
         q.push(" AND (username LIKE ")
             .push_bind(format!("%{user}%"))
             .push(" OR user_id = ")
-            .push_bind(user.to_string());
-        if let Some(tag) = &f.user_tag {
-            q.push(" OR username = ").push_bind(tag.clone());
-        }
-        q.push(")");
+            .push_bind(user.to_string())
+            .push(")");
     }
     if let Some(id) = &f.user_id {
         q.push(" AND user_id = ").push_bind(id.clone());

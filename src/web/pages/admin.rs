@@ -296,7 +296,6 @@ impl AuditQuery {
         };
         Ok(AuditFilter {
             user: some(&self.user),
-            user_tag: None,
             user_id: None,
             event: some(&self.event),
             outcome: some(&self.outcome),

@@ -39,8 +39,7 @@ pub fn visible_text(page: &Page, purpose: FlowPurpose, account: Option<&str>) ->
         (FlowPurpose::Enrol | FlowPurpose::Replace, _) => "bankid.visible.enrol",
         (FlowPurpose::Login, _) => "bankid.visible.login",
         (FlowPurpose::Verify, _) => "bankid.visible.verify",
-        (FlowPurpose::Reset | FlowPurpose::ResetStep, Some(_)) => "bankid.visible.reset",
-        (FlowPurpose::Reset | FlowPurpose::ResetStep, None) => "bankid.visible.reset_anonymous",
+        (FlowPurpose::Reset | FlowPurpose::ResetStep, _) => "bankid.visible.reset",
         (FlowPurpose::Caller, _) => "bankid.visible.caller",
     };
     let portal = markdown_escape(&page.state.settings.portal.name);

@@ -106,9 +106,9 @@ async fn bankid_step(page: &Page, view: Option<&ResetView>) -> Result<HttpRespon
             Some(v.id.as_str()),
         ),
     };
-    // The name the user typed (the same whether or not it matches anyone), or none.
-    let typed = view.map(|v| v.typed_name.as_str()).filter(|t| !t.is_empty());
-    let text = super::bankid::visible_text(page, purpose, typed);
+    // The same text whether or not a name was typed, or matches anyone: a name that matches
+    // no account may be a password, and is not sent to BankID or shown on a phone.
+    let text = super::bankid::visible_text(page, purpose, None);
     match flows.start(Start { purpose, user, required: None, context }, page.binding(), text, &page.meta).await {
         Ok(flow) => Ok(see_other(&format!("/bankid/{}", flow.id)).finish()),
         Err(FlowError::BankId(e)) => {
