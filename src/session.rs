@@ -343,8 +343,17 @@ impl Sessions {
         // copy of the old cookie (were the move to fail, nothing would be freshened).
         let Some(new) = self.moved(token).await? else { return Ok(None) };
         let (id_hash, now) = (hash(&new), self.clock.now());
-        self.store.session_reauthenticated(&id_hash, now, &roles.to_list()).await?;
-        self.store.session_password_renewed(&id_hash, password_set, now).await?;
+        let freshened = async {
+            self.store.session_reauthenticated(&id_hash, now, &roles.to_list()).await?;
+            self.store.session_password_renewed(&id_hash, password_set, now).await
+        };
+        // The old cookie is dead and the new one would not be sent: the session ends (None: the
+        // user logs in again), rather than living on with no cookie pointing at it.
+        if let Err(e) = freshened.await {
+            tracing::error!(error = %e, "re-authentication not recorded; the session ends");
+            self.store.delete_session(&id_hash).await?;
+            return Ok(None);
+        }
         Ok(Some(new))
     }
 

@@ -321,10 +321,9 @@ impl AdminService {
         meta: &RequestMeta,
     ) -> Result<bool, AdminError> {
         let Some(user) = self.directory.find_user_by_id(user_id).await? else { return Ok(false) };
-        // What proves the user is about to change: their portal sessions end first, so that a
-        // failure here leaves nothing half-done (and a second submit ends them again, harmlessly).
-        let ended = self.store.delete_user_sessions(user_id, None).await?;
-        let removed = self.store.revoke_enrolment(user_id, service.map(|s| s.id())).await?;
+        // What proves the user changes: the enrolment goes and their portal sessions end in one
+        // transaction (one of two parallel submits removes it; a login cannot slip between).
+        let (removed, ended) = self.store.revoke_enrolment(user_id, service.map(|s| s.id()), true).await?;
         if removed == 0 {
             // Nothing was enrolled (a second submit of the same form): nothing to audit or tell.
             return Ok(false);
@@ -342,9 +341,12 @@ impl AdminService {
                     .arg("ended", ended)
                     .arg("reason", reason),
             );
-        self.auditor.record(meta, event).await?;
-        // The revocation is made: a mail that cannot be queued is logged, not an error page that
-        // would invite the admin to revoke again.
+        // The revocation is made: an entry or a mail that cannot be written is logged (with what
+        // the entry says), not an error page that would invite the admin to revoke again.
+        if let Err(e) = self.auditor.record(meta, event).await {
+            tracing::error!(reference = %meta.request_id, error = %e, user_id, actor = %actor.account_name, removed, ended,
+                "revocation made; its audit entry not written");
+        }
         if let Some(mail) = &user.mail {
             let notice = Notice::Revoked(service.map(|s| s.id()).unwrap_or("all"));
             if let Err(e) = self.outbox.notify(mail, user.name_to_show(), notice, meta).await {

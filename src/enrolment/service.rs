@@ -211,7 +211,7 @@ impl EnrolmentService {
             ServiceKind::Sms => self.store.sms_enrolment(owner.user_id).await?.map(|s| s.number_encrypted),
             ServiceKind::BankId => None,
         };
-        if self.store.revoke_enrolment(owner.user_id, Some(kind.id())).await? == 0 {
+        if self.store.revoke_enrolment(owner.user_id, Some(kind.id()), false).await?.0 == 0 {
             return Ok(Err(ChangeRefusal::NotEnrolled));
         }
         let event = AuditEvent::new(EventKind::Enrol, Outcome::Success)

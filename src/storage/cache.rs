@@ -345,9 +345,18 @@ role!(EnrolmentStore {
         self.write(owned!(|db| db.touch_enrolment(&user, &service, at)), move |k| k.forget_user(&who)).await
     }
 
-    async fn revoke_enrolment(&self, user_id: &str, service: Option<&str>) -> Result<u64, StorageError> {
+    async fn revoke_enrolment(
+        &self,
+        user_id: &str,
+        service: Option<&str>,
+        end_sessions: bool,
+    ) -> Result<(u64, u64), StorageError> {
         let (user, who, service) = (user_id.to_string(), user_id.to_string(), service.map(str::to_string));
-        self.write(owned!(|db| db.revoke_enrolment(&user, service.as_deref())), move |k| k.forget_user(&who)).await
+        let forget = move |k: &Kept| {
+            k.forget_user(&who);
+            k.sessions.retain(|_, e| e.value.user_id != who);
+        };
+        self.write(owned!(|db| db.revoke_enrolment(&user, service.as_deref(), end_sessions)), forget).await
     }
 
     async fn lift_cooldown(&self, user_id: &str, at: Timestamp) -> Result<u64, StorageError> {

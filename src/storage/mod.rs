@@ -159,8 +159,15 @@ pub trait EnrolmentStore: Send + Sync {
     /// Marks an enrolled service as just used.
     async fn touch_enrolment(&self, user_id: &str, service: &str, at: Timestamp) -> Result<(), StorageError>;
 
-    /// Removes one enrolled service (or all of them) and what they stored.
-    async fn revoke_enrolment(&self, user_id: &str, service: Option<&str>) -> Result<u64, StorageError>;
+    /// Removes one enrolled service (or all of them) and what they stored; with `end_sessions`,
+    /// when anything was removed, every session of the user ends in the same transaction (an
+    /// administrator's revocation). The enrolments removed and the sessions ended.
+    async fn revoke_enrolment(
+        &self,
+        user_id: &str,
+        service: Option<&str>,
+        end_sessions: bool,
+    ) -> Result<(u64, u64), StorageError>;
 
     /// Lets the user's enrolments count toward a reset now (the service desk lifts the cooling-off).
     async fn lift_cooldown(&self, user_id: &str, at: Timestamp) -> Result<u64, StorageError>;

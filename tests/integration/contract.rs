@@ -10,7 +10,7 @@ use stjarna::storage::{BankIdEnrolmentRecord, BankIdFlowRecord, EnrolMode, MailR
 
 /// A fresh, migrated store per backend, opened as the application opens it (what it keeps in
 /// memory included); the temporary directory lives as long as the store.
-async fn backends() -> Vec<(Arc<dyn Storage>, tempfile::TempDir)> {
+pub(crate) async fn backends() -> Vec<(Arc<dyn Storage>, tempfile::TempDir)> {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("c.db").display());
     let mut all: Vec<(Arc<dyn Storage>, tempfile::TempDir)> =
@@ -21,7 +21,7 @@ async fn backends() -> Vec<(Arc<dyn Storage>, tempfile::TempDir)> {
     all
 }
 
-const NOW: i64 = 1_800_000_000;
+pub(crate) const NOW: i64 = 1_800_000_000;
 
 #[tokio::test]
 async fn a_limit_grants_exactly_its_number_to_a_burst() {
@@ -86,15 +86,21 @@ fn flow(id: &str) -> ResetFlowRecord {
 }
 
 /// A revocation sent twice at once (a double click) removes the enrolment once: only one of
-/// them is audited and mailed.
+/// them is audited and mailed; the user's sessions end with it, and not when nothing was removed.
 #[tokio::test]
 async fn of_parallel_revocations_one_removes_the_enrolment() {
     for (store, _dir) in backends().await {
         assert!(store.enrol_bankid(&bankid_of("r"), EnrolMode::Add).await.unwrap());
-        let removed = join_all((0..10).map(|_| store.revoke_enrolment("r", Some("bankid")))).await;
-        let removed: Vec<u64> = removed.into_iter().map(Result::unwrap).collect();
-        assert_eq!(removed.iter().filter(|n| **n > 0).count(), 1, "{removed:?}");
+        store.insert_session(&session("rs", "r")).await.unwrap();
+        let done = join_all((0..10).map(|_| store.revoke_enrolment("r", Some("bankid"), true))).await;
+        let done: Vec<(u64, u64)> = done.into_iter().map(Result::unwrap).collect();
+        assert_eq!(done.iter().filter(|(removed, _)| *removed > 0).count(), 1, "{done:?}");
+        assert!(done.contains(&(1, 1)), "the one that removed it ended the session: {done:?}");
         assert!(store.enrolments("r").await.unwrap().is_empty());
+        assert!(store.session("rs").await.unwrap().is_none());
+        store.insert_session(&session("rs2", "r")).await.unwrap();
+        assert_eq!(store.revoke_enrolment("r", None, true).await.unwrap(), (0, 0), "nothing to revoke");
+        assert!(store.session("rs2").await.unwrap().is_some(), "nothing removed, no session ended");
     }
 }
 
@@ -256,7 +262,7 @@ async fn an_order_completes_once_with_its_enrolment_or_not_at_all() {
     }
 }
 
-fn session(id: &str, user: &str) -> stjarna::storage::SessionRecord {
+pub(crate) fn session(id: &str, user: &str) -> stjarna::storage::SessionRecord {
     stjarna::storage::SessionRecord {
         id_hash: id.into(),
         user_id: user.into(),
@@ -335,7 +341,7 @@ async fn every_write_is_read_back_at_once() {
         assert_eq!(store.enrolments("u").await.unwrap()[0].cooldown_lifted_at, Some(NOW + 5));
         store.touch_enrolment("u", "bankid", NOW + 6).await.unwrap();
         assert_eq!(store.enrolments("u").await.unwrap()[0].last_used_at, Some(NOW + 6));
-        store.revoke_enrolment("u", None).await.unwrap();
+        store.revoke_enrolment("u", None, false).await.unwrap();
         assert!(store.enrolments("u").await.unwrap().is_empty(), "revoked");
         assert!(store.bankid_enrolment("u").await.unwrap().is_none());
 
@@ -473,23 +479,5 @@ async fn a_job_is_held_by_one_instance_until_its_lease_ends_and_a_reminder_goes_
         assert!(store.claim_expiry_reminder("u1", NOW + 50 * 86400, 7, NOW).await.unwrap(), "a new expiry time");
         assert_eq!(store.delete_expiry_reminders_before(NOW + 8 * 86400).await.unwrap(), 2);
         assert!(store.claim_expiry_reminder("u1", NOW + 7 * 86400, 7, NOW).await.unwrap(), "forgotten");
-    }
-}
-
-/// Session checks made at once (a browser's tabs, two instances) store one result, and a check
-/// that read the session before a renewal (a change made in it) never overwrites that renewal.
-#[tokio::test]
-async fn of_parallel_session_checks_one_is_stored_and_none_overwrites_a_renewal() {
-    for (store, _dir) in backends().await {
-        store.insert_session(&session("s", "u")).await.unwrap();
-        let values: Vec<String> = (0..20).map(|i| (2000 + i).to_string()).collect();
-        let checks =
-            join_all(values.iter().map(|v| store.session_password_checked("s", Some(v), NOW + 60, Some(NOW)))).await;
-        assert_eq!(checks.into_iter().filter(|c| *c.as_ref().unwrap()).count(), 1, "one check is stored");
-        store.session_password_renewed("s", None, NOW + 61).await.unwrap();
-        let late =
-            join_all((0..5).map(|_| store.session_password_checked("s", Some("1000"), NOW + 62, Some(NOW + 60))));
-        assert!(late.await.iter().all(|c| !c.as_ref().unwrap()), "read before the renewal: not stored");
-        assert_eq!(store.session("s").await.unwrap().unwrap().pwd_last_set, None, "the renewal stands");
     }
 }

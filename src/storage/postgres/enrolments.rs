@@ -35,7 +35,12 @@ impl EnrolmentStore for PgStorage {
         Ok(())
     }
 
-    async fn revoke_enrolment(&self, user_id: &str, service: Option<&str>) -> Result<u64, StorageError> {
+    async fn revoke_enrolment(
+        &self,
+        user_id: &str,
+        service: Option<&str>,
+        end_sessions: bool,
+    ) -> Result<(u64, u64), StorageError> {
         let mut tx = self.pool().begin().await?;
         let removed = match service {
             Some(s) => {
@@ -54,8 +59,16 @@ impl EnrolmentStore for PgStorage {
         if service.is_none_or(|s| s == "sms") {
             sqlx::query("DELETE FROM sms_enrolments WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
         }
+        let mut ended = 0;
+        if end_sessions && removed > 0 {
+            ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+        }
         tx.commit().await?;
-        Ok(removed)
+        Ok((removed, ended))
     }
 
     async fn lift_cooldown(&self, user_id: &str, at: Timestamp) -> Result<u64, StorageError> {

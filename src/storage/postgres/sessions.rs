@@ -47,17 +47,14 @@ impl SessionStore for PgStorage {
     }
 
     async fn move_session(&self, id_hash: &str, new_id_hash: &str) -> Result<bool, StorageError> {
-        // A delete and an insert rather than an UPDATE of the key: the delete tells every other
-        // instance (the change feed's trigger) to forget the old id.
-        let done = sqlx::query(
-            "WITH moved AS (DELETE FROM sessions WHERE id_hash = $1 RETURNING *)
-             INSERT INTO sessions (id_hash, user_id, user_dn, account_name, display_name, is_admin, created_at, last_seen_at, roles, authenticated_at, proof_service, proof_at, pwd_last_set, pwd_checked_at)
-             SELECT $2, user_id, user_dn, account_name, display_name, is_admin, created_at, last_seen_at, roles, authenticated_at, proof_service, proof_at, pwd_last_set, pwd_checked_at FROM moved",
-        )
-        .bind(id_hash)
-        .bind(new_id_hash)
-        .execute(&self.pool)
-        .await?;
+        // An UPDATE of the key: an end of the user's sessions running at the same time waits for
+        // the row and ends it under its new id (a delete and an insert would slip past it). The
+        // change feed's trigger tells every other instance to forget the old id.
+        let done = sqlx::query("UPDATE sessions SET id_hash = $2 WHERE id_hash = $1")
+            .bind(id_hash)
+            .bind(new_id_hash)
+            .execute(&self.pool)
+            .await?;
         Ok(done.rows_affected() == 1)
     }
 

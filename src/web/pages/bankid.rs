@@ -83,7 +83,7 @@ async fn start(page: &Page, purpose: FlowPurpose) -> Result<HttpResponse, WebErr
     let binding = page.binding();
     let session = page.session();
     if purpose != FlowPurpose::Login && session.is_none() {
-        return Ok(see_other("/login").finish());
+        return Ok(super::log_in_again(page));
     }
     let change = match purpose {
         FlowPurpose::Enrol => Some(Change::Add(ServiceKind::BankId)),

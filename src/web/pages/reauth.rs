@@ -22,7 +22,7 @@ use super::local_path as safe_back;
 
 pub async fn show(page: Page, q: web::Query<Back>) -> Result<HttpResponse, WebError> {
     if page.session().is_none() {
-        return Ok(see_other("/login").finish());
+        return Ok(super::log_in_again(&page));
     }
     let error = page.notice().map(|n| n.text(&page));
     html(&page, AdminReauthView { l: layout(&page, "/reauth"), back: safe_back(&q.back), error })
@@ -46,9 +46,14 @@ impl CsrfField for ReauthForm {
 
 pub async fn submit(page: Page, form: CsrfForm<ReauthForm>) -> Result<HttpResponse, WebError> {
     let (Some(session), Some(token)) = (page.session(), page.session_token.as_deref()) else {
-        return Ok(see_other("/login").finish());
+        return Ok(super::log_in_again(&page));
     };
     let form = form.0;
+    let back = serde_urlencoded::to_string([("back", safe_back(&form.back))]).unwrap_or_default();
+    // Nothing to try: asked for, and no try counted (as at the login).
+    if form.password.is_empty() {
+        return Ok(page.redirect_with(&format!("/reauth?{back}"), &Notice::error("login.error.no_password")));
+    }
     let password = SecretString::from(form.password);
     let notice = match page.state.login.reauthenticate(&session.user, &password, &page.meta).await {
         Ok(Reauth::Confirmed { roles, password_set }) => {
@@ -56,7 +61,7 @@ pub async fn submit(page: Page, form: CsrfForm<ReauthForm>) -> Result<HttpRespon
             let renewed =
                 sessions.reauthenticated(token, roles, password_set.as_deref()).await.map_err(|e| page.fail(e))?;
             // The session goes on under a new cookie value, as after a login.
-            let Some(renewed) = renewed else { return Ok(see_other("/login").finish()) };
+            let Some(renewed) = renewed else { return Ok(super::log_in_again(&page)) };
             let cookie = super::login::renewed_session_cookie(&page, renewed);
             return Ok(see_other(safe_back(&form.back)).cookie(cookie).finish());
         }
@@ -75,6 +80,5 @@ pub async fn submit(page: Page, form: CsrfForm<ReauthForm>) -> Result<HttpRespon
         Err(LoginError::Storage(e)) => return Err(page.fail(e)),
     };
     // Post/redirect/get: a reload shows the message and tries no password.
-    let back = serde_urlencoded::to_string([("back", safe_back(&form.back))]).unwrap_or_default();
     Ok(page.redirect_with(&format!("/reauth?{back}"), &notice))
 }
