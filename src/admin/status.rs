@@ -63,7 +63,10 @@ impl Classify for DirectoryError {
             DirectoryError::Timeout { .. } => NoAnswer::Timeout,
             DirectoryError::UntrustedCertificate { .. } | DirectoryError::CaFile { .. } => NoAnswer::Untrusted,
             DirectoryError::ServiceAccountRefused { .. } => NoAnswer::Refused,
-            _ => NoAnswer::Failed,
+            DirectoryError::Protocol(_)
+            | DirectoryError::Busy { .. }
+            | DirectoryError::Dropped { .. }
+            | DirectoryError::Unconfirmed { .. } => NoAnswer::Failed,
         }
     }
 }

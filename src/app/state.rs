@@ -49,12 +49,11 @@ pub(super) fn build_state(
     // data key when there is one (required with BankID, mobile codes or PostgreSQL), else the
     // session secret (random until one is set: check-config warns).
     let tag_key = match settings.security.data_key().map_err(|e| StartupError::Config(e.to_string()))? {
-        Some(key) => key.expose_secret().as_bytes().to_vec(),
-        None => csrf_key.clone(),
+        Some(_) => data_key(&settings)?,
+        None => DataKey::derived(&csrf_key, b"stjarna-name-tags"),
     };
-    let auditor = Auditor::new(store.clone(), clock.clone())
-        .forwarding(forward)
-        .tagging(crate::audit::NameTags::from_secret(&tag_key));
+    let auditor =
+        Auditor::new(store.clone(), clock.clone()).forwarding(forward).tagging(crate::audit::NameTags::new(tag_key));
     let time = crate::clock::LocalTime::new(&settings.portal.time_zone)
         .map_err(|e| StartupError::Config(format!("portal.time_zone: {e}")))?;
     let outbox = Outbox::new(store.clone(), clock.clone(), &settings.portal.name, &settings.portal.service_desk)

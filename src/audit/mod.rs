@@ -9,7 +9,7 @@ pub use detail::{Detail, render as render_detail, render_in as render_detail_in}
 pub use forward::{ForwardError, Forwarder};
 pub use names::NameTags;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, Random};
 use crate::storage::{AuditRecord, Storage, StorageError};
 
 /// Where a request came from, for the audit log.
@@ -169,8 +169,10 @@ impl Auditor {
     /// An auditor whose name tags last as long as it does (a random key); the portal gives
     /// its own with [`Self::tagging`].
     pub fn new(store: Arc<dyn Storage>, clock: Arc<dyn Clock>) -> Self {
-        let key: [u8; 32] = rand::random();
-        Self { store, clock, forward: None, tags: NameTags::from_secret(&key) }
+        let mut key = [0u8; 32];
+        crate::clock::OsRandom.fill(&mut key);
+        let tags = NameTags::new(crate::identity::DataKey::derived(&key, b"stjarna-name-tags"));
+        Self { store, clock, forward: None, tags }
     }
 
     /// Tags names that match no account with `tags`.

@@ -1,43 +1,32 @@
 //! Names typed that match no account. People type their password into the name field (then
 //! notice, and type it again where it belongs), so such a name is never kept as typed: the
-//! audit trail, its log lines and forwarding, and the limits' keys hold a tag instead, `?` and
-//! ten hex digits of a keyed hash of the name (trimmed, lower-case). The same name gives the
-//! same tag for as long as the key stays (it is derived from `session.secret`; without one, a
-//! random key lasts until the portal restarts), so repeated tries of one name still show
-//! together, and an administrator who searches the trail for a name finds its tag.
+//! audit trail, its log lines and forwarding, reset flows and the limits' keys hold a tag
+//! instead, `?` and ten hex digits of a keyed hash of the name (trimmed, lower-case). The same
+//! name gives the same tag for as long as the key stays (the data key; without one, a key
+//! derived from `session.secret`), so repeated tries of one name still show together, and an
+//! administrator finds them by searching for the tag.
 
 use std::sync::Arc;
 
-use hmac::{Hmac, Mac};
-use sha2::Sha256;
+use crate::identity::DataKey;
 
 /// How much of a typed name is hashed (the form's own limit is larger; nothing longer is a name).
 const MAX_TYPED: usize = 256;
 
 #[derive(Clone)]
 pub struct NameTags {
-    key: Arc<[u8; 32]>,
+    key: Arc<DataKey>,
 }
 
 impl NameTags {
-    /// Tags keyed by a key of their own, derived from the portal's secret.
-    pub fn from_secret(secret: &[u8]) -> Self {
-        let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes a key of any length");
-        mac.update(b"stjarna: tags of names that match no account");
-        Self { key: Arc::new(mac.finalize().into_bytes().into()) }
+    pub fn new(key: DataKey) -> Self {
+        Self { key: Arc::new(key) }
     }
 
     /// The tag of a typed name.
     pub fn tag(&self, typed: &str) -> String {
         let name: String = typed.trim().chars().take(MAX_TYPED).collect::<String>().to_lowercase();
-        let mut mac = Hmac::<Sha256>::new_from_slice(self.key.as_slice()).expect("HMAC takes a key of any length");
-        mac.update(name.as_bytes());
-        format!("?{}", hex::encode(&mac.finalize().into_bytes()[..5]))
-    }
-
-    /// Whether `text` is a tag (as stored in place of a name).
-    pub fn is_tag(text: &str) -> bool {
-        text.len() == 11 && text.starts_with('?') && text[1..].bytes().all(|b| b.is_ascii_hexdigit())
+        format!("?{}", &self.key.lookup_hash(&format!("name-tag\0{name}"))[..10])
     }
 }
 
@@ -53,14 +42,13 @@ mod tests {
 
     #[test]
     fn a_name_is_tagged_the_same_however_it_is_typed_and_never_kept() {
-        let tags = NameTags::from_secret(b"the portal's secret, 32 characters or more");
+        let tags = NameTags::new(DataKey::derived(b"the portal's secret", b"test"));
         let tag = tags.tag("Sommar2026!");
-        assert!(NameTags::is_tag(&tag), "{tag}");
-        assert!(!tag.to_lowercase().contains("sommar"));
+        assert!(tag.len() == 11 && tag.starts_with('?'), "{tag}");
+        assert!(tag[1..].bytes().all(|b| b.is_ascii_hexdigit()), "{tag}");
         assert_eq!(tags.tag("  sommar2026! "), tag, "trimmed, lower-case");
         assert_ne!(tags.tag("Sommar2027!"), tag);
-        let other = NameTags::from_secret(b"another portal's secret, 32 characters or more");
+        let other = NameTags::new(DataKey::derived(b"another portal's secret", b"test"));
         assert_ne!(other.tag("Sommar2026!"), tag, "keyed: not a plain hash anyone could rebuild");
-        assert!(!NameTags::is_tag("jdoe") && !NameTags::is_tag("?jdoe.corp."));
     }
 }

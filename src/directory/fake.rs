@@ -81,7 +81,8 @@ impl FakeDirectory {
         user
     }
 
-    /// No DC answers a look-up by id from now on (or again answers).
+    /// The password policy cannot be read from now on (or can again), as when the service
+    /// account may not read a PSO.
     pub fn set_policy_unreadable(&self, unreadable: bool) {
         self.policy_unreadable.store(unreadable, Ordering::SeqCst);
     }
@@ -93,6 +94,7 @@ impl FakeDirectory {
         }
     }
 
+    /// No DC answers a look-up by id from now on (or again answers).
     pub fn set_down(&self, down: bool) {
         self.down.store(down, Ordering::SeqCst);
     }

@@ -34,15 +34,10 @@ impl DataKey {
         if master.len() != 32 {
             return Err(ProtectError::BadKey);
         }
-        let hk = Hkdf::<Sha256>::new(Some(b"stjarna-data-key"), &master);
-        let mut enc = [0u8; 32];
-        let mut lookup = vec![0u8; 32];
-        hk.expand(b"encryption", &mut enc).map_err(|_| ProtectError::BadKey)?;
-        hk.expand(b"lookup", &mut lookup).map_err(|_| ProtectError::BadKey)?;
-        Ok(Self { cipher: Aes256Gcm::new(&enc.into()), lookup })
+        Ok(Self::derived(&master, b"stjarna-data-key"))
     }
 
-    /// A key of its own for `purpose`, derived from another secret (of any length).
+    /// A key of its own for `purpose`, derived from a secret (of any length).
     pub fn derived(secret: &[u8], purpose: &[u8]) -> Self {
         let hk = Hkdf::<Sha256>::new(Some(purpose), secret);
         let mut enc = [0u8; 32];

@@ -94,12 +94,11 @@ impl LoginService {
         let Some(policy) = policy else {
             return Limit { max_failures: 1, window_seconds: self.window_seconds.max(UNKNOWN_WINDOW_SECONDS) };
         };
-        let policy = Some(policy);
         let mut max = self.max_per_user;
-        if let Some(threshold) = policy.map(|p| p.lockout_threshold).filter(|t| *t > 0) {
-            max = max.min(threshold.saturating_sub(self.margin).max(1));
+        if policy.lockout_threshold > 0 {
+            max = max.min(policy.lockout_threshold.saturating_sub(self.margin).max(1));
         }
-        let ad_window = policy.map(|p| p.lockout_window_minutes as i64 * 60).unwrap_or(0);
+        let ad_window = policy.lockout_window_minutes as i64 * 60;
         Limit { max_failures: max, window_seconds: self.window_seconds.max(ad_window) }
     }
 
@@ -125,27 +124,31 @@ impl LoginService {
     /// The try is counted first and decided after (so that a burst of parallel tries can never all
     /// slip under the limit); unknown names count and read exactly like wrong passwords.
     async fn admit(&self, typed: &str, meta: &RequestMeta) -> Result<Admit, LoginError> {
+        let name = Username::parse(typed, &self.netbios_domain);
+        // What a name that matches no account is audited and counted under (as its tag): one
+        // name however it is written (`EXAMPLE\x`, `x`).
+        let said = name.as_ref().map(Username::key).unwrap_or_else(|_| typed.to_string());
         let ip_limit = Limit { max_failures: self.max_per_ip, window_seconds: self.window_seconds };
         let ip_key = crate::throttle::address_key(&meta.source_ip);
         let ip = match self.throttle.reserve(IP_SCOPE, &ip_key, ip_limit).await? {
             Reserve::Granted(attempt) => attempt,
             Reserve::Blocked { wait } => {
-                self.audit_typed(meta, Outcome::Blocked, typed, Detail::new("throttled_address")).await?;
+                self.auditor
+                    .record(meta, entry(Outcome::Blocked, Detail::new("throttled_address")).typed(&said))
+                    .await?;
                 return Ok(Admit::Stop(throttled(wait)));
             }
         };
 
-        let name = Username::parse(typed, &self.netbios_domain);
         let user = match &name {
             Ok(name) => self.directory.find_user(name).await?,
             Err(_) => None,
         };
         // Unknown names are throttled like real ones, so the limit reveals nothing; they are
         // counted under their tag, never as typed (it may be a password).
-        let user_key = match (&user, &name) {
-            (Some(u), _) => format!("id:{}", u.id),
-            (None, Ok(n)) => format!("name:{}", self.auditor.tag(&n.key())),
-            (None, Err(_)) => format!("name:{}", self.auditor.tag(typed)),
+        let user_key = match &user {
+            Some(u) => format!("id:{}", u.id),
+            None => format!("name:{}", self.auditor.tag(&said)),
         };
         let policy = match &user {
             Some(user) => self.directory.policy_of(user).await.ok(),
@@ -159,18 +162,17 @@ impl LoginService {
             Reserve::Blocked { wait } => {
                 // Nothing was tried: the address's count is taken back.
                 self.throttle.release(ip).await?;
-                let detail = Detail::new("throttled_user");
-                match &user {
-                    Some(u) => self.audit(meta, Outcome::Blocked, &u.account_name, Some(&u.id), detail).await?,
-                    None => self.audit_typed(meta, Outcome::Blocked, typed, detail).await?,
-                }
+                let event = entry(Outcome::Blocked, Detail::new("throttled_user"));
+                self.auditor
+                    .record(meta, if let Some(u) = &user { event.about(u) } else { event.typed(&said) })
+                    .await?;
                 return Ok(Admit::Stop(throttled(wait)));
             }
         };
 
         let Some(user) = user else {
             let why = if name.is_err() { "not_an_account_name" } else { "no_such_user" };
-            self.audit_typed(meta, Outcome::Failure, typed, Detail::new(why)).await?;
+            self.auditor.record(meta, entry(Outcome::Failure, Detail::new(why)).typed(&said)).await?;
             return Ok(Admit::Stop(LoginOutcome::Refused(counted.wrong())));
         };
         Ok(Admit::Go { user, user_key, counted, policy: policy.map(Box::new) })
@@ -200,7 +202,7 @@ impl LoginService {
 
         match self.directory.check_password(&user.dn, password).await? {
             PasswordCheck::Refused(refusal) => {
-                self.audit(meta, Outcome::Failure, &user.account_name, Some(&user.id), bind_refused(refusal)).await?;
+                self.auditor.record(meta, entry(Outcome::Failure, bind_refused(refusal)).about(&user)).await?;
                 if hides_account(refusal) {
                     return Ok(LoginOutcome::Refused(counted.wrong()));
                 }
@@ -211,7 +213,7 @@ impl LoginService {
                 self.uncount_and_clear(counted, &user_key).await?;
                 let roles = self.roles(&user.dn).await?;
                 let is_admin = roles.admin;
-                self.audit(meta, Outcome::Success, &user.account_name, Some(&user.id), with_roles(roles)).await?;
+                self.auditor.record(meta, entry(Outcome::Success, with_roles(roles)).about(&user)).await?;
                 Ok(LoginOutcome::Success(SessionUser {
                     display_name: user.name_to_show().to_string(),
                     password_set: user.password_set,
@@ -267,7 +269,7 @@ impl LoginService {
         let now = self.clock.now();
         let Some(user) = user.filter(|u| !u.closed_at(now) && !u.locked) else {
             let detail = Detail::new("account_unusable").arg("method_key", format!("service.{method}.name"));
-            self.audit(meta, Outcome::Failure, "", Some(user_id), detail).await?;
+            self.auditor.record(meta, entry(Outcome::Failure, detail).username("").user_id(user_id)).await?;
             return Ok(None);
         };
         let roles = self.roles(&user.dn).await?;
@@ -275,7 +277,7 @@ impl LoginService {
         let detail = Detail::new("login_with")
             .arg("method_key", format!("service.{method}.name"))
             .arg("roles_key", roles_key(roles));
-        self.audit(meta, Outcome::Success, &user.account_name, Some(&user.id), detail).await?;
+        self.auditor.record(meta, entry(Outcome::Success, detail).about(&user)).await?;
         Ok(Some(SessionUser {
             display_name: user.name_to_show().to_string(),
             password_set: user.password_set,
@@ -462,33 +464,12 @@ impl LoginService {
         self.throttle.fail(USER_SCOPE, user_key).await?;
         self.throttle.fail(IP_SCOPE, &crate::throttle::address_key(&meta.source_ip)).await
     }
+}
 
-    async fn audit(
-        &self,
-        meta: &RequestMeta,
-        outcome: Outcome,
-        name: &str,
-        user_id: Option<&str>,
-        detail: Detail,
-    ) -> Result<(), StorageError> {
-        let mut event = AuditEvent::new(EventKind::Login, outcome).username(name).detail(detail);
-        if let Some(id) = user_id {
-            event = event.user_id(id);
-        }
-        self.auditor.record(meta, event).await
-    }
-
-    /// An entry about a name typed that matches no account (or before it is looked up): the
-    /// trail gets its tag, never the text (it may be a password).
-    async fn audit_typed(
-        &self,
-        meta: &RequestMeta,
-        outcome: Outcome,
-        typed: &str,
-        detail: Detail,
-    ) -> Result<(), StorageError> {
-        self.auditor.record(meta, AuditEvent::new(EventKind::Login, outcome).typed(typed).detail(detail)).await
-    }
+/// A login's audit entry, to which the caller adds whom it is about: the account, or a name
+/// typed that matches none (or before it is looked up), which the trail keeps as its tag.
+fn entry(outcome: Outcome, detail: Detail) -> AuditEvent {
+    AuditEvent::new(EventKind::Login, outcome).detail(detail)
 }
 
 /// Refusals that must read exactly like an unknown user: a wrong password, and a locked account

@@ -29,23 +29,10 @@ impl Aftermath {
     /// back to the password step, so that the user can set a password again if the new one does
     /// not work. Each step runs whatever became of the others (failures are logged).
     pub(super) async fn reset_unconfirmed(&self, view: &ResetView, user: &DirectoryUser, meta: &RequestMeta) {
-        let logged = |step: &str, e: StorageError| {
-            let reference = &meta.request_id;
-            tracing::error!(%reference, user_id = %user.id, step, error = %e, "reset unconfirmed; a step after failed");
-        };
-        let ended = self.end_sessions(user, meta).await;
-        let detail = Detail::new("reset_unconfirmed").arg("services_key", services_key(view)).arg("ended", ended);
-        let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Failure).about(user).detail(detail);
-        if let Err(e) = self.auditor.record(meta, event).await {
-            logged("its audit entry", e);
-        }
-        if let Some(mail) = &user.mail
-            && let Err(e) = self.outbox.notify(mail, user.name_to_show(), Notice::PasswordMaybeChanged, meta).await
-        {
-            logged("queueing the mail", e);
-        }
+        let unconfirmed = Unconfirmed { kind: EventKind::PasswordReset, key: "reset_unconfirmed" };
+        self.unconfirmed(unconfirmed, view, user, Notice::PasswordMaybeChanged, meta).await;
         if let Err(e) = self.store.release_reset_flow(&view.id).await {
-            logged("reopening the password step", e);
+            unconfirmed.logged("reopening the password step", e, user, meta);
         }
     }
 
@@ -114,21 +101,44 @@ impl Aftermath {
     /// end and the owner is told. The flow and the day's count were given back (unlocking again
     /// does no harm).
     pub(super) async fn unlock_unconfirmed(&self, view: &ResetView, user: &DirectoryUser, meta: &RequestMeta) {
-        let logged = |step: &str, e: StorageError| {
-            let reference = &meta.request_id;
-            tracing::error!(%reference, user_id = %user.id, step, error = %e, "unlock unconfirmed; a step after failed");
-        };
+        let unconfirmed = Unconfirmed { kind: EventKind::Unlock, key: "unlock_unconfirmed" };
+        self.unconfirmed(unconfirmed, view, user, Notice::Unlocked, meta).await;
+    }
+
+    /// What follows a write AD may have made: the user's sessions end, the audit entry, the mail.
+    async fn unconfirmed(
+        &self,
+        what: Unconfirmed,
+        view: &ResetView,
+        user: &DirectoryUser,
+        notice: Notice,
+        meta: &RequestMeta,
+    ) {
         let ended = self.end_sessions(user, meta).await;
-        let detail = Detail::new("unlock_unconfirmed").arg("services_key", services_key(view)).arg("ended", ended);
-        let event = AuditEvent::new(EventKind::Unlock, Outcome::Failure).about(user).detail(detail);
+        let detail = Detail::new(what.key).arg("services_key", services_key(view)).arg("ended", ended);
+        let event = AuditEvent::new(what.kind, Outcome::Failure).about(user).detail(detail);
         if let Err(e) = self.auditor.record(meta, event).await {
-            logged("its audit entry", e);
+            what.logged("its audit entry", e, user, meta);
         }
         if let Some(mail) = &user.mail
-            && let Err(e) = self.outbox.notify(mail, user.name_to_show(), Notice::Unlocked, meta).await
+            && let Err(e) = self.outbox.notify(mail, user.name_to_show(), notice, meta).await
         {
-            logged("queueing the mail", e);
+            what.logged("queueing the mail", e, user, meta);
         }
+    }
+}
+
+/// A write AD did not confirm: what its audit entry says.
+#[derive(Clone, Copy)]
+struct Unconfirmed {
+    kind: EventKind,
+    key: &'static str,
+}
+
+impl Unconfirmed {
+    fn logged(self, step: &str, e: StorageError, user: &DirectoryUser, meta: &RequestMeta) {
+        let reference = &meta.request_id;
+        tracing::error!(%reference, user_id = %user.id, step, error = %e, what = self.key, "a step after the write failed");
     }
 }
 

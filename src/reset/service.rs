@@ -175,21 +175,25 @@ impl ResetService {
 
     /// Starts a flow for a typed name. The same happens whether or not the name matches anyone.
     pub async fn start(&self, typed: &str, binding: &str, meta: &RequestMeta) -> Result<String, ResetError> {
-        let user = match Username::parse(typed, &self.netbios) {
-            Ok(name) => self.directory.find_user(&name).await?,
+        let name = Username::parse(typed, &self.netbios);
+        let user = match &name {
+            Ok(name) => self.directory.find_user(name).await?,
             Err(_) => None,
         };
-        // A name that matches no account is kept as its tag: it may be a password.
+        // The name as one name however it is written (`EXAMPLE\x`, `x`), so that its budgets are
+        // counted alike whether or not it matches an account; one that matches none is kept as
+        // its tag (it may be a password), as the login audits it.
+        let said = name.as_ref().map(Username::key).unwrap_or_else(|_| typed.to_string());
         let kept = match &user {
-            Some(_) => typed.trim().to_string(),
-            None => self.auditor.tag(typed),
+            Some(_) => said.clone(),
+            None => self.auditor.tag(&said),
         };
         let id = self.create(binding, &kept, user.as_ref().map(|u| u.id.clone()), "").await?;
         let event = AuditEvent::new(EventKind::ResetStart, Outcome::Success);
         let event = match &user {
             Some(u) => event.about(u).detail(Detail::new("by_username")),
             // Its tag, never the text: it may be a password.
-            None => event.typed(typed).detail(Detail::new("by_unknown_username")),
+            None => event.typed(&said).detail(Detail::new("by_unknown_username")),
         };
         self.auditor.record(meta, event).await?;
         Ok(id)
@@ -456,8 +460,12 @@ impl ResetService {
             // the day's count go back and the user is told to try both.
             Err(e @ DirectoryError::Unconfirmed { .. }) => {
                 tracing::error!(reference = %meta.request_id, user_id = %user.id, error = %e, "unlock unconfirmed");
-                self.unclaim(view, counted).await?;
+                // What must follow a write AD may have made runs first, whatever becomes of the
+                // flow's own records (a failure to give them back is logged, not an error page).
                 self.after.unlock_unconfirmed(view, &user, meta).await;
+                if let Err(e) = self.unclaim(view, counted).await {
+                    tracing::error!(reference = %meta.request_id, error = %e, "unlock unconfirmed; the flow not given back");
+                }
                 return Ok(ResetOutcome::UnlockUnconfirmed);
             }
             Err(e) => {

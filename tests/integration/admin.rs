@@ -18,6 +18,13 @@ pub(crate) async fn admin_user(dc: &TestDc) -> TestUser {
     user
 }
 
+/// An administrator whose account is in `ou`.
+pub(crate) async fn admin_user_in(dc: &TestDc, ou: &str) -> TestUser {
+    let user = dc.create_user_in("adm", ou).await;
+    dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &user.dn).await;
+    user
+}
+
 #[tokio::test]
 async fn each_role_sees_only_its_pages() {
     let dc = require_dc!();
@@ -94,6 +101,10 @@ async fn admin_pages_ask_for_the_password_again_after_fifteen_minutes() {
     let res = app.get("/admin/users?q=anna").await;
     assert_eq!(location(&res), "/admin/reauth?back=%2Fadmin%2Fusers%3Fq%3Danna");
     let page = app.get_html("/admin/reauth?back=/admin/audit").await;
+    // An empty password is asked for, and is no failed try.
+    let res = app.post("/admin/reauth", &[("csrf", &csrf_in(&page)), ("back", "/admin/audit"), ("password", "")]).await;
+    assert_eq!(app.error_after(res, "reauth-error").await, "Skriv ditt lösenord.");
+    assert!(!app.audit().await.iter().any(|a| a.event == "admin-reauth"), "no try counted");
     let res =
         app.post("/admin/reauth", &[("csrf", &csrf_in(&page)), ("back", "/admin/audit"), ("password", "wrong")]).await;
     assert!(app.error_after(res, "reauth-error").await.contains("Fel"));
@@ -277,8 +288,7 @@ async fn the_service_desk_verifies_a_caller_by_sms_and_by_bankid_phone_auth() {
 async fn enrolment_reminders_go_to_the_not_enrolled_at_most_once_a_week() {
     let dc = require_dc!();
     let ou = dc.create_ou("remind").await;
-    let admin = dc.create_user_in("adm", &ou).await;
-    dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &admin.dn).await;
+    let admin = crate::admin::admin_user_in(&dc, &ou).await;
     let lazy = dc.create_user_in("lazy", &ou).await;
     let scoped = |c: String| c.replace("base_dn = \"DC=example,DC=test\"", &format!("base_dn = \"{ou}\""));
     let mut t = spawn_with_sms(&dc, Gateway::Elks46, scoped).await;
@@ -311,8 +321,7 @@ async fn remind(t: &crate::sims::SimTest) -> String {
 async fn a_search_says_when_its_text_is_too_short_or_matches_more_than_it_shows() {
     let dc = require_dc!();
     let ou = dc.create_ou("many").await;
-    let admin = dc.create_user_in("adm", &ou).await;
-    dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &admin.dn).await;
+    let admin = crate::admin::admin_user_in(&dc, &ou).await;
     for _ in 0..51 {
         dc.create_user_in("many", &ou).await;
     }

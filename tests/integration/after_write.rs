@@ -6,24 +6,8 @@
 use crate::change::change;
 use crate::helpers::{new_client, spawn_app, text_of};
 use crate::reset::enrolled;
-use crate::sims::ANNA;
 
 const NEW: &str = "Tre-glada-kor-på-bete7";
-
-/// Resets `name`'s password to [`NEW`] with both services, and checks the user is told it is
-/// done; the flow's address.
-async fn reset_told_done(t: &crate::sims::SimTest, name: &str) -> String {
-    let flow = t.start_reset(name).await;
-    t.reset_sms(&flow).await;
-    t.reset_bankid(&flow, ANNA).await;
-    let done = t.set_new_password(&flow, NEW).await;
-    assert_eq!(
-        text_of(&done, "reset-message").as_deref(),
-        Some("Ditt lösenord är bytt och ditt konto är upplåst. Du kan logga in med det nya lösenordet."),
-        "{done}"
-    );
-    flow
-}
 
 #[tokio::test]
 async fn a_reset_is_done_when_its_audit_entry_cannot_be_written() {
@@ -34,7 +18,7 @@ async fn a_reset_is_done_when_its_audit_entry_cannot_be_written() {
     let elsewhere = std::mem::replace(&mut t.app.client, new_client());
     t.app.store().await.refuse_audit("password-reset").await;
 
-    reset_told_done(&t, &user.name).await;
+    t.reset_told_done(&user.name, NEW).await;
     assert_eq!(dc.bind(&user.dn, NEW).await.0, 0, "AD has the new password");
     let audit = t.app.audit().await;
     assert!(
@@ -79,7 +63,7 @@ async fn sessions_the_database_would_not_end_are_audited_and_end_at_their_next_c
     let elsewhere = std::mem::replace(&mut t.app.client, new_client());
     t.app.store().await.refuse_session_end().await;
 
-    reset_told_done(&t, &user.name).await;
+    t.reset_told_done(&user.name, NEW).await;
     let audit = t.app.audit().await;
     assert!(
         audit.iter().any(|a| a.event == "session-expired"
@@ -103,7 +87,7 @@ async fn a_reset_whose_flow_cannot_be_marked_done_is_still_told_as_done() {
     let dc = require_dc!();
     let (user, t) = enrolled(&dc, "rstfin", |c| c).await;
     t.app.store().await.refuse_flow_end().await;
-    let flow = reset_told_done(&t, &user.name).await;
+    let flow = t.reset_told_done(&user.name, NEW).await;
     assert_eq!(dc.bind(&user.dn, NEW).await.0, 0, "AD has the new password");
     // The flow stayed "being saved" (else this test proves nothing); reloaded, it says so, and
     // that the new password is worth a try.

@@ -1,6 +1,6 @@
 //! Changing a password knowing the current one, against Samba AD.
 
-use crate::helpers::{TestApp, csrf_in, location, new_client, spawn_app, text_of};
+use crate::helpers::{TestApp, csrf_in, location, logged_in, new_client, spawn_app, text_of};
 
 const NEW: &str = "Tre-glada-kor-på-bete7";
 
@@ -52,9 +52,7 @@ async fn a_reload_after_a_change_sends_nothing_again_and_a_forged_receipt_shows_
 #[tokio::test]
 async fn a_logged_in_user_changes_the_password() {
     let dc = require_dc!();
-    let user = dc.create_user("chg").await;
-    let app = spawn_app(&dc).await;
-    app.login(&user.name, &user.password).await;
+    let (user, app) = logged_in(&dc, "chg").await;
     assert!(app.get_html("/").await.contains("href=\"/change\""));
     assert_eq!(
         change(&app, None, &user.password, NEW).await,
@@ -197,9 +195,7 @@ async fn reloading_a_refused_change_sends_nothing_and_keeps_the_marks() {
 #[tokio::test]
 async fn a_form_posted_after_its_session_ended_says_so_and_an_empty_current_password_is_asked_for() {
     let dc = require_dc!();
-    let user = dc.create_user("chgend").await;
-    let app = spawn_app(&dc).await;
-    app.login(&user.name, &user.password).await;
+    let (user, app) = logged_in(&dc, "chgend").await;
     let csrf = csrf_in(&app.get_html("/change").await);
     app.clock.advance_seconds(24 * 3600);
     let form = [("csrf", csrf.as_str()), ("current", &user.password), ("password", NEW), ("repeat", NEW)];

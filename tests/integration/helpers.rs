@@ -78,6 +78,14 @@ pub async fn spawn_app(dc: &TestDc) -> TestApp {
 }
 
 /// Starts the portal on a free port with its own database; `edit` may change the TOML first.
+/// A new user of the test DC, logged in to a new portal.
+pub async fn logged_in(dc: &TestDc, prefix: &str) -> (TestUser, TestApp) {
+    let user = dc.create_user(prefix).await;
+    let app = spawn_app(dc).await;
+    app.login(&user.name, &user.password).await;
+    (user, app)
+}
+
 pub async fn spawn_app_with(dc: &TestDc, edit: impl FnOnce(String) -> String) -> TestApp {
     spawn_app_with_clock(dc, ManualClock::starting_now(), edit).await
 }

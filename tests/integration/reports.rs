@@ -109,8 +109,7 @@ async fn the_dashboard_counts_hundreds_of_users_page_by_page() {
     let ou = format!("OU={},{}", unique("load"), dc.base);
     let names = populate(&dc, &ou, 300).await;
     assert_eq!(names.len(), 300);
-    let admin = dc.create_user_in("adm", &ou).await;
-    dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &admin.dn).await;
+    let admin = crate::admin::admin_user_in(&dc, &ou).await;
     let scoped = |c: String| c.replace("base_dn = \"DC=example,DC=test\"", &format!("base_dn = \"{ou}\""));
     let app = spawn_app_with(&dc, scoped).await;
     app.login(&admin.name, &admin.password).await;
@@ -174,8 +173,7 @@ async fn the_dashboard_counts_hundreds_of_users_page_by_page() {
 async fn the_dashboard_counts_people_and_says_what_it_left_out() {
     let dc = require_dc!();
     let ou = dc.create_ou("scope").await;
-    let admin = dc.create_user_in("adm", &ou).await;
-    dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &admin.dn).await;
+    let admin = crate::admin::admin_user_in(&dc, &ou).await;
     let person = dc.create_user_in("person", &ou).await;
     let gone = dc.create_user_in("gone", &ou).await;
     dc.modify(&gone.dn, "userAccountControl", "514").await;

@@ -73,6 +73,21 @@ impl SimTest {
         self.poll_message(&bankid).await;
     }
 
+    /// Resets `name`'s password to `password` with both services, and checks the user is told it
+    /// is done; the flow's address.
+    pub async fn reset_told_done(&self, name: &str, password: &str) -> String {
+        let flow = self.start_reset(name).await;
+        self.reset_sms(&flow).await;
+        self.reset_bankid(&flow, crate::sims::ANNA).await;
+        let done = self.set_new_password(&flow, password).await;
+        assert_eq!(
+            text_of(&done, "reset-message").as_deref(),
+            Some("Ditt lösenord är bytt och ditt konto är upplåst. Du kan logga in med det nya lösenordet."),
+            "{done}"
+        );
+        flow
+    }
+
     pub async fn set_new_password(&self, flow: &str, password: &str) -> String {
         let page = self.app.get_html(&format!("{flow}/password")).await;
         let csrf = csrf_in(&page);

@@ -1,6 +1,6 @@
 //! Sessions: cookies, idle and absolute expiry, logout.
 
-use crate::helpers::{csrf_in, location, new_client, spawn_app, spawn_app_with, text_of};
+use crate::helpers::{csrf_in, location, logged_in, new_client, spawn_app, spawn_app_with, text_of};
 
 #[tokio::test]
 async fn the_session_cookie_is_opaque_httponly_secure_and_samesite() {
@@ -63,9 +63,7 @@ async fn logging_in_again_rotates_the_session_id() {
 #[tokio::test]
 async fn a_session_ends_after_thirty_idle_minutes() {
     let dc = require_dc!();
-    let user = dc.create_user("idle").await;
-    let app = spawn_app(&dc).await;
-    app.login(&user.name, &user.password).await;
+    let (user, app) = logged_in(&dc, "idle").await;
     // Activity keeps the session alive past 30 minutes in all.
     app.clock.advance_seconds(20 * 60);
     assert_eq!(app.get("/").await.status(), 200);
@@ -104,9 +102,7 @@ async fn a_session_has_an_absolute_lifetime() {
 #[tokio::test]
 async fn logout_ends_the_session() {
     let dc = require_dc!();
-    let user = dc.create_user("logout").await;
-    let app = spawn_app(&dc).await;
-    app.login(&user.name, &user.password).await;
+    let (_, app) = logged_in(&dc, "logout").await;
     let home = app.get_html("/").await;
     let res = app.post("/logout", &[("csrf", &csrf_in(&home))]).await;
     assert_eq!(location(&res), "/login?m=logged-out");
@@ -120,9 +116,7 @@ async fn logout_ends_the_session() {
 #[tokio::test]
 async fn the_enrolment_page_shows_services_stars_and_an_empty_row() {
     let dc = require_dc!();
-    let user = dc.create_user("stars").await;
-    let app = spawn_app(&dc).await;
-    app.login(&user.name, &user.password).await;
+    let (_, app) = logged_in(&dc, "stars").await;
     let home = app.get_html("/").await;
     assert_eq!(
         text_of(&home, "enrolment-status").unwrap(),
@@ -147,9 +141,7 @@ async fn the_enrolment_page_shows_services_stars_and_an_empty_row() {
 #[tokio::test]
 async fn enrolled_services_fill_the_star_row() {
     let dc = require_dc!();
-    let user = dc.create_user("filled").await;
-    let app = spawn_app(&dc).await;
-    app.login(&user.name, &user.password).await;
+    let (_, app) = logged_in(&dc, "filled").await;
     let user_id = app.sessions().await[0].user_id.clone();
     enrol(&app, &user_id, "bankid").await;
     let home = app.get_html("/").await;

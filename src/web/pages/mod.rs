@@ -60,7 +60,6 @@ pub fn local_path(back: &str) -> &str {
     if clean && local { back } else { "/" }
 }
 
-/// A 303 redirect (after a POST, or to the login page).
 /// To the login page, for a page that needs a session the request does not have: told that the
 /// session ended when the browser still sent one (it ran out, or was ended meanwhile), so that
 /// a form posted then does not just vanish.
@@ -69,6 +68,7 @@ pub fn log_in_again(page: &super::Page) -> actix_web::HttpResponse {
     see_other(to).finish()
 }
 
+/// A 303 redirect (after a POST, or to the login page).
 pub fn see_other(to: &str) -> actix_web::HttpResponseBuilder {
     let mut b = actix_web::HttpResponse::SeeOther();
     b.insert_header(("Location", to));
