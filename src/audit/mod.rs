@@ -147,6 +147,13 @@ impl AuditEvent {
         self.user_id = Some(id.into());
         self
     }
+    /// The entry is about this account, when there is one.
+    pub fn user_id_if(mut self, id: Option<&str>) -> Self {
+        if let Some(id) = id {
+            self.user_id = Some(id.to_string());
+        }
+        self
+    }
     /// The entry is about this directory user: their account name and id.
     pub fn about(self, user: &crate::directory::DirectoryUser) -> Self {
         self.username(&user.account_name).user_id(&user.id)

@@ -30,8 +30,8 @@ impl PwnedRange {
                 return None;
             }
             Err(e) => {
-                // Without the URL: it ends in five hex digits of the password's SHA-1.
-                tracing::warn!(error = %e.without_url(), "the breached-password service cannot be reached");
+                let error = crate::identity::transport_text(e);
+                tracing::warn!(%error, "the breached-password service cannot be reached");
                 return None;
             }
         };

@@ -236,11 +236,9 @@ impl ResetService {
         if state != stored {
             let (column, _) = state.stored();
             if self.store.finish_reset_flow(&rec.id, column, None, now).await? && state == ResetState::Expired {
-                let mut event =
-                    AuditEvent::new(EventKind::ResetStart, Outcome::Failure).detail(Detail::new("flow_expired"));
-                if let Some(u) = &rec.user_id {
-                    event = event.user_id(u);
-                }
+                let event = AuditEvent::new(EventKind::ResetStart, Outcome::Failure)
+                    .detail(Detail::new("flow_expired"))
+                    .user_id_if(rec.user_id.as_deref());
                 self.auditor.record(meta, event).await?;
             }
         }

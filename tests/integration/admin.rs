@@ -230,6 +230,11 @@ async fn the_service_desk_verifies_a_caller_by_sms_and_by_bankid_phone_auth() {
         .attr("value")
         .unwrap()
         .to_string();
+    // A slip of the keyboard is told as such, and is no wrong code.
+    let res = t.app.post(&action, &[("csrf", &csrf_in(&html)), ("user", &user_id), ("code", "12345")]).await;
+    let html = t.app.follow(res).await;
+    let told = text_of(&html, "verify-message").unwrap();
+    assert_eq!(told, "En kod är sex siffror. Skriv de sex siffrorna från sms:et.", "{html}");
     let wrong = if code == "000000" { "111111" } else { "000000" };
     let res = t.app.post(&action, &[("csrf", &csrf_in(&html)), ("user", &user_id), ("code", wrong)]).await;
     let retry = location(&res);

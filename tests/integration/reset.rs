@@ -323,8 +323,14 @@ async fn reloading_a_flow_step_sends_no_text_and_types_no_code_again() {
     let before = t.texts_count("+46701234567");
     let res = t.post_in(&flow, "/sms", &[]).await;
     let sent = location(&res);
-    t.next_code_to("+46701234567", before).await;
-    let res = t.post_in(&flow, "/sms/check", &[("code", "000000")]).await;
+    let code = t.next_code_to("+46701234567", before).await;
+    // A slip of the keyboard is told as such and costs no try.
+    let res = t.post_in(&flow, "/sms/check", &[("code", &format!("{}x", &code[..5]))]).await;
+    let slip = location(&res);
+    let told = text_of(&t.app.get_html(&slip).await, "reset-message").unwrap();
+    assert_eq!(told, "En kod är sex siffror. Skriv de sex siffrorna från sms:et.");
+    let wrong_code = if code == "000000" { "111111" } else { "000000" };
+    let res = t.post_in(&flow, "/sms/check", &[("code", wrong_code)]).await;
     let wrong = location(&res);
     for _ in 0..3 {
         // Reloads are GETs of the outcome pages.

@@ -63,11 +63,9 @@ impl BankIdFlows {
         if let Err(e) = self.bankid.cancel(&rec.order_ref).await {
             tracing::warn!(error = %e, "BankID cancel failed; the order expires by itself");
         }
-        let mut event =
-            AuditEvent::new(EventKind::BankIdCancel, Outcome::Success).detail(Detail::new(why).purpose(&rec.purpose));
-        if let Some(u) = &rec.user_id {
-            event = event.user_id(u);
-        }
+        let event = AuditEvent::new(EventKind::BankIdCancel, Outcome::Success)
+            .detail(Detail::new(why).purpose(&rec.purpose))
+            .user_id_if(rec.user_id.as_deref());
         self.auditor.record(meta, event).await?;
         Ok(())
     }

@@ -313,11 +313,9 @@ impl BankIdFlows {
             if let (true, Some(reset)) = (hint == "notVerified", rec.context.as_deref()) {
                 self.store.reset_failure(reset).await?;
             }
-            let mut event =
-                AuditEvent::new(EventKind::BankIdResult, Outcome::Failure).detail(Detail::hint(&rec.purpose, hint));
-            if let Some(u) = &rec.user_id {
-                event = event.user_id(u);
-            }
+            let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Failure)
+                .detail(Detail::hint(&rec.purpose, hint))
+                .user_id_if(rec.user_id.as_deref());
             self.auditor.record(meta, event).await?;
         }
         Ok(())
@@ -383,33 +381,18 @@ impl BankIdFlows {
                 if enrolled.is_none_or(|e| e.pn_hash != hash) {
                     return self.fail(rec, "mismatch", meta).await;
                 }
-                if self.store.finish_bankid_flow(&rec.id, "complete", Some("complete"), None, now).await? {
-                    crate::monitoring::bankid_order("complete");
-                    self.store.touch_enrolment(user_id, "bankid", now).await?;
-                    let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Success)
-                        .user_id(user_id)
-                        .detail(Detail::new("verified").purpose("verify"));
-                    self.auditor.record(meta, event).await?;
-                }
+                self.verified(rec, user_id, None, Detail::new("verified").purpose("verify"), meta).await?;
             }
             FlowPurpose::ResetStep => {
                 // Unknown user, no BankID enrolled, or another person's: all read the same.
-                let enrolled = match rec.user_id.as_deref() {
-                    Some(user_id) => self.store.bankid_enrolment(user_id).await?,
+                let proved = match rec.user_id.as_deref() {
+                    Some(id) => self.store.bankid_enrolment(id).await?.filter(|e| e.pn_hash == hash).map(|_| id),
                     None => None,
                 };
-                if enrolled.is_none_or(|e| e.pn_hash != hash) {
+                let Some(user_id) = proved else {
                     return self.fail(rec, "notVerified", meta).await;
-                }
-                if self.store.finish_bankid_flow(&rec.id, "complete", Some("complete"), None, now).await? {
-                    let user_id = rec.user_id.as_deref().unwrap_or_default();
-                    crate::monitoring::bankid_order("complete");
-                    self.store.touch_enrolment(user_id, "bankid", now).await?;
-                    let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Success)
-                        .user_id(user_id)
-                        .detail(Detail::new("verified").purpose("reset"));
-                    self.auditor.record(meta, event).await?;
-                }
+                };
+                self.verified(rec, user_id, None, Detail::new("verified").purpose("reset"), meta).await?;
             }
             FlowPurpose::Login | FlowPurpose::Reset => {
                 let accounts = self.store.bankid_enrolments_by_hash(&hash).await?;
@@ -417,19 +400,29 @@ impl BankIdFlows {
                     let why = if accounts.is_empty() { "notEnrolled" } else { "severalAccounts" };
                     return self.fail(rec, why, meta).await;
                 };
-                if self
-                    .store
-                    .finish_bankid_flow(&rec.id, "complete", Some("complete"), Some(&account.user_id), now)
-                    .await?
-                {
-                    crate::monitoring::bankid_order("complete");
-                    self.store.touch_enrolment(&account.user_id, "bankid", now).await?;
-                    let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Success)
-                        .user_id(&account.user_id)
-                        .detail(Detail::new("identified").purpose(&rec.purpose));
-                    self.auditor.record(meta, event).await?;
-                }
+                let detail = Detail::new("identified").purpose(&rec.purpose);
+                self.verified(rec, &account.user_id, Some(&account.user_id), detail, meta).await?;
             }
+        }
+        Ok(())
+    }
+
+    /// The order proved `user_id` (`found`: the account it identified, for a login or a reset):
+    /// finished once, the service counted as used, and audited.
+    async fn verified(
+        &self,
+        rec: &BankIdFlowRecord,
+        user_id: &str,
+        found: Option<&str>,
+        detail: Detail,
+        meta: &RequestMeta,
+    ) -> Result<(), StorageError> {
+        let now = self.clock.now();
+        if self.store.finish_bankid_flow(&rec.id, "complete", Some("complete"), found, now).await? {
+            crate::monitoring::bankid_order("complete");
+            self.store.touch_enrolment(user_id, "bankid", now).await?;
+            let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Success).user_id(user_id).detail(detail);
+            self.auditor.record(meta, event).await?;
         }
         Ok(())
     }
@@ -453,10 +446,7 @@ impl BankIdFlows {
                 .arg("app", app)
                 .arg("browser", browser),
         };
-        let mut event = AuditEvent::new(EventKind::BankIdResult, outcome).detail(detail);
-        if let Some(u) = &rec.user_id {
-            event = event.user_id(u);
-        }
+        let event = AuditEvent::new(EventKind::BankIdResult, outcome).detail(detail).user_id_if(rec.user_id.as_deref());
         self.auditor.record(meta, event).await?;
         Ok(refusal)
     }
@@ -498,7 +488,7 @@ impl BankIdFlows {
         let Some(rec) = self.load(id, binding).await? else {
             return Ok(None);
         };
-        let identifies = rec.purpose == "login" || rec.purpose == "reset";
+        let identifies = matches!(FlowPurpose::parse(&rec.purpose), FlowPurpose::Login | FlowPurpose::Reset);
         if !identifies || !self.store.consume_bankid_flow(&rec.id).await? {
             return Ok(None);
         }

@@ -19,7 +19,7 @@ pub use policy::Policy;
 pub use purpose::{FlowPurpose, FlowState, FlowView};
 pub use qr::{launch_url, qr_auth_code, qr_payload};
 pub use rfa::{StartMode, error_key, message_key};
-pub use rp::{RpClient, SetupError, error_chain as error_text};
+pub use rp::{RpClient, SetupError};
 
 use async_trait::async_trait;
 

@@ -125,10 +125,9 @@ impl RpClient {
     }
 }
 
-/// A request that got no answer, for the log: reqwest's error with its causes, without the URL
-/// (a broker's carries the order id).
+/// A request that got no answer (for the log, see [`crate::identity::transport_text`]).
 pub fn transport(e: reqwest::Error) -> BankIdError {
-    BankIdError::Transport(error_chain(&e.without_url()))
+    BankIdError::Transport(crate::identity::transport_text(e))
 }
 
 /// An answer that does not parse, for the log: the kind of error and where, never serde's own
@@ -138,18 +137,6 @@ pub fn unreadable(status: u16, e: &serde_json::Error) -> BankIdError {
         status,
         body: format!("unreadable answer: {:?} error at line {}, column {}", e.classify(), e.line(), e.column()),
     }
-}
-
-/// An error with its causes, for the log.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        text.push_str(": ");
-        text.push_str(&s.to_string());
-        source = s.source();
-    }
-    text
 }
 
 pub(crate) fn visible_data(text: &str) -> Option<String> {

@@ -34,8 +34,7 @@ async fn answers(http: &reqwest::Client, url: &str) -> Result<(), GatewayError> 
     match http.get(url).send().await {
         Ok(_) => Ok(()),
         Err(e) if e.is_timeout() => Err(GatewayError::Timeout),
-        // Without the URL: a webhook's may carry a token.
-        Err(e) => Err(GatewayError::Transport(crate::identity::bankid::error_text(&e.without_url()))),
+        Err(e) => Err(GatewayError::Transport(crate::identity::transport_text(e))),
     }
 }
 
@@ -83,19 +82,12 @@ pub fn http_client(timeout: Duration) -> Result<reqwest::Client, reqwest::Error>
 
 async fn answer(res: Result<reqwest::Response, reqwest::Error>) -> Result<serde_json::Value, GatewayError> {
     let res = res.map_err(|e| {
-        if e.is_timeout() {
-            GatewayError::Timeout
-        } else {
-            GatewayError::Transport(crate::identity::bankid::error_text(&e.without_url()))
-        }
+        if e.is_timeout() { GatewayError::Timeout } else { GatewayError::Transport(crate::identity::transport_text(e)) }
     })?;
     let status = res.status().as_u16();
     match status {
         200..=299 => {
-            let body = res
-                .text()
-                .await
-                .map_err(|e| GatewayError::Transport(crate::identity::bankid::error_text(&e.without_url())))?;
+            let body = res.text().await.map_err(|e| GatewayError::Transport(crate::identity::transport_text(e)))?;
             Ok(serde_json::from_str(&body).unwrap_or(serde_json::Value::Null))
         }
         500..=599 => Err(GatewayError::Server { status }),
