@@ -368,6 +368,12 @@ impl Sessions {
         self.store.session_proof(&hash(token), service.id(), at).await
     }
 
+    /// The id the store knows the session behind this cookie value by (for a change that ends
+    /// the user's other sessions in its own transaction).
+    pub fn stored_id(&self, token: &str) -> String {
+        hash(token)
+    }
+
     /// Ends every session of the user except the one behind `keep` (their credentials changed).
     pub async fn end_all_for(&self, user_id: &str, keep: Option<&str>) -> Result<u64, StorageError> {
         let keep = keep.map(hash);

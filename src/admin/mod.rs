@@ -272,7 +272,9 @@ impl AdminService {
     }
 
     /// Users whose account name, display name or mail contains `text` (at least
-    /// [`MIN_SEARCH`] characters), the first [`SHOWN`] by account name.
+    /// [`MIN_SEARCH`] characters): up to [`SHOWN`] of them, in the order of their account names.
+    /// With more, which ones is the directory's choice (its size limit), and `more` says to narrow
+    /// the text.
     pub async fn search(&self, text: &str) -> Result<Found, AdminError> {
         if text.trim().chars().count() < MIN_SEARCH {
             return Ok(Found::TooShort);
@@ -323,7 +325,7 @@ impl AdminService {
         let Some(user) = self.directory.find_user_by_id(user_id).await? else { return Ok(false) };
         // What proves the user changes: the enrolment goes and their portal sessions end in one
         // transaction (one of two parallel submits removes it; a login cannot slip between).
-        let (removed, ended) = self.store.revoke_enrolment(user_id, service.map(|s| s.id()), true).await?;
+        let (removed, ended) = self.store.revoke_enrolment(user_id, service.map(|s| s.id()), None).await?;
         if removed == 0 {
             // Nothing was enrolled (a second submit of the same form): nothing to audit or tell.
             return Ok(false);
@@ -341,12 +343,9 @@ impl AdminService {
                     .arg("ended", ended)
                     .arg("reason", reason),
             );
-        // The revocation is made: an entry or a mail that cannot be written is logged (with what
-        // the entry says), not an error page that would invite the admin to revoke again.
-        if let Err(e) = self.auditor.record(meta, event).await {
-            tracing::error!(reference = %meta.request_id, error = %e, user_id, actor = %actor.account_name, removed, ended,
-                "revocation made; its audit entry not written");
-        }
+        // The revocation is made: an entry or a mail that cannot be written is logged, not an
+        // error page that would invite the admin to revoke again.
+        self.auditor.record_made(meta, event).await;
         if let Some(mail) = &user.mail {
             let notice = Notice::Revoked(service.map(|s| s.id()).unwrap_or("all"));
             if let Err(e) = self.outbox.notify(mail, user.name_to_show(), notice, meta).await {

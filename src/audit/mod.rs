@@ -197,6 +197,15 @@ impl Auditor {
         Self { forward: forward.map(Arc::new), ..self }
     }
 
+    /// Writes the event about a change already made (and not to be undone): a failure to write it
+    /// is logged, not returned, since an error page would invite doing it again. The log has the
+    /// entry itself in the line [`Self::record`] writes first.
+    pub async fn record_made(&self, meta: &RequestMeta, event: AuditEvent) {
+        if let Err(e) = self.record(meta, event).await {
+            tracing::error!(reference = %meta.request_id, error = %e, "a change was made; its audit entry not written");
+        }
+    }
+
     /// Writes the event. A failure to write is an error: an event that cannot be audited must not
     /// be reported as done.
     pub async fn record(&self, meta: &RequestMeta, event: AuditEvent) -> Result<(), StorageError> {

@@ -195,12 +195,15 @@ impl EnrolmentService {
         Ok(lift)
     }
 
-    /// Removes an enrolled service, with proof; audited and told.
+    /// Removes an enrolled service, with proof; audited and told. Every other session of the user
+    /// (all but `keep_session`, the id hash of the one that asked) ends with it, in one
+    /// transaction: what proves the user changed.
     pub async fn remove(
         &self,
         step_up: &StepUp,
         owner: Owner<'_>,
         kind: ServiceKind,
+        keep_session: Option<&str>,
         meta: &RequestMeta,
     ) -> Result<Result<(), ChangeRefusal>, StorageError> {
         let change = Change::Remove(kind);
@@ -211,14 +214,15 @@ impl EnrolmentService {
             ServiceKind::Sms => self.store.sms_enrolment(owner.user_id).await?.map(|s| s.number_encrypted),
             ServiceKind::BankId => None,
         };
-        if self.store.revoke_enrolment(owner.user_id, Some(kind.id()), false).await?.0 == 0 {
+        let (removed, ended) = self.store.revoke_enrolment(owner.user_id, Some(kind.id()), keep_session).await?;
+        if removed == 0 {
             return Ok(Err(ChangeRefusal::NotEnrolled));
         }
         let event = AuditEvent::new(EventKind::Enrol, Outcome::Success)
             .username(owner.account_name)
             .user_id(owner.user_id)
-            .detail(Detail::new("removed").service(kind.id()));
-        self.auditor.record(meta, event).await?;
+            .detail(Detail::new("service_removed").service(kind.id()).arg("ended", ended));
+        self.auditor.record_made(meta, event).await;
         if let Some(n) = &self.notifier {
             n.changed(owner.user_id, change, removed_number, meta).await;
         }

@@ -349,14 +349,15 @@ role!(EnrolmentStore {
         &self,
         user_id: &str,
         service: Option<&str>,
-        end_sessions: bool,
+        keep_session: Option<&str>,
     ) -> Result<(u64, u64), StorageError> {
         let (user, who, service) = (user_id.to_string(), user_id.to_string(), service.map(str::to_string));
+        let keep = keep_session.map(str::to_string);
         let forget = move |k: &Kept| {
             k.forget_user(&who);
             k.sessions.retain(|_, e| e.value.user_id != who);
         };
-        self.write(owned!(|db| db.revoke_enrolment(&user, service.as_deref(), end_sessions)), forget).await
+        self.write(owned!(|db| db.revoke_enrolment(&user, service.as_deref(), keep.as_deref())), forget).await
     }
 
     async fn lift_cooldown(&self, user_id: &str, at: Timestamp) -> Result<u64, StorageError> {

@@ -159,14 +159,15 @@ pub trait EnrolmentStore: Send + Sync {
     /// Marks an enrolled service as just used.
     async fn touch_enrolment(&self, user_id: &str, service: &str, at: Timestamp) -> Result<(), StorageError>;
 
-    /// Removes one enrolled service (or all of them) and what they stored; with `end_sessions`,
-    /// when anything was removed, every session of the user ends in the same transaction (an
-    /// administrator's revocation). The enrolments removed and the sessions ended.
+    /// Removes one enrolled service (or all of them) and what they stored; when anything was
+    /// removed, every session of the user but `keep_session` (an id hash: the session that asked,
+    /// when the user removes a service themselves) ends in the same transaction. The enrolments
+    /// removed and the sessions ended.
     async fn revoke_enrolment(
         &self,
         user_id: &str,
         service: Option<&str>,
-        end_sessions: bool,
+        keep_session: Option<&str>,
     ) -> Result<(u64, u64), StorageError>;
 
     /// Lets the user's enrolments count toward a reset now (the service desk lifts the cooling-off).

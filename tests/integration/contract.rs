@@ -92,15 +92,21 @@ async fn of_parallel_revocations_one_removes_the_enrolment() {
     for (store, _dir) in backends().await {
         assert!(store.enrol_bankid(&bankid_of("r"), EnrolMode::Add).await.unwrap());
         store.insert_session(&session("rs", "r")).await.unwrap();
-        let done = join_all((0..10).map(|_| store.revoke_enrolment("r", Some("bankid"), true))).await;
+        let done = join_all((0..10).map(|_| store.revoke_enrolment("r", Some("bankid"), None))).await;
         let done: Vec<(u64, u64)> = done.into_iter().map(Result::unwrap).collect();
         assert_eq!(done.iter().filter(|(removed, _)| *removed > 0).count(), 1, "{done:?}");
         assert!(done.contains(&(1, 1)), "the one that removed it ended the session: {done:?}");
         assert!(store.enrolments("r").await.unwrap().is_empty());
         assert!(store.session("rs").await.unwrap().is_none());
         store.insert_session(&session("rs2", "r")).await.unwrap();
-        assert_eq!(store.revoke_enrolment("r", None, true).await.unwrap(), (0, 0), "nothing to revoke");
+        assert_eq!(store.revoke_enrolment("r", None, None).await.unwrap(), (0, 0), "nothing to revoke");
         assert!(store.session("rs2").await.unwrap().is_some(), "nothing removed, no session ended");
+        // The user's own removal: the session that asked stays, every other one ends with it.
+        assert!(store.enrol_bankid(&bankid_of("r"), EnrolMode::Add).await.unwrap());
+        store.insert_session(&session("rs3", "r")).await.unwrap();
+        assert_eq!(store.revoke_enrolment("r", Some("bankid"), Some("rs2")).await.unwrap(), (1, 1));
+        assert!(store.session("rs2").await.unwrap().is_some(), "the session that asked stays");
+        assert!(store.session("rs3").await.unwrap().is_none(), "another one ends");
     }
 }
 
@@ -341,7 +347,7 @@ async fn every_write_is_read_back_at_once() {
         assert_eq!(store.enrolments("u").await.unwrap()[0].cooldown_lifted_at, Some(NOW + 5));
         store.touch_enrolment("u", "bankid", NOW + 6).await.unwrap();
         assert_eq!(store.enrolments("u").await.unwrap()[0].last_used_at, Some(NOW + 6));
-        store.revoke_enrolment("u", None, false).await.unwrap();
+        store.revoke_enrolment("u", None, None).await.unwrap();
         assert!(store.enrolments("u").await.unwrap().is_empty(), "revoked");
         assert!(store.bankid_enrolment("u").await.unwrap().is_none());
 

@@ -58,3 +58,41 @@ async fn a_code_resent_after_the_number_was_replaced_goes_to_the_new_number_only
     assert_eq!(t.texts_count(STOLEN_E164), to_stolen, "no code to the replaced number");
     assert_eq!(t.texts_count(NEW_E164), to_new + 1, "the new code goes to the enrolled number");
 }
+
+/// The owner of a stolen phone removes its number: the thief's open session ends in the same
+/// step, and the owner's own session goes on.
+#[tokio::test]
+async fn removing_a_service_ends_the_users_other_sessions() {
+    let dc = require_dc!();
+    let (user, mut t) = enrolled(&dc, "rm-svc", |c| c).await;
+    let thief = new_client();
+    t.app.client = thief.clone();
+    t.app.login(&user.name, &user.password).await;
+
+    t.app.client = new_client();
+    t.app.login(&user.name, &user.password).await;
+    let res = t.post_from("/", "/enrol/sms/remove").await;
+    assert_eq!(location(&res), "/?m=verify-first", "a removal needs proof");
+    let id = flow_id(&t.post_from("/", "/verify/bankid").await);
+    let order = t.app_scan(&t.scan_qr_frame(&id).await, ANNA).await.unwrap();
+    t.app_press(&order, "approve").await;
+    t.poll_message(&id).await;
+    let owner = t.app.client.clone();
+    t.app.client = thief.clone();
+    assert_eq!(t.app.get("/").await.status(), 200, "the proof alone ends no session");
+    t.app.client = owner;
+    let res = t.post_from("/", "/enrol/sms/remove").await;
+    assert_eq!(location(&res), "/?m=removed");
+    let home = t.app.get_html("/?m=removed").await;
+    assert!(home.contains("Tjänsten är borttagen"), "the owner's session goes on: {home}");
+
+    let store = t.app.store().await;
+    let user_id = store.all_enrolments().await.unwrap()[0].user_id.clone();
+    assert!(store.sms_enrolment(&user_id).await.unwrap().is_none(), "the number is gone");
+    t.app.client = thief;
+    assert_ne!(t.app.get("/").await.status(), 200, "the thief's session ended with it");
+    let removed = t.app.audit().await.into_iter().find(|a| a.event == "enrol" && a.outcome == "success");
+    let detail = removed.and_then(|a| a.detail).unwrap_or_default();
+    // The thief's, and the one the number was enrolled in.
+    assert_eq!(detail, "Mobile code removed by the user (other sessions ended: 2)");
+}

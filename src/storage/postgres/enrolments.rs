@@ -39,7 +39,7 @@ impl EnrolmentStore for PgStorage {
         &self,
         user_id: &str,
         service: Option<&str>,
-        end_sessions: bool,
+        keep_session: Option<&str>,
     ) -> Result<(u64, u64), StorageError> {
         let mut tx = self.pool().begin().await?;
         let removed = match service {
@@ -60,9 +60,10 @@ impl EnrolmentStore for PgStorage {
             sqlx::query("DELETE FROM sms_enrolments WHERE user_id = $1").bind(user_id).execute(&mut *tx).await?;
         }
         let mut ended = 0;
-        if end_sessions && removed > 0 {
-            ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1")
+        if removed > 0 {
+            ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
                 .bind(user_id)
+                .bind(keep_session.unwrap_or(""))
                 .execute(&mut *tx)
                 .await?
                 .rows_affected();

@@ -47,18 +47,15 @@ pub async fn remove(
     let Ok(kind) = service.parse::<ServiceKind>() else {
         return Err(page.not_found());
     };
+    let keep = page.session_token.as_deref().map(|t| page.state.sessions.stored_id(t));
     let done = page
         .state
         .enrolments
-        .remove(&session.step_up, owner(session), kind, &page.meta)
+        .remove(&session.step_up, owner(session), kind, keep.as_deref(), &page.meta)
         .await
         .map_err(|e| page.fail(e))?;
     match done {
-        Ok(()) => {
-            let token = page.session_token.as_deref();
-            page.state.sessions.end_all_for(&session.user.user_id, token).await.map_err(|e| page.fail(e))?;
-            Ok(see_other("/?m=removed").finish())
-        }
+        Ok(()) => Ok(see_other("/?m=removed").finish()),
         Err(refusal) => Ok(refused(&refusal)),
     }
 }
