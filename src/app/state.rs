@@ -159,6 +159,7 @@ pub(super) fn build_state(
         // Browsers treat http://localhost and 127.0.0.1 as secure, so Secure cookies work there too.
         secure_cookies: true,
         cookies: web::CookieNames::for_public_url(settings.uses_tls()),
+        notes: web::NoteSeal::new(&csrf_key),
         csrf: web::CsrfKey::new(csrf_key),
         random: random.clone(),
         assets: StaticAssets::new(),

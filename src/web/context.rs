@@ -32,6 +32,8 @@ pub struct AppState {
     pub change: crate::change::ChangeService,
     pub auditor: Auditor,
     pub csrf: CsrfKey,
+    /// Seals what a POST leaves for the page it redirects to.
+    pub notes: super::notice::NoteSeal,
     pub random: Arc<dyn crate::clock::Random>,
     pub assets: StaticAssets,
     pub services: Vec<Service>,

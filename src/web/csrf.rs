@@ -16,32 +16,15 @@ use sha2::Sha256;
 
 use super::context::{AppState, request_id, request_lang};
 use super::{CookieNames, WebError};
-use std::sync::Arc;
 
 use crate::clock::Random;
-use crate::identity::DataKey;
 
 #[derive(Clone)]
-pub struct CsrfKey(Vec<u8>, Arc<DataKey>);
+pub struct CsrfKey(Vec<u8>);
 
 impl CsrfKey {
     pub fn new(key: Vec<u8>) -> Self {
-        let notes = DataKey::derived(&key, b"stjarna-notes");
-        Self(key, Arc::new(notes))
-    }
-
-    /// What a POST leaves for the page it redirects to, sealed (encrypted and authenticated)
-    /// for the address: it may hold what was typed (a name that is really a password), and
-    /// addresses end up in browser history and proxies' access logs.
-    pub fn seal(&self, note: &str, random: &dyn Random) -> String {
-        use base64::Engine;
-        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(self.1.seal(note, random))
-    }
-
-    /// A sealed note opened; None if it was not sealed with this key, or was changed.
-    pub fn open(&self, sealed: &str) -> Option<String> {
-        use base64::Engine;
-        self.1.open(&base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(sealed).ok()?)
+        Self(key)
     }
 
     fn mac(&self, seed: &str) -> Hmac<Sha256> {
@@ -105,19 +88,6 @@ mod receipt_tests {
             !key.verify_receipt("seed-a", "change-done", &r.replace("1000.", "1001."), 1001, 600),
             "time is signed"
         );
-    }
-
-    #[test]
-    fn a_sealed_note_hides_what_it_holds_and_opens_only_as_sealed() {
-        let key = CsrfKey::new(b"key".to_vec());
-        let sealed = key.seal("t=error&f.u=Sommar-Fika-2026!", &crate::clock::OsRandom);
-        assert!(!sealed.contains("Sommar") && !sealed.contains('+') && !sealed.contains('/'), "{sealed}");
-        assert_eq!(key.open(&sealed).as_deref(), Some("t=error&f.u=Sommar-Fika-2026!"));
-        let mut changed = sealed.clone().into_bytes();
-        changed[20] = if changed[20] == b'A' { b'B' } else { b'A' };
-        assert_eq!(key.open(&String::from_utf8(changed).unwrap()), None, "changed");
-        assert_eq!(CsrfKey::new(b"other".to_vec()).open(&sealed), None, "another key");
-        assert_eq!(key.open("t=error&f.u=x"), None, "a note in clear is no note");
     }
 }
 

@@ -112,5 +112,6 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 
 pub use csrf::CsrfKey;
 pub use csrf::csrf_cookie_middleware;
+pub use notice::NoteSeal;
 pub use security::security_headers;
 pub use static_files::StaticAssets;

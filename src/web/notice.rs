@@ -1,10 +1,17 @@
 //! Post/redirect/get for what a POST has to say when no flow keeps it: the message (catalogue
-//! keys and their arguments) travels in the address the POST redirects to, signed for this browser,
-//! that page and ten minutes. A reload shows the same message and sends nothing again; a link
+//! keys and their arguments) travels in the address the POST redirects to, sealed, and signed for
+//! this browser, that page and ten minutes. A reload shows the same message and sends nothing again; a link
 //! someone else made shows nothing, so nobody can put words (or a username) on our page, and a
 //! message moved to another page shows nothing there.
 
+use std::sync::Arc;
+
 use actix_web::HttpResponse;
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::clock::Random;
+use crate::identity::DataKey;
 
 use super::Page;
 use super::pages::see_other;
@@ -13,6 +20,28 @@ use super::pages::see_other;
 const NOTICE_SECONDS: i64 = 600;
 /// What the receipt stands for (see [`super::csrf::CsrfKey::receipt`]).
 const WHAT: &str = "notice";
+
+/// What a POST leaves for the page it redirects to is sealed (encrypted and authenticated) for
+/// the address: it may hold what was typed (a name that is really a password), and addresses end
+/// up in browser history and proxies' access logs.
+#[derive(Clone)]
+pub struct NoteSeal(Arc<DataKey>);
+
+impl NoteSeal {
+    /// The key is derived from `secret` (the session secret, which every instance shares).
+    pub fn new(secret: &[u8]) -> Self {
+        Self(Arc::new(DataKey::derived(secret, b"stjarna-notes")))
+    }
+
+    pub fn seal(&self, note: &str, random: &dyn Random) -> String {
+        URL_SAFE_NO_PAD.encode(self.0.seal(note, random))
+    }
+
+    /// A sealed note opened; None if it was not sealed with this key, or was changed.
+    pub fn open(&self, sealed: &str) -> Option<String> {
+        self.0.open(&URL_SAFE_NO_PAD.decode(sealed).ok()?)
+    }
+}
 
 /// How a message is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -152,7 +181,7 @@ impl Page {
     /// A 303 to `to` (a path on this site, with or without a query) that shows `notice` there; the
     /// signature covers the path, not the query.
     pub fn redirect_with(&self, to: &str, notice: &Notice) -> HttpResponse {
-        let payload = self.state.csrf.seal(&notice.encode(), self.state.random.as_ref());
+        let payload = self.state.notes.seal(&notice.encode(), self.state.random.as_ref());
         let seed = self.binding();
         let path = to.split('?').next().unwrap_or(to);
         let receipt = self.state.csrf.receipt(seed, &signed(path, &payload), self.state.clock.now());
@@ -170,7 +199,7 @@ impl Page {
         let seed = self.csrf_seed.as_deref().filter(|s| !s.is_empty())?;
         let now = self.state.clock.now();
         let genuine = self.state.csrf.verify_receipt(seed, &signed(&self.path, payload), receipt, now, NOTICE_SECONDS);
-        if genuine { Notice::decode(&self.state.csrf.open(payload)?) } else { None }
+        if genuine { Notice::decode(&self.state.notes.open(payload)?) } else { None }
     }
 
     /// The message as (text, CSS class), for views that take it so.
@@ -207,5 +236,18 @@ mod tests {
             .reference("abc");
         assert_eq!(Notice::decode(&n.encode()), Some(n));
         assert_eq!(Notice::decode("t=error"), None, "a notice says something");
+    }
+
+    #[test]
+    fn a_sealed_note_hides_what_it_holds_and_opens_only_as_sealed() {
+        let key = NoteSeal::new(b"key");
+        let sealed = key.seal("t=error&f.u=Sommar-Fika-2026!", &crate::clock::OsRandom);
+        assert!(!sealed.contains("Sommar") && !sealed.contains('+') && !sealed.contains('/'), "{sealed}");
+        assert_eq!(key.open(&sealed).as_deref(), Some("t=error&f.u=Sommar-Fika-2026!"));
+        let mut changed = sealed.clone().into_bytes();
+        changed[20] = if changed[20] == b'A' { b'B' } else { b'A' };
+        assert_eq!(key.open(&String::from_utf8(changed).unwrap()), None, "changed");
+        assert_eq!(NoteSeal::new(b"other").open(&sealed), None, "another key");
+        assert_eq!(key.open("t=error&f.u=x"), None, "a note in clear is no note");
     }
 }
