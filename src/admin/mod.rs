@@ -2,9 +2,12 @@
 //! reports. Read from the directory (paged, for tens of thousands of users) and the database.
 
 mod chart;
+mod counted;
 pub mod status;
 
 pub use chart::{ChartText, daily_chart_svg};
+pub use counted::LeftOut;
+use counted::{Counted, NotCounted};
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -52,16 +55,6 @@ pub struct Dashboard {
     pub history_on_reset: bool,
 }
 
-/// Users in the directory's scope that the counts leave out.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LeftOut {
-    pub disabled: usize,
-    /// Built-in accounts (Administrator, Guest, krbtgt).
-    pub built_in: usize,
-    /// The portal's service account and `admin.exclude_accounts`.
-    pub excluded: usize,
-}
-
 /// The shortest search text (a shorter one would match most of the directory).
 pub const MIN_SEARCH: usize = 2;
 /// How many users a search shows.
@@ -74,38 +67,6 @@ pub enum Found {
     TooShort,
     /// `more`: there were more than these; the text should be narrowed.
     Users { users: Vec<DirectoryUser>, more: bool },
-}
-
-/// Why a user in scope is not counted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum NotCounted {
-    /// Disabled, or past its `accountExpires`.
-    Disabled,
-    BuiltIn,
-    Excluded,
-}
-
-/// Who the counts, the report and reminders are about: people with an enabled account.
-struct Counted {
-    /// Lower-case account names, and the service account's DN.
-    excluded: Vec<String>,
-    service_dn: String,
-}
-
-impl Counted {
-    fn check(&self, u: &DirectoryUser, now: Timestamp) -> Option<NotCounted> {
-        // Built-in first: Guest and krbtgt are disabled too, but they are AD's, not people's.
-        if u.system {
-            Some(NotCounted::BuiltIn)
-        } else if u.closed_at(now) {
-            Some(NotCounted::Disabled)
-        } else if u.dn.eq_ignore_ascii_case(&self.service_dn) || self.excluded.contains(&u.account_name.to_lowercase())
-        {
-            Some(NotCounted::Excluded)
-        } else {
-            None
-        }
-    }
 }
 
 /// One user, as the admin page shows them.
@@ -160,10 +121,7 @@ impl AdminService {
             rule,
             reminder_interval_days: settings.reminder_interval_days,
             reminders_per_run: settings.reminders_per_run,
-            counted: Counted {
-                excluded: settings.exclude_accounts.iter().map(|a| a.to_lowercase()).collect(),
-                service_dn: service_dn.to_string(),
-            },
+            counted: Counted::new(&settings.exclude_accounts, service_dn),
         }
     }
 
