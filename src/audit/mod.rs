@@ -198,11 +198,19 @@ impl Auditor {
     }
 
     /// Writes the event about a change already made (and not to be undone): a failure to write it
-    /// is logged, not returned, since an error page would invite doing it again. The log has the
-    /// entry itself in the line [`Self::record`] writes first.
+    /// is logged with what the entry says, not returned, since an error page would invite doing
+    /// it again.
     pub async fn record_made(&self, meta: &RequestMeta, event: AuditEvent) {
+        let (kind, user_id, detail) = (event.kind, event.user_id.clone(), event.detail.clone());
         if let Err(e) = self.record(meta, event).await {
-            tracing::error!(reference = %meta.request_id, error = %e, "a change was made; its audit entry not written");
+            tracing::error!(
+                reference = %meta.request_id,
+                error = %e,
+                event = kind.id(),
+                user_id = user_id.as_deref().unwrap_or(""),
+                detail = %detail.as_deref().map(|d| render_detail(d, crate::i18n::Lang::En)).unwrap_or_default(),
+                "a change was made; its audit entry not written"
+            );
         }
     }
 

@@ -161,8 +161,8 @@ pub trait EnrolmentStore: Send + Sync {
 
     /// Removes one enrolled service (or all of them) and what they stored; when anything was
     /// removed, every session of the user but `keep_session` (an id hash: the session that asked,
-    /// when the user removes a service themselves) ends in the same transaction. The enrolments
-    /// removed and the sessions ended.
+    /// when the user removes a service themselves) ends in the same transaction. A `keep_session`
+    /// that has ended removes nothing. The enrolments removed and the sessions ended.
     async fn revoke_enrolment(
         &self,
         user_id: &str,

@@ -101,12 +101,55 @@ async fn of_parallel_revocations_one_removes_the_enrolment() {
         store.insert_session(&session("rs2", "r")).await.unwrap();
         assert_eq!(store.revoke_enrolment("r", None, None).await.unwrap(), (0, 0), "nothing to revoke");
         assert!(store.session("rs2").await.unwrap().is_some(), "nothing removed, no session ended");
-        // The user's own removal: the session that asked stays, every other one ends with it.
+        // The user's own removal: the session that asked stays, every other one ends with it
+        // (read first, so that a copy kept in memory would show).
         assert!(store.enrol_bankid(&bankid_of("r"), EnrolMode::Add).await.unwrap());
         store.insert_session(&session("rs3", "r")).await.unwrap();
+        assert!(store.session("rs3").await.unwrap().is_some());
         assert_eq!(store.revoke_enrolment("r", Some("bankid"), Some("rs2")).await.unwrap(), (1, 1));
         assert!(store.session("rs2").await.unwrap().is_some(), "the session that asked stays");
         assert!(store.session("rs3").await.unwrap().is_none(), "another one ends");
+        // A session that has ended removes nothing.
+        assert!(store.enrol_bankid(&bankid_of("r"), EnrolMode::Add).await.unwrap());
+        assert_eq!(store.revoke_enrolment("r", Some("bankid"), Some("rs3")).await.unwrap(), (0, 0));
+        assert!(store.bankid_enrolment("r").await.unwrap().is_some(), "an ended session removed nothing");
+    }
+}
+
+/// The owner and a thief, each with a proof in their own session, remove a service each at the
+/// same moment: the first removal ends the other session, which then removes nothing. The user
+/// is never left with neither service by two sessions racing.
+#[tokio::test]
+async fn of_two_sessions_removing_at_once_only_one_removes() {
+    for (store, _dir) in backends().await {
+        for round in 0..20 {
+            let user = format!("two-{round}");
+            assert!(store.enrol_bankid(&bankid_of(&user), EnrolMode::Add).await.unwrap());
+            let sms = stjarna::storage::SmsEnrolmentRecord {
+                user_id: user.clone(),
+                number_encrypted: "x".into(),
+                number_hash: format!("nr-{user}"),
+                number_masked: "m".into(),
+                enrolled_at: NOW,
+            };
+            assert!(store.enrol_sms(&sms, EnrolMode::Add).await.unwrap());
+            let (owner, thief) = (format!("{user}-owner"), format!("{user}-thief"));
+            store.insert_session(&session(&owner, &user)).await.unwrap();
+            store.insert_session(&session(&thief, &user)).await.unwrap();
+            let (a, b) = tokio::join!(
+                store.revoke_enrolment(&user, Some("sms"), Some(&owner)),
+                store.revoke_enrolment(&user, Some("bankid"), Some(&thief)),
+            );
+            let (a, b) = (a.unwrap(), b.unwrap());
+            assert!(matches!((a, b), ((1, 1), (0, 0)) | ((0, 0), (1, 1))), "round {round}: {a:?} {b:?}");
+            assert_eq!(store.enrolments(&user).await.unwrap().len(), 1, "round {round}: one service stays");
+            let left = [&owner, &thief].map(|s| s.as_str());
+            let mut alive = 0;
+            for s in left {
+                alive += usize::from(store.session(s).await.unwrap().is_some());
+            }
+            assert_eq!(alive, 1, "round {round}: the session that removed stays, the other ended");
+        }
     }
 }
 

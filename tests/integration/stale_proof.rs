@@ -90,7 +90,7 @@ async fn removing_a_service_ends_the_users_other_sessions() {
     let user_id = store.all_enrolments().await.unwrap()[0].user_id.clone();
     assert!(store.sms_enrolment(&user_id).await.unwrap().is_none(), "the number is gone");
     t.app.client = thief;
-    assert_ne!(t.app.get("/").await.status(), 200, "the thief's session ended with it");
+    assert_eq!(location(&t.app.get("/").await), "/login", "the thief's session ended with it");
     let removed = t.app.audit().await.into_iter().find(|a| a.event == "enrol" && a.outcome == "success");
     let detail = removed.and_then(|a| a.detail).unwrap_or_default();
     // The thief's, and the one the number was enrolled in.

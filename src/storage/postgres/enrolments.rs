@@ -42,6 +42,24 @@ impl EnrolmentStore for PgStorage {
         keep_session: Option<&str>,
     ) -> Result<(u64, u64), StorageError> {
         let mut tx = self.pool().begin().await?;
+        // One removal of the user's at a time: of two from two sessions, the second sees that the
+        // first ended its session. (An advisory lock, not the sessions' rows: a statement that
+        // ends sessions locks those in its own order, and two orders can deadlock.)
+        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('stjarna-revoke:' || $1, 0))")
+            .bind(user_id)
+            .execute(&mut *tx)
+            .await?;
+        if let Some(keep) = keep_session {
+            // A session ended meanwhile (by a removal from another browser, say) removes nothing.
+            let there = sqlx::query("SELECT 1 FROM sessions WHERE id_hash = $1 AND user_id = $2")
+                .bind(keep)
+                .bind(user_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+            if there.is_none() {
+                return Ok((0, 0));
+            }
+        }
         let removed = match service {
             Some(s) => {
                 sqlx::query("DELETE FROM enrolments WHERE user_id = $1 AND service = $2")

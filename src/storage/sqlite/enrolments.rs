@@ -42,6 +42,18 @@ impl EnrolmentStore for SqliteStorage {
         keep_session: Option<&str>,
     ) -> Result<(u64, u64), StorageError> {
         let mut tx = self.pool().begin().await?;
+        if let Some(keep) = keep_session {
+            // A write first takes the database's write lock: a session ended before (by a removal
+            // from another browser, say) cannot remove anything.
+            let there = sqlx::query("UPDATE sessions SET user_id = user_id WHERE id_hash = ? AND user_id = ?")
+                .bind(keep)
+                .bind(user_id)
+                .execute(&mut *tx)
+                .await?;
+            if there.rows_affected() == 0 {
+                return Ok((0, 0));
+            }
+        }
         let removed = match service {
             Some(s) => {
                 sqlx::query("DELETE FROM enrolments WHERE user_id = ? AND service = ?")
