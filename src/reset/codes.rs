@@ -99,7 +99,7 @@ pub async fn check(
     let Some(challenge) = view.sms_challenge.as_deref() else { return Ok(None) };
     let (key, name) = (reset.code_key(view), reset.code_name(view));
     let user = FlowUser { user_id: &key, account_name: &name };
-    let failure = match sms.check(challenge, binding, user, code, meta).await? {
+    let failure = match sms.check(challenge, binding, user, code, None, meta).await? {
         Some(SmsOutcome::Verified) if view.user_id.is_some() => {
             reset.verified(view, ServiceKind::Sms, meta).await?;
             return Ok(Some(CodeChecked::Counted));

@@ -83,6 +83,12 @@ impl Kept {
         self.sms_enrolments.remove(user);
     }
 
+    /// The user's enrolments changed, and their sessions ended with it.
+    fn forget_user_and_sessions(&self, user: &str) {
+        self.forget_user(user);
+        self.sessions.retain(|_, e| e.value.user_id != user);
+    }
+
     fn forget_flow(&self, id: &str) {
         self.flows.remove(id);
     }
@@ -353,10 +359,7 @@ role!(EnrolmentStore {
     ) -> Result<(u64, u64), StorageError> {
         let (user, who, service) = (user_id.to_string(), user_id.to_string(), service.map(str::to_string));
         let keep = keep_session.map(str::to_string);
-        let forget = move |k: &Kept| {
-            k.forget_user(&who);
-            k.sessions.retain(|_, e| e.value.user_id != who);
-        };
+        let forget = move |k: &Kept| k.forget_user_and_sessions(&who);
         self.write(owned!(|db| db.revoke_enrolment(&user, service.as_deref(), keep.as_deref())), forget).await
     }
 
@@ -376,19 +379,26 @@ role!(EnrolmentStore {
         r: &BankIdEnrolmentRecord,
         mode: EnrolMode,
         at: Timestamp,
+        keep_session: Option<&str>,
     ) -> Result<Option<bool>, StorageError> {
-        let (flow, record) = (flow_id.to_string(), r.clone());
+        let (flow, record, keep) = (flow_id.to_string(), r.clone(), keep_session.map(str::to_string));
         let (id, who) = (flow_id.to_string(), r.user_id.clone());
         let forget = move |k: &Kept| {
             k.forget_flow(&id);
-            k.forget_user(&who)
+            k.forget_user_and_sessions(&who)
         };
-        self.write(owned!(|db| db.complete_bankid_enrolment(&flow, &record, mode, at)), forget).await
+        self.write(owned!(|db| db.complete_bankid_enrolment(&flow, &record, mode, at, keep.as_deref())), forget).await
     }
 
-    async fn enrol_sms(&self, r: &SmsEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError> {
-        let (record, who) = (r.clone(), r.user_id.clone());
-        self.write(owned!(|db| db.enrol_sms(&record, mode)), move |k| k.forget_user(&who)).await
+    async fn enrol_sms(
+        &self,
+        r: &SmsEnrolmentRecord,
+        mode: EnrolMode,
+        keep_session: Option<&str>,
+    ) -> Result<bool, StorageError> {
+        let (record, who, keep) = (r.clone(), r.user_id.clone(), keep_session.map(str::to_string));
+        let forget = move |k: &Kept| k.forget_user_and_sessions(&who);
+        self.write(owned!(|db| db.enrol_sms(&record, mode, keep.as_deref())), forget).await
     }
 );
 

@@ -179,13 +179,15 @@ pub trait EnrolmentStore: Send + Sync {
 
     /// Completes a pending BankID flow and stores the enrolment it made, in one transaction: None
     /// when the flow was no longer pending, Some(false) when the enrolment was refused (nothing
-    /// changed), Some(true) when both are done.
+    /// changed), Some(true) when both are done. What proves the user changed: every session of
+    /// theirs but `keep_session` (an id hash, the one that asked) ends in the same transaction.
     async fn complete_bankid_enrolment(
         &self,
         flow_id: &str,
         r: &BankIdEnrolmentRecord,
         mode: EnrolMode,
         at: Timestamp,
+        keep_session: Option<&str>,
     ) -> Result<Option<bool>, StorageError>;
 
     async fn bankid_enrolment(&self, user_id: &str) -> Result<Option<BankIdEnrolmentRecord>, StorageError>;
@@ -193,8 +195,14 @@ pub trait EnrolmentStore: Send + Sync {
     async fn bankid_enrolments_by_hash(&self, pn_hash: &str) -> Result<Vec<BankIdEnrolmentRecord>, StorageError>;
 
     /// Records the enrolled number and the enrolment, in one transaction. False (nothing stored)
-    /// when `mode` does not fit what the user has.
-    async fn enrol_sms(&self, r: &SmsEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError>;
+    /// when `mode` does not fit what the user has. What proves the user changed: every session of
+    /// theirs but `keep_session` (an id hash, the one that asked) ends in the same transaction.
+    async fn enrol_sms(
+        &self,
+        r: &SmsEnrolmentRecord,
+        mode: EnrolMode,
+        keep_session: Option<&str>,
+    ) -> Result<bool, StorageError>;
 
     async fn sms_enrolment(&self, user_id: &str) -> Result<Option<SmsEnrolmentRecord>, StorageError>;
 

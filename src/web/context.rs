@@ -104,6 +104,12 @@ impl Page {
         WebError::not_found(self.lang, &self.meta.request_id).framed(self.frame())
     }
 
+    /// The id the store knows this request's session by: a change of what proves the user ends
+    /// every other session of theirs, but not this one.
+    pub fn stored_session_id(&self) -> Option<String> {
+        self.session().and(self.session_token.as_deref()).map(|t| self.state.sessions.stored_id(t))
+    }
+
     /// What binds a flow, a notice or a receipt to this browser: its CSRF cookie.
     pub fn binding(&self) -> &str {
         self.csrf_seed.as_deref().unwrap_or_default()

@@ -132,7 +132,7 @@ async fn of_two_sessions_removing_at_once_only_one_removes() {
                 number_masked: "m".into(),
                 enrolled_at: NOW,
             };
-            assert!(store.enrol_sms(&sms, EnrolMode::Add).await.unwrap());
+            assert!(store.enrol_sms(&sms, EnrolMode::Add, None).await.unwrap());
             let (owner, thief) = (format!("{user}-owner"), format!("{user}-thief"));
             store.insert_session(&session(&owner, &user)).await.unwrap();
             store.insert_session(&session(&thief, &user)).await.unwrap();
@@ -290,24 +290,62 @@ async fn an_order_completes_once_with_its_enrolment_or_not_at_all() {
         };
         store.insert_bankid_flow(&order("a")).await.unwrap();
         store.insert_bankid_flow(&order("b")).await.unwrap();
+        for s in ["u-asks", "u-thief"] {
+            store.insert_session(&session(s, "u")).await.unwrap();
+            assert!(store.session(s).await.unwrap().is_some(), "read, so that a copy in memory would show");
+        }
         let anna = bankid("anna");
         let (a, b) = tokio::join!(
-            store.complete_bankid_enrolment("a", &anna, EnrolMode::Add, NOW),
-            store.complete_bankid_enrolment("a", &anna, EnrolMode::Add, NOW)
+            store.complete_bankid_enrolment("a", &anna, EnrolMode::Add, NOW, Some("u-asks")),
+            store.complete_bankid_enrolment("a", &anna, EnrolMode::Add, NOW, Some("u-asks"))
         );
         let mut results = [a.unwrap(), b.unwrap()];
         results.sort();
         assert_eq!(results, [None, Some(true)], "the order completes once");
-        // A second BankID is refused and its order stays pending (the caller fails it).
+        // What proves the user changed: their other sessions ended with it.
+        assert!(store.session("u-asks").await.unwrap().is_some(), "the session that asked goes on");
+        assert!(store.session("u-thief").await.unwrap().is_none(), "another session ended");
+        // A second BankID is refused and its order stays pending (the caller fails it); nothing
+        // changed, so no session ends.
+        store.insert_session(&session("u-other", "u")).await.unwrap();
         assert_eq!(
-            store.complete_bankid_enrolment("b", &bankid("bertil"), EnrolMode::Add, NOW).await.unwrap(),
+            store.complete_bankid_enrolment("b", &bankid("bertil"), EnrolMode::Add, NOW, None).await.unwrap(),
             Some(false)
         );
+        assert!(store.session("u-other").await.unwrap().is_some(), "a refused enrolment ends no session");
         assert_eq!(store.bankid_flow("b").await.unwrap().unwrap().state, "pending");
         assert_eq!(store.bankid_enrolment("u").await.unwrap().unwrap().pn_hash, "anna");
         // Collects are claimed once per interval.
         let claims = join_all((0..10).map(|_| store.claim_bankid_collect("b", NOW, NOW - 2))).await;
         assert_eq!(claims.into_iter().filter(|c| *c.as_ref().unwrap()).count(), 1);
+    }
+}
+
+/// A number enrolled or replaced ends the user's other sessions in the same transaction; a
+/// refused one (a second number) ends none.
+#[tokio::test]
+async fn a_number_enrolled_or_replaced_ends_the_other_sessions() {
+    for (store, _dir) in backends().await {
+        let number = |n: &str| stjarna::storage::SmsEnrolmentRecord {
+            user_id: "n".into(),
+            number_encrypted: "x".into(),
+            number_hash: format!("nr-{n}"),
+            number_masked: n.into(),
+            enrolled_at: NOW,
+        };
+        for s in ["n-asks", "n-1", "n-2"] {
+            store.insert_session(&session(s, "n")).await.unwrap();
+            assert!(store.session(s).await.unwrap().is_some());
+        }
+        assert!(store.enrol_sms(&number("a"), EnrolMode::Add, Some("n-asks")).await.unwrap());
+        assert!(store.session("n-asks").await.unwrap().is_some(), "the session that asked goes on");
+        assert!(store.session("n-1").await.unwrap().is_none(), "another session ended");
+        store.insert_session(&session("n-3", "n")).await.unwrap();
+        assert!(!store.enrol_sms(&number("b"), EnrolMode::Add, Some("n-asks")).await.unwrap(), "a second number");
+        assert!(store.session("n-3").await.unwrap().is_some(), "a refused enrolment ends no session");
+        assert!(store.enrol_sms(&number("c"), EnrolMode::Replace, Some("n-asks")).await.unwrap());
+        assert!(store.session("n-3").await.unwrap().is_none(), "a replacement ends the others");
+        assert_eq!(store.sms_enrolment("n").await.unwrap().unwrap().number_masked, "c");
     }
 }
 

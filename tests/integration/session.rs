@@ -161,6 +161,8 @@ async fn enrolled_services_fill_the_star_row() {
 async fn enrol(app: &crate::helpers::TestApp, user_id: &str, service: &str) {
     use stjarna::storage::{BankIdEnrolmentRecord, EnrolMode, SmsEnrolmentRecord};
     let store = app.store().await;
+    // The session that asked goes on (the others would end with the change).
+    let keep = app.sessions().await.into_iter().find(|s| s.user_id == user_id).map(|s| s.id_hash);
     let (user_id, at) = (user_id.to_string(), 0);
     let done = match service {
         "bankid" => {
@@ -182,7 +184,7 @@ async fn enrol(app: &crate::helpers::TestApp, user_id: &str, service: &str) {
                 number_masked: "070-*** ** 12".into(),
                 enrolled_at: at,
             };
-            store.enrol_sms(&r, EnrolMode::Add).await.unwrap()
+            store.enrol_sms(&r, EnrolMode::Add, keep.as_deref()).await.unwrap()
         }
     };
     assert!(done, "enrolled {service}");

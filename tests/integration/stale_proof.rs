@@ -4,7 +4,7 @@
 use crate::attacks::{csrf_cookie, jar_client};
 use crate::helpers::{csrf_in, location, new_client};
 use crate::reset::enrolled;
-use crate::sims::{ANNA, flow_id};
+use crate::sims::{ANNA, BERTIL, flow_id};
 
 const STOLEN_E164: &str = "+46701234567";
 const NEW_PHONE: &str = "0702222222";
@@ -95,4 +95,35 @@ async fn removing_a_service_ends_the_users_other_sessions() {
     let detail = removed.and_then(|a| a.detail).unwrap_or_default();
     // The thief's, and the one the number was enrolled in.
     assert_eq!(detail, "Mobile code removed by the user (other sessions ended: 2)");
+}
+
+/// The owner replaces their BankID (after a proof with the mobile code): a thief's open session
+/// ends the moment the order completes, whether or not the owner's page ever takes the proof.
+#[tokio::test]
+async fn a_replacement_ends_the_other_sessions_as_the_order_completes() {
+    let dc = require_dc!();
+    let (user, mut t) = enrolled(&dc, "repl-end", |c| c).await;
+    let thief = new_client();
+    t.app.client = thief.clone();
+    t.app.login(&user.name, &user.password).await;
+
+    let owner = new_client();
+    t.app.client = owner.clone();
+    t.app.login(&user.name, &user.password).await;
+    let challenge = location(&t.post_from("/", "/verify/sms").await);
+    let code = t.sms.as_ref().unwrap().state.last_code_to(STOLEN_E164).unwrap();
+    t.app.post(&challenge, &[("csrf", &csrf_in(&t.app.get_html(&challenge).await)), ("code", &code)]).await;
+    let id = flow_id(&t.post_from("/", "/enrol/bankid/replace").await);
+    let order = t.app_scan(&t.scan_qr_frame(&id).await, BERTIL).await.unwrap();
+    t.app.client = thief.clone();
+    assert_eq!(t.app.get("/").await.status(), 200, "a proof and a started order end no session");
+    t.app.client = owner;
+    t.app_press(&order, "approve").await;
+    // The page's script polls the status; the order completes in that poll.
+    t.app.clock.advance_seconds(2);
+    let status = t.app.get(&format!("/bankid/{id}/status")).await.text().await.unwrap();
+    assert!(status.contains("\"complete\""), "{status}");
+    assert_eq!(t.app.get("/").await.status(), 200, "the owner's session goes on");
+    t.app.client = thief;
+    assert_eq!(location(&t.app.get("/").await), "/login", "the thief's session ended with the replacement");
 }

@@ -239,8 +239,16 @@ impl BankIdFlows {
         Ok(Some((FlowPurpose::parse(&rec.purpose), rec.user_id, rec.state == "pending")))
     }
 
-    /// Where the flow stands, collecting from BankID when it is time to.
-    pub async fn poll(&self, id: &str, binding: &str, meta: &RequestMeta) -> Result<Option<FlowView>, FlowError> {
+    /// Where the flow stands, collecting from BankID when it is time to. `keep_session`: the id
+    /// hash of the asking session, which goes on when the order completes an enrolment or a
+    /// replacement (every other session of the user ends with it).
+    pub async fn poll(
+        &self,
+        id: &str,
+        binding: &str,
+        keep_session: Option<&str>,
+        meta: &RequestMeta,
+    ) -> Result<Option<FlowView>, FlowError> {
         let Some(mut rec) = self.load(id, binding).await? else {
             return Ok(None);
         };
@@ -262,7 +270,7 @@ impl BankIdFlows {
                 match self.bankid.collect(&rec.order_ref).await {
                     Ok(Collect::Pending(hint)) => self.store.note_bankid_pending(&rec.id, &hint, now).await?,
                     Ok(Collect::Failed(hint)) => self.fail(&rec, &hint, meta).await?,
-                    Ok(Collect::Complete(user)) => self.complete(&rec, user, meta).await?,
+                    Ok(Collect::Complete(user)) => self.complete(&rec, user, keep_session, meta).await?,
                     Err(BankIdError::NotFound) => self.fail(&rec, "notFound", meta).await?,
                     // Passing trouble: keep the order, show RFA5, try again at the next poll.
                     Err(e) => {
@@ -325,6 +333,7 @@ impl BankIdFlows {
         &self,
         rec: &BankIdFlowRecord,
         user: CompletedUser,
+        keep_session: Option<&str>,
         meta: &RequestMeta,
     ) -> Result<(), StorageError> {
         let Ok(pn) = PersonalNumber::parse(&user.personal_number, self.today()) else {
@@ -356,9 +365,10 @@ impl BankIdFlows {
                     name: user.name.clone(),
                     enrolled_at: now,
                 };
-                // The flow's completion and the enrolment are one transaction; the storage refuses a
-                // second BankID (or a replacement of none): never a silent overwrite.
-                match self.store.complete_bankid_enrolment(&rec.id, &record, mode, now).await? {
+                // The flow's completion, the enrolment and the end of the user's other sessions are
+                // one transaction; the storage refuses a second BankID (or a replacement of none):
+                // never a silent overwrite.
+                match self.store.complete_bankid_enrolment(&rec.id, &record, mode, now, keep_session).await? {
                     None => return Ok(()),
                     Some(false) => return self.fail(rec, refused, meta).await,
                     Some(true) => crate::monitoring::bankid_order("complete"),

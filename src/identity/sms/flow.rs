@@ -298,12 +298,15 @@ impl SmsFlows {
     }
 
     /// Checks a typed code. None when the challenge is not this user's and browser's.
+    /// `keep_session`: the id hash of the asking session, which goes on when the code completes an
+    /// enrolment or a replacement (every other session of the user ends with it).
     pub async fn check(
         &self,
         id: &str,
         binding: &str,
         user: FlowUser<'_>,
         typed: &str,
+        keep_session: Option<&str>,
         meta: &RequestMeta,
     ) -> Result<Option<SmsOutcome>, StorageError> {
         let Some(rec) = self.load(id, binding, user.user_id).await? else { return Ok(None) };
@@ -362,8 +365,9 @@ impl SmsFlows {
                 number_masked: rec.number_masked.clone(),
                 enrolled_at: now,
             };
-            // The storage refuses a second number (or a replacement of none): never a silent overwrite.
-            if !self.store.enrol_sms(&record, mode).await? {
+            // The storage refuses a second number (or a replacement of none): never a silent
+            // overwrite. The user's other sessions end in the same transaction.
+            if !self.store.enrol_sms(&record, mode, keep_session).await? {
                 self.store.refuse_sms_challenge(&rec.id).await?;
                 self.auditor
                     .record(

@@ -79,12 +79,7 @@ impl EnrolmentStore for PgStorage {
         }
         let mut ended = 0;
         if removed > 0 {
-            ended = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
-                .bind(user_id)
-                .bind(keep_session.unwrap_or(""))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            ended = super::end_sessions(&mut tx, user_id, keep_session).await?;
         }
         tx.commit().await?;
         Ok((removed, ended))
@@ -116,6 +111,7 @@ impl EnrolmentStore for PgStorage {
         r: &BankIdEnrolmentRecord,
         mode: EnrolMode,
         at: Timestamp,
+        keep_session: Option<&str>,
     ) -> Result<Option<bool>, StorageError> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
@@ -133,6 +129,7 @@ impl EnrolmentStore for PgStorage {
         if !write_enrolment(&mut tx, r, mode).await? {
             return Ok(Some(false));
         }
+        super::end_sessions(&mut tx, &r.user_id, keep_session).await?;
         tx.commit().await?;
         Ok(Some(true))
     }
@@ -151,7 +148,12 @@ impl EnrolmentStore for PgStorage {
             .await?)
     }
 
-    async fn enrol_sms(&self, r: &SmsEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError> {
+    async fn enrol_sms(
+        &self,
+        r: &SmsEnrolmentRecord,
+        mode: EnrolMode,
+        keep_session: Option<&str>,
+    ) -> Result<bool, StorageError> {
         let mut tx = self.pool().begin().await?;
         let sql = match mode {
             EnrolMode::Add => {
@@ -176,6 +178,7 @@ impl EnrolmentStore for PgStorage {
         {
             return Ok(false);
         }
+        super::end_sessions(&mut tx, &r.user_id, keep_session).await?;
         tx.commit().await?;
         Ok(true)
     }

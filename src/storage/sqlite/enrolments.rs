@@ -73,12 +73,7 @@ impl EnrolmentStore for SqliteStorage {
         }
         let mut ended = 0;
         if removed > 0 {
-            ended = sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id_hash <> ?")
-                .bind(user_id)
-                .bind(keep_session.unwrap_or(""))
-                .execute(&mut *tx)
-                .await?
-                .rows_affected();
+            ended = super::end_sessions(&mut tx, user_id, keep_session).await?;
         }
         tx.commit().await?;
         Ok((removed, ended))
@@ -110,6 +105,7 @@ impl EnrolmentStore for SqliteStorage {
         r: &BankIdEnrolmentRecord,
         mode: EnrolMode,
         at: Timestamp,
+        keep_session: Option<&str>,
     ) -> Result<Option<bool>, StorageError> {
         let mut tx = self.pool().begin().await?;
         let done = sqlx::query(
@@ -127,6 +123,7 @@ impl EnrolmentStore for SqliteStorage {
         if !write_enrolment(&mut tx, r, mode).await? {
             return Ok(Some(false));
         }
+        super::end_sessions(&mut tx, &r.user_id, keep_session).await?;
         tx.commit().await?;
         Ok(Some(true))
     }
@@ -145,7 +142,12 @@ impl EnrolmentStore for SqliteStorage {
             .await?)
     }
 
-    async fn enrol_sms(&self, r: &SmsEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError> {
+    async fn enrol_sms(
+        &self,
+        r: &SmsEnrolmentRecord,
+        mode: EnrolMode,
+        keep_session: Option<&str>,
+    ) -> Result<bool, StorageError> {
         let mut tx = self.pool().begin().await?;
         let sql = match mode {
             EnrolMode::Add => {
@@ -170,6 +172,7 @@ impl EnrolmentStore for SqliteStorage {
         {
             return Ok(false);
         }
+        super::end_sessions(&mut tx, &r.user_id, keep_session).await?;
         tx.commit().await?;
         Ok(true)
     }

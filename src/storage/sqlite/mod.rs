@@ -41,6 +41,21 @@ async fn record_enrolment(
     Ok(done.rows_affected() == 1)
 }
 
+/// Ends every session of the user but `keep` (an id hash), inside the transaction that changed
+/// what proves them. How many ended.
+async fn end_sessions(
+    tx: &mut sqlx::Transaction<'_, sqlx::Sqlite>,
+    user_id: &str,
+    keep: Option<&str>,
+) -> Result<u64, StorageError> {
+    let done = sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id_hash <> ?")
+        .bind(user_id)
+        .bind(keep.unwrap_or(""))
+        .execute(&mut **tx)
+        .await?;
+    Ok(done.rows_affected())
+}
+
 #[derive(Clone)]
 pub struct SqliteStorage {
     pool: SqlitePool,

@@ -197,7 +197,8 @@ async fn poll(page: &Page, id: &str) -> Result<FlowView, WebError> {
             flows.cancel(id, binding, &page.meta).await.map_err(|e| page.fail(e))?;
         }
     }
-    flows.poll(id, binding, &page.meta).await.map_err(|e| page.fail(e))?.ok_or_else(not_found)
+    let keep = page.stored_session_id();
+    flows.poll(id, binding, keep.as_deref(), &page.meta).await.map_err(|e| page.fail(e))?.ok_or_else(not_found)
 }
 
 fn state_id(state: &FlowState) -> &'static str {
@@ -216,7 +217,7 @@ async fn take_proof(page: &Page, view: &FlowView) -> Result<(), WebError> {
     let binding = page.binding();
     let taken = flows(page)?.take_proof(&view.id, binding, &session.user.user_id).await.map_err(|e| page.fail(e))?;
     if let Some(at) = taken {
-        super::enrol::proved(page, ServiceKind::BankId, view.purpose != FlowPurpose::Verify, at).await?;
+        super::enrol::proved(page, ServiceKind::BankId, at).await?;
     }
     Ok(())
 }

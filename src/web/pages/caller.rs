@@ -186,7 +186,8 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
     let user = page.state.login.user(&form.user).await.map_err(|e| page.fail(e))?;
     let Some(user) = user else { return Err(page.not_found()) };
     let target = FlowUser { user_id: &user.id, account_name: &user.account_name };
-    let outcome = sms.check(&id, page.binding(), target, &form.code, &page.meta).await.map_err(|e| page.fail(e))?;
+    let outcome =
+        sms.check(&id, page.binding(), target, &form.code, None, &page.meta).await.map_err(|e| page.fail(e))?;
     let to = code_page_path(&id, &user.id);
     match outcome {
         None => Err(page.not_found()),
@@ -207,7 +208,7 @@ pub async fn bankid_status(page: Page, id: web::Path<String>) -> Result<HttpResp
     let Some(flows) = page.state.bankid.as_deref() else {
         return Err(page.not_found());
     };
-    let flow = flows.poll(&id, page.binding(), &page.meta).await.map_err(|e| page.fail(e))?;
+    let flow = flows.poll(&id, page.binding(), None, &page.meta).await.map_err(|e| page.fail(e))?;
     let Some(flow) = flow else { return Err(page.not_found()) };
     let i = page.i18n();
     let roles = session.user.roles;
@@ -279,7 +280,7 @@ async fn caller_verified(
         },
         Some(("bankid", id)) => match page.state.bankid.as_deref() {
             Some(flows) => flows
-                .poll(id, page.binding(), &page.meta)
+                .poll(id, page.binding(), None, &page.meta)
                 .await
                 .map_err(|e| page.fail(e))?
                 .filter(|f| f.purpose == crate::identity::bankid::FlowPurpose::Caller)

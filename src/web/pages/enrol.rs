@@ -26,15 +26,11 @@ pub fn refused(refusal: &ChangeRefusal) -> HttpResponse {
     see_other(to).finish()
 }
 
-/// The session proved `service` at `at`: remember it as a step-up; when the proof was a change
-/// (an enrolment or a replacement), every other session of the user ends.
-pub async fn proved(page: &Page, service: ServiceKind, changed: bool, at: Timestamp) -> Result<(), WebError> {
-    let (Some(session), Some(token)) = (page.session(), page.session_token.as_deref()) else { return Ok(()) };
-    page.state.sessions.verified(token, service, at).await.map_err(|e| page.fail(e))?;
-    if changed {
-        page.state.sessions.end_all_for(&session.user.user_id, Some(token)).await.map_err(|e| page.fail(e))?;
-    }
-    Ok(())
+/// The session proved `service` at `at`: remember it as a step-up. (When the proof was a change,
+/// an enrolment or a replacement, the user's other sessions ended with it.)
+pub async fn proved(page: &Page, service: ServiceKind, at: Timestamp) -> Result<(), WebError> {
+    let (Some(_), Some(token)) = (page.session(), page.session_token.as_deref()) else { return Ok(()) };
+    page.state.sessions.verified(token, service, at).await.map_err(|e| page.fail(e))
 }
 
 /// "Ta bort": removes an enrolled service, after a verification with an enrolled one.
@@ -47,7 +43,7 @@ pub async fn remove(
     let Ok(kind) = service.parse::<ServiceKind>() else {
         return Err(page.not_found());
     };
-    let keep = page.session_token.as_deref().map(|t| page.state.sessions.stored_id(t));
+    let keep = page.stored_session_id();
     let done = page
         .state
         .enrolments

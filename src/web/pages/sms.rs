@@ -321,10 +321,14 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
         return Ok(refused);
     }
     let binding = page.binding();
-    let outcome = flows.check(&id, binding, user(session), &form.0.code, &page.meta).await.map_err(|e| page.fail(e))?;
+    let keep = page.stored_session_id();
+    let outcome = flows
+        .check(&id, binding, user(session), &form.0.code, keep.as_deref(), &page.meta)
+        .await
+        .map_err(|e| page.fail(e))?;
     if outcome == Some(SmsOutcome::Verified) {
         let now = page.state.clock.now();
-        super::enrol::proved(&page, ServiceKind::Sms, view.purpose != SmsPurpose::Verify, now).await?;
+        super::enrol::proved(&page, ServiceKind::Sms, now).await?;
     }
     // Too many attempts, expired and verified show in the challenge's own state.
     let to = match outcome {
