@@ -10,9 +10,20 @@ async fn administrators_see_each_part_of_the_portal_as_it_is_now() {
     let admin = dc.create_user("statusadm").await;
     dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &admin.dn).await;
     let user = dc.create_user("statususer").await;
-    // A second DC that refuses connections, after the real one.
-    let urls = format!("urls = [\"{}\", \"ldaps://127.0.0.1:1\"]", dc.url);
-    let mut t = spawn_with_sms(&dc, Gateway::Elks46, |c| c.replace(&format!("url = \"{}\"", dc.url), &urls)).await;
+    // After the real DC: one that refuses connections, one whose certificate is not from the
+    // DCs' CA (the BankID simulator's TLS port), and one that takes the connection and never
+    // answers (a listener nobody accepts on).
+    let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let silent_url = format!("ldaps://127.0.0.1:{}", silent.local_addr().unwrap().port());
+    let mut untrusted_url = String::new();
+    let mut t = spawn_with_sms(&dc, Gateway::Elks46, |c| {
+        let at = c.find("https://127.0.0.1:").expect("the BankID simulator's address") + "https://127.0.0.1:".len();
+        let port: String = c[at..].chars().take_while(char::is_ascii_digit).collect();
+        untrusted_url = format!("ldaps://127.0.0.1:{port}");
+        let urls = format!("urls = [\"{}\", \"ldaps://127.0.0.1:1\", \"{untrusted_url}\", \"{silent_url}\"]", dc.url);
+        c.replace(&format!("url = \"{}\"", dc.url), &urls)
+    })
+    .await;
 
     t.app.login(&user.name, &user.password).await;
     assert_eq!(t.app.get("/admin/status").await.status(), 403, "not for a user without a role");
@@ -30,6 +41,11 @@ async fn administrators_see_each_part_of_the_portal_as_it_is_now() {
         ),
         "{dcs}"
     );
+    let why = |url: &str| dcs.split(url).nth(1).map(|rest| rest.split(" ldaps://").next().unwrap_or(rest).to_string());
+    let untrusted = why(&untrusted_url).unwrap_or_default();
+    assert!(untrusted.contains("Svarar inte: dess certifikat är inte betrott"), "{untrusted}");
+    let silent_why = why(&silent_url).unwrap_or_default();
+    assert!(silent_why.contains("Svarar inte: inget svar i tid"), "{silent_why}");
     assert!(!dcs.contains("refused") && !dcs.contains("reached"), "no error text of the library: {dcs}");
     let policies = text_of(&page, "status-policies").unwrap();
     // As scripts/lib.sh provisions the domain: length 8, complexity, history 5, max age 42 days,
