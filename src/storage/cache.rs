@@ -380,7 +380,7 @@ role!(EnrolmentStore {
         mode: EnrolMode,
         at: Timestamp,
         keep_session: Option<&str>,
-    ) -> Result<Option<bool>, StorageError> {
+    ) -> Result<Option<EnrolWrite>, StorageError> {
         let (flow, record, keep) = (flow_id.to_string(), r.clone(), keep_session.map(str::to_string));
         let (id, who) = (flow_id.to_string(), r.user_id.clone());
         let forget = move |k: &Kept| {
@@ -395,7 +395,7 @@ role!(EnrolmentStore {
         r: &SmsEnrolmentRecord,
         mode: EnrolMode,
         keep_session: Option<&str>,
-    ) -> Result<bool, StorageError> {
+    ) -> Result<EnrolWrite, StorageError> {
         let (record, who, keep) = (r.clone(), r.user_id.clone(), keep_session.map(str::to_string));
         let forget = move |k: &Kept| k.forget_user_and_sessions(&who);
         self.write(owned!(|db| db.enrol_sms(&record, mode, keep.as_deref())), forget).await

@@ -178,9 +178,9 @@ pub trait EnrolmentStore: Send + Sync {
     async fn enrol_bankid(&self, r: &BankIdEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError>;
 
     /// Completes a pending BankID flow and stores the enrolment it made, in one transaction: None
-    /// when the flow was no longer pending, Some(false) when the enrolment was refused (nothing
-    /// changed), Some(true) when both are done. What proves the user changed: every session of
-    /// theirs but `keep_session` (an id hash, the one that asked) ends in the same transaction.
+    /// when the flow was no longer pending, else what the enrolment's write did (nothing changed
+    /// unless done). What proves the user changed: every session of theirs but `keep_session`
+    /// (an id hash, the one that asked) ends in the same transaction.
     async fn complete_bankid_enrolment(
         &self,
         flow_id: &str,
@@ -188,21 +188,21 @@ pub trait EnrolmentStore: Send + Sync {
         mode: EnrolMode,
         at: Timestamp,
         keep_session: Option<&str>,
-    ) -> Result<Option<bool>, StorageError>;
+    ) -> Result<Option<EnrolWrite>, StorageError>;
 
     async fn bankid_enrolment(&self, user_id: &str) -> Result<Option<BankIdEnrolmentRecord>, StorageError>;
 
     async fn bankid_enrolments_by_hash(&self, pn_hash: &str) -> Result<Vec<BankIdEnrolmentRecord>, StorageError>;
 
-    /// Records the enrolled number and the enrolment, in one transaction. False (nothing stored)
-    /// when `mode` does not fit what the user has. What proves the user changed: every session of
-    /// theirs but `keep_session` (an id hash, the one that asked) ends in the same transaction.
+    /// Records the enrolled number and the enrolment, in one transaction (see [`EnrolWrite`]).
+    /// What proves the user changed: every session of theirs but `keep_session` (an id hash, the
+    /// one that asked) ends in the same transaction.
     async fn enrol_sms(
         &self,
         r: &SmsEnrolmentRecord,
         mode: EnrolMode,
         keep_session: Option<&str>,
-    ) -> Result<bool, StorageError>;
+    ) -> Result<EnrolWrite, StorageError>;
 
     async fn sms_enrolment(&self, user_id: &str) -> Result<Option<SmsEnrolmentRecord>, StorageError>;
 

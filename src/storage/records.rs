@@ -60,6 +60,18 @@ pub enum EnrolMode {
     Replace,
 }
 
+/// What a write of an enrolment (an added or a replaced service) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EnrolWrite {
+    /// Written, and the user's other sessions ended with it.
+    Done,
+    /// `mode` did not fit what the user has (a second one, or a replacement of none): nothing
+    /// written.
+    Refused,
+    /// The session that asked had ended meanwhile (the owner ended it, say): nothing written.
+    SessionEnded,
+}
+
 /// A BankID order in progress.
 #[derive(Clone, PartialEq, Eq, sqlx::FromRow)]
 pub struct BankIdFlowRecord {

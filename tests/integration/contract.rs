@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use futures_util::future::join_all;
 use stjarna::storage::prelude::*;
-use stjarna::storage::{BankIdEnrolmentRecord, BankIdFlowRecord, EnrolMode, MailRecord, ResetFlowRecord};
+use stjarna::storage::{BankIdEnrolmentRecord, BankIdFlowRecord, EnrolMode, EnrolWrite, MailRecord, ResetFlowRecord};
 
 /// A fresh, migrated store per backend, opened as the application opens it (what it keeps in
 /// memory included); the temporary directory lives as long as the store.
@@ -132,7 +132,7 @@ async fn of_two_sessions_removing_at_once_only_one_removes() {
                 number_masked: "m".into(),
                 enrolled_at: NOW,
             };
-            assert!(store.enrol_sms(&sms, EnrolMode::Add, None).await.unwrap());
+            assert_eq!(store.enrol_sms(&sms, EnrolMode::Add, None).await.unwrap(), EnrolWrite::Done);
             let (owner, thief) = (format!("{user}-owner"), format!("{user}-thief"));
             store.insert_session(&session(&owner, &user)).await.unwrap();
             store.insert_session(&session(&thief, &user)).await.unwrap();
@@ -149,6 +149,35 @@ async fn of_two_sessions_removing_at_once_only_one_removes() {
                 alive += usize::from(store.session(s).await.unwrap().is_some());
             }
             assert_eq!(alive, 1, "round {round}: the session that removed stays, the other ended");
+
+            // The thief replaces the number while the owner removes the BankID: one of the two
+            // changes is made, by the session that goes on.
+            let user = format!("two-r-{round}");
+            assert!(store.enrol_bankid(&bankid_of(&user), EnrolMode::Add).await.unwrap());
+            let sms = stjarna::storage::SmsEnrolmentRecord { user_id: user.clone(), ..sms.clone() };
+            assert_eq!(store.enrol_sms(&sms, EnrolMode::Add, None).await.unwrap(), EnrolWrite::Done);
+            let (owner, thief) = (format!("{user}-owner"), format!("{user}-thief"));
+            store.insert_session(&session(&owner, &user)).await.unwrap();
+            store.insert_session(&session(&thief, &user)).await.unwrap();
+            let swapped = stjarna::storage::SmsEnrolmentRecord { number_masked: "thief".into(), ..sms.clone() };
+            let (removed, replaced) = tokio::join!(
+                store.revoke_enrolment(&user, Some("bankid"), Some(&owner)),
+                store.enrol_sms(&swapped, EnrolMode::Replace, Some(&thief)),
+            );
+            let (removed, replaced) = (removed.unwrap(), replaced.unwrap());
+            let number = store.sms_enrolment(&user).await.unwrap().unwrap().number_masked;
+            let bankid = store.bankid_enrolment(&user).await.unwrap();
+            let (owner_on, thief_on) =
+                (store.session(&owner).await.unwrap().is_some(), store.session(&thief).await.unwrap().is_some());
+            match (removed, replaced) {
+                ((1, 1), EnrolWrite::SessionEnded) => {
+                    assert!(bankid.is_none() && number == "m" && owner_on && !thief_on, "round {round}")
+                }
+                ((0, 0), EnrolWrite::Done) => {
+                    assert!(bankid.is_some() && number == "thief" && !owner_on && thief_on, "round {round}")
+                }
+                other => panic!("round {round}: both or neither made: {other:?}"),
+            }
         }
     }
 }
@@ -290,27 +319,30 @@ async fn an_order_completes_once_with_its_enrolment_or_not_at_all() {
         };
         store.insert_bankid_flow(&order("a")).await.unwrap();
         store.insert_bankid_flow(&order("b")).await.unwrap();
-        for s in ["u-asks", "u-thief"] {
+        for s in ["u-tab1", "u-tab2", "u-thief"] {
             store.insert_session(&session(s, "u")).await.unwrap();
             assert!(store.session(s).await.unwrap().is_some(), "read, so that a copy in memory would show");
         }
+        // Two polls (from two sessions here) complete the order at once: one wins.
         let anna = bankid("anna");
         let (a, b) = tokio::join!(
-            store.complete_bankid_enrolment("a", &anna, EnrolMode::Add, NOW, Some("u-asks")),
-            store.complete_bankid_enrolment("a", &anna, EnrolMode::Add, NOW, Some("u-asks"))
+            store.complete_bankid_enrolment("a", &anna, EnrolMode::Add, NOW, Some("u-tab1")),
+            store.complete_bankid_enrolment("a", &anna, EnrolMode::Add, NOW, Some("u-tab2"))
         );
-        let mut results = [a.unwrap(), b.unwrap()];
-        results.sort();
-        assert_eq!(results, [None, Some(true)], "the order completes once");
-        // What proves the user changed: their other sessions ended with it.
-        assert!(store.session("u-asks").await.unwrap().is_some(), "the session that asked goes on");
-        assert!(store.session("u-thief").await.unwrap().is_none(), "another session ended");
+        let (a, b) = (a.unwrap(), b.unwrap());
+        let (winner, loser) = if a == Some(EnrolWrite::Done) { ("u-tab1", b) } else { ("u-tab2", a) };
+        assert!(a == Some(EnrolWrite::Done) || b == Some(EnrolWrite::Done), "{a:?} {b:?}");
+        assert!(matches!(loser, None | Some(EnrolWrite::SessionEnded)), "the order completes once: {a:?} {b:?}");
+        // What proves the user changed: their other sessions ended with it (the loser's too).
+        for s in ["u-tab1", "u-tab2", "u-thief"] {
+            assert_eq!(store.session(s).await.unwrap().is_some(), s == winner, "{s}");
+        }
         // A second BankID is refused and its order stays pending (the caller fails it); nothing
         // changed, so no session ends.
         store.insert_session(&session("u-other", "u")).await.unwrap();
         assert_eq!(
             store.complete_bankid_enrolment("b", &bankid("bertil"), EnrolMode::Add, NOW, None).await.unwrap(),
-            Some(false)
+            Some(EnrolWrite::Refused)
         );
         assert!(store.session("u-other").await.unwrap().is_some(), "a refused enrolment ends no session");
         assert_eq!(store.bankid_flow("b").await.unwrap().unwrap().state, "pending");
@@ -337,13 +369,20 @@ async fn a_number_enrolled_or_replaced_ends_the_other_sessions() {
             store.insert_session(&session(s, "n")).await.unwrap();
             assert!(store.session(s).await.unwrap().is_some());
         }
-        assert!(store.enrol_sms(&number("a"), EnrolMode::Add, Some("n-asks")).await.unwrap());
+        assert_eq!(store.enrol_sms(&number("a"), EnrolMode::Add, Some("n-asks")).await.unwrap(), EnrolWrite::Done);
         assert!(store.session("n-asks").await.unwrap().is_some(), "the session that asked goes on");
         assert!(store.session("n-1").await.unwrap().is_none(), "another session ended");
+        assert!(store.session("n-2").await.unwrap().is_none(), "and another");
         store.insert_session(&session("n-3", "n")).await.unwrap();
-        assert!(!store.enrol_sms(&number("b"), EnrolMode::Add, Some("n-asks")).await.unwrap(), "a second number");
+        let second = store.enrol_sms(&number("b"), EnrolMode::Add, Some("n-asks")).await.unwrap();
+        assert_eq!(second, EnrolWrite::Refused, "a second number");
         assert!(store.session("n-3").await.unwrap().is_some(), "a refused enrolment ends no session");
-        assert!(store.enrol_sms(&number("c"), EnrolMode::Replace, Some("n-asks")).await.unwrap());
+        // A session ended meanwhile changes nothing, and ends nothing.
+        let late = store.enrol_sms(&number("x"), EnrolMode::Replace, Some("n-1")).await.unwrap();
+        assert_eq!(late, EnrolWrite::SessionEnded);
+        assert!(store.session("n-3").await.unwrap().is_some());
+        assert_eq!(store.sms_enrolment("n").await.unwrap().unwrap().number_masked, "a");
+        assert_eq!(store.enrol_sms(&number("c"), EnrolMode::Replace, Some("n-asks")).await.unwrap(), EnrolWrite::Done);
         assert!(store.session("n-3").await.unwrap().is_none(), "a replacement ends the others");
         assert_eq!(store.sms_enrolment("n").await.unwrap().unwrap().number_masked, "c");
     }

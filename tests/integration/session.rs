@@ -184,7 +184,7 @@ async fn enrol(app: &crate::helpers::TestApp, user_id: &str, service: &str) {
                 number_masked: "070-*** ** 12".into(),
                 enrolled_at: at,
             };
-            store.enrol_sms(&r, EnrolMode::Add, keep.as_deref()).await.unwrap()
+            store.enrol_sms(&r, EnrolMode::Add, keep.as_deref()).await.unwrap() == stjarna::storage::EnrolWrite::Done
         }
     };
     assert!(done, "enrolled {service}");

@@ -90,6 +90,12 @@ impl TestStore {
         self.refuse("refuse_session_end", "DELETE ON sessions", "1 = 1").await;
     }
 
+    /// From now on the database refuses to record a proof with `service` in a session.
+    pub async fn refuse_proof(&self, service: &str) {
+        assert!(service.chars().all(|c| c.is_ascii_lowercase()), "a service id: {service}");
+        self.refuse("refuse_proof", "UPDATE ON sessions", &format!("NEW.proof_service = '{service}'")).await;
+    }
+
     /// From now on the database refuses to mark a reset flow done.
     pub async fn refuse_flow_end(&self) {
         self.refuse("refuse_flow_end", "UPDATE ON reset_flows", "NEW.state = 'done'").await;

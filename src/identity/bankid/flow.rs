@@ -22,7 +22,7 @@ use crate::clock::{Clock, Random};
 use crate::enrolment::{Change, ServiceKind};
 use crate::identity::{DataKey, PersonalNumber};
 use crate::session::{binding_hash, is_bound};
-use crate::storage::{BankIdEnrolmentRecord, BankIdFlowRecord, EnrolMode, Storage, StorageError};
+use crate::storage::{BankIdEnrolmentRecord, BankIdFlowRecord, EnrolMode, EnrolWrite, Storage, StorageError};
 
 /// Orders live about 3 minutes at BankID; past this we stop asking.
 pub(super) const LIFETIME: i64 = 200;
@@ -370,8 +370,10 @@ impl BankIdFlows {
                 // never a silent overwrite.
                 match self.store.complete_bankid_enrolment(&rec.id, &record, mode, now, keep_session).await? {
                     None => return Ok(()),
-                    Some(false) => return self.fail(rec, refused, meta).await,
-                    Some(true) => crate::monitoring::bankid_order("complete"),
+                    Some(EnrolWrite::Refused) => return self.fail(rec, refused, meta).await,
+                    // Ended by the owner while this order was out: it changes nothing.
+                    Some(EnrolWrite::SessionEnded) => return self.fail(rec, "sessionEnded", meta).await,
+                    Some(EnrolWrite::Done) => crate::monitoring::bankid_order("complete"),
                 }
                 let detail = Detail::new("enrolled")
                     .service("bankid")

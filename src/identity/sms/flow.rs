@@ -20,7 +20,7 @@ use crate::enrolment::{Change, ServiceKind};
 use crate::identity::DataKey;
 use crate::identity::bankid::FlowUser;
 use crate::session::{binding_hash, is_bound};
-use crate::storage::{EnrolMode, SmsChallengeRecord, SmsEnrolmentRecord, Storage, StorageError};
+use crate::storage::{EnrolMode, EnrolWrite, SmsChallengeRecord, SmsEnrolmentRecord, Storage, StorageError};
 use crate::throttle::{Reserve, Throttle};
 
 pub struct SmsFlows {
@@ -367,19 +367,18 @@ impl SmsFlows {
             };
             // The storage refuses a second number (or a replacement of none): never a silent
             // overwrite. The user's other sessions end in the same transaction.
-            if !self.store.enrol_sms(&record, mode, keep_session).await? {
+            let why = match self.store.enrol_sms(&record, mode, keep_session).await? {
+                EnrolWrite::Done => None,
+                EnrolWrite::Refused => Some("number_refused"),
+                // Ended by the owner while this code was being checked: it changes nothing.
+                EnrolWrite::SessionEnded => Some("number_session_ended"),
+            };
+            if let Some(why) = why {
                 self.store.refuse_sms_challenge(&rec.id).await?;
-                self.auditor
-                    .record(
-                        meta,
-                        audit(
-                            Outcome::Failure,
-                            Detail::new("number_refused")
-                                .arg("change_key", format!("audit.change.{}", change.id()))
-                                .arg("number", &rec.number_masked),
-                        ),
-                    )
-                    .await?;
+                let detail = Detail::new(why)
+                    .arg("change_key", format!("audit.change.{}", change.id()))
+                    .arg("number", &rec.number_masked);
+                self.auditor.record(meta, audit(Outcome::Failure, detail)).await?;
                 return Ok(Some(SmsOutcome::Conflict));
             }
             let event = AuditEvent::new(EventKind::Enrol, Outcome::Success)

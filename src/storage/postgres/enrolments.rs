@@ -41,25 +41,10 @@ impl EnrolmentStore for PgStorage {
         service: Option<&str>,
         keep_session: Option<&str>,
     ) -> Result<(u64, u64), StorageError> {
-        let mut tx = self.pool().begin().await?;
-        // One removal of the user's at a time: of two from two sessions, the second sees that the
-        // first ended its session. (An advisory lock, not the sessions' rows: a statement that
-        // ends sessions locks those in its own order, and two orders can deadlock.)
-        sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('stjarna-revoke:' || $1, 0))")
-            .bind(user_id)
-            .execute(&mut *tx)
-            .await?;
-        if let Some(keep) = keep_session {
-            // A session ended meanwhile (by a removal from another browser, say) removes nothing.
-            let there = sqlx::query("SELECT 1 FROM sessions WHERE id_hash = $1 AND user_id = $2")
-                .bind(keep)
-                .bind(user_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-            if there.is_none() {
-                return Ok((0, 0));
-            }
-        }
+        // A session ended before (by a removal from another browser, say) removes nothing.
+        let Some(mut tx) = super::begin_for_user(self.pool(), user_id, keep_session).await? else {
+            return Ok((0, 0));
+        };
         let removed = match service {
             Some(s) => {
                 sqlx::query("DELETE FROM enrolments WHERE user_id = $1 AND service = $2")
@@ -95,7 +80,7 @@ impl EnrolmentStore for PgStorage {
     }
 
     async fn enrol_bankid(&self, r: &BankIdEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError> {
-        let mut tx = self.pool().begin().await?;
+        let Some(mut tx) = super::begin_for_user(self.pool(), &r.user_id, None).await? else { return Ok(false) };
         if !write_enrolment(&mut tx, r, mode).await? {
             return Ok(false);
         }
@@ -112,8 +97,10 @@ impl EnrolmentStore for PgStorage {
         mode: EnrolMode,
         at: Timestamp,
         keep_session: Option<&str>,
-    ) -> Result<Option<bool>, StorageError> {
-        let mut tx = self.pool().begin().await?;
+    ) -> Result<Option<EnrolWrite>, StorageError> {
+        let Some(mut tx) = super::begin_for_user(self.pool(), &r.user_id, keep_session).await? else {
+            return Ok(Some(EnrolWrite::SessionEnded));
+        };
         let done = sqlx::query(
             "UPDATE bankid_flows SET state = 'complete', hint_code = 'complete', finished_at = $1, last_collect_at = $2
              WHERE id = $3 AND state = 'pending'",
@@ -127,11 +114,11 @@ impl EnrolmentStore for PgStorage {
             return Ok(None);
         }
         if !write_enrolment(&mut tx, r, mode).await? {
-            return Ok(Some(false));
+            return Ok(Some(EnrolWrite::Refused));
         }
         super::end_sessions(&mut tx, &r.user_id, keep_session).await?;
         tx.commit().await?;
-        Ok(Some(true))
+        Ok(Some(EnrolWrite::Done))
     }
 
     async fn bankid_enrolment(&self, user_id: &str) -> Result<Option<BankIdEnrolmentRecord>, StorageError> {
@@ -153,8 +140,10 @@ impl EnrolmentStore for PgStorage {
         r: &SmsEnrolmentRecord,
         mode: EnrolMode,
         keep_session: Option<&str>,
-    ) -> Result<bool, StorageError> {
-        let mut tx = self.pool().begin().await?;
+    ) -> Result<EnrolWrite, StorageError> {
+        let Some(mut tx) = super::begin_for_user(self.pool(), &r.user_id, keep_session).await? else {
+            return Ok(EnrolWrite::SessionEnded);
+        };
         let sql = match mode {
             EnrolMode::Add => {
                 "INSERT INTO sms_enrolments (number_encrypted, number_hash, number_masked, enrolled_at, user_id)
@@ -176,11 +165,11 @@ impl EnrolmentStore for PgStorage {
         if done.rows_affected() != 1
             || !super::record_enrolment(&mut tx, &r.user_id, "sms", r.enrolled_at, mode).await?
         {
-            return Ok(false);
+            return Ok(EnrolWrite::Refused);
         }
         super::end_sessions(&mut tx, &r.user_id, keep_session).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(EnrolWrite::Done)
     }
 
     async fn sms_enrolment(&self, user_id: &str) -> Result<Option<SmsEnrolmentRecord>, StorageError> {

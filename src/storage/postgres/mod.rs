@@ -46,6 +46,33 @@ async fn record_enrolment(
     Ok(done.rows_affected() == 1)
 }
 
+/// Begins a transaction that changes what proves the user (their enrolments, and the sessions
+/// that end with them). One such transaction of a user's runs at a time (an advisory lock, not
+/// rows: the tables would be locked in different orders by different changes, and deadlock), and
+/// none runs for a session that has ended meanwhile: None then, with nothing done.
+async fn begin_for_user<'a>(
+    pool: &PgPool,
+    user_id: &str,
+    keep: Option<&str>,
+) -> Result<Option<sqlx::Transaction<'a, sqlx::Postgres>>, StorageError> {
+    let mut tx = pool.begin().await?;
+    sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended('stjarna-user:' || $1, 0))")
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    if let Some(keep) = keep {
+        let there = sqlx::query("SELECT 1 FROM sessions WHERE id_hash = $1 AND user_id = $2")
+            .bind(keep)
+            .bind(user_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+        if there.is_none() {
+            return Ok(None);
+        }
+    }
+    Ok(Some(tx))
+}
+
 /// Ends every session of the user but `keep` (an id hash), inside the transaction that changed
 /// what proves them. How many ended.
 async fn end_sessions(

@@ -41,19 +41,10 @@ impl EnrolmentStore for SqliteStorage {
         service: Option<&str>,
         keep_session: Option<&str>,
     ) -> Result<(u64, u64), StorageError> {
-        let mut tx = self.pool().begin().await?;
-        if let Some(keep) = keep_session {
-            // A write first takes the database's write lock: a session ended before (by a removal
-            // from another browser, say) cannot remove anything.
-            let there = sqlx::query("UPDATE sessions SET user_id = user_id WHERE id_hash = ? AND user_id = ?")
-                .bind(keep)
-                .bind(user_id)
-                .execute(&mut *tx)
-                .await?;
-            if there.rows_affected() == 0 {
-                return Ok((0, 0));
-            }
-        }
+        // A session ended before (by a removal from another browser, say) removes nothing.
+        let Some(mut tx) = super::begin_for_user(self.pool(), user_id, keep_session).await? else {
+            return Ok((0, 0));
+        };
         let removed = match service {
             Some(s) => {
                 sqlx::query("DELETE FROM enrolments WHERE user_id = ? AND service = ?")
@@ -89,7 +80,7 @@ impl EnrolmentStore for SqliteStorage {
     }
 
     async fn enrol_bankid(&self, r: &BankIdEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError> {
-        let mut tx = self.pool().begin().await?;
+        let Some(mut tx) = super::begin_for_user(self.pool(), &r.user_id, None).await? else { return Ok(false) };
         if !write_enrolment(&mut tx, r, mode).await? {
             return Ok(false);
         }
@@ -106,8 +97,10 @@ impl EnrolmentStore for SqliteStorage {
         mode: EnrolMode,
         at: Timestamp,
         keep_session: Option<&str>,
-    ) -> Result<Option<bool>, StorageError> {
-        let mut tx = self.pool().begin().await?;
+    ) -> Result<Option<EnrolWrite>, StorageError> {
+        let Some(mut tx) = super::begin_for_user(self.pool(), &r.user_id, keep_session).await? else {
+            return Ok(Some(EnrolWrite::SessionEnded));
+        };
         let done = sqlx::query(
             "UPDATE bankid_flows SET state = 'complete', hint_code = 'complete', finished_at = ?, last_collect_at = ?
              WHERE id = ? AND state = 'pending'",
@@ -121,11 +114,11 @@ impl EnrolmentStore for SqliteStorage {
             return Ok(None);
         }
         if !write_enrolment(&mut tx, r, mode).await? {
-            return Ok(Some(false));
+            return Ok(Some(EnrolWrite::Refused));
         }
         super::end_sessions(&mut tx, &r.user_id, keep_session).await?;
         tx.commit().await?;
-        Ok(Some(true))
+        Ok(Some(EnrolWrite::Done))
     }
 
     async fn bankid_enrolment(&self, user_id: &str) -> Result<Option<BankIdEnrolmentRecord>, StorageError> {
@@ -147,8 +140,10 @@ impl EnrolmentStore for SqliteStorage {
         r: &SmsEnrolmentRecord,
         mode: EnrolMode,
         keep_session: Option<&str>,
-    ) -> Result<bool, StorageError> {
-        let mut tx = self.pool().begin().await?;
+    ) -> Result<EnrolWrite, StorageError> {
+        let Some(mut tx) = super::begin_for_user(self.pool(), &r.user_id, keep_session).await? else {
+            return Ok(EnrolWrite::SessionEnded);
+        };
         let sql = match mode {
             EnrolMode::Add => {
                 "INSERT INTO sms_enrolments (number_encrypted, number_hash, number_masked, enrolled_at, user_id)
@@ -170,11 +165,11 @@ impl EnrolmentStore for SqliteStorage {
         if done.rows_affected() != 1
             || !super::record_enrolment(&mut tx, &r.user_id, "sms", r.enrolled_at, mode).await?
         {
-            return Ok(false);
+            return Ok(EnrolWrite::Refused);
         }
         super::end_sessions(&mut tx, &r.user_id, keep_session).await?;
         tx.commit().await?;
-        Ok(true)
+        Ok(EnrolWrite::Done)
     }
 
     async fn sms_enrolment(&self, user_id: &str) -> Result<Option<SmsEnrolmentRecord>, StorageError> {

@@ -41,6 +41,28 @@ async fn record_enrolment(
     Ok(done.rows_affected() == 1)
 }
 
+/// Begins a transaction that changes what proves the user (their enrolments, and the sessions
+/// that end with them), holding the database's write lock from its first statement, and none
+/// for a session that has ended meanwhile: None then, with nothing done.
+async fn begin_for_user<'a>(
+    pool: &SqlitePool,
+    user_id: &str,
+    keep: Option<&str>,
+) -> Result<Option<sqlx::Transaction<'a, sqlx::Sqlite>>, StorageError> {
+    let mut tx = pool.begin().await?;
+    // A write first takes the write lock (SQLite has one writer): every change after this one
+    // sees what the one before it did.
+    let there = sqlx::query("UPDATE sessions SET user_id = user_id WHERE id_hash = ? AND user_id = ?")
+        .bind(keep.unwrap_or(""))
+        .bind(user_id)
+        .execute(&mut *tx)
+        .await?;
+    if keep.is_some() && there.rows_affected() == 0 {
+        return Ok(None);
+    }
+    Ok(Some(tx))
+}
+
 /// Ends every session of the user but `keep` (an id hash), inside the transaction that changed
 /// what proves them. How many ended.
 async fn end_sessions(
