@@ -346,3 +346,39 @@ async fn a_search_says_when_its_text_is_too_short_or_matches_more_than_it_shows(
     );
     assert_eq!(page.matches("href=\"/admin/users/").count(), 50, "the first 50");
 }
+
+/// The caller-verification pages check a caller's code and collect a caller's order only: not
+/// the agent's own enrolment, whose own page checks it with the proof it needs then.
+#[tokio::test]
+async fn the_caller_pages_do_not_complete_the_agents_own_enrolment() {
+    let dc = require_dc!();
+    let helpdesk_group = dc.create_group("hd-own").await;
+    let agent = dc.create_user("agent-own").await;
+    dc.add_member(&helpdesk_group, &agent.dn).await;
+    let mut t = spawn_with_sms(&dc, Gateway::Elks46, |c| {
+        c.replace("admin_group = ", &format!("helpdesk_group = \"{helpdesk_group}\"\nadmin_group = "))
+    })
+    .await;
+    t.app.login(&agent.name, &agent.password).await;
+    let csrf = csrf_in(&t.app.get_html("/enrol/sms").await);
+    let res = t.app.post("/enrol/sms", &[("csrf", &csrf), ("country", "SE"), ("number", "0701234567")]).await;
+    let challenge = location(&res);
+    let id = challenge.trim_start_matches("/sms/").to_string();
+    let code = t.sms.as_ref().unwrap().state.last_code_to("+46701234567").unwrap();
+    let user_id = t.app.sessions().await[0].user_id.clone();
+    let csrf = csrf_in(&t.app.get_html("/admin/verify").await);
+    let res = t
+        .app
+        .post(&format!("/admin/verify/sms/{id}"), &[("csrf", &csrf), ("user", &user_id), ("code", &code)])
+        .await;
+    assert_eq!(res.status(), 404, "not a caller's code");
+    assert!(t.app.store().await.sms_enrolment(&user_id).await.unwrap().is_none(), "nothing enrolled");
+
+    let bankid = crate::sims::flow_id(&t.post_from("/", "/enrol/bankid").await);
+    let order = t.app_scan(&t.scan_qr_frame(&bankid).await, ANNA).await.unwrap();
+    t.app_press(&order, "approve").await;
+    t.app.clock.advance_seconds(2);
+    assert_eq!(t.app.get(&format!("/admin/verify/bankid/{bankid}")).await.status(), 404, "not a caller's order");
+    assert!(t.app.store().await.bankid_enrolment(&user_id).await.unwrap().is_none(), "nothing enrolled");
+    assert_eq!(t.app.sessions().await.len(), 1, "and the agent's session goes on");
+}

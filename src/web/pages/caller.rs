@@ -7,9 +7,10 @@ use serde::Deserialize;
 use super::admin::{Guarded, guard};
 use super::{html, layout, see_other};
 use crate::enrolment::Lift;
-use crate::identity::bankid::{FlowError, FlowState, FlowUser};
+use crate::identity::bankid::{BankIdFlows, FlowError, FlowPurpose, FlowState, FlowUser};
 use crate::identity::sms::{ChallengeState, Sender, SmsOutcome, SmsPurpose, SmsStart};
 use crate::session::Roles;
+use crate::storage::StorageError;
 use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::views::AdminVerifyView;
 use crate::web::{Notice, Page, WebError};
@@ -88,7 +89,7 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
             return back(&page, Notice::error("admin.not_enrolled_service"));
         };
         let account = super::bankid::domain_account(&page, &user.account_name);
-        let text = super::bankid::visible_text(&page, crate::identity::bankid::FlowPurpose::Caller, Some(&account));
+        let text = super::bankid::visible_text(&page, FlowPurpose::Caller, Some(&account));
         return match flows.start_phone(page.binding(), target, &pn, form.we_called == "yes", text, &page.meta).await {
             Ok(flow) => Ok(see_other(&format!("/admin/verify/bankid/{}", flow.id)).finish()),
             Err(FlowError::BankId(e)) => back(&page, Notice::error(crate::identity::bankid::error_key(&e))),
@@ -185,6 +186,12 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
     let form = form.0;
     let user = page.state.login.user(&form.user).await.map_err(|e| page.fail(e))?;
     let Some(user) = user else { return Err(page.not_found()) };
+    // Only a caller's code is checked here: not one of the agent's own enrolment, which its own
+    // page checks (with the proof it needs then).
+    let view = sms.view(&id, page.binding(), &user.id).await.map_err(|e| page.fail(e))?;
+    if view.is_none_or(|v| v.purpose != SmsPurpose::Verify) {
+        return Err(page.not_found());
+    }
     let target = FlowUser { user_id: &user.id, account_name: &user.account_name };
     let outcome =
         sms.check(&id, page.binding(), target, &form.code, None, &page.meta).await.map_err(|e| page.fail(e))?;
@@ -208,6 +215,10 @@ pub async fn bankid_status(page: Page, id: web::Path<String>) -> Result<HttpResp
     let Some(flows) = page.state.bankid.as_deref() else {
         return Err(page.not_found());
     };
+    // Only a caller's order is collected here: not one of the agent's own (an enrolment, say).
+    if !is_caller_order(flows, &id, page.binding()).await.map_err(|e| page.fail(e))? {
+        return Err(page.not_found());
+    }
     let flow = flows.poll(&id, page.binding(), None, &page.meta).await.map_err(|e| page.fail(e))?;
     let Some(flow) = flow else { return Err(page.not_found()) };
     let i = page.i18n();
@@ -279,15 +290,15 @@ async fn caller_verified(
             None => None,
         },
         Some(("bankid", id)) => match page.state.bankid.as_deref() {
-            Some(flows) => flows
+            Some(flows) if is_caller_order(flows, id, page.binding()).await.map_err(|e| page.fail(e))? => flows
                 .poll(id, page.binding(), None, &page.meta)
                 .await
                 .map_err(|e| page.fail(e))?
-                .filter(|f| f.purpose == crate::identity::bankid::FlowPurpose::Caller)
+                .filter(|f| f.purpose == FlowPurpose::Caller)
                 .filter(|f| f.state == FlowState::Complete && f.user_id.as_deref() == Some(user_id))
                 .and_then(|f| f.finished_at)
                 .map(|at| (ServiceKind::BankId, at)),
-            None => None,
+            _ => None,
         },
         _ => None,
     };
@@ -316,4 +327,9 @@ pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpR
             Lift::ProofCooling => Notice::error("admin.lift_cooling_proof"),
         },
     )
+}
+
+/// Whether this browser's order `id` is a caller's (only those are collected from these pages).
+async fn is_caller_order(flows: &BankIdFlows, id: &str, binding: &str) -> Result<bool, StorageError> {
+    Ok(flows.about(id, binding).await?.is_some_and(|(purpose, _, _)| purpose == FlowPurpose::Caller))
 }
