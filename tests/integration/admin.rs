@@ -355,7 +355,7 @@ async fn the_caller_pages_do_not_complete_the_agents_own_enrolment() {
     let helpdesk_group = dc.create_group("hd-own").await;
     let agent = dc.create_user("agent-own").await;
     dc.add_member(&helpdesk_group, &agent.dn).await;
-    let mut t = spawn_with_sms(&dc, Gateway::Elks46, |c| {
+    let t = spawn_with_sms(&dc, Gateway::Elks46, |c| {
         c.replace("admin_group = ", &format!("helpdesk_group = \"{helpdesk_group}\"\nadmin_group = "))
     })
     .await;
