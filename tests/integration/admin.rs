@@ -12,6 +12,16 @@ fn role_groups(c: String, helpdesk: &str, reporting: &str) -> String {
     )
 }
 
+/// A service-desk agent: a new group, configured as the helpdesk group by the edit returned,
+/// and a user in it.
+pub(crate) async fn helpdesk_agent(dc: &TestDc, prefix: &str) -> (TestUser, impl Fn(String) -> String + use<>) {
+    let group = dc.create_group(&format!("{prefix}-hd")).await;
+    let agent = dc.create_user(prefix).await;
+    dc.add_member(&group, &agent.dn).await;
+    let edit = move |c: String| c.replace("admin_group = ", &format!("helpdesk_group = \"{group}\"\nadmin_group = "));
+    (agent, edit)
+}
+
 pub(crate) async fn admin_user(dc: &TestDc) -> TestUser {
     let user = dc.create_user("adm").await;
     dc.add_member(&format!("CN=IT-admins,CN=Users,{}", dc.base), &user.dn).await;
@@ -184,14 +194,9 @@ async fn an_admin_finds_a_user_and_revokes_with_a_reason_and_the_user_is_told() 
 #[tokio::test]
 async fn the_service_desk_verifies_a_caller_by_sms_and_by_bankid_phone_auth() {
     let dc = require_dc!();
-    let helpdesk_group = dc.create_group("hd").await;
-    let agent = dc.create_user("agent").await;
-    dc.add_member(&helpdesk_group, &agent.dn).await;
+    let (agent, desk) = helpdesk_agent(&dc, "agent").await;
     let caller = dc.create_user("caller").await;
-    let mut t = spawn_with_sms(&dc, Gateway::Elks46, |c| {
-        c.replace("admin_group = ", &format!("helpdesk_group = \"{helpdesk_group}\"\nadmin_group = "))
-    })
-    .await;
+    let mut t = spawn_with_sms(&dc, Gateway::Elks46, desk).await;
     t.app.login(&caller.name, &caller.password).await;
     t.enrol(ANNA).await;
     let csrf = csrf_in(&t.app.get_html("/enrol/sms").await);
@@ -352,13 +357,8 @@ async fn a_search_says_when_its_text_is_too_short_or_matches_more_than_it_shows(
 #[tokio::test]
 async fn the_caller_pages_do_not_complete_the_agents_own_enrolment() {
     let dc = require_dc!();
-    let helpdesk_group = dc.create_group("hd-own").await;
-    let agent = dc.create_user("agent-own").await;
-    dc.add_member(&helpdesk_group, &agent.dn).await;
-    let t = spawn_with_sms(&dc, Gateway::Elks46, |c| {
-        c.replace("admin_group = ", &format!("helpdesk_group = \"{helpdesk_group}\"\nadmin_group = "))
-    })
-    .await;
+    let (agent, desk) = helpdesk_agent(&dc, "agent-own").await;
+    let t = spawn_with_sms(&dc, Gateway::Elks46, desk).await;
     t.app.login(&agent.name, &agent.password).await;
     let csrf = csrf_in(&t.app.get_html("/enrol/sms").await);
     let res = t.app.post("/enrol/sms", &[("csrf", &csrf), ("country", "SE"), ("number", "0701234567")]).await;
@@ -367,10 +367,8 @@ async fn the_caller_pages_do_not_complete_the_agents_own_enrolment() {
     let code = t.sms.as_ref().unwrap().state.last_code_to("+46701234567").unwrap();
     let user_id = t.app.sessions().await[0].user_id.clone();
     let csrf = csrf_in(&t.app.get_html("/admin/verify").await);
-    let res = t
-        .app
-        .post(&format!("/admin/verify/sms/{id}"), &[("csrf", &csrf), ("user", &user_id), ("code", &code)])
-        .await;
+    let res =
+        t.app.post(&format!("/admin/verify/sms/{id}"), &[("csrf", &csrf), ("user", &user_id), ("code", &code)]).await;
     assert_eq!(res.status(), 404, "not a caller's code");
     assert!(t.app.store().await.sms_enrolment(&user_id).await.unwrap().is_none(), "nothing enrolled");
 

@@ -291,13 +291,8 @@ fn attr_of(html: &str, selector: &str, attr: &str) -> String {
 #[tokio::test]
 async fn the_service_desk_lifts_the_cooling_off_only_with_a_service_that_is_not_cooling_itself() {
     let dc = require_dc!();
-    let helpdesk = dc.create_group("att-hd").await;
-    let agent = dc.create_user("att-agent").await;
-    dc.add_member(&helpdesk, &agent.dn).await;
-    let edit = move |c: String| {
-        c.replace("cooldown_hours = 0", "cooldown_hours = 24")
-            .replace("admin_group = ", &format!("helpdesk_group = \"{helpdesk}\"\nadmin_group = "))
-    };
+    let (agent, desk) = crate::admin::helpdesk_agent(&dc, "att-agent").await;
+    let edit = move |c: String| desk(c.replace("cooldown_hours = 0", "cooldown_hours = 24"));
     let (user, mut t) = enrolled(&dc, "att-lift", edit).await;
     // A day later the user gets a new phone and replaces the number (after proving the old one).
     t.app.clock.advance_seconds(25 * 3600);

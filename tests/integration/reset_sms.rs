@@ -13,11 +13,7 @@ const NUMBER: &str = "+46701234567";
 #[tokio::test]
 async fn anonymous_resets_cannot_use_up_the_users_or_the_service_desks_texts() {
     let dc = require_dc!();
-    let helpdesk = dc.create_group("rs-hd").await;
-    let agent = dc.create_user("rs-agent").await;
-    dc.add_member(&helpdesk, &agent.dn).await;
-    let desk =
-        move |c: String| c.replace("admin_group = ", &format!("helpdesk_group = \"{helpdesk}\"\nadmin_group = "));
+    let (agent, desk) = crate::admin::helpdesk_agent(&dc, "rs-agent").await;
     let (user, mut t) = enrolled(&dc, "rs-budget", desk).await;
     // Someone types the user's name again and again (new flows, new browsers): after the
     // anonymous budget for that target (5 an hour), nothing more is sent...

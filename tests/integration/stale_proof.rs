@@ -2,9 +2,9 @@
 //! nothing, whatever the browser kept from before.
 
 use crate::attacks::{csrf_cookie, jar_client};
-use crate::helpers::{csrf_in, location, new_client};
+use crate::helpers::{TestUser, csrf_in, location, new_client};
 use crate::reset::enrolled;
-use crate::sims::{ANNA, BERTIL, flow_id};
+use crate::sims::{ANNA, BERTIL, SimTest, flow_id};
 
 const STOLEN_E164: &str = "+46701234567";
 const NEW_PHONE: &str = "0702222222";
@@ -59,18 +59,23 @@ async fn a_code_resent_after_the_number_was_replaced_goes_to_the_new_number_only
     assert_eq!(t.texts_count(NEW_E164), to_new + 1, "the new code goes to the enrolled number");
 }
 
+/// A thief with the password logs in, then the owner: their browsers, the owner's in use.
+async fn thief_then_owner(t: &mut SimTest, user: &TestUser) -> (reqwest::Client, reqwest::Client) {
+    let (thief, owner) = (new_client(), new_client());
+    for browser in [&thief, &owner] {
+        t.app.client = browser.clone();
+        t.app.login(&user.name, &user.password).await;
+    }
+    (thief, owner)
+}
+
 /// The owner of a stolen phone removes its number: the thief's open session ends in the same
 /// step, and the owner's own session goes on.
 #[tokio::test]
 async fn removing_a_service_ends_the_users_other_sessions() {
     let dc = require_dc!();
     let (user, mut t) = enrolled(&dc, "rm-svc", |c| c).await;
-    let thief = new_client();
-    t.app.client = thief.clone();
-    t.app.login(&user.name, &user.password).await;
-
-    t.app.client = new_client();
-    t.app.login(&user.name, &user.password).await;
+    let (thief, _) = thief_then_owner(&mut t, &user).await;
     let res = t.post_from("/", "/enrol/sms/remove").await;
     assert_eq!(location(&res), "/?m=verify-first", "a removal needs proof");
     let id = flow_id(&t.post_from("/", "/verify/bankid").await);
@@ -104,13 +109,7 @@ async fn removing_a_service_ends_the_users_other_sessions() {
 async fn a_replacement_ends_the_other_sessions_as_the_order_completes() {
     let dc = require_dc!();
     let (user, mut t) = enrolled(&dc, "repl-end", |c| c).await;
-    let thief = new_client();
-    t.app.client = thief.clone();
-    t.app.login(&user.name, &user.password).await;
-
-    let owner = new_client();
-    t.app.client = owner.clone();
-    t.app.login(&user.name, &user.password).await;
+    let (thief, owner) = thief_then_owner(&mut t, &user).await;
     let challenge = location(&t.post_from("/", "/verify/sms").await);
     let code = t.sms.as_ref().unwrap().state.last_code_to(STOLEN_E164).unwrap();
     t.app.post(&challenge, &[("csrf", &csrf_in(&t.app.get_html(&challenge).await)), ("code", &code)]).await;
