@@ -13,6 +13,7 @@ mod bankid_risk;
 mod change;
 mod config_check;
 mod contract;
+mod contract_enrolments;
 mod contract_sessions;
 mod credentials;
 mod dc;

@@ -449,15 +449,7 @@ impl BankIdFlows {
     ) -> Result<Option<&'static str>, StorageError> {
         let (refusal, notes) = self.policy.assess(rec.mode == "autostart", user, &meta.source_ip);
         let outcome = if refusal.is_some() { Outcome::Blocked } else { Outcome::Success };
-        let risk = format!("audit.risk.{}", notes.risk.unwrap_or("none"));
-        let detail = match &notes.elsewhere {
-            None => Detail::new("risk").purpose(&rec.purpose).arg("risk_key", risk),
-            Some((app, browser)) => Detail::new("risk_elsewhere")
-                .purpose(&rec.purpose)
-                .arg("risk_key", risk)
-                .arg("app", app)
-                .arg("browser", browser),
-        };
+        let detail = notes.detail(&rec.purpose);
         let event = AuditEvent::new(EventKind::BankIdResult, outcome).detail(detail).user_id_if(rec.user_id.as_deref());
         self.auditor.record(meta, event).await?;
         Ok(refusal)

@@ -52,6 +52,21 @@ pub struct Notes {
     pub elsewhere: Option<(String, String)>,
 }
 
+impl Notes {
+    /// The audit entry's detail for an order of `purpose`.
+    pub fn detail(&self, purpose: &str) -> crate::audit::Detail {
+        let risk = format!("audit.risk.{}", self.risk.unwrap_or("none"));
+        match &self.elsewhere {
+            None => crate::audit::Detail::new("risk").purpose(purpose).arg("risk_key", risk),
+            Some((app, browser)) => crate::audit::Detail::new("risk_elsewhere")
+                .purpose(purpose)
+                .arg("risk_key", risk)
+                .arg("app", app)
+                .arg("browser", browser),
+        }
+    }
+}
+
 impl std::fmt::Display for Notes {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "risk {}", self.risk.unwrap_or("not given"))?;
