@@ -13,7 +13,7 @@ pub struct PwnedRange {
 impl PwnedRange {
     /// `url` is the range endpoint without the prefix, e.g. `https://api.pwnedpasswords.com/range/`.
     pub fn new(url: &str, timeout: Duration) -> Result<Self, reqwest::Error> {
-        let http = reqwest::Client::builder().timeout(timeout).build()?;
+        let http = reqwest::Client::builder().timeout(timeout).pool_idle_timeout(crate::identity::KEEP_IDLE).build()?;
         Ok(Self { http, url: url.into() })
     }
 

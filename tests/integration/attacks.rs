@@ -383,11 +383,7 @@ async fn the_service_desk_lifts_the_cooling_off_only_with_a_service_that_is_not_
 /// A browser whose cookies a test can read and plant, as an attacker can in their own browser.
 pub(crate) fn jar_client() -> (reqwest::Client, std::sync::Arc<reqwest::cookie::Jar>) {
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
-    let client = reqwest::Client::builder()
-        .cookie_provider(jar.clone())
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let client = crate::helpers::client_builder().cookie_provider(jar.clone()).build().unwrap();
     (client, jar)
 }
 

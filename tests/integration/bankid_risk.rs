@@ -18,12 +18,7 @@ async fn orders_carry_the_device_data_the_risk_request_and_the_account() {
     let user = dc.create_user("risk-web").await;
     let mut t = crate::sims::spawn_with_bankid(&dc, |c| c).await;
     let agent = format!("{LONG_AGENT} {}", "x".repeat(300));
-    t.app.client = reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .user_agent(agent.clone())
-        .build()
-        .unwrap();
+    t.app.client = crate::helpers::client_builder().cookie_store(true).user_agent(agent.clone()).build().unwrap();
     t.app.login(&user.name, &user.password).await;
     let id = t.start_enrol().await;
     let order_ref = t.app_scan(&t.scan_qr_frame(&id).await, ANNA).await.unwrap();

@@ -157,7 +157,7 @@ async fn a_copied_session_cookie_ends_when_its_owner_changes_the_password_or_giv
     let copy = |cookie: String| {
         let mut headers = reqwest::header::HeaderMap::new();
         headers.insert(reqwest::header::COOKIE, format!("stjarna_session={cookie}").parse().unwrap());
-        let client = reqwest::Client::builder().default_headers(headers).redirect(reqwest::redirect::Policy::none());
+        let client = crate::helpers::client_builder().default_headers(headers);
         client.build().unwrap()
     };
     t.client = copy(session_cookie(&jar, &base));

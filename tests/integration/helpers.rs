@@ -1,6 +1,7 @@
 //! `spawn_app`, and small helpers shared by the tests (the test DC is in `dc.rs`).
 
 use std::sync::{Arc, Once};
+use std::time::Duration;
 
 use stjarna::clock::ManualClock;
 use stjarna::storage::{AuditRecord, SessionRecord};
@@ -132,7 +133,15 @@ pub async fn spawn_app_with_clock(dc: &TestDc, clock: ManualClock, edit: impl Fn
 }
 
 pub fn new_client() -> reqwest::Client {
-    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
+    client_builder().cookie_store(true).build().unwrap()
+}
+
+/// A test's HTTP client, without redirects. It drops a connection that has been idle for 2 s:
+/// the portal and the simulators (actix-web) close theirs after 5 s, and a request sent on a kept
+/// connection just as the server closes it fails with "connection closed before message
+/// completed" (it did, once, under CI's load, after a test had waited for a mail retry).
+pub fn client_builder() -> reqwest::ClientBuilder {
+    reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).pool_idle_timeout(Duration::from_secs(2))
 }
 
 /// The value of `<input name="csrf" value="...">` in a page.

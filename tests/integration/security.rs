@@ -133,7 +133,7 @@ async fn over_https_the_cookies_carry_the_host_prefix() {
         c.replace("public_url = \"http://127.0.0.1\"", "public_url = \"https://losenord.example.test\"")
     })
     .await;
-    let plain = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let plain = crate::helpers::client_builder().build().unwrap();
     let res = plain.get(app.url("/login")).send().await.unwrap();
     let set = res.headers().get("set-cookie").unwrap().to_str().unwrap().to_string();
     assert!(set.starts_with("__Host-stjarna_csrf="), "{set}");

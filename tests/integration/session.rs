@@ -54,7 +54,7 @@ async fn logging_in_again_rotates_the_session_id() {
     let new = cookie(&second);
     assert_ne!(old, new);
     // The old id no longer opens a session.
-    let stale = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let stale = crate::helpers::client_builder().build().unwrap();
     let res = stale.get(app.url("/")).header("cookie", &old).send().await.unwrap();
     assert_eq!(location(&res), "/login");
     assert_eq!(app.sessions().await.len(), 1);

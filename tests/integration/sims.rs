@@ -125,7 +125,7 @@ pub async fn spawn_world(
         edit(c)
     })
     .await;
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let http = crate::helpers::client_builder().build().unwrap();
     SimTest { app, sim, sms, mail, http, _dir: dir }
 }
 

@@ -79,7 +79,8 @@ impl IdkollenClient {
         ca_file: Option<&Path>,
         timeout: Duration,
     ) -> Result<Self, SetupError> {
-        let mut builder = reqwest::Client::builder().timeout(timeout).https_only(true);
+        let mut builder =
+            reqwest::Client::builder().timeout(timeout).https_only(true).pool_idle_timeout(crate::identity::KEEP_IDLE);
         if let Some(ca) = ca_file {
             let pem = std::fs::read(ca).map_err(|e| SetupError::File {
                 what: "CA",

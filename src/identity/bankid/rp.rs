@@ -105,6 +105,7 @@ impl RpClient {
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(5)))
             .https_only(true)
+            .pool_idle_timeout(crate::identity::KEEP_IDLE)
             .build()
             .map_err(|e| SetupError::Http(e.to_string()))?;
         let base = if base_url.ends_with('/') { base_url.to_string() } else { format!("{base_url}/") };
