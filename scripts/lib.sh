@@ -4,7 +4,13 @@
 STJARNA_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 APT_OPTS=(-y -q -o DPkg::Lock::Timeout=600 --no-install-recommends)
 
-log() { printf '\033[1m==> %s\033[0m\n' "$*" >&2; }
+# A step, with the minutes and seconds since the script started (CI's time is limited); bold on a
+# terminal only.
+log() {
+  local at
+  at=$(printf '%d:%02d' $((SECONDS / 60)) $((SECONDS % 60)))
+  if [ -t 2 ]; then printf '\033[1m==> [%s] %s\033[0m\n' "$at" "$*" >&2; else printf '==> [%s] %s\n' "$at" "$*" >&2; fi
+}
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
 
 require_root() {
