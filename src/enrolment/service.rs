@@ -176,14 +176,14 @@ impl EnrolmentService {
         let (lift, what) = match fresh {
             _ if actor.user_id == user_id => (Lift::OwnAccount, Detail::new("lift_own")),
             None => (Lift::NotVerified, Detail::new("lift_unverified")),
-            Some((proven_with, _)) => {
+            Some((proven_with, proved_at)) => {
                 let records = self.store.enrolments(user_id).await?;
                 let proof_cooling =
                     records.iter().any(|r| r.service == proven_with.id() && self.cooling_until(r, now).is_some());
                 if proof_cooling {
                     (Lift::ProofCooling, Detail::new("lift_proof_cooling").service(proven_with.id()))
                 } else {
-                    let n = self.store.lift_cooldown(user_id, now).await?;
+                    let n = self.store.lift_cooldown(user_id, proved_at, now).await?;
                     (Lift::Lifted(n), Detail::new("lifted").arg("n", n).service(proven_with.id()))
                 }
             }

@@ -70,12 +70,14 @@ impl EnrolmentStore for PgStorage {
         Ok((removed, ended))
     }
 
-    async fn lift_cooldown(&self, user_id: &str, at: Timestamp) -> Result<u64, StorageError> {
-        let done = sqlx::query("UPDATE enrolments SET cooldown_lifted_at = $1 WHERE user_id = $2")
-            .bind(at)
-            .bind(user_id)
-            .execute(&self.pool)
-            .await?;
+    async fn lift_cooldown(&self, user_id: &str, proved_at: Timestamp, at: Timestamp) -> Result<u64, StorageError> {
+        let done =
+            sqlx::query("UPDATE enrolments SET cooldown_lifted_at = $1 WHERE user_id = $2 AND enrolled_at <= $3")
+                .bind(at)
+                .bind(user_id)
+                .bind(proved_at)
+                .execute(&self.pool)
+                .await?;
         Ok(done.rows_affected())
     }
 

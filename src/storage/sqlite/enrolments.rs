@@ -70,10 +70,11 @@ impl EnrolmentStore for SqliteStorage {
         Ok((removed, ended))
     }
 
-    async fn lift_cooldown(&self, user_id: &str, at: Timestamp) -> Result<u64, StorageError> {
-        let done = sqlx::query("UPDATE enrolments SET cooldown_lifted_at = ? WHERE user_id = ?")
+    async fn lift_cooldown(&self, user_id: &str, proved_at: Timestamp, at: Timestamp) -> Result<u64, StorageError> {
+        let done = sqlx::query("UPDATE enrolments SET cooldown_lifted_at = ? WHERE user_id = ? AND enrolled_at <= ?")
             .bind(at)
             .bind(user_id)
+            .bind(proved_at)
             .execute(&self.pool)
             .await?;
         Ok(done.rows_affected())
