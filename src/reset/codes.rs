@@ -57,6 +57,11 @@ pub async fn send(
     {
         return Ok(CodeSent::Wait { seconds: wait });
     }
+    // The check above tells the wait; this claim decides it, whatever runs beside it.
+    let claim = match reset.claim_code_send(&view.id, sms.limits().resend_cooldown).await? {
+        Ok(claim) => claim,
+        Err(wait) => return Ok(CodeSent::Wait { seconds: wait }),
+    };
     let enrolled = match &view.user_id {
         Some(u) => reset.has_mobile(u).await?,
         None => false,
@@ -67,7 +72,12 @@ pub async fn send(
         "" => key.clone(),
         _ => format!("name:{}", reset.typed_tag(view)),
     };
-    let sender = Sender::Anonymous { flow: &view.id, target: &target };
+    // After a first proof the user is known to be the one asking: their texts are no longer
+    // spent by strangers who type their name (whose cap would quietly turn them into decoys).
+    let sender = match (enrolled, view.verified.is_empty()) {
+        (true, false) => Sender::Proved { flow: &view.id },
+        _ => Sender::Anonymous { flow: &view.id, target: &target },
+    };
     let start = if enrolled {
         let name = reset.code_name(view);
         let user = FlowUser { user_id: &key, account_name: &name };
@@ -76,11 +86,12 @@ pub async fn send(
         // Bound like a real challenge (to the flow's key), counted like a real send.
         sms.start_decoy(binding, &key, sender, meta).await?
     };
+    if let SmsStart::Sent { id } = start {
+        reset.set_sms_challenge(&view.id, &id).await?;
+        return Ok(CodeSent::Sent { known: !view.verified.is_empty() });
+    }
+    reset.release_code_send(claim).await?;
     Ok(match start {
-        SmsStart::Sent { id } => {
-            reset.set_sms_challenge(&view.id, &id).await?;
-            CodeSent::Sent { known: !view.verified.is_empty() }
-        }
         SmsStart::Limited { minutes } => CodeSent::Limited { minutes },
         _ => CodeSent::Unavailable,
     })
@@ -106,7 +117,16 @@ pub async fn check(
         }
         // The same right code sent again: it counted once, and is no failure either.
         Some(SmsOutcome::AlreadyVerified) if view.user_id.is_some() => return Ok(Some(CodeChecked::Counted)),
-        Some(SmsOutcome::Wrong { attempts_left }) => CodeChecked::Wrong { attempts_left },
+        Some(SmsOutcome::Wrong { attempts_left }) => {
+            sms.note_wrong_reset_code(&key).await?;
+            CodeChecked::Wrong { attempts_left }
+        }
+        // The last try's wrong code (or a try after the last, counted too: it only costs the
+        // one who sends it).
+        Some(SmsOutcome::TooManyAttempts) => {
+            sms.note_wrong_reset_code(&key).await?;
+            CodeChecked::TooMany
+        }
         // No code was checked: no failure of the flow either.
         Some(SmsOutcome::Malformed) => return Ok(Some(CodeChecked::Malformed)),
         Some(SmsOutcome::Expired) => CodeChecked::Expired,

@@ -299,6 +299,21 @@ impl ResetService {
         Ok(None)
     }
 
+    /// Claims the flow's one code send for `cooldown` seconds, before anything is sent, so that
+    /// parallel presses of "send" send one text: Err(seconds to wait) when it is taken.
+    pub async fn claim_code_send(&self, id: &str, cooldown: i64) -> Result<Result<Attempt, i64>, StorageError> {
+        let limit = Limit { max_failures: 1, window_seconds: cooldown.max(1) };
+        Ok(match self.throttle.reserve("reset-code-send", id, limit).await? {
+            Reserve::Granted(attempt) => Ok(attempt),
+            Reserve::Blocked { wait } => Err(wait),
+        })
+    }
+
+    /// Gives the claim back when no code went (a limit, the gateway): the user may ask again.
+    pub async fn release_code_send(&self, claim: Attempt) -> Result<(), StorageError> {
+        self.throttle.release(claim).await
+    }
+
     /// Whether a BankID step of the flow completed (the order itself runs in the BankID flows).
     pub async fn bankid_step_done(&self, id: &str) -> Result<bool, StorageError> {
         Ok(self.store.bankid_flow_for_context(id, "reset-step").await?.is_some())

@@ -218,6 +218,10 @@ async fn the_service_desk_verifies_a_caller_by_sms_and_by_bankid_phone_auth() {
         "En kod har skickats till +46 70 *** ** 67. Be den som ringer läsa upp koden."
     );
     let code = t.sms.as_ref().unwrap().state.last_code_to("+46701234567").unwrap();
+    // The text says when to read the code out: a caller the service desk did not hear from first
+    // may be someone's victim.
+    let text = t.sms.as_ref().unwrap().state.messages_to("+46701234567").pop().unwrap().text;
+    assert!(text.contains("Läs upp den bara om du själv har ringt servicedesken"), "{text}");
     let doc = scraper::Html::parse_document(&html);
     let action = doc
         .select(&scraper::Selector::parse("form[action^='/admin/verify/sms/']").unwrap())

@@ -223,3 +223,35 @@ async fn many_parallel_polls_of_one_order_ask_the_broker_once() {
     t.app.get(&format!("/bankid/{id}/status")).await;
     assert_eq!(t.sim.state.broker_status_calls().len(), 2);
 }
+
+/// Fifteen BankID orders at once from one reset flow: ten reach BankID, the rest are told to wait
+/// and audited. Before, one flow could start orders for as long as it lived (each one an order at
+/// BankID or a broker's fee, a stored flow and its QR frames). An hour later the browser may
+/// start orders again.
+#[tokio::test]
+async fn one_browser_starts_at_most_ten_bankid_orders_an_hour() {
+    let dc = require_dc!();
+    let (user, t) = crate::reset::enrolled(&dc, "orders", |c| c).await;
+    let before = t.sim.state.awaiting_scan().len();
+    let flow = t.start_reset(&user.name).await;
+    let csrf = csrf_in(&t.app.get_html(&flow).await);
+    let starts = (0..15).map(|_| {
+        let request = t.app.client.post(t.app.url(&format!("{flow}/bankid"))).form(&[("csrf", csrf.clone())]).send();
+        async move { crate::helpers::location(&request.await.unwrap()) }
+    });
+    let places = join_all(starts).await;
+    let limit = stjarna::identity::bankid::ORDERS_PER_BROWSER_PER_HOUR as usize;
+    assert_eq!(places.iter().filter(|p| p.starts_with("/bankid/")).count(), limit, "{places:?}");
+    assert_eq!(t.sim.state.awaiting_scan().len(), before + limit, "orders sent to BankID");
+    let refused = places.iter().find(|p| p.starts_with(&flow)).expect("the others go back to the flow");
+    let message = crate::helpers::text_of(&t.app.get_html(refused).await, "reset-message").unwrap_or_default();
+    assert!(message.contains("för många BankID-identifieringar"), "{message}");
+    let audit = t.app.audit().await;
+    let blocked = audit.iter().filter(|a| a.event == "bankid-order" && a.outcome == "blocked").count();
+    assert_eq!(blocked, 15 - limit, "each refusal is audited");
+
+    t.app.clock.advance_seconds(3601);
+    let flow = t.start_reset(&user.name).await;
+    let res = t.post_in(&flow, "/bankid", &[]).await;
+    assert!(crate::helpers::location(&res).starts_with("/bankid/"), "a new hour, a new order");
+}

@@ -14,7 +14,8 @@ const NUMBER: &str = "+46701234567";
 async fn anonymous_resets_cannot_use_up_the_users_or_the_service_desks_texts() {
     let dc = require_dc!();
     let (agent, desk) = crate::admin::helpdesk_agent(&dc, "rs-agent").await;
-    let (user, mut t) = enrolled(&dc, "rs-budget", desk).await;
+    // Both services needed for a reset, so that a flow with BankID proved still sends a code.
+    let (user, mut t) = enrolled(&dc, "rs-budget", |c| desk(c.replace("reset_stars = 3", "reset_stars = 5"))).await;
     // Someone types the user's name again and again (new flows, new browsers): after the
     // anonymous budget for that target (5 an hour), nothing more is sent...
     let before = t.texts_count(NUMBER);
@@ -25,6 +26,13 @@ async fn anonymous_resets_cannot_use_up_the_users_or_the_service_desks_texts() {
     }
     tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     assert_eq!(t.texts_count(NUMBER) - before, 5, "the anonymous budget stops the flood");
+    // ...but the user's own reset, once they proved their BankID, still sends the code (it was
+    // quietly a decoy, and the right code then failed as wrong),
+    t.app.client = new_client();
+    let flow = t.start_reset(&user.name).await;
+    t.reset_bankid(&flow, crate::sims::ANNA).await;
+    t.reset_sms(&flow).await;
+    assert!(text_of(&t.app.get_html(&flow).await, "reset-enough").is_some(), "BankID and the code are enough");
     // ...but the user's own verification still gets a code,
     t.app.client = new_client();
     t.app.login(&user.name, &user.password).await;
@@ -118,4 +126,75 @@ async fn the_texts_budget_does_not_tell_that_two_names_are_one_account() {
     assert_eq!(t.texts_count(NUMBER) - before, 5, "the hidden cap per user still holds");
     let audit = t.app.audit().await;
     assert!(audit.iter().any(|a| a.detail.as_deref().unwrap_or("").contains("answered as a decoy")));
+}
+
+/// Three presses of "send" at once in one flow send one text, and the others are told to wait:
+/// the wait between codes is claimed before anything is sent (it was only read, so all three went,
+/// and the codes of the first two no longer counted).
+#[tokio::test]
+async fn parallel_sends_in_one_flow_send_one_text() {
+    let dc = require_dc!();
+    let (user, t) = enrolled(&dc, "rs-par", |c| c).await;
+    let flow = t.start_reset(&user.name).await;
+    let seen = t.texts_count(NUMBER);
+    let csrf = csrf_in(&t.app.get_html(&flow).await);
+    let sends = (0..3).map(|_| {
+        let request = t.app.client.post(t.app.url(&format!("{flow}/sms"))).form(&[("csrf", csrf.clone())]).send();
+        async move { location(&request.await.unwrap()) }
+    });
+    let places = futures_util::future::join_all(sends).await;
+    assert_eq!(places.iter().filter(|p| p.contains("m=sent")).count(), 1, "{places:?}");
+    assert_eq!(places.iter().filter(|p| p.contains("m=wait")).count(), 2, "{places:?}");
+    let queued = |a: &stjarna::storage::AuditRecord| {
+        a.event == "sms-send" && a.detail.as_deref().unwrap_or("").contains("queued")
+    };
+    assert_eq!(t.app.audit().await.iter().filter(|a| queued(a)).count(), 1, "one code queued");
+    // The one code that went is the flow's, and verifies it.
+    let code = t.next_code_to(NUMBER, seen).await;
+    // The text says what the code is for, so that someone who did not ask for a reset can tell.
+    let text = t.sms.as_ref().unwrap().state.messages_to(NUMBER).pop().unwrap().text;
+    assert!(text.contains("för att återställa lösenordet") && text.contains("inte ens med servicedesken"), "{text}");
+    let html = t.step(&flow, "/sms/check", &[("code", &code)]).await;
+    assert!(!html.contains("id=\"use-sms\"") && html.contains("id=\"use-bankid\""), "SMS verified: {html}");
+    assert_eq!(t.texts_count(NUMBER), seen + 1);
+}
+
+/// Wrong codes typed in resets count against the user across flows: after ten in a day, a
+/// stranger's next flow sends nothing (quietly, as a decoy), so guessing cannot go on at fifteen
+/// codes an hour for as long as someone likes. Before, every new flow sent a new code to guess.
+#[tokio::test]
+async fn wrong_codes_across_flows_stop_anonymous_texts_for_a_day() {
+    let dc = require_dc!();
+    let (user, mut t) = enrolled(&dc, "rs-guess", |c| c).await;
+    let limit = stjarna::identity::sms::WRONG_CODES_PER_USER_PER_DAY as usize;
+    let mut wrong = 0;
+    while wrong < limit {
+        t.app.client = new_client();
+        let flow = t.start_reset(&user.name).await;
+        let seen = t.texts_count(NUMBER);
+        t.post_in(&flow, "/sms", &[]).await;
+        let code = t.next_code_to(NUMBER, seen).await;
+        let guess = format!("{:06}", (code.parse::<u32>().unwrap() + 1) % 1_000_000);
+        for _ in 0..3.min(limit - wrong) {
+            t.post_in(&flow, "/sms/check", &[("code", &guess)]).await;
+            wrong += 1;
+        }
+        // Within the budget of texts per name (five an hour).
+        t.app.clock.advance_seconds(15 * 60);
+    }
+    t.app.client = new_client();
+    let flow = t.start_reset(&user.name).await;
+    let seen = t.texts_count(NUMBER);
+    let html = t.step(&flow, "/sms", &[]).await;
+    assert!(text_of(&html, "reset-message").is_some_and(|m| m.contains("kod")), "answered as a send: {html}");
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(t.texts_count(NUMBER), seen, "nothing sent");
+    let audit = t.app.audit().await;
+    assert!(audit.iter().any(|a| a.event == "sms-send" && a.outcome == "blocked"), "audited as a decoy");
+    // A day later it sends again.
+    t.app.clock.advance_seconds(24 * 3600);
+    t.app.client = new_client();
+    let flow = t.start_reset(&user.name).await;
+    t.post_in(&flow, "/sms", &[]).await;
+    t.next_code_to(NUMBER, seen).await;
 }

@@ -41,6 +41,9 @@ pub enum FlowError {
     Storage(#[from] StorageError),
     #[error("BankID: {0}")]
     BankId(BankIdError),
+    /// The browser has started its orders for now; another may start in this many minutes.
+    #[error("too many BankID orders from one browser")]
+    TooManyOrders { minutes: i64 },
 }
 
 impl FlowError {
@@ -48,7 +51,7 @@ impl FlowError {
     pub fn message_key(&self) -> Option<&'static str> {
         match self {
             FlowError::BankId(e) => Some(error_key(e)),
-            FlowError::Storage(_) => None,
+            FlowError::Storage(_) | FlowError::TooManyOrders { .. } => None,
         }
     }
 }
@@ -146,6 +149,7 @@ impl BankIdFlows {
         meta: &RequestMeta,
     ) -> Result<Flow, FlowError> {
         let Start { purpose, user, required, context } = start;
+        self.admit_order(binding, purpose, user.as_ref(), meta).await?;
         let order = AuthOrder {
             end_user_ip: meta.source_ip.clone(),
             personal_number: required.map(|p| p.digits().to_string()),

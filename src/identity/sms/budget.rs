@@ -17,11 +17,20 @@ pub enum Sender<'a> {
     /// A password-reset flow before anything is proved: only to an enrolled number (or nowhere,
     /// for a decoy). `target` is the user id, or the typed name when it matches nobody.
     Anonymous { flow: &'a str, target: &'a str },
+    /// A password-reset flow after a first proof, for the user it proved, to their enrolled
+    /// number. Budgets of its own: strangers typing the user's name must not use them up.
+    Proved { flow: &'a str },
     /// The service desk verifying a caller, to the caller's enrolled number.
     ServiceDesk,
 }
 
 impl Sender<'_> {
+    /// A reset's text is queued and sent after the answer, so that a real send answers like a
+    /// decoy and a slow gateway does not show.
+    pub fn queued(&self) -> bool {
+        matches!(self, Sender::Anonymous { .. } | Sender::Proved { .. })
+    }
+
     /// The (scope, key, limit) each send is counted under. `user_id` is whom the text is about,
     /// `number` where it goes (None for a decoy), `address` the client's address.
     pub fn budgets(
@@ -51,6 +60,10 @@ impl Sender<'_> {
                 ("sms-anon-ip", address_key(address), limits.per_ip),
                 ("sms-anon-target", target.to_string(), limits.per_number),
             ],
+            Sender::Proved { flow } => vec![
+                ("sms-anon-flow", flow.to_string(), hour(PER_FLOW_PER_HOUR)),
+                ("sms-proved-user", user_id.to_string(), limits.per_user),
+            ],
             Sender::ServiceDesk => vec![
                 ("sms-desk-user", user_id.to_string(), limits.per_user),
                 ("sms-desk-ip", address_key(address), limits.per_ip),
@@ -64,6 +77,17 @@ impl Sender<'_> {
 /// nobody that the names are one account.
 pub fn anonymous_cap(limits: &SmsLimits, user_id: &str) -> (&'static str, String, Limit) {
     ("sms-anon-user", user_id.to_string(), limits.per_number)
+}
+
+/// Wrong codes typed in resets for one user in a day, after which anonymous sends to them quietly
+/// become decoys too. Each send allows three guesses, so without it a stranger could go on
+/// guessing at fifteen an hour for as long as they liked. A reset that proved a first service
+/// still sends ([`Sender::Proved`]).
+pub const WRONG_CODES_PER_USER_PER_DAY: u32 = 10;
+
+pub fn wrong_codes(user_id: &str) -> (&'static str, String, Limit) {
+    let limit = Limit { max_failures: WRONG_CODES_PER_USER_PER_DAY, window_seconds: 86_400 };
+    ("sms-anon-wrong", user_id.to_string(), limit)
 }
 
 #[cfg(test)]
@@ -95,5 +119,10 @@ mod tests {
         }
         let decoy = Sender::Anonymous { flow: "f2", target: "name:nobody" }.budgets(&limits(), "", None, "192.0.2.7");
         assert_eq!(decoy.iter().map(|b| b.0).collect::<Vec<_>>(), anonymous, "a decoy counts like a real send");
+        // After a first proof, only the flow's count is shared with the strangers' budgets.
+        let proved = scopes(Sender::Proved { flow: "f1" });
+        let (cap, _, _) = anonymous_cap(&limits(), "u1");
+        assert!(!proved.contains(&cap), "{proved:?}");
+        assert_eq!(proved.iter().filter(|p| anonymous.contains(p)).collect::<Vec<_>>(), [&"sms-anon-flow"]);
     }
 }

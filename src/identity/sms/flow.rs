@@ -133,7 +133,7 @@ impl SmsFlows {
     }
 
     /// Sends a code to `number` for `user`, bound to this browser, counted against `sender`'s
-    /// budgets. An anonymous sender's code is queued (sent after the answer).
+    /// budgets. A reset's code is queued (sent after the answer).
     #[allow(clippy::too_many_arguments)]
     pub async fn start(
         &self,
@@ -149,8 +149,12 @@ impl SmsFlows {
             return Ok(SmsStart::Limited { minutes });
         }
         if let Sender::Anonymous { .. } = sender {
-            let (scope, key, limit) = super::budget::anonymous_cap(&self.limits, user.user_id);
-            if let Reserve::Blocked { .. } = self.throttle.reserve(scope, &key, limit).await? {
+            let (cap, key, limit) = super::budget::anonymous_cap(&self.limits, user.user_id);
+            let capped = matches!(self.throttle.reserve(cap, &key, limit).await?, Reserve::Blocked { .. });
+            let (wrong, key, limit) = super::budget::wrong_codes(user.user_id);
+            let guessed = !capped && self.throttle.blocked_for(wrong, &key, limit).await?.is_some();
+            if capped || guessed {
+                let scope = if capped { cap } else { wrong };
                 let detail = Detail::new("limit_decoy")
                     .arg("scope_key", format!("audit.scope.{scope}"))
                     .arg("number", number.masked());
@@ -159,7 +163,7 @@ impl SmsFlows {
                 return self.challenge(purpose, binding, &user, None, hash, false, meta).await;
             }
         }
-        if let (Sender::Anonymous { .. }, Some(queue)) = (sender, &self.queue) {
+        if let (true, Some(queue)) = (sender.queued(), &self.queue) {
             let code = OneTimeCode::generate(self.random.as_ref());
             let hash = self.hasher.hash(&code).await;
             let job = super::Queued {
@@ -295,6 +299,12 @@ impl SmsFlows {
             resend_in: (rec.sent_at + self.limits.resend_cooldown - now).max(0),
             finished_at: rec.finished_at,
         }))
+    }
+
+    /// Counts a wrong code typed in a reset against the user ([`super::budget::wrong_codes`]).
+    pub async fn note_wrong_reset_code(&self, user_id: &str) -> Result<(), StorageError> {
+        let (scope, key, limit) = super::budget::wrong_codes(user_id);
+        self.throttle.reserve(scope, &key, limit).await.map(|_| ())
     }
 
     /// Checks a typed code. None when the challenge is not this user's and browser's.

@@ -134,6 +134,10 @@ async fn start(page: &Page, purpose: FlowPurpose) -> Result<HttpResponse, WebErr
             tracing::warn!(reference = %page.meta.request_id, error = %e, "BankID order refused");
             refusal(page, purpose, crate::identity::bankid::error_key(&e), true)
         }
+        Err(FlowError::TooManyOrders { minutes }) => {
+            let back = if purpose == FlowPurpose::Login { "/login" } else { "/" };
+            Ok(page.redirect_with(back, &Notice::error("bankid.too_many_orders").arg("minutes", minutes)))
+        }
         Err(e) => Err(page.fail(e)),
     }
 }

@@ -100,7 +100,7 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
         return Err(page.not_found());
     };
     let minutes = (sms.limits().code_lifetime / 60).max(1).to_string();
-    let text = i.f("sms.text", &[("portal", &page.state.settings.portal.name), ("minutes", &minutes)]);
+    let text = i.f("sms.caller_text", &[("portal", &page.state.settings.portal.name), ("minutes", &minutes)]);
     match sms
         .start_verify(page.binding(), target, &text, &page.meta, Sender::ServiceDesk)
         .await

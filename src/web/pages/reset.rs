@@ -109,16 +109,19 @@ async fn bankid_step(page: &Page, view: Option<&ResetView>) -> Result<HttpRespon
     // The same text whether or not a name was typed, or matches anyone: a name that matches
     // no account may be a password, and is not sent to BankID or shown on a phone.
     let text = super::bankid::visible_text(page, purpose, None);
+    let back = match view {
+        Some(v) => format!("/reset/{}", v.id),
+        None => "/reset".to_string(),
+    };
     match flows.start(Start { purpose, user, required: None, context }, page.binding(), text, &page.meta).await {
         Ok(flow) => Ok(see_other(&format!("/bankid/{}", flow.id)).finish()),
         Err(FlowError::BankId(e)) => {
             tracing::warn!(reference = %page.meta.request_id, error = %e, "reset: BankID order refused");
             let notice = Notice::error(crate::identity::bankid::error_key(&e)).reference(&page.meta.request_id);
-            let back = match view {
-                Some(v) => format!("/reset/{}", v.id),
-                None => "/reset".to_string(),
-            };
             Ok(page.redirect_with(&back, &notice))
+        }
+        Err(FlowError::TooManyOrders { minutes }) => {
+            Ok(page.redirect_with(&back, &Notice::error("bankid.too_many_orders").arg("minutes", minutes)))
         }
         Err(e) => Err(page.fail(e)),
     }
@@ -281,7 +284,7 @@ pub async fn send_code(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOn
         return Ok(see_other(&format!("/reset/{id}")).finish());
     }
     let minutes = (sms.limits().code_lifetime / 60).max(1).to_string();
-    let text = page.i18n().f("sms.text", &[("portal", &page.state.settings.portal.name), ("minutes", &minutes)]);
+    let text = page.i18n().f("sms.reset_text", &[("portal", &page.state.settings.portal.name), ("minutes", &minutes)]);
     let sent = codes::send(&page.state.reset, sms, &view, page.binding(), &text, &page.meta).await;
     let sent = sent.map_err(|e| page.fail(e))?;
     floor(&page, started).await;
