@@ -4,11 +4,12 @@
 STJARNA_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 APT_OPTS=(-y -q -o DPkg::Lock::Timeout=600 --no-install-recommends)
 
-# A step, with the minutes and seconds since the script started (CI's time is limited); bold on a
-# terminal only.
+# A step, with the minutes and seconds since the first script started (CI's time is limited; a
+# script that another runs counts from the same start); bold on a terminal only.
+export STJARNA_STARTED=${STJARNA_STARTED:-$(date +%s)}
 log() {
-  local at
-  at=$(printf '%d:%02d' $((SECONDS / 60)) $((SECONDS % 60)))
+  local at s=$(($(date +%s) - STJARNA_STARTED))
+  at=$(printf '%d:%02d' $((s / 60)) $((s % 60)))
   if [ -t 2 ]; then printf '\033[1m==> [%s] %s\033[0m\n' "$at" "$*" >&2; else printf '==> [%s] %s\n' "$at" "$*" >&2; fi
 }
 die() { printf 'error: %s\n' "$*" >&2; exit 1; }
