@@ -110,23 +110,20 @@ pub async fn check(
     let Some(challenge) = view.sms_challenge.as_deref() else { return Ok(None) };
     let (key, name) = (reset.code_key(view), reset.code_name(view));
     let user = FlowUser { user_id: &key, account_name: &name };
-    let failure = match sms.check(challenge, binding, user, code, None, meta).await? {
+    // Before a first proof each code is one of the user's guesses for the day; after it, the
+    // user is known to be the one asking, as for the sends.
+    let outcome = match view.verified.is_empty() {
+        true => sms.check_reset_guess(challenge, binding, user, code, meta).await?,
+        false => sms.check(challenge, binding, user, code, None, meta).await?,
+    };
+    let failure = match outcome {
         Some(SmsOutcome::Verified) if view.user_id.is_some() => {
             reset.verified(view, ServiceKind::Sms, meta).await?;
             return Ok(Some(CodeChecked::Counted));
         }
         // The same right code sent again: it counted once, and is no failure either.
         Some(SmsOutcome::AlreadyVerified) if view.user_id.is_some() => return Ok(Some(CodeChecked::Counted)),
-        Some(SmsOutcome::Wrong { attempts_left }) => {
-            sms.note_wrong_reset_code(&key).await?;
-            CodeChecked::Wrong { attempts_left }
-        }
-        // The last try's wrong code (or a try after the last, counted too: it only costs the
-        // one who sends it).
-        Some(SmsOutcome::TooManyAttempts) => {
-            sms.note_wrong_reset_code(&key).await?;
-            CodeChecked::TooMany
-        }
+        Some(SmsOutcome::Wrong { attempts_left }) => CodeChecked::Wrong { attempts_left },
         // No code was checked: no failure of the flow either.
         Some(SmsOutcome::Malformed) => return Ok(Some(CodeChecked::Malformed)),
         Some(SmsOutcome::Expired) => CodeChecked::Expired,

@@ -234,13 +234,19 @@ async fn one_browser_starts_at_most_ten_bankid_orders_an_hour() {
     let (user, t) = crate::reset::enrolled(&dc, "orders", |c| c).await;
     let before = t.sim.state.awaiting_scan().len();
     let flow = t.start_reset(&user.name).await;
+    let limit = stjarna::identity::bankid::ORDERS_PER_BROWSER_PER_HOUR as usize;
+    // Orders that BankID did not start (an outage) are given back.
+    t.sim.state.inject(stjarna::simulators::bankid::Fault::Maintenance, limit + 2);
+    for _ in 0..limit + 2 {
+        let res = t.post_in(&flow, "/bankid", &[]).await;
+        assert!(crate::helpers::location(&res).starts_with(&flow), "BankID refused the order");
+    }
     let csrf = csrf_in(&t.app.get_html(&flow).await);
     let starts = (0..15).map(|_| {
         let request = t.app.client.post(t.app.url(&format!("{flow}/bankid"))).form(&[("csrf", csrf.clone())]).send();
         async move { crate::helpers::location(&request.await.unwrap()) }
     });
     let places = join_all(starts).await;
-    let limit = stjarna::identity::bankid::ORDERS_PER_BROWSER_PER_HOUR as usize;
     assert_eq!(places.iter().filter(|p| p.starts_with("/bankid/")).count(), limit, "{places:?}");
     assert_eq!(t.sim.state.awaiting_scan().len(), before + limit, "orders sent to BankID");
     let refused = places.iter().find(|p| p.starts_with(&flow)).expect("the others go back to the flow");
@@ -254,4 +260,39 @@ async fn one_browser_starts_at_most_ten_bankid_orders_an_hour() {
     let flow = t.start_reset(&user.name).await;
     let res = t.post_in(&flow, "/bankid", &[]).await;
     assert!(crate::helpers::location(&res).starts_with("/bankid/"), "a new hour, a new order");
+}
+
+/// A logged-in user's orders are counted for the user, not for the browser's CSRF cookie, which
+/// a client may drop for a new one before each order (it was the only key).
+#[tokio::test]
+async fn a_logged_in_user_starts_at_most_ten_bankid_orders_an_hour_whatever_the_cookies() {
+    let dc = require_dc!();
+    let (user, t) = crate::reset::enrolled(&dc, "orders-in", |c| c).await;
+    let login = t.app.login(&user.name, &user.password).await;
+    let set_cookie = |res: &reqwest::Response, name: &str| {
+        let header = res.headers().get_all("set-cookie").iter().map(|h| h.to_str().unwrap().to_string());
+        header.filter(|c| c.starts_with(&format!("{name}="))).map(|c| c.split(';').next().unwrap().to_string()).next()
+    };
+    let session = set_cookie(&login, "stjarna_session").expect("a session");
+    let before = t.sim.state.awaiting_scan().len();
+    let limit = stjarna::identity::bankid::ORDERS_PER_BROWSER_PER_HOUR as usize;
+    let plain = crate::helpers::client_builder().build().unwrap();
+    let mut places = Vec::new();
+    for _ in 0..limit + 2 {
+        // The session without its CSRF cookie: the portal hands out a new one, and its token.
+        let page = plain.get(t.app.url("/")).header("cookie", &session).send().await.unwrap();
+        let csrf_cookie = set_cookie(&page, "stjarna_csrf").expect("a new CSRF cookie");
+        let token = csrf_in(&page.text().await.unwrap());
+        let res = plain
+            .post(t.app.url("/verify/bankid"))
+            .header("cookie", format!("{session}; {csrf_cookie}"))
+            .form(&[("csrf", token)])
+            .send()
+            .await
+            .unwrap();
+        places.push(crate::helpers::location(&res));
+    }
+    // The order that enrolled the user's BankID, a moment ago, counts too.
+    assert_eq!(places.iter().filter(|p| p.starts_with("/bankid/")).count(), limit - 1, "{places:?}");
+    assert_eq!(t.sim.state.awaiting_scan().len(), before + limit - 1);
 }

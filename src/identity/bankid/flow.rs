@@ -149,7 +149,7 @@ impl BankIdFlows {
         meta: &RequestMeta,
     ) -> Result<Flow, FlowError> {
         let Start { purpose, user, required, context } = start;
-        self.admit_order(binding, purpose, user.as_ref(), meta).await?;
+        let admitted = self.admit_order(binding, purpose, user.as_ref(), meta).await?;
         let order = AuthOrder {
             end_user_ip: meta.source_ip.clone(),
             personal_number: required.map(|p| p.digits().to_string()),
@@ -170,6 +170,7 @@ impl BankIdFlows {
             Ok(order_start) => order_start,
             Err(e) => {
                 crate::monitoring::bankid_order("start_failed");
+                self.release_order(admitted).await?;
                 let event = AuditEvent { outcome: Outcome::Failure, ..event }
                     .detail(Detail::new("order_failed").purpose(purpose.id()).arg("reason_key", super::error_key(&e)));
                 self.auditor.record(meta, event).await?;

@@ -5,29 +5,39 @@
 use super::flow::{BankIdFlows, FlowError, FlowUser};
 use super::purpose::FlowPurpose;
 use crate::audit::{AuditEvent, Detail, EventKind, Outcome, RequestMeta};
-use crate::throttle::{Limit, Reserve, Throttle};
+use crate::throttle::{Attempt, Limit, Reserve, Throttle};
 
-/// Orders one browser (its session, or its CSRF cookie before a login) may start in an hour. A
-/// user who lets a few QR codes run out and starts again stays far below it. A new browser needs
-/// a new login or reset flow, which are limited per address.
+/// Orders one browser may start in an hour, or one logged-in user from any number of browsers. A
+/// user who lets a few QR codes run out and starts again stays far below it. Before a login the
+/// browser is its CSRF cookie, which a client may drop for a new one; but each new one needs a new
+/// login or reset flow, and those are limited per address.
 pub const ORDERS_PER_BROWSER_PER_HOUR: u32 = 10;
 
 impl BankIdFlows {
-    /// Counts an order against the browser's limit first, so that parallel starts cannot all
-    /// slip under it. Refused (audited) with the minutes to wait.
+    /// Counts an order against the browser's limit (the user's, for a logged-in user's own
+    /// enrolment, replacement or verification) first, so that parallel starts cannot all slip
+    /// under it. Refused (audited) with the minutes to wait.
     pub(super) async fn admit_order(
         &self,
         binding: &str,
         purpose: FlowPurpose,
         user: Option<&FlowUser<'_>>,
         meta: &RequestMeta,
-    ) -> Result<(), FlowError> {
-        let throttle = Throttle::new(self.store.clone(), self.clock.clone());
+    ) -> Result<Attempt, FlowError> {
+        // A reset step's user is whoever the typed name matched: counting it per user would let
+        // strangers use up that user's orders, and tell that the name is an account.
+        let counted = match (purpose, user) {
+            (FlowPurpose::Enrol | FlowPurpose::Replace | FlowPurpose::Verify, Some(u)) => {
+                format!("user\0{}", u.user_id)
+            }
+            _ => format!("browser\0{binding}"),
+        };
         // Keyed by a hash: the binding is a cookie's secret.
-        let key = self.key.lookup_hash(&format!("bankid-orders\0{binding}"));
+        let key = self.key.lookup_hash(&format!("bankid-orders\0{counted}"));
         let limit = Limit { max_failures: ORDERS_PER_BROWSER_PER_HOUR, window_seconds: 3600 };
-        let Reserve::Blocked { wait } = throttle.reserve("bankid-order", &key, limit).await? else {
-            return Ok(());
+        let wait = match self.throttle().reserve("bankid-order", &key, limit).await? {
+            Reserve::Granted(attempt) => return Ok(attempt),
+            Reserve::Blocked { wait } => wait,
         };
         let mut event = AuditEvent::new(EventKind::BankIdOrder, Outcome::Blocked)
             .detail(Detail::new("too_many_orders").purpose(purpose.id()));
@@ -36,5 +46,14 @@ impl BankIdFlows {
         }
         self.auditor.record(meta, event).await?;
         Err(FlowError::TooManyOrders { minutes: (wait + 59) / 60 })
+    }
+
+    /// Gives an order back that BankID did not start (an outage must not use up the hour).
+    pub(super) async fn release_order(&self, admitted: Attempt) -> Result<(), FlowError> {
+        Ok(self.throttle().release(admitted).await?)
+    }
+
+    fn throttle(&self) -> Throttle {
+        Throttle::new(self.store.clone(), self.clock.clone())
     }
 }

@@ -79,10 +79,11 @@ pub fn anonymous_cap(limits: &SmsLimits, user_id: &str) -> (&'static str, String
     ("sms-anon-user", user_id.to_string(), limits.per_number)
 }
 
-/// Wrong codes typed in resets for one user in a day, after which anonymous sends to them quietly
-/// become decoys too. Each send allows three guesses, so without it a stranger could go on
-/// guessing at fifteen an hour for as long as they liked. A reset that proved a first service
-/// still sends ([`Sender::Proved`]).
+/// Wrong codes typed in resets for one user in a day. Each send allows three guesses, so without
+/// it a stranger could go on guessing at fifteen an hour for as long as they liked. Past it, a
+/// guess is checked as a decoy's (counted before the check, so parallel guesses cannot slip
+/// under it), and anonymous sends quietly become decoys too (no texts for nothing). A reset that
+/// proved a first service still sends ([`Sender::Proved`]).
 pub const WRONG_CODES_PER_USER_PER_DAY: u32 = 10;
 
 pub fn wrong_codes(user_id: &str) -> (&'static str, String, Limit) {

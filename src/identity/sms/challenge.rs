@@ -76,6 +76,9 @@ pub enum SmsOutcome {
     },
     /// Not six digits: no code was checked and no try used.
     Malformed,
+    /// The last try's code was wrong: the challenge has failed.
+    LastWrong,
+    /// No try is left (nothing was checked).
     TooManyAttempts,
     Expired,
 }

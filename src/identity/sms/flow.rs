@@ -301,10 +301,30 @@ impl SmsFlows {
         }))
     }
 
-    /// Counts a wrong code typed in a reset against the user ([`super::budget::wrong_codes`]).
-    pub async fn note_wrong_reset_code(&self, user_id: &str) -> Result<(), StorageError> {
-        let (scope, key, limit) = super::budget::wrong_codes(user_id);
-        self.throttle.reserve(scope, &key, limit).await.map(|_| ())
+    /// Checks a code typed in a reset, as one of the user's guesses for the day
+    /// ([`super::budget::wrong_codes`]): the guess is counted first, and given back unless the code
+    /// was wrong. With the day's guesses used up the code is checked as a decoy's (always wrong,
+    /// a try used), so that the answer tells nothing.
+    pub async fn check_reset_guess(
+        &self,
+        id: &str,
+        binding: &str,
+        user: FlowUser<'_>,
+        typed: &str,
+        meta: &RequestMeta,
+    ) -> Result<Option<SmsOutcome>, StorageError> {
+        let (scope, key, limit) = super::budget::wrong_codes(user.user_id);
+        let guess = match self.throttle.reserve(scope, &key, limit).await? {
+            Reserve::Granted(attempt) => Some(attempt),
+            Reserve::Blocked { .. } => None,
+        };
+        let outcome = self.check_code(id, binding, user, typed, None, guess.is_none(), meta).await?;
+        if let (Some(attempt), false) =
+            (guess, matches!(outcome, Some(SmsOutcome::Wrong { .. } | SmsOutcome::LastWrong)))
+        {
+            self.throttle.release(attempt).await?;
+        }
+        Ok(outcome)
     }
 
     /// Checks a typed code. None when the challenge is not this user's and browser's.
@@ -317,6 +337,21 @@ impl SmsFlows {
         user: FlowUser<'_>,
         typed: &str,
         keep_session: Option<&str>,
+        meta: &RequestMeta,
+    ) -> Result<Option<SmsOutcome>, StorageError> {
+        self.check_code(id, binding, user, typed, keep_session, false, meta).await
+    }
+
+    /// `refuse`: the code is wrong whatever it is (a decoy's, or a guess over the limit).
+    #[allow(clippy::too_many_arguments)]
+    async fn check_code(
+        &self,
+        id: &str,
+        binding: &str,
+        user: FlowUser<'_>,
+        typed: &str,
+        keep_session: Option<&str>,
+        refuse: bool,
         meta: &RequestMeta,
     ) -> Result<Option<SmsOutcome>, StorageError> {
         let Some(rec) = self.load(id, binding, user.user_id).await? else { return Ok(None) };
@@ -349,11 +384,11 @@ impl SmsFlows {
         let Some(attempts) = self.store.claim_sms_attempt(&rec.id, self.limits.max_attempts).await? else {
             return Ok(Some(SmsOutcome::TooManyAttempts));
         };
-        if !self.hasher.verify(typed, &rec.code_hash).await || rec.purpose == "decoy" {
+        if !self.hasher.verify(typed, &rec.code_hash).await || rec.purpose == "decoy" || refuse {
             if attempts >= self.limits.max_attempts {
                 self.store.finish_sms_challenge(&rec.id, "failed", now).await?;
                 self.auditor.record(meta, audit(Outcome::Failure, Detail::new("too_many_wrong"))).await?;
-                return Ok(Some(SmsOutcome::TooManyAttempts));
+                return Ok(Some(SmsOutcome::LastWrong));
             }
             self.auditor.record(meta, audit(Outcome::Failure, Detail::new("wrong_code").arg("n", attempts))).await?;
             return Ok(Some(SmsOutcome::Wrong { attempts_left: self.limits.max_attempts - attempts }));
