@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::config::MailSettings;
-use crate::directory::{Directory, DirectoryError, PasswordPolicy};
+use crate::directory::{CertProblem, Directory, DirectoryError, PasswordPolicy};
 use crate::identity::bankid::{BankIdError, BankIdFlows};
 use crate::identity::sms::{GatewayError, SmsFlows};
 use crate::mail::{MailError, Mailer};
@@ -32,6 +32,10 @@ pub enum NoAnswer {
     Timeout,
     /// Its TLS certificate is not trusted, or our CA file cannot be used.
     Untrusted,
+    /// Its certificate is for another name than the one in the URL.
+    WrongName,
+    /// Its certificate has expired, or is not valid yet.
+    NotValidNow,
     /// It refused our credentials (the service account, the client certificate).
     Refused,
     /// Anything else: the log says what.
@@ -45,6 +49,8 @@ impl NoAnswer {
             NoAnswer::Unreachable => "admin.system.why.unreachable",
             NoAnswer::Timeout => "admin.system.why.timeout",
             NoAnswer::Untrusted => "admin.system.why.untrusted",
+            NoAnswer::WrongName => "admin.system.why.wrong_name",
+            NoAnswer::NotValidNow => "admin.system.why.not_valid_now",
             NoAnswer::Refused => "admin.system.why.refused",
             NoAnswer::Failed => "admin.system.why.failed",
         }
@@ -61,7 +67,12 @@ impl Classify for DirectoryError {
         match self {
             DirectoryError::Unreachable { .. } => NoAnswer::Unreachable,
             DirectoryError::Timeout { .. } => NoAnswer::Timeout,
-            DirectoryError::UntrustedCertificate { .. } | DirectoryError::CaFile { .. } => NoAnswer::Untrusted,
+            DirectoryError::UntrustedCertificate { problem, .. } => match problem {
+                CertProblem::Untrusted => NoAnswer::Untrusted,
+                CertProblem::WrongName => NoAnswer::WrongName,
+                CertProblem::NotValidNow => NoAnswer::NotValidNow,
+            },
+            DirectoryError::CaFile { .. } => NoAnswer::Untrusted,
             DirectoryError::ServiceAccountRefused { .. } => NoAnswer::Refused,
             DirectoryError::Protocol(_)
             | DirectoryError::Busy { .. }
@@ -258,10 +269,29 @@ mod tests {
     #[test]
     fn each_kind_of_failure_is_named_and_the_rest_point_to_the_log() {
         let url = || "ldaps://dc".to_string();
+        // As the pool reads what rustls refused.
+        let untrusted = |e: rustls::CertificateError| {
+            let e = rustls::Error::InvalidCertificate(e);
+            DirectoryError::UntrustedCertificate { url: url(), reason: e.to_string(), problem: CertProblem::of(&e) }
+                .no_answer()
+        };
         let cases = [
             (DirectoryError::Unreachable { url: url(), reason: "refused".into() }.no_answer(), NoAnswer::Unreachable),
             (DirectoryError::Timeout { url: url(), seconds: 5 }.no_answer(), NoAnswer::Timeout),
-            (DirectoryError::UntrustedCertificate { url: url(), reason: "x".into() }.no_answer(), NoAnswer::Untrusted),
+            (untrusted(rustls::CertificateError::UnknownIssuer), NoAnswer::Untrusted),
+            (untrusted(rustls::CertificateError::BadSignature), NoAnswer::Untrusted),
+            (untrusted(rustls::CertificateError::NotValidForName), NoAnswer::WrongName),
+            (untrusted(rustls::CertificateError::Expired), NoAnswer::NotValidNow),
+            (untrusted(rustls::CertificateError::NotValidYet), NoAnswer::NotValidNow),
+            (
+                DirectoryError::UntrustedCertificate {
+                    url: url(),
+                    reason: "x".into(),
+                    problem: CertProblem::of(&rustls::Error::NoCertificatesPresented),
+                }
+                .no_answer(),
+                NoAnswer::Untrusted,
+            ),
             (
                 DirectoryError::ServiceAccountRefused { bind_dn: "cn=x".into(), reason: "49".into() }.no_answer(),
                 NoAnswer::Refused,
@@ -279,8 +309,15 @@ mod tests {
             assert_eq!(got, want);
         }
         for lang in crate::i18n::Lang::ALL {
-            for no in
-                [NoAnswer::Unreachable, NoAnswer::Timeout, NoAnswer::Untrusted, NoAnswer::Refused, NoAnswer::Failed]
+            for no in [
+                NoAnswer::Unreachable,
+                NoAnswer::Timeout,
+                NoAnswer::Untrusted,
+                NoAnswer::WrongName,
+                NoAnswer::NotValidNow,
+            ]
+            .into_iter()
+            .chain([NoAnswer::Refused, NoAnswer::Failed])
             {
                 assert!(lang.catalogue().has(no.key()), "{no:?} has a text in {lang:?}");
             }

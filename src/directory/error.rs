@@ -8,8 +8,8 @@ pub enum DirectoryError {
     Unreachable { url: String, reason: String },
     #[error("the directory at {url} did not answer within {seconds} s")]
     Timeout { url: String, seconds: u64 },
-    #[error("the directory's TLS certificate at {url} is not trusted ({reason}); check directory.ca_file")]
-    UntrustedCertificate { url: String, reason: String },
+    #[error("the directory's TLS certificate at {url} was refused ({reason}); {}", .problem.hint())]
+    UntrustedCertificate { url: String, reason: String, problem: CertProblem },
     #[error("the service account {bind_dn} was refused by the directory: {reason}")]
     ServiceAccountRefused { bind_dn: String, reason: String },
     #[error("the directory's CA file {path} cannot be used: {reason}")]
@@ -27,6 +27,41 @@ pub enum DirectoryError {
     /// may have made it. Such a write is never sent to another DC.
     #[error("the directory at {url} did not confirm a write, which it may have made: {reason}")]
     Unconfirmed { url: String, reason: String },
+}
+
+/// What was wrong with a DC's certificate, for whoever has to mend it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertProblem {
+    /// Not from a CA the portal trusts (or TLS failed otherwise).
+    Untrusted,
+    /// Not for the name (or address) in the URL.
+    WrongName,
+    /// Expired, or not valid yet.
+    NotValidNow,
+}
+
+impl CertProblem {
+    /// What rustls refused, in these terms.
+    pub fn of(e: &rustls::Error) -> Self {
+        use rustls::CertificateError as C;
+        match e {
+            rustls::Error::InvalidCertificate(C::NotValidForName | C::NotValidForNameContext { .. }) => {
+                CertProblem::WrongName
+            }
+            rustls::Error::InvalidCertificate(
+                C::Expired | C::ExpiredContext { .. } | C::NotValidYet | C::NotValidYetContext { .. },
+            ) => CertProblem::NotValidNow,
+            _ => CertProblem::Untrusted,
+        }
+    }
+
+    fn hint(self) -> &'static str {
+        match self {
+            CertProblem::Untrusted => "it is not trusted: check directory.ca_file",
+            CertProblem::WrongName => "it is for another name: the URL must name the DC as its certificate does",
+            CertProblem::NotValidNow => "it has expired or is not valid yet: check its dates, and this host's clock",
+        }
+    }
 }
 
 impl DirectoryError {

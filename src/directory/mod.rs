@@ -14,7 +14,7 @@ mod policy;
 mod pool;
 mod username;
 
-pub use error::{BindRefusal, DirectoryError, PasswordRefusal, PasswordWriteError};
+pub use error::{BindRefusal, CertProblem, DirectoryError, PasswordRefusal, PasswordWriteError};
 
 pub use dcs::{DcStatus, PIN_SECONDS};
 pub use entries::filetime_seconds;

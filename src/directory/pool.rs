@@ -19,7 +19,7 @@ use ldap3::{Ldap, LdapConnAsync, LdapConnSettings, LdapError, Scope, SearchEntry
 use rustls::{ClientConfig, RootCertStore};
 use secrecy::{ExposeSecret, SecretString};
 
-use super::DirectoryError;
+use super::{CertProblem, DirectoryError};
 use crate::config::DirectorySettings;
 
 /// How to reach the directory: address, TLS and time limits.
@@ -107,7 +107,9 @@ fn classify_ldap(url: String, e: LdapError, timeout: Duration) -> DirectoryError
     match e {
         LdapError::Timeout { .. } => DirectoryError::Timeout { url, seconds: timeout.as_secs() },
         LdapError::Io { source } => classify_io(url, &source),
-        LdapError::Rustls { source } => DirectoryError::UntrustedCertificate { url, reason: source.to_string() },
+        LdapError::Rustls { source } => {
+            DirectoryError::UntrustedCertificate { url, reason: source.to_string(), problem: CertProblem::of(&source) }
+        }
         LdapError::LdapResult { result } => DirectoryError::Protocol(format!("result {} {}", result.rc, result.text)),
         // The operation went to the connection's task, which ended (the connection closed)
         // before handing back an answer: the request may have reached the DC.
@@ -126,7 +128,7 @@ fn counted(dc: &str, e: DirectoryError) -> DirectoryError {
 
 fn classify_io(url: String, e: &io::Error) -> DirectoryError {
     if let Some(tls) = e.get_ref().and_then(|inner| inner.downcast_ref::<rustls::Error>()) {
-        return DirectoryError::UntrustedCertificate { url, reason: tls.to_string() };
+        return DirectoryError::UntrustedCertificate { url, reason: tls.to_string(), problem: CertProblem::of(tls) };
     }
     if e.kind() == io::ErrorKind::TimedOut {
         return DirectoryError::Timeout { url, seconds: 0 };
