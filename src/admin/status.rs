@@ -275,6 +275,13 @@ mod tests {
             DirectoryError::UntrustedCertificate { url: url(), reason: e.to_string(), problem: CertProblem::of(&e) }
                 .no_answer()
         };
+        let at = |s: u64| rustls::pki_types::UnixTime::since_unix_epoch(Duration::from_secs(s));
+        let expired = rustls::CertificateError::ExpiredContext { time: at(2), not_after: at(1) };
+        let not_yet = rustls::CertificateError::NotValidYetContext { time: at(1), not_before: at(2) };
+        let renamed = rustls::CertificateError::NotValidForNameContext {
+            expected: rustls::pki_types::ServerName::try_from("dc1.example.test").unwrap(),
+            presented: vec!["DnsName(\"dc2.example.test\")".into()],
+        };
         let cases = [
             (DirectoryError::Unreachable { url: url(), reason: "refused".into() }.no_answer(), NoAnswer::Unreachable),
             (DirectoryError::Timeout { url: url(), seconds: 5 }.no_answer(), NoAnswer::Timeout),
@@ -283,6 +290,10 @@ mod tests {
             (untrusted(rustls::CertificateError::NotValidForName), NoAnswer::WrongName),
             (untrusted(rustls::CertificateError::Expired), NoAnswer::NotValidNow),
             (untrusted(rustls::CertificateError::NotValidYet), NoAnswer::NotValidNow),
+            // As rustls's verifier reports them, with the times and names it compared.
+            (untrusted(expired), NoAnswer::NotValidNow),
+            (untrusted(not_yet), NoAnswer::NotValidNow),
+            (untrusted(renamed), NoAnswer::WrongName),
             (
                 DirectoryError::UntrustedCertificate {
                     url: url(),

@@ -186,9 +186,13 @@ async fn wrong_codes_across_flows_stop_anonymous_guessing_for_a_day() {
             t.post_in(&flow, "/sms/check", &[("code", &wrong(&code))]).await;
         }
     }
-    // The tenth wrong code; then the right one is refused.
+    // The tenth wrong code (answered no sooner than a decoy's: a real user's check reads more);
+    // then the right one is refused.
     let (flow, code) = flow_with_code(&mut t, &user.name).await;
-    t.post_in(&flow, "/sms/check", &[("code", &wrong(&code))]).await;
+    let csrf = csrf_in(&t.app.get_html(&flow).await);
+    let started = Instant::now();
+    t.app.post(&format!("{flow}/sms/check"), &[("csrf", &csrf), ("code", &wrong(&code))]).await;
+    assert!(started.elapsed().as_millis() >= 300, "the reset's min_response_ms: {:?}", started.elapsed());
     let html = t.step(&flow, "/sms/check", &[("code", &code)]).await;
     assert!(text_of(&html, "reset-message").is_some_and(|m| m.contains("Fel kod")), "{html}");
     assert!(html.contains("id=\"use-sms\""), "not verified: {html}");

@@ -298,11 +298,17 @@ pub async fn send_code(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOn
 }
 
 pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeForm>) -> Result<HttpResponse, WebError> {
+    let started = Instant::now();
     let view = load(&page, &id).await?;
     let (true, Some(sms)) = (is_open(&view), page.state.sms.as_deref()) else {
         return Ok(see_other(&format!("/reset/{id}")).finish());
     };
     let checked = codes::check(&page.state.reset, sms, &view, page.binding(), &form.0.code, &page.meta).await;
+    // Before a first proof a real user's code is checked against their enrolled number (a read a
+    // decoy's does not need): the answer takes as long either way.
+    if view.verified.is_empty() {
+        floor(&page, started).await;
+    }
     Ok(match checked.map_err(|e| page.fail(e))? {
         None | Some(CodeChecked::Counted) => see_other(&format!("/reset/{id}")).finish(),
         Some(CodeChecked::Wrong { attempts_left }) => StepOutcome::at(&id, "wrong", Some(attempts_left as u32)),
