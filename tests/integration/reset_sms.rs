@@ -195,6 +195,10 @@ async fn wrong_codes_across_flows_stop_anonymous_guessing_for_a_day() {
     assert!(started.elapsed().as_millis() >= 300, "the reset's min_response_ms: {:?}", started.elapsed());
     let html = t.step(&flow, "/sms/check", &[("code", &code)]).await;
     assert!(text_of(&html, "reset-message").is_some_and(|m| m.contains("Fel kod")), "{html}");
+    let audit = t.app.audit().await;
+    let refused = audit.iter().find(|a| a.event == "sms-check" && a.outcome == "blocked");
+    let detail = refused.and_then(|a| a.detail.clone()).unwrap_or_default();
+    assert!(detail.contains("wrong codes per user, resets limit reached: the code checked as a decoy"), "{detail}");
     assert!(html.contains("id=\"use-sms\""), "not verified: {html}");
     // And the next flow's send goes nowhere, answered as a send.
     t.app.client = new_client();

@@ -316,7 +316,12 @@ impl SmsFlows {
         let (scope, key, limit) = super::budget::wrong_codes(user.user_id);
         let guess = match self.throttle.reserve(scope, &key, limit).await? {
             Reserve::Granted(attempt) => Some(attempt),
-            Reserve::Blocked { .. } => None,
+            Reserve::Blocked { .. } => {
+                // For the administrators: the answer is a wrong code's, the audit says why.
+                let detail = Detail::new("guess_decoy").arg("scope_key", format!("audit.scope.{scope}"));
+                self.auditor.record(meta, Self::event(EventKind::SmsCheck, Outcome::Blocked, &user, detail)).await?;
+                None
+            }
         };
         let outcome = self.check_code(id, binding, user, typed, None, guess.is_none(), meta).await?;
         if let (Some(attempt), false) =
