@@ -13,7 +13,7 @@ impl EnrolmentStore for SqliteStorage {
             "SELECT user_id, service, enrolled_at, last_used_at, cooldown_lifted_at FROM enrolments WHERE user_id = ? ORDER BY service",
         )
         .bind(user_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?)
     }
 
@@ -21,7 +21,7 @@ impl EnrolmentStore for SqliteStorage {
         Ok(sqlx::query_as::<_, EnrolmentRecord>(
             "SELECT user_id, service, enrolled_at, last_used_at, cooldown_lifted_at FROM enrolments",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?)
     }
 
@@ -30,7 +30,7 @@ impl EnrolmentStore for SqliteStorage {
             .bind(at)
             .bind(user_id)
             .bind(service)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -42,7 +42,8 @@ impl EnrolmentStore for SqliteStorage {
         keep_session: Option<&str>,
     ) -> Result<(u64, u64), StorageError> {
         // A session ended before (by a removal from another browser, say) removes nothing.
-        let Some(mut tx) = super::begin_for_user(self.pool(), user_id, keep_session).await? else {
+        let mut conn = self.conn().await?;
+        let Some(mut tx) = super::begin_for_user(&mut conn, user_id, keep_session).await? else {
             return Ok((0, 0));
         };
         let removed = match service {
@@ -75,13 +76,14 @@ impl EnrolmentStore for SqliteStorage {
             .bind(at)
             .bind(user_id)
             .bind(proved_at)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(done.rows_affected())
     }
 
     async fn enrol_bankid(&self, r: &BankIdEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError> {
-        let Some(mut tx) = super::begin_for_user(self.pool(), &r.user_id, None).await? else { return Ok(false) };
+        let mut conn = self.conn().await?;
+        let Some(mut tx) = super::begin_for_user(&mut conn, &r.user_id, None).await? else { return Ok(false) };
         if !write_enrolment(&mut tx, r, mode).await? {
             return Ok(false);
         }
@@ -99,7 +101,8 @@ impl EnrolmentStore for SqliteStorage {
         at: Timestamp,
         keep_session: Option<&str>,
     ) -> Result<Option<EnrolWrite>, StorageError> {
-        let Some(mut tx) = super::begin_for_user(self.pool(), &r.user_id, keep_session).await? else {
+        let mut conn = self.conn().await?;
+        let Some(mut tx) = super::begin_for_user(&mut conn, &r.user_id, keep_session).await? else {
             return Ok(Some(EnrolWrite::SessionEnded));
         };
         let done = sqlx::query(
@@ -125,14 +128,14 @@ impl EnrolmentStore for SqliteStorage {
     async fn bankid_enrolment(&self, user_id: &str) -> Result<Option<BankIdEnrolmentRecord>, StorageError> {
         Ok(sqlx::query_as::<_, BankIdEnrolmentRecord>("SELECT * FROM bankid_enrolments WHERE user_id = ?")
             .bind(user_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?)
     }
 
     async fn bankid_enrolments_by_hash(&self, pn_hash: &str) -> Result<Vec<BankIdEnrolmentRecord>, StorageError> {
         Ok(sqlx::query_as::<_, BankIdEnrolmentRecord>("SELECT * FROM bankid_enrolments WHERE pn_hash = ?")
             .bind(pn_hash)
-            .fetch_all(self.pool())
+            .fetch_all(&mut *self.conn().await?)
             .await?)
     }
 
@@ -142,7 +145,8 @@ impl EnrolmentStore for SqliteStorage {
         mode: EnrolMode,
         keep_session: Option<&str>,
     ) -> Result<EnrolWrite, StorageError> {
-        let Some(mut tx) = super::begin_for_user(self.pool(), &r.user_id, keep_session).await? else {
+        let mut conn = self.conn().await?;
+        let Some(mut tx) = super::begin_for_user(&mut conn, &r.user_id, keep_session).await? else {
             return Ok(EnrolWrite::SessionEnded);
         };
         let sql = match mode {
@@ -176,7 +180,7 @@ impl EnrolmentStore for SqliteStorage {
     async fn sms_enrolment(&self, user_id: &str) -> Result<Option<SmsEnrolmentRecord>, StorageError> {
         Ok(sqlx::query_as::<_, SmsEnrolmentRecord>("SELECT * FROM sms_enrolments WHERE user_id = ?")
             .bind(user_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?)
     }
 
@@ -193,7 +197,7 @@ impl EnrolmentStore for SqliteStorage {
         .bind(user_id)
         .bind(now)
         .bind(last_before)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -4,12 +4,14 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::Connection;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 
 use crate::clock::Timestamp;
 use crate::storage::{EnrolMode, Storage, StorageError};
 
 mod audit;
+mod conns;
 mod enrolments;
 mod flows;
 mod jobs;
@@ -45,11 +47,11 @@ async fn record_enrolment(
 /// that end with them), holding the database's write lock from its first statement, and none
 /// for a session that has ended meanwhile: None then, with nothing done.
 async fn begin_for_user<'a>(
-    pool: &SqlitePool,
+    conn: &'a mut SqliteConnection,
     user_id: &str,
     keep: Option<&str>,
 ) -> Result<Option<sqlx::Transaction<'a, sqlx::Sqlite>>, StorageError> {
-    let mut tx = pool.begin().await?;
+    let mut tx = conn.begin().await?;
     // A write first takes the write lock (SQLite has one writer): every change after this one
     // sees what the one before it did.
     let there = sqlx::query("UPDATE sessions SET user_id = user_id WHERE id_hash = ? AND user_id = ?")
@@ -80,7 +82,7 @@ async fn end_sessions(
 
 #[derive(Clone)]
 pub struct SqliteStorage {
-    pool: SqlitePool,
+    pool: conns::Conns,
     /// SQLite has one writer: decisions (limits) are taken one at a time in this process, so that
     /// a burst never meets a busy database in the middle of one.
     decisions: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -102,27 +104,6 @@ fn own(database: &std::path::Path) -> Result<Option<std::sync::Arc<std::fs::File
     }
 }
 
-/// A pooled SQLite connection idle for longer than this is asked whether it still works before it
-/// is handed out.
-const PING_AFTER_IDLE: std::time::Duration = std::time::Duration::from_secs(10);
-
-/// The SQLite pool's check before handing out a connection: a ping, but only after it sat idle for
-/// [`PING_AFTER_IDLE`]. sqlx's default pings on every acquire, one more round trip to the
-/// connection's worker thread before each statement; a connection to a file of our own does not go
-/// stale under load. (PostgreSQL keeps sqlx's ping on every acquire: after a restart or a
-/// fail-over, a dead connection is replaced instead of failing a request.)
-fn ping_when_idle<C: sqlx::Connection>(
-    conn: &mut C,
-    meta: sqlx::pool::PoolConnectionMetadata,
-) -> futures_util::future::BoxFuture<'_, Result<bool, sqlx::Error>> {
-    Box::pin(async move {
-        if meta.idle_for >= PING_AFTER_IDLE {
-            conn.ping().await?;
-        }
-        Ok(true)
-    })
-}
-
 impl SqliteStorage {
     pub async fn open(url: &str, max_connections: u32) -> Result<Self, StorageError> {
         let options = SqliteConnectOptions::from_str(url)
@@ -139,30 +120,27 @@ impl SqliteStorage {
         }
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let owner = if in_memory { None } else { own(options.get_filename())? };
-        let pool = SqlitePoolOptions::new()
-            .max_connections(max_connections)
-            .acquire_timeout(Duration::from_secs(5))
-            .test_before_acquire(false)
-            .before_acquire(ping_when_idle)
-            .connect_with(options)
-            .await
-            .map_err(StorageError::Open)?;
+        let pool = conns::pool(options, max_connections)?;
+        // A first connection now, so that a database that cannot be opened stops the start.
+        drop(conns::get(&pool).await.map_err(StorageError::Open)?);
         Ok(Self { pool, decisions: Default::default(), _owner: owner })
     }
 
     pub async fn migrate(&self) -> Result<(), StorageError> {
-        MIGRATOR.run(&self.pool).await.map_err(StorageError::Migrate)
+        let mut conn = conns::get(&self.pool).await.map_err(StorageError::Open)?;
+        MIGRATOR.run(&mut *conn).await.map_err(StorageError::Migrate)
     }
 
-    pub fn pool(&self) -> &SqlitePool {
-        &self.pool
+    /// A connection of the pool; it goes back when dropped.
+    async fn conn(&self) -> Result<conns::Conn, StorageError> {
+        Ok(conns::get(&self.pool).await?)
     }
 }
 
 #[async_trait]
 impl Storage for SqliteStorage {
     async fn ping(&self) -> Result<(), StorageError> {
-        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        sqlx::query("SELECT 1").execute(&mut *self.conn().await?).await?;
         Ok(())
     }
 }

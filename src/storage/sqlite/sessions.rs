@@ -25,7 +25,7 @@ impl SessionStore for SqliteStorage {
         .bind(s.authenticated_at)
         .bind(&s.pwd_last_set)
         .bind(s.pwd_checked_at)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -33,7 +33,7 @@ impl SessionStore for SqliteStorage {
     async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StorageError> {
         Ok(sqlx::query_as::<_, SessionRecord>("SELECT * FROM sessions WHERE id_hash = ?")
             .bind(id_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?)
     }
 
@@ -41,7 +41,7 @@ impl SessionStore for SqliteStorage {
         sqlx::query("UPDATE sessions SET last_seen_at = ? WHERE id_hash = ?")
             .bind(at)
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -50,7 +50,7 @@ impl SessionStore for SqliteStorage {
         let done = sqlx::query("UPDATE sessions SET id_hash = ? WHERE id_hash = ?")
             .bind(new_id_hash)
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -64,7 +64,7 @@ impl SessionStore for SqliteStorage {
         .bind(roles)
         .bind(roles.split(',').any(|r| r == "admin"))
         .bind(id_hash)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -83,7 +83,7 @@ impl SessionStore for SqliteStorage {
         .bind(at)
         .bind(id_hash)
         .bind(previous)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -98,13 +98,13 @@ impl SessionStore for SqliteStorage {
             .bind(pwd_last_set)
             .bind(at)
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
 
     async fn delete_session(&self, id_hash: &str) -> Result<(), StorageError> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(id_hash).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = ?").bind(id_hash).execute(&mut *self.conn().await?).await?;
         Ok(())
     }
 
@@ -113,7 +113,7 @@ impl SessionStore for SqliteStorage {
             .bind(service)
             .bind(at)
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -122,7 +122,7 @@ impl SessionStore for SqliteStorage {
         let done = sqlx::query("DELETE FROM sessions WHERE user_id = ? AND id_hash <> ?")
             .bind(user_id)
             .bind(keep.unwrap_or(""))
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(done.rows_affected())
     }
@@ -135,7 +135,7 @@ impl SessionStore for SqliteStorage {
         let done = sqlx::query("DELETE FROM sessions WHERE last_seen_at < ? OR created_at < ?")
             .bind(idle_before)
             .bind(created_before)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(done.rows_affected())
     }

@@ -13,7 +13,7 @@ impl ThrottleStore for SqliteStorage {
             .bind(scope)
             .bind(key)
             .bind(at)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -40,7 +40,7 @@ impl ThrottleStore for SqliteStorage {
         .bind(at)
         .bind(since)
         .bind(max)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await?;
         Ok(row)
     }
@@ -55,7 +55,7 @@ impl ThrottleStore for SqliteStorage {
         .bind(ids)
         .bind(scope)
         .bind(key)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -67,7 +67,7 @@ impl ThrottleStore for SqliteStorage {
         .bind(scope)
         .bind(key)
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         Ok(rows.into_iter().map(|(at,)| at).collect())
     }
@@ -76,13 +76,16 @@ impl ThrottleStore for SqliteStorage {
         sqlx::query("DELETE FROM throttle_failures WHERE scope = ? AND key = ?")
             .bind(scope)
             .bind(key)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
 
     async fn delete_failures_before(&self, before: Timestamp) -> Result<u64, StorageError> {
-        let done = sqlx::query("DELETE FROM throttle_failures WHERE at < ?").bind(before).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM throttle_failures WHERE at < ?")
+            .bind(before)
+            .execute(&mut *self.conn().await?)
+            .await?;
         Ok(done.rows_affected())
     }
 }
