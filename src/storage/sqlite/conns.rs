@@ -77,8 +77,9 @@ mod tests {
     #[tokio::test]
     async fn a_transaction_dropped_unfinished_is_rolled_back_before_the_next_user() {
         let dir = tempfile::tempdir().unwrap();
-        let options =
-            SqliteConnectOptions::from_str(&format!("sqlite://{}", dir.path().join("t.db").display())).unwrap().create_if_missing(true);
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", dir.path().join("t.db").display()))
+            .unwrap()
+            .create_if_missing(true);
         // One connection: the next user gets the very connection the transaction was on.
         let conns = pool(options, 1).unwrap();
         let mut conn = get(&conns).await.unwrap();
