@@ -11,7 +11,7 @@
 
 use std::time::Duration;
 
-use deadpool::managed::{self, Metrics, PoolError, RecycleResult};
+use deadpool::managed::{self, Metrics, PoolError, QueueMode, RecycleResult};
 use sqlx::ConnectOptions;
 use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
@@ -44,11 +44,14 @@ impl managed::Manager for Connector {
 pub(super) type Conns = managed::Pool<Connector>;
 pub(super) type Conn = managed::Object<Connector>;
 
-/// A pool of at most `max` connections; a caller waits at most five seconds for one.
+/// A pool of at most `max` connections; a caller waits at most five seconds for one. The
+/// connection given back last goes out first, so that a few connections (and their threads) do
+/// the work while the others sit idle.
 pub(super) fn pool(options: SqliteConnectOptions, max: u32) -> Result<Conns, StorageError> {
     let wait = Some(Duration::from_secs(5));
     managed::Pool::builder(Connector { options })
         .max_size(max.max(1) as usize)
+        .queue_mode(QueueMode::Lifo)
         .wait_timeout(wait)
         .create_timeout(wait)
         .runtime(deadpool::Runtime::Tokio1)
