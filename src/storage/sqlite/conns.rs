@@ -6,20 +6,31 @@
 //! threads and cost about as much portal CPU as the statement itself. Here a connection goes back
 //! as it is: the thread runs the commands it is sent in order, so a statement abandoned half way,
 //! or the rollback of a transaction dropped unfinished, is done before the next user's first
-//! statement. A connection idle for [`PING_AFTER_IDLE`] is asked whether it still works before it
-//! is handed out again, and replaced if not.
+//! statement. Before a connection is handed out again it is pinged (which waits for that thread
+//! to catch up) and replaced if the ping fails or it is still inside a transaction, when
+//! - it was last handed out [`PING_AFTER_IDLE`] ago or more;
+//! - its thread has not yet rolled back a transaction dropped unfinished (or never will: a thread
+//!   that cannot roll one back stops, and every command on it fails from then on);
+//! - it has been handed out [`PING_EVERY`] times since the last such check, so that a connection
+//!   whose thread died some other way is not handed out for ever under steady traffic.
 
 use std::time::Duration;
 
-use deadpool::managed::{self, Metrics, PoolError, QueueMode, RecycleResult};
+use deadpool::managed::{self, Metrics, PoolError, QueueMode, RecycleError, RecycleResult};
 use sqlx::ConnectOptions;
 use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
 use crate::storage::StorageError;
 
-/// A pooled connection idle for longer than this is pinged before it is handed out.
+/// A connection last handed out this long ago or more is pinged before it is handed out again.
 const PING_AFTER_IDLE: Duration = Duration::from_secs(10);
+
+/// Every so many times a connection is handed out, it is pinged first.
+const PING_EVERY: usize = 64;
+
+/// How long a connection may take to answer that ping (it answers after what it was sent before).
+const RECYCLE_WAIT: Duration = Duration::from_secs(5);
 
 pub(super) struct Connector {
     options: SqliteConnectOptions,
@@ -34,8 +45,14 @@ impl managed::Manager for Connector {
     }
 
     async fn recycle(&self, conn: &mut SqliteConnection, metrics: &Metrics) -> RecycleResult<sqlx::Error> {
-        if metrics.last_used() >= PING_AFTER_IDLE {
+        let check = conn.is_in_transaction()
+            || metrics.last_used() >= PING_AFTER_IDLE
+            || metrics.recycle_count.is_multiple_of(PING_EVERY);
+        if check {
             conn.ping().await?;
+            if conn.is_in_transaction() {
+                return Err(RecycleError::message("still inside a transaction"));
+            }
         }
         Ok(())
     }
@@ -54,6 +71,7 @@ pub(super) fn pool(options: SqliteConnectOptions, max: u32) -> Result<Conns, Sto
         .queue_mode(QueueMode::Lifo)
         .wait_timeout(wait)
         .create_timeout(wait)
+        .recycle_timeout(Some(RECYCLE_WAIT))
         .runtime(deadpool::Runtime::Tokio1)
         .build()
         .map_err(|e| StorageError::Open(sqlx::Error::Configuration(e.into())))
@@ -84,7 +102,7 @@ mod tests {
             .unwrap()
             .create_if_missing(true);
         // One connection: the next user gets the very connection the transaction was on.
-        let conns = pool(options, 1).unwrap();
+        let conns = pool(options.clone(), 1).unwrap();
         let mut conn = get(&conns).await.unwrap();
         sqlx::query("CREATE TABLE t (x INTEGER)").execute(&mut *conn).await.unwrap();
         let mut tx = conn.begin().await.unwrap();
@@ -95,11 +113,39 @@ mod tests {
         let mut next = get(&conns).await.unwrap();
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t").fetch_one(&mut *next).await.unwrap();
         assert_eq!(n, 0, "the dropped transaction's insert was rolled back");
-        // And the connection is not left inside a transaction: a new one begins and commits.
-        let mut tx = next.begin().await.unwrap();
-        sqlx::query("INSERT INTO t VALUES (2)").execute(&mut *tx).await.unwrap();
-        tx.commit().await.unwrap();
+        assert!(!next.is_in_transaction(), "the connection is not left inside a transaction");
+        // What it writes now is committed as it goes: another connection sees it.
+        sqlx::query("INSERT INTO t VALUES (2)").execute(&mut *next).await.unwrap();
+        let mut other = options.connect().await.unwrap();
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t").fetch_one(&mut other).await.unwrap();
+        assert_eq!(n, 1, "another connection sees the write");
+    }
+
+    /// A connection left inside a transaction for good (here one forgotten; a thread that could
+    /// not roll one back stops with it open) is replaced, not handed out again.
+    #[tokio::test]
+    async fn a_connection_left_inside_a_transaction_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", dir.path().join("t.db").display()))
+            .unwrap()
+            .create_if_missing(true);
+        let conns = pool(options, 1).unwrap();
+        let mut conn = get(&conns).await.unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER)").execute(&mut *conn).await.unwrap();
+        drop(conn);
+        // Handed out once more, so that the next hand-out is not one of the periodic checks.
+        drop(get(&conns).await.unwrap());
+
+        let mut conn = get(&conns).await.unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)").execute(&mut *tx).await.unwrap();
+        std::mem::forget(tx);
+        assert!(conn.is_in_transaction());
+        drop(conn);
+
+        let mut next = get(&conns).await.unwrap();
+        assert!(!next.is_in_transaction(), "a connection inside a transaction was handed out");
         let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t").fetch_one(&mut *next).await.unwrap();
-        assert_eq!(n, 1);
+        assert_eq!(n, 0, "the transaction's insert was never committed");
     }
 }
