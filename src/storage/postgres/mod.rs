@@ -88,27 +88,6 @@ async fn end_sessions(
     Ok(done.rows_affected())
 }
 
-/// A pooled connection idle for longer than this is pinged before it is handed out.
-const PING_AFTER_IDLE: Duration = Duration::from_millis(500);
-
-/// The pool's check before handing out a connection. sqlx pings every connection it is given
-/// back (a dead one is closed then), and by default again before handing it out: three round
-/// trips for every statement. Only a connection that sat idle for [`PING_AFTER_IDLE`] is pinged
-/// again here, so that one killed by a restart or a fail-over while idle is replaced rather than
-/// failing a request. (HikariCP, the Java pool, skips its check in the same way for a connection
-/// used within the last 500 ms.)
-fn ping_when_idle(
-    conn: &mut sqlx::PgConnection,
-    meta: sqlx::pool::PoolConnectionMetadata,
-) -> futures_util::future::BoxFuture<'_, Result<bool, sqlx::Error>> {
-    Box::pin(async move {
-        if meta.idle_for >= PING_AFTER_IDLE {
-            sqlx::Connection::ping(conn).await?;
-        }
-        Ok(true)
-    })
-}
-
 #[derive(Clone)]
 pub struct PgStorage {
     pool: PgPool,
@@ -125,8 +104,6 @@ impl PgStorage {
         let pool = PgPoolOptions::new()
             .max_connections(max_connections)
             .acquire_timeout(Duration::from_secs(5))
-            .test_before_acquire(false)
-            .before_acquire(ping_when_idle)
             .connect_with(options.clone())
             .await
             .map_err(StorageError::Open)?;
