@@ -89,18 +89,19 @@ pub(super) async fn get(conns: &Conns) -> Result<Conn, sqlx::Error> {
 
 #[cfg(test)]
 mod tests {
-    use std::str::FromStr;
-
     use super::*;
+
+    /// A new database file in `dir`.
+    fn in_dir(dir: &tempfile::TempDir) -> SqliteConnectOptions {
+        SqliteConnectOptions::new().filename(dir.path().join("t.db")).create_if_missing(true)
+    }
 
     /// What sqlx's ping on release made sure of: a transaction dropped unfinished is rolled back
     /// before the connection's next user runs anything on it.
     #[tokio::test]
     async fn a_transaction_dropped_unfinished_is_rolled_back_before_the_next_user() {
         let dir = tempfile::tempdir().unwrap();
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", dir.path().join("t.db").display()))
-            .unwrap()
-            .create_if_missing(true);
+        let options = in_dir(&dir);
         // One connection: the next user gets the very connection the transaction was on.
         let conns = pool(options.clone(), 1).unwrap();
         let mut conn = get(&conns).await.unwrap();
@@ -126,9 +127,7 @@ mod tests {
     #[tokio::test]
     async fn a_connection_left_inside_a_transaction_is_replaced() {
         let dir = tempfile::tempdir().unwrap();
-        let options = SqliteConnectOptions::from_str(&format!("sqlite://{}", dir.path().join("t.db").display()))
-            .unwrap()
-            .create_if_missing(true);
+        let options = in_dir(&dir);
         let conns = pool(options, 1).unwrap();
         let mut conn = get(&conns).await.unwrap();
         sqlx::query("CREATE TABLE t (x INTEGER)").execute(&mut *conn).await.unwrap();
