@@ -8,6 +8,7 @@
 //! balancer: nothing outside this module knows which database is in use.
 
 pub mod cache;
+mod conns;
 mod postgres;
 mod records;
 mod sqlite;

@@ -24,7 +24,7 @@ impl AuditStore for PgStorage {
         .bind(&r.user_agent)
         .bind(&r.request_id)
         .bind(&r.detail)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -32,7 +32,7 @@ impl AuditStore for PgStorage {
     async fn recent_audit(&self, limit: i64) -> Result<Vec<AuditRecord>, StorageError> {
         Ok(sqlx::query_as::<_, AuditRecord>("SELECT * FROM audit_log ORDER BY id DESC LIMIT $1")
             .bind(limit)
-            .fetch_all(&self.pool)
+            .fetch_all(&mut *self.conn().await?)
             .await?)
     }
 
@@ -44,16 +44,17 @@ impl AuditStore for PgStorage {
     ) -> Result<(Vec<AuditRecord>, i64), StorageError> {
         let mut count = QueryBuilder::<Postgres>::new("SELECT COUNT(*) FROM audit_log");
         push_filter(&mut count, f);
-        let (total,): (i64,) = count.build_query_as().fetch_one(self.pool()).await?;
+        let (total,): (i64,) = count.build_query_as().fetch_one(&mut *self.conn().await?).await?;
         let mut q = QueryBuilder::<Postgres>::new("SELECT * FROM audit_log");
         push_filter(&mut q, f);
         q.push(" ORDER BY id DESC LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
-        let rows = q.build_query_as::<AuditRecord>().fetch_all(self.pool()).await?;
+        let rows = q.build_query_as::<AuditRecord>().fetch_all(&mut *self.conn().await?).await?;
         Ok((rows, total))
     }
 
     async fn delete_audit_before(&self, before: Timestamp) -> Result<u64, StorageError> {
-        let done = sqlx::query("DELETE FROM audit_log WHERE at < $1").bind(before).execute(&self.pool).await?;
+        let done =
+            sqlx::query("DELETE FROM audit_log WHERE at < $1").bind(before).execute(&mut *self.conn().await?).await?;
         Ok(done.rows_affected())
     }
 
@@ -67,7 +68,7 @@ impl AuditStore for PgStorage {
             list.push_bind(e.to_string());
         }
         q.push(") GROUP BY day, event ORDER BY day");
-        Ok(q.build_query_as::<(i64, String, i64)>().fetch_all(self.pool()).await?)
+        Ok(q.build_query_as::<(i64, String, i64)>().fetch_all(&mut *self.conn().await?).await?)
     }
 }
 

@@ -13,7 +13,7 @@ impl EnrolmentStore for PgStorage {
             "SELECT user_id, service, enrolled_at, last_used_at, cooldown_lifted_at FROM enrolments WHERE user_id = $1 ORDER BY service",
         )
         .bind(user_id)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?)
     }
 
@@ -21,7 +21,7 @@ impl EnrolmentStore for PgStorage {
         Ok(sqlx::query_as::<_, EnrolmentRecord>(
             "SELECT user_id, service, enrolled_at, last_used_at, cooldown_lifted_at FROM enrolments",
         )
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?)
     }
 
@@ -30,7 +30,7 @@ impl EnrolmentStore for PgStorage {
             .bind(at)
             .bind(user_id)
             .bind(service)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -42,7 +42,8 @@ impl EnrolmentStore for PgStorage {
         keep_session: Option<&str>,
     ) -> Result<(u64, u64), StorageError> {
         // A session ended before (by a removal from another browser, say) removes nothing.
-        let Some(mut tx) = super::begin_for_user(self.pool(), user_id, keep_session).await? else {
+        let mut conn = self.conn().await?;
+        let Some(mut tx) = super::begin_for_user(&mut conn, user_id, keep_session).await? else {
             return Ok((0, 0));
         };
         let removed = match service {
@@ -76,13 +77,14 @@ impl EnrolmentStore for PgStorage {
                 .bind(at)
                 .bind(user_id)
                 .bind(proved_at)
-                .execute(&self.pool)
+                .execute(&mut *self.conn().await?)
                 .await?;
         Ok(done.rows_affected())
     }
 
     async fn enrol_bankid(&self, r: &BankIdEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError> {
-        let Some(mut tx) = super::begin_for_user(self.pool(), &r.user_id, None).await? else { return Ok(false) };
+        let mut conn = self.conn().await?;
+        let Some(mut tx) = super::begin_for_user(&mut conn, &r.user_id, None).await? else { return Ok(false) };
         if !write_enrolment(&mut tx, r, mode).await? {
             return Ok(false);
         }
@@ -100,7 +102,8 @@ impl EnrolmentStore for PgStorage {
         at: Timestamp,
         keep_session: Option<&str>,
     ) -> Result<Option<EnrolWrite>, StorageError> {
-        let Some(mut tx) = super::begin_for_user(self.pool(), &r.user_id, keep_session).await? else {
+        let mut conn = self.conn().await?;
+        let Some(mut tx) = super::begin_for_user(&mut conn, &r.user_id, keep_session).await? else {
             return Ok(Some(EnrolWrite::SessionEnded));
         };
         let done = sqlx::query(
@@ -126,14 +129,14 @@ impl EnrolmentStore for PgStorage {
     async fn bankid_enrolment(&self, user_id: &str) -> Result<Option<BankIdEnrolmentRecord>, StorageError> {
         Ok(sqlx::query_as::<_, BankIdEnrolmentRecord>("SELECT * FROM bankid_enrolments WHERE user_id = $1")
             .bind(user_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?)
     }
 
     async fn bankid_enrolments_by_hash(&self, pn_hash: &str) -> Result<Vec<BankIdEnrolmentRecord>, StorageError> {
         Ok(sqlx::query_as::<_, BankIdEnrolmentRecord>("SELECT * FROM bankid_enrolments WHERE pn_hash = $1")
             .bind(pn_hash)
-            .fetch_all(self.pool())
+            .fetch_all(&mut *self.conn().await?)
             .await?)
     }
 
@@ -143,7 +146,8 @@ impl EnrolmentStore for PgStorage {
         mode: EnrolMode,
         keep_session: Option<&str>,
     ) -> Result<EnrolWrite, StorageError> {
-        let Some(mut tx) = super::begin_for_user(self.pool(), &r.user_id, keep_session).await? else {
+        let mut conn = self.conn().await?;
+        let Some(mut tx) = super::begin_for_user(&mut conn, &r.user_id, keep_session).await? else {
             return Ok(EnrolWrite::SessionEnded);
         };
         let sql = match mode {
@@ -177,7 +181,7 @@ impl EnrolmentStore for PgStorage {
     async fn sms_enrolment(&self, user_id: &str) -> Result<Option<SmsEnrolmentRecord>, StorageError> {
         Ok(sqlx::query_as::<_, SmsEnrolmentRecord>("SELECT * FROM sms_enrolments WHERE user_id = $1")
             .bind(user_id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?)
     }
 
@@ -194,7 +198,7 @@ impl EnrolmentStore for PgStorage {
         .bind(user_id)
         .bind(now)
         .bind(last_before)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }

@@ -9,17 +9,18 @@
 use std::sync::Weak;
 use std::time::Duration;
 
-use sqlx::postgres::{PgListener, PgPool};
+use sqlx::postgres::{PgConnection, PgListener, PgPool};
 use tokio::sync::watch;
 
 use crate::storage::cache::{CachedStorage, Changed};
+use crate::storage::conns::{self, Conns};
 
 const CHANNEL: &str = "stjarna_changes";
 const PING: Duration = Duration::from_secs(5);
 const SILENCE: Duration = Duration::from_secs(15);
 
 /// Listens (on `listener_pool`) and pings (through `pool`) for as long as the cache lives.
-pub fn listen(listener_pool: PgPool, pool: PgPool, cache: &std::sync::Arc<CachedStorage>) {
+pub fn listen(listener_pool: PgPool, pool: Conns<PgConnection>, cache: &std::sync::Arc<CachedStorage>) {
     let (mut closed, mut ping_closed) = (cache.closed(), cache.closed());
     tokio::spawn(async move {
         loop {
@@ -27,7 +28,13 @@ pub fn listen(listener_pool: PgPool, pool: PgPool, cache: &std::sync::Arc<Cached
                 _ = tokio::time::sleep(PING) => {}
                 _ = ping_closed.changed() => return,
             }
-            if let Err(e) = sqlx::query("SELECT pg_notify($1, 'ping')").bind(CHANNEL).execute(&pool).await {
+            let pinged = match conns::get(&pool).await {
+                Ok(mut conn) => {
+                    sqlx::query("SELECT pg_notify($1, 'ping')").bind(CHANNEL).execute(&mut *conn).await.map(|_| ())
+                }
+                Err(e) => Err(e),
+            };
+            if let Err(e) = pinged {
                 tracing::debug!(error = %e, "cannot ping the change feed");
             }
         }

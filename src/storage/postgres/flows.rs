@@ -32,7 +32,7 @@ impl FlowStore for PgStorage {
         .bind(f.finished_at)
         .bind(&f.result_user_id)
         .bind(&f.context)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -40,7 +40,7 @@ impl FlowStore for PgStorage {
     async fn bankid_flow(&self, id: &str) -> Result<Option<BankIdFlowRecord>, StorageError> {
         Ok(sqlx::query_as::<_, BankIdFlowRecord>("SELECT * FROM bankid_flows WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?)
     }
 
@@ -52,7 +52,7 @@ impl FlowStore for PgStorage {
         .bind(now)
         .bind(id)
         .bind(not_since)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -62,13 +62,17 @@ impl FlowStore for PgStorage {
             .bind(hint)
             .bind(at)
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
 
     async fn set_bankid_mode(&self, id: &str, mode: &str) -> Result<(), StorageError> {
-        sqlx::query("UPDATE bankid_flows SET mode = $1 WHERE id = $2").bind(mode).bind(id).execute(self.pool()).await?;
+        sqlx::query("UPDATE bankid_flows SET mode = $1 WHERE id = $2")
+            .bind(mode)
+            .bind(id)
+            .execute(&mut *self.conn().await?)
+            .await?;
         Ok(())
     }
 
@@ -86,7 +90,7 @@ impl FlowStore for PgStorage {
         .bind(at)
         .bind(id)
         .bind(since)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -109,7 +113,7 @@ impl FlowStore for PgStorage {
         .bind(at)
         .bind(at)
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -117,7 +121,7 @@ impl FlowStore for PgStorage {
     async fn consume_bankid_flow(&self, id: &str) -> Result<bool, StorageError> {
         let done = sqlx::query("UPDATE bankid_flows SET state = 'consumed' WHERE id = $1 AND state = 'complete'")
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -132,13 +136,15 @@ impl FlowStore for PgStorage {
         )
         .bind(context)
         .bind(purpose)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&mut *self.conn().await?)
         .await?)
     }
 
     async fn delete_bankid_flows_before(&self, before: Timestamp) -> Result<u64, StorageError> {
-        let done =
-            sqlx::query("DELETE FROM bankid_flows WHERE started_at < $1").bind(before).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM bankid_flows WHERE started_at < $1")
+            .bind(before)
+            .execute(&mut *self.conn().await?)
+            .await?;
         Ok(done.rows_affected())
     }
 
@@ -159,7 +165,7 @@ impl FlowStore for PgStorage {
         .bind(c.sent_at)
         .bind(&c.state)
         .bind(c.finished_at)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -167,7 +173,7 @@ impl FlowStore for PgStorage {
     async fn sms_challenge(&self, id: &str) -> Result<Option<SmsChallengeRecord>, StorageError> {
         Ok(sqlx::query_as::<_, SmsChallengeRecord>("SELECT * FROM sms_challenges WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?)
     }
 
@@ -178,7 +184,7 @@ impl FlowStore for PgStorage {
         )
         .bind(id)
         .bind(max)
-        .fetch_optional(self.pool())
+        .fetch_optional(&mut *self.conn().await?)
         .await?;
         Ok(row.map(|(n,)| n))
     }
@@ -190,7 +196,7 @@ impl FlowStore for PgStorage {
         .bind(code_hash)
         .bind(sent_at)
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -201,7 +207,7 @@ impl FlowStore for PgStorage {
                 .bind(state)
                 .bind(at)
                 .bind(id)
-                .execute(self.pool())
+                .execute(&mut *self.conn().await?)
                 .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -209,7 +215,7 @@ impl FlowStore for PgStorage {
     async fn refuse_sms_challenge(&self, id: &str) -> Result<bool, StorageError> {
         let done = sqlx::query("UPDATE sms_challenges SET state = 'refused' WHERE id = $1 AND state = 'verified'")
             .bind(id)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -231,7 +237,7 @@ impl FlowStore for PgStorage {
         .bind(r.expires_at)
         .bind(r.finished_at)
         .bind(&r.outcome)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -239,7 +245,7 @@ impl FlowStore for PgStorage {
     async fn reset_flow(&self, id: &str) -> Result<Option<ResetFlowRecord>, StorageError> {
         Ok(sqlx::query_as::<_, ResetFlowRecord>("SELECT * FROM reset_flows WHERE id = $1")
             .bind(id)
-            .fetch_optional(self.pool())
+            .fetch_optional(&mut *self.conn().await?)
             .await?)
     }
 
@@ -252,7 +258,7 @@ impl FlowStore for PgStorage {
         )
         .bind(id)
         .bind(service)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -260,7 +266,7 @@ impl FlowStore for PgStorage {
     async fn claim_reset_flow(&self, id: &str) -> Result<bool, StorageError> {
         let done = sqlx::query("UPDATE reset_flows SET state = 'writing' WHERE id = $1 AND state = 'verified'")
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -268,7 +274,7 @@ impl FlowStore for PgStorage {
     async fn release_reset_flow(&self, id: &str) -> Result<(), StorageError> {
         sqlx::query("UPDATE reset_flows SET state = 'verified' WHERE id = $1 AND state = 'writing'")
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -277,7 +283,7 @@ impl FlowStore for PgStorage {
         sqlx::query("UPDATE reset_flows SET sms_challenge = $1 WHERE id = $2")
             .bind(challenge)
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -286,7 +292,7 @@ impl FlowStore for PgStorage {
         let row: Option<(i64,)> =
             sqlx::query_as("UPDATE reset_flows SET failures = failures + 1 WHERE id = $1 RETURNING failures")
                 .bind(id)
-                .fetch_optional(self.pool())
+                .fetch_optional(&mut *self.conn().await?)
                 .await?;
         Ok(row.map(|(n,)| n).unwrap_or(i64::MAX))
     }
@@ -306,13 +312,14 @@ impl FlowStore for PgStorage {
         .bind(outcome)
         .bind(at)
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn purge_finished(&self, before: Timestamp) -> Result<u64, StorageError> {
-        let mut tx = self.pool.begin().await?;
+        let mut conn = self.conn().await?;
+        let mut tx = conn.begin().await?;
         let mut n = 0;
         for sql in [
             "DELETE FROM reset_flows WHERE created_at < $1",

@@ -17,7 +17,7 @@ impl JobStore for PgStorage {
         .bind(name)
         .bind(now)
         .bind(lease_until)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -28,7 +28,7 @@ impl JobStore for PgStorage {
             .bind(name)
             .bind(lease_until)
             .bind(at)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -48,14 +48,16 @@ impl JobStore for PgStorage {
         .bind(expires_at)
         .bind(days)
         .bind(now)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
     async fn delete_expiry_reminders_before(&self, before: Timestamp) -> Result<u64, StorageError> {
-        let done =
-            sqlx::query("DELETE FROM expiry_reminders WHERE expires_at < $1").bind(before).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM expiry_reminders WHERE expires_at < $1")
+            .bind(before)
+            .execute(&mut *self.conn().await?)
+            .await?;
         Ok(done.rows_affected())
     }
 }

@@ -19,7 +19,7 @@ impl OutboxStore for PgStorage {
         .bind(&m.html_body)
         .bind(m.created_at)
         .bind(m.next_attempt_at)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -40,7 +40,7 @@ impl OutboxStore for PgStorage {
         .bind(now)
         .bind(lease_until)
         .bind(limit)
-        .fetch_all(self.pool())
+        .fetch_all(&mut *self.conn().await?)
         .await?)
     }
 
@@ -48,7 +48,7 @@ impl OutboxStore for PgStorage {
         sqlx::query("UPDATE mail_outbox SET sent_at = $1, attempts = attempts + 1 WHERE id = $2")
             .bind(at)
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -60,14 +60,14 @@ impl OutboxStore for PgStorage {
         .bind(error)
         .bind(next_attempt_at)
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
 
     async fn outbox_backlog(&self) -> Result<(i64, Option<Timestamp>), StorageError> {
         Ok(sqlx::query_as("SELECT COUNT(*), MIN(created_at) FROM mail_outbox WHERE sent_at IS NULL")
-            .fetch_one(self.pool())
+            .fetch_one(&mut *self.conn().await?)
             .await?)
     }
 }

@@ -25,7 +25,7 @@ impl SessionStore for PgStorage {
         .bind(s.authenticated_at)
         .bind(&s.pwd_last_set)
         .bind(s.pwd_checked_at)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -33,7 +33,7 @@ impl SessionStore for PgStorage {
     async fn session(&self, id_hash: &str) -> Result<Option<SessionRecord>, StorageError> {
         Ok(sqlx::query_as::<_, SessionRecord>("SELECT * FROM sessions WHERE id_hash = $1")
             .bind(id_hash)
-            .fetch_optional(&self.pool)
+            .fetch_optional(&mut *self.conn().await?)
             .await?)
     }
 
@@ -41,7 +41,7 @@ impl SessionStore for PgStorage {
         sqlx::query("UPDATE sessions SET last_seen_at = $1 WHERE id_hash = $2")
             .bind(at)
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -53,7 +53,7 @@ impl SessionStore for PgStorage {
         let done = sqlx::query("UPDATE sessions SET id_hash = $2 WHERE id_hash = $1")
             .bind(id_hash)
             .bind(new_id_hash)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -67,7 +67,7 @@ impl SessionStore for PgStorage {
         .bind(roles)
         .bind(roles.split(',').any(|r| r == "admin"))
         .bind(id_hash)
-        .execute(&self.pool)
+        .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
     }
@@ -84,7 +84,7 @@ impl SessionStore for PgStorage {
             .bind(at)
             .bind(id_hash)
             .bind(previous)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -99,13 +99,13 @@ impl SessionStore for PgStorage {
             .bind(pwd_last_set)
             .bind(at)
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
 
     async fn delete_session(&self, id_hash: &str) -> Result<(), StorageError> {
-        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM sessions WHERE id_hash = $1").bind(id_hash).execute(&mut *self.conn().await?).await?;
         Ok(())
     }
 
@@ -114,7 +114,7 @@ impl SessionStore for PgStorage {
             .bind(service)
             .bind(at)
             .bind(id_hash)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -123,7 +123,7 @@ impl SessionStore for PgStorage {
         let done = sqlx::query("DELETE FROM sessions WHERE user_id = $1 AND id_hash <> $2")
             .bind(user_id)
             .bind(keep.unwrap_or(""))
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(done.rows_affected())
     }
@@ -136,7 +136,7 @@ impl SessionStore for PgStorage {
         let done = sqlx::query("DELETE FROM sessions WHERE last_seen_at < $1 OR created_at < $2")
             .bind(idle_before)
             .bind(created_before)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(done.rows_affected())
     }

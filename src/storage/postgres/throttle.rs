@@ -13,7 +13,7 @@ impl ThrottleStore for PgStorage {
             .bind(scope)
             .bind(key)
             .bind(at)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -34,7 +34,7 @@ impl ThrottleStore for PgStorage {
                 .bind(at)
                 .bind(since)
                 .bind(max)
-                .fetch_optional(&self.pool)
+                .fetch_optional(&mut *self.conn().await?)
                 .await?;
         Ok(row)
     }
@@ -45,7 +45,7 @@ impl ThrottleStore for PgStorage {
             .bind(ids)
             .bind(scope)
             .bind(key)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
@@ -57,7 +57,7 @@ impl ThrottleStore for PgStorage {
         .bind(scope)
         .bind(key)
         .bind(since)
-        .fetch_all(&self.pool)
+        .fetch_all(&mut *self.conn().await?)
         .await?;
         Ok(rows.into_iter().map(|(at,)| at).collect())
     }
@@ -66,13 +66,16 @@ impl ThrottleStore for PgStorage {
         sqlx::query("DELETE FROM throttle_failures WHERE scope = $1 AND key = $2")
             .bind(scope)
             .bind(key)
-            .execute(&self.pool)
+            .execute(&mut *self.conn().await?)
             .await?;
         Ok(())
     }
 
     async fn delete_failures_before(&self, before: Timestamp) -> Result<u64, StorageError> {
-        let done = sqlx::query("DELETE FROM throttle_failures WHERE at < $1").bind(before).execute(&self.pool).await?;
+        let done = sqlx::query("DELETE FROM throttle_failures WHERE at < $1")
+            .bind(before)
+            .execute(&mut *self.conn().await?)
+            .await?;
         Ok(done.rows_affected())
     }
 }

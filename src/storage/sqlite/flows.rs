@@ -2,8 +2,6 @@
 
 use async_trait::async_trait;
 
-use sqlx::Connection;
-
 use super::SqliteStorage;
 use crate::clock::Timestamp;
 use crate::storage::*;

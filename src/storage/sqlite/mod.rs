@@ -4,14 +4,15 @@ use std::str::FromStr;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use deadpool::managed::Metrics;
 use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 
 use crate::clock::Timestamp;
+use crate::storage::conns::{self, Backend, Conn, Conns};
 use crate::storage::{EnrolMode, Storage, StorageError};
 
 mod audit;
-mod conns;
 mod enrolments;
 mod flows;
 mod jobs;
@@ -20,6 +21,25 @@ mod sessions;
 mod throttle;
 
 static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+
+/// A connection last handed out this long ago or more is pinged before it is handed out again.
+const PING_AFTER_IDLE: Duration = Duration::from_secs(10);
+
+/// Every so many times a connection is handed out, it is pinged first.
+const PING_EVERY: usize = 64;
+
+/// A connection's thread runs what it is sent in order, so a statement abandoned half way, or the
+/// rollback of a transaction dropped unfinished, is done before the next user's first statement
+/// (and a connection still inside a transaction is pinged whatever this says). It is pinged before
+/// use only when it was last handed out [`PING_AFTER_IDLE`] ago or more, and every [`PING_EVERY`]
+/// times, so that a connection whose thread died (a thread that cannot roll a transaction back
+/// stops) is not handed out for ever under steady traffic.
+impl Backend for SqliteConnection {
+    fn ping_before_use(&self, metrics: &Metrics) -> bool {
+        metrics.last_used() >= PING_AFTER_IDLE || metrics.recycle_count.is_multiple_of(PING_EVERY)
+    }
+    const PING_AFTER_TRANSACTION: bool = false;
+}
 
 /// Records an added service, or renews a replaced one (its cooling-off starts again), inside the
 /// transaction that stores what it needs. False when there was one already (add) or none (replace).
@@ -82,7 +102,7 @@ async fn end_sessions(
 
 #[derive(Clone)]
 pub struct SqliteStorage {
-    pool: conns::Conns,
+    pool: Conns<SqliteConnection>,
     /// SQLite has one writer: decisions (limits) are taken one at a time in this process, so that
     /// a burst never meets a busy database in the middle of one.
     decisions: std::sync::Arc<tokio::sync::Mutex<()>>,
@@ -132,7 +152,7 @@ impl SqliteStorage {
     }
 
     /// A connection of the pool; it goes back when dropped.
-    async fn conn(&self) -> Result<conns::Conn, StorageError> {
+    async fn conn(&self) -> Result<Conn<SqliteConnection>, StorageError> {
         Ok(conns::get(&self.pool).await?)
     }
 }

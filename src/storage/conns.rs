@@ -1,0 +1,249 @@
+//! The database connections, kept in a pool of our own (deadpool) rather than sqlx's.
+//!
+//! sqlx's pool pings each connection it is given back, whatever happened on it, and (by default)
+//! again before handing it out: two round trips around every statement. On SQLite, where sqlx
+//! runs each connection on a thread of its own and hands it every statement over a channel, each
+//! such round trip wakes two sleeping threads and cost about as much portal CPU as the statement
+//! itself; on PostgreSQL it is a round trip over the network.
+//!
+//! Here a connection goes back as it is, and is pinged before it is handed out again only when
+//! its backend asks for it ([`Backend::ping_before_use`]); the ping waits for what was sent on it
+//! before (a statement abandoned half way), and a connection whose ping fails, or that is still
+//! inside a transaction after it, is replaced.
+//!
+//! A transaction dropped unfinished is rolled back by sqlx with the connection's next command.
+//! SQLite's thread runs the rollback at once, before anything the next user sends. PostgreSQL's
+//! rollback waits in the connection's buffer, and the transaction would hold its locks until the
+//! connection is used again: a connection that had a transaction on it is therefore pinged as
+//! it goes back, by a task of its own, and only then returned.
+
+use std::ops::{Deref, DerefMut};
+use std::time::Duration;
+
+use deadpool::managed::{self, Metrics, Object, PoolError, QueueMode, RecycleError, RecycleResult};
+use sqlx::{ConnectOptions, Connection, Transaction};
+
+use crate::storage::StorageError;
+
+/// How long a connection may take to answer the ping before use (it answers after what it was
+/// sent before); one that does not is replaced.
+const RECYCLE_WAIT: Duration = Duration::from_secs(5);
+
+/// What differs between the backends' connections.
+pub(crate) trait Backend: Connection + 'static {
+    /// Whether the connection is pinged before it is handed out again.
+    fn ping_before_use(&self, metrics: &Metrics) -> bool;
+    /// Whether a connection that had a transaction on it is pinged as it goes back.
+    const PING_AFTER_TRANSACTION: bool;
+}
+
+pub(crate) struct Connector<C: Backend> {
+    options: C::Options,
+}
+
+impl<C: Backend> managed::Manager for Connector<C> {
+    type Type = C;
+    type Error = sqlx::Error;
+
+    async fn create(&self) -> Result<C, sqlx::Error> {
+        self.options.connect().await
+    }
+
+    async fn recycle(&self, conn: &mut C, metrics: &Metrics) -> RecycleResult<sqlx::Error> {
+        if conn.is_in_transaction() || conn.ping_before_use(metrics) {
+            conn.ping().await?;
+            if conn.is_in_transaction() {
+                return Err(RecycleError::message("still inside a transaction"));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub(crate) type Conns<C> = managed::Pool<Connector<C>>;
+
+/// A connection from the pool; it goes back when dropped.
+pub(crate) struct Conn<C: Backend> {
+    conn: Option<Object<Connector<C>>>,
+    transacted: bool,
+}
+
+impl<C: Backend> Conn<C> {
+    /// Begins a transaction (and marks the connection for a ping as it goes back, where the
+    /// backend needs one).
+    pub fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_, C::Database>, sqlx::Error>> + Send + '_ {
+        self.transacted = true;
+        C::begin(self)
+    }
+}
+
+impl<C: Backend> Drop for Conn<C> {
+    fn drop(&mut self) {
+        let Some(conn) = self.conn.take() else { return };
+        if !(C::PING_AFTER_TRANSACTION && self.transacted) {
+            return;
+        }
+        match tokio::runtime::Handle::try_current() {
+            Ok(runtime) => {
+                runtime.spawn(async move {
+                    let mut conn = conn;
+                    if !matches!(tokio::time::timeout(RECYCLE_WAIT, conn.ping()).await, Ok(Ok(()))) {
+                        // Not returned: closing it ends the transaction on the server.
+                        drop(Object::take(conn));
+                    }
+                });
+            }
+            Err(_) => drop(Object::take(conn)),
+        }
+    }
+}
+
+impl<C: Backend> Deref for Conn<C> {
+    type Target = C;
+    fn deref(&self) -> &C {
+        self.conn.as_ref().expect("a connection is there until it is dropped")
+    }
+}
+
+impl<C: Backend> DerefMut for Conn<C> {
+    fn deref_mut(&mut self) -> &mut C {
+        self.conn.as_mut().expect("a connection is there until it is dropped")
+    }
+}
+
+/// A pool of at most `max` connections; a caller waits at most five seconds for one. The
+/// connection given back last goes out first, so that a few connections (and, on SQLite, their
+/// threads) do the work while the others sit idle.
+pub(crate) fn pool<C: Backend>(options: C::Options, max: u32) -> Result<Conns<C>, StorageError> {
+    let wait = Some(Duration::from_secs(5));
+    managed::Pool::builder(Connector { options })
+        .max_size(max.max(1) as usize)
+        .queue_mode(QueueMode::Lifo)
+        .wait_timeout(wait)
+        .create_timeout(wait)
+        .recycle_timeout(Some(RECYCLE_WAIT))
+        .runtime(deadpool::Runtime::Tokio1)
+        .build()
+        .map_err(|e| StorageError::Open(sqlx::Error::Configuration(e.into())))
+}
+
+/// A connection from the pool, as sqlx's own pool would report a failure to get one.
+pub(crate) async fn get<C: Backend>(conns: &Conns<C>) -> Result<Conn<C>, sqlx::Error> {
+    match conns.get().await {
+        Ok(conn) => Ok(Conn { conn: Some(conn), transacted: false }),
+        Err(PoolError::Backend(e)) => Err(e),
+        Err(PoolError::Timeout(_)) => Err(sqlx::Error::PoolTimedOut),
+        Err(PoolError::Closed) => Err(sqlx::Error::PoolClosed),
+        Err(other) => Err(sqlx::Error::Configuration(other.to_string().into())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
+
+    use super::*;
+
+    /// A new database file in `dir`.
+    fn in_dir(dir: &tempfile::TempDir) -> SqliteConnectOptions {
+        SqliteConnectOptions::new().filename(dir.path().join("t.db")).create_if_missing(true)
+    }
+
+    /// What sqlx's ping on release made sure of: a transaction dropped unfinished is rolled back
+    /// before the connection's next user runs anything on it.
+    #[tokio::test]
+    async fn a_transaction_dropped_unfinished_is_rolled_back_before_the_next_user() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = in_dir(&dir);
+        // One connection: the next user gets the very connection the transaction was on.
+        let conns = pool::<SqliteConnection>(options.clone(), 1).unwrap();
+        let mut conn = get(&conns).await.unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER)").execute(&mut *conn).await.unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)").execute(&mut *tx).await.unwrap();
+        drop(tx);
+        drop(conn);
+
+        let mut next = get(&conns).await.unwrap();
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t").fetch_one(&mut *next).await.unwrap();
+        assert_eq!(n, 0, "the dropped transaction's insert was rolled back");
+        assert!(!next.is_in_transaction(), "the connection is not left inside a transaction");
+        // What it writes now is committed as it goes: another connection sees it.
+        sqlx::query("INSERT INTO t VALUES (2)").execute(&mut *next).await.unwrap();
+        let mut other = options.connect().await.unwrap();
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t").fetch_one(&mut other).await.unwrap();
+        assert_eq!(n, 1, "another connection sees the write");
+    }
+
+    /// A connection left inside a transaction for good (here one forgotten; a thread that could
+    /// not roll one back stops with it open) is replaced, not handed out again.
+    #[tokio::test]
+    async fn a_connection_left_inside_a_transaction_is_replaced() {
+        let dir = tempfile::tempdir().unwrap();
+        let options = in_dir(&dir);
+        let conns = pool::<SqliteConnection>(options, 1).unwrap();
+        let mut conn = get(&conns).await.unwrap();
+        sqlx::query("CREATE TABLE t (x INTEGER)").execute(&mut *conn).await.unwrap();
+        drop(conn);
+        // Handed out once more, so that the next hand-out is not one of the periodic checks.
+        drop(get(&conns).await.unwrap());
+
+        let mut conn = get(&conns).await.unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query("INSERT INTO t VALUES (1)").execute(&mut *tx).await.unwrap();
+        std::mem::forget(tx);
+        assert!(conn.is_in_transaction());
+        drop(conn);
+
+        let mut next = get(&conns).await.unwrap();
+        assert!(!next.is_in_transaction(), "a connection inside a transaction was handed out");
+        let (n,): (i64,) = sqlx::query_as("SELECT COUNT(*) FROM t").fetch_one(&mut *next).await.unwrap();
+        assert_eq!(n, 0, "the transaction's insert was never committed");
+    }
+
+    /// The PostgreSQL server the test script starts (`STJARNA_TEST_PG_URL`); None outside CI
+    /// without one, a failure in CI.
+    fn postgres_url() -> Option<String> {
+        match std::env::var("STJARNA_TEST_PG_URL") {
+            Ok(url) => Some(url),
+            Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
+                panic!("CI=true but no PostgreSQL: STJARNA_TEST_PG_URL is not set (run ./scripts/test)")
+            }
+            Err(_) => None,
+        }
+    }
+
+    /// PostgreSQL sends the rollback of a transaction dropped unfinished only with the
+    /// connection's next command: the connection is pinged as it goes back, so that the
+    /// transaction's locks are released at once rather than when the connection is next used.
+    #[tokio::test]
+    async fn a_postgresql_transaction_dropped_unfinished_releases_its_locks_at_once() {
+        use sqlx::postgres::{PgConnectOptions, PgConnection};
+        use std::str::FromStr;
+        let Some(url) = postgres_url() else { return };
+        let conns = pool::<PgConnection>(PgConnectOptions::from_str(&url).unwrap(), 2).unwrap();
+        let key: i64 = rand::random();
+        let mut conn = get(&conns).await.unwrap();
+        let mut tx = conn.begin().await.unwrap();
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key).execute(&mut *tx).await.unwrap();
+        drop(tx);
+        drop(conn);
+
+        let mut other = PgConnection::connect(&url).await.unwrap();
+        let mut free = false;
+        for _ in 0..50 {
+            let (got,): (bool,) =
+                sqlx::query_as("SELECT pg_try_advisory_lock($1)").bind(key).fetch_one(&mut other).await.unwrap();
+            if got {
+                free = true;
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        assert!(free, "the dropped transaction still held its lock a second later");
+        // The connection went back to the pool, out of its transaction.
+        let conn = get(&conns).await.unwrap();
+        assert!(!conn.is_in_transaction());
+        assert_eq!(conns.status().size, 1, "the connection was kept, not replaced");
+    }
+}
