@@ -11,11 +11,15 @@
 //! before (a statement abandoned half way), and a connection whose ping fails, or that is still
 //! inside a transaction after it, is replaced.
 //!
+//! A connection is closed once it is 30 minutes old or idle for 10 minutes (sqlx's defaults), and
+//! a caller waits five seconds in all for one, dead idle connections' pings included.
+//!
 //! A transaction dropped unfinished is rolled back by sqlx with the connection's next command.
 //! SQLite's thread runs the rollback at once, before anything the next user sends. PostgreSQL's
 //! rollback waits in the connection's buffer, and the transaction would hold its locks until the
 //! connection is used again: a connection that had a transaction on it is therefore pinged as
-//! it goes back, by a task of its own, and only then returned.
+//! it goes back, by a task of its own, and only then returned. A connection dropped while its
+//! BEGIN was under way (the server inside a transaction that sqlx does not know of) is closed.
 
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
@@ -28,6 +32,17 @@ use crate::storage::StorageError;
 /// How long a connection may take to answer the ping before use (it answers after what it was
 /// sent before); one that does not is replaced.
 const RECYCLE_WAIT: Duration = Duration::from_secs(5);
+
+/// How long a caller waits for a connection in all: for a free one, for the pings of idle ones
+/// that turn out dead (each may take [`RECYCLE_WAIT`]), and for a new one.
+const GET_WAIT: Duration = Duration::from_secs(5);
+
+/// A connection is closed once it is this old, so that a database that moved (a new address
+/// behind the same name, a primary that became a replica) is reached anew (sqlx's default).
+const MAX_LIFETIME: Duration = Duration::from_secs(30 * 60);
+
+/// A connection idle this long is closed rather than used again (sqlx's default).
+const MAX_IDLE: Duration = Duration::from_secs(10 * 60);
 
 /// What differs between the backends' connections.
 pub(crate) trait Backend: Connection + 'static {
@@ -50,6 +65,9 @@ impl<C: Backend> managed::Manager for Connector<C> {
     }
 
     async fn recycle(&self, conn: &mut C, metrics: &Metrics) -> RecycleResult<sqlx::Error> {
+        if metrics.age() >= MAX_LIFETIME || metrics.last_used() >= MAX_IDLE {
+            return Err(RecycleError::message("open or idle too long"));
+        }
         if conn.is_in_transaction() || conn.ping_before_use(metrics) {
             conn.ping().await?;
             if conn.is_in_transaction() {
@@ -66,20 +84,33 @@ pub(crate) type Conns<C> = managed::Pool<Connector<C>>;
 pub(crate) struct Conn<C: Backend> {
     conn: Option<Object<Connector<C>>>,
     transacted: bool,
+    /// A BEGIN was sent and its answer not yet read.
+    beginning: bool,
 }
 
 impl<C: Backend> Conn<C> {
     /// Begins a transaction (and marks the connection for a ping as it goes back, where the
     /// backend needs one).
-    pub fn begin(&mut self) -> impl Future<Output = Result<Transaction<'_, C::Database>, sqlx::Error>> + Send + '_ {
-        self.transacted = true;
-        C::begin(self)
+    pub async fn begin(&mut self) -> Result<Transaction<'_, C::Database>, sqlx::Error> {
+        let Conn { conn, transacted, beginning } = self;
+        (*transacted, *beginning) = (true, true);
+        let conn: &mut C = conn.as_mut().expect("a connection is there until it is dropped");
+        let tx = conn.begin().await?;
+        *beginning = false;
+        Ok(tx)
     }
 }
 
 impl<C: Backend> Drop for Conn<C> {
     fn drop(&mut self) {
         let Some(conn) = self.conn.take() else { return };
+        if self.beginning {
+            // Dropped while its BEGIN was under way: the server may be inside a transaction that
+            // sqlx does not know of (it queues no rollback), and the next user's statements would
+            // run in it. Closing the connection ends it.
+            drop(Object::take(conn));
+            return;
+        }
         if !(C::PING_AFTER_TRANSACTION && self.transacted) {
             return;
         }
@@ -111,7 +142,7 @@ impl<C: Backend> DerefMut for Conn<C> {
     }
 }
 
-/// A pool of at most `max` connections; a caller waits at most five seconds for one. The
+/// A pool of at most `max` connections; a caller waits at most [`GET_WAIT`] for one. The
 /// connection given back last goes out first, so that a few connections (and, on SQLite, their
 /// threads) do the work while the others sit idle.
 pub(crate) fn pool<C: Backend>(options: C::Options, max: u32) -> Result<Conns<C>, StorageError> {
@@ -129,8 +160,11 @@ pub(crate) fn pool<C: Backend>(options: C::Options, max: u32) -> Result<Conns<C>
 
 /// A connection from the pool, as sqlx's own pool would report a failure to get one.
 pub(crate) async fn get<C: Backend>(conns: &Conns<C>) -> Result<Conn<C>, sqlx::Error> {
-    match conns.get().await {
-        Ok(conn) => Ok(Conn { conn: Some(conn), transacted: false }),
+    let Ok(got) = tokio::time::timeout(GET_WAIT, conns.get()).await else {
+        return Err(sqlx::Error::PoolTimedOut);
+    };
+    match got {
+        Ok(conn) => Ok(Conn { conn: Some(conn), transacted: false, beginning: false }),
         Err(PoolError::Backend(e)) => Err(e),
         Err(PoolError::Timeout(_)) => Err(sqlx::Error::PoolTimedOut),
         Err(PoolError::Closed) => Err(sqlx::Error::PoolClosed),
@@ -245,5 +279,35 @@ mod tests {
         let conn = get(&conns).await.unwrap();
         assert!(!conn.is_in_transaction());
         assert_eq!(conns.status().size, 1, "the connection was kept, not replaced");
+    }
+
+    /// A request dropped while its BEGIN is under way leaves the server inside a transaction sqlx
+    /// knows nothing of (it queues no rollback): the connection is closed, not handed to the next
+    /// user, whose statements would otherwise run, uncommitted, inside it.
+    #[tokio::test]
+    async fn a_postgresql_connection_dropped_during_its_begin_is_closed() {
+        use sqlx::postgres::{PgConnectOptions, PgConnection};
+        use std::str::FromStr;
+        let Some(url) = postgres_url() else { return };
+        let conns = pool::<PgConnection>(PgConnectOptions::from_str(&url).unwrap(), 1).unwrap();
+        let mut conn = get(&conns).await.unwrap();
+        sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
+        assert_eq!(conns.status().size, 1);
+        // A slow statement abandoned first, so that the BEGIN's answer (which comes after the
+        // statement's) cannot be there when the BEGIN is polled once, and dropped.
+        let slow = sqlx::query("SELECT pg_sleep(0.3)").execute(&mut *conn);
+        assert!(futures_util::FutureExt::now_or_never(slow).is_none());
+        assert!(futures_util::FutureExt::now_or_never(conn.begin()).is_none());
+        drop(conn);
+        assert_eq!(conns.status().size, 0, "closed, not returned");
+        // The next user's statement ends with itself: a lock it takes for its transaction is
+        // free for another connection at once (inside a stray transaction it would stay held).
+        let key: i64 = rand::random();
+        let mut next = get(&conns).await.unwrap();
+        sqlx::query("SELECT pg_advisory_xact_lock($1)").bind(key).execute(&mut *next).await.unwrap();
+        let mut other = PgConnection::connect(&url).await.unwrap();
+        let (got,): (bool,) =
+            sqlx::query_as("SELECT pg_try_advisory_lock($1)").bind(key).fetch_one(&mut other).await.unwrap();
+        assert!(got, "the next user's statement ran inside the abandoned BEGIN's transaction");
     }
 }
