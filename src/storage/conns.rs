@@ -18,8 +18,10 @@
 //! SQLite's thread runs the rollback at once, before anything the next user sends. PostgreSQL's
 //! rollback waits in the connection's buffer, and the transaction would hold its locks until the
 //! connection is used again: a connection that had a transaction on it is therefore pinged as
-//! it goes back, by a task of its own, and only then returned. A connection dropped while its
-//! BEGIN was under way (the server inside a transaction that sqlx does not know of) is closed.
+//! it goes back, by a task of its own, and only then returned. A PostgreSQL connection dropped
+//! while its BEGIN was under way (the server inside a transaction that sqlx does not know of) is
+//! closed; SQLite's thread rolls such a transaction back by itself, and closing that connection too
+//! only costs a new one.
 
 use std::ops::{Deref, DerefMut};
 use std::time::Duration;
@@ -146,7 +148,7 @@ impl<C: Backend> DerefMut for Conn<C> {
 /// connection given back last goes out first, so that a few connections (and, on SQLite, their
 /// threads) do the work while the others sit idle.
 pub(crate) fn pool<C: Backend>(options: C::Options, max: u32) -> Result<Conns<C>, StorageError> {
-    let wait = Some(Duration::from_secs(5));
+    let wait = Some(GET_WAIT);
     managed::Pool::builder(Connector { options })
         .max_size(max.max(1) as usize)
         .queue_mode(QueueMode::Lifo)

@@ -5,7 +5,6 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use deadpool::managed::Metrics;
-use sqlx::Connection;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
 
 use crate::clock::Timestamp;
@@ -67,7 +66,7 @@ async fn record_enrolment(
 /// that end with them), holding the database's write lock from its first statement, and none
 /// for a session that has ended meanwhile: None then, with nothing done.
 async fn begin_for_user<'a>(
-    conn: &'a mut SqliteConnection,
+    conn: &'a mut Conn<SqliteConnection>,
     user_id: &str,
     keep: Option<&str>,
 ) -> Result<Option<sqlx::Transaction<'a, sqlx::Sqlite>>, StorageError> {
