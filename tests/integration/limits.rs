@@ -297,3 +297,71 @@ async fn a_logged_in_user_starts_at_most_ten_bankid_orders_an_hour_whatever_the_
     assert_eq!(places.iter().filter(|p| p.starts_with("/bankid/")).count(), limit - 1, "{places:?}");
     assert_eq!(t.sim.state.awaiting_scan().len(), before + limit - 1);
 }
+
+/// A phone order makes the caller's phone ask them to confirm in BankID. An agent, or whoever
+/// holds an agent's session, could send one request after another to the same person until they
+/// confirm one to make it stop ("MFA fatigue"): they were unlimited. Now five an hour per caller,
+/// counted before the order (a burst of parallel starts cannot slip past), audited when refused,
+/// and told to the agent in words; orders BankID did not start are given back.
+#[tokio::test]
+async fn the_service_desk_cannot_bomb_a_caller_with_bankid_requests() {
+    use crate::sims::{ANNA, Gateway, spawn_with_sms};
+    let dc = require_dc!();
+    let (agent, desk) = crate::admin::helpdesk_agent(&dc, "bomber").await;
+    let caller = dc.create_user("bombed").await;
+    let mut t = spawn_with_sms(&dc, Gateway::Elks46, desk).await;
+    t.app.login(&caller.name, &caller.password).await;
+    t.enrol(ANNA).await;
+    t.app.client = new_client();
+    t.app.login(&agent.name, &agent.password).await;
+    let start = async |t: &crate::sims::SimTest| {
+        let page = t.app.get_html("/admin/verify").await;
+        let form = [("csrf", csrf_in(&page)), ("username", caller.name.clone()), ("method", "bankid".into())];
+        t.app.client.post(t.app.url("/admin/verify")).form(&form).send().await.unwrap()
+    };
+    let limit = stjarna::identity::bankid::PHONE_ORDERS_PER_CALLER_PER_HOUR as usize;
+    // BankID down: nothing reached the phone, nothing is used up.
+    t.sim.state.inject(stjarna::simulators::bankid::Fault::Maintenance, limit + 1);
+    for _ in 0..limit + 1 {
+        let html = t.app.follow(start(&t).await).await;
+        let message = crate::helpers::text_of(&html, "verify-message").unwrap_or_default();
+        assert!(message.starts_with("Internt fel."), "BankID refused the order: {message}");
+    }
+    assert!(t.sim.state.phone_orders_for(ANNA).is_empty());
+    // The caller declines each request; the agent starts another.
+    for n in 0..limit - 1 {
+        let res = start(&t).await;
+        assert!(crate::helpers::location(&res).starts_with("/admin/verify/bankid/"), "order {n}");
+        let order = t.sim.state.phone_orders_for(ANNA).pop().unwrap();
+        t.sim.state.user_cancel(&order.order_ref).unwrap();
+    }
+    // The last one the hour allows, raced by a burst: one is let through to BankID, five are
+    // refused before it (with a check before and a count after, all six would have passed).
+    let burst = join_all((0..6).map(|_| start(&t))).await;
+    let started = burst.iter().filter(|r| crate::helpers::location(r).starts_with("/admin/verify/bankid/")).count();
+    assert_eq!(started, 1, "{:?}", burst.iter().map(crate::helpers::location).collect::<Vec<_>>());
+    let blocked = |audit: &[stjarna::storage::AuditRecord]| {
+        audit.iter().filter(|a| a.event == "bankid-order" && a.outcome == "blocked").count()
+    };
+    assert_eq!(blocked(&t.app.audit().await), 5, "refused before BankID, and audited");
+    let order = t.sim.state.phone_orders_for(ANNA).pop().unwrap();
+    t.sim.state.user_cancel(&order.order_ref).unwrap();
+    let res = start(&t).await;
+    let html = t.app.follow(res).await;
+    assert_eq!(
+        crate::helpers::text_of(&html, "verify-message").unwrap(),
+        "Den som ringer har redan fått 5 BankID-förfrågningar den senaste timmen. Försök igen om 60 minuter \
+         eller verifiera med sms."
+    );
+    assert!(t.sim.state.phone_orders_for(ANNA).is_empty(), "no request reached the phone");
+    let audit = t.app.audit().await;
+    assert_eq!(blocked(&audit), 6);
+    let last = audit.iter().find(|a| a.outcome == "blocked").unwrap();
+    assert_eq!(last.detail.as_deref(), Some("phone/auth: too many requests to the caller in an hour"));
+    assert_eq!(last.username.as_deref(), Some(caller.name.as_str()));
+
+    t.app.clock.advance_seconds(3601);
+    t.app.client = new_client();
+    t.app.login(&agent.name, &agent.password).await;
+    assert!(crate::helpers::location(&start(&t).await).starts_with("/admin/verify/bankid/"), "a new hour");
+}

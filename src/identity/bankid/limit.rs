@@ -13,6 +13,12 @@ use crate::throttle::{Attempt, Limit, Reserve, Throttle};
 /// login or reset flow, and those are limited per address.
 pub const ORDERS_PER_BROWSER_PER_HOUR: u32 = 10;
 
+/// Phone orders the service desk may send one caller in an hour. Each makes the caller's phone ask
+/// them to confirm; unlimited, an agent (or whoever holds an agent's session) could send one
+/// after another until the person confirms one to make it stop. A call needs one or two; the
+/// desk can verify by SMS beyond that.
+pub const PHONE_ORDERS_PER_CALLER_PER_HOUR: u32 = 5;
+
 impl BankIdFlows {
     /// Counts an order against the browser's limit (the user's, for a logged-in user's own
     /// enrolment, replacement or verification) first, so that parallel starts cannot all slip
@@ -26,21 +32,25 @@ impl BankIdFlows {
     ) -> Result<Attempt, FlowError> {
         // A reset step's user is whoever the typed name matched: counting it per user would let
         // strangers use up that user's orders, and tell that the name is an account.
-        let counted = match (purpose, user) {
-            (FlowPurpose::Enrol | FlowPurpose::Replace | FlowPurpose::Verify, Some(u)) => {
-                format!("user\0{}", u.user_id)
+        // A phone order is counted for the caller whichever agent sends it.
+        let (counted, max, refusal) = match (purpose, user) {
+            (FlowPurpose::Caller, Some(u)) => {
+                (format!("caller\0{}", u.user_id), PHONE_ORDERS_PER_CALLER_PER_HOUR, "too_many_phone_orders")
             }
-            _ => format!("browser\0{binding}"),
+            (FlowPurpose::Enrol | FlowPurpose::Replace | FlowPurpose::Verify, Some(u)) => {
+                (format!("user\0{}", u.user_id), ORDERS_PER_BROWSER_PER_HOUR, "too_many_orders")
+            }
+            _ => (format!("browser\0{binding}"), ORDERS_PER_BROWSER_PER_HOUR, "too_many_orders"),
         };
         // Keyed by a hash: the binding is a cookie's secret.
         let key = self.key.lookup_hash(&format!("bankid-orders\0{counted}"));
-        let limit = Limit { max_failures: ORDERS_PER_BROWSER_PER_HOUR, window_seconds: 3600 };
+        let limit = Limit { max_failures: max, window_seconds: 3600 };
         let wait = match self.throttle().reserve("bankid-order", &key, limit).await? {
             Reserve::Granted(attempt) => return Ok(attempt),
             Reserve::Blocked { wait } => wait,
         };
         let mut event = AuditEvent::new(EventKind::BankIdOrder, Outcome::Blocked)
-            .detail(Detail::new("too_many_orders").purpose(purpose.id()));
+            .detail(Detail::new(refusal).purpose(purpose.id()));
         if let Some(u) = user {
             event = event.username(u.account_name).user_id(u.user_id);
         }

@@ -17,6 +17,7 @@ impl BankIdFlows {
         visible_text: String,
         meta: &RequestMeta,
     ) -> Result<Flow, FlowError> {
+        let admitted = self.admit_order(binding, FlowPurpose::Caller, Some(&user), meta).await?;
         let order = super::PhoneOrder {
             personal_number: personal_number.digits().to_string(),
             call_initiator_rp: we_called,
@@ -28,6 +29,8 @@ impl BankIdFlows {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "BankID refused or failed the phone order");
+                // Nothing reached the phone: the hour's count is given back.
+                self.release_order(admitted).await?;
                 let event = AuditEvent { outcome: Outcome::Failure, ..event }
                     .detail(Detail::new("order_failed").purpose("caller").arg("reason_key", super::error_key(&e)));
                 self.auditor.record(meta, event).await?;

@@ -93,6 +93,13 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
         return match flows.start_phone(page.binding(), target, &pn, form.we_called == "yes", text, &page.meta).await {
             Ok(flow) => Ok(see_other(&format!("/admin/verify/bankid/{}", flow.id)).finish()),
             Err(FlowError::BankId(e)) => back(&page, Notice::error(crate::identity::bankid::error_key(&e))),
+            Err(FlowError::TooManyOrders { minutes }) => back(
+                &page,
+                // Minutes first: the plural form follows them.
+                Notice::error("admin.too_many_phone_orders")
+                    .arg("minutes", minutes)
+                    .arg("n", crate::identity::bankid::PHONE_ORDERS_PER_CALLER_PER_HOUR),
+            ),
             Err(e) => Err(page.fail(e)),
         };
     }
