@@ -17,8 +17,9 @@
 //! A transaction dropped unfinished is rolled back by sqlx with the connection's next command.
 //! SQLite's thread runs the rollback at once, before anything the next user sends. PostgreSQL's
 //! rollback waits in the connection's buffer, and the transaction would hold its locks until the
-//! connection is used again: a connection that had a transaction on it is therefore pinged as
-//! it goes back, by a task of its own, and only then returned. A PostgreSQL connection dropped
+//! connection is used again: a connection whose transaction was dropped unfinished (its rollback
+//! still in the buffer) is therefore pinged as it goes back, by a task of its own, and only then
+//! returned; one whose transaction ended goes back at once. A PostgreSQL connection dropped
 //! while its BEGIN was under way (the server inside a transaction that sqlx does not know of) is
 //! closed; SQLite's thread rolls such a transaction back by itself, and closing that connection too
 //! only costs a new one.
@@ -113,7 +114,9 @@ impl<C: Backend> Drop for Conn<C> {
             drop(Object::take(conn));
             return;
         }
-        if !(C::PING_AFTER_TRANSACTION && self.transacted) {
+        // A transaction dropped unfinished leaves its rollback in the write buffer (sqlx queues it
+        // there); one that ended (committed, rolled back) leaves nothing to send.
+        if !(C::PING_AFTER_TRANSACTION && self.transacted && conn.should_flush()) {
             return;
         }
         match tokio::runtime::Handle::try_current() {
@@ -281,6 +284,30 @@ mod tests {
         let conn = get(&conns).await.unwrap();
         assert!(!conn.is_in_transaction());
         assert_eq!(conns.status().size, 1, "the connection was kept, not replaced");
+    }
+
+    /// A connection whose transaction was committed goes back at once: only a rollback left in
+    /// its buffer needs the ping (which took a round trip after every transaction).
+    #[tokio::test]
+    async fn a_postgresql_connection_whose_transaction_ended_goes_back_at_once() {
+        use sqlx::postgres::{PgConnectOptions, PgConnection};
+        use std::str::FromStr;
+        let Some(url) = postgres_url() else { return };
+        let conns = pool::<PgConnection>(PgConnectOptions::from_str(&url).unwrap(), 1).unwrap();
+        let mut conn = get(&conns).await.unwrap();
+        let tx = conn.begin().await.unwrap();
+        tx.commit().await.unwrap();
+        drop(conn);
+        assert_eq!(conns.status().available, 1, "back in the pool without a round trip");
+
+        // Dropped unfinished: held by the ping until the server has rolled it back.
+        let mut conn = get(&conns).await.unwrap();
+        let tx = conn.begin().await.unwrap();
+        drop(tx);
+        drop(conn);
+        assert_eq!(conns.status().available, 0, "pinged before it goes back");
+        let conn = get(&conns).await.unwrap();
+        assert!(!conn.is_in_transaction());
     }
 
     /// A request dropped while its BEGIN is under way leaves the server inside a transaction sqlx
