@@ -160,7 +160,13 @@ impl ExpiryReminders {
 
 /// The audit trail's "request" of a background job: no address, no browser.
 fn job_meta(lang: Lang) -> RequestMeta {
-    RequestMeta { source_ip: String::new(), user_agent: "expiry reminders".into(), request_id: JOB.into(), lang }
+    RequestMeta {
+        source_ip: String::new(),
+        user_agent: "expiry reminders".into(),
+        request_id: JOB.into(),
+        lang,
+        actor: None,
+    }
 }
 
 #[cfg(test)]

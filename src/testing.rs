@@ -67,5 +67,6 @@ pub fn meta() -> RequestMeta {
         user_agent: "test".into(),
         request_id: "req-1".into(),
         lang: crate::i18n::Lang::Sv,
+        actor: None,
     }
 }

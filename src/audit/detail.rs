@@ -60,6 +60,21 @@ impl Detail {
     }
 }
 
+/// A stored detail with who did it (`by`), unless it names them already (`actor`). An entry
+/// without a detail gets one that only says by whom; text stored before details were catalogued
+/// is kept as it is.
+pub(super) fn done_by(stored: Option<String>, by: &str) -> String {
+    let Some(stored) = stored else { return Detail::new("by_only").arg("by", by).encode() };
+    let Some(message) = stored.strip_prefix('@') else { return stored };
+    let query = message.split_once('?').map(|(_, q)| q).unwrap_or("");
+    let args: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap_or_default();
+    if args.iter().any(|(name, _)| name == "actor" || name == "by") {
+        return stored;
+    }
+    let by = serde_urlencoded::to_string([("by", by)]).unwrap_or_default();
+    if query.is_empty() && !message.contains('?') { format!("{stored}?{by}") } else { format!("{stored}&{by}") }
+}
+
 /// A stored detail in `lang`. Details written before they were catalogued are shown as stored.
 pub fn render(stored: &str, lang: Lang) -> String {
     render_in(stored, lang.catalogue())
@@ -87,7 +102,12 @@ pub fn render_in(stored: &str, i: &Catalogue) -> String {
     }
     // Filled in order: a translated value may hold a later value's placeholder.
     let pairs: Vec<(&str, &str)> = values.iter().map(|(n, v)| (n.as_str(), v.as_str())).collect();
-    i.f(&full, &pairs)
+    let text = i.f(&full, &pairs);
+    match values.iter().find(|(n, _)| n == "by") {
+        // Who did it, after what the message says (unless the message says it itself).
+        Some((_, by)) if !i.t(&full).contains("{by}") => format!("{text}{}", i.f("audit.by", &[("by", by)])),
+        _ => text,
+    }
 }
 
 /// A catalogue key's text; for a key the catalogues lack, its last part (a protocol code).
@@ -108,6 +128,23 @@ mod tests {
         assert_eq!(render(&d, Lang::En), "verify: code sent to +46 70 *** ** 67");
         assert_eq!(render(&d, Lang::Sv), "verifiering: kod skickad till +46 70 *** ** 67");
         assert_eq!(render("plain text from before", Lang::Sv), "plain text from before");
+    }
+
+    #[test]
+    fn an_entry_done_by_someone_else_says_by_whom() {
+        let d = done_by(
+            Some(Detail::new("code_sent").purpose("verify").arg("number", "+46 70 *** ** 67").encode()),
+            "agent&1",
+        );
+        assert_eq!(render(&d, Lang::En), "verify: code sent to +46 70 *** ** 67 (by agent&1)");
+        assert_eq!(render(&d, Lang::Sv), "verifiering: kod skickad till +46 70 *** ** 67 (av agent&1)");
+        let bare = done_by(Some(Detail::new("flow_expired").encode()), "agent");
+        assert_eq!(render(&bare, Lang::En), "flow expired (by agent)");
+        assert_eq!(render(&done_by(None, "agent"), Lang::Sv), "av agent");
+        // A detail that names its actor already, and text from before the catalogues, stay.
+        let lifted = Detail::new("lifted").arg("n", 1).service("sms").arg("actor", "admin").encode();
+        assert_eq!(done_by(Some(lifted.clone()), "agent"), lifted);
+        assert_eq!(done_by(Some("plain".into()), "agent"), "plain");
     }
 
     #[test]

@@ -20,6 +20,17 @@ pub struct RequestMeta {
     pub request_id: String,
     /// The language the user reads (for mail sent on their behalf).
     pub lang: crate::i18n::Lang,
+    /// The member of staff (a user with a portal role) logged in where the request came from: an
+    /// entry about someone else (a caller the service desk verifies, a user an administrator acts
+    /// on) names them as who did it.
+    pub actor: Option<Actor>,
+}
+
+/// A logged-in user making a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Actor {
+    pub user_id: String,
+    pub account_name: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -222,6 +233,15 @@ impl Auditor {
             event.username.map(|u| truncate(&u, MAX_NAME)).or_else(|| event.typed.as_deref().map(|t| self.tag(t)));
         let user_id = event.user_id.map(|u| truncate(&u, MAX_NAME));
         let detail = event.detail.map(|d| truncate(&d, MAX_DETAIL));
+        // Done by someone else than whom the entry is about: it says by whom.
+        let by = meta.actor.as_ref().filter(|a| {
+            user_id.as_deref() != Some(a.user_id.as_str())
+                && !username.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(&a.account_name))
+        });
+        let detail = match by {
+            Some(actor) => Some(detail::done_by(detail, &truncate(&actor.account_name, MAX_NAME))),
+            None => detail,
+        };
         let event = AuditEvent { username, user_id, detail, typed: None, ..event };
         tracing::info!(
             target: "audit",
@@ -231,6 +251,7 @@ impl Auditor {
             user_id = event.user_id.as_deref().unwrap_or(""),
             source_ip = %meta.source_ip,
             request_id = %meta.request_id,
+            actor = meta.actor.as_ref().map(|a| a.account_name.as_str()).unwrap_or(""),
             detail = %event.detail.as_deref().map(|d| render_detail(d, crate::i18n::Lang::En)).unwrap_or_default(),
         );
         let record = AuditRecord {

@@ -173,6 +173,7 @@ pub fn request_meta(req: &HttpRequest, state: &AppState) -> RequestMeta {
         source_ip: client_ip(req, &state.trusted_proxies),
         user_agent: req.headers().get("user-agent").and_then(|h| h.to_str().ok()).unwrap_or("").to_string(),
         request_id: request_id(req),
+        actor: None,
     }
 }
 
@@ -233,7 +234,7 @@ impl FromRequest for Page {
             let state =
                 req.app_data::<web::Data<AppState>>().cloned().expect("AppState is registered in Application::build");
             let lang = request_lang(&req, state.default_lang);
-            let meta = request_meta(&req, &state);
+            let mut meta = request_meta(&req, &state);
             let seed = csrf_seed(&req);
             let csrf_token = seed.as_deref().map(|seed| state.csrf.token_for(seed)).unwrap_or_default();
             let session_token = req.cookie(state.cookies.session).map(|c| c.value().to_string());
@@ -249,6 +250,13 @@ impl FromRequest for Page {
                     Err(e) => return Err(WebError::internal(e.into(), lang, &meta.request_id)),
                 },
             };
+            // Staff (a portal role) acting on other users: their entries say by whom.
+            if let Auth::LoggedIn(s) = &auth
+                && s.user.roles.any()
+            {
+                let (user_id, account_name) = (s.user.user_id.clone(), s.user.account_name.clone());
+                meta.actor = Some(crate::audit::Actor { user_id, account_name });
+            }
             let (path, query) = (req.path().to_string(), req.query_string().to_string());
             let get = matches!(*req.method(), actix_web::http::Method::GET | actix_web::http::Method::HEAD);
             Ok(Page { state, lang, meta, csrf_token, csrf_seed: seed, auth, session_token, path, query, get })

@@ -287,16 +287,24 @@ async fn the_service_desk_verifies_a_caller_by_sms_and_by_bankid_phone_auth() {
     let html = t.app.get_html(&flow).await;
     assert_eq!(text_of(&html, "verify-message").unwrap(), format!("Verifierad: {} (3 stjärnor).", caller.display_name));
     let audit = t.app.audit().await;
-    assert!(
-        audit
-            .iter()
-            .any(|a| a.event == "bankid-order" && a.detail.as_deref() == Some("caller: phone/auth, call initiator RP"))
-    );
-    assert!(
-        audit.iter().any(|a| a.event == "sms-check"
-            && a.outcome == "success"
-            && a.detail.as_deref() == Some("verify: verified"))
-    );
+    // Each entry of the service desk's checks names the agent who made it.
+    let by = format!(" (by {})", agent.name);
+    assert!(audit.iter().any(|a| a.event == "bankid-order"
+        && a.detail.as_deref() == Some(&format!("caller: phone/auth, call initiator RP{by}"))));
+    assert!(audit.iter().any(|a| a.event == "sms-check"
+        && a.outcome == "success"
+        && a.detail.as_deref() == Some(&format!("verify: verified{by}"))));
+    let caller_id = audit.iter().find(|a| a.username.as_deref() == Some(caller.name.as_str())).unwrap().user_id.clone();
+    let desk: Vec<_> = audit
+        .iter()
+        .filter(|a| a.user_id == caller_id)
+        .filter(|a| ["sms-send", "sms-check", "bankid-order", "bankid-result"].contains(&a.event.as_str()))
+        .filter(|a| a.detail.as_deref().is_some_and(|d| !d.starts_with("enrol")))
+        .collect();
+    assert!(desk.len() >= 6, "{desk:#?}");
+    assert!(desk.iter().all(|a| a.detail.as_deref().unwrap().ends_with(&by)), "{desk:#?}");
+    // What the caller did themselves (their own enrolment) names nobody else.
+    assert!(audit.iter().filter(|a| a.event == "enrol").all(|a| !a.detail.as_deref().unwrap_or("").contains(" (by ")));
 }
 
 #[tokio::test]

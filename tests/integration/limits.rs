@@ -151,6 +151,7 @@ async fn two_mail_workers_send_each_mail_once() {
         user_agent: String::new(),
         request_id: String::new(),
         lang: stjarna::i18n::Lang::Sv,
+        actor: None,
     };
     for n in 0..12 {
         outbox.notify(&format!("u{n}@example.test"), "U", Notice::Reminder, &meta).await.unwrap();
@@ -357,7 +358,8 @@ async fn the_service_desk_cannot_bomb_a_caller_with_bankid_requests() {
     let audit = t.app.audit().await;
     assert_eq!(blocked(&audit), 6);
     let last = audit.iter().find(|a| a.outcome == "blocked").unwrap();
-    assert_eq!(last.detail.as_deref(), Some("phone/auth: too many requests to the caller in an hour"));
+    let told = format!("phone/auth: too many requests to the caller in an hour (by {})", agent.name);
+    assert_eq!(last.detail.as_deref(), Some(told.as_str()));
     assert_eq!(last.username.as_deref(), Some(caller.name.as_str()));
 
     t.app.clock.advance_seconds(3601);
