@@ -323,7 +323,8 @@ async fn every_write_is_read_back_at_once() {
 }
 
 /// Several instances on one PostgreSQL: what one of them keeps in memory follows what another
-/// writes (NOTIFY from the database's triggers), in well under a second.
+/// writes (NOTIFY from the database's triggers). It takes milliseconds; the test allows seconds,
+/// since a loaded CI machine is no measure of speed (the benchmark is).
 #[tokio::test]
 async fn another_instances_writes_reach_what_this_one_keeps() {
     let Some(url) = crate::helpers::postgres_database().await else { return };
@@ -344,7 +345,7 @@ async fn another_instances_writes_reach_what_this_one_keeps() {
     assert!(b.enrol_bankid(&bankid_of("u"), EnrolMode::Add).await.unwrap());
     assert!(b.finish_bankid_flow("f", "failed", Some("userCancel"), None, NOW).await.unwrap());
 
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     loop {
         let ended = a.session("s").await.unwrap().is_none() && a.session("m").await.unwrap().is_none();
         let enrolled = a.enrolments("u").await.unwrap().len() == 1;
@@ -364,7 +365,7 @@ async fn another_instances_writes_reach_what_this_one_keeps() {
     assert!(a.session("t").await.unwrap().is_some());
     let raw = sqlx::postgres::PgPoolOptions::new().max_connections(1).connect(&url).await.unwrap();
     sqlx::query("TRUNCATE sessions").execute(&raw).await.unwrap();
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     while a.session("t").await.unwrap().is_some() {
         assert!(std::time::Instant::now() < deadline, "A still serves a session truncated away");
         tokio::time::sleep(std::time::Duration::from_millis(10)).await;
@@ -380,7 +381,7 @@ async fn a_write_left_half_way_still_finishes_and_is_forgotten() {
         assert!(store.session("gone").await.unwrap().is_some(), "kept in memory");
         // Polled once, then dropped: as actix drops a handler whose client went away.
         let _ = tokio::time::timeout(std::time::Duration::ZERO, store.delete_session("gone")).await;
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
         while store.session("gone").await.unwrap().is_some() {
             assert!(std::time::Instant::now() < deadline, "the logout was lost or is still served from memory");
             tokio::time::sleep(std::time::Duration::from_millis(10)).await;
