@@ -5,6 +5,7 @@
 use super::flow::{BankIdFlows, FlowError, FlowUser};
 use super::purpose::FlowPurpose;
 use crate::audit::{AuditEvent, Detail, EventKind, Outcome, RequestMeta};
+use crate::identity::PersonalNumber;
 use crate::throttle::{Attempt, Limit, Reserve, Throttle};
 
 /// Orders one browser may start in an hour, or one logged-in user from any number of browsers. A
@@ -13,11 +14,18 @@ use crate::throttle::{Attempt, Limit, Reserve, Throttle};
 /// login or reset flow, and those are limited per address.
 pub const ORDERS_PER_BROWSER_PER_HOUR: u32 = 10;
 
-/// Phone orders the service desk may send one caller in an hour. Each makes the caller's phone ask
-/// them to confirm; unlimited, an agent (or whoever holds an agent's session) could send one
-/// after another until the person confirms one to make it stop. A call needs one or two; the
-/// desk can verify by SMS beyond that.
+/// Phone orders the service desk may send one BankID (one personal number, whichever of its
+/// accounts are named) in an hour. Each makes the phone ask its owner to confirm; unlimited, an
+/// agent (or whoever holds an agent's session) could send one after another until the person
+/// confirms one to make it stop. A call needs one or two.
 pub const PHONE_ORDERS_PER_CALLER_PER_HOUR: u32 = 5;
+
+/// What an order is counted under: the key, how many an hour, and the audit detail of a refusal.
+struct Counted<'a> {
+    key: &'a str,
+    max: u32,
+    refusal: &'static str,
+}
 
 impl BankIdFlows {
     /// Counts an order against the browser's limit (the user's, for a logged-in user's own
@@ -32,18 +40,40 @@ impl BankIdFlows {
     ) -> Result<Attempt, FlowError> {
         // A reset step's user is whoever the typed name matched: counting it per user would let
         // strangers use up that user's orders, and tell that the name is an account.
-        // A phone order is counted for the caller whichever agent sends it.
-        let (counted, max, refusal) = match (purpose, user) {
-            (FlowPurpose::Caller, Some(u)) => {
-                (format!("caller\0{}", u.user_id), PHONE_ORDERS_PER_CALLER_PER_HOUR, "too_many_phone_orders")
-            }
+        let counted = match (purpose, user) {
             (FlowPurpose::Enrol | FlowPurpose::Replace | FlowPurpose::Verify, Some(u)) => {
-                (format!("user\0{}", u.user_id), ORDERS_PER_BROWSER_PER_HOUR, "too_many_orders")
+                format!("user\0{}", u.user_id)
             }
-            _ => (format!("browser\0{binding}"), ORDERS_PER_BROWSER_PER_HOUR, "too_many_orders"),
+            _ => format!("browser\0{binding}"),
         };
-        // Keyed by a hash: the binding is a cookie's secret.
-        let key = self.key.lookup_hash(&format!("bankid-orders\0{counted}"));
+        let counted = Counted { key: &counted, max: ORDERS_PER_BROWSER_PER_HOUR, refusal: "too_many_orders" };
+        self.admit(counted, purpose, user, meta).await
+    }
+
+    /// Counts a service-desk phone order against the BankID it goes to, whichever agent sends it
+    /// and whichever of the person's accounts it names.
+    pub(super) async fn admit_phone_order(
+        &self,
+        personal_number: &PersonalNumber,
+        user: &FlowUser<'_>,
+        meta: &RequestMeta,
+    ) -> Result<Attempt, FlowError> {
+        let counted = format!("phone\0{}", personal_number.digits());
+        let counted =
+            Counted { key: &counted, max: PHONE_ORDERS_PER_CALLER_PER_HOUR, refusal: "too_many_phone_orders" };
+        self.admit(counted, FlowPurpose::Caller, Some(user), meta).await
+    }
+
+    async fn admit(
+        &self,
+        counted: Counted<'_>,
+        purpose: FlowPurpose,
+        user: Option<&FlowUser<'_>>,
+        meta: &RequestMeta,
+    ) -> Result<Attempt, FlowError> {
+        let Counted { key, max, refusal } = counted;
+        // Keyed by a hash: the binding is a cookie's secret, a personal number is never kept.
+        let key = self.key.lookup_hash(&format!("bankid-orders\0{key}"));
         let limit = Limit { max_failures: max, window_seconds: 3600 };
         let wait = match self.throttle().reserve("bankid-order", &key, limit).await? {
             Reserve::Granted(attempt) => return Ok(attempt),

@@ -180,6 +180,12 @@ pub enum BankIdError {
 }
 
 impl BankIdError {
+    /// Whether BankID said, in its answer, that it made no order (so that nothing reached the
+    /// user's phone). Not so for an answer we could not read or never had.
+    pub fn made_no_order(&self) -> bool {
+        !matches!(self, BankIdError::InternalError | BankIdError::Unexpected { .. } | BankIdError::Transport(_))
+    }
+
     /// From an RP API error body (`errorCode` compared case-insensitively).
     pub fn from_code(status: u16, code: &str, details: &str) -> BankIdError {
         match code.to_ascii_lowercase().as_str() {

@@ -17,7 +17,7 @@ impl BankIdFlows {
         visible_text: String,
         meta: &RequestMeta,
     ) -> Result<Flow, FlowError> {
-        let admitted = self.admit_order(binding, FlowPurpose::Caller, Some(&user), meta).await?;
+        let admitted = self.admit_phone_order(personal_number, &user, meta).await?;
         let order = super::PhoneOrder {
             personal_number: personal_number.digits().to_string(),
             call_initiator_rp: we_called,
@@ -29,8 +29,11 @@ impl BankIdFlows {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(error = %e, "BankID refused or failed the phone order");
-                // Nothing reached the phone: the hour's count is given back.
-                self.release_order(admitted).await?;
+                // Given back only when BankID said it made no order: a timeout or an answer we
+                // could not read may hide one that reached the phone.
+                if e.made_no_order() {
+                    self.release_order(admitted).await?;
+                }
                 let event = AuditEvent { outcome: Outcome::Failure, ..event }
                     .detail(Detail::new("order_failed").purpose("caller").arg("reason_key", super::error_key(&e)));
                 self.auditor.record(meta, event).await?;
