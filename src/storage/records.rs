@@ -188,7 +188,8 @@ pub struct MailRecord {
 /// What the audit viewer filters on; empty fields match everything.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct AuditFilter {
-    /// Part of the username, or an exact user id.
+    /// Part of the username, or an exact user id; also finds what a member of staff whose name
+    /// starts so did about others (a detail's `by` or `actor`).
     pub user: Option<String>,
     pub user_id: Option<String>,
     pub event: Option<String>,

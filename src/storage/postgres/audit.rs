@@ -75,10 +75,16 @@ impl AuditStore for PgStorage {
 fn push_filter(q: &mut QueryBuilder<Postgres>, f: &AuditFilter) {
     q.push(" WHERE 1 = 1");
     if let Some(user) = f.user.as_deref().filter(|u| !u.is_empty()) {
+        // Or entries this user made about others (a detail's `by` or `actor`, URL-encoded).
+        let named = |arg: &str| format!("%{}%", serde_urlencoded::to_string([(arg, user)]).unwrap_or_default());
         q.push(" AND (username ILIKE ")
             .push_bind(format!("%{user}%"))
             .push(" OR user_id = ")
             .push_bind(user.to_string())
+            .push(" OR detail ILIKE ")
+            .push_bind(named("by"))
+            .push(" OR detail ILIKE ")
+            .push_bind(named("actor"))
             .push(")");
     }
     if let Some(id) = &f.user_id {
