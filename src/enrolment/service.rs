@@ -167,10 +167,11 @@ impl EnrolmentService {
     pub async fn lift_cooldown(
         &self,
         actor: Owner<'_>,
-        user_id: &str,
+        target: Owner<'_>,
         proof: Option<(ServiceKind, Timestamp)>,
         meta: &RequestMeta,
     ) -> Result<Lift, StorageError> {
+        let user_id = target.user_id;
         let now = self.clock.now();
         let fresh = proof.filter(|(_, at)| now - at <= self.window);
         let (lift, what) = match fresh {
@@ -189,8 +190,11 @@ impl EnrolmentService {
             }
         };
         let outcome = if matches!(lift, Lift::Lifted(_)) { Outcome::Success } else { Outcome::Blocked };
-        let event =
+        let mut event =
             AuditEvent::new(EventKind::Enrol, outcome).user_id(user_id).detail(what.arg("actor", actor.account_name));
+        if !target.account_name.is_empty() {
+            event = event.username(target.account_name);
+        }
         self.auditor.record(meta, event).await?;
         Ok(lift)
     }

@@ -100,6 +100,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/admin/verify/sms/{id}", web::get().to(pages::caller::show_code))
         .route("/admin/verify/sms/{id}", web::post().to(pages::caller::check_code))
         .route("/admin/verify/bankid/{id}", web::get().to(pages::caller::bankid_status))
+        .route("/admin/verify/bankid/{id}/cancel", web::post().to(pages::caller::cancel_order))
         .route("/admin/verify/lift", web::post().to(pages::caller::lift_cooldown))
         .route("/admin/reauth", web::get().to(pages::reauth::show))
         .route("/admin/reauth", web::post().to(pages::reauth::submit))

@@ -301,6 +301,8 @@ pub struct AdminVerifyView<'a> {
     pub js: String,
     /// After a verified caller: (user id, proof) for "lift the cooling-off".
     pub lift: Option<(String, String)>,
+    /// While BankID waits for the caller: where to cancel the order (the agent doubts the caller).
+    pub cancel: Option<String>,
 }
 
 #[derive(Template)]

@@ -404,3 +404,52 @@ async fn the_caller_pages_do_not_complete_the_agents_own_enrolment() {
     assert!(t.app.store().await.bankid_enrolment(&user_id).await.unwrap().is_none(), "nothing enrolled");
     assert_eq!(t.app.sessions().await.len(), 1, "and the agent's session goes on");
 }
+
+/// The agent who doubts a caller stops the BankID request at once (it would otherwise keep asking
+/// the phone for minutes, and the real owner might approve it); and an agent asked for their
+/// password again comes back to the order they were following, rather than starting a new one
+/// (another prompt on the phone, one more of the hour's five).
+#[tokio::test]
+async fn the_service_desk_cancels_a_phone_order_and_comes_back_to_it_after_reauthentication() {
+    let dc = require_dc!();
+    let (agent, desk) = helpdesk_agent(&dc, "canceller").await;
+    let caller = dc.create_user("doubted").await;
+    let mut t = crate::sims::spawn_with_bankid(&dc, desk).await;
+    t.app.login(&caller.name, &caller.password).await;
+    t.enrol(ANNA).await;
+    t.app.client = new_client();
+    t.app.login(&agent.name, &agent.password).await;
+    let start = async |t: &crate::sims::SimTest| {
+        let page = t.app.get_html("/admin/verify").await;
+        let csrf = csrf_in(&page);
+        let form = [("csrf", csrf.as_str()), ("username", caller.name.as_str()), ("method", "bankid")];
+        location(&t.app.post("/admin/verify", &form).await)
+    };
+    let flow = start(&t).await;
+    let page = t.app.get_html(&flow).await;
+    let action = format!("{flow}/cancel");
+    assert!(page.contains(&format!("action=\"{action}\"")), "{page}");
+    let order = t.sim.state.phone_orders_for(ANNA).pop().unwrap();
+    let res = t.app.post(&action, &[("csrf", &csrf_in(&page))]).await;
+    let html = t.app.follow(res).await;
+    assert_eq!(text_of(&html, "verify-message").unwrap(), "Förfrågan avbröts: telefonen frågar inte längre.");
+    assert!(t.sim.state.phone_orders_for(ANNA).is_empty(), "BankID stopped asking");
+    assert_eq!(
+        t.sim.state.order(&order.order_ref).unwrap().status,
+        stjarna::simulators::bankid::Status::Failed("cancelled".into())
+    );
+    let audit = t.app.audit().await;
+    let cancel = audit.iter().find(|a| a.event == "bankid-cancel").expect("the cancel is audited");
+    assert!(cancel.detail.as_deref().unwrap().ends_with(&format!("(by {})", agent.name)), "{cancel:?}");
+    // An order this browser did not start is not found.
+    let res = t.app.post("/admin/verify/bankid/no-such-order/cancel", &[("csrf", &csrf_in(&page))]).await;
+    assert_eq!(res.status(), 404);
+
+    let flow = start(&t).await;
+    t.app.clock.advance_seconds(10 * 60);
+    assert_eq!(t.app.get("/").await.status(), 200);
+    t.app.clock.advance_seconds(6 * 60);
+    let res = t.app.get(&flow).await;
+    let back = serde_urlencoded::to_string([("back", flow.as_str())]).unwrap();
+    assert_eq!(location(&res), format!("/admin/reauth?{back}"));
+}

@@ -398,7 +398,8 @@ impl BankIdFlows {
                 if enrolled.is_none_or(|e| e.pn_hash != hash) {
                     return self.fail(rec, "mismatch", meta).await;
                 }
-                self.verified(rec, user_id, None, Detail::new("verified").purpose("verify"), meta).await?;
+                // A caller's verification reads as such, not as the user's own step-up.
+                self.verified(rec, user_id, None, Detail::new("verified").purpose(&rec.purpose), meta).await?;
             }
             FlowPurpose::ResetStep => {
                 // Unknown user, no BankID enrolled, or another person's: all read the same.

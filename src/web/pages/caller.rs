@@ -5,8 +5,10 @@ use actix_web::{HttpResponse, web};
 use serde::Deserialize;
 
 use super::admin::{Guarded, guard};
+use super::bankid::CsrfOnly;
 use super::{html, layout, see_other};
-use crate::enrolment::Lift;
+use crate::directory::DirectoryUser;
+use crate::enrolment::{Lift, ServiceKind};
 use crate::identity::bankid::{BankIdFlows, FlowError, FlowPurpose, FlowState, FlowUser};
 use crate::identity::sms::{ChallengeState, Sender, SmsOutcome, SmsPurpose, SmsStart};
 use crate::session::Roles;
@@ -27,15 +29,34 @@ fn view<'a>(page: &'a Page, roles: Roles, message: Option<String>, class: &'stat
         refresh: None,
         js: page.state.assets.url("follow.js"),
         lift: None,
+        cancel: None,
     }
 }
 
-/// "Verified: Anna Andersson (3 stars)" for the result.
-fn verified(page: &Page, name: &str, stars: u8) -> String {
-    page.i18n().f("admin.verified", &[("name", name), ("stars", &stars.to_string())])
+/// "Verified: Anna Andersson (3 stars)" for the result, with what lifts the cooling-off; or, when
+/// the service that proved it was enrolled or replaced so recently that it is still cooling off
+/// (it may be whoever had the password for a moment), a warning and nothing to lift.
+async fn verdict<'a>(
+    page: &'a Page,
+    roles: Roles,
+    user: &DirectoryUser,
+    kind: ServiceKind,
+    proof: String,
+) -> Result<AdminVerifyView<'a>, WebError> {
+    let name = user.name_to_show();
+    if page.state.enrolments.is_cooling(&user.id, kind).await.map_err(|e| page.fail(e))? {
+        let service = page.i18n().t(&format!("service.{}.name", kind.id())).to_string();
+        let text = page.i18n().f("admin.verified_cooling", &[("name", name), ("service", &service)]);
+        return Ok(view(page, roles, Some(text), "error"));
+    }
+    let stars = stars_of(page, kind).to_string();
+    let text = page.i18n().f("admin.verified", &[("name", name), ("stars", &stars)]);
+    let mut v = view(page, roles, Some(text), "success");
+    v.lift = Some((user.id.clone(), proof));
+    Ok(v)
 }
 
-fn stars_of(page: &Page, kind: crate::enrolment::ServiceKind) -> u8 {
+fn stars_of(page: &Page, kind: ServiceKind) -> u8 {
     page.state.services.iter().find(|s| s.kind == kind).map(|s| s.stars).unwrap_or(0)
 }
 
@@ -156,12 +177,7 @@ pub async fn show_code(page: Page, id: web::Path<String>, q: web::Query<CodeQuer
             v.show_form = false;
             v
         }
-        ChallengeState::Verified => {
-            let stars = stars_of(&page, crate::enrolment::ServiceKind::Sms);
-            let mut v = view(&page, roles, Some(verified(&page, user.name_to_show(), stars)), "success");
-            v.lift = Some((user.id.clone(), format!("sms:{id}")));
-            v
-        }
+        ChallengeState::Verified => verdict(&page, roles, &user, ServiceKind::Sms, format!("sms:{id}")).await?,
         _ => view(&page, roles, Some(i.t("admin.not_verified").to_string()), "error"),
     };
     html(&page, v)
@@ -184,7 +200,8 @@ impl CsrfField for CodeForm {
 }
 
 pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeForm>) -> Result<HttpResponse, WebError> {
-    if let Guarded::No(res) = guard(&page, "/admin/verify", Roles::can_view_users) {
+    // After re-authentication, back to this code page: the caller's code is still open there.
+    if let Guarded::No(res) = guard(&page, &code_page_path(&id, &form.0.user), Roles::can_view_users) {
         return Ok(res);
     }
     let Some(sms) = page.state.sms.as_deref() else {
@@ -215,7 +232,8 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
 }
 
 pub async fn bankid_status(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
-    let session = match guard(&page, "/admin/verify", Roles::can_view_users) {
+    // After re-authentication, back to this order (a new one would prompt the phone again).
+    let session = match guard(&page, &page.path, Roles::can_view_users) {
         Guarded::Yes(s) => s,
         Guarded::No(res) => return Ok(res),
     };
@@ -236,20 +254,17 @@ pub async fn bankid_status(page: Page, id: web::Path<String>) -> Result<HttpResp
                 Some(u) => page.state.login.user(u).await.map_err(|e| page.fail(e))?,
                 None => None,
             };
-            let name = user.as_ref().map(|u| u.name_to_show().to_string()).unwrap_or_default();
-            let mut v = view(
-                &page,
-                roles,
-                Some(verified(&page, &name, stars_of(&page, crate::enrolment::ServiceKind::BankId))),
-                "success",
-            );
-            v.lift = user.map(|u| (u.id, format!("bankid:{id}")));
-            v
+            match user {
+                Some(user) => verdict(&page, roles, &user, ServiceKind::BankId, format!("bankid:{id}")).await?,
+                // The account is gone since the order started.
+                None => view(&page, roles, Some(i.t("admin.not_verified").to_string()), "error"),
+            }
         }
         FlowState::Pending => {
             let mut v = view(&page, roles, Some(i.t(flow.message_key).to_string()), "notice");
             v.show_form = false;
             v.refresh = Some(format!("/admin/verify/bankid/{}", flow.id));
+            v.cancel = Some(format!("/admin/verify/bankid/{}/cancel", flow.id));
             v
         }
         _ => view(&page, roles, Some(format!("{} {}", i.t("admin.not_verified"), i.t(flow.message_key))), "error"),
@@ -282,8 +297,8 @@ async fn caller_verified(
     page: &Page,
     user_id: &str,
     proof: &str,
-) -> Result<Option<(crate::enrolment::ServiceKind, crate::clock::Timestamp)>, WebError> {
-    use crate::enrolment::ServiceKind;
+) -> Result<Option<(ServiceKind, crate::clock::Timestamp)>, WebError> {
+    use ServiceKind;
     let verified = match proof.split_once(':') {
         Some(("sms", id)) => match page.state.sms.as_deref() {
             Some(sms) => sms
@@ -323,8 +338,11 @@ pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpR
     let form = form.0;
     let proof = caller_verified(&page, &form.user, &form.proof).await?;
     let actor = crate::enrolment::Owner { user_id: &session.user.user_id, account_name: &session.user.account_name };
-    let lift =
-        page.state.enrolments.lift_cooldown(actor, &form.user, proof, &page.meta).await.map_err(|e| page.fail(e))?;
+    // The account's name for the audit entry (none for an id that names no account).
+    let user = page.state.login.user(&form.user).await.map_err(|e| page.fail(e))?;
+    let name = user.as_ref().map(|u| u.account_name.as_str()).unwrap_or_default();
+    let target = crate::enrolment::Owner { user_id: &form.user, account_name: name };
+    let lift = page.state.enrolments.lift_cooldown(actor, target, proof, &page.meta).await.map_err(|e| page.fail(e))?;
     back(
         &page,
         match lift {
@@ -334,6 +352,26 @@ pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpR
             Lift::ProofCooling => Notice::error("admin.lift_cooling_proof"),
         },
     )
+}
+
+/// The agent cancels a caller's order still waiting (the caller sounds wrong, or hung up): BankID
+/// stops asking the phone at once instead of for the order's remaining minutes.
+pub async fn cancel_order(
+    page: Page,
+    id: web::Path<String>,
+    _form: CsrfForm<CsrfOnly>,
+) -> Result<HttpResponse, WebError> {
+    if let Guarded::No(res) = guard(&page, &format!("/admin/verify/bankid/{id}"), Roles::can_view_users) {
+        return Ok(res);
+    }
+    let Some(flows) = page.state.bankid.as_deref() else {
+        return Err(page.not_found());
+    };
+    if !is_caller_order(flows, &id, page.binding()).await.map_err(|e| page.fail(e))? {
+        return Err(page.not_found());
+    }
+    flows.cancel(&id, page.binding(), &page.meta).await.map_err(|e| page.fail(e))?;
+    back(&page, Notice::success("admin.order_cancelled"))
 }
 
 /// Whether this browser's order `id` is a caller's (only those are collected from these pages).
