@@ -233,17 +233,25 @@ impl AdminService {
     /// [`MIN_SEARCH`] characters): up to [`SHOWN`] of them, in the order of their account names.
     /// With more, which ones is the directory's choice (its size limit), and `more` says to narrow
     /// the text.
-    pub async fn search(&self, text: &str) -> Result<Found, AdminError> {
+    /// Users whose names match `text`. Audited (by whom, what was searched, how many were shown):
+    /// what a stolen service-desk session looked up can be listed afterwards.
+    pub async fn search(&self, text: &str, meta: &RequestMeta) -> Result<Found, AdminError> {
         if text.trim().chars().count() < MIN_SEARCH {
             return Ok(Found::TooShort);
         }
         let mut users = self.directory.search_users(text, SHOWN + 1).await?;
         let more = users.len() > SHOWN;
         users.truncate(SHOWN);
+        // The count first: the plural form follows the first number (a query may be digits).
+        let detail = Detail::new("user_search").arg("n", users.len()).arg("query", text.trim());
+        self.auditor.record(meta, AuditEvent::new(EventKind::AdminView, Outcome::Success).detail(detail)).await?;
         Ok(Found::Users { users, more })
     }
 
-    pub async fn user_page(&self, id: &str) -> Result<Option<UserPage>, AdminError> {
+    /// A user's page: their account, groups, enrolments and trail. The view is audited under the
+    /// user's name but not their id, so that it is found by name (and by who looked) without
+    /// filling the trail their own page shows.
+    pub async fn user_page(&self, id: &str, meta: &RequestMeta) -> Result<Option<UserPage>, AdminError> {
         let Some(user) = self.directory.find_user_by_id(id).await? else { return Ok(None) };
         let groups = self.directory.groups_of(&user.dn).await?;
         let pwd_last_set = self
@@ -260,6 +268,10 @@ impl AdminService {
             .collect();
         let filter = AuditFilter { user_id: Some(id.into()), ..AuditFilter::default() };
         let (audit, _) = self.store.audit_search(&filter, 0, 50).await?;
+        let viewed = AuditEvent::new(EventKind::AdminView, Outcome::Success)
+            .username(&user.account_name)
+            .detail(Detail::new("user_page_viewed"));
+        self.auditor.record(meta, viewed).await?;
         Ok(Some(UserPage {
             assessment: assess(&self.services, &kinds, self.rule),
             user,

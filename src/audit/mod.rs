@@ -74,10 +74,12 @@ pub enum EventKind {
     PasswordChange,
     AdminExport,
     ExpiryReminder,
+    /// A member of staff looked a user up, or opened their page.
+    AdminView,
 }
 
 impl EventKind {
-    pub const ALL: [EventKind; 19] = [
+    pub const ALL: [EventKind; 20] = [
         EventKind::Login,
         EventKind::Logout,
         EventKind::SessionExpired,
@@ -97,6 +99,7 @@ impl EventKind {
         EventKind::PasswordChange,
         EventKind::AdminExport,
         EventKind::ExpiryReminder,
+        EventKind::AdminView,
     ];
 
     pub fn id(self) -> &'static str {
@@ -120,6 +123,7 @@ impl EventKind {
             EventKind::PasswordChange => "password-change",
             EventKind::AdminExport => "admin-export",
             EventKind::ExpiryReminder => "expiry-reminder",
+            EventKind::AdminView => "admin-view",
         }
     }
 }

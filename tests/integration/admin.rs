@@ -154,6 +154,19 @@ async fn an_admin_finds_a_user_and_revokes_with_a_reason_and_the_user_is_told() 
     assert_eq!(text_of(&page, "user-mobile").unwrap(), "+46 70 *** ** 67", "masked");
     assert!(text_of(&page, "user-status").unwrap().starts_with("Delvis registrerad"));
     assert!(page.contains("data-service=\"bankid\""));
+    // What staff looked up is in the trail, by whom (a stolen session's reading too); the views
+    // are found by the user's name, but do not fill the trail the user's own page shows.
+    let audit = t.app.audit().await;
+    let views: Vec<_> = audit.iter().filter(|a| a.event == "admin-view").collect();
+    let by = format!("(by {})", admin.name);
+    assert_eq!(views[1].detail.as_deref(), Some(format!("search for {}: 1 shown {by}", &user.name[..9]).as_str()));
+    assert_eq!(views[0].detail.as_deref(), Some(format!("user page viewed {by}").as_str()));
+    assert_eq!((views[0].username.as_deref(), views[0].user_id.as_deref()), (Some(user.name.as_str()), None));
+    assert!(
+        !text_of(&t.app.get_html(&format!("/admin/users/{user_id}")).await, "user-audit")
+            .unwrap_or_default()
+            .contains("visad")
+    );
     // A reason is required.
     let res = revoke(&t.app, &page, &user_id, " ").await;
     // Post/redirect/get, and the refusal reads as an error, not a success.

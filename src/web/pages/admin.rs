@@ -134,7 +134,7 @@ pub struct Search {
 pub async fn users(page: Page, q: web::Query<Search>) -> Result<HttpResponse, WebError> {
     let session = guarded!(page, "/admin/users", Roles::can_view_users);
     let i = page.i18n();
-    let (found, hint) = match page.state.admin.search(&q.q).await.map_err(|e| fail(&page, e))? {
+    let (found, hint) = match page.state.admin.search(&q.q, &page.meta).await.map_err(|e| fail(&page, e))? {
         Found::TooShort if q.q.trim().is_empty() => (Vec::new(), None),
         Found::TooShort => (Vec::new(), Some(i.f("admin.search_too_short", &[("n", &MIN_SEARCH.to_string())]))),
         Found::Users { users, more: true } => (users, Some(i.f("admin.search_more", &[("n", &SHOWN.to_string())]))),
@@ -163,7 +163,7 @@ async fn user_view(
     id: &str,
     message: Option<(String, bool)>,
 ) -> Result<HttpResponse, WebError> {
-    let Some(u) = page.state.admin.user_page(id).await.map_err(|e| fail(page, e))? else {
+    let Some(u) = page.state.admin.user_page(id, &page.meta).await.map_err(|e| fail(page, e))? else {
         return Err(page.not_found());
     };
     let masked_mobile = u
