@@ -27,9 +27,11 @@ impl Detail {
     }
 
     /// A value, cut to MAX_VALUE characters (so that the stored detail, which is capped, never
-    /// loses its later arguments or ends in the middle of an escape).
+    /// loses its later arguments or ends in the middle of an escape), its control characters
+    /// (line breaks, escapes) made spaces: a value someone typed cannot start a line of its own in
+    /// a log, a syslog message or the page.
     pub fn arg(mut self, name: &'static str, value: impl ToString) -> Detail {
-        let value = value.to_string();
+        let value: String = value.to_string().chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
         let value = match value.char_indices().nth(MAX_VALUE) {
             Some((cut, _)) => value[..cut].to_string(),
             None => value,
@@ -145,6 +147,15 @@ mod tests {
         let lifted = Detail::new("lifted").arg("n", 1).service("sms").arg("actor", "admin").encode();
         assert_eq!(done_by(Some(lifted.clone()), "agent"), lifted);
         assert_eq!(done_by(Some("plain".into()), "agent"), "plain");
+    }
+
+    #[test]
+    fn a_typed_value_cannot_break_a_line() {
+        let d =
+            Detail::new("user_search").arg("n", 0).arg("query", "x\n2026-12-02 INFO audit: forged\u{1b}[31m").encode();
+        let shown = render(&d, Lang::En);
+        assert!(!shown.chars().any(char::is_control), "{shown:?}");
+        assert_eq!(shown, "search for “x 2026-12-02 INFO audit: forged [31m”: 0 shown");
     }
 
     #[test]

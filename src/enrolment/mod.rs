@@ -10,7 +10,7 @@ mod service;
 mod stepup;
 
 pub use scoring::{Assessment, EnrolmentStatus, RuleProblem, StarRule, assess, check_rules};
-pub use service::{ChangeNotifier, Enrolled, EnrolmentService, Lift, Owner};
+pub use service::{ChangeNotifier, Enrolled, EnrolmentService, Lift, Owner, ProofStanding};
 pub use stepup::{Change, Refusal as ChangeRefusal, StepUp};
 
 use std::fmt;

@@ -49,6 +49,18 @@ pub enum Lift {
     ProofCooling,
 }
 
+/// What a caller's proof with a service is worth to the service desk, judged as of the moment it
+/// was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProofStanding {
+    /// The service was enrolled, out of its cooling-off (or lifted), when it proved the caller.
+    Trusted,
+    /// The service was still cooling off then: it may be whoever had the password for a moment.
+    Cooling,
+    /// The service that proved it is no longer there as it was (removed, or replaced since).
+    Gone,
+}
+
 pub struct EnrolmentService {
     store: Arc<dyn Storage>,
     directory: Arc<dyn Directory>,
@@ -88,6 +100,23 @@ impl EnrolmentService {
     pub fn cooling_until(&self, record: &EnrolmentRecord, now: Timestamp) -> Option<Timestamp> {
         let until = record.enrolled_at + self.cooldown;
         (self.cooldown > 0 && record.cooldown_lifted_at.is_none() && now < until).then_some(until)
+    }
+
+    /// How a proof made with the user's `kind` at `proved_at` stands (see [`ProofStanding`]).
+    pub async fn proof_standing(
+        &self,
+        user_id: &str,
+        kind: ServiceKind,
+        proved_at: Timestamp,
+    ) -> Result<ProofStanding, StorageError> {
+        let records = self.store.enrolments(user_id).await?;
+        let Some(r) = records.iter().find(|r| r.service == kind.id() && r.enrolled_at <= proved_at) else {
+            return Ok(ProofStanding::Gone);
+        };
+        let cooling = self.cooldown > 0
+            && proved_at < r.enrolled_at + self.cooldown
+            && r.cooldown_lifted_at.is_none_or(|lifted| lifted > proved_at);
+        Ok(if cooling { ProofStanding::Cooling } else { ProofStanding::Trusted })
     }
 
     /// Whether the user's `kind` is enrolled but still cooling off.
@@ -177,17 +206,17 @@ impl EnrolmentService {
         let (lift, what) = match fresh {
             _ if actor.user_id == user_id => (Lift::OwnAccount, Detail::new("lift_own")),
             None => (Lift::NotVerified, Detail::new("lift_unverified")),
-            Some((proven_with, proved_at)) => {
-                let records = self.store.enrolments(user_id).await?;
-                let proof_cooling =
-                    records.iter().any(|r| r.service == proven_with.id() && self.cooling_until(r, now).is_some());
-                if proof_cooling {
+            Some((proven_with, proved_at)) => match self.proof_standing(user_id, proven_with, proved_at).await? {
+                ProofStanding::Cooling => {
                     (Lift::ProofCooling, Detail::new("lift_proof_cooling").service(proven_with.id()))
-                } else {
+                }
+                // Removed or replaced since it proved the caller: it proves nothing now.
+                ProofStanding::Gone => (Lift::NotVerified, Detail::new("lift_unverified")),
+                ProofStanding::Trusted => {
                     let n = self.store.lift_cooldown(user_id, proved_at, now).await?;
                     (Lift::Lifted(n), Detail::new("lifted").arg("n", n).service(proven_with.id()))
                 }
-            }
+            },
         };
         let outcome = if matches!(lift, Lift::Lifted(_)) { Outcome::Success } else { Outcome::Blocked };
         let mut event =
@@ -231,5 +260,53 @@ impl EnrolmentService {
             n.changed(owner.user_id, change, removed_number, meta).await;
         }
         Ok(Ok(()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::ManualClock;
+    use crate::storage::{BankIdEnrolmentRecord, EnrolMode};
+
+    const HOUR: i64 = 3600;
+
+    /// A proof the service desk saw is judged as of the moment it was made: a service still
+    /// cooling off then proves nothing (whoever had the password for a moment could have enrolled
+    /// it), even when the page is shown again after the cooling-off ended; one removed or replaced
+    /// since proves nothing either.
+    #[tokio::test]
+    async fn a_callers_proof_is_judged_as_of_when_it_was_made() {
+        let (store, _dir) = crate::testing::store().await;
+        let clock = ManualClock::starting_now();
+        let clock: Arc<dyn Clock> = Arc::new(clock);
+        let auditor = Auditor::new(store.clone(), clock.clone());
+        let directory = Arc::new(crate::directory::fake::FakeDirectory::default());
+        let service = EnrolmentService::new(store.clone(), directory, clock.clone(), auditor, 600, 24 * HOUR);
+        let t0 = clock.now();
+        let record = |at| BankIdEnrolmentRecord {
+            user_id: "u".into(),
+            pn_encrypted: "x".into(),
+            pn_hash: "h".into(),
+            pn_masked: "m".into(),
+            name: "n".into(),
+            enrolled_at: at,
+        };
+        assert!(store.enrol_bankid(&record(t0), EnrolMode::Add).await.unwrap());
+        let standing = async |at| service.proof_standing("u", ServiceKind::BankId, at).await.unwrap();
+        assert_eq!(standing(t0 + HOUR).await, ProofStanding::Cooling);
+        assert_eq!(standing(t0 + 25 * HOUR).await, ProofStanding::Trusted);
+        assert_eq!(standing(t0 - 1).await, ProofStanding::Gone, "made before this enrolment");
+        assert_eq!(service.proof_standing("u", ServiceKind::Sms, t0 + 25 * HOUR).await.unwrap(), ProofStanding::Gone);
+        // Lifted at t0 + 2 h: a proof after that counts, one before it still does not.
+        assert_eq!(store.lift_cooldown("u", t0 + 2 * HOUR, t0 + 2 * HOUR).await.unwrap(), 1);
+        assert_eq!(standing(t0 + 3 * HOUR).await, ProofStanding::Trusted);
+        assert_eq!(standing(t0 + HOUR).await, ProofStanding::Cooling);
+        // Replaced at t0 + 30 h: a proof made the day before was the old one's.
+        assert!(store.enrol_bankid(&record(t0 + 30 * HOUR), EnrolMode::Replace).await.unwrap());
+        assert_eq!(standing(t0 + 25 * HOUR).await, ProofStanding::Gone);
+        // Removed: nothing it proved stands.
+        store.revoke_enrolment("u", Some("bankid"), None).await.unwrap();
+        assert_eq!(standing(t0 + 31 * HOUR).await, ProofStanding::Gone);
     }
 }

@@ -159,7 +159,7 @@ async fn an_admin_finds_a_user_and_revokes_with_a_reason_and_the_user_is_told() 
     let audit = t.app.audit().await;
     let views: Vec<_> = audit.iter().filter(|a| a.event == "admin-view").collect();
     let by = format!("(by {})", admin.name);
-    assert_eq!(views[1].detail.as_deref(), Some(format!("search for {}: 1 shown {by}", &user.name[..9]).as_str()));
+    assert_eq!(views[1].detail.as_deref(), Some(format!("search for “{}”: 1 shown {by}", &user.name[..9]).as_str()));
     assert_eq!(views[0].detail.as_deref(), Some(format!("user page viewed {by}").as_str()));
     assert_eq!((views[0].username.as_deref(), views[0].user_id.as_deref()), (Some(user.name.as_str()), None));
     assert!(
@@ -458,6 +458,19 @@ async fn the_service_desk_cancels_a_phone_order_and_comes_back_to_it_after_reaut
     let res = t.app.post("/admin/verify/bankid/no-such-order/cancel", &[("csrf", &csrf_in(&page))]).await;
     assert_eq!(res.status(), 404);
 
+    // An order that ended before the cancel (the person confirmed a moment before) is not told
+    // as cancelled: its page says how it ended.
+    let flow = start(&t).await;
+    let order = t.sim.state.phone_orders_for(ANNA).pop().unwrap();
+    t.sim.state.answer_phone(&order.order_ref, ANNA).unwrap();
+    t.sim.state.approve(&order.order_ref).unwrap();
+    let page = t.app.get_html(&flow).await;
+    let verified = format!("Verifierad: {} (3 stjärnor).", caller.display_name);
+    assert_eq!(text_of(&page, "verify-message").unwrap(), verified);
+    let res = t.app.post(&format!("{flow}/cancel"), &[("csrf", &csrf_in(&page))]).await;
+    assert_eq!(location(&res), flow);
+    assert_eq!(text_of(&t.app.get_html(&flow).await, "verify-message").unwrap(), verified);
+
     let flow = start(&t).await;
     t.app.clock.advance_seconds(10 * 60);
     assert_eq!(t.app.get("/").await.status(), 200);
@@ -465,4 +478,9 @@ async fn the_service_desk_cancels_a_phone_order_and_comes_back_to_it_after_reaut
     let res = t.app.get(&flow).await;
     let back = serde_urlencoded::to_string([("back", flow.as_str())]).unwrap();
     assert_eq!(location(&res), format!("/admin/reauth?{back}"));
+    // The cancel itself asks for no password first: the phone would keep asking meanwhile.
+    let page = t.app.get_html("/").await;
+    let res = t.app.post(&format!("{flow}/cancel"), &[("csrf", &csrf_in(&page))]).await;
+    assert!(location(&res).starts_with("/admin/verify?"), "{}", location(&res));
+    assert!(t.sim.state.phone_orders_for(ANNA).is_empty());
 }

@@ -40,15 +40,19 @@ impl Leaving {
 }
 
 impl BankIdFlows {
-    /// Cancels the order (the user pressed cancel, or left the page).
+    /// Cancels the order (the user pressed cancel, or left the page). True when this call ended
+    /// it; false when it had ended already (completed a moment before, say) or is not this
+    /// browser's.
     pub async fn cancel(&self, id: &str, binding: &str, meta: &RequestMeta) -> Result<bool, FlowError> {
         let Some(rec) = self.load(id, binding).await? else {
             return Ok(false);
         };
-        if self.store.finish_bankid_flow(&rec.id, "cancelled", Some("cancelled"), None, self.clock.now()).await? {
+        let ended =
+            self.store.finish_bankid_flow(&rec.id, "cancelled", Some("cancelled"), None, self.clock.now()).await?;
+        if ended {
             self.cancelled(&rec, "cancelled", meta).await?;
         }
-        Ok(true)
+        Ok(ended)
     }
 
     /// After a flow was cancelled here: the order too, at BankID, and the audit (`why`, a detail key).

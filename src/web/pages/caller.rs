@@ -7,8 +7,9 @@ use serde::Deserialize;
 use super::admin::{Guarded, guard};
 use super::bankid::CsrfOnly;
 use super::{html, layout, see_other};
+use crate::clock::Timestamp;
 use crate::directory::DirectoryUser;
-use crate::enrolment::{Lift, ServiceKind};
+use crate::enrolment::{Lift, ProofStanding, ServiceKind};
 use crate::identity::bankid::{BankIdFlows, FlowError, FlowPurpose, FlowState, FlowUser};
 use crate::identity::sms::{ChallengeState, Sender, SmsOutcome, SmsPurpose, SmsStart};
 use crate::session::Roles;
@@ -34,20 +35,27 @@ fn view<'a>(page: &'a Page, roles: Roles, message: Option<String>, class: &'stat
 }
 
 /// "Verified: Anna Andersson (3 stars)" for the result, with what lifts the cooling-off; or, when
-/// the service that proved it was enrolled or replaced so recently that it is still cooling off
-/// (it may be whoever had the password for a moment), a warning and nothing to lift.
+/// the service that proved it was still cooling off at that moment (it may be whoever had the
+/// password for a moment), a warning and nothing to lift; or, when that service has been removed
+/// or replaced since, not verified. Judged as of the proof, whenever the page is shown.
 async fn verdict<'a>(
     page: &'a Page,
     roles: Roles,
     user: &DirectoryUser,
-    kind: ServiceKind,
+    (kind, proved_at): (ServiceKind, Option<Timestamp>),
     proof: String,
 ) -> Result<AdminVerifyView<'a>, WebError> {
     let name = user.name_to_show();
-    if page.state.enrolments.is_cooling(&user.id, kind).await.map_err(|e| page.fail(e))? {
-        let service = page.i18n().t(&format!("service.{}.name", kind.id())).to_string();
-        let text = page.i18n().f("admin.verified_cooling", &[("name", name), ("service", &service)]);
-        return Ok(view(page, roles, Some(text), "error"));
+    let not_verified = || Ok(view(page, roles, Some(page.i18n().t("admin.not_verified").to_string()), "error"));
+    let Some(at) = proved_at else { return not_verified() };
+    match page.state.enrolments.proof_standing(&user.id, kind, at).await.map_err(|e| page.fail(e))? {
+        ProofStanding::Trusted => {}
+        ProofStanding::Gone => return not_verified(),
+        ProofStanding::Cooling => {
+            let service = page.i18n().t(&format!("service.{}.name", kind.id())).to_string();
+            let text = page.i18n().f("admin.verified_cooling", &[("name", name), ("service", &service)]);
+            return Ok(view(page, roles, Some(text), "error"));
+        }
     }
     let stars = stars_of(page, kind).to_string();
     let text = page.i18n().f("admin.verified", &[("name", name), ("stars", &stars)]);
@@ -142,8 +150,15 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
 }
 
 /// The page of a caller's mobile code (the challenge is bound to this browser and that user).
+/// An id that is not one of ours (they are URL-safe) is left out rather than put in a path.
 fn code_page_path(id: &str, user_id: &str) -> String {
+    let id = if is_flow_id(id) { id } else { "" };
     format!("/admin/verify/sms/{id}?{}", serde_urlencoded::to_string([("user", user_id)]).unwrap_or_default())
+}
+
+/// Whether `id` could be a challenge's or an order's id (URL-safe characters only).
+fn is_flow_id(id: &str) -> bool {
+    !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
 }
 
 #[derive(Deserialize)]
@@ -177,7 +192,10 @@ pub async fn show_code(page: Page, id: web::Path<String>, q: web::Query<CodeQuer
             v.show_form = false;
             v
         }
-        ChallengeState::Verified => verdict(&page, roles, &user, ServiceKind::Sms, format!("sms:{id}")).await?,
+        ChallengeState::Verified => {
+            let proved = (ServiceKind::Sms, challenge.finished_at);
+            verdict(&page, roles, &user, proved, format!("sms:{id}")).await?
+        }
         _ => view(&page, roles, Some(i.t("admin.not_verified").to_string()), "error"),
     };
     html(&page, v)
@@ -255,7 +273,10 @@ pub async fn bankid_status(page: Page, id: web::Path<String>) -> Result<HttpResp
                 None => None,
             };
             match user {
-                Some(user) => verdict(&page, roles, &user, ServiceKind::BankId, format!("bankid:{id}")).await?,
+                Some(user) => {
+                    let proved = (ServiceKind::BankId, flow.finished_at);
+                    verdict(&page, roles, &user, proved, format!("bankid:{id}")).await?
+                }
                 // The account is gone since the order started.
                 None => view(&page, roles, Some(i.t("admin.not_verified").to_string()), "error"),
             }
@@ -339,7 +360,11 @@ pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpR
     let proof = caller_verified(&page, &form.user, &form.proof).await?;
     let actor = crate::enrolment::Owner { user_id: &session.user.user_id, account_name: &session.user.account_name };
     // The account's name for the audit entry (none for an id that names no account).
-    let user = page.state.login.user(&form.user).await.map_err(|e| page.fail(e))?;
+    // (A directory that does not answer costs the entry its name, not the lift.)
+    let user = page.state.login.user(&form.user).await.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "the lifted user's name could not be read");
+        None
+    });
     let name = user.as_ref().map(|u| u.account_name.as_str()).unwrap_or_default();
     let target = crate::enrolment::Owner { user_id: &form.user, account_name: name };
     let lift = page.state.enrolments.lift_cooldown(actor, target, proof, &page.meta).await.map_err(|e| page.fail(e))?;
@@ -361,8 +386,10 @@ pub async fn cancel_order(
     id: web::Path<String>,
     _form: CsrfForm<CsrfOnly>,
 ) -> Result<HttpResponse, WebError> {
-    if let Guarded::No(res) = guard(&page, &format!("/admin/verify/bankid/{id}"), Roles::can_view_users) {
-        return Ok(res);
+    // Only the role, not a fresh password: a cancel only takes a prompt off a phone, and the
+    // password asked first would leave it asking meanwhile.
+    if !page.session().is_some_and(|s| s.user.roles.can_view_users()) {
+        return Err(page.not_found());
     }
     let Some(flows) = page.state.bankid.as_deref() else {
         return Err(page.not_found());
@@ -370,8 +397,11 @@ pub async fn cancel_order(
     if !is_caller_order(flows, &id, page.binding()).await.map_err(|e| page.fail(e))? {
         return Err(page.not_found());
     }
-    flows.cancel(&id, page.binding(), &page.meta).await.map_err(|e| page.fail(e))?;
-    back(&page, Notice::success("admin.order_cancelled"))
+    if flows.cancel(&id, page.binding(), &page.meta).await.map_err(|e| page.fail(e))? {
+        return back(&page, Notice::success("admin.order_cancelled"));
+    }
+    // It ended before the cancel (the caller confirmed a moment before): its page says how.
+    Ok(see_other(&format!("/admin/verify/bankid/{id}")).finish())
 }
 
 /// Whether this browser's order `id` is a caller's (only those are collected from these pages).
