@@ -41,7 +41,7 @@ pub struct Owner<'a> {
 pub enum Lift {
     /// Lifted for this many services.
     Lifted(u64),
-    /// Agents never lift their own.
+    /// Agents never lift their own (nor that of another account with their BankID or number).
     OwnAccount,
     /// No caller verification of this user within the step-up window.
     NotVerified,
@@ -100,6 +100,19 @@ impl EnrolmentService {
     pub fn cooling_until(&self, record: &EnrolmentRecord, now: Timestamp) -> Option<Timestamp> {
         let until = record.enrolled_at + self.cooldown;
         (self.cooldown > 0 && record.cooldown_lifted_at.is_none() && now < until).then_some(until)
+    }
+
+    /// Whether two accounts are one person's as far as their services tell: the same BankID, or
+    /// the same enrolled mobile number (an everyday and an admin account, say).
+    async fn same_person(&self, a: &str, b: &str) -> Result<bool, StorageError> {
+        let (a_bankid, b_bankid) = (self.store.bankid_enrolment(a).await?, self.store.bankid_enrolment(b).await?);
+        if let (Some(x), Some(y)) = (a_bankid, b_bankid)
+            && x.pn_hash == y.pn_hash
+        {
+            return Ok(true);
+        }
+        let (a_sms, b_sms) = (self.store.sms_enrolment(a).await?, self.store.sms_enrolment(b).await?);
+        Ok(matches!((a_sms, b_sms), (Some(x), Some(y)) if x.number_hash == y.number_hash))
     }
 
     /// How a proof made with the user's `kind` at `proved_at` stands (see [`ProofStanding`]).
@@ -203,8 +216,9 @@ impl EnrolmentService {
         let user_id = target.user_id;
         let now = self.clock.now();
         let fresh = proof.filter(|(_, at)| now - at <= self.window);
+        let own = actor.user_id == user_id || self.same_person(actor.user_id, user_id).await?;
         let (lift, what) = match fresh {
-            _ if actor.user_id == user_id => (Lift::OwnAccount, Detail::new("lift_own")),
+            _ if own => (Lift::OwnAccount, Detail::new("lift_own")),
             None => (Lift::NotVerified, Detail::new("lift_unverified")),
             Some((proven_with, proved_at)) => match self.proof_standing(user_id, proven_with, proved_at).await? {
                 ProofStanding::Cooling => {
@@ -308,5 +322,37 @@ mod tests {
         // Removed: nothing it proved stands.
         store.revoke_enrolment("u", Some("bankid"), None).await.unwrap();
         assert_eq!(standing(t0 + 31 * HOUR).await, ProofStanding::Gone);
+    }
+
+    /// An agent's second account (their admin account, with the same BankID) is their own too:
+    /// they cannot verify "the caller" with their own BankID and lift its cooling-off.
+    #[tokio::test]
+    async fn an_agent_cannot_lift_an_account_that_has_their_bankid() {
+        let (store, _dir) = crate::testing::store().await;
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::starting_now());
+        let auditor = Auditor::new(store.clone(), clock.clone());
+        let directory = Arc::new(crate::directory::fake::FakeDirectory::default());
+        let service = EnrolmentService::new(store.clone(), directory, clock.clone(), auditor, 600, 24 * HOUR);
+        let t0 = clock.now() - 48 * HOUR;
+        let record = |user: &str, hash: &str| BankIdEnrolmentRecord {
+            user_id: user.into(),
+            pn_encrypted: "x".into(),
+            pn_hash: hash.into(),
+            pn_masked: "m".into(),
+            name: "n".into(),
+            enrolled_at: t0,
+        };
+        for (user, hash) in [("agent", "same"), ("agent-adm", "same"), ("other", "else")] {
+            assert!(store.enrol_bankid(&record(user, hash), EnrolMode::Add).await.unwrap());
+        }
+        let agent = Owner { user_id: "agent", account_name: "agent" };
+        let lift = async |user| {
+            let proof = Some((ServiceKind::BankId, clock.now()));
+            let target = Owner { user_id: user, account_name: user };
+            service.lift_cooldown(agent, target, proof, &crate::testing::meta()).await.unwrap()
+        };
+        assert_eq!(lift("agent-adm").await, Lift::OwnAccount);
+        assert_eq!(lift("agent").await, Lift::OwnAccount);
+        assert!(matches!(lift("other").await, Lift::Lifted(_)));
     }
 }

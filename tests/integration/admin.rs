@@ -307,6 +307,18 @@ async fn the_service_desk_verifies_a_caller_by_sms_and_by_bankid_phone_auth() {
     t.app.clock.advance_seconds(2);
     let html = t.app.get_html(&flow).await;
     assert_eq!(text_of(&html, "verify-message").unwrap(), format!("Verifierad: {} (3 stjärnor).", caller.display_name));
+    // The desk called the person back (on a number it already had): the text says so, rather than
+    // telling them not to read it out to someone who called them.
+    let page = t.app.get_html("/admin/verify").await;
+    let form = [
+        ("csrf", csrf_in(&page)),
+        ("username", caller.name.clone()),
+        ("method", "sms".into()),
+        ("we_called", "yes".into()),
+    ];
+    t.app.post("/admin/verify", &form.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
+    let text = t.sms.as_ref().unwrap().state.messages_to("+46701234567").pop().unwrap().text;
+    assert!(text.contains("som har ringt upp dig. Läs bara upp den i det samtalet."), "{text}");
     let audit = t.app.audit().await;
     // Each entry of the service desk's checks names the agent who made it.
     let by = format!(" (by {})", agent.name);

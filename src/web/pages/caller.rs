@@ -136,7 +136,10 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
         return Err(page.not_found());
     };
     let minutes = (sms.limits().code_lifetime / 60).max(1).to_string();
-    let text = i.f("sms.caller_text", &[("portal", &page.state.settings.portal.name), ("minutes", &minutes)]);
+    // The text says who called whom: a person phoned by someone claiming to be the service desk
+    // must not read a code out, unless the desk itself called them back.
+    let key = if form.we_called == "yes" { "sms.caller_text_we_called" } else { "sms.caller_text" };
+    let text = i.f(key, &[("portal", &page.state.settings.portal.name), ("minutes", &minutes)]);
     match sms
         .start_verify(page.binding(), target, &text, &page.meta, Sender::ServiceDesk)
         .await
