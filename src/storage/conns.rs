@@ -179,6 +179,7 @@ pub(crate) async fn get<C: Backend>(conns: &Conns<C>) -> Result<Conn<C>, sqlx::E
 
 #[cfg(test)]
 mod tests {
+    use sqlx::postgres::{PgConnectOptions, PgConnection};
     use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection};
 
     use super::*;
@@ -240,16 +241,18 @@ mod tests {
         assert_eq!(n, 0, "the transaction's insert was never committed");
     }
 
-    /// The PostgreSQL server the test script starts (`STJARNA_TEST_PG_URL`); None outside CI
-    /// without one, a failure in CI.
-    fn postgres_url() -> Option<String> {
-        match std::env::var("STJARNA_TEST_PG_URL") {
-            Ok(url) => Some(url),
+    /// A pool of at most `max` connections to the PostgreSQL server the test script starts
+    /// (`STJARNA_TEST_PG_URL`), with its URL; None outside CI without one, a failure in CI.
+    fn postgres_pool(max: u32) -> Option<(String, Conns<PgConnection>)> {
+        let url = match std::env::var("STJARNA_TEST_PG_URL") {
+            Ok(url) => url,
             Err(_) if std::env::var("CI").as_deref() == Ok("true") => {
                 panic!("CI=true but no PostgreSQL: STJARNA_TEST_PG_URL is not set (run ./scripts/test)")
             }
-            Err(_) => None,
-        }
+            Err(_) => return None,
+        };
+        let options = <PgConnectOptions as std::str::FromStr>::from_str(&url).unwrap();
+        Some((url, pool::<PgConnection>(options, max).unwrap()))
     }
 
     /// PostgreSQL sends the rollback of a transaction dropped unfinished only with the
@@ -257,10 +260,7 @@ mod tests {
     /// transaction's locks are released at once rather than when the connection is next used.
     #[tokio::test]
     async fn a_postgresql_transaction_dropped_unfinished_releases_its_locks_at_once() {
-        use sqlx::postgres::{PgConnectOptions, PgConnection};
-        use std::str::FromStr;
-        let Some(url) = postgres_url() else { return };
-        let conns = pool::<PgConnection>(PgConnectOptions::from_str(&url).unwrap(), 2).unwrap();
+        let Some((url, conns)) = postgres_pool(2) else { return };
         let key: i64 = rand::random();
         let mut conn = get(&conns).await.unwrap();
         let mut tx = conn.begin().await.unwrap();
@@ -290,10 +290,7 @@ mod tests {
     /// its buffer needs the ping (which took a round trip after every transaction).
     #[tokio::test]
     async fn a_postgresql_connection_whose_transaction_ended_goes_back_at_once() {
-        use sqlx::postgres::{PgConnectOptions, PgConnection};
-        use std::str::FromStr;
-        let Some(url) = postgres_url() else { return };
-        let conns = pool::<PgConnection>(PgConnectOptions::from_str(&url).unwrap(), 1).unwrap();
+        let Some((_, conns)) = postgres_pool(1) else { return };
         let mut conn = get(&conns).await.unwrap();
         let tx = conn.begin().await.unwrap();
         tx.commit().await.unwrap();
@@ -315,10 +312,7 @@ mod tests {
     /// user, whose statements would otherwise run, uncommitted, inside it.
     #[tokio::test]
     async fn a_postgresql_connection_dropped_during_its_begin_is_closed() {
-        use sqlx::postgres::{PgConnectOptions, PgConnection};
-        use std::str::FromStr;
-        let Some(url) = postgres_url() else { return };
-        let conns = pool::<PgConnection>(PgConnectOptions::from_str(&url).unwrap(), 1).unwrap();
+        let Some((url, conns)) = postgres_pool(1) else { return };
         let mut conn = get(&conns).await.unwrap();
         sqlx::query("SELECT 1").execute(&mut *conn).await.unwrap();
         assert_eq!(conns.status().size, 1);
@@ -347,10 +341,7 @@ mod tests {
     /// wait for TCP to give up.)
     #[tokio::test]
     async fn postgresql_connections_the_server_ended_while_idle_are_replaced_before_use() {
-        use sqlx::postgres::{PgConnectOptions, PgConnection};
-        use std::str::FromStr;
-        let Some(url) = postgres_url() else { return };
-        let conns = pool::<PgConnection>(PgConnectOptions::from_str(&url).unwrap(), 4).unwrap();
+        let Some((url, conns)) = postgres_pool(4) else { return };
         // Four connections, held at once so that each is its own, then idle in the pool.
         let mut held = Vec::new();
         for _ in 0..4 {

@@ -18,7 +18,7 @@ pub const ORDERS_PER_BROWSER_PER_HOUR: u32 = 10;
 /// accounts are named) in an hour. Each makes the phone ask its owner to confirm; unlimited, an
 /// agent (or whoever holds an agent's session) could send one after another until the person
 /// confirms one to make it stop. A call needs one or two.
-pub const PHONE_ORDERS_PER_CALLER_PER_HOUR: u32 = 5;
+pub const PHONE_ORDERS_PER_BANKID_PER_HOUR: u32 = 5;
 
 /// What an order is counted under: the key, how many an hour, and the audit detail of a refusal.
 struct Counted<'a> {
@@ -60,7 +60,7 @@ impl BankIdFlows {
     ) -> Result<Attempt, FlowError> {
         let counted = format!("phone\0{}", personal_number.digits());
         let counted =
-            Counted { key: &counted, max: PHONE_ORDERS_PER_CALLER_PER_HOUR, refusal: "too_many_phone_orders" };
+            Counted { key: &counted, max: PHONE_ORDERS_PER_BANKID_PER_HOUR, refusal: "too_many_phone_orders" };
         self.admit(counted, FlowPurpose::Caller, Some(user), meta).await
     }
 

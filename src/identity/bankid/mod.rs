@@ -16,7 +16,7 @@ pub mod wire;
 pub use flow::{BankIdFlows, Flow, FlowError, FlowUser, Start};
 pub use frame::{FrameCache, qr_animation_svg, qr_modules, qr_svg};
 pub use idkollen::{IdkollenAuth, IdkollenClient};
-pub use limit::{ORDERS_PER_BROWSER_PER_HOUR, PHONE_ORDERS_PER_CALLER_PER_HOUR};
+pub use limit::{ORDERS_PER_BROWSER_PER_HOUR, PHONE_ORDERS_PER_BANKID_PER_HOUR};
 pub use policy::Policy;
 pub use purpose::{FlowPurpose, FlowState, FlowView};
 pub use qr::{launch_url, qr_auth_code, qr_payload};

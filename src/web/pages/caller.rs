@@ -127,7 +127,7 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
                 // Minutes first: the plural form follows them.
                 Notice::error("admin.too_many_phone_orders")
                     .arg("minutes", minutes)
-                    .arg("n", crate::identity::bankid::PHONE_ORDERS_PER_CALLER_PER_HOUR),
+                    .arg("n", crate::identity::bankid::PHONE_ORDERS_PER_BANKID_PER_HOUR),
             ),
             Err(e) => Err(page.fail(e)),
         };
@@ -321,8 +321,7 @@ async fn caller_verified(
     page: &Page,
     user_id: &str,
     proof: &str,
-) -> Result<Option<(ServiceKind, crate::clock::Timestamp)>, WebError> {
-    use ServiceKind;
+) -> Result<Option<(ServiceKind, Timestamp)>, WebError> {
     let verified = match proof.split_once(':') {
         Some(("sms", id)) => match page.state.sms.as_deref() {
             Some(sms) => sms
