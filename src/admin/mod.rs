@@ -338,8 +338,10 @@ impl AdminService {
     /// ids, for filters and machines; the detail in `lang`.
     pub async fn audit_csv(&self, filter: &AuditFilter, lang: Lang) -> Result<String, AdminError> {
         let (rows, _) = self.store.audit_search(filter, 0, 100_000).await?;
-        let mut out = String::from("time,event,outcome,username,user_id,source_ip,user_agent,request_id,detail\r\n");
+        let mut out =
+            String::from("time,event,outcome,username,user_id,source_ip,user_agent,request_id,detail,actor\r\n");
         for r in rows {
+            let detail = crate::audit::describe(&r, lang.catalogue());
             let fields = [
                 // UTC in ISO 8601: for machines, whatever the portal's zone.
                 crate::clock::format_rfc3339(r.at),
@@ -350,7 +352,8 @@ impl AdminService {
                 r.source_ip.unwrap_or_default(),
                 r.user_agent.unwrap_or_default(),
                 r.request_id.unwrap_or_default(),
-                r.detail.as_deref().map(|d| crate::audit::render_detail(d, lang)).unwrap_or_default(),
+                detail,
+                r.actor.unwrap_or_default(),
             ];
             out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
             out.push_str("\r\n");

@@ -62,10 +62,20 @@ impl Detail {
     }
 }
 
-/// A stored detail with who did it (`by`), unless it names them already (`actor`). An entry
-/// without a detail gets one that only says by whom; text stored before details were catalogued
-/// is kept as it is.
-pub(super) fn done_by(stored: Option<String>, by: &str) -> String {
+/// What an entry says, in the catalogue's language: its detail, and who did it when a member of
+/// staff did it about someone else (unless the detail names them already).
+pub fn describe(record: &crate::storage::AuditRecord, i: &Catalogue) -> String {
+    let stored = match &record.actor {
+        Some(actor) => Some(done_by(record.detail.clone(), actor)),
+        None => record.detail.clone(),
+    };
+    stored.map(|d| render_in(&d, i)).unwrap_or_default()
+}
+
+/// A stored detail with who did it (`by`), unless it names them already (`actor`; or `by`, as
+/// entries stored before the actor had a column of its own do). An entry without a detail gets
+/// one that only says by whom; text stored before details were catalogued is kept as it is.
+fn done_by(stored: Option<String>, by: &str) -> String {
     let Some(stored) = stored else { return Detail::new("by_only").arg("by", by).encode() };
     let Some(message) = stored.strip_prefix('@') else { return stored };
     let query = message.split_once('?').map(|(_, q)| q).unwrap_or("");
@@ -147,6 +157,33 @@ mod tests {
         let lifted = Detail::new("lifted").arg("n", 1).service("sms").arg("actor", "admin").encode();
         assert_eq!(done_by(Some(lifted.clone()), "agent"), lifted);
         assert_eq!(done_by(Some("plain".into()), "agent"), "plain");
+    }
+
+    #[test]
+    fn an_entry_shows_its_actor_after_its_detail() {
+        let record = |detail: Option<String>, actor: Option<&str>| crate::storage::AuditRecord {
+            id: 1,
+            at: 0,
+            event: "sms-check".into(),
+            outcome: "success".into(),
+            username: None,
+            user_id: None,
+            source_ip: None,
+            user_agent: None,
+            request_id: None,
+            detail,
+            actor: actor.map(str::to_string),
+        };
+        let verified = Detail::new("verified").purpose("verify").encode();
+        let sv = Lang::Sv.catalogue();
+        assert_eq!(describe(&record(Some(verified.clone()), Some("agent")), sv), "verifiering: verifierad (av agent)");
+        assert_eq!(describe(&record(Some(verified.clone()), None), sv), "verifiering: verifierad");
+        assert_eq!(describe(&record(None, Some("agent")), sv), "av agent");
+        assert_eq!(describe(&record(None, None), sv), "");
+        // An entry from before the column, with `by` in its detail, reads as it did.
+        let old = done_by(Some(verified), "agent");
+        assert_eq!(describe(&record(Some(old.clone()), None), sv), "verifiering: verifierad (av agent)");
+        assert_eq!(describe(&record(Some(old), Some("agent")), sv), "verifiering: verifierad (av agent)");
     }
 
     #[test]

@@ -50,6 +50,8 @@ struct Event<'a> {
     request_id: Option<&'a str>,
     /// In English, for whoever reads the SIEM.
     detail: Option<String>,
+    /// The member of staff who did it, when the entry is about someone else.
+    actor: Option<&'a str>,
 }
 
 impl<'a> Event<'a> {
@@ -62,7 +64,8 @@ impl<'a> Event<'a> {
             user_id: r.user_id.as_deref(),
             source_ip: r.source_ip.as_deref(),
             request_id: r.request_id.as_deref(),
-            detail: r.detail.as_deref().map(|d| super::render_detail(d, crate::i18n::Lang::En)),
+            detail: Some(super::describe(r, crate::i18n::Lang::En.catalogue())).filter(|d| !d.is_empty()),
+            actor: r.actor.as_deref(),
         }
     }
 }
@@ -138,6 +141,7 @@ impl Syslog {
             ("userId", e.user_id.unwrap_or("")),
             ("ip", e.source_ip.unwrap_or("")),
             ("requestId", e.request_id.unwrap_or("")),
+            ("actor", e.actor.unwrap_or("")),
         ];
         let text =
             format!("{} {} {} {}", e.event, e.outcome, e.username.unwrap_or("-"), e.detail.as_deref().unwrap_or(""));

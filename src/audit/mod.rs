@@ -5,7 +5,7 @@ use std::sync::Arc;
 mod detail;
 mod forward;
 mod names;
-pub use detail::{Detail, render as render_detail, render_in as render_detail_in};
+pub use detail::{Detail, describe, render as render_detail, render_in as render_detail_in};
 pub use forward::{ForwardError, Forwarder};
 pub use names::NameTags;
 
@@ -238,14 +238,14 @@ impl Auditor {
         let user_id = event.user_id.map(|u| truncate(&u, MAX_NAME));
         let detail = event.detail.map(|d| truncate(&d, MAX_DETAIL));
         // Done by someone else than whom the entry is about: it says by whom.
-        let by = meta.actor.as_ref().filter(|a| {
-            user_id.as_deref() != Some(a.user_id.as_str())
-                && !username.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(&a.account_name))
-        });
-        let detail = match by {
-            Some(actor) => Some(detail::done_by(detail, &truncate(&actor.account_name, MAX_NAME))),
-            None => detail,
-        };
+        let actor = meta
+            .actor
+            .as_ref()
+            .filter(|a| {
+                user_id.as_deref() != Some(a.user_id.as_str())
+                    && !username.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(&a.account_name))
+            })
+            .map(|a| truncate(&a.account_name, MAX_NAME));
         let event = AuditEvent { username, user_id, detail, typed: None, ..event };
         tracing::info!(
             target: "audit",
@@ -255,7 +255,7 @@ impl Auditor {
             user_id = event.user_id.as_deref().unwrap_or(""),
             source_ip = %meta.source_ip,
             request_id = %meta.request_id,
-            actor = meta.actor.as_ref().map(|a| a.account_name.as_str()).unwrap_or(""),
+            actor = actor.as_deref().unwrap_or(""),
             detail = %event.detail.as_deref().map(|d| render_detail(d, crate::i18n::Lang::En)).unwrap_or_default(),
         );
         let record = AuditRecord {
@@ -269,6 +269,7 @@ impl Auditor {
             user_agent: Some(truncate(&meta.user_agent, 512)).filter(|s| !s.is_empty()),
             request_id: Some(meta.request_id.clone()).filter(|s| !s.is_empty()),
             detail: event.detail,
+            actor,
         };
         self.store.append_audit(&record).await?;
         crate::monitoring::event(event.kind.id(), event.outcome.id());

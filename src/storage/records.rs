@@ -38,6 +38,8 @@ pub struct AuditRecord {
     pub user_agent: Option<String>,
     pub request_id: Option<String>,
     pub detail: Option<String>,
+    /// The member of staff who did it, when the entry is about someone else.
+    pub actor: Option<String>,
 }
 
 /// An enrolled identity service.

@@ -336,12 +336,14 @@ async fn the_service_desk_verifies_a_caller_by_sms_and_by_bankid_phone_auth() {
         .collect();
     assert!(desk.len() >= 6, "{desk:#?}");
     assert!(desk.iter().all(|a| a.detail.as_deref().unwrap().ends_with(&by)), "{desk:#?}");
+    assert!(desk.iter().all(|a| a.actor.as_deref() == Some(agent.name.as_str())), "a field of its own: {desk:#?}");
     // Searching the trail for the agent finds what they did about the caller, too.
     let filter = stjarna::storage::AuditFilter { user: Some(agent.name.clone()), ..Default::default() };
     let (found, _) = t.app.store().await.audit_search(&filter, 0, 100).await.unwrap();
     assert_eq!(found.iter().filter(|a| a.user_id == caller_id).count(), desk.len(), "{found:#?}");
     // What the caller did themselves (their own enrolment) names nobody else.
     assert!(audit.iter().filter(|a| a.event == "enrol").all(|a| !a.detail.as_deref().unwrap_or("").contains(" (by ")));
+    assert!(audit.iter().filter(|a| a.event == "enrol").all(|a| a.actor.is_none()));
 }
 
 #[tokio::test]

@@ -214,7 +214,7 @@ impl TestApp {
     pub async fn audit(&self) -> Vec<AuditRecord> {
         let mut records = self.store().await.recent_audit(1000).await.unwrap();
         for r in &mut records {
-            r.detail = r.detail.as_deref().map(|d| stjarna::audit::render_detail(d, stjarna::i18n::Lang::En));
+            r.detail = Some(stjarna::audit::describe(r, stjarna::i18n::Lang::En.catalogue())).filter(|d| !d.is_empty());
         }
         records
     }

@@ -35,7 +35,7 @@ async fn audit_events_reach_a_syslog_collector_over_udp_and_a_json_lines_file() 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("audit.jsonl");
     let url = format!("udp://{}", collector.local_addr().unwrap());
-    let app = spawn_app_with(&dc, forwarding(&url, &file)).await;
+    let mut app = spawn_app_with(&dc, forwarding(&url, &file)).await;
     let user = dc.create_user("syslogudp").await;
     app.login(&user.name, &user.password).await;
 
@@ -51,6 +51,18 @@ async fn audit_events_reach_a_syslog_collector_over_udp_and_a_json_lines_file() 
     assert_eq!(login["username"], user.name.as_str());
     assert!(login["at"].as_str().unwrap().ends_with('Z'));
     assert!(login["request_id"].as_str().is_some_and(|id| !id.is_empty()));
+    assert_eq!(login["actor"], serde_json::Value::Null, "the user did it themselves");
+
+    // What a member of staff does about someone else names them in a field of its own.
+    let admin = crate::admin::admin_user(&dc).await;
+    app.client = crate::helpers::new_client();
+    app.login(&admin.name, &admin.password).await;
+    app.get_html(&format!("/admin/users?q={}", user.name)).await;
+    let lines = std::fs::read_to_string(&file).unwrap();
+    let events: Vec<serde_json::Value> = lines.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let search = events.iter().find(|e| e["event"] == "admin-view").expect("the search in the file");
+    assert_eq!(search["actor"], admin.name.as_str());
+    assert!(search["detail"].as_str().unwrap().ends_with(&format!("1 shown (by {})", admin.name)), "{search}");
 }
 
 #[tokio::test]

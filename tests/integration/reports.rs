@@ -41,7 +41,7 @@ async fn the_audit_viewer_filters_pages_and_exports_csv() {
     assert_eq!(res.headers()["content-type"], "text/csv; charset=utf-8");
     let csv = res.text().await.unwrap();
     let lines: Vec<&str> = csv.lines().collect();
-    assert_eq!(lines[0], "time,event,outcome,username,user_id,source_ip,user_agent,request_id,detail");
+    assert_eq!(lines[0], "time,event,outcome,username,user_id,source_ip,user_agent,request_id,detail,actor");
     assert_eq!(lines.len(), 4);
     assert!(lines[1..].iter().all(|l| l.contains(",login,failure,") && l.contains(&victim.name)));
     // The export keeps UTC in ISO 8601, while the pages show the portal's time zone.
@@ -139,6 +139,7 @@ async fn the_dashboard_counts_hundreds_of_users_page_by_page() {
             user_agent: None,
             request_id: None,
             detail: None,
+            actor: None,
         };
         store.append_audit(&entry).await.unwrap();
     }

@@ -12,8 +12,8 @@ use sqlx::{QueryBuilder, Sqlite};
 impl AuditStore for SqliteStorage {
     async fn append_audit(&self, r: &AuditRecord) -> Result<(), StorageError> {
         sqlx::query(
-            "INSERT INTO audit_log (at, event, outcome, username, user_id, source_ip, user_agent, request_id, detail)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO audit_log (at, event, outcome, username, user_id, source_ip, user_agent, request_id, detail, actor)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(r.at)
         .bind(&r.event)
@@ -24,6 +24,7 @@ impl AuditStore for SqliteStorage {
         .bind(&r.user_agent)
         .bind(&r.request_id)
         .bind(&r.detail)
+        .bind(&r.actor)
         .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
@@ -75,12 +76,15 @@ impl AuditStore for SqliteStorage {
 fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &AuditFilter) {
     q.push(" WHERE 1 = 1");
     if let Some(user) = f.user.as_deref().filter(|u| !u.is_empty()) {
-        // Or entries this user made about others (a detail's `by` or `actor`, URL-encoded).
+        // Or entries this user made about others (and, from before the column, a detail's `by`
+        // or `actor`, URL-encoded).
         let named = |arg: &str| format!("%{}%", serde_urlencoded::to_string([(arg, user)]).unwrap_or_default());
         q.push(" AND (username LIKE ")
             .push_bind(format!("%{user}%"))
             .push(" OR user_id = ")
             .push_bind(user.to_string())
+            .push(" OR actor LIKE ")
+            .push_bind(format!("%{user}%"))
             .push(" OR detail LIKE ")
             .push_bind(named("by"))
             .push(" OR detail LIKE ")

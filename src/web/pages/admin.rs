@@ -65,7 +65,7 @@ fn audit_row(time: &crate::clock::LocalTime, i: &Catalogue, r: &AuditRecord) -> 
         named(i, "audit.outcome", &r.outcome),
         r.username.clone().unwrap_or_default(),
         r.source_ip.clone().unwrap_or_default(),
-        r.detail.as_deref().map(|d| crate::audit::render_detail_in(d, i)).unwrap_or_default(),
+        crate::audit::describe(r, i),
     )
 }
 
