@@ -341,6 +341,12 @@ async fn the_service_desk_verifies_a_caller_by_sms_and_by_bankid_phone_auth() {
     let filter = stjarna::storage::AuditFilter { user: Some(agent.name.clone()), ..Default::default() };
     let (found, _) = t.app.store().await.audit_search(&filter, 0, 100).await.unwrap();
     assert_eq!(found.iter().filter(|a| a.user_id == caller_id).count(), desk.len(), "{found:#?}");
+    // And searching it for the caller finds all of those, also the BankID results that carry
+    // only the caller's id.
+    let filter = stjarna::storage::AuditFilter { user: Some(caller.name.clone()), ..Default::default() };
+    let (found, _) = t.app.store().await.audit_search(&filter, 0, 100).await.unwrap();
+    assert!(desk.iter().any(|a| a.event == "bankid-result" && a.username.is_none()), "{desk:#?}");
+    assert!(desk.iter().all(|a| found.iter().any(|f| f.id == a.id)), "{found:#?}");
     // What the caller did themselves (their own enrolment) names nobody else.
     assert!(audit.iter().filter(|a| a.event == "enrol").all(|a| !a.detail.as_deref().unwrap_or("").contains(" (by ")));
     assert!(audit.iter().filter(|a| a.event == "enrol").all(|a| a.actor.is_none()));

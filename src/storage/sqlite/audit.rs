@@ -76,13 +76,17 @@ impl AuditStore for SqliteStorage {
 fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &AuditFilter) {
     q.push(" WHERE 1 = 1");
     if let Some(user) = f.user.as_deref().filter(|u| !u.is_empty()) {
-        // Or entries this user made about others (and, from before the column, a detail's `by`
-        // or `actor`, URL-encoded).
+        // Entries about an account of that name (also those that carry only its id: a BankID
+        // result, an enrolment), or made by this user about others (and, from before the column,
+        // a detail's `by` or `actor`, URL-encoded).
         let named = |arg: &str| format!("%{}%", serde_urlencoded::to_string([(arg, user)]).unwrap_or_default());
         q.push(" AND (username LIKE ")
             .push_bind(format!("%{user}%"))
             .push(" OR user_id = ")
             .push_bind(user.to_string())
+            .push(" OR user_id IN (SELECT user_id FROM audit_log WHERE user_id IS NOT NULL AND username LIKE ")
+            .push_bind(format!("%{user}%"))
+            .push(")")
             .push(" OR actor LIKE ")
             .push_bind(format!("%{user}%"))
             .push(" OR detail LIKE ")
