@@ -80,6 +80,8 @@ pub struct Page {
     pub query: String,
     /// A GET (or HEAD): the address shows this page, and may be asked for again.
     pub get: bool,
+    /// The browser says a link or form on another site led here (`Sec-Fetch-Site`).
+    pub from_elsewhere: bool,
 }
 
 impl Page {
@@ -259,7 +261,21 @@ impl FromRequest for Page {
             }
             let (path, query) = (req.path().to_string(), req.query_string().to_string());
             let get = matches!(*req.method(), actix_web::http::Method::GET | actix_web::http::Method::HEAD);
-            Ok(Page { state, lang, meta, csrf_token, csrf_seed: seed, auth, session_token, path, query, get })
+            let site = req.headers().get("sec-fetch-site").and_then(|h| h.to_str().ok());
+            let from_elsewhere = matches!(site, Some("cross-site" | "same-site"));
+            Ok(Page {
+                state,
+                lang,
+                meta,
+                csrf_token,
+                csrf_seed: seed,
+                auth,
+                session_token,
+                path,
+                query,
+                get,
+                from_elsewhere,
+            })
         })
     }
 }

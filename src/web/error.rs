@@ -16,6 +16,8 @@ pub enum ErrorKind {
     Forbidden,
     /// A reset flow opened in another browser than the one that started it.
     OtherBrowser,
+    /// A staff page reached by a link from another site: opened only from the portal itself.
+    FromElsewhere,
 }
 
 #[derive(Debug)]
@@ -25,6 +27,8 @@ pub struct WebError {
     reference: String,
     /// The page's header (the user, the language switch), when the request got that far.
     frame: Option<Box<Frame>>,
+    /// Where the link onwards goes, when not where the kind says.
+    next: Option<String>,
 }
 
 /// What an error page's header needs from the request.
@@ -40,23 +44,23 @@ impl WebError {
     /// Logs the whole chain of `e` under the request id; the user sees only the reference.
     pub fn internal(e: anyhow::Error, lang: Lang, request_id: &str) -> Self {
         tracing::error!(reference = request_id, error = format!("{e:#}"), "request failed");
-        Self { kind: ErrorKind::Internal, lang, reference: request_id.to_string(), frame: None }
+        Self { kind: ErrorKind::Internal, lang, reference: request_id.to_string(), frame: None, next: None }
     }
 
     pub fn csrf(lang: Lang, request_id: &str) -> Self {
-        Self { kind: ErrorKind::Csrf, lang, reference: request_id.to_string(), frame: None }
+        Self { kind: ErrorKind::Csrf, lang, reference: request_id.to_string(), frame: None, next: None }
     }
 
     pub fn bad_form(lang: Lang, request_id: &str) -> Self {
-        Self { kind: ErrorKind::BadForm, lang, reference: request_id.to_string(), frame: None }
+        Self { kind: ErrorKind::BadForm, lang, reference: request_id.to_string(), frame: None, next: None }
     }
 
     pub fn forbidden(lang: Lang, request_id: &str) -> Self {
-        Self { kind: ErrorKind::Forbidden, lang, reference: request_id.to_string(), frame: None }
+        Self { kind: ErrorKind::Forbidden, lang, reference: request_id.to_string(), frame: None, next: None }
     }
 
     pub fn other_browser(lang: Lang, request_id: &str) -> Self {
-        Self { kind: ErrorKind::OtherBrowser, lang, reference: request_id.to_string(), frame: None }
+        Self { kind: ErrorKind::OtherBrowser, lang, reference: request_id.to_string(), frame: None, next: None }
     }
 
     /// With the page's header.
@@ -65,8 +69,15 @@ impl WebError {
         self
     }
 
+    /// A staff page a link from another site led to (`Sec-Fetch-Site`): the page asks to be
+    /// opened from here, so that a link cannot search, read or export in a member of staff's name
+    /// (their trail would say they did).
+    pub fn from_elsewhere(lang: Lang, page: String) -> Self {
+        Self { kind: ErrorKind::FromElsewhere, lang, reference: String::new(), frame: None, next: Some(page) }
+    }
+
     pub fn not_found(lang: Lang, request_id: &str) -> Self {
-        Self { kind: ErrorKind::NotFound, lang, reference: request_id.to_string(), frame: None }
+        Self { kind: ErrorKind::NotFound, lang, reference: request_id.to_string(), frame: None, next: None }
     }
 }
 
@@ -83,7 +94,7 @@ impl ResponseError for WebError {
             ErrorKind::Csrf => StatusCode::FORBIDDEN,
             ErrorKind::BadForm => StatusCode::BAD_REQUEST,
             ErrorKind::NotFound | ErrorKind::OtherBrowser => StatusCode::NOT_FOUND,
-            ErrorKind::Forbidden => StatusCode::FORBIDDEN,
+            ErrorKind::Forbidden | ErrorKind::FromElsewhere => StatusCode::FORBIDDEN,
         }
     }
 
@@ -95,10 +106,12 @@ impl ResponseError for WebError {
             ErrorKind::NotFound => ("error.not_found.title", "error.not_found.message"),
             ErrorKind::Forbidden => ("error.forbidden.title", "error.forbidden.message"),
             ErrorKind::OtherBrowser => ("error.other_browser.title", "error.other_browser.message"),
+            ErrorKind::FromElsewhere => ("error.from_elsewhere.title", "error.from_elsewhere.message"),
         };
         // Where to go on: a new reset here, or the start page.
-        let next = match self.kind {
-            ErrorKind::OtherBrowser => ("/reset", "error.other_browser.again"),
+        let next = match (self.kind, &self.next) {
+            (ErrorKind::FromElsewhere, Some(page)) => (page.as_str(), "error.from_elsewhere.open"),
+            (ErrorKind::OtherBrowser, _) => ("/reset", "error.other_browser.again"),
             _ => ("/", "error.home"),
         };
         let frame = self.frame.as_deref().cloned().unwrap_or_default();

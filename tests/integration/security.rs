@@ -218,3 +218,32 @@ async fn a_password_typed_as_the_name_never_reaches_the_audit_trail() {
 fn urlencoding(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
+
+#[tokio::test]
+async fn a_link_from_another_site_cannot_search_read_or_export_in_a_staff_members_name() {
+    let dc = require_dc!();
+    let admin = crate::admin::admin_user(&dc).await;
+    let user = dc.create_user("linked").await;
+    let app = spawn_app(&dc).await;
+    app.login(&admin.name, &admin.password).await;
+    let search = format!("/admin/users?q={}", user.name);
+    for (path, site) in [(search.as_str(), "cross-site"), ("/admin/audit.csv", "same-site")] {
+        let res = app.client.get(app.url(path)).header("sec-fetch-site", site).send().await.unwrap();
+        assert_eq!(res.status(), 403, "{path} from {site}");
+        let html = res.text().await.unwrap();
+        assert_eq!(crate::helpers::text_of(&html, "error-next").unwrap(), "Öppna sidan");
+        let href = format!("href=\"{}\"", path.replace('&', "&amp;"));
+        assert!(html.contains(&href), "the link opens what was asked for, from here: {html}");
+    }
+    assert_eq!(staff_reads(&app).await, 0, "nothing looked up or exported in the agent's name");
+    // From the portal's own page (or typed, or a bookmark), it opens.
+    for site in ["same-origin", "none"] {
+        let res = app.client.get(app.url(&search)).header("sec-fetch-site", site).send().await.unwrap();
+        assert_eq!(res.status(), 200, "{site}");
+    }
+    assert_eq!(staff_reads(&app).await, 2);
+}
+
+async fn staff_reads(app: &crate::helpers::TestApp) -> usize {
+    app.audit().await.iter().filter(|a| a.event == "admin-view" || a.event == "admin-export").count()
+}
