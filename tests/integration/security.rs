@@ -227,14 +227,32 @@ async fn a_link_from_another_site_cannot_search_read_or_export_in_a_staff_member
     let app = spawn_app(&dc).await;
     app.login(&admin.name, &admin.password).await;
     let search = format!("/admin/users?q={}", user.name);
-    for (path, site) in [(search.as_str(), "cross-site"), ("/admin/audit.csv", "same-site")] {
+    for (path, site, opens) in [
+        (search.as_str(), "cross-site", search.as_str()),
+        // An export's link opens the page it is on, not the download.
+        ("/admin/audit.csv?user=x", "same-site", "/admin/audit?user=x"),
+    ] {
         let res = app.client.get(app.url(path)).header("sec-fetch-site", site).send().await.unwrap();
         assert_eq!(res.status(), 403, "{path} from {site}");
         let html = res.text().await.unwrap();
         assert_eq!(crate::helpers::text_of(&html, "error-next").unwrap(), "Öppna sidan");
-        let href = format!("href=\"{}\"", path.replace('&', "&amp;"));
-        assert!(html.contains(&href), "the link opens what was asked for, from here: {html}");
+        assert!(html.contains(&format!("href=\"{opens}\"")), "the link opens what was asked for, from here: {html}");
     }
+    // Nor can it go round that page through the password prompt: where the prompt leads is not
+    // the link's to choose.
+    let prompt = app
+        .client
+        .get(app.url("/admin/reauth?back=%2Fadmin%2Faudit.csv"))
+        .header("sec-fetch-site", "cross-site")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(prompt.contains("name=\"back\" value=\"/\""), "{prompt}");
+    let asked = app.client.get(app.url("/admin/reauth?back=%2Fadmin%2Faudit")).send().await.unwrap();
+    assert!(asked.text().await.unwrap().contains("name=\"back\" value=\"/admin/audit\""));
     assert_eq!(staff_reads(&app).await, 0, "nothing looked up or exported in the agent's name");
     // From the portal's own page (or typed, or a bookmark), it opens.
     for site in ["same-origin", "none"] {

@@ -36,15 +36,15 @@ fn check<'a>(page: &'a Page, path: &str, allowed: fn(Roles) -> bool) -> Result<&
         let error = WebError::forbidden(page.lang, &page.meta.request_id).framed(page.frame());
         return Err(actix_web::ResponseError::error_response(&error));
     }
+    // The page as it was asked for, its search or filters included (an export's: the page it is on).
+    let asked = if page.query.is_empty() { path.to_string() } else { format!("{path}?{}", page.query) };
     if page.get && page.from_elsewhere {
-        let asked = if page.query.is_empty() { page.path.clone() } else { format!("{}?{}", page.path, page.query) };
         let error = WebError::from_elsewhere(page.lang, asked).framed(page.frame());
         return Err(actix_web::ResponseError::error_response(&error));
     }
     let max = page.state.settings.admin.reauth_minutes as i64 * 60;
     if session.password_at.is_none_or(|at| page.state.clock.now() - at > max) {
-        // Back to the page as it was asked for, its search or filters included.
-        let back = if page.query.is_empty() { path.to_string() } else { format!("{path}?{}", page.query) };
+        let back = asked;
         let query = serde_urlencoded::to_string([("back", back)]).unwrap_or_default();
         return Err(see_other(&format!("/admin/reauth?{query}")).finish());
     }

@@ -25,7 +25,10 @@ pub async fn show(page: Page, q: web::Query<Back>) -> Result<HttpResponse, WebEr
         return Ok(super::log_in_again(&page));
     }
     let error = page.notice().map(|n| n.text(&page));
-    html(&page, AdminReauthView { l: layout(&page, "/reauth"), back: safe_back(&q.back), error })
+    // A link from another site does not choose where the password leads (a staff page it would
+    // then open in the user's name, past the page that asks to open it from here).
+    let back = if page.from_elsewhere { "/" } else { safe_back(&q.back) };
+    html(&page, AdminReauthView { l: layout(&page, "/reauth"), back, error })
 }
 
 #[derive(Deserialize)]
