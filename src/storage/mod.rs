@@ -7,6 +7,7 @@
 //! backend goes beside it (with its own `migrations/postgres`) for several instances behind a load
 //! balancer: nothing outside this module knows which database is in use.
 
+mod audit_filter;
 pub mod cache;
 mod conns;
 mod postgres;

@@ -433,3 +433,52 @@ async fn a_job_is_held_by_one_instance_until_its_lease_ends_and_a_reminder_goes_
         assert!(store.claim_expiry_reminder("u1", NOW + 7 * 86400, 7, NOW).await.unwrap(), "forgotten");
     }
 }
+
+#[tokio::test]
+async fn the_audit_trail_is_searched_by_name_as_typed() {
+    for (store, _dir) in backends().await {
+        let entry =
+            |username: Option<&str>, user_id: Option<&str>, actor: Option<&str>| stjarna::storage::AuditRecord {
+                id: 0,
+                at: NOW,
+                event: "login".into(),
+                outcome: "success".into(),
+                username: username.map(str::to_string),
+                user_id: user_id.map(str::to_string),
+                source_ip: None,
+                user_agent: None,
+                request_id: None,
+                detail: None,
+                actor: actor.map(str::to_string),
+            };
+        for e in [
+            entry(Some("Ab_c"), Some("id-1"), None),
+            entry(None, Some("id-1"), None),
+            entry(Some("abxc"), Some("id-2"), None),
+            entry(None, Some("id-2"), Some("Ab_c")),
+            entry(Some("ab_cd"), Some("id-3"), None),
+            entry(None, Some("id-3"), None),
+        ] {
+            store.append_audit(&e).await.unwrap();
+        }
+        let search = async |text: &str| {
+            let filter = stjarna::storage::AuditFilter { user: Some(text.to_string()), ..Default::default() };
+            let (rows, total) = store.audit_search(&filter, 0, 100).await.unwrap();
+            assert_eq!(rows.len() as i64, total);
+            let mut found: Vec<(Option<String>, Option<String>)> =
+                rows.into_iter().map(|r| (r.username, r.user_id)).collect();
+            found.sort();
+            found
+        };
+        let pair = |u: Option<&str>, id: &str| (u.map(str::to_string), Some(id.to_string()));
+        // `_` is a letter here, not any letter: abxc is not found. Ab_c's id-only entry is (by its
+        // exact name, whatever its case), ab_cd's is not (a name it is only part of); what Ab_c
+        // did about id-2 is.
+        assert_eq!(
+            search("ab_C").await,
+            [pair(None, "id-1"), pair(None, "id-2"), pair(Some("Ab_c"), "id-1"), pair(Some("ab_cd"), "id-3")]
+        );
+        assert!(search("%").await.is_empty(), "a wildcard typed finds nothing");
+        assert_eq!(search("id-3").await, [pair(None, "id-3"), pair(Some("ab_cd"), "id-3")], "an exact id");
+    }
+}

@@ -44,10 +44,10 @@ impl AuditStore for SqliteStorage {
         limit: i64,
     ) -> Result<(Vec<AuditRecord>, i64), StorageError> {
         let mut count = QueryBuilder::<Sqlite>::new("SELECT COUNT(*) FROM audit_log");
-        push_filter(&mut count, f);
+        crate::storage::audit_filter::push(&mut count, f);
         let (total,): (i64,) = count.build_query_as().fetch_one(&mut *self.conn().await?).await?;
         let mut q = QueryBuilder::<Sqlite>::new("SELECT * FROM audit_log");
-        push_filter(&mut q, f);
+        crate::storage::audit_filter::push(&mut q, f);
         q.push(" ORDER BY id DESC LIMIT ").push_bind(limit).push(" OFFSET ").push_bind(offset);
         let rows = q.build_query_as::<AuditRecord>().fetch_all(&mut *self.conn().await?).await?;
         Ok((rows, total))
@@ -70,47 +70,5 @@ impl AuditStore for SqliteStorage {
         }
         q.push(") GROUP BY day, event ORDER BY day");
         Ok(q.build_query_as::<(i64, String, i64)>().fetch_all(&mut *self.conn().await?).await?)
-    }
-}
-
-fn push_filter(q: &mut QueryBuilder<Sqlite>, f: &AuditFilter) {
-    q.push(" WHERE 1 = 1");
-    if let Some(user) = f.user.as_deref().filter(|u| !u.is_empty()) {
-        // Entries about an account of that name (also those that carry only its id: a BankID
-        // result, an enrolment), or made by this user about others (and, from before the column,
-        // a detail's `by` or `actor`, URL-encoded).
-        let named = |arg: &str| format!("%{}%", serde_urlencoded::to_string([(arg, user)]).unwrap_or_default());
-        q.push(" AND (username LIKE ")
-            .push_bind(format!("%{user}%"))
-            .push(" OR user_id = ")
-            .push_bind(user.to_string())
-            .push(" OR user_id IN (SELECT user_id FROM audit_log WHERE user_id IS NOT NULL AND username LIKE ")
-            .push_bind(format!("%{user}%"))
-            .push(")")
-            .push(" OR actor LIKE ")
-            .push_bind(format!("%{user}%"))
-            .push(" OR detail LIKE ")
-            .push_bind(named("by"))
-            .push(" OR detail LIKE ")
-            .push_bind(named("actor"))
-            .push(")");
-    }
-    if let Some(id) = &f.user_id {
-        q.push(" AND user_id = ").push_bind(id.clone());
-    }
-    if let Some(event) = f.event.as_deref().filter(|e| !e.is_empty()) {
-        q.push(" AND event = ").push_bind(event.to_string());
-    }
-    if let Some(outcome) = f.outcome.as_deref().filter(|o| !o.is_empty()) {
-        q.push(" AND outcome = ").push_bind(outcome.to_string());
-    }
-    if let Some(ip) = f.ip.as_deref().filter(|i| !i.is_empty()) {
-        q.push(" AND source_ip = ").push_bind(ip.to_string());
-    }
-    if let Some(from) = f.from {
-        q.push(" AND at >= ").push_bind(from);
-    }
-    if let Some(to) = f.to {
-        q.push(" AND at < ").push_bind(to);
     }
 }
