@@ -31,6 +31,8 @@ pub struct ResetView {
     pub user_id: Option<String>,
     pub typed_name: String,
     pub sms_challenge: Option<String>,
+    /// The account's pwdLastSet when the flow began. Never shown.
+    pub password_set_then: Option<String>,
 }
 
 /// The result of the last step.

@@ -40,7 +40,10 @@ impl Stars<'_> {
         cooling: &[ServiceKind],
         privileged: bool,
     ) -> Progress {
-        let counting: Vec<ServiceKind> = verified.iter().copied().filter(|k| !cooling.contains(k)).collect();
+        // A proof counts for a service enrolled now and out of its cooling-off: one removed since
+        // (its owner noticed a stolen phone) no longer does.
+        let counting: Vec<ServiceKind> =
+            verified.iter().copied().filter(|k| enrolled.contains(k) && !cooling.contains(k)).collect();
         let needed = match (privileged, self.protected) {
             (true, ProtectedMode::Stars) => self.protected_stars.max(self.reset_stars),
             _ => self.reset_stars,
@@ -98,6 +101,15 @@ mod tests {
         assert!(p.not_enough_enrolled, "SMS alone (2) cannot reach 3 while BankID cools");
         let p = stars(ProtectedMode::ServiceDesk).progress(true, &[BankId], &[BankId, Sms], &[], false);
         assert!(p.enough);
+    }
+
+    #[test]
+    fn a_proof_of_a_service_removed_since_does_not_count() {
+        let p = stars(ProtectedMode::ServiceDesk).progress(true, &[Sms, BankId], &[BankId], &[], false);
+        assert_eq!(p.collected, 3);
+        let p = stars(ProtectedMode::ServiceDesk).progress(true, &[BankId, Sms], &[Sms], &[], false);
+        assert!(!p.enough, "BankID was removed after it proved the flow");
+        assert_eq!(p.collected, 2);
     }
 
     #[test]

@@ -127,6 +127,7 @@ impl ResetService {
         typed: &str,
         user_id: Option<String>,
         verified: &str,
+        pwd_last_set: Option<String>,
     ) -> Result<String, StorageError> {
         let id = self.random.token();
         let now = self.clock.now();
@@ -147,6 +148,7 @@ impl ResetService {
                 expires_at: now + self.settings.flow_minutes as i64 * 60,
                 finished_at: None,
                 outcome: None,
+                pwd_last_set,
             })
             .await?;
         Ok(id)
@@ -188,7 +190,8 @@ impl ResetService {
             Some(_) => said.clone(),
             None => self.auditor.tag(&said),
         };
-        let id = self.create(binding, &kept, user.as_ref().map(|u| u.id.clone()), "").await?;
+        let (user_id, password_set) = user.as_ref().map(|u| (u.id.clone(), u.password_set.clone())).unzip();
+        let id = self.create(binding, &kept, user_id, "", password_set.flatten()).await?;
         let event = AuditEvent::new(EventKind::ResetStart, Outcome::Success);
         let event = match &user {
             Some(u) => event.about(u).detail(Detail::new("by_username")),
@@ -207,7 +210,8 @@ impl ResetService {
         binding: &str,
         meta: &RequestMeta,
     ) -> Result<String, ResetError> {
-        let id = self.create(binding, "", Some(user_id.into()), service.id()).await?;
+        let password_set = self.directory.find_user_by_id(user_id).await?.and_then(|u| u.password_set);
+        let id = self.create(binding, "", Some(user_id.into()), service.id(), password_set).await?;
         let event = AuditEvent::new(EventKind::ResetStart, Outcome::Success)
             .user_id(user_id)
             .detail(Detail::new("by_service").service(service.id()));
@@ -243,9 +247,11 @@ impl ResetService {
             }
         }
         let verified = kinds(&rec.verified);
-        let records = match &rec.user_id {
-            Some(u) => self.store.enrolments(u).await?,
-            None => Vec::new(),
+        // Read once the user has proved something (before, what they enrolled is not shown, and
+        // reading it only for known names would take longer for them).
+        let records = match (&rec.user_id, verified.is_empty()) {
+            (Some(u), false) => self.store.enrolments(u).await?,
+            _ => Vec::new(),
         };
         let enrolled: Vec<ServiceKind> = records.iter().filter_map(|e| e.service.parse().ok()).collect();
         // Cooling-off: a service enrolled or replaced a short while ago does not count (a password
@@ -282,6 +288,7 @@ impl ResetService {
             user_id: rec.user_id,
             typed_name: rec.typed_name,
             sms_challenge: rec.sms_challenge,
+            password_set_then: rec.pwd_last_set,
         }))
     }
 
@@ -371,14 +378,38 @@ impl ResetService {
         Ok(ResetStep::Continue)
     }
 
-    /// The rules for the flow's user, with the user; only at the password step.
-    pub async fn rules(&self, view: &ResetView) -> Result<Option<(Rules, DirectoryUser)>, ResetError> {
+    /// The rules for the flow's user, with the user; only at the password step, and only while
+    /// the account's password is the one it had when the flow began (else the flow ends).
+    pub async fn rules(
+        &self,
+        view: &ResetView,
+        meta: &RequestMeta,
+    ) -> Result<Option<(Rules, DirectoryUser)>, ResetError> {
         let (true, ResetState::Verified, Some(user_id)) = (view.enough, view.state, &view.user_id) else {
             return Ok(None);
         };
         let user = self.directory.find_user_by_id(user_id).await?;
         let Some(user) = user.filter(|u| !u.closed_at(self.clock.now())) else { return Ok(None) };
+        if view.password_set_then.is_some() && view.password_set_then != user.password_set {
+            self.supersede(view, &user, meta).await?;
+            return Ok(None);
+        }
         Ok(Some((self.rules.for_user(&user).await?, user)))
+    }
+
+    /// Someone changed the account's password while the flow was open (its owner, who may have
+    /// noticed someone else resetting it; another reset; an administrator): the flow ends rather
+    /// than overwrite it.
+    async fn supersede(&self, view: &ResetView, user: &DirectoryUser, meta: &RequestMeta) -> Result<(), StorageError> {
+        let Ok(superseded) = view.state.supersede() else { return Ok(()) };
+        let (column, _) = superseded.stored();
+        if self.store.finish_reset_flow(&view.id, column, None, self.clock.now()).await? {
+            let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Blocked)
+                .about(user)
+                .detail(Detail::new("changed_meanwhile"));
+            self.auditor.record(meta, event).await?;
+        }
+        Ok(())
     }
 
     /// Takes the flow for its one write, with the day's count, before AD is touched (claim, then
@@ -405,7 +436,7 @@ impl ResetService {
 
     /// The write did not happen: the flow and the day's count are given back.
     async fn unclaim(&self, view: &ResetView, counted: Attempt) -> Result<(), StorageError> {
-        self.store.release_reset_flow(&view.id).await?;
+        self.store.release_reset_flow(&view.id, false).await?;
         self.throttle.release(counted).await
     }
 
@@ -417,7 +448,7 @@ impl ResetService {
         repeated: &SecretString,
         meta: &RequestMeta,
     ) -> Result<ResetOutcome, ResetError> {
-        let Some((rules, user)) = self.rules(view).await? else { return Ok(ResetOutcome::NotAllowed) };
+        let Some((rules, user)) = self.rules(view, meta).await? else { return Ok(ResetOutcome::NotAllowed) };
         let broken = self.rules.broken(&rules, password, repeated).await;
         if !broken.is_empty() {
             let event =

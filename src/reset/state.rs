@@ -6,6 +6,8 @@
 //!                                        └── AD refused it ───┘
 //!      │                                 │
 //!      └──── too many failures ──▶ Failed ◀┘          any open state ──past its time──▶ Expired
+//!
+//!   any open state ──the password changed meanwhile (not by this flow)──▶ Superseded
 //! ```
 //!
 //! Each transition takes `now` (or what it depends on) and returns the next state or a refusal;
@@ -33,6 +35,9 @@ pub enum ResetState {
     Done(Finish),
     Failed,
     Expired,
+    /// The account's password was changed after the flow began (by its owner, another reset, an
+    /// administrator): what the flow proved is not taken as leave to overwrite it.
+    Superseded,
 }
 
 /// A transition the state does not allow.
@@ -51,6 +56,7 @@ impl ResetState {
             ResetState::Done(Finish::Unlock) => ("done", Some("unlock")),
             ResetState::Failed => ("failed", None),
             ResetState::Expired => ("expired", None),
+            ResetState::Superseded => ("superseded", None),
         }
     }
 
@@ -63,6 +69,7 @@ impl ResetState {
             ("done", Some("unlock")) => ResetState::Done(Finish::Unlock),
             ("done", _) => ResetState::Done(Finish::Reset),
             ("expired", _) => ResetState::Expired,
+            ("superseded", _) => ResetState::Superseded,
             _ => ResetState::Failed,
         }
     }
@@ -93,6 +100,11 @@ impl ResetState {
         if self.is_open() { Ok(ResetState::Verified) } else { Err(NotOpen) }
     }
 
+    /// The password changed since the flow began: it ends.
+    pub fn supersede(self) -> Result<ResetState, NotOpen> {
+        if self.is_open() { Ok(ResetState::Superseded) } else { Err(NotOpen) }
+    }
+
     /// One request takes the proved flow for its write.
     pub fn claim(self) -> Result<ResetState, NotOpen> {
         if self == ResetState::Verified { Ok(ResetState::Writing) } else { Err(NotOpen) }
@@ -118,6 +130,7 @@ mod tests {
             ResetState::Done(Finish::Unlock),
             ResetState::Failed,
             ResetState::Expired,
+            ResetState::Superseded,
         ] {
             let (state, outcome) = s.stored();
             assert_eq!(ResetState::from_stored(state, outcome), s);
@@ -148,5 +161,15 @@ mod tests {
         assert_eq!(done.finish(Finish::Reset), Err(NotOpen));
         assert_eq!(done.verify(), Err(NotOpen));
         assert_eq!(ResetState::Expired.verify(), Err(NotOpen));
+    }
+
+    #[test]
+    fn a_flow_is_superseded_only_while_open() {
+        assert_eq!(ResetState::Verified.supersede(), Ok(ResetState::Superseded));
+        assert_eq!(ResetState::Identifying.supersede(), Ok(ResetState::Superseded));
+        assert_eq!(ResetState::Writing.supersede(), Err(NotOpen), "its own write is under way");
+        assert_eq!(ResetState::Done(Finish::Reset).supersede(), Err(NotOpen));
+        assert_eq!(ResetState::Superseded.claim(), Err(NotOpen));
+        assert_eq!(ResetState::Superseded.verify(), Err(NotOpen));
     }
 }

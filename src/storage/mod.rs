@@ -292,8 +292,10 @@ pub trait FlowStore: Send + Sync {
     /// was not verified (another request has it, or it ended).
     async fn claim_reset_flow(&self, id: &str) -> Result<bool, StorageError>;
 
-    /// Gives a claimed flow back (`writing → verified`): the write was refused.
-    async fn release_reset_flow(&self, id: &str) -> Result<(), StorageError>;
+    /// Gives a claimed flow back (`writing → verified`): the write was refused, or (`written_maybe`)
+    /// AD did not say whether it made it, and then the password the flow began with is forgotten
+    /// (AD may have the flow's own new one).
+    async fn release_reset_flow(&self, id: &str, written_maybe: bool) -> Result<(), StorageError>;
 
     async fn set_reset_sms_challenge(&self, id: &str, challenge: &str) -> Result<(), StorageError>;
 

@@ -170,6 +170,8 @@ pub struct ResetFlowRecord {
     pub expires_at: Timestamp,
     pub finished_at: Option<Timestamp>,
     pub outcome: Option<String>,
+    /// The account's pwdLastSet when the flow began (a password changed since ends the flow).
+    pub pwd_last_set: Option<String>,
 }
 
 /// A mail in the outbox.

@@ -82,6 +82,7 @@ fn flow(id: &str) -> ResetFlowRecord {
         expires_at: NOW + 900,
         finished_at: None,
         outcome: None,
+        pwd_last_set: Some("1340000000000000000".into()),
     }
 }
 
@@ -94,7 +95,11 @@ async fn one_claim_of_a_flow_wins_and_a_release_gives_it_back() {
         let claims = join_all((0..20).map(|_| store.claim_reset_flow("f"))).await;
         assert_eq!(claims.into_iter().filter(|c| *c.as_ref().unwrap()).count(), 1);
         assert!(!store.reset_verified("f", "bankid").await.unwrap(), "no verification while writing");
-        store.release_reset_flow("f").await.unwrap();
+        store.release_reset_flow("f", false).await.unwrap();
+        assert_eq!(store.reset_flow("f").await.unwrap().unwrap().pwd_last_set.as_deref(), Some("1340000000000000000"));
+        assert!(store.claim_reset_flow("f").await.unwrap());
+        store.release_reset_flow("f", true).await.unwrap();
+        assert_eq!(store.reset_flow("f").await.unwrap().unwrap().pwd_last_set, None, "AD may have the flow's own");
         assert!(store.claim_reset_flow("f").await.unwrap());
         assert!(store.finish_reset_flow("f", "done", Some("reset"), NOW).await.unwrap());
         assert!(!store.finish_reset_flow("f", "done", Some("reset"), NOW).await.unwrap(), "finished once");

@@ -132,3 +132,57 @@ async fn a_replacement_ends_the_other_sessions_as_the_order_completes() {
     t.app.client = thief;
     assert_eq!(location(&t.app.get("/").await), "/login", "the thief's session ended with the replacement");
 }
+
+/// A reset that a thief proved with BankID (relayed, or a BankID on a stolen phone), up to the
+/// password step: the flow's address.
+async fn thief_at_the_password_step(t: &mut SimTest, user: &TestUser) -> String {
+    t.app.client = new_client();
+    let flow = t.start_reset(&user.name).await;
+    t.reset_bankid(&flow, ANNA).await;
+    assert!(t.app.get_html(&flow).await.contains("id=\"choose-password\""), "BankID alone is enough here");
+    flow
+}
+
+#[tokio::test]
+async fn a_reset_proof_with_a_service_removed_since_counts_for_nothing() {
+    let dc = require_dc!();
+    let (user, mut t) = enrolled(&dc, "stale-rm", |c| c).await;
+    let flow = thief_at_the_password_step(&mut t, &user).await;
+    // The owner (or the service desk) removes the BankID the thief used.
+    let user_id = t.app.audit().await.iter().find_map(|a| a.user_id.clone()).unwrap();
+    assert_eq!(t.app.store().await.revoke_enrolment(&user_id, Some("bankid"), None).await.unwrap().0, 1);
+    let page = t.app.get_html(&flow).await;
+    assert!(!page.contains("id=\"choose-password\""), "{page}");
+    let res = t.post_in(&flow, "/password", &[("password", NEW_PASSWORD), ("repeat", NEW_PASSWORD)]).await;
+    assert_eq!(location(&res), flow);
+    assert_eq!(dc.bind(&user.dn, &user.password).await.0, 0, "the password is the owner's still");
+}
+
+#[tokio::test]
+async fn a_password_changed_while_a_reset_is_open_is_not_overwritten_by_it() {
+    let dc = require_dc!();
+    let (user, mut t) = enrolled(&dc, "stale-pw", |c| c).await;
+    let flow = thief_at_the_password_step(&mut t, &user).await;
+    let thief = t.app.client.clone();
+    // The owner sees the BankID request they did not make, and changes the password.
+    t.app.client = new_client();
+    let changed = crate::change::change(&t.app, Some(&user.name), &user.password, OWNERS_NEW).await;
+    assert!(changed.contains("bytt"), "{changed}");
+    t.app.client = thief;
+    let res = t.post_in(&flow, "/password", &[("password", NEW_PASSWORD), ("repeat", NEW_PASSWORD)]).await;
+    let page = t.app.follow(res).await;
+    assert_eq!(
+        crate::helpers::text_of(&page, "reset-message").unwrap(),
+        "Lösenordet för kontot har bytts sedan du började här, så återställningen avbröts av säkerhetsskäl. \
+         Behöver du fortfarande ett nytt lösenord, börja om."
+    );
+    assert_eq!(dc.bind(&user.dn, OWNERS_NEW).await.0, 0, "the owner's new password stands");
+    assert!(!t.app.get_html(&format!("{flow}/password")).await.contains("name=\"repeat\""), "the step is closed");
+    let audit = t.app.audit().await;
+    assert!(audit.iter().any(|a| a.event == "password-reset"
+        && a.outcome == "blocked"
+        && a.detail.as_deref() == Some("the password was changed otherwise while the reset was open; it was stopped")));
+}
+
+const NEW_PASSWORD: &str = "Tre-glada-kor-på-bete7";
+const OWNERS_NEW: &str = "Ägarens-eget-nya-lösen9";

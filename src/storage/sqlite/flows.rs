@@ -223,7 +223,7 @@ impl FlowStore for SqliteStorage {
     async fn insert_reset_flow(&self, r: &ResetFlowRecord) -> Result<(), StorageError> {
         sqlx::query(
             "INSERT INTO reset_flows (id, binding_hash, typed_name, user_id, verified, sms_challenge, failures, state,
-             created_at, expires_at, finished_at, outcome) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             created_at, expires_at, finished_at, outcome, pwd_last_set) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&r.id)
         .bind(&r.binding_hash)
@@ -237,6 +237,7 @@ impl FlowStore for SqliteStorage {
         .bind(r.expires_at)
         .bind(r.finished_at)
         .bind(&r.outcome)
+        .bind(&r.pwd_last_set)
         .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
@@ -271,11 +272,15 @@ impl FlowStore for SqliteStorage {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn release_reset_flow(&self, id: &str) -> Result<(), StorageError> {
-        sqlx::query("UPDATE reset_flows SET state = 'verified' WHERE id = ? AND state = 'writing'")
-            .bind(id)
-            .execute(&mut *self.conn().await?)
-            .await?;
+    async fn release_reset_flow(&self, id: &str, written_maybe: bool) -> Result<(), StorageError> {
+        sqlx::query(
+            "UPDATE reset_flows SET state = 'verified', pwd_last_set = CASE WHEN ? THEN NULL ELSE pwd_last_set END
+             WHERE id = ? AND state = 'writing'",
+        )
+        .bind(written_maybe)
+        .bind(id)
+        .execute(&mut *self.conn().await?)
+        .await?;
         Ok(())
     }
 

@@ -167,6 +167,7 @@ async fn flow_page(
         ResetState::Done(Finish::Reset) => (Some(i.t("reset.done.reset").to_string()), "success"),
         ResetState::Failed => (Some(i.t("reset.error.failed").to_string()), "error"),
         ResetState::Expired => (Some(i.t("reset.error.expired").to_string()), "error"),
+        ResetState::Superseded => (Some(i.t("reset.error.superseded").to_string()), "error"),
         ResetState::Writing => (Some(i.t("reset.writing").to_string()), "notice"),
         ResetState::Identifying | ResetState::Verified => (None, ""),
     };
@@ -320,7 +321,7 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
 
 pub async fn show_password(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
     let view = load(&page, &id).await?;
-    let Some((rules, _)) = page.state.reset.rules(&view).await.map_err(|e| fail_reset(&page, e))? else {
+    let Some((rules, _)) = page.state.reset.rules(&view, &page.meta).await.map_err(|e| fail_reset(&page, e))? else {
         return Ok(see_other(&format!("/reset/{}", view.id)).finish());
     };
     // A refused password redirected here with its message and the rules it broke.
