@@ -217,6 +217,27 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
     for problem in crate::enrolment::check_rules(&services, s.enrolment.enrolment_stars, s.enrolment.reset_stars) {
         bad(problem.key(), problem.to_string());
     }
+    if s.reset.protected == crate::config::ProtectedMode::Stars {
+        let (needed, reset, all) = (
+            s.reset.protected_stars,
+            s.enrolment.reset_stars,
+            services.iter().map(|svc| u32::from(svc.stars)).sum::<u32>(),
+        );
+        if needed <= reset {
+            bad(
+                "reset.protected_stars",
+                format!(
+                    "is {needed}, not above enrolment.reset_stars ({reset}): with protected = \"stars\" privileged \
+                     accounts would reset with the stars everyone needs"
+                ),
+            );
+        } else if u32::from(needed) > all {
+            bad(
+                "reset.protected_stars",
+                format!("is {needed}, more than the enabled services give together ({all}): no reset could reach it"),
+            );
+        }
+    }
 
     check_bankid(s, &mut bad);
     check_sms(s, &mut bad);

@@ -116,6 +116,16 @@ fn reset_stars_above_enrolment_stars_are_refused() {
 }
 
 #[test]
+fn privileged_accounts_need_more_stars_than_others_and_stars_that_can_be_had() {
+    let with = |stars: &str| problems(&format!("{VALID}\n[reset]\nprotected = \"stars\"\n{stars}"));
+    let p = with("");
+    assert!(p.iter().any(|p| p.starts_with("reset.protected_stars: is 0, not above")), "{p:?}");
+    let p = with("protected_stars = 99\n");
+    assert!(p.iter().any(|p| p.starts_with("reset.protected_stars: is 99, more than")), "{p:?}");
+    assert!(with("protected_stars = 5\n").is_empty(), "{:?}", with("protected_stars = 5\n"));
+}
+
+#[test]
 fn semantic_problems_are_all_listed_at_once() {
     let text = VALID
         .replace("ldaps://127.0.0.2", "ldap://127.0.0.2")
