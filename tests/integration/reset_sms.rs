@@ -216,3 +216,31 @@ async fn wrong_codes_across_flows_stop_anonymous_guessing_for_a_day() {
     t.app.clock.advance_seconds(24 * 3600);
     flow_with_code(&mut t, &user.name).await;
 }
+
+/// Strangers who know a username cannot have the user's phone texted all day: ten anonymous
+/// texts a day, however the hour's budget is paced, then sends quietly go nowhere.
+#[tokio::test]
+async fn anonymous_texts_to_one_user_are_capped_per_day() {
+    let dc = require_dc!();
+    let (user, mut t) = enrolled(&dc, "rs-day", |c| c).await;
+    let per_day = stjarna::identity::sms::ANONYMOUS_TEXTS_PER_USER_PER_DAY as usize;
+    let first = t.texts_count(NUMBER);
+    for i in 0..=per_day {
+        // Within the hour's budget (five an hour) and the address's flow starts.
+        t.app.clock.advance_seconds(15 * 60);
+        t.app.client = new_client();
+        let flow = t.start_reset(&user.name).await;
+        let html = t.step(&flow, "/sms", &[]).await;
+        assert!(text_of(&html, "reset-message").is_some_and(|m| m.contains("kod")), "{i}: answered as a send");
+    }
+    // The texts go out from a queue after the answers: wait for the ten, then for a stray.
+    let deadline = Instant::now() + std::time::Duration::from_secs(10);
+    while t.texts_count(NUMBER) - first < per_day && Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    assert_eq!(t.texts_count(NUMBER) - first, per_day, "the last one went nowhere");
+    let audit = t.app.audit().await;
+    let decoy = audit.iter().find(|a| a.event == "sms-send" && a.outcome == "blocked").unwrap();
+    assert!(decoy.detail.as_deref().unwrap().contains("per user per day, resets"), "{decoy:?}");
+}

@@ -72,11 +72,16 @@ impl Sender<'_> {
     }
 }
 
-/// The hidden cap on anonymous texts to one user, whatever names they were typed by: when it is
-/// reached the send quietly becomes a decoy (answered "sent", nothing sent), so the cap tells
-/// nobody that the names are one account.
-pub fn anonymous_cap(limits: &SmsLimits, user_id: &str) -> (&'static str, String, Limit) {
-    ("sms-anon-user", user_id.to_string(), limits.per_number)
+/// Anonymous texts to one user in a day, however many addresses and names they come from: a
+/// stranger who knows a username cannot have the user's phone texted all day long.
+pub const ANONYMOUS_TEXTS_PER_USER_PER_DAY: u32 = 10;
+
+/// The hidden caps on anonymous texts to one user (an hour's, a day's), whatever names they were
+/// typed by: when one is reached the send quietly becomes a decoy (answered "sent", nothing sent),
+/// so the cap tells nobody that the names are one account.
+pub fn anonymous_caps(limits: &SmsLimits, user_id: &str) -> [(&'static str, String, Limit); 2] {
+    let day = Limit { max_failures: ANONYMOUS_TEXTS_PER_USER_PER_DAY, window_seconds: 86_400 };
+    [("sms-anon-user", user_id.to_string(), limits.per_number), ("sms-anon-user-day", user_id.to_string(), day)]
 }
 
 /// Wrong codes typed in resets for one user in a day. Each send allows three guesses, so without
@@ -122,8 +127,9 @@ mod tests {
         assert_eq!(decoy.iter().map(|b| b.0).collect::<Vec<_>>(), anonymous, "a decoy counts like a real send");
         // After a first proof, only the flow's count is shared with the strangers' budgets.
         let proved = scopes(Sender::Proved { flow: "f1" });
-        let (cap, _, _) = anonymous_cap(&limits(), "u1");
-        assert!(!proved.contains(&cap), "{proved:?}");
+        for (cap, _, _) in anonymous_caps(&limits(), "u1") {
+            assert!(!proved.contains(&cap), "{proved:?}");
+        }
         assert_eq!(proved.iter().filter(|p| anonymous.contains(p)).collect::<Vec<_>>(), [&"sms-anon-flow"]);
     }
 }

@@ -149,12 +149,17 @@ impl SmsFlows {
             return Ok(SmsStart::Limited { minutes });
         }
         if let Sender::Anonymous { .. } = sender {
-            let (cap, key, limit) = super::budget::anonymous_cap(&self.limits, user.user_id);
-            let capped = matches!(self.throttle.reserve(cap, &key, limit).await?, Reserve::Blocked { .. });
+            let mut capped = None;
+            for (cap, key, limit) in super::budget::anonymous_caps(&self.limits, user.user_id) {
+                if matches!(self.throttle.reserve(cap, &key, limit).await?, Reserve::Blocked { .. }) {
+                    capped = Some(cap);
+                    break;
+                }
+            }
             let (wrong, key, limit) = super::budget::wrong_codes(user.user_id);
-            let guessed = !capped && self.throttle.blocked_for(wrong, &key, limit).await?.is_some();
-            if capped || guessed {
-                let scope = if capped { cap } else { wrong };
+            let guessed = capped.is_none() && self.throttle.blocked_for(wrong, &key, limit).await?.is_some();
+            if capped.is_some() || guessed {
+                let scope = capped.unwrap_or(wrong);
                 let detail = Detail::new("limit_decoy")
                     .arg("scope_key", format!("audit.scope.{scope}"))
                     .arg("number", number.masked());

@@ -8,7 +8,7 @@ mod gateway;
 mod number;
 mod queue;
 
-pub use budget::{Sender, WRONG_CODES_PER_USER_PER_DAY};
+pub use budget::{ANONYMOUS_TEXTS_PER_USER_PER_DAY, Sender, WRONG_CODES_PER_USER_PER_DAY};
 pub use challenge::{ChallengeState, SmsLimits, SmsOutcome, SmsPurpose, SmsStart, SmsView};
 pub use code::{CodeHasher, OneTimeCode};
 pub use flow::SmsFlows;
