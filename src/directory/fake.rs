@@ -20,6 +20,8 @@ pub enum Writes {
     Answered,
     /// Made, but the answer never comes (as when AD applies a change and the connection drops).
     MadeUnanswered,
+    /// Never made: no DC could be reached.
+    Unreachable,
 }
 
 pub struct FakeDirectory {
@@ -138,6 +140,9 @@ impl FakeDirectory {
 
     /// Sets the password of `dn` to `new` when `current` (if given) is right; the write's answer.
     fn write(&self, dn: &str, current: Option<&str>, new: &str) -> Result<bool, DirectoryError> {
+        if *self.writes.lock().unwrap() == Writes::Unreachable {
+            return Err(unreachable());
+        }
         let mut users = self.users.lock().unwrap();
         let Some((user, password)) = users.iter_mut().find(|(u, _)| u.dn == dn) else {
             return Err(DirectoryError::Protocol("no such object".into()));
@@ -150,7 +155,7 @@ impl FakeDirectory {
         let before = user.password_set.as_deref().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
         user.password_set = Some(filetime(now()).parse::<i64>().unwrap().max(before + 1).to_string());
         match *self.writes.lock().unwrap() {
-            Writes::Answered => Ok(true),
+            Writes::Answered | Writes::Unreachable => Ok(true),
             Writes::MadeUnanswered => Err(DirectoryError::Unconfirmed {
                 url: "ldaps://fake".into(),
                 reason: "the connection dropped after sending".into(),
@@ -241,6 +246,7 @@ impl Directory for FakeDirectory {
             Writes::MadeUnanswered => {
                 Err(DirectoryError::Unconfirmed { url: "ldaps://fake".into(), reason: "no answer in time".into() })
             }
+            Writes::Unreachable => Err(unreachable()),
         }
     }
 
@@ -255,6 +261,10 @@ impl Directory for FakeDirectory {
     async fn fine_grained_policies(&self) -> Result<Vec<PasswordPolicy>, DirectoryError> {
         Ok(Vec::new())
     }
+}
+
+fn unreachable() -> DirectoryError {
+    DirectoryError::Unreachable { url: "ldaps://fake".into(), reason: "connection refused".into() }
 }
 
 fn now() -> i64 {

@@ -11,6 +11,7 @@ pub mod pwned;
 mod rules;
 mod service;
 mod state;
+mod write;
 
 pub use outcome::{ResetOutcome, ResetStep, ResetView};
 pub use policy::{LocalRules, Rule, Rules};

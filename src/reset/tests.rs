@@ -138,3 +138,45 @@ async fn an_unlock_made_without_an_answer_is_told_and_audited_and_can_be_repeate
     directory.set_writes(Writes::Answered);
     assert_eq!(service.unlock(&view, &meta).await.unwrap(), ResetOutcome::Done(super::Finish::Unlock));
 }
+
+#[tokio::test]
+async fn a_write_that_cannot_reach_ad_is_audited_and_gives_the_flow_and_the_days_count_back() {
+    let Verified { store, directory, service, id, user, .. } = verified(1).await;
+    let meta = testing::meta();
+    let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
+    directory.set_writes(Writes::Unreachable);
+    let new = SecretString::from("Tre-glada-kor-på-bete7");
+    assert!(service.set_password(&view, &new, &new, &meta).await.is_err(), "an error page, with its reference");
+    assert!(service.unlock(&view, &meta).await.is_err());
+    let audit = store.recent_audit(10).await.unwrap();
+    for event in ["password-reset", "unlock"] {
+        assert!(
+            audit.iter().any(|a| a.event == event
+                && a.outcome == "failure"
+                && a.detail.as_deref().is_some_and(|d| d.contains("directory_failed"))),
+            "{event}: {audit:?}"
+        );
+    }
+    directory.set_writes(Writes::Answered);
+    let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
+    assert_eq!(service.set_password(&view, &new, &new, &meta).await.unwrap(), ResetOutcome::Done(super::Finish::Reset));
+    assert!(directory.has_password(&user.dn, "Tre-glada-kor-på-bete7"));
+}
+
+#[tokio::test]
+async fn a_password_changed_elsewhere_meanwhile_ends_the_flow_unwritten() {
+    let Verified { store, directory, service, id, user, .. } = verified(3).await;
+    let meta = testing::meta();
+    directory.set_elsewhere(&user.dn, "Ägarens-nya-lösen-9");
+    let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
+    let new = SecretString::from("Tre-glada-kor-på-bete7");
+    assert_eq!(service.set_password(&view, &new, &new, &meta).await.unwrap(), ResetOutcome::NotAllowed);
+    assert!(directory.has_password(&user.dn, "Ägarens-nya-lösen-9"));
+    let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
+    assert_eq!(view.state, ResetState::Superseded);
+    let audit = store.recent_audit(10).await.unwrap();
+    assert!(
+        audit.iter().any(|a| a.outcome == "blocked" && a.detail.as_deref() == Some("@changed_meanwhile")),
+        "{audit:?}"
+    );
+}

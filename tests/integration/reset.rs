@@ -358,6 +358,10 @@ async fn too_many_failures_end_the_flow() {
     t.reset_bankid(&flow, BERTIL).await;
     let page = t.app.get_html(&flow).await;
     assert!(text_of(&page, "reset-message").unwrap().starts_with("För många misslyckade försök."));
+    // Ended by a failure counted with BankID's answer: the trail says so too.
+    let audit = t.app.audit().await;
+    let ended = "too many failed verifications: the flow ended";
+    assert!(audit.iter().any(|a| a.event == "reset-start" && a.detail.as_deref() == Some(ended)), "{audit:#?}");
 }
 
 #[tokio::test]
