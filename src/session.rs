@@ -133,7 +133,7 @@ pub const MAX_UNCHECKED: i64 = 600;
 /// How much later than a change made here AD's `pwdLastSet` may say it was set (the portal's and
 /// the DC's clocks differ a little). A change made elsewhere within this time after one made here
 /// goes unnoticed.
-const CHANGE_SKEW: i64 = 120;
+pub(crate) const CHANGE_SKEW: i64 = 120;
 /// A `pwdLastSet` older than this before a change made here is the value from before it: the DC
 /// asked has not had the change yet (the most the clocks may differ under Kerberos, 5 minutes).
 const STALE_BEFORE: i64 = 300;

@@ -31,7 +31,7 @@ impl Aftermath {
     pub(super) async fn reset_unconfirmed(&self, view: &ResetView, user: &DirectoryUser, meta: &RequestMeta) {
         let unconfirmed = Unconfirmed { kind: EventKind::PasswordReset, key: "reset_unconfirmed" };
         self.unconfirmed(unconfirmed, view, user, Notice::PasswordMaybeChanged, meta).await;
-        if let Err(e) = self.store.release_reset_flow(&view.id, true).await {
+        if let Err(e) = self.store.release_reset_flow(&view.id, Some(self.clock.now())).await {
             unconfirmed.logged("reopening the password step", e, user, meta);
         }
     }

@@ -33,6 +33,8 @@ pub struct ResetView {
     pub sms_challenge: Option<String>,
     /// The account's pwdLastSet when the flow began. Never shown.
     pub password_set_then: Option<String>,
+    /// When a write of the flow's own went unconfirmed. Never shown.
+    pub written_maybe_at: Option<crate::clock::Timestamp>,
 }
 
 /// The result of the last step.

@@ -153,6 +153,7 @@ impl ResetService {
                 finished_at: None,
                 outcome: None,
                 pwd_last_set,
+                written_maybe_at: None,
             })
             .await?;
         Ok(id)
@@ -249,7 +250,7 @@ impl ResetService {
                 ResetState::Failed => Some("flow_failed"),
                 _ => None,
             };
-            if let (true, Some(why)) = (self.store.finish_reset_flow(&rec.id, column, None, now).await?, why) {
+            if let (true, Some(why)) = (self.store.end_reset_flow(&rec.id, column, now).await?, why) {
                 let event = AuditEvent::new(EventKind::ResetStart, Outcome::Failure)
                     .detail(Detail::new(why))
                     .user_id_if(rec.user_id.as_deref());
@@ -265,10 +266,14 @@ impl ResetService {
         };
         let enrolled: Vec<ServiceKind> = records.iter().filter_map(|e| e.service.parse().ok()).collect();
         // Cooling-off: a service enrolled or replaced a short while ago does not count (a password
-        // thief who enrolled their own phone cannot use it at once).
+        // thief who enrolled their own phone cannot use it at once); nor, in this flow, one
+        // enrolled or replaced after it began (what it proved may have been the one replaced).
         let cooling: Vec<ServiceKind> = records
             .iter()
-            .filter(|r| self.cooldown > 0 && r.cooldown_lifted_at.is_none() && now - r.enrolled_at < self.cooldown)
+            .filter(|r| {
+                let cools = self.cooldown > 0 && r.cooldown_lifted_at.is_none() && now - r.enrolled_at < self.cooldown;
+                cools || r.enrolled_at > rec.created_at
+            })
             .filter_map(|r| r.service.parse().ok())
             .collect();
         // Privileged and closed accounts are looked at only once the user has proved something.
@@ -299,6 +304,7 @@ impl ResetService {
             typed_name: rec.typed_name,
             sms_challenge: rec.sms_challenge,
             password_set_then: rec.pwd_last_set,
+            written_maybe_at: rec.written_maybe_at,
         }))
     }
 
@@ -382,7 +388,7 @@ impl ResetService {
         self.auditor.record(meta, event).await?;
         if failures >= self.settings.max_failures {
             let (failed, _) = ResetState::Failed.stored();
-            self.store.finish_reset_flow(&view.id, failed, None, self.clock.now()).await?;
+            self.store.end_reset_flow(&view.id, failed, self.clock.now()).await?;
             return Ok(ResetStep::Ended);
         }
         Ok(ResetStep::Continue)

@@ -180,3 +180,64 @@ async fn a_password_changed_elsewhere_meanwhile_ends_the_flow_unwritten() {
         "{audit:?}"
     );
 }
+
+#[tokio::test]
+async fn a_change_made_after_the_flows_own_unconfirmed_write_is_not_overwritten() {
+    let Verified { directory, service, id, user, .. } = verified(3).await;
+    let meta = testing::meta();
+    let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
+    directory.set_writes(Writes::MadeUnanswered);
+    let first = SecretString::from("Tre-glada-kor-på-bete7");
+    assert_eq!(service.set_password(&view, &first, &first, &meta).await.unwrap(), ResetOutcome::Unconfirmed);
+    directory.set_writes(Writes::Answered);
+    // The owner changes the password ten minutes later.
+    let later = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 + 600;
+    directory.set_elsewhere_at(&user.dn, "Ägarens-nya-lösen-9", later);
+    let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
+    let second = SecretString::from("Fyra-glada-kor-på-bete8");
+    assert_eq!(service.set_password(&view, &second, &second, &meta).await.unwrap(), ResetOutcome::NotAllowed);
+    assert!(directory.has_password(&user.dn, "Ägarens-nya-lösen-9"));
+    assert_eq!(service.view(&id, "browser", &meta).await.unwrap().unwrap().state, ResetState::Superseded);
+}
+
+#[tokio::test]
+async fn a_flow_being_written_is_not_ended_by_an_older_read_of_it() {
+    let Verified { store, directory, service, id, user, .. } = verified(3).await;
+    let meta = testing::meta();
+    let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
+    // Another request claimed the flow and wrote; this one read it before.
+    assert!(store.claim_reset_flow(&id).await.unwrap());
+    directory.set_elsewhere(&user.dn, "Det-andra-flikens-lösen-3");
+    assert!(service.rules(&view, &meta).await.unwrap().is_none());
+    assert_eq!(service.view(&id, "browser", &meta).await.unwrap().unwrap().state, ResetState::Writing);
+}
+
+#[tokio::test]
+async fn no_unlock_once_the_password_was_changed_elsewhere() {
+    let Verified { directory, service, id, user, .. } = verified(3).await;
+    let meta = testing::meta();
+    directory.set_elsewhere(&user.dn, "Ägarens-nya-lösen-9");
+    let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
+    assert_eq!(service.unlock(&view, &meta).await.unwrap(), ResetOutcome::NotAllowed);
+    assert_eq!(service.view(&id, "browser", &meta).await.unwrap().unwrap().state, ResetState::Superseded);
+}
+
+#[tokio::test]
+async fn a_service_replaced_after_the_flow_began_does_not_count_in_it() {
+    let Verified { store, service, id, user, .. } = verified(3).await;
+    let meta = testing::meta();
+    // With no cooling-off (or one the service desk lifted): the flow proved the BankID replaced.
+    let now = service.view(&id, "browser", &meta).await.unwrap().unwrap();
+    assert!(now.enough);
+    let replacement = BankIdEnrolmentRecord {
+        user_id: user.id.clone(),
+        pn_encrypted: "unused".into(),
+        pn_hash: "another".into(),
+        pn_masked: "19900101-****".into(),
+        name: "Someone".into(),
+        enrolled_at: std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 + 5,
+    };
+    assert!(store.enrol_bankid(&replacement, EnrolMode::Replace).await.unwrap());
+    let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
+    assert!(!view.enough, "{view:?}");
+}

@@ -13,9 +13,10 @@ use super::rules::{NewPasswordRules, rules_refused};
 use super::service::ResetError;
 use super::state::{Finish, ResetState};
 use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
-use crate::clock::Clock;
+use crate::clock::{Clock, Timestamp};
 use crate::config::ResetSettings;
-use crate::directory::{Directory, DirectoryError, DirectoryUser, PasswordWriteError};
+use crate::directory::{Directory, DirectoryError, DirectoryUser, PasswordWriteError, filetime_seconds};
+use crate::session::CHANGE_SKEW;
 use crate::storage::{Storage, StorageError};
 use crate::throttle::{Attempt, Limit, Reserve, Throttle};
 
@@ -38,44 +39,61 @@ pub(super) struct Writer {
 }
 
 impl Writer {
-    /// The rules for the flow's user, with the user; only at the password step, and only while
-    /// the account's password is the one it had when the flow began (else the flow ends).
-    pub async fn rules(
-        &self,
-        view: &ResetView,
-        meta: &RequestMeta,
-    ) -> Result<Option<(Rules, DirectoryUser)>, ResetError> {
+    /// The flow's user as AD has them now, if the flow may still write for them: enough stars,
+    /// the account open, and its password one the flow may overwrite (else the flow ends,
+    /// superseded).
+    async fn current_user(&self, view: &ResetView, meta: &RequestMeta) -> Result<Option<DirectoryUser>, ResetError> {
         let (true, ResetState::Verified, Some(user_id)) = (view.enough, view.state, &view.user_id) else {
             return Ok(None);
         };
         let user = self.directory.find_user_by_id(user_id).await?;
         let Some(user) = user.filter(|u| !u.closed_at(self.clock.now())) else { return Ok(None) };
-        if view.password_set_then.is_some() && view.password_set_then != user.password_set {
-            self.supersede(view, &user, meta).await?;
+        if !self.unchanged(view, &user) {
+            // Read from an open flow: ended only while it is still open.
+            if view.state.supersede().is_ok() {
+                let (column, _) = ResetState::Superseded.stored();
+                if self.store.end_reset_flow(&view.id, column, self.clock.now()).await? {
+                    self.superseded(&user, meta).await?;
+                }
+            }
             return Ok(None);
         }
-        Ok(Some((self.rules.for_user(&user).await?, user)))
+        Ok(Some(user))
+    }
+
+    /// Whether `user`'s password is still one the flow may overwrite (see [`unchanged`]).
+    fn unchanged(&self, view: &ResetView, user: &DirectoryUser) -> bool {
+        let must_change = self.settings.must_change_at_next_logon;
+        unchanged(view.password_set_then.as_deref(), user.password_set.as_deref(), view.written_maybe_at, must_change)
     }
 
     /// Someone changed the account's password while the flow was open (its owner, who may have
-    /// noticed someone else resetting it; another reset; an administrator): the flow ends rather
-    /// than overwrite it.
-    async fn supersede(&self, view: &ResetView, user: &DirectoryUser, meta: &RequestMeta) -> Result<(), StorageError> {
-        let Ok(superseded) = view.state.supersede() else { return Ok(()) };
-        let (column, _) = superseded.stored();
-        if self.store.finish_reset_flow(&view.id, column, None, self.clock.now()).await? {
-            let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Blocked)
-                .about(user)
-                .detail(Detail::new("changed_meanwhile"));
-            self.auditor.record(meta, event).await?;
-        }
-        Ok(())
+    /// noticed someone else resetting it; another reset; an administrator): the flow ended
+    /// rather than overwrite it.
+    async fn superseded(&self, user: &DirectoryUser, meta: &RequestMeta) -> Result<(), StorageError> {
+        let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Blocked)
+            .about(user)
+            .detail(Detail::new("changed_meanwhile"));
+        self.auditor.record(meta, event).await
+    }
+
+    /// The rules for the flow's user, with the user; only at the password step, and only while
+    /// the account's password is one the flow may overwrite.
+    pub async fn rules(
+        &self,
+        view: &ResetView,
+        meta: &RequestMeta,
+    ) -> Result<Option<(Rules, DirectoryUser)>, ResetError> {
+        let Some(user) = self.current_user(view, meta).await? else { return Ok(None) };
+        Ok(Some((self.rules.for_user(&user).await?, user)))
     }
 
     /// Takes the flow for its one write, with the day's count, before AD is touched (claim, then
     /// act): of two parallel submissions exactly one writes, and both are counted against the
-    /// daily limit only once. None: the write may go ahead; else what to answer.
-    async fn claim(&self, view: &ResetView, user: &DirectoryUser, meta: &RequestMeta) -> Result<Claim, StorageError> {
+    /// daily limit only once. Then the account is read again where its password was last
+    /// written (the DC the write goes to), so that a change made since the page was read stops
+    /// the write. Held: the write may go ahead; else what to answer.
+    async fn claim(&self, view: &ResetView, user: &DirectoryUser, meta: &RequestMeta) -> Result<Claim, ResetError> {
         let limit = Limit { max_failures: self.settings.resets_per_day, window_seconds: 24 * 3600 };
         let counted = match self.throttle.reserve("reset-user", &user.id, limit).await? {
             Reserve::Granted(attempt) => attempt,
@@ -91,12 +109,34 @@ impl Writer {
             self.throttle.release(counted).await?;
             return Ok(Claim::Refused(ResetOutcome::NotAllowed));
         }
-        Ok(Claim::Held(counted))
+        let again = match self.directory.find_user_by_id_where_written(&user.id, Some(&user.dn)).await {
+            Ok(again) => again,
+            Err(e) => {
+                self.unclaim(view, counted).await?;
+                return Err(e.into());
+            }
+        };
+        match again {
+            Some(again) if self.unchanged(view, &again) => Ok(Claim::Held(counted)),
+            Some(again) => {
+                // The claim's holder ends its flow; nothing was written, so the day's count goes back.
+                let (column, _) = ResetState::Superseded.stored();
+                if self.store.finish_reset_flow(&view.id, column, None, self.clock.now()).await? {
+                    self.superseded(&again, meta).await?;
+                }
+                self.throttle.release(counted).await?;
+                Ok(Claim::Refused(ResetOutcome::NotAllowed))
+            }
+            None => {
+                self.unclaim(view, counted).await?;
+                Ok(Claim::Refused(ResetOutcome::NotAllowed))
+            }
+        }
     }
 
     /// The write did not happen: the flow and the day's count are given back.
     async fn unclaim(&self, view: &ResetView, counted: Attempt) -> Result<(), StorageError> {
-        self.store.release_reset_flow(&view.id, false).await?;
+        self.store.release_reset_flow(&view.id, None).await?;
         self.throttle.release(counted).await
     }
 
@@ -128,8 +168,10 @@ impl Writer {
                 let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Failure)
                     .about(&user)
                     .detail(Detail::new("ad_refused").arg("reason_key", refusal.message_key()));
-                self.auditor.record(meta, event).await?;
+                // Both, whichever fails: a flow left claimed could never be used again.
+                let audited = self.auditor.record(meta, event).await;
                 self.unclaim(view, counted).await?;
+                audited?;
                 return Ok(ResetOutcome::AdRefused(refusal));
             }
             Err(PasswordWriteError::Directory(e @ DirectoryError::Unconfirmed { .. })) => {
@@ -156,13 +198,10 @@ impl Writer {
         }
     }
 
-    /// Unlocks the account without changing the password.
+    /// Unlocks the account without changing the password (not once its password was changed
+    /// elsewhere: an unlock would let the flow's holder go on guessing the new one).
     pub async fn unlock(&self, view: &ResetView, meta: &RequestMeta) -> Result<ResetOutcome, ResetError> {
-        let (true, ResetState::Verified, Some(user_id)) = (view.enough, view.state, &view.user_id) else {
-            return Ok(ResetOutcome::NotAllowed);
-        };
-        let user = self.directory.find_user_by_id(user_id).await?;
-        let Some(user) = user.filter(|u| !u.closed_at(self.clock.now())) else { return Ok(ResetOutcome::NotAllowed) };
+        let Some(user) = self.current_user(view, meta).await? else { return Ok(ResetOutcome::NotAllowed) };
         let counted = match self.claim(view, &user, meta).await? {
             Claim::Held(counted) => counted,
             Claim::Refused(outcome) => return Ok(outcome),
@@ -190,5 +229,54 @@ impl Writer {
         }
         self.after.done(view, &user, Finish::Unlock, meta).await;
         Ok(ResetOutcome::Done(Finish::Unlock))
+    }
+}
+
+/// Whether AD's pwdLastSet (`read`) is still one the flow may overwrite: the value it had when
+/// the flow began (`then`; None: it could not be read then, and nothing is compared), or, after
+/// a write of the flow's own that AD did not confirm (at `written_maybe_at`), one set no later
+/// than that write (AD's and the portal's clocks differ a little), or "0" when resets ask for a
+/// new password at next logon.
+fn unchanged(then: Option<&str>, read: Option<&str>, written_maybe_at: Option<Timestamp>, must_change: bool) -> bool {
+    let Some(then) = then else { return true };
+    if read == Some(then) {
+        return true;
+    }
+    match (written_maybe_at, read) {
+        (Some(_), Some("0")) => must_change,
+        (Some(at), Some(value)) => filetime_seconds(value).is_some_and(|set| set <= at + CHANGE_SKEW),
+        _ => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::unchanged;
+
+    /// 2026-12-02 00:00 UTC as AD writes it (100 ns since 1601), and in Unix seconds.
+    const THEN: &str = "134406432000000000";
+    const THEN_UNIX: i64 = 1_796_169_600;
+
+    fn at(unix: i64) -> String {
+        ((unix + 11_644_473_600) * 10_000_000).to_string()
+    }
+
+    #[test]
+    fn only_the_flows_own_unconfirmed_write_may_have_changed_the_password() {
+        assert_eq!(at(THEN_UNIX), THEN);
+        assert!(unchanged(Some(THEN), Some(THEN), None, false));
+        assert!(!unchanged(Some(THEN), Some(&at(THEN_UNIX + 60)), None, false), "changed elsewhere");
+        assert!(!unchanged(Some(THEN), None, None, false), "no longer readable: not known to be the same");
+        assert!(unchanged(None, Some(THEN), None, false), "not readable when the flow began");
+        // The flow's own write went unconfirmed at +100 s: AD's value from then is its own…
+        let written = Some(THEN_UNIX + 100);
+        assert!(unchanged(Some(THEN), Some(&at(THEN_UNIX + 100)), written, false));
+        assert!(unchanged(Some(THEN), Some(&at(THEN_UNIX + 150)), written, false), "a DC's clock a little ahead");
+        assert!(unchanged(Some(THEN), Some(THEN), written, false), "or it was never made");
+        // …and a change made after it is not.
+        assert!(!unchanged(Some(THEN), Some(&at(THEN_UNIX + 600)), written, false));
+        assert!(unchanged(Some(THEN), Some("0"), written, true), "its own write, asking for a change at next logon");
+        assert!(!unchanged(Some(THEN), Some("0"), written, false), "an administrator's");
+        assert!(!unchanged(Some(THEN), Some("0"), None, true));
     }
 }

@@ -292,17 +292,21 @@ pub trait FlowStore: Send + Sync {
     /// was not verified (another request has it, or it ended).
     async fn claim_reset_flow(&self, id: &str) -> Result<bool, StorageError>;
 
-    /// Gives a claimed flow back (`writing → verified`): the write was refused, or (`written_maybe`)
-    /// AD did not say whether it made it, and then the password the flow began with is forgotten
-    /// (AD may have the flow's own new one).
-    async fn release_reset_flow(&self, id: &str, written_maybe: bool) -> Result<(), StorageError>;
+    /// Gives a claimed flow back (`writing → verified`): the write was refused, or AD did not say
+    /// whether it made it (`written_maybe_at`: when; AD may then have the flow's own password).
+    async fn release_reset_flow(&self, id: &str, written_maybe_at: Option<Timestamp>) -> Result<(), StorageError>;
 
     async fn set_reset_sms_challenge(&self, id: &str, challenge: &str) -> Result<(), StorageError>;
 
     /// Counts a failed verification; returns the failures so far.
     async fn reset_failure(&self, id: &str) -> Result<i64, StorageError>;
 
-    /// Moves an open flow to a final state, once; false when it was already finished.
+    /// Ends an open flow (`identifying` or `verified`: time, failures, a password changed
+    /// elsewhere), once; false when it was not open (one claimed for its write is left alone).
+    async fn end_reset_flow(&self, id: &str, state: &str, at: Timestamp) -> Result<bool, StorageError>;
+
+    /// The claim's holder moves its flow (`writing`) to a final state, once; false when it was
+    /// not being written.
     async fn finish_reset_flow(
         &self,
         id: &str,

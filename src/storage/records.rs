@@ -172,6 +172,8 @@ pub struct ResetFlowRecord {
     pub outcome: Option<String>,
     /// The account's pwdLastSet when the flow began (a password changed since ends the flow).
     pub pwd_last_set: Option<String>,
+    /// When a write of the flow's own went unconfirmed (AD's value may be that write's).
+    pub written_maybe_at: Option<Timestamp>,
 }
 
 /// A mail in the outbox.

@@ -116,6 +116,7 @@ async fn parallel_verifications_of_one_flow_are_all_kept() {
             finished_at: None,
             outcome: None,
             pwd_last_set: None,
+            written_maybe_at: None,
         };
         store.insert_reset_flow(&flow).await.unwrap();
         let (a, b) = tokio::join!(store.reset_verified(&id, "sms"), store.reset_verified(&id, "bankid"));

@@ -223,7 +223,7 @@ impl FlowStore for PgStorage {
     async fn insert_reset_flow(&self, r: &ResetFlowRecord) -> Result<(), StorageError> {
         sqlx::query(
             "INSERT INTO reset_flows (id, binding_hash, typed_name, user_id, verified, sms_challenge, failures, state,
-             created_at, expires_at, finished_at, outcome, pwd_last_set) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
+             created_at, expires_at, finished_at, outcome, pwd_last_set, written_maybe_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         )
         .bind(&r.id)
         .bind(&r.binding_hash)
@@ -238,6 +238,7 @@ impl FlowStore for PgStorage {
         .bind(r.finished_at)
         .bind(&r.outcome)
         .bind(&r.pwd_last_set)
+        .bind(r.written_maybe_at)
         .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
@@ -272,12 +273,12 @@ impl FlowStore for PgStorage {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn release_reset_flow(&self, id: &str, written_maybe: bool) -> Result<(), StorageError> {
+    async fn release_reset_flow(&self, id: &str, written_maybe_at: Option<Timestamp>) -> Result<(), StorageError> {
         sqlx::query(
-            "UPDATE reset_flows SET state = 'verified', pwd_last_set = CASE WHEN $1 THEN NULL ELSE pwd_last_set END
+            "UPDATE reset_flows SET state = 'verified', written_maybe_at = COALESCE($1, written_maybe_at)
              WHERE id = $2 AND state = 'writing'",
         )
-        .bind(written_maybe)
+        .bind(written_maybe_at)
         .bind(id)
         .execute(&mut *self.conn().await?)
         .await?;
@@ -302,6 +303,18 @@ impl FlowStore for PgStorage {
         Ok(row.map(|(n,)| n).unwrap_or(i64::MAX))
     }
 
+    async fn end_reset_flow(&self, id: &str, state: &str, at: Timestamp) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE reset_flows SET state = $1, finished_at = $2 WHERE id = $3 AND state IN ('identifying', 'verified')",
+        )
+        .bind(state)
+        .bind(at)
+        .bind(id)
+        .execute(&mut *self.conn().await?)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn finish_reset_flow(
         &self,
         id: &str,
@@ -311,7 +324,7 @@ impl FlowStore for PgStorage {
     ) -> Result<bool, StorageError> {
         let done = sqlx::query(
             "UPDATE reset_flows SET state = $1, outcome = $2, finished_at = $3
-             WHERE id = $4 AND state IN ('identifying', 'verified', 'writing')",
+             WHERE id = $4 AND state = 'writing'",
         )
         .bind(state)
         .bind(outcome)

@@ -223,7 +223,7 @@ impl FlowStore for SqliteStorage {
     async fn insert_reset_flow(&self, r: &ResetFlowRecord) -> Result<(), StorageError> {
         sqlx::query(
             "INSERT INTO reset_flows (id, binding_hash, typed_name, user_id, verified, sms_challenge, failures, state,
-             created_at, expires_at, finished_at, outcome, pwd_last_set) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             created_at, expires_at, finished_at, outcome, pwd_last_set, written_maybe_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&r.id)
         .bind(&r.binding_hash)
@@ -238,6 +238,7 @@ impl FlowStore for SqliteStorage {
         .bind(r.finished_at)
         .bind(&r.outcome)
         .bind(&r.pwd_last_set)
+        .bind(r.written_maybe_at)
         .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
@@ -272,12 +273,12 @@ impl FlowStore for SqliteStorage {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn release_reset_flow(&self, id: &str, written_maybe: bool) -> Result<(), StorageError> {
+    async fn release_reset_flow(&self, id: &str, written_maybe_at: Option<Timestamp>) -> Result<(), StorageError> {
         sqlx::query(
-            "UPDATE reset_flows SET state = 'verified', pwd_last_set = CASE WHEN ? THEN NULL ELSE pwd_last_set END
+            "UPDATE reset_flows SET state = 'verified', written_maybe_at = COALESCE(?, written_maybe_at)
              WHERE id = ? AND state = 'writing'",
         )
-        .bind(written_maybe)
+        .bind(written_maybe_at)
         .bind(id)
         .execute(&mut *self.conn().await?)
         .await?;
@@ -302,6 +303,18 @@ impl FlowStore for SqliteStorage {
         Ok(row.map(|(n,)| n).unwrap_or(i64::MAX))
     }
 
+    async fn end_reset_flow(&self, id: &str, state: &str, at: Timestamp) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE reset_flows SET state = ?, finished_at = ? WHERE id = ? AND state IN ('identifying', 'verified')",
+        )
+        .bind(state)
+        .bind(at)
+        .bind(id)
+        .execute(&mut *self.conn().await?)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn finish_reset_flow(
         &self,
         id: &str,
@@ -311,7 +324,7 @@ impl FlowStore for SqliteStorage {
     ) -> Result<bool, StorageError> {
         let done = sqlx::query(
             "UPDATE reset_flows SET state = ?, outcome = ?, finished_at = ?
-             WHERE id = ? AND state IN ('identifying', 'verified', 'writing')",
+             WHERE id = ? AND state = 'writing'",
         )
         .bind(state)
         .bind(outcome)
