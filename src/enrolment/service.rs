@@ -168,9 +168,12 @@ impl EnrolmentService {
         user_id: &str,
         change: Change,
     ) -> Result<Result<(), ChangeRefusal>, StorageError> {
-        let enrolled: Vec<ServiceKind> =
-            self.store.enrolments(user_id).await?.iter().filter_map(|r| r.service.parse().ok()).collect();
-        Ok(step_up.authorise(change, &enrolled, self.clock.now(), self.window))
+        let (records, now) = (self.store.enrolments(user_id).await?, self.clock.now());
+        let kind = |r: &EnrolmentRecord| r.service.parse::<ServiceKind>().ok();
+        let enrolled: Vec<ServiceKind> = records.iter().filter_map(kind).collect();
+        let cooling: Vec<ServiceKind> =
+            records.iter().filter(|r| self.cooling_until(r, now).is_some()).filter_map(kind).collect();
+        Ok(step_up.authorise(change, &enrolled, &cooling, now, self.window))
     }
 
     /// Authorises and audits a refused change (the audit trail shows who tried).

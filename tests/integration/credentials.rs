@@ -136,6 +136,34 @@ async fn an_admin_logged_in_with_bankid_gives_the_password_before_the_admin_page
     assert_eq!(admin_page(&t.app).await, 200);
 }
 
+#[tokio::test]
+async fn a_session_begun_with_bankid_alone_adds_no_service_until_the_password_is_given() {
+    // Two relayed QR codes (a login, then the step-up) must not let the attacker add their own
+    // phone, which would later fill the star row of a reset with another relayed BankID.
+    let dc: TestDc = require_dc!();
+    let user = dc.create_user("cred-relay").await;
+    let mut t = crate::sims::spawn_with_sms(&dc, crate::sims::Gateway::Elks46, |c| c).await;
+    t.app.login(&user.name, &user.password).await;
+    t.enrol(crate::sims::ANNA).await;
+    t.app.client = new_client();
+    let approve = async |t: &crate::sims::SimTest, res: reqwest::Response| {
+        let id = crate::sims::flow_id(&res);
+        let order = t.app_scan(&t.scan_qr_frame(&id).await, crate::sims::ANNA).await.unwrap();
+        t.app_press(&order, "approve").await;
+        t.app.clock.advance_seconds(2);
+        location(&t.app.get(&format!("/bankid/{id}")).await)
+    };
+    let res = t.post_from("/login", "/login/bankid").await;
+    assert_eq!(approve(&t, res).await, "/", "logged in");
+    let res = t.post_from("/", "/verify/bankid").await;
+    approve(&t, res).await;
+    assert!(location(&t.app.get("/enrol/sms").await).starts_with("/reauth"), "the password first");
+    let csrf = crate::helpers::csrf_in(&t.app.get_html("/").await);
+    let res = t.app.post("/enrol/sms", &[("csrf", &csrf), ("country", "SE"), ("number", "0709999999")]).await;
+    assert!(location(&res).starts_with("/reauth"), "the password first: {}", location(&res));
+    assert!(t.sms.as_ref().unwrap().state.last_code_to("+46709999999").is_none(), "no code to the new number");
+}
+
 /// The session cookie as the browser holds it.
 fn session_cookie(jar: &reqwest::cookie::Jar, base: &str) -> String {
     use reqwest::cookie::CookieStore;

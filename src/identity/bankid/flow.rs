@@ -385,7 +385,7 @@ impl BankIdFlows {
                     .arg("change_key", format!("audit.change.{}", change.id()))
                     .arg("what", pn.masked());
                 let event = AuditEvent::new(EventKind::Enrol, Outcome::Success).user_id(user_id).detail(detail);
-                self.auditor.record(meta, event).await?;
+                self.auditor.record_made(meta, event).await;
                 if let Some(n) = &self.notifier {
                     n.changed(user_id, change, None, meta).await;
                 }

@@ -445,7 +445,8 @@ impl SmsFlows {
                         .arg("change_key", format!("audit.change.{}", change.id()))
                         .arg("what", &rec.number_masked),
                 );
-            self.auditor.record(meta, event).await?;
+            // Made: its entry and the notice go out whatever becomes of the other.
+            self.auditor.record_made(meta, event).await;
             if let Some(n) = &self.notifier {
                 let removed = before.filter(|_| mode == EnrolMode::Replace).map(|b| b.number_encrypted);
                 n.changed(&rec.user_id, change, removed, meta).await;
