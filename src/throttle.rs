@@ -68,6 +68,25 @@ impl Throttle {
         }
     }
 
+    /// Record-then-decide as AD counts bad passwords (see [`ThrottleStore::reserve_in_run`]):
+    /// `limit.window_seconds` is the quiet time that starts a new run. Blocked: until the newest
+    /// failure is that long ago.
+    ///
+    /// [`ThrottleStore::reserve_in_run`]: crate::storage::ThrottleStore::reserve_in_run
+    pub async fn reserve_run(&self, scope: &str, key: &str, limit: Limit) -> Result<Reserve, StorageError> {
+        let now = self.clock.now();
+        let max = limit.max_failures.max(1) as i64;
+        match self.store.reserve_in_run(scope, key, now, limit.window_seconds, max).await? {
+            Some((id, position)) => Ok(Reserve::Granted(Attempt { id, last: position >= max })),
+            None => {
+                crate::monitoring::rate_limit_block(scope);
+                let newest = self.store.failures_since(scope, key, now - max * limit.window_seconds).await?;
+                let wait = newest.first().map(|at| at + limit.window_seconds - now).unwrap_or(limit.window_seconds);
+                Ok(Reserve::Blocked { wait: wait.max(1) })
+            }
+        }
+    }
+
     /// Takes an attempt back: it was no failure (the password was right).
     pub async fn release(&self, attempt: Attempt) -> Result<(), StorageError> {
         self.store.release_attempts(&[attempt.id], None).await

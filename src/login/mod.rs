@@ -39,6 +39,9 @@ pub enum LoginError {
 }
 
 const USER_SCOPE: &str = "login-user";
+/// AD counts a failure when the bind reaches it, by its own clock: a quiet time that ends a run
+/// of failures is taken as this much longer than AD's window.
+const AD_CLOCK_SLACK: i64 = 120;
 const IP_SCOPE: &str = "login-ip";
 
 /// AD's default lockout observation window: the window counted over when the policy is unknown.
@@ -87,9 +90,11 @@ impl LoginService {
     }
 
     /// Failures allowed per user: the configured number, but always `lockout_margin` short of AD's
-    /// threshold (the user's fine-grained one where a PSO applies), counted over at least as long
-    /// as AD remembers failures (its observation window). A policy that could not be read allows
-    /// one failure per window (AD's threshold might be as low as that).
+    /// threshold (the user's fine-grained one where a PSO applies), counted as AD counts them: a
+    /// run of failures ends only after a quiet time longer than AD's observation window (the
+    /// limit's window; [`Throttle::reserve_run`]), so failures spaced out just inside it cannot
+    /// add up to a lockout. A policy that could not be read allows one failure per window (AD's
+    /// threshold might be as low as that).
     fn user_limit(&self, policy: Option<&PasswordPolicy>) -> Limit {
         let Some(policy) = policy else {
             return Limit { max_failures: 1, window_seconds: self.window_seconds.max(UNKNOWN_WINDOW_SECONDS) };
@@ -99,7 +104,7 @@ impl LoginService {
             max = max.min(policy.lockout_threshold.saturating_sub(self.margin).max(1));
         }
         let ad_window = policy.lockout_window_minutes as i64 * 60;
-        Limit { max_failures: max, window_seconds: self.window_seconds.max(ad_window) }
+        Limit { max_failures: max, window_seconds: self.window_seconds.max(ad_window) + AD_CLOCK_SLACK }
     }
 
     pub async fn login(
@@ -155,7 +160,7 @@ impl LoginService {
             None => self.directory.password_policy(None).await.ok(),
         };
         let limit = self.user_limit(policy.as_ref());
-        let counted = match self.throttle.reserve(USER_SCOPE, &user_key, limit).await? {
+        let counted = match self.throttle.reserve_run(USER_SCOPE, &user_key, limit).await? {
             Reserve::Granted(attempt) => {
                 Counted { ip, user: attempt, window_minutes: (limit.window_seconds + 59) / 60 }
             }

@@ -34,11 +34,42 @@ async fn a_policy_that_cannot_be_read_allows_one_failure_per_window() {
         let second = login.login(name, &wrong, &meta).await.unwrap();
         assert!(matches!(second, LoginOutcome::Refused(Refusal::Throttled { .. })), "{name}: {second:?}");
     }
-    // Readable again, and the window over: the domain's threshold (5) less the margin applies.
+    // Readable again, and AD's window (with its slack) quiet: the domain's threshold (5) less
+    // the margin applies.
     directory.set_policy_unreadable(false);
-    manual.advance_seconds(31 * 60);
+    manual.advance_seconds(33 * 60);
     for _ in 0..2 {
         let outcome = login.login("anna", &wrong, &meta).await.unwrap();
         assert_eq!(outcome, LoginOutcome::Refused(Refusal::InvalidCredentials));
     }
+}
+
+#[tokio::test]
+async fn wrong_passwords_spaced_out_inside_ads_window_cannot_lock_the_account() {
+    // AD (5 failures in 30 minutes) forgets a run of failures only after 30 quiet minutes: one
+    // wrong password every ten minutes adds up to a lockout, however the portal's window slides.
+    let settings = testing::settings();
+    let (store, _dir) = testing::store().await;
+    let manual = ManualClock::starting_now();
+    let clock: Arc<dyn Clock> = Arc::new(manual.clone());
+    let directory = Arc::new(FakeDirectory::default());
+    directory.add_user("anna", "Rätt-lösenord-1");
+    let as_dyn: Arc<dyn Directory> = directory.clone();
+    let auditor = Auditor::new(store.clone(), clock.clone());
+    let login = LoginService::new(&settings, as_dyn, Throttle::new(store.clone(), clock.clone()), auditor, clock);
+    let (meta, wrong) = (testing::meta(), SecretString::from("fel"));
+    let mut outcomes = Vec::new();
+    for _ in 0..5 {
+        outcomes.push(login.login("anna", &wrong, &meta).await.unwrap());
+        manual.advance_seconds(601);
+    }
+    assert_eq!(outcomes[0], LoginOutcome::Refused(Refusal::InvalidCredentials));
+    assert!(matches!(outcomes[2], LoginOutcome::Refused(Refusal::LastAttempt { .. })), "{outcomes:?}");
+    assert!(
+        outcomes[3..].iter().all(|o| matches!(o, LoginOutcome::Refused(Refusal::Throttled { .. }))),
+        "{outcomes:?}"
+    );
+    // After AD's window of quiet (and a little), a new run.
+    manual.advance_seconds(31 * 60);
+    assert_eq!(login.login("anna", &wrong, &meta).await.unwrap(), LoginOutcome::Refused(Refusal::InvalidCredentials));
 }

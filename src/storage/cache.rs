@@ -323,6 +323,8 @@ role!(ThrottleStore {
     fn record_failure(&self, scope: &str, key: &str, at: Timestamp) -> Result<(), StorageError>;
     fn reserve_attempt(&self, scope: &str, key: &str, at: Timestamp, since: Timestamp, max: i64)
         -> Result<Option<(i64, i64)>, StorageError>;
+    fn reserve_in_run(&self, scope: &str, key: &str, at: Timestamp, gap: i64, max: i64)
+        -> Result<Option<(i64, i64)>, StorageError>;
     fn release_attempts(&self, ids: &[i64], clear: Option<(&str, &str)>) -> Result<(), StorageError>;
     fn failures_since(&self, scope: &str, key: &str, since: Timestamp) -> Result<Vec<Timestamp>, StorageError>;
     fn clear_failures(&self, scope: &str, key: &str) -> Result<(), StorageError>;

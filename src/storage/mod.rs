@@ -139,6 +139,18 @@ pub trait ThrottleStore: Send + Sync {
         max: i64,
     ) -> Result<Option<(i64, i64)>, StorageError>;
 
+    /// The same, counted as AD counts bad passwords: against the failures of the current run, each
+    /// less than `gap` seconds after the one before (a quiet gap of `gap` or more starts a new
+    /// run), so that failures spaced out just inside the window cannot add up past `max`.
+    async fn reserve_in_run(
+        &self,
+        scope: &str,
+        key: &str,
+        at: Timestamp,
+        gap: i64,
+        max: i64,
+    ) -> Result<Option<(i64, i64)>, StorageError>;
+
     /// Takes back recorded attempts (they turned out not to be failures) and, with `clear`, every
     /// failure of that (scope, key) too: one statement.
     async fn release_attempts(&self, ids: &[i64], clear: Option<(&str, &str)>) -> Result<(), StorageError>;

@@ -112,7 +112,7 @@ async fn a_wrong_current_password_is_explained_and_counts_toward_throttling() {
     assert!(change(&app, Some(&user.name), &user.password, NEW).await.starts_with("För många misslyckade försök"));
     assert_eq!(
         app.login_error(&user.name, &user.password).await,
-        "För många misslyckade försök. Försök igen om 30 minuter."
+        "För många misslyckade försök. Försök igen om 32 minuter."
     );
     assert_eq!(dc.attr(&user.dn, "lockoutTime").await.unwrap_or("0".into()), "0", "never locked in AD");
 }

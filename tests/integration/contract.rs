@@ -46,6 +46,22 @@ async fn a_limit_grants_exactly_its_number_to_a_burst() {
 }
 
 #[tokio::test]
+async fn a_run_of_failures_ends_only_after_a_quiet_gap() {
+    for (store, _dir) in backends().await {
+        let reserve = async |at: i64| store.reserve_in_run("login-user", "id:r", NOW + at, 100, 3).await.unwrap();
+        assert_eq!(reserve(0).await.map(|r| r.1), Some(1));
+        assert_eq!(reserve(90).await.map(|r| r.1), Some(2));
+        assert_eq!(reserve(180).await.map(|r| r.1), Some(3));
+        assert_eq!(reserve(270).await, None, "spaced out inside the gap, still one run");
+        assert_eq!(reserve(279).await, None, "a second short of the gap");
+        assert_eq!(reserve(280).await.map(|r| r.1), Some(1), "quiet for the gap: a new run");
+        // A burst decides exactly: two more of the run's three.
+        let burst = join_all((0..20).map(|_| store.reserve_in_run("login-user", "id:r", NOW + 300, 100, 3))).await;
+        assert_eq!(burst.into_iter().filter(|r| r.as_ref().unwrap().is_some()).count(), 2);
+    }
+}
+
+#[tokio::test]
 async fn attempts_are_released_together_and_a_key_cleared_in_one_step() {
     for (store, _dir) in backends().await {
         let reserve =

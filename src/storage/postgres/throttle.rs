@@ -39,6 +39,26 @@ impl ThrottleStore for PgStorage {
         Ok(row)
     }
 
+    async fn reserve_in_run(
+        &self,
+        scope: &str,
+        key: &str,
+        at: Timestamp,
+        gap: i64,
+        max: i64,
+    ) -> Result<Option<(i64, i64)>, StorageError> {
+        let row: Option<(i64, i64)> =
+            sqlx::query_as("SELECT id, place FROM stjarna_reserve_in_run($1, $2, $3, $4, $5)")
+                .bind(scope)
+                .bind(key)
+                .bind(at)
+                .bind(gap)
+                .bind(max)
+                .fetch_optional(&mut *self.conn().await?)
+                .await?;
+        Ok(row)
+    }
+
     async fn release_attempts(&self, ids: &[i64], clear: Option<(&str, &str)>) -> Result<(), StorageError> {
         let (scope, key) = clear.unwrap_or(("", ""));
         sqlx::query("DELETE FROM throttle_failures WHERE id = ANY($1) OR ($2 <> '' AND scope = $2 AND key = $3)")

@@ -45,6 +45,41 @@ impl ThrottleStore for SqliteStorage {
         Ok(row)
     }
 
+    async fn reserve_in_run(
+        &self,
+        scope: &str,
+        key: &str,
+        at: Timestamp,
+        gap: i64,
+        max: i64,
+    ) -> Result<Option<(i64, i64)>, StorageError> {
+        let _one_at_a_time = self.decisions.lock().await;
+        // The run: the failures after the newest quiet gap of ?4 or more (the attempt now closes
+        // the list, so a gap before it counts); looking back ?5 runs' length at most.
+        macro_rules! run {
+            () => {
+                "(SELECT COUNT(*) FROM throttle_failures WHERE scope = ?1 AND key = ?2 AND at > ?3 - ?5 * ?4
+                  AND at > COALESCE((SELECT MAX(a) FROM (
+                      SELECT at AS a, LEAD(at, 1, ?3) OVER (ORDER BY at) AS b FROM throttle_failures
+                      WHERE scope = ?1 AND key = ?2 AND at > ?3 - ?5 * ?4) WHERE b - a >= ?4), ?3 - ?5 * ?4))"
+            };
+        }
+        let row: Option<(i64, i64)> = sqlx::query_as(concat!(
+            "INSERT INTO throttle_failures (scope, key, at) SELECT ?1, ?2, ?3 WHERE ",
+            run!(),
+            " < ?5 RETURNING rowid, ",
+            run!()
+        ))
+        .bind(scope)
+        .bind(key)
+        .bind(at)
+        .bind(gap)
+        .bind(max)
+        .fetch_optional(&mut *self.conn().await?)
+        .await?;
+        Ok(row)
+    }
+
     async fn release_attempts(&self, ids: &[i64], clear: Option<(&str, &str)>) -> Result<(), StorageError> {
         let ids = serde_json::to_string(ids).expect("a list of numbers is JSON");
         let (scope, key) = clear.unwrap_or(("", ""));
