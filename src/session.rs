@@ -302,13 +302,15 @@ impl Sessions {
         let same = match pwd_last_set {
             Some(known) => Some(known) == read,
             // Changed here at `checked_at`: AD's value must be from then, not later.
-            None => match (read.and_then(filetime_seconds), checked_at) {
-                (Some(set_at), Some(changed_at)) if set_at < changed_at - STALE_BEFORE => {
+            None => match (read.map(filetime_seconds), checked_at) {
+                // 0: set elsewhere since, to be changed at the next logon (a service desk's reset).
+                (Some(None), _) => false,
+                (Some(Some(set_at)), Some(changed_at)) if set_at < changed_at - STALE_BEFORE => {
                     // Adopting it would end the session once the change arrives.
                     tracing::debug!("session check: the DC asked has not had the change made here yet");
                     return Ok(!unchecked_too_long);
                 }
-                (Some(set_at), Some(changed_at)) => set_at <= changed_at + CHANGE_SKEW,
+                (Some(Some(set_at)), Some(changed_at)) => set_at <= changed_at + CHANGE_SKEW,
                 _ => true,
             },
         };

@@ -212,3 +212,18 @@ async fn a_copied_session_cookie_ends_when_its_owner_changes_the_password_or_giv
     t.client = copy(stolen);
     assert!(location(&t.get("/").await).starts_with("/login"), "the copy ended");
 }
+
+#[tokio::test]
+async fn a_service_desk_reset_to_change_at_next_logon_ends_a_session_that_changed_the_password() {
+    // A thief with the password logs in and changes it; the owner calls the service desk, which
+    // resets it with "must change at next logon" (pwdLastSet 0). The thief's session must end.
+    let dc: TestDc = require_dc!();
+    let user = dc.create_user("cred-mustchg").await;
+    let t = spawn_app(&dc).await;
+    t.login(&user.name, &user.password).await;
+    let done = crate::change::change(&t, None, &user.password, "Tjuvens-eget-lösen-4").await;
+    assert!(done.contains("bytt"), "{done}");
+    dc.modify(&user.dn, "pwdLastSet", "0").await;
+    t.clock.advance_seconds(61);
+    assert!(location(&t.get("/").await).starts_with("/login"), "the session ended");
+}
