@@ -29,8 +29,12 @@ pub struct Swept {
     pub reminders: u64,
 }
 
-/// Limit counters older than this count toward nothing (the longest window is a day).
+/// Limit counters older than this count toward nothing (the longest window is a day)...
 const COUNTER_SECONDS: i64 = 2 * 86400;
+/// ...but a login's failures count in runs that end only after AD's observation window passes
+/// without one, and that window may be up to 99,999 minutes: a user's failures stay while any
+/// of theirs is newer than this.
+const LOGIN_RUN_SECONDS: i64 = 70 * 86400;
 
 impl Janitor {
     pub fn new(
@@ -53,7 +57,12 @@ impl Janitor {
         let store = &self.store;
         Ok(Swept {
             sessions: store.delete_expired_sessions(now - self.idle_seconds, now - self.absolute_seconds).await?,
-            counters: store.delete_failures_before(now - COUNTER_SECONDS).await?,
+            counters: store
+                .delete_failures_before(
+                    now - COUNTER_SECONDS,
+                    Some((crate::login::USER_SCOPE, now - LOGIN_RUN_SECONDS)),
+                )
+                .await?,
             finished: store.purge_finished(now - self.retention_seconds).await?,
             orders: store.delete_bankid_flows_before(now - self.retention_seconds.max(86400)).await?,
             audit: store.delete_audit_before(now - self.audit_retention_seconds).await?,

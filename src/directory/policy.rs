@@ -81,6 +81,18 @@ fn number(attrs: &Attrs, name: &str) -> u32 {
 }
 
 /// AD stores durations as negative counts of 100 ns; "never" is the most negative value.
+/// The longest observation window AD lets one set (99,999 minutes): what "never" is read as for
+/// a window of failures, which must never be taken as shorter than AD's.
+pub const LONGEST_WINDOW_MINUTES: u64 = 99_999;
+
+/// A lockout observation window: as [`interval_minutes`], but "never" as the longest.
+fn window_minutes(attrs: &Attrs, name: &str) -> u64 {
+    match first(attrs, name).and_then(|v| v.parse::<i64>().ok()) {
+        Some(i64::MIN) => LONGEST_WINDOW_MINUTES,
+        _ => interval_minutes(attrs, name),
+    }
+}
+
 fn interval_minutes(attrs: &Attrs, name: &str) -> u64 {
     match first(attrs, name).and_then(|v| v.parse::<i64>().ok()) {
         Some(v) if v < 0 && v != i64::MIN => (v.unsigned_abs()) / 600_000_000,
@@ -96,7 +108,7 @@ impl PasswordPolicy {
             history_length: number(attrs, "pwdHistoryLength"),
             lockout_threshold: number(attrs, "lockoutThreshold"),
             lockout_duration_minutes: interval_minutes(attrs, "lockoutDuration"),
-            lockout_window_minutes: interval_minutes(attrs, "lockOutObservationWindow"),
+            lockout_window_minutes: window_minutes(attrs, "lockOutObservationWindow"),
             max_age_days: interval_minutes(attrs, "maxPwdAge") / (24 * 60),
             min_age_days: interval_minutes(attrs, "minPwdAge") / (24 * 60),
             source_pso: None,
@@ -110,7 +122,7 @@ impl PasswordPolicy {
             history_length: number(attrs, "msDS-PasswordHistoryLength"),
             lockout_threshold: number(attrs, "msDS-LockoutThreshold"),
             lockout_duration_minutes: interval_minutes(attrs, "msDS-LockoutDuration"),
-            lockout_window_minutes: interval_minutes(attrs, "msDS-LockoutObservationWindow"),
+            lockout_window_minutes: window_minutes(attrs, "msDS-LockoutObservationWindow"),
             max_age_days: interval_minutes(attrs, "msDS-MaximumPasswordAge") / (24 * 60),
             min_age_days: interval_minutes(attrs, "msDS-MinimumPasswordAge") / (24 * 60),
             source_pso: Some(dn.to_string()),
@@ -158,6 +170,15 @@ mod tests {
     fn never_expiring_passwords_have_no_max_age() {
         let p = PasswordPolicy::from_domain(&attrs(&[("maxPwdAge", "-9223372036854775808")]));
         assert_eq!(p.max_age_days, 0);
+    }
+
+    #[test]
+    fn a_window_of_failures_read_as_never_is_the_longest_not_none() {
+        let never = "-9223372036854775808";
+        let p = PasswordPolicy::from_domain(&attrs(&[("lockOutObservationWindow", never), ("lockoutDuration", never)]));
+        assert_eq!((p.lockout_window_minutes, p.lockout_duration_minutes), (LONGEST_WINDOW_MINUTES, 0));
+        let pso = PasswordPolicy::from_pso("CN=x", &attrs(&[("msDS-LockoutObservationWindow", never)]));
+        assert_eq!(pso.lockout_window_minutes, LONGEST_WINDOW_MINUTES);
     }
 
     #[test]

@@ -38,7 +38,8 @@ pub enum LoginError {
     Storage(#[from] StorageError),
 }
 
-const USER_SCOPE: &str = "login-user";
+/// The scope a user's login failures are counted under.
+pub const USER_SCOPE: &str = "login-user";
 /// AD counts a failure when the bind reaches it, by its own clock: a quiet time that ends a run
 /// of failures is taken as this much longer than AD's window.
 const AD_CLOCK_SLACK: i64 = 120;
@@ -97,7 +98,8 @@ impl LoginService {
     /// threshold might be as low as that).
     fn user_limit(&self, policy: Option<&PasswordPolicy>) -> Limit {
         let Some(policy) = policy else {
-            return Limit { max_failures: 1, window_seconds: self.window_seconds.max(UNKNOWN_WINDOW_SECONDS) };
+            let window = self.window_seconds.max(UNKNOWN_WINDOW_SECONDS) + AD_CLOCK_SLACK;
+            return Limit { max_failures: 1, window_seconds: window };
         };
         let mut max = self.max_per_user;
         if policy.lockout_threshold > 0 {

@@ -328,7 +328,7 @@ role!(ThrottleStore {
     fn release_attempts(&self, ids: &[i64], clear: Option<(&str, &str)>) -> Result<(), StorageError>;
     fn failures_since(&self, scope: &str, key: &str, since: Timestamp) -> Result<Vec<Timestamp>, StorageError>;
     fn clear_failures(&self, scope: &str, key: &str) -> Result<(), StorageError>;
-    fn delete_failures_before(&self, before: Timestamp) -> Result<u64, StorageError>;
+    fn delete_failures_before(&self, before: Timestamp, keep: Option<(&str, Timestamp)>) -> Result<u64, StorageError>;
 });
 
 role!(EnrolmentStore {

@@ -160,7 +160,14 @@ pub trait ThrottleStore: Send + Sync {
 
     async fn clear_failures(&self, scope: &str, key: &str) -> Result<(), StorageError>;
 
-    async fn delete_failures_before(&self, before: Timestamp) -> Result<u64, StorageError>;
+    /// Deletes counted attempts older than `before`, but, with `keep`, not those of a key of that
+    /// scope that has one at or after its time (a run of failures still going on, however long
+    /// AD's window is).
+    async fn delete_failures_before(
+        &self,
+        before: Timestamp,
+        keep: Option<(&str, Timestamp)>,
+    ) -> Result<u64, StorageError>;
 }
 
 /// What each user enrolled (BankID, mobile number), and enrolment reminders.

@@ -58,6 +58,15 @@ async fn a_run_of_failures_ends_only_after_a_quiet_gap() {
         // A burst decides exactly: two more of the run's three.
         let burst = join_all((0..20).map(|_| store.reserve_in_run("login-user", "id:r", NOW + 300, 100, 3))).await;
         assert_eq!(burst.into_iter().filter(|r| r.as_ref().unwrap().is_some()).count(), 2);
+        // Clearing old counters keeps a run still going on (AD's window may be long)...
+        for (key, at) in [("id:long", NOW - 5 * 86400), ("id:long", NOW - 86400), ("id:done", NOW - 5 * 86400)] {
+            store.record_failure("login-user", key, at).await.unwrap();
+        }
+        store.record_failure("sms-user", "id:long", NOW - 5 * 86400).await.unwrap();
+        let deleted = store.delete_failures_before(NOW - 2 * 86400, Some(("login-user", NOW - 3 * 86400))).await;
+        assert_eq!(deleted.unwrap(), 2, "the quiet key's and the other scope's");
+        assert_eq!(store.failures_since("login-user", "id:long", 0).await.unwrap().len(), 2);
+        assert!(store.failures_since("login-user", "id:done", 0).await.unwrap().is_empty());
     }
 }
 

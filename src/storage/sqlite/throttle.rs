@@ -116,11 +116,21 @@ impl ThrottleStore for SqliteStorage {
         Ok(())
     }
 
-    async fn delete_failures_before(&self, before: Timestamp) -> Result<u64, StorageError> {
-        let done = sqlx::query("DELETE FROM throttle_failures WHERE at < ?")
-            .bind(before)
-            .execute(&mut *self.conn().await?)
-            .await?;
+    async fn delete_failures_before(
+        &self,
+        before: Timestamp,
+        keep: Option<(&str, Timestamp)>,
+    ) -> Result<u64, StorageError> {
+        let (scope, since) = keep.unwrap_or(("", 0));
+        let done = sqlx::query(
+            "DELETE FROM throttle_failures WHERE at < ?1
+             AND NOT (scope = ?2 AND key IN (SELECT key FROM throttle_failures WHERE scope = ?2 AND at >= ?3))",
+        )
+        .bind(before)
+        .bind(scope)
+        .bind(since)
+        .execute(&mut *self.conn().await?)
+        .await?;
         Ok(done.rows_affected())
     }
 }
