@@ -188,6 +188,7 @@ impl EnrolmentService {
         if let Err(refusal) = &decision {
             let why = match refusal {
                 ChangeRefusal::VerifyFirst(_) => "verify_first",
+                ChangeRefusal::ProofCooling(_) => "proof_cooling",
                 ChangeRefusal::PasswordFirst => "password_first",
                 ChangeRefusal::AlreadyEnrolled => "already_enrolled",
                 ChangeRefusal::NotEnrolled => "not_enrolled",

@@ -65,6 +65,9 @@ pub const NEVER: Timestamp = 0;
 pub enum Refusal {
     /// Verify with one of these (enrolled) services first.
     VerifyFirst(Vec<ServiceKind>),
+    /// The proof was with a service still in its cooling-off, and the change would replace or
+    /// remove one that is not: verify with one of these (out of it) instead.
+    ProofCooling(Vec<ServiceKind>),
     /// Give the AD password again first (the login is too old).
     PasswordFirst,
     /// The service is enrolled already: replace it instead.
@@ -111,7 +114,7 @@ impl StepUp {
             Some((service, at)) if enrolled.contains(&service) && fresh(at) => {
                 let target_trusted = matches!(change, Change::Replace(k) | Change::Remove(k) if !cooling.contains(&k));
                 if cooling.contains(&service) && target_trusted {
-                    return Err(Refusal::VerifyFirst(
+                    return Err(Refusal::ProofCooling(
                         enrolled.iter().copied().filter(|k| !cooling.contains(k)).collect(),
                     ));
                 }
@@ -201,7 +204,7 @@ mod tests {
         let with_new_sms = logged_in(0).verify(Sms, NOW);
         for change in [Change::Replace(BankId), Change::Remove(BankId)] {
             let refused = with_new_sms.authorise(change, &[BankId, Sms], &[Sms], NOW, WINDOW);
-            assert_eq!(refused, Err(Refusal::VerifyFirst(vec![BankId])));
+            assert_eq!(refused, Err(Refusal::ProofCooling(vec![BankId])));
         }
         // What is itself still cooling off it may change, and it may add.
         assert_eq!(with_new_sms.authorise(Change::Remove(Sms), &[BankId, Sms], &[Sms], NOW, WINDOW), Ok(()));

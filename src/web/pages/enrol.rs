@@ -19,6 +19,7 @@ pub fn owner(session: &Session) -> Owner<'_> {
 pub fn refused(refusal: &ChangeRefusal) -> HttpResponse {
     let to = match refusal {
         ChangeRefusal::VerifyFirst(_) => "/?m=verify-first",
+        ChangeRefusal::ProofCooling(_) => "/?m=proof-cooling",
         ChangeRefusal::PasswordFirst => "/reauth?back=%2F%3Fm%3Dpassword-given",
         ChangeRefusal::AlreadyEnrolled => "/?m=already-enrolled",
         ChangeRefusal::NotEnrolled => "/?m=not-enrolled",

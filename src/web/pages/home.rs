@@ -19,6 +19,7 @@ pub struct Query {
 fn notice_key(m: &str) -> Option<&'static str> {
     Some(match m {
         "verify-first" => "home.notice.verify_first",
+        "proof-cooling" => "home.notice.proof_cooling",
         "password-given" => "home.notice.password_given",
         "already-enrolled" => "home.notice.already_enrolled",
         "not-enrolled" => "home.notice.not_enrolled",
@@ -63,7 +64,17 @@ pub async fn show(page: Page, q: web::Query<Query>) -> Result<HttpResponse, WebE
     }
     let view = HomeView {
         l: layout(&page, "/"),
-        notice: notice_key(&q.m).map(|k| (i.t(k).to_string(), "notice")).or_else(|| page.notice_text()),
+        notice: notice_key(&q.m)
+            // Given again before a change (a session begun with BankID), not before a first enrolment.
+            .map(|k| {
+                if k == "home.notice.password_given" && !records.is_empty() {
+                    "home.notice.password_given_change"
+                } else {
+                    k
+                }
+            })
+            .map(|k| (i.t(k).to_string(), "notice"))
+            .or_else(|| page.notice_text()),
         row: (0..assessment.needed).map(|n| n < assessment.filled()).collect(),
         collected: assessment.collected,
         needed: assessment.needed,
