@@ -105,7 +105,8 @@ impl LoginService {
         if policy.lockout_threshold > 0 {
             max = max.min(policy.lockout_threshold.saturating_sub(self.margin).max(1));
         }
-        let ad_window = policy.lockout_window_minutes as i64 * 60;
+        // AD locks nothing with a threshold of 0: its window does not matter then.
+        let ad_window = if policy.lockout_threshold > 0 { policy.lockout_window_minutes as i64 * 60 } else { 0 };
         Limit { max_failures: max, window_seconds: self.window_seconds.max(ad_window) + AD_CLOCK_SLACK }
     }
 

@@ -22,6 +22,8 @@ pub struct ResetView {
     pub not_enough_enrolled: bool,
     /// After a first verification: enrolled services that do not count yet (cooling-off).
     pub cooling: Vec<ServiceKind>,
+    /// Verified services enrolled or replaced after the flow began: they do not count in it.
+    pub changed_since: Vec<ServiceKind>,
     /// After a first verification: a privileged account, which cannot reset itself here.
     pub protected: bool,
     /// After a first verification: the account is disabled, expired or gone, and cannot be reset

@@ -215,7 +215,15 @@ impl ResetService {
         binding: &str,
         meta: &RequestMeta,
     ) -> Result<String, ResetError> {
-        let password_set = self.directory.find_user_by_id(user_id).await?.and_then(|u| u.password_set);
+        // BankID has been used up for this start: a directory that does not answer now leaves
+        // the flow without the value to compare (the password step reads AD anyway).
+        let password_set = match self.directory.find_user_by_id(user_id).await {
+            Ok(user) => user.and_then(|u| u.password_set),
+            Err(e) => {
+                tracing::warn!(reference = %meta.request_id, error = %e, "reset start: pwdLastSet not read");
+                None
+            }
+        };
         let id = self.create(binding, "", Some(user_id.into()), service.id(), password_set).await?;
         let event = AuditEvent::new(EventKind::ResetStart, Outcome::Success)
             .user_id(user_id)
@@ -266,16 +274,21 @@ impl ResetService {
         };
         let enrolled: Vec<ServiceKind> = records.iter().filter_map(|e| e.service.parse().ok()).collect();
         // Cooling-off: a service enrolled or replaced a short while ago does not count (a password
-        // thief who enrolled their own phone cannot use it at once); nor, in this flow, one
-        // enrolled or replaced after it began (what it proved may have been the one replaced).
+        // thief who enrolled their own phone cannot use it at once).
         let cooling: Vec<ServiceKind> = records
             .iter()
-            .filter(|r| {
-                let cools = self.cooldown > 0 && r.cooldown_lifted_at.is_none() && now - r.enrolled_at < self.cooldown;
-                cools || r.enrolled_at > rec.created_at
-            })
+            .filter(|r| self.cooldown > 0 && r.cooldown_lifted_at.is_none() && now - r.enrolled_at < self.cooldown)
             .filter_map(|r| r.service.parse().ok())
             .collect();
+        // Nor, in this flow, one enrolled or replaced after it began (what it proved may have
+        // been the one replaced).
+        let changed_since: Vec<ServiceKind> = records
+            .iter()
+            .filter(|r| r.enrolled_at > rec.created_at)
+            .filter_map(|r| r.service.parse().ok())
+            .filter(|k| !cooling.contains(k))
+            .collect();
+        let not_counting: Vec<ServiceKind> = cooling.iter().chain(&changed_since).copied().collect();
         // Privileged and closed accounts are looked at only once the user has proved something.
         let standing = match (&rec.user_id, verified.is_empty()) {
             (Some(u), false) => self.privileged.standing(u, now).await,
@@ -287,17 +300,18 @@ impl ResetService {
             protected: self.settings.protected,
             protected_stars: self.settings.protected_stars,
         };
-        let p = stars.progress(rec.user_id.is_some(), &verified, &enrolled, &cooling, standing.privileged);
+        let p = stars.progress(rec.user_id.is_some(), &verified, &enrolled, &not_counting, standing.privileged);
         Ok(Some(ResetView {
             id: rec.id,
             state,
             collected: p.collected,
             needed: p.needed,
             enough: p.enough && !standing.closed,
-            verified,
+            verified: verified.clone(),
             next: p.next,
             not_enough_enrolled: p.not_enough_enrolled,
-            cooling: p.cooling,
+            cooling: p.cooling.into_iter().filter(|k| !changed_since.contains(k)).collect(),
+            changed_since: changed_since.into_iter().filter(|k| verified.contains(k)).collect(),
             protected: p.refused_privileged,
             closed: standing.closed,
             user_id: rec.user_id,

@@ -240,4 +240,5 @@ async fn a_service_replaced_after_the_flow_began_does_not_count_in_it() {
     assert!(store.enrol_bankid(&replacement, EnrolMode::Replace).await.unwrap());
     let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
     assert!(!view.enough, "{view:?}");
+    assert_eq!((view.changed_since, view.cooling), (vec![ServiceKind::BankId], vec![]), "said as such, not as cooling");
 }

@@ -15,26 +15,27 @@ where
 {
     q.push(" WHERE 1 = 1");
     if let Some(user) = f.user.as_deref().filter(|u| !u.is_empty()) {
-        let part = format!("%{}%", like_text(&user.to_lowercase()));
+        // Lowered by the database on both sides (SQLite lowers ASCII only, PostgreSQL every letter).
+        let part = format!("%{}%", like_text(user));
         // Or entries this user made about others (and, from before the actor column, a
         // detail's `by` or `actor`, URL-encoded).
         let named =
             |arg: &str| format!("%{}%", like_text(&serde_urlencoded::to_string([(arg, user)]).unwrap_or_default()));
-        q.push(" AND (lower(username) LIKE ")
+        q.push(" AND (lower(username) LIKE lower(")
             .push_bind(part.clone())
-            .push(" ESCAPE '\\' OR user_id = ")
+            .push(") ESCAPE '\\' OR user_id = ")
             .push_bind(user.to_string())
             // Entries that carry only the id of an account of exactly this name (a BankID result,
             // an enrolment): through the ids its named entries carry.
-            .push(" OR user_id IN (SELECT user_id FROM audit_log WHERE lower(username) = ")
-            .push_bind(user.to_lowercase())
-            .push(" AND user_id IS NOT NULL) OR lower(actor) LIKE ")
+            .push(" OR user_id IN (SELECT user_id FROM audit_log WHERE lower(username) = lower(")
+            .push_bind(user.to_string())
+            .push(") AND user_id IS NOT NULL) OR lower(actor) LIKE lower(")
             .push_bind(part)
-            .push(" ESCAPE '\\' OR lower(detail) LIKE ")
-            .push_bind(named("by").to_lowercase())
-            .push(" ESCAPE '\\' OR lower(detail) LIKE ")
-            .push_bind(named("actor").to_lowercase())
-            .push(" ESCAPE '\\')");
+            .push(") ESCAPE '\\' OR lower(detail) LIKE lower(")
+            .push_bind(named("by"))
+            .push(") ESCAPE '\\' OR lower(detail) LIKE lower(")
+            .push_bind(named("actor"))
+            .push(") ESCAPE '\\')");
     }
     if let Some(id) = &f.user_id {
         q.push(" AND user_id = ").push_bind(id.clone());

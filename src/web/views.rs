@@ -166,6 +166,8 @@ pub struct ResetFlowView<'a> {
     /// Names of enrolled services that do not count yet (cooling-off), after a first proof.
     pub cooling: Vec<String>,
     pub cooling_hours: String,
+    /// Names of proved services enrolled or replaced since the flow began.
+    pub changed_since: Vec<String>,
     /// A privileged account: the service desk resets it.
     pub protected: bool,
     pub closed: bool,
@@ -282,6 +284,8 @@ pub struct AdminAuditView<'a> {
 pub struct AdminReauthView<'a> {
     pub l: Layout<'a>,
     pub back: &'a str,
+    /// Asked for the administration pages (else: before a change of enrolled services).
+    pub admin: bool,
     pub error: Option<String>,
 }
 

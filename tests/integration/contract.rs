@@ -522,6 +522,8 @@ async fn the_audit_trail_is_searched_by_name_as_typed() {
             [pair(None, "id-1"), pair(None, "id-2"), pair(Some("Ab_c"), "id-1"), pair(Some("ab_cd"), "id-3")]
         );
         assert!(search("%").await.is_empty(), "a wildcard typed finds nothing");
+        store.append_audit(&entry(Some("Åsa"), Some("id-4"), None)).await.unwrap();
+        assert_eq!(search("Åsa").await, [pair(Some("Åsa"), "id-4")], "a letter beyond ASCII, as written");
         assert_eq!(search("id-3").await, [pair(None, "id-3"), pair(Some("ab_cd"), "id-3")], "an exact id");
     }
 }

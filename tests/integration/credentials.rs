@@ -157,7 +157,11 @@ async fn a_session_begun_with_bankid_alone_adds_no_service_until_the_password_is
     assert_eq!(approve(&t, res).await, "/", "logged in");
     let res = t.post_from("/", "/verify/bankid").await;
     approve(&t, res).await;
-    assert!(location(&t.app.get("/enrol/sms").await).starts_with("/reauth"), "the password first");
+    let to = location(&t.app.get("/enrol/sms").await);
+    assert!(to.starts_with("/reauth"), "the password first: {to}");
+    let prompt = t.app.get_html(&to).await;
+    assert!(prompt.contains("också när du loggade in med BankID"), "not the admin pages' text: {prompt}");
+    assert!(prompt.contains("href=\"/reset\""), "a way out for who forgot it");
     let csrf = crate::helpers::csrf_in(&t.app.get_html("/").await);
     let res = t.app.post("/enrol/sms", &[("csrf", &csrf), ("country", "SE"), ("number", "0709999999")]).await;
     assert!(location(&res).starts_with("/reauth"), "the password first: {}", location(&res));

@@ -174,7 +174,8 @@ async fn a_password_changed_while_a_reset_is_open_is_not_overwritten_by_it() {
     assert_eq!(
         crate::helpers::text_of(&page, "reset-message").unwrap(),
         "Lösenordet för kontot har bytts sedan du började här, så återställningen avbröts av säkerhetsskäl. \
-         Behöver du fortfarande ett nytt lösenord, börja om."
+         Behöver du fortfarande ett nytt lösenord kan du börja om. Har varken du eller servicedesken bytt det, \
+         kontakta servicedesken."
     );
     assert_eq!(dc.bind(&user.dn, OWNERS_NEW).await.0, 0, "the owner's new password stands");
     assert!(!t.app.get_html(&format!("{flow}/password")).await.contains("name=\"repeat\""), "the step is closed");

@@ -28,7 +28,8 @@ pub async fn show(page: Page, q: web::Query<Back>) -> Result<HttpResponse, WebEr
     // A link from another site does not choose where the password leads (a staff page it would
     // then open in the user's name, past the page that asks to open it from here).
     let back = if page.from_elsewhere { "/" } else { safe_back(&q.back) };
-    html(&page, AdminReauthView { l: layout(&page, "/reauth"), back, error })
+    let admin = back.starts_with("/admin");
+    html(&page, AdminReauthView { l: layout(&page, "/reauth"), back, admin, error })
 }
 
 #[derive(Deserialize)]

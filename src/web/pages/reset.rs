@@ -203,6 +203,11 @@ async fn flow_page(
         not_enough_enrolled: view.not_enough_enrolled,
         cooling: view.cooling.iter().map(|k| i.t(&format!("service.{}.name", k.id())).to_string()).collect(),
         cooling_hours: page.state.settings.enrolment.cooldown_hours.to_string(),
+        changed_since: view
+            .changed_since
+            .iter()
+            .map(|k| i.t(&format!("service.{}.name", k.id())).to_string())
+            .collect(),
         protected: view.protected,
         closed: view.closed,
         service_desk: &page.state.settings.portal.service_desk,
