@@ -12,20 +12,33 @@ use crate::directory::fake::FakeDirectory;
 use crate::testing;
 use crate::throttle::Throttle;
 
-#[tokio::test]
-async fn a_policy_that_cannot_be_read_allows_one_failure_per_window() {
-    // AD's threshold is then unknown, and may be as low as 1 (a PSO that guards admins): the
-    // portal must never be the one that locks the account.
+/// A login service for a domain with one user, anna, on a clock the test moves.
+struct Anna {
+    login: LoginService,
+    manual: ManualClock,
+    directory: Arc<FakeDirectory>,
+    _dir: tempfile::TempDir,
+}
+
+async fn anna() -> Anna {
     let settings = testing::settings();
     let (store, _dir) = testing::store().await;
     let manual = ManualClock::starting_now();
     let clock: Arc<dyn Clock> = Arc::new(manual.clone());
     let directory = Arc::new(FakeDirectory::default());
     directory.add_user("anna", "Rätt-lösenord-1");
-    directory.set_policy_unreadable(true);
     let as_dyn: Arc<dyn Directory> = directory.clone();
     let auditor = Auditor::new(store.clone(), clock.clone());
     let login = LoginService::new(&settings, as_dyn, Throttle::new(store.clone(), clock.clone()), auditor, clock);
+    Anna { login, manual, directory, _dir }
+}
+
+#[tokio::test]
+async fn a_policy_that_cannot_be_read_allows_one_failure_per_window() {
+    // AD's threshold is then unknown, and may be as low as 1 (a PSO that guards admins): the
+    // portal must never be the one that locks the account.
+    let Anna { login, manual, directory, _dir } = anna().await;
+    directory.set_policy_unreadable(true);
     let meta = testing::meta();
     let wrong = SecretString::from("fel");
     for name in ["anna", "nobody"] {
@@ -48,15 +61,7 @@ async fn a_policy_that_cannot_be_read_allows_one_failure_per_window() {
 async fn wrong_passwords_spaced_out_inside_ads_window_cannot_lock_the_account() {
     // AD (5 failures in 30 minutes) forgets a run of failures only after 30 quiet minutes: one
     // wrong password every ten minutes adds up to a lockout, however the portal's window slides.
-    let settings = testing::settings();
-    let (store, _dir) = testing::store().await;
-    let manual = ManualClock::starting_now();
-    let clock: Arc<dyn Clock> = Arc::new(manual.clone());
-    let directory = Arc::new(FakeDirectory::default());
-    directory.add_user("anna", "Rätt-lösenord-1");
-    let as_dyn: Arc<dyn Directory> = directory.clone();
-    let auditor = Auditor::new(store.clone(), clock.clone());
-    let login = LoginService::new(&settings, as_dyn, Throttle::new(store.clone(), clock.clone()), auditor, clock);
+    let Anna { login, manual, _dir, .. } = anna().await;
     let (meta, wrong) = (testing::meta(), SecretString::from("fel"));
     let mut outcomes = Vec::new();
     for _ in 0..5 {

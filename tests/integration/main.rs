@@ -14,6 +14,7 @@ mod change;
 mod config_check;
 mod contract;
 mod contract_enrolments;
+mod contract_limits;
 mod contract_sessions;
 mod credentials;
 mod dc;

@@ -28,13 +28,7 @@ async fn a_code_resent_after_the_number_was_replaced_goes_to_the_new_number_only
     // The owner notices, proves with BankID and replaces the number.
     t.app.client = new_client();
     t.app.login(&user.name, &user.password).await;
-    let id = flow_id(&t.post_from("/", "/verify/bankid").await);
-    let order = t.app_scan(&t.scan_qr_frame(&id).await, ANNA).await.unwrap();
-    t.app_press(&order, "approve").await;
-    t.poll_message(&id).await;
-    let replace = location(&t.submit_number(NEW_PHONE, true).await);
-    let code = t.sms.as_ref().unwrap().state.last_code_to(NEW_E164).unwrap();
-    t.app.post(&replace, &[("csrf", &csrf_in(&t.app.get_html(&replace).await)), ("code", &code)]).await;
+    replace_the_number_after_bankid(&t).await;
     let store = t.app.store().await;
     let user_id = store.all_enrolments().await.unwrap()[0].user_id.clone();
     assert!(store.sms_enrolment(&user_id).await.unwrap().is_some_and(|e| e.number_masked.ends_with("22")));
@@ -198,13 +192,7 @@ async fn a_service_still_cooling_off_does_not_remove_an_older_one() {
     let (user, mut t) = enrolled(&dc, "cool-proof", cooling).await;
     t.app.clock.advance_seconds(25 * 3600);
     t.app.login(&user.name, &user.password).await;
-    let id = flow_id(&t.post_from("/", "/verify/bankid").await);
-    let order = t.app_scan(&t.scan_qr_frame(&id).await, ANNA).await.unwrap();
-    t.app_press(&order, "approve").await;
-    t.poll_message(&id).await;
-    let replace = location(&t.submit_number(NEW_PHONE, true).await);
-    let code = t.sms.as_ref().unwrap().state.last_code_to(NEW_E164).unwrap();
-    t.app.post(&replace, &[("csrf", &csrf_in(&t.app.get_html(&replace).await)), ("code", &code)]).await;
+    replace_the_number_after_bankid(&t).await;
     // A new session proves with the new number only, and tries to remove the BankID.
     t.app.client = new_client();
     t.app.login(&user.name, &user.password).await;
@@ -218,4 +206,15 @@ async fn a_service_still_cooling_off_does_not_remove_an_older_one() {
     let store = t.app.store().await;
     let user_id = store.all_enrolments().await.unwrap()[0].user_id.clone();
     assert!(store.bankid_enrolment(&user_id).await.unwrap().is_some(), "the BankID stays");
+}
+
+/// The logged-in user proves with BankID and puts `NEW_PHONE` in place of the enrolled number.
+async fn replace_the_number_after_bankid(t: &SimTest) {
+    let id = flow_id(&t.post_from("/", "/verify/bankid").await);
+    let order = t.app_scan(&t.scan_qr_frame(&id).await, ANNA).await.unwrap();
+    t.app_press(&order, "approve").await;
+    t.poll_message(&id).await;
+    let replace = location(&t.submit_number(NEW_PHONE, true).await);
+    let code = t.sms.as_ref().unwrap().state.last_code_to(NEW_E164).unwrap();
+    t.app.post(&replace, &[("csrf", &csrf_in(&t.app.get_html(&replace).await)), ("code", &code)]).await;
 }
