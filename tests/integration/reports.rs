@@ -76,14 +76,18 @@ async fn populate(dc: &TestDc, ou: &str, n: usize) -> Vec<String> {
     }
     let mut names = Vec::new();
     let mut tasks = Vec::new();
+    // One prefix for the run's names (a random one per name could repeat, and the DC serves both
+    // backends' runs).
+    let run = unique("");
     for chunk in 0..10 {
         let dc = dc.clone();
         let ou = ou.to_string();
+        let run = run.clone();
         tasks.push(tokio::spawn(async move {
             let mut ldap = dc.admin().await;
             let mut made = Vec::new();
             for i in 0..n / 10 {
-                let name = format!("l{}{chunk}x{i}", &unique("")[..5]);
+                let name = format!("l{run}{chunk}x{i}");
                 let dn = format!("CN={name},{ou}");
                 let attrs = vec![
                     ("objectClass", HashSet::from(["top", "person", "organizationalPerson", "user"])),
