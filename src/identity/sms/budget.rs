@@ -4,7 +4,8 @@
 //! them.
 
 use super::{PhoneNumber, SmsLimits};
-use crate::throttle::{Limit, address_key};
+use crate::storage::StorageError;
+use crate::throttle::{Limit, Reserve, Throttle, address_key};
 
 /// Texts one reset flow may cause in an hour (a resend waits out the cooldown as well).
 pub const PER_FLOW_PER_HOUR: u32 = 3;
@@ -82,6 +83,22 @@ pub const ANONYMOUS_TEXTS_PER_USER_PER_DAY: u32 = 10;
 pub fn anonymous_caps(limits: &SmsLimits, user_id: &str) -> [(&'static str, String, Limit); 2] {
     let day = Limit { max_failures: ANONYMOUS_TEXTS_PER_USER_PER_DAY, window_seconds: 86_400 };
     [("sms-anon-user", user_id.to_string(), limits.per_number), ("sms-anon-user-day", user_id.to_string(), day)]
+}
+
+/// Whether an anonymous send to `user_id` becomes a decoy, and under which scope: one of the
+/// hidden caps is reached (this send is counted against them first), or the day's wrong codes.
+pub async fn decoy_for(
+    throttle: &Throttle,
+    limits: &SmsLimits,
+    user_id: &str,
+) -> Result<Option<&'static str>, StorageError> {
+    for (cap, key, limit) in anonymous_caps(limits, user_id) {
+        if matches!(throttle.reserve(cap, &key, limit).await?, Reserve::Blocked { .. }) {
+            return Ok(Some(cap));
+        }
+    }
+    let (wrong, key, limit) = wrong_codes(user_id);
+    Ok(throttle.blocked_for(wrong, &key, limit).await?.is_some().then_some(wrong))
 }
 
 /// Wrong codes typed in resets for one user in a day. Each send allows three guesses, so without

@@ -148,25 +148,15 @@ impl SmsFlows {
         if let Some(minutes) = self.spend(sender, &user, Some(number), meta).await? {
             return Ok(SmsStart::Limited { minutes });
         }
-        if let Sender::Anonymous { .. } = sender {
-            let mut capped = None;
-            for (cap, key, limit) in super::budget::anonymous_caps(&self.limits, user.user_id) {
-                if matches!(self.throttle.reserve(cap, &key, limit).await?, Reserve::Blocked { .. }) {
-                    capped = Some(cap);
-                    break;
-                }
-            }
-            let (wrong, key, limit) = super::budget::wrong_codes(user.user_id);
-            let guessed = capped.is_none() && self.throttle.blocked_for(wrong, &key, limit).await?.is_some();
-            if capped.is_some() || guessed {
-                let scope = capped.unwrap_or(wrong);
-                let detail = Detail::new("limit_decoy")
-                    .arg("scope_key", format!("audit.scope.{scope}"))
-                    .arg("number", number.masked());
-                self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Blocked, &user, detail)).await?;
-                let hash = self.hasher.hash(&OneTimeCode::generate(self.random.as_ref())).await;
-                return self.challenge(purpose, binding, &user, None, hash, false, meta).await;
-            }
+        if let Sender::Anonymous { .. } = sender
+            && let Some(scope) = super::budget::decoy_for(&self.throttle, &self.limits, user.user_id).await?
+        {
+            let detail = Detail::new("limit_decoy")
+                .arg("scope_key", format!("audit.scope.{scope}"))
+                .arg("number", number.masked());
+            self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Blocked, &user, detail)).await?;
+            let hash = self.hasher.hash(&OneTimeCode::generate(self.random.as_ref())).await;
+            return self.challenge(purpose, binding, &user, None, hash, false, meta).await;
         }
         if let (true, Some(queue)) = (sender.queued(), &self.queue) {
             let code = OneTimeCode::generate(self.random.as_ref());
