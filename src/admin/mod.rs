@@ -57,6 +57,8 @@ pub struct Dashboard {
 
 /// The shortest search text (a shorter one would match most of the directory).
 pub const MIN_SEARCH: usize = 2;
+/// The last page of the audit trail one may ask for (a larger number would overflow the offset).
+pub const MAX_PAGE: i64 = 1_000_000;
 /// How many users a search shows.
 pub const SHOWN: usize = 50;
 
@@ -65,6 +67,9 @@ pub const SHOWN: usize = 50;
 pub enum Found {
     /// The text is shorter than [`MIN_SEARCH`]: nothing was searched.
     TooShort,
+    /// The text looks like a personal number: nothing was searched, and the text is not kept (a
+    /// caller's personal number must not end up in the audit trail in clear).
+    PersonalNumber,
     /// `more`: there were more than these; the text should be narrowed.
     Users { users: Vec<DirectoryUser>, more: bool },
 }
@@ -232,12 +237,14 @@ impl AdminService {
     /// Users whose account name, display name or mail contains `text` (at least
     /// [`MIN_SEARCH`] characters): up to [`SHOWN`] of them, in the order of their account names.
     /// With more, which ones is the directory's choice (its size limit), and `more` says to narrow
-    /// the text.
-    /// Users whose names match `text`. Audited (by whom, what was searched, how many were shown):
-    /// what a stolen service-desk session looked up can be listed afterwards.
+    /// the text. Audited (by whom, what was searched, how many were shown): what a stolen
+    /// service-desk session looked up can be listed afterwards. A personal number is not searched.
     pub async fn search(&self, text: &str, meta: &RequestMeta) -> Result<Found, AdminError> {
         if text.trim().chars().count() < MIN_SEARCH {
             return Ok(Found::TooShort);
+        }
+        if crate::identity::personnummer::looks_like_personal_number(text) {
+            return Ok(Found::PersonalNumber);
         }
         let mut users = self.directory.search_users(text, SHOWN + 1).await?;
         let more = users.len() > SHOWN;
@@ -331,7 +338,7 @@ impl AdminService {
         page: i64,
         per_page: i64,
     ) -> Result<(Vec<AuditRecord>, i64), AdminError> {
-        Ok(self.store.audit_search(filter, page.max(0) * per_page, per_page).await?)
+        Ok(self.store.audit_search(filter, page.clamp(0, MAX_PAGE) * per_page, per_page).await?)
     }
 
     /// The filtered audit trail as CSV (at most 100,000 rows): event and outcome as their stable
@@ -396,9 +403,17 @@ impl AdminService {
 /// A CSV field, quoted when needed, and defused against formula injection in spreadsheets.
 fn csv_field(value: &str) -> String {
     // A spreadsheet reads a formula after leading blanks too, and TAB or CR start one on their own.
+    // One that splits lines on ';' or TAB (Excel in a Swedish locale, an import's default) starts a
+    // cell after each, whatever the quotes: each such cell is defused too.
     let formula = ['=', '+', '-', '@'];
-    let risky = value.starts_with(['\t', '\r']) || value.trim_start().starts_with(formula);
-    let value = if risky { format!("'{value}") } else { value.to_string() };
+    let mut defused = String::with_capacity(value.len() + 1);
+    for (i, cell) in value.split_inclusive([';', '\t']).enumerate() {
+        if (i == 0 && cell.starts_with(['\t', '\r'])) || cell.trim_start().starts_with(formula) {
+            defused.push('\'');
+        }
+        defused.push_str(cell);
+    }
+    let value = defused;
     if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }
 }
 
@@ -412,7 +427,12 @@ mod tests {
         assert_eq!(csv_field("a,b"), "\"a,b\"");
         assert_eq!(csv_field("say \"hi\""), "\"say \"\"hi\"\"\"");
         assert_eq!(csv_field("=cmd()"), "'=cmd()");
-        assert_eq!(csv_field("\t=cmd()"), "'\t=cmd()");
+        assert_eq!(csv_field("\t=cmd()"), "'\t'=cmd()");
+        // Split on ';' or TAB, whatever the quotes.
+        assert_eq!(csv_field(r#"x;=HYPERLINK("h")"#), r#""x;'=HYPERLINK(""h"")""#);
+        assert_eq!(csv_field("x; -1"), "x;' -1");
+        assert_eq!(csv_field("x\t@SUM(A1)"), "x\t'@SUM(A1)");
+        assert_eq!(csv_field("a;b"), "a;b");
         assert_eq!(csv_field("  @SUM(A1)"), "'  @SUM(A1)");
         assert_eq!(csv_field("\rx"), "\"'\rx\"");
         assert_eq!(csv_field("\tplain"), "'\tplain");

@@ -22,6 +22,20 @@ pub enum PersonalNumberError {
     CheckDigit,
 }
 
+/// Whether `input` looks like a personal number (10 or 12 digits, with or without `-`, `+` or
+/// blanks), valid or not: such text is neither searched for nor kept where a name would be.
+pub fn looks_like_personal_number(input: &str) -> bool {
+    let mut digits = 0;
+    for c in input.trim().chars() {
+        match c {
+            '0'..='9' => digits += 1,
+            '-' | '+' | ' ' => {}
+            _ => return false,
+        }
+    }
+    digits == 10 || digits == 12
+}
+
 impl PersonalNumber {
     /// Parses `YYYYMMDDNNNC`, `YYYYMMDD-NNNC`, `YYMMDDNNNC`, `YYMMDD-NNNC` or `YYMMDD+NNNC`.
     /// `today` decides the century of 10-digit forms (`+` means 100 years or older).

@@ -1,7 +1,7 @@
 //! Administration against Samba AD: roles from nested groups, re-login, revocation, the audit
 //! trail, and dashboard counts over hundreds of users.
 
-use crate::helpers::{TestDc, TestUser, csrf_in, location, new_client, spawn_app_with, text_of};
+use crate::helpers::{TestDc, TestUser, csrf_in, location, new_client, spawn_app, spawn_app_with, text_of};
 use crate::sims::{ANNA, Gateway, spawn_with_sms};
 
 /// Config lines naming a helpdesk and a reporting group (the admin group is already configured).
@@ -407,6 +407,28 @@ async fn a_search_says_when_its_text_is_too_short_or_matches_more_than_it_shows(
         "Fler användare matchar än de 50 som visas här. Skriv mer av namnet för att begränsa sökningen."
     );
     assert_eq!(page.matches("href=\"/admin/users/").count(), 50, "the first 50");
+}
+
+/// A caller's personal number typed into the user search is neither searched for nor kept: not in
+/// the audit trail (nor its export), not in the search box.
+#[tokio::test]
+async fn a_personal_number_typed_into_the_search_is_not_kept() {
+    let dc = require_dc!();
+    let admin = crate::admin::admin_user(&dc).await;
+    let app = spawn_app(&dc).await;
+    app.login(&admin.name, &admin.password).await;
+    for typed in ["19850312-1234", "850312-1234", "198503121234"] {
+        let page = app.get_html(&format!("/admin/users?q={typed}")).await;
+        assert_eq!(
+            text_of(&page, "search-hint").unwrap(),
+            "Sök på namn, kontonamn eller e-postadress. Personnummer söks inte och sparas inte."
+        );
+        assert!(!page.contains("1234"), "not shown back: {typed}: {page}");
+    }
+    assert!(app.audit().await.iter().all(|r| !format!("{r:?}").contains("1234")), "not in the audit trail");
+    // An account name with digits is still searched.
+    let page = app.get_html("/admin/users?q=anna1234").await;
+    assert!(page.contains("anna1234"), "shown back");
 }
 
 /// The caller-verification pages check a caller's code and collect a caller's order only: not

@@ -4,7 +4,7 @@ use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
 use super::{html, layout, see_other};
-use crate::admin::{AdminError, ChartText, Found, MIN_SEARCH, SHOWN, daily_chart_svg};
+use crate::admin::{AdminError, ChartText, Found, MAX_PAGE, MIN_SEARCH, SHOWN, daily_chart_svg};
 use crate::audit::{AuditEvent, Detail, EventKind, Outcome};
 use crate::enrolment::ServiceKind;
 use crate::i18n::Catalogue;
@@ -139,9 +139,14 @@ pub struct Search {
 pub async fn users(page: Page, q: web::Query<Search>) -> Result<HttpResponse, WebError> {
     let session = guarded!(page, "/admin/users", Roles::can_view_users);
     let i = page.i18n();
-    let (found, hint) = match page.state.admin.search(&q.q, &page.meta).await.map_err(|e| fail(&page, e))? {
+    let found = page.state.admin.search(&q.q, &page.meta).await.map_err(|e| fail(&page, e))?;
+    // A personal number is not shown back either.
+    let personal_number = found == Found::PersonalNumber;
+    let typed = if personal_number { "" } else { q.q.as_str() };
+    let (found, hint) = match found {
         Found::TooShort if q.q.trim().is_empty() => (Vec::new(), None),
         Found::TooShort => (Vec::new(), Some(i.f("admin.search_too_short", &[("n", &MIN_SEARCH.to_string())]))),
+        Found::PersonalNumber => (Vec::new(), Some(i.t("admin.search_personal_number").to_string())),
         Found::Users { users, more: true } => (users, Some(i.f("admin.search_more", &[("n", &SHOWN.to_string())]))),
         Found::Users { users, more: false } => (users, None),
     };
@@ -151,11 +156,16 @@ pub async fn users(page: Page, q: web::Query<Search>) -> Result<HttpResponse, We
             (u.id.clone(), u.name_to_show().to_string(), u.account_name.clone(), u.mail.clone().unwrap_or_default())
         })
         .collect();
+    let mut l = layout(&page, "/admin/users");
+    if personal_number {
+        // Nor in the language form's way back.
+        l.path = "/admin/users".into();
+    }
     let view = AdminUsersView {
-        l: layout(&page, "/admin/users"),
+        l,
         roles: session.user.roles,
-        q: &q.q,
-        searched: !q.q.trim().is_empty() && hint.is_none(),
+        q: typed,
+        searched: !typed.trim().is_empty() && hint.is_none(),
         hint,
         users,
     };
@@ -341,8 +351,8 @@ pub async fn audit(page: Page, q: web::Query<AuditQuery>) -> Result<HttpResponse
         error: bad_date.map(|_| page.i18n().t("admin.bad_date").to_string()),
         rows: rows.iter().map(row(&page)).collect(),
         total,
-        page: q.page.max(0),
-        more: (q.page.max(0) + 1) * PER_PAGE < total,
+        page: q.page.clamp(0, MAX_PAGE),
+        more: (q.page.clamp(0, MAX_PAGE) + 1) * PER_PAGE < total,
         events: EventKind::ALL.iter().map(|k| (k.id(), named(page.i18n(), "audit.event", k.id()))).collect(),
         outcomes: Outcome::ALL.iter().map(|o| (o.id(), named(page.i18n(), "audit.outcome", o.id()))).collect(),
     };
