@@ -119,7 +119,13 @@ pub(super) fn build_state(
         outbox.clone(),
         auditor.clone(),
     );
-    let trusted_proxies: Vec<IpAddr> = settings.server.trusted_proxies.iter().filter_map(|p| p.parse().ok()).collect();
+    let trusted_proxies: Vec<IpAddr> = settings
+        .server
+        .trusted_proxies
+        .iter()
+        .filter_map(|p| p.parse::<IpAddr>().ok())
+        .map(|p| p.to_canonical())
+        .collect();
     let admin = crate::admin::AdminService::new(
         store.clone(),
         directory.clone(),
@@ -168,6 +174,7 @@ pub(super) fn build_state(
         login,
         change,
         auditor,
+        health: crate::health::Health::new(store.clone(), directory.clone()),
         settings,
         store,
         directory,
@@ -175,17 +182,23 @@ pub(super) fn build_state(
     })
 }
 
-/// The groups whose members are privileged: as configured, else the portal's admin and helpdesk
-/// groups and Domain Admins.
+/// The groups whose members are privileged: the portal's own admin, helpdesk and reporting groups
+/// always (whoever controls one of their phones must not reset their way into the audit trail or
+/// the admin pages), and the configured ones, else Domain Admins.
 fn protected_groups(settings: &Settings) -> Vec<String> {
-    match &settings.reset.protected_groups {
+    let d = &settings.directory;
+    let configured = match &settings.reset.protected_groups {
         Some(groups) => groups.clone(),
-        None => {
-            let d = &settings.directory;
-            let domain_admins = format!("CN=Domain Admins,CN=Users,{}", d.base_dn);
-            [d.admin_group.clone(), d.helpdesk_group.clone(), Some(domain_admins)].into_iter().flatten().collect()
+        None => vec![format!("CN=Domain Admins,CN=Users,{}", d.base_dn)],
+    };
+    let mut groups: Vec<String> =
+        [&d.admin_group, &d.helpdesk_group, &d.reporting_group].into_iter().flatten().cloned().collect();
+    for group in configured {
+        if !groups.iter().any(|g| g.eq_ignore_ascii_case(&group)) {
+            groups.push(group);
         }
     }
+    groups
 }
 
 /// The BankID flows, when BankID is offered.
@@ -291,5 +304,22 @@ mod tests {
         assert_eq!(super::dns_domain("DC=example,DC=se"), "example.se");
         assert_eq!(super::dns_domain("OU=Staff, dc=corp,dc=example,dc=se"), "corp.example.se");
         assert_eq!(super::dns_domain("O=none"), "");
+    }
+
+    #[test]
+    fn the_portals_own_groups_are_protected_whatever_is_configured() {
+        let mut settings = crate::testing::settings();
+        settings.directory.base_dn = "DC=example,DC=test".into();
+        settings.directory.admin_group = Some("CN=Portal Admins,DC=example,DC=test".into());
+        settings.directory.helpdesk_group = Some("CN=Service Desk,DC=example,DC=test".into());
+        settings.directory.reporting_group = Some("CN=Reports,DC=example,DC=test".into());
+        settings.reset.protected_groups = Some(vec!["CN=Tier0,DC=example,DC=test".into()]);
+        let groups = super::protected_groups(&settings);
+        for g in ["CN=Portal Admins", "CN=Service Desk", "CN=Reports", "CN=Tier0"] {
+            assert!(groups.iter().any(|x| x.starts_with(g)), "{g} in {groups:?}");
+        }
+        assert!(!groups.iter().any(|x| x.starts_with("CN=Domain Admins")), "configured instead of the default");
+        settings.reset.protected_groups = None;
+        assert!(super::protected_groups(&settings).iter().any(|x| x == "CN=Domain Admins,CN=Users,DC=example,DC=test"));
     }
 }

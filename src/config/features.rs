@@ -59,7 +59,7 @@ pub struct ResetSettings {
     /// Answers before the user has proved anything take at least this long.
     pub min_response_ms: u64,
     /// Members of these groups (nested membership counts) and accounts with `adminCount=1` are
-    /// privileged. Unset: the portal's admin and helpdesk groups and Domain Admins.
+    /// privileged, and always the portal's admin, helpdesk and reporting groups. Unset: Domain Admins.
     pub protected_groups: Option<Vec<String>>,
     /// What a privileged account may do: `service-desk` (no self-service reset; the page sends
     /// them to the service desk) or `stars` (a reset needs `protected_stars`).
