@@ -1,8 +1,13 @@
 //! CSRF protection for every POST: a signed double-submit token.
 //!
-//! Each browser gets a random `stjarna_csrf` cookie (HttpOnly, SameSite=Strict). Forms carry
+//! Each browser gets a random `stjarna_csrf` cookie (HttpOnly, SameSite=Lax). Forms carry
 //! HMAC(key, cookie) in a hidden `csrf` field; a POST whose field does not match is refused. The
 //! cookie is replaced at login, so a token planted before login is worthless after it.
+//!
+//! Lax, not Strict: a browser that follows a link from elsewhere (a reminder opened in webmail)
+//! sends no Strict cookie, and the new one this answer would set replaces the browser's, ending
+//! every flow, order and open form bound to it. A cross-site POST still lacks the token, and a
+//! cross-site subresource cannot set or read the cookie.
 
 use actix_web::body::MessageBody;
 use actix_web::cookie::{Cookie, SameSite};
@@ -96,7 +101,7 @@ mod receipt_tests {
 pub struct CsrfSeed(pub String);
 
 pub fn csrf_cookie(name: &'static str, value: String, secure: bool) -> Cookie<'static> {
-    Cookie::build(name, value).path("/").http_only(true).secure(secure).same_site(SameSite::Strict).finish()
+    Cookie::build(name, value).path("/").http_only(true).secure(secure).same_site(SameSite::Lax).finish()
 }
 
 /// Gives every page request a CSRF cookie if it has none.
@@ -107,7 +112,10 @@ pub async fn csrf_cookie_middleware(
     let path = req.path();
     let state = req.app_data::<web::Data<AppState>>().cloned();
     let name = state.as_ref().map(|s| s.cookies.csrf).unwrap_or(CookieNames::PLAIN.csrf);
-    let needs = req.cookie(name).is_none() && !path.starts_with("/static/") && path != "/health";
+    let needs = req.cookie(name).is_none()
+        && !path.starts_with("/static/")
+        && !path.starts_with("/favicon.")
+        && path != "/health";
     let made = if needs {
         let secure = state.as_ref().is_none_or(|s| s.secure_cookies);
         let seed = crate::clock::OsRandom.token();
