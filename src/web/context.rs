@@ -51,6 +51,7 @@ pub struct AppState {
     pub admin: crate::admin::AdminService,
     pub outbox: crate::mail::Outbox,
     pub status: crate::admin::status::StatusProbe,
+    pub health: crate::health::Health,
     /// The domain's DNS name, from the base DN's DC= parts (`example.se`).
     pub dns_domain: String,
 }
@@ -148,7 +149,8 @@ pub fn request_id(req: &HttpRequest) -> String {
 /// own entries are believed: the walk stops at an entry it cannot read (it falls back to the
 /// peer), so a client cannot put its pick to the left of one.
 pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> String {
-    let peer = req.peer_addr().map(|a| a.ip());
+    // A dual-stack listener sees an IPv4 peer as `::ffff:a.b.c.d`: compared and counted as IPv4.
+    let peer = req.peer_addr().map(|a| a.ip().to_canonical());
     let Some(peer) = peer.filter(|p| trusted.contains(p)) else {
         return peer.map(|p| p.to_string()).unwrap_or_default();
     };
@@ -166,7 +168,8 @@ pub fn client_ip(req: &HttpRequest, trusted: &[IpAddr]) -> String {
 
 /// One `X-Forwarded-For` entry: an address, perhaps with a port (`192.0.2.1:4711`, `[2001:db8::1]:4711`).
 fn forwarded_ip(hop: &str) -> Option<IpAddr> {
-    hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()))
+    let ip = hop.parse::<IpAddr>().ok().or_else(|| hop.parse::<std::net::SocketAddr>().ok().map(|a| a.ip()));
+    ip.map(|ip| ip.to_canonical())
 }
 
 pub fn request_meta(req: &HttpRequest, state: &AppState) -> RequestMeta {
@@ -321,5 +324,16 @@ mod tests {
             .append_header(("X-Forwarded-For", "203.0.113.66"))
             .to_http_request();
         assert_eq!(client_ip(&req, &["10.0.0.1".parse().unwrap()]), "198.51.100.7");
+    }
+
+    #[test]
+    fn an_ipv4_proxy_seen_by_a_dual_stack_listener_is_still_trusted() {
+        let req = TestRequest::default()
+            .peer_addr("[::ffff:10.0.0.1]:4000".parse().unwrap())
+            .append_header(("X-Forwarded-For", "198.51.100.7"))
+            .to_http_request();
+        assert_eq!(client_ip(&req, &["10.0.0.1".parse().unwrap()]), "198.51.100.7");
+        let direct = TestRequest::default().peer_addr("[::ffff:198.51.100.9]:4000".parse().unwrap()).to_http_request();
+        assert_eq!(client_ip(&direct, &[]), "198.51.100.9", "counted as the IPv4 address it is");
     }
 }
