@@ -24,6 +24,7 @@ pub mod config;
 pub mod directory;
 pub mod enrolment;
 pub mod expiry;
+pub mod health;
 pub mod i18n;
 pub mod identity;
 pub mod janitor;

@@ -33,6 +33,7 @@ pub struct FakeDirectory {
     /// The password policy cannot be read.
     policy_unreadable: AtomicBool,
     lookups: AtomicUsize,
+    pings: AtomicUsize,
 }
 
 impl Default for FakeDirectory {
@@ -56,6 +57,7 @@ impl Default for FakeDirectory {
             down: AtomicBool::new(false),
             policy_unreadable: AtomicBool::new(false),
             lookups: AtomicUsize::new(0),
+            pings: AtomicUsize::new(0),
         }
     }
 }
@@ -104,6 +106,11 @@ impl FakeDirectory {
     /// How many look-ups by id were asked.
     pub fn lookups(&self) -> usize {
         self.lookups.load(Ordering::SeqCst)
+    }
+
+    /// How many times the directory was pinged.
+    pub fn pings(&self) -> usize {
+        self.pings.load(Ordering::SeqCst)
     }
 
     pub fn set_writes(&self, writes: Writes) {
@@ -251,6 +258,7 @@ impl Directory for FakeDirectory {
     }
 
     async fn ping(&self) -> Result<(), DirectoryError> {
+        self.pings.fetch_add(1, Ordering::SeqCst);
         Ok(())
     }
 

@@ -12,23 +12,12 @@ struct Health {
     directory: &'static str,
 }
 
-/// 200 when the database answers; the directory's state is reported beside it.
+/// 200 when the database answers; the directory's state is reported beside it. Asked at most
+/// every couple of seconds (`health::FRESH`), whatever the number of requests.
 pub async fn check(state: web::Data<AppState>) -> HttpResponse {
-    let database = match state.store.ping().await {
-        Ok(()) => "ok",
-        Err(e) => {
-            tracing::warn!(error = %e, "health: database unavailable");
-            "unavailable"
-        }
-    };
-    let directory = match state.directory.ping().await {
-        Ok(()) => "ok",
-        Err(e) => {
-            tracing::warn!(error = %e, "health: directory unavailable");
-            "unavailable"
-        }
-    };
-    let ok = database == "ok";
-    let body = Health { status: if ok { "ok" } else { "unavailable" }, database, directory };
-    if ok { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
+    let report = state.health.report().await;
+    let word = |ok: bool| if ok { "ok" } else { "unavailable" };
+    let body =
+        Health { status: word(report.database), database: word(report.database), directory: word(report.directory) };
+    if report.database { HttpResponse::Ok().json(body) } else { HttpResponse::ServiceUnavailable().json(body) }
 }
