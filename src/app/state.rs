@@ -236,7 +236,12 @@ fn bankid_flows(
         .ok()
         .and_then(|u| u.host_str().map(str::to_string))
         .unwrap_or_else(|| "localhost".into());
-    let policy = Policy { referring_domain, max_risk: b.max_risk, same_device_ip: b.same_device_ip };
+    let policy = Policy {
+        referring_domain,
+        max_risk: b.max_risk,
+        same_device_ip: b.same_device_ip,
+        return_base: Some(settings.server.public_url.trim_end_matches('/').to_string()),
+    };
     Ok(Some(flows.with_frame_cache(b.qr_cache_megabytes * 1_000_000).with_policy(policy)))
 }
 

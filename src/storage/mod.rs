@@ -270,10 +270,21 @@ pub trait FlowStore: Send + Sync {
         at: Timestamp,
     ) -> Result<bool, StorageError>;
 
-    /// Marks a complete flow as used (a login is taken once). False when it was not complete.
+    /// Marks a complete flow as used (a login is taken once). False when it was not complete, or
+    /// when it was opened in the app on this device with a return URL and the app has not sent the
+    /// user back to this browser yet.
     async fn consume_bankid_flow(&self, id: &str) -> Result<bool, StorageError>;
 
-    /// The completed BankID order of a reset flow, if there is one.
+    /// Records that the app sent the user back to the browser that started the flow. False when
+    /// it was recorded before, or the flow has ended.
+    async fn mark_bankid_returned(&self, id: &str, at: Timestamp) -> Result<bool, StorageError>;
+
+    /// Fails a flow whose return URL was opened in another browser (a relayed autostart link),
+    /// pending or complete, unless it was returned to its own browser first.
+    async fn refuse_bankid_return(&self, id: &str, at: Timestamp) -> Result<bool, StorageError>;
+
+    /// The completed BankID order of a reset flow, if there is one (one opened in the app on this
+    /// device only once the app sent the user back here).
     async fn bankid_flow_for_context(
         &self,
         context: &str,

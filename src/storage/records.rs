@@ -95,6 +95,10 @@ pub struct BankIdFlowRecord {
     pub result_user_id: Option<String>,
     /// The flow this order belongs to (a password reset), if any.
     pub context: Option<String>,
+    /// The hash of the nonce in the return URL given to BankID (None: no return URL was given).
+    pub return_nonce_hash: Option<String>,
+    /// When the app sent the user back to the browser that started the order.
+    pub returned_at: Option<Timestamp>,
 }
 
 debug_showing!(BankIdFlowRecord {
@@ -109,7 +113,8 @@ debug_showing!(BankIdFlowRecord {
     last_collect_at,
     finished_at,
     result_user_id,
-    context
+    context,
+    returned_at
 });
 
 /// The BankID bound to a user.

@@ -85,6 +85,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
         .route("/reset/{id}/unlock", web::post().to(pages::reset::unlock))
         .route("/bankid/{id}", web::get().to(pages::bankid::show))
         .route("/bankid/{id}/open", web::get().to(pages::bankid::open))
+        .route("/bankid/{id}/back", web::get().to(pages::bankid::back))
         .route("/bankid/{id}/cancel", web::post().to(pages::bankid::cancel))
         .route("/admin", web::get().to(pages::admin::dashboard))
         .route("/admin/reminders", web::post().to(pages::admin::reminders))

@@ -117,3 +117,76 @@ fn the_simulator_checks_web_and_answers_risk_and_the_device() {
     assert_eq!(device.ip_address, "192.0.2.1");
     assert!(device.uhi.is_some_and(|u| !u.is_empty()), "a v6 unique hardware id");
 }
+
+/// The path and query of the URL the simulated app opens after `order` (its `returnUrl`), as the
+/// app page links it.
+async fn app_returns_to(t: &crate::sims::SimTest, order: &str) -> String {
+    let page = t.http.get(format!("{}/order/{order}", t.sim.app_url)).send().await.unwrap().text().await.unwrap();
+    let url = t.sim.state.return_to(order).expect("the app sends the user back");
+    assert!(page.contains(&format!("href=\"{url}\"")), "the app page links it");
+    let path = url.splitn(4, '/').nth(3).expect("an absolute URL");
+    format!("/{path}")
+}
+
+/// A relayed "open BankID on this device" link (the same-device address check only logs, the
+/// default): the attacker starts a BankID reset, has the portal open the app, and sends the link to
+/// the account's owner, whose phone approves. The app sends the owner's phone back, never the
+/// attacker's browser: no reset starts, the order fails, the owner is warned, and it is audited.
+#[tokio::test]
+async fn a_relayed_autostart_link_starts_no_reset_and_warns_the_victim() {
+    let dc = require_dc!();
+    let (_, t) = crate::reset::enrolled(&dc, "relay", |c| c).await;
+    // (The attacker's browser: the test's, whose session plays no part in a reset.)
+    let res = t.post_from("/reset", "/reset/bankid").await;
+    let id = crate::sims::flow_id(&res);
+    let launch = location(&t.app.get(&format!("/bankid/{id}/open")).await);
+    // The victim's phone opens the link and approves.
+    let order = t.app_autostart(&launch, ANNA).await.unwrap();
+    t.app_press(&order, "approve").await;
+    let message = t.poll_message(&id).await;
+    assert!(message.starts_with("Legitimeringen är klar i BankID-appen."), "{message}");
+    let res = t.app.get(&format!("/bankid/{id}")).await;
+    assert_eq!(res.status(), 200, "no reset flow: {:?}", res.headers().get("location"));
+    // The app opens the return URL on the victim's phone, in a browser of its own.
+    let back = app_returns_to(&t, &order).await;
+    let victim = crate::helpers::new_client();
+    let res = victim.get(format!("{}{back}", t.app.address)).send().await.unwrap();
+    let notice = location(&res);
+    let warned = victim.get(format!("{}{notice}", t.app.address)).send().await.unwrap().text().await.unwrap();
+    assert!(warned.contains("Då kan det vara ett bedrägeriförsök"), "{warned}");
+    // The attacker's order has failed; nothing was started from it.
+    assert!(t.poll_message(&id).await.starts_with("BankID skickade dig tillbaka till en annan webbläsare"));
+    let res = t.app.get(&format!("/bankid/{id}")).await;
+    assert_eq!(res.status(), 200, "still no reset flow");
+    let audit = t.app.audit().await;
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.outcome == "blocked" && a.detail.as_deref().is_some_and(|d| d.contains("another browser"))),
+        "{audit:#?}"
+    );
+    assert!(!audit.iter().any(|a| a.event == "reset-start" && a.outcome == "success"), "{audit:#?}");
+}
+
+/// On one device, the app sends the user back to the browser they started in, and the order goes
+/// on there; the link is theirs alone and works once it is complete.
+#[tokio::test]
+async fn on_one_device_the_app_sends_the_user_back_and_the_reset_goes_on() {
+    let dc = require_dc!();
+    let (_, t) = crate::reset::enrolled(&dc, "sameapp", |c| c).await;
+    let res = t.post_from("/reset", "/reset/bankid").await;
+    let id = crate::sims::flow_id(&res);
+    let launch = location(&t.app.get(&format!("/bankid/{id}/open")).await);
+    let order = t.app_autostart(&launch, ANNA).await.unwrap();
+    t.app_press(&order, "approve").await;
+    let back = app_returns_to(&t, &order).await;
+    // A wrong nonce is no way back.
+    let forged = back.rsplit_once("n=").map(|(head, _)| format!("{head}n=forged")).unwrap();
+    assert_eq!(t.app.get(&forged).await.status(), 404);
+    let res = t.app.get(&back).await;
+    assert_eq!(location(&res), format!("/bankid/{id}"));
+    t.app.clock.advance_seconds(2);
+    let res = t.app.get(&format!("/bankid/{id}")).await;
+    let flow = location(&res);
+    assert!(flow.starts_with("/reset/"), "the reset starts: {flow}");
+}

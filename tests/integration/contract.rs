@@ -179,6 +179,8 @@ pub(crate) fn order(id: &str) -> BankIdFlowRecord {
         finished_at: None,
         result_user_id: None,
         context: None,
+        return_nonce_hash: None,
+        returned_at: None,
     }
 }
 
@@ -292,6 +294,54 @@ async fn every_write_is_read_back_at_once() {
         assert_eq!(store.bankid_flow("f").await.unwrap().unwrap().state, "consumed");
         store.delete_bankid_flows_before(NOW + 1).await.unwrap();
         assert!(store.bankid_flow("f").await.unwrap().is_none(), "purged");
+    }
+}
+
+/// An order opened in the app on this device is taken (and counts for its reset) only after the app
+/// sent the user back to its browser; a return opened elsewhere fails it, pending or complete, once,
+/// and never after the return here. Parallel returns from both sides: one of them decides.
+#[tokio::test]
+async fn an_order_opened_on_this_device_is_taken_only_after_the_way_back() {
+    for (store, _dir) in backends().await {
+        let opened = |id: &str, purpose: &str| {
+            let mut o = order(id);
+            o.purpose = purpose.into();
+            o.context = Some("r".into());
+            o.return_nonce_hash = Some("h".into());
+            o
+        };
+        store.insert_bankid_flow(&opened("a", "login")).await.unwrap();
+        store.set_bankid_mode("a", "autostart").await.unwrap();
+        assert!(store.finish_bankid_flow("a", "complete", None, Some("u"), NOW + 4).await.unwrap());
+        assert!(!store.consume_bankid_flow("a").await.unwrap(), "not back yet");
+        assert!(store.mark_bankid_returned("a", NOW + 5).await.unwrap());
+        assert!(!store.mark_bankid_returned("a", NOW + 6).await.unwrap(), "once");
+        assert!(!store.refuse_bankid_return("a", NOW + 6).await.unwrap(), "back here first");
+        assert!(store.consume_bankid_flow("a").await.unwrap());
+
+        // A reset's step: not its proof until back.
+        store.insert_bankid_flow(&opened("b", "reset-step")).await.unwrap();
+        store.set_bankid_mode("b", "autostart").await.unwrap();
+        assert!(store.finish_bankid_flow("b", "complete", None, None, NOW + 4).await.unwrap());
+        assert!(store.bankid_flow_for_context("r", "reset-step").await.unwrap().is_none());
+        assert!(store.mark_bankid_returned("b", NOW + 5).await.unwrap());
+        assert_eq!(store.bankid_flow_for_context("r", "reset-step").await.unwrap().unwrap().id, "b");
+
+        // Opened elsewhere: failed, whichever way the races go.
+        store.insert_bankid_flow(&opened("c", "login")).await.unwrap();
+        store.set_bankid_mode("c", "autostart").await.unwrap();
+        let (here, elsewhere) =
+            tokio::join!(store.mark_bankid_returned("c", NOW + 5), store.refuse_bankid_return("c", NOW + 5));
+        assert!(here.unwrap() != elsewhere.unwrap(), "one of them decides");
+        let c = store.bankid_flow("c").await.unwrap().unwrap();
+        if c.returned_at.is_none() {
+            assert_eq!((c.state.as_str(), c.hint_code.as_deref()), ("failed", Some("otherBrowser")));
+            assert!(!store.finish_bankid_flow("c", "complete", None, Some("u"), NOW + 6).await.unwrap());
+        }
+        // A QR order (or one without a return URL) is taken as before.
+        store.insert_bankid_flow(&opened("d", "login")).await.unwrap();
+        assert!(store.finish_bankid_flow("d", "complete", None, Some("u"), NOW + 4).await.unwrap());
+        assert!(store.consume_bankid_flow("d").await.unwrap());
     }
 }
 

@@ -150,7 +150,10 @@ impl BankIdFlows {
     ) -> Result<Flow, FlowError> {
         let Start { purpose, user, required, context } = start;
         let admitted = self.admit_order(binding, purpose, user.as_ref(), meta).await?;
+        let id = self.random.token();
+        let back = self.return_url(&id, purpose);
         let order = AuthOrder {
+            return_url: back.as_ref().map(|(url, _)| url.clone()),
             end_user_ip: meta.source_ip.clone(),
             personal_number: required.map(|p| p.digits().to_string()),
             user_visible_data: visible_text,
@@ -180,6 +183,8 @@ impl BankIdFlows {
         crate::monitoring::bankid_order("started");
         let mut record =
             self.new_record(purpose, binding, user.as_ref().map(|u| u.user_id), required, order_start.order_ref);
+        record.id = id;
+        record.return_nonce_hash = back.map(|(_, nonce_hash)| nonce_hash);
         record.auto_start_token = order_start.auto_start_token;
         record.qr_start_token = order_start.qr_start_token;
         record.qr_start_secret = order_start.qr_start_secret;
@@ -221,6 +226,8 @@ impl BankIdFlows {
             finished_at: None,
             result_user_id: None,
             context: None,
+            return_nonce_hash: None,
+            returned_at: None,
         }
     }
 
@@ -298,6 +305,9 @@ impl BankIdFlows {
         let (state, key) = match rec.state.as_str() {
             "pending" if hint == "rfa5" => (FlowState::Pending, "bankid.rfa5"),
             "pending" => (FlowState::Pending, message_key(true, hint, mode)),
+            "complete" | "consumed" if super::same_device::awaits_return(rec) => {
+                super::same_device::awaiting(rec, self.clock.now())
+            }
             "complete" | "consumed" => (FlowState::Complete, done_key(FlowPurpose::parse(&rec.purpose))),
             "cancelled" => (FlowState::Cancelled, "bankid.rfa3"),
             _ => (FlowState::Failed, failure_key(hint, FlowPurpose::parse(&rec.purpose))),
@@ -468,15 +478,6 @@ impl BankIdFlows {
             Ok(_) | Err(BankIdError::NotFound | BankIdError::InvalidParameters(_)) => Ok(()),
             Err(e) => Err(e),
         }
-    }
-
-    /// The user chose to open BankID on this device; returns the autostart token.
-    pub async fn autostart(&self, id: &str, binding: &str) -> Result<Option<String>, StorageError> {
-        let Some(rec) = self.load(id, binding).await? else {
-            return Ok(None);
-        };
-        self.store.set_bankid_mode(&rec.id, "autostart").await?;
-        Ok(Some(rec.auto_start_token))
     }
 
     /// Takes the proof of a completed enrolment, replacement or verification once, for the user

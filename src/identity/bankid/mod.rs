@@ -11,6 +11,7 @@ mod purpose;
 mod qr;
 mod rfa;
 mod rp;
+mod same_device;
 pub mod wire;
 
 pub use flow::{BankIdFlows, Flow, FlowError, FlowUser, Start};
@@ -22,6 +23,7 @@ pub use purpose::{FlowPurpose, FlowState, FlowView};
 pub use qr::{launch_url, qr_auth_code, qr_payload};
 pub use rfa::{StartMode, error_key, message_key};
 pub use rp::{RpClient, SetupError};
+pub use same_device::Back;
 
 use async_trait::async_trait;
 
@@ -35,6 +37,8 @@ pub struct AuthOrder {
     pub user_visible_data: String,
     /// The browser the order was started from (sent as `web`), when there is one.
     pub web: Option<wire::WebDevice>,
+    /// Where the app sends the user when it was started on this device (`returnUrl`).
+    pub return_url: Option<String>,
 }
 
 /// A phone order: the user is on the phone with the service desk.
@@ -215,4 +219,8 @@ pub trait BankId: Send + Sync + 'static {
     async fn phone_auth(&self, order: &PhoneOrder) -> Result<String, BankIdError>;
     async fn collect(&self, order_ref: &str) -> Result<Collect, BankIdError>;
     async fn cancel(&self, order_ref: &str) -> Result<(), BankIdError>;
+    /// Whether an order's `returnUrl` reaches the app (the RP API); a broker may not pass it on.
+    fn sends_return_url(&self) -> bool {
+        false
+    }
 }

@@ -12,11 +12,19 @@ pub struct Policy {
     /// Orders rated above this are refused.
     pub max_risk: Risk,
     pub same_device_ip: SameDeviceIp,
+    /// The portal's public address: orders carry a return URL under it (see `back`), when the
+    /// backend passes one on.
+    pub return_base: Option<String>,
 }
 
 impl Default for Policy {
     fn default() -> Self {
-        Self { referring_domain: "localhost".into(), max_risk: Risk::Moderate, same_device_ip: SameDeviceIp::Log }
+        Self {
+            referring_domain: "localhost".into(),
+            max_risk: Risk::Moderate,
+            same_device_ip: SameDeviceIp::Log,
+            return_base: None,
+        }
     }
 }
 

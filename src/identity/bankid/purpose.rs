@@ -90,6 +90,7 @@ pub(super) fn failure_key(hint: &str, purpose: FlowPurpose) -> &'static str {
         "alreadyEnrolled" => "bankid.already_enrolled",
         "riskTooHigh" => "bankid.risk_too_high",
         "otherDevice" => "bankid.other_device",
+        "otherBrowser" => "bankid.other_browser",
         "notVerified" => "bankid.not_verified",
         "notEnrolled" => "bankid.not_enrolled",
         "severalAccounts" => "bankid.several_accounts",

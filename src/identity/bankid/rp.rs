@@ -178,7 +178,7 @@ impl BankId for RpClient {
                 .map(|pn| Requirement { personal_number: Some(pn.clone()), pin_code: None }),
             user_visible_data: visible_data(&order.user_visible_data),
             user_visible_data_format: Some("simpleMarkdownV1".into()),
-            return_url: None,
+            return_url: order.return_url.clone(),
             return_risk: Some(true),
             web: order.web.clone(),
         };
@@ -189,6 +189,10 @@ impl BankId for RpClient {
             qr_start_token: r.qr_start_token,
             qr_start_secret: r.qr_start_secret,
         })
+    }
+
+    fn sends_return_url(&self) -> bool {
+        true
     }
 
     async fn phone_auth(&self, order: &PhoneOrder) -> Result<String, BankIdError> {

@@ -27,6 +27,8 @@ struct OrderView {
     visible_text: String,
     holder: Option<String>,
     waiting: bool,
+    /// Where the app sends the user back to, when it does.
+    return_to: Option<String>,
 }
 
 type State = web::Data<Arc<SimState>>;
@@ -104,6 +106,7 @@ fn order_view(state: &SimState, order_ref: &str) -> Option<OrderView> {
         visible_text: o.visible_text.clone(),
         holder: o.holder.as_ref().map(|h| h.name()),
         waiting,
+        return_to: state.return_to(order_ref),
     })
 }
 

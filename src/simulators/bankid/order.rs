@@ -85,6 +85,10 @@ pub struct Order {
     /// The address the simulated app reports for the device.
     pub device_ip: String,
     pub web: Option<wire::WebDevice>,
+    /// The order's `returnUrl`, and whether the app was started with its autostart token (then
+    /// the app opens the URL when the user is done).
+    pub return_url: Option<String>,
+    pub opened_here: bool,
 }
 
 impl Order {

@@ -135,6 +135,14 @@ impl SimState {
         {
             return Err(invalid("Incorrect personalNumber"));
         }
+        if let Some(url) = &req.return_url
+            && !url.starts_with("https://")
+            && !url.starts_with("http://127.")
+            && !url.starts_with("http://localhost")
+        {
+            // BankID wants an https address; the simulator lets a portal on loopback use http.
+            return Err(invalid("Invalid returnUrl"));
+        }
         let random = self.random.as_ref();
         let order = Order {
             order_ref: uuid4(random),
@@ -153,6 +161,8 @@ impl SimState {
             risk: *self.risk.lock().expect("lock"),
             device_ip: self.device_ip.lock().expect("lock").clone().unwrap_or_else(|| req.end_user_ip.clone()),
             web: req.web.clone(),
+            return_url: req.return_url.clone(),
+            opened_here: false,
         };
         self.with_orders(|orders, _| {
             if let Some(pn) = &required {
@@ -198,6 +208,8 @@ impl SimState {
             risk: "low",
             device_ip: String::new(),
             web: None,
+            return_url: None,
+            opened_here: false,
         };
         self.with_orders(|orders, _| {
             Self::refuse_if_in_progress(orders, pn)?;
@@ -287,12 +299,22 @@ impl SimState {
         let identity = self.identity(personal_number)?;
         let order_ref = self.with_orders(|orders, _| {
             orders
-                .iter()
+                .iter_mut()
                 .find(|o| !o.auto_start_token.is_empty() && o.auto_start_token == token)
-                .map(|o| o.order_ref.clone())
+                .map(|o| {
+                    o.opened_here = true;
+                    o.order_ref.clone()
+                })
                 .ok_or(AppError::NoSuchOrder)
         })?;
         self.start(&order_ref, identity)
+    }
+
+    /// Where the app sends the user once they approved an order it was started for on this device
+    /// (its `returnUrl`), if anywhere.
+    pub fn return_to(&self, order_ref: &str) -> Option<String> {
+        let o = self.order(order_ref)?;
+        (o.opened_here && matches!(o.status, Status::Complete(_))).then_some(o.return_url?)
     }
 
     /// The called person opens the phone order in the app.

@@ -12,8 +12,8 @@ impl FlowStore for PgStorage {
         sqlx::query(
             "INSERT INTO bankid_flows (id, purpose, binding_hash, user_id, required_pn_hash, order_ref, auto_start_token,
              qr_start_token, qr_start_secret, mode, state, hint_code, started_at, last_collect_at, finished_at, result_user_id,
-             context)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+             context, return_nonce_hash)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
         )
         .bind(&f.id)
         .bind(&f.purpose)
@@ -32,6 +32,7 @@ impl FlowStore for PgStorage {
         .bind(f.finished_at)
         .bind(&f.result_user_id)
         .bind(&f.context)
+        .bind(&f.return_nonce_hash)
         .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
@@ -119,10 +120,38 @@ impl FlowStore for PgStorage {
     }
 
     async fn consume_bankid_flow(&self, id: &str) -> Result<bool, StorageError> {
-        let done = sqlx::query("UPDATE bankid_flows SET state = 'consumed' WHERE id = $1 AND state = 'complete'")
-            .bind(id)
-            .execute(&mut *self.conn().await?)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE bankid_flows SET state = 'consumed' WHERE id = $1 AND state = 'complete'
+             AND (mode <> 'autostart' OR return_nonce_hash IS NULL OR returned_at IS NOT NULL)",
+        )
+        .bind(id)
+        .execute(&mut *self.conn().await?)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn mark_bankid_returned(&self, id: &str, at: Timestamp) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE bankid_flows SET returned_at = $1
+             WHERE id = $2 AND returned_at IS NULL AND state IN ('pending', 'complete')",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(&mut *self.conn().await?)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn refuse_bankid_return(&self, id: &str, at: Timestamp) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE bankid_flows SET state = 'failed', hint_code = 'otherBrowser', finished_at = $1, last_collect_at = $2
+             WHERE id = $3 AND returned_at IS NULL AND state IN ('pending', 'complete')",
+        )
+        .bind(at)
+        .bind(at)
+        .bind(id)
+        .execute(&mut *self.conn().await?)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -132,7 +161,8 @@ impl FlowStore for PgStorage {
         purpose: &str,
     ) -> Result<Option<BankIdFlowRecord>, StorageError> {
         Ok(sqlx::query_as::<_, BankIdFlowRecord>(
-            "SELECT * FROM bankid_flows WHERE context = $1 AND purpose = $2 AND state = 'complete' ORDER BY started_at DESC LIMIT 1",
+            "SELECT * FROM bankid_flows WHERE context = $1 AND purpose = $2 AND state = 'complete'
+             AND (mode <> 'autostart' OR return_nonce_hash IS NULL OR returned_at IS NOT NULL) ORDER BY started_at DESC LIMIT 1",
         )
         .bind(context)
         .bind(purpose)

@@ -12,8 +12,8 @@ impl FlowStore for SqliteStorage {
         sqlx::query(
             "INSERT INTO bankid_flows (id, purpose, binding_hash, user_id, required_pn_hash, order_ref, auto_start_token,
              qr_start_token, qr_start_secret, mode, state, hint_code, started_at, last_collect_at, finished_at, result_user_id,
-             context)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+             context, return_nonce_hash)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&f.id)
         .bind(&f.purpose)
@@ -32,6 +32,7 @@ impl FlowStore for SqliteStorage {
         .bind(f.finished_at)
         .bind(&f.result_user_id)
         .bind(&f.context)
+        .bind(&f.return_nonce_hash)
         .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
@@ -119,10 +120,38 @@ impl FlowStore for SqliteStorage {
     }
 
     async fn consume_bankid_flow(&self, id: &str) -> Result<bool, StorageError> {
-        let done = sqlx::query("UPDATE bankid_flows SET state = 'consumed' WHERE id = ? AND state = 'complete'")
-            .bind(id)
-            .execute(&mut *self.conn().await?)
-            .await?;
+        let done = sqlx::query(
+            "UPDATE bankid_flows SET state = 'consumed' WHERE id = ? AND state = 'complete'
+             AND (mode <> 'autostart' OR return_nonce_hash IS NULL OR returned_at IS NOT NULL)",
+        )
+        .bind(id)
+        .execute(&mut *self.conn().await?)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn mark_bankid_returned(&self, id: &str, at: Timestamp) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE bankid_flows SET returned_at = ?
+             WHERE id = ? AND returned_at IS NULL AND state IN ('pending', 'complete')",
+        )
+        .bind(at)
+        .bind(id)
+        .execute(&mut *self.conn().await?)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn refuse_bankid_return(&self, id: &str, at: Timestamp) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE bankid_flows SET state = 'failed', hint_code = 'otherBrowser', finished_at = ?, last_collect_at = ?
+             WHERE id = ? AND returned_at IS NULL AND state IN ('pending', 'complete')",
+        )
+        .bind(at)
+        .bind(at)
+        .bind(id)
+        .execute(&mut *self.conn().await?)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
@@ -132,7 +161,8 @@ impl FlowStore for SqliteStorage {
         purpose: &str,
     ) -> Result<Option<BankIdFlowRecord>, StorageError> {
         Ok(sqlx::query_as::<_, BankIdFlowRecord>(
-            "SELECT * FROM bankid_flows WHERE context = ? AND purpose = ? AND state = 'complete' ORDER BY started_at DESC LIMIT 1",
+            "SELECT * FROM bankid_flows WHERE context = ? AND purpose = ? AND state = 'complete'
+             AND (mode <> 'autostart' OR return_nonce_hash IS NULL OR returned_at IS NOT NULL) ORDER BY started_at DESC LIMIT 1",
         )
         .bind(context)
         .bind(purpose)

@@ -8,7 +8,7 @@ use super::{html, layout, see_other};
 use crate::enrolment::{Change, ServiceKind};
 use crate::identity::PersonalNumber;
 use crate::identity::bankid::{
-    BankIdFlows, FlowError, FlowPurpose, FlowState, FlowUser, FlowView, Start, launch_url, markdown_escape,
+    Back, BankIdFlows, FlowError, FlowPurpose, FlowState, FlowUser, FlowView, Start, launch_url, markdown_escape,
 };
 use crate::login::LoginError;
 use crate::web::context::{AppState, csrf_seed, request_id, request_lang};
@@ -370,6 +370,25 @@ pub async fn open(page: Page, id: web::Path<String>) -> Result<HttpResponse, Web
     let token = flows.autostart(&view.id, binding).await.map_err(|e| page.fail(e))?.unwrap_or_default();
     let template = page.state.settings.bankid.as_ref().and_then(|b| b.launch_url.as_deref());
     Ok(see_other(&launch_url(&token, &page.meta.user_agent, template)).finish())
+}
+
+#[derive(Deserialize)]
+pub struct BackQuery {
+    #[serde(default)]
+    n: String,
+}
+
+/// `GET /bankid/{id}/back?n=…`: where the app sends the user after an order opened on this device.
+/// In the browser that started it, the page goes on; in another (a relayed link), the order fails
+/// and this browser is warned.
+pub async fn back(page: Page, id: web::Path<String>, q: web::Query<BackQuery>) -> Result<HttpResponse, WebError> {
+    let flows = flows(&page)?;
+    match flows.came_back(&id, &q.n, page.binding(), &page.meta).await.map_err(|e| page.fail(e))? {
+        // `id` is a flow's own (it was found): safe in the address.
+        Back::Here => Ok(see_other(&format!("/bankid/{id}")).finish()),
+        Back::Elsewhere => refusal(&page, FlowPurpose::Login, "bankid.returned_elsewhere", false),
+        Back::Unknown => Err(page.not_found()),
+    }
 }
 
 #[derive(Deserialize)]
