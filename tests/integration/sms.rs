@@ -379,3 +379,33 @@ async fn a_code_typed_after_the_session_ended_leads_to_the_login_page_that_says_
     let res = t.app.post(&format!("/sms/{id}"), &[("csrf", &csrf_in(&page)), ("code", &code)]).await;
     assert_eq!(location(&res), "/login?m=ended", "not 'page not found'");
 }
+
+/// A password thief who asks for step-up codes again and again gets ten wrong guesses a day in
+/// all, not three a text: past them no code is checked, the right one neither, and the page says so.
+#[tokio::test]
+async fn wrong_step_up_codes_are_counted_for_the_day_across_new_codes() {
+    let dc = require_dc!();
+    // Five texts in all: the default limit per user and hour.
+    let (_, t) = logged_in(&dc, "guesses", Gateway::Elks46, |c| c).await;
+    let id = t.send_code("SE", "0701234567").await.unwrap();
+    t.type_code(&id, &t.code_for("+46701234567")).await;
+    let verify = || async {
+        let res = t.post_from("/", "/verify/sms").await;
+        let id = location(&res).trim_start_matches("/sms/").to_string();
+        (t.code_for("+46701234567"), id)
+    };
+    for _ in 0..3 {
+        let (code, id) = verify().await;
+        for _ in 0..3 {
+            t.type_code(&id, &wrong(&code)).await;
+        }
+    }
+    let (code, id) = verify().await;
+    assert_eq!(t.type_code(&id, &wrong(&code)).await, "Fel kod. Du har 2 försök kvar.", "the tenth");
+    assert_eq!(
+        t.type_code(&id, &code).await,
+        "Du har skrivit fel kod för många gånger i dag, så koden kontrollerades inte. Bekräfta med en annan tjänst, eller försök igen i morgon."
+    );
+    let audit = t.app.audit().await;
+    assert!(audit.iter().any(|a| a.event == "sms-check" && a.outcome == "blocked"), "{audit:#?}");
+}

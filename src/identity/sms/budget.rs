@@ -113,6 +113,15 @@ pub fn wrong_codes(user_id: &str) -> (&'static str, String, Limit) {
     ("sms-anon-wrong", user_id.to_string(), limit)
 }
 
+/// Wrong codes typed by someone known to be the user (logged in, or in a reset after a first
+/// proof), or by the service desk for them, in a day: each resend gives three tries.
+pub const WRONG_CODES_KNOWN_PER_DAY: u32 = 10;
+
+pub fn wrong_codes_known(user_id: &str) -> (&'static str, String, Limit) {
+    let limit = Limit { max_failures: WRONG_CODES_KNOWN_PER_DAY, window_seconds: 86_400 };
+    ("sms-known-wrong", user_id.to_string(), limit)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -80,6 +80,8 @@ pub enum SmsOutcome {
     LastWrong,
     /// No try is left (nothing was checked).
     TooManyAttempts,
+    /// The user's wrong codes for the day are used up (nothing was checked).
+    DayUsedUp,
     Expired,
 }
 

@@ -248,6 +248,7 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
             Ok(page.redirect_with(&to, &Notice::error("sms.error.wrong").arg("left", attempts_left)))
         }
         Some(SmsOutcome::Malformed) => Ok(page.redirect_with(&to, &Notice::error("sms.error.malformed"))),
+        Some(SmsOutcome::DayUsedUp) => Ok(page.redirect_with(&to, &Notice::error("sms.error.day_used_up"))),
         Some(_) => Ok(see_other(&to).finish()),
     }
 }

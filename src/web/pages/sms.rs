@@ -253,6 +253,7 @@ impl CodeOutcome {
             "wrong" => Some(i.f("sms.error.wrong", &[("left", &n)])),
             "malformed" => Some(i.t("sms.error.malformed").to_string()),
             "conflict" => Some(i.t("sms.error.conflict").to_string()),
+            "day" => Some(i.t("sms.error.day_used_up").to_string()),
             "limited" => Some(i.f("sms.error.limited", &[("minutes", &n)])),
             "gateway" => Some(i.t("sms.error.gateway").to_string()),
             "not-enrolled" => Some(i.t("sms.error.not_enrolled").to_string()),
@@ -335,6 +336,7 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
         Some(SmsOutcome::Wrong { attempts_left }) => CodeOutcome::at(&id, "wrong", Some(attempts_left as u32)),
         Some(SmsOutcome::Malformed) => CodeOutcome::at(&id, "malformed", None),
         Some(SmsOutcome::Conflict) => CodeOutcome::at(&id, "conflict", None),
+        Some(SmsOutcome::DayUsedUp) => CodeOutcome::at(&id, "day", None),
         _ => CodeOutcome::at(&id, "", None),
     };
     Ok(see_other(&to).finish())
