@@ -54,6 +54,33 @@ async fn an_enrolled_user_logs_in_with_bankid_instead_of_a_password() {
     assert_eq!(t.app.get(&format!("/bankid/{id}")).await.status(), 404);
 }
 
+/// A BankID login completed but never taken (the tab closed as the app finished, on a shared
+/// computer) does not log in whoever opens its page later.
+#[tokio::test]
+async fn a_completed_login_left_untaken_expires() {
+    let dc = require_dc!();
+    let user = dc.create_user("bidleft").await;
+    let mut t = spawn_with_bankid(&dc, |c| c).await;
+    t.app.login(&user.name, &user.password).await;
+    t.enrol(ANNA).await;
+    t.app.client = new_client();
+    let id = flow_id(&t.post_from("/login", "/login/bankid").await);
+    let order = t.app_scan(&t.scan_qr_frame(&id).await, ANNA).await.unwrap();
+    t.app_press(&order, "approve").await;
+    t.app.clock.advance_seconds(2);
+    let status = t.app.get(&format!("/bankid/{id}/status")).await.text().await.unwrap();
+    assert!(status.contains("\"complete\""), "{status}");
+    t.app.clock.advance_seconds(301);
+    let res = t.app.get(&format!("/bankid/{id}")).await;
+    assert_eq!(location(&res), "/");
+    assert!(!t.app.get_html("/login").await.contains(&user.display_name), "not logged in");
+    assert!(
+        !t.app.audit().await.iter().any(|a| a.event == "login"
+            && a.outcome == "success"
+            && a.detail.as_deref() == Some("Mobile BankID, user"))
+    );
+}
+
 #[tokio::test]
 async fn a_bankid_that_is_not_enrolled_cannot_log_in() {
     let dc = require_dc!();

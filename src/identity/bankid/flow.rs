@@ -28,6 +28,8 @@ use crate::storage::{BankIdEnrolmentRecord, BankIdFlowRecord, EnrolMode, EnrolWr
 pub(super) const LIFETIME: i64 = 200;
 /// BankID asks for a collect every 2 seconds, no faster.
 pub(super) const COLLECT_INTERVAL: i64 = 2;
+/// A completed login or reset start is taken within this many seconds of completing, or never.
+pub const TAKE_WITHIN: i64 = 300;
 
 /// A started flow.
 #[derive(Debug, Clone)]
@@ -494,13 +496,15 @@ impl BankIdFlows {
         Ok(taken.then(|| rec.finished_at.unwrap_or_else(|| self.clock.now())))
     }
 
-    /// Takes a completed login once: the account it found.
+    /// Takes a completed login (or reset start) once, within [`TAKE_WITHIN`] of its completion:
+    /// the account it found. A page left on a shared computer does not log the next person in.
     pub async fn take_login(&self, id: &str, binding: &str) -> Result<Option<String>, StorageError> {
         let Some(rec) = self.load(id, binding).await? else {
             return Ok(None);
         };
         let identifies = matches!(FlowPurpose::parse(&rec.purpose), FlowPurpose::Login | FlowPurpose::Reset);
-        if !identifies || !self.store.consume_bankid_flow(&rec.id).await? {
+        let fresh = rec.finished_at.is_some_and(|at| self.clock.now() - at <= TAKE_WITHIN);
+        if !identifies || !fresh || !self.store.consume_bankid_flow(&rec.id).await? {
             return Ok(None);
         }
         Ok(rec.result_user_id)
