@@ -5,6 +5,7 @@ mod challenge;
 mod code;
 mod flow;
 mod gateway;
+mod guesses;
 mod number;
 mod queue;
 
