@@ -26,11 +26,13 @@
     fetch("/bankid/" + id + "/status", { credentials: "same-origin", cache: "no-store" })
       .then(function (r) {
         if (r.ok) { return r.json(); }
-        // The order or the session is gone, or the server failed: the page itself says which
-        // (a status poll that only failed would leave the page waiting for ever).
+        // The server failed: the page itself says so (a status poll that only failed would leave
+        // the page waiting for ever). The order is gone from this browser (404): most often
+        // another tab took it (the app sent the user back to a new tab, which logged in), so
+        // this one goes to the start page rather than to "not found".
         done = true;
         leaving = true;
-        window.location.assign("/bankid/" + id);
+        window.location.assign(r.status === 404 ? "/" : "/bankid/" + id);
         return null;
       })
       .then(function (s) {

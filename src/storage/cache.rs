@@ -467,9 +467,9 @@ role!(FlowStore {
         self.write(owned!(|db| db.consume_bankid_flow(&flow)), move |k| k.forget_flow(&key)).await
     }
 
-    async fn mark_bankid_returned(&self, id: &str, at: Timestamp) -> Result<bool, StorageError> {
+    async fn mark_bankid_returned(&self, id: &str, at: Timestamp, since: Timestamp) -> Result<bool, StorageError> {
         let (flow, key) = (id.to_string(), id.to_string());
-        self.write(owned!(|db| db.mark_bankid_returned(&flow, at)), move |k| k.forget_flow(&key)).await
+        self.write(owned!(|db| db.mark_bankid_returned(&flow, at, since)), move |k| k.forget_flow(&key)).await
     }
 
     async fn refuse_bankid_return(&self, id: &str, at: Timestamp) -> Result<bool, StorageError> {

@@ -249,6 +249,7 @@ pub trait FlowStore: Send + Sync {
     /// Records a collect that left the order pending.
     async fn note_bankid_pending(&self, id: &str, hint: &str, at: Timestamp) -> Result<(), StorageError>;
 
+    /// Sets how a pending flow's app is started (`qr`, `autostart`); a flow that has ended keeps its own.
     async fn set_bankid_mode(&self, id: &str, mode: &str) -> Result<(), StorageError>;
 
     /// Moves a pending flow to a final state. False when it was no longer pending (someone else finished it).
@@ -276,8 +277,13 @@ pub trait FlowStore: Send + Sync {
     async fn consume_bankid_flow(&self, id: &str) -> Result<bool, StorageError>;
 
     /// Records that the app sent the user back to the browser that started the flow. False when
-    /// it was recorded before, or the flow has ended.
-    async fn mark_bankid_returned(&self, id: &str, at: Timestamp) -> Result<bool, StorageError>;
+    /// it was recorded before, the flow has ended, or it completed before `finished_since`.
+    async fn mark_bankid_returned(
+        &self,
+        id: &str,
+        at: Timestamp,
+        finished_since: Timestamp,
+    ) -> Result<bool, StorageError>;
 
     /// Fails a flow whose return URL was opened in another browser (a relayed autostart link),
     /// pending or complete, unless it was returned to its own browser first.

@@ -97,8 +97,11 @@ pub struct BankIdFlowRecord {
     pub context: Option<String>,
     /// The hash of the nonce in the return URL given to BankID (None: no return URL was given).
     pub return_nonce_hash: Option<String>,
-    /// When the app sent the user back to the browser that started the order.
+    /// When the app sent the user back to the browser that started the order (or BankID saw the
+    /// app at that browser's address).
     pub returned_at: Option<Timestamp>,
+    /// The key of the address the order was started from (`throttle::address_key`).
+    pub start_address: Option<String>,
 }
 
 debug_showing!(BankIdFlowRecord {

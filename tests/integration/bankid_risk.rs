@@ -128,6 +128,11 @@ async fn app_returns_to(t: &crate::sims::SimTest, order: &str) -> String {
     format!("/{path}")
 }
 
+/// The portal behind a proxy on loopback, so that a test can say where a request comes from.
+fn proxied(c: String) -> String {
+    c.replace("[server]\n", "[server]\ntrusted_proxies = [\"127.0.0.1\"]\n")
+}
+
 /// A relayed "open BankID on this device" link (the same-device address check only logs, the
 /// default): the attacker starts a BankID reset, has the portal open the app, and sends the link to
 /// the account's owner, whose phone approves. The app sends the owner's phone back, never the
@@ -135,7 +140,8 @@ async fn app_returns_to(t: &crate::sims::SimTest, order: &str) -> String {
 #[tokio::test]
 async fn a_relayed_autostart_link_starts_no_reset_and_warns_the_victim() {
     let dc = require_dc!();
-    let (_, t) = crate::reset::enrolled(&dc, "relay", |c| c).await;
+    let (_, t) = crate::reset::enrolled(&dc, "relay", proxied).await;
+    t.sim.state.set_device_ip(Some("203.0.113.9")); // the victim's phone, somewhere else
     // (The attacker's browser: the test's, whose session plays no part in a reset.)
     let res = t.post_from("/reset", "/reset/bankid").await;
     let id = crate::sims::flow_id(&res);
@@ -150,43 +156,76 @@ async fn a_relayed_autostart_link_starts_no_reset_and_warns_the_victim() {
     // The app opens the return URL on the victim's phone, in a browser of its own.
     let back = app_returns_to(&t, &order).await;
     let victim = crate::helpers::new_client();
-    let res = victim.get(format!("{}{back}", t.app.address)).send().await.unwrap();
-    let notice = location(&res);
-    let warned = victim.get(format!("{}{notice}", t.app.address)).send().await.unwrap().text().await.unwrap();
+    let from_phone =
+        |path: &str| victim.get(format!("{}{path}", t.app.address)).header("X-Forwarded-For", "203.0.113.9").send();
+    let notice = location(&from_phone(&back).await.unwrap());
+    let warned = from_phone(&notice).await.unwrap().text().await.unwrap();
     assert!(warned.contains("Då kan det vara ett bedrägeriförsök"), "{warned}");
     // The attacker's order has failed; nothing was started from it.
     assert!(t.poll_message(&id).await.starts_with("BankID skickade dig tillbaka till en annan webbläsare"));
     let res = t.app.get(&format!("/bankid/{id}")).await;
     assert_eq!(res.status(), 200, "still no reset flow");
     let audit = t.app.audit().await;
-    assert!(
-        audit
-            .iter()
-            .any(|a| a.outcome == "blocked" && a.detail.as_deref().is_some_and(|d| d.contains("another browser"))),
-        "{audit:#?}"
-    );
+    let relayed = |a: &stjarna::storage::AuditRecord| {
+        a.outcome == "blocked" && a.detail.as_deref().is_some_and(|d| d.contains("another browser"))
+    };
+    assert!(audit.iter().any(relayed), "{audit:#?}");
     assert!(!audit.iter().any(|a| a.event == "reset-start" && a.outcome == "success"), "{audit:#?}");
 }
 
-/// On one device, the app sends the user back to the browser they started in, and the order goes
-/// on there; the link is theirs alone and works once it is complete.
+/// On one device, the app sends the user back to the browser they began in, and the order goes on
+/// there, also when BankID saw the app at another address (IPv4 beside the browser's IPv6). The
+/// link is theirs alone, and a wrong nonce is no way back.
 #[tokio::test]
 async fn on_one_device_the_app_sends_the_user_back_and_the_reset_goes_on() {
     let dc = require_dc!();
     let (_, t) = crate::reset::enrolled(&dc, "sameapp", |c| c).await;
+    t.sim.state.set_device_ip(Some("192.0.2.44"));
     let res = t.post_from("/reset", "/reset/bankid").await;
     let id = crate::sims::flow_id(&res);
     let launch = location(&t.app.get(&format!("/bankid/{id}/open")).await);
     let order = t.app_autostart(&launch, ANNA).await.unwrap();
     t.app_press(&order, "approve").await;
     let back = app_returns_to(&t, &order).await;
-    // A wrong nonce is no way back.
     let forged = back.rsplit_once("n=").map(|(head, _)| format!("{head}n=forged")).unwrap();
     assert_eq!(t.app.get(&forged).await.status(), 404);
     let res = t.app.get(&back).await;
     assert_eq!(location(&res), format!("/bankid/{id}"));
     t.app.clock.advance_seconds(2);
-    let res = t.app.get(&format!("/bankid/{id}")).await;
-    let flow = location(&res);
+    let flow = location(&t.app.get(&format!("/bankid/{id}")).await);
     assert!(flow.starts_with("/reset/"), "the reset starts: {flow}");
+}
+
+/// A phone whose app opens the return URL in its default browser, not the one the user began in
+/// (Chrome on an iPhone opens Safari): that browser says to go back, and the order goes on in the
+/// first, since BankID saw the app at its address. A return that comes too late counts for nothing.
+#[tokio::test]
+async fn a_return_in_another_browser_of_the_same_device_sends_the_user_back_to_the_first() {
+    let dc = require_dc!();
+    let (_, t) = crate::reset::enrolled(&dc, "twobrowsers", |c| c).await;
+    let res = t.post_from("/reset", "/reset/bankid").await;
+    let id = crate::sims::flow_id(&res);
+    let launch = location(&t.app.get(&format!("/bankid/{id}/open")).await);
+    let order = t.app_autostart(&launch, ANNA).await.unwrap();
+    t.app_press(&order, "approve").await;
+    let back = app_returns_to(&t, &order).await;
+    let safari = crate::helpers::new_client();
+    let notice = location(&safari.get(format!("{}{back}", t.app.address)).send().await.unwrap());
+    let told = safari.get(format!("{}{notice}", t.app.address)).send().await.unwrap().text().await.unwrap();
+    assert!(told.contains("Gå tillbaka till den webbläsaren för att fortsätta."), "{told}");
+    t.app.clock.advance_seconds(2);
+    let flow = location(&t.app.get(&format!("/bankid/{id}")).await);
+    assert!(flow.starts_with("/reset/"), "the reset starts in the first browser: {flow}");
+
+    // Another order whose app was seen elsewhere and whose way back comes after two minutes.
+    t.sim.state.set_device_ip(Some("192.0.2.44"));
+    let id = crate::sims::flow_id(&t.post_from("/reset", "/reset/bankid").await);
+    let launch = location(&t.app.get(&format!("/bankid/{id}/open")).await);
+    let order = t.app_autostart(&launch, ANNA).await.unwrap();
+    t.app_press(&order, "approve").await;
+    assert!(t.poll_message(&id).await.starts_with("Legitimeringen är klar i BankID-appen."));
+    t.app.clock.advance_seconds(121);
+    let back = app_returns_to(&t, &order).await;
+    t.app.get(&back).await;
+    assert!(t.poll_message(&id).await.starts_with("BankID-appen skickade dig inte tillbaka"));
 }

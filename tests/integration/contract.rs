@@ -181,6 +181,7 @@ pub(crate) fn order(id: &str) -> BankIdFlowRecord {
         context: None,
         return_nonce_hash: None,
         returned_at: None,
+        start_address: None,
     }
 }
 
@@ -314,24 +315,33 @@ async fn an_order_opened_on_this_device_is_taken_only_after_the_way_back() {
         store.set_bankid_mode("a", "autostart").await.unwrap();
         assert!(store.finish_bankid_flow("a", "complete", None, Some("u"), NOW + 4).await.unwrap());
         assert!(!store.consume_bankid_flow("a").await.unwrap(), "not back yet");
-        assert!(store.mark_bankid_returned("a", NOW + 5).await.unwrap());
-        assert!(!store.mark_bankid_returned("a", NOW + 6).await.unwrap(), "once");
+        assert!(store.mark_bankid_returned("a", NOW + 5, NOW).await.unwrap());
+        assert!(!store.mark_bankid_returned("a", NOW + 6, NOW).await.unwrap(), "once");
         assert!(!store.refuse_bankid_return("a", NOW + 6).await.unwrap(), "back here first");
         assert!(store.consume_bankid_flow("a").await.unwrap());
+
+        // Too late: the app's way back lasts a while after completion, no longer.
+        store.insert_bankid_flow(&opened("e", "login")).await.unwrap();
+        store.set_bankid_mode("e", "autostart").await.unwrap();
+        assert!(store.finish_bankid_flow("e", "complete", None, Some("u"), NOW + 4).await.unwrap());
+        assert!(!store.mark_bankid_returned("e", NOW + 200, NOW + 80).await.unwrap(), "too late");
+        assert!(!store.consume_bankid_flow("e").await.unwrap());
+        store.set_bankid_mode("e", "qr").await.unwrap();
+        assert_eq!(store.bankid_flow("e").await.unwrap().unwrap().mode, "autostart", "an ended flow keeps its mode");
 
         // A reset's step: not its proof until back.
         store.insert_bankid_flow(&opened("b", "reset-step")).await.unwrap();
         store.set_bankid_mode("b", "autostart").await.unwrap();
         assert!(store.finish_bankid_flow("b", "complete", None, None, NOW + 4).await.unwrap());
         assert!(store.bankid_flow_for_context("r", "reset-step").await.unwrap().is_none());
-        assert!(store.mark_bankid_returned("b", NOW + 5).await.unwrap());
+        assert!(store.mark_bankid_returned("b", NOW + 5, NOW).await.unwrap());
         assert_eq!(store.bankid_flow_for_context("r", "reset-step").await.unwrap().unwrap().id, "b");
 
         // Opened elsewhere: failed, whichever way the races go.
         store.insert_bankid_flow(&opened("c", "login")).await.unwrap();
         store.set_bankid_mode("c", "autostart").await.unwrap();
         let (here, elsewhere) =
-            tokio::join!(store.mark_bankid_returned("c", NOW + 5), store.refuse_bankid_return("c", NOW + 5));
+            tokio::join!(store.mark_bankid_returned("c", NOW + 5, NOW), store.refuse_bankid_return("c", NOW + 5));
         assert!(here.unwrap() != elsewhere.unwrap(), "one of them decides");
         let c = store.bankid_flow("c").await.unwrap().unwrap();
         if c.returned_at.is_none() {

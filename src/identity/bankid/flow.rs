@@ -187,6 +187,7 @@ impl BankIdFlows {
             self.new_record(purpose, binding, user.as_ref().map(|u| u.user_id), required, order_start.order_ref);
         record.id = id;
         record.return_nonce_hash = back.map(|(_, nonce_hash)| nonce_hash);
+        record.start_address = Some(crate::throttle::address_key(&meta.source_ip));
         record.auto_start_token = order_start.auto_start_token;
         record.qr_start_token = order_start.qr_start_token;
         record.qr_start_secret = order_start.qr_start_secret;
@@ -230,6 +231,7 @@ impl BankIdFlows {
             context: None,
             return_nonce_hash: None,
             returned_at: None,
+            start_address: None,
         }
     }
 
@@ -364,6 +366,7 @@ impl BankIdFlows {
         if let Some(why) = self.doubtful(rec, &user, meta).await? {
             return self.fail(rec, why, meta).await;
         }
+        self.vouch_by_address(rec, user.device_ip.as_deref(), meta).await?;
         let now = self.clock.now();
         match FlowPurpose::parse(&rec.purpose) {
             purpose @ (FlowPurpose::Enrol | FlowPurpose::Replace) => {

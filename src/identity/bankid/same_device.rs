@@ -3,19 +3,25 @@
 //! An autostart link can be relayed: an attacker starts an order, asks the portal to open BankID
 //! "on this device", and sends the link to a victim, whose phone then approves the attacker's
 //! order. So every order that logs in, starts or proves a reset, or proves a step-up carries a
-//! return URL with a nonce (given to BankID with the order, never to a browser), and once its app
-//! was opened on this device, the order counts only after the app sent the user back to the
-//! browser that started it:
+//! return URL with a nonce (given to BankID with the order, never to a browser). Once its app was
+//! opened on this device, such an order counts only when one of these shows it was this device:
+//!
+//! - the app sent the user back to the browser that started the order (the nonce, in the browser
+//!   with the order's binding), within [`RETURN_WAIT`] of completing;
+//! - BankID saw the app at the address of the browser that collected the completion (a desktop
+//!   app, or a phone whose app opened the return in another browser).
 //!
 //! ```text
-//! opened here ──back, in this browser──▶ returned: counts once complete
-//!      └──────back, in another browser──▶ failed (otherBrowser): a relayed link
+//! opened here ──back in this browser, or the app at this address──▶ counts once complete
+//!      ├──────back in another browser from another address───────▶ failed (otherBrowser): a relayed link
+//!      └──────back in another browser from the same address──────▶ "go back to the browser you began in"
 //! ```
 //!
-//! The victim's app opens the URL on the victim's phone, in a browser without the attacker's
-//! binding: the order fails there, and that page warns the victim. The storage checks the return
-//! in the same statement that takes the order (`consume_bankid_flow`, `bankid_flow_for_context`).
-//! A backend that does not pass the return URL on (the IDkollen broker) gives no such check.
+//! The victim's app opens the URL on the victim's phone: the order fails, and that page warns the
+//! victim. An attacker behind the same address as the victim (one NAT) is not told apart. The
+//! storage checks the return in the same statement that takes the order (`consume_bankid_flow`,
+//! `bankid_flow_for_context`). A backend that does not pass the return URL on (the IDkollen
+//! broker) gives no such check.
 
 use super::flow::{BINDING, BankIdFlows};
 use super::purpose::{FlowPurpose, FlowState};
@@ -23,9 +29,10 @@ use crate::audit::{AuditEvent, Detail, EventKind, Outcome, RequestMeta};
 use crate::clock::Timestamp;
 use crate::session::{binding_hash, is_bound};
 use crate::storage::{BankIdFlowRecord, StorageError};
+use crate::throttle::address_key;
 
 const RETURN_NONCE: &str = "bankid-return";
-/// How long after the app completed the page waits for the app to send the user back here.
+/// How long after completing the app may send the user back here.
 const RETURN_WAIT: i64 = 120;
 
 /// Where the return URL was opened.
@@ -33,8 +40,11 @@ const RETURN_WAIT: i64 = 120;
 pub enum Back {
     /// In the browser that started the order.
     Here,
-    /// In another browser: the order has failed.
-    Elsewhere,
+    /// In another browser at the same address (the app opened the device's default browser): the
+    /// order goes on in the browser it began in.
+    OtherBrowser,
+    /// In another browser at another address: a relayed link; the order has failed.
+    Relayed,
     /// No such order, or not its nonce.
     Unknown,
 }
@@ -80,22 +90,41 @@ impl BankIdFlows {
         }
         let now = self.clock.now();
         if is_bound(&rec.binding_hash, BINDING, binding) {
-            self.store.mark_bankid_returned(&rec.id, now).await?;
+            self.store.mark_bankid_returned(&rec.id, now, now - RETURN_WAIT).await?;
             return Ok(Back::Here);
         }
-        if self.store.refuse_bankid_return(&rec.id, now).await? {
-            crate::monitoring::bankid_order("otherBrowser");
-            // Perhaps not collected yet: BankID forgets it too (an error means it had ended).
-            let _ = self.bankid.cancel(&rec.order_ref).await;
-            if let (FlowPurpose::ResetStep, Some(reset)) = (FlowPurpose::parse(&rec.purpose), &rec.context) {
-                self.store.reset_failure(reset).await?;
-            }
-            let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Blocked)
-                .detail(Detail::new("returned_elsewhere").purpose(&rec.purpose))
-                .user_id_if(rec.user_id.as_deref().or(rec.result_user_id.as_deref()));
-            self.auditor.record(meta, event).await?;
+        let elsewhere = rec.start_address.as_deref().is_some_and(|a| a != address_key(&meta.source_ip));
+        if !elsewhere || !self.store.refuse_bankid_return(&rec.id, now).await? {
+            return Ok(Back::OtherBrowser);
         }
-        Ok(Back::Elsewhere)
+        crate::monitoring::bankid_order("otherBrowser");
+        // Perhaps not collected yet: BankID forgets it too (an error means it had ended).
+        let _ = self.bankid.cancel(&rec.order_ref).await;
+        if let (FlowPurpose::ResetStep, Some(reset)) = (FlowPurpose::parse(&rec.purpose), &rec.context) {
+            self.store.reset_failure(reset).await?;
+        }
+        let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Blocked)
+            .detail(Detail::new("returned_elsewhere").purpose(&rec.purpose))
+            .user_id_if(rec.user_id.as_deref().or(rec.result_user_id.as_deref()));
+        self.auditor.record(meta, event).await?;
+        Ok(Back::Relayed)
+    }
+
+    /// A completed order opened on this device whose app BankID saw at the address of the browser
+    /// that collected it: as good as the way back (the desktop app, or a phone's app that opens
+    /// another browser).
+    pub(super) async fn vouch_by_address(
+        &self,
+        rec: &BankIdFlowRecord,
+        device_ip: Option<&str>,
+        meta: &RequestMeta,
+    ) -> Result<(), StorageError> {
+        let same = device_ip.is_some_and(|ip| address_key(ip) == address_key(&meta.source_ip));
+        if awaits_return(rec) && same {
+            let now = self.clock.now();
+            self.store.mark_bankid_returned(&rec.id, now, now - RETURN_WAIT).await?;
+        }
+        Ok(())
     }
 }
 

@@ -12,8 +12,8 @@ impl FlowStore for PgStorage {
         sqlx::query(
             "INSERT INTO bankid_flows (id, purpose, binding_hash, user_id, required_pn_hash, order_ref, auto_start_token,
              qr_start_token, qr_start_secret, mode, state, hint_code, started_at, last_collect_at, finished_at, result_user_id,
-             context, return_nonce_hash)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)",
+             context, return_nonce_hash, start_address)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)",
         )
         .bind(&f.id)
         .bind(&f.purpose)
@@ -33,6 +33,7 @@ impl FlowStore for PgStorage {
         .bind(&f.result_user_id)
         .bind(&f.context)
         .bind(&f.return_nonce_hash)
+        .bind(&f.start_address)
         .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
@@ -69,7 +70,7 @@ impl FlowStore for PgStorage {
     }
 
     async fn set_bankid_mode(&self, id: &str, mode: &str) -> Result<(), StorageError> {
-        sqlx::query("UPDATE bankid_flows SET mode = $1 WHERE id = $2")
+        sqlx::query("UPDATE bankid_flows SET mode = $1 WHERE id = $2 AND state = 'pending'")
             .bind(mode)
             .bind(id)
             .execute(&mut *self.conn().await?)
@@ -130,13 +131,20 @@ impl FlowStore for PgStorage {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn mark_bankid_returned(&self, id: &str, at: Timestamp) -> Result<bool, StorageError> {
+    async fn mark_bankid_returned(
+        &self,
+        id: &str,
+        at: Timestamp,
+        finished_since: Timestamp,
+    ) -> Result<bool, StorageError> {
         let done = sqlx::query(
             "UPDATE bankid_flows SET returned_at = $1
-             WHERE id = $2 AND returned_at IS NULL AND state IN ('pending', 'complete')",
+             WHERE id = $2 AND returned_at IS NULL AND state IN ('pending', 'complete')
+             AND (finished_at IS NULL OR finished_at >= $3)",
         )
         .bind(at)
         .bind(id)
+        .bind(finished_since)
         .execute(&mut *self.conn().await?)
         .await?;
         Ok(done.rows_affected() == 1)

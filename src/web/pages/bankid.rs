@@ -379,14 +379,15 @@ pub struct BackQuery {
 }
 
 /// `GET /bankid/{id}/back?n=…`: where the app sends the user after an order opened on this device.
-/// In the browser that started it, the page goes on; in another (a relayed link), the order fails
-/// and this browser is warned.
+/// In the browser that started it, the page goes on; in another on the same device, it says to go
+/// back there; in another elsewhere (a relayed link), the order fails and this browser is warned.
 pub async fn back(page: Page, id: web::Path<String>, q: web::Query<BackQuery>) -> Result<HttpResponse, WebError> {
     let flows = flows(&page)?;
     match flows.came_back(&id, &q.n, page.binding(), &page.meta).await.map_err(|e| page.fail(e))? {
         // `id` is a flow's own (it was found): safe in the address.
         Back::Here => Ok(see_other(&format!("/bankid/{id}")).finish()),
-        Back::Elsewhere => refusal(&page, FlowPurpose::Login, "bankid.returned_elsewhere", false),
+        Back::OtherBrowser => refusal(&page, FlowPurpose::Login, "bankid.return_other_browser", false),
+        Back::Relayed => refusal(&page, FlowPurpose::Login, "bankid.returned_elsewhere", false),
         Back::Unknown => Err(page.not_found()),
     }
 }
