@@ -288,6 +288,7 @@ fn sms_flows(
         per_ip: hour(s.limits.per_ip_per_hour),
         per_number: hour(s.limits.per_number_per_hour),
         per_prefix: hour(s.limits.per_prefix_per_hour),
+        countries: s.countries.clone(),
     };
     let flows = SmsFlows::new(store.clone(), gateway, clock.clone(), random.clone(), key, auditor.clone(), limits);
     Ok(Some(flows.with_queue(1024)))

@@ -380,6 +380,14 @@ fn check_sms(s: &Settings, bad: &mut impl FnMut(&str, String)) {
     if sms.default_country.parse::<phonenumber::country::Id>().is_err() {
         bad("sms.default_country", format!("\"{}\" is not a country code such as SE", sms.default_country));
     }
+    let named = crate::identity::sms::COUNTRIES;
+    if let Some(c) = sms.countries.iter().find(|c| !named.contains(&c.as_str())) {
+        bad("sms.countries", format!("\"{c}\" is not among the countries the portal offers: {}", named.join(", ")));
+    } else if sms.countries.is_empty() {
+        bad("sms.countries", "at least one country is needed".into());
+    } else if !sms.countries.contains(&sms.default_country) {
+        bad("sms.countries", format!("the default country \"{}\" must be among them", sms.default_country));
+    }
     if sms.code_lifetime_seconds < 30 || sms.max_attempts < 1 || sms.resend_cooldown_seconds < 0 {
         bad("sms", "code_lifetime_seconds must be at least 30 and max_attempts at least 1".into());
     }

@@ -154,6 +154,10 @@ pub struct SmsSettings {
     /// The country assumed for numbers typed without `+` or `00` (ISO code).
     #[serde(default = "default_country")]
     pub default_country: String,
+    /// The countries whose mobile numbers may be enrolled, and the selector offers (ISO codes,
+    /// among those the portal names); texts to any other are not sent.
+    #[serde(default = "default_countries")]
+    pub countries: Vec<String>,
     /// Fill the number field with the `mobile` attribute from AD.
     #[serde(default = "yes")]
     pub prefill_from_ad: bool,
@@ -194,6 +198,9 @@ fn default_sms_timeout() -> u64 {
 }
 fn default_country() -> String {
     "SE".into()
+}
+fn default_countries() -> Vec<String> {
+    crate::identity::sms::COUNTRIES.iter().map(|c| c.to_string()).collect()
 }
 fn default_code_lifetime() -> i64 {
     300

@@ -338,3 +338,14 @@ fn admin_rights_are_read_again_within_an_hour() {
         assert_eq!(p.iter().all(|p| !p.starts_with("admin.reauth_minutes:")), ok, "{minutes}: {p:?}");
     }
 }
+
+#[test]
+fn the_countries_for_mobile_numbers_are_ones_the_portal_names_and_include_the_default() {
+    let with = |list: &str| VALID.replace("[sms]\n", &format!("[sms]\ncountries = {list}\n"));
+    assert_eq!(problems(&with("[\"SE\", \"NO\"]")), Vec::<String>::new());
+    let unknown = problems(&with("[\"SE\", \"NG\"]"));
+    assert!(unknown.iter().any(|p| p.contains("sms.countries") && p.contains("\"NG\"")), "{unknown:?}");
+    let without_default = problems(&with("[\"NO\"]"));
+    assert!(without_default.iter().any(|p| p.contains("default country \"SE\"")), "{without_default:?}");
+    assert!(problems(&with("[]")).iter().any(|p| p.contains("at least one country")));
+}

@@ -112,7 +112,7 @@ pub struct SmsNumberView<'a> {
     pub l: Layout<'a>,
     pub error: Option<String>,
     /// (ISO code, label) for the country selector.
-    pub countries: Vec<(&'static str, String)>,
+    pub countries: Vec<(&'a str, String)>,
     pub country: &'a str,
     pub number: &'a str,
     /// With `only_ad_number`: the masked number from AD, instead of the field.

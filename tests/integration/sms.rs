@@ -409,3 +409,24 @@ async fn wrong_step_up_codes_are_counted_for_the_day_across_new_codes() {
     let audit = t.app.audit().await;
     assert!(audit.iter().any(|a| a.event == "sms-check" && a.outcome == "blocked"), "{audit:#?}");
 }
+
+/// Numbers abroad beyond the countries offered are not enrolled, and no text goes there (premium
+/// ranges abroad are what SMS pumping lives on), however the number is typed.
+#[tokio::test]
+async fn a_number_of_a_country_not_offered_is_refused_and_nothing_is_sent() {
+    let dc = require_dc!();
+    let (_, t) =
+        logged_in(&dc, "abroad", Gateway::Elks46, |c| c.replace("[sms]\n", "[sms]\ncountries = [\"SE\", \"NO\"]\n"))
+            .await;
+    for typed in ["+2348031234567", "002348031234567", "+4915112345678"] {
+        let refused = t.send_code("SE", typed).await.unwrap_err();
+        assert_eq!(
+            refused,
+            "Mobilnummer från det landet tas inte emot här. Använd ett nummer från något av länderna i listan, eller fråga servicedesken."
+        );
+    }
+    assert!(t.phone().state.messages().is_empty(), "nothing sent");
+    let page = t.app.get_html("/enrol/sms").await;
+    assert!(page.contains("value=\"NO\"") && !page.contains("value=\"DE\""), "the selector offers the configured ones");
+    assert!(t.send_code("NO", "912 34 567").await.is_ok(), "a Norwegian number is");
+}

@@ -136,6 +136,7 @@ mod tests {
             per_ip: hour(20),
             per_number: hour(5),
             per_prefix: hour(50),
+            countries: vec!["SE".into()],
         }
     }
 

@@ -30,7 +30,7 @@ impl SmsPurpose {
 }
 
 /// The limits on codes and sends.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct SmsLimits {
     pub code_lifetime: i64,
     pub max_attempts: i64,
@@ -39,6 +39,9 @@ pub struct SmsLimits {
     pub per_ip: Limit,
     pub per_number: Limit,
     pub per_prefix: Limit,
+    /// The countries whose numbers a user may enrol (ISO codes): texts to anywhere else are not
+    /// sent (premium ranges abroad are what SMS pumping lives on).
+    pub countries: Vec<String>,
 }
 
 /// What happened when a code was to be sent.
@@ -59,6 +62,8 @@ pub enum SmsStart {
     GatewayFailed,
     /// No enrolled number to verify.
     NotEnrolled,
+    /// A number of a country that is not offered: nothing was sent.
+    CountryRefused,
 }
 
 /// What happened when a code was typed.

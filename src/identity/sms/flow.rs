@@ -145,6 +145,14 @@ impl SmsFlows {
         meta: &RequestMeta,
         sender: Sender<'_>,
     ) -> Result<SmsStart, StorageError> {
+        // A number the user picks (an enrolled one has passed here, or was enrolled before the
+        // list changed: it still gets its texts).
+        let picked = matches!(purpose, SmsPurpose::Enrol | SmsPurpose::Replace);
+        if picked && !self.limits.countries.iter().any(|c| c == number.offered_as()) {
+            let detail = Detail::new("country_refused").arg("number", number.masked());
+            self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Blocked, &user, detail)).await?;
+            return Ok(SmsStart::CountryRefused);
+        }
         if let Some(minutes) = self.spend(sender, &user, Some(number), meta).await? {
             return Ok(SmsStart::Limited { minutes });
         }

@@ -15,6 +15,8 @@ pub const COUNTRIES: &[&str] = &["SE", "NO", "DK", "FI", "IS", "DE", "GB", "NL",
 pub struct PhoneNumber {
     e164: String,
     international: String,
+    /// The number's country (ISO 3166 code, such as `SE`).
+    country: String,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
@@ -63,11 +65,29 @@ impl PhoneNumber {
         Ok(PhoneNumber {
             e164: number.format().mode(Mode::E164).to_string(),
             international: number.format().mode(Mode::International).to_string(),
+            country: number.country().id().map(|id| id.as_ref().to_string()).unwrap_or_default(),
         })
     }
 
     pub fn e164(&self) -> &str {
         &self.e164
+    }
+
+    /// The number's country (ISO 3166 code, such as `SE`; empty when the plan does not say).
+    pub fn country(&self) -> &str {
+        &self.country
+    }
+
+    /// The country the selector offers the number under: its own, or for the places that share
+    /// a country's numbering plan and tariffs, that country's (Guernsey, Jersey and the Isle of
+    /// Man: GB; Åland: FI; Svalbard: NO).
+    pub fn offered_as(&self) -> &str {
+        match self.country.as_str() {
+            "GG" | "JE" | "IM" => "GB",
+            "AX" => "FI",
+            "SJ" => "NO",
+            other => other,
+        }
     }
 
     /// `+46 70 *** ** 67`: the country code, the first group and the last two digits.
@@ -120,6 +140,15 @@ mod tests {
             let n = PhoneNumber::parse(typed, "SE").unwrap_or_else(|e| panic!("{typed}: {e}"));
             assert_eq!(n.e164(), "+46701234567", "{typed}");
         }
+    }
+
+    #[test]
+    fn a_number_knows_its_country() {
+        assert_eq!(PhoneNumber::parse("0701234567", "SE").unwrap().country(), "SE");
+        assert_eq!(PhoneNumber::parse("+4791234567", "SE").unwrap().country(), "NO");
+        assert_eq!(PhoneNumber::parse("+2348031234567", "SE").unwrap().country(), "NG");
+        let guernsey = PhoneNumber::parse("07911 123456", "GB").unwrap();
+        assert_eq!((guernsey.country(), guernsey.offered_as()), ("GG", "GB"));
     }
 
     #[test]

@@ -7,8 +7,7 @@ use super::{html, layout, see_other};
 use crate::enrolment::{Change, ServiceKind};
 use crate::identity::bankid::FlowUser;
 use crate::identity::sms::{
-    COUNTRIES, ChallengeState, PhoneNumber, PhoneNumberError, Sender, SmsFlows, SmsOutcome, SmsPurpose, SmsStart,
-    SmsView,
+    ChallengeState, PhoneNumber, PhoneNumberError, Sender, SmsFlows, SmsOutcome, SmsPurpose, SmsStart, SmsView,
 };
 use crate::session::Session;
 use crate::web::csrf::{CsrfField, CsrfForm};
@@ -48,7 +47,8 @@ fn number_page(
     replace: bool,
 ) -> Result<HttpResponse, WebError> {
     let i = page.i18n();
-    let countries = COUNTRIES.iter().map(|c| (*c, i.t(&format!("country.{c}")).to_string())).collect();
+    let offered = settings(page).map(|s| s.countries.as_slice()).unwrap_or_default();
+    let countries = offered.iter().map(|c| (c.as_str(), i.t(&format!("country.{c}")).to_string())).collect();
     let view = SmsNumberView { l: layout(page, "/enrol/sms"), error, countries, country, number, ad_number, replace };
     html(page, view)
 }
@@ -90,7 +90,7 @@ pub async fn show_number(page: Page, q: web::Query<NumberQuery>) -> Result<HttpR
     let country = refused
         .as_ref()
         .and_then(|n| n.get("country"))
-        .filter(|c| COUNTRIES.contains(c))
+        .filter(|c| s.countries.iter().any(|o| o == c))
         .unwrap_or(s.default_country.as_str());
     let error = refused.as_ref().map(|n| n.text(&page));
     if s.only_ad_number {
@@ -134,6 +134,7 @@ fn start_error(start: &SmsStart) -> Notice {
         SmsStart::Limited { minutes } => Notice::error("sms.error.limited").arg("minutes", minutes),
         SmsStart::Cooldown { seconds } => Notice::error("sms.resend_wait").arg("seconds", seconds),
         SmsStart::NotEnrolled => Notice::error("sms.error.not_enrolled"),
+        SmsStart::CountryRefused => Notice::error("sms.error.country_refused"),
         SmsStart::GatewayFailed | SmsStart::Sent { .. } => Notice::error("sms.error.gateway"),
     }
 }
@@ -153,8 +154,7 @@ pub async fn send_enrol(page: Page, form: CsrfForm<NumberForm>) -> Result<HttpRe
         return Ok(refused);
     }
     let s = settings(&page).expect("sms flows imply sms settings");
-    let country =
-        if COUNTRIES.contains(&form.country.as_str()) { form.country.as_str() } else { s.default_country.as_str() };
+    let country = if s.countries.contains(&form.country) { form.country.as_str() } else { s.default_country.as_str() };
     let ad = if s.only_ad_number { ad_mobile(&page, session).await? } else { None };
     let typed = if s.only_ad_number { ad.as_deref().unwrap_or("") } else { form.number.as_str() };
     let number = match PhoneNumber::parse(typed, country) {
@@ -362,6 +362,8 @@ pub async fn resend(page: Page, id: web::Path<String>, _form: CsrfForm<CsrfOnly>
         Some(SmsStart::Limited { minutes }) => CodeOutcome::at(&view.id, "limited", Some(minutes as u32)),
         Some(SmsStart::GatewayFailed) => CodeOutcome::at(&view.id, "gateway", None),
         Some(SmsStart::NotEnrolled) => CodeOutcome::at(&view.id, "not-enrolled", None),
+        // A resend goes to the number the code was sent to, which passed.
+        Some(SmsStart::CountryRefused) => CodeOutcome::at(&view.id, "gateway", None),
         None => return Err(page.not_found()),
     };
     Ok(see_other(&to).finish())
