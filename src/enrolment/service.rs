@@ -47,6 +47,8 @@ pub enum Lift {
     NotVerified,
     /// The caller was verified with a service that is cooling off itself.
     ProofCooling,
+    /// No service was chosen to lift.
+    NothingChosen,
 }
 
 /// What a caller's proof with a service is worth to the service desk, judged as of the moment it
@@ -132,6 +134,11 @@ impl EnrolmentService {
         Ok(if cooling { ProofStanding::Cooling } else { ProofStanding::Trusted })
     }
 
+    /// Whether a proof made at `at` is still fresh enough to act on (the step-up window).
+    pub fn fresh(&self, at: Timestamp) -> bool {
+        self.clock.now() - at <= self.window
+    }
+
     /// Whether the user's `kind` is enrolled but still cooling off.
     pub async fn is_cooling(&self, user_id: &str, kind: ServiceKind) -> Result<bool, StorageError> {
         let now = self.clock.now();
@@ -215,11 +222,12 @@ impl EnrolmentService {
         actor: Owner<'_>,
         target: Owner<'_>,
         proof: Option<(ServiceKind, Timestamp)>,
+        chosen: &[ServiceKind],
         meta: &RequestMeta,
     ) -> Result<Lift, StorageError> {
         let user_id = target.user_id;
         let now = self.clock.now();
-        let fresh = proof.filter(|(_, at)| now - at <= self.window);
+        let fresh = proof.filter(|(_, at)| self.fresh(*at));
         let own = actor.user_id == user_id || self.same_person(actor.user_id, user_id).await?;
         let (lift, what) = match fresh {
             _ if own => (Lift::OwnAccount, Detail::new("lift_own")),
@@ -230,9 +238,16 @@ impl EnrolmentService {
                 }
                 // Removed or replaced since it proved the caller: it proves nothing now.
                 ProofStanding::Gone => (Lift::NotVerified, Detail::new("lift_unverified")),
+                ProofStanding::Trusted if chosen.is_empty() => (Lift::NothingChosen, Detail::new("lift_none_chosen")),
                 ProofStanding::Trusted => {
-                    let n = self.store.lift_cooldown(user_id, proved_at, now).await?;
-                    (Lift::Lifted(n), Detail::new("lifted").arg("n", n).service(proven_with.id()))
+                    // Only what the caller confirmed, and only while it cools off.
+                    let mut n = 0;
+                    for kind in chosen {
+                        n += self.store.lift_cooldown(user_id, kind.id(), proved_at, now - self.cooldown, now).await?;
+                    }
+                    let lifted: Vec<&str> = chosen.iter().map(|k| k.id()).collect();
+                    let detail = Detail::new("lifted").arg("n", n).service(proven_with.id());
+                    (Lift::Lifted(n), detail.arg("lifted", lifted.join(",")))
                 }
             },
         };
@@ -317,7 +332,17 @@ mod tests {
         assert_eq!(standing(t0 - 1).await, ProofStanding::Gone, "made before this enrolment");
         assert_eq!(service.proof_standing("u", ServiceKind::Sms, t0 + 25 * HOUR).await.unwrap(), ProofStanding::Gone);
         // Lifted at t0 + 2 h: a proof after that counts, one before it still does not.
-        assert_eq!(store.lift_cooldown("u", t0 + 2 * HOUR, t0 + 2 * HOUR).await.unwrap(), 1);
+        assert_eq!(
+            store.lift_cooldown("u", "sms", t0 + 2 * HOUR, t0 - HOUR, t0 + 2 * HOUR).await.unwrap(),
+            0,
+            "not chosen"
+        );
+        assert_eq!(store.lift_cooldown("u", "bankid", t0 + 2 * HOUR, t0 - HOUR, t0 + 2 * HOUR).await.unwrap(), 1);
+        assert_eq!(
+            store.lift_cooldown("u", "bankid", t0 + 2 * HOUR, t0 - HOUR, t0 + 2 * HOUR).await.unwrap(),
+            0,
+            "once"
+        );
         assert_eq!(standing(t0 + 3 * HOUR).await, ProofStanding::Trusted);
         assert_eq!(standing(t0 + HOUR).await, ProofStanding::Cooling);
         // Replaced at t0 + 30 h: a proof made the day before was the old one's.
@@ -353,7 +378,7 @@ mod tests {
         let lift = async |user| {
             let proof = Some((ServiceKind::BankId, clock.now()));
             let target = Owner { user_id: user, account_name: user };
-            service.lift_cooldown(agent, target, proof, &crate::testing::meta()).await.unwrap()
+            service.lift_cooldown(agent, target, proof, &[ServiceKind::Sms], &crate::testing::meta()).await.unwrap()
         };
         assert_eq!(lift("agent-adm").await, Lift::OwnAccount);
         assert_eq!(lift("agent").await, Lift::OwnAccount);

@@ -365,9 +365,17 @@ role!(EnrolmentStore {
         self.write(owned!(|db| db.revoke_enrolment(&user, service.as_deref(), keep.as_deref())), forget).await
     }
 
-    async fn lift_cooldown(&self, user_id: &str, proved_at: Timestamp, at: Timestamp) -> Result<u64, StorageError> {
-        let (user, who) = (user_id.to_string(), user_id.to_string());
-        self.write(owned!(|db| db.lift_cooldown(&user, proved_at, at)), move |k| k.forget_user(&who)).await
+    async fn lift_cooldown(
+        &self,
+        user_id: &str,
+        service: &str,
+        proved_at: Timestamp,
+        cooling_since: Timestamp,
+        at: Timestamp,
+    ) -> Result<u64, StorageError> {
+        let (user, who, service) = (user_id.to_string(), user_id.to_string(), service.to_string());
+        let change = owned!(|db| db.lift_cooldown(&user, &service, proved_at, cooling_since, at));
+        self.write(change, move |k| k.forget_user(&who)).await
     }
 
     async fn enrol_bankid(&self, r: &BankIdEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError> {

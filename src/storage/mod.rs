@@ -191,10 +191,16 @@ pub trait EnrolmentStore: Send + Sync {
         keep_session: Option<&str>,
     ) -> Result<(u64, u64), StorageError>;
 
-    /// Lets the user's enrolments made at or before `proved_at` (the caller's verification) count
-    /// toward a reset now: the service desk lifts the cooling-off. One made or replaced since
-    /// keeps cooling, so that nobody's service is lifted on someone else's proof.
-    async fn lift_cooldown(&self, user_id: &str, proved_at: Timestamp, at: Timestamp) -> Result<u64, StorageError>;
+    /// Lifts the cooling-off of the user's `service` when it was enrolled at or before `proved_at`
+    /// and after `cooling_since` (so is cooling off now) and not lifted before: the number lifted.
+    async fn lift_cooldown(
+        &self,
+        user_id: &str,
+        service: &str,
+        proved_at: Timestamp,
+        cooling_since: Timestamp,
+        at: Timestamp,
+    ) -> Result<u64, StorageError>;
 
     /// Binds a BankID to a user and records the enrolment, in one transaction. False (nothing
     /// stored) when `mode` does not fit what the user has.

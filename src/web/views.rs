@@ -303,8 +303,8 @@ pub struct AdminVerifyView<'a> {
     /// without JavaScript, to refresh it every five seconds or now.
     pub refresh: Option<String>,
     pub js: String,
-    /// After a verified caller: (user id, proof) for "lift the cooling-off".
-    pub lift: Option<(String, String)>,
+    /// After a verified caller: what "lift the cooling-off" needs and offers.
+    pub lift: Option<LiftChoice>,
     /// While BankID waits for the caller: where to cancel the order (the agent doubts the caller).
     pub cancel: Option<String>,
 }
@@ -343,4 +343,14 @@ pub struct AdminStatusView<'a> {
     pub backends: Vec<(&'static str, String)>,
     pub outbox_queued: i64,
     pub outbox_oldest: String,
+}
+
+/// The services of a verified caller that are cooling off, for the agent to choose which ones the
+/// caller confirms as theirs.
+pub struct LiftChoice {
+    pub user_id: String,
+    /// `sms:{challenge}` or `bankid:{order}`.
+    pub proof: String,
+    /// (service id, what it is: "Mobile code: +46 70 *** ** 67, enrolled 2026-12-02 10:41").
+    pub cooling: Vec<(&'static str, String)>,
 }

@@ -274,7 +274,7 @@ async fn the_service_desk_verifies_a_caller_by_sms_and_by_bankid_phone_auth() {
     assert_eq!(t.app.get_html(&retry).await, html, "a reload shows the same and types nothing");
     let res = t.app.post(&action, &[("csrf", &csrf_in(&html)), ("user", &user_id), ("code", &code)]).await;
     let html = t.app.follow(res).await;
-    assert_eq!(text_of(&html, "verify-message").unwrap(), format!("Verifierad: {} (2 stjärnor).", caller.display_name));
+    assert_verified(&html, &caller, "2 stjärnor");
 
     // By BankID: a phone order to the enrolled personal number, with the service desk calling.
     let page = t.app.get_html("/admin/verify").await;
@@ -306,7 +306,7 @@ async fn the_service_desk_verifies_a_caller_by_sms_and_by_bankid_phone_auth() {
     t.sim.state.approve(&order.order_ref).unwrap();
     t.app.clock.advance_seconds(2);
     let html = t.app.get_html(&flow).await;
-    assert_eq!(text_of(&html, "verify-message").unwrap(), format!("Verifierad: {} (3 stjärnor).", caller.display_name));
+    assert_verified(&html, &caller, "3 stjärnor");
     // The desk called the person back (on a number it already had): the text says so, rather than
     // telling them not to read it out to someone who called them.
     let page = t.app.get_html("/admin/verify").await;
@@ -507,11 +507,10 @@ async fn the_service_desk_cancels_a_phone_order_and_comes_back_to_it_after_reaut
     t.sim.state.answer_phone(&order.order_ref, ANNA).unwrap();
     t.sim.state.approve(&order.order_ref).unwrap();
     let page = t.app.get_html(&flow).await;
-    let verified = format!("Verifierad: {} (3 stjärnor).", caller.display_name);
-    assert_eq!(text_of(&page, "verify-message").unwrap(), verified);
+    assert_verified(&page, &caller, "3 stjärnor");
     let res = t.app.post(&format!("{flow}/cancel"), &[("csrf", &csrf_in(&page))]).await;
     assert_eq!(location(&res), flow);
-    assert_eq!(text_of(&t.app.get_html(&flow).await, "verify-message").unwrap(), verified);
+    assert_verified(&t.app.get_html(&flow).await, &caller, "3 stjärnor");
 
     let flow = start(&t).await;
     t.app.clock.advance_seconds(10 * 60);
@@ -525,4 +524,12 @@ async fn the_service_desk_cancels_a_phone_order_and_comes_back_to_it_after_reaut
     let res = t.app.post(&format!("{flow}/cancel"), &[("csrf", &csrf_in(&page))]).await;
     assert!(location(&res).starts_with("/admin/verify?"), "{}", location(&res));
     assert!(t.sim.state.phone_orders_for(ANNA).is_empty());
+}
+
+/// The caller verification's verdict names the account and when it was made:
+/// "Verifierad 2026-12-02 10:42: Anna Andersson, konto EXAMPLE\anna (3 stjärnor)."
+fn assert_verified(html: &str, caller: &TestUser, stars: &str) {
+    let told = text_of(html, "verify-message").unwrap();
+    let tail = format!(": {}, konto EXAMPLE\\{} ({stars}).", caller.display_name, caller.name);
+    assert!(told.starts_with("Verifierad ") && told.ends_with(&tail), "{told}");
 }

@@ -358,16 +358,34 @@ async fn the_service_desk_lifts_the_cooling_off_only_with_a_service_that_is_not_
     let html = t.app.get_html(&flow).await;
     let proof = attr_of(&html, "#lift-form input[name=proof]", "value");
     assert!(proof.starts_with("bankid:"));
-    // Not eleven minutes later, though: the proof must be fresh.
+    // Only the services cooling off are offered, each with what it is: the new number, not the
+    // BankID enrolled long ago.
+    let offered = text_of(&html, "lift-form").unwrap();
+    assert!(offered.contains("Mobilkod: +46 70 *** ** 22") && !offered.contains("BankID:"), "{offered}");
+    // Not eleven minutes later, though: the proof must be fresh, and the page says it no longer holds.
     t.app.clock.advance_seconds(11 * 60);
+    let later = text_of(&t.app.get_html(&flow).await, "verify-message").unwrap();
+    assert!(later.contains("gäller inte längre"), "{later}");
     let stale = [("csrf", csrf_in(&html)), ("user", user_id.clone()), ("proof", proof.clone())];
     let res = t.app.post("/admin/verify/lift", &stale.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
     assert_eq!(text_of(&t.app.follow(res).await, "verify-message").unwrap(), "Inte verifierad.");
     t.app.clock.advance_seconds(-11 * 60);
+    // Nothing ticked: nothing lifted (the agent reads the services out and ticks what the caller
+    // confirms).
     let res =
         t.app.post("/admin/verify/lift", &[("csrf", &csrf_in(&html)), ("user", &user_id), ("proof", &proof)]).await;
     let message = text_of(&t.app.follow(res).await, "verify-message").unwrap();
-    assert!(message.contains("hävd (2 tjänster)"), "{message}");
+    assert!(message.starts_with("Välj de tjänster"), "{message}");
+    let form = [
+        ("csrf", csrf_in(&html)),
+        ("user", user_id.clone()),
+        ("proof", proof.clone()),
+        ("sms", "1".into()),
+        ("bankid", "1".into()),
+    ];
+    let res = t.app.post("/admin/verify/lift", &form.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
+    let message = text_of(&t.app.follow(res).await, "verify-message").unwrap();
+    assert!(message.contains("hävd (1 tjänst)"), "only the one cooling off: {message}");
     // Found under the user's name too (it had only the id).
     let lifted = |a: &stjarna::storage::AuditRecord| a.detail.as_deref().unwrap_or("").contains("cooling-off lift by");
     assert!(t.app.audit().await.iter().any(|a| lifted(a) && a.username.as_deref() == Some(user.name.as_str())));

@@ -262,9 +262,15 @@ async fn every_write_is_read_back_at_once() {
         assert!(store.bankid_enrolment("u").await.unwrap().is_some());
         // Lifted on a proof made after the enrolment; not on one made before it (a service added
         // or replaced since the caller was verified keeps cooling).
-        assert_eq!(store.lift_cooldown("u", NOW - 1, NOW + 5).await.unwrap(), 0, "enrolled after the proof");
+        assert_eq!(
+            store.lift_cooldown("u", "bankid", NOW - 1, NOW - 100, NOW + 5).await.unwrap(),
+            0,
+            "enrolled after the proof"
+        );
+        assert_eq!(store.lift_cooldown("u", "bankid", NOW, NOW, NOW + 5).await.unwrap(), 0, "no longer cooling");
+        assert_eq!(store.lift_cooldown("u", "sms", NOW, NOW - 100, NOW + 5).await.unwrap(), 0, "another service");
         assert_eq!(store.enrolments("u").await.unwrap()[0].cooldown_lifted_at, None);
-        assert_eq!(store.lift_cooldown("u", NOW, NOW + 5).await.unwrap(), 1);
+        assert_eq!(store.lift_cooldown("u", "bankid", NOW, NOW - 100, NOW + 5).await.unwrap(), 1);
         assert_eq!(store.enrolments("u").await.unwrap()[0].cooldown_lifted_at, Some(NOW + 5));
         store.touch_enrolment("u", "bankid", NOW + 6).await.unwrap();
         assert_eq!(store.enrolments("u").await.unwrap()[0].last_used_at, Some(NOW + 6));

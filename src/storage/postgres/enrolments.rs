@@ -71,14 +71,25 @@ impl EnrolmentStore for PgStorage {
         Ok((removed, ended))
     }
 
-    async fn lift_cooldown(&self, user_id: &str, proved_at: Timestamp, at: Timestamp) -> Result<u64, StorageError> {
-        let done =
-            sqlx::query("UPDATE enrolments SET cooldown_lifted_at = $1 WHERE user_id = $2 AND enrolled_at <= $3")
-                .bind(at)
-                .bind(user_id)
-                .bind(proved_at)
-                .execute(&mut *self.conn().await?)
-                .await?;
+    async fn lift_cooldown(
+        &self,
+        user_id: &str,
+        service: &str,
+        proved_at: Timestamp,
+        cooling_since: Timestamp,
+        at: Timestamp,
+    ) -> Result<u64, StorageError> {
+        let done = sqlx::query(
+            "UPDATE enrolments SET cooldown_lifted_at = $1 WHERE user_id = $2 AND service = $3
+             AND enrolled_at <= $4 AND enrolled_at > $5 AND cooldown_lifted_at IS NULL",
+        )
+        .bind(at)
+        .bind(user_id)
+        .bind(service)
+        .bind(proved_at)
+        .bind(cooling_since)
+        .execute(&mut *self.conn().await?)
+        .await?;
         Ok(done.rows_affected())
     }
 

@@ -71,13 +71,25 @@ impl EnrolmentStore for SqliteStorage {
         Ok((removed, ended))
     }
 
-    async fn lift_cooldown(&self, user_id: &str, proved_at: Timestamp, at: Timestamp) -> Result<u64, StorageError> {
-        let done = sqlx::query("UPDATE enrolments SET cooldown_lifted_at = ? WHERE user_id = ? AND enrolled_at <= ?")
-            .bind(at)
-            .bind(user_id)
-            .bind(proved_at)
-            .execute(&mut *self.conn().await?)
-            .await?;
+    async fn lift_cooldown(
+        &self,
+        user_id: &str,
+        service: &str,
+        proved_at: Timestamp,
+        cooling_since: Timestamp,
+        at: Timestamp,
+    ) -> Result<u64, StorageError> {
+        let done = sqlx::query(
+            "UPDATE enrolments SET cooldown_lifted_at = ? WHERE user_id = ? AND service = ?
+             AND enrolled_at <= ? AND enrolled_at > ? AND cooldown_lifted_at IS NULL",
+        )
+        .bind(at)
+        .bind(user_id)
+        .bind(service)
+        .bind(proved_at)
+        .bind(cooling_since)
+        .execute(&mut *self.conn().await?)
+        .await?;
         Ok(done.rows_affected())
     }
 

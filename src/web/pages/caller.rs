@@ -15,7 +15,7 @@ use crate::identity::sms::{ChallengeState, Sender, SmsOutcome, SmsPurpose, SmsSt
 use crate::session::Roles;
 use crate::storage::StorageError;
 use crate::web::csrf::{CsrfField, CsrfForm};
-use crate::web::views::AdminVerifyView;
+use crate::web::views::{AdminVerifyView, LiftChoice};
 use crate::web::{Notice, Page, WebError};
 
 fn view<'a>(page: &'a Page, roles: Roles, message: Option<String>, class: &'static str) -> AdminVerifyView<'a> {
@@ -34,10 +34,12 @@ fn view<'a>(page: &'a Page, roles: Roles, message: Option<String>, class: &'stat
     }
 }
 
-/// "Verified: Anna Andersson (3 stars)" for the result, with what lifts the cooling-off; or, when
-/// the service that proved it was still cooling off at that moment (it may be whoever had the
-/// password for a moment), a warning and nothing to lift; or, when that service has been removed
-/// or replaced since, not verified. Judged as of the proof, whenever the page is shown.
+/// "Verified at 10:42: Anna Andersson, account EXAMPLE\anna (3 stars)" for the result, with the
+/// services still cooling off to choose from for the lift; or, when the service that proved it
+/// was still cooling off at that moment (it may be whoever had the password for a moment), a
+/// warning and nothing to lift; or, when that service has been removed or replaced since, not
+/// verified; or, past the step-up window, that the verification no longer holds (a page reopened
+/// from the history is not a verification now).
 async fn verdict<'a>(
     page: &'a Page,
     roles: Roles,
@@ -46,21 +48,43 @@ async fn verdict<'a>(
     proof: String,
 ) -> Result<AdminVerifyView<'a>, WebError> {
     let name = user.name_to_show();
-    let not_verified = || Ok(view(page, roles, Some(page.i18n().t("admin.not_verified").to_string()), "error"));
+    let i = page.i18n();
+    let not_verified = || Ok(view(page, roles, Some(i.t("admin.not_verified").to_string()), "error"));
     let Some(at) = proved_at else { return not_verified() };
-    match page.state.enrolments.proof_standing(&user.id, kind, at).await.map_err(|e| page.fail(e))? {
+    let (account, time) = (super::bankid::domain_account(page, &user.account_name), page.state.time.format(at));
+    let enrolments = &page.state.enrolments;
+    if !enrolments.fresh(at) {
+        let text = i.f("admin.verification_expired", &[("name", name), ("account", &account), ("time", &time)]);
+        return Ok(view(page, roles, Some(text), "error"));
+    }
+    match enrolments.proof_standing(&user.id, kind, at).await.map_err(|e| page.fail(e))? {
         ProofStanding::Trusted => {}
         ProofStanding::Gone => return not_verified(),
         ProofStanding::Cooling => {
-            let service = page.i18n().t(&format!("service.{}.name", kind.id())).to_string();
-            let text = page.i18n().f("admin.verified_cooling", &[("name", name), ("service", &service)]);
+            let service = i.t(&format!("service.{}.name", kind.id())).to_string();
+            let text = i.f("admin.verified_cooling", &[("name", name), ("service", &service)]);
             return Ok(view(page, roles, Some(text), "error"));
         }
     }
     let stars = stars_of(page, kind).to_string();
-    let text = page.i18n().f("admin.verified", &[("name", name), ("stars", &stars)]);
+    let text = i.f("admin.verified", &[("stars", &stars), ("name", name), ("account", &account), ("time", &time)]);
     let mut v = view(page, roles, Some(text), "success");
-    v.lift = Some((user.id.clone(), proof));
+    let cooling: Vec<(&'static str, String)> = enrolments
+        .enrolled(&user.id)
+        .await
+        .map_err(|e| page.fail(e))?
+        .into_iter()
+        .filter(|e| e.cooling_until.is_some())
+        .map(|e| {
+            let service = i.t(&format!("service.{}.name", e.kind.id())).to_string();
+            let detail = e.detail.unwrap_or_default();
+            let when = page.state.time.format(e.enrolled_at);
+            (e.kind.id(), i.f("admin.lift_service", &[("service", &service), ("detail", &detail), ("when", &when)]))
+        })
+        .collect();
+    if !cooling.is_empty() {
+        v.lift = Some(LiftChoice { user_id: user.id.clone(), proof, cooling });
+    }
     Ok(v)
 }
 
@@ -308,6 +332,11 @@ pub struct LiftForm {
     user: String,
     #[serde(default)]
     proof: String,
+    /// The services the caller confirmed as theirs ("1" when ticked).
+    #[serde(default)]
+    bankid: Option<String>,
+    #[serde(default)]
+    sms: Option<String>,
 }
 
 impl CsrfField for LiftForm {
@@ -351,9 +380,10 @@ async fn caller_verified(
     Ok(verified)
 }
 
-/// The service desk lets a verified caller's new services count toward a reset at once: only
-/// with a verification made minutes ago, with a service that is not itself cooling off (else an
-/// attacker who enrolled their own phone proves themselves with it), and never for oneself.
+/// The service desk lets a verified caller's new services count toward a reset at once: only the
+/// ones the caller confirmed as theirs (a password thief's phone may be among them), only with a
+/// verification made minutes ago, with a service that is not itself cooling off (else an attacker
+/// who enrolled their own phone proves themselves with it), and never for oneself.
 pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpResponse, WebError> {
     let session = match guard(&page, "/admin/verify", Roles::can_view_users) {
         Guarded::Yes(s) => s,
@@ -370,7 +400,16 @@ pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpR
     });
     let name = user.as_ref().map(|u| u.account_name.as_str()).unwrap_or_default();
     let target = crate::enrolment::Owner { user_id: &form.user, account_name: name };
-    let lift = page.state.enrolments.lift_cooldown(actor, target, proof, &page.meta).await.map_err(|e| page.fail(e))?;
+    let chosen: Vec<ServiceKind> = [(ServiceKind::BankId, &form.bankid), (ServiceKind::Sms, &form.sms)]
+        .into_iter()
+        .filter_map(|(kind, ticked)| ticked.is_some().then_some(kind))
+        .collect();
+    let lift = page
+        .state
+        .enrolments
+        .lift_cooldown(actor, target, proof, &chosen, &page.meta)
+        .await
+        .map_err(|e| page.fail(e))?;
     back(
         &page,
         match lift {
@@ -378,6 +417,7 @@ pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpR
             Lift::OwnAccount => Notice::error("admin.lift_self"),
             Lift::NotVerified => Notice::error("admin.not_verified"),
             Lift::ProofCooling => Notice::error("admin.lift_cooling_proof"),
+            Lift::NothingChosen => Notice::error("admin.lift_none_chosen"),
         },
     )
 }
