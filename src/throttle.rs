@@ -93,7 +93,7 @@ impl Throttle {
     }
 
     /// Takes attempts back and, with `clear`, forgets every failure of that (scope, key): one step.
-    pub async fn release_all(&self, attempts: &[Attempt], clear: Option<(&str, &str)>) -> Result<(), StorageError> {
+    pub async fn release_all(&self, attempts: &[Attempt], clear: Option<(&str, &[&str])>) -> Result<(), StorageError> {
         let ids: Vec<i64> = attempts.iter().map(|a| a.id).collect();
         self.store.release_attempts(&ids, clear).await
     }

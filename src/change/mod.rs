@@ -117,7 +117,7 @@ impl ChangeService {
             Ok(proved) => proved,
             Err(refusal) => return Ok(Err(ChangeRefusal::Current(refusal))),
         };
-        let (user, user_key) = (proved.user, proved.user_key);
+        let (user, keys) = (proved.user, proved.keys);
         let rules = self.rules.for_user_with(&user, proved.policy.as_ref()).await?;
         let broken = self.rules.broken(&rules, request.new, request.repeat).await;
         if !broken.is_empty() {
@@ -128,7 +128,7 @@ impl ChangeService {
             return Ok(Err(ChangeRefusal::Rules { broken, proved: user.id }));
         }
         let proved_id = user.id.clone();
-        match self.login.change_password(user, &user_key, request.current, request.new, meta).await? {
+        match self.login.change_password(user, &keys, request.current, request.new, meta).await? {
             ChangeOutcome::Changed(user) => {
                 let session = self.end_other_sessions(&user, request.keep_session, meta).await;
                 self.tell(&user, MailNotice::PasswordChanged, meta).await;

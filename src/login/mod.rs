@@ -7,7 +7,7 @@
 mod details;
 mod outcome;
 
-pub use outcome::{Admit, ChangeOutcome, Counted, LoginOutcome, Proved, Reauth, Refusal};
+pub use outcome::{Admit, ChangeOutcome, Counted, LoginOutcome, Proved, Reauth, Refusal, UserKeys};
 
 use details::{bind_key, bind_refused, roles_key, with_roles};
 
@@ -154,19 +154,18 @@ impl LoginService {
         };
         // Unknown names are throttled like real ones, so the limit reveals nothing; they are
         // counted under their tag, never as typed (it may be a password).
-        let user_key = match &user {
-            Some(u) => format!("id:{}", u.id),
-            None => format!("name:{}", self.auditor.tag(&said)),
+        let keys = UserKeys {
+            typed: format!("name:{}", self.auditor.tag(&said)),
+            account: user.as_ref().map(|u| format!("id:{}", u.id)),
         };
         let policy = match &user {
             Some(user) => self.directory.policy_of(user).await.ok(),
             None => self.directory.password_policy(None).await.ok(),
         };
         let limit = self.user_limit(policy.as_ref());
-        let counted = match self.throttle.reserve_run(USER_SCOPE, &user_key, limit).await? {
-            Reserve::Granted(attempt) => {
-                Counted { ip, user: attempt, window_minutes: (limit.window_seconds + 59) / 60 }
-            }
+        let window_minutes = (limit.window_seconds + 59) / 60;
+        let mut counted = match self.throttle.reserve_run(USER_SCOPE, &keys.typed, limit).await? {
+            Reserve::Granted(attempt) => Counted { ip, user: attempt, account: None, window_minutes },
             Reserve::Blocked { wait } => {
                 // Nothing was tried: the address's count is taken back.
                 self.throttle.release(ip).await?;
@@ -177,24 +176,36 @@ impl LoginService {
                 return Ok(Admit::Stop(throttled(wait)));
             }
         };
+        if let (Some(key), Some(u)) = (&keys.account, &user) {
+            match self.throttle.reserve_run(USER_SCOPE, key, limit).await? {
+                Reserve::Granted(attempt) => counted.account = Some(attempt),
+                Reserve::Blocked { wait } => {
+                    // Counted as a wrong password is (an unknown name's try is one too).
+                    let event = entry(Outcome::Blocked, Detail::new("throttled_account")).about(u);
+                    self.auditor.record(meta, event).await?;
+                    return Ok(Admit::AccountFull { told: counted.wrong(), wait });
+                }
+            }
+        }
 
         let Some(user) = user else {
             let why = if name.is_err() { "not_an_account_name" } else { "no_such_user" };
             self.auditor.record(meta, entry(Outcome::Failure, Detail::new(why)).typed(&said)).await?;
             return Ok(Admit::Stop(LoginOutcome::Refused(counted.wrong())));
         };
-        Ok(Admit::Go { user, user_key, counted, policy: policy.map(Box::new) })
+        Ok(Admit::Go { user: Box::new(user), keys, counted, policy: policy.map(Box::new) })
     }
 
     /// The try was no failure (the password was right, or AD refused for another reason that it
     /// tells only with the right password): its counts are taken back.
     async fn uncount(&self, counted: Counted) -> Result<(), StorageError> {
-        self.throttle.release_all(&[counted.ip, counted.user], None).await
+        self.throttle.release_all(&counted.attempts(), None).await
     }
 
-    /// The password was right: the try's counts are taken back and the user's failures forgotten.
-    async fn uncount_and_clear(&self, counted: Counted, user_key: &str) -> Result<(), StorageError> {
-        self.throttle.release_all(&[counted.ip, counted.user], Some((USER_SCOPE, user_key))).await
+    /// The password was right: the try's counts are taken back and the user's failures forgotten
+    /// (under the name typed and the account).
+    async fn uncount_and_clear(&self, counted: Counted, keys: &UserKeys) -> Result<(), StorageError> {
+        self.throttle.release_all(&counted.attempts(), Some((USER_SCOPE, &keys.all()))).await
     }
 
     async fn attempt(
@@ -203,9 +214,10 @@ impl LoginService {
         password: &SecretString,
         meta: &RequestMeta,
     ) -> Result<LoginOutcome, LoginError> {
-        let (user, user_key, counted) = match self.admit(typed, meta).await? {
-            Admit::Go { user, user_key, counted, .. } => (user, user_key, counted),
+        let (user, keys, counted) = match self.admit(typed, meta).await? {
+            Admit::Go { user, keys, counted, .. } => (*user, keys, counted),
             Admit::Stop(outcome) => return Ok(outcome),
+            Admit::AccountFull { told, .. } => return Ok(LoginOutcome::Refused(told)),
         };
 
         match self.directory.check_password(&user.dn, password).await? {
@@ -218,7 +230,7 @@ impl LoginService {
                 Ok(LoginOutcome::Refused(Refusal::Directory(refusal)))
             }
             PasswordCheck::Accepted => {
-                self.uncount_and_clear(counted, &user_key).await?;
+                self.uncount_and_clear(counted, &keys).await?;
                 let roles = self.roles(&user.dn).await?;
                 let is_admin = roles.admin;
                 self.auditor.record(meta, entry(Outcome::Success, with_roles(roles)).about(&user)).await?;
@@ -316,17 +328,17 @@ impl LoginService {
         current: &SecretString,
         meta: &RequestMeta,
     ) -> Result<Result<Proved, Refusal>, LoginError> {
-        let (user, user_key, counted, policy) = match self.admit(typed, meta).await? {
-            Admit::Go { user, user_key, counted, policy } => (user, user_key, counted, policy),
-            Admit::Stop(LoginOutcome::Refused(r)) => return Ok(Err(r)),
+        let (user, keys, counted, policy) = match self.admit(typed, meta).await? {
+            Admit::Go { user, keys, counted, policy } => (*user, keys, counted, policy),
+            Admit::Stop(LoginOutcome::Refused(r)) | Admit::AccountFull { told: r, .. } => return Ok(Err(r)),
             Admit::Stop(LoginOutcome::Success(_)) => unreachable!("admit never logs in"),
         };
         let refusal = match self.directory.check_password(&user.dn, current).await? {
             PasswordCheck::Accepted
             | PasswordCheck::Refused(BindRefusal::PasswordExpired | BindRefusal::MustChangePassword) => {
                 // The right password, as for a login: the user's earlier failures are forgotten.
-                self.uncount_and_clear(counted, &user_key).await?;
-                return Ok(Ok(Proved { user, user_key, policy: policy.map(|p| *p) }));
+                self.uncount_and_clear(counted, &keys).await?;
+                return Ok(Ok(Proved { user, keys, policy: policy.map(|p| *p) }));
             }
             PasswordCheck::Refused(refusal) => refusal,
         };
@@ -346,7 +358,7 @@ impl LoginService {
     pub async fn change_password(
         &self,
         user: DirectoryUser,
-        user_key: &str,
+        keys: &UserKeys,
         current: &SecretString,
         new: &SecretString,
         meta: &RequestMeta,
@@ -368,7 +380,7 @@ impl LoginService {
             }
             Ok(ChangeResult::CurrentRefused(refusal)) => {
                 if hides_account(refusal) {
-                    self.count_failure(user_key, meta).await?;
+                    self.count_failure(keys, meta).await?;
                 }
                 self.auditor
                     .record(
@@ -422,8 +434,13 @@ impl LoginService {
                 .user_id(&session_user.user_id)
                 .detail(detail)
         };
-        let (user, user_key, counted) = match self.admit(&session_user.account_name, meta).await? {
-            Admit::Go { user, user_key, counted, .. } if user.id == session_user.user_id => (user, user_key, counted),
+        let (user, keys, counted) = match self.admit(&session_user.account_name, meta).await? {
+            Admit::Go { user, keys, counted, .. } if user.id == session_user.user_id => (*user, keys, counted),
+            // The user is known here: the wait is told.
+            Admit::AccountFull { wait, .. } => match throttled(wait) {
+                LoginOutcome::Refused(r) => return Ok(Reauth::Refused(r)),
+                LoginOutcome::Success(_) => unreachable!("a wait is a refusal"),
+            },
             Admit::Go { counted, .. } => {
                 self.uncount(counted).await?;
                 self.auditor.record(meta, audit(Outcome::Failure, Detail::new("account_gone"))).await?;
@@ -443,7 +460,7 @@ impl LoginService {
         }
         match self.directory.check_password(&user.dn, password).await? {
             PasswordCheck::Accepted => {
-                self.uncount_and_clear(counted, &user_key).await?;
+                self.uncount_and_clear(counted, &keys).await?;
                 let roles = self.roles(&user.dn).await?;
                 self.auditor.record(meta, audit(Outcome::Success, with_roles(roles))).await?;
                 Ok(Reauth::Confirmed { roles, password_set: user.password_set })
@@ -468,8 +485,10 @@ impl LoginService {
         }
     }
 
-    async fn count_failure(&self, user_key: &str, meta: &RequestMeta) -> Result<(), StorageError> {
-        self.throttle.fail(USER_SCOPE, user_key).await?;
+    async fn count_failure(&self, keys: &UserKeys, meta: &RequestMeta) -> Result<(), StorageError> {
+        for key in keys.all() {
+            self.throttle.fail(USER_SCOPE, key).await?;
+        }
         self.throttle.fail(IP_SCOPE, &crate::throttle::address_key(&meta.source_ip)).await
     }
 }

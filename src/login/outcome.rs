@@ -52,7 +52,10 @@ pub enum Reauth {
 /// decide), and taken back if the password was right.
 pub struct Counted {
     pub(super) ip: Attempt,
+    /// Under the name as typed: what the visitor is told follows this one.
     pub(super) user: Attempt,
+    /// Under the account, when the name is one.
+    pub(super) account: Option<Attempt>,
     /// The user limit's window, for the message on the last try.
     pub(super) window_minutes: i64,
 }
@@ -62,13 +65,35 @@ impl Counted {
     pub(super) fn wrong(&self) -> Refusal {
         if self.user.last { Refusal::LastAttempt { minutes: self.window_minutes } } else { Refusal::InvalidCredentials }
     }
+
+    pub(super) fn attempts(self) -> Vec<Attempt> {
+        [Some(self.ip), Some(self.user), self.account].into_iter().flatten().collect()
+    }
+}
+
+/// The keys a user's failures are counted under. The name as typed (its tag, one however the
+/// name is written: `EXAMPLE\x`, `x`) decides what the visitor is told, the same whether the name
+/// is an account or not: had an account's names (its account name, its UPN, its mail) shared one
+/// count, three failures under one and a "too many" under another would tell that they are one
+/// account. The account's own, when the name is one, guards AD (which counts the account's
+/// failures whatever name they came under) and is never told.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserKeys {
+    pub typed: String,
+    pub account: Option<String>,
+}
+
+impl UserKeys {
+    pub fn all(&self) -> Vec<&str> {
+        std::iter::once(self.typed.as_str()).chain(self.account.as_deref()).collect()
+    }
 }
 
 /// A user who proved the current password, with what was read about them on the way.
 pub struct Proved {
     pub user: DirectoryUser,
-    /// The key the user's failures are counted under.
-    pub user_key: String,
+    /// The keys the user's failures are counted under.
+    pub keys: UserKeys,
     /// The password policy that applies to the user, if it could be read.
     pub policy: Option<PasswordPolicy>,
 }
@@ -78,10 +103,17 @@ pub enum Admit {
     /// `policy`: the user's password policy as read for the lockout threshold (None when it could
     /// not be read), so that a change reads it once.
     Go {
-        user: DirectoryUser,
-        user_key: String,
+        user: Box<DirectoryUser>,
+        keys: UserKeys,
         counted: Counted,
         policy: Option<Box<PasswordPolicy>>,
     },
     Stop(LoginOutcome),
+    /// The account's own count is full (failures under its other names): the password is not
+    /// tried. `told`: what the visitor is told (a wrong password's answer: their own count said
+    /// nothing of it); `wait`: seconds until it may be tried, for one known to be the user.
+    AccountFull {
+        told: Refusal,
+        wait: i64,
+    },
 }

@@ -78,3 +78,26 @@ async fn wrong_passwords_spaced_out_inside_ads_window_cannot_lock_the_account() 
     manual.advance_seconds(31 * 60);
     assert_eq!(login.login("anna", &wrong, &meta).await.unwrap(), LoginOutcome::Refused(Refusal::InvalidCredentials));
 }
+
+/// An account's names (its account name, its UPN) each have the count the visitor is told, as a
+/// name that is no account has: three failures under one and a try under another read the same
+/// for anna and for nobody (one count for all of anna's names told that they are one account).
+/// AD, which counts the account whatever the name, is guarded by the account's own count: past
+/// it the password is not tried, under any name.
+#[tokio::test]
+async fn an_accounts_names_are_not_told_apart_from_names_of_nobody() {
+    let Anna { login, _dir, .. } = anna().await;
+    let (meta, wrong) = (testing::meta(), SecretString::from("fel"));
+    let mut after = vec![];
+    for (a, b) in [("anna", "anna@example.test"), ("nobody", "nobody@example.test")] {
+        for _ in 0..3 {
+            login.login(a, &wrong, &meta).await.unwrap();
+        }
+        after.push(login.login(b, &wrong, &meta).await.unwrap());
+    }
+    assert_eq!(after[0], after[1]);
+    assert_eq!(after[0], LoginOutcome::Refused(Refusal::InvalidCredentials));
+    // The right password under the other name is not tried either: it reads as a wrong one.
+    let right = login.login("anna@example.test", &SecretString::from("Rätt-lösenord-1"), &meta).await.unwrap();
+    assert_eq!(right, LoginOutcome::Refused(Refusal::InvalidCredentials));
+}

@@ -325,7 +325,7 @@ role!(ThrottleStore {
         -> Result<Option<(i64, i64)>, StorageError>;
     fn reserve_in_run(&self, scope: &str, key: &str, at: Timestamp, gap: i64, max: i64)
         -> Result<Option<(i64, i64)>, StorageError>;
-    fn release_attempts(&self, ids: &[i64], clear: Option<(&str, &str)>) -> Result<(), StorageError>;
+    fn release_attempts(&self, ids: &[i64], clear: Option<(&str, &[&str])>) -> Result<(), StorageError>;
     fn failures_since(&self, scope: &str, key: &str, since: Timestamp) -> Result<Vec<Timestamp>, StorageError>;
     fn clear_failures(&self, scope: &str, key: &str) -> Result<(), StorageError>;
     fn delete_failures_before(&self, before: Timestamp, keep: Option<(&str, Timestamp)>) -> Result<u64, StorageError>;

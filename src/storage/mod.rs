@@ -152,8 +152,8 @@ pub trait ThrottleStore: Send + Sync {
     ) -> Result<Option<(i64, i64)>, StorageError>;
 
     /// Takes back recorded attempts (they turned out not to be failures) and, with `clear`, every
-    /// failure of that (scope, key) too: one statement.
-    async fn release_attempts(&self, ids: &[i64], clear: Option<(&str, &str)>) -> Result<(), StorageError>;
+    /// failure of that scope under those keys too: one statement.
+    async fn release_attempts(&self, ids: &[i64], clear: Option<(&str, &[&str])>) -> Result<(), StorageError>;
 
     /// When the failures since `since` happened, newest first.
     async fn failures_since(&self, scope: &str, key: &str, since: Timestamp) -> Result<Vec<Timestamp>, StorageError>;

@@ -61,13 +61,15 @@ async fn attempts_are_released_together_and_a_key_cleared_in_one_step() {
         let user = reserve("login-user", "id:v").await.unwrap();
         let other = reserve("login-user", "id:w").await.unwrap();
         store.record_failure("login-user", "id:v", NOW - 10).await.unwrap();
+        store.record_failure("login-user", "name:v", NOW - 10).await.unwrap();
         assert_eq!((ip.1, user.1, other.1), (1, 1, 1), "each the first of its key");
-        store.release_attempts(&[ip.0, user.0], Some(("login-user", "id:v"))).await.unwrap();
+        store.release_attempts(&[ip.0, user.0], Some(("login-user", &["id:v", "name:v"]))).await.unwrap();
         assert!(store.failures_since("login-ip", "10.0.0.1", 0).await.unwrap().is_empty());
         assert!(
             store.failures_since("login-user", "id:v", 0).await.unwrap().is_empty(),
             "cleared, the older failure too"
         );
+        assert!(store.failures_since("login-user", "name:v", 0).await.unwrap().is_empty(), "every key given");
         assert_eq!(store.failures_since("login-user", "id:w", 0).await.unwrap().len(), 1, "another key is untouched");
         assert_eq!(reserve("login-user", "id:w").await.unwrap().1, 2, "the position counts the earlier one");
         store.release_attempts(&[other.0], None).await.unwrap();

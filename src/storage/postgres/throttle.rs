@@ -59,12 +59,12 @@ impl ThrottleStore for PgStorage {
         Ok(row)
     }
 
-    async fn release_attempts(&self, ids: &[i64], clear: Option<(&str, &str)>) -> Result<(), StorageError> {
-        let (scope, key) = clear.unwrap_or(("", ""));
-        sqlx::query("DELETE FROM throttle_failures WHERE id = ANY($1) OR ($2 <> '' AND scope = $2 AND key = $3)")
+    async fn release_attempts(&self, ids: &[i64], clear: Option<(&str, &[&str])>) -> Result<(), StorageError> {
+        let (scope, keys) = clear.unwrap_or(("", &[]));
+        sqlx::query("DELETE FROM throttle_failures WHERE id = ANY($1) OR ($2 <> '' AND scope = $2 AND key = ANY($3))")
             .bind(ids)
             .bind(scope)
-            .bind(key)
+            .bind(keys)
             .execute(&mut *self.conn().await?)
             .await?;
         Ok(())

@@ -80,16 +80,18 @@ impl ThrottleStore for SqliteStorage {
         Ok(row)
     }
 
-    async fn release_attempts(&self, ids: &[i64], clear: Option<(&str, &str)>) -> Result<(), StorageError> {
+    async fn release_attempts(&self, ids: &[i64], clear: Option<(&str, &[&str])>) -> Result<(), StorageError> {
         let ids = serde_json::to_string(ids).expect("a list of numbers is JSON");
-        let (scope, key) = clear.unwrap_or(("", ""));
+        let (scope, keys) = clear.unwrap_or(("", &[]));
+        let keys = serde_json::to_string(keys).expect("a list of strings is JSON");
         sqlx::query(
             "DELETE FROM throttle_failures
-             WHERE rowid IN (SELECT value FROM json_each(?1)) OR (?2 <> '' AND scope = ?2 AND key = ?3)",
+             WHERE rowid IN (SELECT value FROM json_each(?1))
+             OR (?2 <> '' AND scope = ?2 AND key IN (SELECT value FROM json_each(?3)))",
         )
         .bind(ids)
         .bind(scope)
-        .bind(key)
+        .bind(keys)
         .execute(&mut *self.conn().await?)
         .await?;
         Ok(())
