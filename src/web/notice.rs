@@ -97,6 +97,11 @@ impl Notice {
         Notice::new(Tone::Success, key)
     }
 
+    /// Something to know before going on, neither an error nor a success.
+    pub fn info(key: &str) -> Notice {
+        Notice::new(Tone::Notice, key)
+    }
+
     fn new(tone: Tone, key: &str) -> Notice {
         Notice { tone, keys: vec![key.to_string()], args: Vec::new(), fields: Vec::new(), reference: None }
     }

@@ -129,10 +129,13 @@ async fn a_password_that_must_be_changed_leads_to_the_change_page() {
     dc.modify(&user.dn, "pwdLastSet", "0").await;
     let app = spawn_app(&dc).await;
     let res = app.login(&user.name, &user.password).await;
-    assert_eq!(location(&res), format!("/change?why=must-change&u={}", user.name));
+    assert!(location(&res).starts_with("/change?note="), "{}", location(&res));
     let page = app.get_html(&location(&res)).await;
     assert_eq!(text_of(&page, "change-notice").unwrap(), "Du måste byta lösenord innan du kan logga in.");
     assert!(page.contains(&format!("value=\"{}\"", user.name)), "the username is filled in");
+    // Nobody else can put those words and a name on the page with a link.
+    let forged = app.get_html(&format!("/change?why=must-change&u={}", user.name)).await;
+    assert!(text_of(&forged, "change-notice").is_none() && !forged.contains(&format!("value=\"{}\"", user.name)));
 }
 
 #[tokio::test]

@@ -229,6 +229,10 @@ async fn unknown_unenrolled_and_enrolled_users_look_the_same_before_verification
     assert_eq!(pages[0], pages[1], "enrolled and not enrolled");
     assert_eq!(pages[1], pages[2], "not enrolled and unknown");
     assert!(pages[0].1.contains("Om du har registrerat ett mobilnummer har vi skickat en kod till det."));
+    assert!(
+        pages[0].1.contains("Kommer inget sms inom ett par minuter"),
+        "what to do when none comes, said to everyone"
+    );
     t.next_code_to("+46701234567", 1).await; // sent from the queue, after the answer
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(
@@ -501,5 +505,7 @@ async fn a_reset_can_require_a_new_password_at_next_logon() {
     assert!(t.set_new_password(&flow, NEW_PASSWORD).await.contains("Ditt lösenord är bytt"));
     assert_eq!(dc.attr(&user.dn, "pwdLastSet").await.as_deref(), Some("0"));
     let res = t.app.login(&user.name, NEW_PASSWORD).await;
-    assert!(location(&res).starts_with("/change?why=must-change"), "{}", location(&res));
+    assert!(location(&res).starts_with("/change?note="), "{}", location(&res));
+    let page = t.app.get_html(&location(&res)).await;
+    assert_eq!(text_of(&page, "change-notice").unwrap(), "Du måste byta lösenord innan du kan logga in.");
 }

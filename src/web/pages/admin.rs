@@ -14,7 +14,7 @@ use crate::web::csrf::{CsrfField, CsrfForm};
 use crate::web::views::{
     AdminAuditView, AdminDashboardView, AdminStatusView, AdminUserView, AdminUsersView, AuditForm, Row,
 };
-use crate::web::{Page, WebError};
+use crate::web::{Notice, Page, WebError};
 
 /// Whether the request may go on.
 pub enum Guarded<'a> {
@@ -227,21 +227,10 @@ async fn user_view(
     html(page, view)
 }
 
-#[derive(Deserialize)]
-pub struct UserQuery {
-    /// The outcome of a revocation, after its redirect: `revoked` or `reason`.
-    m: Option<String>,
-}
-
-pub async fn user(page: Page, id: web::Path<String>, q: web::Query<UserQuery>) -> Result<HttpResponse, WebError> {
+pub async fn user(page: Page, id: web::Path<String>) -> Result<HttpResponse, WebError> {
     let session = guarded!(page, &format!("/admin/users/{id}"), Roles::can_view_users);
-    let i = page.i18n();
-    let message = match q.m.as_deref() {
-        Some("revoked") => Some((i.t("admin.revoked").to_string(), false)),
-        Some("reason") => Some((i.t("admin.reason_needed").to_string(), true)),
-        Some("nothing-enrolled") => Some((i.t("admin.nothing_to_revoke").to_string(), false)),
-        _ => None,
-    };
+    // The outcome of a revocation, after its redirect (sealed: a link cannot say "revoked").
+    let message = page.notice().map(|n| (n.text(&page), n.tone() == crate::web::Tone::Error));
     user_view(&page, session, &id, message).await
 }
 
@@ -266,9 +255,10 @@ pub async fn revoke(page: Page, id: web::Path<String>, form: CsrfForm<RevokeForm
     let form = form.0;
     let reason = form.reason.trim();
     // Post/redirect/get: the outcome is shown by the user's page, so a reload never revokes again.
-    let back = |m: &str| see_other(&format!("/admin/users/{}?m={m}", urlencoding_path(&id))).finish();
+    let to = format!("/admin/users/{}", urlencoding_path(&id));
+    let back = |notice: Notice| page.redirect_with(&to, &notice);
     if reason.is_empty() {
-        return Ok(back("reason"));
+        return Ok(back(Notice::error("admin.reason_needed")));
     }
     let service = match form.service.as_str() {
         "all" => None,
@@ -279,7 +269,7 @@ pub async fn revoke(page: Page, id: web::Path<String>, form: CsrfForm<RevokeForm
     };
     let admin = &page.state.admin;
     let revoked = admin.revoke(&session.user, &id, service, reason, &page.meta).await.map_err(|e| fail(&page, e))?;
-    Ok(back(if revoked { "revoked" } else { "nothing-enrolled" }))
+    Ok(back(if revoked { Notice::success("admin.revoked") } else { Notice::info("admin.nothing_to_revoke") }))
 }
 
 #[derive(Deserialize, Serialize, Default)]

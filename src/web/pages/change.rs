@@ -40,10 +40,6 @@ fn render(
 
 #[derive(Deserialize)]
 pub struct Query {
-    #[serde(default)]
-    u: String,
-    #[serde(default)]
-    why: String,
     /// After a change: the receipt the POST redirected with (see [`CHANGED`]).
     #[serde(default)]
     done: String,
@@ -66,18 +62,18 @@ pub async fn show(page: Page, q: web::Query<Query>) -> Result<HttpResponse, WebE
     let rules = page.state.change.form_rules(user_id).await.map_err(|e| page.fail(e))?;
     let broken: Vec<Rule> =
         rules.rules.iter().filter(|r| field("broken").split(',').any(|b| b == r.id())).cloned().collect();
-    let notice = match q.why.as_str() {
-        "expired" => Some(page.i18n().t("login.error.password_expired").to_string()),
-        "must-change" => Some(page.i18n().t("login.error.must_change").to_string()),
-        _ => None,
+    // A login that found the password expired or to be changed sent its word (a notice);
+    // a refused change, its error.
+    let (notice, error) = match &refused {
+        Some(n) if n.tone() == crate::web::Tone::Notice => (Some(n.text(&page)), None),
+        Some(n) => (None, Some(n.text(&page))),
+        None => (None, None),
     };
     let seed = page.binding();
     let done = !q.done.is_empty()
         && !seed.is_empty()
         && page.state.csrf.verify_receipt(seed, CHANGED, &q.done, page.state.clock.now(), RECEIPT_SECONDS);
-    let typed = if refused.is_some() { field("u") } else { q.u.as_str() };
-    let error = refused.as_ref().map(|n| n.text(&page));
-    render(&page, &rules, &broken, typed, notice, error, done)
+    render(&page, &rules, &broken, field("u"), notice, error, done)
 }
 
 #[derive(Deserialize)]

@@ -86,14 +86,14 @@ pub async fn submit(page: Page, form: CsrfForm<LoginForm>) -> Result<HttpRespons
         Ok(LoginOutcome::Refused(Refusal::Directory(refusal))) => {
             use crate::directory::BindRefusal;
             let why = match refusal {
-                BindRefusal::MustChangePassword => Some("must-change"),
-                BindRefusal::PasswordExpired => Some("expired"),
+                BindRefusal::MustChangePassword => Some("login.error.must_change"),
+                BindRefusal::PasswordExpired => Some("login.error.password_expired"),
                 _ => None,
             };
+            // Sealed for this browser, like every message after a redirect: a link cannot put
+            // "your password has expired" and a name on the change page.
             if let Some(why) = why {
-                let query = serde_urlencoded::to_string([("why", why), ("u", username.trim())]).unwrap_or_default();
-                let to = format!("/change?{query}");
-                return Ok(super::see_other(&to).finish());
+                return Ok(page.redirect_with("/change", &Notice::info(why).field("u", username.trim())));
             }
             Notice::error(refusal.message_key())
         }

@@ -237,7 +237,12 @@ impl StepOutcome {
         let n = self.n.unwrap_or(0).min(10_000).to_string();
         Some(match self.m.as_str() {
             "sent" => (i.t("reset.sms_sent").to_string(), "notice"),
-            "sent-maybe" => (i.t("reset.sms_sent_maybe").to_string(), "notice"),
+            // Said to everyone alike: what to do when no text comes (the user's texts may have
+            // been used up by a stranger typing their name; a first proof gives them their own).
+            "sent-maybe" => {
+                let otherwise = if page.state.bankid.is_some() { "reset.sms_none_bankid" } else { "reset.sms_none" };
+                (format!("{} {}", i.t("reset.sms_sent_maybe"), i.t(otherwise)), "notice")
+            }
             "wait" => (i.f("sms.resend_wait", &[("seconds", &n)]), "error"),
             "limited" => (i.f("sms.error.limited", &[("minutes", &n)]), "error"),
             "gateway" => (i.t("sms.error.gateway").to_string(), "error"),
