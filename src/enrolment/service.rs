@@ -49,6 +49,9 @@ pub enum Lift {
     ProofCooling,
     /// No service was chosen to lift.
     NothingChosen,
+    /// None of those chosen was cooling off and there when the caller proved themselves (one
+    /// enrolled or replaced since keeps cooling).
+    NothingLifted,
 }
 
 /// What a caller's proof with a service is worth to the service desk, judged as of the moment it
@@ -240,18 +243,28 @@ impl EnrolmentService {
                 ProofStanding::Gone => (Lift::NotVerified, Detail::new("lift_unverified")),
                 ProofStanding::Trusted if chosen.is_empty() => (Lift::NothingChosen, Detail::new("lift_none_chosen")),
                 ProofStanding::Trusted => {
-                    // Only what the caller confirmed, and only while it cools off.
-                    let mut n = 0;
+                    // Only what the caller confirmed, only while it cools off, and only what was
+                    // there when they proved themselves.
+                    let mut lifted = Vec::new();
                     for kind in chosen {
-                        n += self.store.lift_cooldown(user_id, kind.id(), proved_at, now - self.cooldown, now).await?;
+                        let since = now - self.cooldown;
+                        if self.store.lift_cooldown(user_id, kind.id(), proved_at, since, now).await? > 0 {
+                            lifted.push(kind.id());
+                        }
                     }
-                    let lifted: Vec<&str> = chosen.iter().map(|k| k.id()).collect();
-                    let detail = Detail::new("lifted").arg("n", n).service(proven_with.id());
-                    (Lift::Lifted(n), detail.arg("lifted", lifted.join(",")))
+                    let n = lifted.len() as u64;
+                    let lifted = if lifted.is_empty() { "-".to_string() } else { lifted.join(",") };
+                    let detail = Detail::new("lifted").arg("n", n).service(proven_with.id()).arg("lifted", lifted);
+                    let outcome = if n == 0 { Lift::NothingLifted } else { Lift::Lifted(n) };
+                    (outcome, detail)
                 }
             },
         };
-        let outcome = if matches!(lift, Lift::Lifted(_)) { Outcome::Success } else { Outcome::Blocked };
+        let outcome = match lift {
+            Lift::Lifted(_) => Outcome::Success,
+            Lift::NothingLifted => Outcome::Failure,
+            _ => Outcome::Blocked,
+        };
         let mut event =
             AuditEvent::new(EventKind::Enrol, outcome).user_id(user_id).detail(what.arg("actor", actor.account_name));
         if !target.account_name.is_empty() {

@@ -183,7 +183,7 @@ impl LoginService {
                     // Counted as a wrong password is (an unknown name's try is one too).
                     let event = entry(Outcome::Blocked, Detail::new("throttled_account")).about(u);
                     self.auditor.record(meta, event).await?;
-                    return Ok(Admit::AccountFull { told: counted.wrong(), wait });
+                    return Ok(Admit::AccountFull { told: counted.wrong(), wait, counted });
                 }
             }
         }
@@ -436,11 +436,14 @@ impl LoginService {
         };
         let (user, keys, counted) = match self.admit(&session_user.account_name, meta).await? {
             Admit::Go { user, keys, counted, .. } if user.id == session_user.user_id => (*user, keys, counted),
-            // The user is known here: the wait is told.
-            Admit::AccountFull { wait, .. } => match throttled(wait) {
-                LoginOutcome::Refused(r) => return Ok(Reauth::Refused(r)),
-                LoginOutcome::Success(_) => unreachable!("a wait is a refusal"),
-            },
+            // The user is known here: the wait is told, and nothing was tried.
+            Admit::AccountFull { wait, counted, .. } => {
+                self.uncount(counted).await?;
+                match throttled(wait) {
+                    LoginOutcome::Refused(r) => return Ok(Reauth::Refused(r)),
+                    LoginOutcome::Success(_) => unreachable!("a wait is a refusal"),
+                }
+            }
             Admit::Go { counted, .. } => {
                 self.uncount(counted).await?;
                 self.auditor.record(meta, audit(Outcome::Failure, Detail::new("account_gone"))).await?;

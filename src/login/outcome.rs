@@ -111,9 +111,11 @@ pub enum Admit {
     Stop(LoginOutcome),
     /// The account's own count is full (failures under its other names): the password is not
     /// tried. `told`: what the visitor is told (a wrong password's answer: their own count said
-    /// nothing of it); `wait`: seconds until it may be tried, for one known to be the user.
+    /// nothing of it); `wait`: seconds until it may be tried, for one known to be the user;
+    /// `counted`: this try's counts, kept (as a wrong password's) unless the user is known.
     AccountFull {
         told: Refusal,
         wait: i64,
+        counted: Counted,
     },
 }

@@ -101,3 +101,25 @@ async fn an_accounts_names_are_not_told_apart_from_names_of_nobody() {
     let right = login.login("anna@example.test", &SecretString::from("Rätt-lösenord-1"), &meta).await.unwrap();
     assert_eq!(right, LoginOutcome::Refused(Refusal::InvalidCredentials));
 }
+
+/// A user known to be themselves (re-authenticating) is told the wait when the account's count
+/// is full (a stranger's failures under its other names), and the tries refused so are not held
+/// against their own name: once the account's run is over, the right password is taken.
+#[tokio::test]
+async fn a_reauthentication_refused_for_the_accounts_count_costs_the_user_nothing() {
+    let Anna { login, manual, _dir, .. } = anna().await;
+    let (meta, wrong) = (testing::meta(), SecretString::from("fel"));
+    let right = SecretString::from("Rätt-lösenord-1");
+    let LoginOutcome::Success(anna) = login.login("anna", &right, &meta).await.unwrap() else { panic!("logs in") };
+    for _ in 0..3 {
+        login.login("anna@example.test", &wrong, &meta).await.unwrap();
+    }
+    manual.advance_seconds(20 * 60);
+    for _ in 0..3 {
+        let told = login.reauthenticate(&anna, &right, &meta).await.unwrap();
+        assert!(matches!(told, super::Reauth::Refused(Refusal::Throttled { .. })), "{told:?}");
+    }
+    manual.advance_seconds(13 * 60);
+    let later = login.reauthenticate(&anna, &right, &meta).await.unwrap();
+    assert!(matches!(later, super::Reauth::Confirmed { .. }), "{later:?}");
+}

@@ -39,6 +39,8 @@ pub enum CodeChecked {
     },
     Expired,
     TooMany,
+    /// The day's wrong codes are used up: nothing checked, nothing counted against the flow.
+    DayUsedUp,
 }
 
 /// Sends a code for the flow (at most one a minute, real or decoy alike). `text`: the message,
@@ -114,7 +116,7 @@ pub async fn check(
     // user is known to be the one asking, as for the sends.
     let outcome = match view.verified.is_empty() {
         true => sms.check_reset_guess(challenge, binding, user, code, meta).await?,
-        false => sms.check(challenge, binding, user, code, None, meta).await?,
+        false => sms.check(challenge, binding, user, code, None, Sender::Proved { flow: &view.id }, meta).await?,
     };
     let failure = match outcome {
         Some(SmsOutcome::Verified) if view.user_id.is_some() => {
@@ -126,6 +128,7 @@ pub async fn check(
         Some(SmsOutcome::Wrong { attempts_left }) => CodeChecked::Wrong { attempts_left },
         // No code was checked: no failure of the flow either.
         Some(SmsOutcome::Malformed) => return Ok(Some(CodeChecked::Malformed)),
+        Some(SmsOutcome::DayUsedUp) => return Ok(Some(CodeChecked::DayUsedUp)),
         Some(SmsOutcome::Expired) => CodeChecked::Expired,
         _ => CodeChecked::TooMany,
     };

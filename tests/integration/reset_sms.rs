@@ -244,3 +244,36 @@ async fn anonymous_texts_to_one_user_are_capped_per_day() {
     let decoy = audit.iter().find(|a| a.event == "sms-send" && a.outcome == "blocked").unwrap();
     assert!(decoy.detail.as_deref().unwrap().contains("per user per day, resets"), "{decoy:?}");
 }
+
+/// After a first proof, a code typed when that kind of guess is used up for the day is not
+/// checked, and the page says so; it is no failure of the flow, which goes on (BankID proved).
+#[tokio::test]
+async fn a_proved_reset_with_the_days_codes_used_up_is_told_so_and_keeps_its_proof() {
+    let dc = require_dc!();
+    // Both services are needed, BankID first.
+    let (user, mut t) = enrolled(&dc, "dayused", |c| c.replace("reset_stars = 3", "reset_stars = 5")).await;
+    let user_id = t.app.sessions().await[0].user_id.clone();
+    let store = t.app.store().await;
+    let now = stjarna::clock::Clock::now(&t.app.clock);
+    for i in 0..10 {
+        store.record_failure("sms-proved-wrong", &user_id, now - 60 + i).await.unwrap();
+    }
+    t.app.client = new_client();
+    let flow = t.start_reset(&user.name).await;
+    t.reset_bankid(&flow, crate::sims::ANNA).await;
+    let seen = t.texts_count("+46701234567");
+    t.post_in(&flow, "/sms", &[]).await;
+    let code = t.next_code_to("+46701234567", seen).await;
+    let page = t.step(&flow, "/sms/check", &[("code", &code)]).await;
+    assert!(
+        text_of(&page, "reset-message").unwrap().starts_with("Du har skrivit fel kod för många gånger i dag"),
+        "{page}"
+    );
+    let flow_row: (i64, String) = store
+        .fetch_one(&format!(
+            "SELECT failures, state FROM reset_flows WHERE id = '{}'",
+            flow.rsplit('/').next().unwrap()
+        ))
+        .await;
+    assert_eq!(flow_row, (0, "verified".to_string()), "no failure of the flow; BankID's proof stands");
+}

@@ -113,13 +113,22 @@ pub fn wrong_codes(user_id: &str) -> (&'static str, String, Limit) {
     ("sms-anon-wrong", user_id.to_string(), limit)
 }
 
-/// Wrong codes typed by someone known to be the user (logged in, or in a reset after a first
-/// proof), or by the service desk for them, in a day: each resend gives three tries.
+/// Wrong codes typed in a day by someone known to be the user (logged in, or in a reset after a
+/// first proof), or by the service desk for them: each resend gives three tries. Each kind of
+/// sender has its own, as for the texts: a password thief who types wrong step-up codes does not
+/// use up the codes the user needs for a reset, or the service desk to verify them.
 pub const WRONG_CODES_KNOWN_PER_DAY: u32 = 10;
 
-pub fn wrong_codes_known(user_id: &str) -> (&'static str, String, Limit) {
+pub fn wrong_codes_known(sender: Sender<'_>, user_id: &str) -> (&'static str, String, Limit) {
     let limit = Limit { max_failures: WRONG_CODES_KNOWN_PER_DAY, window_seconds: 86_400 };
-    ("sms-known-wrong", user_id.to_string(), limit)
+    let scope = match sender {
+        Sender::User => "sms-user-wrong",
+        Sender::Proved { .. } => "sms-proved-wrong",
+        Sender::ServiceDesk => "sms-desk-wrong",
+        // Anonymous guesses have their budget (`wrong_codes`) and their decoys.
+        Sender::Anonymous { .. } => "sms-anon-wrong",
+    };
+    (scope, user_id.to_string(), limit)
 }
 
 #[cfg(test)]
@@ -158,5 +167,13 @@ mod tests {
             assert!(!proved.contains(&cap), "{proved:?}");
         }
         assert_eq!(proved.iter().filter(|p| anonymous.contains(p)).collect::<Vec<_>>(), [&"sms-anon-flow"]);
+    }
+
+    #[test]
+    fn each_kind_of_sender_has_its_own_wrong_codes() {
+        let scope = |sender| wrong_codes_known(sender, "u").0;
+        let scopes = [scope(Sender::User), scope(Sender::Proved { flow: "f" }), scope(Sender::ServiceDesk)];
+        assert!(scopes.iter().all(|s| *s != wrong_codes("u").0), "{scopes:?}");
+        assert!(scopes[0] != scopes[1] && scopes[1] != scopes[2] && scopes[0] != scopes[2], "{scopes:?}");
     }
 }

@@ -148,7 +148,7 @@ impl SmsFlows {
         // A number the user picks (an enrolled one has passed here, or was enrolled before the
         // list changed: it still gets its texts).
         let picked = matches!(purpose, SmsPurpose::Enrol | SmsPurpose::Replace);
-        if picked && !self.limits.countries.iter().any(|c| c == number.offered_as()) {
+        if picked && !self.limits.countries.iter().any(|c| c == number.country()) {
             let detail = Detail::new("country_refused").arg("number", number.masked());
             self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Blocked, &user, detail)).await?;
             return Ok(SmsStart::CountryRefused);

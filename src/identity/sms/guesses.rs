@@ -4,7 +4,7 @@
 //! a decoy's (the answer tells nobody that the limit was reached); everyone else (logged in, a
 //! reset after a first proof, the service desk) shares one, past which nothing is checked.
 
-use super::{SmsFlows, SmsOutcome};
+use super::{Sender, SmsFlows, SmsOutcome};
 use crate::audit::{Detail, EventKind, Outcome, RequestMeta};
 use crate::identity::bankid::FlowUser;
 use crate::storage::StorageError;
@@ -26,11 +26,12 @@ impl SmsFlows {
     }
 
     /// Checks a typed code (logged in, in a reset after a first proof, for the service desk), as
-    /// one of the user's guesses for the day ([`super::budget::wrong_codes_known`]): past them,
+    /// one of that sender's guesses for the user's day ([`super::budget::wrong_codes_known`]): past them,
     /// nothing is checked ([`SmsOutcome::DayUsedUp`]); without it a password thief could guess at
     /// a step-up code all day, three tries a resend. None when the challenge is not this user's
     /// and browser's. `keep_session`: the id hash of the asking session, which goes on when the
     /// code completes an enrolment or a replacement (every other session of the user ends with it).
+    #[allow(clippy::too_many_arguments)]
     pub async fn check(
         &self,
         id: &str,
@@ -38,9 +39,10 @@ impl SmsFlows {
         user: FlowUser<'_>,
         typed: &str,
         keep_session: Option<&str>,
+        sender: Sender<'_>,
         meta: &RequestMeta,
     ) -> Result<Option<SmsOutcome>, StorageError> {
-        let budget = super::budget::wrong_codes_known(user.user_id);
+        let budget = super::budget::wrong_codes_known(sender, user.user_id);
         self.check_counted(budget, false, id, binding, user, typed, keep_session, meta).await
     }
 

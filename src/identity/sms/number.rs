@@ -78,18 +78,6 @@ impl PhoneNumber {
         &self.country
     }
 
-    /// The country the selector offers the number under: its own, or for the places that share
-    /// a country's numbering plan and tariffs, that country's (Guernsey, Jersey and the Isle of
-    /// Man: GB; Åland: FI; Svalbard: NO).
-    pub fn offered_as(&self) -> &str {
-        match self.country.as_str() {
-            "GG" | "JE" | "IM" => "GB",
-            "AX" => "FI",
-            "SJ" => "NO",
-            other => other,
-        }
-    }
-
     /// `+46 70 *** ** 67`: the country code, the first group and the last two digits.
     pub fn masked(&self) -> String {
         let groups: Vec<&str> = self.international.split([' ', '-']).collect();
@@ -147,8 +135,13 @@ mod tests {
         assert_eq!(PhoneNumber::parse("0701234567", "SE").unwrap().country(), "SE");
         assert_eq!(PhoneNumber::parse("+4791234567", "SE").unwrap().country(), "NO");
         assert_eq!(PhoneNumber::parse("+2348031234567", "SE").unwrap().country(), "NG");
-        let guernsey = PhoneNumber::parse("07911 123456", "GB").unwrap();
-        assert_eq!((guernsey.country(), guernsey.offered_as()), ("GG", "GB"));
+        // Places with a country's calling code but ranges (and tariffs) of their own are themselves.
+        assert_eq!(PhoneNumber::parse("07911 123456", "GB").unwrap().country(), "GG");
+        assert_eq!(PhoneNumber::parse("07400 123456", "GB").unwrap().country(), "GB");
+        for caribbean in ["+18765551234", "+14412345678", "+12845551234", "+16495551234"] {
+            let n = PhoneNumber::parse(caribbean, "SE").unwrap();
+            assert!(!["US", "CA"].contains(&n.country()), "{caribbean}: {}", n.country());
+        }
     }
 
     #[test]

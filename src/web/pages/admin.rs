@@ -325,6 +325,13 @@ pub async fn audit(page: Page, q: web::Query<AuditQuery>) -> Result<HttpResponse
         None => (Vec::new(), 0),
     };
     let query = serde_urlencoded::to_string(&*q).unwrap_or_default();
+    // A look at someone's trail (by name or address) is itself in the trail, as a user search
+    // is: what a stolen reporting session looked at can be listed afterwards. (Paging on does
+    // not count again.)
+    let about_someone = !q.user.trim().is_empty() || !q.ip.trim().is_empty();
+    if about_someone && q.page == 0 && filter.is_some() {
+        staff_did(&page, session, EventKind::AdminView, Detail::new("audit_searched").arg("query", &query)).await?;
+    }
     let view = AdminAuditView {
         l: layout(&page, "/admin/audit"),
         roles: session.user.roles,
@@ -358,7 +365,12 @@ fn csv(name: &str, body: String) -> HttpResponse {
 
 /// Exports leave the portal with personal data: each one is audited.
 async fn audit_export(page: &Page, session: &Session, what: Detail) -> Result<(), WebError> {
-    let event = AuditEvent::new(EventKind::AdminExport, Outcome::Success)
+    staff_did(page, session, EventKind::AdminExport, what).await
+}
+
+/// What a member of staff looked at or took, in the trail under their name.
+async fn staff_did(page: &Page, session: &Session, kind: EventKind, what: Detail) -> Result<(), WebError> {
+    let event = AuditEvent::new(kind, Outcome::Success)
         .username(&session.user.account_name)
         .user_id(&session.user.user_id)
         .detail(what);

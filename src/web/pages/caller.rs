@@ -74,7 +74,9 @@ async fn verdict<'a>(
         .await
         .map_err(|e| page.fail(e))?
         .into_iter()
-        .filter(|e| e.cooling_until.is_some())
+        // Only what was there when the caller proved themselves: one enrolled since is no part
+        // of what they confirmed.
+        .filter(|e| e.cooling_until.is_some() && e.enrolled_at <= at)
         .map(|e| {
             let service = i.t(&format!("service.{}.name", e.kind.id())).to_string();
             let detail = e.detail.unwrap_or_default();
@@ -262,8 +264,10 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
         return Err(page.not_found());
     }
     let target = FlowUser { user_id: &user.id, account_name: &user.account_name };
-    let outcome =
-        sms.check(&id, page.binding(), target, &form.code, None, &page.meta).await.map_err(|e| page.fail(e))?;
+    let outcome = sms
+        .check(&id, page.binding(), target, &form.code, None, Sender::ServiceDesk, &page.meta)
+        .await
+        .map_err(|e| page.fail(e))?;
     let to = code_page_path(&id, &user.id);
     match outcome {
         None => Err(page.not_found()),
@@ -418,6 +422,7 @@ pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpR
             Lift::NotVerified => Notice::error("admin.not_verified"),
             Lift::ProofCooling => Notice::error("admin.lift_cooling_proof"),
             Lift::NothingChosen => Notice::error("admin.lift_none_chosen"),
+            Lift::NothingLifted => Notice::error("admin.nothing_lifted"),
         },
     )
 }

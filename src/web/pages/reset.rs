@@ -250,6 +250,7 @@ impl StepOutcome {
             "malformed" => (i.t("sms.error.malformed").to_string(), "error"),
             "expired" => (i.t("sms.error.expired").to_string(), "error"),
             "too-many" => (i.t("sms.error.too_many").to_string(), "error"),
+            "day" => (i.t("sms.error.day_used_up").to_string(), "error"),
             _ => return None,
         })
     }
@@ -326,6 +327,7 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
         Some(CodeChecked::Malformed) => StepOutcome::at(&id, "malformed", None),
         Some(CodeChecked::Expired) => StepOutcome::at(&id, "expired", None),
         Some(CodeChecked::TooMany) => StepOutcome::at(&id, "too-many", None),
+        Some(CodeChecked::DayUsedUp) => StepOutcome::at(&id, "day", None),
     })
 }
 

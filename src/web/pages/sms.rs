@@ -324,7 +324,7 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
     let binding = page.binding();
     let keep = page.stored_session_id();
     let outcome = flows
-        .check(&id, binding, user(session), &form.0.code, keep.as_deref(), &page.meta)
+        .check(&id, binding, user(session), &form.0.code, keep.as_deref(), Sender::User, &page.meta)
         .await
         .map_err(|e| page.fail(e))?;
     if outcome == Some(SmsOutcome::Verified) {
