@@ -55,7 +55,10 @@ async fn parallel_guesses_at_a_mobile_code_get_three_tries_in_all() {
     let audit = t.app.audit().await;
     let checked = audit
         .iter()
-        .filter(|a| a.event == "sms-check" && a.detail.as_deref().is_some_and(|d| d.contains("wrong code")))
+        .filter(|a| {
+            a.event == "sms-check"
+                && a.detail.as_deref().is_some_and(|d| d.starts_with("enrol:") && d.contains("wrong code"))
+        })
         .count();
     assert_eq!(
         checked,

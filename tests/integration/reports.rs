@@ -17,8 +17,12 @@ async fn the_audit_viewer_filters_pages_and_exports_csv() {
     app.login(&admin.name, &admin.password).await;
     let page = app.get_html(&format!("/admin/audit?user={}&outcome=failure", victim.name)).await;
     assert_eq!(text_of(&page, "audit-total").unwrap(), "3 händelser");
-    let page = app.get_html(&format!("/admin/audit?user={}&outcome=success", admin.name)).await;
+    let page = app.get_html(&format!("/admin/audit?user={}&outcome=success&event=login", admin.name)).await;
     assert_eq!(text_of(&page, "audit-total").unwrap(), "1 händelse", "one, not ones");
+    // A look at someone's trail is in the trail itself, under who looked (the two above).
+    let page = app.get_html(&format!("/admin/audit?user={}&event=admin-view", admin.name)).await;
+    assert_eq!(text_of(&page, "audit-total").unwrap(), "2 händelser");
+    assert!(page.contains("sökning i granskningsloggen"), "{page}");
     let page = app.get_html("/admin/audit?event=login&ip=10.9.9.9").await;
     assert_eq!(text_of(&page, "audit-total").unwrap(), "0 händelser");
     let page = app.get_html("/admin/audit?from=2000-01-01&to=2000-01-02").await;
