@@ -96,7 +96,6 @@ pub fn bankid_order(outcome: &str) {
         "invalidPersonalNumber",
         "riskTooHigh",
         "otherDevice",
-        "otherBrowser",
     ];
     let outcome = KNOWN.iter().find(|k| **k == outcome).copied().unwrap_or("other");
     metrics::counter!("stjarna_bankid_orders_total", "outcome" => outcome).increment(1);

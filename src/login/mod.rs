@@ -154,10 +154,17 @@ impl LoginService {
         };
         // Unknown names are throttled like real ones, so the limit reveals nothing; they are
         // counted under their tag, never as typed (it may be a password).
-        let keys = UserKeys {
-            typed: format!("name:{}", self.auditor.tag(&said)),
-            account: user.as_ref().map(|u| format!("id:{}", u.id)),
+        let name_key = |name: &str| format!("name:{}", self.auditor.tag(name));
+        let names = match &user {
+            Some(u) => [Some(&u.account_name), u.principal_name.as_ref(), u.mail.as_ref()]
+                .into_iter()
+                .flatten()
+                .filter_map(|n| Username::parse(n, &self.netbios_domain).ok())
+                .map(|n| name_key(&n.key()))
+                .collect(),
+            None => Vec::new(),
         };
+        let keys = UserKeys { typed: name_key(&said), account: user.as_ref().map(|u| format!("id:{}", u.id)), names };
         let policy = match &user {
             Some(user) => self.directory.policy_of(user).await.ok(),
             None => self.directory.password_policy(None).await.ok(),
@@ -203,9 +210,9 @@ impl LoginService {
     }
 
     /// The password was right: the try's counts are taken back and the user's failures forgotten
-    /// (under the name typed and the account).
+    /// (under the account and each of its names).
     async fn uncount_and_clear(&self, counted: Counted, keys: &UserKeys) -> Result<(), StorageError> {
-        self.throttle.release_all(&counted.attempts(), Some((USER_SCOPE, &keys.all()))).await
+        self.throttle.release_all(&counted.attempts(), Some((USER_SCOPE, &keys.cleared()))).await
     }
 
     async fn attempt(

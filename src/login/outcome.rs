@@ -81,11 +81,22 @@ impl Counted {
 pub struct UserKeys {
     pub typed: String,
     pub account: Option<String>,
+    /// The account's other names' keys (its account name, UPN and mail as typed names): a
+    /// success under one forgets the failures under all.
+    pub names: Vec<String>,
 }
 
 impl UserKeys {
+    /// The keys this try counts under.
     pub fn all(&self) -> Vec<&str> {
         std::iter::once(self.typed.as_str()).chain(self.account.as_deref()).collect()
+    }
+
+    /// The keys a success clears.
+    pub fn cleared(&self) -> Vec<&str> {
+        let mut keys = self.all();
+        keys.extend(self.names.iter().map(String::as_str).filter(|k| *k != self.typed));
+        keys
     }
 }
 

@@ -123,3 +123,25 @@ async fn a_reauthentication_refused_for_the_accounts_count_costs_the_user_nothin
     let later = login.reauthenticate(&anna, &right, &meta).await.unwrap();
     assert!(matches!(later, super::Reauth::Confirmed { .. }), "{later:?}");
 }
+
+/// A success under one of an account's names forgets the failures under all of them: a user who
+/// mistyped under their UPN and then logged in with their account name starts afresh under both.
+#[tokio::test]
+async fn a_success_forgets_the_failures_under_every_name_of_the_account() {
+    let Anna { login, _dir, .. } = anna().await;
+    let (meta, wrong) = (testing::meta(), SecretString::from("fel"));
+    for _ in 0..2 {
+        login.login("anna@example.test", &wrong, &meta).await.unwrap();
+    }
+    let right = SecretString::from("Rätt-lösenord-1");
+    assert!(matches!(login.login("anna", &right, &meta).await.unwrap(), LoginOutcome::Success(_)));
+    // Two more mistakes under the UPN are not the third and fourth.
+    assert_eq!(
+        login.login("anna@example.test", &wrong, &meta).await.unwrap(),
+        LoginOutcome::Refused(Refusal::InvalidCredentials)
+    );
+    assert_eq!(
+        login.login("anna@example.test", &wrong, &meta).await.unwrap(),
+        LoginOutcome::Refused(Refusal::InvalidCredentials)
+    );
+}

@@ -480,10 +480,6 @@ role!(FlowStore {
         self.write(owned!(|db| db.mark_bankid_returned(&flow, at, since)), move |k| k.forget_flow(&key)).await
     }
 
-    async fn refuse_bankid_return(&self, id: &str, at: Timestamp) -> Result<bool, StorageError> {
-        let (flow, key) = (id.to_string(), id.to_string());
-        self.write(owned!(|db| db.refuse_bankid_return(&flow, at)), move |k| k.forget_flow(&key)).await
-    }
 
     async fn delete_bankid_flows_before(&self, before: Timestamp) -> Result<u64, StorageError> {
         let forget = move |k: &Kept| k.flows.retain(|_, e| e.value.started_at >= before);

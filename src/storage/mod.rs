@@ -291,10 +291,6 @@ pub trait FlowStore: Send + Sync {
         finished_since: Timestamp,
     ) -> Result<bool, StorageError>;
 
-    /// Fails a flow whose return URL was opened in another browser (a relayed autostart link),
-    /// pending or complete, unless it was returned to its own browser first.
-    async fn refuse_bankid_return(&self, id: &str, at: Timestamp) -> Result<bool, StorageError>;
-
     /// The completed BankID order of a reset flow, if there is one (one opened in the app on this
     /// device only once the app sent the user back here).
     async fn bankid_flow_for_context(

@@ -98,6 +98,8 @@ pub struct BankIdView<'a> {
     /// `pending`, `complete`, `failed` or `cancelled`.
     pub state: &'static str,
     pub pending: bool,
+    /// "Open BankID on this device" is offered (not once the app is done).
+    pub open_here: bool,
     pub qr: bool,
     pub qr_time: u64,
     pub new_tab: bool,

@@ -374,8 +374,10 @@ async fn the_service_desk_lifts_the_cooling_off_only_with_a_service_that_is_not_
     // confirms).
     let res =
         t.app.post("/admin/verify/lift", &[("csrf", &csrf_in(&html)), ("user", &user_id), ("proof", &proof)]).await;
-    let message = text_of(&t.app.follow(res).await, "verify-message").unwrap();
+    let again = t.app.follow(res).await;
+    let message = text_of(&again, "verify-message").unwrap();
     assert!(message.starts_with("Välj de tjänster"), "{message}");
+    assert!(again.contains("id=\"lift-sms\""), "back at the verdict, its choices there");
     let form = [
         ("csrf", csrf_in(&html)),
         ("user", user_id.clone()),

@@ -136,7 +136,8 @@ fn proxied(c: String) -> String {
 /// A relayed "open BankID on this device" link (the same-device address check only logs, the
 /// default): the attacker starts a BankID reset, has the portal open the app, and sends the link to
 /// the account's owner, whose phone approves. The app sends the owner's phone back, never the
-/// attacker's browser: no reset starts, the order fails, the owner is warned, and it is audited.
+/// attacker's browser, and is not at the attacker's address: no reset starts, the owner's page says
+/// what to do if they did not start this, and the return elsewhere is audited.
 #[tokio::test]
 async fn a_relayed_autostart_link_starts_no_reset_and_warns_the_victim() {
     let dc = require_dc!();
@@ -160,14 +161,16 @@ async fn a_relayed_autostart_link_starts_no_reset_and_warns_the_victim() {
         |path: &str| victim.get(format!("{}{path}", t.app.address)).header("X-Forwarded-For", "203.0.113.9").send();
     let notice = location(&from_phone(&back).await.unwrap());
     let warned = from_phone(&notice).await.unwrap().text().await.unwrap();
-    assert!(warned.contains("Då kan det vara ett bedrägeriförsök"), "{warned}");
-    // The attacker's order has failed; nothing was started from it.
-    assert!(t.poll_message(&id).await.starts_with("BankID skickade dig tillbaka till en annan webbläsare"));
+    assert!(warned.contains("Började du inte själv? Då kan någon försöka lura dig"), "{warned}");
+    // The attacker's order never counts, and after two minutes says so.
+    t.app.clock.advance_seconds(2);
     let res = t.app.get(&format!("/bankid/{id}")).await;
     assert_eq!(res.status(), 200, "still no reset flow");
+    t.app.clock.advance_seconds(121);
+    assert!(t.poll_message(&id).await.starts_with("Legitimeringen i BankID-appen kunde inte kopplas"));
     let audit = t.app.audit().await;
     let relayed = |a: &stjarna::storage::AuditRecord| {
-        a.outcome == "blocked" && a.detail.as_deref().is_some_and(|d| d.contains("another browser"))
+        a.event == "bankid-result" && a.detail.as_deref().is_some_and(|d| d.contains("another browser"))
     };
     assert!(audit.iter().any(relayed), "{audit:#?}");
     assert!(!audit.iter().any(|a| a.event == "reset-start" && a.outcome == "success"), "{audit:#?}");
@@ -227,5 +230,5 @@ async fn a_return_in_another_browser_of_the_same_device_sends_the_user_back_to_t
     t.app.clock.advance_seconds(121);
     let back = app_returns_to(&t, &order).await;
     t.app.get(&back).await;
-    assert!(t.poll_message(&id).await.starts_with("BankID-appen skickade dig inte tillbaka"));
+    assert!(t.poll_message(&id).await.starts_with("Legitimeringen i BankID-appen kunde inte kopplas"));
 }

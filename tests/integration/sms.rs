@@ -404,7 +404,7 @@ async fn wrong_step_up_codes_are_counted_for_the_day_across_new_codes() {
     assert_eq!(t.type_code(&id, &wrong(&code)).await, "Fel kod. Du har 2 försök kvar.", "the tenth");
     assert_eq!(
         t.type_code(&id, &code).await,
-        "Du har skrivit fel kod för många gånger i dag, så koden kontrollerades inte. Bekräfta med en annan tjänst, eller försök igen i morgon."
+        "Fel kod har skrivits för många gånger det senaste dygnet, så koden kontrollerades inte. Bekräfta med en annan tjänst, eller försök igen senare."
     );
     let audit = t.app.audit().await;
     assert!(audit.iter().any(|a| a.event == "sms-check" && a.outcome == "blocked"), "{audit:#?}");

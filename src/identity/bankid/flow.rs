@@ -330,6 +330,7 @@ impl BankIdFlows {
             user_id,
             context: rec.context.clone(),
             finished_at: rec.finished_at,
+            returning: matches!(rec.state.as_str(), "complete") && super::same_device::awaits_return(rec),
         }
     }
 

@@ -70,6 +70,9 @@ pub struct FlowView {
     pub context: Option<String>,
     /// When the order ended (completed, failed or cancelled).
     pub finished_at: Option<crate::clock::Timestamp>,
+    /// Done in the app, waiting for it to be tied to this browser (see `same_device`): the app is
+    /// not offered again.
+    pub returning: bool,
 }
 
 debug_showing!(FlowView { id, purpose, state, message_key, qr, user_id, context, finished_at });
@@ -90,7 +93,6 @@ pub(super) fn failure_key(hint: &str, purpose: FlowPurpose) -> &'static str {
         "alreadyEnrolled" => "bankid.already_enrolled",
         "riskTooHigh" => "bankid.risk_too_high",
         "otherDevice" => "bankid.other_device",
-        "otherBrowser" => "bankid.other_browser",
         "notVerified" => "bankid.not_verified",
         "notEnrolled" => "bankid.not_enrolled",
         "severalAccounts" => "bankid.several_accounts",

@@ -13,15 +13,17 @@
 //!
 //! ```text
 //! opened here ──back in this browser, or the app at this address──▶ counts once complete
-//!      ├──────back in another browser from another address───────▶ failed (otherBrowser): a relayed link
-//!      └──────back in another browser from the same address──────▶ "go back to the browser you began in"
+//!      └──────back in another browser──▶ "go back to the browser you began in" (nothing changes)
 //! ```
 //!
-//! The victim's app opens the URL on the victim's phone: the order fails, and that page warns the
-//! victim. An attacker behind the same address as the victim (one NAT) is not told apart. The
-//! storage checks the return in the same statement that takes the order (`consume_bankid_flow`,
-//! `bankid_flow_for_context`). A backend that does not pass the return URL on (the IDkollen
-//! broker) gives no such check.
+//! A return opened in another browser changes nothing: it may be the user's own (a phone whose
+//! app opens its default browser, behind another address when that browser goes through a relay
+//! or a VPN), or a relay victim's, whose page then says what to do if they did not start this.
+//! The victim's app is not at the attacker's address and never comes back to the attacker's
+//! browser, so the attacker's order never counts. An attacker behind the same address as the
+//! victim (one NAT) is not told apart. The storage checks the return in the same statement that
+//! takes the order (`consume_bankid_flow`, `bankid_flow_for_context`). A backend that does not
+//! pass the return URL on (the IDkollen broker) gives no such check.
 
 use super::flow::{BINDING, BankIdFlows};
 use super::purpose::{FlowPurpose, FlowState};
@@ -40,11 +42,8 @@ const RETURN_WAIT: i64 = 120;
 pub enum Back {
     /// In the browser that started the order.
     Here,
-    /// In another browser at the same address (the app opened the device's default browser): the
-    /// order goes on in the browser it began in.
+    /// In another browser: the order goes on (or not) in the browser it began in.
     OtherBrowser,
-    /// In another browser at another address: a relayed link; the order has failed.
-    Relayed,
     /// No such order, or not its nonce.
     Unknown,
 }
@@ -93,21 +92,15 @@ impl BankIdFlows {
             self.store.mark_bankid_returned(&rec.id, now, now - RETURN_WAIT).await?;
             return Ok(Back::Here);
         }
-        let elsewhere = rec.start_address.as_deref().is_some_and(|a| a != address_key(&meta.source_ip));
-        if !elsewhere || !self.store.refuse_bankid_return(&rec.id, now).await? {
-            return Ok(Back::OtherBrowser);
+        // From another address it may be a relay victim's phone: the trail says so (the order is
+        // not changed: it may as well be the user's own phone behind a relay or a VPN).
+        if rec.start_address.as_deref().is_some_and(|a| a != address_key(&meta.source_ip)) {
+            let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Failure)
+                .detail(Detail::new("returned_elsewhere").purpose(&rec.purpose))
+                .user_id_if(rec.user_id.as_deref().or(rec.result_user_id.as_deref()));
+            self.auditor.record(meta, event).await?;
         }
-        crate::monitoring::bankid_order("otherBrowser");
-        // Perhaps not collected yet: BankID forgets it too (an error means it had ended).
-        let _ = self.bankid.cancel(&rec.order_ref).await;
-        if let (FlowPurpose::ResetStep, Some(reset)) = (FlowPurpose::parse(&rec.purpose), &rec.context) {
-            self.store.reset_failure(reset).await?;
-        }
-        let event = AuditEvent::new(EventKind::BankIdResult, Outcome::Blocked)
-            .detail(Detail::new("returned_elsewhere").purpose(&rec.purpose))
-            .user_id_if(rec.user_id.as_deref().or(rec.result_user_id.as_deref()));
-        self.auditor.record(meta, event).await?;
-        Ok(Back::Relayed)
+        Ok(Back::OtherBrowser)
     }
 
     /// A completed order opened on this device whose app BankID saw at the address of the browser

@@ -99,6 +99,18 @@ impl SmsFlows {
         number: Option<&PhoneNumber>,
         meta: &RequestMeta,
     ) -> Result<Option<i64>, StorageError> {
+        // A code that would not be checked (the sender's wrong codes for the day are used up) is
+        // not sent either. (Anonymous sends become decoys instead: see `budget::decoy_for`.)
+        if !matches!(sender, Sender::Anonymous { .. }) {
+            let (scope, key, limit) = super::budget::wrong_codes_known(sender, user.user_id);
+            if let Some(wait) = self.throttle.blocked_for(scope, &key, limit).await? {
+                let detail = Detail::new("limit")
+                    .arg("scope_key", format!("audit.scope.{scope}"))
+                    .arg("number", number.map(|n| n.masked()).unwrap_or_default());
+                self.auditor.record(meta, Self::event(EventKind::SmsSend, Outcome::Blocked, user, detail)).await?;
+                return Ok(Some((wait + 59) / 60));
+            }
+        }
         let hash = number.map(|n| self.key.lookup_hash(n.e164()));
         let target = hash.as_deref().zip(number);
         let budgets = sender.budgets(&self.limits, user.user_id, target, &meta.source_ip);

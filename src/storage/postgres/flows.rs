@@ -150,19 +150,6 @@ impl FlowStore for PgStorage {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn refuse_bankid_return(&self, id: &str, at: Timestamp) -> Result<bool, StorageError> {
-        let done = sqlx::query(
-            "UPDATE bankid_flows SET state = 'failed', hint_code = 'otherBrowser', finished_at = $1, last_collect_at = $2
-             WHERE id = $3 AND returned_at IS NULL AND state IN ('pending', 'complete')",
-        )
-        .bind(at)
-        .bind(at)
-        .bind(id)
-        .execute(&mut *self.conn().await?)
-        .await?;
-        Ok(done.rows_affected() == 1)
-    }
-
     async fn bankid_flow_for_context(
         &self,
         context: &str,

@@ -257,6 +257,7 @@ pub async fn show(page: Page, id: web::Path<String>) -> Result<HttpResponse, Web
         message_key: view.message_key,
         state: state_id(&view.state),
         pending: view.state == FlowState::Pending,
+        open_here: !view.returning,
         qr: view.qr,
         qr_time,
         new_tab: page.state.settings.bankid.as_ref().is_some_and(|b| b.launch_url.is_some()),
@@ -379,15 +380,14 @@ pub struct BackQuery {
 }
 
 /// `GET /bankid/{id}/back?n=…`: where the app sends the user after an order opened on this device.
-/// In the browser that started it, the page goes on; in another on the same device, it says to go
-/// back there; in another elsewhere (a relayed link), the order fails and this browser is warned.
+/// In the browser that started it, the page goes on; in another, it says to go back there (and
+/// what to do if the user did not start this: a relayed link).
 pub async fn back(page: Page, id: web::Path<String>, q: web::Query<BackQuery>) -> Result<HttpResponse, WebError> {
     let flows = flows(&page)?;
     match flows.came_back(&id, &q.n, page.binding(), &page.meta).await.map_err(|e| page.fail(e))? {
         // `id` is a flow's own (it was found): safe in the address.
         Back::Here => Ok(see_other(&format!("/bankid/{id}")).finish()),
         Back::OtherBrowser => refusal(&page, FlowPurpose::Login, "bankid.return_other_browser", false),
-        Back::Relayed => refusal(&page, FlowPurpose::Login, "bankid.returned_elsewhere", false),
         Back::Unknown => Err(page.not_found()),
     }
 }

@@ -87,6 +87,10 @@ async fn verdict<'a>(
     if !cooling.is_empty() {
         v.lift = Some(LiftChoice { user_id: user.id.clone(), proof, cooling });
     }
+    // Back from a lift with nothing chosen: that is said instead, above the same choices.
+    if let Some((message, class)) = page.notice_text() {
+        (v.message, v.message_class) = (Some(message), class);
+    }
     Ok(v)
 }
 
@@ -414,6 +418,16 @@ pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpR
         .lift_cooldown(actor, target, proof, &chosen, &page.meta)
         .await
         .map_err(|e| page.fail(e))?;
+    // Nothing chosen: back to the verdict and its choices (a new verification would spend the
+    // caller's codes or phone orders).
+    let verdict_page = match form.proof.split_once(':') {
+        Some(("sms", id)) => Some(code_page_path(id, &form.user)),
+        Some(("bankid", id)) if is_flow_id(id) => Some(format!("/admin/verify/bankid/{id}")),
+        _ => None,
+    };
+    if let (Lift::NothingChosen, Some(to)) = (&lift, &verdict_page) {
+        return Ok(page.redirect_with(to, &Notice::error("admin.lift_none_chosen")));
+    }
     back(
         &page,
         match lift {
