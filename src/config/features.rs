@@ -154,8 +154,8 @@ pub struct SmsSettings {
     /// The country assumed for numbers typed without `+` or `00` (ISO code).
     #[serde(default = "default_country")]
     pub default_country: String,
-    /// The countries whose mobile numbers may be enrolled, and the selector offers (ISO codes,
-    /// among those the portal names); texts to any other are not sent.
+    /// The countries whose mobile numbers may be enrolled, and the selector offers (ISO codes);
+    /// texts to any other are not sent.
     #[serde(default = "default_countries")]
     pub countries: Vec<String>,
     /// Fill the number field with the `mobile` attribute from AD.

@@ -48,7 +48,12 @@ fn number_page(
 ) -> Result<HttpResponse, WebError> {
     let i = page.i18n();
     let offered = settings(page).map(|s| s.countries.as_slice()).unwrap_or_default();
-    let countries = offered.iter().map(|c| (c.as_str(), i.t(&format!("country.{c}")).to_string())).collect();
+    // Named in the user's language where the catalogue has a name (the usual twelve), else by code.
+    let name = |c: &str| {
+        let key = format!("country.{c}");
+        if i.has(&key) { i.t(&key).to_string() } else { c.to_string() }
+    };
+    let countries = offered.iter().map(|c| (c.as_str(), name(c))).collect();
     let view = SmsNumberView { l: layout(page, "/enrol/sms"), error, countries, country, number, ad_number, replace };
     html(page, view)
 }
