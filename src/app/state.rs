@@ -152,6 +152,10 @@ pub(super) fn build_state(
         outbox,
         status,
         dns_domain: dns_domain(&settings.directory.base_dn),
+        site: reqwest::Url::parse(&settings.server.public_url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_string))
+            .unwrap_or_else(|| settings.server.public_url.clone()),
         time,
         reset,
         bankid,

@@ -54,6 +54,8 @@ pub struct AppState {
     pub health: crate::health::Health,
     /// The domain's DNS name, from the base DN's DC= parts (`example.se`).
     pub dns_domain: String,
+    /// The portal's host name, from `server.public_url` (`losenord.example.se`).
+    pub site: String,
 }
 
 /// The session state of a request.

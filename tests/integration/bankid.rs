@@ -32,7 +32,13 @@ async fn enrols_through_the_qr_code_and_stores_only_protected_data() {
     let at_bankid = t.sim.state.order(&order_ref).unwrap();
     assert_eq!(at_bankid.end_user_ip, "127.0.0.1", "endUserIp is the user's address");
     let account = format!("EXAMPLE\\\\{}", user.name); // the backslash escaped for simpleMarkdownV1
-    assert_eq!(at_bankid.visible_text, format!("Stjärna: registrera BankID för lösenordsåterställning för {account}."));
+    assert_eq!(
+        at_bankid.visible_text,
+        format!(
+            "Stjärna: registrera BankID för lösenordsåterställning för {account}.\n\nGodkänn bara om du själv nyss \
+             startade detta på 127.0.0.1. Har någon bett dig att legitimera dig, avbryt."
+        )
+    );
     assert_eq!(at_bankid.required, None);
     let secret = at_bankid.qr_start_secret;
     assert!(!page.contains(&secret), "the QR secret never reaches the browser");

@@ -32,7 +32,11 @@ async fn orders_carry_the_device_data_the_risk_request_and_the_account() {
     assert!(order.return_risk, "the risk indication is asked for");
     assert_eq!(
         order.visible_text,
-        format!("Stjärna: registrera BankID för lösenordsåterställning för EXAMPLE\\\\{}.", user.name)
+        format!(
+            "Stjärna: registrera BankID för lösenordsåterställning för EXAMPLE\\\\{}.\n\nGodkänn bara om du själv nyss \
+             startade detta på 127.0.0.1. Har någon bett dig att legitimera dig, avbryt.",
+            user.name
+        )
     );
     t.app_press(&order_ref, "approve").await;
     t.poll_message(&id).await;

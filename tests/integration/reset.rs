@@ -68,7 +68,11 @@ impl SimTest {
         let order = self.app_scan(&self.scan_qr_frame(&bankid).await, identity).await.unwrap();
         // Whatever name was typed (it may be a password), the phone shows none.
         let shown = self.sim.state.order(&order).map(|o| o.visible_text);
-        assert!(shown.as_deref().is_some_and(|t| t.ends_with(": återställ ditt lösenord.")), "{shown:?}");
+        assert!(
+            shown.as_deref().is_some_and(|t| t
+                .contains(": återställ ditt lösenord.\n\nGodkänn bara om du själv nyss startade detta på 127.0.0.1.")),
+            "{shown:?}"
+        );
         self.app_press(&order, "approve").await;
         self.poll_message(&bankid).await;
     }

@@ -33,7 +33,9 @@ fn flows(page: &Page) -> Result<&BankIdFlows, WebError> {
     page.state.bankid.as_deref().ok_or_else(|| page.not_found())
 }
 
-/// What the BankID app shows (simpleMarkdownV1): the action, and the account it is for.
+/// What the BankID app shows (simpleMarkdownV1): the action, and the account it is for; for an
+/// order started in a browser, that it is to be approved only by whoever just started it there (a
+/// victim shown a relayed code or link reads it before approving).
 pub fn visible_text(page: &Page, purpose: FlowPurpose, account: Option<&str>) -> String {
     let key = match (purpose, account) {
         (FlowPurpose::Enrol | FlowPurpose::Replace, _) => "bankid.visible.enrol",
@@ -44,7 +46,13 @@ pub fn visible_text(page: &Page, purpose: FlowPurpose, account: Option<&str>) ->
     };
     let portal = markdown_escape(&page.state.settings.portal.name);
     let account = markdown_escape(account.unwrap_or_default());
-    page.i18n().f(key, &[("portal", &portal), ("account", &account)])
+    let what = page.i18n().f(key, &[("portal", &portal), ("account", &account)]);
+    if purpose == FlowPurpose::Caller {
+        // Asked for by the service desk on the phone: its own text says so.
+        return what;
+    }
+    let site = markdown_escape(&page.state.site);
+    format!("{what}\n\n{}", page.i18n().f("bankid.visible.only_you", &[("site", &site)]))
 }
 
 /// An account as the user knows it from Windows: `EXAMPLE\anna`.
