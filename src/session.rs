@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use sha2::{Digest, Sha256};
 
 use crate::clock::{Clock, Random, Timestamp};
-use crate::directory::{Directory, filetime_seconds};
+use crate::directory::{Directory, DirectoryError, filetime_seconds};
 use crate::enrolment::{ServiceKind, StepUp};
 use crate::storage::{SessionRecord, Storage, StorageError};
 
@@ -28,6 +28,32 @@ pub struct Roles {
     pub reporting: bool,
 }
 
+/// The AD groups that give the portal's roles.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RoleGroups {
+    pub admin: Option<String>,
+    pub helpdesk: Option<String>,
+    pub reporting: Option<String>,
+}
+
+impl RoleGroups {
+    /// The user's roles: membership of each configured group, nesting included (wherever in the
+    /// domain the groups are, whatever the user search base).
+    pub async fn read(&self, directory: &dyn Directory, user_dn: &str) -> Result<Roles, DirectoryError> {
+        let member = async |g: &Option<String>| -> Result<bool, DirectoryError> {
+            match g {
+                Some(group) => directory.is_member_of(user_dn, group).await,
+                None => Ok(false),
+            }
+        };
+        Ok(Roles {
+            admin: member(&self.admin).await?,
+            helpdesk: member(&self.helpdesk).await?,
+            reporting: member(&self.reporting).await?,
+        })
+    }
+}
+
 impl Roles {
     pub fn any(self) -> bool {
         self.admin || self.helpdesk || self.reporting
@@ -39,6 +65,11 @@ impl Roles {
 
     pub fn can_report(self) -> bool {
         self.admin || self.reporting
+    }
+
+    /// Whether these roles lack one of `had`'s.
+    pub fn lost_any_of(self, had: Roles) -> bool {
+        (had.admin && !self.admin) || (had.helpdesk && !self.helpdesk) || (had.reporting && !self.reporting)
     }
 
     pub fn to_list(self) -> String {
@@ -116,6 +147,8 @@ pub struct Sessions {
     absolute_seconds: i64,
     /// Where a session's user is checked (None: never, as in unit tests of other services).
     directory: Option<Arc<dyn Directory>>,
+    /// The groups of the portal's roles: a staff session's are checked with its user.
+    role_groups: RoleGroups,
     /// No check asks the directory before this time (it failed to answer just before).
     retry_at: Arc<AtomicI64>,
 }
@@ -171,13 +204,17 @@ impl Sessions {
             idle_seconds: idle_minutes as i64 * 60,
             absolute_seconds: absolute_minutes as i64 * 60,
             directory: None,
+            role_groups: RoleGroups::default(),
             retry_at: Arc::new(AtomicI64::new(0)),
         }
     }
 
-    /// Sessions whose users are checked in `directory` every [`CHECK_INTERVAL`].
-    pub fn checked_in(mut self, directory: Arc<dyn Directory>) -> Self {
+    /// Sessions whose users are checked in `directory` every [`CHECK_INTERVAL`]: the account and
+    /// its password, and for a member of staff, the groups of `role_groups` (a member removed from
+    /// one loses the session within the interval, not at the next re-authentication).
+    pub fn checked_in(mut self, directory: Arc<dyn Directory>, role_groups: RoleGroups) -> Self {
         self.directory = Some(directory);
+        self.role_groups = role_groups;
         self
     }
 
@@ -316,6 +353,18 @@ impl Sessions {
         };
         if !same {
             return Ok(false);
+        }
+        if session_user.roles.any() {
+            match self.role_groups.read(directory.as_ref(), &user.dn).await {
+                // Out of a group: the session ends (a new login carries the roles as they are).
+                Ok(roles) if roles.lost_any_of(session_user.roles) => return Ok(false),
+                Ok(_) => {}
+                Err(e) => {
+                    self.retry_at.store(now + RETRY_AFTER, Ordering::Relaxed);
+                    tracing::warn!(error = %e, "session check: the roles could not be read; asked again shortly");
+                    return Ok(!unchecked_too_long);
+                }
+            }
         }
         // A renewal made meanwhile (a change, a re-authentication) wins over this check.
         self.store.session_password_checked(id_hash, read, now, checked_at).await?;

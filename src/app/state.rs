@@ -110,7 +110,14 @@ pub(super) fn build_state(
         settings.session.idle_timeout_minutes,
         settings.session.absolute_lifetime_minutes,
     )
-    .checked_in(directory.clone());
+    .checked_in(
+        directory.clone(),
+        crate::session::RoleGroups {
+            admin: settings.directory.admin_group.clone(),
+            helpdesk: settings.directory.helpdesk_group.clone(),
+            reporting: settings.directory.reporting_group.clone(),
+        },
+    );
     let change = crate::change::ChangeService::new(
         login.clone(),
         directory.clone(),

@@ -42,7 +42,8 @@ async fn harness() -> Harness {
     let auditor = Auditor::new(store.clone(), clock.clone());
     let throttle = Throttle::new(store.clone(), clock.clone());
     let login = Arc::new(LoginService::new(&settings, as_dyn.clone(), throttle, auditor.clone(), clock.clone()));
-    let sessions = Sessions::new(store.clone(), clock.clone(), Arc::new(OsRandom), 15, 480).checked_in(as_dyn.clone());
+    let sessions = Sessions::new(store.clone(), clock.clone(), Arc::new(OsRandom), 15, 480)
+        .checked_in(as_dyn.clone(), Default::default());
     let outbox = Outbox::new(store.clone(), clock.clone(), "Stjärna", "");
     let rules = Arc::new(crate::reset::NewPasswordRules::new(as_dyn.clone(), &settings.password).unwrap());
     let service = ChangeService::new(login, as_dyn, rules, sessions.clone(), outbox, auditor);

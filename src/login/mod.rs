@@ -54,9 +54,7 @@ pub struct LoginService {
     auditor: Auditor,
     clock: Arc<dyn Clock>,
     netbios_domain: String,
-    admin_group: Option<String>,
-    helpdesk_group: Option<String>,
-    reporting_group: Option<String>,
+    role_groups: crate::session::RoleGroups,
     max_per_user: u32,
     max_per_ip: u32,
     margin: u32,
@@ -79,9 +77,11 @@ impl LoginService {
             auditor,
             clock,
             netbios_domain: settings.directory.netbios_domain.clone(),
-            admin_group: settings.directory.admin_group.clone(),
-            helpdesk_group: settings.directory.helpdesk_group.clone(),
-            reporting_group: settings.directory.reporting_group.clone(),
+            role_groups: crate::session::RoleGroups {
+                admin: settings.directory.admin_group.clone(),
+                helpdesk: settings.directory.helpdesk_group.clone(),
+                reporting: settings.directory.reporting_group.clone(),
+            },
             max_per_user: l.max_failures_per_user,
             max_per_ip: l.max_failures_per_ip,
             margin: l.lockout_margin,
@@ -254,20 +254,9 @@ impl LoginService {
         }
     }
 
-    /// The user's portal roles: membership of each configured group, nesting included (wherever
-    /// in the domain the groups are, whatever the user search base).
+    /// The user's portal roles.
     async fn roles(&self, user_dn: &str) -> Result<Roles, DirectoryError> {
-        let member = async |g: &Option<String>| -> Result<bool, DirectoryError> {
-            match g {
-                Some(group) => self.directory.is_member_of(user_dn, group).await,
-                None => Ok(false),
-            }
-        };
-        Ok(Roles {
-            admin: member(&self.admin_group).await?,
-            helpdesk: member(&self.helpdesk_group).await?,
-            reporting: member(&self.reporting_group).await?,
-        })
+        self.role_groups.read(self.directory.as_ref(), user_dn).await
     }
 
     /// The user behind a typed name (account, principal name or mail), for the service desk;
