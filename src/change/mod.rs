@@ -113,7 +113,8 @@ impl ChangeService {
         request: ChangeRequest<'_>,
         meta: &RequestMeta,
     ) -> Result<Result<Changed, ChangeRefusal>, ChangeError> {
-        let proved = match self.login.prove_current(request.typed, request.current, meta).await? {
+        let known = request.keep_session.is_some();
+        let proved = match self.login.prove_current(request.typed, request.current, known, meta).await? {
             Ok(proved) => proved,
             Err(refusal) => return Ok(Err(ChangeRefusal::Current(refusal))),
         };

@@ -228,3 +228,28 @@ async fn a_dc_that_never_has_the_change_ends_the_session_after_ten_minutes() {
     h.clock.advance_seconds(CHECK_INTERVAL);
     assert!(!h.alive(&mine).await, "unconfirmed for ten minutes: as when no DC answers");
 }
+
+/// The account's count full (a stranger's failures under its UPN): a logged-in user changing
+/// their password is told the wait, as at a re-authentication; a visitor is told what any name's
+/// try would get (the password is not tried either way).
+#[tokio::test]
+async fn a_full_count_of_the_account_is_told_as_a_wait_to_the_logged_in_user() {
+    let h = harness().await;
+    let token = h.log_in().await;
+    let (current, wrong) = (SecretString::from("fel"), SecretString::from(NEW));
+    for _ in 0..3 {
+        let request = ChangeRequest {
+            typed: "anna@example.test",
+            current: &current,
+            new: &wrong,
+            repeat: &wrong,
+            keep_session: None,
+        };
+        h.service.change(request, &testing::meta()).await.unwrap().unwrap_err();
+    }
+    let known = h.change(Some(&token)).await.unwrap_err();
+    assert!(matches!(known, ChangeRefusal::Current(crate::login::Refusal::Throttled { .. })), "{known:?}");
+    let anonymous = h.change(None).await.unwrap_err();
+    assert_eq!(anonymous, ChangeRefusal::Current(crate::login::Refusal::InvalidCredentials));
+    assert!(h.directory.has_password(&h.user.dn, OLD), "not changed");
+}

@@ -308,24 +308,32 @@ impl LoginService {
     /// The first step of a password change: is `current` the password of the account behind
     /// `typed`? Throttled, counted and timed exactly like a login, so that nothing about the account
     /// (not even its rules) is shown before this is true. An expired password, or one that must be
-    /// changed, proves it too: AD says so only when the password is right.
+    /// changed, proves it too: AD says so only when the password is right. `known`: the user is
+    /// logged in as the account (then a full count of the account is told as the wait it is, and
+    /// the try is not held against them, as for a re-authentication).
     pub async fn prove_current(
         &self,
         typed: &str,
         current: &SecretString,
+        known: bool,
         meta: &RequestMeta,
     ) -> Result<Result<Proved, Refusal>, LoginError> {
-        self.floored(self.prove_attempt(typed, current, meta)).await
+        self.floored(self.prove_attempt(typed, current, known, meta)).await
     }
 
     async fn prove_attempt(
         &self,
         typed: &str,
         current: &SecretString,
+        known: bool,
         meta: &RequestMeta,
     ) -> Result<Result<Proved, Refusal>, LoginError> {
         let (user, keys, counted, policy) = match self.admit(typed, meta).await? {
             Admit::Go { user, keys, counted, policy } => (*user, keys, counted, policy),
+            Admit::AccountFull { wait, counted, .. } if known => {
+                self.uncount(counted).await?;
+                return Ok(Err(Refusal::Throttled { minutes: (wait + 59) / 60 }));
+            }
             Admit::Stop(LoginOutcome::Refused(r)) | Admit::AccountFull { told: r, .. } => return Ok(Err(r)),
             Admit::Stop(LoginOutcome::Success(_)) => unreachable!("admit never logs in"),
         };
