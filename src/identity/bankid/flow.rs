@@ -28,8 +28,6 @@ use crate::storage::{BankIdEnrolmentRecord, BankIdFlowRecord, EnrolMode, EnrolWr
 pub(super) const LIFETIME: i64 = 200;
 /// BankID asks for a collect every 2 seconds, no faster.
 pub(super) const COLLECT_INTERVAL: i64 = 2;
-/// A completed login or reset start is taken within this many seconds of completing, or never.
-pub const TAKE_WITHIN: i64 = 300;
 
 /// A started flow.
 #[derive(Debug, Clone)]
@@ -484,33 +482,5 @@ impl BankIdFlows {
             Ok(_) | Err(BankIdError::NotFound | BankIdError::InvalidParameters(_)) => Ok(()),
             Err(e) => Err(e),
         }
-    }
-
-    /// Takes the proof of a completed enrolment, replacement or verification once, for the user
-    /// it was for: true the first time. The session records it as a step-up.
-    /// Returns when BankID completed the order (the proof is as old as that, not as its pick-up).
-    pub async fn take_proof(&self, id: &str, binding: &str, user_id: &str) -> Result<Option<i64>, StorageError> {
-        let Some(rec) = self.load(id, binding).await? else {
-            return Ok(None);
-        };
-        let proves =
-            matches!(FlowPurpose::parse(&rec.purpose), FlowPurpose::Enrol | FlowPurpose::Replace | FlowPurpose::Verify);
-        let taken =
-            proves && rec.user_id.as_deref() == Some(user_id) && self.store.consume_bankid_flow(&rec.id).await?;
-        Ok(taken.then(|| rec.finished_at.unwrap_or_else(|| self.clock.now())))
-    }
-
-    /// Takes a completed login (or reset start) once, within [`TAKE_WITHIN`] of its completion:
-    /// the account it found. A page left on a shared computer does not log the next person in.
-    pub async fn take_login(&self, id: &str, binding: &str) -> Result<Option<String>, StorageError> {
-        let Some(rec) = self.load(id, binding).await? else {
-            return Ok(None);
-        };
-        let identifies = matches!(FlowPurpose::parse(&rec.purpose), FlowPurpose::Login | FlowPurpose::Reset);
-        let fresh = rec.finished_at.is_some_and(|at| self.clock.now() - at <= TAKE_WITHIN);
-        if !identifies || !fresh || !self.store.consume_bankid_flow(&rec.id).await? {
-            return Ok(None);
-        }
-        Ok(rec.result_user_id)
     }
 }

@@ -12,6 +12,7 @@ mod qr;
 mod rfa;
 mod rp;
 mod same_device;
+mod take;
 pub mod wire;
 
 pub use flow::{BankIdFlows, Flow, FlowError, FlowUser, Start};
