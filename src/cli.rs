@@ -6,7 +6,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::config;
-use crate::directory::{Directory, LdapDirectory};
+use crate::directory::{Directory, DirectoryError, LdapDirectory};
 
 #[derive(Parser)]
 #[command(name = "stjarna", version, about = "Self-service password reset and enrolment for Active Directory")]
@@ -127,32 +127,64 @@ async fn check_config(path: PathBuf, offline: bool) -> ExitCode {
         return ExitCode::from(2);
     };
     if !offline {
-        let reached = match LdapDirectory::new(&settings.directory) {
-            Ok(dir) => dir.ping().await.map(|()| dir),
-            Err(e) => Err(e),
-        };
-        let history = match reached {
-            Ok(dir) => dir.reset_enforces_history().await,
-            Err(e) => Err(e),
-        };
-        match history {
+        match check_directory(&settings).await {
             Err(e) => {
                 eprintln!("{} is valid, but the directory check failed:", path.display());
                 eprintln!("  - {e}");
                 return ExitCode::from(3);
             }
-            Ok(false) => println!(
+            Ok((_, missing)) if !missing.is_empty() => {
+                eprintln!("{} is valid, but the directory check failed:", path.display());
+                for problem in missing {
+                    eprintln!("  - {problem}");
+                }
+                return ExitCode::from(3);
+            }
+            Ok((false, _)) => println!(
                 "warning: the directory does not support password history on resets (LDAP_SERVER_POLICY_HINTS): \
                  a reset may set a password used before (changes with the old password are still checked)"
             ),
-            Ok(true) => {}
+            Ok((true, _)) => {}
         }
     }
     for w in config::warnings(&settings) {
         println!("warning: {w}");
     }
+    println!("privileged accounts (no self-service reset with the ordinary stars): adminCount=1, and members of");
+    for (source, dn) in settings.privileged_groups() {
+        println!("  - {dn} ({source})");
+    }
     println!("{}: no problems found{}", path.display(), if offline { "" } else { "; the directory answered" });
     ExitCode::SUCCESS
+}
+
+/// Whether the directory enforces history on resets, and the configured groups it lacks.
+async fn check_directory(settings: &config::Settings) -> Result<(bool, Vec<String>), DirectoryError> {
+    let dir = LdapDirectory::new(&settings.directory)?;
+    dir.ping().await?;
+    let history = dir.reset_enforces_history().await?;
+    Ok((history, missing_groups(settings, &dir).await?))
+}
+
+/// The configured groups the directory does not have, each as a problem in plain words: a
+/// misspelt protected group protects nobody, and nothing else would show it.
+async fn missing_groups(settings: &config::Settings, dir: &LdapDirectory) -> Result<Vec<String>, DirectoryError> {
+    let mut missing = Vec::new();
+    for (source, dn) in settings.privileged_groups() {
+        if dir.attribute(&dn, "distinguishedName").await?.is_none() {
+            let consequence = match source {
+                config::GroupSource::Setting("directory.admin_group") => "nobody could use the admin pages",
+                config::GroupSource::Setting(_) => "nobody would have that role",
+                config::GroupSource::Protected => "its members would not be treated as privileged",
+                config::GroupSource::Default => {
+                    "Domain Admins would not be treated as privileged: set reset.protected_groups to its DN \
+                     (its name may be in the domain's language)"
+                }
+            };
+            missing.push(format!("{source}: {dn} is not in the directory: {consequence}"));
+        }
+    }
+    Ok(missing)
 }
 
 async fn migrate(path: PathBuf) -> ExitCode {

@@ -99,7 +99,7 @@ pub(super) fn build_state(
         rules.clone(),
         settings.reset.clone(),
     )
-    .with_protected_groups(protected_groups(&settings))
+    .with_protected_groups(settings.privileged_groups().into_iter().map(|(_, dn)| dn).collect())
     .with_cooldown(settings.enrolment.cooldown_hours as i64 * 3600);
     let throttle = Throttle::new(store.clone(), clock.clone());
     let login = Arc::new(LoginService::new(&settings, directory.clone(), throttle, auditor.clone(), clock.clone()));
@@ -191,25 +191,6 @@ pub(super) fn build_state(
         directory,
         clock,
     })
-}
-
-/// The groups whose members are privileged: the portal's own admin, helpdesk and reporting groups
-/// always (whoever controls one of their phones must not reset their way into the audit trail or
-/// the admin pages), and the configured ones, else Domain Admins.
-fn protected_groups(settings: &Settings) -> Vec<String> {
-    let d = &settings.directory;
-    let configured = match &settings.reset.protected_groups {
-        Some(groups) => groups.clone(),
-        None => vec![format!("CN=Domain Admins,CN=Users,{}", d.base_dn)],
-    };
-    let mut groups: Vec<String> =
-        [&d.admin_group, &d.helpdesk_group, &d.reporting_group].into_iter().flatten().cloned().collect();
-    for group in configured {
-        if !groups.iter().any(|g| g.eq_ignore_ascii_case(&group)) {
-            groups.push(group);
-        }
-    }
-    groups
 }
 
 /// The BankID flows, when BankID is offered.
@@ -321,22 +302,5 @@ mod tests {
         assert_eq!(super::dns_domain("DC=example,DC=se"), "example.se");
         assert_eq!(super::dns_domain("OU=Staff, dc=corp,dc=example,dc=se"), "corp.example.se");
         assert_eq!(super::dns_domain("O=none"), "");
-    }
-
-    #[test]
-    fn the_portals_own_groups_are_protected_whatever_is_configured() {
-        let mut settings = crate::testing::settings();
-        settings.directory.base_dn = "DC=example,DC=test".into();
-        settings.directory.admin_group = Some("CN=Portal Admins,DC=example,DC=test".into());
-        settings.directory.helpdesk_group = Some("CN=Service Desk,DC=example,DC=test".into());
-        settings.directory.reporting_group = Some("CN=Reports,DC=example,DC=test".into());
-        settings.reset.protected_groups = Some(vec!["CN=Tier0,DC=example,DC=test".into()]);
-        let groups = super::protected_groups(&settings);
-        for g in ["CN=Portal Admins", "CN=Service Desk", "CN=Reports", "CN=Tier0"] {
-            assert!(groups.iter().any(|x| x.starts_with(g)), "{g} in {groups:?}");
-        }
-        assert!(!groups.iter().any(|x| x.starts_with("CN=Domain Admins")), "configured instead of the default");
-        settings.reset.protected_groups = None;
-        assert!(super::protected_groups(&settings).iter().any(|x| x == "CN=Domain Admins,CN=Users,DC=example,DC=test"));
     }
 }

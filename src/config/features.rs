@@ -78,6 +78,54 @@ pub enum ProtectedMode {
     Stars,
 }
 
+/// Where a privileged group comes from, for check-config's words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupSource {
+    /// One of the portal's own groups (`directory.admin_group` and the like).
+    Setting(&'static str),
+    /// `reset.protected_groups`.
+    Protected,
+    /// Domain Admins, when `reset.protected_groups` is not set.
+    Default,
+}
+
+impl std::fmt::Display for GroupSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            GroupSource::Setting(key) => f.write_str(key),
+            GroupSource::Protected => f.write_str("reset.protected_groups"),
+            GroupSource::Default => f.write_str("reset.protected_groups (unset: Domain Admins)"),
+        }
+    }
+}
+
+impl super::Settings {
+    /// The groups whose members are privileged: the portal's own admin, helpdesk and reporting
+    /// groups always (whoever controls one of their phones must not reset their way into the
+    /// audit trail or the admin pages), and the configured ones, else Domain Admins of the domain
+    /// (`directory.base_dn` may be an OU below it).
+    pub fn privileged_groups(&self) -> Vec<(GroupSource, String)> {
+        let d = &self.directory;
+        let own = [
+            ("directory.admin_group", &d.admin_group),
+            ("directory.helpdesk_group", &d.helpdesk_group),
+            ("directory.reporting_group", &d.reporting_group),
+        ];
+        let mut groups: Vec<(GroupSource, String)> =
+            own.into_iter().filter_map(|(key, dn)| Some((GroupSource::Setting(key), dn.clone()?))).collect();
+        let configured = match &self.reset.protected_groups {
+            Some(list) => list.iter().map(|dn| (GroupSource::Protected, dn.clone())).collect(),
+            None => vec![(GroupSource::Default, format!("CN=Domain Admins,CN=Users,{}", d.domain_dn()))],
+        };
+        for (source, dn) in configured {
+            if !groups.iter().any(|(_, g)| g.eq_ignore_ascii_case(&dn)) {
+                groups.push((source, dn));
+            }
+        }
+        groups
+    }
+}
+
 impl Default for ResetSettings {
     fn default() -> Self {
         Self {

@@ -367,6 +367,12 @@ impl Settings {
 }
 
 impl DirectorySettings {
+    /// The domain's own DN: the `DC=` parts of `base_dn`, which may name an OU below it.
+    pub fn domain_dn(&self) -> String {
+        let dc = |rdn: &&str| rdn.trim().split_once('=').is_some_and(|(k, _)| k.trim().eq_ignore_ascii_case("DC"));
+        self.base_dn.split(',').filter(dc).map(str::trim).collect::<Vec<_>>().join(",")
+    }
+
     pub fn bind_password(&self) -> Result<SecretString, ConfigProblem> {
         resolve_secret("directory.bind_password", &self.bind_password, &self.bind_password_file)?.ok_or_else(|| {
             ConfigProblem::new("directory.bind_password", "is missing: give bind_password or bind_password_file".into())

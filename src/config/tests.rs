@@ -350,3 +350,43 @@ fn the_countries_for_mobile_numbers_are_ones_the_portal_names_and_include_the_de
     assert!(without_default.iter().any(|p| p.contains("default country \"SE\"")), "{without_default:?}");
     assert!(problems(&with("[]")).iter().any(|p| p.contains("at least one country")));
 }
+
+#[test]
+fn the_portals_own_groups_are_privileged_whatever_is_configured() {
+    let mut settings = crate::testing::settings();
+    settings.directory.base_dn = "DC=example,DC=test".into();
+    settings.directory.admin_group = Some("CN=Portal Admins,DC=example,DC=test".into());
+    settings.directory.helpdesk_group = Some("CN=Service Desk,DC=example,DC=test".into());
+    settings.directory.reporting_group = Some("CN=Reports,DC=example,DC=test".into());
+    settings.reset.protected_groups =
+        Some(vec!["CN=Tier0,DC=example,DC=test".into(), "cn=reports,dc=example,dc=test".into()]);
+    let groups = settings.privileged_groups();
+    let dns: Vec<&str> = groups.iter().map(|(_, dn)| dn.as_str()).collect();
+    assert_eq!(
+        dns,
+        [
+            "CN=Portal Admins,DC=example,DC=test",
+            "CN=Service Desk,DC=example,DC=test",
+            "CN=Reports,DC=example,DC=test",
+            "CN=Tier0,DC=example,DC=test"
+        ],
+        "configured instead of the default, each once"
+    );
+    assert_eq!(groups[0].0.to_string(), "directory.admin_group");
+    assert_eq!(groups[3].0.to_string(), "reset.protected_groups");
+}
+
+#[test]
+fn domain_admins_by_default_are_those_of_the_domain_not_of_the_users_ou() {
+    let mut settings = crate::testing::settings();
+    settings.directory.admin_group = None;
+    settings.directory.helpdesk_group = None;
+    settings.directory.reporting_group = None;
+    settings.reset.protected_groups = None;
+    settings.directory.base_dn = "OU=Anställda, OU=Stockholm,DC=corp, dc=example,DC=se".into();
+    assert_eq!(settings.directory.domain_dn(), "DC=corp,dc=example,DC=se");
+    let groups = settings.privileged_groups();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(groups[0].1, "CN=Domain Admins,CN=Users,DC=corp,dc=example,DC=se");
+    assert_eq!(groups[0].0, GroupSource::Default);
+}

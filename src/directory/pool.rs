@@ -82,13 +82,8 @@ impl Link {
         let answer = self.timed(ldap.search(base, scope, filter, attrs.to_vec())).await?;
         let entries = match answer.1.rc {
             4 if sizelimit.is_some() => answer.0,
-            _ => {
-                let (entries, result) = answer.non_error().map_err(|e| self.classify(e, self.op_timeout))?;
-                if result.rc == 32 {
-                    return Ok(Vec::new());
-                }
-                entries
-            }
+            32 => return Ok(Vec::new()),
+            _ => answer.non_error().map_err(|e| self.classify(e, self.op_timeout))?.0,
         };
         Ok(entries.into_iter().map(SearchEntry::construct).collect())
     }

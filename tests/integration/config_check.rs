@@ -31,6 +31,33 @@ fn a_good_config_and_a_reachable_directory_pass() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("no problems found; the directory answered"), "{text}");
     assert!(text.contains("warning: the directory does not support password history on resets"), "{text}");
+    // The privileged groups in effect are listed, Domain Admins of the domain by default.
+    assert!(text.contains(&format!("  - CN=Stjarna Admins,CN=Users,{} (directory.admin_group)", dc.base)), "{text}");
+    assert!(
+        text.contains(&format!("  - CN=Domain Admins,CN=Users,{} (reset.protected_groups (unset", dc.base)),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_group_the_directory_does_not_have_fails_the_check() {
+    let dc = require_dc!();
+    // Users searched for in an OU: Domain Admins are still those of the domain, which exist.
+    let in_ou =
+        config(&dc).replace(&format!("base_dn = \"{}\"", dc.base), &format!("base_dn = \"CN=Users,{}\"", dc.base));
+    let (code, text) = check(&in_ou, &[]);
+    assert_eq!(code, 0, "{text}");
+    // A misspelt protected group would protect nobody, and nothing else would show it.
+    let typo = format!("{in_ou}\n[reset]\nprotected_groups = [\"CN=Domain Admns,CN=Users,{}\"]\n", dc.base);
+    let (code, text) = check(&typo, &[]);
+    assert_eq!(code, 3, "{text}");
+    assert!(
+        text.contains(&format!(
+            "reset.protected_groups: CN=Domain Admns,CN=Users,{} is not in the directory: its members would not be treated as privileged",
+            dc.base
+        )),
+        "{text}"
+    );
 }
 
 #[test]
