@@ -2,6 +2,7 @@
 //! reach `reset_stars`, then set a new password (or only unlock) with the service account.
 
 mod aftermath;
+mod assess;
 pub mod codes;
 mod outcome;
 pub mod policy;

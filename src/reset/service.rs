@@ -12,8 +12,8 @@ use secrecy::SecretString;
 use super::aftermath::Aftermath;
 use super::outcome::{ResetOutcome, ResetStep, ResetView};
 use super::policy::Rules;
-use super::privileged::{Privileged, Standing};
-use super::progress::Stars;
+use super::assess::Assessor;
+use super::privileged::Privileged;
 use super::rules::NewPasswordRules;
 use super::state::ResetState;
 use super::write::Writer;
@@ -44,20 +44,13 @@ pub struct ResetService {
     throttle: Throttle,
     /// The write at the end.
     writer: Writer,
-    services: Vec<Service>,
-    reset_stars: u8,
+    /// Where a flow stands.
+    assessor: Assessor,
     netbios: String,
     settings: ResetSettings,
-    privileged: Privileged,
-    /// How long a new or replaced service does not count toward a reset, in seconds.
-    cooldown: i64,
 }
 
 const BINDING: &str = "reset-flow";
-
-fn kinds(list: &str) -> Vec<ServiceKind> {
-    list.split(',').filter_map(|s| s.parse().ok()).collect()
-}
 
 impl ResetService {
     #[allow(clippy::too_many_arguments)]
@@ -92,32 +85,37 @@ impl ResetService {
             rules,
             settings: settings.clone(),
         };
-        Self {
+        let assessor = Assessor {
+            store: store.clone(),
+            services,
+            reset_stars,
+            settings: settings.clone(),
             privileged: Privileged::new(directory.clone(), Vec::new()),
+            cooldown: 0,
+        };
+        Self {
             throttle,
             writer,
+            assessor,
             store,
             directory,
             clock,
             random,
             auditor,
-            services,
-            reset_stars,
             netbios: netbios.into(),
             settings,
-            cooldown: 0,
         }
     }
 
     /// Privileged accounts: members of `groups` (nested) and accounts with adminCount=1.
     pub fn with_protected_groups(mut self, groups: Vec<String>) -> Self {
-        self.privileged = Privileged::new(self.directory.clone(), groups);
+        self.assessor.privileged = Privileged::new(self.directory.clone(), groups);
         self
     }
 
     /// A service enrolled or replaced less than `seconds` ago does not count toward a reset.
     pub fn with_cooldown(mut self, seconds: i64) -> Self {
-        self.cooldown = seconds;
+        self.assessor.cooldown = seconds;
         self
     }
 
@@ -265,61 +263,7 @@ impl ResetService {
                 self.auditor.record(meta, event).await?;
             }
         }
-        let verified = kinds(&rec.verified);
-        // Read once the user has proved something (before, what they enrolled is not shown, and
-        // reading it only for known names would take longer for them).
-        let records = match (&rec.user_id, verified.is_empty()) {
-            (Some(u), false) => self.store.enrolments(u).await?,
-            _ => Vec::new(),
-        };
-        let enrolled: Vec<ServiceKind> = records.iter().filter_map(|e| e.service.parse().ok()).collect();
-        // Cooling-off: a service enrolled or replaced a short while ago does not count (a password
-        // thief who enrolled their own phone cannot use it at once).
-        let cooling: Vec<ServiceKind> = records
-            .iter()
-            .filter(|r| self.cooldown > 0 && r.cooldown_lifted_at.is_none() && now - r.enrolled_at < self.cooldown)
-            .filter_map(|r| r.service.parse().ok())
-            .collect();
-        // Nor, in this flow, one enrolled or replaced after it began (what it proved may have
-        // been the one replaced).
-        let changed_since: Vec<ServiceKind> = records
-            .iter()
-            .filter(|r| r.enrolled_at > rec.created_at)
-            .filter_map(|r| r.service.parse().ok())
-            .filter(|k| !cooling.contains(k))
-            .collect();
-        let not_counting: Vec<ServiceKind> = cooling.iter().chain(&changed_since).copied().collect();
-        // Privileged and closed accounts are looked at only once the user has proved something.
-        let standing = match (&rec.user_id, verified.is_empty()) {
-            (Some(u), false) => self.privileged.standing(u, now).await,
-            _ => Standing { privileged: false, closed: false },
-        };
-        let stars = Stars {
-            services: &self.services,
-            reset_stars: self.reset_stars,
-            protected: self.settings.protected,
-            protected_stars: self.settings.protected_stars,
-        };
-        let p = stars.progress(rec.user_id.is_some(), &verified, &enrolled, &not_counting, standing.privileged);
-        Ok(Some(ResetView {
-            id: rec.id,
-            state,
-            collected: p.collected,
-            needed: p.needed,
-            enough: p.enough && !standing.closed,
-            verified: verified.clone(),
-            next: p.next,
-            not_enough_enrolled: p.not_enough_enrolled,
-            cooling: p.cooling.into_iter().filter(|k| !changed_since.contains(k)).collect(),
-            changed_since: changed_since.into_iter().filter(|k| verified.contains(k)).collect(),
-            protected: p.refused_privileged,
-            closed: standing.closed,
-            user_id: rec.user_id,
-            typed_name: rec.typed_name,
-            sms_challenge: rec.sms_challenge,
-            password_set_then: rec.pwd_last_set,
-            written_maybe_at: rec.written_maybe_at,
-        }))
+        self.assessor.view_of(rec, state, now).await.map(Some)
     }
 
     /// Whether one more anonymous flow may start from this client's address (IPv6: its /64):
@@ -426,11 +370,11 @@ impl ResetService {
         repeated: &SecretString,
         meta: &RequestMeta,
     ) -> Result<ResetOutcome, ResetError> {
-        self.writer.set_password(view, password, repeated, meta).await
+        self.writer.set_password(view, password, repeated, &self.assessor, meta).await
     }
 
     /// Unlocks the account without changing the password.
     pub async fn unlock(&self, view: &ResetView, meta: &RequestMeta) -> Result<ResetOutcome, ResetError> {
-        self.writer.unlock(view, meta).await
+        self.writer.unlock(view, &self.assessor, meta).await
     }
 }

@@ -24,6 +24,7 @@ struct Verified {
     token: String,
     id: String,
     user: crate::directory::DirectoryUser,
+    clock: Arc<ManualClock>,
     _dir: tempfile::TempDir,
 }
 
@@ -31,7 +32,8 @@ async fn verified(resets_per_day: u32) -> Verified {
     let mut settings = testing::settings();
     settings.reset.resets_per_day = resets_per_day;
     let (store, dir) = testing::store().await;
-    let clock: Arc<dyn Clock> = Arc::new(ManualClock::starting_now());
+    let manual = Arc::new(ManualClock::starting_now());
+    let clock: Arc<dyn Clock> = manual.clone();
     let directory = Arc::new(FakeDirectory::default());
     let user = directory.add_user("anna", "Gamla-lösenordet-1");
     let (auditor, outbox) =
@@ -77,7 +79,7 @@ async fn verified(resets_per_day: u32) -> Verified {
     service.verified(&view, ServiceKind::BankId, &meta).await.unwrap();
     let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
     assert!(view.enough, "BankID's stars open the password step: {view:?}");
-    Verified { store, directory, service, sessions, token, id, user, _dir: dir }
+    Verified { store, directory, service, sessions, token, id, user, clock: manual, _dir: dir }
 }
 
 #[tokio::test]
@@ -202,11 +204,11 @@ async fn a_change_made_after_the_flows_own_unconfirmed_write_is_not_overwritten(
 
 #[tokio::test]
 async fn a_flow_being_written_is_not_ended_by_an_older_read_of_it() {
-    let Verified { store, directory, service, id, user, .. } = verified(3).await;
+    let Verified { store, directory, service, id, user, clock, .. } = verified(3).await;
     let meta = testing::meta();
     let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
     // Another request claimed the flow and wrote; this one read it before.
-    assert!(store.claim_reset_flow(&id).await.unwrap());
+    assert!(store.claim_reset_flow(&id, clock.now(), 5).await.unwrap());
     directory.set_elsewhere(&user.dn, "Det-andra-flikens-lösen-3");
     assert!(service.rules(&view, &meta).await.unwrap().is_none());
     assert_eq!(service.view(&id, "browser", &meta).await.unwrap().unwrap().state, ResetState::Writing);
@@ -241,4 +243,33 @@ async fn a_service_replaced_after_the_flow_began_does_not_count_in_it() {
     let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
     assert!(!view.enough, "{view:?}");
     assert_eq!((view.changed_since, view.cooling), (vec![ServiceKind::BankId], vec![]), "said as such, not as cooling");
+}
+
+#[tokio::test]
+async fn an_enrolment_removed_while_the_password_page_was_answered_stops_the_write() {
+    let Verified { store, directory, service, id, user, .. } = verified(3).await;
+    let meta = testing::meta();
+    // The page was read with BankID's stars; then the owner removed BankID (a stolen phone).
+    let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
+    assert!(view.enough);
+    store.revoke_enrolment(&user.id, Some("bankid"), None).await.unwrap();
+    let new = SecretString::from("Tjuvens-nya-lösen-77");
+    assert_eq!(service.set_password(&view, &new, &new, &meta).await.unwrap(), ResetOutcome::NotAllowed);
+    assert!(directory.has_password(&user.dn, "Gamla-lösenordet-1"), "not written");
+    let after = service.view(&id, "browser", &meta).await.unwrap().unwrap();
+    assert_eq!(after.state, ResetState::Verified, "given back, not left taken");
+    assert!(!after.enough);
+    assert_eq!(service.unlock(&view, &meta).await.unwrap(), ResetOutcome::NotAllowed, "nor an unlock");
+}
+
+#[tokio::test]
+async fn a_flow_past_its_time_is_not_written_from_a_page_read_in_time() {
+    let Verified { directory, service, id, user, clock, .. } = verified(3).await;
+    let meta = testing::meta();
+    let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
+    clock.advance_seconds(testing::settings().reset.flow_minutes as i64 * 60 + 1);
+    let new = SecretString::from("Sent-men-ändå-lösen-5");
+    assert_eq!(service.set_password(&view, &new, &new, &meta).await.unwrap(), ResetOutcome::NotAllowed);
+    assert!(directory.has_password(&user.dn, "Gamla-lösenordet-1"));
+    assert_eq!(service.view(&id, "browser", &meta).await.unwrap().unwrap().state, ResetState::Expired);
 }

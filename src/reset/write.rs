@@ -7,6 +7,7 @@ use std::sync::Arc;
 use secrecy::SecretString;
 
 use super::aftermath::Aftermath;
+use super::assess::Assessor;
 use super::outcome::{ResetOutcome, ResetView};
 use super::policy::Rules;
 use super::rules::{NewPasswordRules, rules_refused};
@@ -42,7 +43,12 @@ impl Writer {
     /// The flow's user as AD has them now, if the flow may still write for them: enough stars,
     /// the account open, and its password one the flow may overwrite (else the flow ends,
     /// superseded).
-    async fn current_user(&self, view: &ResetView, meta: &RequestMeta) -> Result<Option<DirectoryUser>, ResetError> {
+    async fn current_user(
+        &self,
+        view: &ResetView,
+        kind: EventKind,
+        meta: &RequestMeta,
+    ) -> Result<Option<DirectoryUser>, ResetError> {
         let (true, ResetState::Verified, Some(user_id)) = (view.enough, view.state, &view.user_id) else {
             return Ok(None);
         };
@@ -53,7 +59,7 @@ impl Writer {
             if view.state.supersede().is_ok() {
                 let (column, _) = ResetState::Superseded.stored();
                 if self.store.end_reset_flow(&view.id, column, self.clock.now()).await? {
-                    self.superseded(&user, meta).await?;
+                    self.superseded(kind, &user, meta).await?;
                 }
             }
             return Ok(None);
@@ -70,10 +76,8 @@ impl Writer {
     /// Someone changed the account's password while the flow was open (its owner, who may have
     /// noticed someone else resetting it; another reset; an administrator): the flow ended
     /// rather than overwrite it.
-    async fn superseded(&self, user: &DirectoryUser, meta: &RequestMeta) -> Result<(), StorageError> {
-        let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Blocked)
-            .about(user)
-            .detail(Detail::new("changed_meanwhile"));
+    async fn superseded(&self, kind: EventKind, user: &DirectoryUser, meta: &RequestMeta) -> Result<(), StorageError> {
+        let event = AuditEvent::new(kind, Outcome::Blocked).about(user).detail(Detail::new("changed_meanwhile"));
         self.auditor.record(meta, event).await
     }
 
@@ -84,30 +88,51 @@ impl Writer {
         view: &ResetView,
         meta: &RequestMeta,
     ) -> Result<Option<(Rules, DirectoryUser)>, ResetError> {
-        let Some(user) = self.current_user(view, meta).await? else { return Ok(None) };
+        let Some(user) = self.current_user(view, EventKind::PasswordReset, meta).await? else { return Ok(None) };
         Ok(Some((self.rules.for_user(&user).await?, user)))
     }
 
     /// Takes the flow for its one write, with the day's count, before AD is touched (claim, then
     /// act): of two parallel submissions exactly one writes, and both are counted against the
-    /// daily limit only once. Then the account is read again where its password was last
-    /// written (the DC the write goes to), so that a change made since the page was read stops
-    /// the write. Held: the write may go ahead; else what to answer.
-    async fn claim(&self, view: &ResetView, user: &DirectoryUser, meta: &RequestMeta) -> Result<Claim, ResetError> {
+    /// daily limit only once; a flow past its time or its failures is not taken. Then its stars
+    /// are counted again (an enrolment removed while the page was answered no longer counts),
+    /// and the account is read again where its password was last written (the DC the write goes
+    /// to), so that a change made since the page was read stops the write. Held: the write may
+    /// go ahead; else what to answer. `kind`: a reset or an unlock, for the audit trail.
+    async fn claim(
+        &self,
+        view: &ResetView,
+        user: &DirectoryUser,
+        kind: EventKind,
+        assessor: &Assessor,
+        meta: &RequestMeta,
+    ) -> Result<Claim, ResetError> {
         let limit = Limit { max_failures: self.settings.resets_per_day, window_seconds: 24 * 3600 };
         let counted = match self.throttle.reserve("reset-user", &user.id, limit).await? {
             Reserve::Granted(attempt) => attempt,
             Reserve::Blocked { .. } => {
-                let event = AuditEvent::new(EventKind::PasswordReset, Outcome::Blocked)
-                    .about(user)
-                    .detail(Detail::new("daily_limit"));
+                let event = AuditEvent::new(kind, Outcome::Blocked).about(user).detail(Detail::new("daily_limit"));
                 self.auditor.record(meta, event).await?;
                 return Ok(Claim::Refused(ResetOutcome::DailyLimit));
             }
         };
-        if view.state.claim().is_err() || !self.store.claim_reset_flow(&view.id).await? {
+        let now = self.clock.now();
+        let taken = view.state.claim().is_ok()
+            && self.store.claim_reset_flow(&view.id, now, self.settings.max_failures).await?;
+        if !taken {
             self.throttle.release(counted).await?;
             return Ok(Claim::Refused(ResetOutcome::NotAllowed));
+        }
+        match assessor.still_enough(&view.id, now).await {
+            Ok(true) => {}
+            Ok(false) => {
+                self.unclaim(view, counted).await?;
+                return Ok(Claim::Refused(ResetOutcome::NotAllowed));
+            }
+            Err(e) => {
+                self.unclaim(view, counted).await?;
+                return Err(e.into());
+            }
         }
         let again = match self.directory.find_user_by_id_where_written(&user.id, Some(&user.dn)).await {
             Ok(again) => again,
@@ -122,7 +147,7 @@ impl Writer {
                 // The claim's holder ends its flow; nothing was written, so the day's count goes back.
                 let (column, _) = ResetState::Superseded.stored();
                 if self.store.finish_reset_flow(&view.id, column, None, self.clock.now()).await? {
-                    self.superseded(&again, meta).await?;
+                    self.superseded(kind, &again, meta).await?;
                 }
                 self.throttle.release(counted).await?;
                 Ok(Claim::Refused(ResetOutcome::NotAllowed))
@@ -146,6 +171,7 @@ impl Writer {
         view: &ResetView,
         password: &SecretString,
         repeated: &SecretString,
+        assessor: &Assessor,
         meta: &RequestMeta,
     ) -> Result<ResetOutcome, ResetError> {
         let Some((rules, user)) = self.rules(view, meta).await? else { return Ok(ResetOutcome::NotAllowed) };
@@ -156,7 +182,7 @@ impl Writer {
             self.auditor.record(meta, event).await?;
             return Ok(ResetOutcome::Refused(broken));
         }
-        let counted = match self.claim(view, &user, meta).await? {
+        let counted = match self.claim(view, &user, EventKind::PasswordReset, assessor, meta).await? {
             Claim::Held(counted) => counted,
             Claim::Refused(outcome) => return Ok(outcome),
         };
@@ -200,9 +226,16 @@ impl Writer {
 
     /// Unlocks the account without changing the password (not once its password was changed
     /// elsewhere: an unlock would let the flow's holder go on guessing the new one).
-    pub async fn unlock(&self, view: &ResetView, meta: &RequestMeta) -> Result<ResetOutcome, ResetError> {
-        let Some(user) = self.current_user(view, meta).await? else { return Ok(ResetOutcome::NotAllowed) };
-        let counted = match self.claim(view, &user, meta).await? {
+    pub async fn unlock(
+        &self,
+        view: &ResetView,
+        assessor: &Assessor,
+        meta: &RequestMeta,
+    ) -> Result<ResetOutcome, ResetError> {
+        let Some(user) = self.current_user(view, EventKind::Unlock, meta).await? else {
+            return Ok(ResetOutcome::NotAllowed);
+        };
+        let counted = match self.claim(view, &user, EventKind::Unlock, assessor, meta).await? {
             Claim::Held(counted) => counted,
             Claim::Refused(outcome) => return Ok(outcome),
         };

@@ -424,7 +424,7 @@ role!(FlowStore {
     fn insert_reset_flow(&self, r: &ResetFlowRecord) -> Result<(), StorageError>;
     fn reset_flow(&self, id: &str) -> Result<Option<ResetFlowRecord>, StorageError>;
     fn reset_verified(&self, id: &str, service: &str) -> Result<bool, StorageError>;
-    fn claim_reset_flow(&self, id: &str) -> Result<bool, StorageError>;
+    fn claim_reset_flow(&self, id: &str, now: Timestamp, max_failures: i64) -> Result<bool, StorageError>;
     fn release_reset_flow(&self, id: &str, written_maybe_at: Option<Timestamp>) -> Result<(), StorageError>;
     fn end_reset_flow(&self, id: &str, state: &str, at: Timestamp) -> Result<bool, StorageError>;
     fn set_reset_sms_challenge(&self, id: &str, challenge: &str) -> Result<(), StorageError>;

@@ -327,8 +327,9 @@ pub trait FlowStore: Send + Sync {
     async fn reset_verified(&self, id: &str, service: &str) -> Result<bool, StorageError>;
 
     /// Claims a verified flow for its one password write (`verified → writing`); false when it
-    /// was not verified (another request has it, or it ended).
-    async fn claim_reset_flow(&self, id: &str) -> Result<bool, StorageError>;
+    /// was not verified (another request has it, or it ended), is past its time at `now`, or
+    /// has `max_failures` failures.
+    async fn claim_reset_flow(&self, id: &str, now: Timestamp, max_failures: i64) -> Result<bool, StorageError>;
 
     /// Gives a claimed flow back (`writing → verified`): the write was refused, or AD did not say
     /// whether it made it (`written_maybe_at`: when; AD may then have the flow's own password).

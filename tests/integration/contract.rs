@@ -46,23 +46,23 @@ fn flow(id: &str) -> ResetFlowRecord {
 async fn one_claim_of_a_flow_wins_and_a_release_gives_it_back() {
     for (store, _dir) in backends().await {
         store.insert_reset_flow(&flow("f")).await.unwrap();
-        assert!(!store.claim_reset_flow("f").await.unwrap(), "nothing proved: nothing to claim");
+        assert!(!store.claim_reset_flow("f", NOW, 5).await.unwrap(), "nothing proved: nothing to claim");
         assert!(store.reset_verified("f", "sms").await.unwrap());
-        let claims = join_all((0..20).map(|_| store.claim_reset_flow("f"))).await;
+        let claims = join_all((0..20).map(|_| store.claim_reset_flow("f", NOW, 5))).await;
         assert_eq!(claims.into_iter().filter(|c| *c.as_ref().unwrap()).count(), 1);
         assert!(!store.reset_verified("f", "bankid").await.unwrap(), "no verification while writing");
         store.release_reset_flow("f", None).await.unwrap();
-        assert!(store.claim_reset_flow("f").await.unwrap());
+        assert!(store.claim_reset_flow("f", NOW, 5).await.unwrap());
         store.release_reset_flow("f", Some(NOW + 5)).await.unwrap();
         store.release_reset_flow("f", Some(NOW + 6)).await.unwrap();
         let released = store.reset_flow("f").await.unwrap().unwrap();
         assert_eq!(released.written_maybe_at, Some(NOW + 5), "a release of a flow not claimed changes nothing");
         assert_eq!(released.pwd_last_set.as_deref(), Some("1340000000000000000"), "kept");
-        assert!(store.claim_reset_flow("f").await.unwrap());
+        assert!(store.claim_reset_flow("f", NOW, 5).await.unwrap());
         store.release_reset_flow("f", None).await.unwrap();
         assert_eq!(store.reset_flow("f").await.unwrap().unwrap().written_maybe_at, Some(NOW + 5), "kept too");
         assert!(!store.finish_reset_flow("f", "done", Some("reset"), NOW).await.unwrap(), "not claimed");
-        assert!(store.claim_reset_flow("f").await.unwrap());
+        assert!(store.claim_reset_flow("f", NOW, 5).await.unwrap());
         // A flow being written is not ended by what an older read of it concluded (time, a
         // change elsewhere): only the claim's holder finishes it.
         assert!(!store.end_reset_flow("f", "superseded", NOW).await.unwrap());
@@ -71,6 +71,13 @@ async fn one_claim_of_a_flow_wins_and_a_release_gives_it_back() {
         store.insert_reset_flow(&flow("g")).await.unwrap();
         assert!(store.end_reset_flow("g", "expired", NOW).await.unwrap());
         assert!(!store.end_reset_flow("g", "failed", NOW).await.unwrap(), "ended once");
+        // Nor is a flow past its time or its failures taken, whatever a page read before said.
+        store.insert_reset_flow(&flow("h")).await.unwrap();
+        assert!(store.reset_verified("h", "sms").await.unwrap());
+        assert!(!store.claim_reset_flow("h", NOW + 901, 5).await.unwrap(), "past its time");
+        store.reset_failure("h").await.unwrap();
+        assert!(!store.claim_reset_flow("h", NOW + 900, 1).await.unwrap(), "at its failures");
+        assert!(store.claim_reset_flow("h", NOW + 900, 2).await.unwrap(), "until its last second");
     }
 }
 

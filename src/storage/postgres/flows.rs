@@ -290,11 +290,16 @@ impl FlowStore for PgStorage {
         Ok(done.rows_affected() == 1)
     }
 
-    async fn claim_reset_flow(&self, id: &str) -> Result<bool, StorageError> {
-        let done = sqlx::query("UPDATE reset_flows SET state = 'writing' WHERE id = $1 AND state = 'verified'")
-            .bind(id)
-            .execute(&mut *self.conn().await?)
-            .await?;
+    async fn claim_reset_flow(&self, id: &str, now: Timestamp, max_failures: i64) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE reset_flows SET state = 'writing'
+             WHERE id = $1 AND state = 'verified' AND expires_at >= $2 AND failures < $3",
+        )
+        .bind(id)
+        .bind(now)
+        .bind(max_failures)
+        .execute(&mut *self.conn().await?)
+        .await?;
         Ok(done.rows_affected() == 1)
     }
 
