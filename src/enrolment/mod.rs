@@ -5,10 +5,12 @@
 //! service is worth the stars the administrator set. Enrolment is complete when the stars reach
 //! `enrolment_stars` and every required service is enrolled.
 
+mod cooling;
 mod scoring;
 mod service;
 mod stepup;
 
+pub use cooling::{CoolingOff, password_set_at};
 pub use scoring::{Assessment, EnrolmentStatus, RuleProblem, StarRule, assess, check_rules};
 pub use service::{ChangeNotifier, Enrolled, EnrolmentService, Lift, Owner, ProofStanding};
 pub use stepup::{Change, Refusal as ChangeRefusal, StepUp};

@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use super::{Change, ChangeRefusal, ServiceKind, StepUp};
+use super::{Change, ChangeRefusal, CoolingOff, ServiceKind, StepUp, password_set_at};
 use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Timestamp};
 use crate::directory::{Directory, DirectoryError};
@@ -27,6 +27,9 @@ pub struct Enrolled {
     pub detail: Option<String>,
     /// Until when it does not count toward a reset (cooling-off), if it does not yet.
     pub cooling_until: Option<Timestamp>,
+    /// It was still cooling off when the password was changed, and cools off again from then:
+    /// perhaps someone who knew the old password added it. The password alone removes it.
+    pub restarted: bool,
 }
 
 /// Who is changing their enrolment.
@@ -34,6 +37,8 @@ pub struct Enrolled {
 pub struct Owner<'a> {
     pub user_id: &'a str,
     pub account_name: &'a str,
+    /// The account's `pwdLastSet` as the session read it (None for someone the desk acts on).
+    pub password_set: Option<&'a str>,
 }
 
 /// What became of a service desk's request to lift a user's cooling-off.
@@ -74,8 +79,8 @@ pub struct EnrolmentService {
     notifier: Option<Arc<dyn ChangeNotifier>>,
     /// How long a step-up proof stays fresh, in seconds.
     window: i64,
-    /// How long a new or replaced service does not count toward a reset, in seconds.
-    cooldown: i64,
+    /// How long a new or replaced service does not count toward a reset.
+    cooling: CoolingOff,
 }
 
 impl EnrolmentService {
@@ -87,7 +92,7 @@ impl EnrolmentService {
         window: i64,
         cooldown: i64,
     ) -> Self {
-        Self { store, directory, clock, auditor, notifier: None, window, cooldown }
+        Self { store, directory, clock, auditor, notifier: None, window, cooling: CoolingOff { seconds: cooldown } }
     }
 
     /// What AD holds for the user in `attribute` (the personal number a BankID must match, the
@@ -102,9 +107,14 @@ impl EnrolmentService {
     }
 
     /// Until when an enrolment does not count toward a reset; None when it counts now.
-    pub fn cooling_until(&self, record: &EnrolmentRecord, now: Timestamp) -> Option<Timestamp> {
-        let until = record.enrolled_at + self.cooldown;
-        (self.cooldown > 0 && record.cooldown_lifted_at.is_none() && now < until).then_some(until)
+    /// `password_set`: the account's `pwdLastSet`, when known (see [`CoolingOff`]).
+    pub fn cooling_until(
+        &self,
+        record: &EnrolmentRecord,
+        password_set: Option<&str>,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
+        self.cooling.until(record, password_set_at(password_set), now)
     }
 
     /// Whether two accounts are one person's as far as their services tell: the same BankID, or
@@ -131,8 +141,8 @@ impl EnrolmentService {
         let Some(r) = records.iter().find(|r| r.service == kind.id() && r.enrolled_at <= proved_at) else {
             return Ok(ProofStanding::Gone);
         };
-        let cooling = self.cooldown > 0
-            && proved_at < r.enrolled_at + self.cooldown
+        let cooling = self.cooling.seconds > 0
+            && proved_at < r.enrolled_at + self.cooling.seconds
             && r.cooldown_lifted_at.is_none_or(|lifted| lifted > proved_at);
         Ok(if cooling { ProofStanding::Cooling } else { ProofStanding::Trusted })
     }
@@ -146,11 +156,12 @@ impl EnrolmentService {
     pub async fn is_cooling(&self, user_id: &str, kind: ServiceKind) -> Result<bool, StorageError> {
         let now = self.clock.now();
         let records = self.store.enrolments(user_id).await?;
-        Ok(records.iter().any(|r| r.service == kind.id() && self.cooling_until(r, now).is_some()))
+        Ok(records.iter().any(|r| r.service == kind.id() && self.cooling_until(r, None, now).is_some()))
     }
 
-    /// The user's enrolled services, with what the page may show of each.
-    pub async fn enrolled(&self, user_id: &str) -> Result<Vec<Enrolled>, StorageError> {
+    /// The user's enrolled services, with what the page may show of each. `password_set`: the
+    /// account's `pwdLastSet`, when known (see [`CoolingOff`]).
+    pub async fn enrolled(&self, user_id: &str, password_set: Option<&str>) -> Result<Vec<Enrolled>, StorageError> {
         let now = self.clock.now();
         let mut out = Vec::new();
         for record in self.store.enrolments(user_id).await? {
@@ -165,7 +176,8 @@ impl EnrolmentService {
                 kind,
                 enrolled_at: record.enrolled_at,
                 detail,
-                cooling_until: self.cooling_until(&record, now),
+                cooling_until: self.cooling_until(&record, password_set, now),
+                restarted: self.cooling.restarted(&record, password_set_at(password_set)),
             });
         }
         Ok(out)
@@ -175,15 +187,22 @@ impl EnrolmentService {
     pub async fn authorise(
         &self,
         step_up: &StepUp,
-        user_id: &str,
+        owner: Owner<'_>,
         change: Change,
     ) -> Result<Result<(), ChangeRefusal>, StorageError> {
-        let (records, now) = (self.store.enrolments(user_id).await?, self.clock.now());
+        let (records, now) = (self.store.enrolments(owner.user_id).await?, self.clock.now());
+        let password_set = owner.password_set;
         let kind = |r: &EnrolmentRecord| r.service.parse::<ServiceKind>().ok();
         let enrolled: Vec<ServiceKind> = records.iter().filter_map(kind).collect();
         let cooling: Vec<ServiceKind> =
-            records.iter().filter(|r| self.cooling_until(r, now).is_some()).filter_map(kind).collect();
-        Ok(step_up.authorise(change, &enrolled, &cooling, now, self.window))
+            records.iter().filter(|r| self.cooling_until(r, password_set, now).is_some()).filter_map(kind).collect();
+        let restarted: Vec<ServiceKind> = records
+            .iter()
+            .filter(|r| self.cooling.restarted(r, password_set_at(password_set)))
+            .filter(|r| self.cooling_until(r, password_set, now).is_some())
+            .filter_map(kind)
+            .collect();
+        Ok(step_up.authorise(change, &enrolled, &cooling, &restarted, now, self.window))
     }
 
     /// Authorises and audits a refused change (the audit trail shows who tried).
@@ -194,7 +213,7 @@ impl EnrolmentService {
         change: Change,
         meta: &RequestMeta,
     ) -> Result<Result<(), ChangeRefusal>, StorageError> {
-        let decision = self.authorise(step_up, owner.user_id, change).await?;
+        let decision = self.authorise(step_up, owner, change).await?;
         if let Err(refusal) = &decision {
             let why = match refusal {
                 ChangeRefusal::VerifyFirst(_) => "verify_first",
@@ -247,7 +266,7 @@ impl EnrolmentService {
                     // there when they proved themselves.
                     let mut lifted = Vec::new();
                     for kind in chosen {
-                        let since = now - self.cooldown;
+                        let since = now - self.cooling.seconds;
                         if self.store.lift_cooldown(user_id, kind.id(), proved_at, since, now).await? > 0 {
                             lifted.push(kind.id());
                         }
@@ -387,10 +406,10 @@ mod tests {
         for (user, hash) in [("agent", "same"), ("agent-adm", "same"), ("other", "else")] {
             assert!(store.enrol_bankid(&record(user, hash), EnrolMode::Add).await.unwrap());
         }
-        let agent = Owner { user_id: "agent", account_name: "agent" };
+        let agent = Owner { user_id: "agent", account_name: "agent", password_set: None };
         let lift = async |user| {
             let proof = Some((ServiceKind::BankId, clock.now()));
-            let target = Owner { user_id: user, account_name: user };
+            let target = Owner { user_id: user, account_name: user, password_set: None };
             service.lift_cooldown(agent, target, proof, &[ServiceKind::Sms], &crate::testing::meta()).await.unwrap()
         };
         assert_eq!(lift("agent-adm").await, Lift::OwnAccount);

@@ -11,7 +11,7 @@ use super::progress::Stars;
 use super::state::ResetState;
 use crate::clock::Timestamp;
 use crate::config::ResetSettings;
-use crate::enrolment::{Service, ServiceKind};
+use crate::enrolment::{CoolingOff, Service, ServiceKind, password_set_at};
 use crate::storage::{ResetFlowRecord, Storage, StorageError};
 
 pub(super) struct Assessor {
@@ -45,10 +45,13 @@ impl Assessor {
         };
         let enrolled: Vec<ServiceKind> = records.iter().filter_map(|e| e.service.parse().ok()).collect();
         // Cooling-off: a service enrolled or replaced a short while ago does not count (a password
-        // thief who enrolled their own phone cannot use it at once).
+        // thief who enrolled their own phone cannot use it at once), nor, for as long again, one
+        // that was still cooling off when the password was changed (see `CoolingOff`).
+        let cooling_off = CoolingOff { seconds: self.cooldown };
+        let password_set = password_set_at(rec.pwd_last_set.as_deref());
         let cooling: Vec<ServiceKind> = records
             .iter()
-            .filter(|r| self.cooldown > 0 && r.cooldown_lifted_at.is_none() && now - r.enrolled_at < self.cooldown)
+            .filter(|r| cooling_off.until(r, password_set, now).is_some())
             .filter_map(|r| r.service.parse().ok())
             .collect();
         // Nor, in this flow, one enrolled or replaced after it began (what it proved may have

@@ -6,13 +6,13 @@ use crate::helpers::{csrf_in, location, new_client, text_of};
 use crate::reset::enrolled;
 use crate::sims::{ANNA, BERTIL, SimTest};
 
-const ATTACKER_PHONE: &str = "0709999999";
-const ATTACKER_E164: &str = "+46709999999";
-const VICTIM_E164: &str = "+46701234567";
+pub(crate) const ATTACKER_PHONE: &str = "0709999999";
+pub(crate) const ATTACKER_E164: &str = "+46709999999";
+pub(crate) const VICTIM_E164: &str = "+46701234567";
 
 impl SimTest {
     /// Logs in as `name` in a browser of its own (the attacker's), replacing the test's client.
-    async fn attacker_logs_in(&mut self, name: &str, password: &str) {
+    pub(crate) async fn attacker_logs_in(&mut self, name: &str, password: &str) {
         self.app.client = new_client();
         let res = self.app.login(name, password).await;
         assert_eq!(res.status(), 303, "the stolen password works for logging in");
@@ -34,7 +34,7 @@ impl SimTest {
     }
 
     /// POSTs a new password to a flow that should not allow it; the password must not change.
-    async fn try_password(&self, flow: &str, dc: &crate::helpers::TestDc, user: &crate::helpers::TestUser) {
+    pub(crate) async fn try_password(&self, flow: &str, dc: &crate::helpers::TestDc, user: &crate::helpers::TestUser) {
         let csrf = csrf_in(&self.app.get_html(flow).await);
         let pw = "Helt-nytt-lösen-42!";
         let res =
@@ -45,7 +45,7 @@ impl SimTest {
         assert_eq!(dc.bind(&user.dn, pw).await.0, 49, "the new one was never set");
     }
 
-    fn texts_to(&self, e164: &str) -> Vec<String> {
+    pub(crate) fn texts_to(&self, e164: &str) -> Vec<String> {
         self.sms.as_ref().unwrap().state.messages_to(e164).into_iter().map(|m| m.text).collect()
     }
 }
@@ -137,31 +137,6 @@ async fn the_owner_replaces_a_number_after_proving_the_old_one_and_the_old_phone
     assert_eq!(masked.len(), 2);
     let sms = t.app.store().await.sms_enrolment(&masked[0].user_id).await.unwrap().unwrap();
     assert!(sms.number_masked.ends_with("22") && home.contains(&sms.number_masked), "the new number is enrolled");
-}
-
-#[tokio::test]
-async fn a_factor_enrolled_an_hour_ago_does_not_count_toward_a_reset() {
-    let dc = require_dc!();
-    let cooling = |c: String| c.replace("cooldown_hours = 0", "cooldown_hours = 24");
-    let (user, t) = enrolled(&dc, "att-cool", cooling).await;
-    t.app.clock.advance_seconds(3600);
-    let flow = t.start_reset(&user.name).await;
-    let before = t.app.get_html(&flow).await;
-    assert!(text_of(&before, "cooling").is_none(), "nothing is said before a proof");
-    t.reset_sms(&flow).await;
-    t.reset_bankid(&flow, ANNA).await;
-    let page = t.app.get_html(&flow).await;
-    let cooling = text_of(&page, "cooling").expect("the page says why the stars do not count");
-    assert!(cooling.contains("24 timmar"), "{cooling}");
-    assert!(text_of(&page, "reset-enough").is_none());
-    t.try_password(&flow, &dc, &user).await;
-
-    // A day later the same services count.
-    t.app.clock.advance_seconds(24 * 3600);
-    let flow = t.start_reset(&user.name).await;
-    t.reset_sms(&flow).await;
-    t.reset_bankid(&flow, ANNA).await;
-    assert!(text_of(&t.app.get_html(&flow).await, "reset-enough").is_some());
 }
 
 #[tokio::test]
@@ -282,140 +257,6 @@ async fn a_protected_account_cannot_reset_itself_with_the_star_row() {
 }
 
 /// The `value` of the first element matching `selector` in `html`.
-fn attr_of(html: &str, selector: &str, attr: &str) -> String {
-    let doc = scraper::Html::parse_document(html);
-    let el = doc.select(&scraper::Selector::parse(selector).unwrap()).next().unwrap_or_else(|| panic!("{selector}"));
-    el.value().attr(attr).unwrap().to_string()
-}
-
-#[tokio::test]
-async fn the_service_desk_lifts_the_cooling_off_only_with_a_service_that_is_not_cooling_itself() {
-    let dc = require_dc!();
-    let (agent, desk) = crate::admin::helpdesk_agent(&dc, "att-agent").await;
-    let edit = move |c: String| desk(c.replace("cooldown_hours = 0", "cooldown_hours = 24"));
-    let (user, mut t) = enrolled(&dc, "att-lift", edit).await;
-    // A day later the user gets a new phone and replaces the number (after proving the old one).
-    t.app.clock.advance_seconds(25 * 3600);
-    t.attacker_logs_in(&user.name, &user.password).await;
-    let res = t.post_from("/", "/verify/sms").await;
-    let challenge = location(&res);
-    let code = t.sms.as_ref().unwrap().state.last_code_to(VICTIM_E164).unwrap();
-    t.app.post(&challenge, &[("csrf", &csrf_in(&t.app.get_html(&challenge).await)), ("code", &code)]).await;
-    let res = t.submit_number("0702222222", true).await;
-    let challenge = location(&res);
-    let code = t.sms.as_ref().unwrap().state.last_code_to("+46702222222").unwrap();
-    t.app.post(&challenge, &[("csrf", &csrf_in(&t.app.get_html(&challenge).await)), ("code", &code)]).await;
-
-    t.attacker_logs_in(&agent.name, &agent.password).await; // the service desk agent
-    // Verified with the new (cooling) phone: that proves nothing about who holds the account.
-    let page = t.app.get_html("/admin/verify").await;
-    let form = [("csrf", csrf_in(&page)), ("username", user.name.clone()), ("method", "sms".into())];
-    let html = t.app.post("/admin/verify", &form.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
-    let html = t.app.follow(html).await;
-    let action = attr_of(&html, "form[action^='/admin/verify/sms/']", "action");
-    let user_id = attr_of(&html, "input[name=user]", "value");
-    // A proof that is not finished is refused.
-    let early = [("csrf", csrf_in(&html)), ("user", user_id.clone()), ("proof", format!("sms:{}", &action[18..]))];
-    let res = t.app.post("/admin/verify/lift", &early.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
-    assert_eq!(text_of(&t.app.follow(res).await, "verify-message").unwrap(), "Inte verifierad.");
-    let code = t.sms.as_ref().unwrap().state.last_code_to("+46702222222").unwrap();
-    let res = t.app.post(&action, &[("csrf", &csrf_in(&html)), ("user", &user_id), ("code", &code)]).await;
-    let html = t.app.follow(res).await;
-    // The agent is not told "verified": whoever had the password for a moment could have
-    // enrolled that phone. (It read "Verifierad" before, as if the caller were proven.)
-    let told = text_of(&html, "verify-message").unwrap();
-    assert_eq!(
-        told,
-        format!(
-            "Koden eller BankID:t stämmer, men Mobilkod registrerades eller byttes nyligen och är i sin \
-             karenstid: det kan vara någon annans. Verifiera {} på annat sätt.",
-            user.display_name
-        ),
-        "{html}"
-    );
-    assert!(!html.contains("lift-form"), "nothing to lift with it");
-    // A lift sent anyway (the form made by hand) is refused all the same.
-    let proof = format!("sms:{}", &action[18..]);
-    let res =
-        t.app.post("/admin/verify/lift", &[("csrf", &csrf_in(&html)), ("user", &user_id), ("proof", &proof)]).await;
-    let message = text_of(&t.app.follow(res).await, "verify-message").unwrap();
-    assert!(message.contains("själv är nyregistrerad"), "{message}");
-
-    // Verified with the BankID enrolled long ago (a phone order): the lift goes through.
-    let page = t.app.get_html("/admin/verify").await;
-    let form = [("csrf", csrf_in(&page)), ("username", user.name.clone()), ("method", "bankid".into())];
-    let res = t.app.post("/admin/verify", &form.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
-    let flow = location(&res);
-    let order = t.sim.state.phone_orders_for(ANNA).pop().expect("a phone order");
-    t.http
-        .post(format!("{}/phone/{}", t.sim.app_url, order.order_ref))
-        .form(&[("identity", ANNA)])
-        .send()
-        .await
-        .unwrap();
-    t.sim.state.approve(&order.order_ref).unwrap();
-    t.app.clock.advance_seconds(2);
-    let html = t.app.get_html(&flow).await;
-    let proof = attr_of(&html, "#lift-form input[name=proof]", "value");
-    assert!(proof.starts_with("bankid:"));
-    // Only the services cooling off are offered, each with what it is: the new number, not the
-    // BankID enrolled long ago.
-    let offered = text_of(&html, "lift-form").unwrap();
-    assert!(offered.contains("Mobilkod: +46 70 *** ** 22") && !offered.contains("BankID:"), "{offered}");
-    // Not eleven minutes later, though: the proof must be fresh, and the page says it no longer holds.
-    t.app.clock.advance_seconds(11 * 60);
-    let later = text_of(&t.app.get_html(&flow).await, "verify-message").unwrap();
-    assert!(later.contains("gäller inte längre"), "{later}");
-    let stale = [("csrf", csrf_in(&html)), ("user", user_id.clone()), ("proof", proof.clone())];
-    let res = t.app.post("/admin/verify/lift", &stale.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
-    assert_eq!(text_of(&t.app.follow(res).await, "verify-message").unwrap(), "Inte verifierad.");
-    t.app.clock.advance_seconds(-11 * 60);
-    // Nothing ticked: nothing lifted (the agent reads the services out and ticks what the caller
-    // confirms).
-    let res =
-        t.app.post("/admin/verify/lift", &[("csrf", &csrf_in(&html)), ("user", &user_id), ("proof", &proof)]).await;
-    let again = t.app.follow(res).await;
-    let message = text_of(&again, "verify-message").unwrap();
-    assert!(message.starts_with("Välj de tjänster"), "{message}");
-    assert!(again.contains("id=\"lift-sms\""), "back at the verdict, its choices there");
-    let form = [
-        ("csrf", csrf_in(&html)),
-        ("user", user_id.clone()),
-        ("proof", proof.clone()),
-        ("sms", "1".into()),
-        ("bankid", "1".into()),
-    ];
-    let res = t.app.post("/admin/verify/lift", &form.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
-    let message = text_of(&t.app.follow(res).await, "verify-message").unwrap();
-    assert!(message.contains("hävd (1 tjänst)"), "only the one cooling off: {message}");
-    // Found under the user's name too (it had only the id).
-    let lifted = |a: &stjarna::storage::AuditRecord| a.detail.as_deref().unwrap_or("").contains("cooling-off lift by");
-    assert!(t.app.audit().await.iter().any(|a| lifted(a) && a.username.as_deref() == Some(user.name.as_str())));
-    // The agent cannot lift their own.
-    let sessions = t.app.sessions().await;
-    let agent_id = sessions.iter().find(|s| s.account_name == agent.name).unwrap().user_id.clone();
-    let own = [("csrf", csrf_in(&html)), ("user", agent_id), ("proof", proof)];
-    let res = t.app.post("/admin/verify/lift", &own.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
-    assert!(t.app.follow(res).await.contains("ditt eget konto"));
-    // Every refusal is in the audit trail, as blocked.
-    let audit = t.app.audit().await;
-    for why in ["the agent's own account", "no caller verification", "Mobile code is cooling off itself"] {
-        assert!(
-            audit.iter().any(|a| a.outcome == "blocked" && a.detail.as_deref().unwrap_or("").contains(why)),
-            "a blocked lift ({why}) is audited"
-        );
-    }
-
-    t.app.client = new_client(); // the caller, now able to reset at once
-    let flow = t.start_reset(&user.name).await;
-    let seen = t.texts_count("+46702222222");
-    t.post_in(&flow, "/sms", &[]).await;
-    let code = t.next_code_to("+46702222222", seen).await;
-    t.post_in(&flow, "/sms/check", &[("code", &code)]).await;
-    t.reset_bankid(&flow, ANNA).await;
-    assert!(text_of(&t.app.get_html(&flow).await, "reset-enough").is_some());
-}
-
 /// A browser whose cookies a test can read and plant, as an attacker can in their own browser.
 pub(crate) fn jar_client() -> (reqwest::Client, std::sync::Arc<reqwest::cookie::Jar>) {
     let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());

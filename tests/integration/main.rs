@@ -16,6 +16,7 @@ mod contract;
 mod contract_enrolments;
 mod contract_limits;
 mod contract_sessions;
+mod cooling;
 mod credentials;
 mod dc;
 mod directory;

@@ -70,7 +70,9 @@ async fn verdict<'a>(
     let text = i.f("admin.verified", &[("stars", &stars), ("name", name), ("account", &account), ("time", &time)]);
     let mut v = view(page, roles, Some(text), "success");
     let cooling: Vec<(&'static str, String)> = enrolments
-        .enrolled(&user.id)
+        // As its enrolment time has it: what cools off again since a password change the lift's
+        // statement would not lift (it ends on its own a cooling-off after the change).
+        .enrolled(&user.id, None)
         .await
         .map_err(|e| page.fail(e))?
         .into_iter()
@@ -399,7 +401,7 @@ pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpR
     };
     let form = form.0;
     let proof = caller_verified(&page, &form.user, &form.proof).await?;
-    let actor = crate::enrolment::Owner { user_id: &session.user.user_id, account_name: &session.user.account_name };
+    let actor = super::enrol::owner(session);
     // The account's name for the audit entry (none for an id that names no account).
     // (A directory that does not answer costs the entry its name, not the lift.)
     let user = page.state.login.user(&form.user).await.unwrap_or_else(|e| {
@@ -407,7 +409,7 @@ pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpR
         None
     });
     let name = user.as_ref().map(|u| u.account_name.as_str()).unwrap_or_default();
-    let target = crate::enrolment::Owner { user_id: &form.user, account_name: name };
+    let target = crate::enrolment::Owner { user_id: &form.user, account_name: name, password_set: None };
     let chosen: Vec<ServiceKind> = [(ServiceKind::BankId, &form.bankid), (ServiceKind::Sms, &form.sms)]
         .into_iter()
         .filter_map(|(kind, ticked)| ticked.is_some().then_some(kind))

@@ -12,7 +12,11 @@ use crate::web::pages::bankid::CsrfOnly;
 use crate::web::{Page, WebError};
 
 pub fn owner(session: &Session) -> Owner<'_> {
-    Owner { user_id: &session.user.user_id, account_name: &session.user.account_name }
+    Owner {
+        user_id: &session.user.user_id,
+        account_name: &session.user.account_name,
+        password_set: session.user.password_set.as_deref(),
+    }
 }
 
 /// Where a refused change leads: the enrolment page says what to do first.

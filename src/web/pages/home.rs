@@ -35,7 +35,8 @@ pub async fn show(page: Page, q: web::Query<Query>) -> Result<HttpResponse, WebE
         Auth::Anonymous => return Ok(see_other("/login").finish()),
     };
     let state = &page.state;
-    let records = state.enrolments.enrolled(&session.user.user_id).await.map_err(|e| page.fail(e))?;
+    let password_set = session.user.password_set.as_deref();
+    let records = state.enrolments.enrolled(&session.user.user_id, password_set).await.map_err(|e| page.fail(e))?;
     let enrolled_kinds: Vec<ServiceKind> = records.iter().map(|r| r.kind).collect();
     let assessment = assess(&state.services, &enrolled_kinds, state.star_rule);
     let i = page.i18n();
@@ -56,9 +57,10 @@ pub async fn show(page: Page, q: web::Query<Query>) -> Result<HttpResponse, WebE
             },
             detail: record.and_then(|r| r.detail.clone()),
             enrolled_at: record.map(|r| page.state.time.format(r.enrolled_at)),
-            cooling_until: record
-                .and_then(|r| r.cooling_until)
-                .map(|t| i.f("home.cooling", &[("until", &page.state.time.format(t))])),
+            cooling_until: record.and_then(|r| r.cooling_until).map(|t| {
+                let key = if record.is_some_and(|r| r.restarted) { "home.cooling_again" } else { "home.cooling" };
+                i.f(key, &[("until", &page.state.time.format(t))])
+            }),
         };
         if row.enrolled { enrolled.push(row) } else { available.push(row) }
     }
