@@ -55,7 +55,7 @@ pub async fn send(
 ) -> Result<CodeSent, StorageError> {
     let key = reset.code_key(view);
     if let Some(previous) = &view.sms_challenge
-        && let Some(wait) = sms.view(previous, binding, &key).await?.map(|p| p.resend_in).filter(|w| *w > 0)
+        && let Some(wait) = sms.view(previous, binding, &key, true).await?.map(|p| p.resend_in).filter(|w| *w > 0)
     {
         return Ok(CodeSent::Wait { seconds: wait });
     }

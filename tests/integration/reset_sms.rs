@@ -275,3 +275,31 @@ async fn a_proved_reset_with_the_days_codes_used_up_is_told_so_and_keeps_its_pro
         .await;
     assert_eq!(flow_row, (0, "verified".to_string()), "no failure of the flow; BankID's proof stands");
 }
+
+#[tokio::test]
+async fn a_resets_code_is_no_step_up_for_a_logged_in_session_in_the_same_browser() {
+    let dc = require_dc!();
+    let (user, t) = enrolled(&dc, "rs-purpose", |c| c).await;
+    // Logged in (with the password), then a reset started in the same browser.
+    t.app.login(&user.name, &user.password).await;
+    let flow = t.start_reset(&user.name).await;
+    let seen = t.texts_count(NUMBER);
+    t.post_in(&flow, "/sms", &[]).await;
+    let code = t.next_code_to(NUMBER, seen).await;
+    let flow_id = flow.trim_start_matches("/reset/");
+    let record = t.app.store().await.reset_flow(flow_id).await.unwrap().expect("the flow");
+    let challenge = record.sms_challenge.expect("the flow's challenge");
+    // Typed where a logged-in session checks its codes, the reset's code is nobody's there: no
+    // step-up proof (which would let the session change what is enrolled), nor a wrong guess
+    // counted against the user's own codes.
+    let csrf = csrf_in(&t.app.get_html("/").await);
+    let res = t.app.post(&format!("/sms/{challenge}/check"), &[("csrf", &csrf), ("code", &code)]).await;
+    assert_eq!(res.status(), 404, "not a logged-in session's challenge");
+    assert_eq!(t.app.get(&format!("/sms/{challenge}")).await.status(), 404);
+    let res = t.post_from("/", "/enrol/bankid/remove").await;
+    assert_eq!(location(&res), "/?m=verify-first", "no proof was gained");
+    // In its reset the same code still counts.
+    t.post_in(&flow, "/sms/check", &[("code", &code)]).await;
+    let page = t.app.get_html(&flow).await;
+    assert!(!page.contains("id=\"use-sms\""), "the code counted in the reset: {page}");
+}

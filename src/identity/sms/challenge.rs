@@ -8,7 +8,11 @@ pub enum SmsPurpose {
     Enrol,
     /// Put a new number in place of the enrolled one.
     Replace,
+    /// Prove the enrolled number, logged in (a step-up) or for the service desk.
     Verify,
+    /// Prove the enrolled number in a password reset: checked only there (a reset's code must not
+    /// become a logged-in session's step-up, nor a step-up's code count in a reset).
+    Reset,
 }
 
 impl SmsPurpose {
@@ -17,13 +21,20 @@ impl SmsPurpose {
             SmsPurpose::Enrol => "enrol",
             SmsPurpose::Replace => "replace",
             SmsPurpose::Verify => "verify",
+            SmsPurpose::Reset => "reset",
         }
+    }
+
+    /// Whether a challenge stored with `purpose` belongs to a reset flow (its code, or a decoy).
+    pub(super) fn of_reset(purpose: &str) -> bool {
+        matches!(purpose, "reset" | "decoy")
     }
 
     pub(super) fn parse(s: &str) -> SmsPurpose {
         match s {
             "enrol" => SmsPurpose::Enrol,
             "replace" => SmsPurpose::Replace,
+            "reset" => SmsPurpose::Reset,
             _ => SmsPurpose::Verify,
         }
     }

@@ -284,27 +284,38 @@ impl SmsFlows {
             tracing::error!(user = user.user_id, "the enrolled number cannot be read back");
             return Ok(SmsStart::NotEnrolled);
         };
-        self.start(SmsPurpose::Verify, binding, user, &number, text, meta, sender).await
+        let purpose = if sender.queued() { SmsPurpose::Reset } else { SmsPurpose::Verify };
+        self.start(purpose, binding, user, &number, text, meta, sender).await
     }
 
-    /// The challenge, if this user in this browser asked for it.
+    /// The challenge, if this user in this browser asked for it, for a reset flow (`for_reset`)
+    /// or not, as it was made.
     pub(super) async fn load(
         &self,
         id: &str,
         binding: &str,
         user_id: &str,
+        for_reset: bool,
     ) -> Result<Option<SmsChallengeRecord>, StorageError> {
         let Some(rec) = self.store.sms_challenge(id).await? else { return Ok(None) };
         let ours = is_bound(&rec.binding_hash, BINDING, binding);
-        Ok((ours && rec.user_id == user_id).then_some(rec))
+        let same_kind = SmsPurpose::of_reset(&rec.purpose) == for_reset;
+        Ok((ours && same_kind && rec.user_id == user_id).then_some(rec))
     }
 
     fn expired(&self, rec: &SmsChallengeRecord, now: Timestamp) -> bool {
         now - rec.sent_at > self.limits.code_lifetime
     }
 
-    pub async fn view(&self, id: &str, binding: &str, user_id: &str) -> Result<Option<SmsView>, StorageError> {
-        let Some(rec) = self.load(id, binding, user_id).await? else { return Ok(None) };
+    /// The challenge as its page shows it; `for_reset`: asked by a reset flow's page.
+    pub async fn view(
+        &self,
+        id: &str,
+        binding: &str,
+        user_id: &str,
+        for_reset: bool,
+    ) -> Result<Option<SmsView>, StorageError> {
+        let Some(rec) = self.load(id, binding, user_id, for_reset).await? else { return Ok(None) };
         let now = self.clock.now();
         let state = match ChallengeState::from_stored(&rec.state) {
             ChallengeState::Pending if self.expired(&rec, now) => ChallengeState::Expired,
@@ -321,7 +332,8 @@ impl SmsFlows {
         }))
     }
 
-    /// `refuse`: the code is wrong whatever it is (a decoy's, or a guess over the limit).
+    /// `refuse`: the code is wrong whatever it is (a decoy's, or a guess over the limit);
+    /// `for_reset`: checked in a reset flow.
     #[allow(clippy::too_many_arguments)]
     pub(super) async fn check_code(
         &self,
@@ -330,10 +342,10 @@ impl SmsFlows {
         user: FlowUser<'_>,
         typed: &str,
         keep_session: Option<&str>,
-        refuse: bool,
+        (refuse, for_reset): (bool, bool),
         meta: &RequestMeta,
     ) -> Result<Option<SmsOutcome>, StorageError> {
-        let Some(rec) = self.load(id, binding, user.user_id).await? else { return Ok(None) };
+        let Some(rec) = self.load(id, binding, user.user_id, for_reset).await? else { return Ok(None) };
         if super::code::as_typed(typed).is_none() {
             // A slip of the keyboard, whatever the challenge: no try used, nothing checked.
             return Ok(Some(SmsOutcome::Malformed));
@@ -431,7 +443,7 @@ impl SmsFlows {
     /// code sent to a number replaced since proves nothing: the replaced number may be the stolen
     /// phone's.
     async fn to_enrolled_number(&self, rec: &SmsChallengeRecord) -> Result<bool, StorageError> {
-        if rec.purpose != SmsPurpose::Verify.id() {
+        if !matches!(SmsPurpose::parse(&rec.purpose), SmsPurpose::Verify | SmsPurpose::Reset) {
             return Ok(true);
         }
         Ok(self.store.sms_enrolment(&rec.user_id).await?.is_some_and(|e| e.number_hash == rec.number_hash))
@@ -446,7 +458,8 @@ impl SmsFlows {
         text: &str,
         meta: &RequestMeta,
     ) -> Result<Option<SmsStart>, StorageError> {
-        let Some(rec) = self.load(id, binding, user.user_id).await? else { return Ok(None) };
+        // A reset's codes are sent again through its flow.
+        let Some(rec) = self.load(id, binding, user.user_id, false).await? else { return Ok(None) };
         let now = self.clock.now();
         let wait = rec.sent_at + self.limits.resend_cooldown - now;
         if wait > 0 {

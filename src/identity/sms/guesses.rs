@@ -22,7 +22,8 @@ impl SmsFlows {
         typed: &str,
         meta: &RequestMeta,
     ) -> Result<Option<SmsOutcome>, StorageError> {
-        self.check_counted(super::budget::wrong_codes(user.user_id), true, id, binding, user, typed, None, meta).await
+        let budget = super::budget::wrong_codes(user.user_id);
+        self.check_counted(budget, (true, true), id, binding, user, typed, None, meta).await
     }
 
     /// Checks a typed code (logged in, in a reset after a first proof, for the service desk), as
@@ -43,17 +44,18 @@ impl SmsFlows {
         meta: &RequestMeta,
     ) -> Result<Option<SmsOutcome>, StorageError> {
         let budget = super::budget::wrong_codes_known(sender, user.user_id);
-        self.check_counted(budget, false, id, binding, user, typed, keep_session, meta).await
+        self.check_counted(budget, (false, sender.queued()), id, binding, user, typed, keep_session, meta).await
     }
 
     /// The guess is counted against `budget` before the code is checked (so that parallel guesses
     /// cannot slip under it), and given back unless the code was wrong. Past the budget the code
-    /// is checked as a decoy's (`decoy`), or not at all.
+    /// is checked as a decoy's (`decoy`), or not at all. `for_reset`: typed in a reset flow, where
+    /// only a reset's challenges are checked (and a reset's nowhere else).
     #[allow(clippy::too_many_arguments)]
     async fn check_counted(
         &self,
         (scope, key, limit): (&'static str, String, Limit),
-        decoy: bool,
+        (decoy, for_reset): (bool, bool),
         id: &str,
         binding: &str,
         user: FlowUser<'_>,
@@ -64,7 +66,7 @@ impl SmsFlows {
         let guess = match self.throttle.reserve(scope, &key, limit).await? {
             Reserve::Granted(attempt) => Some(attempt),
             Reserve::Blocked { .. } => {
-                if !decoy && self.load(id, binding, user.user_id).await?.is_none() {
+                if !decoy && self.load(id, binding, user.user_id, for_reset).await?.is_none() {
                     return Ok(None);
                 }
                 // For the administrators: the audit says why.
@@ -77,7 +79,8 @@ impl SmsFlows {
                 None
             }
         };
-        let outcome = self.check_code(id, binding, user, typed, keep_session, guess.is_none(), meta).await?;
+        let outcome =
+            self.check_code(id, binding, user, typed, keep_session, (guess.is_none(), for_reset), meta).await?;
         if let (Some(attempt), false) =
             (guess, matches!(outcome, Some(SmsOutcome::Wrong { .. } | SmsOutcome::LastWrong)))
         {

@@ -212,7 +212,7 @@ pub async fn show_code(page: Page, id: web::Path<String>, q: web::Query<CodeQuer
     let not_found = || page.not_found();
     let Some(sms) = page.state.sms.as_deref() else { return Err(not_found()) };
     let user = page.state.login.user(&q.user).await.map_err(|e| page.fail(e))?.ok_or_else(not_found)?;
-    let challenge = sms.view(&id, page.binding(), &user.id).await.map_err(|e| page.fail(e))?;
+    let challenge = sms.view(&id, page.binding(), &user.id, false).await.map_err(|e| page.fail(e))?;
     let challenge = challenge.filter(|c| c.purpose == SmsPurpose::Verify).ok_or_else(not_found)?;
     let i = page.i18n();
     let roles = session.user.roles;
@@ -265,7 +265,7 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
     let Some(user) = user else { return Err(page.not_found()) };
     // Only a caller's code is checked here: not one of the agent's own enrolment, which its own
     // page checks (with the proof it needs then).
-    let view = sms.view(&id, page.binding(), &user.id).await.map_err(|e| page.fail(e))?;
+    let view = sms.view(&id, page.binding(), &user.id, false).await.map_err(|e| page.fail(e))?;
     if view.is_none_or(|v| v.purpose != SmsPurpose::Verify) {
         return Err(page.not_found());
     }
@@ -365,7 +365,7 @@ async fn caller_verified(
     let verified = match proof.split_once(':') {
         Some(("sms", id)) => match page.state.sms.as_deref() {
             Some(sms) => sms
-                .view(id, page.binding(), user_id)
+                .view(id, page.binding(), user_id, false)
                 .await
                 .map_err(|e| page.fail(e))?
                 .filter(|v| v.purpose == crate::identity::sms::SmsPurpose::Verify)

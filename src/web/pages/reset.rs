@@ -173,8 +173,10 @@ async fn flow_page(
     };
     let mut sms_open = false;
     if let (Some(challenge), Some(sms)) = (&view.sms_challenge, page.state.sms.as_deref()) {
-        let sms_view =
-            sms.view(challenge, page.binding(), &page.state.reset.code_key(view)).await.map_err(|e| page.fail(e))?;
+        let sms_view = sms
+            .view(challenge, page.binding(), &page.state.reset.code_key(view), true)
+            .await
+            .map_err(|e| page.fail(e))?;
         sms_open =
             sms_view.is_some_and(|s| s.state == ChallengeState::Pending) && !view.verified.contains(&ServiceKind::Sms);
     }

@@ -208,14 +208,15 @@ async fn load<'a>(page: &'a Page, id: &str) -> Result<(SmsView, &'a Session), We
     let not_found = || page.not_found();
     let session = page.session().ok_or_else(not_found)?;
     let binding = page.binding();
-    let view = flows.view(id, binding, &session.user.user_id).await.map_err(|e| page.fail(e))?;
+    let view = flows.view(id, binding, &session.user.user_id, false).await.map_err(|e| page.fail(e))?;
     Ok((view.ok_or_else(not_found)?, session))
 }
 
 fn code_page(page: &Page, view: &SmsView, error: Option<String>) -> Result<HttpResponse, WebError> {
     let (title_key, done_key) = match view.purpose {
         SmsPurpose::Enrol | SmsPurpose::Replace => ("sms.title.enrol", "sms.enrolled"),
-        SmsPurpose::Verify => ("sms.title.verify", "sms.verified"),
+        // A reset's challenges are not loaded here (see `SmsFlows::load`).
+        SmsPurpose::Verify | SmsPurpose::Reset => ("sms.title.verify", "sms.verified"),
     };
     let error = error.or_else(|| match view.state {
         ChallengeState::Expired => Some(page.i18n().t("sms.error.expired").to_string()),
@@ -312,7 +313,7 @@ async fn still_allowed(page: &Page, session: &Session, view: &SmsView) -> Result
     match view.purpose {
         SmsPurpose::Enrol => authorise(page, session, false).await,
         SmsPurpose::Replace => authorise(page, session, true).await,
-        SmsPurpose::Verify => Ok(None),
+        SmsPurpose::Verify | SmsPurpose::Reset => Ok(None),
     }
 }
 
