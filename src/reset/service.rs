@@ -10,15 +10,15 @@ use std::sync::Arc;
 use secrecy::SecretString;
 
 use super::aftermath::Aftermath;
+use super::assess::Assessor;
 use super::outcome::{ResetOutcome, ResetStep, ResetView};
 use super::policy::Rules;
-use super::assess::Assessor;
 use super::privileged::Privileged;
 use super::rules::NewPasswordRules;
 use super::state::ResetState;
 use super::write::Writer;
 use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
-use crate::clock::{Clock, Random};
+use crate::clock::{Clock, Random, Timestamp};
 use crate::config::ResetSettings;
 use crate::directory::{Directory, DirectoryError, DirectoryUser, Username};
 use crate::enrolment::{Service, ServiceKind};
@@ -93,18 +93,7 @@ impl ResetService {
             privileged: Privileged::new(directory.clone(), Vec::new()),
             cooldown: 0,
         };
-        Self {
-            throttle,
-            writer,
-            assessor,
-            store,
-            directory,
-            clock,
-            random,
-            auditor,
-            netbios: netbios.into(),
-            settings,
-        }
+        Self { throttle, writer, assessor, store, directory, clock, random, auditor, netbios: netbios.into(), settings }
     }
 
     /// Privileged accounts: members of `groups` (nested) and accounts with adminCount=1.
@@ -130,6 +119,7 @@ impl ResetService {
         user_id: Option<String>,
         verified: &str,
         pwd_last_set: Option<String>,
+        begun: Timestamp,
     ) -> Result<String, StorageError> {
         let id = self.random.token();
         let now = self.clock.now();
@@ -146,7 +136,7 @@ impl ResetService {
                     .stored()
                     .0
                     .into(),
-                created_at: now,
+                created_at: begun,
                 expires_at: now + self.settings.flow_minutes as i64 * 60,
                 finished_at: None,
                 outcome: None,
@@ -194,7 +184,7 @@ impl ResetService {
             None => self.auditor.tag(&said),
         };
         let (user_id, password_set) = user.as_ref().map(|u| (u.id.clone(), u.password_set.clone())).unzip();
-        let id = self.create(binding, &kept, user_id, "", password_set.flatten()).await?;
+        let id = self.create(binding, &kept, user_id, "", password_set.flatten(), self.clock.now()).await?;
         let event = AuditEvent::new(EventKind::ResetStart, Outcome::Success);
         let event = match &user {
             Some(u) => event.about(u).detail(Detail::new("by_username")),
@@ -205,11 +195,14 @@ impl ResetService {
         Ok(id)
     }
 
-    /// Starts a flow for a user already identified by `service` (BankID found the account).
+    /// Starts a flow for a user already identified by `service` (BankID found the account) at
+    /// `proved_at`: the flow begins then, so that a service replaced between the proof and this
+    /// start does not count in it.
     pub async fn start_identified(
         &self,
         user_id: &str,
         service: ServiceKind,
+        proved_at: Timestamp,
         binding: &str,
         meta: &RequestMeta,
     ) -> Result<String, ResetError> {
@@ -222,7 +215,8 @@ impl ResetService {
                 None
             }
         };
-        let id = self.create(binding, "", Some(user_id.into()), service.id(), password_set).await?;
+        let begun = proved_at.min(self.clock.now());
+        let id = self.create(binding, "", Some(user_id.into()), service.id(), password_set, begun).await?;
         let event = AuditEvent::new(EventKind::ResetStart, Outcome::Success)
             .user_id(user_id)
             .detail(Detail::new("by_service").service(service.id()));

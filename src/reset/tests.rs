@@ -273,3 +273,29 @@ async fn a_flow_past_its_time_is_not_written_from_a_page_read_in_time() {
     assert!(directory.has_password(&user.dn, "Gamla-lösenordet-1"));
     assert_eq!(service.view(&id, "browser", &meta).await.unwrap().unwrap().state, ResetState::Expired);
 }
+
+#[tokio::test]
+async fn a_bankid_reset_start_begins_when_bankid_proved_it_not_when_it_was_taken() {
+    let Verified { store, service, user, clock, .. } = verified(3).await;
+    let meta = testing::meta();
+    // BankID proved the account; the order was taken two minutes later, and in between the
+    // account's BankID was replaced (the order proved the one replaced).
+    let proved_at = clock.now();
+    clock.advance_seconds(120);
+    let replacement = BankIdEnrolmentRecord {
+        user_id: user.id.clone(),
+        pn_encrypted: "other".into(),
+        pn_hash: "other".into(),
+        pn_masked: "19900101-****".into(),
+        name: "Någon".into(),
+        enrolled_at: clock.now() - 60,
+    };
+    assert!(store.enrol_bankid(&replacement, EnrolMode::Replace).await.unwrap());
+    let id = service.start_identified(&user.id, ServiceKind::BankId, proved_at, "b2", &meta).await.unwrap();
+    let view = service.view(&id, "b2", &meta).await.unwrap().unwrap();
+    assert_eq!(view.changed_since, vec![ServiceKind::BankId], "{view:?}");
+    assert!(!view.enough);
+    // Taken before any change, it counts.
+    let id = service.start_identified(&user.id, ServiceKind::BankId, clock.now(), "b3", &meta).await.unwrap();
+    assert!(service.view(&id, "b3", &meta).await.unwrap().unwrap().enough);
+}

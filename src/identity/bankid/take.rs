@@ -5,6 +5,7 @@
 
 use super::FlowPurpose;
 use super::flow::BankIdFlows;
+use crate::clock::Timestamp;
 use crate::storage::StorageError;
 
 /// A completed login or reset start is taken within this many seconds of completing, or never.
@@ -26,16 +27,20 @@ impl BankIdFlows {
     }
 
     /// Takes a completed login (or reset start) once, within [`TAKE_WITHIN`] of its completion:
-    /// the account it found. A page left on a shared computer does not log the next person in.
-    pub async fn take_login(&self, id: &str, binding: &str) -> Result<Option<String>, StorageError> {
+    /// the account it found, and when BankID proved it (a reset counts changes to the account's
+    /// services from then, not from the take). A page left on a shared computer does not log the
+    /// next person in.
+    pub async fn take_login(&self, id: &str, binding: &str) -> Result<Option<(String, Timestamp)>, StorageError> {
         let Some(rec) = self.load(id, binding).await? else {
             return Ok(None);
         };
         let identifies = matches!(FlowPurpose::parse(&rec.purpose), FlowPurpose::Login | FlowPurpose::Reset);
-        let fresh = rec.finished_at.is_some_and(|at| self.clock.now() - at <= TAKE_WITHIN);
-        if !identifies || !fresh || !self.store.consume_bankid_flow(&rec.id).await? {
+        let Some(finished) = rec.finished_at.filter(|at| self.clock.now() - at <= TAKE_WITHIN) else {
+            return Ok(None);
+        };
+        if !identifies || !self.store.consume_bankid_flow(&rec.id).await? {
             return Ok(None);
         }
-        Ok(rec.result_user_id)
+        Ok(rec.result_user_id.map(|user| (user, finished)))
     }
 }

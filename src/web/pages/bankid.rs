@@ -280,7 +280,7 @@ pub async fn show(page: Page, id: web::Path<String>) -> Result<HttpResponse, Web
 async fn finish_login(page: &Page, view: &FlowView) -> Result<HttpResponse, WebError> {
     let flows = flows(page)?;
     let binding = page.binding();
-    let Some(user_id) = flows.take_login(&view.id, binding).await.map_err(|e| page.fail(e))? else {
+    let Some((user_id, _)) = flows.take_login(&view.id, binding).await.map_err(|e| page.fail(e))? else {
         return Ok(see_other("/").finish());
     };
     // A BankID enrolled a short while ago (perhaps by someone with a stolen password) is no way in yet.
@@ -305,11 +305,11 @@ async fn finish_login(page: &Page, view: &FlowView) -> Result<HttpResponse, WebE
 async fn start_reset(page: &Page, view: &FlowView) -> Result<HttpResponse, WebError> {
     let flows = flows(page)?;
     let binding = page.binding();
-    let Some(user_id) = flows.take_login(&view.id, binding).await.map_err(|e| page.fail(e))? else {
+    let Some((user_id, proved_at)) = flows.take_login(&view.id, binding).await.map_err(|e| page.fail(e))? else {
         return Ok(see_other("/reset").finish());
     };
-    let reset =
-        page.state.reset.start_identified(&user_id, crate::enrolment::ServiceKind::BankId, binding, &page.meta).await;
+    let bankid = crate::enrolment::ServiceKind::BankId;
+    let reset = page.state.reset.start_identified(&user_id, bankid, proved_at, binding, &page.meta).await;
     match reset {
         Ok(id) => Ok(see_other(&format!("/reset/{id}")).finish()),
         Err(crate::reset::ResetError::Storage(e)) => Err(page.fail(e)),
