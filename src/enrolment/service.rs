@@ -16,6 +16,11 @@ pub trait ChangeNotifier: Send + Sync + 'static {
     /// `change` was made for `user_id`. `removed_number` is the mobile number (encrypted, as
     /// stored) that a replacement or removal of the mobile code took away; it is told too.
     async fn changed(&self, user_id: &str, change: Change, removed_number: Option<String>, meta: &RequestMeta);
+
+    /// The service desk lifted the cooling-off of the user's `kind`: it counts toward a reset at
+    /// once. Told like a change (a desk talked round by someone with the user's password and a
+    /// swapped SIM took away the day the owner had to notice).
+    async fn lifted(&self, user_id: &str, kind: ServiceKind, meta: &RequestMeta);
 }
 
 /// An enrolled service as the enrolment page shows it.
@@ -269,6 +274,9 @@ impl EnrolmentService {
                         let since = now - self.cooling.seconds;
                         if self.store.lift_cooldown(user_id, kind.id(), proved_at, since, now).await? > 0 {
                             lifted.push(kind.id());
+                            if let Some(n) = &self.notifier {
+                                n.lifted(user_id, *kind, meta).await;
+                            }
                         }
                     }
                     let n = lifted.len() as u64;

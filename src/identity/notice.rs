@@ -24,20 +24,47 @@ pub struct ChangeNotices {
     pub service_desk: String,
 }
 
-impl ChangeNotices {
-    fn notice(change: Change) -> Notice {
-        let id = change.kind().id();
-        match change {
-            Change::Add(_) => Notice::Enrolled(id),
-            Change::Replace(_) => Notice::Replaced(id),
-            Change::Remove(_) => Notice::Removed(id),
+/// What the user is told of.
+#[derive(Debug, Clone, Copy)]
+enum Told {
+    Change(Change),
+    /// The service desk lifted the cooling-off of this service.
+    Lifted(ServiceKind),
+}
+
+impl Told {
+    fn kind(self) -> ServiceKind {
+        match self {
+            Told::Change(change) => change.kind(),
+            Told::Lifted(kind) => kind,
         }
     }
 
+    /// Its id in the audit trail's catalogue (`audit.change.*`) and the alert texts' (`sms.alert.*`).
+    fn id(self) -> &'static str {
+        match self {
+            Told::Change(change) => change.id(),
+            Told::Lifted(_) => "lift",
+        }
+    }
+
+    fn notice(self) -> Notice {
+        let id = self.kind().id();
+        match self {
+            Told::Change(Change::Add(_)) => Notice::Enrolled(id),
+            Told::Change(Change::Replace(_)) => Notice::Replaced(id),
+            Told::Change(Change::Remove(_)) => Notice::Removed(id),
+            Told::Lifted(_) => Notice::Lifted(id),
+        }
+    }
+}
+
+impl ChangeNotices {
     /// The number that was there before the change: the one taken away, or the enrolled one when
-    /// the change was to another service.
-    async fn number_before(&self, user_id: &str, change: Change, removed: Option<String>) -> Option<PhoneNumber> {
-        let encrypted = match change.kind() {
+    /// the change was to another service (none when it was to the number itself: an addition, or
+    /// a lift of its cooling-off, would text the very phone that may be someone else's).
+    async fn number_before(&self, user_id: &str, kind: ServiceKind, removed: Option<String>) -> Option<PhoneNumber> {
+        let encrypted = match kind {
             ServiceKind::Sms => removed?,
             _ => self.store.sms_enrolment(user_id).await.ok()??.number_encrypted,
         };
@@ -50,19 +77,16 @@ impl ChangeNotices {
             tracing::error!(error = %e, "auditing an enrolment notice failed");
         }
     }
-}
 
-#[async_trait::async_trait]
-impl ChangeNotifier for ChangeNotices {
-    async fn changed(&self, user_id: &str, change: Change, removed_number: Option<String>, meta: &RequestMeta) {
+    /// Mails the user about `told`, and texts the number there was before.
+    async fn tell(&self, user_id: &str, told: Told, removed_number: Option<String>, meta: &RequestMeta) {
         let what = |key: &'static str| {
-            Detail::new(key).service(change.kind().id()).arg("change_key", format!("audit.change.{}", change.id()))
+            Detail::new(key).service(told.kind().id()).arg("change_key", format!("audit.change.{}", told.id()))
         };
         match self.directory.find_user_by_id(user_id).await {
             Ok(Some(user)) => {
                 let (outcome, detail) = match &user.mail {
-                    Some(mail) => match self.outbox.notify(mail, user.name_to_show(), Self::notice(change), meta).await
-                    {
+                    Some(mail) => match self.outbox.notify(mail, user.name_to_show(), told.notice(), meta).await {
                         Ok(()) => (Outcome::Success, what("notice_queued")),
                         Err(e) => {
                             tracing::error!(error = %e, "enrolment notice not queued");
@@ -76,14 +100,14 @@ impl ChangeNotifier for ChangeNotices {
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "enrolment notice: the directory did not answer"),
         }
-        let (Some(gateway), Some(number)) = (&self.gateway, self.number_before(user_id, change, removed_number).await)
-        else {
+        let number = self.number_before(user_id, told.kind(), removed_number).await;
+        let (Some(gateway), Some(number)) = (&self.gateway, number) else {
             return;
         };
         let i = meta.lang.catalogue();
-        let service = i.t(&format!("service.{}.name", change.kind().id())).to_string();
+        let service = i.t(&format!("service.{}.name", told.kind().id())).to_string();
         let text = i.f(
-            &format!("sms.alert.{}", change.id()),
+            &format!("sms.alert.{}", told.id()),
             &[("portal", &self.portal), ("service", &service), ("service_desk", &self.service_desk)],
         );
         let (outcome, detail) = match with_retries(gateway.as_ref(), &number, &text).await {
@@ -97,5 +121,16 @@ impl ChangeNotifier for ChangeNotices {
         if let Err(e) = self.auditor.record(meta, event).await {
             tracing::error!(error = %e, "auditing an enrolment alert failed");
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl ChangeNotifier for ChangeNotices {
+    async fn changed(&self, user_id: &str, change: Change, removed_number: Option<String>, meta: &RequestMeta) {
+        self.tell(user_id, Told::Change(change), removed_number, meta).await;
+    }
+
+    async fn lifted(&self, user_id: &str, kind: ServiceKind, meta: &RequestMeta) {
+        self.tell(user_id, Told::Lifted(kind), None, meta).await;
     }
 }

@@ -29,6 +29,8 @@ pub enum Notice {
     Removed(&'static str),
     /// An administrator revoked a service (or, with "all", the whole enrolment).
     Revoked(&'static str),
+    /// The service desk lifted a service's cooling-off: it counts toward a reset at once.
+    Lifted(&'static str),
     /// The user has not completed enrolment yet.
     Reminder,
     /// The user changed their password (knowing the old one).
@@ -47,6 +49,7 @@ impl Notice {
             Notice::Removed(_) => ("mail.remove.subject", "mail.remove.what"),
             Notice::Revoked("all") => ("mail.revoke.subject", "mail.revoke.all"),
             Notice::Revoked(_) => ("mail.revoke.subject", "mail.revoke.what"),
+            Notice::Lifted(_) => ("mail.lift.subject", "mail.lift.what"),
             Notice::Reminder => ("mail.reminder.subject", "mail.reminder.what"),
             Notice::PasswordChanged => ("mail.change.subject", "mail.change.what"),
             Notice::PasswordMaybeChanged => ("mail.unconfirmed.subject", "mail.unconfirmed.what"),
@@ -137,7 +140,13 @@ impl Outbox {
         let (subject_key, what_key) = notice.keys();
         let subject = i.f(subject_key, &[("portal", &self.portal)]);
         let service = match notice {
-            Notice::Enrolled(id) | Notice::Replaced(id) | Notice::Removed(id) | Notice::Revoked(id) if id != "all" => {
+            Notice::Enrolled(id)
+            | Notice::Replaced(id)
+            | Notice::Removed(id)
+            | Notice::Revoked(id)
+            | Notice::Lifted(id)
+                if id != "all" =>
+            {
                 i.t(&format!("service.{id}.name")).to_string()
             }
             _ => String::new(),

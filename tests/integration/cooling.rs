@@ -139,6 +139,10 @@ async fn the_service_desk_lifts_the_cooling_off_only_with_a_service_that_is_not_
     let res = t.app.post("/admin/verify/lift", &form.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
     let message = text_of(&t.app.follow(res).await, "verify-message").unwrap();
     assert!(message.contains("hävd (1 tjänst)"), "only the one cooling off: {message}");
+    // The user is told: a desk talked round took away the day they had to notice.
+    let mail = t.mail_to(&format!("{}@example.test", user.name), "Stjärna: en identitetstjänst gäller direkt").await;
+    assert!(mail.text.contains("På servicedeskens begäran räknas Mobilkod"), "{}", mail.text);
+    assert!(t.texts_to("+46702222222").iter().all(|m| !m.contains("servicedeskens")), "not to the lifted number");
     // Found under the user's name too (it had only the id).
     let lifted = |a: &stjarna::storage::AuditRecord| a.detail.as_deref().unwrap_or("").contains("cooling-off lift by");
     assert!(t.app.audit().await.iter().any(|a| lifted(a) && a.username.as_deref() == Some(user.name.as_str())));
