@@ -322,13 +322,16 @@ impl AdminService {
             );
         // The revocation is made: an entry or a mail that cannot be written is logged, not an
         // error page that would invite the admin to revoke again.
-        self.auditor.record_made(meta, event).await;
-        if let Some(mail) = &user.mail {
-            let notice = Notice::Revoked(service.map(|s| s.id()).unwrap_or("all"));
-            if let Err(e) = self.outbox.notify(mail, user.name_to_show(), notice, meta).await {
-                tracing::error!(reference = %meta.request_id, error = %e, "revocation made; its mail not queued");
+        let notice = Notice::Revoked(service.map(|s| s.id()).unwrap_or("all"));
+        let (outbox, to, name, owned) =
+            (self.outbox.clone(), user.mail.clone(), user.name_to_show().to_string(), meta.clone());
+        let tell = async move {
+            let Some(to) = to else { return };
+            if let Err(e) = outbox.notify(&to, &name, notice, &owned).await {
+                tracing::error!(reference = %owned.request_id, error = %e, "revocation made; its mail not queued");
             }
-        }
+        };
+        self.auditor.made_then(meta, event, tell).await;
         Ok(true)
     }
 

@@ -229,6 +229,26 @@ impl Auditor {
         }
     }
 
+    /// What follows a change already made: its entry (as [`Self::record_made`]), then `then` (the
+    /// notices), run on a task of their own and awaited, so that a request that goes away
+    /// meanwhile (a dropped connection drops its future) cannot lose them: the change's write
+    /// itself completes whatever becomes of the request (see `storage::cache`).
+    pub async fn made_then(
+        &self,
+        meta: &RequestMeta,
+        event: AuditEvent,
+        then: impl std::future::Future<Output = ()> + Send + 'static,
+    ) {
+        let (auditor, owned) = (self.clone(), meta.clone());
+        let task = tokio::spawn(async move {
+            auditor.record_made(&owned, event).await;
+            then.await;
+        });
+        if let Err(e) = task.await {
+            tracing::error!(reference = %meta.request_id, error = %e, "what follows a change did not finish");
+        }
+    }
+
     /// Writes the event. A failure to write is an error: an event that cannot be audited must not
     /// be reported as done.
     pub async fn record(&self, meta: &RequestMeta, event: AuditEvent) -> Result<(), StorageError> {
@@ -287,4 +307,44 @@ const MAX_DETAIL: usize = 2000;
 
 fn truncate(s: &str, max: usize) -> String {
     s.chars().take(max).collect()
+}
+
+#[cfg(test)]
+mod made {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    #[tokio::test]
+    async fn what_follows_a_change_is_not_lost_with_the_request() {
+        let (store, _dir) = crate::testing::store().await;
+        let clock: Arc<dyn Clock> = Arc::new(crate::clock::ManualClock::starting_now());
+        let auditor = Auditor::new(store.clone(), clock);
+        let told = Arc::new(AtomicBool::new(false));
+        let (go, wait) = tokio::sync::oneshot::channel::<()>();
+        let then = {
+            let told = told.clone();
+            async move {
+                let _ = wait.await;
+                told.store(true, Ordering::SeqCst);
+            }
+        };
+        let meta = crate::testing::meta();
+        let event = AuditEvent::new(EventKind::Enrol, Outcome::Success).user_id("u").detail(Detail::new("enrolled"));
+        // The request's future is dropped (a closed connection) while the notice is on its way.
+        let request = auditor.made_then(&meta, event, then);
+        let dropped = tokio::time::timeout(std::time::Duration::from_millis(50), request).await;
+        assert!(dropped.is_err(), "still telling when the request went away");
+        go.send(()).unwrap();
+        for _ in 0..100 {
+            if told.load(Ordering::SeqCst) {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+        assert!(told.load(Ordering::SeqCst), "the notice went out all the same");
+        let entries = store.recent_audit(10).await.unwrap();
+        assert_eq!(entries.len(), 1, "and the entry was written");
+    }
 }

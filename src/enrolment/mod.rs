@@ -12,7 +12,7 @@ mod stepup;
 
 pub use cooling::{CoolingOff, password_set_at};
 pub use scoring::{Assessment, EnrolmentStatus, RuleProblem, StarRule, assess, check_rules};
-pub use service::{ChangeNotifier, Enrolled, EnrolmentService, Lift, Owner, ProofStanding};
+pub use service::{ChangeNotifier, Enrolled, EnrolmentService, Lift, Owner, ProofStanding, telling};
 pub use stepup::{Change, Refusal as ChangeRefusal, StepUp};
 
 use std::fmt;

@@ -23,6 +23,23 @@ pub trait ChangeNotifier: Send + Sync + 'static {
     async fn lifted(&self, user_id: &str, kind: ServiceKind, meta: &RequestMeta);
 }
 
+/// Telling of `change` as a future that owns what it needs, to run on a task of its own (see
+/// [`Auditor::made_then`]).
+pub fn telling(
+    notifier: &Option<Arc<dyn ChangeNotifier>>,
+    user_id: &str,
+    change: Change,
+    removed_number: Option<String>,
+    meta: &RequestMeta,
+) -> impl std::future::Future<Output = ()> + Send + 'static {
+    let (notifier, user_id, meta) = (notifier.clone(), user_id.to_string(), meta.clone());
+    async move {
+        if let Some(n) = notifier {
+            n.changed(&user_id, change, removed_number, &meta).await;
+        }
+    }
+}
+
 /// An enrolled service as the enrolment page shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enrolled {
@@ -328,10 +345,8 @@ impl EnrolmentService {
             .username(owner.account_name)
             .user_id(owner.user_id)
             .detail(Detail::new("service_removed").service(kind.id()).arg("ended", ended));
-        self.auditor.record_made(meta, event).await;
-        if let Some(n) = &self.notifier {
-            n.changed(owner.user_id, change, removed_number, meta).await;
-        }
+        let tell = telling(&self.notifier, owner.user_id, change, removed_number, meta);
+        self.auditor.made_then(meta, event, tell).await;
         Ok(Ok(()))
     }
 }

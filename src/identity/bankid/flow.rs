@@ -399,10 +399,8 @@ impl BankIdFlows {
                     .arg("change_key", format!("audit.change.{}", change.id()))
                     .arg("what", pn.masked());
                 let event = AuditEvent::new(EventKind::Enrol, Outcome::Success).user_id(user_id).detail(detail);
-                self.auditor.record_made(meta, event).await;
-                if let Some(n) = &self.notifier {
-                    n.changed(user_id, change, None, meta).await;
-                }
+                let tell = crate::enrolment::telling(&self.notifier, user_id, change, None, meta);
+                self.auditor.made_then(meta, event, tell).await;
             }
             FlowPurpose::Verify | FlowPurpose::Caller => {
                 let Some(user_id) = rec.user_id.as_deref() else {

@@ -426,12 +426,10 @@ impl SmsFlows {
                         .arg("change_key", format!("audit.change.{}", change.id()))
                         .arg("what", &rec.number_masked),
                 );
-            // Made: its entry and the notice go out whatever becomes of the other.
-            self.auditor.record_made(meta, event).await;
-            if let Some(n) = &self.notifier {
-                let removed = before.filter(|_| mode == EnrolMode::Replace).map(|b| b.number_encrypted);
-                n.changed(&rec.user_id, change, removed, meta).await;
-            }
+            // Made: its entry and the notice go out whatever becomes of the other, or of the request.
+            let removed = before.filter(|_| mode == EnrolMode::Replace).map(|b| b.number_encrypted);
+            let tell = crate::enrolment::telling(&self.notifier, &rec.user_id, change, removed, meta);
+            self.auditor.made_then(meta, event, tell).await;
         } else {
             self.store.touch_enrolment(&rec.user_id, "sms", now).await?;
         }
