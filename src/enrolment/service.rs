@@ -174,11 +174,24 @@ impl EnrolmentService {
         self.clock.now() - at <= self.window
     }
 
-    /// Whether the user's `kind` is enrolled but still cooling off.
+    /// Whether the user's `kind` is enrolled but still cooling off, as of the account's password
+    /// now (read from the directory: a service that cools off again since a password change does
+    /// not log anyone in either; when the directory cannot tell, as of its enrolment).
     pub async fn is_cooling(&self, user_id: &str, kind: ServiceKind) -> Result<bool, StorageError> {
         let now = self.clock.now();
         let records = self.store.enrolments(user_id).await?;
-        Ok(records.iter().any(|r| r.service == kind.id() && self.cooling_until(r, None, now).is_some()))
+        let Some(record) = records.iter().find(|r| r.service == kind.id()) else { return Ok(false) };
+        if self.cooling_until(record, None, now).is_some() {
+            return Ok(true);
+        }
+        let password_set = match self.directory.find_user_by_id(user_id).await {
+            Ok(user) => user.and_then(|u| u.password_set),
+            Err(e) => {
+                tracing::warn!(error = %e, "whether a service cools off again: pwdLastSet not read");
+                None
+            }
+        };
+        Ok(self.cooling_until(record, password_set.as_deref(), now).is_some())
     }
 
     /// The user's enrolled services, with what the page may show of each. `password_set`: the

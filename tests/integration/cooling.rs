@@ -209,9 +209,17 @@ async fn what_a_password_thief_enrolled_cools_off_again_when_the_owner_changes_t
     let told = text_of(&page, "cooling").expect("the page says why the stars do not count");
     assert!(told.contains("lösenordet senast byttes"), "{told}");
     t.try_password(&flow, &dc, &crate::helpers::TestUser { password: new_password.into(), ..user.clone() }).await;
-    // The thief's session ended with the change.
+    // The thief's session ended with the change, and the relayed BankID logs nobody in.
     t.app.client = thief;
     assert!(location(&t.app.get("/").await).starts_with("/login"));
+    t.app.client = new_client();
+    let id = crate::sims::flow_id(&t.post_from("/login", "/login/bankid").await);
+    let order = t.app_scan(&t.scan_qr_frame(&id).await, ANNA).await.unwrap();
+    t.app_press(&order, "approve").await;
+    t.app.clock.advance_seconds(2);
+    let res = t.app.get(&format!("/bankid/{id}")).await;
+    let error = t.app.error_after(res, "login-error").await;
+    assert!(error.contains("registrerades nyligen"), "{error}");
 
     // The owner logs in with the new password: the page says what cools off again and why, and
     // the thief's number goes with the password alone (the owner has nothing else to prove with).
