@@ -166,12 +166,16 @@ async fn check_directory(settings: &config::Settings) -> Result<(bool, Vec<Strin
     Ok((history, missing_groups(settings, &dir).await?))
 }
 
-/// The configured groups the directory does not have, each as a problem in plain words: a
-/// misspelt protected group protects nobody, and nothing else would show it.
+/// The configured base and groups the directory does not have, each as a problem in plain words:
+/// a misspelt protected group protects nobody, and nothing else would show it.
 async fn missing_groups(settings: &config::Settings, dir: &LdapDirectory) -> Result<Vec<String>, DirectoryError> {
     let mut missing = Vec::new();
+    let base = &settings.directory.base_dn;
+    if !dir.exists(base).await? {
+        missing.push(format!("directory.base_dn: {base} is not in the directory: no user would be found"));
+    }
     for (source, dn) in settings.privileged_groups() {
-        if dir.attribute(&dn, "distinguishedName").await?.is_none() {
+        if !dir.exists(&dn).await? {
             let consequence = match source {
                 config::GroupSource::Setting("directory.admin_group") => "nobody could use the admin pages",
                 config::GroupSource::Setting(_) => "nobody would have that role",

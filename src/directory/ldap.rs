@@ -76,6 +76,19 @@ impl LdapDirectory {
 }
 
 impl LdapDirectory {
+    /// Whether `dn` names an entry in the directory (check-config's test of the configured groups).
+    pub async fn exists(&self, dn: &str) -> Result<bool, DirectoryError> {
+        self.dcs
+            .read(None, |dc| {
+                Box::pin(async move {
+                    let mut conn = dc.pools.service().await?;
+                    let result = dc.link.exists(&mut conn, dn).await;
+                    conn.settle(result)
+                })
+            })
+            .await
+    }
+
     /// The policy-hints control this DC lists in its RootDSE (asked once).
     async fn policy_hints(&self) -> Result<Option<&'static str>, DirectoryError> {
         let oid = self

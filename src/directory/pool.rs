@@ -68,7 +68,8 @@ impl Link {
 
     /// One search under the operation timeout. With `sizelimit`, the server stops there (or at
     /// its own limit, 1,000 in AD) and what came so far is the answer (sizeLimitExceeded, 4). A
-    /// base that does not exist (noSuchObject, 32) finds nothing.
+    /// base that does not exist (noSuchObject, 32) is an error: a user's DN gone stale (moved,
+    /// renamed) must not read as "not privileged, no such attribute" (see [`Self::exists`]).
     pub async fn search(
         &self,
         ldap: &mut Ldap,
@@ -82,10 +83,18 @@ impl Link {
         let answer = self.timed(ldap.search(base, scope, filter, attrs.to_vec())).await?;
         let entries = match answer.1.rc {
             4 if sizelimit.is_some() => answer.0,
-            32 => return Ok(Vec::new()),
             _ => answer.non_error().map_err(|e| self.classify(e, self.op_timeout))?.0,
         };
         Ok(entries.into_iter().map(SearchEntry::construct).collect())
+    }
+
+    /// Whether `dn` names an entry (noSuchObject, 32: no).
+    pub async fn exists(&self, ldap: &mut Ldap, dn: &str) -> Result<bool, DirectoryError> {
+        let answer = self.timed(ldap.search(dn, Scope::Base, "(objectClass=*)", vec!["1.1"])).await?;
+        match answer.1.rc {
+            32 => Ok(false),
+            _ => Ok(!answer.non_error().map_err(|e| self.classify(e, self.op_timeout))?.0.is_empty()),
+        }
     }
 
     pub fn classify(&self, e: LdapError, timeout: Duration) -> DirectoryError {

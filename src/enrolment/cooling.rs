@@ -5,13 +5,16 @@
 //! What an owner who notices does is change their password, often at their workstation, where
 //! the portal does not see it. Of itself that takes nothing away from the thief, whose service
 //! would count once its own cooling-off ran out. So a service that was still cooling off when the
-//! account's password was set after it cools off again, for the whole time, from that moment:
-//! the owner has it to remove the service, which they may do with the new password alone (they
-//! may have nothing else enrolled to prove with). A lift by the service desk counts only when it
-//! came after the change.
+//! account's password was set after it cools off again, for the whole time, from that moment: the
+//! owner has that long to have the service desk revoke it. (Removing it with the new password
+//! alone was tried and taken out: a thief who changes the password themselves could then remove
+//! the owner's newest service and put their own in its place.) A lift by the service desk ends
+//! the cooling-off whenever it came: the desk verified the caller with a trusted service, and a
+//! reset made right after a lift (its purpose) must not start it again.
 
 use crate::clock::Timestamp;
 use crate::directory::filetime_seconds;
+use crate::session::CHANGE_SKEW;
 use crate::storage::EnrolmentRecord;
 
 /// The cooling-off, `seconds` long (0: none).
@@ -27,14 +30,15 @@ pub fn password_set_at(pwd_last_set: Option<&str>) -> Option<Timestamp> {
 }
 
 impl CoolingOff {
-    /// Whether the password was set while `record` was still cooling off (after it was made):
-    /// whoever made it may have known only the old password.
+    /// Whether the password was set while `record` was still cooling off (after it was made, by
+    /// the DC's clock, which may be a little behind the portal's): whoever made it may have known
+    /// only the old password.
     pub fn restarted(&self, record: &EnrolmentRecord, password_set: Option<Timestamp>) -> bool {
         password_set.is_some_and(|set| {
             self.seconds > 0
-                && record.enrolled_at < set
+                && record.cooldown_lifted_at.is_none()
+                && record.enrolled_at < set + CHANGE_SKEW
                 && set < record.enrolled_at + self.seconds
-                && record.cooldown_lifted_at.is_none_or(|lifted| lifted < set)
         })
     }
 
@@ -45,15 +49,23 @@ impl CoolingOff {
         password_set: Option<Timestamp>,
         now: Timestamp,
     ) -> Option<Timestamp> {
-        if self.seconds <= 0 {
+        if self.seconds <= 0 || record.cooldown_lifted_at.is_some() {
             return None;
         }
         let until = match password_set {
-            Some(set) if self.restarted(record, Some(set)) => set + self.seconds,
-            _ if record.cooldown_lifted_at.is_some() => return None,
+            Some(set) if self.restarted(record, Some(set)) => set.max(record.enrolled_at) + self.seconds,
             _ => record.enrolled_at + self.seconds,
         };
         (now < until).then_some(until)
+    }
+
+    /// The oldest enrolment that may still be cooling off at `now`, by its enrolment time or
+    /// started again by a password set at `password_set`: what the service desk may lift.
+    pub fn cooling_since(&self, password_set: Option<Timestamp>, now: Timestamp) -> Timestamp {
+        match password_set {
+            Some(set) if set + self.seconds > now => set.min(now) - self.seconds,
+            _ => now - self.seconds,
+        }
     }
 }
 
@@ -95,11 +107,19 @@ mod tests {
         assert!(c.restarted(&thiefs, changed));
         assert_eq!(c.until(&thiefs, changed, T0 + DAY + 60), Some(T0 + 2 * 3600 + DAY), "a day after the change");
         assert_eq!(c.until(&thiefs, changed, T0 + 2 * 3600 + DAY), None, "and then it counts");
-        // A lift before the change (a desk the thief talked round) does not hold; one after does.
-        assert!(c.restarted(&enrolled(T0, Some(T0 + 3600)), changed));
-        assert_eq!(c.until(&enrolled(T0, Some(T0 + 3600)), changed, T0 + DAY + 60), Some(T0 + 2 * 3600 + DAY));
-        assert!(!c.restarted(&enrolled(T0, Some(T0 + 3 * 3600)), changed));
+        // A lift ends it, before the change (a reset made right after a lift is what the lift was
+        // for) or after it.
+        assert!(!c.restarted(&enrolled(T0, Some(T0 + 3600)), changed));
+        assert_eq!(c.until(&enrolled(T0, Some(T0 + 3600)), changed, T0 + 3 * 3600), None);
         assert_eq!(c.until(&enrolled(T0, Some(T0 + 3 * 3600)), changed, T0 + 4 * 3600), None);
+        // An enrolment a few seconds "after" a change by a DC's clock behind the portal's is
+        // taken as made before it.
+        assert!(c.restarted(&enrolled(T0 + 2 * 3600 + 30, None), changed));
+        // What the desk may lift: by enrolment time, or started again by the change.
+        assert_eq!(c.cooling_since(None, T0 + DAY), T0);
+        assert_eq!(c.cooling_since(changed, T0 + DAY + 60), T0 + 2 * 3600 - DAY);
+        assert!(c.cooling_since(changed, T0 + DAY + 60) < thiefs.enrolled_at);
+        assert_eq!(c.cooling_since(changed, T0 + 2 * 3600 + DAY), T0 + 2 * 3600, "the restart has run out");
         // A service out of its cooling-off when the password changed stays out of it.
         let old = enrolled(T0 - 2 * DAY, None);
         assert!(!c.restarted(&old, changed));

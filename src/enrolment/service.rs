@@ -50,7 +50,7 @@ pub struct Enrolled {
     /// Until when it does not count toward a reset (cooling-off), if it does not yet.
     pub cooling_until: Option<Timestamp>,
     /// It was still cooling off when the password was changed, and cools off again from then:
-    /// perhaps someone who knew the old password added it. The password alone removes it.
+    /// perhaps someone who knew the old password added it.
     pub restarted: bool,
 }
 
@@ -152,20 +152,24 @@ impl EnrolmentService {
         Ok(matches!((a_sms, b_sms), (Some(x), Some(y)) if x.number_hash == y.number_hash))
     }
 
-    /// How a proof made with the user's `kind` at `proved_at` stands (see [`ProofStanding`]).
+    /// How a proof made with the user's `kind` at `proved_at` stands (see [`ProofStanding`]), as
+    /// things were then: a lift after it does not count, nor a password set after it.
+    /// `password_set`: the account's `pwdLastSet` (a service cooling off again since a change
+    /// proves no more than a new one).
     pub async fn proof_standing(
         &self,
-        user_id: &str,
+        owner: Owner<'_>,
         kind: ServiceKind,
         proved_at: Timestamp,
     ) -> Result<ProofStanding, StorageError> {
-        let records = self.store.enrolments(user_id).await?;
+        let records = self.store.enrolments(owner.user_id).await?;
         let Some(r) = records.iter().find(|r| r.service == kind.id() && r.enrolled_at <= proved_at) else {
             return Ok(ProofStanding::Gone);
         };
-        let cooling = self.cooling.seconds > 0
-            && proved_at < r.enrolled_at + self.cooling.seconds
-            && r.cooldown_lifted_at.is_none_or(|lifted| lifted > proved_at);
+        let then =
+            EnrolmentRecord { cooldown_lifted_at: r.cooldown_lifted_at.filter(|l| *l <= proved_at), ..r.clone() };
+        let set = password_set_at(owner.password_set).filter(|set| *set <= proved_at);
+        let cooling = self.cooling.until(&then, set, proved_at).is_some();
         Ok(if cooling { ProofStanding::Cooling } else { ProofStanding::Trusted })
     }
 
@@ -231,13 +235,7 @@ impl EnrolmentService {
         let enrolled: Vec<ServiceKind> = records.iter().filter_map(kind).collect();
         let cooling: Vec<ServiceKind> =
             records.iter().filter(|r| self.cooling_until(r, password_set, now).is_some()).filter_map(kind).collect();
-        let restarted: Vec<ServiceKind> = records
-            .iter()
-            .filter(|r| self.cooling.restarted(r, password_set_at(password_set)))
-            .filter(|r| self.cooling_until(r, password_set, now).is_some())
-            .filter_map(kind)
-            .collect();
-        Ok(step_up.authorise(change, &enrolled, &cooling, &restarted, now, self.window))
+        Ok(step_up.authorise(change, &enrolled, &cooling, now, self.window))
     }
 
     /// Authorises and audits a refused change (the audit trail shows who tried).
@@ -286,10 +284,11 @@ impl EnrolmentService {
         let now = self.clock.now();
         let fresh = proof.filter(|(_, at)| self.fresh(*at));
         let own = actor.user_id == user_id || self.same_person(actor.user_id, user_id).await?;
+        let mut lifted_kinds = Vec::new();
         let (lift, what) = match fresh {
             _ if own => (Lift::OwnAccount, Detail::new("lift_own")),
             None => (Lift::NotVerified, Detail::new("lift_unverified")),
-            Some((proven_with, proved_at)) => match self.proof_standing(user_id, proven_with, proved_at).await? {
+            Some((proven_with, proved_at)) => match self.proof_standing(target, proven_with, proved_at).await? {
                 ProofStanding::Cooling => {
                     (Lift::ProofCooling, Detail::new("lift_proof_cooling").service(proven_with.id()))
                 }
@@ -299,14 +298,13 @@ impl EnrolmentService {
                 ProofStanding::Trusted => {
                     // Only what the caller confirmed, only while it cools off, and only what was
                     // there when they proved themselves.
+                    // (Or since the password was set, when that started its cooling-off again.)
+                    let since = self.cooling.cooling_since(password_set_at(target.password_set), now);
                     let mut lifted = Vec::new();
                     for kind in chosen {
-                        let since = now - self.cooling.seconds;
                         if self.store.lift_cooldown(user_id, kind.id(), proved_at, since, now).await? > 0 {
                             lifted.push(kind.id());
-                            if let Some(n) = &self.notifier {
-                                n.lifted(user_id, *kind, meta).await;
-                            }
+                            lifted_kinds.push(*kind);
                         }
                     }
                     let n = lifted.len() as u64;
@@ -327,7 +325,20 @@ impl EnrolmentService {
         if !target.account_name.is_empty() {
             event = event.username(target.account_name);
         }
-        self.auditor.record(meta, event).await?;
+        if lifted_kinds.is_empty() {
+            self.auditor.record(meta, event).await?;
+            return Ok(lift);
+        }
+        // Lifted: its entry, then the user's notices, whatever becomes of the request.
+        let (notifier, user, owned) = (self.notifier.clone(), user_id.to_string(), meta.clone());
+        let tell = async move {
+            for kind in lifted_kinds {
+                if let Some(n) = &notifier {
+                    n.lifted(&user, kind, &owned).await;
+                }
+            }
+        };
+        self.auditor.made_then(meta, event, tell).await;
         Ok(lift)
     }
 
@@ -394,11 +405,28 @@ mod tests {
             enrolled_at: at,
         };
         assert!(store.enrol_bankid(&record(t0), EnrolMode::Add).await.unwrap());
-        let standing = async |at| service.proof_standing("u", ServiceKind::BankId, at).await.unwrap();
+        let u = Owner { user_id: "u", account_name: "u", password_set: None };
+        let standing = async |at| service.proof_standing(u, ServiceKind::BankId, at).await.unwrap();
         assert_eq!(standing(t0 + HOUR).await, ProofStanding::Cooling);
         assert_eq!(standing(t0 + 25 * HOUR).await, ProofStanding::Trusted);
+        // The password set at t0 + 20 h (AD's FILETIME): cooling off again, the BankID proves
+        // nothing at t0 + 25 h; a proof made before the change is judged without it.
+        let filetime = ((t0 + 20 * HOUR + 11_644_473_600) * 10_000_000).to_string();
+        let changed = Owner { password_set: Some(&filetime), ..u };
+        assert_eq!(
+            service.proof_standing(changed, ServiceKind::BankId, t0 + 25 * HOUR).await.unwrap(),
+            ProofStanding::Cooling
+        );
+        assert_eq!(
+            service.proof_standing(changed, ServiceKind::BankId, t0 + 19 * HOUR).await.unwrap(),
+            ProofStanding::Cooling
+        );
+        assert_eq!(
+            service.proof_standing(changed, ServiceKind::BankId, t0 + 45 * HOUR).await.unwrap(),
+            ProofStanding::Trusted
+        );
         assert_eq!(standing(t0 - 1).await, ProofStanding::Gone, "made before this enrolment");
-        assert_eq!(service.proof_standing("u", ServiceKind::Sms, t0 + 25 * HOUR).await.unwrap(), ProofStanding::Gone);
+        assert_eq!(service.proof_standing(u, ServiceKind::Sms, t0 + 25 * HOUR).await.unwrap(), ProofStanding::Gone);
         // Lifted at t0 + 2 h: a proof after that counts, one before it still does not.
         assert_eq!(
             store.lift_cooldown("u", "sms", t0 + 2 * HOUR, t0 - HOUR, t0 + 2 * HOUR).await.unwrap(),

@@ -17,9 +17,6 @@
 //!   until it is given);
 //! - a verification with a service still in its cooling-off (perhaps one a password thief added)
 //!   does not replace or remove one that is not;
-//! - a service whose cooling-off started again when the password was changed (see
-//!   [`super::CoolingOff`]) may be removed with the password alone, given within the window: the
-//!   owner who changed their password may have nothing else to prove with;
 //! - adding a service the user already has is refused (the replace path is separate), and so is
 //!   replacing or removing one they do not have.
 
@@ -91,14 +88,12 @@ impl StepUp {
     }
 
     /// Whether `change` may be made now, for a user with `enrolled` services (`cooling`: those
-    /// still in their cooling-off; `restarted`: those of them cooling off again since the
-    /// password was changed); `window` is how long (seconds) a proof stays fresh.
+    /// still in their cooling-off); `window` is how long (seconds) a proof stays fresh.
     pub fn authorise(
         &self,
         change: Change,
         enrolled: &[ServiceKind],
         cooling: &[ServiceKind],
-        restarted: &[ServiceKind],
         now: Timestamp,
         window: i64,
     ) -> Result<(), Refusal> {
@@ -107,9 +102,6 @@ impl StepUp {
         match change {
             Change::Add(_) if has => return Err(Refusal::AlreadyEnrolled),
             Change::Replace(_) | Change::Remove(_) if !has => return Err(Refusal::NotEnrolled),
-            Change::Remove(k) if restarted.contains(&k) => {
-                return if fresh(self.password_at) { Ok(()) } else { Err(Refusal::PasswordFirst) };
-            }
             _ => {}
         }
         if enrolled.is_empty() {
@@ -147,59 +139,50 @@ mod tests {
 
     #[test]
     fn the_first_service_needs_only_a_recent_password() {
-        assert_eq!(logged_in(60).authorise(Change::Add(BankId), &[], &[], &[], NOW, WINDOW), Ok(()));
+        assert_eq!(logged_in(60).authorise(Change::Add(BankId), &[], &[], NOW, WINDOW), Ok(()));
         assert_eq!(
-            logged_in(WINDOW + 1).authorise(Change::Add(Sms), &[], &[], &[], NOW, WINDOW),
+            logged_in(WINDOW + 1).authorise(Change::Add(Sms), &[], &[], NOW, WINDOW),
             Err(Refusal::PasswordFirst)
         );
         let again = logged_in(WINDOW + 1).password(NOW - 5);
-        assert_eq!(again.authorise(Change::Add(Sms), &[], &[], &[], NOW, WINDOW), Ok(()));
+        assert_eq!(again.authorise(Change::Add(Sms), &[], &[], NOW, WINDOW), Ok(()));
     }
 
     #[test]
     fn a_password_alone_cannot_add_a_second_service() {
         // Just logged in with the (stolen) password: the enrolled BankID must be shown first.
-        let refused = logged_in(0).authorise(Change::Add(Sms), &[BankId], &[], &[], NOW, WINDOW);
+        let refused = logged_in(0).authorise(Change::Add(Sms), &[BankId], &[], NOW, WINDOW);
         assert_eq!(refused, Err(Refusal::VerifyFirst(vec![BankId])));
         let verified = logged_in(0).verify(BankId, NOW - 30);
-        assert_eq!(verified.authorise(Change::Add(Sms), &[BankId], &[], &[], NOW, WINDOW), Ok(()));
+        assert_eq!(verified.authorise(Change::Add(Sms), &[BankId], &[], NOW, WINDOW), Ok(()));
     }
 
     #[test]
     fn a_proof_goes_stale_and_must_be_with_an_enrolled_service() {
         let stale = logged_in(0).verify(BankId, NOW - WINDOW - 1);
-        assert!(matches!(
-            stale.authorise(Change::Add(Sms), &[BankId], &[], &[], NOW, WINDOW),
-            Err(Refusal::VerifyFirst(_))
-        ));
+        assert!(matches!(stale.authorise(Change::Add(Sms), &[BankId], &[], NOW, WINDOW), Err(Refusal::VerifyFirst(_))));
         // A proof with a service that has since been removed proves nothing.
         let other = logged_in(0).verify(Sms, NOW);
+        assert!(matches!(other.authorise(Change::Add(Sms), &[BankId], &[], NOW, WINDOW), Err(Refusal::VerifyFirst(_))));
         assert!(matches!(
-            other.authorise(Change::Add(Sms), &[BankId], &[], &[], NOW, WINDOW),
-            Err(Refusal::VerifyFirst(_))
-        ));
-        assert!(matches!(
-            other.authorise(Change::Replace(BankId), &[BankId], &[], &[], NOW, WINDOW),
+            other.authorise(Change::Replace(BankId), &[BankId], &[], NOW, WINDOW),
             Err(Refusal::VerifyFirst(_))
         ));
         // A proof from the future (a clock moved back) is not fresh.
         let future = logged_in(0).verify(BankId, NOW + 10);
-        assert!(future.authorise(Change::Remove(BankId), &[BankId], &[], &[], NOW, WINDOW).is_err());
+        assert!(future.authorise(Change::Remove(BankId), &[BankId], &[], NOW, WINDOW).is_err());
     }
 
     #[test]
     fn replacing_and_removing_need_proof_even_of_the_only_service() {
         let password_only = logged_in(0);
         for change in [Change::Replace(Sms), Change::Remove(Sms)] {
-            assert_eq!(
-                password_only.authorise(change, &[Sms], &[], &[], NOW, WINDOW),
-                Err(Refusal::VerifyFirst(vec![Sms]))
-            );
-            assert_eq!(password_only.verify(Sms, NOW).authorise(change, &[Sms], &[], &[], NOW, WINDOW), Ok(()));
+            assert_eq!(password_only.authorise(change, &[Sms], &[], NOW, WINDOW), Err(Refusal::VerifyFirst(vec![Sms])));
+            assert_eq!(password_only.verify(Sms, NOW).authorise(change, &[Sms], &[], NOW, WINDOW), Ok(()));
         }
         // With the other service as proof.
         let with_bankid = logged_in(0).verify(BankId, NOW);
-        assert_eq!(with_bankid.authorise(Change::Replace(Sms), &[BankId, Sms], &[], &[], NOW, WINDOW), Ok(()));
+        assert_eq!(with_bankid.authorise(Change::Replace(Sms), &[BankId, Sms], &[], NOW, WINDOW), Ok(()));
     }
 
     #[test]
@@ -208,9 +191,9 @@ mod tests {
         let bankid_login = StepUp { password_at: NEVER, verified: Some((BankId, NOW)) };
         for change in [Change::Add(Sms), Change::Replace(BankId), Change::Remove(BankId)] {
             let enrolled = [BankId];
-            assert_eq!(bankid_login.authorise(change, &enrolled, &[], &[], NOW, WINDOW), Err(Refusal::PasswordFirst));
+            assert_eq!(bankid_login.authorise(change, &enrolled, &[], NOW, WINDOW), Err(Refusal::PasswordFirst));
             let given = bankid_login.password(NOW - 5);
-            assert_eq!(given.authorise(change, &enrolled, &[], &[], NOW, WINDOW), Ok(()), "{change:?}");
+            assert_eq!(given.authorise(change, &enrolled, &[], NOW, WINDOW), Ok(()), "{change:?}");
         }
     }
 
@@ -220,60 +203,21 @@ mod tests {
         // service (or swapped in): it proves, but not enough to take the owner's BankID away.
         let with_new_sms = logged_in(0).verify(Sms, NOW);
         for change in [Change::Replace(BankId), Change::Remove(BankId)] {
-            let refused = with_new_sms.authorise(change, &[BankId, Sms], &[Sms], &[], NOW, WINDOW);
+            let refused = with_new_sms.authorise(change, &[BankId, Sms], &[Sms], NOW, WINDOW);
             assert_eq!(refused, Err(Refusal::ProofCooling(vec![BankId])));
         }
         // What is itself still cooling off it may change, and it may add.
-        assert_eq!(with_new_sms.authorise(Change::Remove(Sms), &[BankId, Sms], &[Sms], &[], NOW, WINDOW), Ok(()));
-        assert_eq!(with_new_sms.authorise(Change::Add(BankId), &[Sms], &[Sms], &[], NOW, WINDOW), Ok(()));
+        assert_eq!(with_new_sms.authorise(Change::Remove(Sms), &[BankId, Sms], &[Sms], NOW, WINDOW), Ok(()));
+        assert_eq!(with_new_sms.authorise(Change::Add(BankId), &[Sms], &[Sms], NOW, WINDOW), Ok(()));
         // Out of its cooling-off it is as good as any.
-        assert_eq!(with_new_sms.authorise(Change::Remove(BankId), &[BankId, Sms], &[], &[], NOW, WINDOW), Ok(()));
+        assert_eq!(with_new_sms.authorise(Change::Remove(BankId), &[BankId, Sms], &[], NOW, WINDOW), Ok(()));
     }
 
     #[test]
     fn adding_what_is_there_or_changing_what_is_not_is_refused() {
         let proved = logged_in(0).verify(BankId, NOW);
-        assert_eq!(
-            proved.authorise(Change::Add(BankId), &[BankId], &[], &[], NOW, WINDOW),
-            Err(Refusal::AlreadyEnrolled)
-        );
-        assert_eq!(proved.authorise(Change::Replace(Sms), &[BankId], &[], &[], NOW, WINDOW), Err(Refusal::NotEnrolled));
-        assert_eq!(proved.authorise(Change::Remove(Sms), &[BankId], &[], &[], NOW, WINDOW), Err(Refusal::NotEnrolled));
-    }
-}
-
-#[cfg(test)]
-mod restarted {
-    use super::*;
-    use ServiceKind::{BankId, Sms};
-
-    const WINDOW: i64 = 600;
-    const NOW: Timestamp = 1_000_000;
-
-    #[test]
-    fn what_cools_off_again_since_the_password_changed_goes_with_the_password_alone() {
-        // The owner changed the password and logged in with it; a thief's number is all there is.
-        let owner = StepUp { password_at: NOW - 60, verified: None };
-        assert_eq!(owner.authorise(Change::Remove(Sms), &[Sms], &[Sms], &[Sms], NOW, WINDOW), Ok(()));
-        // Only removed: replacing it, or touching anything else, needs the usual proof.
-        assert_eq!(
-            owner.authorise(Change::Replace(Sms), &[Sms], &[Sms], &[Sms], NOW, WINDOW),
-            Err(Refusal::VerifyFirst(vec![Sms]))
-        );
-        assert_eq!(
-            owner.authorise(Change::Remove(BankId), &[BankId, Sms], &[Sms], &[Sms], NOW, WINDOW),
-            Err(Refusal::VerifyFirst(vec![BankId, Sms]))
-        );
-        // The password given long ago, or never (a BankID login), is not enough.
-        let stale = StepUp { password_at: NOW - WINDOW - 1, verified: None };
-        assert_eq!(
-            stale.authorise(Change::Remove(Sms), &[Sms], &[Sms], &[Sms], NOW, WINDOW),
-            Err(Refusal::PasswordFirst)
-        );
-        let bankid = StepUp { password_at: NEVER, verified: Some((BankId, NOW)) };
-        assert_eq!(
-            bankid.authorise(Change::Remove(Sms), &[BankId, Sms], &[Sms], &[Sms], NOW, WINDOW),
-            Err(Refusal::PasswordFirst)
-        );
+        assert_eq!(proved.authorise(Change::Add(BankId), &[BankId], &[], NOW, WINDOW), Err(Refusal::AlreadyEnrolled));
+        assert_eq!(proved.authorise(Change::Replace(Sms), &[BankId], &[], NOW, WINDOW), Err(Refusal::NotEnrolled));
+        assert_eq!(proved.authorise(Change::Remove(Sms), &[BankId], &[], NOW, WINDOW), Err(Refusal::NotEnrolled));
     }
 }

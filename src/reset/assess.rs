@@ -99,8 +99,15 @@ impl Assessor {
     /// Whether the flow, taken for its write, still has the stars for it: read again after the
     /// take, so that an enrolment removed (or a service replaced, or the account closed) while
     /// the password page was being answered stops the write.
-    pub(super) async fn still_enough(&self, id: &str, now: Timestamp) -> Result<bool, StorageError> {
-        let Some(rec) = self.store.reset_flow(id).await? else { return Ok(false) };
+    /// `password_set`: the account's `pwdLastSet` as read now, for a flow that began without it.
+    pub(super) async fn still_enough(
+        &self,
+        id: &str,
+        password_set: Option<&str>,
+        now: Timestamp,
+    ) -> Result<bool, StorageError> {
+        let Some(mut rec) = self.store.reset_flow(id).await? else { return Ok(false) };
+        rec.pwd_last_set = rec.pwd_last_set.or(password_set.map(str::to_string));
         Ok(self.view_of(rec, ResetState::Writing, now).await?.enough)
     }
 }

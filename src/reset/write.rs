@@ -94,11 +94,11 @@ impl Writer {
 
     /// Takes the flow for its one write, with the day's count, before AD is touched (claim, then
     /// act): of two parallel submissions exactly one writes, and both are counted against the
-    /// daily limit only once; a flow past its time or its failures is not taken. Then its stars
-    /// are counted again (an enrolment removed while the page was answered no longer counts),
-    /// and the account is read again where its password was last written (the DC the write goes
-    /// to), so that a change made since the page was read stops the write. Held: the write may
-    /// go ahead; else what to answer. `kind`: a reset or an unlock, for the audit trail.
+    /// daily limit only once; a flow past its time or its failures is not taken. Then the account
+    /// is read again where its password was last written (the DC the write goes to), so that a
+    /// change made since the page was read stops the write, and the flow's stars are counted
+    /// again (an enrolment removed while the page was answered no longer counts). Held: the write
+    /// may go ahead; else what to answer. `kind`: a reset or an unlock, for the audit trail.
     async fn claim(
         &self,
         view: &ResetView,
@@ -123,17 +123,6 @@ impl Writer {
             self.throttle.release(counted).await?;
             return Ok(Claim::Refused(ResetOutcome::NotAllowed));
         }
-        match assessor.still_enough(&view.id, now).await {
-            Ok(true) => {}
-            Ok(false) => {
-                self.unclaim(view, counted).await?;
-                return Ok(Claim::Refused(ResetOutcome::NotAllowed));
-            }
-            Err(e) => {
-                self.unclaim(view, counted).await?;
-                return Err(e.into());
-            }
-        }
         let again = match self.directory.find_user_by_id_where_written(&user.id, Some(&user.dn)).await {
             Ok(again) => again,
             Err(e) => {
@@ -142,7 +131,20 @@ impl Writer {
             }
         };
         match again {
-            Some(again) if self.unchanged(view, &again) => Ok(Claim::Held(counted)),
+            Some(again) if self.unchanged(view, &again) => {
+                // Counted with the password's date read now (the flow may have begun without it).
+                match assessor.still_enough(&view.id, again.password_set.as_deref(), now).await {
+                    Ok(true) => Ok(Claim::Held(counted)),
+                    Ok(false) => {
+                        self.unclaim(view, counted).await?;
+                        Ok(Claim::Refused(ResetOutcome::NotAllowed))
+                    }
+                    Err(e) => {
+                        self.unclaim(view, counted).await?;
+                        Err(e.into())
+                    }
+                }
+            }
             Some(again) => {
                 // The claim's holder ends its flow; nothing was written, so the day's count goes back.
                 let (column, _) = ResetState::Superseded.stored();

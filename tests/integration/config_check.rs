@@ -58,6 +58,12 @@ fn a_group_the_directory_does_not_have_fails_the_check() {
         )),
         "{text}"
     );
+    // Nor a base that is not there (every user would be "unknown").
+    let base =
+        config(&dc).replace(&format!("base_dn = \"{}\"", dc.base), &format!("base_dn = \"OU=Nobody,{}\"", dc.base));
+    let (code, text) = check(&base, &[]);
+    assert_eq!(code, 3, "{text}");
+    assert!(text.contains("directory.base_dn: OU=Nobody,"), "{text}");
 }
 
 #[test]

@@ -221,20 +221,16 @@ async fn what_a_password_thief_enrolled_cools_off_again_when_the_owner_changes_t
     let error = t.app.error_after(res, "login-error").await;
     assert!(error.contains("registrerades nyligen"), "{error}");
 
-    // The owner logs in with the new password: the page says what cools off again and why, and
-    // the thief's number goes with the password alone (the owner has nothing else to prove with).
+    // The owner logs in with the new password: the page says what cools off again, and why, and
+    // to call the service desk. The password alone removes nothing (a thief who changed the
+    // password themselves could then swap the owner's newest service for their own).
     t.app.client = new_client();
     assert_eq!(t.app.login(&user.name, new_password).await.status(), 303);
     let home = t.app.get_html("/").await;
     let hint = text_of(&home, "cooling-sms").unwrap();
-    assert!(hint.contains("innan lösenordet byttes"), "{hint}");
+    assert!(hint.contains("innan lösenordet byttes") && hint.contains("ring servicedesken"), "{hint}");
     let res = t.post_from("/", "/enrol/sms/remove").await;
-    assert_eq!(location(&res), "/?m=removed", "removed with the password alone");
-    assert!(t.app.store().await.sms_enrolment(&user_id(&t).await).await.unwrap().is_none());
-    // Not the BankID out of its cooling-off, were it the owner's: only what was cooling off when
-    // the password changed goes so (the relayed one here, still cooling off again).
-    let res = t.post_from("/", "/enrol/bankid/remove").await;
-    assert_eq!(location(&res), "/?m=removed");
+    assert_eq!(location(&res), "/?m=verify-first");
     assert!(t.texts_to(VICTIM_E164).is_empty(), "the owner had no number of their own");
 }
 

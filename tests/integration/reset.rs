@@ -227,12 +227,18 @@ async fn unknown_unenrolled_and_enrolled_users_look_the_same_before_verification
         // The redirect (post/redirect/get) and the page it leads to.
         let to = location(&sent);
         let sent = format!("{to}\n{}", client.get(t.app.url(&to)).send().await.unwrap().text().await.unwrap());
+        // A wrong code typed: "wrong, two tries left" for each (a decoy once answered "expired").
+        let form = [("csrf", csrf.as_str()), ("code", "000000")];
+        let checked = client.post(t.app.url(&format!("{flow}/sms/check"))).form(&form).send().await.unwrap();
+        let to = location(&checked);
+        let checked = format!("{to}\n{}", client.get(t.app.url(&to)).send().await.unwrap().text().await.unwrap());
         let clean = |s: &str| s.replace(&id, "ID").replace(&csrf, "CSRF");
-        pages.push((clean(&page), clean(&sent)));
+        pages.push((clean(&page), clean(&sent), clean(&checked)));
     }
     assert_eq!(pages[0], pages[1], "enrolled and not enrolled");
     assert_eq!(pages[1], pages[2], "not enrolled and unknown");
     assert!(pages[0].1.contains("Om du har registrerat ett mobilnummer har vi skickat en kod till det."));
+    assert!(pages[0].2.contains("försök kvar"), "{}", pages[0].2);
     assert!(
         pages[0].1.contains("Kommer inget sms inom ett par minuter"),
         "what to do when none comes, said to everyone"

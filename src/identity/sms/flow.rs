@@ -441,7 +441,9 @@ impl SmsFlows {
     /// code sent to a number replaced since proves nothing: the replaced number may be the stolen
     /// phone's.
     async fn to_enrolled_number(&self, rec: &SmsChallengeRecord) -> Result<bool, StorageError> {
-        if !matches!(SmsPurpose::parse(&rec.purpose), SmsPurpose::Verify | SmsPurpose::Reset) {
+        // Only a verification's (a decoy has no number, and must answer as a real challenge does).
+        if rec.purpose == "decoy" || !matches!(SmsPurpose::parse(&rec.purpose), SmsPurpose::Verify | SmsPurpose::Reset)
+        {
             return Ok(true);
         }
         Ok(self.store.sms_enrolment(&rec.user_id).await?.is_some_and(|e| e.number_hash == rec.number_hash))

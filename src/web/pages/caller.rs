@@ -9,7 +9,7 @@ use super::bankid::CsrfOnly;
 use super::{html, layout, see_other};
 use crate::clock::Timestamp;
 use crate::directory::DirectoryUser;
-use crate::enrolment::{Lift, ProofStanding, ServiceKind};
+use crate::enrolment::{Lift, Owner, ProofStanding, ServiceKind};
 use crate::identity::bankid::{BankIdFlows, FlowError, FlowPurpose, FlowState, FlowUser};
 use crate::identity::sms::{ChallengeState, Sender, SmsOutcome, SmsPurpose, SmsStart};
 use crate::session::Roles;
@@ -57,7 +57,9 @@ async fn verdict<'a>(
         let text = i.f("admin.verification_expired", &[("name", name), ("account", &account), ("time", &time)]);
         return Ok(view(page, roles, Some(text), "error"));
     }
-    match enrolments.proof_standing(&user.id, kind, at).await.map_err(|e| page.fail(e))? {
+    let target =
+        Owner { user_id: &user.id, account_name: &user.account_name, password_set: user.password_set.as_deref() };
+    match enrolments.proof_standing(target, kind, at).await.map_err(|e| page.fail(e))? {
         ProofStanding::Trusted => {}
         ProofStanding::Gone => return not_verified(),
         ProofStanding::Cooling => {
@@ -70,9 +72,7 @@ async fn verdict<'a>(
     let text = i.f("admin.verified", &[("stars", &stars), ("name", name), ("account", &account), ("time", &time)]);
     let mut v = view(page, roles, Some(text), "success");
     let cooling: Vec<(&'static str, String)> = enrolments
-        // As its enrolment time has it: what cools off again since a password change the lift's
-        // statement would not lift (it ends on its own a cooling-off after the change).
-        .enrolled(&user.id, None)
+        .enrolled(&user.id, user.password_set.as_deref())
         .await
         .map_err(|e| page.fail(e))?
         .into_iter()
@@ -402,14 +402,12 @@ pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpR
     let form = form.0;
     let proof = caller_verified(&page, &form.user, &form.proof).await?;
     let actor = super::enrol::owner(session);
-    // The account's name for the audit entry (none for an id that names no account).
-    // (A directory that does not answer costs the entry its name, not the lift.)
-    let user = page.state.login.user(&form.user).await.unwrap_or_else(|e| {
-        tracing::warn!(error = %e, "the lifted user's name could not be read");
-        None
-    });
+    // The account's name for the audit entry (none for an id that names no account), and when its
+    // password was set (a service cooling off again since then proves nothing).
+    let user = page.state.login.user(&form.user).await.map_err(|e| page.fail(e))?;
     let name = user.as_ref().map(|u| u.account_name.as_str()).unwrap_or_default();
-    let target = crate::enrolment::Owner { user_id: &form.user, account_name: name, password_set: None };
+    let password_set = user.as_ref().and_then(|u| u.password_set.as_deref());
+    let target = Owner { user_id: &form.user, account_name: name, password_set };
     let chosen: Vec<ServiceKind> = [(ServiceKind::BankId, &form.bankid), (ServiceKind::Sms, &form.sms)]
         .into_iter()
         .filter_map(|(kind, ticked)| ticked.is_some().then_some(kind))
