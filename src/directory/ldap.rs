@@ -189,7 +189,9 @@ impl LdapDirectory {
             if let Some(policy) = self.policies.get(pso_dn) {
                 return Ok(policy);
             }
-            let pso = dc.link.search(ldap, (pso_dn, Scope::Base, "(objectClass=*)"), PSO_ATTRS, None).await?;
+            // Unreadable (no entry, no attributes, or "no such object" for what the service
+            // account may not see): the most cautious rules below.
+            let pso = dc.link.search_visible(ldap, (pso_dn, Scope::Base, "(objectClass=*)"), PSO_ATTRS).await?;
             match pso.first() {
                 Some(entry) if entry.attrs.contains_key("msDS-MinimumPasswordLength") => {
                     let policy = PasswordPolicy::from_pso(pso_dn, &entry.attrs);

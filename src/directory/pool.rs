@@ -88,6 +88,22 @@ impl Link {
         Ok(entries.into_iter().map(SearchEntry::construct).collect())
     }
 
+    /// One search whose base may be out of sight (noSuchObject, 32: AD's answer for an object the
+    /// service account may not read, too): nothing found, for the caller to handle.
+    pub async fn search_visible(
+        &self,
+        ldap: &mut Ldap,
+        (base, scope, filter): (&str, Scope, &str),
+        attrs: &[&str],
+    ) -> Result<Vec<SearchEntry>, DirectoryError> {
+        let answer = self.timed(ldap.search(base, scope, filter, attrs.to_vec())).await?;
+        let entries = match answer.1.rc {
+            32 => Vec::new(),
+            _ => answer.non_error().map_err(|e| self.classify(e, self.op_timeout))?.0,
+        };
+        Ok(entries.into_iter().map(SearchEntry::construct).collect())
+    }
+
     /// Whether `dn` names an entry (noSuchObject, 32: no).
     pub async fn exists(&self, ldap: &mut Ldap, dn: &str) -> Result<bool, DirectoryError> {
         let answer = self.timed(ldap.search(dn, Scope::Base, "(objectClass=*)", vec!["1.1"])).await?;

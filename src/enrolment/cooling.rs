@@ -9,13 +9,23 @@
 //! owner has that long to have the service desk revoke it. (Removing it with the new password
 //! alone was tried and taken out: a thief who changes the password themselves could then remove
 //! the owner's newest service and put their own in its place.) A lift by the service desk ends
-//! the cooling-off whenever it came: the desk verified the caller with a trusted service, and a
-//! reset made right after a lift (its purpose) must not start it again.
+//! the cooling-off, and holds against a password set within [`LIFT_HOLDS_FOR`] after it (the
+//! reset the lift was for), not against a later one (the owner's, who noticed what a desk talked
+//! round let through).
+//!
+//! Only the last time the password was set is known. A second change after a service's own
+//! cooling-off has run out no longer starts it again (the first had started it for as long). A
+//! password that must be changed at the next logon (`pwdLastSet` 0, after a service desk's
+//! reset) was set at a time AD does not tell: it is taken as set at each moment asked, which
+//! keeps a service cooling off for its own time at least, and the change the user then makes
+//! starts it again; a service whose own time runs out before the user logs on counts.
 
 use crate::clock::Timestamp;
 use crate::directory::filetime_seconds;
-use crate::session::CHANGE_SKEW;
 use crate::storage::EnrolmentRecord;
+
+/// How long after a desk lift a password set is taken as the reset the lift was for.
+pub const LIFT_HOLDS_FOR: i64 = 3600;
 
 /// The cooling-off, `seconds` long (0: none).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -23,22 +33,25 @@ pub struct CoolingOff {
     pub seconds: i64,
 }
 
-/// When the account's password was last set, as AD's `pwdLastSet` tells it (None: not known, or
-/// "must change at the next logon").
-pub fn password_set_at(pwd_last_set: Option<&str>) -> Option<Timestamp> {
-    pwd_last_set.and_then(filetime_seconds)
+/// When the account's password was last set, as AD's `pwdLastSet` tells it, asked at `now`: "0"
+/// (must change at the next logon) is taken as `now`; None when not known.
+pub fn password_set_at(pwd_last_set: Option<&str>, now: Timestamp) -> Option<Timestamp> {
+    match pwd_last_set.map(str::trim) {
+        Some("0") => Some(now),
+        other => other.and_then(filetime_seconds),
+    }
 }
 
 impl CoolingOff {
-    /// Whether the password was set while `record` was still cooling off (after it was made, by
-    /// the DC's clock, which may be a little behind the portal's): whoever made it may have known
-    /// only the old password.
+    /// Whether the password was set while `record` was still cooling off (after it was made, and
+    /// not within [`LIFT_HOLDS_FOR`] after a lift): whoever made it may have known only the old
+    /// password.
     pub fn restarted(&self, record: &EnrolmentRecord, password_set: Option<Timestamp>) -> bool {
         password_set.is_some_and(|set| {
             self.seconds > 0
-                && record.cooldown_lifted_at.is_none()
-                && record.enrolled_at < set + CHANGE_SKEW
+                && record.enrolled_at < set
                 && set < record.enrolled_at + self.seconds
+                && record.cooldown_lifted_at.is_none_or(|lifted| set > lifted + LIFT_HOLDS_FOR)
         })
     }
 
@@ -49,22 +62,25 @@ impl CoolingOff {
         password_set: Option<Timestamp>,
         now: Timestamp,
     ) -> Option<Timestamp> {
-        if self.seconds <= 0 || record.cooldown_lifted_at.is_some() {
+        if self.seconds <= 0 {
             return None;
         }
         let until = match password_set {
-            Some(set) if self.restarted(record, Some(set)) => set.max(record.enrolled_at) + self.seconds,
+            Some(set) if self.restarted(record, Some(set)) => set + self.seconds,
+            _ if record.cooldown_lifted_at.is_some() => return None,
             _ => record.enrolled_at + self.seconds,
         };
         (now < until).then_some(until)
     }
 
-    /// The oldest enrolment that may still be cooling off at `now`, by its enrolment time or
-    /// started again by a password set at `password_set`: what the service desk may lift.
-    pub fn cooling_since(&self, password_set: Option<Timestamp>, now: Timestamp) -> Timestamp {
+    /// What the service desk may lift at `now`: enrolments made after the first time returned
+    /// (cooling off by their enrolment time, or started again by a password set at
+    /// `password_set`) and not lifted at or after the second (an older lift no longer holds
+    /// against that password set).
+    pub fn liftable(&self, password_set: Option<Timestamp>, now: Timestamp) -> (Timestamp, Timestamp) {
         match password_set {
-            Some(set) if set + self.seconds > now => set.min(now) - self.seconds,
-            _ => now - self.seconds,
+            Some(set) if set + self.seconds > now => (set.min(now) - self.seconds, set - LIFT_HOLDS_FOR),
+            _ => (now - self.seconds, Timestamp::MIN),
         }
     }
 }
@@ -107,19 +123,22 @@ mod tests {
         assert!(c.restarted(&thiefs, changed));
         assert_eq!(c.until(&thiefs, changed, T0 + DAY + 60), Some(T0 + 2 * 3600 + DAY), "a day after the change");
         assert_eq!(c.until(&thiefs, changed, T0 + 2 * 3600 + DAY), None, "and then it counts");
-        // A lift ends it, before the change (a reset made right after a lift is what the lift was
-        // for) or after it.
-        assert!(!c.restarted(&enrolled(T0, Some(T0 + 3600)), changed));
-        assert_eq!(c.until(&enrolled(T0, Some(T0 + 3600)), changed, T0 + 3 * 3600), None);
+        // A lift ends it after the change, and holds against the reset it was for (a password
+        // set within the hour after it), not against a later change (the owner's, who noticed
+        // what a desk talked round let through).
         assert_eq!(c.until(&enrolled(T0, Some(T0 + 3 * 3600)), changed, T0 + 4 * 3600), None);
-        // An enrolment a few seconds "after" a change by a DC's clock behind the portal's is
-        // taken as made before it.
-        assert!(c.restarted(&enrolled(T0 + 2 * 3600 + 30, None), changed));
-        // What the desk may lift: by enrolment time, or started again by the change.
-        assert_eq!(c.cooling_since(None, T0 + DAY), T0);
-        assert_eq!(c.cooling_since(changed, T0 + DAY + 60), T0 + 2 * 3600 - DAY);
-        assert!(c.cooling_since(changed, T0 + DAY + 60) < thiefs.enrolled_at);
-        assert_eq!(c.cooling_since(changed, T0 + 2 * 3600 + DAY), T0 + 2 * 3600, "the restart has run out");
+        assert!(!c.restarted(&enrolled(T0, Some(T0 + 3600 + 60)), changed), "the reset the lift was for");
+        assert_eq!(c.until(&enrolled(T0, Some(T0 + 3600 + 60)), changed, T0 + 3 * 3600), None);
+        assert!(c.restarted(&enrolled(T0, Some(T0 + 600)), changed), "a change long after the lift");
+        assert_eq!(c.until(&enrolled(T0, Some(T0 + 600)), changed, T0 + 3 * 3600), Some(T0 + 2 * 3600 + DAY));
+        // An enrolment made after the change is not started again by it.
+        assert!(!c.restarted(&enrolled(T0 + 2 * 3600 + 30, None), changed));
+        // What the desk may lift: by enrolment time, or started again by the change (lifted
+        // before it too).
+        assert_eq!(c.liftable(None, T0 + DAY), (T0, Timestamp::MIN));
+        assert_eq!(c.liftable(changed, T0 + DAY + 60), (T0 + 2 * 3600 - DAY, T0 + 3600));
+        assert!(c.liftable(changed, T0 + DAY + 60).0 < thiefs.enrolled_at);
+        assert_eq!(c.liftable(changed, T0 + 2 * 3600 + DAY), (T0 + 2 * 3600, Timestamp::MIN), "run out");
         // A service out of its cooling-off when the password changed stays out of it.
         let old = enrolled(T0 - 2 * DAY, None);
         assert!(!c.restarted(&old, changed));
@@ -128,8 +147,14 @@ mod tests {
 
     #[test]
     fn pwd_last_set_is_read_as_ad_writes_it() {
-        assert_eq!(password_set_at(Some("0")), None, "must change at the next logon: not a time");
-        assert_eq!(password_set_at(None), None);
-        assert_eq!(password_set_at(Some("134406432000000000")), Some(1_796_169_600));
+        assert_eq!(password_set_at(Some("0"), T0), Some(T0), "must change at the next logon: set as asked");
+        assert_eq!(password_set_at(None, T0), None);
+        assert_eq!(password_set_at(Some("134406432000000000"), T0), Some(1_796_169_600));
+        // So what cooled off when a desk reset asked for a change goes on cooling off until then.
+        let c = CoolingOff { seconds: DAY };
+        let r = enrolled(T0, None);
+        let later = T0 + 2 * DAY;
+        assert!(c.until(&r, password_set_at(Some("0"), T0 + 3600), T0 + 3600).is_some());
+        assert_eq!(c.until(&r, password_set_at(Some("0"), later), later), None, "not what had stopped cooling off");
     }
 }

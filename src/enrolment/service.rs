@@ -40,6 +40,61 @@ pub fn telling(
     }
 }
 
+/// A service desk's lift of the chosen services' cooling-off, with all it needs to run as a task
+/// of its own.
+struct Lifting {
+    store: Arc<dyn Storage>,
+    auditor: Auditor,
+    notifier: Option<Arc<dyn ChangeNotifier>>,
+    actor: String,
+    user_id: String,
+    account_name: String,
+    chosen: Vec<ServiceKind>,
+    /// The service that proved the caller, and when.
+    proof: (ServiceKind, Timestamp),
+    /// What may be lifted (see [`CoolingOff::liftable`]).
+    window: (Timestamp, Timestamp),
+    now: Timestamp,
+}
+
+impl Lifting {
+    /// Lifts, audits, then tells the user of each service lifted.
+    async fn run(self, meta: &RequestMeta) -> Result<Lift, StorageError> {
+        let (proven_with, proved_at) = self.proof;
+        let mut lifted = Vec::new();
+        for kind in &self.chosen {
+            if self.store.lift_cooldown(&self.user_id, kind.id(), proved_at, self.window, self.now).await? > 0 {
+                lifted.push(*kind);
+            }
+        }
+        let n = lifted.len() as u64;
+        let ids = if lifted.is_empty() {
+            "-".to_string()
+        } else {
+            lifted.iter().map(|k| k.id()).collect::<Vec<_>>().join(",")
+        };
+        let detail =
+            Detail::new("lifted").arg("n", n).service(proven_with.id()).arg("lifted", ids).arg("actor", &self.actor);
+        let (lift, outcome) =
+            if n == 0 { (Lift::NothingLifted, Outcome::Failure) } else { (Lift::Lifted(n), Outcome::Success) };
+        let mut event = AuditEvent::new(EventKind::Enrol, outcome).user_id(&self.user_id).detail(detail);
+        if !self.account_name.is_empty() {
+            event = event.username(&self.account_name);
+        }
+        if lifted.is_empty() {
+            self.auditor.record(meta, event).await?;
+            return Ok(lift);
+        }
+        self.auditor.record_made(meta, event).await;
+        if let Some(n) = &self.notifier {
+            for kind in lifted {
+                n.lifted(&self.user_id, kind, meta).await;
+            }
+        }
+        Ok(lift)
+    }
+}
+
 /// An enrolled service as the enrolment page shows it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Enrolled {
@@ -136,7 +191,7 @@ impl EnrolmentService {
         password_set: Option<&str>,
         now: Timestamp,
     ) -> Option<Timestamp> {
-        self.cooling.until(record, password_set_at(password_set), now)
+        self.cooling.until(record, password_set_at(password_set, now), now)
     }
 
     /// Whether two accounts are one person's as far as their services tell: the same BankID, or
@@ -168,7 +223,7 @@ impl EnrolmentService {
         };
         let then =
             EnrolmentRecord { cooldown_lifted_at: r.cooldown_lifted_at.filter(|l| *l <= proved_at), ..r.clone() };
-        let set = password_set_at(owner.password_set).filter(|set| *set <= proved_at);
+        let set = password_set_at(owner.password_set, proved_at).filter(|set| *set <= proved_at);
         let cooling = self.cooling.until(&then, set, proved_at).is_some();
         Ok(if cooling { ProofStanding::Cooling } else { ProofStanding::Trusted })
     }
@@ -180,7 +235,7 @@ impl EnrolmentService {
 
     /// Whether the user's `kind` is enrolled but still cooling off, as of the account's password
     /// now (read from the directory: a service that cools off again since a password change does
-    /// not log anyone in either; when the directory cannot tell, as of its enrolment).
+    /// not log anyone in either; when the directory cannot tell, it is taken as cooling off).
     pub async fn is_cooling(&self, user_id: &str, kind: ServiceKind) -> Result<bool, StorageError> {
         let now = self.clock.now();
         let records = self.store.enrolments(user_id).await?;
@@ -192,7 +247,7 @@ impl EnrolmentService {
             Ok(user) => user.and_then(|u| u.password_set),
             Err(e) => {
                 tracing::warn!(error = %e, "whether a service cools off again: pwdLastSet not read");
-                None
+                return Ok(true);
             }
         };
         Ok(self.cooling_until(record, password_set.as_deref(), now).is_some())
@@ -216,7 +271,7 @@ impl EnrolmentService {
                 enrolled_at: record.enrolled_at,
                 detail,
                 cooling_until: self.cooling_until(&record, password_set, now),
-                restarted: self.cooling.restarted(&record, password_set_at(password_set)),
+                restarted: self.cooling.restarted(&record, password_set_at(password_set, now)),
             });
         }
         Ok(out)
@@ -284,7 +339,6 @@ impl EnrolmentService {
         let now = self.clock.now();
         let fresh = proof.filter(|(_, at)| self.fresh(*at));
         let own = actor.user_id == user_id || self.same_person(actor.user_id, user_id).await?;
-        let mut lifted_kinds = Vec::new();
         let (lift, what) = match fresh {
             _ if own => (Lift::OwnAccount, Detail::new("lift_own")),
             None => (Lift::NotVerified, Detail::new("lift_unverified")),
@@ -296,22 +350,28 @@ impl EnrolmentService {
                 ProofStanding::Gone => (Lift::NotVerified, Detail::new("lift_unverified")),
                 ProofStanding::Trusted if chosen.is_empty() => (Lift::NothingChosen, Detail::new("lift_none_chosen")),
                 ProofStanding::Trusted => {
-                    // Only what the caller confirmed, only while it cools off, and only what was
-                    // there when they proved themselves.
-                    // (Or since the password was set, when that started its cooling-off again.)
-                    let since = self.cooling.cooling_since(password_set_at(target.password_set), now);
-                    let mut lifted = Vec::new();
-                    for kind in chosen {
-                        if self.store.lift_cooldown(user_id, kind.id(), proved_at, since, now).await? > 0 {
-                            lifted.push(kind.id());
-                            lifted_kinds.push(*kind);
-                        }
-                    }
-                    let n = lifted.len() as u64;
-                    let lifted = if lifted.is_empty() { "-".to_string() } else { lifted.join(",") };
-                    let detail = Detail::new("lifted").arg("n", n).service(proven_with.id()).arg("lifted", lifted);
-                    let outcome = if n == 0 { Lift::NothingLifted } else { Lift::Lifted(n) };
-                    (outcome, detail)
+                    // Only what the caller confirmed, only while it cools off (or since the
+                    // password was set, when that started it again), and only what was there when
+                    // they proved themselves.
+                    let window = self.cooling.liftable(password_set_at(target.password_set, now), now);
+                    let lifting = Lifting {
+                        store: self.store.clone(),
+                        auditor: self.auditor.clone(),
+                        notifier: self.notifier.clone(),
+                        actor: actor.account_name.to_string(),
+                        user_id: user_id.to_string(),
+                        account_name: target.account_name.to_string(),
+                        chosen: chosen.to_vec(),
+                        proof: (proven_with, proved_at),
+                        window,
+                        now,
+                    };
+                    // The lifts, their entry and the notices as one task: a request that goes away
+                    // meanwhile cannot part them.
+                    let owned = meta.clone();
+                    return tokio::spawn(async move { lifting.run(&owned).await })
+                        .await
+                        .map_err(|e| StorageError::Interrupted(e.to_string()))?;
                 }
             },
         };
@@ -325,20 +385,7 @@ impl EnrolmentService {
         if !target.account_name.is_empty() {
             event = event.username(target.account_name);
         }
-        if lifted_kinds.is_empty() {
-            self.auditor.record(meta, event).await?;
-            return Ok(lift);
-        }
-        // Lifted: its entry, then the user's notices, whatever becomes of the request.
-        let (notifier, user, owned) = (self.notifier.clone(), user_id.to_string(), meta.clone());
-        let tell = async move {
-            for kind in lifted_kinds {
-                if let Some(n) = &notifier {
-                    n.lifted(&user, kind, &owned).await;
-                }
-            }
-        };
-        self.auditor.made_then(meta, event, tell).await;
+        self.auditor.record(meta, event).await?;
         Ok(lift)
     }
 
@@ -429,13 +476,16 @@ mod tests {
         assert_eq!(service.proof_standing(u, ServiceKind::Sms, t0 + 25 * HOUR).await.unwrap(), ProofStanding::Gone);
         // Lifted at t0 + 2 h: a proof after that counts, one before it still does not.
         assert_eq!(
-            store.lift_cooldown("u", "sms", t0 + 2 * HOUR, t0 - HOUR, t0 + 2 * HOUR).await.unwrap(),
+            store.lift_cooldown("u", "sms", t0 + 2 * HOUR, (t0 - HOUR, i64::MIN), t0 + 2 * HOUR).await.unwrap(),
             0,
             "not chosen"
         );
-        assert_eq!(store.lift_cooldown("u", "bankid", t0 + 2 * HOUR, t0 - HOUR, t0 + 2 * HOUR).await.unwrap(), 1);
         assert_eq!(
-            store.lift_cooldown("u", "bankid", t0 + 2 * HOUR, t0 - HOUR, t0 + 2 * HOUR).await.unwrap(),
+            store.lift_cooldown("u", "bankid", t0 + 2 * HOUR, (t0 - HOUR, i64::MIN), t0 + 2 * HOUR).await.unwrap(),
+            1
+        );
+        assert_eq!(
+            store.lift_cooldown("u", "bankid", t0 + 2 * HOUR, (t0 - HOUR, i64::MIN), t0 + 2 * HOUR).await.unwrap(),
             0,
             "once"
         );

@@ -370,11 +370,11 @@ role!(EnrolmentStore {
         user_id: &str,
         service: &str,
         proved_at: Timestamp,
-        cooling_since: Timestamp,
+        window: (Timestamp, Timestamp),
         at: Timestamp,
     ) -> Result<u64, StorageError> {
         let (user, who, service) = (user_id.to_string(), user_id.to_string(), service.to_string());
-        let change = owned!(|db| db.lift_cooldown(&user, &service, proved_at, cooling_since, at));
+        let change = owned!(|db| db.lift_cooldown(&user, &service, proved_at, window, at));
         self.write(change, move |k| k.forget_user(&who)).await
     }
 

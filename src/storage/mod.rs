@@ -192,13 +192,15 @@ pub trait EnrolmentStore: Send + Sync {
     ) -> Result<(u64, u64), StorageError>;
 
     /// Lifts the cooling-off of the user's `service` when it was enrolled at or before `proved_at`
-    /// and after `cooling_since` (so is cooling off now) and not lifted before: the number lifted.
+    /// and after `cooling_since` (so is cooling off now) and not lifted at or after
+    /// `lifted_before` (an older lift no longer holds: the password was set since): the number
+    /// lifted.
     async fn lift_cooldown(
         &self,
         user_id: &str,
         service: &str,
         proved_at: Timestamp,
-        cooling_since: Timestamp,
+        (cooling_since, lifted_before): (Timestamp, Timestamp),
         at: Timestamp,
     ) -> Result<u64, StorageError>;
 

@@ -270,15 +270,31 @@ async fn every_write_is_read_back_at_once() {
         // Lifted on a proof made after the enrolment; not on one made before it (a service added
         // or replaced since the caller was verified keeps cooling).
         assert_eq!(
-            store.lift_cooldown("u", "bankid", NOW - 1, NOW - 100, NOW + 5).await.unwrap(),
+            store.lift_cooldown("u", "bankid", NOW - 1, (NOW - 100, i64::MIN), NOW + 5).await.unwrap(),
             0,
             "enrolled after the proof"
         );
-        assert_eq!(store.lift_cooldown("u", "bankid", NOW, NOW, NOW + 5).await.unwrap(), 0, "no longer cooling");
-        assert_eq!(store.lift_cooldown("u", "sms", NOW, NOW - 100, NOW + 5).await.unwrap(), 0, "another service");
+        assert_eq!(
+            store.lift_cooldown("u", "bankid", NOW, (NOW, i64::MIN), NOW + 5).await.unwrap(),
+            0,
+            "no longer cooling"
+        );
+        assert_eq!(
+            store.lift_cooldown("u", "sms", NOW, (NOW - 100, i64::MIN), NOW + 5).await.unwrap(),
+            0,
+            "another service"
+        );
         assert_eq!(store.enrolments("u").await.unwrap()[0].cooldown_lifted_at, None);
-        assert_eq!(store.lift_cooldown("u", "bankid", NOW, NOW - 100, NOW + 5).await.unwrap(), 1);
+        assert_eq!(store.lift_cooldown("u", "bankid", NOW, (NOW - 100, i64::MIN), NOW + 5).await.unwrap(), 1);
         assert_eq!(store.enrolments("u").await.unwrap()[0].cooldown_lifted_at, Some(NOW + 5));
+        assert_eq!(
+            store.lift_cooldown("u", "bankid", NOW, (NOW - 100, NOW + 5), NOW + 6).await.unwrap(),
+            0,
+            "lifted already"
+        );
+        // A lift older than a password set since no longer holds: it is lifted again.
+        assert_eq!(store.lift_cooldown("u", "bankid", NOW, (NOW - 100, NOW + 6), NOW + 7).await.unwrap(), 1);
+        assert_eq!(store.enrolments("u").await.unwrap()[0].cooldown_lifted_at, Some(NOW + 7));
         store.touch_enrolment("u", "bankid", NOW + 6).await.unwrap();
         assert_eq!(store.enrolments("u").await.unwrap()[0].last_used_at, Some(NOW + 6));
         store.revoke_enrolment("u", None, None).await.unwrap();

@@ -76,18 +76,20 @@ impl EnrolmentStore for PgStorage {
         user_id: &str,
         service: &str,
         proved_at: Timestamp,
-        cooling_since: Timestamp,
+        (cooling_since, lifted_before): (Timestamp, Timestamp),
         at: Timestamp,
     ) -> Result<u64, StorageError> {
         let done = sqlx::query(
             "UPDATE enrolments SET cooldown_lifted_at = $1 WHERE user_id = $2 AND service = $3
-             AND enrolled_at <= $4 AND enrolled_at > $5 AND cooldown_lifted_at IS NULL",
+             AND enrolled_at <= $4 AND enrolled_at > $5
+             AND (cooldown_lifted_at IS NULL OR cooldown_lifted_at < $6)",
         )
         .bind(at)
         .bind(user_id)
         .bind(service)
         .bind(proved_at)
         .bind(cooling_since)
+        .bind(lifted_before)
         .execute(&mut *self.conn().await?)
         .await?;
         Ok(done.rows_affected())

@@ -76,18 +76,20 @@ impl EnrolmentStore for SqliteStorage {
         user_id: &str,
         service: &str,
         proved_at: Timestamp,
-        cooling_since: Timestamp,
+        (cooling_since, lifted_before): (Timestamp, Timestamp),
         at: Timestamp,
     ) -> Result<u64, StorageError> {
         let done = sqlx::query(
             "UPDATE enrolments SET cooldown_lifted_at = ? WHERE user_id = ? AND service = ?
-             AND enrolled_at <= ? AND enrolled_at > ? AND cooldown_lifted_at IS NULL",
+             AND enrolled_at <= ? AND enrolled_at > ?
+             AND (cooldown_lifted_at IS NULL OR cooldown_lifted_at < ?)",
         )
         .bind(at)
         .bind(user_id)
         .bind(service)
         .bind(proved_at)
         .bind(cooling_since)
+        .bind(lifted_before)
         .execute(&mut *self.conn().await?)
         .await?;
         Ok(done.rows_affected())
