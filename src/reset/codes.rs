@@ -82,7 +82,7 @@ pub async fn send(
     };
     let start = if enrolled {
         let name = reset.code_name(view);
-        let user = FlowUser { user_id: &key, account_name: &name };
+        let user = FlowUser { user_id: &key, account_name: &name, password_set: None };
         sms.start_verify(binding, user, text, meta, sender).await?
     } else {
         // Bound like a real challenge (to the flow's key), counted like a real send.
@@ -111,7 +111,7 @@ pub async fn check(
 ) -> Result<Option<CodeChecked>, StorageError> {
     let Some(challenge) = view.sms_challenge.as_deref() else { return Ok(None) };
     let (key, name) = (reset.code_key(view), reset.code_name(view));
-    let user = FlowUser { user_id: &key, account_name: &name };
+    let user = FlowUser { user_id: &key, account_name: &name, password_set: None };
     // Before a first proof each code is one of the user's guesses for the day; after it, the
     // user is known to be the one asking, as for the sends.
     let outcome = match view.verified.is_empty() {

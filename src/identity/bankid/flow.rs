@@ -86,6 +86,20 @@ pub struct Start<'a> {
 pub struct FlowUser<'a> {
     pub user_id: &'a str,
     pub account_name: &'a str,
+    /// The account's `pwdLastSet` as the user's own session read it (None for anyone else).
+    pub password_set: Option<&'a str>,
+}
+
+impl FlowUser<'_> {
+    /// The key a logged-in user's own budgets (their texts, wrong codes and BankID orders) are
+    /// counted under: per password, so that whoever had an old one cannot use them up for the
+    /// owner who changed it. Everyone else's: the user.
+    pub fn budget_key(&self) -> String {
+        match self.password_set {
+            Some(set) => format!("{}\0{set}", self.user_id),
+            None => self.user_id.to_string(),
+        }
+    }
 }
 
 pub(super) const BINDING: &str = "bankid-flow";

@@ -42,7 +42,7 @@ impl BankIdFlows {
         // strangers use up that user's orders, and tell that the name is an account.
         let counted = match (purpose, user) {
             (FlowPurpose::Enrol | FlowPurpose::Replace | FlowPurpose::Verify, Some(u)) => {
-                format!("user\0{}", u.user_id)
+                format!("user\0{}", u.budget_key())
             }
             _ => format!("browser\0{binding}"),
         };

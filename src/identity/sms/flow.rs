@@ -102,7 +102,7 @@ impl SmsFlows {
         // A code that would not be checked (the sender's wrong codes for the day are used up) is
         // not sent either. (Anonymous sends become decoys instead: see `budget::decoy_for`.)
         if !matches!(sender, Sender::Anonymous { .. }) {
-            let (scope, key, limit) = super::budget::wrong_codes_known(sender, user.user_id);
+            let (scope, key, limit) = super::budget::wrong_codes_known(sender, &user.budget_key());
             if let Some(wait) = self.throttle.blocked_for(scope, &key, limit).await? {
                 let detail = Detail::new("limit")
                     .arg("scope_key", format!("audit.scope.{scope}"))
@@ -113,7 +113,7 @@ impl SmsFlows {
         }
         let hash = number.map(|n| self.key.lookup_hash(n.e164()));
         let target = hash.as_deref().zip(number);
-        let budgets = sender.budgets(&self.limits, user.user_id, target, &meta.source_ip);
+        let budgets = sender.budgets(&self.limits, &user.budget_key(), target, &meta.source_ip);
         // Each budget is counted before the send and decided in the same step, so a burst of
         // parallel sends can never all slip under a limit; one that is reached gives back the
         // others' counts.
@@ -261,7 +261,7 @@ impl SmsFlows {
         sender: Sender<'_>,
         meta: &RequestMeta,
     ) -> Result<SmsStart, StorageError> {
-        let user = FlowUser { user_id: user_key, account_name: "" };
+        let user = FlowUser { user_id: user_key, account_name: "", password_set: None };
         if let Some(minutes) = self.spend(sender, &user, None, meta).await? {
             return Ok(SmsStart::Limited { minutes });
         }

@@ -43,7 +43,7 @@ impl SmsFlows {
         sender: Sender<'_>,
         meta: &RequestMeta,
     ) -> Result<Option<SmsOutcome>, StorageError> {
-        let budget = super::budget::wrong_codes_known(sender, user.user_id);
+        let budget = super::budget::wrong_codes_known(sender, &user.budget_key());
         self.check_counted(budget, (false, sender.queued()), id, binding, user, typed, keep_session, meta).await
     }
 

@@ -133,7 +133,11 @@ async fn start(page: &Page, purpose: FlowPurpose) -> Result<HttpResponse, WebErr
             }
         }
     }
-    let user = session.map(|s| FlowUser { user_id: &s.user.user_id, account_name: &s.user.account_name });
+    let user = session.map(|s| FlowUser {
+        user_id: &s.user.user_id,
+        account_name: &s.user.account_name,
+        password_set: s.user.password_set.as_deref(),
+    });
     let order = Start { purpose, user, required: required.as_ref(), context: None };
     let account = session.map(|s| domain_account(page, &s.user.account_name));
     match flows.start(order, binding, visible_text(page, purpose, account.as_deref()), &page.meta).await {

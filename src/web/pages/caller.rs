@@ -141,7 +141,7 @@ pub async fn start(page: Page, form: CsrfForm<StartForm>) -> Result<HttpResponse
     let i = page.i18n();
     let user = page.state.login.find(&form.username).await.map_err(|e| page.fail(e))?;
     let Some(user) = user else { return back(&page, Notice::error("admin.no_results")) };
-    let target = FlowUser { user_id: &user.id, account_name: &user.account_name };
+    let target = FlowUser { user_id: &user.id, account_name: &user.account_name, password_set: None };
     if form.method == "bankid" {
         let Some(flows) = page.state.bankid.as_deref() else {
             return Err(page.not_found());
@@ -269,7 +269,7 @@ pub async fn check_code(page: Page, id: web::Path<String>, form: CsrfForm<CodeFo
     if view.is_none_or(|v| v.purpose != SmsPurpose::Verify) {
         return Err(page.not_found());
     }
-    let target = FlowUser { user_id: &user.id, account_name: &user.account_name };
+    let target = FlowUser { user_id: &user.id, account_name: &user.account_name, password_set: None };
     let outcome = sms
         .check(&id, page.binding(), target, &form.code, None, Sender::ServiceDesk, &page.meta)
         .await

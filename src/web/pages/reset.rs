@@ -102,7 +102,7 @@ async fn bankid_step(page: &Page, view: Option<&ResetView>) -> Result<HttpRespon
         None => (FlowPurpose::Reset, None, None),
         Some(v) => (
             FlowPurpose::ResetStep,
-            v.user_id.as_deref().map(|u| FlowUser { user_id: u, account_name: &v.typed_name }),
+            v.user_id.as_deref().map(|u| FlowUser { user_id: u, account_name: &v.typed_name, password_set: None }),
             Some(v.id.as_str()),
         ),
     };

@@ -24,7 +24,11 @@ fn settings(page: &Page) -> Option<&crate::config::SmsSettings> {
 }
 
 fn user(session: &Session) -> FlowUser<'_> {
-    FlowUser { user_id: &session.user.user_id, account_name: &session.user.account_name }
+    FlowUser {
+        user_id: &session.user.user_id,
+        account_name: &session.user.account_name,
+        password_set: session.user.password_set.as_deref(),
+    }
 }
 
 /// The text message, in the user's language, naming the portal.
