@@ -16,9 +16,8 @@
 //! Only the last time the password was set is known. A second change after a service's own
 //! cooling-off has run out no longer starts it again (the first had started it for as long). A
 //! password that must be changed at the next logon (`pwdLastSet` 0, after a service desk's
-//! reset) was set at a time AD does not tell: it is taken as set at each moment asked, which
-//! keeps a service cooling off for its own time at least, and the change the user then makes
-//! starts it again; a service whose own time runs out before the user logs on counts.
+//! reset) was set at a time AD does not tell: nothing starts again until the user changes it,
+//! and then only what is still within its own time.
 
 use crate::clock::Timestamp;
 use crate::directory::filetime_seconds;
@@ -33,13 +32,10 @@ pub struct CoolingOff {
     pub seconds: i64,
 }
 
-/// When the account's password was last set, as AD's `pwdLastSet` tells it, asked at `now`: "0"
-/// (must change at the next logon) is taken as `now`; None when not known.
-pub fn password_set_at(pwd_last_set: Option<&str>, now: Timestamp) -> Option<Timestamp> {
-    match pwd_last_set.map(str::trim) {
-        Some("0") => Some(now),
-        other => other.and_then(filetime_seconds),
-    }
+/// When the account's password was last set, as AD's `pwdLastSet` tells it (None: not known, or
+/// "0", must change at the next logon, which tells no time).
+pub fn password_set_at(pwd_last_set: Option<&str>) -> Option<Timestamp> {
+    pwd_last_set.and_then(filetime_seconds)
 }
 
 impl CoolingOff {
@@ -147,14 +143,8 @@ mod tests {
 
     #[test]
     fn pwd_last_set_is_read_as_ad_writes_it() {
-        assert_eq!(password_set_at(Some("0"), T0), Some(T0), "must change at the next logon: set as asked");
-        assert_eq!(password_set_at(None, T0), None);
-        assert_eq!(password_set_at(Some("134406432000000000"), T0), Some(1_796_169_600));
-        // So what cooled off when a desk reset asked for a change goes on cooling off until then.
-        let c = CoolingOff { seconds: DAY };
-        let r = enrolled(T0, None);
-        let later = T0 + 2 * DAY;
-        assert!(c.until(&r, password_set_at(Some("0"), T0 + 3600), T0 + 3600).is_some());
-        assert_eq!(c.until(&r, password_set_at(Some("0"), later), later), None, "not what had stopped cooling off");
+        assert_eq!(password_set_at(Some("0")), None, "must change at the next logon: no time");
+        assert_eq!(password_set_at(None), None);
+        assert_eq!(password_set_at(Some("134406432000000000")), Some(1_796_169_600));
     }
 }

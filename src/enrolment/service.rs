@@ -61,11 +61,21 @@ impl Lifting {
     /// Lifts, audits, then tells the user of each service lifted.
     async fn run(self, meta: &RequestMeta) -> Result<Lift, StorageError> {
         let (proven_with, proved_at) = self.proof;
-        let mut lifted = Vec::new();
+        let (mut lifted, mut failed) = (Vec::new(), None);
         for kind in &self.chosen {
-            if self.store.lift_cooldown(&self.user_id, kind.id(), proved_at, self.window, self.now).await? > 0 {
-                lifted.push(*kind);
+            match self.store.lift_cooldown(&self.user_id, kind.id(), proved_at, self.window, self.now).await {
+                Ok(0) => {}
+                Ok(_) => lifted.push(*kind),
+                // What was lifted before is still audited and told, then the error shown.
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
             }
+        }
+        if let (Some(e), true) = (&failed, lifted.is_empty()) {
+            tracing::error!(reference = %meta.request_id, error = %e, "lift: nothing lifted");
+            return Err(failed.expect("just matched"));
         }
         let n = lifted.len() as u64;
         let ids = if lifted.is_empty() {
@@ -91,7 +101,10 @@ impl Lifting {
                 n.lifted(&self.user_id, kind, meta).await;
             }
         }
-        Ok(lift)
+        match failed {
+            Some(e) => Err(e),
+            None => Ok(lift),
+        }
     }
 }
 
@@ -191,7 +204,7 @@ impl EnrolmentService {
         password_set: Option<&str>,
         now: Timestamp,
     ) -> Option<Timestamp> {
-        self.cooling.until(record, password_set_at(password_set, now), now)
+        self.cooling.until(record, password_set_at(password_set), now)
     }
 
     /// Whether two accounts are one person's as far as their services tell: the same BankID, or
@@ -223,7 +236,7 @@ impl EnrolmentService {
         };
         let then =
             EnrolmentRecord { cooldown_lifted_at: r.cooldown_lifted_at.filter(|l| *l <= proved_at), ..r.clone() };
-        let set = password_set_at(owner.password_set, proved_at).filter(|set| *set <= proved_at);
+        let set = password_set_at(owner.password_set).filter(|set| *set <= proved_at);
         let cooling = self.cooling.until(&then, set, proved_at).is_some();
         Ok(if cooling { ProofStanding::Cooling } else { ProofStanding::Trusted })
     }
@@ -242,6 +255,10 @@ impl EnrolmentService {
         let Some(record) = records.iter().find(|r| r.service == kind.id()) else { return Ok(false) };
         if self.cooling_until(record, None, now).is_some() {
             return Ok(true);
+        }
+        // Started again by a change at the latest when its own time ran out: over by twice that.
+        if now - record.enrolled_at >= 2 * self.cooling.seconds {
+            return Ok(false);
         }
         let password_set = match self.directory.find_user_by_id(user_id).await {
             Ok(user) => user.and_then(|u| u.password_set),
@@ -271,7 +288,7 @@ impl EnrolmentService {
                 enrolled_at: record.enrolled_at,
                 detail,
                 cooling_until: self.cooling_until(&record, password_set, now),
-                restarted: self.cooling.restarted(&record, password_set_at(password_set, now)),
+                restarted: self.cooling.restarted(&record, password_set_at(password_set)),
             });
         }
         Ok(out)
@@ -353,7 +370,7 @@ impl EnrolmentService {
                     // Only what the caller confirmed, only while it cools off (or since the
                     // password was set, when that started it again), and only what was there when
                     // they proved themselves.
-                    let window = self.cooling.liftable(password_set_at(target.password_set, now), now);
+                    let window = self.cooling.liftable(password_set_at(target.password_set), now);
                     let lifting = Lifting {
                         store: self.store.clone(),
                         auditor: self.auditor.clone(),

@@ -48,7 +48,7 @@ impl Assessor {
         // thief who enrolled their own phone cannot use it at once), nor, for as long again, one
         // that was still cooling off when the password was changed (see `CoolingOff`).
         let cooling_off = CoolingOff { seconds: self.cooldown };
-        let password_set = password_set_at(rec.pwd_last_set.as_deref(), now);
+        let password_set = password_set_at(rec.pwd_last_set.as_deref());
         let cooling: Vec<ServiceKind> = records
             .iter()
             .filter(|r| cooling_off.until(r, password_set, now).is_some())
