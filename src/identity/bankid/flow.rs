@@ -96,7 +96,7 @@ impl FlowUser<'_> {
     /// owner who changed it. Everyone else's: the user.
     pub fn budget_key(&self) -> String {
         match self.password_set {
-            Some(set) => format!("{}\0{set}", self.user_id),
+            Some(set) => format!("{}/{set}", self.user_id),
             None => self.user_id.to_string(),
         }
     }
