@@ -77,11 +77,18 @@ impl LoginService {
             None => Vec::new(),
         };
         let keys = UserKeys { typed: name_key(&said), account: user.as_ref().map(|u| format!("id:{}", u.id)), names };
+        // What a visitor is told (the count per name as typed) follows the domain's policy, the
+        // same for every name: an account's own (a fine-grained policy's lower threshold, or one
+        // the service account may not read) would tell it apart from a name that is nobody's.
+        // The account's own count keeps to the account's policy, and is answered as a wrong
+        // password when full.
+        let domain = self.directory.password_policy(None).await.ok();
         let policy = match &user {
             Some(user) => self.directory.policy_of(user).await.ok(),
-            None => self.directory.password_policy(None).await.ok(),
+            None => domain.clone(),
         };
-        let limit = self.user_limit(policy.as_ref());
+        let limit = self.user_limit(domain.as_ref());
+        let own_limit = self.user_limit(policy.as_ref());
         let window_minutes = (limit.window_seconds + 59) / 60;
         let mut counted = match self.throttle.reserve_run(USER_SCOPE, &keys.typed, limit).await? {
             Reserve::Granted(attempt) => Counted { ip, user: attempt, account: None, window_minutes },
@@ -96,7 +103,7 @@ impl LoginService {
             }
         };
         if let (Some(key), Some(u)) = (&keys.account, &user) {
-            match self.throttle.reserve_run(USER_SCOPE, key, limit).await? {
+            match self.throttle.reserve_run(USER_SCOPE, key, own_limit).await? {
                 Reserve::Granted(attempt) => counted.account = Some(attempt),
                 Reserve::Blocked { wait } => {
                     // Counted as a wrong password is (an unknown name's try is one too).
