@@ -1,0 +1,110 @@
+//! Unit tests of the service desk's side of the enrolment service: judging a caller's proof, and lifting.
+
+use super::*;
+use crate::clock::ManualClock;
+use crate::storage::{BankIdEnrolmentRecord, EnrolMode};
+
+const HOUR: i64 = 3600;
+
+/// A proof the service desk saw is judged as of the moment it was made: a service still
+/// cooling off then proves nothing (whoever had the password for a moment could have enrolled
+/// it), even when the page is shown again after the cooling-off ended; one removed or replaced
+/// since proves nothing either.
+#[tokio::test]
+async fn a_callers_proof_is_judged_as_of_when_it_was_made() {
+    let (store, _dir) = crate::testing::store().await;
+    let clock = ManualClock::starting_now();
+    let clock: Arc<dyn Clock> = Arc::new(clock);
+    let auditor = Auditor::new(store.clone(), clock.clone());
+    let directory = Arc::new(crate::directory::fake::FakeDirectory::default());
+    let service = EnrolmentService::new(store.clone(), directory, clock.clone(), auditor, 600, 24 * HOUR);
+    let t0 = clock.now();
+    let record = |at| BankIdEnrolmentRecord {
+        user_id: "u".into(),
+        pn_encrypted: "x".into(),
+        pn_hash: "h".into(),
+        pn_masked: "m".into(),
+        name: "n".into(),
+        enrolled_at: at,
+    };
+    assert!(store.enrol_bankid(&record(t0), EnrolMode::Add).await.unwrap());
+    let u = Owner { user_id: "u", account_name: "u", password_set: None };
+    let standing = async |at| service.proof_standing(u, ServiceKind::BankId, at).await.unwrap();
+    assert_eq!(standing(t0 + HOUR).await, ProofStanding::Cooling);
+    assert_eq!(standing(t0 + 25 * HOUR).await, ProofStanding::Trusted);
+    // The password set at t0 + 20 h (AD's FILETIME): cooling off again, the BankID proves
+    // nothing at t0 + 25 h; a proof made before the change is judged without it.
+    let filetime = ((t0 + 20 * HOUR + 11_644_473_600) * 10_000_000).to_string();
+    let changed = Owner { password_set: Some(&filetime), ..u };
+    assert_eq!(
+        service.proof_standing(changed, ServiceKind::BankId, t0 + 25 * HOUR).await.unwrap(),
+        ProofStanding::Cooling
+    );
+    assert_eq!(
+        service.proof_standing(changed, ServiceKind::BankId, t0 + 19 * HOUR).await.unwrap(),
+        ProofStanding::Cooling
+    );
+    assert_eq!(
+        service.proof_standing(changed, ServiceKind::BankId, t0 + 45 * HOUR).await.unwrap(),
+        ProofStanding::Trusted
+    );
+    assert_eq!(standing(t0 - 1).await, ProofStanding::Gone, "made before this enrolment");
+    assert_eq!(service.proof_standing(u, ServiceKind::Sms, t0 + 25 * HOUR).await.unwrap(), ProofStanding::Gone);
+    // Lifted at t0 + 2 h: a proof after that counts, one before it still does not.
+    assert_eq!(
+        store.lift_cooldown("u", "sms", t0 + 2 * HOUR, (t0 - HOUR, i64::MIN), t0 + 2 * HOUR).await.unwrap(),
+        0,
+        "not chosen"
+    );
+    assert_eq!(
+        store.lift_cooldown("u", "bankid", t0 + 2 * HOUR, (t0 - HOUR, i64::MIN), t0 + 2 * HOUR).await.unwrap(),
+        1
+    );
+    assert_eq!(
+        store.lift_cooldown("u", "bankid", t0 + 2 * HOUR, (t0 - HOUR, i64::MIN), t0 + 2 * HOUR).await.unwrap(),
+        0,
+        "once"
+    );
+    assert_eq!(standing(t0 + 3 * HOUR).await, ProofStanding::Trusted);
+    assert_eq!(standing(t0 + HOUR).await, ProofStanding::Cooling);
+    // Replaced at t0 + 30 h: a proof made the day before was the old one's.
+    assert!(store.enrol_bankid(&record(t0 + 30 * HOUR), EnrolMode::Replace).await.unwrap());
+    assert_eq!(standing(t0 + 25 * HOUR).await, ProofStanding::Gone);
+    // Removed: nothing it proved stands.
+    store.revoke_enrolment("u", Some("bankid"), None).await.unwrap();
+    assert_eq!(standing(t0 + 31 * HOUR).await, ProofStanding::Gone);
+}
+
+/// An agent's second account (their admin account, with the same BankID) is their own too:
+/// they cannot verify "the caller" with their own BankID and lift its cooling-off.
+#[tokio::test]
+async fn an_agent_cannot_lift_an_account_that_has_their_bankid() {
+    let (store, _dir) = crate::testing::store().await;
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::starting_now());
+    let auditor = Auditor::new(store.clone(), clock.clone());
+    let directory = Arc::new(crate::directory::fake::FakeDirectory::default());
+    let service = EnrolmentService::new(store.clone(), directory, clock.clone(), auditor, 600, 24 * HOUR);
+    let t0 = clock.now() - 48 * HOUR;
+    let record = |user: &str, hash: &str| BankIdEnrolmentRecord {
+        user_id: user.into(),
+        pn_encrypted: "x".into(),
+        pn_hash: hash.into(),
+        pn_masked: "m".into(),
+        name: "n".into(),
+        enrolled_at: t0,
+    };
+    for (user, hash) in [("agent", "same"), ("agent-adm", "same"), ("other", "else")] {
+        assert!(store.enrol_bankid(&record(user, hash), EnrolMode::Add).await.unwrap());
+    }
+    let agent = Owner { user_id: "agent", account_name: "agent", password_set: None };
+    let lift = async |user| {
+        let proof = Some((ServiceKind::BankId, clock.now()));
+        let target = Owner { user_id: user, account_name: user, password_set: None };
+        service.lift_cooldown(agent, target, proof, &[ServiceKind::Sms], &crate::testing::meta()).await.unwrap()
+    };
+    assert_eq!(lift("agent-adm").await, Lift::OwnAccount);
+    assert_eq!(lift("agent").await, Lift::OwnAccount);
+    // Another's is not refused as the agent's own (their BankID, out of its cooling-off, had
+    // nothing to lift).
+    assert_eq!(lift("other").await, Lift::NothingLifted);
+}
