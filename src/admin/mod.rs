@@ -348,8 +348,18 @@ impl AdminService {
     /// ids, for filters and machines; the detail in `lang`.
     pub async fn audit_csv(&self, filter: &AuditFilter, lang: Lang) -> Result<String, AdminError> {
         let (rows, _) = self.store.audit_search(filter, 0, 100_000).await?;
-        let mut out =
-            String::from("time,event,outcome,username,user_id,source_ip,user_agent,request_id,detail,actor\r\n");
+        let mut out = csv_record(&[
+            "time",
+            "event",
+            "outcome",
+            "username",
+            "user_id",
+            "source_ip",
+            "user_agent",
+            "request_id",
+            "detail",
+            "actor",
+        ]);
         for r in rows {
             let detail = crate::audit::describe(&r, lang.catalogue());
             let fields = [
@@ -365,8 +375,7 @@ impl AdminService {
                 detail,
                 r.actor.unwrap_or_default(),
             ];
-            out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
-            out.push_str("\r\n");
+            out.push_str(&csv_record(&fields));
         }
         Ok(out)
     }
@@ -375,9 +384,8 @@ impl AdminService {
     pub async fn not_enrolled_csv(&self, lang: Lang) -> Result<String, AdminError> {
         let by_user = self.enrolments_by_user().await?;
         let i = lang.catalogue();
-        let header = ["account", "name", "mail", "status", "stars"]
-            .map(|c| csv_field(&i.f(&format!("admin.csv_column.{c}"), &[])));
-        let (mut out, now) = (format!("{}\r\n", header.join(",")), self.clock.now());
+        let header = ["account", "name", "mail", "status", "stars"].map(|c| i.f(&format!("admin.csv_column.{c}"), &[]));
+        let (mut out, now) = (csv_record(&header), self.clock.now());
         for u in self.directory.all_users().await? {
             if self.counted.check(&u, now).is_some() {
                 continue;
@@ -395,16 +403,24 @@ impl AdminService {
                     i.t(&format!("admin.status_{}", a.status.id())).to_string(),
                     format!("{}/{}", a.collected, a.needed),
                 ];
-                out.push_str(&fields.iter().map(|f| csv_field(f)).collect::<Vec<_>>().join(","));
-                out.push_str("\r\n");
+                out.push_str(&csv_record(&fields));
             }
         }
         Ok(out)
     }
 }
 
-/// A CSV field, quoted when needed, and defused against formula injection in spreadsheets.
-fn csv_field(value: &str) -> String {
+/// One CSV record, CRLF-ended: each field defused against formula injection in spreadsheets
+/// (ours), then quoted where needed (the csv crate's).
+fn csv_record<S: AsRef<str>>(fields: &[S]) -> String {
+    let mut writer = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(Vec::new());
+    // Writing to memory cannot fail, and what is written is UTF-8 (the fields are).
+    let _ = writer.write_record(fields.iter().map(|f| defused(f.as_ref())));
+    writer.into_inner().ok().and_then(|bytes| String::from_utf8(bytes).ok()).unwrap_or_default()
+}
+
+/// A field defused against formula injection in spreadsheets.
+fn defused(value: &str) -> String {
     // A spreadsheet reads a formula after leading blanks too, and TAB or CR start one on their own.
     // One that splits lines on ';' or TAB (Excel in a Swedish locale, an import's default) starts a
     // cell after each, whatever the quotes: each such cell is defused too.
@@ -416,13 +432,22 @@ fn csv_field(value: &str) -> String {
         }
         defused.push_str(cell);
     }
-    let value = defused;
-    if value.contains([',', '"', '\n', '\r']) { format!("\"{}\"", value.replace('"', "\"\"")) } else { value }
+    defused
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A record of one field, without its line end.
+    fn csv_field(value: &str) -> String {
+        csv_record(&[value]).strip_suffix("\r\n").expect("a record ends with CRLF").to_string()
+    }
+
+    #[test]
+    fn records_are_quoted_and_end_with_crlf() {
+        assert_eq!(csv_record(&["a", "b,c", ""]), "a,\"b,c\",\r\n");
+    }
 
     #[test]
     fn csv_fields_are_quoted_and_defused() {

@@ -106,11 +106,7 @@ impl Link {
 
     /// Whether `dn` names an entry (noSuchObject, 32: no).
     pub async fn exists(&self, ldap: &mut Ldap, dn: &str) -> Result<bool, DirectoryError> {
-        let answer = self.timed(ldap.search(dn, Scope::Base, "(objectClass=*)", vec!["1.1"])).await?;
-        match answer.1.rc {
-            32 => Ok(false),
-            _ => Ok(!answer.non_error().map_err(|e| self.classify(e, self.op_timeout))?.0.is_empty()),
-        }
+        Ok(!self.search_visible(ldap, (dn, Scope::Base, "(objectClass=*)"), &["1.1"]).await?.is_empty())
     }
 
     pub fn classify(&self, e: LdapError, timeout: Duration) -> DirectoryError {

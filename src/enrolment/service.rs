@@ -73,9 +73,10 @@ impl Lifting {
                 }
             }
         }
-        if let (Some(e), true) = (&failed, lifted.is_empty()) {
-            tracing::error!(reference = %meta.request_id, error = %e, "lift: nothing lifted");
-            return Err(failed.expect("just matched"));
+        if lifted.is_empty()
+            && let Some(e) = failed
+        {
+            return Err(e);
         }
         let n = lifted.len() as u64;
         let ids = if lifted.is_empty() {
@@ -392,13 +393,10 @@ impl EnrolmentService {
                 }
             },
         };
-        let outcome = match lift {
-            Lift::Lifted(_) => Outcome::Success,
-            Lift::NothingLifted => Outcome::Failure,
-            _ => Outcome::Blocked,
-        };
-        let mut event =
-            AuditEvent::new(EventKind::Enrol, outcome).user_id(user_id).detail(what.arg("actor", actor.account_name));
+        // Refused (what was lifted, or not, is audited by the lifting itself).
+        let mut event = AuditEvent::new(EventKind::Enrol, Outcome::Blocked)
+            .user_id(user_id)
+            .detail(what.arg("actor", actor.account_name));
         if !target.account_name.is_empty() {
             event = event.username(target.account_name);
         }

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use secrecy::SecretString;
 
-use super::{ResetOutcome, ResetService, ResetState};
+use super::{ResetOutcome, ResetService, ResetState, ResetView};
 use crate::audit::Auditor;
 use crate::clock::{Clock, ManualClock, OsRandom};
 use crate::directory::fake::{FakeDirectory, Writes};
@@ -165,15 +165,21 @@ async fn a_write_that_cannot_reach_ad_is_audited_and_gives_the_flow_and_the_days
     assert!(directory.has_password(&user.dn, "Tre-glada-kor-på-bete7"));
 }
 
+/// A new password set from a page read as `view` is refused, and AD keeps `kept`.
+async fn refused_keeping(service: &ResetService, directory: &FakeDirectory, view: &ResetView, dn: &str, kept: &str) {
+    let new = SecretString::from("Nie-geschrieben-Lösen-42");
+    let outcome = service.set_password(view, &new, &new, &testing::meta()).await.unwrap();
+    assert_eq!(outcome, ResetOutcome::NotAllowed);
+    assert!(directory.has_password(dn, kept), "not written: {kept} kept");
+}
+
 #[tokio::test]
 async fn a_password_changed_elsewhere_meanwhile_ends_the_flow_unwritten() {
     let Verified { store, directory, service, id, user, .. } = verified(3).await;
     let meta = testing::meta();
     directory.set_elsewhere(&user.dn, "Ägarens-nya-lösen-9");
     let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
-    let new = SecretString::from("Tre-glada-kor-på-bete7");
-    assert_eq!(service.set_password(&view, &new, &new, &meta).await.unwrap(), ResetOutcome::NotAllowed);
-    assert!(directory.has_password(&user.dn, "Ägarens-nya-lösen-9"));
+    refused_keeping(&service, &directory, &view, &user.dn, "Ägarens-nya-lösen-9").await;
     let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
     assert_eq!(view.state, ResetState::Superseded);
     let audit = store.recent_audit(10).await.unwrap();
@@ -196,9 +202,7 @@ async fn a_change_made_after_the_flows_own_unconfirmed_write_is_not_overwritten(
     let later = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64 + 600;
     directory.set_elsewhere_at(&user.dn, "Ägarens-nya-lösen-9", later);
     let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
-    let second = SecretString::from("Fyra-glada-kor-på-bete8");
-    assert_eq!(service.set_password(&view, &second, &second, &meta).await.unwrap(), ResetOutcome::NotAllowed);
-    assert!(directory.has_password(&user.dn, "Ägarens-nya-lösen-9"));
+    refused_keeping(&service, &directory, &view, &user.dn, "Ägarens-nya-lösen-9").await;
     assert_eq!(service.view(&id, "browser", &meta).await.unwrap().unwrap().state, ResetState::Superseded);
 }
 
@@ -253,9 +257,7 @@ async fn an_enrolment_removed_while_the_password_page_was_answered_stops_the_wri
     let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
     assert!(view.enough);
     store.revoke_enrolment(&user.id, Some("bankid"), None).await.unwrap();
-    let new = SecretString::from("Tjuvens-nya-lösen-77");
-    assert_eq!(service.set_password(&view, &new, &new, &meta).await.unwrap(), ResetOutcome::NotAllowed);
-    assert!(directory.has_password(&user.dn, "Gamla-lösenordet-1"), "not written");
+    refused_keeping(&service, &directory, &view, &user.dn, "Gamla-lösenordet-1").await;
     let after = service.view(&id, "browser", &meta).await.unwrap().unwrap();
     assert_eq!(after.state, ResetState::Verified, "given back, not left taken");
     assert!(!after.enough);
@@ -268,9 +270,7 @@ async fn a_flow_past_its_time_is_not_written_from_a_page_read_in_time() {
     let meta = testing::meta();
     let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
     clock.advance_seconds(testing::settings().reset.flow_minutes as i64 * 60 + 1);
-    let new = SecretString::from("Sent-men-ändå-lösen-5");
-    assert_eq!(service.set_password(&view, &new, &new, &meta).await.unwrap(), ResetOutcome::NotAllowed);
-    assert!(directory.has_password(&user.dn, "Gamla-lösenordet-1"));
+    refused_keeping(&service, &directory, &view, &user.dn, "Gamla-lösenordet-1").await;
     assert_eq!(service.view(&id, "browser", &meta).await.unwrap().unwrap().state, ResetState::Expired);
 }
 
