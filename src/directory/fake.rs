@@ -34,6 +34,9 @@ pub struct FakeDirectory {
     policy_unreadable: AtomicBool,
     lookups: AtomicUsize,
     pings: AtomicUsize,
+    /// How long each bind takes (a DC under load), and the DNs bound as.
+    bind_delay: Mutex<std::time::Duration>,
+    binds: Mutex<Vec<String>>,
 }
 
 impl Default for FakeDirectory {
@@ -58,6 +61,8 @@ impl Default for FakeDirectory {
             policy_unreadable: AtomicBool::new(false),
             lookups: AtomicUsize::new(0),
             pings: AtomicUsize::new(0),
+            bind_delay: Mutex::new(std::time::Duration::ZERO),
+            binds: Mutex::new(Vec::new()),
         }
     }
 }
@@ -106,6 +111,16 @@ impl FakeDirectory {
     /// How many look-ups by id were asked.
     pub fn lookups(&self) -> usize {
         self.lookups.load(Ordering::SeqCst)
+    }
+
+    /// Every bind takes this long from now on (a DC under load).
+    pub fn set_bind_delay(&self, delay: std::time::Duration) {
+        *self.bind_delay.lock().unwrap() = delay;
+    }
+
+    /// The DNs bound as, in order.
+    pub fn binds(&self) -> Vec<String> {
+        self.binds.lock().unwrap().clone()
     }
 
     /// How many times the directory was pinged.
@@ -204,6 +219,9 @@ impl Directory for FakeDirectory {
     }
 
     async fn check_password(&self, user_dn: &str, password: &SecretString) -> Result<PasswordCheck, DirectoryError> {
+        self.binds.lock().unwrap().push(user_dn.to_string());
+        let delay = *self.bind_delay.lock().unwrap();
+        tokio::time::sleep(delay).await;
         let right = !password.expose_secret().is_empty() && self.has_password(user_dn, password.expose_secret());
         Ok(if right { PasswordCheck::Accepted } else { PasswordCheck::Refused(BindRefusal::InvalidCredentials) })
     }

@@ -2,6 +2,8 @@
 //! (counted first, decided after), the look-up, and the account's own count that keeps AD from
 //! locking; and giving the counts back, or adding to them, after it.
 
+use secrecy::SecretString;
+
 use super::outcome::{Admit, Counted, LoginOutcome, Refusal, UserKeys};
 use super::{LoginError, LoginService, entry};
 use crate::audit::{Detail, Outcome, RequestMeta};
@@ -42,8 +44,15 @@ impl LoginService {
 
     /// Everything before the password is tried: the address and user limits, and the look-up.
     /// The try is counted first and decided after (so that a burst of parallel tries can never all
-    /// slip under the limit); unknown names count and read exactly like wrong passwords.
-    pub(super) async fn admit(&self, typed: &str, meta: &RequestMeta) -> Result<Admit, LoginError> {
+    /// slip under the limit); unknown names count and read exactly like wrong passwords, and take
+    /// as long: `password` is tried against a DN that is nobody's, so that a DC slower to answer
+    /// than `login.min_response_ms` delays them as it delays an account's wrong password.
+    pub(super) async fn admit(
+        &self,
+        typed: &str,
+        password: &SecretString,
+        meta: &RequestMeta,
+    ) -> Result<Admit, LoginError> {
         let name = Username::parse(typed, &self.netbios_domain);
         // What a name that matches no account is audited and counted under (as its tag): one
         // name however it is written (`EXAMPLE\x`, `x`).
@@ -106,7 +115,9 @@ impl LoginService {
             match self.throttle.reserve_run(USER_SCOPE, key, own_limit).await? {
                 Reserve::Granted(attempt) => counted.account = Some(attempt),
                 Reserve::Blocked { wait } => {
-                    // Counted as a wrong password is (an unknown name's try is one too).
+                    // Counted as a wrong password is (an unknown name's try is one too), and as
+                    // slow: the password is not tried, but a bind as nobody takes its time.
+                    self.directory.check_password(&self.nobodys_dn, password).await?;
                     let event = entry(Outcome::Blocked, Detail::new("throttled_account")).about(u);
                     self.auditor.record(meta, event).await?;
                     return Ok(Admit::AccountFull { told: counted.wrong(), wait, counted });
@@ -115,6 +126,10 @@ impl LoginService {
         }
 
         let Some(user) = user else {
+            if name.is_ok() {
+                // Whatever it answers (a DC that fails would fail an account's bind too).
+                self.directory.check_password(&self.nobodys_dn, password).await?;
+            }
             let why = if name.is_err() { "not_an_account_name" } else { "no_such_user" };
             self.auditor.record(meta, entry(Outcome::Failure, Detail::new(why)).typed(&said)).await?;
             return Ok(Admit::Stop(LoginOutcome::Refused(counted.wrong())));

@@ -40,6 +40,10 @@ pub enum LoginError {
     Storage(#[from] StorageError),
 }
 
+/// The name of an entry no domain has: a name that is no account's is tried against it, so that
+/// it takes a bind as an account's does.
+const NOBODYS_CN: &str = "stjarna-no-such-account-6b1f0c";
+
 pub struct LoginService {
     directory: Arc<dyn Directory>,
     throttle: Throttle,
@@ -52,6 +56,10 @@ pub struct LoginService {
     margin: u32,
     window_seconds: i64,
     min_response: Duration,
+    /// Bound as, with the password typed, for a name that is no account's (see [`admit`]).
+    ///
+    /// [`admit`]: LoginService::admit
+    nobodys_dn: String,
 }
 
 impl LoginService {
@@ -79,6 +87,7 @@ impl LoginService {
             margin: l.lockout_margin,
             window_seconds: l.window_minutes as i64 * 60,
             min_response: Duration::from_millis(l.min_response_ms),
+            nobodys_dn: format!("CN={NOBODYS_CN},{}", settings.directory.domain_dn()),
         }
     }
 
@@ -106,7 +115,7 @@ impl LoginService {
         password: &SecretString,
         meta: &RequestMeta,
     ) -> Result<LoginOutcome, LoginError> {
-        let (user, keys, counted) = match self.admit(typed, meta).await? {
+        let (user, keys, counted) = match self.admit(typed, password, meta).await? {
             Admit::Go { user, keys, counted, .. } => (*user, keys, counted),
             Admit::Stop(outcome) => return Ok(outcome),
             Admit::AccountFull { told, .. } => return Ok(LoginOutcome::Refused(told)),
@@ -213,7 +222,7 @@ impl LoginService {
         known: bool,
         meta: &RequestMeta,
     ) -> Result<Result<Proved, Refusal>, LoginError> {
-        let (user, keys, counted, policy) = match self.admit(typed, meta).await? {
+        let (user, keys, counted, policy) = match self.admit(typed, current, meta).await? {
             Admit::Go { user, keys, counted, policy } => (*user, keys, counted, policy),
             Admit::AccountFull { wait, counted, .. } if known => {
                 self.uncount(counted).await?;
@@ -323,7 +332,7 @@ impl LoginService {
                 .user_id(&session_user.user_id)
                 .detail(detail)
         };
-        let (user, keys, counted) = match self.admit(&session_user.account_name, meta).await? {
+        let (user, keys, counted) = match self.admit(&session_user.account_name, password, meta).await? {
             Admit::Go { user, keys, counted, .. } if user.id == session_user.user_id => (*user, keys, counted),
             // The user is known here: the wait is told, and nothing was tried.
             Admit::AccountFull { wait, counted, .. } => {

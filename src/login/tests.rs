@@ -21,7 +21,10 @@ struct Anna {
 }
 
 async fn anna() -> Anna {
-    let settings = testing::settings();
+    anna_with(testing::settings()).await
+}
+
+async fn anna_with(settings: crate::config::Settings) -> Anna {
     let (store, _dir) = testing::store().await;
     let manual = ManualClock::starting_now();
     let clock: Arc<dyn Clock> = Arc::new(manual.clone());
@@ -144,4 +147,46 @@ async fn a_success_forgets_the_failures_under_every_name_of_the_account() {
         login.login("anna@example.test", &wrong, &meta).await.unwrap(),
         LoginOutcome::Refused(Refusal::InvalidCredentials)
     );
+}
+
+/// Every answer to a password takes at least `login.min_response_ms`, but a DC under load may take
+/// longer than that to answer a bind: had a name of nobody cost no bind, an answer later than the
+/// floor would say that the name is an account's. A name of nobody is answered after a bind as
+/// long as an account's (for a DN that is nobody's).
+#[tokio::test]
+async fn a_name_of_nobody_waits_for_a_bind_as_an_accounts_name_does() {
+    let mut settings = testing::settings();
+    settings.login.min_response_ms = 50;
+    let Anna { login, directory, _dir, .. } = anna_with(settings).await;
+    directory.set_bind_delay(std::time::Duration::from_millis(400));
+    let (meta, wrong) = (testing::meta(), SecretString::from("fel"));
+    let mut took = Vec::new();
+    for name in ["anna", "nobody"] {
+        let started = std::time::Instant::now();
+        let outcome = login.login(name, &wrong, &meta).await.unwrap();
+        took.push(started.elapsed());
+        assert_eq!(outcome, LoginOutcome::Refused(Refusal::InvalidCredentials), "{name}");
+    }
+    assert!(took[1] >= std::time::Duration::from_millis(400), "a name of nobody answered in {:?}", took[1]);
+    let binds = directory.binds();
+    assert_eq!(binds.len(), 2, "{binds:?}");
+    let accounts = directory.all_users().await.unwrap();
+    assert!(accounts.iter().all(|u| u.dn != binds[1]), "the second bind was an account's: {binds:?}");
+    // A name that cannot be an account's (never looked up) costs no bind: it says nothing of anyone.
+    login.login("ANNAN-DOMÄN\\anna", &wrong, &meta).await.unwrap();
+    assert_eq!(directory.binds().len(), 2);
+
+    // An account whose own count is full (its failures under another of its names) is not tried,
+    // and takes as long as a name of nobody all the same.
+    for _ in 0..2 {
+        login.login("anna", &wrong, &meta).await.unwrap();
+    }
+    for name in ["anna@example.test", "nobody@example.test"] {
+        let started = std::time::Instant::now();
+        let outcome = login.login(name, &wrong, &meta).await.unwrap();
+        assert!(started.elapsed() >= std::time::Duration::from_millis(400), "{name}: {:?}", started.elapsed());
+        assert_eq!(outcome, LoginOutcome::Refused(Refusal::InvalidCredentials), "{name}");
+    }
+    let anna_dn = &binds[0];
+    assert_eq!(directory.binds().iter().filter(|dn| *dn == anna_dn).count(), 3, "the full account was tried");
 }
