@@ -218,14 +218,19 @@ async fn a_flow_being_written_is_not_ended_by_an_older_read_of_it() {
     assert_eq!(service.view(&id, "browser", &meta).await.unwrap().unwrap().state, ResetState::Writing);
 }
 
+/// Audited as the unlock it refused (not as a reset).
 #[tokio::test]
 async fn no_unlock_once_the_password_was_changed_elsewhere() {
-    let Verified { directory, service, id, user, .. } = verified(3).await;
+    let Verified { store, directory, service, id, user, .. } = verified(3).await;
     let meta = testing::meta();
     directory.set_elsewhere(&user.dn, "Ägarens-nya-lösen-9");
     let view = service.view(&id, "browser", &meta).await.unwrap().unwrap();
     assert_eq!(service.unlock(&view, &meta).await.unwrap(), ResetOutcome::NotAllowed);
     assert_eq!(service.view(&id, "browser", &meta).await.unwrap().unwrap().state, ResetState::Superseded);
+    let audit = store.recent_audit(1).await.unwrap();
+    let last = &audit[0];
+    assert_eq!((last.event.as_str(), last.outcome.as_str()), ("unlock", "blocked"), "{audit:?}");
+    assert!(last.detail.as_deref().is_some_and(|d| d.contains("changed_meanwhile")), "{audit:?}");
 }
 
 #[tokio::test]
