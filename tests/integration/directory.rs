@@ -69,6 +69,33 @@ async fn what_a_policy_says_is_kept_for_a_while_but_which_policy_applies_is_aske
     assert_eq!(uncached.password_policy(Some(&user.dn)).await.unwrap().min_length, 16);
 }
 
+/// A service account that may not read fine-grained policies (in AD only admins may, unless
+/// granted) still learns which PSO applies, but not what it says (Samba answers the PSO without
+/// its attributes; AD may answer "no such object"): the domain's rules, and the most cautious
+/// lockout threshold, 1, so that the portal never locks the account.
+#[tokio::test]
+async fn a_policy_the_service_account_may_not_read_counts_as_the_most_cautious() {
+    let dc = require_dc!();
+    let plain = dc.create_user("plainsvc").await;
+    let user = dc.create_user("psohidden").await;
+    let pso = dc.create_pso(&user.dn, 14, 7).await;
+    let text = dc.config(std::path::Path::new("/unused.db"));
+    let svc_dn = format!("bind_dn = \"CN=svc-stjarna,CN=Users,{}\"", dc.base);
+    let svc_password = format!("bind_password = \"{}\"", dc.svc_password);
+    assert!(text.contains(&svc_dn) && text.contains(&svc_password));
+    let text = text
+        .replace(&svc_dn, &format!("bind_dn = \"{}\"", plain.dn))
+        .replace(&svc_password, &format!("bind_password = \"{}\"", plain.password));
+    let dir = LdapDirectory::new(&stjarna::config::from_toml_str(&text).unwrap().directory).unwrap();
+    let found = dir.find_user(&Username::Account(user.name.clone())).await.unwrap().unwrap();
+    assert!(matches!(&found.policy, PolicyRef::Pso(dn) if dn.eq_ignore_ascii_case(&pso)), "{:?}", found.policy);
+    let policy = dir.policy_of(&found).await.unwrap();
+    assert_eq!((policy.min_length, policy.lockout_threshold), (8, 1), "{policy:?}");
+    // The service account that may read it reads what it says.
+    let readable = directory(&dc).policy_of(&found).await.unwrap();
+    assert_eq!((readable.min_length, readable.lockout_threshold), (14, 7));
+}
+
 #[tokio::test]
 async fn finds_users_and_their_attributes() {
     let dc = require_dc!();
