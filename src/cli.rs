@@ -158,12 +158,33 @@ async fn check_config(path: PathBuf, offline: bool) -> ExitCode {
     ExitCode::SUCCESS
 }
 
-/// Whether the directory enforces history on resets, and the configured groups it lacks.
+/// Whether the directory enforces history on resets, and what it lacks: the configured groups,
+/// and a wrong password's answer to a bind as nobody.
 async fn check_directory(settings: &config::Settings) -> Result<(bool, Vec<String>), DirectoryError> {
     let dir = LdapDirectory::new(&settings.directory)?;
     dir.ping().await?;
     let history = dir.reset_enforces_history().await?;
-    Ok((history, missing_groups(settings, &dir).await?))
+    let mut problems = missing_groups(settings, &dir).await?;
+    problems.extend(nobody_answered(settings, &dir).await?);
+    Ok((history, problems))
+}
+
+/// A name that is no account's is tried against a DN that is nobody's (so that it takes as long
+/// as an account's wrong password): the DC must answer it as a wrong password.
+async fn nobody_answered(settings: &config::Settings, dir: &LdapDirectory) -> Result<Option<String>, DirectoryError> {
+    use crate::directory::{Directory, PasswordCheck};
+    let dn = crate::login::nobodys_dn(&settings.directory);
+    let answer = match dir.check_password(&dn, &secrecy::SecretString::from("stjarna-check-config")).await {
+        Ok(PasswordCheck::Refused(_)) => return Ok(None),
+        Ok(PasswordCheck::Accepted) => "it was accepted".to_string(),
+        Err(DirectoryError::Protocol(answer)) => answer,
+        Err(e) => return Err(e),
+    };
+    Ok(Some(format!(
+        "a bind as {dn} (what a name that is no account's is tried against) was not answered as a wrong \
+         password ({answer}): an unknown name could take less time than an account's wrong password; \
+         check that directory.base_dn is in the domain"
+    )))
 }
 
 /// The configured base and groups the directory does not have, each as a problem in plain words:

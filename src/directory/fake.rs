@@ -37,6 +37,9 @@ pub struct FakeDirectory {
     /// How long each bind takes (a DC under load), and the DNs bound as.
     bind_delay: Mutex<std::time::Duration>,
     binds: Mutex<Vec<String>>,
+    /// A bind as a DN that is nobody's is answered with a referral (as a DC may answer a DN
+    /// outside its domain), not as a wrong password.
+    refers_strangers: AtomicBool,
 }
 
 impl Default for FakeDirectory {
@@ -63,6 +66,7 @@ impl Default for FakeDirectory {
             pings: AtomicUsize::new(0),
             bind_delay: Mutex::new(std::time::Duration::ZERO),
             binds: Mutex::new(Vec::new()),
+            refers_strangers: AtomicBool::new(false),
         }
     }
 }
@@ -116,6 +120,11 @@ impl FakeDirectory {
     /// Every bind takes this long from now on (a DC under load).
     pub fn set_bind_delay(&self, delay: std::time::Duration) {
         *self.bind_delay.lock().unwrap() = delay;
+    }
+
+    /// Binds as a DN that is nobody's are answered with a referral from now on.
+    pub fn set_refers_strangers(&self, refers: bool) {
+        self.refers_strangers.store(refers, Ordering::SeqCst);
     }
 
     /// The DNs bound as, in order.
@@ -222,6 +231,9 @@ impl Directory for FakeDirectory {
         self.binds.lock().unwrap().push(user_dn.to_string());
         let delay = *self.bind_delay.lock().unwrap();
         tokio::time::sleep(delay).await;
+        if self.refers_strangers.load(Ordering::SeqCst) && self.find(|u| u.dn == user_dn).is_none() {
+            return Err(DirectoryError::Protocol("bind answered 10 referral".into()));
+        }
         let right = !password.expose_secret().is_empty() && self.has_password(user_dn, password.expose_secret());
         Ok(if right { PasswordCheck::Accepted } else { PasswordCheck::Refused(BindRefusal::InvalidCredentials) })
     }

@@ -7,7 +7,7 @@ use secrecy::SecretString;
 use super::outcome::{Admit, Counted, LoginOutcome, Refusal, UserKeys};
 use super::{LoginError, LoginService, entry};
 use crate::audit::{Detail, Outcome, RequestMeta};
-use crate::directory::{PasswordPolicy, Username};
+use crate::directory::{DirectoryError, PasswordPolicy, Username};
 use crate::storage::StorageError;
 use crate::throttle::{Limit, Reserve};
 
@@ -117,7 +117,7 @@ impl LoginService {
                 Reserve::Blocked { wait } => {
                     // Counted as a wrong password is (an unknown name's try is one too), and as
                     // slow: the password is not tried, but a bind as nobody takes its time.
-                    self.directory.check_password(&self.nobodys_dn, password).await?;
+                    self.bind_as_nobody(password).await?;
                     let event = entry(Outcome::Blocked, Detail::new("throttled_account")).about(u);
                     self.auditor.record(meta, event).await?;
                     return Ok(Admit::AccountFull { told: counted.wrong(), wait, counted });
@@ -127,14 +127,28 @@ impl LoginService {
 
         let Some(user) = user else {
             if name.is_ok() {
-                // Whatever it answers (a DC that fails would fail an account's bind too).
-                self.directory.check_password(&self.nobodys_dn, password).await?;
+                self.bind_as_nobody(password).await?;
             }
             let why = if name.is_err() { "not_an_account_name" } else { "no_such_user" };
             self.auditor.record(meta, entry(Outcome::Failure, Detail::new(why)).typed(&said)).await?;
             return Ok(Admit::Stop(LoginOutcome::Refused(counted.wrong())));
         };
         Ok(Admit::Go { user: Box::new(user), keys, counted, policy: policy.map(Box::new) })
+    }
+
+    /// Tries `password` against a DN that is nobody's, for the time it takes. A DC that cannot be
+    /// reached fails it as it would fail an account's bind; any other answer than a wrong
+    /// password's (a referral, a DN refused) is logged and taken as one, so that it can never tell
+    /// a name of nobody from an account's.
+    async fn bind_as_nobody(&self, password: &SecretString) -> Result<(), LoginError> {
+        match self.directory.check_password(&self.nobodys_dn, password).await {
+            Ok(_) => Ok(()),
+            Err(DirectoryError::Protocol(answer)) => {
+                tracing::warn!(dn = %self.nobodys_dn, %answer, "the bind as nobody was not answered as a wrong password");
+                Ok(())
+            }
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// The try was no failure (the password was right, or AD refused for another reason that it

@@ -40,9 +40,12 @@ pub enum LoginError {
     Storage(#[from] StorageError),
 }
 
-/// The name of an entry no domain has: a name that is no account's is tried against it, so that
-/// it takes a bind as an account's does.
-const NOBODYS_CN: &str = "stjarna-no-such-account-6b1f0c";
+/// The DN of an entry no domain has, at the domain's root: the password typed for a name that is
+/// no account's is tried against it, so that it takes a bind as an account's does. AD answers it
+/// as a wrong password (`check-config` makes sure).
+pub fn nobodys_dn(settings: &crate::config::DirectorySettings) -> String {
+    format!("CN=stjarna-no-such-account-6b1f0c,{}", settings.domain_dn())
+}
 
 pub struct LoginService {
     directory: Arc<dyn Directory>,
@@ -87,7 +90,7 @@ impl LoginService {
             margin: l.lockout_margin,
             window_seconds: l.window_minutes as i64 * 60,
             min_response: Duration::from_millis(l.min_response_ms),
-            nobodys_dn: format!("CN={NOBODYS_CN},{}", settings.directory.domain_dn()),
+            nobodys_dn: nobodys_dn(&settings.directory),
         }
     }
 

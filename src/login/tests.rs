@@ -190,3 +190,17 @@ async fn a_name_of_nobody_waits_for_a_bind_as_an_accounts_name_does() {
     let anna_dn = &binds[0];
     assert_eq!(directory.binds().iter().filter(|dn| *dn == anna_dn).count(), 3, "the full account was tried");
 }
+
+/// A DC that answers the bind as nobody otherwise than as a wrong password (a referral for a DN
+/// it does not hold) must not turn a name of nobody into an error page where an account's name
+/// reads "wrong password".
+#[tokio::test]
+async fn a_bind_as_nobody_answered_strangely_still_reads_as_a_wrong_password() {
+    let Anna { login, directory, _dir, .. } = anna().await;
+    directory.set_refers_strangers(true);
+    let (meta, wrong) = (testing::meta(), SecretString::from("fel"));
+    for name in ["anna", "nobody"] {
+        let outcome = login.login(name, &wrong, &meta).await.expect(name);
+        assert_eq!(outcome, LoginOutcome::Refused(Refusal::InvalidCredentials), "{name}");
+    }
+}
