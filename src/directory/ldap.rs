@@ -177,7 +177,8 @@ impl LdapDirectory {
     }
 
     /// What the PSO `pso_dn` says when it can be read, otherwise (or with no PSO) the domain's
-    /// policy; either kept for `policy_cache_seconds`.
+    /// policy; either kept for `policy_cache_seconds`, and so is a PSO that cannot be read (so that
+    /// an account under one, often an admin's, costs no more searches than any other).
     async fn read_policy_named(
         &self,
         dc: &Dc,
@@ -209,20 +210,31 @@ impl LdapDirectory {
                 }
             }
         }
-        let cautious = |policy: PasswordPolicy| if unreadable { policy.with_unknown_lockout() } else { policy };
-        if let Some(policy) = self.policies.get("") {
-            return Ok(cautious(policy));
+        let domain = match self.policies.get("") {
+            Some(policy) => policy,
+            None => {
+                let root =
+                    dc.link.search(ldap, ("", Scope::Base, "(objectClass=*)"), &["defaultNamingContext"], None).await?;
+                let domain_dn = root
+                    .first()
+                    .and_then(|e| first(e, "defaultNamingContext"))
+                    .ok_or_else(|| DirectoryError::Protocol("the root DSE names no defaultNamingContext".into()))?;
+                let domain =
+                    dc.link.search(ldap, (&domain_dn, Scope::Base, "(objectClass=*)"), DOMAIN_ATTRS, None).await?;
+                let attrs = domain.first().map(|e| e.attrs.clone()).unwrap_or_else(HashMap::new);
+                let policy = PasswordPolicy::from_domain(&attrs);
+                self.policies.keep("", &policy);
+                policy
+            }
+        };
+        match pso_dn {
+            Some(pso_dn) if unreadable => {
+                let cautious = domain.with_unknown_lockout();
+                self.policies.keep(pso_dn, &cautious);
+                Ok(cautious)
+            }
+            _ => Ok(domain),
         }
-        let root = dc.link.search(ldap, ("", Scope::Base, "(objectClass=*)"), &["defaultNamingContext"], None).await?;
-        let domain_dn = root
-            .first()
-            .and_then(|e| first(e, "defaultNamingContext"))
-            .ok_or_else(|| DirectoryError::Protocol("the root DSE names no defaultNamingContext".into()))?;
-        let domain = dc.link.search(ldap, (&domain_dn, Scope::Base, "(objectClass=*)"), DOMAIN_ATTRS, None).await?;
-        let attrs = domain.first().map(|e| e.attrs.clone()).unwrap_or_else(HashMap::new);
-        let policy = PasswordPolicy::from_domain(&attrs);
-        self.policies.keep("", &policy);
-        Ok(cautious(policy))
     }
 
     /// One modify with a pooled service connection, with `controls` when given; its LDAP result.

@@ -89,8 +89,11 @@ async fn a_policy_the_service_account_may_not_read_counts_as_the_most_cautious()
     let dir = LdapDirectory::new(&stjarna::config::from_toml_str(&text).unwrap().directory).unwrap();
     let found = dir.find_user(&Username::Account(user.name.clone())).await.unwrap().unwrap();
     assert!(matches!(&found.policy, PolicyRef::Pso(dn) if dn.eq_ignore_ascii_case(&pso)), "{:?}", found.policy);
-    let policy = dir.policy_of(&found).await.unwrap();
-    assert_eq!((policy.min_length, policy.lockout_threshold), (8, 1), "{policy:?}");
+    for _ in 0..2 {
+        // The second from what was kept (not observable here but in the logs: one warning).
+        let policy = dir.policy_of(&found).await.unwrap();
+        assert_eq!((policy.min_length, policy.lockout_threshold), (8, 1), "{policy:?}");
+    }
     // The service account that may read it reads what it says.
     let readable = directory(&dc).policy_of(&found).await.unwrap();
     assert_eq!((readable.min_length, readable.lockout_threshold), (14, 7));
