@@ -277,7 +277,8 @@ pub struct LoginSettings {
     pub window_minutes: u64,
     /// Stop this many attempts before the domain's own lockout threshold.
     pub lockout_margin: u32,
-    /// Every login answer takes at least this long, so timing does not reveal which users exist.
+    /// Every login answer takes at least this long, so timing does not reveal which users exist; and
+    /// as long as recent tries of an account's password took, up to eight times this (`login::pace`).
     pub min_response_ms: u64,
 }
 

@@ -34,8 +34,9 @@ pub struct FakeDirectory {
     policy_unreadable: AtomicBool,
     lookups: AtomicUsize,
     pings: AtomicUsize,
-    /// How long each bind takes (a DC under load), and the DNs bound as.
-    bind_delay: Mutex<std::time::Duration>,
+    /// How long each bind takes (a DC under load) as an account and as a DN that is nobody's, and
+    /// the DNs bound as.
+    bind_delay: Mutex<(std::time::Duration, std::time::Duration)>,
     binds: Mutex<Vec<String>>,
     /// A bind as a DN that is nobody's is answered with a referral (as a DC may answer a DN
     /// outside its domain), not as a wrong password.
@@ -64,7 +65,7 @@ impl Default for FakeDirectory {
             policy_unreadable: AtomicBool::new(false),
             lookups: AtomicUsize::new(0),
             pings: AtomicUsize::new(0),
-            bind_delay: Mutex::new(std::time::Duration::ZERO),
+            bind_delay: Mutex::new((std::time::Duration::ZERO, std::time::Duration::ZERO)),
             binds: Mutex::new(Vec::new()),
             refers_strangers: AtomicBool::new(false),
         }
@@ -117,9 +118,10 @@ impl FakeDirectory {
         self.lookups.load(Ordering::SeqCst)
     }
 
-    /// Every bind takes this long from now on (a DC under load).
-    pub fn set_bind_delay(&self, delay: std::time::Duration) {
-        *self.bind_delay.lock().unwrap() = delay;
+    /// Every bind takes this long from now on (a DC under load): as an account, and as a DN that
+    /// is nobody's (AD does less for it: no password to check, no count to write).
+    pub fn set_bind_delays(&self, account: std::time::Duration, nobody: std::time::Duration) {
+        *self.bind_delay.lock().unwrap() = (account, nobody);
     }
 
     /// Binds as a DN that is nobody's are answered with a referral from now on.
@@ -229,9 +231,10 @@ impl Directory for FakeDirectory {
 
     async fn check_password(&self, user_dn: &str, password: &SecretString) -> Result<PasswordCheck, DirectoryError> {
         self.binds.lock().unwrap().push(user_dn.to_string());
-        let delay = *self.bind_delay.lock().unwrap();
-        tokio::time::sleep(delay).await;
-        if self.refers_strangers.load(Ordering::SeqCst) && self.find(|u| u.dn == user_dn).is_none() {
+        let stranger = self.find(|u| u.dn == user_dn).is_none();
+        let (account, nobody) = *self.bind_delay.lock().unwrap();
+        tokio::time::sleep(if stranger { nobody } else { account }).await;
+        if self.refers_strangers.load(Ordering::SeqCst) && stranger {
             return Err(DirectoryError::Protocol("bind answered 10 referral".into()));
         }
         let right = !password.expose_secret().is_empty() && self.has_password(user_dn, password.expose_secret());

@@ -7,6 +7,7 @@
 mod admit;
 mod details;
 mod outcome;
+mod pace;
 
 pub use admit::USER_SCOPE;
 use admit::throttled;
@@ -21,7 +22,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use secrecy::SecretString;
-use tokio::time::Instant;
 
 use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
 use crate::clock::Clock;
@@ -58,7 +58,7 @@ pub struct LoginService {
     max_per_ip: u32,
     margin: u32,
     window_seconds: i64,
-    min_response: Duration,
+    pacer: pace::Pacer,
     /// Bound as, with the password typed, for a name that is no account's (see [`admit`]).
     ///
     /// [`admit`]: LoginService::admit
@@ -89,7 +89,7 @@ impl LoginService {
             max_per_ip: l.max_failures_per_ip,
             margin: l.lockout_margin,
             window_seconds: l.window_minutes as i64 * 60,
-            min_response: Duration::from_millis(l.min_response_ms),
+            pacer: pace::Pacer::new(Duration::from_millis(l.min_response_ms)),
             nobodys_dn: nobodys_dn(&settings.directory),
         }
     }
@@ -100,15 +100,9 @@ impl LoginService {
         password: &SecretString,
         meta: &RequestMeta,
     ) -> Result<LoginOutcome, LoginError> {
-        self.floored(self.attempt(typed, password, meta)).await
-    }
-
-    /// Every answer to a password takes at least the floor, whichever path it took, so that time
-    /// does not tell an unknown name from a wrong password.
-    async fn floored<T>(&self, attempt: impl std::future::Future<Output = T>) -> T {
-        let started = Instant::now();
-        let result = attempt.await;
-        tokio::time::sleep_until(started + self.min_response).await;
+        let watch = self.pacer.start();
+        let result = self.attempt(typed, password, meta, &watch).await;
+        self.pacer.answer(watch).await;
         result
     }
 
@@ -117,6 +111,7 @@ impl LoginService {
         typed: &str,
         password: &SecretString,
         meta: &RequestMeta,
+        watch: &pace::Watch,
     ) -> Result<LoginOutcome, LoginError> {
         let (user, keys, counted) = match self.admit(typed, password, meta).await? {
             Admit::Go { user, keys, counted, .. } => (*user, keys, counted),
@@ -124,7 +119,9 @@ impl LoginService {
             Admit::AccountFull { told, .. } => return Ok(LoginOutcome::Refused(told)),
         };
 
-        match self.directory.check_password(&user.dn, password).await? {
+        let check = self.directory.check_password(&user.dn, password).await?;
+        watch.tried();
+        match check {
             PasswordCheck::Refused(refusal) => {
                 self.auditor.record(meta, entry(Outcome::Failure, bind_refused(refusal)).about(&user)).await?;
                 if hides_account(refusal) {
@@ -215,7 +212,10 @@ impl LoginService {
         known: bool,
         meta: &RequestMeta,
     ) -> Result<Result<Proved, Refusal>, LoginError> {
-        self.floored(self.prove_attempt(typed, current, known, meta)).await
+        let watch = self.pacer.start();
+        let result = self.prove_attempt(typed, current, known, meta, &watch).await;
+        self.pacer.answer(watch).await;
+        result
     }
 
     async fn prove_attempt(
@@ -224,6 +224,7 @@ impl LoginService {
         current: &SecretString,
         known: bool,
         meta: &RequestMeta,
+        watch: &pace::Watch,
     ) -> Result<Result<Proved, Refusal>, LoginError> {
         let (user, keys, counted, policy) = match self.admit(typed, current, meta).await? {
             Admit::Go { user, keys, counted, policy } => (*user, keys, counted, policy),
@@ -234,7 +235,9 @@ impl LoginService {
             Admit::Stop(LoginOutcome::Refused(r)) | Admit::AccountFull { told: r, .. } => return Ok(Err(r)),
             Admit::Stop(LoginOutcome::Success(_)) => unreachable!("admit never logs in"),
         };
-        let refusal = match self.directory.check_password(&user.dn, current).await? {
+        let check = self.directory.check_password(&user.dn, current).await?;
+        watch.tried();
+        let refusal = match check {
             PasswordCheck::Accepted
             | PasswordCheck::Refused(BindRefusal::PasswordExpired | BindRefusal::MustChangePassword) => {
                 // The right password, as for a login: the user's earlier failures are forgotten.
@@ -320,7 +323,10 @@ impl LoginService {
         password: &SecretString,
         meta: &RequestMeta,
     ) -> Result<Reauth, LoginError> {
-        self.floored(self.reauth_attempt(user, password, meta)).await
+        let watch = self.pacer.start();
+        let result = self.reauth_attempt(user, password, meta, &watch).await;
+        self.pacer.answer(watch).await;
+        result
     }
 
     async fn reauth_attempt(
@@ -328,6 +334,7 @@ impl LoginService {
         session_user: &SessionUser,
         password: &SecretString,
         meta: &RequestMeta,
+        watch: &pace::Watch,
     ) -> Result<Reauth, LoginError> {
         let audit = |outcome, detail: Detail| {
             AuditEvent::new(EventKind::AdminReauth, outcome)
@@ -362,7 +369,9 @@ impl LoginService {
             self.auditor.record(meta, audit(Outcome::Failure, Detail::new("disabled_session_ended"))).await?;
             return Ok(Reauth::AccountUnusable);
         }
-        match self.directory.check_password(&user.dn, password).await? {
+        let check = self.directory.check_password(&user.dn, password).await?;
+        watch.tried();
+        match check {
             PasswordCheck::Accepted => {
                 self.uncount_and_clear(counted, &keys).await?;
                 let roles = self.roles(&user.dn).await?;
