@@ -212,6 +212,18 @@ pub fn validate(s: &Settings) -> Vec<ConfigProblem> {
     if s.login.window_minutes == 0 {
         bad("login.window_minutes", "must be at least 1".into());
     }
+    for (key, ms) in
+        [("login.min_response_ms", s.login.min_response_ms), ("reset.min_response_ms", s.reset.min_response_ms)]
+    {
+        if ms > 5000 {
+            bad(
+                key,
+                format!(
+                    "is {ms}: at most 5000 (every answer waits at least this long, a login's up to eight times it)"
+                ),
+            );
+        }
+    }
 
     let services = crate::enrolment::catalogue_from(&s.services);
     for problem in crate::enrolment::check_rules(&services, s.enrolment.enrolment_stars, s.enrolment.reset_stars) {

@@ -390,3 +390,10 @@ fn domain_admins_by_default_are_those_of_the_domain_not_of_the_users_ou() {
     assert_eq!(groups[0].1, "CN=Domain Admins,CN=Users,DC=corp,dc=example,DC=se");
     assert_eq!(groups[0].0, GroupSource::Default);
 }
+
+#[test]
+fn an_answer_floor_past_five_seconds_is_refused() {
+    let text = format!("{}\n[login]\nmin_response_ms = 60000\n", crate::testing::VALID);
+    let problems = crate::config::from_toml_str(&text).unwrap_err();
+    assert!(problems.iter().any(|p| p.key == "login.min_response_ms"), "{problems:?}");
+}

@@ -46,11 +46,12 @@ impl LoginService {
     /// The try is counted first and decided after (so that a burst of parallel tries can never all
     /// slip under the limit); unknown names count and read exactly like wrong passwords, and take
     /// as long: `password` is tried against a DN that is nobody's, so that a DC slower to answer
-    /// than `login.min_response_ms` delays them as it delays an account's wrong password.
+    /// than `login.min_response_ms` delays them as it delays an account's wrong password. None:
+    /// the name is a logged-in user's own, and nothing is hidden from them.
     pub(super) async fn admit(
         &self,
         typed: &str,
-        password: &SecretString,
+        password: Option<&SecretString>,
         meta: &RequestMeta,
     ) -> Result<Admit, LoginError> {
         let name = Username::parse(typed, &self.netbios_domain);
@@ -140,11 +141,18 @@ impl LoginService {
     /// reached fails it as it would fail an account's bind; any other answer than a wrong
     /// password's (a referral, a DN refused) is logged and taken as one, so that it can never tell
     /// a name of nobody from an account's.
-    async fn bind_as_nobody(&self, password: &SecretString) -> Result<(), LoginError> {
+    async fn bind_as_nobody(&self, password: Option<&SecretString>) -> Result<(), LoginError> {
+        static TOLD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        let Some(password) = password else { return Ok(()) };
         match self.directory.check_password(&self.nobodys_dn, password).await {
             Ok(_) => Ok(()),
             Err(DirectoryError::Protocol(answer)) => {
-                tracing::warn!(dn = %self.nobodys_dn, %answer, "the bind as nobody was not answered as a wrong password");
+                if !TOLD.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                    tracing::warn!(
+                        dn = %self.nobodys_dn, %answer,
+                        "the bind as nobody was not answered as a wrong password (told once; see check-config)"
+                    );
+                }
                 Ok(())
             }
             Err(e) => Err(e.into()),

@@ -113,7 +113,7 @@ impl LoginService {
         meta: &RequestMeta,
         watch: &pace::Watch,
     ) -> Result<LoginOutcome, LoginError> {
-        let (user, keys, counted) = match self.admit(typed, password, meta).await? {
+        let (user, keys, counted) = match self.admit(typed, Some(password), meta).await? {
             Admit::Go { user, keys, counted, .. } => (*user, keys, counted),
             Admit::Stop(outcome) => return Ok(outcome),
             Admit::AccountFull { told, .. } => return Ok(LoginOutcome::Refused(told)),
@@ -226,7 +226,7 @@ impl LoginService {
         meta: &RequestMeta,
         watch: &pace::Watch,
     ) -> Result<Result<Proved, Refusal>, LoginError> {
-        let (user, keys, counted, policy) = match self.admit(typed, current, meta).await? {
+        let (user, keys, counted, policy) = match self.admit(typed, (!known).then_some(current), meta).await? {
             Admit::Go { user, keys, counted, policy } => (*user, keys, counted, policy),
             Admit::AccountFull { wait, counted, .. } if known => {
                 self.uncount(counted).await?;
@@ -342,7 +342,7 @@ impl LoginService {
                 .user_id(&session_user.user_id)
                 .detail(detail)
         };
-        let (user, keys, counted) = match self.admit(&session_user.account_name, password, meta).await? {
+        let (user, keys, counted) = match self.admit(&session_user.account_name, None, meta).await? {
             Admit::Go { user, keys, counted, .. } if user.id == session_user.user_id => (*user, keys, counted),
             // The user is known here: the wait is told, and nothing was tried.
             Admit::AccountFull { wait, counted, .. } => {
