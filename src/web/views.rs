@@ -270,7 +270,8 @@ pub struct AdminAuditView<'a> {
     pub f: AuditForm,
     pub query: String,
     /// The date field that is not a date ("from", "to"), or "".
-    pub bad_date: &'static str,
+    /// The filter's field that cannot be read ("from", "to", "user"), or "".
+    pub bad_field: &'static str,
     pub error: Option<String>,
     pub rows: Vec<Row>,
     pub total: i64,

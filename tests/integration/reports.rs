@@ -38,6 +38,15 @@ async fn the_audit_viewer_filters_pages_and_exports_csv() {
     assert_eq!(res.status(), 303);
     let back = location(&res);
     assert!(back.starts_with("/admin/audit?") && back.contains("from=1+december"), "{back}");
+    // A personal number typed as the user is neither searched for, nor shown again, nor kept
+    // in the trail (which holds none: the search itself would have put it there in clear).
+    let page = app.get_html("/admin/audit?user=19811218-9876").await;
+    assert!(text_of(&page, "audit-error").unwrap().starts_with("Sök på namn, kontonamn eller e-post"), "{page}");
+    assert!(page.contains("name=\"user\" value=\"\" aria-invalid=\"true\""), "{page}");
+    assert!(!page.contains("9876"), "{page}");
+    assert_eq!(app.get("/admin/audit.csv?user=198112189876").await.status(), 303, "nor exported");
+    let kept = app.audit().await;
+    assert!(kept.iter().all(|a| !a.detail.as_deref().unwrap_or_default().contains("9876")), "{kept:?}");
     // Days are the portal's (Europe/Stockholm): today's events are found under today's date.
     let today = app.get_html(&format!("/admin/audit?user={}&from={}", victim.name, stockholm_today())).await;
     assert_eq!(text_of(&today, "audit-total").unwrap(), "3 händelser");

@@ -293,7 +293,12 @@ pub struct AuditQuery {
 impl AuditQuery {
     /// The filter, with the days read in the portal's time zone (as the rows are shown); the
     /// name of a date field that is not a date.
+    /// The filter, or the field that cannot be read: a date, or a personal number typed as the
+    /// user (the trail holds none, and the search itself would keep it there in clear).
     fn filter(&self, time: &crate::clock::LocalTime) -> Result<AuditFilter, &'static str> {
+        if crate::identity::personnummer::looks_like_personal_number(&self.user) {
+            return Err("user");
+        }
         let some = |s: &String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
         let day = |text: &str, field, read: &dyn Fn(&str) -> Option<i64>| match text.trim() {
             "" => Ok(None),
@@ -315,16 +320,21 @@ const PER_PAGE: i64 = 50;
 
 pub async fn audit(page: Page, q: web::Query<AuditQuery>) -> Result<HttpResponse, WebError> {
     let session = guarded!(page, "/admin/audit", Roles::can_report);
-    let (filter, bad_date) = match q.filter(&page.state.time) {
+    let (filter, bad_field) = match q.filter(&page.state.time) {
         Ok(filter) => (Some(filter), None),
         Err(field) => (None, Some(field)),
     };
+    // A personal number typed is neither searched for nor shown again (nor kept in the links).
+    let mut q = q.into_inner();
+    if bad_field == Some("user") {
+        q.user.clear();
+    }
     let (rows, total) = match &filter {
         Some(f) => page.state.admin.audit(f, q.page, PER_PAGE).await.map_err(|e| fail(&page, e))?,
         // Nothing shown rather than everything: the filter the user meant cannot be read.
         None => (Vec::new(), 0),
     };
-    let query = serde_urlencoded::to_string(&*q).unwrap_or_default();
+    let query = serde_urlencoded::to_string(&q).unwrap_or_default();
     // A look at someone's trail (by name or address) is itself in the trail, as a user search
     // is: what a stolen reporting session looked at can be listed afterwards. (Paging on does
     // not count again.)
@@ -344,8 +354,10 @@ pub async fn audit(page: Page, q: web::Query<AuditQuery>) -> Result<HttpResponse
             to: q.to.clone(),
         },
         query,
-        bad_date: bad_date.unwrap_or_default(),
-        error: bad_date.map(|_| page.i18n().t("admin.bad_date").to_string()),
+        bad_field: bad_field.unwrap_or_default(),
+        error: bad_field.map(|field| {
+            page.i18n().t(if field == "user" { "admin.search_personal_number" } else { "admin.bad_date" }).to_string()
+        }),
         rows: rows.iter().map(row(&page)).collect(),
         total,
         page: q.page.clamp(0, MAX_PAGE),
@@ -380,7 +392,8 @@ async fn staff_did(page: &Page, session: &Session, kind: EventKind, what: Detail
 pub async fn audit_csv(page: Page, q: web::Query<AuditQuery>) -> Result<HttpResponse, WebError> {
     let session = guarded!(page, "/admin/audit", Roles::can_report);
     let query = serde_urlencoded::to_string(&*q).unwrap_or_default();
-    // A filter that cannot be read exports nothing (not the whole log): the page says why.
+    // A filter that cannot be read (a date, a personal number) exports nothing (not the whole
+    // log) and is not audited: the page says why.
     let Ok(filter) = q.filter(&page.state.time) else {
         return Ok(see_other(&format!("/admin/audit?{query}")).finish());
     };

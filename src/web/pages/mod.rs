@@ -21,13 +21,25 @@ pub async fn not_found(page: Page) -> Result<actix_web::HttpResponse, WebError> 
     Err(page.not_found())
 }
 
+/// The page's query as the page's own forms carry it on (the language switch's way back), without
+/// a personal number typed into a search: it is neither searched for nor kept anywhere.
+fn without_personal_numbers(query: &str) -> String {
+    let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(query) else { return String::new() };
+    let kept: Vec<_> =
+        pairs.into_iter().filter(|(_, v)| !crate::identity::personnummer::looks_like_personal_number(v)).collect();
+    serde_urlencoded::to_string(kept).unwrap_or_default()
+}
+
 /// The frame of a page for this request. `path`: the page's own address when it answers a POST.
 pub fn layout<'a>(page: &'a super::Page, path: &'a str) -> super::views::Layout<'a> {
     // A notice that is not this page's own (moved here, or changed) is not carried on.
     let own_query = !page.query.is_empty() && (!page.query.contains("note=") || page.notice().is_some());
     let path = match (page.get, own_query) {
         (true, false) => page.path.as_str().into(),
-        (true, true) => format!("{}?{}", page.path, page.query).into(),
+        (true, true) => match without_personal_numbers(&page.query) {
+            query if query.is_empty() => page.path.as_str().into(),
+            query => format!("{}?{query}", page.path).into(),
+        },
         (false, _) => path.into(),
     };
     super::views::Layout {
