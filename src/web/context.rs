@@ -126,7 +126,7 @@ impl Page {
             csrf: self.csrf_token.clone(),
             portal_name: self.state.settings.portal.name.clone(),
             user: self.session().map(|s| s.user.display_name.clone()),
-            admin: self.session().is_some_and(|s| s.user.roles.any()),
+            admin: self.session().and_then(|s| s.user.roles.staff_home()),
         }
     }
 }
@@ -191,7 +191,7 @@ pub fn anonymous_frame(state: &AppState, req: &HttpRequest) -> Frame {
         csrf: csrf_seed(req).map(|s| state.csrf.token_for(&s)).unwrap_or_default(),
         portal_name: state.settings.portal.name.clone(),
         user: None,
-        admin: false,
+        admin: None,
     }
 }
 

@@ -37,7 +37,8 @@ pub struct Frame {
     pub csrf: String,
     pub portal_name: String,
     pub user: Option<String>,
-    pub admin: bool,
+    /// Where the admin link leads (see [`crate::session::Roles::staff_home`]).
+    pub admin: Option<&'static str>,
 }
 
 impl WebError {

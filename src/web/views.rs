@@ -19,8 +19,9 @@ pub struct Layout<'a> {
     /// Where the language switcher comes back to: this page's address (with its query, so a
     /// message shown stays), or for a page answering a POST, the page the form is on.
     pub path: std::borrow::Cow<'a, str>,
-    /// The user has a portal role: show the admin link.
-    pub admin: bool,
+    /// Where the admin link leads, for a user with a portal role: the dashboard, or for the
+    /// service desk (which may not see it) the user search.
+    pub admin: Option<&'static str>,
     /// The domain as users type it: `EXAMPLE` (NetBIOS) and `example.se` (from the base DN).
     pub netbios: &'a str,
     pub dns_domain: &'a str,

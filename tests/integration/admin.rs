@@ -77,8 +77,22 @@ async fn each_role_sees_only_its_pages() {
             got.push(app.get(p).await.status().as_u16());
         }
         assert_eq!(got, expect(who), "{who}");
-        // Only an admin may revoke.
+        // The header's admin link leads to a page the role may see (the service desk's is the user
+        // search, not the dashboard).
         let page = app.get_html("/").await;
+        let link = page
+            .split_once("\" class=\"nav-link\" id=\"nav-admin\"")
+            .and_then(|(before, _)| before.rsplit("href=\"").next().map(str::to_string));
+        let want = match who {
+            "plain" => None,
+            "helpdesk" => Some("/admin/users"),
+            _ => Some("/admin"),
+        };
+        assert_eq!(link.as_deref(), want, "{who}'s admin link");
+        if let Some(link) = &link {
+            assert_eq!(app.get(link).await.status(), 200, "{who} following the admin link");
+        }
+        // Only an admin may revoke.
         let res = app
             .post(
                 &format!("/admin/users/{target_id}/revoke"),

@@ -51,7 +51,7 @@ pub fn layout<'a>(page: &'a super::Page, path: &'a str) -> super::views::Layout<
         portal_name: &page.state.settings.portal.name,
         user: page.session().map(|s| s.user.display_name.as_str()),
         path,
-        admin: page.session().is_some_and(|s| s.user.roles.any()),
+        admin: page.session().and_then(|s| s.user.roles.staff_home()),
         netbios: &page.state.settings.directory.netbios_domain,
         dns_domain: &page.state.dns_domain,
     }
