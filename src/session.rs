@@ -348,24 +348,23 @@ impl Sessions {
                  the portal does not end portal sessions (grant it read access to pwdLastSet)"
             );
         }
+        // Whether AD's value is the session's own; None: the DC asked has not had the change made
+        // here yet (adopting its value would end the session once the change arrives).
         let same = match pwd_last_set {
-            Some(known) => Some(known) == read,
+            Some(known) => Some(Some(known) == read),
             // Changed here at `checked_at`: AD's value must be from then, not later.
             None => match (read.map(filetime_seconds), checked_at) {
                 // 0: set elsewhere since, to be changed at the next logon (a service desk's reset).
-                (Some(None), _) => false,
-                (Some(Some(set_at)), Some(changed_at)) if set_at < changed_at - STALE_BEFORE => {
-                    // Adopting it would end the session once the change arrives.
-                    tracing::debug!("session check: the DC asked has not had the change made here yet");
-                    return Ok(!unchecked_too_long);
-                }
-                (Some(Some(set_at)), Some(changed_at)) => set_at <= changed_at + CHANGE_SKEW,
-                _ => true,
+                (Some(None), _) => Some(false),
+                (Some(Some(set_at)), Some(changed_at)) if set_at < changed_at - STALE_BEFORE => None,
+                (Some(Some(set_at)), Some(changed_at)) => Some(set_at <= changed_at + CHANGE_SKEW),
+                _ => Some(true),
             },
         };
-        if !same {
+        if same == Some(false) {
             return Ok(false);
         }
+        // The roles are checked whatever the DC knows of the password.
         if session_user.roles.any() {
             match self.role_groups.read(directory.as_ref(), &user.dn).await {
                 // Out of a group: the session ends (a new login carries the roles as they are).
@@ -377,6 +376,10 @@ impl Sessions {
                     return Ok(!unchecked_too_long);
                 }
             }
+        }
+        if same.is_none() {
+            tracing::debug!("session check: the DC asked has not had the change made here yet");
+            return Ok(!unchecked_too_long);
         }
         // A renewal made meanwhile (a change, a re-authentication) wins over this check.
         self.store.session_password_checked(id_hash, read, now, checked_at).await?;

@@ -238,3 +238,26 @@ async fn a_service_desk_reset_to_change_at_next_logon_ends_a_session_that_change
     t.clock.advance_seconds(61);
     assert!(location(&t.get("/").await).starts_with("/login"), "the session ended");
 }
+
+/// After a change made in the portal, the session takes AD's new `pwdLastSet` as its own once the
+/// DC asked has it; while that DC still has the value from before the change, the roles are
+/// checked all the same: an admin removed from the group loses the session within the minute.
+#[tokio::test]
+async fn an_admin_removed_from_the_group_loses_the_session_while_the_dc_lags_behind_a_change() {
+    let dc = require_dc!();
+    let group = format!("CN=IT-admins,CN=Users,{}", dc.base);
+    let admin = dc.create_user("cred-lag").await;
+    dc.add_member(&group, &admin.dn).await;
+    let t = spawn_app(&dc).await;
+    t.login(&admin.name, &admin.password).await;
+    // The portal's clock ten minutes ahead of the DC's: to the session check, AD's pwdLastSet
+    // after the change is from before it, as a DC the change has not reached would answer.
+    t.clock.advance_seconds(600);
+    let done = crate::change::change(&t, None, &admin.password, "Tre-glada-kor-på-bete7").await;
+    assert!(done.starts_with("Ditt lösenord är bytt"), "{done}");
+    assert_eq!(admin_page(&t).await, 200);
+    dc.remove_member(&group, &admin.dn).await;
+    t.clock.advance_seconds(61);
+    let res = t.get("/admin").await;
+    assert!(location(&res).starts_with("/login"), "{:?}", res.headers().get("location"));
+}
