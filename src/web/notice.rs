@@ -186,8 +186,13 @@ impl Page {
     /// A 303 to `to` (a path on this site, with or without a query) that shows `notice` there; the
     /// signature covers the path, not the query.
     pub fn redirect_with(&self, to: &str, notice: &Notice) -> HttpResponse {
+        self.redirect_with_for(to, notice, self.binding())
+    }
+
+    /// The same, for the browser binding `seed` (one this response gives the browser, as the
+    /// logout's new CSRF cookie).
+    pub fn redirect_with_for(&self, to: &str, notice: &Notice, seed: &str) -> HttpResponse {
         let payload = self.state.notes.seal(&notice.encode(), self.state.random.as_ref());
-        let seed = self.binding();
         let path = to.split('?').next().unwrap_or(to);
         let receipt = self.state.csrf.receipt(seed, &signed(path, &payload), self.state.clock.now());
         let query =

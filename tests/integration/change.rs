@@ -200,9 +200,11 @@ async fn a_form_posted_after_its_session_ended_says_so_and_an_empty_current_pass
     app.clock.advance_seconds(24 * 3600);
     let form = [("csrf", csrf.as_str()), ("current", &user.password), ("password", NEW), ("repeat", NEW)];
     let res = app.post("/change", &form).await;
-    assert_eq!(location(&res), "/login?m=ended", "told to log in again, not that the password was wrong");
-    let login = app.get_html("/login?m=ended").await;
-    assert!(login.contains("Din session har avslutats. Logga in igen; det du fyllde i skickades inte."), "{login}");
+    let told = app.told(&res).await;
+    assert_eq!(
+        told, "/login Din session har avslutats. Logga in igen; det du fyllde i skickades inte.",
+        "told to log in again, not that the password was wrong"
+    );
     assert!(app.audit().await.iter().all(|a| a.event != "password-change"), "no try was made");
 
     let error = change(&app, Some(&user.name), "", NEW).await;

@@ -173,6 +173,15 @@ impl TestApp {
         self.get(path).await.text().await.unwrap()
     }
 
+    /// Where a redirect leads and what the page says there: its path, a space, and its notice
+    /// (signed for this browser, so a link made elsewhere would say nothing).
+    pub async fn told(&self, res: &reqwest::Response) -> String {
+        let to = location(res);
+        let html = self.get_html(&to).await;
+        let said = ["home-notice", "login-notice", "login-error"].iter().find_map(|id| text_of(&html, id));
+        format!("{} {}", to.split('?').next().unwrap_or_default(), said.unwrap_or_default())
+    }
+
     pub async fn csrf(&self) -> String {
         csrf_in(&self.get_html("/login").await)
     }

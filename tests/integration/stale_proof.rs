@@ -42,7 +42,7 @@ async fn a_code_resent_after_the_number_was_replaced_goes_to_the_new_number_only
     // The code the stolen phone got before is no proof now.
     t.app.post(&challenge, &[("csrf", &csrf_in(&page)), ("code", &stolen_code)]).await;
     let res = t.submit_number("0709999999", true).await;
-    assert_eq!(location(&res), "/?m=verify-first", "no proof: the number cannot be replaced again");
+    assert!(t.app.told(&res).await.starts_with("/ Bekräfta först"), "no proof: the number cannot be replaced again");
     assert!(t.app.audit().await.iter().any(|a| a.detail.as_deref().is_some_and(|d| d.contains("replaced since"))));
 
     // Nor does a new code go to the stolen phone: it goes to the number enrolled now.
@@ -71,7 +71,7 @@ async fn removing_a_service_ends_the_users_other_sessions() {
     let (user, mut t) = enrolled(&dc, "rm-svc", |c| c).await;
     let (thief, _) = thief_then_owner(&mut t, &user).await;
     let res = t.post_from("/", "/enrol/sms/remove").await;
-    assert_eq!(location(&res), "/?m=verify-first", "a removal needs proof");
+    assert!(t.app.told(&res).await.starts_with("/ Bekräfta först"), "a removal needs proof");
     let id = flow_id(&t.post_from("/", "/verify/bankid").await);
     let order = t.app_scan(&t.scan_qr_frame(&id).await, ANNA).await.unwrap();
     t.app_press(&order, "approve").await;
@@ -81,9 +81,8 @@ async fn removing_a_service_ends_the_users_other_sessions() {
     assert_eq!(t.app.get("/").await.status(), 200, "the proof alone ends no session");
     t.app.client = owner;
     let res = t.post_from("/", "/enrol/sms/remove").await;
-    assert_eq!(location(&res), "/?m=removed");
-    let home = t.app.get_html("/?m=removed").await;
-    assert!(home.contains("Tjänsten är borttagen"), "the owner's session goes on: {home}");
+    let told = t.app.told(&res).await;
+    assert!(told.starts_with("/ Tjänsten är borttagen"), "the owner's session goes on: {told}");
 
     let store = t.app.store().await;
     let user_id = store.all_enrolments().await.unwrap()[0].user_id.clone();
@@ -200,9 +199,8 @@ async fn a_service_still_cooling_off_does_not_remove_an_older_one() {
     let code = t.sms.as_ref().unwrap().state.last_code_to(NEW_E164).unwrap();
     t.app.post(&challenge, &[("csrf", &csrf_in(&t.app.get_html(&challenge).await)), ("code", &code)]).await;
     let res = t.post_from("/", "/enrol/bankid/remove").await;
-    assert_eq!(location(&res), "/?m=proof-cooling");
-    let home = t.app.get_html("/?m=proof-cooling").await;
-    assert!(home.contains("registrerades nyss och kan inte byta ut eller ta bort en äldre"), "{home}");
+    let told = t.app.told(&res).await;
+    assert!(told.contains("registrerades nyss och kan inte byta ut eller ta bort en äldre"), "{told}");
     let store = t.app.store().await;
     let user_id = store.all_enrolments().await.unwrap()[0].user_id.clone();
     assert!(store.bankid_enrolment(&user_id).await.unwrap().is_some(), "the BankID stays");

@@ -106,7 +106,7 @@ async fn start(page: &Page, purpose: FlowPurpose) -> Result<HttpResponse, WebErr
             .await
             .map_err(|e| page.fail(e))?;
         if let Err(refusal) = decision {
-            return Ok(super::enrol::refused(&refusal));
+            return Ok(super::enrol::refused(page, &refusal));
         }
     }
     let mut required = None;

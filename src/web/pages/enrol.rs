@@ -8,6 +8,7 @@ use crate::clock::Timestamp;
 use crate::enrolment::{ChangeRefusal, Owner, ServiceKind};
 use crate::session::Session;
 use crate::web::csrf::CsrfForm;
+use crate::web::notice::Notice;
 use crate::web::pages::bankid::CsrfOnly;
 use crate::web::{Page, WebError};
 
@@ -19,16 +20,18 @@ pub fn owner(session: &Session) -> Owner<'_> {
     }
 }
 
-/// Where a refused change leads: the enrolment page says what to do first.
-pub fn refused(refusal: &ChangeRefusal) -> HttpResponse {
-    let to = match refusal {
-        ChangeRefusal::VerifyFirst(_) => "/?m=verify-first",
-        ChangeRefusal::ProofCooling(_) => "/?m=proof-cooling",
-        ChangeRefusal::PasswordFirst => "/reauth?back=%2F%3Fm%3Dpassword-given",
-        ChangeRefusal::AlreadyEnrolled => "/?m=already-enrolled",
-        ChangeRefusal::NotEnrolled => "/?m=not-enrolled",
+/// Where a refused change leads: the enrolment page says what to do first (a notice signed for
+/// this browser: a link someone else made shows none).
+pub fn refused(page: &Page, refusal: &ChangeRefusal) -> HttpResponse {
+    let key = match refusal {
+        ChangeRefusal::VerifyFirst(_) => "home.notice.verify_first",
+        ChangeRefusal::ProofCooling(_) => "home.notice.proof_cooling",
+        // The page after the password says only what is so once it is given (see `home`).
+        ChangeRefusal::PasswordFirst => return see_other("/reauth?back=%2F%3Fm%3Dpassword-given").finish(),
+        ChangeRefusal::AlreadyEnrolled => "home.notice.already_enrolled",
+        ChangeRefusal::NotEnrolled => "home.notice.not_enrolled",
     };
-    see_other(to).finish()
+    page.redirect_with("/", &Notice::info(key))
 }
 
 /// The session proved `service` at `at`: remember it as a step-up. (When the proof was a change,
@@ -56,7 +59,7 @@ pub async fn remove(
         .await
         .map_err(|e| page.fail(e))?;
     match done {
-        Ok(()) => Ok(see_other("/?m=removed").finish()),
-        Err(refusal) => Ok(refused(&refusal)),
+        Ok(()) => Ok(page.redirect_with("/", &Notice::info("home.notice.removed"))),
+        Err(refusal) => Ok(refused(&page, &refusal)),
     }
 }

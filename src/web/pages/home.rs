@@ -15,23 +15,18 @@ pub struct Query {
     m: String,
 }
 
-/// The notice a redirect asked for (only known keys are shown).
-fn notice_key(m: &str) -> Option<&'static str> {
-    Some(match m {
-        "verify-first" => "home.notice.verify_first",
-        "proof-cooling" => "home.notice.proof_cooling",
-        "password-given" => "home.notice.password_given",
-        "already-enrolled" => "home.notice.already_enrolled",
-        "not-enrolled" => "home.notice.not_enrolled",
-        "removed" => "home.notice.removed",
-        _ => return None,
-    })
+/// Whether to thank the user for the password just given (the re-authentication asked for before
+/// a first enrolment leads back here so): only when this session was given it within the minute,
+/// so that a link someone else made says nothing untrue. Every other notice comes signed (see
+/// `web::notice`).
+fn password_given(m: &str, session: &crate::session::Session, now: crate::clock::Timestamp) -> bool {
+    m == "password-given" && session.password_at.is_some_and(|at| now - at < 60)
 }
 
 pub async fn show(page: Page, q: web::Query<Query>) -> Result<HttpResponse, WebError> {
     let session = match &page.auth {
         Auth::LoggedIn(s) => s,
-        Auth::Expired => return Ok(see_other("/login?m=expired").finish()),
+        Auth::Expired => return Ok(super::login::expired(&page)),
         Auth::Anonymous => return Ok(see_other("/login").finish()),
     };
     let state = &page.state;
@@ -66,14 +61,12 @@ pub async fn show(page: Page, q: web::Query<Query>) -> Result<HttpResponse, WebE
     }
     let view = HomeView {
         l: layout(&page, "/"),
-        notice: notice_key(&q.m)
+        notice: password_given(&q.m, session, page.state.clock.now())
             // Given again before a change (a session begun with BankID), not before a first enrolment.
-            .map(|k| {
-                if k == "home.notice.password_given" && !records.is_empty() {
-                    "home.notice.password_given_change"
-                } else {
-                    k
-                }
+            .then_some(if records.is_empty() {
+                "home.notice.password_given"
+            } else {
+                "home.notice.password_given_change"
             })
             .map(|k| (i.t(k).to_string(), "notice"))
             .or_else(|| page.notice_text()),

@@ -1,7 +1,7 @@
 //! `GET/POST /login` and `POST /logout`.
 
+use actix_web::HttpResponse;
 use actix_web::cookie::{Cookie, SameSite};
-use actix_web::{HttpResponse, web};
 use secrecy::SecretString;
 use serde::Deserialize;
 
@@ -12,37 +12,35 @@ use crate::session::{LoggedInWith, SessionUser};
 use crate::web::context::Auth;
 use crate::web::csrf::{CsrfField, CsrfForm, csrf_cookie};
 use crate::web::views::LoginView;
-use crate::web::{Notice, Page, WebError};
+use crate::web::{Notice, Page, Tone, WebError};
 
-#[derive(Deserialize)]
-pub struct LoginQuery {
-    m: Option<String>,
+/// To the login page for a session that ran out: it says so (and the cookie goes).
+pub fn expired(page: &Page) -> HttpResponse {
+    let minutes = page.state.settings.session.idle_timeout_minutes;
+    let mut res = page.redirect_with("/login", &Notice::info("login.notice.expired").arg("minutes", minutes));
+    let _ = res.add_cookie(&clear_session_cookie(page));
+    res
 }
 
-pub async fn show(page: Page, q: web::Query<LoginQuery>) -> Result<HttpResponse, WebError> {
+pub async fn show(page: Page) -> Result<HttpResponse, WebError> {
     match page.auth {
         Auth::LoggedIn(_) => return Ok(see_other("/").finish()),
-        Auth::Expired => {
-            return Ok(see_other("/login?m=expired").cookie(clear_session_cookie(&page)).finish());
-        }
+        Auth::Expired => return Ok(expired(&page)),
         Auth::Anonymous => {}
     }
-    let notice = match q.m.as_deref() {
-        Some("expired") => {
-            let minutes = page.state.settings.session.idle_timeout_minutes.to_string();
-            Some(page.i18n().f("login.notice.expired", &[("minutes", &minutes)]))
-        }
-        Some("ended") => Some(page.i18n().t("login.notice.ended").to_string()),
-        Some("logged-out") => Some(page.i18n().t("login.notice.logged_out").to_string()),
-        _ => None,
+    // What a redirect here had to say, signed for this browser: a refused login (or BankID
+    // login) with the name typed, or why the session ended.
+    let note = page.notice();
+    let (error, notice) = match &note {
+        Some(n) if n.tone() == Tone::Error => (Some(n.text(&page)), None),
+        Some(n) => (None, Some(n.text(&page))),
+        None => (None, None),
     };
-    // A refused login (or BankID login) redirected here with its message and the name typed.
-    let refused = page.notice();
     let view = LoginView {
         bankid: page.state.bankid.is_some(),
         l: layout(&page, "/login"),
-        username: refused.as_ref().and_then(|n| n.get("u")).unwrap_or_default(),
-        error: refused.as_ref().map(|n| n.text(&page)),
+        username: note.as_ref().and_then(|n| n.get("u")).unwrap_or_default(),
+        error,
         notice: notice.as_deref(),
     };
     html(&page, view)
@@ -140,12 +138,12 @@ pub async fn logout(page: Page, _form: CsrfForm<LogoutForm>) -> Result<HttpRespo
     }
     // A new CSRF cookie too: whoever uses this browser next cannot go on with what was bound to
     // it (an order, a flow, a form) while the session lasted.
-    let rotated_csrf = csrf_cookie(
-        page.state.cookies.csrf,
-        crate::clock::Random::token(&crate::clock::OsRandom),
-        page.state.secure_cookies,
-    );
-    Ok(see_other("/login?m=logged-out").cookie(clear_session_cookie(&page)).cookie(rotated_csrf).finish())
+    let seed = crate::clock::Random::token(&crate::clock::OsRandom);
+    let rotated_csrf = csrf_cookie(page.state.cookies.csrf, seed.clone(), page.state.secure_cookies);
+    let mut res = page.redirect_with_for("/login", &Notice::info("login.notice.logged_out"), &seed);
+    let _ = res.add_cookie(&clear_session_cookie(&page));
+    let _ = res.add_cookie(&rotated_csrf);
+    Ok(res)
 }
 
 /// The session cookie for a new or renewed session (`page`'s cookie names and security).

@@ -76,8 +76,10 @@ pub fn local_path(back: &str) -> &str {
 /// session ended when the browser still sent one (it ran out, or was ended meanwhile), so that
 /// a form posted then does not just vanish.
 pub fn log_in_again(page: &super::Page) -> actix_web::HttpResponse {
-    let to = if page.session_token.is_some() { "/login?m=ended" } else { "/login" };
-    see_other(to).finish()
+    match page.session_token {
+        Some(_) => page.redirect_with("/login", &super::Notice::info("login.notice.ended")),
+        None => see_other("/login").finish(),
+    }
 }
 
 /// A 303 redirect (after a POST, or to the login page).

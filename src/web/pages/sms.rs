@@ -81,7 +81,7 @@ async fn authorise(page: &Page, session: &Session, replace: bool) -> Result<Opti
         .authorise_audited(&session.step_up, super::enrol::owner(session), change(replace), &page.meta)
         .await
         .map_err(|e| page.fail(e))?;
-    Ok(decision.err().map(|r| super::enrol::refused(&r)))
+    Ok(decision.err().map(|r| super::enrol::refused(page, &r)))
 }
 
 pub async fn show_number(page: Page, q: web::Query<NumberQuery>) -> Result<HttpResponse, WebError> {
