@@ -278,7 +278,7 @@ pub struct LoginSettings {
     /// Stop this many attempts before the domain's own lockout threshold.
     pub lockout_margin: u32,
     /// Every login answer takes at least this long, so timing does not reveal which users exist; and
-    /// a try that tried no account's password as long as a recent one that did (`login::pace`).
+    /// every "wrong password" as long as a recent wrong password of an account took (`login::pace`).
     pub min_response_ms: u64,
 }
 

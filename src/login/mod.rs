@@ -120,7 +120,10 @@ impl LoginService {
         };
 
         let check = self.directory.check_password(&user.dn, password).await?;
-        watch.tried();
+        match check {
+            PasswordCheck::Refused(refusal) if hides_account(refusal) => watch.wrong(),
+            _ => watch.other(),
+        }
         match check {
             PasswordCheck::Refused(refusal) => {
                 self.auditor.record(meta, entry(Outcome::Failure, bind_refused(refusal)).about(&user)).await?;
@@ -236,7 +239,11 @@ impl LoginService {
             Admit::Stop(LoginOutcome::Success(_)) => unreachable!("admit never logs in"),
         };
         let check = self.directory.check_password(&user.dn, current).await?;
-        watch.tried();
+        match check {
+            // A logged-in user's own wrong password: nothing to keep from them, nor to pace by.
+            PasswordCheck::Refused(refusal) if hides_account(refusal) && !known => watch.wrong(),
+            _ => watch.other(),
+        }
         let refusal = match check {
             PasswordCheck::Accepted
             | PasswordCheck::Refused(BindRefusal::PasswordExpired | BindRefusal::MustChangePassword) => {
@@ -370,7 +377,8 @@ impl LoginService {
             return Ok(Reauth::AccountUnusable);
         }
         let check = self.directory.check_password(&user.dn, password).await?;
-        watch.tried();
+        // The user's own session: nothing to keep from them.
+        watch.other();
         match check {
             PasswordCheck::Accepted => {
                 self.uncount_and_clear(counted, &keys).await?;

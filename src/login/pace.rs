@@ -1,45 +1,57 @@
 //! When an answer to a password may be given. Never before `login.min_response_ms`. When the
-//! directory is slower than that, an answer that tried an account's password comes when it comes,
-//! and one that tried none (a name of nobody, an account whose own count is full, a refusal before
-//! any bind) waits as long as one of the latest answers that tried an account took, drawn at
-//! random: the two kinds of answer then take the same time, as a distribution, whatever AD does
-//! more for an account (it checks the password and writes the account's count) or the portal
-//! (a search for its policy, a statement for its count). A draw needs enough answers to draw
-//! from, so that a few tries (a visitor's own) cannot set what the next visitor waits; and never
-//! more than eight times the floor.
+//! directory is slower than that, an answer that reads "wrong password" (an account's wrong
+//! password, a name of nobody, an account whose own count is full, a refusal before any bind)
+//! waits until its own time or the time one of the latest wrong passwords of an account took,
+//! drawn at random, whichever is later: the two kinds then take about the same time, whatever AD
+//! does more for an account (it checks the password and writes the account's count) or the
+//! portal (a search for its policy, a statement for its count). Only wrong passwords of accounts
+//! are kept to draw from (a success reads the user's roles, and is slower); each costs its account
+//! a try, so nobody fills the pool at will. A draw needs enough of them (a visitor's own few set
+//! nothing), and never goes past eight times the floor. Other answers (a success, a refusal only
+//! the right password gets) wait the floor.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::clock::{OsRandom, Random};
 
-/// How many of the latest answers that tried an account are kept, and for how long.
+/// How many of the latest wrong passwords are kept, and for how long.
 const KEPT: usize = 64;
 const KEPT_FOR: Duration = Duration::from_secs(600);
-/// Answers drawn from only when at least this many are kept.
+/// Drawn from only when at least this many are kept.
 const ENOUGH: usize = 16;
 /// An answer waits at most this many times the configured floor.
 const CAP: u32 = 8;
+
+const NOTHING_TRIED: u8 = 0;
+const WRONG: u8 = 1;
+const OTHER: u8 = 2;
 
 pub(super) struct Pacer {
     min: Duration,
     recent: Mutex<VecDeque<(Instant, Duration)>>,
 }
 
-/// One answer's clock, from when the password came.
+/// One answer's clock, from when the password came, and what the answer turned out to be.
 pub(super) struct Watch {
     started: Instant,
-    tried: AtomicBool,
+    answer: AtomicU8,
 }
 
 impl Watch {
-    /// An account's password was tried.
-    pub(super) fn tried(&self) {
-        self.tried.store(true, Ordering::Relaxed);
+    /// An account's password was tried and was wrong, and the answer says only that.
+    pub(super) fn wrong(&self) {
+        self.answer.store(WRONG, Ordering::Relaxed);
+    }
+
+    /// An account's password was tried and the answer says more (a success, an expired password)
+    /// or goes to someone who need not be kept from it (a logged-in user).
+    pub(super) fn other(&self) {
+        self.answer.store(OTHER, Ordering::Relaxed);
     }
 }
 
@@ -49,23 +61,26 @@ impl Pacer {
     }
 
     pub(super) fn start(&self) -> Watch {
-        Watch { started: Instant::now(), tried: AtomicBool::new(false) }
+        Watch { started: Instant::now(), answer: AtomicU8::new(NOTHING_TRIED) }
     }
 
     /// Waits until the answer may be given.
     pub(super) async fn answer(&self, watch: Watch) {
         let now = Instant::now();
-        let wait = if watch.tried.load(Ordering::Relaxed) {
-            self.keep(now, now - watch.started);
-            self.min
-        } else {
-            self.drawn(now, &OsRandom)
+        let wait = match watch.answer.load(Ordering::Relaxed) {
+            OTHER => self.min,
+            WRONG => {
+                let wait = self.drawn(now, &OsRandom);
+                self.keep(now, now - watch.started);
+                wait
+            }
+            _ => self.drawn(now, &OsRandom),
         };
         tokio::time::sleep_until(watch.started + wait).await;
     }
 
-    /// How long an answer that tried no password waits: one of the latest answers that tried
-    /// one, at random, when there are enough; within the floor and its cap.
+    /// How long a "wrong password" waits from its start: one of the latest wrong passwords' time,
+    /// at random, when there are enough; within the floor and its cap.
     fn drawn(&self, now: Instant, random: &dyn Random) -> Duration {
         let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
         while recent.front().is_some_and(|(at, _)| now.duration_since(*at) > KEPT_FOR) {
@@ -104,7 +119,7 @@ mod tests {
     }
 
     #[test]
-    fn an_answer_that_tried_nothing_waits_as_long_as_one_that_tried_an_account() {
+    fn a_wrong_password_waits_as_long_as_one_drawn_from_the_latest() {
         let pacer = Pacer::new(100 * MS);
         let now = Instant::now();
         for _ in 0..ENOUGH - 1 {
@@ -120,16 +135,20 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn only_answers_that_tried_an_account_are_drawn_from() {
+    async fn only_wrong_passwords_of_accounts_are_drawn_from() {
         let pacer = Pacer::new(10 * MS);
         for _ in 0..ENOUGH {
             let nobody = pacer.start();
             pacer.answer(nobody).await;
+            let success = pacer.start();
+            success.other();
+            tokio::time::sleep(30 * MS).await;
+            pacer.answer(success).await;
         }
         assert_eq!(pacer.drawn(Instant::now(), &OsRandom), 10 * MS);
         for _ in 0..ENOUGH {
             let account = pacer.start();
-            account.tried();
+            account.wrong();
             tokio::time::sleep(30 * MS).await;
             pacer.answer(account).await;
         }

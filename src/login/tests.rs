@@ -207,27 +207,32 @@ async fn a_bind_as_nobody_answered_strangely_still_reads_as_a_wrong_password() {
     }
 }
 
-/// AD does more for an account's password than for a DN that is nobody's (it checks it, and
-/// writes the account's count when wrong): under load, the bind as nobody comes back sooner. An
-/// answer that tried no account waits as long as one of the latest that did (see `pace`).
+/// AD does more for an account's wrong password than for a DN that is nobody's (it checks it and
+/// writes the account's count): under load, the bind as nobody comes back sooner. An answer that
+/// reads "wrong password" waits as long as one of the latest wrong passwords of accounts took
+/// (see `pace`); successes, slower for reading the roles, are not drawn from.
 #[tokio::test]
-async fn a_name_of_nobody_is_answered_as_late_as_accounts_lately_were() {
+async fn a_name_of_nobody_is_answered_as_late_as_wrong_passwords_lately_were() {
     let mut settings = testing::settings();
     settings.login.min_response_ms = 20;
     let Anna { login, directory, _dir, .. } = anna_with(settings).await;
     let slow = std::time::Duration::from_millis(100);
     directory.set_bind_delays(slow, std::time::Duration::ZERO);
-    let meta = testing::meta();
-    let right = SecretString::from("Rätt-lösenord-1");
-    let started = std::time::Instant::now();
-    login.login("nobody", &SecretString::from("fel"), &meta).await.unwrap();
-    assert!(started.elapsed() < slow, "too few accounts tried yet to draw from");
+    let (meta, wrong) = (testing::meta(), SecretString::from("fel"));
     for _ in 0..16 {
+        let right = SecretString::from("Rätt-lösenord-1");
         assert!(matches!(login.login("anna", &right, &meta).await.unwrap(), LoginOutcome::Success(_)));
     }
     let started = std::time::Instant::now();
-    let outcome = login.login("nobody", &SecretString::from("fel"), &meta).await.unwrap();
-    assert_eq!(outcome, LoginOutcome::Refused(Refusal::InvalidCredentials));
+    login.login("nobody", &wrong, &meta).await.unwrap();
+    assert!(started.elapsed() < slow, "successes are not drawn from");
+    for i in 0..16 {
+        directory.add_user(&format!("user{i}"), "Rätt-lösenord-1");
+        let outcome = login.login(&format!("user{i}"), &wrong, &meta).await.unwrap();
+        assert_eq!(outcome, LoginOutcome::Refused(Refusal::InvalidCredentials));
+    }
+    let started = std::time::Instant::now();
+    assert_eq!(login.login("nobody", &wrong, &meta).await.unwrap(), LoginOutcome::Refused(Refusal::InvalidCredentials));
     let took = started.elapsed();
     assert!(took >= slow, "a name of nobody answered in {took:?}");
 }
