@@ -36,8 +36,10 @@ fn check<'a>(page: &'a Page, path: &str, allowed: fn(Roles) -> bool) -> Result<&
         let error = WebError::forbidden(page.lang, &page.meta.request_id).framed(page.frame());
         return Err(actix_web::ResponseError::error_response(&error));
     }
-    // The page as it was asked for, its search or filters included (an export's: the page it is on).
-    let asked = if page.query.is_empty() { path.to_string() } else { format!("{path}?{}", page.query) };
+    // The page as it was asked for, its search or filters included (an export's: the page it is
+    // on), without a personal number typed into one (it is neither searched for nor kept).
+    let query = super::without_personal_numbers(&page.query);
+    let asked = if query.is_empty() { path.to_string() } else { format!("{path}?{query}") };
     if page.get && page.from_elsewhere {
         let error = WebError::from_elsewhere(page.lang, asked).framed(page.frame());
         return Err(actix_web::ResponseError::error_response(&error));
@@ -293,11 +295,11 @@ pub struct AuditQuery {
 impl AuditQuery {
     /// The filter, with the days read in the portal's time zone (as the rows are shown); the
     /// name of a date field that is not a date.
-    /// The filter, or the field that cannot be read: a date, or a personal number typed as the
-    /// user (the trail holds none, and the search itself would keep it there in clear).
+    /// The filter, or the field that cannot be read: a date, or a personal number typed into
+    /// any field (the trail holds none, and the search itself would keep it there in clear).
     fn filter(&self, time: &crate::clock::LocalTime) -> Result<AuditFilter, &'static str> {
-        if crate::identity::personnummer::looks_like_personal_number(&self.user) {
-            return Err("user");
+        if let Some(field) = self.personal_number() {
+            return Err(field);
         }
         let some = |s: &String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
         let day = |text: &str, field, read: &dyn Fn(&str) -> Option<i64>| match text.trim() {
@@ -316,6 +318,26 @@ impl AuditQuery {
     }
 }
 
+impl AuditQuery {
+    /// The field a personal number was typed into, if any.
+    fn personal_number(&self) -> Option<&'static str> {
+        let looks = crate::identity::personnummer::looks_like_personal_number;
+        [("user", &self.user), ("ip", &self.ip), ("event", &self.event), ("outcome", &self.outcome)]
+            .into_iter()
+            .find_map(|(field, value)| looks(value).then_some(field))
+    }
+
+    /// The query without the personal numbers typed into it.
+    fn without_personal_numbers(mut self) -> Self {
+        for value in [&mut self.user, &mut self.ip, &mut self.event, &mut self.outcome] {
+            if crate::identity::personnummer::looks_like_personal_number(value) {
+                value.clear();
+            }
+        }
+        self
+    }
+}
+
 const PER_PAGE: i64 = 50;
 
 pub async fn audit(page: Page, q: web::Query<AuditQuery>) -> Result<HttpResponse, WebError> {
@@ -325,10 +347,7 @@ pub async fn audit(page: Page, q: web::Query<AuditQuery>) -> Result<HttpResponse
         Err(field) => (None, Some(field)),
     };
     // A personal number typed is neither searched for nor shown again (nor kept in the links).
-    let mut q = q.into_inner();
-    if bad_field == Some("user") {
-        q.user.clear();
-    }
+    let q = q.into_inner().without_personal_numbers();
     let (rows, total) = match &filter {
         Some(f) => page.state.admin.audit(f, q.page, PER_PAGE).await.map_err(|e| fail(&page, e))?,
         // Nothing shown rather than everything: the filter the user meant cannot be read.
@@ -356,7 +375,8 @@ pub async fn audit(page: Page, q: web::Query<AuditQuery>) -> Result<HttpResponse
         query,
         bad_field: bad_field.unwrap_or_default(),
         error: bad_field.map(|field| {
-            page.i18n().t(if field == "user" { "admin.search_personal_number" } else { "admin.bad_date" }).to_string()
+            let date = matches!(field, "from" | "to");
+            page.i18n().t(if date { "admin.bad_date" } else { "admin.search_personal_number" }).to_string()
         }),
         rows: rows.iter().map(row(&page)).collect(),
         total,
@@ -392,9 +412,11 @@ async fn staff_did(page: &Page, session: &Session, kind: EventKind, what: Detail
 pub async fn audit_csv(page: Page, q: web::Query<AuditQuery>) -> Result<HttpResponse, WebError> {
     let session = guarded!(page, "/admin/audit", Roles::can_report);
     let query = serde_urlencoded::to_string(&*q).unwrap_or_default();
-    // A filter that cannot be read (a date, a personal number) exports nothing (not the whole
-    // log) and is not audited: the page says why.
+    // A filter that cannot be read exports nothing (not the whole log) and is not audited: a
+    // date, which the page then says; a personal number, which is not sent back.
     let Ok(filter) = q.filter(&page.state.time) else {
+        let q = q.into_inner().without_personal_numbers();
+        let query = serde_urlencoded::to_string(&q).unwrap_or_default();
         return Ok(see_other(&format!("/admin/audit?{query}")).finish());
     };
     let body = page.state.admin.audit_csv(&filter, page.lang).await.map_err(|e| fail(&page, e))?;

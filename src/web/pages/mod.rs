@@ -21,9 +21,11 @@ pub async fn not_found(page: Page) -> Result<actix_web::HttpResponse, WebError> 
     Err(page.not_found())
 }
 
-/// The page's query as the page's own forms carry it on (the language switch's way back), without
-/// a personal number typed into a search: it is neither searched for nor kept anywhere.
-fn without_personal_numbers(query: &str) -> String {
+/// The page's query as the page's own forms carry it on (the language switch's way back, the
+/// password prompt's), without a personal number typed into a search: it is neither searched for
+/// nor kept anywhere. Any value of 10 or 12 digits (and `-`, `+`, blanks) goes, so no page may
+/// carry such a value (a phone number, a timestamp) in its query and need it back.
+pub(super) fn without_personal_numbers(query: &str) -> String {
     let Ok(pairs) = serde_urlencoded::from_str::<Vec<(String, String)>>(query) else { return String::new() };
     let kept: Vec<_> =
         pairs.into_iter().filter(|(_, v)| !crate::identity::personnummer::looks_like_personal_number(v)).collect();
