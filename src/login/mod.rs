@@ -229,6 +229,10 @@ impl LoginService {
         meta: &RequestMeta,
         watch: &pace::Watch,
     ) -> Result<Result<Proved, Refusal>, LoginError> {
+        if known {
+            // A logged-in user's own name: nothing to keep from them, nor to pace.
+            watch.other();
+        }
         let (user, keys, counted, policy) = match self.admit(typed, (!known).then_some(current), meta).await? {
             Admit::Go { user, keys, counted, policy } => (*user, keys, counted, policy),
             Admit::AccountFull { wait, counted, .. } if known => {
@@ -240,7 +244,6 @@ impl LoginService {
         };
         let check = self.directory.check_password(&user.dn, current).await?;
         match check {
-            // A logged-in user's own wrong password: nothing to keep from them, nor to pace by.
             PasswordCheck::Refused(refusal) if hides_account(refusal) && !known => watch.wrong(),
             _ => watch.other(),
         }
@@ -343,6 +346,8 @@ impl LoginService {
         meta: &RequestMeta,
         watch: &pace::Watch,
     ) -> Result<Reauth, LoginError> {
+        // The user's own session: nothing to keep from them, nor to pace.
+        watch.other();
         let audit = |outcome, detail: Detail| {
             AuditEvent::new(EventKind::AdminReauth, outcome)
                 .username(&session_user.account_name)
@@ -377,8 +382,6 @@ impl LoginService {
             return Ok(Reauth::AccountUnusable);
         }
         let check = self.directory.check_password(&user.dn, password).await?;
-        // The user's own session: nothing to keep from them.
-        watch.other();
         match check {
             PasswordCheck::Accepted => {
                 self.uncount_and_clear(counted, &keys).await?;

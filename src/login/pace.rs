@@ -1,14 +1,17 @@
 //! When an answer to a password may be given. Never before `login.min_response_ms`. When the
-//! directory is slower than that, an answer that reads "wrong password" (an account's wrong
-//! password, a name of nobody, an account whose own count is full, a refusal before any bind)
-//! waits until its own time or the time one of the latest wrong passwords of an account took,
-//! drawn at random, whichever is later: the two kinds then take about the same time, whatever AD
-//! does more for an account (it checks the password and writes the account's count) or the
-//! portal (a search for its policy, a statement for its count). Only wrong passwords of accounts
-//! are kept to draw from (a success reads the user's roles, and is slower); each costs its account
-//! a try, so nobody fills the pool at will. A draw needs enough of them (a visitor's own few set
-//! nothing), and never goes past eight times the floor. Other answers (a success, a refusal only
-//! the right password gets) wait the floor.
+//! directory is slower than that, an account's wrong password waits until its own time or the
+//! time one of the latest wrong passwords of an account took, drawn at random, whichever is later;
+//! an answer that reads the same without an account's password tried (a name of nobody, an account
+//! whose own count is full) until the latest of its own time and two such draws, which is how the
+//! first is distributed. The two then take the same time as a distribution, whatever AD does more
+//! for an account (it checks the password and writes the account's count) or the portal (a search
+//! for its policy, a statement for its count). Only wrong passwords of accounts are kept to draw
+//! from (a success reads the user's roles, and is slower). Each costs its account a try, but
+//! sixteen names are enough to fill the pool; with AD slowed on purpose, every wrong password
+//! then waits up to the cap (eight times the floor) for ten minutes. While fewer than sixteen are
+//! kept (a quiet instance), nothing is drawn, and what AD does more shows when it is slower than
+//! the floor. Other answers (a success, a refusal only the right password gets, a logged-in user's
+//! own) wait the floor.
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
@@ -67,16 +70,21 @@ impl Pacer {
     /// Waits until the answer may be given.
     pub(super) async fn answer(&self, watch: Watch) {
         let now = Instant::now();
-        let wait = match watch.answer.load(Ordering::Relaxed) {
-            OTHER => self.min,
-            WRONG => {
-                let wait = self.drawn(now, &OsRandom);
-                self.keep(now, now - watch.started);
-                wait
-            }
-            _ => self.drawn(now, &OsRandom),
-        };
+        let answer = watch.answer.load(Ordering::Relaxed);
+        let wait = self.wait(answer, now, &OsRandom);
+        if answer == WRONG {
+            self.keep(now, now - watch.started);
+        }
         tokio::time::sleep_until(watch.started + wait).await;
+    }
+
+    /// How long an answer waits from its start, by what it turned out to be.
+    fn wait(&self, answer: u8, now: Instant, random: &dyn Random) -> Duration {
+        match answer {
+            OTHER => self.min,
+            WRONG => self.drawn(now, random),
+            _ => self.drawn(now, random).max(self.drawn(now, random)),
+        }
     }
 
     /// How long a "wrong password" waits from its start: one of the latest wrong passwords' time,
@@ -154,6 +162,31 @@ mod tests {
         }
         let drawn = pacer.drawn(Instant::now(), &OsRandom);
         assert!(drawn >= 30 * MS && drawn <= 80 * MS, "{drawn:?}");
+    }
+
+    /// Draws the kept answers in turn.
+    struct InTurn(std::sync::atomic::AtomicU64);
+    impl Random for InTurn {
+        fn fill(&self, buf: &mut [u8]) {
+            let n = self.0.fetch_add(1, Ordering::Relaxed);
+            buf.copy_from_slice(&n.to_le_bytes()[..buf.len()]);
+        }
+    }
+
+    /// An account's wrong password ends at the later of its own time and a draw; an answer with
+    /// no account's password tried (its own time short) at the later of two draws, which is
+    /// distributed as the first.
+    #[test]
+    fn an_answer_with_nothing_tried_waits_the_later_of_two_draws() {
+        let pacer = Pacer::new(10 * MS);
+        let now = Instant::now();
+        for n in 1..=ENOUGH as u32 {
+            pacer.keep(now, 10 * n * MS);
+        }
+        let turn = InTurn(std::sync::atomic::AtomicU64::new(0));
+        assert_eq!(pacer.wait(WRONG, now, &turn), 10 * MS);
+        assert_eq!(pacer.wait(NOTHING_TRIED, now, &turn), 30 * MS, "the second and third kept");
+        assert_eq!(pacer.wait(OTHER, now, &turn), 10 * MS);
     }
 
     #[test]

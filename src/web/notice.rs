@@ -186,19 +186,19 @@ impl Page {
     /// A 303 to `to` (a path on this site, with or without a query) that shows `notice` there; the
     /// signature covers the path, not the query.
     pub fn redirect_with(&self, to: &str, notice: &Notice) -> HttpResponse {
-        self.redirect_with_for(to, notice, self.binding())
+        see_other(&self.with_notice_for(to, notice, self.binding())).finish()
     }
 
-    /// The same, for the browser binding `seed` (one this response gives the browser, as the
-    /// logout's new CSRF cookie).
-    pub fn redirect_with_for(&self, to: &str, notice: &Notice, seed: &str) -> HttpResponse {
+    /// Where a redirect to `to` that shows `notice` there leads, for the browser binding `seed`
+    /// (one this response gives the browser, as the logout's new CSRF cookie).
+    pub fn with_notice_for(&self, to: &str, notice: &Notice, seed: &str) -> String {
         let payload = self.state.notes.seal(&notice.encode(), self.state.random.as_ref());
         let path = to.split('?').next().unwrap_or(to);
         let receipt = self.state.csrf.receipt(seed, &signed(path, &payload), self.state.clock.now());
         let query =
             serde_urlencoded::to_string([("note", payload.as_str()), ("sig", receipt.as_str())]).unwrap_or_default();
         let sep = if to.contains('?') { '&' } else { '?' };
-        see_other(&format!("{to}{sep}{query}")).finish()
+        format!("{to}{sep}{query}")
     }
 
     /// The message a POST redirected here with, if this browser's and recent.

@@ -322,14 +322,21 @@ impl AuditQuery {
     /// The field a personal number was typed into, if any.
     fn personal_number(&self) -> Option<&'static str> {
         let looks = crate::identity::personnummer::looks_like_personal_number;
-        [("user", &self.user), ("ip", &self.ip), ("event", &self.event), ("outcome", &self.outcome)]
-            .into_iter()
-            .find_map(|(field, value)| looks(value).then_some(field))
+        [
+            ("user", &self.user),
+            ("ip", &self.ip),
+            ("event", &self.event),
+            ("outcome", &self.outcome),
+            ("from", &self.from),
+            ("to", &self.to),
+        ]
+        .into_iter()
+        .find_map(|(field, value)| looks(value).then_some(field))
     }
 
     /// The query without the personal numbers typed into it.
     fn without_personal_numbers(mut self) -> Self {
-        for value in [&mut self.user, &mut self.ip, &mut self.event, &mut self.outcome] {
+        for value in [&mut self.user, &mut self.ip, &mut self.event, &mut self.outcome, &mut self.from, &mut self.to] {
             if crate::identity::personnummer::looks_like_personal_number(value) {
                 value.clear();
             }

@@ -17,9 +17,8 @@ use crate::web::{Notice, Page, Tone, WebError};
 /// To the login page for a session that ran out: it says so (and the cookie goes).
 pub fn expired(page: &Page) -> HttpResponse {
     let minutes = page.state.settings.session.idle_timeout_minutes;
-    let mut res = page.redirect_with("/login", &Notice::info("login.notice.expired").arg("minutes", minutes));
-    let _ = res.add_cookie(&clear_session_cookie(page));
-    res
+    let notice = Notice::info("login.notice.expired").arg("minutes", minutes);
+    see_other(&page.with_notice_for("/login", &notice, page.binding())).cookie(clear_session_cookie(page)).finish()
 }
 
 pub async fn show(page: Page) -> Result<HttpResponse, WebError> {
@@ -140,10 +139,8 @@ pub async fn logout(page: Page, _form: CsrfForm<LogoutForm>) -> Result<HttpRespo
     // it (an order, a flow, a form) while the session lasted.
     let seed = crate::clock::Random::token(&crate::clock::OsRandom);
     let rotated_csrf = csrf_cookie(page.state.cookies.csrf, seed.clone(), page.state.secure_cookies);
-    let mut res = page.redirect_with_for("/login", &Notice::info("login.notice.logged_out"), &seed);
-    let _ = res.add_cookie(&clear_session_cookie(&page));
-    let _ = res.add_cookie(&rotated_csrf);
-    Ok(res)
+    let to = page.with_notice_for("/login", &Notice::info("login.notice.logged_out"), &seed);
+    Ok(see_other(&to).cookie(clear_session_cookie(&page)).cookie(rotated_csrf).finish())
 }
 
 /// The session cookie for a new or renewed session (`page`'s cookie names and security).
