@@ -59,18 +59,6 @@ impl Roles {
         self.admin || self.helpdesk || self.reporting
     }
 
-    /// Where the staff pages begin for these roles: the dashboard, or for the service desk (which
-    /// may not see it) the user search; None without a role.
-    pub fn staff_home(self) -> Option<&'static str> {
-        if self.can_report() {
-            Some("/admin")
-        } else if self.can_view_users() {
-            Some("/admin/users")
-        } else {
-            None
-        }
-    }
-
     pub fn can_view_users(self) -> bool {
         self.admin || self.helpdesk
     }

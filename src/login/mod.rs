@@ -100,8 +100,8 @@ impl LoginService {
         password: &SecretString,
         meta: &RequestMeta,
     ) -> Result<LoginOutcome, LoginError> {
-        let watch = self.pacer.start();
-        let result = self.attempt(typed, password, meta, &watch).await;
+        let mut watch = self.pacer.start();
+        let result = self.attempt(typed, password, meta, &mut watch).await;
         self.pacer.answer(watch).await;
         result
     }
@@ -111,7 +111,7 @@ impl LoginService {
         typed: &str,
         password: &SecretString,
         meta: &RequestMeta,
-        watch: &pace::Watch,
+        watch: &mut pace::Watch,
     ) -> Result<LoginOutcome, LoginError> {
         let (user, keys, counted) = match self.admit(typed, Some(password), meta).await? {
             Admit::Go { user, keys, counted, .. } => (*user, keys, counted),
@@ -215,8 +215,8 @@ impl LoginService {
         known: bool,
         meta: &RequestMeta,
     ) -> Result<Result<Proved, Refusal>, LoginError> {
-        let watch = self.pacer.start();
-        let result = self.prove_attempt(typed, current, known, meta, &watch).await;
+        let mut watch = self.pacer.start();
+        let result = self.prove_attempt(typed, current, known, meta, &mut watch).await;
         self.pacer.answer(watch).await;
         result
     }
@@ -227,7 +227,7 @@ impl LoginService {
         current: &SecretString,
         known: bool,
         meta: &RequestMeta,
-        watch: &pace::Watch,
+        watch: &mut pace::Watch,
     ) -> Result<Result<Proved, Refusal>, LoginError> {
         if known {
             // A logged-in user's own name: nothing to keep from them, nor to pace.
@@ -333,8 +333,8 @@ impl LoginService {
         password: &SecretString,
         meta: &RequestMeta,
     ) -> Result<Reauth, LoginError> {
-        let watch = self.pacer.start();
-        let result = self.reauth_attempt(user, password, meta, &watch).await;
+        let mut watch = self.pacer.start();
+        let result = self.reauth_attempt(user, password, meta, &mut watch).await;
         self.pacer.answer(watch).await;
         result
     }
@@ -344,7 +344,7 @@ impl LoginService {
         session_user: &SessionUser,
         password: &SecretString,
         meta: &RequestMeta,
-        watch: &pace::Watch,
+        watch: &mut pace::Watch,
     ) -> Result<Reauth, LoginError> {
         // The user's own session: nothing to keep from them, nor to pace.
         watch.other();

@@ -15,7 +15,6 @@
 
 use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 use tokio::time::Instant;
@@ -30,9 +29,17 @@ const ENOUGH: usize = 16;
 /// An answer waits at most this many times the configured floor.
 const CAP: u32 = 8;
 
-const NOTHING_TRIED: u8 = 0;
-const WRONG: u8 = 1;
-const OTHER: u8 = 2;
+/// What an answer to a password turned out to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// No account's password was tried (a name of nobody, an account whose own count is full).
+    NothingTried,
+    /// An account's password was tried and was wrong, and the answer says only that.
+    Wrong,
+    /// An account's password was tried and the answer says more (a success, an expired
+    /// password), or it goes to someone who need not be kept from it (a logged-in user).
+    Other,
+}
 
 pub(super) struct Pacer {
     min: Duration,
@@ -42,19 +49,18 @@ pub(super) struct Pacer {
 /// One answer's clock, from when the password came, and what the answer turned out to be.
 pub(super) struct Watch {
     started: Instant,
-    answer: AtomicU8,
+    answer: Answer,
 }
 
 impl Watch {
-    /// An account's password was tried and was wrong, and the answer says only that.
-    pub(super) fn wrong(&self) {
-        self.answer.store(WRONG, Ordering::Relaxed);
+    /// See [`Answer::Wrong`].
+    pub(super) fn wrong(&mut self) {
+        self.answer = Answer::Wrong;
     }
 
-    /// An account's password was tried and the answer says more (a success, an expired password)
-    /// or goes to someone who need not be kept from it (a logged-in user).
-    pub(super) fn other(&self) {
-        self.answer.store(OTHER, Ordering::Relaxed);
+    /// See [`Answer::Other`].
+    pub(super) fn other(&mut self) {
+        self.answer = Answer::Other;
     }
 }
 
@@ -64,26 +70,25 @@ impl Pacer {
     }
 
     pub(super) fn start(&self) -> Watch {
-        Watch { started: Instant::now(), answer: AtomicU8::new(NOTHING_TRIED) }
+        Watch { started: Instant::now(), answer: Answer::NothingTried }
     }
 
     /// Waits until the answer may be given.
     pub(super) async fn answer(&self, watch: Watch) {
         let now = Instant::now();
-        let answer = watch.answer.load(Ordering::Relaxed);
-        let wait = self.wait(answer, now, &OsRandom);
-        if answer == WRONG {
+        let wait = self.wait(watch.answer, now, &OsRandom);
+        if watch.answer == Answer::Wrong {
             self.keep(now, now - watch.started);
         }
         tokio::time::sleep_until(watch.started + wait).await;
     }
 
     /// How long an answer waits from its start, by what it turned out to be.
-    fn wait(&self, answer: u8, now: Instant, random: &dyn Random) -> Duration {
+    fn wait(&self, answer: Answer, now: Instant, random: &dyn Random) -> Duration {
         match answer {
-            OTHER => self.min,
-            WRONG => self.drawn(now, random),
-            _ => self.drawn(now, random).max(self.drawn(now, random)),
+            Answer::Other => self.min,
+            Answer::Wrong => self.drawn(now, random),
+            Answer::NothingTried => self.drawn(now, random).max(self.drawn(now, random)),
         }
     }
 
@@ -148,14 +153,14 @@ mod tests {
         for _ in 0..ENOUGH {
             let nobody = pacer.start();
             pacer.answer(nobody).await;
-            let success = pacer.start();
+            let mut success = pacer.start();
             success.other();
             tokio::time::sleep(30 * MS).await;
             pacer.answer(success).await;
         }
         assert_eq!(pacer.drawn(Instant::now(), &OsRandom), 10 * MS);
         for _ in 0..ENOUGH {
-            let account = pacer.start();
+            let mut account = pacer.start();
             account.wrong();
             tokio::time::sleep(30 * MS).await;
             pacer.answer(account).await;
@@ -168,7 +173,7 @@ mod tests {
     struct InTurn(std::sync::atomic::AtomicU64);
     impl Random for InTurn {
         fn fill(&self, buf: &mut [u8]) {
-            let n = self.0.fetch_add(1, Ordering::Relaxed);
+            let n = self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             buf.copy_from_slice(&n.to_le_bytes()[..buf.len()]);
         }
     }
@@ -184,9 +189,9 @@ mod tests {
             pacer.keep(now, 10 * n * MS);
         }
         let turn = InTurn(std::sync::atomic::AtomicU64::new(0));
-        assert_eq!(pacer.wait(WRONG, now, &turn), 10 * MS);
-        assert_eq!(pacer.wait(NOTHING_TRIED, now, &turn), 30 * MS, "the second and third kept");
-        assert_eq!(pacer.wait(OTHER, now, &turn), 10 * MS);
+        assert_eq!(pacer.wait(Answer::Wrong, now, &turn), 10 * MS);
+        assert_eq!(pacer.wait(Answer::NothingTried, now, &turn), 30 * MS, "the second and third kept");
+        assert_eq!(pacer.wait(Answer::Other, now, &turn), 10 * MS);
     }
 
     #[test]

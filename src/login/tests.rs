@@ -24,6 +24,13 @@ async fn anna() -> Anna {
     anna_with(testing::settings()).await
 }
 
+/// Anna's domain, with every answer to a password taking at least `ms`.
+async fn anna_with_floor(ms: u64) -> Anna {
+    let mut settings = testing::settings();
+    settings.login.min_response_ms = ms;
+    anna_with(settings).await
+}
+
 async fn anna_with(settings: crate::config::Settings) -> Anna {
     let (store, _dir) = testing::store().await;
     let manual = ManualClock::starting_now();
@@ -156,9 +163,7 @@ async fn a_success_forgets_the_failures_under_every_name_of_the_account() {
 /// before to raise it past the bind's time: see the next test.)
 #[tokio::test]
 async fn a_name_of_nobody_waits_for_a_bind_as_an_accounts_name_does() {
-    let mut settings = testing::settings();
-    settings.login.min_response_ms = 20;
-    let Anna { login, directory, _dir, .. } = anna_with(settings).await;
+    let Anna { login, directory, _dir, .. } = anna_with_floor(20).await;
     let slow = std::time::Duration::from_millis(400);
     directory.set_bind_delays(slow, slow);
     let (meta, wrong) = (testing::meta(), SecretString::from("fel"));
@@ -213,9 +218,7 @@ async fn a_bind_as_nobody_answered_strangely_still_reads_as_a_wrong_password() {
 /// (see `pace`); successes, slower for reading the roles, are not drawn from.
 #[tokio::test]
 async fn a_name_of_nobody_is_answered_as_late_as_wrong_passwords_lately_were() {
-    let mut settings = testing::settings();
-    settings.login.min_response_ms = 20;
-    let Anna { login, directory, _dir, .. } = anna_with(settings).await;
+    let Anna { login, directory, _dir, .. } = anna_with_floor(20).await;
     let slow = std::time::Duration::from_millis(100);
     directory.set_bind_delays(slow, std::time::Duration::ZERO);
     let (meta, wrong) = (testing::meta(), SecretString::from("fel"));

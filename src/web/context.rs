@@ -126,7 +126,7 @@ impl Page {
             csrf: self.csrf_token.clone(),
             portal_name: self.state.settings.portal.name.clone(),
             user: self.session().map(|s| s.user.display_name.clone()),
-            admin: self.session().and_then(|s| s.user.roles.staff_home()),
+            admin: self.session().and_then(|s| super::pages::staff_home(s.user.roles)),
         }
     }
 }

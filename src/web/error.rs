@@ -37,7 +37,7 @@ pub struct Frame {
     pub csrf: String,
     pub portal_name: String,
     pub user: Option<String>,
-    /// Where the admin link leads (see [`crate::session::Roles::staff_home`]).
+    /// Where the admin link leads (see [`crate::web::pages::staff_home`]).
     pub admin: Option<&'static str>,
 }
 

@@ -270,8 +270,8 @@ pub struct AdminAuditView<'a> {
     pub roles: crate::session::Roles,
     pub f: AuditForm,
     pub query: String,
-    /// The date field that is not a date ("from", "to"), or "".
-    /// The filter's field that cannot be read ("from", "to", "user"), or "".
+    /// The filter's field that cannot be read (a date field that is not a date, or one a personal
+    /// number was typed into), or "".
     pub bad_field: &'static str,
     pub error: Option<String>,
     pub rows: Vec<Row>,

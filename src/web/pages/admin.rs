@@ -1,19 +1,17 @@
-//! `/admin`: the dashboard, users, revocation, the audit trail and reports, by role.
+//! `/admin`: the dashboard, users, revocation and reports, by role (the audit trail: `audit`).
 
 use actix_web::{HttpResponse, web};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 
 use super::{html, layout, see_other};
-use crate::admin::{AdminError, ChartText, Found, MAX_PAGE, MIN_SEARCH, SHOWN, daily_chart_svg};
+use crate::admin::{AdminError, ChartText, Found, MIN_SEARCH, SHOWN, daily_chart_svg};
 use crate::audit::{AuditEvent, Detail, EventKind, Outcome};
 use crate::enrolment::ServiceKind;
 use crate::i18n::Catalogue;
 use crate::session::{Roles, Session};
-use crate::storage::{AuditFilter, AuditRecord};
+use crate::storage::AuditRecord;
 use crate::web::csrf::{CsrfField, CsrfForm};
-use crate::web::views::{
-    AdminAuditView, AdminDashboardView, AdminStatusView, AdminUserView, AdminUsersView, AuditForm, Row,
-};
+use crate::web::views::{AdminDashboardView, AdminStatusView, AdminUserView, AdminUsersView, Row};
 use crate::web::{Notice, Page, WebError};
 
 /// Whether the request may go on.
@@ -53,7 +51,7 @@ fn check<'a>(page: &'a Page, path: &str, allowed: fn(Roles) -> bool) -> Result<&
     Ok(session)
 }
 
-fn fail(page: &Page, e: AdminError) -> WebError {
+pub(super) fn fail(page: &Page, e: AdminError) -> WebError {
     match e {
         AdminError::Storage(e) => page.fail(e),
         AdminError::Directory(e) => page.fail(e),
@@ -61,7 +59,7 @@ fn fail(page: &Page, e: AdminError) -> WebError {
 }
 
 /// An audit entry as a table row: its time in the portal's zone, its words in the page's language.
-fn row<'a>(page: &'a Page) -> impl Fn(&AuditRecord) -> Row + 'a {
+pub(super) fn row<'a>(page: &'a Page) -> impl Fn(&AuditRecord) -> Row + 'a {
     move |r| audit_row(&page.state.time, page.i18n(), r)
 }
 
@@ -77,7 +75,7 @@ fn audit_row(time: &crate::clock::LocalTime, i: &Catalogue, r: &AuditRecord) -> 
 }
 
 /// An id's name under `section`, or the id itself for one the catalogues do not know.
-fn named(i: &Catalogue, section: &str, id: &str) -> String {
+pub(super) fn named(i: &Catalogue, section: &str, id: &str) -> String {
     let key = format!("{section}.{id}");
     match i.t(&key) {
         text if text == key => id.to_string(),
@@ -274,128 +272,7 @@ pub async fn revoke(page: Page, id: web::Path<String>, form: CsrfForm<RevokeForm
     Ok(back(if revoked { Notice::success("admin.revoked") } else { Notice::info("admin.nothing_to_revoke") }))
 }
 
-#[derive(Deserialize, Serialize, Default)]
-pub struct AuditQuery {
-    #[serde(default)]
-    user: String,
-    #[serde(default)]
-    event: String,
-    #[serde(default)]
-    outcome: String,
-    #[serde(default)]
-    ip: String,
-    #[serde(default)]
-    from: String,
-    #[serde(default)]
-    to: String,
-    #[serde(default, skip_serializing)]
-    page: i64,
-}
-
-impl AuditQuery {
-    /// The filter, with the days read in the portal's time zone (as the rows are shown); the
-    /// name of a date field that is not a date.
-    /// The filter, or the field that cannot be read: a date, or a personal number typed into
-    /// any field (the trail holds none, and the search itself would keep it there in clear).
-    fn filter(&self, time: &crate::clock::LocalTime) -> Result<AuditFilter, &'static str> {
-        if let Some(field) = self.personal_number() {
-            return Err(field);
-        }
-        let some = |s: &String| Some(s.trim().to_string()).filter(|s| !s.is_empty());
-        let day = |text: &str, field, read: &dyn Fn(&str) -> Option<i64>| match text.trim() {
-            "" => Ok(None),
-            t => read(t).map(Some).ok_or(field),
-        };
-        Ok(AuditFilter {
-            user: some(&self.user),
-            user_id: None,
-            event: some(&self.event),
-            outcome: some(&self.outcome),
-            ip: some(&self.ip),
-            from: day(&self.from, "from", &|t| time.day_start(t))?,
-            to: day(&self.to, "to", &|t| time.day_end(t))?,
-        })
-    }
-}
-
-impl AuditQuery {
-    /// The field a personal number was typed into, if any.
-    fn personal_number(&self) -> Option<&'static str> {
-        let looks = crate::identity::personnummer::looks_like_personal_number;
-        [
-            ("user", &self.user),
-            ("ip", &self.ip),
-            ("event", &self.event),
-            ("outcome", &self.outcome),
-            ("from", &self.from),
-            ("to", &self.to),
-        ]
-        .into_iter()
-        .find_map(|(field, value)| looks(value).then_some(field))
-    }
-
-    /// The query without the personal numbers typed into it.
-    fn without_personal_numbers(mut self) -> Self {
-        for value in [&mut self.user, &mut self.ip, &mut self.event, &mut self.outcome, &mut self.from, &mut self.to] {
-            if crate::identity::personnummer::looks_like_personal_number(value) {
-                value.clear();
-            }
-        }
-        self
-    }
-}
-
-const PER_PAGE: i64 = 50;
-
-pub async fn audit(page: Page, q: web::Query<AuditQuery>) -> Result<HttpResponse, WebError> {
-    let session = guarded!(page, "/admin/audit", Roles::can_report);
-    let (filter, bad_field) = match q.filter(&page.state.time) {
-        Ok(filter) => (Some(filter), None),
-        Err(field) => (None, Some(field)),
-    };
-    // A personal number typed is neither searched for nor shown again (nor kept in the links).
-    let q = q.into_inner().without_personal_numbers();
-    let (rows, total) = match &filter {
-        Some(f) => page.state.admin.audit(f, q.page, PER_PAGE).await.map_err(|e| fail(&page, e))?,
-        // Nothing shown rather than everything: the filter the user meant cannot be read.
-        None => (Vec::new(), 0),
-    };
-    let query = serde_urlencoded::to_string(&q).unwrap_or_default();
-    // A look at someone's trail (by name or address) is itself in the trail, as a user search
-    // is: what a stolen reporting session looked at can be listed afterwards. (Paging on does
-    // not count again.)
-    let about_someone = !q.user.trim().is_empty() || !q.ip.trim().is_empty();
-    if about_someone && q.page == 0 && filter.is_some() {
-        staff_did(&page, session, EventKind::AdminView, Detail::new("audit_searched").arg("query", &query)).await?;
-    }
-    let view = AdminAuditView {
-        l: layout(&page, "/admin/audit"),
-        roles: session.user.roles,
-        f: AuditForm {
-            user: q.user.clone(),
-            event: q.event.clone(),
-            outcome: q.outcome.clone(),
-            ip: q.ip.clone(),
-            from: q.from.clone(),
-            to: q.to.clone(),
-        },
-        query,
-        bad_field: bad_field.unwrap_or_default(),
-        error: bad_field.map(|field| {
-            let date = matches!(field, "from" | "to");
-            page.i18n().t(if date { "admin.bad_date" } else { "admin.search_personal_number" }).to_string()
-        }),
-        rows: rows.iter().map(row(&page)).collect(),
-        total,
-        page: q.page.clamp(0, MAX_PAGE),
-        more: (q.page.clamp(0, MAX_PAGE) + 1) * PER_PAGE < total,
-        events: EventKind::ALL.iter().map(|k| (k.id(), named(page.i18n(), "audit.event", k.id()))).collect(),
-        outcomes: Outcome::ALL.iter().map(|o| (o.id(), named(page.i18n(), "audit.outcome", o.id()))).collect(),
-    };
-    html(&page, view)
-}
-
-fn csv(name: &str, body: String) -> HttpResponse {
+pub(super) fn csv(name: &str, body: String) -> HttpResponse {
     HttpResponse::Ok()
         .content_type("text/csv; charset=utf-8")
         .insert_header(("Content-Disposition", format!("attachment; filename=\"{name}\"")))
@@ -403,32 +280,17 @@ fn csv(name: &str, body: String) -> HttpResponse {
 }
 
 /// Exports leave the portal with personal data: each one is audited.
-async fn audit_export(page: &Page, session: &Session, what: Detail) -> Result<(), WebError> {
+pub(super) async fn audit_export(page: &Page, session: &Session, what: Detail) -> Result<(), WebError> {
     staff_did(page, session, EventKind::AdminExport, what).await
 }
 
 /// What a member of staff looked at or took, in the trail under their name.
-async fn staff_did(page: &Page, session: &Session, kind: EventKind, what: Detail) -> Result<(), WebError> {
+pub(super) async fn staff_did(page: &Page, session: &Session, kind: EventKind, what: Detail) -> Result<(), WebError> {
     let event = AuditEvent::new(kind, Outcome::Success)
         .username(&session.user.account_name)
         .user_id(&session.user.user_id)
         .detail(what);
     page.state.auditor.record(&page.meta, event).await.map_err(|e| page.fail(e))
-}
-
-pub async fn audit_csv(page: Page, q: web::Query<AuditQuery>) -> Result<HttpResponse, WebError> {
-    let session = guarded!(page, "/admin/audit", Roles::can_report);
-    let query = serde_urlencoded::to_string(&*q).unwrap_or_default();
-    // A filter that cannot be read exports nothing (not the whole log) and is not audited: a
-    // date, which the page then says; a personal number, which is not sent back.
-    let Ok(filter) = q.filter(&page.state.time) else {
-        let q = q.into_inner().without_personal_numbers();
-        let query = serde_urlencoded::to_string(&q).unwrap_or_default();
-        return Ok(see_other(&format!("/admin/audit?{query}")).finish());
-    };
-    let body = page.state.admin.audit_csv(&filter, page.lang).await.map_err(|e| fail(&page, e))?;
-    audit_export(&page, session, Detail::new("export_audit").arg("query", query)).await?;
-    Ok(csv("stjarna-audit.csv", body))
 }
 
 pub async fn not_enrolled_csv(page: Page) -> Result<HttpResponse, WebError> {

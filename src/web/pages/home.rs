@@ -20,7 +20,8 @@ pub struct Query {
 /// so that a link someone else made says nothing untrue. Every other notice comes signed (see
 /// `web::notice`).
 fn password_given(m: &str, session: &crate::session::Session, now: crate::clock::Timestamp) -> bool {
-    m == "password-given" && session.password_at.is_some_and(|at| now - at < 60)
+    const JUST_GIVEN: i64 = 60;
+    m == "password-given" && session.password_at.is_some_and(|at| now - at < JUST_GIVEN)
 }
 
 pub async fn show(page: Page, q: web::Query<Query>) -> Result<HttpResponse, WebError> {

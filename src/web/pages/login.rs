@@ -137,7 +137,7 @@ pub async fn logout(page: Page, _form: CsrfForm<LogoutForm>) -> Result<HttpRespo
     }
     // A new CSRF cookie too: whoever uses this browser next cannot go on with what was bound to
     // it (an order, a flow, a form) while the session lasted.
-    let seed = crate::clock::Random::token(&crate::clock::OsRandom);
+    let seed = page.state.random.token();
     let rotated_csrf = csrf_cookie(page.state.cookies.csrf, seed.clone(), page.state.secure_cookies);
     let to = page.with_notice_for("/login", &Notice::info("login.notice.logged_out"), &seed);
     Ok(see_other(&to).cookie(clear_session_cookie(&page)).cookie(rotated_csrf).finish())

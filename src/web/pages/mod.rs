@@ -1,6 +1,7 @@
 //! Page handlers.
 
 pub mod admin;
+pub mod audit;
 pub mod bankid;
 pub mod caller;
 pub mod change;
@@ -32,6 +33,18 @@ pub(super) fn without_personal_numbers(query: &str) -> String {
     serde_urlencoded::to_string(kept).unwrap_or_default()
 }
 
+/// Where the staff pages begin for `roles`: the dashboard, or for the service desk (which may not
+/// see it) the user search; None without a role. The header's admin link leads there.
+pub fn staff_home(roles: crate::session::Roles) -> Option<&'static str> {
+    if roles.can_report() {
+        Some("/admin")
+    } else if roles.can_view_users() {
+        Some("/admin/users")
+    } else {
+        None
+    }
+}
+
 /// The frame of a page for this request. `path`: the page's own address when it answers a POST.
 pub fn layout<'a>(page: &'a super::Page, path: &'a str) -> super::views::Layout<'a> {
     // A notice that is not this page's own (moved here, or changed) is not carried on.
@@ -53,7 +66,7 @@ pub fn layout<'a>(page: &'a super::Page, path: &'a str) -> super::views::Layout<
         portal_name: &page.state.settings.portal.name,
         user: page.session().map(|s| s.user.display_name.as_str()),
         path,
-        admin: page.session().and_then(|s| s.user.roles.staff_home()),
+        admin: page.session().and_then(|s| staff_home(s.user.roles)),
         netbios: &page.state.settings.directory.netbios_domain,
         dns_domain: &page.state.dns_domain,
     }
