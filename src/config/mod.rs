@@ -6,6 +6,7 @@
 mod check;
 mod features;
 mod operations;
+mod warnings;
 
 use std::path::{Path, PathBuf};
 
@@ -13,10 +14,11 @@ use figment::Figment;
 use figment::providers::{Env, Format, Toml};
 use serde::Deserialize;
 
-pub use check::{ConfigProblem, validate, warnings};
+pub use check::{ConfigProblem, validate};
 pub use features::*;
 pub use operations::*;
 use secrecy::SecretString;
+pub use warnings::warnings;
 
 /// The whole configuration, as read from the file and the environment.
 #[derive(Debug, Clone, Deserialize)]
