@@ -16,7 +16,7 @@ use crate::enrolment::{StarRule, catalogue_from};
 use crate::i18n::Lang;
 use crate::identity::ChangeNotices;
 use crate::identity::DataKey;
-use crate::identity::bankid::{BankId, BankIdFlows, IdkollenClient, Policy, RpClient};
+use crate::identity::bankid::{BankId, BankIdFlows, DirectoryPersonalNumbers, IdkollenClient, Policy, RpClient};
 use crate::identity::sms::{Elks46, Metered, SmsFlows, SmsGateway, SmsLimits, Twilio, Webhook};
 use crate::login::{LoginService, Throttle};
 use crate::mail::Outbox;
@@ -72,7 +72,7 @@ pub(super) fn build_state(
     let sms = sms.map(|f| Arc::new(f.with_notifier(notifier.clone())));
     let bankid = bankid_flows(&settings, &store, &clock, &random, &auditor)?
         .map(|f| Arc::new(f.with_notifier(notifier.clone())));
-    let enrolments = EnrolmentService::new(
+    let mut enrolments = EnrolmentService::new(
         store.clone(),
         directory.clone(),
         clock.clone(),
@@ -81,6 +81,11 @@ pub(super) fn build_state(
         settings.enrolment.cooldown_hours as i64 * 3600,
     )
     .with_notifier(notifier);
+    let attribute = settings.bankid.as_ref().and_then(|b| b.personal_number_attribute.as_deref());
+    if let (Some(attribute), Some(flows)) = (attribute, &bankid) {
+        let numbers = DirectoryPersonalNumbers::new(directory.clone(), attribute, flows.key().clone(), clock.clone());
+        enrolments = enrolments.with_personal_numbers(Arc::new(numbers));
+    }
     // One set of rules for new passwords, for resets and changes alike.
     let rules = Arc::new(
         crate::reset::NewPasswordRules::new(directory.clone(), &settings.password)

@@ -22,7 +22,8 @@ pub fn warnings(s: &Settings) -> Vec<ConfigProblem> {
         warn(
             "bankid.personal_number_attribute",
             "BankID is enabled but not bound to a personal number in AD: anyone who logs in with a stolen \
-             password can enrol their own BankID. Set it to an attribute users cannot write themselves \
+             password can enrol their own BankID, and the service desk can tell an agent's other accounts \
+             only by what is enrolled on them. Set it to an attribute users cannot write themselves \
              (e.g. employeeNumber).",
         );
     }

@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use super::kinship::{Kinship, Marks, PersonalNumbers, kinship};
 use super::{Change, ChangeRefusal, CoolingOff, ServiceKind, StepUp, password_set_at};
 use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Timestamp};
@@ -137,8 +138,13 @@ pub struct Owner<'a> {
 pub enum Lift {
     /// Lifted for this many services.
     Lifted(u64),
-    /// Agents never lift their own (nor that of another account with their BankID or number).
+    /// Agents never lift their own (nor that of another account with their BankID, number, or
+    /// personal number in AD).
     OwnAccount,
+    /// Nothing of the same kind to compare the agent's account with this one: it may be theirs.
+    CannotTell,
+    /// AD did not answer whether the account is the agent's.
+    DirectoryDown,
     /// No caller verification of this user within the step-up window.
     NotVerified,
     /// The caller was verified with a service that is cooling off itself.
@@ -168,6 +174,8 @@ pub struct EnrolmentService {
     clock: Arc<dyn Clock>,
     auditor: Auditor,
     notifier: Option<Arc<dyn ChangeNotifier>>,
+    /// The personal numbers AD holds, when one is configured (see [`super::kinship`]).
+    personal_numbers: Option<Arc<dyn PersonalNumbers>>,
     /// How long a step-up proof stays fresh, in seconds.
     window: i64,
     /// How long a new or replaced service does not count toward a reset.
@@ -183,7 +191,16 @@ impl EnrolmentService {
         window: i64,
         cooldown: i64,
     ) -> Self {
-        Self { store, directory, clock, auditor, notifier: None, window, cooling: CoolingOff { seconds: cooldown } }
+        Self {
+            store,
+            directory,
+            clock,
+            auditor,
+            notifier: None,
+            personal_numbers: None,
+            window,
+            cooling: CoolingOff { seconds: cooldown },
+        }
     }
 
     /// What AD holds for the user in `attribute` (the personal number a BankID must match, the
@@ -194,6 +211,12 @@ impl EnrolmentService {
 
     pub fn with_notifier(mut self, notifier: Arc<dyn ChangeNotifier>) -> Self {
         self.notifier = Some(notifier);
+        self
+    }
+
+    /// Accounts are also compared by the personal number AD holds for them.
+    pub fn with_personal_numbers(mut self, numbers: Arc<dyn PersonalNumbers>) -> Self {
+        self.personal_numbers = Some(numbers);
         self
     }
 
@@ -208,17 +231,34 @@ impl EnrolmentService {
         self.cooling.until(record, password_set_at(password_set), now)
     }
 
-    /// Whether two accounts are one person's as far as their services tell: the same BankID, or
-    /// the same enrolled mobile number (an everyday and an admin account, say).
-    async fn same_person(&self, a: &str, b: &str) -> Result<bool, StorageError> {
-        let (a_bankid, b_bankid) = (self.store.bankid_enrolment(a).await?, self.store.bankid_enrolment(b).await?);
-        if let (Some(x), Some(y)) = (a_bankid, b_bankid)
-            && x.pn_hash == y.pn_hash
-        {
-            return Ok(true);
+    /// What an account is known by (see [`super::kinship`]): its enrolled BankID and mobile
+    /// number, and the personal number AD holds for it. None when AD did not answer.
+    async fn marks(&self, user_id: &str) -> Result<Option<Marks>, StorageError> {
+        let mut marks = Marks::default();
+        if let Some(bankid) = self.store.bankid_enrolment(user_id).await? {
+            marks.personal_numbers.push(bankid.pn_hash);
         }
-        let (a_sms, b_sms) = (self.store.sms_enrolment(a).await?, self.store.sms_enrolment(b).await?);
-        Ok(matches!((a_sms, b_sms), (Some(x), Some(y)) if x.number_hash == y.number_hash))
+        marks.number = self.store.sms_enrolment(user_id).await?.map(|s| s.number_hash);
+        if let Some(numbers) = &self.personal_numbers {
+            match numbers.hash_of(user_id).await {
+                Ok(hash) => marks.personal_numbers.extend(hash),
+                Err(e) => {
+                    tracing::warn!(error = %e, "the personal number in AD not read (the service desk's own-account check)");
+                    return Ok(None);
+                }
+            }
+        }
+        Ok(Some(marks))
+    }
+
+    /// Whether the agent `actor` and the account `user_id` are one person (an everyday and a
+    /// staff account, say), or cannot be told apart. None when AD did not answer.
+    async fn kinship(&self, actor: &str, user_id: &str) -> Result<Option<Kinship>, StorageError> {
+        if actor == user_id {
+            return Ok(Some(Kinship::Same));
+        }
+        let Some(agent) = self.marks(actor).await? else { return Ok(None) };
+        Ok(self.marks(user_id).await?.map(|target| kinship(&agent, &target)))
     }
 
     /// How a proof made with the user's `kind` at `proved_at` stands (see [`ProofStanding`]), as
@@ -356,11 +396,17 @@ impl EnrolmentService {
         let user_id = target.user_id;
         let now = self.clock.now();
         let fresh = proof.filter(|(_, at)| self.fresh(*at));
-        let own = actor.user_id == user_id || self.same_person(actor.user_id, user_id).await?;
-        let (lift, what) = match fresh {
-            _ if own => (Lift::OwnAccount, Detail::new("lift_own")),
-            None => (Lift::NotVerified, Detail::new("lift_unverified")),
-            Some((proven_with, proved_at)) => match self.proof_standing(target, proven_with, proved_at).await? {
+        // Never an account that is, or may be, the agent's own, whatever the proof.
+        let kin = self.kinship(actor.user_id, user_id).await?;
+        let (lift, what) = match (kin, fresh) {
+            (Some(Kinship::Same), _) => (Lift::OwnAccount, Detail::new("lift_own")),
+            (Some(Kinship::CannotTell), _) => (Lift::CannotTell, Detail::new("lift_cannot_tell")),
+            (None, _) => (Lift::DirectoryDown, Detail::new("lift_directory_down")),
+            (Some(Kinship::Other), None) => (Lift::NotVerified, Detail::new("lift_unverified")),
+            (Some(Kinship::Other), Some((proven_with, proved_at))) => match self
+                .proof_standing(target, proven_with, proved_at)
+                .await?
+            {
                 ProofStanding::Cooling => {
                     (Lift::ProofCooling, Detail::new("lift_proof_cooling").service(proven_with.id()))
                 }

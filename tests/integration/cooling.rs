@@ -58,6 +58,11 @@ async fn the_service_desk_lifts_the_cooling_off_only_with_a_service_that_is_not_
     t.app.post(&challenge, &[("csrf", &csrf_in(&t.app.get_html(&challenge).await)), ("code", &code)]).await;
 
     t.attacker_logs_in(&agent.name, &agent.password).await; // the service desk agent
+    // The agent's own account has a number enrolled: the portal can tell the caller's is not theirs.
+    let res = t.submit_number("0703333333", false).await;
+    let challenge = location(&res);
+    let code = t.sms.as_ref().unwrap().state.last_code_to("+46703333333").unwrap();
+    t.app.post(&challenge, &[("csrf", &csrf_in(&t.app.get_html(&challenge).await)), ("code", &code)]).await;
     // Verified with the new (cooling) phone: that proves nothing about who holds the account.
     let page = t.app.get_html("/admin/verify").await;
     let form = [("csrf", csrf_in(&page)), ("username", user.name.clone()), ("method", "sms".into())];
@@ -232,6 +237,53 @@ async fn what_a_password_thief_enrolled_cools_off_again_when_the_owner_changes_t
     let res = t.post_from("/", "/enrol/sms/remove").await;
     assert!(t.app.told(&res).await.starts_with("/ Bekräfta först"));
     assert!(t.texts_to(VICTIM_E164).is_empty(), "the owner had no number of their own");
+}
+
+/// An agent whose staff account has nothing enrolled is known by the personal number AD holds
+/// for it: they cannot lift the cooling-off of their everyday account, whose BankID has that
+/// number (before, nothing linked the two). On an account with nothing to compare theirs with,
+/// they lift nothing either: it may be theirs.
+#[tokio::test]
+async fn an_agent_cannot_lift_their_everyday_accounts_cooling_off_from_a_staff_account() {
+    let dc = require_dc!();
+    let (agent, desk) = crate::admin::helpdesk_agent(&dc, "att-staff").await;
+    let everyday = dc.create_user("att-everyday").await;
+    let stranger = dc.create_user("att-stranger").await;
+    dc.modify(&agent.dn, "employeeNumber", ANNA).await;
+    dc.modify(&everyday.dn, "employeeNumber", ANNA).await;
+    let edit = move |c: String| {
+        let c = c.replace("cooldown_hours = 0", "cooldown_hours = 24");
+        desk(c.replace("[bankid]\n", "[bankid]\npersonal_number_attribute = \"employeeNumber\"\n"))
+    };
+    let mut t = spawn_with_sms(&dc, Gateway::Elks46, edit).await;
+    // The agent's everyday account has their BankID, cooling off for a day.
+    t.attacker_logs_in(&everyday.name, &everyday.password).await;
+    t.enrol(ANNA).await;
+    t.attacker_logs_in(&stranger.name, &stranger.password).await;
+    let ids = t.app.sessions().await;
+    let id_of = |name: &str| ids.iter().find(|s| s.account_name == name).unwrap().user_id.clone();
+
+    t.attacker_logs_in(&agent.name, &agent.password).await;
+    let page = t.app.get_html("/admin/verify").await;
+    let lift = async |user: String| {
+        let form = [("csrf", csrf_in(&page)), ("user", user), ("proof", "bankid:x".into()), ("bankid", "1".into())];
+        let res =
+            t.app.post("/admin/verify/lift", &form.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
+        text_of(&t.app.follow(res).await, "verify-message").unwrap()
+    };
+    let told = lift(id_of(&everyday.name)).await;
+    assert!(told.contains("ditt personnummer"), "{told}");
+    let told = lift(id_of(&stranger.name)).await;
+    assert!(told.starts_with("Inget hävdes: Stjärna kan inte försäkra sig om att kontot inte är ditt"), "{told}");
+    let audit = t.app.audit().await;
+    for (why, name) in [("the agent's own account", &everyday.name), ("nothing to compare", &stranger.name)] {
+        assert!(
+            audit.iter().any(|a| a.outcome == "blocked"
+                && a.username.as_deref() == Some(name.as_str())
+                && a.detail.as_deref().unwrap_or("").contains(why)),
+            "a blocked lift ({why}) is audited"
+        );
+    }
 }
 
 /// The account's id, as the portal keeps it.

@@ -110,6 +110,79 @@ async fn an_agent_cannot_lift_an_account_that_has_their_bankid() {
     assert_eq!(lift("other").await, Lift::NothingLifted);
 }
 
+/// The personal numbers AD holds, by account id (a fake of `identity::bankid::DirectoryPersonalNumbers`);
+/// every read fails when `down`.
+struct AdNumbers {
+    hashes: std::collections::HashMap<&'static str, &'static str>,
+    down: bool,
+}
+
+#[async_trait::async_trait]
+impl crate::enrolment::PersonalNumbers for AdNumbers {
+    async fn hash_of(&self, user_id: &str) -> Result<Option<String>, DirectoryError> {
+        if self.down {
+            return Err(DirectoryError::Timeout { url: "ldaps://dc".into(), seconds: 5 });
+        }
+        Ok(self.hashes.get(user_id).map(|h| h.to_string()))
+    }
+}
+
+/// An agent whose staff account has nothing enrolled is known by the personal number AD holds
+/// for it: they cannot lift the cooling-off of their everyday account, which has the BankID of
+/// that number. An agent the portal cannot compare with an account at all lifts nothing on it,
+/// nor does one whose AD does not answer; each refusal is audited.
+#[tokio::test]
+async fn an_agent_with_nothing_enrolled_is_known_by_their_personal_number_in_ad() {
+    let (store, _dir) = crate::testing::store().await;
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::starting_now());
+    let auditor = Auditor::new(store.clone(), clock.clone());
+    let directory = Arc::new(crate::directory::fake::FakeDirectory::default());
+    let service = |numbers: Option<AdNumbers>| {
+        let s = EnrolmentService::new(store.clone(), directory.clone(), clock.clone(), auditor.clone(), 600, 24 * HOUR);
+        match numbers {
+            Some(n) => s.with_personal_numbers(Arc::new(n)),
+            None => s,
+        }
+    };
+    let t0 = clock.now() - 48 * HOUR;
+    let record = |user: &str, hash: &str| BankIdEnrolmentRecord {
+        user_id: user.into(),
+        pn_encrypted: "x".into(),
+        pn_hash: hash.into(),
+        pn_masked: "m".into(),
+        name: "n".into(),
+        enrolled_at: t0,
+    };
+    for (user, hash) in [("everyday", "agents-pn"), ("other", "others-pn")] {
+        assert!(store.enrol_bankid(&record(user, hash), EnrolMode::Add).await.unwrap());
+    }
+    let agent = Owner { user_id: "agent-staff", account_name: "agent-staff", password_set: None };
+    let lift = async |service: &EnrolmentService, user| {
+        let proof = Some((ServiceKind::BankId, clock.now()));
+        let target = Owner { user_id: user, account_name: user, password_set: None };
+        service.lift_cooldown(agent, target, proof, &[ServiceKind::Sms], &crate::testing::meta()).await.unwrap()
+    };
+    // Without personal numbers from AD, nothing to compare the staff account with.
+    let plain = service(None);
+    assert_eq!(lift(&plain, "everyday").await, Lift::CannotTell);
+    assert_eq!(lift(&plain, "other").await, Lift::CannotTell);
+    let ad = AdNumbers { hashes: [("agent-staff", "agents-pn"), ("other", "others-pn")].into(), down: false };
+    let with_ad = service(Some(ad));
+    assert_eq!(lift(&with_ad, "everyday").await, Lift::OwnAccount);
+    // Another person's account is not refused as the agent's own (its BankID, out of its
+    // cooling-off, had nothing to lift).
+    assert_eq!(lift(&with_ad, "other").await, Lift::NothingLifted);
+    let down = service(Some(AdNumbers { hashes: Default::default(), down: true }));
+    assert_eq!(lift(&down, "other").await, Lift::DirectoryDown);
+    let audit = store.recent_audit(50).await.unwrap();
+    for why in ["@lift_own?", "@lift_cannot_tell?", "@lift_directory_down?"] {
+        assert!(
+            audit.iter().any(|a| a.outcome == "blocked" && a.detail.as_deref().unwrap_or("").contains(why)),
+            "{why} audited: {audit:?}"
+        );
+    }
+}
+
 /// A BankID login asks whether the BankID still cools off. Past its own time only a password set
 /// since it was enrolled can have started it again, which only AD can tell: when AD cannot be
 /// asked, the BankID counts as cooling (it logs nobody in), not as over. Past twice its time

@@ -433,6 +433,8 @@ pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpR
         match lift {
             Lift::Lifted(n) => Notice::success("admin.cooldown_lifted").arg("n", n),
             Lift::OwnAccount => Notice::error("admin.lift_self"),
+            Lift::CannotTell => Notice::error("admin.lift_cannot_tell"),
+            Lift::DirectoryDown => Notice::error("login.error.directory_down"),
             Lift::NotVerified => Notice::error("admin.not_verified"),
             Lift::ProofCooling => Notice::error("admin.lift_cooling_proof"),
             Lift::NothingChosen => Notice::error("admin.lift_none_chosen"),
