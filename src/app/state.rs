@@ -80,7 +80,11 @@ pub(super) fn build_state(
         settings.enrolment.stepup_minutes as i64 * 60,
         settings.enrolment.cooldown_hours as i64 * 3600,
     )
-    .with_notifier(notifier);
+    .with_notifier(notifier)
+    .with_privileged(crate::directory::Privileged::new(
+        directory.clone(),
+        settings.privileged_groups().into_iter().map(|(_, dn)| dn).collect(),
+    ));
     let attribute = settings.bankid.as_ref().and_then(|b| b.personal_number_attribute.as_deref());
     if let (Some(attribute), Some(flows)) = (attribute, &bankid) {
         let numbers = DirectoryPersonalNumbers::new(directory.clone(), attribute, flows.key().clone(), clock.clone());

@@ -41,6 +41,8 @@ pub struct FakeDirectory {
     /// A bind as a DN that is nobody's is answered with a referral (as a DC may answer a DN
     /// outside its domain), not as a wrong password.
     refers_strangers: AtomicBool,
+    /// Attributes read one at a time (`adminCount`, say): (DN, name, value).
+    attributes: Mutex<Vec<(String, String, String)>>,
 }
 
 impl Default for FakeDirectory {
@@ -68,6 +70,7 @@ impl Default for FakeDirectory {
             bind_delay: Mutex::new((std::time::Duration::ZERO, std::time::Duration::ZERO)),
             binds: Mutex::new(Vec::new()),
             refers_strangers: AtomicBool::new(false),
+            attributes: Mutex::new(Vec::new()),
         }
     }
 }
@@ -93,6 +96,11 @@ impl FakeDirectory {
         };
         users.push((user.clone(), password.to_string()));
         user
+    }
+
+    /// Sets the attribute `name` of `dn`, as [`Directory::attribute`] reads it.
+    pub fn set_attribute(&self, dn: &str, name: &str, value: &str) {
+        self.attributes.lock().unwrap().push((dn.to_string(), name.to_string(), value.to_string()));
     }
 
     /// The password policy cannot be read from now on (or can again), as when the service
@@ -225,8 +233,9 @@ impl Directory for FakeDirectory {
         Ok(self.users.lock().unwrap().iter().map(|(u, _)| u.clone()).collect())
     }
 
-    async fn attribute(&self, _dn: &str, _name: &str) -> Result<Option<String>, DirectoryError> {
-        Ok(None)
+    async fn attribute(&self, dn: &str, name: &str) -> Result<Option<String>, DirectoryError> {
+        let attributes = self.attributes.lock().unwrap();
+        Ok(attributes.iter().rev().find(|(d, n, _)| d == dn && n == name).map(|(_, _, v)| v.clone()))
     }
 
     async fn check_password(&self, user_dn: &str, password: &SecretString) -> Result<PasswordCheck, DirectoryError> {

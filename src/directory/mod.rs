@@ -12,6 +12,7 @@ mod hints;
 mod ldap;
 mod policy;
 mod pool;
+mod privileged;
 mod username;
 
 pub use error::{BindRefusal, CertProblem, DirectoryError, PasswordRefusal, PasswordWriteError};
@@ -21,6 +22,7 @@ pub use entries::filetime_seconds;
 pub use ldap::LdapDirectory;
 pub use policy::PasswordPolicy;
 pub use pool::PoolStatus;
+pub use privileged::{Privileged, Standing};
 pub use username::{Username, UsernameError};
 
 use async_trait::async_trait;

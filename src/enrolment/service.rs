@@ -8,7 +8,7 @@ use super::kinship::{Kinship, Marks, PersonalNumbers, kinship};
 use super::{Change, ChangeRefusal, CoolingOff, ServiceKind, StepUp, password_set_at};
 use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
 use crate::clock::{Clock, Timestamp};
-use crate::directory::{Directory, DirectoryError};
+use crate::directory::{Directory, DirectoryError, Privileged};
 use crate::storage::{EnrolmentRecord, Storage, StorageError};
 
 /// Told of every change to a user's enrolled services.
@@ -145,6 +145,8 @@ pub enum Lift {
     CannotTell,
     /// AD did not answer whether the account is the agent's.
     DirectoryDown,
+    /// A privileged account (or one AD could not say is not): only an administrator lifts its.
+    Privileged,
     /// No caller verification of this user within the step-up window.
     NotVerified,
     /// The caller was verified with a service that is cooling off itself.
@@ -176,6 +178,8 @@ pub struct EnrolmentService {
     notifier: Option<Arc<dyn ChangeNotifier>>,
     /// The personal numbers AD holds, when one is configured (see [`super::kinship`]).
     personal_numbers: Option<Arc<dyn PersonalNumbers>>,
+    /// Which accounts are privileged (none without).
+    privileged: Option<Privileged>,
     /// How long a step-up proof stays fresh, in seconds.
     window: i64,
     /// How long a new or replaced service does not count toward a reset.
@@ -198,6 +202,7 @@ impl EnrolmentService {
             auditor,
             notifier: None,
             personal_numbers: None,
+            privileged: None,
             window,
             cooling: CoolingOff { seconds: cooldown },
         }
@@ -211,6 +216,12 @@ impl EnrolmentService {
 
     pub fn with_notifier(mut self, notifier: Arc<dyn ChangeNotifier>) -> Self {
         self.notifier = Some(notifier);
+        self
+    }
+
+    /// The service desk does not lift a privileged account's cooling-off; an administrator does.
+    pub fn with_privileged(mut self, privileged: Privileged) -> Self {
+        self.privileged = Some(privileged);
         self
     }
 
@@ -384,10 +395,12 @@ impl EnrolmentService {
 
     /// The service desk lifts the cooling-off of `user_id`'s enrolments after verifying the caller
     /// with `proven_with`. Refused (None) when that service is itself cooling off: a caller who
-    /// proves themselves with the very phone that was just enrolled proves nothing. Audited.
+    /// proves themselves with the very phone that was just enrolled proves nothing. `admin`: the
+    /// agent is an administrator, who may lift a privileged account's. Audited.
     pub async fn lift_cooldown(
         &self,
         actor: Owner<'_>,
+        admin: bool,
         target: Owner<'_>,
         proof: Option<(ServiceKind, Timestamp)>,
         chosen: &[ServiceKind],
@@ -398,10 +411,17 @@ impl EnrolmentService {
         let fresh = proof.filter(|(_, at)| self.fresh(*at));
         // Never an account that is, or may be, the agent's own, whatever the proof.
         let kin = self.kinship(actor.user_id, user_id).await?;
+        // A privileged account is an administrator's to lift (AD's tiers: the service desk does
+        // not manage the accounts that manage the domain). Taken as privileged when AD cannot tell.
+        let privileged = match (&self.privileged, admin) {
+            (Some(p), false) if kin == Some(Kinship::Other) => p.standing(user_id, now).await.privileged,
+            _ => false,
+        };
         let (lift, what) = match (kin, fresh) {
             (Some(Kinship::Same), _) => (Lift::OwnAccount, Detail::new("lift_own")),
             (Some(Kinship::CannotTell), _) => (Lift::CannotTell, Detail::new("lift_cannot_tell")),
             (None, _) => (Lift::DirectoryDown, Detail::new("lift_directory_down")),
+            (Some(Kinship::Other), _) if privileged => (Lift::Privileged, Detail::new("lift_privileged")),
             (Some(Kinship::Other), None) => (Lift::NotVerified, Detail::new("lift_unverified")),
             (Some(Kinship::Other), Some((proven_with, proved_at))) => match self
                 .proof_standing(target, proven_with, proved_at)

@@ -6,11 +6,11 @@
 use std::sync::Arc;
 
 use super::outcome::ResetView;
-use super::privileged::{Privileged, Standing};
 use super::progress::Stars;
 use super::state::ResetState;
 use crate::clock::Timestamp;
 use crate::config::ResetSettings;
+use crate::directory::{Privileged, Standing};
 use crate::enrolment::{CoolingOff, Service, ServiceKind, password_set_at};
 use crate::storage::{ResetFlowRecord, Storage, StorageError};
 

@@ -6,7 +6,6 @@ mod assess;
 pub mod codes;
 mod outcome;
 pub mod policy;
-mod privileged;
 mod progress;
 pub mod pwned;
 mod rules;

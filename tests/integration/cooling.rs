@@ -6,7 +6,7 @@
 use crate::attacks::{ATTACKER_E164, ATTACKER_PHONE, VICTIM_E164};
 use crate::helpers::{csrf_in, location, new_client, text_of};
 use crate::reset::enrolled;
-use crate::sims::{ANNA, Gateway, spawn_with_sms};
+use crate::sims::{ANNA, BERTIL, BLOCKED, Gateway, spawn_with_sms};
 
 #[tokio::test]
 async fn a_factor_enrolled_an_hour_ago_does_not_count_toward_a_reset() {
@@ -284,6 +284,36 @@ async fn an_agent_cannot_lift_their_everyday_accounts_cooling_off_from_a_staff_a
             "a blocked lift ({why}) is audited"
         );
     }
+}
+
+/// A privileged account's cooling-off is an administrator's to lift, not the service desk's (AD's
+/// tiers: the desk does not manage the accounts that manage the domain).
+#[tokio::test]
+async fn only_an_administrator_lifts_a_privileged_accounts_cooling_off() {
+    let dc = require_dc!();
+    let (agent, desk) = crate::admin::helpdesk_agent(&dc, "att-tier").await;
+    let (boss, admin) = (crate::admin::admin_user(&dc).await, crate::admin::admin_user(&dc).await);
+    for (user, pn) in [(&agent, BERTIL), (&boss, ANNA), (&admin, BLOCKED)] {
+        dc.modify(&user.dn, "employeeNumber", pn).await;
+    }
+    let edit =
+        move |c: String| desk(c.replace("[bankid]\n", "[bankid]\npersonal_number_attribute = \"employeeNumber\"\n"));
+    let mut t = spawn_with_sms(&dc, Gateway::Elks46, edit).await;
+    t.attacker_logs_in(&boss.name, &boss.password).await;
+    let boss_id = user_id(&t).await;
+    for (who, told) in [(&agent, "Inget hävdes: kontot är privilegierat"), (&admin, "Inte verifierad.")] {
+        t.attacker_logs_in(&who.name, &who.password).await;
+        let page = t.app.get_html("/admin/verify").await;
+        let csrf = csrf_in(&page);
+        let form = [("csrf", csrf.as_str()), ("user", boss_id.as_str()), ("proof", "sms:x"), ("sms", "1")];
+        let res = t.app.post("/admin/verify/lift", &form).await;
+        let message = text_of(&t.app.follow(res).await, "verify-message").unwrap();
+        assert!(message.starts_with(told), "{}: {message}", who.name);
+    }
+    let audit = t.app.audit().await;
+    let refused =
+        |a: &&stjarna::storage::AuditRecord| a.detail.as_deref().unwrap_or("").contains("a privileged account");
+    assert_eq!(audit.iter().filter(refused).count(), 1, "the agent's refusal is audited, the admin's lift went on");
 }
 
 /// The account's id, as the portal keeps it.

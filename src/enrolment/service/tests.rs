@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::clock::ManualClock;
-use crate::storage::{BankIdEnrolmentRecord, EnrolMode};
+use crate::storage::{BankIdEnrolmentRecord, EnrolMode, EnrolWrite};
 
 const HOUR: i64 = 3600;
 
@@ -101,7 +101,7 @@ async fn an_agent_cannot_lift_an_account_that_has_their_bankid() {
     let lift = async |user| {
         let proof = Some((ServiceKind::BankId, clock.now()));
         let target = Owner { user_id: user, account_name: user, password_set: None };
-        service.lift_cooldown(agent, target, proof, &[ServiceKind::Sms], &crate::testing::meta()).await.unwrap()
+        service.lift_cooldown(agent, false, target, proof, &[ServiceKind::Sms], &crate::testing::meta()).await.unwrap()
     };
     assert_eq!(lift("agent-adm").await, Lift::OwnAccount);
     assert_eq!(lift("agent").await, Lift::OwnAccount);
@@ -160,7 +160,7 @@ async fn an_agent_with_nothing_enrolled_is_known_by_their_personal_number_in_ad(
     let lift = async |service: &EnrolmentService, user| {
         let proof = Some((ServiceKind::BankId, clock.now()));
         let target = Owner { user_id: user, account_name: user, password_set: None };
-        service.lift_cooldown(agent, target, proof, &[ServiceKind::Sms], &crate::testing::meta()).await.unwrap()
+        service.lift_cooldown(agent, false, target, proof, &[ServiceKind::Sms], &crate::testing::meta()).await.unwrap()
     };
     // Without personal numbers from AD, nothing to compare the staff account with.
     let plain = service(None);
@@ -181,6 +181,49 @@ async fn an_agent_with_nothing_enrolled_is_known_by_their_personal_number_in_ad(
             "{why} audited: {audit:?}"
         );
     }
+}
+
+/// The service desk does not lift a privileged account's cooling-off (adminCount=1 here, or in
+/// a protected group); an administrator does. An account AD cannot tell about counts as
+/// privileged.
+#[tokio::test]
+async fn only_an_administrator_lifts_a_privileged_accounts_cooling_off() {
+    let (store, _dir) = crate::testing::store().await;
+    let clock: Arc<dyn Clock> = Arc::new(ManualClock::starting_now());
+    let auditor = Auditor::new(store.clone(), clock.clone());
+    let directory = Arc::new(crate::directory::fake::FakeDirectory::default());
+    let (boss, clerk) = (directory.add_user("boss", "x"), directory.add_user("clerk", "x"));
+    directory.set_attribute(&boss.dn, "adminCount", "1");
+    let privileged = crate::directory::Privileged::new(directory.clone(), Vec::new());
+    let service = EnrolmentService::new(store.clone(), directory.clone(), clock.clone(), auditor, 600, 24 * HOUR)
+        .with_privileged(privileged);
+    let record = |user: &str, number: &str| crate::storage::SmsEnrolmentRecord {
+        user_id: user.into(),
+        number_encrypted: "x".into(),
+        number_hash: number.into(),
+        number_masked: "m".into(),
+        enrolled_at: clock.now() - 48 * HOUR,
+    };
+    for (user, number) in [("agent", "agents"), (boss.id.as_str(), "boss's"), (clerk.id.as_str(), "clerk's")] {
+        assert_eq!(store.enrol_sms(&record(user, number), EnrolMode::Add, None).await.unwrap(), EnrolWrite::Done);
+    }
+    let agent = Owner { user_id: "agent", account_name: "agent", password_set: None };
+    let lift = async |admin, user: &str| {
+        let proof = Some((ServiceKind::Sms, clock.now()));
+        let target = Owner { user_id: user, account_name: user, password_set: None };
+        service.lift_cooldown(agent, admin, target, proof, &[ServiceKind::Sms], &crate::testing::meta()).await.unwrap()
+    };
+    assert_eq!(lift(false, &boss.id).await, Lift::Privileged);
+    assert_eq!(lift(true, &boss.id).await, Lift::NothingLifted, "an administrator's lift goes on");
+    assert_eq!(lift(false, &clerk.id).await, Lift::NothingLifted);
+    directory.set_down(true);
+    assert_eq!(lift(false, &clerk.id).await, Lift::Privileged, "AD cannot tell");
+    let audit = store.recent_audit(50).await.unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|a| a.outcome == "blocked" && a.detail.as_deref().unwrap_or("").starts_with("@lift_privileged?"))
+    );
 }
 
 /// A BankID login asks whether the BankID still cools off. Past its own time only a password set

@@ -415,7 +415,7 @@ pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpR
     let lift = page
         .state
         .enrolments
-        .lift_cooldown(actor, target, proof, &chosen, &page.meta)
+        .lift_cooldown(actor, session.user.roles.admin, target, proof, &chosen, &page.meta)
         .await
         .map_err(|e| page.fail(e))?;
     // Nothing chosen: back to the verdict and its choices (a new verification would spend the
@@ -435,6 +435,7 @@ pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpR
             Lift::OwnAccount => Notice::error("admin.lift_self"),
             Lift::CannotTell => Notice::error("admin.lift_cannot_tell"),
             Lift::DirectoryDown => Notice::error("login.error.directory_down"),
+            Lift::Privileged => Notice::error("admin.lift_privileged"),
             Lift::NotVerified => Notice::error("admin.not_verified"),
             Lift::ProofCooling => Notice::error("admin.lift_cooling_proof"),
             Lift::NothingChosen => Notice::error("admin.lift_none_chosen"),

@@ -1,12 +1,13 @@
 //! Privileged accounts: members of the protected groups (nested membership counts) and accounts
 //! AD protects itself (`adminCount=1`, set by AdminSDHolder on Domain Admins and the like).
-//! They get no self-service reset with the ordinary star row. Nor do closed accounts (disabled,
-//! expired or gone), with any number of stars.
+//! They get no self-service reset with the ordinary star row, and the service desk does not lift
+//! their cooling-off (an administrator does). Nor do closed accounts (disabled, expired or gone)
+//! get a reset, with any number of stars.
 
 use std::sync::Arc;
 
+use super::Directory;
 use crate::clock::Timestamp;
-use crate::directory::Directory;
 
 /// What a reset may do with an account, as far as who it is goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -16,6 +17,7 @@ pub struct Standing {
     pub closed: bool,
 }
 
+#[derive(Clone)]
 pub struct Privileged {
     directory: Arc<dyn Directory>,
     groups: Vec<String>,
@@ -34,7 +36,7 @@ impl Privileged {
             Ok(Some(u)) => u,
             Ok(None) => return Standing { privileged: false, closed: true },
             Err(e) => {
-                tracing::warn!(error = %e, "reset: cannot tell whether the account is privileged");
+                tracing::warn!(error = %e, "cannot tell whether the account is privileged");
                 return Standing { privileged: true, closed: false };
             }
         };
@@ -47,7 +49,7 @@ impl Privileged {
             Ok(Some(v)) if v == "1" => return true,
             Ok(_) => {}
             Err(e) => {
-                tracing::warn!(error = %e, "reset: cannot read adminCount");
+                tracing::warn!(error = %e, "whether the account is privileged: adminCount not read");
                 return true;
             }
         }
@@ -56,7 +58,7 @@ impl Privileged {
                 Ok(true) => return true,
                 Ok(false) => {}
                 Err(e) => {
-                    tracing::warn!(error = %e, group, "reset: cannot read a protected group's members");
+                    tracing::warn!(error = %e, group, "whether the account is privileged: a protected group's members not read");
                     return true;
                 }
             }
