@@ -11,7 +11,7 @@ use crate::audit::Auditor;
 use crate::clock::{Clock, Random};
 use crate::config::{BankIdBackend, Settings, SmsGatewayKind};
 use crate::directory::Directory;
-use crate::enrolment::{ChangeNotifier, EnrolmentService};
+use crate::enrolment::{ChangeNotifier, Desk, EnrolmentService};
 use crate::enrolment::{StarRule, catalogue_from};
 use crate::i18n::Lang;
 use crate::identity::ChangeNotices;
@@ -72,23 +72,26 @@ pub(super) fn build_state(
     let sms = sms.map(|f| Arc::new(f.with_notifier(notifier.clone())));
     let bankid = bankid_flows(&settings, &store, &clock, &random, &auditor)?
         .map(|f| Arc::new(f.with_notifier(notifier.clone())));
-    let mut enrolments = EnrolmentService::new(
-        store.clone(),
-        directory.clone(),
-        clock.clone(),
-        auditor.clone(),
-        settings.enrolment.stepup_minutes as i64 * 60,
-        settings.enrolment.cooldown_hours as i64 * 3600,
-    )
-    .with_notifier(notifier)
-    .with_privileged(crate::directory::Privileged::new(
-        directory.clone(),
-        settings.privileged_groups().into_iter().map(|(_, dn)| dn).collect(),
-    ));
+    let (window, cooldown) =
+        (settings.enrolment.stepup_minutes as i64 * 60, settings.enrolment.cooldown_hours as i64 * 3600);
+    let enrolments =
+        EnrolmentService::new(store.clone(), directory.clone(), clock.clone(), auditor.clone(), window, cooldown)
+            .with_notifier(notifier.clone());
+    let mut desk = Desk::new(store.clone(), clock.clone(), auditor.clone(), window, cooldown)
+        .with_notifier(notifier)
+        .with_privileged(crate::directory::Privileged::new(
+            directory.clone(),
+            settings.privileged_groups().into_iter().map(|(_, dn)| dn).collect(),
+        ));
     let attribute = settings.bankid.as_ref().and_then(|b| b.personal_number_attribute.as_deref());
-    if let (Some(attribute), Some(flows)) = (attribute, &bankid) {
-        let numbers = DirectoryPersonalNumbers::new(directory.clone(), attribute, flows.key().clone(), clock.clone());
-        enrolments = enrolments.with_personal_numbers(Arc::new(numbers));
+    match (attribute, &bankid) {
+        (Some(attribute), Some(flows)) => {
+            let key = flows.key().clone();
+            let numbers = DirectoryPersonalNumbers::new(directory.clone(), attribute, key, clock.clone());
+            desk = desk.with_personal_numbers(Arc::new(numbers));
+        }
+        (None, Some(_)) => {}
+        (_, None) => desk = desk.without_bankid(),
     }
     // One set of rules for new passwords, for resets and changes alike.
     let rules = Arc::new(
@@ -164,6 +167,7 @@ pub(super) fn build_state(
     };
     Ok(AppState {
         enrolments,
+        desk,
         admin,
         outbox,
         status,

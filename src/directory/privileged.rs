@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::Directory;
+use super::{Directory, DirectoryError};
 use crate::clock::Timestamp;
 
 /// What a reset may do with an account, as far as who it is goes.
@@ -41,28 +41,28 @@ impl Privileged {
             }
         };
         let closed = user.closed_at(now);
-        Standing { privileged: self.is_privileged(&user.dn).await, closed }
+        let privileged = self.is_privileged(&user.dn).await.unwrap_or_else(|e| {
+            tracing::warn!(error = %e, "cannot tell whether the account is privileged");
+            true
+        });
+        Standing { privileged, closed }
     }
 
-    async fn is_privileged(&self, dn: &str) -> bool {
-        match self.directory.attribute(dn, "adminCount").await {
-            Ok(Some(v)) if v == "1" => return true,
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(error = %e, "whether the account is privileged: adminCount not read");
-                return true;
-            }
+    /// Whether the account with the id `user_id` is privileged; None when no account has it.
+    pub async fn of(&self, user_id: &str) -> Result<Option<bool>, DirectoryError> {
+        let Some(user) = self.directory.find_user_by_id(user_id).await? else { return Ok(None) };
+        self.is_privileged(&user.dn).await.map(Some)
+    }
+
+    async fn is_privileged(&self, dn: &str) -> Result<bool, DirectoryError> {
+        if self.directory.attribute(dn, "adminCount").await?.as_deref() == Some("1") {
+            return Ok(true);
         }
         for group in &self.groups {
-            match self.directory.is_member_of(dn, group).await {
-                Ok(true) => return true,
-                Ok(false) => {}
-                Err(e) => {
-                    tracing::warn!(error = %e, group, "whether the account is privileged: a protected group's members not read");
-                    return true;
-                }
+            if self.directory.is_member_of(dn, group).await? {
+                return Ok(true);
             }
         }
-        false
+        Ok(false)
     }
 }

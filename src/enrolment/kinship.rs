@@ -5,10 +5,11 @@
 //! What tells is what each account is known by: its BankID's personal number, the personal
 //! number AD holds for it (`bankid.personal_number_attribute`, which a staff account carries
 //! even with nothing enrolled), each as its lookup hash, and its enrolled mobile number. Two
-//! accounts that share one are one person's. When the two have nothing of the same kind to
-//! compare (an agent with nothing enrolled and no personal number in AD, say), the portal
-//! cannot tell, and the desk lifts nothing: a lift is rare, and an agent who could be lifting
-//! their own is the one case the rule is for.
+//! accounts that share one are one person's. Two that have different personal numbers are two
+//! people's. Different mobile numbers tell nothing (one person may have two phones: an agent
+//! could enrol a second one on their staff account to pass), except where BankID is not offered
+//! and nothing else could tell. Otherwise the portal cannot tell, and the desk lifts nothing: a
+//! lift is rare, and an agent who could be lifting their own is the one case the rule is for.
 
 use crate::directory::DirectoryError;
 
@@ -40,15 +41,16 @@ pub enum Kinship {
     CannotTell,
 }
 
-/// How `agent` and `target` are related, by their marks.
-pub fn kinship(agent: &Marks, target: &Marks) -> Kinship {
+/// How `agent` and `target` are related, by their marks. `numbers_tell`: different mobile
+/// numbers are taken for two people (only where BankID is not offered).
+pub fn kinship(agent: &Marks, target: &Marks, numbers_tell: bool) -> Kinship {
     let shared_pn = agent.personal_numbers.iter().any(|pn| target.personal_numbers.contains(pn));
     let shared_number = matches!((&agent.number, &target.number), (Some(a), Some(b)) if a == b);
     if shared_pn || shared_number {
         return Kinship::Same;
     }
     let pns = !agent.personal_numbers.is_empty() && !target.personal_numbers.is_empty();
-    let numbers = agent.number.is_some() && target.number.is_some();
+    let numbers = numbers_tell && agent.number.is_some() && target.number.is_some();
     if pns || numbers { Kinship::Other } else { Kinship::CannotTell }
 }
 
@@ -62,23 +64,50 @@ mod tests {
 
     #[test]
     fn accounts_sharing_a_personal_number_or_a_mobile_number_are_one_persons() {
-        // The agent's staff account has only AD's number; their everyday account has the BankID.
-        assert_eq!(kinship(&marks(&["pn-a"], None), &marks(&["pn-a"], Some("070"))), Kinship::Same);
-        assert_eq!(kinship(&marks(&["pn-a"], Some("070")), &marks(&["pn-b"], Some("070"))), Kinship::Same);
-        assert_eq!(kinship(&marks(&[], Some("070")), &marks(&[], Some("070"))), Kinship::Same);
+        for numbers_tell in [false, true] {
+            // The agent's staff account has only AD's number; their everyday account has the BankID.
+            let same = [
+                (marks(&["pn-a"], None), marks(&["pn-a"], Some("070"))),
+                (marks(&["pn-a"], Some("070")), marks(&["pn-b"], Some("070"))),
+                (marks(&[], Some("070")), marks(&[], Some("070"))),
+            ];
+            for (agent, target) in same {
+                assert_eq!(kinship(&agent, &target, numbers_tell), Kinship::Same, "{agent:?} {target:?}");
+            }
+        }
     }
 
     #[test]
-    fn accounts_with_different_marks_of_one_kind_are_others() {
-        assert_eq!(kinship(&marks(&["pn-a"], None), &marks(&["pn-b"], Some("070"))), Kinship::Other);
-        assert_eq!(kinship(&marks(&[], Some("071")), &marks(&["pn-b"], Some("070"))), Kinship::Other);
+    fn accounts_with_different_personal_numbers_are_others() {
+        for numbers_tell in [false, true] {
+            let (a, b) = (marks(&["pn-a"], None), marks(&["pn-b"], Some("070")));
+            assert_eq!(kinship(&a, &b, numbers_tell), Kinship::Other);
+            let (a, b) = (marks(&["pn-a"], Some("071")), marks(&["pn-b"], Some("070")));
+            assert_eq!(kinship(&a, &b, numbers_tell), Kinship::Other);
+        }
+    }
+
+    /// An agent whose staff account has nothing but a second phone enrolled is not told from the
+    /// owner of an account with another number, where BankID could tell.
+    #[test]
+    fn different_mobile_numbers_tell_only_where_nothing_else_could() {
+        let (agent, target) = (marks(&[], Some("071")), marks(&["pn-b"], Some("070")));
+        assert_eq!(kinship(&agent, &target, false), Kinship::CannotTell);
+        assert_eq!(kinship(&agent, &target, true), Kinship::Other);
     }
 
     #[test]
     fn nothing_of_the_same_kind_to_compare_tells_nothing() {
-        assert_eq!(kinship(&Marks::default(), &marks(&["pn-b"], Some("070"))), Kinship::CannotTell);
-        // A mobile number on one side, a personal number on the other: one person may have both.
-        assert_eq!(kinship(&marks(&[], Some("071")), &marks(&["pn-b"], None)), Kinship::CannotTell);
-        assert_eq!(kinship(&marks(&["pn-a"], None), &Marks::default()), Kinship::CannotTell);
+        for numbers_tell in [false, true] {
+            let cases = [
+                (Marks::default(), marks(&["pn-b"], Some("070"))),
+                // A mobile number on one side, a personal number on the other.
+                (marks(&[], Some("071")), marks(&["pn-b"], None)),
+                (marks(&["pn-a"], None), Marks::default()),
+            ];
+            for (agent, target) in cases {
+                assert_eq!(kinship(&agent, &target, numbers_tell), Kinship::CannotTell, "{agent:?} {target:?}");
+            }
+        }
     }
 }

@@ -6,15 +6,17 @@
 //! `enrolment_stars` and every required service is enrolled.
 
 mod cooling;
+mod desk;
 mod kinship;
 mod scoring;
 mod service;
 mod stepup;
 
 pub use cooling::{CoolingOff, password_set_at};
+pub use desk::{Desk, Lift, ProofStanding};
 pub use kinship::PersonalNumbers;
 pub use scoring::{Assessment, EnrolmentStatus, RuleProblem, StarRule, assess, check_rules};
-pub use service::{ChangeNotifier, Enrolled, EnrolmentService, Lift, Owner, ProofStanding, telling};
+pub use service::{ChangeNotifier, Enrolled, EnrolmentService, Owner, telling};
 pub use stepup::{Change, Refusal as ChangeRefusal, StepUp};
 
 use std::fmt;

@@ -48,6 +48,8 @@ pub struct AppState {
     pub sms: Option<Arc<crate::identity::sms::SmsFlows>>,
     pub reset: crate::reset::ResetService,
     pub enrolments: crate::enrolment::EnrolmentService,
+    /// The service desk's side: a caller's proof, lifting a cooling-off.
+    pub desk: crate::enrolment::Desk,
     pub admin: crate::admin::AdminService,
     pub outbox: crate::mail::Outbox,
     pub status: crate::admin::status::StatusProbe,

@@ -52,14 +52,14 @@ async fn verdict<'a>(
     let not_verified = || Ok(view(page, roles, Some(i.t("admin.not_verified").to_string()), "error"));
     let Some(at) = proved_at else { return not_verified() };
     let (account, time) = (super::bankid::domain_account(page, &user.account_name), page.state.time.format(at));
-    let enrolments = &page.state.enrolments;
-    if !enrolments.fresh(at) {
+    let desk = &page.state.desk;
+    if !desk.fresh(at) {
         let text = i.f("admin.verification_expired", &[("name", name), ("account", &account), ("time", &time)]);
         return Ok(view(page, roles, Some(text), "error"));
     }
     let target =
         Owner { user_id: &user.id, account_name: &user.account_name, password_set: user.password_set.as_deref() };
-    match enrolments.proof_standing(target, kind, at).await.map_err(|e| page.fail(e))? {
+    match desk.proof_standing(target, kind, at).await.map_err(|e| page.fail(e))? {
         ProofStanding::Trusted => {}
         ProofStanding::Gone => return not_verified(),
         ProofStanding::Cooling => {
@@ -71,7 +71,9 @@ async fn verdict<'a>(
     let stars = stars_of(page, kind).to_string();
     let text = i.f("admin.verified", &[("stars", &stars), ("name", name), ("account", &account), ("time", &time)]);
     let mut v = view(page, roles, Some(text), "success");
-    let cooling: Vec<(&'static str, String)> = enrolments
+    let cooling: Vec<(&'static str, String)> = page
+        .state
+        .enrolments
         .enrolled(&user.id, user.password_set.as_deref())
         .await
         .map_err(|e| page.fail(e))?
@@ -414,7 +416,7 @@ pub async fn lift_cooldown(page: Page, form: CsrfForm<LiftForm>) -> Result<HttpR
         .collect();
     let lift = page
         .state
-        .enrolments
+        .desk
         .lift_cooldown(actor, session.user.roles.admin, target, proof, &chosen, &page.meta)
         .await
         .map_err(|e| page.fail(e))?;
