@@ -6,7 +6,7 @@
 use crate::attacks::{ATTACKER_E164, ATTACKER_PHONE, VICTIM_E164};
 use crate::helpers::{csrf_in, location, new_client, text_of};
 use crate::reset::enrolled;
-use crate::sims::{ANNA, BERTIL, BLOCKED, Gateway, spawn_with_sms};
+use crate::sims::{ANNA, BERTIL, Gateway, spawn_with_sms};
 
 #[tokio::test]
 async fn a_factor_enrolled_an_hour_ago_does_not_count_toward_a_reset() {
@@ -33,7 +33,7 @@ async fn a_factor_enrolled_an_hour_ago_does_not_count_toward_a_reset() {
     assert!(text_of(&t.app.get_html(&flow).await, "reset-enough").is_some());
 }
 
-fn attr_of(html: &str, selector: &str, attr: &str) -> String {
+pub(crate) fn attr_of(html: &str, selector: &str, attr: &str) -> String {
     let doc = scraper::Html::parse_document(html);
     let el = doc.select(&scraper::Selector::parse(selector).unwrap()).next().unwrap_or_else(|| panic!("{selector}"));
     el.value().attr(attr).unwrap().to_string()
@@ -235,101 +235,6 @@ async fn what_a_password_thief_enrolled_cools_off_again_when_the_owner_changes_t
     let res = t.post_from("/", "/enrol/sms/remove").await;
     assert!(t.app.told(&res).await.starts_with("/ Bekräfta först"));
     assert!(t.texts_to(VICTIM_E164).is_empty(), "the owner had no number of their own");
-}
-
-/// An agent whose staff account has nothing enrolled is known by the personal number AD holds
-/// for it: they cannot lift the cooling-off of their everyday account, whose BankID has that
-/// number (before, nothing linked the two). On an account with nothing to compare theirs with
-/// (a mobile number only), they lift nothing either: it may be theirs.
-#[tokio::test]
-async fn an_agent_cannot_lift_their_everyday_accounts_cooling_off_from_a_staff_account() {
-    let dc = require_dc!();
-    let (agent, desk) = crate::admin::helpdesk_agent(&dc, "att-staff").await;
-    let everyday = dc.create_user("att-everyday").await;
-    let stranger = dc.create_user("att-stranger").await;
-    dc.modify(&agent.dn, "employeeNumber", ANNA).await;
-    dc.modify(&everyday.dn, "employeeNumber", ANNA).await;
-    let edit = move |c: String| {
-        let c = c.replace("cooldown_hours = 0", "cooldown_hours = 24");
-        desk(c.replace("[bankid]\n", "[bankid]\npersonal_number_attribute = \"employeeNumber\"\n"))
-    };
-    let mut t = spawn_with_sms(&dc, Gateway::Elks46, edit).await;
-    // The agent's everyday account has their BankID and a number, cooling off for a day; the
-    // stranger's a number only.
-    t.attacker_logs_in(&everyday.name, &everyday.password).await;
-    t.enrol(ANNA).await;
-    enrol_number(&t, "0704444444").await;
-    t.attacker_logs_in(&stranger.name, &stranger.password).await;
-    enrol_number(&t, "0705555555").await;
-
-    t.attacker_logs_in(&agent.name, &agent.password).await;
-    let told = desk_lifts(&t, &everyday.name, "+46704444444").await;
-    assert!(told.contains("ditt personnummer"), "{told}");
-    let told = desk_lifts(&t, &stranger.name, "+46705555555").await;
-    assert!(told.starts_with("Inget hävdes: Stjärna kan inte försäkra sig om att kontot inte är ditt"), "{told}");
-    let audit = t.app.audit().await;
-    for (why, name) in [("the agent's own account", &everyday.name), ("nothing to compare", &stranger.name)] {
-        assert!(
-            audit.iter().any(|a| a.outcome == "blocked"
-                && a.username.as_deref() == Some(name.as_str())
-                && a.detail.as_deref().unwrap_or("").contains(why)),
-            "a blocked lift ({why}) is audited"
-        );
-    }
-}
-
-/// A privileged account's cooling-off is an administrator's to lift, not the service desk's (AD's
-/// tiers: the desk does not manage the accounts that manage the domain).
-#[tokio::test]
-async fn only_an_administrator_lifts_a_privileged_accounts_cooling_off() {
-    let dc = require_dc!();
-    let (agent, desk) = crate::admin::helpdesk_agent(&dc, "att-tier").await;
-    let (boss, admin) = (crate::admin::admin_user(&dc).await, crate::admin::admin_user(&dc).await);
-    for (user, pn) in [(&agent, BERTIL), (&boss, ANNA), (&admin, BLOCKED)] {
-        dc.modify(&user.dn, "employeeNumber", pn).await;
-    }
-    let edit =
-        move |c: String| desk(c.replace("[bankid]\n", "[bankid]\npersonal_number_attribute = \"employeeNumber\"\n"));
-    let mut t = spawn_with_sms(&dc, Gateway::Elks46, edit).await;
-    t.attacker_logs_in(&boss.name, &boss.password).await;
-    enrol_number(&t, "0706666666").await;
-    let no_cooling = "Ingen av de valda tjänsterna var i karenstid";
-    for (who, told) in [(&agent, "Inget hävdes: kontot är privilegierat"), (&admin, no_cooling)] {
-        t.attacker_logs_in(&who.name, &who.password).await;
-        let message = desk_lifts(&t, &boss.name, "+46706666666").await;
-        assert!(message.starts_with(told), "{}: {message}", who.name);
-    }
-    let audit = t.app.audit().await;
-    let refused =
-        |a: &&stjarna::storage::AuditRecord| a.detail.as_deref().unwrap_or("").contains("a privileged account");
-    assert_eq!(audit.iter().filter(refused).count(), 1, "the agent's refusal is audited, the admin's lift went on");
-}
-
-/// The logged-in user enrols a mobile number (their first service).
-async fn enrol_number(t: &crate::sims::SimTest, number: &str) {
-    let res = t.submit_number(number, false).await;
-    let challenge = location(&res);
-    let e164 = format!("+46{}", &number[1..]);
-    let code = t.sms.as_ref().unwrap().state.last_code_to(&e164).unwrap();
-    t.app.post(&challenge, &[("csrf", &csrf_in(&t.app.get_html(&challenge).await)), ("code", &code)]).await;
-}
-
-/// The logged-in agent verifies `name` with a code sent to `e164`, then asks to lift the
-/// cooling-off of the caller's mobile code; what the page then says.
-async fn desk_lifts(t: &crate::sims::SimTest, name: &str, e164: &str) -> String {
-    let page = t.app.get_html("/admin/verify").await;
-    let form = [("csrf", csrf_in(&page)), ("username", name.to_string()), ("method", "sms".into())];
-    let html = t.app.post("/admin/verify", &form.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
-    let html = t.app.follow(html).await;
-    let action = attr_of(&html, "form[action^='/admin/verify/sms/']", "action");
-    let user_id = attr_of(&html, "input[name=user]", "value");
-    let code = t.sms.as_ref().unwrap().state.last_code_to(e164).unwrap();
-    let res = t.app.post(&action, &[("csrf", &csrf_in(&html)), ("user", &user_id), ("code", &code)]).await;
-    let html = t.app.follow(res).await;
-    let proof = format!("sms:{}", &action[18..]);
-    let form = [("csrf", csrf_in(&html)), ("user", user_id), ("proof", proof), ("sms", "1".into())];
-    let res = t.app.post("/admin/verify/lift", &form.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
-    text_of(&t.app.follow(res).await, "verify-message").unwrap()
 }
 
 /// The account's id, as the portal keeps it.

@@ -19,6 +19,7 @@ mod contract_sessions;
 mod cooling;
 mod credentials;
 mod dc;
+mod desk;
 mod directory;
 mod e2e;
 mod expiry;
