@@ -15,12 +15,7 @@ async fn the_service_desk_verifies_a_caller_by_sms_and_by_bankid_phone_auth() {
     let mut t = spawn_with_sms(&dc, Gateway::Elks46, desk).await;
     t.app.login(&caller.name, &caller.password).await;
     t.enrol(ANNA).await;
-    let csrf = csrf_in(&t.app.get_html("/enrol/sms").await);
-    let res = t.app.post("/enrol/sms", &[("csrf", &csrf), ("country", "SE"), ("number", "0701234567")]).await;
-    let code = t.sms.as_ref().unwrap().state.last_code_to("+46701234567").unwrap();
-    let sms = location(&res);
-    let csrf = csrf_in(&t.app.get_html(&sms).await);
-    t.app.post(&sms, &[("csrf", &csrf), ("code", &code)]).await;
+    enrol_number(&t, "0701234567").await;
 
     t.app.client = new_client();
     t.app.login(&agent.name, &agent.password).await;
@@ -318,7 +313,8 @@ async fn only_an_administrator_lifts_a_privileged_accounts_cooling_off() {
     assert_eq!(audit.iter().filter(refused).count(), 1, "the agent's refusal is audited, the admin's lift went on");
 }
 
-/// The logged-in user enrols a mobile number (their first service).
+/// The logged-in user enrols a mobile number (their first service, or their second just after
+/// enrolling the first).
 async fn enrol_number(t: &crate::sims::SimTest, number: &str) {
     let res = t.submit_number(number, false).await;
     let challenge = location(&res);

@@ -7,6 +7,18 @@ use crate::storage::{BankIdEnrolmentRecord, EnrolMode, EnrolWrite};
 
 const HOUR: i64 = 3600;
 
+/// A BankID of the personal number whose lookup hash is `pn_hash`, enrolled by `user` at `at`.
+fn bankid(user: &str, pn_hash: &str, at: Timestamp) -> BankIdEnrolmentRecord {
+    BankIdEnrolmentRecord {
+        user_id: user.into(),
+        pn_encrypted: "x".into(),
+        pn_hash: pn_hash.into(),
+        pn_masked: "m".into(),
+        name: "n".into(),
+        enrolled_at: at,
+    }
+}
+
 /// A proof the service desk saw is judged as of the moment it was made: a service still
 /// cooling off then proves nothing (whoever had the password for a moment could have enrolled
 /// it), even when the page is shown again after the cooling-off ended; one removed or replaced
@@ -19,14 +31,7 @@ async fn a_callers_proof_is_judged_as_of_when_it_was_made() {
     let auditor = Auditor::new(store.clone(), clock.clone());
     let service = Desk::new(store.clone(), clock.clone(), auditor, 600, 24 * HOUR);
     let t0 = clock.now();
-    let record = |at| BankIdEnrolmentRecord {
-        user_id: "u".into(),
-        pn_encrypted: "x".into(),
-        pn_hash: "h".into(),
-        pn_masked: "m".into(),
-        name: "n".into(),
-        enrolled_at: at,
-    };
+    let record = |at| bankid("u", "h", at);
     assert!(store.enrol_bankid(&record(t0), EnrolMode::Add).await.unwrap());
     let u = Owner { user_id: "u", account_name: "u", password_set: None };
     let standing = async |at| service.proof_standing(u, ServiceKind::BankId, at).await.unwrap();
@@ -84,14 +89,7 @@ async fn an_agent_cannot_lift_an_account_that_has_their_bankid() {
     let auditor = Auditor::new(store.clone(), clock.clone());
     let service = Desk::new(store.clone(), clock.clone(), auditor, 600, 24 * HOUR);
     let t0 = clock.now() - 48 * HOUR;
-    let record = |user: &str, hash: &str| BankIdEnrolmentRecord {
-        user_id: user.into(),
-        pn_encrypted: "x".into(),
-        pn_hash: hash.into(),
-        pn_masked: "m".into(),
-        name: "n".into(),
-        enrolled_at: t0,
-    };
+    let record = |user: &str, hash: &str| bankid(user, hash, t0);
     for (user, hash) in [("agent", "same"), ("agent-adm", "same"), ("other", "else")] {
         assert!(store.enrol_bankid(&record(user, hash), EnrolMode::Add).await.unwrap());
     }
@@ -142,14 +140,7 @@ async fn an_agent_with_nothing_enrolled_is_known_by_their_personal_number_in_ad(
         }
     };
     let t0 = clock.now() - 48 * HOUR;
-    let record = |user: &str, hash: &str| BankIdEnrolmentRecord {
-        user_id: user.into(),
-        pn_encrypted: "x".into(),
-        pn_hash: hash.into(),
-        pn_masked: "m".into(),
-        name: "n".into(),
-        enrolled_at: t0,
-    };
+    let record = |user: &str, hash: &str| bankid(user, hash, t0);
     for (user, hash) in [("everyday", "agents-pn"), ("other", "others-pn")] {
         assert!(store.enrol_bankid(&record(user, hash), EnrolMode::Add).await.unwrap());
     }
@@ -208,15 +199,7 @@ async fn only_an_administrator_lifts_a_privileged_accounts_cooling_off() {
         assert_eq!(store.enrol_sms(&record(user, number), EnrolMode::Add, None).await.unwrap(), EnrolWrite::Done);
     }
     // The boss's BankID, enrolled an hour ago, cools off.
-    let bankid = BankIdEnrolmentRecord {
-        user_id: boss.id.clone(),
-        pn_encrypted: "x".into(),
-        pn_hash: "boss-pn".into(),
-        pn_masked: "m".into(),
-        name: "n".into(),
-        enrolled_at: clock.now() - HOUR,
-    };
-    assert!(store.enrol_bankid(&bankid, EnrolMode::Add).await.unwrap());
+    assert!(store.enrol_bankid(&bankid(&boss.id, "boss-pn", clock.now() - HOUR), EnrolMode::Add).await.unwrap());
     let agent = Owner { user_id: "agent", account_name: "agent", password_set: None };
     let lift = async |admin, user: &str, proved: bool| {
         let proof = proved.then(|| (ServiceKind::Sms, clock.now()));
