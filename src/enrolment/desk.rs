@@ -287,6 +287,16 @@ impl Desk {
         Ok(lift)
     }
 
+    /// Whether an agent (an administrator when `admin`) may lift the account's cooling-off as
+    /// far as its privilege goes (not when AD cannot tell): the service desk does not lift a
+    /// privileged account's. What [`Self::lift_cooldown`] checks besides is not asked here.
+    pub async fn may_lift(&self, admin: bool, user_id: &str) -> bool {
+        match (&self.privileged, admin) {
+            (Some(privileged), false) => matches!(privileged.of(user_id).await, Ok(Some(false))),
+            _ => true,
+        }
+    }
+
     /// Why a lift is refused, if it is, in this order: no fresh verification of the caller (so
     /// that nothing below is told of an account the agent has not verified), an account that
     /// is or may be the agent's own, a privileged account for the service desk (AD's tiers: the

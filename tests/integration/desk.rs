@@ -287,7 +287,8 @@ async fn an_agent_cannot_lift_their_everyday_accounts_cooling_off_from_a_staff_a
 }
 
 /// A privileged account's cooling-off is an administrator's to lift, not the service desk's (AD's
-/// tiers: the desk does not manage the accounts that manage the domain).
+/// tiers: the desk does not manage the accounts that manage the domain). The desk's verdict lists
+/// what cools off and says who can lift it, and offers nothing; a lift sent anyway is refused.
 #[tokio::test]
 async fn only_an_administrator_lifts_a_privileged_accounts_cooling_off() {
     let dc = require_dc!();
@@ -296,21 +297,64 @@ async fn only_an_administrator_lifts_a_privileged_accounts_cooling_off() {
     for (user, pn) in [(&agent, BERTIL), (&boss, ANNA), (&admin, BLOCKED)] {
         dc.modify(&user.dn, "employeeNumber", pn).await;
     }
-    let edit =
-        move |c: String| desk(c.replace("[bankid]\n", "[bankid]\npersonal_number_attribute = \"employeeNumber\"\n"));
+    let edit = move |c: String| {
+        let c = c.replace("cooldown_hours = 0", "cooldown_hours = 24");
+        desk(c.replace("[bankid]\n", "[bankid]\npersonal_number_attribute = \"employeeNumber\"\n"))
+    };
     let mut t = spawn_with_sms(&dc, Gateway::Elks46, edit).await;
+    // The boss's BankID and number, a day old; then a new number (proved with the old one).
     t.attacker_logs_in(&boss.name, &boss.password).await;
+    t.enrol(ANNA).await;
     enrol_number(&t, "0706666666").await;
-    let no_cooling = "Ingen av de valda tjänsterna var i karenstid";
-    for (who, told) in [(&agent, "Inget hävdes: kontot är privilegierat"), (&admin, no_cooling)] {
-        t.attacker_logs_in(&who.name, &who.password).await;
-        let message = desk_lifts(&t, &boss.name, "+46706666666").await;
-        assert!(message.starts_with(told), "{}: {message}", who.name);
-    }
+    let boss_id = t.app.sessions().await[0].user_id.clone();
+    t.app.clock.advance_seconds(25 * 3600);
+    t.attacker_logs_in(&boss.name, &boss.password).await;
+    let challenge = location(&t.post_from("/", "/verify/sms").await);
+    let code = t.sms.as_ref().unwrap().state.last_code_to("+46706666666").unwrap();
+    t.app.post(&challenge, &[("csrf", &csrf_in(&t.app.get_html(&challenge).await)), ("code", &code)]).await;
+    let challenge = location(&t.submit_number("0707777777", true).await);
+    let code = t.sms.as_ref().unwrap().state.last_code_to("+46707777777").unwrap();
+    t.app.post(&challenge, &[("csrf", &csrf_in(&t.app.get_html(&challenge).await)), ("code", &code)]).await;
+
+    // The service desk verifies the boss with the BankID: the new number is listed, not offered.
+    t.attacker_logs_in(&agent.name, &agent.password).await;
+    let (html, proof) = desk_verifies_by_bankid(&t, &boss.name).await;
+    assert!(!html.contains("lift-form"), "nothing offered");
+    let listed = text_of(&html, "lift-admin-only").unwrap();
+    assert!(listed.contains("bara en IT-administratör") && listed.contains("+46 70 *** ** 77"), "{listed}");
+    let form = [("csrf", csrf_in(&html)), ("user", boss_id.clone()), ("proof", proof), ("sms", "1".into())];
+    let res = t.app.post("/admin/verify/lift", &form.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
+    let message = text_of(&t.app.follow(res).await, "verify-message").unwrap();
+    assert!(message.starts_with("Inget hävdes: kontot är privilegierat"), "{message}");
+
+    // An administrator lifts it.
+    t.attacker_logs_in(&admin.name, &admin.password).await;
+    let (html, proof) = desk_verifies_by_bankid(&t, &boss.name).await;
+    assert_eq!(attr_of(&html, "#lift-form input[name=proof]", "value"), proof);
+    let form = [("csrf", csrf_in(&html)), ("user", boss_id), ("proof", proof), ("sms", "1".into())];
+    let res = t.app.post("/admin/verify/lift", &form.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
+    let message = text_of(&t.app.follow(res).await, "verify-message").unwrap();
+    assert!(message.contains("hävd (1 tjänst)"), "{message}");
     let audit = t.app.audit().await;
     let refused =
         |a: &&stjarna::storage::AuditRecord| a.detail.as_deref().unwrap_or("").contains("a privileged account");
-    assert_eq!(audit.iter().filter(refused).count(), 1, "the agent's refusal is audited, the admin's lift went on");
+    assert_eq!(audit.iter().filter(refused).count(), 1, "the agent's refusal is audited");
+}
+
+/// The logged-in agent verifies `name` with a BankID order to the caller's phone (the caller
+/// approves); the verdict page and the proof a lift names.
+async fn desk_verifies_by_bankid(t: &crate::sims::SimTest, name: &str) -> (String, String) {
+    let page = t.app.get_html("/admin/verify").await;
+    let form = [("csrf", csrf_in(&page)), ("username", name.to_string()), ("method", "bankid".into())];
+    let res = t.app.post("/admin/verify", &form.iter().map(|(k, v)| (*k, v.as_str())).collect::<Vec<_>>()).await;
+    let flow = location(&res);
+    let order = t.sim.state.phone_orders_for(ANNA).pop().expect("a phone order");
+    let phone = format!("{}/phone/{}", t.sim.app_url, order.order_ref);
+    t.http.post(phone).form(&[("identity", ANNA)]).send().await.unwrap();
+    t.sim.state.approve(&order.order_ref).unwrap();
+    t.app.clock.advance_seconds(2);
+    let proof = format!("bankid:{}", flow.rsplit('/').next().unwrap());
+    (t.app.get_html(&flow).await, proof)
 }
 
 /// The logged-in user enrols a mobile number (their first service, or their second just after

@@ -89,7 +89,8 @@ async fn verdict<'a>(
         })
         .collect();
     if !cooling.is_empty() {
-        v.lift = Some(LiftChoice { user_id: user.id.clone(), proof, cooling });
+        let admin_only = !page.state.desk.may_lift(roles.admin, &user.id).await;
+        v.lift = Some(LiftChoice { user_id: user.id.clone(), proof, cooling, admin_only });
     }
     // Back from a lift with nothing chosen: that is said instead, above the same choices.
     if let Some((message, class)) = page.notice_text() {
