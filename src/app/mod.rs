@@ -118,6 +118,14 @@ impl Application {
         self.state.store.clone()
     }
 
+    /// The watch for password sets that start a cooling-off again, which this application runs
+    /// every two minutes (tests run rounds themselves).
+    pub fn restart_watch(&self) -> crate::enrolment::RestartWatch {
+        let s = &self.state;
+        let cooldown = s.settings.enrolment.cooldown_hours as i64 * 3600;
+        crate::enrolment::RestartWatch::new(s.store.clone(), s.directory.clone(), s.auditor.clone(), cooldown)
+    }
+
     /// The janitor this application runs every few minutes (tests run rounds themselves).
     pub fn janitor(&self) -> crate::janitor::Janitor {
         let s = &self.state.settings;
@@ -185,6 +193,19 @@ impl Application {
                 }
             }
         });
+        let watch = self.restart_watch();
+        let clock = self.state.clock.clone();
+        let restarts = tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(120));
+            loop {
+                tick.tick().await;
+                match watch.run_once(clock.now()).await {
+                    Ok(0) => {}
+                    Ok(kept) => tracing::info!(kept, "password sets that start a cooling-off again"),
+                    Err(e) => tracing::warn!(error = %e, "the cooling-off restarts' round failed; it runs again later"),
+                }
+            }
+        });
         let expiry = self.expiry_reminders().map(|job| {
             let clock = self.state.clock.clone();
             let every = Duration::from_secs(self.state.settings.expiry.check_minutes.max(1) * 60);
@@ -207,6 +228,7 @@ impl Application {
             m.abort();
         }
         janitor.abort();
+        restarts.abort();
         if let Some(e) = expiry {
             e.abort();
         }

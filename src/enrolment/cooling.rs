@@ -13,11 +13,13 @@
 //! reset the lift was for), not against a later one (the owner's, who noticed what a desk talked
 //! round let through).
 //!
-//! Only the last time the password was set is known. A second change after a service's own
-//! cooling-off has run out no longer starts it again (the first had started it for as long). A
-//! password that must be changed at the next logon (`pwdLastSet` 0, after a service desk's
-//! reset) was set at a time AD does not tell: nothing starts again until the user changes it,
-//! and then only what is still within its own time.
+//! AD tells only the last time the password was set. So a set that starts a cooling-off again
+//! is kept with the enrolment when the portal sees it (`enrolment::restarts` looks every two
+//! minutes at the accounts with a service that could be started again): a later set (a service
+//! desk's reset, or the owner's second change) then cannot hide it. A set the portal did not see
+//! before a later one hid it (the portal was down throughout) is lost. A password that must be
+//! changed at the next logon (`pwdLastSet` 0) was set at a time AD does not tell: it starts
+//! nothing itself, and hides nothing that was kept.
 
 use crate::clock::Timestamp;
 use crate::directory::filetime_seconds;
@@ -39,16 +41,26 @@ pub fn password_set_at(pwd_last_set: Option<&str>) -> Option<Timestamp> {
 }
 
 impl CoolingOff {
-    /// Whether the password was set while `record` was still cooling off (after it was made, and
-    /// not within [`LIFT_HOLDS_FOR`] after a lift): whoever made it may have known only the old
-    /// password.
+    /// Whether a password set at `set` starts `record`'s cooling-off again: it was set while
+    /// the service was still cooling off (after it was made, and not within [`LIFT_HOLDS_FOR`]
+    /// after a lift), so whoever made it may have known only the old password.
+    pub fn starts_again(&self, record: &EnrolmentRecord, set: Timestamp) -> bool {
+        self.seconds > 0
+            && record.enrolled_at < set
+            && set < record.enrolled_at + self.seconds
+            && record.cooldown_lifted_at.is_none_or(|lifted| set > lifted + LIFT_HOLDS_FOR)
+    }
+
+    /// The password set that started `record`'s cooling-off again, if one did: the last one,
+    /// as AD tells it now (`password_set`), or one the portal kept (a later set hides it from AD).
+    pub fn restart(&self, record: &EnrolmentRecord, password_set: Option<Timestamp>) -> Option<Timestamp> {
+        let starts = |set: &Timestamp| self.starts_again(record, *set);
+        record.restarted_at.filter(starts).max(password_set.filter(starts))
+    }
+
+    /// Whether `record`'s cooling-off was started again (see [`Self::restart`]).
     pub fn restarted(&self, record: &EnrolmentRecord, password_set: Option<Timestamp>) -> bool {
-        password_set.is_some_and(|set| {
-            self.seconds > 0
-                && record.enrolled_at < set
-                && set < record.enrolled_at + self.seconds
-                && record.cooldown_lifted_at.is_none_or(|lifted| set > lifted + LIFT_HOLDS_FOR)
-        })
+        self.restart(record, password_set).is_some()
     }
 
     /// Until when `record` does not count, if it does not at `now`.
@@ -61,10 +73,10 @@ impl CoolingOff {
         if self.seconds <= 0 {
             return None;
         }
-        let until = match password_set {
-            Some(set) if self.restarted(record, Some(set)) => set + self.seconds,
-            _ if record.cooldown_lifted_at.is_some() => return None,
-            _ => record.enrolled_at + self.seconds,
+        let until = match self.restart(record, password_set) {
+            Some(set) => set + self.seconds,
+            None if record.cooldown_lifted_at.is_some() => return None,
+            None => record.enrolled_at + self.seconds,
         };
         (now < until).then_some(until)
     }
@@ -95,6 +107,7 @@ mod tests {
             enrolled_at: at,
             last_used_at: None,
             cooldown_lifted_at: lifted,
+            restarted_at: None,
         }
     }
 

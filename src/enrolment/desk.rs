@@ -221,8 +221,11 @@ impl Desk {
         let Some(r) = records.iter().find(|r| r.service == kind.id() && r.enrolled_at <= proved_at) else {
             return Ok(ProofStanding::Gone);
         };
-        let then =
-            EnrolmentRecord { cooldown_lifted_at: r.cooldown_lifted_at.filter(|l| *l <= proved_at), ..r.clone() };
+        let then = EnrolmentRecord {
+            cooldown_lifted_at: r.cooldown_lifted_at.filter(|l| *l <= proved_at),
+            restarted_at: r.restarted_at.filter(|s| *s <= proved_at),
+            ..r.clone()
+        };
         let set = password_set_at(owner.password_set).filter(|set| *set <= proved_at);
         let cooling = self.cooling.until(&then, set, proved_at).is_some();
         Ok(if cooling { ProofStanding::Cooling } else { ProofStanding::Trusted })

@@ -8,6 +8,7 @@
 mod cooling;
 mod desk;
 mod kinship;
+mod restarts;
 mod scoring;
 mod service;
 mod stepup;
@@ -15,6 +16,7 @@ mod stepup;
 pub use cooling::{CoolingOff, password_set_at};
 pub use desk::{Desk, Lift, ProofStanding};
 pub use kinship::PersonalNumbers;
+pub use restarts::RestartWatch;
 pub use scoring::{Assessment, EnrolmentStatus, RuleProblem, StarRule, assess, check_rules};
 pub use service::{ChangeNotifier, Enrolled, EnrolmentService, Owner, telling};
 pub use stepup::{Change, Refusal as ChangeRefusal, StepUp};

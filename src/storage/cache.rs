@@ -365,6 +365,18 @@ role!(EnrolmentStore {
         self.write(owned!(|db| db.revoke_enrolment(&user, service.as_deref(), keep.as_deref())), forget).await
     }
 
+    async fn record_restart(
+        &self,
+        user_id: &str,
+        service: &str,
+        enrolled_at: Timestamp,
+        set: Timestamp,
+    ) -> Result<bool, StorageError> {
+        let (user, who, service) = (user_id.to_string(), user_id.to_string(), service.to_string());
+        let change = owned!(|db| db.record_restart(&user, &service, enrolled_at, set));
+        self.write(change, move |k| k.forget_user(&who)).await
+    }
+
     async fn lift_cooldown(
         &self,
         user_id: &str,

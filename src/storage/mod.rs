@@ -204,6 +204,17 @@ pub trait EnrolmentStore: Send + Sync {
         at: Timestamp,
     ) -> Result<u64, StorageError>;
 
+    /// Keeps `set`, a password set that started the cooling-off of the user's `service` enrolled
+    /// at `enrolled_at` again, unless a later one is kept (or the enrolment was replaced since):
+    /// whether it was kept.
+    async fn record_restart(
+        &self,
+        user_id: &str,
+        service: &str,
+        enrolled_at: Timestamp,
+        set: Timestamp,
+    ) -> Result<bool, StorageError>;
+
     /// Binds a BankID to a user and records the enrolment, in one transaction. False (nothing
     /// stored) when `mode` does not fit what the user has.
     async fn enrol_bankid(&self, r: &BankIdEnrolmentRecord, mode: EnrolMode) -> Result<bool, StorageError>;

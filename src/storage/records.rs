@@ -51,6 +51,9 @@ pub struct EnrolmentRecord {
     pub last_used_at: Option<Timestamp>,
     /// The service desk let this enrolment count toward a reset before its cooling-off ended.
     pub cooldown_lifted_at: Option<Timestamp>,
+    /// A password set that started its cooling-off again, as the portal saw it (AD keeps only
+    /// the last; see `enrolment::CoolingOff`).
+    pub restarted_at: Option<Timestamp>,
 }
 
 /// Whether an enrolment is a first one of its kind or replaces the one there is.

@@ -184,3 +184,26 @@ async fn a_number_enrolled_or_replaced_ends_the_other_sessions() {
         assert_eq!(store.sms_enrolment("n").await.unwrap().unwrap().number_masked, "c");
     }
 }
+
+/// A password set that started a cooling-off again is kept once, a later one replaces it, an
+/// earlier one does not, read back at once (no copy kept in memory hides it), and a
+/// replacement of the service forgets it. Parallel rounds keep the latest.
+#[tokio::test]
+async fn a_restart_is_kept_for_the_enrolment_it_started() {
+    for (store, _dir) in backends().await {
+        assert!(store.enrol_bankid(&bankid_of("k"), EnrolMode::Add).await.unwrap());
+        let enrolled_at = store.enrolments("k").await.unwrap()[0].enrolled_at;
+        assert!(store.record_restart("k", "bankid", enrolled_at, NOW + 10).await.unwrap());
+        assert_eq!(store.enrolments("k").await.unwrap()[0].restarted_at, Some(NOW + 10));
+        assert!(!store.record_restart("k", "bankid", enrolled_at, NOW + 10).await.unwrap(), "once");
+        assert!(!store.record_restart("k", "bankid", enrolled_at, NOW + 5).await.unwrap(), "not an earlier one");
+        assert!(!store.record_restart("k", "bankid", enrolled_at - 1, NOW + 20).await.unwrap(), "another enrolment");
+        assert!(!store.record_restart("k", "sms", enrolled_at, NOW + 20).await.unwrap(), "another service");
+        let sets = join_all((0..10).map(|i| store.record_restart("k", "bankid", enrolled_at, NOW + 20 + i))).await;
+        assert!(sets.into_iter().all(|r| r.is_ok()));
+        assert_eq!(store.enrolments("k").await.unwrap()[0].restarted_at, Some(NOW + 29), "the latest wins");
+        let replacement = BankIdEnrolmentRecord { enrolled_at: NOW + 100, ..bankid_of("k") };
+        assert!(store.enrol_bankid(&replacement, EnrolMode::Replace).await.unwrap());
+        assert_eq!(store.enrolments("k").await.unwrap()[0].restarted_at, None, "a new enrolment");
+    }
+}

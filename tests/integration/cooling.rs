@@ -7,6 +7,7 @@ use crate::attacks::{ATTACKER_E164, ATTACKER_PHONE, VICTIM_E164};
 use crate::helpers::{csrf_in, location, new_client, text_of};
 use crate::reset::enrolled;
 use crate::sims::{ANNA, BERTIL, Gateway, spawn_with_sms};
+use stjarna::clock::Clock;
 
 #[tokio::test]
 async fn a_factor_enrolled_an_hour_ago_does_not_count_toward_a_reset() {
@@ -197,6 +198,10 @@ async fn what_a_password_thief_enrolled_cools_off_again_when_the_owner_changes_t
     t.app.clock.advance_seconds(2 * 3600);
     let new_password = "Ägarens-eget-lösen-2026";
     dc.set_password(&user.dn, new_password).await;
+    // The portal keeps that the change started both again (a later set would hide it from AD).
+    assert_eq!(t.app.restarts.run_once(t.app.clock.now()).await.unwrap(), 2);
+    let kept = t.app.store().await.enrolments(&user_id(&t).await).await.unwrap();
+    assert!(kept.iter().all(|r| r.restarted_at.is_some_and(|set| set > r.enrolled_at)), "{kept:?}");
 
     // A day after the enrolment (22 hours after the change) the thief's services do not count.
     t.app.clock.advance_seconds(23 * 3600);

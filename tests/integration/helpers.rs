@@ -58,6 +58,8 @@ pub struct TestApp {
     pub address: String,
     /// The application's janitor, for rounds at a chosen time.
     pub janitor: stjarna::janitor::Janitor,
+    /// The application's watch for password sets that start a cooling-off again.
+    pub restarts: Arc<stjarna::enrolment::RestartWatch>,
     /// The Prometheus endpoint, when the test configured `metrics.listen`.
     pub metrics: Option<String>,
     /// The application's expiry reminders (`expiry.enabled`), for rounds at a chosen time.
@@ -125,11 +127,12 @@ pub async fn spawn_app_with_clock(dc: &TestDc, clock: ManualClock, edit: impl Fn
     let app = Application::build_with(settings, deps).await.expect("the app builds");
     let address = format!("http://127.0.0.1:{}", app.port());
     let janitor = app.janitor();
+    let restarts = Arc::new(app.restart_watch());
     let storage = app.store();
     let metrics = app.metrics_port().map(|port| format!("http://127.0.0.1:{port}/metrics"));
     let expiry = app.expiry_reminders().map(Arc::new);
     tokio::spawn(app.run_until_stopped());
-    TestApp { db_url, address, metrics, expiry, janitor, storage, client: new_client(), clock, _dir: dir }
+    TestApp { db_url, address, metrics, expiry, janitor, restarts, storage, client: new_client(), clock, _dir: dir }
 }
 
 pub fn new_client() -> reqwest::Client {

@@ -51,7 +51,7 @@ async fn record_enrolment(
             "INSERT INTO enrolments (enrolled_at, user_id, service) VALUES ($1, $2, $3) ON CONFLICT (user_id, service) DO NOTHING"
         }
         EnrolMode::Replace => {
-            "UPDATE enrolments SET enrolled_at = $1, last_used_at = NULL, cooldown_lifted_at = NULL
+            "UPDATE enrolments SET enrolled_at = $1, last_used_at = NULL, cooldown_lifted_at = NULL, restarted_at = NULL
              WHERE user_id = $2 AND service = $3"
         }
     };

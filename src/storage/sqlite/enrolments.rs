@@ -10,7 +10,7 @@ use crate::storage::*;
 impl EnrolmentStore for SqliteStorage {
     async fn enrolments(&self, user_id: &str) -> Result<Vec<EnrolmentRecord>, StorageError> {
         Ok(sqlx::query_as::<_, EnrolmentRecord>(
-            "SELECT user_id, service, enrolled_at, last_used_at, cooldown_lifted_at FROM enrolments WHERE user_id = ? ORDER BY service",
+            "SELECT user_id, service, enrolled_at, last_used_at, cooldown_lifted_at, restarted_at FROM enrolments WHERE user_id = ? ORDER BY service",
         )
         .bind(user_id)
         .fetch_all(&mut *self.conn().await?)
@@ -19,7 +19,7 @@ impl EnrolmentStore for SqliteStorage {
 
     async fn all_enrolments(&self) -> Result<Vec<EnrolmentRecord>, StorageError> {
         Ok(sqlx::query_as::<_, EnrolmentRecord>(
-            "SELECT user_id, service, enrolled_at, last_used_at, cooldown_lifted_at FROM enrolments",
+            "SELECT user_id, service, enrolled_at, last_used_at, cooldown_lifted_at, restarted_at FROM enrolments",
         )
         .fetch_all(&mut *self.conn().await?)
         .await?)
@@ -69,6 +69,27 @@ impl EnrolmentStore for SqliteStorage {
         }
         tx.commit().await?;
         Ok((removed, ended))
+    }
+
+    async fn record_restart(
+        &self,
+        user_id: &str,
+        service: &str,
+        enrolled_at: Timestamp,
+        set: Timestamp,
+    ) -> Result<bool, StorageError> {
+        let done = sqlx::query(
+            "UPDATE enrolments SET restarted_at = ? WHERE user_id = ? AND service = ? AND enrolled_at = ?
+             AND (restarted_at IS NULL OR restarted_at < ?)",
+        )
+        .bind(set)
+        .bind(user_id)
+        .bind(service)
+        .bind(enrolled_at)
+        .bind(set)
+        .execute(&mut *self.conn().await?)
+        .await?;
+        Ok(done.rows_affected() == 1)
     }
 
     async fn lift_cooldown(

@@ -54,7 +54,7 @@ async fn record_enrolment(
             "INSERT INTO enrolments (enrolled_at, user_id, service) VALUES (?, ?, ?) ON CONFLICT (user_id, service) DO NOTHING"
         }
         EnrolMode::Replace => {
-            "UPDATE enrolments SET enrolled_at = ?, last_used_at = NULL, cooldown_lifted_at = NULL
+            "UPDATE enrolments SET enrolled_at = ?, last_used_at = NULL, cooldown_lifted_at = NULL, restarted_at = NULL
              WHERE user_id = ? AND service = ?"
         }
     };

@@ -1,0 +1,168 @@
+//! Keeping the password sets that start a cooling-off again (see [`super::CoolingOff`]). AD
+//! tells only the last `pwdLastSet`, so the owner's change while a thief's service cooled off
+//! would be hidden by the next set (a service desk's reset a day later), and the thief's service
+//! would count at once. Every round looks up each account with a service that a set could still
+//! start again, and keeps a set that does with the enrolment. Each write is conditional, so the
+//! round is safe on every instance at once; `run_once(now)` is what the loop and tests call.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use super::{CoolingOff, password_set_at};
+use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
+use crate::clock::Timestamp;
+use crate::directory::Directory;
+use crate::storage::{EnrolmentRecord, Storage, StorageError};
+
+pub struct RestartWatch {
+    store: Arc<dyn Storage>,
+    directory: Arc<dyn Directory>,
+    auditor: Auditor,
+    cooling: CoolingOff,
+}
+
+impl RestartWatch {
+    /// `cooldown`: the cooling-off, in seconds.
+    pub fn new(store: Arc<dyn Storage>, directory: Arc<dyn Directory>, auditor: Auditor, cooldown: i64) -> Self {
+        Self { store, directory, auditor, cooling: CoolingOff { seconds: cooldown } }
+    }
+
+    /// One round at `now`: how many sets were kept. A directory that does not answer ends the
+    /// round (the next one looks again).
+    pub async fn run_once(&self, now: Timestamp) -> Result<u64, StorageError> {
+        if self.cooling.seconds <= 0 {
+            return Ok(0);
+        }
+        // A set before now starts again only what was enrolled within the cooling-off before
+        // it; what was enrolled up to a day earlier still, for a set the rounds missed (the
+        // portal was down), as long as AD still tells it.
+        let mut by_user: BTreeMap<String, Vec<EnrolmentRecord>> = BTreeMap::new();
+        for r in self.store.all_enrolments().await? {
+            if r.enrolled_at > now - 2 * self.cooling.seconds {
+                by_user.entry(r.user_id.clone()).or_default().push(r);
+            }
+        }
+        let mut kept = 0;
+        for (user_id, records) in by_user {
+            let user = match self.directory.find_user_by_id(&user_id).await {
+                Ok(Some(user)) => user,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "password sets that start a cooling-off again: AD not read");
+                    return Ok(kept);
+                }
+            };
+            let Some(set) = password_set_at(user.password_set.as_deref()) else { continue };
+            for r in records {
+                let new = r.restarted_at.is_none_or(|k| k < set);
+                if !(new && self.cooling.starts_again(&r, set)) {
+                    continue;
+                }
+                if self.store.record_restart(&user_id, &r.service, r.enrolled_at, set).await? {
+                    kept += 1;
+                    let event = AuditEvent::new(EventKind::Enrol, Outcome::Success)
+                        .username(&user.account_name)
+                        .user_id(&user_id)
+                        .detail(
+                            Detail::new("cooling_restarted")
+                                .service(&r.service)
+                                .arg("set", crate::clock::format_utc(set))
+                                .arg("until", crate::clock::format_utc(set + self.cooling.seconds)),
+                        );
+                    self.auditor.record(&job_meta(), event).await?;
+                }
+            }
+        }
+        Ok(kept)
+    }
+}
+
+/// The audit trail's "request" of this background job: no address, no browser.
+fn job_meta() -> RequestMeta {
+    RequestMeta {
+        source_ip: String::new(),
+        user_agent: "cooling-off restarts".into(),
+        request_id: "cooling-off-restarts".into(),
+        lang: crate::i18n::Lang::En,
+        actor: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::{Clock, ManualClock};
+    use crate::directory::fake::FakeDirectory;
+    use crate::storage::{EnrolMode, EnrolWrite, SmsEnrolmentRecord};
+
+    const HOUR: i64 = 3600;
+
+    /// The attack from a review: a thief enrols their phone at T0; the owner changes the
+    /// password three hours later (the phone cools off again, until T0 + 27 h); a day later the
+    /// service desk resets the password with "must change at the next logon" (AD no longer tells
+    /// the owner's change), then the user sets one. Kept, the owner's change still holds.
+    #[tokio::test]
+    async fn a_set_that_started_a_cooling_off_again_holds_after_later_sets() {
+        let (store, _dir) = crate::testing::store().await;
+        let manual = ManualClock::starting_now();
+        let clock: Arc<dyn Clock> = Arc::new(manual.clone());
+        let auditor = Auditor::new(store.clone(), clock.clone());
+        let directory = Arc::new(FakeDirectory::default());
+        let anna = directory.add_user("anna", "Gammalt-lösen-1");
+        let t0 = clock.now();
+        let thiefs = SmsEnrolmentRecord {
+            user_id: anna.id.clone(),
+            number_encrypted: "x".into(),
+            number_hash: "thief".into(),
+            number_masked: "m".into(),
+            enrolled_at: t0,
+        };
+        directory.set_elsewhere_at(&anna.dn, "Gammalt-lösen-1", t0 - 30 * 24 * HOUR);
+        assert_eq!(store.enrol_sms(&thiefs, EnrolMode::Add, None).await.unwrap(), EnrolWrite::Done);
+        let watch = RestartWatch::new(store.clone(), directory.clone(), auditor, 24 * HOUR);
+        assert_eq!(watch.run_once(t0 + HOUR).await.unwrap(), 0, "the password set before it starts nothing");
+
+        directory.set_elsewhere_at(&anna.dn, "Ägarens-lösen-2", t0 + 3 * HOUR);
+        assert_eq!(watch.run_once(t0 + 3 * HOUR + 120).await.unwrap(), 1);
+        assert_eq!(watch.run_once(t0 + 3 * HOUR + 240).await.unwrap(), 0, "kept once");
+        let audit = store.recent_audit(10).await.unwrap();
+        assert!(audit.iter().any(|a| a.detail.as_deref().unwrap_or("").starts_with("@cooling_restarted?")));
+
+        // A day on: the desk's reset ("must change at the next logon"), then the user's.
+        let cooling = CoolingOff { seconds: 24 * HOUR };
+        let now = t0 + 25 * HOUR;
+        directory.set_elsewhere_at(&anna.dn, "Skrivbordets-lösen-3", now);
+        assert_eq!(watch.run_once(now + 120).await.unwrap(), 0, "a set after its time starts nothing");
+        let record = store.enrolments(&anna.id).await.unwrap().remove(0);
+        assert_eq!(record.restarted_at, Some(t0 + 3 * HOUR));
+        for set in [None, Some(now)] {
+            assert_eq!(cooling.until(&record, set, now + 60), Some(t0 + 27 * HOUR), "{set:?}");
+        }
+        // Without what was kept, AD's last set alone lets the thief's phone count.
+        let forgotten = EnrolmentRecord { restarted_at: None, ..record.clone() };
+        assert_eq!(cooling.until(&forgotten, Some(now), now + 60), None);
+        // A replacement is a new enrolment: nothing kept holds for it.
+        let new = SmsEnrolmentRecord { enrolled_at: now + HOUR, ..thiefs };
+        assert_eq!(store.enrol_sms(&new, EnrolMode::Replace, None).await.unwrap(), EnrolWrite::Done);
+        assert_eq!(store.enrolments(&anna.id).await.unwrap()[0].restarted_at, None);
+    }
+
+    #[test]
+    fn a_kept_set_holds_until_a_lift_after_it() {
+        let cooling = CoolingOff { seconds: 24 * HOUR };
+        let t0 = 1_800_000_000;
+        let kept = EnrolmentRecord {
+            user_id: "u".into(),
+            service: "sms".into(),
+            enrolled_at: t0,
+            last_used_at: None,
+            cooldown_lifted_at: None,
+            restarted_at: Some(t0 + 3 * HOUR),
+        };
+        assert_eq!(cooling.until(&kept, None, t0 + 25 * HOUR), Some(t0 + 27 * HOUR));
+        let lifted = EnrolmentRecord { cooldown_lifted_at: Some(t0 + 5 * HOUR), ..kept.clone() };
+        assert_eq!(cooling.until(&lifted, None, t0 + 25 * HOUR), None, "the desk lifted it after the change");
+        let lifted_before = EnrolmentRecord { cooldown_lifted_at: Some(t0 + HOUR), ..kept };
+        assert_eq!(cooling.until(&lifted_before, None, t0 + 25 * HOUR), Some(t0 + 27 * HOUR), "not before it");
+    }
+}
