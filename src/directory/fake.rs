@@ -165,6 +165,15 @@ impl FakeDirectory {
         }
     }
 
+    /// The password must be changed at the next logon (`pwdLastSet` 0, as after a service desk's
+    /// reset): AD tells no time.
+    pub fn set_must_change(&self, dn: &str) {
+        let mut users = self.users.lock().unwrap();
+        if let Some((user, _)) = users.iter_mut().find(|(u, _)| u.dn == dn) {
+            user.password_set = Some("0".into());
+        }
+    }
+
     /// An administrator disables the account.
     pub fn disable(&self, dn: &str) {
         self.users.lock().unwrap().iter_mut().filter(|(u, _)| u.dn == dn).for_each(|(u, _)| u.disabled = true);
@@ -322,6 +331,6 @@ fn now() -> i64 {
 }
 
 /// Seconds since the epoch as AD's FILETIME (100 ns since 1601), as `pwdLastSet` holds it.
-fn filetime(unix: i64) -> String {
+pub fn filetime(unix: i64) -> String {
     ((unix + 11_644_473_600) * 10_000_000).to_string()
 }

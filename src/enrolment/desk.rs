@@ -22,11 +22,10 @@ struct Lifting {
     actor: String,
     user_id: String,
     account_name: String,
-    chosen: Vec<ServiceKind>,
+    /// Each service chosen, with what of it may be lifted (see [`CoolingOff::liftable`]).
+    chosen: Vec<(ServiceKind, (Timestamp, Timestamp))>,
     /// The service that proved the caller, and when.
     proof: (ServiceKind, Timestamp),
-    /// What may be lifted (see [`CoolingOff::liftable`]).
-    window: (Timestamp, Timestamp),
     now: Timestamp,
 }
 
@@ -35,8 +34,8 @@ impl Lifting {
     async fn run(self, meta: &RequestMeta) -> Result<Lift, StorageError> {
         let (proven_with, proved_at) = self.proof;
         let (mut lifted, mut failed) = (Vec::new(), None);
-        for kind in &self.chosen {
-            match self.store.lift_cooldown(&self.user_id, kind.id(), proved_at, self.window, self.now).await {
+        for (kind, window) in &self.chosen {
+            match self.store.lift_cooldown(&self.user_id, kind.id(), proved_at, *window, self.now).await {
                 Ok(0) => {}
                 Ok(_) => lifted.push(*kind),
                 // What was lifted before is still audited and told, then the error shown.
@@ -256,9 +255,18 @@ impl Desk {
             None => {
                 let proof = proof.expect("a lift that is not refused has a proof");
                 // Only what the caller confirmed, only while it cools off (or since the password
-                // was set, when that started it again), and only what was there when they proved
-                // themselves.
-                let window = self.cooling.liftable(password_set_at(target.password_set), now);
+                // was set, when that started it again: as AD tells it now, or as the portal kept
+                // it), and only what was there when they proved themselves.
+                let ad_set = password_set_at(target.password_set);
+                let records = self.store.enrolments(user_id).await?;
+                let chosen = chosen
+                    .iter()
+                    .map(|kind| {
+                        let record = records.iter().find(|r| r.service == kind.id());
+                        let set = record.and_then(|r| self.cooling.restart(r, ad_set)).or(ad_set);
+                        (*kind, self.cooling.liftable(set, now))
+                    })
+                    .collect();
                 let lifting = Lifting {
                     store: self.store.clone(),
                     auditor: self.auditor.clone(),
@@ -266,9 +274,8 @@ impl Desk {
                     actor: actor.account_name.to_string(),
                     user_id: user_id.to_string(),
                     account_name: target.account_name.to_string(),
-                    chosen: chosen.to_vec(),
+                    chosen,
                     proof,
-                    window,
                     now,
                 };
                 // The lifts, their entry and the notices as one task: a request that goes away

@@ -7,6 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{CoolingOff, password_set_at};
 use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
@@ -19,16 +20,21 @@ pub struct RestartWatch {
     directory: Arc<dyn Directory>,
     auditor: Auditor,
     cooling: CoolingOff,
+    /// Rounds run so far: each starts one account further along.
+    rounds: AtomicUsize,
 }
+
+/// A round gives up after this many look-ups in a row fail (the directory is down: the next
+/// round tries again, from further along).
+const ERRORS_IN_A_ROW: u32 = 3;
 
 impl RestartWatch {
     /// `cooldown`: the cooling-off, in seconds.
     pub fn new(store: Arc<dyn Storage>, directory: Arc<dyn Directory>, auditor: Auditor, cooldown: i64) -> Self {
-        Self { store, directory, auditor, cooling: CoolingOff { seconds: cooldown } }
+        Self { store, directory, auditor, cooling: CoolingOff { seconds: cooldown }, rounds: AtomicUsize::new(0) }
     }
 
-    /// One round at `now`: how many sets were kept. A directory that does not answer ends the
-    /// round (the next one looks again).
+    /// One round at `now`: how many sets were kept.
     pub async fn run_once(&self, now: Timestamp) -> Result<u64, StorageError> {
         if self.cooling.seconds <= 0 {
             return Ok(0);
@@ -42,27 +48,32 @@ impl RestartWatch {
                 by_user.entry(r.user_id.clone()).or_default().push(r);
             }
         }
-        let mut kept = 0;
-        for (user_id, records) in by_user {
-            let user = match self.directory.find_user_by_id(&user_id).await {
+        let users: Vec<_> = by_user.into_iter().collect();
+        // Each round starts further along, so that a directory failing partway through does
+        // not leave the same accounts unread round after round.
+        let start = self.rounds.fetch_add(1, Ordering::Relaxed) % users.len().max(1);
+        let (mut kept, mut errors) = (0, 0);
+        for (user_id, records) in users[start..].iter().chain(&users[..start]) {
+            let user = match self.directory.find_user_by_id(user_id).await {
                 Ok(Some(user)) => user,
                 Ok(None) => continue,
                 Err(e) => {
                     tracing::warn!(error = %e, "password sets that start a cooling-off again: AD not read");
-                    return Ok(kept);
-                }
-            };
-            let Some(set) = password_set_at(user.password_set.as_deref()) else { continue };
-            for r in records {
-                let new = r.restarted_at.is_none_or(|k| k < set);
-                if !(new && self.cooling.starts_again(&r, set)) {
+                    errors += 1;
+                    if errors == ERRORS_IN_A_ROW {
+                        return Ok(kept);
+                    }
                     continue;
                 }
-                if self.store.record_restart(&user_id, &r.service, r.enrolled_at, set).await? {
+            };
+            errors = 0;
+            for r in records {
+                let Some(set) = self.restart_seen(r, user.password_set.as_deref(), now) else { continue };
+                if self.store.record_restart(user_id, &r.service, r.enrolled_at, set).await? {
                     kept += 1;
                     let event = AuditEvent::new(EventKind::Enrol, Outcome::Success)
                         .username(&user.account_name)
-                        .user_id(&user_id)
+                        .user_id(user_id)
                         .detail(
                             Detail::new("cooling_restarted")
                                 .service(&r.service)
@@ -74,6 +85,20 @@ impl RestartWatch {
             }
         }
         Ok(kept)
+    }
+
+    /// The set to keep for `record`, if AD's `pwd_last_set` tells one that starts it again and
+    /// is not kept yet. "0" (must change at the next logon: a service desk's reset, say) tells
+    /// no time; while the service still cools off it was set since the service was enrolled
+    /// (nobody logs in to enrol while it is set), so it is kept as made now, once.
+    fn restart_seen(&self, record: &EnrolmentRecord, pwd_last_set: Option<&str>, now: Timestamp) -> Option<Timestamp> {
+        let set = match pwd_last_set {
+            Some("0") if record.restarted_at.is_none() => now,
+            Some("0") => return None,
+            other => password_set_at(other)?,
+        };
+        let new = record.restarted_at.is_none_or(|k| k < set);
+        (new && self.cooling.starts_again(record, set)).then_some(set)
     }
 }
 
@@ -145,6 +170,40 @@ mod tests {
         let new = SmsEnrolmentRecord { enrolled_at: now + HOUR, ..thiefs };
         assert_eq!(store.enrol_sms(&new, EnrolMode::Replace, None).await.unwrap(), EnrolWrite::Done);
         assert_eq!(store.enrolments(&anna.id).await.unwrap()[0].restarted_at, None);
+    }
+
+    /// A service desk's reset with "must change at the next logon" tells AD no time: while a
+    /// service cools off, it is kept as made when the watch first sees it (once: it is not moved
+    /// on every round while the flag stays). A round that finds AD down keeps nothing and fails
+    /// nothing.
+    #[tokio::test]
+    async fn a_reset_that_tells_no_time_is_kept_as_seen() {
+        let (store, _dir) = crate::testing::store().await;
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::starting_now());
+        let auditor = Auditor::new(store.clone(), clock.clone());
+        let directory = Arc::new(FakeDirectory::default());
+        let anna = directory.add_user("anna", "Gammalt-lösen-1");
+        let t0 = clock.now();
+        directory.set_elsewhere_at(&anna.dn, "Gammalt-lösen-1", t0 - 30 * 24 * HOUR);
+        let thiefs = SmsEnrolmentRecord {
+            user_id: anna.id.clone(),
+            number_encrypted: "x".into(),
+            number_hash: "thief".into(),
+            number_masked: "m".into(),
+            enrolled_at: t0,
+        };
+        assert_eq!(store.enrol_sms(&thiefs, EnrolMode::Add, None).await.unwrap(), EnrolWrite::Done);
+        let watch = RestartWatch::new(store.clone(), directory.clone(), auditor, 24 * HOUR);
+        directory.set_down(true);
+        assert_eq!(watch.run_once(t0 + HOUR).await.unwrap(), 0);
+        directory.set_down(false);
+        directory.set_must_change(&anna.dn);
+        assert_eq!(watch.run_once(t0 + 2 * HOUR).await.unwrap(), 1);
+        assert_eq!(watch.run_once(t0 + 2 * HOUR + 120).await.unwrap(), 0, "once");
+        let record = store.enrolments(&anna.id).await.unwrap().remove(0);
+        assert_eq!(record.restarted_at, Some(t0 + 2 * HOUR));
+        let cooling = CoolingOff { seconds: 24 * HOUR };
+        assert_eq!(cooling.until(&record, None, t0 + 25 * HOUR), Some(t0 + 26 * HOUR));
     }
 
     #[test]

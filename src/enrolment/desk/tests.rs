@@ -224,3 +224,35 @@ async fn only_an_administrator_lifts_a_privileged_accounts_cooling_off() {
         );
     }
 }
+
+/// A service cooling off again only because the portal kept a password set that AD no longer
+/// tells (a later set hid it) is lifted like any other: the desk's window follows what was kept.
+#[tokio::test]
+async fn the_desk_lifts_a_cooling_off_started_again_by_a_kept_set() {
+    let (store, _dir) = crate::testing::store().await;
+    let manual = ManualClock::starting_now();
+    let clock: Arc<dyn Clock> = Arc::new(manual.clone());
+    let auditor = Auditor::new(store.clone(), clock.clone());
+    let t0 = clock.now() - 25 * HOUR;
+    let service = Desk::new(store.clone(), clock.clone(), auditor, 600, 24 * HOUR).without_bankid();
+    let sms = |user: &str, number: &str| crate::storage::SmsEnrolmentRecord {
+        user_id: user.into(),
+        number_encrypted: "x".into(),
+        number_hash: number.into(),
+        number_masked: "m".into(),
+        enrolled_at: t0 - 48 * HOUR,
+    };
+    for (user, number) in [("agent", "agents"), ("u", "users")] {
+        assert_eq!(store.enrol_sms(&sms(user, number), EnrolMode::Add, None).await.unwrap(), EnrolWrite::Done);
+    }
+    assert!(store.enrol_bankid(&bankid("u", "h", t0), EnrolMode::Add).await.unwrap());
+    assert!(store.record_restart("u", "bankid", t0, t0 + 3 * HOUR).await.unwrap());
+    // AD now tells a later set, a day after the BankID was enrolled.
+    let ad_set = crate::directory::fake::filetime(t0 + 25 * HOUR - 60);
+    let agent = Owner { user_id: "agent", account_name: "agent", password_set: None };
+    let target = Owner { user_id: "u", account_name: "u", password_set: Some(&ad_set) };
+    let proof = Some((ServiceKind::Sms, clock.now()));
+    let meta = crate::testing::meta();
+    let lift = service.lift_cooldown(agent, false, target, proof, &[ServiceKind::BankId], &meta);
+    assert_eq!(lift.await.unwrap(), Lift::Lifted(1));
+}
