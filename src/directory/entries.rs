@@ -75,6 +75,11 @@ pub fn filetime_seconds(value: &str) -> Option<i64> {
     (filetime > 0).then(|| filetime / 10_000_000 - 11_644_473_600)
 }
 
+/// Seconds since the epoch as AD's FILETIME, for a filter on `pwdLastSet`.
+pub fn filetime_of(unix: i64) -> i64 {
+    (unix + 11_644_473_600) * 10_000_000
+}
+
 /// A change's modify refused because the old value is not the password (Windows:
 /// `00000056: AtrErr: ...`; Samba: `00000056: Constraint violation - ... doesn't match!`).
 pub(super) fn old_password_wrong(diagnostic: &str) -> bool {

@@ -242,6 +242,18 @@ impl Directory for FakeDirectory {
         Ok(self.users.lock().unwrap().iter().map(|(u, _)| u.clone()).collect())
     }
 
+    async fn password_sets_since(&self, since: crate::clock::Timestamp) -> Result<Vec<DirectoryUser>, DirectoryError> {
+        if self.down.load(Ordering::SeqCst) {
+            return Err(DirectoryError::Unreachable { url: "ldaps://fake".into(), reason: "down".into() });
+        }
+        let users = self.users.lock().unwrap();
+        let since_then = |u: &DirectoryUser| match u.password_set.as_deref() {
+            Some("0") => true,
+            other => other.and_then(super::filetime_seconds).is_some_and(|set| set >= since),
+        };
+        Ok(users.iter().map(|(u, _)| u).filter(|u| since_then(u)).cloned().collect())
+    }
+
     async fn attribute(&self, dn: &str, name: &str) -> Result<Option<String>, DirectoryError> {
         let attributes = self.attributes.lock().unwrap();
         Ok(attributes.iter().rev().find(|(d, n, _)| d == dn && n == name).map(|(_, _, v)| v.clone()))

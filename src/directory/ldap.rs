@@ -126,15 +126,16 @@ impl LdapDirectory {
 
     /// Every user in scope, paged, on one service connection.
     async fn read_all_users(&self, dc: &Dc, ldap: &mut Ldap) -> Result<Vec<DirectoryUser>, DirectoryError> {
-        let entries = self.read_all_entries(dc, ldap, USER_ATTRS).await?;
+        let entries = self.read_all_entries(dc, ldap, &self.user_filter, USER_ATTRS).await?;
         Ok(entries.into_iter().filter_map(to_user).collect())
     }
 
-    /// Every entry in scope with `attrs`, paged (200 a page).
+    /// Every entry in scope that `filter` matches, with `attrs`, paged (200 a page).
     async fn read_all_entries(
         &self,
         dc: &Dc,
         ldap: &mut Ldap,
+        filter: &str,
         attrs: &[&str],
     ) -> Result<Vec<SearchEntry>, DirectoryError> {
         use ldap3::adapters::{Adapter, EntriesOnly, PagedResults};
@@ -142,13 +143,7 @@ impl LdapDirectory {
             vec![Box::new(EntriesOnly::new()), Box::new(PagedResults::new(200))];
         let mut stream = dc
             .link
-            .timed(ldap.streaming_search_with(
-                adapters,
-                &self.base_dn,
-                Scope::Subtree,
-                &self.user_filter,
-                attrs.to_vec(),
-            ))
+            .timed(ldap.streaming_search_with(adapters, &self.base_dn, Scope::Subtree, filter, attrs.to_vec()))
             .await?;
         let mut entries = Vec::new();
         while let Some(entry) = dc.link.timed(stream.next()).await? {
@@ -327,6 +322,23 @@ impl Directory for LdapDirectory {
             .await
     }
 
+    async fn password_sets_since(&self, since: crate::clock::Timestamp) -> Result<Vec<DirectoryUser>, DirectoryError> {
+        let filter =
+            format!("(&{}(|(pwdLastSet>={})(pwdLastSet=0)))", self.user_filter, super::entries::filetime_of(since));
+        let entries = self
+            .dcs
+            .read(None, |dc| {
+                let filter = &filter;
+                Box::pin(async move {
+                    let mut conn = dc.pools.service().await?;
+                    let result = self.read_all_entries(dc, &mut conn, filter, USER_ATTRS).await;
+                    conn.settle(result)
+                })
+            })
+            .await?;
+        Ok(entries.into_iter().filter_map(to_user).collect())
+    }
+
     async fn password_expiries(&self) -> Result<Vec<PasswordExpiry>, DirectoryError> {
         let attrs: Vec<&str> = USER_ATTRS.iter().copied().chain([EXPIRY_ATTR]).collect();
         let entries = self
@@ -335,7 +347,7 @@ impl Directory for LdapDirectory {
                 let attrs = &attrs;
                 Box::pin(async move {
                     let mut conn = dc.pools.service().await?;
-                    let result = self.read_all_entries(dc, &mut conn, attrs).await;
+                    let result = self.read_all_entries(dc, &mut conn, &self.user_filter, attrs).await;
                     conn.settle(result)
                 })
             })

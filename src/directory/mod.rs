@@ -124,6 +124,10 @@ pub trait Directory: Send + Sync + 'static {
     /// Every user in scope, read page by page (for tens of thousands of users).
     async fn all_users(&self) -> Result<Vec<DirectoryUser>, DirectoryError>;
 
+    /// The users in scope whose password was set at or after `since`, or must be changed at the
+    /// next logon (`pwdLastSet` 0); one paged search.
+    async fn password_sets_since(&self, since: crate::clock::Timestamp) -> Result<Vec<DirectoryUser>, DirectoryError>;
+
     /// The objectGUID of every user in scope.
     async fn all_user_ids(&self) -> Result<Vec<String>, DirectoryError> {
         Ok(self.all_users().await?.into_iter().map(|u| u.id).collect())

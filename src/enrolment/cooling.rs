@@ -14,12 +14,11 @@
 //! round let through).
 //!
 //! AD tells only the last time the password was set. So a set that starts a cooling-off again
-//! is kept with the enrolment when the portal sees it (`enrolment::restarts` looks every two
-//! minutes at the accounts with a service that could be started again): a later set (a service
-//! desk's reset, or the owner's second change) then cannot hide it. A set the portal did not see
-//! before a later one hid it (the portal was down throughout) is lost. A password that must be
-//! changed at the next logon (`pwdLastSet` 0) was set at a time AD does not tell: it starts
-//! nothing itself, and hides nothing that was kept.
+//! is kept with the enrolment when the portal sees it (`enrolment::restarts` searches every two
+//! minutes): a later set (a service desk's reset, or the owner's second change) then cannot hide
+//! it. A set hidden by a later one before a round saw it is lost. A password that must be
+//! changed at the next logon (`pwdLastSet` 0) was set at a time AD does not tell: the watch
+//! keeps it as made when it first sees it (once), and it hides nothing that was kept.
 
 use crate::clock::Timestamp;
 use crate::directory::filetime_seconds;

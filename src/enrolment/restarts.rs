@@ -1,13 +1,13 @@
 //! Keeping the password sets that start a cooling-off again (see [`super::CoolingOff`]). AD
 //! tells only the last `pwdLastSet`, so the owner's change while a thief's service cooled off
 //! would be hidden by the next set (a service desk's reset a day later), and the thief's service
-//! would count at once. Every round looks up each account with a service that a set could still
-//! start again, and keeps a set that does with the enrolment. Each write is conditional, so the
-//! round is safe on every instance at once; `run_once(now)` is what the loop and tests call.
+//! would count at once. Every round reads the accounts with a service still cooling off whose
+//! password was set since (one search), and keeps a set that starts one again with the
+//! enrolment. Each write is conditional, so the round is safe on every instance at once;
+//! `run_once(now)` is what the loop and tests call.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use super::{CoolingOff, password_set_at};
 use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
@@ -20,60 +20,49 @@ pub struct RestartWatch {
     directory: Arc<dyn Directory>,
     auditor: Auditor,
     cooling: CoolingOff,
-    /// Rounds run so far: each starts one account further along.
-    rounds: AtomicUsize,
 }
-
-/// A round gives up after this many look-ups in a row fail (the directory is down: the next
-/// round tries again, from further along).
-const ERRORS_IN_A_ROW: u32 = 3;
 
 impl RestartWatch {
     /// `cooldown`: the cooling-off, in seconds.
     pub fn new(store: Arc<dyn Storage>, directory: Arc<dyn Directory>, auditor: Auditor, cooldown: i64) -> Self {
-        Self { store, directory, auditor, cooling: CoolingOff { seconds: cooldown }, rounds: AtomicUsize::new(0) }
+        Self { store, directory, auditor, cooling: CoolingOff { seconds: cooldown } }
     }
 
-    /// One round at `now`: how many sets were kept.
+    /// One round at `now`: how many sets were kept. A round reads AD only when a service is
+    /// still in its own cooling-off, and then once: the accounts whose password was set since
+    /// the oldest such service was enrolled (a set before that starts none of them again), or
+    /// must be changed at the next logon.
     pub async fn run_once(&self, now: Timestamp) -> Result<u64, StorageError> {
         if self.cooling.seconds <= 0 {
             return Ok(0);
         }
-        // A set before now starts again only what was enrolled within the cooling-off before
-        // it; what was enrolled up to a day earlier still, for a set the rounds missed (the
-        // portal was down), as long as AD still tells it.
+        // A set up to now starts again only what was enrolled within the cooling-off before it.
+        // (One before that which AD still tells is read from AD whenever it counts; kept, it
+        // would only matter once a later set hid it, and a round can no longer see it then.)
         let mut by_user: BTreeMap<String, Vec<EnrolmentRecord>> = BTreeMap::new();
         for r in self.store.all_enrolments().await? {
-            if r.enrolled_at > now - 2 * self.cooling.seconds {
+            if r.enrolled_at > now - self.cooling.seconds {
                 by_user.entry(r.user_id.clone()).or_default().push(r);
             }
         }
-        let users: Vec<_> = by_user.into_iter().collect();
-        // Each round starts further along, so that a directory failing partway through does
-        // not leave the same accounts unread round after round.
-        let start = self.rounds.fetch_add(1, Ordering::Relaxed) % users.len().max(1);
-        let (mut kept, mut errors) = (0, 0);
-        for (user_id, records) in users[start..].iter().chain(&users[..start]) {
-            let user = match self.directory.find_user_by_id(user_id).await {
-                Ok(Some(user)) => user,
-                Ok(None) => continue,
-                Err(e) => {
-                    tracing::warn!(error = %e, "password sets that start a cooling-off again: AD not read");
-                    errors += 1;
-                    if errors == ERRORS_IN_A_ROW {
-                        return Ok(kept);
-                    }
-                    continue;
-                }
-            };
-            errors = 0;
+        let Some(oldest) = by_user.values().flatten().map(|r| r.enrolled_at).min() else { return Ok(0) };
+        let users = match self.directory.password_sets_since(oldest).await {
+            Ok(users) => users,
+            Err(e) => {
+                tracing::warn!(error = %e, "password sets that start a cooling-off again: AD not read");
+                return Ok(0);
+            }
+        };
+        let mut kept = 0;
+        for user in users {
+            let Some(records) = by_user.get(&user.id) else { continue };
             for r in records {
                 let Some(set) = self.restart_seen(r, user.password_set.as_deref(), now) else { continue };
-                if self.store.record_restart(user_id, &r.service, r.enrolled_at, set).await? {
+                if self.store.record_restart(&user.id, &r.service, r.enrolled_at, set).await? {
                     kept += 1;
                     let event = AuditEvent::new(EventKind::Enrol, Outcome::Success)
                         .username(&user.account_name)
-                        .user_id(user_id)
+                        .user_id(&user.id)
                         .detail(
                             Detail::new("cooling_restarted")
                                 .service(&r.service)

@@ -115,6 +115,28 @@ async fn finds_users_and_their_attributes() {
     assert!(dir.find_user(&Username::Account("nobody-at-all".into())).await.unwrap().is_none());
 }
 
+/// The accounts whose password was set since a time, or must be changed at the next logon: one
+/// search, with AD's comparison on `pwdLastSet` (what the cooling-off restarts' watch reads).
+#[tokio::test]
+async fn finds_the_passwords_set_since_a_time_or_to_be_changed() {
+    let dc = require_dc!();
+    let (old, new, forced) =
+        (dc.create_user("set-old").await, dc.create_user("set-new").await, dc.create_user("set-forced").await);
+    let dir = directory(&dc);
+    let id = async |name: &str| dir.find_user(&Username::Account(name.into())).await.unwrap().unwrap().id;
+    let (old_id, new_id, forced_id) = (id(&old.name).await, id(&new.name).await, id(&forced.name).await);
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
+    dc.modify(&forced.dn, "pwdLastSet", "0").await;
+    let found = |users: Vec<stjarna::directory::DirectoryUser>| users.into_iter().map(|u| u.id).collect::<Vec<_>>();
+    let since_now = found(dir.password_sets_since(now + 3600).await.unwrap());
+    assert!(since_now.contains(&forced_id), "must change: no time, always found");
+    assert!(!since_now.contains(&old_id) && !since_now.contains(&new_id), "set before the time");
+    let since_yesterday = found(dir.password_sets_since(now - 86_400).await.unwrap());
+    assert!(
+        since_yesterday.contains(&old_id) && since_yesterday.contains(&new_id) && since_yesterday.contains(&forced_id)
+    );
+}
+
 #[tokio::test]
 async fn checks_passwords_and_reads_the_refusals() {
     let dc = require_dc!();
