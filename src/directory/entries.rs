@@ -80,6 +80,20 @@ pub fn filetime_of(unix: i64) -> i64 {
     (unix + 11_644_473_600) * 10_000_000
 }
 
+/// Seconds since the epoch as LDAP's GeneralizedTime in UTC (`20261202143000.0Z`), for a filter.
+pub fn generalized_time(unix: i64) -> String {
+    let t = time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
+    format!(
+        "{:04}{:02}{:02}{:02}{:02}{:02}.0Z",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    )
+}
+
 /// A change's modify refused because the old value is not the password (Windows:
 /// `00000056: AtrErr: ...`; Samba: `00000056: Constraint violation - ... doesn't match!`).
 pub(super) fn old_password_wrong(diagnostic: &str) -> bool {
@@ -104,6 +118,14 @@ mod tests {
         assert_eq!(super::expiry_time("9223372036854775807"), None, "never expires");
         assert_eq!(super::expiry_time("0"), None, "must change at next logon");
         assert_eq!(super::expiry_time("x"), None);
+    }
+
+    #[test]
+    fn times_are_written_for_filters_as_ad_compares_them() {
+        // 2026-12-31 00:00:00 UTC.
+        assert_eq!(super::filetime_of(1_798_675_200), 134_431_488_000_000_000);
+        assert_eq!(super::filetime_seconds(&super::filetime_of(1_798_675_200).to_string()), Some(1_798_675_200));
+        assert_eq!(super::generalized_time(1_798_675_200 + 3_723), "20261231010203.0Z");
     }
 
     #[test]

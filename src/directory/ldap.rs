@@ -323,8 +323,15 @@ impl Directory for LdapDirectory {
     }
 
     async fn password_sets_since(&self, since: crate::clock::Timestamp) -> Result<Vec<DirectoryUser>, DirectoryError> {
-        let filter =
-            format!("(&{}(|(pwdLastSet>={})(pwdLastSet=0)))", self.user_filter, super::entries::filetime_of(since));
+        // A "must change" since then changed the entry since then (`whenChanged`, kept by each DC
+        // for itself: a DC that got it later only finds it later), which leaves out the accounts
+        // that have had to change their password since they were made.
+        let filter = format!(
+            "(&{}(|(pwdLastSet>={})(&(pwdLastSet=0)(whenChanged>={}))))",
+            self.user_filter,
+            super::entries::filetime_of(since),
+            super::entries::generalized_time(since)
+        );
         let entries = self
             .dcs
             .read(None, |dc| {

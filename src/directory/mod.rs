@@ -125,7 +125,7 @@ pub trait Directory: Send + Sync + 'static {
     async fn all_users(&self) -> Result<Vec<DirectoryUser>, DirectoryError>;
 
     /// The users in scope whose password was set at or after `since`, or must be changed at the
-    /// next logon (`pwdLastSet` 0); one paged search.
+    /// next logon (`pwdLastSet` 0) and whose entry changed since; one paged search.
     async fn password_sets_since(&self, since: crate::clock::Timestamp) -> Result<Vec<DirectoryUser>, DirectoryError>;
 
     /// The objectGUID of every user in scope.
