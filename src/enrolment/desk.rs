@@ -298,12 +298,18 @@ impl Desk {
     }
 
     /// Whether an agent (an administrator when `admin`) may lift the account's cooling-off as
-    /// far as its privilege goes (not when AD cannot tell): the service desk does not lift a
-    /// privileged account's. What [`Self::lift_cooldown`] checks besides is not asked here.
-    pub async fn may_lift(&self, admin: bool, user_id: &str) -> bool {
+    /// far as its privilege goes: the service desk does not lift a privileged account's. None
+    /// when AD cannot tell. What [`Self::lift_cooldown`] checks besides is not asked here.
+    pub async fn may_lift(&self, admin: bool, user_id: &str) -> Option<bool> {
         match (&self.privileged, admin) {
-            (Some(privileged), false) => matches!(privileged.of(user_id).await, Ok(Some(false))),
-            _ => true,
+            (Some(privileged), false) => match privileged.of(user_id).await {
+                Ok(privileged) => Some(privileged == Some(false)),
+                Err(e) => {
+                    tracing::warn!(error = %e, "whether the desk may lift: AD not read");
+                    None
+                }
+            },
+            _ => Some(true),
         }
     }
 

@@ -357,7 +357,7 @@ pub struct LiftChoice {
     pub proof: String,
     /// (service id, what it is: "Mobile code: +46 70 *** ** 67, enrolled 2026-12-02 10:41").
     pub cooling: Vec<(&'static str, String)>,
-    /// A privileged account, and the agent no administrator: the services are listed, with who
-    /// can lift them, and not offered.
-    pub admin_only: bool,
+    /// Why the services are listed but not offered (the message's key): a privileged account and
+    /// the agent no administrator, or AD not telling whether the account is privileged.
+    pub not_offered: Option<&'static str>,
 }

@@ -214,8 +214,13 @@ async fn only_an_administrator_lifts_a_privileged_accounts_cooling_off() {
     assert_eq!(lift(false, &clerk.id, true).await, Lift::NothingLifted, "not privileged: the lift goes on");
     assert_eq!(lift(false, "gone", true).await, Lift::NotVerified);
     assert_eq!(lift(true, &boss.id, true).await, Lift::Lifted(1), "an administrator lifts it");
+    // What the verdict page offers.
+    assert_eq!(service.may_lift(false, &boss.id).await, Some(false));
+    assert_eq!(service.may_lift(true, &boss.id).await, Some(true));
+    assert_eq!(service.may_lift(false, &clerk.id).await, Some(true));
     directory.set_down(true);
     assert_eq!(lift(false, &clerk.id, true).await, Lift::DirectoryDown, "AD cannot tell");
+    assert_eq!(service.may_lift(false, &clerk.id).await, None);
     let audit = store.recent_audit(50).await.unwrap();
     for why in ["@lift_privileged?", "@lift_no_account?", "@lift_directory_down?"] {
         assert!(

@@ -89,8 +89,12 @@ async fn verdict<'a>(
         })
         .collect();
     if !cooling.is_empty() {
-        let admin_only = !page.state.desk.may_lift(roles.admin, &user.id).await;
-        v.lift = Some(LiftChoice { user_id: user.id.clone(), proof, cooling, admin_only });
+        let not_offered = match page.state.desk.may_lift(roles.admin, &user.id).await {
+            Some(true) => None,
+            Some(false) => Some("admin.lift_admin_only"),
+            None => Some("login.error.directory_down"),
+        };
+        v.lift = Some(LiftChoice { user_id: user.id.clone(), proof, cooling, not_offered });
     }
     // Back from a lift with nothing chosen: that is said instead, above the same choices.
     if let Some((message, class)) = page.notice_text() {
