@@ -94,6 +94,18 @@ pub fn generalized_time(unix: i64) -> String {
     )
 }
 
+/// LDAP's GeneralizedTime in UTC (`20261202143000.0Z`, as AD writes `whenChanged`) as seconds
+/// since the epoch.
+pub fn generalized_seconds(value: &str) -> Option<i64> {
+    let digits = value.get(..14).filter(|d| d.bytes().all(|b| b.is_ascii_digit()))?;
+    let n = |range: std::ops::Range<usize>| digits[range].parse::<u8>().ok();
+    let year: i32 = digits[..4].parse().ok()?;
+    let month = time::Month::try_from(n(4..6)?).ok()?;
+    let date = time::Date::from_calendar_date(year, month, n(6..8)?).ok()?;
+    let at = date.with_hms(n(8..10)?, n(10..12)?, n(12..14)?).ok()?;
+    Some(at.assume_utc().unix_timestamp())
+}
+
 /// A change's modify refused because the old value is not the password (Windows:
 /// `00000056: AtrErr: ...`; Samba: `00000056: Constraint violation - ... doesn't match!`).
 pub(super) fn old_password_wrong(diagnostic: &str) -> bool {
@@ -126,6 +138,9 @@ mod tests {
         assert_eq!(super::filetime_of(1_798_675_200), 134_431_488_000_000_000);
         assert_eq!(super::filetime_seconds(&super::filetime_of(1_798_675_200).to_string()), Some(1_798_675_200));
         assert_eq!(super::generalized_time(1_798_675_200 + 3_723), "20261231010203.0Z");
+        assert_eq!(super::generalized_seconds("20261231010203.0Z"), Some(1_798_675_200 + 3_723));
+        assert_eq!(super::generalized_seconds("20261331010203.0Z"), None, "no 13th month");
+        assert_eq!(super::generalized_seconds("2026"), None);
     }
 
     #[test]

@@ -10,7 +10,7 @@ use secrecy::{ExposeSecret, SecretString};
 
 use super::{
     BindRefusal, ChangeResult, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordExpiry, PasswordPolicy,
-    PasswordWriteError, PolicyRef, Username,
+    PasswordSet, PasswordWriteError, PolicyRef, Username,
 };
 
 /// What the fake does with a password write.
@@ -43,6 +43,8 @@ pub struct FakeDirectory {
     refers_strangers: AtomicBool,
     /// Attributes read one at a time (`adminCount`, say): (DN, name, value).
     attributes: Mutex<Vec<(String, String, String)>>,
+    /// When entries changed, as far as tests say (`whenChanged`): (DN, time).
+    changed: Mutex<Vec<(String, i64)>>,
 }
 
 impl Default for FakeDirectory {
@@ -71,6 +73,7 @@ impl Default for FakeDirectory {
             binds: Mutex::new(Vec::new()),
             refers_strangers: AtomicBool::new(false),
             attributes: Mutex::new(Vec::new()),
+            changed: Mutex::new(Vec::new()),
         }
     }
 }
@@ -166,12 +169,13 @@ impl FakeDirectory {
     }
 
     /// The password must be changed at the next logon (`pwdLastSet` 0, as after a service desk's
-    /// reset): AD tells no time.
-    pub fn set_must_change(&self, dn: &str) {
+    /// reset), set at `unix`: AD tells no time for it, only when the entry changed.
+    pub fn set_must_change_at(&self, dn: &str, unix: i64) {
         let mut users = self.users.lock().unwrap();
         if let Some((user, _)) = users.iter_mut().find(|(u, _)| u.dn == dn) {
             user.password_set = Some("0".into());
         }
+        self.changed.lock().unwrap().push((dn.to_string(), unix));
     }
 
     /// An administrator disables the account.
@@ -242,7 +246,7 @@ impl Directory for FakeDirectory {
         Ok(self.users.lock().unwrap().iter().map(|(u, _)| u.clone()).collect())
     }
 
-    async fn password_sets_since(&self, since: crate::clock::Timestamp) -> Result<Vec<DirectoryUser>, DirectoryError> {
+    async fn password_sets_since(&self, since: crate::clock::Timestamp) -> Result<Vec<PasswordSet>, DirectoryError> {
         if self.down.load(Ordering::SeqCst) {
             return Err(DirectoryError::Unreachable { url: "ldaps://fake".into(), reason: "down".into() });
         }
@@ -251,7 +255,14 @@ impl Directory for FakeDirectory {
             Some("0") => true,
             other => other.and_then(super::filetime_seconds).is_some_and(|set| set >= since),
         };
-        Ok(users.iter().map(|(u, _)| u).filter(|u| since_then(u)).cloned().collect())
+        let changed = self.changed.lock().unwrap();
+        let changed_at = |u: &DirectoryUser| changed.iter().rev().find(|(dn, _)| *dn == u.dn).map(|(_, at)| *at);
+        Ok(users
+            .iter()
+            .map(|(u, _)| u)
+            .filter(|u| since_then(u))
+            .map(|u| PasswordSet { user: u.clone(), changed_at: changed_at(u) })
+            .collect())
     }
 
     async fn attribute(&self, dn: &str, name: &str) -> Result<Option<String>, DirectoryError> {

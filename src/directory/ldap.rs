@@ -15,7 +15,7 @@ use super::policy::{DOMAIN_ATTRS, PSO_ATTRS, PolicyCache};
 use super::pool::PoolStatus;
 use super::{
     BindRefusal, ChangeResult, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordExpiry, PasswordPolicy,
-    PasswordRefusal, PasswordWriteError, PolicyRef, Username,
+    PasswordRefusal, PasswordSet, PasswordWriteError, PolicyRef, Username,
 };
 use crate::config::DirectorySettings;
 
@@ -322,7 +322,7 @@ impl Directory for LdapDirectory {
             .await
     }
 
-    async fn password_sets_since(&self, since: crate::clock::Timestamp) -> Result<Vec<DirectoryUser>, DirectoryError> {
+    async fn password_sets_since(&self, since: crate::clock::Timestamp) -> Result<Vec<PasswordSet>, DirectoryError> {
         // A "must change" since then changed the entry since then (`whenChanged`, kept by each DC
         // for itself: a DC that got it later only finds it later), which leaves out the accounts
         // that have had to change their password since they were made.
@@ -332,18 +332,25 @@ impl Directory for LdapDirectory {
             super::entries::filetime_of(since),
             super::entries::generalized_time(since)
         );
+        let attrs: Vec<&str> = USER_ATTRS.iter().copied().chain(["whenChanged"]).collect();
         let entries = self
             .dcs
             .read(None, |dc| {
-                let filter = &filter;
+                let (filter, attrs) = (&filter, &attrs);
                 Box::pin(async move {
                     let mut conn = dc.pools.service().await?;
-                    let result = self.read_all_entries(dc, &mut conn, filter, USER_ATTRS).await;
+                    let result = self.read_all_entries(dc, &mut conn, filter, attrs).await;
                     conn.settle(result)
                 })
             })
             .await?;
-        Ok(entries.into_iter().filter_map(to_user).collect())
+        Ok(entries
+            .into_iter()
+            .filter_map(|entry| {
+                let changed_at = first(&entry, "whenChanged").and_then(|v| super::entries::generalized_seconds(&v));
+                Some(PasswordSet { user: to_user(entry)?, changed_at })
+            })
+            .collect())
     }
 
     async fn password_expiries(&self) -> Result<Vec<PasswordExpiry>, DirectoryError> {

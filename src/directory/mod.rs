@@ -85,6 +85,15 @@ pub struct PasswordExpiry {
     pub expires_at: i64,
 }
 
+/// A user whose password was set since a time (see [`Directory::password_sets_since`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PasswordSet {
+    pub user: DirectoryUser,
+    /// When the entry last changed on the DC read (`whenChanged`): when a "must change at the
+    /// next logon" (`pwdLastSet` 0, no time) was set, at the latest.
+    pub changed_at: Option<i64>,
+}
+
 /// The outcome of a password change.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ChangeResult {
@@ -126,7 +135,7 @@ pub trait Directory: Send + Sync + 'static {
 
     /// The users in scope whose password was set at or after `since`, or must be changed at the
     /// next logon (`pwdLastSet` 0) and whose entry changed since; one paged search.
-    async fn password_sets_since(&self, since: crate::clock::Timestamp) -> Result<Vec<DirectoryUser>, DirectoryError>;
+    async fn password_sets_since(&self, since: crate::clock::Timestamp) -> Result<Vec<PasswordSet>, DirectoryError>;
 
     /// The objectGUID of every user in scope.
     async fn all_user_ids(&self) -> Result<Vec<String>, DirectoryError> {

@@ -18,7 +18,7 @@
 //! minutes): a later set (a service desk's reset, or the owner's second change) then cannot hide
 //! it. A set hidden by a later one before a round saw it is lost. A password that must be
 //! changed at the next logon (`pwdLastSet` 0) was set at a time AD does not tell: the watch
-//! keeps it as made when it first sees it (once), and it hides nothing that was kept.
+//! takes it as made when the account's entry last changed, and it hides nothing that was kept.
 
 use crate::clock::Timestamp;
 use crate::directory::filetime_seconds;

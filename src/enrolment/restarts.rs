@@ -12,7 +12,7 @@ use std::sync::Arc;
 use super::{CoolingOff, password_set_at};
 use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
 use crate::clock::Timestamp;
-use crate::directory::Directory;
+use crate::directory::{Directory, PasswordSet};
 use crate::storage::{EnrolmentRecord, Storage, StorageError};
 
 pub struct RestartWatch {
@@ -54,22 +54,27 @@ impl RestartWatch {
             }
         };
         let mut kept = 0;
-        for user in users {
+        for PasswordSet { user, changed_at } in users {
             let Some(records) = by_user.get(&user.id) else { continue };
             for r in records {
-                let Some(set) = self.restart_seen(r, user.password_set.as_deref(), now) else { continue };
-                if self.store.record_restart(&user.id, &r.service, r.enrolled_at, set).await? {
-                    kept += 1;
-                    let event = AuditEvent::new(EventKind::Enrol, Outcome::Success)
-                        .username(&user.account_name)
-                        .user_id(&user.id)
-                        .detail(
-                            Detail::new("cooling_restarted")
-                                .service(&r.service)
-                                .arg("set", crate::clock::format_utc(set))
-                                .arg("until", crate::clock::format_utc(set + self.cooling.seconds)),
-                        );
-                    self.auditor.record(&job_meta(), event).await?;
+                let Some(set) = self.restart_seen(r, user.password_set.as_deref(), changed_at, now) else { continue };
+                match self.store.record_restart(&user.id, &r.service, r.enrolled_at, set).await {
+                    Ok(false) => {}
+                    Ok(true) => {
+                        kept += 1;
+                        let event = AuditEvent::new(EventKind::Enrol, Outcome::Success)
+                            .username(&user.account_name)
+                            .user_id(&user.id)
+                            .detail(
+                                Detail::new("cooling_restarted")
+                                    .service(&r.service)
+                                    .arg("set", crate::clock::format_utc(set))
+                                    .arg("until", crate::clock::format_utc(set + self.cooling.seconds)),
+                            );
+                        self.auditor.record_made(&job_meta(), event).await;
+                    }
+                    // The next round tries again; the others go on.
+                    Err(e) => tracing::warn!(error = %e, "a password set that starts a cooling-off again not kept"),
                 }
             }
         }
@@ -78,12 +83,18 @@ impl RestartWatch {
 
     /// The set to keep for `record`, if AD's `pwd_last_set` tells one that starts it again and
     /// is not kept yet. "0" (must change at the next logon: a service desk's reset, say) tells
-    /// no time; while the service still cools off it was set since the service was enrolled
-    /// (nobody logs in to enrol while it is set), so it is kept as made now, once.
-    fn restart_seen(&self, record: &EnrolmentRecord, pwd_last_set: Option<&str>, now: Timestamp) -> Option<Timestamp> {
+    /// no time: it is taken as made when the entry last changed (`changed_at`, at or after the
+    /// set), or now when AD does not say. A later change of the entry moves it on: that errs
+    /// toward cooling off.
+    fn restart_seen(
+        &self,
+        record: &EnrolmentRecord,
+        pwd_last_set: Option<&str>,
+        changed_at: Option<Timestamp>,
+        now: Timestamp,
+    ) -> Option<Timestamp> {
         let set = match pwd_last_set {
-            Some("0") if record.restarted_at.is_none() => now,
-            Some("0") => return None,
+            Some("0") => changed_at.unwrap_or(now).min(now),
             other => password_set_at(other)?,
         };
         let new = record.restarted_at.is_none_or(|k| k < set);
@@ -186,13 +197,42 @@ mod tests {
         directory.set_down(true);
         assert_eq!(watch.run_once(t0 + HOUR).await.unwrap(), 0);
         directory.set_down(false);
-        directory.set_must_change(&anna.dn);
-        assert_eq!(watch.run_once(t0 + 2 * HOUR).await.unwrap(), 1);
-        assert_eq!(watch.run_once(t0 + 2 * HOUR + 120).await.unwrap(), 0, "once");
+        directory.set_must_change_at(&anna.dn, t0 + 2 * HOUR);
+        assert_eq!(watch.run_once(t0 + 2 * HOUR + 100).await.unwrap(), 1);
+        assert_eq!(watch.run_once(t0 + 2 * HOUR + 220).await.unwrap(), 0, "once");
         let record = store.enrolments(&anna.id).await.unwrap().remove(0);
-        assert_eq!(record.restarted_at, Some(t0 + 2 * HOUR));
+        assert_eq!(record.restarted_at, Some(t0 + 2 * HOUR), "as made when the entry changed");
         let cooling = CoolingOff { seconds: 24 * HOUR };
         assert_eq!(cooling.until(&record, None, t0 + 25 * HOUR), Some(t0 + 26 * HOUR));
+    }
+
+    /// The reset a service desk's lift was for ("must change at the next logon", within the hour
+    /// after the lift) does not start the lifted service's cooling-off again, however late a round
+    /// first sees it.
+    #[tokio::test]
+    async fn the_reset_a_lift_was_for_starts_nothing_again() {
+        let (store, _dir) = crate::testing::store().await;
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::starting_now());
+        let auditor = Auditor::new(store.clone(), clock.clone());
+        let directory = Arc::new(FakeDirectory::default());
+        let anna = directory.add_user("anna", "Gammalt-lösen-1");
+        let t0 = clock.now();
+        directory.set_elsewhere_at(&anna.dn, "Gammalt-lösen-1", t0 - 30 * 24 * HOUR);
+        let new_phone = SmsEnrolmentRecord {
+            user_id: anna.id.clone(),
+            number_encrypted: "x".into(),
+            number_hash: "new".into(),
+            number_masked: "m".into(),
+            enrolled_at: t0,
+        };
+        assert_eq!(store.enrol_sms(&new_phone, EnrolMode::Add, None).await.unwrap(), EnrolWrite::Done);
+        let lifted = store.lift_cooldown(&anna.id, "sms", t0 + HOUR, (t0 - 1, Timestamp::MIN), t0 + HOUR).await;
+        assert_eq!(lifted.unwrap(), 1);
+        directory.set_must_change_at(&anna.dn, t0 + HOUR + 600);
+        let watch = RestartWatch::new(store.clone(), directory.clone(), auditor, 24 * HOUR);
+        assert_eq!(watch.run_once(t0 + 3 * HOUR).await.unwrap(), 0);
+        let record = store.enrolments(&anna.id).await.unwrap().remove(0);
+        assert_eq!(CoolingOff { seconds: 24 * HOUR }.until(&record, None, t0 + 3 * HOUR), None, "still lifted");
     }
 
     #[test]

@@ -127,11 +127,15 @@ async fn finds_the_passwords_set_since_a_time_or_to_be_changed() {
     let (old_id, new_id, forced_id) = (id(&old.name).await, id(&new.name).await, id(&forced.name).await);
     let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64;
     dc.modify(&forced.dn, "pwdLastSet", "0").await;
-    let found = |users: Vec<stjarna::directory::DirectoryUser>| users.into_iter().map(|u| u.id).collect::<Vec<_>>();
+    let found = |sets: Vec<stjarna::directory::PasswordSet>| sets.into_iter().map(|s| s.user.id).collect::<Vec<_>>();
     let later = found(dir.password_sets_since(now + 3600).await.unwrap());
     assert!(![&old_id, &new_id, &forced_id].iter().any(|id| later.contains(id)), "all before the time");
     let since_now = found(dir.password_sets_since(now - 60).await.unwrap());
     assert!(since_now.contains(&forced_id), "must change since: found by when the entry changed");
+    // When the entry changed: when the "must change" was set, at the latest.
+    let forced_set = dir.password_sets_since(now - 60).await.unwrap().into_iter().find(|s| s.user.id == forced_id);
+    let changed_at = forced_set.and_then(|s| s.changed_at).expect("whenChanged read");
+    assert!((now - 60..=now + 60).contains(&changed_at), "{changed_at} against {now}");
     let since_yesterday = found(dir.password_sets_since(now - 86_400).await.unwrap());
     assert!(
         since_yesterday.contains(&old_id) && since_yesterday.contains(&new_id) && since_yesterday.contains(&forced_id)
