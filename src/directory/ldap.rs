@@ -1,6 +1,6 @@
 //! The real directory: ldap3 over LDAPS (or StartTLS) with rustls.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashSet;
 
 use async_trait::async_trait;
 
@@ -11,7 +11,8 @@ use super::dcs::{Dc, DcStatus, Dcs, Tried, who_am_i};
 use super::entries::{
     EXPIRY_ATTR, PSO_ATTR, USER_ATTRS, expiry_time, first, old_password_wrong, password_written, to_user, unicode_pwd,
 };
-use super::policy::{DOMAIN_ATTRS, PSO_ATTRS, PolicyCache};
+use super::policies::PolicyCache;
+use super::policy::PSO_ATTRS;
 use super::pool::PoolStatus;
 use super::{
     BindRefusal, ChangeResult, Directory, DirectoryError, DirectoryUser, PasswordCheck, PasswordExpiry, PasswordPolicy,
@@ -151,85 +152,6 @@ impl LdapDirectory {
         }
         let _ = stream.finish().await;
         Ok(entries)
-    }
-
-    /// The policy in force for the user (their PSO when readable), or the domain's: one search
-    /// for the PSO that applies, then [`Self::read_policy_named`].
-    async fn read_policy(
-        &self,
-        dc: &Dc,
-        ldap: &mut Ldap,
-        user_dn: Option<&str>,
-    ) -> Result<PasswordPolicy, DirectoryError> {
-        let pso = match user_dn {
-            Some(dn) => {
-                let user = dc.link.search(ldap, (dn, Scope::Base, "(objectClass=*)"), &[PSO_ATTR], None).await?;
-                user.first().and_then(|e| first(e, PSO_ATTR))
-            }
-            None => None,
-        };
-        self.read_policy_named(dc, ldap, pso.as_deref()).await
-    }
-
-    /// What the PSO `pso_dn` says when it can be read, otherwise (or with no PSO) the domain's
-    /// policy; either kept for `policy_cache_seconds`, and so is a PSO that cannot be read (so that
-    /// an account under one, often an admin's, costs no more searches than any other).
-    async fn read_policy_named(
-        &self,
-        dc: &Dc,
-        ldap: &mut Ldap,
-        pso_dn: Option<&str>,
-    ) -> Result<PasswordPolicy, DirectoryError> {
-        let mut unreadable = false;
-        if let Some(pso_dn) = pso_dn {
-            if let Some(policy) = self.policies.get(pso_dn) {
-                return Ok(policy);
-            }
-            // Unreadable (no entry, no attributes, or "no such object" for what the service
-            // account may not see): the most cautious rules below.
-            let pso = dc.link.search_visible(ldap, (pso_dn, Scope::Base, "(objectClass=*)"), PSO_ATTRS).await?;
-            match pso.first() {
-                Some(entry) if entry.attrs.contains_key("msDS-MinimumPasswordLength") => {
-                    let policy = PasswordPolicy::from_pso(pso_dn, &entry.attrs);
-                    self.policies.keep(pso_dn, &policy);
-                    return Ok(policy);
-                }
-                _ => {
-                    tracing::warn!(
-                        pso = %pso_dn,
-                        "a fine-grained password policy applies but the service account cannot read it; \
-                         using the domain's password rules and the most cautious lockout threshold, 1 \
-                         (grant read access to the Password Settings Container)"
-                    );
-                    unreadable = true;
-                }
-            }
-        }
-        let domain = match self.policies.get("") {
-            Some(policy) => policy,
-            None => {
-                let root =
-                    dc.link.search(ldap, ("", Scope::Base, "(objectClass=*)"), &["defaultNamingContext"], None).await?;
-                let domain_dn = root
-                    .first()
-                    .and_then(|e| first(e, "defaultNamingContext"))
-                    .ok_or_else(|| DirectoryError::Protocol("the root DSE names no defaultNamingContext".into()))?;
-                let domain =
-                    dc.link.search(ldap, (&domain_dn, Scope::Base, "(objectClass=*)"), DOMAIN_ATTRS, None).await?;
-                let attrs = domain.first().map(|e| e.attrs.clone()).unwrap_or_else(HashMap::new);
-                let policy = PasswordPolicy::from_domain(&attrs);
-                self.policies.keep("", &policy);
-                policy
-            }
-        };
-        match pso_dn {
-            Some(pso_dn) if unreadable => {
-                let cautious = domain.with_unknown_lockout();
-                self.policies.keep(pso_dn, &cautious);
-                Ok(cautious)
-            }
-            _ => Ok(domain),
-        }
     }
 
     /// One modify with a pooled service connection, with `controls` when given; its LDAP result.
@@ -450,7 +372,7 @@ impl Directory for LdapDirectory {
             .read(user_dn, |dc| {
                 Box::pin(async move {
                     let mut conn = dc.pools.service().await?;
-                    let result = self.read_policy(dc, &mut conn, user_dn).await;
+                    let result = self.policies.read_for(dc, &mut conn, user_dn).await;
                     conn.settle(result)
                 })
             })
@@ -470,7 +392,7 @@ impl Directory for LdapDirectory {
             .read(Some(&user.dn), |dc| {
                 Box::pin(async move {
                     let mut conn = dc.pools.service().await?;
-                    let result = self.read_policy_named(dc, &mut conn, pso).await;
+                    let result = self.policies.read_named(dc, &mut conn, pso).await;
                     conn.settle(result)
                 })
             })

@@ -10,6 +10,7 @@ mod error;
 pub mod fake;
 mod hints;
 mod ldap;
+mod policies;
 mod policy;
 mod pool;
 mod privileged;

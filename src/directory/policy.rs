@@ -47,31 +47,6 @@ pub const PSO_ATTRS: &[&str] = &[
 
 type Attrs = HashMap<String, Vec<String>>;
 
-/// What policies say, as read lately: the domain's under "", each PSO under its DN.
-pub struct PolicyCache {
-    kept: std::sync::Mutex<HashMap<String, (std::time::Instant, PasswordPolicy)>>,
-    ttl: std::time::Duration,
-}
-
-impl PolicyCache {
-    /// Keeps each policy for `ttl` (zero: not at all).
-    pub fn new(ttl: std::time::Duration) -> Self {
-        Self { kept: Default::default(), ttl }
-    }
-
-    pub fn get(&self, key: &str) -> Option<PasswordPolicy> {
-        let kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-        kept.get(key).filter(|(at, _)| at.elapsed() < self.ttl).map(|(_, p)| p.clone())
-    }
-
-    pub fn keep(&self, key: &str, policy: &PasswordPolicy) {
-        if !self.ttl.is_zero() {
-            let mut kept = self.kept.lock().unwrap_or_else(|e| e.into_inner());
-            kept.insert(key.to_string(), (std::time::Instant::now(), policy.clone()));
-        }
-    }
-}
-
 fn first<'a>(attrs: &'a Attrs, name: &str) -> Option<&'a str> {
     attrs.get(name).and_then(|v| v.first()).map(String::as_str)
 }
