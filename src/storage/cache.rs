@@ -8,26 +8,22 @@
 //! mid-write (a closed tab) cannot part them. What other instances write arrives as [`Changed`]
 //! from the database (PostgreSQL NOTIFY, sent by triggers, so no statement can forget it); while
 //! that feed is down, or silent longer than its heartbeat allows, nothing is served from memory.
-//! SQLite is one process's file: there are no other writers. Entries also expire [`MAX_AGE`] after
-//! the read that fetched them began, whatever happens.
+//! SQLite is one process's file: there are no other writers. Entries also expire 30 s
+//! (`kept::MAX_AGE`) after the read that fetched them began, whatever happens.
 //!
 //! A read that raced with a write never stores what it read: writes and notices bump an epoch
 //! under the same lock under which a read stores its result, and the read stores only when the
 //! epoch it started in is still current.
 
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use quick_cache::sync::Cache;
 
 use super::*;
 
-/// How long an entry may be served without a change being heard of.
-const MAX_AGE: Duration = Duration::from_secs(30);
-/// Entries per kind; a full cache forgets the least used.
-const CAPACITY: usize = 20_000;
+mod kept;
+use kept::{Entry, Kept};
 
 /// A change made in the database, as a cache must hear of it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -44,27 +40,6 @@ pub enum Changed {
     Listening,
 }
 
-#[derive(Clone)]
-struct Entry<T> {
-    /// When the read that fetched it began.
-    at: Instant,
-    value: T,
-}
-
-/// What is kept, shared with the writes in flight.
-pub struct Kept {
-    sessions: Cache<String, Entry<SessionRecord>>,
-    enrolments: Cache<String, Entry<Vec<EnrolmentRecord>>>,
-    bankid_enrolments: Cache<String, Entry<Option<BankIdEnrolmentRecord>>>,
-    sms_enrolments: Cache<String, Entry<Option<SmsEnrolmentRecord>>>,
-    flows: Cache<String, Entry<BankIdFlowRecord>>,
-    /// Bumped by every write and notice, under `lock`.
-    epoch: AtomicU64,
-    lock: Mutex<()>,
-    /// Whether memory may serve (false while a feed of other instances' changes is down).
-    live: AtomicBool,
-}
-
 pub struct CachedStorage {
     inner: Arc<dyn Storage>,
     kept: Arc<Kept>,
@@ -72,76 +47,11 @@ pub struct CachedStorage {
     closed: tokio::sync::watch::Sender<()>,
 }
 
-impl Kept {
-    fn forget_session(&self, id: &str) {
-        self.sessions.remove(id);
-    }
-
-    fn forget_user(&self, user: &str) {
-        self.enrolments.remove(user);
-        self.bankid_enrolments.remove(user);
-        self.sms_enrolments.remove(user);
-    }
-
-    /// The user's enrolments changed, and their sessions ended with it.
-    fn forget_user_and_sessions(&self, user: &str) {
-        self.forget_user(user);
-        self.sessions.retain(|_, e| e.value.user_id != user);
-    }
-
-    fn forget_flow(&self, id: &str) {
-        self.flows.remove(id);
-    }
-
-    fn forget_all(&self) {
-        self.sessions.clear();
-        self.enrolments.clear();
-        self.bankid_enrolments.clear();
-        self.sms_enrolments.clear();
-        self.flows.clear();
-    }
-
-    /// Forgets under the lock, and moves the epoch on so that no read begun before keeps its result.
-    fn forget(&self, what: impl FnOnce(&Self)) {
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        self.epoch.fetch_add(1, Ordering::SeqCst);
-        what(self);
-    }
-
-    fn recall<T: Clone>(&self, cache: &Cache<String, Entry<T>>, key: &str) -> Option<T> {
-        if !self.live.load(Ordering::SeqCst) {
-            return None;
-        }
-        cache.get(key).filter(|e| e.at.elapsed() < MAX_AGE).map(|e| e.value)
-    }
-
-    fn keep<T: Clone>(&self, cache: &Cache<String, Entry<T>>, key: &str, value: &T, read: (u64, Instant)) {
-        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
-        if self.live.load(Ordering::SeqCst) && self.epoch.load(Ordering::SeqCst) == read.0 {
-            cache.insert(key.to_string(), Entry { at: read.1, value: value.clone() });
-        }
-    }
-
-    fn started(&self) -> (u64, Instant) {
-        (self.epoch.load(Ordering::SeqCst), Instant::now())
-    }
-}
-
 impl CachedStorage {
     /// `live`: whether memory may serve before a feed says [`Changed::Listening`] (true when no
     /// other process writes the database).
     pub fn new(inner: Arc<dyn Storage>, live: bool) -> Self {
-        let kept = Kept {
-            sessions: Cache::new(CAPACITY),
-            enrolments: Cache::new(CAPACITY),
-            bankid_enrolments: Cache::new(CAPACITY),
-            sms_enrolments: Cache::new(CAPACITY),
-            flows: Cache::new(CAPACITY),
-            epoch: AtomicU64::new(0),
-            lock: Mutex::new(()),
-            live: AtomicBool::new(live),
-        };
-        Self { inner, kept: Arc::new(kept), closed: tokio::sync::watch::channel(()).0 }
+        Self { inner, kept: Arc::new(Kept::new(live)), closed: tokio::sync::watch::channel(()).0 }
     }
 
     /// Changes (errs) when the cache is dropped.
@@ -158,12 +68,12 @@ impl CachedStorage {
             Changed::BankIdFlow(id) => kept.forget(|k| k.forget_flow(&id)),
             Changed::Everything => kept.forget(Kept::forget_all),
             Changed::Lost => {
-                kept.live.store(false, Ordering::SeqCst);
+                kept.set_live(false);
                 kept.forget(Kept::forget_all);
             }
             Changed::Listening => {
                 kept.forget(Kept::forget_all);
-                kept.live.store(true, Ordering::SeqCst);
+                kept.set_live(true);
             }
         }
     }
