@@ -31,6 +31,7 @@ mod operations;
 mod postgres;
 mod reports;
 mod reset;
+mod reset_password;
 mod reset_sms;
 mod security;
 mod session;
