@@ -122,29 +122,45 @@ mod tests {
 
     const HOUR: i64 = 3600;
 
+    /// Anna, her password set a month ago, and a number enrolled for her at `t0` (now): a thief's
+    /// or her own new phone.
+    struct World {
+        store: Arc<dyn Storage>,
+        directory: Arc<FakeDirectory>,
+        anna: crate::directory::DirectoryUser,
+        number: SmsEnrolmentRecord,
+        t0: Timestamp,
+        watch: RestartWatch,
+        _dir: tempfile::TempDir,
+    }
+
+    async fn anna_with_a_new_number() -> World {
+        let (store, _dir) = crate::testing::store().await;
+        let clock: Arc<dyn Clock> = Arc::new(ManualClock::starting_now());
+        let directory = Arc::new(FakeDirectory::default());
+        let anna = directory.add_user("anna", "Gammalt-lösen-1");
+        let t0 = clock.now();
+        directory.set_elsewhere_at(&anna.dn, "Gammalt-lösen-1", t0 - 30 * 24 * HOUR);
+        let number = SmsEnrolmentRecord {
+            user_id: anna.id.clone(),
+            number_encrypted: "x".into(),
+            number_hash: "new".into(),
+            number_masked: "m".into(),
+            enrolled_at: t0,
+        };
+        assert_eq!(store.enrol_sms(&number, EnrolMode::Add, None).await.unwrap(), EnrolWrite::Done);
+        let auditor = Auditor::new(store.clone(), clock);
+        let watch = RestartWatch::new(store.clone(), directory.clone(), auditor, 24 * HOUR);
+        World { store, directory, anna, number, t0, watch, _dir }
+    }
+
     /// The attack from a review: a thief enrols their phone at T0; the owner changes the
     /// password three hours later (the phone cools off again, until T0 + 27 h); a day later the
     /// service desk resets the password with "must change at the next logon" (AD no longer tells
     /// the owner's change), then the user sets one. Kept, the owner's change still holds.
     #[tokio::test]
     async fn a_set_that_started_a_cooling_off_again_holds_after_later_sets() {
-        let (store, _dir) = crate::testing::store().await;
-        let manual = ManualClock::starting_now();
-        let clock: Arc<dyn Clock> = Arc::new(manual.clone());
-        let auditor = Auditor::new(store.clone(), clock.clone());
-        let directory = Arc::new(FakeDirectory::default());
-        let anna = directory.add_user("anna", "Gammalt-lösen-1");
-        let t0 = clock.now();
-        let thiefs = SmsEnrolmentRecord {
-            user_id: anna.id.clone(),
-            number_encrypted: "x".into(),
-            number_hash: "thief".into(),
-            number_masked: "m".into(),
-            enrolled_at: t0,
-        };
-        directory.set_elsewhere_at(&anna.dn, "Gammalt-lösen-1", t0 - 30 * 24 * HOUR);
-        assert_eq!(store.enrol_sms(&thiefs, EnrolMode::Add, None).await.unwrap(), EnrolWrite::Done);
-        let watch = RestartWatch::new(store.clone(), directory.clone(), auditor, 24 * HOUR);
+        let World { store, directory, anna, number: thiefs, t0, watch, _dir } = anna_with_a_new_number().await;
         assert_eq!(watch.run_once(t0 + HOUR).await.unwrap(), 0, "the password set before it starts nothing");
 
         directory.set_elsewhere_at(&anna.dn, "Ägarens-lösen-2", t0 + 3 * HOUR);
@@ -173,27 +189,12 @@ mod tests {
     }
 
     /// A service desk's reset with "must change at the next logon" tells AD no time: while a
-    /// service cools off, it is kept as made when the watch first sees it (once: it is not moved
-    /// on every round while the flag stays). A round that finds AD down keeps nothing and fails
-    /// nothing.
+    /// service cools off, it is kept as made when the account's entry changed (once: it is not
+    /// moved on by every round while the flag stays). A round that finds AD down keeps nothing
+    /// and fails nothing.
     #[tokio::test]
-    async fn a_reset_that_tells_no_time_is_kept_as_seen() {
-        let (store, _dir) = crate::testing::store().await;
-        let clock: Arc<dyn Clock> = Arc::new(ManualClock::starting_now());
-        let auditor = Auditor::new(store.clone(), clock.clone());
-        let directory = Arc::new(FakeDirectory::default());
-        let anna = directory.add_user("anna", "Gammalt-lösen-1");
-        let t0 = clock.now();
-        directory.set_elsewhere_at(&anna.dn, "Gammalt-lösen-1", t0 - 30 * 24 * HOUR);
-        let thiefs = SmsEnrolmentRecord {
-            user_id: anna.id.clone(),
-            number_encrypted: "x".into(),
-            number_hash: "thief".into(),
-            number_masked: "m".into(),
-            enrolled_at: t0,
-        };
-        assert_eq!(store.enrol_sms(&thiefs, EnrolMode::Add, None).await.unwrap(), EnrolWrite::Done);
-        let watch = RestartWatch::new(store.clone(), directory.clone(), auditor, 24 * HOUR);
+    async fn a_reset_that_tells_no_time_is_kept_as_the_entry_changed() {
+        let World { store, directory, anna, t0, watch, _dir, .. } = anna_with_a_new_number().await;
         directory.set_down(true);
         assert_eq!(watch.run_once(t0 + HOUR).await.unwrap(), 0);
         directory.set_down(false);
@@ -211,25 +212,10 @@ mod tests {
     /// first sees it.
     #[tokio::test]
     async fn the_reset_a_lift_was_for_starts_nothing_again() {
-        let (store, _dir) = crate::testing::store().await;
-        let clock: Arc<dyn Clock> = Arc::new(ManualClock::starting_now());
-        let auditor = Auditor::new(store.clone(), clock.clone());
-        let directory = Arc::new(FakeDirectory::default());
-        let anna = directory.add_user("anna", "Gammalt-lösen-1");
-        let t0 = clock.now();
-        directory.set_elsewhere_at(&anna.dn, "Gammalt-lösen-1", t0 - 30 * 24 * HOUR);
-        let new_phone = SmsEnrolmentRecord {
-            user_id: anna.id.clone(),
-            number_encrypted: "x".into(),
-            number_hash: "new".into(),
-            number_masked: "m".into(),
-            enrolled_at: t0,
-        };
-        assert_eq!(store.enrol_sms(&new_phone, EnrolMode::Add, None).await.unwrap(), EnrolWrite::Done);
+        let World { store, directory, anna, t0, watch, _dir, .. } = anna_with_a_new_number().await;
         let lifted = store.lift_cooldown(&anna.id, "sms", t0 + HOUR, (t0 - 1, Timestamp::MIN), t0 + HOUR).await;
         assert_eq!(lifted.unwrap(), 1);
         directory.set_must_change_at(&anna.dn, t0 + HOUR + 600);
-        let watch = RestartWatch::new(store.clone(), directory.clone(), auditor, 24 * HOUR);
         assert_eq!(watch.run_once(t0 + 3 * HOUR).await.unwrap(), 0);
         let record = store.enrolments(&anna.id).await.unwrap().remove(0);
         assert_eq!(CoolingOff { seconds: 24 * HOUR }.until(&record, None, t0 + 3 * HOUR), None, "still lifted");
