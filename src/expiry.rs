@@ -146,7 +146,7 @@ impl ExpiryReminders {
             .arg("how_key", how)
             .arg("number", masked.unwrap_or_default());
         let event = AuditEvent::new(EventKind::ExpiryReminder, outcome).about(user).detail(detail);
-        self.auditor.record(&job_meta(self.lang), event).await?;
+        self.auditor.record(&RequestMeta::job("expiry reminders", JOB, self.lang), event).await?;
         Ok(())
     }
 
@@ -155,17 +155,6 @@ impl ExpiryReminders {
         let Some(texts) = &self.texts else { return Ok(None) };
         let Some(enrolled) = self.store.sms_enrolment(user_id).await? else { return Ok(None) };
         Ok(PhoneNumber::from_stored(&texts.key, &enrolled.number_encrypted))
-    }
-}
-
-/// The audit trail's "request" of a background job: no address, no browser.
-fn job_meta(lang: Lang) -> RequestMeta {
-    RequestMeta {
-        source_ip: String::new(),
-        user_agent: "expiry reminders".into(),
-        request_id: JOB.into(),
-        lang,
-        actor: None,
     }
 }
 

@@ -26,6 +26,14 @@ pub struct RequestMeta {
     pub actor: Option<Actor>,
 }
 
+impl RequestMeta {
+    /// The audit trail's "request" of a background job: no address, no browser, its `name` where
+    /// a request has the browser's, its `id` as the request id; `lang` for what it sends.
+    pub fn job(name: &str, id: &str, lang: crate::i18n::Lang) -> Self {
+        Self { source_ip: String::new(), user_agent: name.into(), request_id: id.into(), lang, actor: None }
+    }
+}
+
 /// A logged-in user making a request.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Actor {

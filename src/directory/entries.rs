@@ -80,29 +80,19 @@ pub fn filetime_of(unix: i64) -> i64 {
     (unix + 11_644_473_600) * 10_000_000
 }
 
-/// Seconds since the epoch as LDAP's GeneralizedTime in UTC (`20261202143000.0Z`), for a filter.
+/// LDAP's GeneralizedTime in UTC, as AD writes `whenChanged`: `20261202143000.0Z`.
+const GENERALIZED: &[time::format_description::BorrowedFormatItem<'static>] =
+    time::macros::format_description!("[year][month][day][hour][minute][second].0Z");
+
+/// Seconds since the epoch as LDAP's GeneralizedTime, for a filter.
 pub fn generalized_time(unix: i64) -> String {
     let t = time::OffsetDateTime::from_unix_timestamp(unix).unwrap_or(time::OffsetDateTime::UNIX_EPOCH);
-    format!(
-        "{:04}{:02}{:02}{:02}{:02}{:02}.0Z",
-        t.year(),
-        u8::from(t.month()),
-        t.day(),
-        t.hour(),
-        t.minute(),
-        t.second()
-    )
+    t.format(GENERALIZED).unwrap_or_default()
 }
 
-/// LDAP's GeneralizedTime in UTC (`20261202143000.0Z`, as AD writes `whenChanged`) as seconds
-/// since the epoch.
+/// LDAP's GeneralizedTime (UTC) as seconds since the epoch.
 pub fn generalized_seconds(value: &str) -> Option<i64> {
-    let digits = value.get(..14).filter(|d| d.bytes().all(|b| b.is_ascii_digit()))?;
-    let n = |range: std::ops::Range<usize>| digits[range].parse::<u8>().ok();
-    let year: i32 = digits[..4].parse().ok()?;
-    let month = time::Month::try_from(n(4..6)?).ok()?;
-    let date = time::Date::from_calendar_date(year, month, n(6..8)?).ok()?;
-    let at = date.with_hms(n(8..10)?, n(10..12)?, n(12..14)?).ok()?;
+    let at = time::PrimitiveDateTime::parse(value, GENERALIZED).ok()?;
     Some(at.assume_utc().unix_timestamp())
 }
 

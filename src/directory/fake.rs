@@ -94,7 +94,7 @@ impl FakeDirectory {
             locked: false,
             system: false,
             policy: PolicyRef::Domain,
-            password_set: Some(filetime(now())),
+            password_set: Some(super::filetime_of(now()).to_string()),
             expires_at: None,
         };
         users.push((user.clone(), password.to_string()));
@@ -164,7 +164,7 @@ impl FakeDirectory {
         let mut users = self.users.lock().unwrap();
         if let Some((user, current)) = users.iter_mut().find(|(u, _)| u.dn == dn) {
             *current = password.to_string();
-            user.password_set = Some(filetime(unix));
+            user.password_set = Some(super::filetime_of(unix).to_string());
         }
     }
 
@@ -207,7 +207,7 @@ impl FakeDirectory {
         *password = new.to_string();
         // Never the value it had, even within the same second.
         let before = user.password_set.as_deref().and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
-        user.password_set = Some(filetime(now()).parse::<i64>().unwrap().max(before + 1).to_string());
+        user.password_set = Some(super::filetime_of(now()).max(before + 1).to_string());
         match *self.writes.lock().unwrap() {
             Writes::Answered | Writes::Unreachable => Ok(true),
             Writes::MadeUnanswered => Err(DirectoryError::Unconfirmed {
@@ -351,9 +351,4 @@ fn unreachable() -> DirectoryError {
 
 fn now() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() as i64
-}
-
-/// Seconds since the epoch as AD's FILETIME (100 ns since 1601), as `pwdLastSet` holds it.
-pub fn filetime(unix: i64) -> String {
-    ((unix + 11_644_473_600) * 10_000_000).to_string()
 }

@@ -19,7 +19,7 @@ mod username;
 pub use error::{BindRefusal, CertProblem, DirectoryError, PasswordRefusal, PasswordWriteError};
 
 pub use dcs::{DcStatus, PIN_SECONDS};
-pub use entries::filetime_seconds;
+pub use entries::{filetime_of, filetime_seconds};
 pub use ldap::LdapDirectory;
 pub use policy::PasswordPolicy;
 pub use pool::PoolStatus;

@@ -250,10 +250,9 @@ impl Desk {
     ) -> Result<Lift, StorageError> {
         let user_id = target.user_id;
         let now = self.clock.now();
-        let (lift, what) = match self.refusal(actor.user_id, admin, target, proof, chosen).await? {
-            Some(refused) => refused,
-            None => {
-                let proof = proof.expect("a lift that is not refused has a proof");
+        let (lift, what) = match self.judge(actor.user_id, admin, target, proof, chosen).await? {
+            Err(refused) => refused,
+            Ok(proof) => {
                 // Only what the caller confirmed, only while it cools off (or since the password
                 // was set, when that started it again: as AD tells it now, or as the portal kept
                 // it), and only what was there when they proved themselves.
@@ -313,20 +312,20 @@ impl Desk {
         }
     }
 
-    /// Why a lift is refused, if it is, in this order: no fresh verification of the caller (so
+    /// The caller's proof a lift may go on with, or why it is refused, in this order: no fresh verification of the caller (so
     /// that nothing below is told of an account the agent has not verified), an account that
     /// is or may be the agent's own, a privileged account for the service desk (AD's tiers: the
     /// desk does not manage the accounts that manage the domain; AD not answering refuses too),
     /// a proof with a service that was cooling off itself or is gone, nothing chosen.
-    async fn refusal(
+    async fn judge(
         &self,
         actor: &str,
         admin: bool,
         target: Owner<'_>,
         proof: Option<(ServiceKind, Timestamp)>,
         chosen: &[ServiceKind],
-    ) -> Result<Option<(Lift, Detail)>, StorageError> {
-        let refused = |lift, key| Ok(Some((lift, Detail::new(key))));
+    ) -> Result<Result<(ServiceKind, Timestamp), (Lift, Detail)>, StorageError> {
+        let refused = |lift, key| Ok(Err((lift, Detail::new(key))));
         let Some((proven_with, proved_at)) = proof.filter(|(_, at)| self.fresh(*at)) else {
             return refused(Lift::NotVerified, "lift_unverified");
         };
@@ -349,12 +348,12 @@ impl Desk {
         }
         Ok(match self.proof_standing(target, proven_with, proved_at).await? {
             ProofStanding::Cooling => {
-                Some((Lift::ProofCooling, Detail::new("lift_proof_cooling").service(proven_with.id())))
+                Err((Lift::ProofCooling, Detail::new("lift_proof_cooling").service(proven_with.id())))
             }
             // Removed or replaced since it proved the caller: it proves nothing now.
-            ProofStanding::Gone => Some((Lift::NotVerified, Detail::new("lift_unverified"))),
-            ProofStanding::Trusted if chosen.is_empty() => Some((Lift::NothingChosen, Detail::new("lift_none_chosen"))),
-            ProofStanding::Trusted => None,
+            ProofStanding::Gone => Err((Lift::NotVerified, Detail::new("lift_unverified"))),
+            ProofStanding::Trusted if chosen.is_empty() => Err((Lift::NothingChosen, Detail::new("lift_none_chosen"))),
+            ProofStanding::Trusted => Ok((proven_with, proved_at)),
         })
     }
 }

@@ -13,6 +13,7 @@ use super::{CoolingOff, password_set_at};
 use crate::audit::{AuditEvent, Auditor, Detail, EventKind, Outcome, RequestMeta};
 use crate::clock::Timestamp;
 use crate::directory::{Directory, PasswordSet};
+use crate::i18n::Lang;
 use crate::storage::{EnrolmentRecord, Storage, StorageError};
 
 pub struct RestartWatch {
@@ -71,7 +72,12 @@ impl RestartWatch {
                                     .arg("set", crate::clock::format_utc(set))
                                     .arg("until", crate::clock::format_utc(set + self.cooling.seconds)),
                             );
-                        self.auditor.record_made(&job_meta(), event).await;
+                        self.auditor
+                            .record_made(
+                                &RequestMeta::job("cooling-off restarts", "cooling-off-restarts", Lang::En),
+                                event,
+                            )
+                            .await;
                     }
                     // The next round tries again; the others go on.
                     Err(e) => tracing::warn!(error = %e, "a password set that starts a cooling-off again not kept"),
@@ -99,17 +105,6 @@ impl RestartWatch {
         };
         let new = record.restarted_at.is_none_or(|k| k < set);
         (new && self.cooling.starts_again(record, set)).then_some(set)
-    }
-}
-
-/// The audit trail's "request" of this background job: no address, no browser.
-fn job_meta() -> RequestMeta {
-    RequestMeta {
-        source_ip: String::new(),
-        user_agent: "cooling-off restarts".into(),
-        request_id: "cooling-off-restarts".into(),
-        lang: crate::i18n::Lang::En,
-        actor: None,
     }
 }
 

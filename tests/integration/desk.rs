@@ -257,11 +257,7 @@ async fn an_agent_cannot_lift_their_everyday_accounts_cooling_off_from_a_staff_a
     let stranger = dc.create_user("att-stranger").await;
     dc.modify(&agent.dn, "employeeNumber", ANNA).await;
     dc.modify(&everyday.dn, "employeeNumber", ANNA).await;
-    let edit = move |c: String| {
-        let c = c.replace("cooldown_hours = 0", "cooldown_hours = 24");
-        desk(c.replace("[bankid]\n", "[bankid]\npersonal_number_attribute = \"employeeNumber\"\n"))
-    };
-    let mut t = spawn_with_sms(&dc, Gateway::Elks46, edit).await;
+    let mut t = spawn_with_sms(&dc, Gateway::Elks46, move |c| desk(cooling_with_numbers(c))).await;
     // The agent's everyday account has their BankID and a number, cooling off for a day; the
     // stranger's a number only.
     t.attacker_logs_in(&everyday.name, &everyday.password).await;
@@ -297,11 +293,7 @@ async fn only_an_administrator_lifts_a_privileged_accounts_cooling_off() {
     for (user, pn) in [(&agent, BERTIL), (&boss, ANNA), (&admin, BLOCKED)] {
         dc.modify(&user.dn, "employeeNumber", pn).await;
     }
-    let edit = move |c: String| {
-        let c = c.replace("cooldown_hours = 0", "cooldown_hours = 24");
-        desk(c.replace("[bankid]\n", "[bankid]\npersonal_number_attribute = \"employeeNumber\"\n"))
-    };
-    let mut t = spawn_with_sms(&dc, Gateway::Elks46, edit).await;
+    let mut t = spawn_with_sms(&dc, Gateway::Elks46, move |c| desk(cooling_with_numbers(c))).await;
     // The boss's BankID and number, a day old; then a new number (proved with the old one).
     t.attacker_logs_in(&boss.name, &boss.password).await;
     t.enrol(ANNA).await;
@@ -355,6 +347,13 @@ async fn desk_verifies_by_bankid(t: &crate::sims::SimTest, name: &str) -> (Strin
     t.app.clock.advance_seconds(2);
     let proof = format!("bankid:{}", flow.rsplit('/').next().unwrap());
     (t.app.get_html(&flow).await, proof)
+}
+
+/// A day's cooling-off, and BankID bound to the personal number in `employeeNumber` (which the
+/// desk then compares accounts by too).
+fn cooling_with_numbers(c: String) -> String {
+    let c = c.replace("cooldown_hours = 0", "cooldown_hours = 24");
+    c.replace("[bankid]\n", "[bankid]\npersonal_number_attribute = \"employeeNumber\"\n")
 }
 
 /// The logged-in user enrols a mobile number (their first service, or their second just after

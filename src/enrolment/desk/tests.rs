@@ -7,6 +7,17 @@ use crate::storage::{BankIdEnrolmentRecord, EnrolMode, EnrolWrite};
 
 const HOUR: i64 = 3600;
 
+/// A mobile number whose lookup hash is `number_hash`, enrolled by `user` at `at`.
+fn sms(user: &str, number_hash: &str, at: Timestamp) -> crate::storage::SmsEnrolmentRecord {
+    crate::storage::SmsEnrolmentRecord {
+        user_id: user.into(),
+        number_encrypted: "x".into(),
+        number_hash: number_hash.into(),
+        number_masked: "m".into(),
+        enrolled_at: at,
+    }
+}
+
 /// A BankID of the personal number whose lookup hash is `pn_hash`, enrolled by `user` at `at`.
 fn bankid(user: &str, pn_hash: &str, at: Timestamp) -> BankIdEnrolmentRecord {
     BankIdEnrolmentRecord {
@@ -186,13 +197,7 @@ async fn only_an_administrator_lifts_a_privileged_accounts_cooling_off() {
     let privileged = crate::directory::Privileged::new(directory.clone(), Vec::new());
     let service =
         Desk::new(store.clone(), clock.clone(), auditor, 600, 24 * HOUR).with_privileged(privileged).without_bankid();
-    let record = |user: &str, number: &str| crate::storage::SmsEnrolmentRecord {
-        user_id: user.into(),
-        number_encrypted: "x".into(),
-        number_hash: number.into(),
-        number_masked: "m".into(),
-        enrolled_at: clock.now() - 48 * HOUR,
-    };
+    let record = |user: &str, number: &str| sms(user, number, clock.now() - 48 * HOUR);
     // "gone": enrolled, then gone from AD.
     let users = [("agent", "agents"), (boss.id.as_str(), "boss's"), (clerk.id.as_str(), "clerk's"), ("gone", "gone's")];
     for (user, number) in users {
@@ -240,20 +245,14 @@ async fn the_desk_lifts_a_cooling_off_started_again_by_a_kept_set() {
     let auditor = Auditor::new(store.clone(), clock.clone());
     let t0 = clock.now() - 25 * HOUR;
     let service = Desk::new(store.clone(), clock.clone(), auditor, 600, 24 * HOUR).without_bankid();
-    let sms = |user: &str, number: &str| crate::storage::SmsEnrolmentRecord {
-        user_id: user.into(),
-        number_encrypted: "x".into(),
-        number_hash: number.into(),
-        number_masked: "m".into(),
-        enrolled_at: t0 - 48 * HOUR,
-    };
     for (user, number) in [("agent", "agents"), ("u", "users")] {
-        assert_eq!(store.enrol_sms(&sms(user, number), EnrolMode::Add, None).await.unwrap(), EnrolWrite::Done);
+        let record = sms(user, number, t0 - 48 * HOUR);
+        assert_eq!(store.enrol_sms(&record, EnrolMode::Add, None).await.unwrap(), EnrolWrite::Done);
     }
     assert!(store.enrol_bankid(&bankid("u", "h", t0), EnrolMode::Add).await.unwrap());
     assert!(store.record_restart("u", "bankid", t0, t0 + 3 * HOUR).await.unwrap());
     // AD now tells a later set, a day after the BankID was enrolled.
-    let ad_set = crate::directory::fake::filetime(t0 + 25 * HOUR - 60);
+    let ad_set = crate::directory::filetime_of(t0 + 25 * HOUR - 60).to_string();
     let agent = Owner { user_id: "agent", account_name: "agent", password_set: None };
     let target = Owner { user_id: "u", account_name: "u", password_set: Some(&ad_set) };
     let proof = Some((ServiceKind::Sms, clock.now()));
